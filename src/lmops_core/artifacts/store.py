@@ -1,0 +1,203 @@
+"""The artifact store facade: files and folders in, verified files and folders out.
+
+A folder (a model with its config, tokenizer and weights) is stored as one
+blob per file plus a *tree manifest* blob listing each relative path with its
+digest and size; the manifest's digest names the folder. Member paths are
+validated with :mod:`lmops_core.safepaths` on the way in and on the way out.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from lmops_core.artifacts.backend import ArtifactBackend, ArtifactInfo
+from lmops_core.digests import CHUNK_SIZE, parse_digest
+from lmops_core.errors import IntegrityError, UnsafePathError, ValidationError
+from lmops_core.safepaths import join_inside, safe_relative_path
+from lmops_core.weights import refuse_pickle
+
+TREE_FORMAT = "lmops.tree/1"
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    """One file of a stored folder."""
+
+    path: str
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True)
+class TreeManifest:
+    """The content of a stored folder, itself stored as a blob."""
+
+    entries: tuple[TreeEntry, ...]
+
+    def to_bytes(self) -> bytes:
+        body = {
+            "format": TREE_FORMAT,
+            "entries": [
+                {"path": e.path, "digest": e.digest, "size": e.size}
+                for e in sorted(self.entries, key=lambda e: e.path)
+            ],
+        }
+        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, digest: str) -> TreeManifest:
+        try:
+            body = json.loads(data)
+            if body.get("format") != TREE_FORMAT:
+                raise ValueError("not a tree manifest")
+            entries = tuple(
+                TreeEntry(
+                    path=str(safe_relative_path(e["path"], what="tree member")),
+                    digest=parse_digest(e["digest"]),
+                    size=int(e["size"]),
+                )
+                for e in body["entries"]
+            )
+        except UnsafePathError:
+            raise
+        except (ValueError, KeyError, TypeError, ValidationError) as exc:
+            raise IntegrityError(f"artifact {digest} is not a valid folder manifest: {exc}") from exc
+        return cls(entries=entries)
+
+    @property
+    def total_size(self) -> int:
+        return sum(e.size for e in self.entries)
+
+
+class ArtifactStore:
+    """Stores and retrieves files and folders through one backend."""
+
+    def __init__(self, backend: ArtifactBackend) -> None:
+        self.backend = backend
+
+    @property
+    def uri(self) -> str:
+        return self.backend.uri
+
+    def put_file(self, path: Path, *, progress: ProgressCallback | None = None) -> ArtifactInfo:
+        """Store one file, streaming."""
+        with open(path, "rb") as fh:
+            return self.backend.put_stream(fh, progress=progress)
+
+    def put_bytes(self, data: bytes) -> ArtifactInfo:
+        """Store a small in-memory blob (manifests, evidence reports)."""
+        return self.backend.put_stream(io.BytesIO(data))
+
+    def put_json(self, value: Any) -> ArtifactInfo:
+        """Store a JSON document in canonical form."""
+        return self.put_bytes(
+            json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
+        )
+
+    def put_tree(
+        self,
+        folder: Path,
+        *,
+        allow_pickle: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> tuple[ArtifactInfo, TreeManifest]:
+        """Store every regular file under ``folder``; return the manifest's blob.
+
+        Symbolic links are refused (they could point anywhere), and so is
+        pickle content unless ``allow_pickle``.
+        """
+        files = list(_walk_regular_files(folder))
+        if not files:
+            raise ValidationError(f"folder {folder} holds no files to store", file=str(folder))
+        entries = []
+        for rel, path in files:
+            refuse_pickle(path, display_name=f"{folder}/{rel}", allow=allow_pickle)
+        for rel, path in files:
+            info = self.put_file(path, progress=progress)
+            entries.append(TreeEntry(path=rel, digest=info.digest, size=info.size))
+        manifest = TreeManifest(entries=tuple(entries))
+        return self.put_bytes(manifest.to_bytes()), manifest
+
+    def read_bytes(self, digest: str) -> bytes:
+        """The whole blob, verified (for small blobs only)."""
+        with self.backend.open(parse_digest(digest)) as reader:
+            return reader.read()
+
+    def read_json(self, digest: str) -> Any:
+        return json.loads(self.read_bytes(digest))
+
+    def read_tree(self, digest: str) -> TreeManifest:
+        return TreeManifest.from_bytes(self.read_bytes(digest), digest=digest)
+
+    def open(self, digest: str) -> BinaryIO:
+        return self.backend.open(parse_digest(digest))
+
+    def export_file(self, digest: str, dest: Path) -> Path:
+        """Write a blob to ``dest`` (streaming, verified); the file appears only when complete."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".partial")
+        try:
+            with self.backend.open(parse_digest(digest)) as reader, open(tmp, "wb") as out:
+                while chunk := reader.read(CHUNK_SIZE):
+                    out.write(chunk)
+                reader.read()  # reaching EOF triggers the digest check
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return dest
+
+    def export_tree(self, digest: str, dest: Path) -> Path:
+        """Recreate a stored folder under ``dest``; members cannot escape it."""
+        manifest = self.read_tree(digest)
+        dest.mkdir(parents=True, exist_ok=True)
+        for entry in manifest.entries:
+            target = join_inside(dest, entry.path, what="tree member")
+            self.export_file(entry.digest, target)
+        return dest
+
+    def iter_referenced(self, roots: Iterator[str]) -> set[str]:
+        """Digests reachable from ``roots`` (folder manifests expand to their members)."""
+        seen: set[str] = set()
+        for digest in roots:
+            if digest in seen or not self.backend.exists(digest):
+                continue
+            seen.add(digest)
+            try:
+                manifest = self.read_tree(digest)
+            except (IntegrityError, UnicodeDecodeError):
+                continue
+            seen.update(e.digest for e in manifest.entries)
+        return seen
+
+
+def _walk_regular_files(folder: Path) -> Iterator[tuple[str, Path]]:
+    if folder.is_symlink() or not folder.is_dir():
+        raise ValidationError(f"{folder} is not a folder", file=str(folder))
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        base = Path(dirpath)
+        for name in list(dirnames):
+            if (base / name).is_symlink():
+                raise UnsafePathError(f"refusing symbolic link {base / name} in {folder}")
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = base / name
+            if path.is_symlink():
+                raise UnsafePathError(f"refusing symbolic link {path} in {folder}")
+            if not path.is_file():
+                continue
+            rel = path.relative_to(folder).as_posix()
+            safe_relative_path(rel, what="file name")
+            yield rel, path
+
+
+def copy_tree_files(src: Path, dest: Path) -> None:
+    """Copy a folder of regular files (used when materialising inputs)."""
+    shutil.copytree(src, dest, symlinks=False, dirs_exist_ok=True)

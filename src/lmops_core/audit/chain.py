@@ -1,0 +1,155 @@
+"""The hash-chained audit log.
+
+Each event's hash covers its own fields and the previous event's hash, so an
+edit, a deletion or a reordering breaks the chain at the first event
+touched. The chain head (last sequence number and hash) is kept in its own
+row, signed with HMAC-SHA256 under the audit key, which lives outside the
+database; cutting events off the tail, or rolling the head back, therefore
+fails verification unless the attacker also holds the key.
+
+Appending happens inside the caller's transaction, after the state change it
+records, so the change and its event commit or roll back together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlmodel import Session
+
+from lmops_core.registry.models import AuditEvent, AuditHead
+
+GENESIS_HASH = "0" * 64
+_FIELD_SEP = "\x1f"
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON (sorted keys, no spaces); dates and paths become strings."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str,
+                      ensure_ascii=False)
+
+
+def event_hash(prev_hash: str, seq: int, ts: str, actor: str, action: str, subject: str,
+               before: str, after: str) -> str:
+    """The chained hash of one event."""
+    payload = _FIELD_SEP.join((prev_hash, str(seq), ts, actor, action, subject, before, after))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def sign_head(key: bytes, seq: int, head_hash: str) -> str:
+    """HMAC of the chain head; binds the count of events to the last hash."""
+    return hmac.new(key, f"lmops-audit-head:{seq}:{head_hash}".encode(), hashlib.sha256).hexdigest()
+
+
+def append_event(
+    session: Session,
+    *,
+    key: bytes,
+    actor: str,
+    action: str,
+    subject: str,
+    before: Any = None,
+    after: Any = None,
+) -> AuditEvent:
+    """Append one event to the chain inside the caller's transaction.
+
+    The head row is locked (``FOR UPDATE`` on PostgreSQL; SQLite write
+    transactions are already exclusive), so concurrent writers extend the
+    chain one at a time.
+    """
+    head = session.exec(  # type: ignore[call-overload]
+        select(AuditHead).where(AuditHead.id == 1).with_for_update()
+    ).scalar_one()
+    seq = head.seq + 1
+    ts = datetime.now(UTC).isoformat(timespec="microseconds")
+    before_s, after_s = canonical_json(before), canonical_json(after)
+    digest = event_hash(head.hash, seq, ts, actor, action, subject, before_s, after_s)
+    event = AuditEvent(seq=seq, ts=ts, actor=actor, action=action, subject=subject,
+                       before=before_s, after=after_s, prev_hash=head.hash, hash=digest)
+    session.add(event)
+    head.seq = seq
+    head.hash = digest
+    head.signature = sign_head(key, seq, digest)
+    session.add(head)
+    session.flush()
+    return event
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The outcome of checking the whole chain."""
+
+    ok: bool
+    events: int
+    first_bad_seq: int | None = None
+    reason: str = ""
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"audit log verified: {self.events} events, chain and signed head intact"
+        where = f"event {self.first_bad_seq}" if self.first_bad_seq is not None else "chain head"
+        return f"audit log BROKEN at {where}: {self.reason}"
+
+
+Row = tuple[int, str, str, str, str, str, str, str, str]
+
+
+def verify_rows(rows: Iterable[Row], head: tuple[int, str, str], key: bytes) -> VerifyResult:
+    """Check a stream of ``(seq, ts, actor, action, subject, before, after, prev, hash)`` rows."""
+    expected_seq = 1
+    prev = GENESIS_HASH
+    count = 0
+    sha = hashlib.sha256
+    sep = _FIELD_SEP
+    for seq, ts, actor, action, subject, before, after, prev_hash, stored in rows:
+        if seq != expected_seq:
+            missing = expected_seq if seq > expected_seq else seq
+            return VerifyResult(False, count, missing,
+                                f"sequence jumps from {expected_seq - 1} to {seq} "
+                                "(events deleted or reordered)")
+        if prev_hash != prev:
+            return VerifyResult(False, count, seq,
+                                "its prev_hash does not match the hash of the event before it")
+        computed = sha(sep.join((prev, str(seq), ts, actor, action, subject, before, after))
+                       .encode("utf-8")).hexdigest()
+        if computed != stored:
+            return VerifyResult(False, count, seq,
+                                "its content does not match its hash (the event was edited)")
+        prev = stored
+        expected_seq += 1
+        count += 1
+    head_seq, head_hash, signature = head
+    if head_seq == 0 and head_hash == GENESIS_HASH and count == 0:
+        return VerifyResult(True, 0)
+    if not hmac.compare_digest(signature, sign_head(key, head_seq, head_hash)):
+        return VerifyResult(False, count, None,
+                            "the chain head's signature is invalid (head edited, or wrong audit key)")
+    if head_seq != count or head_hash != prev:
+        first_missing = count + 1 if head_seq > count else head_seq + 1
+        return VerifyResult(False, count, first_missing,
+                            f"the signed head records {head_seq} events but {count} are present "
+                            "(the tail was truncated or altered)")
+    return VerifyResult(True, count)
+
+
+def verify_session(session: Session, key: bytes, *, batch: int = 10_000) -> VerifyResult:
+    """Verify the chain stored in the database behind ``session``."""
+    conn = session.connection()
+    head_row = conn.execute(text("SELECT seq, hash, signature FROM audit_head WHERE id = 1")).one()
+    result = conn.execution_options(stream_results=True, yield_per=batch).exec_driver_sql(
+        "SELECT seq, ts, actor, action, subject, before, after, prev_hash, hash "
+        "FROM audit_events ORDER BY seq"
+    )
+
+    def rows() -> Iterator[Row]:
+        for part in result.partitions(batch):
+            yield from part  # type: ignore[misc]
+
+    return verify_rows(rows(), (head_row[0], head_row[1], head_row[2]), key)

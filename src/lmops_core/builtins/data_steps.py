@@ -1,0 +1,197 @@
+"""Built-in data-preparation steps: exact and near-duplicate removal, length filters.
+
+Each step reads the input dataset (role ``dataset``), writes a new JSONL with
+the records it keeps, and reports what it removed as evidence on the output.
+They are registered through ``register_data_steps`` like any plugin's steps,
+and declared ``trylast`` so a plugin may offer better ones under other names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from lmops_core.contracts import (
+    EvidenceKind,
+    EvidenceRecord,
+    OutputAsset,
+    Register,
+    StageContext,
+    StageResult,
+)
+from lmops_core.datasets.shapes import text_fields
+from lmops_core.errors import ValidationError
+from lmops_core.hookspecs import hookimpl
+
+
+def check_params(operation: str, params: Mapping[str, Any], allowed: Mapping[str, type | tuple[type, ...]]
+                 ) -> None:
+    """Refuse unknown parameters and wrong types, naming the parameter."""
+    for key, value in params.items():
+        if key not in allowed:
+            raise ValidationError(
+                f'{operation}: unknown parameter "{key}" (allowed: {", ".join(sorted(allowed))})',
+                field=f"params.{key}")
+        if not isinstance(value, allowed[key]) or isinstance(value, bool) and allowed[key] is int:
+            raise ValidationError(f'{operation}: parameter "{key}" has the wrong type '
+                                  f"({type(value).__name__})", field=f"params.{key}")
+
+
+def _records(path: Path) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    with open(path, "rb") as fh:
+        for line in fh:
+            if line.strip():
+                yield line, json.loads(line)
+
+
+def _joined_text(shape: str, record: Mapping[str, Any]) -> str:
+    return "\n".join(t for _, t in text_fields(shape, record))
+
+
+class _FilterStep:
+    """Shared run loop: keep or drop each record, count, and describe the result."""
+
+    name = ""
+    description = ""
+    allowed: Mapping[str, type | tuple[type, ...]] = {}
+
+    def keep(self, shape: str, raw: bytes, record: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def configure(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(params)
+
+    def run(self, context: StageContext) -> StageResult:
+        check_params(self.name, context.params, self.allowed)
+        used = self.configure(context.params)
+        source = context.input("dataset")
+        assert source.path is not None
+        out_path = context.workdir / "data.jsonl"
+        kept = removed = 0
+        context.progress.start(self.name, total=None)
+        with open(out_path, "wb") as out:
+            for raw, record in _records(source.path):
+                if self.keep(source.kind, raw, record):
+                    out.write(raw if raw.endswith(b"\n") else raw + b"\n")
+                    kept += 1
+                else:
+                    removed += 1
+                context.progress.advance(1)
+        context.progress.finish()
+        return StageResult(
+            outputs=[OutputAsset(role="dataset", asset_type="dataset", path=out_path,
+                                 kind=source.kind, derived_from=["dataset"], format="jsonl")],
+            evidence=[EvidenceRecord(kind="data_step", subject="dataset",
+                                     metrics={"records_in": kept + removed, "records_out": kept,
+                                              "records_removed": removed},
+                                     details={"step": self.name, "params": used})],
+            metrics={"records_removed": float(removed)},
+            params=used,
+        )
+
+
+class ExactDedup(_FilterStep):
+    """Drop records whose canonical content was already seen."""
+
+    name = "dedup-exact"
+    description = "Remove exact duplicate records (same canonical JSON)."
+    allowed: Mapping[str, type | tuple[type, ...]] = {}
+
+    def __init__(self) -> None:
+        self._seen: set[bytes] = set()
+
+    def run(self, context: StageContext) -> StageResult:
+        self._seen = set()
+        return super().run(context)
+
+    def keep(self, shape: str, raw: bytes, record: dict[str, Any]) -> bool:
+        key = hashlib.blake2b(raw.strip(), digest_size=16).digest()
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        return True
+
+
+class LengthFilter(_FilterStep):
+    """Keep records whose text length (characters, all text fields) is within bounds."""
+
+    name = "length-filter"
+    description = "Keep records with min_chars <= total text length <= max_chars."
+    allowed: Mapping[str, type | tuple[type, ...]] = {"min_chars": int, "max_chars": int}
+
+    def configure(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        self.lo = int(params.get("min_chars", 1))
+        self.hi = int(params.get("max_chars", 100_000))
+        if self.lo < 0 or self.hi < self.lo:
+            raise ValidationError(f"{self.name}: need 0 <= min_chars <= max_chars",
+                                  field="params.min_chars")
+        return {"min_chars": self.lo, "max_chars": self.hi}
+
+    def keep(self, shape: str, raw: bytes, record: dict[str, Any]) -> bool:
+        return self.lo <= len(_joined_text(shape, record)) <= self.hi
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class NearDedup(_FilterStep):
+    """Drop records whose MinHash (datasketch) is near one already kept."""
+
+    name = "dedup-near"
+    description = "Remove near-duplicates by MinHash LSH over word shingles (datasketch)."
+    allowed: Mapping[str, type | tuple[type, ...]] = {
+        "threshold": (float, int), "num_perm": int, "shingle": int}
+
+    def configure(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        from datasketch import MinHashLSH
+
+        self.threshold = float(params.get("threshold", 0.8))
+        self.num_perm = int(params.get("num_perm", 128))
+        self.shingle = int(params.get("shingle", 3))
+        if not 0.0 < self.threshold < 1.0:
+            raise ValidationError(f"{self.name}: threshold must be between 0 and 1",
+                                  field="params.threshold")
+        self._lsh = MinHashLSH(threshold=self.threshold, num_perm=self.num_perm)
+        self._n = 0
+        return {"threshold": self.threshold, "num_perm": self.num_perm, "shingle": self.shingle}
+
+    def _shingles(self, text: str) -> set[bytes]:
+        words = _WORD.findall(text.lower())
+        if len(words) < self.shingle:
+            # Short or CJK text without spaces: fall back to character shingles.
+            chars = text.lower()
+            return {chars[i:i + self.shingle].encode() for i in range(max(1, len(chars) - 2))}
+        return {" ".join(words[i:i + self.shingle]).encode()
+                for i in range(len(words) - self.shingle + 1)}
+
+    def keep(self, shape: str, raw: bytes, record: dict[str, Any]) -> bool:
+        from datasketch import MinHash
+
+        mh = MinHash(num_perm=self.num_perm, seed=1)
+        mh.update_batch(list(self._shingles(_joined_text(shape, record))))
+        if self._lsh.query(mh):
+            return False
+        self._n += 1
+        self._lsh.insert(str(self._n), mh)
+        return True
+
+
+@hookimpl(trylast=True)
+def register_data_steps(register: Register) -> None:
+    """The built-in steps: ``dedup-exact``, ``dedup-near``, ``length-filter``."""
+    register(ExactDedup())
+    register(NearDedup())
+    register(LengthFilter())
+
+
+@hookimpl(trylast=True)
+def register_evidence_kinds(register: Register) -> None:
+    """The ``data_step`` kind: records in, out and removed by a preparation step."""
+    register(EvidenceKind(name="data_step",
+                          description="What a data-preparation step removed.",
+                          metrics={"records_in": "integer", "records_out": "integer",
+                                   "records_removed": "integer"}))

@@ -1,0 +1,54 @@
+"""The ``lmops`` command line: thin over the SDK, so CLI, API and SDK cannot disagree."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from lmops_core.cli import registry_cmds, system_cmds
+from lmops_core.errors import LmopsError
+
+app = typer.Typer(
+    name="lmops",
+    help="Carry language models through their lifecycle under governance: a registry with "
+    "lineage, content-addressed artifacts, evidence, policies, approvals and a tamper-evident "
+    "audit log. State lives under LMOPS_HOME (default ~/.lmops) or LMOPS_DATABASE_URL.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("init")(system_cmds.init)
+app.command("plugins")(system_cmds.plugins)
+app.command("gc")(system_cmds.gc)
+app.command("stage")(system_cmds.stage)
+app.command("lineage")(registry_cmds.lineage)
+app.add_typer(system_cmds.audit_app, name="audit")
+app.add_typer(registry_cmds.datasets_app, name="datasets")
+app.add_typer(registry_cmds.models_app, name="models")
+app.add_typer(registry_cmds.prompts_app, name="prompts")
+app.add_typer(registry_cmds.runs_app, name="runs")
+app.add_typer(registry_cmds.evidence_app, name="evidence")
+
+
+def _add_plugin_commands() -> None:
+    from lmops_core.plugins import load_plugins
+    from lmops_core.settings import get_settings
+
+    try:
+        host = load_plugins(get_settings())
+    except LmopsError as exc:
+        typer.echo(f"warning: plugins not loaded: {exc}", err=True)
+        return
+    host.hook.register_commands(cli=app)
+
+
+def main() -> None:
+    """Entry point of the ``lmops`` console script."""
+    try:
+        from lmops_core.cli import demo  # noqa: F401  - registers `lmops demo`
+
+        _add_plugin_commands()
+        app()
+    except LmopsError as exc:
+        typer.secho(f"Error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(1)

@@ -1,0 +1,234 @@
+"""``lmops datasets|models|prompts|runs|evidence|lineage``: the registry from the shell."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lmops_core.cli.common import byte_progress, console, open_workspace, print_json, table
+from lmops_core.contracts import AssetType
+
+datasets_app = typer.Typer(help="Register, list and show dataset versions.", no_args_is_help=True)
+models_app = typer.Typer(help="Register, list, search and show model versions.",
+                         no_args_is_help=True)
+prompts_app = typer.Typer(help="Create, list and show prompt versions.", no_args_is_help=True)
+runs_app = typer.Typer(help="List and show recorded stage runs.", no_args_is_help=True)
+evidence_app = typer.Typer(help="List the evidence attached to a version.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _parse_pairs(items: list[str] | None, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=what)
+        out[key] = value
+    return out
+
+
+def _list_assets(asset_type: AssetType, as_json: bool) -> None:
+    with open_workspace() as ws:
+        assets = ws.list_assets(asset_type)
+    if as_json:
+        print_json([a.model_dump() for a in assets])
+        return
+    table(f"{asset_type}s", ["name", "latest", "risk tier", "created by", "created at"],
+          [[a.name, a.latest_version, a.risk_tier or "", a.created_by,
+            a.created_at.isoformat(timespec="seconds")] for a in assets])
+
+
+def _show(ref: str, asset_type: AssetType, as_json: bool) -> None:
+    if ":" not in ref.split("@")[0]:
+        ref = f"{asset_type}:{ref}"
+    with open_workspace() as ws:
+        version = ws.get(ref)
+        evidence = ws.evidence(ref)
+        edges = ws.lineage(ref, depth=1)
+    if as_json:
+        print_json({"version": version.model_dump(), "evidence": [e.model_dump() for e in evidence],
+                    "lineage": [e.model_dump() for e in edges]})
+        return
+    console.print(f"[bold]{version.ref}[/]  digest {version.digest}")
+    for key, value in version.model_dump(exclude={"ref", "digest", "meta"}).items():
+        console.print(f"  {key}: {value}")
+    console.print(f"  meta: {json.dumps(version.meta, default=str)}")
+    for e in edges:
+        console.print(f"  derived from {e.parent} (run {e.run_id or '-'})")
+    for ev in evidence:
+        console.print(f"  evidence #{ev.id} {ev.kind} by {ev.plugin}: "
+                      f"{json.dumps(ev.metrics, default=str)[:160]}")
+
+
+@datasets_app.command("list")
+def datasets_list(as_json: JsonOpt = False) -> None:
+    """List datasets and their latest version."""
+    _list_assets("dataset", as_json)
+
+
+@datasets_app.command("show")
+def datasets_show(ref: Annotated[str, typer.Argument(help="NAME[@VERSION|@ALIAS]")],
+                  as_json: JsonOpt = False) -> None:
+    """Show a dataset version with its evidence and lineage."""
+    _show(ref, "dataset", as_json)
+
+
+@datasets_app.command("register")
+def datasets_register(
+    name: str,
+    path: Annotated[Path, typer.Argument(help="A JSONL or Parquet file.", exists=True,
+                                         dir_okay=False)],
+    shape: Annotated[str, typer.Option(help="instruction, dialogue, text or preference.")],
+    description: str = "",
+    drop_invalid: Annotated[bool, typer.Option(
+        help="Skip invalid records (counted as evidence) instead of refusing the file.")] = False,
+) -> None:
+    """Validate a file and register it as the next version of dataset NAME."""
+    with open_workspace() as ws, byte_progress(f"ingest {path.name}", path.stat().st_size) as cb:
+        version = ws.register_dataset(name, path, shape=shape, description=description,
+                                      drop_invalid=drop_invalid, progress=cb)
+    console.print(f"registered [bold]{version.ref}[/] ({version.record_count} records, "
+                  f"{version.digest})")
+
+
+@models_app.command("list")
+def models_list(as_json: JsonOpt = False) -> None:
+    """List models and their latest version."""
+    _list_assets("model", as_json)
+
+
+@models_app.command("show")
+def models_show(ref: Annotated[str, typer.Argument(help="NAME[@VERSION|@ALIAS]")],
+                as_json: JsonOpt = False) -> None:
+    """Show a model version with its evidence and lineage."""
+    _show(ref, "model", as_json)
+
+
+@models_app.command("register")
+def models_register(
+    name: str,
+    folder: Annotated[Path, typer.Argument(help="A local model folder (Hugging Face layout).",
+                                           exists=True, file_okay=False)],
+    kind: Annotated[str, typer.Option(help="base, adapter, merged, full, onnx, onnx-int8.")] = "base",
+    risk_tier: Annotated[str | None, typer.Option(help="low, standard or high.")] = None,
+    description: str = "",
+    allow_pickle: Annotated[bool, typer.Option(
+        help="Accept pickle-based weight files (they can run code when loaded).")] = False,
+) -> None:
+    """Store a model folder by digest and register it as the next version of NAME."""
+    total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    with open_workspace() as ws, byte_progress(f"upload {folder.name}", total) as cb:
+        version = ws.register_model(name, folder, kind=kind, risk_tier=risk_tier,
+                                    description=description, allow_pickle=allow_pickle,
+                                    progress=cb)
+    console.print(f"registered [bold]{version.ref}[/] ({version.kind}, {version.size_bytes} "
+                  f"bytes, {version.digest})")
+
+
+@models_app.command("search")
+def models_search(
+    name: Annotated[str | None, typer.Option(help="Name, '*' wildcards allowed.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Model kind.")] = None,
+    stage: Annotated[str | None, typer.Option(help="Stage, e.g. production.")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="KEY=VALUE, repeatable.")] = None,
+    metric: Annotated[list[str] | None, typer.Option(
+        help="Threshold on evidence metrics, e.g. 'eval.acc>=0.6'; repeatable.")] = None,
+    limit: int = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find model versions by name, kind, stage, tags and metric thresholds."""
+    with open_workspace() as ws:
+        found = ws.search("model", name=name, kind=kind, stage=stage,
+                          tags=_parse_pairs(tag, "--tag"), metrics=metric or [], limit=limit)
+    if as_json:
+        print_json([v.model_dump() for v in found])
+        return
+    table("model versions", ["ref", "kind", "stage", "tags", "created"],
+          [[v.ref, getattr(v, "kind", ""), v.stage or "", v.tags,
+            v.created_at.isoformat(timespec="seconds")] for v in found])
+
+
+@models_app.command("tag")
+def models_tag(ref: str, pairs: Annotated[list[str], typer.Argument(help="KEY=VALUE ...")]) -> None:
+    """Set tags on a model version."""
+    with open_workspace() as ws:
+        for key, value in _parse_pairs(pairs, "tags").items():
+            ws.tag(ref if ":" in ref.split("@")[0] else f"model:{ref}", key, value)
+    console.print("tags set")
+
+
+@prompts_app.command("list")
+def prompts_list(as_json: JsonOpt = False) -> None:
+    """List prompts and their latest version."""
+    _list_assets("prompt", as_json)
+
+
+@prompts_app.command("show")
+def prompts_show(ref: str, as_json: JsonOpt = False) -> None:
+    """Show a prompt version."""
+    _show(ref, "prompt", as_json)
+
+
+@prompts_app.command("create")
+def prompts_create(
+    name: str,
+    template: Annotated[str, typer.Option(help="Template with {variable} placeholders.")],
+    variable: Annotated[list[str] | None, typer.Option(help="Declared variable; repeatable.")] = None,
+) -> None:
+    """Register a prompt template as the next version of NAME."""
+    with open_workspace() as ws:
+        version = ws.create_prompt(name, template, variables=variable)
+    console.print(f"registered [bold]{version.ref}[/] ({version.digest})")
+
+
+@runs_app.command("list")
+def runs_list(stage: str | None = None, limit: int = 50, as_json: JsonOpt = False) -> None:
+    """List recent runs."""
+    with open_workspace() as ws:
+        runs = ws.runs(stage=stage, limit=limit)
+    if as_json:
+        print_json([r.model_dump() for r in runs])
+        return
+    table("runs", ["id", "stage", "operation", "plugin", "status", "actor", "started"],
+          [[r.id, r.stage, r.operation, r.plugin, r.status, r.actor,
+            r.started_at.isoformat(timespec="seconds")] for r in runs])
+
+
+@runs_app.command("show")
+def runs_show(run_id: str) -> None:
+    """Show one run: params, metrics, inputs and outcome."""
+    with open_workspace() as ws:
+        print_json(ws.run(run_id).model_dump())
+
+
+@evidence_app.command("list")
+def evidence_list(ref: Annotated[str, typer.Argument(help="TYPE:NAME@VERSION")],
+                  kind: str | None = None, as_json: JsonOpt = False) -> None:
+    """List evidence attached to a version."""
+    with open_workspace() as ws:
+        items = ws.evidence(ref, kind=kind)
+    if as_json:
+        print_json([e.model_dump() for e in items])
+        return
+    table(f"evidence on {ref}", ["id", "kind", "stage", "plugin", "metrics", "created"],
+          [[e.id, e.kind, e.stage, e.plugin, json.dumps(e.metrics, default=str)[:80],
+            e.created_at.isoformat(timespec="seconds")] for e in items])
+
+
+def lineage(ref: Annotated[str, typer.Argument(help="TYPE:NAME@VERSION")],
+            down: Annotated[bool, typer.Option("--down", help="Show descendants instead.")] = False,
+            as_json: JsonOpt = False) -> None:
+    """Show what a version was derived from (or, with --down, what was derived from it)."""
+    with open_workspace() as ws:
+        edges = ws.lineage(ref, direction="down" if down else "up")
+    if as_json:
+        print_json([e.model_dump() for e in edges])
+        return
+    if not edges:
+        console.print(f"{ref}: no lineage recorded")
+    for e in edges:
+        console.print(f"{e.child}  <-{e.relation}-  {e.parent}   (run {e.run_id or '-'})")

@@ -1,0 +1,1 @@
+"""Datasets: shapes, readers, ingestion and dataset cards."""

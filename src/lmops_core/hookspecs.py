@@ -1,0 +1,227 @@
+"""Every hook an lmops plugin may implement, in lifecycle order.
+
+A plugin is a module of functions decorated with :data:`hookimpl`, exposed
+through the ``lmops`` entry-point group (or ``LMOPS_PLUGINS``). Implement only
+the hooks you need, asking only for the arguments you use: hooks grow by
+adding arguments, so a new argument never breaks an old plugin.
+
+Stage hooks follow one style: the host calls ``register_<things>(register)``
+once after loading, and the plugin calls ``register(obj)`` for each operation
+it offers. The core validates and deduplicates names, remembers which plugin
+registered what, and later runs the operation itself, recording inputs,
+outputs, evidence, lineage and audit. A plugin never writes the registry.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pluggy import HookimplMarker, HookspecMarker
+
+if TYPE_CHECKING:
+    from lmops_core.artifacts.backend import ArtifactBackend
+    from lmops_core.contracts import DecisionEvent, PromotionContext, Register
+    from lmops_core.settings import Settings
+
+hookspec = HookspecMarker("lmops")
+hookimpl = HookimplMarker("lmops")
+
+
+# ---------------------------------------------------------------------------
+# Artifact storage
+# ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def lmops_artifact_backend(uri: str, settings: Settings) -> ArtifactBackend | None:
+    """Open the artifact backend that serves ``uri``.
+
+    Called when a workspace opens its artifact store, with the configured
+    ``artifact_uri`` (for example ``local:///srv/lmops/artifacts`` or
+    ``s3://bucket/prefix``) and the active ``settings``.
+
+    Return an :class:`~lmops_core.artifacts.backend.ArtifactBackend` if this
+    plugin serves the URI's scheme, else ``None``. The first non-``None``
+    result wins; the built-in local backend is registered ``trylast`` so a
+    plugin can take over any scheme.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Data preparation
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def register_data_steps(register: Register) -> None:
+    """Offer data-preparation steps (deduplication, filters, PII redaction...).
+
+    Called once after plugins load. Call ``register(step)`` for each
+    :class:`~lmops_core.contracts.Operation` offered; ``step.name`` must be
+    unique across plugins. When run, the step receives the input dataset
+    version under the role ``"dataset"`` and returns an output dataset (role
+    ``"dataset"``, ``derived_from=["dataset"]``) plus evidence of what it
+    changed. Return value ignored.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def register_trainers(register: Register) -> None:
+    """Offer training methods (supervised fine-tuning, LoRA, preference tuning...).
+
+    Called once after plugins load. Call ``register(trainer)`` for each
+    :class:`~lmops_core.contracts.Operation`. A trainer typically reads roles
+    ``"base"`` (a model version) and ``"dataset"``, and returns model outputs
+    (an adapter, optionally a merged model) derived from both, with the loss
+    curve in ``StageResult.series``. Return value ignored.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Compression
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def register_compressors(register: Register) -> None:
+    """Offer compression methods (export to a portable runtime, quantization, pruning).
+
+    Called once after plugins load. Call ``register(compressor)`` for each
+    :class:`~lmops_core.contracts.Operation`. A compressor reads the role
+    ``"model"`` and returns a derived model version plus evidence of what it
+    cost in quality and bought in size and latency. Return value ignored.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def register_evaluators(register: Register) -> None:
+    """Offer evaluations (benchmarks, safety probes, serving performance, judges).
+
+    Called once after plugins load. Call ``register(evaluator)`` for each
+    :class:`~lmops_core.contracts.Operation`. An evaluator reads the role
+    ``"model"`` and returns evidence only (no new versions), whose ``kind``
+    policies refer to. Return value ignored.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Explainability
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def register_explainers(register: Register) -> None:
+    """Offer explanation methods (token attributions and the like).
+
+    Called once after plugins load. Call ``register(explainer)`` for each
+    :class:`~lmops_core.contracts.Operation`. An explainer reads the role
+    ``"model"`` and returns evidence whose ``artifacts`` hold a report a
+    reviewer can open. Return value ignored.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Deployment
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def register_deployment_targets(register: Register) -> None:
+    """Offer deployment targets (bundle formats, serving runtimes).
+
+    Called once after plugins load. Call ``register(target)`` for each
+    :class:`~lmops_core.contracts.Operation`. A target reads the role
+    ``"model"`` of an approved version and returns evidence of what was
+    packaged or where it was deployed. The core refuses to run a target on a
+    version that is not approved for the stage. Return value ignored.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Monitoring
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def register_monitors(register: Register) -> None:
+    """Offer monitoring checks (data drift, output drift, quality over time).
+
+    Called once after plugins load. Call ``register(monitor)`` for each
+    :class:`~lmops_core.contracts.Operation`. A monitor compares a
+    ``"reference"`` dataset version with a ``"current"`` one and returns
+    evidence (drift flags, scores, a report) attached to the ``"model"``
+    role when one is given. Return value ignored.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Governance events
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def lmops_before_promotion(promotion: PromotionContext) -> str | None:
+    """Veto a promotion before it is committed.
+
+    Called after policy rules pass and the last required approval arrives,
+    just before a version enters ``promotion.target_stage``. Return a reason
+    string to veto (the promotion is refused and the reason audited), or
+    ``None`` to let it through. Every implementation is called; any veto
+    blocks.
+    """
+
+
+@hookspec
+def lmops_after_decision(decision: DecisionEvent) -> None:
+    """Observe a governance decision after it has been committed.
+
+    Called for approvals, rejections, promotions, revocations, expiries and
+    invalidations, after the transaction that recorded it. Use it to notify
+    (chat, ticketing, webhooks). Exceptions are logged, never undo the
+    decision. Return value ignored.
+    """
+
+
+# ---------------------------------------------------------------------------
+# Registration of extensions
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def register_commands(cli: Any) -> None:
+    """Add commands to the ``lmops`` CLI.
+
+    Called once when the CLI starts, with the root ``typer.Typer`` app. Add
+    commands or sub-apps with ``cli.command()`` / ``cli.add_typer()``. Return
+    value ignored.
+    """
+
+
+@hookspec
+def register_policy_checks(register: Register) -> None:
+    """Offer functions policy expressions may call.
+
+    Called once after plugins load. Call ``register(check)`` with a
+    :class:`~lmops_core.contracts.PolicyCheck` for each; names must be
+    unique. Return value ignored.
+    """
+
+
+@hookspec
+def register_evidence_kinds(register: Register) -> None:
+    """Declare the evidence kinds this plugin produces.
+
+    Called once after plugins load. Call ``register(kind)`` with an
+    :class:`~lmops_core.contracts.EvidenceKind` for each, so policy files can
+    be checked against known kinds and metrics. Return value ignored.
+    """

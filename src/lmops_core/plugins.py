@@ -1,0 +1,246 @@
+"""Finding, loading and listing plugins.
+
+Order: built-ins, then distributions in the ``lmops`` entry-point group, then
+``LMOPS_PLUGINS`` (module paths or ``.py`` files). A plugin outside the allow
+list, or on the deny list, is never imported. A plugin that fails to import is
+reported by name and reason and skipped; the rest keep working. After loading,
+``check_pending()`` turns a misspelled hook into an error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from lmops_core import hookspecs
+from lmops_core.builtins import BUILTIN_PLUGINS
+from lmops_core.contracts import EvidenceKind, Operation, PolicyCheck, Stage
+from lmops_core.errors import PluginError
+from lmops_core.settings import Settings
+
+ENTRY_POINT_GROUP = "lmops"
+
+#: Which registration hook offers operations for which stage.
+STAGE_HOOKS: dict[Stage, str] = {
+    Stage.DATA_PREPARATION: "register_data_steps",
+    Stage.TRAINING: "register_trainers",
+    Stage.COMPRESSION: "register_compressors",
+    Stage.EVALUATION: "register_evaluators",
+    Stage.EXPLAINABILITY: "register_explainers",
+    Stage.DEPLOYMENT: "register_deployment_targets",
+    Stage.MONITORING: "register_monitors",
+}
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """A loaded plugin: its name, where it came from, and the hooks it implements."""
+
+    name: str
+    module: str
+    source: str
+    version: str | None
+    hooks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PluginLoadFailure:
+    """A plugin that could not be loaded, and why."""
+
+    name: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f'Error loading plugin "{self.name}": {self.reason}'
+
+
+@dataclass(frozen=True)
+class Registered:
+    """Something a plugin registered, with the plugin that did."""
+
+    plugin: str
+    value: Any
+
+
+@dataclass
+class PluginHost:
+    """The plugin manager plus what plugins registered through it."""
+
+    pm: pluggy.PluginManager
+    plugins: list[PluginInfo] = field(default_factory=list)
+    failures: list[PluginLoadFailure] = field(default_factory=list)
+    operations: dict[Stage, dict[str, Registered]] = field(default_factory=dict)
+    evidence_kinds: dict[str, Registered] = field(default_factory=dict)
+    policy_checks: dict[str, Registered] = field(default_factory=dict)
+
+    @property
+    def hook(self) -> Any:
+        return self.pm.hook
+
+    def operation(self, stage: Stage, name: str) -> Registered:
+        """The operation ``name`` offered for ``stage``, or an error listing what exists."""
+        found = self.operations.get(stage, {}).get(name)
+        if found is None:
+            have = ", ".join(sorted(self.operations.get(stage, {}))) or "none installed"
+            raise PluginError(
+                f'no {stage.value.replace("_", " ")} operation named "{name}" '
+                f"(available: {have}); is its plugin installed and allowed?",
+                stage=stage.value, operation=name,
+            )
+        return found
+
+
+def _is_allowed(names: tuple[str, ...], settings: Settings) -> bool:
+    if any(n in settings.plugins_deny for n in names):
+        return False
+    if settings.plugins_allow is None:
+        return True
+    return any(n in settings.plugins_allow for n in names)
+
+
+def _dist_of(ep: EntryPoint) -> tuple[str | None, str | None]:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return None, None
+    return dist.metadata["Name"], dist.version
+
+
+def _load_file(path: Path) -> ModuleType:
+    mod_name = f"lmops_plugin_{path.stem}"
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _hooks_of(pm: pluggy.PluginManager, plugin: object) -> tuple[str, ...]:
+    return tuple(sorted(c.name for c in pm.get_hookcallers(plugin) or []))
+
+
+def load_plugins(settings: Settings) -> PluginHost:
+    """Build a plugin manager with every allowed plugin loaded and registrations collected."""
+    pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+    pm.add_hookspecs(hookspecs)
+    host = PluginHost(pm=pm)
+
+    def _register(module: ModuleType, name: str, source: str, version: str | None) -> None:
+        if pm.has_plugin(name) or pm.is_registered(module):
+            return
+        pm.register(module, name=name)
+        host.plugins.append(PluginInfo(name=name, module=module.__name__, source=source,
+                                       version=version, hooks=_hooks_of(pm, module)))
+
+    from lmops_core import __version__
+
+    for mod_path in BUILTIN_PLUGINS:
+        short = "lmops-core:" + mod_path.rsplit(".", 1)[-1]
+        _register(importlib.import_module(mod_path), short, "builtin", __version__)
+
+    if settings.load_entry_points:
+        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            dist_name, dist_version = _dist_of(ep)
+            display = dist_name or ep.name
+            if not _is_allowed(tuple(n for n in (ep.name, dist_name) if n), settings):
+                continue
+            try:
+                module = ep.load()
+            except Exception as exc:  # noqa: BLE001 - any import failure is reported, not fatal
+                host.failures.append(PluginLoadFailure(display, _reason(exc)))
+                continue
+            _register(module, display, "entry point", dist_version)
+
+    for spec in settings.plugins:
+        path = Path(spec)
+        name = path.stem if spec.endswith(".py") else spec
+        if not _is_allowed((name, spec), settings):
+            continue
+        try:
+            module = _load_file(path) if spec.endswith(".py") else importlib.import_module(spec)
+        except Exception as exc:  # noqa: BLE001
+            host.failures.append(PluginLoadFailure(name, _reason(exc)))
+            continue
+        _register(module, name, "LMOPS_PLUGINS", getattr(module, "__version__", None))
+
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {exc.plugin_name!r} implements an unknown hook: {exc}",
+                          plugin=exc.plugin_name) from exc
+    _collect_registrations(host)
+    return host
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if not isinstance(exc, ImportError) else str(exc)
+
+
+def _call_per_plugin(host: PluginHost, hook_name: str, sink: Callable[[str, Any], None]) -> None:
+    caller = getattr(host.pm.hook, hook_name)
+    for impl in reversed(caller.get_hookimpls()):  # pluggy order: last registered first
+        plugin_name = impl.plugin_name
+
+        def register(value: Any, _plugin: str = plugin_name) -> None:
+            sink(_plugin, value)
+
+        kwargs = {"register": register}
+        try:
+            impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
+        except PluginError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - name the plugin that broke
+            raise PluginError(f'plugin "{plugin_name}" failed in {hook_name}: {_reason(exc)}',
+                              plugin=plugin_name) from exc
+
+
+def _collect_registrations(host: PluginHost) -> None:
+    for stage, hook_name in STAGE_HOOKS.items():
+        table: dict[str, Registered] = {}
+
+        def add_op(plugin: str, op: Any, _table: dict[str, Registered] = table,
+                   _hook: str = hook_name) -> None:
+            if not isinstance(op, Operation) or not isinstance(getattr(op, "name", None), str):
+                raise PluginError(f'plugin "{plugin}" registered {op!r} in {_hook}: it is not '
+                                  "an Operation (needs name, description and run(context))",
+                                  plugin=plugin)
+            if op.name in _table:
+                raise PluginError(f'plugins "{_table[op.name].plugin}" and "{plugin}" both '
+                                  f'register an operation named "{op.name}" in {_hook}',
+                                  plugin=plugin)
+            _table[op.name] = Registered(plugin, op)
+
+        _call_per_plugin(host, hook_name, add_op)
+        host.operations[stage] = table
+
+    def add_kind(plugin: str, kind: Any) -> None:
+        if not isinstance(kind, EvidenceKind):
+            raise PluginError(f'plugin "{plugin}" registered {kind!r} as an evidence kind; '
+                              "expected lmops_core.EvidenceKind", plugin=plugin)
+        prior = host.evidence_kinds.get(kind.name)
+        if prior is not None and prior.plugin != plugin:
+            raise PluginError(f'plugins "{prior.plugin}" and "{plugin}" both declare evidence '
+                              f'kind "{kind.name}"', plugin=plugin)
+        host.evidence_kinds[kind.name] = Registered(plugin, kind)
+
+    def add_check(plugin: str, check: Any) -> None:
+        if not isinstance(check, PolicyCheck):
+            raise PluginError(f'plugin "{plugin}" registered {check!r} as a policy check; '
+                              "expected lmops_core.PolicyCheck", plugin=plugin)
+        if check.name in host.policy_checks:
+            raise PluginError(f'policy check "{check.name}" is registered twice',
+                              plugin=plugin)
+        host.policy_checks[check.name] = Registered(plugin, check)
+
+    _call_per_plugin(host, "register_evidence_kinds", add_kind)
+    _call_per_plugin(host, "register_policy_checks", add_check)

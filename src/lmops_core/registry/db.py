@@ -1,0 +1,151 @@
+"""Engines, sessions and schema upgrades for SQLite and PostgreSQL.
+
+SQLite runs in WAL mode with a busy timeout; write transactions start with
+``BEGIN IMMEDIATE`` so two writers never deadlock on a lock upgrade and
+version numbers are allocated under the write lock. PostgreSQL relies on row
+locks (``UPDATE ... RETURNING`` on the asset row, ``SELECT ... FOR UPDATE`` on
+the audit head). The schema only changes through committed Alembic revisions,
+applied under a lock so that many processes may open a new store at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlmodel import Session
+
+from lmops_core.errors import ConfigurationError
+
+_MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+_BEGIN_KEY = "lmops_begin"
+_ADVISORY_LOCK_ID = 0x6C6D6F7073  # "lmops"
+
+
+def normalize_url(url: str) -> str:
+    """Pick the psycopg 3 driver for bare ``postgresql://`` URLs."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+class Database:
+    """One metadata store: an engine plus transaction helpers."""
+
+    def __init__(self, url: str, *, busy_timeout_ms: int = 60_000) -> None:
+        self.url = normalize_url(url)
+        parsed = make_url(self.url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise ConfigurationError(
+                f"unsupported database {self.dialect!r} in LMOPS_DATABASE_URL: "
+                "use sqlite:///PATH or postgresql://..."
+            )
+        if self.dialect == "sqlite":
+            db_path = parsed.database
+            if not db_path or db_path == ":memory:":
+                raise ConfigurationError("an in-memory SQLite database cannot be shared; give a file")
+            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+            self.engine = create_engine(
+                self.url,
+                connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
+            )
+            _configure_sqlite(self.engine, busy_timeout_ms)
+        else:
+            self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=10,
+                                        max_overflow=20)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session whose transaction commits on success and rolls back on error.
+
+        On SQLite the transaction takes the write lock at once (``BEGIN IMMEDIATE``).
+        """
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn.info[_BEGIN_KEY] = "BEGIN IMMEDIATE"
+            with Session(bind=conn, expire_on_commit=False) as session:
+                try:
+                    yield session
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session (deferred transaction, rolled back at the end)."""
+        with self.engine.connect() as conn, Session(bind=conn, expire_on_commit=False) as s:
+            try:
+                yield s
+            finally:
+                s.rollback()
+
+    def migrate(self) -> None:
+        """Upgrade the schema to the newest committed revision, under a lock."""
+        from alembic import command
+        from alembic.config import Config
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        head = ScriptDirectory.from_config(cfg).get_current_head()
+        with self.engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+            conn.rollback()
+        if current == head:
+            return
+        with self._migration_lock(), self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        if self.is_sqlite:
+            lock_path = Path(str(make_url(self.url).database) + ".migrate.lock")
+            with open(lock_path, "a+") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+        else:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _ADVISORY_LOCK_ID})
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _ADVISORY_LOCK_ID})
+                    conn.commit()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's implicit
+        # transactions would otherwise start lazily and always DEFERRED).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(conn.info.pop(_BEGIN_KEY, "BEGIN"))

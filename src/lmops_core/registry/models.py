@@ -1,0 +1,268 @@
+"""The registry's entities, one SQLModel class per concept.
+
+Following the FastAPI/SQLModel layout: ``XBase`` holds the fields a caller
+supplies, the table class ``X`` adds what the registry assigns, and
+``XPublic`` is what the SDK and API hand out. Evidence, lineage, tags,
+aliases and metrics refer to a version of any asset type through a typed
+``(subject_type, subject_id)`` pair.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Timezone-aware current time in UTC."""
+    return datetime.now(UTC)
+
+
+def _ts() -> Any:
+    return Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+def _json(default: Any = dict) -> Any:
+    return Field(default_factory=default, sa_column=Column(JSON, nullable=False))
+
+
+# --- assets ----------------------------------------------------------------
+
+
+class AssetBase(SQLModel):
+    name: str = Field(max_length=128)
+    description: str = Field(default="", max_length=4000)
+
+
+class Dataset(AssetBase, table=True):
+    """A named dataset; its content lives in versions."""
+
+    __tablename__ = "datasets"
+    id: int | None = Field(default=None, primary_key=True)
+    normalized_name: str = Field(max_length=128, unique=True, index=True)
+    latest_version: int = 0
+    created_at: datetime = _ts()
+    created_by: str = Field(max_length=128)
+
+
+class Model(AssetBase, table=True):
+    """A named model; base weights, adapters, merged and quantized variants are its versions."""
+
+    __tablename__ = "models"
+    id: int | None = Field(default=None, primary_key=True)
+    normalized_name: str = Field(max_length=128, unique=True, index=True)
+    risk_tier: str = Field(default="standard", max_length=32)
+    latest_version: int = 0
+    created_at: datetime = _ts()
+    created_by: str = Field(max_length=128)
+
+
+class Prompt(AssetBase, table=True):
+    """A named prompt template; its templates live in versions."""
+
+    __tablename__ = "prompts"
+    id: int | None = Field(default=None, primary_key=True)
+    normalized_name: str = Field(max_length=128, unique=True, index=True)
+    risk_tier: str = Field(default="standard", max_length=32)
+    latest_version: int = 0
+    created_at: datetime = _ts()
+    created_by: str = Field(max_length=128)
+
+
+# --- versions --------------------------------------------------------------
+
+
+class DatasetVersion(SQLModel, table=True):
+    """One immutable content of a dataset: a canonical JSONL artifact of one shape."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (UniqueConstraint("dataset_id", "version", name="uq_dataset_version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: int = Field(foreign_key="datasets.id", index=True)
+    version: int
+    digest: str = Field(max_length=71, index=True)
+    shape: str = Field(max_length=32, index=True)
+    format: str = Field(default="jsonl", max_length=32)
+    record_count: int = 0
+    size_bytes: int = 0
+    meta: dict[str, Any] = _json()
+    stage: str | None = Field(default=None, max_length=64, index=True)
+    status: str = Field(default="active", max_length=32)
+    run_id: str | None = Field(default=None, max_length=32)
+    created_at: datetime = _ts()
+    created_by: str = Field(max_length=128)
+
+
+class ModelVersion(SQLModel, table=True):
+    """One immutable content of a model: a folder artifact of a given kind."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_id", "version", name="uq_model_version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    model_id: int = Field(foreign_key="models.id", index=True)
+    version: int
+    kind: str = Field(max_length=32, index=True)
+    format: str = Field(default="safetensors", max_length=32)
+    digest: str = Field(max_length=71, index=True)
+    size_bytes: int = 0
+    meta: dict[str, Any] = _json()
+    stage: str | None = Field(default=None, max_length=64, index=True)
+    status: str = Field(default="active", max_length=32)
+    run_id: str | None = Field(default=None, max_length=32)
+    created_at: datetime = _ts()
+    created_by: str = Field(max_length=128)
+
+
+class PromptVersion(SQLModel, table=True):
+    """One immutable prompt template with the variables it declares."""
+
+    __tablename__ = "prompt_versions"
+    __table_args__ = (UniqueConstraint("prompt_id", "version", name="uq_prompt_version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    prompt_id: int = Field(foreign_key="prompts.id", index=True)
+    version: int
+    template: str = Field(sa_column=Column(Text, nullable=False))
+    variables: list[str] = _json(list)
+    digest: str = Field(max_length=71, index=True)
+    meta: dict[str, Any] = _json()
+    stage: str | None = Field(default=None, max_length=64, index=True)
+    status: str = Field(default="active", max_length=32)
+    created_at: datetime = _ts()
+    created_by: str = Field(max_length=128)
+
+
+# --- runs, evidence, lineage -------------------------------------------------
+
+
+class Run(SQLModel, table=True):
+    """One execution of a lifecycle-stage operation."""
+
+    __tablename__ = "runs"
+    id: str = Field(primary_key=True, max_length=32)
+    stage: str = Field(max_length=32, index=True)
+    operation: str = Field(max_length=128)
+    plugin: str = Field(max_length=128)
+    status: str = Field(max_length=16, index=True)
+    params: dict[str, Any] = _json()
+    metrics: dict[str, Any] = _json()
+    info: dict[str, Any] = _json()
+    series_digest: str | None = Field(default=None, max_length=71)
+    inputs: dict[str, Any] = _json()
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    code_version: str | None = Field(default=None, max_length=128)
+    actor: str = Field(max_length=128)
+    started_at: datetime = _ts()
+    ended_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
+class Evidence(SQLModel, table=True):
+    """An immutable, typed result attached to one version, bound to its digest."""
+
+    __tablename__ = "evidence"
+    __table_args__ = (Index("ix_evidence_subject", "subject_type", "subject_id", "kind"),)
+    id: int | None = Field(default=None, primary_key=True)
+    subject_type: str = Field(max_length=16)
+    subject_id: int
+    subject_digest: str = Field(max_length=71)
+    kind: str = Field(max_length=64, index=True)
+    stage: str = Field(max_length=32)
+    plugin: str = Field(max_length=128)
+    run_id: str | None = Field(default=None, max_length=32, index=True)
+    metrics: dict[str, Any] = _json()
+    details: dict[str, Any] = _json()
+    artifacts: dict[str, str] = _json()
+    digest: str = Field(max_length=71)
+    created_at: datetime = _ts()
+    created_by: str = Field(max_length=128)
+
+
+class LineageEdge(SQLModel, table=True):
+    """``child`` was derived from ``parent`` (by ``run_id`` when a run made it)."""
+
+    __tablename__ = "lineage_edges"
+    __table_args__ = (
+        Index("ix_lineage_child", "child_type", "child_id"),
+        Index("ix_lineage_parent", "parent_type", "parent_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    child_type: str = Field(max_length=16)
+    child_id: int
+    parent_type: str = Field(max_length=16)
+    parent_id: int
+    relation: str = Field(default="derived_from", max_length=32)
+    run_id: str | None = Field(default=None, max_length=32)
+
+
+class VersionTag(SQLModel, table=True):
+    """A key/value label on a version."""
+
+    __tablename__ = "version_tags"
+    __table_args__ = (
+        UniqueConstraint("subject_type", "subject_id", "key", name="uq_version_tag"),
+        Index("ix_version_tag_kv", "subject_type", "key", "value"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    subject_type: str = Field(max_length=16)
+    subject_id: int
+    key: str = Field(max_length=128)
+    value: str = Field(default="", max_length=512)
+
+
+class VersionMetric(SQLModel, table=True):
+    """A numeric metric of a version, searchable by threshold (``eval.acc >= 0.6``)."""
+
+    __tablename__ = "version_metrics"
+    __table_args__ = (
+        Index("ix_version_metric_kv", "subject_type", "key", "value"),
+        Index("ix_version_metric_subject", "subject_type", "subject_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    subject_type: str = Field(max_length=16)
+    subject_id: int
+    key: str = Field(max_length=191)
+    value: float
+
+
+class Alias(SQLModel, table=True):
+    """A movable name (``champion``) pointing at one version of an asset."""
+
+    __tablename__ = "aliases"
+    __table_args__ = (UniqueConstraint("asset_type", "asset_id", "alias", name="uq_alias"),)
+    id: int | None = Field(default=None, primary_key=True)
+    asset_type: str = Field(max_length=16)
+    asset_id: int
+    alias: str = Field(max_length=64)
+    version_id: int
+
+
+# --- audit -------------------------------------------------------------------
+
+
+class AuditEvent(SQLModel, table=True):
+    """One append-only, hash-chained record of a state change."""
+
+    __tablename__ = "audit_events"
+    seq: int = Field(primary_key=True)
+    ts: str = Field(max_length=40)
+    actor: str = Field(max_length=128, index=True)
+    action: str = Field(max_length=64, index=True)
+    subject: str = Field(max_length=256, index=True)
+    before: str = Field(default="null", sa_column=Column(Text, nullable=False))
+    after: str = Field(default="null", sa_column=Column(Text, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """The chain head, signed with the audit key so a truncated tail is detectable."""
+
+    __tablename__ = "audit_head"
+    id: int = Field(default=1, primary_key=True)
+    seq: int = 0
+    hash: str = Field(max_length=64)
+    signature: str = Field(max_length=128)

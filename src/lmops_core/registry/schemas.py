@@ -1,0 +1,128 @@
+"""What the registry hands out: typed, read-only views of its rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from lmops_core.contracts import AssetType
+
+
+class _Public(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class AssetPublic(_Public):
+    """An asset (dataset, model or prompt) without its versions."""
+
+    asset_type: AssetType
+    name: str
+    description: str
+    risk_tier: str | None = None
+    latest_version: int
+    created_at: datetime
+    created_by: str
+
+
+class VersionPublic(_Public):
+    """Fields every version shares."""
+
+    ref: str
+    asset_type: AssetType
+    name: str
+    version: int
+    digest: str
+    stage: str | None
+    status: str
+    meta: dict[str, Any]
+    tags: dict[str, str] = {}
+    aliases: list[str] = []
+    created_at: datetime
+    created_by: str
+
+
+class DatasetVersionPublic(VersionPublic):
+    """A dataset version: a canonical JSONL artifact of one shape."""
+
+    shape: str
+    format: str
+    record_count: int
+    size_bytes: int
+
+
+class ModelVersionPublic(VersionPublic):
+    """A model version: a folder artifact of one kind."""
+
+    kind: str
+    format: str
+    size_bytes: int
+    risk_tier: str
+
+
+class PromptVersionPublic(VersionPublic):
+    """A prompt version: a template and the variables it declares."""
+
+    template: str
+    variables: list[str]
+
+
+class RunPublic(_Public):
+    """A recorded execution of a stage operation."""
+
+    id: str
+    stage: str
+    operation: str
+    plugin: str
+    status: str
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    info: dict[str, Any]
+    inputs: dict[str, Any]
+    series_digest: str | None
+    error: str | None
+    code_version: str | None
+    actor: str
+    started_at: datetime
+    ended_at: datetime | None
+
+
+class EvidencePublic(_Public):
+    """An immutable evidence record attached to one version."""
+
+    id: int
+    subject: str
+    subject_digest: str
+    kind: str
+    stage: str
+    plugin: str
+    run_id: str | None
+    metrics: dict[str, Any]
+    details: dict[str, Any]
+    artifacts: dict[str, str]
+    digest: str
+    created_at: datetime
+    created_by: str
+
+
+class LineageEdgePublic(_Public):
+    """``child`` was derived from ``parent``."""
+
+    child: str
+    parent: str
+    relation: str
+    run_id: str | None
+
+
+class AuditEventPublic(_Public):
+    """One audit event."""
+
+    seq: int
+    ts: str
+    actor: str
+    action: str
+    subject: str
+    before: Any
+    after: Any
+    hash: str

@@ -1,0 +1,528 @@
+"""The metadata store: every registry write, each with its audit event.
+
+Functions here take an open write session and an :class:`AuditWriter`; the
+caller owns the transaction, so a stage that registers three versions, their
+evidence and lineage commits all of it, with its audit events, or none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, SQLModel
+
+from lmops_core.audit.chain import append_event, canonical_json
+from lmops_core.contracts import AssetType
+from lmops_core.digests import parse_digest
+from lmops_core.errors import (
+    AlreadyExistsError,
+    IntegrityError,
+    NotFoundError,
+    ValidationError,
+)
+from lmops_core.registry.models import (
+    Alias,
+    Dataset,
+    DatasetVersion,
+    Evidence,
+    LineageEdge,
+    Model,
+    ModelVersion,
+    Prompt,
+    PromptVersion,
+    Run,
+    VersionMetric,
+    VersionTag,
+    utcnow,
+)
+from lmops_core.registry.names import (
+    VersionRef,
+    clean_name,
+    normalize_name,
+    parse_ref,
+    validate_alias,
+)
+
+AssetRow = Dataset | Model | Prompt
+VersionRow = DatasetVersion | ModelVersion | PromptVersion
+
+_ASSETS: dict[str, tuple[type[Any], type[Any], str]] = {
+    "dataset": (Dataset, DatasetVersion, "dataset_id"),
+    "model": (Model, ModelVersion, "model_id"),
+    "prompt": (Prompt, PromptVersion, "prompt_id"),
+}
+RISK_TIERS = ("low", "standard", "high")
+
+
+def asset_classes(asset_type: str) -> tuple[type[Any], type[Any], str]:
+    """Table classes and foreign-key column for an asset type."""
+    try:
+        return _ASSETS[asset_type]
+    except KeyError:
+        raise ValidationError(
+            f"unknown asset type {asset_type!r} (expected dataset, model or prompt)",
+            field="asset_type",
+        ) from None
+
+
+@dataclass(frozen=True)
+class AuditWriter:
+    """Appends audit events with the workspace's key, as one actor."""
+
+    key: bytes
+    actor: str
+
+    def record(self, session: Session, action: str, subject: str, *, before: Any = None,
+               after: Any = None) -> None:
+        append_event(session, key=self.key, actor=self.actor, action=action, subject=subject,
+                     before=before, after=after)
+
+
+def version_ref(asset_type: str, name: str, version: int) -> str:
+    """The canonical reference string of a version."""
+    return f"{asset_type}:{name}@{version}"
+
+
+# --- assets ------------------------------------------------------------------
+
+
+def _insert_for(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+def get_asset(session: Session, asset_type: str, name: str) -> Any:
+    """The asset with this (normalised) name, or ``NotFoundError``."""
+    asset_cls, _, _ = asset_classes(asset_type)
+    key = normalize_name(name)
+    row = session.exec(select(asset_cls).where(asset_cls.normalized_name == key)).scalars().first()  # type: ignore[call-overload]
+    if row is None:
+        raise NotFoundError(f"{asset_type} {clean_name(name)!r} does not exist", asset=name)
+    return row
+
+
+def ensure_asset(
+    session: Session,
+    audit: AuditWriter,
+    *,
+    asset_type: str,
+    name: str,
+    description: str = "",
+    risk_tier: str | None = None,
+    must_create: bool = False,
+) -> Any:
+    """Get the asset, creating it (and its audit event) when absent.
+
+    Creation is race-free on both databases: ``INSERT ... ON CONFLICT DO
+    NOTHING`` on the normalised name, then a read. With ``must_create`` an
+    existing asset is an :class:`AlreadyExistsError`.
+    """
+    asset_cls, _, _ = asset_classes(asset_type)
+    display = clean_name(name)
+    key = normalize_name(name)
+    if risk_tier is not None and risk_tier not in RISK_TIERS:
+        raise ValidationError(
+            f"invalid risk tier {risk_tier!r} (expected one of {', '.join(RISK_TIERS)})",
+            field="risk_tier",
+        )
+    values: dict[str, Any] = {
+        "name": display,
+        "normalized_name": key,
+        "description": description,
+        "latest_version": 0,
+        "created_at": utcnow(),
+        "created_by": audit.actor,
+    }
+    if asset_type != "dataset":
+        values["risk_tier"] = risk_tier or "standard"
+    stmt = (
+        _insert_for(session)(asset_cls)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["normalized_name"])
+        .returning(asset_cls.id)
+    )
+    created_id = session.execute(stmt).scalar()
+    row = session.exec(select(asset_cls).where(asset_cls.normalized_name == key)).scalars().one()  # type: ignore[call-overload]
+    if created_id is None:
+        if must_create:
+            raise AlreadyExistsError(
+                f"{asset_type} {display!r} already exists as {row.name!r} "
+                "(names are compared after decoding and normalisation)",
+                asset=display,
+            )
+        return row
+    audit.record(session, f"{asset_type}.create", f"{asset_type}:{display}",
+                 after={k: v for k, v in values.items() if k != "created_at"})
+    return row
+
+
+def list_assets(session: Session, asset_type: str) -> list[Any]:
+    asset_cls, _, _ = asset_classes(asset_type)
+    return list(session.exec(select(asset_cls).order_by(asset_cls.normalized_name)).scalars())  # type: ignore[call-overload]
+
+
+# --- versions ----------------------------------------------------------------
+
+
+def _allocate_version(session: Session, asset_cls: type[Any], asset_id: int) -> int:
+    # One statement increments and returns the counter: a row lock on
+    # PostgreSQL, and SQLite's write transaction is already exclusive.
+    stmt = (
+        update(asset_cls)
+        .where(asset_cls.id == asset_id)
+        .values(latest_version=asset_cls.latest_version + 1)
+        .returning(asset_cls.latest_version)
+    )
+    return int(session.execute(stmt).scalar_one())
+
+
+def create_version(
+    session: Session,
+    audit: AuditWriter,
+    *,
+    asset_type: AssetType,
+    name: str,
+    fields: Mapping[str, Any],
+    description: str = "",
+    risk_tier: str | None = None,
+    run_id: str | None = None,
+) -> Any:
+    """Create the next version of an asset (creating the asset when new)."""
+    asset_cls, version_cls, fk = asset_classes(asset_type)
+    asset = ensure_asset(session, audit, asset_type=asset_type, name=name,
+                         description=description, risk_tier=risk_tier)
+    parse_digest(fields["digest"])
+    number = _allocate_version(session, asset_cls, asset.id)
+    row = version_cls(**{fk: asset.id, "version": number, "created_by": audit.actor,
+                         **({"run_id": run_id} if run_id and asset_type != "prompt" else {}),
+                         **fields})
+    session.add(row)
+    session.flush()
+    ref = version_ref(asset_type, asset.name, number)
+    audit.record(session, f"{asset_type}_version.create", ref,
+                 after={k: v for k, v in fields.items() if k not in ("template",)}
+                 | ({"run_id": run_id} if run_id else {}))
+    return row
+
+
+def resolve(session: Session, ref: str | VersionRef, asset_type: AssetType | None = None
+            ) -> tuple[Any, Any]:
+    """``(asset, version)`` for a reference, or ``NotFoundError`` naming it."""
+    parsed = parse_ref(ref, asset_type=asset_type) if isinstance(ref, str) else ref
+    typ = parsed.asset_type or asset_type
+    if typ is None:
+        raise ValidationError(
+            f"reference {str(ref)!r} needs an asset type prefix (dataset:, model: or prompt:)",
+            field="ref",
+        )
+    asset = get_asset(session, typ, parsed.name)
+    _, version_cls, fk = asset_classes(typ)
+    if parsed.alias is not None:
+        alias = session.exec(select(Alias).where(  # type: ignore[call-overload]
+            Alias.asset_type == typ, Alias.asset_id == asset.id, Alias.alias == parsed.alias
+        )).scalars().first()
+        if alias is None:
+            raise NotFoundError(f"{typ} {asset.name!r} has no alias {parsed.alias!r}", ref=str(ref))
+        row = session.get(version_cls, alias.version_id)
+    else:
+        number = parsed.version if parsed.version is not None else asset.latest_version
+        row = session.exec(select(version_cls).where(  # type: ignore[call-overload]
+            getattr(version_cls, fk) == asset.id, version_cls.version == number
+        )).scalars().first()
+    if row is None:
+        raise NotFoundError(f"{typ} version {str(ref)!r} does not exist", ref=str(ref))
+    return asset, row
+
+
+def asset_of(session: Session, asset_type: str, version: Any) -> Any:
+    asset_cls, _, fk = asset_classes(asset_type)
+    return session.get(asset_cls, getattr(version, fk))
+
+
+def ref_of(session: Session, asset_type: str, version: Any) -> str:
+    return version_ref(asset_type, asset_of(session, asset_type, version).name, version.version)
+
+
+def list_versions(session: Session, asset_type: str, name: str) -> list[Any]:
+    asset = get_asset(session, asset_type, name)
+    _, version_cls, fk = asset_classes(asset_type)
+    return list(session.exec(select(version_cls).where(  # type: ignore[call-overload]
+        getattr(version_cls, fk) == asset.id).order_by(version_cls.version)).scalars())
+
+
+# --- tags, aliases, metrics ----------------------------------------------------
+
+
+def set_tag(session: Session, audit: AuditWriter, *, asset_type: str, version: Any,
+            key: str, value: str) -> None:
+    """Set (or replace) a tag on a version."""
+    if not key or len(key) > 128:
+        raise ValidationError("tag keys must be 1-128 characters", field="tag")
+    existing = session.exec(select(VersionTag).where(  # type: ignore[call-overload]
+        VersionTag.subject_type == asset_type, VersionTag.subject_id == version.id,
+        VersionTag.key == key)).scalars().first()
+    before = existing.value if existing else None
+    if existing:
+        existing.value = value
+        session.add(existing)
+    else:
+        session.add(VersionTag(subject_type=asset_type, subject_id=version.id, key=key,
+                               value=value))
+    session.flush()
+    audit.record(session, "tag.set", ref_of(session, asset_type, version),
+                 before={key: before} if before is not None else None, after={key: value})
+
+
+def tags_of(session: Session, asset_type: str, version_id: int) -> dict[str, str]:
+    rows = session.exec(select(VersionTag).where(  # type: ignore[call-overload]
+        VersionTag.subject_type == asset_type, VersionTag.subject_id == version_id)).scalars()
+    return {t.key: t.value for t in rows}
+
+
+def set_alias(session: Session, audit: AuditWriter, *, asset_type: str, asset: Any,
+              alias: str, version: Any) -> None:
+    """Point an alias of an asset at one of its versions."""
+    validate_alias(alias)
+    row = session.exec(select(Alias).where(  # type: ignore[call-overload]
+        Alias.asset_type == asset_type, Alias.asset_id == asset.id, Alias.alias == alias
+    )).scalars().first()
+    before = None
+    if row is None:
+        row = Alias(asset_type=asset_type, asset_id=asset.id, alias=alias, version_id=version.id)
+    else:
+        before = row.version_id
+        row.version_id = version.id
+    session.add(row)
+    session.flush()
+    audit.record(session, "alias.set", f"{asset_type}:{asset.name}@{alias}",
+                 before={"version_id": before} if before else None,
+                 after={"version": version.version})
+
+
+def aliases_of(session: Session, asset_type: str, version_id: int) -> list[str]:
+    return sorted(session.exec(select(Alias.alias).where(  # type: ignore[call-overload]
+        Alias.asset_type == asset_type, Alias.version_id == version_id)).scalars())
+
+
+def _numeric_metrics(prefix: str, metrics: Mapping[str, Any]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        if isinstance(value, bool):
+            out[f"{prefix}{key}"] = 1.0 if value else 0.0
+        elif isinstance(value, int | float) and math.isfinite(float(value)):
+            out[f"{prefix}{key}"] = float(value)
+    return out
+
+
+def record_metrics(session: Session, *, asset_type: str, version_id: int,
+                   metrics: Mapping[str, float]) -> None:
+    """Index numeric metrics of a version for threshold search."""
+    for key, value in metrics.items():
+        session.add(VersionMetric(subject_type=asset_type, subject_id=version_id, key=key,
+                                  value=value))
+
+
+# --- evidence and lineage ----------------------------------------------------------
+
+
+def evidence_digest(body: Mapping[str, Any]) -> str:
+    return "sha256:" + hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+def _json_clean(value: Any, where: str) -> Any:
+    try:
+        return json.loads(json.dumps(value, allow_nan=False, default=str))
+    except ValueError as exc:
+        raise ValidationError(f"{where} is not valid JSON (NaN or infinity?): {exc}") from exc
+
+
+def attach_evidence(
+    session: Session,
+    audit: AuditWriter,
+    *,
+    asset_type: str,
+    version: Any,
+    expected_digest: str,
+    kind: str,
+    stage: str,
+    plugin: str,
+    metrics: Mapping[str, Any],
+    details: Mapping[str, Any] | None = None,
+    artifacts: Mapping[str, str] | None = None,
+    run_id: str | None = None,
+) -> Evidence:
+    """Attach immutable evidence, refusing if the version's digest is not ``expected_digest``."""
+    if version.digest != expected_digest:
+        raise IntegrityError(
+            f"evidence {kind!r} was computed on {expected_digest}, but "
+            f"{ref_of(session, asset_type, version)} has digest {version.digest}; "
+            "evidence attaches only to the exact content it was measured on",
+        )
+    if not kind or len(kind) > 64:
+        raise ValidationError("evidence kind must be 1-64 characters", field="kind")
+    for name, digest in (artifacts or {}).items():
+        parse_digest(digest)
+        if not name:
+            raise ValidationError("evidence artifact names must not be empty", field="artifacts")
+    body = {
+        "subject": ref_of(session, asset_type, version),
+        "subject_digest": version.digest,
+        "kind": kind,
+        "stage": stage,
+        "plugin": plugin,
+        "run_id": run_id,
+        "metrics": _json_clean(dict(metrics), f"evidence {kind!r} metrics"),
+        "details": _json_clean(dict(details or {}), f"evidence {kind!r} details"),
+        "artifacts": dict(artifacts or {}),
+    }
+    row = Evidence(
+        subject_type=asset_type, subject_id=version.id, subject_digest=version.digest, kind=kind,
+        stage=stage, plugin=plugin, run_id=run_id, metrics=body["metrics"],
+        details=body["details"], artifacts=body["artifacts"], digest=evidence_digest(body),
+        created_by=audit.actor,
+    )
+    session.add(row)
+    record_metrics(session, asset_type=asset_type, version_id=version.id,
+                   metrics=_numeric_metrics(f"{kind}.", body["metrics"]))
+    session.flush()
+    audit.record(session, "evidence.attach", body["subject"],
+                 after={"kind": kind, "evidence_id": row.id, "digest": row.digest,
+                        "plugin": plugin, "run_id": run_id})
+    return row
+
+
+def list_evidence(session: Session, asset_type: str, version_id: int,
+                  kind: str | None = None) -> list[Evidence]:
+    q = select(Evidence).where(Evidence.subject_type == asset_type,
+                               Evidence.subject_id == version_id)
+    if kind:
+        q = q.where(Evidence.kind == kind)
+    return list(session.exec(q.order_by(Evidence.id)).scalars())  # type: ignore[call-overload]
+
+
+def add_lineage(session: Session, audit: AuditWriter, *, child_type: str, child: Any,
+                parent_type: str, parent: Any, relation: str = "derived_from",
+                run_id: str | None = None) -> None:
+    """Record that ``child`` was derived from ``parent``."""
+    if child_type == parent_type and child.id == parent.id:
+        raise ValidationError("a version cannot be derived from itself", field="lineage")
+    session.add(LineageEdge(child_type=child_type, child_id=child.id, parent_type=parent_type,
+                            parent_id=parent.id, relation=relation, run_id=run_id))
+    session.flush()
+    audit.record(session, "lineage.add", ref_of(session, child_type, child),
+                 after={"parent": ref_of(session, parent_type, parent), "relation": relation,
+                        "run_id": run_id})
+
+
+def lineage_edges(session: Session, asset_type: str, version_id: int,
+                  direction: Literal["up", "down"] = "up") -> list[LineageEdge]:
+    if direction == "up":
+        cond = and_(LineageEdge.child_type == asset_type, LineageEdge.child_id == version_id)
+    else:
+        cond = and_(LineageEdge.parent_type == asset_type, LineageEdge.parent_id == version_id)
+    return list(session.exec(select(LineageEdge).where(cond).order_by(LineageEdge.id)).scalars())  # type: ignore[call-overload]
+
+
+def version_by_id(session: Session, asset_type: str, version_id: int) -> Any:
+    _, version_cls, _ = asset_classes(asset_type)
+    row = session.get(version_cls, version_id)
+    if row is None:
+        raise NotFoundError(f"{asset_type} version id {version_id} does not exist")
+    return row
+
+
+# --- runs --------------------------------------------------------------------------
+
+
+def record_run(session: Session, audit: AuditWriter, run: Run) -> Run:
+    """Insert a finished (succeeded or failed) run and audit it."""
+    session.add(run)
+    session.flush()
+    audit.record(session, f"run.{run.status}", f"run:{run.id}",
+                 after={"stage": run.stage, "operation": run.operation, "plugin": run.plugin,
+                        "inputs": run.inputs, "error": run.error})
+    return run
+
+
+# --- search --------------------------------------------------------------------------
+
+_OPS = {">=": "__ge__", "<=": "__le__", ">": "__gt__", "<": "__lt__", "==": "__eq__",
+        "!=": "__ne__"}
+
+
+@dataclass(frozen=True)
+class MetricFilter:
+    """``key op value`` over indexed version metrics, e.g. ``eval.acc >= 0.6``."""
+
+    key: str
+    op: str
+    value: float
+
+    @classmethod
+    def parse(cls, text: str) -> MetricFilter:
+        for op in (">=", "<=", "==", "!=", ">", "<"):
+            if op in text:
+                key, _, raw = text.partition(op)
+                try:
+                    return cls(key.strip(), op, float(raw))
+                except ValueError:
+                    break
+        raise ValidationError(
+            f"invalid metric filter {text!r}: expected KEY OP NUMBER, e.g. 'eval.acc>=0.6'",
+            field="metric",
+        )
+
+
+def search_versions(
+    session: Session,
+    asset_type: AssetType,
+    *,
+    name: str | None = None,
+    kind: str | None = None,
+    stage: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    metrics: Sequence[MetricFilter] = (),
+    limit: int = 100,
+    offset: int = 0,
+) -> list[tuple[Any, Any]]:
+    """Versions matching every given filter, newest first, as ``(asset, version)``."""
+    asset_cls, version_cls, fk = asset_classes(asset_type)
+    q = select(asset_cls, version_cls).join(asset_cls, getattr(version_cls, fk) == asset_cls.id)
+    if name and "*" in name:
+        # Wildcards match normalised names: fold separators and case like normalize_name.
+        pattern = re.sub(r"[._-]+", "-", name.lower()).replace("*", "%")
+        q = q.where(asset_cls.normalized_name.like(pattern))
+    elif name:
+        q = q.where(asset_cls.normalized_name == normalize_name(name))
+    if kind:
+        column = version_cls.shape if asset_type == "dataset" else getattr(version_cls, "kind", None)
+        if column is None:
+            raise ValidationError(f"{asset_type} versions have no kind", field="kind")
+        q = q.where(column == kind)
+    if stage:
+        q = q.where(version_cls.stage == stage)
+    for key, value in (tags or {}).items():
+        q = q.where(version_cls.id.in_(select(VersionTag.subject_id).where(
+            VersionTag.subject_type == asset_type, VersionTag.key == key,
+            VersionTag.value == value)))
+    for mf in metrics:
+        if mf.op not in _OPS:
+            raise ValidationError(f"invalid metric operator {mf.op!r}", field="metric")
+        cmp = getattr(VersionMetric.value, _OPS[mf.op])(mf.value)
+        q = q.where(version_cls.id.in_(select(VersionMetric.subject_id).where(
+            VersionMetric.subject_type == asset_type, VersionMetric.key == mf.key, cmp)))
+    q = q.order_by(version_cls.id.desc()).limit(max(1, min(limit, 10_000))).offset(max(0, offset))
+    return [(a, v) for a, v in session.execute(q).all()]
+
+
+def count_rows(session: Session, table: type[SQLModel]) -> int:
+    return int(session.execute(select(func.count()).select_from(table)).scalar_one())
+

@@ -1,0 +1,291 @@
+"""Running a lifecycle-stage operation and recording what it did.
+
+The runner materialises the input versions into a private folder, calls the
+plugin's operation, checks what it returned, stores output files as artifacts,
+and then, in ONE transaction, creates the output versions, lineage edges,
+evidence, the run record and their audit events. If the plugin raises, or
+anything in that transaction fails, nothing of it is kept: only a failed-run
+record (with its audit event) is written, so the attempt itself stays visible.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import traceback
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lmops_core.artifacts.store import ArtifactStore
+from lmops_core.contracts import (
+    InputAsset,
+    NullProgress,
+    OutputAsset,
+    ProgressReporter,
+    Stage,
+    StageContext,
+    StageResult,
+)
+from lmops_core.datasets.ingest import ingest_file
+from lmops_core.datasets.shapes import SHAPES
+from lmops_core.errors import LmopsError, StageError, ValidationError
+from lmops_core.registry import store
+from lmops_core.registry.models import Run, utcnow
+from lmops_core.registry.names import parse_ref
+from lmops_core.safepaths import is_inside
+
+if TYPE_CHECKING:
+    from lmops_core.workspace import Workspace
+
+MODEL_FORMATS = {"onnx": "onnx", "onnx-int8": "onnx"}
+
+
+@dataclass
+class _Stored:
+    output: OutputAsset
+    digest: str
+    size: int
+    fields: dict[str, Any] = field(default_factory=dict)
+    card: tuple[dict[str, Any], dict[str, Any]] | None = None
+
+
+def code_version() -> str | None:
+    """The git commit of the working directory, if there is one (best effort, 2 s)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                             text=True, timeout=2, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+class StageRunner:
+    """Runs operations for one workspace."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.ws = workspace
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        return self.ws.artifacts
+
+    # -- inputs -------------------------------------------------------------
+
+    def _materialise(self, inputs: Mapping[str, str], into: Path) -> dict[str, InputAsset]:
+        resolved: dict[str, InputAsset] = {}
+        with self.ws.db.read() as s:
+            for role, ref in inputs.items():
+                parsed = parse_ref(ref)
+                if parsed.asset_type is None:
+                    raise ValidationError(
+                        f'input "{role}": reference {ref!r} needs a type prefix '
+                        "(dataset:, model: or prompt:)", field=f"inputs.{role}")
+                asset, version = store.resolve(s, parsed)
+                typ = parsed.asset_type
+                canonical = store.version_ref(typ, asset.name, version.version)
+                path: Path | None = None
+                meta = dict(version.meta)
+                if typ == "dataset":
+                    path = self.artifacts.export_file(version.digest,
+                                                      into / role / "data.jsonl")
+                    kind = version.shape
+                elif typ == "model":
+                    path = self.artifacts.export_tree(version.digest, into / role)
+                    kind = version.kind
+                    meta["risk_tier"] = asset.risk_tier
+                else:
+                    kind = "template"
+                    meta.update(template=version.template, variables=list(version.variables))
+                resolved[role] = InputAsset(role=role, ref=canonical, asset_type=typ, kind=kind,
+                                            digest=version.digest, path=path, metadata=meta)
+        return resolved
+
+    # -- run ------------------------------------------------------------------
+
+    def run(
+        self,
+        stage: Stage,
+        operation: str,
+        *,
+        inputs: Mapping[str, str],
+        params: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        progress: ProgressReporter | None = None,
+        keep_workdir: bool = False,
+    ) -> RunOutcome:
+        registered = self.ws.plugins.operation(stage, operation)
+        run_id = uuid.uuid4().hex
+        base = self.ws.settings.home / "runs" / run_id
+        workdir = base / "work"
+        workdir.mkdir(parents=True)
+        started = utcnow()
+        t0 = time.perf_counter()
+        params = dict(params or {})
+        run = Run(id=run_id, stage=stage.value, operation=operation, plugin=registered.plugin,
+                  status="running", params=params, inputs=dict(inputs), actor=self.ws.actor,
+                  code_version=code_version(), started_at=started)
+        try:
+            try:
+                resolved = self._materialise(inputs, base / "inputs")
+                ctx = StageContext(stage=stage, operation=operation, inputs=resolved,
+                                   params=params, workdir=workdir, actor=self.ws.actor,
+                                   run_id=run_id, seed=seed,
+                                   progress=progress or NullProgress())
+                result = registered.value.run(ctx)
+                if not isinstance(result, StageResult):
+                    raise StageError(f'operation "{operation}" of plugin "{registered.plugin}" '
+                                     f"returned {type(result).__name__}, not a StageResult")
+                self._check(result, resolved, workdir, operation)
+                stored = self._store_outputs(result)
+                evidence_files = self._store_evidence_files(result)
+                series_digest = (self.artifacts.put_json(result.series).digest
+                                 if result.series else None)
+                run.status = "succeeded"
+                run.params = {**params, **result.params}
+                run.metrics = dict(result.metrics)
+                run.info = {**result.info, "duration_s": round(time.perf_counter() - t0, 3),
+                            "seed": seed,
+                            "inputs": {r: {"ref": a.ref, "digest": a.digest}
+                                       for r, a in resolved.items()}}
+                run.series_digest = series_digest
+                run.ended_at = utcnow()
+                return self._commit(run, resolved, result, stored, evidence_files)
+            except BaseException as exc:
+                self._record_failure(run, exc)
+                if isinstance(exc, LmopsError) or not isinstance(exc, Exception):
+                    raise
+                raise StageError(
+                    f'{stage.value} operation "{operation}" (plugin "{registered.plugin}") '
+                    f"failed: {type(exc).__name__}: {exc}",
+                    run_id=run_id, plugin=registered.plugin) from exc
+        finally:
+            if not keep_workdir:
+                shutil.rmtree(base, ignore_errors=True)
+
+    def _check(self, result: StageResult, inputs: Mapping[str, InputAsset], workdir: Path,
+               operation: str) -> None:
+        roles: set[str] = set()
+        for out in result.outputs:
+            where = f'operation "{operation}" output "{out.role}"'
+            if out.role in roles:
+                raise StageError(f"{where}: role is used twice")
+            roles.add(out.role)
+            if out.asset_type not in ("dataset", "model"):
+                raise StageError(f"{where}: asset_type must be dataset or model")
+            if not is_inside(workdir, out.path) or not out.path.exists():
+                raise StageError(f"{where}: path {out.path} must exist inside the run's workdir")
+            if out.asset_type == "dataset" and out.kind not in SHAPES:
+                raise StageError(f"{where}: unknown dataset shape {out.kind!r}")
+            for parent in out.derived_from:
+                if parent not in inputs:
+                    raise StageError(f"{where}: derived_from names unknown input {parent!r}")
+            if out.name is None and not out.derived_from:
+                raise StageError(f"{where}: give a name or at least one derived_from input")
+        for ev in result.evidence:
+            if ev.subject not in roles and ev.subject not in inputs:
+                raise StageError(f'operation "{operation}" evidence "{ev.kind}": subject '
+                                 f"{ev.subject!r} is neither an input nor an output role")
+            for name, path in ev.artifacts.items():
+                if not is_inside(workdir, path) or not Path(path).is_file():
+                    raise StageError(f'evidence "{ev.kind}" artifact {name!r}: {path} must be '
+                                     "a file inside the run's workdir")
+
+    def _store_outputs(self, result: StageResult) -> dict[str, _Stored]:
+        stored: dict[str, _Stored] = {}
+        tmp = self.ws.settings.home / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        for out in result.outputs:
+            if out.asset_type == "model":
+                info, manifest = self.artifacts.put_tree(out.path)
+                fmt = out.format or MODEL_FORMATS.get(out.kind, "safetensors")
+                stored[out.role] = _Stored(out, info.digest, manifest.total_size,
+                                           {"kind": out.kind, "format": fmt})
+            else:
+                ingested = ingest_file(out.path, shape=out.kind, tmp_dir=tmp)
+                try:
+                    info = self.artifacts.put_file(ingested.path)
+                finally:
+                    ingested.path.unlink(missing_ok=True)
+                stored[out.role] = _Stored(
+                    out, info.digest, info.size,
+                    {"shape": out.kind, "format": "jsonl", "record_count": ingested.records},
+                    card=(ingested.card_metrics, ingested.card_details))
+        return stored
+
+    def _store_evidence_files(self, result: StageResult) -> list[dict[str, str]]:
+        return [{name: self.artifacts.put_file(Path(path)).digest
+                 for name, path in ev.artifacts.items()} for ev in result.evidence]
+
+    def _commit(self, run: Run, inputs: Mapping[str, InputAsset], result: StageResult,
+                stored: Mapping[str, _Stored], evidence_files: list[dict[str, str]]) -> RunOutcome:
+        audit = self.ws.audit_writer
+        with self.ws.db.write() as s:
+            store.record_run(s, audit, run)
+            input_rows = {role: store.resolve(s, a.ref)[1] for role, a in inputs.items()}
+            # An output may reuse its input's role name; evidence then goes to the output.
+            subjects: dict[str, tuple[str, Any, str]] = {
+                role: (a.asset_type, input_rows[role], a.digest) for role, a in inputs.items()}
+            created: dict[str, str] = {}
+            for role, st in stored.items():
+                out = st.output
+                name = out.name or parse_ref(inputs[out.derived_from[0]].ref).name
+                row = store.create_version(
+                    s, audit, asset_type=out.asset_type, name=name, run_id=run.id,
+                    fields={"digest": st.digest, "size_bytes": st.size,
+                            "meta": dict(out.metadata), **st.fields})
+                subjects[role] = (out.asset_type, row, row.digest)
+                created[role] = store.ref_of(s, out.asset_type, row)
+                for parent in out.derived_from:
+                    store.add_lineage(s, audit, child_type=out.asset_type, child=row,
+                                      parent_type=inputs[parent].asset_type,
+                                      parent=input_rows[parent], run_id=run.id)
+                if st.card is not None:
+                    store.attach_evidence(s, audit, asset_type="dataset", version=row,
+                                          expected_digest=st.digest, kind="dataset_card",
+                                          stage=run.stage, plugin="lmops-core",
+                                          metrics=st.card[0], details=st.card[1], run_id=run.id)
+            evidence_ids: list[int] = []
+            for ev, files in zip(result.evidence, evidence_files, strict=True):
+                typ, row, expected = subjects[ev.subject]
+                saved = store.attach_evidence(
+                    s, audit, asset_type=typ, version=row, expected_digest=expected,
+                    kind=ev.kind, stage=run.stage, plugin=run.plugin, metrics=ev.metrics,
+                    details=ev.details, artifacts=files, run_id=run.id)
+                assert saved.id is not None
+                evidence_ids.append(saved.id)
+        return RunOutcome(run_id=run.id, outputs=created, evidence_ids=evidence_ids,
+                          metrics=dict(run.metrics))
+
+    def _record_failure(self, run: Run, exc: BaseException) -> None:
+        run.status = "failed"
+        run.ended_at = utcnow()
+        run.error = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:4000]
+        run.metrics, run.info, run.series_digest = {}, {}, None
+        try:
+            with self.ws.db.write() as s:
+                store.record_run(s, self.ws.audit_writer, run)
+        except Exception:  # noqa: BLE001 - never mask the plugin's own error
+            return
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a successful run produced: the run id, new version refs by role, evidence ids."""
+
+    run_id: str
+    outputs: dict[str, str]
+    evidence_ids: list[int]
+    metrics: dict[str, Any]
+
+    def output(self, role: str) -> str:
+        """The reference of the version created for ``role``."""
+        try:
+            return self.outputs[role]
+        except KeyError:
+            raise StageError(f"the run produced no output {role!r} "
+                             f"(outputs: {', '.join(self.outputs) or 'none'})") from None
+

@@ -1,0 +1,94 @@
+"""Settings, read from ``LMOPS_*`` environment variables on demand.
+
+Nothing here runs at import time: call :func:`get_settings` (cached) or build
+:class:`Settings` yourself, e.g. ``Settings(home=tmp_path)`` in tests.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path.home() / ".lmops"
+
+
+def _default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry in some containers
+        return os.environ.get("USER", "unknown")
+
+
+def _split_names(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Where lmops keeps its state and which plugins it may load."""
+
+    model_config = SettingsConfigDict(env_prefix="LMOPS_", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home, description="State folder (LMOPS_HOME).")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the metadata store; SQLite under home when unset.",
+    )
+    artifact_uri: str | None = Field(
+        default=None,
+        description="Artifact store URI (e.g. local:///srv/lmops/artifacts); home/artifacts when unset.",
+    )
+    actor: str = Field(default_factory=_default_actor, description="Who the SDK acts as.")
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="Extra plugin modules or .py files to load (LMOPS_PLUGINS, comma separated).",
+    )
+    plugins_allow: list[str] | None = Field(
+        default=None,
+        description="If set, only these plugin names are imported (LMOPS_PLUGINS_ALLOW).",
+    )
+    plugins_deny: list[str] = Field(
+        default_factory=list,
+        description="Plugin names that are never imported (LMOPS_PLUGINS_DENY).",
+    )
+    load_entry_points: bool = Field(
+        default=True, description="Load plugins installed as distributions (entry-point group lmops)."
+    )
+    audit_key: str | None = Field(
+        default=None,
+        description="Secret that signs the audit chain head; a key file under home when unset.",
+    )
+    sqlite_busy_timeout_ms: int = Field(default=60_000, ge=0)
+
+    @field_validator("plugins", "plugins_deny", "plugins_allow", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return _split_names(value)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The metadata store URL, defaulting to SQLite under ``home``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'lmops.db'}"
+
+    @property
+    def resolved_artifact_uri(self) -> str:
+        """The artifact store URI, defaulting to a local folder under ``home``."""
+        if self.artifact_uri:
+            return self.artifact_uri
+        return f"local://{self.home / 'artifacts'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from the environment, built once per process on first use."""
+    return Settings()

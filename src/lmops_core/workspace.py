@@ -1,0 +1,434 @@
+"""The SDK facade: one object through which services, the CLI and the API act.
+
+``Workspace.open()`` reads settings, opens (and if needed upgrades) the
+metadata store, opens the artifact backend chosen by plugins, and loads
+plugins. Every state change goes through here, so each one is validated and
+audited the same way whichever front end asked for it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lmops_core.artifacts.store import ArtifactStore
+from lmops_core.audit.chain import VerifyResult, verify_session
+from lmops_core.audit.keys import load_or_create_audit_key
+from lmops_core.contracts import AssetType, ProgressReporter, Stage
+from lmops_core.datasets.ingest import ingest_file
+from lmops_core.digests import digest_bytes
+from lmops_core.errors import ConfigurationError, NotFoundError, ValidationError
+from lmops_core.plugins import PluginHost, load_plugins
+from lmops_core.registry import store
+from lmops_core.registry.db import Database
+from lmops_core.registry.models import AuditEvent, Run
+from lmops_core.registry.names import parse_ref
+from lmops_core.registry.schemas import (
+    AssetPublic,
+    AuditEventPublic,
+    DatasetVersionPublic,
+    EvidencePublic,
+    LineageEdgePublic,
+    ModelVersionPublic,
+    PromptVersionPublic,
+    RunPublic,
+    VersionPublic,
+)
+from lmops_core.runner import RunOutcome, StageRunner
+from lmops_core.settings import Settings, get_settings
+
+MODEL_KINDS = ("base", "adapter", "merged", "full", "onnx", "onnx-int8", "quantized")
+#: Aliases named like governed stages are set only by the approval workflow.
+RESERVED_ALIASES = ("staging", "production", "approved-for-training")
+ByteProgress = Callable[[int], None]
+
+
+class Workspace:
+    """A handle on one lmops store (metadata, artifacts, audit) acting as one actor."""
+
+    def __init__(self, *, settings: Settings, db: Database, artifacts: ArtifactStore,
+                 plugins: PluginHost, audit_key: bytes, actor: str) -> None:
+        self.settings = settings
+        self.db = db
+        self.artifacts = artifacts
+        self.plugins = plugins
+        self._audit_key = audit_key
+        self.actor = actor
+        self.runner = StageRunner(self)
+
+    # -- opening ---------------------------------------------------------------
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, *, actor: str | None = None,
+             migrate: bool = True) -> Workspace:
+        """Open the store named by ``settings`` (default: the ``LMOPS_*`` environment)."""
+        settings = settings or get_settings()
+        settings.home.mkdir(parents=True, exist_ok=True)
+        plugins = load_plugins(settings)
+        db = Database(settings.resolved_database_url,
+                      busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+        if migrate:
+            db.migrate()
+        backend = plugins.hook.lmops_artifact_backend(uri=settings.resolved_artifact_uri,
+                                                      settings=settings)
+        if backend is None:
+            raise ConfigurationError(
+                f"no installed plugin serves the artifact URI {settings.resolved_artifact_uri!r}")
+        key = load_or_create_audit_key(settings.home, settings.audit_key)
+        return cls(settings=settings, db=db, artifacts=ArtifactStore(backend), plugins=plugins,
+                   audit_key=key, actor=actor or settings.actor)
+
+    def as_actor(self, actor: str) -> Workspace:
+        """The same store, acting as another actor (sharing engine and plugins)."""
+        if not actor or len(actor) > 128:
+            raise ValidationError("actor names must be 1-128 characters", field="actor")
+        return Workspace(settings=self.settings, db=self.db, artifacts=self.artifacts,
+                         plugins=self.plugins, audit_key=self._audit_key, actor=actor)
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.db.dispose()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def audit_writer(self) -> store.AuditWriter:
+        return store.AuditWriter(key=self._audit_key, actor=self.actor)
+
+    # -- registering -------------------------------------------------------------
+
+    def register_dataset(
+        self,
+        name: str,
+        path: Path | str,
+        *,
+        shape: str,
+        description: str = "",
+        drop_invalid: bool = False,
+        token_counter: Callable[[str], int] | None = None,
+        progress: ByteProgress | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> DatasetVersionPublic:
+        """Validate a JSONL or Parquet file and register it as the next dataset version.
+
+        A bad record raises :class:`ValidationError` naming file, line and field,
+        and nothing is registered, unless ``drop_invalid``: then the dropped
+        count becomes ``ingestion`` evidence. A ``dataset_card`` is attached.
+        """
+        source = Path(path)
+        tmp = self.settings.home / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        ingested = ingest_file(source, shape=shape, tmp_dir=tmp, drop_invalid=drop_invalid,
+                               token_counter=token_counter, progress=progress)
+        try:
+            info = self.artifacts.put_file(ingested.path)
+        finally:
+            ingested.path.unlink(missing_ok=True)
+        audit = self.audit_writer
+        with self.db.write() as s:
+            row = store.create_version(
+                s, audit, asset_type="dataset", name=name, description=description,
+                fields={"digest": info.digest, "size_bytes": info.size, "shape": shape,
+                        "format": "jsonl", "record_count": ingested.records,
+                        "meta": {"source_file": source.name, **(meta or {})}})
+            store.attach_evidence(s, audit, asset_type="dataset", version=row,
+                                  expected_digest=info.digest, kind="dataset_card",
+                                  stage="data_preparation", plugin="lmops-core",
+                                  metrics=ingested.card_metrics, details=ingested.card_details)
+            store.attach_evidence(s, audit, asset_type="dataset", version=row,
+                                  expected_digest=info.digest, kind="ingestion",
+                                  stage="data_preparation", plugin="lmops-core",
+                                  metrics={"records_read": ingested.records + ingested.dropped,
+                                           "records_kept": ingested.records,
+                                           "records_dropped": ingested.dropped},
+                                  details={"source_file": source.name,
+                                           "drop_invalid": drop_invalid,
+                                           "dropped_examples": ingested.dropped_examples})
+            return self._dataset_public(s, row)
+
+    def register_model(
+        self,
+        name: str,
+        folder: Path | str,
+        *,
+        kind: str = "base",
+        description: str = "",
+        risk_tier: str | None = None,
+        allow_pickle: bool = False,
+        meta: Mapping[str, Any] | None = None,
+        progress: ByteProgress | None = None,
+    ) -> ModelVersionPublic:
+        """Register a local model folder (Hugging Face layout) as the next model version.
+
+        Every file is stored by digest; pickle-based weights are refused unless
+        ``allow_pickle``; symbolic links are refused.
+        """
+        if kind not in MODEL_KINDS:
+            raise ValidationError(f"unknown model kind {kind!r} (expected one of "
+                                  f"{', '.join(MODEL_KINDS)})", field="kind")
+        folder = Path(folder)
+        info, manifest = self.artifacts.put_tree(folder, allow_pickle=allow_pickle,
+                                                 progress=progress)
+        fmt = "onnx" if any(e.path.endswith(".onnx") for e in manifest.entries) else "safetensors"
+        with self.db.write() as s:
+            row = store.create_version(
+                s, self.audit_writer, asset_type="model", name=name, description=description,
+                risk_tier=risk_tier,
+                fields={"digest": info.digest, "size_bytes": manifest.total_size, "kind": kind,
+                        "format": fmt, "meta": {"files": len(manifest.entries), **(meta or {})}})
+            return self._model_public(s, row)
+
+    def create_prompt(self, name: str, template: str, *, variables: Sequence[str] | None = None,
+                      description: str = "", risk_tier: str | None = None) -> PromptVersionPublic:
+        """Register a prompt template; ``{variable}`` placeholders must match ``variables``."""
+        import string
+
+        found = sorted({f for _, f, _, _ in string.Formatter().parse(template) if f})
+        declared = sorted(set(variables)) if variables is not None else found
+        if found != declared:
+            raise ValidationError(
+                f"prompt {name!r}: template uses variables {found} but declares {declared}",
+                field="variables")
+        digest = digest_bytes(("\x00".join([template, *declared])).encode())
+        with self.db.write() as s:
+            row = store.create_version(
+                s, self.audit_writer, asset_type="prompt", name=name, description=description,
+                risk_tier=risk_tier,
+                fields={"digest": digest, "template": template, "variables": declared,
+                        "meta": {}})
+            return self._prompt_public(s, row)
+
+    # -- reading ---------------------------------------------------------------------
+
+    def get(self, ref: str) -> VersionPublic:
+        """The version a reference names (``model:name@3``, ``dataset:x@latest``...)."""
+        with self.db.read() as s:
+            parsed = parse_ref(ref)
+            _, row = store.resolve(s, parsed)
+            return self._public(s, parsed.asset_type or "model", row)
+
+    def list_assets(self, asset_type: AssetType) -> list[AssetPublic]:
+        with self.db.read() as s:
+            return [AssetPublic(asset_type=asset_type, name=a.name, description=a.description,
+                                risk_tier=getattr(a, "risk_tier", None),
+                                latest_version=a.latest_version, created_at=a.created_at,
+                                created_by=a.created_by)
+                    for a in store.list_assets(s, asset_type)]
+
+    def list_versions(self, asset_type: AssetType, name: str) -> list[VersionPublic]:
+        with self.db.read() as s:
+            return [self._public(s, asset_type, v) for v in store.list_versions(s, asset_type, name)]
+
+    def search(self, asset_type: AssetType, *, name: str | None = None, kind: str | None = None,
+               stage: str | None = None, tags: Mapping[str, str] | None = None,
+               metrics: Sequence[str] = (), limit: int = 100, offset: int = 0
+               ) -> list[VersionPublic]:
+        """Versions matching all filters; metrics like ``"eval.acc>=0.6"``."""
+        filters = [store.MetricFilter.parse(m) for m in metrics]
+        with self.db.read() as s:
+            rows = store.search_versions(s, asset_type, name=name, kind=kind, stage=stage,
+                                         tags=tags, metrics=filters, limit=limit, offset=offset)
+            return [self._public(s, asset_type, v, asset=a) for a, v in rows]
+
+    def evidence(self, ref: str, *, kind: str | None = None) -> list[EvidencePublic]:
+        with self.db.read() as s:
+            parsed = parse_ref(ref)
+            _, row = store.resolve(s, parsed)
+            typ = parsed.asset_type or "model"
+            subject = store.ref_of(s, typ, row)
+            return [EvidencePublic(subject=subject, **e.model_dump(
+                        exclude={"subject_type", "subject_id"}))
+                    for e in store.list_evidence(s, typ, row.id, kind)]
+
+    def lineage(self, ref: str, *, direction: str = "up", depth: int = 10
+                ) -> list[LineageEdgePublic]:
+        """Edges reachable from ``ref`` going up (ancestors) or down (descendants)."""
+        if direction not in ("up", "down"):
+            raise ValidationError("direction must be 'up' or 'down'", field="direction")
+        edges: list[LineageEdgePublic] = []
+        with self.db.read() as s:
+            parsed = parse_ref(ref)
+            _, row = store.resolve(s, parsed)
+            frontier = [(parsed.asset_type or "model", row.id)]
+            seen = set(frontier)
+            for _ in range(depth):
+                nxt = []
+                for typ, vid in frontier:
+                    for e in store.lineage_edges(s, typ, vid, direction):  # type: ignore[arg-type]
+                        child = store.version_by_id(s, e.child_type, e.child_id)
+                        parent = store.version_by_id(s, e.parent_type, e.parent_id)
+                        edges.append(LineageEdgePublic(
+                            child=store.ref_of(s, e.child_type, child),
+                            parent=store.ref_of(s, e.parent_type, parent),
+                            relation=e.relation, run_id=e.run_id))
+                        other = ((e.parent_type, e.parent_id) if direction == "up"
+                                 else (e.child_type, e.child_id))
+                        if other not in seen:
+                            seen.add(other)
+                            nxt.append(other)
+                frontier = nxt
+                if not frontier:
+                    break
+        return edges
+
+    def runs(self, *, stage: str | None = None, limit: int = 50) -> list[RunPublic]:
+        from sqlalchemy import select
+
+        with self.db.read() as s:
+            q = select(Run).order_by(Run.started_at.desc()).limit(limit)  # type: ignore[attr-defined]
+            if stage:
+                q = q.where(Run.stage == stage)
+            return [RunPublic(**r.model_dump()) for r in s.execute(q).scalars()]
+
+    def run(self, run_id: str) -> RunPublic:
+        with self.db.read() as s:
+            row = s.get(Run, run_id)
+            if row is None:
+                raise NotFoundError(f"run {run_id!r} does not exist", run=run_id)
+            return RunPublic(**row.model_dump())
+
+    def audit_events(self, *, subject: str | None = None, action: str | None = None,
+                     after_seq: int = 0, limit: int = 100) -> list[AuditEventPublic]:
+        import json
+
+        from sqlalchemy import select
+
+        with self.db.read() as s:
+            q = select(AuditEvent).where(AuditEvent.seq > after_seq)
+            if subject:
+                q = q.where(AuditEvent.subject == subject)
+            if action:
+                q = q.where(AuditEvent.action == action)
+            q = q.order_by(AuditEvent.seq).limit(limit)
+            return [AuditEventPublic(seq=e.seq, ts=e.ts, actor=e.actor, action=e.action,
+                                     subject=e.subject, before=json.loads(e.before),
+                                     after=json.loads(e.after), hash=e.hash)
+                    for e in s.execute(q).scalars()]
+
+    def verify_audit(self) -> VerifyResult:
+        """Re-check the whole audit chain and its signed head."""
+        with self.db.read() as s:
+            return verify_session(s, self._audit_key)
+
+    # -- changing ------------------------------------------------------------------------
+
+    def tag(self, ref: str, key: str, value: str = "") -> None:
+        """Set a tag on a version."""
+        with self.db.write() as s:
+            parsed = parse_ref(ref)
+            _, row = store.resolve(s, parsed)
+            store.set_tag(s, self.audit_writer, asset_type=parsed.asset_type or "model",
+                          version=row, key=key, value=value)
+
+    def set_alias(self, ref: str, alias: str) -> None:
+        """Point an alias at a version. Stage names are reserved for the approval workflow."""
+        if alias in RESERVED_ALIASES:
+            raise ValidationError(
+                f"alias {alias!r} is reserved: versions enter {alias} only through an approved "
+                "promotion request", field="alias")
+        with self.db.write() as s:
+            parsed = parse_ref(ref)
+            asset, row = store.resolve(s, parsed)
+            store.set_alias(s, self.audit_writer, asset_type=parsed.asset_type or "model",
+                            asset=asset, alias=alias, version=row)
+
+    def attach_evidence(self, ref: str, *, kind: str, digest: str, metrics: Mapping[str, Any],
+                        details: Mapping[str, Any] | None = None, stage: str = "evaluation",
+                        files: Mapping[str, Path] | None = None) -> EvidencePublic:
+        """Attach evidence measured outside a plugin (e.g. a validation report).
+
+        ``digest`` must be the digest of the version the evidence was measured
+        on: evidence refuses to attach to different content.
+        """
+        artifacts = {name: self.artifacts.put_file(Path(p)).digest
+                     for name, p in (files or {}).items()}
+        with self.db.write() as s:
+            parsed = parse_ref(ref)
+            _, row = store.resolve(s, parsed)
+            typ = parsed.asset_type or "model"
+            ev = store.attach_evidence(s, self.audit_writer, asset_type=typ, version=row,
+                                       expected_digest=digest, kind=kind, stage=stage,
+                                       plugin=f"sdk:{self.actor}", metrics=metrics,
+                                       details=details, artifacts=artifacts)
+            return EvidencePublic(subject=store.ref_of(s, typ, row),
+                                  **ev.model_dump(exclude={"subject_type", "subject_id"}))
+
+    def run_stage(self, stage: Stage | str, operation: str, *, inputs: Mapping[str, str],
+                  params: Mapping[str, Any] | None = None, seed: int | None = None,
+                  progress: ProgressReporter | None = None) -> RunOutcome:
+        """Run a plugin's operation for a stage and record everything it produced."""
+        stage = Stage(stage)
+        return self.runner.run(stage, operation, inputs=inputs, params=params, seed=seed,
+                               progress=progress)
+
+    def export(self, ref: str, dest: Path) -> Path:
+        """Write a version's content (file or folder) to ``dest``, verified."""
+        version = self.get(ref)
+        if version.asset_type == "dataset":
+            return self.artifacts.export_file(version.digest, dest)
+        if version.asset_type == "model":
+            return self.artifacts.export_tree(version.digest, dest)
+        raise ValidationError("prompt versions have no files to export", field="ref")
+
+    def gc(self, *, older_than_seconds: float = 3600.0) -> dict[str, int]:
+        """Sweep abandoned temporary uploads and stale run folders."""
+        swept = self.artifacts.backend.sweep_temporary(older_than_seconds=older_than_seconds)
+        stale = 0
+        cutoff = time.time() - older_than_seconds
+        for folder in (self.settings.home / "runs", self.settings.home / "tmp"):
+            if not folder.is_dir():
+                continue
+            for entry in folder.iterdir():
+                if entry.stat().st_mtime <= cutoff:
+                    import shutil
+
+                    if entry.is_dir():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        entry.unlink(missing_ok=True)
+                    stale += 1
+        return {"temporary_uploads": swept, "stale_work_files": stale}
+
+    # -- views -------------------------------------------------------------------------
+
+    def _common(self, s: Any, asset_type: str, row: Any, asset: Any | None) -> dict[str, Any]:
+        asset = asset or store.asset_of(s, asset_type, row)
+        return {
+            "ref": store.version_ref(asset_type, asset.name, row.version),
+            "asset_type": asset_type, "name": asset.name, "version": row.version,
+            "digest": row.digest, "stage": row.stage, "status": row.status, "meta": row.meta,
+            "tags": store.tags_of(s, asset_type, row.id),
+            "aliases": store.aliases_of(s, asset_type, row.id),
+            "created_at": row.created_at, "created_by": row.created_by,
+        }
+
+    def _dataset_public(self, s: Any, row: Any, asset: Any = None) -> DatasetVersionPublic:
+        return DatasetVersionPublic(**self._common(s, "dataset", row, asset), shape=row.shape,
+                                    format=row.format, record_count=row.record_count,
+                                    size_bytes=row.size_bytes)
+
+    def _model_public(self, s: Any, row: Any, asset: Any = None) -> ModelVersionPublic:
+        asset = asset or store.asset_of(s, "model", row)
+        return ModelVersionPublic(**self._common(s, "model", row, asset), kind=row.kind,
+                                  format=row.format, size_bytes=row.size_bytes,
+                                  risk_tier=asset.risk_tier)
+
+    def _prompt_public(self, s: Any, row: Any, asset: Any = None) -> PromptVersionPublic:
+        return PromptVersionPublic(**self._common(s, "prompt", row, asset),
+                                   template=row.template, variables=list(row.variables))
+
+    def _public(self, s: Any, asset_type: str, row: Any, asset: Any = None) -> VersionPublic:
+        if asset_type == "dataset":
+            return self._dataset_public(s, row, asset)
+        if asset_type == "model":
+            return self._model_public(s, row, asset)
+        return self._prompt_public(s, row, asset)
+
+
+__all__ = ["RunOutcome", "Workspace"]
