@@ -10,9 +10,10 @@ import getpass
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _default_home() -> Path:
@@ -47,15 +48,15 @@ class Settings(BaseSettings):
         description="Artifact store URI (e.g. local:///srv/lmops/artifacts); home/artifacts when unset.",
     )
     actor: str = Field(default_factory=_default_actor, description="Who the SDK acts as.")
-    plugins: list[str] = Field(
+    plugins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Extra plugin modules or .py files to load (LMOPS_PLUGINS, comma separated).",
     )
-    plugins_allow: list[str] | None = Field(
+    plugins_allow: Annotated[list[str] | None, NoDecode] = Field(
         default=None,
         description="If set, only these plugin names are imported (LMOPS_PLUGINS_ALLOW).",
     )
-    plugins_deny: list[str] = Field(
+    plugins_deny: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Plugin names that are never imported (LMOPS_PLUGINS_DENY).",
     )

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from lmops_core.errors import PolicyError
 
+Severity = Literal["error", "warning"]
+
 
 @dataclass(frozen=True)
 class LintIssue:
@@ -15,7 +17,7 @@ class LintIssue:
     file: str
     message: str
     line: int | None = None
-    severity: Literal["error", "warning"] = "error"
+    severity: Severity = "error"
     rule: str | None = None
     condition: str | None = None
 

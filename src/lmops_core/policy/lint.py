@@ -10,7 +10,7 @@ import cel
 from cel.stdlib import add_stdlib_to_context
 
 from lmops_core.policy.cel_eval import CORE_FUNCTIONS, TYPE_NAMES, VARIABLES, bound_names
-from lmops_core.policy.issues import LintIssue
+from lmops_core.policy.issues import LintIssue, Severity
 from lmops_core.policy.loader import Policy, policy_files, read_policies
 from lmops_core.policy.model import RISK_TIERS
 
@@ -70,29 +70,42 @@ def _policy_issues(
                 file, "a monitoring rule sets no on_breach action", line, "warning", rule.name
             )
         for condition in rule.conditions:
-            compiled = policy.expressions[(rule.name, condition.name)]
-            where = {
-                "line": policy.lines.get((rule.name, condition.name)),
-                "rule": rule.name,
-                "condition": condition.name,
-            }
-            for name in sorted(compiled.functions - short_names):
-                yield LintIssue(file, f"unknown function {name!r}", severity="error", **where)
-            free = compiled.variables - VARIABLES - TYPE_NAMES - bound_names(condition.expr)
-            for name in sorted(free - namespaces):
-                yield LintIssue(file, f"unknown function namespace {name!r}", **where)
-            for kind in sorted(set(_EVIDENCE_READ_RE.findall(condition.expr))):
-                if kinds is not None and kind not in kinds:
-                    yield LintIssue(file, f"reads unknown evidence kind {kind!r}", **where)
-                guarded = re.search(rf"has\(\s*evidence\s*\.\s*{kind}\s*\)", condition.expr)
-                if kind not in required and not guarded:
-                    yield LintIssue(
-                        file,
-                        f"reads evidence.{kind} but the rule does not require {kind!r} "
-                        f"evidence (add it to 'evidence' or guard with has(evidence.{kind}))",
-                        severity="warning",
-                        **where,
-                    )
+            yield from _condition_issues(
+                policy, rule.name, condition.name, required, kinds, short_names, namespaces
+            )
+
+
+def _condition_issues(
+    policy: Policy,
+    rule: str,
+    name: str,
+    required: set[str],
+    kinds: set[str] | None,
+    short_names: set[str],
+    namespaces: set[str],
+) -> Iterable[LintIssue]:
+    compiled = policy.expressions[(rule, name)]
+    expr = compiled.source
+    line = policy.lines.get((rule, name))
+
+    def issue(message: str, severity: Severity = "error") -> LintIssue:
+        return LintIssue(str(policy.path), message, line, severity, rule, name)
+
+    for function in sorted(compiled.functions - short_names):
+        yield issue(f"unknown function {function!r}")
+    free = compiled.variables - VARIABLES - TYPE_NAMES - bound_names(expr)
+    for namespace in sorted(free - namespaces):
+        yield issue(f"unknown function namespace {namespace!r}")
+    for kind in sorted(set(_EVIDENCE_READ_RE.findall(expr))):
+        if kinds is not None and kind not in kinds:
+            yield issue(f"reads unknown evidence kind {kind!r}")
+        guarded = re.search(rf"has\(\s*evidence\s*\.\s*{kind}\s*\)", expr)
+        if kind not in required and not guarded:
+            yield issue(
+                f"reads evidence.{kind} but the rule does not require {kind!r} evidence "
+                f"(add it to 'evidence' or guard with has(evidence.{kind}))",
+                "warning",
+            )
 
 
 def _coverage_issues(policies: list[Policy]) -> Iterable[LintIssue]:

@@ -19,6 +19,8 @@ from lmops_core.policy.cel_eval import CompiledExpression, compile_expression
 from lmops_core.policy.issues import LintIssue, policy_error
 from lmops_core.policy.model import ASSET_TYPES, RISK_TIERS, Event, PolicyDocument, Rule
 
+# libyaml parses about 20x faster than PyYAML's pure-Python parser, with the same marks.
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_POLICY_BYTES = 1024 * 1024
 POLICY_SUFFIXES = (".yaml", ".yml")
 
@@ -202,7 +204,7 @@ def read_policy(path: Path) -> tuple[Policy | None, list[LintIssue]]:
 
 
 def _parse_yaml(text: str, file: str) -> tuple[Node | None, Any, list[LintIssue]]:
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         root = loader.get_single_node()
         if root is None:
@@ -249,14 +251,15 @@ def _structure_issues(root: Node, file: str) -> Iterator[LintIssue]:
 
 def _line_for(root: Node, loc: tuple[int | str, ...]) -> int:
     """The line (1-based) of the YAML node at ``loc``, or of its closest existing parent."""
-    node, line = root, root.start_mark.line + 1
+    # PyYAML marks count lines from 0.
+    node, line = root, int(root.start_mark.line) + 1
     for index, part in enumerate(loc):
         if isinstance(node, MappingNode) and isinstance(part, str):
             for key, value in node.value:
                 if isinstance(key, ScalarNode) and key.value == part:
                     if index == len(loc) - 1:
-                        return key.start_mark.line + 1
-                    node, line = value, value.start_mark.line + 1
+                        return int(key.start_mark.line) + 1
+                    node, line = value, int(value.start_mark.line) + 1
                     break
             else:
                 return line
@@ -264,7 +267,7 @@ def _line_for(root: Node, loc: tuple[int | str, ...]) -> int:
             if not 0 <= part < len(node.value):
                 return line
             node = node.value[part]
-            line = node.start_mark.line + 1
+            line = int(node.start_mark.line) + 1
     return line
 
 

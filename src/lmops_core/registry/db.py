@@ -51,6 +51,7 @@ class Database:
             if not db_path or db_path == ":memory:":
                 raise ConfigurationError("an in-memory SQLite database cannot be shared; give a file")
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+            self._lock_path = Path(db_path + ".write.lock")
             self.engine = create_engine(
                 self.url,
                 connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
@@ -70,7 +71,7 @@ class Database:
 
         On SQLite the transaction takes the write lock at once (``BEGIN IMMEDIATE``).
         """
-        with self.engine.connect() as conn:
+        with self._writer_lock(), self.engine.connect() as conn:
             if self.is_sqlite:
                 conn.info[_BEGIN_KEY] = "BEGIN IMMEDIATE"
             with Session(bind=conn, expire_on_commit=False) as session:
@@ -80,6 +81,21 @@ class Database:
                 except BaseException:
                     session.rollback()
                     raise
+
+    @contextlib.contextmanager
+    def _writer_lock(self) -> Iterator[None]:
+        # SQLite's busy handler polls with sleeps of up to 100 ms, so many
+        # writers waste most of their time asleep. A kernel file lock queues
+        # writers and wakes the next one as soon as the lock is free.
+        if not self.is_sqlite:
+            yield
+            return
+        with open(self._lock_path, "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:

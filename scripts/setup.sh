@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Create .venv and install lmops with every first-party plugin, offline-capable.
+# torch is installed first and pinned to the CPU wheel, so nothing can pull a CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+"${PIP[@]}" --upgrade pip
+"${PIP[@]}" -c constraints.txt torch==2.13.0
+PLUGINS=()
+for p in plugins/*/; do PLUGINS+=(-e "$p"); done
+"${PIP[@]}" -c constraints.txt -e ".[postgres,dev]" "${PLUGINS[@]}" "$@"
+echo "lmops installed in .venv ($(.venv/bin/python -c 'import lmops_core; print(lmops_core.__version__)'))"

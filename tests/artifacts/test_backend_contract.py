@@ -1,0 +1,94 @@
+"""Contract every artifact backend must meet; run against each backend lmops ships."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lmops_core.artifacts.backend import ArtifactBackend
+from lmops_core.artifacts.local import LocalArtifactBackend
+from lmops_core.digests import digest_bytes
+from lmops_core.errors import IntegrityError, NotFoundError, ValidationError
+
+BACKENDS = ["local"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ArtifactBackend]:
+    if request.param == "local":
+        yield LocalArtifactBackend(tmp_path / "store")
+
+
+def test_put_names_content_by_digest_and_dedupes(backend: ArtifactBackend) -> None:
+    data = b"weights" * 1000
+    first = backend.put_stream(io.BytesIO(data))
+    second = backend.put_stream(io.BytesIO(data))
+    assert first.digest == digest_bytes(data) and first.size == len(data)
+    assert (first.created, second.created) == (True, False)
+    assert list(backend.iter_digests()) == [first.digest]
+    with backend.open(first.digest) as reader:
+        assert reader.read() == data
+    assert backend.size(first.digest) == len(data)
+    assert backend.verify(first.digest)
+
+
+def test_expected_digest_mismatch_stores_nothing(backend: ArtifactBackend) -> None:
+    wrong = digest_bytes(b"something else")
+    with pytest.raises(IntegrityError, match="does not match its expected digest"):
+        backend.put_stream(io.BytesIO(b"content"), expected_digest=wrong)
+    assert list(backend.iter_digests()) == []
+    assert backend.sweep_temporary() == 0
+
+
+@pytest.mark.parametrize("bad", ["sha256:xyz", "SHA256:" + "a" * 64, "sha256:" + "A" * 64,
+                                 "sha256:" + "a" * 63, "md5:" + "a" * 32,
+                                 "sha256:../../" + "a" * 58, "sha256:" + "a" * 64 + "\n"])
+def test_digests_are_validated_exactly(backend: ArtifactBackend, bad: str) -> None:
+    with pytest.raises(ValidationError, match="invalid digest"):
+        backend.open(bad)
+    with pytest.raises(ValidationError, match="invalid digest"):
+        backend.exists(bad)
+
+
+def test_missing_blob(backend: ArtifactBackend) -> None:
+    absent = digest_bytes(b"never stored")
+    assert not backend.exists(absent)
+    with pytest.raises(NotFoundError, match=f"artifact {absent} is not in the store"):
+        backend.open(absent)
+
+
+def test_reads_verify_content(backend: ArtifactBackend, tmp_path: Path) -> None:
+    info = backend.put_stream(io.BytesIO(b"original bytes"))
+    assert isinstance(backend, LocalArtifactBackend)
+    blob = backend.local_path(info.digest)
+    blob.chmod(0o644)
+    blob.write_bytes(b"tampered bytes")
+    with pytest.raises(IntegrityError, match="is corrupt"), backend.open(info.digest) as r:
+        r.read()
+    assert not backend.verify(info.digest)
+
+
+def test_streaming_write_uses_constant_memory(backend: ArtifactBackend) -> None:
+    import tracemalloc
+
+    class Source(io.RawIOBase):
+        def __init__(self, total: int) -> None:
+            self.left = total
+
+        def readable(self) -> bool:
+            return True
+
+        def read(self, n: int = -1) -> bytes:
+            n = min(self.left, 1 << 20 if n < 0 else n)
+            self.left -= n
+            return b"\xab" * n
+
+    tracemalloc.start()
+    info = backend.put_stream(Source(64 << 20))  # type: ignore[arg-type]
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert info.size == 64 << 20
+    assert peak < 8 << 20, f"peak Python allocation {peak} bytes for a 64 MiB upload"

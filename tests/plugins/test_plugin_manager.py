@@ -1,0 +1,199 @@
+"""Loading plugins: built-ins, a real third-party distribution, allow/deny, failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from lmops_core.contracts import Stage
+from lmops_core.errors import PluginError
+from lmops_core.plugins import load_plugins
+from lmops_core.settings import Settings
+
+ACME = "lmops-acme-toxicity"
+
+
+def _settings(tmp_path: Path, **kw: object) -> Settings:
+    return Settings(home=tmp_path, **kw)  # type: ignore[arg-type]
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    lmops = Path(sys.executable).with_name("lmops")
+    return subprocess.run([str(lmops), *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+def test_builtins_register_through_the_same_hooks(tmp_path: Path) -> None:
+    host = load_plugins(_settings(tmp_path, load_entry_points=False))
+    names = [p.name for p in host.plugins]
+    assert names[:3] == ["lmops-core:local_storage", "lmops-core:evidence_kinds",
+                         "lmops-core:data_steps"]
+    assert set(host.operations[Stage.DATA_PREPARATION]) == {"dedup-exact", "dedup-near",
+                                                            "length-filter"}
+    assert host.operations[Stage.DATA_PREPARATION]["dedup-exact"].plugin == \
+        "lmops-core:data_steps"
+    assert "dataset_card" in host.evidence_kinds
+
+
+def test_third_party_distribution_is_discovered(tmp_path: Path) -> None:
+    host = load_plugins(_settings(tmp_path))
+    info = next(p for p in host.plugins if p.name == ACME)
+    assert info.version == "1.2.3" and info.source == "entry point"
+    assert set(info.hooks) == {"register_commands", "register_evaluators",
+                               "register_evidence_kinds", "register_policy_checks"}
+    assert host.operations[Stage.EVALUATION]["acme-toxicity"].plugin == ACME
+    assert host.evidence_kinds["acme_toxicity"].plugin == ACME
+    assert host.policy_checks["acme.is_low"].value.function(0.01) is True
+
+
+def test_lmops_plugins_lists_it_with_version_and_hooks() -> None:
+    result = _cli("plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    listed = {p["name"]: p for p in json.loads(result.stdout)["plugins"]}
+    assert listed[ACME]["version"] == "1.2.3"
+    assert "evaluation:acme-toxicity" in listed[ACME]["operations"]
+    assert "register_evaluators" in listed[ACME]["hooks"]
+
+
+def test_plugin_cli_command_is_added() -> None:
+    result = _cli("acme-hello")
+    assert result.returncode == 0 and result.stdout.strip() == "hello from acme"
+
+
+@pytest.mark.parametrize("env", [{"LMOPS_PLUGINS_DENY": ACME},
+                                 {"LMOPS_PLUGINS_DENY": "acme-toxicity"},
+                                 {"LMOPS_PLUGINS_ALLOW": "some-other-plugin"}])
+def test_disallowed_plugin_is_not_even_imported(env: dict[str, str], tmp_path: Path) -> None:
+    code = textwrap.dedent("""
+        import sys
+        from lmops_core.plugins import load_plugins
+        from lmops_core.settings import Settings
+        host = load_plugins(Settings())
+        print(any(p.name == "lmops-acme-toxicity" for p in host.plugins),
+              "lmops_acme_toxicity" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "LMOPS_HOME": str(tmp_path), **env}, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_broken_distribution_is_named_and_skipped(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    dist = site / "lmops_broken-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: lmops-broken\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[lmops]\nbroken = lmops_broken\n")
+    (site / "lmops_broken.py").write_text("import presidio_analyzer_not_installed\n")
+    env = {"PYTHONPATH": str(site), "LMOPS_HOME": str(tmp_path / "home")}
+    result = _cli("plugins", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert {"name": "lmops-broken",
+            "reason": "No module named 'presidio_analyzer_not_installed'"} in body["failures"]
+    assert any(p["name"] == ACME for p in body["plugins"])  # the rest keep working
+    tour = _cli("init", env=env)
+    assert tour.returncode == 0
+    assert ('Error loading plugin "lmops-broken": No module named '
+            "'presidio_analyzer_not_installed'") in tour.stderr
+
+
+def test_env_plugin_import_failure_is_reported(tmp_path: Path) -> None:
+    host = load_plugins(_settings(tmp_path, load_entry_points=False,
+                                  plugins=["no_such_module_xyz"]))
+    assert [str(f) for f in host.failures] == [
+        'Error loading plugin "no_such_module_xyz": No module named \'no_such_module_xyz\'']
+
+
+def test_misspelled_hook_is_an_error(tmp_path: Path) -> None:
+    plugin = tmp_path / "typo_plugin.py"
+    plugin.write_text(textwrap.dedent("""
+        from lmops_core import hookimpl
+
+        @hookimpl
+        def register_evaluaters(register):
+            pass
+    """))
+    with pytest.raises(PluginError, match="register_evaluaters"):
+        load_plugins(_settings(tmp_path, load_entry_points=False, plugins=[str(plugin)]))
+
+
+def test_duplicate_operation_names_are_refused(tmp_path: Path) -> None:
+    plugin = tmp_path / "dup_plugin.py"
+    plugin.write_text(textwrap.dedent("""
+        from lmops_core import hookimpl
+        from lmops_core.builtins.data_steps import ExactDedup
+
+        @hookimpl
+        def register_data_steps(register):
+            register(ExactDedup())
+    """))
+    with pytest.raises(PluginError, match='both register an operation named "dedup-exact"'):
+        load_plugins(_settings(tmp_path, load_entry_points=False, plugins=[str(plugin)]))
+
+
+def test_registering_a_non_operation_names_the_plugin(tmp_path: Path) -> None:
+    plugin = tmp_path / "bad_reg.py"
+    plugin.write_text(textwrap.dedent("""
+        from lmops_core import hookimpl
+
+        @hookimpl
+        def register_trainers(register):
+            register("not an operation")
+    """))
+    with pytest.raises(PluginError, match='plugin "bad_reg" registered .* it is not an Operation'):
+        load_plugins(_settings(tmp_path, load_entry_points=False, plugins=[str(plugin)]))
+
+
+def test_artifact_backend_is_chosen_by_uri_scheme(tmp_path: Path) -> None:
+    from lmops_core.errors import ConfigurationError
+    from lmops_core.workspace import Workspace
+
+    plugin = tmp_path / "vault_backend.py"
+    plugin.write_text(textwrap.dedent("""
+        from pathlib import Path
+        from lmops_core import hookimpl
+        from lmops_core.artifacts.local import LocalArtifactBackend
+
+        @hookimpl
+        def lmops_artifact_backend(uri, settings):
+            if uri.startswith("vault://"):
+                return LocalArtifactBackend(settings.home / "vault", uri=uri)
+            return None
+    """))
+    ws = Workspace.open(_settings(tmp_path / "a", load_entry_points=False, plugins=[str(plugin)],
+                                  artifact_uri="vault://team-a"))
+    assert ws.artifacts.uri == "vault://team-a"
+    assert ws.artifacts.put_bytes(b"x").digest.startswith("sha256:")
+    assert (tmp_path / "a" / "vault" / "blobs").is_dir()
+    ws.close()
+    with pytest.raises(ConfigurationError, match="no installed plugin serves the artifact URI "
+                                                 "'s3://bucket'"):
+        Workspace.open(_settings(tmp_path / "b", load_entry_points=False, artifact_uri="s3://bucket"))
+
+
+def test_deployment_targets_register_for_the_deployment_stage(tmp_path: Path) -> None:
+    plugin = tmp_path / "deployer.py"
+    plugin.write_text(textwrap.dedent("""
+        from lmops_core import hookimpl, StageResult
+
+        class Bundle:
+            name = "zip-bundle"
+            description = "package a model"
+            def run(self, context):
+                return StageResult()
+
+        @hookimpl
+        def register_deployment_targets(register):
+            register(Bundle())
+    """))
+    host = load_plugins(_settings(tmp_path, load_entry_points=False, plugins=[str(plugin)]))
+    assert host.operation(Stage.DEPLOYMENT, "zip-bundle").plugin == "deployer"
+    with pytest.raises(PluginError, match='no deployment operation named "helm"'):
+        host.operation(Stage.DEPLOYMENT, "helm")

@@ -1,0 +1,160 @@
+"""Running stage operations: what gets recorded, and what a failure leaves behind."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from lmops_core.errors import PluginError, StageError, ValidationError
+from lmops_core.registry.models import DatasetVersion, Evidence, LineageEdge, Run
+from lmops_core.workspace import Workspace
+from tests.conftest import make_settings, write_jsonl
+
+ROWS = [{"prompt": "What is 2+2?", "response": "4"},
+        {"prompt": "What is 2+2?", "response": "4"},
+        {"prompt": "Capital of France?", "response": "Paris"},
+        {"prompt": "x", "response": "y"}]
+
+
+def _data(ws: Workspace, tmp_path: Path) -> str:
+    return ws.register_dataset("qa", write_jsonl(tmp_path / "qa.jsonl", ROWS),
+                               shape="instruction").ref
+
+
+def _counts(ws: Workspace) -> dict[str, int]:
+    with ws.db.read() as s:
+        return {t.__name__: s.execute(select(func.count()).select_from(t)).scalar_one()
+                for t in (DatasetVersion, Evidence, LineageEdge, Run)}
+
+
+def test_dedup_run_records_version_lineage_evidence_and_run(ws: Workspace,
+                                                           tmp_path: Path) -> None:
+    ref = _data(ws, tmp_path)
+    outcome = ws.run_stage("data_preparation", "dedup-exact", inputs={"dataset": ref})
+    out = outcome.output("dataset")
+    assert out == "dataset:qa@2"
+    assert ws.get(out).record_count == 3  # type: ignore[attr-defined]
+    step = ws.evidence(out, kind="data_step")[0]
+    assert step.metrics == {"records_in": 4, "records_out": 3, "records_removed": 1}
+    assert step.run_id == outcome.run_id and step.plugin == "lmops-core:data_steps"
+    assert ws.evidence(out, kind="dataset_card")[0].metrics["records"] == 3
+    assert [(e.child, e.parent, e.run_id) for e in ws.lineage(out)] == \
+        [(out, ref, outcome.run_id)]
+    run = ws.run(outcome.run_id)
+    assert (run.status, run.stage, run.operation, run.actor) == \
+        ("succeeded", "data_preparation", "dedup-exact", "alice")
+    assert run.info["inputs"]["dataset"]["ref"] == ref
+    assert ws.verify_audit().ok
+
+
+def test_length_filter_params_are_validated(sqlite_ws: Workspace, tmp_path: Path) -> None:
+    ref = _data(sqlite_ws, tmp_path)
+    out = sqlite_ws.run_stage("data_preparation", "length-filter", inputs={"dataset": ref},
+                              params={"min_chars": 5})
+    assert sqlite_ws.get(out.output("dataset")).record_count == 3  # type: ignore[attr-defined]
+    with pytest.raises(ValidationError, match='unknown parameter "min_len"'):
+        sqlite_ws.run_stage("data_preparation", "length-filter", inputs={"dataset": ref},
+                            params={"min_len": 5})
+    assert sqlite_ws.runs()[0].status == "failed"
+
+
+def test_near_dedup_uses_minhash(sqlite_ws: Workspace, tmp_path: Path) -> None:
+    base = "the customer asked how to reset the online banking password after travelling"
+    rows = [{"text": base}, {"text": base + " abroad"}, {"text": "completely different text "
+                                                                  "about mortgage rates today"}]
+    ref = sqlite_ws.register_dataset("t", write_jsonl(tmp_path / "t.jsonl", rows),
+                                     shape="text").ref
+    out = sqlite_ws.run_stage("data_preparation", "dedup-near", inputs={"dataset": ref},
+                              params={"threshold": 0.5})
+    ev = sqlite_ws.evidence(out.output("dataset"), kind="data_step")[0]
+    assert ev.metrics["records_removed"] == 1
+
+
+def test_unknown_operation_lists_what_exists(sqlite_ws: Workspace, tmp_path: Path) -> None:
+    with pytest.raises(PluginError, match=r'no data preparation operation named "nope" '
+                                          r"\(available: dedup-exact, dedup-near, length-filter\)"):
+        sqlite_ws.run_stage("data_preparation", "nope", inputs={})
+
+
+FAILING_PLUGIN = textwrap.dedent('''
+    from lmops_core import hookimpl, StageResult, OutputAsset, EvidenceRecord
+
+    class HalfWay:
+        name = "half-way"
+        description = "writes an output, then fails"
+
+        def run(self, context):
+            out = context.workdir / "data.jsonl"
+            out.write_text('{"text": "partial"}\\n')
+            context.progress.start("working", total=2)
+            raise RuntimeError("GPU on fire after writing the output")
+
+    class Escaper:
+        name = "escaper"
+        description = "returns an output outside its workdir"
+
+        def run(self, context):
+            return StageResult(outputs=[OutputAsset(role="dataset", asset_type="dataset",
+                               path=context.input("dataset").path, kind="text",
+                               derived_from=["dataset"])])
+
+    class BadEvidence:
+        name = "bad-evidence"
+        description = "writes a good output and evidence that cannot be stored"
+
+        def run(self, context):
+            out = context.workdir / "data.jsonl"
+            out.write_text('{"text": "fine"}\\n')
+            return StageResult(
+                outputs=[OutputAsset(role="dataset", asset_type="dataset", path=out,
+                                     kind="text", derived_from=["dataset"])],
+                evidence=[EvidenceRecord(kind="x", subject="dataset",
+                                         metrics={"bad": float("inf")})])
+
+    @hookimpl
+    def register_data_steps(register):
+        register(HalfWay())
+        register(Escaper())
+        register(BadEvidence())
+''')
+
+
+@pytest.fixture
+def failing_ws(tmp_path: Path, db_url: str) -> Workspace:
+    plugin = tmp_path / "failing_plugin.py"
+    plugin.write_text(FAILING_PLUGIN)
+    return Workspace.open(make_settings(tmp_path / "home", db_url, plugins=[str(plugin)]))
+
+
+@pytest.mark.parametrize(("operation", "error", "message"), [
+    ("half-way", StageError, "GPU on fire after writing the output"),
+    ("escaper", StageError, "must exist inside the run's workdir"),
+    ("bad-evidence", ValidationError, "metrics is not valid JSON"),
+])
+def test_failure_mid_stage_leaves_no_partial_writes(failing_ws: Workspace, tmp_path: Path,
+                                                    operation: str, error: type[Exception],
+                                                    message: str) -> None:
+    ref = failing_ws.register_dataset("t", write_jsonl(tmp_path / "t.jsonl", [{"text": "a"}]),
+                                      shape="text").ref
+    before = _counts(failing_ws)
+    events_before = len(failing_ws.audit_events(limit=1000))
+    with pytest.raises(error, match=message):
+        failing_ws.run_stage("data_preparation", operation, inputs={"dataset": ref})
+    after = _counts(failing_ws)
+    assert after == {**before, "Run": before["Run"] + 1}  # only the failed-run record
+    run = failing_ws.runs()[0]
+    assert run.status == "failed" and message.split()[0] in (run.error or "")
+    events = failing_ws.audit_events(limit=1000)
+    assert [e.action for e in events[events_before:]] == ["run.failed"]
+    assert failing_ws.verify_audit().ok
+    assert list((failing_ws.settings.home / "runs").iterdir()) == []
+    failing_ws.close()
+
+
+def test_input_needs_type_prefix(sqlite_ws: Workspace, tmp_path: Path) -> None:
+    _data(sqlite_ws, tmp_path)
+    with pytest.raises(ValidationError, match='input "dataset": reference .* needs a type prefix'):
+        sqlite_ws.run_stage("data_preparation", "dedup-exact", inputs={"dataset": "qa@1"})
