@@ -223,7 +223,9 @@ class Workspace:
 
     def list_versions(self, asset_type: AssetType, name: str) -> list[VersionPublic]:
         with self.db.read() as s:
-            return [self._public(s, asset_type, v) for v in store.list_versions(s, asset_type, name)]
+            asset = store.get_asset(s, asset_type, name)
+            rows = [(asset, v) for v in store.list_versions(s, asset_type, name)]
+            return self._publics(s, asset_type, rows)
 
     def search(self, asset_type: AssetType, *, name: str | None = None, kind: str | None = None,
                stage: str | None = None, tags: Mapping[str, str] | None = None,
@@ -234,7 +236,7 @@ class Workspace:
         with self.db.read() as s:
             rows = store.search_versions(s, asset_type, name=name, kind=kind, stage=stage,
                                          tags=tags, metrics=filters, limit=limit, offset=offset)
-            return [self._public(s, asset_type, v, asset=a) for a, v in rows]
+            return self._publics(s, asset_type, rows)
 
     def evidence(self, ref: str, *, kind: str | None = None) -> list[EvidencePublic]:
         with self.db.read() as s:
@@ -397,38 +399,52 @@ class Workspace:
 
     # -- views -------------------------------------------------------------------------
 
-    def _common(self, s: Any, asset_type: str, row: Any, asset: Any | None) -> dict[str, Any]:
+    def _publics(self, s: Any, asset_type: str, rows: Sequence[tuple[Any, Any]]
+                 ) -> list[VersionPublic]:
+        tags, aliases = store.tags_and_aliases(s, asset_type, [v.id for _, v in rows])
+        return [self._public(s, asset_type, v, asset=a, tags=tags[v.id], aliases=aliases[v.id])
+                for a, v in rows]
+
+    def _common(self, s: Any, asset_type: str, row: Any, asset: Any | None,
+                tags: dict[str, str] | None = None,
+                aliases: list[str] | None = None) -> dict[str, Any]:
         asset = asset or store.asset_of(s, asset_type, row)
         return {
             "ref": store.version_ref(asset_type, asset.name, row.version),
             "asset_type": asset_type, "name": asset.name, "version": row.version,
             "digest": row.digest, "stage": row.stage, "status": row.status, "meta": row.meta,
-            "tags": store.tags_of(s, asset_type, row.id),
-            "aliases": store.aliases_of(s, asset_type, row.id),
+            "tags": tags if tags is not None else store.tags_of(s, asset_type, row.id),
+            "aliases": aliases if aliases is not None else store.aliases_of(s, asset_type,
+                                                                            row.id),
             "created_at": row.created_at, "created_by": row.created_by,
         }
 
-    def _dataset_public(self, s: Any, row: Any, asset: Any = None) -> DatasetVersionPublic:
-        return DatasetVersionPublic(**self._common(s, "dataset", row, asset), shape=row.shape,
+    def _dataset_public(self, s: Any, row: Any, asset: Any = None,
+                        **extra: Any) -> DatasetVersionPublic:
+        return DatasetVersionPublic(**self._common(s, "dataset", row, asset, **extra),
+                                    shape=row.shape,
                                     format=row.format, record_count=row.record_count,
                                     size_bytes=row.size_bytes)
 
-    def _model_public(self, s: Any, row: Any, asset: Any = None) -> ModelVersionPublic:
+    def _model_public(self, s: Any, row: Any, asset: Any = None,
+                      **extra: Any) -> ModelVersionPublic:
         asset = asset or store.asset_of(s, "model", row)
-        return ModelVersionPublic(**self._common(s, "model", row, asset), kind=row.kind,
+        return ModelVersionPublic(**self._common(s, "model", row, asset, **extra), kind=row.kind,
                                   format=row.format, size_bytes=row.size_bytes,
                                   risk_tier=asset.risk_tier)
 
-    def _prompt_public(self, s: Any, row: Any, asset: Any = None) -> PromptVersionPublic:
-        return PromptVersionPublic(**self._common(s, "prompt", row, asset),
+    def _prompt_public(self, s: Any, row: Any, asset: Any = None,
+                       **extra: Any) -> PromptVersionPublic:
+        return PromptVersionPublic(**self._common(s, "prompt", row, asset, **extra),
                                    template=row.template, variables=list(row.variables))
 
-    def _public(self, s: Any, asset_type: str, row: Any, asset: Any = None) -> VersionPublic:
+    def _public(self, s: Any, asset_type: str, row: Any, asset: Any = None,
+                **extra: Any) -> VersionPublic:
         if asset_type == "dataset":
-            return self._dataset_public(s, row, asset)
+            return self._dataset_public(s, row, asset, **extra)
         if asset_type == "model":
-            return self._model_public(s, row, asset)
-        return self._prompt_public(s, row, asset)
+            return self._model_public(s, row, asset, **extra)
+        return self._prompt_public(s, row, asset, **extra)
 
 
 __all__ = ["RunOutcome", "Workspace"]

@@ -21,10 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlmodel import Session
-
-from lmops_core.registry.models import AuditEvent, AuditHead
 
 GENESIS_HASH = "0" * 64
 _FIELD_SEP = "\x1f"
@@ -57,29 +55,35 @@ def append_event(
     subject: str,
     before: Any = None,
     after: Any = None,
-) -> AuditEvent:
-    """Append one event to the chain inside the caller's transaction.
+) -> int:
+    """Append one event to the chain inside the caller's transaction; return its seq.
 
     The head row is locked (``FOR UPDATE`` on PostgreSQL; SQLite write
     transactions are already exclusive), so concurrent writers extend the
-    chain one at a time.
+    chain one at a time. Plain SQL, not ORM objects: this runs on every write.
     """
-    head = session.exec(  # type: ignore[call-overload]
-        select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    ).scalar_one()
-    seq = head.seq + 1
+    conn = session.connection()
+    head = conn.execute(_HEAD_SELECT_PG if conn.dialect.name == "postgresql" else _HEAD_SELECT
+                        ).one()
+    seq = head[0] + 1
     ts = datetime.now(UTC).isoformat(timespec="microseconds")
     before_s, after_s = canonical_json(before), canonical_json(after)
-    digest = event_hash(head.hash, seq, ts, actor, action, subject, before_s, after_s)
-    event = AuditEvent(seq=seq, ts=ts, actor=actor, action=action, subject=subject,
-                       before=before_s, after=after_s, prev_hash=head.hash, hash=digest)
-    session.add(event)
-    head.seq = seq
-    head.hash = digest
-    head.signature = sign_head(key, seq, digest)
-    session.add(head)
-    session.flush()
-    return event
+    digest = event_hash(head[1], seq, ts, actor, action, subject, before_s, after_s)
+    conn.execute(_EVENT_INSERT, {"seq": seq, "ts": ts, "actor": actor, "action": action,
+                                 "subject": subject, "before": before_s, "after": after_s,
+                                 "prev": head[1], "hash": digest})
+    conn.execute(_HEAD_UPDATE, {"seq": seq, "hash": digest,
+                                "sig": sign_head(key, seq, digest)})
+    return seq
+
+
+_HEAD_SELECT = text("SELECT seq, hash FROM audit_head WHERE id = 1")
+_HEAD_SELECT_PG = text("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
+_EVENT_INSERT = text(
+    "INSERT INTO audit_events (seq, ts, actor, action, subject, before, after, prev_hash, hash) "
+    "VALUES (:seq, :ts, :actor, :action, :subject, :before, :after, :prev, :hash)")
+_HEAD_UPDATE = text("UPDATE audit_head SET seq = :seq, hash = :hash, signature = :sig "
+                    "WHERE id = 1")
 
 
 @dataclass(frozen=True)

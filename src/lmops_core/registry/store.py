@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel
 
@@ -133,6 +133,11 @@ def ensure_asset(
             f"invalid risk tier {risk_tier!r} (expected one of {', '.join(RISK_TIERS)})",
             field="risk_tier",
         )
+    if not must_create:
+        existing = session.exec(select(asset_cls).where(  # type: ignore[call-overload]
+            asset_cls.normalized_name == key)).scalars().first()
+        if existing is not None:
+            return existing
     values: dict[str, Any] = {
         "name": display,
         "normalized_name": key,
@@ -287,6 +292,23 @@ def tags_of(session: Session, asset_type: str, version_id: int) -> dict[str, str
     return {t.key: t.value for t in rows}
 
 
+def tags_and_aliases(session: Session, asset_type: str, version_ids: Sequence[int]
+                     ) -> tuple[dict[int, dict[str, str]], dict[int, list[str]]]:
+    """Tags and aliases of many versions in two queries (for listings and search)."""
+    tags: dict[int, dict[str, str]] = {vid: {} for vid in version_ids}
+    aliases: dict[int, list[str]] = {vid: [] for vid in version_ids}
+    if not version_ids:
+        return tags, aliases
+    for t in session.exec(select(VersionTag).where(  # type: ignore[call-overload]
+            VersionTag.subject_type == asset_type,
+            VersionTag.subject_id.in_(version_ids))).scalars():
+        tags[t.subject_id][t.key] = t.value
+    for a in session.exec(select(Alias).where(  # type: ignore[call-overload]
+            Alias.asset_type == asset_type, Alias.version_id.in_(version_ids))).scalars():
+        aliases[a.version_id].append(a.alias)
+    return tags, {k: sorted(v) for k, v in aliases.items()}
+
+
 def set_alias(session: Session, audit: AuditWriter, *, asset_type: str, asset: Any,
               alias: str, version: Any) -> None:
     """Point an alias of an asset at one of its versions."""
@@ -325,9 +347,10 @@ def _numeric_metrics(prefix: str, metrics: Mapping[str, Any]) -> dict[str, float
 def record_metrics(session: Session, *, asset_type: str, version_id: int,
                    metrics: Mapping[str, float]) -> None:
     """Index numeric metrics of a version for threshold search."""
-    for key, value in metrics.items():
-        session.add(VersionMetric(subject_type=asset_type, subject_id=version_id, key=key,
-                                  value=value))
+    if metrics:
+        session.execute(insert(VersionMetric), [
+            {"subject_type": asset_type, "subject_id": version_id, "key": k, "value": v}
+            for k, v in metrics.items()])
 
 
 # --- evidence and lineage ----------------------------------------------------------

@@ -1,0 +1,156 @@
+"""Registry throughput and search latency, and the same creation workload through MLflow.
+
+1. Create N model versions (default 10,000), each with two tags and an evidence record
+   carrying metrics, through lmops' store (one transaction per version, audited).
+2. Fill the store to M versions (default 100,000) and time searches by tag and by metric
+   threshold through the SDK (p50/p95 over many queries; target p95 <= 20 ms on SQLite).
+3. The same creation workload (versions with two tags) through MLflow's own model-registry
+   store on SQLite, in the same run, from its own venv (benchmarks/setup_mlflow_env.sh);
+   prints our versions/s over MLflow's (target >= 2x).
+
+    .venv/bin/python benchmarks/bench_registry.py [--versions 10000] [--fill 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+MLFLOW_PY = HERE / ".venv-mlflow" / "bin" / "python"
+
+MLFLOW_CHILD = r"""
+import json, sys, time, os
+from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
+from mlflow.entities.model_registry import ModelVersionTag
+n = int(sys.argv[2])
+store = SqlAlchemyStore(f"sqlite:///{sys.argv[1]}")
+store.create_registered_model("bench-model")
+t0 = time.perf_counter()
+for i in range(n):
+    store.create_model_version(
+        "bench-model", source=f"file:///models/{i}", run_id=None,
+        tags=[ModelVersionTag("team", "cards" if i % 2 else "loans"),
+              ModelVersionTag("batch", str(i % 100))])
+print(json.dumps({"seconds": time.perf_counter() - t0}))
+"""
+
+
+def percentile(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+
+
+def create_versions(ws: object, start: int, count: int, *, per_txn: int = 1) -> float:
+    from lmops_core.digests import digest_bytes
+    from lmops_core.registry import store
+
+    audit = ws.audit_writer  # type: ignore[attr-defined]
+    rng = random.Random(start)
+    t0 = time.perf_counter()
+    i = start
+    while i < start + count:
+        with ws.db.write() as s:  # type: ignore[attr-defined]
+            for _ in range(min(per_txn, start + count - i)):
+                digest = digest_bytes(f"weights-{i}".encode())
+                row = store.create_version(s, audit, asset_type="model", name="bench-model",
+                                           fields={"digest": digest, "kind": "base",
+                                                   "size_bytes": 1, "meta": {}})
+                store.set_tag(s, audit, asset_type="model", version=row, key="team",
+                              value="cards" if i % 2 else "loans")
+                store.set_tag(s, audit, asset_type="model", version=row, key="batch",
+                              value=str(i % 100))
+                store.attach_evidence(s, audit, asset_type="model", version=row,
+                                      expected_digest=digest, kind="eval",
+                                      stage="evaluation", plugin="bench",
+                                      metrics={"acc": rng.random(), "f1": rng.random()})
+                i += 1
+    return time.perf_counter() - t0
+
+
+def time_queries(fn: object, n: int) -> list[float]:
+    out = []
+    for k in range(n):
+        t0 = time.perf_counter()
+        fn(k)  # type: ignore[operator]
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--versions", type=int, default=10_000)
+    parser.add_argument("--fill", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--database-url", default=None, help="default: SQLite in a temp folder")
+    parser.add_argument("--skip-mlflow", action="store_true")
+    args = parser.parse_args()
+
+    from lmops_core.settings import Settings
+    from lmops_core.workspace import Workspace
+
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        ws = Workspace.open(Settings(home=home, database_url=args.database_url,
+                                     load_entry_points=False, actor="bench"))
+        created = create_versions(ws, 0, args.versions)
+        ours_rate = args.versions / created
+        fill_t = create_versions(ws, args.versions, max(0, args.fill - args.versions),
+                                 per_txn=500)
+        present = max(args.fill, args.versions)
+
+        by_tag = time_queries(lambda k: ws.search("model", tags={"batch": str(k % 100)},
+                                                  limit=50), args.queries)
+        by_metric = time_queries(lambda k: ws.search("model", metrics=[f"eval.acc>={0.5 + (k % 40) / 100}"],
+                                                     limit=50), args.queries)
+        both = time_queries(lambda k: ws.search("model", tags={"team": "cards"},
+                                                metrics=[f"eval.f1<{0.1 + (k % 50) / 100}"],
+                                                limit=50), args.queries)
+        verify_t0 = time.perf_counter()
+        result = ws.verify_audit()
+        verify_s = time.perf_counter() - verify_t0
+        ws.close()
+
+        mlflow_rate = None
+        if not args.skip_mlflow:
+            if not MLFLOW_PY.exists():
+                print(f"MLflow venv missing: run {HERE / 'setup_mlflow_env.sh'} first",
+                      file=sys.stderr)
+            else:
+                out = subprocess.run([str(MLFLOW_PY), "-c", MLFLOW_CHILD,
+                                      str(home / "mlflow.db"), str(args.versions)],
+                                     capture_output=True, text=True, check=True)
+                mlflow_rate = args.versions / json.loads(out.stdout.strip().splitlines()[-1])[
+                    "seconds"]
+
+    db = "SQLite" if args.database_url is None else args.database_url.split(":")[0]
+    print(f"registry benchmark ({db})")
+    rows = [
+        (f"create {args.versions:,} versions (2 tags + evidence each, 1 txn each)",
+         f"{ours_rate:,.0f} versions/s ({created:.1f} s)"),
+        (f"fill to {present:,} versions (500 per txn)", f"{fill_t:.1f} s"),
+    ]
+    for name, lat in (("search by tag", by_tag), ("search by metric threshold", by_metric),
+                      ("search by tag + metric", both)):
+        rows.append((f"{name}, {present:,} present, limit 50 (target p95 <= 20 ms)",
+                     f"p50 {statistics.median(lat):.1f} ms, p95 {percentile(lat, 0.95):.1f} ms"))
+    rows.append((f"audit verify ({result.events:,} events)",
+                 f"{result.events / verify_s:,.0f} events/s, ok={result.ok}"))
+    if mlflow_rate is not None:
+        rows.append((f"MLflow SqlAlchemyStore: create {args.versions:,} versions (2 tags each)",
+                     f"{mlflow_rate:,.0f} versions/s"))
+        rows.append(("ours / MLflow (target >= 2x)", f"{ours_rate / mlflow_rate:.2f}x"))
+    width = max(len(r[0]) for r in rows)
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()
