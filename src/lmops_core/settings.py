@@ -67,6 +67,10 @@ class Settings(BaseSettings):
         default=None,
         description="Secret that signs the audit chain head; a key file under home when unset.",
     )
+    policies_dir: Path | None = Field(
+        default=None,
+        description="Folder of policy files; ./policies, else home/policies, when unset.",
+    )
     sqlite_busy_timeout_ms: int = Field(default=60_000, ge=0)
 
     @field_validator("plugins", "plugins_deny", "plugins_allow", mode="before")

@@ -20,6 +20,7 @@ from lmops_core.contracts import AssetType, ProgressReporter, Stage
 from lmops_core.datasets.ingest import ingest_file
 from lmops_core.digests import digest_bytes
 from lmops_core.errors import ConfigurationError, NotFoundError, ValidationError
+from lmops_core.governance.workflow import Governance
 from lmops_core.plugins import PluginHost, load_plugins
 from lmops_core.registry import store
 from lmops_core.registry.db import Database
@@ -96,6 +97,11 @@ class Workspace:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def governance(self) -> Governance:
+        """Policies, roles, tokens and promotion requests: the only door into a stage."""
+        return Governance(self)
 
     @property
     def audit_writer(self) -> store.AuditWriter:

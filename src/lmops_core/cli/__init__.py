@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from lmops_core.cli import registry_cmds, system_cmds
+from lmops_core.cli import governance_cmds, registry_cmds, system_cmds
 from lmops_core.errors import LmopsError
 
 app = typer.Typer(
@@ -28,6 +28,12 @@ app.add_typer(registry_cmds.models_app, name="models")
 app.add_typer(registry_cmds.prompts_app, name="prompts")
 app.add_typer(registry_cmds.runs_app, name="runs")
 app.add_typer(registry_cmds.evidence_app, name="evidence")
+app.command("promote")(governance_cmds.promote)
+app.command("revoke")(governance_cmds.revoke)
+app.add_typer(governance_cmds.policy_app, name="policy")
+app.add_typer(governance_cmds.requests_app, name="requests")
+app.add_typer(governance_cmds.users_app, name="users")
+app.add_typer(governance_cmds.tokens_app, name="tokens")
 
 
 def _add_plugin_commands() -> None:

@@ -1,0 +1,115 @@
+"""Build the admin API (``create_app``) and run it (``serve``)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.datastructures import Headers
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from lmops_core.api.config import ApiSettings
+from lmops_core.api.docs_assets import mount_docs
+from lmops_core.api.errors import install_error_handlers, send_error
+from lmops_core.api.routes import audit, health, inventory, policy, requests
+from lmops_core.api.security import PUBLIC, AccessRegistry, DefaultDenyMiddleware
+from lmops_core.settings import Settings
+from lmops_core.workspace import Workspace
+
+OPENAPI_PATH = "/openapi.json"
+
+
+class WorkspaceHolder:
+    """Opens the workspace once, on first use, unless one was handed in."""
+
+    def __init__(self, workspace: Workspace | None, settings: Settings | None) -> None:
+        self._ws = workspace
+        self._settings = settings
+        self._lock = threading.Lock()
+        self.owned = False
+
+    def get(self) -> Workspace:
+        """The workspace, opening it on the first call (thread-safe)."""
+        if self._ws is None:
+            with self._lock:
+                if self._ws is None:
+                    self._ws = Workspace.open(self._settings)
+                    self.owned = True
+        return self._ws
+
+    def close(self) -> None:
+        """Close the workspace if this holder opened it."""
+        if self.owned and self._ws is not None:
+            self._ws.close()
+            self._ws, self.owned = None, False
+
+
+class JsonOnlyMiddleware:
+    """Refuses (415) a request carrying a body whose Content-Type is not application/json."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = Headers(scope=scope)
+            length = headers.get("content-length")
+            has_body = (length is not None and length.strip() != "0") or (
+                "transfer-encoding" in headers)
+            media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+            if has_body and media != "application/json":
+                await send_error(send, 415, "unsupported_media_type",
+                                 f"request bodies must be application/json, not "
+                                 f"{media or 'untyped'}")
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(workspace: Workspace | None = None, *, settings: Settings | None = None,
+               api_settings: ApiSettings | None = None) -> FastAPI:
+    """The admin API over ``workspace`` (or the store ``settings`` names, opened lazily)."""
+    holder = WorkspaceHolder(workspace, settings)
+    api_settings = api_settings or ApiSettings()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        holder.close()
+
+    app = FastAPI(title="lmops admin API", version="1", docs_url=None, redoc_url=None,
+                  openapi_url=OPENAPI_PATH, lifespan=lifespan,
+                  description="Promotion requests, approvals, inventory and audit of an "
+                              "lmops store. Every route but /health and the docs needs a "
+                              "bearer API token.")
+    app.state.workspace = holder
+    registry = AccessRegistry()
+    app.state.access = registry
+    registry.add_raw(OPENAPI_PATH, PUBLIC)
+    for module in (health, requests, inventory, audit, policy):
+        app.include_router(module.router)
+    mount_docs(app, registry)
+    install_error_handlers(app)
+    missing = registry.unguarded(app.routes)
+    if missing:  # fail at build time too, not only when the route is called
+        raise RuntimeError(f"routes without an access rule: {', '.join(missing)}")
+    # Added innermost first: the Host check runs first, then the media type, then the guard.
+    app.add_middleware(DefaultDenyMiddleware, router=app.router, registry=registry)
+    app.add_middleware(JsonOnlyMiddleware)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=api_settings.host_patterns(),
+                       www_redirect=False)
+    return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 8650, *, settings: Settings | None = None,
+          workspace: Workspace | None = None) -> None:
+    """Run the admin API with uvicorn; binds loopback unless told otherwise."""
+    import uvicorn
+
+    uvicorn.run(create_app(workspace, settings=settings), host=host, port=port,
+                proxy_headers=False, server_header=False)
+
+
+__all__ = ["JsonOnlyMiddleware", "WorkspaceHolder", "create_app", "serve"]

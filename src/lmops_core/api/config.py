@@ -1,0 +1,39 @@
+"""Settings of the admin API itself, read from ``LMOPS_API_*`` environment variables."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_ALLOWED_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class ApiSettings(BaseSettings):
+    """Which ``Host`` headers the API answers to (``LMOPS_API_ALLOWED_HOSTS``, comma separated)."""
+
+    model_config = SettingsConfigDict(env_prefix="LMOPS_API_", extra="ignore")
+
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_ALLOWED_HOSTS),
+        description="Host names (no wildcard '*') the API accepts in the Host header.")
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _no_wildcard(cls, value: list[str]) -> list[str]:
+        if "*" in value:
+            # Accepting any Host header re-opens DNS rebinding against a loopback service.
+            raise ValueError("LMOPS_API_ALLOWED_HOSTS may not contain '*'")
+        return value
+
+    def host_patterns(self) -> list[str]:
+        """The allow list as Starlette compares it: IPv6 literals keep their brackets."""
+        return [f"[{h}]" if ":" in h and not h.startswith("[") else h for h in self.allowed_hosts]

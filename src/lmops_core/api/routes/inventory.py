@@ -1,0 +1,97 @@
+"""``GET /api/v1/inventory``: the model inventory a risk function reviews."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
+
+from lmops_core.api.errors import ERROR_RESPONSES
+from lmops_core.api.security import READERS, acting
+from lmops_core.governance.schemas import Principal
+from lmops_core.workspace import Workspace
+
+router = APIRouter(prefix="/api/v1", tags=["inventory"], responses=ERROR_RESPONSES)
+
+
+class OpenRequest(BaseModel):
+    """A pending promotion request of one version."""
+
+    id: str
+    target_stage: str
+    requested_by: str
+    created_at: datetime
+    expires_at: datetime
+
+
+class InventoryVersion(BaseModel):
+    """One model version, where it stands and what is asked of it."""
+
+    ref: str
+    version: int
+    kind: str
+    stage: str | None
+    status: str
+    digest: str
+    created_at: datetime
+    created_by: str
+    open_requests: list[OpenRequest]
+
+
+class InventoryModel(BaseModel):
+    """One model with its risk tier and versions."""
+
+    name: str
+    description: str
+    risk_tier: str | None
+    latest_version: int
+    versions: list[InventoryVersion]
+
+
+class Inventory(BaseModel):
+    """One page of models (by name)."""
+
+    items: list[InventoryModel]
+    total: int
+    limit: int
+    offset: int
+
+
+def _open_requests(ws: Workspace) -> dict[str, list[OpenRequest]]:
+    # The service lists requests by page; walk every page of pending model requests.
+    by_ref: dict[str, list[OpenRequest]] = {}
+    offset = 0
+    while True:
+        page = ws.governance.list_requests(status="pending", asset_type="model", limit=500,
+                                           offset=offset)
+        for r in page.items:
+            by_ref.setdefault(r.ref, []).append(OpenRequest(
+                id=r.id, target_stage=r.target_stage, requested_by=r.requested_by,
+                created_at=r.created_at, expires_at=r.expires_at))
+        offset += len(page.items)
+        if not page.items or offset >= page.total:
+            return by_ref
+
+
+@router.get("/inventory", response_model=Inventory)
+def inventory(request: Request, principal: Annotated[Principal, Depends(READERS)],
+              limit: Annotated[int, Query(ge=1, le=200)] = 50,
+              offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0) -> Inventory:
+    """Models with their versions, stages, risk tier and open requests."""
+    ws = acting(request, principal)
+    assets = sorted(ws.list_assets("model"), key=lambda a: a.name)
+    page = assets[offset:offset + limit]
+    pending = _open_requests(ws) if page else {}
+    items = []
+    for asset in page:
+        versions = [InventoryVersion(
+            ref=v.ref, version=v.version, kind=getattr(v, "kind", ""), stage=v.stage,
+            status=v.status, digest=v.digest, created_at=v.created_at, created_by=v.created_by,
+            open_requests=pending.get(v.ref, []))
+            for v in ws.list_versions("model", asset.name)]
+        items.append(InventoryModel(name=asset.name, description=asset.description,
+                                    risk_tier=asset.risk_tier,
+                                    latest_version=asset.latest_version, versions=versions))
+    return Inventory(items=items, total=len(assets), limit=limit, offset=offset)

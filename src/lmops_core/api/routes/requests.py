@@ -1,0 +1,88 @@
+"""Promotion requests: list, read, create, approve, reject."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from lmops_core.api.errors import ERROR_RESPONSES, ErrorBody
+from lmops_core.api.routes import Text
+from lmops_core.api.security import READERS, REVIEWERS, SUBMITTERS, acting
+from lmops_core.governance.schemas import (
+    ApprovalRequestDetail,
+    ApprovalRequestPublic,
+    Page,
+    Principal,
+)
+
+router = APIRouter(prefix="/api/v1/requests", tags=["requests"], responses=ERROR_RESPONSES)
+_CONFLICT = {409: {"model": ErrorBody, "description": "Refused by policy, stale or decided"}}
+_NOT_FOUND = {404: {"model": ErrorBody, "description": "No such request"}}
+RequestId = Annotated[Text, Path(min_length=1, max_length=64)]
+
+
+class PromotionBody(BaseModel):
+    """Ask to promote ``ref`` into stage ``to``."""
+
+    model_config = ConfigDict(extra="forbid")
+    ref: Text = Field(min_length=1, max_length=256, examples=["model:chat@3"])
+    to: Text = Field(min_length=1, max_length=64, examples=["production"])
+
+
+class DecisionBody(BaseModel):
+    """Decide a request as one of the roles the caller holds, saying why."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: Text = Field(min_length=1, max_length=32, examples=["validator"])
+    comment: Text = Field(min_length=1, max_length=4000)
+
+
+@router.get("", response_model=Page)
+def list_requests(
+    request: Request, principal: Annotated[Principal, Depends(READERS)],
+    status: Annotated[Text | None, Query(max_length=16)] = None,
+    asset_type: Annotated[Text | None, Query(max_length=16)] = None,
+    target_stage: Annotated[Text | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+) -> Page:
+    """Requests, newest first, filtered by status, asset type and target stage."""
+    return acting(request, principal).governance.list_requests(
+        status=status, asset_type=asset_type, target_stage=target_stage, limit=limit,
+        offset=offset)
+
+
+@router.get("/{request_id}", response_model=ApprovalRequestDetail, responses=_NOT_FOUND)
+def get_request(request: Request, principal: Annotated[Principal, Depends(READERS)],
+                request_id: RequestId) -> ApprovalRequestDetail:
+    """One request with its frozen policy evaluation, the evidence and the version it
+    would replace in the target stage."""
+    return acting(request, principal).governance.get_request(request_id)
+
+
+@router.post("", response_model=ApprovalRequestPublic, status_code=201,
+             responses={**_CONFLICT, 404: {"model": ErrorBody, "description": "No such ref"}})
+def create_request(request: Request, principal: Annotated[Principal, Depends(SUBMITTERS)],
+                   body: PromotionBody) -> ApprovalRequestPublic:
+    """Ask to promote a version; refused at once (409) when hard policy gates fail."""
+    return acting(request, principal).governance.request_promotion(body.ref, to=body.to)
+
+
+@router.post("/{request_id}/approve", response_model=ApprovalRequestPublic,
+             responses={**_CONFLICT, **_NOT_FOUND})
+def approve(request: Request, principal: Annotated[Principal, Depends(REVIEWERS)],
+            request_id: RequestId, body: DecisionBody) -> ApprovalRequestPublic:
+    """Approve as ``role``; the last required approval promotes the version."""
+    return acting(request, principal).governance.decide(request_id, approve=True,
+                                                        role=body.role, comment=body.comment)
+
+
+@router.post("/{request_id}/reject", response_model=ApprovalRequestPublic,
+             responses={**_CONFLICT, **_NOT_FOUND})
+def reject(request: Request, principal: Annotated[Principal, Depends(REVIEWERS)],
+           request_id: RequestId, body: DecisionBody) -> ApprovalRequestPublic:
+    """Reject as ``role``; the request is closed."""
+    return acting(request, principal).governance.decide(request_id, approve=False,
+                                                        role=body.role, comment=body.comment)

@@ -1,0 +1,184 @@
+"""Who may call which route: bearer tokens, role rules and the default-deny guard.
+
+Every route declares exactly one :class:`AccessRule`. FastAPI routes declare it
+as a dependency (``Depends(READERS)``), which authenticates the bearer token and
+checks the roles before the handler runs; the few raw Starlette routes (the
+OpenAPI document, the Swagger UI assets) are listed in :class:`AccessRegistry`
+and may only be public. :class:`DefaultDenyMiddleware` refuses any request that
+reaches a route without a rule, so forgetting one closes the route instead of
+opening it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Request
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.routing import BaseRoute, Match, Mount, Router
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from lmops_core.api.errors import send_error
+from lmops_core.errors import AuthenticationError, PermissionDeniedError
+from lmops_core.governance.models import ROLES
+from lmops_core.governance.schemas import Principal
+
+if TYPE_CHECKING:
+    from fastapi.dependencies.models import Dependant
+
+    from lmops_core.workspace import Workspace
+
+_bearer = HTTPBearer(auto_error=False, scheme_name="ApiToken",
+                     description="An lmops API token: `lmops_<id>_<secret>`.")
+
+
+@dataclass(frozen=True)
+class AccessRule:
+    """Who may call a route: nobody needs a token (``public``), or one of ``roles``."""
+
+    name: str
+    roles: frozenset[str] = frozenset()
+    public: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = self.roles - set(ROLES)
+        if unknown:  # a typo in a rule must fail at import, not silently deny everyone
+            raise ValueError(f"access rule {self.name!r} names unknown roles {sorted(unknown)}")
+        if self.public == bool(self.roles):
+            raise ValueError(f"access rule {self.name!r} must be public or name roles, not both")
+
+    def describe(self) -> str:
+        """``public`` or the roles, for docs and error messages."""
+        return "public" if self.public else ", ".join(r for r in ROLES if r in self.roles)
+
+    def __call__(
+        self, request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal | None:
+        """FastAPI dependency: the authenticated caller, refused unless it holds a role."""
+        if self.public:
+            return None
+        if credentials is None:
+            raise AuthenticationError("missing bearer token (Authorization: Bearer lmops_...)")
+        principal = workspace_of(request).governance.authenticate(credentials.credentials)
+        if not principal.roles & self.roles:
+            raise PermissionDeniedError(
+                f"{principal.user!r} may not call {request.method} {request.url.path}: it "
+                f"needs one of the roles {self.describe()} "
+                f"(holds: {', '.join(sorted(principal.roles)) or 'none'})",
+                required=sorted(self.roles))
+        return principal
+
+
+def public(name: str = "public") -> AccessRule:
+    """A rule that lets anyone call the route, without a token."""
+    return AccessRule(name=name, public=True)
+
+
+def require(name: str, *roles: str) -> AccessRule:
+    """A rule that needs a valid token whose user holds one of ``roles``."""
+    return AccessRule(name=name, roles=frozenset(roles))
+
+
+# The role table: every route of the API uses one of these.
+PUBLIC = public()
+READERS = require("readers", *ROLES)
+SUBMITTERS = require("submitters", "submitter", "admin")
+REVIEWERS = require("reviewers", "validator", "risk_officer", "data_steward", "admin")
+AUDITORS = require("auditors", "viewer", "validator", "risk_officer", "data_steward", "admin")
+VERIFIERS = require("verifiers", "risk_officer", "admin")
+RULES = (PUBLIC, READERS, SUBMITTERS, REVIEWERS, AUDITORS, VERIFIERS)
+
+
+def workspace_of(request: Request) -> Workspace:
+    """The workspace the app serves (opened on first use)."""
+    ws: Workspace = request.app.state.workspace.get()
+    return ws
+
+
+def acting(request: Request, principal: Principal) -> Workspace:
+    """The workspace acting as the caller, so the service checks and audits that user."""
+    return workspace_of(request).as_actor(principal.user)
+
+
+def _walk(dependant: Dependant) -> Iterator[Dependant]:
+    for dep in dependant.dependencies:
+        yield dep
+        yield from _walk(dep)
+
+
+def routes_of(routes: list[BaseRoute]) -> list[RouteContext]:
+    """Every route of an app, flattened through included routers, in routing order."""
+    return list(iter_route_contexts(routes))
+
+
+@dataclass
+class AccessRegistry:
+    """The rule of every route: found on FastAPI routes, listed here for raw routes."""
+
+    raw: dict[str, AccessRule] = field(default_factory=dict)
+
+    def add_raw(self, path: str, rule: AccessRule) -> None:
+        """Declare the rule of a raw Starlette route or mount (only public rules)."""
+        if not rule.public:
+            # Raw routes run no FastAPI dependency, so nothing would check a token.
+            raise ValueError(f"raw route {path} can only be public; use a FastAPI route")
+        self.raw[path] = rule
+
+    def rule_of(self, route: RouteContext) -> AccessRule | None:
+        """The route's rule, or None when it has none (or, ambiguously, several)."""
+        if isinstance(route.original_route, APIRoute):
+            dependant = getattr(route, "dependant", None)
+            found = {d.call for d in _walk(dependant) if isinstance(d.call, AccessRule)} \
+                if dependant is not None else set()
+            return found.pop() if len(found) == 1 else None  # type: ignore[return-value]
+        return self.raw.get(route.path) if route.path is not None else None
+
+    def table(self, routes: list[BaseRoute]) -> list[tuple[str, str, AccessRule | None]]:
+        """``(methods, path, rule)`` for every route, in routing order."""
+        out = []
+        for ctx in routes_of(routes):
+            kind = "MOUNT" if isinstance(ctx.original_route, Mount) else ",".join(
+                sorted(ctx.methods or ["*"]))
+            out.append((kind, str(ctx.path), self.rule_of(ctx)))
+        return out
+
+    def unguarded(self, routes: list[BaseRoute]) -> list[str]:
+        """``METHODS path`` of every route without a rule (should be empty)."""
+        return [f"{kind} {path}" for kind, path, rule in self.table(routes) if rule is None]
+
+
+class DefaultDenyMiddleware:
+    """Refuses (403) any request that reaches a route without an access rule."""
+
+    def __init__(self, app: ASGIApp, *, router: Router, registry: AccessRegistry) -> None:
+        self.app = app
+        self.router = router
+        self.registry = registry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            route = self._route_for(scope)
+            if route is not None and self.registry.rule_of(route) is None:
+                await send_error(send, 403, "permission_denied",
+                                 f"{scope['path']} has no access rule (default deny)")
+                return
+        await self.app(scope, receive, send)
+
+    def _route_for(self, scope: Scope) -> RouteContext | None:
+        partial = None
+        for ctx in routes_of(self.router.routes):
+            match, _ = ctx.matches(scope)
+            if match == Match.FULL:
+                return ctx
+            if match == Match.PARTIAL and partial is None:
+                partial = ctx
+        return partial
+
+
+__all__ = ["AUDITORS", "PUBLIC", "READERS", "REVIEWERS", "RULES", "SUBMITTERS", "VERIFIERS",
+           "AccessRegistry", "AccessRule", "DefaultDenyMiddleware", "acting", "public",
+           "require", "routes_of", "workspace_of"]

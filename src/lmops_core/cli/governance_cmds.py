@@ -1,0 +1,175 @@
+"""``lmops policy|promote|requests|revoke|users|tokens``: governance from the shell."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lmops_core.cli.common import console, err_console, open_workspace, print_json, table
+from lmops_core.governance.models import ROLES
+
+policy_app = typer.Typer(help="Check policy files and explain how they judge a promotion.",
+                         no_args_is_help=True)
+requests_app = typer.Typer(help="Review promotion requests: list, show, approve, reject.",
+                           no_args_is_help=True)
+users_app = typer.Typer(help="Grant and revoke roles (admins only, once an admin exists).",
+                        no_args_is_help=True)
+tokens_app = typer.Typer(help="Create, list and revoke admin-API bearer tokens.",
+                         no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@policy_app.command("lint")
+def policy_lint(files: Annotated[list[Path], typer.Argument(help="Policy files or folders.",
+                                                            exists=True)]) -> None:
+    """Validate policy files: schema, unknown keys, CEL that does not compile; exit 1 on error."""
+    from lmops_core.plugins import load_plugins
+    from lmops_core.policy import lint
+    from lmops_core.settings import get_settings
+
+    host = load_plugins(get_settings())
+    issues = lint(files, functions=list(host.policy_checks),
+                  evidence_kinds=list(host.evidence_kinds))
+    for issue in issues:
+        (err_console if issue.severity == "error" else console).print(str(issue))
+    errors = sum(1 for i in issues if i.severity == "error")
+    if errors:
+        err_console.print(f"[red]{errors} error(s)[/]")
+        raise typer.Exit(1)
+    console.print(f"[green]{len(files)} path(s) clean[/] ({len(issues)} warning(s))")
+
+
+@policy_app.command("explain")
+def policy_explain(
+    version: Annotated[str, typer.Option(help="MODEL@N (or TYPE:NAME@N).")],
+    to: Annotated[str, typer.Option(help="Target stage: staging, production, "
+                                         "approved-for-training.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Dry run: every rule that governs the promotion, pass/fail/missing, and why."""
+    from lmops_core.policy import explain_text
+
+    ref = version if ":" in version.split("@")[0] else f"model:{version}"
+    with open_workspace() as ws:
+        evaluation = ws.governance.explain(ref, to=to)
+    if as_json:
+        print_json(evaluation.model_dump(mode="json"))
+    else:
+        console.print(explain_text(evaluation), highlight=False)
+    if not evaluation.allowed:
+        raise typer.Exit(1)
+
+
+def promote(ref: Annotated[str, typer.Argument(help="TYPE:NAME@N")],
+            to: Annotated[str, typer.Option(help="Target stage.")]) -> None:
+    """Request promotion of a version; refused at once with reasons if a hard gate fails."""
+    with open_workspace() as ws:
+        req = ws.governance.request_promotion(ref, to=to)
+    if req.status == "approved":
+        console.print(f"{req.ref} promoted to {req.target_stage} (no approvals required)")
+        return
+    needs = ", ".join(f"{n} {r}" for r, n in req.required_approvals.items())
+    console.print(f"request [bold]{req.id}[/] pending: {req.ref} -> {req.target_stage}; "
+                  f"needs {needs}; expires {req.expires_at:%Y-%m-%d %H:%M} UTC")
+
+
+def revoke(ref: str, stage: Annotated[str, typer.Option(help="Stage to leave.")],
+           reason: Annotated[str, typer.Option(help="Why (recorded in the audit log).")]) -> None:
+    """Take a version out of a stage (monitoring breach, incident)."""
+    with open_workspace() as ws:
+        ws.governance.revoke(ref, stage=stage, reason=reason)
+    console.print(f"{ref} left {stage}")
+
+
+@requests_app.command("list")
+def requests_list(status: str | None = "pending", limit: int = 50, offset: int = 0,
+                  as_json: JsonOpt = False) -> None:
+    """List promotion requests (pending by default; --status '' for all)."""
+    with open_workspace() as ws:
+        page = ws.governance.list_requests(status=status or None, limit=limit, offset=offset)
+    if as_json:
+        print_json(page.model_dump(mode="json"))
+        return
+    table(f"requests ({page.total})", ["id", "ref", "to", "status", "by", "approvals", "expires"],
+          [[r.id, r.ref, r.target_stage, r.status, r.requested_by,
+            ", ".join(f"{r.approvals_so_far.get(k, 0)}/{v} {k}"
+                      for k, v in r.required_approvals.items()),
+            f"{r.expires_at:%Y-%m-%d}"] for r in page.items])
+
+
+@requests_app.command("show")
+def requests_show(request_id: str) -> None:
+    """Show a request: snapshot, evaluation, evidence, decisions, what is in the stage now."""
+    with open_workspace() as ws:
+        print_json(ws.governance.get_request(request_id).model_dump(mode="json"))
+
+
+def _decide(request_id: str, role: str, comment: str, approve: bool) -> None:
+    with open_workspace() as ws:
+        req = ws.governance.decide(request_id, approve=approve, role=role, comment=comment)
+    console.print(f"request {req.id}: {req.status} ({req.ref} -> {req.target_stage})")
+
+
+@requests_app.command("approve")
+def requests_approve(request_id: str,
+                     role: Annotated[str, typer.Option(help="The role you sign as.")],
+                     comment: Annotated[str, typer.Option(help="Why (mandatory).")]) -> None:
+    """Approve as ROLE; the last required approval promotes the version atomically."""
+    _decide(request_id, role, comment, True)
+
+
+@requests_app.command("reject")
+def requests_reject(request_id: str,
+                    role: Annotated[str, typer.Option(help="The role you sign as.")],
+                    comment: Annotated[str, typer.Option(help="Why (mandatory).")]) -> None:
+    """Reject as ROLE; the request ends."""
+    _decide(request_id, role, comment, False)
+
+
+@users_app.command("grant")
+def users_grant(user: str, role: Annotated[str, typer.Argument(help=", ".join(ROLES))]) -> None:
+    """Give USER a ROLE."""
+    with open_workspace() as ws:
+        ws.governance.grant_role(user, role)
+    console.print(f"{user} now holds {role}")
+
+
+@users_app.command("revoke")
+def users_revoke(user: str, role: str) -> None:
+    """Take a ROLE from USER."""
+    with open_workspace() as ws:
+        ws.governance.revoke_role(user, role)
+    console.print(f"{user} no longer holds {role}")
+
+
+@tokens_app.command("create")
+def tokens_create(user: Annotated[str, typer.Option(help="Who the token acts as.")],
+                  role: Annotated[str | None, typer.Option(help="Grant this role too.")] = None,
+                  description: str = "") -> None:
+    """Create a bearer token (printed once; only its hash is stored)."""
+    with open_workspace() as ws:
+        token = ws.governance.create_token(user, role=role, description=description)
+    console.print(token, highlight=False, soft_wrap=True)
+
+
+@tokens_app.command("list")
+def tokens_list(as_json: JsonOpt = False) -> None:
+    """List tokens (never their secrets)."""
+    with open_workspace() as ws:
+        tokens = ws.governance.list_tokens()
+    if as_json:
+        print_json(tokens)
+        return
+    table("tokens", ["id", "user", "description", "created", "revoked"],
+          [[t["id"], t["user"], t["description"], t["created_at"], t["revoked"]] for t in tokens])
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: str) -> None:
+    """Revoke a token by its id (the part after 'lmops_')."""
+    with open_workspace() as ws:
+        ws.governance.revoke_token(token_id)
+    console.print(f"token {token_id} revoked")

@@ -1,0 +1,1 @@
+"""Governance: roles, tokens, the promotion workflow."""

@@ -1,0 +1,88 @@
+"""Tables of the governance layer: roles, API tokens, approval requests and decisions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from lmops_core.registry.models import utcnow
+
+ROLES = ("viewer", "submitter", "validator", "risk_officer", "data_steward", "admin")
+
+
+def _ts(nullable: bool = False) -> Any:
+    if nullable:
+        return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    return Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True),
+                                                          nullable=False))
+
+
+class UserRole(SQLModel, table=True):
+    """A role held by a user; granted and revoked by admins, audited."""
+
+    __tablename__ = "user_roles"
+    __table_args__ = (UniqueConstraint("user", "role", name="uq_user_role"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user: str = Field(max_length=128, index=True)
+    role: str = Field(max_length=32)
+    granted_by: str = Field(max_length=128)
+    granted_at: datetime = _ts()
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for the admin API; only a hash of its secret is stored."""
+
+    __tablename__ = "api_tokens"
+    id: str = Field(primary_key=True, max_length=32)
+    user: str = Field(max_length=128, index=True)
+    secret_hash: str = Field(max_length=64)
+    description: str = Field(default="", max_length=256)
+    created_by: str = Field(max_length=128)
+    created_at: datetime = _ts()
+    revoked_at: datetime | None = _ts(nullable=True)
+
+
+class ApprovalRequest(SQLModel, table=True):
+    """A request to move one version into a stage, with the frozen snapshot it was judged on."""
+
+    __tablename__ = "approval_requests"
+    __table_args__ = (Index("ix_approval_status_created", "status", "created_at"),)
+    id: str = Field(primary_key=True, max_length=32)
+    asset_type: str = Field(max_length=16)
+    version_id: int = Field(index=True)
+    ref: str = Field(max_length=256)
+    target_stage: str = Field(max_length=64)
+    requested_by: str = Field(max_length=128)
+    status: str = Field(max_length=16)
+    created_at: datetime = _ts()
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    decided_at: datetime | None = _ts(nullable=True)
+    version_digest: str = Field(max_length=71)
+    policy_digests: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON,
+                                                                                   nullable=False))
+    evidence_digests: list[str] = Field(default_factory=list, sa_column=Column(JSON,
+                                                                                nullable=False))
+    evaluation: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON,
+                                                                              nullable=False))
+    required_approvals: dict[str, int] = Field(default_factory=dict,
+                                               sa_column=Column(JSON, nullable=False))
+    separation_of_duties: bool = True
+    snapshot_digest: str = Field(max_length=71)
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class ApprovalDecision(SQLModel, table=True):
+    """One reviewer's approval or rejection of a request; one per reviewer per request."""
+
+    __tablename__ = "approval_decisions"
+    __table_args__ = (UniqueConstraint("request_id", "actor", name="uq_decision_actor"),)
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: str = Field(foreign_key="approval_requests.id", index=True, max_length=32)
+    actor: str = Field(max_length=128)
+    role: str = Field(max_length=32)
+    decision: str = Field(max_length=16)
+    comment: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _ts()

@@ -1,0 +1,610 @@
+"""The model-risk approval workflow: the only way a version enters a governed stage.
+
+``request_promotion`` evaluates the policy at once. Failing hard gates refuse
+the request with the reasons; otherwise a pending request is stored with a
+frozen snapshot (policy file digests, the version's digest, the evidence
+digests, the evaluation). Reviewers approve or reject with a comment; the last
+required approval promotes the version in the same transaction. A change to
+the version, its evidence or a policy file after the request invalidates it.
+The SDK, the CLI and the admin API all call this module; nothing else sets a
+stage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from lmops_core.audit.chain import canonical_json
+from lmops_core.contracts import DecisionEvent, PromotionContext
+from lmops_core.digests import digest_bytes
+from lmops_core.errors import (
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    PolicyViolationError,
+    ValidationError,
+)
+from lmops_core.governance.models import (
+    ROLES,
+    ApiToken,
+    ApprovalDecision,
+    ApprovalRequest,
+    UserRole,
+)
+from lmops_core.governance.schemas import (
+    ApprovalRequestDetail,
+    ApprovalRequestPublic,
+    DecisionPublic,
+    Page,
+    Principal,
+)
+from lmops_core.policy import (
+    EvaluationFacts,
+    EvidenceFacts,
+    PolicyEvaluation,
+    PolicySet,
+    StageVersionFacts,
+    VersionFacts,
+    evaluate,
+    functions_from_checks,
+    load_policies,
+)
+from lmops_core.registry import store
+from lmops_core.registry.models import utcnow
+
+if TYPE_CHECKING:
+    from lmops_core.workspace import Workspace
+
+#: Evidence kinds the workflow writes itself; they never invalidate a request.
+GOVERNANCE_KINDS = frozenset({"promotion_request", "approval", "promotion", "revocation"})
+GOVERNED_STAGES = ("staging", "production", "approved-for-training")
+DEFAULT_TTL = timedelta(days=7)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class Governance:
+    """Policies, roles, tokens and promotion requests of one workspace."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+
+    # -- policies ---------------------------------------------------------------
+
+    @property
+    def policies_dir(self) -> Path:
+        configured = self.ws.settings.policies_dir
+        if configured is not None:
+            return configured
+        local = Path("policies")
+        return local if local.is_dir() else self.ws.settings.home / "policies"
+
+    def policies(self) -> PolicySet:
+        """Load every policy file; a broken file raises and so blocks (fail closed)."""
+        folder = self.policies_dir.resolve()
+        if not folder.is_dir():
+            return PolicySet(())  # no policy at all: production requests block (fail closed)
+        return load_policies(folder)
+
+    def _functions(self) -> dict[str, Any]:
+        return functions_from_checks([r.value for r in self.ws.plugins.policy_checks.values()])
+
+    def _evidence_facts(self, s: Session, asset_type: str, version: Any) -> list[EvidenceFacts]:
+        out = []
+        for e in store.list_evidence(s, asset_type, version.id):
+            if e.kind in GOVERNANCE_KINDS:
+                continue
+            out.append(EvidenceFacts(kind=e.kind, subject_digest=e.subject_digest,
+                                     metrics=e.metrics, created_at=_aware(e.created_at),
+                                     stage=e.stage if e.stage in _STAGES else None,
+                                     plugin=e.plugin, digest=e.digest, actor=e.created_by,
+                                     run_id=e.run_id))
+        return out
+
+    def _version_facts(self, s: Session, asset_type: str, asset: Any, version: Any,
+                       cls: type[VersionFacts] = VersionFacts, **extra: Any) -> Any:
+        kind = getattr(version, "kind", None) or getattr(version, "shape", None)
+        return cls(ref=store.version_ref(asset_type, asset.name, version.version),
+                   digest=version.digest, asset_type=asset_type,  # type: ignore[arg-type]
+                   risk_tier=getattr(asset, "risk_tier", "standard"), kind=kind,
+                   created_by=version.created_by, created_at=_aware(version.created_at),
+                   metadata=dict(version.meta),
+                   tags=[f"{k}={v}" if v else k
+                         for k, v in store.tags_of(s, asset_type, version.id).items()],
+                   **extra)
+
+    def _holder(self, s: Session, asset_type: str, asset: Any, stage: str) -> Any | None:
+        _, version_cls, fk = store.asset_classes(asset_type)
+        return s.execute(select(version_cls).where(getattr(version_cls, fk) == asset.id,
+                                                   version_cls.stage == stage)).scalars().first()
+
+    def _facts(self, s: Session, asset_type: str, asset: Any, version: Any, target: str,
+               requester: str) -> EvaluationFacts:
+        holder = self._holder(s, asset_type, asset, target)
+        current = None
+        if holder is not None and holder.id != version.id:
+            current = self._version_facts(s, asset_type, asset, holder, StageVersionFacts,
+                                          evidence=self._evidence_facts(s, asset_type, holder))
+        production = current if target == "production" else None
+        if target != "production":
+            prod = self._holder(s, asset_type, asset, "production")
+            if prod is not None and prod.id != version.id:
+                production = self._version_facts(s, asset_type, asset, prod, StageVersionFacts,
+                                                 evidence=self._evidence_facts(s, asset_type,
+                                                                               prod))
+        return EvaluationFacts(version=self._version_facts(s, asset_type, asset, version),
+                               transition=target, requester=requester,
+                               evidence=self._evidence_facts(s, asset_type, version),
+                               current=current, production=production)
+
+    def _evaluate(self, s: Session, asset_type: str, asset: Any, version: Any, target: str,
+                  requester: str) -> PolicyEvaluation:
+        policies = self.policies()
+        rules = policies.select(asset_type, getattr(asset, "risk_tier", "standard"), target)
+        facts = self._facts(s, asset_type, asset, version, target, requester)
+        return evaluate(rules, facts, now=datetime.now(UTC), functions=self._functions())
+
+    def explain(self, ref: str, *, to: str) -> PolicyEvaluation:
+        """Dry run: how the policy judges promoting ``ref`` to ``to`` right now."""
+        _check_stage(to)
+        with self.ws.db.read() as s:
+            parsed_type, asset, version = self._resolve(s, ref)
+            return self._evaluate(s, parsed_type, asset, version, to, self.ws.actor)
+
+    def _resolve(self, s: Session, ref: str) -> tuple[str, Any, Any]:
+        from lmops_core.registry.names import parse_ref
+
+        parsed = parse_ref(ref)
+        typ = parsed.asset_type or "model"
+        asset, version = store.resolve(s, parsed, typ)
+        return typ, asset, version
+
+    # -- roles and tokens -----------------------------------------------------------
+
+    def roles_of(self, user: str) -> frozenset[str]:
+        with self.ws.db.read() as s:
+            return frozenset(s.execute(select(UserRole.role).where(UserRole.user == user))
+                             .scalars())
+
+    def grant_role(self, user: str, role: str) -> None:
+        """Give ``user`` a role (admins only, except on an empty store: the first grant)."""
+        if role not in ROLES:
+            raise ValidationError(f"unknown role {role!r} (expected one of {', '.join(ROLES)})",
+                                  field="role")
+        with self.ws.db.write() as s:
+            self._require_admin_or_bootstrap(s)
+            exists = s.execute(select(UserRole).where(UserRole.user == user,
+                                                      UserRole.role == role)).scalars().first()
+            if exists:
+                return
+            s.add(UserRole(user=user, role=role, granted_by=self.ws.actor))
+            s.flush()
+            self.ws.audit_writer.record(s, "role.grant", f"user:{user}", after={"role": role})
+
+    def revoke_role(self, user: str, role: str) -> None:
+        with self.ws.db.write() as s:
+            self._require_admin_or_bootstrap(s)
+            row = s.execute(select(UserRole).where(UserRole.user == user,
+                                                   UserRole.role == role)).scalars().first()
+            if row is None:
+                raise NotFoundError(f"user {user!r} does not hold role {role!r}")
+            s.delete(row)
+            self.ws.audit_writer.record(s, "role.revoke", f"user:{user}", before={"role": role})
+
+    def _require_admin_or_bootstrap(self, s: Session) -> None:
+        admins = s.execute(select(func.count()).select_from(UserRole)
+                           .where(UserRole.role == "admin")).scalar_one()
+        if admins == 0:
+            return  # the very first admin is granted by whoever set the store up
+        is_admin = s.execute(select(UserRole).where(UserRole.user == self.ws.actor,
+                                                    UserRole.role == "admin")).scalars().first()
+        if is_admin is None:
+            raise PermissionDeniedError(f"{self.ws.actor!r} is not an admin")
+
+    def create_token(self, user: str, *, role: str | None = None,
+                     description: str = "") -> str:
+        """Create a bearer token for ``user`` (granting ``role`` first); returns the token once."""
+        if role is not None:
+            self.grant_role(user, role)
+        token_id = secrets.token_hex(8)
+        secret = secrets.token_urlsafe(32)
+        with self.ws.db.write() as s:
+            self._require_admin_or_bootstrap(s)
+            s.add(ApiToken(id=token_id, user=user, secret_hash=_hash_secret(secret),
+                           description=description, created_by=self.ws.actor))
+            s.flush()
+            self.ws.audit_writer.record(s, "token.create", f"user:{user}",
+                                        after={"token_id": token_id})
+        return f"lmops_{token_id}_{secret}"
+
+    def revoke_token(self, token_id: str) -> None:
+        with self.ws.db.write() as s:
+            self._require_admin_or_bootstrap(s)
+            row = s.get(ApiToken, token_id)
+            if row is None or row.revoked_at is not None:
+                raise NotFoundError(f"no active token {token_id!r}")
+            row.revoked_at = utcnow()
+            s.add(row)
+            self.ws.audit_writer.record(s, "token.revoke", f"user:{row.user}",
+                                        after={"token_id": token_id})
+
+    def list_tokens(self) -> list[dict[str, Any]]:
+        with self.ws.db.read() as s:
+            return [{"id": t.id, "user": t.user, "description": t.description,
+                     "created_at": t.created_at, "revoked": t.revoked_at is not None}
+                    for t in s.execute(select(ApiToken).order_by(ApiToken.created_at)).scalars()]
+
+    def authenticate(self, token: str) -> Principal:
+        """The principal a bearer token stands for, or ``AuthenticationError``."""
+        parts = token.split("_", 2) if token else []
+        if len(parts) != 3 or parts[0] != "lmops" or not parts[1] or not parts[2]:
+            raise AuthenticationError("malformed API token")
+        with self.ws.db.read() as s:
+            row = s.get(ApiToken, parts[1])
+            expected = row.secret_hash if row is not None else _hash_secret("absent")
+            ok = hmac.compare_digest(expected, _hash_secret(parts[2]))
+            if row is None or not ok or row.revoked_at is not None:
+                raise AuthenticationError("invalid or revoked API token")
+            roles = frozenset(s.execute(select(UserRole.role).where(UserRole.user == row.user))
+                              .scalars())
+            return Principal(user=row.user, roles=roles, token_id=row.id)
+
+    # -- requests -----------------------------------------------------------------------
+
+    def request_promotion(self, ref: str, *, to: str) -> ApprovalRequestPublic:
+        """Ask to promote ``ref`` into stage ``to``; refused at once if hard gates fail."""
+        _check_stage(to)
+        actor = self.ws.actor
+        with self.ws.db.write() as s:
+            typ, asset, version = self._resolve(s, ref)
+            canonical = store.version_ref(typ, asset.name, version.version)
+            if version.stage == to:
+                raise ConflictError(f"{canonical} is already in {to}")
+            self._require_role(s, actor, {"submitter", "admin"}, f"request promotion of "
+                               f"{canonical}")
+            evaluation = self._evaluate(s, typ, asset, version, to, actor)
+            if not evaluation.allowed:
+                reasons = [f"{o.rule}/{o.condition or o.check}: {o.status}: {o.message}"
+                           for o in evaluation.blocking]
+                self.ws.audit_writer.record(s, "promotion.refused", canonical,
+                                            after={"to": to, "reasons": reasons})
+                refused = PolicyViolationError(
+                    f"promotion of {canonical} to {to} refused by policy:\n  - "
+                    + "\n  - ".join(reasons), evaluation=evaluation.model_dump(mode="json"))
+                # Commit the refusal's audit event, then raise.
+                s.commit()
+                raise refused
+            evidence_digests = sorted(f.digest for f in
+                                      self._evidence_facts(s, typ, version) if f.digest)
+            ttl = evaluation.request_ttl or DEFAULT_TTL
+            snapshot = {"ref": canonical, "to": to, "version_digest": version.digest,
+                        "policy_digests": evaluation.policy_digests,
+                        "evidence_digests": evidence_digests,
+                        "evaluation": evaluation.model_dump(mode="json")}
+            now = utcnow()
+            req = ApprovalRequest(
+                id=uuid.uuid4().hex, asset_type=typ, version_id=version.id, ref=canonical,
+                target_stage=to, requested_by=actor, status="pending", created_at=now,
+                expires_at=now + ttl, version_digest=version.digest,
+                policy_digests=evaluation.policy_digests, evidence_digests=evidence_digests,
+                evaluation=snapshot["evaluation"],
+                required_approvals=dict(evaluation.required_approvals),
+                separation_of_duties=evaluation.separation_of_duties,
+                snapshot_digest=digest_bytes(canonical_json(snapshot).encode()))
+            s.add(req)
+            s.flush()
+            self.ws.audit_writer.record(s, "promotion.request", canonical,
+                                        after={"request_id": req.id, "to": to,
+                                               "snapshot_digest": req.snapshot_digest})
+            store.attach_evidence(s, self.ws.audit_writer, asset_type=typ, version=version,
+                                  expected_digest=version.digest, kind="promotion_request",
+                                  stage="deployment", plugin="lmops-core",
+                                  metrics={"to": to, "request_id": req.id},
+                                  details=snapshot)
+            if not req.required_approvals:
+                self._promote(s, req, typ, asset, version, actor)
+            return self._public(s, req)
+
+    def decide(self, request_id: str, *, approve: bool, role: str,
+               comment: str) -> ApprovalRequestPublic:
+        """Approve or reject a pending request as ``role``, with a mandatory comment."""
+        if not comment or not comment.strip():
+            raise ValidationError("a decision needs a comment saying why", field="comment")
+        actor = self.ws.actor
+        invalid: ConflictError | None = None
+        with self.ws.db.write() as s:
+            req = self._locked_request(s, request_id)
+            if req.status != "pending":
+                raise ConflictError(f"request {request_id} is {req.status}, not pending")
+            typ, asset, version = req.asset_type, *self._request_subject(s, req)
+            problem = self._staleness(s, req, version)
+            if problem is not None:
+                req.status, req.reason, req.decided_at = problem[0], problem[1], utcnow()
+                s.add(req)
+                self.ws.audit_writer.record(s, f"promotion.{problem[0]}", req.ref,
+                                            after={"request_id": req.id, "reason": problem[1]})
+                invalid = ConflictError(f"request {request_id} is {problem[0]}: {problem[1]}")
+            else:
+                self._record_decision(s, req, version, actor, role, approve, comment)
+                if approve and self._complete(s, req):
+                    self._promote(s, req, typ, asset, version, actor)
+                elif not approve:
+                    req.status, req.decided_at, req.reason = "rejected", utcnow(), comment
+                    s.add(req)
+                    self.ws.audit_writer.record(s, "promotion.rejected", req.ref,
+                                                after={"request_id": req.id, "by": actor})
+            public = self._public(s, req)
+        if invalid is not None:
+            raise invalid
+        self._notify(public, "approved" if approve else "rejected", comment)
+        if public.status == "approved":
+            self._notify(public, "promoted", comment)
+        return public
+
+    def _locked_request(self, s: Session, request_id: str) -> ApprovalRequest:
+        q = select(ApprovalRequest).where(ApprovalRequest.id == request_id).with_for_update()
+        req = s.execute(q).scalars().first()
+        if req is None:
+            raise NotFoundError(f"approval request {request_id!r} does not exist")
+        return req
+
+    def _request_subject(self, s: Session, req: ApprovalRequest) -> tuple[Any, Any]:
+        version = store.version_by_id(s, req.asset_type, req.version_id)
+        return store.asset_of(s, req.asset_type, version), version
+
+    def _staleness(self, s: Session, req: ApprovalRequest, version: Any
+                   ) -> tuple[str, str] | None:
+        if utcnow() > _aware(req.expires_at):
+            return "expired", f"it expired at {_aware(req.expires_at).isoformat()}"
+        if version.digest != req.version_digest:
+            return "invalidated", "the version's content changed after the request"
+        current = sorted(f.digest for f in self._evidence_facts(s, req.asset_type, version)
+                         if f.digest)
+        if current != sorted(req.evidence_digests):
+            return "invalidated", "the version's evidence changed after the request"
+        try:
+            digests = self.policies().digests
+        except Exception as exc:  # noqa: BLE001 - a broken policy file also invalidates
+            return "invalidated", f"the policy files no longer load: {exc}"
+        for file, digest in req.policy_digests.items():
+            if digests.get(file) != digest:
+                return "invalidated", f"policy file {file} changed after the request"
+        return None
+
+    def _require_role(self, s: Session, actor: str, allowed: set[str], action: str) -> set[str]:
+        held = set(s.execute(select(UserRole.role).where(UserRole.user == actor)).scalars())
+        if not held & allowed:
+            raise PermissionDeniedError(
+                f"{actor!r} may not {action}: it needs one of the roles "
+                f"{', '.join(sorted(allowed))} (holds: {', '.join(sorted(held)) or 'none'})")
+        return held
+
+    def _record_decision(self, s: Session, req: ApprovalRequest, version: Any, actor: str,
+                         role: str, approve: bool, comment: str) -> None:
+        reviewer_roles = set(req.required_approvals) or {"validator", "risk_officer", "admin"}
+        if role not in reviewer_roles:
+            raise PermissionDeniedError(
+                f"role {role!r} does not review this request (needs: "
+                f"{', '.join(sorted(reviewer_roles))})")
+        self._require_role(s, actor, {role}, f"decide request {req.id} as {role}")
+        if req.separation_of_duties:
+            if actor == req.requested_by:
+                raise PermissionDeniedError(f"{actor!r} requested this promotion and cannot "
+                                            "also decide it (separation of duties)")
+            if actor == version.created_by:
+                raise PermissionDeniedError(f"{actor!r} authored {req.ref} and cannot decide "
+                                            "its promotion (separation of duties)")
+        already = s.execute(select(ApprovalDecision).where(
+            ApprovalDecision.request_id == req.id,
+            ApprovalDecision.actor == actor)).scalars().first()
+        if already is not None:
+            raise ConflictError(f"{actor!r} already decided request {req.id} "
+                                "(each reviewer decides once)")
+        s.add(ApprovalDecision(request_id=req.id, actor=actor, role=role,
+                               decision="approve" if approve else "reject", comment=comment))
+        s.flush()
+        self.ws.audit_writer.record(s, "approval.approve" if approve else "approval.reject",
+                                    req.ref, after={"request_id": req.id, "role": role,
+                                                    "comment": comment})
+        store.attach_evidence(s, self.ws.audit_writer, asset_type=req.asset_type,
+                              version=version, expected_digest=req.version_digest,
+                              kind="approval", stage="deployment", plugin="lmops-core",
+                              metrics={"decision": "approve" if approve else "reject",
+                                       "role": role, "request_id": req.id},
+                              details={"actor": actor, "comment": comment})
+
+    def _approvals(self, s: Session, req: ApprovalRequest) -> Counter[str]:
+        rows = s.execute(select(ApprovalDecision).where(ApprovalDecision.request_id == req.id,
+                                                        ApprovalDecision.decision == "approve"))
+        return Counter(d.role for d in rows.scalars())
+
+    def _complete(self, s: Session, req: ApprovalRequest) -> bool:
+        have = self._approvals(s, req)
+        return all(have[role] >= n for role, n in req.required_approvals.items())
+
+    def _promote(self, s: Session, req: ApprovalRequest, typ: str, asset: Any, version: Any,
+                 actor: str) -> None:
+        evidence = {f.kind: dict(f.metrics) for f in self._evidence_facts(s, typ, version)}
+        context = PromotionContext(request_id=req.id, asset_type=typ,  # type: ignore[arg-type]
+                                   ref=req.ref, version_digest=version.digest,
+                                   target_stage=req.target_stage, requested_by=req.requested_by,
+                                   evidence=evidence)
+        vetoes = [v for v in self.ws.plugins.hook.lmops_before_promotion(promotion=context) if v]
+        if vetoes:
+            req.status, req.decided_at = "rejected", utcnow()
+            req.reason = "vetoed by a plugin: " + "; ".join(vetoes)
+            s.add(req)
+            self.ws.audit_writer.record(s, "promotion.vetoed", req.ref,
+                                        after={"request_id": req.id, "vetoes": vetoes})
+            return
+        previous = self._holder(s, typ, asset, req.target_stage)
+        if previous is not None:
+            previous.stage = None
+            s.add(previous)
+            self.ws.audit_writer.record(s, "stage.leave",
+                                        store.ref_of(s, typ, previous),
+                                        before={"stage": req.target_stage}, after={"stage": None})
+        version.stage = req.target_stage
+        s.add(version)
+        req.status, req.decided_at = "approved", utcnow()
+        s.add(req)
+        s.flush()
+        self.ws.audit_writer.record(s, "promotion.complete", req.ref,
+                                    before={"stage": None}, after={"stage": req.target_stage,
+                                                                   "request_id": req.id})
+        store.attach_evidence(s, self.ws.audit_writer, asset_type=typ, version=version,
+                              expected_digest=version.digest, kind="promotion",
+                              stage="deployment", plugin="lmops-core",
+                              metrics={"stage": req.target_stage, "request_id": req.id},
+                              details={"approvals": dict(self._approvals(s, req)),
+                                       "policy_digests": req.policy_digests})
+
+    def revoke(self, ref: str, *, stage: str, reason: str) -> None:
+        """Take a version out of a stage (monitoring breach, incident); audited."""
+        if not reason.strip():
+            raise ValidationError("a revocation needs a reason", field="reason")
+        with self.ws.db.write() as s:
+            typ, asset, version = self._resolve(s, ref)
+            canonical = store.version_ref(typ, asset.name, version.version)
+            if version.stage != stage:
+                raise ConflictError(f"{canonical} is not in {stage}")
+            self._require_role(s, self.ws.actor, {"risk_officer", "validator", "admin"},
+                               f"revoke {canonical}")
+            version.stage = None
+            version.status = "revalidation-required"
+            s.add(version)
+            s.flush()
+            self.ws.audit_writer.record(s, "promotion.revoked", canonical,
+                                        before={"stage": stage},
+                                        after={"stage": None, "reason": reason})
+            store.attach_evidence(s, self.ws.audit_writer, asset_type=typ, version=version,
+                                  expected_digest=version.digest, kind="revocation",
+                                  stage="monitoring", plugin="lmops-core",
+                                  metrics={"stage": stage}, details={"reason": reason})
+        self.ws.plugins.hook.lmops_after_decision(decision=DecisionEvent(
+            request_id=None, ref=canonical, target_stage=stage, decision="revoked",
+            actor=self.ws.actor, comment=reason))
+
+    def expire_due(self) -> int:
+        """Mark pending requests past their expiry as expired; returns how many."""
+        with self.ws.db.write() as s:
+            due = s.execute(select(ApprovalRequest).where(
+                ApprovalRequest.status == "pending",
+                ApprovalRequest.expires_at < utcnow())).scalars().all()
+            for req in due:
+                req.status, req.decided_at, req.reason = "expired", utcnow(), "request expired"
+                s.add(req)
+                self.ws.audit_writer.record(s, "promotion.expired", req.ref,
+                                            after={"request_id": req.id})
+            return len(due)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def list_requests(self, *, status: str | None = None, asset_type: str | None = None,
+                      target_stage: str | None = None, limit: int = 50,
+                      offset: int = 0) -> Page:
+        limit = max(1, min(limit, 500))
+        with self.ws.db.read() as s:
+            q = select(ApprovalRequest)
+            if status:
+                q = q.where(ApprovalRequest.status == status)
+            if asset_type:
+                q = q.where(ApprovalRequest.asset_type == asset_type)
+            if target_stage:
+                q = q.where(ApprovalRequest.target_stage == target_stage)
+            total = s.execute(select(func.count()).select_from(q.subquery())).scalar_one()
+            rows = s.execute(q.order_by(ApprovalRequest.created_at.desc(),  # type: ignore[attr-defined]
+                                        ApprovalRequest.id).limit(limit).offset(offset)).scalars()
+            reqs = list(rows)
+            decisions = self._decisions_for(s, [r.id for r in reqs])
+            return Page(items=[self._public(s, r, decisions.get(r.id, [])) for r in reqs],
+                        total=total, limit=limit, offset=offset)
+
+    def get_request(self, request_id: str) -> ApprovalRequestDetail:
+        with self.ws.db.read() as s:
+            req = s.get(ApprovalRequest, request_id)
+            if req is None:
+                raise NotFoundError(f"approval request {request_id!r} does not exist")
+            asset, version = self._request_subject(s, req)
+            holder = self._holder(s, req.asset_type, asset, req.target_stage)
+            current = None
+            if holder is not None and holder.id != version.id:
+                current = {"ref": store.ref_of(s, req.asset_type, holder),
+                           "digest": holder.digest,
+                           "evidence": {e.kind: e.metrics for e in
+                                        store.list_evidence(s, req.asset_type, holder.id)
+                                        if e.kind not in GOVERNANCE_KINDS}}
+            evidence = [{"kind": e.kind, "metrics": e.metrics, "digest": e.digest,
+                         "plugin": e.plugin, "created_at": e.created_at}
+                        for e in store.list_evidence(s, req.asset_type, version.id)]
+            base = self._public(s, req).model_dump()
+            return ApprovalRequestDetail(**base, evaluation=req.evaluation, evidence=evidence,
+                                         current_in_stage=current)
+
+    def _decisions_for(self, s: Session, ids: list[str]) -> dict[str, list[ApprovalDecision]]:
+        out: dict[str, list[ApprovalDecision]] = {}
+        if ids:
+            for d in s.execute(select(ApprovalDecision).where(
+                    ApprovalDecision.request_id.in_(ids)).order_by(  # type: ignore[attr-defined]
+                    ApprovalDecision.id)).scalars():
+                out.setdefault(d.request_id, []).append(d)
+        return out
+
+    def _public(self, s: Session, req: ApprovalRequest,
+                decisions: list[ApprovalDecision] | None = None) -> ApprovalRequestPublic:
+        if decisions is None:
+            decisions = self._decisions_for(s, [req.id]).get(req.id, [])
+        approvals = Counter(d.role for d in decisions if d.decision == "approve")
+        return ApprovalRequestPublic(
+            id=req.id, asset_type=req.asset_type, ref=req.ref, target_stage=req.target_stage,
+            requested_by=req.requested_by, status=req.status,
+            created_at=_aware(req.created_at), expires_at=_aware(req.expires_at),
+            decided_at=_aware(req.decided_at) if req.decided_at else None,
+            version_digest=req.version_digest, policy_digests=req.policy_digests,
+            required_approvals=req.required_approvals, approvals_so_far=dict(approvals),
+            separation_of_duties=req.separation_of_duties, snapshot_digest=req.snapshot_digest,
+            reason=req.reason,
+            decisions=[DecisionPublic(actor=d.actor, role=d.role, decision=d.decision,
+                                      comment=d.comment, created_at=_aware(d.created_at))
+                       for d in decisions])
+
+    def _notify(self, req: ApprovalRequestPublic, decision: str, comment: str) -> None:
+        event = DecisionEvent(request_id=req.id, ref=req.ref, target_stage=req.target_stage,
+                              decision=decision, actor=self.ws.actor,  # type: ignore[arg-type]
+                              comment=comment)
+        for impl in self.ws.plugins.hook.lmops_after_decision.get_hookimpls():
+            try:
+                impl.function(decision=event)
+            except Exception:  # noqa: BLE001, S112 - observers never undo a decision
+                continue
+
+
+_STAGES = {"data_preparation", "training", "compression", "evaluation", "explainability",
+           "deployment", "monitoring"}
+
+
+def _check_stage(stage: str) -> None:
+    if stage not in GOVERNED_STAGES:
+        raise ValidationError(f"unknown target stage {stage!r} (expected one of "
+                              f"{', '.join(GOVERNED_STAGES)})", field="to")
+
+
+def _hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+
+__all__ = ["GOVERNED_STAGES", "Governance"]

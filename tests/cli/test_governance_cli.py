@@ -1,0 +1,76 @@
+"""Governance from the shell: lint, explain, promote, review, tokens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from lmops_core.cli import app
+from lmops_core.settings import get_settings
+from lmops_core.workspace import Workspace
+from tests.conftest import make_model_folder, make_settings
+from tests.governance.test_workflow import POLICY
+
+
+# Lint checks evidence kinds against those plugins declare; dataset_card is the core's own.
+DATASET_POLICY = (POLICY.replace("asset: model", "asset: dataset")
+                  .replace("kind: eval", "kind: dataset_card")
+                  .replace("evidence.eval.metrics.acc", "evidence.dataset_card.metrics.records")
+                  .replace("production.evidence.eval", "production.evidence.dataset_card"))
+
+
+def test_lint_reports_file_line_and_fails(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(DATASET_POLICY.replace("records >= 0.5", "records >= >= 0.5"))
+    result = CliRunner().invoke(app, ["policy", "lint", str(bad)],
+                                env={"LMOPS_HOME": str(tmp_path), "LMOPS_LOAD_ENTRY_POINTS": "0"})
+    assert result.exit_code == 1
+    assert "bad.yaml:" in result.output and "accuracy" in result.output
+    good = tmp_path / "good.yaml"
+    good.write_text(DATASET_POLICY)
+    ok = CliRunner().invoke(app, ["policy", "lint", str(good)],
+                            env={"LMOPS_HOME": str(tmp_path), "LMOPS_LOAD_ENTRY_POINTS": "0"})
+    assert ok.exit_code == 0, ok.output
+
+
+def test_explain_promote_and_review(tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "p.yaml").write_text(POLICY)
+    home = tmp_path / "home"
+    ws = Workspace.open(make_settings(home, policies_dir=policies, actor="root"))
+    ws.governance.grant_role("root", "admin")
+    for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer")):
+        ws.governance.grant_role(user, role)
+    v = ws.as_actor("eng").register_model("chat", make_model_folder(tmp_path / "m"))
+    ws.close()
+    env = {"LMOPS_HOME": str(home), "LMOPS_POLICIES_DIR": str(policies),
+           "LMOPS_LOAD_ENTRY_POINTS": "0", "COLUMNS": "200"}
+
+    def cli(actor: str, *args: str) -> object:
+        get_settings.cache_clear()  # each real CLI call is a new process with fresh settings
+        return CliRunner().invoke(app, list(args), env={**env, "LMOPS_ACTOR": actor})
+
+    blocked = cli("eng", "policy", "explain", "--version", "chat@1", "--to", "production")
+    assert blocked.exit_code == 1 and "BLOCKED" in blocked.output  # type: ignore[attr-defined]
+    assert "missing" in blocked.output.lower()  # type: ignore[attr-defined]
+    ws = Workspace.open(make_settings(home, policies_dir=policies, actor="val"))
+    ws.attach_evidence(v.ref, kind="eval", digest=v.digest, metrics={"acc": 0.9})
+    ws.close()
+    allowed = cli("eng", "policy", "explain", "--version", "chat@1", "--to", "production")
+    assert allowed.exit_code == 0 and "ALLOWED" in allowed.output  # type: ignore[attr-defined]
+    requested = cli("eng", "promote", "model:chat@1", "--to", "production")
+    assert requested.exit_code == 0, requested.output  # type: ignore[attr-defined]
+    req_id = requested.output.split("request ")[1].split()[0]  # type: ignore[attr-defined]
+    assert req_id in cli("val", "requests", "list").output  # type: ignore[attr-defined]
+    self_approve = cli("eng", "requests", "approve", req_id, "--role", "validator",
+                       "--comment", "mine")
+    assert self_approve.exit_code == 1  # type: ignore[attr-defined]
+    cli("val", "requests", "approve", req_id, "--role", "validator", "--comment", "validated")
+    done = cli("risk", "requests", "approve", req_id, "--role", "risk_officer", "--comment", "ok")
+    assert "approved" in done.output  # type: ignore[attr-defined]
+    shown = cli("val", "models", "show", "chat@1", "--json")
+    assert '"stage": "production"' in shown.output  # type: ignore[attr-defined]
+    token = cli("root", "tokens", "create", "--user", "auditor", "--role", "viewer")
+    assert token.output.startswith("lmops_")  # type: ignore[attr-defined]

@@ -1,0 +1,236 @@
+"""The promotion workflow through the SDK, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from lmops_core.errors import (
+    ConflictError,
+    PermissionDeniedError,
+    PolicyError,
+    PolicyViolationError,
+    ValidationError,
+)
+from lmops_core.workspace import Workspace
+from tests.conftest import make_model_folder, make_settings
+
+POLICY = textwrap.dedent("""
+    apiVersion: lmops/v1
+    kind: Policy
+    name: test-policy
+    rules:
+      - name: prod
+        applies_to: {asset: model, transition: production}
+        evidence:
+          - {kind: eval, max_age: 30d}
+        conditions:
+          - name: accuracy
+            expr: evidence.eval.metrics.acc >= 0.5
+            message: accuracy below 0.5
+          - name: no-regression
+            expr: "!has(production.evidence) || evidence.eval.metrics.acc >= production.evidence.eval.metrics.acc - 0.01"
+            message: regression against production
+        approvals:
+          - {role: validator, count: 1}
+          - {role: risk_officer, count: 1}
+        separation_of_duties: true
+        request_ttl: 7d
+""")
+
+
+@pytest.fixture
+def gov_ws(tmp_path: Path, db_url: str) -> Workspace:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "test.yaml").write_text(POLICY)
+    ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
+                                      actor="root"))
+    g = ws.governance
+    g.grant_role("root", "admin")
+    for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer"),
+                       ("val2", "validator")):
+        g.grant_role(user, role)
+    return ws
+
+
+def _model(ws: Workspace, tmp_path: Path, acc: float | None, seed: int = 0) -> str:
+    eng = ws.as_actor("eng")
+    v = eng.register_model("chat", make_model_folder(tmp_path / f"m{seed}", bytes([seed]) * 64))
+    if acc is not None:
+        ws.as_actor("val").attach_evidence(v.ref, kind="eval", digest=v.digest,
+                                           metrics={"acc": acc})
+    return v.ref
+
+
+def test_full_workflow_promotes_atomically(gov_ws: Workspace, tmp_path: Path) -> None:
+    ref = _model(gov_ws, tmp_path, 0.8)
+    req = gov_ws.as_actor("eng").governance.request_promotion(ref, to="production")
+    assert req.status == "pending" and req.required_approvals == {"risk_officer": 1,
+                                                                   "validator": 1}
+    assert gov_ws.get(ref).stage is None
+    after_one = gov_ws.as_actor("val").governance.decide(req.id, approve=True, role="validator",
+                                                         comment="validated on holdout")
+    assert after_one.status == "pending" and gov_ws.get(ref).stage is None
+    done = gov_ws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer",
+                                                     comment="risk accepted")
+    assert done.status == "approved"
+    assert gov_ws.get(ref).stage == "production"
+    assert [v.ref for v in gov_ws.search("model", stage="production")] == [ref]
+    kinds = [e.kind for e in gov_ws.evidence(ref)]
+    assert kinds.count("approval") == 2 and "promotion_request" in kinds and "promotion" in kinds
+    actions = [e.action for e in gov_ws.audit_events(subject=ref, limit=500)]
+    assert actions[-4:] == ["approval.approve", "evidence.attach", "promotion.complete",
+                            "evidence.attach"]
+    assert gov_ws.verify_audit().ok
+
+
+def test_failing_gate_refuses_at_once_with_reasons(gov_ws: Workspace, tmp_path: Path) -> None:
+    ref = _model(gov_ws, tmp_path, 0.3)
+    with pytest.raises(PolicyViolationError, match=r"prod/accuracy: fail: accuracy below 0.5"):
+        gov_ws.as_actor("eng").governance.request_promotion(ref, to="production")
+    assert gov_ws.governance.list_requests().total == 0
+    assert gov_ws.audit_events(action="promotion.refused")[0].subject == ref
+
+
+def test_missing_metric_blocks(gov_ws: Workspace, tmp_path: Path) -> None:
+    ref = _model(gov_ws, tmp_path, None)
+    with pytest.raises(PolicyViolationError, match="missing"):
+        gov_ws.as_actor("eng").governance.request_promotion(ref, to="production")
+
+
+def test_separation_of_duties(gov_ws: Workspace, tmp_path: Path) -> None:
+    gov_ws.governance.grant_role("eng", "validator")
+    gov_ws.governance.grant_role("val", "submitter")
+    ref = _model(gov_ws, tmp_path, 0.8)
+    req = gov_ws.as_actor("val").governance.request_promotion(ref, to="production")
+    with pytest.raises(PermissionDeniedError, match="requested this promotion"):
+        gov_ws.as_actor("val").governance.decide(req.id, approve=True, role="validator",
+                                                 comment="lgtm")
+    with pytest.raises(PermissionDeniedError, match="authored model:chat@1"):
+        gov_ws.as_actor("eng").governance.decide(req.id, approve=True, role="validator",
+                                                 comment="lgtm")
+    with pytest.raises(PermissionDeniedError, match="needs one of the roles risk_officer"):
+        gov_ws.as_actor("val2").governance.decide(req.id, approve=True, role="risk_officer",
+                                                  comment="lgtm")
+    with pytest.raises(ValidationError, match="needs a comment"):
+        gov_ws.as_actor("val2").governance.decide(req.id, approve=True, role="validator",
+                                                  comment=" ")
+    gov_ws.as_actor("val2").governance.decide(req.id, approve=True, role="validator",
+                                              comment="ok")
+    with pytest.raises(ConflictError, match="already decided"):
+        gov_ws.as_actor("val2").governance.decide(req.id, approve=True, role="validator",
+                                                  comment="again")
+
+
+def test_rejection_ends_the_request(gov_ws: Workspace, tmp_path: Path) -> None:
+    ref = _model(gov_ws, tmp_path, 0.8)
+    req = gov_ws.as_actor("eng").governance.request_promotion(ref, to="production")
+    rejected = gov_ws.as_actor("risk").governance.decide(req.id, approve=False,
+                                                         role="risk_officer",
+                                                         comment="no fairness analysis")
+    assert rejected.status == "rejected" and rejected.reason == "no fairness analysis"
+    with pytest.raises(ConflictError, match="is rejected, not pending"):
+        gov_ws.as_actor("val").governance.decide(req.id, approve=True, role="validator",
+                                                 comment="ok")
+    assert gov_ws.get(ref).stage is None
+
+
+def test_tampered_policy_file_invalidates_pending_request(gov_ws: Workspace,
+                                                          tmp_path: Path) -> None:
+    ref = _model(gov_ws, tmp_path, 0.8)
+    req = gov_ws.as_actor("eng").governance.request_promotion(ref, to="production")
+    policy = tmp_path / "policies" / "test.yaml"
+    policy.write_text(policy.read_text().replace("acc >= 0.5", "acc >= 0.4"))
+    with pytest.raises(ConflictError, match=r"invalidated: policy file .*test.yaml changed"):
+        gov_ws.as_actor("val").governance.decide(req.id, approve=True, role="validator",
+                                                 comment="ok")
+    assert gov_ws.governance.get_request(req.id).status == "invalidated"
+
+
+def test_new_evidence_invalidates_pending_request(gov_ws: Workspace, tmp_path: Path) -> None:
+    ref = _model(gov_ws, tmp_path, 0.8)
+    req = gov_ws.as_actor("eng").governance.request_promotion(ref, to="production")
+    v = gov_ws.get(ref)
+    gov_ws.as_actor("val").attach_evidence(ref, kind="eval", digest=v.digest,
+                                           metrics={"acc": 0.2})
+    with pytest.raises(ConflictError, match="evidence changed after the request"):
+        gov_ws.as_actor("val").governance.decide(req.id, approve=True, role="validator",
+                                                 comment="ok")
+
+
+def test_broken_policy_blocks(gov_ws: Workspace, tmp_path: Path) -> None:
+    (tmp_path / "policies" / "broken.yaml").write_text("apiVersion: lmops/v1\nkind: Policy\n"
+                                                       "name: x\nrules: [{name: r, bogus: 1}]\n")
+    ref = _model(gov_ws, tmp_path, 0.8)
+    with pytest.raises(PolicyError, match="broken.yaml"):
+        gov_ws.as_actor("eng").governance.request_promotion(ref, to="production")
+
+
+def test_no_policy_for_production_blocks(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    ws = Workspace.open(make_settings(tmp_path / "home", policies_dir=empty, actor="root"))
+    ws.governance.grant_role("root", "admin")
+    ws.governance.grant_role("root", "submitter")
+    v = ws.register_model("m", make_model_folder(tmp_path / "m"))
+    with pytest.raises(PolicyViolationError, match="refused by policy"):
+        ws.governance.request_promotion(v.ref, to="production")
+
+
+def test_no_regression_against_production(gov_ws: Workspace, tmp_path: Path) -> None:
+    first = _model(gov_ws, tmp_path, 0.8, seed=1)
+    req = gov_ws.as_actor("eng").governance.request_promotion(first, to="production")
+    gov_ws.as_actor("val").governance.decide(req.id, approve=True, role="validator", comment="a")
+    gov_ws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer",
+                                              comment="b")
+    worse = _model(gov_ws, tmp_path, 0.75, seed=2)
+    with pytest.raises(PolicyViolationError, match="no-regression: fail"):
+        gov_ws.as_actor("eng").governance.request_promotion(worse, to="production")
+    better = _model(gov_ws, tmp_path, 0.85, seed=3)
+    req = gov_ws.as_actor("eng").governance.request_promotion(better, to="production")
+    gov_ws.as_actor("val").governance.decide(req.id, approve=True, role="validator", comment="a")
+    gov_ws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer",
+                                              comment="b")
+    assert gov_ws.get(better).stage == "production" and gov_ws.get(first).stage is None
+    detail = gov_ws.governance.get_request(req.id)
+    assert detail.current_in_stage is None  # once promoted, it is itself in the stage
+
+
+def test_revocation_is_audited(gov_ws: Workspace, tmp_path: Path) -> None:
+    ref = _model(gov_ws, tmp_path, 0.8)
+    req = gov_ws.as_actor("eng").governance.request_promotion(ref, to="production")
+    gov_ws.as_actor("val").governance.decide(req.id, approve=True, role="validator", comment="a")
+    gov_ws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer",
+                                              comment="b")
+    with pytest.raises(PermissionDeniedError):
+        gov_ws.as_actor("eng").governance.revoke(ref, stage="production", reason="drift")
+    gov_ws.as_actor("risk").governance.revoke(ref, stage="production", reason="drift breach")
+    v = gov_ws.get(ref)
+    assert v.stage is None and v.status == "revalidation-required"
+    assert gov_ws.audit_events(action="promotion.revoked")[0].after["reason"] == "drift breach"
+
+
+def test_no_side_door_into_a_stage(gov_ws: Workspace, tmp_path: Path) -> None:
+    ref = _model(gov_ws, tmp_path, 0.8)
+    with pytest.raises(ValidationError, match="reserved"):
+        gov_ws.set_alias(ref, "production")
+    assert not hasattr(gov_ws, "set_stage")
+
+
+def test_tokens_authenticate_and_revoke(gov_ws: Workspace) -> None:
+    from lmops_core.errors import AuthenticationError
+
+    token = gov_ws.governance.create_token("val", description="ci")
+    principal = gov_ws.governance.authenticate(token)
+    assert principal.user == "val" and principal.roles == {"validator"}
+    tampered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    with pytest.raises(AuthenticationError):
+        gov_ws.governance.authenticate(tampered)
+    gov_ws.governance.revoke_token(principal.token_id or "")
+    with pytest.raises(AuthenticationError, match="invalid or revoked"):
+        gov_ws.governance.authenticate(token)
+    with pytest.raises(PermissionDeniedError, match="is not an admin"):
+        gov_ws.as_actor("val").governance.create_token("val")
