@@ -12,7 +12,6 @@ from lmops_core.workspace import Workspace
 from tests.conftest import make_model_folder, make_settings
 from tests.governance.test_workflow import POLICY
 
-
 # Lint checks evidence kinds against those plugins declare; dataset_card is the core's own.
 DATASET_POLICY = (POLICY.replace("asset: model", "asset: dataset")
                   .replace("kind: eval", "kind: dataset_card")

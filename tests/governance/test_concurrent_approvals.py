@@ -6,8 +6,8 @@ import threading
 from pathlib import Path
 
 from lmops_core.workspace import Workspace
-from tests.governance.test_workflow import gov_ws  # noqa: F401 - shared fixture
 from tests.conftest import make_model_folder
+from tests.governance.test_workflow import gov_ws  # noqa: F401 - shared fixture
 
 ROUNDS = 50
 
@@ -25,12 +25,13 @@ def test_simultaneous_approvals_promote_once(gov_ws: Workspace, tmp_path: Path) 
         errors: list[BaseException] = []
 
         def approve(ws: Workspace, role: str, req_id: str = req.id,
-                    gate: threading.Barrier = barrier) -> None:
+                    gate: threading.Barrier = barrier,
+                    sink: list[BaseException] = errors) -> None:
             try:
                 gate.wait()
                 ws.governance.decide(req_id, approve=True, role=role, comment=f"{role} ok")
             except BaseException as exc:  # noqa: BLE001
-                errors.append(exc)
+                sink.append(exc)
 
         threads = [threading.Thread(target=approve, args=(val, "validator")),
                    threading.Thread(target=approve, args=(risk, "risk_officer"))]
