@@ -32,7 +32,7 @@ from lmops_core.contracts import (
 )
 from lmops_core.datasets.ingest import ingest_file
 from lmops_core.datasets.shapes import SHAPES
-from lmops_core.errors import LmopsError, StageError, ValidationError
+from lmops_core.errors import LmopsError, PolicyViolationError, StageError, ValidationError
 from lmops_core.registry import store
 from lmops_core.registry.models import Run, utcnow
 from lmops_core.registry.names import parse_ref
@@ -130,6 +130,7 @@ class StageRunner:
                   code_version=code_version(), started_at=started)
         try:
             try:
+                self._check_training_data(stage, inputs)
                 resolved = self._materialise(inputs, base / "inputs")
                 ctx = StageContext(stage=stage, operation=operation, inputs=resolved,
                                    params=params, workdir=workdir, actor=self.ws.actor,
@@ -165,6 +166,29 @@ class StageRunner:
         finally:
             if not keep_workdir:
                 shutil.rmtree(base, ignore_errors=True)
+
+    def _check_training_data(self, stage: Stage, inputs: Mapping[str, str]) -> None:
+        """Refuse to train on a dataset a policy says must be approved, unless it is."""
+        if stage is not Stage.TRAINING:
+            return
+        datasets = {role: ref for role, ref in inputs.items()
+                    if parse_ref(ref).asset_type == "dataset"}
+        if not datasets:
+            return
+        rules = self.ws.governance.policies().select("dataset", "standard",
+                                                     "approved-for-training")
+        if not rules:
+            return
+        with self.ws.db.read() as s:
+            for role, ref in datasets.items():
+                _, version = store.resolve(s, ref)
+                if version.stage != "approved-for-training":
+                    names = ", ".join(sorted({m.rule.name for m in rules}))
+                    raise PolicyViolationError(
+                        f'training input "{role}" ({ref}) is not approved-for-training; policy '
+                        f"rule(s) {names} require an approved dataset: request it with "
+                        f"`lmops promote {ref} --to approved-for-training`",
+                        field=f"inputs.{role}")
 
     def _check(self, result: StageResult, inputs: Mapping[str, InputAsset], workdir: Path,
                operation: str) -> None:

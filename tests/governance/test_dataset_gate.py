@@ -1,0 +1,77 @@
+"""Training refuses a dataset that a policy says must be approved-for-training and is not."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from lmops_core.errors import PolicyViolationError
+from lmops_core.workspace import Workspace
+from tests.conftest import make_model_folder, make_settings, write_jsonl
+
+POLICY = textwrap.dedent("""
+    apiVersion: lmops/v1
+    kind: Policy
+    name: data
+    rules:
+      - name: dataset-approved-for-training
+        applies_to: {asset: dataset, transition: approved-for-training}
+        evidence:
+          - {kind: dataset_card}
+        conditions:
+          - name: not-empty
+            expr: evidence.dataset_card.metrics.records >= 1.0
+            message: empty dataset
+        approvals:
+          - {role: data_steward, count: 1}
+        separation_of_duties: true
+""")
+
+TRAINER = textwrap.dedent('''
+    from lmops_core import hookimpl, StageResult, OutputAsset
+
+    class Copy:
+        name = "copy-trainer"
+        description = "pretends to train: copies the base model"
+
+        def run(self, context):
+            import shutil
+            out = context.workdir / "model"
+            shutil.copytree(context.input("base").path, out)
+            (out / "trained.txt").write_text(context.input("dataset").digest)
+            return StageResult(outputs=[OutputAsset(role="model", asset_type="model", path=out,
+                                                    kind="full", derived_from=["base", "dataset"])])
+
+    @hookimpl
+    def register_trainers(register):
+        register(Copy())
+''')
+
+
+def test_unapproved_dataset_is_refused_until_approved(tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "data.yaml").write_text(POLICY)
+    plugin = tmp_path / "copy_trainer.py"
+    plugin.write_text(TRAINER)
+    ws = Workspace.open(make_settings(tmp_path / "home", policies_dir=policies, actor="root",
+                                      plugins=[str(plugin)]))
+    ws.governance.grant_role("root", "admin")
+    ws.governance.grant_role("eng", "submitter")
+    ws.governance.grant_role("steward", "data_steward")
+    eng = ws.as_actor("eng")
+    data = eng.register_dataset("chats", write_jsonl(tmp_path / "c.jsonl", [{"text": "hi"}]),
+                                shape="text").ref
+    base = eng.register_model("base", make_model_folder(tmp_path / "m")).ref
+    with pytest.raises(PolicyViolationError, match=r'training input "dataset" \(dataset:chats@1\)'
+                                                   r" is not approved-for-training"):
+        eng.run_stage("training", "copy-trainer", inputs={"base": base, "dataset": data})
+    req = eng.governance.request_promotion(data, to="approved-for-training")
+    ws.as_actor("steward").governance.decide(req.id, approve=True, role="data_steward",
+                                             comment="PII evidence reviewed")
+    assert ws.get(data).stage == "approved-for-training"
+    outcome = eng.run_stage("training", "copy-trainer", inputs={"base": base, "dataset": data})
+    assert sorted(e.parent for e in ws.lineage(outcome.output("model"))) == \
+        ["dataset:chats@1", "model:base@1"]
