@@ -1,0 +1,13 @@
+"""lmops-safety: a values-and-safety probe suite for language models.
+
+Importing the package sets the offline switches of the libraries it drives
+(unless the user set them already): nothing here reaches a model hub.
+"""
+
+from __future__ import annotations
+
+from lmops_safety.offline import set_offline_defaults
+
+set_offline_defaults()
+
+__version__ = "0.1.0"
