@@ -62,11 +62,9 @@ def create_versions(ws: object, start: int, count: int, *, per_txn: int = 1) -> 
                 digest = digest_bytes(f"weights-{i}".encode())
                 row = store.create_version(s, audit, asset_type="model", name="bench-model",
                                            fields={"digest": digest, "kind": "base",
-                                                   "size_bytes": 1, "meta": {}})
-                store.set_tag(s, audit, asset_type="model", version=row, key="team",
-                              value="cards" if i % 2 else "loans")
-                store.set_tag(s, audit, asset_type="model", version=row, key="batch",
-                              value=str(i % 100))
+                                                   "size_bytes": 1, "meta": {}},
+                                           tags={"team": "cards" if i % 2 else "loans",
+                                                 "batch": str(i % 100)})
                 store.attach_evidence(s, audit, asset_type="model", version=row,
                                       expected_digest=digest, kind="eval",
                                       stage="evaluation", plugin="bench",
@@ -133,7 +131,7 @@ def main() -> None:
     db = "SQLite" if args.database_url is None else args.database_url.split(":")[0]
     print(f"registry benchmark ({db})")
     rows = [
-        (f"create {args.versions:,} versions (2 tags + evidence each, 1 txn each)",
+        (f"create {args.versions:,} versions (2 tags + an evidence record each, 1 txn each)",
          f"{ours_rate:,.0f} versions/s ({created:.1f} s)"),
         (f"fill to {present:,} versions (500 per txn)", f"{fill_t:.1f} s"),
     ]

@@ -120,6 +120,7 @@ class Workspace:
         token_counter: Callable[[str], int] | None = None,
         progress: ByteProgress | None = None,
         meta: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> DatasetVersionPublic:
         """Validate a JSONL or Parquet file and register it as the next dataset version.
 
@@ -139,7 +140,7 @@ class Workspace:
         audit = self.audit_writer
         with self.db.write() as s:
             row = store.create_version(
-                s, audit, asset_type="dataset", name=name, description=description,
+                s, audit, asset_type="dataset", name=name, description=description, tags=tags,
                 fields={"digest": info.digest, "size_bytes": info.size, "shape": shape,
                         "format": "jsonl", "record_count": ingested.records,
                         "meta": {"source_file": source.name, **(meta or {})}})
@@ -168,6 +169,7 @@ class Workspace:
         risk_tier: str | None = None,
         allow_pickle: bool = False,
         meta: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
         progress: ByteProgress | None = None,
     ) -> ModelVersionPublic:
         """Register a local model folder (Hugging Face layout) as the next model version.
@@ -185,7 +187,7 @@ class Workspace:
         with self.db.write() as s:
             row = store.create_version(
                 s, self.audit_writer, asset_type="model", name=name, description=description,
-                risk_tier=risk_tier,
+                risk_tier=risk_tier, tags=tags,
                 fields={"digest": info.digest, "size_bytes": manifest.total_size, "kind": kind,
                         "format": fmt, "meta": {"files": len(manifest.entries), **(meta or {})}})
             return self._model_public(s, row)

@@ -155,3 +155,13 @@ def test_bad_risk_tier_and_model_kind(ws: Workspace, tmp_path: Path) -> None:
         ws.register_model("tiny", make_model_folder(tmp_path / "m"), risk_tier="extreme")
     with pytest.raises(ValidationError, match="unknown model kind 'gguf'"):
         ws.register_model("tiny", make_model_folder(tmp_path / "m"), kind="gguf")
+
+
+def test_tags_given_at_creation(ws: Workspace, tmp_path: Path) -> None:
+    v = ws.register_model("tiny", make_model_folder(tmp_path / "m"), tags={"team": "cards"})
+    assert v.tags == {"team": "cards"}
+    assert [x.ref for x in ws.search("model", tags={"team": "cards"})] == [v.ref]
+    created = ws.audit_events(action="model_version.create")[0]
+    assert created.after["tags"] == {"team": "cards"}
+    with pytest.raises(ValidationError, match="tag keys must be 1-128 characters"):
+        ws.register_model("tiny", make_model_folder(tmp_path / "m"), tags={"": "x"})

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlmodel import Session
 
 GENESIS_HASH = "0" * 64
@@ -58,23 +58,54 @@ def append_event(
 ) -> int:
     """Append one event to the chain inside the caller's transaction; return its seq.
 
-    The head row is locked (``FOR UPDATE`` on PostgreSQL; SQLite write
-    transactions are already exclusive), so concurrent writers extend the
-    chain one at a time. Plain SQL, not ORM objects: this runs on every write.
+    The first append of a transaction reads and locks the head row (``FOR
+    UPDATE`` on PostgreSQL; SQLite write transactions are already exclusive),
+    so concurrent writers extend the chain one at a time. Later appends of the
+    same transaction continue from the head kept in the session, and the head
+    row is written, signed, once, just before the transaction commits.
+    Plain SQL, not ORM objects: this runs on every write.
     """
     conn = session.connection()
-    head = conn.execute(_HEAD_SELECT_PG if conn.dialect.name == "postgresql" else _HEAD_SELECT
-                        ).one()
-    seq = head[0] + 1
+    state = session.info.get(_HEAD_KEY)
+    if state is None:
+        row = conn.execute(_HEAD_SELECT_PG if conn.dialect.name == "postgresql"
+                           else _HEAD_SELECT).one()
+        state = session.info[_HEAD_KEY] = {"seq": row[0], "hash": row[1], "key": key,
+                                           "dirty": False}
+        _install_head_writer(session)
+    seq = state["seq"] + 1
     ts = datetime.now(UTC).isoformat(timespec="microseconds")
     before_s, after_s = canonical_json(before), canonical_json(after)
-    digest = event_hash(head[1], seq, ts, actor, action, subject, before_s, after_s)
+    digest = event_hash(state["hash"], seq, ts, actor, action, subject, before_s, after_s)
     conn.execute(_EVENT_INSERT, {"seq": seq, "ts": ts, "actor": actor, "action": action,
                                  "subject": subject, "before": before_s, "after": after_s,
-                                 "prev": head[1], "hash": digest})
-    conn.execute(_HEAD_UPDATE, {"seq": seq, "hash": digest,
-                                "sig": sign_head(key, seq, digest)})
+                                 "prev": state["hash"], "hash": digest})
+    state.update(seq=seq, hash=digest, key=key, dirty=True)
     return seq
+
+
+_HEAD_KEY = "lmops_audit_head"
+
+
+def _install_head_writer(session: Session) -> None:
+    if session.info.get("lmops_audit_hooks"):
+        return
+    session.info["lmops_audit_hooks"] = True
+
+    @event.listens_for(session, "before_commit")
+    def _write_head(sess: Session) -> None:
+        state = sess.info.get(_HEAD_KEY)
+        if state and state["dirty"]:
+            sess.connection().execute(_HEAD_UPDATE, {
+                "seq": state["seq"], "hash": state["hash"],
+                "sig": sign_head(state["key"], state["seq"], state["hash"])})
+            state["dirty"] = False
+
+    @event.listens_for(session, "after_commit")
+    @event.listens_for(session, "after_rollback")
+    def _forget_head(sess: Session) -> None:
+        # The next transaction must read (and lock) the head again.
+        sess.info.pop(_HEAD_KEY, None)
 
 
 _HEAD_SELECT = text("SELECT seq, hash FROM audit_head WHERE id = 1")

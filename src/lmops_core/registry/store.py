@@ -199,8 +199,9 @@ def create_version(
     description: str = "",
     risk_tier: str | None = None,
     run_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> Any:
-    """Create the next version of an asset (creating the asset when new)."""
+    """Create the next version of an asset (creating the asset when new), with its tags."""
     asset_cls, version_cls, fk = asset_classes(asset_type)
     asset = ensure_asset(session, audit, asset_type=asset_type, name=name,
                          description=description, risk_tier=risk_tier)
@@ -211,10 +212,17 @@ def create_version(
                          **fields})
     session.add(row)
     session.flush()
+    for key in tags or {}:
+        if not key or len(key) > 128:
+            raise ValidationError("tag keys must be 1-128 characters", field="tags")
+    if tags:
+        session.execute(insert(VersionTag), [
+            {"subject_type": asset_type, "subject_id": row.id, "key": k, "value": v}
+            for k, v in tags.items()])
     ref = version_ref(asset_type, asset.name, number)
     audit.record(session, f"{asset_type}_version.create", ref,
                  after={k: v for k, v in fields.items() if k not in ("template",)}
-                 | ({"run_id": run_id} if run_id else {}))
+                 | ({"run_id": run_id} if run_id else {}) | ({"tags": dict(tags)} if tags else {}))
     return row
 
 

@@ -27,7 +27,7 @@ class PromotionBody(BaseModel):
     """Ask to promote ``ref`` into stage ``to``."""
 
     model_config = ConfigDict(extra="forbid")
-    ref: Text = Field(min_length=1, max_length=256, examples=["model:chat@3"])
+    ref: Text = Field(min_length=1, max_length=256, examples=["model:chat@1"])
     to: Text = Field(min_length=1, max_length=64, examples=["production"])
 
 
