@@ -1,0 +1,117 @@
+"""onnx-export on a tiny Llama: files written, logits equal to torch, evidence complete."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from lmops_onnx.evidence import COMPRESSION_METRICS
+from lmops_onnx.operations import OUTPUT_ROLE, OnnxExport
+from lmops_onnx.runtime import OrtCausalLM
+
+from lmops_core.contracts import StageContext, StageResult
+from lmops_core.errors import StageError, UnsafeContentError, ValidationError
+
+
+def test_export_writes_a_complete_onnx_folder(export_result: StageResult, onnx_dir: Path) -> None:
+    [output] = export_result.outputs
+    assert output.role == OUTPUT_ROLE
+    assert output.kind == "onnx"
+    assert output.asset_type == "model"
+    assert list(output.derived_from) == ["model"]
+    assert onnx_dir.parent.name.startswith("export-work")
+    for name in ("model.onnx", "model.onnx.data", "tokenizer.json", "tokenizer_config.json",
+                 "config.json", "lmops_onnx.json"):
+        assert (onnx_dir / name).is_file(), name
+    manifest = json.loads((onnx_dir / "lmops_onnx.json").read_text())
+    assert manifest["inputs"][0]["name"] == "input_ids"
+    assert manifest["outputs"][0]["name"] == "logits"
+    assert manifest["precision"] == "fp32"
+    assert manifest["kv_cache"] is False
+    # The exporter's stack traces name local files: they must not ship in the artifact.
+    assert b"stack_trace" not in (onnx_dir / "model.onnx").read_bytes()
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 11), (3, 40)])
+def test_ort_logits_match_torch(onnx_dir: Path, tiny_model_dir: Path,
+                                shape: tuple[int, int]) -> None:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)).eval()
+    ids = np.random.default_rng(sum(shape)).integers(0, model.config.vocab_size, shape)
+    with torch.inference_mode():
+        expected = model(input_ids=torch.from_numpy(ids), use_cache=False).logits.numpy()
+    got = OrtCausalLM.from_folder(onnx_dir).logits(ids)
+    assert got.shape == (*shape, model.config.vocab_size)
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
+
+
+def test_export_evidence_has_every_metric(export_result: StageResult) -> None:
+    [evidence] = export_result.evidence
+    assert evidence.kind == "compression"
+    assert evidence.subject == OUTPUT_ROLE
+    metrics = evidence.metrics
+    for name in COMPRESSION_METRICS:
+        assert isinstance(metrics[name], int | float), name
+    for name in ("latency_p50_ms_torch_fp32", "latency_p95_ms_torch_fp32",
+                 "latency_p50_ms_ort_fp32", "latency_p95_ms_ort_fp32"):
+        assert metrics[name] > 0
+    assert metrics["latency_p95_ms_ort_fp32"] >= metrics["latency_p50_ms_ort_fp32"]
+    assert metrics["max_abs_logit_diff"] < 1e-4
+    assert abs(metrics["perplexity_increase_pct"]) < 0.01
+    assert metrics["greedy_agreement"] == 1.0
+    assert metrics["eval_tokens"] > 50
+    assert metrics["quantized_ops_total"] == 0
+    assert evidence.details["heldout"]["source"] == "test/heldout@1"
+    assert export_result.metrics["export_seconds"] > 0
+
+
+def test_unknown_parameter_is_named(context_factory: Callable[..., StageContext],
+                                    tiny_model_dir: Path) -> None:
+    ctx = context_factory("onnx-export", {"model": ("model", "base", tiny_model_dir)},
+                          {"opste": 18})
+    with pytest.raises(ValidationError, match='unknown parameter "opste"'):
+        OnnxExport().run(ctx)
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"opset": 9}, 'parameter "opset" must be >= 18'),
+    ({"latency_repeats": "5"}, 'parameter "latency_repeats" must be an integer'),
+    ({"threads": True}, 'parameter "threads" must be an integer'),
+])
+def test_invalid_parameter_is_named(context_factory: Callable[..., StageContext],
+                                    tiny_model_dir: Path, params: dict[str, object],
+                                    message: str) -> None:
+    ctx = context_factory("onnx-export", {"model": ("model", "base", tiny_model_dir)}, params)
+    with pytest.raises(ValidationError, match=message):
+        OnnxExport().run(ctx)
+
+
+def test_export_refuses_an_onnx_input(context_factory: Callable[..., StageContext],
+                                      onnx_dir: Path) -> None:
+    ctx = context_factory("onnx-export", {"model": ("model", "onnx", onnx_dir)})
+    with pytest.raises(ValidationError, match="kind 'onnx'"):
+        OnnxExport().run(ctx)
+
+
+def test_adapter_without_base_names_the_missing_role(
+        context_factory: Callable[..., StageContext], adapter_dir: Path) -> None:
+    ctx = context_factory("onnx-export", {"model": ("model", "adapter", adapter_dir)})
+    with pytest.raises(StageError, match='role "base"'):
+        OnnxExport().run(ctx)
+
+
+def test_pickle_weights_are_refused(context_factory: Callable[..., StageContext],
+                                    tiny_model_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_model_dir, folder)
+    (folder / "pytorch_model.bin").write_bytes(pickle.dumps({"weight": [1.0, 2.0]}))
+    ctx = context_factory("onnx-export", {"model": ("model", "base", folder)})
+    with pytest.raises(UnsafeContentError, match="pytorch_model.bin"):
+        OnnxExport().run(ctx)
