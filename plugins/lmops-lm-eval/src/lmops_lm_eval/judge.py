@@ -1,0 +1,147 @@
+"""The "judge" evaluator: a judge model rates another model's answers from 1 to 5.
+
+For each prompt the model under role "model" answers (greedy, chat template
+when it has one). The judge (role "judge", any model version; an adapter judge
+takes its base under role "judge_base") is asked for a 1-5 score; the first
+digit 1-5 in its reply is the score. When the reply has none, the judge's
+log-likelihoods of " yes" and " no" to "is this answer correct and helpful?"
+give ``p = P(yes) / (P(yes) + P(no))`` and the score ``1 + 4p``. Each sample
+records which way it was scored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from lmops_core.contracts import EvidenceRecord, StageContext, StageResult
+from lmops_core.errors import StageError
+from lmops_lm_eval import params as P
+from lmops_lm_eval.models import LoadedModel, load_model
+from lmops_lm_eval.ratings import Ratings, ScoreRating, aggregate
+from lmops_lm_eval.suite import load_suite
+
+DEFAULT_PROMPTS = (
+    "What is the capital of France?",
+    "What is 3 + 4?",
+    "Name a primary colour.",
+    "法国的首都是哪里？",
+    "3 加 4 等于多少？",
+)
+"""Prompts the judge rates when neither params nor a suite give any."""
+
+JUDGE_TEMPLATE = (
+    "You are grading an answer to a question.\n"
+    "Question: {question}\nAnswer: {answer}\n"
+    "Rate the answer from 1 (wrong or unhelpful) to 5 (correct and helpful). "
+    "Reply with one digit.\nScore:"
+)
+"""The prompt given to the judge model; ``{question}`` and ``{answer}`` are filled in."""
+
+YES_NO_TEMPLATE = (
+    "Question: {question}\nAnswer: {answer}\n"
+    "Is this answer correct and helpful? Reply yes or no.\nReply:"
+)
+"""The context whose continuations " yes" and " no" the fallback scores."""
+
+_SCORE_RE = re.compile(r"[1-5]")
+
+
+def parse_score(reply: str) -> int | None:
+    """The first digit 1-5 in ``reply``, or ``None``."""
+    match = _SCORE_RE.search(reply)
+    return int(match.group()) if match else None
+
+
+def yes_no_score(judge: LoadedModel, question: str, answer: str) -> tuple[float, float]:
+    """``(score, p_yes)`` from the judge's log-likelihoods of " yes" and " no"."""
+    from lm_eval.api.instance import Instance
+
+    ctx = YES_NO_TEMPLATE.format(question=question, answer=answer)
+    reqs = [
+        Instance(request_type="loglikelihood", doc={}, arguments=(ctx, cont), idx=i)
+        for i, cont in enumerate((" yes", " no"))
+    ]
+    (ll_yes, _), (ll_no, _) = judge.lm(batch_size=2).loglikelihood(reqs, disable_tqdm=True)
+    top = max(ll_yes, ll_no)
+    p_yes = math.exp(ll_yes - top) / (math.exp(ll_yes - top) + math.exp(ll_no - top))
+    return 1.0 + 4.0 * p_yes, p_yes
+
+
+class JudgeEvaluator:
+    """Operation "judge": LLM-as-judge ratings of the model's answers."""
+
+    name = "judge"
+    description = (
+        "Rate the model's answers to prompts with a judge model (role 'judge'): a 1-5 score "
+        "parsed from its reply, else from its yes/no log-likelihoods; ratings evidence."
+    )
+
+    def run(self, context: StageContext) -> StageResult:
+        """Generate answers, have the judge score them, aggregate into ``ratings`` evidence."""
+        p = context.params
+        P.check_known(self.name, p, ("prompts", "suite", "max_new_tokens", "judge_max_new_tokens"))
+        prompts = P.str_list(self.name, p, "prompts")
+        suite = None
+        suite_path = P.opt_str(self.name, p, "suite")
+        if suite_path:
+            suite = load_suite(Path(suite_path))
+            prompts = prompts or list(suite.judge.get("prompts", []))
+        prompts = prompts or list(DEFAULT_PROMPTS)
+        max_new = P.req_int(self.name, p, "max_new_tokens", default=24, minimum=1)
+        judge_new = P.req_int(self.name, p, "judge_max_new_tokens", default=4, minimum=1)
+
+        model = load_model(context.input("model"), context.inputs.get("base"))
+        judge_asset = context.input("judge")
+        judge = load_model(judge_asset, context.inputs.get("judge_base"))
+        context.progress.start("judge", total=len(prompts))
+        rows: list[dict[str, Any]] = []
+        ratings = Ratings()
+        for i, prompt in enumerate(prompts):
+            answer = model.generate(prompt, max_new_tokens=max_new)
+            reply = judge.generate(JUDGE_TEMPLATE.format(question=prompt, answer=answer),
+                                   max_new_tokens=judge_new)
+            parsed = parse_score(reply)
+            row: dict[str, Any] = {"sample_id": str(i), "prompt": prompt, "answer": answer,
+                                   "judge_reply": reply}
+            if parsed is not None:
+                score, row["method"] = float(parsed), "parsed"
+            else:
+                score, row["p_yes"] = yes_no_score(judge, prompt, answer)
+                row["method"] = "yes_no_loglikelihood"
+            if not 1.0 <= score <= 5.0:
+                raise StageError(f"judge produced score {score} outside 1-5 for sample {i}")
+            row["score"] = score
+            rows.append(row)
+            ratings.scores.append(ScoreRating(str(i), score, rater="judge"))
+            context.progress.advance(1)
+        context.progress.finish()
+
+        samples_path = context.workdir / "judge_samples.jsonl"
+        with open(samples_path, "w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        metrics, details = aggregate(ratings, source="judge")
+        metrics["parsed"] = sum(1 for r in rows if r["method"] == "parsed")
+        metrics["fallback"] = len(rows) - metrics["parsed"]
+        details.update({
+            "judge": {"ref": judge_asset.ref, "digest": judge_asset.digest,
+                      "runtime": judge.runtime, "kind": judge.kind},
+            "judge_template": JUDGE_TEMPLATE, "yes_no_template": YES_NO_TEMPLATE,
+            "max_new_tokens": max_new, "judge_max_new_tokens": judge_new,
+        })
+        if suite is not None:
+            threshold = suite.judge.get("min_mean_score")
+            details["suite"] = {"name": suite.name, "version": suite.version,
+                                "digest": suite.digest, "min_mean_score": threshold}
+            if threshold is not None:
+                metrics["suite_passed"] = bool(metrics["score_mean"] >= float(threshold))
+        return StageResult(
+            evidence=[EvidenceRecord(kind="ratings", subject="model", metrics=metrics,
+                                     details=details, artifacts={"judge_samples.jsonl":
+                                                                 samples_path})],
+            metrics={"score_mean": float(metrics["score_mean"])},
+        )

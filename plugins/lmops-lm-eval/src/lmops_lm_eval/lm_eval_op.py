@@ -1,0 +1,257 @@
+"""The "lm-eval" evaluator: run lm-eval tasks on a model version, through lm-eval's own API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lmops_core.contracts import EvidenceRecord, StageContext, StageResult
+from lmops_core.errors import StageError, ValidationError
+from lmops_lm_eval import params as P
+from lmops_lm_eval.lm_eval_results import flatten_results, primary_metric
+from lmops_lm_eval.models import load_role
+from lmops_lm_eval.suite import Suite, load_suite
+from lmops_lm_eval.taskfiles import (
+    BUILTIN_TASKS,
+    BUILTIN_TASKS_DIR,
+    prepare_task_folders,
+    task_config_digest,
+)
+
+_PARAMS = (
+    "tasks", "task_paths", "limit", "num_fewshot", "batch_size", "bootstrap_iters", "suite",
+    "chat_template",
+)
+
+
+@dataclass(frozen=True)
+class EvalPlan:
+    """What one lm-eval run will do, after params (and a suite) are resolved."""
+
+    tasks: list[str]
+    task_paths: list[Path]
+    limit: int | None
+    num_fewshot: int | None
+    batch_size: int
+    bootstrap_iters: int
+    suite: Suite | None
+    chat_template: bool | None
+    """True/False: lm-eval's apply_chat_template; None: when the tokenizer has a template."""
+
+
+def plan_from_params(operation: str, params: Mapping[str, Any]) -> EvalPlan:
+    """Validate params; a ``suite`` supplies tasks, task folders, few-shot and limit."""
+    P.check_known(operation, params, _PARAMS)
+    suite_path = P.opt_str(operation, params, "suite")
+    suite = load_suite(Path(suite_path)) if suite_path else None
+    if suite is not None and "tasks" in params:
+        raise ValidationError(
+            f'operation "{operation}": give either param "tasks" or param "suite", not both',
+            param="tasks",
+        )
+    tasks = list(suite.tasks) if suite else P.str_list(
+        operation, params, "tasks", default=list(BUILTIN_TASKS)
+    )
+    paths = [Path(p) for p in P.str_list(operation, params, "task_paths")]
+    if suite:
+        paths = list(suite.task_paths) + paths
+    limit = P.opt_int(operation, params, "limit", default=suite.limit if suite else None, minimum=1)
+    shots = P.opt_int(
+        operation, params, "num_fewshot", default=suite.num_fewshot if suite else None
+    )
+    return EvalPlan(
+        tasks=tasks,
+        task_paths=paths,
+        limit=limit,
+        num_fewshot=shots,
+        batch_size=P.req_int(operation, params, "batch_size", default=8, minimum=1),
+        bootstrap_iters=P.req_int(operation, params, "bootstrap_iters", default=1000),
+        suite=suite,
+        chat_template=_chat_param(operation, params.get("chat_template", "auto")),
+    )
+
+
+def _chat_param(operation: str, value: Any) -> bool | None:
+    if value == "auto":
+        return None
+    if not isinstance(value, bool):
+        raise ValidationError(
+            f'operation "{operation}": param "chat_template" must be true, false or "auto", '
+            f"got {value!r}",
+            param="chat_template",
+        )
+    return value
+
+
+def make_task_manager(task_paths: list[Path], workdir: Path) -> tuple[Any, dict[Path, Path]]:
+    """An lm-eval ``TaskManager`` over our tasks and the user's, defaults left out."""
+    from lm_eval.tasks import TaskManager
+
+    prepared = prepare_task_folders([BUILTIN_TASKS_DIR, *task_paths], workdir)
+    manager = TaskManager(
+        include_path=[str(p) for p in prepared.include_paths], include_defaults=False
+    )
+    return manager, prepared.originals
+
+
+def _check_task_names(operation: str, manager: Any, tasks: list[str]) -> None:
+    known = set(manager.all_tasks)
+    for name in tasks:
+        if name not in known:
+            raise ValidationError(
+                f'operation "{operation}": param "tasks": unknown task "{name}" '
+                f"(known: {', '.join(sorted(known))})",
+                param="tasks",
+            )
+
+
+def _write_samples(samples: Mapping[str, list[Mapping[str, Any]]], path: Path) -> int:
+    count = 0
+    with open(path, "w", encoding="utf-8") as fh:
+        for task in sorted(samples):
+            for sample in samples[task]:
+                fh.write(json.dumps({"task": task, **sample}, ensure_ascii=False, default=str))
+                fh.write("\n")
+                count += 1
+    return count
+
+
+def _task_details(result: Mapping[str, Any], manager: Any, originals: Mapping[Path, Path]) -> dict:
+    details: dict[str, Any] = {}
+    for task, config in result["configs"].items():
+        entry = manager.task_index.get(task)
+        yaml_path = getattr(entry, "yaml_path", None)
+        original = originals.get(Path(yaml_path).resolve()) if yaml_path else None
+        if original is None:
+            raise StageError(f"lm-eval task {task} did not come from a prepared task folder")
+        n = result.get("n-samples", {}).get(task, {})
+        details[task] = {
+            **task_config_digest(original, config),
+            "yaml": str(original),
+            "version": result.get("versions", {}).get(task),
+            "output_type": config.get("output_type"),
+            "num_fewshot": result.get("n-shot", {}).get(task),
+            "samples_original": n.get("original"),
+            "samples_effective": n.get("effective"),
+        }
+    return details
+
+
+def evidence_from_result(
+    result: Mapping[str, Any], *, subject: str, samples_path: Path,
+    task_details: Mapping[str, Any], extra_details: Mapping[str, Any],
+) -> EvidenceRecord:
+    """The ``eval`` evidence for one lm-eval result dictionary."""
+    import lm_eval
+    from lm_eval.utils import make_table
+
+    flat, skipped = flatten_results(result["results"])
+    primaries = {}
+    for task in result["configs"]:
+        picked = primary_metric(result["results"].get(task, {}))
+        if picked is not None:
+            primaries[task] = picked
+    if not primaries:
+        raise StageError(
+            "none of the tasks reports an accuracy-like metric "
+            "(acc, exact_match, acc_norm), so eval evidence has no aggregate acc"
+        )
+    samples = sum(int(d["samples_effective"] or 0) for d in task_details.values())
+    metrics: dict[str, Any] = dict(flat)
+    metrics["acc"] = sum(v for _, v in primaries.values()) / len(primaries)
+    metrics["samples"] = samples
+    metrics["tasks"] = len(result["configs"])
+    table = make_table(result)
+    if result.get("groups"):
+        table += "\n" + make_table(result, "groups")
+    details = {
+        "lm_eval_version": lm_eval.__version__,
+        "tasks": dict(task_details),
+        "primary_metric": {t: k for t, (k, _) in primaries.items()},
+        "results": json.loads(json.dumps(result["results"], default=str)),
+        "table": table,
+        "skipped_values": skipped,
+        **extra_details,
+    }
+    return EvidenceRecord(
+        kind="eval", subject=subject, metrics=metrics, details=details,
+        artifacts={"samples.jsonl": samples_path},
+    )
+
+
+class LmEvalEvaluator:
+    """Operation "lm-eval": lm-eval tasks on the model under role "model"."""
+
+    name = "lm-eval"
+    description = (
+        "Evaluate a model version with lm-eval tasks (shipped facts/arithmetic tasks in English "
+        "and Chinese, or any lm-eval task folder); torch and ONNX Runtime models."
+    )
+
+    def run(self, context: StageContext) -> StageResult:
+        """Run the tasks and return ``eval`` evidence on role "model"."""
+        import lm_eval
+
+        plan = plan_from_params(self.name, context.params)
+        context.progress.start("lm-eval", total=3)
+        manager, originals = make_task_manager(plan.task_paths, context.workdir)
+        _check_task_names(self.name, manager, plan.tasks)
+        loaded = load_role(context, "model")
+        context.progress.advance(1)
+        seeds = {}
+        if context.seed is not None:
+            seeds = {k: context.seed for k in (
+                "random_seed", "numpy_random_seed", "torch_random_seed", "fewshot_random_seed")}
+        # A chat model is evaluated the way it is prompted: through its chat template.
+        chat = plan.chat_template
+        if chat is None:
+            chat = bool(getattr(loaded.tokenizer, "chat_template", None))
+        result = lm_eval.simple_evaluate(
+            model=loaded.lm(batch_size=plan.batch_size),
+            apply_chat_template=chat,
+            tasks=plan.tasks,
+            num_fewshot=plan.num_fewshot,
+            limit=plan.limit,
+            bootstrap_iters=plan.bootstrap_iters,
+            task_manager=manager,
+            log_samples=True,
+            **seeds,
+        )
+        if result is None:
+            raise StageError("lm-eval returned no results (not rank 0?)")
+        context.progress.advance(1)
+        samples_path = context.workdir / "lm_eval_samples.jsonl"
+        _write_samples(result.get("samples", {}), samples_path)
+        extra: dict[str, Any] = {
+            "runtime": loaded.runtime, "model_kind": loaded.kind, "loader": loaded.loader,
+            "limit": plan.limit, "num_fewshot": plan.num_fewshot,
+            "bootstrap_iters": plan.bootstrap_iters, "chat_template": chat,
+        }
+        evidence = evidence_from_result(
+            result, subject="model", samples_path=samples_path,
+            task_details=_task_details(result, manager, originals), extra_details=extra,
+        )
+        if plan.suite is not None:
+            evidence = _with_suite(evidence, plan.suite)
+        context.progress.advance(1)
+        context.progress.finish()
+        return StageResult(
+            evidence=[evidence],
+            metrics={"acc": float(evidence.metrics["acc"])},
+            params={"tasks": plan.tasks, "limit": plan.limit, "num_fewshot": plan.num_fewshot},
+        )
+
+
+def _with_suite(evidence: EvidenceRecord, suite: Suite) -> EvidenceRecord:
+    rows = suite.check_thresholds(evidence.metrics)
+    metrics = {**evidence.metrics, "suite_passed": all(r["passed"] for r in rows)}
+    details = {
+        **evidence.details,
+        "suite": {"name": suite.name, "version": suite.version, "digest": suite.digest,
+                  "thresholds": rows},
+    }
+    return EvidenceRecord(kind=evidence.kind, subject=evidence.subject, metrics=metrics,
+                          details=details, artifacts=evidence.artifacts)

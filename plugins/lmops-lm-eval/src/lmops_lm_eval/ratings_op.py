@@ -1,0 +1,51 @@
+"""The "ratings" evaluator: human scores and preferences from a file become evidence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lmops_core.contracts import EvidenceRecord, StageContext, StageResult
+from lmops_core.errors import ValidationError
+from lmops_lm_eval import params as P
+from lmops_lm_eval.ratings import aggregate, load_ratings
+
+
+class HumanRatingsEvaluator:
+    """Operation "ratings": aggregate a ratings file into ``ratings`` evidence on "model".
+
+    The file comes as input role "ratings" (a registered file) or param
+    ``ratings_file``; params ``scale_min``/``scale_max`` bound the scores (1-5).
+    """
+
+    name = "ratings"
+    description = (
+        "Aggregate human ratings (scores per sample, pairwise preferences) into ratings "
+        "evidence: mean score with a 95% interval, win rate with a Wilson interval."
+    )
+
+    def run(self, context: StageContext) -> StageResult:
+        """Load, validate and aggregate the ratings."""
+        P.check_known(self.name, context.params, ("ratings_file", "scale_min", "scale_max"))
+        lo = P.req_int(self.name, context.params, "scale_min", default=1, minimum=0)
+        hi = P.req_int(self.name, context.params, "scale_max", default=5, minimum=lo + 1)
+        context.input("model")  # the subject must exist, even though only the file is read
+        if "ratings" in context.inputs:
+            path = context.inputs["ratings"].path
+        else:
+            given = P.opt_str(self.name, context.params, "ratings_file")
+            if given is None:
+                raise ValidationError(
+                    f'operation "{self.name}": give input role "ratings" or param "ratings_file"',
+                    param="ratings_file",
+                )
+            path = Path(given)
+        if path is None:
+            raise ValidationError('input "ratings" has no file on disk', field="ratings")
+        context.progress.start("ratings", total=1)
+        metrics, details = aggregate(load_ratings(path, scale=(lo, hi)), source="human")
+        context.progress.advance(1)
+        context.progress.finish()
+        return StageResult(
+            evidence=[EvidenceRecord(kind="ratings", subject="model", metrics=metrics,
+                                     details={**details, "scale": [lo, hi]})],
+        )
