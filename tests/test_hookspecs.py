@@ -42,3 +42,17 @@ def test_spec_has_a_test_of_its_own(name: str) -> None:
                if p.name != Path(__file__).name]
     assert any(name in p.read_text(encoding="utf-8") for p in sources), \
         f"no test mentions the hook {name}"
+
+
+def test_hook_reference_is_generated_and_current() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_hook_docs",
+                                                  REPO / "scripts" / "gen_hook_docs.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = (REPO / "docs" / "hooks.md").read_text()
+    assert text == module.render(), "docs/hooks.md is stale: run scripts/gen_hook_docs.py"
+    for name in SPECS:
+        assert f"## `{name}(" in text, f"{name} is missing from docs/hooks.md"

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from lmops_core.cli import governance_cmds, registry_cmds, system_cmds
+from lmops_core.cli import governance_cmds, plugin_cmds, registry_cmds, system_cmds
 from lmops_core.errors import LmopsError
 
 app = typer.Typer(
@@ -34,6 +34,7 @@ app.add_typer(governance_cmds.policy_app, name="policy")
 app.add_typer(governance_cmds.requests_app, name="requests")
 app.add_typer(governance_cmds.users_app, name="users")
 app.add_typer(governance_cmds.tokens_app, name="tokens")
+app.add_typer(plugin_cmds.plugin_app, name="plugin")
 
 
 def _add_plugin_commands() -> None:

@@ -1,0 +1,125 @@
+"""``lmops keys ...`` and ``lmops bundle create|verify``: signed deployment bundles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from lmops_core.cli.common import console, open_workspace, print_json, settings, table
+
+keys_app = typer.Typer(help="Ed25519 keys that sign deployment bundles (under LMOPS_HOME/keys).",
+                       no_args_is_help=True)
+bundle_app = typer.Typer(help="Package approved model versions as signed bundles; verify them.",
+                         no_args_is_help=True)
+
+KeyFileOpt = Annotated[Path | None, typer.Option(
+    "--key-file", help="32-byte AES key file (raw, hex or base64); default $LMOPS_BUNDLE_KEY.",
+    exists=True, dir_okay=False)]
+
+
+def _store() -> Any:
+    from lmops_core.deploy import KeyStore
+
+    return KeyStore.for_home(settings().home)
+
+
+@keys_app.command("create")
+def keys_create() -> None:
+    """Create the first signing key (the private key is never printed)."""
+    info = _store().create()
+    console.print(f"created signing key [bold]{info.key_id}[/] (public key {info.public_path})")
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Make a new key active; the old public key stays so old bundles still verify."""
+    info = _store().rotate()
+    console.print(f"active signing key is now [bold]{info.key_id}[/]")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys: id, active, whether the private half is present."""
+    table("bundle signing keys", ["key id", "active", "private key", "public key file"],
+          [[k.key_id, "yes" if k.active else "", "present" if k.has_private else "retired",
+            k.public_path] for k in _store().list()])
+
+
+@keys_app.command("export-public")
+def keys_export_public(
+    key_id: Annotated[str | None, typer.Argument(help="Key id (default: the active key).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Print (or write) a public key as PEM, for verifiers elsewhere."""
+    pem = _store().export_public(key_id)
+    if out is None:
+        typer.echo(pem.decode("ascii"), nl=False)
+    else:
+        out.write_bytes(pem)
+        console.print(f"wrote {out}")
+
+
+@bundle_app.command("create")
+def bundle_create(
+    ref: Annotated[str, typer.Argument(help="MODEL@N or model:NAME@N")],
+    stage: Annotated[str, typer.Option(help="The stage the version was approved into.")],
+    out: Annotated[Path, typer.Option(help="New bundle folder to write.")],
+    tar: Annotated[bool, typer.Option("--tar", help="Also write OUT.tar.")] = False,
+    encrypt: Annotated[bool, typer.Option("--encrypt", help="Encrypt members (AES-GCM).")] = False,
+    key_file: KeyFileOpt = None,
+) -> None:
+    """Package an approved version for STAGE; refused with the reason otherwise."""
+    from lmops_core.deploy import create_bundle, load_encryption_key
+    from lmops_core.errors import ValidationError
+
+    key = load_encryption_key(key_file) if encrypt else None
+    if encrypt and key is None:
+        raise ValidationError("--encrypt needs --key-file or $LMOPS_BUNDLE_KEY", field="encrypt")
+    full = ref if ":" in ref.split("@")[0] else f"model:{ref}"
+    with open_workspace() as ws:
+        info = create_bundle(ws, full, out, stage=stage, encryption_key=key, archive=tar)
+    console.print(f"bundle {info.path} ({info.digest}) for {info.ref} -> {info.stage}, "
+                  f"signed by {info.key_id}, approval {info.request_id}"
+                  + (f", archive {info.archive}" if info.archive else ""))
+
+
+@bundle_app.command("verify")
+def bundle_verify(
+    path: Annotated[Path, typer.Argument(help="Bundle folder or .tar.", exists=True)],
+    public_key: Annotated[list[Path] | None, typer.Option(
+        help="Trusted public key PEM (repeatable); default: the keys under LMOPS_HOME.")] = None,
+    key_file: KeyFileOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Verify signature, every digest and every member; exit 1 with the reason if refused."""
+    import shutil
+    import tempfile
+
+    from lmops_core.deploy import load_bundle, load_encryption_key, load_public_key_file
+
+    keys = (dict(load_public_key_file(p) for p in public_key) if public_key
+            else _store().public_keys())
+    work = Path(tempfile.mkdtemp(prefix="lmops-verify-"))
+    try:
+        bundle = load_bundle(path, public_keys=keys, decryption_key=load_encryption_key(key_file),
+                             workdir=work / "out")
+        summary = {"ok": True, "digest": bundle.digest, "key_id": bundle.key_id,
+                   "ref": bundle.model_ref, "stage": bundle.stage,
+                   "request_id": bundle.approval["request_id"],
+                   "members": len(bundle.manifest["members"])}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if as_json:
+        print_json(summary)
+    else:
+        console.print(f"[green]verified[/] {path}: {summary['ref']} for {summary['stage']}, "
+                      f"{summary['members']} members, key {summary['key_id']}, "
+                      f"approval {summary['request_id']}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``keys`` and ``bundle`` to the root CLI app."""
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(bundle_app, name="bundle")

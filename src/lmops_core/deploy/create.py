@@ -1,0 +1,110 @@
+"""Packaging an approved model version as a signed bundle: a recorded deployment action."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lmops_core.deploy.archive import write_tar
+from lmops_core.deploy.eligibility import check_deployable
+from lmops_core.deploy.keys import KeyStore
+from lmops_core.deploy.pack import write_bundle
+from lmops_core.errors import ConflictError
+from lmops_core.registry import store
+from lmops_core.registry.models import utcnow
+from lmops_core.registry.names import parse_ref
+
+if TYPE_CHECKING:
+    from lmops_core.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    """What ``create_bundle`` wrote and recorded."""
+
+    path: Path
+    digest: str
+    key_id: str
+    ref: str
+    stage: str
+    request_id: str
+    encrypted: bool
+    archive: Path | None
+
+
+def create_bundle(ws: Workspace, ref: str, dest: Path, *, stage: str,
+                  keys: KeyStore | None = None, encryption_key: bytes | None = None,
+                  archive: bool = False) -> BundleInfo:
+    """Package ``ref`` for ``stage`` into the new folder ``dest`` (and ``dest.tar`` if asked).
+
+    Refused unless the version was approved into ``stage`` under the current
+    policy (see :func:`check_deployable`). The bundle is signed with the active
+    key of ``keys`` (default: the workspace's key store). On success an audit
+    event ``bundle.create`` and ``bundle`` evidence are recorded in one
+    transaction; if recording fails the bundle is removed.
+    """
+    keys = keys or KeyStore.for_home(ws.settings.home)
+    version, approval = check_deployable(ws, ref, stage=stage)
+    key_id, signing_key = keys.signing_key()
+    dest = Path(dest)
+    header = {
+        "stage": stage, "created_at": utcnow().isoformat(), "created_by": ws.actor,
+        "model": {"ref": version.ref, "digest": version.digest, "kind": version.kind,
+                  "format": version.format, "risk_tier": version.risk_tier},
+        "lineage": [e.model_dump(mode="json") for e in ws.lineage(version.ref)],
+        "approval": approval.to_json(), "policy_digests": approval.policy_digests,
+    }
+    tmp = Path(tempfile.mkdtemp(prefix="bundle-", dir=_tmp_root(ws)))
+    tar_path = dest.with_name(dest.name + ".tar") if archive else None
+    try:
+        source = ws.export(version.ref, tmp / "model")
+        digest, manifest = write_bundle(source, dest, header=header, key_id=key_id,
+                                        signing_key=signing_key,
+                                        encryption_key=encryption_key)
+        if tar_path is not None:
+            write_tar(dest, tar_path)
+        _record(ws, version.ref, version.digest, stage=stage, digest=digest, key_id=key_id,
+                request_id=approval.request_id, encrypted=encryption_key is not None,
+                members=len(manifest["members"]),
+                size=sum(int(m["size"]) for m in manifest["members"]))
+    except BaseException:
+        if dest.exists():
+            shutil.rmtree(dest, ignore_errors=True)
+        if tar_path is not None:
+            tar_path.unlink(missing_ok=True)
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return BundleInfo(path=dest, digest=digest, key_id=key_id, ref=version.ref, stage=stage,
+                      request_id=approval.request_id, encrypted=encryption_key is not None,
+                      archive=tar_path)
+
+
+def _tmp_root(ws: Workspace) -> Path:
+    root = ws.settings.home / "tmp"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _record(ws: Workspace, ref: str, version_digest: str, *, stage: str, digest: str,
+            key_id: str, request_id: str, encrypted: bool, members: int, size: int) -> None:
+    audit = ws.audit_writer
+    with ws.db.write() as s:
+        _, row = store.resolve(s, parse_ref(ref))
+        # The version may have left the stage while we were packaging it.
+        if row.stage != stage or row.digest != version_digest:
+            raise ConflictError(f"{ref} left {stage} or changed while it was being packaged")
+        audit.record(s, "bundle.create", ref,
+                     after={"bundle_digest": digest, "key_id": key_id, "stage": stage,
+                            "request_id": request_id, "encrypted": encrypted})
+        store.attach_evidence(s, audit, asset_type="model", version=row,
+                              expected_digest=version_digest, kind="bundle", stage="deployment",
+                              plugin="lmops-core",
+                              metrics={"bundle_digest": digest, "key_id": key_id,
+                                       "stage": stage, "request_id": request_id,
+                                       "encrypted": encrypted, "members": members,
+                                       "size_bytes": size},
+                              details={"format": "lmops.bundle/1"})
