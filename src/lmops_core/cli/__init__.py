@@ -52,10 +52,12 @@ def _add_plugin_commands() -> None:
 def main() -> None:
     """Entry point of the ``lmops`` console script."""
     try:
-        from lmops_core.cli import demo  # noqa: F401  - registers `lmops demo`
-
         _add_plugin_commands()
         app()
     except LmopsError as exc:
         typer.secho(f"Error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(1)
+
+
+# Registered last: the demo module decorates `app` with its command.
+from lmops_core.cli import demo  # noqa: E402,F401
