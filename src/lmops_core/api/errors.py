@@ -8,6 +8,7 @@ An error class without an entry uses the nearest parent's code (an
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -78,7 +79,7 @@ def _jsonable(value: Any) -> Any:
 
 def error_response(status: int, code: str, message: str,
                    details: dict[str, Any] | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+                   headers: Mapping[str, str] | None = None) -> JSONResponse:
     """A JSON error response in the API's one shape."""
     return JSONResponse({"code": code, "message": message, "details": _jsonable(details or {})},
                         status_code=status, headers=headers)

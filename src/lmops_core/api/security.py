@@ -134,7 +134,7 @@ class AccessRegistry:
             dependant = getattr(route, "dependant", None)
             found = {d.call for d in _walk(dependant) if isinstance(d.call, AccessRule)} \
                 if dependant is not None else set()
-            return found.pop() if len(found) == 1 else None  # type: ignore[return-value]
+            return found.pop() if len(found) == 1 else None
         return self.raw.get(route.path) if route.path is not None else None
 
     def table(self, routes: list[BaseRoute]) -> list[tuple[str, str, AccessRule | None]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,8 +18,8 @@ from lmops_core.governance.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"], responses=ERROR_RESPONSES)
-_CONFLICT = {409: {"model": ErrorBody, "description": "Refused by policy, stale or decided"}}
-_NOT_FOUND = {404: {"model": ErrorBody, "description": "No such request"}}
+_CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": ErrorBody, "description": "Refused by policy, stale or decided"}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No such request"}}
 RequestId = Annotated[Text, Path(min_length=1, max_length=64)]
 
 
