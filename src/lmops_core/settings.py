@@ -71,6 +71,10 @@ class Settings(BaseSettings):
         default=None,
         description="Folder of policy files; ./policies, else home/policies, when unset.",
     )
+    alert_webhook_url: str | None = Field(
+        default=None, description="Where monitoring alerts are POSTed (signed with HMAC).")
+    alert_webhook_secret: str | None = Field(
+        default=None, description="Secret for the X-Lmops-Signature HMAC of alert webhooks.")
     sqlite_busy_timeout_ms: int = Field(default=60_000, ge=0)
 
     @field_validator("plugins", "plugins_deny", "plugins_allow", mode="before")

@@ -86,3 +86,15 @@ class ApprovalDecision(SQLModel, table=True):
     decision: str = Field(max_length=16)
     comment: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = _ts()
+
+
+class TrainingRequest(SQLModel, table=True):
+    """A request to retrain, opened by a monitoring breach; never deploys anything by itself."""
+
+    __tablename__ = "training_requests"
+    id: str = Field(primary_key=True, max_length=32)
+    ref: str = Field(max_length=256, index=True)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default="open", max_length=16)
+    created_by: str = Field(max_length=128)
+    created_at: datetime = _ts()

@@ -1,0 +1,171 @@
+"""Monitoring feeds back into governance: a breached monitoring rule acts, by policy.
+
+After a monitor attaches evidence (e.g. ``drift``) to a version in a stage, the
+monitoring rules of the policy (``applies_to.event: monitoring``) are evaluated
+on it. If they fail, the actions the rules declare in ``on_breach`` are taken,
+each audited: ``alert`` (an HMAC-signed webhook, if configured, and always a
+line in ``LMOPS_HOME/alerts.jsonl``), ``revalidation-required`` (the version's
+status), ``revoke`` (it leaves the stage), ``retrain`` (a training request is
+opened; nothing is ever deployed automatically).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from lmops_core.audit.chain import canonical_json
+from lmops_core.contracts import DecisionEvent
+from lmops_core.errors import ConflictError
+from lmops_core.governance.models import TrainingRequest
+from lmops_core.policy import PolicyEvaluation, evaluate
+from lmops_core.registry import store
+
+if TYPE_CHECKING:
+    from lmops_core.workspace import Workspace
+
+#: The actor recorded for actions a policy takes by itself.
+POLICY_ACTOR = "lmops-policy"
+
+
+@dataclass
+class MonitoringOutcome:
+    """What a monitoring check found and did."""
+
+    ref: str
+    stage: str
+    breached: bool
+    evaluation: PolicyEvaluation
+    actions: list[str] = field(default_factory=list)
+    training_request_id: str | None = None
+
+    @property
+    def reasons(self) -> list[str]:
+        return [f"{o.rule}/{o.condition or o.check}: {o.status}: {o.message}"
+                for o in self.evaluation.blocking]
+
+
+def sign_payload(secret: str, body: bytes) -> str:
+    """``sha256=<hex>`` HMAC of a webhook body, for the ``X-Lmops-Signature`` header."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def check_monitoring(ws: Workspace, ref: str) -> MonitoringOutcome:
+    """Evaluate the monitoring rules for ``ref`` in its stage and act on a breach."""
+    gov = ws.governance
+    with ws.db.read() as s:
+        typ, asset, version = gov._resolve(s, ref)
+        canonical = store.version_ref(typ, asset.name, version.version)
+        stage = version.stage
+        if stage is None:
+            raise ConflictError(f"{canonical} is in no stage: there is nothing to monitor")
+        rules = gov.policies().select(typ, getattr(asset, "risk_tier", "standard"), stage,
+                                      event="monitoring")
+        facts = gov._facts(s, typ, asset, version, stage, ws.actor)
+        evaluation = evaluate(rules, facts, now=datetime.now(UTC), functions=gov._functions(),
+                              policy_required_for=frozenset())
+    outcome = MonitoringOutcome(ref=canonical, stage=stage, breached=not evaluation.allowed,
+                                evaluation=evaluation)
+    if not outcome.breached:
+        with ws.db.write() as s:
+            ws.audit_writer.record(s, "monitoring.ok", canonical, after={"stage": stage})
+        return outcome
+    policy_ws = ws.as_actor(POLICY_ACTOR)
+    for action in evaluation.breach_actions:
+        if action == "alert":
+            _alert(policy_ws, outcome)
+        elif action == "revalidation-required":
+            _mark(policy_ws, typ, canonical, outcome)
+        elif action == "revoke":
+            _revoke(policy_ws, typ, canonical, stage, outcome)
+        elif action == "retrain":
+            outcome.training_request_id = _open_training_request(policy_ws, canonical, outcome)
+        outcome.actions.append(action)
+    return outcome
+
+
+def _alert(ws: Workspace, outcome: MonitoringOutcome) -> None:
+    payload = {"event": "monitoring.breach", "ref": outcome.ref, "stage": outcome.stage,
+               "reasons": outcome.reasons, "actions": outcome.evaluation.breach_actions,
+               "ts": datetime.now(UTC).isoformat()}
+    body = canonical_json(payload).encode()
+    delivered: str = "not configured"
+    url, secret = ws.settings.alert_webhook_url, ws.settings.alert_webhook_secret
+    if url:
+        if not secret:
+            delivered = "refused: LMOPS_ALERT_WEBHOOK_SECRET is not set (alerts are signed)"
+        else:
+            request = urllib.request.Request(url, data=body, method="POST", headers={
+                "Content-Type": "application/json",
+                "X-Lmops-Signature": sign_payload(secret, body)})
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                    delivered = f"HTTP {response.status}"
+            except OSError as exc:
+                delivered = f"failed: {exc}"
+    log = ws.settings.home / "alerts.jsonl"
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({**payload, "webhook": delivered}) + "\n")
+    with ws.db.write() as s:
+        ws.audit_writer.record(s, "monitoring.alert", outcome.ref,
+                               after={"reasons": outcome.reasons, "webhook": delivered})
+
+
+def _mark(ws: Workspace, typ: str, ref: str, outcome: MonitoringOutcome) -> None:
+    with ws.db.write() as s:
+        _, version = store.resolve(s, ref)
+        before = version.status
+        version.status = "revalidation-required"
+        s.add(version)
+        s.flush()
+        ws.audit_writer.record(s, "monitoring.revalidation_required", ref,
+                               before={"status": before},
+                               after={"status": version.status, "reasons": outcome.reasons})
+
+
+def _revoke(ws: Workspace, typ: str, ref: str, stage: str, outcome: MonitoringOutcome) -> None:
+    reason = "monitoring breach: " + "; ".join(outcome.reasons)
+    with ws.db.write() as s:
+        _, version = store.resolve(s, ref)
+        version.stage = None
+        version.status = "revalidation-required"
+        s.add(version)
+        s.flush()
+        ws.audit_writer.record(s, "promotion.revoked", ref, before={"stage": stage},
+                               after={"stage": None, "reason": reason, "by_policy": True})
+        store.attach_evidence(s, ws.audit_writer, asset_type=typ, version=version,
+                              expected_digest=version.digest, kind="revocation",
+                              stage="monitoring", plugin="lmops-core",
+                              metrics={"stage": stage, "by_policy": True},
+                              details={"reasons": outcome.reasons})
+    ws.plugins.hook.lmops_after_decision(decision=DecisionEvent(
+        request_id=None, ref=ref, target_stage=stage, decision="revoked", actor=ws.actor,
+        comment=reason))
+
+
+def _open_training_request(ws: Workspace, ref: str, outcome: MonitoringOutcome) -> str:
+    request_id = uuid.uuid4().hex
+    with ws.db.write() as s:
+        s.add(TrainingRequest(id=request_id, ref=ref, reason="; ".join(outcome.reasons),
+                              created_by=ws.actor))
+        s.flush()
+        ws.audit_writer.record(s, "training_request.open", ref,
+                               after={"request_id": request_id, "reasons": outcome.reasons})
+    return request_id
+
+
+def training_requests(ws: Workspace, *, status: str | None = "open") -> list[dict[str, Any]]:
+    """Open (or all) training requests, newest first."""
+    from sqlalchemy import select
+
+    with ws.db.read() as s:
+        q = select(TrainingRequest).order_by(TrainingRequest.created_at.desc())  # type: ignore[attr-defined]
+        if status:
+            q = q.where(TrainingRequest.status == status)
+        return [r.model_dump() for r in s.execute(q).scalars()]

@@ -1,0 +1,107 @@
+"""A monitoring breach acts by policy: signed alert, revalidation, revocation, retrain request."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lmops_core.governance.monitoring import check_monitoring, sign_payload, training_requests
+from lmops_core.workspace import Workspace
+from tests.conftest import make_model_folder, make_settings
+
+POLICY = textwrap.dedent("""
+    apiVersion: lmops/v1
+    kind: Policy
+    name: monitored
+    rules:
+      - name: prod
+        applies_to: {asset: model, transition: production}
+        approvals:
+          - {role: validator, count: 1}
+      - name: stay-in-production
+        applies_to: {asset: model, transition: production, event: monitoring}
+        evidence:
+          - {kind: drift, max_age: 7d}
+        conditions:
+          - name: no-drift
+            expr: "!evidence.drift.metrics.dataset_drift"
+            message: the monitoring window shows dataset drift
+        on_breach: [alert, revalidation-required, revoke, retrain]
+""")
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Receiver.received.append((dict(self.headers), body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        return None
+
+
+@pytest.fixture
+def receiver() -> Any:
+    _Receiver.received = []
+    server = HTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+
+
+def _in_production(tmp_path: Path, db_url: str, webhook: str) -> tuple[Workspace, str]:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "p.yaml").write_text(POLICY)
+    ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
+                                      actor="root", alert_webhook_url=webhook,
+                                      alert_webhook_secret="s3cret"))
+    ws.governance.grant_role("root", "admin")
+    ws.governance.grant_role("eng", "submitter")
+    ws.governance.grant_role("val", "validator")
+    v = ws.as_actor("eng").register_model("chat", make_model_folder(tmp_path / "m"))
+    req = ws.as_actor("eng").governance.request_promotion(v.ref, to="production")
+    ws.as_actor("val").governance.decide(req.id, approve=True, role="validator", comment="ok")
+    return ws, v.ref
+
+
+def test_drift_breach_revokes_alerts_and_opens_retrain(tmp_path: Path, db_url: str,
+                                                       receiver: HTTPServer) -> None:
+    url = f"http://127.0.0.1:{receiver.server_port}/hook"
+    ws, ref = _in_production(tmp_path, db_url, url)
+    monitor = ws.as_actor("monitor")
+    digest = ws.get(ref).digest
+    monitor.attach_evidence(ref, kind="drift", digest=digest, stage="monitoring",
+                            metrics={"dataset_drift": False, "drifted_share": 0.0})
+    calm = check_monitoring(monitor, ref)
+    assert not calm.breached and calm.actions == [] and ws.get(ref).stage == "production"
+    monitor.attach_evidence(ref, kind="drift", digest=digest, stage="monitoring",
+                            metrics={"dataset_drift": True, "drifted_share": 0.6})
+    outcome = check_monitoring(monitor, ref)
+    assert outcome.breached
+    assert outcome.actions == ["alert", "retrain", "revalidation-required", "revoke"]
+    version = ws.get(ref)
+    assert version.stage is None and version.status == "revalidation-required"
+    actions = [e.action for e in ws.audit_events(subject=ref, limit=500)]
+    for expected in ("monitoring.ok", "monitoring.alert", "training_request.open",
+                     "monitoring.revalidation_required", "promotion.revoked"):
+        assert expected in actions
+    revoked = ws.audit_events(action="promotion.revoked")[0]
+    assert revoked.actor == "lmops-policy" and "dataset drift" in revoked.after["reason"]
+    headers, body = _Receiver.received[0]
+    assert headers["X-Lmops-Signature"] == sign_payload("s3cret", body)
+    assert json.loads(body)["ref"] == ref
+    alerts = (ws.settings.home / "alerts.jsonl").read_text().splitlines()
+    assert json.loads(alerts[0])["webhook"] == "HTTP 204"
+    assert [r["ref"] for r in training_requests(ws)] == [ref]
+    assert ws.verify_audit().ok
