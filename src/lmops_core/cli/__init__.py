@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from lmops_core.cli import governance_cmds, plugin_cmds, registry_cmds, system_cmds
+from lmops_core.cli import governance_cmds, monitor_cmds, plugin_cmds, registry_cmds, system_cmds
 from lmops_core.errors import LmopsError
 
 app = typer.Typer(
@@ -35,6 +35,7 @@ app.add_typer(governance_cmds.requests_app, name="requests")
 app.add_typer(governance_cmds.users_app, name="users")
 app.add_typer(governance_cmds.tokens_app, name="tokens")
 app.add_typer(plugin_cmds.plugin_app, name="plugin")
+app.add_typer(monitor_cmds.monitor_app, name="monitor")
 
 
 def _add_plugin_commands() -> None:

@@ -1,0 +1,97 @@
+"""``lmops monitor run|watch``: compare live traffic with a reference and act on breaches."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lmops_core.cli.common import RichStageProgress, console, open_workspace
+from lmops_core.governance.monitoring import MonitoringOutcome, check_monitoring
+from lmops_core.workspace import Workspace
+
+monitor_app = typer.Typer(help="Run drift monitors on inference logs; breaches act by policy.",
+                          no_args_is_help=True)
+
+
+def monitor_window(ws: Workspace, *, model: str, reference: str, log: Path, monitor: str,
+                   params: dict[str, object] | None = None) -> tuple[str, MonitoringOutcome]:
+    """Register a log window as a dataset, run the monitor on it, then check the policy."""
+    name = model.split(":", 1)[-1].split("@", 1)[0] + "-inference-log"
+    window = ws.register_dataset(name, log, shape="instruction", drop_invalid=True,
+                                 meta={"window_of": model})
+    ws.run_stage("monitoring", monitor, params=params or {},
+                 inputs={"reference": reference, "current": window.ref, "model": model},
+                 progress=RichStageProgress())
+    return window.ref, check_monitoring(ws, model)
+
+
+def _report(window: str, result: MonitoringOutcome) -> None:
+    if result.breached:
+        console.print(f"[red]breach[/] on {result.ref} ({window}): " + "; ".join(result.reasons))
+        console.print(f"actions taken: {', '.join(result.actions) or 'none'}")
+    else:
+        console.print(f"[green]ok[/]: {result.ref} ({window}) meets its monitoring rules")
+
+
+@monitor_app.command("run")
+def monitor_run(
+    model: Annotated[str, typer.Option(help="The deployed version, e.g. model:assistant@3.")],
+    reference: Annotated[str, typer.Option(help="Reference dataset version.")],
+    log: Annotated[Path, typer.Option(help="Inference log window (JSONL).", exists=True,
+                                      dir_okay=False)],
+    monitor: Annotated[str, typer.Option(help="Monitoring operation.")] = "drift",
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="KEY=JSON")] = None,
+) -> None:
+    """Run one monitoring check now."""
+    params = {k: json.loads(v) for k, _, v in (p.partition("=") for p in param or [])}
+    with open_workspace() as ws:
+        window, result = monitor_window(ws, model=model, reference=reference, log=log,
+                                        monitor=monitor, params=params)
+    _report(window, result)
+    if result.breached:
+        raise typer.Exit(2)
+
+
+@monitor_app.command("watch")
+def monitor_watch(
+    model: Annotated[str, typer.Option(help="The deployed version.")],
+    reference: Annotated[str, typer.Option(help="Reference dataset version.")],
+    log: Annotated[Path, typer.Option(help="The growing inference log (JSONL).")],
+    window: Annotated[int, typer.Option(help="Records per monitoring window.")] = 1000,
+    interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 60.0,
+    monitor: str = "drift",
+    max_windows: Annotated[int | None, typer.Option(help="Stop after this many windows.")] = None,
+) -> None:
+    """Poll a growing log; check every full window of new records; stop on a breach."""
+    offset = 0
+    done = 0
+    pending: list[str] = []
+    with open_workspace() as ws:
+        while max_windows is None or done < max_windows:
+            if log.exists():
+                with open(log, encoding="utf-8") as fh:
+                    fh.seek(offset)
+                    chunk = fh.read()
+                    offset = fh.tell()
+                pending.extend(line for line in chunk.splitlines() if line.strip())
+            while len(pending) >= window and (max_windows is None or done < max_windows):
+                part, pending = pending[:window], pending[window:]
+                path = ws.settings.home / "tmp" / f"window-{int(time.time() * 1000)}.jsonl"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text("\n".join(part) + "\n", encoding="utf-8")
+                try:
+                    ref, result = monitor_window(ws, model=model, reference=reference, log=path,
+                                                 monitor=monitor)
+                finally:
+                    path.unlink(missing_ok=True)
+                done += 1
+                _report(ref, result)
+                if result.breached:
+                    raise typer.Exit(2)
+            if max_windows is not None and done >= max_windows:
+                break
+            time.sleep(interval)
