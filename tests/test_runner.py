@@ -150,6 +150,11 @@ def test_failure_mid_stage_leaves_no_partial_writes(failing_ws: Workspace, tmp_p
     events = failing_ws.audit_events(limit=1000)
     assert [e.action for e in events[events_before:]] == ["run.failed"]
     assert failing_ws.verify_audit().ok
+    # The failed run's work folder stays for resuming (inputs are gone) until gc sweeps it.
+    kept = list((failing_ws.settings.home / "runs").iterdir())
+    assert [p.name for p in kept] == [run.id]
+    assert [p.name for p in kept[0].iterdir()] == ["work"]
+    assert failing_ws.gc(older_than_seconds=0)["stale_work_files"] == 1
     assert list((failing_ws.settings.home / "runs").iterdir()) == []
     failing_ws.close()
 

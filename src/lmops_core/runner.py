@@ -164,8 +164,10 @@ class StageRunner:
                     f"failed: {type(exc).__name__}: {exc}",
                     run_id=run_id, plugin=registered.plugin) from exc
         finally:
-            if not keep_workdir:
+            shutil.rmtree(base / "inputs", ignore_errors=True)
+            if not keep_workdir and run.status != "failed":
                 shutil.rmtree(base, ignore_errors=True)
+            # A failed run keeps its work folder (checkpoints to resume from) until `lmops gc`.
 
     def _check_training_data(self, stage: Stage, inputs: Mapping[str, str]) -> None:
         """Refuse to train on a dataset a policy says must be approved, unless it is."""

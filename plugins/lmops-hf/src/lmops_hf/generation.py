@@ -1,0 +1,155 @@
+"""Loading any trained model folder and generating text from it (shared with other plugins).
+
+``load_causal_lm`` opens base, merged and full folders directly and merges an
+adapter into its base on the fly; ``TorchGenerator`` applies the chat template
+and generates with ``model.generate``, whole or streamed token by token.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import lmops_hf  # noqa: F401  - offline switches first
+from lmops_core.errors import ValidationError
+from lmops_hf import chat
+from lmops_hf.loading import check_model_folder, load_base_model, load_tokenizer
+
+
+def load_causal_lm(folder: Path, *, base: Path | None = None, allow_pickle: bool = False
+                   ) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` for a model folder, in eval mode on CPU.
+
+    A PEFT adapter folder (``adapter_config.json``) needs its ``base`` folder:
+    the adapter is merged into it so callers get a plain causal LM. The
+    tokenizer is the folder's own when it has one, else the base's.
+    """
+    folder = Path(folder)
+    if (folder / "adapter_config.json").is_file():
+        if base is None:
+            raise ValidationError(
+                f"{folder} is a PEFT adapter: pass its base model folder as base=",
+                file=str(folder))
+        from peft import PeftModel
+
+        check_model_folder(folder, allow_pickle=allow_pickle, role="adapter")
+        base_model = load_base_model(Path(base), allow_pickle=allow_pickle, role="base")
+        model = PeftModel.from_pretrained(base_model, str(folder)).merge_and_unload()
+        tok_dir = folder if (folder / "tokenizer_config.json").is_file() else Path(base)
+    else:
+        model = load_base_model(folder, allow_pickle=allow_pickle, role="model")
+        tok_dir = folder
+    model.eval()
+    return model, load_tokenizer(tok_dir)
+
+
+class _TokenQueue:
+    """A ``generate`` streamer that hands new token ids to another thread."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[list[int] | None] = queue.Queue()
+        self.prompt_seen = False
+
+    def put(self, value: Any) -> None:
+        # generate() first passes the prompt ids; only what follows is new text.
+        if not self.prompt_seen:
+            self.prompt_seen = True
+            return
+        self.queue.put([int(t) for t in value.reshape(-1).tolist()])
+
+    def end(self) -> None:
+        self.queue.put(None)
+
+
+class TorchGenerator:
+    """Chat-templated generation with a transformers causal LM on CPU."""
+
+    def __init__(self, model: Any, tokenizer: Any) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+
+    def _inputs(self, prompt: str) -> Any:
+        return self.tokenizer.apply_chat_template(
+            chat.prompt_messages(prompt), add_generation_prompt=True, tokenize=True,
+            return_dict=True, return_tensors="pt")
+
+    def _kwargs(self, max_new_tokens: int, do_sample: bool, temperature: float, top_k: int
+                ) -> dict[str, Any]:
+        if max_new_tokens < 1:
+            raise ValidationError("max_new_tokens must be >= 1", field="max_new_tokens")
+        if do_sample and temperature <= 0:
+            raise ValidationError("temperature must be > 0 when sampling", field="temperature")
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": max_new_tokens,
+            "do_sample": do_sample,
+            "eos_token_id": self.tokenizer.eos_token_id,
+            "pad_token_id": self.tokenizer.pad_token_id,
+        }
+        if do_sample:
+            kwargs.update(temperature=temperature, top_k=top_k or None)
+        else:
+            # Neutralise sampling knobs a generation_config may carry, so greedy stays greedy.
+            kwargs.update(temperature=None, top_k=None, top_p=None)
+        return kwargs
+
+    def _generate(self, inputs: Any, kwargs: dict[str, Any], seed: int | None) -> Any:
+        import torch
+
+        # fork_rng keeps a seeded call from disturbing the caller's random state.
+        with torch.random.fork_rng(), torch.no_grad():
+            if seed is not None:
+                torch.manual_seed(seed)
+            return self.model.generate(**inputs, **kwargs)
+
+    def generate(self, prompt: str, max_new_tokens: int = 32, do_sample: bool = False,
+                 temperature: float = 1.0, top_k: int = 0, seed: int | None = None) -> str:
+        """The assistant's reply to ``prompt`` (greedy unless ``do_sample``)."""
+        inputs = self._inputs(prompt)
+        out = self._generate(inputs, self._kwargs(max_new_tokens, do_sample, temperature, top_k),
+                             seed)
+        new = out[0, inputs["input_ids"].shape[1]:]
+        return str(self.tokenizer.decode(new, skip_special_tokens=True))
+
+    def stream(self, prompt: str, max_new_tokens: int = 32, do_sample: bool = False,
+               temperature: float = 1.0, top_k: int = 0, seed: int | None = None
+               ) -> Iterator[str]:
+        """Yield the reply as it is generated, one decoded piece per new token.
+
+        A token that ends inside a multi-byte character (byte-level BPE splits
+        Chinese characters) yields nothing until the character is complete (or
+        generation ends); joining the pieces gives exactly :meth:`generate`'s text.
+        """
+        inputs = self._inputs(prompt)
+        kwargs = self._kwargs(max_new_tokens, do_sample, temperature, top_k)
+        streamer = _TokenQueue()
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                self._generate(inputs, {**kwargs, "streamer": streamer}, seed)
+            except BaseException as exc:  # re-raised in the consuming thread below
+                failure.append(exc)
+                streamer.end()
+
+        thread = threading.Thread(target=work, daemon=True)
+        thread.start()
+        ids: list[int] = []
+        sent = ""
+        while (chunk := streamer.queue.get()) is not None:
+            ids.extend(chunk)
+            text = str(self.tokenizer.decode(ids, skip_special_tokens=True))
+            if text.endswith("\ufffd"):
+                continue
+            if len(text) > len(sent):
+                yield text[len(sent):]
+                sent = text
+        thread.join()
+        if failure:
+            raise failure[0]
+        # Bytes that never completed a character still belong to the reply: flush them.
+        text = str(self.tokenizer.decode(ids, skip_special_tokens=True))
+        if len(text) > len(sent):
+            yield text[len(sent):]

@@ -1,0 +1,380 @@
+"""What SFT and DPO share: parameters, Trainer arguments, callbacks, checkpoints, outputs.
+
+Both run through ``transformers.Trainer`` (DPO through trl's subclass), so
+one checkpoint format and one resume path serve both: Trainer restores the
+optimizer, scheduler, RNG states and data position, which is what makes an
+interrupted-then-resumed run end on exactly the weights of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lmops_hf  # noqa: F401  - offline switches first
+from lmops_core.contracts import (
+    EvidenceRecord,
+    InputAsset,
+    OutputAsset,
+    ProgressReporter,
+    StageContext,
+)
+from lmops_core.errors import StageError, ValidationError
+from lmops_core.weights import refuse_pickle
+from lmops_hf.loading import check_model_folder
+from lmops_hf.params import Param, non_negative, one_of, positive
+
+CHECKPOINT_META = "lmops_training.json"
+DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+# Params that may differ between an interrupted session and its resumption.
+SESSION_PARAMS = {"resume_from", "max_steps_this_session", "checkpoint_every", "keep_checkpoints"}
+
+
+def _targets(value: Any) -> str | None:
+    ok = bool(value) and all(isinstance(v, str) and v for v in value)
+    return None if ok else "must be a non-empty list of module names"
+
+
+def common_params(default_lr: float) -> list[Param]:
+    """Parameters every trainer here accepts."""
+    return [
+        Param("method", (str,), "lora", "lora (PEFT adapter) or full", one_of("lora", "full")),
+        Param("lora_r", (int,), 8, "LoRA rank", positive),
+        Param("lora_alpha", (float,), 16, "LoRA scaling numerator", positive),
+        Param("lora_dropout", (float,), 0.05, "dropout on the LoRA path",
+              lambda v: None if 0 <= v < 1 else "must be in [0, 1)"),
+        Param("target_modules", (list,), DEFAULT_TARGETS, "modules LoRA wraps", _targets),
+        Param("modules_to_save", (list,), None, "modules trained in full beside LoRA "
+              "(e.g. lm_head) and saved with the adapter", _targets, nullable=True),
+        Param("learning_rate", (float,), default_lr, "peak learning rate", positive),
+        Param("epochs", (float,), 1.0, "passes over the dataset (ignored with max_steps)",
+              positive),
+        Param("max_steps", (int,), None, "total optimizer steps", positive, nullable=True),
+        Param("batch_size", (int,), 8, "examples per step", positive),
+        Param("gradient_accumulation_steps", (int,), 1, "micro-batches per step", positive),
+        Param("max_length", (int,), 256, "tokens kept per example", positive),
+        Param("lr_scheduler", (str,), "linear", "learning-rate schedule",
+              one_of("linear", "cosine", "constant")),
+        Param("warmup_steps", (int,), 0, "linear warm-up steps", non_negative),
+        Param("weight_decay", (float,), 0.0, "AdamW weight decay", non_negative),
+        Param("max_grad_norm", (float,), 1.0, "gradient clipping norm", positive),
+        Param("merge", (bool,), False, "also output the adapter merged into the base"),
+        Param("checkpoint_every", (int,), 50, "save a checkpoint every N steps", positive),
+        Param("keep_checkpoints", (int,), 2, "newest checkpoints kept", positive),
+        Param("resume_from", (str,), None, "checkpoint folder to resume from", nullable=True),
+        Param("max_steps_this_session", (int,), None,
+              "stop (checkpointed) after N steps in this session", positive, nullable=True),
+        Param("allow_pickle", (bool,), False, "accept pickle-based weight files"),
+    ]
+
+
+def run_fingerprint(
+    operation: str, params: Mapping[str, Any], seed: int, inputs: Mapping[str, InputAsset]
+) -> dict[str, Any]:
+    """What must match between a checkpoint and the run that resumes from it."""
+    fixed = {k: v for k, v in sorted(params.items()) if k not in SESSION_PARAMS}
+    return {
+        "operation": operation,
+        "seed": seed,
+        "params": fixed,
+        "inputs": {role: a.digest for role, a in sorted(inputs.items())},
+    }
+
+
+def check_resume_folder(path: Path, fingerprint: Mapping[str, Any], allow_pickle: bool) -> None:
+    """Refuse a checkpoint that is missing, unsafe, or from a different run setup."""
+    if not (path / "trainer_state.json").is_file():
+        raise ValidationError(
+            f"resume_from: {path} is not a training checkpoint (no trainer_state.json)",
+            field="resume_from",
+        )
+    meta_path = path / CHECKPOINT_META
+    if not meta_path.is_file():
+        raise ValidationError(
+            f"resume_from: {path} has no {CHECKPOINT_META}; it was not written by lmops-hf",
+            field="resume_from",
+        )
+    saved = json.loads(meta_path.read_text(encoding="utf-8"))
+    for key in ("operation", "seed", "inputs"):
+        if saved.get(key) != fingerprint[key]:
+            raise ValidationError(
+                f"resume_from: checkpoint {key} {saved.get(key)!r} differs from this run's "
+                f"{fingerprint[key]!r}",
+                field="resume_from",
+            )
+    for name, value in fingerprint["params"].items():
+        if saved["params"].get(name) != value:
+            raise ValidationError(
+                f"resume_from: param {name!r} was {saved['params'].get(name)!r} in the "
+                f"checkpoint, {value!r} now; resume with the same params",
+                field=name,
+            )
+    # Model weights in a checkpoint must be safetensors like any other; optimizer, scheduler
+    # and RNG state (*.pt, *.pth) are torch files that Trainer loads with weights_only=True,
+    # the restricted unpickler that builds tensors and plain containers only.
+    for weights in list(path.glob("*.bin")) + list(path.glob("*.ckpt")):
+        if weights.name != "training_args.bin":
+            refuse_pickle(weights, display_name=f"resume_from: {weights}", allow=allow_pickle)
+    check_model_folder_files(path)
+
+
+def check_model_folder_files(path: Path) -> None:
+    """Every ``*.safetensors`` in a checkpoint must parse (no renamed pickles)."""
+    from safetensors import safe_open
+
+    for weights in path.glob("*.safetensors"):
+        try:
+            with safe_open(str(weights), framework="pt"):
+                pass
+        except Exception as exc:
+            raise ValidationError(
+                f"resume_from: {weights} is not valid safetensors ({exc})", field="resume_from"
+            ) from exc
+
+
+def check_base(context: StageContext, allow_pickle: bool) -> Path:
+    """The base model folder, checked for pickle content."""
+    base = context.input("base")
+    if base.asset_type != "model" or base.path is None:
+        raise ValidationError('role "base" must be a model version with a folder', field="base")
+    check_model_folder(base.path, allow_pickle=allow_pickle, role="base")
+    return base.path
+
+
+def training_arguments(
+    args_cls: type, workdir: Path, params: Mapping[str, Any], seed: int, **extra: Any
+) -> Any:
+    """Trainer arguments for a deterministic, checkpointed CPU run."""
+    steps: dict[str, Any] = (
+        {"max_steps": params["max_steps"]}
+        if params["max_steps"]
+        else {"num_train_epochs": float(params["epochs"])}
+    )
+    return args_cls(
+        output_dir=str(workdir / "checkpoints"),
+        use_cpu=True,
+        report_to=[],
+        seed=seed,
+        data_seed=seed,
+        per_device_train_batch_size=params["batch_size"],
+        gradient_accumulation_steps=params["gradient_accumulation_steps"],
+        learning_rate=float(params["learning_rate"]),
+        lr_scheduler_type=params["lr_scheduler"],
+        warmup_steps=params["warmup_steps"],
+        weight_decay=float(params["weight_decay"]),
+        max_grad_norm=float(params["max_grad_norm"]),
+        save_strategy="steps",
+        save_steps=params["checkpoint_every"],
+        save_total_limit=params["keep_checkpoints"],
+        logging_steps=1,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        **steps,
+        **extra,
+    )
+
+
+def make_callbacks(
+    progress: ProgressReporter, fingerprint: Mapping[str, Any], stop_after: int | None
+) -> list[Any]:
+    """Progress reporting, checkpoint metadata and the optional session stop, as callbacks."""
+    from transformers import TrainerCallback
+
+    class LmopsCallback(TrainerCallback):
+        """Bridges Trainer events to lmops progress, checkpoint metadata and session limits."""
+
+        def __init__(self) -> None:
+            self.reported = 0
+            self.session_start: int | None = None
+            self.stopped_early = False
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            progress.start("training", total=state.max_steps)
+
+        def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if self.session_start is None:
+                self.session_start = state.global_step
+                self.reported = state.global_step
+                if state.global_step:
+                    progress.advance(state.global_step)
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            done = state.global_step - (self.session_start or 0)
+            if stop_after is not None and done >= stop_after and state.global_step < state.max_steps:
+                control.should_save = True
+                control.should_training_stop = True
+                self.stopped_early = True
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            if logs and "loss" in logs and state.global_step > self.reported:
+                progress.advance(state.global_step - self.reported, loss=float(logs["loss"]))
+                self.reported = state.global_step
+
+        def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                (folder / CHECKPOINT_META).write_text(
+                    json.dumps(fingerprint, indent=2, sort_keys=True), encoding="utf-8"
+                )
+
+        def on_train_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            progress.finish()
+
+    return [LmopsCallback()]
+
+
+def quiet(trainer: Any) -> None:
+    """Drop Trainer's stdout printer: progress goes through the lmops reporter."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+
+
+def stop_if_interrupted(callback: Any, trainer: Any, workdir: Path) -> None:
+    """After a session limit, raise with the checkpoint to resume from."""
+    if not callback.stopped_early:
+        return
+    step = trainer.state.global_step
+    checkpoint = workdir / "checkpoints" / f"checkpoint-{step}"
+    raise StageError(
+        f"training stopped after step {step} of {trainer.state.max_steps} "
+        f"(max_steps_this_session); resume with resume_from={str(checkpoint)!r}",
+        checkpoint=str(checkpoint),
+        step=step,
+    )
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shaped the weights."""
+    import peft
+    import torch
+    import transformers
+
+    versions = {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "peft": peft.__version__,
+        "python": platform.python_version(),
+    }
+    try:
+        import trl
+
+        versions["trl"] = trl.__version__
+    except ImportError:  # trl is only needed by DPO
+        pass
+    return versions
+
+
+def count_parameters(model: Any) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
+
+
+def loss_series(trainer: Any) -> list[float]:
+    """Per-step training loss over the whole run, earlier sessions included."""
+    return [float(h["loss"]) for h in trainer.state.log_history if "loss" in h]
+
+
+def weights_digest(folder: Path) -> str:
+    """A sha256 over the safetensors files of a saved model (for the evidence record)."""
+    h = hashlib.sha256()
+    for path in sorted(folder.glob("*.safetensors")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return f"sha256:{h.hexdigest()}"
+
+
+def save_outputs(
+    model: Any,
+    tokenizer: Any,
+    workdir: Path,
+    params: Mapping[str, Any],
+    base: InputAsset,
+    metadata: Mapping[str, Any],
+) -> list[OutputAsset]:
+    """Write the adapter (and merged model), or the full model; describe them as outputs."""
+    meta = {"base_digest": base.digest, "base_ref": base.ref, **metadata}
+    outputs: list[OutputAsset] = []
+    if params["method"] == "full":
+        folder = workdir / "model"
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        outputs.append(OutputAsset(role="model", asset_type="model", path=folder, kind="full",
+                                   derived_from=["base", "dataset"], format="safetensors",
+                                   metadata=meta))
+        return outputs
+    folder = workdir / "adapter"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    outputs.append(OutputAsset(role="adapter", asset_type="model", path=folder, kind="adapter",
+                               derived_from=["base", "dataset"], format="safetensors",
+                               metadata=meta))
+    if params["merge"]:
+        merged_dir = workdir / "merged"
+        merged = model.merge_and_unload()
+        merged.save_pretrained(merged_dir)
+        tokenizer.save_pretrained(merged_dir)
+        outputs.append(OutputAsset(role="merged", asset_type="model", path=merged_dir,
+                                   kind="merged", derived_from=["base", "dataset"],
+                                   format="safetensors", metadata=meta))
+    return outputs
+
+
+def training_evidence(
+    outputs: list[OutputAsset], metrics: Mapping[str, Any], details: Mapping[str, Any]
+) -> list[EvidenceRecord]:
+    """One "training" evidence record per output version."""
+    return [
+        EvidenceRecord(kind="training", subject=o.role, metrics=dict(metrics),
+                       details={**details, "weights_digest": weights_digest(o.path)})
+        for o in outputs
+    ]
+
+
+class Timer:
+    """Wall-clock seconds since creation."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        """Seconds elapsed."""
+        return time.perf_counter() - self.start
+
+
+def prepare_model(base_dir: Path, params: Mapping[str, Any], seed: int) -> Any:
+    """The model to train: the base wrapped in LoRA, or the base itself for full fine-tuning.
+
+    Seeding just before PEFT draws the adapter's initial weights makes them a
+    function of ``seed`` alone.
+    """
+    import torch
+
+    from lmops_hf.loading import load_base_model
+
+    torch.manual_seed(seed)
+    model = load_base_model(base_dir, allow_pickle=params["allow_pickle"], role="base")
+    if params["method"] == "full":
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        r=params["lora_r"],
+        lora_alpha=params["lora_alpha"],
+        lora_dropout=float(params["lora_dropout"]),
+        target_modules=list(params["target_modules"]),
+        modules_to_save=list(params["modules_to_save"]) if params["modules_to_save"] else None,
+        task_type="CAUSAL_LM",
+    )
+    try:
+        return get_peft_model(model, config)
+    except ValueError as exc:  # peft's message names the modules it could not find
+        raise ValidationError(f"param 'target_modules': {exc}", field="target_modules") from exc
