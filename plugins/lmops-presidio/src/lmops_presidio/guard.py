@@ -1,0 +1,198 @@
+"""The runtime guard services call: scan and redact text with presidio.
+
+``from lmops_presidio.guard import PiiGuard, GuardConfig`` is the stable
+import other plugins use. Engines are built once per process and shared by
+every guard with the same model, language and phone regions.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from presidio_analyzer import AnalyzerEngine, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+from presidio_anonymizer.entities import RecognizerResult as AnonymizerResult
+
+from lmops_core.errors import ValidationError
+from lmops_presidio.config import NER_ENTITIES, GuardConfig
+from lmops_presidio.engines import analyzer_engine, anonymizer_engine, empty_artifacts
+from lmops_presidio.operators import operator_configs
+from lmops_presidio.prefilter import candidate_entities
+
+__all__ = ["Finding", "GuardConfig", "PiiGuard", "Redaction"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One piece of personal data found: its type, span in the text, and score (0-1)."""
+
+    entity_type: str
+    start: int
+    end: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """A redacted text, what was replaced (``counts``: entity type to count) and the findings."""
+
+    text: str
+    counts: dict[str, int] = field(default_factory=dict)
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything was redacted."""
+        return bool(self.counts)
+
+
+class PiiGuard:
+    """Detects and redacts personal data according to a :class:`GuardConfig`.
+
+    The first call loads the engines (the NER model takes about a second);
+    later guards with the same model reuse them. Batch methods run the NER
+    model over many texts at once and analyse each distinct text only once.
+    """
+
+    def __init__(self, config: GuardConfig | None = None) -> None:
+        self.config = config if config is not None else GuardConfig()
+        entities = self.config.active_entities
+        self._entities = entities
+        self._uses_ner = any(name in NER_ENTITIES for name in entities)
+        self._operators = operator_configs(self.config)
+
+    @property
+    def analyzer(self) -> AnalyzerEngine:
+        """The presidio analyzer this guard runs (shared within the process)."""
+        return analyzer_engine(
+            self.config.ner_model if self._uses_ner else None,
+            self.config.language,
+            tuple(self.config.phone_regions),
+        )
+
+    def scan(self, text: str) -> list[Finding]:
+        """Personal data found in ``text``, by start offset."""
+        return self.scan_batch([text])[0]
+
+    def scan_batch(self, texts: Sequence[str]) -> list[list[Finding]]:
+        """:meth:`scan` for many texts, faster than one by one."""
+        return [[_finding(result) for result in results] for results in self._analyze(texts)]
+
+    def redact(self, text: str) -> Redaction:
+        """``text`` with its personal data redacted by the configured operators."""
+        return self.redact_batch([text])[0]
+
+    def redact_batch(self, texts: Sequence[str]) -> list[Redaction]:
+        """:meth:`redact` for many texts, faster than one by one."""
+        anonymizer = anonymizer_engine()
+        out: list[Redaction] = []
+        for text, results in zip(texts, self._analyze(texts), strict=True):
+            if not results:
+                out.append(Redaction(text=text))
+                continue
+            # No merging of same-type neighbours split by spaces: with a
+            # partial mask, two merged cards would keep the second one visible.
+            anonymized = anonymizer.anonymize(
+                text=text,
+                analyzer_results=[
+                    AnonymizerResult(r.entity_type, r.start, r.end, r.score) for r in results
+                ],
+                operators=self._operators,
+                merge_entities_with_spaces=False,
+            )
+            counts = Counter(item.entity_type for item in anonymized.items)
+            out.append(
+                Redaction(
+                    text=anonymized.text,
+                    counts=dict(sorted(counts.items())),
+                    findings=tuple(_finding(result) for result in results),
+                )
+            )
+        return out
+
+    def _analyze(self, texts: Sequence[str]) -> list[list[RecognizerResult]]:
+        for position, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise ValidationError(f"text #{position} is {type(text).__name__}, not str")
+        # Datasets repeat texts (system prompts, templates): analyse each once.
+        unique = list(dict.fromkeys(texts))
+        by_text = dict(zip(unique, self._analyze_unique(unique), strict=True))
+        # Results are immutable once built; sharing them between equal texts is safe.
+        return [by_text[text] for text in texts]
+
+    def _analyze_unique(self, texts: list[str]) -> Iterator[list[RecognizerResult]]:
+        analyzer = self.analyzer
+        language = self.config.language
+        for text, artifacts in zip(texts, self._artifacts(analyzer, texts), strict=True):
+            candidates = candidate_entities(text, self._entities)
+            if not candidates:
+                yield []
+                continue
+            floor = min(self.config.threshold_for(name) for name in candidates)
+            results = analyzer.analyze(
+                text=text,
+                language=language,
+                entities=candidates,
+                nlp_artifacts=artifacts,
+                score_threshold=floor,
+            )
+            kept = [r for r in results if r.score >= self.config.threshold_for(r.entity_type)]
+            kept = drop_shadowed(kept)
+            kept.sort(key=lambda r: (r.start, r.end, r.entity_type))
+            yield kept
+
+    def _artifacts(self, analyzer: AnalyzerEngine, texts: list[str]) -> Iterator[NlpArtifacts]:
+        language = self.config.language
+        if not self._uses_ner:
+            empty = empty_artifacts(language)
+            for _ in texts:
+                yield empty
+            return
+        batches = analyzer.nlp_engine.process_batch(
+            texts, language, batch_size=self.config.batch_size
+        )
+        for _text, artifacts in batches:
+            yield artifacts
+
+
+def drop_shadowed(results: list[RecognizerResult]) -> list[RecognizerResult]:
+    """Drop findings lying inside a more credible finding of another type.
+
+    presidio's phone matcher also fires on IP addresses, SSNs and groups of
+    IBAN digits, the bank-card pattern on digit runs inside IBANs, NER on
+    e-mail addresses. A finding is dropped when a pattern finding of another
+    type covers its span and either scores higher or is strictly longer with an
+    equal or higher score. The covering finding is redacted anyway, so redaction is the
+    same; only the counts per type become right. Same-span findings with equal
+    scores (a UnionPay card is a credit card and a bank card) are all kept.
+    """
+    kept = []
+    for result in results:
+        shadowed = any(
+            other.entity_type != result.entity_type
+            # NER scores are a constant, not a confidence: they never outrank
+            # a pattern (spaCy sometimes tags an IP address as a place).
+            and other.entity_type not in NER_ENTITIES
+            and other.start <= result.start
+            and result.end <= other.end
+            and (
+                other.score > result.score
+                or (other.end - other.start > result.end - result.start)
+                and other.score >= result.score
+            )
+            for other in results
+        )
+        if not shadowed:
+            kept.append(result)
+    return kept
+
+
+def _finding(result: RecognizerResult) -> Finding:
+    return Finding(
+        entity_type=result.entity_type,
+        start=result.start,
+        end=result.end,
+        score=float(result.score),
+    )

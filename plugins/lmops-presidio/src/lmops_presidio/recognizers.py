@@ -1,0 +1,204 @@
+"""The recognizers lmops adds to presidio's, and the set a guard runs.
+
+presidio ships recognizers for e-mail, phone, IBAN, IP and US SSN, which we
+use as they are (the e-mail one made offline). Its credit-card pattern misses
+Mastercard's 2-series, so ``CREDIT_CARD`` runs through our subclass. The
+mainland-China recognizers are ours. Our patterns use lookarounds instead of
+``\\b`` so numbers written next to CJK characters (``手机13812345678``) are
+found: CJK characters are word characters, so ``\\b`` never fires there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer
+from presidio_analyzer.predefined_recognizers import (
+    CreditCardRecognizer,
+    EmailRecognizer,
+    IbanRecognizer,
+    IpRecognizer,
+    PhoneRecognizer,
+    UsSsnRecognizer,
+)
+
+from lmops_presidio.checksums import (
+    CARD_NETWORKS,
+    card_network,
+    cn_resident_id_valid,
+    digits_only,
+    luhn_valid,
+)
+from lmops_presidio.offline import offline_tld_extractor
+
+# Not preceded/followed by an ASCII letter or digit (CJK neighbours allowed).
+_NOT_AFTER = r"(?<![0-9A-Za-z])"
+_NOT_BEFORE = r"(?![0-9A-Za-z])"
+
+__all__ = [
+    "CARD_NETWORKS",
+    "AllNetworksCreditCardRecognizer",
+    "CnBankCardRecognizer",
+    "CnMobileRecognizer",
+    "CnResidentIdRecognizer",
+    "OfflineEmailRecognizer",
+    "card_network",
+    "pattern_recognizers",
+]
+
+
+class AllNetworksCreditCardRecognizer(CreditCardRecognizer):
+    """presidio's credit-card recognizer, extended to every major network.
+
+    Matches 13-19 digit numbers (plain, 4-4-4-4[-n], Amex 4-6-5 and Diners
+    4-6-4 groupings), then keeps those whose prefix and length fit a network of
+    :data:`CARD_NETWORKS` and that pass the Luhn check.
+    """
+
+    PATTERNS = [
+        Pattern(
+            "Card number (validated)",
+            _NOT_AFTER
+            + r"(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{1,3})?"
+            + r"|\d{4}([ -])\d{6}\2\d{4,5})"
+            + _NOT_BEFORE,
+            0.3,
+        )
+    ]
+
+    def __init__(self, supported_language: str = "en") -> None:
+        super().__init__(
+            patterns=self.PATTERNS,
+            supported_language=supported_language,
+            name="AllNetworksCreditCardRecognizer",
+        )
+
+    def validate_result(self, pattern_text: str) -> bool:
+        """A number of a known network that passes the Luhn check."""
+        number = digits_only(pattern_text)
+        return card_network(number) is not None and luhn_valid(number)
+
+    def invalidate_result(self, pattern_text: str) -> bool:
+        """Not a card when it is a valid resident ID (which it is reported as instead)."""
+        return cn_resident_id_valid(pattern_text)
+
+
+class OfflineEmailRecognizer(EmailRecognizer):
+    """presidio's e-mail recognizer, validating domains with the bundled suffix list."""
+
+    def __init__(self, supported_language: str = "en") -> None:
+        super().__init__(supported_language=supported_language, name="OfflineEmailRecognizer")
+
+    def validate_result(self, pattern_text: str) -> bool:
+        """Valid when the part after ``@`` ends in a known public suffix."""
+        return offline_tld_extractor()(pattern_text).fqdn != ""
+
+
+class CnResidentIdRecognizer(PatternRecognizer):
+    """Mainland-China resident ID numbers (18 characters, GB 11643-1999).
+
+    A candidate is reported only if its birth date is real and its check
+    character is right, so a mistyped or random number is not.
+    """
+
+    PATTERNS = [
+        Pattern(
+            "CN resident ID (validated)",
+            _NOT_AFTER
+            + r"[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
+            + _NOT_BEFORE,
+            0.5,
+        )
+    ]
+    CONTEXT = ["身份证", "证件", "身份证号", "id", "identity", "resident"]
+
+    def __init__(self, supported_language: str = "en") -> None:
+        super().__init__(
+            supported_entity="CN_RESIDENT_ID",
+            patterns=self.PATTERNS,
+            context=self.CONTEXT,
+            supported_language=supported_language,
+            name="CnResidentIdRecognizer",
+        )
+
+    def validate_result(self, pattern_text: str) -> bool:
+        """The birth date and the GB 11643 check character must be right."""
+        return cn_resident_id_valid(pattern_text)
+
+
+class CnMobileRecognizer(PatternRecognizer):
+    """Mainland-China mobile numbers: ``1[3-9]x`` and 8 more digits, optional +86."""
+
+    PATTERNS = [
+        Pattern(
+            "CN mobile",
+            r"(?<![0-9A-Za-z+])(?:(?:\+|00)?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}" + _NOT_BEFORE,
+            0.5,
+        )
+    ]
+    CONTEXT = ["手机", "电话", "联系", "mobile", "phone", "cell", "tel"]
+
+    def __init__(self, supported_language: str = "en") -> None:
+        super().__init__(
+            supported_entity="CN_MOBILE",
+            patterns=self.PATTERNS,
+            context=self.CONTEXT,
+            supported_language=supported_language,
+            name="CnMobileRecognizer",
+        )
+
+
+class CnBankCardRecognizer(PatternRecognizer):
+    """Bank card numbers as issued in mainland China: 16-19 digits passing Luhn.
+
+    Any network: UnionPay (62...) and co-branded Visa/Mastercard cards alike,
+    so a card may also be reported as ``CREDIT_CARD`` on the same span.
+    """
+
+    PATTERNS = [
+        Pattern(
+            "Bank card (validated)",
+            _NOT_AFTER
+            + r"(?:\d{16,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?)"
+            + _NOT_BEFORE,
+            0.3,
+        )
+    ]
+    CONTEXT = ["银行卡", "卡号", "借记卡", "储蓄卡", "bank", "card", "account"]
+
+    def __init__(self, supported_language: str = "en") -> None:
+        super().__init__(
+            supported_entity="CN_BANK_CARD",
+            patterns=self.PATTERNS,
+            context=self.CONTEXT,
+            supported_language=supported_language,
+            name="CnBankCardRecognizer",
+        )
+
+    def validate_result(self, pattern_text: str) -> bool:
+        """16 to 19 digits that pass the Luhn check."""
+        number = digits_only(pattern_text)
+        return 16 <= len(number) <= 19 and luhn_valid(number)
+
+    def invalidate_result(self, pattern_text: str) -> bool:
+        """Not a card when it is a valid resident ID: one in ten IDs also passes Luhn."""
+        return cn_resident_id_valid(pattern_text)
+
+
+def pattern_recognizers(
+    *,
+    language: str = "en",
+    phone_regions: Sequence[str] = PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS,
+) -> list[EntityRecognizer]:
+    """Every recognizer that works without an NER model, one per entity type."""
+    return [
+        OfflineEmailRecognizer(supported_language=language),
+        PhoneRecognizer(supported_language=language, supported_regions=tuple(phone_regions)),
+        AllNetworksCreditCardRecognizer(supported_language=language),
+        IbanRecognizer(supported_language=language),
+        IpRecognizer(supported_language=language),
+        UsSsnRecognizer(supported_language=language),
+        CnResidentIdRecognizer(supported_language=language),
+        CnMobileRecognizer(supported_language=language),
+        CnBankCardRecognizer(supported_language=language),
+    ]

@@ -1,0 +1,46 @@
+"""What runs inside a worker process of the ``pii-redact`` step.
+
+Kept free of heavy imports: a spawned worker imports this module first, and
+:func:`init_worker` decides what presidio may pull in before importing it.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from lmops_presidio.config import GuardConfig
+
+if TYPE_CHECKING:
+    from lmops_presidio.chunks import ChunkResult
+    from lmops_presidio.guard import PiiGuard
+
+_GUARD: PiiGuard | None = None
+
+# presidio imports transformers and spaCy's thinc imports torch whenever they
+# are installed, for engines and layers a worker never uses (the NER model of
+# spaCy's small pipelines runs on numpy); in a fresh worker that import costs
+# seconds. Both libraries treat an ImportError as "not installed".
+_UNUSED_BY_WORKERS = ("transformers", "torch")
+
+
+def init_worker(config: GuardConfig) -> None:
+    """Set up a worker process: build its guard and load the engines, once."""
+    global _GUARD
+    for name in _UNUSED_BY_WORKERS:
+        # A None entry makes `import name` raise ImportError, which presidio
+        # handles as "not installed". Only done in processes we started.
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+    from lmops_presidio.guard import PiiGuard
+
+    _GUARD = PiiGuard(config)
+    _GUARD.redact_batch(["warm-up"])
+
+
+def redact_in_worker(texts: list[str]) -> ChunkResult:
+    """Redact one chunk with this worker's guard."""
+    from lmops_presidio.chunks import redact_chunk
+
+    if _GUARD is None:
+        raise RuntimeError("init_worker must run before redact_in_worker")
+    return redact_chunk(_GUARD, texts)

