@@ -163,3 +163,16 @@ def test_input_needs_type_prefix(sqlite_ws: Workspace, tmp_path: Path) -> None:
     _data(sqlite_ws, tmp_path)
     with pytest.raises(ValidationError, match='input "dataset": reference .* needs a type prefix'):
         sqlite_ws.run_stage("data_preparation", "dedup-exact", inputs={"dataset": "qa@1"})
+
+
+def test_secret_params_are_not_recorded(sqlite_ws: Workspace, tmp_path: Path) -> None:
+    from lmops_core.runner import redact_params
+
+    assert redact_params({"salt": "pepper", "hash_salt": "x", "threshold": 0.5,
+                          "api_key": "", "token": None}) == \
+        {"salt": "***", "hash_salt": "***", "threshold": 0.5, "api_key": "", "token": None}
+    ref = _data(sqlite_ws, tmp_path)
+    with pytest.raises(ValidationError):
+        sqlite_ws.run_stage("data_preparation", "length-filter", inputs={"dataset": ref},
+                            params={"salt": "pepper"})
+    assert sqlite_ws.runs()[0].params == {"salt": "***"}

@@ -10,6 +10,7 @@ record (with its audit event) is written, so the attempt itself stays visible.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -51,6 +52,15 @@ class _Stored:
     size: int
     fields: dict[str, Any] = field(default_factory=dict)
     card: tuple[dict[str, Any], dict[str, Any]] | None = None
+
+
+_SECRET_PARAM = re.compile(r"(salt|secret|password|passwd|token|api_key|private_key)$", re.I)
+
+
+def redact_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Params as recorded in runs and audit: values of secret-looking keys are masked."""
+    return {k: ("***" if _SECRET_PARAM.search(k) and v not in (None, "") else v)
+            for k, v in params.items()}
 
 
 def code_version() -> str | None:
@@ -126,7 +136,8 @@ class StageRunner:
         t0 = time.perf_counter()
         params = dict(params or {})
         run = Run(id=run_id, stage=stage.value, operation=operation, plugin=registered.plugin,
-                  status="running", params=params, inputs=dict(inputs), actor=self.ws.actor,
+                  status="running", params=redact_params(params), inputs=dict(inputs),
+                  actor=self.ws.actor,
                   code_version=code_version(), started_at=started)
         try:
             try:
@@ -146,7 +157,7 @@ class StageRunner:
                 series_digest = (self.artifacts.put_json(result.series).digest
                                  if result.series else None)
                 run.status = "succeeded"
-                run.params = {**params, **result.params}
+                run.params = redact_params({**params, **result.params})
                 run.metrics = dict(result.metrics)
                 run.info = {**result.info, "duration_s": round(time.perf_counter() - t0, 3),
                             "seed": seed,
