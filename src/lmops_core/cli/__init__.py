@@ -6,7 +6,14 @@ import sys
 
 import typer
 
-from lmops_core.cli import governance_cmds, monitor_cmds, plugin_cmds, registry_cmds, system_cmds
+from lmops_core.cli import (
+    deploy_cmds,
+    governance_cmds,
+    monitor_cmds,
+    plugin_cmds,
+    registry_cmds,
+    system_cmds,
+)
 from lmops_core.errors import LmopsError
 
 app = typer.Typer(
@@ -36,6 +43,7 @@ app.add_typer(governance_cmds.users_app, name="users")
 app.add_typer(governance_cmds.tokens_app, name="tokens")
 app.add_typer(plugin_cmds.plugin_app, name="plugin")
 app.add_typer(monitor_cmds.monitor_app, name="monitor")
+deploy_cmds.register(app)
 
 
 def _add_plugin_commands() -> None:

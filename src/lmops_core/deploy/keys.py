@@ -64,7 +64,7 @@ class KeyStore:
     @classmethod
     def for_home(cls, home: Path) -> KeyStore:
         """The key store under an lmops home folder."""
-        return cls(Path(home) / "keys")
+        return cls(Path(home) / "keys" / "bundle-signing")
 
     def _ensure_folder(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)

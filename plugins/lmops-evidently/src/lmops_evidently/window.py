@@ -1,0 +1,233 @@
+"""Turning the records of one window, chunk by chunk, into a compact feature frame.
+
+Raw texts are dropped as soon as their chunk is measured, so a window's
+memory is its feature columns (a few numbers per row), not its text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lmops_core.errors import ValidationError
+from lmops_evidently.jsonl import Row
+from lmops_evidently.pii import Scan, pii_flags
+from lmops_evidently.schema import MESSAGES, TURNS_COLUMN, Schema, category_value
+from lmops_evidently.text import is_refusal, script_labels, words
+from lmops_evidently.vocabulary import ReferenceVocabulary, TokenizerVocabulary
+
+Vocabulary = ReferenceVocabulary | TokenizerVocabulary
+_NUMERIC_TYPES = {int, float, type(None)}
+_LABEL_TYPES = {str, type(None)}
+MISSING = "missing"
+"""Language label of a row whose text field is absent or null."""
+
+
+class WindowBuilder:
+    """Accumulates one window's feature columns from chunks of records.
+
+    ``vocabularies`` maps each text field to its vocabulary. On the reference
+    window with :class:`ReferenceVocabulary`, OOV rates are only known once
+    every chunk is in (see :mod:`lmops_evidently.vocabulary`), so
+    :meth:`frame` finishes them. ``pii_rows`` holds the sorted ordinals of the
+    rows whose texts are scanned for personal data.
+    """
+
+    def __init__(
+        self,
+        *,
+        schema: Schema,
+        path: Path,
+        vocabularies: dict[str, Vocabulary],
+        building_reference: bool,
+        scan: Scan | None = None,
+        pii_rows: np.ndarray | None = None,
+        embedding_rows: np.ndarray | None = None,
+    ) -> None:
+        self.schema = schema
+        self.path = path
+        self.vocabularies = vocabularies
+        self.building_reference = building_reference
+        self.scan = scan
+        self.pii_rows = pii_rows if pii_rows is not None else np.zeros(0, dtype=np.int64)
+        self.embedding_rows = embedding_rows
+        self.embedding_texts: dict[str, list[str]] = {}
+        """Texts kept (missing ones as "") for the embedding-drift sample, per field."""
+        self.rows = 0
+        self._numeric: dict[str, list[np.ndarray]] = {c: [] for c in schema.numeric_columns}
+        self._categorical: dict[str, list[pd.Categorical]] = {
+            c: [] for c in schema.categorical_columns
+        }
+
+    def add(self, rows: Sequence[Row]) -> None:
+        """Measure a chunk of records and keep only their features."""
+        ordinals = np.arange(self.rows, self.rows + len(rows), dtype=np.int64)
+        self.rows += len(rows)
+        for text_field in self.schema.text_fields:
+            self._add_text(text_field, rows, ordinals)
+        if self.schema.dialogue:
+            self._numeric[TURNS_COLUMN].append(self._turns(rows))
+        for name in self.schema.numeric_fields:
+            self._numeric[name].append(self._numbers(name, rows))
+        for name in self.schema.categorical_fields:
+            self._categorical[name].append(pd.Categorical(self._categories(name, rows)))
+
+    def frame(self) -> pd.DataFrame:
+        """The window's feature frame (one row per analysed record)."""
+        columns: dict[str, Any] = {}
+        for text_field in self.schema.text_fields:
+            vocabulary = self.vocabularies.get(text_field)
+            column = f"{text_field}.oov_rate"
+            if column not in self._numeric:
+                continue
+            if isinstance(vocabulary, ReferenceVocabulary) and self.building_reference:
+                rates = vocabulary.freeze()
+                present = np.concatenate(self._numeric[column]) if self._numeric[column] else rates
+                # Missing texts were recorded as NaN placeholders; keep them missing.
+                self._numeric[column] = [np.where(np.isnan(present), np.nan, rates)]
+        for name in self.schema.numeric_columns:
+            parts = self._numeric[name]
+            columns[name] = np.concatenate(parts) if parts else np.zeros(0)
+        for name in self.schema.categorical_columns:
+            parts = self._categorical[name]
+            columns[name] = (
+                pd.api.types.union_categoricals(parts, ignore_order=True)
+                if parts
+                else pd.Categorical([])
+            )
+        ordered = {name: columns[name] for name in self._column_order()}
+        return pd.DataFrame(ordered)
+
+    def _column_order(self) -> list[str]:
+        order: list[str] = []
+        for text_field in self.schema.text_fields:
+            order += [c for c, _, _ in self.schema.descriptor_columns(text_field)]
+        if self.schema.dialogue:
+            order.append(TURNS_COLUMN)
+        return order + list(self.schema.numeric_fields) + list(self.schema.categorical_fields)
+
+    # -- per-kind extraction ------------------------------------------------------------------
+
+    def _fail(self, line: int, name: str, problem: str) -> ValidationError:
+        return ValidationError(
+            f'{self.path}, line {line}: field "{name}" {problem}',
+            file=str(self.path),
+            line=line,
+            field=name,
+        )
+
+    def _texts(self, name: str, rows: Sequence[Row]) -> list[str | None]:
+        if name.startswith(f"{MESSAGES}."):
+            role = name.split(".", 1)[1]
+            return [self._dialogue_text(line, record, role) for line, record in rows]
+        texts: list[str | None] = []
+        for line, record in rows:
+            value = record.get(name)
+            if value is not None and not isinstance(value, str):
+                raise self._fail(line, name, f"must be a string, got {type(value).__name__}")
+            texts.append(value)
+        return texts
+
+    def _messages(self, line: int, record: dict[str, Any]) -> list[dict[str, Any]] | None:
+        messages = record.get(MESSAGES)
+        if messages is None:
+            return None
+        if not isinstance(messages, list):
+            raise self._fail(line, MESSAGES, "must be a list of {role, content} objects")
+        for index, message in enumerate(messages):
+            if (
+                not isinstance(message, dict)
+                or not isinstance(message.get("role"), str)
+                or not isinstance(message.get("content"), str)
+            ):
+                raise self._fail(
+                    line, MESSAGES, f"item {index} must be an object with string role and content"
+                )
+        return messages
+
+    def _dialogue_text(self, line: int, record: dict[str, Any], role: str) -> str | None:
+        messages = self._messages(line, record)
+        if messages is None:
+            return None
+        parts = [m["content"] for m in messages if m["role"] == role]
+        return "\n".join(parts) if parts else None
+
+    def _turns(self, rows: Sequence[Row]) -> np.ndarray:
+        counts = [self._messages(line, record) for line, record in rows]
+        return np.array([np.nan if m is None else len(m) for m in counts], dtype=np.float64)
+
+    def _add_text(self, name: str, rows: Sequence[Row], ordinals: np.ndarray) -> None:
+        texts = self._texts(name, rows)
+        if self.embedding_rows is not None and name in self.schema.embedding_fields:
+            keep = np.flatnonzero(np.isin(ordinals, self.embedding_rows))
+            self.embedding_texts.setdefault(name, []).extend(texts[i] or "" for i in keep)
+        missing = np.fromiter((t is None for t in texts), dtype=bool, count=len(texts))
+        present = [t if t is not None else "" for t in texts]
+        tokens = [words(t) for t in present]
+        wanted = {d for _, d, _ in self.schema.descriptor_columns(name)}
+        if "length" in wanted:
+            lengths = np.fromiter((len(t) for t in present), dtype=np.float64, count=len(present))
+            self._numeric[f"{name}.length"].append(np.where(missing, np.nan, lengths))
+        if "words" in wanted:
+            counts = np.fromiter((len(t) for t in tokens), dtype=np.float64, count=len(tokens))
+            self._numeric[f"{name}.words"].append(np.where(missing, np.nan, counts))
+        if "oov_rate" in wanted:
+            self._numeric[f"{name}.oov_rate"].append(self._oov(name, tokens, ordinals, missing))
+        if "lang" in wanted:
+            labels = script_labels(present)
+            for index in np.flatnonzero(missing):
+                labels[index] = MISSING
+            self._categorical[f"{name}.lang"].append(pd.Categorical(labels))
+        if "refusal" in wanted:
+            flags = np.fromiter(
+                (is_refusal(t) for t in present), dtype=np.float64, count=len(texts)
+            )
+            self._numeric[f"{name}.refusal"].append(np.where(missing, np.nan, flags))
+        if "pii" in wanted and self.scan is not None:
+            chosen = np.isin(ordinals, self.pii_rows)
+            self._numeric[f"{name}.pii"].append(pii_flags(self.scan, texts, chosen))
+
+    def _oov(
+        self, name: str, tokens: list[list[str]], ordinals: np.ndarray, missing: np.ndarray
+    ) -> np.ndarray:
+        vocabulary = self.vocabularies[name]
+        if isinstance(vocabulary, ReferenceVocabulary) and self.building_reference:
+            vocabulary.add_reference(tokens, ordinals)
+            # Placeholder until freeze(): 0 where a text exists, NaN where it is missing.
+            return np.where(missing, np.nan, 0.0)
+        return np.where(missing, np.nan, vocabulary.oov_rates(tokens, ordinals))
+
+    def _numbers(self, name: str, rows: Sequence[Row]) -> np.ndarray:
+        raw = [record.get(name) for _, record in rows]
+        if set(map(type, raw)) <= _NUMERIC_TYPES:  # fast path: no per-value checks needed
+            return np.array([np.nan if v is None else v for v in raw], dtype=np.float64)
+        values = np.empty(len(rows), dtype=np.float64)
+        for index, (line, record) in enumerate(rows):
+            value = record.get(name)
+            if value is None:
+                values[index] = np.nan
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                values[index] = value
+            else:
+                raise self._fail(
+                    line,
+                    name,
+                    f"must be a number (as in the reference), got {type(value).__name__}",
+                )
+        return values
+
+    def _categories(self, name: str, rows: Sequence[Row]) -> list[str | None]:
+        raw = [record.get(name) for _, record in rows]
+        if set(map(type, raw)) <= _LABEL_TYPES:
+            return raw
+        labels: list[str | None] = []
+        for line, record in rows:
+            value = record.get(name)
+            if isinstance(value, dict | list):
+                raise self._fail(line, name, "must be a scalar (it is a category in the reference)")
+            labels.append(None if value is None else category_value(value))
+        return labels

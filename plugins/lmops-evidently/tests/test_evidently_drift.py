@@ -1,0 +1,169 @@
+"""The drift monitor end to end: real JSONL windows, real Evidently, real report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lmops_evidently.monitor import DriftMonitor
+
+from lmops_core.errors import ValidationError
+
+MakeContext = Any
+# The PII descriptor runs presidio's spaCy NER per text; 100 rows per window keep tests quick.
+PII = {"pii_rows": 100}
+
+REQUIRED = (
+    "dataset_drift",
+    "drifted_share",
+    "drifted_columns",
+    "columns",
+    "drift_share_threshold",
+    "rows_reference",
+    "rows_current",
+    "sampled",
+    "sample_rows",
+    "chunk_size",
+)
+
+
+@pytest.fixture(scope="module")
+def windows(tmp_path_factory: pytest.TempPathFactory, logs: Any, jsonl: Any) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("windows")
+    return {
+        "reference": jsonl(folder / "reference.jsonl", logs(1500, seed=1)),
+        "same": jsonl(folder / "same.jsonl", logs(1500, seed=2)),
+        "shifted": jsonl(folder / "shifted.jsonl", logs(1500, seed=3, shifted=True)),
+    }
+
+
+def test_shifted_window_is_reported_as_drift(windows: dict[str, Path], make_context: MakeContext):
+    result = DriftMonitor().run(make_context(windows["reference"], windows["shifted"], PII))
+    [evidence] = result.evidence
+    metrics = evidence.metrics
+    assert evidence.kind == "drift" and evidence.subject == "current"
+    assert set(REQUIRED) <= set(metrics)
+    assert metrics["dataset_drift"] is True
+    assert metrics["drifted_share"] >= metrics["drift_share_threshold"] == 0.5
+    assert metrics["drifted_columns"] == round(metrics["drifted_share"] * metrics["columns"])
+    for column in ("prompt.length", "prompt.lang", "response.refusal", "latency_ms", "route"):
+        assert metrics[f"column.{column}.drifted"] is True, column
+        assert isinstance(metrics[f"column.{column}.score"], float)
+    assert metrics["column.prompt.length.method"] == "Wasserstein distance (normed)"
+    assert metrics["column.prompt.lang.method"] == "Jensen-Shannon distance"
+    assert metrics["rows_reference"] == metrics["rows_current"] == 1500
+    assert metrics["sampled"] is False
+    # The high-cardinality request id is left out, and said to be.
+    assert "request_id" in evidence.details["ignored_fields"]
+    assert not any(name.startswith("column.request_id") for name in metrics)
+    assert evidence.details["summary"]["prompt.lang"]["current_shares"] == {"cjk": 1.0}
+
+
+def test_window_from_same_distribution_is_not_drift_and_report_is_written(
+    windows: dict[str, Path], make_context: MakeContext
+):
+    context = make_context(windows["reference"], windows["same"], PII)
+    [evidence] = DriftMonitor().run(context).evidence
+    metrics = evidence.metrics
+    assert metrics["dataset_drift"] is False
+    assert metrics["drifted_columns"] <= 1
+    # The cross-fitted vocabulary keeps the reference's own OOV rate honest.
+    assert metrics["column.prompt.oov_rate.drifted"] is False
+    html = evidence.artifacts["drift_report.html"]
+    assert html.parent == context.workdir and html.is_file()
+    text = html.read_text(encoding="utf-8")
+    assert "<html" in text[:1000].lower()
+    assert "prompt.length" in text and "latency_ms" in text
+    # No raw text of the windows reaches the report: only descriptors do.
+    assert "help with that" not in text
+
+
+def test_sampling_is_reported(windows: dict[str, Path], make_context: MakeContext):
+    params = {"sample_rows": 400, "seed": 11, "chunk_size": 64, **PII}
+    result = DriftMonitor().run(make_context(windows["reference"], windows["shifted"], params))
+    metrics = result.evidence[0].metrics
+    assert metrics["sampled"] is True and metrics["sample_rows"] == 400
+    assert metrics["chunk_size"] == 64
+    assert metrics["rows_reference"] == 1500 and metrics["rows_reference_analyzed"] == 400
+    assert metrics["rows_current_analyzed"] == 400
+    assert metrics["dataset_drift"] is True
+    assert result.evidence[0].details["seed"] == 11
+
+
+def test_model_role_gets_the_evidence_and_its_tokenizer_vocabulary(
+    windows: dict[str, Path], make_context: MakeContext, tmp_path: Path, vocabulary_words: Any
+):
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.train_from_iterator(
+        [" ".join(vocabulary_words)], trainers.WordLevelTrainer(special_tokens=["[UNK]"])
+    )
+    model = tmp_path / "model"
+    model.mkdir()
+    tokenizer.save(str(model / "tokenizer.json"))
+    context = make_context(
+        windows["reference"], windows["same"], {"sample_rows": 300, **PII}, model
+    )
+    [evidence] = DriftMonitor().run(context).evidence
+    assert evidence.subject == "model"
+    assert evidence.details["vocabulary"] == "tokenizer"
+    # Every English word of the logs is in this tokenizer's vocabulary.
+    assert evidence.details["summary"]["prompt.oov_rate"]["reference_mean"] == 0.0
+
+
+def test_unknown_param_is_named(windows: dict[str, Path], make_context: MakeContext):
+    context = make_context(windows["reference"], windows["same"], {"sample_row": 10})
+    with pytest.raises(ValidationError, match='unknown param "sample_row"'):
+        DriftMonitor().run(context)
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"drift_share": 0}, "drift_share"),
+        ({"chunk_size": 0}, "chunk_size"),
+        ({"sample_rows": "all"}, "sample_rows"),
+        ({"num_method": "chisquare"}, "num_method"),
+        ({"method": "no-such-test"}, "method"),
+        ({"descriptors": ["length", "sentiment"]}, "descriptors"),
+        ({"text_fields": "prompt"}, "text_fields"),
+        ({"text_fields": ["question"]}, "text_fields"),
+    ],
+)
+def test_invalid_params_are_named(
+    windows: dict[str, Path], make_context: MakeContext, params: dict, named: str
+):
+    context = make_context(windows["reference"], windows["same"], params)
+    with pytest.raises(ValidationError, match=f'param "{named}"'):
+        DriftMonitor().run(context)
+
+
+def test_current_value_of_wrong_type_names_file_line_and_field(
+    windows: dict[str, Path], make_context: MakeContext, tmp_path: Path, logs: Any, jsonl: Any
+):
+    records = logs(5, seed=4)
+    records[3]["latency_ms"] = "slow"
+    current = jsonl(tmp_path / "bad.jsonl", records)
+    with pytest.raises(ValidationError, match=r'bad\.jsonl, line 4: field "latency_ms"'):
+        DriftMonitor().run(make_context(windows["reference"], current, PII))
+
+
+def test_broken_json_line_is_named(
+    windows: dict[str, Path], make_context: MakeContext, tmp_path: Path
+):
+    current = tmp_path / "broken.jsonl"
+    current.write_text('{"prompt": "hi"}\n{"prompt": \n', encoding="utf-8")
+    with pytest.raises(ValidationError, match=r"broken\.jsonl, line 2: not valid JSON"):
+        DriftMonitor().run(make_context(windows["reference"], current, PII))
+
+
+def test_empty_window_is_refused(
+    windows: dict[str, Path], make_context: MakeContext, tmp_path: Path
+):
+    current = tmp_path / "empty.jsonl"
+    current.write_text("\n", encoding="utf-8")
+    with pytest.raises(ValidationError, match="current window .* has no records"):
+        DriftMonitor().run(make_context(windows["reference"], current))

@@ -1,0 +1,141 @@
+"""The FastAPI app: ``/v1/generate`` (JSON or server-sent events), ``/health``, ``/version``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from lmops_presidio.guard import GuardConfig
+from pydantic import BaseModel, Field
+
+from lmops_core.deploy import KeyStore, load_bundle
+from lmops_core.errors import LmopsError, ValidationError
+from lmops_serve.generator import load_generator
+from lmops_serve.inference_log import InferenceLog
+from lmops_serve.pii import PiiBlockedError, ServiceGuard
+from lmops_serve.request_filter import RequestClassifier
+from lmops_serve.service import InferenceService, Outcome
+
+MAX_NEW_TOKENS = 512
+
+
+class GenerateRequest(BaseModel):
+    """The body of ``POST /v1/generate``."""
+
+    prompt: str = Field(min_length=1, max_length=20_000)
+    max_new_tokens: int = Field(default=32, ge=1, le=MAX_NEW_TOKENS)
+    temperature: float | None = Field(default=None, ge=0.0, le=5.0)
+
+
+def _sse(event: str, data: Mapping[str, Any]) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _events(service: InferenceService, out: Outcome, pieces: Iterator[str]) -> Iterator[str]:
+    try:
+        for piece in pieces:
+            yield _sse("token", {"text": piece})
+    except PiiBlockedError as exc:
+        yield _sse("error", {"code": exc.code, "message": exc.message,
+                             "request_id": out.request_id})
+        return
+    yield _sse("done", {"request_id": out.request_id, "refused": out.refused,
+                        "refused_category": out.category or None, "metrics": out.metrics(),
+                        "model": service.model})
+
+
+def _default_keys() -> dict[str, Ed25519PublicKey]:
+    from lmops_core.settings import get_settings
+
+    return KeyStore.for_home(get_settings().home).public_keys()
+
+
+def open_service(bundle_path: Path | str, *, public_keys: Mapping[str, Ed25519PublicKey] | None,
+                 decryption_key: bytes | None, guard_mode: str,
+                 refuse_categories: Iterable[str] | None, log_path: Path | str | None,
+                 guard_config: GuardConfig | None) -> InferenceService:
+    """Verify the bundle, load its model, and build the service around it."""
+    guard = ServiceGuard(guard_mode, guard_config)  # bad settings fail before any loading
+    classifier = RequestClassifier(refuse_categories)
+    work = Path(tempfile.mkdtemp(prefix="lmops-serve-"))
+    try:
+        bundle = load_bundle(bundle_path, public_keys=public_keys or _default_keys(),
+                             decryption_key=decryption_key, workdir=work / "bundle")
+        # The model is read into memory here, so its plaintext files need not outlive this.
+        generator, engine = load_generator(bundle.folder)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    log = InferenceLog(Path(log_path)) if log_path is not None else None
+    return InferenceService(bundle, generator, engine, guard=guard, classifier=classifier,
+                            log=log)
+
+
+def create_app(bundle_path: Path | str, *, guard_mode: str = "redact",
+               refuse_categories: Iterable[str] | None = None,
+               log_path: Path | str | None = None,
+               public_keys: Mapping[str, Ed25519PublicKey] | None = None,
+               decryption_key: bytes | None = None,
+               guard_config: GuardConfig | None = None) -> FastAPI:
+    """A FastAPI app serving a verified bundle.
+
+    ``guard_mode``: ``redact`` (personal data is replaced before the model sees
+    the prompt and before the client sees the reply), ``block`` (requests or
+    replies with personal data get 422) or ``off``. ``refuse_categories``:
+    request categories answered with a fixed refusal (default: all of
+    :data:`lmops_serve.request_filter.CATEGORIES`). ``log_path``: the JSONL
+    inference log (always redacted). ``public_keys`` default to the keys under
+    ``LMOPS_HOME``.
+    """
+    service = open_service(bundle_path, public_keys=public_keys, decryption_key=decryption_key,
+                           guard_mode=guard_mode, refuse_categories=refuse_categories,
+                           log_path=log_path, guard_config=guard_config)
+    app = FastAPI(title="lmops guarded inference", version="1", docs_url=None, redoc_url=None)
+    app.state.service = service
+
+    @app.exception_handler(LmopsError)
+    async def lmops_error(_: Request, exc: LmopsError) -> JSONResponse:
+        status = 422 if isinstance(exc, ValidationError) else 500
+        return JSONResponse(status_code=status, content={"error": exc.to_dict()})
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        """Liveness: the bundle verified and the model is loaded."""
+        return {"status": "ok", "model": service.model["ref"], "engine": service.engine,
+                "guard_mode": service.guard.mode}
+
+    @app.get("/version")
+    def version() -> dict[str, Any]:
+        """What is served: bundle and model digests, signing key, the approval record."""
+        b = service.bundle
+        return {"model_ref": b.model_ref, "model_digest": b.model_digest,
+                "bundle_digest": b.digest, "key_id": b.key_id, "stage": b.stage,
+                "approval_request_id": b.approval["request_id"], "approval": b.approval,
+                "policy_digests": b.manifest.get("policy_digests", {})}
+
+    def _stream(body: GenerateRequest) -> StreamingResponse:
+        out, pieces = service.stream(body.prompt, body.max_new_tokens, body.temperature)
+        return StreamingResponse(_events(service, out, pieces), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+
+    @app.post("/v1/generate", response_model=None)
+    def generate(body: GenerateRequest, stream: bool = False
+                 ) -> dict[str, Any] | StreamingResponse:
+        """Generate a reply (JSON), or stream it with ``?stream=true`` (server-sent events)."""
+        if stream:
+            return _stream(body)
+        return service.generate(body.prompt, body.max_new_tokens, body.temperature).public(
+            service.model)
+
+    @app.post("/v1/generate/stream")
+    def generate_stream(body: GenerateRequest) -> StreamingResponse:
+        """Server-sent events: ``token`` per released piece, then ``done`` with metrics."""
+        return _stream(body)
+
+    return app

@@ -1,0 +1,34 @@
+"""``lmops serve-model BUNDLE``: verify a bundle and serve it over HTTP with uvicorn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def serve_model(
+    bundle: Annotated[Path, typer.Argument(help="Bundle folder or .tar.", exists=True)],
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    guard_mode: Annotated[str, typer.Option(help="redact, block or off.")] = "redact",
+    refuse: Annotated[list[str] | None, typer.Option(
+        help="Request category to refuse (repeatable; default all).")] = None,
+    log_path: Annotated[Path | None, typer.Option(help="JSONL inference log.")] = None,
+    public_key: Annotated[list[Path] | None, typer.Option(
+        help="Trusted public key PEM (repeatable; default the keys under LMOPS_HOME).")] = None,
+    key_file: Annotated[Path | None, typer.Option(
+        help="Decryption key file for encrypted bundles (default $LMOPS_BUNDLE_KEY).")] = None,
+) -> None:
+    """Verify BUNDLE (signature and every digest), load its model, and serve it."""
+    import uvicorn
+
+    from lmops_core.deploy import load_encryption_key, load_public_key_file
+    from lmops_serve.app import create_app
+
+    keys = dict(load_public_key_file(p) for p in public_key) if public_key else None
+    app = create_app(bundle, guard_mode=guard_mode, refuse_categories=refuse or None,
+                     log_path=log_path, public_keys=keys,
+                     decryption_key=load_encryption_key(key_file))
+    uvicorn.run(app, host=host, port=port, log_level="info")

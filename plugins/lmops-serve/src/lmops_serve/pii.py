@@ -1,0 +1,97 @@
+"""The PII guard of the service: lmops-presidio on prompts and replies, redact or block."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from lmops_presidio.guard import GuardConfig, PiiGuard
+
+from lmops_core.errors import ValidationError
+
+GuardMode = Literal["redact", "block", "off"]
+GUARD_MODES: tuple[str, ...] = ("redact", "block", "off")
+#: Streamed text is redacted in segments cut at whitespace once this long, so an
+#: e-mail or card number is whole when the guard sees it.
+SEGMENT_CHARS = 48
+
+
+class PiiBlockedError(ValidationError):
+    """Personal data found where the guard is in block mode; names types, never values."""
+
+    code = "pii_blocked"
+
+
+@dataclass(frozen=True)
+class Checked:
+    """Text after the guard, and the entity counts found in the original."""
+
+    text: str
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        """How many findings."""
+        return sum(self.counts.values())
+
+    def types(self) -> str:
+        """``TYPE:n,TYPE:n`` for flat logs."""
+        return ",".join(f"{k}:{v}" for k, v in sorted(self.counts.items()))
+
+
+class ServiceGuard:
+    """Applies one mode to inputs and outputs; the log always gets redacted text."""
+
+    def __init__(self, mode: str = "redact", config: GuardConfig | None = None) -> None:
+        if mode not in GUARD_MODES:
+            raise ValidationError(f"guard_mode must be one of {', '.join(GUARD_MODES)}, "
+                                  f"got {mode!r}", field="guard_mode")
+        self.mode = mode
+        self.pii = PiiGuard(config)
+
+    def redact(self, text: str) -> Checked:
+        """Redacted text and counts, whatever the mode (used for the log)."""
+        result = self.pii.redact(text)
+        return Checked(text=result.text, counts=dict(result.counts))
+
+    def check(self, text: str, *, where: str) -> Checked:
+        """Apply the mode: redact, raise :class:`PiiBlockedError`, or pass through (``off``)."""
+        if self.mode == "off":
+            return Checked(text=text)
+        checked = self.redact(text)
+        if self.mode == "block" and checked.counts:
+            raise PiiBlockedError(f"the {where} contains personal data ({checked.types()}); "
+                                  "this service blocks it", field=where,
+                                  entities=checked.counts)
+        return checked
+
+    def stream(self, pieces: Iterator[str]) -> Iterator[tuple[str, int]]:
+        """Guard streamed output: ``(released text, pieces consumed)`` per segment.
+
+        In ``off`` mode every piece is released as it comes. Otherwise pieces
+        are held until a whitespace boundary past :data:`SEGMENT_CHARS`, then
+        the segment is checked; personal data split across two segments can be
+        missed here, but never reaches the log (the whole reply is redacted).
+        """
+        if self.mode == "off":
+            for piece in pieces:
+                yield piece, 1
+            return
+        buffer, held = "", 0
+        for piece in pieces:
+            buffer += piece
+            held += 1
+            cut = _cut_point(buffer)
+            if cut:
+                yield self.check(buffer[:cut], where="response").text, held
+                buffer, held = buffer[cut:], 0
+        if buffer:
+            yield self.check(buffer, where="response").text, held
+
+
+def _cut_point(text: str) -> int:
+    if len(text) < SEGMENT_CHARS:
+        return 0
+    last = max(text.rfind(" "), text.rfind("\n"), text.rfind("\t"))
+    return last + 1 if last >= SEGMENT_CHARS // 2 else 0

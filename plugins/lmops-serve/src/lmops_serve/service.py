@@ -1,0 +1,177 @@
+"""One request through the service: guard, refusal check, generation, metrics, log."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from lmops_core.deploy import VerifiedBundle
+from lmops_serve.generator import Generator, count_tokens
+from lmops_serve.inference_log import InferenceLog, InferenceRecord
+from lmops_serve.pii import Checked, PiiBlockedError, ServiceGuard
+from lmops_serve.request_filter import REFUSAL_MESSAGE, RequestClassifier
+
+
+@dataclass
+class Outcome:
+    """What a finished request produced; ``text`` is what the client received."""
+
+    request_id: str
+    text: str
+    refused: bool = False
+    category: str = ""
+    blocked: bool = False
+    #: Redaction results; None until computed (``off`` mode computes them only for the log).
+    pii_in: Checked | None = None
+    pii_out: Checked | None = None
+    latency_ms: float = 0.0
+    ttft_ms: float = 0.0
+    tokens_in: int = 0
+    tokens_out: int = 0
+
+    def metrics(self) -> dict[str, Any]:
+        """Per-request metrics returned to the client."""
+        return {"latency_ms": round(self.latency_ms, 3), "ttft_ms": round(self.ttft_ms, 3),
+                "tokens_in": self.tokens_in, "tokens_out": self.tokens_out}
+
+    def public(self, model: dict[str, str]) -> dict[str, Any]:
+        """The JSON body of a non-streamed response."""
+        return {"request_id": self.request_id, "text": self.text, "refused": self.refused,
+                "refused_category": self.category or None,
+                "pii_in": self.pii_in.counts if self.pii_in else {},
+                "pii_out": self.pii_out.counts if self.pii_out else {},
+                "metrics": self.metrics(), "model": model}
+
+
+class InferenceService:
+    """A verified bundle's model behind the guard, the refusal check and the log."""
+
+    def __init__(self, bundle: VerifiedBundle, generator: Generator, engine: str, *,
+                 guard: ServiceGuard, classifier: RequestClassifier,
+                 log: InferenceLog | None) -> None:
+        self.bundle = bundle
+        self.generator = generator
+        self.engine = engine
+        self.guard = guard
+        self.classifier = classifier
+        self.log = log
+
+    @property
+    def model(self) -> dict[str, str]:
+        """The model identity reported with every response."""
+        return {"ref": self.bundle.model_ref, "digest": self.bundle.model_digest,
+                "bundle_digest": self.bundle.digest}
+
+    def _begin(self, prompt: str) -> tuple[Outcome, str | None, float]:
+        started = time.perf_counter()
+        out = Outcome(request_id=uuid.uuid4().hex, text="")
+        model_prompt = prompt
+        if self.guard.mode != "off":
+            try:
+                out.pii_in = self.guard.check(prompt, where="prompt")
+            except PiiBlockedError:
+                out.blocked = True
+                self._finish(out, prompt, started, stream=False)
+                raise
+            model_prompt = out.pii_in.text
+        categories = self.classifier.classify(prompt)
+        if categories:
+            out.refused, out.category, out.text = True, categories[0], REFUSAL_MESSAGE
+            return out, None, started
+        out.tokens_in = count_tokens(self.generator, model_prompt)
+        return out, model_prompt, started
+
+    @staticmethod
+    def _options(temperature: float | None) -> dict[str, Any]:
+        if temperature is None or temperature == 0:
+            return {"do_sample": False}
+        return {"do_sample": True, "temperature": temperature}
+
+    def generate(self, prompt: str, max_new_tokens: int, temperature: float | None) -> Outcome:
+        """Answer one prompt; raises :class:`PiiBlockedError` in block mode."""
+        out, model_prompt, started = self._begin(prompt)
+        if model_prompt is not None:
+            raw = self.generator.generate(model_prompt, max_new_tokens=max_new_tokens,
+                                          **self._options(temperature))
+            out.ttft_ms = (time.perf_counter() - started) * 1000
+            out.tokens_out = count_tokens(self.generator, raw)
+            out.text = raw
+            if self.guard.mode != "off":
+                try:
+                    out.pii_out = self.guard.check(raw, where="response")
+                except PiiBlockedError:
+                    out.blocked = True
+                    self._finish(out, prompt, started, stream=False, response=raw)
+                    raise
+                out.text = out.pii_out.text
+        else:
+            out.ttft_ms = (time.perf_counter() - started) * 1000
+        self._finish(out, prompt, started, stream=False, response=out.text)
+        return out
+
+    def stream(self, prompt: str, max_new_tokens: int, temperature: float | None
+               ) -> tuple[Outcome, Iterator[str]]:
+        """Check the prompt now (may raise), then a lazy iterator of released text pieces."""
+        out, model_prompt, started = self._begin(prompt)
+
+        def pieces() -> Iterator[str]:
+            if model_prompt is None:
+                out.ttft_ms = (time.perf_counter() - started) * 1000
+                self._finish(out, prompt, started, stream=True, response=out.text)
+                yield out.text
+                return
+            raw_parts: list[str] = []
+
+            def source() -> Iterator[str]:
+                for piece in self.generator.stream(model_prompt, max_new_tokens=max_new_tokens,
+                                                   **self._options(temperature)):
+                    raw_parts.append(piece)
+                    yield piece
+
+            sent: list[str] = []
+            try:
+                for text, _ in self.guard.stream(source()):
+                    if not out.ttft_ms:
+                        out.ttft_ms = (time.perf_counter() - started) * 1000
+                    sent.append(text)
+                    yield text
+            except PiiBlockedError:
+                out.blocked = True
+                raise
+            finally:
+                raw = "".join(raw_parts)
+                out.tokens_out = count_tokens(self.generator, raw)
+                out.text = "".join(sent)
+                if self.log is not None:
+                    # Segments were checked one by one; the log gets the whole reply redacted.
+                    out.pii_out = self.guard.redact(raw)
+                self._finish(out, prompt, started, stream=True, response=raw)
+
+        return out, pieces()
+
+    def _finish(self, out: Outcome, prompt: str, started: float, *, stream: bool,
+                response: str = "") -> None:
+        out.latency_ms = (time.perf_counter() - started) * 1000
+        if self.log is None:
+            return
+        # The log never holds raw text: whatever the mode, both sides are redacted first.
+        # (In redact mode, pii_in is the redaction of the prompt already; block mode
+        # raised before setting it, and off mode never set it.)
+        pin = out.pii_in if out.pii_in is not None else self.guard.redact(prompt)
+        pout = (out.pii_out if out.pii_out is not None
+                else self.guard.redact(response) if response else Checked(text=""))
+        out.pii_in, out.pii_out = pin, pout
+        self.log.append(InferenceRecord(
+            ts=datetime.now(UTC).isoformat(), request_id=out.request_id,
+            prompt=pin.text, response=pout.text,
+            latency_ms=round(out.latency_ms, 3), ttft_ms=round(out.ttft_ms, 3),
+            tokens_in=out.tokens_in, tokens_out=out.tokens_out, pii_in=pin.total,
+            pii_out=pout.total, pii_in_types=pin.types(),
+            pii_out_types=pout.types(), refused=out.refused,
+            refused_category=out.category, blocked=out.blocked, stream=stream,
+            model_ref=self.bundle.model_ref, model_digest=self.bundle.model_digest,
+            bundle_digest=self.bundle.digest))
