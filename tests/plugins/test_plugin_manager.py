@@ -197,3 +197,33 @@ def test_deployment_targets_register_for_the_deployment_stage(tmp_path: Path) ->
     assert host.operation(Stage.DEPLOYMENT, "zip-bundle").plugin == "deployer"
     with pytest.raises(PluginError, match='no deployment operation named "helm"'):
         host.operation(Stage.DEPLOYMENT, "helm")
+
+
+def test_loading_every_installed_plugin_imports_no_heavy_library(tmp_path: Path) -> None:
+    # Every lmops command loads all plugins: they must import ML libraries only when they run.
+    code = textwrap.dedent("""
+        import sys
+        from lmops_core.plugins import load_plugins
+        from lmops_core.settings import Settings
+        host = load_plugins(Settings())
+        heavy = ["torch", "transformers", "evidently", "presidio_analyzer", "onnxruntime",
+                 "shap", "lm_eval", "spacy", "pandas", "peft", "trl", "sklearn"]
+        print([m for m in heavy if m in sys.modules], [str(f) for f in host.failures],
+              sorted(p.name for p in host.plugins if p.source == "entry point"))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "LMOPS_HOME": str(tmp_path)}, timeout=120)
+    assert out.returncode == 0, out.stderr
+    heavy, failures, plugins = _parse_three_lists(out.stdout)
+    assert heavy == [] and failures == []
+    for first_party in ("lmops-evidently", "lmops-hf", "lmops-lm-eval", "lmops-onnx",
+                        "lmops-presidio", "lmops-safety", "lmops-serve", "lmops-shap"):
+        assert first_party in plugins
+
+
+def _parse_three_lists(text: str) -> tuple[list[str], list[str], list[str]]:
+    import ast
+
+    node = ast.parse("(" + text.strip().replace("] [", "], [") + ")", mode="eval")
+    value = ast.literal_eval(node.body)
+    return value[0], value[1], value[2]

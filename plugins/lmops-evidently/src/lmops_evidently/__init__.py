@@ -5,9 +5,7 @@ Public API: :class:`DriftMonitor` (the ``drift`` operation), :data:`DRIFT_EVIDEN
 and :func:`parse_params`.
 """
 
-from lmops_evidently.frames import FeatureFrames, build_feature_frames
-from lmops_evidently.monitor import DRIFT_EVIDENCE, DriftMonitor
-from lmops_evidently.params import DriftParams, parse_params
+from typing import Any
 
 __all__ = [
     "DRIFT_EVIDENCE",
@@ -17,3 +15,21 @@ __all__ = [
     "build_feature_frames",
     "parse_params",
 ]
+
+_HOMES = {
+    "DRIFT_EVIDENCE": "lmops_evidently.kinds",
+    "DriftMonitor": "lmops_evidently.monitor",
+    "DriftParams": "lmops_evidently.params",
+    "parse_params": "lmops_evidently.params",
+    "FeatureFrames": "lmops_evidently.frames",
+    "build_feature_frames": "lmops_evidently.frames",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: importing the package (as plugin discovery does) must not import Evidently.
+    if name in _HOMES:
+        import importlib
+
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(name)

@@ -10,7 +10,7 @@ from typing import Any
 import evidently
 import pandas as pd
 
-from lmops_core.contracts import EvidenceKind, EvidenceRecord, StageContext, StageResult
+from lmops_core.contracts import EvidenceRecord, StageContext, StageResult
 from lmops_core.errors import ValidationError
 from lmops_evidently.embeddings import AUC_THRESHOLD, run_embedding_drift
 from lmops_evidently.embeddings import METHOD_NAME as EMBEDDING_METHOD
@@ -23,31 +23,7 @@ from lmops_evidently.vocabulary import TokenizerVocabulary
 REPORT_NAME = "drift_report.html"
 EMBEDDING_REPORT_NAME = "embedding_drift_report.html"
 
-DRIFT_EVIDENCE = EvidenceKind(
-    name="drift",
-    description=(
-        "Data and text drift between a reference window and a current window, measured by "
-        "Evidently's DataDriftPreset over numeric and categorical fields and text descriptors "
-        "(length, words, OOV rate, script, refusal rate, PII hit rate). Per-column results are "
-        "column.<name>.score / .method / .threshold / .drifted."
-    ),
-    metrics={
-        "dataset_drift": "boolean",
-        "drifted_share": "number",
-        "drifted_columns": "integer",
-        "columns": "integer",
-        "drift_share_threshold": "number",
-        "rows_reference": "integer",
-        "rows_current": "integer",
-        "rows_reference_analyzed": "integer",
-        "rows_current_analyzed": "integer",
-        "sampled": "boolean",
-        "sample_rows": "integer",
-        "chunk_size": "integer",
-    },
-)
-"""The evidence kind this monitor produces, for policies such as
-``not evidence.drift.metrics.dataset_drift``."""
+from lmops_evidently.kinds import DRIFT_EVIDENCE  # noqa: E402  (re-exported)
 
 
 def _dataset_path(context: StageContext, role: str) -> Path:

@@ -1,19 +1,36 @@
-"""Hook implementations of lmops-evidently: the ``drift`` monitor and its evidence kind."""
+"""Hook implementations of lmops-evidently: the ``drift`` monitor and its evidence kind.
+
+Evidently and pandas take seconds to import, and every ``lmops`` command loads
+all plugins, so the monitor is registered through a light proxy that imports
+them only when a drift check actually runs.
+"""
 
 from __future__ import annotations
 
 from lmops_core import hookimpl
-from lmops_core.contracts import Register
-from lmops_evidently.monitor import DRIFT_EVIDENCE, DriftMonitor
-from lmops_evidently.offline import apply_offline_defaults
+from lmops_core.contracts import Register, StageContext, StageResult
+from lmops_evidently.kinds import DRIFT_EVIDENCE
 
-apply_offline_defaults()
+
+class LazyDriftMonitor:
+    """The ``drift`` operation; loads :class:`lmops_evidently.monitor.DriftMonitor` on first run."""
+
+    name = "drift"
+    description = ("Compare a reference and a current window (data, text descriptors, "
+                   "optional embeddings) with Evidently's DataDriftPreset.")
+
+    def run(self, context: StageContext) -> StageResult:
+        from lmops_evidently.monitor import DriftMonitor
+        from lmops_evidently.offline import apply_offline_defaults
+
+        apply_offline_defaults()
+        return DriftMonitor().run(context)
 
 
 @hookimpl
 def register_monitors(register: Register) -> None:
     """Offer the ``drift`` monitor."""
-    register(DriftMonitor())
+    register(LazyDriftMonitor())
 
 
 @hookimpl
