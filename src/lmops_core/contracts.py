@@ -117,6 +117,8 @@ class OutputAsset:
     name: str | None = None
     format: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    #: Risk tier (low, standard, high) given to the asset if this output creates it.
+    risk_tier: str | None = None
 
 
 @dataclass(frozen=True)

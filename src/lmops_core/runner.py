@@ -272,6 +272,7 @@ class StageRunner:
                 name = out.name or parse_ref(inputs[out.derived_from[0]].ref).name
                 row = store.create_version(
                     s, audit, asset_type=out.asset_type, name=name, run_id=run.id,
+                    risk_tier=out.risk_tier,
                     fields={"digest": st.digest, "size_bytes": st.size,
                             "meta": dict(out.metadata), **st.fields})
                 subjects[role] = (out.asset_type, row, row.digest)

@@ -117,8 +117,14 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
 
+async def _internal_error(_request: Request, _exc: Exception) -> JSONResponse:
+    # A bug, not bad input: say nothing about internals; the server log has the traceback.
+    return error_response(500, "internal_error", "internal server error")
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the handlers for domain errors, validation errors and HTTP errors."""
+    """Register the handlers for domain, validation, HTTP and unexpected errors."""
+    app.add_exception_handler(Exception, _internal_error)
     app.add_exception_handler(LmopsError, _lmops_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -27,6 +27,7 @@ app = typer.Typer(
 app.command("init")(system_cmds.init)
 app.command("plugins")(system_cmds.plugins)
 app.command("gc")(system_cmds.gc)
+app.command("serve")(system_cmds.serve)
 app.command("stage")(system_cmds.stage)
 app.command("lineage")(registry_cmds.lineage)
 app.add_typer(system_cmds.audit_app, name="audit")

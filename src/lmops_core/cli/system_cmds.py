@@ -125,3 +125,14 @@ def stage(
         console.print(f"  {role}: {ref}")
     if outcome.evidence_ids:
         console.print(f"  evidence: {', '.join(f'#{i}' for i in outcome.evidence_ids)}")
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Bind address (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8650,
+) -> None:
+    """Run the admin API (FastAPI + uvicorn) for reviewers; bearer tokens, default deny."""
+    from lmops_core.api.app import serve as run_server
+
+    console.print(f"lmops admin API on http://{host}:{port} (docs at /docs)")
+    run_server(host=host, port=port)

@@ -1,0 +1,363 @@
+"""Admin API under load: listing pending requests, approving, and verifying the audit log.
+
+1. Seed a fresh store with R approval requests (default 10,000, all pending, one per model
+   version, each with a valid frozen snapshot) and E audit events (default 100,000, a valid
+   hash chain with a signed head). Seeding BYPASSES the API and the service: rows are
+   inserted in bulk with SQLAlchemy core, because creating them one by one would take hours.
+2. Start the API on a real uvicorn server (a subprocess) on a free loopback port.
+3. Measure through HTTP, with C concurrent clients (default 50, httpx on asyncio):
+   ``GET /api/v1/requests?status=pending`` (target p99 <= 50 ms) and
+   ``POST /api/v1/requests/{id}/approve`` (one validator approval out of the two the policy
+   needs, so every call writes a decision, an audit event and evidence but promotes nothing).
+   Baseline in the same run: the same calls through the SDK in-process, one at a time.
+4. Grow the audit chain to V events (default 1,000,000) and time ``POST /api/v1/audit/verify``
+   and, as baseline, ``Workspace.verify_audit()`` in-process (target >= 200k events/s).
+
+    .venv/bin/python benchmarks/bench_api.py [--database-url URL] [--requests 10000]
+        [--events 100000] [--verify-events 1000000] [--clients 50] [--list-calls 2000]
+        [--approvals 1000]
+
+PostgreSQL: create an empty database first, e.g.
+``createdb -h 127.0.0.1 -U postgres lmops_bench_api`` and pass
+``--database-url postgresql://postgres@127.0.0.1:5432/lmops_bench_api``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+POLICY = textwrap.dedent("""
+    apiVersion: lmops/v1
+    kind: Policy
+    name: bench
+    rules:
+      - name: prod
+        applies_to: {asset: model, transition: production}
+        evidence:
+          - {kind: eval}
+        conditions:
+          - {name: accuracy, expr: evidence.eval.metrics.acc >= 0.5, message: too weak}
+        approvals:
+          - {role: validator, count: 1}
+          - {role: risk_officer, count: 1}
+        separation_of_duties: true
+        request_ttl: 7d
+""")
+VERSIONS_PER_MODEL = 10
+CHUNK = 5_000
+
+SERVER = r"""
+import sys, uvicorn
+from lmops_core.api.app import create_app
+from lmops_core.settings import Settings
+settings = Settings(home=sys.argv[1], database_url=sys.argv[2] or None,
+                    policies_dir=sys.argv[3], load_entry_points=False, actor="server")
+uvicorn.run(create_app(settings=settings), host="127.0.0.1", port=int(sys.argv[4]),
+            log_level=sys.argv[5], access_log=False,
+            # uvicorn's default of 5 s can close a keep-alive connection just as a client
+            # reuses it when the loaded server's event loop runs late (httpx ReadError).
+            timeout_keep_alive=60)
+"""
+
+
+def percentile(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+
+
+def _chunks(rows: list[dict[str, Any]]) -> Any:
+    for i in range(0, len(rows), CHUNK):
+        yield rows[i:i + CHUNK]
+
+
+# -- seeding (direct SQL, bypasses the API and the service) ---------------------------------
+
+
+def seed_requests(ws: Any, count: int) -> list[str]:
+    """Insert ``count`` models versions and one valid pending request for each."""
+    from sqlalchemy import select
+
+    from lmops_core.audit.chain import canonical_json
+    from lmops_core.digests import digest_bytes
+    from lmops_core.governance.models import ApprovalRequest
+    from lmops_core.registry.models import Model, ModelVersion
+
+    policy_digests = ws.governance.policies().digests
+    now = datetime.now(UTC)
+    n_models = max(1, (count + VERSIONS_PER_MODEL - 1) // VERSIONS_PER_MODEL)
+    with ws.db.write() as s:
+        conn = s.connection()
+        conn.execute(Model.__table__.insert(), [  # type: ignore[attr-defined]
+            {"name": f"bench-{m:05d}", "normalized_name": f"bench-{m:05d}", "description": "",
+             "risk_tier": "standard", "latest_version": VERSIONS_PER_MODEL, "created_at": now,
+             "created_by": "bench-author"} for m in range(n_models)])
+        ids = {name: mid for mid, name in conn.execute(select(Model.id, Model.name))}
+        versions = []
+        for i in range(count):
+            model_id = ids[f"bench-{i // VERSIONS_PER_MODEL:05d}"]
+            versions.append({"model_id": model_id, "version": i % VERSIONS_PER_MODEL + 1,
+                             "kind": "base", "format": "safetensors",
+                             "digest": digest_bytes(f"bench-{i}".encode()), "size_bytes": 64,
+                             "meta": {}, "stage": None, "status": "active", "created_at": now,
+                             "created_by": "bench-author"})
+        for part in _chunks(versions):
+            conn.execute(ModelVersion.__table__.insert(), part)  # type: ignore[attr-defined]
+        rows = conn.execute(select(ModelVersion.id, ModelVersion.digest, Model.name,
+                                   ModelVersion.version)
+                            .join(Model, Model.id == ModelVersion.model_id)).all()
+        requests, request_ids = [], []
+        for n, (vid, digest, name, version) in enumerate(rows):
+            rid = uuid.uuid4().hex
+            ref = f"model:{name}@{version}"
+            snapshot = {"ref": ref, "to": "production", "version_digest": digest,
+                        "policy_digests": policy_digests, "evidence_digests": [],
+                        "evaluation": {"seeded": True}}
+            requests.append({
+                "id": rid, "asset_type": "model", "version_id": vid, "ref": ref,
+                "target_stage": "production", "requested_by": "bench-sub", "status": "pending",
+                "created_at": now - timedelta(seconds=count - n), "expires_at": now +
+                timedelta(days=7), "decided_at": None, "version_digest": digest,
+                "policy_digests": policy_digests, "evidence_digests": [],
+                "evaluation": {"seeded": True},
+                "required_approvals": {"validator": 1, "risk_officer": 1},
+                "separation_of_duties": True,
+                "snapshot_digest": digest_bytes(canonical_json(snapshot).encode()),
+                "reason": None})
+            request_ids.append(rid)
+        for part in _chunks(requests):
+            conn.execute(ApprovalRequest.__table__.insert(), part)  # type: ignore[attr-defined]
+    return request_ids
+
+
+def seed_events(ws: Any, count: int) -> None:
+    """Append ``count`` events to the audit chain and re-sign its head."""
+    from sqlalchemy import text
+
+    from lmops_core.audit.chain import canonical_json, event_hash, sign_head
+    from lmops_core.audit.keys import load_or_create_audit_key
+    from lmops_core.registry.models import AuditEvent
+
+    key = load_or_create_audit_key(ws.settings.home, ws.settings.audit_key)
+    with ws.db.write() as s:
+        conn = s.connection()
+        seq, prev = conn.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).one()
+        batch: list[dict[str, Any]] = []
+        for i in range(count):
+            seq += 1
+            ts = datetime.now(UTC).isoformat(timespec="microseconds")
+            subject = f"model:bench-{i % 1000:05d}@1"
+            after = canonical_json({"i": i})
+            digest = event_hash(prev, seq, ts, "bench-seed", "bench.seed", subject, "null",
+                                after)
+            batch.append({"seq": seq, "ts": ts, "actor": "bench-seed", "action": "bench.seed",
+                          "subject": subject, "before": "null", "after": after,
+                          "prev_hash": prev, "hash": digest})
+            prev = digest
+            if len(batch) == 20_000:
+                conn.execute(AuditEvent.__table__.insert(), batch)  # type: ignore[attr-defined]
+                batch = []
+        if batch:
+            conn.execute(AuditEvent.__table__.insert(), batch)  # type: ignore[attr-defined]
+        conn.execute(text("UPDATE audit_head SET seq = :seq, hash = :hash, signature = :sig "
+                          "WHERE id = 1"), {"seq": seq, "hash": prev,
+                                            "sig": sign_head(key, seq, prev)})
+
+
+# -- load ---------------------------------------------------------------------------------
+
+
+async def _load(base: str, token: str, clients: int, jobs: list[tuple[str, str, Any]]
+                ) -> tuple[list[float], float, dict[int, int]]:
+    """Run ``jobs`` (method, path, json) on ``clients`` concurrent connections."""
+    queue: asyncio.Queue[tuple[str, str, Any]] = asyncio.Queue()
+    for job in jobs:
+        queue.put_nowait(job)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base, limits=limits, headers=headers,
+                                 timeout=120) as http:
+
+        async def worker() -> None:
+            while not queue.empty():
+                method, path, body = queue.get_nowait()
+                t0 = time.perf_counter()
+                r = await http.request(method, path, json=body)
+                latencies.append(time.perf_counter() - t0)
+                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        wall = time.perf_counter() - t0
+    return latencies, wall, statuses
+
+
+def _row(name: str, lat: list[float], wall: float, statuses: dict[int, int]) -> str:
+    return (f"| {name:<34} | {len(lat):>6} | {percentile(lat, .5) * 1e3:>8.1f} | "
+            f"{percentile(lat, .99) * 1e3:>8.1f} | {len(lat) / wall:>8.1f} | "
+            f"{json.dumps(statuses, sort_keys=True):<14} |")
+
+
+def _sdk_timings(fn: Any, n: int) -> list[float]:
+    out = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        fn(i)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def main() -> None:  # noqa: PLR0915 - a linear script reads best as one function
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--database-url", default=None)
+    ap.add_argument("--requests", type=int, default=10_000)
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--verify-events", type=int, default=1_000_000)
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--list-calls", type=int, default=2_000)
+    ap.add_argument("--approvals", type=int, default=1_000)
+    ap.add_argument("--sdk-calls", type=int, default=200)
+    ap.add_argument("--server-log-level", default="warning")
+    args = ap.parse_args()
+
+    from lmops_core.settings import Settings
+    from lmops_core.workspace import Workspace
+
+    tmp = Path(tempfile.mkdtemp(prefix="lmops-bench-api-"))
+    policies = tmp / "policies"
+    policies.mkdir()
+    (policies / "bench.yaml").write_text(POLICY)
+    settings = Settings(home=tmp / "home", database_url=args.database_url,
+                        policies_dir=policies, load_entry_points=False, actor="bench")
+    ws = Workspace.open(settings)
+    backend = "postgresql" if ws.db.dialect == "postgresql" else "sqlite"
+    admin = ws.as_actor("bench-admin").governance
+    admin.grant_role("bench-admin", "admin")
+    admin_token = admin.create_token("bench-admin")
+    val_token = admin.create_token("bench-val", role="validator")
+    admin.grant_role("bench-val2", "validator")
+
+    t0 = time.perf_counter()
+    request_ids = seed_requests(ws, args.requests)
+    t_req = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    seed_events(ws, args.events)
+    t_ev = time.perf_counter() - t0
+    print(f"backend={backend}  seeded {args.requests} requests in {t_req:.1f} s and "
+          f"{args.events} audit events in {t_ev:.1f} s (direct SQL, not through the API)")
+
+    port = _free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(settings.home),
+                               args.database_url or "", str(policies), str(port),
+                               args.server_log_level], env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit("the API server did not start")
+            time.sleep(0.2)
+
+        header = (f"| {'operation':<34} | {'calls':>6} | {'p50 ms':>8} | {'p99 ms':>8} | "
+                  f"{'req/s':>8} | {'statuses':<14} |")
+        print(f"\n{backend}: {args.clients} concurrent clients, {args.requests} pending "
+              f"requests, {args.events}+ audit events")
+        print(header)
+        print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+
+        list_path = "/api/v1/requests?status=pending&limit=50"
+        asyncio.run(_load(base, admin_token, args.clients, [("GET", list_path, None)] * 100))
+        lat, wall, st = asyncio.run(_load(base, admin_token, args.clients,
+                                          [("GET", list_path, None)] * args.list_calls))
+        list_p99 = percentile(lat, .99)
+        print(_row(f"HTTP list pending, {args.clients} clients", lat, wall, st))
+        lat1, wall1, st1 = asyncio.run(_load(base, admin_token, 1,
+                                             [("GET", list_path, None)] * args.sdk_calls))
+        print(_row("HTTP list pending, 1 client", lat1, wall1, st1))
+        sdk = ws.as_actor("bench-admin").governance
+        sdk_lat = _sdk_timings(lambda _i: sdk.list_requests(status="pending", limit=50),
+                               args.sdk_calls)
+        print(_row("SDK list pending, 1 caller (base)", sdk_lat, sum(sdk_lat), {}))
+
+        approve_jobs = [("POST", f"/api/v1/requests/{rid}/approve",
+                         {"role": "validator", "comment": "bench approval"})
+                        for rid in request_ids[:args.approvals]]
+        lat_a, wall_a, st_a = asyncio.run(_load(base, val_token, args.clients, approve_jobs))
+        print(_row("HTTP approve (1 of 2 approvals)", lat_a, wall_a, st_a))
+        val2 = ws.as_actor("bench-val2").governance
+        rest = request_ids[args.approvals:args.approvals + args.sdk_calls]
+        sdk_a = _sdk_timings(lambda i: val2.decide(rest[i], approve=True, role="validator",
+                                                   comment="bench approval"), len(rest))
+        print(_row("SDK approve, 1 caller (base)", sdk_a, sum(sdk_a), {}))
+        print(f"\nlist p99 {list_p99 * 1e3:.1f} ms vs target 50 ms: "
+              f"{'MET' if list_p99 <= 0.050 else 'NOT MET'}; p50 ratio HTTP 1 client / SDK "
+              f"(the API's own overhead) {percentile(lat1, .5) / percentile(sdk_lat, .5):.2f}x; "
+              f"HTTP {args.clients} clients / SDK: list "
+              f"{percentile(lat, .5) / percentile(sdk_lat, .5):.1f}x, approve "
+              f"{percentile(lat_a, .5) / percentile(sdk_a, .5):.1f}x")
+
+        with ws.db.read() as s:
+            from sqlalchemy import text
+            have = s.execute(text("SELECT seq FROM audit_head WHERE id = 1")).scalar_one()
+        grow = max(0, args.verify_events - have)
+        t0 = time.perf_counter()
+        seed_events(ws, grow)
+        print(f"\ngrew the audit chain by {grow} events to {have + grow} in "
+              f"{time.perf_counter() - t0:.1f} s (direct SQL)")
+        t0 = time.perf_counter()
+        direct = ws.verify_audit()
+        t_direct = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        r = httpx.post(f"{base}/api/v1/audit/verify", timeout=600,
+                       headers={"Authorization": f"Bearer {admin_token}"})
+        t_http = time.perf_counter() - t0
+        body = r.json()
+        print(f"| {'audit verify':<28} | {'events':>9} | {'seconds':>8} | {'events/s':>10} | ok |")
+        print(f"|{'-' * 30}|{'-' * 11}|{'-' * 10}|{'-' * 12}|----|")
+        print(f"| {'SDK verify_audit (baseline)':<28} | {direct.events:>9} | {t_direct:>8.2f} | "
+              f"{direct.events / t_direct:>10.0f} | {direct.ok} |")
+        print(f"| {'HTTP POST /audit/verify':<28} | {body['events']:>9} | {t_http:>8.2f} | "
+              f"{body['events'] / t_http:>10.0f} | {body['ok']} |")
+        rate = body["events"] / t_http
+        print(f"\nverify over HTTP {rate:,.0f} events/s vs target 200,000: "
+              f"{'MET' if rate >= 200_000 else 'NOT MET'}; HTTP/SDK time ratio "
+              f"{t_http / t_direct:.2f}x")
+    finally:
+        if server.poll() is not None:
+            print(f"the API server exited early with status {server.returncode}")
+        server.terminate()
+        server.wait(timeout=30)
+        ws.close()
+
+
+if __name__ == "__main__":
+    main()
