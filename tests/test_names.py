@@ -38,3 +38,9 @@ def test_bad_refs_name_the_problem(ref: str, message: str) -> None:
 def test_ref_type_mismatch() -> None:
     with pytest.raises(ValidationError, match="names a dataset, but a model is expected"):
         parse_ref("dataset:x@1", asset_type="model")
+
+
+@pytest.mark.parametrize("ref", ["model:chat@²", "model:chat@٣", "model:chat@99999999999999999999"])
+def test_version_numbers_are_short_ascii(ref: str) -> None:
+    with pytest.raises(ValidationError, match="a version is 1 to 9 ASCII digits"):
+        parse_ref(ref)

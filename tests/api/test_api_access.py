@@ -83,7 +83,9 @@ def _call(c: TestClient, env: Env, method: str, path: str, headers: dict[str, st
     if path == "/api/v1/policy/explain":
         return c.get(url, params={"ref": ref, "to": "production"}, headers=headers).status_code
     if path == "/api/v1/requests" and method == "POST":
-        return c.post(url, json={"ref": ref, "to": "production"}, headers=headers).status_code
+        # A fresh version per call: a version may hold only one pending request per stage.
+        fresh = env.model(acc=0.8)
+        return c.post(url, json={"ref": fresh, "to": "production"}, headers=headers).status_code
     if path.endswith(("/approve", "/reject")):
         return c.post(url, json={"role": "admin", "comment": "ok"}, headers=headers).status_code
     return c.request(method, url, headers=headers).status_code

@@ -234,3 +234,13 @@ def test_tokens_authenticate_and_revoke(gov_ws: Workspace) -> None:
         gov_ws.governance.authenticate(token)
     with pytest.raises(PermissionDeniedError, match="is not an admin"):
         gov_ws.as_actor("val").governance.create_token("val")
+
+
+def test_one_pending_request_per_version_and_stage(gov_ws: Workspace, tmp_path: Path) -> None:
+    ref = _model(gov_ws, tmp_path, 0.8)
+    req = gov_ws.as_actor("eng").governance.request_promotion(ref, to="production")
+    with pytest.raises(ConflictError, match=f"already has a pending request to production: {req.id}"):
+        gov_ws.as_actor("eng").governance.request_promotion(ref, to="production")
+    with pytest.raises(ValidationError, match="without NUL bytes"):
+        gov_ws.as_actor("val").governance.decide(req.id, approve=True, role="validator",
+                                                 comment="ok\x00")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import defer
 from sqlmodel import Session
 
 from lmops_core.audit.chain import canonical_json
@@ -273,6 +274,13 @@ class Governance:
             canonical = store.version_ref(typ, asset.name, version.version)
             if version.stage == to:
                 raise ConflictError(f"{canonical} is already in {to}")
+            open_request = s.execute(select(ApprovalRequest.id).where(
+                ApprovalRequest.asset_type == typ, ApprovalRequest.version_id == version.id,
+                ApprovalRequest.target_stage == to, ApprovalRequest.status == "pending",
+                ApprovalRequest.expires_at > utcnow())).scalars().first()
+            if open_request is not None:
+                raise ConflictError(f"{canonical} already has a pending request to {to}: "
+                                    f"{open_request}")
             self._require_role(s, actor, {"submitter", "admin"}, f"request promotion of "
                                f"{canonical}")
             evaluation = self._evaluate(s, typ, asset, version, to, actor)
@@ -323,6 +331,7 @@ class Governance:
         """Approve or reject a pending request as ``role``, with a mandatory comment."""
         if not comment or not comment.strip():
             raise ValidationError("a decision needs a comment saying why", field="comment")
+        _check_text(comment, "comment")
         actor = self.ws.actor
         invalid: ConflictError | None = None
         with self.ws.db.write() as s:
@@ -476,6 +485,7 @@ class Governance:
         """Take a version out of a stage (monitoring breach, incident); audited."""
         if not reason.strip():
             raise ValidationError("a revocation needs a reason", field="reason")
+        _check_text(reason, "reason")
         with self.ws.db.write() as s:
             typ, asset, version = self._resolve(s, ref)
             canonical = store.version_ref(typ, asset.name, version.version)
@@ -518,7 +528,9 @@ class Governance:
                       offset: int = 0) -> Page:
         limit = max(1, min(limit, 500))
         with self.ws.db.read() as s:
-            q = select(ApprovalRequest)
+            # The frozen evaluation is large and only the detail view needs it.
+            q = select(ApprovalRequest).options(defer(ApprovalRequest.evaluation),  # type: ignore[arg-type]
+                                                defer(ApprovalRequest.evidence_digests))  # type: ignore[arg-type]
             if status:
                 q = q.where(ApprovalRequest.status == status)
             if asset_type:
@@ -600,6 +612,12 @@ def _check_stage(stage: str) -> None:
     if stage not in GOVERNED_STAGES:
         raise ValidationError(f"unknown target stage {stage!r} (expected one of "
                               f"{', '.join(GOVERNED_STAGES)})", field="to")
+
+
+def _check_text(value: str, field: str) -> None:
+    if "\x00" in value or len(value) > 10_000:
+        raise ValidationError(f"{field} must be at most 10,000 characters without NUL bytes",
+                              field=field)
 
 
 def _hash_secret(secret: str) -> str:
