@@ -174,17 +174,29 @@ def verify_rows(rows: Iterable[Row], head: tuple[int, str, str], key: bytes) -> 
     return VerifyResult(True, count)
 
 
-def verify_session(session: Session, key: bytes, *, batch: int = 10_000) -> VerifyResult:
-    """Verify the chain stored in the database behind ``session``."""
+def verify_session(session: Session, key: bytes, *, batch: int = 20_000) -> VerifyResult:
+    """Verify the chain stored in the database behind ``session``.
+
+    Rows are streamed through the driver's own cursor (a server-side cursor on
+    PostgreSQL), as plain tuples: verification is a hot loop over every event.
+    """
     conn = session.connection()
     head_row = conn.execute(text("SELECT seq, hash, signature FROM audit_head WHERE id = 1")).one()
-    result = conn.execution_options(stream_results=True, yield_per=batch).exec_driver_sql(
-        "SELECT seq, ts, actor, action, subject, before, after, prev_hash, hash "
-        "FROM audit_events ORDER BY seq"
-    )
+    raw = conn.connection.driver_connection
+    query = ("SELECT seq, ts, actor, action, subject, before, after, prev_hash, hash "
+             "FROM audit_events ORDER BY seq")
+    if conn.dialect.name == "postgresql":
+        cursor = raw.cursor(name="lmops_audit_verify")  # type: ignore[union-attr]
+        cursor.itersize = batch
+    else:
+        cursor = raw.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(query)
 
-    def rows() -> Iterator[Row]:
-        for part in result.partitions(batch):
-            yield from part  # type: ignore[misc]
+        def rows() -> Iterator[Row]:
+            while part := cursor.fetchmany(batch):
+                yield from part
 
-    return verify_rows(rows(), (head_row[0], head_row[1], head_row[2]), key)
+        return verify_rows(rows(), (head_row[0], head_row[1], head_row[2]), key)
+    finally:
+        cursor.close()
