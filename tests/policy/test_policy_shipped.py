@@ -39,9 +39,9 @@ def _good_high_risk(pf) -> list[Any]:
     return [
         e("eval", {"acc": 0.72}),
         e("safety", {"refusal_rate": 0.97, "leakage_rate": 0, "injection_success_rate": 0.0}),
-        e("serving_perf", {"p95_latency_ms": 210, "ttft_ms": 80}, stage="deployment"),
+        e("serving_perf", {"latency_ms_p95": 210, "ttft_ms_p95": 80}, stage="evaluation"),
         e("explanation", {"samples": 20}, stage="explainability"),
-        e("ratings", {"count": 40, "mean_score": 4.3}, stage=None),
+        e("ratings", {"count": 40, "score_mean": 4.3}, stage=None),
     ]
 
 
@@ -89,7 +89,7 @@ def test_int8_model_needs_compression_evidence(pf) -> None:
     facts = pf.facts(_good_high_risk(pf), risk_tier="high", kind="onnx-int8")
     result = evaluate(rules, facts, now=pf.now)
     assert [o.condition for o in result.blocking] == ["compression-quality-delta"]
-    with_delta = [*_good_high_risk(pf), pf.evidence("compression", {"quality_delta": -0.01})]
+    with_delta = [*_good_high_risk(pf), pf.evidence("compression", {"perplexity_increase_pct": 1.2})]
     facts = pf.facts(with_delta, risk_tier="high", kind="onnx-int8")
     assert evaluate(rules, facts, now=pf.now).allowed
 
@@ -139,4 +139,4 @@ def test_standard_production_explain_text(pf) -> None:
     assert "  [PASS] evidence:eval: eval evidence recorded 1d ago by lmops-test" in text
     assert "  [MISSING] evidence:safety: no 'safety' evidence recorded" in text
     assert any(line.startswith("rule model-production-standard (policy default") for line in text)
-    assert "approvals required: validator x1" in text
+    assert "approvals required: risk_officer x1, validator x1" in text
