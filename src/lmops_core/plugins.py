@@ -176,8 +176,9 @@ def load_plugins(settings: Settings) -> PluginHost:
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {exc.plugin_name!r} implements an unknown hook: {exc}",
-                          plugin=exc.plugin_name) from exc
+        name = pm.get_name(exc.plugin) or repr(exc.plugin)
+        raise PluginError(f"plugin {name!r} implements an unknown hook: {exc}",
+                          plugin=name) from exc
     _collect_registrations(host)
     return host
 

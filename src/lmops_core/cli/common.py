@@ -22,7 +22,8 @@ from lmops_core.settings import Settings, get_settings
 from lmops_core.workspace import Workspace
 
 console = Console()
-err_console = Console(stderr=True)
+# Warnings and errors are single lines that scripts may grep: never wrap them.
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def open_workspace(actor: str | None = None) -> Workspace:

@@ -1,0 +1,419 @@
+"""Pipeline files: a governed lifecycle run described in YAML, run step by step.
+
+A pipeline is a list of steps, each with an ``id``, an optional ``as`` (the
+actor), and exactly one action. Later steps refer to earlier results with
+``${step}`` (the step's main result) or ``${step.role}`` (a named output).
+Paths are relative to the pipeline file, or ``package:NAME/path`` for files
+shipped inside an installed package. Every action goes through the SDK, so a
+pipeline can do nothing a person could not do with the CLI; governance still
+decides (a promotion a policy refuses makes the step fail, unless the step says
+it ``expect``s that).
+
+Actions: ``grant``, ``register_dataset``, ``register_model``, ``run``,
+``explain``, ``promote``, ``approve``, ``bundle``, ``serve``, ``monitor``,
+``verify_audit``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticError
+
+from lmops_core.contracts import ProgressReporter
+from lmops_core.errors import LmopsError, PolicyViolationError, StageError, ValidationError
+from lmops_core.workspace import Workspace
+
+_REF = re.compile(r"\$\{([A-Za-z0-9_-]+)(?:\.([A-Za-z0-9_-]+))?\}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class RegisterDataset(_Strict):
+    name: str
+    path: str
+    shape: str
+    drop_invalid: bool = False
+    description: str = ""
+
+
+class RegisterModel(_Strict):
+    name: str
+    path: str
+    kind: str = "base"
+    risk_tier: str | None = None
+
+
+class RunStage(_Strict):
+    stage: str
+    operation: str
+    inputs: dict[str, str] = {}
+    params: dict[str, Any] = {}
+    seed: int | None = None
+
+
+class Explain(_Strict):
+    ref: str
+    to: str
+    expect: Literal["allowed", "blocked"] | None = None
+
+
+class Promote(_Strict):
+    ref: str
+    to: str
+    expect: Literal["pending", "approved", "refused"] | None = None
+
+
+class Approve(_Strict):
+    request: str
+    role: str
+    comment: str
+    approve: bool = True
+
+
+class Bundle(_Strict):
+    ref: str
+    stage: str = "production"
+    out: str | None = None
+
+
+class Serve(_Strict):
+    bundle: str
+    prompts: list[str]
+    max_new_tokens: int = 24
+    guard_mode: Literal["redact", "block", "off"] = "redact"
+    timeout_s: float = 120.0
+
+
+class Monitor(_Strict):
+    model: str
+    reference: str
+    current: str
+    monitor: str = "drift"
+    params: dict[str, Any] = {}
+    expect: Literal["ok", "breach"] | None = None
+
+
+class Step(_Strict):
+    """One step: an id, who acts, and exactly one action."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    as_: str | None = Field(default=None, alias="as")
+    title: str | None = None
+    grant: dict[str, list[str]] | None = None
+    register_dataset: RegisterDataset | None = None
+    register_model: RegisterModel | None = None
+    run: RunStage | None = None
+    explain: Explain | None = None
+    promote: Promote | None = None
+    approve: Approve | None = None
+    bundle: Bundle | None = None
+    serve: Serve | None = None
+    monitor: Monitor | None = None
+    verify_audit: dict[str, Any] | None = None
+
+    def action(self) -> tuple[str, Any]:
+        given = [(k, v) for k, v in self.__dict__.items()
+                 if k not in ("id", "as_", "title") and v is not None]
+        if len(given) != 1:
+            names = ", ".join(k for k, _ in given) or "none"
+            raise ValueError(f"step {self.id!r} needs exactly one action (given: {names})")
+        return given[0]
+
+
+class Pipeline(_Strict):
+    """A pipeline file."""
+
+    apiVersion: Literal["lmops/v1"]
+    kind: Literal["Pipeline"]
+    name: str
+    description: str = ""
+    actor: str = "ml-engineer"
+    steps: list[Step]
+
+
+def load_pipeline(path: Path) -> Pipeline:
+    """Parse and validate a pipeline file; errors name the file and the field."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ValidationError(f"{path}: not valid YAML: {exc}", file=str(path)) from exc
+    except OSError as exc:
+        raise ValidationError(f"{path}: cannot read: {exc}", file=str(path)) from exc
+    try:
+        pipeline = Pipeline.model_validate(raw)
+        seen: set[str] = set()
+        for step in pipeline.steps:
+            step.action()
+            if step.id in seen:
+                raise ValueError(f"step id {step.id!r} is used twice")
+            seen.add(step.id)
+    except PydanticError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValidationError(f"{path}: {where}: {first['msg']}", file=str(path),
+                              field=where) from None
+    except ValueError as exc:
+        raise ValidationError(f"{path}: {exc}", file=str(path)) from None
+    return pipeline
+
+
+@dataclass
+class StepResult:
+    """What a step produced: its main value and named outputs."""
+
+    value: Any
+    outputs: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
+
+
+Reporter = Callable[[str, str, StepResult | None], None]
+
+
+class PipelineRunner:
+    """Runs a pipeline's steps against one workspace, as the steps' actors."""
+
+    def __init__(self, ws: Workspace, pipeline: Pipeline, *, base_dir: Path,
+                 reporter: Reporter | None = None,
+                 progress: Callable[[], ProgressReporter] | None = None) -> None:
+        self.ws = ws
+        self.pipeline = pipeline
+        self.base_dir = base_dir
+        self.results: dict[str, StepResult] = {}
+        self.report = reporter or (lambda *_: None)
+        self.progress = progress
+
+    # -- values ---------------------------------------------------------------
+
+    def resolve(self, value: Any) -> Any:
+        """Substitute ``${step}`` and ``${step.output}`` in strings, recursively."""
+        if isinstance(value, str):
+            whole = _REF.fullmatch(value)
+            if whole:
+                return self._lookup(whole.group(1), whole.group(2))
+            return _REF.sub(lambda m: str(self._lookup(m.group(1), m.group(2))), value)
+        if isinstance(value, dict):
+            return {k: self.resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        return value
+
+    def _lookup(self, step: str, output: str | None) -> Any:
+        if step not in self.results:
+            raise ValidationError(f"${{{step}}} refers to a step that has not run")
+        result = self.results[step]
+        if output is None:
+            return result.value
+        if output not in result.outputs:
+            raise ValidationError(f"step {step!r} has no output {output!r} (has: "
+                                  f"{', '.join(result.outputs) or 'none'})")
+        return result.outputs[output]
+
+    def path(self, value: str) -> Path:
+        """A path relative to the pipeline file, or ``package:NAME/rel/path``."""
+        if value.startswith("package:"):
+            package, _, rel = value[len("package:"):].partition("/")
+            spec = importlib.util.find_spec(package)
+            if spec is None or not spec.submodule_search_locations:
+                raise ValidationError(f"{value}: package {package!r} is not installed")
+            return Path(next(iter(spec.submodule_search_locations))) / rel
+        p = Path(value)
+        return p if p.is_absolute() else self.base_dir / p
+
+    # -- running -----------------------------------------------------------------
+
+    def run(self) -> dict[str, StepResult]:
+        for step in self.pipeline.steps:
+            kind, spec = step.action()
+            actor = step.as_ or self.pipeline.actor
+            self.report("start", step.title or f"{step.id}: {kind}", None)
+            handler = getattr(self, f"_do_{kind}")
+            try:
+                result = handler(self.ws.as_actor(actor), self.resolve(
+                    spec.model_dump() if isinstance(spec, BaseModel) else spec))
+            except LmopsError as exc:
+                raise StageError(f"pipeline {self.pipeline.name!r}, step {step.id!r} ({kind}) "
+                                 f"failed: {exc}", step=step.id) from exc
+            self.results[step.id] = result
+            self.report("done", step.id, result)
+        return self.results
+
+    def _do_grant(self, ws: Workspace, spec: dict[str, list[str]]) -> StepResult:
+        for user, roles in spec.items():
+            for role in roles:
+                ws.governance.grant_role(user, role)
+        return StepResult(value=None, summary=", ".join(f"{u}: {'/'.join(r)}"
+                                                        for u, r in spec.items()))
+
+    def _do_register_dataset(self, ws: Workspace, spec: dict[str, Any]) -> StepResult:
+        v = ws.register_dataset(spec["name"], self.path(spec["path"]), shape=spec["shape"],
+                                drop_invalid=spec["drop_invalid"],
+                                description=spec["description"])
+        return StepResult(value=v.ref, outputs={"dataset": v.ref},
+                          summary=f"{v.ref}: {v.record_count} records")
+
+    def _do_register_model(self, ws: Workspace, spec: dict[str, Any]) -> StepResult:
+        v = ws.register_model(spec["name"], self.path(spec["path"]), kind=spec["kind"],
+                              risk_tier=spec["risk_tier"])
+        return StepResult(value=v.ref, outputs={"model": v.ref}, summary=v.ref)
+
+    def _do_run(self, ws: Workspace, spec: dict[str, Any]) -> StepResult:
+        progress = self.progress() if self.progress else None
+        outcome = ws.run_stage(spec["stage"], spec["operation"], inputs=spec["inputs"],
+                               params=spec["params"], seed=spec["seed"], progress=progress)
+        value = next(iter(outcome.outputs.values()), None) if outcome.outputs else \
+            next(iter(spec["inputs"].values()), None)
+        outputs = dict(outcome.outputs)
+        outputs["run"] = outcome.run_id
+        made = ", ".join(f"{r}={ref}" for r, ref in outcome.outputs.items()) or "evidence only"
+        return StepResult(value=value, outputs=outputs,
+                          summary=f"run {outcome.run_id[:12]}: {made}")
+
+    def _do_explain(self, ws: Workspace, spec: dict[str, Any]) -> StepResult:
+        from lmops_core.policy import explain_text
+
+        evaluation = ws.governance.explain(spec["ref"], to=spec["to"])
+        verdict = "allowed" if evaluation.allowed else "blocked"
+        if spec["expect"] and spec["expect"] != verdict:
+            raise PolicyViolationError(f"expected the policy to find {spec['ref']} "
+                                       f"{spec['expect']} for {spec['to']}, but it is {verdict}:\n"
+                                       + explain_text(evaluation))
+        return StepResult(value=verdict, outputs={"verdict": verdict},
+                          summary=explain_text(evaluation))
+
+    def _do_promote(self, ws: Workspace, spec: dict[str, Any]) -> StepResult:
+        try:
+            req = ws.governance.request_promotion(spec["ref"], to=spec["to"])
+        except PolicyViolationError as exc:
+            if spec["expect"] == "refused":
+                return StepResult(value=None, outputs={"status": "refused"},
+                                  summary=f"refused, as expected: {exc}")
+            raise
+        if spec["expect"] and spec["expect"] != req.status:
+            raise PolicyViolationError(f"expected the request to be {spec['expect']}, "
+                                       f"it is {req.status}")
+        needs = ", ".join(f"{n} {r}" for r, n in req.required_approvals.items()) or "none"
+        return StepResult(value=req.id, outputs={"request": req.id, "status": req.status},
+                          summary=f"request {req.id[:12]} {req.status}; approvals needed: {needs}")
+
+    def _do_approve(self, ws: Workspace, spec: dict[str, Any]) -> StepResult:
+        req = ws.governance.decide(spec["request"], approve=spec["approve"], role=spec["role"],
+                                   comment=spec["comment"])
+        return StepResult(value=req.status, outputs={"status": req.status},
+                          summary=f"{ws.actor} ({spec['role']}): request is now {req.status}")
+
+    def _do_bundle(self, ws: Workspace, spec: dict[str, Any]) -> StepResult:
+        from lmops_core.deploy import KeyStore, create_bundle, load_bundle
+
+        keys = KeyStore.for_home(ws.settings.home)
+        if keys.active_id() is None:
+            keys.create()
+        out = self.path(spec["out"]) if spec["out"] else (
+            ws.settings.home / "bundles" / f"{spec['ref'].replace(':', '-').replace('@', '-')}")
+        info = create_bundle(ws, spec["ref"], out, stage=spec["stage"], keys=keys)
+        verified = load_bundle(out, public_keys=keys.public_keys())
+        return StepResult(value=str(out), outputs={"path": str(out), "digest": info.digest},
+                          summary=f"bundle {out} signed by {verified.key_id}, verified "
+                                  f"({len(verified.manifest.get('members', []))} files)")
+
+    def _do_serve(self, ws: Workspace, spec: dict[str, Any]) -> StepResult:
+        lmops = Path(sys.executable).with_name("lmops")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        log = ws.settings.home / "inference.jsonl"
+        cmd = [str(lmops), "serve-model", spec["bundle"], "--port", str(port),
+               "--guard-mode", spec["guard_mode"], "--log-path", str(log)]
+        env = {**os.environ, "LMOPS_HOME": str(ws.settings.home)}
+        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  env=env)
+        base = f"http://127.0.0.1:{port}"
+        replies: list[str] = []
+        try:
+            deadline = time.monotonic() + spec["timeout_s"]
+            while True:
+                if server.poll() is not None:
+                    err = server.stderr.read().decode() if server.stderr else ""
+                    raise StageError(f"lmops serve-model exited: {err[-2000:]}")
+                try:
+                    with urllib.request.urlopen(f"{base}/health", timeout=2):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise StageError("lmops serve-model did not become healthy") from None
+                    time.sleep(0.5)
+            for prompt in spec["prompts"]:
+                replies.append(self._stream(base, prompt, spec["max_new_tokens"]))
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        return StepResult(value=str(log), outputs={"log": str(log), "replies": replies},
+                          summary="\n".join(f"> {p}\n< {r}" for p, r in
+                                            zip(spec["prompts"], replies, strict=True)))
+
+    def _stream(self, base: str, prompt: str, max_new_tokens: int) -> str:
+        body = json.dumps({"prompt": prompt, "max_new_tokens": max_new_tokens}).encode()
+        request = urllib.request.Request(f"{base}/v1/generate/stream", data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        pieces: list[str] = []
+        event = ""
+        with urllib.request.urlopen(request, timeout=120) as response:
+            for raw in response:
+                line = raw.decode("utf-8").rstrip("\n")
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:") and event == "token":
+                    data = json.loads(line[5:].strip())
+                    pieces.append(data.get("text", "") if isinstance(data, dict) else str(data))
+                elif line.startswith("data:") and event == "error":
+                    raise StageError(f"the service refused: {line[5:].strip()}")
+        return "".join(pieces)
+
+    def _do_monitor(self, ws: Workspace, spec: dict[str, Any]) -> StepResult:
+        from lmops_core.governance.monitoring import check_monitoring
+
+        current = spec["current"]
+        if ":" not in current.split("@")[0]:
+            name = spec["model"].split(":", 1)[-1].split("@", 1)[0] + "-inference-log"
+            current = ws.register_dataset(name, self.path(current), shape="instruction",
+                                          drop_invalid=True).ref
+        progress = self.progress() if self.progress else None
+        ws.run_stage("monitoring", spec["monitor"], params=spec["params"], progress=progress,
+                     inputs={"reference": spec["reference"], "current": current,
+                             "model": spec["model"]})
+        outcome = check_monitoring(ws, spec["model"])
+        verdict = "breach" if outcome.breached else "ok"
+        if spec["expect"] and spec["expect"] != verdict:
+            raise PolicyViolationError(f"expected monitoring to find {spec['expect']}, "
+                                       f"it found {verdict}: {outcome.reasons}")
+        drift = ws.evidence(spec["model"], kind="drift")[-1].metrics
+        summary = (f"window {current}: drifted share {drift.get('drifted_share', 0):.2f} "
+                   f"(dataset drift: {drift.get('dataset_drift')}); {verdict}")
+        if outcome.breached:
+            summary += f"; actions: {', '.join(outcome.actions)}"
+        return StepResult(value=verdict, outputs={"verdict": verdict, "current": current},
+                          summary=summary)
+
+    def _do_verify_audit(self, ws: Workspace, spec: dict[str, Any]) -> StepResult:
+        result = ws.verify_audit()
+        if not result.ok:
+            raise StageError(str(result))
+        return StepResult(value=result.events, summary=str(result))
