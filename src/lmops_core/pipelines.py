@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError as PydanticError
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticError
 
 from lmops_core.contracts import ProgressReporter
 from lmops_core.errors import LmopsError, PolicyViolationError, StageError, ValidationError
@@ -46,7 +47,8 @@ class _Strict(BaseModel):
 
 class RegisterDataset(_Strict):
     name: str
-    path: str
+    path: str | None = None
+    paths: list[str] | None = None
     shape: str
     drop_invalid: bool = False
     description: str = ""
@@ -184,6 +186,24 @@ class StepResult:
 
 Reporter = Callable[[str, str, StepResult | None], None]
 
+#: The metrics worth a line in a pipeline's printed account, per evidence kind.
+HEADLINE: dict[str, list[str]] = {
+    "pii": ["findings_before", "findings_after", "records_touched", "records"],
+    "training": ["first_loss", "final_loss", "steps", "trainable_fraction", "duration_s"],
+    "compression": ["size_ratio", "latency_ratio_vs_ort_fp32", "latency_ratio_vs_torch_fp32",
+                    "perplexity_increase_pct", "greedy_agreement"],
+    "eval": ["acc", "samples", "tasks"],
+    "safety": ["refusal_rate", "injection_success_rate", "leakage_rate",
+               "values_violation_rate", "toxicity_mean"],
+    "serving_perf": ["ttft_ms_p50", "latency_ms_p95", "tokens_per_s", "runtime"],
+    "explanation": ["prompts", "mean_abs_attribution", "seconds_per_prompt"],
+    "drift": ["dataset_drift", "drifted_share", "drifted_columns", "columns"],
+}
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
 
 class PipelineRunner:
     """Runs a pipeline's steps against one workspace, as the steps' actors."""
@@ -261,9 +281,27 @@ class PipelineRunner:
                                                         for u, r in spec.items()))
 
     def _do_register_dataset(self, ws: Workspace, spec: dict[str, Any]) -> StepResult:
-        v = ws.register_dataset(spec["name"], self.path(spec["path"]), shape=spec["shape"],
-                                drop_invalid=spec["drop_invalid"],
-                                description=spec["description"])
+        if bool(spec["path"]) == bool(spec["paths"]):
+            raise ValidationError("register_dataset needs exactly one of path or paths",
+                                  field="path")
+        files = [spec["path"]] if spec["path"] else list(spec["paths"])
+        source = self.path(files[0])
+        if len(files) > 1:
+            # Several files form one dataset: concatenated in the order given.
+            source = ws.settings.home / "tmp" / f"{spec['name']}-combined.jsonl"
+            source.parent.mkdir(parents=True, exist_ok=True)
+            with open(source, "wb") as out:
+                for f in files:
+                    data = self.path(f).read_bytes()
+                    out.write(data if data.endswith(b"\n") else data + b"\n")
+        try:
+            v = ws.register_dataset(spec["name"], source, shape=spec["shape"],
+                                    drop_invalid=spec["drop_invalid"],
+                                    description=spec["description"],
+                                    meta={"sources": [Path(f).name for f in files]})
+        finally:
+            if len(files) > 1:
+                source.unlink(missing_ok=True)
         return StepResult(value=v.ref, outputs={"dataset": v.ref},
                           summary=f"{v.ref}: {v.record_count} records")
 
@@ -281,8 +319,23 @@ class PipelineRunner:
         outputs = dict(outcome.outputs)
         outputs["run"] = outcome.run_id
         made = ", ".join(f"{r}={ref}" for r, ref in outcome.outputs.items()) or "evidence only"
-        return StepResult(value=value, outputs=outputs,
-                          summary=f"run {outcome.run_id[:12]}: {made}")
+        lines = [f"run {outcome.run_id[:12]}: {made}"]
+        for ev in self._evidence_of_run(ws, outcome.run_id, outcome.outputs, spec["inputs"]):
+            lines.append(f"  {ev}")
+        return StepResult(value=value, outputs=outputs, summary="\n".join(lines))
+
+    def _evidence_of_run(self, ws: Workspace, run_id: str, outputs: dict[str, str],
+                         inputs: dict[str, str]) -> list[str]:
+        lines: list[str] = []
+        for ref in dict.fromkeys([*outputs.values(), *inputs.values()]):
+            for ev in ws.evidence(ref):
+                if ev.run_id != run_id or ev.kind == "dataset_card":
+                    continue
+                keys = HEADLINE.get(ev.kind) or [k for k, v in ev.metrics.items()
+                                                 if isinstance(v, int | float)][:6]
+                shown = ", ".join(f"{k}={_fmt(ev.metrics[k])}" for k in keys if k in ev.metrics)
+                lines.append(f"{ev.kind} on {ref}: {shown}")
+        return lines
 
     def _do_explain(self, ws: Workspace, spec: dict[str, Any]) -> StepResult:
         from lmops_core.policy import explain_text
@@ -391,7 +444,7 @@ class PipelineRunner:
         from lmops_core.governance.monitoring import check_monitoring
 
         current = spec["current"]
-        if ":" not in current.split("@")[0]:
+        if not current.startswith("dataset:"):  # a file of inference logs, not a version
             name = spec["model"].split(":", 1)[-1].split("@", 1)[0] + "-inference-log"
             current = ws.register_dataset(name, self.path(current), shape="instruction",
                                           drop_invalid=True).ref

@@ -158,3 +158,14 @@ def test_bad_config_is_rejected_naming_the_setting(kwargs: dict, message: str) -
 def test_non_string_text_is_refused() -> None:
     with pytest.raises(ValidationError, match="text #1 is int"):
         PiiGuard(GuardConfig(ner_model=None)).scan_batch(["ok", 3])  # type: ignore[list-item]
+
+
+def test_english_ner_is_not_run_on_text_without_latin_letters() -> None:
+    from lmops_presidio.guard import GuardConfig, PiiGuard
+
+    guard = PiiGuard(GuardConfig())
+    for text in ("佩尔狐住在哪里？", "多恩熊是黑色的。", "拉斯克猫头鹰住在森林里。"):
+        assert guard.scan(text) == [], text
+    # Chinese personal data is still found, by the pattern recognizers.
+    assert [f.entity_type for f in guard.scan("我的手机号是13812345678")] == ["CN_MOBILE"]
+    assert "PERSON" in {f.entity_type for f in guard.scan("Please call Sarah Johnson today.")}

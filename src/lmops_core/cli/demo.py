@@ -1,90 +1,150 @@
-"""``lmops demo``: a guided tour of the governed lifecycle on the embedded default.
+"""``lmops run PIPELINE`` and ``lmops demo``: a governed lifecycle, step by step, with an account.
 
-Every step goes through the SDK and real plugins; the tour prints a short
-account of each stage and ends with where things are.
+The demo is the pipeline shipped in ``lmops_core/data/demo/pipeline.yaml``, run
+on a fresh embedded store (SQLite and a local artifact folder) under
+``LMOPS_HOME/demo``; every stage runs through its real plugin.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import tempfile
+import logging
+import os
+import shutil
 import time
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.panel import Panel
 
 from lmops_core.cli import app
-from lmops_core.cli.common import RichStageProgress, console, open_workspace
+from lmops_core.cli.common import RichStageProgress, console, err_console, open_workspace
+from lmops_core.pipelines import PipelineRunner, StepResult, load_pipeline
+from lmops_core.settings import get_settings
 from lmops_core.workspace import Workspace
 
 
-def _step(n: int, title: str) -> None:
-    console.rule(f"[bold cyan]{n}. {title}")
+def demo_pipeline_path() -> Path:
+    """The pipeline file the demo runs (shipped with lmops)."""
+    return Path(str(resources.files("lmops_core") / "data" / "demo" / "pipeline.yaml"))
 
 
-def demo_data(name: str) -> Path:
-    """Path of a data file shipped with lmops for the demo."""
-    return Path(str(resources.files("lmops_core") / "data" / "demo" / name))
+def _policies_dir() -> Path:
+    configured = get_settings().policies_dir
+    if configured is not None:
+        return configured
+    if Path("policies").is_dir():
+        return Path("policies").resolve()
+    # An editable install from the repository: the policies next to src/.
+    repo = Path(__file__).resolve().parents[3] / "policies"
+    if repo.is_dir():
+        return repo
+    raise typer.BadParameter("no policies folder: run from the repository root or set "
+                             "LMOPS_POLICIES_DIR")
 
 
-def _base_model(ws: Workspace, workdir: Path) -> str | None:
-    if importlib.util.find_spec("lmops_hf") is None:
-        console.print("[yellow]lmops-hf is not installed: skipping the model steps "
-                      "(pip install plugins/lmops-hf)[/]")
-        return None
-    from lmops_hf.base_model import create_base_model
+def _reporter(started: float) -> object:
+    state = {"n": 0}
 
-    folder = create_base_model(workdir / "tiny-base", size="tiny", seed=0)
-    version = ws.register_model("demo-assistant", folder, kind="base", risk_tier="standard",
-                                description="Tiny causal LM built locally for the demo.")
-    console.print(f"registered base model [bold]{version.ref}[/] "
-                  f"({version.size_bytes / 1e6:.2f} MB, {version.digest[:19]}...)")
-    return version.ref
+    def report(event: str, label: str, result: StepResult | None) -> None:
+        if event == "start":
+            state["n"] += 1
+            console.rule(f"[bold cyan]{state['n']}. {label}", align="left")
+        elif result is not None and result.summary:
+            console.print(result.summary, highlight=False, markup=False)
+            console.print(f"[dim]({time.perf_counter() - started:.0f} s)[/]")
+
+    return report
+
+
+def quiet_libraries() -> None:
+    """Silence the ML libraries' own progress bars, advisories and warnings.
+
+    The account each step prints, and lmops' own progress bars, are what a
+    reader should see; `--verbose` keeps the libraries' output.
+    """
+    for name, value in (("TQDM_DISABLE", "1"), ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
+                        ("TRANSFORMERS_VERBOSITY", "error"),
+                        ("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")):
+        os.environ.setdefault(name, value)
+    warnings.filterwarnings("ignore")
+    logging.disable(logging.WARNING)
+
+
+def run_pipeline_file(ws: Workspace, path: Path) -> dict[str, StepResult]:
+    """Run a pipeline file against ``ws`` with a printed account and progress bars."""
+    pipeline = load_pipeline(path)
+    runner = PipelineRunner(ws, pipeline, base_dir=path.resolve().parent,
+                            reporter=_reporter(time.perf_counter()),  # type: ignore[arg-type]
+                            progress=RichStageProgress)
+    return runner.run()
+
+
+VerboseOpt = Annotated[bool, typer.Option("--verbose", help="Keep the ML libraries' output.")]
+
+
+@app.command("run")
+def run(pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML file.", exists=True,
+                                                 dir_okay=False)],
+        verbose: VerboseOpt = False) -> None:
+    """Run a pipeline file (steps: grant, register, run stages, promote, approve, bundle...)."""
+    if not verbose:
+        quiet_libraries()
+    with open_workspace() as ws:
+        run_pipeline_file(ws, pipeline)
+    console.print("[green]pipeline finished[/]")
+
+
+def _print_ending(ws: Workspace, results: dict[str, StepResult], elapsed: float) -> None:
+    tuned = results["tuned"].outputs.get("merged", "")
+    lines = [
+        f"store (SQLite + local artifacts): {ws.settings.home}",
+        f"fine-tuned model: {tuned}  (status {ws.get(tuned).status}, stage "
+        f"{ws.get(tuned).stage or 'none: approval revoked by the drift policy'})",
+        f"signed bundle: {results['bundle'].value}",
+        f"inference log (PII redacted): {results['serve'].value}",
+        f"alerts: {ws.settings.home / 'alerts.jsonl'}",
+    ]
+    reports = ws.settings.home / "reports"
+    for kind, name in (("explanation", "report.html"), ("drift", "drift_report.html")):
+        found = [e for e in ws.evidence(tuned, kind=kind) if name in e.artifacts]
+        if found:
+            out = ws.artifacts.export_file(found[-1].artifacts[name], reports / f"{kind}.html")
+            lines.append(f"{kind} report: {out}")
+    lines.append(f"finished in {elapsed:.0f} s; explore with LMOPS_HOME={ws.settings.home} "
+                 "lmops models list / lineage / audit log")
+    console.print(Panel("\n".join(lines), title="where things are", expand=False),
+                  highlight=False)
 
 
 @app.command("demo")
 def demo(
-    actor: Annotated[str, typer.Option(help="Who the demo acts as.")] = "ml-engineer",
+    write_pipeline: Annotated[Path | None, typer.Option(
+        help="Only write the demo's pipeline file here, to copy and change.")] = None,
+    verbose: VerboseOpt = False,
 ) -> None:
-    """Run the end-to-end tour on the configured store (LMOPS_HOME, default ~/.lmops)."""
+    """Run the whole governed lifecycle offline on a fresh store under LMOPS_HOME/demo."""
+    if write_pipeline is not None:
+        shutil.copyfile(demo_pipeline_path(), write_pipeline)
+        console.print(f"wrote {write_pipeline}; run it with `lmops run {write_pipeline}`")
+        return
+    if not verbose:
+        quiet_libraries()
+    settings = get_settings()
+    home = settings.home / "demo"
+    if home.exists():
+        shutil.rmtree(home)
     started = time.perf_counter()
-    with open_workspace(actor=actor) as ws, tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        _step(1, "Register a dataset")
-        data = ws.register_dataset("support-chats", demo_data("support.jsonl"), shape="instruction",
-                                   description="Customer-service Q&A shipped with lmops.")
-        card = ws.evidence(data.ref, kind="dataset_card")[0].metrics
-        console.print(f"registered [bold]{data.ref}[/]: {data.record_count} records, "
-                      f"{card['duplicates']} exact duplicates, languages "
-                      f"{ {k[5:]: v for k, v in card.items() if k.startswith('lang.')} }")
-
-        _step(2, "Prepare it: remove exact duplicates (a recorded run)")
-        outcome = ws.run_stage("data_preparation", "dedup-exact", inputs={"dataset": data.ref},
-                               progress=RichStageProgress())
-        clean_ref = outcome.output("dataset")
-        step_ev = ws.evidence(clean_ref, kind="data_step")[0].metrics
-        console.print(f"run {outcome.run_id[:12]} made [bold]{clean_ref}[/]: removed "
-                      f"{step_ev['records_removed']} of {step_ev['records_in']} records")
-
-        _step(3, "Register a model folder")
-        model_ref = _base_model(ws, workdir)
-
-        _step(4, "Lineage")
-        for edge in ws.lineage(clean_ref):
-            console.print(f"{edge.child}  <- derived from -  {edge.parent}  (run {edge.run_id})")
-        if model_ref:
-            console.print(f"{model_ref}: a base model (no parents)")
-
-        _step(5, "Verify the audit log")
-        result = ws.verify_audit()
-        console.print(("[green]" if result.ok else "[red]") + str(result))
-        if not result.ok:
-            raise typer.Exit(1)
-        console.rule("[bold]done")
-        console.print(f"store: {ws.settings.home}  (database {ws.db.dialect}, artifacts "
-                      f"{ws.artifacts.uri})")
-        console.print("next: `lmops datasets show support-chats`, `lmops lineage "
-                      f"{clean_ref}`, `lmops audit log`")
-        console.print(f"demo finished in {time.perf_counter() - started:.1f} s")
+    demo_settings = settings.model_copy(update={"home": home, "database_url": None,
+                                                "artifact_uri": None,
+                                                "policies_dir": _policies_dir()})
+    ws = Workspace.open(demo_settings, actor="ml-engineer")
+    for failure in ws.plugins.failures:
+        err_console.print(f"[yellow]warning:[/] {failure}")
+    try:
+        results = run_pipeline_file(ws, demo_pipeline_path())
+        _print_ending(ws, results, time.perf_counter() - started)
+    finally:
+        ws.close()

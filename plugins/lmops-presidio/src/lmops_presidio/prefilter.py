@@ -28,15 +28,27 @@ _NEEDS_DIGIT = frozenset(
 )
 
 
+from lmops_presidio.config import NER_ENTITIES  # noqa: E402
+
+_LATIN = re.compile(r"[A-Za-z]")
+
+
 def candidate_entities(text: str, entities: Iterable[str]) -> list[str]:
     """The entities of ``entities`` whose recognizers could match ``text``.
 
-    NER entities are always kept; only pattern entities are filtered.
+    Pattern entities are kept only when their required characters occur. NER
+    entities are kept unless the text has no Latin letter at all: the NER model
+    is English, and on Chinese-only text it tags whole sentences as PERSON.
+    Chinese personal data is caught by the pattern recognizers instead.
     """
     has_digit = _DIGIT.search(text) is not None
+    has_latin = _LATIN.search(text) is not None
     kept: list[str] = []
     for entity in entities:
-        if entity in _NEEDS_DIGIT:
+        if entity in NER_ENTITIES:
+            if has_latin:
+                kept.append(entity)
+        elif entity in _NEEDS_DIGIT:
             if has_digit:
                 kept.append(entity)
         elif entity == "EMAIL_ADDRESS":
