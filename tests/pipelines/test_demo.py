@@ -1,0 +1,54 @@
+"""`lmops demo` runs the whole governed lifecycle; checked from the registry and audit log."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from lmops_core.settings import Settings
+from lmops_core.workspace import Workspace
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_demo_runs_the_governed_lifecycle(tmp_path: Path) -> None:
+    lmops = Path(sys.executable).with_name("lmops")
+    env = {**os.environ, "LMOPS_HOME": str(tmp_path)}
+    env.pop("LMOPS_POLICIES_DIR", None)
+    out = subprocess.run([str(lmops), "demo"], capture_output=True, text=True, env=env,
+                         cwd=REPO, timeout=1800)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+
+    ws = Workspace.open(Settings(home=tmp_path / "demo", policies_dir=REPO / "policies"))
+    base, adapter, merged, int8 = (ws.get(f"model:assistant@{n}") for n in (1, 2, 3, 4))
+    assert (base.kind, adapter.kind, merged.kind, int8.kind) == (  # type: ignore[attr-defined]
+        "base", "adapter", "merged", "onnx-int8")
+    # Lineage: the merged model comes from the base and the redacted, approved dataset.
+    parents = sorted(e.parent for e in ws.lineage(merged.ref, depth=1))
+    assert parents == ["dataset:assistant-sft@2", "model:assistant@1"]
+    assert ws.get("dataset:assistant-sft@2").stage == "approved-for-training"
+    pii = ws.evidence("dataset:assistant-sft@2", kind="pii")[0].metrics
+    assert pii["findings_before"] > 0 and pii["findings_after"] == 0
+    # A real effect: the base fails the evaluation gate, the fine-tuned model passes it.
+    base_acc = ws.evidence(base.ref, kind="eval")[-1].metrics["acc"]
+    tuned_acc = ws.evidence(merged.ref, kind="eval")[-1].metrics["acc"]
+    assert base_acc < 0.55 <= tuned_acc
+    compression = ws.evidence(int8.ref, kind="compression")[-1].metrics
+    assert compression["size_ratio"] < 0.5 and "perplexity_increase_pct" in compression
+    for kind in ("safety", "serving_perf", "explanation", "bundle", "drift", "revocation"):
+        assert ws.evidence(merged.ref, kind=kind), kind
+    # Approved by two different people with the required roles, then revoked by the policy.
+    approvals = {e.details["actor"]: e.metrics["role"] for e in
+                 ws.evidence(merged.ref, kind="approval")}
+    assert approvals == {"model-validator": "validator", "risk-officer": "risk_officer"}
+    actions = [e.action for e in ws.audit_events(subject=merged.ref, limit=1000)]
+    assert actions.index("promotion.complete") < actions.index("bundle.create") < \
+        actions.index("promotion.revoked")
+    assert merged.stage is None and merged.status == "revalidation-required"
+    # The inference log never holds the raw card number the demo sent.
+    log = (tmp_path / "demo" / "inference.jsonl").read_text()
+    assert "4111 1111 1111 1111" not in log and "4111111111111111" not in log
+    assert (tmp_path / "demo" / "reports" / "drift.html").is_file()
+    assert ws.verify_audit().ok

@@ -1,0 +1,40 @@
+"""Pipeline files: validation with precise errors, and a stable round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lmops_core.cli.demo import demo_pipeline_path
+from lmops_core.errors import ValidationError
+from lmops_core.pipelines import load_pipeline
+
+
+def test_demo_pipeline_round_trips(tmp_path: Path) -> None:
+    first = load_pipeline(demo_pipeline_path())
+    dumped = first.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True)
+    copy = tmp_path / "copy.yaml"
+    copy.write_text(yaml.safe_dump(dumped, sort_keys=False, allow_unicode=True))
+    second = load_pipeline(copy)
+    assert second == first
+    assert [s.action()[0] for s in second.steps][:3] == ["grant", "run", "register_dataset"]
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("apiVersion: lmops/v1\nkind: Pipeline\nname: x\nsteps:\n  - id: a\n    verify_audit: {}\n"
+     "    grant: {u: [admin]}\n", "step 'a' needs exactly one action"),
+    ("apiVersion: lmops/v1\nkind: Pipeline\nname: x\nsteps:\n  - id: a\n    run: {stage: t}\n",
+     "steps.0.run.operation: Field required"),
+    ("apiVersion: lmops/v1\nkind: Pipeline\nname: x\nbogus: 1\nsteps: []\n",
+     "bogus: Extra inputs are not permitted"),
+    ("apiVersion: lmops/v1\nkind: Pipeline\nname: x\nsteps:\n  - id: a\n    verify_audit: {}\n"
+     "  - id: a\n    verify_audit: {}\n", "step id 'a' is used twice"),
+    ("{unclosed", "not valid YAML"),
+])
+def test_bad_pipeline_files_name_the_problem(tmp_path: Path, body: str, message: str) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(body)
+    with pytest.raises(ValidationError, match=message):
+        load_pipeline(path)
