@@ -32,6 +32,7 @@ MATRIX: list[tuple[str, str, set[str] | str, int]] = [
     ("GET", "/api/v1/audit/events", ALL - {"submitter"}, 200),
     ("POST", "/api/v1/audit/verify", {"risk_officer", "admin"}, 200),
     ("GET", "/api/v1/policy/explain", ALL, 200),
+    ("GET", "/api/v1/requests/{request_id}/report", ALL, 404),
 ]
 
 

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from lmops_core.api.config import ApiSettings
 from lmops_core.api.docs_assets import mount_docs
 from lmops_core.api.errors import install_error_handlers, send_error
-from lmops_core.api.routes import audit, health, inventory, policy, requests
+from lmops_core.api.routes import audit, health, inventory, policy, report, requests
 from lmops_core.api.security import PUBLIC, AccessRegistry, DefaultDenyMiddleware
 from lmops_core.settings import Settings
 from lmops_core.workspace import Workspace
@@ -88,7 +88,7 @@ def create_app(workspace: Workspace | None = None, *, settings: Settings | None 
     registry = AccessRegistry()
     app.state.access = registry
     registry.add_raw(OPENAPI_PATH, PUBLIC)
-    for module in (health, requests, inventory, audit, policy):
+    for module in (health, requests, report, inventory, audit, policy):
         app.include_router(module.router)
     mount_docs(app, registry)
     install_error_handlers(app)

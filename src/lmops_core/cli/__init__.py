@@ -12,6 +12,7 @@ from lmops_core.cli import (
     monitor_cmds,
     plugin_cmds,
     registry_cmds,
+    report_cmds,
     system_cmds,
 )
 from lmops_core.errors import LmopsError
@@ -45,6 +46,7 @@ app.add_typer(governance_cmds.tokens_app, name="tokens")
 app.add_typer(plugin_cmds.plugin_app, name="plugin")
 app.add_typer(monitor_cmds.monitor_app, name="monitor")
 deploy_cmds.register(app)
+report_cmds.register(app)
 
 
 def _add_plugin_commands() -> None:

@@ -1,0 +1,60 @@
+"""``lmops report REF``: write a model version's validation report as HTML and/or Markdown."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lmops_core.cli.common import console, open_workspace
+from lmops_core.errors import ValidationError
+
+
+class ReportFormat(StrEnum):
+    """Which renderings ``lmops report`` writes."""
+
+    html = "html"
+    md = "md"
+    both = "both"
+
+
+def report(
+    ref: Annotated[str, typer.Argument(help="Model version, e.g. model:assistant@3.")],
+    to: Annotated[str, typer.Option("--to", help="Stage the policy evaluation judges "
+                                                 "(staging, production, ...).")] = "production",
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the report into.",
+                                      file_okay=False)] = Path("."),
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="html, md or both.")] =
+    ReportFormat.both,
+) -> None:
+    """Write the validation report of a model version for a model-risk reviewer."""
+    from lmops_core.reports import render_report
+
+    with open_workspace() as ws:
+        rendered = render_report(ws, ref, to=to)
+        version = ws.get(rendered.ref)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValidationError(f"cannot create report folder {out}: {exc}", field="out") from exc
+    stem = f"report-{version.name}-{version.version}"
+    written: list[Path] = []
+    if fmt in (ReportFormat.html, ReportFormat.both):
+        written.append(out / f"{stem}.html")
+        written[-1].write_text(rendered.html, encoding="utf-8")
+    if fmt in (ReportFormat.md, ReportFormat.both):
+        written.append(out / f"{stem}.md")
+        written[-1].write_text(rendered.markdown, encoding="utf-8")
+    for path in written:
+        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+    console.print(f"digest {rendered.digest}", highlight=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``report`` command to the ``lmops`` app."""
+    app.command("report")(report)
+
+
+__all__ = ["ReportFormat", "register", "report"]

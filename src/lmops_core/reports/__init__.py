@@ -1,0 +1,46 @@
+"""Validation reports for model-risk reviewers: ``render_report(ws, ref)``.
+
+A report gathers a model version's identity, lineage, data and PII evidence,
+training configuration, compression trade-offs, evaluation and safety results
+(next to the version in production), explanations, drift baseline, policy
+evaluation, approval trail and open issues into one document, rendered as
+Markdown and as self-contained HTML. Its digest is the SHA-256 of the
+document's canonical content, so the same store state gives the same digest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from lmops_core.reports.document import Document
+from lmops_core.reports.html import render_html
+from lmops_core.reports.markdown import render_markdown
+from lmops_core.reports.model import ReportFacts, gather
+from lmops_core.reports.sections import SECTIONS, build_document
+
+if TYPE_CHECKING:
+    from lmops_core.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Report:
+    """A rendered report: the document, its digest and both renderings."""
+
+    ref: str
+    document: Document
+    digest: str
+    markdown: str
+    html: str
+
+
+def render_report(ws: Workspace, ref: str, *, to: str = "production") -> Report:
+    """The validation report of model version ``ref``, judged for promotion to ``to``."""
+    facts = gather(ws, ref, to=to)
+    doc = build_document(facts)
+    digest = doc.digest()
+    return Report(ref=facts.version.ref, document=doc, digest=digest,
+                  markdown=render_markdown(doc, digest), html=render_html(doc, digest))
+
+
+__all__ = ["SECTIONS", "Report", "ReportFacts", "gather", "render_report"]

@@ -1,0 +1,105 @@
+"""The format-neutral document a report is made of: sections of typed blocks.
+
+Markdown and HTML are both rendered from this one structure, and the report
+digest is taken over its canonical JSON, so the two formats can never say
+different things and the digest does not depend on markup details.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+#: Text shown in place of an empty section or table.
+NONE_RECORDED = "none recorded"
+
+
+@dataclass(frozen=True)
+class Text:
+    """A paragraph of plain text."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of plain-text cells; ``rows`` keep the order they were built in."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class TreeNode:
+    """One item of a nested list, with its children."""
+
+    label: str
+    children: tuple[TreeNode, ...] = ()
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A nested list (the lineage, read from the version outwards)."""
+
+    caption: str
+    roots: tuple[TreeNode, ...]
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A lineage graph: nodes placed in columns by generation, edges parent -> child."""
+
+    nodes: tuple[tuple[str, int], ...]  # (ref, generation: <0 ancestors, 0 self, >0 descendants)
+    edges: tuple[tuple[str, str], ...]  # (parent, child)
+    focus: str
+
+
+@dataclass(frozen=True)
+class Series:
+    """A numeric series (a loss curve): summarised in text, drawn as a sparkline in HTML."""
+
+    label: str
+    values: tuple[float, ...]
+
+
+Block = Text | Table | Tree | Graph | Series
+
+
+@dataclass(frozen=True)
+class Section:
+    """A titled section; an empty one is rendered as "none recorded"."""
+
+    key: str
+    title: str
+    blocks: tuple[Block, ...] = ()
+
+
+@dataclass(frozen=True)
+class Document:
+    """The whole report: a title and its sections, in a fixed order."""
+
+    title: str
+    subject: str
+    sections: tuple[Section, ...] = field(default_factory=tuple)
+
+    def canonical_json(self) -> bytes:
+        """Sorted-key JSON of the document, with each block's type named."""
+
+        def tagged(section: Section) -> dict[str, object]:
+            return {"key": section.key, "title": section.title,
+                    "blocks": [{"type": type(b).__name__, **asdict(b)} for b in section.blocks]}
+
+        body = {"title": self.title, "subject": self.subject,
+                "sections": [tagged(s) for s in self.sections]}
+        return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                          allow_nan=True).encode("utf-8")
+
+    def digest(self) -> str:
+        """``sha256:<hex>`` of :meth:`canonical_json`."""
+        return "sha256:" + hashlib.sha256(self.canonical_json()).hexdigest()
+
+
+__all__ = ["NONE_RECORDED", "Block", "Document", "Graph", "Section", "Series", "Table", "Text",
+           "Tree", "TreeNode"]

@@ -1,0 +1,79 @@
+"""The report as one self-contained HTML page: inline CSS and SVG, no script, no links out."""
+
+from __future__ import annotations
+
+from html import escape
+
+from lmops_core.reports.document import (
+    NONE_RECORDED,
+    Block,
+    Document,
+    Graph,
+    Series,
+    Table,
+    Text,
+    Tree,
+    TreeNode,
+)
+from lmops_core.reports.markdown import series_summary
+from lmops_core.reports.svg import lineage_graph, sparkline
+
+_CSS = (
+    "body{font-family:system-ui,sans-serif;margin:2em;max-width:72em;color:#1f2328}"
+    "table{border-collapse:collapse;margin:.5em 0 1em}"
+    "th,td{border:1px solid #d0d7de;padding:.25em .6em;text-align:left;vertical-align:top}"
+    "th{background:#f6f8fa}caption{text-align:left;font-style:italic;padding:.2em 0}"
+    "h2{border-bottom:1px solid #d0d7de;padding-bottom:.2em}code{font-size:.9em}"
+    ".none{color:#6e7781;font-style:italic}"
+)
+
+
+def _table(t: Table) -> str:
+    caption = f"<caption>{escape(t.caption)}</caption>" if t.caption else ""
+    if not t.rows:
+        head = f"<p><em>{escape(t.caption)}</em></p>" if t.caption else ""
+        return f'{head}<p class="none">{NONE_RECORDED}</p>'
+    head = "".join(f"<th>{escape(c)}</th>" for c in t.columns)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>"
+                   for row in t.rows)
+    return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _tree(node: TreeNode) -> str:
+    kids = "".join(_tree(c) for c in node.children)
+    return f"<li>{escape(node.label)}" + (f"<ul>{kids}</ul>" if kids else "") + "</li>"
+
+
+def _block(b: Block) -> str:
+    if isinstance(b, Text):
+        return f"<p>{escape(b.text)}</p>"
+    if isinstance(b, Table):
+        return _table(b)
+    if isinstance(b, Tree):
+        roots = "".join(_tree(r) for r in b.roots)
+        return f"<p><em>{escape(b.caption)}</em></p><ul>{roots}</ul>"
+    if isinstance(b, Series):
+        return f"<p>{escape(series_summary(b))}</p><figure>{sparkline(b)}</figure>"
+    if isinstance(b, Graph):
+        return f"<figure>{lineage_graph(b)}</figure>"
+    raise TypeError(f"unknown block {type(b).__name__}")
+
+
+def render_html(doc: Document, digest: str) -> str:
+    """The whole document as an HTML page, ending with its digest."""
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+             "style-src 'unsafe-inline'; img-src data:\">",
+             f"<title>{escape(doc.title)}</title><style>{_CSS}</style></head><body>",
+             f"<h1>{escape(doc.title)}</h1>"]
+    for section in doc.sections:
+        parts.append(f'<section id="{escape(section.key)}"><h2>{escape(section.title)}</h2>')
+        if not section.blocks:
+            parts.append(f'<p class="none">{NONE_RECORDED}</p>')
+        parts.extend(_block(b) for b in section.blocks)
+        parts.append("</section>")
+    parts.append(f"<hr><p>Report digest: <code>{escape(digest)}</code></p></body></html>")
+    return "\n".join(parts)
+
+
+__all__ = ["render_html"]

@@ -1,0 +1,139 @@
+"""Gathering what a validation report says about one version from a workspace.
+
+Only registry facts are read: versions, lineage edges, evidence metrics, runs,
+the policy evaluation and the approval requests. Dataset contents are never
+read, so the report cannot carry personal data from a training set.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lmops_core.errors import ValidationError
+from lmops_core.governance.schemas import ApprovalRequestPublic
+from lmops_core.policy import PolicyEvaluation
+from lmops_core.registry.schemas import (
+    EvidencePublic,
+    LineageEdgePublic,
+    RunPublic,
+    VersionPublic,
+)
+
+if TYPE_CHECKING:
+    from lmops_core.workspace import Workspace
+
+#: Descendant model kinds whose ``compression`` evidence is a trade-off worth tabling.
+COMPRESSED_KINDS = ("onnx", "onnx-int8")
+_REQUEST_PAGE = 500
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """A training run in the version's lineage and its loss curve (empty when not recorded)."""
+
+    run: RunPublic
+    loss: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class ReportFacts:
+    """Everything a report shows, read once so rendering does no I/O."""
+
+    version: VersionPublic
+    target: str
+    ancestors: tuple[LineageEdgePublic, ...]
+    descendants: tuple[LineageEdgePublic, ...]
+    nodes: dict[str, VersionPublic]
+    evidence: dict[str, tuple[EvidencePublic, ...]]  # ref -> evidence, for every lineage node
+    training: tuple[TrainingRun, ...]
+    production: VersionPublic | None
+    production_evidence: tuple[EvidencePublic, ...]
+    evaluation: PolicyEvaluation
+    requests: tuple[ApprovalRequestPublic, ...]
+    dataset_refs: tuple[str, ...] = field(default=())
+
+    def latest(self, ref: str, kind: str) -> EvidencePublic | None:
+        """The newest evidence of ``kind`` on ``ref`` (ties broken by id)."""
+        found = [e for e in self.evidence.get(ref, ()) if e.kind == kind]
+        return max(found, key=_evidence_order) if found else None
+
+
+def _evidence_order(e: EvidencePublic) -> tuple[Any, int]:
+    return (e.created_at, e.id)
+
+
+def _sorted_edges(edges: list[LineageEdgePublic]) -> tuple[LineageEdgePublic, ...]:
+    unique = {(e.parent, e.child, e.relation, e.run_id or ""): e for e in edges}
+    return tuple(unique[k] for k in sorted(unique))
+
+
+def gather(ws: Workspace, ref: str, *, to: str = "production") -> ReportFacts:
+    """Read the facts for a report on the model version ``ref`` judged for stage ``to``."""
+    version = ws.get(ref)
+    if version.asset_type != "model":
+        raise ValidationError(f"reports cover model versions; {version.ref} is a "
+                              f"{version.asset_type}", field="ref")
+    ref = version.ref
+    ancestors = _sorted_edges(ws.lineage(ref, direction="up"))
+    descendants = _sorted_edges(ws.lineage(ref, direction="down"))
+    refs = sorted({ref} | {e.parent for e in ancestors} | {e.child for e in ancestors}
+                  | {e.parent for e in descendants} | {e.child for e in descendants})
+    nodes = {r: ws.get(r) for r in refs}
+    evidence = {r: tuple(sorted(ws.evidence(r), key=lambda e: (e.kind, *_evidence_order(e))))
+                for r in refs}
+    production = next((v for v in ws.list_versions("model", version.name)
+                       if v.stage == "production" and v.ref != ref), None)
+    return ReportFacts(
+        version=version, target=to, ancestors=ancestors, descendants=descendants, nodes=nodes,
+        evidence=evidence, training=_training_runs(ws, ref, ancestors, evidence),
+        production=production,
+        production_evidence=tuple(sorted(ws.evidence(production.ref),
+                                         key=lambda e: (e.kind, *_evidence_order(e))))
+        if production else (),
+        evaluation=ws.governance.explain(ref, to=to),
+        requests=_requests_for(ws, ref),
+        dataset_refs=tuple(r for r in refs if r.startswith("dataset:")),
+    )
+
+
+def _training_runs(ws: Workspace, ref: str, ancestors: tuple[LineageEdgePublic, ...],
+                   evidence: dict[str, tuple[EvidencePublic, ...]]) -> tuple[TrainingRun, ...]:
+    # A run shows up either as the run that derived a model in the lineage, or as the
+    # run that recorded training evidence on one; only training-stage runs count.
+    models = {ref} | {e.parent for e in ancestors if e.parent.startswith("model:")}
+    ids = {e.run_id for e in ancestors if e.run_id and e.child in models}
+    ids |= {e.run_id for m in models for e in evidence.get(m, ())
+            if e.kind == "training" and e.run_id}
+    out = []
+    for run_id in sorted(ids):
+        run = ws.run(run_id)
+        if run.stage != "training":
+            continue
+        out.append(TrainingRun(run=run, loss=_loss_curve(ws, run)))
+    return tuple(sorted(out, key=lambda t: (t.run.started_at, t.run.id)))
+
+
+def _loss_curve(ws: Workspace, run: RunPublic) -> tuple[float, ...]:
+    if not run.series_digest:
+        return ()
+    series = json.loads(ws.artifacts.read_bytes(run.series_digest))
+    values = series.get("loss", []) if isinstance(series, dict) else []
+    return tuple(float(v) for v in values if isinstance(v, int | float))
+
+
+def _requests_for(ws: Workspace, ref: str) -> tuple[ApprovalRequestPublic, ...]:
+    found: list[ApprovalRequestPublic] = []
+    offset = 0
+    while True:
+        page = ws.governance.list_requests(asset_type="model", limit=_REQUEST_PAGE,
+                                           offset=offset)
+        found.extend(r for r in page.items if r.ref == ref)
+        offset += len(page.items)
+        if not page.items or offset >= page.total:
+            break
+    return tuple(sorted(found, key=lambda r: (r.created_at, r.id)))
+
+
+__all__ = ["COMPRESSED_KINDS", "ReportFacts", "TrainingRun", "gather"]

@@ -1,0 +1,47 @@
+"""A test plugin offering a tiny real trainer, so tests get training runs with lineage.
+
+It follows the public Operation contract: it reads the ``dataset`` input (only
+counting its records), writes a small safetensors model folder under the
+workdir and returns it as an output derived from the dataset, with a loss curve.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+
+from lmops_core import hookimpl
+from lmops_core.contracts import OutputAsset, Register, StageContext, StageResult
+
+
+class CountingTrainer:
+    """Writes a model whose single tensor encodes the record count of its dataset."""
+
+    name = "report-test-train"
+    description = "tiny trainer for report tests"
+
+    def run(self, context: StageContext) -> StageResult:
+        """Count the dataset's records and write a one-tensor model folder."""
+        source = context.input("dataset")
+        assert source.path is not None
+        records = sum(1 for line in source.path.read_bytes().splitlines() if line.strip())
+        folder = context.workdir / "model"
+        folder.mkdir()
+        payload = bytes([records % 256, int(context.params.get("variant", 0)) % 256]) * 32
+        header = json.dumps({"w": {"dtype": "U8", "shape": [len(payload)],
+                                   "data_offsets": [0, len(payload)]}}).encode()
+        (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header
+                                                   + payload)
+        (folder / "config.json").write_text('{"model_type": "test"}')
+        loss = [2.0 / (step + 1) for step in range(20)]
+        return StageResult(
+            outputs=[OutputAsset(role="model", asset_type="model", path=folder, kind="full",
+                                 derived_from=["dataset"], name="chat", risk_tier="standard")],
+            metrics={"final_loss": loss[-1], "records": float(records)},
+            series={"loss": loss}, params=dict(context.params))
+
+
+@hookimpl
+def register_trainers(register: Register) -> None:
+    """Offer the counting trainer."""
+    register(CountingTrainer())
