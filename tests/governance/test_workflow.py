@@ -244,3 +244,29 @@ def test_one_pending_request_per_version_and_stage(gov_ws: Workspace, tmp_path: 
     with pytest.raises(ValidationError, match="without NUL bytes"):
         gov_ws.as_actor("val").governance.decide(req.id, approve=True, role="validator",
                                                  comment="ok\x00")
+
+
+def test_expired_requests_cannot_be_approved(gov_ws: Workspace, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from lmops_core.governance.models import ApprovalRequest
+    from lmops_core.registry.models import utcnow
+
+    ref = _model(gov_ws, tmp_path, 0.8)
+    req = gov_ws.as_actor("eng").governance.request_promotion(ref, to="production")
+    with gov_ws.db.write() as s:
+        s.execute(update(ApprovalRequest).where(ApprovalRequest.id == req.id)
+                  .values(expires_at=utcnow() - timedelta(seconds=1)))
+    with pytest.raises(ConflictError, match="is expired: it expired at"):
+        gov_ws.as_actor("val").governance.decide(req.id, approve=True, role="validator",
+                                                 comment="too late")
+    other = _model(gov_ws, tmp_path, 0.8, seed=9)
+    req2 = gov_ws.as_actor("eng").governance.request_promotion(other, to="production")
+    with gov_ws.db.write() as s:
+        s.execute(update(ApprovalRequest).where(ApprovalRequest.id == req2.id)
+                  .values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert gov_ws.governance.expire_due() == 1
+    assert gov_ws.governance.get_request(req2.id).status == "expired"
+    assert [e.subject for e in gov_ws.audit_events(action="promotion.expired")] == [ref, other]

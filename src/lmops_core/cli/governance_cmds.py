@@ -89,6 +89,7 @@ def requests_list(status: str | None = "pending", limit: int = 50, offset: int =
                   as_json: JsonOpt = False) -> None:
     """List promotion requests (pending by default; --status '' for all)."""
     with open_workspace() as ws:
+        ws.governance.expire_due()  # requests past their expiry are marked (and audited) first
         page = ws.governance.list_requests(status=status or None, limit=limit, offset=offset)
     if as_json:
         print_json(page.model_dump(mode="json"))
