@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from lmops_core.errors import StageError
 
-AssetType = Literal["dataset", "model", "prompt"]
+AssetType = Literal["dataset", "model", "prompt", "suite"]
 
 
 class Stage(enum.StrEnum):

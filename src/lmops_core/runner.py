@@ -93,7 +93,7 @@ class StageRunner:
                 if parsed.asset_type is None:
                     raise ValidationError(
                         f'input "{role}": reference {ref!r} needs a type prefix '
-                        "(dataset:, model: or prompt:)", field=f"inputs.{role}")
+                        "(dataset:, model:, prompt: or suite:)", field=f"inputs.{role}")
                 asset, version = store.resolve(s, parsed)
                 typ = parsed.asset_type
                 canonical = store.version_ref(typ, asset.name, version.version)
@@ -107,6 +107,9 @@ class StageRunner:
                     path = self.artifacts.export_tree(version.digest, into / role)
                     kind = version.kind
                     meta["risk_tier"] = asset.risk_tier
+                elif typ == "suite":
+                    path = self.artifacts.export_tree(version.digest, into / role)
+                    kind = "suite"
                 else:
                     kind = "template"
                     meta.update(template=version.template, variables=list(version.variables))

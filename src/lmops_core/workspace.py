@@ -35,6 +35,7 @@ from lmops_core.registry.schemas import (
     ModelVersionPublic,
     PromptVersionPublic,
     RunPublic,
+    SuiteVersionPublic,
     VersionPublic,
 )
 from lmops_core.runner import RunOutcome, StageRunner
@@ -191,6 +192,25 @@ class Workspace:
                 fields={"digest": info.digest, "size_bytes": manifest.total_size, "kind": kind,
                         "format": fmt, "meta": {"files": len(manifest.entries), **(meta or {})}})
             return self._model_public(s, row)
+
+    def register_suite(self, name: str, folder: Path | str, *,
+                       description: str = "") -> SuiteVersionPublic:
+        """Register an evaluation suite folder (``suite.yaml`` plus its task folders).
+
+        The folder's digest pins tasks, data and thresholds exactly: changing any
+        file makes a new version, so "evaluated with suite:gate@3" is exact.
+        """
+        folder = Path(folder)
+        if not (folder / "suite.yaml").is_file():
+            raise ValidationError(f"{folder} has no suite.yaml: a suite folder holds suite.yaml "
+                                  "and the task folders it names", file=str(folder))
+        info, manifest = self.artifacts.put_tree(folder)
+        with self.db.write() as s:
+            row = store.create_version(
+                s, self.audit_writer, asset_type="suite", name=name, description=description,
+                fields={"digest": info.digest, "size_bytes": manifest.total_size,
+                        "meta": {"files": len(manifest.entries)}})
+            return self._suite_public(s, row)
 
     def create_prompt(self, name: str, template: str, *, variables: Sequence[str] | None = None,
                       description: str = "", risk_tier: str | None = None) -> PromptVersionPublic:
@@ -382,7 +402,7 @@ class Workspace:
         version = self.get(ref)
         if version.asset_type == "dataset":
             return self.artifacts.export_file(version.digest, dest)
-        if version.asset_type == "model":
+        if version.asset_type in ("model", "suite"):
             return self.artifacts.export_tree(version.digest, dest)
         raise ValidationError("prompt versions have no files to export", field="ref")
 
@@ -446,8 +466,15 @@ class Workspace:
         return PromptVersionPublic(**self._common(s, "prompt", row, asset, **extra),
                                    template=row.template, variables=list(row.variables))
 
+    def _suite_public(self, s: Any, row: Any, asset: Any = None,
+                      **extra: Any) -> SuiteVersionPublic:
+        return SuiteVersionPublic(**self._common(s, "suite", row, asset, **extra),
+                                  size_bytes=row.size_bytes)
+
     def _public(self, s: Any, asset_type: str, row: Any, asset: Any = None,
                 **extra: Any) -> VersionPublic:
+        if asset_type == "suite":
+            return self._suite_public(s, row, asset, **extra)
         if asset_type == "dataset":
             return self._dataset_public(s, row, asset, **extra)
         if asset_type == "model":

@@ -24,7 +24,7 @@ def run(env: dict[str, str], *args: str) -> str:
     return result.output
 
 
-@pytest.mark.parametrize("group", ["", "datasets", "models", "prompts", "runs", "evidence",
+@pytest.mark.parametrize("group", ["", "datasets", "models", "prompts", "suites", "runs", "evidence",
                                    "audit"])
 def test_help_explains(group: str) -> None:
     result = CliRunner().invoke(app, [*([group] if group else []), "--help"])

@@ -17,6 +17,8 @@ models_app = typer.Typer(help="Register, list, search and show model versions.",
 prompts_app = typer.Typer(help="Create, list and show prompt versions.", no_args_is_help=True)
 runs_app = typer.Typer(help="List and show recorded stage runs.", no_args_is_help=True)
 evidence_app = typer.Typer(help="List the evidence attached to a version.", no_args_is_help=True)
+suites_app = typer.Typer(help="Register, list and show evaluation-suite versions.",
+                         no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -232,3 +234,28 @@ def lineage(ref: Annotated[str, typer.Argument(help="TYPE:NAME@VERSION")],
         console.print(f"{ref}: no lineage recorded")
     for e in edges:
         console.print(f"{e.child}  <-{e.relation}-  {e.parent}   (run {e.run_id or '-'})")
+
+
+@suites_app.command("list")
+def suites_list(as_json: JsonOpt = False) -> None:
+    """List evaluation suites and their latest version."""
+    _list_assets("suite", as_json)
+
+
+@suites_app.command("show")
+def suites_show(ref: str, as_json: JsonOpt = False) -> None:
+    """Show a suite version."""
+    _show(ref, "suite", as_json)
+
+
+@suites_app.command("register")
+def suites_register(
+    name: str,
+    folder: Annotated[Path, typer.Argument(help="Folder with suite.yaml and its task folders.",
+                                           exists=True, file_okay=False)],
+    description: str = "",
+) -> None:
+    """Register a suite folder as the next version of NAME (a changed task makes a new one)."""
+    with open_workspace() as ws:
+        version = ws.register_suite(name, folder, description=description)
+    console.print(f"registered [bold]{version.ref}[/] ({version.digest})")

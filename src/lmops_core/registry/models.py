@@ -72,6 +72,17 @@ class Prompt(AssetBase, table=True):
     created_by: str = Field(max_length=128)
 
 
+class Suite(AssetBase, table=True):
+    """A named evaluation suite (tasks, thresholds, judge prompts, safety probes)."""
+
+    __tablename__ = "suites"
+    id: int | None = Field(default=None, primary_key=True)
+    normalized_name: str = Field(max_length=128, unique=True, index=True)
+    latest_version: int = 0
+    created_at: datetime = _ts()
+    created_by: str = Field(max_length=128)
+
+
 # --- versions --------------------------------------------------------------
 
 
@@ -130,6 +141,24 @@ class PromptVersion(SQLModel, table=True):
     meta: dict[str, Any] = _json()
     stage: str | None = Field(default=None, max_length=64, index=True)
     status: str = Field(default="active", max_length=32)
+    created_at: datetime = _ts()
+    created_by: str = Field(max_length=128)
+
+
+class SuiteVersion(SQLModel, table=True):
+    """One immutable suite: a folder artifact (suite.yaml and its task folders)."""
+
+    __tablename__ = "suite_versions"
+    __table_args__ = (UniqueConstraint("suite_id", "version", name="uq_suite_version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    suite_id: int = Field(foreign_key="suites.id", index=True)
+    version: int
+    digest: str = Field(max_length=71, index=True)
+    size_bytes: int = 0
+    meta: dict[str, Any] = _json()
+    stage: str | None = Field(default=None, max_length=64, index=True)
+    status: str = Field(default="active", max_length=32)
+    run_id: str | None = Field(default=None, max_length=32)
     created_at: datetime = _ts()
     created_by: str = Field(max_length=128)
 

@@ -15,7 +15,7 @@ class _Public(BaseModel):
 
 
 class AssetPublic(_Public):
-    """An asset (dataset, model or prompt) without its versions."""
+    """An asset (dataset, model, prompt or suite) without its versions."""
 
     asset_type: AssetType
     name: str
@@ -126,3 +126,9 @@ class AuditEventPublic(_Public):
     before: Any
     after: Any
     hash: str
+
+
+class SuiteVersionPublic(VersionPublic):
+    """An evaluation-suite version: a folder (suite.yaml and its task folders)."""
+
+    size_bytes: int

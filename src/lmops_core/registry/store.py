@@ -39,6 +39,8 @@ from lmops_core.registry.models import (
     Prompt,
     PromptVersion,
     Run,
+    Suite,
+    SuiteVersion,
     VersionMetric,
     VersionTag,
     utcnow,
@@ -58,6 +60,7 @@ _ASSETS: dict[str, tuple[type[Any], type[Any], str]] = {
     "dataset": (Dataset, DatasetVersion, "dataset_id"),
     "model": (Model, ModelVersion, "model_id"),
     "prompt": (Prompt, PromptVersion, "prompt_id"),
+    "suite": (Suite, SuiteVersion, "suite_id"),
 }
 RISK_TIERS = ("low", "standard", "high")
 
@@ -68,7 +71,7 @@ def asset_classes(asset_type: str) -> tuple[type[Any], type[Any], str]:
         return _ASSETS[asset_type]
     except KeyError:
         raise ValidationError(
-            f"unknown asset type {asset_type!r} (expected dataset, model or prompt)",
+            f"unknown asset type {asset_type!r} (expected dataset, model, prompt or suite)",
             field="asset_type",
         ) from None
 
@@ -146,7 +149,7 @@ def ensure_asset(
         "created_at": utcnow(),
         "created_by": audit.actor,
     }
-    if asset_type != "dataset":
+    if asset_type in ("model", "prompt"):
         values["risk_tier"] = risk_tier or "standard"
     stmt = (
         _insert_for(session)(asset_cls)
@@ -233,7 +236,7 @@ def resolve(session: Session, ref: str | VersionRef, asset_type: AssetType | Non
     typ = parsed.asset_type or asset_type
     if typ is None:
         raise ValidationError(
-            f"reference {str(ref)!r} needs an asset type prefix (dataset:, model: or prompt:)",
+            f"reference {str(ref)!r} needs an asset type prefix (dataset:, model:, prompt: or suite:)",
             field="ref",
         )
     asset = get_asset(session, typ, parsed.name)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lmops_core.contracts import EvidenceRecord, StageContext, StageResult
+from lmops_core.contracts import EvidenceRecord, InputAsset, StageContext, StageResult
 from lmops_core.errors import StageError, ValidationError
 from lmops_lm_eval import params as P
 from lmops_lm_eval.lm_eval_results import flatten_results, primary_metric
@@ -195,7 +195,16 @@ class LmEvalEvaluator:
         """Run the tasks and return ``eval`` evidence on role "model"."""
         import lm_eval
 
-        plan = plan_from_params(self.name, context.params)
+        params = dict(context.params)
+        suite_input = context.inputs.get("suite")
+        if suite_input is not None:
+            # A registered suite version (suite:NAME@N) pins tasks, data and thresholds.
+            if "suite" in params:
+                raise ValidationError(f'operation "{self.name}": give the suite as input role '
+                                      '"suite" or as param "suite", not both', param="suite")
+            assert suite_input.path is not None
+            params["suite"] = str(suite_input.path / "suite.yaml")
+        plan = plan_from_params(self.name, params)
         context.progress.start("lm-eval", total=3)
         manager, originals = make_task_manager(plan.task_paths, context.workdir)
         _check_task_names(self.name, manager, plan.tasks)
@@ -235,7 +244,7 @@ class LmEvalEvaluator:
             task_details=_task_details(result, manager, originals), extra_details=extra,
         )
         if plan.suite is not None:
-            evidence = _with_suite(evidence, plan.suite)
+            evidence = _with_suite(evidence, plan.suite, suite_input)
         context.progress.advance(1)
         context.progress.finish()
         return StageResult(
@@ -245,13 +254,15 @@ class LmEvalEvaluator:
         )
 
 
-def _with_suite(evidence: EvidenceRecord, suite: Suite) -> EvidenceRecord:
+def _with_suite(evidence: EvidenceRecord, suite: Suite,
+                registered: InputAsset | None = None) -> EvidenceRecord:
     rows = suite.check_thresholds(evidence.metrics)
     metrics = {**evidence.metrics, "suite_passed": all(r["passed"] for r in rows)}
-    details = {
-        **evidence.details,
-        "suite": {"name": suite.name, "version": suite.version, "digest": suite.digest,
-                  "thresholds": rows},
-    }
+    info: dict[str, Any] = {"name": suite.name, "version": suite.version,
+                            "digest": suite.digest, "thresholds": rows}
+    if registered is not None:
+        info.update(ref=registered.ref, registry_digest=registered.digest)
+        metrics["suite"] = registered.ref
+    details = {**evidence.details, "suite": info}
     return EvidenceRecord(kind=evidence.kind, subject=evidence.subject, metrics=metrics,
                           details=details, artifacts=evidence.artifacts)
