@@ -248,7 +248,8 @@ class VersionMetric(SQLModel, table=True):
     __tablename__ = "version_metrics"
     __table_args__ = (
         Index("ix_version_metric_kv", "subject_type", "key", "value"),
-        Index("ix_version_metric_subject", "subject_type", "subject_id"),
+        # The per-version probe of threshold search: all equality columns first.
+        Index("ix_version_metric_probe", "subject_type", "subject_id", "key", "value"),
     )
     id: int | None = Field(default=None, primary_key=True)
     subject_type: str = Field(max_length=16)

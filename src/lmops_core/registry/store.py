@@ -543,16 +543,20 @@ def search_versions(
         q = q.where(column == kind)
     if stage:
         q = q.where(version_cls.stage == stage)
+    # Correlated EXISTS probes, not IN (subquery): walking versions newest first and
+    # probing an index per row stops after `limit` matches, where IN would first
+    # materialise every matching metric row (tens of thousands for 'acc >= 0.5').
     for key, value in (tags or {}).items():
-        q = q.where(version_cls.id.in_(select(VersionTag.subject_id).where(
-            VersionTag.subject_type == asset_type, VersionTag.key == key,
-            VersionTag.value == value)))
+        q = q.where(select(VersionTag.id).where(
+            VersionTag.subject_type == asset_type, VersionTag.subject_id == version_cls.id,
+            VersionTag.key == key, VersionTag.value == value).exists())
     for mf in metrics:
         if mf.op not in _OPS:
             raise ValidationError(f"invalid metric operator {mf.op!r}", field="metric")
         cmp = getattr(VersionMetric.value, _OPS[mf.op])(mf.value)
-        q = q.where(version_cls.id.in_(select(VersionMetric.subject_id).where(
-            VersionMetric.subject_type == asset_type, VersionMetric.key == mf.key, cmp)))
+        q = q.where(select(VersionMetric.id).where(
+            VersionMetric.subject_type == asset_type, VersionMetric.subject_id == version_cls.id,
+            VersionMetric.key == mf.key, cmp).exists())
     q = q.order_by(version_cls.id.desc()).limit(max(1, min(limit, 10_000))).offset(max(0, offset))
     return [(a, v) for a, v in session.execute(q).all()]
 
