@@ -120,7 +120,7 @@ def test_monitoring_rule_needs_recent_drift_evidence(pf) -> None:
     )
     result = evaluate(rules, pf.facts([drifted]), now=pf.now)
     assert not result.allowed
-    assert result.breach_actions == ["alert", "revalidation-required"]
+    assert result.breach_actions == ["alert", "retrain", "revalidation-required", "revoke"]
     old = pf.evidence(
         "drift",
         {"dataset_drift": False, "drifted_share": 0.0},
