@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lmops_hf.threads import torch_threads
+
 from lmops_core.contracts import EvidenceKind, EvidenceRecord, StageContext, StageResult
 from lmops_core.errors import ValidationError
 from lmops_safety.generation import TextGenerator, load_generator
@@ -31,7 +33,6 @@ from lmops_safety.suite import (
     run_suite,
     summarise,
 )
-from lmops_safety.threads import torch_threads
 from lmops_safety.toxicity import ToxicityScorer
 
 SAFETY_EVIDENCE = EvidenceKind(

@@ -11,7 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from lmops_core.contracts import StageContext
 from lmops_core.errors import PluginError, ValidationError
-from lmops_safety.offline import set_offline_defaults
+from lmops_core.offline import set_offline_defaults
 
 TORCH_KINDS = frozenset({"base", "adapter", "merged", "full"})
 ONNX_KINDS = frozenset({"onnx", "onnx-int8"})

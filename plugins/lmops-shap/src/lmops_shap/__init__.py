@@ -6,7 +6,7 @@ Importing the package sets the offline switches of the libraries it drives
 
 from __future__ import annotations
 
-from lmops_shap.offline import set_offline_defaults
+from lmops_core.offline import set_offline_defaults
 
 set_offline_defaults()
 

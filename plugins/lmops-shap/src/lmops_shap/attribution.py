@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from lmops_shap.offline import set_offline_defaults
+from lmops_core.offline import set_offline_defaults
 
 ALGORITHMS = ("partition", "permutation")
 """SHAP explainers offered: partition (deterministic, hierarchical) or permutation (seeded)."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from lmops_hf.threads import torch_threads
 
 from lmops_core.contracts import EvidenceKind, EvidenceRecord, StageContext, StageResult
 from lmops_core.errors import ValidationError
@@ -17,7 +18,6 @@ from lmops_shap.loading import load_model
 from lmops_shap.prompts import collect_prompts
 from lmops_shap.redaction import TokenRedactor, default_redactor
 from lmops_shap.report import ReportSection, write_report
-from lmops_shap.threads import torch_threads
 
 EXPLANATION_EVIDENCE = EvidenceKind(
     name="explanation",

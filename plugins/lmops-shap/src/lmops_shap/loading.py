@@ -6,7 +6,7 @@ from typing import Any
 
 from lmops_core.contracts import StageContext
 from lmops_core.errors import PluginError, ValidationError
-from lmops_shap.offline import set_offline_defaults
+from lmops_core.offline import set_offline_defaults
 
 TORCH_KINDS = frozenset({"base", "adapter", "merged", "full"})
 
