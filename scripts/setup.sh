@@ -10,7 +10,12 @@ fi
 PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${PIP[@]}" --upgrade pip
 "${PIP[@]}" -c constraints.txt torch==2.13.0
+# Every first-party plugin, editable, with all of its optional extras (embeddings, ONNX...).
 PLUGINS=()
-for p in plugins/*/; do PLUGINS+=(-e "$p"); done
+for p in plugins/*/; do
+  extras=$(.venv/bin/python -c "import tomllib,sys; d=tomllib.load(open('${p}pyproject.toml','rb'));
+print(','.join(d['project'].get('optional-dependencies', {})))")
+  PLUGINS+=(-e "${p}${extras:+[$extras]}")
+done
 "${PIP[@]}" -c constraints.txt -e ".[postgres,dev]" "${PLUGINS[@]}" "$@"
 echo "lmops installed in .venv ($(.venv/bin/python -c 'import lmops_core; print(lmops_core.__version__)'))"

@@ -19,7 +19,7 @@ def test_hookimpls_register_trainers_and_training_evidence() -> None:
 
     trainers: list[Any] = []
     pm.hook.register_trainers(register=trainers.append)
-    assert sorted(t.name for t in trainers) == ["dpo", "sft"]
+    assert sorted(t.name for t in trainers) == ["create-base", "dpo", "sft"]
     assert all(isinstance(t, Operation) and t.description for t in trainers)
 
     kinds: list[Any] = []
