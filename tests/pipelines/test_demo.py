@@ -51,4 +51,6 @@ def test_demo_runs_the_governed_lifecycle(tmp_path: Path) -> None:
     log = (tmp_path / "demo" / "inference.jsonl").read_text()
     assert "4111 1111 1111 1111" not in log and "4111111111111111" not in log
     assert (tmp_path / "demo" / "reports" / "drift.html").is_file()
+    report = (tmp_path / "demo" / "reports" / "validation-report.md").read_text()
+    assert "model:assistant@3" in report and "4111" not in report
     assert ws.verify_audit().ok

@@ -113,6 +113,14 @@ def _print_ending(ws: Workspace, results: dict[str, StepResult], elapsed: float)
         if found:
             out = ws.artifacts.export_file(found[-1].artifacts[name], reports / f"{kind}.html")
             lines.append(f"{kind} report: {out}")
+    from lmops_core.reports import render_report
+
+    report = render_report(ws, tuned, to="production")
+    reports.mkdir(parents=True, exist_ok=True)
+    (reports / "validation-report.html").write_text(report.html, encoding="utf-8")
+    (reports / "validation-report.md").write_text(report.markdown, encoding="utf-8")
+    lines.append(f"validation report: {reports / 'validation-report.html'} (and .md), "
+                 f"digest {report.digest[:19]}...")
     lines.append(f"finished in {elapsed:.0f} s; explore with LMOPS_HOME={ws.settings.home} "
                  "lmops models list / lineage / audit log")
     console.print(Panel("\n".join(lines), title="where things are", expand=False),
