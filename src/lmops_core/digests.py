@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -34,13 +33,6 @@ def digest_bytes(data: bytes) -> str:
     """Digest of an in-memory byte string."""
     return f"{ALGORITHM}:{hashlib.sha256(data).hexdigest()}"
 
-
-def digest_chunks(chunks: Iterable[bytes]) -> str:
-    """Digest of a stream of byte chunks."""
-    h = hashlib.sha256()
-    for chunk in chunks:
-        h.update(chunk)
-    return f"{ALGORITHM}:{h.hexdigest()}"
 
 
 def digest_stream(stream: BinaryIO) -> str:

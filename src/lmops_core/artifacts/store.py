@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,20 +162,6 @@ class ArtifactStore:
             self.export_file(entry.digest, target)
         return dest
 
-    def iter_referenced(self, roots: Iterator[str]) -> set[str]:
-        """Digests reachable from ``roots`` (folder manifests expand to their members)."""
-        seen: set[str] = set()
-        for digest in roots:
-            if digest in seen or not self.backend.exists(digest):
-                continue
-            seen.add(digest)
-            try:
-                manifest = self.read_tree(digest)
-            except (IntegrityError, UnicodeDecodeError):
-                continue
-            seen.update(e.digest for e in manifest.entries)
-        return seen
-
 
 def _walk_regular_files(folder: Path) -> Iterator[tuple[str, Path]]:
     if folder.is_symlink() or not folder.is_dir():
@@ -196,8 +181,3 @@ def _walk_regular_files(folder: Path) -> Iterator[tuple[str, Path]]:
             rel = path.relative_to(folder).as_posix()
             safe_relative_path(rel, what="file name")
             yield rel, path
-
-
-def copy_tree_files(src: Path, dest: Path) -> None:
-    """Copy a folder of regular files (used when materialising inputs)."""
-    shutil.copytree(src, dest, symlinks=False, dirs_exist_ok=True)

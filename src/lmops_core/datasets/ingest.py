@@ -103,10 +103,3 @@ def ingest_file(
     return IngestResult(path=out_path, digest=digest, size_bytes=size, records=card.records,
                         dropped=dropped, dropped_examples=examples,
                         card_metrics=card.metrics(digest), card_details=card.details())
-
-
-def scan_canonical(path: Path, shape: str) -> tuple[int, dict[str, Any], dict[str, Any], str]:
-    """Records, card metrics/details and digest of a canonical JSONL a plugin wrote."""
-    result = ingest_file(path, shape=shape, tmp_dir=path.parent)
-    result.path.unlink(missing_ok=True)
-    return result.records, result.card_metrics, result.card_details, result.digest

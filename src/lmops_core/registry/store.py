@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from lmops_core.audit.chain import append_event, canonical_json
 from lmops_core.contracts import AssetType
@@ -559,8 +559,3 @@ def search_versions(
             VersionMetric.key == mf.key, cmp).exists())
     q = q.order_by(version_cls.id.desc()).limit(max(1, min(limit, 10_000))).offset(max(0, offset))
     return [(a, v) for a, v in session.execute(q).all()]
-
-
-def count_rows(session: Session, table: type[SQLModel]) -> int:
-    return int(session.execute(select(func.count()).select_from(table)).scalar_one())
-

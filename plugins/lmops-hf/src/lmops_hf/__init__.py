@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 
+from lmops_core.offline import set_offline_defaults
+
 # Before transformers / huggingface_hub are imported anywhere through us: they read these at
 # import time, and a governed pipeline must never fetch weights or datasets behind our back.
-for _name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
-    os.environ.setdefault(_name, "1")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+set_offline_defaults()
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 __version__ = "0.1.0"

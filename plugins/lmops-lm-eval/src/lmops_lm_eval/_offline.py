@@ -9,13 +9,7 @@ from __future__ import annotations
 
 import os
 
-for _name in (
-    "HF_HUB_OFFLINE",
-    "HF_DATASETS_OFFLINE",
-    "TRANSFORMERS_OFFLINE",
-    "ORT_DISABLE_TELEMETRY",
-):
-    os.environ.setdefault(_name, "1")
-# datasets' usage counter and the hub's telemetry are separate switches.
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+from lmops_core.offline import set_offline_defaults
+
+set_offline_defaults()
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -8,22 +8,14 @@ user who knows better override each variable.
 
 from __future__ import annotations
 
-import os
 from types import ModuleType
 
-_OFFLINE_VARIABLES = (
-    "ORT_DISABLE_TELEMETRY",
-    "HF_HUB_OFFLINE",
-    "HF_DATASETS_OFFLINE",
-    "TRANSFORMERS_OFFLINE",
-    "HF_HUB_DISABLE_TELEMETRY",
-)
+from lmops_core.offline import set_offline_defaults
 
 
 def set_offline_environment() -> None:
     """Set the offline/no-telemetry variables unless the user already set them."""
-    for name in _OFFLINE_VARIABLES:
-        os.environ.setdefault(name, "1")
+    set_offline_defaults()
 
 
 def import_onnxruntime() -> ModuleType:

@@ -9,11 +9,9 @@ offline switches of the Hugging Face and ONNX Runtime libraries.
 
 from __future__ import annotations
 
-import os
+from lmops_core.offline import set_offline_defaults
 
 # Set before transformers / onnxruntime are imported through us: both read them at import.
-for _name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE",
-              "HF_HUB_DISABLE_TELEMETRY", "ORT_DISABLE_TELEMETRY"):
-    os.environ.setdefault(_name, "1")
+set_offline_defaults()
 
 __version__ = "0.1.0"
