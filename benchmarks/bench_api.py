@@ -5,7 +5,9 @@
    hash chain with a signed head). Seeding BYPASSES the API and the service: rows are
    inserted in bulk with SQLAlchemy core, because creating them one by one would take hours.
 2. Start the API on a real uvicorn server (a subprocess) on a free loopback port.
-3. Measure through HTTP, with C concurrent clients (default 50, httpx on asyncio):
+3. Measure through HTTP, with C concurrent keep-alive connections (default 50) driven
+   by a minimal asyncio HTTP/1.1 client (see ``_Connection``; ``--httpx`` adds a run
+   with httpx for comparison):
    ``GET /api/v1/requests?status=pending`` (target p99 <= 50 ms) and
    ``POST /api/v1/requests/{id}/approve`` (one validator approval out of the two the policy
    needs, so every call writes a decision, an audit event and evidence but promotes nothing).
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import socket
@@ -63,11 +66,13 @@ CHUNK = 5_000
 
 SERVER = r"""
 import sys, uvicorn
-from lmops_core.api.app import create_app
+from lmops_core.api.app import create_app, prepare_for_serving
 from lmops_core.settings import Settings
 settings = Settings(home=sys.argv[1], database_url=sys.argv[2] or None,
                     policies_dir=sys.argv[3], load_entry_points=False, actor="server")
-uvicorn.run(create_app(settings=settings), host="127.0.0.1", port=int(sys.argv[4]),
+app = create_app(settings=settings)
+prepare_for_serving(app)  # as ``lmops serve`` does
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[4]),
             log_level=sys.argv[5], access_log=False,
             # uvicorn's default of 5 s can close a keep-alive connection just as a client
             # reuses it when the loaded server's event loop runs late (httpx ReadError).
@@ -181,30 +186,94 @@ def seed_events(ws: Any, count: int) -> None:
 # -- load ---------------------------------------------------------------------------------
 
 
-async def _load(base: str, token: str, clients: int, jobs: list[tuple[str, str, Any]]
-                ) -> tuple[list[float], float, dict[int, int]]:
-    """Run ``jobs`` (method, path, json) on ``clients`` concurrent connections."""
+class _Connection:
+    """A minimal keep-alive HTTP/1.1 client connection, in the manner of ``wrk``.
+
+    The load generator shares this 2-core machine with the server, so its own
+    cost per request must be small: httpx spends ~1 ms of CPU per request and,
+    at 50 connections, caps the whole run near 330 requests/s whatever the
+    server does (the ``--httpx`` flag reruns the list with it, for comparison).
+    Responses must carry Content-Length (the API's do).
+    """
+
+    def __init__(self, host: str, port: int, token: str) -> None:
+        self.host, self.port = host, port
+        self.head = f"Host: {host}\r\nAuthorization: Bearer {token}\r\n"
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, body: Any) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        payload = json.dumps(body).encode() if body is not None else b""
+        extra = (f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+                 if body is not None else "")
+        self.writer.write(f"{method} {path} HTTP/1.1\r\n{self.head}{extra}\r\n".encode()
+                          + payload)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        length = None
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        if length is None:
+            raise RuntimeError(f"{method} {path}: response without Content-Length")
+        return status, await self.reader.readexactly(length)
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            await self.writer.wait_closed()
+
+
+async def _load(base: str, token: str, clients: int, jobs: list[tuple[str, str, Any]],
+                *, use_httpx: bool = False) -> tuple[list[float], float, dict[int, int]]:
+    """Run ``jobs`` (method, path, json) on ``clients`` concurrent keep-alive connections."""
     queue: asyncio.Queue[tuple[str, str, Any]] = asyncio.Queue()
     for job in jobs:
         queue.put_nowait(job)
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=base, limits=limits, headers=headers,
-                                 timeout=120) as http:
+    if use_httpx:
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+        http = httpx.AsyncClient(base_url=base, limits=limits, timeout=120,
+                                 headers={"Authorization": f"Bearer {token}"})
 
-        async def worker() -> None:
-            while not queue.empty():
-                method, path, body = queue.get_nowait()
-                t0 = time.perf_counter()
-                r = await http.request(method, path, json=body)
-                latencies.append(time.perf_counter() - t0)
-                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+        async def send(_worker: int, method: str, path: str, body: Any) -> int:
+            return (await http.request(method, path, json=body)).status_code
+    else:
+        host, port = base.removeprefix("http://").split(":")
+        conns = [_Connection(host, int(port), token) for _ in range(clients)]
 
+        async def send(worker: int, method: str, path: str, body: Any) -> int:
+            return (await conns[worker].request(method, path, body))[0]
+
+    async def worker(index: int) -> None:
+        while not queue.empty():
+            method, path, body = queue.get_nowait()
+            t0 = time.perf_counter()
+            status = await send(index, method, path, body)
+            latencies.append(time.perf_counter() - t0)
+            statuses[status] = statuses.get(status, 0) + 1
+
+    # The collector would pause the load generator itself (and show up as server latency).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
         t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(clients)))
+        await asyncio.gather(*(worker(i) for i in range(clients)))
         wall = time.perf_counter() - t0
+    finally:
+        if collecting:
+            gc.enable()
+        if use_httpx:
+            await http.aclose()
+        else:
+            for conn in conns:
+                await conn.close()
     return latencies, wall, statuses
 
 
@@ -240,7 +309,11 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
     ap.add_argument("--list-calls", type=int, default=2_000)
     ap.add_argument("--approvals", type=int, default=1_000)
     ap.add_argument("--sdk-calls", type=int, default=200)
+    ap.add_argument("--mixed-approvals", type=int, default=300,
+                    help="approvals sent while the list is polled (the mixed run)")
     ap.add_argument("--server-log-level", default="warning")
+    ap.add_argument("--httpx", action="store_true",
+                    help="also run the 50-client list with httpx as the client")
     args = ap.parse_args()
 
     from lmops_core.settings import Settings
@@ -300,6 +373,11 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
                                           [("GET", list_path, None)] * args.list_calls))
         list_p99 = percentile(lat, .99)
         print(_row(f"HTTP list pending, {args.clients} clients", lat, wall, st))
+        if args.httpx:
+            lat_h, wall_h, st_h = asyncio.run(_load(
+                base, admin_token, args.clients, [("GET", list_path, None)] * args.list_calls,
+                use_httpx=True))
+            print(_row("  same with the httpx client", lat_h, wall_h, st_h))
         lat1, wall1, st1 = asyncio.run(_load(base, admin_token, 1,
                                              [("GET", list_path, None)] * args.sdk_calls))
         print(_row("HTTP list pending, 1 client", lat1, wall1, st1))
@@ -314,6 +392,24 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
         lat_a, wall_a, st_a = asyncio.run(_load(base, val_token, args.clients, approve_jobs))
         print(_row("HTTP approve (1 of 2 approvals)", lat_a, wall_a, st_a))
         val2 = ws.as_actor("bench-val2").governance
+        # Lists while others write: each approval moves the store's generation, so the
+        # listing cannot simply be served from the cache the read-only runs above reuse.
+        writers = max(1, args.clients // 10)
+        used = args.approvals + args.sdk_calls
+        mixed_ids = request_ids[used:used + args.mixed_approvals]
+
+        async def mixed() -> tuple[Any, Any]:
+            return await asyncio.gather(
+                _load(base, admin_token, args.clients - writers,
+                      [("GET", list_path, None)] * args.list_calls),
+                _load(base, val_token, writers,
+                      [("POST", f"/api/v1/requests/{rid}/approve",
+                        {"role": "validator", "comment": "bench approval"})
+                       for rid in mixed_ids]))
+
+        (lat_m, wall_m, st_m), (lat_w, wall_w, st_w) = asyncio.run(mixed())
+        print(_row(f"HTTP list, {args.clients - writers} clients, while", lat_m, wall_m, st_m))
+        print(_row(f"  {writers} clients approve", lat_w, wall_w, st_w))
         rest = request_ids[args.approvals:args.approvals + args.sdk_calls]
         sdk_a = _sdk_timings(lambda i: val2.decide(rest[i], approve=True, role="validator",
                                                    comment="bench approval"), len(rest))

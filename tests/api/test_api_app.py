@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import inspect
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from lmops_core.api import create_app, serve
+from lmops_core.api.app import prepare_for_serving
 from lmops_core.api.config import ApiSettings
 from lmops_core.workspace import Workspace
 from tests.conftest import make_settings
@@ -46,3 +49,25 @@ def test_serve_binds_loopback_by_default() -> None:
     params = inspect.signature(serve).parameters
     assert params["host"].default == "127.0.0.1"
     assert params["port"].default == 8650
+
+
+def test_prepare_for_serving_opens_the_store_and_freezes_startup_objects(
+        tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "home", policies_dir=tmp_path / "none")
+    app = create_app(settings=settings, api_settings=ApiSettings(allowed_hosts=["testserver"]))
+    try:
+        prepare_for_serving(app)
+        assert app.state.workspace.owned is True  # opened before any request
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        app.state.workspace.close()
+
+
+def test_prepare_for_serving_fails_on_a_store_it_cannot_open(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    settings = make_settings(blocker / "home", policies_dir=tmp_path / "none")
+    app = create_app(settings=settings, api_settings=ApiSettings(allowed_hosts=["testserver"]))
+    with pytest.raises(OSError, match="not-a-folder"):
+        prepare_for_serving(app)

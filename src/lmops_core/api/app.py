@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,11 +12,13 @@ from starlette.datastructures import Headers
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from lmops_core.api.cache import GenerationCache
 from lmops_core.api.config import ApiSettings
 from lmops_core.api.docs_assets import mount_docs
 from lmops_core.api.errors import install_error_handlers, send_error
 from lmops_core.api.routes import audit, health, inventory, policy, report, requests
 from lmops_core.api.security import PUBLIC, AccessRegistry, DefaultDenyMiddleware
+from lmops_core.governance.schemas import Principal
 from lmops_core.settings import Settings
 from lmops_core.workspace import Workspace
 
@@ -85,6 +88,9 @@ def create_app(workspace: Workspace | None = None, *, settings: Settings | None 
                               "lmops store. Every route but /health and the docs needs a "
                               "bearer API token.")
     app.state.workspace = holder
+    # Answers keyed on the store's generation (lmops_core.api.cache).
+    app.state.principals = GenerationCache[Principal]()
+    app.state.answers = GenerationCache[bytes]()
     registry = AccessRegistry()
     app.state.access = registry
     registry.add_raw(OPENAPI_PATH, PUBLIC)
@@ -103,13 +109,28 @@ def create_app(workspace: Workspace | None = None, *, settings: Settings | None 
     return app
 
 
+def prepare_for_serving(app: FastAPI) -> None:
+    """Open the app's store and settle the process before a server takes traffic.
+
+    A store that cannot be opened fails the start instead of the first request.
+    Everything loaded by then lives as long as the server; freezing it out of the
+    garbage collector's generations keeps full collections, which pause every
+    request in flight, short.
+    """
+    app.state.workspace.get()
+    gc.collect()
+    gc.freeze()
+
+
 def serve(host: str = "127.0.0.1", port: int = 8650, *, settings: Settings | None = None,
           workspace: Workspace | None = None) -> None:
     """Run the admin API with uvicorn; binds loopback unless told otherwise."""
     import uvicorn
 
-    uvicorn.run(create_app(workspace, settings=settings), host=host, port=port,
-                proxy_headers=False, server_header=False)
+    app = create_app(workspace, settings=settings)
+    prepare_for_serving(app)
+    uvicorn.run(app, host=host, port=port, proxy_headers=False, server_header=False)
 
 
-__all__ = ["JsonOnlyMiddleware", "WorkspaceHolder", "create_app", "serve"]
+__all__ = ["JsonOnlyMiddleware", "WorkspaceHolder", "create_app", "prepare_for_serving",
+           "serve"]

@@ -11,6 +11,7 @@ opening it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated
@@ -18,9 +19,11 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute, Match, Mount, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from lmops_core.api.cache import GenerationCache, read_generation
 from lmops_core.api.errors import send_error
 from lmops_core.errors import AuthenticationError, PermissionDeniedError
 from lmops_core.governance.models import ROLES
@@ -54,7 +57,7 @@ class AccessRule:
         """``public`` or the roles, for docs and error messages."""
         return "public" if self.public else ", ".join(r for r in ROLES if r in self.roles)
 
-    def __call__(
+    async def __call__(
         self, request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal | None:
@@ -63,7 +66,7 @@ class AccessRule:
             return None
         if credentials is None:
             raise AuthenticationError("missing bearer token (Authorization: Bearer lmops_...)")
-        principal = workspace_of(request).governance.authenticate(credentials.credentials)
+        principal = await authenticate(request, credentials.credentials)
         if not principal.roles & self.roles:
             raise PermissionDeniedError(
                 f"{principal.user!r} may not call {request.method} {request.url.path}: it "
@@ -97,6 +100,37 @@ def workspace_of(request: Request) -> Workspace:
     """The workspace the app serves (opened on first use)."""
     ws: Workspace = request.app.state.workspace.get()
     return ws
+
+
+def generation_of(request: Request) -> int:
+    """The store's generation (see :mod:`lmops_core.api.cache`), read once per request."""
+    generation: int | None = getattr(request.state, "lmops_generation", None)
+    if generation is None:
+        generation = read_generation(workspace_of(request).db)
+        request.state.lmops_generation = generation
+    return generation
+
+
+async def authenticate(request: Request, token: str) -> Principal:
+    """The token's principal; reused while the store's generation stands still.
+
+    Revoking a token and granting or revoking a role are audited, so each moves
+    the generation and the next request checks the token against the store
+    again. Failures are never cached. The key is a digest of the token, so the
+    process never holds a secret longer than the request does. A known token
+    costs the event loop one single-row read; a new one is checked in the
+    thread pool.
+    """
+    cache: GenerationCache[Principal] = request.app.state.principals
+    generation = generation_of(request)
+    key = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+    ws = workspace_of(request)
+
+    async def check() -> Principal:
+        return await run_in_threadpool(ws.governance.authenticate, token)
+
+    principal = await cache.get_or_compute(generation, key, check)
+    return principal
 
 
 def acting(request: Request, principal: Principal) -> Workspace:
@@ -158,27 +192,38 @@ class DefaultDenyMiddleware:
         self.app = app
         self.router = router
         self.registry = registry
+        self._table: tuple[tuple[int, ...], list[tuple[RouteContext, bool]]] = ((), [])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            route = self._route_for(scope)
-            if route is not None and self.registry.rule_of(route) is None:
+            guarded = self._guarded_route(scope)
+            if guarded is False:
                 await send_error(send, 403, "permission_denied",
                                  f"{scope['path']} has no access rule (default deny)")
                 return
         await self.app(scope, receive, send)
 
-    def _route_for(self, scope: Scope) -> RouteContext | None:
+    def _contexts(self) -> list[tuple[RouteContext, bool]]:
+        """Every route with whether it has a rule; rebuilt whenever the routes change."""
+        routes = self.router.routes
+        key = tuple(map(id, routes))
+        if key != self._table[0]:
+            contexts = routes_of(routes)
+            self._table = (key, [(c, self.registry.rule_of(c) is not None) for c in contexts])
+        return self._table[1]
+
+    def _guarded_route(self, scope: Scope) -> bool | None:
+        """Whether the route the request reaches has a rule; None when it reaches none."""
         partial = None
-        for ctx in routes_of(self.router.routes):
+        for ctx, guarded in self._contexts():
             match, _ = ctx.matches(scope)
             if match == Match.FULL:
-                return ctx
+                return guarded
             if match == Match.PARTIAL and partial is None:
-                partial = ctx
+                partial = guarded
         return partial
 
 
 __all__ = ["AUDITORS", "PUBLIC", "READERS", "REVIEWERS", "RULES", "SUBMITTERS", "VERIFIERS",
-           "AccessRegistry", "AccessRule", "DefaultDenyMiddleware", "acting", "public",
-           "require", "routes_of", "workspace_of"]
+           "AccessRegistry", "AccessRule", "DefaultDenyMiddleware", "acting", "authenticate",
+           "generation_of", "public", "require", "routes_of", "workspace_of"]

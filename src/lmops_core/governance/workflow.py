@@ -17,13 +17,14 @@ import hmac
 import secrets
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import defer
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from lmops_core.audit.chain import canonical_json
 from lmops_core.contracts import DecisionEvent, PromotionContext
@@ -544,6 +545,27 @@ class Governance:
             decisions = self._decisions_for(s, [r.id for r in reqs])
             return Page(items=[self._public(s, r, decisions.get(r.id, [])) for r in reqs],
                         total=total, limit=limit, offset=offset)
+
+    def pending_by_ref(self, asset_type: str, refs: Sequence[str]
+                       ) -> dict[str, list[ApprovalRequestPublic]]:
+        """The pending requests of the versions ``refs`` name, oldest first, by ref."""
+        out: dict[str, list[ApprovalRequestPublic]] = {}
+        if not refs:
+            return out
+        with self.ws.db.read() as s:
+            q = select(ApprovalRequest).options(
+                defer(ApprovalRequest.evaluation),  # type: ignore[arg-type]
+                defer(ApprovalRequest.evidence_digests)).where(  # type: ignore[arg-type]
+                col(ApprovalRequest.status) == "pending",
+                col(ApprovalRequest.asset_type) == asset_type,
+                col(ApprovalRequest.ref).in_(list(refs))).order_by(
+                col(ApprovalRequest.created_at), col(ApprovalRequest.id))
+            reqs = list(s.execute(q).scalars())
+            decisions = self._decisions_for(s, [r.id for r in reqs])
+            for req in reqs:
+                out.setdefault(req.ref, []).append(
+                    self._public(s, req, decisions.get(req.id, [])))
+        return out
 
     def get_request(self, request_id: str) -> ApprovalRequestDetail:
         with self.ws.db.read() as s:

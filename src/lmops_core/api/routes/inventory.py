@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
+from lmops_core.api.cache import GenerationCache
 from lmops_core.api.errors import ERROR_RESPONSES
-from lmops_core.api.security import READERS, acting
+from lmops_core.api.security import READERS, acting, generation_of
 from lmops_core.governance.schemas import Principal
 from lmops_core.workspace import Workspace
 
@@ -59,39 +61,40 @@ class Inventory(BaseModel):
     offset: int
 
 
-def _open_requests(ws: Workspace) -> dict[str, list[OpenRequest]]:
-    # The service lists requests by page; walk every page of pending model requests.
-    by_ref: dict[str, list[OpenRequest]] = {}
-    offset = 0
-    while True:
-        page = ws.governance.list_requests(status="pending", asset_type="model", limit=500,
-                                           offset=offset)
-        for r in page.items:
-            by_ref.setdefault(r.ref, []).append(OpenRequest(
-                id=r.id, target_stage=r.target_stage, requested_by=r.requested_by,
-                created_at=r.created_at, expires_at=r.expires_at))
-        offset += len(page.items)
-        if not page.items or offset >= page.total:
-            return by_ref
-
-
 @router.get("/inventory", response_model=Inventory)
-def inventory(request: Request, principal: Annotated[Principal, Depends(READERS)],
+async def inventory(request: Request, principal: Annotated[Principal, Depends(READERS)],
               limit: Annotated[int, Query(ge=1, le=200)] = 50,
-              offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0) -> Inventory:
+              offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0) -> Response:
     """Models with their versions, stages, risk tier and open requests."""
-    ws = acting(request, principal)
+    answers: GenerationCache[bytes] = request.app.state.answers
+    generation = generation_of(request)  # before reading, see lmops_core.api.cache
+    key = ("inventory", limit, offset)
+
+    async def render() -> bytes:
+        built = await run_in_threadpool(_inventory, acting(request, principal), limit, offset)
+        return built.model_dump_json().encode()
+
+    body = await answers.get_or_compute(generation, key, render)
+    return Response(body, media_type="application/json")
+
+
+def _inventory(ws: Workspace, limit: int, offset: int) -> Inventory:
     assets = sorted(ws.list_assets("model"), key=lambda a: a.name)
     page = assets[offset:offset + limit]
-    pending = _open_requests(ws) if page else {}
+    versions = {asset.name: ws.list_versions("model", asset.name) for asset in page}
+    pending = ws.governance.pending_by_ref(
+        "model", [v.ref for listed in versions.values() for v in listed])
     items = []
     for asset in page:
-        versions = [InventoryVersion(
+        rows = [InventoryVersion(
             ref=v.ref, version=v.version, kind=getattr(v, "kind", ""), stage=v.stage,
             status=v.status, digest=v.digest, created_at=v.created_at, created_by=v.created_by,
-            open_requests=pending.get(v.ref, []))
-            for v in ws.list_versions("model", asset.name)]
+            open_requests=[OpenRequest(id=r.id, target_stage=r.target_stage,
+                                       requested_by=r.requested_by, created_at=r.created_at,
+                                       expires_at=r.expires_at)
+                           for r in pending.get(v.ref, [])])
+            for v in versions[asset.name]]
         items.append(InventoryModel(name=asset.name, description=asset.description,
                                     risk_tier=asset.risk_tier,
-                                    latest_version=asset.latest_version, versions=versions))
+                                    latest_version=asset.latest_version, versions=rows))
     return Inventory(items=items, total=len(assets), limit=limit, offset=offset)

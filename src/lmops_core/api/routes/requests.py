@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
+from lmops_core.api.cache import GenerationCache
 from lmops_core.api.errors import ERROR_RESPONSES, ErrorBody
 from lmops_core.api.routes import Text
-from lmops_core.api.security import READERS, REVIEWERS, SUBMITTERS, acting
+from lmops_core.api.security import READERS, REVIEWERS, SUBMITTERS, acting, generation_of
 from lmops_core.governance.schemas import (
     ApprovalRequestDetail,
     ApprovalRequestPublic,
@@ -40,18 +42,29 @@ class DecisionBody(BaseModel):
 
 
 @router.get("", response_model=Page)
-def list_requests(
+async def list_requests(
     request: Request, principal: Annotated[Principal, Depends(READERS)],
     status: Annotated[Text | None, Query(max_length=16)] = None,
     asset_type: Annotated[Text | None, Query(max_length=16)] = None,
     target_stage: Annotated[Text | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
-) -> Page:
+) -> Response:
     """Requests, newest first, filtered by status, asset type and target stage."""
-    return acting(request, principal).governance.list_requests(
-        status=status, asset_type=asset_type, target_stage=target_stage, limit=limit,
-        offset=offset)
+    # Reviewers poll this list; the page is the same for every caller until the store
+    # changes, so it is rendered once per generation (lmops_core.api.cache).
+    answers: GenerationCache[bytes] = request.app.state.answers
+    generation = generation_of(request)
+    key = ("requests", status, asset_type, target_stage, limit, offset)
+
+    async def render() -> bytes:
+        page = await run_in_threadpool(
+            acting(request, principal).governance.list_requests, status=status,
+            asset_type=asset_type, target_stage=target_stage, limit=limit, offset=offset)
+        return page.model_dump_json().encode()
+
+    body = await answers.get_or_compute(generation, key, render)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/{request_id}", response_model=ApprovalRequestDetail, responses=_NOT_FOUND)

@@ -1,0 +1,127 @@
+"""Answers that depend only on the store's state, kept until that state changes.
+
+Every change a reader of the API can see (requests, decisions, stages, roles,
+tokens) is written in the same transaction as an audit event, so the audit
+head's sequence number is a generation counter for the whole store: if it has
+not moved, nothing has. Each request reads it once (one indexed single-row
+query) and may reuse an answer computed at that same generation; when the head
+moves, every cached answer is dropped. This holds across processes: a CLI or a
+second API worker that writes moves the head the next request reads.
+
+The generation is read *before* the answer is computed, so an answer stored
+under generation ``g`` reflects the store at ``g`` or later, never earlier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
+
+from lmops_core.errors import AuditChainError
+from lmops_core.registry.db import Database
+
+V = TypeVar("V")
+
+
+def read_generation(db: Database) -> int:
+    """The audit head's sequence number: it moves with every audited change.
+
+    Read on a pooled driver connection without an ORM session: it runs on
+    every request, and this way it costs microseconds, not tens of them.
+    Returning the connection to the pool ends its transaction.
+    """
+    conn = db.engine.raw_connection()
+    try:
+        cursor = conn.cursor()
+        try:
+            cursor.execute("SELECT seq FROM audit_head WHERE id = 1")
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+    finally:
+        conn.close()
+    if row is None:
+        raise AuditChainError("the store has no audit head row (audit_head, id 1)")
+    return int(row[0])
+
+
+class GenerationCache(Generic[V]):
+    """A bounded map of answers, all computed at one generation of the store.
+
+    ``get`` only answers for the generation it holds; ``put`` under a newer
+    generation drops everything older. A caller that read an older generation
+    than the cache holds (it raced a writer) neither reads nor stores.
+    """
+
+    def __init__(self, max_entries: int = 512) -> None:
+        self.max_entries = max_entries
+        self._generation = -1
+        self._values: OrderedDict[Hashable, V] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+        self._flights: dict[tuple[int, Hashable], asyncio.Future[V]] = {}
+
+    def get(self, generation: int, key: Hashable) -> V | None:
+        """The answer stored for ``key`` at exactly ``generation``, or None."""
+        with self._lock:
+            if generation == self._generation:
+                value = self._values.get(key)
+                if value is not None:
+                    self._values.move_to_end(key)
+                    self.hits += 1
+                    return value
+            self.misses += 1
+            return None
+
+    def put(self, generation: int, key: Hashable, value: V) -> None:
+        """Remember ``value`` for ``key`` as computed at ``generation``."""
+        with self._lock:
+            if generation > self._generation:
+                self._generation = generation
+                self._values.clear()
+            if generation != self._generation:
+                return
+            self._values[key] = value
+            self._values.move_to_end(key)
+            while len(self._values) > self.max_entries:
+                self._values.popitem(last=False)
+
+    async def get_or_compute(self, generation: int, key: Hashable,
+                             compute: Callable[[], Awaitable[V]]) -> V:
+        """The cached answer, or ``compute()``'s, computed once for concurrent callers.
+
+        When the generation moves, every poller misses at once; the first one
+        computes the answer and the others await it instead of each running the
+        same queries (call from the event loop only).
+        """
+        value = self.get(generation, key)
+        if value is not None:
+            return value
+        flight = (generation, key)
+        pending = self._flights.get(flight)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        self._flights[flight] = future
+        try:
+            value = await compute()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, none is fine too
+            raise
+        finally:
+            del self._flights[flight]
+        future.set_result(value)
+        self.put(generation, key, value)
+        return value
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._values)
+
+
+__all__ = ["GenerationCache", "read_generation"]
