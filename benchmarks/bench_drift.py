@@ -4,14 +4,25 @@ For each window size N (reference and current N rows each, 20 feature columns:
 9 text descriptors of ``prompt``/``response``, 7 numbers, 4 categories) it
 measures, each in a fresh subprocess so peak RSS values do not mix:
 
-* ``lmops``     - ``DriftMonitor.run`` from the two JSONL files (read in chunks,
-                  descriptors, Evidently DataDriftPreset, HTML report);
-* ``evidently`` - Evidently's ``Report([DataDriftPreset()]).run`` + ``save_html``
-                  on the very feature frames the monitor built (loaded from parquet
-                  before the clock starts).
+* ``frames``       - the monitor's feature frames built once from the JSONL logs and
+                     saved as ``reference.parquet`` / ``current.parquet`` (20 columns);
+* ``evidently``    - Evidently's ``Report([DataDriftPreset()]).run`` + ``save_html``
+                     on those frames (loaded from parquet before the clock starts);
+* ``lmops-frames`` - ``DriftMonitor.run`` on the very same two Parquet files with
+                     ``text_fields: []``: every column a plain number or category, as
+                     in the direct run's DataDefinition (reading, schema, Evidently,
+                     HTML report, evidence all inside the clock);
+* ``lmops``        - ``DriftMonitor.run`` from the two raw JSONL logs (read in chunks,
+                     text descriptors, Evidently, HTML report).
 
-Overhead = lmops wall / evidently wall - 1 (target: <= 10%). Peak RSS is the
-child's own ``ru_maxrss``.
+Overhead = lmops wall / Evidently-direct wall - 1 (target: <= 10%, for the step on
+the same frames). Peak RSS is the child's own ``ru_maxrss``. The script checks that
+both runs on the frames see 20 columns of the same types and agree on the drifted
+columns. With ``--repeat K`` the two frame children run K times, interleaved, and
+the fastest of each is kept (the development machine is shared). The frame children
+run under glibc's default malloc and again with its thresholds pinned
+(``--malloc``, see :data:`MALLOC_PINNED`): by default Evidently's time on the very
+same frames swings by up to ~15% with what the process freed before it started.
 
     .venv/bin/python benchmarks/bench_drift.py --rows 100000 300000 1000000
 """
@@ -164,6 +175,48 @@ def child_lmops(reference: Path, current: Path, workdir: Path, chunk_size: int) 
     }
 
 
+def child_lmops_frames(out: Path, workdir: Path, chunk_size: int) -> dict:
+    """The monitor on the saved feature frames: all 20 columns plain features."""
+    from lmops_evidently.monitor import DriftMonitor
+
+    from lmops_core.contracts import InputAsset, Stage, StageContext
+
+    def asset(role: str) -> InputAsset:
+        path = out / f"{role}.parquet"
+        return InputAsset(role, f"bench:{role}", "dataset", "features", "0" * 64, path)
+
+    context = StageContext(
+        stage=Stage.MONITORING,
+        operation="drift",
+        inputs={"reference": asset("reference"), "current": asset("current")},
+        params={"text_fields": [], "chunk_size": chunk_size},
+        workdir=workdir,
+        actor="bench",
+        run_id="bench",
+        seed=0,
+    )
+    start = time.perf_counter()
+    result = DriftMonitor().run(context)
+    wall = time.perf_counter() - start
+    [evidence] = result.evidence
+    metrics = evidence.metrics
+    return {
+        "wall_s": wall,
+        "peak_rss_mb": _peak_rss_mb(),
+        "columns": metrics["columns"],
+        "drifted_columns": metrics["drifted_columns"],
+        "drifted": sorted(
+            name.removeprefix("column.").removesuffix(".drifted")
+            for name, value in metrics.items()
+            if name.endswith(".drifted") and value is True
+        ),
+        "numeric": evidence.details["numeric_fields"],
+        "categorical": evidence.details["categorical_fields"],
+        "features_s": result.info["features_seconds"],
+        "evidently_s": result.info["evidently_seconds"],
+    }
+
+
 def child_frames(reference: Path, current: Path, out: Path, chunk_size: int) -> dict:
     """Build the monitor's feature frames once and save them for the Evidently baseline."""
     from lmops_evidently.frames import build_feature_frames
@@ -189,8 +242,18 @@ def child_evidently(out: Path, workdir: Path) -> dict:
     from evidently.presets import DataDriftPreset
 
     schema = json.loads((out / "schema.json").read_text())
+    loading = time.perf_counter()
     reference = pd.read_parquet(out / "reference.parquet")
     current = pd.read_parquet(out / "current.parquet")
+    load = time.perf_counter() - loading
+    # The parquet round trip must keep the frames' types: numbers stay floats,
+    # categories stay categorical (pandas metadata in the file).
+    for frame in (reference, current):
+        assert sorted(frame.columns) == sorted(schema["numeric"] + schema["categorical"])
+        for name in schema["numeric"]:
+            assert frame[name].dtype == "float64", (name, frame[name].dtype)
+        for name in schema["categorical"]:
+            assert isinstance(frame[name].dtype, pd.CategoricalDtype), (name, frame[name].dtype)
     definition = DataDefinition(
         numerical_columns=schema["numeric"], categorical_columns=schema["categorical"]
     )
@@ -201,12 +264,41 @@ def child_evidently(out: Path, workdir: Path) -> dict:
     )
     snapshot.save_html(str(workdir / "direct.html"))
     wall = time.perf_counter() - start
-    return {"wall_s": wall, "peak_rss_mb": _peak_rss_mb()}
+    peak = _peak_rss_mb()
+    # After the clock (and the RSS reading): which columns Evidently found drifted.
+    from lmops_evidently.report import read_verdict
+
+    verdict = read_verdict(snapshot.dict(), 0.5)
+    return {
+        "wall_s": wall,
+        "peak_rss_mb": peak,
+        "load_s": load,
+        "columns": len(verdict.columns),
+        "drifted_columns": verdict.drifted_columns,
+        "drifted": sorted(c.column for c in verdict.columns if c.drifted),
+    }
 
 
-def run_child(*args: str) -> dict:
+MALLOC_PINNED = {
+    "MALLOC_MMAP_THRESHOLD_": str(32 * 2**20),
+    "MALLOC_TRIM_THRESHOLD_": str(256 * 2**20),
+}
+"""glibc malloc settings that stop its dynamic mmap threshold from moving.
+
+By default glibc serves an allocation above its mmap threshold with a fresh mmap
+(page faults on first touch) and raises the threshold whenever such a block is
+freed, so how fast Evidently's many multi-MB temporaries are depends on what
+the process happened to free *before* Evidently started (measured at 300k rows:
+300k-730k minor page faults, +-1 s, for the very same report). Pinned, both
+children serve them from the heap: ~30k faults, and their times agree.
+"""
+
+
+def run_child(*args: str, malloc: str = "default") -> dict:
     """Run this script as a child measurement; its last stdout line is JSON."""
     env = dict(os.environ, PYTHONWARNINGS="ignore")
+    if malloc == "pinned":
+        env.update(MALLOC_PINNED)
     done = subprocess.run(
         [sys.executable, __file__, "--child", *args],
         capture_output=True,
@@ -219,10 +311,124 @@ def run_child(*args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _check_same_frames(n: int, ours: dict, direct: dict, schema: dict) -> None:
+    """Both runs on the frames must see the same 20 columns, typed alike, and agree."""
+    print(
+        f"[{n:,} rows] columns: lmops-frames {ours['columns']}, evidently direct"
+        f" {direct['columns']}; drifted: lmops-frames {ours['drifted_columns']},"
+        f" evidently direct {direct['drifted_columns']}",
+        flush=True,
+    )
+    problems = []
+    if not ours["columns"] == direct["columns"] == 20:
+        problems.append("column counts differ from 20")
+    if sorted(ours["numeric"]) != sorted(schema["numeric"]):
+        problems.append(f"numeric columns differ: {ours['numeric']} vs {schema['numeric']}")
+    if sorted(ours["categorical"]) != sorted(schema["categorical"]):
+        problems.append(
+            f"categorical columns differ: {ours['categorical']} vs {schema['categorical']}"
+        )
+    if ours["drifted"] != direct["drifted"]:
+        problems.append(f"drifted columns differ: {ours['drifted']} vs {direct['drifted']}")
+    if problems:
+        raise SystemExit(f"[{n:,} rows] lmops-frames and evidently direct disagree: {problems}")
+
+
+def _best(runs: list[dict]) -> dict:
+    """The fastest of repeated runs, with the highest peak RSS seen (the conservative one)."""
+    best = dict(min(runs, key=lambda run: run["wall_s"]))
+    best["peak_rss_mb"] = max(run["peak_rss_mb"] for run in runs)
+    return best
+
+
+Measured = tuple[int, dict, dict, dict[str, tuple[dict, dict]]]
+"""(rows, lmops from JSONL, frames child, {malloc: (evidently direct, lmops on frames)})."""
+
+
+def _print_tables(rows_out: list[Measured]) -> None:
+    print()
+    print("Monitoring step on the same 20-column feature frames (Parquet):")
+    print()
+    print(
+        "| rows/window | malloc | cols | lmops step on frames (s) | of which: read+schema |"
+        " of which: evidently | lmops peak RSS (MiB) | evidently direct (s) |"
+        " evidently direct peak RSS (MiB) | overhead (target <= 10%) |"
+        " drifted cols lmops / direct |"
+    )
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n, _ours, _frames, compared in rows_out:
+        for malloc, (direct, on_frames) in compared.items():
+            overhead = on_frames["wall_s"] / direct["wall_s"] - 1
+            print(
+                f"| {n:,} | {malloc} | {on_frames['columns']} | {on_frames['wall_s']:.1f} |"
+                f" {on_frames['features_s']:.1f} | {on_frames['evidently_s']:.1f} |"
+                f" {on_frames['peak_rss_mb']:.0f} | {direct['wall_s']:.1f} |"
+                f" {direct['peak_rss_mb']:.0f} | {overhead:+.1%} |"
+                f" {on_frames['drifted_columns']} / {direct['drifted_columns']} |"
+            )
+    print()
+    malloc = next(iter(rows_out[0][3]))
+    print(
+        f"Full path from raw JSONL logs (reading + text descriptors + Evidently), malloc {malloc}:"
+    )
+    print()
+    print(
+        "| rows/window | cols | features: read+descriptors (s) | evidently part (s) |"
+        " lmops total (s) | evidently direct (s) | overhead vs direct |"
+        " lmops peak RSS (MiB) | evidently direct peak RSS (MiB) |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n, ours, _frames, compared in rows_out:
+        direct = next(iter(compared.values()))[0]
+        total = ours["wall_s"] / direct["wall_s"] - 1
+        print(
+            f"| {n:,} | {ours['columns']} | {ours['features_s']:.1f} |"
+            f" {ours['evidently_s']:.1f} | {ours['wall_s']:.1f} | {direct['wall_s']:.1f} |"
+            f" {total:+.0%} | {ours['peak_rss_mb']:.0f} | {direct['peak_rss_mb']:.0f} |"
+        )
+    if len(rows_out) > 1:
+        first, last = rows_out[0], rows_out[-1]
+        n0, n1 = first[0], last[0]
+        print()
+        print(f"scaling {n0:,} -> {n1:,} rows ({n1 / n0:g}x):")
+        series = [(f"lmops from raw JSONL (malloc {malloc})", first[1], last[1])]
+        for malloc in first[3]:
+            if malloc in last[3]:
+                series.append(
+                    (
+                        f"lmops step on frames (malloc {malloc})",
+                        first[3][malloc][1],
+                        last[3][malloc][1],
+                    )
+                )
+                series.append(
+                    (f"evidently direct (malloc {malloc})", first[3][malloc][0], last[3][malloc][0])
+                )
+        for label, a, b in series:
+            print(
+                f"  {label}: {b['wall_s'] / a['wall_s']:.1f}x time,"
+                f" {b['peak_rss_mb'] / a['peak_rss_mb']:.1f}x peak RSS"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
     parser.add_argument("--chunk-size", type=int, default=10_000)
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of each child on the frames (fastest kept)"
+    )
+    parser.add_argument(
+        "--malloc",
+        nargs="+",
+        choices=["default", "pinned"],
+        default=["default", "pinned"],
+        help="allocator settings of the frame children (see MALLOC_PINNED); the JSONL"
+        " child runs with the first",
+    )
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="where windows go (1M rows: ~1.1 GiB JSONL)"
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -230,6 +436,8 @@ def main() -> None:
         p = [Path(x) for x in paths]
         if kind == "lmops":
             result = child_lmops(p[0], p[1], p[2], int(paths[3]))
+        elif kind == "lmops-frames":
+            result = child_lmops_frames(p[0], p[1], int(paths[2]))
         elif kind == "frames":
             result = child_frames(p[0], p[1], p[2], int(paths[3]))
         else:
@@ -238,7 +446,9 @@ def main() -> None:
         return
 
     rows_out = []
-    with tempfile.TemporaryDirectory(prefix="bench-drift-") as tmp:
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bench-drift-", dir=args.workdir) as tmp:
         for n in args.rows:
             folder = Path(tmp) / str(n)
             folder.mkdir()
@@ -251,38 +461,43 @@ def main() -> None:
             print(f"[{n:,} rows] windows written in {made:.1f}s ({size_mb:.0f} MiB)", flush=True)
             chunk = str(args.chunk_size)
             frames = run_child("frames", str(reference), str(current), str(folder), chunk)
-            direct = run_child("evidently", str(folder), str(folder))
-            ours = run_child("lmops", str(reference), str(current), str(folder / "w"), chunk)
+            schema = json.loads((folder / "schema.json").read_text())
+            compared = {}
+            for malloc in args.malloc:
+                directs, on_frames = [], []
+                for attempt in range(args.repeat):
+                    directs.append(run_child("evidently", str(folder), str(folder), malloc=malloc))
+                    work = str(folder / f"wf-{malloc}-{attempt}")
+                    on_frames.append(
+                        run_child("lmops-frames", str(folder), work, chunk, malloc=malloc)
+                    )
+                direct, on_frame = _best(directs), _best(on_frames)
+                _check_same_frames(n, on_frame, direct, schema)
+                print(
+                    f"[{n:,} rows] malloc {malloc}: evidently direct {direct['wall_s']:.1f}s"
+                    f" (+{direct['load_s']:.1f}s read_parquet), lmops on frames"
+                    f" {on_frame['wall_s']:.1f}s",
+                    flush=True,
+                )
+                compared[malloc] = (direct, on_frame)
+            ours = run_child(
+                "lmops",
+                str(reference),
+                str(current),
+                str(folder / "w"),
+                chunk,
+                malloc=args.malloc[0],
+            )
             print(
-                f"[{n:,} rows] frames {frames['wall_s']:.1f}s, evidently {direct['wall_s']:.1f}s,"
-                f" lmops {ours['wall_s']:.1f}s",
+                f"[{n:,} rows] frames {frames['wall_s']:.1f}s, lmops from JSONL"
+                f" {ours['wall_s']:.1f}s",
                 flush=True,
             )
-            rows_out.append((n, ours, direct, frames))
+            rows_out.append((n, ours, frames, compared))
             for path in (reference, current):
                 path.unlink()
 
-    print()
-    print(
-        "| rows/window | cols | lmops drift (s) | of which: read+descriptors | of which: evidently |"
-        " evidently direct (s) | overhead total | overhead of evidently part |"
-        " lmops peak RSS (MiB) | evidently direct peak RSS (MiB) |"
-    )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for n, ours, direct, _frames in rows_out:
-        total = ours["wall_s"] / direct["wall_s"] - 1
-        part = ours["evidently_s"] / direct["wall_s"] - 1
-        print(
-            f"| {n:,} | {ours['columns']} | {ours['wall_s']:.1f} | {ours['features_s']:.1f} | "
-            f"{ours['evidently_s']:.1f} | {direct['wall_s']:.1f} | {total:+.0%} | {part:+.0%} | "
-            f"{ours['peak_rss_mb']:.0f} | {direct['peak_rss_mb']:.0f} |"
-        )
-    if len(rows_out) > 1:
-        (n0, o0, d0, _), (n1, o1, d1, _) = rows_out[0], rows_out[-1]
-        print(
-            f"\nscaling {n0:,} -> {n1:,} rows ({n1 / n0:.0f}x): lmops {o1['wall_s'] / o0['wall_s']:.1f}x"
-            f" time, evidently {d1['wall_s'] / d0['wall_s']:.1f}x time"
-        )
+    _print_tables(rows_out)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""Building the reference and current feature frames from two JSONL windows."""
+"""Building the reference and current feature frames from two windows (JSONL or Parquet)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +11,12 @@ import pandas as pd
 
 from lmops_core.contracts import NullProgress, ProgressReporter
 from lmops_core.errors import ValidationError
-from lmops_evidently.jsonl import count_rows, iter_chunks
+from lmops_evidently.formats import WindowFormat, window_format
+from lmops_evidently.jsonl import Row, count_rows, iter_chunks
 from lmops_evidently.params import DESCRIPTORS, DriftParams
+from lmops_evidently.parquet import ColumnChunk, head_rows, iter_column_chunks, parquet_rows
 from lmops_evidently.pii import Scan, load_scanner, require_scanner
-from lmops_evidently.schema import Schema, infer_schema
+from lmops_evidently.schema import MESSAGES, Schema, infer_schema
 from lmops_evidently.vocabulary import ReferenceVocabulary, TokenizerVocabulary
 from lmops_evidently.window import Vocabulary, WindowBuilder
 
@@ -44,6 +47,31 @@ def choose_rows(total: int, limit: int | None, rng: np.random.Generator) -> np.n
     return np.sort(rng.choice(total, size=limit, replace=False))
 
 
+def _count(path: Path, kind: WindowFormat) -> int:
+    return parquet_rows(path) if kind == "parquet" else count_rows(path)
+
+
+def _head(path: Path, kind: WindowFormat, selected: np.ndarray | None) -> list[Row]:
+    """The first :data:`SCHEMA_ROWS` (selected) records, whatever the format."""
+    if kind == "parquet":
+        return head_rows(path, SCHEMA_ROWS, selected)
+    return next(iter_chunks(path, SCHEMA_ROWS, selected))
+
+
+def _chunks(
+    path: Path, kind: WindowFormat, schema: Schema, size: int, selected: np.ndarray | None
+) -> Iterator[list[Row] | ColumnChunk]:
+    if kind == "jsonl":
+        yield from iter_chunks(path, size, selected)
+        return
+    # Only the columns the schema measures are decoded.
+    names = [f for f in schema.text_fields if not f.startswith(f"{MESSAGES}.")]
+    names += list(schema.numeric_fields) + list(schema.categorical_fields)
+    if schema.dialogue:
+        names.append(MESSAGES)
+    yield from iter_column_chunks(path, size, selected, names)
+
+
 def _descriptors(params: DriftParams) -> tuple[tuple[str, ...], Scan | None, str]:
     """Active descriptors, the PII scanner (if any) and a status line for the evidence."""
     if params.descriptors is not None:
@@ -57,6 +85,25 @@ def _descriptors(params: DriftParams) -> tuple[tuple[str, ...], Scan | None, str
     return DESCRIPTORS, scan, status
 
 
+_UNITS: dict[WindowFormat, str] = {"jsonl": "line", "parquet": "row"}
+
+
+def _feed(
+    builder: WindowBuilder,
+    kind: WindowFormat,
+    size: int,
+    selected: np.ndarray | None,
+    progress: ProgressReporter,
+) -> None:
+    """Measure every (selected) row of the builder's window, chunk by chunk."""
+    for chunk in _chunks(builder.path, kind, builder.schema, size, selected):
+        if isinstance(chunk, ColumnChunk):
+            builder.add_columns(chunk)
+        else:
+            builder.add(chunk)
+        progress.advance(len(chunk))
+
+
 def build_feature_frames(
     reference_path: Path,
     current_path: Path,
@@ -68,24 +115,34 @@ def build_feature_frames(
 ) -> FeatureFrames:
     """Read both windows in chunks and measure every feature the drift test compares.
 
-    Windows longer than ``params.sample_rows`` are sampled uniformly (seeded
-    by ``seed``) before parsing. The schema is inferred from the reference's
-    first rows (:data:`SCHEMA_ROWS`); the current window must fit it.
+    Each window is one JSONL file or one Parquet file (told apart by content,
+    see :func:`~lmops_evidently.formats.window_format`); Parquet is read in
+    record batches of ``params.chunk_size`` rows, numbers and categories
+    columnar. Windows longer than ``params.sample_rows`` are sampled uniformly
+    (seeded by ``seed``) before parsing. The schema is inferred from the
+    reference's first rows (:data:`SCHEMA_ROWS`); the current window must fit it.
     """
     progress = progress or NullProgress()
     rng = np.random.default_rng(seed)
-    totals = {path: count_rows(path) for path in (reference_path, current_path)}
+    kinds = {path: window_format(path) for path in (reference_path, current_path)}
+    totals = {path: _count(path, kinds[path]) for path in kinds}
     for role, path in (("reference", reference_path), ("current", current_path)):
         if totals[path] == 0:
             raise ValidationError(f"the {role} window {path} has no records", file=str(path))
     picks = {path: choose_rows(totals[path], params.sample_rows, rng) for path in totals}
     analysed = {p: totals[p] if (pick := picks[p]) is None else len(pick) for p in totals}
-    descriptors, scan, pii_status = _descriptors(params)
 
     progress.start("drift: measuring windows", total=float(sum(analysed.values())))
     # The schema comes from a fixed-size prefix, so it never depends on chunk_size.
-    head = next(iter_chunks(reference_path, SCHEMA_ROWS, picks[reference_path]))
-    schema = infer_schema(head, params, reference_path, descriptors)
+    head = _head(reference_path, kinds[reference_path], picks[reference_path])
+    schema = infer_schema(head, params, reference_path, DESCRIPTORS)
+    if schema.text_fields:
+        descriptors, scan, pii_status = _descriptors(params)
+        schema = replace(schema, descriptors=descriptors)
+    else:
+        # Loading the PII guard takes seconds; a window without text has no use for it.
+        scan, pii_status = None, "not measured: no text field"
+        schema = replace(schema, descriptors=())
     vocabularies: dict[str, Vocabulary] = {
         name: tokenizer if tokenizer is not None else ReferenceVocabulary()
         for name in schema.text_fields
@@ -108,10 +165,9 @@ def build_feature_frames(
         scan=scan,
         pii_rows=pii_rows(reference_path),
         embedding_rows=embedding_rows(reference_path),
+        unit=_UNITS[kinds[reference_path]],
     )
-    for chunk in iter_chunks(reference_path, params.chunk_size, picks[reference_path]):
-        reference.add(chunk)
-        progress.advance(len(chunk))
+    _feed(reference, kinds[reference_path], params.chunk_size, picks[reference_path], progress)
     reference_frame = reference.frame()
 
     current = WindowBuilder(
@@ -122,10 +178,9 @@ def build_feature_frames(
         scan=scan,
         pii_rows=pii_rows(current_path),
         embedding_rows=embedding_rows(current_path),
+        unit=_UNITS[kinds[current_path]],
     )
-    for chunk in iter_chunks(current_path, params.chunk_size, picks[current_path]):
-        current.add(chunk)
-        progress.advance(len(chunk))
+    _feed(current, kinds[current_path], params.chunk_size, picks[current_path], progress)
     progress.finish()
     return FeatureFrames(
         reference=reference_frame,

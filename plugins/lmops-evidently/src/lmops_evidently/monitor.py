@@ -30,7 +30,8 @@ def _dataset_path(context: StageContext, role: str) -> Path:
     asset = context.input(role)
     if asset.asset_type != "dataset" or asset.path is None or not asset.path.is_file():
         raise ValidationError(
-            f'input "{role}" ({asset.ref}) must be a dataset version stored as one JSONL file',
+            f'input "{role}" ({asset.ref}) must be a dataset version stored as one file: '
+            "JSONL (one JSON object per line) or Parquet",
             role=role,
         )
     return asset.path
@@ -96,12 +97,16 @@ def _metrics(verdict: DriftVerdict, frames: FeatureFrames, params: DriftParams) 
 
 
 class DriftMonitor:
-    """Compares a ``reference`` JSONL window with a ``current`` one.
+    """Compares a ``reference`` window with a ``current`` one.
 
-    Inputs: ``reference`` and ``current`` (dataset versions, one JSONL file
-    each), optionally ``model`` (its ``tokenizer.json`` then defines the OOV
+    Inputs: ``reference`` and ``current`` (dataset versions, each one JSONL
+    file or one Parquet file, told apart by content; the two may differ),
+    optionally ``model`` (its ``tokenizer.json`` then defines the OOV
     vocabulary, and the evidence is attached to it rather than to
-    ``current``). Writes ``drift_report.html`` (Evidently's report) under the
+    ``current``). Parquet windows are read in record batches, numeric and
+    categorical columns straight from Arrow, so a window of precomputed
+    feature columns (``text_fields: []``) costs little more than Evidently
+    itself. Writes ``drift_report.html`` (Evidently's report) under the
     working folder and returns one ``drift`` evidence record.
     """
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from lmops_core.errors import ValidationError
 from lmops_evidently.jsonl import Row
+from lmops_evidently.parquet import ColumnChunk
 from lmops_evidently.pii import Scan, pii_flags
 from lmops_evidently.schema import MESSAGES, TURNS_COLUMN, Schema, category_value
 from lmops_evidently.text import is_refusal, script_labels, words
@@ -34,7 +35,9 @@ class WindowBuilder:
     window with :class:`ReferenceVocabulary`, OOV rates are only known once
     every chunk is in (see :mod:`lmops_evidently.vocabulary`), so
     :meth:`frame` finishes them. ``pii_rows`` holds the sorted ordinals of the
-    rows whose texts are scanned for personal data.
+    rows whose texts are scanned for personal data. JSONL chunks come in as
+    records (:meth:`add`), Parquet ones as columns (:meth:`add_columns`);
+    ``unit`` names a record's position in error messages (``line`` or ``row``).
     """
 
     def __init__(
@@ -47,8 +50,10 @@ class WindowBuilder:
         scan: Scan | None = None,
         pii_rows: np.ndarray | None = None,
         embedding_rows: np.ndarray | None = None,
+        unit: str = "line",
     ) -> None:
         self.schema = schema
+        self.unit = unit
         self.path = path
         self.vocabularies = vocabularies
         self.building_reference = building_reference
@@ -65,10 +70,9 @@ class WindowBuilder:
 
     def add(self, rows: Sequence[Row]) -> None:
         """Measure a chunk of records and keep only their features."""
-        ordinals = np.arange(self.rows, self.rows + len(rows), dtype=np.int64)
-        self.rows += len(rows)
+        ordinals = self._ordinals(len(rows))
         for text_field in self.schema.text_fields:
-            self._add_text(text_field, rows, ordinals)
+            self._add_text(text_field, self._texts(text_field, rows), ordinals)
         if self.schema.dialogue:
             self._numeric[TURNS_COLUMN].append(self._turns(rows))
         for name in self.schema.numeric_fields:
@@ -76,9 +80,37 @@ class WindowBuilder:
         for name in self.schema.categorical_fields:
             self._categorical[name].append(pd.Categorical(self._categories(name, rows)))
 
+    def add_columns(self, chunk: ColumnChunk) -> None:
+        """Measure a chunk of Parquet rows: numbers and categories straight from Arrow."""
+        ordinals = self._ordinals(len(chunk))
+        # Dialogues are nested: their rows go through the record checks (rare in Parquet).
+        dialogue: list[Row] = []
+        if self.schema.dialogue:
+            messages = chunk.values(MESSAGES)
+            dialogue = [
+                (int(row), {MESSAGES: m}) for row, m in zip(chunk.rows, messages, strict=True)
+            ]
+        for text_field in self.schema.text_fields:
+            if text_field.startswith(f"{MESSAGES}."):
+                texts = self._texts(text_field, dialogue)
+            else:
+                texts = chunk.texts(text_field)
+            self._add_text(text_field, texts, ordinals)
+        if self.schema.dialogue:
+            self._numeric[TURNS_COLUMN].append(self._turns(dialogue))
+        for name in self.schema.numeric_fields:
+            self._numeric[name].append(chunk.numbers(name))
+        for name in self.schema.categorical_fields:
+            self._categorical[name].append(chunk.categories(name))
+
+    def _ordinals(self, size: int) -> np.ndarray:
+        """0-based ordinals of the next ``size`` analysed rows of the window."""
+        ordinals = np.arange(self.rows, self.rows + size, dtype=np.int64)
+        self.rows += size
+        return ordinals
+
     def frame(self) -> pd.DataFrame:
-        """The window's feature frame (one row per analysed record)."""
-        columns: dict[str, Any] = {}
+        """The window's feature frame (one row per analysed record), columns in schema order."""
         for text_field in self.schema.text_fields:
             vocabulary = self.vocabularies.get(text_field)
             column = f"{text_field}.oov_rate"
@@ -89,18 +121,27 @@ class WindowBuilder:
                 present = np.concatenate(self._numeric[column]) if self._numeric[column] else rates
                 # Missing texts were recorded as NaN placeholders; keep them missing.
                 self._numeric[column] = [np.where(np.isnan(present), np.nan, rates)]
-        for name in self.schema.numeric_columns:
-            parts = self._numeric[name]
-            columns[name] = np.concatenate(parts) if parts else np.zeros(0)
-        for name in self.schema.categorical_columns:
+        order = self._column_order()
+        if not order:
+            return pd.DataFrame({})
+        # The numbers go straight into one 2-D block that the frame adopts without a
+        # copy: a million-row window would otherwise hold its numbers three times over
+        # (chunks, concatenated columns, pandas' consolidated block).
+        numeric = self.schema.numeric_columns
+        block = np.empty((len(numeric), self.rows), dtype=np.float64)
+        for row, name in zip(block, numeric, strict=True):
+            np.concatenate(self._numeric[name] or [np.zeros(0)], out=row)
+            self._numeric[name] = [row]  # a view of the block: the chunks can be freed
+        frame = pd.DataFrame(block.T, columns=pd.Index(numeric, dtype=object), copy=False)
+        for name in sorted(self.schema.categorical_columns, key=order.index):
             parts = self._categorical[name]
-            columns[name] = (
+            values = (
                 pd.api.types.union_categoricals(parts, ignore_order=True)
                 if parts
                 else pd.Categorical([])
             )
-        ordered = {name: columns[name] for name in self._column_order()}
-        return pd.DataFrame(ordered)
+            frame.insert(order.index(name), name, values)
+        return frame
 
     def _column_order(self) -> list[str]:
         order: list[str] = []
@@ -113,11 +154,12 @@ class WindowBuilder:
     # -- per-kind extraction ------------------------------------------------------------------
 
     def _fail(self, line: int, name: str, problem: str) -> ValidationError:
+        where: dict[str, Any] = {self.unit: line}
         return ValidationError(
-            f'{self.path}, line {line}: field "{name}" {problem}',
+            f'{self.path}, {self.unit} {line}: field "{name}" {problem}',
             file=str(self.path),
-            line=line,
             field=name,
+            **where,
         )
 
     def _texts(self, name: str, rows: Sequence[Row]) -> list[str | None]:
@@ -160,8 +202,7 @@ class WindowBuilder:
         counts = [self._messages(line, record) for line, record in rows]
         return np.array([np.nan if m is None else len(m) for m in counts], dtype=np.float64)
 
-    def _add_text(self, name: str, rows: Sequence[Row], ordinals: np.ndarray) -> None:
-        texts = self._texts(name, rows)
+    def _add_text(self, name: str, texts: list[str | None], ordinals: np.ndarray) -> None:
         if self.embedding_rows is not None and name in self.schema.embedding_fields:
             keep = np.flatnonzero(np.isin(ordinals, self.embedding_rows))
             self.embedding_texts.setdefault(name, []).extend(texts[i] or "" for i in keep)
