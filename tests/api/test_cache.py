@@ -8,7 +8,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from lmops_core.api.cache import GenerationCache, read_generation
+from lmops_core.api.cache import GenerationCache, GenerationReader, read_generation
 from lmops_core.workspace import Workspace
 from tests.api.conftest import Env
 
@@ -110,5 +110,21 @@ def test_concurrent_misses_compute_once_and_share_failures() -> None:
         with pytest.raises(ValueError, match="unavailable"):
             await cache.get_or_compute(7, "bad", failing)
         assert len(calls) == 3
+
+    asyncio.run(scenario())
+
+
+def test_reader_shares_reads_but_never_returns_one_older_than_the_caller(env: Env) -> None:
+    reader = GenerationReader(env.ws.db)
+    admin = env.ws.as_actor("root-admin").governance
+
+    async def scenario() -> None:
+        values = await asyncio.gather(*(reader.read() for _ in range(30)))
+        assert len(set(values)) == 1 and reader.reads <= 2  # 30 callers, one or two reads
+        in_flight = asyncio.ensure_future(reader.read())
+        await asyncio.sleep(0)  # its read has started
+        await asyncio.to_thread(admin.grant_role, "late", "viewer")  # committed now
+        after = await reader.read()  # asked after the commit: must see it
+        assert after > values[0] and await in_flight >= values[0]
 
     asyncio.run(scenario())

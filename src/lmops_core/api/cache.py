@@ -48,6 +48,49 @@ def read_generation(db: Database) -> int:
     return int(row[0])
 
 
+class GenerationReader:
+    """Reads the generation for many requests at once, never older than any of them.
+
+    A request may use a read only if the read *started* after the request
+    arrived (it then sees every change committed before the caller asked).
+    Requests that arrive while a read is running wait for the next one, which
+    starts as soon as the running one ends; so under load one read in the
+    thread pool serves every request that came in meanwhile, and the event loop
+    never waits on the database (call from the event loop only).
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._waiting: asyncio.Future[int] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self.reads = 0
+
+    async def read(self) -> int:
+        """A generation read that started after this call."""
+        if self._waiting is None:
+            self._waiting = asyncio.get_running_loop().create_future()
+        waiting = self._waiting
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._serve())
+        return await asyncio.shield(waiting)
+
+    async def _serve(self) -> None:
+        try:
+            while self._waiting is not None:
+                # Everyone waiting on this future arrived before the read below starts.
+                batch, self._waiting = self._waiting, None
+                try:
+                    value = await asyncio.to_thread(read_generation, self.db)
+                except Exception as exc:  # noqa: BLE001 - handed to every waiter
+                    batch.set_exception(exc)
+                    batch.exception()  # marked retrieved: each waiter re-raises it
+                else:
+                    batch.set_result(value)
+                self.reads += 1
+        finally:
+            self._worker = None
+
+
 class GenerationCache(Generic[V]):
     """A bounded map of answers, all computed at one generation of the store.
 
@@ -124,4 +167,4 @@ class GenerationCache(Generic[V]):
             return len(self._values)
 
 
-__all__ = ["GenerationCache", "read_generation"]
+__all__ = ["GenerationCache", "GenerationReader", "read_generation"]

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute, Match, Mount, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lmops_core.api.cache import GenerationCache, read_generation
+from lmops_core.api.cache import GenerationCache, GenerationReader
 from lmops_core.api.errors import send_error
 from lmops_core.errors import AuthenticationError, PermissionDeniedError
 from lmops_core.governance.models import ROLES
@@ -102,11 +102,14 @@ def workspace_of(request: Request) -> Workspace:
     return ws
 
 
-def generation_of(request: Request) -> int:
+async def generation_of(request: Request) -> int:
     """The store's generation (see :mod:`lmops_core.api.cache`), read once per request."""
     generation: int | None = getattr(request.state, "lmops_generation", None)
     if generation is None:
-        generation = read_generation(workspace_of(request).db)
+        reader: GenerationReader | None = getattr(request.app.state, "generations", None)
+        if reader is None:
+            reader = request.app.state.generations = GenerationReader(workspace_of(request).db)
+        generation = await reader.read()
         request.state.lmops_generation = generation
     return generation
 
@@ -117,12 +120,11 @@ async def authenticate(request: Request, token: str) -> Principal:
     Revoking a token and granting or revoking a role are audited, so each moves
     the generation and the next request checks the token against the store
     again. Failures are never cached. The key is a digest of the token, so the
-    process never holds a secret longer than the request does. A known token
-    costs the event loop one single-row read; a new one is checked in the
-    thread pool.
+    process never holds a secret longer than the request does. A new token
+    is checked in the thread pool.
     """
     cache: GenerationCache[Principal] = request.app.state.principals
-    generation = generation_of(request)
+    generation = await generation_of(request)
     key = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
     ws = workspace_of(request)
 

@@ -67,7 +67,7 @@ async def inventory(request: Request, principal: Annotated[Principal, Depends(RE
               offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0) -> Response:
     """Models with their versions, stages, risk tier and open requests."""
     answers: GenerationCache[bytes] = request.app.state.answers
-    generation = generation_of(request)  # before reading, see lmops_core.api.cache
+    generation = await generation_of(request)  # before reading, see lmops_core.api.cache
     key = ("inventory", limit, offset)
 
     async def render() -> bytes:

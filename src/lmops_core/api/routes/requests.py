@@ -54,7 +54,7 @@ async def list_requests(
     # Reviewers poll this list; the page is the same for every caller until the store
     # changes, so it is rendered once per generation (lmops_core.api.cache).
     answers: GenerationCache[bytes] = request.app.state.answers
-    generation = generation_of(request)
+    generation = await generation_of(request)
     key = ("requests", status, asset_type, target_stage, limit, offset)
 
     async def render() -> bytes:
