@@ -83,9 +83,9 @@ def main() -> None:
         best_ours, best_base = min(ours), min(base)
         rows = [
             ("file size", f"{size_mb:,.0f} MB"),
-            ("sha256sum + cp + sync (best of %d)" % args.repeats, f"{best_base:.2f} s  "
+            (f"sha256sum + cp + sync (best of {args.repeats})", f"{best_base:.2f} s  "
              f"({size_mb / best_base:,.0f} MB/s)"),
-            ("lmops put_file (best of %d)" % args.repeats, f"{best_ours:.2f} s  "
+            (f"lmops put_file (best of {args.repeats})", f"{best_ours:.2f} s  "
              f"({size_mb / best_ours:,.0f} MB/s)"),
             ("throughput ratio ours/baseline (target >= 0.8)", f"{best_base / best_ours:.2f}"),
             ("peak RSS of our ingest process (target <= 150 MB)", f"{max(rss):.0f} MB"),
