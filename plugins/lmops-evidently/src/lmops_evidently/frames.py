@@ -157,30 +157,24 @@ def build_feature_frames(
         size = min(params.embedding_rows, analysed[path])
         return np.sort(rng.choice(analysed[path], size, False))
 
-    reference = WindowBuilder(
-        schema=schema,
-        path=reference_path,
-        vocabularies=vocabularies,
-        building_reference=True,
-        scan=scan,
-        pii_rows=pii_rows(reference_path),
-        embedding_rows=embedding_rows(reference_path),
-        unit=_UNITS[kinds[reference_path]],
-    )
-    _feed(reference, kinds[reference_path], params.chunk_size, picks[reference_path], progress)
-    reference_frame = reference.frame()
+    def measure(path: Path, building_reference: bool) -> WindowBuilder:
+        builder = WindowBuilder(
+            schema=schema,
+            path=path,
+            vocabularies=vocabularies,
+            building_reference=building_reference,
+            scan=scan,
+            pii_rows=pii_rows(path),
+            embedding_rows=embedding_rows(path),
+            unit=_UNITS[kinds[path]],
+        )
+        _feed(builder, kinds[path], params.chunk_size, picks[path], progress)
+        return builder
 
-    current = WindowBuilder(
-        schema=schema,
-        path=current_path,
-        vocabularies=vocabularies,
-        building_reference=False,
-        scan=scan,
-        pii_rows=pii_rows(current_path),
-        embedding_rows=embedding_rows(current_path),
-        unit=_UNITS[kinds[current_path]],
-    )
-    _feed(current, kinds[current_path], params.chunk_size, picks[current_path], progress)
+    reference = measure(reference_path, building_reference=True)
+    # The reference frame freezes its vocabulary, which the current window is scored on.
+    reference_frame = reference.frame()
+    current = measure(current_path, building_reference=False)
     progress.finish()
     return FeatureFrames(
         reference=reference_frame,
