@@ -3,9 +3,10 @@
 Every change a reader of the API can see (requests, decisions, stages, roles,
 tokens) is written in the same transaction as an audit event, so the audit
 head's sequence number is a generation counter for the whole store: if it has
-not moved, nothing has. Each request reads it once (one indexed single-row
-query) and may reuse an answer computed at that same generation; when the head
-moves, every cached answer is dropped. This holds across processes: a CLI or a
+not moved, nothing has. Each request learns it from a single-row read that
+started after the request arrived (:class:`GenerationReader` shares one read
+among many requests) and may reuse an answer computed at that same generation;
+when the head moves, every cached answer is dropped. This holds across processes: a CLI or a
 second API worker that writes moves the head the next request reads.
 
 The generation is read *before* the answer is computed, so an answer stored
@@ -29,8 +30,8 @@ V = TypeVar("V")
 def read_generation(db: Database) -> int:
     """The audit head's sequence number: it moves with every audited change.
 
-    Read on a pooled driver connection without an ORM session: it runs on
-    every request, and this way it costs microseconds, not tens of them.
+    Read on a pooled driver connection without an ORM session: it runs for
+    every batch of requests, and this way it costs microseconds, not tens of them.
     Returning the connection to the pool ends its transaction.
     """
     conn = db.engine.raw_connection()

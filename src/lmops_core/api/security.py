@@ -12,13 +12,14 @@ opening it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute, Match, Mount, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -135,6 +136,24 @@ async def authenticate(request: Request, token: str) -> Principal:
     return principal
 
 
+async def cached_json(request: Request, key: Hashable,
+                      build: Callable[[], BaseModel]) -> Response:
+    """``build()``'s JSON, computed in the thread pool once per store generation.
+
+    For answers that are the same for every caller allowed to see them (the
+    route's rule has already checked the caller): while the store stands still
+    they are served from memory (:mod:`lmops_core.api.cache`).
+    """
+    answers: GenerationCache[bytes] = request.app.state.answers
+    generation = await generation_of(request)  # before reading, see lmops_core.api.cache
+
+    async def render() -> bytes:
+        return (await run_in_threadpool(build)).model_dump_json().encode()
+
+    body = await answers.get_or_compute(generation, key, render)
+    return Response(body, media_type="application/json")
+
+
 def acting(request: Request, principal: Principal) -> Workspace:
     """The workspace acting as the caller, so the service checks and audits that user."""
     return workspace_of(request).as_actor(principal.user)
@@ -228,4 +247,5 @@ class DefaultDenyMiddleware:
 
 __all__ = ["AUDITORS", "PUBLIC", "READERS", "REVIEWERS", "RULES", "SUBMITTERS", "VERIFIERS",
            "AccessRegistry", "AccessRule", "DefaultDenyMiddleware", "acting", "authenticate",
+           "cached_json",
            "generation_of", "public", "require", "routes_of", "workspace_of"]

@@ -529,9 +529,7 @@ class Governance:
                       offset: int = 0) -> Page:
         limit = max(1, min(limit, 500))
         with self.ws.db.read() as s:
-            # The frozen evaluation is large and only the detail view needs it.
-            q = select(ApprovalRequest).options(defer(ApprovalRequest.evaluation),  # type: ignore[arg-type]
-                                                defer(ApprovalRequest.evidence_digests))  # type: ignore[arg-type]
+            q = _summaries()
             if status:
                 q = q.where(ApprovalRequest.status == status)
             if asset_type:
@@ -553,9 +551,7 @@ class Governance:
         if not refs:
             return out
         with self.ws.db.read() as s:
-            q = select(ApprovalRequest).options(
-                defer(ApprovalRequest.evaluation),  # type: ignore[arg-type]
-                defer(ApprovalRequest.evidence_digests)).where(  # type: ignore[arg-type]
+            q = _summaries().where(
                 col(ApprovalRequest.status) == "pending",
                 col(ApprovalRequest.asset_type) == asset_type,
                 col(ApprovalRequest.ref).in_(list(refs))).order_by(
@@ -628,6 +624,12 @@ class Governance:
 
 _STAGES = {"data_preparation", "training", "compression", "evaluation", "explainability",
            "deployment", "monitoring"}
+
+
+def _summaries() -> Any:
+    """Requests without their frozen evaluation and evidence: only the detail view needs them."""
+    return select(ApprovalRequest).options(defer(ApprovalRequest.evaluation),  # type: ignore[arg-type]
+                                           defer(ApprovalRequest.evidence_digests))  # type: ignore[arg-type]
 
 
 def _check_stage(stage: str) -> None:

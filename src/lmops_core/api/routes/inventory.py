@@ -7,11 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
-from lmops_core.api.cache import GenerationCache
 from lmops_core.api.errors import ERROR_RESPONSES
-from lmops_core.api.security import READERS, acting, generation_of
+from lmops_core.api.security import READERS, acting, cached_json
 from lmops_core.governance.schemas import Principal
 from lmops_core.workspace import Workspace
 
@@ -66,16 +64,8 @@ async def inventory(request: Request, principal: Annotated[Principal, Depends(RE
               limit: Annotated[int, Query(ge=1, le=200)] = 50,
               offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0) -> Response:
     """Models with their versions, stages, risk tier and open requests."""
-    answers: GenerationCache[bytes] = request.app.state.answers
-    generation = await generation_of(request)  # before reading, see lmops_core.api.cache
-    key = ("inventory", limit, offset)
-
-    async def render() -> bytes:
-        built = await run_in_threadpool(_inventory, acting(request, principal), limit, offset)
-        return built.model_dump_json().encode()
-
-    body = await answers.get_or_compute(generation, key, render)
-    return Response(body, media_type="application/json")
+    return await cached_json(request, ("inventory", limit, offset),
+                             lambda: _inventory(acting(request, principal), limit, offset))
 
 
 def _inventory(ws: Workspace, limit: int, offset: int) -> Inventory:

@@ -6,12 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
-from lmops_core.api.cache import GenerationCache
 from lmops_core.api.errors import ERROR_RESPONSES, ErrorBody
 from lmops_core.api.routes import Text
-from lmops_core.api.security import READERS, REVIEWERS, SUBMITTERS, acting, generation_of
+from lmops_core.api.security import READERS, REVIEWERS, SUBMITTERS, acting, cached_json
 from lmops_core.governance.schemas import (
     ApprovalRequestDetail,
     ApprovalRequestPublic,
@@ -52,19 +50,12 @@ async def list_requests(
 ) -> Response:
     """Requests, newest first, filtered by status, asset type and target stage."""
     # Reviewers poll this list; the page is the same for every caller until the store
-    # changes, so it is rendered once per generation (lmops_core.api.cache).
-    answers: GenerationCache[bytes] = request.app.state.answers
-    generation = await generation_of(request)
-    key = ("requests", status, asset_type, target_stage, limit, offset)
-
-    async def render() -> bytes:
-        page = await run_in_threadpool(
-            acting(request, principal).governance.list_requests, status=status,
-            asset_type=asset_type, target_stage=target_stage, limit=limit, offset=offset)
-        return page.model_dump_json().encode()
-
-    body = await answers.get_or_compute(generation, key, render)
-    return Response(body, media_type="application/json")
+    # changes, so it is rendered once per generation.
+    return await cached_json(
+        request, ("requests", status, asset_type, target_stage, limit, offset),
+        lambda: acting(request, principal).governance.list_requests(
+            status=status, asset_type=asset_type, target_stage=target_stage, limit=limit,
+            offset=offset))
 
 
 @router.get("/{request_id}", response_model=ApprovalRequestDetail, responses=_NOT_FOUND)
