@@ -8,21 +8,31 @@
 3. The same creation workload (versions with two tags) through MLflow's own model-registry
    store on SQLite, in the same run, from its own venv (benchmarks/setup_mlflow_env.sh);
    prints our versions/s over MLflow's (target >= 2x).
+4. With ``--concurrency 1,8,16,48``: instead of the above, W processes each create P versions
+   (default 50) of one model at the same instant (a barrier), one audited transaction per
+   version, on SQLite and on PostgreSQL in alternating rounds; prints a table of seconds,
+   versions/s and the slowest single call for each backend and W (target: PostgreSQL at
+   least SQLite's rate at 48 writers), and the machine's load average.
 
     .venv/bin/python benchmarks/bench_registry.py [--versions 10000] [--fill 100000]
+    .venv/bin/python benchmarks/bench_registry.py --concurrency 1,8,16,48 [--per-writer 50]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
+import os
 import random
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 MLFLOW_PY = HERE / ".venv-mlflow" / "bin" / "python"
@@ -88,6 +98,121 @@ def time_queries(fn: object, n: int) -> list[float]:
     return out
 
 
+def _concurrent_writer(home: str, url: str, worker: int, count: int, start: Any,
+                       results: Any) -> None:
+    """One writer process: open the store, wait for the others, create ``count`` versions."""
+    from lmops_core.digests import digest_bytes
+    from lmops_core.registry import store
+    from lmops_core.settings import Settings
+    from lmops_core.workspace import Workspace
+
+    ws = Workspace.open(Settings(home=Path(home), database_url=url, load_entry_points=False,
+                                 actor=f"writer-{worker}"), migrate=False)
+    audit = ws.audit_writer
+    slowest = 0.0
+    start.wait()
+    for i in range(count):
+        t0 = time.perf_counter()
+        with ws.db.write() as s:
+            store.create_version(s, audit, asset_type="model", name="contended",
+                                 fields={"digest": digest_bytes(f"{worker}-{i}".encode()),
+                                         "kind": "base", "size_bytes": 1, "meta": {}})
+        slowest = max(slowest, time.perf_counter() - t0)
+    results.put((worker, time.monotonic(), slowest))
+    ws.close()
+
+
+def _fresh_store(backend: str, pg_url: str, tmp: Path) -> tuple[Path, str, Any]:
+    """A new home and database; returns (home, url, cleanup)."""
+    home = tmp / uuid.uuid4().hex[:8]
+    if backend == "sqlite":
+        return home, f"sqlite:///{home / 'meta.db'}", lambda: None
+    import psycopg
+
+    name = f"lmops_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return home, pg_url.rsplit("/", 1)[0] + "/" + name, drop
+
+
+def run_concurrent(backend: str, pg_url: str, writers: int, per_writer: int,
+                   tmp: Path) -> dict[str, float]:
+    """W processes × P versions of one model at once; wall seconds from the barrier."""
+    from lmops_core.settings import Settings
+    from lmops_core.workspace import Workspace
+
+    home, url, cleanup = _fresh_store(backend, pg_url, tmp)
+    try:
+        Workspace.open(Settings(home=home, database_url=url, load_entry_points=False,
+                                actor="bench")).close()  # migrate once, up front
+        ctx = mp.get_context("spawn")
+        start = ctx.Barrier(writers + 1)
+        results = ctx.Queue()
+        procs = [ctx.Process(target=_concurrent_writer,
+                             args=(str(home), url, w, per_writer, start, results))
+                 for w in range(writers)]
+        for p in procs:
+            p.start()
+        start.wait()
+        t0 = time.monotonic()
+        done = [results.get(timeout=1800) for _ in procs]
+        for p in procs:
+            p.join()
+        if any(p.exitcode != 0 for p in procs):
+            raise RuntimeError(f"a writer failed on {backend}")
+        seconds = max(end for _, end, _ in done) - t0
+        ws = Workspace.open(Settings(home=home, database_url=url, load_entry_points=False,
+                                     actor="bench"))
+        numbers = [v.version for v in ws.list_versions("model", "contended")]
+        ok = numbers == list(range(1, writers * per_writer + 1)) and ws.verify_audit().ok
+        ws.close()
+        if not ok:
+            raise RuntimeError(f"{backend}: versions not exactly 1..N or the audit chain broke")
+        return {"seconds": seconds, "rate": writers * per_writer / seconds,
+                "slowest": max(slow for _, _, slow in done)}
+    finally:
+        cleanup()
+
+
+def concurrency_table(levels: list[int], per_writer: int, rounds: int, pg_url: str) -> None:
+    """Print seconds, versions/s and the slowest call per backend and writer count."""
+    backends = ["sqlite", "postgresql"]
+    runs: dict[tuple[str, int], list[dict[str, float]]] = {}
+    loads = [os.getloadavg()[0]]
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(rounds):
+            for writers in levels:
+                # Alternate which backend goes first, so a change in load hits both alike.
+                for backend in backends if r % 2 == 0 else backends[::-1]:
+                    res = run_concurrent(backend, pg_url, writers, per_writer, Path(tmp))
+                    runs.setdefault((backend, writers), []).append(res)
+                    loads.append(os.getloadavg()[0])
+                    print(f"  round {r + 1} {backend:<10} {writers:>3} writers: "
+                          f"{res['seconds']:6.2f} s {res['rate']:7.1f} versions/s "
+                          f"slowest {res['slowest']:.3f} s", file=sys.stderr)
+    print(f"concurrent writers: W processes x {per_writer} versions of one model, "
+          f"1 audited txn each; median of {rounds} round(s), backends alternated")
+    print(f"  load average (1 min) during the run: min {min(loads):.2f}, "
+          f"max {max(loads):.2f}, on {os.cpu_count()} CPUs")
+    print(f"  {'backend':<11}{'writers':>8}{'seconds':>10}{'versions/s':>12}{'slowest call':>14}")
+    for backend in backends:
+        for writers in levels:
+            rs = runs[(backend, writers)]
+            secs = statistics.median(x["seconds"] for x in rs)
+            rate = statistics.median(x["rate"] for x in rs)
+            slow = max(x["slowest"] for x in rs)
+            print(f"  {backend:<11}{writers:>8}{secs:>10.2f}{rate:>12.1f}{slow:>13.3f}s")
+    for writers in levels:
+        sq = statistics.median(x["rate"] for x in runs[("sqlite", writers)])
+        pg = statistics.median(x["rate"] for x in runs[("postgresql", writers)])
+        print(f"  PostgreSQL / SQLite at {writers} writers: {pg / sq:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--versions", type=int, default=10_000)
@@ -95,9 +220,22 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp folder")
     parser.add_argument("--skip-mlflow", action="store_true")
-    parser.add_argument("--rounds", type=int, default=10,
-                        help="alternate ours and MLflow's creation in this many rounds")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="alternate ours and MLflow's creation in this many rounds "
+                             "(default 10); with --concurrency, the backends (default 2)")
+    parser.add_argument("--concurrency", default=None,
+                        help="writer counts, e.g. 1,8,16,48: run only the concurrent-writer "
+                             "table, on SQLite and PostgreSQL")
+    parser.add_argument("--per-writer", type=int, default=50)
+    parser.add_argument("--pg-url", default=os.environ.get(
+        "LMOPS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+        help="a PostgreSQL database the benchmark may create databases from")
     args = parser.parse_args()
+    if args.concurrency:
+        levels = [int(x) for x in args.concurrency.split(",") if x.strip()]
+        concurrency_table(levels, args.per_writer, args.rounds or 2,
+                          args.pg_url)
+        return
 
     from lmops_core.settings import Settings
     from lmops_core.workspace import Workspace
@@ -113,7 +251,7 @@ def main() -> None:
             print(f"MLflow venv missing: run {HERE / 'setup_mlflow_env.sh'} first",
                   file=sys.stderr)
         created = tags_only = mlflow_s = 0.0
-        per_round = max(1, args.versions // args.rounds)
+        per_round = max(1, args.versions // (args.rounds or 10))
         for start in range(0, args.versions, per_round):
             count = min(per_round, args.versions - start)
             tags_only += create_versions(ws, start, count, evidence=False, name="same-as-mlflow")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from lmops_core.registry.models import utcnow
@@ -49,7 +49,14 @@ class ApprovalRequest(SQLModel, table=True):
     """A request to move one version into a stage, with the frozen snapshot it was judged on."""
 
     __tablename__ = "approval_requests"
-    __table_args__ = (Index("ix_approval_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_approval_status_created", "status", "created_at"),
+        # At most one pending request per version and target stage, enforced by the
+        # database so that two people asking at the same instant cannot both succeed.
+        Index("uq_approval_pending", "asset_type", "version_id", "target_stage", unique=True,
+              sqlite_where=text("status = 'pending'"),
+              postgresql_where=text("status = 'pending'")),
+    )
     id: str = Field(primary_key=True, max_length=32)
     asset_type: str = Field(max_length=16)
     version_id: int = Field(index=True)
@@ -92,6 +99,10 @@ class TrainingRequest(SQLModel, table=True):
     """A request to retrain, opened by a monitoring breach; never deploys anything by itself."""
 
     __tablename__ = "training_requests"
+    # One open (in-flight) retraining request per monitored version.
+    __table_args__ = (Index("uq_training_request_open", "ref", unique=True,
+                            sqlite_where=text("status = 'open'"),
+                            postgresql_where=text("status = 'open'")),)
     id: str = Field(primary_key=True, max_length=32)
     ref: str = Field(max_length=256, index=True)
     reason: str = Field(sa_column=Column(Text, nullable=False))

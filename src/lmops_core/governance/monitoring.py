@@ -20,12 +20,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+from sqlalchemy import text as sql_text
+from sqlalchemy.dialects import postgresql, sqlite
+
 from lmops_core.audit.chain import canonical_json
 from lmops_core.contracts import DecisionEvent
 from lmops_core.errors import ConflictError
 from lmops_core.governance.models import TrainingRequest
 from lmops_core.policy import PolicyEvaluation, evaluate
 from lmops_core.registry import store
+from lmops_core.registry.models import utcnow
 
 if TYPE_CHECKING:
     from lmops_core.workspace import Workspace
@@ -150,11 +155,23 @@ def _revoke(ws: Workspace, typ: str, ref: str, stage: str, outcome: MonitoringOu
 
 
 def _open_training_request(ws: Workspace, ref: str, outcome: MonitoringOutcome) -> str:
+    """Open a retraining request for ``ref``, or return the one already open for it.
+
+    ``INSERT ... ON CONFLICT DO NOTHING`` on the partial unique index
+    ``uq_training_request_open``: two breaches handled at once open one request.
+    """
     request_id = uuid.uuid4().hex
     with ws.db.write() as s:
-        s.add(TrainingRequest(id=request_id, ref=ref, reason="; ".join(outcome.reasons),
-                              created_by=ws.actor))
-        s.flush()
+        insert = postgresql.insert if ws.db.dialect == "postgresql" else sqlite.insert
+        created = s.execute(insert(TrainingRequest).values(
+            id=request_id, ref=ref, reason="; ".join(outcome.reasons), status="open",
+            created_by=ws.actor, created_at=utcnow(),
+        ).on_conflict_do_nothing(index_elements=["ref"],
+                                 index_where=sql_text("status = 'open'"))
+         .returning(TrainingRequest.id)).scalar()
+        if created is None:
+            return str(s.execute(select(TrainingRequest.id).where(
+                TrainingRequest.ref == ref, TrainingRequest.status == "open")).scalar_one())
         ws.audit_writer.record(s, "training_request.open", ref,
                                after={"request_id": request_id, "reasons": outcome.reasons})
     return request_id
@@ -162,8 +179,6 @@ def _open_training_request(ws: Workspace, ref: str, outcome: MonitoringOutcome) 
 
 def training_requests(ws: Workspace, *, status: str | None = "open") -> list[dict[str, Any]]:
     """Open (or all) training requests, newest first."""
-    from sqlalchemy import select
-
     with ws.db.read() as s:
         q = select(TrainingRequest).order_by(TrainingRequest.created_at.desc())  # type: ignore[attr-defined]
         if status:

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col
@@ -192,8 +193,11 @@ class Governance:
                                                       UserRole.role == role)).scalars().first()
             if exists:
                 return
-            s.add(UserRole(user=user, role=role, granted_by=self.ws.actor))
-            s.flush()
+            try:
+                with s.begin_nested():
+                    s.add(UserRole(user=user, role=role, granted_by=self.ws.actor))
+            except sa_exc.IntegrityError:
+                return  # granted concurrently (uq_user_role): the role is held, as asked
             self.ws.audit_writer.record(s, "role.grant", f"user:{user}", after={"role": role})
 
     def revoke_role(self, user: str, role: str) -> None:
@@ -275,6 +279,7 @@ class Governance:
             canonical = store.version_ref(typ, asset.name, version.version)
             if version.stage == to:
                 raise ConflictError(f"{canonical} is already in {to}")
+            self._expire_lapsed(s, typ, version.id, to)
             open_request = s.execute(select(ApprovalRequest.id).where(
                 ApprovalRequest.asset_type == typ, ApprovalRequest.version_id == version.id,
                 ApprovalRequest.target_stage == to, ApprovalRequest.status == "pending",
@@ -314,7 +319,13 @@ class Governance:
                 separation_of_duties=evaluation.separation_of_duties,
                 snapshot_digest=digest_bytes(canonical_json(snapshot).encode()))
             s.add(req)
-            s.flush()
+            try:
+                s.flush()
+            except sa_exc.IntegrityError:
+                # uq_approval_pending: a concurrent request for the same version and
+                # stage committed between the check above and this insert.
+                raise ConflictError(f"{canonical} already has a pending request to {to} "
+                                    "(made concurrently)") from None
             self.ws.audit_writer.record(s, "promotion.request", canonical,
                                         after={"request_id": req.id, "to": to,
                                                "snapshot_digest": req.snapshot_digest})
@@ -326,6 +337,19 @@ class Governance:
             if not req.required_approvals:
                 self._promote(s, req, typ, asset, version, actor)
             return self._public(s, req)
+
+    def _expire_lapsed(self, s: Session, typ: str, version_id: int, to: str) -> None:
+        # A pending request past its expiry no longer blocks a new one, but it still
+        # occupies uq_approval_pending until it is marked expired.
+        for req in s.execute(select(ApprovalRequest).where(
+                ApprovalRequest.asset_type == typ, ApprovalRequest.version_id == version_id,
+                ApprovalRequest.target_stage == to, ApprovalRequest.status == "pending",
+                ApprovalRequest.expires_at <= utcnow())).scalars().all():
+            req.status, req.decided_at, req.reason = "expired", utcnow(), "request expired"
+            s.add(req)
+            self.ws.audit_writer.record(s, "promotion.expired", req.ref,
+                                        after={"request_id": req.id})
+        s.flush()
 
     def decide(self, request_id: str, *, approve: bool, role: str,
                comment: str) -> ApprovalRequestPublic:
@@ -464,6 +488,7 @@ class Governance:
         if previous is not None:
             previous.stage = None
             s.add(previous)
+            s.flush()  # leave the stage before the new holder enters it (uq_*_stage)
             self.ws.audit_writer.record(s, "stage.leave",
                                         store.ref_of(s, typ, previous),
                                         before={"stage": req.target_stage}, after={"stage": None})

@@ -12,7 +12,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -27,6 +37,18 @@ def _ts() -> Any:
 
 def _json(default: Any = dict) -> Any:
     return Field(default_factory=default, sa_column=Column(JSON, nullable=False))
+
+
+def _stage_holder(table: str, asset_fk: str) -> Index:
+    """At most one version of an asset holds each stage (one ``production`` per model)."""
+    return Index(f"uq_{table}_stage", asset_fk, "stage", unique=True,
+                 sqlite_where=text("stage IS NOT NULL"),
+                 postgresql_where=text("stage IS NOT NULL"))
+
+
+#: 64-bit on PostgreSQL; SQLite integers are 64-bit whatever the declared type, and an
+#: ``INTEGER PRIMARY KEY`` there is the rowid itself.
+Int64 = BigInteger().with_variant(Integer(), "sqlite")
 
 
 # --- assets ----------------------------------------------------------------
@@ -90,7 +112,8 @@ class DatasetVersion(SQLModel, table=True):
     """One immutable content of a dataset: a canonical JSONL artifact of one shape."""
 
     __tablename__ = "dataset_versions"
-    __table_args__ = (UniqueConstraint("dataset_id", "version", name="uq_dataset_version"),)
+    __table_args__ = (UniqueConstraint("dataset_id", "version", name="uq_dataset_version"),
+                      _stage_holder("dataset_versions", "dataset_id"))
     id: int | None = Field(default=None, primary_key=True)
     dataset_id: int = Field(foreign_key="datasets.id", index=True)
     version: int
@@ -111,7 +134,8 @@ class ModelVersion(SQLModel, table=True):
     """One immutable content of a model: a folder artifact of a given kind."""
 
     __tablename__ = "model_versions"
-    __table_args__ = (UniqueConstraint("model_id", "version", name="uq_model_version"),)
+    __table_args__ = (UniqueConstraint("model_id", "version", name="uq_model_version"),
+                      _stage_holder("model_versions", "model_id"))
     id: int | None = Field(default=None, primary_key=True)
     model_id: int = Field(foreign_key="models.id", index=True)
     version: int
@@ -131,7 +155,8 @@ class PromptVersion(SQLModel, table=True):
     """One immutable prompt template with the variables it declares."""
 
     __tablename__ = "prompt_versions"
-    __table_args__ = (UniqueConstraint("prompt_id", "version", name="uq_prompt_version"),)
+    __table_args__ = (UniqueConstraint("prompt_id", "version", name="uq_prompt_version"),
+                      _stage_holder("prompt_versions", "prompt_id"))
     id: int | None = Field(default=None, primary_key=True)
     prompt_id: int = Field(foreign_key="prompts.id", index=True)
     version: int
@@ -149,7 +174,8 @@ class SuiteVersion(SQLModel, table=True):
     """One immutable suite: a folder artifact (suite.yaml and its task folders)."""
 
     __tablename__ = "suite_versions"
-    __table_args__ = (UniqueConstraint("suite_id", "version", name="uq_suite_version"),)
+    __table_args__ = (UniqueConstraint("suite_id", "version", name="uq_suite_version"),
+                      _stage_holder("suite_versions", "suite_id"))
     id: int | None = Field(default=None, primary_key=True)
     suite_id: int = Field(foreign_key="suites.id", index=True)
     version: int
@@ -277,7 +303,7 @@ class AuditEvent(SQLModel, table=True):
     """One append-only, hash-chained record of a state change."""
 
     __tablename__ = "audit_events"
-    seq: int = Field(primary_key=True)
+    seq: int = Field(sa_column=Column(Int64, primary_key=True, autoincrement=False))
     ts: str = Field(max_length=40)
     actor: str = Field(max_length=128, index=True)
     action: str = Field(max_length=64, index=True)
@@ -293,6 +319,6 @@ class AuditHead(SQLModel, table=True):
 
     __tablename__ = "audit_head"
     id: int = Field(default=1, primary_key=True)
-    seq: int = 0
+    seq: int = Field(default=0, sa_column=Column(Int64, nullable=False))
     hash: str = Field(max_length=64)
     signature: str = Field(max_length=128)

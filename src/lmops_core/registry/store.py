@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import and_, insert, select, update
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -282,19 +283,36 @@ def set_tag(session: Session, audit: AuditWriter, *, asset_type: str, version: A
     """Set (or replace) a tag on a version."""
     if not key or len(key) > 128:
         raise ValidationError("tag keys must be 1-128 characters", field="tag")
-    existing = session.exec(select(VersionTag).where(  # type: ignore[call-overload]
-        VersionTag.subject_type == asset_type, VersionTag.subject_id == version.id,
-        VersionTag.key == key)).scalars().first()
+    existing = _insert_or_lock(
+        session, VersionTag(subject_type=asset_type, subject_id=version.id, key=key,
+                            value=value),
+        select(VersionTag).where(VersionTag.subject_type == asset_type,
+                                 VersionTag.subject_id == version.id, VersionTag.key == key))
     before = existing.value if existing else None
     if existing:
         existing.value = value
         session.add(existing)
-    else:
-        session.add(VersionTag(subject_type=asset_type, subject_id=version.id, key=key,
-                               value=value))
-    session.flush()
+        session.flush()
     audit.record(session, "tag.set", ref_of(session, asset_type, version),
                  before={key: before} if before is not None else None, after={key: value})
+
+
+def _insert_or_lock(session: Session, new: Any, existing: Any) -> Any:
+    """Insert ``new``, or return the row ``existing`` selects, locked, if there is one.
+
+    Race-free under a unique constraint: when a concurrent transaction inserts the
+    same key first, the insert fails inside a savepoint (after waiting for the other
+    transaction on PostgreSQL) and the committed row is returned instead.
+    """
+    row = session.execute(existing.with_for_update()).scalars().first()
+    if row is not None:
+        return row
+    try:
+        with session.begin_nested():
+            session.add(new)
+    except sa_exc.IntegrityError:  # the savepoint's rollback also expunges `new`
+        return session.execute(existing.with_for_update()).scalars().one()
+    return None
 
 
 def tags_of(session: Session, asset_type: str, version_id: int) -> dict[str, str]:
@@ -324,17 +342,17 @@ def set_alias(session: Session, audit: AuditWriter, *, asset_type: str, asset: A
               alias: str, version: Any) -> None:
     """Point an alias of an asset at one of its versions."""
     validate_alias(alias)
-    row = session.exec(select(Alias).where(  # type: ignore[call-overload]
-        Alias.asset_type == asset_type, Alias.asset_id == asset.id, Alias.alias == alias
-    )).scalars().first()
+    row = _insert_or_lock(
+        session, Alias(asset_type=asset_type, asset_id=asset.id, alias=alias,
+                       version_id=version.id),
+        select(Alias).where(Alias.asset_type == asset_type, Alias.asset_id == asset.id,
+                            Alias.alias == alias))
     before = None
-    if row is None:
-        row = Alias(asset_type=asset_type, asset_id=asset.id, alias=alias, version_id=version.id)
-    else:
+    if row is not None:
         before = row.version_id
         row.version_id = version.id
-    session.add(row)
-    session.flush()
+        session.add(row)
+        session.flush()
     audit.record(session, "alias.set", f"{asset_type}:{asset.name}@{alias}",
                  before={"version_id": before} if before else None,
                  after={"version": version.version})
