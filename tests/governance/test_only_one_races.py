@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +76,8 @@ def test_two_people_requesting_the_same_promotion_leave_one_pending(
     versions = _versions(gov_ws, tmp_path, ROUNDS, lambda i: 0.8)
     duplicates = 0
     for v in versions:
-        results = race(lambda: eng.governance.request_promotion(v.ref, to="production"),
-                       lambda: eng2.governance.request_promotion(v.ref, to="production"))
+        results = race(partial(eng.governance.request_promotion, v.ref, to="production"),
+                       partial(eng2.governance.request_promotion, v.ref, to="production"))
         errors = [r for r in results if isinstance(r, BaseException)]
         assert len(errors) == 1 and isinstance(errors[0], ConflictError), results
         assert "already has a pending request to production" in str(errors[0])
@@ -103,10 +104,10 @@ def test_two_final_approvals_of_rival_versions_leave_one_in_production(
         for req in reqs:
             val.governance.decide(req.id, approve=True, role="validator", comment="ok")
         results = race(
-            lambda: risk.governance.decide(reqs[0].id, approve=True, role="risk_officer",
-                                           comment="ok"),
-            lambda: risk2.governance.decide(reqs[1].id, approve=True, role="risk_officer",
-                                            comment="ok"))
+            partial(risk.governance.decide, reqs[0].id, approve=True, role="risk_officer",
+                    comment="ok"),
+            partial(risk2.governance.decide, reqs[1].id, approve=True, role="risk_officer",
+                    comment="ok"))
         assert not [x for x in results if isinstance(x, BaseException)], results
         assert {x.status for x in results} == {"approved"}
         holders = [v.ref for v in gov_ws.search("model", name="race", stage="production")]
@@ -119,8 +120,8 @@ def test_two_admins_granting_the_same_role_store_it_once(gov_ws: Workspace) -> N
     gov_ws.governance.grant_role("root2", "admin")
     for i in range(ROUNDS):
         user = f"new-{i}"
-        results = race(lambda: a.governance.grant_role(user, "validator"),
-                       lambda: b.governance.grant_role(user, "validator"))
+        results = race(partial(a.governance.grant_role, user, "validator"),
+                       partial(b.governance.grant_role, user, "validator"))
         assert results == [None, None]
         with gov_ws.db.read() as s:
             rows = s.execute(select(func.count()).select_from(UserRole).where(
@@ -140,8 +141,8 @@ def test_two_breaches_at_once_open_one_retraining_request(gov_ws: Workspace) -> 
     for i in range(ROUNDS):
         outcome = MonitoringOutcome(ref=f"model:watched@{i + 1}", stage="production",
                                     breached=True, evaluation=evaluation)
-        first, second = race(lambda: _open_training_request(monitor, outcome.ref, outcome),
-                             lambda: _open_training_request(monitor, outcome.ref, outcome))
+        first, second = race(partial(_open_training_request, monitor, outcome.ref, outcome),
+                             partial(_open_training_request, monitor, outcome.ref, outcome))
         assert isinstance(first, str) and first == second
         with gov_ws.db.read() as s:
             rows = s.execute(select(func.count()).select_from(TrainingRequest).where(
@@ -150,14 +151,14 @@ def test_two_breaches_at_once_open_one_retraining_request(gov_ws: Workspace) -> 
     assert len(gov_ws.audit_events(action="training_request.open", limit=1000)) == ROUNDS
 
 
-def test_two_people_moving_one_alias_leave_one_alias_row(gov_ws: Workspace,
-                                                          tmp_path: Path) -> None:  # noqa: F811
+def test_two_people_moving_one_alias_leave_one_alias_row(
+        gov_ws: Workspace, tmp_path: Path) -> None:  # noqa: F811
     eng = gov_ws.as_actor("eng")
     versions = _versions(gov_ws, tmp_path, 2, lambda i: 0.8, name="aliased")
     for i in range(ROUNDS):
         alias = f"pick-{i}"
-        results = race(lambda: eng.set_alias(versions[0].ref, alias),
-                       lambda: eng.set_alias(versions[1].ref, alias))
+        results = race(partial(eng.set_alias, versions[0].ref, alias),
+                       partial(eng.set_alias, versions[1].ref, alias))
         assert results == [None, None]
         with gov_ws.db.read() as s:
             rows = s.execute(select(Alias.version_id).where(Alias.alias == alias)).all()
