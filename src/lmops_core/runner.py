@@ -245,7 +245,8 @@ class StageRunner:
                 stored[out.role] = _Stored(out, info.digest, manifest.total_size,
                                            {"kind": out.kind, "format": fmt})
             else:
-                ingested = ingest_file(out.path, shape=out.kind, tmp_dir=tmp)
+                ingested = ingest_file(out.path, shape=out.kind, tmp_dir=tmp,
+                                       max_record_bytes=self.ws.settings.max_record_bytes)
                 try:
                     info = self.artifacts.put_file(ingested.path)
                 finally:

@@ -25,7 +25,7 @@ from lmops_core.plugins import PluginHost, load_plugins
 from lmops_core.registry import store
 from lmops_core.registry.db import Database
 from lmops_core.registry.models import AuditEvent, Run
-from lmops_core.registry.names import parse_ref
+from lmops_core.registry.names import clean_name, parse_ref
 from lmops_core.registry.schemas import (
     AssetPublic,
     AuditEventPublic,
@@ -130,10 +130,12 @@ class Workspace:
         count becomes ``ingestion`` evidence. A ``dataset_card`` is attached.
         """
         source = Path(path)
+        clean_name(name)  # a bad name is refused before anything is read or stored
         tmp = self.settings.home / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
         ingested = ingest_file(source, shape=shape, tmp_dir=tmp, drop_invalid=drop_invalid,
-                               token_counter=token_counter, progress=progress)
+                               token_counter=token_counter, progress=progress,
+                               max_record_bytes=self.settings.max_record_bytes)
         try:
             info = self.artifacts.put_file(ingested.path)
         finally:
