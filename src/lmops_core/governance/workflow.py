@@ -157,7 +157,13 @@ class Governance:
         policies = self.policies()
         rules = policies.select(asset_type, getattr(asset, "risk_tier", "standard"), target)
         facts = self._facts(s, asset_type, asset, version, target, requester)
-        return evaluate(rules, facts, now=datetime.now(UTC), functions=self._functions())
+        return evaluate(rules, facts, now=datetime.now(UTC), functions=self._functions(),
+                        roles=ROLES, evidence_metrics=self.evidence_metrics())
+
+    def evidence_metrics(self) -> dict[str, dict[str, str]]:
+        """The metrics each registered evidence kind declares (for rule checks)."""
+        return {name: dict(reg.value.metrics)
+                for name, reg in self.ws.plugins.evidence_kinds.items()}
 
     def explain(self, ref: str, *, to: str) -> PolicyEvaluation:
         """Dry run: how the policy judges promoting ``ref`` to ``to`` right now."""
