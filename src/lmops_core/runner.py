@@ -155,20 +155,23 @@ class StageRunner:
                     raise StageError(f'operation "{operation}" of plugin "{registered.plugin}" '
                                      f"returned {type(result).__name__}, not a StageResult")
                 self._check(result, resolved, workdir, operation)
-                stored = self._store_outputs(result)
-                evidence_files = self._store_evidence_files(result)
-                series_digest = (self.artifacts.put_json(result.series).digest
-                                 if result.series else None)
-                run.status = "succeeded"
-                run.params = redact_params({**params, **result.params})
-                run.metrics = dict(result.metrics)
-                run.info = {**result.info, "duration_s": round(time.perf_counter() - t0, 3),
-                            "seed": seed,
-                            "inputs": {r: {"ref": a.ref, "digest": a.digest}
-                                       for r, a in resolved.items()}}
-                run.series_digest = series_digest
-                run.ended_at = utcnow()
-                return self._commit(run, resolved, result, stored, evidence_files)
+                # Blobs stored from here on are leased until the commit that references
+                # them; if anything fails, they are left to `lmops gc` once the lease ends.
+                with self.artifacts.lease(f"run-{run_id}"):
+                    stored = self._store_outputs(result)
+                    evidence_files = self._store_evidence_files(result)
+                    series_digest = (self.artifacts.put_json(result.series).digest
+                                     if result.series else None)
+                    run.status = "succeeded"
+                    run.params = redact_params({**params, **result.params})
+                    run.metrics = dict(result.metrics)
+                    run.info = {**result.info,
+                                "duration_s": round(time.perf_counter() - t0, 3), "seed": seed,
+                                "inputs": {r: {"ref": a.ref, "digest": a.digest}
+                                           for r, a in resolved.items()}}
+                    run.series_digest = series_digest
+                    run.ended_at = utcnow()
+                    return self._commit(run, resolved, result, stored, evidence_files)
             except BaseException as exc:
                 self._record_failure(run, exc)
                 if isinstance(exc, LmopsError) or not isinstance(exc, Exception):
