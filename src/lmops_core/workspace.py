@@ -27,6 +27,7 @@ from lmops_core.registry import store
 from lmops_core.registry.db import Database
 from lmops_core.registry.models import AuditEvent, Run
 from lmops_core.registry.names import clean_name, parse_ref
+from lmops_core.registry.plain_text import check_text
 from lmops_core.registry.references import referenced_digests
 from lmops_core.registry.schemas import (
     AssetPublic,
@@ -241,7 +242,12 @@ class Workspace:
         """Register a prompt template; ``{variable}`` placeholders must match ``variables``."""
         import string
 
-        found = sorted({f for _, f, _, _ in string.Formatter().parse(template) if f})
+        check_text(template, "prompt template")
+        try:
+            found = sorted({f for _, f, _, _ in string.Formatter().parse(template) if f})
+        except ValueError as exc:
+            raise ValidationError(f"prompt {name!r}: template is not a valid format string "
+                                  f"({exc})", field="template") from None
         declared = sorted(set(variables)) if variables is not None else found
         if found != declared:
             raise ValidationError(

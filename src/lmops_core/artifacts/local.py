@@ -184,7 +184,9 @@ class LocalArtifactBackend(ArtifactBackend):
         removed = 0
         for entry in self._tmp.iterdir():
             try:
-                if entry.stat().st_mtime <= cutoff:
+                stat = entry.stat()
+                # ctime: a blob gc has just moved aside keeps its old mtime, not its ctime.
+                if max(stat.st_mtime, stat.st_ctime) <= cutoff:
                     entry.unlink()
                     removed += 1
             except FileNotFoundError:

@@ -64,6 +64,7 @@ from lmops_core.policy import (
 )
 from lmops_core.registry import store
 from lmops_core.registry.models import utcnow
+from lmops_core.registry.plain_text import check_text
 
 if TYPE_CHECKING:
     from lmops_core.workspace import Workspace
@@ -189,6 +190,9 @@ class Governance:
 
     def grant_role(self, user: str, role: str) -> None:
         """Give ``user`` a role (admins only, except on an empty store: the first grant)."""
+        check_text(user, "user", max_length=128)
+        if not user.strip():
+            raise ValidationError("user must not be empty", field="user")
         if role not in ROLES:
             raise ValidationError(f"unknown role {role!r} (expected one of {', '.join(ROLES)})",
                                   field="role")
@@ -203,6 +207,7 @@ class Governance:
             self.ws.audit_writer.record(s, "role.grant", f"user:{user}", after={"role": role})
 
     def revoke_role(self, user: str, role: str) -> None:
+        check_text(user, "user", max_length=128)
         with self.ws.db.write() as s:
             self._require_admin_or_bootstrap(s)
             row = s.execute(select(UserRole).where(UserRole.user == user,
