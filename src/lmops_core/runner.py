@@ -10,6 +10,7 @@ record (with its audit event) is written, so the attempt itself stays visible.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
@@ -142,6 +143,10 @@ class StageRunner:
                   status="running", params=redact_params(params), inputs=dict(inputs),
                   actor=self.ws.actor,
                   code_version=code_version(), started_at=started)
+        # The lease marks the run as in flight for its whole life: gc leaves its folder and
+        # every blob it stores alone until it has committed (or failed).
+        in_flight = contextlib.ExitStack()
+        in_flight.enter_context(self.artifacts.lease(f"run-{run_id}"))
         try:
             try:
                 self._check_training_data(stage, inputs)
@@ -157,7 +162,7 @@ class StageRunner:
                 self._check(result, resolved, workdir, operation)
                 # Blobs stored from here on are leased until the commit that references
                 # them; if anything fails, they are left to `lmops gc` once the lease ends.
-                with self.artifacts.lease(f"run-{run_id}"):
+                with self.artifacts.lease(f"run-{run_id}"):  # the run's own lease
                     stored = self._store_outputs(result)
                     evidence_files = self._store_evidence_files(result)
                     series_digest = (self.artifacts.put_json(result.series).digest
@@ -184,6 +189,7 @@ class StageRunner:
             shutil.rmtree(base / "inputs", ignore_errors=True)
             if not keep_workdir and run.status != "failed":
                 shutil.rmtree(base, ignore_errors=True)
+            in_flight.close()
             # A failed run keeps its work folder (checkpoints to resume from) until `lmops gc`.
 
     def _check_training_data(self, stage: Stage, inputs: Mapping[str, str]) -> None:

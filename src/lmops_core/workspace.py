@@ -457,10 +457,13 @@ class Workspace:
         swept = self.artifacts.backend.sweep_temporary(older_than_seconds=grace)
         stale = 0
         cutoff = time.time() - grace
+        in_flight = self.artifacts.backend.live_leases(older_than_seconds=grace)
         for folder in (self.settings.home / "runs", self.settings.home / "tmp"):
             if not folder.is_dir():
                 continue
             for entry in folder.iterdir():
+                if folder.name == "runs" and f"run-{entry.name}" in in_flight:
+                    continue  # a run still working in this folder
                 if entry.stat().st_mtime <= cutoff:
                     if entry.is_dir():
                         shutil.rmtree(entry, ignore_errors=True)

@@ -244,3 +244,47 @@ def _stream(data: bytes):  # type: ignore[no-untyped-def]
 
     return io.BytesIO(data)
 
+
+
+GC_DURING_RUN = textwrap.dedent('''
+    import os, subprocess, sys, time
+    from lmops_core import hookimpl, StageResult, OutputAsset
+
+    class RunsGc:
+        name = "runs-gc"
+        description = "ages its own run folder, then runs `lmops gc --older-than 0` meanwhile"
+
+        def run(self, context):
+            base = context.workdir.parent
+            home = base.parent.parent
+            old = time.time() - 10_000
+            os.utime(base, (old, old))
+            env = {**os.environ, "LMOPS_HOME": str(home), "LMOPS_LOAD_ENTRY_POINTS": "false"}
+            done = subprocess.run([sys.executable, "-c", "from lmops_core.cli import main; main()",
+                                   "gc", "--older-than", "0"], env=env, capture_output=True,
+                                  text=True, timeout=300)
+            assert done.returncode == 0, done.stderr
+            out = context.workdir / "out.jsonl"
+            out.write_text('{"text": "the run survived gc"}\\n')
+            return StageResult(outputs=[OutputAsset(role="dataset", asset_type="dataset",
+                                                    path=out, kind="text",
+                                                    derived_from=["dataset"])])
+
+    @hookimpl
+    def register_data_steps(register):
+        register(RunsGc())
+''')
+
+
+def test_gc_during_a_run_leaves_the_run_alone(tmp_path: Path) -> None:
+    plugin = tmp_path / "gc_during_run.py"
+    plugin.write_text(GC_DURING_RUN)
+    ws = Workspace.open(make_settings(tmp_path / "home", plugins=[str(plugin)]))
+    try:
+        data = ws.register_dataset("t", write_jsonl(tmp_path / "t.jsonl", [{"text": "a"}]),
+                                   shape="text").ref
+        outcome = ws.run_stage("data_preparation", "runs-gc", inputs={"dataset": data})
+        assert ws.get(outcome.output("dataset")).record_count == 1  # type: ignore[attr-defined]
+        assert list((ws.artifacts.backend.root / "leases").iterdir()) == []  # type: ignore[attr-defined]
+    finally:
+        ws.close()

@@ -93,6 +93,10 @@ class ArtifactBackend(abc.ABC):
         """End a lease: its blobs are referenced by committed metadata, or abandoned."""
 
     @abc.abstractmethod
+    def live_leases(self, *, older_than_seconds: float) -> set[str]:
+        """The owners of the leases still held (what ``open_lease`` was given)."""
+
+    @abc.abstractmethod
     def collect_garbage(
         self,
         *,

@@ -224,6 +224,21 @@ class LocalArtifactBackend(ArtifactBackend):
         with contextlib.suppress(FileNotFoundError):
             (self._leases / f"{lease}.lease").unlink()
 
+    def live_leases(self, *, older_than_seconds: float) -> set[str]:
+        owners: set[str] = set()
+        now, host = time.time(), socket.gethostname()
+        for path in self._leases.glob("*.lease"):
+            try:
+                age = now - path.stat().st_mtime
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    header = fh.readline()
+            except FileNotFoundError:
+                continue
+            if _lease_alive([header], age, older_than_seconds, host):
+                with contextlib.suppress(ValueError, TypeError, AttributeError):
+                    owners.add(str(json.loads(header).get("owner")))
+        return owners
+
     def _read_leases(self, older_than_seconds: float) -> tuple[set[str], list[Path]]:
         """Digests held by live leases, and the lease files that are abandoned."""
         now = time.time()
