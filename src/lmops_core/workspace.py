@@ -429,7 +429,11 @@ class Workspace:
                   params: Mapping[str, Any] | None = None, seed: int | None = None,
                   progress: ProgressReporter | None = None) -> RunOutcome:
         """Run a plugin's operation for a stage and record everything it produced."""
-        stage = Stage(stage)
+        try:
+            stage = Stage(stage)
+        except ValueError:
+            raise ValidationError(f"unknown stage {stage!r} (expected one of "
+                                  f"{', '.join(s.value for s in Stage)})", field="stage") from None
         return self.runner.run(stage, operation, inputs=inputs, params=params, seed=seed,
                                progress=progress)
 

@@ -264,14 +264,19 @@ def test_fuzz_policy_files(folder: Path, text: str) -> None:
 
 # -- SDK arguments -----------------------------------------------------------------------
 
-_names = (st.text(alphabet=_ALL_CHARS, max_size=20)
-          | st.text(alphabet=string.ascii_letters + string.digits + "._-%/@: ", max_size=20)
-          | st.sampled_from(["qa", "QA", "q%41", "../x", "a" * 200, "dataset:qa@1", "\x00",
-                             "x\ud800", "latest", "prod", "production"]))
-_refs = (_names | st.builds(lambda t, n, v: f"{t}:{n}@{v}",
-                            st.sampled_from(["dataset", "model", "prompt", "suite", "nope", ""]),
-                            _names, st.sampled_from(["1", "0", "-1", "latest", "prod",
-                                                     "99999999999999999999999", "", "@"])))
+_words = st.from_regex(r"[a-z][a-z0-9_-]{0,10}", fullmatch=True)
+_odd_names = (st.text(alphabet=_ALL_CHARS, max_size=20)
+              | st.text(alphabet=string.ascii_letters + string.digits + "._-%/@: ", max_size=20)
+              | st.sampled_from(["qa", "QA", "q%41", "../x", "a" * 200, "dataset:qa@1", "\x00",
+                                 "x\ud800", "latest", "prod", "production"]))
+_names = _words | _words | _odd_names
+_valid_refs = st.sampled_from(["dataset:qa@1", "dataset:qa@latest", "dataset:QA@1",
+                               "dataset:q%61@1", "dataset:qa"])
+_odd_refs = _names | st.builds(lambda t, n, v: f"{t}:{n}@{v}",
+                               st.sampled_from(["dataset", "model", "prompt", "suite", "nope", ""]),
+                               _names, st.sampled_from(["1", "0", "-1", "latest", "prod",
+                                                        "99999999999999999999999", "", "@"]))
+_refs = _valid_refs | _valid_refs | _odd_refs
 _metric_values = st.recursive(_numbers | _texts, lambda inner: st.lists(inner, max_size=3)
                               | st.dictionaries(_texts, inner, max_size=3), max_leaves=8)
 
@@ -297,13 +302,21 @@ def sdk(request: pytest.FixtureRequest, folder: Path) -> Iterator[tuple[Workspac
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _mostly(usual: st.SearchStrategy[Any], odd: st.SearchStrategy[Any]
+            ) -> st.SearchStrategy[Any]:
+    """``usual`` about three times in four, ``odd`` otherwise (one_of would flatten and dilute)."""
+    return st.sampled_from([True, True, True, False]).flatmap(lambda ok: usual if ok else odd)
+
+
 _SDK_CALLS: list[tuple[str, Callable[..., Any], st.SearchStrategy[Any]]] = [
     ("get", lambda ws, ref, a: ws.get(a), _refs),
     ("evidence", lambda ws, ref, a: ws.evidence(a[0], kind=a[1]), st.tuples(_refs, _names)),
     ("lineage", lambda ws, ref, a: ws.lineage(a[0], direction=a[1], depth=a[2]),
-     st.tuples(_refs, _names | st.sampled_from(["up", "down"]), st.integers(-5, 10**12))),
+     st.tuples(_refs, _mostly(st.sampled_from(["up", "down"]), _names),
+               _mostly(st.integers(0, 20), st.integers(-5, 10**12)))),
     ("list_versions", lambda ws, ref, a: ws.list_versions(a[0], a[1]),
-     st.tuples(st.sampled_from(["dataset", "model", "nope"]), _names)),
+     st.tuples(st.sampled_from(["dataset", "model", "nope"]),
+               _mostly(st.sampled_from(["qa", "QA", "q-a"]), _names))),
     ("search", lambda ws, ref, a: ws.search(a[0], name=a[1], metrics=a[2], tags=a[3],
                                             limit=a[4]),
      st.tuples(st.sampled_from(["dataset", "model", "nope"]), _names | st.none(),
@@ -331,6 +344,15 @@ _SDK_CALLS: list[tuple[str, Callable[..., Any], st.SearchStrategy[Any]]] = [
                st.dictionaries(_texts, _metric_values, max_size=2) | st.none())),
     ("request_promotion", lambda ws, ref, a: ws.governance.request_promotion(a[0], to=a[1]),
      st.tuples(_refs, _names)),
+    ("run_stage", lambda ws, ref, a: ws.run_stage(a[0], a[1], inputs={"dataset": a[2] or ref},
+                                                  params=a[3], seed=a[4]),
+     st.tuples(_mostly(st.sampled_from(["data_preparation", "training"]), _names),
+               _mostly(st.sampled_from(["length-filter", "dedup-exact", "dedup-near"]), _names),
+               _mostly(st.none(), _refs),
+               _mostly(st.just({}), st.dictionaries(
+                   st.sampled_from(["min_chars", "max_chars", "threshold"]) | _texts,
+                   st.integers(-5, 100) | st.floats(0, 1) | _metric_values, max_size=2)),
+               _mostly(st.none(), st.integers(-(2**70), 2**70)))),
     ("grant_role", lambda ws, ref, a: ws.governance.grant_role(a[0], a[1]),
      st.tuples(_names, _names | st.sampled_from(list(ROLES)))),
 ]
