@@ -162,8 +162,11 @@ class Operation(Protocol):
 class EvidenceKind:
     """A kind of evidence a plugin produces, so policies can name it.
 
-    ``metrics`` maps each metric the kind always carries to its type name
-    (``"number"``, ``"integer"``, ``"string"``, ``"boolean"``).
+    ``metrics`` maps each metric the kind records to its type name
+    (``"number"``, ``"integer"``, ``"string"``, ``"boolean"``); a name may be a
+    ``fnmatch`` pattern (``"*.acc"``) where names vary. When a kind declares
+    metrics, a policy condition reading any other metric of it is an error
+    (``lmops policy lint``, and a blocking verdict at promotion).
     """
 
     name: str

@@ -10,6 +10,7 @@ record (with its audit event) is written, so the attempt itself stays visible.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
@@ -142,6 +143,10 @@ class StageRunner:
                   status="running", params=redact_params(params), inputs=dict(inputs),
                   actor=self.ws.actor,
                   code_version=code_version(), started_at=started)
+        # The lease marks the run as in flight for its whole life: gc leaves its folder and
+        # every blob it stores alone until it has committed (or failed).
+        in_flight = contextlib.ExitStack()
+        in_flight.enter_context(self.artifacts.lease(f"run-{run_id}"))
         try:
             try:
                 self._check_training_data(stage, inputs)
@@ -155,20 +160,23 @@ class StageRunner:
                     raise StageError(f'operation "{operation}" of plugin "{registered.plugin}" '
                                      f"returned {type(result).__name__}, not a StageResult")
                 self._check(result, resolved, workdir, operation)
-                stored = self._store_outputs(result)
-                evidence_files = self._store_evidence_files(result)
-                series_digest = (self.artifacts.put_json(result.series).digest
-                                 if result.series else None)
-                run.status = "succeeded"
-                run.params = redact_params({**params, **result.params})
-                run.metrics = dict(result.metrics)
-                run.info = {**result.info, "duration_s": round(time.perf_counter() - t0, 3),
-                            "seed": seed,
-                            "inputs": {r: {"ref": a.ref, "digest": a.digest}
-                                       for r, a in resolved.items()}}
-                run.series_digest = series_digest
-                run.ended_at = utcnow()
-                return self._commit(run, resolved, result, stored, evidence_files)
+                # Blobs stored from here on are leased until the commit that references
+                # them; if anything fails, they are left to `lmops gc` once the lease ends.
+                with self.artifacts.lease(f"run-{run_id}"):  # the run's own lease
+                    stored = self._store_outputs(result)
+                    evidence_files = self._store_evidence_files(result)
+                    series_digest = (self.artifacts.put_json(result.series).digest
+                                     if result.series else None)
+                    run.status = "succeeded"
+                    run.params = redact_params({**params, **result.params})
+                    run.metrics = dict(result.metrics)
+                    run.info = {**result.info,
+                                "duration_s": round(time.perf_counter() - t0, 3), "seed": seed,
+                                "inputs": {r: {"ref": a.ref, "digest": a.digest}
+                                           for r, a in resolved.items()}}
+                    run.series_digest = series_digest
+                    run.ended_at = utcnow()
+                    return self._commit(run, resolved, result, stored, evidence_files)
             except BaseException as exc:
                 self._record_failure(run, exc)
                 if isinstance(exc, LmopsError) or not isinstance(exc, Exception):
@@ -181,6 +189,7 @@ class StageRunner:
             shutil.rmtree(base / "inputs", ignore_errors=True)
             if not keep_workdir and run.status != "failed":
                 shutil.rmtree(base, ignore_errors=True)
+            in_flight.close()
             # A failed run keeps its work folder (checkpoints to resume from) until `lmops gc`.
 
     def _check_training_data(self, stage: Stage, inputs: Mapping[str, str]) -> None:
@@ -245,7 +254,8 @@ class StageRunner:
                 stored[out.role] = _Stored(out, info.digest, manifest.total_size,
                                            {"kind": out.kind, "format": fmt})
             else:
-                ingested = ingest_file(out.path, shape=out.kind, tmp_dir=tmp)
+                ingested = ingest_file(out.path, shape=out.kind, tmp_dir=tmp,
+                                       max_record_bytes=self.ws.settings.max_record_bytes)
                 try:
                     info = self.artifacts.put_file(ingested.path)
                 finally:

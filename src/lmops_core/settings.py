@@ -76,6 +76,16 @@ class Settings(BaseSettings):
     alert_webhook_secret: str | None = Field(
         default=None, description="Secret for the X-Lmops-Signature HMAC of alert webhooks.")
     sqlite_busy_timeout_ms: int = Field(default=60_000, ge=0)
+    max_record_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, le=2**40,
+        description="Largest dataset record (one JSONL line or Parquet row) accepted, in bytes "
+                    "(LMOPS_MAX_RECORD_BYTES); ingestion memory is a small multiple of it.",
+    )
+    gc_grace_seconds: float = Field(
+        default=3600.0, ge=0,
+        description="`lmops gc` only deletes unreferenced blobs and work files older than this "
+                    "(LMOPS_GC_GRACE_SECONDS).",
+    )
 
     @field_validator("plugins", "plugins_deny", "plugins_allow", mode="before")
     @classmethod

@@ -8,6 +8,7 @@ audited the same way whichever front end asked for it.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -25,7 +26,9 @@ from lmops_core.plugins import PluginHost, load_plugins
 from lmops_core.registry import store
 from lmops_core.registry.db import Database
 from lmops_core.registry.models import AuditEvent, Run
-from lmops_core.registry.names import parse_ref
+from lmops_core.registry.names import clean_name, parse_ref
+from lmops_core.registry.plain_text import check_text
+from lmops_core.registry.references import referenced_digests
 from lmops_core.registry.schemas import (
     AssetPublic,
     AuditEventPublic,
@@ -130,14 +133,24 @@ class Workspace:
         count becomes ``ingestion`` evidence. A ``dataset_card`` is attached.
         """
         source = Path(path)
+        clean_name(name)  # a bad name is refused before anything is read or stored
         tmp = self.settings.home / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
         ingested = ingest_file(source, shape=shape, tmp_dir=tmp, drop_invalid=drop_invalid,
-                               token_counter=token_counter, progress=progress)
-        try:
-            info = self.artifacts.put_file(ingested.path)
-        finally:
-            ingested.path.unlink(missing_ok=True)
+                               token_counter=token_counter, progress=progress,
+                               max_record_bytes=self.settings.max_record_bytes)
+        with self.artifacts.lease(f"dataset-{source.name}"):
+            try:
+                info = self.artifacts.put_file(ingested.path)
+            finally:
+                ingested.path.unlink(missing_ok=True)
+            return self._record_dataset(name, source, shape, description, drop_invalid, meta,
+                                        tags, ingested, info)
+
+    def _record_dataset(self, name: str, source: Path, shape: str, description: str,
+                        drop_invalid: bool, meta: Mapping[str, Any] | None,
+                        tags: Mapping[str, str] | None, ingested: Any,
+                        info: Any) -> DatasetVersionPublic:
         audit = self.audit_writer
         with self.db.write() as s:
             row = store.create_version(
@@ -182,8 +195,15 @@ class Workspace:
             raise ValidationError(f"unknown model kind {kind!r} (expected one of "
                                   f"{', '.join(MODEL_KINDS)})", field="kind")
         folder = Path(folder)
-        info, manifest = self.artifacts.put_tree(folder, allow_pickle=allow_pickle,
-                                                 progress=progress)
+        with self.artifacts.lease(f"model-{name}"):
+            info, manifest = self.artifacts.put_tree(folder, allow_pickle=allow_pickle,
+                                                     progress=progress)
+            return self._record_model(name, kind, description, risk_tier, meta, tags, info,
+                                      manifest)
+
+    def _record_model(self, name: str, kind: str, description: str, risk_tier: str | None,
+                      meta: Mapping[str, Any] | None, tags: Mapping[str, str] | None,
+                      info: Any, manifest: Any) -> ModelVersionPublic:
         fmt = "onnx" if any(e.path.endswith(".onnx") for e in manifest.entries) else "safetensors"
         with self.db.write() as s:
             row = store.create_version(
@@ -204,7 +224,12 @@ class Workspace:
         if not (folder / "suite.yaml").is_file():
             raise ValidationError(f"{folder} has no suite.yaml: a suite folder holds suite.yaml "
                                   "and the task folders it names", file=str(folder))
-        info, manifest = self.artifacts.put_tree(folder)
+        with self.artifacts.lease(f"suite-{name}"):
+            info, manifest = self.artifacts.put_tree(folder)
+            return self._record_suite(name, description, info, manifest)
+
+    def _record_suite(self, name: str, description: str, info: Any,
+                      manifest: Any) -> SuiteVersionPublic:
         with self.db.write() as s:
             row = store.create_version(
                 s, self.audit_writer, asset_type="suite", name=name, description=description,
@@ -217,7 +242,12 @@ class Workspace:
         """Register a prompt template; ``{variable}`` placeholders must match ``variables``."""
         import string
 
-        found = sorted({f for _, f, _, _ in string.Formatter().parse(template) if f})
+        check_text(template, "prompt template")
+        try:
+            found = sorted({f for _, f, _, _ in string.Formatter().parse(template) if f})
+        except ValueError as exc:
+            raise ValidationError(f"prompt {name!r}: template is not a valid format string "
+                                  f"({exc})", field="template") from None
         declared = sorted(set(variables)) if variables is not None else found
         if found != declared:
             raise ValidationError(
@@ -376,8 +406,14 @@ class Workspace:
         ``digest`` must be the digest of the version the evidence was measured
         on: evidence refuses to attach to different content.
         """
-        artifacts = {name: self.artifacts.put_file(Path(p)).digest
-                     for name, p in (files or {}).items()}
+        with self.artifacts.lease(f"evidence-{kind}"):
+            artifacts = {name: self.artifacts.put_file(Path(p)).digest
+                         for name, p in (files or {}).items()}
+            return self._record_evidence(ref, kind, digest, metrics, details, stage, artifacts)
+
+    def _record_evidence(self, ref: str, kind: str, digest: str, metrics: Mapping[str, Any],
+                         details: Mapping[str, Any] | None, stage: str,
+                         artifacts: dict[str, str]) -> EvidencePublic:
         with self.db.write() as s:
             parsed = parse_ref(ref)
             _, row = store.resolve(s, parsed)
@@ -393,7 +429,11 @@ class Workspace:
                   params: Mapping[str, Any] | None = None, seed: int | None = None,
                   progress: ProgressReporter | None = None) -> RunOutcome:
         """Run a plugin's operation for a stage and record everything it produced."""
-        stage = Stage(stage)
+        try:
+            stage = Stage(stage)
+        except ValueError:
+            raise ValidationError(f"unknown stage {stage!r} (expected one of "
+                                  f"{', '.join(s.value for s in Stage)})", field="stage") from None
         return self.runner.run(stage, operation, inputs=inputs, params=params, seed=seed,
                                progress=progress)
 
@@ -406,24 +446,46 @@ class Workspace:
             return self.artifacts.export_tree(version.digest, dest)
         raise ValidationError("prompt versions have no files to export", field="ref")
 
-    def gc(self, *, older_than_seconds: float = 3600.0) -> dict[str, int]:
-        """Sweep abandoned temporary uploads and stale run folders."""
-        swept = self.artifacts.backend.sweep_temporary(older_than_seconds=older_than_seconds)
+    def gc(self, *, older_than_seconds: float | None = None) -> dict[str, int]:
+        """Sweep abandoned uploads, stale run folders, and blobs nothing references.
+
+        Only what is older than ``older_than_seconds`` (default: the
+        ``gc_grace_seconds`` setting) goes, and never a blob a writer holds
+        under a lease (a run or registration about to reference it).
+        """
+        grace = self.settings.gc_grace_seconds if older_than_seconds is None \
+            else older_than_seconds
+        if not isinstance(grace, int | float) or grace < 0 or grace != grace:
+            raise ValidationError(f"gc grace period must be a number of seconds >= 0, "
+                                  f"got {grace!r}", field="older_than_seconds")
+        swept = self.artifacts.backend.sweep_temporary(older_than_seconds=grace)
         stale = 0
-        cutoff = time.time() - older_than_seconds
+        cutoff = time.time() - grace
+        in_flight = self.artifacts.backend.live_leases(older_than_seconds=grace)
         for folder in (self.settings.home / "runs", self.settings.home / "tmp"):
             if not folder.is_dir():
                 continue
             for entry in folder.iterdir():
+                if folder.name == "runs" and f"run-{entry.name}" in in_flight:
+                    continue  # a run still working in this folder
                 if entry.stat().st_mtime <= cutoff:
-                    import shutil
-
                     if entry.is_dir():
                         shutil.rmtree(entry, ignore_errors=True)
                     else:
                         entry.unlink(missing_ok=True)
                     stale += 1
-        return {"temporary_uploads": swept, "stale_work_files": stale}
+
+        def roots() -> tuple[set[str], set[str]]:
+            with self.db.read() as s:
+                return referenced_digests(s)
+
+        collected = self.artifacts.collect_garbage(referenced=roots, older_than_seconds=grace)
+        return {"temporary_uploads": swept, "stale_work_files": stale,
+                "blobs_deleted": collected.blobs_deleted, "bytes_freed": collected.bytes_freed,
+                "blobs_kept_recent": collected.kept_recent,
+                "blobs_kept_leased": collected.kept_leased,
+                "blobs_referenced": collected.kept_referenced,
+                "stale_leases": collected.stale_leases}
 
     # -- views -------------------------------------------------------------------------
 

@@ -92,3 +92,56 @@ def test_streaming_write_uses_constant_memory(backend: ArtifactBackend) -> None:
     tracemalloc.stop()
     assert info.size == 64 << 20
     assert peak < 8 << 20, f"peak Python allocation {peak} bytes for a 64 MiB upload"
+
+
+def _make_old(backend: ArtifactBackend, digest: str) -> None:
+    import os
+    import time
+
+    path = backend.local_path(digest)  # type: ignore[attr-defined]
+    old = time.time() - 7200
+    os.utime(path, (old, old))
+
+
+def test_collect_garbage_keeps_referenced_recent_and_leased_blobs(
+        backend: ArtifactBackend) -> None:
+    referenced = backend.put_stream(io.BytesIO(b"referenced"))
+    orphan = backend.put_stream(io.BytesIO(b"orphan" * 10))
+    recent = backend.put_stream(io.BytesIO(b"recent orphan"))
+    lease = backend.open_lease("writer")
+    leased = backend.put_stream(io.BytesIO(b"leased"), lease=lease)
+    for info in (referenced, orphan, leased):
+        _make_old(backend, info.digest)
+    report = backend.collect_garbage(referenced=lambda: {referenced.digest},
+                                     older_than_seconds=3600)
+    assert (report.blobs_deleted, report.bytes_freed) == (1, len(b"orphan" * 10))
+    assert (report.kept_referenced, report.kept_recent, report.kept_leased) == (1, 1, 1)
+    assert sorted(backend.iter_digests()) == sorted([referenced.digest, recent.digest,
+                                                     leased.digest])
+    assert backend.live_leases(older_than_seconds=3600) == {"writer"}
+    backend.close_lease(lease)
+    assert backend.live_leases(older_than_seconds=3600) == set()
+    report = backend.collect_garbage(referenced=lambda: {referenced.digest},
+                                     older_than_seconds=3600)
+    assert report.blobs_deleted == 1 and backend.exists(referenced.digest)
+    assert backend.verify(referenced.digest)
+
+
+def test_collect_garbage_deletes_nothing_when_references_fail(backend: ArtifactBackend) -> None:
+    orphan = backend.put_stream(io.BytesIO(b"orphan"))
+    _make_old(backend, orphan.digest)
+
+    def broken() -> set[str]:
+        raise IntegrityError("cannot read the references")
+
+    with pytest.raises(IntegrityError):
+        backend.collect_garbage(referenced=broken, older_than_seconds=0)
+    assert backend.exists(orphan.digest)
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/b", "", "x" * 200, "with space"])
+def test_lease_ids_are_validated(backend: ArtifactBackend, bad: str) -> None:
+    with pytest.raises(ValidationError, match="invalid lease id"):
+        backend.put_stream(io.BytesIO(b"x"), lease=bad)
+    with pytest.raises(ValidationError, match="invalid lease id"):
+        backend.close_lease(bad)

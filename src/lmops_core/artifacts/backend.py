@@ -9,7 +9,7 @@ location outside its own storage.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -25,6 +25,18 @@ class ArtifactInfo:
     created: bool = False
 
 
+@dataclass(frozen=True)
+class CollectReport:
+    """What one garbage collection did: blobs and bytes freed, and what it kept and why."""
+
+    blobs_deleted: int = 0
+    bytes_freed: int = 0
+    kept_referenced: int = 0
+    kept_recent: int = 0
+    kept_leased: int = 0
+    stale_leases: int = 0
+
+
 class ArtifactBackend(abc.ABC):
     """Abstract content-addressed blob storage; subclasses must implement every method."""
 
@@ -38,12 +50,17 @@ class ArtifactBackend(abc.ABC):
         *,
         expected_digest: str | None = None,
         progress: ProgressCallback | None = None,
+        lease: str | None = None,
     ) -> ArtifactInfo:
         """Store everything read from ``stream``; return its digest.
 
         Reads in fixed-size chunks (constant memory). If ``expected_digest``
         is given and the content differs, nothing is stored and
-        :class:`~lmops_core.errors.IntegrityError` is raised.
+        :class:`~lmops_core.errors.IntegrityError` is raised. With ``lease``,
+        the digest is added to that lease *before* the blob is looked up or
+        published, so a concurrent :meth:`collect_garbage` cannot delete it
+        between this write and the metadata that will reference it. Storing
+        content that is already present refreshes the blob's age.
         """
 
     @abc.abstractmethod
@@ -66,6 +83,32 @@ class ArtifactBackend(abc.ABC):
     @abc.abstractmethod
     def sweep_temporary(self, *, older_than_seconds: float = 0.0) -> int:
         """Delete abandoned temporary uploads; return how many were removed."""
+
+    @abc.abstractmethod
+    def open_lease(self, owner: str) -> str:
+        """Start a lease (a writer about to reference new blobs); return its id."""
+
+    @abc.abstractmethod
+    def close_lease(self, lease: str) -> None:
+        """End a lease: its blobs are referenced by committed metadata, or abandoned."""
+
+    @abc.abstractmethod
+    def live_leases(self, *, older_than_seconds: float) -> set[str]:
+        """The owners of the leases still held (what ``open_lease`` was given)."""
+
+    @abc.abstractmethod
+    def collect_garbage(
+        self,
+        *,
+        referenced: Callable[[], Collection[str]],
+        older_than_seconds: float,
+    ) -> CollectReport:
+        """Delete blobs that nothing references, that no live lease holds, and that
+        were last written more than ``older_than_seconds`` ago.
+
+        ``referenced`` is called after the live leases have been read, so a writer
+        that commits its metadata and closes its lease in between is still seen.
+        """
 
     @abc.abstractmethod
     def verify(self, digest: str) -> bool:

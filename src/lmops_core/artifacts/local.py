@@ -1,29 +1,47 @@
 """The default artifact backend: a folder on the local filesystem.
 
-Layout: ``<root>/blobs/sha256/<2 hex>/<62 hex>`` for content and
-``<root>/tmp/`` for uploads in progress. An upload streams into a temporary
-file in the same filesystem, is flushed and fsynced, then renamed onto its
-digest path, so a crash leaves at worst a temporary file (swept by ``gc``),
-never a partial blob.
+Layout: ``<root>/blobs/sha256/<2 hex>/<62 hex>`` for content,
+``<root>/tmp/`` for uploads in progress and ``<root>/leases/`` for writers
+about to reference new blobs. An upload streams into a temporary file in the
+same filesystem, is flushed and fsynced, then renamed onto its digest path, so
+a crash leaves at worst a temporary file (swept by ``gc``), never a partial blob.
+
+Garbage collection deletes a blob only if no metadata references it, no live
+lease names it and it was last written before the grace period. It reads the
+leases before the references, moves each candidate aside, then reads the leases
+again and puts back any blob a writer leased in the meantime (or touched: a
+write of existing content refreshes its mtime).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
+import re
+import socket
 import tempfile
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
-from lmops_core.artifacts.backend import ArtifactBackend, ArtifactInfo, ProgressCallback
+from lmops_core.artifacts.backend import (
+    ArtifactBackend,
+    ArtifactInfo,
+    CollectReport,
+    ProgressCallback,
+)
 from lmops_core.digests import CHUNK_SIZE, hex_part, parse_digest
-from lmops_core.errors import ConfigurationError, IntegrityError, NotFoundError
+from lmops_core.errors import ConfigurationError, IntegrityError, NotFoundError, ValidationError
 
 SCHEME = "local"
+#: A lease held by a live process on this host is trusted this long without a write.
+LEASE_MAX_SECONDS = 7 * 86400.0
+_LEASE_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,120}")
 
 
 def root_from_uri(uri: str) -> Path:
@@ -79,8 +97,10 @@ class LocalArtifactBackend(ArtifactBackend):
         self.uri = uri or f"{SCHEME}://{root}"
         self._blobs = root / "blobs" / "sha256"
         self._tmp = root / "tmp"
+        self._leases = root / "leases"
         self._blobs.mkdir(parents=True, exist_ok=True)
         self._tmp.mkdir(parents=True, exist_ok=True)
+        self._leases.mkdir(parents=True, exist_ok=True)
 
     def _path(self, digest: str) -> Path:
         hx = hex_part(digest)  # validated: only hex digits reach the filesystem
@@ -92,9 +112,11 @@ class LocalArtifactBackend(ArtifactBackend):
         *,
         expected_digest: str | None = None,
         progress: ProgressCallback | None = None,
+        lease: str | None = None,
     ) -> ArtifactInfo:
         if expected_digest is not None:
             parse_digest(expected_digest)
+        lease_path = self._lease_path(lease) if lease is not None else None
         fd, tmp_name = tempfile.mkstemp(prefix="upload-", suffix=".part", dir=self._tmp)
         tmp = Path(tmp_name)
         h = hashlib.sha256()
@@ -116,8 +138,10 @@ class LocalArtifactBackend(ArtifactBackend):
                     f"expected {expected_digest}",
                     digest=digest,
                 )
+            if lease_path is not None:
+                _append_line(lease_path, digest)
             final = self._path(digest)
-            if final.exists():
+            if final.exists() and _touch(final):
                 tmp.unlink()
                 return ArtifactInfo(digest=digest, size=size, created=False)
             final.parent.mkdir(parents=True, exist_ok=True)
@@ -160,12 +184,126 @@ class LocalArtifactBackend(ArtifactBackend):
         removed = 0
         for entry in self._tmp.iterdir():
             try:
-                if entry.stat().st_mtime <= cutoff:
+                stat = entry.stat()
+                # ctime: a blob gc has just moved aside keeps its old mtime, not its ctime.
+                if max(stat.st_mtime, stat.st_ctime) <= cutoff:
                     entry.unlink()
                     removed += 1
             except FileNotFoundError:
                 continue
         return removed
+
+    # -- leases and garbage collection ------------------------------------------------
+
+    def _lease_path(self, lease: str) -> Path:
+        if not isinstance(lease, str) or _LEASE_ID_RE.fullmatch(lease) is None:
+            raise ValidationError(f"invalid lease id {lease!r}", field="lease")
+        path = self._leases / f"{lease}.lease"
+        if not path.is_file():
+            # Swept as abandoned while this writer was slow: hold it again rather than fail.
+            with contextlib.suppress(FileExistsError):
+                self._write_lease_header(path, lease)
+        return path
+
+    def _write_lease_header(self, path: Path, owner: str) -> None:
+        header = json.dumps({"owner": owner[:200], "pid": os.getpid(),
+                             "host": socket.gethostname(), "opened": time.time()})
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(header + "\n")
+
+    def open_lease(self, owner: str) -> str:
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "-", owner)[:60] or "lease"
+        lease = f"{safe}-{uuid.uuid4().hex}"
+        self._write_lease_header(self._leases / f"{lease}.lease", owner)
+        return lease
+
+    def close_lease(self, lease: str) -> None:
+        if not isinstance(lease, str) or _LEASE_ID_RE.fullmatch(lease) is None:
+            raise ValidationError(f"invalid lease id {lease!r}", field="lease")
+        with contextlib.suppress(FileNotFoundError):
+            (self._leases / f"{lease}.lease").unlink()
+
+    def live_leases(self, *, older_than_seconds: float) -> set[str]:
+        owners: set[str] = set()
+        now, host = time.time(), socket.gethostname()
+        for path in self._leases.glob("*.lease"):
+            try:
+                age = now - path.stat().st_mtime
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    header = fh.readline()
+            except FileNotFoundError:
+                continue
+            if _lease_alive([header], age, older_than_seconds, host):
+                with contextlib.suppress(ValueError, TypeError, AttributeError):
+                    owners.add(str(json.loads(header).get("owner")))
+        return owners
+
+    def _read_leases(self, older_than_seconds: float) -> tuple[set[str], list[Path]]:
+        """Digests held by live leases, and the lease files that are abandoned."""
+        now = time.time()
+        host = socket.gethostname()
+        held: set[str] = set()
+        stale: list[Path] = []
+        for path in self._leases.glob("*.lease"):
+            try:
+                age = now - path.stat().st_mtime
+                lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            except FileNotFoundError:
+                continue
+            if not _lease_alive(lines[:1], age, older_than_seconds, host):
+                stale.append(path)
+                continue
+            held.update(line.strip() for line in lines[1:] if line.startswith("sha256:"))
+        return held, stale
+
+    def collect_garbage(
+        self,
+        *,
+        referenced: Callable[[], Collection[str]],
+        older_than_seconds: float,
+    ) -> CollectReport:
+        cutoff = time.time() - older_than_seconds
+        leased, stale = self._read_leases(older_than_seconds)
+        refs = set(referenced())
+        counts = {"kept_referenced": 0, "kept_recent": 0, "kept_leased": 0}
+        aside: list[tuple[str, Path, Path, int]] = []
+        for digest in list(self.iter_digests()):
+            if digest in refs:
+                counts["kept_referenced"] += 1
+                continue
+            if digest in leased:
+                counts["kept_leased"] += 1
+                continue
+            path = self._path(digest)
+            trash = self._tmp / f"gc-{hex_part(digest)}-{uuid.uuid4().hex[:8]}.trash"
+            try:
+                stat = path.stat()
+                if stat.st_mtime > cutoff:
+                    counts["kept_recent"] += 1
+                    continue
+                os.rename(path, trash)
+            except FileNotFoundError:
+                continue
+            aside.append((digest, path, trash, stat.st_size))
+        deleted = freed = 0
+        if aside:
+            leased_now, _ = self._read_leases(older_than_seconds)
+            for digest, path, trash, size in aside:
+                if digest in leased_now or trash.stat().st_mtime > cutoff:
+                    with contextlib.suppress(FileExistsError):
+                        os.link(trash, path)  # a writer may have stored it again meanwhile
+                    trash.unlink()
+                    counts["kept_leased"] += 1
+                    continue
+                trash.unlink()
+                deleted += 1
+                freed += size
+        for path in stale:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        return CollectReport(blobs_deleted=deleted, bytes_freed=freed, stale_leases=len(stale),
+                             **counts)
 
     def verify(self, digest: str) -> bool:
         with self.open(digest) as reader:
@@ -183,6 +321,45 @@ class LocalArtifactBackend(ArtifactBackend):
             raise NotFoundError(f"artifact {digest} is not in the store at {self.uri}",
                                 digest=digest)
         return path
+
+
+def _append_line(path: Path, line: str) -> None:
+    # O_APPEND: concurrent short appends land whole; the write also refreshes the mtime.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, (line + "\n").encode("ascii"))
+    finally:
+        os.close(fd)
+
+
+def _touch(path: Path) -> bool:
+    """Refresh a stored blob's mtime (it was just written again); False if it vanished."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return path.exists()  # not ours to touch (shared store): the lease still protects it
+    return True
+
+
+def _lease_alive(header: list[str], age: float, older_than_seconds: float, host: str) -> bool:
+    if age <= older_than_seconds:
+        return True
+    try:
+        info = json.loads(header[0]) if header else {}
+        pid, lease_host = int(info["pid"]), str(info["host"])
+    except (ValueError, KeyError, TypeError):
+        return False
+    if lease_host != host or age > LEASE_MAX_SECONDS:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _fsync_dir(path: Path) -> None:

@@ -8,15 +8,17 @@ validated with :mod:`lmops_core.safepaths` on the way in and on the way out.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from lmops_core.artifacts.backend import ArtifactBackend, ArtifactInfo
+from lmops_core.artifacts.backend import ArtifactBackend, ArtifactInfo, CollectReport
 from lmops_core.digests import CHUNK_SIZE, parse_digest
 from lmops_core.errors import IntegrityError, UnsafePathError, ValidationError
 from lmops_core.safepaths import join_inside, safe_relative_path
@@ -81,19 +83,39 @@ class ArtifactStore:
 
     def __init__(self, backend: ArtifactBackend) -> None:
         self.backend = backend
+        self._lease: ContextVar[str | None] = ContextVar(f"lease-{id(self)}", default=None)
 
     @property
     def uri(self) -> str:
         return self.backend.uri
 
+    @contextlib.contextmanager
+    def lease(self, owner: str) -> Iterator[str]:
+        """Hold every blob stored inside the block until it ends (nested blocks share one).
+
+        Wrap "store blobs, then commit the metadata that references them" in a
+        lease: ``gc`` never deletes a leased blob, whatever its age.
+        """
+        current = self._lease.get()
+        if current is not None:
+            yield current
+            return
+        lease = self.backend.open_lease(owner)
+        token = self._lease.set(lease)
+        try:
+            yield lease
+        finally:
+            self._lease.reset(token)
+            self.backend.close_lease(lease)
+
     def put_file(self, path: Path, *, progress: ProgressCallback | None = None) -> ArtifactInfo:
         """Store one file, streaming."""
         with open(path, "rb") as fh:
-            return self.backend.put_stream(fh, progress=progress)
+            return self.backend.put_stream(fh, progress=progress, lease=self._lease.get())
 
     def put_bytes(self, data: bytes) -> ArtifactInfo:
         """Store a small in-memory blob (manifests, evidence reports)."""
-        return self.backend.put_stream(io.BytesIO(data))
+        return self.backend.put_stream(io.BytesIO(data), lease=self._lease.get())
 
     def put_json(self, value: Any) -> ArtifactInfo:
         """Store a JSON document in canonical form."""
@@ -161,6 +183,29 @@ class ArtifactStore:
             target = join_inside(dest, entry.path, what="tree member")
             self.export_file(entry.digest, target)
         return dest
+
+    def collect_garbage(
+        self,
+        *,
+        referenced: Callable[[], tuple[Collection[str], Collection[str]]],
+        older_than_seconds: float,
+    ) -> CollectReport:
+        """Delete unreferenced, unleased blobs older than ``older_than_seconds``.
+
+        ``referenced()`` returns ``(blob digests, folder digests)`` that metadata
+        points at; a folder keeps its manifest and every member file. A folder
+        whose manifest cannot be read stops the collection before anything is
+        deleted (its members are unknown, so none may go).
+        """
+        def closure() -> set[str]:
+            blobs, trees = referenced()
+            keep = set(blobs) | set(trees)
+            for digest in set(trees):
+                keep.update(e.digest for e in self.read_tree(digest).entries)
+            return keep
+
+        return self.backend.collect_garbage(referenced=closure,
+                                            older_than_seconds=older_than_seconds)
 
 
 def _walk_regular_files(folder: Path) -> Iterator[tuple[str, Path]]:

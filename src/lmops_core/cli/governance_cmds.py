@@ -32,7 +32,9 @@ def policy_lint(files: Annotated[list[Path], typer.Argument(help="Policy files o
 
     host = load_plugins(get_settings())
     issues = lint(files, functions=list(host.policy_checks),
-                  evidence_kinds=list(host.evidence_kinds))
+                  evidence_kinds={name: dict(reg.value.metrics)
+                                  for name, reg in host.evidence_kinds.items()},
+                  roles=ROLES)
     for issue in issues:
         (err_console if issue.severity == "error" else console).print(str(issue))
     errors = sum(1 for i in issues if i.severity == "error")

@@ -76,13 +76,24 @@ def audit_log(subject: str | None = None, action: str | None = None, after: int 
            for e in events])
 
 
-def gc(older_than: Annotated[float, typer.Option(
-        help="Only sweep files older than this many seconds.")] = 3600.0) -> None:
-    """Remove abandoned temporary uploads and stale run folders."""
+def gc(
+    older_than: Annotated[float | None, typer.Option(
+        help="Grace period in seconds: only delete what is older (default: the "
+             "LMOPS_GC_GRACE_SECONDS setting, 3600).", min=0)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Remove abandoned uploads, stale run folders and artifact blobs nothing references."""
     with open_workspace() as ws:
         report = ws.gc(older_than_seconds=older_than)
+    if as_json:
+        print_json(report)
+        return
     console.print(f"swept {report['temporary_uploads']} temporary uploads and "
                   f"{report['stale_work_files']} stale work files")
+    console.print(f"freed {report['blobs_deleted']} unreferenced blobs "
+                  f"({report['bytes_freed']} bytes); kept {report['blobs_referenced']} "
+                  f"referenced, {report['blobs_kept_recent']} younger than the grace period, "
+                  f"{report['blobs_kept_leased']} held by runs in flight")
 
 
 def stage(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lmops_core.datasets.card import CardBuilder
-from lmops_core.datasets.readers import iter_records
+from lmops_core.datasets.readers import DEFAULT_MAX_RECORD_BYTES, iter_records, too_large
 from lmops_core.datasets.shapes import SHAPES, RecordError, text_fields, validate_record
 from lmops_core.errors import ValidationError
 
@@ -35,8 +35,13 @@ class IngestResult:
 
 def canonical_line(record: Any) -> bytes:
     """One record as canonical JSON (sorted keys, compact, UTF-8) plus newline."""
-    return (json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-            + "\n").encode("utf-8")
+    return canonical_json(record) + b"\n"
+
+
+def canonical_json(record: Any) -> bytes:
+    """One record as canonical JSON (sorted keys, compact, UTF-8), without the newline."""
+    return json.dumps(record, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8")
 
 
 def ingest_file(
@@ -48,12 +53,15 @@ def ingest_file(
     fmt: str | None = None,
     token_counter: Callable[[str], int] | None = None,
     progress: Callable[[int], None] | None = None,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
 ) -> IngestResult:
     """Validate every record of ``source`` and write the canonical JSONL to ``tmp_dir``.
 
     The first invalid record raises :class:`ValidationError` naming file, line and
     field, unless ``drop_invalid`` (then invalid records are counted and skipped).
-    Memory stays constant in the file size (bar the duplicate-detection set).
+    Memory stays constant in the file size (bar the duplicate-detection set) and
+    within a small multiple of ``max_record_bytes`` per record: a longer record
+    is refused without being read into memory.
     """
     if shape not in SHAPES:
         raise ValidationError(f"unknown dataset shape {shape!r} (expected one of "
@@ -70,13 +78,19 @@ def ingest_file(
     try:
         with os.fdopen(fd, "wb") as out:
             last_pos = 0
-            for where, record, parse_error in iter_records(source, fmt):
+            for where, record, parse_error in iter_records(source, fmt,
+                                                           max_record_bytes=max_record_bytes):
                 problem = parse_error
+                body = b""
                 if problem is None:
                     try:
                         validate_record(shape, record)
                     except RecordError as err:
                         problem = f"{err.field}: {err.message}"
+                if problem is None:
+                    body = canonical_json(record)
+                    if len(body) > max_record_bytes:
+                        problem, body = too_large(max_record_bytes), b""
                 if problem is not None:
                     message = f"{where}: {problem}"
                     if not drop_invalid:
@@ -85,11 +99,14 @@ def ingest_file(
                     if len(examples) < _MAX_REPORTED:
                         examples.append(message)
                     continue
-                line = canonical_line(record)
-                out.write(line)
-                h.update(line)
-                size += len(line)
-                card.add(line, [t for _, t in text_fields(shape, record)])
+                # The record and its newline are written apart: no copy of a large record.
+                out.write(body)
+                out.write(b"\n")
+                h.update(body)
+                h.update(b"\n")
+                size += len(body) + 1
+                card.add(body, [t for _, t in text_fields(shape, record)])
+                body, record = b"", None
                 if progress is not None and card.records % 1000 == 0:
                     pos = size
                     progress(pos - last_pos)

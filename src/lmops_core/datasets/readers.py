@@ -1,15 +1,25 @@
-"""Streaming readers for dataset files: JSONL (by line) and Parquet (by row group)."""
+"""Streaming readers for dataset files: JSONL (by line) and Parquet (by row group).
+
+Every reader yields ``(location, record or None, problem or None)``; a problem
+is a reason for ``file:line: reason``. Memory is bounded by the record-size cap:
+a line longer than the cap is never held in memory, only counted and skipped.
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from lmops_core.datasets.records import RecordJSONError, check_value, parse_record
 from lmops_core.errors import ValidationError
 
 FORMATS = ("jsonl", "parquet")
+#: Default record-size cap (the ``LMOPS_MAX_RECORD_BYTES`` setting).
+DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024
+_SKIP_CHUNK = 1024 * 1024
+
+Item = tuple[str, Any, str | None]
 
 
 def detect_format(path: Path) -> str:
@@ -21,40 +31,82 @@ def detect_format(path: Path) -> str:
     return "jsonl"
 
 
-def iter_jsonl(path: Path) -> Iterator[tuple[str, Any, str | None]]:
-    """``(location, record or None, parse error or None)`` per non-blank line."""
+def too_large(limit: int) -> str:
+    """The reason given for a record over the cap."""
+    return (f"record is larger than {limit} bytes (raise LMOPS_MAX_RECORD_BYTES "
+            "to accept larger records)")
+
+
+def _skip_rest_of_line(fh: BinaryIO) -> None:
+    while chunk := fh.readline(_SKIP_CHUNK):
+        if chunk.endswith(b"\n"):
+            return
+
+
+def iter_jsonl(path: Path, *, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+               ) -> Iterator[Item]:
+    """One item per non-blank line; lines over ``max_record_bytes`` are refused unread."""
     with open(path, "rb") as fh:
-        for number, raw in enumerate(fh, start=1):
+        number = 0
+        while raw := fh.readline(max_record_bytes + 1):
+            number += 1
             where = f"{path.name}:{number}"
+            if len(raw) > max_record_bytes and not raw.endswith(b"\n"):
+                raw = b""
+                _skip_rest_of_line(fh)
+                yield where, None, too_large(max_record_bytes)
+                continue
             if not raw.strip():
                 continue
             try:
-                yield where, json.loads(raw), None
+                text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                yield where, None, f"not UTF-8 text ({exc.reason})"
-            except json.JSONDecodeError as exc:
-                yield where, None, f"invalid JSON ({exc.msg} at column {exc.colno})"
+                yield where, None, f"not UTF-8 text ({exc.reason} at byte {exc.start + 1})"
+                continue
+            raw = b""  # drop the bytes before parsing: only one copy of a large line at a time
+            try:
+                record = parse_record(text)
+            except RecordJSONError as exc:
+                yield where, None, str(exc)
+                continue
+            text = ""
+            yield where, record, None
 
 
-def iter_parquet(path: Path, *, batch_rows: int = 10_000) -> Iterator[tuple[str, Any, str | None]]:
-    """``(location, record, None)`` per row, read in batches (constant memory)."""
+def iter_parquet(path: Path, *, batch_rows: int = 10_000) -> Iterator[Item]:
+    """One item per row, read in batches (constant memory); an unreadable file raises."""
     try:
+        import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError as exc:  # pragma: no cover - pyarrow is a core dependency
         raise ValidationError("reading Parquet needs pyarrow") from exc
     row = 0
-    parquet = pq.ParquetFile(path)
-    for batch in parquet.iter_batches(batch_size=batch_rows):
-        for record in batch.to_pylist():
-            row += 1
-            yield f"{path.name}:row {row}", record, None
+    try:
+        parquet = pq.ParquetFile(path)
+        batches = parquet.iter_batches(batch_size=batch_rows)
+        for batch in batches:
+            for record in batch.to_pylist():
+                row += 1
+                where = f"{path.name}:row {row}"
+                try:
+                    check_value(record)
+                except RecordJSONError as exc:
+                    yield where, None, str(exc)
+                    continue
+                yield where, record, None
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        where = f"{path.name}:row {row + 1}" if row else path.name
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValidationError(f"{where}: not a readable Parquet file ({reason})",
+                              file=str(path), location=where) from None
 
 
-def iter_records(path: Path, fmt: str | None = None) -> Iterator[tuple[str, Any, str | None]]:
+def iter_records(path: Path, fmt: str | None = None, *,
+                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> Iterator[Item]:
     """Records of a dataset file with their location for error messages."""
     fmt = fmt or detect_format(path)
     if fmt == "jsonl":
-        return iter_jsonl(path)
+        return iter_jsonl(path, max_record_bytes=max_record_bytes)
     if fmt == "parquet":
         return iter_parquet(path)
     raise ValidationError(f"unsupported dataset format {fmt!r} (expected jsonl or parquet)",

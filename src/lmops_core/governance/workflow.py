@@ -65,6 +65,7 @@ from lmops_core.policy import (
 )
 from lmops_core.registry import store
 from lmops_core.registry.models import utcnow
+from lmops_core.registry.plain_text import check_text
 
 if TYPE_CHECKING:
     from lmops_core.workspace import Workspace
@@ -158,7 +159,13 @@ class Governance:
         policies = self.policies()
         rules = policies.select(asset_type, getattr(asset, "risk_tier", "standard"), target)
         facts = self._facts(s, asset_type, asset, version, target, requester)
-        return evaluate(rules, facts, now=datetime.now(UTC), functions=self._functions())
+        return evaluate(rules, facts, now=datetime.now(UTC), functions=self._functions(),
+                        roles=ROLES, evidence_metrics=self.evidence_metrics())
+
+    def evidence_metrics(self) -> dict[str, dict[str, str]]:
+        """The metrics each registered evidence kind declares (for rule checks)."""
+        return {name: dict(reg.value.metrics)
+                for name, reg in self.ws.plugins.evidence_kinds.items()}
 
     def explain(self, ref: str, *, to: str) -> PolicyEvaluation:
         """Dry run: how the policy judges promoting ``ref`` to ``to`` right now."""
@@ -184,6 +191,9 @@ class Governance:
 
     def grant_role(self, user: str, role: str) -> None:
         """Give ``user`` a role (admins only, except on an empty store: the first grant)."""
+        check_text(user, "user", max_length=128)
+        if not user.strip():
+            raise ValidationError("user must not be empty", field="user")
         if role not in ROLES:
             raise ValidationError(f"unknown role {role!r} (expected one of {', '.join(ROLES)})",
                                   field="role")
@@ -201,6 +211,7 @@ class Governance:
             self.ws.audit_writer.record(s, "role.grant", f"user:{user}", after={"role": role})
 
     def revoke_role(self, user: str, role: str) -> None:
+        check_text(user, "user", max_length=128)
         with self.ws.db.write() as s:
             self._require_admin_or_bootstrap(s)
             row = s.execute(select(UserRole).where(UserRole.user == user,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -18,9 +18,10 @@ from lmops_core.policy.cel_eval import (
 from lmops_core.policy.facts import EvaluationFacts, EvidenceFacts, StageVersionFacts, VersionFacts
 from lmops_core.policy.loader import MatchedRule
 from lmops_core.policy.model import Duration, EvidenceRequirement, format_duration
+from lmops_core.policy.rule_checks import MetricDeclarations, rule_issues
 
 Status = Literal["pass", "fail", "missing", "error"]
-CheckKind = Literal["selection", "evidence", "condition"]
+CheckKind = Literal["selection", "definition", "evidence", "condition"]
 
 #: Target stages that may not be entered unless at least one rule governs the request.
 POLICY_REQUIRED_FOR: frozenset[str] = frozenset({"production"})
@@ -74,12 +75,17 @@ def evaluate(
     now: datetime,
     functions: Mapping[str, Callable[..., Any]] | None = None,
     policy_required_for: frozenset[str] = POLICY_REQUIRED_FOR,
+    roles: Collection[str] | None = None,
+    evidence_metrics: MetricDeclarations | None = None,
 ) -> PolicyEvaluation:
     """Evaluate ``rules`` (from :meth:`PolicySet.select`) against ``facts`` at time ``now``.
 
     ``functions`` are extra CEL functions (from plugins' ``PolicyCheck``), callable
     by name in expressions. The result is ``allowed`` only if every blocking
     check passes; no rule at all for a target in ``policy_required_for`` blocks.
+    With ``roles`` and ``evidence_metrics`` (kind -> declared metrics), a rule
+    that asks for an unknown role, has a non-boolean condition or reads a metric
+    its kind never records fails closed with a blocking ``definition`` error.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValidationError("evaluation time 'now' must be timezone-aware", field="now")
@@ -89,7 +95,8 @@ def evaluate(
         outcomes.append(_no_policy(facts))
     breach: set[str] = set()
     for matched in rules:
-        rule_outcomes = _evaluate_rule(matched, facts, now, checked)
+        rule_outcomes = _definition_errors(matched, roles, evidence_metrics)
+        rule_outcomes += _evaluate_rule(matched, facts, now, checked)
         if any(o.blocking and o.status != "pass" for o in rule_outcomes):
             breach.update(matched.rule.on_breach)
         outcomes.extend(rule_outcomes)
@@ -127,6 +134,20 @@ def _no_policy(facts: EvaluationFacts) -> RuleOutcome:
             f"{facts.transition!r}, and that transition requires one"
         ),
     )
+
+
+def _definition_errors(matched: MatchedRule, roles: Collection[str] | None,
+                       metrics: MetricDeclarations | None) -> list[RuleOutcome]:
+    issues = rule_issues(file=matched.file, rule=matched.rule, expressions=matched.expressions,
+                         rule_line=matched.line, roles=roles, metrics=metrics)
+    return [
+        RuleOutcome(policy=matched.policy, file=matched.file, rule=matched.rule.name,
+                    condition=issue.condition or "definition", check="definition",
+                    status="error", blocking=True,
+                    message=f"rule is invalid: {issue.message} ({matched.file}"
+                            f"{'' if issue.line is None else f':{issue.line}'})")
+        for issue in issues if issue.severity == "error"
+    ]
 
 
 def _evaluate_rule(

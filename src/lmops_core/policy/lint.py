@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import cel
@@ -13,6 +13,7 @@ from lmops_core.policy.cel_eval import CORE_FUNCTIONS, TYPE_NAMES, VARIABLES, bo
 from lmops_core.policy.issues import LintIssue, Severity
 from lmops_core.policy.loader import Policy, policy_files, read_policies
 from lmops_core.policy.model import RISK_TIERS
+from lmops_core.policy.rule_checks import MetricDeclarations, rule_issues
 
 # `evidence.x` read directly, not `production.evidence.x`.
 _EVIDENCE_READ_RE = re.compile(r"(?<![.\w])evidence\s*\.\s*([A-Za-z_]\w*)")
@@ -22,13 +23,17 @@ def lint(
     paths: Iterable[Path | str],
     *,
     functions: Iterable[str] = (),
-    evidence_kinds: Iterable[str] | None = None,
+    evidence_kinds: Iterable[str] | MetricDeclarations | None = None,
+    roles: Iterable[str] | None = None,
 ) -> list[LintIssue]:
     """Every error and warning in the given policy files and folders.
 
     ``functions`` names the plugin functions that will be available, and
     ``evidence_kinds`` (when given) the evidence kinds plugins registered, so
-    expressions calling or reading anything else are reported.
+    expressions calling or reading anything else are reported. Given as a
+    mapping ``kind -> {metric: type}``, reads of metrics a kind does not declare
+    are errors too (for kinds that declare metrics). ``roles`` (when given) are
+    the roles approvals may require.
     """
     files: list[Path] = []
     for path in map(Path, paths):
@@ -36,8 +41,19 @@ def lint(
     policies, issues = read_policies(files)
     known_functions = _known_functions(functions)
     kinds = set(evidence_kinds) if evidence_kinds is not None else None
+    metrics = evidence_kinds if isinstance(evidence_kinds, Mapping) else None
+    known_roles = tuple(roles) if roles is not None else None
     for policy in policies:
         issues.extend(_policy_issues(policy, known_functions, kinds))
+        for rule in policy.rules:
+            issues.extend(rule_issues(
+                file=str(policy.path), rule=rule,
+                expressions={c.name: policy.expressions[(rule.name, c.name)]
+                             for c in rule.conditions},
+                rule_line=policy.lines.get((rule.name, None)),
+                condition_lines={c.name: policy.lines[(rule.name, c.name)]
+                                 for c in rule.conditions if (rule.name, c.name) in policy.lines},
+                roles=known_roles, metrics=metrics))
     issues.extend(_coverage_issues(policies))
     return issues
 

@@ -216,6 +216,16 @@ def _parse_yaml(text: str, file: str) -> tuple[Node | None, Any, list[LintIssue]
         reason = " ".join(part for part in (exc.context, exc.problem) if part)
         line = mark.line + 1 if mark is not None else None
         return None, None, [LintIssue(file, f"malformed YAML: {reason}", line)]
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1]
+                                                                         or "\0")
+        return None, None, [LintIssue(file, f"malformed YAML: character #x{char:04x} "
+                                      f"is not allowed ({exc.reason})", line)]
+    except yaml.YAMLError as exc:
+        return None, None, [LintIssue(file, f"malformed YAML: {exc}".splitlines()[0])]
+    except RecursionError:
+        return None, None, [LintIssue(file, "malformed YAML: nested too deeply")]
     finally:
         loader.dispose()
     return root, data, issues

@@ -53,6 +53,7 @@ from lmops_core.registry.names import (
     parse_ref,
     validate_alias,
 )
+from lmops_core.registry.plain_text import check_json_text, check_text
 
 AssetRow = Dataset | Model | Prompt
 VersionRow = DatasetVersion | ModelVersion | PromptVersion
@@ -206,6 +207,12 @@ def create_version(
     tags: Mapping[str, str] | None = None,
 ) -> Any:
     """Create the next version of an asset (creating the asset when new), with its tags."""
+    check_text(description, "description")
+    for key, value in (tags or {}).items():
+        check_text(key, "tag key")
+        check_text(value, "tag value")
+    if "meta" in fields:
+        fields = {**fields, "meta": _json_clean(fields["meta"], "meta")}
     asset_cls, version_cls, fk = asset_classes(asset_type)
     asset = ensure_asset(session, audit, asset_type=asset_type, name=name,
                          description=description, risk_tier=risk_tier)
@@ -281,8 +288,10 @@ def list_versions(session: Session, asset_type: str, name: str) -> list[Any]:
 def set_tag(session: Session, audit: AuditWriter, *, asset_type: str, version: Any,
             key: str, value: str) -> None:
     """Set (or replace) a tag on a version."""
-    if not key or len(key) > 128:
+    if not isinstance(key, str) or not key or len(key) > 128:
         raise ValidationError("tag keys must be 1-128 characters", field="tag")
+    check_text(key, "tag key")
+    check_text(value, "tag value")
     existing = _insert_or_lock(
         session, VersionTag(subject_type=asset_type, subject_id=version.id, key=key,
                             value=value),
@@ -391,9 +400,13 @@ def evidence_digest(body: Mapping[str, Any]) -> str:
 
 def _json_clean(value: Any, where: str) -> Any:
     try:
-        return json.loads(json.dumps(value, allow_nan=False, default=str))
+        clean = json.loads(json.dumps(value, allow_nan=False, default=str))
     except ValueError as exc:
         raise ValidationError(f"{where} is not valid JSON (NaN or infinity?): {exc}") from exc
+    except RecursionError:
+        raise ValidationError(f"{where} is nested too deeply") from None
+    check_json_text(clean, where)
+    return clean
 
 
 def attach_evidence(
@@ -418,8 +431,13 @@ def attach_evidence(
             f"{ref_of(session, asset_type, version)} has digest {version.digest}; "
             "evidence attaches only to the exact content it was measured on",
         )
-    if not kind or len(kind) > 64:
+    if not isinstance(kind, str) or not kind or len(kind) > 64:
         raise ValidationError("evidence kind must be 1-64 characters", field="kind")
+    check_text(kind, "evidence kind")
+    for what, value in (("metrics", metrics), ("details", details or {})):
+        if not isinstance(value, Mapping):
+            raise ValidationError(f"evidence {kind!r} {what} must be an object of names to "
+                                  f"values, got {type(value).__name__}", field=what)
     for name, digest in (artifacts or {}).items():
         parse_digest(digest)
         if not name:

@@ -12,7 +12,9 @@ EVAL = EvidenceKind(
         "the mean over tasks of each task's first accuracy-like metric (acc, exact_match, "
         "acc_norm); 'samples' the samples scored; 'suite_passed' when run from a suite."
     ),
-    metrics={"acc": "number", "samples": "integer", "tasks": "integer"},
+    # '<task>.<metric>' names vary with the tasks run: declared as a pattern.
+    metrics={"acc": "number", "samples": "integer", "tasks": "integer",
+             "suite_passed": "boolean", "*.*": "number"},
 )
 
 SERVING_PERF = EvidenceKind(
@@ -36,7 +38,10 @@ RATINGS = EvidenceKind(
         "Wilson 95% interval win_rate_ci_low/high, wins, losses, ties."
     ),
     metrics={"source": "string", "count": "integer", "scored": "integer",
-             "comparisons": "integer"},
+             "comparisons": "integer", "score_mean": "number", "score_stderr": "number",
+             "score_ci_low": "number", "score_ci_high": "number", "win_rate": "number",
+             "win_rate_ci_low": "number", "win_rate_ci_high": "number", "wins": "integer",
+             "losses": "integer", "ties": "integer", "suite_passed": "boolean"},
 )
 
 ALL_KINDS = (EVAL, SERVING_PERF, RATINGS)

@@ -1,0 +1,24 @@
+"""Which artifact blobs the metadata store points at: the roots of artifact garbage collection.
+
+Every table that stores a blob digest must be listed here, or ``lmops gc`` will
+delete that blob once it is older than the grace period.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from lmops_core.registry.models import DatasetVersion, Evidence, ModelVersion, Run, SuiteVersion
+
+
+def referenced_digests(session: Session) -> tuple[set[str], set[str]]:
+    """``(file blobs, folder manifests)`` referenced by versions, evidence and runs."""
+    files: set[str] = set(session.execute(select(col(DatasetVersion.digest))).scalars())
+    trees: set[str] = set(session.execute(select(col(ModelVersion.digest))).scalars())
+    trees.update(session.execute(select(col(SuiteVersion.digest))).scalars())
+    files.update(d for d in session.execute(select(col(Run.series_digest))).scalars() if d)
+    for artifacts in session.execute(select(col(Evidence.artifacts))).scalars():
+        files.update(v for v in (artifacts or {}).values() if isinstance(v, str))
+    return files, trees
