@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Send
 
 from lmops_core.errors import LmopsError
+from lmops_core.redaction import redact, redact_text
 
 STATUS_BY_CODE: dict[str, int] = {
     "not_found": 404,
@@ -98,7 +99,8 @@ async def _lmops_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LmopsError)
     status = status_for(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return error_response(status, exc.code, exc.message, exc.details, headers)
+    return error_response(status, exc.code, redact_text(exc.message), redact(exc.details),
+                          headers)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

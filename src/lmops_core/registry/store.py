@@ -28,6 +28,7 @@ from lmops_core.errors import (
     NotFoundError,
     ValidationError,
 )
+from lmops_core.redaction import redact
 from lmops_core.registry.models import (
     Alias,
     Dataset,
@@ -85,8 +86,9 @@ class AuditWriter:
 
     def record(self, session: Session, action: str, subject: str, *, before: Any = None,
                after: Any = None) -> None:
+        # Secrets never reach the audit log (lmops_core.redaction).
         append_event(session, key=self.key, actor=self.actor, action=action, subject=subject,
-                     before=before, after=after)
+                     before=redact(before), after=redact(after))
 
 
 def version_ref(asset_type: str, name: str, version: int) -> str:
@@ -210,6 +212,7 @@ def create_version(
                          description=description, risk_tier=risk_tier)
     parse_digest(fields["digest"])
     number = _allocate_version(session, asset_cls, asset.id)
+    fields = {**fields, "meta": redact(fields["meta"])} if "meta" in fields else fields
     row = version_cls(**{fk: asset.id, "version": number, "created_by": audit.actor,
                          **({"run_id": run_id} if run_id and asset_type != "prompt" else {}),
                          **fields})
@@ -413,8 +416,8 @@ def attach_evidence(
         "stage": stage,
         "plugin": plugin,
         "run_id": run_id,
-        "metrics": _json_clean(dict(metrics), f"evidence {kind!r} metrics"),
-        "details": _json_clean(dict(details or {}), f"evidence {kind!r} details"),
+        "metrics": redact(_json_clean(dict(metrics), f"evidence {kind!r} metrics")),
+        "details": redact(_json_clean(dict(details or {}), f"evidence {kind!r} details")),
         "artifacts": dict(artifacts or {}),
     }
     row = Evidence(
