@@ -41,6 +41,7 @@ from lmops_core.registry.schemas import (
 )
 from lmops_core.runner import RunOutcome, StageRunner
 from lmops_core.settings import Settings, get_settings
+from lmops_core.validation import checked_public
 
 MODEL_KINDS = ("base", "adapter", "merged", "full", "onnx", "onnx-int8", "quantized")
 #: Aliases named like governed stages are set only by the approval workflow.
@@ -48,6 +49,7 @@ RESERVED_ALIASES = ("staging", "production", "approved-for-training")
 ByteProgress = Callable[[int], None]
 
 
+@checked_public  # every argument checked before it nears the database (lmops_core.validation)
 class Workspace:
     """A handle on one lmops store (metadata, artifacts, audit) acting as one actor."""
 

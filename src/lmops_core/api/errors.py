@@ -95,12 +95,15 @@ async def send_error(send: Send, status: int, code: str, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def _lmops_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _lmops_error(request: Request, exc: Exception) -> JSONResponse:
+    from lmops_core.api.paths import scrub
+
     assert isinstance(exc, LmopsError)
     status = status_for(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return error_response(status, exc.code, redact_text(exc.message), redact(exc.details),
-                          headers)
+    # Neither secrets nor server paths leave in an error.
+    message, details = scrub(request, [redact_text(exc.message), redact(_jsonable(exc.details))])
+    return error_response(status, exc.code, message, details, headers)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

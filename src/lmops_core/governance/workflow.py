@@ -64,6 +64,7 @@ from lmops_core.policy import (
 )
 from lmops_core.registry import store
 from lmops_core.registry.models import utcnow
+from lmops_core.validation import checked_public
 
 if TYPE_CHECKING:
     from lmops_core.workspace import Workspace
@@ -78,6 +79,7 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+@checked_public  # every argument checked before it nears the database (lmops_core.validation)
 class Governance:
     """Policies, roles, tokens and promotion requests of one workspace."""
 
