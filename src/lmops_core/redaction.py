@@ -35,7 +35,7 @@ _SPLIT = re.compile(r"[^a-z0-9]+")
 
 #: A key naming one of these in any of its parts is a secret (``db_password_file`` too).
 _ANY_PART = frozenset({"password", "passwd", "passphrase", "pwd", "credential", "credentials",
-                       "authorization", "apikey", "privatekey"})
+                       "authorization", "apikey", "privatekey", "bearer"})
 #: A key ending with one of these parts is a secret (``client_secret``, ``hash_salt``);
 #: not in the middle, where it names a measure (``secret_leak_rate``).
 _LAST_PART = frozenset({"secret", "secrets", "salt", "cookie", "cookies", "auth", "pat", "dsn"})
@@ -63,7 +63,7 @@ _PAIR = re.compile(
     r"(?i)(?<![A-Za-z0-9])((?:[A-Za-z0-9]+[_\-.])*"
     r"(?:password|passwd|passphrase|pwd|secret|api[_\-]?key|access[_\-]?key|secret[_\-]?key|"
     r"private[_\-]?key|client[_\-]?secret|token|access[_\-]?token|refresh[_\-]?token|"
-    r"authorization|credentials?|cookie))"
+    r"authorization|credentials?|cookie|salt|auth|dsn|bearer))"
     r"(\\?[\"']?\s*[:=]\s*\\?[\"']?)"
     r"(?!\*\*\*)((?:(?:bearer|basic|digest|token)\s+)?[^\s\"'\\&,;}\])]+)")
 _SHAPES = re.compile(
@@ -80,7 +80,7 @@ _SHAPES = re.compile(
 _MAYBE = re.compile(
     r"(?i)sk[-_]|rk_|gh[pousr]_|github_pat_|hf_|glpat-|xox|lmops_|AKIA|ASIA|AGPA|AIDA|AROA"
     r"|ANPA|ANVA|AIPA|AIza|eyJ|bearer|basic|digest|token|://|pass|pwd|secret|key|auth"
-    r"|credential|cookie")
+    r"|credential|cookie|salt|dsn")
 
 
 def _shape(match: re.Match[str]) -> str:

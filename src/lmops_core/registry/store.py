@@ -28,7 +28,7 @@ from lmops_core.errors import (
     NotFoundError,
     ValidationError,
 )
-from lmops_core.redaction import redact
+from lmops_core.redaction import redact, redact_text
 from lmops_core.registry.models import (
     Alias,
     Dataset,
@@ -146,7 +146,7 @@ def ensure_asset(
     values: dict[str, Any] = {
         "name": display,
         "normalized_name": key,
-        "description": description,
+        "description": redact(description),
         "latest_version": 0,
         "created_at": utcnow(),
         "created_by": audit.actor,
@@ -221,6 +221,7 @@ def create_version(
     for key in tags or {}:
         if not key or len(key) > 128:
             raise ValidationError("tag keys must be 1-128 characters", field="tags")
+    tags = {k: redact_text(v) for k, v in tags.items()} if tags else tags
     if tags:
         session.execute(insert(VersionTag), [
             {"subject_type": asset_type, "subject_id": row.id, "key": k, "value": v}
@@ -285,6 +286,7 @@ def set_tag(session: Session, audit: AuditWriter, *, asset_type: str, version: A
     """Set (or replace) a tag on a version."""
     if not key or len(key) > 128:
         raise ValidationError("tag keys must be 1-128 characters", field="tag")
+    value = redact_text(value)
     existing = session.exec(select(VersionTag).where(  # type: ignore[call-overload]
         VersionTag.subject_type == asset_type, VersionTag.subject_id == version.id,
         VersionTag.key == key)).scalars().first()
