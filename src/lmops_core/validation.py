@@ -61,20 +61,23 @@ F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C", bound=type)
 
 
-def check_text(value: str, field: str, *, max_length: int | None = None) -> str:
+def check_text(value: str, field: str, *, max_length: int | None = None,
+               what: str | None = None) -> str:
     """``value`` if it can be stored as text; else a ValidationError naming ``field``.
 
-    The message never repeats the value: it may be a secret.
+    ``what`` names the value in the message when it is not the field itself (a key of
+    it). The message never repeats the value: it may be a secret.
     """
+    what = what or field
     if "\x00" in value:
-        raise ValidationError(f"{field} may not contain NUL characters", field=field)
+        raise ValidationError(f"{what} may not contain NUL characters", field=field)
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValidationError(f"{field} must be valid Unicode (no lone surrogates)",
+        raise ValidationError(f"{what} must be valid Unicode (no lone surrogates)",
                               field=field) from None
     if max_length is not None and len(value) > max_length:
-        raise ValidationError(f"{field} must be at most {max_length} characters "
+        raise ValidationError(f"{what} must be at most {max_length} characters "
                               f"(got {len(value)})", field=field)
     return value
 
@@ -108,7 +111,7 @@ def check_value(value: Any, field: str, *, max_length: int | None = None,
         for key, item in value.items():
             where = f"{field}.{key}" if isinstance(key, str) and "\x00" not in key else field
             if isinstance(key, str):
-                check_text(key, f"a key of {field}")
+                check_text(key, field, what=f"a key of {field}")
             check_value(item, where, _depth=_depth + 1)
     elif isinstance(value, list | tuple | set | frozenset):
         for index, item in enumerate(value):
