@@ -70,7 +70,7 @@ def check_text(value: str, field: str, *, max_length: int | None = None,
     """
     what = what or field
     if "\x00" in value:
-        raise ValidationError(f"{what} may not contain NUL characters", field=field)
+        raise ValidationError(f"{what} must be text without NUL bytes", field=field)
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -105,8 +105,9 @@ def check_value(value: Any, field: str, *, max_length: int | None = None,
         check_int(value, field, minimum=bounds[0], maximum=bounds[1])
     elif isinstance(value, float):
         if not math.isfinite(value):
-            raise ValidationError(f"{field} must be a finite number (not NaN or infinity)",
-                                  field=field)
+            root = field.split(".", 1)[0].split("[", 1)[0]
+            raise ValidationError(f"{root} is not valid JSON: {field} must be a finite number "
+                                  "(not NaN or infinity)", field=field)
     elif isinstance(value, Mapping):
         for key, item in value.items():
             where = f"{field}.{key}" if isinstance(key, str) and "\x00" not in key else field
