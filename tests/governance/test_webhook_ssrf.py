@@ -33,7 +33,7 @@ REFUSED_HOSTS = [
     "192.168.1.1", "100.64.0.1", "[fd00::1]", "[fc00::1]", "224.0.0.1", "[ff02::1]",
     "255.255.255.255", "240.0.0.1", "198.18.0.1", "192.0.0.8", "[64:ff9b::7f00:1]",
     "[64:ff9b::a00:1]", "[2002:7f00:1::1]", "[2002:a9fe:a9fe::1]", "[::ffff:169.254.169.254]",
-    "[::ffff:10.0.0.1]", "[fec0::1]",
+    "[::ffff:10.0.0.1]", "[fec0::1]", "[fe80::1%25lo]", "localhost.", "LOCALHOST",
 ]
 
 
@@ -188,3 +188,64 @@ def test_alert_delivery_records_the_refusal_and_never_connects(tmp_path: Path,
 def test_a_malformed_allow_list_entry_is_an_error_naming_it() -> None:
     with pytest.raises(UnsafeDestinationError, match="not-a-net"):
         DestinationPolicy.from_strings(allow_networks=["127.0.0.1/32", "not-a-net"])
+
+
+def _self_signed(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A throwaway certificate for ``name`` and its key, as PEM files."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+def test_https_pins_the_address_but_checks_the_certificate_against_the_name(
+        tmp_path: Path) -> None:
+    import ssl
+
+    name = "alerts.example.test"
+    cert_file, key_file = _self_signed(tmp_path, name)
+    server, hits = _serve()
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert_file, key_file)
+    seen_sni: list[str | None] = []
+    server_tls.sni_callback = lambda sock, sni, ctx: seen_sni.append(sni)  # type: ignore[assignment,func-returns-value]
+    server.socket = server_tls.wrap_socket(server.socket, server_side=True)
+    client_tls = ssl.create_default_context(cafile=str(cert_file))
+
+    def to_loopback(host: str, port: int, **_: Any) -> list[tuple[Any, ...]]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    try:
+        status = post_json(f"https://{name}:{server.server_port}/hook", b"{}", headers={},
+                           policy=LOOPBACK_ONLY, resolver=to_loopback, tls_context=client_tls)
+        assert status == 204 and seen_sni == [name]
+        assert hits[0][1]["Host"] == f"{name}:{server.server_port}"
+        # The same address under another name fails the certificate check: the name is
+        # what TLS verifies, whatever address was connected to.
+        with pytest.raises(ssl.SSLCertVerificationError):
+            post_json(f"https://other.example.test:{server.server_port}/hook", b"{}",
+                      headers={}, policy=LOOPBACK_ONLY, resolver=to_loopback,
+                      tls_context=client_tls)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(hits) == 1

@@ -10,7 +10,6 @@ went away, so the rest of the body is never read.
 
 from __future__ import annotations
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lmops_core.api.errors import send_error
@@ -34,7 +33,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length")
+        declared = _content_length(scope)
         if declared is not None:
             text = declared.strip()
             if not text.isdigit():
@@ -44,6 +43,15 @@ class BodyLimitMiddleware:
                 await send_error(send, 413, "payload_too_large", _too_large(self.max_bytes))
                 return
         await _Counted(self.app, self.max_bytes)(scope, receive, send)
+
+
+def _content_length(scope: Scope) -> bytes | None:
+    # A plain scan of the raw header list: this runs for every request.
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            found: bytes = value
+            return found
+    return None
 
 
 class _Counted:
