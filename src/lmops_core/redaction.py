@@ -76,11 +76,17 @@ _SHAPES = re.compile(
     r"|AIza[0-9A-Za-z_\-]{35}"
     r"|eyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}"
     r")")
-# Cheap first look: a string without any of these cannot hold a secret the patterns find.
-_MAYBE = re.compile(
-    r"(?i)sk[-_]|rk_|gh[pousr]_|github_pat_|hf_|glpat-|xox|lmops_|AKIA|ASIA|AGPA|AIDA|AROA"
-    r"|ANPA|ANVA|AIPA|AIza|eyJ|bearer|basic|digest|token|://|pass|pwd|secret|key|auth"
-    r"|credential|cookie|salt|dsn")
+# Cheap first look (plain substring tests, lower-cased): a string holding none of these
+# cannot hold a secret the patterns above find. Much faster than one case-insensitive regex.
+_MARKERS = ("sk-", "sk_", "rk_", "gh", "hf_", "glpat-", "xox", "lmops_", "akia", "asia", "agpa",
+            "aida", "aroa", "anpa", "anva", "aipa", "aiza", "eyj", "bearer", "basic", "digest",
+            "token", "://", "pass", "pwd", "secret", "key", "auth", "credential", "cookie",
+            "salt", "dsn", "private")
+
+
+def _maybe(text: str) -> bool:
+    lowered = text.lower()
+    return any(marker in lowered for marker in _MARKERS)
 
 
 def _shape(match: re.Match[str]) -> str:
@@ -90,7 +96,7 @@ def _shape(match: re.Match[str]) -> str:
 
 def redact_text(text: str) -> str:
     """``text`` with every secret found by its shape masked (see the module docstring)."""
-    if not _MAYBE.search(text):
+    if not _maybe(text):
         return text
     text = _PRIVATE_KEY.sub(lambda m: f"-----BEGIN {m.group(1)}PRIVATE KEY-----{MASK}", text)
     text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
@@ -157,7 +163,7 @@ def redact(value: Any) -> Any:
         return type(value)(redact(v) for v in value)
     if isinstance(value, bytes):
         text = value.decode("utf-8", "replace")
-        return redact_text(text).encode() if _MAYBE.search(text) else value
+        return redact_text(text).encode() if _maybe(text) else value
     return value
 
 
