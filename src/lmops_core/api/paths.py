@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -89,4 +89,12 @@ def scrub(request: Request, value: Any) -> Any:
     return scrubber_of(request)(value)
 
 
-__all__ = ["PathScrubber", "scrub", "scrubber_of"]
+M = TypeVar("M", bound=BaseModel)
+
+
+def scrub_model(request: Request, model: M) -> M:
+    """The same model with no absolute server paths in any of its fields."""
+    return type(model).model_validate(scrub(request, model))
+
+
+__all__ = ["PathScrubber", "scrub", "scrub_model", "scrubber_of"]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from lmops_core.api.errors import ERROR_RESPONSES, ErrorBody
-from lmops_core.api.paths import scrub
+from lmops_core.api.paths import scrub_model
 from lmops_core.api.routes import Text
 from lmops_core.api.security import READERS, REVIEWERS, SUBMITTERS, acting, cached_json
 from lmops_core.governance.schemas import (
@@ -65,7 +65,7 @@ def get_request(request: Request, principal: Annotated[Principal, Depends(READER
                 request_id: RequestId) -> ApprovalRequestDetail:
     """One request with its frozen policy evaluation, the evidence and the version it
     would replace in the target stage."""
-    return scrub(request, acting(request, principal).governance.get_request(request_id))
+    return scrub_model(request, acting(request, principal).governance.get_request(request_id))
 
 
 @router.post("", response_model=ApprovalRequestPublic, status_code=201,
@@ -73,7 +73,7 @@ def get_request(request: Request, principal: Annotated[Principal, Depends(READER
 def create_request(request: Request, principal: Annotated[Principal, Depends(SUBMITTERS)],
                    body: PromotionBody) -> ApprovalRequestPublic:
     """Ask to promote a version; refused at once (409) when hard policy gates fail."""
-    return scrub(request, acting(request, principal).governance.request_promotion(
+    return scrub_model(request, acting(request, principal).governance.request_promotion(
         body.ref, to=body.to))
 
 
@@ -82,7 +82,7 @@ def create_request(request: Request, principal: Annotated[Principal, Depends(SUB
 def approve(request: Request, principal: Annotated[Principal, Depends(REVIEWERS)],
             request_id: RequestId, body: DecisionBody) -> ApprovalRequestPublic:
     """Approve as ``role``; the last required approval promotes the version."""
-    return scrub(request, acting(request, principal).governance.decide(
+    return scrub_model(request, acting(request, principal).governance.decide(
         request_id, approve=True, role=body.role, comment=body.comment))
 
 
@@ -91,5 +91,5 @@ def approve(request: Request, principal: Annotated[Principal, Depends(REVIEWERS)
 def reject(request: Request, principal: Annotated[Principal, Depends(REVIEWERS)],
            request_id: RequestId, body: DecisionBody) -> ApprovalRequestPublic:
     """Reject as ``role``; the request is closed."""
-    return scrub(request, acting(request, principal).governance.decide(
+    return scrub_model(request, acting(request, principal).governance.decide(
         request_id, approve=False, role=body.role, comment=body.comment))
