@@ -104,6 +104,10 @@ def test_every_secret_shape_and_key_is_masked() -> None:
     f"git clone https://{GH}@github.com/o/r", f"HF_TOKEN={HF}", f"token: {JWT}",
     f"salt={SALT}", f"aws_secret_access_key = {KEY_PW}", f"key {STRIPE} used",
     f"-----BEGIN OPENSSH PRIVATE KEY-----\n{PEM_BODY}\n",
+    f"posting to https://hooks.slack.com/services/T0001/B0001/{API_KEY}",
+    f"https://discord.com/api/webhooks/123/{API_KEY}",
+    f"https://acct.blob.core.windows.net/c/b?sv=2022&sig={API_KEY}&se=2030",
+    f"https://api.example.com/x?access_token={API_KEY}&page=2",
 ])
 def test_secrets_inside_free_text_are_masked(text: str) -> None:
     assert _leaked(redact_text(text)) == []

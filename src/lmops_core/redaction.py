@@ -12,8 +12,10 @@ one is shown (SDK reads, reports, ``--json`` output, error messages). It masks:
   (``sk-...``, ``ghp_...``, ``github_pat_...``, ``AKIA...``, ``hf_...``,
   ``xox?-...``, ``AIza...``, ``glpat-...``), our own API tokens
   (``lmops_<id>_<secret>`` keeps its id), JSON web tokens, ``Bearer``/``Basic``
-  credentials, PEM private keys, ``password=...`` pairs, and the password of a
-  URL (``scheme://user:pass@host`` becomes ``scheme://user:***@host``).
+  credentials, PEM private keys, ``password=...`` and ``?token=...&sig=...``
+  pairs, incoming-webhook URLs whose path is the credential (Slack, Discord,
+  Teams), and the password of a URL (``scheme://user:pass@host`` becomes
+  ``scheme://user:***@host``).
 
 Empty values and ``None`` stay as they are (nothing to hide, and they say a
 setting was left unset); booleans are kept, since they say only whether a
@@ -63,7 +65,7 @@ _PAIR = re.compile(
     r"(?i)(?<![A-Za-z0-9])((?:[A-Za-z0-9]+[_\-.])*"
     r"(?:password|passwd|passphrase|pwd|secret|api[_\-]?key|access[_\-]?key|secret[_\-]?key|"
     r"private[_\-]?key|client[_\-]?secret|token|access[_\-]?token|refresh[_\-]?token|"
-    r"authorization|credentials?|cookie|salt|auth|dsn|bearer))"
+    r"authorization|credentials?|cookie|salt|auth|dsn|bearer|sig|signature))"
     r"(\\?[\"']?\s*[:=]\s*\\?[\"']?)"
     r"(?!\*\*\*)((?:(?:bearer|basic|digest|token)\s+)?[^\s\"'\\&,;}\])]+)")
 _SHAPES = re.compile(
@@ -76,12 +78,17 @@ _SHAPES = re.compile(
     r"|AIza[0-9A-Za-z_\-]{35}"
     r"|eyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}"
     r")")
+# Webhook URLs whose path is the credential (Slack, Discord, Teams-style incoming hooks).
+_HOOK_PATH = re.compile(
+    r"(?i)\b((?:https?://)?(?:hooks\.slack\.com/(?:services|workflows|triggers)"
+    r"|(?:[a-z0-9-]+\.)?discord(?:app)?\.com/api/webhooks"
+    r"|[a-z0-9-]+\.webhook\.office\.com/webhookb2))/[^\s\"'<>]+")
 # Cheap first look (plain substring tests, lower-cased): a string holding none of these
 # cannot hold a secret the patterns above find. Much faster than one case-insensitive regex.
 _MARKERS = ("sk-", "sk_", "rk_", "gh", "hf_", "glpat-", "xox", "lmops_", "akia", "asia", "agpa",
             "aida", "aroa", "anpa", "anva", "aipa", "aiza", "eyj", "bearer", "basic", "digest",
             "token", "://", "pass", "pwd", "secret", "key", "auth", "credential", "cookie",
-            "salt", "dsn", "private")
+            "salt", "dsn", "private", "sig", "hooks.slack", "discord", "webhook")
 
 
 def _maybe(text: str) -> bool:
@@ -102,6 +109,7 @@ def redact_text(text: str) -> str:
     text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
     text = _URL_TOKEN_USER.sub(lambda m: f"{m.group(1)}{MASK}@", text)
     text = _SHAPES.sub(_shape, text)
+    text = _HOOK_PATH.sub(lambda m: f"{m.group(1)}/{MASK}", text)
     text = _AUTH_SCHEME.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
     return _PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
 
