@@ -249,3 +249,20 @@ def test_https_pins_the_address_but_checks_the_certificate_against_the_name(
         server.shutdown()
         server.server_close()
     assert len(hits) == 1
+
+
+def test_proxy_variables_cannot_redirect_the_call(receiver: Any,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    server, hits = receiver
+    proxy, proxy_hits = _serve()
+    try:
+        for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "ALL_PROXY"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.server_port}")
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        assert post_json(f"http://127.0.0.1:{server.server_port}/hook", b"{}", headers={},
+                         policy=LOOPBACK_ONLY) == 204
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert len(hits) == 1 and proxy_hits == []
