@@ -163,3 +163,10 @@ def test_checked_public_leaves_other_objects_to_the_method() -> None:
         Thing().take(Path("/x"), lambda: 1, n=2**64)
     with pytest.raises(TypeError):
         Thing().take()  # type: ignore[call-arg]
+
+
+def test_tag_values_longer_than_their_column_are_refused(ws: Workspace, tmp_path: Path) -> None:
+    with pytest.raises(ValidationError) as err:
+        ws.register_model("m", make_model_folder(tmp_path / "m"), tags={"k": "v" * 513})
+    assert err.value.details["field"] == "tags.k"
+    assert ws.list_assets("model") == []

@@ -218,9 +218,12 @@ def create_version(
                          **fields})
     session.add(row)
     session.flush()
-    for key in tags or {}:
+    for key, value in (tags or {}).items():
         if not key or len(key) > 128:
             raise ValidationError("tag keys must be 1-128 characters", field="tags")
+        if not isinstance(value, str) or len(value) > 512:
+            raise ValidationError(f"tag {key!r}: values are text of at most 512 characters",
+                                  field=f"tags.{key}")
     tags = {k: redact_text(v) for k, v in tags.items()} if tags else tags
     if tags:
         session.execute(insert(VersionTag), [
