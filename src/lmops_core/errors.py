@@ -59,6 +59,12 @@ class UnsafeContentError(ValidationError):
     code = "unsafe_content"
 
 
+class UnsafeDestinationError(ValidationError):
+    """An outbound call (e.g. an alert webhook) would reach a refused address or scheme."""
+
+    code = "unsafe_destination"
+
+
 class IntegrityError(LmopsError):
     """Stored content or a record no longer matches its digest or signature."""
 

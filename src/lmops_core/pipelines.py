@@ -36,6 +36,7 @@ from pydantic import ValidationError as PydanticError
 
 from lmops_core.contracts import ProgressReporter
 from lmops_core.errors import LmopsError, PolicyViolationError, StageError, ValidationError
+from lmops_core.redaction import redact_text
 from lmops_core.workspace import Workspace
 
 _REF = re.compile(r"\$\{([A-Za-z0-9_-]+)(?:\.([A-Za-z0-9_-]+))?\}")
@@ -268,7 +269,8 @@ class PipelineRunner:
                     spec.model_dump() if isinstance(spec, BaseModel) else spec))
             except LmopsError as exc:
                 raise StageError(f"pipeline {self.pipeline.name!r}, step {step.id!r} ({kind}) "
-                                 f"failed: {exc}", step=step.id) from exc
+                                 f"failed: {redact_text(str(exc))}", step=step.id) from exc
+            result.summary = redact_text(result.summary)
             self.results[step.id] = result
             self.report("done", step.id, result)
         return self.results

@@ -11,7 +11,6 @@ record (with its audit event) is written, so the attempt itself stays visible.
 from __future__ import annotations
 
 import contextlib
-import re
 import shutil
 import subprocess
 import time
@@ -35,6 +34,7 @@ from lmops_core.contracts import (
 from lmops_core.datasets.ingest import ingest_file
 from lmops_core.datasets.shapes import SHAPES
 from lmops_core.errors import LmopsError, PolicyViolationError, StageError, ValidationError
+from lmops_core.redaction import redact, redact_text
 from lmops_core.registry import store
 from lmops_core.registry.models import Run, utcnow
 from lmops_core.registry.names import parse_ref
@@ -55,13 +55,9 @@ class _Stored:
     card: tuple[dict[str, Any], dict[str, Any]] | None = None
 
 
-_SECRET_PARAM = re.compile(r"(salt|secret|password|passwd|token|api_key|private_key)$", re.I)
-
-
 def redact_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Params as recorded in runs and audit: values of secret-looking keys are masked."""
-    return {k: ("***" if _SECRET_PARAM.search(k) and v not in (None, "") else v)
-            for k, v in params.items()}
+    """Params as recorded in runs and audit: secrets masked, recursively (:func:`redact`)."""
+    return dict(redact(dict(params)))
 
 
 def code_version() -> str | None:
@@ -170,10 +166,11 @@ class StageRunner:
                     run.status = "succeeded"
                     run.params = redact_params({**params, **result.params})
                     run.metrics = dict(result.metrics)
-                    run.info = {**result.info,
-                                "duration_s": round(time.perf_counter() - t0, 3), "seed": seed,
-                                "inputs": {r: {"ref": a.ref, "digest": a.digest}
-                                           for r, a in resolved.items()}}
+                    run.info = redact({**result.info,
+                                       "duration_s": round(time.perf_counter() - t0, 3),
+                                       "seed": seed,
+                                       "inputs": {r: {"ref": a.ref, "digest": a.digest}
+                                                  for r, a in resolved.items()}})
                     run.series_digest = series_digest
                     run.ended_at = utcnow()
                     return self._commit(run, resolved, result, stored, evidence_files)
@@ -183,7 +180,7 @@ class StageRunner:
                     raise
                 raise StageError(
                     f'{stage.value} operation "{operation}" (plugin "{registered.plugin}") '
-                    f"failed: {type(exc).__name__}: {exc}",
+                    f"failed: {type(exc).__name__}: {redact_text(str(exc))}",
                     run_id=run_id, plugin=registered.plugin) from exc
         finally:
             shutil.rmtree(base / "inputs", ignore_errors=True)
@@ -314,7 +311,8 @@ class StageRunner:
     def _record_failure(self, run: Run, exc: BaseException) -> None:
         run.status = "failed"
         run.ended_at = utcnow()
-        run.error = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:4000]
+        run.error = redact_text(
+            "".join(traceback.format_exception_only(type(exc), exc)).strip())[:4000]
         run.metrics, run.info, run.series_digest = {}, {}, None
         try:
             with self.ws.db.write() as s:

@@ -75,6 +75,13 @@ class Settings(BaseSettings):
         default=None, description="Where monitoring alerts are POSTed (signed with HMAC).")
     alert_webhook_secret: str | None = Field(
         default=None, description="Secret for the X-Lmops-Signature HMAC of alert webhooks.")
+    alert_webhook_allow_private: bool = Field(
+        default=False,
+        description="Let alert webhooks reach loopback, link-local and private addresses.")
+    alert_webhook_allow_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Networks (CIDR, comma separated) alert webhooks may reach even though "
+                    "they are not public, e.g. 10.20.0.0/16 (LMOPS_ALERT_WEBHOOK_ALLOW_NETWORKS).")
     sqlite_busy_timeout_ms: int = Field(default=60_000, ge=0)
     max_record_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1024, le=2**40,
@@ -87,7 +94,8 @@ class Settings(BaseSettings):
                     "(LMOPS_GC_GRACE_SECONDS).",
     )
 
-    @field_validator("plugins", "plugins_deny", "plugins_allow", mode="before")
+    @field_validator("plugins", "plugins_deny", "plugins_allow", "alert_webhook_allow_networks",
+                     mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         return _split_names(value)

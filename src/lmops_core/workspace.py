@@ -23,6 +23,7 @@ from lmops_core.digests import digest_bytes
 from lmops_core.errors import ConfigurationError, NotFoundError, ValidationError
 from lmops_core.governance.workflow import Governance
 from lmops_core.plugins import PluginHost, load_plugins
+from lmops_core.redaction import redact
 from lmops_core.registry import store
 from lmops_core.registry.db import Database
 from lmops_core.registry.models import AuditEvent, Run
@@ -43,6 +44,7 @@ from lmops_core.registry.schemas import (
 )
 from lmops_core.runner import RunOutcome, StageRunner
 from lmops_core.settings import Settings, get_settings
+from lmops_core.validation import checked_public
 
 MODEL_KINDS = ("base", "adapter", "merged", "full", "onnx", "onnx-int8", "quantized")
 #: Aliases named like governed stages are set only by the approval workflow.
@@ -50,6 +52,7 @@ RESERVED_ALIASES = ("staging", "production", "approved-for-training")
 ByteProgress = Callable[[int], None]
 
 
+@checked_public  # every argument checked before it nears the database (lmops_core.validation)
 class Workspace:
     """A handle on one lmops store (metadata, artifacts, audit) acting as one actor."""
 
@@ -302,8 +305,8 @@ class Workspace:
             _, row = store.resolve(s, parsed)
             typ = parsed.asset_type or "model"
             subject = store.ref_of(s, typ, row)
-            return [EvidencePublic(subject=subject, **e.model_dump(
-                        exclude={"subject_type", "subject_id"}))
+            return [EvidencePublic(subject=subject, **redact(e.model_dump(
+                        exclude={"subject_type", "subject_id"})))
                     for e in store.list_evidence(s, typ, row.id, kind)]
 
     def lineage(self, ref: str, *, direction: str = "up", depth: int = 10
@@ -344,14 +347,14 @@ class Workspace:
             q = select(Run).order_by(Run.started_at.desc()).limit(limit)  # type: ignore[attr-defined]
             if stage:
                 q = q.where(Run.stage == stage)
-            return [RunPublic(**r.model_dump()) for r in s.execute(q).scalars()]
+            return [_run_public(r) for r in s.execute(q).scalars()]
 
     def run(self, run_id: str) -> RunPublic:
         with self.db.read() as s:
             row = s.get(Run, run_id)
             if row is None:
                 raise NotFoundError(f"run {run_id!r} does not exist", run=run_id)
-            return RunPublic(**row.model_dump())
+            return _run_public(row)
 
     def audit_events(self, *, subject: str | None = None, action: str | None = None,
                      after_seq: int = 0, limit: int = 100) -> list[AuditEventPublic]:
@@ -367,8 +370,8 @@ class Workspace:
                 q = q.where(AuditEvent.action == action)
             q = q.order_by(AuditEvent.seq).limit(limit)
             return [AuditEventPublic(seq=e.seq, ts=e.ts, actor=e.actor, action=e.action,
-                                     subject=e.subject, before=json.loads(e.before),
-                                     after=json.loads(e.after), hash=e.hash)
+                                     subject=e.subject, before=redact(json.loads(e.before)),
+                                     after=redact(json.loads(e.after)), hash=e.hash)
                     for e in s.execute(q).scalars()]
 
     def verify_audit(self) -> VerifyResult:
@@ -502,7 +505,8 @@ class Workspace:
         return {
             "ref": store.version_ref(asset_type, asset.name, row.version),
             "asset_type": asset_type, "name": asset.name, "version": row.version,
-            "digest": row.digest, "stage": row.stage, "status": row.status, "meta": row.meta,
+            "digest": row.digest, "stage": row.stage, "status": row.status,
+            "meta": redact(row.meta),
             "tags": tags if tags is not None else store.tags_of(s, asset_type, row.id),
             "aliases": aliases if aliases is not None else store.aliases_of(s, asset_type,
                                                                             row.id),
@@ -542,6 +546,14 @@ class Workspace:
         if asset_type == "model":
             return self._model_public(s, row, asset, **extra)
         return self._prompt_public(s, row, asset, **extra)
+
+
+def _run_public(row: Run) -> RunPublic:
+    # Rows written before redaction existed are masked when shown.
+    fields = row.model_dump()
+    for name in ("params", "info", "error"):
+        fields[name] = redact(fields[name])
+    return RunPublic(**fields)
 
 
 __all__ = ["RunOutcome", "Workspace"]

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from lmops_core.api.cache import GenerationCache, GenerationReader, read_generation
+from lmops_core.api.paths import PathScrubber
 from lmops_core.workspace import Workspace
 from tests.api.conftest import Env
 
@@ -55,9 +56,10 @@ def test_list_is_reused_then_refreshed_after_a_write_from_another_process(env: E
             other.close()
         fresh = client.get(LIST, headers=env.auth("view")).json()
         assert fresh["total"] == 1 and fresh["items"][0]["id"] == req.id
-        # The served body is the service's page, field for field.
+        # The served body is the service's page, field for field (server paths relative).
         page = env.ws.governance.list_requests(status="pending", limit=50)
-        assert fresh == json.loads(page.model_dump_json())
+        assert fresh == PathScrubber.for_workspace(env.ws)(json.loads(page.model_dump_json()))
+        assert str(env.policy_file) not in json.dumps(fresh)
         client.post(f"/api/v1/requests/{req.id}/approve", headers=env.auth("val"),
                     json={"role": "validator", "comment": "checked"})
         decided = client.get(LIST, headers=env.auth("view")).json()

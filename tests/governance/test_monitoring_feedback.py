@@ -65,7 +65,9 @@ def _in_production(tmp_path: Path, db_url: str, webhook: str) -> tuple[Workspace
     (policies / "p.yaml").write_text(POLICY)
     ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
                                       actor="root", alert_webhook_url=webhook,
-                                      alert_webhook_secret="s3cret"))
+                                      alert_webhook_secret="s3cret",
+                                      # The test receiver listens on loopback: allowed explicitly.
+                                      alert_webhook_allow_networks=["127.0.0.1/32"]))
     ws.governance.grant_role("root", "admin")
     ws.governance.grant_role("eng", "submitter")
     ws.governance.grant_role("val", "validator")

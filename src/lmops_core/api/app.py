@@ -12,6 +12,7 @@ from starlette.datastructures import Headers
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from lmops_core.api.body_limit import BodyLimitMiddleware
 from lmops_core.api.cache import GenerationCache
 from lmops_core.api.config import ApiSettings
 from lmops_core.api.docs_assets import mount_docs
@@ -101,11 +102,13 @@ def create_app(workspace: Workspace | None = None, *, settings: Settings | None 
     missing = registry.unguarded(app.routes)
     if missing:  # fail at build time too, not only when the route is called
         raise RuntimeError(f"routes without an access rule: {', '.join(missing)}")
-    # Added innermost first: the Host check runs first, then the media type, then the guard.
+    # Added innermost first: the body cap runs first (before anything reads a body or
+    # checks a token), then the Host check, then the media type, then the guard.
     app.add_middleware(DefaultDenyMiddleware, router=app.router, registry=registry)
     app.add_middleware(JsonOnlyMiddleware)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=api_settings.host_patterns(),
                        www_redirect=False)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=api_settings.max_body_bytes)
     return app
 
 

@@ -11,13 +11,18 @@ DEFAULT_ALLOWED_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class ApiSettings(BaseSettings):
-    """Which ``Host`` headers the API answers to (``LMOPS_API_ALLOWED_HOSTS``, comma separated)."""
+    """Which ``Host`` headers the API answers to (``LMOPS_API_ALLOWED_HOSTS``, comma separated)
+    and how long a request body may be (``LMOPS_API_MAX_BODY_BYTES``)."""
 
     model_config = SettingsConfigDict(env_prefix="LMOPS_API_", extra="ignore")
 
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_ALLOWED_HOSTS),
         description="Host names (no wildcard '*') the API accepts in the Host header.")
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=0,
+        description="Longest request body accepted, in bytes (LMOPS_API_MAX_BODY_BYTES); "
+                    "longer ones are refused with 413 before authentication.")
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

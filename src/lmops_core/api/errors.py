@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Send
 
 from lmops_core.errors import LmopsError
+from lmops_core.redaction import redact, redact_text
 
 STATUS_BY_CODE: dict[str, int] = {
     "not_found": 404,
@@ -94,11 +95,15 @@ async def send_error(send: Send, status: int, code: str, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def _lmops_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _lmops_error(request: Request, exc: Exception) -> JSONResponse:
+    from lmops_core.api.paths import scrub
+
     assert isinstance(exc, LmopsError)
     status = status_for(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return error_response(status, exc.code, exc.message, exc.details, headers)
+    # Neither secrets nor server paths leave in an error.
+    message, details = scrub(request, [redact_text(exc.message), redact(_jsonable(exc.details))])
+    return error_response(status, exc.code, message, details, headers)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

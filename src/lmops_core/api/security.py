@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lmops_core.api.cache import GenerationCache, GenerationReader
 from lmops_core.api.errors import send_error
+from lmops_core.api.paths import scrubber_of
 from lmops_core.errors import AuthenticationError, PermissionDeniedError
 from lmops_core.governance.models import ROLES
 from lmops_core.governance.schemas import Principal
@@ -142,13 +143,16 @@ async def cached_json(request: Request, key: Hashable,
 
     For answers that are the same for every caller allowed to see them (the
     route's rule has already checked the caller): while the store stands still
-    they are served from memory (:mod:`lmops_core.api.cache`).
+    they are served from memory (:mod:`lmops_core.api.cache`). Server paths are
+    rewritten to relative names (:mod:`lmops_core.api.paths`).
     """
     answers: GenerationCache[bytes] = request.app.state.answers
     generation = await generation_of(request)  # before reading, see lmops_core.api.cache
 
     async def render() -> bytes:
-        return (await run_in_threadpool(build)).model_dump_json().encode()
+        # Paths are rewritten in the JSON text itself: one pass, once per generation.
+        text = (await run_in_threadpool(build)).model_dump_json()
+        return scrubber_of(request).text(text).encode()
 
     body = await answers.get_or_compute(generation, key, render)
     return Response(body, media_type="application/json")

@@ -16,6 +16,7 @@ from lmops_core.cli import (
     system_cmds,
 )
 from lmops_core.errors import LmopsError
+from lmops_core.redaction import redact_text
 
 app = typer.Typer(
     name="lmops",
@@ -68,7 +69,7 @@ def main() -> None:
         _add_plugin_commands()
         app()
     except LmopsError as exc:
-        typer.secho(f"Error: {exc}", fg=typer.colors.RED, err=True)
+        typer.secho(f"Error: {redact_text(str(exc))}", fg=typer.colors.RED, err=True)
         sys.exit(1)
 
 

@@ -18,6 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from lmops_core.redaction import redact
 from lmops_core.settings import Settings, get_settings
 from lmops_core.workspace import Workspace
 
@@ -39,7 +40,8 @@ def settings() -> Settings:
 
 
 def print_json(value: Any) -> None:
-    console.print_json(json.dumps(value, default=str))
+    """Print ``value`` as JSON, secrets masked (:func:`lmops_core.redaction.redact`)."""
+    console.print_json(json.dumps(redact(json.loads(json.dumps(value, default=str)))))
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:

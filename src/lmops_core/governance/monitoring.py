@@ -4,7 +4,8 @@ After a monitor attaches evidence (e.g. ``drift``) to a version in a stage, the
 monitoring rules of the policy (``applies_to.event: monitoring``) are evaluated
 on it. If they fail, the actions the rules declare in ``on_breach`` are taken,
 each audited: ``alert`` (an HMAC-signed webhook, if configured, and always a
-line in ``LMOPS_HOME/alerts.jsonl``), ``revalidation-required`` (the version's
+line in ``LMOPS_HOME/alerts.jsonl``; the webhook never reaches a loopback,
+link-local or private address unless settings allow it, see :mod:`lmops_core.outbound`), ``revalidation-required`` (the version's
 status), ``revoke`` (it leaves the stage), ``retrain`` (a training request is
 opened; nothing is ever deployed automatically).
 """
@@ -14,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,8 +26,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from lmops_core.audit.chain import canonical_json
 from lmops_core.contracts import DecisionEvent
-from lmops_core.errors import ConflictError
+from lmops_core.errors import ConflictError, UnsafeDestinationError
 from lmops_core.governance.models import TrainingRequest
+from lmops_core.outbound import DestinationPolicy, post_json
 from lmops_core.policy import PolicyEvaluation, evaluate
 from lmops_core.registry import store
 from lmops_core.registry.models import utcnow
@@ -106,20 +107,30 @@ def _alert(ws: Workspace, outcome: MonitoringOutcome) -> None:
         if not secret:
             delivered = "refused: LMOPS_ALERT_WEBHOOK_SECRET is not set (alerts are signed)"
         else:
-            request = urllib.request.Request(url, data=body, method="POST", headers={
-                "Content-Type": "application/json",
-                "X-Lmops-Signature": sign_payload(secret, body)})
-            try:
-                with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-                    delivered = f"HTTP {response.status}"
-            except OSError as exc:
-                delivered = f"failed: {exc}"
+            delivered = _deliver(ws, url, secret, body)
     log = ws.settings.home / "alerts.jsonl"
     with open(log, "a", encoding="utf-8") as fh:
         fh.write(json.dumps({**payload, "webhook": delivered}) + "\n")
     with ws.db.write() as s:
         ws.audit_writer.record(s, "monitoring.alert", outcome.ref,
                                after={"reasons": outcome.reasons, "webhook": delivered})
+
+
+def _deliver(ws: Workspace, url: str, secret: str, body: bytes) -> str:
+    """POST the alert through the outbound guard; what happened, as one line."""
+    try:
+        policy = DestinationPolicy.from_strings(
+            allow_private=ws.settings.alert_webhook_allow_private,
+            allow_networks=ws.settings.alert_webhook_allow_networks)
+        status = post_json(url, body, policy=policy, headers={
+            "Content-Type": "application/json", "X-Lmops-Signature": sign_payload(secret, body)})
+    except UnsafeDestinationError as exc:
+        return f"refused: {exc}"
+    except OSError as exc:
+        return f"failed: {exc}"
+    if 300 <= status < 400:
+        return f"HTTP {status}: a redirect, not followed"
+    return f"HTTP {status}"
 
 
 def _mark(ws: Workspace, typ: str, ref: str, outcome: MonitoringOutcome) -> None:

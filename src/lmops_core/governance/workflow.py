@@ -66,6 +66,7 @@ from lmops_core.policy import (
 from lmops_core.registry import store
 from lmops_core.registry.models import utcnow
 from lmops_core.registry.plain_text import check_text
+from lmops_core.validation import checked_public
 
 if TYPE_CHECKING:
     from lmops_core.workspace import Workspace
@@ -80,6 +81,7 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+@checked_public  # every argument checked before it nears the database (lmops_core.validation)
 class Governance:
     """Policies, roles, tokens and promotion requests of one workspace."""
 

@@ -29,6 +29,7 @@ from lmops_core.errors import (
     NotFoundError,
     ValidationError,
 )
+from lmops_core.redaction import redact, redact_text
 from lmops_core.registry.models import (
     Alias,
     Dataset,
@@ -87,8 +88,9 @@ class AuditWriter:
 
     def record(self, session: Session, action: str, subject: str, *, before: Any = None,
                after: Any = None) -> None:
+        # Secrets never reach the audit log (lmops_core.redaction).
         append_event(session, key=self.key, actor=self.actor, action=action, subject=subject,
-                     before=before, after=after)
+                     before=redact(before), after=redact(after))
 
 
 def version_ref(asset_type: str, name: str, version: int) -> str:
@@ -146,7 +148,7 @@ def ensure_asset(
     values: dict[str, Any] = {
         "name": display,
         "normalized_name": key,
-        "description": description,
+        "description": redact(description),
         "latest_version": 0,
         "created_at": utcnow(),
         "created_by": audit.actor,
@@ -218,14 +220,19 @@ def create_version(
                          description=description, risk_tier=risk_tier)
     parse_digest(fields["digest"])
     number = _allocate_version(session, asset_cls, asset.id)
+    fields = {**fields, "meta": redact(fields["meta"])} if "meta" in fields else fields
     row = version_cls(**{fk: asset.id, "version": number, "created_by": audit.actor,
                          **({"run_id": run_id} if run_id and asset_type != "prompt" else {}),
                          **fields})
     session.add(row)
     session.flush()
-    for key in tags or {}:
+    for key, value in (tags or {}).items():
         if not key or len(key) > 128:
             raise ValidationError("tag keys must be 1-128 characters", field="tags")
+        if not isinstance(value, str) or len(value) > 512:
+            raise ValidationError(f"tag {key!r}: values are text of at most 512 characters",
+                                  field=f"tags.{key}")
+    tags = {k: redact_text(v) for k, v in tags.items()} if tags else tags
     if tags:
         session.execute(insert(VersionTag), [
             {"subject_type": asset_type, "subject_id": row.id, "key": k, "value": v}
@@ -292,6 +299,7 @@ def set_tag(session: Session, audit: AuditWriter, *, asset_type: str, version: A
         raise ValidationError("tag keys must be 1-128 characters", field="tag")
     check_text(key, "tag key")
     check_text(value, "tag value")
+    value = redact_text(value)
     existing = _insert_or_lock(
         session, VersionTag(subject_type=asset_type, subject_id=version.id, key=key,
                             value=value),
@@ -449,8 +457,8 @@ def attach_evidence(
         "stage": stage,
         "plugin": plugin,
         "run_id": run_id,
-        "metrics": _json_clean(dict(metrics), f"evidence {kind!r} metrics"),
-        "details": _json_clean(dict(details or {}), f"evidence {kind!r} details"),
+        "metrics": redact(_json_clean(dict(metrics), f"evidence {kind!r} metrics")),
+        "details": redact(_json_clean(dict(details or {}), f"evidence {kind!r} details")),
         "artifacts": dict(artifacts or {}),
     }
     row = Evidence(

@@ -8,10 +8,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
 from lmops_core.api.errors import ERROR_RESPONSES
+from lmops_core.api.paths import scrub
 from lmops_core.api.routes import Text
 from lmops_core.api.security import AUDITORS, VERIFIERS, acting
 from lmops_core.governance.schemas import Principal
 from lmops_core.registry.schemas import AuditEventPublic
+from lmops_core.validation import INT64_MAX
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=ERROR_RESPONSES)
 
@@ -31,12 +33,14 @@ def audit_events(
     request: Request, principal: Annotated[Principal, Depends(AUDITORS)],
     subject: Annotated[Text | None, Query(max_length=256)] = None,
     action: Annotated[Text | None, Query(max_length=64)] = None,
-    after: Annotated[int, Query(ge=0, le=2**62, description="Only events with seq > after")] = 0,
+    after: Annotated[int, Query(ge=0, le=INT64_MAX,
+                                description="Only events with seq > after")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditEventPublic]:
     """Events in chain order, filtered by subject and action; page with ``after``."""
-    return acting(request, principal).audit_events(subject=subject, action=action,
-                                                   after_seq=after, limit=limit)
+    events = acting(request, principal).audit_events(subject=subject, action=action,
+                                                     after_seq=after, limit=limit)
+    return list(scrub(request, events))
 
 
 @router.post("/verify", response_model=VerifyReport)

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from lmops_core.api.errors import ERROR_RESPONSES
 from lmops_core.api.security import READERS, acting, cached_json
 from lmops_core.governance.schemas import Principal
+from lmops_core.validation import INT64_MAX
 from lmops_core.workspace import Workspace
 
 router = APIRouter(prefix="/api/v1", tags=["inventory"], responses=ERROR_RESPONSES)
@@ -62,7 +63,7 @@ class Inventory(BaseModel):
 @router.get("/inventory", response_model=Inventory)
 async def inventory(request: Request, principal: Annotated[Principal, Depends(READERS)],
               limit: Annotated[int, Query(ge=1, le=200)] = 50,
-              offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0) -> Response:
+              offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0) -> Response:
     """Models with their versions, stages, risk tier and open requests."""
     return await cached_json(request, ("inventory", limit, offset),
                              lambda: _inventory(acting(request, principal), limit, offset))

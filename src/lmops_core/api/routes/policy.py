@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from lmops_core.api.errors import ERROR_RESPONSES
+from lmops_core.api.paths import scrub
 from lmops_core.api.routes import Text
 from lmops_core.api.security import READERS, acting
 from lmops_core.governance.schemas import Principal
@@ -21,4 +22,4 @@ def explain(request: Request, principal: Annotated[Principal, Depends(READERS)],
             ) -> dict[str, Any]:
     """Dry run of the policy for promoting ``ref`` to ``to`` (rules, outcomes, approvals)."""
     evaluation = acting(request, principal).governance.explain(ref, to=to)
-    return evaluation.model_dump(mode="json")
+    return dict(scrub(request, evaluation.model_dump(mode="json")))

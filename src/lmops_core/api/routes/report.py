@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict
 
 from lmops_core.api.errors import ERROR_RESPONSES, ErrorBody
+from lmops_core.api.paths import scrub
 from lmops_core.api.routes import Text
 from lmops_core.api.security import READERS, acting
 from lmops_core.governance.schemas import Principal
@@ -39,4 +40,5 @@ def get_report(request: Request, principal: Annotated[Principal, Depends(READERS
     detail = ws.governance.get_request(request_id)
     rendered = render_report(ws, detail.ref, to=detail.target_stage)
     return ReportBody(ref=rendered.ref, target_stage=detail.target_stage,
-                      digest=rendered.digest, markdown=rendered.markdown, html=rendered.html)
+                      digest=rendered.digest, markdown=scrub(request, rendered.markdown),
+                      html=scrub(request, rendered.html))

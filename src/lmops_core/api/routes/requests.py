@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from lmops_core.api.errors import ERROR_RESPONSES, ErrorBody
+from lmops_core.api.paths import scrub_model
 from lmops_core.api.routes import Text
 from lmops_core.api.security import READERS, REVIEWERS, SUBMITTERS, acting, cached_json
 from lmops_core.governance.schemas import (
@@ -16,6 +17,7 @@ from lmops_core.governance.schemas import (
     Page,
     Principal,
 )
+from lmops_core.validation import INT64_MAX
 
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"], responses=ERROR_RESPONSES)
 _CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": ErrorBody, "description": "Refused by policy, stale or decided"}}
@@ -46,7 +48,7 @@ async def list_requests(
     asset_type: Annotated[Text | None, Query(max_length=16)] = None,
     target_stage: Annotated[Text | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
 ) -> Response:
     """Requests, newest first, filtered by status, asset type and target stage."""
     # Reviewers poll this list; the page is the same for every caller until the store
@@ -63,7 +65,7 @@ def get_request(request: Request, principal: Annotated[Principal, Depends(READER
                 request_id: RequestId) -> ApprovalRequestDetail:
     """One request with its frozen policy evaluation, the evidence and the version it
     would replace in the target stage."""
-    return acting(request, principal).governance.get_request(request_id)
+    return scrub_model(request, acting(request, principal).governance.get_request(request_id))
 
 
 @router.post("", response_model=ApprovalRequestPublic, status_code=201,
@@ -71,7 +73,8 @@ def get_request(request: Request, principal: Annotated[Principal, Depends(READER
 def create_request(request: Request, principal: Annotated[Principal, Depends(SUBMITTERS)],
                    body: PromotionBody) -> ApprovalRequestPublic:
     """Ask to promote a version; refused at once (409) when hard policy gates fail."""
-    return acting(request, principal).governance.request_promotion(body.ref, to=body.to)
+    return scrub_model(request, acting(request, principal).governance.request_promotion(
+        body.ref, to=body.to))
 
 
 @router.post("/{request_id}/approve", response_model=ApprovalRequestPublic,
@@ -79,8 +82,8 @@ def create_request(request: Request, principal: Annotated[Principal, Depends(SUB
 def approve(request: Request, principal: Annotated[Principal, Depends(REVIEWERS)],
             request_id: RequestId, body: DecisionBody) -> ApprovalRequestPublic:
     """Approve as ``role``; the last required approval promotes the version."""
-    return acting(request, principal).governance.decide(request_id, approve=True,
-                                                        role=body.role, comment=body.comment)
+    return scrub_model(request, acting(request, principal).governance.decide(
+        request_id, approve=True, role=body.role, comment=body.comment))
 
 
 @router.post("/{request_id}/reject", response_model=ApprovalRequestPublic,
@@ -88,5 +91,5 @@ def approve(request: Request, principal: Annotated[Principal, Depends(REVIEWERS)
 def reject(request: Request, principal: Annotated[Principal, Depends(REVIEWERS)],
            request_id: RequestId, body: DecisionBody) -> ApprovalRequestPublic:
     """Reject as ``role``; the request is closed."""
-    return acting(request, principal).governance.decide(request_id, approve=False,
-                                                        role=body.role, comment=body.comment)
+    return scrub_model(request, acting(request, principal).governance.decide(
+        request_id, approve=False, role=body.role, comment=body.comment))
