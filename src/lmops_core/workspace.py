@@ -8,6 +8,7 @@ audited the same way whichever front end asked for it.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -40,6 +41,7 @@ from lmops_core.registry.schemas import (
 )
 from lmops_core.runner import RunOutcome, StageRunner
 from lmops_core.settings import Settings, get_settings
+from lmops_core.suites import inspect_suite_folder
 
 MODEL_KINDS = ("base", "adapter", "merged", "full", "onnx", "onnx-int8", "quantized")
 #: Aliases named like governed stages are set only by the approval workflow.
@@ -198,18 +200,28 @@ class Workspace:
         """Register an evaluation suite folder (``suite.yaml`` plus its task folders).
 
         The folder's digest pins tasks, data and thresholds exactly: changing any
-        file makes a new version, so "evaluated with suite:gate@3" is exact.
+        file makes a new version, so "evaluated with suite:gate@3" is exact. Every
+        path the suite names must stay inside the folder (refused otherwise, naming
+        the file and field); a suite holding code runs only once approved for use.
         """
         folder = Path(folder)
         if not (folder / "suite.yaml").is_file():
             raise ValidationError(f"{folder} has no suite.yaml: a suite folder holds suite.yaml "
                                   "and the task folders it names", file=str(folder))
         info, manifest = self.artifacts.put_tree(folder)
+        # Inspect the stored copy, not the host folder: what was checked is what runs.
+        tmp = self.settings.home / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=tmp) as scratch:
+            inspection = inspect_suite_folder(
+                self.artifacts.export_tree(info.digest, Path(scratch) / "suite"))
+        code = inspection.code_files
         with self.db.write() as s:
             row = store.create_version(
                 s, self.audit_writer, asset_type="suite", name=name, description=description,
                 fields={"digest": info.digest, "size_bytes": manifest.total_size,
-                        "meta": {"files": len(manifest.entries)}})
+                        "meta": {"files": len(manifest.entries), "code_files": code,
+                                 "references": inspection.references}})
             return self._suite_public(s, row)
 
     def create_prompt(self, name: str, template: str, *, variables: Sequence[str] | None = None,

@@ -70,7 +70,9 @@ if TYPE_CHECKING:
 
 #: Evidence kinds the workflow writes itself; they never invalidate a request.
 GOVERNANCE_KINDS = frozenset({"promotion_request", "approval", "promotion", "revocation"})
-GOVERNED_STAGES = ("staging", "production", "approved-for-training")
+GOVERNED_STAGES = ("staging", "production", "approved-for-training", "approved-for-use")
+#: Stages only some asset types can enter (others: any type may request them).
+STAGE_ASSET_TYPES = {"approved-for-training": ("dataset",), "approved-for-use": ("suite",)}
 DEFAULT_TTL = timedelta(days=7)
 
 
@@ -273,6 +275,7 @@ class Governance:
         with self.ws.db.write() as s:
             typ, asset, version = self._resolve(s, ref)
             canonical = store.version_ref(typ, asset.name, version.version)
+            _check_stage_asset(typ, to, canonical)
             if version.stage == to:
                 raise ConflictError(f"{canonical} is already in {to}")
             open_request = s.execute(select(ApprovalRequest.id).where(
@@ -636,6 +639,16 @@ def _check_stage(stage: str) -> None:
     if stage not in GOVERNED_STAGES:
         raise ValidationError(f"unknown target stage {stage!r} (expected one of "
                               f"{', '.join(GOVERNED_STAGES)})", field="to")
+
+
+def _check_stage_asset(asset_type: str, stage: str, ref: str) -> None:
+    allowed = STAGE_ASSET_TYPES.get(stage)
+    if allowed is not None and asset_type not in allowed:
+        raise ValidationError(f"{ref}: only {', '.join(allowed)} versions can enter {stage}",
+                              field="to")
+    if asset_type == "suite" and stage != "approved-for-use":
+        raise ValidationError(f"{ref}: a suite version can only enter approved-for-use",
+                              field="to")
 
 
 def _check_text(value: str, field: str) -> None:

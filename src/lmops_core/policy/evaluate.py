@@ -23,7 +23,7 @@ Status = Literal["pass", "fail", "missing", "error"]
 CheckKind = Literal["selection", "evidence", "condition"]
 
 #: Target stages that may not be entered unless at least one rule governs the request.
-POLICY_REQUIRED_FOR: frozenset[str] = frozenset({"production"})
+POLICY_REQUIRED_FOR: frozenset[str] = frozenset({"production", "approved-for-use"})
 
 # Evidence of a kind no requirement names must still be about this very version.
 _DEFAULT_REQUIREMENT_FIELDS: dict[str, Any] = {"same_digest": True}
