@@ -184,8 +184,16 @@ class Workspace:
             raise ValidationError(f"unknown model kind {kind!r} (expected one of "
                                   f"{', '.join(MODEL_KINDS)})", field="kind")
         folder = Path(folder)
+        if allow_pickle:
+            with self.db.read() as s:
+                try:
+                    tier = risk_tier or store.get_asset(s, "model", name).risk_tier
+                except NotFoundError:
+                    tier = "standard"
+                self.governance.check_pickle_allowed(s, self.actor, tier)
+        accepted: list[dict[str, str]] = []
         info, manifest = self.artifacts.put_tree(folder, allow_pickle=allow_pickle,
-                                                 progress=progress)
+                                                 progress=progress, accepted_unsafe=accepted)
         fmt = "onnx" if any(e.path.endswith(".onnx") for e in manifest.entries) else "safetensors"
         with self.db.write() as s:
             row = store.create_version(
@@ -193,6 +201,13 @@ class Workspace:
                 risk_tier=risk_tier, tags=tags,
                 fields={"digest": info.digest, "size_bytes": manifest.total_size, "kind": kind,
                         "format": fmt, "meta": {"files": len(manifest.entries), **(meta or {})}})
+            if accepted:
+                # The exception is part of the version's record: reviewers see it as evidence.
+                store.attach_evidence(
+                    s, self.audit_writer, asset_type="model", version=row,
+                    expected_digest=info.digest, kind="pickle_allowed", stage="training",
+                    plugin="lmops-core", metrics={"files": len(accepted)},
+                    details={"allowed_by": self.actor, "files": accepted})
             return self._model_public(s, row)
 
     def register_suite(self, name: str, folder: Path | str, *,
@@ -495,3 +510,4 @@ class Workspace:
 
 
 __all__ = ["RunOutcome", "Workspace"]
+

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from lmops_core.artifacts.backend import ArtifactBackend, ArtifactInfo
 from lmops_core.digests import CHUNK_SIZE, parse_digest
 from lmops_core.errors import IntegrityError, UnsafePathError, ValidationError
 from lmops_core.safepaths import join_inside, safe_relative_path
-from lmops_core.weights import refuse_pickle
+from lmops_core.weights import check_files
 
 TREE_FORMAT = "lmops.tree/1"
 ProgressCallback = Callable[[int], None]
@@ -107,18 +108,22 @@ class ArtifactStore:
         *,
         allow_pickle: bool = False,
         progress: ProgressCallback | None = None,
+        accepted_unsafe: list[dict[str, str]] | None = None,
     ) -> tuple[ArtifactInfo, TreeManifest]:
         """Store every regular file under ``folder``; return the manifest's blob.
 
-        Symbolic links are refused (they could point anywhere), and so is
-        pickle content unless ``allow_pickle``.
+        Symbolic and hard links are refused (they could point anywhere), and so
+        is every file that is not an inert format (see :mod:`lmops_core.weights`)
+        unless ``allow_pickle``; files accepted only because of it are appended
+        to ``accepted_unsafe``.
         """
         files = list(_walk_regular_files(folder))
         if not files:
             raise ValidationError(f"folder {folder} holds no files to store", file=str(folder))
+        unsafe = check_files(files, folder=str(folder), allow_pickle=allow_pickle)
+        if accepted_unsafe is not None:
+            accepted_unsafe.extend(unsafe)
         entries = []
-        for rel, path in files:
-            refuse_pickle(path, display_name=f"{folder}/{rel}", allow=allow_pickle)
         for rel, path in files:
             info = self.put_file(path, progress=progress)
             entries.append(TreeEntry(path=rel, digest=info.digest, size=info.size))
@@ -174,10 +179,15 @@ def _walk_regular_files(folder: Path) -> Iterator[tuple[str, Path]]:
         dirnames.sort()
         for name in sorted(filenames):
             path = base / name
-            if path.is_symlink():
+            st = path.lstat()
+            if stat.S_ISLNK(st.st_mode):
                 raise UnsafePathError(f"refusing symbolic link {path} in {folder}")
-            if not path.is_file():
-                continue
+            if not stat.S_ISREG(st.st_mode):
+                raise UnsafePathError(f"refusing {path} in {folder}: not a regular file")
+            if st.st_nlink > 1:
+                # A hard link is another name for a file that may live anywhere (/etc/shadow).
+                raise UnsafePathError(f"refusing hard link {path} in {folder}: the file has "
+                                      f"{st.st_nlink} names; copy it instead")
             rel = path.relative_to(folder).as_posix()
             safe_relative_path(rel, what="file name")
             yield rel, path

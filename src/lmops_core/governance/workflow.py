@@ -71,6 +71,8 @@ if TYPE_CHECKING:
 #: Evidence kinds the workflow writes itself; they never invalidate a request.
 GOVERNANCE_KINDS = frozenset({"promotion_request", "approval", "promotion", "revocation"})
 GOVERNED_STAGES = ("staging", "production", "approved-for-training", "approved-for-use")
+#: The policy transition whose rules say who may register pickle-based model files.
+PICKLE_TRANSITION = "allow-pickle"
 #: Stages only some asset types can enter (others: any type may request them).
 STAGE_ASSET_TYPES = {"approved-for-training": ("dataset",), "approved-for-use": ("suite",)}
 DEFAULT_TTL = timedelta(days=7)
@@ -404,6 +406,19 @@ class Governance:
                 f"{actor!r} may not {action}: it needs one of the roles "
                 f"{', '.join(sorted(allowed))} (holds: {', '.join(sorted(held)) or 'none'})")
         return held
+
+    def check_pickle_allowed(self, s: Session, actor: str, risk_tier: str) -> None:
+        """Refuse ``allow_pickle`` unless a policy rule (transition ``allow-pickle``) permits
+        it for this risk tier and ``actor`` holds one of the roles that rule names."""
+        rules = self.policies().select("model", risk_tier, PICKLE_TRANSITION)
+        if not rules:
+            raise PermissionDeniedError(
+                f"no policy rule permits pickle-based files for {risk_tier}-risk models "
+                f"(a rule with transition {PICKLE_TRANSITION!r}); convert them to safetensors")
+        for matched in rules:
+            roles = {a.role for a in matched.rule.approvals} or {"admin"}
+            self._require_role(s, actor, roles, f"register pickle-based files (policy rule "
+                               f"{matched.rule.name})")
 
     def _record_decision(self, s: Session, req: ApprovalRequest, version: Any, actor: str,
                          role: str, approve: bool, comment: str) -> None:
