@@ -266,8 +266,8 @@ def test_a_suite_without_code_needs_no_approval(tmp_path: Path, db_url: str) -> 
 
 
 def test_without_a_suite_rule_approved_for_use_is_blocked(tmp_path: Path, db_url: str) -> None:
-    ws = _governed(tmp_path, db_url, policy="apiVersion: lmops/v1\nkind: Policy\nname: none\n"
-                                            "rules: []\n")
+    ws = _governed(tmp_path, db_url, policy=SUITE_POLICY.replace("asset: suite", "asset: dataset")
+                   .replace("approved-for-use", "approved-for-training"))
     suite = ws.as_actor("eng").register_suite("gate", _suite(
         tmp_path, extra={"utils.py": "x = 1\n"}))
     with pytest.raises(PolicyViolationError):
