@@ -203,3 +203,21 @@ def test_hard_links_are_refused_like_symlinks(tmp_path: Path) -> None:
     store = ArtifactStore(LocalArtifactBackend(tmp_path / "store"))
     with pytest.raises(UnsafePathError, match="hard link"):
         store.put_tree(folder)
+
+
+def test_a_file_swapped_after_the_check_is_caught_in_the_store(tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "a.txt").write_text("first file\n")
+    (folder / "z.json").write_text('{"ok": true}')
+    swapped: list[bool] = []
+
+    def swap(_: int) -> None:  # runs while a.txt is being stored, after the folder check
+        if not swapped:
+            (folder / "z.json").write_bytes(PROTO0)
+            swapped.append(True)
+
+    store = ArtifactStore(LocalArtifactBackend(tmp_path / "store"))
+    with pytest.raises(UnsafeContentError, match="z.json: it contains pickle data"):
+        store.put_tree(folder, progress=swap)
+    assert swapped

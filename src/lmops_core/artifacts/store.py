@@ -8,10 +8,12 @@ validated with :mod:`lmops_core.safepaths` on the way in and on the way out.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import stat
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,15 +122,29 @@ class ArtifactStore:
         files = list(_walk_regular_files(folder))
         if not files:
             raise ValidationError(f"folder {folder} holds no files to store", file=str(folder))
-        unsafe = check_files(files, folder=str(folder), allow_pickle=allow_pickle)
-        if accepted_unsafe is not None:
-            accepted_unsafe.extend(unsafe)
+        # Checked twice: the folder first, so a refused folder stores nothing; then the
+        # stored, immutable blobs, so a file swapped after the first check is caught too.
+        check_files(files, folder=str(folder), allow_pickle=allow_pickle)
         entries = []
         for rel, path in files:
             info = self.put_file(path, progress=progress)
             entries.append(TreeEntry(path=rel, digest=info.digest, size=info.size))
+        with self._blob_files(entries) as stored:
+            unsafe = check_files(stored, folder=str(folder), allow_pickle=allow_pickle)
+        if accepted_unsafe is not None:
+            accepted_unsafe.extend(unsafe)
         manifest = TreeManifest(entries=tuple(entries))
         return self.put_bytes(manifest.to_bytes()), manifest
+
+    @contextlib.contextmanager
+    def _blob_files(self, entries: list[TreeEntry]) -> Iterator[list[tuple[str, Path]]]:
+        local_path = getattr(self.backend, "local_path", None)
+        if callable(local_path):
+            yield [(e.path, Path(local_path(e.digest))) for e in entries]
+            return
+        with tempfile.TemporaryDirectory(prefix="lmops-check-") as scratch:
+            yield [(e.path, self.export_file(e.digest, Path(scratch) / str(i)))
+                   for i, e in enumerate(entries)]
 
     def read_bytes(self, digest: str) -> bytes:
         """The whole blob, verified (for small blobs only)."""
