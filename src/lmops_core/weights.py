@@ -411,8 +411,12 @@ def _is_sentencepiece(data: bytes) -> bool:
 _MAX_PROTO = 2 << 30
 
 
-def classify(path: Path) -> FileVerdict:
-    """Parse ``path`` and say what it is; ``safe`` only for inert formats that are not pickle."""
+def classify(path: Path, *, protobuf: bool = True) -> FileVerdict:
+    """Parse ``path`` and say what it is; ``safe`` only for inert formats that are not pickle.
+
+    ``protobuf=False`` skips the ONNX/SentencePiece parse (for raw external tensor data,
+    which an ONNX model already names: reading gigabytes to rule out protobuf is waste).
+    """
     found = pickle_reason(path)
     if found:
         return FileVerdict("pickle", True, False, f"it contains pickle data ({found})")
@@ -429,7 +433,9 @@ def classify(path: Path) -> FileVerdict:
         return FileVerdict("npy", False, False,
                            "it is a .npy array of objects or of an unsupported dtype "
                            "(object arrays are pickles)")
-    if size <= _MAX_PROTO:
+    # ModelProto is written field by field in order: ONNX opens with ir_version (tag 0x08),
+    # SentencePiece with its first piece (tag 0x0A).
+    if protobuf and size <= _MAX_PROTO and head[:1] in (b"\x08", b"\x0a"):
         data = path.read_bytes()
         external = _onnx(data)
         if external is not None:
@@ -450,12 +456,20 @@ def check_files(files: Iterable[tuple[str, Path]], *, folder: str,
     accepted only because of ``allow_pickle`` (name, format, reason) for the record.
     """
     listed = list(files)
-    verdicts = {rel: classify(path) for rel, path in listed}
+    # ONNX models first (by content: any file may be one), so their external data is known.
+    verdicts: dict[str, FileVerdict] = {}
     external: set[str] = set()
-    for rel, verdict in verdicts.items():
+    for rel, path in listed:
+        with open(path, "rb") as fh:
+            if fh.read(1) != b"\x08":
+                continue
+        verdicts[rel] = classify(path)
         base = rel.rpartition("/")[0]
-        for location in verdict.external_data:
+        for location in verdicts[rel].external_data:
             external.add(f"{base}/{location}" if base else location)
+    for rel, path in listed:
+        if rel not in verdicts:
+            verdicts[rel] = classify(path, protobuf=rel not in external)
     accepted_unsafe = []
     for rel, verdict in verdicts.items():
         if verdict.safe:
