@@ -153,6 +153,24 @@ def test_safe_formats_are_accepted(tmp_path: Path) -> None:
     assert check_files([(n, folder / n) for n in files], folder="m") == []
 
 
+def _sentencepiece(pieces: list[str]) -> bytes:
+    out = b""
+    for text in pieces:
+        raw = text.encode()
+        piece = b"\x0a" + bytes([len(raw)]) + raw + b"\x15" + struct.pack("<f", -1.0) + b"\x18\x01"
+        out += b"\x0a" + bytes([len(piece)]) + piece
+    return out
+
+
+def test_sentencepiece_models_are_parsed_not_trusted_by_name(tmp_path: Path) -> None:
+    good = tmp_path / "tokenizer.model"
+    good.write_bytes(_sentencepiece(["<unk>", "\u2581the", "s"]))
+    assert classify(good).format == "sentencepiece" and classify(good).safe
+    bad = tmp_path / "spiece.model"
+    bad.write_bytes(_sentencepiece(["a"]) + b"\x80\x01garbage")
+    assert not classify(bad).safe
+
+
 def test_a_text_pickle_is_still_a_pickle(tmp_path: Path) -> None:
     path = tmp_path / "vocab.txt"  # proto-0 pickle is plain ASCII text
     path.write_bytes(PROTO0 + b"\nmore text\n")
