@@ -150,7 +150,11 @@ class StageResult:
 
 @runtime_checkable
 class Operation(Protocol):
-    """A named unit of work a plugin registers for one lifecycle stage."""
+    """A named unit of work a plugin registers for one lifecycle stage.
+
+    An operation may also declare ``input_roles`` (a tuple of role names); the
+    runner then refuses any other role before anything is materialised.
+    """
 
     name: str
     description: str

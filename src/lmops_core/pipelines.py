@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,9 +38,11 @@ from pydantic import ValidationError as PydanticError
 from lmops_core.contracts import ProgressReporter
 from lmops_core.errors import LmopsError, PolicyViolationError, StageError, ValidationError
 from lmops_core.redaction import redact_text
+from lmops_core.safepaths import join_inside
 from lmops_core.workspace import Workspace
 
 _REF = re.compile(r"\$\{([A-Za-z0-9_-]+)(?:\.([A-Za-z0-9_-]+))?\}")
+_PACKAGE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 class _Strict(BaseModel):
@@ -216,6 +219,8 @@ class PipelineRunner:
         self.pipeline = pipeline
         self.base_dir = base_dir
         self.results: dict[str, StepResult] = {}
+        self.produced: set[str] = set()
+        """Absolute paths earlier steps wrote (bundles, logs): later steps may name them."""
         self.report = reporter or (lambda *_: None)
         self.progress = progress
 
@@ -246,15 +251,25 @@ class PipelineRunner:
         return result.outputs[output]
 
     def path(self, value: str) -> Path:
-        """A path relative to the pipeline file, or ``package:NAME/rel/path``."""
+        """A path inside the pipeline file's folder, or ``package:NAME/rel/path`` inside a package.
+
+        Checked like every other name that becomes a path: absolute paths, ``..``,
+        URLs and symlinks leading out are refused, so a pipeline reads and writes
+        only under its own folder (or reads a package's shipped files).
+        """
         if value.startswith("package:"):
             package, _, rel = value[len("package:"):].partition("/")
+            if not _PACKAGE.fullmatch(package):
+                raise ValidationError(f"{value}: {package!r} is not a package name",
+                                      field="path")
             spec = importlib.util.find_spec(package)
             if spec is None or not spec.submodule_search_locations:
                 raise ValidationError(f"{value}: package {package!r} is not installed")
-            return Path(next(iter(spec.submodule_search_locations))) / rel
-        p = Path(value)
-        return p if p.is_absolute() else self.base_dir / p
+            root = Path(next(iter(spec.submodule_search_locations)))
+            return join_inside(root, rel, what=f"pipeline path {value!r}")
+        if value in self.produced:
+            return Path(value)
+        return join_inside(self.base_dir, value, what="pipeline path")
 
     # -- running -----------------------------------------------------------------
 
@@ -272,6 +287,8 @@ class PipelineRunner:
                                  f"failed: {redact_text(str(exc))}", step=step.id) from exc
             result.summary = redact_text(result.summary)
             self.results[step.id] = result
+            self.produced.update(v for v in (result.value, *result.outputs.values())
+                                 if isinstance(v, str) and Path(v).is_absolute())
             self.report("done", step.id, result)
         return self.results
 
@@ -290,7 +307,8 @@ class PipelineRunner:
         source = self.path(files[0])
         if len(files) > 1:
             # Several files form one dataset: concatenated in the order given.
-            source = ws.settings.home / "tmp" / f"{spec['name']}-combined.jsonl"
+            # The dataset's name is not a file name: the combined file gets a fresh one.
+            source = ws.settings.home / "tmp" / f"pipeline-{uuid.uuid4().hex}-combined.jsonl"
             source.parent.mkdir(parents=True, exist_ok=True)
             with open(source, "wb") as out:
                 for f in files:
@@ -378,8 +396,11 @@ class PipelineRunner:
         keys = KeyStore.for_home(ws.settings.home)
         if keys.active_id() is None:
             keys.create()
-        out = self.path(spec["out"]) if spec["out"] else (
-            ws.settings.home / "bundles" / f"{spec['ref'].replace(':', '-').replace('@', '-')}")
+        bundles = ws.settings.home / "bundles"
+        bundles.mkdir(parents=True, exist_ok=True)
+        out = self.path(spec["out"]) if spec["out"] else join_inside(
+            bundles, re.sub(r"[^A-Za-z0-9_.-]", "-", spec["ref"]).lstrip(".") or "bundle",
+            what="bundle folder")
         info = create_bundle(ws, spec["ref"], out, stage=spec["stage"], keys=keys)
         verified = load_bundle(out, public_keys=keys.public_keys())
         return StepResult(value=str(out), outputs={"path": str(out), "digest": info.digest},
@@ -392,7 +413,7 @@ class PipelineRunner:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         log = ws.settings.home / "inference.jsonl"
-        cmd = [str(lmops), "serve-model", spec["bundle"], "--port", str(port),
+        cmd = [str(lmops), "serve-model", str(self.path(spec["bundle"])), "--port", str(port),
                "--guard-mode", spec["guard_mode"], "--log-path", str(log)]
         env = {**os.environ, "LMOPS_HOME": str(ws.settings.home)}
         server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

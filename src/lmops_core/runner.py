@@ -38,12 +38,33 @@ from lmops_core.redaction import redact, redact_text
 from lmops_core.registry import store
 from lmops_core.registry.models import Run, utcnow
 from lmops_core.registry.names import parse_ref
-from lmops_core.safepaths import is_inside
+from lmops_core.safepaths import is_inside, join_inside
 
 if TYPE_CHECKING:
     from lmops_core.workspace import Workspace
 
 MODEL_FORMATS = {"onnx": "onnx", "onnx-int8": "onnx"}
+_ROLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+SUITE_USE_STAGE = "approved-for-use"
+"""The stage a suite version holding code must be in before any run may execute it."""
+
+
+def check_input_roles(operation: str, declared: tuple[str, ...] | None,
+                      inputs: Mapping[str, str]) -> None:
+    """Refuse input roles that are not plain names, or that the operation does not declare.
+
+    A role becomes a folder name under the run's inputs, so it is checked like
+    any other name that becomes a path, before anything is written.
+    """
+    for role in inputs:
+        if not isinstance(role, str) or not _ROLE_NAME.fullmatch(role):
+            raise ValidationError(
+                f'operation "{operation}": input role {role!r} is not a plain name (letters, '
+                "digits, '_' or '-', starting with a letter)", field=f"inputs.{role}")
+        if declared is not None and role not in declared:
+            raise ValidationError(
+                f'operation "{operation}": unknown input role "{role}" (it takes: '
+                f"{', '.join(declared) or 'no inputs'})", field=f"inputs.{role}")
 
 
 @dataclass
@@ -84,8 +105,10 @@ class StageRunner:
 
     def _materialise(self, inputs: Mapping[str, str], into: Path) -> dict[str, InputAsset]:
         resolved: dict[str, InputAsset] = {}
+        into.mkdir(parents=True, exist_ok=True)
         with self.ws.db.read() as s:
             for role, ref in inputs.items():
+                slot = join_inside(into, role, what=f"input role {role!r}")
                 parsed = parse_ref(ref)
                 if parsed.asset_type is None:
                     raise ValidationError(
@@ -97,15 +120,15 @@ class StageRunner:
                 path: Path | None = None
                 meta = dict(version.meta)
                 if typ == "dataset":
-                    path = self.artifacts.export_file(version.digest,
-                                                      into / role / "data.jsonl")
+                    path = self.artifacts.export_file(version.digest, slot / "data.jsonl")
                     kind = version.shape
                 elif typ == "model":
-                    path = self.artifacts.export_tree(version.digest, into / role)
+                    path = self.artifacts.export_tree(version.digest, slot)
                     kind = version.kind
                     meta["risk_tier"] = asset.risk_tier
                 elif typ == "suite":
-                    path = self.artifacts.export_tree(version.digest, into / role)
+                    _check_suite_usable(canonical, version)
+                    path = self.artifacts.export_tree(version.digest, slot)
                     kind = "suite"
                 else:
                     kind = "template"
@@ -128,6 +151,7 @@ class StageRunner:
         keep_workdir: bool = False,
     ) -> RunOutcome:
         registered = self.ws.plugins.operation(stage, operation)
+        check_input_roles(operation, _declared_roles(registered.value), inputs)
         run_id = uuid.uuid4().hex
         base = self.ws.settings.home / "runs" / run_id
         workdir = base / "work"
@@ -319,6 +343,25 @@ class StageRunner:
                 store.record_run(s, self.ws.audit_writer, run)
         except Exception:  # noqa: BLE001 - never mask the plugin's own error
             return
+
+
+def _declared_roles(op: Any) -> tuple[str, ...] | None:
+    roles = getattr(op, "input_roles", None)
+    return None if roles is None else tuple(roles)
+
+
+def _check_suite_usable(ref: str, version: Any) -> None:
+    """A suite holding code (Python files, ``!function``) runs only once approved for use."""
+    code = (version.meta or {}).get("code_files") if isinstance(version.meta, dict) else None
+    if code is None:
+        raise PolicyViolationError(
+            f"{ref} was registered before suites were checked for code; register it again "
+            "so its files are checked", field="inputs")
+    if code and version.stage != SUITE_USE_STAGE:
+        files = ", ".join(sorted(c["path"] for c in code))
+        raise PolicyViolationError(
+            f"{ref} contains code ({files}) and is not {SUITE_USE_STAGE}; request it with "
+            f"`lmops promote {ref} --to {SUITE_USE_STAGE}`", field="inputs")
 
 
 @dataclass(frozen=True)

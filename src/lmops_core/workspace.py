@@ -9,6 +9,7 @@ audited the same way whichever front end asked for it.
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -44,6 +45,7 @@ from lmops_core.registry.schemas import (
 )
 from lmops_core.runner import RunOutcome, StageRunner
 from lmops_core.settings import Settings, get_settings
+from lmops_core.suites import inspect_suite_folder
 from lmops_core.validation import checked_public
 
 MODEL_KINDS = ("base", "adapter", "merged", "full", "onnx", "onnx-int8", "quantized")
@@ -191,22 +193,34 @@ class Workspace:
     ) -> ModelVersionPublic:
         """Register a local model folder (Hugging Face layout) as the next model version.
 
-        Every file is stored by digest; pickle-based weights are refused unless
-        ``allow_pickle``; symbolic links are refused.
+        Every file is stored by digest and must parse as a known inert format;
+        pickle content is refused unless ``allow_pickle`` and a policy lets this
+        actor allow it (recorded as ``pickle_allowed`` evidence); symbolic and
+        hard links are refused.
         """
         if kind not in MODEL_KINDS:
             raise ValidationError(f"unknown model kind {kind!r} (expected one of "
                                   f"{', '.join(MODEL_KINDS)})", field="kind")
         folder = Path(folder)
+        if allow_pickle:
+            with self.db.read() as s:
+                try:
+                    tier = risk_tier or store.get_asset(s, "model", name).risk_tier
+                except NotFoundError:
+                    tier = "standard"
+                self.governance.check_pickle_allowed(s, self.actor, tier)
+        accepted: list[dict[str, str]] = []
         with self.artifacts.lease(f"model-{name}"):
             info, manifest = self.artifacts.put_tree(folder, allow_pickle=allow_pickle,
-                                                     progress=progress)
+                                                     progress=progress,
+                                                     accepted_unsafe=accepted)
             return self._record_model(name, kind, description, risk_tier, meta, tags, info,
-                                      manifest)
+                                      manifest, accepted)
 
     def _record_model(self, name: str, kind: str, description: str, risk_tier: str | None,
                       meta: Mapping[str, Any] | None, tags: Mapping[str, str] | None,
-                      info: Any, manifest: Any) -> ModelVersionPublic:
+                      info: Any, manifest: Any,
+                      accepted: list[dict[str, str]]) -> ModelVersionPublic:
         fmt = "onnx" if any(e.path.endswith(".onnx") for e in manifest.entries) else "safetensors"
         with self.db.write() as s:
             row = store.create_version(
@@ -214,6 +228,13 @@ class Workspace:
                 risk_tier=risk_tier, tags=tags,
                 fields={"digest": info.digest, "size_bytes": manifest.total_size, "kind": kind,
                         "format": fmt, "meta": {"files": len(manifest.entries), **(meta or {})}})
+            if accepted:
+                # The exception is part of the version's record: reviewers see it as evidence.
+                store.attach_evidence(
+                    s, self.audit_writer, asset_type="model", version=row,
+                    expected_digest=info.digest, kind="pickle_allowed", stage="training",
+                    plugin="lmops-core", metrics={"files": len(accepted)},
+                    details={"allowed_by": self.actor, "files": accepted})
             return self._model_public(s, row)
 
     def register_suite(self, name: str, folder: Path | str, *,
@@ -221,7 +242,9 @@ class Workspace:
         """Register an evaluation suite folder (``suite.yaml`` plus its task folders).
 
         The folder's digest pins tasks, data and thresholds exactly: changing any
-        file makes a new version, so "evaluated with suite:gate@3" is exact.
+        file makes a new version, so "evaluated with suite:gate@3" is exact. Every
+        path the suite names must stay inside the folder (refused otherwise, naming
+        the file and field); a suite holding code runs only once approved for use.
         """
         folder = Path(folder)
         if not (folder / "suite.yaml").is_file():
@@ -229,15 +252,23 @@ class Workspace:
                                   "and the task folders it names", file=str(folder))
         with self.artifacts.lease(f"suite-{name}"):
             info, manifest = self.artifacts.put_tree(folder)
-            return self._record_suite(name, description, info, manifest)
+            # Inspect the stored copy, not the host folder: what was checked is what runs.
+            tmp = self.settings.home / "tmp"
+            tmp.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=tmp) as scratch:
+                inspection = inspect_suite_folder(
+                    self.artifacts.export_tree(info.digest, Path(scratch) / "suite"))
+            return self._record_suite(name, description, info, manifest, inspection)
 
-    def _record_suite(self, name: str, description: str, info: Any,
-                      manifest: Any) -> SuiteVersionPublic:
+    def _record_suite(self, name: str, description: str, info: Any, manifest: Any,
+                      inspection: Any) -> SuiteVersionPublic:
         with self.db.write() as s:
             row = store.create_version(
                 s, self.audit_writer, asset_type="suite", name=name, description=description,
                 fields={"digest": info.digest, "size_bytes": manifest.total_size,
-                        "meta": {"files": len(manifest.entries)}})
+                        "meta": {"files": len(manifest.entries),
+                                 "code_files": inspection.code_files,
+                                 "references": inspection.references}})
             return self._suite_public(s, row)
 
     def create_prompt(self, name: str, template: str, *, variables: Sequence[str] | None = None,
@@ -557,3 +588,4 @@ def _run_public(row: Run) -> RunPublic:
 
 
 __all__ = ["RunOutcome", "Workspace"]
+

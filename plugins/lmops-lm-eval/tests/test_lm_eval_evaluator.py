@@ -17,6 +17,7 @@ from lmops_lm_eval.suite import load_suite
 from lmops_lm_eval.taskfiles import BUILTIN_TASKS, BUILTIN_TASKS_DIR
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from lmops_core.contracts import InputAsset
 from lmops_core.errors import StageError, ValidationError
 
 LIMIT = 4
@@ -123,22 +124,41 @@ def _user_folder(root: Path, answer_index: int = 0) -> Path:
     return folder
 
 
+def _suite_input(suite_folder: Path) -> InputAsset:
+    """A suite as the core hands it over: materialised from the store, code listed."""
+    code = [{"path": p.relative_to(suite_folder).as_posix(), "digest": "sha256:" + "1" * 64}
+            for p in sorted(suite_folder.rglob("*.py"))]
+    return InputAsset(role="suite", ref="suite:user@1", asset_type="suite", kind="suite",
+                      digest="sha256:" + "2" * 64, path=suite_folder,
+                      metadata={"code_files": code})
+
+
+def _user_suite(root: Path, answer_index: int = 0) -> Path:
+    suite = root / "suite"
+    suite.mkdir(parents=True)
+    _user_folder(suite, answer_index)
+    (suite / "suite.yaml").write_text("name: user\ntasks: [user_parity]\n"
+                                      "task_paths: [user_tasks]\n", encoding="utf-8")
+    return suite
+
+
 def test_a_user_task_folder_works(
     make_context: Any, model_input: Any,tiny_model: Path, tmp_path: Path) -> None:
-    folder = _user_folder(tmp_path)
-    ctx = make_context(tmp_path / "wd", {"model": model_input(tiny_model)},
-                       {"tasks": ["user_parity"], "task_paths": [str(folder)]}, "lm-eval")
+    suite = _user_suite(tmp_path)
+    ctx = make_context(tmp_path / "wd", {"model": model_input(tiny_model),
+                                         "suite": _suite_input(suite)}, {}, "lm-eval")
     (ev,) = LmEvalEvaluator().run(ctx).evidence
     assert ev.metrics["samples"] == 10
     assert 0.0 <= ev.metrics["user_parity.acc"] <= 1.0
     assert ev.metrics["acc"] == ev.metrics["user_parity.acc"]
     rows = [json.loads(x) for x in ev.artifacts["samples.jsonl"].read_text().splitlines()]
     assert rows[0]["doc"]["q"] == "IS 0 EVEN?"  # the !function process_docs ran
+    assert [c["path"] for c in ev.details["suite_code"]] == ["user_tasks/utils.py"]
     digest = ev.details["tasks"]["user_parity"]["digest"]
 
-    other = _user_folder(tmp_path / "second", answer_index=1)
-    ctx2 = make_context(tmp_path / "wd2", {"model": model_input(tiny_model)},
-                        {"tasks": ["user_parity"], "task_paths": [str(other)]}, "lm-eval")
+    other = _user_suite(tmp_path / "second", answer_index=1)
+    ctx2 = make_context(tmp_path / "wd2", {"model": model_input(tiny_model),
+                                           "suite": _suite_input(other)}, {}, "lm-eval")
     (ev2,) = LmEvalEvaluator().run(ctx2).evidence
     assert ev2.details["tasks"]["user_parity"]["digest"] != digest  # data changed
 
@@ -152,7 +172,7 @@ def test_bad_params_are_named(
         LmEvalEvaluator().run(make_context(tmp_path, inputs, {"limit": 0}, "lm-eval"))
     with pytest.raises(ValidationError, match='unknown task "nope"'):
         LmEvalEvaluator().run(make_context(tmp_path, inputs, {"tasks": ["nope"]}, "lm-eval"))
-    with pytest.raises(ValidationError, match="task_paths"):
+    with pytest.raises(ValidationError, match='param "task_paths" is not accepted'):
         LmEvalEvaluator().run(make_context(tmp_path, inputs, {"task_paths": [str(tmp_path / "x")]},
                                            "lm-eval"))
 
@@ -167,7 +187,8 @@ def test_adapter_needs_its_base(
 
 def test_suite_digest_and_thresholds(
     make_context: Any, model_input: Any,tiny_model: Path, tmp_path: Path) -> None:
-    suite_file = tmp_path / "suite.yaml"
+    (tmp_path / "suite").mkdir()
+    suite_file = tmp_path / "suite" / "suite.yaml"
     suite_file.write_text(
         "name: gate\nversion: 3\ntasks: [lmops_facts_mc_en]\nlimit: 4\n"
         "thresholds:\n  acc: {min: 0.0}\n  lmops_facts_mc_en.acc: {max: 1.0}\n"
@@ -176,8 +197,8 @@ def test_suite_digest_and_thresholds(
         encoding="utf-8")
     suite = load_suite(suite_file)
     assert suite.digest == load_suite(suite_file).digest
-    ctx = make_context(tmp_path / "wd", {"model": model_input(tiny_model)},
-                       {"suite": str(suite_file)}, "lm-eval")
+    ctx = make_context(tmp_path / "wd", {"model": model_input(tiny_model),
+                                         "suite": _suite_input(suite_file.parent)}, {}, "lm-eval")
     (ev,) = LmEvalEvaluator().run(ctx).evidence
     assert ev.details["suite"]["digest"] == suite.digest
     assert ev.metrics["samples"] == 4 and ev.metrics["suite_passed"] is True

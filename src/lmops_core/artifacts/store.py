@@ -12,6 +12,8 @@ import contextlib
 import io
 import json
 import os
+import stat
+import tempfile
 from collections.abc import Callable, Collection, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from lmops_core.artifacts.backend import ArtifactBackend, ArtifactInfo, CollectR
 from lmops_core.digests import CHUNK_SIZE, parse_digest
 from lmops_core.errors import IntegrityError, UnsafePathError, ValidationError
 from lmops_core.safepaths import join_inside, safe_relative_path
-from lmops_core.weights import refuse_pickle
+from lmops_core.weights import check_files
 
 TREE_FORMAT = "lmops.tree/1"
 ProgressCallback = Callable[[int], None]
@@ -129,23 +131,41 @@ class ArtifactStore:
         *,
         allow_pickle: bool = False,
         progress: ProgressCallback | None = None,
+        accepted_unsafe: list[dict[str, str]] | None = None,
     ) -> tuple[ArtifactInfo, TreeManifest]:
         """Store every regular file under ``folder``; return the manifest's blob.
 
-        Symbolic links are refused (they could point anywhere), and so is
-        pickle content unless ``allow_pickle``.
+        Symbolic and hard links are refused (they could point anywhere), and so
+        is every file that is not an inert format (see :mod:`lmops_core.weights`)
+        unless ``allow_pickle``; files accepted only because of it are appended
+        to ``accepted_unsafe``.
         """
         files = list(_walk_regular_files(folder))
         if not files:
             raise ValidationError(f"folder {folder} holds no files to store", file=str(folder))
+        # Checked twice: the folder first, so a refused folder stores nothing; then the
+        # stored, immutable blobs, so a file swapped after the first check is caught too.
+        check_files(files, folder=str(folder), allow_pickle=allow_pickle)
         entries = []
-        for rel, path in files:
-            refuse_pickle(path, display_name=f"{folder}/{rel}", allow=allow_pickle)
         for rel, path in files:
             info = self.put_file(path, progress=progress)
             entries.append(TreeEntry(path=rel, digest=info.digest, size=info.size))
+        with self._blob_files(entries) as stored:
+            unsafe = check_files(stored, folder=str(folder), allow_pickle=allow_pickle)
+        if accepted_unsafe is not None:
+            accepted_unsafe.extend(unsafe)
         manifest = TreeManifest(entries=tuple(entries))
         return self.put_bytes(manifest.to_bytes()), manifest
+
+    @contextlib.contextmanager
+    def _blob_files(self, entries: list[TreeEntry]) -> Iterator[list[tuple[str, Path]]]:
+        local_path = getattr(self.backend, "local_path", None)
+        if callable(local_path):
+            yield [(e.path, Path(local_path(e.digest))) for e in entries]
+            return
+        with tempfile.TemporaryDirectory(prefix="lmops-check-") as scratch:
+            yield [(e.path, self.export_file(e.digest, Path(scratch) / str(i)))
+                   for i, e in enumerate(entries)]
 
     def read_bytes(self, digest: str) -> bytes:
         """The whole blob, verified (for small blobs only)."""
@@ -219,10 +239,15 @@ def _walk_regular_files(folder: Path) -> Iterator[tuple[str, Path]]:
         dirnames.sort()
         for name in sorted(filenames):
             path = base / name
-            if path.is_symlink():
+            st = path.lstat()
+            if stat.S_ISLNK(st.st_mode):
                 raise UnsafePathError(f"refusing symbolic link {path} in {folder}")
-            if not path.is_file():
-                continue
+            if not stat.S_ISREG(st.st_mode):
+                raise UnsafePathError(f"refusing {path} in {folder}: not a regular file")
+            if st.st_nlink > 1:
+                # A hard link is another name for a file that may live anywhere (/etc/shadow).
+                raise UnsafePathError(f"refusing hard link {path} in {folder}: the file has "
+                                      f"{st.st_nlink} names; copy it instead")
             rel = path.relative_to(folder).as_posix()
             safe_relative_path(rel, what="file name")
             yield rel, path

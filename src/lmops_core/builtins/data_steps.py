@@ -57,6 +57,7 @@ class _FilterStep:
 
     name = ""
     description = ""
+    input_roles = ("dataset",)
     allowed: Mapping[str, type | tuple[type, ...]] = {}
 
     def keep(self, shape: str, raw: bytes, record: dict[str, Any]) -> bool:

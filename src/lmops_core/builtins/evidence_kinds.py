@@ -24,3 +24,9 @@ def register_evidence_kinds(register: Register) -> None:
         name="validation",
         description="An independent validation report attached by a validator.",
     ))
+    register(EvidenceKind(
+        name="pickle_allowed",
+        description="Files of a model version that are not an inert format (pickle or unknown), "
+                    "accepted because someone whose policy allows it passed --allow-pickle.",
+        metrics={"files": "integer"},
+    ))

@@ -119,7 +119,9 @@ def models_register(
     risk_tier: Annotated[str | None, typer.Option(help="low, standard or high.")] = None,
     description: str = "",
     allow_pickle: Annotated[bool, typer.Option(
-        help="Accept pickle-based weight files (they can run code when loaded).")] = False,
+        help="Accept pickle-based or unrecognised files (they can run code when loaded); "
+             "needs a policy rule for transition allow-pickle whose role you hold, and is "
+             "recorded as pickle_allowed evidence.")] = False,
 ) -> None:
     """Store a model folder by digest and register it as the next version of NAME."""
     total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())

@@ -10,6 +10,7 @@ import typer
 
 from lmops_core.cli.common import console, open_workspace
 from lmops_core.errors import ValidationError
+from lmops_core.safepaths import join_inside
 
 
 class ReportFormat(StrEnum):
@@ -42,10 +43,10 @@ def report(
     stem = f"report-{version.name}-{version.version}"
     written: list[Path] = []
     if fmt in (ReportFormat.html, ReportFormat.both):
-        written.append(out / f"{stem}.html")
+        written.append(join_inside(out, f"{stem}.html", what="report file"))
         written[-1].write_text(rendered.html, encoding="utf-8")
     if fmt in (ReportFormat.md, ReportFormat.both):
-        written.append(out / f"{stem}.md")
+        written.append(join_inside(out, f"{stem}.md", what="report file"))
         written[-1].write_text(rendered.markdown, encoding="utf-8")
     for path in written:
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)

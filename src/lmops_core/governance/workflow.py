@@ -73,7 +73,11 @@ if TYPE_CHECKING:
 
 #: Evidence kinds the workflow writes itself; they never invalidate a request.
 GOVERNANCE_KINDS = frozenset({"promotion_request", "approval", "promotion", "revocation"})
-GOVERNED_STAGES = ("staging", "production", "approved-for-training")
+GOVERNED_STAGES = ("staging", "production", "approved-for-training", "approved-for-use")
+#: The policy transition whose rules say who may register pickle-based model files.
+PICKLE_TRANSITION = "allow-pickle"
+#: Stages only some asset types can enter (others: any type may request them).
+STAGE_ASSET_TYPES = {"approved-for-training": ("dataset",), "approved-for-use": ("suite",)}
 DEFAULT_TTL = timedelta(days=7)
 
 
@@ -290,6 +294,7 @@ class Governance:
         with self.ws.db.write() as s:
             typ, asset, version = self._resolve(s, ref)
             canonical = store.version_ref(typ, asset.name, version.version)
+            _check_stage_asset(typ, to, canonical)
             if version.stage == to:
                 raise ConflictError(f"{canonical} is already in {to}")
             self._expire_lapsed(s, typ, version.id, to)
@@ -438,6 +443,19 @@ class Governance:
                 f"{actor!r} may not {action}: it needs one of the roles "
                 f"{', '.join(sorted(allowed))} (holds: {', '.join(sorted(held)) or 'none'})")
         return held
+
+    def check_pickle_allowed(self, s: Session, actor: str, risk_tier: str) -> None:
+        """Refuse ``allow_pickle`` unless a policy rule (transition ``allow-pickle``) permits
+        it for this risk tier and ``actor`` holds one of the roles that rule names."""
+        rules = self.policies().select("model", risk_tier, PICKLE_TRANSITION)
+        if not rules:
+            raise PermissionDeniedError(
+                f"no policy rule permits pickle-based files for {risk_tier}-risk models "
+                f"(a rule with transition {PICKLE_TRANSITION!r}); convert them to safetensors")
+        for matched in rules:
+            roles = {a.role for a in matched.rule.approvals} or {"admin"}
+            self._require_role(s, actor, roles, f"register pickle-based files (policy rule "
+                               f"{matched.rule.name})")
 
     def _record_decision(self, s: Session, req: ApprovalRequest, version: Any, actor: str,
                          role: str, approve: bool, comment: str) -> None:
@@ -674,6 +692,16 @@ def _check_stage(stage: str) -> None:
     if stage not in GOVERNED_STAGES:
         raise ValidationError(f"unknown target stage {stage!r} (expected one of "
                               f"{', '.join(GOVERNED_STAGES)})", field="to")
+
+
+def _check_stage_asset(asset_type: str, stage: str, ref: str) -> None:
+    allowed = STAGE_ASSET_TYPES.get(stage)
+    if allowed is not None and asset_type not in allowed:
+        raise ValidationError(f"{ref}: only {', '.join(allowed)} versions can enter {stage}",
+                              field="to")
+    if asset_type == "suite" and stage != "approved-for-use":
+        raise ValidationError(f"{ref}: a suite version can only enter approved-for-use",
+                              field="to")
 
 
 def _check_text(value: str, field: str) -> None:

@@ -24,7 +24,7 @@ Status = Literal["pass", "fail", "missing", "error"]
 CheckKind = Literal["selection", "definition", "evidence", "condition"]
 
 #: Target stages that may not be entered unless at least one rule governs the request.
-POLICY_REQUIRED_FOR: frozenset[str] = frozenset({"production"})
+POLICY_REQUIRED_FOR: frozenset[str] = frozenset({"production", "approved-for-use"})
 
 # Evidence of a kind no requirement names must still be about this very version.
 _DEFAULT_REQUIREMENT_FIELDS: dict[str, Any] = {"same_digest": True}

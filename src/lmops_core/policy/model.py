@@ -25,11 +25,11 @@ from pydantic import (
 from lmops_core.contracts import Stage
 
 API_VERSION = "lmops/v1"
-ASSET_TYPES: tuple[str, ...] = ("model", "prompt", "dataset")
+ASSET_TYPES: tuple[str, ...] = ("model", "prompt", "dataset", "suite")
 RISK_TIERS: tuple[str, ...] = ("low", "standard", "high")
 BREACH_ACTIONS: tuple[str, ...] = ("alert", "revalidation-required", "revoke", "retrain")
 
-AssetKind = Literal["model", "prompt", "dataset"]
+AssetKind = Literal["model", "prompt", "dataset", "suite"]
 RiskTier = Literal["low", "standard", "high"]
 BreachAction = Literal["alert", "revalidation-required", "revoke", "retrain"]
 Event = Literal["promotion", "monitoring"]

@@ -111,6 +111,7 @@ class DriftMonitor:
     """
 
     name = "drift"
+    input_roles = ("reference", "current", "model")
     description = (
         "Data and text drift of a current window against a reference (Evidently "
         "DataDriftPreset over fields and text descriptors), with Evidently's HTML report."

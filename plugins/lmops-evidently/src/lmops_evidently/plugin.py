@@ -16,6 +16,7 @@ class LazyDriftMonitor:
     """The ``drift`` operation; loads :class:`lmops_evidently.monitor.DriftMonitor` on first run."""
 
     name = "drift"
+    input_roles = ("reference", "current", "model")
     description = ("Compare a reference and a current window (data, text descriptors, "
                    "optional embeddings) with Evidently's DataDriftPreset.")
 

@@ -42,6 +42,7 @@ class DpoTrainer:
     """
 
     name = "dpo"
+    input_roles = ("base", "dataset")
     description = "Preference tuning (DPO) with trl's DPOTrainer, LoRA by default or full"
 
     def params_spec(self) -> list[Param]:

@@ -9,16 +9,13 @@ import lmops_hf  # noqa: F401  - offline switches first
 from lmops_core.errors import UnsafeContentError, ValidationError
 from lmops_core.weights import refuse_pickle
 
-# Files that are text by construction; everything else in a model folder is checked.
-_TEXT_SUFFIXES = {".json", ".jinja", ".txt", ".md", ".model", ".py"}
-
 
 def check_model_folder(folder: Path, *, allow_pickle: bool = False, role: str = "model") -> None:
     """Refuse a folder that is missing, has no config, or holds pickle-based files.
 
     A ``*.safetensors`` file must really parse as safetensors (a renamed pickle
-    is refused); any other non-text file is checked with
-    :func:`lmops_core.weights.refuse_pickle`.
+    is refused); every other file, whatever its name, is checked with
+    :func:`lmops_core.weights.refuse_pickle` (a pickle named ``*.json`` is still one).
     """
     from safetensors import safe_open
 
@@ -33,7 +30,7 @@ def check_model_folder(folder: Path, *, allow_pickle: bool = False, role: str = 
                 raise UnsafeContentError(
                     f"{role}: {path} is not a valid safetensors file ({exc})", file=str(path)
                 ) from exc
-        elif path.suffix not in _TEXT_SUFFIXES:
+        else:
             refuse_pickle(path, display_name=f"{role}: {path}", allow=allow_pickle)
 
 

@@ -85,6 +85,7 @@ class SftTrainer:
     """
 
     name = "sft"
+    input_roles = ("base", "dataset")
     description = (
         "Supervised fine-tuning on instruction/dialogue data with transformers + PEFT: "
         "LoRA adapter by default (optionally merged), or full fine-tuning"

@@ -14,15 +14,14 @@ from __future__ import annotations
 import json
 import math
 import re
-from pathlib import Path
 from typing import Any
 
 from lmops_core.contracts import EvidenceRecord, StageContext, StageResult
 from lmops_core.errors import StageError
 from lmops_lm_eval import params as P
+from lmops_lm_eval.lm_eval_op import refuse_host_paths, suite_of
 from lmops_lm_eval.models import LoadedModel, load_model
 from lmops_lm_eval.ratings import Ratings, ScoreRating, aggregate
-from lmops_lm_eval.suite import load_suite
 
 DEFAULT_PROMPTS = (
     "What is the capital of France?",
@@ -75,6 +74,7 @@ class JudgeEvaluator:
     """Operation "judge": LLM-as-judge ratings of the model's answers."""
 
     name = "judge"
+    input_roles = ("model", "base", "judge", "judge_base", "suite")
     description = (
         "Rate the model's answers to prompts with a judge model (role 'judge'): a 1-5 score "
         "parsed from its reply, else from its yes/no log-likelihoods; ratings evidence."
@@ -83,12 +83,11 @@ class JudgeEvaluator:
     def run(self, context: StageContext) -> StageResult:
         """Generate answers, have the judge score them, aggregate into ``ratings`` evidence."""
         p = context.params
-        P.check_known(self.name, p, ("prompts", "suite", "max_new_tokens", "judge_max_new_tokens"))
+        refuse_host_paths(self.name, p)
+        P.check_known(self.name, p, ("prompts", "max_new_tokens", "judge_max_new_tokens"))
         prompts = P.str_list(self.name, p, "prompts")
-        suite = None
-        suite_path = P.opt_str(self.name, p, "suite")
-        if suite_path:
-            suite = load_suite(Path(suite_path))
+        suite, _ = suite_of(self.name, context)
+        if suite is not None:
             prompts = prompts or list(suite.judge.get("prompts", []))
         prompts = prompts or list(DEFAULT_PROMPTS)
         max_new = P.req_int(self.name, p, "max_new_tokens", default=24, minimum=1)

@@ -17,14 +17,29 @@ from lmops_lm_eval.suite import Suite, load_suite
 from lmops_lm_eval.taskfiles import (
     BUILTIN_TASKS,
     BUILTIN_TASKS_DIR,
+    PreparedTasks,
     prepare_task_folders,
     task_config_digest,
 )
 
 _PARAMS = (
-    "tasks", "task_paths", "limit", "num_fewshot", "batch_size", "bootstrap_iters", "suite",
-    "chat_template",
+    "tasks", "limit", "num_fewshot", "batch_size", "bootstrap_iters", "chat_template",
 )
+HOST_PATH_PARAMS = ("suite", "task_paths")
+"""Params that used to name task folders on the host; task code runs only from registered suites."""
+
+
+def refuse_host_paths(operation: str, params: Mapping[str, Any]) -> None:
+    """Task folders can run Python: they come only as a registered suite (input role "suite")."""
+    for name in HOST_PATH_PARAMS:
+        if name in params:
+            raise ValidationError(
+                f'operation "{operation}": param "{name}" is not accepted: task folders and '
+                "suite files can run code, so they run only as a registered suite version. "
+                "Register the folder (`lmops suites register NAME FOLDER`), have it approved "
+                'for use if it holds code, and pass it as input role "suite"',
+                param=name,
+            )
 
 
 @dataclass(frozen=True)
@@ -42,22 +57,20 @@ class EvalPlan:
     """True/False: lm-eval's apply_chat_template; None: when the tokenizer has a template."""
 
 
-def plan_from_params(operation: str, params: Mapping[str, Any]) -> EvalPlan:
-    """Validate params; a ``suite`` supplies tasks, task folders, few-shot and limit."""
+def plan_from_params(operation: str, params: Mapping[str, Any],
+                     suite: Suite | None = None) -> EvalPlan:
+    """Validate params; a registered ``suite`` supplies tasks, task folders, few-shot and limit."""
+    refuse_host_paths(operation, params)
     P.check_known(operation, params, _PARAMS)
-    suite_path = P.opt_str(operation, params, "suite")
-    suite = load_suite(Path(suite_path)) if suite_path else None
     if suite is not None and "tasks" in params:
         raise ValidationError(
-            f'operation "{operation}": give either param "tasks" or param "suite", not both',
+            f'operation "{operation}": give either param "tasks" or input "suite", not both',
             param="tasks",
         )
     tasks = list(suite.tasks) if suite else P.str_list(
         operation, params, "tasks", default=list(BUILTIN_TASKS)
     )
-    paths = [Path(p) for p in P.str_list(operation, params, "task_paths")]
-    if suite:
-        paths = list(suite.task_paths) + paths
+    paths = list(suite.task_paths) if suite else []
     limit = P.opt_int(operation, params, "limit", default=suite.limit if suite else None, minimum=1)
     shots = P.opt_int(
         operation, params, "num_fewshot", default=suite.num_fewshot if suite else None
@@ -74,6 +87,17 @@ def plan_from_params(operation: str, params: Mapping[str, Any]) -> EvalPlan:
     )
 
 
+def suite_of(operation: str, context: StageContext) -> tuple[Suite | None, InputAsset | None]:
+    """The registered suite bound to input role "suite" (materialised by the core), if any."""
+    suite_input = context.inputs.get("suite")
+    if suite_input is None:
+        return None, None
+    if suite_input.asset_type != "suite" or suite_input.path is None:
+        raise ValidationError(f'operation "{operation}": input "suite" must be a suite version '
+                              "(suite:NAME@N)", field="inputs.suite")
+    return load_suite(suite_input.path / "suite.yaml", root=suite_input.path), suite_input
+
+
 def _chat_param(operation: str, value: Any) -> bool | None:
     if value == "auto":
         return None
@@ -86,7 +110,7 @@ def _chat_param(operation: str, value: Any) -> bool | None:
     return value
 
 
-def make_task_manager(task_paths: list[Path], workdir: Path) -> tuple[Any, dict[Path, Path]]:
+def make_task_manager(task_paths: list[Path], workdir: Path) -> tuple[Any, PreparedTasks]:
     """An lm-eval ``TaskManager`` over our tasks and the user's, defaults left out."""
     from lm_eval.tasks import TaskManager
 
@@ -94,7 +118,7 @@ def make_task_manager(task_paths: list[Path], workdir: Path) -> tuple[Any, dict[
     manager = TaskManager(
         include_path=[str(p) for p in prepared.include_paths], include_defaults=False
     )
-    return manager, prepared.originals
+    return manager, prepared
 
 
 def _check_task_names(operation: str, manager: Any, tasks: list[str]) -> None:
@@ -119,17 +143,17 @@ def _write_samples(samples: Mapping[str, list[Mapping[str, Any]]], path: Path) -
     return count
 
 
-def _task_details(result: Mapping[str, Any], manager: Any, originals: Mapping[Path, Path]) -> dict:
+def _task_details(result: Mapping[str, Any], manager: Any, prepared: PreparedTasks) -> dict:
     details: dict[str, Any] = {}
     for task, config in result["configs"].items():
         entry = manager.task_index.get(task)
         yaml_path = getattr(entry, "yaml_path", None)
-        original = originals.get(Path(yaml_path).resolve()) if yaml_path else None
+        original = prepared.originals.get(Path(yaml_path).resolve()) if yaml_path else None
         if original is None:
             raise StageError(f"lm-eval task {task} did not come from a prepared task folder")
         n = result.get("n-samples", {}).get(task, {})
         details[task] = {
-            **task_config_digest(original, config),
+            **task_config_digest(original, config, task_root=prepared.roots.get(original)),
             "yaml": str(original),
             "version": result.get("versions", {}).get(task),
             "output_type": config.get("output_type"),
@@ -186,6 +210,7 @@ class LmEvalEvaluator:
     """Operation "lm-eval": lm-eval tasks on the model under role "model"."""
 
     name = "lm-eval"
+    input_roles = ("model", "base", "suite")
     description = (
         "Evaluate a model version with lm-eval tasks (shipped facts/arithmetic tasks in English "
         "and Chinese, or any lm-eval task folder); torch and ONNX Runtime models."
@@ -196,17 +221,10 @@ class LmEvalEvaluator:
         import lm_eval
 
         params = dict(context.params)
-        suite_input = context.inputs.get("suite")
-        if suite_input is not None:
-            # A registered suite version (suite:NAME@N) pins tasks, data and thresholds.
-            if "suite" in params:
-                raise ValidationError(f'operation "{self.name}": give the suite as input role '
-                                      '"suite" or as param "suite", not both', param="suite")
-            assert suite_input.path is not None
-            params["suite"] = str(suite_input.path / "suite.yaml")
-        plan = plan_from_params(self.name, params)
+        suite, suite_input = suite_of(self.name, context)
+        plan = plan_from_params(self.name, params, suite)
         context.progress.start("lm-eval", total=3)
-        manager, originals = make_task_manager(plan.task_paths, context.workdir)
+        manager, prepared = make_task_manager(plan.task_paths, context.workdir)
         _check_task_names(self.name, manager, plan.tasks)
         loaded = load_role(context, "model")
         context.progress.advance(1)
@@ -241,7 +259,7 @@ class LmEvalEvaluator:
         }
         evidence = evidence_from_result(
             result, subject="model", samples_path=samples_path,
-            task_details=_task_details(result, manager, originals), extra_details=extra,
+            task_details=_task_details(result, manager, prepared), extra_details=extra,
         )
         if plan.suite is not None:
             evidence = _with_suite(evidence, plan.suite, suite_input)
@@ -260,9 +278,12 @@ def _with_suite(evidence: EvidenceRecord, suite: Suite,
     metrics = {**evidence.metrics, "suite_passed": all(r["passed"] for r in rows)}
     info: dict[str, Any] = {"name": suite.name, "version": suite.version,
                             "digest": suite.digest, "thresholds": rows}
+    details = {**evidence.details}
     if registered is not None:
         info.update(ref=registered.ref, registry_digest=registered.digest)
         metrics["suite"] = registered.ref
-    details = {**evidence.details, "suite": info}
+        # Task code that ran (Python files, !function YAML), by the digests the registry holds.
+        details["suite_code"] = list(registered.metadata.get("code_files", []))
+    details["suite"] = info
     return EvidenceRecord(kind=evidence.kind, subject=evidence.subject, metrics=metrics,
                           details=details, artifacts=evidence.artifacts)

@@ -18,6 +18,7 @@ class HumanRatingsEvaluator:
     """
 
     name = "ratings"
+    input_roles = ("model", "ratings")
     description = (
         "Aggregate human ratings (scores per sample, pairwise preferences) into ratings "
         "evidence: mean score with a 95% interval, win rate with a Wilson interval."

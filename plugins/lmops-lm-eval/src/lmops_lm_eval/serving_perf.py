@@ -106,6 +106,7 @@ class ServingPerfEvaluator:
     """Operation "serving-perf": TTFT, ITL, tokens/s and latency percentiles while streaming."""
 
     name = "serving-perf"
+    input_roles = ("model", "base")
     description = (
         "Measure streaming serving performance (time to first token, inter-token latency, "
         "tokens/s, p50/p95 latency) at a given concurrency, on torch or ONNX Runtime."

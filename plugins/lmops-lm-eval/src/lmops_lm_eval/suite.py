@@ -6,7 +6,7 @@ A suite file looks like::
     version: 3                      # optional, informative; the digest is what is exact
     description: facts and arithmetic, en + zh
     tasks: [lmops_facts_mc_en, lmops_arith_gen_zh]
-    task_paths: [my_tasks]          # optional, relative to the suite file
+    task_paths: [my_tasks]          # optional, folders inside the suite's folder
     num_fewshot: 0                  # optional
     limit: 20                       # optional
     thresholds:                     # optional: eval metric -> bounds
@@ -35,7 +35,8 @@ from typing import Any
 
 import yaml
 
-from lmops_core.errors import ValidationError
+from lmops_core.errors import UnsafePathError, ValidationError
+from lmops_core.safepaths import join_inside
 
 _KEYS = {
     "name", "version", "description", "tasks", "task_paths", "num_fewshot", "limit",
@@ -168,9 +169,14 @@ def _folder_digest(folder: Path) -> str:
     return f"sha256:{h.hexdigest()}"
 
 
-def load_suite(path: Path) -> Suite:
-    """Read and validate a suite file; errors name the file and field at fault."""
+def load_suite(path: Path, *, root: Path | None = None) -> Suite:
+    """Read and validate a suite file; errors name the file and field at fault.
+
+    ``task_paths`` must be folders inside ``root`` (default: the suite file's folder):
+    a suite version's digest covers its folder, so nothing it runs may lie outside.
+    """
     path = Path(path)
+    root = Path(root) if root is not None else path.parent
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -192,7 +198,11 @@ def load_suite(path: Path) -> Suite:
         raise _err(path, "version", "must be a string or integer")
     folders = []
     for rel in _str_list(path, raw, "task_paths", required=False):
-        folder = (path.parent / rel).resolve()
+        try:
+            folder = join_inside(root, rel, what=f'{path}: field "task_paths" entry')
+        except UnsafePathError as exc:
+            raise UnsafePathError(f"{exc}: task folders must be inside the suite's folder",
+                                  file=str(path), field="task_paths") from None
         if not folder.is_dir():
             raise _err(path, "task_paths", f'"{rel}" is not a folder (resolved to {folder})')
         folders.append(folder)

@@ -20,7 +20,8 @@ from typing import Any
 
 import yaml
 
-from lmops_core.errors import ValidationError
+from lmops_core.errors import UnsafePathError, ValidationError
+from lmops_core.safepaths import is_inside, join_inside
 
 BUILTIN_TASKS_DIR = Path(__file__).resolve().parent / "tasks"
 """The folder of the tasks shipped with lmops-lm-eval."""
@@ -76,19 +77,37 @@ class PreparedTasks:
     include_paths: list[Path]
     originals: dict[Path, Path] = field(default_factory=dict)
     """Rewritten YAML path (resolved) -> the original YAML it came from."""
+    roots: dict[Path, Path] = field(default_factory=dict)
+    """Original YAML -> the task folder it belongs to (what its data must stay inside)."""
 
 
-def _is_local_relative(value: str) -> bool:
-    return "://" not in value and not Path(value).is_absolute()
+def _inside(value: Any, base: Path, root: Path, where: str, field_name: str) -> str:
+    """``value`` (relative to ``base``) as an absolute path, refused unless inside ``root``.
+
+    Absolute paths, ``..``, URLs and symlinks out are refused: a task may only read
+    files of its own folder, which is what its digest covers.
+    """
+    if not isinstance(value, str):
+        raise ValidationError(f"{where}: {field_name} entries must be strings, got "
+                              f"{type(value).__name__}", file=where, field=field_name)
+    try:
+        target = join_inside(base, value, what=f"{where}: {field_name}")
+    except UnsafePathError as exc:
+        raise UnsafePathError(f"{exc}; task data must be a file inside the task folder",
+                              file=where, field=field_name) from None
+    if not target.is_relative_to(root):
+        raise UnsafePathError(f"{where}: {field_name} {value!r} resolves outside the task "
+                              "folder", file=where, field=field_name)
+    return str(target)
 
 
-def _absolutise(value: Any, base: Path, where: str) -> Any:
-    if isinstance(value, str):
-        return str((base / value).resolve()) if _is_local_relative(value) else value
+def _absolutise(value: Any, base: Path, root: Path, where: str) -> Any:
     if isinstance(value, list):
-        return [_absolutise(v, base, where) for v in value]
+        return [_absolutise(v, base, root, where) for v in value]
     if isinstance(value, dict):
-        return {k: _absolutise(v, base, where) for k, v in value.items()}
+        return {k: _absolutise(v, base, root, where) for k, v in value.items()}
+    if isinstance(value, str):
+        return _inside(value, base, root, where, "dataset_kwargs.data_files")
     raise ValidationError(
         f"{where}: dataset_kwargs.data_files must be a string, list or mapping, "
         f"got {type(value).__name__}",
@@ -97,18 +116,31 @@ def _absolutise(value: Any, base: Path, where: str) -> Any:
     )
 
 
-def _rewrite_config(cfg: Any, original: Path) -> Any:
+_PATH_KWARGS = ("data_dir",)
+_BUILDERS = frozenset({"json", "csv", "parquet", "text", "arrow"})
+
+
+def _rewrite_config(cfg: Any, original: Path, root: Path) -> Any:
     if not isinstance(cfg, dict):
         return cfg
     base = original.parent
+    where = str(original)
     kwargs = cfg.get("dataset_kwargs")
-    if isinstance(kwargs, dict) and "data_files" in kwargs:
+    if isinstance(kwargs, dict):
         kwargs = dict(kwargs)
-        kwargs["data_files"] = _absolutise(kwargs["data_files"], base, str(original))
+        if "data_files" in kwargs:
+            kwargs["data_files"] = _absolutise(kwargs["data_files"], base, root, where)
+        for key in _PATH_KWARGS:
+            if key in kwargs:
+                kwargs[key] = _inside(kwargs[key], base, root, where, f"dataset_kwargs.{key}")
         cfg = {**cfg, "dataset_kwargs": kwargs}
     path = cfg.get("dataset_path")
-    if isinstance(path, str) and _is_local_relative(path) and (base / path).is_dir():
-        cfg = {**cfg, "dataset_path": str((base / path).resolve())}
+    if path is not None and path not in _BUILDERS:
+        # Anything but a packaged reader is a local folder of this task (a hub id would
+        # fetch content no digest pins).
+        cfg = {**cfg, "dataset_path": _inside(path, base, root, where, "dataset_path")}
+    if "include" in cfg:
+        _inside(cfg["include"], base, root, where, "include")
     return cfg
 
 
@@ -145,12 +177,13 @@ def prepare_task_folders(folders: Sequence[Path], workdir: Path) -> PreparedTask
             if src.suffix == ".py":
                 shutil.copyfile(src, dest)
                 continue
-            cfg = _rewrite_config(_load_yaml(src), src)
+            cfg = _rewrite_config(_load_yaml(src), src, folder)
             dest.write_text(
                 yaml.dump(cfg, Dumper=_Dumper, allow_unicode=True, sort_keys=False),
                 encoding="utf-8",
             )
             prepared.originals[dest.resolve()] = src
+            prepared.roots[src] = folder
         prepared.include_paths.append(dest_root)
     return prepared
 
@@ -173,7 +206,8 @@ def _data_file_list(data_files: Any) -> list[str]:
     return []
 
 
-def task_config_digest(yaml_path: Path, task_config: Mapping[str, Any]) -> dict[str, Any]:
+def task_config_digest(yaml_path: Path, task_config: Mapping[str, Any], *,
+                       task_root: Path | None = None) -> dict[str, Any]:
     """Digest of one task: its YAML and the local data files its final config reads.
 
     ``digest`` is ``sha256:`` of the sha256 hex of the YAML followed by the sha256
@@ -183,8 +217,13 @@ def task_config_digest(yaml_path: Path, task_config: Mapping[str, Any]) -> dict[
     """
     parts = [("yaml", yaml_path.name, _sha256_file(yaml_path))]
     kwargs = task_config.get("dataset_kwargs") or {}
+    root = (task_root or yaml_path.parent).resolve()
     for name in _data_file_list(kwargs.get("data_files") if isinstance(kwargs, Mapping) else None):
         path = Path(name)
+        if not is_inside(root, path):
+            # A config lm-eval assembled (includes, groups) must still read only task files.
+            raise UnsafePathError(f'{yaml_path}: data file "{name}" is outside the task folder',
+                                  file=str(yaml_path), field="dataset_kwargs.data_files")
         if "://" in name or not path.is_file():
             raise ValidationError(
                 f'{yaml_path}: data file "{name}" is not a local file', file=str(yaml_path),

@@ -32,6 +32,7 @@ class PiiRedactionStep:
     """
 
     name = "pii-redact"
+    input_roles = ("dataset",)
     description = (
         "Detect personal data with presidio (e-mail, phone, cards, IBAN, IP, SSN, names, "
         "places, mainland-China IDs, mobiles and bank cards) and redact it."

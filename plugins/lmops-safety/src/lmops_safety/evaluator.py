@@ -211,6 +211,7 @@ class SafetyEvaluator:
     """Runs the values-and-safety probe suite against the input under role ``"model"``."""
 
     name = "safety"
+    input_roles = ("model", "base")
     description = (
         "Values and safety probes in English and Chinese: refusals of harmful requests, "
         "prompt-injection canaries, personal-data leakage (lmops-presidio), agreement with "

@@ -130,6 +130,7 @@ class ShapExplainer:
     """Explains a torch model's greedy answers to prompts with SHAP's text masker."""
 
     name = "shap"
+    input_roles = ("model", "base", "dataset")
     description = (
         "Token attributions of log p(answer | prompt) with SHAP's text masker (partition or "
         "permutation explainer), summarised as evidence with a self-contained HTML report."
