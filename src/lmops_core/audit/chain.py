@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlmodel import Session
 
-from lmops_core.errors import AuditChainError
+from lmops_core.errors import AuditRefusedError
 
 _log = logging.getLogger("lmops.audit")
 GENESIS_HASH = "0" * 64
@@ -48,12 +48,6 @@ def event_hash(prev_hash: str, seq: int, ts: str, actor: str, action: str, subje
 def sign_head(key: bytes, seq: int, head_hash: str) -> str:
     """HMAC of the chain head; binds the count of events to the last hash."""
     return hmac.new(key, f"lmops-audit-head:{seq}:{head_hash}".encode(), hashlib.sha256).hexdigest()
-
-
-class AuditRefusedError(AuditChainError):
-    """A writer refused to extend an audit chain whose head it could not verify."""
-
-    code = "audit_chain_refused"
 
 
 @dataclass
@@ -281,12 +275,18 @@ def verify_rows(rows: Iterable[Row], head: tuple[int, str, str] | None, key: byt
         return VerifyResult(True, 0)
     if not hmac.compare_digest(signature, sign_head(key, head_seq, head_hash)):
         return VerifyResult(False, count, None,
-                            "the chain head's signature is invalid (head edited, or wrong audit key)")
-    if head_seq != count or head_hash != prev:
+                            "the chain head's signature is invalid (head edited, reset, or "
+                            "wrong audit key)", location="chain head")
+    if head_seq != count:
         first_missing = count + 1 if head_seq > count else head_seq + 1
         return VerifyResult(False, count, first_missing,
                             f"the signed head records {head_seq} events but {count} are present "
-                            "(the tail was truncated or altered)")
+                            "(the tail was truncated or events were forged after it)",
+                            location="chain head")
+    if head_hash != prev:
+        return VerifyResult(False, count, None,
+                            f"event {count}'s hash differs from the signed head's: the history "
+                            "was edited and re-chained without the key", location="chain head")
     return VerifyResult(True, count)
 
 

@@ -303,7 +303,7 @@ class FileSink:
                                      f"{exc}", path=str(self.path)) from None
         found = []
         for number, line in enumerate(lines, 1):
-            source = f"{self.path}:{number}"
+            source = f"{self.name}:{number}"
             value = _loads(line.encode(), source)
             if isinstance(value, dict) and value.get("format") == CHECKPOINT_FORMAT \
                     and value.get("store_id") == store_id:

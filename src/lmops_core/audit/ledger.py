@@ -24,7 +24,6 @@ from lmops_core.audit.chain import (
     _HEAD_CHECK,
     GENESIS_HASH,
     AuditAnchor,
-    AuditRefusedError,
     VerifyResult,
     head_problem,
     sign_head,
@@ -38,7 +37,7 @@ from lmops_core.audit.checkpoints import (
     Genesis,
     now_iso,
 )
-from lmops_core.errors import AuditChainError, LmopsError
+from lmops_core.errors import AuditChainError, AuditRefusedError, LmopsError
 
 _log = logging.getLogger("lmops.audit")
 
@@ -252,6 +251,8 @@ class AuditLedger:
             result = verify_session(s, self.key, allow_unsigned_genesis=row is None
                                     and self.genesis is None)
             if not result.ok:
+                if result.location == "chain head" and self.genesis is not None:
+                    return self._locate(s, result, given)
                 return result
             problem = self._genesis_problem(row)
             if problem:
@@ -273,6 +274,22 @@ class AuditLedger:
             with contextlib.suppress(LmopsError, OSError):
                 self.write_checkpoint()
         return verdict
+
+    def _locate(self, s: Session, broken: VerifyResult,
+                given: Checkpoint | None) -> VerifyResult:
+        """A head that fails says little about where: the checkpoints narrow it down."""
+        try:
+            found = self._gather(given)
+        except LmopsError:
+            return broken
+        if not found:
+            return broken
+        verdict = self._against(s, broken.events, found, given)
+        if verdict.ok:
+            return VerifyResult(False, broken.events, broken.first_bad_seq, broken.reason,
+                                checkpoint=verdict.checkpoint, location=broken.location)
+        return VerifyResult(False, broken.events, verdict.first_bad_seq,
+                            f"{broken.reason}; {verdict.reason}", checkpoint=verdict.checkpoint)
 
     def _genesis_problem(self, row: Any) -> str | None:
         if self.problem:
@@ -299,8 +316,10 @@ class AuditLedger:
     def _against(self, s: Session, events: int, found: list[Checkpoint],
                  given: Checkpoint | None) -> VerifyResult:
         newest = found[-1]
-        used = (f"{given.describe()} (given) and the newest, {newest.describe()}"
-                if given is not None and given is not newest else newest.describe())
+        kept = [cp for cp in found if cp is not given]
+        used = newest.describe() if given is None else f"{given.describe()} (given)"
+        if given is not None and kept:
+            used += f" and the newest kept, {kept[-1].describe()}"
         if len(found) > 1:
             used += f" ({len(found)} checkpoints checked)"
         if newest.seq > events:
@@ -315,11 +334,12 @@ class AuditLedger:
             if hashes.get(cp.seq) == cp.head_hash:
                 good = max(good, cp.seq)
                 continue
+            where = (f"at event {cp.seq}" if good + 1 == cp.seq else
+                     f"somewhere in events {good + 1} to {cp.seq}")
             return VerifyResult(False, events, good + 1,
                                 f"event {cp.seq}'s hash differs from {cp.describe()}: the "
-                                f"history was rewritten somewhere in events {good + 1} to "
-                                f"{cp.seq} (the newest matching checkpoint is at seq {good})",
-                                checkpoint=used)
+                                f"history was rewritten {where} (the newest matching "
+                                f"checkpoint is at seq {good})", checkpoint=used)
         return VerifyResult(True, events, checkpoint=used)
 
 
