@@ -181,9 +181,9 @@ def read_checkpoint_file(path: Path) -> Checkpoint:
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ValidationError(f"{path}: not a readable JSON checkpoint: {exc}",
                               path=str(path)) from None
-    if isinstance(value, dict) and "format" not in value:
-        # A bundle manifest or validation report that embeds one.
-        value = value.get("audit_checkpoint", value)
+    if isinstance(value, dict) and value.get("format") != CHECKPOINT_FORMAT \
+            and "audit_checkpoint" in value:
+        value = value["audit_checkpoint"]  # a bundle manifest that embeds one
     return Checkpoint.from_json(value, source=str(path))
 
 
