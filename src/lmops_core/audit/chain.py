@@ -84,7 +84,7 @@ def append_event(
 
     The first append of a transaction reads and locks the head row (``FOR
     UPDATE`` on PostgreSQL; SQLite write transactions are already exclusive),
-    together with the last event and the event of the newest known checkpoint,
+    then reads it together with the last event and the event of the newest known checkpoint,
     in one statement, and refuses (:class:`AuditRefusedError`, nothing written)
     unless the head's signature verifies, the last event is the one the head
     names, and the chain still holds the checkpoint. So a writer never signs a
@@ -97,8 +97,11 @@ def append_event(
     state = session.info.get(_HEAD_KEY)
     if state is None:
         cp_seq = anchor.checkpoint_seq if anchor is not None else 0
-        row = conn.execute(_HEAD_CHECK_PG if conn.dialect.name == "postgresql"
-                           else _HEAD_CHECK, {"cp": cp_seq}).first()
+        if conn.dialect.name == "postgresql":
+            # Lock first, then read: under READ COMMITTED a statement that waited for the
+            # lock would still see the events of the snapshot it started with.
+            conn.execute(_HEAD_LOCK_PG)
+        row = conn.execute(_HEAD_CHECK, {"cp": cp_seq}).first()
         head_seq, head_hash = _check_head(row, key, anchor)
         state = session.info[_HEAD_KEY] = {"seq": head_seq, "hash": head_hash, "key": key,
                                            "dirty": False, "start": head_seq,
@@ -200,7 +203,7 @@ _HEAD_CHECK_SQL = (
     "LEFT JOIN audit_events e ON e.seq = (SELECT max(seq) FROM audit_events) "
     "LEFT JOIN audit_events c ON c.seq = :cp WHERE h.id = 1")
 _HEAD_CHECK = text(_HEAD_CHECK_SQL)
-_HEAD_CHECK_PG = text(_HEAD_CHECK_SQL + " FOR UPDATE OF h")
+_HEAD_LOCK_PG = text("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE")
 _EVENT_INSERT = text(
     "INSERT INTO audit_events (seq, ts, actor, action, subject, before, after, prev_hash, hash) "
     "VALUES (:seq, :ts, :actor, :action, :subject, :before, :after, :prev, :hash)")

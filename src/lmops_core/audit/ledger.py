@@ -107,10 +107,15 @@ class AuditLedger:
         created = False
         head = (0, GENESIS_HASH)
         if row is None:
-            with self.db.write() as s:  # re-checked under the write lock
+            with self.db.write() as s:
+                # Lock the head first (PostgreSQL; SQLite's write lock is already held), then
+                # re-check: another process may have just created the genesis.
+                head_row = s.connection().execute(text(
+                    "SELECT seq, hash, signature FROM audit_head WHERE id = 1"
+                    + (" FOR UPDATE" if self.db.dialect == "postgresql" else ""))).first()
                 row = s.connection().execute(_GENESIS_SELECT).first()
                 if row is None:
-                    self.genesis, self.problem, head = self._create_genesis(s)
+                    self.genesis, self.problem, head = self._create_genesis(s, head_row)
                     created = self.genesis is not None
         if row is not None:
             self.genesis = Genesis(store_id=row[0], created_at=row[1], key_fingerprint=row[2],
@@ -151,11 +156,9 @@ class AuditLedger:
             self.anchor.checkpoint_hash = latest.head_hash
         return self
 
-    def _create_genesis(self, s: Session) -> tuple[Genesis | None, str | None, tuple[int, str]]:
+    def _create_genesis(self, s: Session, head: Any
+                        ) -> tuple[Genesis | None, str | None, tuple[int, str]]:
         conn = s.connection()
-        head = conn.execute(text("SELECT seq, hash, signature FROM audit_head WHERE id = 1"
-                                 + (" FOR UPDATE" if self.db.dialect == "postgresql" else ""))
-                            ).first()
         if head is None:
             return None, "the chain head row (audit_head, id 1) is missing", (0, GENESIS_HASH)
         seq, head_hash, signature = int(head[0]), str(head[1]), str(head[2])
@@ -245,23 +248,34 @@ class AuditLedger:
     # -- verifying ---------------------------------------------------------------------
 
     def verify(self, given: Checkpoint | None = None) -> VerifyResult:
-        """The chain, then the genesis, then every checkpoint found (and ``given``)."""
+        """The chain, then the genesis, then every checkpoint found (and ``given``).
+
+        Checkpoints are read before the database snapshot is taken: a writer keeps a
+        checkpoint only after its commit, so each one found lies inside the snapshot.
+        """
+        found: list[Checkpoint] = []
+        unusable = ""
+        if self.genesis is not None and not self.problem:
+            try:
+                found = self._gather(given)
+            except LmopsError as exc:
+                unusable = str(exc)
         with self.db.read() as s:
+            if self.db.dialect == "postgresql":  # one snapshot for head, events and genesis
+                s.connection().execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
             row = s.connection().execute(_GENESIS_SELECT).first()
             result = verify_session(s, self.key, allow_unsigned_genesis=row is None
                                     and self.genesis is None)
             if not result.ok:
-                if result.location == "chain head" and self.genesis is not None:
-                    return self._locate(s, result, given)
+                if result.location == "chain head" and found:
+                    return self._locate(s, result, found, given)
                 return result
             problem = self._genesis_problem(row)
             if problem:
                 return VerifyResult(False, result.events, None, problem, location="genesis")
             assert self.genesis is not None
-            try:
-                found = self._gather(given)
-            except LmopsError as exc:
-                return VerifyResult(False, result.events, None, str(exc),
+            if unusable:
+                return VerifyResult(False, result.events, None, unusable,
                                     location="a checkpoint")
             if not found:
                 return VerifyResult(False, result.events, None,
@@ -275,15 +289,9 @@ class AuditLedger:
                 self.write_checkpoint()
         return verdict
 
-    def _locate(self, s: Session, broken: VerifyResult,
+    def _locate(self, s: Session, broken: VerifyResult, found: list[Checkpoint],
                 given: Checkpoint | None) -> VerifyResult:
         """A head that fails says little about where: the checkpoints narrow it down."""
-        try:
-            found = self._gather(given)
-        except LmopsError:
-            return broken
-        if not found:
-            return broken
         verdict = self._against(s, broken.events, found, given)
         if verdict.ok:
             return VerifyResult(False, broken.events, broken.first_bad_seq, broken.reason,
