@@ -55,8 +55,8 @@ def plugins(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @audit_app.command("verify")
 def audit_verify(
     checkpoint: Annotated[Path | None, typer.Option(
-        "--checkpoint", help="A checkpoint file kept by an auditor (or a bundle manifest or "
-        "report embedding one): the history up to it must be unchanged.")] = None,
+        "--checkpoint", help="A checkpoint file kept by an auditor (or a bundle manifest "
+        "embedding one): the history up to it must be unchanged.")] = None,
 ) -> None:
     """Re-hash the chain, check the signed head, genesis and every checkpoint found; exit 1
     and name the first bad event or the missing checkpoint."""
