@@ -326,3 +326,13 @@ def test_cli_verify_names_the_checkpoint_used(busy_ws: Workspace, tmp_path: Path
                                env=_env(busy_ws))
     assert given.exit_code == 0, given.output
     assert f"from {out} (given)" in given.output.replace("\n", "")
+
+
+@pytest.mark.parametrize("table", ["audit_genesis", "audit_events", "audit_head"])
+def test_dropped_audit_table_gives_a_verdict(busy_ws: Workspace, data: Path, table: str) -> None:
+    _sql(busy_ws, f"DROP TABLE {table}")
+    with Workspace.open(busy_ws.settings, migrate=False) as after:
+        with pytest.raises(AuditRefusedError, match="cannot be read"):
+            after.register_dataset("after-drop", data, shape="text")
+        result = after.verify_audit()
+        assert not result.ok and "cannot be read" in result.reason

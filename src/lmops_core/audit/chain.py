@@ -20,9 +20,10 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from sqlmodel import Session
 
 from lmops_core.errors import AuditRefusedError
@@ -97,17 +98,22 @@ def append_event(
     state = session.info.get(_HEAD_KEY)
     if state is None:
         cp_seq = anchor.checkpoint_seq if anchor is not None else 0
-        if conn.dialect.name == "postgresql":
-            # Lock first, then read: under READ COMMITTED a statement that waited for the
-            # lock would still see the events of the snapshot it started with.
-            conn.execute(_HEAD_LOCK_PG)
-        row = conn.execute(_HEAD_CHECK, {"cp": cp_seq}).first()
+        try:
+            if conn.dialect.name == "postgresql":
+                # Lock first, then read: under READ COMMITTED a statement that waited for
+                # the lock would still see the events of the snapshot it started with.
+                conn.execute(_HEAD_LOCK_PG)
+            row = conn.execute(_HEAD_CHECK, {"cp": cp_seq}).first()
+        except DBAPIError as exc:
+            if not schema_error(exc):
+                raise
+            _refuse(f"the audit tables cannot be read ({exc.orig})", anchor)
         head_seq, head_hash = _check_head(row, key, anchor)
         state = session.info[_HEAD_KEY] = {"seq": head_seq, "hash": head_hash, "key": key,
                                            "dirty": False, "start": head_seq,
                                            "anchor": anchor}
         _install_head_writer(session)
-    seq = state["seq"] + 1
+    seq: int = state["seq"] + 1
     ts = datetime.now(UTC).isoformat(timespec="microseconds")
     before_s, after_s = canonical_json(before), canonical_json(after)
     digest = event_hash(state["hash"], seq, ts, actor, action, subject, before_s, after_s)
@@ -150,18 +156,29 @@ def _check_head(row: Sequence[Any] | None, key: bytes,
                head_problem(row, key, anchor.checkpoint_seq if anchor else 0,
                             anchor.checkpoint_hash if anchor else GENESIS_HASH))
     if problem is not None:
-        _log.error("audit log: refusing to append: %s", problem)
-        if anchor is not None and anchor.on_refusal is not None:
-            try:
-                anchor.on_refusal(problem)
-            except Exception:  # the alarm must not hide the refusal itself
-                _log.exception("audit log: raising the alert failed")
-        raise AuditRefusedError(
-            f"refusing to write: the audit log head does not verify: {problem}. Nothing was "
-            "recorded; run `lmops audit verify` and restore the store from a backup.",
-            reason=problem)
+        _refuse(problem, anchor)
     assert row is not None
     return int(row[0]), str(row[1])
+
+
+def _refuse(problem: str, anchor: AuditAnchor | None) -> NoReturn:
+    _log.error("audit log: refusing to append: %s", problem)
+    if anchor is not None and anchor.on_refusal is not None:
+        try:
+            anchor.on_refusal(problem)
+        except Exception:  # the alarm must not hide the refusal itself
+            _log.exception("audit log: raising the alert failed")
+    raise AuditRefusedError(
+        f"refusing to write: the audit log head does not verify: {problem}. Nothing was "
+        "recorded; run `lmops audit verify` and restore the store from a backup.",
+        reason=problem)
+
+
+def schema_error(exc: DBAPIError) -> bool:
+    """Whether a database error means an audit table or column is gone (not a busy lock)."""
+    if isinstance(exc, ProgrammingError):
+        return True
+    return isinstance(exc, OperationalError) and "no such" in str(exc.orig)
 
 
 _HEAD_KEY = "lmops_audit_head"
@@ -313,7 +330,14 @@ def verify_session(session: Session, key: bytes, *, batch: int = 20_000,
     else:
         cursor = raw.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(query)
+        try:
+            cursor.execute(query)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            if not (str(getattr(exc, "sqlstate", "") or "").startswith("42")
+                    or "no such" in str(exc)):
+                raise
+            return VerifyResult(False, 0, None, f"the audit events cannot be read: {exc}",
+                                location="database schema")
 
         def rows() -> Iterator[Row]:
             while part := cursor.fetchmany(batch):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from lmops_core.audit.chain import (
@@ -26,6 +27,7 @@ from lmops_core.audit.chain import (
     AuditAnchor,
     VerifyResult,
     head_problem,
+    schema_error,
     sign_head,
     verify_session,
 )
@@ -50,7 +52,8 @@ class _Transactions(Protocol):
 
 
 class _Records(Protocol):
-    uri: str
+    @property
+    def uri(self) -> str: ...
 
     def put_record(self, name: str, data: bytes) -> None: ...
     def read_record(self, name: str) -> bytes | None: ...
@@ -102,8 +105,15 @@ class AuditLedger:
 
     def open(self) -> AuditLedger:
         """Find (or, for a new store, create) the genesis and the newest checkpoint."""
-        with self.db.read() as s:
-            row = s.connection().execute(_GENESIS_SELECT).first()
+        try:
+            with self.db.read() as s:
+                row = s.connection().execute(_GENESIS_SELECT).first()
+        except DBAPIError as exc:
+            if not schema_error(exc):
+                raise
+            self.problem = f"the audit genesis table cannot be read: {exc.orig}"
+            self._block()
+            return self
         created = False
         head = (0, GENESIS_HASH)
         if row is None:
@@ -131,7 +141,12 @@ class AuditLedger:
                 sink.write_genesis(self.genesis)
             self._write(Checkpoint.new(self.key, self.genesis, seq=head[0], head_hash=head[1]))
             return self
-        kept = self.artifact_sink.read_genesis(self.genesis.store_id)
+        try:
+            kept = self.artifact_sink.read_genesis(self.genesis.store_id)
+        except LmopsError as exc:
+            self.problem = f"the genesis kept in the artifact store cannot be read: {exc}"
+            self._block()
+            return self
         if kept is None:  # e.g. a crash between the commit and this write
             self.artifact_sink.write_genesis(self.genesis)
         elif kept != self.genesis:
@@ -248,6 +263,16 @@ class AuditLedger:
     # -- verifying ---------------------------------------------------------------------
 
     def verify(self, given: Checkpoint | None = None) -> VerifyResult:
+        """See :meth:`_verify`; a dropped or altered audit table is a verdict too."""
+        try:
+            return self._verify(given)
+        except DBAPIError as exc:
+            if not schema_error(exc):
+                raise
+            return VerifyResult(False, 0, None, f"the audit tables cannot be read: {exc.orig}",
+                                location="database schema")
+
+    def _verify(self, given: Checkpoint | None = None) -> VerifyResult:
         """The chain, then the genesis, then every checkpoint found (and ``given``).
 
         Checkpoints are read before the database snapshot is taken: a writer keeps a
