@@ -336,3 +336,17 @@ def test_dropped_audit_table_gives_a_verdict(busy_ws: Workspace, data: Path, tab
             after.register_dataset("after-drop", data, shape="text")
         result = after.verify_audit()
         assert not result.ok and "cannot be read" in result.reason
+
+
+def test_a_store_from_before_genesis_records_is_adopted(busy_ws: Workspace, data: Path) -> None:
+    # What a store upgraded from revision 0005 looks like: events, a signed head, no genesis
+    # anywhere.
+    _sql(busy_ws, "DELETE FROM audit_genesis")
+    shutil.rmtree(Path(busy_ws.artifacts.backend.root) / "records")  # type: ignore[attr-defined]
+    with Workspace.open(busy_ws.settings) as upgraded:
+        upgraded.register_dataset("after-upgrade", data, shape="text")
+        result = upgraded.verify_audit()
+        assert result.ok and result.events == EVENTS + 4, str(result)
+        with upgraded.db.engine.connect() as conn:
+            assert conn.execute(text("SELECT adopted_seq FROM audit_genesis")).scalar_one() \
+                == EVENTS
