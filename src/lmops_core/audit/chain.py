@@ -7,6 +7,13 @@ row, signed with HMAC-SHA256 under the audit key, which lives outside the
 database; cutting events off the tail, or rolling the head back, therefore
 fails verification unless the attacker also holds the key.
 
+Event hashes are plain SHA-256, which anyone can recompute, so a writer
+checks the head's signature and the last event before extending the chain
+(it never signs a history re-chained without the key), and the chain's
+progress is also proven outside the database by signed checkpoints
+(:mod:`lmops_core.audit.checkpoints`). A head rolled back to an older, genuinely
+signed state is caught against those checkpoints.
+
 Appending happens inside the caller's transaction, after the state change it
 records, so the change and its event commit or roll back together.
 """
@@ -83,10 +90,10 @@ def append_event(
 ) -> int:
     """Append one event to the chain inside the caller's transaction; return its seq.
 
-    The first append of a transaction reads and locks the head row (``FOR
-    UPDATE`` on PostgreSQL; SQLite write transactions are already exclusive),
-    then reads it together with the last event and the event of the newest known checkpoint,
-    in one statement, and refuses (:class:`AuditRefusedError`, nothing written)
+    The first append of a transaction locks the head row (``FOR UPDATE`` on
+    PostgreSQL; SQLite write transactions are already exclusive), then reads it
+    with the last event and the event of the newest known checkpoint in one
+    statement, and refuses (:class:`AuditRefusedError`, nothing written)
     unless the head's signature verifies, the last event is the one the head
     names, and the chain still holds the checkpoint. So a writer never signs a
     history that someone re-chained without the key. Later appends of the same
