@@ -77,6 +77,12 @@ class AuditChainError(IntegrityError):
     code = "audit_chain_broken"
 
 
+class AuditRefusedError(AuditChainError):
+    """A writer refused to extend an audit chain it could not verify at its head."""
+
+    code = "audit_chain_refused"
+
+
 class PolicyError(LmopsError):
     """A policy file is malformed or cannot be evaluated (governance fails closed)."""
 

@@ -67,6 +67,14 @@ class Settings(BaseSettings):
         default=None,
         description="Secret that signs the audit chain head; a key file under home when unset.",
     )
+    audit_checkpoint_every: int = Field(
+        default=1000, ge=1, le=10_000_000,
+        description="Write a signed audit checkpoint each time the chain crosses a multiple "
+                    "of this many events.")
+    audit_checkpoint_sink: Path | None = Field(
+        default=None,
+        description="A file (ideally on another mount or host) to which every audit genesis "
+                    "and checkpoint is appended as a JSON line.")
     policies_dir: Path | None = Field(
         default=None,
         description="Folder of policy files; ./policies, else home/policies, when unset.",

@@ -17,7 +17,9 @@ from typing import Any
 
 from lmops_core.artifacts.store import ArtifactStore
 from lmops_core.audit.chain import VerifyResult, verify_session
+from lmops_core.audit.checkpoints import read_checkpoint_file
 from lmops_core.audit.keys import load_or_create_audit_key
+from lmops_core.audit.ledger import AuditLedger, existing_log
 from lmops_core.contracts import AssetType, ProgressReporter, Stage
 from lmops_core.datasets.ingest import ingest_file
 from lmops_core.digests import digest_bytes
@@ -59,12 +61,14 @@ class Workspace:
     """A handle on one lmops store (metadata, artifacts, audit) acting as one actor."""
 
     def __init__(self, *, settings: Settings, db: Database, artifacts: ArtifactStore,
-                 plugins: PluginHost, audit_key: bytes, actor: str) -> None:
+                 plugins: PluginHost, audit_key: bytes, actor: str,
+                 audit_ledger: AuditLedger | None = None) -> None:
         self.settings = settings
         self.db = db
         self.artifacts = artifacts
         self.plugins = plugins
         self._audit_key = audit_key
+        self._ledger = audit_ledger
         self.actor = actor
         self.runner = StageRunner(self)
 
@@ -86,16 +90,23 @@ class Workspace:
         if backend is None:
             raise ConfigurationError(
                 f"no installed plugin serves the artifact URI {settings.resolved_artifact_uri!r}")
-        key = load_or_create_audit_key(settings.home, settings.audit_key)
-        return cls(settings=settings, db=db, artifacts=ArtifactStore(backend), plugins=plugins,
-                   audit_key=key, actor=actor or settings.actor)
+        key = load_or_create_audit_key(settings.home, settings.audit_key,
+                                       existing_log=existing_log(db))
+        artifacts = ArtifactStore(backend)
+        ledger = AuditLedger(db=db, artifacts=artifacts, key=key,
+                             sink_path=settings.audit_checkpoint_sink,
+                             every=settings.audit_checkpoint_every,
+                             alerts_path=settings.home / "alerts.jsonl").open()
+        return cls(settings=settings, db=db, artifacts=artifacts, plugins=plugins,
+                   audit_key=key, actor=actor or settings.actor, audit_ledger=ledger)
 
     def as_actor(self, actor: str) -> Workspace:
         """The same store, acting as another actor (sharing engine and plugins)."""
         if not actor or len(actor) > 128:
             raise ValidationError("actor names must be 1-128 characters", field="actor")
         return Workspace(settings=self.settings, db=self.db, artifacts=self.artifacts,
-                         plugins=self.plugins, audit_key=self._audit_key, actor=actor)
+                         plugins=self.plugins, audit_key=self._audit_key, actor=actor,
+                         audit_ledger=self._ledger)
 
     def close(self) -> None:
         """Release database connections."""
@@ -114,7 +125,8 @@ class Workspace:
 
     @property
     def audit_writer(self) -> store.AuditWriter:
-        return store.AuditWriter(key=self._audit_key, actor=self.actor)
+        return store.AuditWriter(key=self._audit_key, actor=self.actor,
+                                 anchor=self._ledger.anchor if self._ledger else None)
 
     # -- registering -------------------------------------------------------------
 
@@ -405,10 +417,33 @@ class Workspace:
                                      after=redact(json.loads(e.after)), hash=e.hash)
                     for e in s.execute(q).scalars()]
 
-    def verify_audit(self) -> VerifyResult:
-        """Re-check the whole audit chain and its signed head."""
-        with self.db.read() as s:
-            return verify_session(s, self._audit_key)
+    def verify_audit(self, *, checkpoint: Path | str | None = None) -> VerifyResult:
+        """Re-check the whole audit chain, its signed head, genesis and checkpoints.
+
+        The chain is checked against every signed checkpoint found (artifact
+        store, external sink) and against ``checkpoint``, a file an auditor
+        kept (a checkpoint, or a bundle manifest or report embedding one): a
+        truncated or rewritten history fails. A verified head is checkpointed.
+        """
+        given = read_checkpoint_file(Path(checkpoint)) if checkpoint is not None else None
+        if self._ledger is None:
+            with self.db.read() as s:
+                return verify_session(s, self._audit_key)
+        return self._ledger.verify(given)
+
+    def write_audit_checkpoint(self) -> dict[str, Any]:
+        """Sign the current audit head and keep it in the artifact store and the sink.
+
+        Refused (``AuditChainError``) when the head does not verify. Returns the
+        checkpoint as JSON, for bundles and reports to embed.
+        """
+        if self._ledger is None:
+            raise ConfigurationError("this workspace was built without an audit ledger")
+        return self._ledger.write_checkpoint()
+
+    def latest_audit_checkpoint(self) -> dict[str, Any] | None:
+        """The newest audit checkpoint in the artifact store, as JSON, or ``None``."""
+        return self._ledger.latest_checkpoint() if self._ledger else None
 
     # -- changing ------------------------------------------------------------------------
 

@@ -90,8 +90,10 @@ def test_truncation_with_rewound_head_needs_the_key(busy_ws: Workspace) -> None:
         conn.execute(text("UPDATE audit_head SET seq=12, hash=:h, signature=:s"),
                      {"h": last, "s": forged})
     result = busy_ws.verify_audit()
-    assert not result.ok and result.first_bad_seq is None
+    # The signed checkpoint written by the last verify (seq 15) locates the cut.
+    assert not result.ok and result.first_bad_seq == 13
     assert "signature is invalid" in result.reason
+    assert "the chain has 12 events but checkpoint seq 15" in result.reason
 
 
 def test_empty_chain_verifies_but_a_missing_first_event_does_not() -> None:

@@ -238,3 +238,11 @@ def test_rotation_keeps_old_bundles_verifiable(ws: Workspace, keys: KeyStore, bu
     assert second.key_id == new
     assert load_bundle(second.path, public_keys=keys.public_keys(),
                        workdir=tmp_path / "o2").key_id == new
+
+
+def test_bundle_embeds_a_signed_audit_checkpoint(ws: Workspace, keys: KeyStore, bundle: Path,
+                                                  tmp_path: Path) -> None:
+    loaded = load_bundle(bundle, public_keys=keys.public_keys(), workdir=tmp_path / "out")
+    checkpoint = loaded.manifest["audit_checkpoint"]
+    assert checkpoint["format"] == "lmops.audit-checkpoint/1" and checkpoint["seq"] > 0
+    assert ws.verify_audit(checkpoint=bundle / MANIFEST).ok  # the manifest serves as one

@@ -106,3 +106,15 @@ def test_reviewer_text_is_escaped_in_html(store: Store) -> None:
     assert "<script" not in report.html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; | not ready" in report.html
     assert "\\<script\\>alert(1)\\</script\\> \\| not ready" in report.markdown
+
+
+def test_report_embeds_the_newest_audit_checkpoint(store: Store, tmp_path: Path) -> None:
+    written = store.ws.write_audit_checkpoint()
+    report = render_report(store.ws, store.candidate)
+    assert report.audit_checkpoint == written
+    line = re.search(r"Audit log checkpoint \(signed, outside the digest\): `(.*)`",
+                     report.markdown)
+    assert line is not None and 'id="audit-checkpoint"' in report.html
+    kept = tmp_path / "from-report.json"
+    kept.write_text(line.group(1))
+    assert store.ws.verify_audit(checkpoint=kept).ok

@@ -113,3 +113,21 @@ class ArtifactBackend(abc.ABC):
     @abc.abstractmethod
     def verify(self, digest: str) -> bool:
         """Re-hash a stored blob; ``False`` if its content no longer matches."""
+
+    # Named records: small mutable documents kept beside the blobs (audit
+    # checkpoints). Not abstract, so older third-party backends still load;
+    # they refuse, and governance that needs records fails closed.
+
+    def put_record(self, name: str, data: bytes) -> None:
+        """Write or atomically replace the small record ``name`` (``a/b/c.json``)."""
+        from lmops_core.errors import ConfigurationError
+
+        raise ConfigurationError(f"the artifact backend at {self.uri} keeps no named records")
+
+    def read_record(self, name: str) -> bytes | None:
+        """The record's bytes, or ``None`` if there is none."""
+        return None
+
+    def list_records(self, prefix: str) -> list[str]:
+        """Names of the records directly under the folder ``prefix``, sorted."""
+        return []

@@ -1,10 +1,12 @@
 """The default artifact backend: a folder on the local filesystem.
 
 Layout: ``<root>/blobs/sha256/<2 hex>/<62 hex>`` for content,
-``<root>/tmp/`` for uploads in progress and ``<root>/leases/`` for writers
-about to reference new blobs. An upload streams into a temporary file in the
-same filesystem, is flushed and fsynced, then renamed onto its digest path, so
-a crash leaves at worst a temporary file (swept by ``gc``), never a partial blob.
+``<root>/tmp/`` for uploads in progress, ``<root>/leases/`` for writers
+about to reference new blobs and ``<root>/records/`` for small named records
+(audit checkpoints, never collected). An upload streams into a temporary file
+in the same filesystem, is flushed and fsynced, then renamed onto its digest
+path, so a crash leaves at worst a temporary file (swept by ``gc``), never a
+partial blob.
 
 Garbage collection deletes a blob only if no metadata references it, no live
 lease names it and it was last written before the grace period. It reads the
@@ -36,7 +38,13 @@ from lmops_core.artifacts.backend import (
     ProgressCallback,
 )
 from lmops_core.digests import CHUNK_SIZE, hex_part, parse_digest
-from lmops_core.errors import ConfigurationError, IntegrityError, NotFoundError, ValidationError
+from lmops_core.errors import (
+    ConfigurationError,
+    IntegrityError,
+    NotFoundError,
+    UnsafePathError,
+    ValidationError,
+)
 
 SCHEME = "local"
 #: A lease held by a live process on this host is trusted this long without a write.
@@ -98,6 +106,7 @@ class LocalArtifactBackend(ArtifactBackend):
         self._blobs = root / "blobs" / "sha256"
         self._tmp = root / "tmp"
         self._leases = root / "leases"
+        self._records = root / "records"
         self._blobs.mkdir(parents=True, exist_ok=True)
         self._tmp.mkdir(parents=True, exist_ok=True)
         self._leases.mkdir(parents=True, exist_ok=True)
@@ -321,6 +330,46 @@ class LocalArtifactBackend(ArtifactBackend):
             raise NotFoundError(f"artifact {digest} is not in the store at {self.uri}",
                                 digest=digest)
         return path
+
+
+    def _record_path(self, name: str) -> Path:
+        if not _RECORD_NAME.fullmatch(name):
+            raise UnsafePathError(f"record name {name!r} is not of the form a/b/c.json "
+                                  "(lowercase letters, digits, . _ -)", name=name)
+        return self._records / name
+
+    def put_record(self, name: str, data: bytes) -> None:
+        path = self._record_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=".record-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp_name, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+            raise
+        _fsync_dir(path.parent)
+
+    def read_record(self, name: str) -> bytes | None:
+        try:
+            return self._record_path(name).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def list_records(self, prefix: str) -> list[str]:
+        folder = self._record_path(prefix.rstrip("/"))
+        if not folder.is_dir():
+            return []
+        return sorted(f"{prefix.rstrip('/')}/{p.name}" for p in folder.iterdir()
+                      if p.is_file() and not p.name.startswith("."))
+
+
+_RECORD_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*(?:\.[a-z0-9_-]+)*"
+                          r"(?:/[a-z0-9][a-z0-9_-]*(?:\.[a-z0-9_-]+)*)*")
 
 
 def _append_line(path: Path, line: str) -> None:

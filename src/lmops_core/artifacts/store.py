@@ -109,6 +109,17 @@ class ArtifactStore:
         finally:
             self._lease.reset(token)
             self.backend.close_lease(lease)
+    def put_record(self, name: str, data: bytes) -> None:
+        """Write or replace a small named record (see :meth:`ArtifactBackend.put_record`)."""
+        self.backend.put_record(name, data)
+
+    def read_record(self, name: str) -> bytes | None:
+        """A named record's bytes, or ``None``."""
+        return self.backend.read_record(name)
+
+    def list_records(self, prefix: str) -> list[str]:
+        """Names of the records directly under ``prefix``."""
+        return self.backend.list_records(prefix)
 
     def put_file(self, path: Path, *, progress: ProgressCallback | None = None) -> ArtifactInfo:
         """Store one file, streaming."""

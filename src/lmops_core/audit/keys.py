@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from pathlib import Path
@@ -9,8 +10,19 @@ from pathlib import Path
 from lmops_core.errors import ConfigurationError
 
 
-def load_or_create_audit_key(home: Path, configured: str | None) -> bytes:
-    """The configured key, else ``home/keys/audit.key`` (created 0600 on first use)."""
+def key_fingerprint(key: bytes) -> str:
+    """A public name for the audit key (recorded in the genesis and every checkpoint)."""
+    return "sha256:" + hashlib.sha256(b"lmops-audit-key:" + key).hexdigest()
+
+
+def load_or_create_audit_key(home: Path, configured: str | None, *,
+                             existing_log: str | None = None) -> bytes:
+    """The configured key, else ``home/keys/audit.key`` (created 0600 on first use).
+
+    ``existing_log`` describes the audit log already in the store, if any: the
+    key is then never created afresh, since a new key would orphan the chain
+    (and let whoever deleted the key file start the log over).
+    """
     if configured:
         return configured.encode("utf-8")
     path = home / "keys" / "audit.key"
@@ -19,6 +31,11 @@ def load_or_create_audit_key(home: Path, configured: str | None) -> bytes:
         if len(value) < 32:
             raise ConfigurationError(f"audit key file {path} is too short (tampered?)")
         return value.encode("utf-8")
+    if existing_log:
+        raise ConfigurationError(
+            f"the audit key file {path} is missing but the store already has an audit log "
+            f"({existing_log}); restore the key file (or set LMOPS_AUDIT_KEY): a new key "
+            "is never generated for an existing log", path=str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
     value = secrets.token_hex(32)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from lmops_core.cli.common import (
     RichStageProgress,
@@ -51,15 +53,33 @@ def plugins(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Re-hash the whole chain and check the signed head; exit 1 and name the first bad event."""
+def audit_verify(
+    checkpoint: Annotated[Path | None, typer.Option(
+        "--checkpoint", help="A checkpoint file kept by an auditor (or a bundle manifest "
+        "embedding one): the history up to it must be unchanged.")] = None,
+) -> None:
+    """Re-hash the chain, check the signed head, genesis and every checkpoint found; exit 1
+    and name the first bad event or the missing checkpoint."""
     with open_workspace() as ws:
-        result = ws.verify_audit()
+        result = ws.verify_audit(checkpoint=checkpoint)
     if result.ok:
-        console.print(f"[green]{result}[/]")
+        console.print(f"[green]{escape(str(result))}[/]")
         return
-    err_console.print(f"[red]{result}[/]")
+    err_console.print(f"[red]{escape(str(result))}[/]")
     raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Also write the checkpoint to this file (keep it somewhere safe).")] = None,
+) -> None:
+    """Sign the current head and keep the checkpoint in the artifact store and the sink."""
+    with open_workspace() as ws:
+        value = ws.write_audit_checkpoint()
+    if out is not None:
+        out.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+    print_json(value)
 
 
 @audit_app.command("log")

@@ -56,6 +56,8 @@ def create_bundle(ws: Workspace, ref: str, dest: Path, *, stage: str,
                   "format": version.format, "risk_tier": version.risk_tier},
         "lineage": [e.model_dump(mode="json") for e in ws.lineage(version.ref)],
         "approval": approval.to_json(), "policy_digests": approval.policy_digests,
+        # A fresh signed audit checkpoint: the bundle proves how far the log had grown.
+        "audit_checkpoint": ws.write_audit_checkpoint(),
     }
     tmp = Path(tempfile.mkdtemp(prefix="bundle-", dir=_tmp_root(ws)))
     tar_path = dest.with_name(dest.name + ".tar") if archive else None

@@ -322,3 +322,20 @@ class AuditHead(SQLModel, table=True):
     seq: int = Field(default=0, sa_column=Column(Int64, nullable=False))
     hash: str = Field(max_length=64)
     signature: str = Field(max_length=128)
+
+
+class AuditGenesis(SQLModel, table=True):
+    """The store's birth certificate: identity, creation time and audit key fingerprint.
+
+    Signed with the audit key and also written outside the database (the
+    artifact store's checkpoint area), so an emptied log cannot pass for a new store.
+    """
+
+    __tablename__ = "audit_genesis"
+    id: int = Field(default=1, primary_key=True)
+    store_id: str = Field(max_length=36)
+    created_at: str = Field(max_length=40)
+    key_fingerprint: str = Field(max_length=80)
+    #: 0 for a store born with its genesis; the head seq when an older store adopted one.
+    adopted_seq: int = 0
+    signature: str = Field(max_length=128)

@@ -20,7 +20,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from lmops_core.audit.chain import append_event, canonical_json
+from lmops_core.audit.chain import AuditAnchor, append_event, canonical_json
 from lmops_core.contracts import AssetType
 from lmops_core.digests import parse_digest
 from lmops_core.errors import (
@@ -85,12 +85,14 @@ class AuditWriter:
 
     key: bytes
     actor: str
+    #: The workspace's knowledge of the chain beyond the database (newest checkpoint).
+    anchor: AuditAnchor | None = None
 
     def record(self, session: Session, action: str, subject: str, *, before: Any = None,
                after: Any = None) -> None:
         # Secrets never reach the audit log (lmops_core.redaction).
         append_event(session, key=self.key, actor=self.actor, action=action, subject=subject,
-                     before=redact(before), after=redact(after))
+                     before=redact(before), after=redact(after), anchor=self.anchor)
 
 
 def version_ref(asset_type: str, name: str, version: int) -> str:

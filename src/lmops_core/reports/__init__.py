@@ -11,7 +11,7 @@ document's canonical content, so the same store state gives the same digest.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lmops_core.reports.document import Document
 from lmops_core.reports.html import render_html
@@ -32,6 +32,8 @@ class Report:
     digest: str
     markdown: str
     html: str
+    #: The newest signed audit checkpoint when the report was rendered (outside the digest).
+    audit_checkpoint: dict[str, Any] | None = None
 
 
 def render_report(ws: Workspace, ref: str, *, to: str = "production") -> Report:
@@ -39,8 +41,10 @@ def render_report(ws: Workspace, ref: str, *, to: str = "production") -> Report:
     facts = gather(ws, ref, to=to)
     doc = build_document(facts)
     digest = doc.digest()
+    checkpoint = ws.latest_audit_checkpoint()  # proves the audit log's length at this time
     return Report(ref=facts.version.ref, document=doc, digest=digest,
-                  markdown=render_markdown(doc, digest), html=render_html(doc, digest))
+                  markdown=render_markdown(doc, digest, checkpoint),
+                  html=render_html(doc, digest, checkpoint), audit_checkpoint=checkpoint)
 
 
 __all__ = ["SECTIONS", "Report", "ReportFacts", "gather", "render_report"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
+from typing import Any
 
 from lmops_core.reports.document import (
     NONE_RECORDED,
@@ -15,7 +17,7 @@ from lmops_core.reports.document import (
     Tree,
     TreeNode,
 )
-from lmops_core.reports.markdown import series_summary
+from lmops_core.reports.markdown import checkpoint_line, series_summary
 from lmops_core.reports.svg import lineage_graph, sparkline
 
 _CSS = (
@@ -59,8 +61,9 @@ def _block(b: Block) -> str:
     raise TypeError(f"unknown block {type(b).__name__}")
 
 
-def render_html(doc: Document, digest: str) -> str:
-    """The whole document as an HTML page, ending with its digest."""
+def render_html(doc: Document, digest: str,
+                audit_checkpoint: Mapping[str, Any] | None = None) -> str:
+    """The whole document as an HTML page, ending with its digest (and the audit checkpoint)."""
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
              "style-src 'unsafe-inline'; img-src data:\">",
@@ -72,7 +75,12 @@ def render_html(doc: Document, digest: str) -> str:
             parts.append(f'<p class="none">{NONE_RECORDED}</p>')
         parts.extend(_block(b) for b in section.blocks)
         parts.append("</section>")
-    parts.append(f"<hr><p>Report digest: <code>{escape(digest)}</code></p></body></html>")
+    parts.append(f"<hr><p>Report digest: <code>{escape(digest)}</code></p>")
+    if audit_checkpoint is not None:
+        parts.append("<p>Audit log checkpoint (signed, outside the digest): "
+                     f'<code id="audit-checkpoint">{escape(checkpoint_line(audit_checkpoint))}'
+                     "</code></p>")
+    parts.append("</body></html>")
     return "\n".join(parts)
 
 

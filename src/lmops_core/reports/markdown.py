@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from typing import Any
+
 from lmops_core.reports.document import (
     NONE_RECORDED,
     Block,
@@ -68,8 +72,9 @@ def _block(b: Block) -> list[str]:
     raise TypeError(f"unknown block {type(b).__name__}")
 
 
-def render_markdown(doc: Document, digest: str) -> str:
-    """The whole document as Markdown, ending with its digest."""
+def render_markdown(doc: Document, digest: str,
+                    audit_checkpoint: Mapping[str, Any] | None = None) -> str:
+    """The whole document as Markdown, ending with its digest (and the audit checkpoint)."""
     lines = [f"# {_text(doc.title)}", ""]
     for section in doc.sections:
         lines += [f"## {section.title}", ""]
@@ -78,7 +83,16 @@ def render_markdown(doc: Document, digest: str) -> str:
         for block in section.blocks:
             lines.extend(_block(block))
     lines += ["---", "", f"Report digest: `{digest}`", ""]
+    if audit_checkpoint is not None:
+        lines += [f"Audit log checkpoint (signed, outside the digest): "
+                  f"`{checkpoint_line(audit_checkpoint)}`", ""]
     return "\n".join(lines)
+
+
+def checkpoint_line(checkpoint: Mapping[str, Any]) -> str:
+    """The embedded audit checkpoint as one line of JSON (``lmops audit verify --checkpoint``
+    accepts it once saved to a file)."""
+    return json.dumps(dict(checkpoint), sort_keys=True, separators=(",", ":"))
 
 
 __all__ = ["render_markdown", "series_summary"]

@@ -1,0 +1,36 @@
+"""audit genesis: the store's identity and birth, signed with the audit key
+
+Revision ID: 0008
+Revises: 0005
+Create Date: 2026-12-01 00:15:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+revision = "0008"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # One row (id 1), written by the first Workspace that opens the store.
+    op.create_table(
+        "audit_genesis",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("store_id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("key_fingerprint", sqlmodel.sql.sqltypes.AutoString(length=80),
+                  nullable=False),
+        sa.Column("adopted_seq", sa.Integer(), nullable=False),
+        sa.Column("signature", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("audit_genesis")
