@@ -732,6 +732,24 @@ class Governance:
                     self._public(s, req, decisions.get(req.id, [])))
         return out
 
+    def approved_request(self, asset_type: str, ref: str, *, digest: str, stage: str
+                         ) -> ApprovalRequestPublic | None:
+        """The latest approved request that put exactly this content of ``ref`` into ``stage``.
+
+        A direct query (by version, digest, stage and status), so the answer
+        never depends on how many other requests exist.
+        """
+        with self.ws.db.read() as s:
+            q = _summaries().where(
+                col(ApprovalRequest.asset_type) == asset_type, col(ApprovalRequest.ref) == ref,
+                col(ApprovalRequest.version_digest) == digest,
+                col(ApprovalRequest.target_stage) == stage,
+                col(ApprovalRequest.status) == "approved").order_by(
+                col(ApprovalRequest.decided_at).desc(), col(ApprovalRequest.created_at).desc(),
+                col(ApprovalRequest.id)).limit(1)
+            req = s.execute(q).scalars().first()
+            return self._public(s, req) if req is not None else None
+
     def get_request(self, request_id: str) -> ApprovalRequestDetail:
         with self.ws.db.read() as s:
             req = s.get(ApprovalRequest, request_id)
