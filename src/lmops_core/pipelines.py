@@ -379,7 +379,7 @@ class PipelineRunner:
         out = self.path(spec["out"]) if spec["out"] else (
             ws.settings.home / "bundles" / f"{spec['ref'].replace(':', '-').replace('@', '-')}")
         info = create_bundle(ws, spec["ref"], out, stage=spec["stage"], keys=keys)
-        verified = load_bundle(out, public_keys=keys.public_keys())
+        verified = load_bundle(out, public_keys=keys.public_keys(), store=ws)
         return StepResult(value=str(out), outputs={"path": str(out), "digest": info.digest},
                           summary=f"bundle {out} signed by {verified.key_id}, verified "
                                   f"({len(verified.manifest.get('members', []))} files)")

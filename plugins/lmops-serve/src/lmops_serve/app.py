@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI, Request
@@ -22,6 +22,9 @@ from lmops_serve.inference_log import InferenceLog
 from lmops_serve.pii import PiiBlockedError, ServiceGuard
 from lmops_serve.request_filter import RequestClassifier
 from lmops_serve.service import InferenceService, Outcome
+
+if TYPE_CHECKING:
+    from lmops_core.workspace import Workspace
 
 MAX_NEW_TOKENS = 512
 
@@ -60,14 +63,16 @@ def _default_keys() -> dict[str, Ed25519PublicKey]:
 def open_service(bundle_path: Path | str, *, public_keys: Mapping[str, Ed25519PublicKey] | None,
                  decryption_key: bytes | None, guard_mode: str,
                  refuse_categories: Iterable[str] | None, log_path: Path | str | None,
-                 guard_config: GuardConfig | None) -> InferenceService:
-    """Verify the bundle, load its model, and build the service around it."""
+                 guard_config: GuardConfig | None,
+                 store: Workspace | None = None) -> InferenceService:
+    """Verify the bundle and its standing, load its model, and build the service around it."""
     guard = ServiceGuard(guard_mode, guard_config)  # bad settings fail before any loading
     classifier = RequestClassifier(refuse_categories)
     work = Path(tempfile.mkdtemp(prefix="lmops-serve-"))
     try:
         bundle = load_bundle(bundle_path, public_keys=public_keys or _default_keys(),
-                             decryption_key=decryption_key, workdir=work / "bundle")
+                             decryption_key=decryption_key, workdir=work / "bundle",
+                             store=store)
         # The model is read into memory here, so its plaintext files need not outlive this.
         generator, engine = load_generator(bundle.folder)
     finally:
@@ -82,7 +87,8 @@ def create_app(bundle_path: Path | str, *, guard_mode: str = "redact",
                log_path: Path | str | None = None,
                public_keys: Mapping[str, Ed25519PublicKey] | None = None,
                decryption_key: bytes | None = None,
-               guard_config: GuardConfig | None = None) -> FastAPI:
+               guard_config: GuardConfig | None = None,
+               store: Workspace | None = None) -> FastAPI:
     """A FastAPI app serving a verified bundle.
 
     ``guard_mode``: ``redact`` (personal data is replaced before the model sees
@@ -91,11 +97,13 @@ def create_app(bundle_path: Path | str, *, guard_mode: str = "redact",
     request categories answered with a fixed refusal (default: all of
     :data:`lmops_serve.request_filter.CATEGORIES`). ``log_path``: the JSONL
     inference log (always redacted). ``public_keys`` default to the keys under
-    ``LMOPS_HOME``.
+    ``LMOPS_HOME``. ``store``: the workspace asked whether the bundle's
+    approval still stands (a revoked version is refused); without one the
+    bundle's signed validity period decides.
     """
     service = open_service(bundle_path, public_keys=public_keys, decryption_key=decryption_key,
                            guard_mode=guard_mode, refuse_categories=refuse_categories,
-                           log_path=log_path, guard_config=guard_config)
+                           log_path=log_path, guard_config=guard_config, store=store)
     app = FastAPI(title="lmops guarded inference", version="1", docs_url=None, redoc_url=None)
     app.state.service = service
 
