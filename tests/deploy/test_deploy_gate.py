@@ -102,7 +102,8 @@ def test_control_an_approved_version_deploys(dws: Workspace, tmp_path: Path) -> 
     ref = _model(dws, tmp_path)
     _to_production(dws, ref)
     out = _deploy(dws, {"model": ref}, stage="production")
-    assert _plugin(dws).RAN == [{"model": ref}]
+    ran = _plugin(dws).RAN
+    assert ran == [{"model": ref}]
     assert [e.kind for e in dws.evidence(ref, kind="rollout")] == ["rollout"]
     assert dws.run(out.run_id).status == "succeeded"
 
