@@ -269,3 +269,41 @@ def test_revoked_version_is_not_deployable_even_if_back_in_no_stage(gws: Workspa
     assert gws.get(ref).stage == "production"
     with pytest.raises(PolicyViolationError, match="revalidation-required"):
         check_approved(gws, ref, stage="production")
+
+
+def test_revalidate_from_the_shell(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from lmops_core.cli import app
+    from lmops_core.settings import get_settings
+
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "gates.yaml").write_text(POLICY)
+    ws = _workspace(tmp_path, f"sqlite:///{tmp_path / 'home' / 'lmops.db'}", policies)
+    ref = _ready(ws, tmp_path)
+    _promote(ws, ref)
+    ws.as_actor("risk").governance.revoke(ref, stage="production", reason="incident")
+    env = {"LMOPS_HOME": str(tmp_path / "home"), "LMOPS_POLICIES_DIR": str(policies),
+           "LMOPS_LOAD_ENTRY_POINTS": "0", "COLUMNS": "200"}
+
+    def cli(actor: str, *args: str) -> object:
+        get_settings.cache_clear()
+        return CliRunner().invoke(app, list(args), env={**env, "LMOPS_ACTOR": actor})
+
+    stale = cli("val", "revalidate", ref, "--comment", "same evidence")
+    assert stale.exit_code != 0 and _status(tmp_path, policies, ref) == "revalidation-required"
+    _evidence(ws, ref, "eval", acc=0.9)
+    _evidence(ws, ref, "safety", refusal_rate=1.0)
+    ws.close()
+    done = cli("val", "revalidate", ref, "--comment", "re-evaluated")
+    assert done.exit_code == 0, done.output  # type: ignore[attr-defined]
+    assert _status(tmp_path, policies, ref) == "active"
+
+
+def _status(tmp_path: Path, policies: Path, ref: str) -> str:
+    ws = Workspace.open(make_settings(tmp_path / "home", policies_dir=policies, actor="root"))
+    try:
+        return ws.get(ref).status
+    finally:
+        ws.close()
