@@ -253,3 +253,25 @@ def test_bundling_works_with_more_than_500_other_approvals(lws: Workspace,
     assert version.ref == ref and approval.target_stage == "staging"
     info = create_bundle(lws, ref, tmp_path / "b", stage="staging")
     assert _load(lws, info.path, lws, tmp_path).standing.checked == "store"  # type: ignore[attr-defined]
+
+
+def test_revocation_while_serving_refuses_the_next_generation(lws: Workspace,
+                                                              tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+    from lmops_hf.base_model import create_base_model
+    from lmops_serve.app import create_app
+
+    v = lws.as_actor("eng").register_model("tiny-chat",
+                                           create_base_model(tmp_path / "tiny", size="tiny"))
+    lws.as_actor("val").attach_evidence(v.ref, kind="eval", digest=v.digest, metrics={"acc": 1})
+    _to_production(lws, v.ref)
+    path = _bundle(lws, v.ref, tmp_path / "b")
+    client = TestClient(create_app(path, public_keys=_keys(lws), guard_mode="off",  # type: ignore[arg-type]
+                                   store=lws))
+    body = {"prompt": "Hello", "max_new_tokens": 2}
+    assert client.post("/v1/generate", json=body).status_code == 200
+    lws.as_actor("risk").governance.revoke(v.ref, stage="production", reason="pulled live")
+    for url in ("/v1/generate", "/v1/generate?stream=true", "/v1/generate/stream"):
+        refused = client.post(url, json=body)
+        assert refused.status_code == 403, url
+        assert "pulled live" in refused.json()["error"]["message"]

@@ -15,8 +15,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from lmops_presidio.guard import GuardConfig
 from pydantic import BaseModel, Field
 
-from lmops_core.deploy import KeyStore, load_bundle
-from lmops_core.errors import LmopsError, ValidationError
+from lmops_core.deploy import KeyStore, check_standing, load_bundle
+from lmops_core.errors import LmopsError, PolicyViolationError, ValidationError
 from lmops_serve.generator import load_generator
 from lmops_serve.inference_log import InferenceLog
 from lmops_serve.pii import PiiBlockedError, ServiceGuard
@@ -99,7 +99,9 @@ def create_app(bundle_path: Path | str, *, guard_mode: str = "redact",
     inference log (always redacted). ``public_keys`` default to the keys under
     ``LMOPS_HOME``. ``store``: the workspace asked whether the bundle's
     approval still stands (a revoked version is refused); without one the
-    bundle's signed validity period decides.
+    bundle's signed validity period decides. The standing is checked when the
+    app is built and again before every generation: a version revoked while
+    it is served gets 403 from then on (the caller keeps ``store`` open).
     """
     service = open_service(bundle_path, public_keys=public_keys, decryption_key=decryption_key,
                            guard_mode=guard_mode, refuse_categories=refuse_categories,
@@ -109,8 +111,13 @@ def create_app(bundle_path: Path | str, *, guard_mode: str = "redact",
 
     @app.exception_handler(LmopsError)
     async def lmops_error(_: Request, exc: LmopsError) -> JSONResponse:
-        status = 422 if isinstance(exc, ValidationError) else 500
+        status = (422 if isinstance(exc, ValidationError)
+                  else 403 if isinstance(exc, PolicyViolationError) else 500)
         return JSONResponse(status_code=status, content={"error": exc.to_dict()})
+
+    def still_stands() -> None:
+        """Revocation is live: ask again before each generation (validity alone offline)."""
+        check_standing(service.bundle.manifest, store=store)
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -136,6 +143,7 @@ def create_app(bundle_path: Path | str, *, guard_mode: str = "redact",
     def generate(body: GenerateRequest, stream: bool = False
                  ) -> dict[str, Any] | StreamingResponse:
         """Generate a reply (JSON), or stream it with ``?stream=true`` (server-sent events)."""
+        still_stands()
         if stream:
             return _stream(body)
         return service.generate(body.prompt, body.max_new_tokens, body.temperature).public(
@@ -144,6 +152,7 @@ def create_app(bundle_path: Path | str, *, guard_mode: str = "redact",
     @app.post("/v1/generate/stream")
     def generate_stream(body: GenerateRequest) -> StreamingResponse:
         """Server-sent events: ``token`` per released piece, then ``done`` with metrics."""
+        still_stands()
         return _stream(body)
 
     return app

@@ -26,8 +26,9 @@ def serve_model(
     """Verify BUNDLE (signature, every digest, approval not revoked), load its model, serve it.
 
     The store (LMOPS_HOME / LMOPS_DATABASE_URL) is asked whether the version was
-    revoked since the bundle was made; when it cannot answer, the bundle's
-    signed valid_until decides.
+    revoked since the bundle was made, at start and before every generation
+    (a revoked version gets 403); when it cannot answer, the bundle's signed
+    valid_until decides.
     """
     import uvicorn
 
@@ -41,7 +42,7 @@ def serve_model(
         app = create_app(bundle, guard_mode=guard_mode, refuse_categories=refuse or None,
                          log_path=log_path, public_keys=keys,
                          decryption_key=load_encryption_key(key_file), store=store)
-    finally:
+        uvicorn.run(app, host=host, port=port, log_level="info")
+    finally:  # the store stays open while serving: every generation asks it again
         if store is not None:
             store.close()
-    uvicorn.run(app, host=host, port=port, log_level="info")
