@@ -205,14 +205,23 @@ class PromotionContext:
 
 @dataclass(frozen=True)
 class DecisionEvent:
-    """A governance decision that has just been committed."""
+    """A governance transition that has just been committed.
+
+    ``decision`` is what happened: a reviewer ``approved`` or ``rejected``, the
+    version was ``promoted`` (with or without approvals), a plugin ``vetoed``
+    the promotion, the request ``expired`` or was ``invalidated``, the version
+    was ``revoked`` or ``revalidated``. ``status`` is the request's status
+    after it (the version's status for revocation and revalidation).
+    """
 
     request_id: str | None
     ref: str
     target_stage: str
-    decision: Literal["approved", "rejected", "promoted", "revoked", "expired", "invalidated"]
+    decision: Literal["approved", "rejected", "promoted", "vetoed", "revoked", "expired",
+                      "invalidated", "revalidated"]
     actor: str
     comment: str = ""
+    status: str | None = None
 
 
 Register = Callable[[Any], None]

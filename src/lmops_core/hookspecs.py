@@ -142,8 +142,11 @@ def register_deployment_targets(register: Register) -> None:
     Called once after plugins load. Call ``register(target)`` for each
     :class:`~lmops_core.contracts.Operation`. A target reads the role
     ``"model"`` of an approved version and returns evidence of what was
-    packaged or where it was deployed. The core refuses to run a target on a
-    version that is not approved for the stage. Return value ignored.
+    packaged or where it was deployed. The run names its target stage in the
+    parameter ``stage``; the core refuses to run a target unless every model
+    and prompt input is in that stage, not revalidation-required, with an
+    approved request for its exact content under the current policy, and
+    checks again when the run is committed. Return value ignored.
     """
 
 
@@ -185,10 +188,13 @@ def lmops_before_promotion(promotion: PromotionContext) -> str | None:
 def lmops_after_decision(decision: DecisionEvent) -> None:
     """Observe a governance decision after it has been committed.
 
-    Called for approvals, rejections, promotions, revocations, expiries and
-    invalidations, after the transaction that recorded it. Use it to notify
-    (chat, ticketing, webhooks). Exceptions are logged, never undo the
-    decision. Return value ignored.
+    Called once per transition, after the transaction that recorded it:
+    a reviewer's approval or rejection, a promotion (with or without
+    approvals), a plugin veto, an expiry, an invalidation, a revocation, a
+    revalidation. ``decision.decision`` says which and ``decision.status``
+    the resulting status. Use it to notify (chat, ticketing, webhooks).
+    Exceptions are logged with the plugin's name and never undo the
+    decision; the other observers are still called. Return value ignored.
     """
 
 

@@ -402,7 +402,7 @@ class PipelineRunner:
             bundles, re.sub(r"[^A-Za-z0-9_.-]", "-", spec["ref"]).lstrip(".") or "bundle",
             what="bundle folder")
         info = create_bundle(ws, spec["ref"], out, stage=spec["stage"], keys=keys)
-        verified = load_bundle(out, public_keys=keys.public_keys())
+        verified = load_bundle(out, public_keys=keys.public_keys(), store=ws)
         return StepResult(value=str(out), outputs={"path": str(out), "digest": info.digest},
                           summary=f"bundle {out} signed by {verified.key_id}, verified "
                                   f"({len(verified.manifest.get('members', []))} files)")

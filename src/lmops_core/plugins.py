@@ -2,8 +2,11 @@
 
 Order: built-ins, then distributions in the ``lmops`` entry-point group, then
 ``LMOPS_PLUGINS`` (module paths or ``.py`` files). A plugin outside the allow
-list, or on the deny list, is never imported. A plugin that fails to import is
-reported by name and reason and skipped; the rest keep working. After loading,
+list, or on the deny list, is never imported: names are compared normalised
+(PEP 503), and a plugin answers to its entry-point name, its distribution, its
+module path (each dotted prefix) or, for a file, its path, name and stem. A
+plugin that fails to import is reported by name and reason and skipped; the
+rest keep working. After loading,
 ``check_pending()`` turns a misspelled hook into an error.
 """
 
@@ -11,10 +14,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint, entry_points, packages_distributions
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -99,12 +103,36 @@ class PluginHost:
         return found
 
 
-def _is_allowed(names: tuple[str, ...], settings: Settings) -> bool:
-    if any(n in settings.plugins_deny for n in names):
+_SEPARATORS = re.compile(r"[-_.]+")
+
+
+def normalise_name(name: str) -> str:
+    """A plugin name as allow and deny lists compare it (PEP 503: ``LMOPS_X.y`` -> ``lmops-x-y``)."""
+    return _SEPARATORS.sub("-", name.strip()).lower()
+
+
+def _module_names(module: str, dists: Mapping[str, list[str]]) -> set[str]:
+    """Every name a module path answers to: each dotted prefix and the distributions shipping it."""
+    parts = module.split(".")
+    names = {".".join(parts[: i + 1]) for i in range(len(parts))}
+    names.update(dists.get(parts[0], ()))
+    return names
+
+
+def _file_names(spec: str) -> set[str]:
+    """A ``.py`` plugin answers to its path, its file name and its stem."""
+    path = Path(spec)
+    return {spec, path.name, path.stem}
+
+
+def _is_allowed(names: set[str], settings: Settings) -> bool:
+    """Whether a plugin known by any of ``names`` may be imported; every name is normalised."""
+    mine = {normalise_name(n) for n in names if n}
+    if mine & {normalise_name(n) for n in settings.plugins_deny}:
         return False
     if settings.plugins_allow is None:
         return True
-    return any(n in settings.plugins_allow for n in names)
+    return bool(mine & {normalise_name(n) for n in settings.plugins_allow})
 
 
 def _dist_of(ep: EntryPoint) -> tuple[str | None, str | None]:
@@ -144,6 +172,8 @@ def load_plugins(settings: Settings) -> PluginHost:
 
     from lmops_core import __version__
 
+    dists = packages_distributions()  # top-level module -> distributions, read once
+
     for mod_path in BUILTIN_PLUGINS:
         short = "lmops-core:" + mod_path.rsplit(".", 1)[-1]
         _register(importlib.import_module(mod_path), short, "builtin", __version__)
@@ -152,7 +182,9 @@ def load_plugins(settings: Settings) -> PluginHost:
         for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             dist_name, dist_version = _dist_of(ep)
             display = dist_name or ep.name
-            if not _is_allowed(tuple(n for n in (ep.name, dist_name) if n), settings):
+            names = {ep.name, *_module_names(ep.module, dists)} | ({dist_name} if dist_name
+                                                                  else set())
+            if not _is_allowed(names, settings):
                 continue
             try:
                 module = ep.load()
@@ -164,7 +196,8 @@ def load_plugins(settings: Settings) -> PluginHost:
     for spec in settings.plugins:
         path = Path(spec)
         name = path.stem if spec.endswith(".py") else spec
-        if not _is_allowed((name, spec), settings):
+        names = _file_names(spec) if spec.endswith(".py") else _module_names(spec, dists)
+        if not _is_allowed(names, settings):
             continue
         try:
             module = _load_file(path) if spec.endswith(".py") else importlib.import_module(spec)

@@ -11,6 +11,7 @@ record (with its audit event) is written, so the attempt itself stays visible.
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import subprocess
 import time
@@ -170,6 +171,7 @@ class StageRunner:
         try:
             try:
                 self._check_training_data(stage, inputs)
+                gate = self._check_deployment(stage, inputs, params)
                 resolved = self._materialise(inputs, base / "inputs")
                 ctx = StageContext(stage=stage, operation=operation, inputs=resolved,
                                    params=params, workdir=workdir, actor=self.ws.actor,
@@ -197,7 +199,8 @@ class StageRunner:
                                                   for r, a in resolved.items()}})
                     run.series_digest = series_digest
                     run.ended_at = utcnow()
-                    return self._commit(run, resolved, result, stored, evidence_files)
+                    return self._commit(run, resolved, result, stored, evidence_files,
+                                        gate)
             except BaseException as exc:
                 self._record_failure(run, exc)
                 if isinstance(exc, LmopsError) or not isinstance(exc, Exception):
@@ -235,6 +238,39 @@ class StageRunner:
                         f"rule(s) {names} require an approved dataset: request it with "
                         f"`lmops promote {ref} --to approved-for-training`",
                         field=f"inputs.{role}")
+
+    def _check_deployment(self, stage: Stage, inputs: Mapping[str, str],
+                          params: Mapping[str, Any]) -> str | None:
+        """Refuse a deployment operation unless every governed input is approved for its stage.
+
+        The target stage is the ``stage`` parameter (required). Every model and
+        prompt input must be in that stage now, not revalidation-required, with
+        an approved request for exactly its content under the current policy.
+        Returns the target stage (re-checked when the run is committed).
+        """
+        if stage is not Stage.DEPLOYMENT:
+            return None
+        from lmops_core.deploy.eligibility import check_approved
+        from lmops_core.governance.workflow import GOVERNED_STAGES
+
+        target = params.get("stage")
+        if not isinstance(target, str) or target not in GOVERNED_STAGES:
+            raise ValidationError(
+                f"a deployment operation needs the parameter stage= naming the stage it deploys "
+                f"to (one of {', '.join(GOVERNED_STAGES)}); got {target!r}", field="params.stage")
+        governed = {role: ref for role, ref in inputs.items()
+                    if parse_ref(ref).asset_type in ("model", "prompt")}
+        if not governed:
+            raise ValidationError("a deployment operation needs a model or prompt input approved "
+                                  f"for {target}", field="inputs")
+        for role, ref in governed.items():
+            try:
+                check_approved(self.ws, ref, stage=target)
+            except LmopsError as exc:
+                raise PolicyViolationError(
+                    f'deployment input "{role}" ({ref}) is not approved for {target}: '
+                    f"{exc.message}", field=f"inputs.{role}") from exc
+        return target
 
     def _check(self, result: StageResult, inputs: Mapping[str, InputAsset], workdir: Path,
                operation: str) -> None:
@@ -292,11 +328,14 @@ class StageRunner:
                  for name, path in ev.artifacts.items()} for ev in result.evidence]
 
     def _commit(self, run: Run, inputs: Mapping[str, InputAsset], result: StageResult,
-                stored: Mapping[str, _Stored], evidence_files: list[dict[str, str]]) -> RunOutcome:
+                stored: Mapping[str, _Stored], evidence_files: list[dict[str, str]],
+                gate: str | None = None) -> RunOutcome:
         audit = self.ws.audit_writer
         with self.ws.db.write() as s:
             store.record_run(s, audit, run)
             input_rows = {role: store.resolve(s, a.ref)[1] for role, a in inputs.items()}
+            if gate is not None:
+                _recheck_deployment(inputs, input_rows, gate)
             # An output may reuse its input's role name; evidence then goes to the output.
             subjects: dict[str, tuple[str, Any, str]] = {
                 role: (a.asset_type, input_rows[role], a.digest) for role, a in inputs.items()}
@@ -362,6 +401,22 @@ def _check_suite_usable(ref: str, version: Any) -> None:
         raise PolicyViolationError(
             f"{ref} contains code ({files}) and is not {SUITE_USE_STAGE}; request it with "
             f"`lmops promote {ref} --to {SUITE_USE_STAGE}`", field="inputs")
+
+
+def _recheck_deployment(inputs: Mapping[str, InputAsset], rows: Mapping[str, Any],
+                        stage: str) -> None:
+    """At commit: a governed input revoked or moved while the operation ran fails the run."""
+    from lmops_core.governance.workflow import REVALIDATION_REQUIRED
+
+    for role, asset in inputs.items():
+        if asset.asset_type not in ("model", "prompt"):
+            continue
+        row = rows[role]
+        if (row.stage != stage or row.status == REVALIDATION_REQUIRED
+                or row.digest != asset.digest):
+            raise PolicyViolationError(
+                f'deployment input "{role}" ({asset.ref}) left {stage}, was revoked or changed '
+                "while the operation ran: nothing it produced is kept", field=f"inputs.{role}")
 
 
 @dataclass(frozen=True)

@@ -69,17 +69,27 @@ def bundle_create(
     tar: Annotated[bool, typer.Option("--tar", help="Also write OUT.tar.")] = False,
     encrypt: Annotated[bool, typer.Option("--encrypt", help="Encrypt members (AES-GCM).")] = False,
     key_file: KeyFileOpt = None,
+    valid_for: Annotated[str, typer.Option(
+        help="How long the bundle may be accepted without a check against this store "
+             "(e.g. 30d, 12h); revocation is always checked when the store answers.")] = "30d",
 ) -> None:
     """Package an approved version for STAGE; refused with the reason otherwise."""
     from lmops_core.deploy import create_bundle, load_encryption_key
     from lmops_core.errors import ValidationError
+    from lmops_core.policy.model import parse_duration
+
+    try:
+        validity = parse_duration(valid_for)
+    except ValueError as exc:
+        raise ValidationError(str(exc), field="valid_for") from exc
 
     key = load_encryption_key(key_file) if encrypt else None
     if encrypt and key is None:
         raise ValidationError("--encrypt needs --key-file or $LMOPS_BUNDLE_KEY", field="encrypt")
     full = ref if ":" in ref.split("@")[0] else f"model:{ref}"
     with open_workspace() as ws:
-        info = create_bundle(ws, full, out, stage=stage, encryption_key=key, archive=tar)
+        info = create_bundle(ws, full, out, stage=stage, encryption_key=key, archive=tar,
+                             valid_for=validity)
     console.print(f"bundle {info.path} ({info.digest}) for {info.ref} -> {info.stage}, "
                   f"signed by {info.key_id}, approval {info.request_id}"
                   + (f", archive {info.archive}" if info.archive else ""))
@@ -92,31 +102,50 @@ def bundle_verify(
         help="Trusted public key PEM (repeatable); default: the keys under LMOPS_HOME.")] = None,
     key_file: KeyFileOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    offline: Annotated[bool, typer.Option(
+        "--offline", help="Do not ask the store; the bundle's validity period decides.")] = False,
 ) -> None:
-    """Verify signature, every digest and every member; exit 1 with the reason if refused."""
+    """Verify signature, every digest, every member and that the approval still stands.
+
+    The store (LMOPS_HOME / LMOPS_DATABASE_URL) is asked whether the version
+    was revoked since; when it cannot answer, the bundle's signed valid_until
+    decides. Exit 1 with the reason if refused.
+    """
     import shutil
     import tempfile
 
-    from lmops_core.deploy import load_bundle, load_encryption_key, load_public_key_file
+    from lmops_core.deploy import (
+        load_bundle,
+        load_encryption_key,
+        load_public_key_file,
+        open_reachable_store,
+    )
 
     keys = (dict(load_public_key_file(p) for p in public_key) if public_key
             else _store().public_keys())
     work = Path(tempfile.mkdtemp(prefix="lmops-verify-"))
+    store = None if offline else open_reachable_store(settings())
     try:
         bundle = load_bundle(path, public_keys=keys, decryption_key=load_encryption_key(key_file),
-                             workdir=work / "out")
+                             workdir=work / "out", store=store)
+        standing = bundle.standing
         summary = {"ok": True, "digest": bundle.digest, "key_id": bundle.key_id,
                    "ref": bundle.model_ref, "stage": bundle.stage,
                    "request_id": bundle.approval["request_id"],
-                   "members": len(bundle.manifest["members"])}
+                   "members": len(bundle.manifest["members"]),
+                   "checked": standing.checked if standing else None,
+                   "valid_until": bundle.manifest.get("valid_until"),
+                   "standing": standing.detail if standing else None}
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if store is not None:
+            store.close()
     if as_json:
         print_json(summary)
     else:
         console.print(f"[green]verified[/] {path}: {summary['ref']} for {summary['stage']}, "
                       f"{summary['members']} members, key {summary['key_id']}, "
-                      f"approval {summary['request_id']}")
+                      f"approval {summary['request_id']}; {summary['standing']}")
 
 
 def register(app: typer.Typer) -> None:

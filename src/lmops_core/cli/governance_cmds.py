@@ -73,6 +73,9 @@ def promote(ref: Annotated[str, typer.Argument(help="TYPE:NAME@N")],
     if req.status == "approved":
         console.print(f"{req.ref} promoted to {req.target_stage} (no approvals required)")
         return
+    if req.status != "pending":
+        console.print(f"{req.ref} was not promoted to {req.target_stage}: {req.reason}")
+        raise typer.Exit(1)
     needs = ", ".join(f"{n} {r}" for r, n in req.required_approvals.items())
     console.print(f"request [bold]{req.id}[/] pending: {req.ref} -> {req.target_stage}; "
                   f"needs {needs}; expires {req.expires_at:%Y-%m-%d %H:%M} UTC")
@@ -84,6 +87,15 @@ def revoke(ref: str, stage: Annotated[str, typer.Option(help="Stage to leave.")]
     with open_workspace() as ws:
         ws.governance.revoke(ref, stage=stage, reason=reason)
     console.print(f"{ref} left {stage}")
+
+
+def revalidate(ref: Annotated[str, typer.Argument(help="TYPE:NAME@N")],
+               comment: Annotated[str, typer.Option(help="Why it is fit again (audited).")]
+               ) -> None:
+    """Clear revalidation-required after a revocation (validators; needs new evidence)."""
+    with open_workspace() as ws:
+        ws.governance.revalidate(ref, comment=comment)
+    console.print(f"{ref} revalidated: it may be requested for a stage again")
 
 
 @requests_app.command("list")

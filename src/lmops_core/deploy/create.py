@@ -5,14 +5,16 @@ from __future__ import annotations
 import shutil
 import tempfile
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lmops_core.deploy.archive import write_tar
 from lmops_core.deploy.eligibility import check_deployable
 from lmops_core.deploy.keys import KeyStore
+from lmops_core.deploy.liveness import DEFAULT_VALIDITY
 from lmops_core.deploy.pack import write_bundle
-from lmops_core.errors import ConflictError
+from lmops_core.errors import ConflictError, ValidationError
 from lmops_core.registry import store
 from lmops_core.registry.models import utcnow
 from lmops_core.registry.names import parse_ref
@@ -37,21 +39,27 @@ class BundleInfo:
 
 def create_bundle(ws: Workspace, ref: str, dest: Path, *, stage: str,
                   keys: KeyStore | None = None, encryption_key: bytes | None = None,
-                  archive: bool = False) -> BundleInfo:
+                  archive: bool = False, valid_for: timedelta = DEFAULT_VALIDITY) -> BundleInfo:
     """Package ``ref`` for ``stage`` into the new folder ``dest`` (and ``dest.tar`` if asked).
 
     Refused unless the version was approved into ``stage`` under the current
     policy (see :func:`check_deployable`). The bundle is signed with the active
     key of ``keys`` (default: the workspace's key store). On success an audit
     event ``bundle.create`` and ``bundle`` evidence are recorded in one
-    transaction; if recording fails the bundle is removed.
+    transaction; if recording fails the bundle is removed. ``valid_for`` sets
+    the signed ``valid_until``: how long the bundle may be accepted without a
+    check against this store (revocation is always checked when it answers).
     """
+    if valid_for <= timedelta(0):
+        raise ValidationError("a bundle's validity period must be positive", field="valid_for")
     keys = keys or KeyStore.for_home(ws.settings.home)
     version, approval = check_deployable(ws, ref, stage=stage)
     key_id, signing_key = keys.signing_key()
     dest = Path(dest)
+    created = utcnow()
     header = {
-        "stage": stage, "created_at": utcnow().isoformat(), "created_by": ws.actor,
+        "stage": stage, "created_at": created.isoformat(), "created_by": ws.actor,
+        "valid_until": (created + valid_for).isoformat(),
         "model": {"ref": version.ref, "digest": version.digest, "kind": version.kind,
                   "format": version.format, "risk_tier": version.risk_tier},
         "lineage": [e.model_dump(mode="json") for e in ws.lineage(version.ref)],

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lmops_core.errors import ConflictError, PolicyViolationError, ValidationError
-from lmops_core.governance.workflow import GOVERNED_STAGES
-from lmops_core.registry.schemas import ModelVersionPublic
+from lmops_core.governance.schemas import ApprovalRequestPublic
+from lmops_core.governance.workflow import GOVERNED_STAGES, REVALIDATION_REQUIRED
+from lmops_core.registry.schemas import ModelVersionPublic, VersionPublic
 
 if TYPE_CHECKING:
     from lmops_core.workspace import Workspace
@@ -34,32 +35,31 @@ class ApprovalRecord:
                 "decisions": self.decisions}
 
 
-def check_deployable(ws: Workspace, ref: str, *, stage: str
-                     ) -> tuple[ModelVersionPublic, ApprovalRecord]:
-    """The version and its approval, or the reason it may not be packaged for ``stage``.
+def check_approved(ws: Workspace, ref: str, *, stage: str
+                   ) -> tuple[VersionPublic, ApprovalRequestPublic]:
+    """The version and the approved request that put it in ``stage``, or why it may not act there.
 
     Refused (``ConflictError``) when the version is not in ``stage`` now;
-    refused (``PolicyViolationError``) when no approved request for exactly this
-    content and stage exists, or when the policy files that governed that
-    approval changed since, or new ones now govern the transition.
+    refused (``PolicyViolationError``) when it is revalidation-required, when
+    no approved request for exactly this content and stage exists, or when the
+    policy files that governed that approval changed since, or new ones now
+    govern the transition. Deployment operations and bundles both ask this.
     """
     if stage not in GOVERNED_STAGES:
         raise ValidationError(f"unknown stage {stage!r} (expected one of "
                               f"{', '.join(GOVERNED_STAGES)})", field="stage")
     version = ws.get(ref)
-    if not isinstance(version, ModelVersionPublic):
-        raise ValidationError(f"{version.ref} is a {version.asset_type}: only model versions "
-                              "are packaged into bundles", field="ref")
     if version.stage != stage:
         raise ConflictError(f"{version.ref} is in stage {version.stage or 'none'}, not {stage}: "
-                            f"only a version approved into {stage} can be packaged for it")
-    requests = ws.governance.list_requests(status="approved", asset_type="model",
-                                           target_stage=stage, limit=500).items
-    mine = [r for r in requests if r.ref == version.ref and r.version_digest == version.digest]
-    if not mine:
+                            f"only a version approved into {stage} can be deployed for it")
+    if version.status == REVALIDATION_REQUIRED:
+        raise PolicyViolationError(f"{version.ref} is {REVALIDATION_REQUIRED}: it was revoked or "
+                                   "breached monitoring and must be revalidated and approved again")
+    req = ws.governance.approved_request(version.asset_type, version.ref,
+                                         digest=version.digest, stage=stage)
+    if req is None:
         raise PolicyViolationError(f"{version.ref} has no approved promotion request to {stage} "
                                    "for its current content")
-    req = max(mine, key=lambda r: (r.decided_at or r.created_at))
     policies = ws.governance.policies()
     current = policies.digests
     for file, digest in sorted(req.policy_digests.items()):
@@ -67,13 +67,31 @@ def check_deployable(ws: Workspace, ref: str, *, stage: str
             raise PolicyViolationError(
                 f"policy file {file} changed (or was removed) after request {req.id} approved "
                 f"{version.ref} for {stage}: request a new promotion under the current policy")
-    governing = {m.file: m.digest
-                 for m in policies.select("model", version.risk_tier or "standard", stage)}
+    tier = getattr(version, "risk_tier", None) or "standard"
+    governing = {m.file: m.digest for m in policies.select(version.asset_type, tier, stage)}
     added = sorted(set(governing) - set(req.policy_digests))
     if added:
         raise PolicyViolationError(
             f"policy file(s) {', '.join(added)} now govern promotion to {stage} but did not when "
             f"request {req.id} was approved: request a new promotion under the current policy")
+    return version, req
+
+
+def check_deployable(ws: Workspace, ref: str, *, stage: str
+                     ) -> tuple[ModelVersionPublic, ApprovalRecord]:
+    """The model version and its approval record, or the reason it may not be packaged.
+
+    The rules of :func:`check_approved`, for model versions only.
+    """
+    if stage not in GOVERNED_STAGES:
+        raise ValidationError(f"unknown stage {stage!r} (expected one of "
+                              f"{', '.join(GOVERNED_STAGES)})", field="stage")
+    found = ws.get(ref)
+    if not isinstance(found, ModelVersionPublic):
+        raise ValidationError(f"{found.ref} is a {found.asset_type}: only model versions "
+                              "are packaged into bundles", field="ref")
+    version, req = check_approved(ws, ref, stage=stage)
+    assert isinstance(version, ModelVersionPublic)
     decisions = [{"actor": d.actor, "role": d.role, "decision": d.decision,
                   "comment": d.comment, "created_at": d.created_at.isoformat()}
                  for d in req.decisions]

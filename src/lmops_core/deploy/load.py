@@ -7,6 +7,9 @@ member's bytes must match their digest and size, encrypted members must
 decrypt under the operator's key to their listed plaintext digest, and no
 member may hold pickle content. Verified plaintext is written to a fresh
 folder, so later changes to the bundle cannot reach what was verified.
+Before any plaintext is written, the bundle's standing is checked (see
+:mod:`lmops_core.deploy.liveness`): live against the store when one is given,
+else by the validity period signed into the manifest.
 """
 
 from __future__ import annotations
@@ -17,13 +20,15 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from lmops_core.deploy import encryption
 from lmops_core.deploy.archive import extract_tar
+from lmops_core.deploy.liveness import Standing, check_standing
 from lmops_core.deploy.manifest import (
     MANIFEST,
     MEMBERS_DIR,
@@ -37,6 +42,9 @@ from lmops_core.errors import IntegrityError, UnsafeContentError, UnsafePathErro
 from lmops_core.safepaths import join_inside
 from lmops_core.weights import refuse_pickle
 
+if TYPE_CHECKING:
+    from lmops_core.workspace import Workspace
+
 
 @dataclass(frozen=True)
 class VerifiedBundle:
@@ -46,6 +54,7 @@ class VerifiedBundle:
     digest: str
     key_id: str
     manifest: dict[str, Any]
+    standing: Standing | None = None
 
     @property
     def model_ref(self) -> str:
@@ -145,8 +154,9 @@ def _check_encryption(body: dict[str, Any], members: list[Member], key: bytes | 
 
 
 def verify_folder(folder: Path, public_keys: Mapping[str, Ed25519PublicKey],
-                  decryption_key: bytes | None, out: Path) -> VerifiedBundle:
-    """Verify a bundle folder and write its plaintext members under ``out``."""
+                  decryption_key: bytes | None, out: Path, *, store: Workspace | None = None,
+                  now: datetime | None = None) -> VerifiedBundle:
+    """Verify a bundle folder and its standing, and write its plaintext members under ``out``."""
     for name in (MANIFEST, SIGNATURE):
         path = folder / name
         if path.is_symlink() or not path.is_file():
@@ -158,6 +168,7 @@ def verify_folder(folder: Path, public_keys: Mapping[str, Ed25519PublicKey],
     if body.get("key_id") != key_id:
         raise IntegrityError(f"{MANIFEST} names key {body.get('key_id')} but was signed by "
                              f"{key_id}", file=MANIFEST)
+    standing = check_standing(body, store=store, now=now)
     _check_listing(folder, members)
     _check_encryption(body, members, decryption_key)
     for member in members:  # every digest checked before any plaintext is produced
@@ -170,18 +181,23 @@ def verify_folder(folder: Path, public_keys: Mapping[str, Ed25519PublicKey],
         target.write_bytes(plain)
         refuse_pickle(target, display_name=f"bundle member {member.path}")
     return VerifiedBundle(folder=out, digest=manifest_digest(manifest_bytes), key_id=key_id,
-                          manifest=body)
+                          manifest=body, standing=standing)
 
 
 def load_bundle(path: Path | str, *, public_keys: Mapping[str, Ed25519PublicKey],
-                decryption_key: bytes | None = None, workdir: Path | None = None
+                decryption_key: bytes | None = None, workdir: Path | None = None,
+                store: Workspace | None = None, now: datetime | None = None
                 ) -> VerifiedBundle:
     """Verify a bundle (folder or ``.tar``) and return its verified plaintext files.
 
     ``public_keys`` maps key ids to trusted Ed25519 public keys (e.g.
     ``KeyStore.public_keys()``). ``workdir`` receives the plaintext (a new
-    temporary folder by default; the caller owns it). Any failure removes what
-    was written and raises an error naming the member and the reason.
+    temporary folder by default; the caller owns it). ``store`` is the
+    workspace to ask whether the approval still stands (revoked or
+    revalidation-required versions are refused); without one, or when it does
+    not know the bundle's approval, the signed ``valid_until`` decides
+    (``now`` defaults to the current time). Any failure removes what was
+    written and raises an error naming the member and the reason.
     """
     path = Path(path)
     if path.is_symlink():
@@ -194,7 +210,8 @@ def load_bundle(path: Path | str, *, public_keys: Mapping[str, Ed25519PublicKey]
         folder = extract_tar(path, staging) if staging is not None else path
         if not folder.is_dir():
             raise ValidationError(f"{path} is neither a bundle folder nor a .tar", file=str(path))
-        return verify_folder(folder, public_keys, decryption_key, out / "model")
+        return verify_folder(folder, public_keys, decryption_key, out / "model", store=store,
+                             now=now)
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise

@@ -25,7 +25,6 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from lmops_core.audit.chain import canonical_json
-from lmops_core.contracts import DecisionEvent
 from lmops_core.errors import ConflictError, UnsafeDestinationError
 from lmops_core.governance.models import TrainingRequest
 from lmops_core.outbound import DestinationPolicy, post_json
@@ -134,35 +133,11 @@ def _deliver(ws: Workspace, url: str, secret: str, body: bytes) -> str:
 
 
 def _mark(ws: Workspace, typ: str, ref: str, outcome: MonitoringOutcome) -> None:
-    with ws.db.write() as s:
-        _, version = store.resolve(s, ref)
-        before = version.status
-        version.status = "revalidation-required"
-        s.add(version)
-        s.flush()
-        ws.audit_writer.record(s, "monitoring.revalidation_required", ref,
-                               before={"status": before},
-                               after={"status": version.status, "reasons": outcome.reasons})
+    ws.governance.revoke_by_policy(ref, stage=None, reasons=outcome.reasons, leave_stage=False)
 
 
 def _revoke(ws: Workspace, typ: str, ref: str, stage: str, outcome: MonitoringOutcome) -> None:
-    reason = "monitoring breach: " + "; ".join(outcome.reasons)
-    with ws.db.write() as s:
-        _, version = store.resolve(s, ref)
-        version.stage = None
-        version.status = "revalidation-required"
-        s.add(version)
-        s.flush()
-        ws.audit_writer.record(s, "promotion.revoked", ref, before={"stage": stage},
-                               after={"stage": None, "reason": reason, "by_policy": True})
-        store.attach_evidence(s, ws.audit_writer, asset_type=typ, version=version,
-                              expected_digest=version.digest, kind="revocation",
-                              stage="monitoring", plugin="lmops-core",
-                              metrics={"stage": stage, "by_policy": True},
-                              details={"reasons": outcome.reasons})
-    ws.plugins.hook.lmops_after_decision(decision=DecisionEvent(
-        request_id=None, ref=ref, target_stage=stage, decision="revoked", actor=ws.actor,
-        comment=reason))
+    ws.governance.revoke_by_policy(ref, stage=stage, reasons=outcome.reasons, leave_stage=True)
 
 
 def _open_training_request(ws: Workspace, ref: str, outcome: MonitoringOutcome) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import uuid
 from collections import Counter
@@ -72,12 +73,19 @@ if TYPE_CHECKING:
     from lmops_core.workspace import Workspace
 
 #: Evidence kinds the workflow writes itself; they never invalidate a request.
-GOVERNANCE_KINDS = frozenset({"promotion_request", "approval", "promotion", "revocation"})
+GOVERNANCE_KINDS = frozenset({"promotion_request", "approval", "promotion", "revocation",
+                              "revalidation"})
 GOVERNED_STAGES = ("staging", "production", "approved-for-training", "approved-for-use")
 #: The policy transition whose rules say who may register pickle-based model files.
 PICKLE_TRANSITION = "allow-pickle"
 #: Stages only some asset types can enter (others: any type may request them).
 STAGE_ASSET_TYPES = {"approved-for-training": ("dataset",), "approved-for-use": ("suite",)}
+#: A version with this status enters no stage until it is revalidated.
+REVALIDATION_REQUIRED = "revalidation-required"
+#: Roles that may revalidate a version (an explicit decision, see ``Governance.revalidate``).
+REVALIDATOR_ROLES = frozenset({"validator"})
+
+logger = logging.getLogger("lmops.governance")
 DEFAULT_TTL = timedelta(days=7)
 
 
@@ -307,6 +315,11 @@ class Governance:
                                     f"{open_request}")
             self._require_role(s, actor, {"submitter", "admin"}, f"request promotion of "
                                f"{canonical}")
+            if version.status == REVALIDATION_REQUIRED:
+                raise PolicyViolationError(
+                    f"{canonical} is {REVALIDATION_REQUIRED} (revoked or breached monitoring): it "
+                    f"cannot enter {to} until a validator revalidates it on new evidence "
+                    f"(`lmops revalidate {canonical}`)", field="ref")
             evaluation = self._evaluate(s, typ, asset, version, to, actor)
             if not evaluation.allowed:
                 reasons = [f"{o.rule}/{o.condition or o.check}: {o.status}: {o.message}"
@@ -352,9 +365,12 @@ class Governance:
                                   stage="deployment", plugin="lmops-core",
                                   metrics={"to": to, "request_id": req.id},
                                   details=snapshot)
+            events: list[DecisionEvent] = []
             if not req.required_approvals:
-                self._promote(s, req, typ, asset, version, actor)
-            return self._public(s, req)
+                events.append(self._promote(s, req, typ, asset, version, actor))
+            public = self._public(s, req)
+        self._emit(events)
+        return public
 
     def _expire_lapsed(self, s: Session, typ: str, version_id: int, to: str) -> None:
         # A pending request past its expiry no longer blocks a new one, but it still
@@ -377,34 +393,44 @@ class Governance:
         _check_text(comment, "comment")
         actor = self.ws.actor
         invalid: ConflictError | None = None
+        events: list[DecisionEvent] = []
         with self.ws.db.write() as s:
             req = self._locked_request(s, request_id)
             if req.status != "pending":
                 raise ConflictError(f"request {request_id} is {req.status}, not pending")
             typ, asset, version = req.asset_type, *self._request_subject(s, req)
             problem = self._staleness(s, req, version)
+            if problem is None and approve:
+                problem = self._recheck(s, req, asset, version)
             if problem is not None:
-                req.status, req.reason, req.decided_at = problem[0], problem[1], utcnow()
-                s.add(req)
-                self.ws.audit_writer.record(s, f"promotion.{problem[0]}", req.ref,
-                                            after={"request_id": req.id, "reason": problem[1]})
-                invalid = ConflictError(f"request {request_id} is {problem[0]}: {problem[1]}")
+                status, reason = problem
+                events.append(self._close(s, req, status, reason, actor))  # type: ignore[arg-type]
+                invalid = ConflictError(f"request {request_id} is {status}: {reason}")
             else:
                 self._record_decision(s, req, version, actor, role, approve, comment)
+                events.append(_event(req, "approved" if approve else "rejected", actor, comment))
                 if approve and self._complete(s, req):
-                    self._promote(s, req, typ, asset, version, actor)
+                    events.append(self._promote(s, req, typ, asset, version, actor))
                 elif not approve:
                     req.status, req.decided_at, req.reason = "rejected", utcnow(), comment
                     s.add(req)
                     self.ws.audit_writer.record(s, "promotion.rejected", req.ref,
                                                 after={"request_id": req.id, "by": actor})
+                    events[-1] = _event(req, "rejected", actor, comment)
             public = self._public(s, req)
+        self._emit(events)
         if invalid is not None:
             raise invalid
-        self._notify(public, "approved" if approve else "rejected", comment)
-        if public.status == "approved":
-            self._notify(public, "promoted", comment)
         return public
+
+    def _close(self, s: Session, req: ApprovalRequest, status: str, reason: str,
+               actor: str) -> DecisionEvent:
+        """End a pending request as ``expired`` or ``invalidated``, audited; its event."""
+        req.status, req.reason, req.decided_at = status, reason, utcnow()
+        s.add(req)
+        self.ws.audit_writer.record(s, f"promotion.{status}", req.ref,
+                                    after={"request_id": req.id, "reason": reason})
+        return _event(req, status, actor, reason)  # type: ignore[arg-type]
 
     def _locked_request(self, s: Session, request_id: str) -> ApprovalRequest:
         q = select(ApprovalRequest).where(ApprovalRequest.id == request_id).with_for_update()
@@ -423,6 +449,13 @@ class Governance:
             return "expired", f"it expired at {_aware(req.expires_at).isoformat()}"
         if version.digest != req.version_digest:
             return "invalidated", "the version's content changed after the request"
+        if version.status == REVALIDATION_REQUIRED:
+            return "invalidated", (f"{req.ref} is {REVALIDATION_REQUIRED} (revoked or breached "
+                                   "monitoring) and must be revalidated first")
+        revoked_at = self._last_revocation(s, req.asset_type, version)
+        if revoked_at is not None and revoked_at >= _aware(req.created_at):
+            return "invalidated", (f"{req.ref} was revoked at {revoked_at.isoformat()}, after "
+                                   "the request was made")
         current = sorted(f.digest for f in self._evidence_facts(s, req.asset_type, version)
                          if f.digest)
         if current != sorted(req.evidence_digests):
@@ -491,17 +524,45 @@ class Governance:
                                        "role": role, "request_id": req.id},
                               details={"actor": actor, "comment": comment})
 
+    def _recheck(self, s: Session, req: ApprovalRequest, asset: Any, version: Any
+                 ) -> tuple[str, str] | None:
+        """Judge the request again under the policy as it stands at the moment of the decision.
+
+        The snapshot froze the evaluation when the request was made; evidence
+        ages (``max_age``), the version in production changes, plugin checks
+        change their answer. A request whose evaluation no longer passes, or
+        that now needs other sign-offs, is invalidated.
+        """
+        try:
+            evaluation = self._evaluate(s, req.asset_type, asset, version, req.target_stage,
+                                        req.requested_by)
+        except Exception as exc:  # noqa: BLE001 - fail closed: what cannot be judged is refused
+            return "invalidated", f"the policy could not be evaluated again: {exc}"
+        if not evaluation.allowed:
+            reasons = "; ".join(f"{o.rule}/{o.condition or o.check}: {o.status}: {o.message}"
+                                for o in evaluation.blocking)
+            return "invalidated", f"the policy no longer allows it: {reasons}"
+        if (dict(evaluation.required_approvals) != dict(req.required_approvals)
+                or evaluation.separation_of_duties != req.separation_of_duties):
+            return "invalidated", ("the policy now asks for other sign-offs "
+                                   f"({dict(evaluation.required_approvals)})")
+        return None
+
     def _approvals(self, s: Session, req: ApprovalRequest) -> Counter[str]:
-        rows = s.execute(select(ApprovalDecision).where(ApprovalDecision.request_id == req.id,
-                                                        ApprovalDecision.decision == "approve"))
-        return Counter(d.role for d in rows.scalars())
+        """Approvals that count now: only from reviewers who still hold the role they used."""
+        rows = s.execute(select(ApprovalDecision.role).join(
+            UserRole, (UserRole.user == ApprovalDecision.actor)  # type: ignore[arg-type]
+            & (UserRole.role == ApprovalDecision.role)).where(
+            ApprovalDecision.request_id == req.id, ApprovalDecision.decision == "approve"))
+        return Counter(rows.scalars())
 
     def _complete(self, s: Session, req: ApprovalRequest) -> bool:
         have = self._approvals(s, req)
         return all(have[role] >= n for role, n in req.required_approvals.items())
 
     def _promote(self, s: Session, req: ApprovalRequest, typ: str, asset: Any, version: Any,
-                 actor: str) -> None:
+                 actor: str) -> DecisionEvent:
+        """Move the version into the stage unless a plugin vetoes; the event of the outcome."""
         evidence = {f.kind: dict(f.metrics) for f in self._evidence_facts(s, typ, version)}
         context = PromotionContext(request_id=req.id, asset_type=typ,  # type: ignore[arg-type]
                                    ref=req.ref, version_digest=version.digest,
@@ -514,7 +575,7 @@ class Governance:
             s.add(req)
             self.ws.audit_writer.record(s, "promotion.vetoed", req.ref,
                                         after={"request_id": req.id, "vetoes": vetoes})
-            return
+            return _event(req, "vetoed", actor, req.reason)
         previous = self._holder(s, typ, asset, req.target_stage)
         if previous is not None:
             previous.stage = None
@@ -537,6 +598,7 @@ class Governance:
                               metrics={"stage": req.target_stage, "request_id": req.id},
                               details={"approvals": dict(self._approvals(s, req)),
                                        "policy_digests": req.policy_digests})
+        return _event(req, "promoted", actor, "")
 
     def revoke(self, ref: str, *, stage: str, reason: str) -> None:
         """Take a version out of a stage (monitoring breach, incident); audited."""
@@ -550,33 +612,140 @@ class Governance:
                 raise ConflictError(f"{canonical} is not in {stage}")
             self._require_role(s, self.ws.actor, {"risk_officer", "validator", "admin"},
                                f"revoke {canonical}")
+            events = self._withdraw(s, typ, version, canonical, stage=stage, reason=reason,
+                                    by_policy=False)
+        self._emit(events)
+
+    def revoke_by_policy(self, ref: str, *, stage: str | None, reasons: list[str],
+                         leave_stage: bool) -> None:
+        """A monitoring breach: mark ``ref`` revalidation-required (and take it out of ``stage``).
+
+        Called by the monitoring evaluator, acting for the policy itself; the
+        policy file that asked for it is the authority, so no role is checked.
+        """
+        reason = "monitoring breach: " + "; ".join(reasons)
+        with self.ws.db.write() as s:
+            typ, asset, version = self._resolve(s, ref)
+            canonical = store.version_ref(typ, asset.name, version.version)
+            if leave_stage and version.stage != stage:
+                return  # already out of the stage (an earlier action of the same breach)
+            events = self._withdraw(s, typ, version, canonical,
+                                    stage=stage if leave_stage else None, reason=reason,
+                                    by_policy=True)
+        self._emit(events)
+
+    def _withdraw(self, s: Session, typ: str, version: Any, canonical: str, *,
+                  stage: str | None, reason: str, by_policy: bool) -> list[DecisionEvent]:
+        """Mark the version revalidation-required, leave ``stage`` if given, end its requests.
+
+        Every pending request of the version is invalidated in the same
+        transaction: a request opened before a revocation never promotes it.
+        """
+        before = {"stage": version.stage, "status": version.status}
+        if stage is not None:
             version.stage = None
-            version.status = "revalidation-required"
+        version.status = REVALIDATION_REQUIRED
+        s.add(version)
+        s.flush()
+        after = {"stage": version.stage, "status": version.status, "reason": reason}
+        if by_policy:
+            after["by_policy"] = True
+        action = "promotion.revoked" if stage is not None else "monitoring.revalidation_required"
+        self.ws.audit_writer.record(s, action, canonical, before=before, after=after)
+        store.attach_evidence(s, self.ws.audit_writer, asset_type=typ, version=version,
+                              expected_digest=version.digest, kind="revocation",
+                              stage="monitoring", plugin="lmops-core",
+                              metrics={"stage": stage or "", "by_policy": by_policy,
+                                       "action": "revoke" if stage else REVALIDATION_REQUIRED},
+                              details={"reason": reason})
+        events = []
+        if stage is not None:
+            events.append(DecisionEvent(request_id=None, ref=canonical, target_stage=stage,
+                                        decision="revoked", actor=self.ws.actor, comment=reason,
+                                        status=REVALIDATION_REQUIRED))
+        pending = s.execute(select(ApprovalRequest).where(
+            ApprovalRequest.asset_type == typ, ApprovalRequest.version_id == version.id,
+            ApprovalRequest.status == "pending").with_for_update()).scalars().all()
+        for req in pending:
+            events.append(self._close(s, req, "invalidated",
+                                      f"{canonical} was revoked: {reason}", self.ws.actor))
+        return events
+
+    def _last_revocation(self, s: Session, typ: str, version: Any) -> datetime | None:
+        """When the version was last revoked or marked revalidation-required (None: never)."""
+        from lmops_core.registry.models import Evidence
+
+        last = s.execute(select(func.max(Evidence.created_at)).where(
+            Evidence.subject_type == typ, Evidence.subject_id == version.id,
+            Evidence.kind == "revocation")).scalar_one_or_none()
+        return _aware(last) if last is not None else None
+
+    def revalidate(self, ref: str, *, comment: str) -> None:
+        """Clear ``revalidation-required``: a validator's explicit, audited decision.
+
+        Accepted only when the version has, for every evidence kind that a
+        policy requires for any governed stage of this version, evidence of
+        that kind recorded after its last revocation: old evidence never puts
+        a revoked version back. The validator may not be the version's author.
+        Promotion afterwards still needs a new request and its approvals.
+        """
+        if not comment or not comment.strip():
+            raise ValidationError("a revalidation needs a comment saying why", field="comment")
+        _check_text(comment, "comment")
+        actor = self.ws.actor
+        with self.ws.db.write() as s:
+            typ, asset, version = self._resolve(s, ref)
+            canonical = store.version_ref(typ, asset.name, version.version)
+            self._require_role(s, actor, set(REVALIDATOR_ROLES), f"revalidate {canonical}")
+            if version.status != REVALIDATION_REQUIRED:
+                raise ConflictError(f"{canonical} is {version.status}, not "
+                                    f"{REVALIDATION_REQUIRED}: there is nothing to revalidate")
+            if actor == version.created_by:
+                raise PermissionDeniedError(f"{actor!r} authored {canonical} and cannot "
+                                            "revalidate it (separation of duties)")
+            since = self._last_revocation(s, typ, version) or _aware(version.created_at)
+            stale = self._kinds_without_new_evidence(s, typ, asset, version, since)
+            if stale:
+                raise PolicyViolationError(
+                    f"{canonical} cannot be revalidated: no evidence recorded after its "
+                    f"revocation at {since.isoformat()} for kind(s) {', '.join(stale)}; "
+                    "record new evidence for each first", field="ref")
+            version.status = "active"
             s.add(version)
             s.flush()
-            self.ws.audit_writer.record(s, "promotion.revoked", canonical,
-                                        before={"stage": stage},
-                                        after={"stage": None, "reason": reason})
+            self.ws.audit_writer.record(s, "promotion.revalidated", canonical,
+                                        before={"status": REVALIDATION_REQUIRED},
+                                        after={"status": "active", "comment": comment})
             store.attach_evidence(s, self.ws.audit_writer, asset_type=typ, version=version,
-                                  expected_digest=version.digest, kind="revocation",
-                                  stage="monitoring", plugin="lmops-core",
-                                  metrics={"stage": stage}, details={"reason": reason})
-        self.ws.plugins.hook.lmops_after_decision(decision=DecisionEvent(
-            request_id=None, ref=canonical, target_stage=stage, decision="revoked",
-            actor=self.ws.actor, comment=reason))
+                                  expected_digest=version.digest, kind="revalidation",
+                                  stage="evaluation", plugin="lmops-core",
+                                  metrics={"since": since.isoformat()},
+                                  details={"actor": actor, "comment": comment})
+        self._emit([DecisionEvent(request_id=None, ref=canonical, target_stage="",
+                                  decision="revalidated", actor=actor, comment=comment,
+                                  status="active")])
+
+    def _kinds_without_new_evidence(self, s: Session, typ: str, asset: Any, version: Any,
+                                    since: datetime) -> list[str]:
+        tier = getattr(asset, "risk_tier", "standard")
+        policies = self.policies()
+        required = {req.kind for stage in GOVERNED_STAGES
+                    for matched in policies.select(typ, tier, stage)
+                    for req in matched.rule.evidence}
+        fresh = {e.kind for e in store.list_evidence(s, typ, version.id)
+                 if _aware(e.created_at) > since}
+        return sorted(required - fresh)
 
     def expire_due(self) -> int:
         """Mark pending requests past their expiry as expired; returns how many."""
         with self.ws.db.write() as s:
             due = s.execute(select(ApprovalRequest).where(
                 ApprovalRequest.status == "pending",
-                ApprovalRequest.expires_at < utcnow())).scalars().all()
-            for req in due:
-                req.status, req.decided_at, req.reason = "expired", utcnow(), "request expired"
-                s.add(req)
-                self.ws.audit_writer.record(s, "promotion.expired", req.ref,
-                                            after={"request_id": req.id})
-            return len(due)
+                ApprovalRequest.expires_at < utcnow()).with_for_update()).scalars().all()
+            events = [self._close(s, req, "expired", "request expired", self.ws.actor)
+                      for req in due]
+        self._emit(events)
+        return len(events)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -618,6 +787,24 @@ class Governance:
                 out.setdefault(req.ref, []).append(
                     self._public(s, req, decisions.get(req.id, [])))
         return out
+
+    def approved_request(self, asset_type: str, ref: str, *, digest: str, stage: str
+                         ) -> ApprovalRequestPublic | None:
+        """The latest approved request that put exactly this content of ``ref`` into ``stage``.
+
+        A direct query (by version, digest, stage and status), so the answer
+        never depends on how many other requests exist.
+        """
+        with self.ws.db.read() as s:
+            q = _summaries().where(
+                col(ApprovalRequest.asset_type) == asset_type, col(ApprovalRequest.ref) == ref,
+                col(ApprovalRequest.version_digest) == digest,
+                col(ApprovalRequest.target_stage) == stage,
+                col(ApprovalRequest.status) == "approved").order_by(
+                col(ApprovalRequest.decided_at).desc(), col(ApprovalRequest.created_at).desc(),
+                col(ApprovalRequest.id)).limit(1)
+            req = s.execute(q).scalars().first()
+            return self._public(s, req) if req is not None else None
 
     def get_request(self, request_id: str) -> ApprovalRequestDetail:
         with self.ws.db.read() as s:
@@ -667,15 +854,29 @@ class Governance:
                                       comment=d.comment, created_at=_aware(d.created_at))
                        for d in decisions])
 
-    def _notify(self, req: ApprovalRequestPublic, decision: str, comment: str) -> None:
-        event = DecisionEvent(request_id=req.id, ref=req.ref, target_stage=req.target_stage,
-                              decision=decision, actor=self.ws.actor,  # type: ignore[arg-type]
-                              comment=comment)
-        for impl in self.ws.plugins.hook.lmops_after_decision.get_hookimpls():
-            try:
-                impl.function(decision=event)
-            except Exception:  # noqa: BLE001, S112 - observers never undo a decision
-                continue
+    def _emit(self, events: Sequence[DecisionEvent]) -> None:
+        """Tell every ``lmops_after_decision`` observer, after the commit: the one place.
+
+        Each observer is called on its own; one that raises is logged with its
+        plugin's name and the rest still hear of the decision, which stands.
+        """
+        impls = self.ws.plugins.hook.lmops_after_decision.get_hookimpls()
+        for event in events:
+            for impl in reversed(impls):  # registration order
+                try:
+                    impl.function(**{k: event for k in impl.argnames if k == "decision"})
+                except Exception:  # noqa: BLE001 - observers never undo a committed decision
+                    logger.exception("lmops_after_decision observer of plugin %r failed on %s "
+                                     "of %s (request %s); the decision stands",
+                                     impl.plugin_name, event.decision, event.ref,
+                                     event.request_id)
+
+
+def _event(req: ApprovalRequest, decision: str, actor: str, comment: str | None
+           ) -> DecisionEvent:
+    return DecisionEvent(request_id=req.id, ref=req.ref, target_stage=req.target_stage,
+                         decision=decision, actor=actor,  # type: ignore[arg-type]
+                         comment=comment or "", status=req.status)
 
 
 _STAGES = {"data_preparation", "training", "compression", "evaluation", "explainability",

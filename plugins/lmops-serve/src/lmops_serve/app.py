@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI, Request
@@ -15,13 +15,16 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from lmops_presidio.guard import GuardConfig
 from pydantic import BaseModel, Field
 
-from lmops_core.deploy import KeyStore, load_bundle
-from lmops_core.errors import LmopsError, ValidationError
+from lmops_core.deploy import KeyStore, check_standing, load_bundle
+from lmops_core.errors import LmopsError, PolicyViolationError, ValidationError
 from lmops_serve.generator import load_generator
 from lmops_serve.inference_log import InferenceLog
 from lmops_serve.pii import PiiBlockedError, ServiceGuard
 from lmops_serve.request_filter import RequestClassifier
 from lmops_serve.service import InferenceService, Outcome
+
+if TYPE_CHECKING:
+    from lmops_core.workspace import Workspace
 
 MAX_NEW_TOKENS = 512
 
@@ -60,14 +63,16 @@ def _default_keys() -> dict[str, Ed25519PublicKey]:
 def open_service(bundle_path: Path | str, *, public_keys: Mapping[str, Ed25519PublicKey] | None,
                  decryption_key: bytes | None, guard_mode: str,
                  refuse_categories: Iterable[str] | None, log_path: Path | str | None,
-                 guard_config: GuardConfig | None) -> InferenceService:
-    """Verify the bundle, load its model, and build the service around it."""
+                 guard_config: GuardConfig | None,
+                 store: Workspace | None = None) -> InferenceService:
+    """Verify the bundle and its standing, load its model, and build the service around it."""
     guard = ServiceGuard(guard_mode, guard_config)  # bad settings fail before any loading
     classifier = RequestClassifier(refuse_categories)
     work = Path(tempfile.mkdtemp(prefix="lmops-serve-"))
     try:
         bundle = load_bundle(bundle_path, public_keys=public_keys or _default_keys(),
-                             decryption_key=decryption_key, workdir=work / "bundle")
+                             decryption_key=decryption_key, workdir=work / "bundle",
+                             store=store)
         # The model is read into memory here, so its plaintext files need not outlive this.
         generator, engine = load_generator(bundle.folder)
     finally:
@@ -82,7 +87,8 @@ def create_app(bundle_path: Path | str, *, guard_mode: str = "redact",
                log_path: Path | str | None = None,
                public_keys: Mapping[str, Ed25519PublicKey] | None = None,
                decryption_key: bytes | None = None,
-               guard_config: GuardConfig | None = None) -> FastAPI:
+               guard_config: GuardConfig | None = None,
+               store: Workspace | None = None) -> FastAPI:
     """A FastAPI app serving a verified bundle.
 
     ``guard_mode``: ``redact`` (personal data is replaced before the model sees
@@ -91,18 +97,27 @@ def create_app(bundle_path: Path | str, *, guard_mode: str = "redact",
     request categories answered with a fixed refusal (default: all of
     :data:`lmops_serve.request_filter.CATEGORIES`). ``log_path``: the JSONL
     inference log (always redacted). ``public_keys`` default to the keys under
-    ``LMOPS_HOME``.
+    ``LMOPS_HOME``. ``store``: the workspace asked whether the bundle's
+    approval still stands (a revoked version is refused); without one the
+    bundle's signed validity period decides. The standing is checked when the
+    app is built and again before every generation: a version revoked while
+    it is served gets 403 from then on (the caller keeps ``store`` open).
     """
     service = open_service(bundle_path, public_keys=public_keys, decryption_key=decryption_key,
                            guard_mode=guard_mode, refuse_categories=refuse_categories,
-                           log_path=log_path, guard_config=guard_config)
+                           log_path=log_path, guard_config=guard_config, store=store)
     app = FastAPI(title="lmops guarded inference", version="1", docs_url=None, redoc_url=None)
     app.state.service = service
 
     @app.exception_handler(LmopsError)
     async def lmops_error(_: Request, exc: LmopsError) -> JSONResponse:
-        status = 422 if isinstance(exc, ValidationError) else 500
+        status = (422 if isinstance(exc, ValidationError)
+                  else 403 if isinstance(exc, PolicyViolationError) else 500)
         return JSONResponse(status_code=status, content={"error": exc.to_dict()})
+
+    def still_stands() -> None:
+        """Revocation is live: ask again before each generation (validity alone offline)."""
+        check_standing(service.bundle.manifest, store=store)
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -128,6 +143,7 @@ def create_app(bundle_path: Path | str, *, guard_mode: str = "redact",
     def generate(body: GenerateRequest, stream: bool = False
                  ) -> dict[str, Any] | StreamingResponse:
         """Generate a reply (JSON), or stream it with ``?stream=true`` (server-sent events)."""
+        still_stands()
         if stream:
             return _stream(body)
         return service.generate(body.prompt, body.max_new_tokens, body.temperature).public(
@@ -136,6 +152,7 @@ def create_app(bundle_path: Path | str, *, guard_mode: str = "redact",
     @app.post("/v1/generate/stream")
     def generate_stream(body: GenerateRequest) -> StreamingResponse:
         """Server-sent events: ``token`` per released piece, then ``done`` with metrics."""
+        still_stands()
         return _stream(body)
 
     return app

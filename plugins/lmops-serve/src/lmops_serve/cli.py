@@ -20,15 +20,29 @@ def serve_model(
         help="Trusted public key PEM (repeatable; default the keys under LMOPS_HOME).")] = None,
     key_file: Annotated[Path | None, typer.Option(
         help="Decryption key file for encrypted bundles (default $LMOPS_BUNDLE_KEY).")] = None,
+    offline: Annotated[bool, typer.Option(
+        "--offline", help="Do not ask the store; the bundle's validity period decides.")] = False,
 ) -> None:
-    """Verify BUNDLE (signature and every digest), load its model, and serve it."""
+    """Verify BUNDLE (signature, every digest, approval not revoked), load its model, serve it.
+
+    The store (LMOPS_HOME / LMOPS_DATABASE_URL) is asked whether the version was
+    revoked since the bundle was made, at start and before every generation
+    (a revoked version gets 403); when it cannot answer, the bundle's signed
+    valid_until decides.
+    """
     import uvicorn
 
-    from lmops_core.deploy import load_encryption_key, load_public_key_file
+    from lmops_core.deploy import load_encryption_key, load_public_key_file, open_reachable_store
+    from lmops_core.settings import get_settings
     from lmops_serve.app import create_app
 
     keys = dict(load_public_key_file(p) for p in public_key) if public_key else None
-    app = create_app(bundle, guard_mode=guard_mode, refuse_categories=refuse or None,
-                     log_path=log_path, public_keys=keys,
-                     decryption_key=load_encryption_key(key_file))
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    store = None if offline else open_reachable_store(get_settings())
+    try:
+        app = create_app(bundle, guard_mode=guard_mode, refuse_categories=refuse or None,
+                         log_path=log_path, public_keys=keys,
+                         decryption_key=load_encryption_key(key_file), store=store)
+        uvicorn.run(app, host=host, port=port, log_level="info")
+    finally:  # the store stays open while serving: every generation asks it again
+        if store is not None:
+            store.close()

@@ -1,0 +1,202 @@
+"""``lmops_after_decision``: one event per transition, with the true outcome, from one place.
+
+Real plugins loaded from ``.py`` files through ``LMOPS_PLUGINS`` (settings
+``plugins``): an observer that records, one that always raises, one that vetoes
+models whose name starts with ``veto``. Every transition is driven through the
+SDK on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import logging
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from lmops_core.errors import ConflictError
+from lmops_core.governance.models import ApprovalRequest
+from lmops_core.registry.models import utcnow
+from lmops_core.workspace import Workspace
+from tests.conftest import make_model_folder, make_settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+POLICY = textwrap.dedent("""
+    apiVersion: lmops/v1
+    kind: Policy
+    name: events
+    rules:
+      - name: staging
+        applies_to: {asset: model, transition: staging}
+        evidence: [{kind: eval}]
+        separation_of_duties: false
+      - name: prod
+        applies_to: {asset: model, transition: production}
+        evidence: [{kind: eval}]
+        approvals:
+          - {role: validator, count: 1}
+          - {role: risk_officer, count: 1}
+        separation_of_duties: true
+""")
+
+BROKEN = textwrap.dedent("""
+    from lmops_core import hookimpl
+
+    @hookimpl
+    def lmops_after_decision(decision):
+        raise RuntimeError("chat webhook down")
+""")
+
+OBSERVER = textwrap.dedent("""
+    from lmops_core import hookimpl
+
+    EVENTS = []
+
+    @hookimpl
+    def lmops_after_decision(decision):
+        EVENTS.append(decision)
+""")
+
+VETO = textwrap.dedent("""
+    from lmops_core import hookimpl
+
+    @hookimpl
+    def lmops_before_promotion(promotion):
+        if "/veto" in promotion.ref or ":veto" in promotion.ref:
+            return "the veto plugin says no"
+        return None
+""")
+
+
+@pytest.fixture
+def ews(tmp_path: Path, db_url: str) -> Workspace:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "events.yaml").write_text(POLICY)
+    files = []
+    for name, body in (("broken_observer", BROKEN), ("observer", OBSERVER),
+                       ("vetoer", VETO)):
+        (tmp_path / f"{name}.py").write_text(body)
+        files.append(str(tmp_path / f"{name}.py"))
+    ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
+                                      actor="root", plugins=files))
+    ws.governance.grant_role("root", "admin")
+    for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer")):
+        ws.governance.grant_role(user, role)
+    return ws
+
+
+def _events(ws: Workspace) -> list[Any]:
+    events: list[Any] = ws.plugins.pm.get_plugin("observer").EVENTS
+    return events
+
+
+def _seen(ws: Workspace) -> list[tuple[str, str | None]]:
+    """The (decision, status) pairs observed since the last call."""
+    events = _events(ws)
+    out = [(e.decision, e.status) for e in events]
+    events.clear()
+    return out
+
+
+def _model(ws: Workspace, tmp_path: Path, name: str = "chat", seed: int = 0) -> str:
+    v = ws.as_actor("eng").register_model(name, make_model_folder(tmp_path / f"{name}{seed}",
+                                                                  bytes([seed]) * 64))
+    ws.as_actor("val").attach_evidence(v.ref, kind="eval", digest=v.digest, metrics={"acc": 1})
+    return v.ref
+
+
+def _request(ws: Workspace, ref: str, to: str = "production") -> str:
+    return ws.as_actor("eng").governance.request_promotion(ref, to=to).id
+
+
+def test_promotion_without_approvals(ews: Workspace, tmp_path: Path,
+                                     caplog: pytest.LogCaptureFixture) -> None:
+    ref = _model(ews, tmp_path)
+    with caplog.at_level(logging.ERROR, logger="lmops.governance"):
+        _request(ews, ref, "staging")
+    assert _seen(ews) == [("promoted", "approved")]
+    assert ews.get(ref).stage == "staging"
+    failed = [r for r in caplog.records if "broken_observer" in r.getMessage()]
+    assert failed and "the decision stands" in failed[0].getMessage()
+    assert failed[0].exc_info is not None and "chat webhook down" in str(failed[0].exc_info[1])
+
+
+def test_approval_then_promotion(ews: Workspace, tmp_path: Path) -> None:
+    req = _request(ews, _model(ews, tmp_path))
+    ews.as_actor("val").governance.decide(req, approve=True, role="validator", comment="a")
+    assert _seen(ews) == [("approved", "pending")]
+    ews.as_actor("risk").governance.decide(req, approve=True, role="risk_officer", comment="b")
+    assert _seen(ews) == [("approved", "pending"), ("promoted", "approved")]
+
+
+def test_rejection(ews: Workspace, tmp_path: Path) -> None:
+    req = _request(ews, _model(ews, tmp_path))
+    ews.as_actor("val").governance.decide(req, approve=False, role="validator", comment="no")
+    assert _seen(ews) == [("rejected", "rejected")]
+
+
+def test_plugin_veto_is_reported_as_a_veto_not_an_approval(ews: Workspace,
+                                                           tmp_path: Path) -> None:
+    ref = _model(ews, tmp_path, "veto-me")
+    req = _request(ews, ref)
+    ews.as_actor("val").governance.decide(req, approve=True, role="validator", comment="a")
+    ews.as_actor("risk").governance.decide(req, approve=True, role="risk_officer", comment="b")
+    seen = _seen(ews)
+    assert seen == [("approved", "pending"), ("approved", "pending"), ("vetoed", "rejected")]
+    assert ews.get(ref).stage is None
+    _request(ews, ref, "staging")  # no approvals needed: vetoed all the same
+    assert _seen(ews) == [("vetoed", "rejected")]
+
+
+def test_expiry_by_sweep_and_at_decision(ews: Workspace, tmp_path: Path) -> None:
+    first = _request(ews, _model(ews, tmp_path, seed=1))
+    second = _request(ews, _model(ews, tmp_path, seed=2))
+    with ews.db.write() as s:
+        s.execute(update(ApprovalRequest).values(expires_at=utcnow() - timedelta(seconds=1)))
+    with pytest.raises(ConflictError, match="expired"):
+        ews.as_actor("val").governance.decide(first, approve=True, role="validator",
+                                              comment="late")
+    assert _seen(ews) == [("expired", "expired")]
+    assert ews.governance.expire_due() == 1
+    seen = _events(ews)
+    assert [(e.decision, e.request_id) for e in seen] == [("expired", second)]
+
+
+def test_invalidation(ews: Workspace, tmp_path: Path) -> None:
+    ref = _model(ews, tmp_path)
+    req = _request(ews, ref)
+    ews.as_actor("val").attach_evidence(ref, kind="eval", digest=ews.get(ref).digest,
+                                        metrics={"acc": 0.1})
+    with pytest.raises(ConflictError, match="invalidated"):
+        ews.as_actor("val").governance.decide(req, approve=True, role="validator", comment="a")
+    assert _seen(ews) == [("invalidated", "invalidated")]
+
+
+def test_revocation_and_revalidation(ews: Workspace, tmp_path: Path) -> None:
+    ref = _model(ews, tmp_path)
+    _request(ews, ref, "staging")
+    pending = _request(ews, ref)
+    _seen(ews)
+    ews.as_actor("risk").governance.revoke(ref, stage="staging", reason="incident")
+    seen = _events(ews)
+    assert [(e.decision, e.status, e.request_id) for e in seen] == [
+        ("revoked", "revalidation-required", None), ("invalidated", "invalidated", pending)]
+    seen.clear()
+    ews.as_actor("val").attach_evidence(ref, kind="eval", digest=ews.get(ref).digest,
+                                        metrics={"acc": 1})
+    ews.as_actor("val").governance.revalidate(ref, comment="re-run after the incident")
+    assert _seen(ews) == [("revalidated", "active")]
+
+
+def test_after_decision_is_fired_from_one_place() -> None:
+    callers = [p.relative_to(REPO).as_posix() for p in (REPO / "src").rglob("*.py")
+               if "lmops_after_decision" in p.read_text(encoding="utf-8")]
+    assert sorted(callers) == ["src/lmops_core/governance/workflow.py",
+                               "src/lmops_core/hookspecs.py"]
+    text = (REPO / "src/lmops_core/governance/workflow.py").read_text(encoding="utf-8")
+    assert text.count(".lmops_after_decision") == 1  # the one call, in Governance._emit

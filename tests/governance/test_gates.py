@@ -1,0 +1,309 @@
+"""Attacks on the gates at the moment of decision, on SQLite and PostgreSQL.
+
+Each test walks a path that used to get a version into a stage around the
+policy: evidence that aged past ``max_age`` between the request and the last
+approval, an approval from someone who has since lost the role, a request
+opened before a revocation, a fresh request on the old evidence. Every one
+must be refused, and the version must stay out of the stage.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from lmops_core.errors import (
+    ConflictError,
+    PermissionDeniedError,
+    PolicyViolationError,
+)
+from lmops_core.governance.models import ApprovalRequest
+from lmops_core.registry.models import Evidence, utcnow
+from lmops_core.workspace import Workspace
+from tests.conftest import make_model_folder, make_settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+POLICY = textwrap.dedent("""
+    apiVersion: lmops/v1
+    kind: Policy
+    name: gates
+    rules:
+      - name: staging
+        applies_to: {asset: model, transition: staging}
+        evidence:
+          - {kind: eval, max_age: 30d}
+        conditions:
+          - {name: floor, expr: "evidence.eval.metrics.acc >= 0.5", message: too weak}
+        separation_of_duties: false
+      - name: prod
+        applies_to: {asset: model, transition: production}
+        evidence:
+          - {kind: eval, max_age: 30d}
+          - {kind: safety, max_age: 30d}
+        conditions:
+          - {name: accuracy, expr: "evidence.eval.metrics.acc >= 0.5", message: too weak}
+        approvals:
+          - {role: validator, count: 1}
+          - {role: risk_officer, count: 1}
+        separation_of_duties: true
+        request_ttl: 7d
+""")
+
+USERS = (("eng", "submitter"), ("val", "validator"), ("val2", "validator"),
+         ("risk", "risk_officer"), ("risk2", "risk_officer"))
+
+
+def _workspace(tmp_path: Path, db_url: str, policies: Path) -> Workspace:
+    ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
+                                      actor="root"))
+    ws.governance.grant_role("root", "admin")
+    for user, role in USERS:
+        ws.governance.grant_role(user, role)
+    return ws
+
+
+@pytest.fixture
+def gws(tmp_path: Path, db_url: str) -> Workspace:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "gates.yaml").write_text(POLICY)
+    return _workspace(tmp_path, db_url, policies)
+
+
+def _model(ws: Workspace, tmp_path: Path, seed: int = 0, **kw: object) -> str:
+    v = ws.as_actor("eng").register_model("chat", make_model_folder(tmp_path / f"m{seed}",
+                                                                    bytes([seed]) * 64), **kw)
+    return v.ref
+
+
+def _evidence(ws: Workspace, ref: str, kind: str, **metrics: float) -> None:
+    ws.as_actor("val").attach_evidence(ref, kind=kind, digest=ws.get(ref).digest,
+                                       metrics=metrics)
+
+
+def _ready(ws: Workspace, tmp_path: Path, seed: int = 0) -> str:
+    ref = _model(ws, tmp_path, seed)
+    _evidence(ws, ref, "eval", acc=0.9)
+    _evidence(ws, ref, "safety", refusal_rate=1.0)
+    return ref
+
+
+def _promote(ws: Workspace, ref: str, to: str = "production") -> str:
+    req = ws.as_actor("eng").governance.request_promotion(ref, to=to)
+    if req.status == "pending":
+        ws.as_actor("val").governance.decide(req.id, approve=True, role="validator", comment="v")
+        ws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer",
+                                              comment="r")
+    assert ws.get(ref).stage == to
+    return req.id
+
+
+def _age_evidence(ws: Workspace, ref: str, kind: str, days: int) -> None:
+    """Time passes for one kind of evidence: it is now ``days`` old."""
+    with ws.db.write() as s:
+        s.execute(update(Evidence).where(Evidence.kind == kind)  # type: ignore[arg-type]
+                  .values(created_at=utcnow() - timedelta(days=days)))
+
+
+# -- the policy is evaluated again at the decision ------------------------------------------
+
+
+def test_shipped_low_risk_rule_refuses_evidence_that_aged_past_max_age(
+        tmp_path: Path, db_url: str) -> None:
+    ws = _workspace(tmp_path, db_url, REPO / "policies")
+    ref = _model(ws, tmp_path, risk_tier="low")
+    _evidence(ws, ref, "eval", acc=0.9)
+    _evidence(ws, ref, "safety", refusal_rate=0.9, leakage_rate=0.0, injection_success_rate=0.0)
+    _evidence(ws, ref, "serving_perf", latency_ms_p95=100.0)
+    _age_evidence(ws, ref, "eval", days=29)  # fresh enough when the request is made
+    req = ws.as_actor("eng").governance.request_promotion(ref, to="production")
+    assert req.status == "pending"
+    ws.as_actor("val").governance.decide(req.id, approve=True, role="validator", comment="ok")
+    _age_evidence(ws, ref, "eval", days=37)  # a week later, just before the request expires
+    with pytest.raises(ConflictError, match=r"invalidated: the policy no longer allows it.*eval"):
+        ws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer",
+                                              comment="late sign-off")
+    assert ws.get(ref).stage is None
+    assert ws.governance.get_request(req.id).status == "invalidated"
+
+
+def test_evidence_that_aged_between_approvals_invalidates(gws: Workspace, tmp_path: Path) -> None:
+    weak = _model(gws, tmp_path, 1)
+    _evidence(gws, weak, "eval", acc=0.6)
+    _evidence(gws, weak, "safety", refusal_rate=1.0)
+    gws.as_actor("eng").governance.request_promotion(weak, to="staging")
+    req = gws.as_actor("eng").governance.request_promotion(weak, to="production")
+    gws.as_actor("val").governance.decide(req.id, approve=True, role="validator", comment="ok")
+    _age_evidence(gws, weak, "safety", days=31)
+    with pytest.raises(ConflictError, match="safety"):
+        gws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer",
+                                               comment="ok")
+    assert gws.get(weak).stage == "staging"
+
+
+# -- approvals count only while the reviewer holds the role ----------------------------------
+
+
+def test_approval_of_a_reviewer_who_lost_the_role_does_not_count(gws: Workspace,
+                                                                 tmp_path: Path) -> None:
+    ref = _ready(gws, tmp_path)
+    req = gws.as_actor("eng").governance.request_promotion(ref, to="production")
+    gws.as_actor("val").governance.decide(req.id, approve=True, role="validator", comment="ok")
+    gws.governance.revoke_role("val", "validator")
+    after = gws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer",
+                                                   comment="ok")
+    assert after.status == "pending" and gws.get(ref).stage is None
+    done = gws.as_actor("val2").governance.decide(req.id, approve=True, role="validator",
+                                                  comment="independent check")
+    assert done.status == "approved" and gws.get(ref).stage == "production"
+    promotion = gws.evidence(ref, kind="promotion")[0]
+    assert promotion.details["approvals"] == {"risk_officer": 1, "validator": 1}
+
+
+def test_role_regranted_as_another_role_does_not_revive_the_approval(
+        gws: Workspace, tmp_path: Path) -> None:
+    ref = _ready(gws, tmp_path)
+    req = gws.as_actor("eng").governance.request_promotion(ref, to="production")
+    gws.as_actor("val").governance.decide(req.id, approve=True, role="validator", comment="ok")
+    gws.governance.revoke_role("val", "validator")
+    gws.governance.grant_role("val", "risk_officer")
+    after = gws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer",
+                                                   comment="ok")
+    assert after.status == "pending" and gws.get(ref).stage is None
+
+
+# -- revoked or revalidation-required versions enter no stage ---------------------------------
+
+
+def test_request_opened_before_revocation_cannot_promote(gws: Workspace, tmp_path: Path) -> None:
+    ref = _ready(gws, tmp_path)
+    _promote(gws, ref, "staging")
+    req = gws.as_actor("eng").governance.request_promotion(ref, to="production")
+    gws.as_actor("val").governance.decide(req.id, approve=True, role="validator", comment="ok")
+    gws.as_actor("risk").governance.revoke(ref, stage="staging", reason="incident 42")
+    assert gws.governance.get_request(req.id).status == "invalidated"
+    with pytest.raises(ConflictError, match="is invalidated, not pending|invalidated"):
+        gws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer",
+                                               comment="ok")
+    assert gws.get(ref).stage is None
+
+
+def test_pending_request_raced_past_revocation_is_invalidated_at_decision(
+        gws: Workspace, tmp_path: Path) -> None:
+    """Even a request that slipped past the revocation's sweep is caught when decided."""
+    ref = _ready(gws, tmp_path)
+    _promote(gws, ref, "staging")
+    req = gws.as_actor("eng").governance.request_promotion(ref, to="production")
+    gws.as_actor("risk").governance.revoke(ref, stage="staging", reason="incident")
+    with gws.db.write() as s:  # as if the request had been written after the sweep
+        s.execute(update(ApprovalRequest).where(ApprovalRequest.id == req.id)
+                  .values(status="pending", reason=None, decided_at=None))
+    with pytest.raises(ConflictError, match="revalidation-required"):
+        gws.as_actor("val").governance.decide(req.id, approve=True, role="validator",
+                                              comment="ok")
+    assert gws.get(ref).stage is None
+
+
+def test_fresh_request_on_old_evidence_is_refused(gws: Workspace, tmp_path: Path) -> None:
+    ref = _ready(gws, tmp_path)
+    _promote(gws, ref)
+    gws.as_actor("risk").governance.revoke(ref, stage="production", reason="drift")
+    for stage in ("production", "staging"):
+        with pytest.raises(PolicyViolationError, match="revalidation-required"):
+            gws.as_actor("eng").governance.request_promotion(ref, to=stage)
+    assert gws.get(ref).stage is None
+
+
+def test_monitoring_mark_blocks_and_invalidates_like_a_revocation(gws: Workspace,
+                                                                  tmp_path: Path) -> None:
+    ref = _ready(gws, tmp_path)
+    _promote(gws, ref, "staging")
+    req = gws.as_actor("eng").governance.request_promotion(ref, to="production")
+    gws.as_actor("lmops-policy").governance.revoke_by_policy(
+        ref, stage=None, reasons=["drift"], leave_stage=False)
+    assert gws.get(ref).status == "revalidation-required"
+    assert gws.governance.get_request(req.id).status == "invalidated"
+    with pytest.raises(PolicyViolationError, match="revalidation-required"):
+        gws.as_actor("eng").governance.request_promotion(ref, to="production")
+
+
+def test_revalidation_needs_a_validator_and_new_evidence_of_every_required_kind(
+        gws: Workspace, tmp_path: Path) -> None:
+    ref = _ready(gws, tmp_path)
+    old_request = _promote(gws, ref)
+    gws.as_actor("risk").governance.revoke(ref, stage="production", reason="drift")
+    for who in ("eng", "risk", "lmops-policy"):
+        with pytest.raises(PermissionDeniedError):
+            gws.as_actor(who).governance.revalidate(ref, comment="trust me")
+    with pytest.raises(PolicyViolationError, match="eval, safety"):
+        gws.as_actor("val").governance.revalidate(ref, comment="same evidence as before")
+    _evidence(gws, ref, "eval", acc=0.9)
+    with pytest.raises(PolicyViolationError, match="kind\\(s\\) safety"):
+        gws.as_actor("val").governance.revalidate(ref, comment="half the evidence")
+    _evidence(gws, ref, "safety", refusal_rate=1.0)
+    gws.governance.grant_role("eng", "validator")
+    with pytest.raises(PermissionDeniedError, match="separation of duties"):
+        gws.as_actor("eng").governance.revalidate(ref, comment="my own model")
+    gws.as_actor("val").governance.revalidate(ref, comment="re-evaluated after the incident")
+    assert gws.get(ref).status == "active" and gws.get(ref).stage is None
+    assert gws.audit_events(action="promotion.revalidated")[0].after["status"] == "active"
+    with pytest.raises(ConflictError, match="nothing to revalidate"):
+        gws.as_actor("val").governance.revalidate(ref, comment="again")
+    new_request = _promote(gws, ref)  # a new request and new approvals are still needed
+    assert new_request != old_request
+
+
+def test_revoked_version_is_not_deployable_even_if_back_in_no_stage(gws: Workspace,
+                                                                    tmp_path: Path) -> None:
+    from lmops_core.deploy.eligibility import check_approved
+
+    ref = _ready(gws, tmp_path)
+    _promote(gws, ref)
+    gws.as_actor("lmops-policy").governance.revoke_by_policy(
+        ref, stage=None, reasons=["drift"], leave_stage=False)  # still in production, marked
+    assert gws.get(ref).stage == "production"
+    with pytest.raises(PolicyViolationError, match="revalidation-required"):
+        check_approved(gws, ref, stage="production")
+
+
+def test_revalidate_from_the_shell(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from lmops_core.cli import app
+    from lmops_core.settings import get_settings
+
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "gates.yaml").write_text(POLICY)
+    ws = _workspace(tmp_path, f"sqlite:///{tmp_path / 'home' / 'lmops.db'}", policies)
+    ref = _ready(ws, tmp_path)
+    _promote(ws, ref)
+    ws.as_actor("risk").governance.revoke(ref, stage="production", reason="incident")
+    env = {"LMOPS_HOME": str(tmp_path / "home"), "LMOPS_POLICIES_DIR": str(policies),
+           "LMOPS_LOAD_ENTRY_POINTS": "0", "COLUMNS": "200"}
+
+    def cli(actor: str, *args: str) -> object:
+        get_settings.cache_clear()
+        return CliRunner().invoke(app, list(args), env={**env, "LMOPS_ACTOR": actor})
+
+    stale = cli("val", "revalidate", ref, "--comment", "same evidence")
+    assert stale.exit_code != 0 and _status(tmp_path, policies, ref) == "revalidation-required"
+    _evidence(ws, ref, "eval", acc=0.9)
+    _evidence(ws, ref, "safety", refusal_rate=1.0)
+    ws.close()
+    done = cli("val", "revalidate", ref, "--comment", "re-evaluated")
+    assert done.exit_code == 0, done.output  # type: ignore[attr-defined]
+    assert _status(tmp_path, policies, ref) == "active"
+
+
+def _status(tmp_path: Path, policies: Path, ref: str) -> str:
+    ws = Workspace.open(make_settings(tmp_path / "home", policies_dir=policies, actor="root"))
+    try:
+        return ws.get(ref).status
+    finally:
+        ws.close()
