@@ -40,7 +40,7 @@ def test_keys_and_bundle_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
                    str(tmp_path / "pub.pem"), "--json"])
     assert ok.exit_code == 0 and '"ok": true' in ok.output
 
-    assert run(app, ["keys", "rotate"]).exit_code == 0
+    assert run(app, ["keys", "rotate", "--server"]).exit_code == 0
     listing = run(app, ["keys", "list"])
     assert "retired" in listing.output and private not in listing.output
     again = run(app, ["bundle", "verify", str(tmp_path / "b")])

@@ -20,6 +20,10 @@ class DecisionPublic(_Public):
     decision: str
     comment: str
     created_at: datetime
+    auth_method: str | None = None
+    key_fingerprint: str | None = None
+    statement: str | None = None
+    signature: str | None = None
 
 
 class ApprovalRequestPublic(_Public):

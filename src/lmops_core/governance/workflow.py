@@ -12,8 +12,6 @@ stage.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 import uuid
 from collections import Counter
@@ -37,6 +35,12 @@ from lmops_core.errors import (
     PolicyViolationError,
     ValidationError,
 )
+from lmops_core.governance.identity import (
+    Identity,
+    hash_secret,
+    require_verified,
+    token_row,
+)
 from lmops_core.governance.models import (
     ROLES,
     ApiToken,
@@ -44,6 +48,7 @@ from lmops_core.governance.models import (
     ApprovalRequest,
     UserRole,
 )
+from lmops_core.governance.signing import approval_statement, sign, signer_for
 from lmops_core.governance.schemas import (
     ApprovalRequestDetail,
     ApprovalRequestPublic,
@@ -181,40 +186,74 @@ class Governance:
             return frozenset(s.execute(select(UserRole.role).where(UserRole.user == user))
                              .scalars())
 
+    def _acting(self, s: Session, action: str) -> Identity:
+        """The verified identity deciding ``action`` now, or ``AuthenticationError``."""
+        return require_verified(s, self.ws.identity, action, embedded=self.ws.db.is_sqlite)
+
+    def bootstrap_admin(self, user: str, *, description: str = "bootstrap") -> str:
+        """Make ``user`` the first admin of a store that has none; returns their first token.
+
+        The only way to the first admin, explicit and audited; refused once any
+        admin exists (then an admin grants roles with their own credential).
+        """
+        if not user or len(user) > 128 or "\x00" in user:
+            raise ValidationError("user names must be 1-128 characters", field="user")
+        token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+        with self.ws.db.write() as s:
+            if self.ws.db.dialect == "postgresql":  # two bootstraps cannot both see no admin
+                s.execute(select(func.pg_advisory_xact_lock(0x6C6D6F7073)))
+            admins = sorted(s.execute(select(UserRole.user).where(UserRole.role == "admin"))
+                            .scalars())
+            if admins:
+                raise ConflictError(f"this store already has an admin ({', '.join(admins)}): "
+                                    "bootstrapping is possible only on a store without one")
+            s.add(UserRole(user=user, role="admin", granted_by=f"bootstrap:{self.ws.actor}"[:128]))
+            s.add(ApiToken(id=token_id, user=user, secret_hash=hash_secret(secret),
+                           description=description, created_by=f"bootstrap:{self.ws.actor}"[:128]))
+            s.flush()
+            self.ws.audit_writer.record(s, "admin.bootstrap", f"user:{user}",
+                                        after={"role": "admin", "token_id": token_id})
+        return f"lmops_{token_id}_{secret}"
+
     def grant_role(self, user: str, role: str) -> None:
-        """Give ``user`` a role (admins only, except on an empty store: the first grant)."""
+        """Give ``user`` a role (an admin acting with a credential)."""
         if role not in ROLES:
             raise ValidationError(f"unknown role {role!r} (expected one of {', '.join(ROLES)})",
                                   field="role")
         with self.ws.db.write() as s:
-            self._require_admin_or_bootstrap(s)
+            who = self._require_admin(s, f"grant role {role} to {user!r}")
             exists = s.execute(select(UserRole).where(UserRole.user == user,
                                                       UserRole.role == role)).scalars().first()
             if exists:
                 return
-            s.add(UserRole(user=user, role=role, granted_by=self.ws.actor))
+            s.add(UserRole(user=user, role=role, granted_by=who.user))
             s.flush()
-            self.ws.audit_writer.record(s, "role.grant", f"user:{user}", after={"role": role})
+            self.ws.audit_writer.record(s, "role.grant", f"user:{user}",
+                                        after={"role": role, "by": who.describe()})
 
     def revoke_role(self, user: str, role: str) -> None:
         with self.ws.db.write() as s:
-            self._require_admin_or_bootstrap(s)
+            who = self._require_admin(s, f"revoke role {role} from {user!r}")
             row = s.execute(select(UserRole).where(UserRole.user == user,
                                                    UserRole.role == role)).scalars().first()
             if row is None:
                 raise NotFoundError(f"user {user!r} does not hold role {role!r}")
             s.delete(row)
-            self.ws.audit_writer.record(s, "role.revoke", f"user:{user}", before={"role": role})
+            self.ws.audit_writer.record(s, "role.revoke", f"user:{user}", before={"role": role},
+                                        after={"by": who.describe()})
 
-    def _require_admin_or_bootstrap(self, s: Session) -> None:
-        admins = s.execute(select(func.count()).select_from(UserRole)
-                           .where(UserRole.role == "admin")).scalar_one()
-        if admins == 0:
-            return  # the very first admin is granted by whoever set the store up
-        is_admin = s.execute(select(UserRole).where(UserRole.user == self.ws.actor,
+    def _require_admin(self, s: Session, action: str) -> Identity:
+        who = self._acting(s, action)
+        is_admin = s.execute(select(UserRole).where(UserRole.user == who.user,
                                                     UserRole.role == "admin")).scalars().first()
         if is_admin is None:
-            raise PermissionDeniedError(f"{self.ws.actor!r} is not an admin")
+            admins = s.execute(select(func.count()).select_from(UserRole)
+                               .where(UserRole.role == "admin")).scalar_one()
+            hint = "" if admins else (": this store has no admin yet; bootstrap one with "
+                                      "`lmops init --admin NAME`")
+            raise PermissionDeniedError(f"{who.user!r} may not {action}: it is not an "
+                                        f"admin{hint}")
+        return who
 
     def create_token(self, user: str, *, role: str | None = None,
                      description: str = "") -> str:
@@ -224,24 +263,27 @@ class Governance:
         token_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         with self.ws.db.write() as s:
-            self._require_admin_or_bootstrap(s)
-            s.add(ApiToken(id=token_id, user=user, secret_hash=_hash_secret(secret),
-                           description=description, created_by=self.ws.actor))
+            who = self._require_admin(s, f"create a token for {user!r}")
+            s.add(ApiToken(id=token_id, user=user, secret_hash=hash_secret(secret),
+                           description=description, created_by=who.user))
             s.flush()
             self.ws.audit_writer.record(s, "token.create", f"user:{user}",
-                                        after={"token_id": token_id})
+                                        after={"token_id": token_id, "by": who.describe()})
         return f"lmops_{token_id}_{secret}"
 
     def revoke_token(self, token_id: str) -> None:
         with self.ws.db.write() as s:
-            self._require_admin_or_bootstrap(s)
             row = s.get(ApiToken, token_id)
             if row is None or row.revoked_at is not None:
+                self._require_admin(s, f"revoke token {token_id}")
                 raise NotFoundError(f"no active token {token_id!r}")
+            who = self._acting(s, f"revoke token {token_id}")
+            if who.user != row.user:  # anyone may revoke their own token
+                self._require_admin(s, f"revoke token {token_id} of {row.user!r}")
             row.revoked_at = utcnow()
             s.add(row)
             self.ws.audit_writer.record(s, "token.revoke", f"user:{row.user}",
-                                        after={"token_id": token_id})
+                                        after={"token_id": token_id, "by": who.describe()})
 
     def list_tokens(self) -> list[dict[str, Any]]:
         with self.ws.db.read() as s:
@@ -251,15 +293,8 @@ class Governance:
 
     def authenticate(self, token: str) -> Principal:
         """The principal a bearer token stands for, or ``AuthenticationError``."""
-        parts = token.split("_", 2) if token else []
-        if len(parts) != 3 or parts[0] != "lmops" or not parts[1] or not parts[2]:
-            raise AuthenticationError("malformed API token")
         with self.ws.db.read() as s:
-            row = s.get(ApiToken, parts[1])
-            expected = row.secret_hash if row is not None else _hash_secret("absent")
-            ok = hmac.compare_digest(expected, _hash_secret(parts[2]))
-            if row is None or not ok or row.revoked_at is not None:
-                raise AuthenticationError("invalid or revoked API token")
+            row = token_row(s, token)
             roles = frozenset(s.execute(select(UserRole.role).where(UserRole.user == row.user))
                               .scalars())
             return Principal(user=row.user, roles=roles, token_id=row.id)
@@ -269,8 +304,8 @@ class Governance:
     def request_promotion(self, ref: str, *, to: str) -> ApprovalRequestPublic:
         """Ask to promote ``ref`` into stage ``to``; refused at once if hard gates fail."""
         _check_stage(to)
-        actor = self.ws.actor
         with self.ws.db.write() as s:
+            actor = self._acting(s, f"request promotion of {ref} to {to}").user
             typ, asset, version = self._resolve(s, ref)
             canonical = store.version_ref(typ, asset.name, version.version)
             if version.stage == to:
@@ -333,9 +368,10 @@ class Governance:
         if not comment or not comment.strip():
             raise ValidationError("a decision needs a comment saying why", field="comment")
         _check_text(comment, "comment")
-        actor = self.ws.actor
         invalid: ConflictError | None = None
         with self.ws.db.write() as s:
+            who = self._acting(s, f"{'approve' if approve else 'reject'} request {request_id}")
+            actor = who.user
             req = self._locked_request(s, request_id)
             if req.status != "pending":
                 raise ConflictError(f"request {request_id} is {req.status}, not pending")
@@ -348,7 +384,7 @@ class Governance:
                                             after={"request_id": req.id, "reason": problem[1]})
                 invalid = ConflictError(f"request {request_id} is {problem[0]}: {problem[1]}")
             else:
-                self._record_decision(s, req, version, actor, role, approve, comment)
+                self._record_decision(s, req, version, who, role, approve, comment)
                 if approve and self._complete(s, req):
                     self._promote(s, req, typ, asset, version, actor)
                 elif not approve:
@@ -402,8 +438,9 @@ class Governance:
                 f"{', '.join(sorted(allowed))} (holds: {', '.join(sorted(held)) or 'none'})")
         return held
 
-    def _record_decision(self, s: Session, req: ApprovalRequest, version: Any, actor: str,
+    def _record_decision(self, s: Session, req: ApprovalRequest, version: Any, who: Identity,
                          role: str, approve: bool, comment: str) -> None:
+        actor = who.user
         reviewer_roles = set(req.required_approvals) or {"validator", "risk_officer", "admin"}
         if role not in reviewer_roles:
             raise PermissionDeniedError(
@@ -423,8 +460,20 @@ class Governance:
         if already is not None:
             raise ConflictError(f"{actor!r} already decided request {req.id} "
                                 "(each reviewer decides once)")
-        s.add(ApprovalDecision(request_id=req.id, actor=actor, role=role,
-                               decision="approve" if approve else "reject", comment=comment))
+        if req.evaluation.get("require_personal_signature") and who.method != "personal-key":
+            raise PermissionDeniedError(
+                f"the policy governing request {req.id} requires a personal signature "
+                "(require_personal_signature): decide with your registered personal signing "
+                f"key (LMOPS_SIGNING_KEY); a decision by {who.describe()} does not count")
+        decision = "approve" if approve else "reject"
+        now = utcnow()
+        signed = sign(approval_statement(req=req, identity=who, decision=decision, role=role,
+                                         comment=comment, at=now),
+                      signer_for(who, self.ws.settings.home))
+        s.add(ApprovalDecision(request_id=req.id, actor=actor, role=role, decision=decision,
+                               comment=comment, created_at=now, statement=signed.statement,
+                               signature=signed.signature,
+                               key_fingerprint=signed.key_fingerprint, auth_method=who.method))
         s.flush()
         self.ws.audit_writer.record(s, "approval.approve" if approve else "approval.reject",
                                     req.ref, after={"request_id": req.id, "role": role,
@@ -434,7 +483,8 @@ class Governance:
                               kind="approval", stage="deployment", plugin="lmops-core",
                               metrics={"decision": "approve" if approve else "reject",
                                        "role": role, "request_id": req.id},
-                              details={"actor": actor, "comment": comment})
+                              details={"actor": actor, "comment": comment,
+                                       "auth_method": who.method, **signed.to_json()})
 
     def _approvals(self, s: Session, req: ApprovalRequest) -> Counter[str]:
         rows = s.execute(select(ApprovalDecision).where(ApprovalDecision.request_id == req.id,
@@ -488,6 +538,7 @@ class Governance:
             raise ValidationError("a revocation needs a reason", field="reason")
         _check_text(reason, "reason")
         with self.ws.db.write() as s:
+            self._acting(s, f"revoke {ref} from {stage}")
             typ, asset, version = self._resolve(s, ref)
             canonical = store.version_ref(typ, asset.name, version.version)
             if version.stage != stage:
@@ -608,7 +659,10 @@ class Governance:
             separation_of_duties=req.separation_of_duties, snapshot_digest=req.snapshot_digest,
             reason=req.reason,
             decisions=[DecisionPublic(actor=d.actor, role=d.role, decision=d.decision,
-                                      comment=d.comment, created_at=_aware(d.created_at))
+                                      comment=d.comment, created_at=_aware(d.created_at),
+                                      auth_method=d.auth_method,
+                                      key_fingerprint=d.key_fingerprint,
+                                      statement=d.statement, signature=d.signature)
                        for d in decisions])
 
     def _notify(self, req: ApprovalRequestPublic, decision: str, comment: str) -> None:
@@ -644,8 +698,6 @@ def _check_text(value: str, field: str) -> None:
                               field=field)
 
 
-def _hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
 
