@@ -163,7 +163,8 @@ def bundle_verify(
     import shutil
     import tempfile
 
-    from lmops_core.deploy import load_bundle, load_encryption_key, load_public_key_file
+    from lmops_core.deploy import attestations, load_bundle, load_encryption_key, \
+        load_public_key_file
 
     keys = (dict(load_public_key_file(p) for p in public_key) if public_key
             else _store().public_keys())
@@ -171,10 +172,12 @@ def bundle_verify(
     try:
         bundle = load_bundle(path, public_keys=keys, decryption_key=load_encryption_key(key_file),
                              workdir=work / "out")
+        statements = attestations.verify(bundle.manifest, keys)
         summary = {"ok": True, "digest": bundle.digest, "key_id": bundle.key_id,
                    "ref": bundle.model_ref, "stage": bundle.stage,
                    "request_id": bundle.approval["request_id"],
-                   "members": len(bundle.manifest["members"])}
+                   "members": len(bundle.manifest["members"]),
+                   "statements": [a.to_json() for a in statements]}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if as_json:
@@ -183,6 +186,10 @@ def bundle_verify(
         console.print(f"[green]verified[/] {path}: {summary['ref']} for {summary['stage']}, "
                       f"{summary['members']} members, key {summary['key_id']}, "
                       f"approval {summary['request_id']}")
+        for a in statements:
+            console.print(f"  {a.decision} by {a.actor} as {a.role} on {a.version_digest} "
+                          f"at {a.time} ({a.auth_method}, signed by {a.signer} "
+                          f"{a.key_fingerprint})", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

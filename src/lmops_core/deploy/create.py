@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lmops_core.deploy import attestations
 from lmops_core.deploy.archive import write_tar
 from lmops_core.deploy.eligibility import check_deployable
 from lmops_core.deploy.keys import KeyStore
@@ -56,6 +57,7 @@ def create_bundle(ws: Workspace, ref: str, dest: Path, *, stage: str,
                   "format": version.format, "risk_tier": version.risk_tier},
         "lineage": [e.model_dump(mode="json") for e in ws.lineage(version.ref)],
         "approval": approval.to_json(), "policy_digests": approval.policy_digests,
+        "attestations": attestations.collect(ws, approval.request_id),
     }
     tmp = Path(tempfile.mkdtemp(prefix="bundle-", dir=_tmp_root(ws)))
     tar_path = dest.with_name(dest.name + ".tar") if archive else None
