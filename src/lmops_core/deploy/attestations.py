@@ -68,13 +68,14 @@ def collect(ws: Workspace, request_id: str) -> dict[str, Any]:
             except LmopsError as exc:
                 raise IntegrityError(f"cannot package an approval with an unsigned decision: "
                                      f"{exc}") from exc
-        personal = registered_keys(s, {x.key_fingerprint for x in signed})
+        personal = {fp: (k.user, k.public_key) for fp, k in
+                    registered_keys(s, {x.key_fingerprint for x in signed}).items()}
     server = server_public_keys(ws.settings.home)
     keys: dict[str, dict[str, str]] = {}
     for x in signed:
         fp = x.key_fingerprint
         if fp in personal:
-            keys[fp] = {"owner": personal[fp].user, "public_key": personal[fp].public_key}
+            keys[fp] = {"owner": personal[fp][0], "public_key": personal[fp][1]}
         elif fp in server:
             keys[fp] = {"owner": "server", "public_key": public_pem(server[fp])}
         else:
