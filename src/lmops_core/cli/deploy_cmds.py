@@ -163,8 +163,12 @@ def bundle_verify(
     import shutil
     import tempfile
 
-    from lmops_core.deploy import attestations, load_bundle, load_encryption_key, \
-        load_public_key_file
+    from lmops_core.deploy import (
+        attestations,
+        load_bundle,
+        load_encryption_key,
+        load_public_key_file,
+    )
 
     keys = (dict(load_public_key_file(p) for p in public_key) if public_key
             else _store().public_keys())

@@ -30,7 +30,6 @@ from typing import Literal
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import select
 from sqlmodel import Session
 
 from lmops_core.errors import AuthenticationError, ConfigurationError, ValidationError

@@ -28,7 +28,6 @@ from lmops_core.audit.chain import canonical_json
 from lmops_core.contracts import DecisionEvent, PromotionContext
 from lmops_core.digests import digest_bytes
 from lmops_core.errors import (
-    AuthenticationError,
     ConflictError,
     NotFoundError,
     PermissionDeniedError,
@@ -48,7 +47,6 @@ from lmops_core.governance.models import (
     ApprovalRequest,
     UserRole,
 )
-from lmops_core.governance.signing import approval_statement, sign, signer_for
 from lmops_core.governance.schemas import (
     ApprovalRequestDetail,
     ApprovalRequestPublic,
@@ -56,6 +54,7 @@ from lmops_core.governance.schemas import (
     Page,
     Principal,
 )
+from lmops_core.governance.signing import approval_statement, sign, signer_for
 from lmops_core.policy import (
     EvaluationFacts,
     EvidenceFacts,
