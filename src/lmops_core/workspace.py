@@ -115,10 +115,14 @@ class Workspace:
         key = load_or_create_audit_key(settings.home, settings.audit_key)
         secret = token or (settings.token.get_secret_value() if settings.token else None)
         key_file = Path(signing_key) if signing_key else settings.signing_key
-        with db.read() as s:
-            identity = resolve_identity(s, name=actor or settings.actor, embedded=db.is_sqlite,
-                                        token=secret, signing_key=key_file,
-                                        explicit_name=actor is not None)
+        name = actor or settings.actor
+        if secret or key_file:
+            with db.read() as s:
+                identity = resolve_identity(s, name=name, embedded=db.is_sqlite, token=secret,
+                                            signing_key=key_file,
+                                            explicit_name=actor is not None)
+        else:
+            identity = name_only(name, embedded=db.is_sqlite)
         return cls(settings=settings, db=db, artifacts=ArtifactStore(backend), plugins=plugins,
                    audit_key=key, identity=identity)
 
