@@ -156,11 +156,12 @@ class Workspace:
 
     def as_principal(self, principal: Principal, *, via: str = "token") -> Workspace:
         """The same store, acting as a principal the admin API authenticated by token."""
-        if via != "token" or not principal.token_id:
+        if via != "token" or not principal.token_id or principal.token is None:
             raise AuthenticationError("a principal acts only through the token that "
                                       "authenticated it")
         return self._with(Identity(user=principal.user, method="token",
-                                   token_id=principal.token_id))
+                                   token_id=principal.token_id,
+                                   secret=principal.token.get_secret_value()))
 
     @property
     def signing_keys(self) -> KeyRegistry:

@@ -199,3 +199,26 @@ def test_revocation_needs_a_credential(store: Workspace, tmp_path: Path) -> None
     with pytest.raises(AuthenticationError):
         store.as_actor("bob").governance.revoke(ref, stage="production", reason="incident")
     assert store.get(ref).stage == "production"
+
+
+def test_a_token_id_or_a_public_key_fingerprint_is_not_a_credential(store: Workspace,
+                                                                     tmp_path: Path) -> None:
+    from lmops_core.governance.identity import Identity
+    from lmops_core.governance.schemas import Principal
+
+    admin = admin_ws(store)
+    token_id = admin.identity.token_id or ""  # token ids are listed and audited: not secret
+    forged = Principal(user=TEST_ADMIN, roles=frozenset({"admin"}), token_id=token_id)
+    with pytest.raises(AuthenticationError, match="through the token"):
+        store.as_principal(forged)
+    with pytest.raises(AuthenticationError, match="not presented"):
+        store._with(Identity(user=TEST_ADMIN, method="token", token_id=token_id)
+                    ).governance.grant_role("mallory", "admin")
+    bob = key_ws(store, "bob", tmp_path / "keys")
+    mine = write_private_key(tmp_path / "mine.key")
+    posing = Identity(user="bob", method="personal-key",
+                      key_fingerprint=bob.identity.key_fingerprint, private_key=mine)
+    with pytest.raises(AuthenticationError, match="not the registered key"):
+        store._with(posing).governance.decide("any", approve=True, role="validator",
+                                              comment="x")
+    assert "admin" not in store.governance.roles_of("mallory")

@@ -51,6 +51,8 @@ class Identity:
     token_id: str | None = None
     key_fingerprint: str | None = None
     private_key: Ed25519PrivateKey | None = field(default=None, repr=False, compare=False)
+    #: The bearer token itself: a token id alone (listed, audited) proves nothing.
+    secret: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def verified(self) -> bool:
@@ -144,7 +146,7 @@ def active_key_of(s: Session, fingerprint: str) -> SigningKey | None:
 def identity_from_token(s: Session, token: str) -> Identity:
     """The verified identity a bearer token stands for."""
     row = token_row(s, token)
-    return Identity(user=row.user, method="token", token_id=row.id)
+    return Identity(user=row.user, method="token", token_id=row.id, secret=token)
 
 
 def identity_from_key(s: Session, key: Ed25519PrivateKey) -> Identity:
@@ -202,15 +204,25 @@ def require_verified(s: Session, identity: Identity, action: str, *,
                 f"embedded store, as that user: {HOW_TO_AUTHENTICATE}", user=identity.user)
         return identity
     if identity.method == "token":
-        row = s.get(ApiToken, identity.token_id) if identity.token_id else None
-        if row is None or row.revoked_at is not None or row.user != identity.user:
-            raise AuthenticationError(f"{action}: the token of {identity.user!r} was revoked "
-                                      "or does not exist", user=identity.user)
+        try:
+            row = token_row(s, identity.secret or "")
+        except AuthenticationError as exc:
+            raise AuthenticationError(f"{action}: the token of {identity.user!r} was revoked, "
+                                      f"is not presented or does not exist ({exc})",
+                                      user=identity.user) from exc
+        if row.id != identity.token_id or row.user != identity.user:
+            raise AuthenticationError(f"{action}: the token presented is not {identity.user!r}'s",
+                                      user=identity.user)
         return identity
     key = active_key_of(s, identity.key_fingerprint or "")
-    if key is None or key.user != identity.user or identity.private_key is None:
+    if key is None or key.user != identity.user:
         raise AuthenticationError(f"{action}: the personal key of {identity.user!r} was "
                                   "revoked or is not registered", user=identity.user)
+    if (identity.private_key is None
+            or fingerprint_of(identity.private_key.public_key()) != key.fingerprint):
+        raise AuthenticationError(f"{action}: the private key presented is not the registered "
+                                  f"key {key.fingerprint} of {identity.user!r}",
+                                  user=identity.user)
     return identity
 
 

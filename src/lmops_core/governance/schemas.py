@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class _Public(BaseModel):
@@ -71,3 +71,5 @@ class Principal(_Public):
     user: str
     roles: frozenset[str]
     token_id: str | None = None
+    #: The token that authenticated the caller; never serialised, needed to act as them.
+    token: SecretStr | None = Field(default=None, exclude=True, repr=False)

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col
@@ -296,7 +297,8 @@ class Governance:
             row = token_row(s, token)
             roles = frozenset(s.execute(select(UserRole.role).where(UserRole.user == row.user))
                               .scalars())
-            return Principal(user=row.user, roles=roles, token_id=row.id)
+            return Principal(user=row.user, roles=roles, token_id=row.id,
+                             token=SecretStr(token))
 
     # -- requests -----------------------------------------------------------------------
 
