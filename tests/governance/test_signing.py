@@ -179,3 +179,24 @@ def test_unsigned_decision_blocks_packaging(store: Workspace, tmp_path: Path) ->
         s.execute(update(ApprovalDecision).values(signature=None))
     with pytest.raises(IntegrityError, match="unsigned decision"):
         create_bundle(store, ref, tmp_path / "bundle", stage="production")
+
+
+def test_statement_signed_after_its_key_was_revoked(store: Workspace, tmp_path: Path) -> None:
+    _, req_id = _approved(store, tmp_path)
+    val = key_ws(store, "val", tmp_path / "keys2")  # rotates val's key: the old one is revoked
+    old = json.loads(store.governance.get_request(req_id).decisions[0].statement or "")
+    stolen_fp = old["auth"]["key_fingerprint"]
+    assert stolen_fp != val.identity.key_fingerprint
+    stolen = next(p for p in (tmp_path / "keys").glob("val-*.key"))
+    from lmops_core.governance.identity import load_private_key
+
+    with store.db.write() as s:
+        row = s.get(ApprovalRequest, req_id)
+        late = Identity(user="val", method="personal-key", key_fingerprint=stolen_fp)
+        signed = sign(approval_statement(req=row, identity=late, decision="approve",
+                                         role="validator", comment="late", at=utcnow()),
+                      Signer(stolen_fp, load_private_key(stolen)))
+        s.execute(update(ApprovalDecision).where(ApprovalDecision.actor == "val").values(
+            comment="late", statement=signed.statement, signature=signed.signature))
+    problems = store.verify_decisions().problems
+    assert len(problems) == 1 and "after it was revoked" in problems[0]

@@ -19,7 +19,7 @@ import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -218,16 +218,22 @@ def _check_decision(d: ApprovalDecision, req: ApprovalRequest | None,
         if method != "personal-key" or key.user != d.actor:
             raise IntegrityError(f"signed with the personal key of {key.user!r}, not of the "
                                  f"actor {d.actor!r}")
-        if key.revoked_at is not None and str(body.get("time", "")) > _iso(key.revoked_at):
+        if key.revoked_at is not None and _when(body) > _aware(key.revoked_at):
             raise IntegrityError(f"signed with key {key.fingerprint} after it was revoked")
     elif method not in SERVER_METHODS:
         raise IntegrityError(f"claims {method!r} authentication but is signed by the server")
 
 
-def _iso(value: datetime) -> str:
-    from datetime import UTC
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+
+def _when(body: Mapping[str, Any]) -> datetime:
+    try:
+        return _aware(datetime.fromisoformat(str(body.get("time"))))
+    except ValueError as exc:
+        raise IntegrityError(f"the statement's time {body.get('time')!r} is not a timestamp"
+                             ) from exc
 
 
 def verify_decisions(s: Session, server_keys: Mapping[str, Ed25519PublicKey]
