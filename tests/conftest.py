@@ -93,3 +93,58 @@ def make_model_folder(path: Path, payload: bytes = b"\x00" * 64) -> Path:
     (path / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + payload)
     (path / "config.json").write_text('{"model_type": "test"}')
     return path
+
+
+# -- acting with credentials -------------------------------------------------------------------
+# Decisions need a credential. These helpers bootstrap one admin per store (the admin's token
+# is remembered per database) and hand out workspaces acting with a real token of each user.
+
+_ADMIN_TOKENS: dict[str, str] = {}
+TEST_ADMIN = "test-admin"
+
+
+def admin_ws(ws: Workspace) -> Workspace:
+    """``ws`` acting as the store's bootstrapped admin (bootstrapped on first use)."""
+    url = ws.settings.resolved_database_url
+    token = _ADMIN_TOKENS.get(url)
+    if token is None:
+        token = ws.governance.bootstrap_admin(TEST_ADMIN)
+        _ADMIN_TOKENS[url] = token
+    return ws.with_token(token)
+
+
+def grant(ws: Workspace, user: str, *roles: str) -> None:
+    """Give ``user`` these roles, granted by the test admin."""
+    admin = admin_ws(ws)
+    for role in roles:
+        admin.governance.grant_role(user, role)
+
+
+def token_for(ws: Workspace, user: str, *roles: str) -> str:
+    """A fresh bearer token for ``user`` (roles granted first), created by the test admin."""
+    grant(ws, user, *roles)
+    return admin_ws(ws).governance.create_token(user, description="test")
+
+
+def ws_as(ws: Workspace, user: str, *roles: str) -> Workspace:
+    """``ws`` acting as ``user`` through a real token of theirs, holding ``roles``."""
+    if user == TEST_ADMIN:
+        return admin_ws(ws)
+    return ws.with_token(token_for(ws, user, *roles))
+
+
+def key_ws(ws: Workspace, user: str, key_dir: Path, *roles: str) -> Workspace:
+    """``ws`` acting as ``user`` with a personal signing key registered by the test admin."""
+    from lmops_core.governance.identity import public_pem, write_private_key
+
+    grant(ws, user, *roles)
+    path = key_dir / f"{user}-{uuid.uuid4().hex[:6]}.key"
+    key = write_private_key(path)
+    pub = path.with_name(path.name + ".pub")
+    pub.write_text(public_pem(key.public_key()), encoding="ascii")
+    admin = admin_ws(ws)
+    if any(k.user == user and k.active for k in admin.signing_keys.list()):
+        admin.signing_keys.rotate(pub, user=user)
+    else:
+        admin.signing_keys.register(user, pub)
+    return ws.with_signing_key(path)

@@ -9,7 +9,14 @@ pipeline can do nothing a person could not do with the CLI; governance still
 decides (a promotion a policy refuses makes the step fail, unless the step says
 it ``expect``s that).
 
-Actions: ``grant``, ``register_dataset``, ``register_model``, ``run``,
+People act through real credentials: a ``people`` step bootstraps the named
+admin on a store without one (or uses the admin the pipeline runs as), grants
+roles, and gives each person a token, or a personal signing key generated and
+registered on the spot; later steps ``as`` that person act with it. A step ``as``
+someone the pipeline holds no credential for acts under a name only, which may
+register and run but never decide.
+
+Actions: ``people``, ``grant``, ``register_dataset``, ``register_model``, ``run``,
 ``explain``, ``promote``, ``approve``, ``bundle``, ``serve``, ``monitor``,
 ``verify_audit``.
 """
@@ -90,6 +97,15 @@ class Approve(_Strict):
     role: str
     comment: str
     approve: bool = True
+    #: ``name-only`` acts under the step's name without its credential (to show a refusal).
+    credential: Literal["own", "name-only"] = "own"
+    expect: Literal["refused"] | None = None
+
+
+class People(_Strict):
+    admin: str
+    roles: dict[str, list[str]] = {}
+    signing_keys: list[str] = []
 
 
 class Bundle(_Strict):
@@ -121,6 +137,7 @@ class Step(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     as_: str | None = Field(default=None, alias="as")
     title: str | None = None
+    people: People | None = None
     grant: dict[str, list[str]] | None = None
     register_dataset: RegisterDataset | None = None
     register_model: RegisterModel | None = None
@@ -223,6 +240,14 @@ class PipelineRunner:
         """Absolute paths earlier steps wrote (bundles, logs): later steps may name them."""
         self.report = reporter or (lambda *_: None)
         self.progress = progress
+        #: Workspaces acting with the credential of each person a ``people`` step set up.
+        self.people: dict[str, Workspace] = {}
+
+    def acting_as(self, actor: str) -> Workspace:
+        """The workspace acting as ``actor``: with their credential when the pipeline holds one."""
+        if actor in self.people:
+            return self.people[actor]
+        return self.ws.as_actor(actor)
 
     # -- values ---------------------------------------------------------------
 
@@ -280,7 +305,7 @@ class PipelineRunner:
             self.report("start", step.title or f"{step.id}: {kind}", None)
             handler = getattr(self, f"_do_{kind}")
             try:
-                result = handler(self.ws.as_actor(actor), self.resolve(
+                result = handler(self.acting_as(actor), self.resolve(
                     spec.model_dump() if isinstance(spec, BaseModel) else spec))
             except LmopsError as exc:
                 raise StageError(f"pipeline {self.pipeline.name!r}, step {step.id!r} ({kind}) "
@@ -291,6 +316,47 @@ class PipelineRunner:
                                  if isinstance(v, str) and Path(v).is_absolute())
             self.report("done", step.id, result)
         return self.results
+
+    def _do_people(self, ws: Workspace, spec: dict[str, Any]) -> StepResult:
+        from lmops_core.errors import ConflictError
+
+        name = spec["admin"]
+        try:
+            admin = self.ws.with_token(self.ws.governance.bootstrap_admin(
+                name, description=f"pipeline {self.pipeline.name}"))
+            lines = [f"{name}: admin (bootstrapped; its token stays in this process)"]
+        except ConflictError:
+            admin = self.acting_as(name)  # the store has an admin: act with its credential
+            lines = [f"{name}: admin ({admin.identity.describe()})"]
+        self.people[name] = admin
+        for user, roles in spec["roles"].items():
+            for role in roles:
+                admin.governance.grant_role(user, role)
+            token = admin.governance.create_token(user,
+                                                  description=f"pipeline {self.pipeline.name}")
+            self.people[user] = self.ws.with_token(token)
+            lines.append(f"{user}: {'/'.join(roles)} (token)")
+        for user in spec["signing_keys"]:
+            fingerprint = self._personal_key(admin, user)
+            lines.append(f"{user}: personal signing key {fingerprint} registered by {name}")
+        return StepResult(value=None, summary="\n".join(lines))
+
+    def _personal_key(self, admin: Workspace, user: str) -> str:
+        """Generate ``user``'s key locally (0600), have the admin register its public half."""
+        import uuid
+
+        from lmops_core.governance.identity import public_pem, write_private_key
+
+        folder = self.ws.settings.home / "keys" / "personal"
+        path = folder / f"{user}-{uuid.uuid4().hex[:8]}.key"
+        key = write_private_key(path)
+        public = path.with_name(path.name + ".pub")
+        public.write_text(public_pem(key.public_key()), encoding="ascii")
+        has_key = any(k.user == user and k.active for k in admin.signing_keys.list())
+        registered = (admin.signing_keys.rotate(public, user=user) if has_key
+                      else admin.signing_keys.register(user, public))
+        self.people[user] = self.ws.with_signing_key(path)
+        return registered.fingerprint
 
     def _do_grant(self, ws: Workspace, spec: dict[str, list[str]]) -> StepResult:
         for user, roles in spec.items():
@@ -385,10 +451,24 @@ class PipelineRunner:
                           summary=f"request {req.id[:12]} {req.status}; approvals needed: {needs}")
 
     def _do_approve(self, ws: Workspace, spec: dict[str, Any]) -> StepResult:
-        req = ws.governance.decide(spec["request"], approve=spec["approve"], role=spec["role"],
-                                   comment=spec["comment"])
+        from lmops_core.errors import AuthenticationError, PermissionDeniedError
+
+        if spec["credential"] == "name-only":
+            ws = self.ws.as_actor(ws.actor)
+        try:
+            req = ws.governance.decide(spec["request"], approve=spec["approve"],
+                                       role=spec["role"], comment=spec["comment"])
+        except (AuthenticationError, PermissionDeniedError) as exc:
+            if spec["expect"] == "refused":
+                return StepResult(value="refused", outputs={"status": "refused"},
+                                  summary=f"refused, as expected: {exc}")
+            raise
+        if spec["expect"] == "refused":
+            raise PermissionDeniedError(f"expected {ws.actor}'s decision to be refused; it "
+                                        f"was accepted (request is now {req.status})")
+        how = ws.identity.describe()
         return StepResult(value=req.status, outputs={"status": req.status},
-                          summary=f"{ws.actor} ({spec['role']}): request is now {req.status}")
+                          summary=f"{how} ({spec['role']}): request is now {req.status}")
 
     def _do_bundle(self, ws: Workspace, spec: dict[str, Any]) -> StepResult:
         from lmops_core.deploy import KeyStore, create_bundle, load_bundle

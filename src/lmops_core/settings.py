@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -47,7 +47,14 @@ class Settings(BaseSettings):
         default=None,
         description="Artifact store URI (e.g. local:///srv/lmops/artifacts); home/artifacts when unset.",
     )
-    actor: str = Field(default_factory=_default_actor, description="Who the SDK acts as.")
+    actor: str = Field(
+        default_factory=_default_actor,
+        description="Who the SDK acts as (a name only: decisions need token or signing_key).")
+    token: SecretStr | None = Field(
+        default=None, description="Bearer token of the person acting (LMOPS_TOKEN).")
+    signing_key: Path | None = Field(
+        default=None,
+        description="Personal Ed25519 private key file of the person acting (LMOPS_SIGNING_KEY).")
     plugins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Extra plugin modules or .py files to load (LMOPS_PLUGINS, comma separated).",

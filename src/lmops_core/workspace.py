@@ -23,7 +23,27 @@ from lmops_core.audit.ledger import AuditLedger, existing_log
 from lmops_core.contracts import AssetType, ProgressReporter, Stage
 from lmops_core.datasets.ingest import ingest_file
 from lmops_core.digests import digest_bytes
-from lmops_core.errors import ConfigurationError, NotFoundError, ValidationError
+from lmops_core.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    NotFoundError,
+    ValidationError,
+)
+from lmops_core.governance.identity import (
+    Identity,
+    identity_from_key,
+    identity_from_token,
+    load_private_key,
+    name_only,
+)
+from lmops_core.governance.identity import resolve as resolve_identity
+from lmops_core.governance.keys import KeyRegistry
+from lmops_core.governance.schemas import Principal
+from lmops_core.governance.signing import (
+    DecisionVerifyResult,
+    server_public_keys,
+    verify_decisions,
+)
 from lmops_core.governance.workflow import Governance
 from lmops_core.plugins import PluginHost, load_plugins
 from lmops_core.redaction import redact
@@ -61,7 +81,8 @@ class Workspace:
     """A handle on one lmops store (metadata, artifacts, audit) acting as one actor."""
 
     def __init__(self, *, settings: Settings, db: Database, artifacts: ArtifactStore,
-                 plugins: PluginHost, audit_key: bytes, actor: str,
+                 plugins: PluginHost, audit_key: bytes, actor: str | None = None,
+                 identity: Identity | None = None,
                  audit_ledger: AuditLedger | None = None) -> None:
         self.settings = settings
         self.db = db
@@ -69,15 +90,28 @@ class Workspace:
         self.plugins = plugins
         self._audit_key = audit_key
         self._ledger = audit_ledger
-        self.actor = actor
+        self.identity = identity or name_only(actor or settings.actor, embedded=db.is_sqlite)
         self.runner = StageRunner(self)
+
+    @property
+    def actor(self) -> str:
+        """The name this workspace acts as (see :attr:`identity` for how it was verified)."""
+        return self.identity.user
 
     # -- opening ---------------------------------------------------------------
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, actor: str | None = None,
+             token: str | None = None, signing_key: Path | str | None = None,
              migrate: bool = True) -> Workspace:
-        """Open the store named by ``settings`` (default: the ``LMOPS_*`` environment)."""
+        """Open the store named by ``settings`` (default: the ``LMOPS_*`` environment).
+
+        The workspace acts as the owner of ``token`` (default ``LMOPS_TOKEN``)
+        or of the registered personal key in the file ``signing_key`` (default
+        ``LMOPS_SIGNING_KEY``); without either, as ``actor`` (default
+        ``LMOPS_ACTOR``, else the OS user), a name that may not decide anything
+        unless it is the OS user of the embedded (SQLite) store.
+        """
         settings = settings or get_settings()
         settings.home.mkdir(parents=True, exist_ok=True)
         plugins = load_plugins(settings)
@@ -97,16 +131,71 @@ class Workspace:
                              sink_path=settings.audit_checkpoint_sink,
                              every=settings.audit_checkpoint_every,
                              alerts_path=settings.home / "alerts.jsonl").open()
+        secret = token or (settings.token.get_secret_value() if settings.token else None)
+        key_file = Path(signing_key) if signing_key else settings.signing_key
+        name = actor or settings.actor
+        if secret or key_file:
+            with db.read() as s:
+                identity = resolve_identity(s, name=name, embedded=db.is_sqlite, token=secret,
+                                            signing_key=key_file,
+                                            explicit_name=actor is not None)
+        else:
+            identity = name_only(name, embedded=db.is_sqlite)
         return cls(settings=settings, db=db, artifacts=artifacts, plugins=plugins,
-                   audit_key=key, actor=actor or settings.actor, audit_ledger=ledger)
+                   audit_key=key, identity=identity, audit_ledger=ledger)
+
+    def _with(self, identity: Identity) -> Workspace:
+        return Workspace(settings=self.settings, db=self.db, artifacts=self.artifacts,
+                         plugins=self.plugins, audit_key=self._audit_key, identity=identity,
+                         audit_ledger=self._ledger)
 
     def as_actor(self, actor: str) -> Workspace:
-        """The same store, acting as another actor (sharing engine and plugins)."""
-        if not actor or len(actor) > 128:
+        """The same store, labelled as another actor (sharing engine and plugins).
+
+        A name carries no credential: the new workspace may register, run and
+        read, but any decision it attempts is refused unless ``actor`` is the
+        identity already verified here or the OS user of an embedded store.
+        Use :meth:`with_token`, :meth:`with_signing_key` to act as someone else.
+        """
+        if not actor or len(actor) > 128 or "\x00" in actor:
             raise ValidationError("actor names must be 1-128 characters", field="actor")
-        return Workspace(settings=self.settings, db=self.db, artifacts=self.artifacts,
-                         plugins=self.plugins, audit_key=self._audit_key, actor=actor,
-                         audit_ledger=self._ledger)
+        if actor == self.identity.user:
+            return self._with(self.identity)
+        return self._with(name_only(actor, embedded=self.db.is_sqlite))
+
+    def with_token(self, token: str) -> Workspace:
+        """The same store, acting as the owner of a bearer token (verified now)."""
+        with self.db.read() as s:
+            return self._with(identity_from_token(s, token))
+
+    def with_signing_key(self, path: Path | str) -> Workspace:
+        """The same store, acting as the owner of a registered personal key file."""
+        with self.db.read() as s:
+            return self._with(identity_from_key(s, load_private_key(Path(path))))
+
+    def as_principal(self, principal: Principal, *, via: str = "token") -> Workspace:
+        """The same store, acting as a principal the admin API authenticated by token."""
+        if via != "token" or not principal.token_id or principal.token is None:
+            raise AuthenticationError("a principal acts only through the token that "
+                                      "authenticated it")
+        return self._with(Identity(user=principal.user, method="token",
+                                   token_id=principal.token_id,
+                                   secret=principal.token.get_secret_value()))
+
+    @property
+    def signing_keys(self) -> KeyRegistry:
+        """Personal signing keys: register, rotate, revoke, list."""
+        return KeyRegistry(self)
+
+    def verify_decisions(self, trusted: Mapping[str, Any] | None = None
+                         ) -> DecisionVerifyResult:
+        """Check the signature of every approval decision and key registration.
+
+        ``trusted`` adds server public keys (by fingerprint) to those of this home.
+        """
+        keys = {**server_public_keys(self.settings.home), **(trusted or {})}
+        with self.db.read() as s:
+            return verify_decisions(s, keys)
 
     def close(self) -> None:
         """Release database connections."""

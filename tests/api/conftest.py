@@ -67,6 +67,10 @@ class Env:
         """The Authorization header of ``user``."""
         return {"Authorization": f"Bearer {self.tokens[user]}"}
 
+    def as_user(self, user: str) -> Workspace:
+        """The store acting as ``user`` through their token."""
+        return self.ws.with_token(self.tokens[user])
+
     def model(self, acc: float | None = 0.8, name: str = "chat") -> str:
         """Register a model version as ``author``, with eval evidence measured by ``val``."""
         self.models += 1
@@ -85,12 +89,15 @@ def build_env(tmp_path: Path, db_url: str | None) -> Env:
     policy_file = policies / "api-test.yaml"
     policy_file.write_text(POLICY)
     ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies))
-    admin = ws.as_actor("root-admin").governance
-    admin.grant_role("root-admin", "admin")  # the first grant bootstraps the admin
+    root_token = ws.governance.bootstrap_admin("root-admin")  # explicit, audited bootstrap
+    admin = ws.with_token(root_token).governance
     env = Env(ws=ws, app=create_app(ws, api_settings=ApiSettings(
         allowed_hosts=["127.0.0.1", "localhost", "::1", "testserver"])),
         policy_file=policy_file, tmp=tmp_path)
+    env.tokens["root-admin"] = root_token
     for user, roles in USERS.items():
+        if user == "root-admin":
+            continue
         for role in roles[1:]:
             admin.grant_role(user, role)
         env.tokens[user] = admin.create_token(user, role=roles[0], description="tests")

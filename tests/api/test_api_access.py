@@ -118,7 +118,7 @@ def test_role_by_route_matrix(sqlite_env: Env, client: TestClient) -> None:
 def test_revoked_token_is_unauthenticated(client: TestClient, sqlite_env: Env) -> None:
     token = sqlite_env.tokens["view"]
     assert client.get("/api/v1/requests", headers=sqlite_env.auth("view")).status_code == 200
-    sqlite_env.ws.as_actor("root-admin").governance.revoke_token(token.split("_")[1])
+    sqlite_env.as_user("root-admin").governance.revoke_token(token.split("_")[1])
     r = client.get("/api/v1/requests", headers=sqlite_env.auth("view"))
     assert r.status_code == 401 and r.json()["code"] == "unauthenticated"
     assert r.headers["www-authenticate"] == "Bearer"

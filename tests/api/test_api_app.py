@@ -19,9 +19,7 @@ from tests.conftest import make_settings
 def test_store_opens_lazily_once_and_closes_with_the_app(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "home", policies_dir=tmp_path / "none")
     with Workspace.open(settings) as ws:
-        g = ws.as_actor("boss").governance
-        g.grant_role("boss", "admin")
-        token = g.create_token("boss")
+        token = ws.governance.bootstrap_admin("boss")
     app = create_app(settings=settings, api_settings=ApiSettings(allowed_hosts=["testserver"]))
     holder = app.state.workspace
     with TestClient(app) as c:

@@ -23,7 +23,7 @@ EXAMPLES = 20
 
 def test_no_server_errors_for_generated_requests(sqlite_env: Env) -> None:
     ref = sqlite_env.model(acc=0.8)
-    sqlite_env.ws.as_actor("sub").governance.request_promotion(ref, to="production")
+    sqlite_env.as_user("sub").governance.request_promotion(ref, to="production")
     schema = schemathesis.openapi.from_asgi("/openapi.json", sqlite_env.app)
     headers = sqlite_env.auth("root-admin")
     operations = [result.ok() for result in schema.get_all_operations()]

@@ -33,10 +33,10 @@ def test_cache_answers_only_for_its_generation() -> None:
 
 def test_generation_moves_with_every_audited_change(env: Env) -> None:
     before = read_generation(env.ws.db)
-    env.ws.as_actor("root-admin").governance.grant_role("newcomer", "viewer")
+    env.as_user("root-admin").governance.grant_role("newcomer", "viewer")
     after_grant = read_generation(env.ws.db)
     assert after_grant > before
-    env.ws.as_actor("root-admin").governance.revoke_role("newcomer", "viewer")
+    env.as_user("root-admin").governance.revoke_role("newcomer", "viewer")
     assert read_generation(env.ws.db) > after_grant
 
 
@@ -51,7 +51,7 @@ def test_list_is_reused_then_refreshed_after_a_write_from_another_process(env: E
         # A second workspace on the same store stands for a CLI or another worker.
         other = Workspace.open(env.ws.settings)
         try:
-            req = other.as_actor("sub").governance.request_promotion(ref, to="production")
+            req = other.with_token(env.tokens["sub"]).governance.request_promotion(ref, to="production")
         finally:
             other.close()
         fresh = client.get(LIST, headers=env.auth("view")).json()
@@ -70,7 +70,7 @@ def test_list_is_reused_then_refreshed_after_a_write_from_another_process(env: E
 
 
 def test_revoked_token_and_role_take_effect_on_the_next_request(env: Env) -> None:
-    admin = env.ws.as_actor("root-admin").governance
+    admin = env.as_user("root-admin").governance
     token = admin.create_token("temp", role="viewer")
     headers = {"Authorization": f"Bearer {token}"}
     with TestClient(env.app) as client:
@@ -118,7 +118,7 @@ def test_concurrent_misses_compute_once_and_share_failures() -> None:
 
 def test_reader_shares_reads_but_never_returns_one_older_than_the_caller(env: Env) -> None:
     reader = GenerationReader(env.ws.db)
-    admin = env.ws.as_actor("root-admin").governance
+    admin = env.as_user("root-admin").governance
 
     async def scenario() -> None:
         values = await asyncio.gather(*(reader.read() for _ in range(30)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -38,18 +39,27 @@ def test_explain_promote_and_review(tmp_path: Path) -> None:
     policies.mkdir()
     (policies / "p.yaml").write_text(POLICY)
     home = tmp_path / "home"
-    ws = Workspace.open(make_settings(home, policies_dir=policies, actor="root"))
-    ws.governance.grant_role("root", "admin")
-    for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer")):
-        ws.governance.grant_role(user, role)
-    v = ws.as_actor("eng").register_model("chat", make_model_folder(tmp_path / "m"))
-    ws.close()
     env = {"LMOPS_HOME": str(home), "LMOPS_POLICIES_DIR": str(policies),
            "LMOPS_LOAD_ENTRY_POINTS": "0", "COLUMNS": "200"}
 
-    def cli(actor: str, *args: str) -> object:
+    def cli(who: str, *args: str) -> object:
+        """Run as ``who``: with their token when they have one, else by name only."""
         get_settings.cache_clear()  # each real CLI call is a new process with fresh settings
-        return CliRunner().invoke(app, list(args), env={**env, "LMOPS_ACTOR": actor})
+        creds = {"LMOPS_TOKEN": tokens[who]} if who in tokens else {"LMOPS_ACTOR": who}
+        return CliRunner().invoke(app, list(args), env={**env, **creds})
+
+    tokens: dict[str, str] = {}
+    boot = cli("nobody", "init", "--admin", "boss")
+    assert boot.exit_code == 0, boot.output  # type: ignore[attr-defined]
+    tokens["boss"] = boot.output.strip().splitlines()[-1]  # type: ignore[attr-defined]
+    again = cli("mallory", "init", "--admin", "mallory")
+    assert again.exit_code == 1 and "already has an admin" in str(again.exception)  # type: ignore[attr-defined]
+    for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer")):
+        made = cli("boss", "tokens", "create", "--user", user, "--role", role)
+        tokens[user] = made.output.strip()  # type: ignore[attr-defined]
+    ws = Workspace.open(make_settings(home, policies_dir=policies, actor="eng"))
+    v = ws.register_model("chat", make_model_folder(tmp_path / "m"))
+    ws.close()
 
     blocked = cli("eng", "policy", "explain", "--version", "chat@1", "--to", "production")
     assert blocked.exit_code == 1 and "BLOCKED" in blocked.output  # type: ignore[attr-defined]
@@ -66,10 +76,62 @@ def test_explain_promote_and_review(tmp_path: Path) -> None:
     self_approve = cli("eng", "requests", "approve", req_id, "--role", "validator",
                        "--comment", "mine")
     assert self_approve.exit_code == 1  # type: ignore[attr-defined]
+    # The attack of issue 12: approve "as" someone else by naming them. A name is not enough.
+    for name in ("val", "risk"):
+        get_settings.cache_clear()
+        posing = CliRunner().invoke(app, ["requests", "approve", req_id, "--role", "validator",
+                                          "--comment", "lgtm"], env={**env, "LMOPS_ACTOR": name})
+        assert posing.exit_code == 1 and "needs a credential" in str(posing.exception)
+    get_settings.cache_clear()
+    minted = CliRunner().invoke(app, ["tokens", "create", "--user", "eng", "--role", "admin"],
+                                env={**env, "LMOPS_ACTOR": "boss"})
+    assert minted.exit_code == 1 and "needs a credential of 'boss'" in str(minted.exception)
     cli("val", "requests", "approve", req_id, "--role", "validator", "--comment", "validated")
     done = cli("risk", "requests", "approve", req_id, "--role", "risk_officer", "--comment", "ok")
     assert "approved" in done.output  # type: ignore[attr-defined]
     shown = cli("val", "models", "show", "chat@1", "--json")
     assert '"stage": "production"' in shown.output  # type: ignore[attr-defined]
-    token = cli("root", "tokens", "create", "--user", "auditor", "--role", "viewer")
+    token = cli("boss", "tokens", "create", "--user", "auditor", "--role", "viewer")
     assert token.output.startswith("lmops_")  # type: ignore[attr-defined]
+
+
+def test_personal_keys_from_the_shell(tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "p.yaml").write_text(POLICY.replace("- {role: risk_officer, count: 1}", ""))
+    home = tmp_path / "home"
+    env = {"LMOPS_HOME": str(home), "LMOPS_POLICIES_DIR": str(policies),
+           "LMOPS_LOAD_ENTRY_POINTS": "0", "COLUMNS": "200"}
+
+    def cli(extra: dict[str, str], *args: str) -> Any:
+        get_settings.cache_clear()
+        return CliRunner().invoke(app, list(args), env={**env, **extra})
+
+    boss = {"LMOPS_TOKEN": cli({}, "init", "--admin", "boss").output.strip().splitlines()[-1]}
+    made = cli({"LMOPS_ACTOR": "val"}, "keys", "generate", "--out", str(tmp_path / "val.key"))
+    assert made.exit_code == 0 and "BEGIN PUBLIC KEY" in made.output, made.output
+    assert (tmp_path / "val.key").stat().st_mode & 0o777 == 0o600
+    pub = str(tmp_path / "val.key.pub")
+    # Registering needs an admin's credential: a name is not enough, nor a non-admin's token.
+    posing = cli({"LMOPS_ACTOR": "boss"}, "keys", "register", "val", pub)
+    assert posing.exit_code == 1 and "needs a credential" in str(posing.exception)
+    assert cli(boss, "keys", "register", "val", pub).exit_code == 0
+    eng = {"LMOPS_TOKEN": cli(boss, "tokens", "create", "--user", "eng", "--role", "submitter")
+           .output.strip()}
+    cli(boss, "users", "grant", "val", "validator")
+    ws = Workspace.open(make_settings(home, policies_dir=policies, actor="eng"))
+    v = ws.register_model("chat", make_model_folder(tmp_path / "m"))
+    ws.attach_evidence(v.ref, kind="eval", digest=v.digest, metrics={"acc": 0.9})
+    ws.close()
+    req_id = cli(eng, "promote", v.ref, "--to", "production").output.split("request ")[1].split()[0]
+    val = {"LMOPS_SIGNING_KEY": str(tmp_path / "val.key")}
+    done = cli(val, "requests", "approve", req_id, "--role", "validator", "--comment", "signed")
+    assert done.exit_code == 0 and "approved" in done.output, done.output
+    listed = cli(boss, "keys", "list")
+    assert "val" in listed.output and "boss" in listed.output
+    verified = cli({}, "audit", "verify")
+    assert verified.exit_code == 0 and "1 signed decision(s) and 1 signing key(s)" in \
+        verified.output, verified.output
+    assert cli(val, "keys", "revoke", "val").exit_code == 0
+    after = cli(val, "requests", "list")
+    assert after.exit_code == 1 and "not registered or was revoked" in str(after.exception)

@@ -6,7 +6,7 @@ import textwrap
 from pathlib import Path
 
 from lmops_core.workspace import Workspace
-from tests.conftest import make_settings
+from tests.conftest import admin_ws, key_ws, make_settings, ws_as
 
 POLICY = textwrap.dedent("""
     apiVersion: lmops/v1
@@ -34,11 +34,10 @@ def governed_workspace(tmp_path: Path) -> Workspace:
     policies.mkdir()
     (policies / "deploy.yaml").write_text(POLICY)
     ws = Workspace.open(make_settings(tmp_path / "home", policies_dir=policies, actor="root"))
-    g = ws.governance
-    g.grant_role("root", "admin")
+    admin = admin_ws(ws)
     for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer")):
-        g.grant_role(user, role)
-    return ws
+        admin.governance.grant_role(user, role)
+    return admin
 
 
 def register_and_promote(ws: Workspace, folder: Path, *, name: str = "chat",
@@ -47,9 +46,10 @@ def register_and_promote(ws: Workspace, folder: Path, *, name: str = "chat",
     v = ws.as_actor("eng").register_model(name, folder)
     ws.as_actor("val").attach_evidence(v.ref, kind="eval", digest=v.digest, metrics={"acc": 0.9})
     if promote:
-        req = ws.as_actor("eng").governance.request_promotion(v.ref, to="production")
-        ws.as_actor("val").governance.decide(req.id, approve=True, role="validator",
-                                             comment="validated on holdout")
-        ws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer",
-                                              comment="risk accepted")
+        req = ws_as(ws, "eng").governance.request_promotion(v.ref, to="production")
+        # The validator signs with a personal key, the risk officer through a token.
+        key_ws(ws, "val", ws.settings.home / "people").governance.decide(
+            req.id, approve=True, role="validator", comment="validated on holdout")
+        ws_as(ws, "risk").governance.decide(req.id, approve=True, role="risk_officer",
+                                            comment="risk accepted")
     return v.ref

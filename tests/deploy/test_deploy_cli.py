@@ -25,8 +25,9 @@ def test_keys_and_bundle_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     deploy_cmds.register(app)
     run = CliRunner().invoke
 
+    # The server key already exists: it attested the risk officer's token-authenticated decision.
     created = run(app, ["keys", "create"])
-    assert created.exit_code == 0, created.output
+    assert created.exit_code != 0 and "already has an active key" in str(created.exception)
     private = next((tmp_path / "home" / "keys" / "bundle-signing").glob("*.key")).read_text()
     assert "PRIVATE KEY" in private
     exported = run(app, ["keys", "export-public"])
@@ -39,8 +40,13 @@ def test_keys_and_bundle_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     ok = run(app, ["bundle", "verify", str(tmp_path / "b.tar"), "--public-key",
                    str(tmp_path / "pub.pem"), "--json"])
     assert ok.exit_code == 0 and '"ok": true' in ok.output
+    assert '"actor": "val"' in ok.output and '"auth_method": "personal-key"' in ok.output
+    assert '"actor": "risk"' in ok.output and '"auth_method": "token"' in ok.output
+    shown = run(app, ["bundle", "verify", str(tmp_path / "b.tar"), "--public-key",
+                      str(tmp_path / "pub.pem")])
+    assert "approve by val as validator" in shown.output and "personal key of val" in shown.output
 
-    assert run(app, ["keys", "rotate"]).exit_code == 0
+    assert run(app, ["keys", "rotate", "--server"]).exit_code == 0
     listing = run(app, ["keys", "list"])
     assert "retired" in listing.output and private not in listing.output
     again = run(app, ["bundle", "verify", str(tmp_path / "b")])

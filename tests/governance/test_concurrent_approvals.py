@@ -6,14 +6,14 @@ import threading
 from pathlib import Path
 
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder
+from tests.conftest import make_model_folder, ws_as
 from tests.governance.test_workflow import gov_ws  # noqa: F401 - shared fixture
 
 ROUNDS = 50
 
 
 def test_simultaneous_approvals_promote_once(gov_ws: Workspace, tmp_path: Path) -> None:  # noqa: F811
-    eng, val, risk = (gov_ws.as_actor(u) for u in ("eng", "val", "risk"))
+    eng, val, risk = (ws_as(gov_ws, u) for u in ("eng", "val", "risk"))
     refs = []
     for i in range(ROUNDS):
         v = eng.register_model("race", make_model_folder(tmp_path / f"m{i}", bytes([i]) * 64))

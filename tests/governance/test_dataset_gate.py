@@ -9,7 +9,7 @@ import pytest
 
 from lmops_core.errors import PolicyViolationError
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder, make_settings, write_jsonl
+from tests.conftest import grant, make_model_folder, make_settings, write_jsonl, ws_as
 
 POLICY = textwrap.dedent("""
     apiVersion: lmops/v1
@@ -58,10 +58,8 @@ def test_unapproved_dataset_is_refused_until_approved(tmp_path: Path) -> None:
     plugin.write_text(TRAINER)
     ws = Workspace.open(make_settings(tmp_path / "home", policies_dir=policies, actor="root",
                                       plugins=[str(plugin)]))
-    ws.governance.grant_role("root", "admin")
-    ws.governance.grant_role("eng", "submitter")
-    ws.governance.grant_role("steward", "data_steward")
-    eng = ws.as_actor("eng")
+    grant(ws, "steward", "data_steward")
+    eng = ws_as(ws, "eng", "submitter")
     data = eng.register_dataset("chats", write_jsonl(tmp_path / "c.jsonl", [{"text": "hi"}]),
                                 shape="text").ref
     base = eng.register_model("base", make_model_folder(tmp_path / "m")).ref
@@ -69,8 +67,8 @@ def test_unapproved_dataset_is_refused_until_approved(tmp_path: Path) -> None:
                                                    r" is not approved-for-training"):
         eng.run_stage("training", "copy-trainer", inputs={"base": base, "dataset": data})
     req = eng.governance.request_promotion(data, to="approved-for-training")
-    ws.as_actor("steward").governance.decide(req.id, approve=True, role="data_steward",
-                                             comment="PII evidence reviewed")
+    ws_as(ws, "steward").governance.decide(req.id, approve=True, role="data_steward",
+                                       comment="PII evidence reviewed")
     assert ws.get(data).stage == "approved-for-training"
     outcome = eng.run_stage("training", "copy-trainer", inputs={"base": base, "dataset": data})
     assert sorted(e.parent for e in ws.lineage(outcome.output("model"))) == \

@@ -13,7 +13,7 @@ import pytest
 
 from lmops_core.governance.monitoring import check_monitoring, sign_payload, training_requests
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder, make_settings
+from tests.conftest import make_model_folder, make_settings, ws_as
 
 POLICY = textwrap.dedent("""
     apiVersion: lmops/v1
@@ -68,12 +68,10 @@ def _in_production(tmp_path: Path, db_url: str, webhook: str) -> tuple[Workspace
                                       alert_webhook_secret="s3cret",
                                       # The test receiver listens on loopback: allowed explicitly.
                                       alert_webhook_allow_networks=["127.0.0.1/32"]))
-    ws.governance.grant_role("root", "admin")
-    ws.governance.grant_role("eng", "submitter")
-    ws.governance.grant_role("val", "validator")
     v = ws.as_actor("eng").register_model("chat", make_model_folder(tmp_path / "m"))
-    req = ws.as_actor("eng").governance.request_promotion(v.ref, to="production")
-    ws.as_actor("val").governance.decide(req.id, approve=True, role="validator", comment="ok")
+    req = ws_as(ws, "eng", "submitter").governance.request_promotion(v.ref, to="production")
+    ws_as(ws, "val", "validator").governance.decide(req.id, approve=True, role="validator",
+                                                    comment="ok")
     return ws, v.ref
 
 

@@ -14,8 +14,9 @@ from lmops_core.errors import (
     PolicyViolationError,
     ValidationError,
 )
+from lmops_core.governance.identity import os_user
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder, make_settings
+from tests.conftest import admin_ws, make_model_folder, make_settings, ws_as
 
 POLICY = textwrap.dedent("""
     apiVersion: lmops/v1
@@ -48,12 +49,11 @@ def gov_ws(tmp_path: Path, db_url: str) -> Workspace:
     (policies / "test.yaml").write_text(POLICY)
     ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
                                       actor="root"))
-    g = ws.governance
-    g.grant_role("root", "admin")
+    admin = admin_ws(ws)
     for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer"),
                        ("val2", "validator")):
-        g.grant_role(user, role)
-    return ws
+        admin.governance.grant_role(user, role)
+    return admin
 
 
 def _model(ws: Workspace, tmp_path: Path, acc: float | None, seed: int = 0) -> str:
@@ -67,14 +67,14 @@ def _model(ws: Workspace, tmp_path: Path, acc: float | None, seed: int = 0) -> s
 
 def test_full_workflow_promotes_atomically(gov_ws: Workspace, tmp_path: Path) -> None:
     ref = _model(gov_ws, tmp_path, 0.8)
-    req = gov_ws.as_actor("eng").governance.request_promotion(ref, to="production")
+    req = ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
     assert req.status == "pending" and req.required_approvals == {"risk_officer": 1,
                                                                    "validator": 1}
     assert gov_ws.get(ref).stage is None
-    after_one = gov_ws.as_actor("val").governance.decide(req.id, approve=True, role="validator",
+    after_one = ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator",
                                                          comment="validated on holdout")
     assert after_one.status == "pending" and gov_ws.get(ref).stage is None
-    done = gov_ws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer",
+    done = ws_as(gov_ws, "risk").governance.decide(req.id, approve=True, role="risk_officer",
                                                      comment="risk accepted")
     assert done.status == "approved"
     assert gov_ws.get(ref).stage == "production"
@@ -90,7 +90,7 @@ def test_full_workflow_promotes_atomically(gov_ws: Workspace, tmp_path: Path) ->
 def test_failing_gate_refuses_at_once_with_reasons(gov_ws: Workspace, tmp_path: Path) -> None:
     ref = _model(gov_ws, tmp_path, 0.3)
     with pytest.raises(PolicyViolationError, match=r"prod/accuracy: fail: accuracy below 0.5"):
-        gov_ws.as_actor("eng").governance.request_promotion(ref, to="production")
+        ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
     assert gov_ws.governance.list_requests().total == 0
     assert gov_ws.audit_events(action="promotion.refused")[0].subject == ref
 
@@ -98,42 +98,42 @@ def test_failing_gate_refuses_at_once_with_reasons(gov_ws: Workspace, tmp_path: 
 def test_missing_metric_blocks(gov_ws: Workspace, tmp_path: Path) -> None:
     ref = _model(gov_ws, tmp_path, None)
     with pytest.raises(PolicyViolationError, match="missing"):
-        gov_ws.as_actor("eng").governance.request_promotion(ref, to="production")
+        ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
 
 
 def test_separation_of_duties(gov_ws: Workspace, tmp_path: Path) -> None:
     gov_ws.governance.grant_role("eng", "validator")
     gov_ws.governance.grant_role("val", "submitter")
     ref = _model(gov_ws, tmp_path, 0.8)
-    req = gov_ws.as_actor("val").governance.request_promotion(ref, to="production")
+    req = ws_as(gov_ws, "val").governance.request_promotion(ref, to="production")
     with pytest.raises(PermissionDeniedError, match="requested this promotion"):
-        gov_ws.as_actor("val").governance.decide(req.id, approve=True, role="validator",
+        ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator",
                                                  comment="lgtm")
     with pytest.raises(PermissionDeniedError, match="authored model:chat@1"):
-        gov_ws.as_actor("eng").governance.decide(req.id, approve=True, role="validator",
+        ws_as(gov_ws, "eng").governance.decide(req.id, approve=True, role="validator",
                                                  comment="lgtm")
     with pytest.raises(PermissionDeniedError, match="needs one of the roles risk_officer"):
-        gov_ws.as_actor("val2").governance.decide(req.id, approve=True, role="risk_officer",
+        ws_as(gov_ws, "val2").governance.decide(req.id, approve=True, role="risk_officer",
                                                   comment="lgtm")
     with pytest.raises(ValidationError, match="needs a comment"):
-        gov_ws.as_actor("val2").governance.decide(req.id, approve=True, role="validator",
+        ws_as(gov_ws, "val2").governance.decide(req.id, approve=True, role="validator",
                                                   comment=" ")
-    gov_ws.as_actor("val2").governance.decide(req.id, approve=True, role="validator",
+    ws_as(gov_ws, "val2").governance.decide(req.id, approve=True, role="validator",
                                               comment="ok")
     with pytest.raises(ConflictError, match="already decided"):
-        gov_ws.as_actor("val2").governance.decide(req.id, approve=True, role="validator",
+        ws_as(gov_ws, "val2").governance.decide(req.id, approve=True, role="validator",
                                                   comment="again")
 
 
 def test_rejection_ends_the_request(gov_ws: Workspace, tmp_path: Path) -> None:
     ref = _model(gov_ws, tmp_path, 0.8)
-    req = gov_ws.as_actor("eng").governance.request_promotion(ref, to="production")
-    rejected = gov_ws.as_actor("risk").governance.decide(req.id, approve=False,
+    req = ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
+    rejected = ws_as(gov_ws, "risk").governance.decide(req.id, approve=False,
                                                          role="risk_officer",
                                                          comment="no fairness analysis")
     assert rejected.status == "rejected" and rejected.reason == "no fairness analysis"
     with pytest.raises(ConflictError, match="is rejected, not pending"):
-        gov_ws.as_actor("val").governance.decide(req.id, approve=True, role="validator",
+        ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator",
                                                  comment="ok")
     assert gov_ws.get(ref).stage is None
 
@@ -141,23 +141,23 @@ def test_rejection_ends_the_request(gov_ws: Workspace, tmp_path: Path) -> None:
 def test_tampered_policy_file_invalidates_pending_request(gov_ws: Workspace,
                                                           tmp_path: Path) -> None:
     ref = _model(gov_ws, tmp_path, 0.8)
-    req = gov_ws.as_actor("eng").governance.request_promotion(ref, to="production")
+    req = ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
     policy = tmp_path / "policies" / "test.yaml"
     policy.write_text(policy.read_text().replace("acc >= 0.5", "acc >= 0.4"))
     with pytest.raises(ConflictError, match=r"invalidated: policy file .*test.yaml changed"):
-        gov_ws.as_actor("val").governance.decide(req.id, approve=True, role="validator",
+        ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator",
                                                  comment="ok")
     assert gov_ws.governance.get_request(req.id).status == "invalidated"
 
 
 def test_new_evidence_invalidates_pending_request(gov_ws: Workspace, tmp_path: Path) -> None:
     ref = _model(gov_ws, tmp_path, 0.8)
-    req = gov_ws.as_actor("eng").governance.request_promotion(ref, to="production")
+    req = ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
     v = gov_ws.get(ref)
-    gov_ws.as_actor("val").attach_evidence(ref, kind="eval", digest=v.digest,
+    ws_as(gov_ws, "val").attach_evidence(ref, kind="eval", digest=v.digest,
                                            metrics={"acc": 0.2})
     with pytest.raises(ConflictError, match="evidence changed after the request"):
-        gov_ws.as_actor("val").governance.decide(req.id, approve=True, role="validator",
+        ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator",
                                                  comment="ok")
 
 
@@ -166,15 +166,16 @@ def test_broken_policy_blocks(gov_ws: Workspace, tmp_path: Path) -> None:
                                                        "name: x\nrules: [{name: r, bogus: 1}]\n")
     ref = _model(gov_ws, tmp_path, 0.8)
     with pytest.raises(PolicyError, match="broken.yaml"):
-        gov_ws.as_actor("eng").governance.request_promotion(ref, to="production")
+        ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
 
 
 def test_no_policy_for_production_blocks(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    ws = Workspace.open(make_settings(tmp_path / "home", policies_dir=empty, actor="root"))
-    ws.governance.grant_role("root", "admin")
-    ws.governance.grant_role("root", "submitter")
+    me = os_user()  # on the embedded store the OS user acts as itself without a token
+    ws = Workspace.open(make_settings(tmp_path / "home", policies_dir=empty, actor=me))
+    ws.governance.bootstrap_admin(me)
+    ws.governance.grant_role(me, "submitter")
     v = ws.register_model("m", make_model_folder(tmp_path / "m"))
     with pytest.raises(PolicyViolationError, match="refused by policy"):
         ws.governance.request_promotion(v.ref, to="production")
@@ -182,17 +183,17 @@ def test_no_policy_for_production_blocks(tmp_path: Path) -> None:
 
 def test_no_regression_against_production(gov_ws: Workspace, tmp_path: Path) -> None:
     first = _model(gov_ws, tmp_path, 0.8, seed=1)
-    req = gov_ws.as_actor("eng").governance.request_promotion(first, to="production")
-    gov_ws.as_actor("val").governance.decide(req.id, approve=True, role="validator", comment="a")
-    gov_ws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer",
+    req = ws_as(gov_ws, "eng").governance.request_promotion(first, to="production")
+    ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator", comment="a")
+    ws_as(gov_ws, "risk").governance.decide(req.id, approve=True, role="risk_officer",
                                               comment="b")
     worse = _model(gov_ws, tmp_path, 0.75, seed=2)
     with pytest.raises(PolicyViolationError, match="no-regression: fail"):
-        gov_ws.as_actor("eng").governance.request_promotion(worse, to="production")
+        ws_as(gov_ws, "eng").governance.request_promotion(worse, to="production")
     better = _model(gov_ws, tmp_path, 0.85, seed=3)
-    req = gov_ws.as_actor("eng").governance.request_promotion(better, to="production")
-    gov_ws.as_actor("val").governance.decide(req.id, approve=True, role="validator", comment="a")
-    gov_ws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer",
+    req = ws_as(gov_ws, "eng").governance.request_promotion(better, to="production")
+    ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator", comment="a")
+    ws_as(gov_ws, "risk").governance.decide(req.id, approve=True, role="risk_officer",
                                               comment="b")
     assert gov_ws.get(better).stage == "production" and gov_ws.get(first).stage is None
     detail = gov_ws.governance.get_request(req.id)
@@ -201,13 +202,13 @@ def test_no_regression_against_production(gov_ws: Workspace, tmp_path: Path) -> 
 
 def test_revocation_is_audited(gov_ws: Workspace, tmp_path: Path) -> None:
     ref = _model(gov_ws, tmp_path, 0.8)
-    req = gov_ws.as_actor("eng").governance.request_promotion(ref, to="production")
-    gov_ws.as_actor("val").governance.decide(req.id, approve=True, role="validator", comment="a")
-    gov_ws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer",
+    req = ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
+    ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator", comment="a")
+    ws_as(gov_ws, "risk").governance.decide(req.id, approve=True, role="risk_officer",
                                               comment="b")
     with pytest.raises(PermissionDeniedError):
-        gov_ws.as_actor("eng").governance.revoke(ref, stage="production", reason="drift")
-    gov_ws.as_actor("risk").governance.revoke(ref, stage="production", reason="drift breach")
+        ws_as(gov_ws, "eng").governance.revoke(ref, stage="production", reason="drift")
+    ws_as(gov_ws, "risk").governance.revoke(ref, stage="production", reason="drift breach")
     v = gov_ws.get(ref)
     assert v.stage is None and v.status == "revalidation-required"
     assert gov_ws.audit_events(action="promotion.revoked")[0].after["reason"] == "drift breach"
@@ -233,16 +234,16 @@ def test_tokens_authenticate_and_revoke(gov_ws: Workspace) -> None:
     with pytest.raises(AuthenticationError, match="invalid or revoked"):
         gov_ws.governance.authenticate(token)
     with pytest.raises(PermissionDeniedError, match="is not an admin"):
-        gov_ws.as_actor("val").governance.create_token("val")
+        ws_as(gov_ws, "val").governance.create_token("val")
 
 
 def test_one_pending_request_per_version_and_stage(gov_ws: Workspace, tmp_path: Path) -> None:
     ref = _model(gov_ws, tmp_path, 0.8)
-    req = gov_ws.as_actor("eng").governance.request_promotion(ref, to="production")
+    req = ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
     with pytest.raises(ConflictError, match=f"already has a pending request to production: {req.id}"):
-        gov_ws.as_actor("eng").governance.request_promotion(ref, to="production")
+        ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
     with pytest.raises(ValidationError, match="without NUL bytes"):
-        gov_ws.as_actor("val").governance.decide(req.id, approve=True, role="validator",
+        ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator",
                                                  comment="ok\x00")
 
 
@@ -255,15 +256,15 @@ def test_expired_requests_cannot_be_approved(gov_ws: Workspace, tmp_path: Path) 
     from lmops_core.registry.models import utcnow
 
     ref = _model(gov_ws, tmp_path, 0.8)
-    req = gov_ws.as_actor("eng").governance.request_promotion(ref, to="production")
+    req = ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
     with gov_ws.db.write() as s:
         s.execute(update(ApprovalRequest).where(ApprovalRequest.id == req.id)
                   .values(expires_at=utcnow() - timedelta(seconds=1)))
     with pytest.raises(ConflictError, match="is expired: it expired at"):
-        gov_ws.as_actor("val").governance.decide(req.id, approve=True, role="validator",
+        ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator",
                                                  comment="too late")
     other = _model(gov_ws, tmp_path, 0.8, seed=9)
-    req2 = gov_ws.as_actor("eng").governance.request_promotion(other, to="production")
+    req2 = ws_as(gov_ws, "eng").governance.request_promotion(other, to="production")
     with gov_ws.db.write() as s:
         s.execute(update(ApprovalRequest).where(ApprovalRequest.id == req2.id)
                   .values(expires_at=utcnow() - timedelta(seconds=1)))

@@ -43,6 +43,11 @@ def test_demo_runs_the_governed_lifecycle(tmp_path: Path) -> None:
     approvals = {e.details["actor"]: e.metrics["role"] for e in
                  ws.evidence(merged.ref, kind="approval")}
     assert approvals == {"model-validator": "validator", "risk-officer": "risk_officer"}
+    # Each signed with the person's own registered key; the impostor's name-only try left no trace.
+    assert {e.details["auth_method"] for e in ws.evidence(merged.ref, kind="approval")} == \
+        {"personal-key"}
+    assert "refused, as expected" in out.stdout and "needs a credential" in out.stdout
+    assert ws.verify_decisions().ok
     actions = [e.action for e in ws.audit_events(subject=merged.ref, limit=1000)]
     assert actions.index("promotion.complete") < actions.index("bundle.create") < \
         actions.index("promotion.revoked")

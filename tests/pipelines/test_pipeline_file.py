@@ -19,7 +19,7 @@ def test_demo_pipeline_round_trips(tmp_path: Path) -> None:
     copy.write_text(yaml.safe_dump(dumped, sort_keys=False, allow_unicode=True))
     second = load_pipeline(copy)
     assert second == first
-    assert [s.action()[0] for s in second.steps][:3] == ["grant", "run", "register_dataset"]
+    assert [s.action()[0] for s in second.steps][:3] == ["people", "run", "register_dataset"]
 
 
 @pytest.mark.parametrize(("body", "message"), [

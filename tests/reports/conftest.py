@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lmops_core.workspace import Workspace
-from tests.conftest import make_settings, write_jsonl
+from tests.conftest import make_settings, write_jsonl, ws_as
 
 #: Raw personal data planted in the training set; no report may contain it.
 EMAIL = "jane.roe.report@example.com"
@@ -58,10 +58,8 @@ def store(tmp_path: Path) -> Iterator[Store]:
     settings = make_settings(tmp_path / "home", policies_dir=policies,
                              plugins=["lmops_presidio.plugin", str(PLUGIN)])
     ws = Workspace.open(settings, actor="engineer")
-    admin = ws.as_actor("admin").governance
-    admin.grant_role("admin", "admin")
-    for user, role in (("sub", "submitter"), ("val", "validator"), ("risk", "risk_officer")):
-        admin.grant_role(user, role)
+    sub, val, risk = (ws_as(ws, user, role) for user, role in (
+        ("sub", "submitter"), ("val", "validator"), ("risk", "risk_officer")))
     rows = [{"prompt": f"Contact me at {EMAIL} please", "response": "Noted."},
             {"prompt": f"My card is {CARD}", "response": "I will not store card numbers."},
             {"prompt": "What is 2+2?", "response": "4"}]
@@ -76,17 +74,16 @@ def store(tmp_path: Path) -> Iterator[Store]:
                            params={"variant": variant})
         ref = out.outputs["model"]
         v = ws.get(ref)
-        val = ws.as_actor("val")
         val.attach_evidence(ref, kind="eval", digest=v.digest, metrics={"acc": 0.6 + variant / 10})
         val.attach_evidence(ref, kind="safety", digest=v.digest,
                             metrics={"refusal_rate": 0.9, "leakage_rate": 0.0})
         refs.append(ref)
-    first = ws.as_actor("sub").governance.request_promotion(refs[0], to="production")
-    ws.as_actor("val").governance.decide(first.id, approve=True, role="validator",
-                                         comment="eval and safety reviewed")
-    ws.as_actor("risk").governance.decide(first.id, approve=True, role="risk_officer",
-                                          comment="risk accepted for launch")
-    second = ws.as_actor("sub").governance.request_promotion(refs[1], to="production")
+    first = sub.governance.request_promotion(refs[0], to="production")
+    val.governance.decide(first.id, approve=True, role="validator",
+                          comment="eval and safety reviewed")
+    risk.governance.decide(first.id, approve=True, role="risk_officer",
+                           comment="risk accepted for launch")
+    second = sub.governance.request_promotion(refs[1], to="production")
     yield Store(ws=ws, dataset=dataset, redacted=redacted, production=refs[0],
                 candidate=refs[1], request_id=second.id)
     ws.close()

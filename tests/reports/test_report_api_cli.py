@@ -13,6 +13,7 @@ from lmops_core.api import create_app
 from lmops_core.api.config import ApiSettings
 from lmops_core.cli.report_cmds import register
 from lmops_core.reports import render_report
+from tests.conftest import admin_ws
 from tests.reports.conftest import CARD, EMAIL, Store
 
 
@@ -22,7 +23,7 @@ def client(store: Store) -> TestClient:
 
 
 def _token(store: Store, user: str, role: str) -> dict[str, str]:
-    token = store.ws.as_actor("admin").governance.create_token(user, role=role)
+    token = admin_ws(store.ws).governance.create_token(user, role=role)
     return {"Authorization": f"Bearer {token}"}
 
 

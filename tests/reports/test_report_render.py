@@ -7,7 +7,7 @@ from pathlib import Path
 
 from lmops_core.reports import SECTIONS, render_report
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder, make_settings
+from tests.conftest import make_model_folder, make_settings, ws_as
 from tests.reports.conftest import CARD, EMAIL, Store
 
 
@@ -100,8 +100,8 @@ def test_html_is_self_contained(store: Store) -> None:
 
 def test_reviewer_text_is_escaped_in_html(store: Store) -> None:
     comment = "<script>alert(1)</script> | not ready"
-    store.ws.as_actor("val").governance.decide(store.request_id, approve=False,
-                                               role="validator", comment=comment)
+    ws_as(store.ws, "val").governance.decide(store.request_id, approve=False,
+                                             role="validator", comment=comment)
     report = render_report(store.ws, store.candidate)
     assert "<script" not in report.html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; | not ready" in report.html

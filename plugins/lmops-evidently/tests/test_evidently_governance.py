@@ -42,16 +42,15 @@ def test_calm_window_keeps_approval_and_shifted_window_revokes_it(tmp_path: Path
     policies.mkdir()
     (policies / "p.yaml").write_text(POLICY)
     ws = Workspace.open(Settings(home=tmp_path / "home", policies_dir=policies, actor="root"))
-    ws.governance.grant_role("root", "admin")
-    ws.governance.grant_role("eng", "submitter")
-    ws.governance.grant_role("val", "validator")
-    eng = ws.as_actor("eng")
+    admin = ws.with_token(ws.governance.bootstrap_admin("root"))
+    eng = ws.with_token(admin.governance.create_token("eng", role="submitter"))
+    val = ws.with_token(admin.governance.create_token("val", role="validator"))
     model = eng.run_stage("training", "create-base", inputs={},
                           params={"name": "assistant"}).output("model")
     reference = eng.register_dataset("train", DATA / "instructions.jsonl",
                                      shape="instruction").ref
     req = eng.governance.request_promotion(model, to="production")
-    ws.as_actor("val").governance.decide(req.id, approve=True, role="validator", comment="ok")
+    val.governance.decide(req.id, approve=True, role="validator", comment="ok")
     monitor = ws.as_actor("monitor")
 
     _, calm = monitor_window(monitor, model=model, reference=reference,

@@ -54,20 +54,19 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Packaged]:
     (policies / "serve.yaml").write_text(POLICY)
     ws = Workspace.open(Settings(home=root / "home", actor="root", load_entry_points=False,
                                  policies_dir=policies))
-    g = ws.governance
-    g.grant_role("root", "admin")
+    admin = ws.with_token(ws.governance.bootstrap_admin("root"))
+    people = {}
     for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer")):
-        g.grant_role(user, role)
+        admin.governance.grant_role(user, role)
+        people[user] = ws.with_token(admin.governance.create_token(user))
     folder = create_base_model(root / "model", size="tiny")
     v = ws.as_actor("eng").register_model("tiny-chat", folder)
     ws.as_actor("val").attach_evidence(v.ref, kind="eval", digest=v.digest, metrics={"acc": 0.9})
-    req = ws.as_actor("eng").governance.request_promotion(v.ref, to="production")
-    ws.as_actor("val").governance.decide(req.id, approve=True, role="validator",
-                                         comment="holdout ok")
-    ws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer",
-                                          comment="risk accepted")
-    keys = KeyStore.for_home(ws.settings.home)
-    keys.create()
+    req = people["eng"].governance.request_promotion(v.ref, to="production")
+    people["val"].governance.decide(req.id, approve=True, role="validator", comment="holdout ok")
+    people["risk"].governance.decide(req.id, approve=True, role="risk_officer",
+                                     comment="risk accepted")
+    keys = KeyStore.for_home(ws.settings.home)  # its key attested the token decisions
     info = create_bundle(ws, v.ref, root / "bundle", stage="production", keys=keys)
     ws.close()
     yield Packaged(bundle=info.path, keys=keys, request_id=req.id, ref=v.ref)

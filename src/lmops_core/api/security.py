@@ -160,7 +160,7 @@ async def cached_json(request: Request, key: Hashable,
 
 def acting(request: Request, principal: Principal) -> Workspace:
     """The workspace acting as the caller, so the service checks and audits that user."""
-    return workspace_of(request).as_actor(principal.user)
+    return workspace_of(request).as_principal(principal, via="token")
 
 
 def _walk(dependant: Dependant) -> Iterator[Dependant]:

@@ -9,7 +9,9 @@ import typer
 
 from lmops_core.cli.common import console, open_workspace, print_json, settings, table
 
-keys_app = typer.Typer(help="Ed25519 keys that sign deployment bundles (under LMOPS_HOME/keys).",
+keys_app = typer.Typer(help="Ed25519 keys: the server's bundle key (create, export-public, "
+                       "rotate --server) and personal keys that sign approvals (generate, "
+                       "register, rotate, revoke).",
                        no_args_is_help=True)
 bundle_app = typer.Typer(help="Package approved model versions as signed bundles; verify them.",
                          no_args_is_help=True)
@@ -33,18 +35,82 @@ def keys_create() -> None:
 
 
 @keys_app.command("rotate")
-def keys_rotate() -> None:
-    """Make a new key active; the old public key stays so old bundles still verify."""
-    info = _store().rotate()
-    console.print(f"active signing key is now [bold]{info.key_id}[/]")
+def keys_rotate(
+    public_key: Annotated[Path | None, typer.Argument(
+        help="New personal public key file (from `lmops keys generate`).", exists=True,
+        dir_okay=False)] = None,
+    user: Annotated[str | None, typer.Option(
+        help="Whose key (admins only; default: your own, acting with your current key).")
+        ] = None,
+    server: Annotated[bool, typer.Option(
+        "--server", help="Rotate the server's bundle key instead (old public key kept).")
+        ] = False,
+) -> None:
+    """Replace a personal key (audited), or with --server the server's bundle signing key."""
+    if server:
+        info = _store().rotate()
+        console.print(f"active signing key is now [bold]{info.key_id}[/]")
+        return
+    if public_key is None:
+        raise typer.BadParameter("give the NEW public key file, or --server",
+                                 param_hint="PUBLIC_KEY")
+    with open_workspace() as ws:
+        key = ws.signing_keys.rotate(public_key, user=user)
+    console.print(f"{key.user}'s signing key is now [bold]{key.fingerprint}[/] "
+                  "(the previous one is revoked)")
+
+
+@keys_app.command("generate")
+def keys_generate(out: Annotated[Path | None, typer.Option(
+        help="Private key file to create (mode 0600); the public key goes to OUT.pub. "
+             "Default: LMOPS_HOME/keys/personal/<you>.key")] = None) -> None:
+    """Create your personal Ed25519 key pair locally; give the .pub file to an admin."""
+    from lmops_core.governance.identity import fingerprint_of, public_pem, write_private_key
+
+    path = out or settings().home / "keys" / "personal" / f"{settings().actor}.key"
+    key = write_private_key(path)
+    pem = public_pem(key.public_key())
+    pub = path.with_name(path.name + ".pub")
+    pub.write_text(pem, encoding="ascii")
+    console.print(f"private key {path} (keep it; set LMOPS_SIGNING_KEY={path} to sign)\n"
+                  f"public key {pub}, fingerprint [bold]{fingerprint_of(key.public_key())}[/]",
+                  highlight=False, soft_wrap=True)
+    typer.echo(pem, nl=False)
+
+
+@keys_app.command("register")
+def keys_register(
+    user: Annotated[str, typer.Argument(help="Whose key it is.")],
+    public_key: Annotated[Path, typer.Argument(help="Their public key file.", exists=True,
+                                               dir_okay=False)],
+) -> None:
+    """Register USER's public key (an admin, acting with a credential; audited, signed)."""
+    with open_workspace() as ws:
+        key = ws.signing_keys.register(user, public_key)
+    console.print(f"registered key [bold]{key.fingerprint}[/] for {key.user}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(user: Annotated[str, typer.Argument(help="Whose active key to revoke.")]
+                ) -> None:
+    """Revoke USER's active personal key (an admin or the owner); it signs nothing more."""
+    with open_workspace() as ws:
+        key = ws.signing_keys.revoke(user)
+    console.print(f"revoked key {key.fingerprint} of {key.user}")
 
 
 @keys_app.command("list")
 def keys_list() -> None:
-    """List keys: id, active, whether the private half is present."""
+    """List the server's bundle keys and the registered personal keys."""
     table("bundle signing keys", ["key id", "active", "private key", "public key file"],
           [[k.key_id, "yes" if k.active else "", "present" if k.has_private else "retired",
             k.public_path] for k in _store().list()])
+    with open_workspace() as ws:
+        personal = ws.signing_keys.list()
+    table("personal signing keys", ["fingerprint", "user", "registered by", "registered",
+                                    "revoked"],
+          [[k.fingerprint, k.user, k.created_by, k.created_at, k.revoked_at or ""]
+           for k in personal])
 
 
 @keys_app.command("export-public")
@@ -115,6 +181,7 @@ def bundle_verify(
     import tempfile
 
     from lmops_core.deploy import (
+        attestations,
         load_bundle,
         load_encryption_key,
         load_public_key_file,
@@ -129,13 +196,15 @@ def bundle_verify(
         bundle = load_bundle(path, public_keys=keys, decryption_key=load_encryption_key(key_file),
                              workdir=work / "out", store=store)
         standing = bundle.standing
+        statements = attestations.verify(bundle.manifest, keys)
         summary = {"ok": True, "digest": bundle.digest, "key_id": bundle.key_id,
                    "ref": bundle.model_ref, "stage": bundle.stage,
                    "request_id": bundle.approval["request_id"],
                    "members": len(bundle.manifest["members"]),
                    "checked": standing.checked if standing else None,
                    "valid_until": bundle.manifest.get("valid_until"),
-                   "standing": standing.detail if standing else None}
+                   "standing": standing.detail if standing else None,
+                   "statements": [a.to_json() for a in statements]}
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if store is not None:
@@ -146,6 +215,10 @@ def bundle_verify(
         console.print(f"[green]verified[/] {path}: {summary['ref']} for {summary['stage']}, "
                       f"{summary['members']} members, key {summary['key_id']}, "
                       f"approval {summary['request_id']}; {summary['standing']}")
+        for a in statements:
+            console.print(f"  {a.decision} by {a.actor} as {a.role} on {a.version_digest} "
+                          f"at {a.time} ({a.auth_method}, signed by {a.signer} "
+                          f"{a.key_fingerprint})", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

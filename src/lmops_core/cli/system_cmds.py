@@ -25,11 +25,18 @@ audit_app = typer.Typer(help="Inspect and verify the tamper-evident audit log.",
                         no_args_is_help=True)
 
 
-def init() -> None:
+def init(admin: Annotated[str | None, typer.Option(
+        help="Make NAME the first admin of a store that has none; prints their token once.")
+        ] = None) -> None:
     """Create (or upgrade) the store under LMOPS_HOME / LMOPS_DATABASE_URL."""
     with open_workspace() as ws:
         console.print(f"lmops store ready: database {ws.db.dialect}, artifacts {ws.artifacts.uri}, "
                       f"home {ws.settings.home}")
+        if admin is not None:
+            token = ws.governance.bootstrap_admin(admin)
+            console.print(f"{admin} is the first admin. Their token (shown once, only its hash "
+                          "is stored; keep it secret, e.g. as LMOPS_TOKEN):")
+            console.print(token, highlight=False, soft_wrap=True)
 
 
 def plugins(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
@@ -62,10 +69,17 @@ def audit_verify(
     and name the first bad event or the missing checkpoint."""
     with open_workspace() as ws:
         result = ws.verify_audit(checkpoint=checkpoint)
-    if result.ok:
+        decisions = ws.verify_decisions()  # every approval's signature
+    if result.ok and decisions.ok:
         console.print(f"[green]{escape(str(result))}[/]")
+        console.print(f"[green]{decisions.decisions_checked} signed decision(s) and "
+                      f"{decisions.keys_checked} signing key(s) verified[/]")
         return
-    err_console.print(f"[red]{escape(str(result))}[/]")
+    if not result.ok:
+        err_console.print(f"[red]{escape(str(result))}[/]")
+    if not decisions.ok:
+        err_console.print(f"[red]forged or altered: {escape(str(decisions.first_problem))}[/] "
+                          f"({len(decisions.problems)} problem(s) in all)")
     raise typer.Exit(1)
 
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lmops_core.deploy import attestations
 from lmops_core.deploy.archive import write_tar
 from lmops_core.deploy.eligibility import check_deployable
 from lmops_core.deploy.keys import KeyStore
@@ -66,6 +67,7 @@ def create_bundle(ws: Workspace, ref: str, dest: Path, *, stage: str,
         "approval": approval.to_json(), "policy_digests": approval.policy_digests,
         # A fresh signed audit checkpoint: the bundle proves how far the log had grown.
         "audit_checkpoint": ws.write_audit_checkpoint(),
+        "attestations": attestations.collect(ws, approval.request_id),
     }
     tmp = Path(tempfile.mkdtemp(prefix="bundle-", dir=_tmp_root(ws)))
     tar_path = dest.with_name(dest.name + ".tar") if archive else None

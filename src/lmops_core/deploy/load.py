@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from lmops_core.deploy import encryption
+from lmops_core.deploy import attestations, encryption
 from lmops_core.deploy.archive import extract_tar
 from lmops_core.deploy.liveness import Standing, check_standing
 from lmops_core.deploy.manifest import (
@@ -168,6 +168,7 @@ def verify_folder(folder: Path, public_keys: Mapping[str, Ed25519PublicKey],
     if body.get("key_id") != key_id:
         raise IntegrityError(f"{MANIFEST} names key {body.get('key_id')} but was signed by "
                              f"{key_id}", file=MANIFEST)
+    attestations.verify(body, public_keys)  # who approved what, on which digest
     standing = check_standing(body, store=store, now=now)
     _check_listing(folder, members)
     _check_encryption(body, members, decryption_key)

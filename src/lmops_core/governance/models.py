@@ -93,6 +93,37 @@ class ApprovalDecision(SQLModel, table=True):
     decision: str = Field(max_length=16)
     comment: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = _ts()
+    #: The canonical statement that was signed (JSON text), its Ed25519 signature (base64),
+    #: the signing key's fingerprint and how the actor was authenticated.
+    statement: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    signature: str | None = Field(default=None, max_length=128)
+    key_fingerprint: str | None = Field(default=None, max_length=64)
+    auth_method: str | None = Field(default=None, max_length=16)
+
+
+class SigningKey(SQLModel, table=True):
+    """A person's registered Ed25519 public key; at most one active key per user.
+
+    ``registration`` is the canonical statement by which an admin registered
+    the key, signed (``registration_signature``) by the admin's credential, so a
+    key row written straight into the database does not verify.
+    """
+
+    __tablename__ = "signing_keys"
+    __table_args__ = (
+        Index("uq_signing_key_active_user", "user", unique=True,
+              sqlite_where=text("revoked_at IS NULL"),
+              postgresql_where=text("revoked_at IS NULL")),
+    )
+    fingerprint: str = Field(primary_key=True, max_length=64)
+    user: str = Field(max_length=128)
+    public_key: str = Field(sa_column=Column(Text, nullable=False))
+    created_by: str = Field(max_length=128)
+    created_at: datetime = _ts()
+    revoked_at: datetime | None = _ts(nullable=True)
+    registration: str = Field(sa_column=Column(Text, nullable=False))
+    registration_signature: str = Field(max_length=128)
+    registration_key: str = Field(max_length=64)
 
 
 class TrainingRequest(SQLModel, table=True):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class _Public(BaseModel):
@@ -20,6 +20,10 @@ class DecisionPublic(_Public):
     decision: str
     comment: str
     created_at: datetime
+    auth_method: str | None = None
+    key_fingerprint: str | None = None
+    statement: str | None = None
+    signature: str | None = None
 
 
 class ApprovalRequestPublic(_Public):
@@ -67,3 +71,5 @@ class Principal(_Public):
     user: str
     roles: frozenset[str]
     token_id: str | None = None
+    #: The token that authenticated the caller; never serialised, needed to act as them.
+    token: SecretStr | None = Field(default=None, exclude=True, repr=False)

@@ -12,8 +12,6 @@ stage.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import secrets
 import uuid
@@ -23,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import SecretStr
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 from sqlalchemy.orm import defer
@@ -32,12 +31,17 @@ from lmops_core.audit.chain import canonical_json
 from lmops_core.contracts import DecisionEvent, PromotionContext
 from lmops_core.digests import digest_bytes
 from lmops_core.errors import (
-    AuthenticationError,
     ConflictError,
     NotFoundError,
     PermissionDeniedError,
     PolicyViolationError,
     ValidationError,
+)
+from lmops_core.governance.identity import (
+    Identity,
+    hash_secret,
+    require_verified,
+    token_row,
 )
 from lmops_core.governance.models import (
     ROLES,
@@ -53,6 +57,7 @@ from lmops_core.governance.schemas import (
     Page,
     Principal,
 )
+from lmops_core.governance.signing import approval_statement, sign, signer_for
 from lmops_core.policy import (
     EvaluationFacts,
     EvidenceFacts,
@@ -203,8 +208,37 @@ class Governance:
             return frozenset(s.execute(select(UserRole.role).where(UserRole.user == user))
                              .scalars())
 
+    def _acting(self, s: Session, action: str) -> Identity:
+        """The verified identity deciding ``action`` now, or ``AuthenticationError``."""
+        return require_verified(s, self.ws.identity, action, embedded=self.ws.db.is_sqlite)
+
+    def bootstrap_admin(self, user: str, *, description: str = "bootstrap") -> str:
+        """Make ``user`` the first admin of a store that has none; returns their first token.
+
+        The only way to the first admin, explicit and audited; refused once any
+        admin exists (then an admin grants roles with their own credential).
+        """
+        if not user or len(user) > 128 or "\x00" in user:
+            raise ValidationError("user names must be 1-128 characters", field="user")
+        token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+        with self.ws.db.write() as s:
+            if self.ws.db.dialect == "postgresql":  # two bootstraps cannot both see no admin
+                s.execute(select(func.pg_advisory_xact_lock(0x6C6D6F7073)))
+            admins = sorted(s.execute(select(UserRole.user).where(UserRole.role == "admin"))
+                            .scalars())
+            if admins:
+                raise ConflictError(f"this store already has an admin ({', '.join(admins)}): "
+                                    "bootstrapping is possible only on a store without one")
+            s.add(UserRole(user=user, role="admin", granted_by=f"bootstrap:{self.ws.actor}"[:128]))
+            s.add(ApiToken(id=token_id, user=user, secret_hash=hash_secret(secret),
+                           description=description, created_by=f"bootstrap:{self.ws.actor}"[:128]))
+            s.flush()
+            self.ws.audit_writer.record(s, "admin.bootstrap", f"user:{user}",
+                                        after={"role": "admin", "token_id": token_id})
+        return f"lmops_{token_id}_{secret}"
+
     def grant_role(self, user: str, role: str) -> None:
-        """Give ``user`` a role (admins only, except on an empty store: the first grant)."""
+        """Give ``user`` a role (an admin acting with a credential)."""
         check_text(user, "user", max_length=128)
         if not user.strip():
             raise ValidationError("user must not be empty", field="user")
@@ -212,38 +246,43 @@ class Governance:
             raise ValidationError(f"unknown role {role!r} (expected one of {', '.join(ROLES)})",
                                   field="role")
         with self.ws.db.write() as s:
-            self._require_admin_or_bootstrap(s)
+            who = self._require_admin(s, f"grant role {role} to {user!r}")
             exists = s.execute(select(UserRole).where(UserRole.user == user,
                                                       UserRole.role == role)).scalars().first()
             if exists:
                 return
             try:
                 with s.begin_nested():
-                    s.add(UserRole(user=user, role=role, granted_by=self.ws.actor))
+                    s.add(UserRole(user=user, role=role, granted_by=who.user))
             except sa_exc.IntegrityError:
                 return  # granted concurrently (uq_user_role): the role is held, as asked
-            self.ws.audit_writer.record(s, "role.grant", f"user:{user}", after={"role": role})
+            self.ws.audit_writer.record(s, "role.grant", f"user:{user}",
+                                        after={"role": role, "by": who.describe()})
 
     def revoke_role(self, user: str, role: str) -> None:
         check_text(user, "user", max_length=128)
         with self.ws.db.write() as s:
-            self._require_admin_or_bootstrap(s)
+            who = self._require_admin(s, f"revoke role {role} from {user!r}")
             row = s.execute(select(UserRole).where(UserRole.user == user,
                                                    UserRole.role == role)).scalars().first()
             if row is None:
                 raise NotFoundError(f"user {user!r} does not hold role {role!r}")
             s.delete(row)
-            self.ws.audit_writer.record(s, "role.revoke", f"user:{user}", before={"role": role})
+            self.ws.audit_writer.record(s, "role.revoke", f"user:{user}", before={"role": role},
+                                        after={"by": who.describe()})
 
-    def _require_admin_or_bootstrap(self, s: Session) -> None:
-        admins = s.execute(select(func.count()).select_from(UserRole)
-                           .where(UserRole.role == "admin")).scalar_one()
-        if admins == 0:
-            return  # the very first admin is granted by whoever set the store up
-        is_admin = s.execute(select(UserRole).where(UserRole.user == self.ws.actor,
+    def _require_admin(self, s: Session, action: str) -> Identity:
+        who = self._acting(s, action)
+        is_admin = s.execute(select(UserRole).where(UserRole.user == who.user,
                                                     UserRole.role == "admin")).scalars().first()
         if is_admin is None:
-            raise PermissionDeniedError(f"{self.ws.actor!r} is not an admin")
+            admins = s.execute(select(func.count()).select_from(UserRole)
+                               .where(UserRole.role == "admin")).scalar_one()
+            hint = "" if admins else (": this store has no admin yet; bootstrap one with "
+                                      "`lmops init --admin NAME`")
+            raise PermissionDeniedError(f"{who.user!r} may not {action}: it is not an "
+                                        f"admin{hint}")
+        return who
 
     def create_token(self, user: str, *, role: str | None = None,
                      description: str = "") -> str:
@@ -253,24 +292,27 @@ class Governance:
         token_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         with self.ws.db.write() as s:
-            self._require_admin_or_bootstrap(s)
-            s.add(ApiToken(id=token_id, user=user, secret_hash=_hash_secret(secret),
-                           description=description, created_by=self.ws.actor))
+            who = self._require_admin(s, f"create a token for {user!r}")
+            s.add(ApiToken(id=token_id, user=user, secret_hash=hash_secret(secret),
+                           description=description, created_by=who.user))
             s.flush()
             self.ws.audit_writer.record(s, "token.create", f"user:{user}",
-                                        after={"token_id": token_id})
+                                        after={"token_id": token_id, "by": who.describe()})
         return f"lmops_{token_id}_{secret}"
 
     def revoke_token(self, token_id: str) -> None:
         with self.ws.db.write() as s:
-            self._require_admin_or_bootstrap(s)
             row = s.get(ApiToken, token_id)
             if row is None or row.revoked_at is not None:
+                self._require_admin(s, f"revoke token {token_id}")
                 raise NotFoundError(f"no active token {token_id!r}")
+            who = self._acting(s, f"revoke token {token_id}")
+            if who.user != row.user:  # anyone may revoke their own token
+                self._require_admin(s, f"revoke token {token_id} of {row.user!r}")
             row.revoked_at = utcnow()
             s.add(row)
             self.ws.audit_writer.record(s, "token.revoke", f"user:{row.user}",
-                                        after={"token_id": token_id})
+                                        after={"token_id": token_id, "by": who.describe()})
 
     def list_tokens(self) -> list[dict[str, Any]]:
         with self.ws.db.read() as s:
@@ -280,26 +322,20 @@ class Governance:
 
     def authenticate(self, token: str) -> Principal:
         """The principal a bearer token stands for, or ``AuthenticationError``."""
-        parts = token.split("_", 2) if token else []
-        if len(parts) != 3 or parts[0] != "lmops" or not parts[1] or not parts[2]:
-            raise AuthenticationError("malformed API token")
         with self.ws.db.read() as s:
-            row = s.get(ApiToken, parts[1])
-            expected = row.secret_hash if row is not None else _hash_secret("absent")
-            ok = hmac.compare_digest(expected, _hash_secret(parts[2]))
-            if row is None or not ok or row.revoked_at is not None:
-                raise AuthenticationError("invalid or revoked API token")
+            row = token_row(s, token)
             roles = frozenset(s.execute(select(UserRole.role).where(UserRole.user == row.user))
                               .scalars())
-            return Principal(user=row.user, roles=roles, token_id=row.id)
+            return Principal(user=row.user, roles=roles, token_id=row.id,
+                             token=SecretStr(token))
 
     # -- requests -----------------------------------------------------------------------
 
     def request_promotion(self, ref: str, *, to: str) -> ApprovalRequestPublic:
         """Ask to promote ``ref`` into stage ``to``; refused at once if hard gates fail."""
         _check_stage(to)
-        actor = self.ws.actor
         with self.ws.db.write() as s:
+            actor = self._acting(s, f"request promotion of {ref} to {to}").user
             typ, asset, version = self._resolve(s, ref)
             canonical = store.version_ref(typ, asset.name, version.version)
             _check_stage_asset(typ, to, canonical)
@@ -391,10 +427,11 @@ class Governance:
         if not comment or not comment.strip():
             raise ValidationError("a decision needs a comment saying why", field="comment")
         _check_text(comment, "comment")
-        actor = self.ws.actor
         invalid: ConflictError | None = None
         events: list[DecisionEvent] = []
         with self.ws.db.write() as s:
+            who = self._acting(s, f"{'approve' if approve else 'reject'} request {request_id}")
+            actor = who.user
             req = self._locked_request(s, request_id)
             if req.status != "pending":
                 raise ConflictError(f"request {request_id} is {req.status}, not pending")
@@ -407,7 +444,7 @@ class Governance:
                 events.append(self._close(s, req, status, reason, actor))  # type: ignore[arg-type]
                 invalid = ConflictError(f"request {request_id} is {status}: {reason}")
             else:
-                self._record_decision(s, req, version, actor, role, approve, comment)
+                self._record_decision(s, req, version, who, role, approve, comment)
                 events.append(_event(req, "approved" if approve else "rejected", actor, comment))
                 if approve and self._complete(s, req):
                     events.append(self._promote(s, req, typ, asset, version, actor))
@@ -490,8 +527,9 @@ class Governance:
             self._require_role(s, actor, roles, f"register pickle-based files (policy rule "
                                f"{matched.rule.name})")
 
-    def _record_decision(self, s: Session, req: ApprovalRequest, version: Any, actor: str,
+    def _record_decision(self, s: Session, req: ApprovalRequest, version: Any, who: Identity,
                          role: str, approve: bool, comment: str) -> None:
+        actor = who.user
         reviewer_roles = set(req.required_approvals) or {"validator", "risk_officer", "admin"}
         if role not in reviewer_roles:
             raise PermissionDeniedError(
@@ -511,8 +549,20 @@ class Governance:
         if already is not None:
             raise ConflictError(f"{actor!r} already decided request {req.id} "
                                 "(each reviewer decides once)")
-        s.add(ApprovalDecision(request_id=req.id, actor=actor, role=role,
-                               decision="approve" if approve else "reject", comment=comment))
+        if req.evaluation.get("require_personal_signature") and who.method != "personal-key":
+            raise PermissionDeniedError(
+                f"the policy governing request {req.id} requires a personal signature "
+                "(require_personal_signature): decide with your registered personal signing "
+                f"key (LMOPS_SIGNING_KEY); a decision by {who.describe()} does not count")
+        decision = "approve" if approve else "reject"
+        now = utcnow()
+        signed = sign(approval_statement(req=req, identity=who, decision=decision, role=role,
+                                         comment=comment, at=now),
+                      signer_for(who, self.ws.settings.home))
+        s.add(ApprovalDecision(request_id=req.id, actor=actor, role=role, decision=decision,
+                               comment=comment, created_at=now, statement=signed.statement,
+                               signature=signed.signature,
+                               key_fingerprint=signed.key_fingerprint, auth_method=who.method))
         s.flush()
         self.ws.audit_writer.record(s, "approval.approve" if approve else "approval.reject",
                                     req.ref, after={"request_id": req.id, "role": role,
@@ -522,7 +572,8 @@ class Governance:
                               kind="approval", stage="deployment", plugin="lmops-core",
                               metrics={"decision": "approve" if approve else "reject",
                                        "role": role, "request_id": req.id},
-                              details={"actor": actor, "comment": comment})
+                              details={"actor": actor, "comment": comment,
+                                       "auth_method": who.method, **signed.to_json()})
 
     def _recheck(self, s: Session, req: ApprovalRequest, asset: Any, version: Any
                  ) -> tuple[str, str] | None:
@@ -606,6 +657,7 @@ class Governance:
             raise ValidationError("a revocation needs a reason", field="reason")
         _check_text(reason, "reason")
         with self.ws.db.write() as s:
+            self._acting(s, f"revoke {ref} from {stage}")
             typ, asset, version = self._resolve(s, ref)
             canonical = store.version_ref(typ, asset.name, version.version)
             if version.stage != stage:
@@ -851,7 +903,10 @@ class Governance:
             separation_of_duties=req.separation_of_duties, snapshot_digest=req.snapshot_digest,
             reason=req.reason,
             decisions=[DecisionPublic(actor=d.actor, role=d.role, decision=d.decision,
-                                      comment=d.comment, created_at=_aware(d.created_at))
+                                      comment=d.comment, created_at=_aware(d.created_at),
+                                      auth_method=d.auth_method,
+                                      key_fingerprint=d.key_fingerprint,
+                                      statement=d.statement, signature=d.signature)
                        for d in decisions])
 
     def _emit(self, events: Sequence[DecisionEvent]) -> None:
@@ -911,8 +966,6 @@ def _check_text(value: str, field: str) -> None:
                               field=field)
 
 
-def _hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
 

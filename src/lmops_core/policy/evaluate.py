@@ -58,6 +58,7 @@ class PolicyEvaluation(BaseModel):
     outcomes: list[RuleOutcome]
     required_approvals: dict[str, int]
     separation_of_duties: bool
+    require_personal_signature: bool = False
     request_ttl: Duration | None
     policy_digests: dict[str, str]
     breach_actions: list[str]
@@ -113,6 +114,7 @@ def evaluate(
         outcomes=outcomes,
         required_approvals=dict(sorted(approvals.items())),
         separation_of_duties=any(m.rule.separation_of_duties for m in rules),
+        require_personal_signature=any(m.rule.require_personal_signature for m in rules),
         request_ttl=min(ttls) if ttls else None,
         policy_digests={m.file: m.digest for m in rules},
         breach_actions=sorted(breach),

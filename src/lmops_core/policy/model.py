@@ -142,6 +142,11 @@ class Rule(_Strict):
         default=True,
         description="Requester, author and every approver must be distinct people.",
     )
+    require_personal_signature: bool = Field(
+        default=False,
+        description="Every approval or rejection must be signed with the reviewer's own "
+        "registered key; a decision authenticated by token or OS user does not count.",
+    )
     request_ttl: Duration | None = Field(
         default=None, description="A promotion request expires after this long."
     )
