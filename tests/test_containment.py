@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from lmops_core.errors import (
+    AuthenticationError,
     PermissionDeniedError,
     PolicyViolationError,
     UnsafePathError,
@@ -18,7 +19,7 @@ from lmops_core.errors import (
 from lmops_core.pipelines import PipelineRunner, load_pipeline
 from lmops_core.registry.models import Run
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder, make_settings, write_jsonl
+from tests.conftest import admin_ws, grant, make_model_folder, make_settings, write_jsonl, ws_as
 
 ROLE_ESCAPES = ["../../escaped", "/tmp/lmops-abs-role", "a/b", "..", "%2e%2e", "x\\y", "",
                 "file:x", "-x", "r\x00"]
@@ -71,7 +72,8 @@ def test_input_roles_that_are_not_plain_names_are_refused_before_writing(
                               shape="text").ref
     before = set((ws.settings.home / "runs").glob("*")) if (ws.settings.home / "runs").exists() \
         else set()
-    with pytest.raises(ValidationError, match="not a plain name"):
+    # A NUL byte is refused by the argument check, before the role-name check.
+    with pytest.raises(ValidationError, match="not a plain name|without NUL bytes"):
         ws.run_stage("data_preparation", "dedup-exact", inputs={role: ref})
     after = set((ws.settings.home / "runs").glob("*")) if (ws.settings.home / "runs").exists() \
         else set()
@@ -214,15 +216,15 @@ def _governed(tmp_path: Path, db_url: str, policy: str = SUITE_POLICY) -> Worksp
     plugin.write_text(READER)
     ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
                                       actor="root", plugins=[str(plugin)]))
-    ws.governance.grant_role("root", "admin")
-    ws.governance.grant_role("eng", "submitter")
-    ws.governance.grant_role("val", "validator")
-    return ws
+    admin = admin_ws(ws)
+    admin.governance.grant_role("eng", "submitter")
+    admin.governance.grant_role("val", "validator")
+    return admin
 
 
 def test_a_suite_with_code_runs_only_once_approved(tmp_path: Path, db_url: str) -> None:
     ws = _governed(tmp_path, db_url)
-    eng = ws.as_actor("eng")
+    eng = ws_as(ws, "eng")
     code = "def fn(docs):\n    return docs\n"
     folder = _suite(tmp_path, extra={"utils.py": code,
                                      "u.yaml": "task: u\nprocess_docs: !function utils.fn\n"})
@@ -241,8 +243,8 @@ def test_a_suite_with_code_runs_only_once_approved(tmp_path: Path, db_url: str) 
     assert req.status == "pending"
     with pytest.raises(PermissionDeniedError):
         eng.governance.decide(req.id, approve=True, role="validator", comment="mine")
-    ws.as_actor("val").governance.decide(req.id, approve=True, role="validator",
-                                         comment="read utils.py: it only filters docs")
+    ws_as(ws, "val").governance.decide(req.id, approve=True, role="validator",
+                                       comment="read utils.py: it only filters docs")
     assert ws.get(suite.ref).stage == "approved-for-use"
     eng.run_stage("evaluation", "suite-reader", inputs={"model": model, "suite": suite.ref})
 
@@ -271,7 +273,7 @@ def test_without_a_suite_rule_approved_for_use_is_blocked(tmp_path: Path, db_url
     suite = ws.as_actor("eng").register_suite("gate", _suite(
         tmp_path, extra={"utils.py": "x = 1\n"}))
     with pytest.raises(PolicyViolationError):
-        ws.as_actor("eng").governance.request_promotion(suite.ref, to="approved-for-use")
+        ws_as(ws, "eng").governance.request_promotion(suite.ref, to="approved-for-use")
     assert ws.get(suite.ref).stage is None
 
 
@@ -281,17 +283,16 @@ def test_shipped_high_risk_policy_needs_two_people_for_a_code_suite(tmp_path: Pa
     plugin.write_text(READER)
     ws = Workspace.open(make_settings(tmp_path / "home", policies_dir=repo / "policies",
                                       actor="root", plugins=[str(plugin)]))
-    for user, role in (("root", "admin"), ("eng", "submitter"), ("val", "validator"),
-                       ("risk", "risk_officer")):
-        ws.governance.grant_role(user, role)
+    for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer")):
+        grant(ws, user, role)
     suite = ws.as_actor("eng").register_suite("gate", _suite(
         tmp_path, extra={"utils.py": "x = 1\n"}))
-    req = ws.as_actor("eng").governance.request_promotion(suite.ref, to="approved-for-use")
+    req = ws_as(ws, "eng").governance.request_promotion(suite.ref, to="approved-for-use")
     assert req.required_approvals == {"validator": 1, "risk_officer": 1}
-    ws.as_actor("val").governance.decide(req.id, approve=True, role="validator", comment="ok")
+    ws_as(ws, "val").governance.decide(req.id, approve=True, role="validator", comment="ok")
     assert ws.get(suite.ref).stage is None
-    ws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer",
-                                          comment="ok")
+    ws_as(ws, "risk").governance.decide(req.id, approve=True, role="risk_officer",
+                                        comment="ok")
     assert ws.get(suite.ref).stage == "approved-for-use"
 
 
@@ -302,12 +303,17 @@ def test_allow_pickle_needs_a_permitting_rule_and_is_recorded(tmp_path: Path) ->
     repo = Path(__file__).resolve().parents[1]
     ws = Workspace.open(make_settings(tmp_path / "home", policies_dir=repo / "policies",
                                       actor="root"))
-    ws.governance.grant_role("root", "admin")
-    ws.governance.grant_role("eng", "submitter")
+    eng = ws_as(ws, "eng", "submitter")
+    grant(ws, "chief", "admin")
+    bare_admin = ws.as_actor("chief")  # an admin's name, without the admin's credential
+    ws = ws_as(ws, "root", "admin")
     folder = make_model_folder(tmp_path / "m")
     (folder / "pytorch_model.bin").write_bytes(b"cos\nsystem\n(S'echo pwned'\ntR.")
+    # The admin's name alone does not allow pickle: it is a decision and needs a credential.
+    with pytest.raises(AuthenticationError, match="needs a credential"):
+        bare_admin.register_model("m", folder, allow_pickle=True)
     with pytest.raises(PermissionDeniedError, match="allow-pickle-weights"):
-        ws.as_actor("eng").register_model("m", folder, allow_pickle=True)
+        eng.register_model("m", folder, allow_pickle=True)
     with pytest.raises(PermissionDeniedError, match="no policy rule permits"):
         ws.register_model("risky", folder, risk_tier="high", allow_pickle=True)
     version = ws.register_model("m", folder, allow_pickle=True)

@@ -22,7 +22,7 @@ from lmops_core.pipelines import PipelineRunner, load_pipeline
 from lmops_core.redaction import MASK, is_secret_key, redact, redact_text
 from lmops_core.registry.models import Run, utcnow
 from lmops_core.workspace import Workspace
-from tests.conftest import make_settings, write_jsonl
+from tests.conftest import admin_ws, make_settings, write_jsonl
 
 PLUGIN = Path(__file__).with_name("leaky_plugin.py")
 
@@ -143,8 +143,7 @@ def leaky_ws(tmp_path: Path, db_url: str) -> Any:
     (tmp_path / "no-policies").mkdir()
     ws = Workspace.open(make_settings(tmp_path / "home", db_url, plugins=[str(PLUGIN)],
                                       policies_dir=tmp_path / "no-policies"))
-    ws.governance.grant_role("alice", "admin")
-    yield ws
+    yield admin_ws(ws)  # the admin's real token: creating bob's token is a decision
     ws.close()
 
 

@@ -14,7 +14,7 @@ import pytest
 from lmops_core.errors import ValidationError
 from lmops_core.validation import checked_public
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder, write_jsonl
+from tests.conftest import admin_ws, make_model_folder, write_jsonl
 
 Attack = Callable[[Workspace, str, Path], Any]
 NUL = "a\x00b"
@@ -120,7 +120,7 @@ ATTACKS: list[tuple[str, Attack, str]] = [
                          ids=[case for case, _, _ in ATTACKS])
 def test_bad_arguments_are_validation_errors_naming_the_field(
         ws: Workspace, tmp_path: Path, attack: Attack, field: str) -> None:
-    ws.governance.grant_role("alice", "admin")
+    ws = admin_ws(ws)  # acting with a real admin token: only the bad argument can refuse
     ref = ws.register_model("m", make_model_folder(tmp_path / "model")).ref
     events = len(ws.audit_events(limit=1000))
     with pytest.raises(ValidationError) as err:

@@ -16,7 +16,7 @@ import pytest
 
 from lmops_core.errors import LmopsError, PolicyViolationError, ValidationError
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder, make_settings, write_jsonl
+from tests.conftest import admin_ws, make_model_folder, make_settings, write_jsonl, ws_as
 
 POLICY = textwrap.dedent("""
     apiVersion: lmops/v1
@@ -69,11 +69,11 @@ def dws(tmp_path: Path, db_url: str) -> Workspace:
     plugin.write_text(TARGET)
     ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
                                       actor="root", plugins=[str(plugin)]))
-    ws.governance.grant_role("root", "admin")
+    admin = admin_ws(ws)
     for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer"),
                        ("ops", "submitter")):
-        ws.governance.grant_role(user, role)
-    return ws
+        admin.governance.grant_role(user, role)
+    return admin
 
 
 def _plugin(ws: Workspace) -> Any:
@@ -88,9 +88,9 @@ def _model(ws: Workspace, tmp_path: Path, seed: int = 0) -> str:
 
 
 def _to_production(ws: Workspace, ref: str) -> None:
-    req = ws.as_actor("eng").governance.request_promotion(ref, to="production")
-    ws.as_actor("val").governance.decide(req.id, approve=True, role="validator", comment="v")
-    ws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer", comment="r")
+    req = ws_as(ws, "eng").governance.request_promotion(ref, to="production")
+    ws_as(ws, "val").governance.decide(req.id, approve=True, role="validator", comment="v")
+    ws_as(ws, "risk").governance.decide(req.id, approve=True, role="risk_officer", comment="r")
 
 
 def _deploy(ws: Workspace, inputs: dict[str, str], **params: Any) -> Any:
@@ -117,14 +117,14 @@ def _never_promoted(ws: Workspace, tmp_path: Path) -> tuple[dict[str, str], dict
 
 def _staging_only(ws: Workspace, tmp_path: Path) -> tuple[dict[str, str], dict[str, Any]]:
     ref = _model(ws, tmp_path)
-    ws.as_actor("eng").governance.request_promotion(ref, to="staging")
+    ws_as(ws, "eng").governance.request_promotion(ref, to="staging")
     return {"model": ref}, {"stage": "production"}
 
 
 def _revoked(ws: Workspace, tmp_path: Path) -> tuple[dict[str, str], dict[str, Any]]:
     ref = _model(ws, tmp_path)
     _to_production(ws, ref)
-    ws.as_actor("risk").governance.revoke(ref, stage="production", reason="incident")
+    ws_as(ws, "risk").governance.revoke(ref, stage="production", reason="incident")
     return {"model": ref}, {"stage": "production"}
 
 
@@ -165,7 +165,7 @@ def _stage_bogus(ws: Workspace, tmp_path: Path) -> tuple[dict[str, str], dict[st
 
 def _wrong_stage_claimed(ws: Workspace, tmp_path: Path) -> tuple[dict[str, str], dict[str, Any]]:
     ref = _model(ws, tmp_path)
-    ws.as_actor("eng").governance.request_promotion(ref, to="staging")
+    ws_as(ws, "eng").governance.request_promotion(ref, to="staging")
     return {"model": ref}, {"stage": "approved-for-training"}
 
 
@@ -205,7 +205,7 @@ def test_revocation_while_the_operation_runs_keeps_nothing(dws: Workspace,
                                                            tmp_path: Path) -> None:
     ref = _model(dws, tmp_path)
     _to_production(dws, ref)
-    risk = dws.as_actor("risk")
+    risk = ws_as(dws, "risk")
     _plugin(dws).DURING.append(
         lambda: risk.governance.revoke(ref, stage="production", reason="pulled mid-rollout"))
     with pytest.raises(PolicyViolationError, match="while the operation ran"):

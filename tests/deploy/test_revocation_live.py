@@ -23,7 +23,7 @@ from lmops_core.errors import IntegrityError, PolicyViolationError
 from lmops_core.governance.models import ApprovalRequest
 from lmops_core.registry.models import utcnow
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder, make_settings
+from tests.conftest import admin_ws, make_model_folder, make_settings, ws_as
 
 POLICY = textwrap.dedent("""
     apiVersion: lmops/v1
@@ -51,11 +51,11 @@ def lws(tmp_path: Path, db_url: str) -> Workspace:
     (policies / "live.yaml").write_text(POLICY)
     ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
                                       actor="root"))
-    ws.governance.grant_role("root", "admin")
+    admin = admin_ws(ws)
     for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer")):
-        ws.governance.grant_role(user, role)
+        admin.governance.grant_role(user, role)
     KeyStore.for_home(ws.settings.home).create()
-    return ws
+    return admin
 
 
 def _model(ws: Workspace, tmp_path: Path, seed: int = 0) -> str:
@@ -66,9 +66,9 @@ def _model(ws: Workspace, tmp_path: Path, seed: int = 0) -> str:
 
 
 def _to_production(ws: Workspace, ref: str) -> str:
-    req = ws.as_actor("eng").governance.request_promotion(ref, to="production")
-    ws.as_actor("val").governance.decide(req.id, approve=True, role="validator", comment="v")
-    ws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer", comment="r")
+    req = ws_as(ws, "eng").governance.request_promotion(ref, to="production")
+    ws_as(ws, "val").governance.decide(req.id, approve=True, role="validator", comment="v")
+    ws_as(ws, "risk").governance.decide(req.id, approve=True, role="risk_officer", comment="r")
     return req.id
 
 
@@ -95,7 +95,7 @@ def test_revoked_bundle_is_refused_by_load_bundle(lws: Workspace, tmp_path: Path
     path = _bundle(lws, ref, tmp_path / "b")
     ok = _load(lws, path, lws, tmp_path)
     assert ok.standing.checked == "store"  # type: ignore[attr-defined]
-    lws.as_actor("risk").governance.revoke(ref, stage="production", reason="incident 7")
+    ws_as(lws, "risk").governance.revoke(ref, stage="production", reason="incident 7")
     out = tmp_path / "refused"
     with pytest.raises(PolicyViolationError, match=r"revoked at .*incident 7"):
         load_bundle(path, public_keys=_keys(lws), store=lws, workdir=out)  # type: ignore[arg-type]
@@ -117,10 +117,10 @@ def test_old_bundle_stays_refused_after_revalidation_and_new_approval(
     ref = _model(lws, tmp_path)
     _to_production(lws, ref)
     old = _bundle(lws, ref, tmp_path / "old")
-    lws.as_actor("risk").governance.revoke(ref, stage="production", reason="incident")
+    ws_as(lws, "risk").governance.revoke(ref, stage="production", reason="incident")
     lws.as_actor("val").attach_evidence(ref, kind="eval", digest=lws.get(ref).digest,
                                         metrics={"acc": 1})
-    lws.as_actor("val").governance.revalidate(ref, comment="re-evaluated")
+    ws_as(lws, "val").governance.revalidate(ref, comment="re-evaluated")
     _to_production(lws, ref)
     with pytest.raises(PolicyViolationError, match="revoked"):
         _load(lws, old, lws, tmp_path)
@@ -140,7 +140,7 @@ def test_offline_the_validity_period_decides(lws: Workspace, tmp_path: Path) -> 
     # With the store, an expired validity is re-checked live and the bundle stands again.
     live = _load(lws, path, lws, tmp_path, now=now + timedelta(days=3))
     assert live.standing.checked == "store"  # type: ignore[attr-defined]
-    lws.as_actor("risk").governance.revoke(ref, stage="production", reason="incident")
+    ws_as(lws, "risk").governance.revoke(ref, stage="production", reason="incident")
     with pytest.raises(PolicyViolationError, match="revoked"):
         _load(lws, path, lws, tmp_path, now=now)
 
@@ -189,7 +189,7 @@ def test_bundle_verify_cli_refuses_a_revoked_bundle(lws: Workspace, tmp_path: Pa
     ok = run(app, ["bundle", "verify", str(path), "--json"])
     assert ok.exit_code == 0, ok.output
     assert '"checked": "store"' in ok.output
-    lws.as_actor("risk").governance.revoke(ref, stage="production", reason="incident 9")
+    ws_as(lws, "risk").governance.revoke(ref, stage="production", reason="incident 9")
     refused = run(app, ["bundle", "verify", str(path)])
     assert refused.exit_code != 0
     assert isinstance(refused.exception, PolicyViolationError)
@@ -207,7 +207,7 @@ def test_serving_refuses_a_revoked_bundle(lws: Workspace, tmp_path: Path) -> Non
     ref = _model(lws, tmp_path)
     _to_production(lws, ref)
     path = _bundle(lws, ref, tmp_path / "b")
-    lws.as_actor("risk").governance.revoke(ref, stage="production", reason="incident 11")
+    ws_as(lws, "risk").governance.revoke(ref, stage="production", reason="incident 11")
     with pytest.raises(PolicyViolationError, match="revoked"):
         create_app(path, public_keys=_keys(lws), store=lws)  # type: ignore[arg-type]
 
@@ -220,7 +220,7 @@ def test_serve_model_command_refuses_a_revoked_bundle(lws: Workspace, tmp_path: 
     ref = _model(lws, tmp_path)
     _to_production(lws, ref)
     path = _bundle(lws, ref, tmp_path / "b")
-    lws.as_actor("risk").governance.revoke(ref, stage="production", reason="incident 12")
+    ws_as(lws, "risk").governance.revoke(ref, stage="production", reason="incident 12")
     monkeypatch.setenv("LMOPS_HOME", str(lws.settings.home))
     monkeypatch.setenv("LMOPS_DATABASE_URL", db_url)
     monkeypatch.setenv("LMOPS_LOAD_ENTRY_POINTS", "false")
@@ -238,7 +238,7 @@ def test_serve_model_command_refuses_a_revoked_bundle(lws: Workspace, tmp_path: 
 def test_bundling_works_with_more_than_500_other_approvals(lws: Workspace,
                                                            tmp_path: Path) -> None:
     ref = _model(lws, tmp_path)
-    lws.as_actor("eng").governance.request_promotion(ref, to="staging")
+    ws_as(lws, "eng").governance.request_promotion(ref, to="staging")
     start = utcnow() + timedelta(seconds=1)
     with lws.db.write() as s:  # 600 newer approvals of other versions, written cheaply
         s.add_all([ApprovalRequest(
@@ -270,7 +270,7 @@ def test_revocation_while_serving_refuses_the_next_generation(lws: Workspace,
                                    store=lws))
     body = {"prompt": "Hello", "max_new_tokens": 2}
     assert client.post("/v1/generate", json=body).status_code == 200
-    lws.as_actor("risk").governance.revoke(v.ref, stage="production", reason="pulled live")
+    ws_as(lws, "risk").governance.revoke(v.ref, stage="production", reason="pulled live")
     for url in ("/v1/generate", "/v1/generate?stream=true", "/v1/generate/stream"):
         refused = client.post(url, json=body)
         assert refused.status_code == 403, url

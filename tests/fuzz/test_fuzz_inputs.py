@@ -24,12 +24,20 @@ from hypothesis import strategies as st
 from lmops_core.datasets.ingest import ingest_file
 from lmops_core.datasets.shapes import SHAPES
 from lmops_core.digests import digest_bytes
-from lmops_core.errors import LmopsError
+from lmops_core.errors import AuthenticationError, LmopsError
 from lmops_core.governance.models import ROLES
 from lmops_core.policy import EvaluationFacts, EvidenceFacts, VersionFacts, evaluate, lint
 from lmops_core.policy.loader import load_policy
 from lmops_core.workspace import Workspace
-from tests.conftest import BACKENDS, PG_ADMIN_URL, _pg_admin, make_settings
+from tests.conftest import (
+    BACKENDS,
+    PG_ADMIN_URL,
+    TEST_ADMIN,
+    _pg_admin,
+    admin_ws,
+    grant,
+    make_settings,
+)
 
 FUZZ = settings(deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -43,6 +51,8 @@ def _outcome(test: str, call: Callable[[], Any]) -> Any:
     tally["runs"] += 1
     try:
         return call()
+    except AuthenticationError as exc:  # the fuzzing workspace's credential must hold
+        raise AssertionError(f"{test}: credential refused, nothing was fuzzed: {exc}") from exc
     except LmopsError as exc:
         assert str(exc).strip(), f"{type(exc).__name__} without a message"
         tally["refused"] += 1
@@ -291,12 +301,16 @@ def sdk(request: pytest.FixtureRequest, folder: Path) -> Iterator[tuple[Workspac
             conn.execute(f'CREATE DATABASE "{name}"')
         url = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
     home = folder / request.param
-    ws = Workspace.open(make_settings(home / "home", url))
+    opened = Workspace.open(make_settings(home / "home", url))
+    # Acting with a real credential (admin and submitter), so that the decisions fuzzed
+    # below (request_promotion, grant_role) reach their argument handling.
+    grant(opened, TEST_ADMIN, "submitter")
+    ws = admin_ws(opened)
     src = home / "qa.jsonl"
     src.write_text('{"text": "hello"}\n')
     ref = ws.register_dataset("qa", src, shape="text").ref
     yield ws, ref
-    ws.close()
+    opened.close()
     if url is not None:
         with _pg_admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -21,7 +21,7 @@ from lmops_core.errors import ConflictError
 from lmops_core.governance.models import ApprovalRequest
 from lmops_core.registry.models import utcnow
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder, make_settings
+from tests.conftest import admin_ws, make_model_folder, make_settings, ws_as
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -83,11 +83,11 @@ def ews(tmp_path: Path, db_url: str) -> Workspace:
         (tmp_path / f"{name}.py").write_text(body)
         files.append(str(tmp_path / f"{name}.py"))
     ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
-                                      actor="root", plugins=files))
-    ws.governance.grant_role("root", "admin")
+                                      actor="observer", plugins=files))
+    admin = admin_ws(ws)
     for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer")):
-        ws.governance.grant_role(user, role)
-    return ws
+        admin.governance.grant_role(user, role)
+    return admin
 
 
 def _events(ws: Workspace) -> list[Any]:
@@ -111,7 +111,7 @@ def _model(ws: Workspace, tmp_path: Path, name: str = "chat", seed: int = 0) -> 
 
 
 def _request(ws: Workspace, ref: str, to: str = "production") -> str:
-    return ws.as_actor("eng").governance.request_promotion(ref, to=to).id
+    return ws_as(ws, "eng").governance.request_promotion(ref, to=to).id
 
 
 def test_promotion_without_approvals(ews: Workspace, tmp_path: Path,
@@ -128,15 +128,15 @@ def test_promotion_without_approvals(ews: Workspace, tmp_path: Path,
 
 def test_approval_then_promotion(ews: Workspace, tmp_path: Path) -> None:
     req = _request(ews, _model(ews, tmp_path))
-    ews.as_actor("val").governance.decide(req, approve=True, role="validator", comment="a")
+    ws_as(ews, "val").governance.decide(req, approve=True, role="validator", comment="a")
     assert _seen(ews) == [("approved", "pending")]
-    ews.as_actor("risk").governance.decide(req, approve=True, role="risk_officer", comment="b")
+    ws_as(ews, "risk").governance.decide(req, approve=True, role="risk_officer", comment="b")
     assert _seen(ews) == [("approved", "pending"), ("promoted", "approved")]
 
 
 def test_rejection(ews: Workspace, tmp_path: Path) -> None:
     req = _request(ews, _model(ews, tmp_path))
-    ews.as_actor("val").governance.decide(req, approve=False, role="validator", comment="no")
+    ws_as(ews, "val").governance.decide(req, approve=False, role="validator", comment="no")
     assert _seen(ews) == [("rejected", "rejected")]
 
 
@@ -144,8 +144,8 @@ def test_plugin_veto_is_reported_as_a_veto_not_an_approval(ews: Workspace,
                                                            tmp_path: Path) -> None:
     ref = _model(ews, tmp_path, "veto-me")
     req = _request(ews, ref)
-    ews.as_actor("val").governance.decide(req, approve=True, role="validator", comment="a")
-    ews.as_actor("risk").governance.decide(req, approve=True, role="risk_officer", comment="b")
+    ws_as(ews, "val").governance.decide(req, approve=True, role="validator", comment="a")
+    ws_as(ews, "risk").governance.decide(req, approve=True, role="risk_officer", comment="b")
     seen = _seen(ews)
     assert seen == [("approved", "pending"), ("approved", "pending"), ("vetoed", "rejected")]
     assert ews.get(ref).stage is None
@@ -159,8 +159,8 @@ def test_expiry_by_sweep_and_at_decision(ews: Workspace, tmp_path: Path) -> None
     with ews.db.write() as s:
         s.execute(update(ApprovalRequest).values(expires_at=utcnow() - timedelta(seconds=1)))
     with pytest.raises(ConflictError, match="expired"):
-        ews.as_actor("val").governance.decide(first, approve=True, role="validator",
-                                              comment="late")
+        ws_as(ews, "val").governance.decide(first, approve=True, role="validator",
+                                            comment="late")
     assert _seen(ews) == [("expired", "expired")]
     assert ews.governance.expire_due() == 1
     seen = _events(ews)
@@ -173,7 +173,7 @@ def test_invalidation(ews: Workspace, tmp_path: Path) -> None:
     ews.as_actor("val").attach_evidence(ref, kind="eval", digest=ews.get(ref).digest,
                                         metrics={"acc": 0.1})
     with pytest.raises(ConflictError, match="invalidated"):
-        ews.as_actor("val").governance.decide(req, approve=True, role="validator", comment="a")
+        ws_as(ews, "val").governance.decide(req, approve=True, role="validator", comment="a")
     assert _seen(ews) == [("invalidated", "invalidated")]
 
 
@@ -182,14 +182,14 @@ def test_revocation_and_revalidation(ews: Workspace, tmp_path: Path) -> None:
     _request(ews, ref, "staging")
     pending = _request(ews, ref)
     _seen(ews)
-    ews.as_actor("risk").governance.revoke(ref, stage="staging", reason="incident")
+    ws_as(ews, "risk").governance.revoke(ref, stage="staging", reason="incident")
     seen = _events(ews)
     assert [(e.decision, e.status, e.request_id) for e in seen] == [
         ("revoked", "revalidation-required", None), ("invalidated", "invalidated", pending)]
     seen.clear()
     ews.as_actor("val").attach_evidence(ref, kind="eval", digest=ews.get(ref).digest,
                                         metrics={"acc": 1})
-    ews.as_actor("val").governance.revalidate(ref, comment="re-run after the incident")
+    ws_as(ews, "val").governance.revalidate(ref, comment="re-run after the incident")
     assert _seen(ews) == [("revalidated", "active")]
 
 

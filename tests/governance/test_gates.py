@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import update
 
 from lmops_core.errors import (
+    AuthenticationError,
     ConflictError,
     PermissionDeniedError,
     PolicyViolationError,
@@ -24,7 +25,7 @@ from lmops_core.errors import (
 from lmops_core.governance.models import ApprovalRequest
 from lmops_core.registry.models import Evidence, utcnow
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder, make_settings
+from tests.conftest import admin_ws, make_model_folder, make_settings, token_for, ws_as
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,12 +60,13 @@ USERS = (("eng", "submitter"), ("val", "validator"), ("val2", "validator"),
 
 
 def _workspace(tmp_path: Path, db_url: str, policies: Path) -> Workspace:
+    """The store, acting as its bootstrapped admin; reviewers hold their roles."""
     ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
-                                      actor="root"))
-    ws.governance.grant_role("root", "admin")
+                                      actor="observer"))
+    admin = admin_ws(ws)
     for user, role in USERS:
-        ws.governance.grant_role(user, role)
-    return ws
+        admin.governance.grant_role(user, role)
+    return admin
 
 
 @pytest.fixture
@@ -94,11 +96,11 @@ def _ready(ws: Workspace, tmp_path: Path, seed: int = 0) -> str:
 
 
 def _promote(ws: Workspace, ref: str, to: str = "production") -> str:
-    req = ws.as_actor("eng").governance.request_promotion(ref, to=to)
+    req = ws_as(ws, "eng").governance.request_promotion(ref, to=to)
     if req.status == "pending":
-        ws.as_actor("val").governance.decide(req.id, approve=True, role="validator", comment="v")
-        ws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer",
-                                              comment="r")
+        ws_as(ws, "val").governance.decide(req.id, approve=True, role="validator", comment="v")
+        ws_as(ws, "risk").governance.decide(req.id, approve=True, role="risk_officer",
+                                            comment="r")
     assert ws.get(ref).stage == to
     return req.id
 
@@ -121,13 +123,13 @@ def test_shipped_low_risk_rule_refuses_evidence_that_aged_past_max_age(
     _evidence(ws, ref, "safety", refusal_rate=0.9, leakage_rate=0.0, injection_success_rate=0.0)
     _evidence(ws, ref, "serving_perf", latency_ms_p95=100.0)
     _age_evidence(ws, ref, "eval", days=29)  # fresh enough when the request is made
-    req = ws.as_actor("eng").governance.request_promotion(ref, to="production")
+    req = ws_as(ws, "eng").governance.request_promotion(ref, to="production")
     assert req.status == "pending"
-    ws.as_actor("val").governance.decide(req.id, approve=True, role="validator", comment="ok")
+    ws_as(ws, "val").governance.decide(req.id, approve=True, role="validator", comment="ok")
     _age_evidence(ws, ref, "eval", days=37)  # a week later, just before the request expires
     with pytest.raises(ConflictError, match=r"invalidated: the policy no longer allows it.*eval"):
-        ws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer",
-                                              comment="late sign-off")
+        ws_as(ws, "risk").governance.decide(req.id, approve=True, role="risk_officer",
+                                            comment="late sign-off")
     assert ws.get(ref).stage is None
     assert ws.governance.get_request(req.id).status == "invalidated"
 
@@ -136,13 +138,13 @@ def test_evidence_that_aged_between_approvals_invalidates(gws: Workspace, tmp_pa
     weak = _model(gws, tmp_path, 1)
     _evidence(gws, weak, "eval", acc=0.6)
     _evidence(gws, weak, "safety", refusal_rate=1.0)
-    gws.as_actor("eng").governance.request_promotion(weak, to="staging")
-    req = gws.as_actor("eng").governance.request_promotion(weak, to="production")
-    gws.as_actor("val").governance.decide(req.id, approve=True, role="validator", comment="ok")
+    ws_as(gws, "eng").governance.request_promotion(weak, to="staging")
+    req = ws_as(gws, "eng").governance.request_promotion(weak, to="production")
+    ws_as(gws, "val").governance.decide(req.id, approve=True, role="validator", comment="ok")
     _age_evidence(gws, weak, "safety", days=31)
     with pytest.raises(ConflictError, match="safety"):
-        gws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer",
-                                               comment="ok")
+        ws_as(gws, "risk").governance.decide(req.id, approve=True, role="risk_officer",
+                                             comment="ok")
     assert gws.get(weak).stage == "staging"
 
 
@@ -152,14 +154,14 @@ def test_evidence_that_aged_between_approvals_invalidates(gws: Workspace, tmp_pa
 def test_approval_of_a_reviewer_who_lost_the_role_does_not_count(gws: Workspace,
                                                                  tmp_path: Path) -> None:
     ref = _ready(gws, tmp_path)
-    req = gws.as_actor("eng").governance.request_promotion(ref, to="production")
-    gws.as_actor("val").governance.decide(req.id, approve=True, role="validator", comment="ok")
+    req = ws_as(gws, "eng").governance.request_promotion(ref, to="production")
+    ws_as(gws, "val").governance.decide(req.id, approve=True, role="validator", comment="ok")
     gws.governance.revoke_role("val", "validator")
-    after = gws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer",
-                                                   comment="ok")
+    after = ws_as(gws, "risk").governance.decide(req.id, approve=True, role="risk_officer",
+                                                 comment="ok")
     assert after.status == "pending" and gws.get(ref).stage is None
-    done = gws.as_actor("val2").governance.decide(req.id, approve=True, role="validator",
-                                                  comment="independent check")
+    done = ws_as(gws, "val2").governance.decide(req.id, approve=True, role="validator",
+                                                comment="independent check")
     assert done.status == "approved" and gws.get(ref).stage == "production"
     promotion = gws.evidence(ref, kind="promotion")[0]
     assert promotion.details["approvals"] == {"risk_officer": 1, "validator": 1}
@@ -168,12 +170,12 @@ def test_approval_of_a_reviewer_who_lost_the_role_does_not_count(gws: Workspace,
 def test_role_regranted_as_another_role_does_not_revive_the_approval(
         gws: Workspace, tmp_path: Path) -> None:
     ref = _ready(gws, tmp_path)
-    req = gws.as_actor("eng").governance.request_promotion(ref, to="production")
-    gws.as_actor("val").governance.decide(req.id, approve=True, role="validator", comment="ok")
+    req = ws_as(gws, "eng").governance.request_promotion(ref, to="production")
+    ws_as(gws, "val").governance.decide(req.id, approve=True, role="validator", comment="ok")
     gws.governance.revoke_role("val", "validator")
     gws.governance.grant_role("val", "risk_officer")
-    after = gws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer",
-                                                   comment="ok")
+    after = ws_as(gws, "risk").governance.decide(req.id, approve=True, role="risk_officer",
+                                                 comment="ok")
     assert after.status == "pending" and gws.get(ref).stage is None
 
 
@@ -183,13 +185,13 @@ def test_role_regranted_as_another_role_does_not_revive_the_approval(
 def test_request_opened_before_revocation_cannot_promote(gws: Workspace, tmp_path: Path) -> None:
     ref = _ready(gws, tmp_path)
     _promote(gws, ref, "staging")
-    req = gws.as_actor("eng").governance.request_promotion(ref, to="production")
-    gws.as_actor("val").governance.decide(req.id, approve=True, role="validator", comment="ok")
-    gws.as_actor("risk").governance.revoke(ref, stage="staging", reason="incident 42")
+    req = ws_as(gws, "eng").governance.request_promotion(ref, to="production")
+    ws_as(gws, "val").governance.decide(req.id, approve=True, role="validator", comment="ok")
+    ws_as(gws, "risk").governance.revoke(ref, stage="staging", reason="incident 42")
     assert gws.governance.get_request(req.id).status == "invalidated"
     with pytest.raises(ConflictError, match="is invalidated, not pending|invalidated"):
-        gws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer",
-                                               comment="ok")
+        ws_as(gws, "risk").governance.decide(req.id, approve=True, role="risk_officer",
+                                             comment="ok")
     assert gws.get(ref).stage is None
 
 
@@ -198,24 +200,24 @@ def test_pending_request_raced_past_revocation_is_invalidated_at_decision(
     """Even a request that slipped past the revocation's sweep is caught when decided."""
     ref = _ready(gws, tmp_path)
     _promote(gws, ref, "staging")
-    req = gws.as_actor("eng").governance.request_promotion(ref, to="production")
-    gws.as_actor("risk").governance.revoke(ref, stage="staging", reason="incident")
+    req = ws_as(gws, "eng").governance.request_promotion(ref, to="production")
+    ws_as(gws, "risk").governance.revoke(ref, stage="staging", reason="incident")
     with gws.db.write() as s:  # as if the request had been written after the sweep
         s.execute(update(ApprovalRequest).where(ApprovalRequest.id == req.id)
                   .values(status="pending", reason=None, decided_at=None))
     with pytest.raises(ConflictError, match="revalidation-required"):
-        gws.as_actor("val").governance.decide(req.id, approve=True, role="validator",
-                                              comment="ok")
+        ws_as(gws, "val").governance.decide(req.id, approve=True, role="validator",
+                                            comment="ok")
     assert gws.get(ref).stage is None
 
 
 def test_fresh_request_on_old_evidence_is_refused(gws: Workspace, tmp_path: Path) -> None:
     ref = _ready(gws, tmp_path)
     _promote(gws, ref)
-    gws.as_actor("risk").governance.revoke(ref, stage="production", reason="drift")
+    ws_as(gws, "risk").governance.revoke(ref, stage="production", reason="drift")
     for stage in ("production", "staging"):
         with pytest.raises(PolicyViolationError, match="revalidation-required"):
-            gws.as_actor("eng").governance.request_promotion(ref, to=stage)
+            ws_as(gws, "eng").governance.request_promotion(ref, to=stage)
     assert gws.get(ref).stage is None
 
 
@@ -223,37 +225,40 @@ def test_monitoring_mark_blocks_and_invalidates_like_a_revocation(gws: Workspace
                                                                   tmp_path: Path) -> None:
     ref = _ready(gws, tmp_path)
     _promote(gws, ref, "staging")
-    req = gws.as_actor("eng").governance.request_promotion(ref, to="production")
+    req = ws_as(gws, "eng").governance.request_promotion(ref, to="production")
     gws.as_actor("lmops-policy").governance.revoke_by_policy(
         ref, stage=None, reasons=["drift"], leave_stage=False)
     assert gws.get(ref).status == "revalidation-required"
     assert gws.governance.get_request(req.id).status == "invalidated"
     with pytest.raises(PolicyViolationError, match="revalidation-required"):
-        gws.as_actor("eng").governance.request_promotion(ref, to="production")
+        ws_as(gws, "eng").governance.request_promotion(ref, to="production")
 
 
 def test_revalidation_needs_a_validator_and_new_evidence_of_every_required_kind(
         gws: Workspace, tmp_path: Path) -> None:
     ref = _ready(gws, tmp_path)
     old_request = _promote(gws, ref)
-    gws.as_actor("risk").governance.revoke(ref, stage="production", reason="drift")
-    for who in ("eng", "risk", "lmops-policy"):
+    ws_as(gws, "risk").governance.revoke(ref, stage="production", reason="drift")
+    for who in ("eng", "risk", "lmops-policy"):  # real credentials, but not a validator
         with pytest.raises(PermissionDeniedError):
-            gws.as_actor(who).governance.revalidate(ref, comment="trust me")
+            ws_as(gws, who).governance.revalidate(ref, comment="trust me")
+    with pytest.raises(AuthenticationError, match="needs a credential"):  # a validator's name
+        gws.as_actor("val").governance.revalidate(ref, comment="trust me")
+    assert gws.get(ref).status == "revalidation-required"
     with pytest.raises(PolicyViolationError, match="eval, safety"):
-        gws.as_actor("val").governance.revalidate(ref, comment="same evidence as before")
+        ws_as(gws, "val").governance.revalidate(ref, comment="same evidence as before")
     _evidence(gws, ref, "eval", acc=0.9)
     with pytest.raises(PolicyViolationError, match="kind\\(s\\) safety"):
-        gws.as_actor("val").governance.revalidate(ref, comment="half the evidence")
+        ws_as(gws, "val").governance.revalidate(ref, comment="half the evidence")
     _evidence(gws, ref, "safety", refusal_rate=1.0)
     gws.governance.grant_role("eng", "validator")
     with pytest.raises(PermissionDeniedError, match="separation of duties"):
-        gws.as_actor("eng").governance.revalidate(ref, comment="my own model")
-    gws.as_actor("val").governance.revalidate(ref, comment="re-evaluated after the incident")
+        ws_as(gws, "eng").governance.revalidate(ref, comment="my own model")
+    ws_as(gws, "val").governance.revalidate(ref, comment="re-evaluated after the incident")
     assert gws.get(ref).status == "active" and gws.get(ref).stage is None
     assert gws.audit_events(action="promotion.revalidated")[0].after["status"] == "active"
     with pytest.raises(ConflictError, match="nothing to revalidate"):
-        gws.as_actor("val").governance.revalidate(ref, comment="again")
+        ws_as(gws, "val").governance.revalidate(ref, comment="again")
     new_request = _promote(gws, ref)  # a new request and new approvals are still needed
     assert new_request != old_request
 
@@ -283,26 +288,31 @@ def test_revalidate_from_the_shell(tmp_path: Path) -> None:
     ws = _workspace(tmp_path, f"sqlite:///{tmp_path / 'home' / 'lmops.db'}", policies)
     ref = _ready(ws, tmp_path)
     _promote(ws, ref)
-    ws.as_actor("risk").governance.revoke(ref, stage="production", reason="incident")
+    ws_as(ws, "risk").governance.revoke(ref, stage="production", reason="incident")
+    val_token = token_for(ws, "val")
     env = {"LMOPS_HOME": str(tmp_path / "home"), "LMOPS_POLICIES_DIR": str(policies),
-           "LMOPS_LOAD_ENTRY_POINTS": "0", "COLUMNS": "200"}
+           "LMOPS_LOAD_ENTRY_POINTS": "0", "COLUMNS": "200", "LMOPS_ACTOR": "val"}
 
-    def cli(actor: str, *args: str) -> object:
+    def cli(token: str | None, *args: str) -> object:
         get_settings.cache_clear()
-        return CliRunner().invoke(app, list(args), env={**env, "LMOPS_ACTOR": actor})
+        extra = {"LMOPS_TOKEN": token} if token else {}
+        return CliRunner().invoke(app, list(args), env={**env, **extra})
 
-    stale = cli("val", "revalidate", ref, "--comment", "same evidence")
+    stale = cli(val_token, "revalidate", ref, "--comment", "same evidence")
     assert stale.exit_code != 0 and _status(tmp_path, policies, ref) == "revalidation-required"
     _evidence(ws, ref, "eval", acc=0.9)
     _evidence(ws, ref, "safety", refusal_rate=1.0)
     ws.close()
-    done = cli("val", "revalidate", ref, "--comment", "re-evaluated")
+    named = cli(None, "revalidate", ref, "--comment", "a name is not a credential")
+    assert named.exit_code != 0 and _status(tmp_path, policies, ref) == "revalidation-required"
+    done = cli(val_token, "revalidate", ref, "--comment", "re-evaluated")
     assert done.exit_code == 0, done.output  # type: ignore[attr-defined]
     assert _status(tmp_path, policies, ref) == "active"
 
 
 def _status(tmp_path: Path, policies: Path, ref: str) -> str:
-    ws = Workspace.open(make_settings(tmp_path / "home", policies_dir=policies, actor="root"))
+    ws = Workspace.open(make_settings(tmp_path / "home", policies_dir=policies,
+                                      actor="observer"))
     try:
         return ws.get(ref).status
     finally:

@@ -26,7 +26,7 @@ from lmops_core.policy import PolicyEvaluation
 from lmops_core.registry import store
 from lmops_core.registry.models import Alias, ModelVersion
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder
+from tests.conftest import make_model_folder, ws_as
 from tests.governance.test_workflow import gov_ws  # noqa: F401 - shared fixture
 
 ROUNDS = 50
@@ -71,8 +71,7 @@ def _id(ws: Workspace, ref: str) -> int:
 
 def test_two_people_requesting_the_same_promotion_leave_one_pending(
         gov_ws: Workspace, tmp_path: Path) -> None:  # noqa: F811
-    gov_ws.governance.grant_role("eng2", "submitter")
-    eng, eng2 = gov_ws.as_actor("eng"), gov_ws.as_actor("eng2")
+    eng, eng2 = ws_as(gov_ws, "eng"), ws_as(gov_ws, "eng2", "submitter")
     versions = _versions(gov_ws, tmp_path, ROUNDS, lambda i: 0.8)
     duplicates = 0
     for v in versions:
@@ -93,9 +92,8 @@ def test_two_people_requesting_the_same_promotion_leave_one_pending(
 
 def test_two_final_approvals_of_rival_versions_leave_one_in_production(
         gov_ws: Workspace, tmp_path: Path) -> None:  # noqa: F811
-    gov_ws.governance.grant_role("risk2", "risk_officer")
-    eng, val = gov_ws.as_actor("eng"), gov_ws.as_actor("val")
-    risk, risk2 = gov_ws.as_actor("risk"), gov_ws.as_actor("risk2")
+    eng, val = ws_as(gov_ws, "eng"), ws_as(gov_ws, "val")
+    risk, risk2 = ws_as(gov_ws, "risk"), ws_as(gov_ws, "risk2", "risk_officer")
     rounds = ROUNDS // 2
     versions = _versions(gov_ws, tmp_path, 2 * rounds, lambda i: 0.6 + (i // 2) / 1000)
     for r in range(rounds):
@@ -116,8 +114,7 @@ def test_two_final_approvals_of_rival_versions_leave_one_in_production(
 
 
 def test_two_admins_granting_the_same_role_store_it_once(gov_ws: Workspace) -> None:  # noqa: F811
-    a, b = gov_ws.as_actor("root"), gov_ws.as_actor("root2")
-    gov_ws.governance.grant_role("root2", "admin")
+    a, b = gov_ws, ws_as(gov_ws, "root2", "admin")  # two admins, each with a token
     for i in range(ROUNDS):
         user = f"new-{i}"
         results = race(partial(a.governance.grant_role, user, "validator"),
@@ -168,7 +165,7 @@ def test_two_people_moving_one_alias_leave_one_alias_row(
 def test_the_database_itself_refuses_a_second_pending_request_or_stage_holder(
         gov_ws: Workspace, tmp_path: Path) -> None:  # noqa: F811
     v1, v2 = _versions(gov_ws, tmp_path, 2, lambda i: 0.8)
-    req = gov_ws.as_actor("eng").governance.request_promotion(v1.ref, to="production")
+    req = ws_as(gov_ws, "eng").governance.request_promotion(v1.ref, to="production")
     columns = [c.name for c in ApprovalRequest.__table__.columns]  # type: ignore[attr-defined]
     with pytest.raises(sa_exc.IntegrityError), gov_ws.db.write() as s:
         row = s.get(ApprovalRequest, req.id)

@@ -17,7 +17,7 @@ from lmops_core.governance.models import ROLES
 from lmops_core.policy import lint
 from lmops_core.policy.cel_types import result_type
 from lmops_core.workspace import Workspace
-from tests.conftest import make_settings, write_jsonl
+from tests.conftest import make_settings, write_jsonl, ws_as
 
 KINDS = {"eval": {"acc": "number", "samples": "integer", "*.*": "number"},
          "pii": {"findings_after": "integer", "clean": "boolean"}, "validation": {}}
@@ -187,11 +187,9 @@ def test_promotion_is_refused_naming_the_rule(tmp_path: Path, db_url: str, expr:
     policies.mkdir()
     (policies / "data.yaml").write_text(DATASET_POLICY.format(expr=expr, role=role))
     ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
-                                      actor="root"))
+                                      actor="observer"))
     try:
-        ws.governance.grant_role("root", "admin")
-        ws.governance.grant_role("eng", "submitter")
-        eng = ws.as_actor("eng")
+        eng = ws_as(ws, "eng", "submitter")
         ref = eng.register_dataset("chats", write_jsonl(tmp_path / "c.jsonl",
                                                         [{"text": "hi"}]), shape="text").ref
         with pytest.raises(PolicyViolationError) as info:

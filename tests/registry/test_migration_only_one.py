@@ -11,7 +11,7 @@ from sqlalchemy import text
 from lmops_core.governance.models import ApprovalRequest
 from lmops_core.registry.db import normalize_url
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder, make_settings
+from tests.conftest import make_model_folder, make_settings, ws_as
 from tests.governance.test_workflow import POLICY
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "src" / "lmops_core" / "migrations"
@@ -31,12 +31,9 @@ def test_upgrade_resolves_rows_left_by_races(tmp_path: Path, db_url: str) -> Non
     policies.mkdir()
     (policies / "test.yaml").write_text(POLICY)
     ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
-                                      actor="root"))
-    g = ws.governance
-    for user, role in (("root", "admin"), ("eng", "submitter"), ("val", "validator"),
-                       ("risk", "risk_officer")):
-        g.grant_role(user, role)
-    eng, val, risk = (ws.as_actor(u) for u in ("eng", "val", "risk"))
+                                      actor="observer"))
+    eng, val, risk = (ws_as(ws, u, r) for u, r in (("eng", "submitter"), ("val", "validator"),
+                                                   ("risk", "risk_officer")))
     refs = []
     for i in range(3):
         v = eng.register_model("raced", make_model_folder(tmp_path / f"m{i}", bytes([i]) * 64))

@@ -101,16 +101,21 @@ def test_task_paths_outside_the_suite_are_refused_at_run_time(
 def _workspace(tmp_path: Path) -> Workspace:
     ws = Workspace.open(Settings(home=tmp_path / "home", actor="root",
                                  policies_dir=REPO / "policies"))
-    for user, role in (("root", "admin"), ("eng", "submitter"), ("val", "validator"),
-                       ("risk", "risk_officer")):
-        ws.governance.grant_role(user, role)
-    return ws
+    admin = ws.with_token(ws.governance.bootstrap_admin("root"))
+    for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer")):
+        admin.governance.grant_role(user, role)
+    return admin
+
+
+def _as(ws: Workspace, user: str) -> Workspace:
+    """``ws`` acting as ``user`` through a real token of theirs (decisions need one)."""
+    return ws.with_token(ws.governance.create_token(user, description="test"))
 
 
 def test_a_code_suite_runs_only_once_approved_and_edits_do_not_leak_in(
         tiny_model: Path, tmp_path: Path) -> None:
     ws = _workspace(tmp_path)
-    eng = ws.as_actor("eng")
+    eng = _as(ws, "eng")
     folder = _suite_folder(tmp_path / "src")
     suite = eng.register_suite("parity", folder)
     model = eng.register_model("tiny", tiny_model).ref
@@ -121,11 +126,11 @@ def test_a_code_suite_runs_only_once_approved_and_edits_do_not_leak_in(
     assert ws.evidence(model, kind="eval") == []
 
     req = eng.governance.request_promotion(suite.ref, to="approved-for-use")
-    ws.as_actor("val").governance.decide(req.id, approve=True, role="validator",
-                                         comment="process_docs only upper-cases questions")
+    _as(ws, "val").governance.decide(req.id, approve=True, role="validator",
+                                     comment="process_docs only upper-cases questions")
     assert ws.get(suite.ref).stage is None  # the shipped policies want two people
-    ws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer",
-                                          comment="second reading agrees")
+    _as(ws, "risk").governance.decide(req.id, approve=True, role="risk_officer",
+                                      comment="second reading agrees")
     # The host copy is edited after approval: suite:parity@1 must still run what was approved.
     (folder / "tasks" / "utils.py").write_text(
         "def process_docs(dataset):\n    return dataset.map(lambda d: {**d, 'q': 'EDITED'})\n")

@@ -3,8 +3,8 @@
 A workspace acts as one :class:`Identity`. A name alone (``LMOPS_ACTOR``,
 ``Workspace.as_actor``) is an *asserted* identity: good enough to label
 harmless actions (registering a version, reading), never enough for a
-decision. A decision (approve, reject, revoke, grant or revoke a role, create
-a token, register or revoke a signing key, request a promotion) needs a
+decision. A decision (approve, reject, revoke, revalidate, grant or revoke a
+role, create a token, register or revoke a signing key, request a promotion) needs a
 *verified* identity, established by one of:
 
 - ``token``: an admin-API bearer token (``LMOPS_TOKEN``, ``Workspace.open(token=...)``,

@@ -522,9 +522,15 @@ class Governance:
             raise PermissionDeniedError(
                 f"no policy rule permits pickle-based files for {risk_tier}-risk models "
                 f"(a rule with transition {PICKLE_TRANSITION!r}); convert them to safetensors")
+        # Allowing pickle is a decision: the roles are those of a verified identity, not of
+        # whatever name the workspace is labelled with.
+        who = self._acting(s, f"register pickle-based files for a {risk_tier}-risk model")
+        if who.user != actor:
+            raise PermissionDeniedError(f"{actor!r} may not register pickle-based files: "
+                                        f"the credential presented is {who.user!r}'s")
         for matched in rules:
             roles = {a.role for a in matched.rule.approvals} or {"admin"}
-            self._require_role(s, actor, roles, f"register pickle-based files (policy rule "
+            self._require_role(s, who.user, roles, f"register pickle-based files (policy rule "
                                f"{matched.rule.name})")
 
     def _record_decision(self, s: Session, req: ApprovalRequest, version: Any, who: Identity,
@@ -744,8 +750,8 @@ class Governance:
         if not comment or not comment.strip():
             raise ValidationError("a revalidation needs a comment saying why", field="comment")
         _check_text(comment, "comment")
-        actor = self.ws.actor
         with self.ws.db.write() as s:
+            actor = self._acting(s, f"revalidate {ref}").user  # a decision: a credential
             typ, asset, version = self._resolve(s, ref)
             canonical = store.version_ref(typ, asset.name, version.version)
             self._require_role(s, actor, set(REVALIDATOR_ROLES), f"revalidate {canonical}")
