@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,3 +149,25 @@ def key_ws(ws: Workspace, user: str, key_dir: Path, *roles: str) -> Workspace:
     else:
         admin.signing_keys.register(user, pub)
     return ws.with_signing_key(path)
+
+
+def staging_prod_policy(name: str) -> str:
+    """A policy file: staging needs ``eval`` evidence; production also a validator and a
+    risk officer, with separation of duties."""
+    return textwrap.dedent(f"""
+        apiVersion: lmops/v1
+        kind: Policy
+        name: {name}
+        rules:
+          - name: staging
+            applies_to: {{asset: model, transition: staging}}
+            evidence: [{{kind: eval}}]
+            separation_of_duties: false
+          - name: prod
+            applies_to: {{asset: model, transition: production}}
+            evidence: [{{kind: eval}}]
+            approvals:
+              - {{role: validator, count: 1}}
+              - {{role: risk_officer, count: 1}}
+            separation_of_duties: true
+    """)

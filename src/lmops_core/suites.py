@@ -82,28 +82,28 @@ def _load(path: Path, rel: str) -> Any:
         raise ValidationError(f"suite file {rel}: invalid YAML: {exc}", file=rel) from exc
 
 
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, list):
+def _leaves(value: Any) -> Iterator[Any]:
+    """Every value below ``value`` that is neither a list nor a mapping."""
+    if isinstance(value, list):
         for v in value:
-            yield from _strings(v)
+            yield from _leaves(v)
     elif isinstance(value, Mapping):
         for v in value.values():
-            yield from _strings(v)
-    elif value is not None:
-        yield str(value)
+            yield from _leaves(v)
+    else:
+        yield value
+
+
+def _strings(value: Any) -> Iterator[str]:
+    for leaf in _leaves(value):
+        if isinstance(leaf, str):
+            yield leaf
+        elif leaf is not None:
+            yield str(leaf)
 
 
 def _tags(value: Any) -> Iterator[_Tag]:
-    if isinstance(value, _Tag):
-        yield value
-    elif isinstance(value, list):
-        for v in value:
-            yield from _tags(v)
-    elif isinstance(value, Mapping):
-        for v in value.values():
-            yield from _tags(v)
+    return (leaf for leaf in _leaves(value) if isinstance(leaf, _Tag))
 
 
 def _inside(root: Path, base: Path, name: str, *, rel: str, fieldname: str,

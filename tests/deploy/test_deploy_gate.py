@@ -16,25 +16,16 @@ import pytest
 
 from lmops_core.errors import LmopsError, PolicyViolationError, ValidationError
 from lmops_core.workspace import Workspace
-from tests.conftest import admin_ws, make_model_folder, make_settings, write_jsonl, ws_as
+from tests.conftest import (
+    admin_ws,
+    make_model_folder,
+    make_settings,
+    staging_prod_policy,
+    write_jsonl,
+    ws_as,
+)
 
-POLICY = textwrap.dedent("""
-    apiVersion: lmops/v1
-    kind: Policy
-    name: deploy-gate
-    rules:
-      - name: staging
-        applies_to: {asset: model, transition: staging}
-        evidence: [{kind: eval}]
-        separation_of_duties: false
-      - name: prod
-        applies_to: {asset: model, transition: production}
-        evidence: [{kind: eval}]
-        approvals:
-          - {role: validator, count: 1}
-          - {role: risk_officer, count: 1}
-        separation_of_duties: true
-""")
+POLICY = staging_prod_policy("deploy-gate")
 
 TARGET = textwrap.dedent("""
     from lmops_core import hookimpl

@@ -8,7 +8,6 @@ SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import textwrap
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,25 +22,9 @@ from lmops_core.errors import IntegrityError, PolicyViolationError
 from lmops_core.governance.models import ApprovalRequest
 from lmops_core.registry.models import utcnow
 from lmops_core.workspace import Workspace
-from tests.conftest import admin_ws, make_model_folder, make_settings, ws_as
+from tests.conftest import admin_ws, make_model_folder, make_settings, staging_prod_policy, ws_as
 
-POLICY = textwrap.dedent("""
-    apiVersion: lmops/v1
-    kind: Policy
-    name: live
-    rules:
-      - name: staging
-        applies_to: {asset: model, transition: staging}
-        evidence: [{kind: eval}]
-        separation_of_duties: false
-      - name: prod
-        applies_to: {asset: model, transition: production}
-        evidence: [{kind: eval}]
-        approvals:
-          - {role: validator, count: 1}
-          - {role: risk_officer, count: 1}
-        separation_of_duties: true
-""")
+POLICY = staging_prod_policy("live")
 
 
 @pytest.fixture

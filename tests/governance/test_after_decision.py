@@ -21,27 +21,11 @@ from lmops_core.errors import ConflictError
 from lmops_core.governance.models import ApprovalRequest
 from lmops_core.registry.models import utcnow
 from lmops_core.workspace import Workspace
-from tests.conftest import admin_ws, make_model_folder, make_settings, ws_as
+from tests.conftest import admin_ws, make_model_folder, make_settings, staging_prod_policy, ws_as
 
 REPO = Path(__file__).resolve().parents[2]
 
-POLICY = textwrap.dedent("""
-    apiVersion: lmops/v1
-    kind: Policy
-    name: events
-    rules:
-      - name: staging
-        applies_to: {asset: model, transition: staging}
-        evidence: [{kind: eval}]
-        separation_of_duties: false
-      - name: prod
-        applies_to: {asset: model, transition: production}
-        evidence: [{kind: eval}]
-        approvals:
-          - {role: validator, count: 1}
-          - {role: risk_officer, count: 1}
-        separation_of_duties: true
-""")
+POLICY = staging_prod_policy("events")
 
 BROKEN = textwrap.dedent("""
     from lmops_core import hookimpl
