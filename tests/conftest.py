@@ -170,4 +170,22 @@ def staging_prod_policy(name: str) -> str:
               - {{role: validator, count: 1}}
               - {{role: risk_officer, count: 1}}
             separation_of_duties: true
+          - name: watch
+            applies_to: {{asset: model, transition: production, event: monitoring}}
+            evidence: [{{kind: drift}}]
+            conditions:
+              - {{name: no-drift, expr: "!evidence.drift.metrics.dataset_drift", message: drift}}
+            on_breach: [revalidation-required]
     """)
+
+
+def breach_monitoring(ws: Workspace, ref: str) -> None:
+    """Record drift on ``ref`` (in production) and let the policy's monitoring rule act on it:
+    with :func:`staging_prod_policy` the version is marked revalidation-required and stays
+    in its stage."""
+    from lmops_core.governance.monitoring import check_monitoring
+
+    ws.as_actor("monitor").attach_evidence(ref, kind="drift", digest=ws.get(ref).digest,
+                                           metrics={"dataset_drift": True})
+    outcome = check_monitoring(ws, ref)
+    assert outcome.breached and outcome.actions == ["revalidation-required"], outcome

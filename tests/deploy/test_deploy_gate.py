@@ -18,6 +18,7 @@ from lmops_core.errors import LmopsError, PolicyViolationError, ValidationError
 from lmops_core.workspace import Workspace
 from tests.conftest import (
     admin_ws,
+    breach_monitoring,
     make_model_folder,
     make_settings,
     staging_prod_policy,
@@ -122,8 +123,7 @@ def _revoked(ws: Workspace, tmp_path: Path) -> tuple[dict[str, str], dict[str, A
 def _marked_in_stage(ws: Workspace, tmp_path: Path) -> tuple[dict[str, str], dict[str, Any]]:
     ref = _model(ws, tmp_path)
     _to_production(ws, ref)
-    ws.as_actor("lmops-policy").governance.revoke_by_policy(ref, stage=None, reasons=["drift"],
-                                                            leave_stage=False)
+    breach_monitoring(ws, ref)
     return {"model": ref}, {"stage": "production"}
 
 

@@ -22,7 +22,14 @@ from lmops_core.errors import IntegrityError, PolicyViolationError
 from lmops_core.governance.models import ApprovalRequest
 from lmops_core.registry.models import utcnow
 from lmops_core.workspace import Workspace
-from tests.conftest import admin_ws, make_model_folder, make_settings, staging_prod_policy, ws_as
+from tests.conftest import (
+    admin_ws,
+    breach_monitoring,
+    make_model_folder,
+    make_settings,
+    staging_prod_policy,
+    ws_as,
+)
 
 POLICY = staging_prod_policy("live")
 
@@ -89,8 +96,7 @@ def test_marked_version_bundle_is_refused(lws: Workspace, tmp_path: Path) -> Non
     ref = _model(lws, tmp_path)
     _to_production(lws, ref)
     path = _bundle(lws, ref, tmp_path / "b")
-    lws.as_actor("lmops-policy").governance.revoke_by_policy(ref, stage=None, reasons=["drift"],
-                                                             leave_stage=False)
+    breach_monitoring(lws, ref)
     with pytest.raises(PolicyViolationError, match="revoked"):
         _load(lws, path, lws, tmp_path)
 

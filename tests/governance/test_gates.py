@@ -21,8 +21,10 @@ from lmops_core.errors import (
     ConflictError,
     PermissionDeniedError,
     PolicyViolationError,
+    ValidationError,
 )
 from lmops_core.governance.models import ApprovalRequest
+from lmops_core.governance.monitoring import check_monitoring
 from lmops_core.registry.models import Evidence, utcnow
 from lmops_core.workspace import Workspace
 from tests.conftest import admin_ws, make_model_folder, make_settings, token_for, ws_as
@@ -53,6 +55,20 @@ POLICY = textwrap.dedent("""
           - {role: risk_officer, count: 1}
         separation_of_duties: true
         request_ttl: 7d
+      - name: watch
+        applies_to: {asset: model, transition: production, event: monitoring}
+        evidence:
+          - {kind: drift, max_age: 7d}
+        conditions:
+          - {name: no-drift, expr: "!evidence.drift.metrics.dataset_drift", message: drifted}
+        on_breach: [revalidation-required]
+      - name: watch-staging
+        applies_to: {asset: model, transition: staging, event: monitoring}
+        evidence:
+          - {kind: drift, max_age: 7d}
+        conditions:
+          - {name: no-drift, expr: "!evidence.drift.metrics.dataset_drift", message: drifted}
+        on_breach: [revalidation-required]
 """)
 
 USERS = (("eng", "submitter"), ("val", "validator"), ("val2", "validator"),
@@ -86,6 +102,11 @@ def _model(ws: Workspace, tmp_path: Path, seed: int = 0, **kw: object) -> str:
 def _evidence(ws: Workspace, ref: str, kind: str, **metrics: float) -> None:
     ws.as_actor("val").attach_evidence(ref, kind=kind, digest=ws.get(ref).digest,
                                        metrics=metrics)
+
+
+def _drift(ws: Workspace, ref: str, drifted: bool = True) -> None:
+    ws.as_actor("monitor").attach_evidence(ref, kind="drift", digest=ws.get(ref).digest,
+                                           metrics={"dataset_drift": drifted})
 
 
 def _ready(ws: Workspace, tmp_path: Path, seed: int = 0) -> str:
@@ -226,8 +247,8 @@ def test_monitoring_mark_blocks_and_invalidates_like_a_revocation(gws: Workspace
     ref = _ready(gws, tmp_path)
     _promote(gws, ref, "staging")
     req = ws_as(gws, "eng").governance.request_promotion(ref, to="production")
-    gws.as_actor("lmops-policy").governance.revoke_by_policy(
-        ref, stage=None, reasons=["drift"], leave_stage=False)
+    _drift(gws, ref)
+    check_monitoring(gws, ref)
     assert gws.get(ref).status == "revalidation-required"
     assert gws.governance.get_request(req.id).status == "invalidated"
     with pytest.raises(PolicyViolationError, match="revalidation-required"):
@@ -269,8 +290,8 @@ def test_revoked_version_is_not_deployable_even_if_back_in_no_stage(gws: Workspa
 
     ref = _ready(gws, tmp_path)
     _promote(gws, ref)
-    gws.as_actor("lmops-policy").governance.revoke_by_policy(
-        ref, stage=None, reasons=["drift"], leave_stage=False)  # still in production, marked
+    _drift(gws, ref)
+    check_monitoring(gws, ref)  # still in production, marked
     assert gws.get(ref).stage == "production"
     with pytest.raises(PolicyViolationError, match="revalidation-required"):
         check_approved(gws, ref, stage="production")
@@ -317,3 +338,26 @@ def _status(tmp_path: Path, policies: Path, ref: str) -> str:
         return ws.get(ref).status
     finally:
         ws.close()
+
+
+def test_nobody_can_mark_or_revoke_in_the_policys_name(gws: Workspace, tmp_path: Path) -> None:
+    """``apply_breach`` needs no credential because it judges the monitoring rules itself:
+    a bare name (even "lmops-policy") cannot mark a healthy version, nor take an action the
+    policy does not list."""
+    ref = _ready(gws, tmp_path)
+    _promote(gws, ref)
+    _drift(gws, ref, drifted=False)
+    for who in ("lmops-policy", "mallory"):
+        with pytest.raises(PolicyViolationError, match="hold: no breach"):
+            gws.as_actor(who).governance.apply_breach(ref, action="revalidation-required")
+    _drift(gws, ref)  # now a real breach, but the policy only asks to mark
+    with pytest.raises(PolicyViolationError, match="do not ask for 'revoke'"):
+        gws.as_actor("mallory").governance.apply_breach(ref, action="revoke")
+    with pytest.raises(ValidationError, match="unknown breach action"):
+        gws.as_actor("mallory").governance.apply_breach(ref, action="delete")
+    version = gws.get(ref)
+    assert (version.stage, version.status) == ("production", "active")
+    assert not gws.audit_events(action="monitoring.revalidation_required")
+    outcome = check_monitoring(gws, ref)  # the breach acted on as the policy says
+    assert outcome.actions == ["revalidation-required"]
+    assert gws.get(ref).status == "revalidation-required"

@@ -28,8 +28,9 @@ from lmops_core.audit.chain import canonical_json
 from lmops_core.errors import ConflictError, UnsafeDestinationError
 from lmops_core.governance.models import TrainingRequest
 from lmops_core.outbound import DestinationPolicy, post_json
-from lmops_core.policy import PolicyEvaluation, evaluate
+from lmops_core.policy import PolicyEvaluation
 from lmops_core.registry import store
+from lmops_core.registry.names import parse_ref
 from lmops_core.registry.models import utcnow
 
 if TYPE_CHECKING:
@@ -65,16 +66,14 @@ def check_monitoring(ws: Workspace, ref: str) -> MonitoringOutcome:
     """Evaluate the monitoring rules for ``ref`` in its stage and act on a breach."""
     gov = ws.governance
     with ws.db.read() as s:
-        typ, asset, version = gov._resolve(s, ref)
+        parsed = parse_ref(ref)
+        typ = parsed.asset_type or "model"
+        asset, version = store.resolve(s, parsed, typ)
         canonical = store.version_ref(typ, asset.name, version.version)
         stage = version.stage
         if stage is None:
             raise ConflictError(f"{canonical} is in no stage: there is nothing to monitor")
-        rules = gov.policies().select(typ, getattr(asset, "risk_tier", "standard"), stage,
-                                      event="monitoring")
-        facts = gov._facts(s, typ, asset, version, stage, ws.actor)
-        evaluation = evaluate(rules, facts, now=datetime.now(UTC), functions=gov._functions(),
-                              policy_required_for=frozenset())
+        evaluation = gov.monitoring_verdict(s, typ, asset, version)
     outcome = MonitoringOutcome(ref=canonical, stage=stage, breached=not evaluation.allowed,
                                 evaluation=evaluation)
     if not outcome.breached:
@@ -85,10 +84,8 @@ def check_monitoring(ws: Workspace, ref: str) -> MonitoringOutcome:
     for action in evaluation.breach_actions:
         if action == "alert":
             _alert(policy_ws, outcome)
-        elif action == "revalidation-required":
-            _mark(policy_ws, typ, canonical, outcome)
-        elif action == "revoke":
-            _revoke(policy_ws, typ, canonical, stage, outcome)
+        elif action in ("revalidation-required", "revoke"):
+            policy_ws.governance.apply_breach(canonical, action=action)
         elif action == "retrain":
             outcome.training_request_id = _open_training_request(policy_ws, canonical, outcome)
         outcome.actions.append(action)
@@ -130,14 +127,6 @@ def _deliver(ws: Workspace, url: str, secret: str, body: bytes) -> str:
     if 300 <= status < 400:
         return f"HTTP {status}: a redirect, not followed"
     return f"HTTP {status}"
-
-
-def _mark(ws: Workspace, typ: str, ref: str, outcome: MonitoringOutcome) -> None:
-    ws.governance.revoke_by_policy(ref, stage=None, reasons=outcome.reasons, leave_stage=False)
-
-
-def _revoke(ws: Workspace, typ: str, ref: str, stage: str, outcome: MonitoringOutcome) -> None:
-    ws.governance.revoke_by_policy(ref, stage=stage, reasons=outcome.reasons, leave_stage=True)
 
 
 def _open_training_request(ws: Workspace, ref: str, outcome: MonitoringOutcome) -> str:

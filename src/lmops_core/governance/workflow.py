@@ -674,23 +674,52 @@ class Governance:
                                     by_policy=False)
         self._emit(events)
 
-    def revoke_by_policy(self, ref: str, *, stage: str | None, reasons: list[str],
-                         leave_stage: bool) -> None:
-        """A monitoring breach: mark ``ref`` revalidation-required (and take it out of ``stage``).
+    def monitoring_verdict(self, s: Session, typ: str, asset: Any,
+                           version: Any) -> PolicyEvaluation:
+        """The monitoring rules (``event: monitoring``) judged on ``version`` in its stage now."""
+        stage = version.stage
+        rules = self.policies().select(typ, getattr(asset, "risk_tier", "standard"), stage,
+                                       event="monitoring")
+        facts = self._facts(s, typ, asset, version, stage, self.ws.actor)
+        return evaluate(rules, facts, now=datetime.now(UTC), functions=self._functions(),
+                        policy_required_for=frozenset())
 
-        Called by the monitoring evaluator, acting for the policy itself; the
-        policy file that asked for it is the authority, so no role is checked.
+    def apply_breach(self, ref: str, *, action: str) -> list[str]:
+        """Take ``action`` (``revalidation-required`` or ``revoke``) because the policy says so.
+
+        Nobody's word is taken for the breach: the monitoring rules are judged
+        again, in the same transaction that acts, and the action is refused
+        (``PolicyViolationError``) unless they fail now and their ``on_breach``
+        lists it. That is why no role is needed: whoever calls this can only
+        make the policy do what it already demands. Returns the reasons.
         """
-        reason = "monitoring breach: " + "; ".join(reasons)
+        if action not in ("revalidation-required", "revoke"):
+            raise ValidationError(f"unknown breach action {action!r}: expected "
+                                  "revalidation-required or revoke", field="action")
         with self.ws.db.write() as s:
             typ, asset, version = self._resolve(s, ref)
             canonical = store.version_ref(typ, asset.name, version.version)
-            if leave_stage and version.stage != stage:
-                return  # already out of the stage (an earlier action of the same breach)
-            events = self._withdraw(s, typ, version, canonical,
-                                    stage=stage if leave_stage else None, reason=reason,
+            stage = version.stage
+            if stage is None:
+                raise ConflictError(f"{canonical} is in no stage: there is nothing to monitor")
+            verdict = self.monitoring_verdict(s, typ, asset, version)
+            if verdict.allowed:
+                raise PolicyViolationError(
+                    f"the monitoring rules for {canonical} in {stage} hold: no breach to act on")
+            if action not in verdict.breach_actions:
+                raise PolicyViolationError(
+                    f"the monitoring rules for {canonical} in {stage} do not ask for "
+                    f"{action!r} on a breach (on_breach: {', '.join(verdict.breach_actions)})")
+            reasons = [f"{o.rule}/{o.condition or o.check}: {o.status}: {o.message}"
+                       for o in verdict.blocking]
+            reason = "monitoring breach: " + "; ".join(reasons)
+            leave = stage if action == "revoke" else None
+            if leave is None and version.status == REVALIDATION_REQUIRED:
+                return reasons  # already marked (an earlier action of the same breach)
+            events = self._withdraw(s, typ, version, canonical, stage=leave, reason=reason,
                                     by_policy=True)
         self._emit(events)
+        return reasons
 
     def _withdraw(self, s: Session, typ: str, version: Any, canonical: str, *,
                   stage: str | None, reason: str, by_policy: bool) -> list[DecisionEvent]:
