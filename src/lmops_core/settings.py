@@ -82,6 +82,14 @@ class Settings(BaseSettings):
         default=None,
         description="A file (ideally on another mount or host) to which every audit genesis "
                     "and checkpoint is appended as a JSON line.")
+    audit_checkpoint_webhook: str | None = Field(
+        default=None,
+        description="A witness URL to which every audit genesis and checkpoint is POSTed as "
+                    "JSON (through the same outbound guard as alert webhooks).")
+    audit_checkpoint_syslog: str | None = Field(
+        default=None,
+        description="A syslog daemon that receives every audit genesis and checkpoint: "
+                    "udp://HOST:PORT, tcp://HOST:PORT or a local socket path such as /dev/log.")
     policies_dir: Path | None = Field(
         default=None,
         description="Folder of policy files; ./policies, else home/policies, when unset.",
@@ -92,10 +100,10 @@ class Settings(BaseSettings):
         default=None, description="Secret for the X-Lmops-Signature HMAC of alert webhooks.")
     alert_webhook_allow_private: bool = Field(
         default=False,
-        description="Let alert webhooks reach loopback, link-local and private addresses.")
+        description="Let alert and audit-checkpoint webhooks reach loopback, link-local and private addresses.")
     alert_webhook_allow_networks: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Networks (CIDR, comma separated) alert webhooks may reach even though "
+        description="Networks (CIDR, comma separated) alert and checkpoint webhooks may reach even though "
                     "they are not public, e.g. 10.20.0.0/16 (LMOPS_ALERT_WEBHOOK_ALLOW_NETWORKS).")
     sqlite_busy_timeout_ms: int = Field(default=60_000, ge=0)
     max_record_bytes: int = Field(

@@ -20,6 +20,7 @@ from lmops_core.audit.chain import VerifyResult, verify_session
 from lmops_core.audit.checkpoints import read_checkpoint_file
 from lmops_core.audit.keys import load_or_create_audit_key
 from lmops_core.audit.ledger import AuditLedger, existing_log
+from lmops_core.audit.witnesses import audit_witnesses
 from lmops_core.contracts import AssetType, ProgressReporter, Stage
 from lmops_core.datasets.ingest import ingest_file
 from lmops_core.digests import digest_bytes
@@ -130,7 +131,8 @@ class Workspace:
         ledger = AuditLedger(db=db, artifacts=artifacts, key=key,
                              sink_path=settings.audit_checkpoint_sink,
                              every=settings.audit_checkpoint_every,
-                             alerts_path=settings.home / "alerts.jsonl").open()
+                             alerts_path=settings.home / "alerts.jsonl",
+                             witnesses=audit_witnesses(settings)).open()
         secret = token or (settings.token.get_secret_value() if settings.token else None)
         key_file = Path(signing_key) if signing_key else settings.signing_key
         name = actor or settings.actor

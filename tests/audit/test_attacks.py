@@ -332,7 +332,7 @@ def test_cli_verify_names_the_checkpoint_used(busy_ws: Workspace, tmp_path: Path
 def test_dropped_audit_table_gives_a_verdict(busy_ws: Workspace, data: Path, table: str) -> None:
     _sql(busy_ws, f"DROP TABLE {table}")
     with Workspace.open(busy_ws.settings, migrate=False) as after:
-        with pytest.raises(AuditRefusedError, match="cannot be read"):
+        with pytest.raises(AuditRefusedError, match="cannot be read"):  # or written
             after.register_dataset("after-drop", data, shape="text")
         result = after.verify_audit()
         assert not result.ok and "cannot be read" in result.reason

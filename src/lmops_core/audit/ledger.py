@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -87,7 +87,8 @@ class AuditLedger:
 
     def __init__(self, *, db: _Transactions, artifacts: _Records, key: bytes,
                  sink_path: Path | None = None, every: int = 1000,
-                 alerts_path: Path | None = None) -> None:
+                 alerts_path: Path | None = None,
+                 witnesses: Sequence[CheckpointSink] = ()) -> None:
         self.db = db
         self.key = key
         self.every = max(1, every)
@@ -96,6 +97,8 @@ class AuditLedger:
         self.sinks: list[CheckpointSink] = [self.artifact_sink]
         if sink_path is not None:
             self.sinks.append(FileSink(sink_path))
+        #: Write-only sinks (webhook, syslog): a failure is alerted, never fatal.
+        self.witnesses: list[CheckpointSink] = list(witnesses)
         self.genesis: Genesis | None = None
         #: Why writes are refused from the start (genesis missing or altered), or None.
         self.problem: str | None = None
@@ -139,6 +142,8 @@ class AuditLedger:
         if created:
             for sink in self.sinks:
                 sink.write_genesis(self.genesis)
+            genesis = self.genesis
+            self._tell_witnesses(lambda w: w.write_genesis(genesis))
             self._write(Checkpoint.new(self.key, self.genesis, seq=head[0], head_hash=head[1]))
             return self
         try:
@@ -212,9 +217,12 @@ class AuditLedger:
     # -- alerts and checkpoints -----------------------------------------------------
 
     def _alert(self, reason: str) -> None:
+        self._alert_line("audit.refused", reason)
+
+    def _alert_line(self, event: str, reason: str) -> None:
         if self.alerts_path is None:
             return
-        line = {"event": "audit.refused", "reason": reason, "ts": now_iso(),
+        line = {"event": event, "reason": reason, "ts": now_iso(),
                 "store_id": self.genesis.store_id if self.genesis else None}
         self.alerts_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.alerts_path, "a", encoding="utf-8") as fh:
@@ -229,9 +237,19 @@ class AuditLedger:
     def _write(self, checkpoint: Checkpoint) -> None:
         for sink in self.sinks:
             sink.write(checkpoint)
+        self._tell_witnesses(lambda w: w.write(checkpoint))
         if checkpoint.seq > self.anchor.checkpoint_seq:
             self.anchor.checkpoint_seq = checkpoint.seq
             self.anchor.checkpoint_hash = checkpoint.head_hash
+
+    def _tell_witnesses(self, send: Callable[[CheckpointSink], None]) -> None:
+        """Send to every witness; one that fails is logged and alerted, the rest still hear."""
+        for witness in self.witnesses:
+            try:
+                send(witness)
+            except LmopsError as exc:
+                _log.error("audit log: %s", exc)
+                self._alert_line("audit.sink_failed", str(exc))
 
     def write_checkpoint(self) -> dict[str, Any]:
         """Sign the current head (after checking it as a writer would) and keep it everywhere."""
