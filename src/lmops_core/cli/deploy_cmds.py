@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from lmops_core.cli.common import console, open_workspace, print_json, settings, table
+from lmops_core.cli.choices import GovernedStage
+from lmops_core.cli.common import (
+    JsonOpt,
+    console,
+    open_workspace,
+    print_json,
+    read_workspace,
+    settings,
+    table,
+)
+from lmops_core.cli.json_shapes import plain
 
 keys_app = typer.Typer(help="Ed25519 keys: the server's bundle key (create, export-public, "
                        "rotate --server) and personal keys that sign approvals (generate, "
@@ -100,13 +111,21 @@ def keys_revoke(user: Annotated[str, typer.Argument(help="Whose active key to re
 
 
 @keys_app.command("list")
-def keys_list() -> None:
+def keys_list(as_json: JsonOpt = False) -> None:
     """List the server's bundle keys and the registered personal keys."""
+    bundle_keys = _store().list()
+    with read_workspace() as ws:
+        personal = ws.signing_keys.list()
+    if as_json:
+        print_json(plain({
+            "bundle_keys": [{"key_id": k.key_id, "active": k.active,
+                             "has_private": k.has_private, "public_path": k.public_path}
+                            for k in bundle_keys],
+            "personal_keys": [dataclasses.asdict(k) for k in personal]}))
+        return
     table("bundle signing keys", ["key id", "active", "private key", "public key file"],
           [[k.key_id, "yes" if k.active else "", "present" if k.has_private else "retired",
-            k.public_path] for k in _store().list()])
-    with open_workspace() as ws:
-        personal = ws.signing_keys.list()
+            k.public_path] for k in bundle_keys])
     table("personal signing keys", ["fingerprint", "user", "registered by", "registered",
                                     "revoked"],
           [[k.fingerprint, k.user, k.created_by, k.created_at, k.revoked_at or ""]
@@ -130,7 +149,8 @@ def keys_export_public(
 @bundle_app.command("create")
 def bundle_create(
     ref: Annotated[str, typer.Argument(help="MODEL@N or model:NAME@N")],
-    stage: Annotated[str, typer.Option(help="The stage the version was approved into.")],
+    stage: Annotated[GovernedStage, typer.Option(
+        help="The stage the version was approved into.")],
     out: Annotated[Path, typer.Option(help="New bundle folder to write.")],
     tar: Annotated[bool, typer.Option("--tar", help="Also write OUT.tar.")] = False,
     encrypt: Annotated[bool, typer.Option("--encrypt", help="Encrypt members (AES-GCM).")] = False,
@@ -138,6 +158,7 @@ def bundle_create(
     valid_for: Annotated[str, typer.Option(
         help="How long the bundle may be accepted without a check against this store "
              "(e.g. 30d, 12h); revocation is always checked when the store answers.")] = "30d",
+    as_json: JsonOpt = False,
 ) -> None:
     """Package an approved version for STAGE; refused with the reason otherwise."""
     from lmops_core.deploy import create_bundle, load_encryption_key
@@ -153,9 +174,14 @@ def bundle_create(
     if encrypt and key is None:
         raise ValidationError("--encrypt needs --key-file or $LMOPS_BUNDLE_KEY", field="encrypt")
     full = ref if ":" in ref.split("@")[0] else f"model:{ref}"
-    with open_workspace() as ws:
+    with read_workspace() as ws:
         info = create_bundle(ws, full, out, stage=stage, encryption_key=key, archive=tar,
                              valid_for=validity)
+    if as_json:
+        print_json(plain({"path": info.path, "digest": info.digest, "ref": info.ref,
+                          "stage": info.stage, "key_id": info.key_id,
+                          "request_id": info.request_id, "archive": info.archive}))
+        return
     console.print(f"bundle {info.path} ({info.digest}) for {info.ref} -> {info.stage}, "
                   f"signed by {info.key_id}, approval {info.request_id}"
                   + (f", archive {info.archive}" if info.archive else ""))
@@ -167,7 +193,7 @@ def bundle_verify(
     public_key: Annotated[list[Path] | None, typer.Option(
         help="Trusted public key PEM (repeatable); default: the keys under LMOPS_HOME.")] = None,
     key_file: KeyFileOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
     offline: Annotated[bool, typer.Option(
         "--offline", help="Do not ask the store; the bundle's validity period decides.")] = False,
 ) -> None:
