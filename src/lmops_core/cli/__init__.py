@@ -44,7 +44,7 @@ app = typer.Typer(
     help="Carry language models through their lifecycle under governance: a registry with "
     "lineage, content-addressed artifacts, evidence, policies, approvals and a tamper-evident "
     "audit log. State lives under LMOPS_HOME (default ~/.lmops) or LMOPS_DATABASE_URL.",
-    epilog="Exit codes (also in docs/cli.md):\n\n" + exit_codes_help().replace("\n", "\n\n"),
+    epilog="Exit codes (see docs/cli.md):\n\n" + exit_codes_help().replace("\n", "\n\n"),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
