@@ -25,8 +25,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from lmops_core.cli.json_shapes import plain
 from lmops_core.errors import NotFoundError
-from lmops_core.redaction import redact
 from lmops_core.settings import Settings, get_settings
 from lmops_core.workspace import Workspace
 
@@ -90,12 +90,12 @@ def settings() -> Settings:
 
 
 def print_json(value: Any) -> None:
-    """Print ``value`` as JSON on stdout, secrets masked (:func:`lmops_core.redaction.redact`).
+    """Print ``value`` as JSON on stdout, secrets masked and timestamps in UTC
+    (:func:`lmops_core.cli.json_shapes.plain`).
 
     On a terminal it is highlighted; otherwise it is plain JSON, one document.
     """
-    text = json.dumps(redact(json.loads(json.dumps(value, default=str))), indent=2,
-                      ensure_ascii=False)
+    text = json.dumps(plain(value), indent=2, ensure_ascii=False)
     if console.is_terminal:
         console.print_json(text)
     else:

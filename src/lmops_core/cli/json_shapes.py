@@ -10,7 +10,9 @@ types (timestamps as ISO 8601 strings) with secrets masked.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -31,8 +33,26 @@ from lmops_core.registry.schemas import (
 )
 
 
+def _timestamp(value: datetime) -> str:
+    # The store keeps UTC; SQLite hands it back without a zone. One spelling either way.
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _timestamp(value)
+    if isinstance(value, BaseModel):
+        return _jsonable(value.model_dump())
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    return value
+
+
 def _dump(model: BaseModel) -> dict[str, Any]:
-    dumped: dict[str, Any] = redact(model.model_dump(mode="json"))
+    dumped: dict[str, Any] = plain(model)
     return dumped
 
 
@@ -81,16 +101,16 @@ def request_page_json(page: Page) -> dict[str, Any]:
 
 def verify_json(chain: VerifyResult, decisions: DecisionVerifyResult) -> dict[str, Any]:
     """The audit verification: ``ok`` only when the chain and every signed decision verify."""
-    return {"ok": chain.ok and decisions.ok,
+    return plain({"ok": chain.ok and decisions.ok,
             "chain": {**dataclasses.asdict(chain), "message": str(chain)},
             "decisions": {"ok": decisions.ok, "decisions_checked": decisions.decisions_checked,
                           "keys_checked": decisions.keys_checked,
-                          "problems": list(decisions.problems)}}
+                          "problems": list(decisions.problems)}})
 
 
 def lint_issue_json(issue: LintIssue) -> dict[str, Any]:
     """One problem found in a policy file."""
-    return {**issue.to_dict(), "text": str(issue)}
+    return plain({**issue.to_dict(), "text": str(issue)})
 
 
 def stage_outcome_json(run_id: str, outputs: Mapping[str, VersionPublic],
@@ -102,7 +122,9 @@ def stage_outcome_json(run_id: str, outputs: Mapping[str, VersionPublic],
 
 
 def plain(value: Any) -> Any:
-    """Any other report (a gc summary, a token list): JSON types, secrets masked."""
-    import json
+    """Any value as JSON types: timestamps as ISO 8601 in UTC ("...Z"), secrets masked.
 
-    return redact(json.loads(json.dumps(value, default=str)))
+    Every shape above goes through here; reports without a shape of their own (a gc
+    summary, a token list) use it directly.
+    """
+    return redact(json.loads(json.dumps(_jsonable(value), default=str)))
