@@ -121,16 +121,18 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
 
 @contextmanager
 def byte_progress(description: str, total: int | None) -> Iterator[Any]:
-    """A transfer progress bar on stderr; yields a callback taking a byte count."""
+    """A transfer progress bar on stderr (a terminal only); yields a callback taking bytes."""
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
                   TransferSpeedColumn(), TimeElapsedColumn(), console=err_console,
-                  transient=True) as progress:
+                  transient=True, disable=not err_console.is_terminal) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n: progress.advance(task, n)
 
 
 class RichStageProgress:
-    """A :class:`~lmops_core.contracts.ProgressReporter` drawing rich progress bars."""
+    """A :class:`~lmops_core.contracts.ProgressReporter` drawing rich progress bars.
+
+    Bars are drawn only when stderr is a terminal: in a log they would be noise."""
 
     def __init__(self) -> None:
         self._progress: Progress | None = None
@@ -141,7 +143,8 @@ class RichStageProgress:
         self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                                   TextColumn("{task.completed:.0f}/{task.total}"),
                                   TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
-                                  console=err_console, transient=True)
+                                  console=err_console, transient=True,
+                                  disable=not err_console.is_terminal)
         self._progress.start()
         self._task = self._progress.add_task(description, total=total, info="")
 
