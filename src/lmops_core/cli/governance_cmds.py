@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from lmops_core.cli.choices import GovernedStage, Role, StatusFilter
 from lmops_core.cli.common import (
     JsonOpt,
     console,
@@ -24,7 +25,6 @@ from lmops_core.cli.json_shapes import (
     request_page_json,
     version_json,
 )
-from lmops_core.cli.choices import GovernedStage, Role, StatusFilter
 from lmops_core.governance.models import ROLES
 from lmops_core.governance.schemas import ApprovalRequestPublic
 

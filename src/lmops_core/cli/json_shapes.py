@@ -101,16 +101,19 @@ def request_page_json(page: Page) -> dict[str, Any]:
 
 def verify_json(chain: VerifyResult, decisions: DecisionVerifyResult) -> dict[str, Any]:
     """The audit verification: ``ok`` only when the chain and every signed decision verify."""
-    return plain({"ok": chain.ok and decisions.ok,
-            "chain": {**dataclasses.asdict(chain), "message": str(chain)},
-            "decisions": {"ok": decisions.ok, "decisions_checked": decisions.decisions_checked,
-                          "keys_checked": decisions.keys_checked,
-                          "problems": list(decisions.problems)}})
+    out: dict[str, Any] = plain({
+        "ok": chain.ok and decisions.ok,
+        "chain": {**dataclasses.asdict(chain), "message": str(chain)},
+        "decisions": {"ok": decisions.ok, "decisions_checked": decisions.decisions_checked,
+                      "keys_checked": decisions.keys_checked,
+                      "problems": list(decisions.problems)}})
+    return out
 
 
 def lint_issue_json(issue: LintIssue) -> dict[str, Any]:
     """One problem found in a policy file."""
-    return plain({**issue.to_dict(), "text": str(issue)})
+    out: dict[str, Any] = plain({**issue.to_dict(), "text": str(issue)})
+    return out
 
 
 def stage_outcome_json(run_id: str, outputs: Mapping[str, VersionPublic],

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from lmops_core.cli.choices import GovernedStage, ModelKind, RiskTier, Shape
 from lmops_core.cli.common import (
     JsonOpt,
     byte_progress,
@@ -25,7 +26,6 @@ from lmops_core.cli.json_shapes import (
     run_json,
     version_json,
 )
-from lmops_core.cli.choices import GovernedStage, ModelKind, RiskTier, Shape
 from lmops_core.contracts import AssetType, Stage
 from lmops_core.registry.schemas import VersionPublic
 
