@@ -56,11 +56,12 @@ def shell(tmp_path: Path) -> Iterator[Shell]:
 @pytest.fixture
 def governed(shell: Shell, tmp_path: Path) -> Shell:
     """The shell's store with users eng (submitter), val (validator), risk (risk_officer),
-    each with a token, and ``model:chat@1`` carrying an eval record (acc 0.9)."""
+    boss (admin), each with a token, and ``model:chat@1`` carrying an eval record (acc 0.9)."""
     settings = make_settings(shell.home, policies_dir=Path(shell.env["LMOPS_POLICIES_DIR"]),
                              actor="eng")
     with Workspace.open(settings) as ws:
-        for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer")):
+        for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer"),
+                           ("boss", "admin")):
             shell.tokens[user] = token_for(ws, user, role)
         version = ws.register_model("chat", make_model_folder(tmp_path / "m"))
         ws.with_token(shell.tokens["val"]).attach_evidence(

@@ -89,3 +89,19 @@ def test_writes_still_create_the_store(shell: Shell) -> None:
     shell.ok("prompts", "create", "hello", "--template", "Hi {name}")
     assert (shell.home / "lmops.db").is_file()
     assert [p["name"] for p in shell.json("prompts", "list")] == ["hello"]
+
+
+def test_a_terminal_keeps_its_width_and_folds_long_cells(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from lmops_core.cli import common
+
+    out = io.StringIO()
+    terminal = common._Console(file=out, force_terminal=True, width=40, color_system=None)
+    monkeypatch.setattr(common, "console", terminal)
+    request_id = "z" * 100
+    common.table("requests", ["id", "to"], [[request_id, "production"]])
+    lines = out.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 40  # a nice table on the terminal...
+    assert "".join(lines).count("z") == 100 and "…" not in out.getvalue()  # ...folded, not cut
+    assert common.clip("x" * 100, 70) == "x" * 69 + "…"  # free text is cut only on a terminal

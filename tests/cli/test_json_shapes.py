@@ -99,3 +99,19 @@ def test_policy_lint_json(shell: Shell, tmp_path: Path) -> None:
     issue = parsed["issues"][0]
     assert {"file", "line", "severity", "rule", "condition", "message", "text"} == set(issue)
     assert issue["file"].endswith("bad.yaml")
+
+
+def test_a_signing_key_and_a_role_grant(governed: Shell, tmp_path: Path) -> None:
+    governed.ok("keys", "generate", "--out", str(tmp_path / "val.key"))
+    registered = governed.json("keys", "register", "val", str(tmp_path / "val.key.pub"),
+                               who="boss")
+    assert set(registered) == {"fingerprint", "user", "created_by", "created_at", "revoked_at",
+                               "active"}
+    assert registered in governed.json("keys", "list")["personal_keys"]
+    revoked = governed.json("keys", "revoke", "val", who="boss")
+    assert revoked == {**registered, "revoked_at": revoked["revoked_at"], "active": False}
+    assert revoked in governed.json("keys", "list")["personal_keys"]
+    assert governed.json("users", "grant", "val", "viewer", who="boss") == \
+        {"user": "val", "role": "viewer", "holds": True}
+    assert governed.json("users", "revoke", "val", "viewer", who="boss") == \
+        {"user": "val", "role": "viewer", "holds": False}

@@ -18,7 +18,7 @@ from lmops_core.cli.common import (
     settings,
     table,
 )
-from lmops_core.cli.json_shapes import plain
+from lmops_core.cli.json_shapes import key_json, plain
 
 keys_app = typer.Typer(help="Ed25519 keys: the server's bundle key (create, export-public, "
                        "rotate --server) and personal keys that sign approvals (generate, "
@@ -56,10 +56,14 @@ def keys_rotate(
     server: Annotated[bool, typer.Option(
         "--server", help="Rotate the server's bundle key instead (old public key kept).")
         ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Replace a personal key (audited), or with --server the server's bundle signing key."""
     if server:
         info = _store().rotate()
+        if as_json:
+            print_json(plain(dataclasses.asdict(info)))
+            return
         console.print(f"active signing key is now [bold]{info.key_id}[/]")
         return
     if public_key is None:
@@ -67,6 +71,9 @@ def keys_rotate(
                                  param_hint="PUBLIC_KEY")
     with open_workspace() as ws:
         key = ws.signing_keys.rotate(public_key, user=user)
+    if as_json:
+        print_json(key_json(key))
+        return
     console.print(f"{key.user}'s signing key is now [bold]{key.fingerprint}[/] "
                   "(the previous one is revoked)")
 
@@ -94,19 +101,26 @@ def keys_register(
     user: Annotated[str, typer.Argument(help="Whose key it is.")],
     public_key: Annotated[Path, typer.Argument(help="Their public key file.", exists=True,
                                                dir_okay=False)],
+    as_json: JsonOpt = False,
 ) -> None:
     """Register USER's public key (an admin, acting with a credential; audited, signed)."""
     with open_workspace() as ws:
         key = ws.signing_keys.register(user, public_key)
+    if as_json:
+        print_json(key_json(key))
+        return
     console.print(f"registered key [bold]{key.fingerprint}[/] for {key.user}")
 
 
 @keys_app.command("revoke")
-def keys_revoke(user: Annotated[str, typer.Argument(help="Whose active key to revoke.")]
-                ) -> None:
+def keys_revoke(user: Annotated[str, typer.Argument(help="Whose active key to revoke.")],
+                as_json: JsonOpt = False) -> None:
     """Revoke USER's active personal key (an admin or the owner); it signs nothing more."""
     with open_workspace() as ws:
         key = ws.signing_keys.revoke(user)
+    if as_json:
+        print_json(key_json(key))
+        return
     console.print(f"revoked key {key.fingerprint} of {key.user}")
 
 
@@ -121,7 +135,7 @@ def keys_list(as_json: JsonOpt = False) -> None:
             "bundle_keys": [{"key_id": k.key_id, "active": k.active,
                              "has_private": k.has_private, "public_path": k.public_path}
                             for k in bundle_keys],
-            "personal_keys": [dataclasses.asdict(k) for k in personal]}))
+            "personal_keys": [key_json(k) for k in personal]}))
         return
     table("bundle signing keys", ["key id", "active", "private key", "public key file"],
           [[k.key_id, "yes" if k.active else "", "present" if k.has_private else "retired",

@@ -210,19 +210,27 @@ def requests_reject(request_id: str, role: RoleOpt, comment: CommentOpt,
 
 
 @users_app.command("grant")
-def users_grant(user: str, role: Annotated[Role, typer.Argument(help="The role to give.")]) -> None:
+def users_grant(user: str, role: Annotated[Role, typer.Argument(help="The role to give.")],
+                as_json: JsonOpt = False) -> None:
     """Give USER a ROLE."""
     with open_workspace() as ws:
         ws.governance.grant_role(user, role)
-    console.print(f"{user} now holds {role}")
+    if as_json:
+        print_json({"user": user, "role": role, "holds": True})
+    else:
+        console.print(f"{user} now holds {role}", highlight=False)
 
 
 @users_app.command("revoke")
-def users_revoke(user: str, role: Annotated[Role, typer.Argument(help="The role to take.")]) -> None:
+def users_revoke(user: str, role: Annotated[Role, typer.Argument(help="The role to take.")],
+                 as_json: JsonOpt = False) -> None:
     """Take a ROLE from USER."""
     with open_workspace() as ws:
         ws.governance.revoke_role(user, role)
-    console.print(f"{user} no longer holds {role}")
+    if as_json:
+        print_json({"user": user, "role": role, "holds": False})
+    else:
+        console.print(f"{user} no longer holds {role}", highlight=False)
 
 
 @tokens_app.command("create")

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from lmops_core.audit.chain import VerifyResult
 from lmops_core.evidence_summary import summarize_metrics
+from lmops_core.governance.keys import KeyPublic
 from lmops_core.governance.schemas import ApprovalRequestPublic, Page
 from lmops_core.governance.signing import DecisionVerifyResult
 from lmops_core.policy.issues import LintIssue
@@ -97,6 +98,12 @@ def request_page_json(page: Page) -> dict[str, Any]:
     """One page of requests: ``items`` (each as :func:`request_json`), ``total``, paging."""
     return {"items": [request_json(r) for r in page.items], "total": page.total,
             "limit": page.limit, "offset": page.offset}
+
+
+def key_json(key: KeyPublic) -> dict[str, Any]:
+    """A registered personal signing key (never a private half)."""
+    out: dict[str, Any] = plain({**dataclasses.asdict(key), "active": key.active})
+    return out
 
 
 def verify_json(chain: VerifyResult, decisions: DecisionVerifyResult) -> dict[str, Any]:
