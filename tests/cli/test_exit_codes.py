@@ -121,3 +121,23 @@ def test_codes_are_distinct_and_stable(code: ExitCode) -> None:
     stable = {"OK": 0, "ERROR": 1, "INVALID_INPUT": 2, "NOT_FOUND": 3, "POLICY_REFUSED": 4,
               "PERMISSION_DENIED": 5, "INTEGRITY": 6, "CONFLICT": 7, "MONITOR_BREACH": 8}
     assert stable[code.name] == code.value
+
+
+def test_bundle_verify_codes(governed: Shell, tmp_path: Path) -> None:
+    request = governed.json("promote", "model:chat@1", "--to", "production", who="eng")
+    governed.ok("requests", "approve", request["id"], "--role", "validator", "--comment", "ok",
+                who="val")
+    governed.ok("requests", "approve", request["id"], "--role", "risk_officer",
+                "--comment", "ok", who="risk")
+    bundle = tmp_path / "bundle"
+    made = governed.json("bundle", "create", "chat@1", "--stage", "production", "--out",
+                         str(bundle), who="eng")
+    assert made["ref"] == "model:chat@1" and made["request_id"] == request["id"]
+    assert governed.json("bundle", "verify", str(bundle))["ok"] is True
+    governed.ok("revoke", "model:chat@1", "--stage", "production", "--reason", "incident 7",
+                who="risk")
+    revoked = governed("bundle", "verify", str(bundle))
+    assert revoked.exit_code == ExitCode.POLICY_REFUSED and "incident 7" in revoked.stderr
+    (bundle / "files" / "config.json").write_text('{"model_type": "evil"}')
+    tampered = governed("bundle", "verify", str(bundle), "--offline")
+    assert tampered.exit_code == ExitCode.INTEGRITY and "config.json" in tampered.stderr

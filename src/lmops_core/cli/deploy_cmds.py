@@ -215,7 +215,9 @@ def bundle_verify(
 
     The store (LMOPS_HOME / LMOPS_DATABASE_URL) is asked whether the version
     was revoked since; when it cannot answer, the bundle's signed valid_until
-    decides. Exit 1 with the reason if refused.
+    decides. Refused with the reason: exit 4 when the approval no longer stands (revoked,
+    expired), 6 when a signature or digest does not verify, 2 when content is refused
+    (unsafe files, paths outside the bundle).
     """
     import shutil
     import tempfile
