@@ -72,13 +72,15 @@ def exit_code_for(exc: LmopsError) -> ExitCode:
     return ExitCode.ERROR
 
 
+def exit_code_meaning(code: ExitCode) -> str:
+    """What ``code`` means, in a few words."""
+    return _DOCS[code]
+
+
 def exit_codes_help() -> str:
-    """The table of exit codes, one per line, for ``lmops --help`` and docs/cli.md."""
-    lines = []
-    for code in ExitCode:
-        doc = _DOCS[code]
-        lines.append(f"{code.value}  {code.name.lower().replace('_', '-')}: {doc}")
-    return "\n".join(lines)
+    """The exit codes, one per line, for ``lmops --help`` (docs/cli.md has them as a table)."""
+    return "\n".join(f"{c.value}  {c.name.lower().replace('_', '-')}: {_DOCS[c]}"
+                     for c in ExitCode)
 
 
 _DOCS: dict[ExitCode, str] = {
