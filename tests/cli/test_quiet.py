@@ -8,6 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests.cli.conftest import Shell
 from tests.conftest import write_jsonl
 
@@ -64,3 +66,53 @@ def test_stage_ends_with_the_metrics_it_recorded(shell: Shell, tmp_path: Path) -
     assert lines[2].endswith("data_step on dataset:qa@2: records_in=3  records_out=1  "
                              "records_removed=2")
     assert result.stderr == ""  # nothing from libraries, and no log worth naming
+
+
+def test_the_quiet_switches_are_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lmops_core.cli.quiet import QUIET_ENV, quiet_environment
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    monkeypatch.setenv("TRANSFORMERS_VERBOSITY", "info")  # the user's own choice is kept
+    with quiet_environment():
+        assert os.environ["TQDM_DISABLE"] == QUIET_ENV["TQDM_DISABLE"]
+        assert os.environ["TRANSFORMERS_VERBOSITY"] == "info"
+    assert "TQDM_DISABLE" not in os.environ
+    assert os.environ["TRANSFORMERS_VERBOSITY"] == "info"
+
+
+NOISY_PLUGIN = textwrap.dedent("""
+    import sys
+    import warnings
+
+    from lmops_core import hookimpl
+
+
+    class NoisyTrainer:
+        name = "noisy-fail"
+        description = "warns and prints like an ML library, then fails"
+
+        def run(self, context):
+            warnings.warn("deep inside a library", UserWarning)
+            print("a library's progress bar", file=sys.stderr)
+            raise RuntimeError("the operation failed")
+
+
+    @hookimpl
+    def register_trainers(register):
+        register(NoisyTrainer())
+""")
+
+
+def test_a_failed_stage_names_the_log(shell: Shell, tmp_path: Path) -> None:
+    plugin = tmp_path / "noisy_plugin.py"
+    plugin.write_text(NOISY_PLUGIN)
+    shell.env["LMOPS_PLUGINS"] = str(plugin)
+    result = shell("stage", "training", "noisy-fail")
+    assert result.exit_code == 1, result.output
+    assert "the operation failed" in result.stderr
+    assert "deep inside a library" not in result.stderr
+    assert "progress bar" not in result.stderr
+    [log] = (shell.home / "logs").glob("stage-training-noisy-fail-*.log")
+    assert f"library output: {log}" in result.stderr
+    kept = log.read_text()
+    assert "deep inside a library" in kept and "a library's progress bar" in kept

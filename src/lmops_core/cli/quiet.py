@@ -36,20 +36,32 @@ QUIET_ENV = {
 }
 
 
-def quiet_environment() -> None:
-    """Set :data:`QUIET_ENV` (keeping values the user chose) and quiet libraries already loaded."""
+@contextmanager
+def quiet_environment() -> Iterator[None]:
+    """Set :data:`QUIET_ENV` (keeping values the user chose) and quiet libraries already loaded.
+
+    The variables are restored on exit, so an in-process caller (a test) keeps its own.
+    """
+    saved = {name: os.environ.get(name) for name in QUIET_ENV}
     for name, value in QUIET_ENV.items():
         os.environ.setdefault(name, value)
-    for module, calls in (("datasets", ("disable_progress_bars",)),
-                          ("transformers.utils.logging", ("disable_progress_bar",)),
-                          ("evaluate", ("disable_progress_bar",)),
-                          ("huggingface_hub.utils", ("disable_progress_bars",))):
+    for module, call in (("datasets", "disable_progress_bars"),
+                         ("transformers.utils.logging", "disable_progress_bar"),
+                         ("evaluate", "disable_progress_bar"),
+                         ("huggingface_hub.utils", "disable_progress_bars")):
         loaded = sys.modules.get(module)
-        for call in calls:
-            fn = getattr(loaded, call, None) if loaded is not None else None
-            if callable(fn):
-                with suppress(Exception):  # a library's own switch failing must not stop a run
-                    fn()
+        fn = getattr(loaded, call, None) if loaded is not None else None
+        if callable(fn):
+            with suppress(Exception):  # a library's own switch failing must not stop a run
+                fn()
+    try:
+        yield
+    finally:
+        for name, before in saved.items():
+            if before is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = before
 
 
 def _real_stderr_fd() -> int | None:
@@ -62,8 +74,10 @@ def _real_stderr_fd() -> int | None:
 
 @contextmanager
 def library_output_to(log_path: Path) -> Iterator[Path]:
-    """Send the libraries' output (see the module docstring) to ``log_path`` while active."""
-    quiet_environment()
+    """Send the libraries' output (see the module docstring) to ``log_path`` while active.
+
+    Use it inside :func:`quiet_environment`, entered before the libraries are imported.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log: IO[str] = open(log_path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
     handler = logging.StreamHandler(log)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -186,23 +187,23 @@ def stage(
             params[key] = json.loads(raw)
         except json.JSONDecodeError:
             params[key] = raw
-    if not verbose:
-        quiet_environment()  # before plugins import their libraries
-    with open_workspace() as ws:
+    # Quiet before the workspace loads plugins, which import their libraries.
+    with (nullcontext() if verbose else quiet_environment()), open_workspace() as ws:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         log = ws.settings.home / "logs" / f"stage-{stage_name.value}-{operation}-{stamp}.log"
         if verbose:
             outcome = ws.run_stage(stage_name, operation, inputs=inputs, params=params,
                                    seed=seed, progress=RichStageProgress())
         else:
-            with library_output_to(log):
-                outcome = ws.run_stage(stage_name, operation, inputs=inputs, params=params,
-                                       seed=seed, progress=RichStageProgress())
+            try:
+                with library_output_to(log):
+                    outcome = ws.run_stage(stage_name, operation, inputs=inputs, params=params,
+                                           seed=seed, progress=RichStageProgress())
+            finally:
+                _name_log(log)
         outputs = {role: ws.get(ref) for role, ref in outcome.outputs.items()}
         evidence = _recorded_evidence(ws, [*outcome.outputs.values(), *inputs.values()],
                                       outcome.evidence_ids)
-    if not verbose and log.exists() and log.stat().st_size:
-        err_console.print(f"library output: {log}", highlight=False)
     if as_json:
         print_json(stage_outcome_json(outcome.run_id, outputs, evidence))
         return
@@ -215,6 +216,12 @@ def stage(
                           for k, v in headline.items())
         console.print(f"  evidence #{ev.id} {ev.kind} on {ev.subject}: {shown or '(no metrics)'}",
                       highlight=False, markup=False)
+
+
+def _name_log(log: Path) -> None:
+    """Say where the libraries' output went, when they wrote anything."""
+    if log.exists() and log.stat().st_size:
+        err_console.print(f"library output: {log}", highlight=False, soft_wrap=True)
 
 
 def _recorded_evidence(ws: Workspace, refs: list[str], ids: list[int]) -> list[EvidencePublic]:
