@@ -115,3 +115,28 @@ def test_a_signing_key_and_a_role_grant(governed: Shell, tmp_path: Path) -> None
         {"user": "val", "role": "viewer", "holds": True}
     assert governed.json("users", "revoke", "val", "viewer", who="boss") == \
         {"user": "val", "role": "viewer", "holds": False}
+
+
+# Commands that print no report of their own, or print a secret once, or stream an account.
+NO_JSON = {"init", "serve", "run", "demo", "tokens create", "keys generate",
+           "keys export-public", "audit checkpoint", "monitor watch"}
+
+
+def test_every_reporting_command_takes_json() -> None:
+    import typer
+
+    from lmops_core.cli import app
+
+    def leaves(command: object, prefix: str = "") -> list[tuple[str, object]]:
+        subcommands = getattr(command, "commands", None)
+        if subcommands is None:
+            return [(prefix.strip(), command)]
+        return [leaf for name, sub in subcommands.items()
+                for leaf in leaves(sub, f"{prefix} {name}")]
+
+    found = leaves(typer.main.get_command(app))
+    assert len(found) > 50
+    missing = sorted(name for name, command in found if name not in NO_JSON
+                     and not any("--json" in p.opts for p in command.params))  # type: ignore[attr-defined]
+    assert missing == []
+    assert NO_JSON <= {name for name, _ in found}  # the exceptions are real commands

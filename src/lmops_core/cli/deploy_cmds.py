@@ -39,9 +39,12 @@ def _store() -> Any:
 
 
 @keys_app.command("create")
-def keys_create() -> None:
+def keys_create(as_json: JsonOpt = False) -> None:
     """Create the first signing key (the private key is never printed)."""
     info = _store().create()
+    if as_json:
+        print_json(plain(dataclasses.asdict(info)))
+        return
     console.print(f"created signing key [bold]{info.key_id}[/] (public key {info.public_path})")
 
 

@@ -256,8 +256,11 @@ def tokens_list(as_json: JsonOpt = False) -> None:
 
 
 @tokens_app.command("revoke")
-def tokens_revoke(token_id: str) -> None:
+def tokens_revoke(token_id: str, as_json: JsonOpt = False) -> None:
     """Revoke a token by its id (the part after 'lmops_')."""
     with open_workspace() as ws:
         ws.governance.revoke_token(token_id)
-    console.print(f"token {token_id} revoked")
+    if as_json:
+        print_json({"id": token_id, "revoked": True})
+    else:
+        console.print(f"token {token_id} revoked", highlight=False)
