@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lmops_core.errors import NotFoundError
+from lmops_core.errors import ConfigurationError, NotFoundError
 from lmops_core.registry.db import describe_store, store_exists
 from lmops_core.workspace import Workspace
 from tests.conftest import make_settings
@@ -29,3 +29,14 @@ def test_describe_store_hides_the_password() -> None:
     assert describe_store("sqlite:////srv/lmops/lmops.db") == "/srv/lmops/lmops.db"
     shown = describe_store("postgresql://lmops:s3cret@db.internal:5432/lmops")
     assert "s3cret" not in shown and "db.internal:5432/lmops" in shown
+
+
+def test_a_missing_postgres_database_is_no_store(pg_url: str) -> None:
+    missing = pg_url.rsplit("/", 1)[0] + "/lmops_never_created"
+    assert not store_exists(missing)
+
+
+def test_an_unreachable_server_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match=r"cannot reach the store at "
+                                                 r"postgresql\+psycopg://lmops:\*\*\*@127.0.0.1:1/x"):
+        store_exists("postgresql://lmops:s3cret@127.0.0.1:1/x")

@@ -41,6 +41,7 @@ def store_exists(url: str) -> bool:
     version table that :meth:`Database.migrate` writes first.
     """
     from sqlalchemy import inspect
+    from sqlalchemy.exc import OperationalError
 
     parsed = make_url(normalize_url(url))
     if parsed.get_backend_name() == "sqlite":
@@ -48,6 +49,11 @@ def store_exists(url: str) -> bool:
     engine = create_engine(parsed)
     try:
         return inspect(engine).has_table("alembic_version")
+    except OperationalError as exc:
+        if "does not exist" in str(exc):  # the database itself was never created
+            return False
+        raise ConfigurationError(f"cannot reach the store at {describe_store(url)}: "
+                                 f"{str(exc.orig).strip()}") from None
     finally:
         engine.dispose()
 
