@@ -248,15 +248,17 @@ def test_rows_written_before_redaction_are_masked_when_shown(ws: Workspace) -> N
 def test_cli_error_messages_are_masked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     from lmops_core.cli import main
+    from lmops_core.cli.exit_codes import ExitCode
     from lmops_core.settings import get_settings
 
     monkeypatch.setenv("LMOPS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("LMOPS_LOAD_ENTRY_POINTS", "false")
     get_settings.cache_clear()
+    Workspace.open(get_settings()).close()  # a store to look the run up in
     # A secret pasted where a run id belongs comes back in the "not found" message.
     monkeypatch.setattr("sys.argv", ["lmops", "runs", "show", SK])
     with pytest.raises(SystemExit) as exit_info:
         main()
-    assert exit_info.value.code == 1
+    assert exit_info.value.code == ExitCode.NOT_FOUND
     captured = capsys.readouterr()
     assert "does not exist" in captured.err and SK not in captured.err + captured.out

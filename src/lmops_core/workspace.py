@@ -49,7 +49,7 @@ from lmops_core.governance.workflow import Governance
 from lmops_core.plugins import PluginHost, load_plugins
 from lmops_core.redaction import redact
 from lmops_core.registry import store
-from lmops_core.registry.db import Database
+from lmops_core.registry.db import Database, describe_store, store_exists
 from lmops_core.registry.models import AuditEvent, Run
 from lmops_core.registry.names import clean_name, parse_ref
 from lmops_core.registry.plain_text import check_text
@@ -104,7 +104,7 @@ class Workspace:
     @classmethod
     def open(cls, settings: Settings | None = None, *, actor: str | None = None,
              token: str | None = None, signing_key: Path | str | None = None,
-             migrate: bool = True) -> Workspace:
+             migrate: bool = True, create: bool = True) -> Workspace:
         """Open the store named by ``settings`` (default: the ``LMOPS_*`` environment).
 
         The workspace acts as the owner of ``token`` (default ``LMOPS_TOKEN``)
@@ -112,8 +112,14 @@ class Workspace:
         ``LMOPS_SIGNING_KEY``); without either, as ``actor`` (default
         ``LMOPS_ACTOR``, else the OS user), a name that may not decide anything
         unless it is the OS user of the embedded (SQLite) store.
+
+        With ``create=False`` a store that does not exist yet is not created:
+        :class:`~lmops_core.errors.NotFoundError` names where it was looked for.
         """
         settings = settings or get_settings()
+        if not create and not store_exists(settings.resolved_database_url):
+            where = describe_store(settings.resolved_database_url)
+            raise NotFoundError(f"no lmops store at {where}", store=where)
         settings.home.mkdir(parents=True, exist_ok=True)
         plugins = load_plugins(settings)
         db = Database(settings.resolved_database_url,

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from lmops_core.audit.chain import GENESIS_HASH, event_hash, sign_head
 from lmops_core.cli import app
+from lmops_core.cli.exit_codes import ExitCode
 from lmops_core.errors import AuditChainError, AuditRefusedError, ConfigurationError
 from lmops_core.workspace import Workspace
 from tests.conftest import make_settings, write_jsonl
@@ -258,7 +259,7 @@ def test_rollback_with_artifact_access_is_caught_by_an_auditors_checkpoint(
         assert result.first_bad_seq == 5  # the checkpoint after the first commit matched
     cli = CliRunner().invoke(app, ["audit", "verify", "--checkpoint", str(kept)],
                              env=_env(busy_ws))
-    assert cli.exit_code == 1, cli.output
+    assert cli.exit_code == ExitCode.INTEGRITY, cli.output
     assert "BROKEN at event 5" in cli.output and "checkpoint seq 15" in cli.output
 
 

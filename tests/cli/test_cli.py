@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lmops_core.cli import app
+from lmops_core.cli.exit_codes import ExitCode
 from tests.conftest import make_model_folder, write_jsonl
 
 
@@ -73,7 +74,7 @@ def test_errors_are_one_clear_line(env: dict[str, str], tmp_path: Path) -> None:
     result = subprocess.run([str(lmops), "datasets", "register", "qa", str(bad), "--shape",
                              "instruction"], capture_output=True, text=True,
                             env={**os.environ, **env}, timeout=120)
-    assert result.returncode == 1
+    assert result.returncode == ExitCode.INVALID_INPUT
     assert result.stderr.strip() == "Error: bad.jsonl:1: response: missing required field"
     assert "Traceback" not in result.stderr
 
@@ -89,5 +90,5 @@ def test_audit_verify_fails_with_exit_code(env: dict[str, str], tmp_path: Path) 
     db.commit()
     db.close()
     result = CliRunner().invoke(app, ["audit", "verify"], env=env)
-    assert result.exit_code == 1
+    assert result.exit_code == ExitCode.INTEGRITY
     assert "audit log BROKEN at event 2" in result.output

@@ -8,6 +8,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from lmops_core.cli import app
+from lmops_core.cli.exit_codes import ExitCode
 from lmops_core.settings import get_settings
 from lmops_core.workspace import Workspace
 from tests.conftest import make_model_folder, make_settings
@@ -25,7 +26,7 @@ def test_lint_reports_file_line_and_fails(tmp_path: Path) -> None:
     bad.write_text(DATASET_POLICY.replace("records >= 0.5", "records >= >= 0.5"))
     result = CliRunner().invoke(app, ["policy", "lint", str(bad)],
                                 env={"LMOPS_HOME": str(tmp_path), "LMOPS_LOAD_ENTRY_POINTS": "0"})
-    assert result.exit_code == 1
+    assert result.exit_code == ExitCode.INVALID_INPUT
     assert "bad.yaml:" in result.output and "accuracy" in result.output
     good = tmp_path / "good.yaml"
     good.write_text(DATASET_POLICY)
@@ -53,7 +54,8 @@ def test_explain_promote_and_review(tmp_path: Path) -> None:
     assert boot.exit_code == 0, boot.output  # type: ignore[attr-defined]
     tokens["boss"] = boot.output.strip().splitlines()[-1]  # type: ignore[attr-defined]
     again = cli("mallory", "init", "--admin", "mallory")
-    assert again.exit_code == 1 and "already has an admin" in str(again.exception)  # type: ignore[attr-defined]
+    assert again.exit_code == ExitCode.CONFLICT  # type: ignore[attr-defined]
+    assert "already has an admin" in again.stderr  # type: ignore[attr-defined]
     for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer")):
         made = cli("boss", "tokens", "create", "--user", user, "--role", role)
         tokens[user] = made.output.strip()  # type: ignore[attr-defined]
@@ -62,7 +64,8 @@ def test_explain_promote_and_review(tmp_path: Path) -> None:
     ws.close()
 
     blocked = cli("eng", "policy", "explain", "--version", "chat@1", "--to", "production")
-    assert blocked.exit_code == 1 and "BLOCKED" in blocked.output  # type: ignore[attr-defined]
+    assert blocked.exit_code == ExitCode.POLICY_REFUSED  # type: ignore[attr-defined]
+    assert "BLOCKED" in blocked.output  # type: ignore[attr-defined]
     assert "missing" in blocked.output.lower()  # type: ignore[attr-defined]
     ws = Workspace.open(make_settings(home, policies_dir=policies, actor="val"))
     ws.attach_evidence(v.ref, kind="eval", digest=v.digest, metrics={"acc": 0.9})
@@ -75,17 +78,19 @@ def test_explain_promote_and_review(tmp_path: Path) -> None:
     assert req_id in cli("val", "requests", "list").output  # type: ignore[attr-defined]
     self_approve = cli("eng", "requests", "approve", req_id, "--role", "validator",
                        "--comment", "mine")
-    assert self_approve.exit_code == 1  # type: ignore[attr-defined]
+    assert self_approve.exit_code == ExitCode.PERMISSION_DENIED  # type: ignore[attr-defined]
     # The attack of issue 12: approve "as" someone else by naming them. A name is not enough.
     for name in ("val", "risk"):
         get_settings.cache_clear()
         posing = CliRunner().invoke(app, ["requests", "approve", req_id, "--role", "validator",
                                           "--comment", "lgtm"], env={**env, "LMOPS_ACTOR": name})
-        assert posing.exit_code == 1 and "needs a credential" in str(posing.exception)
+        assert posing.exit_code == ExitCode.PERMISSION_DENIED
+        assert "needs a credential" in posing.stderr
     get_settings.cache_clear()
     minted = CliRunner().invoke(app, ["tokens", "create", "--user", "eng", "--role", "admin"],
                                 env={**env, "LMOPS_ACTOR": "boss"})
-    assert minted.exit_code == 1 and "needs a credential of 'boss'" in str(minted.exception)
+    assert minted.exit_code == ExitCode.PERMISSION_DENIED
+    assert "needs a credential of 'boss'" in minted.stderr
     cli("val", "requests", "approve", req_id, "--role", "validator", "--comment", "validated")
     done = cli("risk", "requests", "approve", req_id, "--role", "risk_officer", "--comment", "ok")
     assert "approved" in done.output  # type: ignore[attr-defined]
@@ -114,7 +119,8 @@ def test_personal_keys_from_the_shell(tmp_path: Path) -> None:
     pub = str(tmp_path / "val.key.pub")
     # Registering needs an admin's credential: a name is not enough, nor a non-admin's token.
     posing = cli({"LMOPS_ACTOR": "boss"}, "keys", "register", "val", pub)
-    assert posing.exit_code == 1 and "needs a credential" in str(posing.exception)
+    assert posing.exit_code == ExitCode.PERMISSION_DENIED
+    assert "needs a credential" in posing.stderr
     assert cli(boss, "keys", "register", "val", pub).exit_code == 0
     eng = {"LMOPS_TOKEN": cli(boss, "tokens", "create", "--user", "eng", "--role", "submitter")
            .output.strip()}
@@ -134,4 +140,5 @@ def test_personal_keys_from_the_shell(tmp_path: Path) -> None:
         verified.output, verified.output
     assert cli(val, "keys", "revoke", "val").exit_code == 0
     after = cli(val, "requests", "list")
-    assert after.exit_code == 1 and "not registered or was revoked" in str(after.exception)
+    assert after.exit_code == ExitCode.PERMISSION_DENIED, after.output
+    assert "not registered or was revoked" in after.stderr

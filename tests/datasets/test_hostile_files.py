@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from lmops_core.cli.exit_codes import ExitCode
 from lmops_core.datasets.ingest import ingest_file
 from lmops_core.errors import NotFoundError, ValidationError
 from lmops_core.workspace import Workspace
@@ -135,7 +136,7 @@ def test_cli_refuses_with_one_line(tmp_path: Path, case: str, make: Callable[[Pa
                              "datasets", "register",
                              "hostile", str(source), "--shape", "text"],
                             capture_output=True, text=True, env=env, timeout=300, check=False)
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == ExitCode.INVALID_INPUT, result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr

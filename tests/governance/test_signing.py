@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import insert, select, update
 from typer.testing import CliRunner
 
+from lmops_core.cli.exit_codes import ExitCode
 from lmops_core.errors import IntegrityError, PermissionDeniedError
 from lmops_core.governance.identity import Identity, public_pem, write_private_key
 from lmops_core.governance.models import ApprovalDecision, ApprovalRequest, SigningKey
@@ -167,7 +168,7 @@ def test_audit_verify_cli_names_the_forged_decision(tmp_path: Path,
         s.execute(update(ApprovalDecision).where(ApprovalDecision.actor == "val")
                   .values(decision="reject"))
     bad = CliRunner().invoke(app, ["audit", "verify"], env=env)
-    assert bad.exit_code == 1 and "forged or altered: decision" in bad.output
+    assert bad.exit_code == ExitCode.INTEGRITY and "forged or altered: decision" in bad.output
     assert "'val'" in bad.output
 
 

@@ -271,3 +271,14 @@ def test_expired_requests_cannot_be_approved(gov_ws: Workspace, tmp_path: Path) 
     assert gov_ws.governance.expire_due() == 1
     assert gov_ws.governance.get_request(req2.id).status == "expired"
     assert [e.subject for e in gov_ws.audit_events(action="promotion.expired")] == [ref, other]
+
+
+def test_an_unknown_request_status_is_refused(gov_ws: Workspace) -> None:
+    from lmops_core.governance.models import REQUEST_STATUSES
+
+    with pytest.raises(ValidationError, match=r"unknown request status 'foo' \(expected one of "
+                                              r"pending, approved, rejected, expired, "
+                                              r"invalidated\)"):
+        gov_ws.governance.list_requests(status="foo")
+    for status in REQUEST_STATUSES:
+        assert gov_ws.governance.list_requests(status=status).total == 0

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from lmops_core.cli.exit_codes import ExitCode
 from lmops_core.errors import PolicyViolationError
 from lmops_core.governance.models import ROLES
 from lmops_core.policy import lint
@@ -147,7 +148,7 @@ def test_cli_lint_exits_1_naming_the_rule(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", "from lmops_core.cli import main; main()",
                              "policy", "lint", str(path)], capture_output=True, text=True,
                             env=env, timeout=300, check=False)
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.returncode == ExitCode.INVALID_INPUT, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert f"{path}:5: error: rule 'data-gate': approval role 'data_stewart' does not exist" \
         in result.stderr

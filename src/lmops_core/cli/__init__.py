@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from lmops_core.cli import (
     deploy_cmds,
@@ -15,14 +17,34 @@ from lmops_core.cli import (
     report_cmds,
     system_cmds,
 )
+from lmops_core.cli.exit_codes import exit_code_for, exit_codes_help
 from lmops_core.errors import LmopsError
 from lmops_core.redaction import redact_text
 
+
+def fail(exc: LmopsError) -> typer.Exit:
+    """Print ``exc`` as one ``Error:`` line on stderr; the exit carrying its code."""
+    typer.secho(f"Error: {redact_text(str(exc))}", fg=typer.colors.RED, err=True)
+    return typer.Exit(int(exit_code_for(exc)))
+
+
+class LmopsGroup(TyperGroup):
+    """The root command: an lmops error ends any command with one line and its exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LmopsError as exc:
+            raise fail(exc) from exc
+
+
 app = typer.Typer(
+    cls=LmopsGroup,
     name="lmops",
     help="Carry language models through their lifecycle under governance: a registry with "
     "lineage, content-addressed artifacts, evidence, policies, approvals and a tamper-evident "
     "audit log. State lives under LMOPS_HOME (default ~/.lmops) or LMOPS_DATABASE_URL.",
+    epilog="Exit codes (see docs/cli.md):\n\n" + exit_codes_help().replace("\n", "\n\n"),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -70,8 +92,7 @@ def main() -> None:
         _add_plugin_commands()
         app()
     except LmopsError as exc:
-        typer.secho(f"Error: {redact_text(str(exc))}", fg=typer.colors.RED, err=True)
-        sys.exit(1)
+        sys.exit(fail(exc).exit_code)
 
 
 # Registered last: the demo module decorates `app` with its command.

@@ -1,13 +1,20 @@
-"""What every CLI command shares: opening the workspace, printing, progress bars."""
+"""What every CLI command shares: opening the workspace, printing, progress bars.
+
+Output that scripts read goes to stdout (:data:`console`); progress, warnings
+and errors go to stderr (:data:`err_console`). When stdout is not a terminal
+(a pipe, a file, a test runner) nothing is wrapped, cut or ellipsised to a
+width: tables take the width their cells need.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from rich.console import Console
+import typer
+from rich.console import Console, ConsoleDimensions
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -18,21 +25,64 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from lmops_core.redaction import redact
+from lmops_core.cli.json_shapes import plain
+from lmops_core.errors import NotFoundError
 from lmops_core.settings import Settings, get_settings
 from lmops_core.workspace import Workspace
 
-console = Console()
+#: The width rich lays out to when the output is not a terminal: wider than any row we print.
+PIPE_WIDTH = 1 << 16
+
+
+class _Console(Console):
+    """A console that lays out to :data:`PIPE_WIDTH` when it does not write to a terminal."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        dims = super().size
+        if self.is_terminal:
+            return dims
+        return ConsoleDimensions(PIPE_WIDTH, dims.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+
+console: Console = _Console()
 # Warnings and errors are single lines that scripts may grep: never wrap them.
-err_console = Console(stderr=True, soft_wrap=True)
+err_console: Console = _Console(stderr=True, soft_wrap=True)
+
+#: The ``--json`` option every reporting command takes.
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of text.")]
 
 
-def open_workspace(actor: str | None = None) -> Workspace:
-    """The workspace named by the environment, reporting plugins that failed to load."""
-    ws = Workspace.open(get_settings(), actor=actor)
+def open_workspace(actor: str | None = None, *, create: bool = True) -> Workspace:
+    """The workspace named by the environment, reporting plugins that failed to load.
+
+    Commands that only read pass ``create=False``: a store that does not exist
+    is then an error (:class:`NotFoundError`, exit code 3) naming where it was
+    looked for and where the demo writes its store, and nothing is created.
+    """
+    current = get_settings()
+    try:
+        ws = Workspace.open(current, actor=actor, create=create)
+    except NotFoundError as exc:
+        if "store" not in exc.details:
+            raise
+        demo = current.home / "demo"
+        raise NotFoundError(
+            f"{exc.message}: nothing to read there (and nothing was created). Create one with "
+            f"`lmops init`, or explore the demo's store: `lmops demo`, then "
+            f"LMOPS_HOME={demo} lmops models list", **exc.details) from None
     for failure in ws.plugins.failures:
         err_console.print(f"[yellow]warning:[/] {failure}")
     return ws
+
+
+def read_workspace(actor: str | None = None) -> Workspace:
+    """The workspace of a read command: an existing store, never a new one."""
+    return open_workspace(actor, create=False)
 
 
 def settings() -> Settings:
@@ -40,14 +90,30 @@ def settings() -> Settings:
 
 
 def print_json(value: Any) -> None:
-    """Print ``value`` as JSON, secrets masked (:func:`lmops_core.redaction.redact`)."""
-    console.print_json(json.dumps(redact(json.loads(json.dumps(value, default=str)))))
+    """Print ``value`` as JSON on stdout, secrets masked and timestamps in UTC
+    (:func:`lmops_core.cli.json_shapes.plain`).
+
+    On a terminal it is highlighted; otherwise it is plain JSON, one document.
+    """
+    text = json.dumps(plain(value), indent=2, ensure_ascii=False)
+    if console.is_terminal:
+        console.print_json(text)
+    else:
+        typer.echo(text)
+
+
+def clip(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters on a terminal; whole when piped."""
+    if console.is_terminal and len(text) > width:
+        return text[: width - 1] + "…"
+    return text
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    """A table on stdout; long cells fold on a narrow terminal and are never ellipsised."""
     t = Table(title=title, show_lines=False)
     for c in columns:
-        t.add_column(c)
+        t.add_column(c, overflow="fold")
     for r in rows:
         t.add_row(*["" if v is None else str(v) for v in r])
     console.print(t)
@@ -55,16 +121,18 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
 
 @contextmanager
 def byte_progress(description: str, total: int | None) -> Iterator[Any]:
-    """A transfer progress bar; yields a callback taking a byte count."""
+    """A transfer progress bar on stderr (a terminal only); yields a callback taking bytes."""
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
                   TransferSpeedColumn(), TimeElapsedColumn(), console=err_console,
-                  transient=True) as progress:
+                  transient=True, disable=not err_console.is_terminal) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n: progress.advance(task, n)
 
 
 class RichStageProgress:
-    """A :class:`~lmops_core.contracts.ProgressReporter` drawing rich progress bars."""
+    """A :class:`~lmops_core.contracts.ProgressReporter` drawing rich progress bars.
+
+    Bars are drawn only when stderr is a terminal: in a log they would be noise."""
 
     def __init__(self) -> None:
         self._progress: Progress | None = None
@@ -75,7 +143,8 @@ class RichStageProgress:
         self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                                   TextColumn("{task.completed:.0f}/{task.total}"),
                                   TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
-                                  console=err_console, transient=True)
+                                  console=err_console, transient=True,
+                                  disable=not err_console.is_terminal)
         self._progress.start()
         self._task = self._progress.add_task(description, total=total, info="")
 

@@ -51,7 +51,10 @@ def _reporter(started: float) -> object:
     def report(event: str, label: str, result: StepResult | None) -> None:
         if event == "start":
             state["n"] += 1
-            console.rule(f"[bold cyan]{state['n']}. {label}", align="left")
+            if console.is_terminal:
+                console.rule(f"[bold cyan]{state['n']}. {label}", align="left")
+            else:  # a rule would span the whole (unbounded) width of a pipe
+                console.print(f"--- {state['n']}. {label}", highlight=False, markup=False)
         elif result is not None and result.summary:
             console.print(result.summary, highlight=False, markup=False)
             console.print(f"[dim]({time.perf_counter() - started:.0f} s)[/]")

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from lmops_core.cli.common import console, open_workspace, print_json, settings, table
+from lmops_core.cli.choices import GovernedStage
+from lmops_core.cli.common import (
+    JsonOpt,
+    console,
+    open_workspace,
+    print_json,
+    read_workspace,
+    settings,
+    table,
+)
+from lmops_core.cli.json_shapes import key_json, plain
 
 keys_app = typer.Typer(help="Ed25519 keys: the server's bundle key (create, export-public, "
                        "rotate --server) and personal keys that sign approvals (generate, "
@@ -28,9 +39,12 @@ def _store() -> Any:
 
 
 @keys_app.command("create")
-def keys_create() -> None:
+def keys_create(as_json: JsonOpt = False) -> None:
     """Create the first signing key (the private key is never printed)."""
     info = _store().create()
+    if as_json:
+        print_json(plain(dataclasses.asdict(info)))
+        return
     console.print(f"created signing key [bold]{info.key_id}[/] (public key {info.public_path})")
 
 
@@ -45,10 +59,14 @@ def keys_rotate(
     server: Annotated[bool, typer.Option(
         "--server", help="Rotate the server's bundle key instead (old public key kept).")
         ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Replace a personal key (audited), or with --server the server's bundle signing key."""
     if server:
         info = _store().rotate()
+        if as_json:
+            print_json(plain(dataclasses.asdict(info)))
+            return
         console.print(f"active signing key is now [bold]{info.key_id}[/]")
         return
     if public_key is None:
@@ -56,6 +74,9 @@ def keys_rotate(
                                  param_hint="PUBLIC_KEY")
     with open_workspace() as ws:
         key = ws.signing_keys.rotate(public_key, user=user)
+    if as_json:
+        print_json(key_json(key))
+        return
     console.print(f"{key.user}'s signing key is now [bold]{key.fingerprint}[/] "
                   "(the previous one is revoked)")
 
@@ -83,30 +104,45 @@ def keys_register(
     user: Annotated[str, typer.Argument(help="Whose key it is.")],
     public_key: Annotated[Path, typer.Argument(help="Their public key file.", exists=True,
                                                dir_okay=False)],
+    as_json: JsonOpt = False,
 ) -> None:
     """Register USER's public key (an admin, acting with a credential; audited, signed)."""
     with open_workspace() as ws:
         key = ws.signing_keys.register(user, public_key)
+    if as_json:
+        print_json(key_json(key))
+        return
     console.print(f"registered key [bold]{key.fingerprint}[/] for {key.user}")
 
 
 @keys_app.command("revoke")
-def keys_revoke(user: Annotated[str, typer.Argument(help="Whose active key to revoke.")]
-                ) -> None:
+def keys_revoke(user: Annotated[str, typer.Argument(help="Whose active key to revoke.")],
+                as_json: JsonOpt = False) -> None:
     """Revoke USER's active personal key (an admin or the owner); it signs nothing more."""
     with open_workspace() as ws:
         key = ws.signing_keys.revoke(user)
+    if as_json:
+        print_json(key_json(key))
+        return
     console.print(f"revoked key {key.fingerprint} of {key.user}")
 
 
 @keys_app.command("list")
-def keys_list() -> None:
+def keys_list(as_json: JsonOpt = False) -> None:
     """List the server's bundle keys and the registered personal keys."""
+    bundle_keys = _store().list()
+    with read_workspace() as ws:
+        personal = ws.signing_keys.list()
+    if as_json:
+        print_json(plain({
+            "bundle_keys": [{"key_id": k.key_id, "active": k.active,
+                             "has_private": k.has_private, "public_path": k.public_path}
+                            for k in bundle_keys],
+            "personal_keys": [key_json(k) for k in personal]}))
+        return
     table("bundle signing keys", ["key id", "active", "private key", "public key file"],
           [[k.key_id, "yes" if k.active else "", "present" if k.has_private else "retired",
-            k.public_path] for k in _store().list()])
-    with open_workspace() as ws:
-        personal = ws.signing_keys.list()
+            k.public_path] for k in bundle_keys])
     table("personal signing keys", ["fingerprint", "user", "registered by", "registered",
                                     "revoked"],
           [[k.fingerprint, k.user, k.created_by, k.created_at, k.revoked_at or ""]
@@ -130,7 +166,8 @@ def keys_export_public(
 @bundle_app.command("create")
 def bundle_create(
     ref: Annotated[str, typer.Argument(help="MODEL@N or model:NAME@N")],
-    stage: Annotated[str, typer.Option(help="The stage the version was approved into.")],
+    stage: Annotated[GovernedStage, typer.Option(
+        help="The stage the version was approved into.")],
     out: Annotated[Path, typer.Option(help="New bundle folder to write.")],
     tar: Annotated[bool, typer.Option("--tar", help="Also write OUT.tar.")] = False,
     encrypt: Annotated[bool, typer.Option("--encrypt", help="Encrypt members (AES-GCM).")] = False,
@@ -138,6 +175,7 @@ def bundle_create(
     valid_for: Annotated[str, typer.Option(
         help="How long the bundle may be accepted without a check against this store "
              "(e.g. 30d, 12h); revocation is always checked when the store answers.")] = "30d",
+    as_json: JsonOpt = False,
 ) -> None:
     """Package an approved version for STAGE; refused with the reason otherwise."""
     from lmops_core.deploy import create_bundle, load_encryption_key
@@ -153,9 +191,14 @@ def bundle_create(
     if encrypt and key is None:
         raise ValidationError("--encrypt needs --key-file or $LMOPS_BUNDLE_KEY", field="encrypt")
     full = ref if ":" in ref.split("@")[0] else f"model:{ref}"
-    with open_workspace() as ws:
+    with read_workspace() as ws:
         info = create_bundle(ws, full, out, stage=stage, encryption_key=key, archive=tar,
                              valid_for=validity)
+    if as_json:
+        print_json(plain({"path": info.path, "digest": info.digest, "ref": info.ref,
+                          "stage": info.stage, "key_id": info.key_id,
+                          "request_id": info.request_id, "archive": info.archive}))
+        return
     console.print(f"bundle {info.path} ({info.digest}) for {info.ref} -> {info.stage}, "
                   f"signed by {info.key_id}, approval {info.request_id}"
                   + (f", archive {info.archive}" if info.archive else ""))
@@ -167,7 +210,7 @@ def bundle_verify(
     public_key: Annotated[list[Path] | None, typer.Option(
         help="Trusted public key PEM (repeatable); default: the keys under LMOPS_HOME.")] = None,
     key_file: KeyFileOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
     offline: Annotated[bool, typer.Option(
         "--offline", help="Do not ask the store; the bundle's validity period decides.")] = False,
 ) -> None:
@@ -175,7 +218,9 @@ def bundle_verify(
 
     The store (LMOPS_HOME / LMOPS_DATABASE_URL) is asked whether the version
     was revoked since; when it cannot answer, the bundle's signed valid_until
-    decides. Exit 1 with the reason if refused.
+    decides. Refused with the reason: exit 4 when the approval no longer stands (revoked,
+    expired), 6 when a signature or digest does not verify, 2 when content is refused
+    (unsafe files, paths outside the bundle).
     """
     import shutil
     import tempfile

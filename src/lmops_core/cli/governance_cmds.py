@@ -7,8 +7,26 @@ from typing import Annotated
 
 import typer
 
-from lmops_core.cli.common import console, err_console, open_workspace, print_json, table
+from lmops_core.cli.choices import GovernedStage, Role, StatusFilter
+from lmops_core.cli.common import (
+    JsonOpt,
+    console,
+    err_console,
+    open_workspace,
+    print_json,
+    read_workspace,
+    table,
+)
+from lmops_core.cli.exit_codes import ExitCode
+from lmops_core.cli.json_shapes import (
+    lint_issue_json,
+    plain,
+    request_json,
+    request_page_json,
+    version_json,
+)
 from lmops_core.governance.models import ROLES
+from lmops_core.governance.schemas import ApprovalRequestPublic
 
 policy_app = typer.Typer(help="Check policy files and explain how they judge a promotion.",
                          no_args_is_help=True)
@@ -19,13 +37,16 @@ users_app = typer.Typer(help="Grant and revoke roles (admins only, once an admin
 tokens_app = typer.Typer(help="Create, list and revoke admin-API bearer tokens.",
                          no_args_is_help=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+def _full_ref(ref: str, default_type: str = "model") -> str:
+    return ref if ":" in ref.split("@")[0] else f"{default_type}:{ref}"
 
 
 @policy_app.command("lint")
 def policy_lint(files: Annotated[list[Path], typer.Argument(help="Policy files or folders.",
-                                                            exists=True)]) -> None:
-    """Validate policy files: schema, unknown keys, CEL that does not compile; exit 1 on error."""
+                                                            exists=True)],
+                as_json: JsonOpt = False) -> None:
+    """Validate policy files: schema, unknown keys, CEL that does not compile; exit 2 on error."""
     from lmops_core.plugins import load_plugins
     from lmops_core.policy import lint
     from lmops_core.settings import get_settings
@@ -35,78 +56,109 @@ def policy_lint(files: Annotated[list[Path], typer.Argument(help="Policy files o
                   evidence_kinds={name: dict(reg.value.metrics)
                                   for name, reg in host.evidence_kinds.items()},
                   roles=ROLES)
-    for issue in issues:
-        (err_console if issue.severity == "error" else console).print(str(issue))
     errors = sum(1 for i in issues if i.severity == "error")
+    if as_json:
+        print_json({"ok": not errors, "paths": [str(f) for f in files], "errors": errors,
+                    "warnings": len(issues) - errors,
+                    "issues": [lint_issue_json(i) for i in issues]})
+        if errors:
+            raise typer.Exit(ExitCode.INVALID_INPUT)
+        return
+    for issue in issues:
+        (err_console if issue.severity == "error" else console).print(
+            str(issue), highlight=False, markup=False)
     if errors:
         err_console.print(f"[red]{errors} error(s)[/]")
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.INVALID_INPUT)
     console.print(f"[green]{len(files)} path(s) clean[/] ({len(issues)} warning(s))")
 
 
 @policy_app.command("explain")
 def policy_explain(
     version: Annotated[str, typer.Option(help="MODEL@N (or TYPE:NAME@N).")],
-    to: Annotated[str, typer.Option(help="Target stage: staging, production, "
-                                         "approved-for-training.")],
+    to: Annotated[GovernedStage, typer.Option(help="Target stage.")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Dry run: every rule that governs the promotion, pass/fail/missing, and why."""
+    """Dry run: every rule that governs the promotion, pass/fail/missing, and why.
+
+    Exits 4 (refused by policy) when the promotion would be blocked."""
     from lmops_core.policy import explain_text
 
-    ref = version if ":" in version.split("@")[0] else f"model:{version}"
-    with open_workspace() as ws:
-        evaluation = ws.governance.explain(ref, to=to)
+    with read_workspace() as ws:
+        evaluation = ws.governance.explain(_full_ref(version), to=to)
     if as_json:
-        print_json(evaluation.model_dump(mode="json"))
+        print_json(plain(evaluation.model_dump(mode="json")))
     else:
-        console.print(explain_text(evaluation), highlight=False)
+        console.print(explain_text(evaluation), highlight=False, markup=False)
     if not evaluation.allowed:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.POLICY_REFUSED)
 
 
 def promote(ref: Annotated[str, typer.Argument(help="TYPE:NAME@N")],
-            to: Annotated[str, typer.Option(help="Target stage.")]) -> None:
-    """Request promotion of a version; refused at once with reasons if a hard gate fails."""
+            to: Annotated[GovernedStage, typer.Option(help="Target stage.")],
+            as_json: JsonOpt = False) -> None:
+    """Request promotion of a version; refused at once with reasons if a hard gate fails
+    (exit 4). Prints the request (pending, or approved when no approval is required)."""
     with open_workspace() as ws:
         req = ws.governance.request_promotion(ref, to=to)
+    if as_json:
+        print_json(request_json(req))
+        if req.status not in ("approved", "pending"):
+            raise typer.Exit(ExitCode.POLICY_REFUSED)
+        return
     if req.status == "approved":
         console.print(f"{req.ref} promoted to {req.target_stage} (no approvals required)")
         return
     if req.status != "pending":
         console.print(f"{req.ref} was not promoted to {req.target_stage}: {req.reason}")
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.POLICY_REFUSED)
     needs = ", ".join(f"{n} {r}" for r, n in req.required_approvals.items())
     console.print(f"request [bold]{req.id}[/] pending: {req.ref} -> {req.target_stage}; "
-                  f"needs {needs}; expires {req.expires_at:%Y-%m-%d %H:%M} UTC")
+                  f"needs {needs}; expires {req.expires_at:%Y-%m-%d %H:%M} UTC", highlight=False)
 
 
-def revoke(ref: str, stage: Annotated[str, typer.Option(help="Stage to leave.")],
-           reason: Annotated[str, typer.Option(help="Why (recorded in the audit log).")]) -> None:
-    """Take a version out of a stage (monitoring breach, incident)."""
+def revoke(ref: str, stage: Annotated[GovernedStage, typer.Option(help="Stage to leave.")],
+           reason: Annotated[str, typer.Option(help="Why (recorded in the audit log).")],
+           as_json: JsonOpt = False) -> None:
+    """Take a version out of a stage (monitoring breach, incident); --json prints the version."""
     with open_workspace() as ws:
         ws.governance.revoke(ref, stage=stage, reason=reason)
-    console.print(f"{ref} left {stage}")
+        version = ws.get(_full_ref(ref))
+    if as_json:
+        print_json(version_json(version))
+    else:
+        console.print(f"{ref} left {stage}", highlight=False)
 
 
 def revalidate(ref: Annotated[str, typer.Argument(help="TYPE:NAME@N")],
-               comment: Annotated[str, typer.Option(help="Why it is fit again (audited).")]
-               ) -> None:
+               comment: Annotated[str, typer.Option(help="Why it is fit again (audited).")],
+               as_json: JsonOpt = False) -> None:
     """Clear revalidation-required after a revocation (validators; needs new evidence)."""
     with open_workspace() as ws:
         ws.governance.revalidate(ref, comment=comment)
-    console.print(f"{ref} revalidated: it may be requested for a stage again")
+        version = ws.get(_full_ref(ref))
+    if as_json:
+        print_json(version_json(version))
+    else:
+        console.print(f"{ref} revalidated: it may be requested for a stage again",
+                      highlight=False)
 
 
 @requests_app.command("list")
-def requests_list(status: str | None = "pending", limit: int = 50, offset: int = 0,
-                  as_json: JsonOpt = False) -> None:
-    """List promotion requests (pending by default; --status '' for all)."""
-    with open_workspace() as ws:
+def requests_list(
+    status: Annotated[StatusFilter, typer.Option(
+        help="Only requests with this status; 'all' for every request.")] = "pending",
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """List promotion requests (pending by default; --status all for every one)."""
+    wanted = None if status == "all" else status
+    with read_workspace() as ws:
         ws.governance.expire_due()  # requests past their expiry are marked (and audited) first
-        page = ws.governance.list_requests(status=status or None, limit=limit, offset=offset)
+        page = ws.governance.list_requests(status=wanted, limit=limit, offset=offset)
     if as_json:
-        print_json(page.model_dump(mode="json"))
+        print_json(request_page_json(page))
         return
     table(f"requests ({page.total})", ["id", "ref", "to", "status", "by", "approvals", "expires"],
           [[r.id, r.ref, r.target_stage, r.status, r.requested_by,
@@ -116,53 +168,74 @@ def requests_list(status: str | None = "pending", limit: int = 50, offset: int =
 
 
 @requests_app.command("show")
-def requests_show(request_id: str) -> None:
-    """Show a request: snapshot, evaluation, evidence, decisions, what is in the stage now."""
-    with open_workspace() as ws:
-        print_json(ws.governance.get_request(request_id).model_dump(mode="json"))
+def requests_show(request_id: str, as_json: JsonOpt = False) -> None:
+    """Show a request: snapshot, evaluation, evidence, decisions, what is in the stage now.
+
+    Printed as JSON (with or without --json): the detail has nested records."""
+    del as_json  # the detail is always JSON; the flag is accepted like everywhere else
+    with read_workspace() as ws:
+        print_json(request_json(ws.governance.get_request(request_id)))
 
 
-def _decide(request_id: str, role: str, comment: str, approve: bool) -> None:
+def _decide(request_id: str, role: str, comment: str, approve: bool, as_json: bool) -> None:
     with open_workspace() as ws:
         req = ws.governance.decide(request_id, approve=approve, role=role, comment=comment)
-    console.print(f"request {req.id}: {req.status} ({req.ref} -> {req.target_stage})")
+    _print_request(req, as_json)
+
+
+def _print_request(req: ApprovalRequestPublic, as_json: bool) -> None:
+    if as_json:
+        print_json(request_json(req))
+    else:
+        console.print(f"request {req.id}: {req.status} ({req.ref} -> {req.target_stage})",
+                      highlight=False)
+
+
+RoleOpt = Annotated[Role, typer.Option(help="The role you sign as.")]
+CommentOpt = Annotated[str, typer.Option(help="Why (mandatory).")]
 
 
 @requests_app.command("approve")
-def requests_approve(request_id: str,
-                     role: Annotated[str, typer.Option(help="The role you sign as.")],
-                     comment: Annotated[str, typer.Option(help="Why (mandatory).")]) -> None:
+def requests_approve(request_id: str, role: RoleOpt, comment: CommentOpt,
+                     as_json: JsonOpt = False) -> None:
     """Approve as ROLE; the last required approval promotes the version atomically."""
-    _decide(request_id, role, comment, True)
+    _decide(request_id, role, comment, True, as_json)
 
 
 @requests_app.command("reject")
-def requests_reject(request_id: str,
-                    role: Annotated[str, typer.Option(help="The role you sign as.")],
-                    comment: Annotated[str, typer.Option(help="Why (mandatory).")]) -> None:
+def requests_reject(request_id: str, role: RoleOpt, comment: CommentOpt,
+                    as_json: JsonOpt = False) -> None:
     """Reject as ROLE; the request ends."""
-    _decide(request_id, role, comment, False)
+    _decide(request_id, role, comment, False, as_json)
 
 
 @users_app.command("grant")
-def users_grant(user: str, role: Annotated[str, typer.Argument(help=", ".join(ROLES))]) -> None:
+def users_grant(user: str, role: Annotated[Role, typer.Argument(help="The role to give.")],
+                as_json: JsonOpt = False) -> None:
     """Give USER a ROLE."""
     with open_workspace() as ws:
         ws.governance.grant_role(user, role)
-    console.print(f"{user} now holds {role}")
+    if as_json:
+        print_json({"user": user, "role": role, "holds": True})
+    else:
+        console.print(f"{user} now holds {role}", highlight=False)
 
 
 @users_app.command("revoke")
-def users_revoke(user: str, role: str) -> None:
+def users_revoke(user: str, role: Annotated[Role, typer.Argument(help="The role to take.")],
+                 as_json: JsonOpt = False) -> None:
     """Take a ROLE from USER."""
     with open_workspace() as ws:
         ws.governance.revoke_role(user, role)
-    console.print(f"{user} no longer holds {role}")
+    if as_json:
+        print_json({"user": user, "role": role, "holds": False})
+    else:
+        console.print(f"{user} no longer holds {role}", highlight=False)
 
 
 @tokens_app.command("create")
 def tokens_create(user: Annotated[str, typer.Option(help="Who the token acts as.")],
-                  role: Annotated[str | None, typer.Option(help="Grant this role too.")] = None,
+                  role: Annotated[Role | None, typer.Option(help="Grant this role too.")] = None,
                   description: str = "") -> None:
     """Create a bearer token (printed once; only its hash is stored)."""
     with open_workspace() as ws:
@@ -173,18 +246,21 @@ def tokens_create(user: Annotated[str, typer.Option(help="Who the token acts as.
 @tokens_app.command("list")
 def tokens_list(as_json: JsonOpt = False) -> None:
     """List tokens (never their secrets)."""
-    with open_workspace() as ws:
+    with read_workspace() as ws:
         tokens = ws.governance.list_tokens()
     if as_json:
-        print_json(tokens)
+        print_json(plain(tokens))
         return
     table("tokens", ["id", "user", "description", "created", "revoked"],
           [[t["id"], t["user"], t["description"], t["created_at"], t["revoked"]] for t in tokens])
 
 
 @tokens_app.command("revoke")
-def tokens_revoke(token_id: str) -> None:
+def tokens_revoke(token_id: str, as_json: JsonOpt = False) -> None:
     """Revoke a token by its id (the part after 'lmops_')."""
     with open_workspace() as ws:
         ws.governance.revoke_token(token_id)
-    console.print(f"token {token_id} revoked")
+    if as_json:
+        print_json({"id": token_id, "revoked": True})
+    else:
+        console.print(f"token {token_id} revoked", highlight=False)

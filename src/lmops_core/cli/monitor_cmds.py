@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from lmops_core.cli.common import RichStageProgress, console, open_workspace
+from lmops_core.cli.common import JsonOpt, RichStageProgress, console, open_workspace, print_json
+from lmops_core.cli.exit_codes import ExitCode
 from lmops_core.governance.monitoring import MonitoringOutcome, check_monitoring
 from lmops_core.workspace import Workspace
 
@@ -29,7 +30,12 @@ def monitor_window(ws: Workspace, *, model: str, reference: str, log: Path, moni
     return window.ref, check_monitoring(ws, model)
 
 
-def _report(window: str, result: MonitoringOutcome) -> None:
+def _report(window: str, result: MonitoringOutcome, as_json: bool = False) -> None:
+    if as_json:
+        print_json({"ref": result.ref, "stage": result.stage, "window": window,
+                    "breached": result.breached,
+                    "reasons": list(result.reasons), "actions": list(result.actions)})
+        return
     if result.breached:
         console.print(f"[red]breach[/] on {result.ref} ({window}): " + "; ".join(result.reasons))
         console.print(f"actions taken: {', '.join(result.actions) or 'none'}")
@@ -45,15 +51,16 @@ def monitor_run(
                                       dir_okay=False)],
     monitor: Annotated[str, typer.Option(help="Monitoring operation.")] = "drift",
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="KEY=JSON")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Run one monitoring check now."""
+    """Run one monitoring check now; exit 8 on a breach."""
     params = {k: json.loads(v) for k, _, v in (p.partition("=") for p in param or [])}
     with open_workspace() as ws:
         window, result = monitor_window(ws, model=model, reference=reference, log=log,
                                         monitor=monitor, params=params)
-    _report(window, result)
+    _report(window, result, as_json)
     if result.breached:
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.MONITOR_BREACH)
 
 
 @monitor_app.command("watch")
@@ -66,7 +73,7 @@ def monitor_watch(
     monitor: str = "drift",
     max_windows: Annotated[int | None, typer.Option(help="Stop after this many windows.")] = None,
 ) -> None:
-    """Poll a growing log; check every full window of new records; stop on a breach."""
+    """Poll a growing log; check every full window of new records; stop on a breach (exit 8)."""
     offset = 0
     done = 0
     pending: list[str] = []
@@ -91,7 +98,7 @@ def monitor_watch(
                 done += 1
                 _report(ref, result)
                 if result.breached:
-                    raise typer.Exit(2)
+                    raise typer.Exit(ExitCode.MONITOR_BREACH)
             if max_windows is not None and done >= max_windows:
                 break
             time.sleep(interval)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from lmops_core.cli.common import console
+from lmops_core.cli.common import JsonOpt, console, print_json
 from lmops_core.errors import AlreadyExistsError, ValidationError
 
 plugin_app = typer.Typer(help="Create plugins.", no_args_is_help=True)
@@ -50,8 +50,12 @@ def plugin_new(
                                              "(distribution lmops-acme-toxicity).")],
     dest: Annotated[Path, typer.Option(help="Folder to create it in.")] = Path("."),
     description: str = "a plugin for lmops",
+    as_json: JsonOpt = False,
 ) -> None:
     """Create a working plugin distribution: pyproject with the entry point, one hook, a test."""
     target = create_plugin(name, dest, description=description)
+    if as_json:
+        print_json({"path": str(target), "distribution": target.name})
+        return
     console.print(f"created {target}\nnext: pip install -e '{target}[test]' && "
                   f"pytest {target}/tests", markup=False, highlight=False)

@@ -8,8 +8,26 @@ from typing import Annotated
 
 import typer
 
-from lmops_core.cli.common import byte_progress, console, open_workspace, print_json, table
-from lmops_core.contracts import AssetType
+from lmops_core.cli.choices import GovernedStage, ModelKind, RiskTier, Shape
+from lmops_core.cli.common import (
+    JsonOpt,
+    byte_progress,
+    clip,
+    console,
+    open_workspace,
+    print_json,
+    read_workspace,
+    table,
+)
+from lmops_core.cli.json_shapes import (
+    asset_json,
+    evidence_json,
+    lineage_edge_json,
+    run_json,
+    version_json,
+)
+from lmops_core.contracts import AssetType, Stage
+from lmops_core.registry.schemas import VersionPublic
 
 datasets_app = typer.Typer(help="Register, list and show dataset versions.", no_args_is_help=True)
 models_app = typer.Typer(help="Register, list, search and show model versions.",
@@ -20,7 +38,6 @@ evidence_app = typer.Typer(help="List the evidence attached to a version.", no_a
 suites_app = typer.Typer(help="Register, list and show evaluation-suite versions.",
                          no_args_is_help=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 def _parse_pairs(items: list[str] | None, what: str) -> dict[str, str]:
@@ -34,10 +51,10 @@ def _parse_pairs(items: list[str] | None, what: str) -> dict[str, str]:
 
 
 def _list_assets(asset_type: AssetType, as_json: bool) -> None:
-    with open_workspace() as ws:
+    with read_workspace() as ws:
         assets = ws.list_assets(asset_type)
     if as_json:
-        print_json([a.model_dump() for a in assets])
+        print_json([asset_json(a) for a in assets])
         return
     table(f"{asset_type}s", ["name", "latest", "risk tier", "created by", "created at"],
           [[a.name, a.latest_version, a.risk_tier or "", a.created_by,
@@ -47,23 +64,34 @@ def _list_assets(asset_type: AssetType, as_json: bool) -> None:
 def _show(ref: str, asset_type: AssetType, as_json: bool) -> None:
     if ":" not in ref.split("@")[0]:
         ref = f"{asset_type}:{ref}"
-    with open_workspace() as ws:
+    with read_workspace() as ws:
         version = ws.get(ref)
         evidence = ws.evidence(ref)
         edges = ws.lineage(ref, depth=1)
     if as_json:
-        print_json({"version": version.model_dump(), "evidence": [e.model_dump() for e in evidence],
-                    "lineage": [e.model_dump() for e in edges]})
+        print_json({"version": version_json(version),
+                    "evidence": [evidence_json(e) for e in evidence],
+                    "lineage": [lineage_edge_json(e) for e in edges]})
         return
-    console.print(f"[bold]{version.ref}[/]  digest {version.digest}")
+    console.print(f"[bold]{version.ref}[/]  digest {version.digest}", highlight=False)
     for key, value in version.model_dump(exclude={"ref", "digest", "meta"}).items():
-        console.print(f"  {key}: {value}")
-    console.print(f"  meta: {json.dumps(version.meta, default=str)}")
+        console.print(f"  {key}: {value}", highlight=False, markup=False)
+    console.print(f"  meta: {json.dumps(version.meta, default=str)}", highlight=False,
+                  markup=False)
     for e in edges:
-        console.print(f"  derived from {e.parent} (run {e.run_id or '-'})")
+        console.print(f"  derived from {e.parent} (run {e.run_id or '-'})", highlight=False)
     for ev in evidence:
         console.print(f"  evidence #{ev.id} {ev.kind} by {ev.plugin}: "
-                      f"{json.dumps(ev.metrics, default=str)[:160]}")
+                      f"{clip(json.dumps(ev.metrics, default=str), 160)}", highlight=False,
+                      markup=False)
+
+
+def _registered(version: VersionPublic, detail: str, as_json: bool) -> None:
+    """What a register command prints: the new version (as JSON with ``--json``)."""
+    if as_json:
+        print_json(version_json(version))
+    else:
+        console.print(f"registered [bold]{version.ref}[/] ({detail})", highlight=False)
 
 
 @datasets_app.command("list")
@@ -84,17 +112,17 @@ def datasets_register(
     name: str,
     path: Annotated[Path, typer.Argument(help="A JSONL or Parquet file.", exists=True,
                                          dir_okay=False)],
-    shape: Annotated[str, typer.Option(help="instruction, dialogue, text or preference.")],
+    shape: Annotated[Shape, typer.Option(help="The record shape.")],
     description: str = "",
     drop_invalid: Annotated[bool, typer.Option(
         help="Skip invalid records (counted as evidence) instead of refusing the file.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Validate a file and register it as the next version of dataset NAME."""
     with open_workspace() as ws, byte_progress(f"ingest {path.name}", path.stat().st_size) as cb:
         version = ws.register_dataset(name, path, shape=shape, description=description,
                                       drop_invalid=drop_invalid, progress=cb)
-    console.print(f"registered [bold]{version.ref}[/] ({version.record_count} records, "
-                  f"{version.digest})")
+    _registered(version, f"{version.record_count} records, {version.digest}", as_json)
 
 
 @models_app.command("list")
@@ -115,13 +143,14 @@ def models_register(
     name: str,
     folder: Annotated[Path, typer.Argument(help="A local model folder (Hugging Face layout).",
                                            exists=True, file_okay=False)],
-    kind: Annotated[str, typer.Option(help="base, adapter, merged, full, onnx, onnx-int8.")] = "base",
-    risk_tier: Annotated[str | None, typer.Option(help="low, standard or high.")] = None,
+    kind: Annotated[ModelKind, typer.Option(help="The model kind.")] = "base",
+    risk_tier: Annotated[RiskTier | None, typer.Option(help="The risk tier.")] = None,
     description: str = "",
     allow_pickle: Annotated[bool, typer.Option(
         help="Accept pickle-based or unrecognised files (they can run code when loaded); "
              "needs a policy rule for transition allow-pickle whose role you hold, and is "
              "recorded as pickle_allowed evidence.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Store a model folder by digest and register it as the next version of NAME."""
     total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
@@ -129,27 +158,28 @@ def models_register(
         version = ws.register_model(name, folder, kind=kind, risk_tier=risk_tier,
                                     description=description, allow_pickle=allow_pickle,
                                     progress=cb)
-    console.print(f"registered [bold]{version.ref}[/] ({version.kind}, {version.size_bytes} "
-                  f"bytes, {version.digest})")
+    _registered(version, f"{version.kind}, {version.size_bytes} bytes, {version.digest}",
+                as_json)
 
 
 @models_app.command("search")
 def models_search(
     name: Annotated[str | None, typer.Option(help="Name, '*' wildcards allowed.")] = None,
-    kind: Annotated[str | None, typer.Option(help="Model kind.")] = None,
-    stage: Annotated[str | None, typer.Option(help="Stage, e.g. production.")] = None,
+    kind: Annotated[ModelKind | None, typer.Option(help="Model kind.")] = None,
+    stage: Annotated[GovernedStage | None, typer.Option(
+        help="The governed stage it is in.")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="KEY=VALUE, repeatable.")] = None,
     metric: Annotated[list[str] | None, typer.Option(
         help="Threshold on evidence metrics, e.g. 'eval.acc>=0.6'; repeatable.")] = None,
-    limit: int = 50,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
     as_json: JsonOpt = False,
 ) -> None:
     """Find model versions by name, kind, stage, tags and metric thresholds."""
-    with open_workspace() as ws:
+    with read_workspace() as ws:
         found = ws.search("model", name=name, kind=kind, stage=stage,
                           tags=_parse_pairs(tag, "--tag"), metrics=metric or [], limit=limit)
     if as_json:
-        print_json([v.model_dump() for v in found])
+        print_json([version_json(v) for v in found])
         return
     table("model versions", ["ref", "kind", "stage", "tags", "created"],
           [[v.ref, getattr(v, "kind", ""), v.stage or "", v.tags,
@@ -157,12 +187,19 @@ def models_search(
 
 
 @models_app.command("tag")
-def models_tag(ref: str, pairs: Annotated[list[str], typer.Argument(help="KEY=VALUE ...")]) -> None:
-    """Set tags on a model version."""
+def models_tag(ref: str, pairs: Annotated[list[str], typer.Argument(help="KEY=VALUE ...")],
+               as_json: JsonOpt = False) -> None:
+    """Set tags on a model version (with --json, print the version as tagged)."""
+    full = ref if ":" in ref.split("@")[0] else f"model:{ref}"
     with open_workspace() as ws:
         for key, value in _parse_pairs(pairs, "tags").items():
-            ws.tag(ref if ":" in ref.split("@")[0] else f"model:{ref}", key, value)
-    console.print("tags set")
+            ws.tag(full, key, value)
+        version = ws.get(full)
+    if as_json:
+        print_json(version_json(version))
+    else:
+        console.print(f"tags set on {version.ref}: {version.tags}", highlight=False,
+                      markup=False)
 
 
 @prompts_app.command("list")
@@ -182,20 +219,22 @@ def prompts_create(
     name: str,
     template: Annotated[str, typer.Option(help="Template with {variable} placeholders.")],
     variable: Annotated[list[str] | None, typer.Option(help="Declared variable; repeatable.")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Register a prompt template as the next version of NAME."""
     with open_workspace() as ws:
         version = ws.create_prompt(name, template, variables=variable)
-    console.print(f"registered [bold]{version.ref}[/] ({version.digest})")
+    _registered(version, version.digest, as_json)
 
 
 @runs_app.command("list")
-def runs_list(stage: str | None = None, limit: int = 50, as_json: JsonOpt = False) -> None:
+def runs_list(stage: Annotated[Stage | None, typer.Option(help="Only runs of this stage.")] = None,
+              limit: Annotated[int, typer.Option(min=1)] = 50, as_json: JsonOpt = False) -> None:
     """List recent runs."""
-    with open_workspace() as ws:
-        runs = ws.runs(stage=stage, limit=limit)
+    with read_workspace() as ws:
+        runs = ws.runs(stage=stage.value if stage else None, limit=limit)
     if as_json:
-        print_json([r.model_dump() for r in runs])
+        print_json([run_json(r) for r in runs])
         return
     table("runs", ["id", "stage", "operation", "plugin", "status", "actor", "started"],
           [[r.id, r.stage, r.operation, r.plugin, r.status, r.actor,
@@ -203,23 +242,29 @@ def runs_list(stage: str | None = None, limit: int = 50, as_json: JsonOpt = Fals
 
 
 @runs_app.command("show")
-def runs_show(run_id: str) -> None:
-    """Show one run: params, metrics, inputs and outcome."""
-    with open_workspace() as ws:
-        print_json(ws.run(run_id).model_dump())
+def runs_show(run_id: str, as_json: JsonOpt = False) -> None:
+    """Show one run: params, metrics, inputs and outcome (as JSON with --json)."""
+    with read_workspace() as ws:
+        run = ws.run(run_id)
+    if as_json:
+        print_json(run_json(run))
+        return
+    for key, value in run_json(run).items():
+        text = json.dumps(value) if isinstance(value, dict | list) else value
+        console.print(f"{key}: {text}", highlight=False, markup=False)
 
 
 @evidence_app.command("list")
 def evidence_list(ref: Annotated[str, typer.Argument(help="TYPE:NAME@VERSION")],
                   kind: str | None = None, as_json: JsonOpt = False) -> None:
     """List evidence attached to a version."""
-    with open_workspace() as ws:
+    with read_workspace() as ws:
         items = ws.evidence(ref, kind=kind)
     if as_json:
-        print_json([e.model_dump() for e in items])
+        print_json([evidence_json(e) for e in items])
         return
     table(f"evidence on {ref}", ["id", "kind", "stage", "plugin", "metrics", "created"],
-          [[e.id, e.kind, e.stage, e.plugin, json.dumps(e.metrics, default=str)[:80],
+          [[e.id, e.kind, e.stage, e.plugin, clip(json.dumps(e.metrics, default=str), 80),
             e.created_at.isoformat(timespec="seconds")] for e in items])
 
 
@@ -227,15 +272,16 @@ def lineage(ref: Annotated[str, typer.Argument(help="TYPE:NAME@VERSION")],
             down: Annotated[bool, typer.Option("--down", help="Show descendants instead.")] = False,
             as_json: JsonOpt = False) -> None:
     """Show what a version was derived from (or, with --down, what was derived from it)."""
-    with open_workspace() as ws:
+    with read_workspace() as ws:
         edges = ws.lineage(ref, direction="down" if down else "up")
     if as_json:
-        print_json([e.model_dump() for e in edges])
+        print_json([lineage_edge_json(e) for e in edges])
         return
     if not edges:
         console.print(f"{ref}: no lineage recorded")
     for e in edges:
-        console.print(f"{e.child}  <-{e.relation}-  {e.parent}   (run {e.run_id or '-'})")
+        console.print(f"{e.child}  <-{e.relation}-  {e.parent}   (run {e.run_id or '-'})",
+                      highlight=False)
 
 
 @suites_app.command("list")
@@ -256,8 +302,9 @@ def suites_register(
     folder: Annotated[Path, typer.Argument(help="Folder with suite.yaml and its task folders.",
                                            exists=True, file_okay=False)],
     description: str = "",
+    as_json: JsonOpt = False,
 ) -> None:
     """Register a suite folder as the next version of NAME (a changed task makes a new one)."""
     with open_workspace() as ws:
         version = ws.register_suite(name, folder, description=description)
-    console.print(f"registered [bold]{version.ref}[/] ({version.digest})")
+    _registered(version, version.digest, as_json)

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from lmops_core.cli.common import console, open_workspace
+from lmops_core.cli.choices import GovernedStage
+from lmops_core.cli.common import JsonOpt, console, print_json, read_workspace
 from lmops_core.errors import ValidationError
 from lmops_core.safepaths import join_inside
 
@@ -23,17 +24,18 @@ class ReportFormat(StrEnum):
 
 def report(
     ref: Annotated[str, typer.Argument(help="Model version, e.g. model:assistant@3.")],
-    to: Annotated[str, typer.Option("--to", help="Stage the policy evaluation judges "
-                                                 "(staging, production, ...).")] = "production",
+    to: Annotated[GovernedStage, typer.Option("--to", help="Stage the policy evaluation "
+                                                           "judges.")] = "production",
     out: Annotated[Path, typer.Option("--out", help="Folder to write the report into.",
                                       file_okay=False)] = Path("."),
     fmt: Annotated[ReportFormat, typer.Option("--format", help="html, md or both.")] =
     ReportFormat.both,
+    as_json: JsonOpt = False,
 ) -> None:
     """Write the validation report of a model version for a model-risk reviewer."""
     from lmops_core.reports import render_report
 
-    with open_workspace() as ws:
+    with read_workspace() as ws:
         rendered = render_report(ws, ref, to=to)
         version = ws.get(rendered.ref)
     try:
@@ -48,6 +50,10 @@ def report(
     if fmt in (ReportFormat.md, ReportFormat.both):
         written.append(join_inside(out, f"{stem}.md", what="report file"))
         written[-1].write_text(rendered.markdown, encoding="utf-8")
+    if as_json:
+        print_json({"ref": rendered.ref, "digest": rendered.digest,
+                    "written": [str(p) for p in written]})
+        return
     for path in written:
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)
     console.print(f"digest {rendered.digest}", highlight=False, soft_wrap=True)

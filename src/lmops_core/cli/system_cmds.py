@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -10,16 +12,28 @@ import typer
 from rich.markup import escape
 
 from lmops_core.cli.common import (
+    JsonOpt,
     RichStageProgress,
+    clip,
     console,
     err_console,
     open_workspace,
     print_json,
+    read_workspace,
     table,
 )
+from lmops_core.cli.exit_codes import ExitCode
+from lmops_core.cli.json_shapes import (
+    audit_event_json,
+    stage_outcome_json,
+    verify_json,
+)
 from lmops_core.contracts import Stage
+from lmops_core.evidence_summary import summarize_metrics
 from lmops_core.plugins import load_plugins
+from lmops_core.registry.schemas import EvidencePublic
 from lmops_core.settings import get_settings
+from lmops_core.workspace import Workspace
 
 audit_app = typer.Typer(help="Inspect and verify the tamper-evident audit log.",
                         no_args_is_help=True)
@@ -39,7 +53,7 @@ def init(admin: Annotated[str | None, typer.Option(
             console.print(token, highlight=False, soft_wrap=True)
 
 
-def plugins(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def plugins(as_json: JsonOpt = False) -> None:
     """List loaded plugins, their versions, the hooks and operations each provides."""
     host = load_plugins(get_settings())
     ops: dict[str, list[str]] = {}
@@ -64,12 +78,18 @@ def audit_verify(
     checkpoint: Annotated[Path | None, typer.Option(
         "--checkpoint", help="A checkpoint file kept by an auditor (or a bundle manifest "
         "embedding one): the history up to it must be unchanged.")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Re-hash the chain, check the signed head, genesis and every checkpoint found; exit 1
-    and name the first bad event or the missing checkpoint."""
-    with open_workspace() as ws:
+    """Re-hash the chain, check the signed head, genesis and every checkpoint found; exit 6
+    (integrity) and name the first bad event or the missing checkpoint."""
+    with read_workspace() as ws:
         result = ws.verify_audit(checkpoint=checkpoint)
         decisions = ws.verify_decisions()  # every approval's signature
+    if as_json:
+        print_json(verify_json(result, decisions))
+        if not (result.ok and decisions.ok):
+            raise typer.Exit(ExitCode.INTEGRITY)
+        return
     if result.ok and decisions.ok:
         console.print(f"[green]{escape(str(result))}[/]")
         console.print(f"[green]{decisions.decisions_checked} signed decision(s) and "
@@ -80,7 +100,7 @@ def audit_verify(
     if not decisions.ok:
         err_console.print(f"[red]forged or altered: {escape(str(decisions.first_problem))}[/] "
                           f"({len(decisions.problems)} problem(s) in all)")
-    raise typer.Exit(1)
+    raise typer.Exit(ExitCode.INTEGRITY)
 
 
 @audit_app.command("checkpoint")
@@ -88,8 +108,10 @@ def audit_checkpoint(
     out: Annotated[Path | None, typer.Option(
         "--out", help="Also write the checkpoint to this file (keep it somewhere safe).")] = None,
 ) -> None:
-    """Sign the current head and keep the checkpoint in the artifact store and the sink."""
-    with open_workspace() as ws:
+    """Sign the current head and keep the checkpoint in the artifact store and the sink.
+
+    Prints the checkpoint as JSON (always)."""
+    with read_workspace() as ws:
         value = ws.write_audit_checkpoint()
     if out is not None:
         out.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
@@ -98,15 +120,15 @@ def audit_checkpoint(
 
 @audit_app.command("log")
 def audit_log(subject: str | None = None, action: str | None = None, after: int = 0,
-              limit: int = 50, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+              limit: Annotated[int, typer.Option(min=1)] = 50, as_json: JsonOpt = False) -> None:
     """Show audit events in order, optionally filtered."""
-    with open_workspace() as ws:
+    with read_workspace() as ws:
         events = ws.audit_events(subject=subject, action=action, after_seq=after, limit=limit)
     if as_json:
-        print_json([e.model_dump() for e in events])
+        print_json([audit_event_json(e) for e in events])
         return
     table("audit events", ["seq", "time", "actor", "action", "subject", "after"],
-          [[e.seq, e.ts, e.actor, e.action, e.subject, json.dumps(e.after, default=str)[:70]]
+          [[e.seq, e.ts, e.actor, e.action, e.subject, clip(json.dumps(e.after, default=str), 70)]
            for e in events])
 
 
@@ -114,10 +136,10 @@ def gc(
     older_than: Annotated[float | None, typer.Option(
         help="Grace period in seconds: only delete what is older (default: the "
              "LMOPS_GC_GRACE_SECONDS setting, 3600).", min=0)] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Remove abandoned uploads, stale run folders and artifact blobs nothing references."""
-    with open_workspace() as ws:
+    with read_workspace() as ws:
         report = ws.gc(older_than_seconds=older_than)
     if as_json:
         print_json(report)
@@ -131,18 +153,25 @@ def gc(
 
 
 def stage(
-    stage_name: Annotated[str, typer.Argument(metavar="STAGE",
-                                              help="data_preparation, training, compression, "
-                                                   "evaluation, explainability, deployment, "
-                                                   "monitoring")],
+    stage_name: Annotated[Stage, typer.Argument(metavar="STAGE", help="The lifecycle stage.")],
     operation: Annotated[str, typer.Argument(help="Operation name, see `lmops plugins`.")],
     input_: Annotated[list[str] | None, typer.Option("--input", "-i",
                                                      help="ROLE=TYPE:NAME@VERSION; repeatable.")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p",
                                                     help="KEY=JSON value; repeatable.")] = None,
     seed: int | None = None,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", help="Let the ML libraries print to the terminal too.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Run a plugin's operation for a lifecycle stage and record what it produced."""
+    """Run a plugin's operation for a lifecycle stage and record what it produced.
+
+    One progress display on stderr; what the ML libraries print (their progress bars,
+    warnings, a `git` they run) goes to a log under LMOPS_HOME/logs, named at the end.
+    Ends with each evidence record and its headline metrics.
+    """
+    from lmops_core.cli.quiet import library_output_to, quiet_environment
+
     inputs: dict[str, str] = {}
     for item in input_ or []:
         role, sep, ref = item.partition("=")
@@ -158,18 +187,52 @@ def stage(
             params[key] = json.loads(raw)
         except json.JSONDecodeError:
             params[key] = raw
-    try:
-        stage_enum = Stage(stage_name)
-    except ValueError:
-        raise typer.BadParameter(f"unknown stage {stage_name!r}", param_hint="STAGE") from None
-    with open_workspace() as ws:
-        outcome = ws.run_stage(stage_enum, operation, inputs=inputs, params=params, seed=seed,
-                               progress=RichStageProgress())
-    console.print(f"run {outcome.run_id} succeeded")
+    # Quiet before the workspace loads plugins, which import their libraries.
+    with (nullcontext() if verbose else quiet_environment()), open_workspace() as ws:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        log = ws.settings.home / "logs" / f"stage-{stage_name.value}-{operation}-{stamp}.log"
+        if verbose:
+            outcome = ws.run_stage(stage_name, operation, inputs=inputs, params=params,
+                                   seed=seed, progress=RichStageProgress())
+        else:
+            try:
+                with library_output_to(log):
+                    outcome = ws.run_stage(stage_name, operation, inputs=inputs, params=params,
+                                           seed=seed, progress=RichStageProgress())
+            finally:
+                _name_log(log)
+        outputs = {role: ws.get(ref) for role, ref in outcome.outputs.items()}
+        evidence = _recorded_evidence(ws, [*outcome.outputs.values(), *inputs.values()],
+                                      outcome.evidence_ids)
+    if as_json:
+        print_json(stage_outcome_json(outcome.run_id, outputs, evidence))
+        return
+    console.print(f"run {outcome.run_id} succeeded", highlight=False)
     for role, ref in outcome.outputs.items():
-        console.print(f"  {role}: {ref}")
-    if outcome.evidence_ids:
-        console.print(f"  evidence: {', '.join(f'#{i}' for i in outcome.evidence_ids)}")
+        console.print(f"  {role}: {ref}", highlight=False)
+    for ev in evidence:
+        headline = summarize_metrics(ev.kind, ev.metrics)
+        shown = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in headline.items())
+        console.print(f"  evidence #{ev.id} {ev.kind} on {ev.subject}: {shown or '(no metrics)'}",
+                      highlight=False, markup=False)
+
+
+def _name_log(log: Path) -> None:
+    """Say where the libraries' output went, when they wrote anything."""
+    if log.exists() and log.stat().st_size:
+        err_console.print(f"library output: {log}", highlight=False, soft_wrap=True)
+
+
+def _recorded_evidence(ws: Workspace, refs: list[str], ids: list[int]) -> list[EvidencePublic]:
+    """The evidence records ``ids`` of a run, looked up on the versions it read and wrote."""
+    wanted = set(ids)
+    found: dict[int, EvidencePublic] = {}
+    for ref in dict.fromkeys(refs):
+        for ev in ws.evidence(ref):
+            if ev.id in wanted:
+                found[ev.id] = ev
+    return [found[i] for i in ids if i in found]
 
 
 def serve(

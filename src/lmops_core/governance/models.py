@@ -11,6 +11,8 @@ from sqlmodel import Field, SQLModel
 from lmops_core.registry.models import utcnow
 
 ROLES = ("viewer", "submitter", "validator", "risk_officer", "data_steward", "admin")
+#: Every status a promotion request can have.
+REQUEST_STATUSES = ("pending", "approved", "rejected", "expired", "invalidated")
 
 
 def _ts(nullable: bool = False) -> Any:

@@ -44,6 +44,7 @@ from lmops_core.governance.identity import (
     token_row,
 )
 from lmops_core.governance.models import (
+    REQUEST_STATUSES,
     ROLES,
     ApiToken,
     ApprovalDecision,
@@ -840,6 +841,9 @@ class Governance:
                       target_stage: str | None = None, limit: int = 50,
                       offset: int = 0) -> Page:
         limit = max(1, min(limit, 500))
+        if status and status not in REQUEST_STATUSES:
+            raise ValidationError(f"unknown request status {status!r} (expected one of "
+                                  f"{', '.join(REQUEST_STATUSES)})", field="status")
         with self.ws.db.read() as s:
             q = _summaries()
             if status:

@@ -34,6 +34,38 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def store_exists(url: str) -> bool:
+    """Whether a metadata store was created at ``url``; checking creates nothing.
+
+    SQLite: the database file exists. PostgreSQL: the database holds the schema
+    version table that :meth:`Database.migrate` writes first.
+    """
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import OperationalError
+
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() == "sqlite":
+        return bool(parsed.database) and Path(str(parsed.database)).is_file()
+    engine = create_engine(parsed)
+    try:
+        return inspect(engine).has_table("alembic_version")
+    except OperationalError as exc:
+        if "does not exist" in str(exc):  # the database itself was never created
+            return False
+        raise ConfigurationError(f"cannot reach the store at {describe_store(url)}: "
+                                 f"{str(exc.orig).strip()}") from None
+    finally:
+        engine.dispose()
+
+
+def describe_store(url: str) -> str:
+    """Where a store lives, for messages: the SQLite file, or the URL without its password."""
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() == "sqlite":
+        return str(parsed.database)
+    return parsed.render_as_string(hide_password=True)
+
+
 class Database:
     """One metadata store: an engine plus transaction helpers."""
 

@@ -1,0 +1,42 @@
+"""Whether a store exists is answered without creating one, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lmops_core.errors import ConfigurationError, NotFoundError
+from lmops_core.registry.db import describe_store, store_exists
+from lmops_core.workspace import Workspace
+from tests.conftest import make_settings
+
+
+def test_store_exists_only_once_created(tmp_path: Path, db_url: str) -> None:
+    assert not store_exists(db_url)
+    settings = make_settings(tmp_path / "home", db_url)
+    with pytest.raises(NotFoundError, match=r"no lmops store at "):
+        Workspace.open(settings, create=False)
+    assert not store_exists(db_url)  # looking created nothing
+    assert not (tmp_path / "home").exists()
+    Workspace.open(settings).close()
+    assert store_exists(db_url)
+    with Workspace.open(settings, create=False) as ws:
+        assert ws.list_assets("model") == []
+
+
+def test_describe_store_hides_the_password() -> None:
+    assert describe_store("sqlite:////srv/lmops/lmops.db") == "/srv/lmops/lmops.db"
+    shown = describe_store("postgresql://lmops:s3cret@db.internal:5432/lmops")
+    assert "s3cret" not in shown and "db.internal:5432/lmops" in shown
+
+
+def test_a_missing_postgres_database_is_no_store(pg_url: str) -> None:
+    missing = pg_url.rsplit("/", 1)[0] + "/lmops_never_created"
+    assert not store_exists(missing)
+
+
+def test_an_unreachable_server_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match=r"cannot reach the store at "
+                                                 r"postgresql\+psycopg://lmops:\*\*\*@127.0.0.1:1/x"):
+        store_exists("postgresql://lmops:s3cret@127.0.0.1:1/x")
