@@ -30,18 +30,24 @@ import sys
 import tempfile
 from pathlib import Path
 
-# The ML libraries' own progress bars and advisories would drown the account printed here.
-for _name in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_NO_ADVISORY_WARNINGS"):
-    os.environ.setdefault(_name, "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-logging.disable(logging.WARNING)
-
 from lmops_core import Workspace
 from lmops_core.governance.identity import public_pem, write_private_key
 from lmops_core.policy import explain_text
 from lmops_core.settings import get_settings
 
 EXAMPLES = Path(__file__).resolve().parent
+
+
+def quiet_libraries() -> None:
+    """Keep the ML libraries' progress bars and advisories out of the account printed here.
+
+    The plugins import those libraries only when an operation runs, so this works here.
+    """
+    for name in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS",
+                 "TRANSFORMERS_NO_ADVISORY_WARNINGS"):
+        os.environ.setdefault(name, "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    logging.disable(logging.WARNING)
 
 
 def open_fresh_store() -> Workspace:
@@ -73,6 +79,7 @@ def people(ws: Workspace) -> dict[str, Workspace]:
 
 
 def main() -> int:
+    quiet_libraries()
     ws = open_fresh_store()
     p = people(ws)
     eng, dana, val, rita = p["eng"], p["dana"], p["val"], p["rita"]

@@ -39,7 +39,10 @@ def _env(home: Path) -> dict[str, str]:
     # The sources under test come first, wherever the folder the blocks run in is.
     sources = [str(REPO / "src"), *(str(p) for p in sorted((REPO / "plugins").glob("*/src")))]
     env["PYTHONPATH"] = os.pathsep.join([*sources, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    for name in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS"):
+    # Quiet progress bars; one thread per library, as the plugins' own tests run (on a shared
+    # 2-core machine, torch's threads spinning against each other cost more than they give).
+    for name in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS", "OMP_NUM_THREADS",
+                 "MKL_NUM_THREADS"):
         env.setdefault(name, "1")
     return env
 
