@@ -270,7 +270,7 @@ def test_a_suite_without_code_needs_no_approval(tmp_path: Path, db_url: str) -> 
 def test_without_a_suite_rule_approved_for_use_is_blocked(tmp_path: Path, db_url: str) -> None:
     ws = _governed(tmp_path, db_url, policy=SUITE_POLICY.replace("asset: suite", "asset: dataset")
                    .replace("approved-for-use", "approved-for-training"))
-    suite = ws.as_actor("eng").register_suite("gate", _suite(
+    suite = ws_as(ws, "eng").register_suite("gate", _suite(
         tmp_path, extra={"utils.py": "x = 1\n"}))
     with pytest.raises(PolicyViolationError):
         ws_as(ws, "eng").governance.request_promotion(suite.ref, to="approved-for-use")
@@ -285,7 +285,7 @@ def test_shipped_high_risk_policy_needs_two_people_for_a_code_suite(tmp_path: Pa
                                       actor="root", plugins=[str(plugin)]))
     for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer")):
         grant(ws, user, role)
-    suite = ws.as_actor("eng").register_suite("gate", _suite(
+    suite = ws_as(ws, "eng").register_suite("gate", _suite(
         tmp_path, extra={"utils.py": "x = 1\n"}))
     req = ws_as(ws, "eng").governance.request_promotion(suite.ref, to="approved-for-use")
     assert req.required_approvals == {"validator": 1, "risk_officer": 1}

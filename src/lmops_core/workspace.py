@@ -223,7 +223,8 @@ class Workspace:
     @property
     def audit_writer(self) -> store.AuditWriter:
         return store.AuditWriter(key=self._audit_key, actor=self.actor,
-                                 anchor=self._ledger.anchor if self._ledger else None)
+                                 anchor=self._ledger.anchor if self._ledger else None,
+                                 identity=self.identity.method)
 
     # -- registering -------------------------------------------------------------
 

@@ -43,7 +43,7 @@ def governed_workspace(tmp_path: Path) -> Workspace:
 def register_and_promote(ws: Workspace, folder: Path, *, name: str = "chat",
                          promote: bool = True) -> str:
     """Register ``folder`` as a model, attach eval evidence, and (optionally) promote it."""
-    v = ws.as_actor("eng").register_model(name, folder)
+    v = ws_as(ws, "eng").register_model(name, folder)
     ws.as_actor("val").attach_evidence(v.ref, kind="eval", digest=v.digest, metrics={"acc": 0.9})
     if promote:
         req = ws_as(ws, "eng").governance.request_promotion(v.ref, to="production")

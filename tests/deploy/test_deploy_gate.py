@@ -73,7 +73,7 @@ def _plugin(ws: Workspace) -> Any:
 
 
 def _model(ws: Workspace, tmp_path: Path, seed: int = 0) -> str:
-    v = ws.as_actor("eng").register_model("chat", make_model_folder(tmp_path / f"m{seed}",
+    v = ws_as(ws, "eng").register_model("chat", make_model_folder(tmp_path / f"m{seed}",
                                                                     bytes([seed]) * 64))
     ws.as_actor("val").attach_evidence(v.ref, kind="eval", digest=v.digest, metrics={"acc": 1})
     return v.ref
@@ -162,7 +162,7 @@ def _wrong_stage_claimed(ws: Workspace, tmp_path: Path) -> tuple[dict[str, str],
 
 def _dataset_only(ws: Workspace, tmp_path: Path) -> tuple[dict[str, str], dict[str, Any]]:
     data = write_jsonl(tmp_path / "d.jsonl", [{"text": "hello"}])
-    ds = ws.as_actor("eng").register_dataset("d", data, shape="text")
+    ds = ws_as(ws, "eng").register_dataset("d", data, shape="text")
     return {"model": ds.ref}, {"stage": "production"}
 
 

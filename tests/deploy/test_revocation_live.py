@@ -49,7 +49,7 @@ def lws(tmp_path: Path, db_url: str) -> Workspace:
 
 
 def _model(ws: Workspace, tmp_path: Path, seed: int = 0) -> str:
-    v = ws.as_actor("eng").register_model("chat", make_model_folder(tmp_path / f"m{seed}",
+    v = ws_as(ws, "eng").register_model("chat", make_model_folder(tmp_path / f"m{seed}",
                                                                     bytes([seed]) * 64))
     ws.as_actor("val").attach_evidence(v.ref, kind="eval", digest=v.digest, metrics={"acc": 1})
     return v.ref
@@ -250,7 +250,7 @@ def test_revocation_while_serving_refuses_the_next_generation(lws: Workspace,
     from lmops_hf.base_model import create_base_model
     from lmops_serve.app import create_app
 
-    v = lws.as_actor("eng").register_model("tiny-chat",
+    v = ws_as(lws, "eng").register_model("tiny-chat",
                                            create_base_model(tmp_path / "tiny", size="tiny"))
     lws.as_actor("val").attach_evidence(v.ref, kind="eval", digest=v.digest, metrics={"acc": 1})
     _to_production(lws, v.ref)

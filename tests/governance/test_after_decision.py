@@ -88,7 +88,7 @@ def _seen(ws: Workspace) -> list[tuple[str, str | None]]:
 
 
 def _model(ws: Workspace, tmp_path: Path, name: str = "chat", seed: int = 0) -> str:
-    v = ws.as_actor("eng").register_model(name, make_model_folder(tmp_path / f"{name}{seed}",
+    v = ws_as(ws, "eng").register_model(name, make_model_folder(tmp_path / f"{name}{seed}",
                                                                   bytes([seed]) * 64))
     ws.as_actor("val").attach_evidence(v.ref, kind="eval", digest=v.digest, metrics={"acc": 1})
     return v.ref

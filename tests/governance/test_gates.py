@@ -94,7 +94,7 @@ def gws(tmp_path: Path, db_url: str) -> Workspace:
 
 
 def _model(ws: Workspace, tmp_path: Path, seed: int = 0, **kw: object) -> str:
-    v = ws.as_actor("eng").register_model("chat", make_model_folder(tmp_path / f"m{seed}",
+    v = ws_as(ws, "eng").register_model("chat", make_model_folder(tmp_path / f"m{seed}",
                                                                     bytes([seed]) * 64), **kw)
     return v.ref
 
@@ -361,3 +361,24 @@ def test_nobody_can_mark_or_revoke_in_the_policys_name(gws: Workspace, tmp_path:
     outcome = check_monitoring(gws, ref)  # the breach acted on as the policy says
     assert outcome.actions == ["revalidation-required"]
     assert gws.get(ref).status == "revalidation-required"
+
+
+def test_a_reviewer_cannot_hide_authorship_behind_a_typed_name(gws: Workspace,
+                                                                 tmp_path: Path) -> None:
+    """val writes a model but registers it under the bare name "carol", has eng request it,
+    then approves it: separation of duties would see three different names. The author is
+    unknown, so the approval is refused, and so is a revalidation."""
+    v = gws.as_actor("carol").register_model("chat", make_model_folder(tmp_path / "m"))
+    _evidence(gws, v.ref, "eval", acc=0.9)
+    _evidence(gws, v.ref, "safety", refusal_rate=1.0)
+    req = ws_as(gws, "eng").governance.request_promotion(v.ref, to="production")
+    with pytest.raises(PermissionDeniedError, match="registered under the name 'carol' with no "
+                                                    "credential"):
+        ws_as(gws, "val").governance.decide(req.id, approve=True, role="validator",
+                                            comment="looks fine")
+    assert gws.governance.get_request(req.id).status == "pending"
+    assert not gws.audit_events(action="approval.approve")
+    # The same model registered through a credential is reviewable.
+    ref = _ready(gws, tmp_path, seed=1)
+    _promote(gws, ref)
+    assert gws.get(ref).stage == "production"

@@ -55,7 +55,7 @@ def store(tmp_path: Path, db_url: str) -> Workspace:
 
 
 def _version(ws: Workspace, tmp_path: Path, seed: int = 1) -> str:
-    return ws.as_actor("eng").register_model(
+    return ws_as(ws, "eng").register_model(
         "chat", make_model_folder(tmp_path / f"m{seed}", bytes([seed]) * 64)).ref
 
 

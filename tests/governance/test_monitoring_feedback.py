@@ -68,7 +68,7 @@ def _in_production(tmp_path: Path, db_url: str, webhook: str) -> tuple[Workspace
                                       alert_webhook_secret="s3cret",
                                       # The test receiver listens on loopback: allowed explicitly.
                                       alert_webhook_allow_networks=["127.0.0.1/32"]))
-    v = ws.as_actor("eng").register_model("chat", make_model_folder(tmp_path / "m"))
+    v = ws_as(ws, "eng").register_model("chat", make_model_folder(tmp_path / "m"))
     req = ws_as(ws, "eng", "submitter").governance.request_promotion(v.ref, to="production")
     ws_as(ws, "val", "validator").governance.decide(req.id, approve=True, role="validator",
                                                     comment="ok")

@@ -52,7 +52,7 @@ def store(tmp_path: Path, db_url: str) -> Workspace:
 
 def _approved(store: Workspace, tmp_path: Path) -> tuple[str, str]:
     """A version approved into production: validator by personal key, risk officer by token."""
-    v = store.as_actor("eng").register_model("chat", make_model_folder(tmp_path / "m"))
+    v = ws_as(store, "eng").register_model("chat", make_model_folder(tmp_path / "m"))
     store.as_actor("lab").attach_evidence(v.ref, kind="eval", digest=v.digest,
                                           metrics={"acc": 0.9})
     req = ws_as(store, "eng").governance.request_promotion(v.ref, to="production")
@@ -139,7 +139,7 @@ def test_forged_key_registration_and_its_decisions(store: Workspace, tmp_path: P
 
 
 def test_policy_requires_personal_signature(store: Workspace, tmp_path: Path) -> None:
-    v = store.as_actor("eng").register_model("chat", make_model_folder(tmp_path / "m"))
+    v = ws_as(store, "eng").register_model("chat", make_model_folder(tmp_path / "m"))
     req = ws_as(store, "eng").governance.request_promotion(v.ref, to="staging")
     with pytest.raises(PermissionDeniedError, match="requires a personal signature"):
         ws_as(store, "val", "validator").governance.decide(req.id, approve=True,

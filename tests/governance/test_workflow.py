@@ -57,7 +57,7 @@ def gov_ws(tmp_path: Path, db_url: str) -> Workspace:
 
 
 def _model(ws: Workspace, tmp_path: Path, acc: float | None, seed: int = 0) -> str:
-    eng = ws.as_actor("eng")
+    eng = ws_as(ws, "eng")
     v = eng.register_model("chat", make_model_folder(tmp_path / f"m{seed}", bytes([seed]) * 64))
     if acc is not None:
         ws.as_actor("val").attach_evidence(v.ref, kind="eval", digest=v.digest,

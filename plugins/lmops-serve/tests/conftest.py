@@ -60,7 +60,7 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Packaged]:
         admin.governance.grant_role(user, role)
         people[user] = ws.with_token(admin.governance.create_token(user))
     folder = create_base_model(root / "model", size="tiny")
-    v = ws.as_actor("eng").register_model("tiny-chat", folder)
+    v = people["eng"].register_model("tiny-chat", folder)
     ws.as_actor("val").attach_evidence(v.ref, kind="eval", digest=v.digest, metrics={"acc": 0.9})
     req = people["eng"].governance.request_promotion(v.ref, to="production")
     people["val"].governance.decide(req.id, approve=True, role="validator", comment="holdout ok")

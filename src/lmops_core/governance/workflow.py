@@ -550,6 +550,7 @@ class Governance:
             if actor == version.created_by:
                 raise PermissionDeniedError(f"{actor!r} authored {req.ref} and cannot decide "
                                             "its promotion (separation of duties)")
+            _require_known_author(s, req.asset_type, req.ref, version)
         already = s.execute(select(ApprovalDecision).where(
             ApprovalDecision.request_id == req.id,
             ApprovalDecision.actor == actor)).scalars().first()
@@ -791,6 +792,7 @@ class Governance:
             if actor == version.created_by:
                 raise PermissionDeniedError(f"{actor!r} authored {canonical} and cannot "
                                             "revalidate it (separation of duties)")
+            _require_known_author(s, typ, canonical, version)
             since = self._last_revocation(s, typ, version) or _aware(version.created_at)
             stale = self._kinds_without_new_evidence(s, typ, asset, version, since)
             if stale:
@@ -1009,3 +1011,13 @@ def _check_text(value: str, field: str) -> None:
 
 
 __all__ = ["GOVERNED_STAGES", "Governance"]
+
+
+def _require_known_author(s: Session, asset_type: str, ref: str, version: Any) -> None:
+    """Separation of duties needs to know who wrote the version, not a name they typed."""
+    if store.author_identity(s, asset_type, ref) == "asserted":
+        raise PermissionDeniedError(
+            f"separation of duties cannot be shown for {ref}: it was registered under the "
+            f"name {version.created_by!r} with no credential, so who wrote it is unknown and "
+            "no reviewer can be shown independent of its author; register it again with a "
+            "credential (LMOPS_TOKEN or LMOPS_SIGNING_KEY)", field="ref")

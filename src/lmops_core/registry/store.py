@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import and_, insert, literal, select, update
+from sqlalchemy import and_, insert, literal, select, text, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
@@ -87,12 +87,36 @@ class AuditWriter:
     actor: str
     #: The workspace's knowledge of the chain beyond the database (newest checkpoint).
     anchor: AuditAnchor | None = None
+    #: How ``actor`` was established (``token``, ``personal-key``, ``os-user``, ``asserted``);
+    #: recorded with each new version, so separation of duties knows whether its author is
+    #: known or only named.
+    identity: str = "asserted"
 
     def record(self, session: Session, action: str, subject: str, *, before: Any = None,
                after: Any = None) -> None:
         # Secrets never reach the audit log (lmops_core.redaction).
         append_event(session, key=self.key, actor=self.actor, action=action, subject=subject,
                      before=redact(before), after=redact(after), anchor=self.anchor)
+
+
+def author_identity(session: Session, asset_type: str, ref: str) -> str:
+    """How the author of version ``ref`` was established when it was registered.
+
+    Read from the version's audit event (``<type>_version.create``); a version
+    registered before this was recorded, or whose event is missing, is
+    ``asserted``: an author nobody verified.
+    """
+    row = session.connection().execute(text(
+        "SELECT after FROM audit_events WHERE subject = :ref AND action = :action "
+        "ORDER BY seq LIMIT 1"), {"ref": ref, "action": f"{asset_type}_version.create"}).first()
+    if row is None:
+        return "asserted"
+    try:
+        after = json.loads(row[0]) if isinstance(row[0], str) else row[0]
+    except ValueError:
+        return "asserted"
+    method = after.get("identity") if isinstance(after, dict) else None
+    return method if isinstance(method, str) else "asserted"
 
 
 def version_ref(asset_type: str, name: str, version: int) -> str:
@@ -269,7 +293,8 @@ def create_version(
     ref = version_ref(asset_type, asset.name, number)
     audit.record(session, f"{asset_type}_version.create", ref,
                  after={k: v for k, v in fields.items() if k not in ("template",)}
-                 | ({"run_id": run_id} if run_id else {}) | ({"tags": dict(tags)} if tags else {}))
+                 | ({"run_id": run_id} if run_id else {}) | ({"tags": dict(tags)} if tags else {})
+                 | {"identity": audit.identity})
     return row
 
 
