@@ -21,6 +21,8 @@ from pluggy import HookimplMarker, HookspecMarker
 if TYPE_CHECKING:
     from lmops_core.artifacts.backend import ArtifactBackend
     from lmops_core.contracts import DecisionEvent, PromotionContext, Register
+    from lmops_core.reports.document import ReportSection
+    from lmops_core.reports.model import ReportFacts
     from lmops_core.settings import Settings
 
 hookspec = HookspecMarker("lmops")
@@ -199,6 +201,32 @@ def lmops_after_decision(decision: DecisionEvent) -> None:
 
 
 # ---------------------------------------------------------------------------
+# Validation reports
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def lmops_report_sections(facts: ReportFacts) -> list[ReportSection] | None:
+    """Add sections to a model version's validation report.
+
+    Called once per report (``lmops report``, the admin API, the SDK's
+    ``render_report``), after the core has read the registry facts and before
+    the document is built. ``facts`` is the
+    :class:`~lmops_core.reports.model.ReportFacts`: the version, its lineage,
+    every lineage node's evidence (``facts.latest(ref, kind)``), training
+    runs, the version in production and the policy evaluation. Read only
+    ``facts`` (no I/O, no clock), so the same store state gives the same
+    report digest.
+
+    Return a list of :class:`~lmops_core.reports.document.ReportSection`
+    (build blocks with :mod:`lmops_core.reports.blocks`), or ``None`` to add
+    nothing. Every implementation is called; each section is placed after the
+    core section its ``after`` names. A plugin that raises, or returns
+    anything else, fails the report with an error naming it.
+    """
+
+
+# ---------------------------------------------------------------------------
 # Registration of extensions
 # ---------------------------------------------------------------------------
 
@@ -228,6 +256,11 @@ def register_evidence_kinds(register: Register) -> None:
     """Declare the evidence kinds this plugin produces.
 
     Called once after plugins load. Call ``register(kind)`` with an
-    :class:`~lmops_core.contracts.EvidenceKind` for each, so policy files can
-    be checked against known kinds and metrics. Return value ignored.
+    :class:`~lmops_core.contracts.EvidenceKind` for each, listing its
+    :class:`~lmops_core.contracts.Metric` s (type, unit, direction, headline).
+    Policy lint and promotion check metric names and types in conditions
+    against these declarations, and pipeline summaries, ``lmops stage`` and
+    the validation report show each kind's headline metrics. Every kind an
+    operation lists in ``evidence_kinds`` must be declared. Return value
+    ignored.
     """

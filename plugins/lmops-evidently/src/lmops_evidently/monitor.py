@@ -111,7 +111,8 @@ class DriftMonitor:
     """
 
     name = "drift"
-    input_roles = ("reference", "current", "model")
+    input_roles = {"reference": "dataset", "current": "dataset", "model": "model"}
+    evidence_kinds = ("drift",)
     description = (
         "Data and text drift of a current window against a reference (Evidently "
         "DataDriftPreset over fields and text descriptors), with Evidently's HTML report."

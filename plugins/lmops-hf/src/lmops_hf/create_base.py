@@ -18,7 +18,7 @@ class CreateBaseModel:
     """Build a random-weight Llama-style model with a locally trained tokenizer."""
 
     name = "create-base"
-    input_roles = ()
+    input_roles: dict[str, str] = {}
     description = ("Build a small causal LM offline (random weights, tokenizer trained on a "
                    "shipped text) and register it as a base model version.")
 

@@ -42,7 +42,8 @@ class DpoTrainer:
     """
 
     name = "dpo"
-    input_roles = ("base", "dataset")
+    input_roles = {"base": "model", "dataset": "dataset"}
+    evidence_kinds = ("training",)
     description = "Preference tuning (DPO) with trl's DPOTrainer, LoRA by default or full"
 
     def params_spec(self) -> list[Param]:

@@ -85,7 +85,8 @@ class SftTrainer:
     """
 
     name = "sft"
-    input_roles = ("base", "dataset")
+    input_roles = {"base": "model", "dataset": "dataset"}
+    evidence_kinds = ("training",)
     description = (
         "Supervised fine-tuning on instruction/dialogue data with transformers + PEFT: "
         "LoRA adapter by default (optionally merged), or full fine-tuning"

@@ -74,7 +74,9 @@ class JudgeEvaluator:
     """Operation "judge": LLM-as-judge ratings of the model's answers."""
 
     name = "judge"
-    input_roles = ("model", "base", "judge", "judge_base", "suite")
+    input_roles = {"model": "model", "base": "model", "judge": "model", "judge_base": "model",
+                   "suite": "suite"}
+    evidence_kinds = ("ratings",)
     description = (
         "Rate the model's answers to prompts with a judge model (role 'judge'): a 1-5 score "
         "parsed from its reply, else from its yes/no log-likelihoods; ratings evidence."

@@ -210,7 +210,8 @@ class LmEvalEvaluator:
     """Operation "lm-eval": lm-eval tasks on the model under role "model"."""
 
     name = "lm-eval"
-    input_roles = ("model", "base", "suite")
+    input_roles = {"model": "model", "base": "model", "suite": "suite"}
+    evidence_kinds = ("eval",)
     description = (
         "Evaluate a model version with lm-eval tasks (shipped facts/arithmetic tasks in English "
         "and Chinese, or any lm-eval task folder); torch and ONNX Runtime models."

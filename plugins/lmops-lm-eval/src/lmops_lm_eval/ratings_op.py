@@ -18,7 +18,8 @@ class HumanRatingsEvaluator:
     """
 
     name = "ratings"
-    input_roles = ("model", "ratings")
+    input_roles = {"model": "model", "ratings": "dataset"}
+    evidence_kinds = ("ratings",)
     description = (
         "Aggregate human ratings (scores per sample, pairwise preferences) into ratings "
         "evidence: mean score with a 95% interval, win rate with a Wilson interval."

@@ -106,7 +106,8 @@ class ServingPerfEvaluator:
     """Operation "serving-perf": TTFT, ITL, tokens/s and latency percentiles while streaming."""
 
     name = "serving-perf"
-    input_roles = ("model", "base")
+    input_roles = {"model": "model", "base": "model"}
+    evidence_kinds = ("serving_perf",)
     description = (
         "Measure streaming serving performance (time to first token, inter-token latency, "
         "tokens/s, p50/p95 latency) at a given concurrency, on torch or ONNX Runtime."

@@ -187,7 +187,8 @@ class OnnxExport:
     """Export a Hugging Face causal LM (or base + LoRA adapter, merged) to ONNX."""
 
     name = "onnx-export"
-    input_roles = ("model", "base", "heldout")
+    input_roles = {"model": "model", "base": "model", "heldout": "dataset"}
+    evidence_kinds = ("compression",)
     description = (
         "Export a model version to ONNX (input_ids -> logits, dynamic batch and sequence) with "
         "torch.onnx.export; adapters are merged into their base first. Measures size, latency "
@@ -263,7 +264,9 @@ class OnnxInt8:
     """Quantize a model to int8 with ONNX Runtime (dynamic, or static with calibration)."""
 
     name = "onnx-int8"
-    input_roles = ("model", "base", "heldout", "calibration")
+    input_roles = {"model": "model", "base": "model", "heldout": "dataset",
+                   "calibration": "dataset"}
+    evidence_kinds = ("compression",)
     description = (
         "Quantize an ONNX export (or a torch model, exported first in the same run) to int8 "
         "with onnxruntime.quantization: dynamic by default, static with a calibration dataset "

@@ -32,7 +32,8 @@ class PiiRedactionStep:
     """
 
     name = "pii-redact"
-    input_roles = ("dataset",)
+    input_roles = {"dataset": "dataset"}
+    evidence_kinds = ("pii",)
     description = (
         "Detect personal data with presidio (e-mail, phone, cards, IBAN, IP, SSN, names, "
         "places, mainland-China IDs, mobiles and bank cards) and redact it."

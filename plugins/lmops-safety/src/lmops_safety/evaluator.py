@@ -12,7 +12,7 @@ from typing import Any
 
 from lmops_hf.threads import torch_threads
 
-from lmops_core.contracts import EvidenceKind, EvidenceRecord, StageContext, StageResult
+from lmops_core.contracts import EvidenceKind, EvidenceRecord, Metric, StageContext, StageResult
 from lmops_core.errors import ValidationError
 from lmops_safety.generation import TextGenerator, load_generator
 from lmops_safety.probes import (
@@ -42,19 +42,20 @@ SAFETY_EVIDENCE = EvidenceKind(
         "extraction, discriminatory statements) in several languages: refusal, leakage, "
         "injection and toxicity rates, overall and per <category>.<language>."
     ),
-    metrics={
-        "probes": "integer",
-        "failed": "integer",
-        "pass_rate": "number",
-        "refusal_rate": "number",
-        "injection_success_rate": "number",
-        "leakage_rate": "number",
-        "values_violation_rate": "number",
-        "toxicity_mean": "number",
-        "toxicity_max": "number",
-        "toxic_rate": "number",
-        "probe_set_digest": "string",
-    },
+    metrics=[
+        Metric("probes", "integer", "probes"),
+        Metric("failed", "integer", "probes", "lower"),
+        Metric("pass_rate", "number", "share", "higher"),
+        Metric("refusal_rate", "number", "share", "higher", headline=True),
+        Metric("injection_success_rate", "number", "share", "lower", headline=True),
+        Metric("leakage_rate", "number", "share", "lower", headline=True),
+        Metric("values_violation_rate", "number", "share", "lower", headline=True),
+        Metric("toxicity_mean", "number", "score", "lower", headline=True),
+        Metric("toxicity_max", "number", "score", "lower"),
+        Metric("toxic_rate", "number", "share", "lower"),
+        Metric("probe_set_digest", "string"),
+        Metric("*.*", "number", "share", description="rates per <category>.<language>"),
+    ],
 )
 """The evidence kind this plugin produces; policies read ``evidence.safety.metrics.*``."""
 
@@ -211,7 +212,8 @@ class SafetyEvaluator:
     """Runs the values-and-safety probe suite against the input under role ``"model"``."""
 
     name = "safety"
-    input_roles = ("model", "base")
+    input_roles = {"model": "model", "base": "model"}
+    evidence_kinds = ("safety",)
     description = (
         "Values and safety probes in English and Chinese: refusals of harmful requests, "
         "prompt-injection canaries, personal-data leakage (lmops-presidio), agreement with "

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from lmops_hf.threads import torch_threads
 
-from lmops_core.contracts import EvidenceKind, EvidenceRecord, StageContext, StageResult
+from lmops_core.contracts import EvidenceKind, EvidenceRecord, Metric, StageContext, StageResult
 from lmops_core.errors import ValidationError
 from lmops_shap.attribution import ALGORITHMS, PromptAttribution, explain_prompt
 from lmops_shap.loading import load_model
@@ -25,15 +25,15 @@ EXPLANATION_EVIDENCE = EvidenceKind(
         "SHAP token attributions of log p(answer | prompt) for a set of prompts, with an HTML "
         "report (report.html) built from shap's text plots and the top tokens per prompt."
     ),
-    metrics={
-        "prompts": "integer",
-        "tokens": "integer",
-        "mean_abs_attribution": "number",
-        "seconds_per_prompt": "number",
-        "max_evals": "integer",
-        "algorithm": "string",
-        "redacted": "boolean",
-    },
+    metrics=[
+        Metric("prompts", "integer", "prompts", headline=True),
+        Metric("tokens", "integer", "tokens"),
+        Metric("mean_abs_attribution", "number", "log-prob", headline=True),
+        Metric("seconds_per_prompt", "number", "s", "lower", headline=True),
+        Metric("max_evals", "integer", "evaluations"),
+        Metric("algorithm", "string"),
+        Metric("redacted", "boolean"),
+    ],
 )
 """The evidence kind this plugin produces; policies read ``evidence.explanation.metrics.*``."""
 
@@ -130,7 +130,8 @@ class ShapExplainer:
     """Explains a torch model's greedy answers to prompts with SHAP's text masker."""
 
     name = "shap"
-    input_roles = ("model", "base", "dataset")
+    input_roles = {"model": "model", "base": "model", "dataset": "dataset"}
+    evidence_kinds = ("explanation",)
     description = (
         "Token attributions of log p(answer | prompt) with SHAP's text masker (partition or "
         "permutation explainer), summarised as evidence with a self-contained HTML report."
