@@ -57,7 +57,7 @@ def test_export_evidence_has_every_metric(export_result: StageResult) -> None:
     assert evidence.kind == "compression"
     assert evidence.subject == OUTPUT_ROLE
     metrics = evidence.metrics
-    for name in COMPRESSION_METRICS:
+    for name in (m.name for m in COMPRESSION_METRICS):
         assert isinstance(metrics[name], int | float), name
     for name in ("latency_p50_ms_torch_fp32", "latency_p95_ms_torch_fp32",
                  "latency_p50_ms_ort_fp32", "latency_p95_ms_ort_fp32"):
