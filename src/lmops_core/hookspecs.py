@@ -10,6 +10,15 @@ once after loading, and the plugin calls ``register(obj)`` for each operation
 it offers. The core validates and deduplicates names, remembers which plugin
 registered what, and later runs the operation itself, recording inputs,
 outputs, evidence, lineage and audit. A plugin never writes the registry.
+
+An operation describes itself (see :class:`~lmops_core.contracts.Operation`):
+a one-line ``description``, a ``params_model`` (an
+:class:`~lmops_core.contracts.OperationParams` subclass), its ``input_roles``
+with the asset type each takes, and the ``evidence_kinds`` it records. The
+runner validates parameters and refuses unknown roles before anything runs,
+and ``lmops plugins -v`` / ``lmops stage STAGE OP --help`` list all of it.
+An evidence kind describes its metrics (type, unit, direction, headline), so
+the core shows any plugin's headline results without naming the plugin.
 """
 
 from __future__ import annotations
