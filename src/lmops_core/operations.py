@@ -15,13 +15,18 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticError
 
 from lmops_core.contracts import ASSET_TYPES
 from lmops_core.errors import PluginError, ValidationError
+
+if TYPE_CHECKING:
+    from lmops_core.contracts import StageContext
+
+M = TypeVar("M", bound=BaseModel)
 
 _ROLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
@@ -136,6 +141,22 @@ def validate_params(spec: OperationSpec, params: Mapping[str, Any]
         raise ValidationError(f'operation "{spec.name}": parameter "{name}": '
                               f"{first['msg']}{got}", param=name) from None
     return parsed.model_dump(), parsed
+
+
+def options_of(context: StageContext, model: type[M]) -> M:
+    """The run's validated parameters as an instance of ``model``.
+
+    Through the runner, ``context.options`` already is one. A context built
+    elsewhere (a plugin's unit test, a service calling an operation directly)
+    has its ``params`` validated here the same way, with the same error shape.
+    """
+    if isinstance(context.options, model):
+        return context.options
+    spec = OperationSpec(name=context.operation, description="", params_model=model,
+                         input_roles=None, evidence_kinds=())
+    _, parsed = validate_params(spec, context.params)
+    assert isinstance(parsed, model)
+    return parsed
 
 
 def check_inputs(spec: OperationSpec | None, operation: str,
