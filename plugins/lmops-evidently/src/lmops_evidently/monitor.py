@@ -12,11 +12,12 @@ import pandas as pd
 
 from lmops_core.contracts import EvidenceRecord, StageContext, StageResult
 from lmops_core.errors import ValidationError
+from lmops_core.operations import options_of
 from lmops_evidently.embeddings import AUC_THRESHOLD, run_embedding_drift
 from lmops_evidently.embeddings import METHOD_NAME as EMBEDDING_METHOD
 from lmops_evidently.frames import FeatureFrames, build_feature_frames
 from lmops_evidently.offline import apply_offline_defaults
-from lmops_evidently.params import DriftParams, parse_params
+from lmops_evidently.params import DriftParams
 from lmops_evidently.report import DriftVerdict, run_drift_report
 from lmops_evidently.vocabulary import TokenizerVocabulary
 
@@ -113,6 +114,7 @@ class DriftMonitor:
     name = "drift"
     input_roles = {"reference": "dataset", "current": "dataset", "model": "model"}
     evidence_kinds = ("drift",)
+    params_model = DriftParams
     description = (
         "Data and text drift of a current window against a reference (Evidently "
         "DataDriftPreset over fields and text descriptors), with Evidently's HTML report."
@@ -121,7 +123,7 @@ class DriftMonitor:
     def run(self, context: StageContext) -> StageResult:
         """Measure both windows, run Evidently, and return the ``drift`` evidence."""
         apply_offline_defaults()
-        params = parse_params(context.params)
+        params = options_of(context, DriftParams)
         reference_path = _dataset_path(context, "reference")
         current_path = _dataset_path(context, "current")
         seed = params.seed if params.seed is not None else (context.seed or 0)

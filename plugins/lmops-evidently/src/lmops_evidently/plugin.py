@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from lmops_core import hookimpl
 from lmops_core.contracts import Register, StageContext, StageResult
 from lmops_evidently.kinds import DRIFT_EVIDENCE
+from lmops_evidently.params import DriftParams
 
 if TYPE_CHECKING:
     from lmops_core.reports import ReportFacts, ReportSection
@@ -23,6 +24,7 @@ class LazyDriftMonitor:
     name = "drift"
     input_roles = {"reference": "dataset", "current": "dataset", "model": "model"}
     evidence_kinds = ("drift",)
+    params_model = DriftParams
     description = ("Compare a reference and a current window (data, text descriptors, "
                    "optional embeddings) with Evidently's DataDriftPreset.")
 
