@@ -142,6 +142,7 @@ class StageRunner:
         started = utcnow()
         t0 = time.perf_counter()
         params = dict(params or {})
+        given = dict(params)  # recorded as given, plus what the operation reports it used
         run = Run(id=run_id, stage=stage.value, operation=operation, plugin=registered.plugin,
                   status="running", params=redact_params(params), inputs=dict(inputs),
                   actor=self.ws.actor,
@@ -176,7 +177,7 @@ class StageRunner:
                     series_digest = (self.artifacts.put_json(result.series).digest
                                      if result.series else None)
                     run.status = "succeeded"
-                    run.params = redact_params({**params, **result.params})
+                    run.params = redact_params({**given, **result.params})
                     run.metrics = dict(result.metrics)
                     run.info = redact({**result.info,
                                        "duration_s": round(time.perf_counter() - t0, 3),
