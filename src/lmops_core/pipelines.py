@@ -43,8 +43,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
 
 from lmops_core.contracts import ProgressReporter
-from lmops_core.evidence_summary import summarize_metrics
 from lmops_core.errors import LmopsError, PolicyViolationError, StageError, ValidationError
+from lmops_core.evidence_summary import summarize_metrics
 from lmops_core.redaction import redact_text
 from lmops_core.safepaths import join_inside
 from lmops_core.workspace import Workspace

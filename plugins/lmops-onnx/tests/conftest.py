@@ -119,8 +119,9 @@ def make_context(
     Parameters are validated against the operation's declared model exactly as
     the core's runner does (a bad one raises the core's ValidationError here).
     """
-    from lmops_core.operations import describe, validate_params
     from lmops_onnx.operations import OnnxExport, OnnxInt8
+
+    from lmops_core.operations import describe, validate_params
 
     op = {"onnx-export": OnnxExport, "onnx-int8": OnnxInt8}[operation]()
     checked, options = validate_params(describe(op, plugin="lmops-onnx", hook="test"),

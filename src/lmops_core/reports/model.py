@@ -8,8 +8,8 @@ read, so the report cannot carry personal data from a training set.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lmops_core.contracts import EvidenceKind

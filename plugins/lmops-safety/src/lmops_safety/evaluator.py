@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from lmops_hf.threads import torch_threads
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator
