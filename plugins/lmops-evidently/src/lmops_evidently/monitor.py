@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +180,7 @@ class DriftMonitor:
             "pii": frames.pii,
             "pii_rows": params.pii_rows,
             "seed": seed,
-            "params": {k: v for k, v in asdict(params).items() if v is not None},
+            "params": {k: v for k, v in params.model_dump().items() if v is not None},
             "summary": _summary(frames),
         }
         subject = "model" if "model" in context.inputs else "current"
@@ -199,7 +198,7 @@ class DriftMonitor:
                 "drifted_columns": float(verdict.drifted_columns),
                 "dataset_drift": float(verdict.dataset_drift),
             },
-            params={k: v for k, v in asdict(params).items() if v is not None},
+            params={k: v for k, v in params.model_dump().items() if v is not None},
             info={
                 "report": str(html_path),
                 "sampled": frames.sampled,
