@@ -1,6 +1,8 @@
 """Running a lifecycle-stage operation and recording what it did.
 
-The runner materialises the input versions into a private folder, calls the
+The runner first holds the run to what the operation declares (its input roles
+and their asset types, then its parameters: :mod:`lmops_core.operations`), then
+materialises the input versions into a private folder, calls the
 plugin's operation, checks what it returned, stores output files as artifacts,
 and then, in ONE transaction, creates the output versions, lineage edges,
 evidence, the run record and their audit events. If the plugin raises, or
