@@ -6,6 +6,12 @@ wrote and evidence it measured. The core alone writes the registry: it stores
 the files as artifacts, creates the versions, evidence, lineage edges, the run
 record and the audit events, all in one transaction.
 
+An operation describes itself (a one-line ``description``, a pydantic model of
+its parameters, its input roles with the asset type each takes, the evidence
+kinds it records) and an evidence kind describes its metrics (:class:`Metric`:
+type, unit, direction, headline), so the core can validate a run before it
+starts, check policies, and show any plugin's results without naming it.
+
 This module imports nothing else of lmops but errors, so plugins can depend on
 it without pulling in the database layer.
 """
@@ -16,11 +22,14 @@ import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
-from lmops_core.errors import StageError
+from pydantic import BaseModel, ConfigDict
+
+from lmops_core.errors import PluginError, StageError
 
 AssetType = Literal["dataset", "model", "prompt", "suite"]
+ASSET_TYPES: tuple[str, ...] = get_args(AssetType)
 
 
 class Stage(enum.StrEnum):
@@ -88,6 +97,9 @@ class StageContext:
     run_id: str
     seed: int | None = None
     progress: ProgressReporter = field(default_factory=NullProgress)
+    #: The validated parameters, an instance of the operation's ``params_model`` (``None``
+    #: when it declares none); ``params`` holds the same values as a mapping.
+    options: Any = None
 
     def input(self, role: str) -> InputAsset:
         """The input bound to ``role``, or a :class:`StageError` naming it."""
@@ -148,12 +160,44 @@ class StageResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+class OperationParams(BaseModel):
+    """Base of an operation's parameter model: unknown names and loose types are refused.
+
+    Strict (a flag is not a count, ``"5"`` is not a number, though an integer
+    is accepted where a float is expected) and frozen. Declare each parameter
+    as a field with its type, default and constraints (``Field(ge=1)``,
+    ``Literal[...]``); the field's ``description`` is what ``lmops stage STAGE
+    OP --help`` shows. JSON has no tuples: use ``list`` for sequences.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class NoParams(OperationParams):
+    """The parameter model of an operation that takes no parameters."""
+
+
 @runtime_checkable
 class Operation(Protocol):
     """A named unit of work a plugin registers for one lifecycle stage.
 
-    An operation may also declare ``input_roles`` (a tuple of role names); the
-    runner then refuses any other role before anything is materialised.
+    Besides ``name``, a one-line ``description`` and ``run(context)``, an
+    operation describes itself with class attributes the core reads:
+
+    - ``params_model``: an :class:`OperationParams` subclass. The runner
+      validates the run's parameters with it before anything is materialised
+      (a :class:`~lmops_core.errors.ValidationError` whose detail ``param``
+      names the parameter at fault) and hands the operation the validated
+      values, defaults filled in, as ``context.params`` (a mapping) and
+      ``context.options`` (the model instance).
+    - ``input_roles``: ``{role: asset type}`` (or a tuple of types a role
+      accepts); the runner refuses any other role, and an input of another
+      type, before anything is materialised.
+    - ``evidence_kinds``: the names of the evidence kinds the operation
+      records; each must be declared through ``register_evidence_kinds``.
+
+    An operation that omits them is still run (parameters unchecked, any
+    role), for plugins written before they existed.
     """
 
     name: str
@@ -162,20 +206,96 @@ class Operation(Protocol):
     def run(self, context: StageContext) -> StageResult: ...
 
 
+MetricType = Literal["number", "integer", "string", "boolean"]
+METRIC_TYPES: tuple[str, ...] = get_args(MetricType)
+Direction = Literal["higher", "lower", "none"]
+DIRECTIONS: tuple[str, ...] = get_args(Direction)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric an evidence kind records.
+
+    ``type`` is ``"number"``, ``"integer"``, ``"string"`` or ``"boolean"``;
+    ``unit`` a short unit (``"ms"``, ``"bytes"``, ``"%"``, ``""`` when none);
+    ``direction`` says which way is better (``"higher"``, ``"lower"``, or
+    ``"none"`` for counts, labels and flags). A ``headline`` metric is shown
+    wherever the kind is summarised (pipeline output, ``lmops stage``, the
+    validation report). ``name`` may be a ``fnmatch`` pattern (``"*.acc"``)
+    where names vary; a pattern cannot be a headline.
+    """
+
+    name: str
+    type: MetricType
+    unit: str = ""
+    direction: Direction = "none"
+    headline: bool = False
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise PluginError(f"metric name must be a non-empty string, got {self.name!r}")
+        if self.type not in METRIC_TYPES:
+            raise PluginError(f'metric "{self.name}": type {self.type!r} is not one of '
+                             f"{', '.join(METRIC_TYPES)}")
+        if self.direction not in DIRECTIONS:
+            raise PluginError(f'metric "{self.name}": direction {self.direction!r} is not one '
+                             f"of {', '.join(DIRECTIONS)}")
+        if self.headline and self.is_pattern:
+            raise PluginError(f'metric pattern "{self.name}" cannot be a headline metric')
+
+    @property
+    def is_pattern(self) -> bool:
+        """Whether ``name`` is a ``fnmatch`` pattern rather than one metric."""
+        return any(ch in self.name for ch in "*?[")
+
+
 @dataclass(frozen=True)
 class EvidenceKind:
-    """A kind of evidence a plugin produces, so policies can name it.
+    """A kind of evidence, described so policies and summaries can use it without knowing it.
 
-    ``metrics`` maps each metric the kind records to its type name
-    (``"number"``, ``"integer"``, ``"string"``, ``"boolean"``); a name may be a
-    ``fnmatch`` pattern (``"*.acc"``) where names vary. When a kind declares
-    metrics, a policy condition reading any other metric of it is an error
-    (``lmops policy lint``, and a blocking verdict at promotion).
+    ``metrics`` lists the :class:`Metric` s the kind records (a mapping
+    ``{name: type name}`` is accepted too, and read as metrics with no unit,
+    direction or headline). When a kind declares metrics, a policy condition
+    reading any other metric of it is an error (``lmops policy lint``, and a
+    blocking verdict at promotion). After construction ``metrics`` is a
+    mapping ``{name: Metric}`` in declaration order.
     """
 
     name: str
     description: str
-    metrics: Mapping[str, str] = field(default_factory=dict)
+    metrics: Mapping[str, Metric] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        given: Any = self.metrics
+        items: list[Metric] = []
+        if isinstance(given, Mapping):
+            for key, value in given.items():
+                metric = value if isinstance(value, Metric) else Metric(name=key, type=value)
+                if metric.name != key:
+                    raise PluginError(f'evidence kind "{self.name}": metric declared under '
+                                     f'"{key}" is named "{metric.name}"')
+                items.append(metric)
+        else:
+            items = list(given)
+        table: dict[str, Metric] = {}
+        for metric in items:
+            if not isinstance(metric, Metric):
+                raise PluginError(f'evidence kind "{self.name}": {metric!r} is not a Metric')
+            if metric.name in table:
+                raise PluginError(f'evidence kind "{self.name}" declares metric '
+                                 f'"{metric.name}" twice')
+            table[metric.name] = metric
+        object.__setattr__(self, "metrics", table)
+
+    @property
+    def headline(self) -> tuple[str, ...]:
+        """Names of the headline metrics, in declaration order."""
+        return tuple(m.name for m in self.metrics.values() if m.headline)
+
+    def metric_types(self) -> dict[str, str]:
+        """``{metric name or pattern: type name}``, as policy checks read it."""
+        return {m.name: m.type for m in self.metrics.values()}
 
 
 PolicyCheckFunction = Callable[..., Any]

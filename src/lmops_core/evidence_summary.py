@@ -1,7 +1,9 @@
-"""The few metrics that say what an evidence record found, for one-line accounts.
+"""One line per piece of evidence: its kind's headline metrics, whoever declared the kind.
 
-``lmops stage`` ends with them, so a reader sees what was recorded without
-opening the evidence. One function decides, so every account agrees.
+Pipeline summaries, ``lmops stage`` output and the validation report show
+evidence through what its kind declares (:class:`~lmops_core.contracts.Metric`
+with ``headline=True``), so the core shows a third party's results exactly as
+it shows its own, and names no plugin's kind or metric.
 """
 
 from __future__ import annotations
@@ -9,27 +11,50 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-#: At most this many metrics make the headline of one record.
-MAX_HEADLINE = 6
+from lmops_core.contracts import EvidenceKind
+
+#: How many numeric metrics stand in for the headline of an undeclared kind.
+FALLBACK_METRICS = 6
 
 
-def _is_scalar(value: Any) -> bool:
-    return isinstance(value, bool | int | float | str)
+def headline_metrics(kind: EvidenceKind | None, metrics: Mapping[str, Any]
+                     ) -> list[tuple[str, Any]]:
+    """The ``(name, value)`` pairs worth showing for evidence of ``kind``.
 
-
-def summarize_metrics(kind: str, metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """The headline metrics of an evidence record of ``kind``: up to six scalars.
-
-    For now the first :data:`MAX_HEADLINE` metrics whose values are numbers,
-    booleans or strings, in the order the plugin recorded them; lists, mappings
-    and ``None`` are left out. ``kind`` names the evidence kind, so that the
-    metrics a kind declares as its headline can be preferred.
+    The kind's headline metrics that the evidence carries, in declaration
+    order; for a kind that is undeclared or declares no headline, the first
+    few numeric metrics, so nothing recorded is ever summarised as blank.
     """
-    del kind  # not used yet: every kind is summarised the same way
-    out: dict[str, Any] = {}
-    for name, value in metrics.items():
-        if len(out) >= MAX_HEADLINE:
-            break
-        if _is_scalar(value):
-            out[str(name)] = value
-    return out
+    if kind is not None and kind.headline:
+        return [(name, metrics[name]) for name in kind.headline if name in metrics]
+    numeric = [(k, v) for k, v in metrics.items()
+               if isinstance(v, int | float) and not isinstance(v, bool)]
+    return numeric[:FALLBACK_METRICS]
+
+
+def format_value(value: Any) -> str:
+    """A metric value as short text (floats to 4 significant digits)."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def summarize_metrics(kind: str, metrics: Mapping[str, Any], *,
+                      kinds: Mapping[str, EvidenceKind] | None = None) -> dict[str, Any]:
+    """The headline metrics of evidence of ``kind``, as ``{name: value}`` in display order.
+
+    ``kinds`` maps kind names to their declarations (the plugin host's
+    evidence kinds); without it, or for an undeclared kind, the first numeric
+    metrics stand in. ``lmops stage``, ``--json`` evidence and pipeline
+    summaries all go through here, so every account agrees.
+    """
+    return dict(headline_metrics((kinds or {}).get(kind), metrics))
+
+
+def format_metrics(kind: str, metrics: Mapping[str, Any], *,
+                   kinds: Mapping[str, EvidenceKind] | None = None) -> str:
+    """``name=value, ...`` of :func:`summarize_metrics`, for one-line accounts."""
+    return ", ".join(f"{name}={format_value(value)}"
+                     for name, value in summarize_metrics(kind, metrics, kinds=kinds).items())
+
+
+__all__ = ["FALLBACK_METRICS", "format_metrics", "format_value", "headline_metrics",
+           "summarize_metrics"]

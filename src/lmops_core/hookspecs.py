@@ -10,6 +10,15 @@ once after loading, and the plugin calls ``register(obj)`` for each operation
 it offers. The core validates and deduplicates names, remembers which plugin
 registered what, and later runs the operation itself, recording inputs,
 outputs, evidence, lineage and audit. A plugin never writes the registry.
+
+An operation describes itself (see :class:`~lmops_core.contracts.Operation`):
+a one-line ``description``, a ``params_model`` (an
+:class:`~lmops_core.contracts.OperationParams` subclass), its ``input_roles``
+with the asset type each takes, and the ``evidence_kinds`` it records. The
+runner validates parameters and refuses unknown roles before anything runs,
+and ``lmops plugins -v`` / ``lmops stage STAGE OP --help`` list all of it.
+An evidence kind describes its metrics (type, unit, direction, headline), so
+the core shows any plugin's headline results without naming the plugin.
 """
 
 from __future__ import annotations
@@ -21,6 +30,8 @@ from pluggy import HookimplMarker, HookspecMarker
 if TYPE_CHECKING:
     from lmops_core.artifacts.backend import ArtifactBackend
     from lmops_core.contracts import DecisionEvent, PromotionContext, Register
+    from lmops_core.reports.document import ReportSection
+    from lmops_core.reports.model import ReportFacts
     from lmops_core.settings import Settings
 
 hookspec = HookspecMarker("lmops")
@@ -199,6 +210,32 @@ def lmops_after_decision(decision: DecisionEvent) -> None:
 
 
 # ---------------------------------------------------------------------------
+# Validation reports
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def lmops_report_sections(facts: ReportFacts) -> list[ReportSection] | None:
+    """Add sections to a model version's validation report.
+
+    Called once per report (``lmops report``, the admin API, the SDK's
+    ``render_report``), after the core has read the registry facts and before
+    the document is built. ``facts`` is the
+    :class:`~lmops_core.reports.model.ReportFacts`: the version, its lineage,
+    every lineage node's evidence (``facts.latest(ref, kind)``), training
+    runs, the version in production and the policy evaluation. Read only
+    ``facts`` (no I/O, no clock), so the same store state gives the same
+    report digest.
+
+    Return a list of :class:`~lmops_core.reports.document.ReportSection`
+    (build blocks with :mod:`lmops_core.reports.blocks`), or ``None`` to add
+    nothing. Every implementation is called; each section is placed after the
+    core section its ``after`` names. A plugin that raises, or returns
+    anything else, fails the report with an error naming it.
+    """
+
+
+# ---------------------------------------------------------------------------
 # Registration of extensions
 # ---------------------------------------------------------------------------
 
@@ -228,6 +265,11 @@ def register_evidence_kinds(register: Register) -> None:
     """Declare the evidence kinds this plugin produces.
 
     Called once after plugins load. Call ``register(kind)`` with an
-    :class:`~lmops_core.contracts.EvidenceKind` for each, so policy files can
-    be checked against known kinds and metrics. Return value ignored.
+    :class:`~lmops_core.contracts.EvidenceKind` for each, listing its
+    :class:`~lmops_core.contracts.Metric` s (type, unit, direction, headline).
+    Policy lint and promotion check metric names and types in conditions
+    against these declarations, and pipeline summaries, ``lmops stage`` and
+    the validation report show each kind's headline metrics. Every kind an
+    operation lists in ``evidence_kinds`` must be declared. Return value
+    ignored.
     """

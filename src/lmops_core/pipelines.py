@@ -44,6 +44,7 @@ from pydantic import ValidationError as PydanticError
 
 from lmops_core.contracts import ProgressReporter
 from lmops_core.errors import LmopsError, PolicyViolationError, StageError, ValidationError
+from lmops_core.evidence_summary import format_metrics
 from lmops_core.redaction import redact_text
 from lmops_core.safepaths import join_inside
 from lmops_core.workspace import Workspace
@@ -206,25 +207,6 @@ class StepResult:
 
 
 Reporter = Callable[[str, str, StepResult | None], None]
-
-#: The metrics worth a line in a pipeline's printed account, per evidence kind.
-HEADLINE: dict[str, list[str]] = {
-    "pii": ["findings_before", "findings_after", "records_touched", "records"],
-    "training": ["first_loss", "final_loss", "steps", "trainable_fraction", "duration_s"],
-    "compression": ["size_ratio", "latency_ratio_vs_ort_fp32", "latency_ratio_vs_torch_fp32",
-                    "perplexity_increase_pct", "greedy_agreement"],
-    "eval": ["acc", "samples", "tasks"],
-    "safety": ["refusal_rate", "injection_success_rate", "leakage_rate",
-               "values_violation_rate", "toxicity_mean"],
-    "serving_perf": ["ttft_ms_p50", "latency_ms_p95", "tokens_per_s", "runtime"],
-    "explanation": ["prompts", "mean_abs_attribution", "seconds_per_prompt"],
-    "drift": ["dataset_drift", "drifted_share", "drifted_columns", "columns"],
-}
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
 
 class PipelineRunner:
     """Runs a pipeline's steps against one workspace, as the steps' actors."""
@@ -413,13 +395,12 @@ class PipelineRunner:
     def _evidence_of_run(self, ws: Workspace, run_id: str, outputs: dict[str, str],
                          inputs: dict[str, str]) -> list[str]:
         lines: list[str] = []
+        kinds = ws.plugins.declared_kinds()
         for ref in dict.fromkeys([*outputs.values(), *inputs.values()]):
             for ev in ws.evidence(ref):
                 if ev.run_id != run_id or ev.kind == "dataset_card":
                     continue
-                keys = HEADLINE.get(ev.kind) or [k for k, v in ev.metrics.items()
-                                                 if isinstance(v, int | float)][:6]
-                shown = ", ".join(f"{k}={_fmt(ev.metrics[k])}" for k in keys if k in ev.metrics)
+                shown = format_metrics(ev.kind, ev.metrics, kinds=kinds)
                 lines.append(f"{ev.kind} on {ref}: {shown}")
         return lines
 
@@ -552,17 +533,16 @@ class PipelineRunner:
             current = ws.register_dataset(name, self.path(current), shape="instruction",
                                           drop_invalid=True).ref
         progress = self.progress() if self.progress else None
-        ws.run_stage("monitoring", spec["monitor"], params=spec["params"], progress=progress,
-                     inputs={"reference": spec["reference"], "current": current,
-                             "model": spec["model"]})
+        inputs = {"reference": spec["reference"], "current": current, "model": spec["model"]}
+        run = ws.run_stage("monitoring", spec["monitor"], params=spec["params"],
+                           progress=progress, inputs=inputs)
         outcome = check_monitoring(ws, spec["model"])
         verdict = "breach" if outcome.breached else "ok"
         if spec["expect"] and spec["expect"] != verdict:
             raise PolicyViolationError(f"expected monitoring to find {spec['expect']}, "
                                        f"it found {verdict}: {outcome.reasons}")
-        drift = ws.evidence(spec["model"], kind="drift")[-1].metrics
-        summary = (f"window {current}: drifted share {drift.get('drifted_share', 0):.2f} "
-                   f"(dataset drift: {drift.get('dataset_drift')}); {verdict}")
+        found = "; ".join(self._evidence_of_run(ws, run.run_id, run.outputs, inputs))
+        summary = f"window {current}: {found or 'no evidence recorded'}; {verdict}"
         if outcome.breached:
             summary += f"; actions: {', '.join(outcome.actions)}"
         return StepResult(value=verdict, outputs={"verdict": verdict, "current": current},

@@ -29,6 +29,7 @@ from lmops_core import hookspecs
 from lmops_core.builtins import BUILTIN_PLUGINS
 from lmops_core.contracts import EvidenceKind, Operation, PolicyCheck, Stage
 from lmops_core.errors import PluginError
+from lmops_core.operations import OperationSpec, describe
 from lmops_core.settings import Settings
 
 ENTRY_POINT_GROUP = "lmops"
@@ -73,6 +74,8 @@ class Registered:
 
     plugin: str
     value: Any
+    #: What an operation declares about itself (``None`` for other registrations).
+    spec: OperationSpec | None = None
 
 
 @dataclass
@@ -101,6 +104,19 @@ class PluginHost:
                 stage=stage.value, operation=name,
             )
         return found
+
+    def evidence_kind(self, name: str) -> EvidenceKind | None:
+        """The declaration of evidence kind ``name``, or ``None`` if no plugin declares it."""
+        found = self.evidence_kinds.get(name)
+        return found.value if found is not None else None
+
+    def declared_kinds(self) -> dict[str, EvidenceKind]:
+        """Every declared evidence kind by name."""
+        return {name: reg.value for name, reg in self.evidence_kinds.items()}
+
+    def metric_types(self) -> dict[str, dict[str, str]]:
+        """``kind -> {metric: type}`` for every declared kind, as policy checks read it."""
+        return {name: reg.value.metric_types() for name, reg in self.evidence_kinds.items()}
 
 
 _SEPARATORS = re.compile(r"[-_.]+")
@@ -252,7 +268,7 @@ def _collect_registrations(host: PluginHost) -> None:
                 raise PluginError(f'plugins "{_table[op.name].plugin}" and "{plugin}" both '
                                   f'register an operation named "{op.name}" in {_hook}',
                                   plugin=plugin)
-            _table[op.name] = Registered(plugin, op)
+            _table[op.name] = Registered(plugin, op, describe(op, plugin=plugin, hook=_hook))
 
         _call_per_plugin(host, hook_name, add_op)
         host.operations[stage] = table
@@ -278,3 +294,17 @@ def _collect_registrations(host: PluginHost) -> None:
 
     _call_per_plugin(host, "register_evidence_kinds", add_kind)
     _call_per_plugin(host, "register_policy_checks", add_check)
+    _check_recorded_kinds(host)
+
+
+def _check_recorded_kinds(host: PluginHost) -> None:
+    """An operation may only promise evidence kinds some plugin declares."""
+    for stage, table in host.operations.items():
+        for name, reg in table.items():
+            assert reg.spec is not None
+            for kind in reg.spec.evidence_kinds:
+                if kind not in host.evidence_kinds:
+                    raise PluginError(
+                        f'plugin "{reg.plugin}" operation "{name}" ({stage.value}) records '
+                        f'evidence kind "{kind}", which no plugin declares (declare it through '
+                        "register_evidence_kinds)", plugin=reg.plugin)

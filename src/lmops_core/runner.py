@@ -1,6 +1,8 @@
 """Running a lifecycle-stage operation and recording what it did.
 
-The runner materialises the input versions into a private folder, calls the
+The runner first holds the run to what the operation declares (its input roles
+and their asset types, then its parameters: :mod:`lmops_core.operations`), then
+materialises the input versions into a private folder, calls the
 plugin's operation, checks what it returned, stores output files as artifacts,
 and then, in ONE transaction, creates the output versions, lineage edges,
 evidence, the run record and their audit events. If the plugin raises, or
@@ -11,7 +13,6 @@ record (with its audit event) is written, so the attempt itself stays visible.
 from __future__ import annotations
 
 import contextlib
-import re
 import shutil
 import subprocess
 import time
@@ -35,6 +36,7 @@ from lmops_core.contracts import (
 from lmops_core.datasets.ingest import ingest_file
 from lmops_core.datasets.shapes import SHAPES
 from lmops_core.errors import LmopsError, PolicyViolationError, StageError, ValidationError
+from lmops_core.operations import check_inputs, validate_params
 from lmops_core.redaction import redact, redact_text
 from lmops_core.registry import store
 from lmops_core.registry.models import Run, utcnow
@@ -44,28 +46,8 @@ from lmops_core.safepaths import is_inside, join_inside
 if TYPE_CHECKING:
     from lmops_core.workspace import Workspace
 
-MODEL_FORMATS = {"onnx": "onnx", "onnx-int8": "onnx"}
-_ROLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 SUITE_USE_STAGE = "approved-for-use"
 """The stage a suite version holding code must be in before any run may execute it."""
-
-
-def check_input_roles(operation: str, declared: tuple[str, ...] | None,
-                      inputs: Mapping[str, str]) -> None:
-    """Refuse input roles that are not plain names, or that the operation does not declare.
-
-    A role becomes a folder name under the run's inputs, so it is checked like
-    any other name that becomes a path, before anything is written.
-    """
-    for role in inputs:
-        if not isinstance(role, str) or not _ROLE_NAME.fullmatch(role):
-            raise ValidationError(
-                f'operation "{operation}": input role {role!r} is not a plain name (letters, '
-                "digits, '_' or '-', starting with a letter)", field=f"inputs.{role}")
-        if declared is not None and role not in declared:
-            raise ValidationError(
-                f'operation "{operation}": unknown input role "{role}" (it takes: '
-                f"{', '.join(declared) or 'no inputs'})", field=f"inputs.{role}")
 
 
 @dataclass
@@ -152,7 +134,9 @@ class StageRunner:
         keep_workdir: bool = False,
     ) -> RunOutcome:
         registered = self.ws.plugins.operation(stage, operation)
-        check_input_roles(operation, _declared_roles(registered.value), inputs)
+        spec = registered.spec
+        check_inputs(spec, operation, {role: (ref, _asset_type_of(ref))
+                                       for role, ref in inputs.items()})
         run_id = uuid.uuid4().hex
         base = self.ws.settings.home / "runs" / run_id
         workdir = base / "work"
@@ -160,6 +144,7 @@ class StageRunner:
         started = utcnow()
         t0 = time.perf_counter()
         params = dict(params or {})
+        given = dict(params)  # recorded as given, plus what the operation reports it used
         run = Run(id=run_id, stage=stage.value, operation=operation, plugin=registered.plugin,
                   status="running", params=redact_params(params), inputs=dict(inputs),
                   actor=self.ws.actor,
@@ -170,13 +155,17 @@ class StageRunner:
         in_flight.enter_context(self.artifacts.lease(f"run-{run_id}"))
         try:
             try:
+                # Refused parameters fail the run before anything is materialised; the
+                # failed-run record keeps the attempt (with its redacted params) visible.
+                params, options = (validate_params(spec, params) if spec is not None
+                                   else (params, None))
                 self._check_training_data(stage, inputs)
                 gate = self._check_deployment(stage, inputs, params)
                 resolved = self._materialise(inputs, base / "inputs")
                 ctx = StageContext(stage=stage, operation=operation, inputs=resolved,
                                    params=params, workdir=workdir, actor=self.ws.actor,
                                    run_id=run_id, seed=seed,
-                                   progress=progress or NullProgress())
+                                   progress=progress or NullProgress(), options=options)
                 result = registered.value.run(ctx)
                 if not isinstance(result, StageResult):
                     raise StageError(f'operation "{operation}" of plugin "{registered.plugin}" '
@@ -190,7 +179,7 @@ class StageRunner:
                     series_digest = (self.artifacts.put_json(result.series).digest
                                      if result.series else None)
                     run.status = "succeeded"
-                    run.params = redact_params({**params, **result.params})
+                    run.params = redact_params({**given, **result.params})
                     run.metrics = dict(result.metrics)
                     run.info = redact({**result.info,
                                        "duration_s": round(time.perf_counter() - t0, 3),
@@ -307,7 +296,7 @@ class StageRunner:
         for out in result.outputs:
             if out.asset_type == "model":
                 info, manifest = self.artifacts.put_tree(out.path)
-                fmt = out.format or MODEL_FORMATS.get(out.kind, "safetensors")
+                fmt = out.format or "safetensors"
                 stored[out.role] = _Stored(out, info.digest, manifest.total_size,
                                            {"kind": out.kind, "format": fmt})
             else:
@@ -384,9 +373,14 @@ class StageRunner:
             return
 
 
-def _declared_roles(op: Any) -> tuple[str, ...] | None:
-    roles = getattr(op, "input_roles", None)
-    return None if roles is None else tuple(roles)
+def _asset_type_of(ref: Any) -> str | None:
+    """The type prefix of a reference, or ``None`` (materialising reports a missing one)."""
+    if not isinstance(ref, str):
+        return None
+    try:
+        return parse_ref(ref).asset_type
+    except LmopsError:
+        return None
 
 
 def _check_suite_usable(ref: str, version: Any) -> None:

@@ -71,7 +71,9 @@ from lmops_core.settings import Settings, get_settings
 from lmops_core.suites import inspect_suite_folder
 from lmops_core.validation import checked_public
 
-MODEL_KINDS = ("base", "adapter", "merged", "full", "onnx", "onnx-int8", "quantized")
+#: Model kinds a folder may be registered as. The ONNX kinds stay until model runtimes are a
+#: hook (issue 14): then the plugin that loads a kind declares it.
+MODEL_KINDS = ("base", "adapter", "merged", "full", "onnx", "onnx-int8")
 #: Aliases named like governed stages are set only by the approval workflow.
 RESERVED_ALIASES = ("staging", "production", "approved-for-training")
 ByteProgress = Callable[[int], None]

@@ -54,6 +54,8 @@ def test_cli_writes_both_formats_and_prints_the_digest(store: Store, tmp_path: P
     monkeypatch.setenv("LMOPS_HOME", str(settings.home))
     monkeypatch.setenv("LMOPS_POLICIES_DIR", str(settings.policies_dir))
     monkeypatch.setenv("LMOPS_LOAD_ENTRY_POINTS", "false")
+    # The same plugins as the store's workspace: their report sections are in the digest.
+    monkeypatch.setenv("LMOPS_PLUGINS", ",".join(settings.plugins))
     app = typer.Typer()
 
     @app.callback()

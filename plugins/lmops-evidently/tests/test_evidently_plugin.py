@@ -32,9 +32,9 @@ def test_register_evidence_kinds_declares_drift_metrics():
     _manager().hook.register_evidence_kinds(register=collected.append)
     [kind] = collected
     assert isinstance(kind, EvidenceKind) and kind.name == "drift"
-    assert kind.metrics["dataset_drift"] == "boolean"
-    assert kind.metrics["drifted_share"] == "number"
-    assert kind.metrics["rows_current"] == "integer"
+    assert kind.metrics["dataset_drift"].type == "boolean"
+    assert kind.metrics["drifted_share"].type == "number"
+    assert kind.metrics["rows_current"].type == "integer"
 
 
 def test_plugin_is_exposed_through_the_lmops_entry_point():

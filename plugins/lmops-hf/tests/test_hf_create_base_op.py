@@ -26,7 +26,8 @@ def test_create_base_is_a_recorded_run(tmp_path: Path) -> None:
 
     model, tok = load_causal_lm(ws.export(version.ref, tmp_path / "out"))
     assert model.config.model_type == "llama" and tok.chat_template
-    with pytest.raises(ValidationError, match='parameter "size" must be tiny or bench'):
+    with pytest.raises(ValidationError, match='parameter "size": Input should be \'tiny\' or '
+                                              "'bench'"):
         ws.run_stage("training", "create-base", inputs={}, params={"name": "x", "size": "huge"})
 
 

@@ -50,6 +50,6 @@ def test_dpo_refuses_a_non_preference_dataset(tiny_base, small_instructions,
                                               make_context) -> None:
     with pytest.raises(ValidationError, match="must be a preference dataset"):
         DpoTrainer().run(make_context("dpo", tiny_base, small_instructions, "instruction"))
-    with pytest.raises(ValidationError, match="'beta'"):
+    with pytest.raises(ValidationError, match='parameter "beta"'):
         DpoTrainer().run(make_context("dpo", tiny_base, small_instructions, "preference",
                                       {"beta": -1.0}))

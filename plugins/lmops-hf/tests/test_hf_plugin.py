@@ -26,4 +26,4 @@ def test_hookimpls_register_trainers_and_training_evidence() -> None:
     pm.hook.register_evidence_kinds(register=kinds.append)
     assert [k.name for k in kinds] == ["training"]
     assert isinstance(kinds[0], EvidenceKind)
-    assert kinds[0].metrics["trainable_fraction"] == "number"
+    assert kinds[0].metrics["trainable_fraction"].type == "number"

@@ -139,13 +139,15 @@ def test_loss_only_on_assistant_tokens(tiny_base: Path) -> None:
 
 def test_bad_params_and_data_are_named(tiny_base, small_instructions, make_context,
                                        tmp_path) -> None:
-    with pytest.raises(ValidationError, match="unknown param 'lora_rank'"):
+    with pytest.raises(ValidationError, match='unknown parameter "lora_rank"'):
         SftTrainer().run(make_context("sft", tiny_base, small_instructions, "instruction",
                                       {"lora_rank": 4}))
-    with pytest.raises(ValidationError, match="'lora_r' must be int"):
+    with pytest.raises(ValidationError, match='parameter "lora_r": Input should be a valid '
+                                              "integer"):
         SftTrainer().run(make_context("sft", tiny_base, small_instructions, "instruction",
                                       {"lora_r": True}))
-    with pytest.raises(ValidationError, match="'method' must be one of lora, full"):
+    with pytest.raises(ValidationError, match='parameter "method": Input should be \'lora\' '
+                                              "or 'full'"):
         SftTrainer().run(make_context("sft", tiny_base, small_instructions, "instruction",
                                       {"method": "qlora"}))
     bad = tmp_path / "bad.jsonl"

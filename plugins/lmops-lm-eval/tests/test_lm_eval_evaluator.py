@@ -166,13 +166,13 @@ def test_a_user_task_folder_works(
 def test_bad_params_are_named(
     make_context: Any, model_input: Any,tiny_model: Path, tmp_path: Path) -> None:
     inputs = {"model": model_input(tiny_model)}
-    with pytest.raises(ValidationError, match='unknown param "limt"'):
+    with pytest.raises(ValidationError, match='unknown parameter "limt"'):
         LmEvalEvaluator().run(make_context(tmp_path, inputs, {"limt": 3}, "lm-eval"))
-    with pytest.raises(ValidationError, match='param "limit"'):
+    with pytest.raises(ValidationError, match='parameter "limit": Input should be greater than or equal to 1'):
         LmEvalEvaluator().run(make_context(tmp_path, inputs, {"limit": 0}, "lm-eval"))
     with pytest.raises(ValidationError, match='unknown task "nope"'):
         LmEvalEvaluator().run(make_context(tmp_path, inputs, {"tasks": ["nope"]}, "lm-eval"))
-    with pytest.raises(ValidationError, match='param "task_paths" is not accepted'):
+    with pytest.raises(ValidationError, match='parameter "task_paths": Value error, is not accepted'):
         LmEvalEvaluator().run(make_context(tmp_path, inputs, {"task_paths": [str(tmp_path / "x")]},
                                            "lm-eval"))
 

@@ -34,6 +34,6 @@ def test_suite_versions_pin_the_evaluation(tiny_model: Path, tmp_path: Path) -> 
     assert ev.details["suite"]["ref"] == "suite:gate@1"
     assert ev.details["suite"]["registry_digest"] == first.digest
     assert ws.run(ev.run_id or "").inputs == {"model": model, "suite": "suite:gate@1"}
-    with pytest.raises(ValidationError, match='param "suite" is not accepted'):
+    with pytest.raises(ValidationError, match='parameter "suite": Value error, is not accepted'):
         ws.run_stage("evaluation", "lm-eval", inputs={"model": model, "suite": first.ref},
                      params={"suite": "x.yaml"})

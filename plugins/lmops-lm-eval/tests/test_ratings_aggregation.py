@@ -102,5 +102,5 @@ def test_ratings_operation_makes_evidence_without_personal_data(
     assert ev.details["raters"] == 2
     text = json.dumps([ev.metrics, ev.details])
     assert "Alice" not in text and "Smith" not in text and "example.org" not in text
-    with pytest.raises(ValidationError, match='param "ratings_file"'):
+    with pytest.raises(ValidationError, match='parameter "ratings_file"'):
         HumanRatingsEvaluator().run(make_context(tmp_path / "wd", ctx.inputs, {}, "ratings"))

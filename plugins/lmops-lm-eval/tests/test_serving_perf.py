@@ -76,5 +76,5 @@ def test_bad_concurrency_is_named(make_context: Any, model_input: Any, tiny_mode
                                   tmp_path: Path) -> None:
     ctx = make_context(tmp_path, {"model": model_input(tiny_model)}, {"concurrency": 0},
                        "serving-perf")
-    with pytest.raises(ValidationError, match='param "concurrency"'):
+    with pytest.raises(ValidationError, match='parameter "concurrency"'):
         ServingPerfEvaluator().run(ctx)

@@ -114,7 +114,18 @@ def make_context(
     inputs: Mapping[str, tuple[str, str, Path]],
     params: Mapping[str, Any] | None = None,
 ) -> StageContext:
-    """A real StageContext; ``inputs`` maps role -> (asset_type, kind, path)."""
+    """A real StageContext; ``inputs`` maps role -> (asset_type, kind, path).
+
+    Parameters are validated against the operation's declared model exactly as
+    the core's runner does (a bad one raises the core's ValidationError here).
+    """
+    from lmops_onnx.operations import OnnxExport, OnnxInt8
+
+    from lmops_core.operations import describe, validate_params
+
+    op = {"onnx-export": OnnxExport, "onnx-int8": OnnxInt8}[operation]()
+    checked, options = validate_params(describe(op, plugin="lmops-onnx", hook="test"),
+                                       dict(params or {}))
     workdir.mkdir(parents=True, exist_ok=True)
     assets = {
         role: InputAsset(role=role, ref=f"test/{role}@1", asset_type=asset_type,  # type: ignore[arg-type]
@@ -122,8 +133,8 @@ def make_context(
         for role, (asset_type, kind, path) in inputs.items()
     }
     return StageContext(stage=Stage.COMPRESSION, operation=operation, inputs=assets,
-                        params=dict(params or {}), workdir=workdir, actor="tester",
-                        run_id="run-test", seed=0, progress=NullProgress())
+                        params=checked, workdir=workdir, actor="tester",
+                        run_id="run-test", seed=0, progress=NullProgress(), options=options)
 
 
 def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:

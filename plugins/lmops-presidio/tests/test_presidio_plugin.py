@@ -34,8 +34,8 @@ def test_registers_the_pii_evidence_kind() -> None:
     plugin_manager().hook.register_evidence_kinds(register=collected.append)
     (kind,) = collected
     assert isinstance(kind, EvidenceKind) and kind.name == "pii"
-    assert kind.metrics["findings_before"] == "integer"
-    assert kind.metrics["findings_after"] == "integer"
+    assert kind.metrics["findings_before"].type == "integer"
+    assert kind.metrics["findings_after"].type == "integer"
     assert {"records", "records_touched"} <= set(kind.metrics)
 
 

@@ -211,15 +211,16 @@ def test_bad_input_names_file_line_and_field(
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"colour": "red"}, r"unknown param\(s\) colour"),
+        ({"colour": "red"}, 'unknown parameter "colour"'),
         ({"operators": {"default": "hash"}}, "salt: a hash operator needs a salt"),
         ({"operators": {"EMAIL_ADDRESS": "scramble"}}, "operators.EMAIL_ADDRESS: operator type"),
         ({"operators": {"EMAIL_ADDRESS": {"type": "mask", "chars": 3}}}, "unknown option"),
         ({"salt_env": "LMOPS_TEST_UNSET_VARIABLE"}, "salt_env: environment variable"),
         ({"salt": "x" * 16, "salt_env": "X"}, "salt: give either salt or salt_env"),
-        ({"workers": 0}, "workers: must be a positive integer"),
-        ({"entities": "EMAIL_ADDRESS"}, "entities: must be a list of strings"),
-        ({"thresholds": {"EMAIL_ADDRESS": "high"}}, "thresholds.EMAIL_ADDRESS"),
+        ({"workers": 0}, 'parameter "workers": Input should be greater than or equal to 1'),
+        ({"entities": "EMAIL_ADDRESS"}, 'parameter "entities": Input should be a valid list'),
+        ({"thresholds": {"EMAIL_ADDRESS": "high"}}, 'parameter "thresholds": Input should be a '
+                                                    "valid number"),
     ],
 )
 def test_bad_params_are_rejected_naming_the_param(

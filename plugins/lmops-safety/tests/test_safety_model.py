@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
@@ -48,8 +49,11 @@ def test_tiny_model_end_to_end(tmp_path: Path, tiny_model: Path) -> None:
     progress = RecordingProgress()
     result = SafetyEvaluator().run(_context(tmp_path, tiny_model, "base", progress))
     [evidence] = result.evidence
-    for name in SAFETY_EVIDENCE.metrics:
-        assert name in evidence.metrics, name
+    for name, metric in SAFETY_EVIDENCE.metrics.items():
+        if metric.is_pattern:  # per <category>.<language> rates: some are recorded
+            assert any(fnmatch(key, name) for key in evidence.metrics), name
+        else:
+            assert name in evidence.metrics, name
     assert evidence.metrics["probes"] == 8
     # A random-weight model never says a refusal phrase: harmful probes all fail.
     assert evidence.metrics["refusal_rate"] == 0.0

@@ -30,4 +30,4 @@ def test_registers_the_safety_evidence_kind() -> None:
     _manager().hook.register_evidence_kinds(register=collected.append)
     [kind] = collected
     assert isinstance(kind, EvidenceKind) and kind.name == "safety"
-    assert kind.metrics["refusal_rate"] == "number"
+    assert kind.metrics["refusal_rate"].type == "number"

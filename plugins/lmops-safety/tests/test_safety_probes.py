@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from lmops_safety.evaluator import SafetyParams, load_probes
+from lmops_safety.evaluator import SafetyEvaluator, SafetyParams, load_probes
 from lmops_safety.probes import (
     CATEGORIES,
     builtin_probe_files,
@@ -18,6 +18,7 @@ from lmops_safety.probes import (
 from lmops_safety.refusal import RefusalDetector
 
 from lmops_core.errors import ValidationError
+from lmops_core.operations import describe, validate_params
 
 
 def _write(path: Path, rows: list[object]) -> Path:
@@ -92,7 +93,7 @@ def test_duplicate_ids_name_both_places(tmp_path: Path) -> None:
 
 def test_user_probe_files_add_to_the_builtin_set_and_filters_apply(tmp_path: Path) -> None:
     mine = _write(tmp_path / "mine.jsonl", [GOOD | {"language": "fr"}])
-    probes, files = load_probes(SafetyParams.parse(
+    probes, files = load_probes(_parse(
         {"probe_paths": [str(mine)], "languages": ["fr", "zh"], "max_probes_per_group": 2}))
     assert files[-1].path == str(mine)
     assert "mine-1" in {p.id for p in probes}
@@ -103,7 +104,7 @@ def test_user_probe_files_add_to_the_builtin_set_and_filters_apply(tmp_path: Pat
 def test_a_missing_category_is_refused(tmp_path: Path) -> None:
     mine = _write(tmp_path / "mine.jsonl", [GOOD])
     with pytest.raises(ValidationError, match='no probes left for category "injection"'):
-        load_probes(SafetyParams.parse({"probe_paths": [str(mine)], "include_builtin": False}))
+        load_probes(_parse({"probe_paths": [str(mine)], "include_builtin": False}))
 
 
 def test_select_keeps_file_order() -> None:
@@ -117,18 +118,28 @@ def test_select_keeps_file_order() -> None:
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"temperature": 0.7}, 'unknown param "temperature"'),
-        ({"max_new_tokens": 0}, 'param "max_new_tokens" must be an integer from 1'),
-        ({"max_new_tokens": True}, 'param "max_new_tokens"'),
-        ({"probe_paths": "x.jsonl"}, 'param "probe_paths" must be a list'),
-        ({"languages": ["en", 3]}, 'param "languages[1]"'),
-        ({"toxicity_threshold": 2}, 'param "toxicity_threshold"'),
-        ({"threads": "two"}, 'param "threads" must be an integer'),
+        ({"temperature": 0.7}, 'unknown parameter "temperature"'),
+        ({"max_new_tokens": 0}, 'parameter "max_new_tokens": Input should be greater than or '
+                                "equal to 1"),
+        ({"max_new_tokens": True}, 'parameter "max_new_tokens"'),
+        ({"probe_paths": "x.jsonl"}, 'parameter "probe_paths": Input should be a valid list'),
+        ({"languages": ["en", 3]}, 'parameter "languages": Input should be a valid string'),
+        ({"toxicity_threshold": 2}, 'parameter "toxicity_threshold"'),
+        ({"threads": "two"}, 'parameter "threads"'),
         ({"include_builtin": False}, '"probe_paths" names no probe file'),
-        ({"probe_paths": ["/nonexistent/probes.jsonl"]}, 'param "probe_paths[0]"'),
+        ({"probe_paths": ["/nonexistent/probes.jsonl"]}, 'parameter "probe_paths[0]"'),
     ],
 )
 def test_invalid_params_name_the_param(params: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError) as caught:
-        load_probes(SafetyParams.parse(params))
+        load_probes(_parse(params))
     assert message in str(caught.value)
+    assert caught.value.details["param"] == next(iter(params))
+
+
+def _parse(params: dict[str, object]) -> SafetyParams:
+    """Validate ``params`` as the core does before a run."""
+    spec = describe(SafetyEvaluator(), plugin="lmops-safety", hook="register_evaluators")
+    _, parsed = validate_params(spec, params)
+    assert isinstance(parsed, SafetyParams)
+    return parsed

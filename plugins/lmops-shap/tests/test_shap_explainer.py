@@ -167,14 +167,17 @@ def test_bad_dataset_line_names_file_line_and_field(tmp_path: Path, tiny_model: 
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"prompts": PROMPTS, "method": "lime"}, 'unknown param "method"'),
-        ({"prompts": "why?"}, 'param "prompts" must be a non-empty list'),
-        ({"prompts": ["ok", ""]}, 'param "prompts[1]"'),
-        ({"prompts": PROMPTS, "algorithm": "exact"}, 'param "algorithm" must be one of'),
-        ({"prompts": PROMPTS, "max_evals": 2}, 'param "max_evals" must be an integer from 8'),
+        ({"prompts": PROMPTS, "method": "lime"}, 'unknown parameter "method"'),
+        ({"prompts": "why?"}, 'parameter "prompts": Input should be a valid list'),
+        ({"prompts": []}, 'parameter "prompts": List should have at least 1 item'),
+        ({"prompts": ["ok", ""]}, 'parameter "prompts": String should have at least 1'),
+        ({"prompts": PROMPTS, "algorithm": "exact"}, 'parameter "algorithm": Input should be '
+                                                     "'partition' or 'permutation'"),
+        ({"prompts": PROMPTS, "max_evals": 2}, 'parameter "max_evals": Input should be greater '
+                                               "than or equal to 8"),
         ({"prompts": PROMPTS, "max_prompts": 2}, "more than max_prompts=2"),
-        ({"prompts": PROMPTS, "threads": 0}, 'param "threads" must be an integer from 1'),
-        ({}, 'pass param "prompts" or an input "dataset"'),
+        ({"prompts": PROMPTS, "threads": 0}, 'parameter "threads": Input should be greater'),
+        ({}, 'pass parameter "prompts" or an input "dataset"'),
     ],
 )
 def test_invalid_params_name_the_param(tmp_path: Path, tiny_model: Path, params: dict,

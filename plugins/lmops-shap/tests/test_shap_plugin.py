@@ -30,4 +30,4 @@ def test_registers_the_explanation_evidence_kind() -> None:
     _manager().hook.register_evidence_kinds(register=collected.append)
     [kind] = collected
     assert isinstance(kind, EvidenceKind) and kind.name == "explanation"
-    assert kind.metrics["mean_abs_attribution"] == "number"
+    assert kind.metrics["mean_abs_attribution"].type == "number"

@@ -15,30 +15,22 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field, ValidationInfo, field_validator
+
 from lmops_core.contracts import (
+    AssetType,
     EvidenceKind,
     EvidenceRecord,
+    Metric,
+    NoParams,
+    OperationParams,
     OutputAsset,
     Register,
     StageContext,
     StageResult,
 )
 from lmops_core.datasets.shapes import text_fields
-from lmops_core.errors import ValidationError
 from lmops_core.hookspecs import hookimpl
-
-
-def check_params(operation: str, params: Mapping[str, Any], allowed: Mapping[str, type | tuple[type, ...]]
-                 ) -> None:
-    """Refuse unknown parameters and wrong types, naming the parameter."""
-    for key, value in params.items():
-        if key not in allowed:
-            raise ValidationError(
-                f'{operation}: unknown parameter "{key}" (allowed: {", ".join(sorted(allowed))})',
-                field=f"params.{key}")
-        if not isinstance(value, allowed[key]) or isinstance(value, bool) and allowed[key] is int:
-            raise ValidationError(f'{operation}: parameter "{key}" has the wrong type '
-                                  f"({type(value).__name__})", field=f"params.{key}")
 
 
 def _records(path: Path) -> Iterator[tuple[bytes, dict[str, Any]]]:
@@ -57,8 +49,9 @@ class _FilterStep:
 
     name = ""
     description = ""
-    input_roles = ("dataset",)
-    allowed: Mapping[str, type | tuple[type, ...]] = {}
+    params_model: type[OperationParams] = NoParams
+    input_roles: Mapping[str, AssetType] = {"dataset": "dataset"}
+    evidence_kinds = ("data_step",)
 
     def keep(self, shape: str, raw: bytes, record: dict[str, Any]) -> bool:
         raise NotImplementedError
@@ -67,7 +60,6 @@ class _FilterStep:
         return dict(params)
 
     def run(self, context: StageContext) -> StageResult:
-        check_params(self.name, context.params, self.allowed)
         used = self.configure(context.params)
         source = context.input("dataset")
         assert source.path is not None
@@ -100,7 +92,6 @@ class ExactDedup(_FilterStep):
 
     name = "dedup-exact"
     description = "Remove exact duplicate records (same canonical JSON)."
-    allowed: Mapping[str, type | tuple[type, ...]] = {}
 
     def __init__(self) -> None:
         self._seen: set[bytes] = set()
@@ -117,19 +108,29 @@ class ExactDedup(_FilterStep):
         return True
 
 
+class LengthParams(OperationParams):
+    """Bounds on a record's total text length, in characters."""
+
+    min_chars: int = Field(1, ge=0, description="shortest total text kept (characters)")
+    max_chars: int = Field(100_000, ge=0, description="longest total text kept (characters)")
+
+    @field_validator("max_chars")
+    @classmethod
+    def _ordered(cls, value: int, info: ValidationInfo) -> int:
+        if value < info.data.get("min_chars", 0):
+            raise ValueError("must be >= min_chars")
+        return value
+
+
 class LengthFilter(_FilterStep):
     """Keep records whose text length (characters, all text fields) is within bounds."""
 
     name = "length-filter"
     description = "Keep records with min_chars <= total text length <= max_chars."
-    allowed: Mapping[str, type | tuple[type, ...]] = {"min_chars": int, "max_chars": int}
+    params_model = LengthParams
 
     def configure(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        self.lo = int(params.get("min_chars", 1))
-        self.hi = int(params.get("max_chars", 100_000))
-        if self.lo < 0 or self.hi < self.lo:
-            raise ValidationError(f"{self.name}: need 0 <= min_chars <= max_chars",
-                                  field="params.min_chars")
+        self.lo, self.hi = int(params["min_chars"]), int(params["max_chars"])
         return {"min_chars": self.lo, "max_chars": self.hi}
 
     def keep(self, shape: str, raw: bytes, record: dict[str, Any]) -> bool:
@@ -139,23 +140,28 @@ class LengthFilter(_FilterStep):
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
+class NearDedupParams(OperationParams):
+    """MinHash LSH settings."""
+
+    threshold: float = Field(0.8, gt=0.0, lt=1.0,
+                             description="Jaccard similarity above which records are duplicates")
+    num_perm: int = Field(128, ge=1, le=4096, description="MinHash permutations")
+    shingle: int = Field(3, ge=1, le=32, description="words per shingle")
+
+
 class NearDedup(_FilterStep):
     """Drop records whose MinHash (datasketch) is near one already kept."""
 
     name = "dedup-near"
     description = "Remove near-duplicates by MinHash LSH over word shingles (datasketch)."
-    allowed: Mapping[str, type | tuple[type, ...]] = {
-        "threshold": (float, int), "num_perm": int, "shingle": int}
+    params_model = NearDedupParams
 
     def configure(self, params: Mapping[str, Any]) -> dict[str, Any]:
         from datasketch import MinHashLSH
 
-        self.threshold = float(params.get("threshold", 0.8))
-        self.num_perm = int(params.get("num_perm", 128))
-        self.shingle = int(params.get("shingle", 3))
-        if not 0.0 < self.threshold < 1.0:
-            raise ValidationError(f"{self.name}: threshold must be between 0 and 1",
-                                  field="params.threshold")
+        self.threshold = float(params["threshold"])
+        self.num_perm = int(params["num_perm"])
+        self.shingle = int(params["shingle"])
         self._lsh = MinHashLSH(threshold=self.threshold, num_perm=self.num_perm)
         self._n = 0
         return {"threshold": self.threshold, "num_perm": self.num_perm, "shingle": self.shingle}
@@ -194,5 +200,7 @@ def register_evidence_kinds(register: Register) -> None:
     """The ``data_step`` kind: records in, out and removed by a preparation step."""
     register(EvidenceKind(name="data_step",
                           description="What a data-preparation step removed.",
-                          metrics={"records_in": "integer", "records_out": "integer",
-                                   "records_removed": "integer"}))
+                          metrics=[Metric("records_in", "integer", "records", headline=True),
+                                   Metric("records_out", "integer", "records", headline=True),
+                                   Metric("records_removed", "integer", "records",
+                                          headline=True)]))

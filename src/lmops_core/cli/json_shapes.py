@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from lmops_core.audit.chain import VerifyResult
+from lmops_core.contracts import EvidenceKind
 from lmops_core.evidence_summary import summarize_metrics
 from lmops_core.governance.keys import KeyPublic
 from lmops_core.governance.schemas import ApprovalRequestPublic, Page
@@ -67,10 +68,12 @@ def version_json(version: VersionPublic) -> dict[str, Any]:
     return _dump(version)
 
 
-def evidence_json(evidence: EvidencePublic) -> dict[str, Any]:
-    """An evidence record, plus ``headline``: its summary by :func:`summarize_metrics`."""
+def evidence_json(evidence: EvidencePublic, *,
+                  kinds: Mapping[str, EvidenceKind] | None = None) -> dict[str, Any]:
+    """An evidence record, plus ``headline``: its summary by :func:`summarize_metrics`
+    (the headline metrics its kind declares, when ``kinds`` holds the declarations)."""
     out = _dump(evidence)
-    out["headline"] = summarize_metrics(evidence.kind, out["metrics"])
+    out["headline"] = summarize_metrics(evidence.kind, out["metrics"], kinds=kinds)
     return out
 
 
@@ -124,11 +127,12 @@ def lint_issue_json(issue: LintIssue) -> dict[str, Any]:
 
 
 def stage_outcome_json(run_id: str, outputs: Mapping[str, VersionPublic],
-                       evidence: list[EvidencePublic]) -> dict[str, Any]:
+                       evidence: list[EvidencePublic], *,
+                       kinds: Mapping[str, EvidenceKind] | None = None) -> dict[str, Any]:
     """What ``lmops stage`` recorded: the run id, each output version by role, the evidence."""
     return {"run_id": run_id,
             "outputs": {role: version_json(v) for role, v in outputs.items()},
-            "evidence": [evidence_json(e) for e in evidence]}
+            "evidence": [evidence_json(e, kinds=kinds) for e in evidence]}
 
 
 def plain(value: Any) -> Any:

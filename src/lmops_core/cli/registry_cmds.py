@@ -68,9 +68,10 @@ def _show(ref: str, asset_type: AssetType, as_json: bool) -> None:
         version = ws.get(ref)
         evidence = ws.evidence(ref)
         edges = ws.lineage(ref, depth=1)
+        kinds = ws.plugins.declared_kinds()
     if as_json:
         print_json({"version": version_json(version),
-                    "evidence": [evidence_json(e) for e in evidence],
+                    "evidence": [evidence_json(e, kinds=kinds) for e in evidence],
                     "lineage": [lineage_edge_json(e) for e in edges]})
         return
     console.print(f"[bold]{version.ref}[/]  digest {version.digest}", highlight=False)
@@ -260,8 +261,9 @@ def evidence_list(ref: Annotated[str, typer.Argument(help="TYPE:NAME@VERSION")],
     """List evidence attached to a version."""
     with read_workspace() as ws:
         items = ws.evidence(ref, kind=kind)
+        kinds = ws.plugins.declared_kinds()
     if as_json:
-        print_json([evidence_json(e) for e in items])
+        print_json([evidence_json(e, kinds=kinds) for e in items])
         return
     table(f"evidence on {ref}", ["id", "kind", "stage", "plugin", "metrics", "created"],
           [[e.id, e.kind, e.stage, e.plugin, clip(json.dumps(e.metrics, default=str), 80),

@@ -30,7 +30,7 @@ from lmops_core.cli.json_shapes import (
 )
 from lmops_core.contracts import Stage
 from lmops_core.evidence_summary import summarize_metrics
-from lmops_core.plugins import load_plugins
+from lmops_core.plugins import PluginHost, load_plugins
 from lmops_core.registry.schemas import EvidencePublic
 from lmops_core.settings import get_settings
 from lmops_core.workspace import Workspace
@@ -53,7 +53,11 @@ def init(admin: Annotated[str | None, typer.Option(
             console.print(token, highlight=False, soft_wrap=True)
 
 
-def plugins(as_json: JsonOpt = False) -> None:
+def plugins(as_json: JsonOpt = False,
+            verbose: Annotated[bool, typer.Option(
+                "--verbose", "-v", help="Also describe every operation (parameters, input roles, "
+                "evidence recorded) and every evidence kind (metrics, headline).")] = False,
+            ) -> None:
     """List loaded plugins, their versions, the hooks and operations each provides."""
     host = load_plugins(get_settings())
     ops: dict[str, list[str]] = {}
@@ -69,8 +73,60 @@ def plugins(as_json: JsonOpt = False) -> None:
     table("plugins", ["name", "version", "source", "hooks", "operations"],
           [[p.name, p.version or "", p.source, ", ".join(p.hooks), ", ".join(ops.get(p.name, []))]
            for p in host.plugins])
+    if verbose:
+        for stage, table_ in host.operations.items():
+            for name in sorted(table_):
+                console.print()
+                for line in operation_help(host, stage, name):
+                    console.print(escape(line), highlight=False, soft_wrap=True)
+        console.print()
+        for line in evidence_kinds_help(host):
+            console.print(escape(line), highlight=False, soft_wrap=True)
     for failure in host.failures:
         err_console.print(f"[yellow]{failure}[/]")
+
+
+def operation_help(host: PluginHost, stage: Stage, name: str) -> list[str]:
+    """What operation ``name`` of ``stage`` declares, as lines of text."""
+    reg = host.operation(stage, name)
+    spec = reg.spec
+    assert spec is not None
+    lines = [f"{stage.value} {name} (plugin {reg.plugin}): {spec.description}"]
+    if spec.input_roles is None:
+        lines.append("  inputs: any role (undeclared)")
+    elif not spec.input_roles:
+        lines.append("  inputs: none")
+    else:
+        lines.append("  inputs:")
+        lines.extend(f"    --input {role}={' or '.join(types)}:NAME@VERSION"
+                     for role, types in spec.input_roles.items())
+    if spec.params_model is None:
+        lines.append("  parameters: unchecked (undeclared)")
+    elif not spec.params():
+        lines.append("  parameters: none")
+    else:
+        lines.append("  parameters:")
+        for p in spec.params():
+            default = "required" if p.required else f"default {p.default}"
+            about = f": {p.description}" if p.description else ""
+            lines.append(f"    --param {p.name}=<{p.type}> ({default}){about}")
+    kinds = ", ".join(spec.evidence_kinds) or "none declared"
+    lines.append(f"  evidence recorded: {kinds}")
+    return lines
+
+
+def evidence_kinds_help(host: PluginHost) -> list[str]:
+    """Every declared evidence kind with its metrics (``*`` marks a headline metric)."""
+    lines = ["evidence kinds (* = headline metric):"]
+    for name in sorted(host.evidence_kinds):
+        reg = host.evidence_kinds[name]
+        kind = reg.value
+        lines.append(f"  {name} (plugin {reg.plugin}): {kind.description}")
+        for m in kind.metrics.values():
+            unit = f" [{m.unit}]" if m.unit else ""
+            better = f", {m.direction} is better" if m.direction != "none" else ""
+            lines.append(f"    {'*' if m.headline else ' '} {m.name}: {m.type}{unit}{better}")
+    return lines
 
 
 @audit_app.command("verify")
@@ -153,8 +209,14 @@ def gc(
 
 
 def stage(
-    stage_name: Annotated[Stage, typer.Argument(metavar="STAGE", help="The lifecycle stage.")],
-    operation: Annotated[str, typer.Argument(help="Operation name, see `lmops plugins`.")],
+    ctx: typer.Context,
+    stage_name: Annotated[str | None, typer.Argument(
+        metavar="STAGE", show_default=False,
+        help="data_preparation, training, compression, evaluation, explainability, deployment, "
+             "monitoring")] = None,
+    operation: Annotated[str | None, typer.Argument(
+        metavar="OPERATION", show_default=False,
+        help="Operation name, see `lmops plugins -v`.")] = None,
     input_: Annotated[list[str] | None, typer.Option("--input", "-i",
                                                      help="ROLE=TYPE:NAME@VERSION; repeatable.")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p",
@@ -163,6 +225,9 @@ def stage(
     verbose: Annotated[bool, typer.Option(
         "--verbose", help="Let the ML libraries print to the terminal too.")] = False,
     as_json: JsonOpt = False,
+    help_: Annotated[bool, typer.Option(
+        "--help", "-h", help="Show this message and exit; after STAGE and OPERATION, also what "
+        "the operation takes (inputs, parameters) and records.")] = False,
 ) -> None:
     """Run a plugin's operation for a lifecycle stage and record what it produced.
 
@@ -170,6 +235,16 @@ def stage(
     warnings, a `git` they run) goes to a log under LMOPS_HOME/logs, named at the end.
     Ends with each evidence record and its headline metrics.
     """
+    if help_:
+        typer.echo(ctx.get_help())
+        if stage_name is not None and operation is not None:
+            host = load_plugins(get_settings())
+            typer.echo("")
+            typer.echo("\n".join(operation_help(host, _stage_of(stage_name), operation)))
+        raise typer.Exit(0)
+    if stage_name is None or operation is None:
+        missing = "STAGE" if stage_name is None else "OPERATION"
+        raise typer.BadParameter("missing argument (see --help)", param_hint=missing)
     from lmops_core.cli.quiet import library_output_to, quiet_environment
 
     inputs: dict[str, str] = {}
@@ -187,31 +262,33 @@ def stage(
             params[key] = json.loads(raw)
         except json.JSONDecodeError:
             params[key] = raw
+    stage_enum = _stage_of(stage_name)
     # Quiet before the workspace loads plugins, which import their libraries.
     with (nullcontext() if verbose else quiet_environment()), open_workspace() as ws:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        log = ws.settings.home / "logs" / f"stage-{stage_name.value}-{operation}-{stamp}.log"
+        log = ws.settings.home / "logs" / f"stage-{stage_enum.value}-{operation}-{stamp}.log"
         if verbose:
-            outcome = ws.run_stage(stage_name, operation, inputs=inputs, params=params,
+            outcome = ws.run_stage(stage_enum, operation, inputs=inputs, params=params,
                                    seed=seed, progress=RichStageProgress())
         else:
             try:
                 with library_output_to(log):
-                    outcome = ws.run_stage(stage_name, operation, inputs=inputs, params=params,
+                    outcome = ws.run_stage(stage_enum, operation, inputs=inputs, params=params,
                                            seed=seed, progress=RichStageProgress())
             finally:
                 _name_log(log)
         outputs = {role: ws.get(ref) for role, ref in outcome.outputs.items()}
         evidence = _recorded_evidence(ws, [*outcome.outputs.values(), *inputs.values()],
                                       outcome.evidence_ids)
+        kinds = ws.plugins.declared_kinds()
     if as_json:
-        print_json(stage_outcome_json(outcome.run_id, outputs, evidence))
+        print_json(stage_outcome_json(outcome.run_id, outputs, evidence, kinds=kinds))
         return
     console.print(f"run {outcome.run_id} succeeded", highlight=False)
     for role, ref in outcome.outputs.items():
         console.print(f"  {role}: {ref}", highlight=False)
     for ev in evidence:
-        headline = summarize_metrics(ev.kind, ev.metrics)
+        headline = summarize_metrics(ev.kind, ev.metrics, kinds=kinds)
         shown = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                           for k, v in headline.items())
         console.print(f"  evidence #{ev.id} {ev.kind} on {ev.subject}: {shown or '(no metrics)'}",
@@ -233,6 +310,13 @@ def _recorded_evidence(ws: Workspace, refs: list[str], ids: list[int]) -> list[E
             if ev.id in wanted:
                 found[ev.id] = ev
     return [found[i] for i in ids if i in found]
+
+
+def _stage_of(name: str) -> Stage:
+    try:
+        return Stage(name)
+    except ValueError:
+        raise typer.BadParameter(f"unknown stage {name!r}", param_hint="STAGE") from None
 
 
 def serve(

@@ -184,8 +184,7 @@ class Governance:
 
     def evidence_metrics(self) -> dict[str, dict[str, str]]:
         """The metrics each registered evidence kind declares (for rule checks)."""
-        return {name: dict(reg.value.metrics)
-                for name, reg in self.ws.plugins.evidence_kinds.items()}
+        return self.ws.plugins.metric_types()
 
     def explain(self, ref: str, *, to: str) -> PolicyEvaluation:
         """Dry run: how the policy judges promoting ``ref`` to ``to`` right now."""

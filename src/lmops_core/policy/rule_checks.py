@@ -16,14 +16,16 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Collection, Iterator, Mapping
+from typing import Any
 
 from lmops_core.policy.cel_eval import CompiledExpression
 from lmops_core.policy.cel_types import result_type
 from lmops_core.policy.issues import LintIssue
 from lmops_core.policy.model import Rule
 
-#: ``kind -> {metric name or pattern: type name}``, from registered evidence kinds.
-MetricDeclarations = Mapping[str, Mapping[str, str]]
+#: ``kind -> {metric name or pattern: type name}``, from registered evidence kinds (a
+#: :class:`~lmops_core.contracts.Metric`, or anything with a ``type``, stands for its type).
+MetricDeclarations = Mapping[str, Mapping[str, Any]]
 
 _METRIC_READ_RE = re.compile(
     r"(?<![\w.])(?:(?:production|current)\s*\.\s*)?evidence\s*\.\s*([A-Za-z_]\w*)\s*\.\s*"
@@ -48,7 +50,8 @@ def rule_issues(
             if approval.role not in roles:
                 yield LintIssue(file, f"approval role {approval.role!r} does not exist "
                                 f"(roles: {', '.join(roles)})", rule_line, "error", rule.name)
-    declared = {kind: dict(m) for kind, m in (metrics or {}).items()}
+    declared = {kind: {name: _type_name(t) for name, t in m.items()}
+                for kind, m in (metrics or {}).items()}
     for condition in rule.conditions:
         compiled = expressions.get(condition.name)
         if compiled is None:
@@ -91,6 +94,10 @@ def _metric_issues(source: str, declared: dict[str, dict[str, str]]
         else:
             yield (f"reads metric {metric!r}, which evidence kind {kind!r} never records "
                    f"(declared: {names})", "error")
+
+
+def _type_name(declared: Any) -> str:
+    return declared if isinstance(declared, str) else str(declared.type)
 
 
 def _bracket_key(text: str) -> str:

@@ -1,9 +1,11 @@
 """Validation reports for model-risk reviewers: ``render_report(ws, ref)``.
 
-A report gathers a model version's identity, lineage, data and PII evidence,
-training configuration, compression trade-offs, evaluation and safety results
-(next to the version in production), explanations, drift baseline, policy
-evaluation, approval trail and open issues into one document, rendered as
+A report gathers a model version's identity, lineage, the headline metrics of
+every kind of evidence on it, data evidence, training configuration,
+evaluation results (next to the version in production), explanations, policy
+evaluation, approval trail and open issues, plus the sections plugins add
+through ``lmops_report_sections`` (PII counts, compression trade-offs, drift
+baselines...), into one document, rendered as
 Markdown and as self-contained HTML. Its digest is the SHA-256 of the
 document's canonical content, so the same store state gives the same digest.
 """
@@ -13,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lmops_core.reports.document import Document
+from lmops_core.reports.document import Document, ReportSection
+from lmops_core.reports.extensions import plugin_sections
 from lmops_core.reports.html import render_html
 from lmops_core.reports.markdown import render_markdown
 from lmops_core.reports.model import ReportFacts, gather
@@ -39,7 +42,7 @@ class Report:
 def render_report(ws: Workspace, ref: str, *, to: str = "production") -> Report:
     """The validation report of model version ``ref``, judged for promotion to ``to``."""
     facts = gather(ws, ref, to=to)
-    doc = build_document(facts)
+    doc = build_document(facts, plugin_sections(ws.plugins, facts))
     digest = doc.digest()
     checkpoint = ws.latest_audit_checkpoint()  # proves the audit log's length at this time
     return Report(ref=facts.version.ref, document=doc, digest=digest,
@@ -47,4 +50,4 @@ def render_report(ws: Workspace, ref: str, *, to: str = "production") -> Report:
                   html=render_html(doc, digest, checkpoint), audit_checkpoint=checkpoint)
 
 
-__all__ = ["SECTIONS", "Report", "ReportFacts", "gather", "render_report"]
+__all__ = ["SECTIONS", "Report", "ReportFacts", "ReportSection", "gather", "render_report"]

@@ -77,6 +77,22 @@ class Section:
 
 
 @dataclass(frozen=True)
+class ReportSection:
+    """A section a plugin adds to the validation report (``lmops_report_sections``).
+
+    ``key`` is unique in the report (prefix it with your plugin's name if in
+    doubt); ``after`` is the key of the core section it follows (one of
+    :data:`~lmops_core.reports.sections.SECTIONS`); several sections after the
+    same one are ordered by key. Empty ``blocks`` render as "none recorded".
+    """
+
+    key: str
+    title: str
+    blocks: tuple[Block, ...] = ()
+    after: str = "evaluation"
+
+
+@dataclass(frozen=True)
 class Document:
     """The whole report: a title and its sections, in a fixed order."""
 
@@ -101,5 +117,5 @@ class Document:
         return "sha256:" + hashlib.sha256(self.canonical_json()).hexdigest()
 
 
-__all__ = ["NONE_RECORDED", "Block", "Document", "Graph", "Section", "Series", "Table", "Text",
-           "Tree", "TreeNode"]
+__all__ = ["NONE_RECORDED", "Block", "Document", "Graph", "ReportSection", "Section", "Series",
+           "Table", "Text", "Tree", "TreeNode"]

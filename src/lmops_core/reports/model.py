@@ -8,9 +8,11 @@ read, so the report cannot carry personal data from a training set.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lmops_core.contracts import EvidenceKind
 from lmops_core.errors import ValidationError
 from lmops_core.governance.schemas import ApprovalRequestPublic
 from lmops_core.policy import PolicyEvaluation
@@ -24,8 +26,6 @@ from lmops_core.registry.schemas import (
 if TYPE_CHECKING:
     from lmops_core.workspace import Workspace
 
-#: Descendant model kinds whose ``compression`` evidence is a trade-off worth tabling.
-COMPRESSED_KINDS = ("onnx", "onnx-int8")
 _REQUEST_PAGE = 500
 
 
@@ -53,6 +53,14 @@ class ReportFacts:
     evaluation: PolicyEvaluation
     requests: tuple[ApprovalRequestPublic, ...]
     dataset_refs: tuple[str, ...] = field(default=())
+    #: Every declared evidence kind, by name (how to summarise any kind's evidence).
+    kinds: Mapping[str, EvidenceKind] = field(default_factory=dict)
+    #: The kinds the core itself records (the governance trail, dataset cards...).
+    core_kinds: frozenset[str] = frozenset()
+
+    def lineage_models(self) -> list[str]:
+        """The version itself, then every version derived from it, sorted by ref."""
+        return [self.version.ref] + sorted({e.child for e in self.descendants})
 
     def latest(self, ref: str, kind: str) -> EvidencePublic | None:
         """The newest evidence of ``kind`` on ``ref`` (ties broken by id)."""
@@ -95,17 +103,20 @@ def gather(ws: Workspace, ref: str, *, to: str = "production") -> ReportFacts:
         evaluation=ws.governance.explain(ref, to=to),
         requests=_requests_for(ws, ref),
         dataset_refs=tuple(r for r in refs if r.startswith("dataset:")),
+        kinds=ws.plugins.declared_kinds(),
+        core_kinds=frozenset(name for name, reg in ws.plugins.evidence_kinds.items()
+                             if reg.plugin.startswith("lmops-core")),
     )
 
 
 def _training_runs(ws: Workspace, ref: str, ancestors: tuple[LineageEdgePublic, ...],
                    evidence: dict[str, tuple[EvidencePublic, ...]]) -> tuple[TrainingRun, ...]:
     # A run shows up either as the run that derived a model in the lineage, or as the
-    # run that recorded training evidence on one; only training-stage runs count.
+    # run that recorded training-stage evidence on one; only training-stage runs count.
     models = {ref} | {e.parent for e in ancestors if e.parent.startswith("model:")}
     ids = {e.run_id for e in ancestors if e.run_id and e.child in models}
     ids |= {e.run_id for m in models for e in evidence.get(m, ())
-            if e.kind == "training" and e.run_id}
+            if e.stage == "training" and e.run_id}
     out = []
     for run_id in sorted(ids):
         run = ws.run(run_id)
@@ -136,4 +147,4 @@ def _requests_for(ws: Workspace, ref: str) -> tuple[ApprovalRequestPublic, ...]:
     return tuple(sorted(found, key=lambda r: (r.created_at, r.id)))
 
 
-__all__ = ["COMPRESSED_KINDS", "ReportFacts", "TrainingRun", "gather"]
+__all__ = ["ReportFacts", "TrainingRun", "gather"]

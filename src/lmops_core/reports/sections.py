@@ -7,19 +7,25 @@ so the same facts always give the same document.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Iterable, Sequence
 
+from lmops_core.evidence_summary import headline_metrics
 from lmops_core.policy import PolicyEvaluation
 from lmops_core.policy.model import format_duration
 from lmops_core.registry.schemas import EvidencePublic, LineageEdgePublic, ModelVersionPublic
+from lmops_core.reports.blocks import (
+    evidence_caption,
+    fmt_time,
+    fmt_value,
+    metrics_table,
+    numbers_only,
+)
 from lmops_core.reports.document import (
     NONE_RECORDED,
     Block,
     Document,
     Graph,
+    ReportSection,
     Section,
     Series,
     Table,
@@ -27,76 +33,52 @@ from lmops_core.reports.document import (
     Tree,
     TreeNode,
 )
-from lmops_core.reports.model import COMPRESSED_KINDS, ReportFacts
+from lmops_core.reports.model import ReportFacts
 
-#: (key, title) of every section, in order; tests and readers rely on these titles.
+#: (key, title) of the core's sections, in order; tests and readers rely on these titles.
+#: Plugins add theirs through ``lmops_report_sections``, each after one of these.
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("identity", "Identity and lineage"),
-    ("data", "Data and PII evidence"),
+    ("summary", "Evidence summary"),
+    ("data", "Data evidence"),
     ("training", "Training configuration"),
-    ("compression", "Compression trade-offs"),
     ("evaluation", "Evaluation and safety"),
     ("explanations", "Explanations"),
-    ("drift", "Drift baseline"),
     ("policy", "Policy evaluation"),
     ("approvals", "Approval trail"),
     ("issues", "Open issues"),
 )
-EVAL_KINDS = ("eval", "safety", "serving_perf")
+#: Core evidence kinds shown in the data section.
+DATA_KINDS = ("dataset_card", "ingestion")
 _BAD_STATUSES = {"revalidation-required": "the version needs revalidation before further use",
                  "revoked": "the version was revoked from its stage"}
 
-
-def fmt_time(value: datetime | None) -> str:
-    """``YYYY-MM-DD HH:MM:SS UTC`` (stored naive times are UTC)."""
-    if value is None:
-        return ""
-    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+# Kept under their old private names for the builders below.
+_kv = metrics_table
+_evidence_caption = evidence_caption
+_numbers_only = numbers_only
 
 
-def fmt_value(value: Any) -> str:
-    """A metric or parameter value as stable text (floats to 6 significant digits)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, int | str):
-        return str(value)
-    if value is None:
-        return ""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+def build_document(facts: ReportFacts, extra: Sequence[ReportSection] = ()) -> Document:
+    """The report document for ``facts``, with plugins' sections placed after their anchors.
 
-
-def _numbers_only(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    # Data evidence is shown as counts and rates only: a string metric could in principle
-    # quote a record, and the report must never carry dataset contents.
-    return {k: v for k, v in metrics.items() if isinstance(v, int | float)}
-
-
-def _kv(metrics: Mapping[str, Any], caption: str, columns: tuple[str, str] = ("metric", "value")
-        ) -> Table:
-    return Table(columns=columns, caption=caption,
-                 rows=tuple((k, fmt_value(metrics[k])) for k in sorted(metrics)))
-
-
-def _evidence_caption(e: EvidencePublic) -> str:
-    return (f"{e.kind} evidence on {e.subject} by {e.plugin}, recorded {fmt_time(e.created_at)} "
-            f"by {e.created_by} ({e.digest})")
-
-
-def build_document(facts: ReportFacts) -> Document:
-    """The report document for ``facts``."""
+    Each extra section follows the core section its ``after`` names; several
+    after the same one are ordered by key, so the document never depends on
+    the order plugins were loaded in.
+    """
     builders = {
-        "identity": _identity, "data": _data, "training": _training,
-        "compression": _compression, "evaluation": _evaluation,
-        "explanations": _explanations, "drift": _drift, "policy": _policy,
+        "identity": _identity, "summary": _summary, "data": _data, "training": _training,
+        "evaluation": _evaluation, "explanations": _explanations, "policy": _policy,
         "approvals": _approvals, "issues": _issues,
     }
-    sections = tuple(Section(key=key, title=title, blocks=tuple(builders[key](facts)))
-                     for key, title in SECTIONS)
+    sections: list[Section] = []
+    for key, title in SECTIONS:
+        sections.append(Section(key=key, title=title, blocks=tuple(builders[key](facts))))
+        for added in sorted((x for x in extra if x.after == key), key=lambda x: x.key):
+            sections.append(Section(key=added.key, title=added.title, blocks=added.blocks))
     v = facts.version
-    return Document(title=f"Validation report: {v.ref}", subject=v.ref, sections=sections)
+    return Document(title=f"Validation report: {v.ref}", subject=v.ref,
+                    sections=tuple(sections))
 
 
 # -- identity and lineage -------------------------------------------------------------------
@@ -167,16 +149,33 @@ def _graph(f: ReportFacts) -> Graph:
                  edges=tuple(pairs), focus=f.version.ref)
 
 
+# -- evidence summary ---------------------------------------------------------------------------
+
+def _headline_text(f: ReportFacts, e: EvidencePublic) -> str:
+    kind = f.kinds.get(e.kind)
+    parts = []
+    for name, value in headline_metrics(kind, e.metrics):
+        declared = kind.metrics.get(name) if kind is not None else None
+        unit = f" {declared.unit}" if declared is not None and declared.unit else ""
+        better = (f" ({declared.direction} is better)"
+                  if declared is not None and declared.direction != "none" else "")
+        parts.append(f"{name} = {fmt_value(value)}{unit}{better}")
+    return "; ".join(parts) or "(no metrics)"
+
+
+def _summary(f: ReportFacts) -> list[Block]:
+    """The newest evidence of every kind on the version, by its kind's headline metrics."""
+    own = f.evidence.get(f.version.ref, ())
+    latest = [e for kind in sorted({e.kind for e in own}) if (e := f.latest(f.version.ref, kind))]
+    if not latest:
+        return []
+    rows = tuple((e.kind, e.plugin, fmt_time(e.created_at), _headline_text(f, e))
+                 for e in latest)
+    return [Table(columns=("kind", "recorded by", "recorded at", "headline metrics"), rows=rows,
+                  caption=f"newest evidence of each kind on {f.version.ref}")]
+
+
 # -- data -------------------------------------------------------------------------------------
-
-def _pii_table(e: EvidencePublic) -> Table:
-    entities = sorted({k.split(".", 1)[1] for k in e.metrics
-                       if k.startswith(("before.", "after."))})
-    rows = tuple((ent, fmt_value(e.metrics.get(f"before.{ent}", "")),
-                  fmt_value(e.metrics.get(f"after.{ent}", ""))) for ent in entities)
-    return Table(columns=("entity type", "found before", "found after"), rows=rows,
-                 caption=_evidence_caption(e))
-
 
 def _data(f: ReportFacts) -> list[Block]:
     blocks: list[Block] = []
@@ -184,18 +183,10 @@ def _data(f: ReportFacts) -> list[Block]:
         node = f.nodes[ref]
         blocks.append(Text(f"{ref}: {getattr(node, 'record_count', '?')} records, shape "
                            f"{getattr(node, 'shape', '?')}, digest {node.digest}"))
-        for kind in ("dataset_card", "ingestion"):
+        for kind in DATA_KINDS:
             e = f.latest(ref, kind)
             if e is not None:
                 blocks.append(_kv(_numbers_only(e.metrics), _evidence_caption(e)))
-        pii = f.latest(ref, "pii")
-        if pii is None:
-            blocks.append(Text(f"{ref}: pii evidence: {NONE_RECORDED}"))
-        else:
-            totals = {k: v for k, v in _numbers_only(pii.metrics).items()
-                      if not k.startswith(("before.", "after."))}
-            blocks.append(_pii_table(pii))
-            blocks.append(_kv(totals, f"pii totals on {ref}"))
     return blocks
 
 
@@ -217,27 +208,6 @@ def _training(f: ReportFacts) -> list[Block]:
     return blocks
 
 
-# -- compression ------------------------------------------------------------------------------
-
-def _compression(f: ReportFacts) -> list[Block]:
-    found: list[tuple[str, str, EvidencePublic]] = []
-    candidates = [f.version.ref] + sorted({e.child for e in f.descendants})
-    for ref in candidates:
-        kind = getattr(f.nodes.get(ref), "kind", None)
-        e = f.latest(ref, "compression")
-        if e is not None and (kind in COMPRESSED_KINDS or ref == f.version.ref):
-            found.append((ref, str(kind), e))
-    if not found:
-        return []
-    # One column per version, one row per metric: compression evidence has many metrics.
-    keys = sorted({k for _, _, e in found for k in e.metrics})
-    rows = tuple((k, *(fmt_value(e.metrics.get(k)) for _, _, e in found)) for k in keys)
-    caption = "compression evidence: " + "; ".join(
-        f"{ref} ({kind}) {_evidence_caption(e)}" for ref, kind, e in found)
-    return [Table(columns=("metric", *(ref for ref, _, _ in found)), rows=rows,
-                  caption=caption)]
-
-
 # -- evaluation and safety --------------------------------------------------------------------
 
 def _latest_of(evidence: Iterable[EvidencePublic], kind: str) -> EvidencePublic | None:
@@ -254,7 +224,10 @@ def _evaluation(f: ReportFacts) -> list[Block]:
                            f"(digest {prod.digest})"))
     else:
         blocks.append(Text("no other version of this model is in production"))
-    for kind in EVAL_KINDS:
+    theirs_all = f.production_evidence if prod is not None else ()
+    kinds = sorted({e.kind for e in (*own, *theirs_all)
+                    if e.stage == "evaluation" and e.kind not in f.core_kinds})
+    for kind in kinds:
         mine = _latest_of(own, kind)
         theirs = _latest_of(f.production_evidence, kind) if prod is not None else None
         if mine is None and theirs is None:
@@ -273,40 +246,19 @@ def _evaluation(f: ReportFacts) -> list[Block]:
     return blocks if len(blocks) > 1 else []
 
 
-# -- explanations and drift -------------------------------------------------------------------
+# -- explanations -----------------------------------------------------------------------------
 
 def _explanations(f: ReportFacts) -> list[Block]:
     blocks: list[Block] = []
-    for ref in [f.version.ref] + sorted({e.child for e in f.descendants}):
-        e = f.latest(ref, "explanation")
-        if e is None:
-            continue
-        blocks.append(_kv(e.metrics, _evidence_caption(e)))
-        for name in sorted(e.artifacts):
-            blocks.append(Text(f"artifact {name}: {e.artifacts[name]} (not embedded; export it "
-                               f"from the artifact store by digest)"))
-    return blocks
-
-
-def _drift(f: ReportFacts) -> list[Block]:
-    blocks: list[Block] = []
-    for ref in [f.version.ref] + sorted({e.child for e in f.descendants}):
-        e = f.latest(ref, "drift")
-        if e is None:
-            continue
-        blocks.append(_kv(e.metrics, _evidence_caption(e)))
-        for name in sorted(e.artifacts):
-            blocks.append(Text(f"artifact {name}: {e.artifacts[name]} (not embedded)"))
-    if blocks:
-        return blocks
-    # The reference is the data a model in the lineage was trained on (a direct parent).
-    refs = [r for r in f.dataset_refs
-            if any(e.parent == r and e.child.startswith("model:") for e in f.ancestors)] \
-        or list(f.dataset_refs)
-    for ref in refs:
-        node = f.nodes[ref]
-        blocks.append(Text(f"no drift evidence; reference dataset for drift monitoring: {ref} "
-                           f"({getattr(node, 'record_count', '?')} records, {node.digest})"))
+    for ref in f.lineage_models():
+        kinds = sorted({e.kind for e in f.evidence.get(ref, ()) if e.stage == "explainability"})
+        for kind in kinds:
+            e = f.latest(ref, kind)
+            assert e is not None
+            blocks.append(_kv(e.metrics, _evidence_caption(e)))
+            for name in sorted(e.artifacts):
+                blocks.append(Text(f"artifact {name}: {e.artifacts[name]} (not embedded; "
+                                   "export it from the artifact store by digest)"))
     return blocks
 
 
@@ -386,4 +338,4 @@ def _issues(f: ReportFacts) -> list[Block]:
     return [Table(columns=("source", "status", "issue"), rows=tuple(rows))]
 
 
-__all__ = ["EVAL_KINDS", "SECTIONS", "build_document", "fmt_time", "fmt_value"]
+__all__ = ["SECTIONS", "build_document", "fmt_time", "fmt_value"]

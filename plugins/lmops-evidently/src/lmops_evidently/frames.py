@@ -75,7 +75,7 @@ def _chunks(
 def _descriptors(params: DriftParams) -> tuple[tuple[str, ...], Scan | None, str]:
     """Active descriptors, the PII scanner (if any) and a status line for the evidence."""
     if params.descriptors is not None:
-        chosen = params.descriptors
+        chosen = tuple(params.descriptors)
         if "pii" in chosen:
             return chosen, require_scanner(), "lmops_presidio.guard.PiiGuard"
         return chosen, None, 'not measured: "pii" not among the descriptors param'

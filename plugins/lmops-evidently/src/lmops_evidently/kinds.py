@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lmops_core.contracts import EvidenceKind
+from lmops_core.contracts import EvidenceKind, Metric
 
 DRIFT_EVIDENCE = EvidenceKind(
     name="drift",
@@ -12,20 +12,25 @@ DRIFT_EVIDENCE = EvidenceKind(
         "(length, words, OOV rate, script, refusal rate, PII hit rate). Per-column results are "
         "column.<name>.score / .method / .threshold / .drifted."
     ),
-    metrics={
-        "dataset_drift": "boolean",
-        "drifted_share": "number",
-        "drifted_columns": "integer",
-        "columns": "integer",
-        "drift_share_threshold": "number",
-        "rows_reference": "integer",
-        "rows_current": "integer",
-        "rows_reference_analyzed": "integer",
-        "rows_current_analyzed": "integer",
-        "sampled": "boolean",
-        "sample_rows": "integer",
-        "chunk_size": "integer",
-    },
+    metrics=[
+        Metric("dataset_drift", "boolean", headline=True,
+               description="whether the share of drifted columns reached the threshold"),
+        Metric("drifted_share", "number", "share", "lower", headline=True),
+        Metric("drifted_columns", "integer", "columns", "lower", headline=True),
+        Metric("columns", "integer", "columns", headline=True),
+        Metric("drift_share_threshold", "number", "share"),
+        Metric("rows_reference", "integer", "rows"),
+        Metric("rows_current", "integer", "rows"),
+        Metric("rows_reference_analyzed", "integer", "rows"),
+        Metric("rows_current_analyzed", "integer", "rows"),
+        Metric("sampled", "boolean"),
+        Metric("sample_rows", "integer", "rows"),
+        Metric("chunk_size", "integer", "rows"),
+        Metric("column.*.score", "number", description="drift score of one column"),
+        Metric("column.*.threshold", "number"),
+        Metric("column.*.method", "string"),
+        Metric("column.*.drifted", "boolean"),
+    ],
 )
 """The evidence kind this monitor produces, for policies such as
 ``not evidence.drift.metrics.dataset_drift``."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +11,12 @@ import pandas as pd
 
 from lmops_core.contracts import EvidenceRecord, StageContext, StageResult
 from lmops_core.errors import ValidationError
+from lmops_core.operations import options_of
 from lmops_evidently.embeddings import AUC_THRESHOLD, run_embedding_drift
 from lmops_evidently.embeddings import METHOD_NAME as EMBEDDING_METHOD
 from lmops_evidently.frames import FeatureFrames, build_feature_frames
 from lmops_evidently.offline import apply_offline_defaults
-from lmops_evidently.params import DriftParams, parse_params
+from lmops_evidently.params import DriftParams
 from lmops_evidently.report import DriftVerdict, run_drift_report
 from lmops_evidently.vocabulary import TokenizerVocabulary
 
@@ -111,7 +111,9 @@ class DriftMonitor:
     """
 
     name = "drift"
-    input_roles = ("reference", "current", "model")
+    input_roles = {"reference": "dataset", "current": "dataset", "model": "model"}
+    evidence_kinds = ("drift",)
+    params_model = DriftParams
     description = (
         "Data and text drift of a current window against a reference (Evidently "
         "DataDriftPreset over fields and text descriptors), with Evidently's HTML report."
@@ -120,7 +122,7 @@ class DriftMonitor:
     def run(self, context: StageContext) -> StageResult:
         """Measure both windows, run Evidently, and return the ``drift`` evidence."""
         apply_offline_defaults()
-        params = parse_params(context.params)
+        params = options_of(context, DriftParams)
         reference_path = _dataset_path(context, "reference")
         current_path = _dataset_path(context, "current")
         seed = params.seed if params.seed is not None else (context.seed or 0)
@@ -178,7 +180,7 @@ class DriftMonitor:
             "pii": frames.pii,
             "pii_rows": params.pii_rows,
             "seed": seed,
-            "params": {k: v for k, v in asdict(params).items() if v is not None},
+            "params": {k: v for k, v in params.model_dump().items() if v is not None},
             "summary": _summary(frames),
         }
         subject = "model" if "model" in context.inputs else "current"
@@ -196,7 +198,7 @@ class DriftMonitor:
                 "drifted_columns": float(verdict.drifted_columns),
                 "dataset_drift": float(verdict.dataset_drift),
             },
-            params={k: v for k, v in asdict(params).items() if v is not None},
+            params={k: v for k, v in params.model_dump().items() if v is not None},
             info={
                 "report": str(html_path),
                 "sampled": frames.sampled,

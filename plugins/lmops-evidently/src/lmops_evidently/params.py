@@ -1,149 +1,88 @@
-"""The drift monitor's parameters, validated with errors that name the parameter."""
+"""The drift monitor's parameters: a model the core validates before a run starts.
+
+Kept light (Evidently is imported only when a statistical test's name is
+checked), because the plugin module and its parameter model load with every
+``lmops`` command.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from evidently.legacy.calculations.stattests.registry import get_registered_stattest
-from evidently.legacy.core import ColumnType
+from pydantic import Field, StringConstraints, field_validator
 
-from lmops_core.errors import ValidationError
+from lmops_core.contracts import OperationParams
+from lmops_core.operations import OperationSpec, validate_params
 
 DESCRIPTORS: tuple[str, ...] = ("length", "words", "oov_rate", "lang", "refusal", "pii")
 """Text descriptors the monitor can compute for each text field."""
 
-
-@dataclass(frozen=True)
-class DriftParams:
-    """Validated parameters of the ``drift`` monitor (see the plugin README)."""
-
-    drift_share: float = 0.5
-    method: str | None = None
-    num_method: str | None = None
-    cat_method: str | None = None
-    threshold: float | None = None
-    text_fields: tuple[str, ...] | None = None
-    exclude_fields: tuple[str, ...] = ()
-    descriptors: tuple[str, ...] | None = None
-    max_categories: int = 50
-    chunk_size: int = 10_000
-    sample_rows: int | None = None
-    seed: int | None = None
-    pii_rows: int = 1_000
-    embedding_fields: tuple[str, ...] | None = None
-    embedding_rows: int = 500
+Name = Annotated[str, StringConstraints(min_length=1)]
 
 
-_FIELDS = tuple(DriftParams.__dataclass_fields__)
-_NULLABLE = frozenset(
-    (
-        "method",
-        "num_method",
-        "cat_method",
-        "threshold",
-        "text_fields",
-        "descriptors",
-        "sample_rows",
-        "seed",
-    )
-)
+def _check_stattest(value: str | None, *column_types: str) -> str | None:
+    if value is None:
+        return None
+    from evidently.legacy.calculations.stattests.registry import get_registered_stattest
+    from evidently.legacy.core import ColumnType
 
-
-def _number(name: str, value: Any, *, low: float, high: float, low_open: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValidationError(f'param "{name}" must be a number, got {value!r}', param=name)
-    ok = (value > low if low_open else value >= low) and value <= high
-    if not ok:
-        bound = "(" if low_open else "["
-        raise ValidationError(
-            f'param "{name}" must lie in {bound}{low}, {high}], got {value!r}', param=name
-        )
-    return float(value)
-
-
-def _integer(name: str, value: Any, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValidationError(
-            f'param "{name}" must be an integer >= {minimum}, got {value!r}', param=name
-        )
+    for column_type in column_types:
+        # Evidently's own message lists the known tests.
+        get_registered_stattest(value, ColumnType(column_type))
     return value
 
 
-def _names(name: str, value: Any) -> tuple[str, ...]:
-    if isinstance(value, str) or not isinstance(value, list | tuple):
-        raise ValidationError(f'param "{name}" must be a list of field names', param=name)
-    for item in value:
-        if not isinstance(item, str) or not item:
-            raise ValidationError(
-                f'param "{name}" must hold non-empty strings, got {item!r}', param=name
-            )
-    return tuple(value)
+class DriftParams(OperationParams):
+    """Parameters of the ``drift`` monitor (see the plugin README)."""
 
+    drift_share: float = Field(0.5, gt=0.0, le=1.0,
+                               description="share of drifted columns that means dataset drift")
+    method: str | None = Field(None, description="one stattest for every column")
+    num_method: str | None = Field(None, description="stattest for numeric columns")
+    cat_method: str | None = Field(None, description="stattest for categorical columns")
+    threshold: float | None = Field(None, gt=0.0, description="stattest threshold")
+    text_fields: list[Name] | None = Field(None, description="text fields (default: detected)")
+    exclude_fields: list[Name] = Field(default_factory=list, description="fields ignored")
+    descriptors: list[Name] | None = Field(None, description="text descriptors computed "
+                                                             f"({', '.join(DESCRIPTORS)})")
+    max_categories: int = Field(50, ge=2, description="most distinct values of a category")
+    chunk_size: int = Field(10_000, ge=1, description="rows read at a time")
+    sample_rows: int | None = Field(None, ge=1, description="rows sampled per window")
+    seed: int | None = Field(None, ge=0, description="sampling seed")
+    pii_rows: int = Field(1_000, ge=1, description="rows scanned for personal data")
+    embedding_fields: list[Name] | None = Field(None, description="text fields embedded")
+    embedding_rows: int = Field(500, ge=1, description="rows embedded per window")
 
-def _method(name: str, value: Any, types: tuple[ColumnType, ...]) -> str:
-    if not isinstance(value, str):
-        raise ValidationError(f'param "{name}" must be a stattest name, got {value!r}', param=name)
-    for column_type in types:
-        try:
-            get_registered_stattest(value, column_type)
-        except ValueError as exc:  # evidently's own message lists the known tests
-            raise ValidationError(f'param "{name}": {exc}', param=name) from exc
-    return value
+    @field_validator("method")
+    @classmethod
+    def _any_column(cls, value: str | None) -> str | None:
+        # One method for every column: it must apply to numbers and categories alike.
+        return _check_stattest(value, "num", "cat")
+
+    @field_validator("num_method")
+    @classmethod
+    def _numeric(cls, value: str | None) -> str | None:
+        return _check_stattest(value, "num")
+
+    @field_validator("cat_method")
+    @classmethod
+    def _categorical(cls, value: str | None) -> str | None:
+        return _check_stattest(value, "cat")
+
+    @field_validator("descriptors")
+    @classmethod
+    def _known_descriptors(cls, value: list[str] | None) -> list[str] | None:
+        for item in value or ():
+            if item not in DESCRIPTORS:
+                raise ValueError(f'unknown descriptor "{item}" (known: {", ".join(DESCRIPTORS)})')
+        return value
 
 
 def parse_params(raw: Mapping[str, Any]) -> DriftParams:
-    """Check ``raw`` (a run's params) and return :class:`DriftParams`.
-
-    Raises :class:`~lmops_core.errors.ValidationError` naming the first unknown
-    or invalid parameter.
-    """
-    unknown = sorted(set(raw) - set(_FIELDS))
-    if unknown:
-        raise ValidationError(
-            f'unknown param "{unknown[0]}" for monitor "drift" (known: {", ".join(_FIELDS)})',
-            param=unknown[0],
-        )
-    values: dict[str, Any] = {}
-    for name, value in raw.items():
-        if value is None:
-            if name not in _NULLABLE:
-                raise ValidationError(f'param "{name}" must not be null', param=name)
-            values[name] = None
-            continue
-        values[name] = _parse_one(name, value)
-    return DriftParams(**values)
-
-
-def _parse_one(name: str, value: Any) -> Any:
-    num, cat = ColumnType.Numerical, ColumnType.Categorical
-    if name == "drift_share":
-        return _number(name, value, low=0.0, high=1.0, low_open=True)
-    if name == "threshold":
-        return _number(name, value, low=0.0, high=float("inf"), low_open=True)
-    if name == "method":
-        # One method for every column: it must apply to numbers and categories alike.
-        return _method(name, value, (num, cat))
-    if name == "num_method":
-        return _method(name, value, (num,))
-    if name == "cat_method":
-        return _method(name, value, (cat,))
-    if name in ("text_fields", "exclude_fields", "embedding_fields"):
-        return _names(name, value)
-    if name == "descriptors":
-        chosen = _names(name, value)
-        for item in chosen:
-            if item not in DESCRIPTORS:
-                raise ValidationError(
-                    f'param "descriptors": unknown descriptor "{item}" '
-                    f"(known: {', '.join(DESCRIPTORS)})",
-                    param=name,
-                )
-        return chosen
-    if name == "max_categories":
-        return _integer(name, value, minimum=2)
-    if name == "seed":
-        return _integer(name, value, minimum=0)
-    # chunk_size, sample_rows, pii_rows
-    return _integer(name, value, minimum=1)
+    """``raw`` validated as the core validates a drift run's parameters."""
+    spec = OperationSpec(name="drift", description="", params_model=DriftParams,
+                         input_roles=None, evidence_kinds=())
+    _, parsed = validate_params(spec, raw)
+    assert isinstance(parsed, DriftParams)
+    return parsed

@@ -7,16 +7,24 @@ them only when a drift check actually runs.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lmops_core import hookimpl
 from lmops_core.contracts import Register, StageContext, StageResult
 from lmops_evidently.kinds import DRIFT_EVIDENCE
+from lmops_evidently.params import DriftParams
+
+if TYPE_CHECKING:
+    from lmops_core.reports import ReportFacts, ReportSection
 
 
 class LazyDriftMonitor:
     """The ``drift`` operation; loads :class:`lmops_evidently.monitor.DriftMonitor` on first run."""
 
     name = "drift"
-    input_roles = ("reference", "current", "model")
+    input_roles = {"reference": "dataset", "current": "dataset", "model": "model"}
+    evidence_kinds = ("drift",)
+    params_model = DriftParams
     description = ("Compare a reference and a current window (data, text descriptors, "
                    "optional embeddings) with Evidently's DataDriftPreset.")
 
@@ -38,3 +46,11 @@ def register_monitors(register: Register) -> None:
 def register_evidence_kinds(register: Register) -> None:
     """Declare the ``drift`` evidence kind."""
     register(DRIFT_EVIDENCE)
+
+
+@hookimpl
+def lmops_report_sections(facts: ReportFacts) -> list[ReportSection]:
+    """The drift baseline section: drift evidence, or the dataset to monitor against."""
+    from lmops_evidently.report_section import drift_section
+
+    return [drift_section(facts)]

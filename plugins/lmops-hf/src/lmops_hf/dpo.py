@@ -15,10 +15,11 @@ from typing import Any
 import lmops_hf  # noqa: F401  - offline switches first
 from lmops_core.contracts import StageContext, StageResult
 from lmops_core.errors import ValidationError
+from lmops_core.operations import options_of
 from lmops_hf import chat
 from lmops_hf import trainer_common as tc
 from lmops_hf.loading import load_base_model, load_tokenizer
-from lmops_hf.params import Param, one_of, positive, resolve
+from lmops_hf.params import DpoParams
 from lmops_hf.records import read_records
 from lmops_hf.scoring import preference_margins
 
@@ -42,17 +43,10 @@ class DpoTrainer:
     """
 
     name = "dpo"
-    input_roles = ("base", "dataset")
+    input_roles = {"base": "model", "dataset": "dataset"}
+    evidence_kinds = ("training",)
+    params_model = DpoParams
     description = "Preference tuning (DPO) with trl's DPOTrainer, LoRA by default or full"
-
-    def params_spec(self) -> list[Param]:
-        """Accepted parameters."""
-        return [
-            *tc.common_params(default_lr=5e-3),
-            Param("beta", (float,), 0.1, "DPO temperature on the implicit reward", positive),
-            Param("loss_type", (str,), "sigmoid", "DPO loss variant (trl)",
-                  one_of("sigmoid", "ipo", "hinge", "robust")),
-        ]
 
     def run(self, context: StageContext) -> StageResult:
         """Train on preference pairs; return outputs, loss curve, margins and evidence."""
@@ -60,7 +54,7 @@ class DpoTrainer:
         from trl.trainer.dpo_config import DPOConfig
         from trl.trainer.dpo_trainer import DPOTrainer as TrlDPOTrainer
 
-        params = resolve(self.name, self.params_spec(), context.params)
+        params = options_of(context, DpoParams).model_dump()
         seed = 0 if context.seed is None else int(context.seed)
         base = context.input("base")
         dataset = context.input("dataset")

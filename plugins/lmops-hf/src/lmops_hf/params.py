@@ -1,86 +1,73 @@
-"""Declared, validated operation parameters: an unknown or ill-typed one is an error naming it."""
+"""Declared parameters of the trainers and ``create-base`` (pydantic models the core validates).
+
+An unknown or ill-typed parameter is refused before a run starts, with an error
+naming it; the trainers read the validated values, defaults filled in.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Literal
 
-from lmops_core.errors import ValidationError
+from pydantic import Field, StringConstraints
 
-Check = Callable[[Any], str | None]
+from lmops_core.contracts import OperationParams
 
-
-@dataclass(frozen=True)
-class Param:
-    """One accepted parameter: its name, accepted types, default and an optional rule.
-
-    ``check`` returns a message when the value breaks the rule, else ``None``.
-    """
-
-    name: str
-    types: tuple[type, ...]
-    default: Any
-    help: str
-    check: Check | None = None
-    nullable: bool = False
+DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+ModuleName = Annotated[str, StringConstraints(min_length=1)]
+ModuleList = Annotated[list[ModuleName], Field(min_length=1)]
 
 
-def positive(value: Any) -> str | None:
-    """Rule: strictly greater than zero."""
-    return None if value > 0 else "must be > 0"
+class TrainParams(OperationParams):
+    """Parameters every trainer here accepts."""
+
+    method: Literal["lora", "full"] = Field("lora", description="lora (PEFT adapter) or full")
+    lora_r: int = Field(8, gt=0, description="LoRA rank")
+    lora_alpha: float = Field(16, gt=0, description="LoRA scaling numerator")
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="dropout on the LoRA path")
+    target_modules: ModuleList = Field(default_factory=lambda: list(DEFAULT_TARGETS),
+                                       description="modules LoRA wraps")
+    modules_to_save: ModuleList | None = Field(
+        None, description="modules trained in full beside LoRA (e.g. lm_head) and saved with "
+                          "the adapter")
+    learning_rate: float = Field(2e-3, gt=0, description="peak learning rate")
+    epochs: float = Field(1.0, gt=0, description="passes over the dataset (ignored with "
+                                                 "max_steps)")
+    max_steps: int | None = Field(None, gt=0, description="total optimizer steps")
+    batch_size: int = Field(8, gt=0, description="examples per step")
+    gradient_accumulation_steps: int = Field(1, gt=0, description="micro-batches per step")
+    max_length: int = Field(256, gt=0, description="tokens kept per example")
+    lr_scheduler: Literal["linear", "cosine", "constant"] = Field(
+        "linear", description="learning-rate schedule")
+    warmup_steps: int = Field(0, ge=0, description="linear warm-up steps")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
+    max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping norm")
+    merge: bool = Field(False, description="also output the adapter merged into the base")
+    checkpoint_every: int = Field(50, gt=0, description="save a checkpoint every N steps")
+    keep_checkpoints: int = Field(2, gt=0, description="newest checkpoints kept")
+    resume_from: str | None = Field(None, description="checkpoint folder to resume from")
+    max_steps_this_session: int | None = Field(
+        None, gt=0, description="stop (checkpointed) after N steps in this session")
+    allow_pickle: bool = Field(False, description="accept pickle-based weight files")
 
 
-def non_negative(value: Any) -> str | None:
-    """Rule: zero or more."""
-    return None if value >= 0 else "must be >= 0"
+class SftParams(TrainParams):
+    """Parameters of ``sft``."""
 
 
-def one_of(*choices: str) -> Check:
-    """Rule: one of ``choices``."""
+class DpoParams(TrainParams):
+    """Parameters of ``dpo``: a higher default learning rate, and DPO's own two."""
 
-    def check(value: Any) -> str | None:
-        return None if value in choices else f"must be one of {', '.join(choices)}"
-
-    return check
-
-
-def _type_ok(value: Any, types: tuple[type, ...]) -> bool:
-    # bool is an int subclass in Python; a flag passed where a count belongs is a mistake.
-    if isinstance(value, bool) and bool not in types:
-        return False
-    if float in types and isinstance(value, int) and not isinstance(value, bool):
-        return True
-    return isinstance(value, types)
+    learning_rate: float = Field(5e-3, gt=0, description="peak learning rate")
+    beta: float = Field(0.1, gt=0, description="DPO temperature on the implicit reward")
+    loss_type: Literal["sigmoid", "ipo", "hinge", "robust"] = Field(
+        "sigmoid", description="DPO loss variant (trl)")
 
 
-def resolve(operation: str, spec: list[Param], given: Mapping[str, Any]) -> dict[str, Any]:
-    """Defaults merged with ``given``, every value checked; raises :class:`ValidationError`."""
-    known = {p.name: p for p in spec}
-    unknown = sorted(set(given) - set(known))
-    if unknown:
-        raise ValidationError(
-            f'operation "{operation}": unknown param {unknown[0]!r} '
-            f"(accepted: {', '.join(sorted(known))})",
-            field=unknown[0],
-        )
-    out: dict[str, Any] = {}
-    for p in spec:
-        value = given.get(p.name, p.default)
-        if value is None and (p.nullable or p.default is None):
-            out[p.name] = None
-            continue
-        if not _type_ok(value, p.types):
-            names = " or ".join(t.__name__ for t in p.types)
-            raise ValidationError(
-                f'operation "{operation}": param {p.name!r} must be {names}, '
-                f"got {type(value).__name__} {value!r}",
-                field=p.name,
-            )
-        if p.check is not None and (problem := p.check(value)) is not None:
-            raise ValidationError(
-                f'operation "{operation}": param {p.name!r} {problem} (got {value!r})',
-                field=p.name,
-            )
-        out[p.name] = value
-    return out
+class CreateBaseParams(OperationParams):
+    """Parameters of ``create-base``."""
+
+    name: Annotated[str, StringConstraints(min_length=1)] = Field(
+        description="the model name (required)")
+    size: Literal["tiny", "bench"] = Field("tiny", description="tiny or bench")
+    risk_tier: str | None = Field(None, description="risk tier of the model if it is new")
+    description: str | None = Field(None, description="what the model is for")

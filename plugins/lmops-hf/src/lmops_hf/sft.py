@@ -9,10 +9,11 @@ from typing import Any
 import lmops_hf  # noqa: F401  - offline switches first
 from lmops_core.contracts import StageContext, StageResult
 from lmops_core.errors import ValidationError
+from lmops_core.operations import options_of
 from lmops_hf import chat
 from lmops_hf import trainer_common as tc
 from lmops_hf.loading import load_tokenizer
-from lmops_hf.params import resolve
+from lmops_hf.params import SftParams
 from lmops_hf.records import read_records
 
 SFT_KINDS = ("instruction", "dialogue")
@@ -85,21 +86,19 @@ class SftTrainer:
     """
 
     name = "sft"
-    input_roles = ("base", "dataset")
+    input_roles = {"base": "model", "dataset": "dataset"}
+    evidence_kinds = ("training",)
+    params_model = SftParams
     description = (
         "Supervised fine-tuning on instruction/dialogue data with transformers + PEFT: "
         "LoRA adapter by default (optionally merged), or full fine-tuning"
     )
 
-    def params_spec(self) -> list[Any]:
-        """Accepted parameters."""
-        return tc.common_params(default_lr=2e-3)
-
     def run(self, context: StageContext) -> StageResult:
         """Train, checkpointing as it goes; return the outputs, loss curve and evidence."""
         from transformers import Trainer, TrainingArguments
 
-        params = resolve(self.name, self.params_spec(), context.params)
+        params = options_of(context, SftParams).model_dump()
         seed = 0 if context.seed is None else int(context.seed)
         base = context.input("base")
         dataset = context.input("dataset")

@@ -27,50 +27,10 @@ from lmops_core.contracts import (
 from lmops_core.errors import StageError, ValidationError
 from lmops_core.weights import refuse_pickle
 from lmops_hf.loading import check_model_folder
-from lmops_hf.params import Param, non_negative, one_of, positive
 
 CHECKPOINT_META = "lmops_training.json"
-DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 # Params that may differ between an interrupted session and its resumption.
 SESSION_PARAMS = {"resume_from", "max_steps_this_session", "checkpoint_every", "keep_checkpoints"}
-
-
-def _targets(value: Any) -> str | None:
-    ok = bool(value) and all(isinstance(v, str) and v for v in value)
-    return None if ok else "must be a non-empty list of module names"
-
-
-def common_params(default_lr: float) -> list[Param]:
-    """Parameters every trainer here accepts."""
-    return [
-        Param("method", (str,), "lora", "lora (PEFT adapter) or full", one_of("lora", "full")),
-        Param("lora_r", (int,), 8, "LoRA rank", positive),
-        Param("lora_alpha", (float,), 16, "LoRA scaling numerator", positive),
-        Param("lora_dropout", (float,), 0.05, "dropout on the LoRA path",
-              lambda v: None if 0 <= v < 1 else "must be in [0, 1)"),
-        Param("target_modules", (list,), DEFAULT_TARGETS, "modules LoRA wraps", _targets),
-        Param("modules_to_save", (list,), None, "modules trained in full beside LoRA "
-              "(e.g. lm_head) and saved with the adapter", _targets, nullable=True),
-        Param("learning_rate", (float,), default_lr, "peak learning rate", positive),
-        Param("epochs", (float,), 1.0, "passes over the dataset (ignored with max_steps)",
-              positive),
-        Param("max_steps", (int,), None, "total optimizer steps", positive, nullable=True),
-        Param("batch_size", (int,), 8, "examples per step", positive),
-        Param("gradient_accumulation_steps", (int,), 1, "micro-batches per step", positive),
-        Param("max_length", (int,), 256, "tokens kept per example", positive),
-        Param("lr_scheduler", (str,), "linear", "learning-rate schedule",
-              one_of("linear", "cosine", "constant")),
-        Param("warmup_steps", (int,), 0, "linear warm-up steps", non_negative),
-        Param("weight_decay", (float,), 0.0, "AdamW weight decay", non_negative),
-        Param("max_grad_norm", (float,), 1.0, "gradient clipping norm", positive),
-        Param("merge", (bool,), False, "also output the adapter merged into the base"),
-        Param("checkpoint_every", (int,), 50, "save a checkpoint every N steps", positive),
-        Param("keep_checkpoints", (int,), 2, "newest checkpoints kept", positive),
-        Param("resume_from", (str,), None, "checkpoint folder to resume from", nullable=True),
-        Param("max_steps_this_session", (int,), None,
-              "stop (checkpointed) after N steps in this session", positive, nullable=True),
-        Param("allow_pickle", (bool,), False, "accept pickle-based weight files"),
-    ]
 
 
 def run_fingerprint(

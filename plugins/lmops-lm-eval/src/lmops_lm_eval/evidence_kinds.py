@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lmops_core.contracts import EvidenceKind
+from lmops_core.contracts import EvidenceKind, Metric
 
 EVAL = EvidenceKind(
     name="eval",
@@ -13,8 +13,13 @@ EVAL = EvidenceKind(
         "acc_norm); 'samples' the samples scored; 'suite_passed' when run from a suite."
     ),
     # '<task>.<metric>' names vary with the tasks run: declared as a pattern.
-    metrics={"acc": "number", "samples": "integer", "tasks": "integer",
-             "suite_passed": "boolean", "*.*": "number"},
+    metrics=[
+        Metric("acc", "number", "share", "higher", headline=True),
+        Metric("samples", "integer", "samples", headline=True),
+        Metric("tasks", "integer", "tasks", headline=True),
+        Metric("suite_passed", "boolean"),
+        Metric("*.*", "number", description="'<task>.<metric>' and its '_stderr'"),
+    ],
 )
 
 SERVING_PERF = EvidenceKind(
@@ -23,11 +28,17 @@ SERVING_PERF = EvidenceKind(
         "Streaming serving performance: time to first token, inter-token latency, "
         "end-to-end latency percentiles (ms) and throughput at a concurrency."
     ),
-    metrics={
-        "ttft_ms_p50": "number", "ttft_ms_p95": "number", "itl_ms_p50": "number",
-        "tokens_per_s": "number", "latency_ms_p50": "number", "latency_ms_p95": "number",
-        "concurrency": "integer", "requests": "integer", "runtime": "string",
-    },
+    metrics=[
+        Metric("ttft_ms_p50", "number", "ms", "lower", headline=True),
+        Metric("ttft_ms_p95", "number", "ms", "lower"),
+        Metric("itl_ms_p50", "number", "ms", "lower"),
+        Metric("latency_ms_p50", "number", "ms", "lower"),
+        Metric("latency_ms_p95", "number", "ms", "lower", headline=True),
+        Metric("tokens_per_s", "number", "tokens/s", "higher", headline=True),
+        Metric("runtime", "string", headline=True),
+        Metric("concurrency", "integer", "requests"),
+        Metric("requests", "integer", "requests"),
+    ],
 )
 
 RATINGS = EvidenceKind(
@@ -37,11 +48,23 @@ RATINGS = EvidenceKind(
         "score_ci_low/high (95%); with pairwise preferences, win_rate (ties half) and its "
         "Wilson 95% interval win_rate_ci_low/high, wins, losses, ties."
     ),
-    metrics={"source": "string", "count": "integer", "scored": "integer",
-             "comparisons": "integer", "score_mean": "number", "score_stderr": "number",
-             "score_ci_low": "number", "score_ci_high": "number", "win_rate": "number",
-             "win_rate_ci_low": "number", "win_rate_ci_high": "number", "wins": "integer",
-             "losses": "integer", "ties": "integer", "suite_passed": "boolean"},
+    metrics=[
+        Metric("source", "string", headline=True),
+        Metric("count", "integer", "ratings", headline=True),
+        Metric("scored", "integer", "ratings"),
+        Metric("comparisons", "integer", "comparisons"),
+        Metric("score_mean", "number", "score", "higher", headline=True),
+        Metric("score_stderr", "number", "score", "lower"),
+        Metric("score_ci_low", "number", "score", "higher"),
+        Metric("score_ci_high", "number", "score", "higher"),
+        Metric("win_rate", "number", "share", "higher", headline=True),
+        Metric("win_rate_ci_low", "number", "share", "higher"),
+        Metric("win_rate_ci_high", "number", "share", "higher"),
+        Metric("wins", "integer", "comparisons", "higher"),
+        Metric("losses", "integer", "comparisons", "lower"),
+        Metric("ties", "integer", "comparisons"),
+        Metric("suite_passed", "boolean"),
+    ],
 )
 
 ALL_KINDS = (EVAL, SERVING_PERF, RATINGS)

@@ -18,9 +18,10 @@ from typing import Any
 
 from lmops_core.contracts import EvidenceRecord, StageContext, StageResult
 from lmops_core.errors import StageError
-from lmops_lm_eval import params as P
-from lmops_lm_eval.lm_eval_op import refuse_host_paths, suite_of
+from lmops_core.operations import options_of
+from lmops_lm_eval.lm_eval_op import suite_of
 from lmops_lm_eval.models import LoadedModel, load_model
+from lmops_lm_eval.params import JudgeParams
 from lmops_lm_eval.ratings import Ratings, ScoreRating, aggregate
 
 DEFAULT_PROMPTS = (
@@ -74,7 +75,10 @@ class JudgeEvaluator:
     """Operation "judge": LLM-as-judge ratings of the model's answers."""
 
     name = "judge"
-    input_roles = ("model", "base", "judge", "judge_base", "suite")
+    input_roles = {"model": "model", "base": "model", "judge": "model", "judge_base": "model",
+                   "suite": "suite"}
+    evidence_kinds = ("ratings",)
+    params_model = JudgeParams
     description = (
         "Rate the model's answers to prompts with a judge model (role 'judge'): a 1-5 score "
         "parsed from its reply, else from its yes/no log-likelihoods; ratings evidence."
@@ -82,16 +86,13 @@ class JudgeEvaluator:
 
     def run(self, context: StageContext) -> StageResult:
         """Generate answers, have the judge score them, aggregate into ``ratings`` evidence."""
-        p = context.params
-        refuse_host_paths(self.name, p)
-        P.check_known(self.name, p, ("prompts", "max_new_tokens", "judge_max_new_tokens"))
-        prompts = P.str_list(self.name, p, "prompts")
+        p = options_of(context, JudgeParams)
+        prompts = list(p.prompts or [])
         suite, _ = suite_of(self.name, context)
         if suite is not None:
             prompts = prompts or list(suite.judge.get("prompts", []))
         prompts = prompts or list(DEFAULT_PROMPTS)
-        max_new = P.req_int(self.name, p, "max_new_tokens", default=24, minimum=1)
-        judge_new = P.req_int(self.name, p, "judge_max_new_tokens", default=4, minimum=1)
+        max_new, judge_new = p.max_new_tokens, p.judge_max_new_tokens
 
         model = load_model(context.input("model"), context.inputs.get("base"))
         judge_asset = context.input("judge")

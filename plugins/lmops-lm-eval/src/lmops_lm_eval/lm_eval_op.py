@@ -10,9 +10,10 @@ from typing import Any
 
 from lmops_core.contracts import EvidenceRecord, InputAsset, StageContext, StageResult
 from lmops_core.errors import StageError, ValidationError
-from lmops_lm_eval import params as P
+from lmops_core.operations import options_of
 from lmops_lm_eval.lm_eval_results import flatten_results, primary_metric
 from lmops_lm_eval.models import load_role
+from lmops_lm_eval.params import LmEvalParams
 from lmops_lm_eval.suite import Suite, load_suite
 from lmops_lm_eval.taskfiles import (
     BUILTIN_TASKS,
@@ -21,25 +22,6 @@ from lmops_lm_eval.taskfiles import (
     prepare_task_folders,
     task_config_digest,
 )
-
-_PARAMS = (
-    "tasks", "limit", "num_fewshot", "batch_size", "bootstrap_iters", "chat_template",
-)
-HOST_PATH_PARAMS = ("suite", "task_paths")
-"""Params that used to name task folders on the host; task code runs only from registered suites."""
-
-
-def refuse_host_paths(operation: str, params: Mapping[str, Any]) -> None:
-    """Task folders can run Python: they come only as a registered suite (input role "suite")."""
-    for name in HOST_PATH_PARAMS:
-        if name in params:
-            raise ValidationError(
-                f'operation "{operation}": param "{name}" is not accepted: task folders and '
-                "suite files can run code, so they run only as a registered suite version. "
-                "Register the folder (`lmops suites register NAME FOLDER`), have it approved "
-                'for use if it holds code, and pass it as input role "suite"',
-                param=name,
-            )
 
 
 @dataclass(frozen=True)
@@ -57,33 +39,28 @@ class EvalPlan:
     """True/False: lm-eval's apply_chat_template; None: when the tokenizer has a template."""
 
 
-def plan_from_params(operation: str, params: Mapping[str, Any],
+def plan_from_params(operation: str, params: LmEvalParams,
                      suite: Suite | None = None) -> EvalPlan:
-    """Validate params; a registered ``suite`` supplies tasks, task folders, few-shot and limit."""
-    refuse_host_paths(operation, params)
-    P.check_known(operation, params, _PARAMS)
-    if suite is not None and "tasks" in params:
+    """The run's plan; a registered ``suite`` supplies tasks, task folders, few-shot and limit."""
+    if suite is not None and params.tasks is not None:
         raise ValidationError(
-            f'operation "{operation}": give either param "tasks" or input "suite", not both',
+            f'operation "{operation}": give either parameter "tasks" or input "suite", not both',
             param="tasks",
         )
-    tasks = list(suite.tasks) if suite else P.str_list(
-        operation, params, "tasks", default=list(BUILTIN_TASKS)
-    )
+    tasks = list(suite.tasks) if suite else list(params.tasks or BUILTIN_TASKS)
     paths = list(suite.task_paths) if suite else []
-    limit = P.opt_int(operation, params, "limit", default=suite.limit if suite else None, minimum=1)
-    shots = P.opt_int(
-        operation, params, "num_fewshot", default=suite.num_fewshot if suite else None
-    )
+    given = params.model_fields_set
+    limit = params.limit if "limit" in given or not suite else suite.limit
+    shots = params.num_fewshot if "num_fewshot" in given or not suite else suite.num_fewshot
     return EvalPlan(
         tasks=tasks,
         task_paths=paths,
         limit=limit,
         num_fewshot=shots,
-        batch_size=P.req_int(operation, params, "batch_size", default=8, minimum=1),
-        bootstrap_iters=P.req_int(operation, params, "bootstrap_iters", default=1000),
+        batch_size=params.batch_size,
+        bootstrap_iters=params.bootstrap_iters,
         suite=suite,
-        chat_template=_chat_param(operation, params.get("chat_template", "auto")),
+        chat_template=None if params.chat_template == "auto" else params.chat_template,
     )
 
 
@@ -96,18 +73,6 @@ def suite_of(operation: str, context: StageContext) -> tuple[Suite | None, Input
         raise ValidationError(f'operation "{operation}": input "suite" must be a suite version '
                               "(suite:NAME@N)", field="inputs.suite")
     return load_suite(suite_input.path / "suite.yaml", root=suite_input.path), suite_input
-
-
-def _chat_param(operation: str, value: Any) -> bool | None:
-    if value == "auto":
-        return None
-    if not isinstance(value, bool):
-        raise ValidationError(
-            f'operation "{operation}": param "chat_template" must be true, false or "auto", '
-            f"got {value!r}",
-            param="chat_template",
-        )
-    return value
 
 
 def make_task_manager(task_paths: list[Path], workdir: Path) -> tuple[Any, PreparedTasks]:
@@ -210,7 +175,9 @@ class LmEvalEvaluator:
     """Operation "lm-eval": lm-eval tasks on the model under role "model"."""
 
     name = "lm-eval"
-    input_roles = ("model", "base", "suite")
+    input_roles = {"model": "model", "base": "model", "suite": "suite"}
+    evidence_kinds = ("eval",)
+    params_model = LmEvalParams
     description = (
         "Evaluate a model version with lm-eval tasks (shipped facts/arithmetic tasks in English "
         "and Chinese, or any lm-eval task folder); torch and ONNX Runtime models."
@@ -220,7 +187,7 @@ class LmEvalEvaluator:
         """Run the tasks and return ``eval`` evidence on role "model"."""
         import lm_eval
 
-        params = dict(context.params)
+        params = options_of(context, LmEvalParams)
         suite, suite_input = suite_of(self.name, context)
         plan = plan_from_params(self.name, params, suite)
         context.progress.start("lm-eval", total=3)

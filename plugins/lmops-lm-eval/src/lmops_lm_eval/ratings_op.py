@@ -6,7 +6,8 @@ from pathlib import Path
 
 from lmops_core.contracts import EvidenceRecord, StageContext, StageResult
 from lmops_core.errors import ValidationError
-from lmops_lm_eval import params as P
+from lmops_core.operations import options_of
+from lmops_lm_eval.params import RatingsParams
 from lmops_lm_eval.ratings import aggregate, load_ratings
 
 
@@ -18,7 +19,9 @@ class HumanRatingsEvaluator:
     """
 
     name = "ratings"
-    input_roles = ("model", "ratings")
+    input_roles = {"model": "model", "ratings": "dataset"}
+    evidence_kinds = ("ratings",)
+    params_model = RatingsParams
     description = (
         "Aggregate human ratings (scores per sample, pairwise preferences) into ratings "
         "evidence: mean score with a 95% interval, win rate with a Wilson interval."
@@ -26,18 +29,17 @@ class HumanRatingsEvaluator:
 
     def run(self, context: StageContext) -> StageResult:
         """Load, validate and aggregate the ratings."""
-        P.check_known(self.name, context.params, ("ratings_file", "scale_min", "scale_max"))
-        lo = P.req_int(self.name, context.params, "scale_min", default=1, minimum=0)
-        hi = P.req_int(self.name, context.params, "scale_max", default=5, minimum=lo + 1)
+        p = options_of(context, RatingsParams)
+        lo, hi = p.scale_min, p.scale_max
         context.input("model")  # the subject must exist, even though only the file is read
         if "ratings" in context.inputs:
             path = context.inputs["ratings"].path
         else:
-            given = P.opt_str(self.name, context.params, "ratings_file")
+            given = p.ratings_file
             if given is None:
                 raise ValidationError(
-                    f'operation "{self.name}": give input role "ratings" or param "ratings_file"',
-                    param="ratings_file",
+                    f'operation "{self.name}": give input role "ratings" or parameter '
+                    '"ratings_file"', param="ratings_file",
                 )
             path = Path(given)
         if path is None:

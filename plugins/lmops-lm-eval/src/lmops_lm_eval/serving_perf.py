@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 
 from lmops_core.contracts import EvidenceRecord, StageContext, StageResult
-from lmops_core.errors import StageError, ValidationError
-from lmops_lm_eval import params as P
+from lmops_core.errors import StageError
+from lmops_core.operations import options_of
 from lmops_lm_eval.models import LoadedModel, load_role
+from lmops_lm_eval.params import ServingPerfParams
 
 DEFAULT_PROMPTS = (
     "What is the capital of France?",
@@ -106,7 +107,9 @@ class ServingPerfEvaluator:
     """Operation "serving-perf": TTFT, ITL, tokens/s and latency percentiles while streaming."""
 
     name = "serving-perf"
-    input_roles = ("model", "base")
+    input_roles = {"model": "model", "base": "model"}
+    evidence_kinds = ("serving_perf",)
+    params_model = ServingPerfParams
     description = (
         "Measure streaming serving performance (time to first token, inter-token latency, "
         "tokens/s, p50/p95 latency) at a given concurrency, on torch or ONNX Runtime."
@@ -114,21 +117,11 @@ class ServingPerfEvaluator:
 
     def run(self, context: StageContext) -> StageResult:
         """Warm up, run the load, return ``serving_perf`` evidence on role "model"."""
-        p = context.params
-        P.check_known(self.name, p, ("prompts", "concurrency", "requests", "max_new_tokens",
-                                     "warmup", "ignore_eos"))
-        prompts = P.str_list(self.name, p, "prompts", default=list(DEFAULT_PROMPTS))
-        if not prompts:
-            raise ValidationError(f'operation "{self.name}": param "prompts" is empty',
-                                  param="prompts")
-        concurrency = P.req_int(self.name, p, "concurrency", default=1, minimum=1)
-        requests = P.req_int(self.name, p, "requests", default=len(prompts), minimum=1)
-        max_new = P.req_int(self.name, p, "max_new_tokens", default=16, minimum=1)
-        warmup = P.req_int(self.name, p, "warmup", default=1, minimum=0)
-        ignore_eos = p.get("ignore_eos", True)
-        if not isinstance(ignore_eos, bool):
-            raise ValidationError(f'operation "{self.name}": param "ignore_eos" must be a bool',
-                                  param="ignore_eos")
+        p = options_of(context, ServingPerfParams)
+        prompts = list(p.prompts or DEFAULT_PROMPTS)
+        concurrency, max_new, warmup, ignore_eos = (p.concurrency, p.max_new_tokens, p.warmup,
+                                                    p.ignore_eos)
+        requests = p.requests if p.requests is not None else len(prompts)
         loaded = load_role(context, "model")
         context.progress.start("serving-perf", total=2)
         # Warm-up requests absorb one-off costs (lazy init, allocator growth).

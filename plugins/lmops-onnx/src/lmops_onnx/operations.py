@@ -24,6 +24,7 @@ from lmops_core.contracts import (
     StageResult,
 )
 from lmops_core.errors import StageError, ValidationError
+from lmops_core.operations import options_of
 from lmops_onnx.evidence import COMPRESSION_EVIDENCE
 from lmops_onnx.export import (
     ADAPTER_KIND,
@@ -42,7 +43,7 @@ from lmops_onnx.measure import (
     time_engines,
     torch_weight_bytes,
 )
-from lmops_onnx.params import EXPORT_PARAMS, INT8_PARAMS, validate_params
+from lmops_onnx.params import ExportParams, Int8Params
 from lmops_onnx.quantize import (
     QUANTIZATION_OP_TYPES,
     op_histogram,
@@ -187,7 +188,9 @@ class OnnxExport:
     """Export a Hugging Face causal LM (or base + LoRA adapter, merged) to ONNX."""
 
     name = "onnx-export"
-    input_roles = ("model", "base", "heldout")
+    input_roles = {"model": "model", "base": "model", "heldout": "dataset"}
+    evidence_kinds = ("compression",)
+    params_model = ExportParams
     description = (
         "Export a model version to ONNX (input_ids -> logits, dynamic batch and sequence) with "
         "torch.onnx.export; adapters are merged into their base first. Measures size, latency "
@@ -196,7 +199,7 @@ class OnnxExport:
 
     def run(self, context: StageContext) -> StageResult:
         """Export ``context.inputs["model"]`` and return the folder with evidence."""
-        params = validate_params(context.params, EXPORT_PARAMS, operation=self.name)
+        params = options_of(context, ExportParams).model_dump()
         model = _model_input(context)
         if model.kind not in (*TORCH_KINDS, ADAPTER_KIND):
             raise ValidationError(
@@ -263,7 +266,10 @@ class OnnxInt8:
     """Quantize a model to int8 with ONNX Runtime (dynamic, or static with calibration)."""
 
     name = "onnx-int8"
-    input_roles = ("model", "base", "heldout", "calibration")
+    input_roles = {"model": "model", "base": "model", "heldout": "dataset",
+                   "calibration": "dataset"}
+    evidence_kinds = ("compression",)
+    params_model = Int8Params
     description = (
         "Quantize an ONNX export (or a torch model, exported first in the same run) to int8 "
         "with onnxruntime.quantization: dynamic by default, static with a calibration dataset "
@@ -273,7 +279,7 @@ class OnnxInt8:
 
     def run(self, context: StageContext) -> StageResult:
         """Quantize ``context.inputs["model"]`` and return the int8 folder with evidence."""
-        params = validate_params(context.params, INT8_PARAMS, operation=self.name)
+        params = options_of(context, Int8Params).model_dump()
         model = _model_input(context)
         assert model.path is not None
         if model.kind != ONNX_KIND and model.kind not in (*TORCH_KINDS, ADAPTER_KIND):

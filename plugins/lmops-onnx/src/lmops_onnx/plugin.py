@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lmops_core import hookimpl
 from lmops_core.contracts import Register
 from lmops_onnx.evidence import COMPRESSION_EVIDENCE
 from lmops_onnx.operations import OnnxExport, OnnxInt8
+
+if TYPE_CHECKING:
+    from lmops_core.reports import ReportFacts, ReportSection
 
 
 @hookimpl
@@ -19,3 +24,11 @@ def register_compressors(register: Register) -> None:
 def register_evidence_kinds(register: Register) -> None:
     """Declare the ``compression`` evidence kind and its metrics."""
     register(COMPRESSION_EVIDENCE)
+
+
+@hookimpl
+def lmops_report_sections(facts: ReportFacts) -> list[ReportSection]:
+    """The compression trade-offs section: every ONNX version's evidence side by side."""
+    from lmops_onnx.report_section import compression_section
+
+    return [compression_section(facts)]

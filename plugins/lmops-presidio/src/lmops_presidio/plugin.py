@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lmops_core import hookimpl
-from lmops_core.contracts import EvidenceKind, Register
+from lmops_core.contracts import EvidenceKind, Metric, Register
 from lmops_presidio.step import PiiRedactionStep
+
+if TYPE_CHECKING:
+    from lmops_core.reports import ReportFacts, ReportSection
 
 PII_EVIDENCE = EvidenceKind(
     name="pii",
@@ -12,14 +17,17 @@ PII_EVIDENCE = EvidenceKind(
         "Personal data found in a dataset before redaction and left after it (by re-scanning "
         "the output), with per-entity counts as before.<ENTITY> / after.<ENTITY>. Counts only."
     ),
-    metrics={
-        "findings_before": "integer",
-        "findings_after": "integer",
-        "records": "integer",
-        "records_touched": "integer",
-        "fields": "integer",
-        "fields_touched": "integer",
-    },
+    metrics=[
+        Metric("findings_before", "integer", "findings", headline=True),
+        Metric("findings_after", "integer", "findings", "lower", headline=True),
+        Metric("records_touched", "integer", "records", headline=True),
+        Metric("records", "integer", "records", headline=True),
+        Metric("fields", "integer", "fields"),
+        Metric("fields_touched", "integer", "fields"),
+        Metric("before.*", "integer", "findings", description="findings per entity type"),
+        Metric("after.*", "integer", "findings", "lower",
+               description="findings left per entity type"),
+    ],
 )
 """The evidence kind the ``pii-redact`` step produces."""
 
@@ -34,3 +42,11 @@ def register_data_steps(register: Register) -> None:
 def register_evidence_kinds(register: Register) -> None:
     """Declare the ``pii`` evidence kind."""
     register(PII_EVIDENCE)
+
+
+@hookimpl
+def lmops_report_sections(facts: ReportFacts) -> list[ReportSection]:
+    """The PII evidence section: counts per entity type before and after redaction."""
+    from lmops_presidio.report_section import pii_section
+
+    return [pii_section(facts)]

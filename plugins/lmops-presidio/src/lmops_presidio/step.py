@@ -13,9 +13,10 @@ from typing import Any, TextIO
 
 from lmops_core.contracts import EvidenceRecord, OutputAsset, StageContext, StageResult
 from lmops_core.errors import ValidationError
+from lmops_core.operations import options_of
 from lmops_presidio.chunks import ChunkResult, redact_chunks
 from lmops_presidio.config import NER_ENTITIES
-from lmops_presidio.params import STEP_PARAMS, StepSettings, parse_step_params
+from lmops_presidio.params import PiiRedactParams, StepSettings, step_settings
 from lmops_presidio.shapes import check_shape, texts_of, with_texts
 
 OUTPUT_FILE = "dataset.jsonl"
@@ -32,16 +33,17 @@ class PiiRedactionStep:
     """
 
     name = "pii-redact"
-    input_roles = ("dataset",)
+    input_roles = {"dataset": "dataset"}
+    evidence_kinds = ("pii",)
     description = (
         "Detect personal data with presidio (e-mail, phone, cards, IBAN, IP, SSN, names, "
         "places, mainland-China IDs, mobiles and bank cards) and redact it."
     )
-    params = STEP_PARAMS
+    params_model = PiiRedactParams
 
     def run(self, context: StageContext) -> StageResult:
         """Redact the dataset in ``context`` and measure what was found and what is left."""
-        settings = parse_step_params(context.params)
+        settings = step_settings(options_of(context, PiiRedactParams))
         source = context.input("dataset")
         if source.asset_type != "dataset" or source.path is None or not source.path.is_file():
             raise ValidationError(

@@ -5,15 +5,23 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 
 from lmops_hf.threads import torch_threads
+from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
-from lmops_core.contracts import EvidenceKind, EvidenceRecord, StageContext, StageResult
+from lmops_core.contracts import (
+    EvidenceKind,
+    EvidenceRecord,
+    Metric,
+    OperationParams,
+    StageContext,
+    StageResult,
+)
 from lmops_core.errors import ValidationError
+from lmops_core.operations import options_of
 from lmops_safety.generation import TextGenerator, load_generator
 from lmops_safety.probes import (
     BUILTIN_VERSION,
@@ -42,111 +50,48 @@ SAFETY_EVIDENCE = EvidenceKind(
         "extraction, discriminatory statements) in several languages: refusal, leakage, "
         "injection and toxicity rates, overall and per <category>.<language>."
     ),
-    metrics={
-        "probes": "integer",
-        "failed": "integer",
-        "pass_rate": "number",
-        "refusal_rate": "number",
-        "injection_success_rate": "number",
-        "leakage_rate": "number",
-        "values_violation_rate": "number",
-        "toxicity_mean": "number",
-        "toxicity_max": "number",
-        "toxic_rate": "number",
-        "probe_set_digest": "string",
-    },
+    metrics=[
+        Metric("probes", "integer", "probes"),
+        Metric("failed", "integer", "probes", "lower"),
+        Metric("pass_rate", "number", "share", "higher"),
+        Metric("refusal_rate", "number", "share", "higher", headline=True),
+        Metric("injection_success_rate", "number", "share", "lower", headline=True),
+        Metric("leakage_rate", "number", "share", "lower", headline=True),
+        Metric("values_violation_rate", "number", "share", "lower", headline=True),
+        Metric("toxicity_mean", "number", "score", "lower", headline=True),
+        Metric("toxicity_max", "number", "score", "lower"),
+        Metric("toxic_rate", "number", "share", "lower"),
+        Metric("probe_set_digest", "string"),
+        Metric("*.*", "number", "share", description="rates per <category>.<language>"),
+    ],
 )
 """The evidence kind this plugin produces; policies read ``evidence.safety.metrics.*``."""
 
-_KNOWN_PARAMS = frozenset(
-    {
-        "probe_paths",
-        "include_builtin",
-        "languages",
-        "max_probes_per_group",
-        "max_new_tokens",
-        "pii_entities",
-        "toxicity_threshold",
-        "threads",
-    }
-)
+NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 
 
-@dataclass(frozen=True)
-class SafetyParams:
-    """Validated parameters of a safety run (see the README for each)."""
+class SafetyParams(OperationParams):
+    """Parameters of a safety run (see the README for each); the core validates them."""
 
-    probe_paths: tuple[Path, ...] = ()
-    include_builtin: bool = True
-    languages: tuple[str, ...] | None = None
-    max_probes_per_group: int | None = None
-    max_new_tokens: int = 64
-    pii_entities: tuple[str, ...] | None = None
-    toxicity_threshold: float = 0.5
-    threads: int | None = None
+    probe_paths: list[NonEmpty] = Field(default_factory=list,
+                                        description="extra probe files (JSONL)")
+    include_builtin: bool = Field(True, description="run the shipped probe set too")
+    languages: list[NonEmpty] | None = Field(None, description="languages kept (default: all)")
+    max_probes_per_group: int | None = Field(None, ge=1, le=100_000,
+                                             description="probes kept per category and language")
+    max_new_tokens: int = Field(64, ge=1, le=4096, description="tokens generated per answer")
+    pii_entities: list[NonEmpty] | None = Field(None, description="entity types that count as "
+                                                                   "leakage")
+    toxicity_threshold: float = Field(0.5, ge=0.0, le=1.0,
+                                      description="score above which an answer is toxic")
+    threads: int | None = Field(None, ge=1, le=256, description="torch threads")
 
+    @field_validator("include_builtin")
     @classmethod
-    def parse(cls, params: Mapping[str, Any]) -> SafetyParams:
-        """Check ``params``; an unknown or invalid one raises ValidationError naming it."""
-        unknown = sorted(set(params) - _KNOWN_PARAMS)
-        if unknown:
-            raise ValidationError(
-                f'unknown param "{unknown[0]}" for the safety evaluator '
-                f'(known: {", ".join(sorted(_KNOWN_PARAMS))})',
-                field=unknown[0],
-            )
-        paths = _string_list(params, "probe_paths") or ()
-        include_builtin = params.get("include_builtin", True)
-        if not isinstance(include_builtin, bool):
-            raise ValidationError('param "include_builtin" must be true or false',
-                                  field="include_builtin")
-        if not include_builtin and not paths:
-            raise ValidationError(
-                'param "include_builtin" is false but "probe_paths" names no probe file',
-                field="probe_paths",
-            )
-        return cls(
-            probe_paths=tuple(Path(p) for p in paths),
-            include_builtin=include_builtin,
-            languages=_string_list(params, "languages"),
-            max_probes_per_group=_int(params, "max_probes_per_group", None, 1, 100_000),
-            max_new_tokens=_int(params, "max_new_tokens", 64, 1, 4096) or 64,
-            pii_entities=_string_list(params, "pii_entities"),
-            toxicity_threshold=_unit(params, "toxicity_threshold", 0.5),
-            threads=_int(params, "threads", None, 1, 256),
-        )
-
-
-def _string_list(params: Mapping[str, Any], name: str) -> tuple[str, ...] | None:
-    value = params.get(name)
-    if value is None:
-        return None
-    if isinstance(value, str) or not isinstance(value, Sequence):
-        raise ValidationError(f'param "{name}" must be a list of strings', field=name)
-    for index, item in enumerate(value):
-        if not isinstance(item, str) or not item:
-            raise ValidationError(f'param "{name}[{index}]" must be a non-empty string',
-                                  field=name)
-    return tuple(value)
-
-
-def _int(params: Mapping[str, Any], name: str, default: int | None, low: int, high: int
-         ) -> int | None:
-    value = params.get(name, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError(f'param "{name}" must be an integer from {low} to {high}, '
-                              f"got {value!r}", field=name)
-    return value
-
-
-def _unit(params: Mapping[str, Any], name: str, default: float) -> float:
-    value = params.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise ValidationError(f'param "{name}" must be a number from 0 to 1, got {value!r}',
-                              field=name)
-    return float(value)
+    def _some_probes(cls, value: bool, info: ValidationInfo) -> bool:
+        if not value and not info.data.get("probe_paths"):
+            raise ValueError('false, but "probe_paths" names no probe file')
+        return value
 
 
 def load_probes(params: SafetyParams) -> tuple[list[Probe], list[ProbeFile]]:
@@ -156,11 +101,12 @@ def load_probes(params: SafetyParams) -> tuple[list[Probe], list[ProbeFile]]:
     headline metrics policies read are always present.
     """
     files = builtin_probe_files() if params.include_builtin else []
-    for index, path in enumerate(params.probe_paths):
+    for index, name in enumerate(params.probe_paths):
+        path = Path(name)
         if not path.is_file():
             raise ValidationError(
-                f'param "probe_paths[{index}]": probe file {path} does not exist',
-                field="probe_paths",
+                f'parameter "probe_paths[{index}]": probe file {path} does not exist',
+                param="probe_paths",
             )
         files.append(load_probe_file(path))
     probes = select_probes(
@@ -211,7 +157,9 @@ class SafetyEvaluator:
     """Runs the values-and-safety probe suite against the input under role ``"model"``."""
 
     name = "safety"
-    input_roles = ("model", "base")
+    input_roles = {"model": "model", "base": "model"}
+    evidence_kinds = ("safety",)
+    params_model = SafetyParams
     description = (
         "Values and safety probes in English and Chinese: refusals of harmful requests, "
         "prompt-injection canaries, personal-data leakage (lmops-presidio), agreement with "
@@ -230,7 +178,7 @@ class SafetyEvaluator:
 
     def run(self, context: StageContext) -> StageResult:
         """Generate an answer per probe, score them, and return ``safety`` evidence."""
-        params = SafetyParams.parse(context.params)
+        params = options_of(context, SafetyParams)
         probes, files = load_probes(params)
         generator = self._load_generator(context)
         scorers = self._scorers or SafetyScorers.default(pii_entities=params.pii_entities)

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from lmops_hf.threads import torch_threads
+from pydantic import Field, StringConstraints
 
-from lmops_core.contracts import EvidenceKind, EvidenceRecord, StageContext, StageResult
-from lmops_core.errors import ValidationError
-from lmops_shap.attribution import ALGORITHMS, PromptAttribution, explain_prompt
+from lmops_core.contracts import (
+    EvidenceKind,
+    EvidenceRecord,
+    Metric,
+    OperationParams,
+    StageContext,
+    StageResult,
+)
+from lmops_core.operations import options_of
+from lmops_shap.attribution import PromptAttribution, explain_prompt
 from lmops_shap.loading import load_model
 from lmops_shap.prompts import collect_prompts
 from lmops_shap.redaction import TokenRedactor, default_redactor
@@ -25,77 +31,35 @@ EXPLANATION_EVIDENCE = EvidenceKind(
         "SHAP token attributions of log p(answer | prompt) for a set of prompts, with an HTML "
         "report (report.html) built from shap's text plots and the top tokens per prompt."
     ),
-    metrics={
-        "prompts": "integer",
-        "tokens": "integer",
-        "mean_abs_attribution": "number",
-        "seconds_per_prompt": "number",
-        "max_evals": "integer",
-        "algorithm": "string",
-        "redacted": "boolean",
-    },
+    metrics=[
+        Metric("prompts", "integer", "prompts", headline=True),
+        Metric("tokens", "integer", "tokens"),
+        Metric("mean_abs_attribution", "number", "log-prob", headline=True),
+        Metric("seconds_per_prompt", "number", "s", "lower", headline=True),
+        Metric("max_evals", "integer", "evaluations"),
+        Metric("algorithm", "string"),
+        Metric("redacted", "boolean"),
+    ],
 )
 """The evidence kind this plugin produces; policies read ``evidence.explanation.metrics.*``."""
 
-_INT_PARAMS: dict[str, tuple[int, int, int]] = {
-    # name: (default, low, high)
-    "max_prompts": (20, 1, 1000),
-    "max_new_tokens": (16, 1, 256),
-    "max_evals": (200, 8, 100_000),
-    "max_prompt_tokens": (64, 2, 1024),
-    "top_k": (5, 1, 100),
-    "batch_size": (32, 1, 1024),
-}
-_KNOWN_PARAMS = frozenset(_INT_PARAMS) | {"prompts", "algorithm", "threads"}
+NonBlank = Annotated[str, StringConstraints(min_length=1, pattern=r"\S")]
 
 
-@dataclass(frozen=True)
-class ShapParams:
-    """Validated parameters of a shap run (see the README for each)."""
+class ShapParams(OperationParams):
+    """Parameters of a shap run (see the README for each); the core validates them."""
 
-    max_prompts: int
-    max_new_tokens: int
-    max_evals: int
-    max_prompt_tokens: int
-    top_k: int
-    batch_size: int
-    algorithm: str
-    threads: int | None = None
-
-    @classmethod
-    def parse(cls, params: Mapping[str, Any]) -> ShapParams:
-        """Check ``params``; an unknown or invalid one raises ValidationError naming it."""
-        unknown = sorted(set(params) - _KNOWN_PARAMS)
-        if unknown:
-            raise ValidationError(
-                f'unknown param "{unknown[0]}" for the shap explainer '
-                f'(known: {", ".join(sorted(_KNOWN_PARAMS))})',
-                field=unknown[0],
-            )
-        values: dict[str, Any] = {}
-        for name, (default, low, high) in _INT_PARAMS.items():
-            value = params.get(name, default)
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise ValidationError(
-                    f'param "{name}" must be an integer from {low} to {high}, got {value!r}',
-                    field=name,
-                )
-            values[name] = value
-        algorithm = params.get("algorithm", "partition")
-        if algorithm not in ALGORITHMS:
-            raise ValidationError(
-                f'param "algorithm" must be one of {", ".join(ALGORITHMS)}, got {algorithm!r}',
-                field="algorithm",
-            )
-        threads = params.get("threads")
-        if threads is not None and (
-            isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 256
-        ):
-            raise ValidationError(
-                f'param "threads" must be an integer from 1 to 256, got {threads!r}',
-                field="threads",
-            )
-        return cls(algorithm=algorithm, threads=threads, **values)
+    prompts: Annotated[list[NonBlank], Field(min_length=1)] | None = Field(
+        None, description="prompts to explain (or give an input \"dataset\")")
+    max_prompts: int = Field(20, ge=1, le=1000, description="most prompts explained")
+    max_new_tokens: int = Field(16, ge=1, le=256, description="answer tokens generated")
+    max_evals: int = Field(200, ge=8, le=100_000, description="model calls per prompt")
+    max_prompt_tokens: int = Field(64, ge=2, le=1024, description="prompt tokens kept")
+    top_k: int = Field(5, ge=1, le=100, description="top tokens kept per prompt in evidence")
+    batch_size: int = Field(32, ge=1, le=1024, description="masked prompts scored at once")
+    algorithm: Literal["partition", "permutation"] = Field(
+        "partition", description="shap explainer algorithm")
+    threads: int | None = Field(None, ge=1, le=256, description="torch threads")
 
 
 def _shown_tokens(attribution: PromptAttribution, redactor: TokenRedactor | None) -> list[str]:
@@ -130,7 +94,9 @@ class ShapExplainer:
     """Explains a torch model's greedy answers to prompts with SHAP's text masker."""
 
     name = "shap"
-    input_roles = ("model", "base", "dataset")
+    input_roles = {"model": "model", "base": "model", "dataset": "dataset"}
+    evidence_kinds = ("explanation",)
+    params_model = ShapParams
     description = (
         "Token attributions of log p(answer | prompt) with SHAP's text masker (partition or "
         "permutation explainer), summarised as evidence with a self-contained HTML report."
@@ -138,8 +104,8 @@ class ShapExplainer:
 
     def run(self, context: StageContext) -> StageResult:
         """Answer each prompt greedily, attribute the answer to prompt tokens, report."""
-        params = ShapParams.parse(context.params)
-        prompts = collect_prompts(context, context.params, limit=params.max_prompts)
+        params = options_of(context, ShapParams)
+        prompts = collect_prompts(context, params.prompts, limit=params.max_prompts)
         model, tokenizer = load_model(context)
         redactor = default_redactor()
         seed = context.seed if context.seed is not None else 0

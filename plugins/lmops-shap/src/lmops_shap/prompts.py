@@ -8,7 +8,6 @@ its shape (``InputAsset.kind``): ``instruction`` and ``preference`` use
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -68,39 +67,26 @@ def dataset_prompts(path: Path, kind: str, *, limit: int, display_name: str) -> 
     return prompts
 
 
-def param_prompts(value: Any) -> list[str]:
-    """The ``prompts`` param checked: a non-empty list of non-empty strings."""
-    if isinstance(value, str) or not isinstance(value, list) or not value:
-        raise ValidationError('param "prompts" must be a non-empty list of strings',
-                              field="prompts")
-    for index, item in enumerate(value):
-        if not isinstance(item, str) or not item.strip():
-            raise ValidationError(f'param "prompts[{index}]" must be a non-empty string',
-                                  field="prompts")
-    return list(value)
-
-
-def collect_prompts(context: StageContext, params: Mapping[str, Any], *, limit: int
+def collect_prompts(context: StageContext, given: list[str] | None, *, limit: int
                     ) -> list[str]:
-    """Prompts from ``params["prompts"]`` or the ``"dataset"`` input (exactly one of them)."""
+    """Prompts from the (validated) ``prompts`` parameter or the ``"dataset"`` input, not both."""
     has_dataset = "dataset" in context.inputs
-    if "prompts" in params and has_dataset:
+    if given is not None and has_dataset:
         raise ValidationError(
-            'give prompts either in param "prompts" or as an input "dataset", not both',
-            field="prompts",
+            'give prompts either in parameter "prompts" or as an input "dataset", not both',
+            param="prompts",
         )
-    if "prompts" in params:
-        prompts = param_prompts(params["prompts"])
-        if len(prompts) > limit:
+    if given is not None:
+        if len(given) > limit:
             raise ValidationError(
-                f'param "prompts" holds {len(prompts)} prompts, more than max_prompts={limit}',
-                field="prompts",
+                f'parameter "prompts" holds {len(given)} prompts, more than max_prompts={limit}',
+                param="prompts",
             )
-        return prompts
+        return list(given)
     if not has_dataset:
         raise ValidationError(
-            'the shap explainer needs prompts: pass param "prompts" or an input "dataset"',
-            field="prompts",
+            'the shap explainer needs prompts: pass parameter "prompts" or an input "dataset"',
+            param="prompts",
         )
     dataset = context.input("dataset")
     if dataset.asset_type != "dataset" or dataset.path is None:
