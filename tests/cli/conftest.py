@@ -63,7 +63,8 @@ def governed(shell: Shell, tmp_path: Path) -> Shell:
         for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer"),
                            ("boss", "admin")):
             shell.tokens[user] = token_for(ws, user, role)
-        version = ws.register_model("chat", make_model_folder(tmp_path / "m"))
+        version = ws.with_token(shell.tokens["eng"]).register_model(
+            "chat", make_model_folder(tmp_path / "m"))
         ws.with_token(shell.tokens["val"]).attach_evidence(
             version.ref, kind="eval", digest=version.digest, metrics={"acc": 0.9, "n": 40})
     return shell
