@@ -59,7 +59,8 @@ def test_explain_promote_and_review(tmp_path: Path) -> None:
     for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer")):
         made = cli("boss", "tokens", "create", "--user", user, "--role", role)
         tokens[user] = made.output.strip()  # type: ignore[attr-defined]
-    ws = Workspace.open(make_settings(home, policies_dir=policies, actor="eng"))
+    ws = Workspace.open(make_settings(home, policies_dir=policies, actor="eng"),
+                        token=tokens["eng"])  # a known author: separation of duties needs one
     v = ws.register_model("chat", make_model_folder(tmp_path / "m"))
     ws.close()
 
@@ -125,7 +126,8 @@ def test_personal_keys_from_the_shell(tmp_path: Path) -> None:
     eng = {"LMOPS_TOKEN": cli(boss, "tokens", "create", "--user", "eng", "--role", "submitter")
            .output.strip()}
     cli(boss, "users", "grant", "val", "validator")
-    ws = Workspace.open(make_settings(home, policies_dir=policies, actor="eng"))
+    ws = Workspace.open(make_settings(home, policies_dir=policies, actor="eng"),
+                        token=eng["LMOPS_TOKEN"])
     v = ws.register_model("chat", make_model_folder(tmp_path / "m"))
     ws.attach_evidence(v.ref, kind="eval", digest=v.digest, metrics={"acc": 0.9})
     ws.close()

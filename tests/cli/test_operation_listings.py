@@ -47,4 +47,4 @@ def test_stage_help_alone_and_missing_arguments(tmp_path: Path) -> None:
     unknown = CliRunner().invoke(app, ["stage", "data_preparation", "nope", "--help"],
                                  env=_env(tmp_path))
     assert unknown.exit_code != 0
-    assert 'no data preparation operation named "nope"' in str(unknown.exception)
+    assert 'no data preparation operation named "nope"' in unknown.output

@@ -316,7 +316,8 @@ def _stage_of(name: str) -> Stage:
     try:
         return Stage(name)
     except ValueError:
-        raise typer.BadParameter(f"unknown stage {name!r}", param_hint="STAGE") from None
+        choices = ", ".join(s.value for s in Stage)
+        raise typer.BadParameter(f"{name!r} is not one of {choices}", param_hint="STAGE") from None
 
 
 def serve(
