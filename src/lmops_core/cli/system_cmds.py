@@ -316,7 +316,7 @@ def _stage_of(name: str) -> Stage:
     try:
         return Stage(name)
     except ValueError:
-        choices = ", ".join(s.value for s in Stage)
+        choices = ", ".join(repr(s.value) for s in Stage)
         raise typer.BadParameter(f"{name!r} is not one of {choices}", param_hint="STAGE") from None
 
 
