@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from lmops_core.api import create_app
 from lmops_core.api.config import ApiSettings
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder, make_settings, ws_as
+from tests.conftest import make_model_folder, make_settings
 
 POLICY = textwrap.dedent("""
     apiVersion: lmops/v1
@@ -75,7 +75,7 @@ class Env:
         """Register a model version as ``author``, with eval evidence measured by ``val``."""
         self.models += 1
         folder = make_model_folder(self.tmp / f"model{self.models}", bytes([self.models]) * 64)
-        v = ws_as(self.ws, "author").register_model(name, folder)
+        v = self.as_user("author").register_model(name, folder)
         if acc is not None:
             self.ws.as_actor("val").attach_evidence(v.ref, kind="eval", digest=v.digest,
                                                     metrics={"acc": acc})

@@ -54,7 +54,7 @@ def race(*calls: Callable[[], Any]) -> list[Any]:
 
 def _versions(ws: Workspace, tmp_path: Path, n: int, acc: Callable[[int], float],
               name: str = "race") -> list[Any]:
-    eng, val = ws.as_actor("eng"), ws.as_actor("val")
+    eng, val = ws_as(ws, "eng"), ws.as_actor("val")
     out = []
     for i in range(n):
         v = eng.register_model(name, make_model_folder(tmp_path / f"{name}{i}",

@@ -60,17 +60,18 @@ def store(tmp_path: Path) -> Iterator[Store]:
     ws = Workspace.open(settings, actor="engineer")
     sub, val, risk = (ws_as(ws, user, role) for user, role in (
         ("sub", "submitter"), ("val", "validator"), ("risk", "risk_officer")))
+    eng = ws_as(ws, "engineer")  # authors the data and models with a credential
     rows = [{"prompt": f"Contact me at {EMAIL} please", "response": "Noted."},
             {"prompt": f"My card is {CARD}", "response": "I will not store card numbers."},
             {"prompt": "What is 2+2?", "response": "4"}]
     source = write_jsonl(tmp_path / "raw.jsonl", rows)
-    dataset = ws.register_dataset("support", source, shape="instruction").ref
-    redact = ws.run_stage("data_preparation", "pii-redact", inputs={"dataset": dataset},
+    dataset = eng.register_dataset("support", source, shape="instruction").ref
+    redact = eng.run_stage("data_preparation", "pii-redact", inputs={"dataset": dataset},
                           params={"ner_model": None})
     redacted = next(iter(redact.outputs.values()))
     refs = []
     for variant in (1, 2):
-        out = ws.run_stage("training", "report-test-train", inputs={"dataset": redacted},
+        out = eng.run_stage("training", "report-test-train", inputs={"dataset": redacted},
                            params={"variant": variant})
         ref = out.outputs["model"]
         v = ws.get(ref)
