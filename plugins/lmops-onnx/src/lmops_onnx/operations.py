@@ -48,6 +48,7 @@ from lmops_onnx.quantize import (
     QUANTIZATION_OP_TYPES,
     op_histogram,
     quantize_folder,
+    resolve_reduce_range,
     weight_stats,
 )
 from lmops_onnx.runtime import OrtCausalLM
@@ -314,7 +315,8 @@ class OnnxInt8:
         out_dir = context.workdir / "onnx-int8"
         manifest = quantize_folder(src, out_dir, mode=params["mode"],
                                    per_channel=params["per_channel"],
-                                   reduce_range=params["reduce_range"], calibration=calibration)
+                                   reduce_range=resolve_reduce_range(params["reduce_range"]),
+                                   calibration=calibration)
         seconds["quantize_seconds"] = round(time.perf_counter() - started, 3)
         progress.advance(1, phase="quantized")
 

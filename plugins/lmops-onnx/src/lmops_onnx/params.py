@@ -32,6 +32,8 @@ class Int8Params(ExportParams):
     mode: Literal["dynamic", "static"] = Field(
         "dynamic", description="dynamic (no data) or static (calibrated)")
     per_channel: bool = Field(False, description="one weight scale per output channel")
-    reduce_range: bool = Field(False, description="7-bit weights, for CPUs without VNNI")
+    reduce_range: bool | None = Field(
+        None, description="7-bit weights; unset: on for x86 CPUs without VNNI, where ONNX "
+                          "Runtime's 8-bit integer kernels can saturate")
     calibration_records: int = Field(32, ge=1,
                                      description="records read from the calibration dataset")

@@ -7,6 +7,8 @@ calibrates activation ranges on tokenized records and writes a QDQ graph.
 
 from __future__ import annotations
 
+import platform
+
 import shutil
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -155,3 +157,31 @@ def quantize_folder(
     })
     write_manifest(dst, new_manifest)
     return new_manifest
+
+
+def cpu_has_vnni(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool | None:
+    """Whether this x86 CPU has VNNI (AVX512-VNNI or AVX-VNNI); ``None`` when unknown."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return None
+    try:
+        text = cpuinfo.read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
+                  if line.startswith("flags")), None)
+    if flags is None:
+        return None
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
+def resolve_reduce_range(asked: bool | None) -> bool:
+    """``asked``, or when unset: 7-bit weights on x86 CPUs without VNNI.
+
+    There ONNX Runtime multiplies unsigned activations by signed weights with
+    an instruction that saturates 16-bit sums, which 8-bit weights can
+    overflow (ONNX Runtime's quantization guide recommends ``reduce_range``
+    for such CPUs). The value used is recorded with the quantization.
+    """
+    if asked is not None:
+        return asked
+    return cpu_has_vnni() is False
