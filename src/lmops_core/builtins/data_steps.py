@@ -25,6 +25,7 @@ from lmops_core.contracts import (
 )
 from lmops_core.datasets.shapes import text_fields
 from lmops_core.errors import ValidationError
+from lmops_core.extras import require
 from lmops_core.hookspecs import hookimpl
 
 
@@ -148,7 +149,7 @@ class NearDedup(_FilterStep):
         "threshold": (float, int), "num_perm": int, "shingle": int}
 
     def configure(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        from datasketch import MinHashLSH
+        datasketch = require("datasketch", extra="dedup", feature=f"the {self.name} data step")
 
         self.threshold = float(params.get("threshold", 0.8))
         self.num_perm = int(params.get("num_perm", 128))
@@ -156,7 +157,8 @@ class NearDedup(_FilterStep):
         if not 0.0 < self.threshold < 1.0:
             raise ValidationError(f"{self.name}: threshold must be between 0 and 1",
                                   field="params.threshold")
-        self._lsh = MinHashLSH(threshold=self.threshold, num_perm=self.num_perm)
+        self._minhash = datasketch.MinHash
+        self._lsh = datasketch.MinHashLSH(threshold=self.threshold, num_perm=self.num_perm)
         self._n = 0
         return {"threshold": self.threshold, "num_perm": self.num_perm, "shingle": self.shingle}
 
@@ -170,9 +172,7 @@ class NearDedup(_FilterStep):
                 for i in range(len(words) - self.shingle + 1)}
 
     def keep(self, shape: str, raw: bytes, record: dict[str, Any]) -> bool:
-        from datasketch import MinHash
-
-        mh = MinHash(num_perm=self.num_perm, seed=1)
+        mh = self._minhash(num_perm=self.num_perm, seed=1)
         mh.update_batch(list(self._shingles(_joined_text(shape, record))))
         if self._lsh.query(mh):
             return False
