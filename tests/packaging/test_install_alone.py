@@ -32,6 +32,7 @@ import zipfile
 from email.parser import Parser
 from importlib.metadata import Distribution, PackageNotFoundError, distribution
 from pathlib import Path
+from typing import cast
 
 import pytest
 from packaging.markers import default_environment
@@ -48,10 +49,16 @@ def _norm(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def _clean_env() -> dict[str, str]:
+    """This environment without what would let the venv see the test's own packages."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith("LMOPS_") and k not in {"PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME"}}
+
+
 def _run(*cmd: str | Path, env: dict[str, str] | None = None,
          timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env,
-                          timeout=timeout, check=False)
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
+                          env=_clean_env() if env is None else env, timeout=timeout, check=False)
 
 
 def _pip(venv: Path, *args: str | Path, timeout: int = 600) -> subprocess.CompletedProcess[str]:
@@ -61,7 +68,8 @@ def _pip(venv: Path, *args: str | Path, timeout: int = 600) -> subprocess.Comple
 
 
 def _venv(path: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True,
+                   env=_clean_env())
     return path
 
 
@@ -72,10 +80,7 @@ def _site_packages(venv: Path) -> Path:
 
 
 def _lmops_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("LMOPS_") and k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
-    env["LMOPS_HOME"] = str(home)
-    return env
+    return {**_clean_env(), "LMOPS_HOME": str(home)}
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +102,8 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     build = "import sys; from setuptools import build_meta; build_meta.build_wheel(sys.argv[1])"
     projects = [src, *(src / "plugins" / p.name for p in PLUGINS)]
     running = [(p, subprocess.Popen([sys.executable, "-c", build, str(out)], cwd=p,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    env=_clean_env()))
                for p in projects]
     for project, proc in running:
         output, _ = proc.communicate(timeout=900)
@@ -171,7 +177,7 @@ def _closure(dist: str, wheels: dict[str, Path]) -> tuple[list[Path], dict[str, 
     third: dict[str, Distribution] = {}
     seen: set[tuple[str, str]] = set()
     todo: list[tuple[str, str, str]] = [(dist, "", "(tested)")]
-    base_env = default_environment()
+    base_env = cast(dict[str, str], dict(default_environment()))
     while todo:
         name, extra, why = todo.pop()
         if (name, extra) in seen:
