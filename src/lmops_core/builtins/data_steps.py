@@ -30,6 +30,7 @@ from lmops_core.contracts import (
     StageResult,
 )
 from lmops_core.datasets.shapes import text_fields
+from lmops_core.extras import require
 from lmops_core.hookspecs import hookimpl
 
 
@@ -157,12 +158,13 @@ class NearDedup(_FilterStep):
     params_model = NearDedupParams
 
     def configure(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        from datasketch import MinHashLSH
+        datasketch = require("datasketch", extra="dedup", feature=f"the {self.name} data step")
 
         self.threshold = float(params["threshold"])
         self.num_perm = int(params["num_perm"])
         self.shingle = int(params["shingle"])
-        self._lsh = MinHashLSH(threshold=self.threshold, num_perm=self.num_perm)
+        self._minhash = datasketch.MinHash
+        self._lsh = datasketch.MinHashLSH(threshold=self.threshold, num_perm=self.num_perm)
         self._n = 0
         return {"threshold": self.threshold, "num_perm": self.num_perm, "shingle": self.shingle}
 
@@ -176,9 +178,7 @@ class NearDedup(_FilterStep):
                 for i in range(len(words) - self.shingle + 1)}
 
     def keep(self, shape: str, raw: bytes, record: dict[str, Any]) -> bool:
-        from datasketch import MinHash
-
-        mh = MinHash(num_perm=self.num_perm, seed=1)
+        mh = self._minhash(num_perm=self.num_perm, seed=1)
         mh.update_batch(list(self._shingles(_joined_text(shape, record))))
         if self._lsh.query(mh):
             return False

@@ -13,6 +13,7 @@ from typing import Any, BinaryIO
 
 from lmops_core.datasets.records import RecordJSONError, check_value, parse_record
 from lmops_core.errors import ValidationError
+from lmops_core.extras import require
 
 FORMATS = ("jsonl", "parquet")
 #: Default record-size cap (the ``LMOPS_MAX_RECORD_BYTES`` setting).
@@ -75,11 +76,9 @@ def iter_jsonl(path: Path, *, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
 
 def iter_parquet(path: Path, *, batch_rows: int = 10_000) -> Iterator[Item]:
     """One item per row, read in batches (constant memory); an unreadable file raises."""
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError as exc:  # pragma: no cover - pyarrow is a core dependency
-        raise ValidationError("reading Parquet needs pyarrow") from exc
+    pa = require("pyarrow", extra="parquet", feature=f"reading the Parquet file {path.name}")
+    pq = require("pyarrow.parquet", extra="parquet",
+                 feature=f"reading the Parquet file {path.name}")
     row = 0
     try:
         parquet = pq.ParquetFile(path)
