@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lmops_core.builtins.data_steps import NearDedup
+from lmops_core.builtins.data_steps import NearDedup, NearDedupParams
 from lmops_core.datasets.readers import iter_records
 from lmops_core.errors import ConfigurationError
 from lmops_core.extras import EXTRAS, require
@@ -52,8 +52,8 @@ def test_parquet_without_pyarrow_names_the_file_and_the_extra(
 
 
 def test_near_dedup_without_datasketch_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert NearDedup().configure({"threshold": 0.5})["threshold"] == 0.5
+    assert NearDedup().configure(NearDedupParams(threshold=0.5).model_dump())["threshold"] == 0.5
     monkeypatch.setitem(sys.modules, "datasketch", None)
     with pytest.raises(ConfigurationError,
                        match=r"the dedup-near data step needs .*'lmops-core\[dedup\]'"):
-        NearDedup().configure({})
+        NearDedup().configure(NearDedupParams().model_dump())
