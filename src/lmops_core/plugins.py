@@ -157,8 +157,14 @@ def _hooks_of(pm: pluggy.PluginManager, plugin: object) -> tuple[str, ...]:
     return tuple(sorted(c.name for c in pm.get_hookcallers(plugin) or []))
 
 
-def load_plugins(settings: Settings) -> PluginHost:
-    """Build a plugin manager with every allowed plugin loaded and registrations collected."""
+def load_plugins(settings: Settings, *, registrations: bool = True) -> PluginHost:
+    """Build a plugin manager with every allowed plugin loaded and registrations collected.
+
+    With ``registrations=False`` the ``register_*`` hooks are not called: the host
+    can add commands (``register_commands``) without importing what each plugin's
+    operations need, which is how the CLI lists its commands quickly. Its
+    ``operations``, ``evidence_kinds`` and ``policy_checks`` are then empty.
+    """
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
     host = PluginHost(pm=pm)
@@ -212,7 +218,8 @@ def load_plugins(settings: Settings) -> PluginHost:
         name = pm.get_name(exc.plugin) or repr(exc.plugin)
         raise PluginError(f"plugin {name!r} implements an unknown hook: {exc}",
                           plugin=name) from exc
-    _collect_registrations(host)
+    if registrations:
+        _collect_registrations(host)
     return host
 
 

@@ -70,8 +70,8 @@ from lmops_core.runner import RunOutcome, StageRunner
 from lmops_core.settings import Settings, get_settings
 from lmops_core.suites import inspect_suite_folder
 from lmops_core.validation import checked_public
+from lmops_core.vocabulary import MODEL_KINDS as MODEL_KINDS
 
-MODEL_KINDS = ("base", "adapter", "merged", "full", "onnx", "onnx-int8", "quantized")
 #: Aliases named like governed stages are set only by the approval workflow.
 RESERVED_ALIASES = ("staging", "production", "approved-for-training")
 ByteProgress = Callable[[int], None]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from lmops_core import hookimpl
 from lmops_core.contracts import EvidenceKind, Register
-from lmops_presidio.step import PiiRedactionStep
 
 PII_EVIDENCE = EvidenceKind(
     name="pii",
@@ -27,6 +26,8 @@ PII_EVIDENCE = EvidenceKind(
 @hookimpl
 def register_data_steps(register: Register) -> None:
     """Offer the ``pii-redact`` step."""
+    from lmops_presidio.step import PiiRedactionStep
+
     register(PiiRedactionStep())
 
 
