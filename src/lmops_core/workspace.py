@@ -121,7 +121,7 @@ class Workspace:
             where = describe_store(settings.resolved_database_url)
             raise NotFoundError(f"no lmops store at {where}", store=where)
         settings.home.mkdir(parents=True, exist_ok=True)
-        plugins = load_plugins(settings)
+        plugins = load_plugins(settings, registrations=False)  # operations load when first used
         db = Database(settings.resolved_database_url,
                       busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         if migrate:
