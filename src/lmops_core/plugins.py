@@ -16,6 +16,7 @@ import importlib
 import importlib.util
 import re
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points, packages_distributions
@@ -79,19 +80,54 @@ class Registered:
 
 
 @dataclass
-class PluginHost:
-    """The plugin manager plus what plugins registered through it."""
+class Registrations:
+    """What plugins offered through the ``register_*`` hooks."""
 
-    pm: pluggy.PluginManager
-    plugins: list[PluginInfo] = field(default_factory=list)
-    failures: list[PluginLoadFailure] = field(default_factory=list)
     operations: dict[Stage, dict[str, Registered]] = field(default_factory=dict)
     evidence_kinds: dict[str, Registered] = field(default_factory=dict)
     policy_checks: dict[str, Registered] = field(default_factory=dict)
 
+
+@dataclass
+class PluginHost:
+    """The plugin manager plus what plugins registered through it.
+
+    The ``register_*`` hooks are called once, by :func:`load_plugins` or on the
+    first read of :attr:`operations`, :attr:`evidence_kinds` or :attr:`policy_checks`;
+    a plugin that registers something invalid raises :class:`PluginError` there.
+    """
+
+    pm: pluggy.PluginManager
+    plugins: list[PluginInfo] = field(default_factory=list)
+    failures: list[PluginLoadFailure] = field(default_factory=list)
+    _registrations: Registrations | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
     @property
     def hook(self) -> Any:
         return self.pm.hook
+
+    def registrations(self) -> Registrations:
+        """What the plugins registered, collected on the first call."""
+        with self._lock:
+            if self._registrations is None:
+                self._registrations = _collect_registrations(self)
+            return self._registrations
+
+    @property
+    def operations(self) -> dict[Stage, dict[str, Registered]]:
+        """Operations by stage, then by name."""
+        return self.registrations().operations
+
+    @property
+    def evidence_kinds(self) -> dict[str, Registered]:
+        """Declared evidence kinds by name."""
+        return self.registrations().evidence_kinds
+
+    @property
+    def policy_checks(self) -> dict[str, Registered]:
+        """CEL functions plugins offer to policies, by name."""
+        return self.registrations().policy_checks
 
     def operation(self, stage: Stage, name: str) -> Registered:
         """The operation ``name`` offered for ``stage``, or an error listing what exists."""
@@ -173,8 +209,14 @@ def _hooks_of(pm: pluggy.PluginManager, plugin: object) -> tuple[str, ...]:
     return tuple(sorted(c.name for c in pm.get_hookcallers(plugin) or []))
 
 
-def load_plugins(settings: Settings) -> PluginHost:
-    """Build a plugin manager with every allowed plugin loaded and registrations collected."""
+def load_plugins(settings: Settings, *, registrations: bool = True) -> PluginHost:
+    """Build a plugin manager with every allowed plugin loaded and registrations collected.
+
+    With ``registrations=False`` the ``register_*`` hooks are called only when the
+    host's operations, evidence kinds or policy checks are first read (and an
+    invalid registration raises then): a command that never needs them, such as
+    ``lmops --help``, does not import what each plugin's operations need.
+    """
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
     host = PluginHost(pm=pm)
@@ -228,7 +270,8 @@ def load_plugins(settings: Settings) -> PluginHost:
         name = pm.get_name(exc.plugin) or repr(exc.plugin)
         raise PluginError(f"plugin {name!r} implements an unknown hook: {exc}",
                           plugin=name) from exc
-    _collect_registrations(host)
+    if registrations:
+        host.registrations()
     return host
 
 
@@ -254,7 +297,8 @@ def _call_per_plugin(host: PluginHost, hook_name: str, sink: Callable[[str, Any]
                               plugin=plugin_name) from exc
 
 
-def _collect_registrations(host: PluginHost) -> None:
+def _collect_registrations(host: PluginHost) -> Registrations:
+    found = Registrations()
     for stage, hook_name in STAGE_HOOKS.items():
         table: dict[str, Registered] = {}
 
@@ -271,39 +315,40 @@ def _collect_registrations(host: PluginHost) -> None:
             _table[op.name] = Registered(plugin, op, describe(op, plugin=plugin, hook=_hook))
 
         _call_per_plugin(host, hook_name, add_op)
-        host.operations[stage] = table
+        found.operations[stage] = table
 
     def add_kind(plugin: str, kind: Any) -> None:
         if not isinstance(kind, EvidenceKind):
             raise PluginError(f'plugin "{plugin}" registered {kind!r} as an evidence kind; '
                               "expected lmops_core.EvidenceKind", plugin=plugin)
-        prior = host.evidence_kinds.get(kind.name)
+        prior = found.evidence_kinds.get(kind.name)
         if prior is not None and prior.plugin != plugin:
             raise PluginError(f'plugins "{prior.plugin}" and "{plugin}" both declare evidence '
                               f'kind "{kind.name}"', plugin=plugin)
-        host.evidence_kinds[kind.name] = Registered(plugin, kind)
+        found.evidence_kinds[kind.name] = Registered(plugin, kind)
 
     def add_check(plugin: str, check: Any) -> None:
         if not isinstance(check, PolicyCheck):
             raise PluginError(f'plugin "{plugin}" registered {check!r} as a policy check; '
                               "expected lmops_core.PolicyCheck", plugin=plugin)
-        if check.name in host.policy_checks:
+        if check.name in found.policy_checks:
             raise PluginError(f'policy check "{check.name}" is registered twice',
                               plugin=plugin)
-        host.policy_checks[check.name] = Registered(plugin, check)
+        found.policy_checks[check.name] = Registered(plugin, check)
 
     _call_per_plugin(host, "register_evidence_kinds", add_kind)
     _call_per_plugin(host, "register_policy_checks", add_check)
-    _check_recorded_kinds(host)
+    _check_recorded_kinds(found)
+    return found
 
 
-def _check_recorded_kinds(host: PluginHost) -> None:
+def _check_recorded_kinds(found: Registrations) -> None:
     """An operation may only promise evidence kinds some plugin declares."""
-    for stage, table in host.operations.items():
+    for stage, table in found.operations.items():
         for name, reg in table.items():
             assert reg.spec is not None
             for kind in reg.spec.evidence_kinds:
-                if kind not in host.evidence_kinds:
+                if kind not in found.evidence_kinds:
                     raise PluginError(
                         f'plugin "{reg.plugin}" operation "{name}" ({stage.value}) records '
                         f'evidence kind "{kind}", which no plugin declares (declare it through '

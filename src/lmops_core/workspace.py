@@ -70,10 +70,8 @@ from lmops_core.runner import RunOutcome, StageRunner
 from lmops_core.settings import Settings, get_settings
 from lmops_core.suites import inspect_suite_folder
 from lmops_core.validation import checked_public
+from lmops_core.vocabulary import MODEL_KINDS as MODEL_KINDS
 
-#: Model kinds a folder may be registered as. The ONNX kinds stay until model runtimes are a
-#: hook (issue 14): then the plugin that loads a kind declares it.
-MODEL_KINDS = ("base", "adapter", "merged", "full", "onnx", "onnx-int8")
 #: Aliases named like governed stages are set only by the approval workflow.
 RESERVED_ALIASES = ("staging", "production", "approved-for-training")
 ByteProgress = Callable[[int], None]
@@ -123,7 +121,7 @@ class Workspace:
             where = describe_store(settings.resolved_database_url)
             raise NotFoundError(f"no lmops store at {where}", store=where)
         settings.home.mkdir(parents=True, exist_ok=True)
-        plugins = load_plugins(settings)
+        plugins = load_plugins(settings, registrations=False)  # operations load when first used
         db = Database(settings.resolved_database_url,
                       busy_timeout_ms=settings.sqlite_busy_timeout_ms)
         if migrate:

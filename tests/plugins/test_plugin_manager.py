@@ -227,3 +227,28 @@ def _parse_three_lists(text: str) -> tuple[list[str], list[str], list[str]]:
     node = ast.parse("(" + text.strip().replace("] [", "], [") + ")", mode="eval")
     value = ast.literal_eval(node.body)
     return value[0], value[1], value[2]
+
+
+def test_deferred_registrations_are_collected_and_checked_on_first_use(tmp_path: Path) -> None:
+    plugin = tmp_path / "late_reg.py"
+    plugin.write_text(textwrap.dedent("""
+        from lmops_core import hookimpl
+
+        @hookimpl
+        def register_trainers(register):
+            register("not an operation")
+    """))
+    host = load_plugins(_settings(tmp_path, load_entry_points=False, plugins=[str(plugin)]),
+                        registrations=False)
+    assert "late_reg" in [p.name for p in host.plugins]  # loaded, its hooks not yet called
+    with pytest.raises(PluginError, match='plugin "late_reg" registered .* not an Operation'):
+        _ = host.operations
+
+
+def test_deferred_registrations_equal_eager_ones(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, load_entry_points=False)
+    eager, lazy = load_plugins(settings), load_plugins(settings, registrations=False)
+    assert {s: set(t) for s, t in lazy.operations.items()} == \
+        {s: set(t) for s, t in eager.operations.items()}
+    assert set(lazy.evidence_kinds) == set(eager.evidence_kinds)
+    assert set(lazy.policy_checks) == set(eager.policy_checks)

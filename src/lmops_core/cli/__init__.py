@@ -80,7 +80,8 @@ def _add_plugin_commands() -> None:
     from lmops_core.settings import get_settings
 
     try:
-        host = load_plugins(get_settings())
+        # Only the commands: the operations (and their heavy imports) wait for a command to run.
+        host = load_plugins(get_settings(), registrations=False)
     except LmopsError as exc:
         typer.echo(f"warning: plugins not loaded: {exc}", err=True)
         return

@@ -11,10 +11,13 @@ from __future__ import annotations
 from typing import Literal, TypeAlias
 
 from lmops_core.datasets.shapes import SHAPES
-from lmops_core.governance.models import REQUEST_STATUSES, ROLES
-from lmops_core.governance.workflow import GOVERNED_STAGES
-from lmops_core.policy.model import RISK_TIERS
-from lmops_core.workspace import MODEL_KINDS
+from lmops_core.vocabulary import (
+    GOVERNED_STAGES,
+    MODEL_KINDS,
+    REQUEST_STATUSES,
+    RISK_TIERS,
+    ROLES,
+)
 
 #: A role a user can hold or sign as.
 Role: TypeAlias = Literal[ROLES]  # type: ignore[valid-type]

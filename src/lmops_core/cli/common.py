@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console, ConsoleDimensions
@@ -25,10 +25,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from lmops_core.cli.json_shapes import plain
 from lmops_core.errors import NotFoundError
-from lmops_core.settings import Settings, get_settings
-from lmops_core.workspace import Workspace
+
+if TYPE_CHECKING:  # imported when a command runs, not to list the commands
+    from lmops_core.settings import Settings
+    from lmops_core.workspace import Workspace
 
 #: The width rich lays out to when the output is not a terminal: wider than any row we print.
 PIPE_WIDTH = 1 << 16
@@ -64,6 +65,9 @@ def open_workspace(actor: str | None = None, *, create: bool = True) -> Workspac
     is then an error (:class:`NotFoundError`, exit code 3) naming where it was
     looked for and where the demo writes its store, and nothing is created.
     """
+    from lmops_core.settings import get_settings
+    from lmops_core.workspace import Workspace
+
     current = get_settings()
     try:
         ws = Workspace.open(current, actor=actor, create=create)
@@ -86,6 +90,8 @@ def read_workspace(actor: str | None = None) -> Workspace:
 
 
 def settings() -> Settings:
+    from lmops_core.settings import get_settings
+
     return get_settings()
 
 
@@ -95,6 +101,8 @@ def print_json(value: Any) -> None:
 
     On a terminal it is highlighted; otherwise it is plain JSON, one document.
     """
+    from lmops_core.cli.json_shapes import plain
+
     text = json.dumps(plain(value), indent=2, ensure_ascii=False)
     if console.is_terminal:
         console.print_json(text)

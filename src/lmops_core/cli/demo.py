@@ -14,16 +14,18 @@ import time
 import warnings
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.panel import Panel
 
 from lmops_core.cli import app
 from lmops_core.cli.common import RichStageProgress, console, err_console, open_workspace
-from lmops_core.pipelines import PipelineRunner, StepResult, load_pipeline
 from lmops_core.settings import get_settings
-from lmops_core.workspace import Workspace
+
+if TYPE_CHECKING:
+    from lmops_core.pipelines import StepResult
+    from lmops_core.workspace import Workspace
 
 
 def demo_pipeline_path() -> Path:
@@ -78,6 +80,8 @@ def quiet_libraries() -> None:
 
 def run_pipeline_file(ws: Workspace, path: Path) -> dict[str, StepResult]:
     """Run a pipeline file against ``ws`` with a printed account and progress bars."""
+    from lmops_core.pipelines import PipelineRunner, load_pipeline
+
     pipeline = load_pipeline(path)
     runner = PipelineRunner(ws, pipeline, base_dir=path.resolve().parent,
                             reporter=_reporter(time.perf_counter()),  # type: ignore[arg-type]
@@ -151,6 +155,8 @@ def demo(
     demo_settings = settings.model_copy(update={"home": home, "database_url": None,
                                                 "artifact_uri": None,
                                                 "policies_dir": _policies_dir()})
+    from lmops_core.workspace import Workspace
+
     ws = Workspace.open(demo_settings, actor="ml-engineer")
     for failure in ws.plugins.failures:
         err_console.print(f"[yellow]warning:[/] {failure}")

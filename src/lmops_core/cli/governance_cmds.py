@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,8 +25,10 @@ from lmops_core.cli.json_shapes import (
     request_page_json,
     version_json,
 )
-from lmops_core.governance.models import ROLES
-from lmops_core.governance.schemas import ApprovalRequestPublic
+from lmops_core.vocabulary import ROLES
+
+if TYPE_CHECKING:
+    from lmops_core.governance.schemas import ApprovalRequestPublic
 
 policy_app = typer.Typer(help="Check policy files and explain how they judge a promotion.",
                          no_args_is_help=True)

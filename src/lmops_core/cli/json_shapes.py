@@ -13,26 +13,28 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from lmops_core.audit.chain import VerifyResult
-from lmops_core.contracts import EvidenceKind
 from lmops_core.evidence_summary import summarize_metrics
-from lmops_core.governance.keys import KeyPublic
-from lmops_core.governance.schemas import ApprovalRequestPublic, Page
-from lmops_core.governance.signing import DecisionVerifyResult
-from lmops_core.policy.issues import LintIssue
 from lmops_core.redaction import redact
-from lmops_core.registry.schemas import (
-    AssetPublic,
-    AuditEventPublic,
-    EvidencePublic,
-    LineageEdgePublic,
-    RunPublic,
-    VersionPublic,
-)
+
+if TYPE_CHECKING:  # the shapes' inputs; importing them would load the store to list commands
+    from lmops_core.audit.chain import VerifyResult
+    from lmops_core.contracts import EvidenceKind
+    from lmops_core.governance.keys import KeyPublic
+    from lmops_core.governance.schemas import ApprovalRequestPublic, Page
+    from lmops_core.governance.signing import DecisionVerifyResult
+    from lmops_core.policy.issues import LintIssue
+    from lmops_core.registry.schemas import (
+        AssetPublic,
+        AuditEventPublic,
+        EvidencePublic,
+        LineageEdgePublic,
+        RunPublic,
+        VersionPublic,
+    )
 
 
 def _timestamp(value: datetime) -> str:

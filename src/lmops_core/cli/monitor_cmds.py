@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from lmops_core.cli.common import JsonOpt, RichStageProgress, console, open_workspace, print_json
 from lmops_core.cli.exit_codes import ExitCode
-from lmops_core.governance.monitoring import MonitoringOutcome, check_monitoring
-from lmops_core.workspace import Workspace
+
+if TYPE_CHECKING:
+    from lmops_core.governance.monitoring import MonitoringOutcome
+    from lmops_core.workspace import Workspace
 
 monitor_app = typer.Typer(help="Run drift monitors on inference logs; breaches act by policy.",
                           no_args_is_help=True)
@@ -27,6 +29,8 @@ def monitor_window(ws: Workspace, *, model: str, reference: str, log: Path, moni
     ws.run_stage("monitoring", monitor, params=params or {},
                  inputs={"reference": reference, "current": window.ref, "model": model},
                  progress=RichStageProgress())
+    from lmops_core.governance.monitoring import check_monitoring
+
     return window.ref, check_monitoring(ws, model)
 
 

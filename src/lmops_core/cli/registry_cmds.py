@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -27,7 +27,9 @@ from lmops_core.cli.json_shapes import (
     version_json,
 )
 from lmops_core.contracts import AssetType, Stage
-from lmops_core.registry.schemas import VersionPublic
+
+if TYPE_CHECKING:
+    from lmops_core.registry.schemas import VersionPublic
 
 datasets_app = typer.Typer(help="Register, list and show dataset versions.", no_args_is_help=True)
 models_app = typer.Typer(help="Register, list, search and show model versions.",

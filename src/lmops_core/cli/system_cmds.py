@@ -6,7 +6,7 @@ import json
 from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -31,9 +31,11 @@ from lmops_core.cli.json_shapes import (
 from lmops_core.contracts import Stage
 from lmops_core.evidence_summary import summarize_metrics
 from lmops_core.plugins import PluginHost, load_plugins
-from lmops_core.registry.schemas import EvidencePublic
 from lmops_core.settings import get_settings
-from lmops_core.workspace import Workspace
+
+if TYPE_CHECKING:
+    from lmops_core.registry.schemas import EvidencePublic
+    from lmops_core.workspace import Workspace
 
 audit_app = typer.Typer(help="Inspect and verify the tamper-evident audit log.",
                         no_args_is_help=True)

@@ -9,10 +9,8 @@ from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint, te
 from sqlmodel import Field, SQLModel
 
 from lmops_core.registry.models import utcnow
-
-ROLES = ("viewer", "submitter", "validator", "risk_officer", "data_steward", "admin")
-#: Every status a promotion request can have.
-REQUEST_STATUSES = ("pending", "approved", "rejected", "expired", "invalidated")
+from lmops_core.vocabulary import REQUEST_STATUSES as REQUEST_STATUSES
+from lmops_core.vocabulary import ROLES as ROLES
 
 
 def _ts(nullable: bool = False) -> Any:

@@ -74,6 +74,7 @@ from lmops_core.registry import store
 from lmops_core.registry.models import utcnow
 from lmops_core.registry.plain_text import check_text
 from lmops_core.validation import checked_public
+from lmops_core.vocabulary import GOVERNED_STAGES as GOVERNED_STAGES
 
 if TYPE_CHECKING:
     from lmops_core.workspace import Workspace
@@ -81,7 +82,6 @@ if TYPE_CHECKING:
 #: Evidence kinds the workflow writes itself; they never invalidate a request.
 GOVERNANCE_KINDS = frozenset({"promotion_request", "approval", "promotion", "revocation",
                               "revalidation"})
-GOVERNED_STAGES = ("staging", "production", "approved-for-training", "approved-for-use")
 #: The policy transition whose rules say who may register pickle-based model files.
 PICKLE_TRANSITION = "allow-pickle"
 #: Stages only some asset types can enter (others: any type may request them).

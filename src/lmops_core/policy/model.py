@@ -23,10 +23,10 @@ from pydantic import (
 )
 
 from lmops_core.contracts import Stage
+from lmops_core.vocabulary import RISK_TIERS as RISK_TIERS
 
 API_VERSION = "lmops/v1"
 ASSET_TYPES: tuple[str, ...] = ("model", "prompt", "dataset", "suite")
-RISK_TIERS: tuple[str, ...] = ("low", "standard", "high")
 BREACH_ACTIONS: tuple[str, ...] = ("alert", "revalidation-required", "revoke", "retrain")
 
 AssetKind = Literal["model", "prompt", "dataset", "suite"]

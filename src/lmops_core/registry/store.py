@@ -55,6 +55,7 @@ from lmops_core.registry.names import (
     validate_alias,
 )
 from lmops_core.registry.plain_text import check_json_text, check_text
+from lmops_core.vocabulary import RISK_TIERS as RISK_TIERS
 
 AssetRow = Dataset | Model | Prompt
 VersionRow = DatasetVersion | ModelVersion | PromptVersion
@@ -65,7 +66,6 @@ _ASSETS: dict[str, tuple[type[Any], type[Any], str]] = {
     "prompt": (Prompt, PromptVersion, "prompt_id"),
     "suite": (Suite, SuiteVersion, "suite_id"),
 }
-RISK_TIERS = ("low", "standard", "high")
 
 
 def asset_classes(asset_type: str) -> tuple[type[Any], type[Any], str]:

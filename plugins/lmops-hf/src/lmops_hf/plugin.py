@@ -6,15 +6,16 @@ from typing import Any
 
 from lmops_core import hookimpl
 from lmops_core.contracts import Register
-from lmops_hf.create_base import CreateBaseModel
-from lmops_hf.dpo import DpoTrainer
 from lmops_hf.evidence import TRAINING
-from lmops_hf.sft import SftTrainer
 
 
 @hookimpl
 def register_trainers(register: Register) -> None:
     """Offer supervised fine-tuning (LoRA/full) and DPO preference tuning."""
+    from lmops_hf.create_base import CreateBaseModel
+    from lmops_hf.dpo import DpoTrainer
+    from lmops_hf.sft import SftTrainer
+
     register(SftTrainer())
     register(DpoTrainer())
     register(CreateBaseModel())

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 from lmops_core import hookimpl
 from lmops_core.contracts import Register
 from lmops_onnx.evidence import COMPRESSION_EVIDENCE
-from lmops_onnx.operations import OnnxExport, OnnxInt8
 
 if TYPE_CHECKING:
     from lmops_core.reports import ReportFacts, ReportSection
@@ -16,6 +15,8 @@ if TYPE_CHECKING:
 @hookimpl
 def register_compressors(register: Register) -> None:
     """Offer ``onnx-export`` and ``onnx-int8``."""
+    from lmops_onnx.operations import OnnxExport, OnnxInt8
+
     register(OnnxExport())
     register(OnnxInt8())
 

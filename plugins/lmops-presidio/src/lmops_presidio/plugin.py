@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 from lmops_core import hookimpl
 from lmops_core.contracts import EvidenceKind, Metric, Register
-from lmops_presidio.step import PiiRedactionStep
 
 if TYPE_CHECKING:
     from lmops_core.reports import ReportFacts, ReportSection
@@ -35,6 +34,8 @@ PII_EVIDENCE = EvidenceKind(
 @hookimpl
 def register_data_steps(register: Register) -> None:
     """Offer the ``pii-redact`` step."""
+    from lmops_presidio.step import PiiRedactionStep
+
     register(PiiRedactionStep())
 
 

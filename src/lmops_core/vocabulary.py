@@ -1,0 +1,22 @@
+"""The closed sets of names the domain uses, in a module that imports nothing.
+
+The tables, the workflow and the policy model take their values from here, and so
+does the CLI, which renders them as choices without importing the store.
+"""
+
+from __future__ import annotations
+
+#: Every role a user can hold or sign as.
+ROLES: tuple[str, ...] = ("viewer", "submitter", "validator", "risk_officer", "data_steward",
+                          "admin")
+#: Every status a promotion request can have.
+REQUEST_STATUSES: tuple[str, ...] = ("pending", "approved", "rejected", "expired", "invalidated")
+#: The stages a version enters only through governance.
+GOVERNED_STAGES: tuple[str, ...] = ("staging", "production", "approved-for-training",
+                                    "approved-for-use")
+#: The risk tier of an asset.
+RISK_TIERS: tuple[str, ...] = ("low", "standard", "high")
+#: The kind of a model version.
+#: The ONNX kinds stay until model runtimes are a hook (issue 14): then the plugin that loads a
+#: kind declares it.
+MODEL_KINDS: tuple[str, ...] = ("base", "adapter", "merged", "full", "onnx", "onnx-int8")
