@@ -17,6 +17,7 @@ from lmops_lm_eval.ratings import (
 )
 from lmops_lm_eval.ratings_op import HumanRatingsEvaluator
 
+from lmops_core.contracts import InputAsset
 from lmops_core.errors import ValidationError
 
 
@@ -93,8 +94,10 @@ def test_ratings_operation_makes_evidence_without_personal_data(
         {"sample_id": "2", "score": 3, "rater": "Bob Jones"},
         {"sample_id": "1", "a": "cand", "b": "prod", "winner": "tie", "rater": "Alice Smith"},
     ]), encoding="utf-8")
-    ctx = make_context(tmp_path / "wd", {"model": model_input(tiny_model)},
-                       {"ratings_file": str(path)}, "ratings")
+    ratings = InputAsset(role="ratings", ref="dataset:ratings@1", asset_type="dataset",
+                         kind="text", digest="sha256:" + "1" * 64, path=path)
+    ctx = make_context(tmp_path / "wd", {"model": model_input(tiny_model), "ratings": ratings},
+                       {}, "ratings")
     (ev,) = HumanRatingsEvaluator().run(ctx).evidence
     assert ev.kind == "ratings" and ev.metrics["source"] == "human"
     assert ev.metrics["score_mean"] == 4.0 and ev.metrics["scored"] == 2
@@ -102,5 +105,9 @@ def test_ratings_operation_makes_evidence_without_personal_data(
     assert ev.details["raters"] == 2
     text = json.dumps([ev.metrics, ev.details])
     assert "Alice" not in text and "Smith" not in text and "example.org" not in text
-    with pytest.raises(ValidationError, match='parameter "ratings_file"'):
-        HumanRatingsEvaluator().run(make_context(tmp_path / "wd", ctx.inputs, {}, "ratings"))
+    with pytest.raises(ValidationError, match='input role "ratings"'):
+        HumanRatingsEvaluator().run(make_context(tmp_path / "wd", {"model": ctx.inputs["model"]},
+                                                 {}, "ratings"))
+    with pytest.raises(ValidationError, match="ratings_file"):  # a host path is no longer taken
+        HumanRatingsEvaluator().run(make_context(tmp_path / "wd", ctx.inputs,
+                                                 {"ratings_file": str(path)}, "ratings"))

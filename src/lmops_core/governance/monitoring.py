@@ -30,8 +30,8 @@ from lmops_core.governance.models import TrainingRequest
 from lmops_core.outbound import DestinationPolicy, post_json
 from lmops_core.policy import PolicyEvaluation
 from lmops_core.registry import store
-from lmops_core.registry.names import parse_ref
 from lmops_core.registry.models import utcnow
+from lmops_core.registry.names import parse_ref
 
 if TYPE_CHECKING:
     from lmops_core.workspace import Workspace

@@ -95,8 +95,6 @@ class ServingPerfParams(OperationParams):
 class RatingsParams(OperationParams):
     """Parameters of ``ratings``."""
 
-    ratings_file: Text | None = Field(None, description='ratings file, when no input role '
-                                                        '"ratings" is given')
     scale_min: int = Field(1, ge=0, description="lowest score on the scale")
     scale_max: int = Field(5, ge=1, description="highest score on the scale")
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from lmops_core.contracts import EvidenceRecord, StageContext, StageResult
 from lmops_core.errors import ValidationError
 from lmops_core.operations import options_of
@@ -14,8 +12,9 @@ from lmops_lm_eval.ratings import aggregate, load_ratings
 class HumanRatingsEvaluator:
     """Operation "ratings": aggregate a ratings file into ``ratings`` evidence on "model".
 
-    The file comes as input role "ratings" (a registered file) or param
-    ``ratings_file``; params ``scale_min``/``scale_max`` bound the scores (1-5).
+    The file comes as input role "ratings", a registered dataset (never a host path: the
+    evidence must name exactly what it was computed from); params ``scale_min``/``scale_max``
+    bound the scores (1-5).
     """
 
     name = "ratings"
@@ -32,16 +31,12 @@ class HumanRatingsEvaluator:
         p = options_of(context, RatingsParams)
         lo, hi = p.scale_min, p.scale_max
         context.input("model")  # the subject must exist, even though only the file is read
-        if "ratings" in context.inputs:
-            path = context.inputs["ratings"].path
-        else:
-            given = p.ratings_file
-            if given is None:
-                raise ValidationError(
-                    f'operation "{self.name}": give input role "ratings" or parameter '
-                    '"ratings_file"', param="ratings_file",
-                )
-            path = Path(given)
+        if "ratings" not in context.inputs:
+            raise ValidationError(
+                f'operation "{self.name}": give the ratings as input role "ratings" (a '
+                "registered dataset, so the evidence names the exact file it came from)",
+                field="ratings")
+        path = context.inputs["ratings"].path
         if path is None:
             raise ValidationError('input "ratings" has no file on disk', field="ratings")
         context.progress.start("ratings", total=1)

@@ -8,7 +8,6 @@ calibrates activation ranges on tokenized records and writes a QDQ graph.
 from __future__ import annotations
 
 import platform
-
 import shutil
 from collections import Counter
 from collections.abc import Iterator, Sequence
