@@ -19,7 +19,7 @@ it without pulling in the database layer.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args, runtime_checkable
@@ -265,6 +265,19 @@ class EvidenceKind:
     name: str
     description: str
     metrics: Mapping[str, Metric] = field(default_factory=dict)
+
+    # Written out (the dataclass keeps it) so the signature says what is accepted, while the
+    # attribute keeps its one type after construction.
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        metrics: Iterable[Metric] | Mapping[str, Metric | MetricType] = (),
+    ) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "description", description)
+        object.__setattr__(self, "metrics", metrics)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         given: Any = self.metrics

@@ -148,9 +148,9 @@ def _append_pg(session: Session, conn: Any, *, key: bytes, actor: str, action: s
     Later appends of the same transaction write the event and the head
     together, without the checks: the lock is held.
     """
-    state = session.info.get(_HEAD_KEY)
+    state: dict[str, Any] | None = session.info.get(_HEAD_KEY)
     first = state is None
-    if first:
+    if state is None:
         if anchor is not None and anchor.blocked:
             _refuse(anchor.blocked, anchor)
         try:
@@ -165,7 +165,7 @@ def _append_pg(session: Session, conn: Any, *, key: bytes, actor: str, action: s
                                            "dirty": False, "start": int(row[0]),
                                            "anchor": anchor}
         _install_head_writer(session)
-    seq = state["seq"] + 1
+    seq: int = state["seq"] + 1
     ts = datetime.now(UTC).isoformat(timespec="microseconds")
     before_s, after_s = canonical_json(before), canonical_json(after)
     digest = event_hash(state["hash"], seq, ts, actor, action, subject, before_s, after_s)
