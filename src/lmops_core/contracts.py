@@ -336,6 +336,11 @@ class PromotionContext:
     evidence: Mapping[str, Mapping[str, Any]]
 
 
+#: What a :class:`DecisionEvent` reports happened.
+Decision = Literal["approved", "rejected", "promoted", "vetoed", "revoked", "expired",
+                   "invalidated", "revalidated"]
+
+
 @dataclass(frozen=True)
 class DecisionEvent:
     """A governance transition that has just been committed.
@@ -350,8 +355,7 @@ class DecisionEvent:
     request_id: str | None
     ref: str
     target_stage: str
-    decision: Literal["approved", "rejected", "promoted", "vetoed", "revoked", "expired",
-                      "invalidated", "revalidated"]
+    decision: Decision
     actor: str
     comment: str = ""
     status: str | None = None

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import SecretStr
 from sqlalchemy import Select, func, select
@@ -28,7 +28,7 @@ from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import Session, col
 
 from lmops_core.audit.chain import canonical_json
-from lmops_core.contracts import DecisionEvent, PromotionContext
+from lmops_core.contracts import Decision, DecisionEvent, PromotionContext
 from lmops_core.digests import digest_bytes
 from lmops_core.errors import (
     ConflictError,
@@ -93,6 +93,8 @@ REVALIDATOR_ROLES = frozenset({"validator"})
 
 logger = logging.getLogger("lmops.governance")
 DEFAULT_TTL = timedelta(days=7)
+#: How a pending request ends without a decision: it lapsed, or what it judged changed.
+_Ending = Literal["expired", "invalidated"]
 
 
 def _aware(value: datetime) -> datetime:
@@ -463,7 +465,7 @@ class Governance:
             raise invalid
         return public
 
-    def _close(self, s: Session, req: ApprovalRequest, status: str, reason: str,
+    def _close(self, s: Session, req: ApprovalRequest, status: _Ending, reason: str,
                actor: str) -> DecisionEvent:
         """End a pending request as ``expired`` or ``invalidated``, audited; its event."""
         req.status, req.reason, req.decided_at = status, reason, utcnow()
@@ -484,7 +486,7 @@ class Governance:
         return store.asset_of(s, req.asset_type, version), version
 
     def _staleness(self, s: Session, req: ApprovalRequest, version: Any
-                   ) -> tuple[str, str] | None:
+                   ) -> tuple[_Ending, str] | None:
         if utcnow() > _aware(req.expires_at):
             return "expired", f"it expired at {_aware(req.expires_at).isoformat()}"
         if version.digest != req.version_digest:
@@ -587,7 +589,7 @@ class Governance:
                                        "auth_method": who.method, **signed.to_json()})
 
     def _recheck(self, s: Session, req: ApprovalRequest, asset: Any, version: Any
-                 ) -> tuple[str, str] | None:
+                 ) -> tuple[_Ending, str] | None:
         """Judge the request again under the policy as it stands at the moment of the decision.
 
         The snapshot froze the evaluation when the request was made; evidence
@@ -974,10 +976,10 @@ class Governance:
                                      event.request_id)
 
 
-def _event(req: ApprovalRequest, decision: str, actor: str, comment: str | None
+def _event(req: ApprovalRequest, decision: Decision, actor: str, comment: str | None
            ) -> DecisionEvent:
     return DecisionEvent(request_id=req.id, ref=req.ref, target_stage=req.target_stage,
-                         decision=decision, actor=actor,  # type: ignore[arg-type]
+                         decision=decision, actor=actor,
                          comment=comment or "", status=req.status)
 
 
