@@ -93,6 +93,10 @@ class PluginServices(Protocol):
         """The runtime registered for model ``kind``, or a PluginError naming the kind."""
         ...
 
+    def find_model_runtime(self, kind: str) -> ModelRuntime | None:
+        """The runtime registered for model ``kind``, or ``None``."""
+        ...
+
     def find_guard(self, name: str) -> Guard | None:
         """The guard registered as ``name``, or ``None`` when no plugin offers it."""
         ...
@@ -162,6 +166,10 @@ class StageContext:
                 raise ValidationError('input "base" has no local path', field="base")
             base = base_input.path
         return runtime.open(asset.path, base=base, threads=threads, needs=needs)
+
+    def find_model_runtime(self, kind: str) -> ModelRuntime | None:
+        """The runtime a plugin registered for model ``kind``, or ``None`` when none is."""
+        return self._services().find_model_runtime(kind)
 
     def find_guard(self, name: str) -> Guard | None:
         """The guard a plugin registered as ``name``, or ``None`` when none is installed."""

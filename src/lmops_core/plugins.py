@@ -179,6 +179,11 @@ class PluginHost:
             return ""
         return "; plugins that failed to load: " + "; ".join(str(f) for f in self.failures)
 
+    def find_model_runtime(self, kind: str) -> ModelRuntime | None:
+        """The runtime that opens model ``kind``, or ``None`` when no plugin registers one."""
+        found = self.model_runtimes.get(kind)
+        return found.value if found is not None else None
+
     def model_runtime(self, kind: str) -> ModelRuntime:
         """The runtime that opens model ``kind``, or an error naming the kind and what exists."""
         found = self.model_runtimes.get(kind)

@@ -36,7 +36,9 @@ class LoadedModel(Protocol):
     call it on text, ``decode``, ``eos_token_id``, ``apply_chat_template``).
     ``generate`` and ``stream`` place ``prompt`` as the user turn of the
     model's chat template and decode greedily unless ``do_sample``; joining
-    what ``stream`` yields gives exactly ``generate``'s text.
+    what ``stream`` yields gives exactly ``generate``'s text. A runtime may also
+    offer ``native``: the engine's own model object (a transformers model, an
+    ONNX Runtime wrapper), for libraries that must drive it themselves.
     """
 
     engine: str

@@ -79,6 +79,11 @@ class TorchGenerator:
         self.model = model
         self.tokenizer = tokenizer
 
+    @property
+    def native(self) -> Any:
+        """The transformers model itself, for libraries that drive it (lm-eval's HFLM)."""
+        return self.model
+
     def greedy_ids(self, prompt_ids: Sequence[int], max_new_tokens: int) -> list[int]:
         """The ids generated greedily after ``prompt_ids`` (end token included if produced)."""
         import torch

@@ -163,6 +163,11 @@ class OrtGenerator:
         self.tokenizer: PreTrainedTokenizerBase = load_tokenizer(self.folder)
 
     @property
+    def native(self) -> OrtCausalLM:
+        """The :class:`OrtCausalLM` itself (``logits``, ``generate_ids``), for lm-eval."""
+        return self.model
+
+    @property
     def eos_token_id(self) -> int | None:
         """The tokenizer's end-of-sequence id, where it has one."""
         value = self.tokenizer.eos_token_id
