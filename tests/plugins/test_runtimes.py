@@ -145,6 +145,7 @@ def test_a_third_party_runtime_is_used_by_load_model(tmp_path: Path) -> None:
 def test_unknown_kind_is_an_error_naming_the_kind(tmp_path: Path) -> None:
     host = _host(tmp_path, EchoRuntimes())
     ctx = _context(host, tmp_path, model=_model("model", "gguf", tmp_path / "m"))
+    assert ctx.find_model_runtime("gguf") is None and ctx.find_model_runtime("echo") is not None
     with pytest.raises(PluginError, match=r'no model runtime for model kind "gguf" \(runtimes '
                                           r"for: echo, echo-adapter\)"):
         ctx.load_model("model")
@@ -338,3 +339,42 @@ def test_an_uninstalled_target_fails_closed_naming_it(tmp_path: Path) -> None:
                                           r"in-process\)"):
         _serve(tmp_path, "k8s", "[hello]", target)
     assert target.started == []
+
+
+# -- context.records ---------------------------------------------------------------------
+
+
+def _dataset(path: Path, kind: str = "instruction") -> InputAsset:
+    return InputAsset(role="dataset", ref="dataset:qa@1", asset_type="dataset", kind=kind,
+                      digest="sha256:" + "4" * 64, path=path)
+
+
+def test_records_are_read_and_checked_against_their_shape(tmp_path: Path) -> None:
+    data = tmp_path / "qa.jsonl"
+    data.write_text('{"prompt": "Hi?", "response": "Hello."}\n\n'
+                    '{"prompt": "2+2?", "response": "4", "system": "Be brief."}\n')
+    ctx = _context(_host(tmp_path), tmp_path, dataset=_dataset(data))
+    assert [r["prompt"] for r in ctx.records()] == ["Hi?", "2+2?"]
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ('{"prompt": "Hi?"}', r"dataset:qa@1:2: response: missing required field"),
+    ("{not json", r"dataset:qa@1:2: "),
+])
+def test_a_bad_record_names_ref_line_and_field(tmp_path: Path, line: str, message: str) -> None:
+    data = tmp_path / "qa.jsonl"
+    data.write_text('{"prompt": "Hi?", "response": "Hello."}\n' + line + "\n")
+    ctx = _context(_host(tmp_path), tmp_path, dataset=_dataset(data))
+    with pytest.raises(ValidationError, match=message):
+        list(ctx.records())
+
+
+def test_records_need_a_dataset_of_a_known_shape(tmp_path: Path) -> None:
+    data = tmp_path / "qa.jsonl"
+    data.write_text("{}\n")
+    ctx = _context(_host(tmp_path), tmp_path, dataset=_dataset(data, kind="tabular"),
+                   model=_model("model", "echo", tmp_path))
+    with pytest.raises(ValidationError, match='input "dataset" has shape "tabular"'):
+        list(ctx.records())
+    with pytest.raises(ValidationError, match='input "model" must be a dataset version'):
+        list(ctx.records("model"))
