@@ -308,10 +308,12 @@ steps:
 """
 
 
-def _serve(tmp_path: Path, target: str, prompts: str, *plugins: object) -> Any:
+def _serve(tmp_path: Path, target: str | None, prompts: str, *plugins: object) -> Any:
     (tmp_path / "bundle").mkdir(exist_ok=True)
     path = tmp_path / "serve.yaml"
-    path.write_text(SERVE.replace("TARGET", target).replace("PROMPTS", prompts))
+    body = SERVE.replace("target: TARGET, ", "") if target is None else SERVE.replace("TARGET",
+                                                                                      target)
+    path.write_text(body.replace("PROMPTS", prompts))
     with Workspace.open(make_settings(tmp_path / "home")) as ws:
         for n, plugin in enumerate(plugins):
             ws.plugins.pm.register(plugin, name=f"third-party-{n}")
@@ -331,6 +333,18 @@ def test_a_failing_service_is_still_stopped(tmp_path: Path) -> None:
     with pytest.raises(StageError, match="the service refused"):
         _serve(tmp_path, "in-process", "[explode]", target)
     assert target.started[0].stopped == 1
+
+
+def test_a_serve_step_without_a_target_uses_local(tmp_path: Path) -> None:
+    target = InProcessTarget(name="local")
+    results = _serve(tmp_path, None, "[hi]", target)
+    assert "target" not in (tmp_path / "serve.yaml").read_text()
+    assert results["serve"].outputs["replies"] == ["block:hi"] and len(target.started) == 1
+
+
+def test_serving_target_names_are_unique_across_plugins(tmp_path: Path) -> None:
+    with pytest.raises(PluginError, match='both register a serving target for name "in-process"'):
+        _host(tmp_path, InProcessTarget(), InProcessTarget()).serving_targets  # noqa: B018
 
 
 def test_an_uninstalled_target_fails_closed_naming_it(tmp_path: Path) -> None:
