@@ -14,7 +14,6 @@ loads a model.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -136,11 +135,16 @@ def torch_threads(count: int | None) -> Iterator[None]:
     nothing from several threads, and on a busy machine spin-waiting threads
     make each forward pass many times slower. torch is imported only here.
     """
-    if count is None or importlib.util.find_spec("torch") is None:
+    if count is None:
         yield
         return
-    import torch
-
+    try:
+        import torch
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":  # torch is there but broken: say so
+            raise
+        yield
+        return
     previous = torch.get_num_threads()
     torch.set_num_threads(count)
     try:

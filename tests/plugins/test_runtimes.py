@@ -392,3 +392,16 @@ def test_records_need_a_dataset_of_a_known_shape(tmp_path: Path) -> None:
         list(ctx.records())
     with pytest.raises(ValidationError, match='input "model" must be a dataset version'):
         list(ctx.records("model"))
+
+
+def test_torch_threads_limits_inside_the_block_and_restores() -> None:
+    import torch
+
+    from lmops_core.runtimes import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with torch_threads(None):
+        assert torch.get_num_threads() == before
