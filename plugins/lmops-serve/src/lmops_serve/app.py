@@ -69,13 +69,14 @@ def open_service(bundle_path: Path | str, *, public_keys: Mapping[str, Ed25519Pu
     """Verify the bundle and its standing, load its model, and build the service around it.
 
     The model is opened by the runtime registered for the bundle's model kind
-    and the guard is the ``pii`` guard, both found through ``plugins`` (the
-    store's plugins, else the plugins installed here).
+    and the guard is the ``pii`` guard, both found through ``plugins`` (by
+    default the plugins installed here, under the current settings' allow and
+    deny lists).
     """
     if plugins is None:
         from lmops_core.plugins import default_host
 
-        plugins = store.plugins if store is not None else default_host()
+        plugins = default_host()
     # Bad settings fail before any loading.
     guard = ServiceGuard(guard_mode, guard_options, guards=plugins)
     classifier = RequestClassifier(refuse_categories)
@@ -115,7 +116,7 @@ def create_app(bundle_path: Path | str, *, guard_mode: str = "redact",
     inference log (always redacted). ``guard_options``: options of the ``pii``
     guard (lmops-presidio's: ``entities``, ``patterns_only``, ``config``).
     ``plugins``: where the model runtime and the guard are found (default:
-    the store's plugins, else the plugins installed here). ``public_keys`` default to the keys under
+    the plugins installed here). ``public_keys`` default to the keys under
     ``LMOPS_HOME``. ``store``: the workspace asked whether the bundle's
     approval still stands (a revoked version is refused); without one the
     bundle's signed validity period decides. The standing is checked when the
