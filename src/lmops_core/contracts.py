@@ -28,7 +28,14 @@ from typing import Any, Literal, Protocol, get_args, runtime_checkable
 from pydantic import BaseModel, ConfigDict
 
 from lmops_core.errors import PluginError, StageError, ValidationError
-from lmops_core.runtimes import Guard, LoadedModel, ModelRuntime, TextGuard
+from lmops_core.runtimes import (
+    Guard,
+    GuardSource,
+    LoadedModel,
+    ModelRuntime,
+    RuntimeSource,
+    TextGuard,
+)
 
 AssetType = Literal["dataset", "model", "prompt", "suite"]
 ASSET_TYPES: tuple[str, ...] = get_args(AssetType)
@@ -86,20 +93,8 @@ class InputAsset:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
-class PluginServices(Protocol):
+class PluginServices(RuntimeSource, GuardSource, Protocol):
     """What other plugins offer an operation through the core (the plugin host has these)."""
-
-    def model_runtime(self, kind: str) -> ModelRuntime:
-        """The runtime registered for model ``kind``, or a PluginError naming the kind."""
-        ...
-
-    def find_model_runtime(self, kind: str) -> ModelRuntime | None:
-        """The runtime registered for model ``kind``, or ``None``."""
-        ...
-
-    def find_guard(self, name: str) -> Guard | None:
-        """The guard registered as ``name``, or ``None`` when no plugin offers it."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -141,6 +136,10 @@ class StageContext:
         from lmops_core.plugins import default_host
 
         return default_host()
+
+    def model_runtime(self, kind: str) -> ModelRuntime:
+        """The runtime a plugin registered for model ``kind``, or a PluginError naming it."""
+        return self._services().model_runtime(kind)
 
     def load_model(self, role: str = "model", *, threads: int | None = None,
                    needs: Sequence[str] = ("generate",)) -> LoadedModel:

@@ -218,6 +218,26 @@ class Guard:
         return guard
 
 
+class GuardSource(Protocol):
+    """Where guards are found: a stage context, or the plugin host outside a run."""
+
+    def find_guard(self, name: str) -> Guard | None:
+        """The guard registered as ``name``, or ``None`` when no plugin offers it."""
+        ...
+
+
+class RuntimeSource(Protocol):
+    """Where model runtimes are found: a stage context, or the plugin host outside a run."""
+
+    def model_runtime(self, kind: str) -> ModelRuntime:
+        """The runtime registered for model ``kind``, or a PluginError naming the kind."""
+        ...
+
+    def find_model_runtime(self, kind: str) -> ModelRuntime | None:
+        """The runtime registered for model ``kind``, or ``None``."""
+        ...
+
+
 # ---------------------------------------------------------------------------
 # Serving targets
 # ---------------------------------------------------------------------------

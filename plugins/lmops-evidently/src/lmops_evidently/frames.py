@@ -11,11 +11,12 @@ import pandas as pd
 
 from lmops_core.contracts import NullProgress, ProgressReporter
 from lmops_core.errors import ValidationError
+from lmops_core.runtimes import GuardSource
 from lmops_evidently.formats import WindowFormat, window_format
 from lmops_evidently.jsonl import Row, count_rows, iter_chunks
 from lmops_evidently.params import DESCRIPTORS, DriftParams
 from lmops_evidently.parquet import ColumnChunk, head_rows, iter_column_chunks, parquet_rows
-from lmops_evidently.pii import GuardSource, Scan, load_scanner, require_scanner
+from lmops_evidently.pii import Scan, load_scanner, require_scanner
 from lmops_evidently.schema import MESSAGES, Schema, infer_schema
 from lmops_evidently.vocabulary import ReferenceVocabulary, TokenizerVocabulary
 from lmops_evidently.window import Vocabulary, WindowBuilder

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
 import numpy as np
 
 from lmops_core.errors import PluginError
-from lmops_core.runtimes import Guard
+from lmops_core.runtimes import GuardSource
 
 Scan = Callable[[Sequence[str]], Sequence[Sequence[object]]]
 """Findings for each of a batch of texts (the guard's ``scan_batch``)."""
 
-
-class GuardSource(Protocol):
-    """Where guards are found: a stage context or the plugin host."""
-
-    def find_guard(self, name: str) -> Guard | None:
-        """The guard ``name``, or ``None`` when no plugin offers it."""
-        ...
 
 
 def load_scanner(guards: GuardSource | None = None) -> tuple[Scan | None, str]:

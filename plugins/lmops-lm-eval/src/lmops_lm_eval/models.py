@@ -17,11 +17,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Queue
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from lmops_core.contracts import InputAsset, StageContext
 from lmops_core.errors import StageError, ValidationError
-from lmops_core.runtimes import ModelRuntime
+from lmops_core.runtimes import ModelRuntime, RuntimeSource
 from lmops_core.weights import refuse_pickle
 
 TORCH_KINDS = frozenset({"base", "merged", "full", "adapter"})
@@ -251,14 +251,6 @@ def _torch_token_ids(
         yield item
     worker.join()
 
-
-
-class RuntimeSource(Protocol):
-    """Where model runtimes are found: a stage context or the plugin host."""
-
-    def find_model_runtime(self, kind: str) -> ModelRuntime | None:
-        """The runtime registered for ``kind``, or ``None``."""
-        ...
 
 
 def _engine_object(opened: Any, runtime: ModelRuntime) -> tuple[Runtime, Any]:

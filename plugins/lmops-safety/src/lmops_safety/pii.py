@@ -12,18 +12,10 @@ places included, before any text is written next to the evidence.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from lmops_core.errors import PluginError, ValidationError
-from lmops_core.runtimes import Guard, TextGuard
-
-
-class GuardSource(Protocol):
-    """Where guards are found: a stage context or the plugin host."""
-
-    def find_guard(self, name: str) -> Guard | None:
-        """The guard ``name``, or ``None`` when no plugin offers it."""
-        ...
+from lmops_core.runtimes import GuardSource, TextGuard
 
 
 def _pii_guard(source: GuardSource | None, **options: Any) -> TextGuard:

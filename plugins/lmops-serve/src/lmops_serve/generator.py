@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from lmops_core.runtimes import LoadedModel, ModelRuntime
+from lmops_core.runtimes import LoadedModel, RuntimeSource
 
 Generator = LoadedModel
 """What the service needs from a model: whole and streamed generation, and a tokenizer."""
-
-
-class RuntimeSource(Protocol):
-    """Where model runtimes are found (the plugin host)."""
-
-    def model_runtime(self, kind: str) -> ModelRuntime:
-        """The runtime for model ``kind``, or a PluginError naming it."""
-        ...
 
 
 def load_generator(folder: Path, kind: str, runtimes: RuntimeSource) -> tuple[Generator, str]:

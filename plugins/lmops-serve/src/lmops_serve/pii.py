@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from lmops_core.errors import PluginError, ValidationError
-from lmops_core.runtimes import Guard
+from lmops_core.runtimes import GuardSource
 
 GuardMode = Literal["redact", "block", "off"]
 GUARD_MODES: tuple[str, ...] = ("redact", "block", "off")
@@ -42,13 +42,6 @@ class Checked:
         """``TYPE:n,TYPE:n`` for flat logs."""
         return ",".join(f"{k}:{v}" for k, v in sorted(self.counts.items()))
 
-
-class GuardSource(Protocol):
-    """Where guards are found (the plugin host)."""
-
-    def find_guard(self, name: str) -> Guard | None:
-        """The guard ``name``, or ``None`` when no plugin offers it."""
-        ...
 
 
 class ServiceGuard:

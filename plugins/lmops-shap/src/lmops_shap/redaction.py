@@ -12,17 +12,9 @@ values stay aligned with positions while the personal data disappears.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
-from lmops_core.runtimes import Guard
-
-
-class GuardSource(Protocol):
-    """Where guards are found: a stage context or the plugin host."""
-
-    def find_guard(self, name: str) -> Guard | None:
-        """The guard ``name``, or ``None`` when no plugin offers it."""
-        ...
+from lmops_core.runtimes import GuardSource
 
 
 class TokenRedactor:
