@@ -10,7 +10,7 @@ import pytest
 from lmops_safety.evaluator import SAFETY_EVIDENCE, SafetyEvaluator
 
 from lmops_core.contracts import InputAsset, Stage, StageContext
-from lmops_core.errors import PluginError, ValidationError
+from lmops_core.errors import PluginError
 
 
 class RecordingProgress:
