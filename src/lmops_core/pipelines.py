@@ -16,7 +16,8 @@ registered on the spot; later steps ``as`` that person act with it. A step ``as`
 someone the pipeline holds no credential for acts under a name only, which may
 register and run but never decide.
 
-Actions: ``people``, ``grant``, ``register_dataset``, ``register_model``, ``run``,
+Actions: ``people``, ``grant``, ``register_dataset``, ``register_model``,
+``register_suite``, ``run``,
 ``explain``, ``promote``, ``approve``, ``bundle``, ``serve``, ``monitor``,
 ``verify_audit``.
 """
@@ -73,6 +74,12 @@ class RegisterModel(_Strict):
     risk_tier: str | None = None
 
 
+class RegisterSuite(_Strict):
+    name: str
+    path: str
+    description: str = ""
+
+
 class RunStage(_Strict):
     stage: str
     operation: str
@@ -121,6 +128,8 @@ class Serve(_Strict):
     max_new_tokens: int = 24
     guard_mode: Literal["redact", "block", "off"] = "redact"
     timeout_s: float = 120.0
+    #: The replies that must come back, one per prompt in order (a different one fails the step).
+    expect: list[str] | None = None
 
 
 class Monitor(_Strict):
@@ -142,6 +151,7 @@ class Step(_Strict):
     grant: dict[str, list[str]] | None = None
     register_dataset: RegisterDataset | None = None
     register_model: RegisterModel | None = None
+    register_suite: RegisterSuite | None = None
     run: RunStage | None = None
     explain: Explain | None = None
     promote: Promote | None = None
@@ -195,6 +205,15 @@ def load_pipeline(path: Path) -> Pipeline:
     except ValueError as exc:
         raise ValidationError(f"{path}: {exc}", file=str(path)) from None
     return pipeline
+
+
+def _check_replies(prompts: list[str], replies: list[str], expected: list[str]) -> None:
+    if len(expected) != len(prompts):
+        raise ValidationError(f"serve: expect lists {len(expected)} replies for "
+                              f"{len(prompts)} prompts", field="serve.expect")
+    for prompt, got, want in zip(prompts, replies, expected, strict=True):
+        if got.strip() != want.strip():
+            raise StageError(f"serve: the reply to {prompt!r} was {got!r}, expected {want!r}")
 
 
 @dataclass
@@ -373,6 +392,12 @@ class PipelineRunner:
         return StepResult(value=v.ref, outputs={"dataset": v.ref},
                           summary=f"{v.ref}: {v.record_count} records")
 
+    def _do_register_suite(self, ws: Workspace, spec: dict[str, Any]) -> StepResult:
+        v = ws.register_suite(spec["name"], self.path(spec["path"]),
+                              description=spec["description"])
+        return StepResult(value=v.ref, outputs={"suite": v.ref},
+                          summary=f"{v.ref}: {v.digest[:19]}...")
+
     def _do_register_model(self, ws: Workspace, spec: dict[str, Any]) -> StepResult:
         v = ws.register_model(spec["name"], self.path(spec["path"]), kind=spec["kind"],
                               risk_tier=spec["risk_tier"])
@@ -502,6 +527,8 @@ class PipelineRunner:
                 server.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 server.kill()
+        if spec["expect"] is not None:
+            _check_replies(spec["prompts"], replies, spec["expect"])
         return StepResult(value=str(log), outputs={"log": str(log), "replies": replies},
                           summary="\n".join(f"> {p}\n< {r}" for p, r in
                                             zip(spec["prompts"], replies, strict=True)))
