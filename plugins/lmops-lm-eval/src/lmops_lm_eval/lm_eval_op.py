@@ -96,8 +96,8 @@ def _light_environment_probes() -> None:
         storage.update(lm_eval_version=lm_eval.__version__,
                        transformers_version=transformers.__version__)
 
-    evaluator.get_git_commit_hash = no_git_hash  # type: ignore[attr-defined]
-    evaluator.add_env_info = versions_only  # type: ignore[attr-defined]
+    evaluator.get_git_commit_hash = no_git_hash
+    evaluator.add_env_info = versions_only
 
 
 def make_task_manager(task_paths: list[Path], workdir: Path) -> tuple[Any, PreparedTasks]:
