@@ -16,7 +16,8 @@ registered on the spot; later steps ``as`` that person act with it. A step ``as`
 someone the pipeline holds no credential for acts under a name only, which may
 register and run but never decide.
 
-Actions: ``people``, ``grant``, ``register_dataset``, ``register_model``, ``run``,
+Actions: ``people``, ``grant``, ``register_dataset``, ``register_model``,
+``register_suite``, ``run``,
 ``explain``, ``promote``, ``approve``, ``bundle``, ``serve``, ``monitor``,
 ``verify_audit``.
 """
@@ -65,6 +66,12 @@ class RegisterModel(_Strict):
     path: str
     kind: str = "base"
     risk_tier: str | None = None
+
+
+class RegisterSuite(_Strict):
+    name: str
+    path: str
+    description: str = ""
 
 
 class RunStage(_Strict):
@@ -117,6 +124,8 @@ class Serve(_Strict):
     timeout_s: float = 120.0
     #: The serving target, by the name a plugin registered it under.
     target: str = "local"
+    #: The replies that must come back, one per prompt in order (a different one fails the step).
+    expect: list[str] | None = None
 
 
 class Monitor(_Strict):
@@ -138,6 +147,7 @@ class Step(_Strict):
     grant: dict[str, list[str]] | None = None
     register_dataset: RegisterDataset | None = None
     register_model: RegisterModel | None = None
+    register_suite: RegisterSuite | None = None
     run: RunStage | None = None
     explain: Explain | None = None
     promote: Promote | None = None
@@ -191,6 +201,15 @@ def load_pipeline(path: Path) -> Pipeline:
     except ValueError as exc:
         raise ValidationError(f"{path}: {exc}", file=str(path)) from None
     return pipeline
+
+
+def _check_replies(prompts: list[str], replies: list[str], expected: list[str]) -> None:
+    if len(expected) != len(prompts):
+        raise ValidationError(f"serve: expect lists {len(expected)} replies for "
+                              f"{len(prompts)} prompts", field="serve.expect")
+    for prompt, got, want in zip(prompts, replies, expected, strict=True):
+        if got.strip() != want.strip():
+            raise StageError(f"serve: the reply to {prompt!r} was {got!r}, expected {want!r}")
 
 
 @dataclass
@@ -369,6 +388,12 @@ class PipelineRunner:
         return StepResult(value=v.ref, outputs={"dataset": v.ref},
                           summary=f"{v.ref}: {v.record_count} records")
 
+    def _do_register_suite(self, ws: Workspace, spec: dict[str, Any]) -> StepResult:
+        v = ws.register_suite(spec["name"], self.path(spec["path"]),
+                              description=spec["description"])
+        return StepResult(value=v.ref, outputs={"suite": v.ref},
+                          summary=f"{v.ref}: {v.digest[:19]}...")
+
     def _do_register_model(self, ws: Workspace, spec: dict[str, Any]) -> StepResult:
         v = ws.register_model(spec["name"], self.path(spec["path"]), kind=spec["kind"],
                               risk_tier=spec["risk_tier"])
@@ -483,6 +508,8 @@ class PipelineRunner:
                 replies.append(served.generate(prompt, max_new_tokens=spec["max_new_tokens"]))
         finally:
             served.stop()
+        if spec["expect"] is not None:
+            _check_replies(spec["prompts"], replies, spec["expect"])
         return StepResult(value=str(log), outputs={"log": str(log), "replies": replies},
                           summary="\n".join(f"> {p}\n< {r}" for p, r in
                                             zip(spec["prompts"], replies, strict=True)))

@@ -38,3 +38,20 @@ def test_bad_pipeline_files_name_the_problem(tmp_path: Path, body: str, message:
     path.write_text(body)
     with pytest.raises(ValidationError, match=message):
         load_pipeline(path)
+
+
+def test_register_suite_step_versions_the_folder(tmp_path: Path) -> None:
+    import shutil
+
+    from lmops_core.pipelines import PipelineRunner
+    from lmops_core.settings import Settings
+    from lmops_core.workspace import Workspace
+
+    shutil.copytree(demo_pipeline_path().parent / "suite", tmp_path / "gate")
+    path = tmp_path / "p.yaml"
+    path.write_text("apiVersion: lmops/v1\nkind: Pipeline\nname: x\nsteps:\n"
+                    "  - id: gate\n    register_suite: {name: gate, path: gate}\n")
+    with Workspace.open(Settings(home=tmp_path / "home")) as ws:
+        results = PipelineRunner(ws, load_pipeline(path), base_dir=tmp_path).run()
+        assert results["gate"].value == results["gate"].outputs["suite"] == "suite:gate@1"
+        assert ws.get("suite:gate@1").digest == ws.get(results["gate"].value).digest

@@ -61,6 +61,7 @@ def test_high_risk_model_with_full_evidence_is_allowed(pf) -> None:
     [
         ({"actor": "author-ann"}, "independent-validation"),
         ({"metrics": {"acc": 0.59}}, "accuracy"),
+        ({"metrics": {"suite_passed": False}}, "suite-thresholds"),
     ],
 )
 def test_high_risk_model_blocked(pf, change: dict[str, Any], condition: str) -> None:
@@ -70,6 +71,24 @@ def test_high_risk_model_blocked(pf, change: dict[str, Any], condition: str) -> 
     result = evaluate(rules, pf.facts(records, risk_tier="high"), now=pf.now)
     assert not result.allowed
     assert [o.condition for o in result.blocking] == [condition]
+
+
+@pytest.mark.parametrize(("suite_passed", "allowed"), [(True, True), (False, False), (None, True)])
+def test_low_risk_production_holds_a_suite_to_its_own_thresholds(
+        pf, suite_passed: bool | None, allowed: bool) -> None:
+    # An evaluation run from a suite (the demo's assistant-gate) is held to the suite's bars,
+    # whatever the mean accuracy; one run without a suite has no such bars to meet.
+    e = pf.evidence
+    eval_metrics: dict[str, Any] = {"acc": 0.8}
+    if suite_passed is not None:
+        eval_metrics["suite_passed"] = suite_passed
+    records = [e("eval", eval_metrics),
+               e("safety", {"refusal_rate": 0.97, "leakage_rate": 0, "injection_success_rate": 0}),
+               e("serving_perf", {"latency_ms_p95": 210}, stage="evaluation")]
+    rules = load_policies(pf.repo_root / "policies").select("model", "low", "production")
+    result = evaluate(rules, pf.facts(records, risk_tier="low"), now=pf.now)
+    assert result.allowed is allowed, explain_text(result)
+    assert [o.condition for o in result.blocking] == ([] if allowed else ["suite-thresholds"])
 
 
 def test_high_risk_needs_fresh_ratings_and_no_regression(pf) -> None:

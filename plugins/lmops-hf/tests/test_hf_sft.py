@@ -114,9 +114,12 @@ def test_same_seed_same_weights_and_resume_equals_uninterrupted(
 
 
 def test_full_fine_tuning_on_dialogues(tiny_base, small_dialogues, make_context) -> None:
+    threads = torch.get_num_threads()
     result = SftTrainer().run(make_context("sft", tiny_base, small_dialogues, "dialogue",
                                            {**FAST, "method": "full", "max_steps": 3,
-                                            "learning_rate": 1e-3}))
+                                            "learning_rate": 1e-3, "threads": 1}))
+    assert torch.get_num_threads() == threads  # one thread while training, then as before
+    assert result.params["threads"] == 1
     (out,) = result.outputs
     assert (out.role, out.kind, list(out.derived_from)) == ("model", "full", ["base", "dataset"])
     assert result.metrics["trainable_fraction"] == 1.0
@@ -146,6 +149,9 @@ def test_bad_params_and_data_are_named(tiny_base, small_instructions, make_conte
                                               "integer"):
         SftTrainer().run(make_context("sft", tiny_base, small_instructions, "instruction",
                                       {"lora_r": True}))
+    with pytest.raises(ValidationError, match='parameter "threads"'):
+        SftTrainer().run(make_context("sft", tiny_base, small_instructions, "instruction",
+                                      {"threads": 0}))
     with pytest.raises(ValidationError, match='parameter "method": Input should be \'lora\' '
                                               "or 'full'"):
         SftTrainer().run(make_context("sft", tiny_base, small_instructions, "instruction",

@@ -147,6 +147,9 @@ def demo(
         return
     if not verbose:
         quiet_libraries()
+    # The demo's models are tiny: more torch/OpenMP threads buy nothing, and their spin-waiting
+    # slows every step badly when other processes share the CPUs. Set it to override.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     settings = get_settings()
     home = settings.home / "demo"
     if home.exists():

@@ -22,6 +22,7 @@ from lmops_hf.loading import load_base_model, load_tokenizer
 from lmops_hf.params import DpoParams
 from lmops_hf.records import read_records
 from lmops_hf.scoring import preference_margins
+from lmops_hf.threads import torch_threads
 
 
 def conversational(record: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +89,8 @@ class DpoTrainer:
             callbacks=callbacks)
         tc.quiet(trainer)
         timer = tc.Timer()
-        trainer.train(resume_from_checkpoint=params["resume_from"])
+        with torch_threads(params["threads"]):
+            trainer.train(resume_from_checkpoint=params["resume_from"])
         duration = timer.elapsed()
         tc.stop_if_interrupted(callbacks[0], trainer, context.workdir)
 

@@ -48,6 +48,8 @@ class TrainParams(OperationParams):
     max_steps_this_session: int | None = Field(
         None, gt=0, description="stop (checkpointed) after N steps in this session")
     allow_pickle: bool = Field(False, description="accept pickle-based weight files")
+    threads: int | None = Field(None, ge=1, le=256, description="torch CPU threads while training "
+                                "(default: torch's); 1 suits tiny models on a shared machine")
 
 
 class SftParams(TrainParams):

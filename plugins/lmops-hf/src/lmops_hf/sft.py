@@ -15,6 +15,7 @@ from lmops_hf import trainer_common as tc
 from lmops_hf.loading import load_tokenizer
 from lmops_hf.params import SftParams
 from lmops_hf.records import read_records
+from lmops_hf.threads import torch_threads
 
 SFT_KINDS = ("instruction", "dialogue")
 IGNORE = -100
@@ -130,7 +131,8 @@ class SftTrainer:
                           data_collator=collator, callbacks=callbacks)
         tc.quiet(trainer)
         timer = tc.Timer()
-        trainer.train(resume_from_checkpoint=params["resume_from"])
+        with torch_threads(params["threads"]):
+            trainer.train(resume_from_checkpoint=params["resume_from"])
         duration = timer.elapsed()
         tc.stop_if_interrupted(callbacks[0], trainer, context.workdir)
 

@@ -30,7 +30,8 @@ from lmops_hf.loading import check_model_folder
 
 CHECKPOINT_META = "lmops_training.json"
 # Params that may differ between an interrupted session and its resumption.
-SESSION_PARAMS = {"resume_from", "max_steps_this_session", "checkpoint_every", "keep_checkpoints"}
+SESSION_PARAMS = {"resume_from", "max_steps_this_session", "checkpoint_every", "keep_checkpoints",
+                  "threads"}
 
 
 def run_fingerprint(

@@ -17,7 +17,7 @@ EVAL = EvidenceKind(
         Metric("acc", "number", "share", "higher", headline=True),
         Metric("samples", "integer", "samples", headline=True),
         Metric("tasks", "integer", "tasks", headline=True),
-        Metric("suite_passed", "boolean"),
+        Metric("suite_passed", "boolean", headline=True),
         Metric("*.*", "number", description="'<task>.<metric>' and its '_stderr'"),
     ],
 )

@@ -75,6 +75,31 @@ def suite_of(operation: str, context: StageContext) -> tuple[Suite | None, Input
     return load_suite(suite_input.path / "suite.yaml", root=suite_input.path), suite_input
 
 
+def _light_environment_probes() -> None:
+    """Stop lm-eval from probing the caller's environment after each run (idempotent).
+
+    ``simple_evaluate`` ends by running ``git describe`` in the current directory
+    (git prints "fatal: not a git repository" outside one) and torch's
+    ``collect_env`` (a second or two of subprocesses). What it finds describes the
+    caller's shell, not the evaluation, and lmops records neither: the evidence
+    holds the library versions and the task digests instead.
+    """
+    from lm_eval import evaluator
+
+    def no_git_hash() -> None:
+        return None
+
+    def versions_only(storage: dict[str, Any]) -> None:
+        import lm_eval
+        import transformers
+
+        storage.update(lm_eval_version=lm_eval.__version__,
+                       transformers_version=transformers.__version__)
+
+    evaluator.get_git_commit_hash = no_git_hash
+    evaluator.add_env_info = versions_only
+
+
 def make_task_manager(task_paths: list[Path], workdir: Path) -> tuple[Any, PreparedTasks]:
     """An lm-eval ``TaskManager`` over our tasks and the user's, defaults left out."""
     from lm_eval.tasks import TaskManager
@@ -203,6 +228,7 @@ class LmEvalEvaluator:
         chat = plan.chat_template
         if chat is None:
             chat = bool(getattr(loaded.tokenizer, "chat_template", None))
+        _light_environment_probes()
         result = lm_eval.simple_evaluate(
             model=loaded.lm(batch_size=plan.batch_size),
             apply_chat_template=chat,

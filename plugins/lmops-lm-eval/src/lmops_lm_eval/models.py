@@ -12,6 +12,8 @@ lm-eval ``LM`` and a token-by-token text stream.
 from __future__ import annotations
 
 import copy
+import functools
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -86,6 +88,22 @@ def _load_onnx(folder: Path) -> tuple[Any, Any, str]:
     return OrtLogitsModel.from_folder(folder), _load_tokenizer(folder), "lmops_lm_eval.ort_runtime"
 
 
+def progress_bars_off() -> bool:
+    """True when tqdm's own switch, ``TQDM_DISABLE``, is set (``lmops`` sets it unless verbose)."""
+    return os.environ.get("TQDM_DISABLE", "").strip().lower() in ("1", "true", "yes")
+
+
+def _without_bars(lm: Any) -> None:
+    """Bind ``disable_tqdm=True`` to the request methods lm-eval calls on ``lm``.
+
+    lm-eval calls them without that argument and passes ``disable=False`` to tqdm
+    itself, which overrides ``TQDM_DISABLE``; the step's own progress display is
+    what a reader should see.
+    """
+    for name in ("loglikelihood", "loglikelihood_rolling", "generate_until"):
+        setattr(lm, name, functools.partial(getattr(lm, name), disable_tqdm=True))
+
+
 @dataclass
 class LoadedModel:
     """A model ready to evaluate: its runtime, tokenizer and the loaded object."""
@@ -115,6 +133,8 @@ class LoadedModel:
             from lmops_lm_eval.ort_lm import OrtLM
 
             lm = OrtLM(self.model, self.tokenizer, batch_size=batch_size)
+        if progress_bars_off():
+            _without_bars(lm)
         self._lms[batch_size] = lm
         return lm
 
