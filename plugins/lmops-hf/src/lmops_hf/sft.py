@@ -10,12 +10,12 @@ import lmops_hf  # noqa: F401  - offline switches first
 from lmops_core.contracts import StageContext, StageResult
 from lmops_core.errors import ValidationError
 from lmops_core.operations import options_of
+from lmops_core.runtimes import torch_threads
 from lmops_hf import chat
 from lmops_hf import trainer_common as tc
 from lmops_hf.loading import load_tokenizer
 from lmops_hf.params import SftParams
 from lmops_hf.records import read_records
-from lmops_hf.threads import torch_threads
 
 SFT_KINDS = ("instruction", "dialogue")
 IGNORE = -100
