@@ -20,6 +20,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlmodel import Session
 
+from lmops_core.audit import postgres as audit_postgres
 from lmops_core.errors import ConfigurationError
 
 _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -92,6 +93,7 @@ class Database:
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=10,
                                         max_overflow=20)
+            audit_postgres.install(self.engine)
 
     @property
     def is_sqlite(self) -> bool:

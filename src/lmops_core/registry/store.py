@@ -20,6 +20,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from lmops_core.audit import postgres as audit_postgres
 from lmops_core.audit.chain import AuditAnchor, append_event, canonical_json
 from lmops_core.contracts import AssetType
 from lmops_core.digests import parse_digest
@@ -32,6 +33,7 @@ from lmops_core.errors import (
 from lmops_core.redaction import redact, redact_text
 from lmops_core.registry.models import (
     Alias,
+    AuditHead,
     Dataset,
     DatasetVersion,
     Evidence,
@@ -223,12 +225,16 @@ def _allocate_version(session: Session, asset_cls: type[Any], asset_id: int) -> 
 
 
 def _insert_next_version_pg(session: Session, asset_cls: type[Any], version_cls: type[Any],
-                            asset_id: int, row: Any) -> Any:
+                            asset_id: int, row: Any, audit: AuditWriter) -> Any:
     """Allocate the next version number and insert ``row`` with it: one statement.
 
     The ``UPDATE ... RETURNING`` in the CTE takes the asset's row lock, as
     :func:`_allocate_version` does, and the insert follows in the same round
-    trip, so the lock is held one round trip less.
+    trip. Unless this transaction already holds it, the same statement then locks
+    and reads the audit chain's head (in ``RETURNING``, so always after the asset's
+    lock: one lock order for every writer), which the version's audit event will
+    extend: every writer of the asset queues on these locks, and each round trip
+    made while holding them costs them all (see :mod:`lmops_core.audit.postgres`).
     """
     table = version_cls.__table__
     values = {c.name: getattr(row, c.name) for c in table.columns
@@ -238,9 +244,15 @@ def _insert_next_version_pg(session: Session, asset_cls: type[Any], version_cls:
            .returning(asset_cls.latest_version.label("n")).cte("nxt"))
     source = select(*[literal(v, type_=table.c[k].type).label(k) for k, v in values.items()],
                     nxt.c.n)
-    stmt = (insert(version_cls).from_select([*values, "version"], source)
-            .returning(version_cls))
-    return session.scalars(stmt).one()
+    stmt = insert(version_cls).from_select([*values, "version"], source)
+    if audit_postgres.holds_head(session):
+        return session.scalars(stmt.returning(version_cls)).one()
+    head = (select(AuditHead.seq, AuditHead.hash, AuditHead.signature)  # type: ignore[call-overload]
+            .where(AuditHead.id == 1).with_for_update().cte("head"))
+    result = session.execute(stmt.returning(
+        version_cls, *[select(c).scalar_subquery() for c in head.c])).one()
+    audit_postgres.adopt_locked_head(session, result[1:], key=audit.key, anchor=audit.anchor)
+    return result[0]
 
 
 def create_version(
@@ -273,7 +285,7 @@ def create_version(
                          **({"run_id": run_id} if run_id and asset_type != "prompt" else {}),
                          **fields})
     if session.get_bind().dialect.name == "postgresql":
-        row = _insert_next_version_pg(session, asset_cls, version_cls, asset.id, row)
+        row = _insert_next_version_pg(session, asset_cls, version_cls, asset.id, row, audit)
         number = row.version
     else:
         number = row.version = _allocate_version(session, asset_cls, asset.id)
