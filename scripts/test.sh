@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# README command 2: set up (plus test-only packages), make sure PostgreSQL runs, run every test.
+# README command 2: set up (plus test-only packages), type-check and lint, make sure PostgreSQL
+# runs, run every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh ./tests/fixtures/lmops-acme-toxicity
+# Static checks before the tests: a type error in the core or a lint finding fails the run.
+.venv/bin/python -m mypy src/lmops_core
+.venv/bin/python -m ruff check src plugins tests
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
   for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done

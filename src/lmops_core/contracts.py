@@ -19,7 +19,7 @@ it without pulling in the database layer.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args, runtime_checkable
@@ -266,6 +266,19 @@ class EvidenceKind:
     description: str
     metrics: Mapping[str, Metric] = field(default_factory=dict)
 
+    # Written out (the dataclass keeps it) so the signature says what is accepted, while the
+    # attribute keeps its one type after construction.
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        metrics: Iterable[Metric] | Mapping[str, Metric | MetricType] = (),
+    ) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "description", description)
+        object.__setattr__(self, "metrics", metrics)
+        self.__post_init__()
+
     def __post_init__(self) -> None:
         given: Any = self.metrics
         items: list[Metric] = []
@@ -323,6 +336,11 @@ class PromotionContext:
     evidence: Mapping[str, Mapping[str, Any]]
 
 
+#: What a :class:`DecisionEvent` reports happened.
+Decision = Literal["approved", "rejected", "promoted", "vetoed", "revoked", "expired",
+                   "invalidated", "revalidated"]
+
+
 @dataclass(frozen=True)
 class DecisionEvent:
     """A governance transition that has just been committed.
@@ -337,8 +355,7 @@ class DecisionEvent:
     request_id: str | None
     ref: str
     target_stage: str
-    decision: Literal["approved", "rejected", "promoted", "vetoed", "revoked", "expired",
-                      "invalidated", "revalidated"]
+    decision: Decision
     actor: str
     comment: str = ""
     status: str | None = None

@@ -33,7 +33,7 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from lmops_core.errors import UnsafeContentError
 
@@ -68,10 +68,18 @@ class _CannotTell(Exception):
     """The probe cannot finish safely (a giant line or read): treat as pickle, fail closed."""
 
 
+class _ByteStream(Protocol):
+    """What the probe reads from: a file, a zip member or a decompressing stream."""
+
+    def read(self, n: int = ..., /) -> bytes: ...
+
+    def readline(self, limit: int = ..., /) -> bytes: ...
+
+
 class _Bounded(io.RawIOBase):
     """A reader that refuses reads past the known end, so a forged length costs nothing."""
 
-    def __init__(self, raw: IO[bytes], size: int | None) -> None:
+    def __init__(self, raw: _ByteStream, size: int | None) -> None:
         self.raw = raw
         self.left = size
 
@@ -105,7 +113,7 @@ class _Bounded(io.RawIOBase):
         return line
 
 
-class _Probe(pickle._Unpickler):  # type: ignore[name-defined,misc]
+class _Probe(pickle._Unpickler):
     """The pure-Python unpickler with every way to reach code replaced by an exception."""
 
     def find_class(self, module: str, name: str) -> Any:
@@ -118,7 +126,7 @@ class _Probe(pickle._Unpickler):  # type: ignore[name-defined,misc]
         raise _WouldImport("a persistent id (torch tensor storage)")
 
 
-def _probe_stream(raw: IO[bytes], size: int | None) -> str | None:
+def _probe_stream(raw: _ByteStream, size: int | None) -> str | None:
     """A reason if the stream is a pickle (or might be), None if unpickling would fail first."""
     reader = _Bounded(raw, size)
     try:
@@ -138,7 +146,7 @@ def _probe_bytes(data: bytes) -> str | None:
     return _probe_stream(io.BytesIO(data), len(data))
 
 
-def _open_decompressed(path: Path, head: bytes) -> tuple[IO[bytes], str] | None:
+def _open_decompressed(path: Path, head: bytes) -> tuple[io.BufferedIOBase, str] | None:
     if head.startswith(b"\x1f\x8b"):
         return gzip.open(path, "rb"), "gzip"
     if head.startswith(b"BZh"):
@@ -303,6 +311,7 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
 def _fields(buf: bytes) -> Iterable[tuple[int, int, Any]]:
     """(field number, wire type, value) of one message; the whole buffer must parse."""
     pos = 0
+    value: int | bytes
     while pos < len(buf):
         key, pos = _varint(buf, pos)
         number, wire = key >> 3, key & 7

@@ -459,10 +459,10 @@ class Workspace:
         with self.db.read() as s:
             parsed = parse_ref(ref)
             _, row = store.resolve(s, parsed)
-            frontier = [(parsed.asset_type or "model", row.id)]
+            frontier: list[tuple[str, int]] = [(parsed.asset_type or "model", row.id)]
             seen = set(frontier)
             for _ in range(depth):
-                nxt = []
+                nxt: list[tuple[str, int]] = []
                 for typ, vid in frontier:
                     for e in store.lineage_edges(s, typ, vid, direction):  # type: ignore[arg-type]
                         child = store.version_by_id(s, e.child_type, e.child_id)
@@ -483,11 +483,12 @@ class Workspace:
 
     def runs(self, *, stage: str | None = None, limit: int = 50) -> list[RunPublic]:
         from sqlalchemy import select
+        from sqlmodel import col
 
         with self.db.read() as s:
-            q = select(Run).order_by(Run.started_at.desc()).limit(limit)  # type: ignore[attr-defined]
+            q = select(Run).order_by(col(Run.started_at).desc()).limit(limit)
             if stage:
-                q = q.where(Run.stage == stage)
+                q = q.where(col(Run.stage) == stage)
             return [_run_public(r) for r in s.execute(q).scalars()]
 
     def run(self, run_id: str) -> RunPublic:
@@ -502,14 +503,15 @@ class Workspace:
         import json
 
         from sqlalchemy import select
+        from sqlmodel import col
 
         with self.db.read() as s:
-            q = select(AuditEvent).where(AuditEvent.seq > after_seq)
+            q = select(AuditEvent).where(col(AuditEvent.seq) > after_seq)
             if subject:
-                q = q.where(AuditEvent.subject == subject)
+                q = q.where(col(AuditEvent.subject) == subject)
             if action:
-                q = q.where(AuditEvent.action == action)
-            q = q.order_by(AuditEvent.seq).limit(limit)
+                q = q.where(col(AuditEvent.action) == action)
+            q = q.order_by(col(AuditEvent.seq)).limit(limit)
             return [AuditEventPublic(seq=e.seq, ts=e.ts, actor=e.actor, action=e.action,
                                      subject=e.subject, before=redact(json.loads(e.before)),
                                      after=redact(json.loads(e.after)), hash=e.hash)

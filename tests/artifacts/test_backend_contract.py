@@ -71,6 +71,39 @@ def test_reads_verify_content(backend: ArtifactBackend, tmp_path: Path) -> None:
     assert not backend.verify(info.digest)
 
 
+def test_reader_is_a_whole_binary_file_reader(backend: ArtifactBackend) -> None:
+    # The reader is typed BinaryIO: line reads, iteration and tell work and are verified too.
+    info = backend.put_stream(io.BytesIO(b"first\nsecond\nthird"))
+    with backend.open(info.digest) as reader:
+        assert (reader.readable(), reader.seekable(), reader.writable()) == (True, False, False)
+        assert reader.readline() == b"first\n"
+        assert reader.tell() == len(b"first\n")
+        assert list(reader) == [b"second\n", b"third"]
+        assert not reader.closed
+    assert reader.closed
+    with backend.open(info.digest) as reader:
+        assert reader.readlines() == [b"first\n", b"second\n", b"third"]
+    with backend.open(info.digest) as reader:
+        with pytest.raises(io.UnsupportedOperation, match="read once, from the start"):
+            reader.seek(0)
+        with pytest.raises(io.UnsupportedOperation, match="read-only"):
+            reader.write(b"x")
+        with pytest.raises(io.UnsupportedOperation, match="no file descriptor"):
+            reader.fileno()
+
+
+def test_line_reads_verify_content(backend: ArtifactBackend) -> None:
+    info = backend.put_stream(io.BytesIO(b"line one\nline two\n"))
+    assert isinstance(backend, LocalArtifactBackend)
+    blob = backend.local_path(info.digest)
+    blob.chmod(0o644)
+    blob.write_bytes(b"line one\nline 2!\n")
+    with pytest.raises(IntegrityError, match="is corrupt"), backend.open(info.digest) as r:
+        list(r)
+    with pytest.raises(IntegrityError, match="is corrupt"), backend.open(info.digest) as r:
+        r.readlines()
+
+
 def test_streaming_write_uses_constant_memory(backend: ArtifactBackend) -> None:
     import tracemalloc
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lmops_lm_eval.suite import load_suite
+
 from lmops_core.datasets.ingest import ingest_file
 from lmops_core.pipelines import load_pipeline
 from lmops_core.policy import lint
 from lmops_core.suites import inspect_suite_folder
-from lmops_lm_eval.suite import load_suite
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import re
@@ -26,9 +27,10 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from types import TracebackType
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import unquote, urlparse
 
 from lmops_core.artifacts.backend import (
@@ -45,6 +47,9 @@ from lmops_core.errors import (
     UnsafePathError,
     ValidationError,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # the stdlib's collections.abc.Buffer is 3.12+
 
 SCHEME = "local"
 #: A lease held by a live process on this host is trusted this long without a write.
@@ -64,18 +69,24 @@ def root_from_uri(uri: str) -> Path:
 
 
 class _VerifyingReader(BinaryIO):
-    """Wraps a blob file; checks the digest once the whole content was read."""
+    """Wraps a blob file; checks the digest once the whole content was read.
+
+    It is a forward-only reader: every byte handed out passes through the hash, so
+    seeking, writing and the raw file descriptor (which would bypass the check) are
+    refused with ``io.UnsupportedOperation``.
+    """
 
     def __init__(self, fh: BinaryIO, digest: str) -> None:
         self._fh = fh
         self._digest = digest
         self._hash = hashlib.sha256()
         self._checked = False
+        self._position = 0
 
-    def read(self, n: int = -1) -> bytes:
-        data = self._fh.read(n)
+    def _seen(self, data: bytes, *, at_end: bool) -> bytes:
         self._hash.update(data)
-        if (not data or n < 0) and not self._checked:
+        self._position += len(data)
+        if at_end and not self._checked:
             self._checked = True
             if f"sha256:{self._hash.hexdigest()}" != self._digest:
                 raise IntegrityError(
@@ -84,17 +95,93 @@ class _VerifyingReader(BinaryIO):
                 )
         return data
 
+    def read(self, n: int = -1) -> bytes:
+        data = self._fh.read(n)
+        return self._seen(data, at_end=not data or n < 0)
+
+    def readline(self, limit: int = -1) -> bytes:
+        line = self._fh.readline(limit)
+        return self._seen(line, at_end=not line)
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        lines: list[bytes] = []
+        total = 0
+        while line := self.readline():
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                break
+        return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
     def close(self) -> None:
         self._fh.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._fh.closed
+
+    @property
+    def mode(self) -> str:
+        return "rb"
+
+    @property
+    def name(self) -> str:
+        return self._digest
 
     def __enter__(self) -> _VerifyingReader:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     def readable(self) -> bool:
         return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return False
+
+    def isatty(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        return self._position
+
+    def flush(self) -> None:
+        pass
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        raise io.UnsupportedOperation(f"artifact {self._digest} is read once, from the start")
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation(
+            f"artifact {self._digest} has no file descriptor (reads go through its digest check)"
+        )
+
+    def truncate(self, size: int | None = None) -> int:
+        raise io.UnsupportedOperation(f"artifact {self._digest} is read-only")
+
+    def write(self, data: Buffer, /) -> int:
+        raise io.UnsupportedOperation(f"artifact {self._digest} is read-only")
+
+    def writelines(self, lines: Iterable[Buffer], /) -> None:
+        raise io.UnsupportedOperation(f"artifact {self._digest} is read-only")
 
 
 class LocalArtifactBackend(ArtifactBackend):

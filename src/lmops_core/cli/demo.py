@@ -24,7 +24,7 @@ from lmops_core.cli.common import RichStageProgress, console, err_console, open_
 from lmops_core.settings import get_settings
 
 if TYPE_CHECKING:
-    from lmops_core.pipelines import StepResult
+    from lmops_core.pipelines import Reporter, StepResult
     from lmops_core.workspace import Workspace
 
 
@@ -47,7 +47,7 @@ def _policies_dir() -> Path:
                              "LMOPS_POLICIES_DIR")
 
 
-def _reporter(started: float) -> object:
+def _reporter(started: float) -> Reporter:
     state = {"n": 0}
 
     def report(event: str, label: str, result: StepResult | None) -> None:
@@ -84,7 +84,7 @@ def run_pipeline_file(ws: Workspace, path: Path) -> dict[str, StepResult]:
 
     pipeline = load_pipeline(path)
     runner = PipelineRunner(ws, pipeline, base_dir=path.resolve().parent,
-                            reporter=_reporter(time.perf_counter()),  # type: ignore[arg-type]
+                            reporter=_reporter(time.perf_counter()),
                             progress=RichStageProgress)
     return runner.run()
 

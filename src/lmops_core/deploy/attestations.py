@@ -56,11 +56,12 @@ class AttestedDecision:
 def collect(ws: Workspace, request_id: str) -> dict[str, Any]:
     """The ``attestations`` section for the approval ``request_id`` (refused if unsigned)."""
     from sqlalchemy import select
+    from sqlmodel import col
 
     with ws.db.read() as s:
         rows = s.execute(select(ApprovalDecision).where(
-            ApprovalDecision.request_id == request_id).order_by(
-            ApprovalDecision.id)).scalars().all()  # type: ignore[arg-type]
+            col(ApprovalDecision.request_id) == request_id).order_by(
+            col(ApprovalDecision.id))).scalars().all()
         signed = []
         for row in rows:
             try:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from lmops_core.errors import (
     ConflictError,
@@ -66,8 +66,9 @@ def read_public_key_file(path: Path) -> tuple[str, str]:
 
 def is_admin(s: Session, user: str) -> bool:
     """Whether ``user`` holds the admin role now."""
-    return s.execute(select(func.count()).select_from(UserRole).where(
-        UserRole.user == user, UserRole.role == "admin")).scalar_one() > 0
+    admins: int = s.execute(select(func.count()).select_from(UserRole).where(
+        col(UserRole.user) == user, col(UserRole.role) == "admin")).scalar_one()
+    return admins > 0
 
 
 class KeyRegistry:
@@ -128,16 +129,16 @@ class KeyRegistry:
     def list(self, *, include_revoked: bool = True) -> list[KeyPublic]:
         """Registered keys, oldest first."""
         with self.ws.db.read() as s:
-            q = select(SigningKey).order_by(SigningKey.created_at)  # type: ignore[arg-type]
+            q = select(SigningKey).order_by(col(SigningKey.created_at))
             if not include_revoked:
-                q = q.where(SigningKey.revoked_at.is_(None))  # type: ignore[union-attr]
+                q = q.where(col(SigningKey.revoked_at).is_(None))
             return [_public(r) for r in s.execute(q).scalars()]
 
     @staticmethod
     def _active(s: Session, user: str) -> SigningKey | None:
         return s.execute(select(SigningKey).where(
-            SigningKey.user == user,
-            SigningKey.revoked_at.is_(None)).with_for_update()).scalars().first()  # type: ignore[union-attr]
+            col(SigningKey.user) == user,
+            col(SigningKey.revoked_at).is_(None)).with_for_update()).scalars().first()
 
     def _add(self, s: Session, who: Identity, user: str, fingerprint: str, pem: str, *,
              replace: bool) -> KeyPublic:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col
 
 from lmops_core.audit.chain import canonical_json
 from lmops_core.errors import ConflictError, UnsafeDestinationError
@@ -143,10 +144,11 @@ def _open_training_request(ws: Workspace, ref: str, outcome: MonitoringOutcome) 
             created_by=ws.actor, created_at=utcnow(),
         ).on_conflict_do_nothing(index_elements=["ref"],
                                  index_where=sql_text("status = 'open'"))
-         .returning(TrainingRequest.id)).scalar()
+         .returning(col(TrainingRequest.id))).scalar()
         if created is None:
-            return str(s.execute(select(TrainingRequest.id).where(
-                TrainingRequest.ref == ref, TrainingRequest.status == "open")).scalar_one())
+            return str(s.execute(select(col(TrainingRequest.id)).where(
+                col(TrainingRequest.ref) == ref, col(TrainingRequest.status) == "open"))
+                .scalar_one())
         ws.audit_writer.record(s, "training_request.open", ref,
                                after={"request_id": request_id, "reasons": outcome.reasons})
     return request_id
@@ -155,7 +157,7 @@ def _open_training_request(ws: Workspace, ref: str, outcome: MonitoringOutcome) 
 def training_requests(ws: Workspace, *, status: str | None = "open") -> list[dict[str, Any]]:
     """Open (or all) training requests, newest first."""
     with ws.db.read() as s:
-        q = select(TrainingRequest).order_by(TrainingRequest.created_at.desc())  # type: ignore[attr-defined]
+        q = select(TrainingRequest).order_by(col(TrainingRequest.created_at).desc())
         if status:
-            q = q.where(TrainingRequest.status == status)
+            q = q.where(col(TrainingRequest.status) == status)
         return [r.model_dump() for r in s.execute(q).scalars()]

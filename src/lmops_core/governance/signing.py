@@ -26,7 +26,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from lmops_core.audit.chain import canonical_json
 from lmops_core.errors import IntegrityError, LmopsError, NotFoundError
@@ -115,7 +115,7 @@ def check(signed: Signed, keys: Mapping[str, Ed25519PublicKey]) -> dict[str, Any
 
 def auth_of(identity: Identity) -> dict[str, str]:
     """How the actor was authenticated, as written into statements."""
-    auth = {"method": identity.method}
+    auth: dict[str, str] = {"method": identity.method}
     if identity.token_id:
         auth["token_id"] = identity.token_id
     if identity.key_fingerprint:
@@ -246,17 +246,17 @@ def verify_decisions(s: Session, server_keys: Mapping[str, Ed25519PublicKey]
     """
     trusted = _Trusted(server=dict(server_keys))
     problems: list[str] = []
-    rows = s.execute(select(SigningKey).order_by(SigningKey.created_at,  # type: ignore[arg-type]
-                                                 SigningKey.fingerprint)).scalars().all()
+    rows = s.execute(select(SigningKey).order_by(col(SigningKey.created_at),
+                                                 col(SigningKey.fingerprint))).scalars().all()
     for row in rows:
         try:
             _check_registration(row, trusted)
         except LmopsError as exc:  # a bad row is a finding, not a crash
             problems.append(f"signing key {row.fingerprint} of {row.user!r}: {exc}")
     decisions = s.execute(select(ApprovalDecision).order_by(
-        ApprovalDecision.id)).scalars().all()  # type: ignore[arg-type]
+        col(ApprovalDecision.id))).scalars().all()
     requests = {r.id: r for r in s.execute(select(ApprovalRequest).where(
-        ApprovalRequest.id.in_({d.request_id for d in decisions}))).scalars()}  # type: ignore[attr-defined]
+        col(ApprovalRequest.id).in_({d.request_id for d in decisions}))).scalars()}
     for d in decisions:
         try:
             _check_decision(d, requests.get(d.request_id), trusted)
@@ -272,7 +272,7 @@ def registered_keys(s: Session, fingerprints: set[str]) -> dict[str, SigningKey]
     if not fingerprints:
         return {}
     return {k.fingerprint: k for k in s.execute(select(SigningKey).where(
-        SigningKey.fingerprint.in_(fingerprints))).scalars()}  # type: ignore[attr-defined]
+        col(SigningKey.fingerprint).in_(fingerprints))).scalars()}
 
 
 def decision_signed(d: ApprovalDecision) -> Signed:

@@ -19,16 +19,16 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import SecretStr
+from sqlalchemy import Select, func, select
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import func, select
-from sqlalchemy.orm import defer
+from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import Session, col
 
 from lmops_core.audit.chain import canonical_json
-from lmops_core.contracts import DecisionEvent, PromotionContext
+from lmops_core.contracts import Decision, DecisionEvent, PromotionContext
 from lmops_core.digests import digest_bytes
 from lmops_core.errors import (
     ConflictError,
@@ -93,6 +93,8 @@ REVALIDATOR_ROLES = frozenset({"validator"})
 
 logger = logging.getLogger("lmops.governance")
 DEFAULT_TTL = timedelta(days=7)
+#: How a pending request ends without a decision: it lapsed, or what it judged changed.
+_Ending = Literal["expired", "invalidated"]
 
 
 def _aware(value: datetime) -> datetime:
@@ -142,7 +144,7 @@ class Governance:
                        cls: type[VersionFacts] = VersionFacts, **extra: Any) -> Any:
         kind = getattr(version, "kind", None) or getattr(version, "shape", None)
         return cls(ref=store.version_ref(asset_type, asset.name, version.version),
-                   digest=version.digest, asset_type=asset_type,  # type: ignore[arg-type]
+                   digest=version.digest, asset_type=asset_type,
                    risk_tier=getattr(asset, "risk_tier", "standard"), kind=kind,
                    created_by=version.created_by, created_at=_aware(version.created_at),
                    metadata=dict(version.meta),
@@ -205,8 +207,8 @@ class Governance:
 
     def roles_of(self, user: str) -> frozenset[str]:
         with self.ws.db.read() as s:
-            return frozenset(s.execute(select(UserRole.role).where(UserRole.user == user))
-                             .scalars())
+            return frozenset(s.execute(select(col(UserRole.role))
+                                       .where(col(UserRole.user) == user)).scalars())
 
     def _acting(self, s: Session, action: str) -> Identity:
         """The verified identity deciding ``action`` now, or ``AuthenticationError``."""
@@ -224,8 +226,8 @@ class Governance:
         with self.ws.db.write() as s:
             if self.ws.db.dialect == "postgresql":  # two bootstraps cannot both see no admin
                 s.execute(select(func.pg_advisory_xact_lock(0x6C6D6F7073)))
-            admins = sorted(s.execute(select(UserRole.user).where(UserRole.role == "admin"))
-                            .scalars())
+            admins = sorted(s.execute(select(col(UserRole.user))
+                                      .where(col(UserRole.role) == "admin")).scalars())
             if admins:
                 raise ConflictError(f"this store already has an admin ({', '.join(admins)}): "
                                     "bootstrapping is possible only on a store without one")
@@ -247,8 +249,8 @@ class Governance:
                                   field="role")
         with self.ws.db.write() as s:
             who = self._require_admin(s, f"grant role {role} to {user!r}")
-            exists = s.execute(select(UserRole).where(UserRole.user == user,
-                                                      UserRole.role == role)).scalars().first()
+            exists = s.execute(select(UserRole).where(
+                col(UserRole.user) == user, col(UserRole.role) == role)).scalars().first()
             if exists:
                 return
             try:
@@ -263,8 +265,8 @@ class Governance:
         check_text(user, "user", max_length=128)
         with self.ws.db.write() as s:
             who = self._require_admin(s, f"revoke role {role} from {user!r}")
-            row = s.execute(select(UserRole).where(UserRole.user == user,
-                                                   UserRole.role == role)).scalars().first()
+            row = s.execute(select(UserRole).where(
+                col(UserRole.user) == user, col(UserRole.role) == role)).scalars().first()
             if row is None:
                 raise NotFoundError(f"user {user!r} does not hold role {role!r}")
             s.delete(row)
@@ -273,11 +275,11 @@ class Governance:
 
     def _require_admin(self, s: Session, action: str) -> Identity:
         who = self._acting(s, action)
-        is_admin = s.execute(select(UserRole).where(UserRole.user == who.user,
-                                                    UserRole.role == "admin")).scalars().first()
+        is_admin = s.execute(select(UserRole).where(
+            col(UserRole.user) == who.user, col(UserRole.role) == "admin")).scalars().first()
         if is_admin is None:
             admins = s.execute(select(func.count()).select_from(UserRole)
-                               .where(UserRole.role == "admin")).scalar_one()
+                               .where(col(UserRole.role) == "admin")).scalar_one()
             hint = "" if admins else (": this store has no admin yet; bootstrap one with "
                                       "`lmops init --admin NAME`")
             raise PermissionDeniedError(f"{who.user!r} may not {action}: it is not an "
@@ -318,14 +320,15 @@ class Governance:
         with self.ws.db.read() as s:
             return [{"id": t.id, "user": t.user, "description": t.description,
                      "created_at": t.created_at, "revoked": t.revoked_at is not None}
-                    for t in s.execute(select(ApiToken).order_by(ApiToken.created_at)).scalars()]
+                    for t in s.execute(select(ApiToken)
+                                       .order_by(col(ApiToken.created_at))).scalars()]
 
     def authenticate(self, token: str) -> Principal:
         """The principal a bearer token stands for, or ``AuthenticationError``."""
         with self.ws.db.read() as s:
             row = token_row(s, token)
-            roles = frozenset(s.execute(select(UserRole.role).where(UserRole.user == row.user))
-                              .scalars())
+            roles = frozenset(s.execute(select(col(UserRole.role))
+                                        .where(col(UserRole.user) == row.user)).scalars())
             return Principal(user=row.user, roles=roles, token_id=row.id,
                              token=SecretStr(token))
 
@@ -342,10 +345,11 @@ class Governance:
             if version.stage == to:
                 raise ConflictError(f"{canonical} is already in {to}")
             self._expire_lapsed(s, typ, version.id, to)
-            open_request = s.execute(select(ApprovalRequest.id).where(
-                ApprovalRequest.asset_type == typ, ApprovalRequest.version_id == version.id,
-                ApprovalRequest.target_stage == to, ApprovalRequest.status == "pending",
-                ApprovalRequest.expires_at > utcnow())).scalars().first()
+            open_request = s.execute(select(col(ApprovalRequest.id)).where(
+                col(ApprovalRequest.asset_type) == typ,
+                col(ApprovalRequest.version_id) == version.id,
+                col(ApprovalRequest.target_stage) == to, col(ApprovalRequest.status) == "pending",
+                col(ApprovalRequest.expires_at) > utcnow())).scalars().first()
             if open_request is not None:
                 raise ConflictError(f"{canonical} already has a pending request to {to}: "
                                     f"{open_request}")
@@ -412,9 +416,10 @@ class Governance:
         # A pending request past its expiry no longer blocks a new one, but it still
         # occupies uq_approval_pending until it is marked expired.
         for req in s.execute(select(ApprovalRequest).where(
-                ApprovalRequest.asset_type == typ, ApprovalRequest.version_id == version_id,
-                ApprovalRequest.target_stage == to, ApprovalRequest.status == "pending",
-                ApprovalRequest.expires_at <= utcnow())).scalars().all():
+                col(ApprovalRequest.asset_type) == typ,
+                col(ApprovalRequest.version_id) == version_id,
+                col(ApprovalRequest.target_stage) == to, col(ApprovalRequest.status) == "pending",
+                col(ApprovalRequest.expires_at) <= utcnow())).scalars().all():
             req.status, req.decided_at, req.reason = "expired", utcnow(), "request expired"
             s.add(req)
             self.ws.audit_writer.record(s, "promotion.expired", req.ref,
@@ -441,7 +446,7 @@ class Governance:
                 problem = self._recheck(s, req, asset, version)
             if problem is not None:
                 status, reason = problem
-                events.append(self._close(s, req, status, reason, actor))  # type: ignore[arg-type]
+                events.append(self._close(s, req, status, reason, actor))
                 invalid = ConflictError(f"request {request_id} is {status}: {reason}")
             else:
                 self._record_decision(s, req, version, who, role, approve, comment)
@@ -460,18 +465,18 @@ class Governance:
             raise invalid
         return public
 
-    def _close(self, s: Session, req: ApprovalRequest, status: str, reason: str,
+    def _close(self, s: Session, req: ApprovalRequest, status: _Ending, reason: str,
                actor: str) -> DecisionEvent:
         """End a pending request as ``expired`` or ``invalidated``, audited; its event."""
         req.status, req.reason, req.decided_at = status, reason, utcnow()
         s.add(req)
         self.ws.audit_writer.record(s, f"promotion.{status}", req.ref,
                                     after={"request_id": req.id, "reason": reason})
-        return _event(req, status, actor, reason)  # type: ignore[arg-type]
+        return _event(req, status, actor, reason)
 
     def _locked_request(self, s: Session, request_id: str) -> ApprovalRequest:
-        q = select(ApprovalRequest).where(ApprovalRequest.id == request_id).with_for_update()
-        req = s.execute(q).scalars().first()
+        q = select(ApprovalRequest).where(col(ApprovalRequest.id) == request_id).with_for_update()
+        req: ApprovalRequest | None = s.execute(q).scalars().first()
         if req is None:
             raise NotFoundError(f"approval request {request_id!r} does not exist")
         return req
@@ -481,7 +486,7 @@ class Governance:
         return store.asset_of(s, req.asset_type, version), version
 
     def _staleness(self, s: Session, req: ApprovalRequest, version: Any
-                   ) -> tuple[str, str] | None:
+                   ) -> tuple[_Ending, str] | None:
         if utcnow() > _aware(req.expires_at):
             return "expired", f"it expired at {_aware(req.expires_at).isoformat()}"
         if version.digest != req.version_digest:
@@ -507,7 +512,8 @@ class Governance:
         return None
 
     def _require_role(self, s: Session, actor: str, allowed: set[str], action: str) -> set[str]:
-        held = set(s.execute(select(UserRole.role).where(UserRole.user == actor)).scalars())
+        held = set(s.execute(select(col(UserRole.role))
+                             .where(col(UserRole.user) == actor)).scalars())
         if not held & allowed:
             raise PermissionDeniedError(
                 f"{actor!r} may not {action}: it needs one of the roles "
@@ -551,8 +557,8 @@ class Governance:
                                             "its promotion (separation of duties)")
             _require_known_author(s, req.asset_type, req.ref, version)
         already = s.execute(select(ApprovalDecision).where(
-            ApprovalDecision.request_id == req.id,
-            ApprovalDecision.actor == actor)).scalars().first()
+            col(ApprovalDecision.request_id) == req.id,
+            col(ApprovalDecision.actor) == actor)).scalars().first()
         if already is not None:
             raise ConflictError(f"{actor!r} already decided request {req.id} "
                                 "(each reviewer decides once)")
@@ -583,7 +589,7 @@ class Governance:
                                        "auth_method": who.method, **signed.to_json()})
 
     def _recheck(self, s: Session, req: ApprovalRequest, asset: Any, version: Any
-                 ) -> tuple[str, str] | None:
+                 ) -> tuple[_Ending, str] | None:
         """Judge the request again under the policy as it stands at the moment of the decision.
 
         The snapshot froze the evaluation when the request was made; evidence
@@ -608,10 +614,11 @@ class Governance:
 
     def _approvals(self, s: Session, req: ApprovalRequest) -> Counter[str]:
         """Approvals that count now: only from reviewers who still hold the role they used."""
-        rows = s.execute(select(ApprovalDecision.role).join(
-            UserRole, (UserRole.user == ApprovalDecision.actor)  # type: ignore[arg-type]
-            & (UserRole.role == ApprovalDecision.role)).where(
-            ApprovalDecision.request_id == req.id, ApprovalDecision.decision == "approve"))
+        rows = s.execute(select(col(ApprovalDecision.role)).join(
+            UserRole, (col(UserRole.user) == ApprovalDecision.actor)
+            & (col(UserRole.role) == ApprovalDecision.role)).where(
+            col(ApprovalDecision.request_id) == req.id,
+            col(ApprovalDecision.decision) == "approve"))
         return Counter(rows.scalars())
 
     def _complete(self, s: Session, req: ApprovalRequest) -> bool:
@@ -752,8 +759,9 @@ class Governance:
                                         decision="revoked", actor=self.ws.actor, comment=reason,
                                         status=REVALIDATION_REQUIRED))
         pending = s.execute(select(ApprovalRequest).where(
-            ApprovalRequest.asset_type == typ, ApprovalRequest.version_id == version.id,
-            ApprovalRequest.status == "pending").with_for_update()).scalars().all()
+            col(ApprovalRequest.asset_type) == typ,
+            col(ApprovalRequest.version_id) == version.id,
+            col(ApprovalRequest.status) == "pending").with_for_update()).scalars().all()
         for req in pending:
             events.append(self._close(s, req, "invalidated",
                                       f"{canonical} was revoked: {reason}", self.ws.actor))
@@ -764,8 +772,8 @@ class Governance:
         from lmops_core.registry.models import Evidence
 
         last = s.execute(select(func.max(Evidence.created_at)).where(
-            Evidence.subject_type == typ, Evidence.subject_id == version.id,
-            Evidence.kind == "revocation")).scalar_one_or_none()
+            col(Evidence.subject_type) == typ, col(Evidence.subject_id) == version.id,
+            col(Evidence.kind) == "revocation")).scalar_one_or_none()
         return _aware(last) if last is not None else None
 
     def revalidate(self, ref: str, *, comment: str) -> None:
@@ -829,8 +837,8 @@ class Governance:
         """Mark pending requests past their expiry as expired; returns how many."""
         with self.ws.db.write() as s:
             due = s.execute(select(ApprovalRequest).where(
-                ApprovalRequest.status == "pending",
-                ApprovalRequest.expires_at < utcnow()).with_for_update()).scalars().all()
+                col(ApprovalRequest.status) == "pending",
+                col(ApprovalRequest.expires_at) < utcnow()).with_for_update()).scalars().all()
             events = [self._close(s, req, "expired", "request expired", self.ws.actor)
                       for req in due]
         self._emit(events)
@@ -848,14 +856,15 @@ class Governance:
         with self.ws.db.read() as s:
             q = _summaries()
             if status:
-                q = q.where(ApprovalRequest.status == status)
+                q = q.where(col(ApprovalRequest.status) == status)
             if asset_type:
-                q = q.where(ApprovalRequest.asset_type == asset_type)
+                q = q.where(col(ApprovalRequest.asset_type) == asset_type)
             if target_stage:
-                q = q.where(ApprovalRequest.target_stage == target_stage)
+                q = q.where(col(ApprovalRequest.target_stage) == target_stage)
             total = s.execute(select(func.count()).select_from(q.subquery())).scalar_one()
-            rows = s.execute(q.order_by(ApprovalRequest.created_at.desc(),  # type: ignore[attr-defined]
-                                        ApprovalRequest.id).limit(limit).offset(offset)).scalars()
+            rows = s.execute(q.order_by(col(ApprovalRequest.created_at).desc(),
+                                        col(ApprovalRequest.id)).limit(limit).offset(offset)
+                             ).scalars()
             reqs = list(rows)
             decisions = self._decisions_for(s, [r.id for r in reqs])
             return Page(items=[self._public(s, r, decisions.get(r.id, [])) for r in reqs],
@@ -923,8 +932,8 @@ class Governance:
         out: dict[str, list[ApprovalDecision]] = {}
         if ids:
             for d in s.execute(select(ApprovalDecision).where(
-                    ApprovalDecision.request_id.in_(ids)).order_by(  # type: ignore[attr-defined]
-                    ApprovalDecision.id)).scalars():
+                    col(ApprovalDecision.request_id).in_(ids)).order_by(
+                    col(ApprovalDecision.id))).scalars():
                 out.setdefault(d.request_id, []).append(d)
         return out
 
@@ -967,10 +976,10 @@ class Governance:
                                      event.request_id)
 
 
-def _event(req: ApprovalRequest, decision: str, actor: str, comment: str | None
+def _event(req: ApprovalRequest, decision: Decision, actor: str, comment: str | None
            ) -> DecisionEvent:
     return DecisionEvent(request_id=req.id, ref=req.ref, target_stage=req.target_stage,
-                         decision=decision, actor=actor,  # type: ignore[arg-type]
+                         decision=decision, actor=actor,
                          comment=comment or "", status=req.status)
 
 
@@ -978,10 +987,12 @@ _STAGES = {"data_preparation", "training", "compression", "evaluation", "explain
            "deployment", "monitoring"}
 
 
-def _summaries() -> Any:
+def _summaries() -> Select[ApprovalRequest]:
     """Requests without their frozen evaluation and evidence: only the detail view needs them."""
-    return select(ApprovalRequest).options(defer(ApprovalRequest.evaluation),  # type: ignore[arg-type]
-                                           defer(ApprovalRequest.evidence_digests))  # type: ignore[arg-type]
+    # SQLModel types a column attribute as its value; on the class it is the mapped attribute.
+    evaluation = cast("QueryableAttribute[Any]", ApprovalRequest.evaluation)
+    evidence_digests = cast("QueryableAttribute[Any]", ApprovalRequest.evidence_digests)
+    return select(ApprovalRequest).options(defer(evaluation), defer(evidence_digests))
 
 
 def _check_stage(stage: str) -> None:

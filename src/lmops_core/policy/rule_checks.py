@@ -20,7 +20,7 @@ from typing import Any
 
 from lmops_core.policy.cel_eval import CompiledExpression
 from lmops_core.policy.cel_types import result_type
-from lmops_core.policy.issues import LintIssue
+from lmops_core.policy.issues import LintIssue, Severity
 from lmops_core.policy.model import Rule
 
 #: ``kind -> {metric name or pattern: type name}``, from registered evidence kinds (a
@@ -58,9 +58,9 @@ def rule_issues(
             continue
         line = (condition_lines or {}).get(condition.name, rule_line)
 
-        def issue(message: str, severity: str = "error", name: str = condition.name,
+        def issue(message: str, severity: Severity = "error", name: str = condition.name,
                   at: int | None = line) -> LintIssue:
-            return LintIssue(file, message, at, severity, rule.name, name)  # type: ignore[arg-type]
+            return LintIssue(file, message, at, severity, rule.name, name)
 
         typ = result_type(compiled.source, lambda k, m: _declared_type(declared, k, m))
         if typ is not None and typ != "bool":
@@ -71,7 +71,7 @@ def rule_issues(
 
 
 def _metric_issues(source: str, declared: dict[str, dict[str, str]]
-                   ) -> Iterator[tuple[str, str]]:
+                   ) -> Iterator[tuple[str, Severity]]:
     # Text inside string literals is not a read; blank it out (same length, positions kept).
     code = _STRING_RE.sub(lambda m: m.group()[0] + " " * (len(m.group()) - 2) + m.group()[-1],
                           source)

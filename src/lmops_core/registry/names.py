@@ -96,7 +96,7 @@ def parse_ref(ref: str, *, asset_type: AssetType | None = None) -> VersionRef:
             raise ValidationError(
                 f"reference {ref!r} names a {prefix}, but a {asset_type} is expected", field="ref"
             )
-        typ = prefix  # type: ignore[assignment]
+        typ = prefix
     name, _, selector = text.partition("@")
     name = clean_name(name)
     if not selector or selector == "latest":

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from sqlalchemy import and_, insert, literal, select, text, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from lmops_core.audit import postgres as audit_postgres
 from lmops_core.audit.chain import AuditAnchor, append_event, canonical_json
@@ -138,7 +138,8 @@ def get_asset(session: Session, asset_type: str, name: str) -> Any:
     """The asset with this (normalised) name, or ``NotFoundError``."""
     asset_cls, _, _ = asset_classes(asset_type)
     key = normalize_name(name)
-    row = session.exec(select(asset_cls).where(asset_cls.normalized_name == key)).scalars().first()  # type: ignore[call-overload]
+    row = session.execute(select(asset_cls).where(
+        asset_cls.normalized_name == key)).scalars().first()
     if row is None:
         raise NotFoundError(f"{asset_type} {clean_name(name)!r} does not exist", asset=name)
     return row
@@ -169,7 +170,7 @@ def ensure_asset(
             field="risk_tier",
         )
     if not must_create:
-        existing = session.exec(select(asset_cls).where(  # type: ignore[call-overload]
+        existing = session.execute(select(asset_cls).where(
             asset_cls.normalized_name == key)).scalars().first()
         if existing is not None:
             return existing
@@ -190,7 +191,8 @@ def ensure_asset(
         .returning(asset_cls.id)
     )
     created_id = session.execute(stmt).scalar()
-    row = session.exec(select(asset_cls).where(asset_cls.normalized_name == key)).scalars().one()  # type: ignore[call-overload]
+    row = session.execute(select(asset_cls).where(
+        asset_cls.normalized_name == key)).scalars().one()
     if created_id is None:
         if must_create:
             raise AlreadyExistsError(
@@ -206,7 +208,7 @@ def ensure_asset(
 
 def list_assets(session: Session, asset_type: str) -> list[Any]:
     asset_cls, _, _ = asset_classes(asset_type)
-    return list(session.exec(select(asset_cls).order_by(asset_cls.normalized_name)).scalars())  # type: ignore[call-overload]
+    return list(session.execute(select(asset_cls).order_by(asset_cls.normalized_name)).scalars())
 
 
 # --- versions ----------------------------------------------------------------
@@ -323,15 +325,16 @@ def resolve(session: Session, ref: str | VersionRef, asset_type: AssetType | Non
     asset = get_asset(session, typ, parsed.name)
     _, version_cls, fk = asset_classes(typ)
     if parsed.alias is not None:
-        alias = session.exec(select(Alias).where(  # type: ignore[call-overload]
-            Alias.asset_type == typ, Alias.asset_id == asset.id, Alias.alias == parsed.alias
+        alias = session.execute(select(Alias).where(
+            col(Alias.asset_type) == typ, col(Alias.asset_id) == asset.id,
+            col(Alias.alias) == parsed.alias,
         )).scalars().first()
         if alias is None:
             raise NotFoundError(f"{typ} {asset.name!r} has no alias {parsed.alias!r}", ref=str(ref))
         row = session.get(version_cls, alias.version_id)
     else:
         number = parsed.version if parsed.version is not None else asset.latest_version
-        row = session.exec(select(version_cls).where(  # type: ignore[call-overload]
+        row = session.execute(select(version_cls).where(
             getattr(version_cls, fk) == asset.id, version_cls.version == number
         )).scalars().first()
     if row is None:
@@ -351,7 +354,7 @@ def ref_of(session: Session, asset_type: str, version: Any) -> str:
 def list_versions(session: Session, asset_type: str, name: str) -> list[Any]:
     asset = get_asset(session, asset_type, name)
     _, version_cls, fk = asset_classes(asset_type)
-    return list(session.exec(select(version_cls).where(  # type: ignore[call-overload]
+    return list(session.execute(select(version_cls).where(
         getattr(version_cls, fk) == asset.id).order_by(version_cls.version)).scalars())
 
 
@@ -369,8 +372,9 @@ def set_tag(session: Session, audit: AuditWriter, *, asset_type: str, version: A
     existing = _insert_or_lock(
         session, VersionTag(subject_type=asset_type, subject_id=version.id, key=key,
                             value=value),
-        select(VersionTag).where(VersionTag.subject_type == asset_type,
-                                 VersionTag.subject_id == version.id, VersionTag.key == key))
+        select(VersionTag).where(col(VersionTag.subject_type) == asset_type,
+                                 col(VersionTag.subject_id) == version.id,
+                                 col(VersionTag.key) == key))
     before = existing.value if existing else None
     if existing:
         existing.value = value
@@ -399,8 +403,9 @@ def _insert_or_lock(session: Session, new: Any, existing: Any) -> Any:
 
 
 def tags_of(session: Session, asset_type: str, version_id: int) -> dict[str, str]:
-    rows = session.exec(select(VersionTag).where(  # type: ignore[call-overload]
-        VersionTag.subject_type == asset_type, VersionTag.subject_id == version_id)).scalars()
+    rows = session.execute(select(VersionTag).where(
+        col(VersionTag.subject_type) == asset_type,
+        col(VersionTag.subject_id) == version_id)).scalars()
     return {t.key: t.value for t in rows}
 
 
@@ -411,12 +416,12 @@ def tags_and_aliases(session: Session, asset_type: str, version_ids: Sequence[in
     aliases: dict[int, list[str]] = {vid: [] for vid in version_ids}
     if not version_ids:
         return tags, aliases
-    for t in session.exec(select(VersionTag).where(  # type: ignore[call-overload]
-            VersionTag.subject_type == asset_type,
-            VersionTag.subject_id.in_(version_ids))).scalars():
+    for t in session.execute(select(VersionTag).where(
+            col(VersionTag.subject_type) == asset_type,
+            col(VersionTag.subject_id).in_(version_ids))).scalars():
         tags[t.subject_id][t.key] = t.value
-    for a in session.exec(select(Alias).where(  # type: ignore[call-overload]
-            Alias.asset_type == asset_type, Alias.version_id.in_(version_ids))).scalars():
+    for a in session.execute(select(Alias).where(
+            col(Alias.asset_type) == asset_type, col(Alias.version_id).in_(version_ids))).scalars():
         aliases[a.version_id].append(a.alias)
     return tags, {k: sorted(v) for k, v in aliases.items()}
 
@@ -428,8 +433,8 @@ def set_alias(session: Session, audit: AuditWriter, *, asset_type: str, asset: A
     row = _insert_or_lock(
         session, Alias(asset_type=asset_type, asset_id=asset.id, alias=alias,
                        version_id=version.id),
-        select(Alias).where(Alias.asset_type == asset_type, Alias.asset_id == asset.id,
-                            Alias.alias == alias))
+        select(Alias).where(col(Alias.asset_type) == asset_type, col(Alias.asset_id) == asset.id,
+                            col(Alias.alias) == alias))
     before = None
     if row is not None:
         before = row.version_id
@@ -442,8 +447,8 @@ def set_alias(session: Session, audit: AuditWriter, *, asset_type: str, asset: A
 
 
 def aliases_of(session: Session, asset_type: str, version_id: int) -> list[str]:
-    return sorted(session.exec(select(Alias.alias).where(  # type: ignore[call-overload]
-        Alias.asset_type == asset_type, Alias.version_id == version_id)).scalars())
+    return sorted(session.execute(select(col(Alias.alias)).where(
+        col(Alias.asset_type) == asset_type, col(Alias.version_id) == version_id)).scalars())
 
 
 def _numeric_metrics(prefix: str, metrics: Mapping[str, Any]) -> dict[str, float]:
@@ -545,11 +550,11 @@ def attach_evidence(
 
 def list_evidence(session: Session, asset_type: str, version_id: int,
                   kind: str | None = None) -> list[Evidence]:
-    q = select(Evidence).where(Evidence.subject_type == asset_type,
-                               Evidence.subject_id == version_id)
+    q = select(Evidence).where(col(Evidence.subject_type) == asset_type,
+                               col(Evidence.subject_id) == version_id)
     if kind:
-        q = q.where(Evidence.kind == kind)
-    return list(session.exec(q.order_by(Evidence.id)).scalars())  # type: ignore[call-overload]
+        q = q.where(col(Evidence.kind) == kind)
+    return list(session.execute(q.order_by(col(Evidence.id))).scalars())
 
 
 def add_lineage(session: Session, audit: AuditWriter, *, child_type: str, child: Any,
@@ -569,10 +574,13 @@ def add_lineage(session: Session, audit: AuditWriter, *, child_type: str, child:
 def lineage_edges(session: Session, asset_type: str, version_id: int,
                   direction: Literal["up", "down"] = "up") -> list[LineageEdge]:
     if direction == "up":
-        cond = and_(LineageEdge.child_type == asset_type, LineageEdge.child_id == version_id)
+        cond = and_(col(LineageEdge.child_type) == asset_type,
+                    col(LineageEdge.child_id) == version_id)
     else:
-        cond = and_(LineageEdge.parent_type == asset_type, LineageEdge.parent_id == version_id)
-    return list(session.exec(select(LineageEdge).where(cond).order_by(LineageEdge.id)).scalars())  # type: ignore[call-overload]
+        cond = and_(col(LineageEdge.parent_type) == asset_type,
+                    col(LineageEdge.parent_id) == version_id)
+    return list(session.execute(select(LineageEdge).where(cond)
+                                .order_by(col(LineageEdge.id))).scalars())
 
 
 def version_by_id(session: Session, asset_type: str, version_id: int) -> Any:
@@ -657,15 +665,17 @@ def search_versions(
     # probing an index per row stops after `limit` matches, where IN would first
     # materialise every matching metric row (tens of thousands for 'acc >= 0.5').
     for key, value in (tags or {}).items():
-        q = q.where(select(VersionTag.id).where(
-            VersionTag.subject_type == asset_type, VersionTag.subject_id == version_cls.id,
-            VersionTag.key == key, VersionTag.value == value).exists())
+        q = q.where(select(col(VersionTag.id)).where(
+            col(VersionTag.subject_type) == asset_type,
+            col(VersionTag.subject_id) == version_cls.id,
+            col(VersionTag.key) == key, col(VersionTag.value) == value).exists())
     for mf in metrics:
         if mf.op not in _OPS:
             raise ValidationError(f"invalid metric operator {mf.op!r}", field="metric")
         cmp = getattr(VersionMetric.value, _OPS[mf.op])(mf.value)
-        q = q.where(select(VersionMetric.id).where(
-            VersionMetric.subject_type == asset_type, VersionMetric.subject_id == version_cls.id,
-            VersionMetric.key == mf.key, cmp).exists())
+        q = q.where(select(col(VersionMetric.id)).where(
+            col(VersionMetric.subject_type) == asset_type,
+            col(VersionMetric.subject_id) == version_cls.id,
+            col(VersionMetric.key) == mf.key, cmp).exists())
     q = q.order_by(version_cls.id.desc()).limit(max(1, min(limit, 10_000))).offset(max(0, offset))
     return [(a, v) for a, v in session.execute(q).all()]
