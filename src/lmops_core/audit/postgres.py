@@ -34,6 +34,7 @@ from typing import Any, NoReturn
 
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from lmops_core.audit import chain
@@ -124,14 +125,14 @@ def append(session: Session, *, key: bytes, actor: str, action: str, subject: st
             chain._refuse(anchor.blocked, anchor)
         try:
             row = conn.exec_driver_sql(HEAD_LOCK_SQL).first()
-        except chain.DBAPIError as exc:
+        except DBAPIError as exc:
             if not chain.schema_error(exc):
                 raise
             chain._refuse(f"the audit tables cannot be read ({exc.orig})", anchor)
         adopt_locked_head(session, row, key=key, anchor=anchor)
     state = session.info[chain._HEAD_KEY]
     flush_pending(conn)  # an earlier event of this transaction goes first
-    seq = state["seq"] + 1
+    seq = int(state["seq"]) + 1
     ts = datetime.now(UTC).isoformat(timespec="microseconds")
     before_s, after_s = chain.canonical_json(before), chain.canonical_json(after)
     digest = chain.event_hash(state["hash"], seq, ts, actor, action, subject, before_s, after_s)
@@ -158,7 +159,7 @@ def flush_pending(conn: Connection) -> None:
     if pending is None:
         return
     sql, params, key, anchor = pending
-    raw = conn.connection.driver_connection
+    raw = _driver(conn)
     _run(raw, key, anchor, lambda: raw.execute(sql, params))
 
 
@@ -175,7 +176,7 @@ def commit_with_pending(session: Session) -> None:
     if pending is None:
         return
     sql, params, key, anchor = pending
-    raw = conn.connection.driver_connection
+    raw = _driver(conn)
 
     def send() -> None:
         with raw.pipeline():
@@ -183,6 +184,11 @@ def commit_with_pending(session: Session) -> None:
             raw.commit()
 
     _run(raw, key, anchor, send)
+
+
+def _driver(conn: Connection) -> Any:
+    """The psycopg connection under ``conn`` (pipelines are not reachable through SQLAlchemy)."""
+    return conn.connection.driver_connection
 
 
 def _run(raw: Any, key: bytes, anchor: chain.AuditAnchor | None, send: Any) -> None:
