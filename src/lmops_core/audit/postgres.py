@@ -100,6 +100,11 @@ def holds_head(session: Session) -> bool:
     return chain._HEAD_KEY in session.info
 
 
+def refuse_unreadable(exc: DBAPIError, anchor: chain.AuditAnchor | None) -> NoReturn:
+    """Refuse the write of a statement that could not read the audit tables."""
+    chain._refuse(f"the audit tables cannot be read ({exc.orig})", anchor)
+
+
 def adopt_locked_head(session: Session, row: Any, *, key: bytes,
                       anchor: chain.AuditAnchor | None) -> None:
     """Take the head ``(seq, hash, signature)`` that the caller locked (``FOR UPDATE``)

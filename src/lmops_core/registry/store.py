@@ -263,7 +263,12 @@ def _insert_next_version_pg(session: Session, audit: AuditWriter, asset_cls: typ
         head = (select(col(AuditHead.seq), col(AuditHead.hash), col(AuditHead.signature))
                 .where(col(AuditHead.id) == 1).with_for_update().cte("head"))
         extra += [select(c).scalar_subquery() for c in head.c]
-    result = session.execute(stmt.returning(version_cls, *extra)).first()
+    try:
+        result = session.execute(stmt.returning(version_cls, *extra)).first()
+    except sa_exc.ProgrammingError as exc:  # a dropped audit table: a verdict, not a traceback
+        if held:
+            raise
+        audit_postgres.refuse_unreadable(exc, audit.anchor)
     if result is None:
         return None
     if not held:
