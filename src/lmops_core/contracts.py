@@ -12,21 +12,30 @@ kinds it records) and an evidence kind describes its metrics (:class:`Metric`:
 type, unit, direction, headline), so the core can validate a run before it
 starts, check policies, and show any plugin's results without naming it.
 
-This module imports nothing else of lmops but errors, so plugins can depend on
-it without pulling in the database layer.
+This module imports nothing else of lmops but errors and the runtime types
+(:mod:`lmops_core.runtimes`), so plugins can depend on it without pulling in the
+database layer.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-from lmops_core.errors import PluginError, StageError
+from lmops_core.errors import PluginError, StageError, ValidationError
+from lmops_core.runtimes import (
+    Guard,
+    GuardSource,
+    LoadedModel,
+    ModelRuntime,
+    RuntimeSource,
+    TextGuard,
+)
 
 AssetType = Literal["dataset", "model", "prompt", "suite"]
 ASSET_TYPES: tuple[str, ...] = get_args(AssetType)
@@ -84,9 +93,18 @@ class InputAsset:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
+class PluginServices(RuntimeSource, GuardSource, Protocol):
+    """What other plugins offer an operation through the core (the plugin host has these)."""
+
+
 @dataclass(frozen=True)
 class StageContext:
-    """Everything a stage operation may use; built by the core for each run."""
+    """Everything a stage operation may use; built by the core for each run.
+
+    ``plugins`` is where :meth:`load_model` and :meth:`guard` find what other
+    plugins registered; the runner passes its plugin host. A context built by
+    hand without one uses the plugins installed here, loaded once per process.
+    """
 
     stage: Stage
     operation: str
@@ -100,6 +118,7 @@ class StageContext:
     #: The validated parameters, an instance of the operation's ``params_model`` (``None``
     #: when it declares none); ``params`` holds the same values as a mapping.
     options: Any = None
+    plugins: PluginServices | None = field(default=None, repr=False, compare=False)
 
     def input(self, role: str) -> InputAsset:
         """The input bound to ``role``, or a :class:`StageError` naming it."""
@@ -110,6 +129,91 @@ class StageContext:
             raise StageError(
                 f'operation "{self.operation}" needs an input for role "{role}" (given: {have})'
             ) from None
+
+    def _services(self) -> PluginServices:
+        if self.plugins is not None:
+            return self.plugins
+        from lmops_core.plugins import default_host
+
+        return default_host()
+
+    def model_runtime(self, kind: str) -> ModelRuntime:
+        """The runtime a plugin registered for model ``kind``, or a PluginError naming it."""
+        return self._services().model_runtime(kind)
+
+    def load_model(self, role: str = "model", *, threads: int | None = None,
+                   needs: Sequence[str] = ("generate",)) -> LoadedModel:
+        """Open the model version under ``role`` with the runtime registered for its kind.
+
+        A kind whose runtime ``needs_base`` (a PEFT adapter) is opened with the
+        input under role ``"base"``. ``threads`` limits the runtime's CPU
+        threads; ``needs`` lists the capabilities the operation uses
+        (``"generate"``, ``"score"``). Errors name the role, the kind and the
+        plugins that offer runtimes.
+        """
+        asset = self.input(role)
+        if asset.asset_type != "model":
+            raise ValidationError(f'input "{role}" must be a model version, got a '
+                                  f"{asset.asset_type}", field=role)
+        if asset.path is None:
+            raise ValidationError(f'input "{role}" has no local path', field=role)
+        runtime = self._services().model_runtime(asset.kind)
+        base = None
+        if runtime.needs_base:
+            base_input = self.input("base")
+            if base_input.path is None:
+                raise ValidationError('input "base" has no local path', field="base")
+            base = base_input.path
+        return runtime.open(asset.path, base=base, threads=threads, needs=needs)
+
+    def find_model_runtime(self, kind: str) -> ModelRuntime | None:
+        """The runtime a plugin registered for model ``kind``, or ``None`` when none is."""
+        return self._services().find_model_runtime(kind)
+
+    def find_guard(self, name: str) -> Guard | None:
+        """The guard a plugin registered as ``name``, or ``None`` when none is installed."""
+        return self._services().find_guard(name)
+
+    def guard(self, name: str, **options: Any) -> TextGuard:
+        """A :class:`~lmops_core.runtimes.TextGuard` built by the guard ``name`` with ``options``.
+
+        Fails with a :class:`PluginError` naming the guard when no plugin offers it.
+        """
+        found = self.find_guard(name)
+        if found is None:
+            raise PluginError(f'operation "{self.operation}" needs the guard "{name}", which no '
+                              "installed plugin offers (lmops-presidio offers \"pii\")",
+                              guard=name)
+        return found.build(**options)
+
+    def records(self, role: str = "dataset") -> Iterator[dict[str, Any]]:
+        """The records of the dataset version under ``role``, each checked against its shape.
+
+        The shape is the version's kind (``instruction``, ``dialogue``, ``text``,
+        ``preference``). A record that cannot be read or breaks the shape fails
+        with a :class:`ValidationError` naming ``ref:line`` and the field.
+        """
+        from lmops_core.datasets.readers import iter_records
+        from lmops_core.datasets.shapes import SHAPES, RecordError, validate_record
+
+        asset = self.input(role)
+        if asset.asset_type != "dataset" or asset.path is None:
+            raise ValidationError(f'input "{role}" must be a dataset version with a local file',
+                                  field=role)
+        if asset.kind not in SHAPES:
+            raise ValidationError(f'input "{role}" has shape "{asset.kind}", not one of '
+                                  f'{", ".join(SHAPES)}', field=role)
+        for location, record, problem in iter_records(asset.path):
+            line = location.rsplit(":", 1)[-1]
+            where = f"{asset.ref}:{line}"
+            if problem is not None:
+                raise ValidationError(f"{where}: {problem}", location=where)
+            try:
+                validate_record(asset.kind, record)
+            except RecordError as exc:
+                raise ValidationError(f"{where}: {exc}", location=where,
+                                      field=exc.field) from None
+            yield dict(record)
 
 
 @dataclass(frozen=True)

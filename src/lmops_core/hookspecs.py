@@ -59,6 +59,48 @@ def lmops_artifact_backend(uri: str, settings: Settings) -> ArtifactBackend | No
 
 
 # ---------------------------------------------------------------------------
+# Runtimes: models and guards other plugins use
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def register_model_runtimes(register: Register) -> None:
+    """Offer runtimes that open model versions of given kinds.
+
+    Called once, the first time the host's registrations are read. Call
+    ``register(runtime)`` with a :class:`~lmops_core.runtimes.ModelRuntime`
+    for each model kind the plugin can open (``"base"``, ``"adapter"``,
+    ``"onnx"``...); one kind has at most one runtime across plugins (a second
+    is a :class:`~lmops_core.errors.PluginError` naming both plugins). The
+    runtime's ``load`` must import its ML libraries when called, not at
+    registration, and return a :class:`~lmops_core.runtimes.LoadedModel`
+    (plus the :class:`~lmops_core.runtimes.ScoringModel` methods when it
+    declares the ``"score"`` capability).
+
+    Operations never import a runtime's plugin: they call
+    ``context.load_model(role)``, which opens the input with the runtime
+    registered for its kind (with the ``"base"`` input when the runtime
+    ``needs_base``), and fails with an error naming the kind when no plugin
+    offers one. Return value ignored.
+    """
+
+
+@hookspec
+def register_guards(register: Register) -> None:
+    """Offer guards that find and redact sensitive text (personal data and the like).
+
+    Called once, the first time the host's registrations are read. Call
+    ``register(guard)`` with a :class:`~lmops_core.runtimes.Guard`: a unique
+    ``name`` and a ``factory(**options)`` returning a
+    :class:`~lmops_core.runtimes.TextGuard`. Other plugins reach it through
+    ``context.guard(name, **options)`` (an error naming the guard when no
+    plugin offers it) or ``context.find_guard(name)`` (``None`` when none is
+    installed, an error when some plugin failed to load). Return value
+    ignored.
+    """
+
+
+# ---------------------------------------------------------------------------
 # Data preparation
 # ---------------------------------------------------------------------------
 
@@ -158,6 +200,22 @@ def register_deployment_targets(register: Register) -> None:
     and prompt input is in that stage, not revalidation-required, with an
     approved request for its exact content under the current policy, and
     checks again when the run is committed. Return value ignored.
+    """
+
+
+@hookspec
+def register_serving_targets(register: Register) -> None:
+    """Offer places a verified deployment bundle can be served (a local HTTP service...).
+
+    Called once, the first time the host's registrations are read. Call
+    ``register(target)`` with a :class:`~lmops_core.runtimes.ServingTarget`
+    for each; ``target.name`` must be unique across plugins. A pipeline's
+    ``serve`` step names its target (default ``"local"``): the core looks it up
+    by name, fails closed with an error naming the target when no installed
+    plugin offers it, calls ``target.start(bundle, ...)``, polls the returned
+    :class:`~lmops_core.runtimes.ServedModel`'s ``health()`` until it is up,
+    sends prompts through ``generate`` and always calls ``stop()``. Return
+    value ignored.
     """
 
 

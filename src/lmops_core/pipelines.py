@@ -24,14 +24,8 @@ Actions: ``people``, ``grant``, ``register_dataset``, ``register_model``, ``run`
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -121,6 +115,8 @@ class Serve(_Strict):
     max_new_tokens: int = 24
     guard_mode: Literal["redact", "block", "off"] = "redact"
     timeout_s: float = 120.0
+    #: The serving target, by the name a plugin registered it under.
+    target: str = "local"
 
 
 class Monitor(_Strict):
@@ -469,60 +465,27 @@ class PipelineRunner:
                                   f"({len(verified.manifest.get('members', []))} files)")
 
     def _do_serve(self, ws: Workspace, spec: dict[str, Any]) -> StepResult:
-        lmops = Path(sys.executable).with_name("lmops")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        # The target is whatever plugin registered it (lmops-serve offers "local"); none
+        # installed fails closed here, naming the target.
+        target = ws.plugins.serving_target(spec["target"])
         log = ws.settings.home / "inference.jsonl"
-        cmd = [str(lmops), "serve-model", str(self.path(spec["bundle"])), "--port", str(port),
-               "--guard-mode", spec["guard_mode"], "--log-path", str(log)]
-        env = {**os.environ, "LMOPS_HOME": str(ws.settings.home)}
-        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                  env=env)
-        base = f"http://127.0.0.1:{port}"
+        served = target.start(self.path(spec["bundle"]), home=ws.settings.home,
+                              guard_mode=spec["guard_mode"], log_path=log)
         replies: list[str] = []
         try:
             deadline = time.monotonic() + spec["timeout_s"]
-            while True:
-                if server.poll() is not None:
-                    err = server.stderr.read().decode() if server.stderr else ""
-                    raise StageError(f"lmops serve-model exited: {err[-2000:]}")
-                try:
-                    with urllib.request.urlopen(f"{base}/health", timeout=2):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise StageError("lmops serve-model did not become healthy") from None
-                    time.sleep(0.5)
+            while served.health() is None:
+                if time.monotonic() > deadline:
+                    raise StageError(f'serving target "{spec["target"]}" did not become '
+                                     f"healthy within {spec['timeout_s']} s")
+                time.sleep(0.5)
             for prompt in spec["prompts"]:
-                replies.append(self._stream(base, prompt, spec["max_new_tokens"]))
+                replies.append(served.generate(prompt, max_new_tokens=spec["max_new_tokens"]))
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            served.stop()
         return StepResult(value=str(log), outputs={"log": str(log), "replies": replies},
                           summary="\n".join(f"> {p}\n< {r}" for p, r in
                                             zip(spec["prompts"], replies, strict=True)))
-
-    def _stream(self, base: str, prompt: str, max_new_tokens: int) -> str:
-        body = json.dumps({"prompt": prompt, "max_new_tokens": max_new_tokens}).encode()
-        request = urllib.request.Request(f"{base}/v1/generate/stream", data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
-        pieces: list[str] = []
-        event = ""
-        with urllib.request.urlopen(request, timeout=120) as response:
-            for raw in response:
-                line = raw.decode("utf-8").rstrip("\n")
-                if line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:") and event == "token":
-                    data = json.loads(line[5:].strip())
-                    pieces.append(data.get("text", "") if isinstance(data, dict) else str(data))
-                elif line.startswith("data:") and event == "error":
-                    raise StageError(f"the service refused: {line[5:].strip()}")
-        return "".join(pieces)
 
     def _do_monitor(self, ws: Workspace, spec: dict[str, Any]) -> StepResult:
         from lmops_core.governance.monitoring import check_monitoring

@@ -12,6 +12,7 @@ rest keep working. After loading,
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import re
@@ -31,7 +32,8 @@ from lmops_core.builtins import BUILTIN_PLUGINS
 from lmops_core.contracts import EvidenceKind, Operation, PolicyCheck, Stage
 from lmops_core.errors import PluginError
 from lmops_core.operations import OperationSpec, describe
-from lmops_core.settings import Settings
+from lmops_core.runtimes import Guard, ModelRuntime, ServingTarget
+from lmops_core.settings import Settings, get_settings
 
 ENTRY_POINT_GROUP = "lmops"
 
@@ -86,6 +88,9 @@ class Registrations:
     operations: dict[Stage, dict[str, Registered]] = field(default_factory=dict)
     evidence_kinds: dict[str, Registered] = field(default_factory=dict)
     policy_checks: dict[str, Registered] = field(default_factory=dict)
+    model_runtimes: dict[str, Registered] = field(default_factory=dict)
+    guards: dict[str, Registered] = field(default_factory=dict)
+    serving_targets: dict[str, Registered] = field(default_factory=dict)
 
 
 @dataclass
@@ -153,6 +158,68 @@ class PluginHost:
     def metric_types(self) -> dict[str, dict[str, str]]:
         """``kind -> {metric: type}`` for every declared kind, as policy checks read it."""
         return {name: reg.value.metric_types() for name, reg in self.evidence_kinds.items()}
+
+    @property
+    def model_runtimes(self) -> dict[str, Registered]:
+        """Model runtimes by the model kind they open."""
+        return self.registrations().model_runtimes
+
+    @property
+    def guards(self) -> dict[str, Registered]:
+        """Text guards by name."""
+        return self.registrations().guards
+
+    @property
+    def serving_targets(self) -> dict[str, Registered]:
+        """Serving targets by name."""
+        return self.registrations().serving_targets
+
+    def _failed(self) -> str:
+        if not self.failures:
+            return ""
+        return "; plugins that failed to load: " + "; ".join(str(f) for f in self.failures)
+
+    def find_model_runtime(self, kind: str) -> ModelRuntime | None:
+        """The runtime that opens model ``kind``, or ``None`` when no plugin registers one."""
+        found = self.model_runtimes.get(kind)
+        return found.value if found is not None else None
+
+    def model_runtime(self, kind: str) -> ModelRuntime:
+        """The runtime that opens model ``kind``, or an error naming the kind and what exists."""
+        found = self.model_runtimes.get(kind)
+        if found is None:
+            have = ", ".join(sorted(self.model_runtimes)) or "none installed"
+            raise PluginError(f'no model runtime for model kind "{kind}" (runtimes for: {have}); '
+                              f"is its plugin installed and allowed?{self._failed()}", kind=kind)
+        runtime: ModelRuntime = found.value
+        return runtime
+
+    def find_guard(self, name: str) -> Guard | None:
+        """The guard ``name``, or ``None`` when no plugin offers it.
+
+        Only absence gives ``None``: while any plugin failed to load (it might
+        be the one offering the guard) this raises, so screening is never
+        quietly switched off by a broken install.
+        """
+        found = self.guards.get(name)
+        if found is not None:
+            guard: Guard = found.value
+            return guard
+        if self.failures:
+            raise PluginError(f'no guard named "{name}" is available{self._failed()}',
+                              guard=name)
+        return None
+
+    def serving_target(self, name: str) -> ServingTarget:
+        """The serving target ``name``, or an error naming it and listing what exists."""
+        found = self.serving_targets.get(name)
+        if found is None:
+            have = ", ".join(sorted(self.serving_targets)) or "none installed"
+            raise PluginError(f'no serving target named "{name}" (available: {have}); is its '
+                              f"plugin (lmops-serve offers \"local\") installed and "
+                              f"allowed?{self._failed()}", target=name)
+        target: ServingTarget = found.value
+        return target
 
 
 _SEPARATORS = re.compile(r"[-_.]+")
@@ -336,8 +403,31 @@ def _collect_registrations(host: PluginHost) -> Registrations:
                               plugin=plugin)
         found.policy_checks[check.name] = Registered(plugin, check)
 
+    def named(table: dict[str, Registered], what: str, expected: type | Any,
+              key: str) -> Callable[[str, Any], None]:
+        def add(plugin: str, value: Any) -> None:
+            if not isinstance(value, expected):
+                raise PluginError(f'plugin "{plugin}" registered {value!r} as a {what}; '
+                                  f"expected lmops_core.runtimes.{expected.__name__}",
+                                  plugin=plugin)
+            name = getattr(value, key)
+            if not isinstance(name, str) or not name:
+                raise PluginError(f'plugin "{plugin}" registered a {what} without a {key}',
+                                  plugin=plugin)
+            prior = table.get(name)
+            if prior is not None:
+                raise PluginError(f'plugins "{prior.plugin}" and "{plugin}" both register a '
+                                  f'{what} for {key} "{name}"', plugin=plugin)
+            table[name] = Registered(plugin, value)
+        return add
+
     _call_per_plugin(host, "register_evidence_kinds", add_kind)
     _call_per_plugin(host, "register_policy_checks", add_check)
+    _call_per_plugin(host, "register_model_runtimes",
+                     named(found.model_runtimes, "model runtime", ModelRuntime, "kind"))
+    _call_per_plugin(host, "register_guards", named(found.guards, "guard", Guard, "name"))
+    _call_per_plugin(host, "register_serving_targets",
+                     named(found.serving_targets, "serving target", ServingTarget, "name"))
     _check_recorded_kinds(found)
     return found
 
@@ -353,3 +443,13 @@ def _check_recorded_kinds(found: Registrations) -> None:
                         f'plugin "{reg.plugin}" operation "{name}" ({stage.value}) records '
                         f'evidence kind "{kind}", which no plugin declares (declare it through '
                         "register_evidence_kinds)", plugin=reg.plugin)
+
+
+@functools.cache
+def default_host() -> PluginHost:
+    """The plugins installed here, loaded once per process with the current settings.
+
+    For code that runs outside a workspace (a stage context built by hand, a
+    bundle served without a store); registrations are collected on first use.
+    """
+    return load_plugins(get_settings(), registrations=False)

@@ -165,7 +165,8 @@ class StageRunner:
                 ctx = StageContext(stage=stage, operation=operation, inputs=resolved,
                                    params=params, workdir=workdir, actor=self.ws.actor,
                                    run_id=run_id, seed=seed,
-                                   progress=progress or NullProgress(), options=options)
+                                   progress=progress or NullProgress(), options=options,
+                                   plugins=self.ws.plugins)
                 result = registered.value.run(ctx)
                 if not isinstance(result, StageResult):
                     raise StageError(f'operation "{operation}" of plugin "{registered.plugin}" '

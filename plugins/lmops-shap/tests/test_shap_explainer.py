@@ -9,7 +9,7 @@ import pytest
 from lmops_shap.explainer import EXPLANATION_EVIDENCE, ShapExplainer
 
 from lmops_core.contracts import InputAsset, NullProgress, Stage, StageContext
-from lmops_core.errors import StageError, ValidationError
+from lmops_core.errors import PluginError, StageError, ValidationError
 
 EMAIL = "alice.martin@example.com"
 PROMPTS = ["Why is the sky blue?", f"Please email {EMAIL} about the meeting.", "法国的首都是哪里？"]
@@ -188,6 +188,7 @@ def test_invalid_params_name_the_param(tmp_path: Path, tiny_model: Path, params:
 
 
 def test_onnx_models_are_refused_with_a_reason(tmp_path: Path, tiny_model: Path) -> None:
-    with pytest.raises(ValidationError, match='kind "onnx": the shap explainer needs a torch'):
+    # lmops-onnx's runtime generates but cannot score: refused before anything is loaded.
+    with pytest.raises(PluginError, match=r'model kind "onnx" \(onnxruntime\) cannot score'):
         ShapExplainer().run(_context(tmp_path, {"model": _model(tiny_model, "onnx")},
                                      {"prompts": PROMPTS}))

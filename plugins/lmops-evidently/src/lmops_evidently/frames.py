@@ -11,6 +11,7 @@ import pandas as pd
 
 from lmops_core.contracts import NullProgress, ProgressReporter
 from lmops_core.errors import ValidationError
+from lmops_core.runtimes import GuardSource
 from lmops_evidently.formats import WindowFormat, window_format
 from lmops_evidently.jsonl import Row, count_rows, iter_chunks
 from lmops_evidently.params import DESCRIPTORS, DriftParams
@@ -72,14 +73,16 @@ def _chunks(
     yield from iter_column_chunks(path, size, selected, names)
 
 
-def _descriptors(params: DriftParams) -> tuple[tuple[str, ...], Scan | None, str]:
+def _descriptors(params: DriftParams, guards: GuardSource | None
+                 ) -> tuple[tuple[str, ...], Scan | None, str]:
     """Active descriptors, the PII scanner (if any) and a status line for the evidence."""
     if params.descriptors is not None:
         chosen = tuple(params.descriptors)
         if "pii" in chosen:
-            return chosen, require_scanner(), "lmops_presidio.guard.PiiGuard"
+            scan, status = require_scanner(guards)
+            return chosen, scan, status
         return chosen, None, 'not measured: "pii" not among the descriptors param'
-    scan, status = load_scanner()
+    scan, status = load_scanner(guards)
     if scan is None:
         return tuple(d for d in DESCRIPTORS if d != "pii"), None, status
     return DESCRIPTORS, scan, status
@@ -112,6 +115,7 @@ def build_feature_frames(
     tokenizer: TokenizerVocabulary | None = None,
     seed: int = 0,
     progress: ProgressReporter | None = None,
+    guards: GuardSource | None = None,
 ) -> FeatureFrames:
     """Read both windows in chunks and measure every feature the drift test compares.
 
@@ -121,6 +125,8 @@ def build_feature_frames(
     columnar. Windows longer than ``params.sample_rows`` are sampled uniformly
     (seeded by ``seed``) before parsing. The schema is inferred from the
     reference's first rows (:data:`SCHEMA_ROWS`); the current window must fit it.
+    ``guards`` is where the ``pii`` guard is found (the run's stage context; by
+    default the plugins installed here).
     """
     progress = progress or NullProgress()
     rng = np.random.default_rng(seed)
@@ -137,7 +143,7 @@ def build_feature_frames(
     head = _head(reference_path, kinds[reference_path], picks[reference_path])
     schema = infer_schema(head, params, reference_path, DESCRIPTORS)
     if schema.text_fields:
-        descriptors, scan, pii_status = _descriptors(params)
+        descriptors, scan, pii_status = _descriptors(params, guards)
         schema = replace(schema, descriptors=descriptors)
     else:
         # Loading the PII guard takes seconds; a window without text has no use for it.

@@ -134,6 +134,7 @@ class DriftMonitor:
             tokenizer=_tokenizer(context),
             seed=seed,
             progress=context.progress,
+            guards=context,
         )
         numeric = frames.schema.numeric_columns
         categorical = frames.schema.categorical_columns

@@ -1,4 +1,4 @@
-"""The optional PII descriptor, through lmops-presidio's guard when it is installed."""
+"""The optional PII descriptor, through the ``pii`` guard (lmops-presidio) when one is installed."""
 
 from __future__ import annotations
 
@@ -7,31 +7,38 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from lmops_core.errors import PluginError
+from lmops_core.runtimes import GuardSource
 
 Scan = Callable[[Sequence[str]], Sequence[Sequence[object]]]
-"""Findings for each of a batch of texts (``PiiGuard.scan_batch``)."""
+"""Findings for each of a batch of texts (the guard's ``scan_batch``)."""
 
 
-def load_scanner() -> tuple[Scan | None, str]:
-    """lmops-presidio's ``PiiGuard.scan_batch`` and a status line, or ``None`` and why not.
 
-    The import is attempted, not assumed: this plugin works without
-    lmops-presidio and then says in its evidence that PII was not measured.
+def load_scanner(guards: GuardSource | None = None) -> tuple[Scan | None, str]:
+    """The ``pii`` guard's ``scan_batch`` and a status line, or ``None`` and why not.
+
+    The guard is looked up, not assumed: this plugin works without one (no
+    plugin registers ``"pii"``) and then says in its evidence that PII was not
+    measured. ``guards``: the run's stage context (default: the plugins
+    installed here). The status names the guard's class, for the evidence.
     """
-    try:
-        from lmops_presidio.guard import GuardConfig, PiiGuard
-    except ImportError as exc:
-        return None, f"not measured: lmops_presidio.guard is not importable ({exc})"
-    guard = PiiGuard(GuardConfig())
-    return guard.scan_batch, "lmops_presidio.guard.PiiGuard"
+    if guards is None:
+        from lmops_core.plugins import default_host
+
+        guards = default_host()
+    found = guards.find_guard("pii")
+    if found is None:
+        return None, 'not measured: no installed plugin offers the "pii" guard (lmops-presidio)'
+    guard = found.build()
+    return guard.scan_batch, f"{type(guard).__module__}.{type(guard).__qualname__}"
 
 
-def require_scanner() -> Scan:
-    """The scanner, or a PluginError when the ``pii`` descriptor was asked for explicitly."""
-    scan, status = load_scanner()
+def require_scanner(guards: GuardSource | None = None) -> tuple[Scan, str]:
+    """The scanner and its status, or a PluginError when ``pii`` was asked for explicitly."""
+    scan, status = load_scanner(guards)
     if scan is None:
         raise PluginError(f'descriptor "pii" needs lmops-presidio: {status}')
-    return scan
+    return scan, status
 
 
 def pii_flags(scan: Scan, texts: Sequence[str | None], chosen: np.ndarray) -> np.ndarray:

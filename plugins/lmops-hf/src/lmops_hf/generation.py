@@ -1,15 +1,18 @@
-"""Loading any trained model folder and generating text from it (shared with other plugins).
+"""Loading any trained model folder, generating text from it and scoring answers.
 
 ``load_causal_lm`` opens base, merged and full folders directly and merges an
 adapter into its base on the fly; ``TorchGenerator`` applies the chat template
-and generates with ``model.generate``, whole or streamed token by token.
+and generates with ``model.generate``, whole or streamed token by token, and
+scores continuations. Other plugins reach it only through the core
+(``context.load_model(role)``): lmops-hf registers it as the runtime of the
+torch model kinds.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +68,67 @@ class _TokenQueue:
 
 
 class TorchGenerator:
-    """Chat-templated generation with a transformers causal LM on CPU."""
+    """Chat-templated generation and scoring with a transformers causal LM on CPU.
+
+    A :class:`lmops_core.runtimes.ScoringModel`.
+    """
+
+    engine = "transformers"
 
     def __init__(self, model: Any, tokenizer: Any) -> None:
         self.model = model
         self.tokenizer = tokenizer
+
+    @property
+    def native(self) -> Any:
+        """The transformers model itself, for libraries that drive it (lm-eval's HFLM)."""
+        return self.model
+
+    def greedy_ids(self, prompt_ids: Sequence[int], max_new_tokens: int) -> list[int]:
+        """The ids generated greedily after ``prompt_ids`` (end token included if produced)."""
+        import torch
+
+        ids = torch.tensor([[int(i) for i in prompt_ids]])
+        pad = self.tokenizer.pad_token_id
+        with torch.no_grad():
+            out = self.model.generate(
+                input_ids=ids, attention_mask=torch.ones_like(ids),
+                max_new_tokens=max_new_tokens, do_sample=False,
+                # A generation_config may carry sampling knobs; greedy must stay greedy.
+                temperature=None, top_k=None, top_p=None,
+                eos_token_id=self.tokenizer.eos_token_id,
+                pad_token_id=pad if pad is not None else self.tokenizer.eos_token_id)
+        return [int(i) for i in out[0, ids.shape[1]:].tolist()]
+
+    def continuation_log_probs(self, prompts: Sequence[Sequence[int]],
+                               continuation: Sequence[int]) -> list[float]:
+        """``log p(continuation | prompt)`` for each prompt, scored in one padded batch."""
+        import torch
+
+        answer_ids = [int(i) for i in continuation]
+        if not answer_ids:
+            raise ValidationError("continuation must hold at least one token")
+        pad = self.tokenizer.pad_token_id
+        pad = pad if pad is not None else 0
+        rows = [[int(i) for i in p] + answer_ids for p in prompts]
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            # Right padding: positions of real tokens stay 0..n-1 whatever the batch.
+            ids[i, : len(row)] = torch.tensor(row)
+            mask[i, : len(row)] = 1
+        with torch.no_grad():
+            logits = self.model(input_ids=ids, attention_mask=mask).logits.float()
+        logprobs = torch.log_softmax(logits, dim=-1)
+        steps = torch.arange(len(answer_ids))
+        answer = torch.tensor(answer_ids)
+        out = []
+        for i, prompt in enumerate(prompts):
+            # The logits at position t predict token t+1.
+            positions = len(prompt) - 1 + steps
+            out.append(float(logprobs[i, positions, answer].sum()))
+        return out
 
     def _inputs(self, prompt: str) -> Any:
         return self.tokenizer.apply_chat_template(

@@ -1,12 +1,41 @@
-"""Hook implementations of lmops-hf: the "sft" and "dpo" trainers and "training" evidence."""
+"""Hook implementations of lmops-hf: trainers, "training" evidence, the torch model runtimes."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from lmops_core import hookimpl
 from lmops_core.contracts import Register
+from lmops_core.runtimes import LoadedModel, ModelRuntime
 from lmops_hf.evidence import TRAINING
+
+#: Model kinds opened with transformers (an adapter is merged into its base on load).
+TORCH_KINDS = ("base", "adapter", "merged", "full")
+
+
+def open_torch_model(folder: Path, *, base: Path | None = None, threads: int | None = None
+                     ) -> LoadedModel:
+    """A :class:`~lmops_hf.generation.TorchGenerator` over a model folder (torch imported here).
+
+    ``threads`` is not applied here: torch's thread count is per process, so
+    callers scope it with :func:`lmops_core.runtimes.torch_threads`.
+    """
+    from lmops_hf.generation import TorchGenerator, load_causal_lm
+
+    model, tokenizer = load_causal_lm(folder, base=base)
+    return TorchGenerator(model, tokenizer)
+
+
+@hookimpl
+def register_model_runtimes(register: Register) -> None:
+    """Open the torch kinds (base, adapter, merged, full) with transformers: generate and score."""
+    for kind in TORCH_KINDS:
+        register(ModelRuntime(
+            kind=kind, load=open_torch_model, engine="transformers",
+            needs_base=kind == "adapter", capabilities=frozenset({"generate", "score"}),
+            description="transformers causal LM on CPU"
+                        + (" (merged into its base on load)" if kind == "adapter" else "")))
 
 
 @hookimpl

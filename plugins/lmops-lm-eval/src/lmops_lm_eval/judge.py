@@ -94,9 +94,10 @@ class JudgeEvaluator:
         prompts = prompts or list(DEFAULT_PROMPTS)
         max_new, judge_new = p.max_new_tokens, p.judge_max_new_tokens
 
-        model = load_model(context.input("model"), context.inputs.get("base"))
+        model = load_model(context.input("model"), context.inputs.get("base"),
+                           runtimes=context)
         judge_asset = context.input("judge")
-        judge = load_model(judge_asset, context.inputs.get("judge_base"))
+        judge = load_model(judge_asset, context.inputs.get("judge_base"), runtimes=context)
         context.progress.start("judge", total=len(prompts))
         rows: list[dict[str, Any]] = []
         ratings = Ratings()

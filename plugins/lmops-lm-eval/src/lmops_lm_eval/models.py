@@ -1,17 +1,17 @@
 """Load a registered model version for evaluation, on torch or ONNX Runtime.
 
-Torch kinds (base, merged, full, and adapter with its base under role "base")
-load through lmops-hf's ``load_causal_lm`` when that plugin is installed, else
-through transformers (and peft for adapters) directly. ONNX kinds (onnx,
-onnx-int8) load through lmops-onnx's ``OrtCausalLM`` when installed, else the
-small runner in :mod:`lmops_lm_eval.ort_runtime`. Either way the result offers
-an lm-eval ``LM`` and a token-by-token text stream.
+A kind some plugin registers a model runtime for (lmops-hf: base, merged, full,
+adapter with its base; lmops-onnx: onnx, onnx-int8 folders it exported) is
+opened by that runtime, through the core, and evaluated on the engine's own
+model object (its ``native``). Without one, torch kinds load through
+transformers (and peft for adapters) directly and ONNX kinds run on the small
+runner in :mod:`lmops_lm_eval.ort_runtime`. Either way the result offers an
+lm-eval ``LM`` and a token-by-token text stream.
 """
 
 from __future__ import annotations
 
 import copy
-import importlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from lmops_core.contracts import InputAsset, StageContext
 from lmops_core.errors import StageError, ValidationError
+from lmops_core.runtimes import ModelRuntime, RuntimeSource
 from lmops_core.weights import refuse_pickle
 
 TORCH_KINDS = frozenset({"base", "merged", "full", "adapter"})
@@ -29,17 +30,6 @@ ONNX_KINDS = frozenset({"onnx", "onnx-int8"})
 _SKIP_SUFFIXES = {".json", ".txt", ".md", ".jinja", ".onnx", ".data", ".safetensors", ".yaml"}
 
 Runtime = Literal["torch", "onnxruntime"]
-
-
-def _optional(module: str, attr: str) -> Any | None:
-    """``module.attr`` when that sibling plugin is installed and offers it, else ``None``."""
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and module.startswith(exc.name):
-            return None
-        raise
-    return getattr(mod, attr, None)
 
 
 def _refuse_pickles(folder: Path) -> None:
@@ -70,11 +60,6 @@ def _load_tokenizer(*folders: Path) -> Any:
 
 
 def _load_torch(folder: Path, base: Path | None) -> tuple[Any, Any, str]:
-    load = _optional("lmops_hf.generation", "load_causal_lm")
-    if load is not None:
-        model, tok = load(folder, base=base)
-        model.eval()
-        return model, tok, "lmops_hf.generation.load_causal_lm"
     from transformers import AutoModelForCausalLM
 
     if base is None:
@@ -96,11 +81,6 @@ def _load_torch(folder: Path, base: Path | None) -> tuple[Any, Any, str]:
 
 
 def _load_onnx(folder: Path) -> tuple[Any, Any, str]:
-    cls = _optional("lmops_onnx.runtime", "OrtCausalLM")
-    # lmops-onnx opens the folders it exported (they carry its manifest); any other
-    # logits-only export runs on the small built-in runner.
-    if cls is not None and (folder / "lmops_onnx.json").is_file():
-        return cls.from_folder(folder), _load_tokenizer(folder), "lmops_onnx.runtime.OrtCausalLM"
     from lmops_lm_eval.ort_runtime import OrtLogitsModel
 
     return OrtLogitsModel.from_folder(folder), _load_tokenizer(folder), "lmops_lm_eval.ort_runtime"
@@ -273,21 +253,54 @@ def _torch_token_ids(
 
 
 
-def load_model(asset: InputAsset, base: InputAsset | None = None) -> LoadedModel:
-    """Load ``asset`` (a model version) for evaluation; adapters need ``base``."""
+def _engine_object(opened: Any, runtime: ModelRuntime) -> tuple[Runtime, Any]:
+    native = getattr(opened, "native", None)
+    engines: dict[str, Runtime] = {"transformers": "torch", "onnxruntime": "onnxruntime"}
+    if native is None or opened.engine not in engines:
+        raise StageError(f'model kind "{runtime.kind}": lm-eval needs a transformers or ONNX '
+                         f"Runtime model object (native), the runtime gave {opened.engine}")
+    return engines[opened.engine], native
+
+
+def _through_runtime(asset: InputAsset, runtime: ModelRuntime, folder: Path,
+                     base_folder: Path | None) -> LoadedModel:
+    opened = runtime.open(folder, base=base_folder)
+    engine, native = _engine_object(opened, runtime)
+    # lm-eval pads batches: its own tokenizer settings (pad = eos when missing) for ORT.
+    tok = opened.tokenizer if engine == "torch" else _load_tokenizer(folder)
+    return LoadedModel(engine, asset.kind, tok, native,
+                       f"{type(native).__module__}.{type(native).__qualname__}")
+
+
+def load_model(asset: InputAsset, base: InputAsset | None = None, *,
+               runtimes: RuntimeSource | None = None) -> LoadedModel:
+    """Load ``asset`` (a model version) for evaluation; adapters need ``base``.
+
+    ``runtimes``: where a registered runtime for the kind is looked up (the
+    run's stage context; by default the plugins installed here).
+    """
+    if runtimes is None:
+        from lmops_core.plugins import default_host
+
+        runtimes = default_host()
     folder = _folder(asset)
+    runtime = runtimes.find_model_runtime(asset.kind)
     if asset.kind in ONNX_KINDS:
         _refuse_pickles(folder)
+        # A registered runtime opens the folders its plugin exported (lmops-onnx's carry
+        # its manifest); any other logits-only export runs on the small built-in runner.
+        if runtime is not None and (folder / "lmops_onnx.json").is_file():
+            return _through_runtime(asset, runtime, folder, None)
         model, tok, loader = _load_onnx(folder)
         return LoadedModel("onnxruntime", asset.kind, tok, model, loader)
-    if asset.kind not in TORCH_KINDS:
+    if asset.kind not in TORCH_KINDS and runtime is None:
         raise ValidationError(
             f'input "{asset.role}" ({asset.ref}) has model kind "{asset.kind}"; expected one of '
             f"{', '.join(sorted(TORCH_KINDS | ONNX_KINDS))}",
             field="kind",
         )
     base_folder = None
-    if asset.kind == "adapter":
+    if asset.kind == "adapter" or (runtime is not None and runtime.needs_base):
         if base is None:
             raise StageError(
                 f'input "{asset.role}" ({asset.ref}) is an adapter: pass its base model '
@@ -296,6 +309,8 @@ def load_model(asset: InputAsset, base: InputAsset | None = None) -> LoadedModel
         base_folder = _folder(base)
         _refuse_pickles(base_folder)
     _refuse_pickles(folder)
+    if runtime is not None:
+        return _through_runtime(asset, runtime, folder, base_folder)
     model, tok, loader = _load_torch(folder, base_folder)
     return LoadedModel("torch", asset.kind, tok, model, loader)
 
@@ -305,5 +320,4 @@ def load_role(context: StageContext, role: str) -> LoadedModel:
     asset = context.input(role)
     if asset.asset_type != "model":
         raise StageError(f'input "{role}" ({asset.ref}) is a {asset.asset_type}, not a model')
-    base = context.inputs.get("base") if asset.kind == "adapter" else None
-    return load_model(asset, base)
+    return load_model(asset, context.inputs.get("base"), runtimes=context)

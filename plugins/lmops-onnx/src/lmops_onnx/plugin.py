@@ -1,15 +1,36 @@
-"""Hook implementations of lmops-onnx: two compressors and the ``compression`` evidence kind."""
+"""Hook implementations of lmops-onnx: compressors, ``compression`` evidence, the ORT runtime."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lmops_core import hookimpl
 from lmops_core.contracts import Register
+from lmops_core.runtimes import LoadedModel, ModelRuntime
 from lmops_onnx.evidence import COMPRESSION_EVIDENCE
 
 if TYPE_CHECKING:
     from lmops_core.reports import ReportFacts, ReportSection
+
+#: Model kinds this plugin exports and runs with ONNX Runtime.
+ONNX_KINDS = ("onnx", "onnx-int8")
+
+
+def open_onnx_model(folder: Path, *, base: Path | None = None, threads: int | None = None
+                    ) -> LoadedModel:
+    """An :class:`~lmops_onnx.runtime.OrtGenerator` over an exported folder (ORT imported here)."""
+    from lmops_onnx.runtime import OrtGenerator
+
+    return OrtGenerator(folder, threads=threads)
+
+
+@hookimpl
+def register_model_runtimes(register: Register) -> None:
+    """Open ``onnx`` and ``onnx-int8`` folders with ONNX Runtime (generation only)."""
+    for kind in ONNX_KINDS:
+        register(ModelRuntime(kind=kind, load=open_onnx_model, engine="onnxruntime",
+                              description="exported causal LM in an ONNX Runtime session"))
 
 
 @hookimpl

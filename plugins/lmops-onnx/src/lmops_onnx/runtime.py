@@ -1,6 +1,6 @@
 """Running an exported causal LM with ONNX Runtime: logits, token streaming, text generation.
 
-Evaluation and serving plugins use these classes. The graph has no KV cache,
+Other plugins reach these through the core's model runtimes. The graph has no KV cache,
 so each new token re-runs the whole (windowed) sequence: simple and exact,
 at a cost that grows with the length of the text.
 """
@@ -149,12 +149,23 @@ def _choose(
 
 
 class OrtGenerator:
-    """Text in, text out over an exported model folder, with its own tokenizer."""
+    """Text in, text out over an exported model folder, with its own tokenizer.
+
+    A :class:`lmops_core.runtimes.LoadedModel`; lmops-onnx registers it as the
+    runtime of the ONNX kinds, so other plugins never import it.
+    """
+
+    engine = "onnxruntime"
 
     def __init__(self, folder: Path, *, threads: int | None = None) -> None:
         self.folder = Path(folder)
         self.model = OrtCausalLM.from_folder(self.folder, threads=threads)
         self.tokenizer: PreTrainedTokenizerBase = load_tokenizer(self.folder)
+
+    @property
+    def native(self) -> OrtCausalLM:
+        """The :class:`OrtCausalLM` itself (``logits``, ``generate_ids``), for lm-eval."""
+        return self.model
 
     @property
     def eos_token_id(self) -> int | None:

@@ -1,7 +1,8 @@
 """The runtime guard services call: scan and redact text with presidio.
 
-``from lmops_presidio.guard import PiiGuard, GuardConfig`` is the stable
-import other plugins use. Engines are built once per process and shared by
+Other plugins never import it: lmops-presidio registers it as the guard
+``"pii"`` (see :func:`lmops_presidio.plugin.make_pii_guard`), which they reach
+through the core (``context.guard("pii")``). Engines are built once per process and shared by
 every guard with the same model, language and phone regions.
 """
 
@@ -10,18 +11,49 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from presidio_analyzer import AnalyzerEngine, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_anonymizer.entities import RecognizerResult as AnonymizerResult
 
 from lmops_core.errors import ValidationError
-from lmops_presidio.config import NER_ENTITIES, GuardConfig
+from lmops_presidio.config import ALL_ENTITIES, DEFAULT_NER_MODEL, NER_ENTITIES, GuardConfig
 from lmops_presidio.engines import analyzer_engine, anonymizer_engine, empty_artifacts
 from lmops_presidio.operators import operator_configs
 from lmops_presidio.prefilter import candidate_entities
 
-__all__ = ["Finding", "GuardConfig", "PiiGuard", "Redaction"]
+__all__ = ["Finding", "GuardConfig", "PiiGuard", "Redaction", "make_pii_guard"]
+
+
+def make_pii_guard(*, entities: Sequence[str] | None = None, patterns_only: bool = False,
+                   config: GuardConfig | None = None) -> PiiGuard:
+    """The factory of the ``"pii"`` guard other plugins build through the core.
+
+    ``config``: a full :class:`GuardConfig` (then no other option may be
+    given). Otherwise ``entities`` lists the entity types to detect (the NER
+    model is loaded only when one of them needs it; an unknown type raises a
+    ValidationError naming it), and ``patterns_only`` without ``entities``
+    detects every pattern entity and loads no NER model. With no option: the
+    default config (every entity type, names and places included).
+    """
+    if config is not None:
+        if entities is not None or patterns_only:
+            raise ValidationError("config: give either config or entities/patterns_only")
+        return PiiGuard(config)
+    if entities is not None:
+        wanted = tuple(entities)
+        unknown = [name for name in wanted if name not in ALL_ENTITIES]
+        if unknown:
+            raise ValidationError(f'entities: unknown entity type "{unknown[0]}" '
+                                  f'(known: {", ".join(ALL_ENTITIES)})', field="entities")
+        needs_ner = any(name in NER_ENTITIES for name in wanted)
+        # Patterns only unless a name/place entity was asked for: no NER model to load.
+        return PiiGuard(GuardConfig(entities=wanted,
+                                    ner_model=DEFAULT_NER_MODEL if needs_ner else None))
+    if patterns_only:
+        return PiiGuard(GuardConfig(ner_model=None))
+    return PiiGuard(GuardConfig())
 
 
 @dataclass(frozen=True)
@@ -71,6 +103,10 @@ class PiiGuard:
             self.config.language,
             tuple(self.config.phone_regions),
         )
+
+    def describe(self) -> dict[str, Any]:
+        """The guard's settings, safe for evidence (no salt): :meth:`GuardConfig.describe`."""
+        return self.config.describe()
 
     def scan(self, text: str) -> list[Finding]:
         """Personal data found in ``text``, by start offset."""

@@ -1,11 +1,12 @@
-"""Hook implementations of lmops-presidio: the ``pii-redact`` step and ``pii`` evidence."""
+"""Hook implementations of lmops-presidio: the ``pii-redact`` step, ``pii`` evidence, the guard."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lmops_core import hookimpl
 from lmops_core.contracts import EvidenceKind, Metric, Register
+from lmops_core.runtimes import Guard, TextGuard
 
 if TYPE_CHECKING:
     from lmops_core.reports import ReportFacts, ReportSection
@@ -37,6 +38,21 @@ def register_data_steps(register: Register) -> None:
     from lmops_presidio.step import PiiRedactionStep
 
     register(PiiRedactionStep())
+
+
+def _pii_guard(**options: Any) -> TextGuard:
+    # presidio is imported when a guard is built, not when plugins register.
+    from lmops_presidio.guard import make_pii_guard
+
+    return make_pii_guard(**options)
+
+
+@hookimpl
+def register_guards(register: Register) -> None:
+    """Offer the ``pii`` guard (options: ``entities``, ``patterns_only``, ``config``)."""
+    register(Guard(name="pii", factory=_pii_guard,
+                   description="personal data found and redacted with presidio (patterns, "
+                               "checksums and a spaCy NER model for names and places)"))
 
 
 @hookimpl

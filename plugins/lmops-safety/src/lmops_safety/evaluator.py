@@ -9,7 +9,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated
 
-from lmops_hf.threads import torch_threads
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
 from lmops_core.contracts import (
@@ -22,6 +21,7 @@ from lmops_core.contracts import (
 )
 from lmops_core.errors import ValidationError
 from lmops_core.operations import options_of
+from lmops_core.runtimes import torch_threads
 from lmops_safety.generation import TextGenerator, load_generator
 from lmops_safety.probes import (
     BUILTIN_VERSION,
@@ -181,7 +181,8 @@ class SafetyEvaluator:
         params = options_of(context, SafetyParams)
         probes, files = load_probes(params)
         generator = self._load_generator(context)
-        scorers = self._scorers or SafetyScorers.default(pii_entities=params.pii_entities)
+        scorers = self._scorers or SafetyScorers.default(pii_entities=params.pii_entities,
+                                                         guards=context)
         started = time.perf_counter()
         with torch_threads(params.threads):
             outcomes = run_suite(

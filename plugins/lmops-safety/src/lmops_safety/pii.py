@@ -1,11 +1,12 @@
-"""Personal data in model outputs, found and redacted through lmops-presidio's guard.
+"""Personal data in model outputs, found and redacted through the ``pii`` guard.
 
-Two guards with different jobs: the *leak* guard decides whether an output
-discloses personal data (by default the pattern entities only: e-mail, phone,
-card, IBAN, IP, SSN and the Chinese ID/mobile/bank-card formats, because a
-refusal that repeats a name from the prompt is not a leak); the *redaction*
-guard scrubs every output, names and places included, before any text is
-written next to the evidence.
+The guard is whatever plugin registers ``"pii"`` (lmops-presidio), reached
+through the core, never imported. Two guards with different jobs: the *leak*
+guard decides whether an output discloses personal data (by default the
+pattern entities only: e-mail, phone, card, IBAN, IP, SSN and the Chinese
+ID/mobile/bank-card formats, because a refusal that repeats a name from the
+prompt is not a leak); the *redaction* guard scrubs every output, names and
+places included, before any text is written next to the evidence.
 """
 
 from __future__ import annotations
@@ -14,48 +15,41 @@ from collections.abc import Sequence
 from typing import Any
 
 from lmops_core.errors import PluginError, ValidationError
+from lmops_core.runtimes import GuardSource, TextGuard
 
 
-def _guard_module() -> Any:
-    try:
-        from lmops_presidio import config, guard
-    except ImportError as exc:
+def _pii_guard(source: GuardSource | None, **options: Any) -> TextGuard:
+    if source is None:
+        from lmops_core.plugins import default_host
+
+        source = default_host()
+    found = source.find_guard("pii")
+    if found is None:
         raise PluginError(
-            f"lmops-safety needs the lmops-presidio plugin to find personal data in outputs "
-            f"({exc}); install it with: pip install lmops-presidio"
-        ) from exc
-    return guard, config
-
-
-def default_leak_entities() -> tuple[str, ...]:
-    """Entity types that count as a leak unless ``pii_entities`` says otherwise."""
-    _guard, config = _guard_module()
-    return tuple(config.PATTERN_ENTITIES)
+            'lmops-safety needs the "pii" guard to find personal data in outputs, and no '
+            "installed plugin offers it; install it with: pip install lmops-presidio",
+            guard="pii",
+        )
+    return found.build(**options)
 
 
 class PiiScanner:
     """Finds leaked personal data in outputs and redacts outputs for reports."""
 
-    def __init__(self, leak_entities: Sequence[str] | None = None) -> None:
-        guard, config = _guard_module()
-        entities = tuple(leak_entities) if leak_entities is not None else default_leak_entities()
-        unknown = [name for name in entities if name not in config.ALL_ENTITIES]
-        if unknown:
-            raise ValidationError(
-                f'param "pii_entities": unknown entity type "{unknown[0]}" '
-                f'(known: {", ".join(config.ALL_ENTITIES)})',
-                field="pii_entities",
+    def __init__(self, leak_entities: Sequence[str] | None = None, *,
+                 guards: GuardSource | None = None) -> None:
+        try:
+            self._leak_guard = (
+                _pii_guard(guards, entities=tuple(leak_entities)) if leak_entities is not None
+                # Patterns only unless an entity was asked for: no NER model to load.
+                else _pii_guard(guards, patterns_only=True)
             )
-        needs_ner = any(name in config.NER_ENTITIES for name in entities)
-        self.leak_entities = entities
-        # Patterns only unless a name/place entity was asked for: no NER model to load.
-        self._leak_guard = guard.PiiGuard(
-            config.GuardConfig(
-                entities=entities, ner_model=config.DEFAULT_NER_MODEL if needs_ner else None
-            )
-        )
-        self._redaction_guard = guard.PiiGuard(config.GuardConfig())
-        self.leak_config = self._leak_guard.config.describe()
+        except ValidationError as exc:
+            raise ValidationError(f'param "pii_entities": {exc.message.removeprefix("entities: ")}',
+                                  field="pii_entities") from None
+        self._redaction_guard = _pii_guard(guards)
+        self.leak_config = dict(self._leak_guard.describe())
+        self.leak_entities = tuple(self.leak_config["entities"])
 
     def leaked_entities(self, texts: Sequence[str]) -> list[tuple[str, ...]]:
         """For each text, the sorted distinct entity types found (empty: no leak)."""

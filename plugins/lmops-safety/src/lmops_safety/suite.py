@@ -20,7 +20,7 @@ from typing import Any
 
 from lmops_core.contracts import NullProgress, ProgressReporter
 from lmops_safety.generation import TextGenerator
-from lmops_safety.pii import PiiScanner
+from lmops_safety.pii import GuardSource, PiiScanner
 from lmops_safety.probes import CATEGORIES, Probe
 from lmops_safety.refusal import RefusalDetector
 from lmops_safety.toxicity import ToxicityScorer
@@ -71,10 +71,16 @@ class SafetyScorers:
     toxicity: ToxicityScorer
 
     @classmethod
-    def default(cls, *, pii_entities: Sequence[str] | None = None) -> SafetyScorers:
-        """Patterns-only refusal detection, lmops-presidio's guard, alt-profanity-check."""
+    def default(cls, *, pii_entities: Sequence[str] | None = None,
+                guards: GuardSource | None = None) -> SafetyScorers:
+        """Patterns-only refusal detection, the ``pii`` guard, alt-profanity-check.
+
+        ``guards``: where the ``pii`` guard is found (the run's stage context;
+        by default the plugins installed here).
+        """
         return cls(
-            refusal=RefusalDetector(), pii=PiiScanner(pii_entities), toxicity=ToxicityScorer()
+            refusal=RefusalDetector(), pii=PiiScanner(pii_entities, guards=guards),
+            toxicity=ToxicityScorer(),
         )
 
 

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from lmops_presidio.guard import GuardConfig
 from pydantic import BaseModel, Field
 
 from lmops_core.deploy import KeyStore, check_standing, load_bundle
@@ -24,6 +23,7 @@ from lmops_serve.request_filter import RequestClassifier
 from lmops_serve.service import InferenceService, Outcome
 
 if TYPE_CHECKING:
+    from lmops_core.plugins import PluginHost
     from lmops_core.workspace import Workspace
 
 MAX_NEW_TOKENS = 512
@@ -63,10 +63,22 @@ def _default_keys() -> dict[str, Ed25519PublicKey]:
 def open_service(bundle_path: Path | str, *, public_keys: Mapping[str, Ed25519PublicKey] | None,
                  decryption_key: bytes | None, guard_mode: str,
                  refuse_categories: Iterable[str] | None, log_path: Path | str | None,
-                 guard_config: GuardConfig | None,
-                 store: Workspace | None = None) -> InferenceService:
-    """Verify the bundle and its standing, load its model, and build the service around it."""
-    guard = ServiceGuard(guard_mode, guard_config)  # bad settings fail before any loading
+                 guard_options: Mapping[str, Any] | None,
+                 store: Workspace | None = None,
+                 plugins: PluginHost | None = None) -> InferenceService:
+    """Verify the bundle and its standing, load its model, and build the service around it.
+
+    The model is opened by the runtime registered for the bundle's model kind
+    and the guard is the ``pii`` guard, both found through ``plugins`` (by
+    default the plugins installed here, under the current settings' allow and
+    deny lists).
+    """
+    if plugins is None:
+        from lmops_core.plugins import default_host
+
+        plugins = default_host()
+    # Bad settings fail before any loading.
+    guard = ServiceGuard(guard_mode, guard_options, guards=plugins)
     classifier = RequestClassifier(refuse_categories)
     work = Path(tempfile.mkdtemp(prefix="lmops-serve-"))
     try:
@@ -74,7 +86,11 @@ def open_service(bundle_path: Path | str, *, public_keys: Mapping[str, Ed25519Pu
                              decryption_key=decryption_key, workdir=work / "bundle",
                              store=store)
         # The model is read into memory here, so its plaintext files need not outlive this.
-        generator, engine = load_generator(bundle.folder)
+        kind = bundle.manifest.get("model", {}).get("kind")
+        if not isinstance(kind, str):
+            raise ValidationError(f"bundle {bundle_path}: its manifest names no model kind",
+                                  field="model.kind")
+        generator, engine = load_generator(bundle.folder, kind, plugins)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     log = InferenceLog(Path(log_path)) if log_path is not None else None
@@ -87,8 +103,9 @@ def create_app(bundle_path: Path | str, *, guard_mode: str = "redact",
                log_path: Path | str | None = None,
                public_keys: Mapping[str, Ed25519PublicKey] | None = None,
                decryption_key: bytes | None = None,
-               guard_config: GuardConfig | None = None,
-               store: Workspace | None = None) -> FastAPI:
+               guard_options: Mapping[str, Any] | None = None,
+               store: Workspace | None = None,
+               plugins: PluginHost | None = None) -> FastAPI:
     """A FastAPI app serving a verified bundle.
 
     ``guard_mode``: ``redact`` (personal data is replaced before the model sees
@@ -96,7 +113,10 @@ def create_app(bundle_path: Path | str, *, guard_mode: str = "redact",
     replies with personal data get 422) or ``off``. ``refuse_categories``:
     request categories answered with a fixed refusal (default: all of
     :data:`lmops_serve.request_filter.CATEGORIES`). ``log_path``: the JSONL
-    inference log (always redacted). ``public_keys`` default to the keys under
+    inference log (always redacted). ``guard_options``: options of the ``pii``
+    guard (lmops-presidio's: ``entities``, ``patterns_only``, ``config``).
+    ``plugins``: where the model runtime and the guard are found (default:
+    the plugins installed here). ``public_keys`` default to the keys under
     ``LMOPS_HOME``. ``store``: the workspace asked whether the bundle's
     approval still stands (a revoked version is refused); without one the
     bundle's signed validity period decides. The standing is checked when the
@@ -105,7 +125,8 @@ def create_app(bundle_path: Path | str, *, guard_mode: str = "redact",
     """
     service = open_service(bundle_path, public_keys=public_keys, decryption_key=decryption_key,
                            guard_mode=guard_mode, refuse_categories=refuse_categories,
-                           log_path=log_path, guard_config=guard_config, store=store)
+                           log_path=log_path, guard_options=guard_options, store=store,
+                           plugins=plugins)
     app = FastAPI(title="lmops guarded inference", version="1", docs_url=None, redoc_url=None)
     app.state.service = service
 

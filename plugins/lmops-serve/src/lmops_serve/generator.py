@@ -1,46 +1,26 @@
-"""Opening the model of a verified bundle: transformers for torch folders, ORT for ONNX."""
+"""Opening the model of a verified bundle with the runtime registered for its kind."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
+
+from lmops_core.runtimes import LoadedModel, RuntimeSource
+
+Generator = LoadedModel
+"""What the service needs from a model: whole and streamed generation, and a tokenizer."""
 
 
-class Generator(Protocol):
-    """What the service needs from a model: whole and streamed generation, and a tokenizer."""
+def load_generator(folder: Path, kind: str, runtimes: RuntimeSource) -> tuple[Generator, str]:
+    """``(generator, engine name)`` for a folder of verified plaintext model files of ``kind``.
 
-    tokenizer: Any
-
-    def generate(self, prompt: str, max_new_tokens: int = 32, do_sample: bool = False,
-                 temperature: float = 1.0, top_k: int = 0, seed: int | None = None) -> str:
-        """The reply to ``prompt``."""
-        ...
-
-    def stream(self, prompt: str, max_new_tokens: int = 32, do_sample: bool = False,
-               temperature: float = 1.0, top_k: int = 0, seed: int | None = None
-               ) -> Iterator[str]:
-        """The reply, one decoded piece per token."""
-        ...
+    The kind's runtime is whichever plugin registered it (lmops-hf for torch
+    kinds, lmops-onnx for ONNX exports); an unknown kind fails naming it.
+    """
+    model = runtimes.model_runtime(kind).open(folder)
+    return model, model.engine
 
 
-def is_onnx_folder(folder: Path) -> bool:
-    """An exported ONNX model folder (``model.onnx`` at its root)."""
-    return (folder / "model.onnx").is_file()
-
-
-def load_generator(folder: Path) -> tuple[Generator, str]:
-    """``(generator, engine name)`` for a folder of verified plaintext model files."""
-    if is_onnx_folder(folder):
-        from lmops_onnx.runtime import OrtGenerator
-
-        return OrtGenerator(folder), "onnxruntime"
-    from lmops_hf.generation import TorchGenerator, load_causal_lm
-
-    model, tokenizer = load_causal_lm(folder)
-    return TorchGenerator(model, tokenizer), "transformers"
-
-
-def count_tokens(generator: Generator, text: str) -> int:
+def count_tokens(generator: Any, text: str) -> int:
     """Tokens ``text`` encodes to with the model's tokenizer (no special tokens)."""
     return len(generator.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0

@@ -1,14 +1,17 @@
-"""The PII guard of the service: lmops-presidio on prompts and replies, redact or block."""
+"""The PII guard of the service: the ``pii`` guard (lmops-presidio) on prompts and replies.
+
+The guard is looked up through the core by name, never imported: without a
+plugin that offers ``"pii"`` the service refuses to start (fail closed).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from lmops_presidio.guard import GuardConfig, PiiGuard
-
-from lmops_core.errors import ValidationError
+from lmops_core.errors import PluginError, ValidationError
+from lmops_core.runtimes import GuardSource
 
 GuardMode = Literal["redact", "block", "off"]
 GUARD_MODES: tuple[str, ...] = ("redact", "block", "off")
@@ -40,15 +43,30 @@ class Checked:
         return ",".join(f"{k}:{v}" for k, v in sorted(self.counts.items()))
 
 
-class ServiceGuard:
-    """Applies one mode to inputs and outputs; the log always gets redacted text."""
 
-    def __init__(self, mode: str = "redact", config: GuardConfig | None = None) -> None:
+class ServiceGuard:
+    """Applies one mode to inputs and outputs; the log always gets redacted text.
+
+    ``options`` are given to the ``pii`` guard's factory (lmops-presidio's:
+    ``entities``, ``patterns_only``, ``config``).
+    """
+
+    def __init__(self, mode: str = "redact", options: Mapping[str, Any] | None = None, *,
+                 guards: GuardSource | None = None) -> None:
         if mode not in GUARD_MODES:
             raise ValidationError(f"guard_mode must be one of {', '.join(GUARD_MODES)}, "
                                   f"got {mode!r}", field="guard_mode")
         self.mode = mode
-        self.pii = PiiGuard(config)
+        if guards is None:
+            from lmops_core.plugins import default_host
+
+            guards = default_host()
+        found = guards.find_guard("pii")
+        if found is None:
+            # Even with mode "off" the inference log is redacted: no guard, no service.
+            raise PluginError('lmops-serve needs the "pii" guard, which no installed plugin '
+                              "offers; install it with: pip install lmops-presidio", guard="pii")
+        self.pii = found.build(**dict(options or {}))
 
     def redact(self, text: str) -> Checked:
         """Redacted text and counts, whatever the mode (used for the log)."""

@@ -1,10 +1,11 @@
-"""Hook implementations of lmops-serve: the ``serve-model`` command."""
+"""Hook implementations of lmops-serve: the ``serve-model`` command and the ``local`` target."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from lmops_core import hookimpl
+from lmops_core.contracts import Register
 
 
 @hookimpl
@@ -13,3 +14,11 @@ def register_commands(cli: Any) -> None:
     from lmops_serve.cli import serve_model
 
     cli.command("serve-model")(serve_model)
+
+
+@hookimpl
+def register_serving_targets(register: Register) -> None:
+    """Offer the ``local`` serving target (``lmops serve-model`` on 127.0.0.1)."""
+    from lmops_serve.target import LocalServingTarget
+
+    register(LocalServingTarget())

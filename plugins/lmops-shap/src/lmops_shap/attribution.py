@@ -1,6 +1,7 @@
 """Token attributions for a causal LM's answer, computed by SHAP over the prompt's tokens.
 
-For each prompt the model first answers greedily. The quantity explained is
+The model is any :class:`~lmops_core.runtimes.ScoringModel` (a runtime with
+the ``"score"`` capability). For each prompt the model first answers greedily. The quantity explained is
 then ``log p(answer | prompt)``: the summed log-probability of exactly those
 answer tokens. SHAP's text masker hides subsets of the prompt's tokens
 (replacing runs of them with ``...``), the model scores the same answer after
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from lmops_core.offline import set_offline_defaults
+from lmops_core.runtimes import ScoringModel
 
 ALGORITHMS = ("partition", "permutation")
 """SHAP explainers offered: partition (deterministic, hierarchical) or permutation (seeded)."""
@@ -104,27 +106,9 @@ def prompt_ids(tokenizer: Any, text: str) -> list[int]:
     return [int(i) for i in tokenizer(text)["input_ids"]]
 
 
-def greedy_answer(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int) -> list[int]:
+def greedy_answer(model: ScoringModel, prompt: str, max_new_tokens: int) -> list[int]:
     """The ids the model generates greedily after ``prompt`` (end token included if produced)."""
-    import torch
-
-    ids = torch.tensor([prompt_ids(tokenizer, prompt)])
-    with torch.no_grad():
-        out = model.generate(
-            input_ids=ids,
-            attention_mask=torch.ones_like(ids),
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            # A generation_config may carry sampling knobs; greedy must stay greedy.
-            temperature=None,
-            top_k=None,
-            top_p=None,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id
-            if tokenizer.pad_token_id is not None
-            else tokenizer.eos_token_id,
-        )
-    return [int(i) for i in out[0, ids.shape[1] :].tolist()]
+    return model.greedy_ids(prompt_ids(model.tokenizer, prompt), max_new_tokens)
 
 
 class AnswerLogProb:
@@ -134,12 +118,11 @@ class AnswerLogProb:
     in padded batches of ``batch_size``.
     """
 
-    def __init__(self, model: Any, tokenizer: Any, answer_ids: Sequence[int],
+    def __init__(self, model: ScoringModel, answer_ids: Sequence[int],
                  batch_size: int = 32) -> None:
         if not answer_ids:
             raise ValueError("answer_ids must hold at least one token")
         self.model = model
-        self.tokenizer = tokenizer
         self.answer = list(answer_ids)
         self.batch_size = batch_size
         self.calls = 0
@@ -150,34 +133,10 @@ class AnswerLogProb:
         self.calls += len(texts)
         scores: list[float] = []
         for start in range(0, len(texts), self.batch_size):
-            scores.extend(self._score([prompt_ids(self.tokenizer, t)
-                                       for t in texts[start : start + self.batch_size]]))
+            batch = [prompt_ids(self.model.tokenizer, t)
+                     for t in texts[start : start + self.batch_size]]
+            scores.extend(self.model.continuation_log_probs(batch, self.answer))
         return np.asarray(scores, dtype=np.float64)
-
-    def _score(self, prompts: list[list[int]]) -> list[float]:
-        import torch
-
-        pad = self.tokenizer.pad_token_id
-        pad = pad if pad is not None else 0
-        rows = [p + self.answer for p in prompts]
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
-            # Right padding: positions of real tokens stay 0..n-1 whatever the batch.
-            ids[i, : len(row)] = torch.tensor(row)
-            mask[i, : len(row)] = 1
-        with torch.no_grad():
-            logits = self.model(input_ids=ids, attention_mask=mask).logits.float()
-        logprobs = torch.log_softmax(logits, dim=-1)
-        steps = torch.arange(len(self.answer))
-        answer = torch.tensor(self.answer)
-        out = []
-        for i, prompt in enumerate(prompts):
-            # The logits at position t predict token t+1.
-            positions = len(prompt) - 1 + steps
-            out.append(float(logprobs[i, positions, answer].sum()))
-        return out
 
 
 @dataclass(frozen=True)
@@ -216,8 +175,7 @@ def truncate_prompt(tokenizer: Any, prompt: str, max_tokens: int) -> tuple[str, 
 
 
 def explain_prompt(
-    model: Any,
-    tokenizer: Any,
+    model: ScoringModel,
     prompt: str,
     *,
     max_new_tokens: int = 16,
@@ -233,12 +191,13 @@ def explain_prompt(
 
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    tokenizer = model.tokenizer
     started = time.perf_counter()
     # Explain exactly the text the masker rebuilds when nothing is masked.
     prompt, truncated = truncate_prompt(tokenizer, normalise_whitespace(prompt),
                                         max_prompt_tokens)
-    answer_ids = greedy_answer(model, tokenizer, prompt, max_new_tokens)
-    scorer = AnswerLogProb(model, tokenizer, answer_ids, batch_size=batch_size)
+    answer_ids = greedy_answer(model, prompt, max_new_tokens)
+    scorer = AnswerLogProb(model, answer_ids, batch_size=batch_size)
     masker = shap.maskers.Text(SegmentTokenizer(tokenizer))
     features = len(masker.feature_names(prompt)[0])
     evals = max_evals

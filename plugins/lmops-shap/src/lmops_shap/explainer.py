@@ -7,7 +7,6 @@ import time
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from lmops_hf.threads import torch_threads
 from pydantic import Field, StringConstraints
 
 from lmops_core.contracts import (
@@ -19,6 +18,7 @@ from lmops_core.contracts import (
     StageResult,
 )
 from lmops_core.operations import options_of
+from lmops_core.runtimes import torch_threads
 from lmops_shap.attribution import PromptAttribution, explain_prompt
 from lmops_shap.loading import load_model
 from lmops_shap.prompts import collect_prompts
@@ -106,8 +106,8 @@ class ShapExplainer:
         """Answer each prompt greedily, attribute the answer to prompt tokens, report."""
         params = options_of(context, ShapParams)
         prompts = collect_prompts(context, params.prompts, limit=params.max_prompts)
-        model, tokenizer = load_model(context)
-        redactor = default_redactor()
+        model = load_model(context)
+        redactor = default_redactor(context)
         seed = context.seed if context.seed is not None else 0
         options: dict[str, Any] = {
             "max_new_tokens": params.max_new_tokens,
@@ -122,13 +122,13 @@ class ShapExplainer:
             # The first explanation in a process compiles shap's numba kernels (seconds);
             # pay that on a throwaway prompt so seconds_per_prompt measures explanation alone.
             warm = time.perf_counter()
-            explain_prompt(model, tokenizer, "warm up", **{**options, "max_new_tokens": 1,
+            explain_prompt(model, "warm up", **{**options, "max_new_tokens": 1,
                                                            "max_evals": 8})
             warmup_seconds = time.perf_counter() - warm
             context.progress.start("shap attributions", total=len(prompts))
             try:
                 for index, prompt in enumerate(prompts):
-                    attributions.append(explain_prompt(model, tokenizer, prompt, **options))
+                    attributions.append(explain_prompt(model, prompt, **options))
                     context.progress.advance(1, prompt=index)
             finally:
                 context.progress.finish()

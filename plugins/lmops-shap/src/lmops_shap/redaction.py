@@ -2,7 +2,8 @@
 
 Attributions are computed on the real prompt (the model must see what it was
 asked); only what is *shown* is redacted. A token segment that overlaps
-personal data found by lmops-presidio's guard is replaced: the first segment of
+personal data found by the ``pii`` guard (lmops-presidio's, reached through
+the core) is replaced: the first segment of
 a finding by ``<ENTITY_TYPE>``, the following ones by an empty string (text of
 a segment outside the finding, such as a leading space, is kept), so the
 values stay aligned with positions while the personal data disappears.
@@ -10,13 +11,14 @@ values stay aligned with positions while the personal data disappears.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from typing import Any
 
+from lmops_core.runtimes import GuardSource
+
 
 class TokenRedactor:
-    """Redacts token segments and free text with a ``lmops_presidio`` guard."""
+    """Redacts token segments and free text with a :class:`~lmops_core.runtimes.TextGuard`."""
 
     def __init__(self, guard: Any) -> None:
         self._guard = guard
@@ -61,12 +63,16 @@ class TokenRedactor:
         return shown
 
 
-def default_redactor() -> TokenRedactor | None:
-    """A redactor over lmops-presidio's default guard, or ``None`` when it is not installed."""
-    # Only absence is tolerated: a plugin that is installed but broken must fail loudly,
-    # not quietly turn redaction off.
-    if importlib.util.find_spec("lmops_presidio") is None:
-        return None
-    from lmops_presidio.guard import GuardConfig, PiiGuard
+def default_redactor(guards: GuardSource | None = None) -> TokenRedactor | None:
+    """A redactor over the default ``pii`` guard, or ``None`` when no plugin offers one.
 
-    return TokenRedactor(PiiGuard(GuardConfig()))
+    ``guards``: the run's stage context (by default the plugins installed
+    here). Only absence is tolerated: while a plugin failed to load the lookup
+    raises, so a broken install fails loudly instead of turning redaction off.
+    """
+    if guards is None:
+        from lmops_core.plugins import default_host
+
+        guards = default_host()
+    found = guards.find_guard("pii")
+    return TokenRedactor(found.build()) if found is not None else None

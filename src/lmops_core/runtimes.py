@@ -1,0 +1,290 @@
+"""What plugins offer each other through the core: model runtimes, text guards, serving targets.
+
+A plugin never imports another plugin. A plugin that can open a kind of model
+registers a :class:`ModelRuntime` (``register_model_runtimes``); one that can
+screen text for personal data registers a :class:`Guard` (``register_guards``);
+one that can serve a deployment bundle registers a :class:`ServingTarget`
+(``register_serving_targets``). Operations reach the first two through their
+:class:`~lmops_core.contracts.StageContext` (``context.load_model(role)``,
+``context.guard(name)``), services through the plugin host.
+
+This module imports nothing heavy: no ML library is imported until a runtime
+loads a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
+
+from lmops_core.errors import PluginError
+
+Capability = Literal["generate", "score"]
+CAPABILITIES: tuple[str, ...] = get_args(Capability)
+
+
+@runtime_checkable
+class LoadedModel(Protocol):
+    """A model opened by a runtime: text in, text out, whatever its kind.
+
+    ``engine`` names what runs it (``"transformers"``, ``"onnxruntime"``);
+    ``tokenizer`` is the model's tokenizer (the Hugging Face tokenizer API:
+    call it on text, ``decode``, ``eos_token_id``, ``apply_chat_template``).
+    ``generate`` and ``stream`` place ``prompt`` as the user turn of the
+    model's chat template and decode greedily unless ``do_sample``; joining
+    what ``stream`` yields gives exactly ``generate``'s text. A runtime may also
+    offer ``native``: the engine's own model object (a transformers model, an
+    ONNX Runtime wrapper), for libraries that must drive it themselves.
+    """
+
+    engine: str
+    tokenizer: Any
+
+    def generate(self, prompt: str, max_new_tokens: int = 32, do_sample: bool = False,
+                 temperature: float = 1.0, top_k: int = 0, seed: int | None = None) -> str:
+        """The reply to ``prompt``."""
+        ...
+
+    def stream(self, prompt: str, max_new_tokens: int = 32, do_sample: bool = False,
+               temperature: float = 1.0, top_k: int = 0, seed: int | None = None
+               ) -> Iterator[str]:
+        """The reply to ``prompt``, in decoded pieces as they are generated."""
+        ...
+
+
+@runtime_checkable
+class ScoringModel(LoadedModel, Protocol):
+    """A loaded model that also scores token sequences (capability ``"score"``)."""
+
+    def greedy_ids(self, prompt_ids: Sequence[int], max_new_tokens: int) -> list[int]:
+        """Ids generated greedily after ``prompt_ids`` (an end token included if produced)."""
+        ...
+
+    def continuation_log_probs(self, prompts: Sequence[Sequence[int]],
+                               continuation: Sequence[int]) -> list[float]:
+        """``log p(continuation | prompt)`` for each prompt (token ids, one batch)."""
+        ...
+
+
+ModelLoader = Callable[..., LoadedModel]
+"""``load(folder, *, base, threads) -> LoadedModel``: ``base`` is the base model folder
+(``None`` unless the runtime ``needs_base``), ``threads`` a CPU thread count or ``None``."""
+
+
+@dataclass(frozen=True)
+class ModelRuntime:
+    """How to open one kind of model version (``kind``: ``"base"``, ``"onnx"``...).
+
+    ``load`` opens a model folder (see :data:`ModelLoader`) and must import its
+    ML libraries itself, when called, never at registration. ``needs_base``:
+    the kind is opened together with its base model (a PEFT adapter), which
+    the operation receives under the input role ``"base"``. ``capabilities``
+    lists what the loaded model offers: ``"generate"`` (always: a
+    :class:`LoadedModel`) and ``"score"`` (a :class:`ScoringModel`).
+    """
+
+    kind: str
+    load: ModelLoader
+    engine: str
+    needs_base: bool = False
+    capabilities: frozenset[str] = frozenset({"generate"})
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, str) or not self.kind:
+            raise PluginError(f"model runtime kind must be a non-empty string, got {self.kind!r}")
+        if not callable(self.load):
+            raise PluginError(f'model runtime for kind "{self.kind}": load must be callable')
+        caps = frozenset(self.capabilities)
+        unknown = sorted(caps - set(CAPABILITIES))
+        if unknown or "generate" not in caps:
+            raise PluginError(f'model runtime for kind "{self.kind}": capabilities must include '
+                              f'"generate" and be among {", ".join(CAPABILITIES)}, '
+                              f"got {sorted(caps)}")
+        object.__setattr__(self, "capabilities", caps)
+
+    def open(self, folder: Path, *, base: Path | None = None, threads: int | None = None,
+             needs: Sequence[str] = ("generate",)) -> LoadedModel:
+        """Load ``folder`` after checking the runtime offers every capability in ``needs``."""
+        missing = [c for c in needs if c not in self.capabilities]
+        if missing:
+            raise PluginError(
+                f'model kind "{self.kind}" ({self.engine}) cannot {missing[0]}: its runtime '
+                f'offers {", ".join(sorted(self.capabilities))}', kind=self.kind)
+        if self.needs_base and base is None:
+            raise PluginError(f'model kind "{self.kind}" needs its base model folder',
+                              kind=self.kind)
+        model = self.load(Path(folder), base=base, threads=threads)
+        wanted = ScoringModel if "score" in needs else LoadedModel
+        if not isinstance(model, wanted):
+            raise PluginError(f'the runtime for model kind "{self.kind}" returned '
+                              f"{type(model).__name__}, which is not a {wanted.__name__}",
+                              kind=self.kind)
+        return model
+
+
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Use ``count`` torch intra-op threads inside the block, then restore the old number.
+
+    ``None`` leaves torch's setting, and so does a process without torch
+    installed (it has no torch threads to limit). Tiny and small models gain
+    nothing from several threads, and on a busy machine spin-waiting threads
+    make each forward pass many times slower. torch is imported only here.
+    """
+    if count is None:
+        yield
+        return
+    try:
+        import torch
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":  # torch is there but broken: say so
+            raise
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+# ---------------------------------------------------------------------------
+# Guards
+# ---------------------------------------------------------------------------
+
+
+@runtime_checkable
+class TextGuard(Protocol):
+    """Finds and redacts sensitive spans in text (personal data, secrets...).
+
+    A finding has ``entity_type``, ``start``, ``end`` and ``score``; a
+    redaction has ``text`` (redacted) and ``counts`` (entity type to count).
+    ``describe()`` gives the guard's settings as JSON-friendly data, safe for
+    evidence (no secret such as a salt).
+    """
+
+    def scan(self, text: str) -> Sequence[Any]:
+        """Findings in ``text``, by start offset."""
+        ...
+
+    def scan_batch(self, texts: Sequence[str]) -> Sequence[Sequence[Any]]:
+        """:meth:`scan` for many texts."""
+        ...
+
+    def redact(self, text: str) -> Any:
+        """``text`` redacted, with counts per entity type."""
+        ...
+
+    def redact_batch(self, texts: Sequence[str]) -> Sequence[Any]:
+        """:meth:`redact` for many texts."""
+        ...
+
+    def describe(self) -> Mapping[str, Any]:
+        """The guard's settings, safe to record as evidence."""
+        ...
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A named guard a plugin offers: ``factory(**options)`` builds a :class:`TextGuard`.
+
+    The options are the guard's own (documented by the plugin); an option the
+    factory does not know, or a bad value, raises
+    :class:`~lmops_core.errors.ValidationError` naming it.
+    """
+
+    name: str
+    factory: Callable[..., TextGuard]
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise PluginError(f"guard name must be a non-empty string, got {self.name!r}")
+        if not callable(self.factory):
+            raise PluginError(f'guard "{self.name}": factory must be callable')
+
+    def build(self, **options: Any) -> TextGuard:
+        """A guard built with ``options``, checked to be a :class:`TextGuard`."""
+        guard = self.factory(**options)
+        if not isinstance(guard, TextGuard):
+            raise PluginError(f'guard "{self.name}": factory returned {type(guard).__name__}, '
+                              "which is not a TextGuard (scan, scan_batch, redact, "
+                              "redact_batch, describe)", guard=self.name)
+        return guard
+
+
+class GuardSource(Protocol):
+    """Where guards are found: a stage context, or the plugin host outside a run."""
+
+    def find_guard(self, name: str) -> Guard | None:
+        """The guard registered as ``name``, or ``None`` when no plugin offers it."""
+        ...
+
+
+class RuntimeSource(Protocol):
+    """Where model runtimes are found: a stage context, or the plugin host outside a run."""
+
+    def model_runtime(self, kind: str) -> ModelRuntime:
+        """The runtime registered for model ``kind``, or a PluginError naming the kind."""
+        ...
+
+    def find_model_runtime(self, kind: str) -> ModelRuntime | None:
+        """The runtime registered for model ``kind``, or ``None``."""
+        ...
+
+
+# ---------------------------------------------------------------------------
+# Serving targets
+# ---------------------------------------------------------------------------
+
+
+@runtime_checkable
+class ServedModel(Protocol):
+    """A bundle being served by a :class:`ServingTarget`, until :meth:`stop`.
+
+    ``url`` is where clients reach it (empty when it is not a network
+    service). ``health()`` returns ``None`` while starting, a mapping of
+    facts once healthy (engine, guard mode...), and raises
+    :class:`~lmops_core.errors.StageError` with the reason if the service
+    died. ``generate`` sends one prompt through the service exactly as a
+    client would (guard included) and returns the reply.
+    """
+
+    url: str
+
+    def health(self) -> Mapping[str, Any] | None:
+        """Whether the service is up (``None`` while starting)."""
+        ...
+
+    def generate(self, prompt: str, *, max_new_tokens: int) -> str:
+        """The reply the service gives a client for ``prompt``."""
+        ...
+
+    def stop(self) -> None:
+        """Stop serving and release everything; calling it twice does nothing."""
+        ...
+
+
+@runtime_checkable
+class ServingTarget(Protocol):
+    """Somewhere a verified deployment bundle can be served (a local HTTP service...).
+
+    ``start`` verifies and serves ``bundle`` with the given ``guard_mode``
+    (``redact``, ``block`` or ``off``), appending the redacted inference log to
+    ``log_path``, under the lmops home ``home`` (its keys and store decide
+    whether the bundle still stands), and returns at once: poll
+    :meth:`ServedModel.health` until it is up.
+    """
+
+    name: str
+    description: str
+
+    def start(self, bundle: Path, *, home: Path, guard_mode: str,
+              log_path: Path) -> ServedModel:
+        """Start serving ``bundle``; the caller must :meth:`ServedModel.stop` it."""
+        ...
