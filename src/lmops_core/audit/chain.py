@@ -92,7 +92,7 @@ def append_event(
 
     The first append of a transaction takes the head (SQLite write
     transactions are already exclusive; PostgreSQL locks the head row, see
-    :func:`_append_pg`), reads it with the last event and the event of the
+    :mod:`lmops_core.audit.postgres`), reads it with the last event and the event of the
     newest known checkpoint, and refuses (:class:`AuditRefusedError`, nothing written)
     unless the head's signature verifies, the last event is the one the head
     names, and the chain still holds the checkpoint. So a writer never signs a
@@ -104,8 +104,10 @@ def append_event(
     """
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        return _append_pg(session, conn, key=key, actor=actor, action=action, subject=subject,
-                          before=before, after=after, anchor=anchor)
+        from lmops_core.audit import postgres
+
+        return postgres.append(session, key=key, actor=actor, action=action, subject=subject,
+                               before=before, after=after, anchor=anchor)
     state = session.info.get(_HEAD_KEY)
     if state is None:
         cp_seq = anchor.checkpoint_seq if anchor is not None else 0
@@ -129,73 +131,6 @@ def append_event(
                                  "prev": state["hash"], "hash": digest})
     state.update(seq=seq, hash=digest, key=key, dirty=True)
     return seq
-
-
-def _append_pg(session: Session, conn: Any, *, key: bytes, actor: str, action: str,
-               subject: str, before: Any, after: Any, anchor: AuditAnchor | None) -> int:
-    """PostgreSQL: the same checks in two round trips under the head lock, not four.
-
-    Every writer of the store queues on the head row, so the time a writer
-    holds it bounds the write rate of a shared deployment. The first append
-    of a transaction locks and reads the head row in one statement (``FOR
-    UPDATE`` returns the newest committed head even after waiting) and checks
-    its signature here; the second statement inserts the event and writes the
-    new signed head only if the chain's tail is still the one the head names,
-    nothing follows it, and the newest known checkpoint's event is intact
-    (the checks of :func:`head_problem`, evaluated by the database on the
-    snapshot taken after the lock was granted). When that statement changes
-    nothing, the full check runs to say why, and the append is refused.
-    Later appends of the same transaction write the event and the head
-    together, without the checks: the lock is held.
-    """
-    state: dict[str, Any] | None = session.info.get(_HEAD_KEY)
-    first = state is None
-    if state is None:
-        if anchor is not None and anchor.blocked:
-            _refuse(anchor.blocked, anchor)
-        try:
-            row = conn.execute(_HEAD_LOCK_READ_PG).first()
-        except DBAPIError as exc:
-            if not schema_error(exc):
-                raise
-            _refuse(f"the audit tables cannot be read ({exc.orig})", anchor)
-        if row is None or not hmac.compare_digest(row[2] or "", sign_head(key, row[0], row[1])):
-            _diagnose_and_refuse(conn, key, anchor)
-        state = session.info[_HEAD_KEY] = {"seq": int(row[0]), "hash": str(row[1]), "key": key,
-                                           "dirty": False, "start": int(row[0]),
-                                           "anchor": anchor}
-        _install_head_writer(session)
-    seq: int = state["seq"] + 1
-    ts = datetime.now(UTC).isoformat(timespec="microseconds")
-    before_s, after_s = canonical_json(before), canonical_json(after)
-    digest = event_hash(state["hash"], seq, ts, actor, action, subject, before_s, after_s)
-    params = {"seq": seq, "ts": ts, "actor": actor, "action": action, "subject": subject,
-              "before": before_s, "after": after_s, "prev": state["hash"], "hash": digest,
-              "sig": sign_head(key, seq, digest)}
-    try:
-        if first:
-            cp_seq = anchor.checkpoint_seq if anchor is not None else 0
-            written = conn.execute(_APPEND_CHECKED_PG, {
-                **params, "head_seq": state["seq"], "head_hash": state["hash"], "cp": cp_seq,
-                "cp_hash": anchor.checkpoint_hash if anchor is not None else GENESIS_HASH,
-            }).first()
-            if written is None:
-                _diagnose_and_refuse(conn, key, anchor)
-        else:
-            conn.execute(_APPEND_PG, params)
-    except DBAPIError as exc:
-        if not schema_error(exc):
-            raise
-        _refuse(f"the audit tables cannot be read or written ({exc.orig})", anchor)
-    state.update(seq=seq, hash=digest, key=key, written=True)
-    return seq
-
-
-def _diagnose_and_refuse(conn: Any, key: bytes, anchor: AuditAnchor | None) -> NoReturn:
-    """Run the full head check to name what is wrong, then refuse."""
-    row = conn.execute(_HEAD_CHECK, {"cp": anchor.checkpoint_seq if anchor else 0}).first()
-    _check_head(row, key, anchor)
-    _refuse("the chain's tail changed while this writer held the head lock", anchor)
 
 
 def head_problem(row: Sequence[Any] | None, key: bytes, checkpoint_seq: int = 0,
@@ -266,6 +201,12 @@ def _install_head_writer(session: Session) -> None:
     @event.listens_for(session, "before_commit")
     def _write_head(sess: Session) -> None:
         state = sess.info.get(_HEAD_KEY)
+        if state and sess.get_bind().dialect.name == "postgresql":
+            from lmops_core.audit import postgres
+
+            sess.flush()  # pending ORM writes go first, inside the transaction
+            postgres.commit_with_pending(sess)
+            return
         if state and state["dirty"]:
             sess.connection().execute(_HEAD_UPDATE, {
                 "seq": state["seq"], "hash": state["hash"],
@@ -294,25 +235,6 @@ _HEAD_CHECK_SQL = (
     "LEFT JOIN audit_events e ON e.seq = (SELECT max(seq) FROM audit_events) "
     "LEFT JOIN audit_events c ON c.seq = :cp WHERE h.id = 1")
 _HEAD_CHECK = text(_HEAD_CHECK_SQL)
-_HEAD_LOCK_READ_PG = text("SELECT seq, hash, signature FROM audit_head WHERE id = 1 FOR UPDATE")
-_EVENT_VALUES = ("(seq, ts, actor, action, subject, before, after, prev_hash, hash) ")
-# The event and the signed head in one statement; the first of a transaction also checks
-# the tail (same conditions as head_problem) and writes nothing when it has changed.
-_APPEND_CHECKED_PG = text(
-    "WITH e AS (INSERT INTO audit_events " + _EVENT_VALUES +
-    "SELECT :seq, :ts, :actor, :action, :subject, :before, :after, :prev, :hash "
-    "WHERE NOT EXISTS (SELECT 1 FROM audit_events WHERE seq > :head_seq) "
-    "AND (:head_seq = 0 OR EXISTS (SELECT 1 FROM audit_events "
-    "     WHERE seq = :head_seq AND hash = :head_hash)) "
-    "AND (:cp = 0 OR EXISTS (SELECT 1 FROM audit_events WHERE seq = :cp AND hash = :cp_hash)) "
-    "RETURNING seq) "
-    "UPDATE audit_head SET seq = :seq, hash = :hash, signature = :sig "
-    "WHERE id = 1 AND EXISTS (SELECT 1 FROM e) RETURNING seq")
-_APPEND_PG = text(
-    "WITH e AS (INSERT INTO audit_events " + _EVENT_VALUES +
-    "VALUES (:seq, :ts, :actor, :action, :subject, :before, :after, :prev, :hash) "
-    "RETURNING seq) "
-    "UPDATE audit_head SET seq = :seq, hash = :hash, signature = :sig WHERE id = 1")
 _EVENT_INSERT = text(
     "INSERT INTO audit_events (seq, ts, actor, action, subject, before, after, prev_hash, hash) "
     "VALUES (:seq, :ts, :actor, :action, :subject, :before, :after, :prev, :hash)")

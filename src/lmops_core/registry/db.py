@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session
 
+from lmops_core.audit import postgres as audit_postgres
 from lmops_core.errors import ConfigurationError
 
 _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -90,8 +93,9 @@ class Database:
             )
             _configure_sqlite(self.engine, busy_timeout_ms)
         else:
-            self.engine = create_engine(self.url, pool_pre_ping=True, pool_size=10,
-                                        max_overflow=20)
+            self.engine = create_engine(self.url, pool_size=10, max_overflow=20)
+            _ping_idle_connections(self.engine)
+            audit_postgres.install(self.engine)
 
     @property
     def is_sqlite(self) -> bool:
@@ -179,6 +183,37 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+#: A pooled PostgreSQL connection idle longer than this is pinged before it is used again.
+PING_AFTER_IDLE_S = 10.0
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Check a pooled connection is alive before reuse, but only after it sat idle.
+
+    A server restart or a proxy's idle timeout leaves dead connections in the
+    pool; pinging one on every checkout (``pool_pre_ping``) finds them, but costs
+    each transaction a round trip, which busy writers pay in full. A connection
+    handed back moments ago is as good as the ping would prove it, so only one
+    idle for :data:`PING_AFTER_IDLE_S` is pinged; a dead one is replaced (the
+    pool retries the checkout with a fresh connection).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _note_idle(dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info["lmops_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get("lmops_idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError(f"pooled connection is gone: {exc}") from exc
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
+from lmops_core.audit import postgres as audit_postgres
 from lmops_core.audit.chain import AuditAnchor, append_event, canonical_json
 from lmops_core.contracts import AssetType
 from lmops_core.digests import parse_digest
@@ -32,6 +33,7 @@ from lmops_core.errors import (
 from lmops_core.redaction import redact, redact_text
 from lmops_core.registry.models import (
     Alias,
+    AuditHead,
     Dataset,
     DatasetVersion,
     Evidence,
@@ -143,6 +145,14 @@ def get_asset(session: Session, asset_type: str, name: str) -> Any:
     return row
 
 
+def _check_risk_tier(risk_tier: str | None) -> None:
+    if risk_tier is not None and risk_tier not in RISK_TIERS:
+        raise ValidationError(
+            f"invalid risk tier {risk_tier!r} (expected one of {', '.join(RISK_TIERS)})",
+            field="risk_tier",
+        )
+
+
 def ensure_asset(
     session: Session,
     audit: AuditWriter,
@@ -162,11 +172,7 @@ def ensure_asset(
     asset_cls, _, _ = asset_classes(asset_type)
     display = clean_name(name)
     key = normalize_name(name)
-    if risk_tier is not None and risk_tier not in RISK_TIERS:
-        raise ValidationError(
-            f"invalid risk tier {risk_tier!r} (expected one of {', '.join(RISK_TIERS)})",
-            field="risk_tier",
-        )
+    _check_risk_tier(risk_tier)
     if not must_create:
         existing = session.execute(select(asset_cls).where(
             asset_cls.normalized_name == key)).scalars().first()
@@ -224,25 +230,50 @@ def _allocate_version(session: Session, asset_cls: type[Any], asset_id: int) -> 
     return int(session.execute(stmt).scalar_one())
 
 
-def _insert_next_version_pg(session: Session, asset_cls: type[Any], version_cls: type[Any],
-                            asset_id: int, row: Any) -> Any:
-    """Allocate the next version number and insert ``row`` with it: one statement.
+def _insert_next_version_pg(session: Session, audit: AuditWriter, asset_cls: type[Any],
+                            version_cls: type[Any], fk: str, asset_match: Any,
+                            values: Mapping[str, Any]) -> tuple[Any, str] | None:
+    """Allocate the next version number of the asset ``asset_match`` selects and insert a
+    version with ``values``, in one statement; ``(version row, asset's name)``, or ``None``
+    when no asset matches (nothing is written then).
 
     The ``UPDATE ... RETURNING`` in the CTE takes the asset's row lock, as
     :func:`_allocate_version` does, and the insert follows in the same round
-    trip, so the lock is held one round trip less.
+    trip. Unless this transaction already holds it, the same statement then locks
+    and reads the audit chain's head (in ``RETURNING``, so always after the asset's
+    lock: one lock order for every writer), which the version's audit event will
+    extend: every writer of the asset queues on these locks, and each round trip
+    made while holding them costs them all (see :mod:`lmops_core.audit.postgres`).
     """
     table = version_cls.__table__
-    values = {c.name: getattr(row, c.name) for c in table.columns
-              if c.name not in ("id", "version")}
-    nxt = (update(asset_cls).where(asset_cls.id == asset_id)
+    # The model's own defaults (stage, status, created_at...), as an ORM insert would use.
+    proto = version_cls(**{"version": 0, **values})
+    values = {c.name: getattr(proto, c.name) for c in table.columns
+              if c.name not in ("id", "version", fk)}
+    nxt = (update(asset_cls).where(asset_match)
            .values(latest_version=asset_cls.latest_version + 1)
-           .returning(asset_cls.latest_version.label("n")).cte("nxt"))
+           .returning(asset_cls.id.label("asset_id"), asset_cls.name.label("asset_name"),
+                      asset_cls.latest_version.label("n")).cte("nxt"))
     source = select(*[literal(v, type_=table.c[k].type).label(k) for k, v in values.items()],
-                    nxt.c.n)
-    stmt = (insert(version_cls).from_select([*values, "version"], source)
-            .returning(version_cls))
-    return session.scalars(stmt).one()
+                    nxt.c.asset_id, nxt.c.n)
+    stmt = insert(version_cls).from_select([*values, fk, "version"], source)
+    extra = [select(nxt.c.asset_name).scalar_subquery()]
+    held = audit_postgres.holds_head(session)
+    if not held:
+        head = (select(col(AuditHead.seq), col(AuditHead.hash), col(AuditHead.signature))
+                .where(col(AuditHead.id) == 1).with_for_update().cte("head"))
+        extra += [select(c).scalar_subquery() for c in head.c]
+    try:
+        result = session.execute(stmt.returning(version_cls, *extra)).first()
+    except sa_exc.ProgrammingError as exc:  # a dropped audit table: a verdict, not a traceback
+        if held:
+            raise
+        audit_postgres.refuse_unreadable(exc, audit.anchor)
+    if result is None:
+        return None
+    if not held:
+        audit_postgres.adopt_locked_head(session, result[2:], key=audit.key, anchor=audit.anchor)
+    return result[0], str(result[1])
 
 
 def create_version(
@@ -265,22 +296,9 @@ def create_version(
     if "meta" in fields:
         fields = {**fields, "meta": _json_clean(fields["meta"], "meta")}
     asset_cls, version_cls, fk = asset_classes(asset_type)
-    asset = ensure_asset(session, audit, asset_type=asset_type, name=name,
-                         description=description, risk_tier=risk_tier)
     parse_digest(fields["digest"])
     # Everything that does not need the version number happens before it is allocated:
     # from the allocation to the commit, every other writer of this asset waits.
-    fields = {**fields, "meta": redact(fields["meta"])} if "meta" in fields else fields
-    row = version_cls(**{fk: asset.id, "version": 0, "created_by": audit.actor,
-                         **({"run_id": run_id} if run_id and asset_type != "prompt" else {}),
-                         **fields})
-    if session.get_bind().dialect.name == "postgresql":
-        row = _insert_next_version_pg(session, asset_cls, version_cls, asset.id, row)
-        number = row.version
-    else:
-        number = row.version = _allocate_version(session, asset_cls, asset.id)
-        session.add(row)
-        session.flush()
     for key, value in (tags or {}).items():
         if not key or len(key) > 128:
             raise ValidationError("tag keys must be 1-128 characters", field="tags")
@@ -288,11 +306,38 @@ def create_version(
             raise ValidationError(f"tag {key!r}: values are text of at most 512 characters",
                                   field=f"tags.{key}")
     tags = {k: redact_text(v) for k, v in tags.items()} if tags else tags
+    fields = {**fields, "meta": redact(fields["meta"])} if "meta" in fields else fields
+    values = {"created_by": audit.actor,
+              **({"run_id": run_id} if run_id and asset_type != "prompt" else {}), **fields}
+    if session.get_bind().dialect.name == "postgresql":
+        _check_risk_tier(risk_tier)
+        # An existing asset is found, locked and given its version by the insert itself;
+        # only a new asset costs a round trip (and an event) of its own.
+        got = _insert_next_version_pg(session, audit, asset_cls, version_cls, fk,
+                                      asset_cls.normalized_name == normalize_name(name), values)
+        if got is None:
+            asset = ensure_asset(session, audit, asset_type=asset_type, name=name,
+                                 description=description, risk_tier=risk_tier)
+            got = _insert_next_version_pg(session, audit, asset_cls, version_cls, fk,
+                                          asset_cls.id == asset.id, values)
+        if got is None:
+            raise NotFoundError(f"{asset_type} {clean_name(name)!r} was deleted while a "
+                                "version was being added", asset=name)
+        row, asset_name = got
+        number = row.version
+    else:
+        asset = ensure_asset(session, audit, asset_type=asset_type, name=name,
+                             description=description, risk_tier=risk_tier)
+        asset_name = asset.name
+        row = version_cls(**{fk: asset.id, "version": 0, **values})
+        number = row.version = _allocate_version(session, asset_cls, asset.id)
+        session.add(row)
+        session.flush()
     if tags:
         session.execute(insert(VersionTag), [
             {"subject_type": asset_type, "subject_id": row.id, "key": k, "value": v}
             for k, v in tags.items()])
-    ref = version_ref(asset_type, asset.name, number)
+    ref = version_ref(asset_type, asset_name, number)
     audit.record(session, f"{asset_type}_version.create", ref,
                  after={k: v for k, v in fields.items() if k not in ("template",)}
                  | ({"run_id": run_id} if run_id else {}) | ({"tags": dict(tags)} if tags else {})
