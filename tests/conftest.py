@@ -10,8 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from lmops_core.offline import set_offline_defaults
 from lmops_core.settings import Settings, get_settings
 from lmops_core.workspace import Workspace
+
+# The core sets these when it loads plugins; tests that import plugin modules directly
+# need them before any ML library is imported.
+set_offline_defaults()
 
 PG_ADMIN_URL = os.environ.get("LMOPS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]

@@ -6,7 +6,9 @@ list, or on the deny list, is never imported: names are compared normalised
 (PEP 503), and a plugin answers to its entry-point name, its distribution, its
 module path (each dotted prefix) or, for a file, its path, name and stem. A
 plugin that fails to import is reported by name and reason and skipped; the
-rest keep working. After loading,
+rest keep working. Before any plugin is imported, the offline switches of the
+ML libraries are set (:mod:`lmops_core.offline`; a user's own value is kept),
+so no plugin sets them itself. After loading,
 ``check_pending()`` turns a misspelled hook into an error.
 """
 
@@ -31,6 +33,7 @@ from lmops_core import hookspecs
 from lmops_core.builtins import BUILTIN_PLUGINS
 from lmops_core.contracts import EvidenceKind, Operation, PolicyCheck, Stage
 from lmops_core.errors import PluginError
+from lmops_core.offline import set_offline_defaults
 from lmops_core.operations import OperationSpec, describe
 from lmops_core.runtimes import Guard, ModelRuntime, ServingTarget
 from lmops_core.settings import Settings, get_settings
@@ -283,7 +286,11 @@ def load_plugins(settings: Settings, *, registrations: bool = True) -> PluginHos
     host's operations, evidence kinds or policy checks are first read (and an
     invalid registration raises then): a command that never needs them, such as
     ``lmops --help``, does not import what each plugin's operations need.
+
+    The offline switches are set first (only those the user has not set), before
+    any plugin module is imported: a plugin may import an ML library at import time.
     """
+    set_offline_defaults()
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
     host = PluginHost(pm=pm)

@@ -7,12 +7,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import lmops_hf  # noqa: F401  - offline switches before transformers loads
 import pytest
 from lmops_hf.base_model import DATA_DIR, create_base_model
 
 from lmops_core.contracts import InputAsset, NullProgress, ProgressReporter, Stage, StageContext
 from lmops_core.digests import digest_file
+from lmops_core.offline import set_offline_defaults
+
+# The core sets these when it loads plugins; tests that import plugin modules directly
+# need them before any ML library is imported.
+set_offline_defaults()
 
 ContextFactory = Callable[..., StageContext]
 

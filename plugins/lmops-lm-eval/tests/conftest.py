@@ -10,6 +10,11 @@ from typing import Any
 import pytest
 
 from lmops_core.contracts import InputAsset, NullProgress, Stage, StageContext
+from lmops_core.offline import set_offline_defaults
+
+# The core sets these when it loads plugins; tests that import plugin modules directly
+# need them before any ML library is imported.
+set_offline_defaults()
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex

@@ -9,7 +9,6 @@ slow part; each test reads their results without changing them.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,11 @@ from typing import Any
 import pytest
 
 from lmops_core.contracts import InputAsset, NullProgress, Stage, StageContext, StageResult
+from lmops_core.offline import set_offline_defaults
 
-os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# The core sets these when it loads plugins; tests that import plugin modules directly
+# need them before any ML library is imported.
+set_offline_defaults()
 
 CORPUS = [
     "The river rises in the hills and runs west to the sea.",

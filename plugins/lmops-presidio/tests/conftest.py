@@ -11,6 +11,11 @@ from typing import Any
 import pytest
 
 from lmops_core.contracts import InputAsset, NullProgress, Stage, StageContext
+from lmops_core.offline import set_offline_defaults
+
+# The core sets these when it loads plugins; tests that import plugin modules directly
+# need them before any ML library is imported.
+set_offline_defaults()
 
 
 @pytest.fixture(autouse=True)

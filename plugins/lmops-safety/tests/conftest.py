@@ -7,6 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from lmops_core.offline import set_offline_defaults
+
+# The core sets these when it loads plugins; tests that import plugin modules directly
+# need them before any ML library is imported.
+set_offline_defaults()
+
 DATA = Path(__file__).parent / "data"
 
 SPECIALS = ["<|pad|>", "<|bos|>", "<|end|>", "<|user|>", "<|assistant|>", "<|system|>"]

@@ -10,8 +10,13 @@ from pathlib import Path
 import pytest
 
 from lmops_core.deploy import KeyStore, create_bundle
+from lmops_core.offline import set_offline_defaults
 from lmops_core.settings import Settings
 from lmops_core.workspace import Workspace
+
+# The core sets these when it loads plugins; tests that import plugin modules directly
+# need them before any ML library is imported.
+set_offline_defaults()
 
 POLICY = textwrap.dedent("""
     apiVersion: lmops/v1

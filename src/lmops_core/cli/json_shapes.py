@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # the shapes' inputs; importing them would load the store to 
         RunPublic,
         VersionPublic,
     )
+    from lmops_core.runtimes import Guard, ModelRuntime, ServingTarget
 
 
 def _timestamp(value: datetime) -> str:
@@ -135,6 +136,24 @@ def stage_outcome_json(run_id: str, outputs: Mapping[str, VersionPublic],
     return {"run_id": run_id,
             "outputs": {role: version_json(v) for role, v in outputs.items()},
             "evidence": [evidence_json(e, kinds=kinds) for e in evidence]}
+
+
+def model_runtime_json(plugin: str, runtime: ModelRuntime) -> dict[str, Any]:
+    """A model runtime: the model ``kind`` it opens, the plugin registering it, its ``engine``,
+    whether it ``needs_base`` (a model under role ``"base"``) and its ``capabilities``."""
+    return {"kind": runtime.kind, "plugin": plugin, "engine": runtime.engine,
+            "needs_base": runtime.needs_base, "capabilities": sorted(runtime.capabilities),
+            "description": runtime.description}
+
+
+def guard_json(plugin: str, guard: Guard) -> dict[str, Any]:
+    """A text guard: its ``name`` (as ``context.guard(name)`` asks for it) and its plugin."""
+    return {"name": guard.name, "plugin": plugin, "description": guard.description}
+
+
+def serving_target_json(plugin: str, target: ServingTarget) -> dict[str, Any]:
+    """A serving target: its ``name`` (as a deployment asks for it) and its plugin."""
+    return {"name": target.name, "plugin": plugin, "description": target.description}
 
 
 def plain(value: Any) -> Any:

@@ -25,12 +25,15 @@ from lmops_core.cli.common import (
 from lmops_core.cli.exit_codes import ExitCode
 from lmops_core.cli.json_shapes import (
     audit_event_json,
+    guard_json,
+    model_runtime_json,
+    serving_target_json,
     stage_outcome_json,
     verify_json,
 )
 from lmops_core.contracts import Stage
 from lmops_core.evidence_summary import summarize_metrics
-from lmops_core.plugins import PluginHost, load_plugins
+from lmops_core.plugins import PluginHost, Registered, load_plugins
 from lmops_core.settings import get_settings
 
 if TYPE_CHECKING:
@@ -58,7 +61,8 @@ def init(admin: Annotated[str | None, typer.Option(
 def plugins(as_json: JsonOpt = False,
             verbose: Annotated[bool, typer.Option(
                 "--verbose", "-v", help="Also describe every operation (parameters, input roles, "
-                "evidence recorded) and every evidence kind (metrics, headline).")] = False,
+                "evidence recorded), every evidence kind (metrics, headline), and every model "
+                "runtime, guard and serving target.")] = False,
             ) -> None:
     """List loaded plugins, their versions, the hooks and operations each provides."""
     host = load_plugins(get_settings())
@@ -67,10 +71,23 @@ def plugins(as_json: JsonOpt = False,
         for name, reg in table_.items():
             ops.setdefault(reg.plugin, []).append(f"{stage.value}:{name}")
     if as_json:
-        print_json({"plugins": [{"name": p.name, "version": p.version, "source": p.source,
-                                 "hooks": list(p.hooks), "operations": ops.get(p.name, [])}
-                                for p in host.plugins],
-                    "failures": [{"name": f.name, "reason": f.reason} for f in host.failures]})
+        def names_by(table_: dict[str, Registered], plugin: str) -> list[str]:
+            return sorted(name for name, reg in table_.items() if reg.plugin == plugin)
+
+        print_json({
+            "plugins": [{"name": p.name, "version": p.version, "source": p.source,
+                         "hooks": list(p.hooks), "operations": ops.get(p.name, []),
+                         "model_runtimes": names_by(host.model_runtimes, p.name),
+                         "guards": names_by(host.guards, p.name),
+                         "serving_targets": names_by(host.serving_targets, p.name)}
+                        for p in host.plugins],
+            "model_runtimes": [model_runtime_json(reg.plugin, reg.value)
+                               for _, reg in sorted(host.model_runtimes.items())],
+            "guards": [guard_json(reg.plugin, reg.value)
+                       for _, reg in sorted(host.guards.items())],
+            "serving_targets": [serving_target_json(reg.plugin, reg.value)
+                                for _, reg in sorted(host.serving_targets.items())],
+            "failures": [{"name": f.name, "reason": f.reason} for f in host.failures]})
         return
     table("plugins", ["name", "version", "source", "hooks", "operations"],
           [[p.name, p.version or "", p.source, ", ".join(p.hooks), ", ".join(ops.get(p.name, []))]
@@ -82,7 +99,7 @@ def plugins(as_json: JsonOpt = False,
                 for line in operation_help(host, stage, name):
                     console.print(escape(line), highlight=False, soft_wrap=True)
         console.print()
-        for line in evidence_kinds_help(host):
+        for line in [*evidence_kinds_help(host), "", *runtimes_help(host)]:
             console.print(escape(line), highlight=False, soft_wrap=True)
     for failure in host.failures:
         err_console.print(f"[yellow]{failure}[/]")
@@ -128,6 +145,26 @@ def evidence_kinds_help(host: PluginHost) -> list[str]:
             unit = f" [{m.unit}]" if m.unit else ""
             better = f", {m.direction} is better" if m.direction != "none" else ""
             lines.append(f"    {'*' if m.headline else ' '} {m.name}: {m.type}{unit}{better}")
+    return lines
+
+
+def runtimes_help(host: PluginHost) -> list[str]:
+    """Every model runtime, guard and serving target plugins register, with the plugin."""
+    lines = ["model runtimes (by the model kind they open):"]
+    for kind, reg in sorted(host.model_runtimes.items()):
+        runtime = reg.value
+        base = '; needs a base model (input role "base")' if runtime.needs_base else ""
+        lines.append(f"  {kind} (plugin {reg.plugin}): {runtime.description}")
+        lines.append(f"    engine {runtime.engine}; can {', '.join(sorted(runtime.capabilities))}"
+                     f"{base}")
+    if not host.model_runtimes:
+        lines.append("  none registered")
+    for title, table_ in (("guards", host.guards), ("serving targets", host.serving_targets)):
+        lines.extend(["", f"{title}:"])
+        lines.extend(f"  {name} (plugin {reg.plugin}): {reg.value.description}"
+                     for name, reg in sorted(table_.items()))
+        if not table_:
+            lines.append("  none registered")
     return lines
 
 

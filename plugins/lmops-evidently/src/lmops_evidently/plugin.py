@@ -30,9 +30,6 @@ class LazyDriftMonitor:
 
     def run(self, context: StageContext) -> StageResult:
         from lmops_evidently.monitor import DriftMonitor
-        from lmops_evidently.offline import apply_offline_defaults
-
-        apply_offline_defaults()
         return DriftMonitor().run(context)
 
 

@@ -1,19 +1,12 @@
 """lmops-hf: training, base models and generation on Hugging Face transformers + PEFT.
 
-Importing the package sets the offline switches of the Hugging Face libraries
-(unless the user set them already), so nothing here ever reaches a model or
-dataset hub: every model is built locally or read from a folder.
+Nothing here ever reaches a model or dataset hub: every model is built locally
+or read from a folder. The Hugging Face libraries' offline switches are set by
+the core before it imports any plugin (:mod:`lmops_core.offline`); code that
+imports this package without loading plugins (a test, a script) calls the
+core's ``set_offline_defaults`` first.
 """
 
 from __future__ import annotations
-
-import os
-
-from lmops_core.offline import set_offline_defaults
-
-# Before transformers / huggingface_hub are imported anywhere through us: they read these at
-# import time, and a governed pipeline must never fetch weights or datasets behind our back.
-set_offline_defaults()
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 __version__ = "0.1.0"

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import lmops_hf  # noqa: F401  - sets the offline switches before transformers loads
 from lmops_core.errors import ValidationError
 from lmops_hf import chat
 

@@ -16,7 +16,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import lmops_hf  # noqa: F401  - offline switches first
 from lmops_core.errors import ValidationError
 from lmops_hf import chat
 from lmops_hf.loading import check_model_folder, load_base_model, load_tokenizer

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import lmops_hf  # noqa: F401  - offline switches first
 from lmops_core.errors import UnsafeContentError, ValidationError
 from lmops_core.weights import refuse_pickle
 

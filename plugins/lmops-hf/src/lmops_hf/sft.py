@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import lmops_hf  # noqa: F401  - offline switches first
 from lmops_core.contracts import StageContext, StageResult
 from lmops_core.errors import ValidationError
 from lmops_core.operations import options_of

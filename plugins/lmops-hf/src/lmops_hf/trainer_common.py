@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import lmops_hf  # noqa: F401  - offline switches first
 from lmops_core.contracts import (
     EvidenceRecord,
     InputAsset,

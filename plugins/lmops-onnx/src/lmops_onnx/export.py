@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lmops_core.errors import StageError, ValidationError
-from lmops_onnx._env import set_offline_environment
 from lmops_onnx.safety import MODEL_FILE, check_hf_folder
 
 if TYPE_CHECKING:
@@ -52,7 +51,6 @@ def load_causal_lm(model_dir: Path, *, kind: str, base_dir: Path | None = None) 
     ``adapter`` (a PEFT folder; ``base_dir`` is then required and the adapter
     is merged into the base with peft's ``merge_and_unload``).
     """
-    set_offline_environment()
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -89,7 +87,6 @@ def load_causal_lm(model_dir: Path, *, kind: str, base_dir: Path | None = None) 
 
 def load_tokenizer(folder: Path) -> PreTrainedTokenizerBase:
     """Load the tokenizer saved in a model folder, never reaching the network."""
-    set_offline_environment()
     from transformers import AutoTokenizer
 
     if not _has_tokenizer(folder):
@@ -131,7 +128,6 @@ def export_onnx(
 
     Returns the manifest written to ``lmops_onnx.json``.
     """
-    set_offline_environment()
     import torch
 
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -176,12 +176,11 @@ def _common_metrics(*, size_before: int, size_after: int, latency_before: str,
 
 def _library_versions() -> dict[str, str]:
     import onnx
+    import onnxruntime
     import torch
     import transformers
 
-    from lmops_onnx._env import import_onnxruntime
-
-    return {"onnx": onnx.__version__, "onnxruntime": import_onnxruntime().__version__,
+    return {"onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
             "torch": torch.__version__, "transformers": transformers.__version__}
 
 

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from lmops_core.errors import StageError, ValidationError
-from lmops_onnx._env import import_onnxruntime
 from lmops_onnx.export import read_manifest, write_manifest
 from lmops_onnx.safety import MODEL_FILE, check_onnx_folder
 
@@ -105,7 +104,6 @@ def quantize_folder(
     ``mode="static"`` needs ``calibration``: token id sequences run through the
     fp32 graph to fix activation ranges (MinMax, QDQ format).
     """
-    import_onnxruntime()
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
 
     if mode not in MODES:

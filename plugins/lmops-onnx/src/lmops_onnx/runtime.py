@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lmops_core.errors import ValidationError
-from lmops_onnx._env import import_onnxruntime
 from lmops_onnx.export import load_tokenizer, read_manifest
 from lmops_onnx.safety import MODEL_FILE, check_onnx_folder
 
@@ -29,7 +28,8 @@ def session_options(*, threads: int | None = None) -> Any:
     run and steal the CPU from everything else in the process (the tokenizer,
     a torch model measured alongside, a web server).
     """
-    ort = import_onnxruntime()
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     if threads is not None:
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
@@ -64,7 +64,8 @@ class OrtCausalLM:
         if not isinstance(model_file, str):
             raise ValidationError(f'{folder}: field "model_file" of the manifest must be a string')
         model_path, _ = check_onnx_folder(folder, model_file)
-        ort = import_onnxruntime()
+        import onnxruntime as ort
+
         session = ort.InferenceSession(
             str(model_path),
             sess_options=session_options(threads=threads),

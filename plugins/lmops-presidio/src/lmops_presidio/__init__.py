@@ -6,12 +6,12 @@
   (``context.guard("pii")``), never by importing this package.
 
 Everything runs offline: the NLP engine is configured explicitly and the
-e-mail recognizer's domain check uses the suffix list bundled with tldextract.
+e-mail recognizer's domain check uses the suffix list bundled with tldextract
+(:mod:`lmops_presidio.tld`); the process-wide switches are set by the core before
+it imports any plugin (:mod:`lmops_core.offline`).
 """
 
 from __future__ import annotations
-
-from lmops_presidio import offline as _offline  # noqa: F401  (sets offline env first)
 
 __all__ = ["__version__"]
 

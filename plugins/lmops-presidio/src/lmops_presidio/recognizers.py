@@ -29,7 +29,7 @@ from lmops_presidio.checksums import (
     digits_only,
     luhn_valid,
 )
-from lmops_presidio.offline import offline_tld_extractor
+from lmops_presidio.tld import offline_tld_extractor
 
 # Not preceded/followed by an ASCII letter or digit (CJK neighbours allowed).
 _NOT_AFTER = r"(?<![0-9A-Za-z])"

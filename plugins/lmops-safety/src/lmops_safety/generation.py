@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any, Protocol, runtime_checkable
 
 from lmops_core.contracts import StageContext
-from lmops_core.offline import set_offline_defaults
 
 
 @runtime_checkable
@@ -35,6 +34,5 @@ class _Greedy:
 
 def load_generator(context: StageContext) -> TextGenerator:
     """A greedy generator for the input under role ``"model"`` (plus ``"base"`` for adapters)."""
-    set_offline_defaults()
     # Params were validated by the evaluator; "threads" is an int or absent.
     return _Greedy(context.load_model("model", threads=context.params.get("threads")))

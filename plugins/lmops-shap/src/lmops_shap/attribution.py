@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from lmops_core.offline import set_offline_defaults
 from lmops_core.runtimes import ScoringModel
 
 ALGORITHMS = ("partition", "permutation")
@@ -186,7 +185,6 @@ def explain_prompt(
     batch_size: int = 32,
 ) -> PromptAttribution:
     """Answer ``prompt`` greedily, then attribute ``log p(answer | prompt)`` to its tokens."""
-    set_offline_defaults()
     import shap
 
     if algorithm not in ALGORITHMS:

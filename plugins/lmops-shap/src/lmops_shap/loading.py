@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from lmops_core.contracts import StageContext
-from lmops_core.offline import set_offline_defaults
 from lmops_core.runtimes import ScoringModel
 
 
@@ -14,7 +13,6 @@ def load_model(context: StageContext) -> ScoringModel:
     offer the ``"score"`` capability (lmops-hf's torch kinds do, ONNX exports do
     not: explain the version an export was made from instead).
     """
-    set_offline_defaults()
     model = context.load_model("model", needs=("generate", "score"))
     assert isinstance(model, ScoringModel)  # load_model checked the capability
     return model
