@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import lzma
 import pickle
 import struct
@@ -71,3 +72,29 @@ def test_refuse_pickle_message_and_override(tmp_path: Path) -> None:
     with pytest.raises(UnsafeContentError, match="pytorch_model.bin: it contains pickle data"):
         refuse_pickle(path)
     refuse_pickle(path, allow=True)
+
+
+class _NoLineReads(io.RawIOBase):
+    """A decompressing stream as python-zstandard's reader is: read() works, readline() refuses."""
+
+    def __init__(self, data: bytes) -> None:
+        self._inner = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        return self._inner.readinto(buffer)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        raise io.UnsupportedOperation("readline")
+
+
+def test_a_stream_that_refuses_line_reads_is_not_taken_for_safe() -> None:
+    from lmops_core.weights import _probe_stream
+
+    protocol0 = pickle.dumps({"weights": [1, 2, 3]}, protocol=0)  # text opcodes: read line by line
+    reason = _probe_stream(_NoLineReads(protocol0), None)
+    assert reason is not None and "possibly a pickle" in reason
+    # Buffered, as the zstd branch now reads, the same stream is checked in full.
+    assert _probe_stream(io.BufferedReader(_NoLineReads(protocol0)), None) == "a complete pickle"

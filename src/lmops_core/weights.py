@@ -137,6 +137,10 @@ def _probe_stream(raw: _ByteStream, size: int | None) -> str | None:
         return f"possibly a pickle ({exc})"
     except RecursionError:
         return "possibly a pickle (too deeply nested to check)"
+    except io.UnsupportedOperation as exc:
+        # The stream, not the data, failed (python-zstandard's reader has no readline):
+        # the real unpickler, given a file that has, may well succeed.
+        return f"possibly a pickle (the stream cannot be read through: {exc})"
     except Exception:  # noqa: BLE001 - any other failure: the real unpickler fails too
         return None
     return "a complete pickle"
@@ -158,7 +162,9 @@ def _open_decompressed(path: Path, head: bytes) -> tuple[io.BufferedIOBase, str]
             import zstandard  # type: ignore[import-not-found]
         except ImportError:
             return None
-        return zstandard.ZstdDecompressor().stream_reader(open(path, "rb")), "zstd"  # noqa: SIM115
+        # Buffered, so that line reads work (the raw stream reader refuses readline).
+        reader = zstandard.ZstdDecompressor().stream_reader(open(path, "rb"))  # noqa: SIM115
+        return io.BufferedReader(reader), "zstd"
     return None
 
 
