@@ -77,16 +77,11 @@ def install(engine: Engine) -> None:
     event.listen(engine, "before_cursor_execute", _before_statement)
     event.listen(engine, "rollback", discard_pending)
     event.listen(engine.pool, "checkin", _forget_on_checkin)
-    event.listen(engine.pool, "reset", _forget_on_reset)
 
 
 def _forget_on_checkin(dbapi_conn: Any, record: Any) -> None:
     if record is not None:
         record.info.pop(_PENDING, None)
-
-
-def _forget_on_reset(dbapi_conn: Any, record: Any, reset_state: Any = None) -> None:
-    _forget_on_checkin(dbapi_conn, record)
 
 
 def _before_statement(conn: Connection, cursor: Any, statement: str, parameters: Any,

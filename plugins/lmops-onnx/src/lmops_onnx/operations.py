@@ -7,9 +7,8 @@ same run: the output carries ``compression`` evidence.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from lmops_core.contracts import (
 )
 from lmops_core.errors import StageError, ValidationError
 from lmops_core.operations import options_of
+from lmops_core.runtimes import torch_threads
 from lmops_onnx.evidence import COMPRESSION_EVIDENCE
 from lmops_onnx.export import (
     ADAPTER_KIND,
@@ -91,22 +91,6 @@ def _torch_logits_fn(loaded: LoadedModel) -> LogitsFn:
         return result
 
     return run
-
-
-@contextlib.contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    """Give torch the same thread budget as ONNX Runtime for a fair comparison."""
-    if threads is None:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)
@@ -220,7 +204,7 @@ class OnnxExport:
         model_path, data_paths = check_onnx_folder(out_dir)
         texts = _eval_texts(heldout, out_dir, params, manifest.get("max_positions"))
         torch_fn = _torch_logits_fn(loaded)
-        with _torch_threads(params["threads"]):
+        with torch_threads(params["threads"]):
             quality = compare_quality(torch_fn, ort_model.logits, texts.sequences)
             progress.advance(1, phase="quality")
             times = time_engines({"torch_fp32": torch_fn, "ort_fp32": ort_model.logits},
@@ -354,7 +338,7 @@ class OnnxInt8:
             engines["torch_fp32"] = _torch_logits_fn(loaded)
         engines["ort_fp32"] = fp32.logits
         engines["ort_int8"] = int8.logits
-        with _torch_threads(params["threads"]):
+        with torch_threads(params["threads"]):
             times = time_engines(engines, texts.prompts, repeats=params["latency_repeats"])
         progress.advance(1, phase="latency")
 
