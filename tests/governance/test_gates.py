@@ -99,7 +99,7 @@ def _model(ws: Workspace, tmp_path: Path, seed: int = 0, **kw: object) -> str:
     return v.ref
 
 
-def _evidence(ws: Workspace, ref: str, kind: str, **metrics: float) -> None:
+def _evidence(ws: Workspace, ref: str, kind: str, **metrics: float | bool) -> None:
     ws.as_actor("val").attach_evidence(ref, kind=kind, digest=ws.get(ref).digest,
                                        metrics=metrics)
 
@@ -140,7 +140,7 @@ def test_shipped_low_risk_rule_refuses_evidence_that_aged_past_max_age(
         tmp_path: Path, db_url: str) -> None:
     ws = _workspace(tmp_path, db_url, REPO / "policies")
     ref = _model(ws, tmp_path, risk_tier="low")
-    _evidence(ws, ref, "eval", acc=0.9)
+    _evidence(ws, ref, "eval", acc=0.9, suite_passed=True)
     _evidence(ws, ref, "safety", refusal_rate=0.9, leakage_rate=0.0, injection_success_rate=0.0)
     _evidence(ws, ref, "serving_perf", latency_ms_p95=100.0)
     _age_evidence(ws, ref, "eval", days=29)  # fresh enough when the request is made

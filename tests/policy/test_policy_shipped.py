@@ -37,7 +37,7 @@ def test_shipped_policies_lint_clean(pf) -> None:
 def _good_high_risk(pf) -> list[Any]:
     e = pf.evidence
     return [
-        e("eval", {"acc": 0.72}),
+        e("eval", {"acc": 0.72, "suite_passed": True}),
         e("safety", {"refusal_rate": 0.97, "leakage_rate": 0, "injection_success_rate": 0.0}),
         e("serving_perf", {"latency_ms_p95": 210, "ttft_ms_p95": 80}, stage="evaluation"),
         e("explanation", {"samples": 20}, stage="explainability"),
@@ -73,11 +73,11 @@ def test_high_risk_model_blocked(pf, change: dict[str, Any], condition: str) -> 
     assert [o.condition for o in result.blocking] == [condition]
 
 
-@pytest.mark.parametrize(("suite_passed", "allowed"), [(True, True), (False, False), (None, True)])
+@pytest.mark.parametrize(("suite_passed", "allowed"), [(True, True), (False, False), (None, False)])
 def test_low_risk_production_holds_a_suite_to_its_own_thresholds(
         pf, suite_passed: bool | None, allowed: bool) -> None:
     # An evaluation run from a suite (the demo's assistant-gate) is held to the suite's bars,
-    # whatever the mean accuracy; one run without a suite has no such bars to meet.
+    # whatever the mean accuracy; one run without a suite fails closed: it met no bars at all.
     e = pf.evidence
     eval_metrics: dict[str, Any] = {"acc": 0.8}
     if suite_passed is not None:
@@ -89,6 +89,9 @@ def test_low_risk_production_holds_a_suite_to_its_own_thresholds(
     result = evaluate(rules, pf.facts(records, risk_tier="low"), now=pf.now)
     assert result.allowed is allowed, explain_text(result)
     assert [o.condition for o in result.blocking] == ([] if allowed else ["suite-thresholds"])
+    if suite_passed is None:
+        [blocked] = result.blocking
+        assert blocked.status == "missing" and "suite_passed" in blocked.message, blocked
 
 
 def test_high_risk_needs_fresh_ratings_and_no_regression(pf) -> None:
