@@ -81,6 +81,9 @@ def test_evidence_carries_exactly_lm_evals_numbers(
     assert ev.details["table"] == make_table(direct)
     assert ev.details["lm_eval_version"] == lm_eval.__version__
     assert ev.details["chat_template"] is True
+    # Our run skipped lm-eval's environment survey for its own call only: a plain lm-eval call
+    # made afterwards in the same process still gets lm-eval's own (torch's collect_env).
+    assert "pretty_env_info" in direct and "git_hash" in direct
 
 
 def test_samples_artifact_and_task_digests(torch_run: Any) -> None:

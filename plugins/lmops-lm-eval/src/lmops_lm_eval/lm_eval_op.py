@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,29 +76,61 @@ def suite_of(operation: str, context: StageContext) -> tuple[Suite | None, Input
     return load_suite(suite_input.path / "suite.yaml", root=suite_input.path), suite_input
 
 
-def _light_environment_probes() -> None:
-    """Stop lm-eval from probing the caller's environment after each run (idempotent).
+def _no_git_hash() -> None:
+    return None
+
+
+def _versions_only(storage: dict[str, Any]) -> None:
+    import lm_eval
+    import transformers
+
+    storage.update(lm_eval_version=lm_eval.__version__,
+                   transformers_version=transformers.__version__)
+
+
+class _LightEnvironmentProbes:
+    """While entered, lm-eval skips probing the caller's environment; restored on exit.
 
     ``simple_evaluate`` ends by running ``git describe`` in the current directory
     (git prints "fatal: not a git repository" outside one) and torch's
     ``collect_env`` (a second or two of subprocesses). What it finds describes the
     caller's shell, not the evaluation, and lmops records neither: the evidence
-    holds the library versions and the task digests instead.
+    holds the library versions and the task digests instead. lm-eval 0.4 has no
+    option for this, so the two functions ``lm_eval.evaluator`` calls are swapped
+    for the length of our own call only (counted, so overlapping evaluations in
+    threads restore the originals when the last one ends); any other caller of
+    lm-eval in the process gets lm-eval's own behaviour before and after.
     """
-    from lm_eval import evaluator
 
-    def no_git_hash() -> None:
-        return None
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved: dict[str, Any] = {}
 
-    def versions_only(storage: dict[str, Any]) -> None:
-        import lm_eval
-        import transformers
+    def __enter__(self) -> None:
+        from lm_eval import evaluator
 
-        storage.update(lm_eval_version=lm_eval.__version__,
-                       transformers_version=transformers.__version__)
+        with self._lock:
+            if self._users == 0:
+                self._saved = {"get_git_commit_hash": evaluator.get_git_commit_hash,
+                               "add_env_info": evaluator.add_env_info}
+                evaluator.get_git_commit_hash = _no_git_hash
+                evaluator.add_env_info = _versions_only
+            self._users += 1
 
-    evaluator.get_git_commit_hash = no_git_hash
-    evaluator.add_env_info = versions_only
+    def __exit__(self, *exc: object) -> None:
+        from lm_eval import evaluator
+
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                for name, original in self._saved.items():
+                    setattr(evaluator, name, original)
+                self._saved = {}
+
+
+light_environment_probes = _LightEnvironmentProbes()
+"""Enter around a ``simple_evaluate`` call to skip its git and environment survey."""
 
 
 def make_task_manager(task_paths: list[Path], workdir: Path) -> tuple[Any, PreparedTasks]:
@@ -228,18 +261,18 @@ class LmEvalEvaluator:
         chat = plan.chat_template
         if chat is None:
             chat = bool(getattr(loaded.tokenizer, "chat_template", None))
-        _light_environment_probes()
-        result = lm_eval.simple_evaluate(
-            model=loaded.lm(batch_size=plan.batch_size),
-            apply_chat_template=chat,
-            tasks=plan.tasks,
-            num_fewshot=plan.num_fewshot,
-            limit=plan.limit,
-            bootstrap_iters=plan.bootstrap_iters,
-            task_manager=manager,
-            log_samples=True,
-            **seeds,
-        )
+        with light_environment_probes:
+            result = lm_eval.simple_evaluate(
+                model=loaded.lm(batch_size=plan.batch_size),
+                apply_chat_template=chat,
+                tasks=plan.tasks,
+                num_fewshot=plan.num_fewshot,
+                limit=plan.limit,
+                bootstrap_iters=plan.bootstrap_iters,
+                task_manager=manager,
+                log_samples=True,
+                **seeds,
+            )
         if result is None:
             raise StageError("lm-eval returned no results (not rank 0?)")
         context.progress.advance(1)
