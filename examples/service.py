@@ -102,7 +102,7 @@ def main() -> int:
                          params={"name": "assistant", "size": "tiny", "risk_tier": "low"},
                          seed=0).output("model")
     tuned = eng.run_stage("training", "sft", inputs={"base": base, "dataset": clean},
-                          params={"method": "full", "max_steps": 40, "learning_rate": 0.005,
+                          params={"method": "full", "max_steps": 120, "learning_rate": 0.005,
                                   "batch_size": 8}, seed=0)
     model = tuned.output("model")
     loss = eng.evidence(model, kind="training")[-1].metrics
@@ -134,7 +134,7 @@ def main() -> int:
         folder = eng.export(model, Path(tmp) / "assistant")       # verified against its digest
         lm, tokenizer = load_causal_lm(folder)
         reply = TorchGenerator(lm, tokenizer).generate("What is 2 + 3?", max_new_tokens=8)
-    print(f"> What is 2 + 3?\n< {reply}")
+    print(f"> What is 2 + 3?\n< {reply}")   # taught by examples/data/chats.jsonl: 2 + 3 = 5.
 
     audit = ws.verify_audit()
     decisions = ws.verify_decisions()
