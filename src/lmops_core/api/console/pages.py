@@ -206,8 +206,9 @@ async def decide(request: Request, principal: Reviewer, request_id: RequestId) -
         raise  # the same refusal the JSON API gives, not a form to fix
     except LmopsError as exc:
         # Bad input or a stale request: show the page again, now in its new state, with why.
+        status, error = status_for(exc), exc.message
         return await run_in_threadpool(lambda: _request_page(
-            request, principal, request_id, status=status_for(exc), error=exc.message))
+            request, principal, request_id, status=status, error=error))
     return RedirectResponse(f"{PREFIX}/requests/{part(request_id)}?decided={decision}",
                             status_code=303)
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from lmops_core.api.security import AUDITORS
 from lmops_core.contracts import EvidenceKind
+from lmops_core.errors import NotFoundError, ValidationError
 from lmops_core.evidence_summary import format_value, headline_metrics
 from lmops_core.governance.schemas import (
     ApprovalRequestDetail,
@@ -79,7 +80,7 @@ def _versions_by_ref(ws: Workspace, refs: Iterable[str]) -> dict[str, VersionPub
     names = {(parsed.asset_type or "model", parsed.name) for parsed in map(parse_ref, refs)}
     out: dict[str, VersionPublic] = {}
     for typ, name in sorted(names):
-        for version in ws.list_versions(typ, name):  # type: ignore[arg-type]
+        for version in ws.list_versions(typ, name):
             out[version.ref] = version
     return out
 
@@ -315,8 +316,6 @@ def _why_not(req: ApprovalRequestPublic, principal: Principal, author: str,
 
 def artifact_digest(ws: Workspace, request_id: str, evidence_id: int, name: str) -> str:
     """The digest of artifact ``name`` of evidence ``evidence_id`` on the request's version."""
-    from lmops_core.errors import NotFoundError
-
     detail = ws.governance.get_request(request_id)
     for record in ws.evidence(detail.ref):
         if record.id == evidence_id and name in record.artifacts:
@@ -369,13 +368,10 @@ class AssetView:
 
 def asset_view(ws: Workspace, asset_type: str, name: str) -> AssetView:
     """The page of one model, dataset, prompt or suite."""
-    from lmops_core.errors import NotFoundError, ValidationError
-
     if asset_type not in ASSET_TYPES:
         raise ValidationError(f"unknown asset type {asset_type!r} (expected one of "
                               f"{', '.join(ASSET_TYPES)})", field="asset_type")
-    asset = next((a for a in ws.list_assets(asset_type) if a.name == name),  # type: ignore[arg-type]
-                 None)
+    asset = next((a for a in ws.list_assets(asset_type) if a.name == name), None)
     if asset is None:
         raise NotFoundError(f"{asset_type} {name!r} does not exist")
     [row] = _rows(ws, asset_type, [asset])
