@@ -18,7 +18,7 @@ from lmops_core.api.sessions import ConsoleSession
 PREFIX = "/console"
 SIGN_IN = f"{PREFIX}/sign-in"
 
-_COMMON = {"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
+_COMMON = {"Referrer-Policy": "same-origin", "X-Content-Type-Options": "nosniff",
            "Cache-Control": "no-store"}
 #: Console pages: our own stylesheet and frames only, nothing from another host, no script.
 PAGE_HEADERS = {**_COMMON, "X-Frame-Options": "DENY", "Content-Security-Policy": (
