@@ -8,7 +8,6 @@ separation of duties); the service checks them again when a decision is made.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -33,15 +32,13 @@ from lmops_core.registry.schemas import (
     LineageEdgePublic,
     VersionPublic,
 )
+from lmops_core.reports.blocks import measured_values
 from lmops_core.workspace import Workspace
 
 #: Most requests one inbox page lists.
 INBOX_LIMIT = 500
 #: Most audit events the request page lists.
 AUDIT_LIMIT = 200
-# ``evidence.<kind>.metrics.<name>`` inside a policy condition.
-_METRIC_REF = re.compile(r"evidence\.([A-Za-z0-9_\-]+)\.metrics\.([A-Za-z0-9_.\-]+?)"
-                         r"(?=\s|$|[<>=!)\],])")
 
 
 def duration(delta: timedelta) -> str:
@@ -206,18 +203,6 @@ class RequestView:
     has_report: bool = field(default=False)
 
 
-def _measured(expression: str | None, latest: Mapping[str, EvidencePublic]) -> str:
-    """``kind.metric = value`` for every evidence metric a condition reads."""
-    if not expression:
-        return ""
-    parts = []
-    for kind, metric in dict.fromkeys(_METRIC_REF.findall(expression)):
-        record = latest.get(kind)
-        value = record.metrics.get(metric) if record is not None else None
-        parts.append(f"{kind}.{metric} = {format_value(value) if value is not None else 'none'}")
-    return "; ".join(parts)
-
-
 def _latest(records: Sequence[EvidencePublic]) -> dict[str, EvidencePublic]:
     out: dict[str, EvidencePublic] = {}
     for record in sorted(records, key=lambda e: (e.created_at, e.id)):
@@ -227,12 +212,13 @@ def _latest(records: Sequence[EvidencePublic]) -> dict[str, EvidencePublic]:
 
 def _outcomes(evaluation: Mapping[str, Any], latest: Mapping[str, EvidencePublic]
               ) -> list[OutcomeRow]:
+    metrics_of = {kind: record.metrics for kind, record in latest.items()}
     return [OutcomeRow(rule=str(o.get("rule", "")), policy=str(o.get("policy", "")),
                        check=str(o.get("check", "")), condition=str(o.get("condition", "")),
                        status=str(o.get("status", "")), blocking=bool(o.get("blocking")),
                        message=str(o.get("message") or ""),
                        expression=str(o.get("expression") or ""),
-                       measured=_measured(o.get("expression"), latest))
+                       measured=measured_values(o.get("expression"), metrics_of))
             for o in evaluation.get("outcomes", [])]
 
 
