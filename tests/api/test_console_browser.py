@@ -9,8 +9,6 @@ screenshot under ``test-artifacts/console/`` (git-ignored).
 from __future__ import annotations
 
 import textwrap
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -18,7 +16,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -32,7 +29,7 @@ from playwright.sync_api import (
 )
 
 from lmops_core.registry.models import utcnow
-from tests.api.conftest import Env, build_env
+from tests.api.conftest import Env, build_env, running
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the networking switches Chromium keeps calling home through the closed network.
@@ -80,18 +77,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """A governed SQLite store served by uvicorn on a free loopback port."""
     env = build_env(tmp_path_factory.mktemp("console"), None)
     (env.policy_file.parent / "advisory.yaml").write_text(ADVISORY)
-    server = uvicorn.Server(uvicorn.Config(env.app, host="127.0.0.1", port=0,
-                                           log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield Site(env=env, url=f"http://127.0.0.1:{port}", local=f"127.0.0.1:{port}")
-    server.should_exit = True
-    thread.join(timeout=60)
+    with running(env.app) as url:
+        yield Site(env=env, url=url, local=urlsplit(url).netloc)
     env.ws.close()
 
 
