@@ -54,3 +54,16 @@ def test_a_revoked_version_is_blocked_and_says_by_whom_and_why(env: Env) -> None
     assert "production: ALLOWED" not in verdict
     assert "revoked from production on 20" in verdict
     assert "by risk: drifted share 0.82 \\> 0.5" in verdict
+
+
+def test_raw_metric_dumps_are_folded_and_the_verdict_is_not(env: Env) -> None:
+    ref = env.model(acc=None)
+    metrics = {"acc": 0.7, **{f"task_{i:02d}": i / 100 for i in range(20)}}
+    env.ws.as_actor("val").attach_evidence(ref, kind="eval", digest=env.ws.get(ref).digest,
+                                           metrics=metrics)
+    html = render_report(env.ws, ref).html
+    verdict, rest = html.split('<section id="identity">', 1)
+    assert "<details>" not in verdict and "eval.acc = 0.7" in verdict
+    folded = rest[rest.index("<details><summary>eval evidence on"):]
+    assert "(21 rows)</summary><table>" in folded
+    assert folded.index("task_19") < folded.index("</details>")
