@@ -9,11 +9,14 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from lmops_core.api import create_app
+from lmops_core.api.config import ApiSettings
 from lmops_core.api.security import PUBLIC, routes_of
 from lmops_core.api.sessions import SESSION_COOKIE
 from lmops_core.registry.models import utcnow
 from tests.api.conftest import Env
-from tests.conftest import write_jsonl
+from tests.conftest import token_for, write_jsonl
+from tests.reports.conftest import CARD, EMAIL, Store, store  # noqa: F401 - the fixture
 
 MISSING = "0" * 32
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -26,12 +29,13 @@ def csrf_of(html: str) -> str:
     return match[1]
 
 
-def sign_in(c: TestClient, env: Env, user: str, *, next: str = "/console") -> str:
-    """Sign ``user`` in through the form; the session's CSRF token."""
+def sign_in(c: TestClient, token: str, user: str) -> str:
+    """Sign ``user`` in with ``token`` through the form; the session's CSRF token."""
     form = c.get("/console/sign-in")
     assert form.status_code == 200
-    r = c.post("/console/sign-in", data={"csrf": csrf_of(form.text), "next": next,
-                                         "token": env.tokens[user]}, follow_redirects=False)
+    r = c.post("/console/sign-in", data={"csrf": csrf_of(form.text), "next": "/console",
+                                         "token": token},
+               follow_redirects=False)
     assert r.status_code == 303, r.text
     page = c.get("/console")
     assert page.status_code == 200 and f'id="signed-in-as">{user}<' in page.text
@@ -124,7 +128,7 @@ def test_reviewer_approves_through_the_signed_decision_path(env: Env) -> None:
         ok = c.post(f"/api/v1/requests/{first}/approve", headers=env.auth("val"),
                     json={"role": "validator", "comment": "validated on holdout"})
         assert ok.status_code == 200
-        csrf = sign_in(c, env, "risk")
+        csrf = sign_in(c, env.tokens["risk"], "risk")
         inbox = c.get("/console")
         assert f"/console/requests/{first}" in inbox.text and "risk_officer ×1" in inbox.text
         page = c.get(f"/console/requests/{first}")
@@ -156,7 +160,7 @@ def test_reviewer_approves_through_the_signed_decision_path(env: Env) -> None:
 def test_viewer_sees_no_controls_and_forged_posts_are_refused(client: TestClient,
                                                               sqlite_env: Env) -> None:
     req = request_for(client, sqlite_env)
-    csrf = sign_in(client, sqlite_env, "view")
+    csrf = sign_in(client, sqlite_env.tokens["view"], "view")
     page = client.get(f"/console/requests/{req}")
     assert page.status_code == 200
     assert 'id="decision-form"' not in page.text and "may read but not decide" in page.text
@@ -165,7 +169,7 @@ def test_viewer_sees_no_controls_and_forged_posts_are_refused(client: TestClient
                                "comment": "sneaky"})
     assert forged.status_code == 403 and "Refused" in forged.text
     client.cookies.clear()
-    csrf = sign_in(client, sqlite_env, "risk")
+    csrf = sign_in(client, sqlite_env.tokens["risk"], "risk")
     no_csrf = client.post(f"/console/requests/{req}/decide",
                           data={"decision": "approve", "role": "risk_officer", "comment": "x"})
     wrong = client.post(f"/console/requests/{req}/decide",
@@ -182,7 +186,8 @@ def test_viewer_sees_no_controls_and_forged_posts_are_refused(client: TestClient
 
 def test_requester_and_author_get_no_decision_form(client: TestClient, sqlite_env: Env) -> None:
     req = request_for(client, sqlite_env)
-    sign_in(client, sqlite_env, "author")  # a validator, but it authored the version
+    # A validator, but it authored the version.
+    sign_in(client, sqlite_env.tokens["author"], "author")
     page = client.get(f"/console/requests/{req}")
     assert 'id="decision-form"' not in page.text and "authored this version" in page.text
     assert f"/console/requests/{req}" not in client.get("/console").text  # not "mine"
@@ -191,20 +196,20 @@ def test_requester_and_author_get_no_decision_form(client: TestClient, sqlite_en
 
 def test_expired_session_and_sign_out_go_back_to_sign_in(client: TestClient,
                                                          sqlite_env: Env) -> None:
-    csrf = sign_in(client, sqlite_env, "risk")
+    csrf = sign_in(client, sqlite_env.tokens["risk"], "risk")
     out = client.post("/console/sign-out", data={"csrf": csrf}, follow_redirects=False)
     assert out.status_code == 303 and out.headers["location"] == "/console/sign-in"
     assert client.get("/console", follow_redirects=False).status_code == 303
-    sign_in(client, sqlite_env, "risk")
-    store = client.app.state.console_sessions  # type: ignore[attr-defined]
-    store.clock = lambda: utcnow() + store.ttl + timedelta(seconds=1)
+    sign_in(client, sqlite_env.tokens["risk"], "risk")
+    sessions = client.app.state.console_sessions  # type: ignore[attr-defined]
+    sessions.clock = lambda: utcnow() + sessions.ttl + timedelta(seconds=1)
     r = client.get("/console/inventory", follow_redirects=False)
     assert r.status_code == 303
     assert r.headers["location"] == "/console/sign-in?next=%2Fconsole%2Finventory"
 
 
 def test_revoking_the_token_ends_the_session(client: TestClient, sqlite_env: Env) -> None:
-    sign_in(client, sqlite_env, "risk")
+    sign_in(client, sqlite_env.tokens["risk"], "risk")
     token_id = sqlite_env.tokens["risk"].split("_")[1]
     sqlite_env.ws.with_token(sqlite_env.tokens["root-admin"]).governance.revoke_token(token_id)
     assert client.get("/console", follow_redirects=False).status_code == 303
@@ -223,7 +228,7 @@ def test_inventory_and_pages_for_datasets_and_prompts(client: TestClient,
     data = write_jsonl(sqlite_env.tmp / "d.jsonl", [{"prompt": "2+2?", "response": "4"}])
     author.register_dataset("support", data, shape="instruction")
     author.create_prompt("greet", "Hello {name}", description="a greeting")
-    sign_in(client, sqlite_env, "view")
+    sign_in(client, sqlite_env.tokens["view"], "view")
     inventory = _ok(client.get("/console/inventory"))
     for link in ("/console/assets/model/chat", "/console/assets/dataset/support",
                  "/console/assets/prompt/greet"):
@@ -239,7 +244,7 @@ def test_inventory_and_pages_for_datasets_and_prompts(client: TestClient,
 def test_report_is_served_framable_only_by_the_console(client: TestClient,
                                                        sqlite_env: Env) -> None:
     req = request_for(client, sqlite_env)
-    sign_in(client, sqlite_env, "val")
+    sign_in(client, sqlite_env.tokens["val"], "val")
     r = client.get(f"/console/requests/{req}/report")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert "frame-ancestors 'self'" in r.headers["content-security-policy"]
@@ -250,3 +255,20 @@ def test_report_is_served_framable_only_by_the_console(client: TestClient,
 def test_root_leads_to_the_console(client: TestClient, path: str) -> None:
     r = client.get(path)
     assert r.status_code == 200 and 'id="sign-in"' in r.text
+
+
+def test_request_page_shows_lineage_comparison_and_no_raw_data(
+        store: Store) -> None:  # noqa: F811 - the reports' store fixture
+    app = create_app(store.ws, api_settings=ApiSettings(allowed_hosts=["testserver"]))
+    with TestClient(app) as c:
+        sign_in(c, token_for(store.ws, "risk2", "risk_officer"), "risk2")
+        page = c.get(f"/console/requests/{store.request_id}")
+        assert page.status_code == 200
+        html = page.text
+        assert '<figure class="lineage" id="lineage-graph"><svg' in html
+        assert store.redacted in html and store.dataset in html
+        # Beside the version now in production: 0.8 against 0.7, measured the same way.
+        assert f"Now in production: <strong>{store.production}</strong>" in html
+        assert re.search(r"<td>acc</td><td>0\.8</td><td>0\.7</td><td>(better|changed)</td>",
+                         html)
+        assert EMAIL not in html and CARD not in html

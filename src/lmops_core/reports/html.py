@@ -27,6 +27,8 @@ _CSS = (
     "th{background:#f6f8fa}caption{text-align:left;font-style:italic;padding:.2em 0}"
     "h2{border-bottom:1px solid #d0d7de;padding-bottom:.2em}code{font-size:.9em}"
     "details{margin:.5em 0 1em}summary{cursor:pointer;font-style:italic}"
+    # Drawings shrink to the page (the viewBox keeps their proportions), never overflow it.
+    "figure{margin:.5em 0}figure svg{max-width:100%;height:auto}"
     ".none{color:#6e7781;font-style:italic}"
 )
 

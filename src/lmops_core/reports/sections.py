@@ -176,9 +176,15 @@ def _relabel(node: TreeNode, relation: str) -> TreeNode:
 
 
 def _graph(f: ReportFacts) -> Graph:
-    generation: dict[str, int] = {f.version.ref: 0}
-    for edges, step, up in ((f.ancestors, -1, True), (f.descendants, 1, False)):
-        frontier = [f.version.ref]
+    return lineage_of(f.version.ref, f.ancestors, f.descendants)
+
+
+def lineage_of(focus: str, ancestors: Sequence[LineageEdgePublic],
+               descendants: Sequence[LineageEdgePublic]) -> Graph:
+    """The lineage graph around ``focus``: one generation per column, ancestors left."""
+    generation: dict[str, int] = {focus: 0}
+    for edges, step, up in ((ancestors, -1, True), (descendants, 1, False)):
+        frontier = [focus]
         while frontier:
             nxt = []
             for ref in frontier:
@@ -188,9 +194,9 @@ def _graph(f: ReportFacts) -> Graph:
                         generation[dst] = generation[ref] + step
                         nxt.append(dst)
             frontier = sorted(nxt)
-    pairs = sorted({(e.parent, e.child) for e in (*f.ancestors, *f.descendants)})
+    pairs = sorted({(e.parent, e.child) for e in (*ancestors, *descendants)})
     return Graph(nodes=tuple(sorted(generation.items(), key=lambda n: (n[1], n[0]))),
-                 edges=tuple(pairs), focus=f.version.ref)
+                 edges=tuple(pairs), focus=focus)
 
 
 # -- evidence summary ---------------------------------------------------------------------------

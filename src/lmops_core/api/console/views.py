@@ -33,6 +33,8 @@ from lmops_core.registry.schemas import (
     VersionPublic,
 )
 from lmops_core.reports.blocks import measured_values
+from lmops_core.reports.sections import lineage_of
+from lmops_core.reports.svg import lineage_graph
 from lmops_core.workspace import Workspace
 
 #: Most requests one inbox page lists.
@@ -194,6 +196,7 @@ class RequestView:
     current_ref: str | None
     comparison: list[Comparison]
     lineage: list[LineageEdgePublic]
+    lineage_svg: str
     decisions: list[DecisionPublic]
     audit: list[AuditEventPublic] | None
     deciding_roles: list[str]
@@ -269,6 +272,8 @@ def request_view(ws: Workspace, principal: Principal, request_id: str) -> Reques
     asset = _assets(ws, [detail.asset_type]).get((detail.asset_type, parsed.name))
     current = detail.current_in_stage or {}
     roles = deciding_roles(detail, principal, version.created_by)
+    ancestors = ws.lineage(detail.ref, direction="up")
+    descendants = ws.lineage(detail.ref, direction="down")
     audit = None
     if principal.roles & AUDITORS.roles:
         audit = ws.audit_events(subject=detail.ref, limit=AUDIT_LIMIT)
@@ -277,12 +282,20 @@ def request_view(ws: Workspace, principal: Principal, request_id: str) -> Reques
         outcomes=_outcomes(detail.evaluation, latest), evidence=evidence_rows(records, kinds),
         current_ref=current.get("ref"),
         comparison=_compare(latest, current.get("evidence") or {}, kinds),
-        lineage=ws.lineage(detail.ref, direction="up"),
+        lineage=ancestors, lineage_svg=_drawing(detail.ref, ancestors, descendants),
         decisions=sorted(detail.decisions, key=lambda d: d.created_at), audit=audit,
         deciding_roles=roles, missing=missing_approvals(detail),
         why_not=_why_not(detail, principal, version.created_by, roles),
         time_left=duration(detail.expires_at - utcnow()),
         has_report=detail.asset_type == "model")
+
+
+def _drawing(focus: str, ancestors: Sequence[LineageEdgePublic],
+             descendants: Sequence[LineageEdgePublic]) -> str:
+    """The lineage graph as inline SVG (the report's drawing; '' with no lineage)."""
+    if not ancestors and not descendants:
+        return ""
+    return lineage_graph(lineage_of(focus, ancestors, descendants))
 
 
 def _why_not(req: ApprovalRequestPublic, principal: Principal, author: str,
