@@ -272,3 +272,31 @@ def test_request_page_shows_lineage_comparison_and_no_raw_data(
         assert re.search(r"<td>acc</td><td>0\.8</td><td>0\.7</td><td>(better|changed)</td>",
                          html)
         assert EMAIL not in html and CARD not in html
+
+
+def test_evidence_artifacts_open_sandboxed_from_the_request_page(client: TestClient,
+                                                                 sqlite_env: Env) -> None:
+    req = request_for(client, sqlite_env)
+    ref = client.get(f"/api/v1/requests/{req}", headers=sqlite_env.auth("view")).json()["ref"]
+    page_file = sqlite_env.tmp / "explained.html"
+    page_file.write_text("<html><script>alert(1)</script><p>token attributions</p></html>")
+    record = sqlite_env.ws.as_actor("val").attach_evidence(
+        ref, kind="explanation", digest=sqlite_env.ws.get(ref).digest, metrics={"top": 0.4},
+        files={"report.html": page_file})
+    other = sqlite_env.model(acc=0.8)  # evidence of another version is not this request's
+    foreign = sqlite_env.ws.as_actor("val").attach_evidence(
+        other, kind="explanation", digest=sqlite_env.ws.get(other).digest, metrics={},
+        files={"report.html": page_file})
+    sign_in(client, sqlite_env.tokens["view"], "view")
+    link = f"/console/requests/{req}/evidence/{record.id}/report.html"
+    assert f'href="{link}"' in client.get(f"/console/requests/{req}").text
+    served = client.get(link)
+    assert served.status_code == 200 and "token attributions" in served.text
+    assert served.headers["content-type"].startswith("text/html")
+    # Plugin output runs in a sandbox of its own: no script, not our origin.
+    assert served.headers["content-security-policy"].startswith("sandbox;")
+    assert served.headers["x-content-type-options"] == "nosniff"
+    for wrong in (f"/console/requests/{req}/evidence/{record.id}/other.html",
+                  f"/console/requests/{req}/evidence/{foreign.id}/report.html"):
+        r = client.get(wrong)
+        assert r.status_code == 404 and "has no artifact" in r.text
