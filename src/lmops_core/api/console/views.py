@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from lmops_core.api.security import AUDITORS
-from lmops_core.contracts import EvidenceKind
+from lmops_core.contracts import AssetType, EvidenceKind
 from lmops_core.errors import NotFoundError, ValidationError
 from lmops_core.evidence_summary import format_value, headline_metrics
 from lmops_core.governance.schemas import (
@@ -39,6 +39,8 @@ from lmops_core.workspace import Workspace
 
 #: Most requests one inbox page lists.
 INBOX_LIMIT = 500
+#: The inventory's sections, in the order a risk function reads them.
+INVENTORY_ORDER: tuple[AssetType, ...] = ("model", "dataset", "prompt", "suite")
 #: Most audit events the request page lists.
 AUDIT_LIMIT = 200
 
@@ -351,8 +353,8 @@ def _rows(ws: Workspace, typ: str, assets: Sequence[AssetPublic]) -> list[AssetR
 
 
 def inventory(ws: Workspace) -> dict[str, list[AssetRow]]:
-    """Every asset of every type (models, datasets, prompts, suites) with its versions."""
-    return {typ: _rows(ws, typ, ws.list_assets(typ)) for typ in ASSET_TYPES}
+    """Every asset of every type (models first, then datasets, prompts, suites)."""
+    return {typ: _rows(ws, typ, ws.list_assets(typ)) for typ in INVENTORY_ORDER}
 
 
 @dataclass(frozen=True)
