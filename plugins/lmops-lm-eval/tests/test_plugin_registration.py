@@ -28,6 +28,8 @@ def test_hooks_register_evaluators_and_kinds() -> None:
     assert {"ttft_ms_p50", "itl_ms_p50", "tokens_per_s", "runtime"} <= set(perf.metrics)
 
 
-def test_the_network_is_blocked_in_these_tests() -> None:
-    with pytest.raises(OSError, match="network access blocked"):
-        socket.create_connection(("203.0.113.1", 443), timeout=1)
+def test_the_network_is_blocked_in_these_tests(no_network: list[object]) -> None:
+    with pytest.raises(OSError, match="network access attempted"):
+        socket.socket().connect(("203.0.113.1", 443))
+    assert no_network == [("203.0.113.1", 443)]
+    no_network.clear()  # seen and refused: the kit's check at teardown would fail the test

@@ -77,7 +77,7 @@ def test_int8_greedy_generation_matches_fp32_on_most_tokens(onnx_dir: Path,
 
 
 def test_int8_from_adapter_merges_exports_and_times_torch(
-        adapter_int8_result: StageResult, tiny_model_dir: Path, adapter_dir: Path) -> None:
+        adapter_int8_result: StageResult, tiny_model: Path, adapter_dir: Path) -> None:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
@@ -89,7 +89,7 @@ def test_int8_from_adapter_merges_exports_and_times_torch(
         assert metrics[name] > 0, name
     assert adapter_int8_result.metrics["export_seconds"] > 0
 
-    base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)).eval()
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_model)).eval()
     ids = np.random.default_rng(3).integers(0, base.config.vocab_size, (1, 9))
     with torch.inference_mode():
         base_logits = base(input_ids=torch.from_numpy(ids)).logits.numpy()

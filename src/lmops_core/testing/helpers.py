@@ -46,18 +46,19 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
             if line.strip()]
 
 
-def model_input(path: Path, *, kind: str = "base", role: str = "model",
-                ref: str | None = None) -> InputAsset:
+def model_input(path: Path, kind: str = "base", role: str = "model", *, ref: str | None = None,
+                digest: str = UNSTORED_DIGEST) -> InputAsset:
     """A model folder handed to an operation, as the core would materialise a version."""
     return InputAsset(role=role, ref=ref or f"test/{role}@1", asset_type="model", kind=kind,
-                      digest=UNSTORED_DIGEST, path=path)
+                      digest=digest, path=path)
 
 
 def dataset_input(path: Path, *, shape: str = "text", role: str = "dataset",
-                  ref: str | None = None, asset_type: AssetType = "dataset") -> InputAsset:
+                  ref: str | None = None, asset_type: AssetType = "dataset",
+                  digest: str = UNSTORED_DIGEST) -> InputAsset:
     """A dataset file (of record ``shape``) handed to an operation under ``role``."""
     return InputAsset(role=role, ref=ref or f"test/{role}@1", asset_type=asset_type,
-                      kind=shape, digest=UNSTORED_DIGEST, path=path)
+                      kind=shape, digest=digest, path=path)
 
 
 def plugin_host(*modules: str, entry_points: bool = False,
@@ -127,10 +128,13 @@ class StageContexts:
     def __call__(self, operation: Any, inputs: Mapping[str, InputAsset] | None = None,
                  params: Mapping[str, Any] | None = None, *, stage: Stage | str | None = None,
                  seed: int | None = 0, progress: ProgressReporter | None = None,
-                 actor: str = "tester") -> StageContext:
+                 actor: str = "tester", validate: bool = True,
+                 workdir: Path | None = None) -> StageContext:
         """A context for ``operation`` (an operation object, or the name of a loaded one).
 
-        Each input is renamed to the role it is given under.
+        Each input is renamed to the role it is given under. ``validate=False``
+        hands ``params`` over unchecked, for a test of the operation's own checks;
+        ``workdir`` replaces the fresh working folder.
         """
         if isinstance(operation, str):
             found_stage, operation = find_operation(self.host, operation, stage)
@@ -138,9 +142,10 @@ class StageContexts:
         elif stage is None:
             stage = self._stage_of(operation)
         spec = describe(operation, plugin="test", hook="test")
-        checked, options = validate_params(spec, dict(params or {}))
+        checked, options = (validate_params(spec, dict(params or {})) if validate
+                            else (dict(params or {}), None))
         n = next(self._count)
-        workdir = self.root / f"work{n}"
+        workdir = workdir or self.root / f"work{n}"
         workdir.mkdir(parents=True, exist_ok=True)
         return StageContext(
             stage=Stage(stage), operation=spec.name, params=checked, options=options,
