@@ -37,6 +37,7 @@ class Packaged:
     """A bundle and what it took to make it."""
 
     bundle: Path
+    home: Path
     keys: KeyStore
     request_id: str
     ref: str
@@ -59,4 +60,5 @@ def packaged(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Iter
     keys = KeyStore.for_home(store.ws.settings.home)  # its key attested the token decisions
     info = create_bundle(store.ws, v.ref, root / "bundle", stage="production", keys=keys)
     store.close()
-    yield Packaged(bundle=info.path, keys=keys, request_id=req.id, ref=v.ref)
+    yield Packaged(bundle=info.path, home=store.ws.settings.home, keys=keys,
+                   request_id=req.id, ref=v.ref)

@@ -1,0 +1,22 @@
+"""lmops-shap is listed by `lmops plugins` and its operation runs through the runner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lmops_core.testing import Governed, listed_plugins
+
+
+def test_listed_by_lmops_plugins(tmp_path: Path) -> None:
+    assert listed_plugins(tmp_path / "home")["lmops-shap"]["operations"] == [
+        "explainability:shap"]
+
+
+def test_operations_run_through_the_runner(workspace: Governed, tiny_model: Path) -> None:
+    eng = workspace.as_user("eng", "submitter")
+    model = eng.register_model("tiny", tiny_model).ref
+    eng.run_stage("explainability", "shap", inputs={"model": model},
+                  params={"prompts": ["Why is the sky blue?"], "max_evals": 16,
+                          "max_new_tokens": 2, "top_k": 2, "threads": 1}, seed=0)
+    [evidence] = eng.evidence(model, kind="explanation")
+    assert evidence.metrics["prompts"] == 1
