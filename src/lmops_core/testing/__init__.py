@@ -42,6 +42,7 @@ from lmops_core.testing.helpers import (
     model_input,
     plugin_host,
     read_jsonl,
+    registered_by,
     write_jsonl,
 )
 
@@ -62,6 +63,7 @@ __all__ = [
     "pytest_configure",
     "read_jsonl",
     "recording_progress",
+    "registered_by",
     "stage_context",
     "tiny_model",
     "tiny_models",

@@ -73,6 +73,23 @@ def plugin_host(*modules: str, entry_points: bool = False,
     return load_plugins(settings, registrations=True)
 
 
+def registered_by(host: PluginHost, plugin: str) -> dict[str, list[str]]:
+    """What ``plugin`` registered through ``host``, by table: operations (``stage:name``),
+    evidence kinds, policy checks, model runtimes (by kind), guards, serving targets.
+
+    Tables it registered nothing in are left out, so a test can compare the whole answer.
+    """
+    found = host.registrations()
+    tables: dict[str, list[str]] = {
+        "operations": sorted(f"{stage.value}:{name}" for stage, table in found.operations.items()
+                             for name, reg in table.items() if reg.plugin == plugin)}
+    for table_name in ("evidence_kinds", "policy_checks", "model_runtimes", "guards",
+                       "serving_targets"):
+        table = getattr(found, table_name)
+        tables[table_name] = sorted(name for name, reg in table.items() if reg.plugin == plugin)
+    return {name: names for name, names in tables.items() if names}
+
+
 def find_operation(host: PluginHost, name: str,
                    stage: Stage | str | None = None) -> tuple[Stage, Any]:
     """The stage and object of the operation ``name`` some loaded plugin offers."""
