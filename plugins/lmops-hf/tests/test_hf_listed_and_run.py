@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from lmops_hf.base_model import DATA_DIR
@@ -16,8 +17,21 @@ def test_listed_by_lmops_plugins(tmp_path: Path) -> None:
     assert listed["model_runtimes"] == ["adapter", "base", "full", "merged"]
 
 
-def test_operations_run_through_the_runner(workspace: Governed, tmp_path: Path) -> None:
-    eng = workspace.as_user("eng", "submitter")
+# No rule asks for approved training data here (the default policy does: see lmops-presidio).
+POLICY = """
+apiVersion: lmops/v1
+kind: Policy
+name: training-open
+rules:
+  - name: staging
+    applies_to: {asset: model, transition: staging}
+    evidence: [{kind: training}]
+"""
+
+
+def test_operations_run_through_the_runner(make_workspace: Callable[..., Governed],
+                                           tmp_path: Path) -> None:
+    eng = make_workspace(policies={"training-open": POLICY}).as_user("eng", "submitter")
     base = eng.run_stage("training", "create-base", inputs={},
                          params={"name": "tiny", "size": "tiny"}, seed=0).output("model")
     assert eng.get(base).kind == "base"
