@@ -108,13 +108,23 @@ def heldout_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def export_result(contexts: Callable[..., StageContext], tiny_model_dir: Path,
+def compress(contexts: Callable[..., StageContext]) -> Callable[..., StageResult]:
+    """``compress(operation, inputs)``: run it with two latency repeats on one thread."""
+
+    def run(operation: str, inputs: Inputs) -> StageResult:
+        ctx = contexts(operation, inputs, {"latency_repeats": 2, "threads": 1})
+        result: StageResult = OPERATIONS[operation]().run(ctx)
+        return result
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def export_result(compress: Callable[..., StageResult], tiny_model_dir: Path,
                   heldout_path: Path) -> StageResult:
     """``onnx-export`` run on the tiny model, with a held-out dataset."""
-    return OnnxExport().run(contexts(
-        "onnx-export", {"model": ("model", "base", tiny_model_dir),
-                        "heldout": ("dataset", "text", heldout_path)},
-        {"latency_repeats": 2, "threads": 1}))
+    return compress("onnx-export", {"model": ("model", "base", tiny_model_dir),
+                                    "heldout": ("dataset", "text", heldout_path)})
 
 
 @pytest.fixture(scope="session")
@@ -124,13 +134,11 @@ def onnx_dir(export_result: StageResult) -> Path:
 
 
 @pytest.fixture(scope="session")
-def int8_result(contexts: Callable[..., StageContext], onnx_dir: Path,
+def int8_result(compress: Callable[..., StageResult], onnx_dir: Path,
                 heldout_path: Path) -> StageResult:
     """``onnx-int8`` (dynamic) on the fp32 ONNX export."""
-    return OnnxInt8().run(contexts(
-        "onnx-int8", {"model": ("model", "onnx", onnx_dir),
-                      "heldout": ("dataset", "text", heldout_path)},
-        {"latency_repeats": 2, "threads": 1}))
+    return compress("onnx-int8", {"model": ("model", "onnx", onnx_dir),
+                                  "heldout": ("dataset", "text", heldout_path)})
 
 
 @pytest.fixture(scope="session")
@@ -140,10 +148,8 @@ def int8_dir(int8_result: StageResult) -> Path:
 
 
 @pytest.fixture(scope="session")
-def adapter_int8_result(contexts: Callable[..., StageContext], tiny_model: Path,
+def adapter_int8_result(compress: Callable[..., StageResult], tiny_model: Path,
                         adapter_dir: Path) -> StageResult:
     """``onnx-int8`` straight from base + LoRA adapter: merge, export and quantize in one run."""
-    return OnnxInt8().run(contexts(
-        "onnx-int8", {"model": ("model", "adapter", adapter_dir),
-                      "base": ("model", "base", tiny_model)},
-        {"latency_repeats": 2, "threads": 1}))
+    return compress("onnx-int8", {"model": ("model", "adapter", adapter_dir),
+                                  "base": ("model", "base", tiny_model)})
