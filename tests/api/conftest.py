@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -125,3 +129,23 @@ def client(sqlite_env: Env) -> Iterator[TestClient]:
     """An in-process client of the SQLite app."""
     with TestClient(sqlite_env.app) as c:
         yield c
+
+
+@contextmanager
+def running(app: FastAPI) -> Iterator[str]:
+    """``app`` on a real uvicorn server on a free loopback port (its base URL), then stopped."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60  # a bound on a broken start, not a wait
+    while not srv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    port = srv.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=60)
+    assert not thread.is_alive()
