@@ -56,6 +56,22 @@ def make_settings(home: Path, database_url: str | None = None, **extra: object) 
     return Settings(**values)  # type: ignore[arg-type]
 
 
+def policy_dir(tmp_path: Path, policy: str, file: str = "policy.yaml") -> Path:
+    """``tmp_path/policies``, holding ``policy`` as ``file``."""
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / file).write_text(policy)
+    return policies
+
+
+def policy_ws(tmp_path: Path, policy: str, database_url: str | None = None, *,
+              file: str = "policy.yaml", **extra: object) -> Workspace:
+    """A workspace under ``tmp_path/home`` governed by ``policy`` (see :func:`policy_dir`)."""
+    policies = policy_dir(tmp_path, policy, file)
+    return Workspace.open(make_settings(tmp_path / "home", database_url, policies_dir=policies,
+                                        **extra))
+
+
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The metadata store URL: SQLite under tmp_path, or a fresh PostgreSQL database."""
@@ -154,6 +170,43 @@ def key_ws(ws: Workspace, user: str, key_dir: Path, *roles: str) -> Workspace:
     else:
         admin.signing_keys.register(user, pub)
     return ws.with_signing_key(path)
+
+
+#: The people most governance tests need: an engineer who submits, a validator, a risk officer.
+TEAM = (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer"))
+
+
+def staffed(ws: Workspace, *more: tuple[str, str]) -> Workspace:
+    """``ws`` acting as the test admin, with :data:`TEAM` (and ``more``) granted their roles."""
+    admin = admin_ws(ws)
+    for user, role in (*TEAM, *more):
+        admin.governance.grant_role(user, role)
+    return admin
+
+
+#: The condition of :func:`prod_policy`, as a YAML flow mapping.
+ACCURACY = '{name: accuracy, expr: "evidence.eval.metrics.acc >= 0.5", message: accuracy below 0.5}'
+
+
+def prod_policy(name: str, *, evidence: str = "{kind: eval, max_age: 30d}",
+                conditions: tuple[str, ...] = (), more: tuple[str, ...] = ()) -> str:
+    """A policy file: production needs ``evidence`` (the items of a YAML flow list),
+    :data:`ACCURACY` and ``conditions`` (YAML flow mappings), a validator and a risk officer,
+    with separation of duties; ``more`` adds lines to the rule (``request_ttl: 7d``)."""
+    lines = [
+        "apiVersion: lmops/v1", "kind: Policy", f"name: {name}", "rules:",
+        "  - name: prod",
+        "    applies_to: {asset: model, transition: production}",
+        f"    evidence: [{evidence}]",
+        "    conditions:",
+        *(f"      - {condition}" for condition in (ACCURACY, *conditions)),
+        "    approvals:",
+        "      - {role: validator, count: 1}",
+        "      - {role: risk_officer, count: 1}",
+        "    separation_of_duties: true",
+        *(f"    {line}" for line in more),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def staging_prod_policy(name: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,27 +13,9 @@ from fastapi.testclient import TestClient
 from lmops_core.api import create_app
 from lmops_core.api.config import ApiSettings
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder, make_settings
+from tests.conftest import make_model_folder, policy_ws, prod_policy
 
-POLICY = textwrap.dedent("""
-    apiVersion: lmops/v1
-    kind: Policy
-    name: api-test
-    rules:
-      - name: prod
-        applies_to: {asset: model, transition: production}
-        evidence:
-          - {kind: eval}
-        conditions:
-          - name: accuracy
-            expr: evidence.eval.metrics.acc >= 0.5
-            message: accuracy below 0.5
-        approvals:
-          - {role: validator, count: 1}
-          - {role: risk_officer, count: 1}
-        separation_of_duties: true
-        request_ttl: 7d
-""")
+POLICY = prod_policy("api-test", evidence="{kind: eval}", more=("request_ttl: 7d",))
 
 #: user -> roles; "author" registers models, "subval" both submits and validates.
 USERS: dict[str, tuple[str, ...]] = {
@@ -84,11 +65,8 @@ class Env:
 
 def build_env(tmp_path: Path, db_url: str | None) -> Env:
     """Open a store with the test policy, bootstrap an admin, create users and tokens."""
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    policy_file = policies / "api-test.yaml"
-    policy_file.write_text(POLICY)
-    ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies))
+    ws = policy_ws(tmp_path, POLICY, db_url, file="api-test.yaml")
+    policy_file = tmp_path / "policies" / "api-test.yaml"
     root_token = ws.governance.bootstrap_admin("root-admin")  # explicit, audited bootstrap
     admin = ws.with_token(root_token).governance
     env = Env(ws=ws, app=create_app(ws, api_settings=ApiSettings(

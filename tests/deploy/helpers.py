@@ -2,42 +2,17 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 from lmops_core.workspace import Workspace
-from tests.conftest import admin_ws, key_ws, make_settings, ws_as
+from tests.conftest import key_ws, policy_ws, prod_policy, staffed, ws_as
 
-POLICY = textwrap.dedent("""
-    apiVersion: lmops/v1
-    kind: Policy
-    name: deploy-policy
-    rules:
-      - name: prod
-        applies_to: {asset: model, transition: production}
-        evidence:
-          - {kind: eval, max_age: 30d}
-        conditions:
-          - name: accuracy
-            expr: evidence.eval.metrics.acc >= 0.5
-            message: accuracy below 0.5
-        approvals:
-          - {role: validator, count: 1}
-          - {role: risk_officer, count: 1}
-        separation_of_duties: true
-""")
+POLICY = prod_policy("deploy-policy")
 
 
 def governed_workspace(tmp_path: Path) -> Workspace:
     """A SQLite workspace with a policy folder and the four roles granted."""
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "deploy.yaml").write_text(POLICY)
-    ws = Workspace.open(make_settings(tmp_path / "home", policies_dir=policies, actor="root"))
-    admin = admin_ws(ws)
-    for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer")):
-        admin.governance.grant_role(user, role)
-    return admin
+    return staffed(policy_ws(tmp_path, POLICY, file="deploy.yaml", actor="root"))
 
 
 def register_and_promote(ws: Workspace, folder: Path, *, name: str = "chat",

@@ -17,10 +17,10 @@ import pytest
 from lmops_core.errors import LmopsError, PolicyViolationError, ValidationError
 from lmops_core.workspace import Workspace
 from tests.conftest import (
-    admin_ws,
     breach_monitoring,
     make_model_folder,
-    make_settings,
+    policy_ws,
+    staffed,
     staging_prod_policy,
     write_jsonl,
     ws_as,
@@ -54,18 +54,11 @@ TARGET = textwrap.dedent("""
 
 @pytest.fixture
 def dws(tmp_path: Path, db_url: str) -> Workspace:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "deploy.yaml").write_text(POLICY)
     plugin = tmp_path / "fake_serve.py"
     plugin.write_text(TARGET)
-    ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
-                                      actor="root", plugins=[str(plugin)]))
-    admin = admin_ws(ws)
-    for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer"),
-                       ("ops", "submitter")):
-        admin.governance.grant_role(user, role)
-    return admin
+    ws = policy_ws(tmp_path, POLICY, db_url, file="deploy.yaml", actor="root",
+                   plugins=[str(plugin)])
+    return staffed(ws, ("ops", "submitter"))
 
 
 def _plugin(ws: Workspace) -> Any:

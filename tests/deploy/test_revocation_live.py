@@ -23,10 +23,11 @@ from lmops_core.governance.models import ApprovalRequest
 from lmops_core.registry.models import utcnow
 from lmops_core.workspace import Workspace
 from tests.conftest import (
-    admin_ws,
     breach_monitoring,
     make_model_folder,
     make_settings,
+    policy_ws,
+    staffed,
     staging_prod_policy,
     ws_as,
 )
@@ -36,15 +37,8 @@ POLICY = staging_prod_policy("live")
 
 @pytest.fixture
 def lws(tmp_path: Path, db_url: str) -> Workspace:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "live.yaml").write_text(POLICY)
-    ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
-                                      actor="root"))
-    admin = admin_ws(ws)
-    for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer")):
-        admin.governance.grant_role(user, role)
-    KeyStore.for_home(ws.settings.home).create()
+    admin = staffed(policy_ws(tmp_path, POLICY, db_url, file="live.yaml", actor="root"))
+    KeyStore.for_home(admin.settings.home).create()
     return admin
 
 

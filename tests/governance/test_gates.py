@@ -27,7 +27,14 @@ from lmops_core.governance.models import ApprovalRequest
 from lmops_core.governance.monitoring import check_monitoring
 from lmops_core.registry.models import Evidence, utcnow
 from lmops_core.workspace import Workspace
-from tests.conftest import admin_ws, make_model_folder, make_settings, token_for, ws_as
+from tests.conftest import (
+    make_model_folder,
+    make_settings,
+    policy_dir,
+    staffed,
+    token_for,
+    ws_as,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -71,26 +78,16 @@ POLICY = textwrap.dedent("""
         on_breach: [revalidation-required]
 """)
 
-USERS = (("eng", "submitter"), ("val", "validator"), ("val2", "validator"),
-         ("risk", "risk_officer"), ("risk2", "risk_officer"))
-
-
 def _workspace(tmp_path: Path, db_url: str, policies: Path) -> Workspace:
     """The store, acting as its bootstrapped admin; reviewers hold their roles."""
     ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
                                       actor="observer"))
-    admin = admin_ws(ws)
-    for user, role in USERS:
-        admin.governance.grant_role(user, role)
-    return admin
+    return staffed(ws, ("val2", "validator"), ("risk2", "risk_officer"))
 
 
 @pytest.fixture
 def gws(tmp_path: Path, db_url: str) -> Workspace:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "gates.yaml").write_text(POLICY)
-    return _workspace(tmp_path, db_url, policies)
+    return _workspace(tmp_path, db_url, policy_dir(tmp_path, POLICY, "gates.yaml"))
 
 
 def _model(ws: Workspace, tmp_path: Path, seed: int = 0, **kw: object) -> str:
@@ -303,9 +300,7 @@ def test_revalidate_from_the_shell(tmp_path: Path) -> None:
     from lmops_core.cli import app
     from lmops_core.settings import get_settings
 
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "gates.yaml").write_text(POLICY)
+    policies = policy_dir(tmp_path, POLICY, "gates.yaml")
     ws = _workspace(tmp_path, f"sqlite:///{tmp_path / 'home' / 'lmops.db'}", policies)
     ref = _ready(ws, tmp_path)
     _promote(ws, ref)

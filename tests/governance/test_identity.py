@@ -24,6 +24,7 @@ from tests.conftest import (
     key_ws,
     make_model_folder,
     make_settings,
+    policy_ws,
     token_for,
     ws_as,
 )
@@ -44,11 +45,7 @@ POLICY = textwrap.dedent("""
 @pytest.fixture
 def store(tmp_path: Path, db_url: str) -> Workspace:
     """A store with a two-person rule, an admin, mallory (submitter) and bob (validator)."""
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "p.yaml").write_text(POLICY)
-    ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
-                                      actor="mallory"))
+    ws = policy_ws(tmp_path, POLICY, db_url, file="p.yaml", actor="mallory")
     grant(ws, "mallory", "submitter")
     grant(ws, "bob", "validator")
     return ws

@@ -13,7 +13,11 @@ import pytest
 
 from lmops_core.governance.monitoring import check_monitoring, sign_payload, training_requests
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder, make_settings, ws_as
+from tests.conftest import (
+    make_model_folder,
+    policy_ws,
+    ws_as,
+)
 
 POLICY = textwrap.dedent("""
     apiVersion: lmops/v1
@@ -60,14 +64,10 @@ def receiver() -> Any:
 
 
 def _in_production(tmp_path: Path, db_url: str, webhook: str) -> tuple[Workspace, str]:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "p.yaml").write_text(POLICY)
-    ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
-                                      actor="root", alert_webhook_url=webhook,
-                                      alert_webhook_secret="s3cret",
-                                      # The test receiver listens on loopback: allowed explicitly.
-                                      alert_webhook_allow_networks=["127.0.0.1/32"]))
+    ws = policy_ws(tmp_path, POLICY, db_url, file="p.yaml", actor="root",
+                   alert_webhook_url=webhook, alert_webhook_secret="s3cret",
+                   # The test receiver listens on loopback: allowed explicitly.
+                   alert_webhook_allow_networks=["127.0.0.1/32"])
     v = ws_as(ws, "eng").register_model("chat", make_model_folder(tmp_path / "m"))
     req = ws_as(ws, "eng", "submitter").governance.request_promotion(v.ref, to="production")
     ws_as(ws, "val", "validator").governance.decide(req.id, approve=True, role="validator",

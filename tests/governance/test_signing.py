@@ -17,7 +17,13 @@ from lmops_core.governance.models import ApprovalDecision, ApprovalRequest, Sign
 from lmops_core.governance.signing import Signer, approval_statement, sign
 from lmops_core.registry.models import utcnow
 from lmops_core.workspace import Workspace
-from tests.conftest import grant, key_ws, make_model_folder, make_settings, ws_as
+from tests.conftest import (
+    grant,
+    key_ws,
+    make_model_folder,
+    policy_ws,
+    ws_as,
+)
 
 POLICY = textwrap.dedent("""
     apiVersion: lmops/v1
@@ -42,10 +48,7 @@ POLICY = textwrap.dedent("""
 
 @pytest.fixture
 def store(tmp_path: Path, db_url: str) -> Workspace:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "p.yaml").write_text(POLICY)
-    ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies))
+    ws = policy_ws(tmp_path, POLICY, db_url, file="p.yaml")
     grant(ws, "eng", "submitter")
     return ws
 
@@ -155,10 +158,7 @@ def test_audit_verify_cli_names_the_forged_decision(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from lmops_core.cli import app
 
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "p.yaml").write_text(POLICY)
-    ws = Workspace.open(make_settings(tmp_path / "home", policies_dir=policies))
+    ws = policy_ws(tmp_path, POLICY, file="p.yaml")
     grant(ws, "eng", "submitter")
     _, req_id = _approved(ws, tmp_path)
     env = {"LMOPS_HOME": str(tmp_path / "home"), "LMOPS_LOAD_ENTRY_POINTS": "0"}
