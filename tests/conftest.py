@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import textwrap
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -94,6 +94,26 @@ def sqlite_ws(tmp_path: Path) -> Iterator[Workspace]:
     workspace = Workspace.open(make_settings(tmp_path / "home"))
     yield workspace
     workspace.close()
+
+
+def run_workers(worker: Callable[..., None], home: Path, db_url: str, processes: int) -> None:
+    """Run ``worker(home, db_url, number, errors)`` in ``processes`` spawned processes at once
+    and fail with whatever they put on the ``errors`` queue or a non-zero exit code."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    errors = ctx.Queue()
+    procs = [ctx.Process(target=worker, args=(str(home), db_url, w, errors))
+             for w in range(processes)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=600)
+    reported = []
+    while not errors.empty():
+        reported.append(errors.get())
+    assert reported == []
+    assert all(p.exitcode == 0 for p in procs)
 
 
 def write_jsonl(path: Path, rows: list[object]) -> Path:

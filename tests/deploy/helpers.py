@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lmops_core.workspace import Workspace
-from tests.conftest import key_ws, policy_ws, prod_policy, staffed, ws_as
+from tests.conftest import key_ws, make_model_folder, policy_ws, prod_policy, staffed, ws_as
 
 POLICY = prod_policy("deploy-policy")
 
@@ -28,3 +28,19 @@ def register_and_promote(ws: Workspace, folder: Path, *, name: str = "chat",
         ws_as(ws, "risk").governance.decide(req.id, approve=True, role="risk_officer",
                                             comment="risk accepted")
     return v.ref
+
+
+def evaluated_model(ws: Workspace, tmp_path: Path, seed: int = 0) -> str:
+    """A model version registered by ``eng`` with eval evidence (acc 1) measured by ``val``."""
+    v = ws_as(ws, "eng").register_model("chat", make_model_folder(tmp_path / f"m{seed}",
+                                                                    bytes([seed]) * 64))
+    ws.as_actor("val").attach_evidence(v.ref, kind="eval", digest=v.digest, metrics={"acc": 1})
+    return v.ref
+
+
+def approve_to_production(ws: Workspace, ref: str) -> str:
+    """Request production for ``ref`` as ``eng``; ``val`` and ``risk`` approve (by token)."""
+    req = ws_as(ws, "eng").governance.request_promotion(ref, to="production")
+    ws_as(ws, "val").governance.decide(req.id, approve=True, role="validator", comment="v")
+    ws_as(ws, "risk").governance.decide(req.id, approve=True, role="risk_officer", comment="r")
+    return req.id

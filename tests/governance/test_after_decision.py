@@ -21,13 +21,7 @@ from lmops_core.errors import ConflictError
 from lmops_core.governance.models import ApprovalRequest
 from lmops_core.registry.models import utcnow
 from lmops_core.workspace import Workspace
-from tests.conftest import (
-    admin_ws,
-    make_model_folder,
-    policy_ws,
-    staging_prod_policy,
-    ws_as,
-)
+from tests.conftest import admin_ws, make_model_folder, policy_ws, staging_prod_policy, ws_as
 
 REPO = Path(__file__).resolve().parents[2]
 

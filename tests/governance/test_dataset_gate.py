@@ -8,13 +8,7 @@ from pathlib import Path
 import pytest
 
 from lmops_core.errors import PolicyViolationError
-from tests.conftest import (
-    grant,
-    make_model_folder,
-    policy_ws,
-    write_jsonl,
-    ws_as,
-)
+from tests.conftest import grant, make_model_folder, policy_ws, write_jsonl, ws_as
 
 POLICY = textwrap.dedent("""
     apiVersion: lmops/v1

@@ -27,14 +27,7 @@ from lmops_core.governance.models import ApprovalRequest
 from lmops_core.governance.monitoring import check_monitoring
 from lmops_core.registry.models import Evidence, utcnow
 from lmops_core.workspace import Workspace
-from tests.conftest import (
-    make_model_folder,
-    make_settings,
-    policy_dir,
-    staffed,
-    token_for,
-    ws_as,
-)
+from tests.conftest import make_model_folder, make_settings, policy_dir, staffed, token_for, ws_as
 
 REPO = Path(__file__).resolve().parents[2]
 

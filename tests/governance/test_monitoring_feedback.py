@@ -13,11 +13,7 @@ import pytest
 
 from lmops_core.governance.monitoring import check_monitoring, sign_payload, training_requests
 from lmops_core.workspace import Workspace
-from tests.conftest import (
-    make_model_folder,
-    policy_ws,
-    ws_as,
-)
+from tests.conftest import make_model_folder, policy_ws, ws_as
 
 POLICY = textwrap.dedent("""
     apiVersion: lmops/v1

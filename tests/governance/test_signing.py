@@ -17,13 +17,7 @@ from lmops_core.governance.models import ApprovalDecision, ApprovalRequest, Sign
 from lmops_core.governance.signing import Signer, approval_statement, sign
 from lmops_core.registry.models import utcnow
 from lmops_core.workspace import Workspace
-from tests.conftest import (
-    grant,
-    key_ws,
-    make_model_folder,
-    policy_ws,
-    ws_as,
-)
+from tests.conftest import grant, key_ws, make_model_folder, policy_ws, ws_as
 
 POLICY = textwrap.dedent("""
     apiVersion: lmops/v1

@@ -17,12 +17,7 @@ from lmops_core.errors import PolicyViolationError
 from lmops_core.governance.models import ROLES
 from lmops_core.policy import lint
 from lmops_core.policy.cel_types import result_type
-from tests.conftest import (
-    make_settings,
-    policy_ws,
-    write_jsonl,
-    ws_as,
-)
+from tests.conftest import make_settings, policy_ws, write_jsonl, ws_as
 
 KINDS = {"eval": {"acc": "number", "samples": "integer", "*.*": "number"},
          "pii": {"findings_after": "integer", "clean": "boolean"}, "validation": {}}
