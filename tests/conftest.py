@@ -204,6 +204,12 @@ def staffed(ws: Workspace, *more: tuple[str, str]) -> Workspace:
     return admin
 
 
+def policy_yaml(name: str, rules: str) -> str:
+    """A policy file called ``name`` whose ``rules:`` list is ``rules`` (YAML, any indent)."""
+    body = textwrap.indent(textwrap.dedent(rules).strip("\n"), "  ")
+    return f"apiVersion: lmops/v1\nkind: Policy\nname: {name}\nrules:\n{body}\n"
+
+
 #: The condition of :func:`prod_policy`, as a YAML flow mapping.
 ACCURACY = '{name: accuracy, expr: "evidence.eval.metrics.acc >= 0.5", message: accuracy below 0.5}'
 
@@ -214,46 +220,41 @@ def prod_policy(name: str, *, evidence: str = "{kind: eval, max_age: 30d}",
     :data:`ACCURACY` and ``conditions`` (YAML flow mappings), a validator and a risk officer,
     with separation of duties; ``more`` adds lines to the rule (``request_ttl: 7d``)."""
     lines = [
-        "apiVersion: lmops/v1", "kind: Policy", f"name: {name}", "rules:",
-        "  - name: prod",
-        "    applies_to: {asset: model, transition: production}",
-        f"    evidence: [{evidence}]",
-        "    conditions:",
-        *(f"      - {condition}" for condition in (ACCURACY, *conditions)),
-        "    approvals:",
-        "      - {role: validator, count: 1}",
-        "      - {role: risk_officer, count: 1}",
-        "    separation_of_duties: true",
-        *(f"    {line}" for line in more),
+        "- name: prod",
+        "  applies_to: {asset: model, transition: production}",
+        f"  evidence: [{evidence}]",
+        "  conditions:",
+        *(f"    - {condition}" for condition in (ACCURACY, *conditions)),
+        "  approvals:",
+        "    - {role: validator, count: 1}",
+        "    - {role: risk_officer, count: 1}",
+        "  separation_of_duties: true",
+        *(f"  {line}" for line in more),
     ]
-    return "\n".join(lines) + "\n"
+    return policy_yaml(name, "\n".join(lines))
 
 
 def staging_prod_policy(name: str) -> str:
     """A policy file: staging needs ``eval`` evidence; production also a validator and a
     risk officer, with separation of duties."""
-    return textwrap.dedent(f"""
-        apiVersion: lmops/v1
-        kind: Policy
-        name: {name}
-        rules:
-          - name: staging
-            applies_to: {{asset: model, transition: staging}}
-            evidence: [{{kind: eval}}]
-            separation_of_duties: false
-          - name: prod
-            applies_to: {{asset: model, transition: production}}
-            evidence: [{{kind: eval}}]
-            approvals:
-              - {{role: validator, count: 1}}
-              - {{role: risk_officer, count: 1}}
-            separation_of_duties: true
-          - name: watch
-            applies_to: {{asset: model, transition: production, event: monitoring}}
-            evidence: [{{kind: drift}}]
-            conditions:
-              - {{name: no-drift, expr: "!evidence.drift.metrics.dataset_drift", message: drift}}
-            on_breach: [revalidation-required]
+    return policy_yaml(name, """
+        - name: staging
+          applies_to: {asset: model, transition: staging}
+          evidence: [{kind: eval}]
+          separation_of_duties: false
+        - name: prod
+          applies_to: {asset: model, transition: production}
+          evidence: [{kind: eval}]
+          approvals:
+            - {role: validator, count: 1}
+            - {role: risk_officer, count: 1}
+          separation_of_duties: true
+        - name: watch
+          applies_to: {asset: model, transition: production, event: monitoring}
+          evidence: [{kind: drift}]
+          conditions:
+            - {name: no-drift, expr: "!evidence.drift.metrics.dataset_drift", message: drift}
+          on_breach: [revalidation-required]
     """)
 
 

@@ -25,6 +25,7 @@ from tests.conftest import (
     make_model_folder,
     make_settings,
     policy_ws,
+    policy_yaml,
     write_jsonl,
     ws_as,
 )
@@ -52,16 +53,12 @@ READER = textwrap.dedent('''
         register(SuiteReader())
 ''')
 
-SUITE_POLICY = textwrap.dedent("""
-    apiVersion: lmops/v1
-    kind: Policy
-    name: suites
-    rules:
-      - name: suite-approved-for-use
-        applies_to: {asset: suite, transition: approved-for-use}
-        approvals:
-          - {role: validator, count: 1}
-        separation_of_duties: true
+SUITE_POLICY = policy_yaml("suites", """
+    - name: suite-approved-for-use
+      applies_to: {asset: suite, transition: approved-for-use}
+      approvals:
+        - {role: validator, count: 1}
+      separation_of_duties: true
 """)
 
 

@@ -8,24 +8,20 @@ from pathlib import Path
 import pytest
 
 from lmops_core.errors import PolicyViolationError
-from tests.conftest import grant, make_model_folder, policy_ws, write_jsonl, ws_as
+from tests.conftest import grant, make_model_folder, policy_ws, policy_yaml, write_jsonl, ws_as
 
-POLICY = textwrap.dedent("""
-    apiVersion: lmops/v1
-    kind: Policy
-    name: data
-    rules:
-      - name: dataset-approved-for-training
-        applies_to: {asset: dataset, transition: approved-for-training}
-        evidence:
-          - {kind: dataset_card}
-        conditions:
-          - name: not-empty
-            expr: evidence.dataset_card.metrics.records >= 1.0
-            message: empty dataset
-        approvals:
-          - {role: data_steward, count: 1}
-        separation_of_duties: true
+POLICY = policy_yaml("data", """
+    - name: dataset-approved-for-training
+      applies_to: {asset: dataset, transition: approved-for-training}
+      evidence:
+        - {kind: dataset_card}
+      conditions:
+        - name: not-empty
+          expr: evidence.dataset_card.metrics.records >= 1.0
+          message: empty dataset
+      approvals:
+        - {role: data_steward, count: 1}
+      separation_of_duties: true
 """)
 
 TRAINER = textwrap.dedent('''

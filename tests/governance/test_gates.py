@@ -9,7 +9,6 @@ must be refused, and the version must stay out of the stage.
 
 from __future__ import annotations
 
-import textwrap
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,48 +26,52 @@ from lmops_core.governance.models import ApprovalRequest
 from lmops_core.governance.monitoring import check_monitoring
 from lmops_core.registry.models import Evidence, utcnow
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder, make_settings, policy_dir, staffed, token_for, ws_as
+from tests.conftest import (
+    make_model_folder,
+    make_settings,
+    policy_dir,
+    policy_yaml,
+    staffed,
+    token_for,
+    ws_as,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
-POLICY = textwrap.dedent("""
-    apiVersion: lmops/v1
-    kind: Policy
-    name: gates
-    rules:
-      - name: staging
-        applies_to: {asset: model, transition: staging}
-        evidence:
-          - {kind: eval, max_age: 30d}
-        conditions:
-          - {name: floor, expr: "evidence.eval.metrics.acc >= 0.5", message: too weak}
-        separation_of_duties: false
-      - name: prod
-        applies_to: {asset: model, transition: production}
-        evidence:
-          - {kind: eval, max_age: 30d}
-          - {kind: safety, max_age: 30d}
-        conditions:
-          - {name: accuracy, expr: "evidence.eval.metrics.acc >= 0.5", message: too weak}
-        approvals:
-          - {role: validator, count: 1}
-          - {role: risk_officer, count: 1}
-        separation_of_duties: true
-        request_ttl: 7d
-      - name: watch
-        applies_to: {asset: model, transition: production, event: monitoring}
-        evidence:
-          - {kind: drift, max_age: 7d}
-        conditions:
-          - {name: no-drift, expr: "!evidence.drift.metrics.dataset_drift", message: drifted}
-        on_breach: [revalidation-required]
-      - name: watch-staging
-        applies_to: {asset: model, transition: staging, event: monitoring}
-        evidence:
-          - {kind: drift, max_age: 7d}
-        conditions:
-          - {name: no-drift, expr: "!evidence.drift.metrics.dataset_drift", message: drifted}
-        on_breach: [revalidation-required]
+POLICY = policy_yaml("gates", """
+    - name: staging
+      applies_to: {asset: model, transition: staging}
+      evidence:
+        - {kind: eval, max_age: 30d}
+      conditions:
+        - {name: floor, expr: "evidence.eval.metrics.acc >= 0.5", message: too weak}
+      separation_of_duties: false
+    - name: prod
+      applies_to: {asset: model, transition: production}
+      evidence:
+        - {kind: eval, max_age: 30d}
+        - {kind: safety, max_age: 30d}
+      conditions:
+        - {name: accuracy, expr: "evidence.eval.metrics.acc >= 0.5", message: too weak}
+      approvals:
+        - {role: validator, count: 1}
+        - {role: risk_officer, count: 1}
+      separation_of_duties: true
+      request_ttl: 7d
+    - name: watch
+      applies_to: {asset: model, transition: production, event: monitoring}
+      evidence:
+        - {kind: drift, max_age: 7d}
+      conditions:
+        - {name: no-drift, expr: "!evidence.drift.metrics.dataset_drift", message: drifted}
+      on_breach: [revalidation-required]
+    - name: watch-staging
+      applies_to: {asset: model, transition: staging, event: monitoring}
+      evidence:
+        - {kind: drift, max_age: 7d}
+      conditions:
+        - {name: no-drift, expr: "!evidence.drift.metrics.dataset_drift", message: drifted}
+      on_breach: [revalidation-required]
 """)
 
 def _workspace(tmp_path: Path, db_url: str, policies: Path) -> Workspace:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -25,20 +24,17 @@ from tests.conftest import (
     make_model_folder,
     make_settings,
     policy_ws,
+    policy_yaml,
     token_for,
     ws_as,
 )
 
-POLICY = textwrap.dedent("""
-    apiVersion: lmops/v1
-    kind: Policy
-    name: two-person
-    rules:
-      - name: prod
-        applies_to: {asset: model, transition: production}
-        approvals:
-          - {role: validator, count: 1}
-        separation_of_duties: true
+POLICY = policy_yaml("two-person", """
+    - name: prod
+      applies_to: {asset: model, transition: production}
+      approvals:
+        - {role: validator, count: 1}
+      separation_of_duties: true
 """)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import textwrap
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -13,26 +12,22 @@ import pytest
 
 from lmops_core.governance.monitoring import check_monitoring, sign_payload, training_requests
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder, policy_ws, ws_as
+from tests.conftest import make_model_folder, policy_ws, policy_yaml, ws_as
 
-POLICY = textwrap.dedent("""
-    apiVersion: lmops/v1
-    kind: Policy
-    name: monitored
-    rules:
-      - name: prod
-        applies_to: {asset: model, transition: production}
-        approvals:
-          - {role: validator, count: 1}
-      - name: stay-in-production
-        applies_to: {asset: model, transition: production, event: monitoring}
-        evidence:
-          - {kind: drift, max_age: 7d}
-        conditions:
-          - name: no-drift
-            expr: "!evidence.drift.metrics.dataset_drift"
-            message: the monitoring window shows dataset drift
-        on_breach: [alert, revalidation-required, revoke, retrain]
+POLICY = policy_yaml("monitored", """
+    - name: prod
+      applies_to: {asset: model, transition: production}
+      approvals:
+        - {role: validator, count: 1}
+    - name: stay-in-production
+      applies_to: {asset: model, transition: production, event: monitoring}
+      evidence:
+        - {kind: drift, max_age: 7d}
+      conditions:
+        - name: no-drift
+          expr: "!evidence.drift.metrics.dataset_drift"
+          message: the monitoring window shows dataset drift
+      on_breach: [alert, revalidation-required, revoke, retrain]
 """)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -17,26 +16,22 @@ from lmops_core.governance.models import ApprovalDecision, ApprovalRequest, Sign
 from lmops_core.governance.signing import Signer, approval_statement, sign
 from lmops_core.registry.models import utcnow
 from lmops_core.workspace import Workspace
-from tests.conftest import grant, key_ws, make_model_folder, policy_ws, ws_as
+from tests.conftest import grant, key_ws, make_model_folder, policy_ws, policy_yaml, ws_as
 
-POLICY = textwrap.dedent("""
-    apiVersion: lmops/v1
-    kind: Policy
-    name: signed
-    rules:
-      - name: prod
-        applies_to: {asset: model, transition: production}
-        evidence:
-          - {kind: eval, max_age: 30d}
-        approvals:
-          - {role: validator, count: 1}
-          - {role: risk_officer, count: 1}
-        separation_of_duties: true
-      - name: staging
-        applies_to: {asset: model, transition: staging}
-        approvals:
-          - {role: validator, count: 1}
-        require_personal_signature: true
+POLICY = policy_yaml("signed", """
+    - name: prod
+      applies_to: {asset: model, transition: production}
+      evidence:
+        - {kind: eval, max_age: 30d}
+      approvals:
+        - {role: validator, count: 1}
+        - {role: risk_officer, count: 1}
+      separation_of_duties: true
+    - name: staging
+      applies_to: {asset: model, transition: staging}
+      approvals:
+        - {role: validator, count: 1}
+      require_personal_signature: true
 """)
 
 
