@@ -56,7 +56,8 @@ def drop_indexes(table: str, *indexes: IndexSpec) -> None:
 def create_asset_table(table: str, *, risk_tier: bool) -> None:
     """A named asset (``datasets``, ``models``...): its name, the normalized name it is
     unique by, the number of its latest version, and (models and prompts) a risk tier."""
-    tier = [sa.Column("risk_tier", string(32), nullable=False)] if risk_tier else []
+    tier: list[sa.Column[Any]] = (
+        [sa.Column("risk_tier", string(32), nullable=False)] if risk_tier else [])
     op.create_table(
         table,
         sa.Column("name", string(128), nullable=False),
@@ -94,7 +95,7 @@ def create_version_table(
     ``content`` columns of this kind of asset, then metadata, stage, status, the run that
     made it (``run_id=True``) and who made it. Indexed: the asset, the ``digest``, the
     ``stage`` and the ``indexed`` content columns, in the order of the index names."""
-    run = [sa.Column("run_id", string(32), nullable=True)] if run_id else []
+    run: list[sa.Column[Any]] = [sa.Column("run_id", string(32), nullable=True)] if run_id else []
     op.create_table(
         table,
         sa.Column("id", sa.Integer(), nullable=False),

@@ -7,6 +7,8 @@ Create Date: 2026-11-28 01:12:46.285873
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -39,9 +41,10 @@ _METRIC_INDEXES: tuple[IndexSpec, ...] = (
     ("ix_version_metric_subject", ["subject_type", "subject_id"]))
 _TAG_INDEXES: tuple[IndexSpec, ...] = (("ix_version_tag_kv", ["subject_type", "key", "value"]),)
 #: Per asset: its versions table, the column naming the asset, indexed content columns.
-_VERSIONS = (("datasets", "dataset_versions", "dataset_id", ["shape"]),
-             ("models", "model_versions", "model_id", ["kind"]),
-             ("prompts", "prompt_versions", "prompt_id", []))
+_VERSIONS: tuple[tuple[str, str, str, list[str]], ...] = (
+    ("datasets", "dataset_versions", "dataset_id", ["shape"]),
+    ("models", "model_versions", "model_id", ["kind"]),
+    ("prompts", "prompt_versions", "prompt_id", []))
 
 
 def upgrade() -> None:
@@ -155,7 +158,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("subject_type", "subject_id", "key", name="uq_version_tag"),
     )
     create_indexes("version_tags", *_TAG_INDEXES)
-    contents = {
+    contents: dict[str, list[sa.Column[Any]]] = {
         "datasets": [sa.Column("digest", string(71), nullable=False),
                      sa.Column("shape", string(32), nullable=False),
                      sa.Column("format", string(32), nullable=False),
