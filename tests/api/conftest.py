@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -103,3 +107,24 @@ def client(sqlite_env: Env) -> Iterator[TestClient]:
     """An in-process client of the SQLite app."""
     with TestClient(sqlite_env.app) as c:
         yield c
+
+
+@contextlib.contextmanager
+def live_server(app: FastAPI, *, lifespan: Literal["on", "off"]) -> Iterator[int]:
+    """``app`` on a real uvicorn server on a free loopback port: yields the port, and stops
+    the server afterwards (waits for it to start or to die, never for a fixed time)."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+                            lifespan=lifespan)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        thread.join(0.01)
+    try:
+        port: int = server.servers[0].sockets[0].getsockname()[1]
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join()

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import Env
+from tests.api.conftest import Env, live_server
 
 Client = TestClient | httpx.Client
 
@@ -103,20 +100,8 @@ def test_rejection_closes_request_and_shows_open_requests(env: Env) -> None:
 @pytest.fixture
 def server(sqlite_env: Env) -> Iterator[str]:
     """The app on a real uvicorn server, on a free loopback port, stopped afterwards."""
-    config = uvicorn.Config(sqlite_env.app, host="127.0.0.1", port=0, log_level="warning",
-                            lifespan="on")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    port = srv.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=20)
-    assert not thread.is_alive()
+    with live_server(sqlite_env.app, lifespan="on") as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_workflow_on_real_server(server: str, sqlite_env: Env) -> None:
