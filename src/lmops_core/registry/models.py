@@ -119,7 +119,13 @@ class _VersionRow(SQLModel):
     created_by: str = Field(max_length=128)
 
 
-class DatasetVersion(_VersionRow, table=True):
+class _RunOutputRow(_VersionRow):
+    """A version that a run may have produced (prompts are written by hand only)."""
+
+    run_id: str | None = Field(default=None, max_length=32)
+
+
+class DatasetVersion(_RunOutputRow, table=True):
     """One immutable content of a dataset: a canonical JSONL artifact of one shape."""
 
     __tablename__ = "dataset_versions"
@@ -129,10 +135,9 @@ class DatasetVersion(_VersionRow, table=True):
     format: str = Field(default="jsonl", max_length=32)
     record_count: int = 0
     size_bytes: int = 0
-    run_id: str | None = Field(default=None, max_length=32)
 
 
-class ModelVersion(_VersionRow, table=True):
+class ModelVersion(_RunOutputRow, table=True):
     """One immutable content of a model: a folder artifact of a given kind."""
 
     __tablename__ = "model_versions"
@@ -141,7 +146,6 @@ class ModelVersion(_VersionRow, table=True):
     kind: str = Field(max_length=32, index=True)
     format: str = Field(default="safetensors", max_length=32)
     size_bytes: int = 0
-    run_id: str | None = Field(default=None, max_length=32)
 
 
 class PromptVersion(_VersionRow, table=True):
@@ -154,14 +158,13 @@ class PromptVersion(_VersionRow, table=True):
     variables: list[str] = _json(list)
 
 
-class SuiteVersion(_VersionRow, table=True):
+class SuiteVersion(_RunOutputRow, table=True):
     """One immutable suite: a folder artifact (suite.yaml and its task folders)."""
 
     __tablename__ = "suite_versions"
     __table_args__ = _version_args("suite_versions", "suite_id", "uq_suite_version")
     suite_id: int = Field(foreign_key="suites.id", index=True)
     size_bytes: int = 0
-    run_id: str | None = Field(default=None, max_length=32)
 
 
 # --- runs, evidence, lineage -------------------------------------------------
