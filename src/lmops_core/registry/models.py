@@ -193,14 +193,19 @@ class Run(SQLModel, table=True):
     )
 
 
-class Evidence(SQLModel, table=True):
+class _AboutVersionRow(SQLModel):
+    """A row about one version of any asset type: ``(subject_type, subject_id)``."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject_type: str = Field(max_length=16)
+    subject_id: int
+
+
+class Evidence(_AboutVersionRow, table=True):
     """An immutable, typed result attached to one version, bound to its digest."""
 
     __tablename__ = "evidence"
     __table_args__ = (Index("ix_evidence_subject", "subject_type", "subject_id", "kind"),)
-    id: int | None = Field(default=None, primary_key=True)
-    subject_type: str = Field(max_length=16)
-    subject_id: int
     subject_digest: str = Field(max_length=71)
     kind: str = Field(max_length=64, index=True)
     stage: str = Field(max_length=32)
@@ -231,7 +236,7 @@ class LineageEdge(SQLModel, table=True):
     run_id: str | None = Field(default=None, max_length=32)
 
 
-class VersionTag(SQLModel, table=True):
+class VersionTag(_AboutVersionRow, table=True):
     """A key/value label on a version."""
 
     __tablename__ = "version_tags"
@@ -239,14 +244,11 @@ class VersionTag(SQLModel, table=True):
         UniqueConstraint("subject_type", "subject_id", "key", name="uq_version_tag"),
         Index("ix_version_tag_kv", "subject_type", "key", "value"),
     )
-    id: int | None = Field(default=None, primary_key=True)
-    subject_type: str = Field(max_length=16)
-    subject_id: int
     key: str = Field(max_length=128)
     value: str = Field(default="", max_length=512)
 
 
-class VersionMetric(SQLModel, table=True):
+class VersionMetric(_AboutVersionRow, table=True):
     """A numeric metric of a version, searchable by threshold (``eval.acc >= 0.6``)."""
 
     __tablename__ = "version_metrics"
@@ -255,9 +257,6 @@ class VersionMetric(SQLModel, table=True):
         # The per-version probe of threshold search: all equality columns first.
         Index("ix_version_metric_probe", "subject_type", "subject_id", "key", "value"),
     )
-    id: int | None = Field(default=None, primary_key=True)
-    subject_type: str = Field(max_length=16)
-    subject_id: int
     key: str = Field(max_length=191)
     value: float
 
