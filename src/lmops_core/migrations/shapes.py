@@ -33,6 +33,15 @@ def created_columns() -> list[sa.Column[Any]]:
     ]
 
 
+def about_version_columns() -> list[sa.Column[Any]]:
+    """``id``, then the ``(subject_type, subject_id)`` of the version a row is about."""
+    return [
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("subject_type", string(16), nullable=False),
+        sa.Column("subject_id", sa.Integer(), nullable=False),
+    ]
+
+
 def create_indexes(table: str, *indexes: IndexSpec) -> None:
     """Create ``indexes`` on ``table`` (non-unique), in the order given."""
     with op.batch_alter_table(table, schema=None) as batch_op:

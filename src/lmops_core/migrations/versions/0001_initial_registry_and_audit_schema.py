@@ -14,6 +14,7 @@ from alembic import op
 
 from lmops_core.migrations.shapes import (
     IndexSpec,
+    about_version_columns,
     create_asset_table,
     create_indexes,
     create_version_table,
@@ -87,9 +88,7 @@ def upgrade() -> None:
     create_asset_table("datasets", risk_tier=False)
     op.create_table(
         "evidence",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("subject_type", string(16), nullable=False),
-        sa.Column("subject_id", sa.Integer(), nullable=False),
+        *about_version_columns(),
         sa.Column("subject_digest", string(71), nullable=False),
         sa.Column("kind", string(64), nullable=False),
         sa.Column("stage", string(32), nullable=False),
@@ -139,9 +138,7 @@ def upgrade() -> None:
     create_indexes("runs", *_RUN_INDEXES)
     op.create_table(
         "version_metrics",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("subject_type", string(16), nullable=False),
-        sa.Column("subject_id", sa.Integer(), nullable=False),
+        *about_version_columns(),
         sa.Column("key", string(191), nullable=False),
         sa.Column("value", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
@@ -149,9 +146,7 @@ def upgrade() -> None:
     create_indexes("version_metrics", *_METRIC_INDEXES)
     op.create_table(
         "version_tags",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("subject_type", string(16), nullable=False),
-        sa.Column("subject_id", sa.Integer(), nullable=False),
+        *about_version_columns(),
         sa.Column("key", string(128), nullable=False),
         sa.Column("value", string(512), nullable=False),
         sa.PrimaryKeyConstraint("id"),
