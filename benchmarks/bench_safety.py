@@ -68,14 +68,11 @@ def baseline_scores(outputs: list[str], scorers: SafetyScorers) -> list[tuple]:
 
 def tiny_suite_seconds(per_group: int, max_new_tokens: int, threads: int | None
                        ) -> tuple[int, float]:
-    """Probes run and seconds for the whole suite on a locally built tiny Llama."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parents[1] / "plugins/lmops-safety/tests"))
-    from conftest import build_tiny_model
+    """Probes run and seconds for the whole suite on the tiny model the tests use."""
+    from lmops_hf.base_model import tiny_model
     from lmops_hf.generation import TorchGenerator, load_causal_lm
 
-    folder = build_tiny_model(Path(tempfile.mkdtemp(prefix="bench-safety-")))
+    folder = tiny_model(Path(tempfile.mkdtemp(prefix="bench-safety-")) / "tiny")
     model, tokenizer = load_causal_lm(folder)
     generator = TorchGenerator(model, tokenizer)
     probes = select_probes(merge_probe_files(builtin_probe_files()), languages=None,

@@ -142,11 +142,12 @@ class StageContext:
         return self._services().model_runtime(kind)
 
     def load_model(self, role: str = "model", *, threads: int | None = None,
-                   needs: Sequence[str] = ("generate",)) -> LoadedModel:
+                   needs: Sequence[str] = ("generate",), base_role: str = "base") -> LoadedModel:
         """Open the model version under ``role`` with the runtime registered for its kind.
 
         A kind whose runtime ``needs_base`` (a PEFT adapter) is opened with the
-        input under role ``"base"``. ``threads`` limits the runtime's CPU
+        input under ``base_role`` (``"base"`` unless the operation names its
+        base roles otherwise, e.g. a judge's ``"judge_base"``). ``threads`` limits the runtime's CPU
         threads; ``needs`` lists the capabilities the operation uses
         (``"generate"``, ``"score"``). Errors name the role, the kind and the
         plugins that offer runtimes.
@@ -160,9 +161,9 @@ class StageContext:
         runtime = self._services().model_runtime(asset.kind)
         base = None
         if runtime.needs_base:
-            base_input = self.input("base")
+            base_input = self.input(base_role)
             if base_input.path is None:
-                raise ValidationError('input "base" has no local path', field="base")
+                raise ValidationError(f'input "{base_role}" has no local path', field=base_role)
             base = base_input.path
         return runtime.open(asset.path, base=base, threads=threads, needs=needs)
 

@@ -32,11 +32,12 @@ import pluggy
 from lmops_core import hookspecs
 from lmops_core.builtins import BUILTIN_PLUGINS
 from lmops_core.contracts import EvidenceKind, Operation, PolicyCheck, Stage
-from lmops_core.errors import PluginError
+from lmops_core.errors import PluginError, ValidationError
 from lmops_core.offline import set_offline_defaults
 from lmops_core.operations import OperationSpec, describe
 from lmops_core.runtimes import Guard, ModelRuntime, ServingTarget
 from lmops_core.settings import Settings, get_settings
+from lmops_core.vocabulary import CORE_MODEL_KINDS
 
 ENTRY_POINT_GROUP = "lmops"
 
@@ -196,6 +197,26 @@ class PluginHost:
                               f"is its plugin installed and allowed?{self._failed()}", kind=kind)
         runtime: ModelRuntime = found.value
         return runtime
+
+    def model_kinds(self) -> tuple[str, ...]:
+        """Every kind a model version may have: the core's own, then those plugins open."""
+        extra = sorted(set(self.model_runtimes) - set(CORE_MODEL_KINDS))
+        return (*CORE_MODEL_KINDS, *extra)
+
+    def check_model_kind(self, kind: str) -> str:
+        """``kind`` when a version may have it, else a ValidationError listing the known kinds.
+
+        The core's own kinds are known without asking the plugins (nothing is imported for
+        them); any other kind is known once a plugin registers a model runtime for it.
+        """
+        if kind in CORE_MODEL_KINDS:
+            return kind
+        kinds = self.model_kinds()
+        if kind not in kinds:
+            raise ValidationError(
+                f"unknown model kind {kind!r} (expected one of {', '.join(kinds)}); a plugin adds "
+                f"a kind by registering a model runtime for it{self._failed()}", field="kind")
+        return kind
 
     def find_guard(self, name: str) -> Guard | None:
         """The guard ``name``, or ``None`` when no plugin offers it.

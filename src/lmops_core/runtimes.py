@@ -73,6 +73,12 @@ ModelLoader = Callable[..., LoadedModel]
 """``load(folder, *, base, threads) -> LoadedModel``: ``base`` is the base model folder
 (``None`` unless the runtime ``needs_base``), ``threads`` a CPU thread count or ``None``."""
 
+TinyBuilder = Callable[..., Path]
+"""``tiny(folder, *, seed, base) -> folder``: write a tiny model of the runtime's kind into
+``folder`` (built locally: random weights, a tokenizer trained on shipped text; nothing
+downloaded). ``base`` is a tiny model of kind ``"base"`` for kinds made from one (an
+adapter, an export), else ``None``. ``lmops_core.testing`` builds its fixtures with it."""
+
 
 @dataclass(frozen=True)
 class ModelRuntime:
@@ -83,7 +89,8 @@ class ModelRuntime:
     the kind is opened together with its base model (a PEFT adapter), which
     the operation receives under the input role ``"base"``. ``capabilities``
     lists what the loaded model offers: ``"generate"`` (always: a
-    :class:`LoadedModel`) and ``"score"`` (a :class:`ScoringModel`).
+    :class:`LoadedModel`) and ``"score"`` (a :class:`ScoringModel`). ``tiny``
+    (optional, see :data:`TinyBuilder`) builds a tiny model of the kind for tests.
     """
 
     kind: str
@@ -92,12 +99,15 @@ class ModelRuntime:
     needs_base: bool = False
     capabilities: frozenset[str] = frozenset({"generate"})
     description: str = ""
+    tiny: TinyBuilder | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, str) or not self.kind:
             raise PluginError(f"model runtime kind must be a non-empty string, got {self.kind!r}")
         if not callable(self.load):
             raise PluginError(f'model runtime for kind "{self.kind}": load must be callable')
+        if self.tiny is not None and not callable(self.tiny):
+            raise PluginError(f'model runtime for kind "{self.kind}": tiny must be callable')
         caps = frozenset(self.capabilities)
         unknown = sorted(caps - set(CAPABILITIES))
         if unknown or "generate" not in caps:

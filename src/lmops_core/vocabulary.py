@@ -16,7 +16,8 @@ GOVERNED_STAGES: tuple[str, ...] = ("staging", "production", "approved-for-train
                                     "approved-for-use")
 #: The risk tier of an asset.
 RISK_TIERS: tuple[str, ...] = ("low", "standard", "high")
-#: The kind of a model version.
-#: The ONNX kinds stay until model runtimes are a hook (issue 14): then the plugin that loads a
-#: kind declares it.
-MODEL_KINDS: tuple[str, ...] = ("base", "adapter", "merged", "full", "onnx", "onnx-int8")
+#: The model kinds the core itself knows: a base model, a PEFT adapter over one, an adapter
+#: merged into its base, a fully fine-tuned model. Every other kind (``onnx``, a third party's
+#: ``gguf``...) exists because a plugin registers a model runtime for it
+#: (``register_model_runtimes``); ``PluginHost.model_kinds()`` gives the whole set.
+CORE_MODEL_KINDS: tuple[str, ...] = ("base", "adapter", "merged", "full")

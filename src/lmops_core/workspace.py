@@ -70,7 +70,6 @@ from lmops_core.runner import RunOutcome, StageRunner
 from lmops_core.settings import Settings, get_settings
 from lmops_core.suites import inspect_suite_folder
 from lmops_core.validation import checked_public
-from lmops_core.vocabulary import MODEL_KINDS as MODEL_KINDS
 
 #: Aliases named like governed stages are set only by the approval workflow.
 RESERVED_ALIASES = ("staging", "production", "approved-for-training")
@@ -308,9 +307,7 @@ class Workspace:
         actor allow it (recorded as ``pickle_allowed`` evidence); symbolic and
         hard links are refused.
         """
-        if kind not in MODEL_KINDS:
-            raise ValidationError(f"unknown model kind {kind!r} (expected one of "
-                                  f"{', '.join(MODEL_KINDS)})", field="kind")
+        self.plugins.check_model_kind(kind)
         folder = Path(folder)
         if allow_pickle:
             with self.db.read() as s:

@@ -128,3 +128,10 @@ def live_server(app: FastAPI, *, lifespan: Literal["on", "off"]) -> Iterator[int
     finally:
         server.should_exit = True
         thread.join()
+
+
+@contextlib.contextmanager
+def running(app: FastAPI) -> Iterator[str]:
+    """``app`` on a real uvicorn server on a free loopback port (its base URL), then stopped."""
+    with live_server(app, lifespan="on") as port:
+        yield f"http://127.0.0.1:{port}"

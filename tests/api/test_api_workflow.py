@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import Env, live_server
+from tests.api.conftest import Env, running
 
 Client = TestClient | httpx.Client
 
@@ -100,8 +100,8 @@ def test_rejection_closes_request_and_shows_open_requests(env: Env) -> None:
 @pytest.fixture
 def server(sqlite_env: Env) -> Iterator[str]:
     """The app on a real uvicorn server, on a free loopback port, stopped afterwards."""
-    with live_server(sqlite_env.app, lifespan="on") as port:
-        yield f"http://127.0.0.1:{port}"
+    with running(sqlite_env.app) as url:
+        yield url
 
 
 def test_workflow_on_real_server(server: str, sqlite_env: Env) -> None:

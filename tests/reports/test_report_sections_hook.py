@@ -40,7 +40,7 @@ def test_sections_follow_their_anchor_ordered_by_key(tmp_path: Path,
         ReportSection(key="alpha", title="Alpha", blocks=(Text("alpha text"),), after="identity"),
     ])
     titles = [line[3:] for line in md.splitlines() if line.startswith("## ")]
-    assert titles[:4] == ["Identity and lineage", "Alpha", "Zeta", "Evidence summary"]
+    assert titles[:5] == ["Verdict", "Identity and lineage", "Alpha", "Zeta", "Evidence summary"]
     assert "alpha text" in md
     assert "## Zeta\n\nnone recorded" in md
 

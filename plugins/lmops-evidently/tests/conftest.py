@@ -1,47 +1,21 @@
-"""Factories for JSONL windows and stage contexts used by the lmops-evidently tests."""
+"""Inference-log windows for the lmops-evidently tests; contexts come from lmops_core.testing."""
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from lmops_evidently.monitor import DriftMonitor
 
-from lmops_core.contracts import InputAsset, NullProgress, Stage, StageContext
-from lmops_core.offline import set_offline_defaults
+from lmops_core.contracts import StageContext
+from lmops_core.testing import StageContexts, dataset_input, model_input, write_jsonl
 
-# The core sets these when it loads plugins; tests that import plugin modules directly
-# need them before any ML library is imported.
-set_offline_defaults()
-
-WORDS = [
-    "the",
-    "model",
-    "answers",
-    "questions",
-    "about",
-    "weather",
-    "travel",
-    "cooking",
-    "music",
-    "history",
-    "science",
-    "sport",
-    "garden",
-    "books",
-    "films",
-    "cities",
-    "rivers",
-    "mountains",
-    "coffee",
-    "trains",
-    "maps",
-    "code",
-    "data",
-]
+WORDS = ["the", "model", "answers", "questions", "about", "weather", "travel", "cooking",
+         "music", "history", "science", "sport", "garden", "books", "films", "cities",
+         "rivers", "mountains", "coffee", "trains", "maps", "code", "data"]
 ZH = "你好世界数据模型天气旅行音乐历史科学城市河流山脉咖啡火车地图代码"
 ROUTES = ("chat", "search", "summarise")
 
@@ -83,59 +57,21 @@ def log_records(n: int, seed: int, *, shifted: bool = False) -> list[dict[str, A
     return records
 
 
-def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> Path:
-    """Write canonical JSONL (UTF-8, one object per line)."""
-    with path.open("w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    return path
-
-
-def dataset(role: str, path: Path, kind: str = "instruction") -> InputAsset:
-    """A dataset version as the core would materialise it."""
-    return InputAsset(
-        role=role, ref=f"logs:{role}", asset_type="dataset", kind=kind, digest="0" * 64, path=path
-    )
-
-
 MakeContext = Callable[..., StageContext]
 
 
 @pytest.fixture
-def make_context(tmp_path: Path) -> MakeContext:
-    """Build a real StageContext for the drift monitor over two JSONL files."""
+def make_context(stage_context: StageContexts) -> MakeContext:
+    """``make_context(reference, current, params=None, model=None, kind="instruction")``: a
+    drift context over two JSONL windows, parameters unchecked (the monitor checks them)."""
 
-    def build(
-        reference: Path,
-        current: Path,
-        params: dict[str, Any] | None = None,
-        model: Path | None = None,
-        kind: str = "instruction",
-    ) -> StageContext:
-        inputs = {
-            "reference": dataset("reference", reference, kind),
-            "current": dataset("current", current, kind),
-        }
+    def build(reference: Path, current: Path, params: dict[str, Any] | None = None,
+              model: Path | None = None, kind: str = "instruction") -> StageContext:
+        inputs = {"reference": dataset_input(reference, shape=kind),
+                  "current": dataset_input(current, shape=kind)}
         if model is not None:
-            inputs["model"] = InputAsset(
-                role="model",
-                ref="tiny:1",
-                asset_type="model",
-                kind="base",
-                digest="1" * 64,
-                path=model,
-            )
-        return StageContext(
-            stage=Stage.MONITORING,
-            operation="drift",
-            inputs=inputs,
-            params=params or {},
-            workdir=tmp_path / "work",
-            actor="tester",
-            run_id="run-1",
-            seed=7,
-            progress=NullProgress(),
-        )
+            inputs["model"] = model_input(model)
+        return stage_context(DriftMonitor(), inputs, params, seed=7, validate=False)
 
     return build
 
@@ -152,7 +88,7 @@ def logs() -> Callable[..., list[dict[str, Any]]]:
 
 @pytest.fixture(scope="session")
 def jsonl() -> Callable[[Path, Iterable[dict[str, Any]]], Path]:
-    """The :func:`write_jsonl` writer."""
+    """The kit's JSONL writer: ``jsonl(path, records)``."""
     return write_jsonl
 
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: one tiny base model per session, small datasets, context factories."""
+"""Small datasets and a training-context factory; the tiny model comes from lmops_core.testing."""
 
 from __future__ import annotations
 
@@ -8,15 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lmops_hf.base_model import DATA_DIR, create_base_model
+from lmops_hf.base_model import DATA_DIR
 
-from lmops_core.contracts import InputAsset, NullProgress, ProgressReporter, Stage, StageContext
+from lmops_core.contracts import ProgressReporter, StageContext
 from lmops_core.digests import digest_file
-from lmops_core.offline import set_offline_defaults
-
-# The core sets these when it loads plugins; tests that import plugin modules directly
-# need them before any ML library is imported.
-set_offline_defaults()
+from lmops_core.testing import StageContexts, dataset_input, model_input
+from lmops_core.testing.helpers import UNSTORED_DIGEST
 
 ContextFactory = Callable[..., StageContext]
 
@@ -31,12 +28,6 @@ def _quiet_transformers() -> None:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-
-
-@pytest.fixture(scope="session")
-def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random-weight base model built from the shipped corpus."""
-    return create_base_model(tmp_path_factory.mktemp("models") / "tiny", size="tiny", seed=0)
 
 
 def _head(src: Path, dst: Path, n: int) -> Path:
@@ -77,51 +68,19 @@ def small_dialogues(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def make_context(tmp_path: Path) -> ContextFactory:
-    """Build a real StageContext: base folder + dataset file, a fresh workdir each call."""
-    counter = {"n": 0}
+def make_context(stage_context: StageContexts) -> ContextFactory:
+    """``make_context(operation, base, dataset, kind, params=None, seed=0, progress=None)``: a
+    training context over a base folder and a dataset file, parameters unchecked (the
+    trainers' own checks are under test)."""
 
     def build(operation: str, base: Path, dataset: Path, kind: str,
               params: dict[str, Any] | None = None, seed: int | None = 0,
               progress: ProgressReporter | None = None) -> StageContext:
-        counter["n"] += 1
-        workdir = tmp_path / f"work{counter['n']}"
-        workdir.mkdir()
-        base_digest = digest_file(base / "model.safetensors") if (
-            base / "model.safetensors").exists() else "sha256:" + "0" * 64
-        return StageContext(
-            stage=Stage.TRAINING, operation=operation, workdir=workdir, actor="tester",
-            run_id=f"run-{counter['n']}", seed=seed, params=params or {},
-            progress=progress or NullProgress(),
-            inputs={
-                "base": InputAsset(role="base", ref="tiny@1", asset_type="model", kind="base",
-                                   digest=base_digest, path=base),
-                "dataset": InputAsset(role="dataset", ref="data@1", asset_type="dataset",
-                                      kind=kind, digest=digest_file(dataset), path=dataset),
-            })
+        weights = base / "model.safetensors"
+        base_input = model_input(base, role="base", ref="tiny@1", digest=digest_file(weights)
+                                 if weights.exists() else UNSTORED_DIGEST)
+        data = dataset_input(dataset, shape=kind, ref="data@1", digest=digest_file(dataset))
+        return stage_context(operation, {"base": base_input, "dataset": data}, params,
+                             stage="training", seed=seed, progress=progress, validate=False)
 
     return build
-
-
-class RecordingProgress:
-    """A progress reporter that remembers every call (a real reporter, for assertions)."""
-
-    def __init__(self) -> None:
-        self.started: list[tuple[str, float | None]] = []
-        self.advances: list[tuple[float, dict[str, Any]]] = []
-        self.finished = 0
-
-    def start(self, description: str, total: float | None = None) -> None:
-        self.started.append((description, total))
-
-    def advance(self, amount: float = 1.0, **fields: Any) -> None:
-        self.advances.append((amount, fields))
-
-    def finish(self) -> None:
-        self.finished += 1
-
-
-@pytest.fixture
-def recording_progress() -> RecordingProgress:
-    """A fresh recording progress reporter."""
-    return RecordingProgress()

@@ -19,16 +19,16 @@ def test_offline_switches_are_set() -> None:
     assert os.environ["HF_DATASETS_OFFLINE"] == "1"
 
 
-def test_tiny_base_reloads_offline(tiny_base: Path) -> None:
+def test_tiny_base_reloads_offline(tiny_model: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    names = {p.name for p in tiny_base.iterdir()}
+    names = {p.name for p in tiny_model.iterdir()}
     assert {"config.json", "model.safetensors", "generation_config.json", "tokenizer.json",
             "tokenizer_config.json"} <= names
     assert not any(n.endswith((".bin", ".pt", ".pth")) for n in names)
-    model = AutoModelForCausalLM.from_pretrained(tiny_base, use_safetensors=True)
-    tok = AutoTokenizer.from_pretrained(tiny_base)
-    config = json.loads((tiny_base / "config.json").read_text())
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, use_safetensors=True)
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    config = json.loads((tiny_model / "config.json").read_text())
     assert config["model_type"] == "llama"
     assert config["hidden_size"] == 64 and config["num_hidden_layers"] == 2
     assert sum(p.numel() for p in model.parameters()) < 1_000_000
@@ -39,12 +39,12 @@ def test_tiny_base_reloads_offline(tiny_base: Path) -> None:
     assert tok.eos_token == "<|end|>" and tok.pad_token == "<|pad|>"
 
 
-def test_same_seed_same_weights_other_seed_differs(tiny_base: Path, tmp_path: Path) -> None:
+def test_same_seed_same_weights_other_seed_differs(tiny_model: Path, tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
     again = load_file(create_base_model(tmp_path / "a", seed=0) / "model.safetensors")
     other = load_file(create_base_model(tmp_path / "b", seed=1) / "model.safetensors")
-    first = load_file(tiny_base / "model.safetensors")
+    first = load_file(tiny_model / "model.safetensors")
     assert all(torch.equal(first[k], again[k]) for k in first)
     assert not all(torch.equal(first[k], other[k]) for k in first)
 

@@ -11,8 +11,8 @@ from lmops_core.errors import ValidationError
 
 
 @pytest.fixture(scope="module")
-def generator(tiny_base: Path) -> TorchGenerator:
-    return TorchGenerator(*load_causal_lm(tiny_base))
+def generator(tiny_model: Path) -> TorchGenerator:
+    return TorchGenerator(*load_causal_lm(tiny_model))
 
 
 def test_stream_pieces_join_to_the_generated_text(generator: TorchGenerator) -> None:

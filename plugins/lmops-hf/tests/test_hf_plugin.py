@@ -1,29 +1,19 @@
-"""The plugin module registers its trainers and evidence kind through real pluggy hooks."""
+"""The plugin module registers its trainers, evidence kind and runtimes, as the host sees them."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
-import lmops_hf.plugin
-import pluggy
-
-import lmops_core.hookspecs
-from lmops_core.contracts import EvidenceKind, Operation
+from lmops_core.plugins import PluginHost
+from lmops_core.testing import registered_by
 
 
-def test_hookimpls_register_trainers_and_training_evidence() -> None:
-    pm = pluggy.PluginManager("lmops")
-    pm.add_hookspecs(lmops_core.hookspecs)
-    pm.register(lmops_hf.plugin)
-    pm.check_pending()
-
-    trainers: list[Any] = []
-    pm.hook.register_trainers(register=trainers.append)
-    assert sorted(t.name for t in trainers) == ["create-base", "dpo", "sft"]
-    assert all(isinstance(t, Operation) and t.description for t in trainers)
-
-    kinds: list[Any] = []
-    pm.hook.register_evidence_kinds(register=kinds.append)
-    assert [k.name for k in kinds] == ["training"]
-    assert isinstance(kinds[0], EvidenceKind)
-    assert kinds[0].metrics["trainable_fraction"].type == "number"
+def test_registers_trainers_training_evidence_and_torch_runtimes(
+        load_plugin: Callable[..., PluginHost]) -> None:
+    host = load_plugin("lmops_hf.plugin")
+    assert registered_by(host, "lmops_hf.plugin") == {
+        "operations": ["training:create-base", "training:dpo", "training:sft"],
+        "evidence_kinds": ["training"], "model_runtimes": ["adapter", "base", "full", "merged"]}
+    assert host.evidence_kind("training").metrics["trainable_fraction"].type == "number"
+    assert host.model_runtime("adapter").needs_base
+    assert all(host.model_runtime(k).tiny is not None for k in ("adapter", "base", "full"))

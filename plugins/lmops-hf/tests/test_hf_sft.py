@@ -21,9 +21,9 @@ def adapter_weights(result_path: Path) -> dict[str, torch.Tensor]:
     return load_file(result_path / "adapter_model.safetensors")
 
 
-def test_lora_sft_learns_and_describes_outputs(tiny_base, small_instructions, make_context,
+def test_lora_sft_learns_and_describes_outputs(tiny_model, small_instructions, make_context,
                                                recording_progress) -> None:
-    ctx = make_context("sft", tiny_base, small_instructions, "instruction",
+    ctx = make_context("sft", tiny_model, small_instructions, "instruction",
                        {**FAST, "max_steps": 12, "merge": True, "modules_to_save": ["lm_head"]},
                        progress=recording_progress)
     result = SftTrainer().run(ctx)
@@ -64,10 +64,10 @@ def test_lora_sft_learns_and_describes_outputs(tiny_base, small_instructions, ma
     from transformers import AutoModelForCausalLM
 
     ids = torch.tensor([[3, 40, 41, 42, 2, 4]])
-    base_model = AutoModelForCausalLM.from_pretrained(tiny_base, use_safetensors=True)
+    base_model = AutoModelForCausalLM.from_pretrained(tiny_model, use_safetensors=True)
     with_adapter = PeftModel.from_pretrained(base_model, adapter.path).eval()
     merged_model, _ = load_causal_lm(merged.path)
-    on_the_fly, _ = load_causal_lm(adapter.path, base=tiny_base)
+    on_the_fly, _ = load_causal_lm(adapter.path, base=tiny_model)
     with torch.no_grad():
         a = with_adapter(input_ids=ids).logits
         b = merged_model(input_ids=ids).logits
@@ -76,14 +76,14 @@ def test_lora_sft_learns_and_describes_outputs(tiny_base, small_instructions, ma
 
 
 def test_same_seed_same_weights_and_resume_equals_uninterrupted(
-        tiny_base, small_instructions, make_context) -> None:
+        tiny_model, small_instructions, make_context) -> None:
     # Dropout on: resumption must restore the RNG too, not only weights and optimizer.
     params = {**FAST, "max_steps": 6, "checkpoint_every": 2, "lora_dropout": 0.1}
-    full = SftTrainer().run(make_context("sft", tiny_base, small_instructions, "instruction",
+    full = SftTrainer().run(make_context("sft", tiny_model, small_instructions, "instruction",
                                          params))
-    again = SftTrainer().run(make_context("sft", tiny_base, small_instructions, "instruction",
+    again = SftTrainer().run(make_context("sft", tiny_model, small_instructions, "instruction",
                                           params))
-    other = SftTrainer().run(make_context("sft", tiny_base, small_instructions, "instruction",
+    other = SftTrainer().run(make_context("sft", tiny_model, small_instructions, "instruction",
                                           params, seed=1))
     assert 0 < full.metrics["trainable_fraction"] < 0.1
     w_full = adapter_weights(full.outputs[0].path)
@@ -92,7 +92,7 @@ def test_same_seed_same_weights_and_resume_equals_uninterrupted(
     assert all(torch.equal(w_full[k], w_again[k]) for k in w_full)
     assert not all(torch.equal(w_full[k], w_other[k]) for k in w_full)
 
-    first = make_context("sft", tiny_base, small_instructions, "instruction",
+    first = make_context("sft", tiny_model, small_instructions, "instruction",
                          {**params, "max_steps_this_session": 3})
     with pytest.raises(StageError, match="stopped after step 3") as stopped:
         SftTrainer().run(first)
@@ -100,7 +100,7 @@ def test_same_seed_same_weights_and_resume_equals_uninterrupted(
     assert checkpoint == first.workdir / "checkpoints" / "checkpoint-3"
 
     resumed = SftTrainer().run(make_context(
-        "sft", tiny_base, small_instructions, "instruction",
+        "sft", tiny_model, small_instructions, "instruction",
         {**params, "resume_from": str(checkpoint)}))
     w_resumed = adapter_weights(resumed.outputs[0].path)
     assert all(torch.equal(w_full[k], w_resumed[k]) for k in w_full)
@@ -109,13 +109,13 @@ def test_same_seed_same_weights_and_resume_equals_uninterrupted(
     # A checkpoint from other settings is refused, naming the param that differs.
     with pytest.raises(ValidationError, match="'learning_rate'"):
         SftTrainer().run(make_context(
-            "sft", tiny_base, small_instructions, "instruction",
+            "sft", tiny_model, small_instructions, "instruction",
             {**params, "learning_rate": 5e-3, "resume_from": str(checkpoint)}))
 
 
-def test_full_fine_tuning_on_dialogues(tiny_base, small_dialogues, make_context) -> None:
+def test_full_fine_tuning_on_dialogues(tiny_model, small_dialogues, make_context) -> None:
     threads = torch.get_num_threads()
-    result = SftTrainer().run(make_context("sft", tiny_base, small_dialogues, "dialogue",
+    result = SftTrainer().run(make_context("sft", tiny_model, small_dialogues, "dialogue",
                                            {**FAST, "method": "full", "max_steps": 3,
                                             "learning_rate": 1e-3, "threads": 1}))
     assert torch.get_num_threads() == threads  # one thread while training, then as before
@@ -124,14 +124,14 @@ def test_full_fine_tuning_on_dialogues(tiny_base, small_dialogues, make_context)
     assert (out.role, out.kind, list(out.derived_from)) == ("model", "full", ["base", "dataset"])
     assert result.metrics["trainable_fraction"] == 1.0
     assert (out.path / "model.safetensors").is_file()
-    before = load_file(tiny_base / "model.safetensors")
+    before = load_file(tiny_model / "model.safetensors")
     after = load_file(out.path / "model.safetensors")
     assert not torch.equal(before["model.layers.0.mlp.up_proj.weight"],
                            after["model.layers.0.mlp.up_proj.weight"])
 
 
-def test_loss_only_on_assistant_tokens(tiny_base: Path) -> None:
-    tok = load_tokenizer(tiny_base)
+def test_loss_only_on_assistant_tokens(tiny_model: Path) -> None:
+    tok = load_tokenizer(tiny_model)
     record = {"prompt": "What is 2 + 3?", "response": "2 + 3 = 5.", "system": "Be brief."}
     ex = encode_example(tok, instruction_messages(record), 256)
     assert ex is not None
@@ -140,49 +140,49 @@ def test_loss_only_on_assistant_tokens(tiny_base: Path) -> None:
     assert encode_example(tok, instruction_messages(record), 4) is None
 
 
-def test_bad_params_and_data_are_named(tiny_base, small_instructions, make_context,
+def test_bad_params_and_data_are_named(tiny_model, small_instructions, make_context,
                                        tmp_path) -> None:
     with pytest.raises(ValidationError, match='unknown parameter "lora_rank"'):
-        SftTrainer().run(make_context("sft", tiny_base, small_instructions, "instruction",
+        SftTrainer().run(make_context("sft", tiny_model, small_instructions, "instruction",
                                       {"lora_rank": 4}))
     with pytest.raises(ValidationError, match='parameter "lora_r": Input should be a valid '
                                               "integer"):
-        SftTrainer().run(make_context("sft", tiny_base, small_instructions, "instruction",
+        SftTrainer().run(make_context("sft", tiny_model, small_instructions, "instruction",
                                       {"lora_r": True}))
     with pytest.raises(ValidationError, match='parameter "threads"'):
-        SftTrainer().run(make_context("sft", tiny_base, small_instructions, "instruction",
+        SftTrainer().run(make_context("sft", tiny_model, small_instructions, "instruction",
                                       {"threads": 0}))
     with pytest.raises(ValidationError, match='parameter "method": Input should be \'lora\' '
                                               "or 'full'"):
-        SftTrainer().run(make_context("sft", tiny_base, small_instructions, "instruction",
+        SftTrainer().run(make_context("sft", tiny_model, small_instructions, "instruction",
                                       {"method": "qlora"}))
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "a", "response": "b"}\n{"prompt": "a"}\n', encoding="utf-8")
     with pytest.raises(ValidationError, match=r"bad\.jsonl:2: missing field 'response'"):
-        SftTrainer().run(make_context("sft", tiny_base, bad, "instruction"))
+        SftTrainer().run(make_context("sft", tiny_model, bad, "instruction"))
     with pytest.raises(ValidationError, match="must be one of instruction, dialogue"):
-        SftTrainer().run(make_context("sft", tiny_base, small_instructions, "text"))
+        SftTrainer().run(make_context("sft", tiny_model, small_instructions, "text"))
     with pytest.raises(ValidationError, match="target_modules"):
-        SftTrainer().run(make_context("sft", tiny_base, small_instructions, "instruction",
+        SftTrainer().run(make_context("sft", tiny_model, small_instructions, "instruction",
                                       {"target_modules": ["no_such_proj"], "max_steps": 1}))
 
 
-def test_pickle_weights_are_refused(tiny_base, small_instructions, make_context,
+def test_pickle_weights_are_refused(tiny_model, small_instructions, make_context,
                                     tmp_path) -> None:
     import shutil
 
     from safetensors.torch import load_file as load_st
 
     pickled = tmp_path / "pickled"
-    shutil.copytree(tiny_base, pickled)
+    shutil.copytree(tiny_model, pickled)
     (pickled / "model.safetensors").unlink()
-    torch.save(load_st(tiny_base / "model.safetensors"), pickled / "pytorch_model.bin")
+    torch.save(load_st(tiny_model / "model.safetensors"), pickled / "pytorch_model.bin")
     with pytest.raises(UnsafeContentError, match="pickle"):
         SftTrainer().run(make_context("sft", pickled, small_instructions, "instruction",
                                       {"max_steps": 1}))
     # The same pickle renamed to look like safetensors is refused too.
     disguised = tmp_path / "disguised"
-    shutil.copytree(tiny_base, disguised)
+    shutil.copytree(tiny_model, disguised)
     shutil.copy(pickled / "pytorch_model.bin", disguised / "model.safetensors")
     with pytest.raises(UnsafeContentError, match="not a valid safetensors"):
         SftTrainer().run(make_context("sft", disguised, small_instructions, "instruction",

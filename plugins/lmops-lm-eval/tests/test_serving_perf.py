@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import torch
-from lmops_lm_eval.models import load_model
+from lmops_lm_eval.models import load_role
 from lmops_lm_eval.serving_perf import ServingPerfEvaluator, time_stream
 
 from lmops_core.errors import ValidationError
@@ -48,10 +48,12 @@ def test_onnxruntime_streaming_metrics(make_context: Any, model_input: Any, tiny
     _check(ev, runtime="onnxruntime", requests=3, max_new=5, concurrency=3)
 
 
-def test_stream_pieces_join_to_the_full_text(model_input: Any, tiny_model: Path,
-                                             tiny_onnx: Path) -> None:
-    torch_model = load_model(model_input(tiny_model))
-    ort_model = load_model(model_input(tiny_onnx, kind="onnx"))
+def test_stream_pieces_join_to_the_full_text(stage_context: Any, model_input: Any,
+                                             tiny_model: Path, tiny_onnx: Path) -> None:
+    ctx = stage_context("serving-perf", {"model": model_input(tiny_model),
+                                         "onnx": model_input(tiny_onnx, "onnx")}, validate=False)
+    torch_model = load_role(ctx, "model")
+    ort_model = load_role(ctx, "onnx")
     for prompt in ("法国的首都是哪里？", "What is 3 + 4?"):
         pieces = list(torch_model.token_pieces(prompt, max_new_tokens=8, ignore_eos=True))
         assert len(pieces) == 8  # one piece per token, even past an end of sequence

@@ -25,7 +25,7 @@ def test_export_writes_a_complete_onnx_folder(export_result: StageResult, onnx_d
     assert output.kind == "onnx"
     assert output.asset_type == "model"
     assert list(output.derived_from) == ["model"]
-    assert onnx_dir.parent.name.startswith("export-work")
+    assert onnx_dir.parent.name.startswith("work")  # written in the run's working folder
     for name in ("model.onnx", "model.onnx.data", "tokenizer.json", "tokenizer_config.json",
                  "config.json", "lmops_onnx.json"):
         assert (onnx_dir / name).is_file(), name

@@ -1,46 +1,24 @@
-"""The plugin module registers its compressors and evidence kind through real pluggy hooks."""
+"""The plugin module registers its compressors, evidence kind and runtimes, as the host sees them."""
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
-from typing import Any
+from collections.abc import Callable
 
-import lmops_onnx.plugin
-import pluggy
-
-import lmops_core.hookspecs
-from lmops_core.contracts import EvidenceKind, Operation
+from lmops_core.plugins import PluginHost
+from lmops_core.testing import registered_by
 
 
-def _manager() -> pluggy.PluginManager:
-    pm = pluggy.PluginManager("lmops")
-    pm.add_hookspecs(lmops_core.hookspecs)
-    pm.register(lmops_onnx.plugin)
-    pm.check_pending()
-    return pm
-
-
-def test_registers_both_compressors() -> None:
-    collected: list[Any] = []
-    _manager().hook.register_compressors(register=collected.append)
-    assert sorted(op.name for op in collected) == ["onnx-export", "onnx-int8"]
-    for op in collected:
-        assert isinstance(op, Operation)
-        assert op.description
-
-
-def test_registers_compression_evidence_kind() -> None:
-    collected: list[Any] = []
-    _manager().hook.register_evidence_kinds(register=collected.append)
-    assert len(collected) == 1
-    kind = collected[0]
-    assert isinstance(kind, EvidenceKind)
-    assert kind.name == "compression"
+def test_registers_compressors_evidence_kind_and_runtimes(
+        load_plugin: Callable[..., PluginHost]) -> None:
+    host = load_plugin("lmops_onnx.plugin")
+    [info] = [p for p in host.plugins if p.name == "lmops_onnx.plugin"]
+    assert set(info.hooks) == {"register_compressors", "register_evidence_kinds",
+                               "register_model_runtimes", "lmops_report_sections"}
+    assert registered_by(host, "lmops_onnx.plugin") == {
+        "operations": ["compression:onnx-export", "compression:onnx-int8"],
+        "evidence_kinds": ["compression"], "model_runtimes": ["onnx", "onnx-int8"]}
+    kind = host.evidence_kind("compression")
     for metric in ("perplexity_increase_pct", "size_ratio", "greedy_agreement",
                    "latency_p50_ms_after", "quantized_ops_total"):
         assert metric in kind.metrics
-
-
-def test_entry_point_names_the_plugin_module() -> None:
-    found = {ep.name: ep.value for ep in entry_points(group="lmops")}
-    assert found.get("onnx") == "lmops_onnx.plugin"
+    assert all(host.model_runtime(k).tiny is not None for k in ("onnx", "onnx-int8"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -76,17 +77,19 @@ def test_seeded_sampling_is_reproducible(onnx_dir: Path) -> None:
 def test_chat_template_is_applied_when_present(onnx_dir: Path, tmp_path: Path) -> None:
     folder = tmp_path / "chat"
     shutil.copytree(onnx_dir, folder)
-    generator = OrtGenerator(folder)
-    raw = generator.encode_prompt("hello there")
-    assert raw == generator.tokenizer("hello there")["input_ids"]
-    generator.tokenizer.chat_template = (
-        "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
-        "{% if add_generation_prompt %}assistant:{% endif %}"
-    )
-    generator.tokenizer.save_pretrained(str(folder))
+    tokenizer = OrtGenerator(folder).tokenizer
+    assert tokenizer.chat_template  # the kit's tiny model ships the lmops chat template
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "hello there"}],
+                                         add_generation_prompt=True, tokenize=False)
     templated = OrtGenerator(folder).encode_prompt("hello there")
-    assert templated == generator.tokenizer("user: hello there\nassistant:",
-                                            add_special_tokens=False)["input_ids"]
+    assert templated == tokenizer(text, add_special_tokens=False)["input_ids"]
+    # Without a template the prompt is tokenized as it is.
+    (folder / "chat_template.jinja").unlink(missing_ok=True)
+    config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    config.pop("chat_template", None)
+    (folder / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    raw = OrtGenerator(folder).encode_prompt("hello there")
+    assert raw == tokenizer("hello there")["input_ids"]
     assert templated != raw
 
 

@@ -1,50 +1,30 @@
-"""The plugin module registers its step and evidence kind through pluggy."""
+"""The plugin module registers its step, evidence kind and guard, as the core's host sees them."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 
-import lmops_presidio.plugin
-import pluggy
 from lmops_presidio.step import PiiRedactionStep
 
-import lmops_core.hookspecs
-from lmops_core.contracts import EvidenceKind, Operation
+from lmops_core.contracts import Stage
+from lmops_core.plugins import PluginHost
+from lmops_core.testing import registered_by
 
 
-def plugin_manager() -> pluggy.PluginManager:
-    pm = pluggy.PluginManager("lmops")
-    pm.add_hookspecs(lmops_core.hookspecs)
-    pm.register(lmops_presidio.plugin)
-    pm.check_pending()
-    return pm
-
-
-def test_registers_the_pii_redact_step() -> None:
-    collected: list[object] = []
-    plugin_manager().hook.register_data_steps(register=collected.append)
-    (step,) = collected
-    assert isinstance(step, PiiRedactionStep) and isinstance(step, Operation)
-    assert step.name == "pii-redact" and step.description
-
-
-def test_registers_the_pii_evidence_kind() -> None:
-    collected: list[object] = []
-    plugin_manager().hook.register_evidence_kinds(register=collected.append)
-    (kind,) = collected
-    assert isinstance(kind, EvidenceKind) and kind.name == "pii"
+def test_registers_the_pii_step_evidence_kind_and_guard_and_nothing_else(
+        load_plugin: Callable[..., PluginHost]) -> None:
+    host = load_plugin("lmops_presidio.plugin")
+    assert registered_by(host, "lmops_presidio.plugin") == {
+        "operations": ["data_preparation:pii-redact"], "evidence_kinds": ["pii"],
+        "guards": ["pii"]}
+    assert isinstance(host.operation(Stage.DATA_PREPARATION, "pii-redact").value,
+                      PiiRedactionStep)
+    kind = host.evidence_kind("pii")
     assert kind.metrics["findings_before"].type == "integer"
     assert kind.metrics["findings_after"].type == "integer"
     assert {"records", "records_touched"} <= set(kind.metrics)
-
-
-def test_plugin_registers_nothing_else() -> None:
-    pm = plugin_manager()
-    for hook in ("register_trainers", "register_evaluators", "register_policy_checks"):
-        collected: list[object] = []
-        getattr(pm.hook, hook)(register=collected.append)
-        assert collected == []
 
 
 def test_registering_does_not_import_presidio_or_spacy() -> None:
@@ -57,10 +37,3 @@ def test_registering_does_not_import_presidio_or_spacy() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
-
-
-def test_entry_point_names_the_plugin_module() -> None:
-    from importlib.metadata import entry_points
-
-    (entry,) = [e for e in entry_points(group="lmops") if e.name == "presidio"]
-    assert entry.value == "lmops_presidio.plugin"

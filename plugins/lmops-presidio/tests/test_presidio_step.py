@@ -10,6 +10,7 @@ from lmops_presidio.step import PiiRedactionStep
 
 from lmops_core.contracts import Operation
 from lmops_core.errors import StageError, ValidationError
+from lmops_core.testing import read_jsonl
 
 EMAIL = "ada.lovelace@example.com"
 PHONE = "(212) 555-0134"
@@ -49,10 +50,10 @@ def test_step_satisfies_the_operation_protocol() -> None:
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_every_text_field_of_every_shape_is_redacted(
-    shape, write_jsonl, make_context, read_jsonl
+    shape, jsonl, make_context
 ) -> None:
     records = SHAPES[shape]
-    context = make_context(write_jsonl(records), shape)
+    context = make_context(jsonl(records), shape)
     result = PiiRedactionStep().run(context)
 
     (output,) = result.outputs
@@ -86,8 +87,8 @@ def test_every_text_field_of_every_shape_is_redacted(
     )
 
 
-def test_evidence_counts_per_entity_and_holds_no_personal_data(write_jsonl, make_context) -> None:
-    context = make_context(write_jsonl(SHAPES["dialogue"]), "dialogue")
+def test_evidence_counts_per_entity_and_holds_no_personal_data(jsonl, make_context) -> None:
+    context = make_context(jsonl(SHAPES["dialogue"]), "dialogue")
     result = PiiRedactionStep().run(context)
     (evidence,) = result.evidence
     metrics = evidence.metrics
@@ -111,12 +112,12 @@ def test_evidence_counts_per_entity_and_holds_no_personal_data(write_jsonl, make
 
 
 def test_hash_operator_with_salt_from_the_environment(
-    write_jsonl, make_context, read_jsonl, monkeypatch
+    jsonl, make_context, monkeypatch
 ) -> None:
     salt = "environment-salt-0123456789abcdef"
     monkeypatch.setenv("LMOPS_TEST_PII_SALT", salt)
     params = {"operators": {"default": "hash"}, "salt_env": "LMOPS_TEST_PII_SALT"}
-    context = make_context(write_jsonl(SHAPES["text"]), "text", params)
+    context = make_context(jsonl(SHAPES["text"]), "text", params)
     result = PiiRedactionStep().run(context)
     (first, _) = read_jsonl(result.outputs[0].path)
     assert EMAIL not in first["text"] and NAME not in first["text"]
@@ -127,12 +128,12 @@ def test_hash_operator_with_salt_from_the_environment(
     assert result.evidence[0].details["config"]["salt_fingerprint"] in dumped
 
 
-def test_mask_operator_per_entity(write_jsonl, make_context, read_jsonl) -> None:
+def test_mask_operator_per_entity(jsonl, make_context) -> None:
     params = {
         "ner_model": None,
         "operators": {"EMAIL_ADDRESS": {"type": "mask", "masking_char": "x"}},
     }
-    context = make_context(write_jsonl(SHAPES["text"]), "text", params)
+    context = make_context(jsonl(SHAPES["text"]), "text", params)
     result = PiiRedactionStep().run(context)
     (first, _) = read_jsonl(result.outputs[0].path)
     assert first["text"] == f"{NAME} wrote from {'x' * len(EMAIL)}."
@@ -140,7 +141,7 @@ def test_mask_operator_per_entity(write_jsonl, make_context, read_jsonl) -> None
     assert result.evidence[0].details["engine"]["nlp"] == "presidio-no-op"
 
 
-def test_each_finding_is_redacted_on_its_own(write_jsonl, make_context, read_jsonl) -> None:
+def test_each_finding_is_redacted_on_its_own(jsonl, make_context) -> None:
     # presidio would merge two same-type values split by a space into one span;
     # a partial mask would then leave the second card readable.
     records = [{"text": "cards 4111111111111111 5555555555554444"}]
@@ -149,34 +150,32 @@ def test_each_finding_is_redacted_on_its_own(write_jsonl, make_context, read_jso
         "entities": ["CREDIT_CARD"],
         "operators": {"CREDIT_CARD": {"type": "mask", "chars_to_mask": 12}},
     }
-    result = PiiRedactionStep().run(make_context(write_jsonl(records), "text", params))
+    result = PiiRedactionStep().run(make_context(jsonl(records), "text", params))
     (record,) = read_jsonl(result.outputs[0].path)
     assert record["text"] == f"cards {'*' * 12}1111 {'*' * 12}4444"
     assert result.evidence[0].metrics["after.CREDIT_CARD"] == 0
 
 
-def test_findings_after_counts_what_redaction_left(write_jsonl, make_context) -> None:
+def test_findings_after_counts_what_redaction_left(jsonl, make_context) -> None:
     # "*" is a legal e-mail character: masking 3 characters leaves an address.
     records = [{"text": f"write to {EMAIL}"}, {"text": "nothing"}]
     params = {
         "ner_model": None,
         "operators": {"EMAIL_ADDRESS": {"type": "mask", "chars_to_mask": 3}},
     }
-    result = PiiRedactionStep().run(make_context(write_jsonl(records), "text", params))
+    result = PiiRedactionStep().run(make_context(jsonl(records), "text", params))
     metrics = result.evidence[0].metrics
     assert metrics["before.EMAIL_ADDRESS"] == 1 and metrics["after.EMAIL_ADDRESS"] == 1
     assert metrics["findings_after"] == 1 and metrics["records_touched"] == 1
 
 
-def test_workers_give_the_same_output_as_one_process(
-    write_jsonl, make_context, read_jsonl, tmp_path
-) -> None:
+def test_workers_give_the_same_output_as_one_process(jsonl, make_context) -> None:
     records = [{"text": f"user{i}@example.com called (212) 555-01{i % 100:02d}"} for i in range(30)]
     records += [{"text": "plain text"}] * 10
-    path = write_jsonl(records)
+    path = jsonl(records)
     single = PiiRedactionStep().run(make_context(path, "text", {"ner_model": None}))
     expected = read_jsonl(single.outputs[0].path)
-    (tmp_path / "work").rename(tmp_path / "work-single")
+    # each context has a working folder of its own
     params = {"ner_model": None, "workers": 2, "chunk_size": 7}
     pooled = PiiRedactionStep().run(make_context(path, "text", params))
     assert read_jsonl(pooled.outputs[0].path) == expected
@@ -224,9 +223,9 @@ def test_bad_input_names_file_line_and_field(
     ],
 )
 def test_bad_params_are_rejected_naming_the_param(
-    params, message, write_jsonl, make_context
+    params, message, jsonl, make_context
 ) -> None:
-    context = make_context(write_jsonl([{"text": "x"}]), "text", params)
+    context = make_context(jsonl([{"text": "x"}]), "text", params)
     with pytest.raises(ValidationError, match=message):
         PiiRedactionStep().run(context)
 

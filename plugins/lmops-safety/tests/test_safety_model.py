@@ -11,6 +11,7 @@ from lmops_safety.evaluator import SAFETY_EVIDENCE, SafetyEvaluator
 
 from lmops_core.contracts import InputAsset, Stage, StageContext
 from lmops_core.errors import PluginError
+from lmops_core.testing import TinyModels
 
 
 class RecordingProgress:
@@ -83,12 +84,9 @@ def test_adapter_without_base_names_the_missing_role(tmp_path: Path, tiny_model:
         SafetyEvaluator().run(_context(tmp_path, tiny_model, "adapter"))
 
 
-def test_onnx_export_gives_the_same_evidence_as_torch(tmp_path: Path, tiny_model: Path) -> None:
-    from lmops_onnx.export import export_onnx
-    from lmops_onnx.export import load_causal_lm as load_for_export
-
-    onnx_dir = tmp_path / "onnx"
-    export_onnx(load_for_export(tiny_model, kind="base"), onnx_dir, source_kind="base")
+def test_onnx_export_gives_the_same_evidence_as_torch(tmp_path: Path, tiny_model: Path,
+                                                      tiny_models: TinyModels) -> None:
+    onnx_dir = tiny_models("onnx")  # exported from tiny_model by the onnx runtime's builder
     torch_run = SafetyEvaluator().run(_context(tmp_path / "torch", tiny_model, "base"))
     onnx_run = SafetyEvaluator().run(_context(tmp_path / "ort", onnx_dir, "onnx"))
     # Greedy decoding on fp32 ONNX Runtime follows the torch model token for token.

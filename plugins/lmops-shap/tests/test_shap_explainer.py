@@ -159,7 +159,7 @@ def test_bad_dataset_line_names_file_line_and_field(tmp_path: Path, tiny_model: 
                     encoding="utf-8")
     dataset = InputAsset(role="dataset", ref="qa@v2", asset_type="dataset", kind="instruction",
                          digest="sha256:" + "4" * 64, path=data)
-    with pytest.raises(ValidationError, match=r'dataset qa@v2:2: field "prompt" must be'):
+    with pytest.raises(ValidationError, match=r"qa@v2:2: prompt: missing required field"):
         ShapExplainer().run(_context(tmp_path, {"model": _model(tiny_model),
                                                 "dataset": dataset}, {}))
 

@@ -1,33 +1,18 @@
-"""The plugin module registers its explainer and evidence kind through real pluggy hooks."""
+"""The plugin module registers its explainer and evidence kind, as the core's host sees them."""
 
 from __future__ import annotations
 
-import lmops_shap.plugin
-import pluggy
+from collections.abc import Callable
 
-import lmops_core.hookspecs
-from lmops_core.contracts import EvidenceKind, Operation
-
-
-def _manager() -> pluggy.PluginManager:
-    pm = pluggy.PluginManager("lmops")
-    pm.add_hookspecs(lmops_core.hookspecs)
-    pm.register(lmops_shap.plugin)
-    pm.check_pending()
-    return pm
+from lmops_core.plugins import PluginHost
+from lmops_core.testing import registered_by
 
 
-def test_registers_the_shap_explainer() -> None:
-    collected: list[object] = []
-    _manager().hook.register_explainers(register=collected.append)
-    [explainer] = collected
-    assert isinstance(explainer, Operation)
-    assert explainer.name == "shap" and explainer.description
-
-
-def test_registers_the_explanation_evidence_kind() -> None:
-    collected: list[object] = []
-    _manager().hook.register_evidence_kinds(register=collected.append)
-    [kind] = collected
-    assert isinstance(kind, EvidenceKind) and kind.name == "explanation"
-    assert kind.metrics["mean_abs_attribution"].type == "number"
+def test_registers_the_shap_explainer_and_evidence_kind(
+        load_plugin: Callable[..., PluginHost]) -> None:
+    host = load_plugin("lmops_shap.plugin")
+    [info] = [p for p in host.plugins if p.name == "lmops_shap.plugin"]
+    assert set(info.hooks) == {"register_explainers", "register_evidence_kinds"}
+    assert registered_by(host, "lmops_shap.plugin") == {
+        "operations": ["explainability:shap"], "evidence_kinds": ["explanation"]}
+    assert host.evidence_kind("explanation").metrics["mean_abs_attribution"].type == "number"

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from lmops_core.api.body_limit import BodyLimitMiddleware
 from lmops_core.api.cache import GenerationCache
 from lmops_core.api.config import ApiSettings
+from lmops_core.api.console import mount_console
 from lmops_core.api.docs_assets import mount_docs
 from lmops_core.api.errors import install_error_handlers, send_error
 from lmops_core.api.routes import audit, health, inventory, policy, report, requests
@@ -51,8 +52,14 @@ class WorkspaceHolder:
             self._ws, self.owned = None, False
 
 
+#: The console's forms are URL-encoded; every other body is JSON.
+_FORM_PATHS = ("/console/",)
+_FORM_MEDIA = "application/x-www-form-urlencoded"
+
+
 class JsonOnlyMiddleware:
-    """Refuses (415) a request carrying a body whose Content-Type is not application/json."""
+    """Refuses (415) a request carrying a body whose Content-Type is not application/json
+    (console forms under ``/console/`` may be URL-encoded instead)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -64,7 +71,8 @@ class JsonOnlyMiddleware:
             has_body = (length is not None and length.strip() != "0") or (
                 "transfer-encoding" in headers)
             media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-            if has_body and media != "application/json":
+            form = media == _FORM_MEDIA and str(scope["path"]).startswith(_FORM_PATHS)
+            if has_body and media != "application/json" and not form:
                 await send_error(send, 415, "unsupported_media_type",
                                  f"request bodies must be application/json, not "
                                  f"{media or 'untyped'}")
@@ -98,6 +106,7 @@ def create_app(workspace: Workspace | None = None, *, settings: Settings | None 
     for module in (health, requests, report, inventory, audit, policy):
         app.include_router(module.router)
     mount_docs(app, registry)
+    mount_console(app, registry, session_minutes=api_settings.console_session_minutes)
     install_error_handlers(app)
     missing = registry.unguarded(app.routes)
     if missing:  # fail at build time too, not only when the route is called

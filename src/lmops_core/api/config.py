@@ -12,7 +12,8 @@ DEFAULT_ALLOWED_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 class ApiSettings(BaseSettings):
     """Which ``Host`` headers the API answers to (``LMOPS_API_ALLOWED_HOSTS``, comma separated)
-    and how long a request body may be (``LMOPS_API_MAX_BODY_BYTES``)."""
+    how long a request body may be (``LMOPS_API_MAX_BODY_BYTES``) and how long a console
+    sign-in lasts (``LMOPS_API_CONSOLE_SESSION_MINUTES``)."""
 
     model_config = SettingsConfigDict(env_prefix="LMOPS_API_", extra="ignore")
 
@@ -23,6 +24,10 @@ class ApiSettings(BaseSettings):
         default=1024 * 1024, ge=0,
         description="Longest request body accepted, in bytes (LMOPS_API_MAX_BODY_BYTES); "
                     "longer ones are refused with 413 before authentication.")
+    console_session_minutes: int = Field(
+        default=480, ge=1, le=7 * 24 * 60,
+        description="How long a console sign-in lasts, in minutes "
+                    "(LMOPS_API_CONSOLE_SESSION_MINUTES); then the reviewer signs in again.")
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

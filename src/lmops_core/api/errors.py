@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Send
@@ -95,7 +95,7 @@ async def send_error(send: Send, status: int, code: str, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def _lmops_error(request: Request, exc: Exception) -> JSONResponse:
+async def _lmops_error(request: Request, exc: Exception) -> Response:
     from lmops_core.api.paths import scrub
 
     assert isinstance(exc, LmopsError)
@@ -103,22 +103,39 @@ async def _lmops_error(request: Request, exc: Exception) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     # Neither secrets nor server paths leave in an error.
     message, details = scrub(request, [redact_text(exc.message), redact(_jsonable(exc.details))])
+    if _on_console(request):
+        from lmops_core.api.console.render import error_page
+
+        return error_page(request, status, exc.code, message)
     return error_response(status, exc.code, message, details, headers)
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+def _on_console(request: Request) -> bool:
+    # Console pages answer errors as pages (a 401 sends the browser to sign in).
+    return request.url.path == "/console" or request.url.path.startswith("/console/")
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     # Only location, message and type: the raw input may be bytes that are not UTF-8.
     errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")),
                "type": str(e.get("type", ""))} for e in exc.errors()]
     where = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
+    if _on_console(request):
+        from lmops_core.api.console.render import error_page
+
+        return error_page(request, 422, "validation_error", f"invalid request: {where}")
     return error_response(422, "validation_error", f"invalid request: {where}",
                           {"errors": errors})
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _CODE_BY_STATUS.get(exc.status_code, "http_error")
+    if _on_console(request):
+        from lmops_core.api.console.render import error_page
+
+        return error_page(request, exc.status_code, code, str(exc.detail))
     return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
 

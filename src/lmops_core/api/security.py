@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from lmops_core.api.cache import GenerationCache, GenerationReader
 from lmops_core.api.errors import send_error
 from lmops_core.api.paths import scrubber_of
+from lmops_core.api.sessions import SESSION_COOKIE, SessionStore
 from lmops_core.errors import AuthenticationError, PermissionDeniedError
 from lmops_core.governance.models import ROLES
 from lmops_core.governance.schemas import Principal
@@ -47,6 +48,8 @@ class AccessRule:
     name: str
     roles: frozenset[str] = frozenset()
     public: bool = False
+    #: Authenticate by the console's session cookie instead of a bearer token.
+    session: bool = False
 
     def __post_init__(self) -> None:
         unknown = self.roles - set(ROLES)
@@ -66,9 +69,12 @@ class AccessRule:
         """FastAPI dependency: the authenticated caller, refused unless it holds a role."""
         if self.public:
             return None
-        if credentials is None:
+        if self.session:
+            principal = await session_principal(request)
+        elif credentials is None:
             raise AuthenticationError("missing bearer token (Authorization: Bearer lmops_...)")
-        principal = await authenticate(request, credentials.credentials)
+        else:
+            principal = await authenticate(request, credentials.credentials)
         if not principal.roles & self.roles:
             raise PermissionDeniedError(
                 f"{principal.user!r} may not call {request.method} {request.url.path}: it "
@@ -88,6 +94,11 @@ def require(name: str, *roles: str) -> AccessRule:
     return AccessRule(name=name, roles=frozenset(roles))
 
 
+def on_pages(rule: AccessRule) -> AccessRule:
+    """The same roles as ``rule``, for console pages: signed in by session cookie."""
+    return AccessRule(name=f"console_{rule.name}", roles=rule.roles, session=True)
+
+
 # The role table: every route of the API uses one of these.
 PUBLIC = public()
 READERS = require("readers", *ROLES)
@@ -96,6 +107,9 @@ REVIEWERS = require("reviewers", "validator", "risk_officer", "data_steward", "a
 AUDITORS = require("auditors", "viewer", "validator", "risk_officer", "data_steward", "admin")
 VERIFIERS = require("verifiers", "risk_officer", "admin")
 RULES = (PUBLIC, READERS, SUBMITTERS, REVIEWERS, AUDITORS, VERIFIERS)
+# The console's pages and forms: the JSON API's rules, reached through a session.
+PAGE_READERS = on_pages(READERS)
+PAGE_REVIEWERS = on_pages(REVIEWERS)
 
 
 def workspace_of(request: Request) -> Workspace:
@@ -156,6 +170,22 @@ async def cached_json(request: Request, key: Hashable,
 
     body = await answers.get_or_compute(generation, key, render)
     return Response(body, media_type="application/json")
+
+
+async def session_principal(request: Request) -> Principal:
+    """The principal of the request's console session; refused when there is none.
+
+    The session's token is checked again like a bearer token (cached per store
+    generation), so revoking the token or a role ends the session's rights at once.
+    """
+    store: SessionStore = request.app.state.console_sessions
+    session = store.get(request.cookies.get(SESSION_COOKIE))
+    if session is None:
+        raise AuthenticationError("sign in to the console first (no session, or it expired)")
+    request.state.console_session = session
+    principal = await authenticate(request, session.token.get_secret_value())
+    request.state.console_principal = principal
+    return principal
 
 
 def acting(request: Request, principal: Principal) -> Workspace:
@@ -249,7 +279,7 @@ class DefaultDenyMiddleware:
         return partial
 
 
-__all__ = ["AUDITORS", "PUBLIC", "READERS", "REVIEWERS", "RULES", "SUBMITTERS", "VERIFIERS",
-           "AccessRegistry", "AccessRule", "DefaultDenyMiddleware", "acting", "authenticate",
-           "cached_json",
-           "generation_of", "public", "require", "routes_of", "workspace_of"]
+__all__ = ["AUDITORS", "PAGE_READERS", "PAGE_REVIEWERS", "PUBLIC", "READERS", "REVIEWERS", "RULES",
+           "SUBMITTERS", "VERIFIERS", "AccessRegistry", "AccessRule", "DefaultDenyMiddleware",
+           "acting", "authenticate", "cached_json", "generation_of", "on_pages", "public",
+           "require", "routes_of", "session_principal", "workspace_of"]

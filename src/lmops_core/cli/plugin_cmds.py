@@ -34,6 +34,7 @@ def create_plugin(name: str, dest: Path, *, description: str = "a plugin for lmo
         "README.md": "README.md.tmpl",
         f"src/{module}/__init__.py": "src/__init__.py.tmpl",
         f"src/{module}/plugin.py": "src/plugin.py.tmpl",
+        "tests/conftest.py": "tests/conftest.py.tmpl",
         f"tests/test_{module}.py": "tests/test_plugin.py.tmpl",
     }
     for out_name, tmpl in files.items():

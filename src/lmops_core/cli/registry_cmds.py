@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lmops_core.cli.choices import GovernedStage, ModelKind, RiskTier, Shape
+from lmops_core.cli.choices import (
+    MODEL_KIND_HELP,
+    GovernedStage,
+    RiskTier,
+    Shape,
+    check_model_kind,
+)
 from lmops_core.cli.common import (
     JsonOpt,
     byte_progress,
@@ -146,7 +152,8 @@ def models_register(
     name: str,
     folder: Annotated[Path, typer.Argument(help="A local model folder (Hugging Face layout).",
                                            exists=True, file_okay=False)],
-    kind: Annotated[ModelKind, typer.Option(help="The model kind.")] = "base",
+    kind: Annotated[str, typer.Option(help=MODEL_KIND_HELP, metavar="KIND",
+                                      callback=check_model_kind)] = "base",
     risk_tier: Annotated[RiskTier | None, typer.Option(help="The risk tier.")] = None,
     description: str = "",
     allow_pickle: Annotated[bool, typer.Option(
@@ -168,7 +175,8 @@ def models_register(
 @models_app.command("search")
 def models_search(
     name: Annotated[str | None, typer.Option(help="Name, '*' wildcards allowed.")] = None,
-    kind: Annotated[ModelKind | None, typer.Option(help="Model kind.")] = None,
+    kind: Annotated[str | None, typer.Option(help=MODEL_KIND_HELP, metavar="KIND",
+                                             callback=check_model_kind)] = None,
     stage: Annotated[GovernedStage | None, typer.Option(
         help="The governed stage it is in.")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="KEY=VALUE, repeatable.")] = None,

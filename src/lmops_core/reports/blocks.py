@@ -8,6 +8,7 @@ evidence captions the same way (and the report digest stays stable).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,28 @@ def metrics_table(metrics: Mapping[str, Any], caption: str,
                  rows=tuple((k, fmt_value(metrics[k])) for k in sorted(metrics)))
 
 
+# ``evidence.<kind>.metrics.<name>`` inside a policy condition.
+_METRIC_REF = re.compile(r"evidence\.([A-Za-z0-9_\-]+)\.metrics\.([A-Za-z0-9_.\-]+?)"
+                         r"(?=\s|$|[<>=!)\],])")
+
+
+def measured_values(expression: str | None,
+                    metrics_of: Mapping[str, Mapping[str, Any]]) -> str:
+    """``kind.metric = value`` for every evidence metric a policy condition reads.
+
+    ``metrics_of`` maps an evidence kind to the metrics of its newest record on
+    the version; a metric with no value reads ``none``. Shown beside the
+    condition (its threshold) wherever a rule outcome is explained.
+    """
+    if not expression:
+        return ""
+    parts = []
+    for kind, metric in dict.fromkeys(_METRIC_REF.findall(expression)):
+        value = (metrics_of.get(kind) or {}).get(metric)
+        parts.append(f"{kind}.{metric} = {fmt_value(value) if value is not None else 'none'}")
+    return "; ".join(parts)
+
+
 def evidence_caption(e: EvidencePublic) -> str:
     """Who recorded evidence ``e``, on what, when, and its digest."""
     return (f"{e.kind} evidence on {e.subject} by {e.plugin}, recorded {fmt_time(e.created_at)} "
@@ -69,4 +92,5 @@ def evidence_caption(e: EvidencePublic) -> str:
 
 
 __all__ = ["NONE_RECORDED", "Block", "ReportSection", "Series", "Table", "Text",
-           "evidence_caption", "fmt_time", "fmt_value", "metrics_table", "numbers_only"]
+           "evidence_caption", "fmt_time", "fmt_value", "measured_values", "metrics_table",
+           "numbers_only"]

@@ -26,11 +26,20 @@ _CSS = (
     "th,td{border:1px solid #d0d7de;padding:.25em .6em;text-align:left;vertical-align:top}"
     "th{background:#f6f8fa}caption{text-align:left;font-style:italic;padding:.2em 0}"
     "h2{border-bottom:1px solid #d0d7de;padding-bottom:.2em}code{font-size:.9em}"
+    "details{margin:.5em 0 1em}summary{cursor:pointer;font-style:italic}"
+    # Drawings shrink to the page (the viewBox keeps their proportions), never overflow it.
+    "figure{margin:.5em 0}figure svg{max-width:100%;height:auto}"
     ".none{color:#6e7781;font-style:italic}"
 )
 
 
-def _table(t: Table) -> str:
+#: Tables longer than this (raw metric dumps) are folded away under their caption, except in
+#: the verdict, which a reviewer reads first and whole.
+FOLD_ROWS = 8
+_UNFOLDED = frozenset({"verdict"})
+
+
+def _table(t: Table, *, fold: bool = False) -> str:
     caption = f"<caption>{escape(t.caption)}</caption>" if t.caption else ""
     if not t.rows:
         head = f"<p><em>{escape(t.caption)}</em></p>" if t.caption else ""
@@ -38,7 +47,11 @@ def _table(t: Table) -> str:
     head = "".join(f"<th>{escape(c)}</th>" for c in t.columns)
     body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>"
                    for row in t.rows)
-    return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    table = f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    if fold and t.caption and len(t.rows) > FOLD_ROWS:
+        return (f"<details><summary>{escape(t.caption)} ({len(t.rows)} rows)</summary>"
+                f"{table}</details>")
+    return table
 
 
 def _tree(node: TreeNode) -> str:
@@ -46,11 +59,11 @@ def _tree(node: TreeNode) -> str:
     return f"<li>{escape(node.label)}" + (f"<ul>{kids}</ul>" if kids else "") + "</li>"
 
 
-def _block(b: Block) -> str:
+def _block(b: Block, *, fold: bool = False) -> str:
     if isinstance(b, Text):
         return f"<p>{escape(b.text)}</p>"
     if isinstance(b, Table):
-        return _table(b)
+        return _table(b, fold=fold)
     if isinstance(b, Tree):
         roots = "".join(_tree(r) for r in b.roots)
         return f"<p><em>{escape(b.caption)}</em></p><ul>{roots}</ul>"
@@ -73,7 +86,8 @@ def render_html(doc: Document, digest: str,
         parts.append(f'<section id="{escape(section.key)}"><h2>{escape(section.title)}</h2>')
         if not section.blocks:
             parts.append(f'<p class="none">{NONE_RECORDED}</p>')
-        parts.extend(_block(b) for b in section.blocks)
+        fold = section.key not in _UNFOLDED
+        parts.extend(_block(b, fold=fold) for b in section.blocks)
         parts.append("</section>")
     parts.append(f"<hr><p>Report digest: <code>{escape(digest)}</code></p>")
     if audit_checkpoint is not None:
@@ -84,4 +98,4 @@ def render_html(doc: Document, digest: str,
     return "\n".join(parts)
 
 
-__all__ = ["render_html"]
+__all__ = ["FOLD_ROWS", "render_html"]

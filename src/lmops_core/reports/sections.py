@@ -17,6 +17,7 @@ from lmops_core.reports.blocks import (
     evidence_caption,
     fmt_time,
     fmt_value,
+    measured_values,
     metrics_table,
     numbers_only,
 )
@@ -38,6 +39,7 @@ from lmops_core.reports.model import ReportFacts
 #: (key, title) of the core's sections, in order; tests and readers rely on these titles.
 #: Plugins add theirs through ``lmops_report_sections``, each after one of these.
 SECTIONS: tuple[tuple[str, str], ...] = (
+    ("verdict", "Verdict"),
     ("identity", "Identity and lineage"),
     ("summary", "Evidence summary"),
     ("data", "Data evidence"),
@@ -67,7 +69,7 @@ def build_document(facts: ReportFacts, extra: Sequence[ReportSection] = ()) -> D
     the order plugins were loaded in.
     """
     builders = {
-        "identity": _identity, "summary": _summary, "data": _data, "training": _training,
+        "verdict": _verdict, "identity": _identity, "summary": _summary, "data": _data, "training": _training,
         "evaluation": _evaluation, "explanations": _explanations, "policy": _policy,
         "approvals": _approvals, "issues": _issues,
     }
@@ -79,6 +81,48 @@ def build_document(facts: ReportFacts, extra: Sequence[ReportSection] = ()) -> D
     v = facts.version
     return Document(title=f"Validation report: {v.ref}", subject=v.ref,
                     sections=tuple(sections))
+
+
+# -- verdict ----------------------------------------------------------------------------------
+
+def _verdict(f: ReportFacts) -> list[Block]:
+    """The decision in a few lines: may the version go to the target stage, and why (not)."""
+    v, ev = f.version, f.evaluation
+    bad = _BAD_STATUSES.get(v.status)
+    blockers = [o for o in ev.outcomes if o.blocking and o.status != "pass"]
+    allowed = ev.allowed and bad is None
+    why = "every blocking rule passes" if allowed else "; ".join(
+        ([f"version is {v.status}: {bad}"] if bad else [])
+        + [f"{o.rule}/{o.condition} {o.status}" for o in blockers])
+    blocks: list[Block] = [Text(f"{f.target}: {'ALLOWED' if allowed else 'BLOCKED'} ({why})")]
+    facts = [f"stage now: {v.stage or '(none)'}", f"status: {v.status}"]
+    revoked = f.latest(v.ref, "revocation")
+    if revoked is not None and bad is not None:
+        by = "the policy" if revoked.metrics.get("by_policy") else revoked.created_by
+        left = revoked.metrics.get("stage")
+        what = f"revoked from {left}" if left else f"marked {v.status}"
+        facts.append(f"{what} on {fmt_time(revoked.created_at)} by {by}: "
+                     f"{revoked.details.get('reason', '')}")
+    blocks.append(Text("; ".join(facts)))
+    for r in f.requests[-1:]:  # the newest request
+        needed = ", ".join(f"{role} {r.approvals_so_far.get(role, 0)}/{n}"
+                           for role, n in sorted(r.required_approvals.items()))
+        blocks.append(Text(f"latest request {r.id} to {r.target_stage}: {r.status}"
+                           + (f" (approvals {needed})" if needed else "")
+                           + (f": {r.reason}" if r.reason else "")))
+    metrics_of = {k: e.metrics for k in {e.kind for e in f.evidence.get(v.ref, ())}
+                  if (e := f.latest(v.ref, k)) is not None}
+    rows = tuple((f"{o.rule}/{o.condition}", o.status.upper(),
+                  "blocking" if o.blocking else "advisory", o.expression or "",
+                  measured_values(o.expression, metrics_of))
+                 for o in ev.outcomes if o.check != "evidence" or o.status != "pass")
+    if rows:
+        blocks.append(Table(columns=("gate", "status", "severity", "threshold", "measured"),
+                            rows=rows, caption=f"gates for {f.target}"))
+    issues = sum(len(b.rows) for b in _issues(f) if isinstance(b, Table))
+    blocks.append(Text(f"open issues: {issues or 'none'}"
+                       + (" (listed under Open issues)" if issues else "")))
+    return blocks
 
 
 # -- identity and lineage -------------------------------------------------------------------
@@ -132,9 +176,15 @@ def _relabel(node: TreeNode, relation: str) -> TreeNode:
 
 
 def _graph(f: ReportFacts) -> Graph:
-    generation: dict[str, int] = {f.version.ref: 0}
-    for edges, step, up in ((f.ancestors, -1, True), (f.descendants, 1, False)):
-        frontier = [f.version.ref]
+    return lineage_of(f.version.ref, f.ancestors, f.descendants)
+
+
+def lineage_of(focus: str, ancestors: Sequence[LineageEdgePublic],
+               descendants: Sequence[LineageEdgePublic]) -> Graph:
+    """The lineage graph around ``focus``: one generation per column, ancestors left."""
+    generation: dict[str, int] = {focus: 0}
+    for edges, step, up in ((ancestors, -1, True), (descendants, 1, False)):
+        frontier = [focus]
         while frontier:
             nxt = []
             for ref in frontier:
@@ -144,9 +194,9 @@ def _graph(f: ReportFacts) -> Graph:
                         generation[dst] = generation[ref] + step
                         nxt.append(dst)
             frontier = sorted(nxt)
-    pairs = sorted({(e.parent, e.child) for e in (*f.ancestors, *f.descendants)})
+    pairs = sorted({(e.parent, e.child) for e in (*ancestors, *descendants)})
     return Graph(nodes=tuple(sorted(generation.items(), key=lambda n: (n[1], n[0]))),
-                 edges=tuple(pairs), focus=f.version.ref)
+                 edges=tuple(pairs), focus=focus)
 
 
 # -- evidence summary ---------------------------------------------------------------------------

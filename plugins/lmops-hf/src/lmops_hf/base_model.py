@@ -132,3 +132,28 @@ def create_base_model(
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+def tiny_model(folder: Path, *, seed: int = 0, base: Path | None = None) -> Path:
+    """The tiny model of a torch kind (base, merged, full): :func:`create_base_model` at ``tiny``.
+
+    Registered as the runtimes' ``tiny`` builder, so ``lmops_core.testing`` builds its
+    tiny models through the core; ``base`` is not needed for these kinds.
+    """
+    return create_base_model(folder, size="tiny", seed=seed)
+
+
+def tiny_adapter(folder: Path, *, seed: int = 0, base: Path | None = None) -> Path:
+    """A LoRA adapter over the tiny ``base`` whose weights are not zero (so merging matters)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    if base is None:
+        raise ValidationError("a tiny adapter is built over a base model folder", field="base")
+    torch.manual_seed(seed + 1)
+    model = AutoModelForCausalLM.from_pretrained(str(base), local_files_only=True)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                        init_lora_weights=False, task_type="CAUSAL_LM")
+    get_peft_model(model, config).save_pretrained(str(folder))  # type: ignore[no-untyped-call]
+    return folder

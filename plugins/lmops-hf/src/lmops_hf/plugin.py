@@ -30,9 +30,12 @@ def open_torch_model(folder: Path, *, base: Path | None = None, threads: int | N
 @hookimpl
 def register_model_runtimes(register: Register) -> None:
     """Open the torch kinds (base, adapter, merged, full) with transformers: generate and score."""
+    from lmops_hf.base_model import tiny_adapter, tiny_model
+
     for kind in TORCH_KINDS:
         register(ModelRuntime(
             kind=kind, load=open_torch_model, engine="transformers",
+            tiny=tiny_adapter if kind == "adapter" else tiny_model,
             needs_base=kind == "adapter", capabilities=frozenset({"generate", "score"}),
             description="transformers causal LM on CPU"
                         + (" (merged into its base on load)" if kind == "adapter" else "")))

@@ -20,7 +20,7 @@ from lmops_core.contracts import EvidenceRecord, StageContext, StageResult
 from lmops_core.errors import StageError
 from lmops_core.operations import options_of
 from lmops_lm_eval.lm_eval_op import suite_of
-from lmops_lm_eval.models import LoadedModel, load_model
+from lmops_lm_eval.models import LoadedModel, load_role
 from lmops_lm_eval.params import JudgeParams
 from lmops_lm_eval.ratings import Ratings, ScoreRating, aggregate
 
@@ -94,10 +94,9 @@ class JudgeEvaluator:
         prompts = prompts or list(DEFAULT_PROMPTS)
         max_new, judge_new = p.max_new_tokens, p.judge_max_new_tokens
 
-        model = load_model(context.input("model"), context.inputs.get("base"),
-                           runtimes=context)
+        model = load_role(context, "model")
         judge_asset = context.input("judge")
-        judge = load_model(judge_asset, context.inputs.get("judge_base"), runtimes=context)
+        judge = load_role(context, "judge", base_role="judge_base")
         context.progress.start("judge", total=len(prompts))
         rows: list[dict[str, Any]] = []
         ratings = Ratings()

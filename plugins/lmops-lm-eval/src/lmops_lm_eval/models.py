@@ -1,12 +1,10 @@
 """Load a registered model version for evaluation, on torch or ONNX Runtime.
 
-A kind some plugin registers a model runtime for (lmops-hf: base, merged, full,
-adapter with its base; lmops-onnx: onnx, onnx-int8 folders it exported) is
-opened by that runtime, through the core, and evaluated on the engine's own
-model object (its ``native``). Without one, torch kinds load through
-transformers (and peft for adapters) directly and ONNX kinds run on the small
-runner in :mod:`lmops_lm_eval.ort_runtime`. Either way the result offers an
-lm-eval ``LM`` and a token-by-token text stream.
+Every model is opened through the core, ``context.load_model(role)``, by the
+runtime some plugin registers for its kind (lmops-hf: base, merged, full,
+adapter with its base; lmops-onnx: onnx, onnx-int8), and evaluated on the
+engine's own model object (its ``native``). A kind no runtime opens is refused,
+naming it. The result offers an lm-eval ``LM`` and a token-by-token text stream.
 """
 
 from __future__ import annotations
@@ -22,12 +20,9 @@ from queue import Queue
 from typing import Any, Literal
 
 from lmops_core.contracts import InputAsset, StageContext
-from lmops_core.errors import StageError, ValidationError
-from lmops_core.runtimes import ModelRuntime, RuntimeSource
+from lmops_core.errors import StageError
 from lmops_core.weights import refuse_pickle
 
-TORCH_KINDS = frozenset({"base", "merged", "full", "adapter"})
-ONNX_KINDS = frozenset({"onnx", "onnx-int8"})
 # Formats that cannot smuggle pickle into a load (ORT and safetensors parse, never unpickle).
 _SKIP_SUFFIXES = {".json", ".txt", ".md", ".jinja", ".onnx", ".data", ".safetensors", ".yaml"}
 
@@ -59,33 +54,6 @@ def _load_tokenizer(*folders: Path) -> Any:
                 tok.pad_token = tok.eos_token
             return tok
     raise StageError(f"no tokenizer files in {', '.join(str(f) for f in folders)}")
-
-
-def _load_torch(folder: Path, base: Path | None) -> tuple[Any, Any, str]:
-    from transformers import AutoModelForCausalLM
-
-    if base is None:
-        model = AutoModelForCausalLM.from_pretrained(
-            folder, use_safetensors=True, local_files_only=True
-        )
-        tok = _load_tokenizer(folder)
-    else:
-        from peft import PeftModel
-
-        base_model = AutoModelForCausalLM.from_pretrained(
-            base, use_safetensors=True, local_files_only=True
-        )
-        # lm-eval's HFLM wants a plain transformers model; merging is exact up to rounding.
-        model = PeftModel.from_pretrained(base_model, folder).merge_and_unload()
-        tok = _load_tokenizer(folder, base)
-    model.eval()
-    return model, tok, "transformers"
-
-
-def _load_onnx(folder: Path) -> tuple[Any, Any, str]:
-    from lmops_lm_eval.ort_runtime import OrtLogitsModel
-
-    return OrtLogitsModel.from_folder(folder), _load_tokenizer(folder), "lmops_lm_eval.ort_runtime"
 
 
 def progress_bars_off() -> bool:
@@ -273,71 +241,35 @@ def _torch_token_ids(
 
 
 
-def _engine_object(opened: Any, runtime: ModelRuntime) -> tuple[Runtime, Any]:
+def _engine_object(opened: Any, kind: str) -> tuple[Runtime, Any]:
     native = getattr(opened, "native", None)
     engines: dict[str, Runtime] = {"transformers": "torch", "onnxruntime": "onnxruntime"}
     if native is None or opened.engine not in engines:
-        raise StageError(f'model kind "{runtime.kind}": lm-eval needs a transformers or ONNX '
+        raise StageError(f'model kind "{kind}": lm-eval needs a transformers or ONNX '
                          f"Runtime model object (native), the runtime gave {opened.engine}")
     return engines[opened.engine], native
 
 
-def _through_runtime(asset: InputAsset, runtime: ModelRuntime, folder: Path,
-                     base_folder: Path | None) -> LoadedModel:
-    opened = runtime.open(folder, base=base_folder)
-    engine, native = _engine_object(opened, runtime)
+def load_role(context: StageContext, role: str, *, base_role: str = "base") -> LoadedModel:
+    """Load the model bound to ``role`` through the core (an adapter with ``base_role``).
+
+    Pickle content is refused in every folder first; the runtime registered for
+    the kind opens the model, and a kind no runtime opens fails naming it.
+    """
+    asset = context.input(role)
+    if asset.asset_type != "model":
+        raise StageError(f'input "{role}" ({asset.ref}) is a {asset.asset_type}, not a model')
+    folder = _folder(asset)
+    runtime = context.model_runtime(asset.kind)
+    if runtime.needs_base:
+        if base_role not in context.inputs:
+            raise StageError(f'input "{role}" ({asset.ref}) is an adapter: pass its base model '
+                             f'under role "{base_role}"')
+        _refuse_pickles(_folder(context.inputs[base_role]))
+    _refuse_pickles(folder)
+    opened = context.load_model(role, base_role=base_role)
+    engine, native = _engine_object(opened, asset.kind)
     # lm-eval pads batches: its own tokenizer settings (pad = eos when missing) for ORT.
     tok = opened.tokenizer if engine == "torch" else _load_tokenizer(folder)
     return LoadedModel(engine, asset.kind, tok, native,
                        f"{type(native).__module__}.{type(native).__qualname__}")
-
-
-def load_model(asset: InputAsset, base: InputAsset | None = None, *,
-               runtimes: RuntimeSource | None = None) -> LoadedModel:
-    """Load ``asset`` (a model version) for evaluation; adapters need ``base``.
-
-    ``runtimes``: where a registered runtime for the kind is looked up (the
-    run's stage context; by default the plugins installed here).
-    """
-    if runtimes is None:
-        from lmops_core.plugins import default_host
-
-        runtimes = default_host()
-    folder = _folder(asset)
-    runtime = runtimes.find_model_runtime(asset.kind)
-    if asset.kind in ONNX_KINDS:
-        _refuse_pickles(folder)
-        # A registered runtime opens the folders its plugin exported (lmops-onnx's carry
-        # its manifest); any other logits-only export runs on the small built-in runner.
-        if runtime is not None and (folder / "lmops_onnx.json").is_file():
-            return _through_runtime(asset, runtime, folder, None)
-        model, tok, loader = _load_onnx(folder)
-        return LoadedModel("onnxruntime", asset.kind, tok, model, loader)
-    if asset.kind not in TORCH_KINDS and runtime is None:
-        raise ValidationError(
-            f'input "{asset.role}" ({asset.ref}) has model kind "{asset.kind}"; expected one of '
-            f"{', '.join(sorted(TORCH_KINDS | ONNX_KINDS))}",
-            field="kind",
-        )
-    base_folder = None
-    if asset.kind == "adapter" or (runtime is not None and runtime.needs_base):
-        if base is None:
-            raise StageError(
-                f'input "{asset.role}" ({asset.ref}) is an adapter: pass its base model '
-                'under role "base"'
-            )
-        base_folder = _folder(base)
-        _refuse_pickles(base_folder)
-    _refuse_pickles(folder)
-    if runtime is not None:
-        return _through_runtime(asset, runtime, folder, base_folder)
-    model, tok, loader = _load_torch(folder, base_folder)
-    return LoadedModel("torch", asset.kind, tok, model, loader)
-
-
-def load_role(context: StageContext, role: str) -> LoadedModel:
-    """Load the model bound to ``role`` (and, for an adapter, role ``base``)."""
-    asset = context.input(role)
-    if asset.asset_type != "model":
-        raise StageError(f'input "{role}" ({asset.ref}) is a {asset.asset_type}, not a model')
-    return load_model(asset, context.inputs.get("base"), runtimes=context)

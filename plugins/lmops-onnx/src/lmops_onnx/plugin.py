@@ -25,11 +25,33 @@ def open_onnx_model(folder: Path, *, base: Path | None = None, threads: int | No
     return OrtGenerator(folder, threads=threads)
 
 
+def tiny_onnx(folder: Path, *, seed: int = 0, base: Path | None = None) -> Path:
+    """The tiny ``base`` model exported to ONNX (fp32): the runtime's ``tiny`` builder."""
+    from lmops_core.errors import ValidationError
+    from lmops_onnx.export import export_onnx, load_causal_lm
+
+    if base is None:
+        raise ValidationError("a tiny ONNX model is exported from a base model folder",
+                              field="base")
+    export_onnx(load_causal_lm(base, kind="base"), folder, source_kind="base")
+    return folder
+
+
+def tiny_onnx_int8(folder: Path, *, seed: int = 0, base: Path | None = None) -> Path:
+    """The tiny ``base`` model exported, then quantized to int8 (dynamic)."""
+    from lmops_onnx.quantize import quantize_folder
+
+    fp32 = tiny_onnx(folder.with_name(folder.name + "-fp32"), seed=seed, base=base)
+    quantize_folder(fp32, folder)
+    return folder
+
+
 @hookimpl
 def register_model_runtimes(register: Register) -> None:
     """Open ``onnx`` and ``onnx-int8`` folders with ONNX Runtime (generation only)."""
     for kind in ONNX_KINDS:
         register(ModelRuntime(kind=kind, load=open_onnx_model, engine="onnxruntime",
+                              tiny=tiny_onnx if kind == "onnx" else tiny_onnx_int8,
                               description="exported causal LM in an ONNX Runtime session"))
 
 

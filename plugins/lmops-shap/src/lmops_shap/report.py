@@ -9,6 +9,7 @@ has already been redacted by the caller.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,16 @@ class ReportSection:
     truncated: bool
 
 
+# NumPy 2 scalars print as ``np.float64(255.0)``; shap formats its colours with them, and a
+# browser reads ``rgb(np.float64(255.0), ...)`` as no colour at all (everything draws black).
+_NUMPY_SCALAR = re.compile(r"np\.(?:float(?:16|32|64)|int(?:8|16|32|64))\(([-+0-9.eE]+)\)")
+
+
+def plain_numbers(markup: str) -> str:
+    """``markup`` with every printed NumPy scalar (``np.float64(1.5)``) written as ``1.5``."""
+    return _NUMPY_SCALAR.sub(r"\1", markup)
+
+
 def _meta_table(meta: Mapping[str, Any]) -> str:
     rows = "".join(
         f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
@@ -49,7 +60,7 @@ def _meta_table(meta: Mapping[str, Any]) -> str:
 def _section(index: int, section: ReportSection) -> str:
     import shap
 
-    plot = shap.plots.text(section.explanation, display=False)
+    plot = plain_numbers(shap.plots.text(section.explanation, display=False))
     rows = "".join(
         f"<tr><td>{position}</td><td><code>{html.escape(token)}</code></td>"
         f"<td>{value:+.4f}</td></tr>"

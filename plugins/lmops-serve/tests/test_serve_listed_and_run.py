@@ -1,0 +1,35 @@
+"""lmops-serve is listed by `lmops plugins`, and the core serves a bundle through its target.
+
+lmops-serve offers no stage operation: what the core runs is its serving target,
+found through the plugin host as the pipeline's ``serve`` step finds it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from lmops_core.plugins import PluginHost
+from lmops_core.testing import listed_plugins, read_jsonl
+
+
+def test_listed_by_lmops_plugins(tmp_path: Path) -> None:
+    listed = listed_plugins(tmp_path / "home")["lmops-serve"]
+    assert (listed["operations"], listed["serving_targets"]) == ([], ["local"])
+
+
+def test_the_core_serves_a_bundle_through_the_target(lmops_plugins: PluginHost, packaged: Any,
+                                                     tmp_path: Path) -> None:
+    target = lmops_plugins.serving_target("local")
+    served = target.start(packaged.bundle, home=packaged.home, guard_mode="off",
+                          log_path=tmp_path / "inference.jsonl")
+    try:
+        while served.health() is None:  # raises once the server process has exited
+            time.sleep(0.2)  # a polling interval, not a wait that must be long enough
+        reply = served.generate("Hello", max_new_tokens=3)
+    finally:
+        served.stop()
+    assert isinstance(reply, str)
+    [logged] = read_jsonl(tmp_path / "inference.jsonl")  # the log is redacted, always
+    assert logged["prompt"] == "Hello" and "response" in logged

@@ -1,0 +1,390 @@
+"""What each console page shows, read through the workspace facade as the signed-in user.
+
+Pure reading: every function takes the workspace acting as the caller and the
+caller's principal and returns plain values for the templates. Who may decide
+what follows the governance service's own rules (roles still missing,
+separation of duties); the service checks them again when a decision is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from lmops_core.api.security import AUDITORS
+from lmops_core.contracts import AssetType, EvidenceKind
+from lmops_core.errors import NotFoundError, ValidationError
+from lmops_core.evidence_summary import format_value, headline_metrics
+from lmops_core.governance.schemas import (
+    ApprovalRequestDetail,
+    ApprovalRequestPublic,
+    DecisionPublic,
+    Principal,
+)
+from lmops_core.registry.models import utcnow
+from lmops_core.registry.names import ASSET_TYPES, parse_ref
+from lmops_core.registry.schemas import (
+    AssetPublic,
+    AuditEventPublic,
+    EvidencePublic,
+    LineageEdgePublic,
+    VersionPublic,
+)
+from lmops_core.reports.blocks import measured_values
+from lmops_core.reports.sections import lineage_of
+from lmops_core.reports.svg import lineage_graph
+from lmops_core.workspace import Workspace
+
+#: Most requests one inbox page lists.
+INBOX_LIMIT = 500
+#: The inventory's sections, in the order a risk function reads them.
+INVENTORY_ORDER: tuple[AssetType, ...] = ("model", "dataset", "prompt", "suite")
+#: Most audit events the request page lists.
+AUDIT_LIMIT = 200
+
+
+def duration(delta: timedelta) -> str:
+    """A short human duration: ``3d 4h``, ``2h 5m``, ``12m``, ``under a minute``."""
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return "under a minute" if seconds >= 0 else "past"
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d {hours}h"
+    return f"{hours}h {minutes}m" if hours else f"{minutes}m"
+
+
+def missing_approvals(req: ApprovalRequestPublic) -> dict[str, int]:
+    """``{role: approvals still needed}`` of a request (roles already satisfied left out)."""
+    return {role: need - req.approvals_so_far.get(role, 0)
+            for role, need in req.required_approvals.items()
+            if need > req.approvals_so_far.get(role, 0)}
+
+
+def deciding_roles(req: ApprovalRequestPublic, principal: Principal, author: str | None
+                   ) -> list[str]:
+    """The roles ``principal`` may decide ``req`` as: missing ones it holds, unless it
+    requested the promotion or authored the version (separation of duties)."""
+    if req.status != "pending":
+        return []
+    if req.separation_of_duties and principal.user in (req.requested_by, author):
+        return []
+    return [role for role in missing_approvals(req) if role in principal.roles]
+
+
+def _versions_by_ref(ws: Workspace, refs: Iterable[str]) -> dict[str, VersionPublic]:
+    """The versions ``refs`` name, read one asset at a time."""
+    names = {(parsed.asset_type or "model", parsed.name) for parsed in map(parse_ref, refs)}
+    out: dict[str, VersionPublic] = {}
+    for typ, name in sorted(names):
+        for version in ws.list_versions(typ, name):
+            out[version.ref] = version
+    return out
+
+
+def _assets(ws: Workspace, types: Iterable[str]) -> dict[tuple[str, str], AssetPublic]:
+    return {(typ, a.name): a for typ in sorted(set(types))
+            for a in ws.list_assets(typ)}  # type: ignore[arg-type]
+
+
+# -- inbox ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InboxRow:
+    """One pending request as the inbox lists it."""
+
+    request: ApprovalRequestPublic
+    asset: str
+    version: int | None
+    risk_tier: str
+    age: str
+    time_left: str
+    missing: dict[str, int]
+    my_roles: list[str]
+
+
+@dataclass(frozen=True)
+class Inbox:
+    """The inbox page: rows oldest first, the filters in force and their choices."""
+
+    rows: list[InboxRow]
+    scope: str
+    asset_type: str
+    target_stage: str
+    stages: list[str]
+    can_review: bool
+    total_pending: int
+
+
+def inbox(ws: Workspace, principal: Principal, *, scope: str | None, asset_type: str,
+          target_stage: str) -> Inbox:
+    """Pending requests, oldest first; ``scope`` ``mine`` keeps those the caller may decide."""
+    page = ws.governance.list_requests(status="pending", asset_type=asset_type or None,
+                                       target_stage=target_stage or None, limit=INBOX_LIMIT)
+    pending = sorted(page.items, key=lambda r: (r.created_at, r.id))
+    versions = _versions_by_ref(ws, (r.ref for r in pending))
+    assets = _assets(ws, (r.asset_type for r in pending))
+    can_review = bool(principal.roles & {"validator", "risk_officer", "data_steward", "admin"})
+    scope = scope if scope in ("mine", "all") else ("mine" if can_review else "all")
+    now = utcnow()
+    rows = []
+    for req in pending:
+        parsed = parse_ref(req.ref)
+        version = versions.get(req.ref)
+        mine = deciding_roles(req, principal, version.created_by if version else None)
+        if scope == "mine" and not mine:
+            continue
+        asset = assets.get((req.asset_type, parsed.name))
+        rows.append(InboxRow(
+            request=req, asset=parsed.name, version=parsed.version,
+            risk_tier=(asset.risk_tier if asset else None) or "-",
+            age=duration(now - req.created_at), time_left=duration(req.expires_at - now),
+            missing=missing_approvals(req), my_roles=mine))
+    stages = sorted({r.target_stage for r in pending} | ({target_stage} - {""}))
+    return Inbox(rows=rows, scope=scope, asset_type=asset_type, target_stage=target_stage,
+                 stages=stages, can_review=can_review, total_pending=page.total)
+
+
+# -- request page -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OutcomeRow:
+    """One rule outcome of the frozen evaluation, with the measured values it reads."""
+
+    rule: str
+    policy: str
+    check: str
+    condition: str
+    status: str
+    blocking: bool
+    message: str
+    expression: str
+    measured: str
+
+
+@dataclass(frozen=True)
+class EvidenceRow:
+    """One evidence record: its headline metrics and its artifacts."""
+
+    record: EvidencePublic
+    headline: list[tuple[str, str]]
+    artifacts: list[str]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One metric of this version beside the version now in the target stage."""
+
+    kind: str
+    metric: str
+    this: str
+    current: str
+    verdict: str
+
+
+@dataclass(frozen=True)
+class RequestView:
+    """Everything the request page shows."""
+
+    request: ApprovalRequestDetail
+    version: VersionPublic
+    risk_tier: str
+    outcomes: list[OutcomeRow]
+    evidence: list[EvidenceRow]
+    current_ref: str | None
+    comparison: list[Comparison]
+    lineage: list[LineageEdgePublic]
+    lineage_svg: str
+    decisions: list[DecisionPublic]
+    audit: list[AuditEventPublic] | None
+    deciding_roles: list[str]
+    missing: dict[str, int]
+    why_not: str
+    time_left: str
+    has_report: bool = field(default=False)
+
+
+def _latest(records: Sequence[EvidencePublic]) -> dict[str, EvidencePublic]:
+    out: dict[str, EvidencePublic] = {}
+    for record in sorted(records, key=lambda e: (e.created_at, e.id)):
+        out[record.kind] = record
+    return out
+
+
+def _outcomes(evaluation: Mapping[str, Any], latest: Mapping[str, EvidencePublic]
+              ) -> list[OutcomeRow]:
+    metrics_of = {kind: record.metrics for kind, record in latest.items()}
+    return [OutcomeRow(rule=str(o.get("rule", "")), policy=str(o.get("policy", "")),
+                       check=str(o.get("check", "")), condition=str(o.get("condition", "")),
+                       status=str(o.get("status", "")), blocking=bool(o.get("blocking")),
+                       message=str(o.get("message") or ""),
+                       expression=str(o.get("expression") or ""),
+                       measured=measured_values(o.get("expression"), metrics_of))
+            for o in evaluation.get("outcomes", [])]
+
+
+def evidence_rows(records: Sequence[EvidencePublic], kinds: Mapping[str, EvidenceKind]
+                  ) -> list[EvidenceRow]:
+    """Evidence newest first, each with its kind's headline metrics."""
+    return [EvidenceRow(record=e,
+                        headline=[(name, format_value(value)) for name, value in
+                                  headline_metrics(kinds.get(e.kind), e.metrics)],
+                        artifacts=sorted(e.artifacts))
+            for e in sorted(records, key=lambda e: (e.created_at, e.id), reverse=True)]
+
+
+def _compare(latest: Mapping[str, EvidencePublic], current: Mapping[str, Any],
+             kinds: Mapping[str, EvidenceKind]) -> list[Comparison]:
+    rows = []
+    for kind in sorted(set(latest) & set(current)):
+        theirs: Mapping[str, Any] = current[kind] or {}
+        declared = kinds.get(kind)
+        for metric, mine in headline_metrics(declared, latest[kind].metrics):
+            other = theirs.get(metric)
+            direction = declared.metrics[metric].direction \
+                if declared is not None and metric in declared.metrics else "none"
+            rows.append(Comparison(kind=kind, metric=metric, this=format_value(mine),
+                                   current=format_value(other) if other is not None else "-",
+                                   verdict=_verdict(mine, other, direction)))
+    return rows
+
+
+def _verdict(mine: Any, other: Any, direction: str) -> str:
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (mine, other))
+    if not numeric or mine == other:
+        return "same" if mine == other else "-"
+    if direction == "none":
+        return "changed"
+    higher = mine > other
+    return "better" if higher == (direction == "higher") else "worse"
+
+
+def request_view(ws: Workspace, principal: Principal, request_id: str) -> RequestView:
+    """The request page of ``request_id`` as ``principal`` sees it."""
+    detail = ws.governance.get_request(request_id)
+    version = ws.get(detail.ref)
+    records = ws.evidence(detail.ref)
+    latest = _latest(records)
+    kinds = ws.plugins.declared_kinds()
+    parsed = parse_ref(detail.ref)
+    asset = _assets(ws, [detail.asset_type]).get((detail.asset_type, parsed.name))
+    current = detail.current_in_stage or {}
+    roles = deciding_roles(detail, principal, version.created_by)
+    ancestors = ws.lineage(detail.ref, direction="up")
+    descendants = ws.lineage(detail.ref, direction="down")
+    audit = None
+    if principal.roles & AUDITORS.roles:
+        audit = ws.audit_events(subject=detail.ref, limit=AUDIT_LIMIT)
+    return RequestView(
+        request=detail, version=version, risk_tier=(asset.risk_tier if asset else None) or "-",
+        outcomes=_outcomes(detail.evaluation, latest), evidence=evidence_rows(records, kinds),
+        current_ref=current.get("ref"),
+        comparison=_compare(latest, current.get("evidence") or {}, kinds),
+        lineage=ancestors, lineage_svg=_drawing(detail.ref, ancestors, descendants),
+        decisions=sorted(detail.decisions, key=lambda d: d.created_at), audit=audit,
+        deciding_roles=roles, missing=missing_approvals(detail),
+        why_not=_why_not(detail, principal, version.created_by, roles),
+        time_left=duration(detail.expires_at - utcnow()),
+        has_report=detail.asset_type == "model")
+
+
+def _drawing(focus: str, ancestors: Sequence[LineageEdgePublic],
+             descendants: Sequence[LineageEdgePublic]) -> str:
+    """The lineage graph as inline SVG (the report's drawing; '' with no lineage)."""
+    if not ancestors and not descendants:
+        return ""
+    return lineage_graph(lineage_of(focus, ancestors, descendants))
+
+
+def _why_not(req: ApprovalRequestPublic, principal: Principal, author: str,
+             roles: list[str]) -> str:
+    """Why the caller sees no decision form ('' when it sees one)."""
+    if roles:
+        return ""
+    if req.status != "pending":
+        return f"This request is {req.status}; it can no longer be decided."
+    if req.separation_of_duties and principal.user == req.requested_by:
+        return "You requested this promotion, so you cannot decide it (separation of duties)."
+    if req.separation_of_duties and principal.user == author:
+        return "You authored this version, so you cannot decide it (separation of duties)."
+    needed = ", ".join(missing_approvals(req)) or "none"
+    return f"You hold none of the roles still needed ({needed}); you may read but not decide."
+
+
+def artifact_digest(ws: Workspace, request_id: str, evidence_id: int, name: str) -> str:
+    """The digest of artifact ``name`` of evidence ``evidence_id`` on the request's version."""
+    detail = ws.governance.get_request(request_id)
+    for record in ws.evidence(detail.ref):
+        if record.id == evidence_id and name in record.artifacts:
+            return record.artifacts[name]
+    raise NotFoundError(f"evidence {evidence_id} of {detail.ref} has no artifact {name!r}")
+
+
+# -- inventory and asset pages ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VersionRow:
+    """One version of an asset with its open requests."""
+
+    version: VersionPublic
+    open_requests: list[ApprovalRequestPublic]
+
+
+@dataclass(frozen=True)
+class AssetRow:
+    """One asset with its versions, newest first."""
+
+    asset: AssetPublic
+    versions: list[VersionRow]
+
+
+def _rows(ws: Workspace, typ: str, assets: Sequence[AssetPublic]) -> list[AssetRow]:
+    versions = {a.name: ws.list_versions(typ, a.name) for a in assets}  # type: ignore[arg-type]
+    pending = ws.governance.pending_by_ref(
+        typ, [v.ref for listed in versions.values() for v in listed])
+    return [AssetRow(asset=a, versions=[
+        VersionRow(version=v, open_requests=pending.get(v.ref, []))
+        for v in sorted(versions[a.name], key=lambda v: v.version, reverse=True)])
+        for a in sorted(assets, key=lambda a: a.name)]
+
+
+def inventory(ws: Workspace) -> dict[str, list[AssetRow]]:
+    """Every asset of every type (models first, then datasets, prompts, suites)."""
+    return {typ: _rows(ws, typ, ws.list_assets(typ)) for typ in INVENTORY_ORDER}
+
+
+@dataclass(frozen=True)
+class AssetView:
+    """An asset page: the asset, its versions, their evidence and lineage."""
+
+    asset: AssetRow
+    evidence: dict[str, list[EvidenceRow]]
+    parents: dict[str, list[LineageEdgePublic]]
+    children: dict[str, list[LineageEdgePublic]]
+
+
+def asset_view(ws: Workspace, asset_type: str, name: str) -> AssetView:
+    """The page of one model, dataset, prompt or suite."""
+    if asset_type not in ASSET_TYPES:
+        raise ValidationError(f"unknown asset type {asset_type!r} (expected one of "
+                              f"{', '.join(ASSET_TYPES)})", field="asset_type")
+    asset = next((a for a in ws.list_assets(asset_type) if a.name == name), None)
+    if asset is None:
+        raise NotFoundError(f"{asset_type} {name!r} does not exist")
+    [row] = _rows(ws, asset_type, [asset])
+    kinds = ws.plugins.declared_kinds()
+    refs = [v.version.ref for v in row.versions]
+    return AssetView(asset=row,
+                     evidence={r: evidence_rows(ws.evidence(r), kinds) for r in refs},
+                     parents={r: ws.lineage(r, direction="up", depth=1) for r in refs},
+                     children={r: ws.lineage(r, direction="down", depth=1) for r in refs})
+
+
+__all__ = ["AssetRow", "AssetView", "Comparison", "EvidenceRow", "Inbox", "InboxRow",
+           "OutcomeRow", "RequestView", "VersionRow", "artifact_digest", "asset_view",
+           "deciding_roles", "duration", "evidence_rows", "inbox", "inventory",
+           "missing_approvals", "request_view"]

@@ -1,0 +1,115 @@
+"""The fixtures of ``lmops_core.testing`` (the pytest plugin every plugin's tests use).
+
+The tiny models are exercised by the plugins' own tests (they need the ML
+libraries); here the kit's other fixtures, with the echo plugin of
+``tests/plugins/test_third_party_model_kind.py`` as the plugin under test.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from lmops_core.contracts import Stage
+from lmops_core.errors import PermissionDeniedError, PluginError, ValidationError
+from lmops_core.plugins import PluginHost
+from lmops_core.testing import (
+    Governed,
+    StageContexts,
+    TinyModels,
+    dataset_input,
+    model_input,
+    registered_by,
+    write_jsonl,
+)
+from tests.plugins import test_third_party_model_kind as echo
+
+ECHO = echo.__name__
+
+
+def test_as_user_acts_through_a_real_token(make_workspace: Callable[..., Governed]) -> None:
+    store = make_workspace(entry_points=False)
+    val = store.as_user("val", "validator")
+    assert val.actor == "val" and val.identity.method == "token"
+    assert "validator" in store.admin.governance.roles_of("val")
+    assert store.as_user("val") is val  # one token per user; roles add up
+    with pytest.raises(PermissionDeniedError):
+        val.governance.grant_role("mallory", "admin")
+
+
+def test_policies_are_written_for_the_store(make_workspace: Callable[..., Governed]) -> None:
+    store = make_workspace(entry_points=False, policies={"p": "apiVersion: lmops/v1\n"
+                                                              "kind: Policy\nname: p\nrules: []\n"})
+    assert [p.name for p in store.ws.settings.policies_dir.iterdir()] == ["p.yaml"]
+
+
+def test_load_plugin_and_registered_by(load_plugin: Callable[..., PluginHost]) -> None:
+    host = load_plugin(ECHO)
+    assert registered_by(host, ECHO) == {"operations": ["evaluation:acme-echo-check"],
+                                         "evidence_kinds": ["acme_echo"],
+                                         "model_runtimes": ["acme-echo"]}
+    assert registered_by(host, "nobody") == {}
+
+
+def test_stage_context_checks_params_as_the_runner_does(
+        load_plugin: Callable[..., PluginHost], tmp_path: Path) -> None:
+    contexts = StageContexts(tmp_path, load_plugin(ECHO))
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "config.json").write_text("cfg")
+    ctx = contexts("acme-echo-check", {"model": model_input(folder, "acme-echo")})
+    assert (ctx.stage, ctx.operation, ctx.inputs["model"].role) == (Stage.EVALUATION,
+                                                                    "acme-echo-check", "model")
+    assert ctx.load_model().generate("ab") == "cfg:ba"  # found in the context's host
+    assert contexts(echo.EchoCheck()).workdir != ctx.workdir  # a fresh folder each time
+    with pytest.raises(ValidationError, match='unknown parameter "rounds"'):
+        contexts("acme-echo-check", params={"rounds": 2})
+    unchecked = contexts("acme-echo-check", params={"rounds": 2}, validate=False)
+    assert unchecked.params == {"rounds": 2}
+    with pytest.raises(PluginError, match='no loaded plugin offers an operation named "nope"'):
+        contexts("nope")
+
+
+def test_inputs_are_renamed_to_their_role(stage_context: StageContexts, tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "d.jsonl", [{"text": "a"}])
+    ctx = stage_context("dedup-exact", {"dataset": dataset_input(data, role="other")})
+    assert ctx.inputs["dataset"].role == "dataset"
+    assert list(ctx.records("dataset")) == [{"text": "a"}]
+
+
+def test_tiny_models_name_the_kinds_that_can_be_built(load_plugin: Callable[..., PluginHost],
+                                                       tmp_path: Path) -> None:
+    models = TinyModels(tmp_path, load_plugin(ECHO))
+    assert models.kinds() == []
+    with pytest.raises(PluginError, match='"acme-echo" \\(acme\\) cannot build a tiny model; '
+                                          "kinds that can: none"):
+        models("acme-echo")
+
+
+def test_no_network_refuses_and_records(no_network: list[object]) -> None:
+    with socket.socket() as sock, pytest.raises(OSError, match="network access attempted"):
+        sock.connect(("192.0.2.1", 80))
+    with pytest.raises(OSError, match="DNS lookup attempted"):
+        socket.getaddrinfo("example.com", 443)
+    assert no_network == [("192.0.2.1", 80), "example.com"]
+    no_network.clear()  # refused as it should be: not a failure of this test
+
+
+def test_the_kit_loads_once_through_pytest_plugins_and_p(tmp_path: Path) -> None:
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["lmops_core.testing"]\n')
+    (tmp_path / "test_it.py").write_text(textwrap.dedent("""
+        def test_fixtures_are_there(recording_progress, load_plugin):
+            recording_progress.start("x", total=1)
+            assert recording_progress.started == [("x", 1)]
+    """))
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "lmops_core.testing",
+                          "-p", "no:cacheprovider", str(tmp_path)], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "1 passed" in run.stdout
