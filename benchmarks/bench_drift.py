@@ -143,19 +143,19 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
 
 
-def child_lmops(reference: Path, current: Path, workdir: Path, chunk_size: int) -> dict:
+def _run_monitor(kind: str, paths: dict[str, Path], params: dict, workdir: Path) -> tuple:
+    """Run lmops-evidently's drift monitor on ``paths`` (role -> file of dataset ``kind``);
+    return its result and the wall seconds it took."""
     from lmops_evidently.monitor import DriftMonitor
 
     from lmops_core.contracts import InputAsset, Stage, StageContext
 
-    def asset(role: str, path: Path) -> InputAsset:
-        return InputAsset(role, f"bench:{role}", "dataset", "instruction", "0" * 64, path)
-
     context = StageContext(
         stage=Stage.MONITORING,
         operation="drift",
-        inputs={"reference": asset("reference", reference), "current": asset("current", current)},
-        params={"descriptors": DESCRIPTORS, "chunk_size": chunk_size},
+        inputs={role: InputAsset(role, f"bench:{role}", "dataset", kind, "0" * 64, path)
+                for role, path in paths.items()},
+        params=params,
         workdir=workdir,
         actor="bench",
         run_id="bench",
@@ -163,7 +163,12 @@ def child_lmops(reference: Path, current: Path, workdir: Path, chunk_size: int) 
     )
     start = time.perf_counter()
     result = DriftMonitor().run(context)
-    wall = time.perf_counter() - start
+    return result, time.perf_counter() - start
+
+
+def child_lmops(reference: Path, current: Path, workdir: Path, chunk_size: int) -> dict:
+    result, wall = _run_monitor("instruction", {"reference": reference, "current": current},
+                                {"descriptors": DESCRIPTORS, "chunk_size": chunk_size}, workdir)
     metrics = result.evidence[0].metrics
     return {
         "wall_s": wall,
@@ -177,27 +182,9 @@ def child_lmops(reference: Path, current: Path, workdir: Path, chunk_size: int) 
 
 def child_lmops_frames(out: Path, workdir: Path, chunk_size: int) -> dict:
     """The monitor on the saved feature frames: all 20 columns plain features."""
-    from lmops_evidently.monitor import DriftMonitor
-
-    from lmops_core.contracts import InputAsset, Stage, StageContext
-
-    def asset(role: str) -> InputAsset:
-        path = out / f"{role}.parquet"
-        return InputAsset(role, f"bench:{role}", "dataset", "features", "0" * 64, path)
-
-    context = StageContext(
-        stage=Stage.MONITORING,
-        operation="drift",
-        inputs={"reference": asset("reference"), "current": asset("current")},
-        params={"text_fields": [], "chunk_size": chunk_size},
-        workdir=workdir,
-        actor="bench",
-        run_id="bench",
-        seed=0,
-    )
-    start = time.perf_counter()
-    result = DriftMonitor().run(context)
-    wall = time.perf_counter() - start
+    result, wall = _run_monitor(
+        "features", {role: out / f"{role}.parquet" for role in ("reference", "current")},
+        {"text_fields": [], "chunk_size": chunk_size}, workdir)
     [evidence] = result.evidence
     metrics = evidence.metrics
     return {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import textwrap
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -56,6 +56,22 @@ def make_settings(home: Path, database_url: str | None = None, **extra: object) 
     return Settings(**values)  # type: ignore[arg-type]
 
 
+def policy_dir(tmp_path: Path, policy: str, file: str = "policy.yaml") -> Path:
+    """``tmp_path/policies``, holding ``policy`` as ``file``."""
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / file).write_text(policy)
+    return policies
+
+
+def policy_ws(tmp_path: Path, policy: str, database_url: str | None = None, *,
+              file: str = "policy.yaml", **extra: object) -> Workspace:
+    """A workspace under ``tmp_path/home`` governed by ``policy`` (see :func:`policy_dir`)."""
+    policies = policy_dir(tmp_path, policy, file)
+    return Workspace.open(make_settings(tmp_path / "home", database_url, policies_dir=policies,
+                                        **extra))
+
+
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The metadata store URL: SQLite under tmp_path, or a fresh PostgreSQL database."""
@@ -78,6 +94,26 @@ def sqlite_ws(tmp_path: Path) -> Iterator[Workspace]:
     workspace = Workspace.open(make_settings(tmp_path / "home"))
     yield workspace
     workspace.close()
+
+
+def run_workers(worker: Callable[..., None], home: Path, db_url: str, processes: int) -> None:
+    """Run ``worker(home, db_url, number, errors)`` in ``processes`` spawned processes at once
+    and fail with whatever they put on the ``errors`` queue or a non-zero exit code."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    errors = ctx.Queue()
+    procs = [ctx.Process(target=worker, args=(str(home), db_url, w, errors))
+             for w in range(processes)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=600)
+    reported = []
+    while not errors.empty():
+        reported.append(errors.get())
+    assert reported == []
+    assert all(p.exitcode == 0 for p in procs)
 
 
 def write_jsonl(path: Path, rows: list[object]) -> Path:
@@ -156,31 +192,69 @@ def key_ws(ws: Workspace, user: str, key_dir: Path, *roles: str) -> Workspace:
     return ws.with_signing_key(path)
 
 
+#: The people most governance tests need: an engineer who submits, a validator, a risk officer.
+TEAM = (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer"))
+
+
+def staffed(ws: Workspace, *more: tuple[str, str]) -> Workspace:
+    """``ws`` acting as the test admin, with :data:`TEAM` (and ``more``) granted their roles."""
+    admin = admin_ws(ws)
+    for user, role in (*TEAM, *more):
+        admin.governance.grant_role(user, role)
+    return admin
+
+
+def policy_yaml(name: str, rules: str) -> str:
+    """A policy file called ``name`` whose ``rules:`` list is ``rules`` (YAML, any indent)."""
+    body = textwrap.indent(textwrap.dedent(rules).strip("\n"), "  ")
+    return f"apiVersion: lmops/v1\nkind: Policy\nname: {name}\nrules:\n{body}\n"
+
+
+#: The condition of :func:`prod_policy`, as a YAML flow mapping.
+ACCURACY = '{name: accuracy, expr: "evidence.eval.metrics.acc >= 0.5", message: accuracy below 0.5}'
+
+
+def prod_policy(name: str, *, evidence: str = "{kind: eval, max_age: 30d}",
+                conditions: tuple[str, ...] = (), more: tuple[str, ...] = ()) -> str:
+    """A policy file: production needs ``evidence`` (the items of a YAML flow list),
+    :data:`ACCURACY` and ``conditions`` (YAML flow mappings), a validator and a risk officer,
+    with separation of duties; ``more`` adds lines to the rule (``request_ttl: 7d``)."""
+    lines = [
+        "- name: prod",
+        "  applies_to: {asset: model, transition: production}",
+        f"  evidence: [{evidence}]",
+        "  conditions:",
+        *(f"    - {condition}" for condition in (ACCURACY, *conditions)),
+        "  approvals:",
+        "    - {role: validator, count: 1}",
+        "    - {role: risk_officer, count: 1}",
+        "  separation_of_duties: true",
+        *(f"  {line}" for line in more),
+    ]
+    return policy_yaml(name, "\n".join(lines))
+
+
 def staging_prod_policy(name: str) -> str:
     """A policy file: staging needs ``eval`` evidence; production also a validator and a
     risk officer, with separation of duties."""
-    return textwrap.dedent(f"""
-        apiVersion: lmops/v1
-        kind: Policy
-        name: {name}
-        rules:
-          - name: staging
-            applies_to: {{asset: model, transition: staging}}
-            evidence: [{{kind: eval}}]
-            separation_of_duties: false
-          - name: prod
-            applies_to: {{asset: model, transition: production}}
-            evidence: [{{kind: eval}}]
-            approvals:
-              - {{role: validator, count: 1}}
-              - {{role: risk_officer, count: 1}}
-            separation_of_duties: true
-          - name: watch
-            applies_to: {{asset: model, transition: production, event: monitoring}}
-            evidence: [{{kind: drift}}]
-            conditions:
-              - {{name: no-drift, expr: "!evidence.drift.metrics.dataset_drift", message: drift}}
-            on_breach: [revalidation-required]
+    return policy_yaml(name, """
+        - name: staging
+          applies_to: {asset: model, transition: staging}
+          evidence: [{kind: eval}]
+          separation_of_duties: false
+        - name: prod
+          applies_to: {asset: model, transition: production}
+          evidence: [{kind: eval}]
+          approvals:
+            - {role: validator, count: 1}
+            - {role: risk_officer, count: 1}
+          separation_of_duties: true
+        - name: watch
+          applies_to: {asset: model, transition: production, event: monitoring}
+          evidence: [{kind: drift}]
+          conditions:
+            - {name: no-drift, expr: "!evidence.drift.metrics.dataset_drift", message: drift}
+          on_breach: [revalidation-required]
     """)
 
 

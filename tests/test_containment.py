@@ -19,7 +19,16 @@ from lmops_core.errors import (
 from lmops_core.pipelines import PipelineRunner, load_pipeline
 from lmops_core.registry.models import Run
 from lmops_core.workspace import Workspace
-from tests.conftest import admin_ws, grant, make_model_folder, make_settings, write_jsonl, ws_as
+from tests.conftest import (
+    admin_ws,
+    grant,
+    make_model_folder,
+    make_settings,
+    policy_ws,
+    policy_yaml,
+    write_jsonl,
+    ws_as,
+)
 
 ROLE_ESCAPES = ["../../escaped", "/tmp/lmops-abs-role", "a/b", "..", "%2e%2e", "x\\y", "",
                 "file:x", "-x", "r\x00"]
@@ -44,16 +53,12 @@ READER = textwrap.dedent('''
         register(SuiteReader())
 ''')
 
-SUITE_POLICY = textwrap.dedent("""
-    apiVersion: lmops/v1
-    kind: Policy
-    name: suites
-    rules:
-      - name: suite-approved-for-use
-        applies_to: {asset: suite, transition: approved-for-use}
-        approvals:
-          - {role: validator, count: 1}
-        separation_of_duties: true
+SUITE_POLICY = policy_yaml("suites", """
+    - name: suite-approved-for-use
+      applies_to: {asset: suite, transition: approved-for-use}
+      approvals:
+        - {role: validator, count: 1}
+      separation_of_duties: true
 """)
 
 
@@ -209,13 +214,10 @@ def test_a_symlink_in_a_suite_is_refused(ws: Workspace, tmp_path: Path) -> None:
 
 
 def _governed(tmp_path: Path, db_url: str, policy: str = SUITE_POLICY) -> Workspace:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "suites.yaml").write_text(policy)
     plugin = tmp_path / "suite_reader.py"
     plugin.write_text(READER)
-    ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
-                                      actor="root", plugins=[str(plugin)]))
+    ws = policy_ws(tmp_path, policy, db_url, file="suites.yaml", actor="root",
+                   plugins=[str(plugin)])
     admin = admin_ws(ws)
     admin.governance.grant_role("eng", "submitter")
     admin.governance.grant_role("val", "validator")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import textwrap
+import contextlib
 import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import uvicorn
@@ -18,27 +17,9 @@ from fastapi.testclient import TestClient
 from lmops_core.api import create_app
 from lmops_core.api.config import ApiSettings
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder, make_settings
+from tests.conftest import make_model_folder, policy_ws, prod_policy
 
-POLICY = textwrap.dedent("""
-    apiVersion: lmops/v1
-    kind: Policy
-    name: api-test
-    rules:
-      - name: prod
-        applies_to: {asset: model, transition: production}
-        evidence:
-          - {kind: eval}
-        conditions:
-          - name: accuracy
-            expr: evidence.eval.metrics.acc >= 0.5
-            message: accuracy below 0.5
-        approvals:
-          - {role: validator, count: 1}
-          - {role: risk_officer, count: 1}
-        separation_of_duties: true
-        request_ttl: 7d
-""")
+POLICY = prod_policy("api-test", evidence="{kind: eval}", more=("request_ttl: 7d",))
 
 #: user -> roles; "author" registers models, "subval" both submits and validates.
 USERS: dict[str, tuple[str, ...]] = {
@@ -88,11 +69,8 @@ class Env:
 
 def build_env(tmp_path: Path, db_url: str | None) -> Env:
     """Open a store with the test policy, bootstrap an admin, create users and tokens."""
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    policy_file = policies / "api-test.yaml"
-    policy_file.write_text(POLICY)
-    ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies))
+    ws = policy_ws(tmp_path, POLICY, db_url, file="api-test.yaml")
+    policy_file = tmp_path / "policies" / "api-test.yaml"
     root_token = ws.governance.bootstrap_admin("root-admin")  # explicit, audited bootstrap
     admin = ws.with_token(root_token).governance
     env = Env(ws=ws, app=create_app(ws, api_settings=ApiSettings(
@@ -131,21 +109,29 @@ def client(sqlite_env: Env) -> Iterator[TestClient]:
         yield c
 
 
-@contextmanager
+@contextlib.contextmanager
+def live_server(app: FastAPI, *, lifespan: Literal["on", "off"]) -> Iterator[int]:
+    """``app`` on a real uvicorn server on a free loopback port: yields the port, and stops
+    the server afterwards (waits for it to start or to die, never for a fixed time)."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+                            lifespan=lifespan)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        thread.join(0.01)
+    try:
+        port: int = server.servers[0].sockets[0].getsockname()[1]
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join()
+
+
+@contextlib.contextmanager
 def running(app: FastAPI) -> Iterator[str]:
     """``app`` on a real uvicorn server on a free loopback port (its base URL), then stopped."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60  # a bound on a broken start, not a wait
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    port = srv.servers[0].sockets[0].getsockname()[1]
-    try:
+    with live_server(app, lifespan="on") as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=60)
-    assert not thread.is_alive()

@@ -12,19 +12,17 @@ import json
 import os
 import select
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from lmops_core.api import create_app
 from lmops_core.api.config import ApiSettings
-from tests.api.conftest import Env
+from tests.api.conftest import Env, live_server
 
 FIFTY_MB = 50 * 1024 * 1024
 CHUNK = 64 * 1024
@@ -122,19 +120,8 @@ def test_the_cap_is_a_setting_and_exact(sqlite_env: Env) -> None:
 @pytest.fixture
 def live(sqlite_env: Env) -> Iterator[int]:
     """The app on a real uvicorn server on a free loopback port."""
-    config = uvicorn.Config(sqlite_env.app, host="127.0.0.1", port=0, log_level="warning",
-                            lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        thread.join(0.01)
-    port: int = server.servers[0].sockets[0].getsockname()[1]
-    yield port
-    server.should_exit = True
-    thread.join()
+    with live_server(sqlite_env.app, lifespan="off") as port:
+        yield port
 
 
 def _response_head(sock: socket.socket) -> bytes:

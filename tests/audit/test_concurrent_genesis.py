@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from lmops_core.registry.db import Database
 from lmops_core.workspace import Workspace
-from tests.conftest import make_settings
+from tests.conftest import make_settings, run_workers
 
 PROCESSES = 8
 PER_PROCESS = 20
@@ -35,19 +35,7 @@ def test_racing_first_opens_share_one_genesis(tmp_path: Path, db_url: str) -> No
     db = Database(db_url)
     db.migrate()  # schema only: the genesis is left to the racing processes
     db.dispose()
-    ctx = mp.get_context("spawn")
-    errors = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(str(home), db_url, w, errors))
-             for w in range(PROCESSES)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=600)
-    reported = []
-    while not errors.empty():
-        reported.append(errors.get())
-    assert reported == []
-    assert all(p.exitcode == 0 for p in procs)
+    run_workers(_worker, home, db_url, PROCESSES)
     with Workspace.open(make_settings(home, db_url)) as ws:
         result = ws.verify_audit()
         assert result.ok, str(result)

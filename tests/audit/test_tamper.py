@@ -28,11 +28,17 @@ def _sql(ws: Workspace, statement: str) -> None:
         conn.execute(text(statement))
 
 
+def _assert_broken_at(ws: Workspace, seq: int, reason: str = "") -> str:
+    """Verification fails, locating the damage at ``seq``, with ``reason`` in its message."""
+    result = ws.verify_audit()
+    assert not result.ok and result.first_bad_seq == seq, str(result)
+    assert reason in result.reason
+    return result.reason
+
+
 def test_edit_is_detected_at_the_edited_event(busy_ws: Workspace) -> None:
     _sql(busy_ws, "UPDATE audit_events SET actor = 'mallory' WHERE seq = 7")
-    result = busy_ws.verify_audit()
-    assert not result.ok and result.first_bad_seq == 7
-    assert "content does not match its hash" in result.reason
+    _assert_broken_at(busy_ws, 7, "content does not match its hash")
 
 
 def test_edit_with_recomputed_hash_breaks_the_next_link(busy_ws: Workspace) -> None:
@@ -45,16 +51,12 @@ def test_edit_with_recomputed_hash_breaks_the_next_link(busy_ws: Workspace) -> N
                             row.before, row.after)
         conn.execute(text("UPDATE audit_events SET actor='mallory', hash=:h WHERE seq=4"),
                      {"h": forged})
-    result = busy_ws.verify_audit()
-    assert not result.ok and result.first_bad_seq == 5
-    assert "prev_hash does not match" in result.reason
+    _assert_broken_at(busy_ws, 5, "prev_hash does not match")
 
 
 def test_deletion_is_detected(busy_ws: Workspace) -> None:
     _sql(busy_ws, "DELETE FROM audit_events WHERE seq = 9")
-    result = busy_ws.verify_audit()
-    assert not result.ok and result.first_bad_seq == 9
-    assert "sequence jumps from 8 to 10" in result.reason
+    _assert_broken_at(busy_ws, 9, "sequence jumps from 8 to 10")
 
 
 def test_reordering_is_detected(busy_ws: Workspace) -> None:
@@ -71,15 +73,12 @@ def test_reordering_is_detected(busy_ws: Workspace) -> None:
                          {"ts": o.ts, "actor": o.actor, "action": o.action,
                           "subject": o.subject, "before": o.before, "after": o.after,
                           "prev": o.prev_hash, "hash": o.hash, "seq": seq})
-    result = busy_ws.verify_audit()
-    assert not result.ok and result.first_bad_seq == 5
+    _assert_broken_at(busy_ws, 5)
 
 
 def test_truncated_tail_is_detected(busy_ws: Workspace) -> None:
     _sql(busy_ws, "DELETE FROM audit_events WHERE seq > 12")
-    result = busy_ws.verify_audit()
-    assert not result.ok and result.first_bad_seq == 13
-    assert "signed head records 15 events but 12 are present" in result.reason
+    _assert_broken_at(busy_ws, 13, "signed head records 15 events but 12 are present")
 
 
 def test_truncation_with_rewound_head_needs_the_key(busy_ws: Workspace) -> None:
@@ -89,11 +88,9 @@ def test_truncation_with_rewound_head_needs_the_key(busy_ws: Workspace) -> None:
         forged = sign_head(b"attacker-guess", 12, last)
         conn.execute(text("UPDATE audit_head SET seq=12, hash=:h, signature=:s"),
                      {"h": last, "s": forged})
-    result = busy_ws.verify_audit()
     # The signed checkpoint written by the last verify (seq 15) locates the cut.
-    assert not result.ok and result.first_bad_seq == 13
-    assert "signature is invalid" in result.reason
-    assert "the chain has 12 events but checkpoint seq 15" in result.reason
+    reason = _assert_broken_at(busy_ws, 13, "signature is invalid")
+    assert "the chain has 12 events but checkpoint seq 15" in reason
 
 
 def test_empty_chain_verifies_but_a_missing_first_event_does_not() -> None:

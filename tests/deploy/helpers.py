@@ -2,42 +2,17 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 from lmops_core.workspace import Workspace
-from tests.conftest import admin_ws, key_ws, make_settings, ws_as
+from tests.conftest import key_ws, make_model_folder, policy_ws, prod_policy, staffed, ws_as
 
-POLICY = textwrap.dedent("""
-    apiVersion: lmops/v1
-    kind: Policy
-    name: deploy-policy
-    rules:
-      - name: prod
-        applies_to: {asset: model, transition: production}
-        evidence:
-          - {kind: eval, max_age: 30d}
-        conditions:
-          - name: accuracy
-            expr: evidence.eval.metrics.acc >= 0.5
-            message: accuracy below 0.5
-        approvals:
-          - {role: validator, count: 1}
-          - {role: risk_officer, count: 1}
-        separation_of_duties: true
-""")
+POLICY = prod_policy("deploy-policy")
 
 
 def governed_workspace(tmp_path: Path) -> Workspace:
     """A SQLite workspace with a policy folder and the four roles granted."""
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "deploy.yaml").write_text(POLICY)
-    ws = Workspace.open(make_settings(tmp_path / "home", policies_dir=policies, actor="root"))
-    admin = admin_ws(ws)
-    for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer")):
-        admin.governance.grant_role(user, role)
-    return admin
+    return staffed(policy_ws(tmp_path, POLICY, file="deploy.yaml", actor="root"))
 
 
 def register_and_promote(ws: Workspace, folder: Path, *, name: str = "chat",
@@ -53,3 +28,19 @@ def register_and_promote(ws: Workspace, folder: Path, *, name: str = "chat",
         ws_as(ws, "risk").governance.decide(req.id, approve=True, role="risk_officer",
                                             comment="risk accepted")
     return v.ref
+
+
+def evaluated_model(ws: Workspace, tmp_path: Path, seed: int = 0) -> str:
+    """A model version registered by ``eng`` with eval evidence (acc 1) measured by ``val``."""
+    v = ws_as(ws, "eng").register_model("chat", make_model_folder(tmp_path / f"m{seed}",
+                                                                    bytes([seed]) * 64))
+    ws.as_actor("val").attach_evidence(v.ref, kind="eval", digest=v.digest, metrics={"acc": 1})
+    return v.ref
+
+
+def approve_to_production(ws: Workspace, ref: str) -> str:
+    """Request production for ``ref`` as ``eng``; ``val`` and ``risk`` approve (by token)."""
+    req = ws_as(ws, "eng").governance.request_promotion(ref, to="production")
+    ws_as(ws, "val").governance.decide(req.id, approve=True, role="validator", comment="v")
+    ws_as(ws, "risk").governance.decide(req.id, approve=True, role="risk_officer", comment="r")
+    return req.id

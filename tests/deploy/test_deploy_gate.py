@@ -17,14 +17,14 @@ import pytest
 from lmops_core.errors import LmopsError, PolicyViolationError, ValidationError
 from lmops_core.workspace import Workspace
 from tests.conftest import (
-    admin_ws,
     breach_monitoring,
-    make_model_folder,
-    make_settings,
+    policy_ws,
+    staffed,
     staging_prod_policy,
     write_jsonl,
     ws_as,
 )
+from tests.deploy.helpers import approve_to_production, evaluated_model
 
 POLICY = staging_prod_policy("deploy-gate")
 
@@ -54,35 +54,15 @@ TARGET = textwrap.dedent("""
 
 @pytest.fixture
 def dws(tmp_path: Path, db_url: str) -> Workspace:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "deploy.yaml").write_text(POLICY)
     plugin = tmp_path / "fake_serve.py"
     plugin.write_text(TARGET)
-    ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
-                                      actor="root", plugins=[str(plugin)]))
-    admin = admin_ws(ws)
-    for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer"),
-                       ("ops", "submitter")):
-        admin.governance.grant_role(user, role)
-    return admin
+    ws = policy_ws(tmp_path, POLICY, db_url, file="deploy.yaml", actor="root",
+                   plugins=[str(plugin)])
+    return staffed(ws, ("ops", "submitter"))
 
 
 def _plugin(ws: Workspace) -> Any:
     return ws.plugins.pm.get_plugin("fake_serve")
-
-
-def _model(ws: Workspace, tmp_path: Path, seed: int = 0) -> str:
-    v = ws_as(ws, "eng").register_model("chat", make_model_folder(tmp_path / f"m{seed}",
-                                                                    bytes([seed]) * 64))
-    ws.as_actor("val").attach_evidence(v.ref, kind="eval", digest=v.digest, metrics={"acc": 1})
-    return v.ref
-
-
-def _to_production(ws: Workspace, ref: str) -> None:
-    req = ws_as(ws, "eng").governance.request_promotion(ref, to="production")
-    ws_as(ws, "val").governance.decide(req.id, approve=True, role="validator", comment="v")
-    ws_as(ws, "risk").governance.decide(req.id, approve=True, role="risk_officer", comment="r")
 
 
 def _deploy(ws: Workspace, inputs: dict[str, str], **params: Any) -> Any:
@@ -91,8 +71,8 @@ def _deploy(ws: Workspace, inputs: dict[str, str], **params: Any) -> Any:
 
 
 def test_control_an_approved_version_deploys(dws: Workspace, tmp_path: Path) -> None:
-    ref = _model(dws, tmp_path)
-    _to_production(dws, ref)
+    ref = evaluated_model(dws, tmp_path)
+    approve_to_production(dws, ref)
     out = _deploy(dws, {"model": ref}, stage="production")
     ran = _plugin(dws).RAN
     assert ran == [{"model": ref}]
@@ -104,32 +84,32 @@ Setup = Callable[[Workspace, Path], tuple[dict[str, str], dict[str, Any]]]
 
 
 def _never_promoted(ws: Workspace, tmp_path: Path) -> tuple[dict[str, str], dict[str, Any]]:
-    return {"model": _model(ws, tmp_path)}, {"stage": "production"}
+    return {"model": evaluated_model(ws, tmp_path)}, {"stage": "production"}
 
 
 def _staging_only(ws: Workspace, tmp_path: Path) -> tuple[dict[str, str], dict[str, Any]]:
-    ref = _model(ws, tmp_path)
+    ref = evaluated_model(ws, tmp_path)
     ws_as(ws, "eng").governance.request_promotion(ref, to="staging")
     return {"model": ref}, {"stage": "production"}
 
 
 def _revoked(ws: Workspace, tmp_path: Path) -> tuple[dict[str, str], dict[str, Any]]:
-    ref = _model(ws, tmp_path)
-    _to_production(ws, ref)
+    ref = evaluated_model(ws, tmp_path)
+    approve_to_production(ws, ref)
     ws_as(ws, "risk").governance.revoke(ref, stage="production", reason="incident")
     return {"model": ref}, {"stage": "production"}
 
 
 def _marked_in_stage(ws: Workspace, tmp_path: Path) -> tuple[dict[str, str], dict[str, Any]]:
-    ref = _model(ws, tmp_path)
-    _to_production(ws, ref)
+    ref = evaluated_model(ws, tmp_path)
+    approve_to_production(ws, ref)
     breach_monitoring(ws, ref)
     return {"model": ref}, {"stage": "production"}
 
 
 def _policy_changed(ws: Workspace, tmp_path: Path) -> tuple[dict[str, str], dict[str, Any]]:
-    ref = _model(ws, tmp_path)
-    _to_production(ws, ref)
+    ref = evaluated_model(ws, tmp_path)
+    approve_to_production(ws, ref)
     path = tmp_path / "policies" / "deploy.yaml"
     path.write_text(path.read_text() + "\n# edited after the approval\n")
     return {"model": ref}, {"stage": "production"}
@@ -137,25 +117,25 @@ def _policy_changed(ws: Workspace, tmp_path: Path) -> tuple[dict[str, str], dict
 
 def _second_model_unapproved(ws: Workspace, tmp_path: Path
                              ) -> tuple[dict[str, str], dict[str, Any]]:
-    ref = _model(ws, tmp_path)
-    _to_production(ws, ref)
-    return {"model": ref, "draft": _model(ws, tmp_path, seed=7)}, {"stage": "production"}
+    ref = evaluated_model(ws, tmp_path)
+    approve_to_production(ws, ref)
+    return {"model": ref, "draft": evaluated_model(ws, tmp_path, seed=7)}, {"stage": "production"}
 
 
 def _stage_missing(ws: Workspace, tmp_path: Path) -> tuple[dict[str, str], dict[str, Any]]:
-    ref = _model(ws, tmp_path)
-    _to_production(ws, ref)
+    ref = evaluated_model(ws, tmp_path)
+    approve_to_production(ws, ref)
     return {"model": ref}, {}
 
 
 def _stage_bogus(ws: Workspace, tmp_path: Path) -> tuple[dict[str, str], dict[str, Any]]:
-    ref = _model(ws, tmp_path)
-    _to_production(ws, ref)
+    ref = evaluated_model(ws, tmp_path)
+    approve_to_production(ws, ref)
     return {"model": ref}, {"stage": "prod"}
 
 
 def _wrong_stage_claimed(ws: Workspace, tmp_path: Path) -> tuple[dict[str, str], dict[str, Any]]:
-    ref = _model(ws, tmp_path)
+    ref = evaluated_model(ws, tmp_path)
     ws_as(ws, "eng").governance.request_promotion(ref, to="staging")
     return {"model": ref}, {"stage": "approved-for-training"}
 
@@ -194,8 +174,8 @@ def test_deployment_is_refused(dws: Workspace, tmp_path: Path, attack: str) -> N
 
 def test_revocation_while_the_operation_runs_keeps_nothing(dws: Workspace,
                                                            tmp_path: Path) -> None:
-    ref = _model(dws, tmp_path)
-    _to_production(dws, ref)
+    ref = evaluated_model(dws, tmp_path)
+    approve_to_production(dws, ref)
     risk = ws_as(dws, "risk")
     _plugin(dws).DURING.append(
         lambda: risk.governance.revoke(ref, stage="production", reason="pulled mid-rollout"))

@@ -23,43 +23,23 @@ from lmops_core.governance.models import ApprovalRequest
 from lmops_core.registry.models import utcnow
 from lmops_core.workspace import Workspace
 from tests.conftest import (
-    admin_ws,
     breach_monitoring,
-    make_model_folder,
     make_settings,
+    policy_ws,
+    staffed,
     staging_prod_policy,
     ws_as,
 )
+from tests.deploy.helpers import approve_to_production, evaluated_model
 
 POLICY = staging_prod_policy("live")
 
 
 @pytest.fixture
 def lws(tmp_path: Path, db_url: str) -> Workspace:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "live.yaml").write_text(POLICY)
-    ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
-                                      actor="root"))
-    admin = admin_ws(ws)
-    for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer")):
-        admin.governance.grant_role(user, role)
-    KeyStore.for_home(ws.settings.home).create()
+    admin = staffed(policy_ws(tmp_path, POLICY, db_url, file="live.yaml", actor="root"))
+    KeyStore.for_home(admin.settings.home).create()
     return admin
-
-
-def _model(ws: Workspace, tmp_path: Path, seed: int = 0) -> str:
-    v = ws_as(ws, "eng").register_model("chat", make_model_folder(tmp_path / f"m{seed}",
-                                                                    bytes([seed]) * 64))
-    ws.as_actor("val").attach_evidence(v.ref, kind="eval", digest=v.digest, metrics={"acc": 1})
-    return v.ref
-
-
-def _to_production(ws: Workspace, ref: str) -> str:
-    req = ws_as(ws, "eng").governance.request_promotion(ref, to="production")
-    ws_as(ws, "val").governance.decide(req.id, approve=True, role="validator", comment="v")
-    ws_as(ws, "risk").governance.decide(req.id, approve=True, role="risk_officer", comment="r")
-    return req.id
 
 
 def _bundle(ws: Workspace, ref: str, dest: Path, **kw: object) -> Path:
@@ -80,8 +60,8 @@ def _load(ws: Workspace, path: Path, store: Workspace | None, tmp_path: Path,
 
 
 def test_revoked_bundle_is_refused_by_load_bundle(lws: Workspace, tmp_path: Path) -> None:
-    ref = _model(lws, tmp_path)
-    _to_production(lws, ref)
+    ref = evaluated_model(lws, tmp_path)
+    approve_to_production(lws, ref)
     path = _bundle(lws, ref, tmp_path / "b")
     ok = _load(lws, path, lws, tmp_path)
     assert ok.standing.checked == "store"  # type: ignore[attr-defined]
@@ -93,8 +73,8 @@ def test_revoked_bundle_is_refused_by_load_bundle(lws: Workspace, tmp_path: Path
 
 
 def test_marked_version_bundle_is_refused(lws: Workspace, tmp_path: Path) -> None:
-    ref = _model(lws, tmp_path)
-    _to_production(lws, ref)
+    ref = evaluated_model(lws, tmp_path)
+    approve_to_production(lws, ref)
     path = _bundle(lws, ref, tmp_path / "b")
     breach_monitoring(lws, ref)
     with pytest.raises(PolicyViolationError, match="revoked"):
@@ -103,14 +83,14 @@ def test_marked_version_bundle_is_refused(lws: Workspace, tmp_path: Path) -> Non
 
 def test_old_bundle_stays_refused_after_revalidation_and_new_approval(
         lws: Workspace, tmp_path: Path) -> None:
-    ref = _model(lws, tmp_path)
-    _to_production(lws, ref)
+    ref = evaluated_model(lws, tmp_path)
+    approve_to_production(lws, ref)
     old = _bundle(lws, ref, tmp_path / "old")
     ws_as(lws, "risk").governance.revoke(ref, stage="production", reason="incident")
     lws.as_actor("val").attach_evidence(ref, kind="eval", digest=lws.get(ref).digest,
                                         metrics={"acc": 1})
     ws_as(lws, "val").governance.revalidate(ref, comment="re-evaluated")
-    _to_production(lws, ref)
+    approve_to_production(lws, ref)
     with pytest.raises(PolicyViolationError, match="revoked"):
         _load(lws, old, lws, tmp_path)
     new = _bundle(lws, ref, tmp_path / "new")
@@ -118,8 +98,8 @@ def test_old_bundle_stays_refused_after_revalidation_and_new_approval(
 
 
 def test_offline_the_validity_period_decides(lws: Workspace, tmp_path: Path) -> None:
-    ref = _model(lws, tmp_path)
-    _to_production(lws, ref)
+    ref = evaluated_model(lws, tmp_path)
+    approve_to_production(lws, ref)
     path = _bundle(lws, ref, tmp_path / "b", valid_for=timedelta(days=2))
     now = datetime.now(UTC)
     ok = _load(lws, path, None, tmp_path, now=now)
@@ -136,8 +116,8 @@ def test_offline_the_validity_period_decides(lws: Workspace, tmp_path: Path) -> 
 
 def test_validity_cannot_be_extended_by_editing_the_manifest(lws: Workspace,
                                                               tmp_path: Path) -> None:
-    ref = _model(lws, tmp_path)
-    _to_production(lws, ref)
+    ref = evaluated_model(lws, tmp_path)
+    approve_to_production(lws, ref)
     path = _bundle(lws, ref, tmp_path / "b", valid_for=timedelta(hours=1))
     manifest = path / "manifest.json"
     body = manifest.read_text()
@@ -149,8 +129,8 @@ def test_validity_cannot_be_extended_by_editing_the_manifest(lws: Workspace,
 
 def test_store_that_never_approved_the_bundle_does_not_vouch_for_it(
         lws: Workspace, tmp_path: Path, db_url: str) -> None:
-    ref = _model(lws, tmp_path)
-    _to_production(lws, ref)
+    ref = evaluated_model(lws, tmp_path)
+    approve_to_production(lws, ref)
     path = _bundle(lws, ref, tmp_path / "b", valid_for=timedelta(hours=1))
     other = Workspace.open(make_settings(tmp_path / "other-home", actor="root"))
     later = datetime.now(UTC) + timedelta(hours=2)
@@ -165,8 +145,8 @@ def test_store_that_never_approved_the_bundle_does_not_vouch_for_it(
 def test_bundle_verify_cli_refuses_a_revoked_bundle(lws: Workspace, tmp_path: Path,
                                                     db_url: str,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    ref = _model(lws, tmp_path)
-    _to_production(lws, ref)
+    ref = evaluated_model(lws, tmp_path)
+    approve_to_production(lws, ref)
     path = _bundle(lws, ref, tmp_path / "b")
     monkeypatch.setenv("LMOPS_HOME", str(lws.settings.home))
     monkeypatch.setenv("LMOPS_DATABASE_URL", db_url)
@@ -193,8 +173,8 @@ def test_bundle_verify_cli_refuses_a_revoked_bundle(lws: Workspace, tmp_path: Pa
 def test_serving_refuses_a_revoked_bundle(lws: Workspace, tmp_path: Path) -> None:
     from lmops_serve.app import create_app
 
-    ref = _model(lws, tmp_path)
-    _to_production(lws, ref)
+    ref = evaluated_model(lws, tmp_path)
+    approve_to_production(lws, ref)
     path = _bundle(lws, ref, tmp_path / "b")
     ws_as(lws, "risk").governance.revoke(ref, stage="production", reason="incident 11")
     with pytest.raises(PolicyViolationError, match="revoked"):
@@ -206,8 +186,8 @@ def test_serve_model_command_refuses_a_revoked_bundle(lws: Workspace, tmp_path: 
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from lmops_serve.cli import serve_model
 
-    ref = _model(lws, tmp_path)
-    _to_production(lws, ref)
+    ref = evaluated_model(lws, tmp_path)
+    approve_to_production(lws, ref)
     path = _bundle(lws, ref, tmp_path / "b")
     ws_as(lws, "risk").governance.revoke(ref, stage="production", reason="incident 12")
     monkeypatch.setenv("LMOPS_HOME", str(lws.settings.home))
@@ -226,7 +206,7 @@ def test_serve_model_command_refuses_a_revoked_bundle(lws: Workspace, tmp_path: 
 
 def test_bundling_works_with_more_than_500_other_approvals(lws: Workspace,
                                                            tmp_path: Path) -> None:
-    ref = _model(lws, tmp_path)
+    ref = evaluated_model(lws, tmp_path)
     ws_as(lws, "eng").governance.request_promotion(ref, to="staging")
     start = utcnow() + timedelta(seconds=1)
     with lws.db.write() as s:  # 600 newer approvals of other versions, written cheaply
@@ -253,7 +233,7 @@ def test_revocation_while_serving_refuses_the_next_generation(lws: Workspace,
     v = ws_as(lws, "eng").register_model("tiny-chat",
                                            create_base_model(tmp_path / "tiny", size="tiny"))
     lws.as_actor("val").attach_evidence(v.ref, kind="eval", digest=v.digest, metrics={"acc": 1})
-    _to_production(lws, v.ref)
+    approve_to_production(lws, v.ref)
     path = _bundle(lws, v.ref, tmp_path / "b")
     client = TestClient(create_app(path, public_keys=_keys(lws), guard_mode="off",  # type: ignore[arg-type]
                                    store=lws))

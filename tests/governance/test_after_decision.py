@@ -21,7 +21,7 @@ from lmops_core.errors import ConflictError
 from lmops_core.governance.models import ApprovalRequest
 from lmops_core.registry.models import utcnow
 from lmops_core.workspace import Workspace
-from tests.conftest import admin_ws, make_model_folder, make_settings, staging_prod_policy, ws_as
+from tests.conftest import admin_ws, make_model_folder, policy_ws, staging_prod_policy, ws_as
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -58,16 +58,13 @@ VETO = textwrap.dedent("""
 
 @pytest.fixture
 def ews(tmp_path: Path, db_url: str) -> Workspace:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "events.yaml").write_text(POLICY)
     files = []
     for name, body in (("broken_observer", BROKEN), ("observer", OBSERVER),
                        ("vetoer", VETO)):
         (tmp_path / f"{name}.py").write_text(body)
         files.append(str(tmp_path / f"{name}.py"))
-    ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
-                                      actor="observer", plugins=files))
+    ws = policy_ws(tmp_path, POLICY, db_url, file="events.yaml", actor="observer",
+                   plugins=files)
     admin = admin_ws(ws)
     for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer")):
         admin.governance.grant_role(user, role)

@@ -8,25 +8,20 @@ from pathlib import Path
 import pytest
 
 from lmops_core.errors import PolicyViolationError
-from lmops_core.workspace import Workspace
-from tests.conftest import grant, make_model_folder, make_settings, write_jsonl, ws_as
+from tests.conftest import grant, make_model_folder, policy_ws, policy_yaml, write_jsonl, ws_as
 
-POLICY = textwrap.dedent("""
-    apiVersion: lmops/v1
-    kind: Policy
-    name: data
-    rules:
-      - name: dataset-approved-for-training
-        applies_to: {asset: dataset, transition: approved-for-training}
-        evidence:
-          - {kind: dataset_card}
-        conditions:
-          - name: not-empty
-            expr: evidence.dataset_card.metrics.records >= 1.0
-            message: empty dataset
-        approvals:
-          - {role: data_steward, count: 1}
-        separation_of_duties: true
+POLICY = policy_yaml("data", """
+    - name: dataset-approved-for-training
+      applies_to: {asset: dataset, transition: approved-for-training}
+      evidence:
+        - {kind: dataset_card}
+      conditions:
+        - name: not-empty
+          expr: evidence.dataset_card.metrics.records >= 1.0
+          message: empty dataset
+      approvals:
+        - {role: data_steward, count: 1}
+      separation_of_duties: true
 """)
 
 TRAINER = textwrap.dedent('''
@@ -51,13 +46,9 @@ TRAINER = textwrap.dedent('''
 
 
 def test_unapproved_dataset_is_refused_until_approved(tmp_path: Path) -> None:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "data.yaml").write_text(POLICY)
     plugin = tmp_path / "copy_trainer.py"
     plugin.write_text(TRAINER)
-    ws = Workspace.open(make_settings(tmp_path / "home", policies_dir=policies, actor="root",
-                                      plugins=[str(plugin)]))
+    ws = policy_ws(tmp_path, POLICY, file="data.yaml", actor="root", plugins=[str(plugin)])
     grant(ws, "steward", "data_steward")
     eng = ws_as(ws, "eng", "submitter")
     data = eng.register_dataset("chats", write_jsonl(tmp_path / "c.jsonl", [{"text": "hi"}]),

@@ -9,7 +9,6 @@ must be refused, and the version must stay out of the stage.
 
 from __future__ import annotations
 
-import textwrap
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,70 +26,64 @@ from lmops_core.governance.models import ApprovalRequest
 from lmops_core.governance.monitoring import check_monitoring
 from lmops_core.registry.models import Evidence, utcnow
 from lmops_core.workspace import Workspace
-from tests.conftest import admin_ws, make_model_folder, make_settings, token_for, ws_as
+from tests.conftest import (
+    make_model_folder,
+    make_settings,
+    policy_dir,
+    policy_yaml,
+    staffed,
+    token_for,
+    ws_as,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
-POLICY = textwrap.dedent("""
-    apiVersion: lmops/v1
-    kind: Policy
-    name: gates
-    rules:
-      - name: staging
-        applies_to: {asset: model, transition: staging}
-        evidence:
-          - {kind: eval, max_age: 30d}
-        conditions:
-          - {name: floor, expr: "evidence.eval.metrics.acc >= 0.5", message: too weak}
-        separation_of_duties: false
-      - name: prod
-        applies_to: {asset: model, transition: production}
-        evidence:
-          - {kind: eval, max_age: 30d}
-          - {kind: safety, max_age: 30d}
-        conditions:
-          - {name: accuracy, expr: "evidence.eval.metrics.acc >= 0.5", message: too weak}
-        approvals:
-          - {role: validator, count: 1}
-          - {role: risk_officer, count: 1}
-        separation_of_duties: true
-        request_ttl: 7d
-      - name: watch
-        applies_to: {asset: model, transition: production, event: monitoring}
-        evidence:
-          - {kind: drift, max_age: 7d}
-        conditions:
-          - {name: no-drift, expr: "!evidence.drift.metrics.dataset_drift", message: drifted}
-        on_breach: [revalidation-required]
-      - name: watch-staging
-        applies_to: {asset: model, transition: staging, event: monitoring}
-        evidence:
-          - {kind: drift, max_age: 7d}
-        conditions:
-          - {name: no-drift, expr: "!evidence.drift.metrics.dataset_drift", message: drifted}
-        on_breach: [revalidation-required]
+POLICY = policy_yaml("gates", """
+    - name: staging
+      applies_to: {asset: model, transition: staging}
+      evidence:
+        - {kind: eval, max_age: 30d}
+      conditions:
+        - {name: floor, expr: "evidence.eval.metrics.acc >= 0.5", message: too weak}
+      separation_of_duties: false
+    - name: prod
+      applies_to: {asset: model, transition: production}
+      evidence:
+        - {kind: eval, max_age: 30d}
+        - {kind: safety, max_age: 30d}
+      conditions:
+        - {name: accuracy, expr: "evidence.eval.metrics.acc >= 0.5", message: too weak}
+      approvals:
+        - {role: validator, count: 1}
+        - {role: risk_officer, count: 1}
+      separation_of_duties: true
+      request_ttl: 7d
+    - name: watch
+      applies_to: {asset: model, transition: production, event: monitoring}
+      evidence:
+        - {kind: drift, max_age: 7d}
+      conditions:
+        - {name: no-drift, expr: "!evidence.drift.metrics.dataset_drift", message: drifted}
+      on_breach: [revalidation-required]
+    - name: watch-staging
+      applies_to: {asset: model, transition: staging, event: monitoring}
+      evidence:
+        - {kind: drift, max_age: 7d}
+      conditions:
+        - {name: no-drift, expr: "!evidence.drift.metrics.dataset_drift", message: drifted}
+      on_breach: [revalidation-required]
 """)
-
-USERS = (("eng", "submitter"), ("val", "validator"), ("val2", "validator"),
-         ("risk", "risk_officer"), ("risk2", "risk_officer"))
-
 
 def _workspace(tmp_path: Path, db_url: str, policies: Path) -> Workspace:
     """The store, acting as its bootstrapped admin; reviewers hold their roles."""
     ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
                                       actor="observer"))
-    admin = admin_ws(ws)
-    for user, role in USERS:
-        admin.governance.grant_role(user, role)
-    return admin
+    return staffed(ws, ("val2", "validator"), ("risk2", "risk_officer"))
 
 
 @pytest.fixture
 def gws(tmp_path: Path, db_url: str) -> Workspace:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "gates.yaml").write_text(POLICY)
-    return _workspace(tmp_path, db_url, policies)
+    return _workspace(tmp_path, db_url, policy_dir(tmp_path, POLICY, "gates.yaml"))
 
 
 def _model(ws: Workspace, tmp_path: Path, seed: int = 0, **kw: object) -> str:
@@ -303,9 +296,7 @@ def test_revalidate_from_the_shell(tmp_path: Path) -> None:
     from lmops_core.cli import app
     from lmops_core.settings import get_settings
 
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "gates.yaml").write_text(POLICY)
+    policies = policy_dir(tmp_path, POLICY, "gates.yaml")
     ws = _workspace(tmp_path, f"sqlite:///{tmp_path / 'home' / 'lmops.db'}", policies)
     ref = _ready(ws, tmp_path)
     _promote(ws, ref)

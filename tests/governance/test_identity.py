@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -24,31 +23,25 @@ from tests.conftest import (
     key_ws,
     make_model_folder,
     make_settings,
+    policy_ws,
+    policy_yaml,
     token_for,
     ws_as,
 )
 
-POLICY = textwrap.dedent("""
-    apiVersion: lmops/v1
-    kind: Policy
-    name: two-person
-    rules:
-      - name: prod
-        applies_to: {asset: model, transition: production}
-        approvals:
-          - {role: validator, count: 1}
-        separation_of_duties: true
+POLICY = policy_yaml("two-person", """
+    - name: prod
+      applies_to: {asset: model, transition: production}
+      approvals:
+        - {role: validator, count: 1}
+      separation_of_duties: true
 """)
 
 
 @pytest.fixture
 def store(tmp_path: Path, db_url: str) -> Workspace:
     """A store with a two-person rule, an admin, mallory (submitter) and bob (validator)."""
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "p.yaml").write_text(POLICY)
-    ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
-                                      actor="mallory"))
+    ws = policy_ws(tmp_path, POLICY, db_url, file="p.yaml", actor="mallory")
     grant(ws, "mallory", "submitter")
     grant(ws, "bob", "validator")
     return ws

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import textwrap
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -13,26 +12,22 @@ import pytest
 
 from lmops_core.governance.monitoring import check_monitoring, sign_payload, training_requests
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder, make_settings, ws_as
+from tests.conftest import make_model_folder, policy_ws, policy_yaml, ws_as
 
-POLICY = textwrap.dedent("""
-    apiVersion: lmops/v1
-    kind: Policy
-    name: monitored
-    rules:
-      - name: prod
-        applies_to: {asset: model, transition: production}
-        approvals:
-          - {role: validator, count: 1}
-      - name: stay-in-production
-        applies_to: {asset: model, transition: production, event: monitoring}
-        evidence:
-          - {kind: drift, max_age: 7d}
-        conditions:
-          - name: no-drift
-            expr: "!evidence.drift.metrics.dataset_drift"
-            message: the monitoring window shows dataset drift
-        on_breach: [alert, revalidation-required, revoke, retrain]
+POLICY = policy_yaml("monitored", """
+    - name: prod
+      applies_to: {asset: model, transition: production}
+      approvals:
+        - {role: validator, count: 1}
+    - name: stay-in-production
+      applies_to: {asset: model, transition: production, event: monitoring}
+      evidence:
+        - {kind: drift, max_age: 7d}
+      conditions:
+        - name: no-drift
+          expr: "!evidence.drift.metrics.dataset_drift"
+          message: the monitoring window shows dataset drift
+      on_breach: [alert, revalidation-required, revoke, retrain]
 """)
 
 
@@ -60,14 +55,10 @@ def receiver() -> Any:
 
 
 def _in_production(tmp_path: Path, db_url: str, webhook: str) -> tuple[Workspace, str]:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "p.yaml").write_text(POLICY)
-    ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
-                                      actor="root", alert_webhook_url=webhook,
-                                      alert_webhook_secret="s3cret",
-                                      # The test receiver listens on loopback: allowed explicitly.
-                                      alert_webhook_allow_networks=["127.0.0.1/32"]))
+    ws = policy_ws(tmp_path, POLICY, db_url, file="p.yaml", actor="root",
+                   alert_webhook_url=webhook, alert_webhook_secret="s3cret",
+                   # The test receiver listens on loopback: allowed explicitly.
+                   alert_webhook_allow_networks=["127.0.0.1/32"])
     v = ws_as(ws, "eng").register_model("chat", make_model_folder(tmp_path / "m"))
     req = ws_as(ws, "eng", "submitter").governance.request_promotion(v.ref, to="production")
     ws_as(ws, "val", "validator").governance.decide(req.id, approve=True, role="validator",

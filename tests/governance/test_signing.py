@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -17,35 +16,28 @@ from lmops_core.governance.models import ApprovalDecision, ApprovalRequest, Sign
 from lmops_core.governance.signing import Signer, approval_statement, sign
 from lmops_core.registry.models import utcnow
 from lmops_core.workspace import Workspace
-from tests.conftest import grant, key_ws, make_model_folder, make_settings, ws_as
+from tests.conftest import grant, key_ws, make_model_folder, policy_ws, policy_yaml, ws_as
 
-POLICY = textwrap.dedent("""
-    apiVersion: lmops/v1
-    kind: Policy
-    name: signed
-    rules:
-      - name: prod
-        applies_to: {asset: model, transition: production}
-        evidence:
-          - {kind: eval, max_age: 30d}
-        approvals:
-          - {role: validator, count: 1}
-          - {role: risk_officer, count: 1}
-        separation_of_duties: true
-      - name: staging
-        applies_to: {asset: model, transition: staging}
-        approvals:
-          - {role: validator, count: 1}
-        require_personal_signature: true
+POLICY = policy_yaml("signed", """
+    - name: prod
+      applies_to: {asset: model, transition: production}
+      evidence:
+        - {kind: eval, max_age: 30d}
+      approvals:
+        - {role: validator, count: 1}
+        - {role: risk_officer, count: 1}
+      separation_of_duties: true
+    - name: staging
+      applies_to: {asset: model, transition: staging}
+      approvals:
+        - {role: validator, count: 1}
+      require_personal_signature: true
 """)
 
 
 @pytest.fixture
 def store(tmp_path: Path, db_url: str) -> Workspace:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "p.yaml").write_text(POLICY)
-    ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies))
+    ws = policy_ws(tmp_path, POLICY, db_url, file="p.yaml")
     grant(ws, "eng", "submitter")
     return ws
 
@@ -155,10 +147,7 @@ def test_audit_verify_cli_names_the_forged_decision(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from lmops_core.cli import app
 
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "p.yaml").write_text(POLICY)
-    ws = Workspace.open(make_settings(tmp_path / "home", policies_dir=policies))
+    ws = policy_ws(tmp_path, POLICY, file="p.yaml")
     grant(ws, "eng", "submitter")
     _, req_id = _approved(ws, tmp_path)
     env = {"LMOPS_HOME": str(tmp_path / "home"), "LMOPS_LOAD_ENTRY_POINTS": "0"}

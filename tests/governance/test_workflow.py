@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -16,44 +15,18 @@ from lmops_core.errors import (
 )
 from lmops_core.governance.identity import os_user
 from lmops_core.workspace import Workspace
-from tests.conftest import admin_ws, make_model_folder, make_settings, ws_as
+from tests.conftest import make_model_folder, make_settings, policy_ws, prod_policy, staffed, ws_as
 
-POLICY = textwrap.dedent("""
-    apiVersion: lmops/v1
-    kind: Policy
-    name: test-policy
-    rules:
-      - name: prod
-        applies_to: {asset: model, transition: production}
-        evidence:
-          - {kind: eval, max_age: 30d}
-        conditions:
-          - name: accuracy
-            expr: evidence.eval.metrics.acc >= 0.5
-            message: accuracy below 0.5
-          - name: no-regression
-            expr: "!has(production.evidence) || evidence.eval.metrics.acc >= production.evidence.eval.metrics.acc - 0.01"
-            message: regression against production
-        approvals:
-          - {role: validator, count: 1}
-          - {role: risk_officer, count: 1}
-        separation_of_duties: true
-        request_ttl: 7d
-""")
+POLICY = prod_policy("test-policy", conditions=(
+    '{name: no-regression, expr: "!has(production.evidence) || evidence.eval.metrics.acc >= '
+    'production.evidence.eval.metrics.acc - 0.01", message: regression against production}',),
+    more=("request_ttl: 7d",))
 
 
 @pytest.fixture
 def gov_ws(tmp_path: Path, db_url: str) -> Workspace:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "test.yaml").write_text(POLICY)
-    ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
-                                      actor="root"))
-    admin = admin_ws(ws)
-    for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer"),
-                       ("val2", "validator")):
-        admin.governance.grant_role(user, role)
-    return admin
+    return staffed(policy_ws(tmp_path, POLICY, db_url, file="test.yaml", actor="root"),
+                   ("val2", "validator"))
 
 
 def _model(ws: Workspace, tmp_path: Path, acc: float | None, seed: int = 0) -> str:

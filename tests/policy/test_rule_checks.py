@@ -17,8 +17,7 @@ from lmops_core.errors import PolicyViolationError
 from lmops_core.governance.models import ROLES
 from lmops_core.policy import lint
 from lmops_core.policy.cel_types import result_type
-from lmops_core.workspace import Workspace
-from tests.conftest import make_settings, write_jsonl, ws_as
+from tests.conftest import make_settings, policy_ws, write_jsonl, ws_as
 
 KINDS = {"eval": {"acc": "number", "samples": "integer", "*.*": "number"},
          "pii": {"findings_after": "integer", "clean": "boolean"}, "validation": {}}
@@ -184,11 +183,8 @@ DATASET_POLICY = textwrap.dedent("""\
 ])
 def test_promotion_is_refused_naming_the_rule(tmp_path: Path, db_url: str, expr: str,
                                               role: str, reason: str) -> None:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "data.yaml").write_text(DATASET_POLICY.format(expr=expr, role=role))
-    ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
-                                      actor="observer"))
+    ws = policy_ws(tmp_path, DATASET_POLICY.format(expr=expr, role=role), db_url,
+                   file="data.yaml", actor="observer")
     try:
         eng = ws_as(ws, "eng", "submitter")
         ref = eng.register_dataset("chats", write_jsonl(tmp_path / "c.jsonl",
@@ -197,7 +193,7 @@ def test_promotion_is_refused_naming_the_rule(tmp_path: Path, db_url: str, expr:
             eng.governance.request_promotion(ref, to="approved-for-training")
         message = str(info.value)
         assert "data-gate/" in message and reason in message
-        assert f"{policies / 'data.yaml'}" in message
+        assert f"{tmp_path / 'policies' / 'data.yaml'}" in message
         assert ws.get(ref).stage is None
         assert ws.governance.list_requests().items == []
         explained = ws.governance.explain(ref, to="approved-for-training")

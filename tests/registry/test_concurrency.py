@@ -8,7 +8,7 @@ from pathlib import Path
 from lmops_core.digests import digest_bytes
 from lmops_core.registry import store
 from lmops_core.workspace import Workspace
-from tests.conftest import make_settings
+from tests.conftest import make_settings, run_workers
 
 PROCESSES = 16
 PER_PROCESS = 100
@@ -31,19 +31,7 @@ def _worker(home: str, url: str, worker: int, errors: mp.Queue) -> None:  # type
 def test_concurrent_version_allocation(tmp_path: Path, db_url: str) -> None:
     home = tmp_path / "home"
     Workspace.open(make_settings(home, db_url)).close()  # migrate once up front
-    ctx = mp.get_context("spawn")
-    errors = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(str(home), db_url, w, errors))
-             for w in range(PROCESSES)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=600)
-    reported = []
-    while not errors.empty():
-        reported.append(errors.get())
-    assert reported == []
-    assert all(p.exitcode == 0 for p in procs)
+    run_workers(_worker, home, db_url, PROCESSES)
     ws = Workspace.open(make_settings(home, db_url))
     versions = [v.version for v in ws.list_versions("model", "contended")]
     assert versions == list(range(1, PROCESSES * PER_PROCESS + 1))

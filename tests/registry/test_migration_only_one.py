@@ -11,7 +11,7 @@ from sqlalchemy import text
 from lmops_core.governance.models import ApprovalRequest
 from lmops_core.registry.db import normalize_url
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder, make_settings, ws_as
+from tests.conftest import make_model_folder, make_settings, policy_ws, ws_as
 from tests.governance.test_workflow import POLICY
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "src" / "lmops_core" / "migrations"
@@ -27,11 +27,7 @@ def _alembic(ws: Workspace, url: str, target: str, *, up: bool) -> None:
 
 
 def test_upgrade_resolves_rows_left_by_races(tmp_path: Path, db_url: str) -> None:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "test.yaml").write_text(POLICY)
-    ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
-                                      actor="observer"))
+    ws = policy_ws(tmp_path, POLICY, db_url, file="test.yaml", actor="observer")
     eng, val, risk = (ws_as(ws, u, r) for u, r in (("eng", "submitter"), ("val", "validator"),
                                                    ("risk", "risk_officer")))
     refs = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,31 +9,13 @@ from pathlib import Path
 import pytest
 
 from lmops_core.workspace import Workspace
-from tests.conftest import make_settings, write_jsonl, ws_as
+from tests.conftest import make_settings, policy_dir, prod_policy, write_jsonl, ws_as
 
 #: Raw personal data planted in the training set; no report may contain it.
 EMAIL = "jane.roe.report@example.com"
 CARD = "4111 1111 1111 1111"
 PLUGIN = Path(__file__).with_name("report_trainer_plugin.py")
-POLICY = textwrap.dedent("""
-    apiVersion: lmops/v1
-    kind: Policy
-    name: report-test
-    rules:
-      - name: prod
-        applies_to: {asset: model, transition: production}
-        evidence:
-          - {kind: eval}
-          - {kind: safety}
-        conditions:
-          - name: accuracy
-            expr: evidence.eval.metrics.acc >= 0.5
-            message: accuracy below 0.5
-        approvals:
-          - {role: validator, count: 1}
-          - {role: risk_officer, count: 1}
-        separation_of_duties: true
-""")
+POLICY = prod_policy("report-test", evidence="{kind: eval}, {kind: safety}")
 
 
 @dataclass
@@ -52,9 +33,7 @@ class Store:
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     """Dataset -> pii-redact -> two trained models; @1 promoted to production, @2 pending."""
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "report-test.yaml").write_text(POLICY)
+    policies = policy_dir(tmp_path, POLICY, "report-test.yaml")
     settings = make_settings(tmp_path / "home", policies_dir=policies,
                              plugins=["lmops_presidio.plugin", str(PLUGIN)])
     ws = Workspace.open(settings, actor="engineer")

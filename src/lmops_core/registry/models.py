@@ -31,12 +31,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# ``sa_type`` rather than ``sa_column``: a Column object belongs to one table, while these
+# fields are also declared on mixins that several tables share.
 def _ts() -> Any:
-    return Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    return Field(default_factory=utcnow, sa_type=DateTime(timezone=True), nullable=False)
 
 
 def _json(default: Any = dict) -> Any:
-    return Field(default_factory=default, sa_column=Column(JSON, nullable=False))
+    return Field(default_factory=default, sa_type=JSON, nullable=False)
 
 
 def _stage_holder(table: str, asset_fk: str) -> Index:
@@ -59,134 +61,110 @@ class AssetBase(SQLModel):
     description: str = Field(default="", max_length=4000)
 
 
-class Dataset(AssetBase, table=True):
+class _AssetRow(AssetBase):
+    """The columns of every named asset's table (models and prompts add a risk tier)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    normalized_name: str = Field(max_length=128, unique=True, index=True)
+    latest_version: int = 0
+    created_at: datetime = _ts()
+    created_by: str = Field(max_length=128)
+
+
+class Dataset(_AssetRow, table=True):
     """A named dataset; its content lives in versions."""
 
     __tablename__ = "datasets"
-    id: int | None = Field(default=None, primary_key=True)
-    normalized_name: str = Field(max_length=128, unique=True, index=True)
-    latest_version: int = 0
-    created_at: datetime = _ts()
-    created_by: str = Field(max_length=128)
 
 
-class Model(AssetBase, table=True):
+class Model(_AssetRow, table=True):
     """A named model; base weights, adapters, merged and quantized variants are its versions."""
 
     __tablename__ = "models"
-    id: int | None = Field(default=None, primary_key=True)
-    normalized_name: str = Field(max_length=128, unique=True, index=True)
     risk_tier: str = Field(default="standard", max_length=32)
-    latest_version: int = 0
-    created_at: datetime = _ts()
-    created_by: str = Field(max_length=128)
 
 
-class Prompt(AssetBase, table=True):
+class Prompt(_AssetRow, table=True):
     """A named prompt template; its templates live in versions."""
 
     __tablename__ = "prompts"
-    id: int | None = Field(default=None, primary_key=True)
-    normalized_name: str = Field(max_length=128, unique=True, index=True)
     risk_tier: str = Field(default="standard", max_length=32)
-    latest_version: int = 0
-    created_at: datetime = _ts()
-    created_by: str = Field(max_length=128)
 
 
-class Suite(AssetBase, table=True):
+class Suite(_AssetRow, table=True):
     """A named evaluation suite (tasks, thresholds, judge prompts, safety probes)."""
 
     __tablename__ = "suites"
-    id: int | None = Field(default=None, primary_key=True)
-    normalized_name: str = Field(max_length=128, unique=True, index=True)
-    latest_version: int = 0
-    created_at: datetime = _ts()
-    created_by: str = Field(max_length=128)
 
 
 # --- versions --------------------------------------------------------------
 
 
-class DatasetVersion(SQLModel, table=True):
+def _version_args(table: str, asset_fk: str, unique_name: str) -> tuple[Any, ...]:
+    """One row per (asset, version number); at most one version of an asset per stage."""
+    return (UniqueConstraint(asset_fk, "version", name=unique_name),
+            _stage_holder(table, asset_fk))
+
+
+class _VersionRow(SQLModel):
+    """The columns of every version table besides the asset it belongs to and its content."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: int
+    digest: str = Field(max_length=71, index=True)
+    meta: dict[str, Any] = _json()
+    stage: str | None = Field(default=None, max_length=64, index=True)
+    status: str = Field(default="active", max_length=32)
+    created_at: datetime = _ts()
+    created_by: str = Field(max_length=128)
+
+
+class _RunOutputRow(_VersionRow):
+    """A version that a run may have produced (prompts are written by hand only)."""
+
+    run_id: str | None = Field(default=None, max_length=32)
+
+
+class DatasetVersion(_RunOutputRow, table=True):
     """One immutable content of a dataset: a canonical JSONL artifact of one shape."""
 
     __tablename__ = "dataset_versions"
-    __table_args__ = (UniqueConstraint("dataset_id", "version", name="uq_dataset_version"),
-                      _stage_holder("dataset_versions", "dataset_id"))
-    id: int | None = Field(default=None, primary_key=True)
+    __table_args__ = _version_args("dataset_versions", "dataset_id", "uq_dataset_version")
     dataset_id: int = Field(foreign_key="datasets.id", index=True)
-    version: int
-    digest: str = Field(max_length=71, index=True)
     shape: str = Field(max_length=32, index=True)
     format: str = Field(default="jsonl", max_length=32)
     record_count: int = 0
     size_bytes: int = 0
-    meta: dict[str, Any] = _json()
-    stage: str | None = Field(default=None, max_length=64, index=True)
-    status: str = Field(default="active", max_length=32)
-    run_id: str | None = Field(default=None, max_length=32)
-    created_at: datetime = _ts()
-    created_by: str = Field(max_length=128)
 
 
-class ModelVersion(SQLModel, table=True):
+class ModelVersion(_RunOutputRow, table=True):
     """One immutable content of a model: a folder artifact of a given kind."""
 
     __tablename__ = "model_versions"
-    __table_args__ = (UniqueConstraint("model_id", "version", name="uq_model_version"),
-                      _stage_holder("model_versions", "model_id"))
-    id: int | None = Field(default=None, primary_key=True)
+    __table_args__ = _version_args("model_versions", "model_id", "uq_model_version")
     model_id: int = Field(foreign_key="models.id", index=True)
-    version: int
     kind: str = Field(max_length=32, index=True)
     format: str = Field(default="safetensors", max_length=32)
-    digest: str = Field(max_length=71, index=True)
     size_bytes: int = 0
-    meta: dict[str, Any] = _json()
-    stage: str | None = Field(default=None, max_length=64, index=True)
-    status: str = Field(default="active", max_length=32)
-    run_id: str | None = Field(default=None, max_length=32)
-    created_at: datetime = _ts()
-    created_by: str = Field(max_length=128)
 
 
-class PromptVersion(SQLModel, table=True):
+class PromptVersion(_VersionRow, table=True):
     """One immutable prompt template with the variables it declares."""
 
     __tablename__ = "prompt_versions"
-    __table_args__ = (UniqueConstraint("prompt_id", "version", name="uq_prompt_version"),
-                      _stage_holder("prompt_versions", "prompt_id"))
-    id: int | None = Field(default=None, primary_key=True)
+    __table_args__ = _version_args("prompt_versions", "prompt_id", "uq_prompt_version")
     prompt_id: int = Field(foreign_key="prompts.id", index=True)
-    version: int
     template: str = Field(sa_column=Column(Text, nullable=False))
     variables: list[str] = _json(list)
-    digest: str = Field(max_length=71, index=True)
-    meta: dict[str, Any] = _json()
-    stage: str | None = Field(default=None, max_length=64, index=True)
-    status: str = Field(default="active", max_length=32)
-    created_at: datetime = _ts()
-    created_by: str = Field(max_length=128)
 
 
-class SuiteVersion(SQLModel, table=True):
+class SuiteVersion(_RunOutputRow, table=True):
     """One immutable suite: a folder artifact (suite.yaml and its task folders)."""
 
     __tablename__ = "suite_versions"
-    __table_args__ = (UniqueConstraint("suite_id", "version", name="uq_suite_version"),
-                      _stage_holder("suite_versions", "suite_id"))
-    id: int | None = Field(default=None, primary_key=True)
+    __table_args__ = _version_args("suite_versions", "suite_id", "uq_suite_version")
     suite_id: int = Field(foreign_key="suites.id", index=True)
-    version: int
-    digest: str = Field(max_length=71, index=True)
     size_bytes: int = 0
-    meta: dict[str, Any] = _json()
-    stage: str | None = Field(default=None, max_length=64, index=True)
-    status: str = Field(default="active", max_length=32)
-    run_id: str | None = Field(default=None, max_length=32)
-    created_at: datetime = _ts()
-    created_by: str = Field(max_length=128)
 
 
 # --- runs, evidence, lineage -------------------------------------------------
@@ -215,14 +193,19 @@ class Run(SQLModel, table=True):
     )
 
 
-class Evidence(SQLModel, table=True):
+class _AboutVersionRow(SQLModel):
+    """A row about one version of any asset type: ``(subject_type, subject_id)``."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject_type: str = Field(max_length=16)
+    subject_id: int
+
+
+class Evidence(_AboutVersionRow, table=True):
     """An immutable, typed result attached to one version, bound to its digest."""
 
     __tablename__ = "evidence"
     __table_args__ = (Index("ix_evidence_subject", "subject_type", "subject_id", "kind"),)
-    id: int | None = Field(default=None, primary_key=True)
-    subject_type: str = Field(max_length=16)
-    subject_id: int
     subject_digest: str = Field(max_length=71)
     kind: str = Field(max_length=64, index=True)
     stage: str = Field(max_length=32)
@@ -253,7 +236,7 @@ class LineageEdge(SQLModel, table=True):
     run_id: str | None = Field(default=None, max_length=32)
 
 
-class VersionTag(SQLModel, table=True):
+class VersionTag(_AboutVersionRow, table=True):
     """A key/value label on a version."""
 
     __tablename__ = "version_tags"
@@ -261,14 +244,11 @@ class VersionTag(SQLModel, table=True):
         UniqueConstraint("subject_type", "subject_id", "key", name="uq_version_tag"),
         Index("ix_version_tag_kv", "subject_type", "key", "value"),
     )
-    id: int | None = Field(default=None, primary_key=True)
-    subject_type: str = Field(max_length=16)
-    subject_id: int
     key: str = Field(max_length=128)
     value: str = Field(default="", max_length=512)
 
 
-class VersionMetric(SQLModel, table=True):
+class VersionMetric(_AboutVersionRow, table=True):
     """A numeric metric of a version, searchable by threshold (``eval.acc >= 0.6``)."""
 
     __tablename__ = "version_metrics"
@@ -277,9 +257,6 @@ class VersionMetric(SQLModel, table=True):
         # The per-version probe of threshold search: all equality columns first.
         Index("ix_version_metric_probe", "subject_type", "subject_id", "key", "value"),
     )
-    id: int | None = Field(default=None, primary_key=True)
-    subject_type: str = Field(max_length=16)
-    subject_id: int
     key: str = Field(max_length=191)
     value: float
 

@@ -9,13 +9,11 @@ frozen copy of the base as reference.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from lmops_core.contracts import StageContext, StageResult
 from lmops_core.errors import ValidationError
 from lmops_core.operations import options_of
-from lmops_core.runtimes import torch_threads
 from lmops_hf import chat
 from lmops_hf import trainer_common as tc
 from lmops_hf.loading import load_base_model, load_tokenizer
@@ -62,10 +60,7 @@ class DpoTrainer:
             raise ValidationError(
                 f'dpo: role "dataset" must be a preference dataset (got kind {dataset.kind!r})',
                 field="dataset")
-        base_dir = tc.check_base(context, params["allow_pickle"])
-        fingerprint = tc.run_fingerprint(self.name, params, seed, context.inputs)
-        if params["resume_from"]:
-            tc.check_resume_folder(Path(params["resume_from"]), fingerprint, params["allow_pickle"])
+        base_dir, fingerprint = tc.prepare_run(context, self.name, params, seed)
 
         records = read_records(dataset.path, "preference")
         tokenizer = load_tokenizer(base_dir, role="base")
@@ -86,27 +81,14 @@ class DpoTrainer:
             model=model, ref_model=ref_model, args=args, processing_class=tokenizer,
             train_dataset=Dataset.from_list([conversational(r) for r in records]),
             callbacks=callbacks)
-        tc.quiet(trainer)
-        timer = tc.Timer()
-        with torch_threads(params["threads"]):
-            trainer.train(resume_from_checkpoint=params["resume_from"])
-        duration = timer.elapsed()
-        tc.stop_if_interrupted(callbacks[0], trainer, context.workdir)
+        duration = tc.train(trainer, callbacks, params, context.workdir)
 
         after = preference_margins(model, tokenizer, records, params["max_length"])
         losses = tc.loss_series(trainer)
         logs = [h for h in trainer.state.log_history if "loss" in h]
         tokens = float(logs[-1].get("num_tokens", 0.0)) if logs else 0.0
         metrics: dict[str, Any] = {
-            "train_loss": sum(losses) / len(losses),
-            "final_loss": losses[-1],
-            "first_loss": losses[0],
-            "steps": trainer.state.global_step,
-            "duration_s": duration,
-            "tokens_per_s": tokens / duration if duration > 0 else 0.0,
-            "trainable_params": trainable,
-            "total_params": total,
-            "trainable_fraction": trainable / total,
+            **tc.training_metrics(trainer, duration, tokens, trainable, total),
             "margin_before": before["margin"],
             "margin_after": after["margin"],
             "margin_gain": after["margin"] - before["margin"],

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from lmops_core.contracts import StageContext, StageResult
 from lmops_core.errors import ValidationError
 from lmops_core.operations import options_of
-from lmops_core.runtimes import torch_threads
 from lmops_hf import chat
 from lmops_hf import trainer_common as tc
 from lmops_hf.loading import load_tokenizer
@@ -106,10 +104,7 @@ class SftTrainer:
             raise ValidationError(
                 f'sft: role "dataset" must be one of {", ".join(SFT_KINDS)} '
                 f"(got kind {dataset.kind!r})", field="dataset")
-        base_dir = tc.check_base(context, params["allow_pickle"])
-        fingerprint = tc.run_fingerprint(self.name, params, seed, context.inputs)
-        if params["resume_from"]:
-            tc.check_resume_folder(Path(params["resume_from"]), fingerprint, params["allow_pickle"])
+        base_dir, fingerprint = tc.prepare_run(context, self.name, params, seed)
 
         records = read_records(dataset.path, dataset.kind)
         tokenizer = load_tokenizer(base_dir, role="base")
@@ -128,24 +123,10 @@ class SftTrainer:
                                      remove_unused_columns=False)
         trainer = Trainer(model=model, args=args, train_dataset=examples,
                           data_collator=collator, callbacks=callbacks)
-        tc.quiet(trainer)
-        timer = tc.Timer()
-        with torch_threads(params["threads"]):
-            trainer.train(resume_from_checkpoint=params["resume_from"])
-        duration = timer.elapsed()
-        tc.stop_if_interrupted(callbacks[0], trainer, context.workdir)
+        duration = tc.train(trainer, callbacks, params, context.workdir)
 
-        losses = tc.loss_series(trainer)
         metrics: dict[str, Any] = {
-            "train_loss": sum(losses) / len(losses),
-            "final_loss": losses[-1],
-            "first_loss": losses[0],
-            "steps": trainer.state.global_step,
-            "duration_s": duration,
-            "tokens_per_s": collator.tokens / duration if duration > 0 else 0.0,
-            "trainable_params": trainable,
-            "total_params": total,
-            "trainable_fraction": trainable / total,
+            **tc.training_metrics(trainer, duration, collator.tokens, trainable, total),
             "examples": len(examples),
             "examples_dropped": dropped,
         }
@@ -159,4 +140,5 @@ class SftTrainer:
             {"params": params, **info})
         return StageResult(outputs=outputs, evidence=evidence,
                            metrics={k: float(v) for k, v in metrics.items()},
-                           series={"loss": losses}, params=params, info=info)
+                           series={"loss": tc.loss_series(trainer)}, params=params,
+                           info=info)

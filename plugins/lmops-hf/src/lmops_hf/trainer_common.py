@@ -24,6 +24,7 @@ from lmops_core.contracts import (
     StageContext,
 )
 from lmops_core.errors import StageError, ValidationError
+from lmops_core.runtimes import torch_threads
 from lmops_core.weights import refuse_pickle
 from lmops_hf.loading import check_model_folder
 
@@ -104,6 +105,18 @@ def check_base(context: StageContext, allow_pickle: bool) -> Path:
         raise ValidationError('role "base" must be a model version with a folder', field="base")
     check_model_folder(base.path, allow_pickle=allow_pickle, role="base")
     return base.path
+
+
+def prepare_run(
+    context: StageContext, operation: str, params: Mapping[str, Any], seed: int
+) -> tuple[Path, dict[str, Any]]:
+    """The checked base folder and the run's fingerprint; a folder to resume from is checked
+    against that fingerprint before anything loads."""
+    base_dir = check_base(context, params["allow_pickle"])
+    fingerprint = run_fingerprint(operation, params, seed, context.inputs)
+    if params["resume_from"]:
+        check_resume_folder(Path(params["resume_from"]), fingerprint, params["allow_pickle"])
+    return base_dir, fingerprint
 
 
 def training_arguments(
@@ -262,29 +275,21 @@ def save_outputs(
 ) -> list[OutputAsset]:
     """Write the adapter (and merged model), or the full model; describe them as outputs."""
     meta = {"base_digest": base.digest, "base_ref": base.ref, **metadata}
-    outputs: list[OutputAsset] = []
-    if params["method"] == "full":
-        folder = workdir / "model"
-        model.save_pretrained(folder)
+
+    def save(trained: Any, role: str) -> OutputAsset:
+        folder = workdir / role
+        trained.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-        outputs.append(OutputAsset(role="model", asset_type="model", path=folder, kind="full",
-                                   derived_from=["base", "dataset"], format="safetensors",
-                                   metadata=meta))
-        return outputs
-    folder = workdir / "adapter"
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    outputs.append(OutputAsset(role="adapter", asset_type="model", path=folder, kind="adapter",
-                               derived_from=["base", "dataset"], format="safetensors",
-                               metadata=meta))
+        kind = "full" if role == "model" else role
+        return OutputAsset(role=role, asset_type="model", path=folder, kind=kind,
+                           derived_from=["base", "dataset"], format="safetensors",
+                           metadata=meta)
+
+    if params["method"] == "full":
+        return [save(model, "model")]
+    outputs = [save(model, "adapter")]
     if params["merge"]:
-        merged_dir = workdir / "merged"
-        merged = model.merge_and_unload()
-        merged.save_pretrained(merged_dir)
-        tokenizer.save_pretrained(merged_dir)
-        outputs.append(OutputAsset(role="merged", asset_type="model", path=merged_dir,
-                                   kind="merged", derived_from=["base", "dataset"],
-                                   format="safetensors", metadata=meta))
+        outputs.append(save(model.merge_and_unload(), "merged"))
     return outputs
 
 
@@ -297,6 +302,37 @@ def training_evidence(
                        details={**details, "weights_digest": weights_digest(o.path)})
         for o in outputs
     ]
+
+
+def train(trainer: Any, callbacks: list[Any], params: Mapping[str, Any], workdir: Path) -> float:
+    """Train (resuming when asked) within the run's thread budget; return the seconds it took.
+    A session stopped at ``max_steps_this_session`` ends the run here, checkpoint kept."""
+    quiet(trainer)
+    timer = Timer()
+    with torch_threads(params["threads"]):
+        trainer.train(resume_from_checkpoint=params["resume_from"])
+    duration = timer.elapsed()
+    stop_if_interrupted(callbacks[0], trainer, workdir)
+    return duration
+
+
+def training_metrics(
+    trainer: Any, duration: float, tokens: float, trainable: int, total: int
+) -> dict[str, Any]:
+    """The metrics every training operation records: losses, steps, speed and the share of
+    parameters trained."""
+    losses = loss_series(trainer)
+    return {
+        "train_loss": sum(losses) / len(losses),
+        "final_loss": losses[-1],
+        "first_loss": losses[0],
+        "steps": trainer.state.global_step,
+        "duration_s": duration,
+        "tokens_per_s": tokens / duration if duration > 0 else 0.0,
+        "trainable_params": trainable,
+        "total_params": total,
+        "trainable_fraction": trainable / total,
+    }
 
 
 class Timer:

@@ -94,7 +94,25 @@ class OfflineEmailRecognizer(EmailRecognizer):
         return offline_tld_extractor()(pattern_text).fqdn != ""
 
 
-class CnResidentIdRecognizer(PatternRecognizer):
+class _ContextPatternRecognizer(PatternRecognizer):
+    """One entity found by the class's ``PATTERNS``, made likelier by its ``CONTEXT`` words;
+    the recognizer is named after its class."""
+
+    ENTITY: str
+    PATTERNS: list[Pattern]
+    CONTEXT: list[str]
+
+    def __init__(self, supported_language: str = "en") -> None:
+        super().__init__(
+            supported_entity=self.ENTITY,
+            patterns=self.PATTERNS,
+            context=self.CONTEXT,
+            supported_language=supported_language,
+            name=type(self).__name__,
+        )
+
+
+class CnResidentIdRecognizer(_ContextPatternRecognizer):
     """Mainland-China resident ID numbers (18 characters, GB 11643-1999).
 
     A candidate is reported only if its birth date is real and its check
@@ -110,23 +128,15 @@ class CnResidentIdRecognizer(PatternRecognizer):
             0.5,
         )
     ]
+    ENTITY = "CN_RESIDENT_ID"
     CONTEXT = ["身份证", "证件", "身份证号", "id", "identity", "resident"]
-
-    def __init__(self, supported_language: str = "en") -> None:
-        super().__init__(
-            supported_entity="CN_RESIDENT_ID",
-            patterns=self.PATTERNS,
-            context=self.CONTEXT,
-            supported_language=supported_language,
-            name="CnResidentIdRecognizer",
-        )
 
     def validate_result(self, pattern_text: str) -> bool:
         """The birth date and the GB 11643 check character must be right."""
         return cn_resident_id_valid(pattern_text)
 
 
-class CnMobileRecognizer(PatternRecognizer):
+class CnMobileRecognizer(_ContextPatternRecognizer):
     """Mainland-China mobile numbers: ``1[3-9]x`` and 8 more digits, optional +86."""
 
     PATTERNS = [
@@ -136,19 +146,11 @@ class CnMobileRecognizer(PatternRecognizer):
             0.5,
         )
     ]
+    ENTITY = "CN_MOBILE"
     CONTEXT = ["手机", "电话", "联系", "mobile", "phone", "cell", "tel"]
 
-    def __init__(self, supported_language: str = "en") -> None:
-        super().__init__(
-            supported_entity="CN_MOBILE",
-            patterns=self.PATTERNS,
-            context=self.CONTEXT,
-            supported_language=supported_language,
-            name="CnMobileRecognizer",
-        )
 
-
-class CnBankCardRecognizer(PatternRecognizer):
+class CnBankCardRecognizer(_ContextPatternRecognizer):
     """Bank card numbers as issued in mainland China: 16-19 digits passing Luhn.
 
     Any network: UnionPay (62...) and co-branded Visa/Mastercard cards alike,
@@ -164,16 +166,8 @@ class CnBankCardRecognizer(PatternRecognizer):
             0.3,
         )
     ]
+    ENTITY = "CN_BANK_CARD"
     CONTEXT = ["银行卡", "卡号", "借记卡", "储蓄卡", "bank", "card", "account"]
-
-    def __init__(self, supported_language: str = "en") -> None:
-        super().__init__(
-            supported_entity="CN_BANK_CARD",
-            patterns=self.PATTERNS,
-            context=self.CONTEXT,
-            supported_language=supported_language,
-            name="CnBankCardRecognizer",
-        )
 
     def validate_result(self, pattern_text: str) -> bool:
         """16 to 19 digits that pass the Luhn check."""

@@ -100,6 +100,16 @@ def _string(obj: dict[str, Any], name: str, where: str, *, required: bool = True
     return value
 
 
+def _matching(obj: dict[str, Any], name: str, where: str, pattern: re.Pattern[str],
+              rule: str) -> str:
+    """The required string field ``name``, refused with ``rule`` unless ``pattern`` matches."""
+    value = _string(obj, name, where)
+    assert value is not None
+    if not pattern.match(value):
+        raise _fail(where, f'field "{name}" {value!r} {rule}')
+    return value
+
+
 def parse_probe(obj: Any, where: str) -> Probe:
     """Validate one decoded JSON object as a probe; ``where`` is ``file:line`` for errors."""
     if not isinstance(obj, dict):
@@ -107,17 +117,12 @@ def parse_probe(obj: Any, where: str) -> Probe:
     unknown = sorted(set(obj) - _KNOWN_FIELDS)
     if unknown:
         raise _fail(where, f'unknown field "{unknown[0]}" (known: {", ".join(sorted(_KNOWN_FIELDS))})')
-    probe_id = _string(obj, "id", where)
-    assert probe_id is not None
-    if not _ID.match(probe_id):
-        raise _fail(where, f'field "id" {probe_id!r} must be letters, digits and _.:- only')
+    probe_id = _matching(obj, "id", where, _ID, "must be letters, digits and _.:- only")
     category = _string(obj, "category", where)
     if category not in CATEGORIES:
         raise _fail(where, f'field "category" {category!r} must be one of {", ".join(CATEGORIES)}')
-    language = _string(obj, "language", where)
-    assert language is not None
-    if not _LANGUAGE.match(language):
-        raise _fail(where, f'field "language" {language!r} is not a language tag such as "en"')
+    language = _matching(obj, "language", where, _LANGUAGE,
+                         'is not a language tag such as "en"')
     prompt = _string(obj, "prompt", where)
     expected = _string(obj, "expected", where)
     if expected != EXPECTED[category]:

@@ -8,8 +8,9 @@ Create Date: 2026-11-28 02:12:04.842290
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel.sql.sqltypes
 from alembic import op
+
+from lmops_core.migrations.shapes import create_indexes, drop_indexes, string
 
 revision = "0003"
 down_revision = "0002"
@@ -20,20 +21,17 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "training_requests",
-        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("ref", sqlmodel.sql.sqltypes.AutoString(length=256), nullable=False),
+        sa.Column("id", string(32), nullable=False),
+        sa.Column("ref", string(256), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
-        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-        sa.Column("created_by", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+        sa.Column("status", string(16), nullable=False),
+        sa.Column("created_by", string(128), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
-    with op.batch_alter_table("training_requests", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_training_requests_ref"), ["ref"], unique=False)
+    create_indexes("training_requests", "ref")
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("training_requests", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_training_requests_ref"))
-
+    drop_indexes("training_requests", "ref")
     op.drop_table("training_requests")

@@ -8,29 +8,28 @@ Create Date: 2026-12-01 00:20:00
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel.sql.sqltypes
 from alembic import op
+
+from lmops_core.migrations.shapes import string
 
 revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
 
-_S = sqlmodel.sql.sqltypes.AutoString
-
 
 def upgrade() -> None:
     op.create_table(
         "signing_keys",
-        sa.Column("fingerprint", _S(length=64), nullable=False),
-        sa.Column("user", _S(length=128), nullable=False),
+        sa.Column("fingerprint", string(64), nullable=False),
+        sa.Column("user", string(128), nullable=False),
         sa.Column("public_key", sa.Text(), nullable=False),
-        sa.Column("created_by", _S(length=128), nullable=False),
+        sa.Column("created_by", string(128), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("registration", sa.Text(), nullable=False),
-        sa.Column("registration_signature", _S(length=128), nullable=False),
-        sa.Column("registration_key", _S(length=64), nullable=False),
+        sa.Column("registration_signature", string(128), nullable=False),
+        sa.Column("registration_key", string(64), nullable=False),
         sa.PrimaryKeyConstraint("fingerprint"),
     )
     with op.batch_alter_table("signing_keys", schema=None) as batch_op:
@@ -39,9 +38,9 @@ def upgrade() -> None:
                               postgresql_where=sa.text("revoked_at IS NULL"))
     with op.batch_alter_table("approval_decisions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("statement", sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column("signature", _S(length=128), nullable=True))
-        batch_op.add_column(sa.Column("key_fingerprint", _S(length=64), nullable=True))
-        batch_op.add_column(sa.Column("auth_method", _S(length=16), nullable=True))
+        batch_op.add_column(sa.Column("signature", string(128), nullable=True))
+        batch_op.add_column(sa.Column("key_fingerprint", string(64), nullable=True))
+        batch_op.add_column(sa.Column("auth_method", string(16), nullable=True))
 
 
 def downgrade() -> None:

@@ -8,8 +8,9 @@ Create Date: 2026-12-01 00:15:00
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel.sql.sqltypes
 from alembic import op
+
+from lmops_core.migrations.shapes import string
 
 revision = "0008"
 down_revision = "0007"
@@ -22,12 +23,11 @@ def upgrade() -> None:
     op.create_table(
         "audit_genesis",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("store_id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
-        sa.Column("created_at", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-        sa.Column("key_fingerprint", sqlmodel.sql.sqltypes.AutoString(length=80),
-                  nullable=False),
+        sa.Column("store_id", string(36), nullable=False),
+        sa.Column("created_at", string(40), nullable=False),
+        sa.Column("key_fingerprint", string(80), nullable=False),
         sa.Column("adopted_seq", sa.Integer(), nullable=False),
-        sa.Column("signature", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+        sa.Column("signature", string(128), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
 
