@@ -12,10 +12,14 @@
    (default 50) of one model at the same instant (a barrier), one audited transaction per
    version, on SQLite and on PostgreSQL in alternating rounds; prints a table of seconds,
    versions/s and the slowest single call for each backend and W (target: PostgreSQL at
-   least SQLite's rate at 48 writers), and the machine's load average.
+   least SQLite's rate at 48 writers), and the machine's load average. CPU per version
+   (writer processes, and their PostgreSQL backends when the server runs on this machine)
+   and the machine's busy share are printed too: wall-clock rates on a shared machine
+   move with the other load, CPU per version much less.
 
     .venv/bin/python benchmarks/bench_registry.py [--versions 10000] [--fill 100000]
     .venv/bin/python benchmarks/bench_registry.py --concurrency 1,8,16,48 [--per-writer 50]
+        [--rounds 2] [--backends sqlite,postgresql]
 """
 
 from __future__ import annotations
