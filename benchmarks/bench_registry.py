@@ -12,10 +12,14 @@
    (default 50) of one model at the same instant (a barrier), one audited transaction per
    version, on SQLite and on PostgreSQL in alternating rounds; prints a table of seconds,
    versions/s and the slowest single call for each backend and W (target: PostgreSQL at
-   least SQLite's rate at 48 writers), and the machine's load average.
+   least SQLite's rate at 48 writers), and the machine's load average. CPU per version
+   (writer processes, and their PostgreSQL backends when the server runs on this machine)
+   and the machine's busy share are printed too: wall-clock rates on a shared machine
+   move with the other load, CPU per version much less.
 
     .venv/bin/python benchmarks/bench_registry.py [--versions 10000] [--fill 100000]
     .venv/bin/python benchmarks/bench_registry.py --concurrency 1,8,16,48 [--per-writer 50]
+        [--rounds 2] [--backends sqlite,postgresql]
 """
 
 from __future__ import annotations
@@ -98,9 +102,34 @@ def time_queries(fn: object, n: int) -> list[float]:
     return out
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a local process (``None`` when it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _backend_pids(engine: Any) -> set[int]:
+    """PostgreSQL backend pids of ``engine``'s connections, as they are opened."""
+    from sqlalchemy import event
+
+    pids: set[int] = set()
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "connect",
+                     lambda dbapi_conn, _rec: pids.add(dbapi_conn.info.backend_pid))
+    return pids
+
+
 def _concurrent_writer(home: str, url: str, worker: int, count: int, start: Any,
                        results: Any) -> None:
-    """One writer process: open the store, wait for the others, create ``count`` versions."""
+    """One writer process: open the store, wait for the others, create ``count`` versions.
+
+    Reports its wall end, slowest call, its own CPU seconds and those of its PostgreSQL
+    backends (read from /proc when the server is on this machine) during the writes.
+    """
     from lmops_core.digests import digest_bytes
     from lmops_core.registry import store
     from lmops_core.settings import Settings
@@ -109,8 +138,13 @@ def _concurrent_writer(home: str, url: str, worker: int, count: int, start: Any,
     ws = Workspace.open(Settings(home=Path(home), database_url=url, load_entry_points=False,
                                  actor=f"writer-{worker}"), migrate=False)
     audit = ws.audit_writer
+    pids = _backend_pids(ws.db.engine)
+    ws.db.engine.dispose()  # reconnect (before the start), so every backend is known
+    ws.db.engine.connect().close()
     slowest = 0.0
     start.wait()
+    cpu0 = time.process_time()
+    server0 = {pid: _cpu_seconds(pid) for pid in pids}
     for i in range(count):
         t0 = time.perf_counter()
         with ws.db.write() as s:
@@ -118,8 +152,26 @@ def _concurrent_writer(home: str, url: str, worker: int, count: int, start: Any,
                                  fields={"digest": digest_bytes(f"{worker}-{i}".encode()),
                                          "kind": "base", "size_bytes": 1, "meta": {}})
         slowest = max(slowest, time.perf_counter() - t0)
-    results.put((worker, time.monotonic(), slowest))
+    client = time.process_time() - cpu0
+    server: float | None = 0.0
+    if pids:
+        for pid in pids:
+            before, after = server0.get(pid, 0.0), _cpu_seconds(pid)
+            if before is None or after is None:
+                server = None
+                break
+            server = (server or 0.0) + after - before
+    results.put((worker, time.monotonic(), slowest, client / count,
+                 None if server is None else server / count))
     ws.close()
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine since boot, from /proc/stat."""
+    with open("/proc/stat") as fh:
+        ticks = [int(x) for x in fh.readline().split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return sum(ticks) - idle, sum(ticks)
 
 
 def _fresh_store(backend: str, pg_url: str, tmp: Path) -> tuple[Path, str, Any]:
@@ -160,12 +212,14 @@ def run_concurrent(backend: str, pg_url: str, writers: int, per_writer: int,
             p.start()
         start.wait()
         t0 = time.monotonic()
+        busy0, total0 = _machine_ticks()
         done = [results.get(timeout=1800) for _ in procs]
+        busy1, total1 = _machine_ticks()
         for p in procs:
             p.join()
         if any(p.exitcode != 0 for p in procs):
             raise RuntimeError(f"a writer failed on {backend}")
-        seconds = max(end for _, end, _ in done) - t0
+        seconds = max(d[1] for d in done) - t0
         ws = Workspace.open(Settings(home=home, database_url=url, load_entry_points=False,
                                      actor="bench"))
         numbers = [v.version for v in ws.list_versions("model", "contended")]
@@ -173,15 +227,21 @@ def run_concurrent(backend: str, pg_url: str, writers: int, per_writer: int,
         ws.close()
         if not ok:
             raise RuntimeError(f"{backend}: versions not exactly 1..N or the audit chain broke")
+        server = [d[4] for d in done]
         return {"seconds": seconds, "rate": writers * per_writer / seconds,
-                "slowest": max(slow for _, _, slow in done)}
+                "slowest": max(d[2] for d in done),
+                "client_ms": 1000 * statistics.mean(d[3] for d in done),
+                "server_ms": (1000 * statistics.mean(server) if None not in server
+                              else float("nan")),
+                "busy": (busy1 - busy0) / max(1, total1 - total0)}
     finally:
         cleanup()
 
 
-def concurrency_table(levels: list[int], per_writer: int, rounds: int, pg_url: str) -> None:
-    """Print seconds, versions/s and the slowest call per backend and writer count."""
-    backends = ["sqlite", "postgresql"]
+def concurrency_table(levels: list[int], per_writer: int, rounds: int, pg_url: str,
+                      backends: list[str]) -> None:
+    """Print seconds, versions/s, the slowest call and CPU per version per backend and
+    writer count."""
     runs: dict[tuple[str, int], list[dict[str, float]]] = {}
     loads = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory() as tmp:
@@ -194,20 +254,30 @@ def concurrency_table(levels: list[int], per_writer: int, rounds: int, pg_url: s
                     loads.append(os.getloadavg()[0])
                     print(f"  round {r + 1} {backend:<10} {writers:>3} writers: "
                           f"{res['seconds']:6.2f} s {res['rate']:7.1f} versions/s "
-                          f"slowest {res['slowest']:.3f} s", file=sys.stderr)
+                          f"slowest {res['slowest']:.3f} s, CPU/version client "
+                          f"{res['client_ms']:.2f} ms server {res['server_ms']:.2f} ms, "
+                          f"machine busy {100 * res['busy']:.0f}%", file=sys.stderr)
     print(f"concurrent writers: W processes x {per_writer} versions of one model, "
           f"1 audited txn each; median of {rounds} round(s), backends alternated")
     print(f"  load average (1 min) during the run: min {min(loads):.2f}, "
           f"max {max(loads):.2f}, on {os.cpu_count()} CPUs")
-    print(f"  {'backend':<11}{'writers':>8}{'seconds':>10}{'versions/s':>12}{'slowest call':>14}")
+    print("  CPU/version: milliseconds of CPU per version in the writer processes (client) "
+          "and in their PostgreSQL backends (server, read from /proc: a local server only); "
+          "busy: the whole machine's CPU use during the run")
+    print(f"  {'backend':<11}{'writers':>8}{'seconds':>10}{'versions/s':>12}{'slowest call':>14}"
+          f"{'client ms/v':>13}{'server ms/v':>13}{'busy':>6}")
     for backend in backends:
         for writers in levels:
             rs = runs[(backend, writers)]
             secs = statistics.median(x["seconds"] for x in rs)
             rate = statistics.median(x["rate"] for x in rs)
             slow = max(x["slowest"] for x in rs)
-            print(f"  {backend:<11}{writers:>8}{secs:>10.2f}{rate:>12.1f}{slow:>13.3f}s")
-    for writers in levels:
+            client = statistics.median(x["client_ms"] for x in rs)
+            server = statistics.median(x["server_ms"] for x in rs)
+            busy = statistics.median(x["busy"] for x in rs)
+            print(f"  {backend:<11}{writers:>8}{secs:>10.2f}{rate:>12.1f}{slow:>13.3f}s"
+                  f"{client:>13.2f}{server:>13.2f}{100 * busy:>5.0f}%")
+    for writers in levels if len(backends) == 2 else []:
         sq = statistics.median(x["rate"] for x in runs[("sqlite", writers)])
         pg = statistics.median(x["rate"] for x in runs[("postgresql", writers)])
         print(f"  PostgreSQL / SQLite at {writers} writers: {pg / sq:.2f}x")
@@ -227,14 +297,18 @@ def main() -> None:
                         help="writer counts, e.g. 1,8,16,48: run only the concurrent-writer "
                              "table, on SQLite and PostgreSQL")
     parser.add_argument("--per-writer", type=int, default=50)
+    parser.add_argument("--backends", default="sqlite,postgresql",
+                        help="with --concurrency: which of sqlite,postgresql to run")
     parser.add_argument("--pg-url", default=os.environ.get(
         "LMOPS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"),
         help="a PostgreSQL database the benchmark may create databases from")
     args = parser.parse_args()
     if args.concurrency:
         levels = [int(x) for x in args.concurrency.split(",") if x.strip()]
-        concurrency_table(levels, args.per_writer, args.rounds or 2,
-                          args.pg_url)
+        backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+        if not backends or set(backends) - {"sqlite", "postgresql"}:
+            parser.error(f"--backends: expected sqlite and/or postgresql, got {args.backends!r}")
+        concurrency_table(levels, args.per_writer, args.rounds or 2, args.pg_url, backends)
         return
 
     from lmops_core.settings import Settings

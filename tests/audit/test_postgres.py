@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import event, text
+from sqlmodel import Session
 
 from lmops_core.digests import digest_bytes
 from lmops_core.errors import AuditRefusedError
@@ -78,6 +79,53 @@ def test_a_version_of_an_existing_asset_is_one_statement_and_the_commit(pg_ws: W
     assert "FOR UPDATE" in statements[0] and "INSERT INTO model_versions" in statements[0]
     assert _events(pg_ws)[-1][1:] == ("model_version.create", "model:m@2")
     assert pg_ws.verify_audit().ok
+
+
+def test_a_version_of_an_existing_asset_costs_three_round_trips(pg_ws: Workspace,
+                                                                tmp_path: Path) -> None:
+    import psycopg
+
+    with pg_ws.db.write() as s:
+        _new_version(pg_ws, s, 1)
+    trace = tmp_path / "protocol.trace"
+    with pg_ws.db.engine.connect() as conn, open(trace, "w") as fh:
+        raw = conn.connection.driver_connection
+        raw.pgconn.trace(fh.fileno())  # type: ignore[union-attr]
+        raw.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)  # type: ignore[union-attr]
+        try:
+            with Session(bind=conn, expire_on_commit=False) as s:
+                _new_version(pg_ws, s, 2)
+                s.commit()
+        finally:
+            raw.pgconn.untrace()  # type: ignore[union-attr]
+    # BEGIN; the version statement (which takes the locks); the event and COMMIT together.
+    # Each round trip ends with the server's ReadyForQuery.
+    assert trace.read_text().count("ReadyForQuery") == 3, trace.read_text()
+    assert [v.version for v in pg_ws.list_versions("model", "m")] == [1, 2]
+    assert _events(pg_ws)[-1][1:] == ("model_version.create", "model:m@2")
+    assert pg_ws.verify_audit().ok
+
+
+def test_repeated_versions_reuse_one_statement_and_keep_the_model_defaults(
+        pg_ws: Workspace) -> None:
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(pg_ws.db.engine, "before_cursor_execute", seen)
+    try:
+        for n in (1, 2, 3):
+            with pg_ws.db.write() as s:
+                row = _new_version(pg_ws, s, n)
+    finally:
+        event.remove(pg_ws.db.engine, "before_cursor_execute", seen)
+    inserts = [st for st in statements if "INSERT INTO model_versions" in st]
+    # The first version found no asset by name, created it and inserted by id; then by name.
+    assert len(inserts) == 4 and inserts[0] == inserts[2] == inserts[3] != inserts[1]
+    assert (row.version, row.format, row.status, row.stage, row.meta) == (  # type: ignore[attr-defined]
+        3, "safetensors", "active", None, {})
+    assert row.created_at is not None  # type: ignore[attr-defined]
 
 
 def test_a_rolled_back_transaction_leaves_no_event_behind(pg_ws: Workspace) -> None:

@@ -31,6 +31,7 @@ from typing import Any, NoReturn
 
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
 from lmops_core.errors import AuditRefusedError
@@ -40,8 +41,18 @@ GENESIS_HASH = "0" * 64
 _FIELD_SEP = "\x1f"
 
 
+@dataclass(frozen=True)
+class CanonicalJSON:
+    """An event's ``before`` or ``after``, already redacted and in :func:`canonical_json`
+    form: prepared before the transaction locks the chain head, it is not redone inside."""
+
+    text: str
+
+
 def canonical_json(value: Any) -> str:
     """Deterministic JSON (sorted keys, no spaces); dates and paths become strings."""
+    if isinstance(value, CanonicalJSON):
+        return value.text
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str,
                       ensure_ascii=False)
 
@@ -194,40 +205,50 @@ _HEAD_KEY = "lmops_audit_head"
 
 
 def _install_head_writer(session: Session) -> None:
-    if session.info.get("lmops_audit_hooks"):
+    """Make sure the commit hooks of the chain are in place for ``session``.
+
+    They are registered once, for every :class:`~sqlalchemy.orm.Session`, and act
+    only on a session whose transaction took the head: registering listeners on
+    each session instead costs more than the rest of an append, and runs while the
+    head is locked.
+    """
+    if not event.contains(OrmSession, "before_commit", _write_head):
+        event.listen(OrmSession, "before_commit", _write_head)
+        event.listen(OrmSession, "after_commit", _after_commit)
+        event.listen(OrmSession, "after_rollback", _forget_head)
+
+
+def _write_head(sess: OrmSession) -> None:
+    state = sess.info.get(_HEAD_KEY)
+    if not state:
         return
-    session.info["lmops_audit_hooks"] = True
+    if sess.get_bind().dialect.name == "postgresql":
+        from lmops_core.audit import postgres
 
-    @event.listens_for(session, "before_commit")
-    def _write_head(sess: Session) -> None:
-        state = sess.info.get(_HEAD_KEY)
-        if state and sess.get_bind().dialect.name == "postgresql":
-            from lmops_core.audit import postgres
+        sess.flush()  # pending ORM writes go first, inside the transaction
+        postgres.commit_with_pending(sess)
+        return
+    if state["dirty"]:
+        sess.connection().execute(_HEAD_UPDATE, {
+            "seq": state["seq"], "hash": state["hash"],
+            "sig": sign_head(state["key"], state["seq"], state["hash"])})
+        state["dirty"] = False
+        state["written"] = True
 
-            sess.flush()  # pending ORM writes go first, inside the transaction
-            postgres.commit_with_pending(sess)
-            return
-        if state and state["dirty"]:
-            sess.connection().execute(_HEAD_UPDATE, {
-                "seq": state["seq"], "hash": state["hash"],
-                "sig": sign_head(state["key"], state["seq"], state["hash"])})
-            state["dirty"] = False
-            state["written"] = True
 
-    @event.listens_for(session, "after_commit")
-    def _after_commit(sess: Session) -> None:
-        state = sess.info.pop(_HEAD_KEY, None)
-        anchor = state and state.get("anchor")
-        if state and state.get("written") and anchor is not None and anchor.on_commit:
-            try:
-                anchor.on_commit(state["start"], state["seq"], state["hash"])
-            except Exception:  # committed already; a missed checkpoint is logged, not fatal
-                _log.exception("audit log: writing a checkpoint after commit failed")
+def _after_commit(sess: OrmSession) -> None:
+    state = sess.info.pop(_HEAD_KEY, None)
+    anchor = state and state.get("anchor")
+    if state and state.get("written") and anchor is not None and anchor.on_commit:
+        try:
+            anchor.on_commit(state["start"], state["seq"], state["hash"])
+        except Exception:  # committed already; a missed checkpoint is logged, not fatal
+            _log.exception("audit log: writing a checkpoint after commit failed")
 
-    @event.listens_for(session, "after_rollback")
-    def _forget_head(sess: Session) -> None:
-        # The next transaction must read (and lock) the head again.
-        sess.info.pop(_HEAD_KEY, None)
+
+def _forget_head(sess: OrmSession) -> None:
+    # The next transaction must read (and lock) the head again.
+    sess.info.pop(_HEAD_KEY, None)
 
 
 _HEAD_CHECK_SQL = (

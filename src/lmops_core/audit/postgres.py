@@ -35,6 +35,7 @@ from typing import Any, NoReturn
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
 from lmops_core.audit import chain
@@ -168,7 +169,7 @@ def discard_pending(conn: Connection) -> None:
     conn.info.pop(_PENDING, None)
 
 
-def commit_with_pending(session: Session) -> None:
+def commit_with_pending(session: OrmSession) -> None:
     """Called just before the commit: send the held-back event and ``COMMIT`` in one round
     trip. The session's own commit then finds the transaction already committed."""
     conn = session.connection()
@@ -179,9 +180,11 @@ def commit_with_pending(session: Session) -> None:
     raw = _driver(conn)
 
     def send() -> None:
+        # COMMIT as a statement, not ``raw.commit()``: that one syncs the pipeline, and
+        # leaving the pipeline syncs again, a second round trip for nothing.
         with raw.pipeline():
             raw.execute(sql, params)
-            raw.commit()
+            raw.execute(b"COMMIT", prepare=False)
 
     _run(raw, key, anchor, send)
 

@@ -15,13 +15,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import and_, insert, literal, select, text, update
+from pydantic_core import PydanticUndefined
+from sqlalchemy import and_, bindparam, insert, select, text, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from lmops_core.audit import postgres as audit_postgres
-from lmops_core.audit.chain import AuditAnchor, append_event, canonical_json
+from lmops_core.audit.chain import AuditAnchor, CanonicalJSON, append_event, canonical_json
 from lmops_core.contracts import AssetType
 from lmops_core.digests import parse_digest
 from lmops_core.errors import (
@@ -230,12 +231,57 @@ def _allocate_version(session: Session, asset_cls: type[Any], asset_id: int) -> 
     return int(session.execute(stmt).scalar_one())
 
 
+_NEXT_VERSION_PG: dict[tuple[Any, ...], tuple[Any, tuple[tuple[str, Any, Any], ...]]] = {}
+
+
+def _next_version_pg_sql(version_cls: type[Any], asset_cls: type[Any], fk: str, by_id: bool,
+                         held: bool) -> tuple[Any, tuple[tuple[str, Any, Any], ...]]:
+    """The statement of :func:`_insert_next_version_pg`, built once per shape (building
+    it is most of a version's client CPU), with the version's columns as parameters
+    ``v_<column>``; and each such column's ``(name, default, default_factory)``."""
+    key = (version_cls, by_id, held)
+    if key not in _NEXT_VERSION_PG:
+        _NEXT_VERSION_PG[key] = _build_next_version_pg_sql(version_cls, asset_cls, fk, by_id,
+                                                           held)
+    return _NEXT_VERSION_PG[key]
+
+
+def _build_next_version_pg_sql(version_cls: type[Any], asset_cls: type[Any], fk: str,
+                               by_id: bool, held: bool
+                               ) -> tuple[Any, tuple[tuple[str, Any, Any], ...]]:
+    table = version_cls.__table__
+    columns = []
+    for c in table.columns:
+        if c.name in ("id", "version", fk):
+            continue
+        info = version_cls.model_fields[c.name]
+        default = None if info.default is PydanticUndefined else info.default
+        columns.append((c.name, default, info.default_factory))
+    match = asset_cls.id if by_id else asset_cls.normalized_name
+    nxt = (update(asset_cls).where(match == bindparam("asset_match"))
+           .values(latest_version=asset_cls.latest_version + 1)
+           .returning(asset_cls.id.label("asset_id"), asset_cls.name.label("asset_name"),
+                      asset_cls.latest_version.label("n")).cte("nxt"))
+    source = select(*[bindparam(f"v_{name}", type_=table.c[name].type).label(name)
+                      for name, _, _ in columns], nxt.c.asset_id, nxt.c.n)
+    stmt = insert(version_cls).from_select([*(c[0] for c in columns), fk, "version"], source)
+    extra = [select(nxt.c.asset_name).scalar_subquery()]
+    if not held:
+        head = (select(col(AuditHead.seq), col(AuditHead.hash), col(AuditHead.signature))
+                .where(col(AuditHead.id) == 1).with_for_update().cte("head"))
+        extra += [select(c).scalar_subquery() for c in head.c]
+    # "orm": the parameters are this statement's own, not rows of a bulk insert.
+    return (stmt.returning(version_cls, *extra).execution_options(dml_strategy="orm"),
+            tuple(columns))
+
+
 def _insert_next_version_pg(session: Session, audit: AuditWriter, asset_cls: type[Any],
-                            version_cls: type[Any], fk: str, asset_match: Any,
+                            version_cls: type[Any], fk: str, asset_match: int | str,
                             values: Mapping[str, Any]) -> tuple[Any, str] | None:
-    """Allocate the next version number of the asset ``asset_match`` selects and insert a
-    version with ``values``, in one statement; ``(version row, asset's name)``, or ``None``
-    when no asset matches (nothing is written then).
+    """Allocate the next version number of the asset ``asset_match`` names (its id, or
+    its normalised name) and insert a version with ``values``, in one statement;
+    ``(version row, asset's name)``, or ``None`` when no asset matches (nothing is
+    written then).
 
     The ``UPDATE ... RETURNING`` in the CTE takes the asset's row lock, as
     :func:`_allocate_version` does, and the insert follows in the same round
@@ -245,26 +291,16 @@ def _insert_next_version_pg(session: Session, audit: AuditWriter, asset_cls: typ
     extend: every writer of the asset queues on these locks, and each round trip
     made while holding them costs them all (see :mod:`lmops_core.audit.postgres`).
     """
-    table = version_cls.__table__
-    # The model's own defaults (stage, status, created_at...), as an ORM insert would use.
-    proto = version_cls(**{"version": 0, **values})
-    values = {c.name: getattr(proto, c.name) for c in table.columns
-              if c.name not in ("id", "version", fk)}
-    nxt = (update(asset_cls).where(asset_match)
-           .values(latest_version=asset_cls.latest_version + 1)
-           .returning(asset_cls.id.label("asset_id"), asset_cls.name.label("asset_name"),
-                      asset_cls.latest_version.label("n")).cte("nxt"))
-    source = select(*[literal(v, type_=table.c[k].type).label(k) for k, v in values.items()],
-                    nxt.c.asset_id, nxt.c.n)
-    stmt = insert(version_cls).from_select([*values, fk, "version"], source)
-    extra = [select(nxt.c.asset_name).scalar_subquery()]
     held = audit_postgres.holds_head(session)
-    if not held:
-        head = (select(col(AuditHead.seq), col(AuditHead.hash), col(AuditHead.signature))
-                .where(col(AuditHead.id) == 1).with_for_update().cte("head"))
-        extra += [select(c).scalar_subquery() for c in head.c]
+    stmt, columns = _next_version_pg_sql(version_cls, asset_cls, fk,
+                                         isinstance(asset_match, int), held)
+    # The model's own defaults (stage, status, created_at...), as an ORM insert would use.
+    params = {f"v_{name}": values[name] if name in values
+              else factory() if factory is not None else default
+              for name, default, factory in columns}
+    params["asset_match"] = asset_match
     try:
-        result = session.execute(stmt.returning(version_cls, *extra)).first()
+        result = session.execute(stmt, params).first()
     except sa_exc.ProgrammingError as exc:  # a dropped audit table: a verdict, not a traceback
         if held:
             raise
@@ -309,17 +345,21 @@ def create_version(
     fields = {**fields, "meta": redact(fields["meta"])} if "meta" in fields else fields
     values = {"created_by": audit.actor,
               **({"run_id": run_id} if run_id and asset_type != "prompt" else {}), **fields}
+    event_after = CanonicalJSON(canonical_json(redact(
+        {k: v for k, v in fields.items() if k not in ("template",)}
+        | ({"run_id": run_id} if run_id else {}) | ({"tags": dict(tags)} if tags else {})
+        | {"identity": audit.identity})))
     if session.get_bind().dialect.name == "postgresql":
         _check_risk_tier(risk_tier)
         # An existing asset is found, locked and given its version by the insert itself;
         # only a new asset costs a round trip (and an event) of its own.
         got = _insert_next_version_pg(session, audit, asset_cls, version_cls, fk,
-                                      asset_cls.normalized_name == normalize_name(name), values)
+                                      normalize_name(name), values)
         if got is None:
             asset = ensure_asset(session, audit, asset_type=asset_type, name=name,
                                  description=description, risk_tier=risk_tier)
             got = _insert_next_version_pg(session, audit, asset_cls, version_cls, fk,
-                                          asset_cls.id == asset.id, values)
+                                          int(asset.id), values)
         if got is None:
             raise NotFoundError(f"{asset_type} {clean_name(name)!r} was deleted while a "
                                 "version was being added", asset=name)
@@ -338,10 +378,7 @@ def create_version(
             {"subject_type": asset_type, "subject_id": row.id, "key": k, "value": v}
             for k, v in tags.items()])
     ref = version_ref(asset_type, asset_name, number)
-    audit.record(session, f"{asset_type}_version.create", ref,
-                 after={k: v for k, v in fields.items() if k not in ("template",)}
-                 | ({"run_id": run_id} if run_id else {}) | ({"tags": dict(tags)} if tags else {})
-                 | {"identity": audit.identity})
+    audit.record(session, f"{asset_type}_version.create", ref, after=event_after)
     return row
 
 
