@@ -18,7 +18,7 @@ import subprocess
 import time
 import traceback
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,14 +37,19 @@ from lmops_core.datasets.ingest import ingest_file
 from lmops_core.datasets.shapes import SHAPES
 from lmops_core.errors import LmopsError, PolicyViolationError, StageError, ValidationError
 from lmops_core.operations import check_inputs, validate_params
+from lmops_core.plugins import PluginHost
 from lmops_core.redaction import redact, redact_text
 from lmops_core.registry import store
+from lmops_core.registry.db import Database
 from lmops_core.registry.models import Run, utcnow
 from lmops_core.registry.names import parse_ref
+from lmops_core.registry.store import AuditWriter
 from lmops_core.safepaths import is_inside, join_inside
+from lmops_core.settings import Settings
 
 if TYPE_CHECKING:
-    from lmops_core.workspace import Workspace
+    from lmops_core.governance.policy_facts import PolicySource
+    from lmops_core.registry.schemas import VersionPublic
 
 SUITE_USE_STAGE = "approved-for-use"
 """The stage a suite version holding code must be in before any run may execute it."""
@@ -75,21 +80,33 @@ def code_version() -> str | None:
 
 
 class StageRunner:
-    """Runs operations for one workspace."""
+    """Runs operations against one store, as one actor.
 
-    def __init__(self, workspace: Workspace) -> None:
-        self.ws = workspace
+    It takes what it uses: the database, the artifact store, the plugin host
+    (operations, and the context handed to them), the settings (home folder,
+    record size limit), the actor and its audit writer, the policy source (the
+    training-data gate) and a way to read a version (the deployment gate).
+    """
 
-    @property
-    def artifacts(self) -> ArtifactStore:
-        return self.ws.artifacts
+    def __init__(self, *, db: Database, artifacts: ArtifactStore, plugins: PluginHost,
+                 settings: Settings, actor: str, audit: AuditWriter,
+                 policy_source: PolicySource,
+                 versions: Callable[[str], VersionPublic]) -> None:
+        self.db = db
+        self.artifacts = artifacts
+        self.plugins = plugins
+        self.settings = settings
+        self.actor = actor
+        self.audit = audit
+        self.policy_source = policy_source
+        self.versions = versions
 
     # -- inputs -------------------------------------------------------------
 
     def _materialise(self, inputs: Mapping[str, str], into: Path) -> dict[str, InputAsset]:
         resolved: dict[str, InputAsset] = {}
         into.mkdir(parents=True, exist_ok=True)
-        with self.ws.db.read() as s:
+        with self.db.read() as s:
             for role, ref in inputs.items():
                 slot = join_inside(into, role, what=f"input role {role!r}")
                 parsed = parse_ref(ref)
@@ -133,12 +150,12 @@ class StageRunner:
         progress: ProgressReporter | None = None,
         keep_workdir: bool = False,
     ) -> RunOutcome:
-        registered = self.ws.plugins.operation(stage, operation)
+        registered = self.plugins.operation(stage, operation)
         spec = registered.spec
         check_inputs(spec, operation, {role: (ref, _asset_type_of(ref))
                                        for role, ref in inputs.items()})
         run_id = uuid.uuid4().hex
-        base = self.ws.settings.home / "runs" / run_id
+        base = self.settings.home / "runs" / run_id
         workdir = base / "work"
         workdir.mkdir(parents=True)
         started = utcnow()
@@ -147,7 +164,7 @@ class StageRunner:
         given = dict(params)  # recorded as given, plus what the operation reports it used
         run = Run(id=run_id, stage=stage.value, operation=operation, plugin=registered.plugin,
                   status="running", params=redact_params(params), inputs=dict(inputs),
-                  actor=self.ws.actor,
+                  actor=self.actor,
                   code_version=code_version(), started_at=started)
         # The lease marks the run as in flight for its whole life: gc leaves its folder and
         # every blob it stores alone until it has committed (or failed).
@@ -163,10 +180,10 @@ class StageRunner:
                 gate = self._check_deployment(stage, inputs, params)
                 resolved = self._materialise(inputs, base / "inputs")
                 ctx = StageContext(stage=stage, operation=operation, inputs=resolved,
-                                   params=params, workdir=workdir, actor=self.ws.actor,
+                                   params=params, workdir=workdir, actor=self.actor,
                                    run_id=run_id, seed=seed,
                                    progress=progress or NullProgress(), options=options,
-                                   plugins=self.ws.plugins)
+                                   plugins=self.plugins)
                 result = registered.value.run(ctx)
                 if not isinstance(result, StageResult):
                     raise StageError(f'operation "{operation}" of plugin "{registered.plugin}" '
@@ -214,11 +231,11 @@ class StageRunner:
                     if parse_ref(ref).asset_type == "dataset"}
         if not datasets:
             return
-        rules = self.ws.governance.policies().select("dataset", "standard",
+        rules = self.policy_source.policies().select("dataset", "standard",
                                                      "approved-for-training")
         if not rules:
             return
-        with self.ws.db.read() as s:
+        with self.db.read() as s:
             for role, ref in datasets.items():
                 _, version = store.resolve(s, ref)
                 if version.stage != "approved-for-training":
@@ -241,6 +258,7 @@ class StageRunner:
         if stage is not Stage.DEPLOYMENT:
             return None
         from lmops_core.deploy.eligibility import check_approved
+        from lmops_core.governance.views import RequestViews
         from lmops_core.governance.workflow import GOVERNED_STAGES
 
         target = params.get("stage")
@@ -253,9 +271,11 @@ class StageRunner:
         if not governed:
             raise ValidationError("a deployment operation needs a model or prompt input approved "
                                   f"for {target}", field="inputs")
+        requests = RequestViews(db=self.db)
         for role, ref in governed.items():
             try:
-                check_approved(self.ws, ref, stage=target)
+                check_approved(self.versions(ref), stage=target, requests=requests,
+                               policies=self.policy_source.policies())
             except LmopsError as exc:
                 raise PolicyViolationError(
                     f'deployment input "{role}" ({ref}) is not approved for {target}: '
@@ -292,7 +312,7 @@ class StageRunner:
 
     def _store_outputs(self, result: StageResult) -> dict[str, _Stored]:
         stored: dict[str, _Stored] = {}
-        tmp = self.ws.settings.home / "tmp"
+        tmp = self.settings.home / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
         for out in result.outputs:
             if out.asset_type == "model":
@@ -302,7 +322,7 @@ class StageRunner:
                                            {"kind": out.kind, "format": fmt})
             else:
                 ingested = ingest_file(out.path, shape=out.kind, tmp_dir=tmp,
-                                       max_record_bytes=self.ws.settings.max_record_bytes)
+                                       max_record_bytes=self.settings.max_record_bytes)
                 try:
                     info = self.artifacts.put_file(ingested.path)
                 finally:
@@ -320,8 +340,8 @@ class StageRunner:
     def _commit(self, run: Run, inputs: Mapping[str, InputAsset], result: StageResult,
                 stored: Mapping[str, _Stored], evidence_files: list[dict[str, str]],
                 gate: str | None = None) -> RunOutcome:
-        audit = self.ws.audit_writer
-        with self.ws.db.write() as s:
+        audit = self.audit
+        with self.db.write() as s:
             store.record_run(s, audit, run)
             input_rows = {role: store.resolve(s, a.ref)[1] for role, a in inputs.items()}
             if gate is not None:
@@ -368,8 +388,8 @@ class StageRunner:
             "".join(traceback.format_exception_only(type(exc), exc)).strip())[:4000]
         run.metrics, run.info, run.series_digest = {}, {}, None
         try:
-            with self.ws.db.write() as s:
-                store.record_run(s, self.ws.audit_writer, run)
+            with self.db.write() as s:
+                store.record_run(s, self.audit, run)
         except Exception:  # noqa: BLE001 - never mask the plugin's own error
             return
 

@@ -39,6 +39,7 @@ from lmops_core.governance.identity import (
 )
 from lmops_core.governance.identity import resolve as resolve_identity
 from lmops_core.governance.keys import KeyRegistry
+from lmops_core.governance.policy_facts import PolicySource
 from lmops_core.governance.schemas import Principal
 from lmops_core.governance.signing import (
     DecisionVerifyResult,
@@ -92,7 +93,18 @@ class Workspace:
         self._audit_key = audit_key
         self._ledger = audit_ledger
         self.identity = identity or name_only(actor or settings.actor, embedded=db.is_sqlite)
-        self.runner = StageRunner(self)
+        # The services below take what they use, never this facade.
+        self._audit = store.AuditWriter(key=audit_key, actor=self.identity.user,
+                                        anchor=audit_ledger.anchor if audit_ledger else None,
+                                        identity=self.identity.method)
+        self.policy_source = PolicySource(settings=settings, plugins=plugins)
+        self.runner = StageRunner(db=db, artifacts=artifacts, plugins=plugins,
+                                  settings=settings, actor=self.identity.user,
+                                  audit=self._audit, policy_source=self.policy_source,
+                                  versions=self.get)
+        self._governance = Governance(db=db, identity=self.identity, audit=self._audit,
+                                      policy_source=self.policy_source, plugins=plugins,
+                                      home=settings.home)
 
     @property
     def actor(self) -> str:
@@ -193,7 +205,8 @@ class Workspace:
     @property
     def signing_keys(self) -> KeyRegistry:
         """Personal signing keys: register, rotate, revoke, list."""
-        return KeyRegistry(self)
+        return KeyRegistry(db=self.db, identity=self.identity, audit=self._audit,
+                           home=self.settings.home)
 
     def verify_decisions(self, trusted: Mapping[str, Any] | None = None
                          ) -> DecisionVerifyResult:
@@ -218,13 +231,12 @@ class Workspace:
     @property
     def governance(self) -> Governance:
         """Policies, roles, tokens and promotion requests: the only door into a stage."""
-        return Governance(self)
+        return self._governance
 
     @property
     def audit_writer(self) -> store.AuditWriter:
-        return store.AuditWriter(key=self._audit_key, actor=self.actor,
-                                 anchor=self._ledger.anchor if self._ledger else None,
-                                 identity=self.identity.method)
+        """Appends audit events as this workspace's actor."""
+        return self._audit
 
     # -- registering -------------------------------------------------------------
 
