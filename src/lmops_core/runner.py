@@ -46,6 +46,7 @@ from lmops_core.registry.names import parse_ref
 from lmops_core.registry.store import AuditWriter
 from lmops_core.safepaths import is_inside, join_inside
 from lmops_core.settings import Settings
+from lmops_core.terms import GovernedStage, InputRole, LifecycleStage
 
 if TYPE_CHECKING:
     from lmops_core.governance.policy_facts import PolicySource
@@ -103,8 +104,9 @@ class StageRunner:
 
     # -- inputs -------------------------------------------------------------
 
-    def _materialise(self, inputs: Mapping[str, str], into: Path) -> dict[str, InputAsset]:
-        resolved: dict[str, InputAsset] = {}
+    def _materialise(self, inputs: Mapping[InputRole, str], into: Path
+                     ) -> dict[InputRole, InputAsset]:
+        resolved: dict[InputRole, InputAsset] = {}
         into.mkdir(parents=True, exist_ok=True)
         with self.db.read() as s:
             for role, ref in inputs.items():
@@ -141,10 +143,10 @@ class StageRunner:
 
     def run(
         self,
-        stage: Stage,
+        stage: LifecycleStage,
         operation: str,
         *,
-        inputs: Mapping[str, str],
+        inputs: Mapping[InputRole, str],
         params: Mapping[str, Any] | None = None,
         seed: int | None = None,
         progress: ProgressReporter | None = None,
@@ -223,7 +225,8 @@ class StageRunner:
             in_flight.close()
             # A failed run keeps its work folder (checkpoints to resume from) until `lmops gc`.
 
-    def _check_training_data(self, stage: Stage, inputs: Mapping[str, str]) -> None:
+    def _check_training_data(self, stage: LifecycleStage, inputs: Mapping[InputRole, str]
+                             ) -> None:
         """Refuse to train on a dataset a policy says must be approved, unless it is."""
         if stage is not Stage.TRAINING:
             return
@@ -246,8 +249,8 @@ class StageRunner:
                         f"`lmops promote {ref} --to approved-for-training`",
                         field=f"inputs.{role}")
 
-    def _check_deployment(self, stage: Stage, inputs: Mapping[str, str],
-                          params: Mapping[str, Any]) -> str | None:
+    def _check_deployment(self, stage: LifecycleStage, inputs: Mapping[InputRole, str],
+                          params: Mapping[str, Any]) -> GovernedStage | None:
         """Refuse a deployment operation unless every governed input is approved for its stage.
 
         The target stage is the ``stage`` parameter (required). Every model and
@@ -259,7 +262,7 @@ class StageRunner:
             return None
         from lmops_core.deploy.eligibility import check_approved
         from lmops_core.governance.views import RequestViews
-        from lmops_core.governance.workflow import GOVERNED_STAGES
+        from lmops_core.vocabulary import GOVERNED_STAGES
 
         target = params.get("stage")
         if not isinstance(target, str) or target not in GOVERNED_STAGES:
@@ -282,14 +285,14 @@ class StageRunner:
                     f"{exc.message}", field=f"inputs.{role}") from exc
         return target
 
-    def _check(self, result: StageResult, inputs: Mapping[str, InputAsset], workdir: Path,
+    def _check(self, result: StageResult, inputs: Mapping[InputRole, InputAsset], workdir: Path,
                operation: str) -> None:
-        roles: set[str] = set()
+        output_roles: set[InputRole] = set()
         for out in result.outputs:
             where = f'operation "{operation}" output "{out.role}"'
-            if out.role in roles:
+            if out.role in output_roles:
                 raise StageError(f"{where}: role is used twice")
-            roles.add(out.role)
+            output_roles.add(out.role)
             if out.asset_type not in ("dataset", "model"):
                 raise StageError(f"{where}: asset_type must be dataset or model")
             if not is_inside(workdir, out.path) or not out.path.exists():
@@ -302,7 +305,7 @@ class StageRunner:
             if out.name is None and not out.derived_from:
                 raise StageError(f"{where}: give a name or at least one derived_from input")
         for ev in result.evidence:
-            if ev.subject not in roles and ev.subject not in inputs:
+            if ev.subject not in output_roles and ev.subject not in inputs:
                 raise StageError(f'operation "{operation}" evidence "{ev.kind}": subject '
                                  f"{ev.subject!r} is neither an input nor an output role")
             for name, path in ev.artifacts.items():
@@ -337,9 +340,9 @@ class StageRunner:
         return [{name: self.artifacts.put_file(Path(path)).digest
                  for name, path in ev.artifacts.items()} for ev in result.evidence]
 
-    def _commit(self, run: Run, inputs: Mapping[str, InputAsset], result: StageResult,
+    def _commit(self, run: Run, inputs: Mapping[InputRole, InputAsset], result: StageResult,
                 stored: Mapping[str, _Stored], evidence_files: list[dict[str, str]],
-                gate: str | None = None) -> RunOutcome:
+                gate: GovernedStage | None = None) -> RunOutcome:
         audit = self.audit
         with self.db.write() as s:
             store.record_run(s, audit, run)
@@ -418,19 +421,19 @@ def _check_suite_usable(ref: str, version: Any) -> None:
             f"`lmops promote {ref} --to {SUITE_USE_STAGE}`", field="inputs")
 
 
-def _recheck_deployment(inputs: Mapping[str, InputAsset], rows: Mapping[str, Any],
-                        stage: str) -> None:
+def _recheck_deployment(inputs: Mapping[InputRole, InputAsset], rows: Mapping[InputRole, Any],
+                        target: GovernedStage) -> None:
     """At commit: a governed input revoked or moved while the operation ran fails the run."""
-    from lmops_core.governance.workflow import REVALIDATION_REQUIRED
+    from lmops_core.governance.decisions import REVALIDATION_REQUIRED
 
     for role, asset in inputs.items():
         if asset.asset_type not in ("model", "prompt"):
             continue
         row = rows[role]
-        if (row.stage != stage or row.status == REVALIDATION_REQUIRED
+        if (row.stage != target or row.status == REVALIDATION_REQUIRED
                 or row.digest != asset.digest):
             raise PolicyViolationError(
-                f'deployment input "{role}" ({asset.ref}) left {stage}, was revoked or changed '
+                f'deployment input "{role}" ({asset.ref}) left {target}, was revoked or changed '
                 "while the operation ran: nothing it produced is kept", field=f"inputs.{role}")
 
 
@@ -439,11 +442,11 @@ class RunOutcome:
     """What a successful run produced: the run id, new version refs by role, evidence ids."""
 
     run_id: str
-    outputs: dict[str, str]
+    outputs: dict[InputRole, str]
     evidence_ids: list[int]
     metrics: dict[str, Any]
 
-    def output(self, role: str) -> str:
+    def output(self, role: InputRole) -> str:
         """The reference of the version created for ``role``."""
         try:
             return self.outputs[role]

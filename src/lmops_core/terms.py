@@ -6,18 +6,20 @@ through an approved request (a governed stage: ``staging``, ``production``...).
 "Role" means the name an operation gives an input or output (an input role),
 who speaks in a dialogue record (a message role), or what a person may do in
 governance (a user role). Signatures in the core use these names; the words
-users see in the CLI and in YAML files stay as they are. This module imports
-nothing of ours but the lifecycle enum.
+users see in the CLI and in YAML files stay as they are. Like
+:mod:`lmops_core.vocabulary`, this module imports nothing at run time, so any
+module may use it.
 """
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
-from lmops_core.contracts import Stage
+if TYPE_CHECKING:
+    from lmops_core.contracts import Stage
 
-#: Where in a model's life an operation runs: ``training``, ``evaluation``...
-LifecycleStage: TypeAlias = Stage
+#: Where in a model's life an operation runs: ``training``, ``evaluation``... (the enum).
+LifecycleStage: TypeAlias = "Stage"
 #: A state a version enters only through an approved request (``vocabulary.GOVERNED_STAGES``).
 GovernedStage: TypeAlias = str
 #: The name an operation gives one of its inputs or outputs (``model``, ``train``...).

@@ -70,6 +70,7 @@ from lmops_core.registry.schemas import (
 from lmops_core.runner import RunOutcome, StageRunner
 from lmops_core.settings import Settings, get_settings
 from lmops_core.suites import inspect_suite_folder
+from lmops_core.terms import GovernedStage, InputRole, LifecycleStage
 from lmops_core.validation import checked_public
 from lmops_core.vocabulary import MODEL_KINDS as MODEL_KINDS
 
@@ -442,7 +443,7 @@ class Workspace:
             return self._publics(s, asset_type, rows)
 
     def search(self, asset_type: AssetType, *, name: str | None = None, kind: str | None = None,
-               stage: str | None = None, tags: Mapping[str, str] | None = None,
+               stage: GovernedStage | None = None, tags: Mapping[str, str] | None = None,
                metrics: Sequence[str] = (), limit: int = 100, offset: int = 0
                ) -> list[VersionPublic]:
         """Versions matching all filters; metrics like ``"eval.acc>=0.6"``."""
@@ -606,7 +607,8 @@ class Workspace:
             return EvidencePublic(subject=store.ref_of(s, typ, row),
                                   **ev.model_dump(exclude={"subject_type", "subject_id"}))
 
-    def run_stage(self, stage: Stage | str, operation: str, *, inputs: Mapping[str, str],
+    def run_stage(self, stage: LifecycleStage | str, operation: str, *,
+                  inputs: Mapping[InputRole, str],
                   params: Mapping[str, Any] | None = None, seed: int | None = None,
                   progress: ProgressReporter | None = None) -> RunOutcome:
         """Run a plugin's operation for a stage and record everything it produced."""

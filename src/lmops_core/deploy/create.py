@@ -109,8 +109,9 @@ def create_bundle(ws: BundleSource, ref: str, dest: Path, *, stage: GovernedStag
                                         encryption_key=encryption_key)
         if tar_path is not None:
             write_tar(dest, tar_path)
-        _record(ws.db, ws.audit_writer, version.ref, version.digest, stage=stage, digest=digest, key_id=key_id,
-                request_id=approval.request_id, encrypted=encryption_key is not None,
+        _record(ws.db, ws.audit_writer, version.ref, version.digest, stage=stage, digest=digest,
+                key_id=key_id, request_id=approval.request_id,
+                encrypted=encryption_key is not None,
                 members=len(manifest["members"]),
                 size=sum(int(m["size"]) for m in manifest["members"]))
     except BaseException:

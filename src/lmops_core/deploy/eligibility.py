@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from lmops_core.errors import ConflictError, PolicyViolationError, ValidationError
+from lmops_core.governance.decisions import REVALIDATION_REQUIRED
 from lmops_core.governance.schemas import ApprovalRequestPublic
-from lmops_core.governance.workflow import GOVERNED_STAGES, REVALIDATION_REQUIRED
 from lmops_core.policy import PolicySet
 from lmops_core.registry.schemas import ModelVersionPublic, VersionPublic
 from lmops_core.terms import GovernedStage
+from lmops_core.vocabulary import GOVERNED_STAGES
 
 
 class ApprovedRequests(Protocol):

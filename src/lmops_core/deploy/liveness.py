@@ -86,8 +86,8 @@ def check_standing(manifest: dict[str, Any], *, store: LiveStore | None,
 
 def _ask_store(db: Database, manifest: dict[str, Any]) -> Standing | None:
     """The live verdict, or None when this store never approved the bundle's request."""
+    from lmops_core.governance.decisions import REVALIDATION_REQUIRED
     from lmops_core.governance.models import ApprovalRequest
-    from lmops_core.governance.workflow import REVALIDATION_REQUIRED
     from lmops_core.registry import store
     from lmops_core.registry.names import parse_ref
 

@@ -18,6 +18,7 @@ from lmops_core.registry import store
 from lmops_core.registry.models import utcnow
 from lmops_core.registry.names import parse_ref
 from lmops_core.registry.store import AuditWriter
+from lmops_core.terms import GovernedStage
 from lmops_core.vocabulary import GOVERNED_STAGES
 
 #: A version with this status enters no stage until it is revalidated.
@@ -36,7 +37,7 @@ def resolve_version(s: Session, ref: str) -> tuple[str, Any, Any]:
     return typ, asset, version
 
 
-def check_target_stage(stage: str) -> None:
+def check_target_stage(stage: GovernedStage) -> None:
     """Refuse a target that is not a governed stage."""
     if stage not in GOVERNED_STAGES:
         raise ValidationError(f"unknown target stage {stage!r} (expected one of "

@@ -32,6 +32,7 @@ from lmops_core.policy import (
 )
 from lmops_core.registry import store
 from lmops_core.settings import Settings
+from lmops_core.terms import GovernedStage
 
 #: Evidence kinds the workflow writes itself; they never invalidate a request.
 GOVERNANCE_KINDS = frozenset({"promotion_request", "approval", "promotion", "revocation",
@@ -77,7 +78,7 @@ class PolicySource:
         return self.plugins.metric_types()
 
     def judge_transition(self, s: Session, asset_type: str, asset: Any, version: Any,
-                         target: str, requester: str) -> PolicyEvaluation:
+                         target: GovernedStage, requester: str) -> PolicyEvaluation:
         """How the rules for ``target`` judge ``version`` now (``requester`` asking)."""
         rules = self.policies().select(asset_type, getattr(asset, "risk_tier", "standard"),
                                        target)
@@ -124,7 +125,7 @@ def version_facts(s: Session, asset_type: str, asset: Any, version: Any,
                **extra)
 
 
-def stage_holder(s: Session, asset_type: str, asset: Any, stage: str) -> Any | None:
+def stage_holder(s: Session, asset_type: str, asset: Any, stage: GovernedStage) -> Any | None:
     """The version of ``asset`` in the governed ``stage`` now, or ``None``."""
     _, version_cls, fk = store.asset_classes(asset_type)
     return s.execute(select(version_cls).where(getattr(version_cls, fk) == asset.id,
@@ -136,7 +137,7 @@ def _holder_facts(s: Session, asset_type: str, asset: Any, holder: Any) -> Any:
                          evidence=evidence_facts(s, asset_type, holder))
 
 
-def evaluation_facts(s: Session, asset_type: str, asset: Any, version: Any, target: str,
+def evaluation_facts(s: Session, asset_type: str, asset: Any, version: Any, target: GovernedStage,
                      requester: str) -> EvaluationFacts:
     """Everything the rules for ``target`` are judged on, read in session ``s``."""
     holder = stage_holder(s, asset_type, asset, target)

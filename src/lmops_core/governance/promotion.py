@@ -54,6 +54,7 @@ from lmops_core.registry import store
 from lmops_core.registry.db import Database
 from lmops_core.registry.models import utcnow
 from lmops_core.registry.store import AuditWriter
+from lmops_core.terms import GovernedStage, UserRoleName
 
 #: Stages only some asset types can enter (others: any type may request them).
 STAGE_ASSET_TYPES = {"approved-for-training": ("dataset",), "approved-for-use": ("suite",)}
@@ -73,7 +74,7 @@ class Promotions:
         self.plugins = plugins
         self.home = home
 
-    def request_promotion(self, ref: str, *, to: str) -> ApprovalRequestPublic:
+    def request_promotion(self, ref: str, *, to: GovernedStage) -> ApprovalRequestPublic:
         """Ask to promote ``ref`` into stage ``to``; refused at once if hard gates fail."""
         check_target_stage(to)
         with self.db.write() as s:
@@ -92,8 +93,7 @@ class Promotions:
             if open_request is not None:
                 raise ConflictError(f"{canonical} already has a pending request to {to}: "
                                     f"{open_request}")
-            require_role(s, actor, {"submitter", "admin"}, f"request promotion of "
-                               f"{canonical}")
+            require_role(s, actor, {"submitter", "admin"}, f"request promotion of {canonical}")
             if version.status == REVALIDATION_REQUIRED:
                 raise PolicyViolationError(
                     f"{canonical} is {REVALIDATION_REQUIRED} (revoked or breached monitoring): it "
@@ -151,7 +151,8 @@ class Promotions:
         announce(self.plugins, events)
         return public
 
-    def _expire_lapsed(self, s: Session, typ: str, version_id: int, to: str) -> None:
+    def _expire_lapsed(self, s: Session, typ: str, version_id: int, to: GovernedStage
+                       ) -> None:
         # A pending request past its expiry no longer blocks a new one, but it still
         # occupies uq_approval_pending until it is marked expired.
         for req in s.execute(select(ApprovalRequest).where(
@@ -165,7 +166,7 @@ class Promotions:
                                         after={"request_id": req.id})
         s.flush()
 
-    def decide(self, request_id: str, *, approve: bool, role: str,
+    def decide(self, request_id: str, *, approve: bool, role: UserRoleName,
                comment: str) -> ApprovalRequestPublic:
         """Approve or reject a pending request as ``role``, with a mandatory comment."""
         if not comment or not comment.strip():
@@ -174,7 +175,8 @@ class Promotions:
         invalid: ConflictError | None = None
         events: list[DecisionEvent] = []
         with self.db.write() as s:
-            who = self.access.acting(s, f"{'approve' if approve else 'reject'} request {request_id}")
+            verb = "approve" if approve else "reject"
+            who = self.access.acting(s, f"{verb} request {request_id}")
             actor = who.user
             req = self._locked_request(s, request_id)
             if req.status != "pending":
@@ -189,7 +191,8 @@ class Promotions:
                 invalid = ConflictError(f"request {request_id} is {status}: {reason}")
             else:
                 self._record_decision(s, req, version, who, role, approve, comment)
-                events.append(decision_event(req, "approved" if approve else "rejected", actor, comment))
+                events.append(decision_event(req, "approved" if approve else "rejected", actor,
+                                             comment))
                 if approve and self._complete(s, req):
                     events.append(self._promote(s, req, typ, asset, version, actor))
                 elif not approve:
@@ -296,8 +299,8 @@ class Promotions:
         that now needs other sign-offs, is invalidated.
         """
         try:
-            evaluation = self.policy_source.judge_transition(s, req.asset_type, asset, version, req.target_stage,
-                                        req.requested_by)
+            evaluation = self.policy_source.judge_transition(
+                s, req.asset_type, asset, version, req.target_stage, req.requested_by)
         except Exception as exc:  # noqa: BLE001 - fail closed: what cannot be judged is refused
             return "invalidated", f"the policy could not be evaluated again: {exc}"
         if not evaluation.allowed:
@@ -369,13 +372,13 @@ class Promotions:
             due = s.execute(select(ApprovalRequest).where(
                 col(ApprovalRequest.status) == "pending",
                 col(ApprovalRequest.expires_at) < utcnow()).with_for_update()).scalars().all()
-            events = [close_request(s, self.audit, req, "expired", "request expired", self.identity.user)
-                      for req in due]
+            events = [close_request(s, self.audit, req, "expired", "request expired",
+                                    self.identity.user) for req in due]
         announce(self.plugins, events)
         return len(events)
 
 
-def _check_stage_asset(asset_type: str, stage: str, ref: str) -> None:
+def _check_stage_asset(asset_type: str, stage: GovernedStage, ref: str) -> None:
     allowed = STAGE_ASSET_TYPES.get(stage)
     if allowed is not None and asset_type not in allowed:
         raise ValidationError(f"{ref}: only {', '.join(allowed)} versions can enter {stage}",

@@ -39,6 +39,7 @@ from lmops_core.registry import store
 from lmops_core.registry.db import Database
 from lmops_core.registry.models import Evidence
 from lmops_core.registry.store import AuditWriter
+from lmops_core.terms import GovernedStage
 from lmops_core.vocabulary import GOVERNED_STAGES
 
 #: Roles that may revalidate a version (an explicit decision, see ``Revocations.revalidate``).
@@ -65,7 +66,7 @@ class Revocations:
         self.policy_source = policy_source
         self.plugins = plugins
 
-    def revoke(self, ref: str, *, stage: str, reason: str) -> None:
+    def revoke(self, ref: str, *, stage: GovernedStage, reason: str) -> None:
         """Take a version out of a stage (monitoring breach, incident); audited."""
         if not reason.strip():
             raise ValidationError("a revocation needs a reason", field="reason")
@@ -77,7 +78,7 @@ class Revocations:
             if version.stage != stage:
                 raise ConflictError(f"{canonical} is not in {stage}")
             require_role(s, self.identity.user, {"risk_officer", "validator", "admin"},
-                               f"revoke {canonical}")
+                         f"revoke {canonical}")
             events = self._withdraw(s, typ, version, canonical, stage=stage, reason=reason,
                                     by_policy=False)
         announce(self.plugins, events)
@@ -151,15 +152,15 @@ class Revocations:
         events = []
         if stage is not None:
             events.append(DecisionEvent(request_id=None, ref=canonical, target_stage=stage,
-                                        decision="revoked", actor=self.identity.user, comment=reason,
-                                        status=REVALIDATION_REQUIRED))
+                                        decision="revoked", actor=self.identity.user,
+                                        comment=reason, status=REVALIDATION_REQUIRED))
         pending = s.execute(select(ApprovalRequest).where(
             col(ApprovalRequest.asset_type) == typ,
             col(ApprovalRequest.version_id) == version.id,
             col(ApprovalRequest.status) == "pending").with_for_update()).scalars().all()
         for req in pending:
             events.append(close_request(s, self.audit, req, "invalidated",
-                                      f"{canonical} was revoked: {reason}", self.identity.user))
+                                        f"{canonical} was revoked: {reason}", self.identity.user))
         return events
 
     def revalidate(self, ref: str, *, comment: str) -> None:
@@ -205,8 +206,8 @@ class Revocations:
                                   metrics={"since": since.isoformat()},
                                   details={"actor": actor, "comment": comment})
         announce(self.plugins, [DecisionEvent(request_id=None, ref=canonical, target_stage="",
-                                  decision="revalidated", actor=actor, comment=comment,
-                                  status="active")])
+                                              decision="revalidated", actor=actor,
+                                              comment=comment, status="active")])
 
     def _kinds_without_new_evidence(self, s: Session, typ: str, asset: Any, version: Any,
                                     since: datetime) -> list[str]:
