@@ -80,6 +80,7 @@ def code_version() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+@dataclass(kw_only=True, eq=False)  # compared and hashed by identity
 class StageRunner:
     """Runs operations against one store, as one actor.
 
@@ -89,18 +90,14 @@ class StageRunner:
     training-data gate) and a way to read a version (the deployment gate).
     """
 
-    def __init__(self, *, db: Database, artifacts: ArtifactStore, plugins: PluginHost,
-                 settings: Settings, actor: str, audit: AuditWriter,
-                 policy_source: PolicySource,
-                 versions: Callable[[str], VersionPublic]) -> None:
-        self.db = db
-        self.artifacts = artifacts
-        self.plugins = plugins
-        self.settings = settings
-        self.actor = actor
-        self.audit = audit
-        self.policy_source = policy_source
-        self.versions = versions
+    db: Database
+    artifacts: ArtifactStore
+    plugins: PluginHost
+    settings: Settings
+    actor: str
+    audit: AuditWriter
+    policy_source: PolicySource
+    versions: Callable[[str], VersionPublic]
 
     # -- inputs -------------------------------------------------------------
 

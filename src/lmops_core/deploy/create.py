@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from lmops_core.acting_store import ActingStore
 from lmops_core.deploy import attestations
 from lmops_core.deploy.archive import write_tar
 from lmops_core.deploy.eligibility import VersionsAndApprovals, check_deployable
@@ -22,24 +23,11 @@ from lmops_core.registry.models import utcnow
 from lmops_core.registry.names import parse_ref
 from lmops_core.registry.schemas import LineageEdgePublic
 from lmops_core.registry.store import AuditWriter
-from lmops_core.settings import Settings
 from lmops_core.terms import GovernedStage
 
 
-class BundleSource(VersionsAndApprovals, Protocol):
+class BundleSource(ActingStore, VersionsAndApprovals, Protocol):
     """What packaging reads and records in the store it packages from (a ``Workspace`` is one)."""
-
-    @property
-    def db(self) -> Database: ...
-
-    @property
-    def settings(self) -> Settings: ...
-
-    @property
-    def actor(self) -> str: ...
-
-    @property
-    def audit_writer(self) -> AuditWriter: ...
 
     def lineage(self, ref: str, *, direction: str = "up", depth: int = 10
                 ) -> list[LineageEdgePublic]:

@@ -6,15 +6,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Literal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Self
 
 from sqlmodel import Session
 
 from lmops_core.contracts import Decision, DecisionEvent
 from lmops_core.errors import PermissionDeniedError, ValidationError
+from lmops_core.governance.access import Access
+from lmops_core.governance.identity import Identity
 from lmops_core.governance.models import ApprovalRequest
+from lmops_core.governance.policy_facts import PolicySource
 from lmops_core.plugins import PluginHost
 from lmops_core.registry import store
+from lmops_core.registry.db import Database
 from lmops_core.registry.models import utcnow
 from lmops_core.registry.names import parse_ref
 from lmops_core.registry.store import AuditWriter
@@ -27,6 +33,29 @@ REVALIDATION_REQUIRED = "revalidation-required"
 Ending = Literal["expired", "invalidated"]
 
 logger = logging.getLogger("lmops.governance")
+
+
+@dataclass(kw_only=True, eq=False)  # compared and hashed by identity
+class GovernancePart:
+    """What each part of the governance service holds: the store, who acts, the policy.
+
+    ``home`` is the folder of the server's own signing key (decisions made by
+    token are signed with it).
+    """
+
+    db: Database
+    identity: Identity
+    audit: AuditWriter
+    access: Access
+    policy_source: PolicySource
+    plugins: PluginHost
+    home: Path
+
+    @classmethod
+    def sharing(cls, other: GovernancePart) -> Self:
+        """A part holding the same store, identity and policy as ``other``."""
+        return cls(db=other.db, identity=other.identity, audit=other.audit, access=other.access,
+                   policy_source=other.policy_source, plugins=other.plugins, home=other.home)
 
 
 def resolve_version(s: Session, ref: str) -> tuple[str, Any, Any]:
@@ -97,5 +126,5 @@ def announce(plugins: PluginHost, events: Sequence[DecisionEvent]) -> None:
                                  event.request_id)
 
 
-__all__ = ["REVALIDATION_REQUIRED", "Ending", "announce", "check_comment", "check_target_stage",
+__all__ = ["REVALIDATION_REQUIRED", "Ending", "GovernancePart", "announce", "check_comment", "check_target_stage",
            "close_request", "decision_event", "require_known_author", "resolve_version"]

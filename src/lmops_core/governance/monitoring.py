@@ -25,6 +25,7 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
+from lmops_core.acting_store import ActingStore
 from lmops_core.audit.chain import canonical_json
 from lmops_core.errors import ConflictError, UnsafeDestinationError
 from lmops_core.governance.models import TrainingRequest
@@ -32,33 +33,20 @@ from lmops_core.governance.workflow import Governance
 from lmops_core.outbound import DestinationPolicy, post_json
 from lmops_core.policy import PolicyEvaluation
 from lmops_core.registry import store
-from lmops_core.registry.db import Database
 from lmops_core.registry.models import utcnow
 from lmops_core.registry.names import parse_ref
-from lmops_core.registry.store import AuditWriter
-from lmops_core.settings import Settings
 
 #: The actor recorded for actions a policy takes by itself.
 POLICY_ACTOR = "lmops-policy"
 
 
-class MonitoredStore(Protocol):
+class MonitoredStore(ActingStore, Protocol):
     """What a monitoring check uses of the store it acts on (a ``Workspace`` is one)."""
 
     @property
-    def db(self) -> Database: ...
-
-    @property
-    def settings(self) -> Settings: ...
-
-    @property
-    def actor(self) -> str: ...
-
-    @property
-    def audit_writer(self) -> AuditWriter: ...
-
-    @property
-    def governance(self) -> Governance: ...
+    def governance(self) -> Governance:
+        """The governance service, acting as :attr:`actor`."""
+        ...
 
     def as_actor(self, actor: str) -> MonitoredStore:
         """The same store, acting under the name ``actor`` (the policy's own actions)."""

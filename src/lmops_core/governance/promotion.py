@@ -13,7 +13,6 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
@@ -30,10 +29,11 @@ from lmops_core.errors import (
     PolicyViolationError,
     ValidationError,
 )
-from lmops_core.governance.access import Access, require_role
+from lmops_core.governance.access import require_role
 from lmops_core.governance.decisions import (
     REVALIDATION_REQUIRED,
     Ending,
+    GovernancePart,
     announce,
     check_comment,
     check_target_stage,
@@ -44,16 +44,13 @@ from lmops_core.governance.decisions import (
 )
 from lmops_core.governance.identity import Identity
 from lmops_core.governance.models import ApprovalDecision, ApprovalRequest, UserRole
-from lmops_core.governance.policy_facts import PolicySource, aware, evidence_facts, stage_holder
+from lmops_core.governance.policy_facts import aware, evidence_facts, stage_holder
 from lmops_core.governance.revocation import last_revocation
 from lmops_core.governance.schemas import ApprovalRequestPublic
 from lmops_core.governance.signing import approval_statement, sign, signer_for
 from lmops_core.governance.views import request_public, request_subject
-from lmops_core.plugins import PluginHost
 from lmops_core.registry import store
-from lmops_core.registry.db import Database
 from lmops_core.registry.models import utcnow
-from lmops_core.registry.store import AuditWriter
 from lmops_core.terms import GovernedStage, UserRoleName
 
 #: Stages only some asset types can enter (others: any type may request them).
@@ -61,18 +58,8 @@ STAGE_ASSET_TYPES = {"approved-for-training": ("dataset",), "approved-for-use": 
 DEFAULT_TTL = timedelta(days=7)
 
 
-class Promotions:
+class Promotions(GovernancePart):
     """Promotion requests and the decisions on them, as one identity."""
-
-    def __init__(self, *, db: Database, identity: Identity, audit: AuditWriter, access: Access,
-                 policy_source: PolicySource, plugins: PluginHost, home: Path) -> None:
-        self.db = db
-        self.identity = identity
-        self.audit = audit
-        self.access = access
-        self.policy_source = policy_source
-        self.plugins = plugins
-        self.home = home
 
     def request_promotion(self, ref: str, *, to: GovernedStage) -> ApprovalRequestPublic:
         """Ask to promote ``ref`` into stage ``to``; refused at once if hard gates fail."""

@@ -21,24 +21,21 @@ from lmops_core.errors import (
     PolicyViolationError,
     ValidationError,
 )
-from lmops_core.governance.access import Access, require_role
+from lmops_core.governance.access import require_role
 from lmops_core.governance.decisions import (
     REVALIDATION_REQUIRED,
+    GovernancePart,
     announce,
     check_comment,
     close_request,
     require_known_author,
     resolve_version,
 )
-from lmops_core.governance.identity import Identity
 from lmops_core.governance.models import ApprovalRequest
-from lmops_core.governance.policy_facts import PolicySource, aware
-from lmops_core.plugins import PluginHost
+from lmops_core.governance.policy_facts import aware
 from lmops_core.policy import PolicyEvaluation
 from lmops_core.registry import store
-from lmops_core.registry.db import Database
 from lmops_core.registry.models import Evidence
-from lmops_core.registry.store import AuditWriter
 from lmops_core.terms import GovernedStage
 from lmops_core.vocabulary import GOVERNED_STAGES
 
@@ -54,17 +51,8 @@ def last_revocation(s: Session, typ: str, version: Any) -> datetime | None:
     return aware(last) if last is not None else None
 
 
-class Revocations:
+class Revocations(GovernancePart):
     """Revocation, monitoring breaches and revalidation, as one identity."""
-
-    def __init__(self, *, db: Database, identity: Identity, audit: AuditWriter, access: Access,
-                 policy_source: PolicySource, plugins: PluginHost) -> None:
-        self.db = db
-        self.identity = identity
-        self.audit = audit
-        self.access = access
-        self.policy_source = policy_source
-        self.plugins = plugins
 
     def revoke(self, ref: str, *, stage: GovernedStage, reason: str) -> None:
         """Take a version out of a stage (monitoring breach, incident); audited."""

@@ -20,7 +20,7 @@ from sqlmodel import Session
 from lmops_core.errors import PermissionDeniedError
 from lmops_core.governance.access import Access, require_role
 from lmops_core.governance.decisions import REVALIDATION_REQUIRED as REVALIDATION_REQUIRED
-from lmops_core.governance.decisions import check_target_stage, resolve_version
+from lmops_core.governance.decisions import GovernancePart, check_target_stage, resolve_version
 from lmops_core.governance.identity import Identity
 from lmops_core.governance.policy_facts import PolicySource
 from lmops_core.governance.promotion import Promotions
@@ -45,7 +45,7 @@ PICKLE_TRANSITION = "allow-pickle"
 
 
 @checked_public  # every argument checked before it nears the database (lmops_core.validation)
-class Governance:
+class Governance(GovernancePart):
     """Policies, roles, tokens and promotion requests of one store, as one identity.
 
     It takes what it uses: the database, the identity acting and its audit
@@ -56,19 +56,12 @@ class Governance:
 
     def __init__(self, *, db: Database, identity: Identity, audit: AuditWriter,
                  policy_source: PolicySource, plugins: PluginHost, home: Path) -> None:
-        self.db = db
-        self.identity = identity
-        self.audit = audit
-        self.policy_source = policy_source
-        self.plugins = plugins
-        self.home = home
-        self.access = Access(db=db, identity=identity, audit=audit)
+        super().__init__(db=db, identity=identity, audit=audit,
+                         access=Access(db=db, identity=identity, audit=audit),
+                         policy_source=policy_source, plugins=plugins, home=home)
         self.views = RequestViews(db=db)
-        self.promotions = Promotions(db=db, identity=identity, audit=audit, access=self.access,
-                                     policy_source=policy_source, plugins=plugins, home=home)
-        self.revocations = Revocations(db=db, identity=identity, audit=audit,
-                                       access=self.access, policy_source=policy_source,
-                                       plugins=plugins)
+        self.promotions = Promotions.sharing(self)
+        self.revocations = Revocations.sharing(self)
 
     # -- policies ---------------------------------------------------------------------
 

@@ -44,14 +44,13 @@ class ReportJudge(Protocol):
 class ReportSource(Protocol):
     """What a report reads of a store: registry facts only (a ``Workspace`` is one)."""
 
-    @property
-    def plugins(self) -> PluginHost: ...
+    plugins: PluginHost
+    artifacts: ArtifactStore
 
     @property
-    def artifacts(self) -> ArtifactStore: ...
-
-    @property
-    def governance(self) -> ReportJudge: ...
+    def governance(self) -> ReportJudge:
+        """The governance service: the policy's verdict, the requests."""
+        ...
 
     def get(self, ref: str) -> VersionPublic:
         """The version a reference names."""
