@@ -494,7 +494,8 @@ class Workspace:
                     break
         return edges
 
-    def runs(self, *, stage: str | None = None, limit: int = 50) -> list[RunPublic]:
+    def runs(self, *, stage: LifecycleStage | str | None = None, limit: int = 50
+             ) -> list[RunPublic]:
         from sqlalchemy import select
         from sqlmodel import col
 
@@ -581,7 +582,8 @@ class Workspace:
                             asset=asset, alias=alias, version=row)
 
     def attach_evidence(self, ref: str, *, kind: str, digest: str, metrics: Mapping[str, Any],
-                        details: Mapping[str, Any] | None = None, stage: str = "evaluation",
+                        details: Mapping[str, Any] | None = None,
+                        stage: LifecycleStage | str = "evaluation",
                         files: Mapping[str, Path] | None = None) -> EvidencePublic:
         """Attach evidence measured outside a plugin (e.g. a validation report).
 

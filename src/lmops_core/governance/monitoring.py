@@ -35,6 +35,7 @@ from lmops_core.policy import PolicyEvaluation
 from lmops_core.registry import store
 from lmops_core.registry.models import utcnow
 from lmops_core.registry.names import parse_ref
+from lmops_core.terms import GovernedStage
 
 #: The actor recorded for actions a policy takes by itself.
 POLICY_ACTOR = "lmops-policy"
@@ -58,7 +59,7 @@ class MonitoringOutcome:
     """What a monitoring check found and did."""
 
     ref: str
-    stage: str
+    stage: GovernedStage
     breached: bool
     evaluation: PolicyEvaluation
     actions: list[str] = field(default_factory=list)
