@@ -18,7 +18,7 @@ import subprocess
 import time
 import traceback
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,14 +37,20 @@ from lmops_core.datasets.ingest import ingest_file
 from lmops_core.datasets.shapes import SHAPES
 from lmops_core.errors import LmopsError, PolicyViolationError, StageError, ValidationError
 from lmops_core.operations import check_inputs, validate_params
+from lmops_core.plugins import PluginHost
 from lmops_core.redaction import redact, redact_text
 from lmops_core.registry import store
+from lmops_core.registry.db import Database
 from lmops_core.registry.models import Run, utcnow
 from lmops_core.registry.names import parse_ref
+from lmops_core.registry.store import AuditWriter
 from lmops_core.safepaths import is_inside, join_inside
+from lmops_core.settings import Settings
+from lmops_core.terms import GovernedStage, InputRole, LifecycleStage
 
 if TYPE_CHECKING:
-    from lmops_core.workspace import Workspace
+    from lmops_core.governance.policy_facts import PolicySource
+    from lmops_core.registry.schemas import VersionPublic
 
 SUITE_USE_STAGE = "approved-for-use"
 """The stage a suite version holding code must be in before any run may execute it."""
@@ -74,22 +80,32 @@ def code_version() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+@dataclass(kw_only=True, eq=False)  # compared and hashed by identity
 class StageRunner:
-    """Runs operations for one workspace."""
+    """Runs operations against one store, as one actor.
 
-    def __init__(self, workspace: Workspace) -> None:
-        self.ws = workspace
+    It takes what it uses: the database, the artifact store, the plugin host
+    (operations, and the context handed to them), the settings (home folder,
+    record size limit), the actor and its audit writer, the policy source (the
+    training-data gate) and a way to read a version (the deployment gate).
+    """
 
-    @property
-    def artifacts(self) -> ArtifactStore:
-        return self.ws.artifacts
+    db: Database
+    artifacts: ArtifactStore
+    plugins: PluginHost
+    settings: Settings
+    actor: str
+    audit: AuditWriter
+    policy_source: PolicySource
+    versions: Callable[[str], VersionPublic]
 
     # -- inputs -------------------------------------------------------------
 
-    def _materialise(self, inputs: Mapping[str, str], into: Path) -> dict[str, InputAsset]:
-        resolved: dict[str, InputAsset] = {}
+    def _materialise(self, inputs: Mapping[InputRole, str], into: Path
+                     ) -> dict[InputRole, InputAsset]:
+        resolved: dict[InputRole, InputAsset] = {}
         into.mkdir(parents=True, exist_ok=True)
-        with self.ws.db.read() as s:
+        with self.db.read() as s:
             for role, ref in inputs.items():
                 slot = join_inside(into, role, what=f"input role {role!r}")
                 parsed = parse_ref(ref)
@@ -124,21 +140,21 @@ class StageRunner:
 
     def run(
         self,
-        stage: Stage,
+        stage: LifecycleStage,
         operation: str,
         *,
-        inputs: Mapping[str, str],
+        inputs: Mapping[InputRole, str],
         params: Mapping[str, Any] | None = None,
         seed: int | None = None,
         progress: ProgressReporter | None = None,
         keep_workdir: bool = False,
     ) -> RunOutcome:
-        registered = self.ws.plugins.operation(stage, operation)
+        registered = self.plugins.operation(stage, operation)
         spec = registered.spec
         check_inputs(spec, operation, {role: (ref, _asset_type_of(ref))
                                        for role, ref in inputs.items()})
         run_id = uuid.uuid4().hex
-        base = self.ws.settings.home / "runs" / run_id
+        base = self.settings.home / "runs" / run_id
         workdir = base / "work"
         workdir.mkdir(parents=True)
         started = utcnow()
@@ -147,7 +163,7 @@ class StageRunner:
         given = dict(params)  # recorded as given, plus what the operation reports it used
         run = Run(id=run_id, stage=stage.value, operation=operation, plugin=registered.plugin,
                   status="running", params=redact_params(params), inputs=dict(inputs),
-                  actor=self.ws.actor,
+                  actor=self.actor,
                   code_version=code_version(), started_at=started)
         # The lease marks the run as in flight for its whole life: gc leaves its folder and
         # every blob it stores alone until it has committed (or failed).
@@ -163,10 +179,10 @@ class StageRunner:
                 gate = self._check_deployment(stage, inputs, params)
                 resolved = self._materialise(inputs, base / "inputs")
                 ctx = StageContext(stage=stage, operation=operation, inputs=resolved,
-                                   params=params, workdir=workdir, actor=self.ws.actor,
+                                   params=params, workdir=workdir, actor=self.actor,
                                    run_id=run_id, seed=seed,
                                    progress=progress or NullProgress(), options=options,
-                                   plugins=self.ws.plugins)
+                                   plugins=self.plugins)
                 result = registered.value.run(ctx)
                 if not isinstance(result, StageResult):
                     raise StageError(f'operation "{operation}" of plugin "{registered.plugin}" '
@@ -206,7 +222,8 @@ class StageRunner:
             in_flight.close()
             # A failed run keeps its work folder (checkpoints to resume from) until `lmops gc`.
 
-    def _check_training_data(self, stage: Stage, inputs: Mapping[str, str]) -> None:
+    def _check_training_data(self, stage: LifecycleStage, inputs: Mapping[InputRole, str]
+                             ) -> None:
         """Refuse to train on a dataset a policy says must be approved, unless it is."""
         if stage is not Stage.TRAINING:
             return
@@ -214,11 +231,11 @@ class StageRunner:
                     if parse_ref(ref).asset_type == "dataset"}
         if not datasets:
             return
-        rules = self.ws.governance.policies().select("dataset", "standard",
+        rules = self.policy_source.policies().select("dataset", "standard",
                                                      "approved-for-training")
         if not rules:
             return
-        with self.ws.db.read() as s:
+        with self.db.read() as s:
             for role, ref in datasets.items():
                 _, version = store.resolve(s, ref)
                 if version.stage != "approved-for-training":
@@ -229,8 +246,8 @@ class StageRunner:
                         f"`lmops promote {ref} --to approved-for-training`",
                         field=f"inputs.{role}")
 
-    def _check_deployment(self, stage: Stage, inputs: Mapping[str, str],
-                          params: Mapping[str, Any]) -> str | None:
+    def _check_deployment(self, stage: LifecycleStage, inputs: Mapping[InputRole, str],
+                          params: Mapping[str, Any]) -> GovernedStage | None:
         """Refuse a deployment operation unless every governed input is approved for its stage.
 
         The target stage is the ``stage`` parameter (required). Every model and
@@ -241,7 +258,8 @@ class StageRunner:
         if stage is not Stage.DEPLOYMENT:
             return None
         from lmops_core.deploy.eligibility import check_approved
-        from lmops_core.governance.workflow import GOVERNED_STAGES
+        from lmops_core.governance.views import RequestViews
+        from lmops_core.vocabulary import GOVERNED_STAGES
 
         target = params.get("stage")
         if not isinstance(target, str) or target not in GOVERNED_STAGES:
@@ -253,23 +271,25 @@ class StageRunner:
         if not governed:
             raise ValidationError("a deployment operation needs a model or prompt input approved "
                                   f"for {target}", field="inputs")
+        requests = RequestViews(db=self.db)
         for role, ref in governed.items():
             try:
-                check_approved(self.ws, ref, stage=target)
+                check_approved(self.versions(ref), stage=target, requests=requests,
+                               policies=self.policy_source.policies())
             except LmopsError as exc:
                 raise PolicyViolationError(
                     f'deployment input "{role}" ({ref}) is not approved for {target}: '
                     f"{exc.message}", field=f"inputs.{role}") from exc
         return target
 
-    def _check(self, result: StageResult, inputs: Mapping[str, InputAsset], workdir: Path,
+    def _check(self, result: StageResult, inputs: Mapping[InputRole, InputAsset], workdir: Path,
                operation: str) -> None:
-        roles: set[str] = set()
+        output_roles: set[InputRole] = set()
         for out in result.outputs:
             where = f'operation "{operation}" output "{out.role}"'
-            if out.role in roles:
+            if out.role in output_roles:
                 raise StageError(f"{where}: role is used twice")
-            roles.add(out.role)
+            output_roles.add(out.role)
             if out.asset_type not in ("dataset", "model"):
                 raise StageError(f"{where}: asset_type must be dataset or model")
             if not is_inside(workdir, out.path) or not out.path.exists():
@@ -282,7 +302,7 @@ class StageRunner:
             if out.name is None and not out.derived_from:
                 raise StageError(f"{where}: give a name or at least one derived_from input")
         for ev in result.evidence:
-            if ev.subject not in roles and ev.subject not in inputs:
+            if ev.subject not in output_roles and ev.subject not in inputs:
                 raise StageError(f'operation "{operation}" evidence "{ev.kind}": subject '
                                  f"{ev.subject!r} is neither an input nor an output role")
             for name, path in ev.artifacts.items():
@@ -292,7 +312,7 @@ class StageRunner:
 
     def _store_outputs(self, result: StageResult) -> dict[str, _Stored]:
         stored: dict[str, _Stored] = {}
-        tmp = self.ws.settings.home / "tmp"
+        tmp = self.settings.home / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
         for out in result.outputs:
             if out.asset_type == "model":
@@ -302,7 +322,7 @@ class StageRunner:
                                            {"kind": out.kind, "format": fmt})
             else:
                 ingested = ingest_file(out.path, shape=out.kind, tmp_dir=tmp,
-                                       max_record_bytes=self.ws.settings.max_record_bytes)
+                                       max_record_bytes=self.settings.max_record_bytes)
                 try:
                     info = self.artifacts.put_file(ingested.path)
                 finally:
@@ -317,11 +337,11 @@ class StageRunner:
         return [{name: self.artifacts.put_file(Path(path)).digest
                  for name, path in ev.artifacts.items()} for ev in result.evidence]
 
-    def _commit(self, run: Run, inputs: Mapping[str, InputAsset], result: StageResult,
+    def _commit(self, run: Run, inputs: Mapping[InputRole, InputAsset], result: StageResult,
                 stored: Mapping[str, _Stored], evidence_files: list[dict[str, str]],
-                gate: str | None = None) -> RunOutcome:
-        audit = self.ws.audit_writer
-        with self.ws.db.write() as s:
+                gate: GovernedStage | None = None) -> RunOutcome:
+        audit = self.audit
+        with self.db.write() as s:
             store.record_run(s, audit, run)
             input_rows = {role: store.resolve(s, a.ref)[1] for role, a in inputs.items()}
             if gate is not None:
@@ -368,8 +388,8 @@ class StageRunner:
             "".join(traceback.format_exception_only(type(exc), exc)).strip())[:4000]
         run.metrics, run.info, run.series_digest = {}, {}, None
         try:
-            with self.ws.db.write() as s:
-                store.record_run(s, self.ws.audit_writer, run)
+            with self.db.write() as s:
+                store.record_run(s, self.audit, run)
         except Exception:  # noqa: BLE001 - never mask the plugin's own error
             return
 
@@ -398,19 +418,19 @@ def _check_suite_usable(ref: str, version: Any) -> None:
             f"`lmops promote {ref} --to {SUITE_USE_STAGE}`", field="inputs")
 
 
-def _recheck_deployment(inputs: Mapping[str, InputAsset], rows: Mapping[str, Any],
-                        stage: str) -> None:
+def _recheck_deployment(inputs: Mapping[InputRole, InputAsset], rows: Mapping[InputRole, Any],
+                        target: GovernedStage) -> None:
     """At commit: a governed input revoked or moved while the operation ran fails the run."""
-    from lmops_core.governance.workflow import REVALIDATION_REQUIRED
+    from lmops_core.governance.decisions import REVALIDATION_REQUIRED
 
     for role, asset in inputs.items():
         if asset.asset_type not in ("model", "prompt"):
             continue
         row = rows[role]
-        if (row.stage != stage or row.status == REVALIDATION_REQUIRED
+        if (row.stage != target or row.status == REVALIDATION_REQUIRED
                 or row.digest != asset.digest):
             raise PolicyViolationError(
-                f'deployment input "{role}" ({asset.ref}) left {stage}, was revoked or changed '
+                f'deployment input "{role}" ({asset.ref}) left {target}, was revoked or changed '
                 "while the operation ran: nothing it produced is kept", field=f"inputs.{role}")
 
 
@@ -419,11 +439,11 @@ class RunOutcome:
     """What a successful run produced: the run id, new version refs by role, evidence ids."""
 
     run_id: str
-    outputs: dict[str, str]
+    outputs: dict[InputRole, str]
     evidence_ids: list[int]
     metrics: dict[str, Any]
 
-    def output(self, role: str) -> str:
+    def output(self, role: InputRole) -> str:
         """The reference of the version created for ``role``."""
         try:
             return self.outputs[role]

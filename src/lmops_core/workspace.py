@@ -39,6 +39,7 @@ from lmops_core.governance.identity import (
 )
 from lmops_core.governance.identity import resolve as resolve_identity
 from lmops_core.governance.keys import KeyRegistry
+from lmops_core.governance.policy_facts import PolicySource
 from lmops_core.governance.schemas import Principal
 from lmops_core.governance.signing import (
     DecisionVerifyResult,
@@ -69,6 +70,7 @@ from lmops_core.registry.schemas import (
 from lmops_core.runner import RunOutcome, StageRunner
 from lmops_core.settings import Settings, get_settings
 from lmops_core.suites import inspect_suite_folder
+from lmops_core.terms import GovernedStage, InputRole, LifecycleStage
 from lmops_core.validation import checked_public
 
 #: Aliases named like governed stages are set only by the approval workflow.
@@ -91,7 +93,18 @@ class Workspace:
         self._audit_key = audit_key
         self._ledger = audit_ledger
         self.identity = identity or name_only(actor or settings.actor, embedded=db.is_sqlite)
-        self.runner = StageRunner(self)
+        # The services below take what they use, never this facade.
+        self._audit = store.AuditWriter(key=audit_key, actor=self.identity.user,
+                                        anchor=audit_ledger.anchor if audit_ledger else None,
+                                        identity=self.identity.method)
+        self.policy_source = PolicySource(settings=settings, plugins=plugins)
+        self.runner = StageRunner(db=db, artifacts=artifacts, plugins=plugins,
+                                  settings=settings, actor=self.identity.user,
+                                  audit=self._audit, policy_source=self.policy_source,
+                                  versions=self.get)
+        self._governance = Governance(db=db, identity=self.identity, audit=self._audit,
+                                      policy_source=self.policy_source, plugins=plugins,
+                                      home=settings.home)
 
     @property
     def actor(self) -> str:
@@ -192,7 +205,8 @@ class Workspace:
     @property
     def signing_keys(self) -> KeyRegistry:
         """Personal signing keys: register, rotate, revoke, list."""
-        return KeyRegistry(self)
+        return KeyRegistry(db=self.db, identity=self.identity, audit=self._audit,
+                           home=self.settings.home)
 
     def verify_decisions(self, trusted: Mapping[str, Any] | None = None
                          ) -> DecisionVerifyResult:
@@ -217,13 +231,12 @@ class Workspace:
     @property
     def governance(self) -> Governance:
         """Policies, roles, tokens and promotion requests: the only door into a stage."""
-        return Governance(self)
+        return self._governance
 
     @property
     def audit_writer(self) -> store.AuditWriter:
-        return store.AuditWriter(key=self._audit_key, actor=self.actor,
-                                 anchor=self._ledger.anchor if self._ledger else None,
-                                 identity=self.identity.method)
+        """Appends audit events as this workspace's actor."""
+        return self._audit
 
     # -- registering -------------------------------------------------------------
 
@@ -427,7 +440,7 @@ class Workspace:
             return self._publics(s, asset_type, rows)
 
     def search(self, asset_type: AssetType, *, name: str | None = None, kind: str | None = None,
-               stage: str | None = None, tags: Mapping[str, str] | None = None,
+               stage: GovernedStage | None = None, tags: Mapping[str, str] | None = None,
                metrics: Sequence[str] = (), limit: int = 100, offset: int = 0
                ) -> list[VersionPublic]:
         """Versions matching all filters; metrics like ``"eval.acc>=0.6"``."""
@@ -478,7 +491,8 @@ class Workspace:
                     break
         return edges
 
-    def runs(self, *, stage: str | None = None, limit: int = 50) -> list[RunPublic]:
+    def runs(self, *, stage: LifecycleStage | str | None = None, limit: int = 50
+             ) -> list[RunPublic]:
         from sqlalchemy import select
         from sqlmodel import col
 
@@ -565,7 +579,8 @@ class Workspace:
                             asset=asset, alias=alias, version=row)
 
     def attach_evidence(self, ref: str, *, kind: str, digest: str, metrics: Mapping[str, Any],
-                        details: Mapping[str, Any] | None = None, stage: str = "evaluation",
+                        details: Mapping[str, Any] | None = None,
+                        stage: LifecycleStage | str = "evaluation",
                         files: Mapping[str, Path] | None = None) -> EvidencePublic:
         """Attach evidence measured outside a plugin (e.g. a validation report).
 
@@ -591,7 +606,8 @@ class Workspace:
             return EvidencePublic(subject=store.ref_of(s, typ, row),
                                   **ev.model_dump(exclude={"subject_type", "subject_id"}))
 
-    def run_stage(self, stage: Stage | str, operation: str, *, inputs: Mapping[str, str],
+    def run_stage(self, stage: LifecycleStage | str, operation: str, *,
+                  inputs: Mapping[InputRole, str],
                   params: Mapping[str, Any] | None = None, seed: int | None = None,
                   progress: ProgressReporter | None = None) -> RunOutcome:
         """Run a plugin's operation for a stage and record everything it produced."""

@@ -177,7 +177,7 @@ def test_revocation_and_revalidation(ews: Workspace, tmp_path: Path) -> None:
 def test_after_decision_is_fired_from_one_place() -> None:
     callers = [p.relative_to(REPO).as_posix() for p in (REPO / "src").rglob("*.py")
                if "lmops_after_decision" in p.read_text(encoding="utf-8")]
-    assert sorted(callers) == ["src/lmops_core/governance/workflow.py",
+    assert sorted(callers) == ["src/lmops_core/governance/decisions.py",
                                "src/lmops_core/hookspecs.py"]
-    text = (REPO / "src/lmops_core/governance/workflow.py").read_text(encoding="utf-8")
-    assert text.count(".lmops_after_decision") == 1  # the one call, in Governance._emit
+    text = (REPO / "src/lmops_core/governance/decisions.py").read_text(encoding="utf-8")
+    assert text.count(".lmops_after_decision") == 1  # the one call, in decisions.announce

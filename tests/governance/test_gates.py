@@ -279,7 +279,7 @@ def test_revalidation_needs_a_validator_and_new_evidence_of_every_required_kind(
 
 def test_revoked_version_is_not_deployable_even_if_back_in_no_stage(gws: Workspace,
                                                                     tmp_path: Path) -> None:
-    from lmops_core.deploy.eligibility import check_approved
+    from lmops_core.deploy.eligibility import check_deployable
 
     ref = _ready(gws, tmp_path)
     _promote(gws, ref)
@@ -287,7 +287,7 @@ def test_revoked_version_is_not_deployable_even_if_back_in_no_stage(gws: Workspa
     check_monitoring(gws, ref)  # still in production, marked
     assert gws.get(ref).stage == "production"
     with pytest.raises(PolicyViolationError, match="revalidation-required"):
-        check_approved(gws, ref, stage="production")
+        check_deployable(gws, ref, stage="production")
 
 
 def test_revalidate_from_the_shell(tmp_path: Path) -> None:

@@ -55,3 +55,11 @@ def test_register_suite_step_versions_the_folder(tmp_path: Path) -> None:
         results = PipelineRunner(ws, load_pipeline(path), base_dir=tmp_path).run()
         assert results["gate"].value == results["gate"].outputs["suite"] == "suite:gate@1"
         assert ws.get("suite:gate@1").digest == ws.get(results["gate"].value).digest
+
+
+def test_every_action_a_step_may_name_has_a_handler() -> None:
+    from lmops_core.pipelines.actions import ACTIONS
+    from lmops_core.pipelines.schema import Step
+
+    named = set(Step.model_fields) - {"id", "as_", "title"}
+    assert set(ACTIONS) == named

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from lmops_core.builtins.evidence_kinds import CORE_KINDS
-from lmops_core.governance.workflow import ROLES
 from lmops_core.plugins import load_plugins
 from lmops_core.policy import lint
+from lmops_core.vocabulary import ROLES
 from tests.conftest import make_settings
 
 POLICY = textwrap.dedent("""\

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from lmops_core.terms import MessageRole
+
 SHAPES = ("instruction", "dialogue", "text", "preference")
-ROLES = ("system", "user", "assistant")
+#: Who may speak in a dialogue record (message roles; not user roles, not input roles).
+MESSAGE_ROLES: tuple[MessageRole, ...] = ("system", "user", "assistant")
 
 _FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # shape: (required string fields, optional string fields)
@@ -56,8 +59,9 @@ def _validate_dialogue(record: Mapping[str, Any]) -> None:
         if not isinstance(msg, Mapping):
             raise RecordError(where, "expected an object with role and content")
         role = msg.get("role")
-        if role not in ROLES:
-            raise RecordError(f"{where}.role", f"expected one of {'/'.join(ROLES)}, got {role!r}")
+        if role not in MESSAGE_ROLES:
+            raise RecordError(f"{where}.role",
+                              f"expected one of {'/'.join(MESSAGE_ROLES)}, got {role!r}")
         if not isinstance(msg.get("content"), str):
             raise RecordError(f"{where}.content", "expected a string")
     if not any(m.get("role") == "assistant" for m in messages):

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -27,9 +28,7 @@ from lmops_core.governance.signing import (
     registered_keys,
     server_public_keys,
 )
-
-if TYPE_CHECKING:
-    from lmops_core.workspace import Workspace
+from lmops_core.registry.db import Database
 
 SECTION = "attestations"
 
@@ -53,12 +52,12 @@ class AttestedDecision:
         return dict(self.__dict__)
 
 
-def collect(ws: Workspace, request_id: str) -> dict[str, Any]:
+def collect(db: Database, home: Path, request_id: str) -> dict[str, Any]:
     """The ``attestations`` section for the approval ``request_id`` (refused if unsigned)."""
     from sqlalchemy import select
     from sqlmodel import col
 
-    with ws.db.read() as s:
+    with db.read() as s:
         rows = s.execute(select(ApprovalDecision).where(
             col(ApprovalDecision.request_id) == request_id).order_by(
             col(ApprovalDecision.id))).scalars().all()
@@ -71,7 +70,7 @@ def collect(ws: Workspace, request_id: str) -> dict[str, Any]:
                                      f"{exc}") from exc
         personal = {fp: (k.user, k.public_key) for fp, k in
                     registered_keys(s, {x.key_fingerprint for x in signed}).items()}
-    server = server_public_keys(ws.settings.home)
+    server = server_public_keys(home)
     keys: dict[str, dict[str, str]] = {}
     for x in signed:
         fp = x.key_fingerprint

@@ -7,21 +7,40 @@ import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
+from lmops_core.acting_store import ActingStore
 from lmops_core.deploy import attestations
 from lmops_core.deploy.archive import write_tar
-from lmops_core.deploy.eligibility import check_deployable
+from lmops_core.deploy.eligibility import VersionsAndApprovals, check_deployable
 from lmops_core.deploy.keys import KeyStore
 from lmops_core.deploy.liveness import DEFAULT_VALIDITY
 from lmops_core.deploy.pack import write_bundle
 from lmops_core.errors import ConflictError, ValidationError
 from lmops_core.registry import store
+from lmops_core.registry.db import Database
 from lmops_core.registry.models import utcnow
 from lmops_core.registry.names import parse_ref
+from lmops_core.registry.schemas import LineageEdgePublic
+from lmops_core.registry.store import AuditWriter
+from lmops_core.terms import GovernedStage
 
-if TYPE_CHECKING:
-    from lmops_core.workspace import Workspace
+
+class BundleSource(ActingStore, VersionsAndApprovals, Protocol):
+    """What packaging reads and records in the store it packages from (a ``Workspace`` is one)."""
+
+    def lineage(self, ref: str, *, direction: str = "up", depth: int = 10
+                ) -> list[LineageEdgePublic]:
+        """Edges reachable from ``ref``."""
+        ...
+
+    def write_audit_checkpoint(self) -> dict[str, Any]:
+        """Sign the current audit head; the checkpoint as JSON."""
+        ...
+
+    def export(self, ref: str, dest: Path) -> Path:
+        """Write a version's content to ``dest``, verified."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -38,7 +57,7 @@ class BundleInfo:
     archive: Path | None
 
 
-def create_bundle(ws: Workspace, ref: str, dest: Path, *, stage: str,
+def create_bundle(ws: BundleSource, ref: str, dest: Path, *, stage: GovernedStage,
                   keys: KeyStore | None = None, encryption_key: bytes | None = None,
                   archive: bool = False, valid_for: timedelta = DEFAULT_VALIDITY) -> BundleInfo:
     """Package ``ref`` for ``stage`` into the new folder ``dest`` (and ``dest.tar`` if asked).
@@ -67,9 +86,9 @@ def create_bundle(ws: Workspace, ref: str, dest: Path, *, stage: str,
         "approval": approval.to_json(), "policy_digests": approval.policy_digests,
         # A fresh signed audit checkpoint: the bundle proves how far the log had grown.
         "audit_checkpoint": ws.write_audit_checkpoint(),
-        "attestations": attestations.collect(ws, approval.request_id),
+        "attestations": attestations.collect(ws.db, ws.settings.home, approval.request_id),
     }
-    tmp = Path(tempfile.mkdtemp(prefix="bundle-", dir=_tmp_root(ws)))
+    tmp = Path(tempfile.mkdtemp(prefix="bundle-", dir=_tmp_root(ws.settings.home)))
     tar_path = dest.with_name(dest.name + ".tar") if archive else None
     try:
         source = ws.export(version.ref, tmp / "model")
@@ -78,8 +97,9 @@ def create_bundle(ws: Workspace, ref: str, dest: Path, *, stage: str,
                                         encryption_key=encryption_key)
         if tar_path is not None:
             write_tar(dest, tar_path)
-        _record(ws, version.ref, version.digest, stage=stage, digest=digest, key_id=key_id,
-                request_id=approval.request_id, encrypted=encryption_key is not None,
+        _record(ws.db, ws.audit_writer, version.ref, version.digest, stage=stage, digest=digest,
+                key_id=key_id, request_id=approval.request_id,
+                encrypted=encryption_key is not None,
                 members=len(manifest["members"]),
                 size=sum(int(m["size"]) for m in manifest["members"]))
     except BaseException:
@@ -95,16 +115,16 @@ def create_bundle(ws: Workspace, ref: str, dest: Path, *, stage: str,
                       archive=tar_path)
 
 
-def _tmp_root(ws: Workspace) -> Path:
-    root = ws.settings.home / "tmp"
+def _tmp_root(home: Path) -> Path:
+    root = home / "tmp"
     root.mkdir(parents=True, exist_ok=True)
     return root
 
 
-def _record(ws: Workspace, ref: str, version_digest: str, *, stage: str, digest: str,
-            key_id: str, request_id: str, encrypted: bool, members: int, size: int) -> None:
-    audit = ws.audit_writer
-    with ws.db.write() as s:
+def _record(db: Database, audit: AuditWriter, ref: str, version_digest: str, *, stage: str,
+            digest: str, key_id: str, request_id: str, encrypted: bool, members: int,
+            size: int) -> None:
+    with db.write() as s:
         _, row = store.resolve(s, parse_ref(ref))
         # The version may have left the stage while we were packaging it.
         if row.stage != stage or row.digest != version_digest:

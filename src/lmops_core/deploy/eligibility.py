@@ -3,15 +3,43 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from lmops_core.errors import ConflictError, PolicyViolationError, ValidationError
+from lmops_core.governance.decisions import REVALIDATION_REQUIRED
 from lmops_core.governance.schemas import ApprovalRequestPublic
-from lmops_core.governance.workflow import GOVERNED_STAGES, REVALIDATION_REQUIRED
+from lmops_core.policy import PolicySet
 from lmops_core.registry.schemas import ModelVersionPublic, VersionPublic
+from lmops_core.terms import GovernedStage
+from lmops_core.vocabulary import GOVERNED_STAGES
 
-if TYPE_CHECKING:
-    from lmops_core.workspace import Workspace
+
+class ApprovedRequests(Protocol):
+    """Where the approved request of a version is looked up (the governance service)."""
+
+    def approved_request(self, asset_type: str, ref: str, *, digest: str,
+                         stage: GovernedStage) -> ApprovalRequestPublic | None:
+        """The latest approved request that put exactly this content of ``ref`` into ``stage``."""
+        ...
+
+
+class DeploymentApprovals(ApprovedRequests, Protocol):
+    """The governance service as packaging asks it: approved requests and today's policy."""
+
+    def policies(self) -> PolicySet:
+        """The policy files as they stand now."""
+        ...
+
+
+class VersionsAndApprovals(Protocol):
+    """What eligibility reads of a store (a ``Workspace`` is one)."""
+
+    def get(self, ref: str) -> VersionPublic:
+        """The version a reference names."""
+        ...
+
+    @property
+    def governance(self) -> DeploymentApprovals: ...
 
 
 @dataclass(frozen=True)
@@ -35,9 +63,9 @@ class ApprovalRecord:
                 "decisions": self.decisions}
 
 
-def check_approved(ws: Workspace, ref: str, *, stage: str
-                   ) -> tuple[VersionPublic, ApprovalRequestPublic]:
-    """The version and the approved request that put it in ``stage``, or why it may not act there.
+def check_approved(version: VersionPublic, *, stage: GovernedStage,
+                   requests: ApprovedRequests, policies: PolicySet) -> ApprovalRequestPublic:
+    """The approved request that put ``version`` in ``stage``, or why it may not act there.
 
     Refused (``ConflictError``) when the version is not in ``stage`` now;
     refused (``PolicyViolationError``) when it is revalidation-required, when
@@ -48,19 +76,17 @@ def check_approved(ws: Workspace, ref: str, *, stage: str
     if stage not in GOVERNED_STAGES:
         raise ValidationError(f"unknown stage {stage!r} (expected one of "
                               f"{', '.join(GOVERNED_STAGES)})", field="stage")
-    version = ws.get(ref)
     if version.stage != stage:
         raise ConflictError(f"{version.ref} is in stage {version.stage or 'none'}, not {stage}: "
                             f"only a version approved into {stage} can be deployed for it")
     if version.status == REVALIDATION_REQUIRED:
         raise PolicyViolationError(f"{version.ref} is {REVALIDATION_REQUIRED}: it was revoked or "
                                    "breached monitoring and must be revalidated and approved again")
-    req = ws.governance.approved_request(version.asset_type, version.ref,
-                                         digest=version.digest, stage=stage)
+    req = requests.approved_request(version.asset_type, version.ref,
+                                    digest=version.digest, stage=stage)
     if req is None:
         raise PolicyViolationError(f"{version.ref} has no approved promotion request to {stage} "
                                    "for its current content")
-    policies = ws.governance.policies()
     current = policies.digests
     for file, digest in sorted(req.policy_digests.items()):
         if current.get(file) != digest:
@@ -74,10 +100,10 @@ def check_approved(ws: Workspace, ref: str, *, stage: str
         raise PolicyViolationError(
             f"policy file(s) {', '.join(added)} now govern promotion to {stage} but did not when "
             f"request {req.id} was approved: request a new promotion under the current policy")
-    return version, req
+    return req
 
 
-def check_deployable(ws: Workspace, ref: str, *, stage: str
+def check_deployable(source: VersionsAndApprovals, ref: str, *, stage: GovernedStage
                      ) -> tuple[ModelVersionPublic, ApprovalRecord]:
     """The model version and its approval record, or the reason it may not be packaged.
 
@@ -86,16 +112,16 @@ def check_deployable(ws: Workspace, ref: str, *, stage: str
     if stage not in GOVERNED_STAGES:
         raise ValidationError(f"unknown stage {stage!r} (expected one of "
                               f"{', '.join(GOVERNED_STAGES)})", field="stage")
-    found = ws.get(ref)
+    found = source.get(ref)
     if not isinstance(found, ModelVersionPublic):
         raise ValidationError(f"{found.ref} is a {found.asset_type}: only model versions "
                               "are packaged into bundles", field="ref")
-    version, req = check_approved(ws, ref, stage=stage)
-    assert isinstance(version, ModelVersionPublic)
+    req = check_approved(found, stage=stage, requests=source.governance,
+                         policies=source.governance.policies())
     decisions = [{"actor": d.actor, "role": d.role, "decision": d.decision,
                   "comment": d.comment, "created_at": d.created_at.isoformat()}
                  for d in req.decisions]
-    return version, ApprovalRecord(
+    return found, ApprovalRecord(
         request_id=req.id, ref=req.ref, target_stage=req.target_stage,
         requested_by=req.requested_by,
         decided_at=req.decided_at.isoformat() if req.decided_at else None,

@@ -14,13 +14,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from lmops_core.errors import IntegrityError, NotFoundError, PolicyViolationError
 
 if TYPE_CHECKING:
+    from lmops_core.registry.db import Database
     from lmops_core.settings import Settings
     from lmops_core.workspace import Workspace
+
+
+class LiveStore(Protocol):
+    """A store a bundle's standing is checked against: its database (a ``Workspace`` is one)."""
+
+    @property
+    def db(self) -> Database: ...
 
 #: How long a bundle may be trusted without asking the store, unless chosen at creation.
 DEFAULT_VALIDITY = timedelta(days=30)
@@ -48,7 +56,7 @@ def valid_until_of(manifest: dict[str, Any]) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def check_standing(manifest: dict[str, Any], *, store: Workspace | None,
+def check_standing(manifest: dict[str, Any], *, store: LiveStore | None,
                    now: datetime | None = None) -> Standing:
     """Refuse (``PolicyViolationError``) a bundle whose approval no longer stands.
 
@@ -57,7 +65,7 @@ def check_standing(manifest: dict[str, Any], *, store: Workspace | None,
     """
     now = now or datetime.now(UTC)
     if store is not None:
-        live = _ask_store(store, manifest)
+        live = _ask_store(store.db, manifest)
         if live is not None:
             return live
     ref = manifest.get("model", {}).get("ref", "?")
@@ -76,17 +84,17 @@ def check_standing(manifest: dict[str, Any], *, store: Workspace | None,
                                       f"{until.isoformat()}")
 
 
-def _ask_store(ws: Workspace, manifest: dict[str, Any]) -> Standing | None:
+def _ask_store(db: Database, manifest: dict[str, Any]) -> Standing | None:
     """The live verdict, or None when this store never approved the bundle's request."""
+    from lmops_core.governance.decisions import REVALIDATION_REQUIRED
     from lmops_core.governance.models import ApprovalRequest
-    from lmops_core.governance.workflow import REVALIDATION_REQUIRED
     from lmops_core.registry import store
     from lmops_core.registry.names import parse_ref
 
     approval = manifest.get("approval") or {}
     model = manifest.get("model") or {}
     ref, digest, stage = str(model.get("ref")), model.get("digest"), manifest.get("stage")
-    with ws.db.read() as s:
+    with db.read() as s:
         req = s.get(ApprovalRequest, str(approval.get("request_id")))
         if req is None:
             return None

@@ -22,13 +22,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from lmops_core.deploy import attestations, encryption
 from lmops_core.deploy.archive import extract_tar
-from lmops_core.deploy.liveness import Standing, check_standing
+from lmops_core.deploy.liveness import LiveStore, Standing, check_standing
 from lmops_core.deploy.manifest import (
     MANIFEST,
     MEMBERS_DIR,
@@ -41,9 +41,6 @@ from lmops_core.deploy.manifest import (
 from lmops_core.errors import IntegrityError, UnsafeContentError, UnsafePathError, ValidationError
 from lmops_core.safepaths import join_inside
 from lmops_core.weights import refuse_pickle
-
-if TYPE_CHECKING:
-    from lmops_core.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -154,7 +151,7 @@ def _check_encryption(body: dict[str, Any], members: list[Member], key: bytes | 
 
 
 def verify_folder(folder: Path, public_keys: Mapping[str, Ed25519PublicKey],
-                  decryption_key: bytes | None, out: Path, *, store: Workspace | None = None,
+                  decryption_key: bytes | None, out: Path, *, store: LiveStore | None = None,
                   now: datetime | None = None) -> VerifiedBundle:
     """Verify a bundle folder and its standing, and write its plaintext members under ``out``."""
     for name in (MANIFEST, SIGNATURE):
@@ -187,7 +184,7 @@ def verify_folder(folder: Path, public_keys: Mapping[str, Ed25519PublicKey],
 
 def load_bundle(path: Path | str, *, public_keys: Mapping[str, Ed25519PublicKey],
                 decryption_key: bytes | None = None, workdir: Path | None = None,
-                store: Workspace | None = None, now: datetime | None = None
+                store: LiveStore | None = None, now: datetime | None = None
                 ) -> VerifiedBundle:
     """Verify a bundle (folder or ``.tar``) and return its verified plaintext files.
 

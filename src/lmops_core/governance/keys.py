@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlmodel import Session, col
@@ -24,19 +23,13 @@ from lmops_core.errors import (
     PermissionDeniedError,
     ValidationError,
 )
-from lmops_core.governance.identity import (
-    Identity,
-    fingerprint_of,
-    parse_public_pem,
-    public_pem,
-    require_verified,
-)
+from lmops_core.governance.access import acting
+from lmops_core.governance.identity import Identity, fingerprint_of, parse_public_pem, public_pem
 from lmops_core.governance.models import SigningKey, UserRole
 from lmops_core.governance.signing import registration_statement, sign, signer_for
+from lmops_core.registry.db import Database
 from lmops_core.registry.models import utcnow
-
-if TYPE_CHECKING:
-    from lmops_core.workspace import Workspace
+from lmops_core.registry.store import AuditWriter
 
 
 @dataclass(frozen=True)
@@ -74,16 +67,20 @@ def is_admin(s: Session, user: str) -> bool:
 class KeyRegistry:
     """The personal signing keys of one store, changed through a verified identity."""
 
-    def __init__(self, ws: Workspace) -> None:
-        self.ws = ws
+    def __init__(self, *, db: Database, identity: Identity, audit: AuditWriter,
+                 home: Path) -> None:
+        self.db = db
+        self.identity = identity
+        self.audit = audit
+        self.home = home
 
     def _acting(self, s: Session, action: str) -> Identity:
-        return require_verified(s, self.ws.identity, action, embedded=self.ws.db.is_sqlite)
+        return acting(s, self.identity, action, embedded=self.db.is_sqlite)
 
     def register(self, user: str, public_key: Path | str) -> KeyPublic:
         """Bind the public key in the file ``public_key`` to ``user`` (admins only)."""
         fingerprint, pem = read_public_key_file(Path(public_key))
-        with self.ws.db.write() as s:
+        with self.db.write() as s:
             who = self._acting(s, f"register a signing key for {user!r}")
             if not is_admin(s, who.user):
                 raise PermissionDeniedError(f"{who.user!r} may not register signing keys: "
@@ -98,8 +95,8 @@ class KeyRegistry:
         whoever holds a token could otherwise mint a personal signature).
         """
         fingerprint, pem = read_public_key_file(Path(public_key))
-        with self.ws.db.write() as s:
-            target = user or self.ws.identity.user
+        with self.db.write() as s:
+            target = user or self.identity.user
             who = self._acting(s, f"rotate the signing key of {target!r}")
             own = who.user == target and who.method == "personal-key"
             if not own and not is_admin(s, who.user):
@@ -110,7 +107,7 @@ class KeyRegistry:
 
     def revoke(self, user: str) -> KeyPublic:
         """Revoke ``user``'s active key (an admin, or the owner with any credential)."""
-        with self.ws.db.write() as s:
+        with self.db.write() as s:
             who = self._acting(s, f"revoke the signing key of {user!r}")
             if who.user != user and not is_admin(s, who.user):
                 raise PermissionDeniedError(f"{who.user!r} may not revoke the key of {user!r}: "
@@ -121,14 +118,14 @@ class KeyRegistry:
             row.revoked_at = utcnow()
             s.add(row)
             s.flush()
-            self.ws.audit_writer.record(s, "signing_key.revoke", f"user:{user}",
+            self.audit.record(s, "signing_key.revoke", f"user:{user}",
                                         before={"fingerprint": row.fingerprint},
                                         after={"by": who.describe()})
             return _public(row)
 
     def list(self, *, include_revoked: bool = True) -> list[KeyPublic]:
         """Registered keys, oldest first."""
-        with self.ws.db.read() as s:
+        with self.db.read() as s:
             q = select(SigningKey).order_by(col(SigningKey.created_at))
             if not include_revoked:
                 q = q.where(col(SigningKey.revoked_at).is_(None))
@@ -159,14 +156,14 @@ class KeyRegistry:
             s.flush()
         signed = sign(registration_statement(user=user, public_key_pem=pem,
                                              fingerprint=fingerprint, registrar=who, at=now),
-                      signer_for(who, self.ws.settings.home))
+                      signer_for(who, self.home))
         row = SigningKey(fingerprint=fingerprint, user=user, public_key=pem,
                          created_by=who.user, created_at=now, registration=signed.statement,
                          registration_signature=signed.signature,
                          registration_key=signed.key_fingerprint)
         s.add(row)
         s.flush()
-        self.ws.audit_writer.record(
+        self.audit.record(
             s, "signing_key.rotate" if current is not None else "signing_key.register",
             f"user:{user}", before={"fingerprint": current.fingerprint} if current else None,
             after={"fingerprint": fingerprint, "by": who.describe()})

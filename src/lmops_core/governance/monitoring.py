@@ -18,27 +18,40 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
+from lmops_core.acting_store import ActingStore
 from lmops_core.audit.chain import canonical_json
 from lmops_core.errors import ConflictError, UnsafeDestinationError
 from lmops_core.governance.models import TrainingRequest
+from lmops_core.governance.workflow import Governance
 from lmops_core.outbound import DestinationPolicy, post_json
 from lmops_core.policy import PolicyEvaluation
 from lmops_core.registry import store
 from lmops_core.registry.models import utcnow
 from lmops_core.registry.names import parse_ref
-
-if TYPE_CHECKING:
-    from lmops_core.workspace import Workspace
+from lmops_core.terms import GovernedStage
 
 #: The actor recorded for actions a policy takes by itself.
 POLICY_ACTOR = "lmops-policy"
+
+
+class MonitoredStore(ActingStore, Protocol):
+    """What a monitoring check uses of the store it acts on (a ``Workspace`` is one)."""
+
+    @property
+    def governance(self) -> Governance:
+        """The governance service, acting as :attr:`actor`."""
+        ...
+
+    def as_actor(self, actor: str) -> MonitoredStore:
+        """The same store, acting under the name ``actor`` (the policy's own actions)."""
+        ...
 
 
 @dataclass
@@ -46,7 +59,7 @@ class MonitoringOutcome:
     """What a monitoring check found and did."""
 
     ref: str
-    stage: str
+    stage: GovernedStage
     breached: bool
     evaluation: PolicyEvaluation
     actions: list[str] = field(default_factory=list)
@@ -63,7 +76,7 @@ def sign_payload(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def check_monitoring(ws: Workspace, ref: str) -> MonitoringOutcome:
+def check_monitoring(ws: MonitoredStore, ref: str) -> MonitoringOutcome:
     """Evaluate the monitoring rules for ``ref`` in its stage and act on a breach."""
     gov = ws.governance
     with ws.db.read() as s:
@@ -93,7 +106,7 @@ def check_monitoring(ws: Workspace, ref: str) -> MonitoringOutcome:
     return outcome
 
 
-def _alert(ws: Workspace, outcome: MonitoringOutcome) -> None:
+def _alert(ws: MonitoredStore, outcome: MonitoringOutcome) -> None:
     payload = {"event": "monitoring.breach", "ref": outcome.ref, "stage": outcome.stage,
                "reasons": outcome.reasons, "actions": outcome.evaluation.breach_actions,
                "ts": datetime.now(UTC).isoformat()}
@@ -113,7 +126,7 @@ def _alert(ws: Workspace, outcome: MonitoringOutcome) -> None:
                                after={"reasons": outcome.reasons, "webhook": delivered})
 
 
-def _deliver(ws: Workspace, url: str, secret: str, body: bytes) -> str:
+def _deliver(ws: MonitoredStore, url: str, secret: str, body: bytes) -> str:
     """POST the alert through the outbound guard; what happened, as one line."""
     try:
         policy = DestinationPolicy.from_strings(
@@ -130,7 +143,7 @@ def _deliver(ws: Workspace, url: str, secret: str, body: bytes) -> str:
     return f"HTTP {status}"
 
 
-def _open_training_request(ws: Workspace, ref: str, outcome: MonitoringOutcome) -> str:
+def _open_training_request(ws: MonitoredStore, ref: str, outcome: MonitoringOutcome) -> str:
     """Open a retraining request for ``ref``, or return the one already open for it.
 
     ``INSERT ... ON CONFLICT DO NOTHING`` on the partial unique index
@@ -154,7 +167,7 @@ def _open_training_request(ws: Workspace, ref: str, outcome: MonitoringOutcome) 
     return request_id
 
 
-def training_requests(ws: Workspace, *, status: str | None = "open") -> list[dict[str, Any]]:
+def training_requests(ws: MonitoredStore, *, status: str | None = "open") -> list[dict[str, Any]]:
     """Open (or all) training requests, newest first."""
     with ws.db.read() as s:
         q = select(TrainingRequest).order_by(col(TrainingRequest.created_at).desc())

@@ -13,17 +13,15 @@ document's canonical content, so the same store state gives the same digest.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lmops_core.reports.document import Document, ReportSection
 from lmops_core.reports.extensions import plugin_sections
 from lmops_core.reports.html import render_html
 from lmops_core.reports.markdown import render_markdown
-from lmops_core.reports.model import ReportFacts, gather
+from lmops_core.reports.model import ReportFacts, ReportSource, gather
 from lmops_core.reports.sections import SECTIONS, build_document
-
-if TYPE_CHECKING:
-    from lmops_core.workspace import Workspace
+from lmops_core.terms import GovernedStage
 
 
 @dataclass(frozen=True)
@@ -39,7 +37,8 @@ class Report:
     audit_checkpoint: dict[str, Any] | None = None
 
 
-def render_report(ws: Workspace, ref: str, *, to: str = "production") -> Report:
+def render_report(ws: ReportSource, ref: str, *, to: GovernedStage = "production"
+                  ) -> Report:
     """The validation report of model version ``ref``, judged for promotion to ``to``."""
     facts = gather(ws, ref, to=to)
     doc = build_document(facts, plugin_sections(ws.plugins, facts))
@@ -50,4 +49,5 @@ def render_report(ws: Workspace, ref: str, *, to: str = "production") -> Report:
                   html=render_html(doc, digest, checkpoint), audit_checkpoint=checkpoint)
 
 
-__all__ = ["SECTIONS", "Report", "ReportFacts", "ReportSection", "gather", "render_report"]
+__all__ = ["SECTIONS", "Report", "ReportFacts", "ReportSection", "ReportSource", "gather",
+           "render_report"]

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from lmops_core.contracts import EvidenceKind
+from lmops_core.artifacts.store import ArtifactStore
+from lmops_core.contracts import AssetType, EvidenceKind
 from lmops_core.errors import ValidationError
-from lmops_core.governance.schemas import ApprovalRequestPublic
+from lmops_core.governance.schemas import ApprovalRequestPublic, Page
+from lmops_core.plugins import PluginHost
 from lmops_core.policy import PolicyEvaluation
 from lmops_core.registry.schemas import (
     EvidencePublic,
@@ -22,9 +24,58 @@ from lmops_core.registry.schemas import (
     RunPublic,
     VersionPublic,
 )
+from lmops_core.terms import GovernedStage
 
-if TYPE_CHECKING:
-    from lmops_core.workspace import Workspace
+
+class ReportJudge(Protocol):
+    """What a report asks the governance service: the policy's verdict, the requests."""
+
+    def explain(self, ref: str, *, to: str) -> PolicyEvaluation:
+        """How the policy judges promoting ``ref`` to ``to`` now."""
+        ...
+
+    def list_requests(self, *, status: str | None = None, asset_type: str | None = None,
+                      target_stage: GovernedStage | None = None, limit: int = 50,
+                      offset: int = 0) -> Page:
+        """A page of promotion requests, newest first."""
+        ...
+
+
+class ReportSource(Protocol):
+    """What a report reads of a store: registry facts only (a ``Workspace`` is one)."""
+
+    plugins: PluginHost
+    artifacts: ArtifactStore
+
+    @property
+    def governance(self) -> ReportJudge:
+        """The governance service: the policy's verdict, the requests."""
+        ...
+
+    def get(self, ref: str) -> VersionPublic:
+        """The version a reference names."""
+        ...
+
+    def lineage(self, ref: str, *, direction: str = "up", depth: int = 10
+                ) -> list[LineageEdgePublic]:
+        """Edges reachable from ``ref`` going up or down."""
+        ...
+
+    def evidence(self, ref: str, *, kind: str | None = None) -> list[EvidencePublic]:
+        """The evidence on ``ref``."""
+        ...
+
+    def list_versions(self, asset_type: AssetType, name: str) -> list[VersionPublic]:
+        """Every version of an asset."""
+        ...
+
+    def run(self, run_id: str) -> RunPublic:
+        """One run."""
+        ...
+
+    def latest_audit_checkpoint(self) -> dict[str, Any] | None:
+        """The newest signed audit checkpoint, or ``None``."""
+        ...
 
 _REQUEST_PAGE = 500
 
@@ -77,7 +128,7 @@ def _sorted_edges(edges: list[LineageEdgePublic]) -> tuple[LineageEdgePublic, ..
     return tuple(unique[k] for k in sorted(unique))
 
 
-def gather(ws: Workspace, ref: str, *, to: str = "production") -> ReportFacts:
+def gather(ws: ReportSource, ref: str, *, to: GovernedStage = "production") -> ReportFacts:
     """Read the facts for a report on the model version ``ref`` judged for stage ``to``."""
     version = ws.get(ref)
     if version.asset_type != "model":
@@ -109,7 +160,7 @@ def gather(ws: Workspace, ref: str, *, to: str = "production") -> ReportFacts:
     )
 
 
-def _training_runs(ws: Workspace, ref: str, ancestors: tuple[LineageEdgePublic, ...],
+def _training_runs(ws: ReportSource, ref: str, ancestors: tuple[LineageEdgePublic, ...],
                    evidence: dict[str, tuple[EvidencePublic, ...]]) -> tuple[TrainingRun, ...]:
     # A run shows up either as the run that derived a model in the lineage, or as the
     # run that recorded training-stage evidence on one; only training-stage runs count.
@@ -126,7 +177,7 @@ def _training_runs(ws: Workspace, ref: str, ancestors: tuple[LineageEdgePublic, 
     return tuple(sorted(out, key=lambda t: (t.run.started_at, t.run.id)))
 
 
-def _loss_curve(ws: Workspace, run: RunPublic) -> tuple[float, ...]:
+def _loss_curve(ws: ReportSource, run: RunPublic) -> tuple[float, ...]:
     if not run.series_digest:
         return ()
     series = json.loads(ws.artifacts.read_bytes(run.series_digest))
@@ -134,7 +185,7 @@ def _loss_curve(ws: Workspace, run: RunPublic) -> tuple[float, ...]:
     return tuple(float(v) for v in values if isinstance(v, int | float))
 
 
-def _requests_for(ws: Workspace, ref: str) -> tuple[ApprovalRequestPublic, ...]:
+def _requests_for(ws: ReportSource, ref: str) -> tuple[ApprovalRequestPublic, ...]:
     found: list[ApprovalRequestPublic] = []
     offset = 0
     while True:
@@ -147,4 +198,4 @@ def _requests_for(ws: Workspace, ref: str) -> tuple[ApprovalRequestPublic, ...]:
     return tuple(sorted(found, key=lambda r: (r.created_at, r.id)))
 
 
-__all__ = ["ReportFacts", "TrainingRun", "gather"]
+__all__ = ["ReportFacts", "ReportJudge", "ReportSource", "TrainingRun", "gather"]

@@ -1,0 +1,159 @@
+"""What a policy judges: the policy files, the plugins' checks, and the facts of a version.
+
+:class:`PolicySource` knows where the policy files are and what installed
+plugins add (rule checks, the metrics each evidence kind declares); the
+functions below read, in one session, the facts a rule is judged on: the
+version, its evidence, and the versions now holding the target stage and
+production.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from lmops_core.contracts import Stage
+from lmops_core.governance.models import ROLES
+from lmops_core.plugins import PluginHost
+from lmops_core.policy import (
+    EvaluationFacts,
+    EvidenceFacts,
+    PolicyEvaluation,
+    PolicySet,
+    StageVersionFacts,
+    VersionFacts,
+    evaluate,
+    functions_from_checks,
+    load_policies,
+)
+from lmops_core.registry import store
+from lmops_core.settings import Settings
+from lmops_core.terms import GovernedStage
+
+#: Evidence kinds the workflow writes itself; they never invalidate a request.
+GOVERNANCE_KINDS = frozenset({"promotion_request", "approval", "promotion", "revocation",
+                              "revalidation"})
+#: The lifecycle stages evidence may record (anything else is shown as no stage).
+_LIFECYCLE_STAGES = frozenset(s.value for s in Stage)
+
+
+def aware(value: datetime) -> datetime:
+    """``value`` with a time zone (rows read back from SQLite come without one: UTC)."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class PolicySource:
+    """The policy files of a store and what installed plugins add to judging them."""
+
+    def __init__(self, *, settings: Settings, plugins: PluginHost) -> None:
+        self.settings = settings
+        self.plugins = plugins
+
+    @property
+    def policies_dir(self) -> Path:
+        """The folder of policy files: the setting, else ``./policies``, else under the home."""
+        configured = self.settings.policies_dir
+        if configured is not None:
+            return configured
+        local = Path("policies")
+        return local if local.is_dir() else self.settings.home / "policies"
+
+    def policies(self) -> PolicySet:
+        """Load every policy file; a broken file raises and so blocks (fail closed)."""
+        folder = self.policies_dir.resolve()
+        if not folder.is_dir():
+            return PolicySet(())  # no policy at all: production requests block (fail closed)
+        return load_policies(folder)
+
+    def functions(self) -> dict[str, Any]:
+        """The rule checks plugins registered, as functions a condition may call."""
+        return functions_from_checks([r.value for r in self.plugins.policy_checks.values()])
+
+    def evidence_metrics(self) -> dict[str, dict[str, str]]:
+        """The metrics each registered evidence kind declares (for rule checks)."""
+        return self.plugins.metric_types()
+
+    def judge_transition(self, s: Session, asset_type: str, asset: Any, version: Any,
+                         target: GovernedStage, requester: str) -> PolicyEvaluation:
+        """How the rules for ``target`` judge ``version`` now (``requester`` asking)."""
+        rules = self.policies().select(asset_type, getattr(asset, "risk_tier", "standard"),
+                                       target)
+        facts = evaluation_facts(s, asset_type, asset, version, target, requester)
+        return evaluate(rules, facts, now=datetime.now(UTC), functions=self.functions(),
+                        roles=ROLES, evidence_metrics=self.evidence_metrics())
+
+    def judge_monitoring(self, s: Session, asset_type: str, asset: Any, version: Any,
+                         actor: str) -> PolicyEvaluation:
+        """The monitoring rules (``event: monitoring``) judged on ``version`` in its stage now."""
+        stage = version.stage
+        rules = self.policies().select(asset_type, getattr(asset, "risk_tier", "standard"),
+                                       stage, event="monitoring")
+        facts = evaluation_facts(s, asset_type, asset, version, stage, actor)
+        return evaluate(rules, facts, now=datetime.now(UTC), functions=self.functions(),
+                        policy_required_for=frozenset())
+
+
+def evidence_facts(s: Session, asset_type: str, version: Any) -> list[EvidenceFacts]:
+    """The evidence of ``version`` a rule may look at (not the workflow's own records)."""
+    out = []
+    for e in store.list_evidence(s, asset_type, version.id):
+        if e.kind in GOVERNANCE_KINDS:
+            continue
+        out.append(EvidenceFacts(kind=e.kind, subject_digest=e.subject_digest,
+                                 metrics=e.metrics, created_at=aware(e.created_at),
+                                 stage=e.stage if e.stage in _LIFECYCLE_STAGES else None,
+                                 plugin=e.plugin, digest=e.digest, actor=e.created_by,
+                                 run_id=e.run_id))
+    return out
+
+
+def version_facts(s: Session, asset_type: str, asset: Any, version: Any,
+                  cls: type[VersionFacts] = VersionFacts, **extra: Any) -> Any:
+    """The facts of one version, as ``cls`` (``StageVersionFacts`` adds its evidence)."""
+    kind = getattr(version, "kind", None) or getattr(version, "shape", None)
+    return cls(ref=store.version_ref(asset_type, asset.name, version.version),
+               digest=version.digest, asset_type=asset_type,
+               risk_tier=getattr(asset, "risk_tier", "standard"), kind=kind,
+               created_by=version.created_by, created_at=aware(version.created_at),
+               metadata=dict(version.meta),
+               tags=[f"{k}={v}" if v else k
+                     for k, v in store.tags_of(s, asset_type, version.id).items()],
+               **extra)
+
+
+def stage_holder(s: Session, asset_type: str, asset: Any, stage: GovernedStage) -> Any | None:
+    """The version of ``asset`` in the governed ``stage`` now, or ``None``."""
+    _, version_cls, fk = store.asset_classes(asset_type)
+    return s.execute(select(version_cls).where(getattr(version_cls, fk) == asset.id,
+                                               version_cls.stage == stage)).scalars().first()
+
+
+def _holder_facts(s: Session, asset_type: str, asset: Any, holder: Any) -> Any:
+    return version_facts(s, asset_type, asset, holder, StageVersionFacts,
+                         evidence=evidence_facts(s, asset_type, holder))
+
+
+def evaluation_facts(s: Session, asset_type: str, asset: Any, version: Any, target: GovernedStage,
+                     requester: str) -> EvaluationFacts:
+    """Everything the rules for ``target`` are judged on, read in session ``s``."""
+    holder = stage_holder(s, asset_type, asset, target)
+    current = None
+    if holder is not None and holder.id != version.id:
+        current = _holder_facts(s, asset_type, asset, holder)
+    production = current if target == "production" else None
+    if target != "production":
+        prod = stage_holder(s, asset_type, asset, "production")
+        if prod is not None and prod.id != version.id:
+            production = _holder_facts(s, asset_type, asset, prod)
+    return EvaluationFacts(version=version_facts(s, asset_type, asset, version),
+                           transition=target, requester=requester,
+                           evidence=evidence_facts(s, asset_type, version),
+                           current=current, production=production)
+
+
+__all__ = ["GOVERNANCE_KINDS", "PolicySource", "aware", "evaluation_facts", "evidence_facts",
+           "stage_holder", "version_facts"]

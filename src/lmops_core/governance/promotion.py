@@ -1,0 +1,378 @@
+"""Promotion requests and decisions: request, review, promote; a request that went stale ends.
+
+``request_promotion`` evaluates the policy at once. Failing hard gates refuse
+the request with the reasons; otherwise a pending request is stored with a
+frozen snapshot (policy file digests, the version's digest, the evidence
+digests, the evaluation). Reviewers approve or reject with a comment; the last
+required approval promotes the version in the same transaction. A change to
+the version, its evidence or a policy file after the request invalidates it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from lmops_core.audit.chain import canonical_json
+from lmops_core.contracts import DecisionEvent, PromotionContext
+from lmops_core.digests import digest_bytes
+from lmops_core.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    PolicyViolationError,
+    ValidationError,
+)
+from lmops_core.governance.access import require_role
+from lmops_core.governance.decisions import (
+    REVALIDATION_REQUIRED,
+    Ending,
+    GovernancePart,
+    announce,
+    check_comment,
+    check_target_stage,
+    close_request,
+    decision_event,
+    require_known_author,
+    resolve_version,
+)
+from lmops_core.governance.identity import Identity
+from lmops_core.governance.models import ApprovalDecision, ApprovalRequest, UserRole
+from lmops_core.governance.policy_facts import aware, evidence_facts, stage_holder
+from lmops_core.governance.revocation import last_revocation
+from lmops_core.governance.schemas import ApprovalRequestPublic
+from lmops_core.governance.signing import approval_statement, sign, signer_for
+from lmops_core.governance.views import request_public, request_subject
+from lmops_core.registry import store
+from lmops_core.registry.models import utcnow
+from lmops_core.terms import GovernedStage, UserRoleName
+
+#: Stages only some asset types can enter (others: any type may request them).
+STAGE_ASSET_TYPES = {"approved-for-training": ("dataset",), "approved-for-use": ("suite",)}
+DEFAULT_TTL = timedelta(days=7)
+
+
+class Promotions(GovernancePart):
+    """Promotion requests and the decisions on them, as one identity."""
+
+    def request_promotion(self, ref: str, *, to: GovernedStage) -> ApprovalRequestPublic:
+        """Ask to promote ``ref`` into stage ``to``; refused at once if hard gates fail."""
+        check_target_stage(to)
+        with self.db.write() as s:
+            actor = self.access.acting(s, f"request promotion of {ref} to {to}").user
+            typ, asset, version = resolve_version(s, ref)
+            canonical = store.version_ref(typ, asset.name, version.version)
+            _check_stage_asset(typ, to, canonical)
+            if version.stage == to:
+                raise ConflictError(f"{canonical} is already in {to}")
+            self._expire_lapsed(s, typ, version.id, to)
+            open_request = s.execute(select(col(ApprovalRequest.id)).where(
+                col(ApprovalRequest.asset_type) == typ,
+                col(ApprovalRequest.version_id) == version.id,
+                col(ApprovalRequest.target_stage) == to, col(ApprovalRequest.status) == "pending",
+                col(ApprovalRequest.expires_at) > utcnow())).scalars().first()
+            if open_request is not None:
+                raise ConflictError(f"{canonical} already has a pending request to {to}: "
+                                    f"{open_request}")
+            require_role(s, actor, {"submitter", "admin"}, f"request promotion of {canonical}")
+            if version.status == REVALIDATION_REQUIRED:
+                raise PolicyViolationError(
+                    f"{canonical} is {REVALIDATION_REQUIRED} (revoked or breached monitoring): it "
+                    f"cannot enter {to} until a validator revalidates it on new evidence "
+                    f"(`lmops revalidate {canonical}`)", field="ref")
+            evaluation = self.policy_source.judge_transition(s, typ, asset, version, to, actor)
+            if not evaluation.allowed:
+                reasons = [f"{o.rule}/{o.condition or o.check}: {o.status}: {o.message}"
+                           for o in evaluation.blocking]
+                self.audit.record(s, "promotion.refused", canonical,
+                                            after={"to": to, "reasons": reasons})
+                refused = PolicyViolationError(
+                    f"promotion of {canonical} to {to} refused by policy:\n  - "
+                    + "\n  - ".join(reasons), evaluation=evaluation.model_dump(mode="json"))
+                # Commit the refusal's audit event, then raise.
+                s.commit()
+                raise refused
+            evidence_digests = sorted(f.digest for f in
+                                      evidence_facts(s, typ, version) if f.digest)
+            ttl = evaluation.request_ttl or DEFAULT_TTL
+            snapshot = {"ref": canonical, "to": to, "version_digest": version.digest,
+                        "policy_digests": evaluation.policy_digests,
+                        "evidence_digests": evidence_digests,
+                        "evaluation": evaluation.model_dump(mode="json")}
+            now = utcnow()
+            req = ApprovalRequest(
+                id=uuid.uuid4().hex, asset_type=typ, version_id=version.id, ref=canonical,
+                target_stage=to, requested_by=actor, status="pending", created_at=now,
+                expires_at=now + ttl, version_digest=version.digest,
+                policy_digests=evaluation.policy_digests, evidence_digests=evidence_digests,
+                evaluation=snapshot["evaluation"],
+                required_approvals=dict(evaluation.required_approvals),
+                separation_of_duties=evaluation.separation_of_duties,
+                snapshot_digest=digest_bytes(canonical_json(snapshot).encode()))
+            s.add(req)
+            try:
+                s.flush()
+            except sa_exc.IntegrityError:
+                # uq_approval_pending: a concurrent request for the same version and
+                # stage committed between the check above and this insert.
+                raise ConflictError(f"{canonical} already has a pending request to {to} "
+                                    "(made concurrently)") from None
+            self.audit.record(s, "promotion.request", canonical,
+                                        after={"request_id": req.id, "to": to,
+                                               "snapshot_digest": req.snapshot_digest})
+            store.attach_evidence(s, self.audit, asset_type=typ, version=version,
+                                  expected_digest=version.digest, kind="promotion_request",
+                                  stage="deployment", plugin="lmops-core",
+                                  metrics={"to": to, "request_id": req.id},
+                                  details=snapshot)
+            events: list[DecisionEvent] = []
+            if not req.required_approvals:
+                events.append(self._promote(s, req, typ, asset, version, actor))
+            public = request_public(s, req)
+        announce(self.plugins, events)
+        return public
+
+    def _expire_lapsed(self, s: Session, typ: str, version_id: int, to: GovernedStage
+                       ) -> None:
+        # A pending request past its expiry no longer blocks a new one, but it still
+        # occupies uq_approval_pending until it is marked expired.
+        for req in s.execute(select(ApprovalRequest).where(
+                col(ApprovalRequest.asset_type) == typ,
+                col(ApprovalRequest.version_id) == version_id,
+                col(ApprovalRequest.target_stage) == to, col(ApprovalRequest.status) == "pending",
+                col(ApprovalRequest.expires_at) <= utcnow())).scalars().all():
+            req.status, req.decided_at, req.reason = "expired", utcnow(), "request expired"
+            s.add(req)
+            self.audit.record(s, "promotion.expired", req.ref,
+                                        after={"request_id": req.id})
+        s.flush()
+
+    def decide(self, request_id: str, *, approve: bool, role: UserRoleName,
+               comment: str) -> ApprovalRequestPublic:
+        """Approve or reject a pending request as ``role``, with a mandatory comment."""
+        if not comment or not comment.strip():
+            raise ValidationError("a decision needs a comment saying why", field="comment")
+        check_comment(comment, "comment")
+        invalid: ConflictError | None = None
+        events: list[DecisionEvent] = []
+        with self.db.write() as s:
+            verb = "approve" if approve else "reject"
+            who = self.access.acting(s, f"{verb} request {request_id}")
+            actor = who.user
+            req = self._locked_request(s, request_id)
+            if req.status != "pending":
+                raise ConflictError(f"request {request_id} is {req.status}, not pending")
+            typ, asset, version = req.asset_type, *request_subject(s, req)
+            problem = self._staleness(s, req, version)
+            if problem is None and approve:
+                problem = self._recheck(s, req, asset, version)
+            if problem is not None:
+                status, reason = problem
+                events.append(close_request(s, self.audit, req, status, reason, actor))
+                invalid = ConflictError(f"request {request_id} is {status}: {reason}")
+            else:
+                self._record_decision(s, req, version, who, role, approve, comment)
+                events.append(decision_event(req, "approved" if approve else "rejected", actor,
+                                             comment))
+                if approve and self._complete(s, req):
+                    events.append(self._promote(s, req, typ, asset, version, actor))
+                elif not approve:
+                    req.status, req.decided_at, req.reason = "rejected", utcnow(), comment
+                    s.add(req)
+                    self.audit.record(s, "promotion.rejected", req.ref,
+                                                after={"request_id": req.id, "by": actor})
+                    events[-1] = decision_event(req, "rejected", actor, comment)
+            public = request_public(s, req)
+        announce(self.plugins, events)
+        if invalid is not None:
+            raise invalid
+        return public
+
+    def _locked_request(self, s: Session, request_id: str) -> ApprovalRequest:
+        q = select(ApprovalRequest).where(col(ApprovalRequest.id) == request_id).with_for_update()
+        req: ApprovalRequest | None = s.execute(q).scalars().first()
+        if req is None:
+            raise NotFoundError(f"approval request {request_id!r} does not exist")
+        return req
+
+    def _staleness(self, s: Session, req: ApprovalRequest, version: Any
+                   ) -> tuple[Ending, str] | None:
+        if utcnow() > aware(req.expires_at):
+            return "expired", f"it expired at {aware(req.expires_at).isoformat()}"
+        if version.digest != req.version_digest:
+            return "invalidated", "the version's content changed after the request"
+        if version.status == REVALIDATION_REQUIRED:
+            return "invalidated", (f"{req.ref} is {REVALIDATION_REQUIRED} (revoked or breached "
+                                   "monitoring) and must be revalidated first")
+        revoked_at = last_revocation(s, req.asset_type, version)
+        if revoked_at is not None and revoked_at >= aware(req.created_at):
+            return "invalidated", (f"{req.ref} was revoked at {revoked_at.isoformat()}, after "
+                                   "the request was made")
+        current = sorted(f.digest for f in evidence_facts(s, req.asset_type, version)
+                         if f.digest)
+        if current != sorted(req.evidence_digests):
+            return "invalidated", "the version's evidence changed after the request"
+        try:
+            digests = self.policy_source.policies().digests
+        except Exception as exc:  # noqa: BLE001 - a broken policy file also invalidates
+            return "invalidated", f"the policy files no longer load: {exc}"
+        for file, digest in req.policy_digests.items():
+            if digests.get(file) != digest:
+                return "invalidated", f"policy file {file} changed after the request"
+        return None
+
+    def _record_decision(self, s: Session, req: ApprovalRequest, version: Any, who: Identity,
+                         role: str, approve: bool, comment: str) -> None:
+        actor = who.user
+        reviewer_roles = set(req.required_approvals) or {"validator", "risk_officer", "admin"}
+        if role not in reviewer_roles:
+            raise PermissionDeniedError(
+                f"role {role!r} does not review this request (needs: "
+                f"{', '.join(sorted(reviewer_roles))})")
+        require_role(s, actor, {role}, f"decide request {req.id} as {role}")
+        if req.separation_of_duties:
+            if actor == req.requested_by:
+                raise PermissionDeniedError(f"{actor!r} requested this promotion and cannot "
+                                            "also decide it (separation of duties)")
+            if actor == version.created_by:
+                raise PermissionDeniedError(f"{actor!r} authored {req.ref} and cannot decide "
+                                            "its promotion (separation of duties)")
+            require_known_author(s, req.asset_type, req.ref, version)
+        already = s.execute(select(ApprovalDecision).where(
+            col(ApprovalDecision.request_id) == req.id,
+            col(ApprovalDecision.actor) == actor)).scalars().first()
+        if already is not None:
+            raise ConflictError(f"{actor!r} already decided request {req.id} "
+                                "(each reviewer decides once)")
+        if req.evaluation.get("require_personal_signature") and who.method != "personal-key":
+            raise PermissionDeniedError(
+                f"the policy governing request {req.id} requires a personal signature "
+                "(require_personal_signature): decide with your registered personal signing "
+                f"key (LMOPS_SIGNING_KEY); a decision by {who.describe()} does not count")
+        decision = "approve" if approve else "reject"
+        now = utcnow()
+        signed = sign(approval_statement(req=req, identity=who, decision=decision, role=role,
+                                         comment=comment, at=now),
+                      signer_for(who, self.home))
+        s.add(ApprovalDecision(request_id=req.id, actor=actor, role=role, decision=decision,
+                               comment=comment, created_at=now, statement=signed.statement,
+                               signature=signed.signature,
+                               key_fingerprint=signed.key_fingerprint, auth_method=who.method))
+        s.flush()
+        self.audit.record(s, "approval.approve" if approve else "approval.reject",
+                                    req.ref, after={"request_id": req.id, "role": role,
+                                                    "comment": comment})
+        store.attach_evidence(s, self.audit, asset_type=req.asset_type,
+                              version=version, expected_digest=req.version_digest,
+                              kind="approval", stage="deployment", plugin="lmops-core",
+                              metrics={"decision": "approve" if approve else "reject",
+                                       "role": role, "request_id": req.id},
+                              details={"actor": actor, "comment": comment,
+                                       "auth_method": who.method, **signed.to_json()})
+
+    def _recheck(self, s: Session, req: ApprovalRequest, asset: Any, version: Any
+                 ) -> tuple[Ending, str] | None:
+        """Judge the request again under the policy as it stands at the moment of the decision.
+
+        The snapshot froze the evaluation when the request was made; evidence
+        ages (``max_age``), the version in production changes, plugin checks
+        change their answer. A request whose evaluation no longer passes, or
+        that now needs other sign-offs, is invalidated.
+        """
+        try:
+            evaluation = self.policy_source.judge_transition(
+                s, req.asset_type, asset, version, req.target_stage, req.requested_by)
+        except Exception as exc:  # noqa: BLE001 - fail closed: what cannot be judged is refused
+            return "invalidated", f"the policy could not be evaluated again: {exc}"
+        if not evaluation.allowed:
+            reasons = "; ".join(f"{o.rule}/{o.condition or o.check}: {o.status}: {o.message}"
+                                for o in evaluation.blocking)
+            return "invalidated", f"the policy no longer allows it: {reasons}"
+        if (dict(evaluation.required_approvals) != dict(req.required_approvals)
+                or evaluation.separation_of_duties != req.separation_of_duties):
+            return "invalidated", ("the policy now asks for other sign-offs "
+                                   f"({dict(evaluation.required_approvals)})")
+        return None
+
+    def _approvals(self, s: Session, req: ApprovalRequest) -> Counter[str]:
+        """Approvals that count now: only from reviewers who still hold the role they used."""
+        rows = s.execute(select(col(ApprovalDecision.role)).join(
+            UserRole, (col(UserRole.user) == ApprovalDecision.actor)
+            & (col(UserRole.role) == ApprovalDecision.role)).where(
+            col(ApprovalDecision.request_id) == req.id,
+            col(ApprovalDecision.decision) == "approve"))
+        return Counter(rows.scalars())
+
+    def _complete(self, s: Session, req: ApprovalRequest) -> bool:
+        have = self._approvals(s, req)
+        return all(have[role] >= n for role, n in req.required_approvals.items())
+
+    def _promote(self, s: Session, req: ApprovalRequest, typ: str, asset: Any, version: Any,
+                 actor: str) -> DecisionEvent:
+        """Move the version into the stage unless a plugin vetoes; the event of the outcome."""
+        evidence = {f.kind: dict(f.metrics) for f in evidence_facts(s, typ, version)}
+        context = PromotionContext(request_id=req.id, asset_type=typ,  # type: ignore[arg-type]
+                                   ref=req.ref, version_digest=version.digest,
+                                   target_stage=req.target_stage, requested_by=req.requested_by,
+                                   evidence=evidence)
+        vetoes = [v for v in self.plugins.hook.lmops_before_promotion(promotion=context) if v]
+        if vetoes:
+            req.status, req.decided_at = "rejected", utcnow()
+            req.reason = "vetoed by a plugin: " + "; ".join(vetoes)
+            s.add(req)
+            self.audit.record(s, "promotion.vetoed", req.ref,
+                                        after={"request_id": req.id, "vetoes": vetoes})
+            return decision_event(req, "vetoed", actor, req.reason)
+        previous = stage_holder(s, typ, asset, req.target_stage)
+        if previous is not None:
+            previous.stage = None
+            s.add(previous)
+            s.flush()  # leave the stage before the new holder enters it (uq_*_stage)
+            self.audit.record(s, "stage.leave",
+                                        store.ref_of(s, typ, previous),
+                                        before={"stage": req.target_stage}, after={"stage": None})
+        version.stage = req.target_stage
+        s.add(version)
+        req.status, req.decided_at = "approved", utcnow()
+        s.add(req)
+        s.flush()
+        self.audit.record(s, "promotion.complete", req.ref,
+                                    before={"stage": None}, after={"stage": req.target_stage,
+                                                                   "request_id": req.id})
+        store.attach_evidence(s, self.audit, asset_type=typ, version=version,
+                              expected_digest=version.digest, kind="promotion",
+                              stage="deployment", plugin="lmops-core",
+                              metrics={"stage": req.target_stage, "request_id": req.id},
+                              details={"approvals": dict(self._approvals(s, req)),
+                                       "policy_digests": req.policy_digests})
+        return decision_event(req, "promoted", actor, "")
+
+    def expire_due(self) -> int:
+        """Mark pending requests past their expiry as expired; returns how many."""
+        with self.db.write() as s:
+            due = s.execute(select(ApprovalRequest).where(
+                col(ApprovalRequest.status) == "pending",
+                col(ApprovalRequest.expires_at) < utcnow()).with_for_update()).scalars().all()
+            events = [close_request(s, self.audit, req, "expired", "request expired",
+                                    self.identity.user) for req in due]
+        announce(self.plugins, events)
+        return len(events)
+
+
+def _check_stage_asset(asset_type: str, stage: GovernedStage, ref: str) -> None:
+    allowed = STAGE_ASSET_TYPES.get(stage)
+    if allowed is not None and asset_type not in allowed:
+        raise ValidationError(f"{ref}: only {', '.join(allowed)} versions can enter {stage}",
+                              field="to")
+    if asset_type == "suite" and stage != "approved-for-use":
+        raise ValidationError(f"{ref}: a suite version can only enter approved-for-use",
+                              field="to")
+
+
+__all__ = ["DEFAULT_TTL", "STAGE_ASSET_TYPES", "Promotions"]
