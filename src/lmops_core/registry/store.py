@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic_core import PydanticUndefined
 from sqlalchemy import and_, bindparam, insert, select, text, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
@@ -255,7 +254,8 @@ def _build_next_version_pg_sql(version_cls: type[Any], asset_cls: type[Any], fk:
         if c.name in ("id", "version", fk):
             continue
         info = version_cls.model_fields[c.name]
-        default = None if info.default is PydanticUndefined else info.default
+        # A plain default only: required fields and default factories have none.
+        default = None if info.is_required() or info.default_factory is not None else info.default
         columns.append((c.name, default, info.default_factory))
     match = asset_cls.id if by_id else asset_cls.normalized_name
     nxt = (update(asset_cls).where(match == bindparam("asset_match"))
