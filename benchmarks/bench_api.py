@@ -87,7 +87,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def _chunks(rows: list[dict[str, Any]]) -> Any:
     for i in range(0, len(rows), CHUNK):
-        yield rows[i:i + CHUNK]
+        yield rows[i : i + CHUNK]
 
 
 # -- seeding (direct SQL, bypasses the API and the service) ---------------------------------
@@ -107,42 +107,81 @@ def seed_requests(ws: Any, count: int) -> list[str]:
     n_models = max(1, (count + VERSIONS_PER_MODEL - 1) // VERSIONS_PER_MODEL)
     with ws.db.write() as s:
         conn = s.connection()
-        conn.execute(Model.__table__.insert(), [  # type: ignore[attr-defined]
-            {"name": f"bench-{m:05d}", "normalized_name": f"bench-{m:05d}", "description": "",
-             "risk_tier": "standard", "latest_version": VERSIONS_PER_MODEL, "created_at": now,
-             "created_by": "bench-author"} for m in range(n_models)])
+        conn.execute(
+            Model.__table__.insert(),
+            [  # type: ignore[attr-defined]
+                {
+                    "name": f"bench-{m:05d}",
+                    "normalized_name": f"bench-{m:05d}",
+                    "description": "",
+                    "risk_tier": "standard",
+                    "latest_version": VERSIONS_PER_MODEL,
+                    "created_at": now,
+                    "created_by": "bench-author",
+                }
+                for m in range(n_models)
+            ],
+        )
         ids = {name: mid for mid, name in conn.execute(select(Model.id, Model.name))}
         versions = []
         for i in range(count):
             model_id = ids[f"bench-{i // VERSIONS_PER_MODEL:05d}"]
-            versions.append({"model_id": model_id, "version": i % VERSIONS_PER_MODEL + 1,
-                             "kind": "base", "format": "safetensors",
-                             "digest": digest_bytes(f"bench-{i}".encode()), "size_bytes": 64,
-                             "meta": {}, "stage": None, "status": "active", "created_at": now,
-                             "created_by": "bench-author"})
+            versions.append(
+                {
+                    "model_id": model_id,
+                    "version": i % VERSIONS_PER_MODEL + 1,
+                    "kind": "base",
+                    "format": "safetensors",
+                    "digest": digest_bytes(f"bench-{i}".encode()),
+                    "size_bytes": 64,
+                    "meta": {},
+                    "stage": None,
+                    "status": "active",
+                    "created_at": now,
+                    "created_by": "bench-author",
+                }
+            )
         for part in _chunks(versions):
             conn.execute(ModelVersion.__table__.insert(), part)  # type: ignore[attr-defined]
-        rows = conn.execute(select(ModelVersion.id, ModelVersion.digest, Model.name,
-                                   ModelVersion.version)
-                            .join(Model, Model.id == ModelVersion.model_id)).all()
+        rows = conn.execute(
+            select(ModelVersion.id, ModelVersion.digest, Model.name, ModelVersion.version).join(
+                Model, Model.id == ModelVersion.model_id
+            )
+        ).all()
         requests, request_ids = [], []
         for n, (vid, digest, name, version) in enumerate(rows):
             rid = uuid.uuid4().hex
             ref = f"model:{name}@{version}"
-            snapshot = {"ref": ref, "to": "production", "version_digest": digest,
-                        "policy_digests": policy_digests, "evidence_digests": [],
-                        "evaluation": {"seeded": True}}
-            requests.append({
-                "id": rid, "asset_type": "model", "version_id": vid, "ref": ref,
-                "target_stage": "production", "requested_by": "bench-sub", "status": "pending",
-                "created_at": now - timedelta(seconds=count - n), "expires_at": now +
-                timedelta(days=7), "decided_at": None, "version_digest": digest,
-                "policy_digests": policy_digests, "evidence_digests": [],
+            snapshot = {
+                "ref": ref,
+                "to": "production",
+                "version_digest": digest,
+                "policy_digests": policy_digests,
+                "evidence_digests": [],
                 "evaluation": {"seeded": True},
-                "required_approvals": {"validator": 1, "risk_officer": 1},
-                "separation_of_duties": True,
-                "snapshot_digest": digest_bytes(canonical_json(snapshot).encode()),
-                "reason": None})
+            }
+            requests.append(
+                {
+                    "id": rid,
+                    "asset_type": "model",
+                    "version_id": vid,
+                    "ref": ref,
+                    "target_stage": "production",
+                    "requested_by": "bench-sub",
+                    "status": "pending",
+                    "created_at": now - timedelta(seconds=count - n),
+                    "expires_at": now + timedelta(days=7),
+                    "decided_at": None,
+                    "version_digest": digest,
+                    "policy_digests": policy_digests,
+                    "evidence_digests": [],
+                    "evaluation": {"seeded": True},
+                    "required_approvals": {"validator": 1, "risk_officer": 1},
+                    "separation_of_duties": True,
+                    "snapshot_digest": digest_bytes(canonical_json(snapshot).encode()),
+                    "reason": None,
+                }
+            )
             request_ids.append(rid)
         for part in _chunks(requests):
             conn.execute(ApprovalRequest.__table__.insert(), part)  # type: ignore[attr-defined]
@@ -167,20 +206,30 @@ def seed_events(ws: Any, count: int) -> None:
             ts = datetime.now(UTC).isoformat(timespec="microseconds")
             subject = f"model:bench-{i % 1000:05d}@1"
             after = canonical_json({"i": i})
-            digest = event_hash(prev, seq, ts, "bench-seed", "bench.seed", subject, "null",
-                                after)
-            batch.append({"seq": seq, "ts": ts, "actor": "bench-seed", "action": "bench.seed",
-                          "subject": subject, "before": "null", "after": after,
-                          "prev_hash": prev, "hash": digest})
+            digest = event_hash(prev, seq, ts, "bench-seed", "bench.seed", subject, "null", after)
+            batch.append(
+                {
+                    "seq": seq,
+                    "ts": ts,
+                    "actor": "bench-seed",
+                    "action": "bench.seed",
+                    "subject": subject,
+                    "before": "null",
+                    "after": after,
+                    "prev_hash": prev,
+                    "hash": digest,
+                }
+            )
             prev = digest
             if len(batch) == 20_000:
                 conn.execute(AuditEvent.__table__.insert(), batch)  # type: ignore[attr-defined]
                 batch = []
         if batch:
             conn.execute(AuditEvent.__table__.insert(), batch)  # type: ignore[attr-defined]
-        conn.execute(text("UPDATE audit_head SET seq = :seq, hash = :hash, signature = :sig "
-                          "WHERE id = 1"), {"seq": seq, "hash": prev,
-                                            "sig": sign_head(key, seq, prev)})
+        conn.execute(
+            text("UPDATE audit_head SET seq = :seq, hash = :hash, signature = :sig WHERE id = 1"),
+            {"seq": seq, "hash": prev, "sig": sign_head(key, seq, prev)},
+        )
 
 
 # -- load ---------------------------------------------------------------------------------
@@ -207,10 +256,12 @@ class _Connection:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
         payload = json.dumps(body).encode() if body is not None else b""
-        extra = (f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
-                 if body is not None else "")
-        self.writer.write(f"{method} {path} HTTP/1.1\r\n{self.head}{extra}\r\n".encode()
-                          + payload)
+        extra = (
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+            if body is not None
+            else ""
+        )
+        self.writer.write(f"{method} {path} HTTP/1.1\r\n{self.head}{extra}\r\n".encode() + payload)
         head = await self.reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])
@@ -229,8 +280,14 @@ class _Connection:
             await self.writer.wait_closed()
 
 
-async def _load(base: str, token: str, clients: int, jobs: list[tuple[str, str, Any]],
-                *, use_httpx: bool = False) -> tuple[list[float], float, dict[int, int]]:
+async def _load(
+    base: str,
+    token: str,
+    clients: int,
+    jobs: list[tuple[str, str, Any]],
+    *,
+    use_httpx: bool = False,
+) -> tuple[list[float], float, dict[int, int]]:
     """Run ``jobs`` (method, path, json) on ``clients`` concurrent keep-alive connections."""
     queue: asyncio.Queue[tuple[str, str, Any]] = asyncio.Queue()
     for job in jobs:
@@ -239,8 +296,9 @@ async def _load(base: str, token: str, clients: int, jobs: list[tuple[str, str, 
     statuses: dict[int, int] = {}
     if use_httpx:
         limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-        http = httpx.AsyncClient(base_url=base, limits=limits, timeout=120,
-                                 headers={"Authorization": f"Bearer {token}"})
+        http = httpx.AsyncClient(
+            base_url=base, limits=limits, timeout=120, headers={"Authorization": f"Bearer {token}"}
+        )
 
         async def send(_worker: int, method: str, path: str, body: Any) -> int:
             return (await http.request(method, path, json=body)).status_code
@@ -278,9 +336,11 @@ async def _load(base: str, token: str, clients: int, jobs: list[tuple[str, str, 
 
 
 def _row(name: str, lat: list[float], wall: float, statuses: dict[int, int]) -> str:
-    return (f"| {name:<34} | {len(lat):>6} | {percentile(lat, .5) * 1e3:>8.1f} | "
-            f"{percentile(lat, .99) * 1e3:>8.1f} | {len(lat) / wall:>8.1f} | "
-            f"{json.dumps(statuses, sort_keys=True):<14} |")
+    return (
+        f"| {name:<34} | {len(lat):>6} | {percentile(lat, 0.5) * 1e3:>8.1f} | "
+        f"{percentile(lat, 0.99) * 1e3:>8.1f} | {len(lat) / wall:>8.1f} | "
+        f"{json.dumps(statuses, sort_keys=True):<14} |"
+    )
 
 
 def _sdk_timings(fn: Any, n: int) -> list[float]:
@@ -299,8 +359,9 @@ def _free_port() -> int:
 
 
 def main() -> None:  # noqa: PLR0915 - a linear script reads best as one function
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--database-url", default=None)
     ap.add_argument("--requests", type=int, default=10_000)
     ap.add_argument("--events", type=int, default=100_000)
@@ -309,11 +370,16 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
     ap.add_argument("--list-calls", type=int, default=2_000)
     ap.add_argument("--approvals", type=int, default=1_000)
     ap.add_argument("--sdk-calls", type=int, default=200)
-    ap.add_argument("--mixed-approvals", type=int, default=300,
-                    help="approvals sent while the list is polled (the mixed run)")
+    ap.add_argument(
+        "--mixed-approvals",
+        type=int,
+        default=300,
+        help="approvals sent while the list is polled (the mixed run)",
+    )
     ap.add_argument("--server-log-level", default="warning")
-    ap.add_argument("--httpx", action="store_true",
-                    help="also run the 50-client list with httpx as the client")
+    ap.add_argument(
+        "--httpx", action="store_true", help="also run the 50-client list with httpx as the client"
+    )
     args = ap.parse_args()
 
     from lmops_core.settings import Settings
@@ -323,8 +389,13 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
     policies = tmp / "policies"
     policies.mkdir()
     (policies / "bench.yaml").write_text(POLICY)
-    settings = Settings(home=tmp / "home", database_url=args.database_url,
-                        policies_dir=policies, load_entry_points=False, actor="bench")
+    settings = Settings(
+        home=tmp / "home",
+        database_url=args.database_url,
+        policies_dir=policies,
+        load_entry_points=False,
+        actor="bench",
+    )
     ws = Workspace.open(settings)
     backend = "postgresql" if ws.db.dialect == "postgresql" else "sqlite"
     admin = ws.as_actor("bench-admin").governance
@@ -339,14 +410,26 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
     t0 = time.perf_counter()
     seed_events(ws, args.events)
     t_ev = time.perf_counter() - t0
-    print(f"backend={backend}  seeded {args.requests} requests in {t_req:.1f} s and "
-          f"{args.events} audit events in {t_ev:.1f} s (direct SQL, not through the API)")
+    print(
+        f"backend={backend}  seeded {args.requests} requests in {t_req:.1f} s and "
+        f"{args.events} audit events in {t_ev:.1f} s (direct SQL, not through the API)"
+    )
 
     port = _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(settings.home),
-                               args.database_url or "", str(policies), str(port),
-                               args.server_log_level], env=env)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            SERVER,
+            str(settings.home),
+            args.database_url or "",
+            str(policies),
+            str(port),
+            args.server_log_level,
+        ],
+        env=env,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -360,35 +443,53 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
                 raise SystemExit("the API server did not start")
             time.sleep(0.2)
 
-        header = (f"| {'operation':<34} | {'calls':>6} | {'p50 ms':>8} | {'p99 ms':>8} | "
-                  f"{'req/s':>8} | {'statuses':<14} |")
-        print(f"\n{backend}: {args.clients} concurrent clients, {args.requests} pending "
-              f"requests, {args.events}+ audit events")
+        header = (
+            f"| {'operation':<34} | {'calls':>6} | {'p50 ms':>8} | {'p99 ms':>8} | "
+            f"{'req/s':>8} | {'statuses':<14} |"
+        )
+        print(
+            f"\n{backend}: {args.clients} concurrent clients, {args.requests} pending "
+            f"requests, {args.events}+ audit events"
+        )
         print(header)
         print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
 
         list_path = "/api/v1/requests?status=pending&limit=50"
         asyncio.run(_load(base, admin_token, args.clients, [("GET", list_path, None)] * 100))
-        lat, wall, st = asyncio.run(_load(base, admin_token, args.clients,
-                                          [("GET", list_path, None)] * args.list_calls))
-        list_p99 = percentile(lat, .99)
+        lat, wall, st = asyncio.run(
+            _load(base, admin_token, args.clients, [("GET", list_path, None)] * args.list_calls)
+        )
+        list_p99 = percentile(lat, 0.99)
         print(_row(f"HTTP list pending, {args.clients} clients", lat, wall, st))
         if args.httpx:
-            lat_h, wall_h, st_h = asyncio.run(_load(
-                base, admin_token, args.clients, [("GET", list_path, None)] * args.list_calls,
-                use_httpx=True))
+            lat_h, wall_h, st_h = asyncio.run(
+                _load(
+                    base,
+                    admin_token,
+                    args.clients,
+                    [("GET", list_path, None)] * args.list_calls,
+                    use_httpx=True,
+                )
+            )
             print(_row("  same with the httpx client", lat_h, wall_h, st_h))
-        lat1, wall1, st1 = asyncio.run(_load(base, admin_token, 1,
-                                             [("GET", list_path, None)] * args.sdk_calls))
+        lat1, wall1, st1 = asyncio.run(
+            _load(base, admin_token, 1, [("GET", list_path, None)] * args.sdk_calls)
+        )
         print(_row("HTTP list pending, 1 client", lat1, wall1, st1))
         sdk = ws.as_actor("bench-admin").governance
-        sdk_lat = _sdk_timings(lambda _i: sdk.list_requests(status="pending", limit=50),
-                               args.sdk_calls)
+        sdk_lat = _sdk_timings(
+            lambda _i: sdk.list_requests(status="pending", limit=50), args.sdk_calls
+        )
         print(_row("SDK list pending, 1 caller (base)", sdk_lat, sum(sdk_lat), {}))
 
-        approve_jobs = [("POST", f"/api/v1/requests/{rid}/approve",
-                         {"role": "validator", "comment": "bench approval"})
-                        for rid in request_ids[:args.approvals]]
+        approve_jobs = [
+            (
+                "POST",
+                f"/api/v1/requests/{rid}/approve",
+                {"role": "validator", "comment": "bench approval"},
+            )
+            for rid in request_ids[: args.approvals]
+        ]
         lat_a, wall_a, st_a = asyncio.run(_load(base, val_token, args.clients, approve_jobs))
         print(_row("HTTP approve (1 of 2 approvals)", lat_a, wall_a, st_a))
         val2 = ws.as_actor("bench-val2").governance
@@ -396,57 +497,89 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
         # listing cannot simply be served from the cache the read-only runs above reuse.
         writers = max(1, args.clients // 10)
         used = args.approvals + args.sdk_calls
-        mixed_ids = request_ids[used:used + args.mixed_approvals]
+        mixed_ids = request_ids[used : used + args.mixed_approvals]
 
         async def mixed() -> tuple[Any, Any]:
             return await asyncio.gather(
-                _load(base, admin_token, args.clients - writers,
-                      [("GET", list_path, None)] * args.list_calls),
-                _load(base, val_token, writers,
-                      [("POST", f"/api/v1/requests/{rid}/approve",
-                        {"role": "validator", "comment": "bench approval"})
-                       for rid in mixed_ids]))
+                _load(
+                    base,
+                    admin_token,
+                    args.clients - writers,
+                    [("GET", list_path, None)] * args.list_calls,
+                ),
+                _load(
+                    base,
+                    val_token,
+                    writers,
+                    [
+                        (
+                            "POST",
+                            f"/api/v1/requests/{rid}/approve",
+                            {"role": "validator", "comment": "bench approval"},
+                        )
+                        for rid in mixed_ids
+                    ],
+                ),
+            )
 
         (lat_m, wall_m, st_m), (lat_w, wall_w, st_w) = asyncio.run(mixed())
         print(_row(f"HTTP list, {args.clients - writers} clients, while", lat_m, wall_m, st_m))
         print(_row(f"  {writers} clients approve", lat_w, wall_w, st_w))
-        rest = request_ids[args.approvals:args.approvals + args.sdk_calls]
-        sdk_a = _sdk_timings(lambda i: val2.decide(rest[i], approve=True, role="validator",
-                                                   comment="bench approval"), len(rest))
+        rest = request_ids[args.approvals : args.approvals + args.sdk_calls]
+        sdk_a = _sdk_timings(
+            lambda i: val2.decide(
+                rest[i], approve=True, role="validator", comment="bench approval"
+            ),
+            len(rest),
+        )
         print(_row("SDK approve, 1 caller (base)", sdk_a, sum(sdk_a), {}))
-        print(f"\nlist p99 {list_p99 * 1e3:.1f} ms vs target 50 ms: "
-              f"{'MET' if list_p99 <= 0.050 else 'NOT MET'}; p50 ratio HTTP 1 client / SDK "
-              f"(the API's own overhead) {percentile(lat1, .5) / percentile(sdk_lat, .5):.2f}x; "
-              f"HTTP {args.clients} clients / SDK: list "
-              f"{percentile(lat, .5) / percentile(sdk_lat, .5):.1f}x, approve "
-              f"{percentile(lat_a, .5) / percentile(sdk_a, .5):.1f}x")
+        print(
+            f"\nlist p99 {list_p99 * 1e3:.1f} ms vs target 50 ms: "
+            f"{'MET' if list_p99 <= 0.050 else 'NOT MET'}; p50 ratio HTTP 1 client / SDK "
+            f"(the API's own overhead) {percentile(lat1, 0.5) / percentile(sdk_lat, 0.5):.2f}x; "
+            f"HTTP {args.clients} clients / SDK: list "
+            f"{percentile(lat, 0.5) / percentile(sdk_lat, 0.5):.1f}x, approve "
+            f"{percentile(lat_a, 0.5) / percentile(sdk_a, 0.5):.1f}x"
+        )
 
         with ws.db.read() as s:
             from sqlalchemy import text
+
             have = s.execute(text("SELECT seq FROM audit_head WHERE id = 1")).scalar_one()
         grow = max(0, args.verify_events - have)
         t0 = time.perf_counter()
         seed_events(ws, grow)
-        print(f"\ngrew the audit chain by {grow} events to {have + grow} in "
-              f"{time.perf_counter() - t0:.1f} s (direct SQL)")
+        print(
+            f"\ngrew the audit chain by {grow} events to {have + grow} in "
+            f"{time.perf_counter() - t0:.1f} s (direct SQL)"
+        )
         t0 = time.perf_counter()
         direct = ws.verify_audit()
         t_direct = time.perf_counter() - t0
         t0 = time.perf_counter()
-        r = httpx.post(f"{base}/api/v1/audit/verify", timeout=600,
-                       headers={"Authorization": f"Bearer {admin_token}"})
+        r = httpx.post(
+            f"{base}/api/v1/audit/verify",
+            timeout=600,
+            headers={"Authorization": f"Bearer {admin_token}"},
+        )
         t_http = time.perf_counter() - t0
         body = r.json()
         print(f"| {'audit verify':<28} | {'events':>9} | {'seconds':>8} | {'events/s':>10} | ok |")
         print(f"|{'-' * 30}|{'-' * 11}|{'-' * 10}|{'-' * 12}|----|")
-        print(f"| {'SDK verify_audit (baseline)':<28} | {direct.events:>9} | {t_direct:>8.2f} | "
-              f"{direct.events / t_direct:>10.0f} | {direct.ok} |")
-        print(f"| {'HTTP POST /audit/verify':<28} | {body['events']:>9} | {t_http:>8.2f} | "
-              f"{body['events'] / t_http:>10.0f} | {body['ok']} |")
+        print(
+            f"| {'SDK verify_audit (baseline)':<28} | {direct.events:>9} | {t_direct:>8.2f} | "
+            f"{direct.events / t_direct:>10.0f} | {direct.ok} |"
+        )
+        print(
+            f"| {'HTTP POST /audit/verify':<28} | {body['events']:>9} | {t_http:>8.2f} | "
+            f"{body['events'] / t_http:>10.0f} | {body['ok']} |"
+        )
         rate = body["events"] / t_http
-        print(f"\nverify over HTTP {rate:,.0f} events/s vs target 200,000: "
-              f"{'MET' if rate >= 200_000 else 'NOT MET'}; HTTP/SDK time ratio "
-              f"{t_http / t_direct:.2f}x")
+        print(
+            f"\nverify over HTTP {rate:,.0f} events/s vs target 200,000: "
+            f"{'MET' if rate >= 200_000 else 'NOT MET'}; HTTP/SDK time ratio "
+            f"{t_http / t_direct:.2f}x"
+        )
     finally:
         if server.poll() is not None:
             print(f"the API server exited early with status {server.returncode}")

@@ -45,8 +45,12 @@ def ours_child(src: str, root: str) -> None:
 
 def run_ours(src: Path, root: Path) -> dict[str, float]:
     shutil.rmtree(root, ignore_errors=True)
-    out = subprocess.run([sys.executable, __file__, "--child", str(src), str(root)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(src), str(root)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
@@ -83,10 +87,14 @@ def main() -> None:
         best_ours, best_base = min(ours), min(base)
         rows = [
             ("file size", f"{size_mb:,.0f} MB"),
-            (f"sha256sum + cp + sync (best of {args.repeats})", f"{best_base:.2f} s  "
-             f"({size_mb / best_base:,.0f} MB/s)"),
-            (f"lmops put_file (best of {args.repeats})", f"{best_ours:.2f} s  "
-             f"({size_mb / best_ours:,.0f} MB/s)"),
+            (
+                f"sha256sum + cp + sync (best of {args.repeats})",
+                f"{best_base:.2f} s  ({size_mb / best_base:,.0f} MB/s)",
+            ),
+            (
+                f"lmops put_file (best of {args.repeats})",
+                f"{best_ours:.2f} s  ({size_mb / best_ours:,.0f} MB/s)",
+            ),
             ("throughput ratio ours/baseline (target >= 0.8)", f"{best_base / best_ours:.2f}"),
             ("peak RSS of our ingest process (target <= 150 MB)", f"{max(rss):.0f} MB"),
         ]

@@ -153,8 +153,10 @@ def _run_monitor(kind: str, paths: dict[str, Path], params: dict, workdir: Path)
     context = StageContext(
         stage=Stage.MONITORING,
         operation="drift",
-        inputs={role: InputAsset(role, f"bench:{role}", "dataset", kind, "0" * 64, path)
-                for role, path in paths.items()},
+        inputs={
+            role: InputAsset(role, f"bench:{role}", "dataset", kind, "0" * 64, path)
+            for role, path in paths.items()
+        },
         params=params,
         workdir=workdir,
         actor="bench",
@@ -167,8 +169,12 @@ def _run_monitor(kind: str, paths: dict[str, Path], params: dict, workdir: Path)
 
 
 def child_lmops(reference: Path, current: Path, workdir: Path, chunk_size: int) -> dict:
-    result, wall = _run_monitor("instruction", {"reference": reference, "current": current},
-                                {"descriptors": DESCRIPTORS, "chunk_size": chunk_size}, workdir)
+    result, wall = _run_monitor(
+        "instruction",
+        {"reference": reference, "current": current},
+        {"descriptors": DESCRIPTORS, "chunk_size": chunk_size},
+        workdir,
+    )
     metrics = result.evidence[0].metrics
     return {
         "wall_s": wall,
@@ -183,8 +189,11 @@ def child_lmops(reference: Path, current: Path, workdir: Path, chunk_size: int) 
 def child_lmops_frames(out: Path, workdir: Path, chunk_size: int) -> dict:
     """The monitor on the saved feature frames: all 20 columns plain features."""
     result, wall = _run_monitor(
-        "features", {role: out / f"{role}.parquet" for role in ("reference", "current")},
-        {"text_fields": [], "chunk_size": chunk_size}, workdir)
+        "features",
+        {role: out / f"{role}.parquet" for role in ("reference", "current")},
+        {"text_fields": [], "chunk_size": chunk_size},
+        workdir,
+    )
     [evidence] = result.evidence
     metrics = evidence.metrics
     return {

@@ -57,19 +57,37 @@ def run_direct(model_dir: Path, tasks_dir: Path, limit: int | None) -> dict:
     manager = TaskManager(include_path=str(tasks_dir), include_defaults=False)
     lm = HFLM(pretrained=model, tokenizer=tok, device="cpu", batch_size=8)
     # lmops applies the chat template when the tokenizer has one (the tiny model's does).
-    return lm_eval.simple_evaluate(model=lm, tasks=list(BUILTIN_TASKS), limit=limit,
-                                   bootstrap_iters=1000, task_manager=manager,
-                                   apply_chat_template=True)
+    return lm_eval.simple_evaluate(
+        model=lm,
+        tasks=list(BUILTIN_TASKS),
+        limit=limit,
+        bootstrap_iters=1000,
+        task_manager=manager,
+        apply_chat_template=True,
+    )
 
 
 def run_wrapper(model_dir: Path, workdir: Path, limit: int | None) -> dict:
     """The lmops evaluator on the same model and tasks."""
     workdir.mkdir(parents=True)
-    asset = InputAsset(role="model", ref="tiny@1", asset_type="model", kind="base",
-                       digest="sha256:" + "0" * 64, path=model_dir)
-    ctx = StageContext(stage=Stage.EVALUATION, operation="lm-eval", inputs={"model": asset},
-                       params={"limit": limit, "batch_size": 8}, workdir=workdir,
-                       actor="bench", run_id="bench", progress=NullProgress())
+    asset = InputAsset(
+        role="model",
+        ref="tiny@1",
+        asset_type="model",
+        kind="base",
+        digest="sha256:" + "0" * 64,
+        path=model_dir,
+    )
+    ctx = StageContext(
+        stage=Stage.EVALUATION,
+        operation="lm-eval",
+        inputs={"model": asset},
+        params={"limit": limit, "batch_size": 8},
+        workdir=workdir,
+        actor="bench",
+        run_id="bench",
+        progress=NullProgress(),
+    )
     return dict(LmEvalEvaluator().run(ctx).evidence[0].metrics)
 
 
@@ -108,27 +126,36 @@ def main() -> None:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     samples = sum(n["effective"] for n in direct["n-samples"].values())
-    print(f"lm-eval wrapper overhead: 4 tasks, {samples} samples, "
-          f"tiny Llama (hidden {args.hidden}, 2 layers), CPU, 1 torch thread")
-    head = (f"{'repeat':>6} | {'direct wall s':>13} | {'lmops wall s':>12} | "
-            f"{'direct cpu s':>12} | {'+table cpu s':>12} | {'lmops cpu s':>11} | "
-            f"{'ratio':>6} | {'ratio+t':>7}")
+    print(
+        f"lm-eval wrapper overhead: 4 tasks, {samples} samples, "
+        f"tiny Llama (hidden {args.hidden}, 2 layers), CPU, 1 torch thread"
+    )
+    head = (
+        f"{'repeat':>6} | {'direct wall s':>13} | {'lmops wall s':>12} | "
+        f"{'direct cpu s':>12} | {'+table cpu s':>12} | {'lmops cpu s':>11} | "
+        f"{'ratio':>6} | {'ratio+t':>7}"
+    )
     print(head)
     print("-" * len(head))
 
     def line(label: str, r: tuple[float, ...]) -> None:
         dw, ww, dc, wc, tc = r
-        print(f"{label:>6} | {dw:>13.3f} | {ww:>12.3f} | {dc:>12.3f} | {tc:>12.3f} | "
-              f"{wc:>11.3f} | {wc / dc:>6.3f} | {wc / tc:>7.3f}")
+        print(
+            f"{label:>6} | {dw:>13.3f} | {ww:>12.3f} | {dc:>12.3f} | {tc:>12.3f} | "
+            f"{wc:>11.3f} | {wc / dc:>6.3f} | {wc / tc:>7.3f}"
+        )
 
     for i, r in enumerate(rows, start=1):
         line(str(i), r)
     med = tuple(statistics.median(r[k] for r in rows) for k in range(5))
     print("-" * len(head))
     line("median", med)
-    print(f"CPU overhead vs simple_evaluate: {100 * (med[3] / med[2] - 1):+.1f}%; "
-          f"vs simple_evaluate + make_table: {100 * (med[3] / med[4] - 1):+.1f}% "
-          "(target <= +5%)")
+    print(
+        f"CPU overhead vs simple_evaluate: {100 * (med[3] / med[2] - 1):+.1f}%; "
+        f"vs simple_evaluate + make_table: {100 * (med[3] / med[4] - 1):+.1f}% "
+        "(target <= +5%)"
+    )
+
 
 if __name__ == "__main__":
     main()

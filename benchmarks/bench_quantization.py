@@ -35,16 +35,60 @@ TARGETS = {
     "perplexity_increase_pct": 2.0,
 }
 
-_SUBJECTS = ["the farmer", "a teacher", "the old captain", "my neighbour", "the young doctor",
-             "a student", "the engineer", "our mayor", "the baker", "a traveller"]
-_VERBS = ["repaired", "painted", "carried", "found", "sold", "described", "cleaned", "opened",
-          "measured", "borrowed"]
-_OBJECTS = ["the red boat", "a wooden chair", "the small window", "an old map", "the blue door",
-            "a heavy box", "the broken clock", "a long ladder", "the green lamp", "a paper kite"]
-_PLACES = ["near the river", "in the market", "behind the school", "at the station",
-           "on the hill", "by the harbour", "in the garden", "under the bridge"]
-_TIMES = ["on monday", "last winter", "before noon", "after the storm", "every morning",
-          "in the evening"]
+_SUBJECTS = [
+    "the farmer",
+    "a teacher",
+    "the old captain",
+    "my neighbour",
+    "the young doctor",
+    "a student",
+    "the engineer",
+    "our mayor",
+    "the baker",
+    "a traveller",
+]
+_VERBS = [
+    "repaired",
+    "painted",
+    "carried",
+    "found",
+    "sold",
+    "described",
+    "cleaned",
+    "opened",
+    "measured",
+    "borrowed",
+]
+_OBJECTS = [
+    "the red boat",
+    "a wooden chair",
+    "the small window",
+    "an old map",
+    "the blue door",
+    "a heavy box",
+    "the broken clock",
+    "a long ladder",
+    "the green lamp",
+    "a paper kite",
+]
+_PLACES = [
+    "near the river",
+    "in the market",
+    "behind the school",
+    "at the station",
+    "on the hill",
+    "by the harbour",
+    "in the garden",
+    "under the bridge",
+]
+_TIMES = [
+    "on monday",
+    "last winter",
+    "before noon",
+    "after the storm",
+    "every morning",
+    "in the evening",
+]
 
 
 def generated_sentences(count: int, seed: int) -> list[str]:
@@ -52,8 +96,10 @@ def generated_sentences(count: int, seed: int) -> list[str]:
     rng = random.Random(seed)
     out = []
     for _ in range(count):
-        sentence = f"{rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {rng.choice(_OBJECTS)} " \
-                   f"{rng.choice(_PLACES)} {rng.choice(_TIMES)}."
+        sentence = (
+            f"{rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {rng.choice(_OBJECTS)} "
+            f"{rng.choice(_PLACES)} {rng.choice(_TIMES)}."
+        )
         out.append(sentence[0].upper() + sentence[1:])
     return out
 
@@ -78,17 +124,29 @@ def _own_model(folder: Path, *, seed: int) -> Path:
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=4096, special_tokens=["<unk>", "<s>", "</s>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=4096,
+        special_tokens=["<unk>", "<s>", "</s>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tok.train_from_iterator(generated_sentences(4000, seed), trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
-                                        unk_token="<unk>", pad_token="</s>")
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="</s>"
+    )
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=512, intermediate_size=1408,
-                         num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=8,
-                         max_position_embeddings=512, tie_word_embeddings=False,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=512,
+        intermediate_size=1408,
+        num_hidden_layers=8,
+        num_attention_heads=8,
+        num_key_value_heads=8,
+        max_position_embeddings=512,
+        tie_word_embeddings=False,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     model = LlamaForCausalLM(config)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(folder))
@@ -113,12 +171,15 @@ def train_briefly(folder: Path, *, steps: int, batch: int, seed: int) -> dict[st
     start = time.perf_counter()
     for step in range(steps):
         # Two sentences per row: a little context to learn from.
-        rows = [" ".join(sentences[(step * batch + i) * 2:(step * batch + i) * 2 + 2])
-                for i in range(batch)]
+        rows = [
+            " ".join(sentences[(step * batch + i) * 2 : (step * batch + i) * 2 + 2])
+            for i in range(batch)
+        ]
         enc = tokenizer(rows, padding=True, truncation=True, max_length=64, return_tensors="pt")
         labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
-        loss = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
-                     labels=labels).loss
+        loss = model(
+            input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], labels=labels
+        ).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -136,20 +197,47 @@ def run_int8(model_dir: Path, work: Path, *, threads: int, repeats: int, seed: i
     from lmops_core.contracts import InputAsset, NullProgress, Stage, StageContext
 
     heldout = work / "heldout.jsonl"
-    heldout.write_text("".join(json.dumps({"text": " ".join(pair)}) + "\n" for pair in zip(
-        generated_sentences(64, seed + 99)[::2], generated_sentences(64, seed + 99)[1::2],
-        strict=True)), encoding="utf-8")
+    heldout.write_text(
+        "".join(
+            json.dumps({"text": " ".join(pair)}) + "\n"
+            for pair in zip(
+                generated_sentences(64, seed + 99)[::2],
+                generated_sentences(64, seed + 99)[1::2],
+                strict=True,
+            )
+        ),
+        encoding="utf-8",
+    )
     digest = "sha256:" + "0" * 64
     inputs = {
-        "model": InputAsset(role="model", ref="bench/model@1", asset_type="model", kind="base",
-                            digest=digest, path=model_dir),
-        "heldout": InputAsset(role="heldout", ref="bench/heldout@1", asset_type="dataset",
-                              kind="text", digest=digest, path=heldout),
+        "model": InputAsset(
+            role="model",
+            ref="bench/model@1",
+            asset_type="model",
+            kind="base",
+            digest=digest,
+            path=model_dir,
+        ),
+        "heldout": InputAsset(
+            role="heldout",
+            ref="bench/heldout@1",
+            asset_type="dataset",
+            kind="text",
+            digest=digest,
+            path=heldout,
+        ),
     }
-    context = StageContext(stage=Stage.COMPRESSION, operation="onnx-int8", inputs=inputs,
-                           params={"threads": threads, "latency_repeats": repeats},
-                           workdir=work / "run", actor="bench", run_id="bench", seed=seed,
-                           progress=NullProgress())
+    context = StageContext(
+        stage=Stage.COMPRESSION,
+        operation="onnx-int8",
+        inputs=inputs,
+        params={"threads": threads, "latency_repeats": repeats},
+        workdir=work / "run",
+        actor="bench",
+        run_id="bench",
+        seed=seed,
+        progress=NullProgress(),
+    )
     context.workdir.mkdir(parents=True)
     return OnnxInt8().run(context)
 
@@ -158,19 +246,25 @@ def print_table(metrics: dict[str, Any], info: dict[str, Any]) -> bool:
     """Print the figures and the targets; return True when every target is met."""
     mb = 1024 * 1024
     print()
-    print(f"model: {info['source']}, {info['parameters'] / 1e6:.1f}M parameters; "
-          f"trained {info['train_steps']} steps (loss {info['loss_first']:.2f} -> "
-          f"{info['loss_last']:.2f}); threads={info['threads']}; batch 1; "
-          f"{info['prompts']} prompts x {info['repeats']} repeats")
+    print(
+        f"model: {info['source']}, {info['parameters'] / 1e6:.1f}M parameters; "
+        f"trained {info['train_steps']} steps (loss {info['loss_first']:.2f} -> "
+        f"{info['loss_last']:.2f}); threads={info['threads']}; batch 1; "
+        f"{info['prompts']} prompts x {info['repeats']} repeats"
+    )
     print()
     print(f"{'engine':<12} {'weights MB':>11} {'p50 ms':>9} {'p95 ms':>9} {'perplexity':>11}")
-    rows = [("torch fp32", metrics["size_bytes_torch_fp32"], "torch_fp32", None),
-            ("ORT fp32", metrics["size_bytes_before"], "ort_fp32", metrics["perplexity_fp32"]),
-            ("ORT int8", metrics["size_bytes_after"], "ort_int8", metrics["perplexity_int8"])]
+    rows = [
+        ("torch fp32", metrics["size_bytes_torch_fp32"], "torch_fp32", None),
+        ("ORT fp32", metrics["size_bytes_before"], "ort_fp32", metrics["perplexity_fp32"]),
+        ("ORT int8", metrics["size_bytes_after"], "ort_int8", metrics["perplexity_int8"]),
+    ]
     for label, size, key, ppl in rows:
         ppl_text = f"{ppl:>11.3f}" if ppl is not None else f"{'-':>11}"
-        print(f"{label:<12} {size / mb:>11.1f} {metrics[f'latency_p50_ms_{key}']:>9.2f} "
-              f"{metrics[f'latency_p95_ms_{key}']:>9.2f} {ppl_text}")
+        print(
+            f"{label:<12} {size / mb:>11.1f} {metrics[f'latency_p50_ms_{key}']:>9.2f} "
+            f"{metrics[f'latency_p95_ms_{key}']:>9.2f} {ppl_text}"
+        )
     print()
     print(f"{'ratio (int8 / baseline)':<34} {'measured':>9} {'target':>8}  ok")
     all_ok = True
@@ -180,8 +274,10 @@ def print_table(metrics: dict[str, Any], info: dict[str, Any]) -> bool:
         all_ok &= ok
         print(f"{name:<34} {value:>9.3f} {'<= ' + str(target):>8}  {'yes' if ok else 'NO'}")
     print(f"{'greedy_agreement (int8 vs fp32)':<34} {metrics['greedy_agreement']:>9.3f}")
-    print(f"{'quantized ops':<34} "
-          + ", ".join(f"{k[4:]}={v}" for k, v in metrics.items() if k.startswith("ops_")))
+    print(
+        f"{'quantized ops':<34} "
+        + ", ".join(f"{k[4:]}={v}" for k, v in metrics.items() if k.startswith("ops_"))
+    )
     return all_ok
 
 
@@ -190,12 +286,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train-steps", type=int, default=80)
     parser.add_argument("--train-batch", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="threads for torch and ORT alike (1 is steadiest on a shared box)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads for torch and ORT alike (1 is steadiest on a shared box)",
+    )
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--own-model", action="store_true",
-                        help="use the config built here even if lmops-hf is installed")
+    parser.add_argument(
+        "--own-model",
+        action="store_true",
+        help="use the config built here even if lmops-hf is installed",
+    )
     parser.add_argument("--keep", type=Path, default=None, help="folder to keep outputs in")
     args = parser.parse_args(argv)
 
@@ -207,23 +310,33 @@ def main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         model_dir, source = build_model(work / "model", own=args.own_model, seed=args.seed)
-        training = train_briefly(model_dir, steps=args.train_steps, batch=args.train_batch,
-                                 seed=args.seed)
+        training = train_briefly(
+            model_dir, steps=args.train_steps, batch=args.train_batch, seed=args.seed
+        )
         from transformers import AutoConfig, AutoModelForCausalLM
 
         config = AutoConfig.from_pretrained(str(model_dir))
         parameters = sum(p.numel() for p in AutoModelForCausalLM.from_config(config).parameters())
-        result = run_int8(model_dir, work, threads=args.threads, repeats=args.repeats,
-                          seed=args.seed)
+        result = run_int8(
+            model_dir, work, threads=args.threads, repeats=args.repeats, seed=args.seed
+        )
         evidence = result.evidence[0]
-        info = {"source": source, "parameters": parameters, "train_steps": args.train_steps,
-                "loss_first": training["loss_first"], "loss_last": training["loss_last"],
-                "threads": args.threads, "prompts": evidence.details["latency"]["prompts"],
-                "repeats": args.repeats}
+        info = {
+            "source": source,
+            "parameters": parameters,
+            "train_steps": args.train_steps,
+            "loss_first": training["loss_first"],
+            "loss_last": training["loss_last"],
+            "threads": args.threads,
+            "prompts": evidence.details["latency"]["prompts"],
+            "repeats": args.repeats,
+        }
         ok = print_table(dict(evidence.metrics), info)
-        print(f"\ntrain {training['seconds']:.0f} s, export {result.metrics['export_seconds']:.0f}"
-              f" s, quantize {result.metrics['quantize_seconds']:.1f} s, total "
-              f"{time.perf_counter() - started:.0f} s")
+        print(
+            f"\ntrain {training['seconds']:.0f} s, export {result.metrics['export_seconds']:.0f}"
+            f" s, quantize {result.metrics['quantize_seconds']:.1f} s, total "
+            f"{time.perf_counter() - started:.0f} s"
+        )
     return 0 if ok else 1
 
 

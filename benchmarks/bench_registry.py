@@ -64,8 +64,15 @@ def percentile(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
-def create_versions(ws: object, start: int, count: int, *, per_txn: int = 1,
-                    evidence: bool = True, name: str = "bench-model") -> float:
+def create_versions(
+    ws: object,
+    start: int,
+    count: int,
+    *,
+    per_txn: int = 1,
+    evidence: bool = True,
+    name: str = "bench-model",
+) -> float:
     from lmops_core.digests import digest_bytes
     from lmops_core.registry import store
 
@@ -77,18 +84,28 @@ def create_versions(ws: object, start: int, count: int, *, per_txn: int = 1,
         with ws.db.write() as s:  # type: ignore[attr-defined]
             for _ in range(min(per_txn, start + count - i)):
                 digest = digest_bytes(f"weights-{i}".encode())
-                row = store.create_version(s, audit, asset_type="model", name=name,
-                                           fields={"digest": digest, "kind": "base",
-                                                   "size_bytes": 1, "meta": {}},
-                                           tags={"team": "cards" if i % 2 else "loans",
-                                                 "batch": str(i % 100)})
+                row = store.create_version(
+                    s,
+                    audit,
+                    asset_type="model",
+                    name=name,
+                    fields={"digest": digest, "kind": "base", "size_bytes": 1, "meta": {}},
+                    tags={"team": "cards" if i % 2 else "loans", "batch": str(i % 100)},
+                )
                 if not evidence:
                     i += 1
                     continue
-                store.attach_evidence(s, audit, asset_type="model", version=row,
-                                      expected_digest=digest, kind="eval",
-                                      stage="evaluation", plugin="bench",
-                                      metrics={"acc": rng.random(), "f1": rng.random()})
+                store.attach_evidence(
+                    s,
+                    audit,
+                    asset_type="model",
+                    version=row,
+                    expected_digest=digest,
+                    kind="eval",
+                    stage="evaluation",
+                    plugin="bench",
+                    metrics={"acc": rng.random(), "f1": rng.random()},
+                )
                 i += 1
     return time.perf_counter() - t0
 
@@ -118,13 +135,15 @@ def _backend_pids(engine: Any) -> set[int]:
 
     pids: set[int] = set()
     if engine.dialect.name == "postgresql":
-        event.listen(engine, "connect",
-                     lambda dbapi_conn, _rec: pids.add(dbapi_conn.info.backend_pid))
+        event.listen(
+            engine, "connect", lambda dbapi_conn, _rec: pids.add(dbapi_conn.info.backend_pid)
+        )
     return pids
 
 
-def _concurrent_writer(home: str, url: str, worker: int, count: int, start: Any,
-                       results: Any) -> None:
+def _concurrent_writer(
+    home: str, url: str, worker: int, count: int, start: Any, results: Any
+) -> None:
     """One writer process: open the store, wait for the others, create ``count`` versions.
 
     Reports its wall end, slowest call, its own CPU seconds and those of its PostgreSQL
@@ -135,8 +154,12 @@ def _concurrent_writer(home: str, url: str, worker: int, count: int, start: Any,
     from lmops_core.settings import Settings
     from lmops_core.workspace import Workspace
 
-    ws = Workspace.open(Settings(home=Path(home), database_url=url, load_entry_points=False,
-                                 actor=f"writer-{worker}"), migrate=False)
+    ws = Workspace.open(
+        Settings(
+            home=Path(home), database_url=url, load_entry_points=False, actor=f"writer-{worker}"
+        ),
+        migrate=False,
+    )
     audit = ws.audit_writer
     pids = _backend_pids(ws.db.engine)
     ws.db.engine.dispose()  # reconnect (before the start), so every backend is known
@@ -148,9 +171,18 @@ def _concurrent_writer(home: str, url: str, worker: int, count: int, start: Any,
     for i in range(count):
         t0 = time.perf_counter()
         with ws.db.write() as s:
-            store.create_version(s, audit, asset_type="model", name="contended",
-                                 fields={"digest": digest_bytes(f"{worker}-{i}".encode()),
-                                         "kind": "base", "size_bytes": 1, "meta": {}})
+            store.create_version(
+                s,
+                audit,
+                asset_type="model",
+                name="contended",
+                fields={
+                    "digest": digest_bytes(f"{worker}-{i}".encode()),
+                    "kind": "base",
+                    "size_bytes": 1,
+                    "meta": {},
+                },
+            )
         slowest = max(slowest, time.perf_counter() - t0)
     client = time.process_time() - cpu0
     server: float | None = 0.0
@@ -161,8 +193,15 @@ def _concurrent_writer(home: str, url: str, worker: int, count: int, start: Any,
                 server = None
                 break
             server = (server or 0.0) + after - before
-    results.put((worker, time.monotonic(), slowest, client / count,
-                 None if server is None else server / count))
+    results.put(
+        (
+            worker,
+            time.monotonic(),
+            slowest,
+            client / count,
+            None if server is None else server / count,
+        )
+    )
     ws.close()
 
 
@@ -192,22 +231,27 @@ def _fresh_store(backend: str, pg_url: str, tmp: Path) -> tuple[Path, str, Any]:
     return home, pg_url.rsplit("/", 1)[0] + "/" + name, drop
 
 
-def run_concurrent(backend: str, pg_url: str, writers: int, per_writer: int,
-                   tmp: Path) -> dict[str, float]:
+def run_concurrent(
+    backend: str, pg_url: str, writers: int, per_writer: int, tmp: Path
+) -> dict[str, float]:
     """W processes × P versions of one model at once; wall seconds from the barrier."""
     from lmops_core.settings import Settings
     from lmops_core.workspace import Workspace
 
     home, url, cleanup = _fresh_store(backend, pg_url, tmp)
     try:
-        Workspace.open(Settings(home=home, database_url=url, load_entry_points=False,
-                                actor="bench")).close()  # migrate once, up front
+        Workspace.open(
+            Settings(home=home, database_url=url, load_entry_points=False, actor="bench")
+        ).close()  # migrate once, up front
         ctx = mp.get_context("spawn")
         start = ctx.Barrier(writers + 1)
         results = ctx.Queue()
-        procs = [ctx.Process(target=_concurrent_writer,
-                             args=(str(home), url, w, per_writer, start, results))
-                 for w in range(writers)]
+        procs = [
+            ctx.Process(
+                target=_concurrent_writer, args=(str(home), url, w, per_writer, start, results)
+            )
+            for w in range(writers)
+        ]
         for p in procs:
             p.start()
         start.wait()
@@ -220,26 +264,30 @@ def run_concurrent(backend: str, pg_url: str, writers: int, per_writer: int,
         if any(p.exitcode != 0 for p in procs):
             raise RuntimeError(f"a writer failed on {backend}")
         seconds = max(d[1] for d in done) - t0
-        ws = Workspace.open(Settings(home=home, database_url=url, load_entry_points=False,
-                                     actor="bench"))
+        ws = Workspace.open(
+            Settings(home=home, database_url=url, load_entry_points=False, actor="bench")
+        )
         numbers = [v.version for v in ws.list_versions("model", "contended")]
         ok = numbers == list(range(1, writers * per_writer + 1)) and ws.verify_audit().ok
         ws.close()
         if not ok:
             raise RuntimeError(f"{backend}: versions not exactly 1..N or the audit chain broke")
         server = [d[4] for d in done]
-        return {"seconds": seconds, "rate": writers * per_writer / seconds,
-                "slowest": max(d[2] for d in done),
-                "client_ms": 1000 * statistics.mean(d[3] for d in done),
-                "server_ms": (1000 * statistics.mean(server) if None not in server
-                              else float("nan")),
-                "busy": (busy1 - busy0) / max(1, total1 - total0)}
+        return {
+            "seconds": seconds,
+            "rate": writers * per_writer / seconds,
+            "slowest": max(d[2] for d in done),
+            "client_ms": 1000 * statistics.mean(d[3] for d in done),
+            "server_ms": (1000 * statistics.mean(server) if None not in server else float("nan")),
+            "busy": (busy1 - busy0) / max(1, total1 - total0),
+        }
     finally:
         cleanup()
 
 
-def concurrency_table(levels: list[int], per_writer: int, rounds: int, pg_url: str,
-                      backends: list[str]) -> None:
+def concurrency_table(
+    levels: list[int], per_writer: int, rounds: int, pg_url: str, backends: list[str]
+) -> None:
     """Print seconds, versions/s, the slowest call and CPU per version per backend and
     writer count."""
     runs: dict[tuple[str, int], list[dict[str, float]]] = {}
@@ -252,20 +300,31 @@ def concurrency_table(levels: list[int], per_writer: int, rounds: int, pg_url: s
                     res = run_concurrent(backend, pg_url, writers, per_writer, Path(tmp))
                     runs.setdefault((backend, writers), []).append(res)
                     loads.append(os.getloadavg()[0])
-                    print(f"  round {r + 1} {backend:<10} {writers:>3} writers: "
-                          f"{res['seconds']:6.2f} s {res['rate']:7.1f} versions/s "
-                          f"slowest {res['slowest']:.3f} s, CPU/version client "
-                          f"{res['client_ms']:.2f} ms server {res['server_ms']:.2f} ms, "
-                          f"machine busy {100 * res['busy']:.0f}%", file=sys.stderr)
-    print(f"concurrent writers: W processes x {per_writer} versions of one model, "
-          f"1 audited txn each; median of {rounds} round(s), backends alternated")
-    print(f"  load average (1 min) during the run: min {min(loads):.2f}, "
-          f"max {max(loads):.2f}, on {os.cpu_count()} CPUs")
-    print("  CPU/version: milliseconds of CPU per version in the writer processes (client) "
-          "and in their PostgreSQL backends (server, read from /proc: a local server only); "
-          "busy: the whole machine's CPU use during the run")
-    print(f"  {'backend':<11}{'writers':>8}{'seconds':>10}{'versions/s':>12}{'slowest call':>14}"
-          f"{'client ms/v':>13}{'server ms/v':>13}{'busy':>6}")
+                    print(
+                        f"  round {r + 1} {backend:<10} {writers:>3} writers: "
+                        f"{res['seconds']:6.2f} s {res['rate']:7.1f} versions/s "
+                        f"slowest {res['slowest']:.3f} s, CPU/version client "
+                        f"{res['client_ms']:.2f} ms server {res['server_ms']:.2f} ms, "
+                        f"machine busy {100 * res['busy']:.0f}%",
+                        file=sys.stderr,
+                    )
+    print(
+        f"concurrent writers: W processes x {per_writer} versions of one model, "
+        f"1 audited txn each; median of {rounds} round(s), backends alternated"
+    )
+    print(
+        f"  load average (1 min) during the run: min {min(loads):.2f}, "
+        f"max {max(loads):.2f}, on {os.cpu_count()} CPUs"
+    )
+    print(
+        "  CPU/version: milliseconds of CPU per version in the writer processes (client) "
+        "and in their PostgreSQL backends (server, read from /proc: a local server only); "
+        "busy: the whole machine's CPU use during the run"
+    )
+    print(
+        f"  {'backend':<11}{'writers':>8}{'seconds':>10}{'versions/s':>12}{'slowest call':>14}"
+        f"{'client ms/v':>13}{'server ms/v':>13}{'busy':>6}"
+    )
     for backend in backends:
         for writers in levels:
             rs = runs[(backend, writers)]
@@ -275,8 +334,10 @@ def concurrency_table(levels: list[int], per_writer: int, rounds: int, pg_url: s
             client = statistics.median(x["client_ms"] for x in rs)
             server = statistics.median(x["server_ms"] for x in rs)
             busy = statistics.median(x["busy"] for x in rs)
-            print(f"  {backend:<11}{writers:>8}{secs:>10.2f}{rate:>12.1f}{slow:>13.3f}s"
-                  f"{client:>13.2f}{server:>13.2f}{100 * busy:>5.0f}%")
+            print(
+                f"  {backend:<11}{writers:>8}{secs:>10.2f}{rate:>12.1f}{slow:>13.3f}s"
+                f"{client:>13.2f}{server:>13.2f}{100 * busy:>5.0f}%"
+            )
     for writers in levels if len(backends) == 2 else []:
         sq = statistics.median(x["rate"] for x in runs[("sqlite", writers)])
         pg = statistics.median(x["rate"] for x in runs[("postgresql", writers)])
@@ -290,18 +351,30 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp folder")
     parser.add_argument("--skip-mlflow", action="store_true")
-    parser.add_argument("--rounds", type=int, default=None,
-                        help="alternate ours and MLflow's creation in this many rounds "
-                             "(default 10); with --concurrency, the backends (default 2)")
-    parser.add_argument("--concurrency", default=None,
-                        help="writer counts, e.g. 1,8,16,48: run only the concurrent-writer "
-                             "table, on SQLite and PostgreSQL")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="alternate ours and MLflow's creation in this many rounds "
+        "(default 10); with --concurrency, the backends (default 2)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        default=None,
+        help="writer counts, e.g. 1,8,16,48: run only the concurrent-writer "
+        "table, on SQLite and PostgreSQL",
+    )
     parser.add_argument("--per-writer", type=int, default=50)
-    parser.add_argument("--backends", default="sqlite,postgresql",
-                        help="with --concurrency: which of sqlite,postgresql to run")
-    parser.add_argument("--pg-url", default=os.environ.get(
-        "LMOPS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"),
-        help="a PostgreSQL database the benchmark may create databases from")
+    parser.add_argument(
+        "--backends",
+        default="sqlite,postgresql",
+        help="with --concurrency: which of sqlite,postgresql to run",
+    )
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("LMOPS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+        help="a PostgreSQL database the benchmark may create databases from",
+    )
     args = parser.parse_args()
     if args.concurrency:
         levels = [int(x) for x in args.concurrency.split(",") if x.strip()]
@@ -316,14 +389,16 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        ws = Workspace.open(Settings(home=home, database_url=args.database_url,
-                                     load_entry_points=False, actor="bench"))
+        ws = Workspace.open(
+            Settings(
+                home=home, database_url=args.database_url, load_entry_points=False, actor="bench"
+            )
+        )
         # Ours and MLflow's creation workloads alternate in rounds, so a change in the
         # machine's load during the run hits both alike.
         use_mlflow = not args.skip_mlflow and MLFLOW_PY.exists()
         if not args.skip_mlflow and not use_mlflow:
-            print(f"MLflow venv missing: run {HERE / 'setup_mlflow_env.sh'} first",
-                  file=sys.stderr)
+            print(f"MLflow venv missing: run {HERE / 'setup_mlflow_env.sh'} first", file=sys.stderr)
         created = tags_only = mlflow_s = 0.0
         per_round = max(1, args.versions // (args.rounds or 10))
         for start in range(0, args.versions, per_round):
@@ -331,23 +406,41 @@ def main() -> None:
             tags_only += create_versions(ws, start, count, evidence=False, name="same-as-mlflow")
             created += create_versions(ws, start, count)
             if use_mlflow:
-                out = subprocess.run([str(MLFLOW_PY), "-c", MLFLOW_CHILD, str(home / "mlflow.db"),
-                                      str(start), str(count)],
-                                     capture_output=True, text=True, check=True)
+                out = subprocess.run(
+                    [
+                        str(MLFLOW_PY),
+                        "-c",
+                        MLFLOW_CHILD,
+                        str(home / "mlflow.db"),
+                        str(start),
+                        str(count),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
                 mlflow_s += json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
         ours_rate = args.versions / created
         same_rate = args.versions / tags_only
-        fill_t = create_versions(ws, args.versions, max(0, args.fill - args.versions),
-                                 per_txn=500)
+        fill_t = create_versions(ws, args.versions, max(0, args.fill - args.versions), per_txn=500)
         present = max(args.fill, args.versions)
 
-        by_tag = time_queries(lambda k: ws.search("model", tags={"batch": str(k % 100)},
-                                                  limit=50), args.queries)
-        by_metric = time_queries(lambda k: ws.search("model", metrics=[f"eval.acc>={0.5 + (k % 40) / 100}"],
-                                                     limit=50), args.queries)
-        both = time_queries(lambda k: ws.search("model", tags={"team": "cards"},
-                                                metrics=[f"eval.f1<{0.1 + (k % 50) / 100}"],
-                                                limit=50), args.queries)
+        by_tag = time_queries(
+            lambda k: ws.search("model", tags={"batch": str(k % 100)}, limit=50), args.queries
+        )
+        by_metric = time_queries(
+            lambda k: ws.search("model", metrics=[f"eval.acc>={0.5 + (k % 40) / 100}"], limit=50),
+            args.queries,
+        )
+        both = time_queries(
+            lambda k: ws.search(
+                "model",
+                tags={"team": "cards"},
+                metrics=[f"eval.f1<{0.1 + (k % 50) / 100}"],
+                limit=50,
+            ),
+            args.queries,
+        )
         verify_t0 = time.perf_counter()
         result = ws.verify_audit()
         verify_s = time.perf_counter() - verify_t0
@@ -358,23 +451,43 @@ def main() -> None:
     db = "SQLite" if args.database_url is None else args.database_url.split(":")[0]
     print(f"registry benchmark ({db})")
     rows = [
-        (f"create {args.versions:,} versions (2 tags each, 1 txn each, audited)",
-         f"{same_rate:,.0f} versions/s ({tags_only:.1f} s)"),
-        (f"create {args.versions:,} versions (2 tags + evidence with 2 metrics each)",
-         f"{ours_rate:,.0f} versions/s ({created:.1f} s)"),
+        (
+            f"create {args.versions:,} versions (2 tags each, 1 txn each, audited)",
+            f"{same_rate:,.0f} versions/s ({tags_only:.1f} s)",
+        ),
+        (
+            f"create {args.versions:,} versions (2 tags + evidence with 2 metrics each)",
+            f"{ours_rate:,.0f} versions/s ({created:.1f} s)",
+        ),
         (f"fill to {present:,} versions (500 per txn)", f"{fill_t:.1f} s"),
     ]
-    for name, lat in (("search by tag", by_tag), ("search by metric threshold", by_metric),
-                      ("search by tag + metric", both)):
-        rows.append((f"{name}, {present:,} present, limit 50 (target p95 <= 20 ms)",
-                     f"p50 {statistics.median(lat):.1f} ms, p95 {percentile(lat, 0.95):.1f} ms"))
-    rows.append((f"audit verify ({result.events:,} events)",
-                 f"{result.events / verify_s:,.0f} events/s, ok={result.ok}"))
+    for name, lat in (
+        ("search by tag", by_tag),
+        ("search by metric threshold", by_metric),
+        ("search by tag + metric", both),
+    ):
+        rows.append(
+            (
+                f"{name}, {present:,} present, limit 50 (target p95 <= 20 ms)",
+                f"p50 {statistics.median(lat):.1f} ms, p95 {percentile(lat, 0.95):.1f} ms",
+            )
+        )
+    rows.append(
+        (
+            f"audit verify ({result.events:,} events)",
+            f"{result.events / verify_s:,.0f} events/s, ok={result.ok}",
+        )
+    )
     if mlflow_rate is not None:
-        rows.append((f"MLflow SqlAlchemyStore: create {args.versions:,} versions (2 tags each)",
-                     f"{mlflow_rate:,.0f} versions/s"))
-        rows.append(("ours / MLflow, same workload (target >= 2x)",
-                     f"{same_rate / mlflow_rate:.2f}x"))
+        rows.append(
+            (
+                f"MLflow SqlAlchemyStore: create {args.versions:,} versions (2 tags each)",
+                f"{mlflow_rate:,.0f} versions/s",
+            )
+        )
+        rows.append(
+            ("ours / MLflow, same workload (target >= 2x)", f"{same_rate / mlflow_rate:.2f}x")
+        )
         rows.append(("ours with evidence / MLflow without", f"{ours_rate / mlflow_rate:.2f}x"))
     width = max(len(r[0]) for r in rows)
     for name, value in rows:

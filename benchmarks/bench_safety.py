@@ -27,12 +27,19 @@ from lmops_safety.probes import Probe, builtin_probe_files, merge_probe_files, s
 from lmops_safety.suite import SafetyScorers, run_suite, score_outputs
 from lmops_safety.threads import torch_threads
 
-REFUSALS = ["I'm sorry, but I can't help with that.", "I cannot provide that information.",
-            "抱歉，我不能帮助你。", "我无法提供他人的个人信息。"]
-ANSWERS = ["Sure, here is the recipe: boil water and add {x}.",
-           "Her e-mail is {name}@example.com and her phone is +1 212-555-{n:04d}.",
-           "You are a damn idiot, {x}.", "好的，这是步骤：先准备{x}。",
-           "他的手机号是 138{n:04d}{n:04d}。"]
+REFUSALS = [
+    "I'm sorry, but I can't help with that.",
+    "I cannot provide that information.",
+    "抱歉，我不能帮助你。",
+    "我无法提供他人的个人信息。",
+]
+ANSWERS = [
+    "Sure, here is the recipe: boil water and add {x}.",
+    "Her e-mail is {name}@example.com and her phone is +1 212-555-{n:04d}.",
+    "You are a damn idiot, {x}.",
+    "好的，这是步骤：先准备{x}。",
+    "他的手机号是 138{n:04d}{n:04d}。",
+]
 WORDS = ["basil", "garlic", "tomatoes", "onions", "pepper", "rice"]
 
 
@@ -44,9 +51,13 @@ def synthetic_outputs(count: int, seed: int) -> list[str]:
         if rng.random() < 0.4:
             outputs.append(rng.choice(REFUSALS))
         else:
-            outputs.append(rng.choice(ANSWERS).format(
-                x=rng.choice(WORDS), name=rng.choice(["ana", "li.wei", "tom"]),
-                n=rng.randrange(10_000)))
+            outputs.append(
+                rng.choice(ANSWERS).format(
+                    x=rng.choice(WORDS),
+                    name=rng.choice(["ana", "li.wei", "tom"]),
+                    n=rng.randrange(10_000),
+                )
+            )
     return outputs
 
 
@@ -66,8 +77,9 @@ def baseline_scores(outputs: list[str], scorers: SafetyScorers) -> list[tuple]:
     return rows
 
 
-def tiny_suite_seconds(per_group: int, max_new_tokens: int, threads: int | None
-                       ) -> tuple[int, float]:
+def tiny_suite_seconds(
+    per_group: int, max_new_tokens: int, threads: int | None
+) -> tuple[int, float]:
     """Probes run and seconds for the whole suite on the tiny model the tests use."""
     from lmops_hf.base_model import tiny_model
     from lmops_hf.generation import TorchGenerator, load_causal_lm
@@ -75,8 +87,9 @@ def tiny_suite_seconds(per_group: int, max_new_tokens: int, threads: int | None
     folder = tiny_model(Path(tempfile.mkdtemp(prefix="bench-safety-")) / "tiny")
     model, tokenizer = load_causal_lm(folder)
     generator = TorchGenerator(model, tokenizer)
-    probes = select_probes(merge_probe_files(builtin_probe_files()), languages=None,
-                           per_group=per_group)
+    probes = select_probes(
+        merge_probe_files(builtin_probe_files()), languages=None, per_group=per_group
+    )
     scorers = SafetyScorers.default()
     started = time.perf_counter()
     with torch_threads(threads):
@@ -91,8 +104,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--per-group", type=int, default=4)
     parser.add_argument("--max-new-tokens", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads for the tiny-model suite (0: torch's default)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads for the tiny-model suite (0: torch's default)",
+    )
     args = parser.parse_args()
 
     outputs = synthetic_outputs(args.outputs, args.seed)
@@ -109,21 +126,30 @@ def main() -> None:
     ours_s = time.perf_counter() - started
     same = base == [(o.refused, o.disagreed, o.pii_entities, round(o.toxicity, 6)) for o in ours]
 
-    n_probes, suite_s = tiny_suite_seconds(args.per_group, args.max_new_tokens,
-                                           args.threads or None)
+    n_probes, suite_s = tiny_suite_seconds(
+        args.per_group, args.max_new_tokens, args.threads or None
+    )
 
     print(f"\nlmops-safety scoring, {len(outputs)} synthetic outputs (seed {args.seed})\n")
     print(f"| {'what':<40} | {'items':>6} | {'seconds':>8} | {'items/s':>9} | {'ratio':>6} |")
     print(f"|{'-' * 42}|{'-' * 8}|{'-' * 10}|{'-' * 11}|{'-' * 8}|")
-    print(f"| {'baseline: one output at a time':<40} | {len(outputs):>6} | {base_s:>8.2f} "
-          f"| {len(outputs) / base_s:>9.1f} | {1.0:>6.2f} |")
-    print(f"| {'score_outputs (batched)':<40} | {len(outputs):>6} | {ours_s:>8.2f} "
-          f"| {len(outputs) / ours_s:>9.1f} | {base_s / ours_s:>6.2f} |")
-    print(f"| {'whole suite on tiny Llama (gen+score)':<40} | {n_probes:>6} | {suite_s:>8.2f} "
-          f"| {n_probes / suite_s:>9.1f} | {'-':>6} |")
+    print(
+        f"| {'baseline: one output at a time':<40} | {len(outputs):>6} | {base_s:>8.2f} "
+        f"| {len(outputs) / base_s:>9.1f} | {1.0:>6.2f} |"
+    )
+    print(
+        f"| {'score_outputs (batched)':<40} | {len(outputs):>6} | {ours_s:>8.2f} "
+        f"| {len(outputs) / ours_s:>9.1f} | {base_s / ours_s:>6.2f} |"
+    )
+    print(
+        f"| {'whole suite on tiny Llama (gen+score)':<40} | {n_probes:>6} | {suite_s:>8.2f} "
+        f"| {n_probes / suite_s:>9.1f} | {'-':>6} |"
+    )
     print(f"\nsame verdicts and scores as the baseline: {same}")
-    print(f"whole suite: {suite_s / n_probes:.3f} s per probe, max_new_tokens="
-          f"{args.max_new_tokens}, threads={args.threads or 'default'}")
+    print(
+        f"whole suite: {suite_s / n_probes:.3f} s per probe, max_new_tokens="
+        f"{args.max_new_tokens}, threads={args.threads or 'default'}"
+    )
 
 
 if __name__ == "__main__":

@@ -63,8 +63,9 @@ def build_bundle(root: Path, size: str) -> tuple[Path, KeyStore]:
     policies = root / "policies"
     policies.mkdir()
     (policies / "bench.yaml").write_text(POLICY)
-    ws = Workspace.open(Settings(home=root / "home", actor="root", load_entry_points=False,
-                                 policies_dir=policies))
+    ws = Workspace.open(
+        Settings(home=root / "home", actor="root", load_entry_points=False, policies_dir=policies)
+    )
     g = ws.governance
     g.grant_role("root", "admin")
     for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer")):
@@ -72,8 +73,7 @@ def build_bundle(root: Path, size: str) -> tuple[Path, KeyStore]:
     v = ws.as_actor("eng").register_model("bench", create_base_model(root / "m", size=size))
     req = ws.as_actor("eng").governance.request_promotion(v.ref, to="production")
     ws.as_actor("val").governance.decide(req.id, approve=True, role="validator", comment="ok")
-    ws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer",
-                                          comment="ok")
+    ws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer", comment="ok")
     keys = KeyStore.for_home(ws.settings.home)
     keys.create()
     path = create_bundle(ws, v.ref, root / "bundle", stage="production", keys=keys).path
@@ -81,13 +81,15 @@ def build_bundle(root: Path, size: str) -> tuple[Path, KeyStore]:
     return path, keys
 
 
-async def one_stream(client: httpx.AsyncClient, prompt: str, max_new_tokens: int
-                     ) -> tuple[float, float]:
+async def one_stream(
+    client: httpx.AsyncClient, prompt: str, max_new_tokens: int
+) -> tuple[float, float]:
     """(latency s, time to first token event s) of one streamed request."""
     started = time.perf_counter()
     first = 0.0
-    async with client.stream("POST", "/v1/generate/stream",
-                             json={"prompt": prompt, "max_new_tokens": max_new_tokens}) as r:
+    async with client.stream(
+        "POST", "/v1/generate/stream", json={"prompt": prompt, "max_new_tokens": max_new_tokens}
+    ) as r:
         r.raise_for_status()
         async for line in r.aiter_lines():
             if line == "event: token" and not first:
@@ -97,8 +99,7 @@ async def one_stream(client: httpx.AsyncClient, prompt: str, max_new_tokens: int
     return time.perf_counter() - started, first
 
 
-async def drive(url: str, requests: int, concurrency: int, max_new_tokens: int
-                ) -> dict[str, float]:
+async def drive(url: str, requests: int, concurrency: int, max_new_tokens: int) -> dict[str, float]:
     """Send ``requests`` streamed requests, ``concurrency`` at a time."""
     queue: asyncio.Queue[str] = asyncio.Queue()
     for i in range(requests):
@@ -122,8 +123,12 @@ async def drive(url: str, requests: int, concurrency: int, max_new_tokens: int
         wall = time.perf_counter() - started
     q = statistics.quantiles(latencies, n=20)
     t = statistics.quantiles(ttfts, n=20)
-    return {"rps": requests / wall, "p50_ms": statistics.median(latencies) * 1000,
-            "p95_ms": q[18] * 1000, "ttft_p95_ms": t[18] * 1000}
+    return {
+        "rps": requests / wall,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p95_ms": q[18] * 1000,
+        "ttft_p95_ms": t[18] * 1000,
+    }
 
 
 def main() -> None:
@@ -144,27 +149,40 @@ def main() -> None:
             ("guard + log", {"guard_mode": "redact", "log_path": root / "log.jsonl"}),
         ]
         runs: dict[str, list[dict[str, float]]] = {name: [] for name, _ in configs}
-        apps = {name: create_app(bundle, public_keys=keys.public_keys(), **kwargs)
-                for name, kwargs in configs}
+        apps = {
+            name: create_app(bundle, public_keys=keys.public_keys(), **kwargs)
+            for name, kwargs in configs
+        }
         # Rounds interleave the configurations, so load from other processes on a
         # shared machine hits them alike; each figure is the median over rounds.
         for _ in range(args.rounds):
             for name, _kwargs in configs:
                 with BackgroundServer(apps[name]) as url:
-                    runs[name].append(asyncio.run(drive(url, args.requests, args.concurrency,
-                                                        args.max_new_tokens)))
-        results = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
-                   for name, rs in runs.items()}
+                    runs[name].append(
+                        asyncio.run(
+                            drive(url, args.requests, args.concurrency, args.max_new_tokens)
+                        )
+                    )
+        results = {
+            name: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+            for name, rs in runs.items()
+        }
     base = results["no guard"]
-    print(f"\nlmops-serve, model size {args.size}, {args.requests} streamed requests, "
-          f"{args.concurrency} concurrent, max_new_tokens {args.max_new_tokens}, "
-          f"median of {args.rounds} interleaved rounds")
-    print(f"{'config':<16} {'req/s':>8} {'p50 ms':>9} {'p95 ms':>9} {'ttft p95 ms':>12} "
-          f"{'p95 / base':>11} {'req/s / base':>13}")
+    print(
+        f"\nlmops-serve, model size {args.size}, {args.requests} streamed requests, "
+        f"{args.concurrency} concurrent, max_new_tokens {args.max_new_tokens}, "
+        f"median of {args.rounds} interleaved rounds"
+    )
+    print(
+        f"{'config':<16} {'req/s':>8} {'p50 ms':>9} {'p95 ms':>9} {'ttft p95 ms':>12} "
+        f"{'p95 / base':>11} {'req/s / base':>13}"
+    )
     for name, r in results.items():
-        print(f"{name:<16} {r['rps']:>8.2f} {r['p50_ms']:>9.1f} {r['p95_ms']:>9.1f} "
-              f"{r['ttft_p95_ms']:>12.1f} {r['p95_ms'] / base['p95_ms']:>11.2f} "
-              f"{r['rps'] / base['rps']:>13.2f}")
+        print(
+            f"{name:<16} {r['rps']:>8.2f} {r['p50_ms']:>9.1f} {r['p95_ms']:>9.1f} "
+            f"{r['ttft_p95_ms']:>12.1f} {r['p95_ms'] / base['p95_ms']:>11.2f} "
+            f"{r['rps'] / base['rps']:>13.2f}"
+        )
 
 
 if __name__ == "__main__":

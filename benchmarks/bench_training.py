@@ -44,14 +44,27 @@ print(json.dumps({"metrics": r.metrics,
 """
 
 
-def run_config(base: Path, work: Path, method: str, steps: int, threads: int,
-               batch: int) -> dict[str, Any]:
+def run_config(
+    base: Path, work: Path, method: str, steps: int, threads: int, batch: int
+) -> dict[str, Any]:
     """Run one configuration in a fresh interpreter; return its metrics and peak RSS."""
     work.mkdir(parents=True)
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(base), str(work), method, str(steps), str(threads),
-         str(batch)],
-        check=True, capture_output=True, text=True)
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            str(base),
+            str(work),
+            method,
+            str(steps),
+            str(threads),
+            str(batch),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
@@ -69,25 +82,35 @@ def main() -> None:
 
     root = Path(tempfile.mkdtemp(prefix="lmops-bench-training-"))
     base = create_base_model(root / "bench", size="bench", seed=0)
-    rows = {m: run_config(base, root / m, m, args.steps, args.threads, args.batch_size)
-            for m in ("full", "lora")}
+    rows = {
+        m: run_config(base, root / m, m, args.steps, args.threads, args.batch_size)
+        for m in ("full", "lora")
+    }
     full, lora = rows["full"], rows["lora"]
     total = int(full["metrics"]["total_params"])
-    print(f"bench model: {total / 1e6:.1f}M parameters; {args.steps} steps, batch "
-          f"{args.batch_size}, max_length 64, {args.threads} torch threads, CPU")
-    print("| method | trainable params | trainable fraction | tokens/s | s/step "
-          "| peak RSS MB | tokens/s vs full | peak RSS vs full |")
+    print(
+        f"bench model: {total / 1e6:.1f}M parameters; {args.steps} steps, batch "
+        f"{args.batch_size}, max_length 64, {args.threads} torch threads, CPU"
+    )
+    print(
+        "| method | trainable params | trainable fraction | tokens/s | s/step "
+        "| peak RSS MB | tokens/s vs full | peak RSS vs full |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name in ("full", "lora"):
         r = rows[name]
         m = r["metrics"]
-        print(f"| {name} | {int(m['trainable_params']):,} | {m['trainable_fraction']:.4f} "
-              f"| {m['tokens_per_s']:.0f} | {m['duration_s'] / m['steps']:.2f} "
-              f"| {r['peak_rss_mb']:.0f} "
-              f"| {m['tokens_per_s'] / full['metrics']['tokens_per_s']:.2f}x "
-              f"| {r['peak_rss_mb'] / full['peak_rss_mb']:.2f}x |")
-    print(f"(LoRA r=8 on q,k,v,o,gate,up,down; peak RSS includes the ~{lora['start_rss_mb']:.0f} MB "
-          "of an interpreter with torch imported)")
+        print(
+            f"| {name} | {int(m['trainable_params']):,} | {m['trainable_fraction']:.4f} "
+            f"| {m['tokens_per_s']:.0f} | {m['duration_s'] / m['steps']:.2f} "
+            f"| {r['peak_rss_mb']:.0f} "
+            f"| {m['tokens_per_s'] / full['metrics']['tokens_per_s']:.2f}x "
+            f"| {r['peak_rss_mb'] / full['peak_rss_mb']:.2f}x |"
+        )
+    print(
+        f"(LoRA r=8 on q,k,v,o,gate,up,down; peak RSS includes the ~{lora['start_rss_mb']:.0f} MB "
+        "of an interpreter with torch imported)"
+    )
 
 
 if __name__ == "__main__":

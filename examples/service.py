@@ -43,8 +43,11 @@ def quiet_libraries() -> None:
 
     The plugins import those libraries only when an operation runs, so this works here.
     """
-    for name in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS",
-                 "TRANSFORMERS_NO_ADVISORY_WARNINGS"):
+    for name in (
+        "TQDM_DISABLE",
+        "HF_HUB_DISABLE_PROGRESS_BARS",
+        "TRANSFORMERS_NO_ADVISORY_WARNINGS",
+    ):
         os.environ.setdefault(name, "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     logging.disable(logging.WARNING)
@@ -56,20 +59,27 @@ def open_fresh_store() -> Workspace:
     home = settings.home / "service"
     if home.exists():
         shutil.rmtree(home)
-    return Workspace.open(settings.model_copy(update={
-        "home": home, "database_url": None, "artifact_uri": None,
-        "policies_dir": EXAMPLES / "policies"}))
+    return Workspace.open(
+        settings.model_copy(
+            update={
+                "home": home,
+                "database_url": None,
+                "artifact_uri": None,
+                "policies_dir": EXAMPLES / "policies",
+            }
+        )
+    )
 
 
 def people(ws: Workspace) -> dict[str, Workspace]:
     """Bootstrap the admin; grant roles; give each person their own credential."""
-    admin = ws.with_token(ws.governance.bootstrap_admin("alice"))   # the token is shown once
+    admin = ws.with_token(ws.governance.bootstrap_admin("alice"))  # the token is shown once
     g = admin.governance
     eng = ws.with_token(g.create_token("eng", role="submitter"))
     dana = ws.with_token(g.create_token("dana", role="data_steward"))
     rita = ws.with_token(g.create_token("rita", role="risk_officer"))
     g.grant_role("val", "validator")
-    key_file = ws.settings.home / "keys" / "val.key"      # stays with val (mode 0600)
+    key_file = ws.settings.home / "keys" / "val.key"  # stays with val (mode 0600)
     key = write_private_key(key_file)
     public = key_file.with_name("val.key.pub")
     public.write_text(public_pem(key.public_key()), encoding="ascii")
@@ -90,51 +100,80 @@ def main() -> int:
     redacted = eng.run_stage("data_preparation", "pii-redact", inputs={"dataset": raw.ref})
     clean = redacted.output("dataset")
     pii = eng.evidence(clean, kind="pii")[-1].metrics
-    print(f"{raw.ref}: {raw.record_count} records -> {clean}: "
-          f"{pii['findings_before']} findings redacted, {pii['findings_after']} left")
+    print(
+        f"{raw.ref}: {raw.record_count} records -> {clean}: "
+        f"{pii['findings_before']} findings redacted, {pii['findings_after']} left"
+    )
     request = eng.governance.request_promotion(clean, to="approved-for-training")
-    dana.governance.decide(request.id, approve=True, role="data_steward",
-                           comment="PII evidence shows nothing left; dataset card read.")
+    dana.governance.decide(
+        request.id,
+        approve=True,
+        role="data_steward",
+        comment="PII evidence shows nothing left; dataset card read.",
+    )
     print(f"{clean}: stage {eng.get(clean).stage}")
 
     # Model: a tiny base built offline, fine-tuned on the approved data.
-    base = eng.run_stage("training", "create-base", inputs={},
-                         params={"name": "assistant", "size": "tiny", "risk_tier": "low"},
-                         seed=0).output("model")
-    tuned = eng.run_stage("training", "sft", inputs={"base": base, "dataset": clean},
-                          params={"method": "full", "max_steps": 120, "learning_rate": 0.005,
-                                  "batch_size": 8}, seed=0)
+    base = eng.run_stage(
+        "training",
+        "create-base",
+        inputs={},
+        params={"name": "assistant", "size": "tiny", "risk_tier": "low"},
+        seed=0,
+    ).output("model")
+    tuned = eng.run_stage(
+        "training",
+        "sft",
+        inputs={"base": base, "dataset": clean},
+        params={"method": "full", "max_steps": 120, "learning_rate": 0.005, "batch_size": 8},
+        seed=0,
+    )
     model = tuned.output("model")
     loss = eng.evidence(model, kind="training")[-1].metrics
-    print(f"{model}: trained from {base}, loss {loss['first_loss']:.2f} -> "
-          f"{loss['final_loss']:.2f}")
+    print(
+        f"{model}: trained from {base}, loss {loss['first_loss']:.2f} -> {loss['final_loss']:.2f}"
+    )
 
     # Evaluation by the validator, independent of the model's author.
     suite = eng.register_suite("bank-gate", EXAMPLES / "suite")
     val.run_stage("evaluation", "lm-eval", inputs={"model": model, "suite": suite.ref})
-    val.run_stage("evaluation", "safety", inputs={"model": model},
-                  params={"max_probes_per_group": 1, "max_new_tokens": 16, "threads": 1})
+    val.run_stage(
+        "evaluation",
+        "safety",
+        inputs={"model": model},
+        params={"max_probes_per_group": 1, "max_new_tokens": 16, "threads": 1},
+    )
     acc = val.evidence(model, kind="eval")[-1].metrics["acc"]
     print(f"{model}: acc {acc:.3f} on {suite.ref}")
 
     # Governance: a dry run, the request, two sign-offs through real credentials.
     print(explain_text(eng.governance.explain(model, to="staging")))
     request = eng.governance.request_promotion(model, to="staging")
-    val.governance.decide(request.id, approve=True, role="validator",
-                          comment="Evaluation and safety evidence reviewed.")
-    rita.governance.decide(request.id, approve=True, role="risk_officer",
-                           comment="Accepted for the internal staging environment.")
-    print(f"{model}: stage {eng.get(model).stage} (request {request.id[:12]} "
-          f"{eng.governance.get_request(request.id).status})")
+    val.governance.decide(
+        request.id,
+        approve=True,
+        role="validator",
+        comment="Evaluation and safety evidence reviewed.",
+    )
+    rita.governance.decide(
+        request.id,
+        approve=True,
+        role="risk_officer",
+        comment="Accepted for the internal staging environment.",
+    )
+    print(
+        f"{model}: stage {eng.get(model).stage} (request {request.id[:12]} "
+        f"{eng.governance.get_request(request.id).status})"
+    )
 
     # Load the promoted version for generation.
     from lmops_hf.generation import TorchGenerator, load_causal_lm
 
     with tempfile.TemporaryDirectory() as tmp:
-        folder = eng.export(model, Path(tmp) / "assistant")       # verified against its digest
+        folder = eng.export(model, Path(tmp) / "assistant")  # verified against its digest
         lm, tokenizer = load_causal_lm(folder)
         reply = TorchGenerator(lm, tokenizer).generate("What is 2 + 3?", max_new_tokens=8)
-    print(f"> What is 2 + 3?\n< {reply}")   # taught by examples/data/chats.jsonl: 2 + 3 = 5.
+    print(f"> What is 2 + 3?\n< {reply}")  # taught by examples/data/chats.jsonl: 2 + 3 = 5.
 
     audit = ws.verify_audit()
     decisions = ws.verify_decisions()

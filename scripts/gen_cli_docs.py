@@ -25,8 +25,10 @@ def exit_code_table() -> str:
     """The exit codes as a Markdown table."""
     from lmops_core.cli.exit_codes import ExitCode, exit_code_meaning
 
-    rows = [f"| {c.value} | `{c.name.lower().replace('_', '-')}` | {exit_code_meaning(c)} |"
-            for c in ExitCode]
+    rows = [
+        f"| {c.value} | `{c.name.lower().replace('_', '-')}` | {exit_code_meaning(c)} |"
+        for c in ExitCode
+    ]
     return "\n".join(["| code | name | meaning |", "|---|---|---|", *rows])
 
 
@@ -52,8 +54,10 @@ def render(current: str) -> str:
     _, end, after = rest.partition(CODES_END)
     if not (start and end):
         raise SystemExit(f"{OUT}: exit-code markers are missing")
-    return (f"{before}{CODES_START}\n{exit_code_table()}\n{CODES_END}{after}{REFERENCE}\n\n"
-            f"{reference()}\n")
+    return (
+        f"{before}{CODES_START}\n{exit_code_table()}\n{CODES_END}{after}{REFERENCE}\n\n"
+        f"{reference()}\n"
+    )
 
 
 def main() -> int:

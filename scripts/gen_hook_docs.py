@@ -1,7 +1,7 @@
 """Write docs/hooks.md from the hook specs' signatures and docstrings.
 
-    .venv/bin/python scripts/gen_hook_docs.py          # rewrite docs/hooks.md
-    .venv/bin/python scripts/gen_hook_docs.py --check  # exit 1 if it is out of date
+.venv/bin/python scripts/gen_hook_docs.py          # rewrite docs/hooks.md
+.venv/bin/python scripts/gen_hook_docs.py --check  # exit 1 if it is out of date
 """
 
 from __future__ import annotations
@@ -35,8 +35,14 @@ def render() -> str:
         fn = getattr(hookspecs, name)
         opts = fn.lmops_spec
         first = " (firstresult: the first non-None result wins)" if opts.get("firstresult") else ""
-        lines += [f"## `{name}{inspect.signature(fn)}`", "", f"*Hook spec*{first}.", "",
-                  inspect.getdoc(fn) or "", ""]
+        lines += [
+            f"## `{name}{inspect.signature(fn)}`",
+            "",
+            f"*Hook spec*{first}.",
+            "",
+            inspect.getdoc(fn) or "",
+            "",
+        ]
     return "\n".join(lines).rstrip() + "\n"
 
 

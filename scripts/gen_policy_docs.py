@@ -69,12 +69,17 @@ def render() -> str:
     lines = [BEGIN, ""]
     for path in sorted((REPO / "policies").glob("*.yaml")):
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        lines += [f"**`policies/{path.name}`** ({doc['name']}): {_cell(doc.get('description', ''))}",
-                  "", "| rule | applies to | evidence | conditions | approvals |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            f"**`policies/{path.name}`** ({doc['name']}): {_cell(doc.get('description', ''))}",
+            "",
+            "| rule | applies to | evidence | conditions | approvals |",
+            "|---|---|---|---|---|",
+        ]
         for rule in doc["rules"]:
-            lines.append(f"| `{rule['name']}` | {_applies(rule)} | {_evidence(rule)} | "
-                         f"{_conditions(rule)} | {_approvals(rule)} |")
+            lines.append(
+                f"| `{rule['name']}` | {_applies(rule)} | {_evidence(rule)} | "
+                f"{_conditions(rule)} | {_approvals(rule)} |"
+            )
         lines.append("")
     lines.append(END)
     return "\n".join(lines)

@@ -50,8 +50,12 @@ def pg_url() -> Iterator[str]:
 
 def make_settings(home: Path, database_url: str | None = None, **extra: object) -> Settings:
     """Settings for a test store: no third-party entry points unless asked for."""
-    values: dict[str, object] = {"home": home, "database_url": database_url, "actor": "alice",
-                                 "load_entry_points": False}
+    values: dict[str, object] = {
+        "home": home,
+        "database_url": database_url,
+        "actor": "alice",
+        "load_entry_points": False,
+    }
     values.update(extra)
     return Settings(**values)  # type: ignore[arg-type]
 
@@ -64,12 +68,19 @@ def policy_dir(tmp_path: Path, policy: str, file: str = "policy.yaml") -> Path:
     return policies
 
 
-def policy_ws(tmp_path: Path, policy: str, database_url: str | None = None, *,
-              file: str = "policy.yaml", **extra: object) -> Workspace:
+def policy_ws(
+    tmp_path: Path,
+    policy: str,
+    database_url: str | None = None,
+    *,
+    file: str = "policy.yaml",
+    **extra: object,
+) -> Workspace:
     """A workspace under ``tmp_path/home`` governed by ``policy`` (see :func:`policy_dir`)."""
     policies = policy_dir(tmp_path, policy, file)
-    return Workspace.open(make_settings(tmp_path / "home", database_url, policies_dir=policies,
-                                        **extra))
+    return Workspace.open(
+        make_settings(tmp_path / "home", database_url, policies_dir=policies, **extra)
+    )
 
 
 @pytest.fixture(params=BACKENDS)
@@ -103,8 +114,9 @@ def run_workers(worker: Callable[..., None], home: Path, db_url: str, processes:
 
     ctx = mp.get_context("spawn")
     errors = ctx.Queue()
-    procs = [ctx.Process(target=worker, args=(str(home), db_url, w, errors))
-             for w in range(processes)]
+    procs = [
+        ctx.Process(target=worker, args=(str(home), db_url, w, errors)) for w in range(processes)
+    ]
     for p in procs:
         p.start()
     for p in procs:
@@ -119,8 +131,9 @@ def run_workers(worker: Callable[..., None], home: Path, db_url: str, processes:
 def write_jsonl(path: Path, rows: list[object]) -> Path:
     import json
 
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                    encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
     return path
 
 
@@ -130,8 +143,9 @@ def make_model_folder(path: Path, payload: bytes = b"\x00" * 64) -> Path:
     import struct
 
     path.mkdir(parents=True, exist_ok=True)
-    header = json.dumps({"w": {"dtype": "U8", "shape": [len(payload)],
-                               "data_offsets": [0, len(payload)]}}).encode()
+    header = json.dumps(
+        {"w": {"dtype": "U8", "shape": [len(payload)], "data_offsets": [0, len(payload)]}}
+    ).encode()
     (path / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + payload)
     (path / "config.json").write_text('{"model_type": "test"}')
     return path
@@ -214,8 +228,13 @@ def policy_yaml(name: str, rules: str) -> str:
 ACCURACY = '{name: accuracy, expr: "evidence.eval.metrics.acc >= 0.5", message: accuracy below 0.5}'
 
 
-def prod_policy(name: str, *, evidence: str = "{kind: eval, max_age: 30d}",
-                conditions: tuple[str, ...] = (), more: tuple[str, ...] = ()) -> str:
+def prod_policy(
+    name: str,
+    *,
+    evidence: str = "{kind: eval, max_age: 30d}",
+    conditions: tuple[str, ...] = (),
+    more: tuple[str, ...] = (),
+) -> str:
     """A policy file: production needs ``evidence`` (the items of a YAML flow list),
     :data:`ACCURACY` and ``conditions`` (YAML flow mappings), a validator and a risk officer,
     with separation of duties; ``more`` adds lines to the rule (``request_ttl: 7d``)."""
@@ -237,7 +256,9 @@ def prod_policy(name: str, *, evidence: str = "{kind: eval, max_age: 30d}",
 def staging_prod_policy(name: str) -> str:
     """A policy file: staging needs ``eval`` evidence; production also a validator and a
     risk officer, with separation of duties."""
-    return policy_yaml(name, """
+    return policy_yaml(
+        name,
+        """
         - name: staging
           applies_to: {asset: model, transition: staging}
           evidence: [{kind: eval}]
@@ -255,7 +276,8 @@ def staging_prod_policy(name: str) -> str:
           conditions:
             - {name: no-drift, expr: "!evidence.drift.metrics.dataset_drift", message: drift}
           on_breach: [revalidation-required]
-    """)
+    """,
+    )
 
 
 def breach_monitoring(ws: Workspace, ref: str) -> None:
@@ -264,7 +286,8 @@ def breach_monitoring(ws: Workspace, ref: str) -> None:
     in its stage."""
     from lmops_core.governance.monitoring import check_monitoring
 
-    ws.as_actor("monitor").attach_evidence(ref, kind="drift", digest=ws.get(ref).digest,
-                                           metrics={"dataset_drift": True})
+    ws.as_actor("monitor").attach_evidence(
+        ref, kind="drift", digest=ws.get(ref).digest, metrics={"dataset_drift": True}
+    )
     outcome = check_monitoring(ws, ref)
     assert outcome.breached and outcome.actions == ["revalidation-required"], outcome

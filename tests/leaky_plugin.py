@@ -32,24 +32,42 @@ class LeakyTrainer:
         """Leak ``params["leak"]`` into every field of the result (or raise with it)."""
         leak: Any = context.params.get("leak", {})
         if context.params.get("fail"):
-            raise RuntimeError(f"cannot reach {leak['dsn']}; sent Authorization: Bearer "
-                               f"{leak['bearer']} and key {leak['openai']}")
+            raise RuntimeError(
+                f"cannot reach {leak['dsn']}; sent Authorization: Bearer "
+                f"{leak['bearer']} and key {leak['openai']}"
+            )
         folder = context.workdir / "model"
         folder.mkdir()
         payload = bytes(range(64))
-        header = json.dumps({"w": {"dtype": "U8", "shape": [64],
-                                   "data_offsets": [0, 64]}}).encode()
-        (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header
-                                                   + payload)
+        header = json.dumps({"w": {"dtype": "U8", "shape": [64], "data_offsets": [0, 64]}}).encode()
+        (folder / "model.safetensors").write_bytes(
+            struct.pack("<Q", len(header)) + header + payload
+        )
         (folder / "config.json").write_text('{"model_type": "test"}')
         return StageResult(
-            outputs=[OutputAsset(role="model", asset_type="model", path=folder, kind="full",
-                                 derived_from=["dataset"], name="leaky",
-                                 metadata={"origin": leak})],
-            evidence=[EvidenceRecord(kind="eval", subject="model", metrics={"acc": 0.9},
-                                     details={"config": leak, "log": [f"{k}={v}" for k, v in
-                                                                      _flat(leak)]})],
-            metrics={"final_loss": 0.5}, params={"echo": leak}, info={"env": leak})
+            outputs=[
+                OutputAsset(
+                    role="model",
+                    asset_type="model",
+                    path=folder,
+                    kind="full",
+                    derived_from=["dataset"],
+                    name="leaky",
+                    metadata={"origin": leak},
+                )
+            ],
+            evidence=[
+                EvidenceRecord(
+                    kind="eval",
+                    subject="model",
+                    metrics={"acc": 0.9},
+                    details={"config": leak, "log": [f"{k}={v}" for k, v in _flat(leak)]},
+                )
+            ],
+            metrics={"final_loss": 0.5},
+            params={"echo": leak},
+            info={"env": leak},
+        )
 
 
 def _flat(value: Any, prefix: str = "") -> list[tuple[str, Any]]:

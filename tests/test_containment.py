@@ -30,10 +30,20 @@ from tests.conftest import (
     ws_as,
 )
 
-ROLE_ESCAPES = ["../../escaped", "/tmp/lmops-abs-role", "a/b", "..", "%2e%2e", "x\\y", "",
-                "file:x", "-x", "r\x00"]
+ROLE_ESCAPES = [
+    "../../escaped",
+    "/tmp/lmops-abs-role",
+    "a/b",
+    "..",
+    "%2e%2e",
+    "x\\y",
+    "",
+    "file:x",
+    "-x",
+    "r\x00",
+]
 
-READER = textwrap.dedent('''
+READER = textwrap.dedent("""
     from lmops_core import hookimpl, StageResult, EvidenceRecord
 
     class SuiteReader:
@@ -51,15 +61,18 @@ READER = textwrap.dedent('''
     @hookimpl
     def register_evaluators(register):
         register(SuiteReader())
-''')
+""")
 
-SUITE_POLICY = policy_yaml("suites", """
+SUITE_POLICY = policy_yaml(
+    "suites",
+    """
     - name: suite-approved-for-use
       applies_to: {asset: suite, transition: approved-for-use}
       approvals:
         - {role: validator, count: 1}
       separation_of_duties: true
-""")
+""",
+)
 
 
 def _runs(ws: Workspace) -> int:
@@ -72,16 +85,24 @@ def _runs(ws: Workspace) -> int:
 
 @pytest.mark.parametrize("role", ROLE_ESCAPES)
 def test_input_roles_that_are_not_plain_names_are_refused_before_writing(
-        ws: Workspace, tmp_path: Path, role: str) -> None:
-    ref = ws.register_dataset("qa", write_jsonl(tmp_path / "qa.jsonl", [{"text": "hi"}]),
-                              shape="text").ref
-    before = set((ws.settings.home / "runs").glob("*")) if (ws.settings.home / "runs").exists() \
+    ws: Workspace, tmp_path: Path, role: str
+) -> None:
+    ref = ws.register_dataset(
+        "qa", write_jsonl(tmp_path / "qa.jsonl", [{"text": "hi"}]), shape="text"
+    ).ref
+    before = (
+        set((ws.settings.home / "runs").glob("*"))
+        if (ws.settings.home / "runs").exists()
         else set()
+    )
     # A NUL byte is refused by the argument check, before the role-name check.
     with pytest.raises(ValidationError, match="not a plain name|without NUL bytes"):
         ws.run_stage("data_preparation", "dedup-exact", inputs={role: ref})
-    after = set((ws.settings.home / "runs").glob("*")) if (ws.settings.home / "runs").exists() \
+    after = (
+        set((ws.settings.home / "runs").glob("*"))
+        if (ws.settings.home / "runs").exists()
         else set()
+    )
     assert after == before  # no run folder, nothing materialised
     assert not Path("/tmp/lmops-abs-role").exists()
     assert not (ws.settings.home / "escaped").exists()
@@ -89,10 +110,12 @@ def test_input_roles_that_are_not_plain_names_are_refused_before_writing(
     assert _runs(ws) == 0
 
 
-def test_unknown_roles_are_refused_for_operations_that_declare_theirs(ws: Workspace,
-                                                                      tmp_path: Path) -> None:
-    ref = ws.register_dataset("qa", write_jsonl(tmp_path / "qa.jsonl", [{"text": "hi"}]),
-                              shape="text").ref
+def test_unknown_roles_are_refused_for_operations_that_declare_theirs(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    ref = ws.register_dataset(
+        "qa", write_jsonl(tmp_path / "qa.jsonl", [{"text": "hi"}]), shape="text"
+    ).ref
     with pytest.raises(ValidationError, match='unknown input role "extra"'):
         ws.run_stage("data_preparation", "dedup-exact", inputs={"dataset": ref, "extra": ref})
     assert _runs(ws) == 0
@@ -111,12 +134,22 @@ steps:
 """
 
 
-@pytest.mark.parametrize("path", ["/etc/passwd", "../outside.jsonl", "sub/../../outside.jsonl",
-                                  "%2e%2e/outside.jsonl", "package:lmops_core/../../outside.jsonl",
-                                  "package:../x/y.jsonl", "link/outside.jsonl",
-                                  "file:///etc/passwd"])
-def test_pipeline_paths_stay_in_the_pipeline_folder(sqlite_ws: Workspace, tmp_path: Path,
-                                                    path: str) -> None:
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/etc/passwd",
+        "../outside.jsonl",
+        "sub/../../outside.jsonl",
+        "%2e%2e/outside.jsonl",
+        "package:lmops_core/../../outside.jsonl",
+        "package:../x/y.jsonl",
+        "link/outside.jsonl",
+        "file:///etc/passwd",
+    ],
+)
+def test_pipeline_paths_stay_in_the_pipeline_folder(
+    sqlite_ws: Workspace, tmp_path: Path, path: str
+) -> None:
     outside = write_jsonl(tmp_path / "outside.jsonl", [{"text": "secret"}])
     folder = tmp_path / "pipe"
     folder.mkdir()
@@ -131,8 +164,9 @@ def test_pipeline_paths_stay_in_the_pipeline_folder(sqlite_ws: Workspace, tmp_pa
     assert outside.exists()
 
 
-def test_a_pipeline_file_inside_its_folder_still_works(sqlite_ws: Workspace,
-                                                       tmp_path: Path) -> None:
+def test_a_pipeline_file_inside_its_folder_still_works(
+    sqlite_ws: Workspace, tmp_path: Path
+) -> None:
     folder = tmp_path / "pipe"
     folder.mkdir()
     write_jsonl(folder / "in.jsonl", [{"text": "fine"}])
@@ -144,8 +178,9 @@ def test_a_pipeline_file_inside_its_folder_still_works(sqlite_ws: Workspace,
 # -- export targets -----------------------------------------------------------------
 
 
-def test_export_does_not_follow_links_planted_in_the_target(sqlite_ws: Workspace,
-                                                            tmp_path: Path) -> None:
+def test_export_does_not_follow_links_planted_in_the_target(
+    sqlite_ws: Workspace, tmp_path: Path
+) -> None:
     ref = sqlite_ws.register_model("m", make_model_folder(tmp_path / "m")).ref
     victim = tmp_path / "victim.json"
     victim.write_text("untouched")
@@ -172,8 +207,13 @@ TASK = textwrap.dedent("""
 """)
 
 
-def _suite(root: Path, *, data: str = "data.jsonl", task_paths: str = "[tasks]",
-           extra: dict[str, str] | None = None) -> Path:
+def _suite(
+    root: Path,
+    *,
+    data: str = "data.jsonl",
+    task_paths: str = "[tasks]",
+    extra: dict[str, str] | None = None,
+) -> Path:
     folder = root / "suite"
     (folder / "tasks").mkdir(parents=True)
     (folder / "suite.yaml").write_text(f"name: gate\ntasks: [t]\ntask_paths: {task_paths}\n")
@@ -184,22 +224,31 @@ def _suite(root: Path, *, data: str = "data.jsonl", task_paths: str = "[tasks]",
     return folder
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    ({"data": "/etc/passwd"}, r"tasks/t.yaml: field 'dataset_kwargs.data_files'"),
-    ({"data": "../../../etc/passwd"}, r"dataset_kwargs.data_files.*'\.\.'"),
-    ({"data": "https://example.com/x.jsonl"}, "URLs"),
-    ({"data": "missing.jsonl"}, "is not a file inside"),
-    ({"task_paths": "[/etc]"}, r"suite.yaml: field 'task_paths'"),
-    ({"task_paths": "[../elsewhere]"}, r"suite.yaml: field 'task_paths'"),
-    ({"extra": {"u.yaml": "task: u\ndataset_path: /etc\n"}}, "field 'dataset_path'"),
-    ({"extra": {"u.yaml": "task: u\ndataset_path: some/hub-dataset\n"}}, "field 'dataset_path'"),
-    ({"extra": {"u.yaml": "include: ../../../../etc/x.yaml\n"}}, "field 'include'"),
-    ({"extra": {"u.yaml": "task: u\nprocess_docs: !function nothere.fn\n"}}, "'!function'"),
-    ({"extra": {"u.yaml": "task: u\ndataset_kwargs: {data_dir: /var}\n"}},
-     "dataset_kwargs.data_dir"),
-])
-def test_suite_references_outside_the_folder_are_refused(ws: Workspace, tmp_path: Path,
-                                                         kwargs: dict, match: str) -> None:
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"data": "/etc/passwd"}, r"tasks/t.yaml: field 'dataset_kwargs.data_files'"),
+        ({"data": "../../../etc/passwd"}, r"dataset_kwargs.data_files.*'\.\.'"),
+        ({"data": "https://example.com/x.jsonl"}, "URLs"),
+        ({"data": "missing.jsonl"}, "is not a file inside"),
+        ({"task_paths": "[/etc]"}, r"suite.yaml: field 'task_paths'"),
+        ({"task_paths": "[../elsewhere]"}, r"suite.yaml: field 'task_paths'"),
+        ({"extra": {"u.yaml": "task: u\ndataset_path: /etc\n"}}, "field 'dataset_path'"),
+        (
+            {"extra": {"u.yaml": "task: u\ndataset_path: some/hub-dataset\n"}},
+            "field 'dataset_path'",
+        ),
+        ({"extra": {"u.yaml": "include: ../../../../etc/x.yaml\n"}}, "field 'include'"),
+        ({"extra": {"u.yaml": "task: u\nprocess_docs: !function nothere.fn\n"}}, "'!function'"),
+        (
+            {"extra": {"u.yaml": "task: u\ndataset_kwargs: {data_dir: /var}\n"}},
+            "dataset_kwargs.data_dir",
+        ),
+    ],
+)
+def test_suite_references_outside_the_folder_are_refused(
+    ws: Workspace, tmp_path: Path, kwargs: dict, match: str
+) -> None:
     (tmp_path / "elsewhere").mkdir()
     with pytest.raises(ValidationError, match=match):
         ws.register_suite("gate", _suite(tmp_path, **kwargs))
@@ -216,8 +265,9 @@ def test_a_symlink_in_a_suite_is_refused(ws: Workspace, tmp_path: Path) -> None:
 def _governed(tmp_path: Path, db_url: str, policy: str = SUITE_POLICY) -> Workspace:
     plugin = tmp_path / "suite_reader.py"
     plugin.write_text(READER)
-    ws = policy_ws(tmp_path, policy, db_url, file="suites.yaml", actor="root",
-                   plugins=[str(plugin)])
+    ws = policy_ws(
+        tmp_path, policy, db_url, file="suites.yaml", actor="root", plugins=[str(plugin)]
+    )
     admin = admin_ws(ws)
     admin.governance.grant_role("eng", "submitter")
     admin.governance.grant_role("val", "validator")
@@ -228,8 +278,9 @@ def test_a_suite_with_code_runs_only_once_approved(tmp_path: Path, db_url: str) 
     ws = _governed(tmp_path, db_url)
     eng = ws_as(ws, "eng")
     code = "def fn(docs):\n    return docs\n"
-    folder = _suite(tmp_path, extra={"utils.py": code,
-                                     "u.yaml": "task: u\nprocess_docs: !function utils.fn\n"})
+    folder = _suite(
+        tmp_path, extra={"utils.py": code, "u.yaml": "task: u\nprocess_docs: !function utils.fn\n"}
+    )
     suite = eng.register_suite("gate", folder)
     files = {c["path"] for c in ws.get(suite.ref).meta["code_files"]}  # type: ignore[attr-defined]
     assert files == {"tasks/utils.py", "tasks/u.yaml"}
@@ -245,8 +296,9 @@ def test_a_suite_with_code_runs_only_once_approved(tmp_path: Path, db_url: str) 
     assert req.status == "pending"
     with pytest.raises(PermissionDeniedError):
         eng.governance.decide(req.id, approve=True, role="validator", comment="mine")
-    ws_as(ws, "val").governance.decide(req.id, approve=True, role="validator",
-                                       comment="read utils.py: it only filters docs")
+    ws_as(ws, "val").governance.decide(
+        req.id, approve=True, role="validator", comment="read utils.py: it only filters docs"
+    )
     assert ws.get(suite.ref).stage == "approved-for-use"
     eng.run_stage("evaluation", "suite-reader", inputs={"model": model, "suite": suite.ref})
 
@@ -270,10 +322,14 @@ def test_a_suite_without_code_needs_no_approval(tmp_path: Path, db_url: str) -> 
 
 
 def test_without_a_suite_rule_approved_for_use_is_blocked(tmp_path: Path, db_url: str) -> None:
-    ws = _governed(tmp_path, db_url, policy=SUITE_POLICY.replace("asset: suite", "asset: dataset")
-                   .replace("approved-for-use", "approved-for-training"))
-    suite = ws_as(ws, "eng").register_suite("gate", _suite(
-        tmp_path, extra={"utils.py": "x = 1\n"}))
+    ws = _governed(
+        tmp_path,
+        db_url,
+        policy=SUITE_POLICY.replace("asset: suite", "asset: dataset").replace(
+            "approved-for-use", "approved-for-training"
+        ),
+    )
+    suite = ws_as(ws, "eng").register_suite("gate", _suite(tmp_path, extra={"utils.py": "x = 1\n"}))
     with pytest.raises(PolicyViolationError):
         ws_as(ws, "eng").governance.request_promotion(suite.ref, to="approved-for-use")
     assert ws.get(suite.ref).stage is None
@@ -283,18 +339,19 @@ def test_shipped_high_risk_policy_needs_two_people_for_a_code_suite(tmp_path: Pa
     repo = Path(__file__).resolve().parents[1]
     plugin = tmp_path / "suite_reader.py"
     plugin.write_text(READER)
-    ws = Workspace.open(make_settings(tmp_path / "home", policies_dir=repo / "policies",
-                                      actor="root", plugins=[str(plugin)]))
+    ws = Workspace.open(
+        make_settings(
+            tmp_path / "home", policies_dir=repo / "policies", actor="root", plugins=[str(plugin)]
+        )
+    )
     for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer")):
         grant(ws, user, role)
-    suite = ws_as(ws, "eng").register_suite("gate", _suite(
-        tmp_path, extra={"utils.py": "x = 1\n"}))
+    suite = ws_as(ws, "eng").register_suite("gate", _suite(tmp_path, extra={"utils.py": "x = 1\n"}))
     req = ws_as(ws, "eng").governance.request_promotion(suite.ref, to="approved-for-use")
     assert req.required_approvals == {"validator": 1, "risk_officer": 1}
     ws_as(ws, "val").governance.decide(req.id, approve=True, role="validator", comment="ok")
     assert ws.get(suite.ref).stage is None
-    ws_as(ws, "risk").governance.decide(req.id, approve=True, role="risk_officer",
-                                        comment="ok")
+    ws_as(ws, "risk").governance.decide(req.id, approve=True, role="risk_officer", comment="ok")
     assert ws.get(suite.ref).stage == "approved-for-use"
 
 
@@ -303,8 +360,9 @@ def test_shipped_high_risk_policy_needs_two_people_for_a_code_suite(tmp_path: Pa
 
 def test_allow_pickle_needs_a_permitting_rule_and_is_recorded(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[1]
-    ws = Workspace.open(make_settings(tmp_path / "home", policies_dir=repo / "policies",
-                                      actor="root"))
+    ws = Workspace.open(
+        make_settings(tmp_path / "home", policies_dir=repo / "policies", actor="root")
+    )
     eng = ws_as(ws, "eng", "submitter")
     grant(ws, "chief", "admin")
     bare_admin = ws.as_actor("chief")  # an admin's name, without the admin's credential

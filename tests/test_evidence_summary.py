@@ -6,8 +6,15 @@ from lmops_core.evidence_summary import FALLBACK_METRICS, format_metrics, summar
 
 
 def test_undeclared_kinds_show_numeric_metrics_in_recorded_order() -> None:
-    metrics = {"acc": 0.91, "passed": True, "n": 40, "task": "arith", "none": None,
-               "per_task": {"a": 1.0}, "scores": [1, 2]}
+    metrics = {
+        "acc": 0.91,
+        "passed": True,
+        "n": 40,
+        "task": "arith",
+        "none": None,
+        "per_task": {"a": 1.0},
+        "scores": [1, 2],
+    }
     assert summarize_metrics("eval", metrics) == {"acc": 0.91, "n": 40}
 
 

@@ -37,7 +37,8 @@ def test_a_missing_extra_is_named_in_the_error(extra: str, monkeypatch: pytest.M
 
 
 def test_parquet_without_pyarrow_names_the_file_and_the_extra(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -46,14 +47,17 @@ def test_parquet_without_pyarrow_names_the_file_and_the_extra(
     assert [r for _, r, _ in iter_records(path)] == [{"text": "a"}]
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
-    with pytest.raises(ConfigurationError,
-                       match=r"reading the Parquet file train.parquet needs .*'lmops-core\[parquet\]'"):
+    with pytest.raises(
+        ConfigurationError,
+        match=r"reading the Parquet file train.parquet needs .*'lmops-core\[parquet\]'",
+    ):
         list(iter_records(path))
 
 
 def test_near_dedup_without_datasketch_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     assert NearDedup().configure(NearDedupParams(threshold=0.5).model_dump())["threshold"] == 0.5
     monkeypatch.setitem(sys.modules, "datasketch", None)
-    with pytest.raises(ConfigurationError,
-                       match=r"the dedup-near data step needs .*'lmops-core\[dedup\]'"):
+    with pytest.raises(
+        ConfigurationError, match=r"the dedup-near data step needs .*'lmops-core\[dedup\]'"
+    ):
         NearDedup().configure(NearDedupParams().model_dump())

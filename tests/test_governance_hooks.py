@@ -31,13 +31,27 @@ def test_governance_hooks_collect_vetoes_and_decisions() -> None:
     plugin = _Governance()
     pm.register(plugin)
     pm.check_pending()
-    low = PromotionContext(request_id="r1", asset_type="model", ref="model:m@1",
-                           version_digest="sha256:" + "0" * 64, target_stage="production",
-                           requested_by="bob", evidence={"eval": {"acc": 0.3}})
-    assert pm.hook.lmops_before_promotion(promotion=low) == ["accuracy below the plugin's own floor"]
+    low = PromotionContext(
+        request_id="r1",
+        asset_type="model",
+        ref="model:m@1",
+        version_digest="sha256:" + "0" * 64,
+        target_stage="production",
+        requested_by="bob",
+        evidence={"eval": {"acc": 0.3}},
+    )
+    assert pm.hook.lmops_before_promotion(promotion=low) == [
+        "accuracy below the plugin's own floor"
+    ]
     high = PromotionContext(**{**low.__dict__, "evidence": {"eval": {"acc": 0.9}}})
     assert pm.hook.lmops_before_promotion(promotion=high) == []
-    event = DecisionEvent(request_id="r1", ref="model:m@1", target_stage="production",
-                          decision="approved", actor="carol", comment="ok")
+    event = DecisionEvent(
+        request_id="r1",
+        ref="model:m@1",
+        target_stage="production",
+        decision="approved",
+        actor="carol",
+        comment="ok",
+    )
     pm.hook.lmops_after_decision(decision=event)
     assert plugin.decisions == [event]

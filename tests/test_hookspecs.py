@@ -9,17 +9,28 @@ import pytest
 
 from lmops_core import hookspecs
 
-SPECS = sorted(name for name, fn in vars(hookspecs).items()
-               if callable(fn) and hasattr(fn, "lmops_spec"))
+SPECS = sorted(
+    name for name, fn in vars(hookspecs).items() if callable(fn) and hasattr(fn, "lmops_spec")
+)
 REPO = Path(__file__).resolve().parent.parent
 
 
 def test_there_is_one_spec_per_stage_and_governance_event() -> None:
-    for expected in ("lmops_artifact_backend", "register_data_steps", "register_trainers",
-                     "register_compressors", "register_evaluators", "register_explainers",
-                     "register_deployment_targets", "register_monitors", "lmops_before_promotion",
-                     "lmops_after_decision", "register_commands", "register_policy_checks",
-                     "register_evidence_kinds"):
+    for expected in (
+        "lmops_artifact_backend",
+        "register_data_steps",
+        "register_trainers",
+        "register_compressors",
+        "register_evaluators",
+        "register_explainers",
+        "register_deployment_targets",
+        "register_monitors",
+        "lmops_before_promotion",
+        "lmops_after_decision",
+        "register_commands",
+        "register_policy_checks",
+        "register_evidence_kinds",
+    ):
         assert expected in SPECS
 
 
@@ -38,17 +49,22 @@ def test_spec_is_typed_and_documented(name: str) -> None:
 
 @pytest.mark.parametrize("name", SPECS)
 def test_spec_has_a_test_of_its_own(name: str) -> None:
-    sources = [p for p in [*REPO.glob("tests/**/test_*.py"), *REPO.glob("plugins/*/tests/test_*.py")]
-               if p.name != Path(__file__).name]
-    assert any(name in p.read_text(encoding="utf-8") for p in sources), \
+    sources = [
+        p
+        for p in [*REPO.glob("tests/**/test_*.py"), *REPO.glob("plugins/*/tests/test_*.py")]
+        if p.name != Path(__file__).name
+    ]
+    assert any(name in p.read_text(encoding="utf-8") for p in sources), (
         f"no test mentions the hook {name}"
+    )
 
 
 def test_hook_reference_is_generated_and_current() -> None:
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("gen_hook_docs",
-                                                  REPO / "scripts" / "gen_hook_docs.py")
+    spec = importlib.util.spec_from_file_location(
+        "gen_hook_docs", REPO / "scripts" / "gen_hook_docs.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

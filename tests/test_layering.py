@@ -27,9 +27,12 @@ ALLOWED_PRIVATE = {
     # audit.chain's head-check protocol is shared with its PostgreSQL half and the ledger
     # (one package, one protocol); giving it public names touches audit/postgres.py, which
     # another change owns at the time of writing.
-    ("audit/postgres.py", "_HEAD_CHECK_SQL"), ("audit/postgres.py", "_HEAD_KEY"),
-    ("audit/postgres.py", "_refuse"), ("audit/postgres.py", "_install_head_writer"),
-    ("audit/postgres.py", "_check_head"), ("audit/ledger.py", "_HEAD_CHECK"),
+    ("audit/postgres.py", "_HEAD_CHECK_SQL"),
+    ("audit/postgres.py", "_HEAD_KEY"),
+    ("audit/postgres.py", "_refuse"),
+    ("audit/postgres.py", "_install_head_writer"),
+    ("audit/postgres.py", "_check_head"),
+    ("audit/ledger.py", "_HEAD_CHECK"),
 }
 #: Modules below the facade that may still import the workspace, each with why.
 ALLOWED_UP = {
@@ -42,8 +45,10 @@ BELOW_FACADE = ("runner.py", "governance", "deploy", "reports")
 
 
 def _modules() -> list[tuple[str, ast.Module]]:
-    return [(path.relative_to(SRC).as_posix(), ast.parse(path.read_text(encoding="utf-8")))
-            for path in sorted(SRC.rglob("*.py"))]
+    return [
+        (path.relative_to(SRC).as_posix(), ast.parse(path.read_text(encoding="utf-8")))
+        for path in sorted(SRC.rglob("*.py"))
+    ]
 
 
 def _private(name: str) -> bool:
@@ -60,8 +65,11 @@ def _defined_here(tree: ast.Module) -> set[str]:
             names.add(node.id)
         elif isinstance(node, ast.arg):
             names.add(node.arg)
-        elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-              and node.value.id in ("self", "cls")):
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in ("self", "cls")
+        ):
             names.add(node.attr)
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             names.add(node.target.id)
@@ -97,8 +105,12 @@ def private_uses(rel: str, tree: ast.Module) -> list[tuple[int, str]]:
 
 
 def test_no_module_uses_another_modules_private_names() -> None:
-    found = [f"{rel}:{line}: {name}" for rel, tree in _modules()
-             for line, name in private_uses(rel, tree) if (rel, name) not in ALLOWED_PRIVATE]
+    found = [
+        f"{rel}:{line}: {name}"
+        for rel, tree in _modules()
+        for line, name in private_uses(rel, tree)
+        if (rel, name) not in ALLOWED_PRIVATE
+    ]
     assert found == [], "private names used across modules:\n" + "\n".join(found)
 
 
@@ -111,25 +123,30 @@ def _imports_workspace(tree: ast.Module) -> bool:
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module == "lmops_core.workspace":
             return True
-        if isinstance(node, ast.Import) and any(a.name == "lmops_core.workspace"
-                                                for a in node.names):
+        if isinstance(node, ast.Import) and any(
+            a.name == "lmops_core.workspace" for a in node.names
+        ):
             return True
     return False
 
 
 def test_services_below_the_facade_do_not_import_the_workspace() -> None:
-    below = [(rel, tree) for rel, tree in _modules()
-             if rel.split("/")[0] in BELOW_FACADE and rel not in ALLOWED_UP]
+    below = [
+        (rel, tree)
+        for rel, tree in _modules()
+        if rel.split("/")[0] in BELOW_FACADE and rel not in ALLOWED_UP
+    ]
     assert below, "the scan found none of the services it guards"
     up = [rel for rel, tree in below if _imports_workspace(tree)]
     assert up == [], f"these take the whole Workspace instead of what they use: {up}"
 
 
 def test_the_scan_sees_a_private_call_into_another_module() -> None:
-    tree = ast.parse("from lmops_core.audit import chain\n"
-                     "from lmops_core.x import _y\n"
-                     "def f(gov):\n    return gov._evaluate(1), chain._refuse, _y\n"
-                     "class A:\n    def _own(self):\n        return self._own, A()._own\n")
-    assert sorted(private_uses("probe.py", tree)) == [(2, "_y"), (4, "_evaluate"),
-                                                      (4, "_refuse")]
+    tree = ast.parse(
+        "from lmops_core.audit import chain\n"
+        "from lmops_core.x import _y\n"
+        "def f(gov):\n    return gov._evaluate(1), chain._refuse, _y\n"
+        "class A:\n    def _own(self):\n        return self._own, A()._own\n"
+    )
+    assert sorted(private_uses("probe.py", tree)) == [(2, "_y"), (4, "_evaluate"), (4, "_refuse")]
     assert _imports_workspace(ast.parse("if True:\n    from lmops_core.workspace import W\n"))

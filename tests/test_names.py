@@ -19,17 +19,21 @@ def test_invalid_names_are_refused(raw: str) -> None:
 
 def test_parse_ref_forms() -> None:
     assert parse_ref("model:tiny@3") == VersionRef("model", "tiny", version=3)
-    assert parse_ref("tiny@champion", asset_type="model") == VersionRef("model", "tiny",
-                                                                         alias="champion")
+    assert parse_ref("tiny@champion", asset_type="model") == VersionRef(
+        "model", "tiny", alias="champion"
+    )
     assert parse_ref("dataset:qa") == VersionRef("dataset", "qa")
     assert str(parse_ref("dataset:qa@latest")) == "dataset:qa@latest"
 
 
-@pytest.mark.parametrize(("ref", "message"), [
-    ("widget:x@1", "unknown asset type 'widget'"),
-    ("model:x@0", "versions start at 1"),
-    ("model:x@Bad!", "invalid alias"),
-])
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("widget:x@1", "unknown asset type 'widget'"),
+        ("model:x@0", "versions start at 1"),
+        ("model:x@Bad!", "invalid alias"),
+    ],
+)
 def test_bad_refs_name_the_problem(ref: str, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         parse_ref(ref)

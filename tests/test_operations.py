@@ -85,8 +85,9 @@ def _model(ws: Workspace, tmp_path: Path) -> str:
 
 def test_params_are_validated_and_defaults_filled(probe_ws: Workspace, tmp_path: Path) -> None:
     model = _model(probe_ws, tmp_path)
-    out = probe_ws.run_stage("evaluation", "probe", inputs={"model": model},
-                             params={"depth": 4, "ratio": 1})
+    out = probe_ws.run_stage(
+        "evaluation", "probe", inputs={"model": model}, params={"depth": 4, "ratio": 1}
+    )
     [context] = Probe.seen
     assert dict(context.params) == {"depth": 4, "label": "x", "ratio": 1.0}
     assert isinstance(context.options, ProbeParams) and context.options.depth == 4
@@ -94,15 +95,19 @@ def test_params_are_validated_and_defaults_filled(probe_ws: Workspace, tmp_path:
     assert probe_ws.run(out.run_id).params == {"depth": 4, "ratio": 1}
 
 
-@pytest.mark.parametrize(("params", "param", "says"), [
-    ({"depht": 4}, "depht", 'unknown parameter "depht" (accepted: depth, label, ratio)'),
-    ({"depth": "4"}, "depth", 'parameter "depth": Input should be a valid integer'),
-    ({"depth": True}, "depth", 'parameter "depth": Input should be a valid integer'),
-    ({"depth": 11}, "depth", 'parameter "depth": Input should be less than or equal to 10'),
-    ({"label": 3}, "label", 'parameter "label": Input should be a valid string'),
-])
-def test_bad_params_have_one_error_shape(probe_ws: Workspace, tmp_path: Path,
-                                         params: dict[str, Any], param: str, says: str) -> None:
+@pytest.mark.parametrize(
+    ("params", "param", "says"),
+    [
+        ({"depht": 4}, "depht", 'unknown parameter "depht" (accepted: depth, label, ratio)'),
+        ({"depth": "4"}, "depth", 'parameter "depth": Input should be a valid integer'),
+        ({"depth": True}, "depth", 'parameter "depth": Input should be a valid integer'),
+        ({"depth": 11}, "depth", 'parameter "depth": Input should be less than or equal to 10'),
+        ({"label": 3}, "label", 'parameter "label": Input should be a valid string'),
+    ],
+)
+def test_bad_params_have_one_error_shape(
+    probe_ws: Workspace, tmp_path: Path, params: dict[str, Any], param: str, says: str
+) -> None:
     model = _model(probe_ws, tmp_path)
     with pytest.raises(ValidationError) as caught:
         probe_ws.run_stage("evaluation", "probe", inputs={"model": model}, params=params)
@@ -114,18 +119,25 @@ def test_bad_params_have_one_error_shape(probe_ws: Workspace, tmp_path: Path,
 
 def test_unknown_role_is_refused(probe_ws: Workspace, tmp_path: Path) -> None:
     model = _model(probe_ws, tmp_path)
-    with pytest.raises(ValidationError, match=r'unknown input role "base" \(it takes: model, '
-                                              r"notes\)") as caught:
+    with pytest.raises(
+        ValidationError,
+        match=r'unknown input role "base" \(it takes: model, '
+        r"notes\)",
+    ) as caught:
         probe_ws.run_stage("evaluation", "probe", inputs={"model": model, "base": model})
     assert caught.value.details == {"field": "inputs.base"}
     assert Probe.seen == [] and probe_ws.runs() == []
 
 
 def test_input_of_the_wrong_asset_type_is_refused(probe_ws: Workspace, tmp_path: Path) -> None:
-    data = probe_ws.register_dataset("d", write_jsonl(tmp_path / "d.jsonl", [{"text": "a"}]),
-                                     shape="text").ref
-    with pytest.raises(ValidationError, match=r'input role "model" takes a model, not '
-                                              r"'dataset:d@1'"):
+    data = probe_ws.register_dataset(
+        "d", write_jsonl(tmp_path / "d.jsonl", [{"text": "a"}]), shape="text"
+    ).ref
+    with pytest.raises(
+        ValidationError,
+        match=r'input role "model" takes a model, not '
+        r"'dataset:d@1'",
+    ):
         probe_ws.run_stage("evaluation", "probe", inputs={"model": data})
     assert Probe.seen == []
 
@@ -138,29 +150,33 @@ class _Op:
         return StageResult()
 
 
-@pytest.mark.parametrize(("attrs", "says"), [
-    ({"description": "two\nlines"}, "description must be one non-empty line"),
-    ({"params_model": dict}, "params_model must be a pydantic model class"),
-    ({"input_roles": {"model": "weights"}}, "input role 'model' -> 'weights'"),
-    ({"input_roles": {"../x": "model"}}, "input role '../x'"),
-    ({"evidence_kinds": "eval"}, "evidence_kinds must be a tuple of kind names"),
-])
+@pytest.mark.parametrize(
+    ("attrs", "says"),
+    [
+        ({"description": "two\nlines"}, "description must be one non-empty line"),
+        ({"params_model": dict}, "params_model must be a pydantic model class"),
+        ({"input_roles": {"model": "weights"}}, "input role 'model' -> 'weights'"),
+        ({"input_roles": {"../x": "model"}}, "input role '../x'"),
+        ({"evidence_kinds": "eval"}, "evidence_kinds must be a tuple of kind names"),
+    ],
+)
 def test_bad_declarations_are_refused_naming_the_plugin(attrs: dict[str, Any], says: str) -> None:
     op = type("Bad", (_Op,), attrs)()
-    with pytest.raises(PluginError, match="plugin \"acme\" operation \"op\"") as caught:
+    with pytest.raises(PluginError, match='plugin "acme" operation "op"') as caught:
         describe(op, plugin="acme", hook="register_evaluators")
     assert says in caught.value.message
 
 
-def test_promising_an_undeclared_evidence_kind_fails_loading(tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch
-                                                             ) -> None:
+def test_promising_an_undeclared_evidence_kind_fails_loading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import sys
 
     op = type("Promises", (_Op,), {"evidence_kinds": ("nowhere",), "params_model": NoParams})()
     monkeypatch.setitem(sys.modules, "promising_plugin", _plugin(op))
-    with pytest.raises(PluginError, match='records evidence kind "nowhere", which no plugin '
-                                          "declares"):
+    with pytest.raises(
+        PluginError, match='records evidence kind "nowhere", which no plugin declares'
+    ):
         load_plugins(make_settings(tmp_path, plugins=["promising_plugin"]))
     declared = _plugin(op, kinds=(EvidenceKind("nowhere", "now somewhere"),))
     monkeypatch.setitem(sys.modules, "promising_plugin", declared)

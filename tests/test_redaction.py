@@ -38,35 +38,43 @@ API_KEY = "api-key-value-40418"
 BEARER = "bEaReRvAlUe0123456789xyz"
 SALT = "salty-salt-value-6678"
 PEM_BODY = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"
-JWT = ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSIsInJvbGUiOiJhZG1pbiJ9."
-       "c2lnbmF0dXJlLW9mLXRoZS10b2tlbg")
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSIsInJvbGUiOiJhZG1pbiJ9.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg"
 STRIPE = "sk_live_51HxYzAbCdEfGhIjKlMnOp"
-RAW = [SK, GH, AWS, HF, URL_PW, KEY_PW, CLIENT_SECRET, API_KEY, BEARER, SALT, PEM_BODY, JWT,
-       STRIPE]
+RAW = [SK, GH, AWS, HF, URL_PW, KEY_PW, CLIENT_SECRET, API_KEY, BEARER, SALT, PEM_BODY, JWT, STRIPE]
 
 
 def leak(lmops_token: str) -> dict[str, Any]:
     """Secrets nested the ways parameters nest them."""
     return {
         "optimizer": {"lr": 0.1, "auth": {"api_key": API_KEY, "apiKey": API_KEY}},
-        "sources": [{"url": f"https://reader:{URL_PW}@data.example.com/x.jsonl"},
-                    {"headers": {"Authorization": f"Bearer {BEARER}",
-                                 "X-Api-Key": API_KEY}}],
+        "sources": [
+            {"url": f"https://reader:{URL_PW}@data.example.com/x.jsonl"},
+            {"headers": {"Authorization": f"Bearer {BEARER}", "X-Api-Key": API_KEY}},
+        ],
         "note": f"keys {SK} and {GH}, and {STRIPE}",
-        "aws": AWS, "hf": HF, "jwt": JWT, "tok": lmops_token,
+        "aws": AWS,
+        "hf": HF,
+        "jwt": JWT,
+        "tok": lmops_token,
         "nested": [[{"client_secret": CLIENT_SECRET, "hash_salt": SALT}]],
         "db": {"password": KEY_PW, "port": 5432},
         "pem": f"-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}\n-----END RSA PRIVATE KEY-----",
         "dsn": f"postgresql://svc:{URL_PW}@db.internal:5432/lmops",
-        "openai": SK, "bearer": BEARER,
+        "openai": SK,
+        "bearer": BEARER,
         # Not secrets: they must survive.
-        "eos_token": "</s>", "max_new_tokens": 32, "threshold": 0.5, "model": "tiny-gpt2",
+        "eos_token": "</s>",
+        "max_new_tokens": 32,
+        "threshold": 0.5,
+        "model": "tiny-gpt2",
     }
 
 
 def _leaked(text: str, lmops_token: str | None = None) -> list[str]:
     found = [s for s in RAW if s in text]
-    if lmops_token is not None and lmops_token.rsplit("_", 1)[-1] in text:
+    # The secret is everything after ``lmops_<id>_``; it may itself hold "_" (urlsafe base64),
+    # so split from the left: a short tail after its last "_" would match digests by chance.
+    if lmops_token is not None and lmops_token.split("_", 2)[2] in text:
         found.append("lmops token secret")
     return found
 
@@ -96,35 +104,74 @@ def test_every_secret_shape_and_key_is_masked() -> None:
     assert out["threshold"] == 0.5 and out["model"] == "tiny-gpt2"
 
 
-@pytest.mark.parametrize("text", [
-    f"Authorization: Bearer {BEARER}", f"authorization=Basic {BEARER}",
-    f"curl -H 'X-Api-Key: {API_KEY}'", f"password={KEY_PW}", f'{{"password": "{KEY_PW}"}}',
-    f"{{'client_secret': '{CLIENT_SECRET}'}}", f"export OPENAI_API_KEY={API_KEY}",
-    f"redis://:{URL_PW}@cache:6379/0", f"amqp://user:{URL_PW}@mq/vhost",
-    f"git clone https://{GH}@github.com/o/r", f"HF_TOKEN={HF}", f"token: {JWT}",
-    f"salt={SALT}", f"aws_secret_access_key = {KEY_PW}", f"key {STRIPE} used",
-    f"-----BEGIN OPENSSH PRIVATE KEY-----\n{PEM_BODY}\n",
-    f"posting to https://hooks.slack.com/services/T0001/B0001/{API_KEY}",
-    f"https://discord.com/api/webhooks/123/{API_KEY}",
-    f"https://acct.blob.core.windows.net/c/b?sv=2022&sig={API_KEY}&se=2030",
-    f"https://api.example.com/x?access_token={API_KEY}&page=2",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"Authorization: Bearer {BEARER}",
+        f"authorization=Basic {BEARER}",
+        f"curl -H 'X-Api-Key: {API_KEY}'",
+        f"password={KEY_PW}",
+        f'{{"password": "{KEY_PW}"}}',
+        f"{{'client_secret': '{CLIENT_SECRET}'}}",
+        f"export OPENAI_API_KEY={API_KEY}",
+        f"redis://:{URL_PW}@cache:6379/0",
+        f"amqp://user:{URL_PW}@mq/vhost",
+        f"git clone https://{GH}@github.com/o/r",
+        f"HF_TOKEN={HF}",
+        f"token: {JWT}",
+        f"salt={SALT}",
+        f"aws_secret_access_key = {KEY_PW}",
+        f"key {STRIPE} used",
+        f"-----BEGIN OPENSSH PRIVATE KEY-----\n{PEM_BODY}\n",
+        f"posting to https://hooks.slack.com/services/T0001/B0001/{API_KEY}",
+        f"https://discord.com/api/webhooks/123/{API_KEY}",
+        f"https://acct.blob.core.windows.net/c/b?sv=2022&sig={API_KEY}&se=2030",
+        f"https://api.example.com/x?access_token={API_KEY}&page=2",
+    ],
+)
 def test_secrets_inside_free_text_are_masked(text: str) -> None:
     assert _leaked(redact_text(text)) == []
 
 
-@pytest.mark.parametrize("key", ["password", "DB_PASSWORD", "apiKey", "X-Api-Key",
-                                 "Authorization", "hf_token", "GITHUB_TOKEN", "client_secret",
-                                 "credentials", "hash_salt", "aws_secret_access_key",
-                                 "privateKey", "session_cookie", "refresh_token", "token"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "password",
+        "DB_PASSWORD",
+        "apiKey",
+        "X-Api-Key",
+        "Authorization",
+        "hf_token",
+        "GITHUB_TOKEN",
+        "client_secret",
+        "credentials",
+        "hash_salt",
+        "aws_secret_access_key",
+        "privateKey",
+        "session_cookie",
+        "refresh_token",
+        "token",
+    ],
+)
 def test_secret_key_names(key: str) -> None:
     assert is_secret_key(key)
     assert redact({key: "x" * 20}) == {key: MASK}
     assert redact({"outer": [{key: {"inner": "x" * 20}}]}) == {"outer": [{key: {"inner": MASK}}]}
 
 
-@pytest.mark.parametrize("key", ["eos_token", "pad_token_id", "max_new_tokens", "tokens_per_s",
-                                 "secret_leak_rate", "text_key", "author", "tokenizer"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "eos_token",
+        "pad_token_id",
+        "max_new_tokens",
+        "tokens_per_s",
+        "secret_leak_rate",
+        "text_key",
+        "author",
+        "tokenizer",
+    ],
+)
 def test_ordinary_key_names_are_kept(key: str) -> None:
     assert not is_secret_key(key)
     assert redact({key: "value"}) == {key: "value"}
@@ -141,8 +188,11 @@ def test_a_word_piece_under_token_is_kept_but_a_credential_is_not() -> None:
 @pytest.fixture
 def leaky_ws(tmp_path: Path, db_url: str) -> Any:
     (tmp_path / "no-policies").mkdir()
-    ws = Workspace.open(make_settings(tmp_path / "home", db_url, plugins=[str(PLUGIN)],
-                                      policies_dir=tmp_path / "no-policies"))
+    ws = Workspace.open(
+        make_settings(
+            tmp_path / "home", db_url, plugins=[str(PLUGIN)], policies_dir=tmp_path / "no-policies"
+        )
+    )
     yield admin_ws(ws)  # the admin's real token: creating bob's token is a decision
     ws.close()
 
@@ -151,26 +201,40 @@ def test_secrets_reach_no_sink(leaky_ws: Workspace, tmp_path: Path, db_url: str)
     ws = leaky_ws
     token = ws.governance.create_token("bob", role="viewer", description="for the attack")
     secrets = leak(token)
-    data = ws.register_dataset("d", write_jsonl(tmp_path / "d.jsonl", [{"text": "hello"}]),
-                               shape="text", meta={"source": secrets["sources"]},
-                               description=f"pulled with {SK}")
+    data = ws.register_dataset(
+        "d",
+        write_jsonl(tmp_path / "d.jsonl", [{"text": "hello"}]),
+        shape="text",
+        meta={"source": secrets["sources"]},
+        description=f"pulled with {SK}",
+    )
     # A successful run: params, result params, info, output metadata, evidence details.
-    outcome = ws.run_stage("training", "leaky-train", inputs={"dataset": data.ref},
-                           params={"leak": secrets})
+    outcome = ws.run_stage(
+        "training", "leaky-train", inputs={"dataset": data.ref}, params={"leak": secrets}
+    )
     model = outcome.output("model")
     # A failed run: the plugin's exception carries a DSN, a bearer token and a key.
     with pytest.raises(StageError) as failed:
-        ws.run_stage("training", "leaky-train", inputs={"dataset": data.ref},
-                     params={"leak": secrets, "fail": True})
+        ws.run_stage(
+            "training",
+            "leaky-train",
+            inputs={"dataset": data.ref},
+            params={"leak": secrets, "fail": True},
+        )
     assert _leaked(str(failed.value), token) == []
     # Evidence and tags attached through the SDK; an alias move and a tag write audit events.
-    ws.attach_evidence(model, kind="review", digest=ws.get(model).digest,
-                       metrics={"ok": True}, details={"reviewer_auth": secrets["db"],
-                                                      "transcript": secrets["note"]})
+    ws.attach_evidence(
+        model,
+        kind="review",
+        digest=ws.get(model).digest,
+        metrics={"ok": True},
+        details={"reviewer_auth": secrets["db"], "transcript": secrets["note"]},
+    )
     ws.tag(model, "source", f"https://u:{URL_PW}@h.example/x")
     # A pipeline whose run step carries the same secrets.
     pipeline = tmp_path / "p.yaml"
-    pipeline.write_text(textwrap.dedent(f"""
+    pipeline.write_text(
+        textwrap.dedent(f"""
         apiVersion: lmops/v1
         kind: Pipeline
         name: leaky
@@ -188,7 +252,8 @@ def test_secrets_reach_no_sink(leaky_ws: Workspace, tmp_path: Path, db_url: str)
               operation: leaky-train
               inputs: {{dataset: "{data.ref}"}}
               params: {{fail: true, leak: {json.dumps(secrets)}}}
-    """))
+    """)
+    )
     runner = PipelineRunner(ws, load_pipeline(pipeline), base_dir=tmp_path)
     with pytest.raises(StageError) as pipeline_failed:
         runner.run()
@@ -197,14 +262,17 @@ def test_secrets_reach_no_sink(leaky_ws: Workspace, tmp_path: Path, db_url: str)
 
     # The database, audit log included, holds none of them.
     dump = _dump_store(ws)
-    assert _leaked(dump, token) == [], [line for line in dump.splitlines()
-                                         if _leaked(line, token)][:3]
+    assert _leaked(dump, token) == [], [line for line in dump.splitlines() if _leaked(line, token)][
+        :3
+    ]
     # Nor does anything the SDK shows.
-    shown = json.dumps([r.model_dump() for r in ws.runs(limit=100)]
-                       + [e.model_dump() for e in ws.evidence(model)]
-                       + [e.model_dump() for e in ws.audit_events(limit=1000)]
-                       + [ws.get(model).model_dump(), ws.get(data.ref).model_dump()],
-                       default=str)
+    shown = json.dumps(
+        [r.model_dump() for r in ws.runs(limit=100)]
+        + [e.model_dump() for e in ws.evidence(model)]
+        + [e.model_dump() for e in ws.audit_events(limit=1000)]
+        + [ws.get(model).model_dump(), ws.get(data.ref).model_dump()],
+        default=str,
+    )
     assert _leaked(shown, token) == []
     assert ws.run(outcome.run_id).params["echo"]["db"] == {"password": MASK, "port": 5432}
     assert ws.run(outcome.run_id).params["leak"]["eos_token"] == "</s>"
@@ -215,14 +283,21 @@ def test_secrets_reach_no_sink(leaky_ws: Workspace, tmp_path: Path, db_url: str)
     report = render_report(ws, model, to="staging")
     assert _leaked(report.markdown + report.html, token) == []
     # Nor the CLI's JSON.
-    env = {"LMOPS_HOME": str(ws.settings.home), "LMOPS_LOAD_ENTRY_POINTS": "false",
-           "LMOPS_ACTOR": "alice", "COLUMNS": "200"}
+    env = {
+        "LMOPS_HOME": str(ws.settings.home),
+        "LMOPS_LOAD_ENTRY_POINTS": "false",
+        "LMOPS_ACTOR": "alice",
+        "COLUMNS": "200",
+    }
     if ws.settings.database_url:
         env["LMOPS_DATABASE_URL"] = ws.settings.database_url
-    for args in (["runs", "list", "--json"], ["runs", "show", outcome.run_id],
-                 ["models", "show", model, "--json"], ["audit", "log", "--json", "--limit",
-                                                       "1000"],
-                 ["evidence", "list", model, "--json"]):
+    for args in (
+        ["runs", "list", "--json"],
+        ["runs", "show", outcome.run_id],
+        ["models", "show", model, "--json"],
+        ["audit", "log", "--json", "--limit", "1000"],
+        ["evidence", "list", model, "--json"],
+    ):
         result = CliRunner().invoke(app, args, env=env)
         assert result.exit_code == 0, (args, result.output)
         assert _leaked(result.output, token) == [], args
@@ -231,22 +306,39 @@ def test_secrets_reach_no_sink(leaky_ws: Workspace, tmp_path: Path, db_url: str)
 def test_rows_written_before_redaction_are_masked_when_shown(ws: Workspace) -> None:
     # A run row as an older lmops stored it, straight into the table.
     with ws.db.write() as s:
-        s.add(Run(id="legacy0run", stage="training", operation="old", plugin="old",
-                  status="failed", params={"db": {"password": KEY_PW}, "key": SK},
-                  info={"headers": {"Authorization": f"Bearer {BEARER}"}},
-                  error=f"connect postgresql://u:{URL_PW}@db/x failed", actor="alice",
-                  started_at=utcnow()))
+        s.add(
+            Run(
+                id="legacy0run",
+                stage="training",
+                operation="old",
+                plugin="old",
+                status="failed",
+                params={"db": {"password": KEY_PW}, "key": SK},
+                info={"headers": {"Authorization": f"Bearer {BEARER}"}},
+                error=f"connect postgresql://u:{URL_PW}@db/x failed",
+                actor="alice",
+                started_at=utcnow(),
+            )
+        )
     shown = json.dumps(ws.run("legacy0run").model_dump(), default=str)
     assert _leaked(shown) == []
-    result = CliRunner().invoke(app, ["runs", "show", "legacy0run"], env={
-        "LMOPS_HOME": str(ws.settings.home), "LMOPS_LOAD_ENTRY_POINTS": "false",
-        **({"LMOPS_DATABASE_URL": ws.settings.database_url} if ws.settings.database_url
-           else {})})
+    result = CliRunner().invoke(
+        app,
+        ["runs", "show", "legacy0run"],
+        env={
+            "LMOPS_HOME": str(ws.settings.home),
+            "LMOPS_LOAD_ENTRY_POINTS": "false",
+            **(
+                {"LMOPS_DATABASE_URL": ws.settings.database_url} if ws.settings.database_url else {}
+            ),
+        },
+    )
     assert result.exit_code == 0 and _leaked(result.output) == []
 
 
-def test_cli_error_messages_are_masked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_error_messages_are_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from lmops_core.cli import main
     from lmops_core.cli.exit_codes import ExitCode
     from lmops_core.settings import get_settings

@@ -13,25 +13,29 @@ from lmops_core.registry.models import DatasetVersion, Evidence, LineageEdge, Ru
 from lmops_core.workspace import Workspace
 from tests.conftest import make_settings, write_jsonl
 
-ROWS = [{"prompt": "What is 2+2?", "response": "4"},
-        {"prompt": "What is 2+2?", "response": "4"},
-        {"prompt": "Capital of France?", "response": "Paris"},
-        {"prompt": "x", "response": "y"}]
+ROWS = [
+    {"prompt": "What is 2+2?", "response": "4"},
+    {"prompt": "What is 2+2?", "response": "4"},
+    {"prompt": "Capital of France?", "response": "Paris"},
+    {"prompt": "x", "response": "y"},
+]
 
 
 def _data(ws: Workspace, tmp_path: Path) -> str:
-    return ws.register_dataset("qa", write_jsonl(tmp_path / "qa.jsonl", ROWS),
-                               shape="instruction").ref
+    return ws.register_dataset(
+        "qa", write_jsonl(tmp_path / "qa.jsonl", ROWS), shape="instruction"
+    ).ref
 
 
 def _counts(ws: Workspace) -> dict[str, int]:
     with ws.db.read() as s:
-        return {t.__name__: s.execute(select(func.count()).select_from(t)).scalar_one()
-                for t in (DatasetVersion, Evidence, LineageEdge, Run)}
+        return {
+            t.__name__: s.execute(select(func.count()).select_from(t)).scalar_one()
+            for t in (DatasetVersion, Evidence, LineageEdge, Run)
+        }
 
 
-def test_dedup_run_records_version_lineage_evidence_and_run(ws: Workspace,
-                                                           tmp_path: Path) -> None:
+def test_dedup_run_records_version_lineage_evidence_and_run(ws: Workspace, tmp_path: Path) -> None:
     ref = _data(ws, tmp_path)
     outcome = ws.run_stage("data_preparation", "dedup-exact", inputs={"dataset": ref})
     out = outcome.output("dataset")
@@ -41,45 +45,56 @@ def test_dedup_run_records_version_lineage_evidence_and_run(ws: Workspace,
     assert step.metrics == {"records_in": 4, "records_out": 3, "records_removed": 1}
     assert step.run_id == outcome.run_id and step.plugin == "lmops-core:data_steps"
     assert ws.evidence(out, kind="dataset_card")[0].metrics["records"] == 3
-    assert [(e.child, e.parent, e.run_id) for e in ws.lineage(out)] == \
-        [(out, ref, outcome.run_id)]
+    assert [(e.child, e.parent, e.run_id) for e in ws.lineage(out)] == [(out, ref, outcome.run_id)]
     run = ws.run(outcome.run_id)
-    assert (run.status, run.stage, run.operation, run.actor) == \
-        ("succeeded", "data_preparation", "dedup-exact", "alice")
+    assert (run.status, run.stage, run.operation, run.actor) == (
+        "succeeded",
+        "data_preparation",
+        "dedup-exact",
+        "alice",
+    )
     assert run.info["inputs"]["dataset"]["ref"] == ref
     assert ws.verify_audit().ok
 
 
 def test_length_filter_params_are_validated(sqlite_ws: Workspace, tmp_path: Path) -> None:
     ref = _data(sqlite_ws, tmp_path)
-    out = sqlite_ws.run_stage("data_preparation", "length-filter", inputs={"dataset": ref},
-                              params={"min_chars": 5})
+    out = sqlite_ws.run_stage(
+        "data_preparation", "length-filter", inputs={"dataset": ref}, params={"min_chars": 5}
+    )
     assert sqlite_ws.get(out.output("dataset")).record_count == 3  # type: ignore[attr-defined]
     with pytest.raises(ValidationError, match='unknown parameter "min_len"'):
-        sqlite_ws.run_stage("data_preparation", "length-filter", inputs={"dataset": ref},
-                            params={"min_len": 5})
+        sqlite_ws.run_stage(
+            "data_preparation", "length-filter", inputs={"dataset": ref}, params={"min_len": 5}
+        )
     assert sqlite_ws.runs()[0].status == "failed"
 
 
 def test_near_dedup_uses_minhash(sqlite_ws: Workspace, tmp_path: Path) -> None:
     base = "the customer asked how to reset the online banking password after travelling"
-    rows = [{"text": base}, {"text": base + " abroad"}, {"text": "completely different text "
-                                                                  "about mortgage rates today"}]
-    ref = sqlite_ws.register_dataset("t", write_jsonl(tmp_path / "t.jsonl", rows),
-                                     shape="text").ref
-    out = sqlite_ws.run_stage("data_preparation", "dedup-near", inputs={"dataset": ref},
-                              params={"threshold": 0.5})
+    rows = [
+        {"text": base},
+        {"text": base + " abroad"},
+        {"text": "completely different text about mortgage rates today"},
+    ]
+    ref = sqlite_ws.register_dataset("t", write_jsonl(tmp_path / "t.jsonl", rows), shape="text").ref
+    out = sqlite_ws.run_stage(
+        "data_preparation", "dedup-near", inputs={"dataset": ref}, params={"threshold": 0.5}
+    )
     ev = sqlite_ws.evidence(out.output("dataset"), kind="data_step")[0]
     assert ev.metrics["records_removed"] == 1
 
 
 def test_unknown_operation_lists_what_exists(sqlite_ws: Workspace, tmp_path: Path) -> None:
-    with pytest.raises(PluginError, match=r'no data preparation operation named "nope" '
-                                          r"\(available: dedup-exact, dedup-near, length-filter\)"):
+    with pytest.raises(
+        PluginError,
+        match=r'no data preparation operation named "nope" '
+        r"\(available: dedup-exact, dedup-near, length-filter\)",
+    ):
         sqlite_ws.run_stage("data_preparation", "nope", inputs={})
 
 
-FAILING_PLUGIN = textwrap.dedent('''
+FAILING_PLUGIN = textwrap.dedent("""
     from lmops_core import hookimpl, StageResult, OutputAsset, EvidenceRecord
 
     class HalfWay:
@@ -119,7 +134,7 @@ FAILING_PLUGIN = textwrap.dedent('''
         register(HalfWay())
         register(Escaper())
         register(BadEvidence())
-''')
+""")
 
 
 @pytest.fixture
@@ -129,16 +144,20 @@ def failing_ws(tmp_path: Path, db_url: str) -> Workspace:
     return Workspace.open(make_settings(tmp_path / "home", db_url, plugins=[str(plugin)]))
 
 
-@pytest.mark.parametrize(("operation", "error", "message"), [
-    ("half-way", StageError, "GPU on fire after writing the output"),
-    ("escaper", StageError, "must exist inside the run's workdir"),
-    ("bad-evidence", ValidationError, "metrics is not valid JSON"),
-])
-def test_failure_mid_stage_leaves_no_partial_writes(failing_ws: Workspace, tmp_path: Path,
-                                                    operation: str, error: type[Exception],
-                                                    message: str) -> None:
-    ref = failing_ws.register_dataset("t", write_jsonl(tmp_path / "t.jsonl", [{"text": "a"}]),
-                                      shape="text").ref
+@pytest.mark.parametrize(
+    ("operation", "error", "message"),
+    [
+        ("half-way", StageError, "GPU on fire after writing the output"),
+        ("escaper", StageError, "must exist inside the run's workdir"),
+        ("bad-evidence", ValidationError, "metrics is not valid JSON"),
+    ],
+)
+def test_failure_mid_stage_leaves_no_partial_writes(
+    failing_ws: Workspace, tmp_path: Path, operation: str, error: type[Exception], message: str
+) -> None:
+    ref = failing_ws.register_dataset(
+        "t", write_jsonl(tmp_path / "t.jsonl", [{"text": "a"}]), shape="text"
+    ).ref
     before = _counts(failing_ws)
     events_before = len(failing_ws.audit_events(limit=1000))
     with pytest.raises(error, match=message):
@@ -168,11 +187,12 @@ def test_input_needs_type_prefix(sqlite_ws: Workspace, tmp_path: Path) -> None:
 def test_secret_params_are_not_recorded(sqlite_ws: Workspace, tmp_path: Path) -> None:
     from lmops_core.runner import redact_params
 
-    assert redact_params({"salt": "pepper", "hash_salt": "x", "threshold": 0.5,
-                          "api_key": "", "token": None}) == \
-        {"salt": "***", "hash_salt": "***", "threshold": 0.5, "api_key": "", "token": None}
+    assert redact_params(
+        {"salt": "pepper", "hash_salt": "x", "threshold": 0.5, "api_key": "", "token": None}
+    ) == {"salt": "***", "hash_salt": "***", "threshold": 0.5, "api_key": "", "token": None}
     ref = _data(sqlite_ws, tmp_path)
     with pytest.raises(ValidationError):
-        sqlite_ws.run_stage("data_preparation", "length-filter", inputs={"dataset": ref},
-                            params={"salt": "pepper"})
+        sqlite_ws.run_stage(
+            "data_preparation", "length-filter", inputs={"dataset": ref}, params={"salt": "pepper"}
+        )
     assert sqlite_ws.runs()[0].params == {"salt": "***"}

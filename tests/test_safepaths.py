@@ -8,9 +8,27 @@ import pytest
 from lmops_core.errors import UnsafePathError
 from lmops_core.safepaths import join_inside, safe_relative_path
 
-ESCAPES = ["../x", "a/../../x", "..", "..\\x", "a\\..\\x", "/abs", "//server/share", "C:\\x",
-           "c:/x", "%2e%2e%2fx", "%2E%2E/x", "..%2fx", "%252e%252e%252fx", "%25252e%25252e/x",
-           "file:///etc/passwd", "FILE:/etc/passwd", "s3://bucket/x", "a\x00b", ""]
+ESCAPES = [
+    "../x",
+    "a/../../x",
+    "..",
+    "..\\x",
+    "a\\..\\x",
+    "/abs",
+    "//server/share",
+    "C:\\x",
+    "c:/x",
+    "%2e%2e%2fx",
+    "%2E%2E/x",
+    "..%2fx",
+    "%252e%252e%252fx",
+    "%25252e%25252e/x",
+    "file:///etc/passwd",
+    "FILE:/etc/passwd",
+    "s3://bucket/x",
+    "a\x00b",
+    "",
+]
 
 
 @pytest.mark.parametrize("name", ESCAPES)

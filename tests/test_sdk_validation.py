@@ -24,49 +24,118 @@ NAN = float("nan")
 
 #: (case id, the call, the field the error must name)
 ATTACKS: list[tuple[str, Attack, str]] = [
-    ("model name NUL", lambda ws, ref, tmp: ws.register_model(NUL, make_model_folder(tmp / "a")),
-     "name"),
-    ("model description NUL", lambda ws, ref, tmp: ws.register_model(
-        "m2", make_model_folder(tmp / "b"), description=NUL), "description"),
-    ("model description surrogate", lambda ws, ref, tmp: ws.register_model(
-        "m2", make_model_folder(tmp / "c"), description=SURROGATE), "description"),
-    ("model description too long", lambda ws, ref, tmp: ws.register_model(
-        "m2", make_model_folder(tmp / "d"), description="x" * 4001), "description"),
-    ("model meta value NUL", lambda ws, ref, tmp: ws.register_model(
-        "m2", make_model_folder(tmp / "e"), meta={"owner": {"team": NUL}}), "meta.owner.team"),
-    ("model meta key NUL", lambda ws, ref, tmp: ws.register_model(
-        "m2", make_model_folder(tmp / "f"), meta={NUL: 1}), "meta"),
-    ("model meta NaN", lambda ws, ref, tmp: ws.register_model(
-        "m2", make_model_folder(tmp / "g"), meta={"score": NAN}), "meta.score"),
-    ("model meta int too big", lambda ws, ref, tmp: ws.register_model(
-        "m2", make_model_folder(tmp / "h"), meta={"n": BIG}), "meta.n"),
-    ("model meta list NUL", lambda ws, ref, tmp: ws.register_model(
-        "m2", make_model_folder(tmp / "i"), meta={"l": ["ok", NUL]}), "meta.l[1]"),
-    ("model tags NUL", lambda ws, ref, tmp: ws.register_model(
-        "m2", make_model_folder(tmp / "j"), tags={"k": NUL}), "tags.k"),
-    ("dataset description NUL", lambda ws, ref, tmp: ws.register_dataset(
-        "d", write_jsonl(tmp / "d.jsonl", [{"text": "x"}]), shape="text", description=NUL),
-     "description"),
-    ("dataset path NUL", lambda ws, ref, tmp: ws.register_dataset(
-        "d", str(tmp / NUL), shape="text"), "path"),
+    (
+        "model name NUL",
+        lambda ws, ref, tmp: ws.register_model(NUL, make_model_folder(tmp / "a")),
+        "name",
+    ),
+    (
+        "model description NUL",
+        lambda ws, ref, tmp: ws.register_model("m2", make_model_folder(tmp / "b"), description=NUL),
+        "description",
+    ),
+    (
+        "model description surrogate",
+        lambda ws, ref, tmp: ws.register_model(
+            "m2", make_model_folder(tmp / "c"), description=SURROGATE
+        ),
+        "description",
+    ),
+    (
+        "model description too long",
+        lambda ws, ref, tmp: ws.register_model(
+            "m2", make_model_folder(tmp / "d"), description="x" * 4001
+        ),
+        "description",
+    ),
+    (
+        "model meta value NUL",
+        lambda ws, ref, tmp: ws.register_model(
+            "m2", make_model_folder(tmp / "e"), meta={"owner": {"team": NUL}}
+        ),
+        "meta.owner.team",
+    ),
+    (
+        "model meta key NUL",
+        lambda ws, ref, tmp: ws.register_model("m2", make_model_folder(tmp / "f"), meta={NUL: 1}),
+        "meta",
+    ),
+    (
+        "model meta NaN",
+        lambda ws, ref, tmp: ws.register_model(
+            "m2", make_model_folder(tmp / "g"), meta={"score": NAN}
+        ),
+        "meta.score",
+    ),
+    (
+        "model meta int too big",
+        lambda ws, ref, tmp: ws.register_model("m2", make_model_folder(tmp / "h"), meta={"n": BIG}),
+        "meta.n",
+    ),
+    (
+        "model meta list NUL",
+        lambda ws, ref, tmp: ws.register_model(
+            "m2", make_model_folder(tmp / "i"), meta={"l": ["ok", NUL]}
+        ),
+        "meta.l[1]",
+    ),
+    (
+        "model tags NUL",
+        lambda ws, ref, tmp: ws.register_model("m2", make_model_folder(tmp / "j"), tags={"k": NUL}),
+        "tags.k",
+    ),
+    (
+        "dataset description NUL",
+        lambda ws, ref, tmp: ws.register_dataset(
+            "d", write_jsonl(tmp / "d.jsonl", [{"text": "x"}]), shape="text", description=NUL
+        ),
+        "description",
+    ),
+    (
+        "dataset path NUL",
+        lambda ws, ref, tmp: ws.register_dataset("d", str(tmp / NUL), shape="text"),
+        "path",
+    ),
     ("prompt template NUL", lambda ws, ref, tmp: ws.create_prompt("p", NUL), "template"),
-    ("prompt variables NUL", lambda ws, ref, tmp: ws.create_prompt(
-        "p", "{x}", variables=[NUL]), "variables[0]"),
+    (
+        "prompt variables NUL",
+        lambda ws, ref, tmp: ws.create_prompt("p", "{x}", variables=[NUL]),
+        "variables[0]",
+    ),
     ("get ref NUL", lambda ws, ref, tmp: ws.get(ref + NUL), "ref"),
     ("tag key NUL", lambda ws, ref, tmp: ws.tag(ref, NUL, "v"), "key"),
     ("tag value NUL", lambda ws, ref, tmp: ws.tag(ref, "k", NUL), "value"),
     ("tag value too long", lambda ws, ref, tmp: ws.tag(ref, "k", "v" * 513), "value"),
     ("alias NUL", lambda ws, ref, tmp: ws.set_alias(ref, NUL), "alias"),
     ("evidence kind NUL", lambda ws, ref, tmp: ws.evidence(ref, kind=NUL), "kind"),
-    ("attach metrics key NUL", lambda ws, ref, tmp: ws.attach_evidence(
-        ref, kind="eval", digest=ws.get(ref).digest, metrics={NUL: 1.0}), "metrics"),
-    ("attach details NUL", lambda ws, ref, tmp: ws.attach_evidence(
-        ref, kind="eval", digest=ws.get(ref).digest, metrics={}, details={"d": [NUL]}),
-     "details.d[0]"),
-    ("attach metric too big", lambda ws, ref, tmp: ws.attach_evidence(
-        ref, kind="eval", digest=ws.get(ref).digest, metrics={"n": -BIG - 1}), "metrics.n"),
-    ("attach stage too long", lambda ws, ref, tmp: ws.attach_evidence(
-        ref, kind="eval", digest=ws.get(ref).digest, metrics={}, stage="s" * 33), "stage"),
+    (
+        "attach metrics key NUL",
+        lambda ws, ref, tmp: ws.attach_evidence(
+            ref, kind="eval", digest=ws.get(ref).digest, metrics={NUL: 1.0}
+        ),
+        "metrics",
+    ),
+    (
+        "attach details NUL",
+        lambda ws, ref, tmp: ws.attach_evidence(
+            ref, kind="eval", digest=ws.get(ref).digest, metrics={}, details={"d": [NUL]}
+        ),
+        "details.d[0]",
+    ),
+    (
+        "attach metric too big",
+        lambda ws, ref, tmp: ws.attach_evidence(
+            ref, kind="eval", digest=ws.get(ref).digest, metrics={"n": -BIG - 1}
+        ),
+        "metrics.n",
+    ),
+    (
+        "attach stage too long",
+        lambda ws, ref, tmp: ws.attach_evidence(
+            ref, kind="eval", digest=ws.get(ref).digest, metrics={}, stage="s" * 33
+        ),
+        "stage",
+    ),
     ("search name NUL", lambda ws, ref, tmp: ws.search("model", name=NUL), "name"),
     ("search limit negative", lambda ws, ref, tmp: ws.search("model", limit=-1), "limit"),
     ("search offset 2**63", lambda ws, ref, tmp: ws.search("model", offset=BIG), "offset"),
@@ -78,48 +147,96 @@ ATTACKS: list[tuple[str, Attack, str]] = [
     ("audit after -1", lambda ws, ref, tmp: ws.audit_events(after_seq=-1), "after_seq"),
     ("audit subject NUL", lambda ws, ref, tmp: ws.audit_events(subject=NUL), "subject"),
     ("lineage depth negative", lambda ws, ref, tmp: ws.lineage(ref, depth=-1), "depth"),
-    ("run_stage params NUL", lambda ws, ref, tmp: ws.run_stage(
-        "data_preparation", "dedup-exact", inputs={"dataset": "dataset:x@1"},
-        params={"deep": [{"k": NUL}]}), "params.deep[0].k"),
-    ("run_stage seed 2**63", lambda ws, ref, tmp: ws.run_stage(
-        "data_preparation", "dedup-exact", inputs={"dataset": "dataset:x@1"}, seed=BIG), "seed"),
+    (
+        "run_stage params NUL",
+        lambda ws, ref, tmp: ws.run_stage(
+            "data_preparation",
+            "dedup-exact",
+            inputs={"dataset": "dataset:x@1"},
+            params={"deep": [{"k": NUL}]},
+        ),
+        "params.deep[0].k",
+    ),
+    (
+        "run_stage seed 2**63",
+        lambda ws, ref, tmp: ws.run_stage(
+            "data_preparation", "dedup-exact", inputs={"dataset": "dataset:x@1"}, seed=BIG
+        ),
+        "seed",
+    ),
     ("as_actor NUL", lambda ws, ref, tmp: ws.as_actor(NUL), "actor"),
     ("grant user NUL", lambda ws, ref, tmp: ws.governance.grant_role(NUL, "viewer"), "user"),
-    ("grant user too long", lambda ws, ref, tmp: ws.governance.grant_role("u" * 129, "viewer"),
-     "user"),
+    (
+        "grant user too long",
+        lambda ws, ref, tmp: ws.governance.grant_role("u" * 129, "viewer"),
+        "user",
+    ),
     ("revoke role NUL", lambda ws, ref, tmp: ws.governance.revoke_role("u", NUL), "role"),
-    ("token description NUL", lambda ws, ref, tmp: ws.governance.create_token(
-        "u", description=NUL), "description"),
-    ("token description too long", lambda ws, ref, tmp: ws.governance.create_token(
-        "u", description="d" * 257), "description"),
+    (
+        "token description NUL",
+        lambda ws, ref, tmp: ws.governance.create_token("u", description=NUL),
+        "description",
+    ),
+    (
+        "token description too long",
+        lambda ws, ref, tmp: ws.governance.create_token("u", description="d" * 257),
+        "description",
+    ),
     ("revoke token NUL", lambda ws, ref, tmp: ws.governance.revoke_token(NUL), "token_id"),
-    ("authenticate NUL", lambda ws, ref, tmp: ws.governance.authenticate("lmops_a\x00_b"),
-     "token"),
+    ("authenticate NUL", lambda ws, ref, tmp: ws.governance.authenticate("lmops_a\x00_b"), "token"),
     ("get request NUL", lambda ws, ref, tmp: ws.governance.get_request(NUL), "request_id"),
-    ("request promotion ref NUL", lambda ws, ref, tmp: ws.governance.request_promotion(
-        ref + NUL, to="staging"), "ref"),
-    ("decide comment NUL", lambda ws, ref, tmp: ws.governance.decide(
-        "r", approve=True, role="validator", comment=NUL), "comment"),
-    ("decide comment surrogate", lambda ws, ref, tmp: ws.governance.decide(
-        "r", approve=True, role="validator", comment=SURROGATE), "comment"),
-    ("revoke reason NUL", lambda ws, ref, tmp: ws.governance.revoke(
-        ref, stage="staging", reason=NUL), "reason"),
-    ("list requests offset 2**63", lambda ws, ref, tmp: ws.governance.list_requests(
-        offset=BIG), "offset"),
-    ("list requests offset -1", lambda ws, ref, tmp: ws.governance.list_requests(offset=-1),
-     "offset"),
-    ("list requests status NUL", lambda ws, ref, tmp: ws.governance.list_requests(
-        status=NUL), "status"),
-    ("pending_by_ref refs NUL", lambda ws, ref, tmp: ws.governance.pending_by_ref(
-        "model", [ref, NUL]), "refs[1]"),
+    (
+        "request promotion ref NUL",
+        lambda ws, ref, tmp: ws.governance.request_promotion(ref + NUL, to="staging"),
+        "ref",
+    ),
+    (
+        "decide comment NUL",
+        lambda ws, ref, tmp: ws.governance.decide("r", approve=True, role="validator", comment=NUL),
+        "comment",
+    ),
+    (
+        "decide comment surrogate",
+        lambda ws, ref, tmp: ws.governance.decide(
+            "r", approve=True, role="validator", comment=SURROGATE
+        ),
+        "comment",
+    ),
+    (
+        "revoke reason NUL",
+        lambda ws, ref, tmp: ws.governance.revoke(ref, stage="staging", reason=NUL),
+        "reason",
+    ),
+    (
+        "list requests offset 2**63",
+        lambda ws, ref, tmp: ws.governance.list_requests(offset=BIG),
+        "offset",
+    ),
+    (
+        "list requests offset -1",
+        lambda ws, ref, tmp: ws.governance.list_requests(offset=-1),
+        "offset",
+    ),
+    (
+        "list requests status NUL",
+        lambda ws, ref, tmp: ws.governance.list_requests(status=NUL),
+        "status",
+    ),
+    (
+        "pending_by_ref refs NUL",
+        lambda ws, ref, tmp: ws.governance.pending_by_ref("model", [ref, NUL]),
+        "refs[1]",
+    ),
     ("explain to NUL", lambda ws, ref, tmp: ws.governance.explain(ref, to=NUL), "to"),
 ]
 
 
-@pytest.mark.parametrize(("attack", "field"), [(a, f) for _, a, f in ATTACKS],
-                         ids=[case for case, _, _ in ATTACKS])
+@pytest.mark.parametrize(
+    ("attack", "field"), [(a, f) for _, a, f in ATTACKS], ids=[case for case, _, _ in ATTACKS]
+)
 def test_bad_arguments_are_validation_errors_naming_the_field(
-        ws: Workspace, tmp_path: Path, attack: Attack, field: str) -> None:
+    ws: Workspace, tmp_path: Path, attack: Attack, field: str
+) -> None:
     ws = admin_ws(ws)  # acting with a real admin token: only the bad argument can refuse
     ref = ws.register_model("m", make_model_folder(tmp_path / "model")).ref
     events = len(ws.audit_events(limit=1000))
@@ -133,9 +250,13 @@ def test_bad_arguments_are_validation_errors_naming_the_field(
 
 
 def test_values_at_the_edge_of_the_range_are_accepted(ws: Workspace, tmp_path: Path) -> None:
-    v = ws.register_model("edge", make_model_folder(tmp_path / "m"), description="x" * 4000,
-                          meta={"n": 2**63 - 1, "neg": -(2**63), "f": 1e308, "ok": "ü✓"},
-                          tags={"k": "v" * 512})
+    v = ws.register_model(
+        "edge",
+        make_model_folder(tmp_path / "m"),
+        description="x" * 4000,
+        meta={"n": 2**63 - 1, "neg": -(2**63), "f": 1e308, "ok": "ü✓"},
+        tags={"k": "v" * 512},
+    )
     assert ws.get(v.ref).meta["n"] == 2**63 - 1
     assert ws.runs(limit=2**63 - 1) == []
     assert ws.search("model", offset=2**63 - 1) == []
@@ -147,8 +268,11 @@ def test_every_public_method_of_the_sdk_is_checked() -> None:
 
     for cls in (Workspace, Governance):
         for name, member in vars(cls).items():
-            if not name.startswith("_") and callable(member) and not isinstance(
-                    member, classmethod | staticmethod | property):
+            if (
+                not name.startswith("_")
+                and callable(member)
+                and not isinstance(member, classmethod | staticmethod | property)
+            ):
                 assert getattr(member, "__lmops_checked__", False), f"{cls.__name__}.{name}"
 
 

@@ -26,8 +26,9 @@ def test_every_pickle_protocol_is_detected(tmp_path: Path, protocol: int) -> Non
     assert is_pickle_file(path)
 
 
-@pytest.mark.parametrize(("suffix", "compress"), [(".gz", gzip.compress), (".bz2", bz2.compress),
-                                                  (".xz", lzma.compress)])
+@pytest.mark.parametrize(
+    ("suffix", "compress"), [(".gz", gzip.compress), (".bz2", bz2.compress), (".xz", lzma.compress)]
+)
 def test_compressed_pickle_is_detected(tmp_path: Path, suffix: str, compress: object) -> None:
     path = tmp_path / f"weights.bin{suffix}"
     path.write_bytes(compress(pickle.dumps(OBJ, protocol=4)))  # type: ignore[operator]

@@ -73,10 +73,12 @@ def test_a_large_pickle_is_parsed_to_its_end(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("compress", [gzip.compress, bz2.compress, lzma.compress])
 @pytest.mark.parametrize("body", ["proto0", "odd-start", "large-head"])
-def test_compressed_pickles_are_parsed_through(tmp_path: Path, compress: object,
-                                               body: str) -> None:
-    data = {"proto0": PROTO0, "odd-start": _odd_starts()["binint-then-pop"],
-            "large-head": b"V" + b"b" * (8 << 20) + b"\n0" + PROTO0}[body]
+def test_compressed_pickles_are_parsed_through(tmp_path: Path, compress: object, body: str) -> None:
+    data = {
+        "proto0": PROTO0,
+        "odd-start": _odd_starts()["binint-then-pop"],
+        "large-head": b"V" + b"b" * (8 << 20) + b"\n0" + PROTO0,
+    }[body]
     path = tmp_path / "weights.bin"
     path.write_bytes(compress(data))  # type: ignore[operator]
     assert is_pickle_file(path)
@@ -117,8 +119,11 @@ def test_peft_adapter_bin_files_are_refused(tmp_path: Path, legacy: bool, name: 
     folder = tmp_path / "adapter"
     folder.mkdir()
     (folder / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8}))
-    torch.save({"base_model.model.lm_head.lora_A.weight": torch.zeros(2, 2)}, folder / name,
-               _use_new_zipfile_serialization=not legacy)
+    torch.save(
+        {"base_model.model.lm_head.lora_A.weight": torch.zeros(2, 2)},
+        folder / name,
+        _use_new_zipfile_serialization=not legacy,
+    )
     store = ArtifactStore(LocalArtifactBackend(tmp_path / "store"))
     with pytest.raises(UnsafeContentError, match=name):
         store.put_tree(folder)
@@ -191,10 +196,13 @@ def test_onnx_external_data_must_be_named_by_a_model(tmp_path: Path) -> None:
     from onnx.external_data_helper import convert_model_to_external_data
 
     weight = numpy_helper.from_array(np.ones((4, 4), dtype=np.float32), name="W")
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"])], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
-                              [weight])
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+        [weight],
+    )
     model = helper.make_model(graph)
     convert_model_to_external_data(model, location="model.onnx.data", size_threshold=0)
     folder = tmp_path / "onnx"
@@ -207,8 +215,10 @@ def test_onnx_external_data_must_be_named_by_a_model(tmp_path: Path) -> None:
     # The same raw bytes under a name no model points at are just unknown binary.
     (folder / "model.onnx.data").rename(folder / "stray.data")
     with pytest.raises(UnsafeContentError, match="stray.data"):
-        check_files([("model.onnx", folder / "model.onnx"), ("stray.data", folder / "stray.data")],
-                    folder="onnx")
+        check_files(
+            [("model.onnx", folder / "model.onnx"), ("stray.data", folder / "stray.data")],
+            folder="onnx",
+        )
 
 
 def test_hard_links_are_refused_like_symlinks(tmp_path: Path) -> None:

@@ -141,8 +141,14 @@ class StageContext:
         """The runtime a plugin registered for model ``kind``, or a PluginError naming it."""
         return self._services().model_runtime(kind)
 
-    def load_model(self, role: str = "model", *, threads: int | None = None,
-                   needs: Sequence[str] = ("generate",), base_role: str = "base") -> LoadedModel:
+    def load_model(
+        self,
+        role: str = "model",
+        *,
+        threads: int | None = None,
+        needs: Sequence[str] = ("generate",),
+        base_role: str = "base",
+    ) -> LoadedModel:
         """Open the model version under ``role`` with the runtime registered for its kind.
 
         A kind whose runtime ``needs_base`` (a PEFT adapter) is opened with the
@@ -154,8 +160,9 @@ class StageContext:
         """
         asset = self.input(role)
         if asset.asset_type != "model":
-            raise ValidationError(f'input "{role}" must be a model version, got a '
-                                  f"{asset.asset_type}", field=role)
+            raise ValidationError(
+                f'input "{role}" must be a model version, got a {asset.asset_type}', field=role
+            )
         if asset.path is None:
             raise ValidationError(f'input "{role}" has no local path', field=role)
         runtime = self._services().model_runtime(asset.kind)
@@ -182,9 +189,11 @@ class StageContext:
         """
         found = self.find_guard(name)
         if found is None:
-            raise PluginError(f'operation "{self.operation}" needs the guard "{name}", which no '
-                              "installed plugin offers (lmops-presidio offers \"pii\")",
-                              guard=name)
+            raise PluginError(
+                f'operation "{self.operation}" needs the guard "{name}", which no '
+                'installed plugin offers (lmops-presidio offers "pii")',
+                guard=name,
+            )
         return found.build(**options)
 
     def records(self, role: str = "dataset") -> Iterator[dict[str, Any]]:
@@ -199,11 +208,14 @@ class StageContext:
 
         asset = self.input(role)
         if asset.asset_type != "dataset" or asset.path is None:
-            raise ValidationError(f'input "{role}" must be a dataset version with a local file',
-                                  field=role)
+            raise ValidationError(
+                f'input "{role}" must be a dataset version with a local file', field=role
+            )
         if asset.kind not in SHAPES:
-            raise ValidationError(f'input "{role}" has shape "{asset.kind}", not one of '
-                                  f'{", ".join(SHAPES)}', field=role)
+            raise ValidationError(
+                f'input "{role}" has shape "{asset.kind}", not one of {", ".join(SHAPES)}',
+                field=role,
+            )
         for location, record, problem in iter_records(asset.path):
             line = location.rsplit(":", 1)[-1]
             where = f"{asset.ref}:{line}"
@@ -212,8 +224,7 @@ class StageContext:
             try:
                 validate_record(asset.kind, record)
             except RecordError as exc:
-                raise ValidationError(f"{where}: {exc}", location=where,
-                                      field=exc.field) from None
+                raise ValidationError(f"{where}: {exc}", location=where, field=exc.field) from None
             yield dict(record)
 
 
@@ -341,11 +352,14 @@ class Metric:
         if not isinstance(self.name, str) or not self.name:
             raise PluginError(f"metric name must be a non-empty string, got {self.name!r}")
         if self.type not in METRIC_TYPES:
-            raise PluginError(f'metric "{self.name}": type {self.type!r} is not one of '
-                             f"{', '.join(METRIC_TYPES)}")
+            raise PluginError(
+                f'metric "{self.name}": type {self.type!r} is not one of {", ".join(METRIC_TYPES)}'
+            )
         if self.direction not in DIRECTIONS:
-            raise PluginError(f'metric "{self.name}": direction {self.direction!r} is not one '
-                             f"of {', '.join(DIRECTIONS)}")
+            raise PluginError(
+                f'metric "{self.name}": direction {self.direction!r} is not one '
+                f"of {', '.join(DIRECTIONS)}"
+            )
         if self.headline and self.is_pattern:
             raise PluginError(f'metric pattern "{self.name}" cannot be a headline metric')
 
@@ -391,8 +405,10 @@ class EvidenceKind:
             for key, value in given.items():
                 metric = value if isinstance(value, Metric) else Metric(name=key, type=value)
                 if metric.name != key:
-                    raise PluginError(f'evidence kind "{self.name}": metric declared under '
-                                     f'"{key}" is named "{metric.name}"')
+                    raise PluginError(
+                        f'evidence kind "{self.name}": metric declared under '
+                        f'"{key}" is named "{metric.name}"'
+                    )
                 items.append(metric)
         else:
             items = list(given)
@@ -401,8 +417,9 @@ class EvidenceKind:
             if not isinstance(metric, Metric):
                 raise PluginError(f'evidence kind "{self.name}": {metric!r} is not a Metric')
             if metric.name in table:
-                raise PluginError(f'evidence kind "{self.name}" declares metric '
-                                 f'"{metric.name}" twice')
+                raise PluginError(
+                    f'evidence kind "{self.name}" declares metric "{metric.name}" twice'
+                )
             table[metric.name] = metric
         object.__setattr__(self, "metrics", table)
 
@@ -442,8 +459,9 @@ class PromotionContext:
 
 
 #: What a :class:`DecisionEvent` reports happened.
-Decision = Literal["approved", "rejected", "promoted", "vetoed", "revoked", "expired",
-                   "invalidated", "revalidated"]
+Decision = Literal[
+    "approved", "rejected", "promoted", "vetoed", "revoked", "expired", "invalidated", "revalidated"
+]
 
 
 @dataclass(frozen=True)

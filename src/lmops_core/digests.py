@@ -34,7 +34,6 @@ def digest_bytes(data: bytes) -> str:
     return f"{ALGORITHM}:{hashlib.sha256(data).hexdigest()}"
 
 
-
 def digest_stream(stream: BinaryIO) -> str:
     """Digest of a binary stream read to its end in fixed-size chunks."""
     h = hashlib.sha256()

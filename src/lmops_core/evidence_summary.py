@@ -17,8 +17,9 @@ from lmops_core.contracts import EvidenceKind
 FALLBACK_METRICS = 6
 
 
-def headline_metrics(kind: EvidenceKind | None, metrics: Mapping[str, Any]
-                     ) -> list[tuple[str, Any]]:
+def headline_metrics(
+    kind: EvidenceKind | None, metrics: Mapping[str, Any]
+) -> list[tuple[str, Any]]:
     """The ``(name, value)`` pairs worth showing for evidence of ``kind``.
 
     The kind's headline metrics that the evidence carries, in declaration
@@ -27,8 +28,9 @@ def headline_metrics(kind: EvidenceKind | None, metrics: Mapping[str, Any]
     """
     if kind is not None and kind.headline:
         return [(name, metrics[name]) for name in kind.headline if name in metrics]
-    numeric = [(k, v) for k, v in metrics.items()
-               if isinstance(v, int | float) and not isinstance(v, bool)]
+    numeric = [
+        (k, v) for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)
+    ]
     return numeric[:FALLBACK_METRICS]
 
 
@@ -37,8 +39,9 @@ def format_value(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def summarize_metrics(kind: str, metrics: Mapping[str, Any], *,
-                      kinds: Mapping[str, EvidenceKind] | None = None) -> dict[str, Any]:
+def summarize_metrics(
+    kind: str, metrics: Mapping[str, Any], *, kinds: Mapping[str, EvidenceKind] | None = None
+) -> dict[str, Any]:
     """The headline metrics of evidence of ``kind``, as ``{name: value}`` in display order.
 
     ``kinds`` maps kind names to their declarations (the plugin host's
@@ -49,12 +52,20 @@ def summarize_metrics(kind: str, metrics: Mapping[str, Any], *,
     return dict(headline_metrics((kinds or {}).get(kind), metrics))
 
 
-def format_metrics(kind: str, metrics: Mapping[str, Any], *,
-                   kinds: Mapping[str, EvidenceKind] | None = None) -> str:
+def format_metrics(
+    kind: str, metrics: Mapping[str, Any], *, kinds: Mapping[str, EvidenceKind] | None = None
+) -> str:
     """``name=value, ...`` of :func:`summarize_metrics`, for one-line accounts."""
-    return ", ".join(f"{name}={format_value(value)}"
-                     for name, value in summarize_metrics(kind, metrics, kinds=kinds).items())
+    return ", ".join(
+        f"{name}={format_value(value)}"
+        for name, value in summarize_metrics(kind, metrics, kinds=kinds).items()
+    )
 
 
-__all__ = ["FALLBACK_METRICS", "format_metrics", "format_value", "headline_metrics",
-           "summarize_metrics"]
+__all__ = [
+    "FALLBACK_METRICS",
+    "format_metrics",
+    "format_value",
+    "headline_metrics",
+    "summarize_metrics",
+]

@@ -31,4 +31,6 @@ def require(module: str, *, extra: str, feature: str) -> ModuleType:
         raise ConfigurationError(
             f"{feature} needs the optional package {module.split('.')[0]!r}, which is not "
             f"installed ({exc}); install it with: pip install 'lmops-core[{extra}]'",
-            extra=extra, module=module) from None
+            extra=extra,
+            module=module,
+        ) from None

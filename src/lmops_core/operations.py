@@ -60,8 +60,15 @@ class OperationSpec:
         for name, info in self.params_model.model_fields.items():
             required = info.is_required()
             default = "" if required else repr(info.get_default(call_default_factory=True))
-            out.append(ParamInfo(name=name, type=_type_name(info.annotation), default=default,
-                                 required=required, description=info.description or ""))
+            out.append(
+                ParamInfo(
+                    name=name,
+                    type=_type_name(info.annotation),
+                    default=default,
+                    required=required,
+                    description=info.description or "",
+                )
+            )
         return out
 
 
@@ -81,11 +88,18 @@ def describe(op: Any, *, plugin: str, hook: str) -> OperationSpec:
         raise PluginError(f"{where}: description must be one non-empty line", plugin=plugin)
     model = getattr(op, "params_model", None)
     if model is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
-        raise PluginError(f"{where}: params_model must be a pydantic model class "
-                          "(subclass lmops_core.OperationParams)", plugin=plugin)
-    return OperationSpec(name=name, description=description.strip(), params_model=model,
-                         input_roles=_roles(getattr(op, "input_roles", None), where, plugin),
-                         evidence_kinds=_kinds(getattr(op, "evidence_kinds", ()), where, plugin))
+        raise PluginError(
+            f"{where}: params_model must be a pydantic model class "
+            "(subclass lmops_core.OperationParams)",
+            plugin=plugin,
+        )
+    return OperationSpec(
+        name=name,
+        description=description.strip(),
+        params_model=model,
+        input_roles=_roles(getattr(op, "input_roles", None), where, plugin),
+        evidence_kinds=_kinds(getattr(op, "evidence_kinds", ()), where, plugin),
+    )
 
 
 def _roles(declared: Any, where: str, plugin: str) -> dict[str, tuple[str, ...]] | None:
@@ -95,29 +109,32 @@ def _roles(declared: Any, where: str, plugin: str) -> dict[str, tuple[str, ...]]
         # A bare tuple of role names (the older form) accepts any asset type.
         if isinstance(declared, list | tuple) and all(isinstance(r, str) for r in declared):
             return {r: ASSET_TYPES for r in declared}
-        raise PluginError(f"{where}: input_roles must map each role to its asset type",
-                          plugin=plugin)
+        raise PluginError(
+            f"{where}: input_roles must map each role to its asset type", plugin=plugin
+        )
     out: dict[str, tuple[str, ...]] = {}
     for role, types in declared.items():
         accepted = (types,) if isinstance(types, str) else tuple(types)
         bad = [t for t in accepted if t not in ASSET_TYPES]
         if not isinstance(role, str) or not _ROLE_NAME.fullmatch(role) or bad or not accepted:
-            raise PluginError(f"{where}: input role {role!r} -> {types!r}: a role is a plain "
-                              f"name and takes one or more of {', '.join(ASSET_TYPES)}",
-                              plugin=plugin)
+            raise PluginError(
+                f"{where}: input role {role!r} -> {types!r}: a role is a plain "
+                f"name and takes one or more of {', '.join(ASSET_TYPES)}",
+                plugin=plugin,
+            )
         out[role] = accepted
     return out
 
 
 def _kinds(declared: Any, where: str, plugin: str) -> tuple[str, ...]:
     if isinstance(declared, str) or not all(isinstance(k, str) for k in declared):
-        raise PluginError(f"{where}: evidence_kinds must be a tuple of kind names",
-                          plugin=plugin)
+        raise PluginError(f"{where}: evidence_kinds must be a tuple of kind names", plugin=plugin)
     return tuple(declared)
 
 
-def validate_params(spec: OperationSpec, params: Mapping[str, Any]
-                    ) -> tuple[dict[str, Any], BaseModel | None]:
+def validate_params(
+    spec: OperationSpec, params: Mapping[str, Any]
+) -> tuple[dict[str, Any], BaseModel | None]:
     """The run's parameters checked against ``spec``, defaults filled in, and the model.
 
     Unknown names are refused even when the model would ignore them, so a typo
@@ -131,15 +148,18 @@ def validate_params(spec: OperationSpec, params: Mapping[str, Any]
         if key not in known:
             raise ValidationError(
                 f'operation "{spec.name}": unknown parameter "{key}" (accepted: '
-                f"{', '.join(sorted(known)) or 'none'})", param=str(key))
+                f"{', '.join(sorted(known)) or 'none'})",
+                param=str(key),
+            )
     try:
         parsed = model.model_validate(dict(params))
     except PydanticError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else "?"
         got = f" (got {first['input']!r})" if "input" in first and first["loc"] else ""
-        raise ValidationError(f'operation "{spec.name}": parameter "{name}": '
-                              f"{first['msg']}{got}", param=name) from None
+        raise ValidationError(
+            f'operation "{spec.name}": parameter "{name}": {first["msg"]}{got}', param=name
+        ) from None
     return parsed.model_dump(), parsed
 
 
@@ -152,15 +172,21 @@ def options_of(context: StageContext, model: type[M]) -> M:
     """
     if isinstance(context.options, model):
         return context.options
-    spec = OperationSpec(name=context.operation, description="", params_model=model,
-                         input_roles=None, evidence_kinds=())
+    spec = OperationSpec(
+        name=context.operation,
+        description="",
+        params_model=model,
+        input_roles=None,
+        evidence_kinds=(),
+    )
     _, parsed = validate_params(spec, context.params)
     assert isinstance(parsed, model)
     return parsed
 
 
-def check_inputs(spec: OperationSpec | None, operation: str,
-                 inputs: Mapping[str, tuple[str, str | None]]) -> None:
+def check_inputs(
+    spec: OperationSpec | None, operation: str, inputs: Mapping[str, tuple[str, str | None]]
+) -> None:
     """Refuse roles that are not plain names or not declared, and inputs of the wrong type.
 
     ``inputs`` maps each role to ``(reference, asset type or None)``. A role
@@ -172,14 +198,20 @@ def check_inputs(spec: OperationSpec | None, operation: str,
         if not isinstance(role, str) or not _ROLE_NAME.fullmatch(role):
             raise ValidationError(
                 f'operation "{operation}": input role {role!r} is not a plain name (letters, '
-                "digits, '_' or '-', starting with a letter)", field=f"inputs.{role}")
+                "digits, '_' or '-', starting with a letter)",
+                field=f"inputs.{role}",
+            )
         if declared is None:
             continue
         if role not in declared:
             raise ValidationError(
                 f'operation "{operation}": unknown input role "{role}" (it takes: '
-                f"{', '.join(declared) or 'no inputs'})", field=f"inputs.{role}")
+                f"{', '.join(declared) or 'no inputs'})",
+                field=f"inputs.{role}",
+            )
         if asset_type is not None and asset_type not in declared[role]:
             raise ValidationError(
                 f'operation "{operation}": input role "{role}" takes a '
-                f"{' or '.join(declared[role])}, not {ref!r}", field=f"inputs.{role}")
+                f"{' or '.join(declared[role])}, not {ref!r}",
+                field=f"inputs.{role}",
+            )

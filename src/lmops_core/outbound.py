@@ -41,8 +41,12 @@ _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 # Special-purpose blocks Python's is_global judges differently across versions.
-_SPECIAL = (ipaddress.ip_network("192.0.0.0/24"), ipaddress.ip_network("198.18.0.0/15"),
-            ipaddress.ip_network("2001::/23"), ipaddress.ip_network("100::/64"))
+_SPECIAL = (
+    ipaddress.ip_network("192.0.0.0/24"),
+    ipaddress.ip_network("198.18.0.0/15"),
+    ipaddress.ip_network("2001::/23"),
+    ipaddress.ip_network("100::/64"),
+)
 #: Bytes of a response read at most: only the status matters.
 _MAX_RESPONSE = 64 * 1024
 
@@ -61,16 +65,18 @@ class DestinationPolicy:
     allow_networks: tuple[Network, ...] = ()
 
     @classmethod
-    def from_strings(cls, *, allow_private: bool = False,
-                     allow_networks: Iterable[str] = ()) -> DestinationPolicy:
+    def from_strings(
+        cls, *, allow_private: bool = False, allow_networks: Iterable[str] = ()
+    ) -> DestinationPolicy:
         """Build a policy from setting values; a malformed network is an error naming it."""
         networks = []
         for text in allow_networks:
             try:
                 networks.append(ipaddress.ip_network(text.strip(), strict=False))
             except ValueError as exc:
-                raise UnsafeDestinationError(f"not a network (CIDR) in the allow list: {text!r}",
-                                             field="allow_networks") from exc
+                raise UnsafeDestinationError(
+                    f"not a network (CIDR) in the allow list: {text!r}", field="allow_networks"
+                ) from exc
         return cls(allow_private=allow_private, allow_networks=tuple(networks))
 
     def refusal(self, address: IPAddress) -> str | None:
@@ -118,8 +124,9 @@ def _non_public(address: IPAddress) -> str | None:
     if isinstance(address, ipaddress.IPv6Address):
         embedded = _embedded_v4(address)
         if embedded is not None:
-            inner = _non_public(embedded) or ("a multicast address" if embedded.is_multicast
-                                              else None)
+            inner = _non_public(embedded) or (
+                "a multicast address" if embedded.is_multicast else None
+            )
             if inner is not None:
                 return f"{inner} embedded in an IPv6 address"
         if address.is_site_local:
@@ -142,8 +149,9 @@ class Destination:
     address: str
 
 
-def resolve_destination(url: str, policy: DestinationPolicy, *,
-                        resolver: Resolver = socket.getaddrinfo) -> Destination:
+def resolve_destination(
+    url: str, policy: DestinationPolicy, *, resolver: Resolver = socket.getaddrinfo
+) -> Destination:
     """Check ``url`` and resolve its host once; ``UnsafeDestinationError`` says why not."""
     try:
         parts = urlsplit(url)
@@ -154,11 +162,14 @@ def resolve_destination(url: str, policy: DestinationPolicy, *,
     if scheme not in ("http", "https"):
         raise UnsafeDestinationError(
             f"only http and https URLs are allowed, not {scheme or 'a URL without scheme'!r}",
-            field="url")
+            field="url",
+        )
     if parts.username is not None or parts.password is not None:
-        raise UnsafeDestinationError("URLs with user info (user:password@) are not allowed: "
-                                     "the webhook is authenticated by its signature",
-                                     field="url")
+        raise UnsafeDestinationError(
+            "URLs with user info (user:password@) are not allowed: "
+            "the webhook is authenticated by its signature",
+            field="url",
+        )
     host = parts.hostname
     if not host:
         raise UnsafeDestinationError("the URL names no host", field="url")
@@ -166,8 +177,7 @@ def resolve_destination(url: str, policy: DestinationPolicy, *,
     try:
         answers = resolver(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
-        raise UnsafeDestinationError(f"cannot resolve host {host!r}: {exc}",
-                                     field="url") from exc
+        raise UnsafeDestinationError(f"cannot resolve host {host!r}: {exc}", field="url") from exc
     addresses: list[IPAddress] = []
     for answer in answers:
         try:
@@ -182,12 +192,16 @@ def resolve_destination(url: str, policy: DestinationPolicy, *,
             raise UnsafeDestinationError(
                 f"host {host!r} resolves to {address}, {reason}: outbound calls to it are "
                 "refused (allow it with LMOPS_ALERT_WEBHOOK_ALLOW_NETWORKS or "
-                "LMOPS_ALERT_WEBHOOK_ALLOW_PRIVATE=true)", field="url", address=str(address))
+                "LMOPS_ALERT_WEBHOOK_ALLOW_PRIVATE=true)",
+                field="url",
+                address=str(address),
+            )
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    return Destination(scheme=scheme, host=host, port=port, path=path,
-                       address=str(_unmapped(addresses[0])))
+    return Destination(
+        scheme=scheme, host=host, port=port, path=path, address=str(_unmapped(addresses[0]))
+    )
 
 
 class _PinnedHTTPConnection(http.client.HTTPConnection):
@@ -204,8 +218,7 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     """TLS to ``address``, with SNI and certificate checked against ``host``."""
 
-    def __init__(self, destination: Destination, timeout: float,
-                 context: ssl.SSLContext) -> None:
+    def __init__(self, destination: Destination, timeout: float, context: ssl.SSLContext) -> None:
         super().__init__(destination.host, destination.port, timeout=timeout, context=context)
         self._address = destination.address
         self._tls = context
@@ -215,10 +228,16 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._tls.wrap_socket(raw, server_hostname=self.host)
 
 
-def post_json(url: str, body: bytes, *, headers: Mapping[str, str],
-              policy: DestinationPolicy, timeout: float = 10.0,
-              resolver: Resolver = socket.getaddrinfo,
-              tls_context: ssl.SSLContext | None = None) -> int:
+def post_json(
+    url: str,
+    body: bytes,
+    *,
+    headers: Mapping[str, str],
+    policy: DestinationPolicy,
+    timeout: float = 10.0,
+    resolver: Resolver = socket.getaddrinfo,
+    tls_context: ssl.SSLContext | None = None,
+) -> int:
     """POST ``body`` to ``url`` under ``policy``; the HTTP status (a 3xx is not followed).
 
     Raises ``UnsafeDestinationError`` when the URL may not be called, ``OSError``
@@ -227,13 +246,18 @@ def post_json(url: str, body: bytes, *, headers: Mapping[str, str],
     destination = resolve_destination(url, policy, resolver=resolver)
     conn: http.client.HTTPConnection
     if destination.scheme == "https":
-        conn = _PinnedHTTPSConnection(destination, timeout,
-                                      tls_context or ssl.create_default_context())
+        conn = _PinnedHTTPSConnection(
+            destination, timeout, tls_context or ssl.create_default_context()
+        )
     else:
         conn = _PinnedHTTPConnection(destination, timeout)
     try:
-        conn.request("POST", destination.path, body=body,
-                     headers={**headers, "Content-Length": str(len(body))})
+        conn.request(
+            "POST",
+            destination.path,
+            body=body,
+            headers={**headers, "Content-Length": str(len(body))},
+        )
         response = conn.getresponse()
         response.read(_MAX_RESPONSE)
         return response.status

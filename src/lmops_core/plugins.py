@@ -146,7 +146,8 @@ class PluginHost:
             raise PluginError(
                 f'no {stage.value.replace("_", " ")} operation named "{name}" '
                 f"(available: {have}); is its plugin installed and allowed?",
-                stage=stage.value, operation=name,
+                stage=stage.value,
+                operation=name,
             )
         return found
 
@@ -193,8 +194,11 @@ class PluginHost:
         found = self.model_runtimes.get(kind)
         if found is None:
             have = ", ".join(sorted(self.model_runtimes)) or "none installed"
-            raise PluginError(f'no model runtime for model kind "{kind}" (runtimes for: {have}); '
-                              f"is its plugin installed and allowed?{self._failed()}", kind=kind)
+            raise PluginError(
+                f'no model runtime for model kind "{kind}" (runtimes for: {have}); '
+                f"is its plugin installed and allowed?{self._failed()}",
+                kind=kind,
+            )
         runtime: ModelRuntime = found.value
         return runtime
 
@@ -215,7 +219,9 @@ class PluginHost:
         if kind not in kinds:
             raise ValidationError(
                 f"unknown model kind {kind!r} (expected one of {', '.join(kinds)}); a plugin adds "
-                f"a kind by registering a model runtime for it{self._failed()}", field="kind")
+                f"a kind by registering a model runtime for it{self._failed()}",
+                field="kind",
+            )
         return kind
 
     def find_guard(self, name: str) -> Guard | None:
@@ -230,8 +236,7 @@ class PluginHost:
             guard: Guard = found.value
             return guard
         if self.failures:
-            raise PluginError(f'no guard named "{name}" is available{self._failed()}',
-                              guard=name)
+            raise PluginError(f'no guard named "{name}" is available{self._failed()}', guard=name)
         return None
 
     def serving_target(self, name: str) -> ServingTarget:
@@ -239,9 +244,12 @@ class PluginHost:
         found = self.serving_targets.get(name)
         if found is None:
             have = ", ".join(sorted(self.serving_targets)) or "none installed"
-            raise PluginError(f'no serving target named "{name}" (available: {have}); is its '
-                              f"plugin (lmops-serve offers \"local\") installed and "
-                              f"allowed?{self._failed()}", target=name)
+            raise PluginError(
+                f'no serving target named "{name}" (available: {have}); is its '
+                f'plugin (lmops-serve offers "local") installed and '
+                f"allowed?{self._failed()}",
+                target=name,
+            )
         target: ServingTarget = found.value
         return target
 
@@ -320,8 +328,15 @@ def load_plugins(settings: Settings, *, registrations: bool = True) -> PluginHos
         if pm.has_plugin(name) or pm.is_registered(module):
             return
         pm.register(module, name=name)
-        host.plugins.append(PluginInfo(name=name, module=module.__name__, source=source,
-                                       version=version, hooks=_hooks_of(pm, module)))
+        host.plugins.append(
+            PluginInfo(
+                name=name,
+                module=module.__name__,
+                source=source,
+                version=version,
+                hooks=_hooks_of(pm, module),
+            )
+        )
 
     from lmops_core import __version__
 
@@ -335,8 +350,9 @@ def load_plugins(settings: Settings, *, registrations: bool = True) -> PluginHos
         for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             dist_name, dist_version = _dist_of(ep)
             display = dist_name or ep.name
-            names = {ep.name, *_module_names(ep.module, dists)} | ({dist_name} if dist_name
-                                                                  else set())
+            names = {ep.name, *_module_names(ep.module, dists)} | (
+                {dist_name} if dist_name else set()
+            )
             if not _is_allowed(names, settings):
                 continue
             try:
@@ -363,8 +379,9 @@ def load_plugins(settings: Settings, *, registrations: bool = True) -> PluginHos
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         name = pm.get_name(exc.plugin) or repr(exc.plugin)
-        raise PluginError(f"plugin {name!r} implements an unknown hook: {exc}",
-                          plugin=name) from exc
+        raise PluginError(
+            f"plugin {name!r} implements an unknown hook: {exc}", plugin=name
+        ) from exc
     if registrations:
         host.registrations()
     return host
@@ -388,8 +405,9 @@ def _call_per_plugin(host: PluginHost, hook_name: str, sink: Callable[[str, Any]
         except PluginError:
             raise
         except Exception as exc:  # noqa: BLE001 - name the plugin that broke
-            raise PluginError(f'plugin "{plugin_name}" failed in {hook_name}: {_reason(exc)}',
-                              plugin=plugin_name) from exc
+            raise PluginError(
+                f'plugin "{plugin_name}" failed in {hook_name}: {_reason(exc)}', plugin=plugin_name
+            ) from exc
 
 
 def _collect_registrations(host: PluginHost) -> Registrations:
@@ -397,16 +415,21 @@ def _collect_registrations(host: PluginHost) -> Registrations:
     for stage, hook_name in STAGE_HOOKS.items():
         table: dict[str, Registered] = {}
 
-        def add_op(plugin: str, op: Any, _table: dict[str, Registered] = table,
-                   _hook: str = hook_name) -> None:
+        def add_op(
+            plugin: str, op: Any, _table: dict[str, Registered] = table, _hook: str = hook_name
+        ) -> None:
             if not isinstance(op, Operation) or not isinstance(getattr(op, "name", None), str):
-                raise PluginError(f'plugin "{plugin}" registered {op!r} in {_hook}: it is not '
-                                  "an Operation (needs name, description and run(context))",
-                                  plugin=plugin)
+                raise PluginError(
+                    f'plugin "{plugin}" registered {op!r} in {_hook}: it is not '
+                    "an Operation (needs name, description and run(context))",
+                    plugin=plugin,
+                )
             if op.name in _table:
-                raise PluginError(f'plugins "{_table[op.name].plugin}" and "{plugin}" both '
-                                  f'register an operation named "{op.name}" in {_hook}',
-                                  plugin=plugin)
+                raise PluginError(
+                    f'plugins "{_table[op.name].plugin}" and "{plugin}" both '
+                    f'register an operation named "{op.name}" in {_hook}',
+                    plugin=plugin,
+                )
             _table[op.name] = Registered(plugin, op, describe(op, plugin=plugin, hook=_hook))
 
         _call_per_plugin(host, hook_name, add_op)
@@ -414,48 +437,69 @@ def _collect_registrations(host: PluginHost) -> Registrations:
 
     def add_kind(plugin: str, kind: Any) -> None:
         if not isinstance(kind, EvidenceKind):
-            raise PluginError(f'plugin "{plugin}" registered {kind!r} as an evidence kind; '
-                              "expected lmops_core.EvidenceKind", plugin=plugin)
+            raise PluginError(
+                f'plugin "{plugin}" registered {kind!r} as an evidence kind; '
+                "expected lmops_core.EvidenceKind",
+                plugin=plugin,
+            )
         prior = found.evidence_kinds.get(kind.name)
         if prior is not None and prior.plugin != plugin:
-            raise PluginError(f'plugins "{prior.plugin}" and "{plugin}" both declare evidence '
-                              f'kind "{kind.name}"', plugin=plugin)
+            raise PluginError(
+                f'plugins "{prior.plugin}" and "{plugin}" both declare evidence kind "{kind.name}"',
+                plugin=plugin,
+            )
         found.evidence_kinds[kind.name] = Registered(plugin, kind)
 
     def add_check(plugin: str, check: Any) -> None:
         if not isinstance(check, PolicyCheck):
-            raise PluginError(f'plugin "{plugin}" registered {check!r} as a policy check; '
-                              "expected lmops_core.PolicyCheck", plugin=plugin)
+            raise PluginError(
+                f'plugin "{plugin}" registered {check!r} as a policy check; '
+                "expected lmops_core.PolicyCheck",
+                plugin=plugin,
+            )
         if check.name in found.policy_checks:
-            raise PluginError(f'policy check "{check.name}" is registered twice',
-                              plugin=plugin)
+            raise PluginError(f'policy check "{check.name}" is registered twice', plugin=plugin)
         found.policy_checks[check.name] = Registered(plugin, check)
 
-    def named(table: dict[str, Registered], what: str, expected: type | Any,
-              key: str) -> Callable[[str, Any], None]:
+    def named(
+        table: dict[str, Registered], what: str, expected: type | Any, key: str
+    ) -> Callable[[str, Any], None]:
         def add(plugin: str, value: Any) -> None:
             if not isinstance(value, expected):
-                raise PluginError(f'plugin "{plugin}" registered {value!r} as a {what}; '
-                                  f"expected lmops_core.runtimes.{expected.__name__}",
-                                  plugin=plugin)
+                raise PluginError(
+                    f'plugin "{plugin}" registered {value!r} as a {what}; '
+                    f"expected lmops_core.runtimes.{expected.__name__}",
+                    plugin=plugin,
+                )
             name = getattr(value, key)
             if not isinstance(name, str) or not name:
-                raise PluginError(f'plugin "{plugin}" registered a {what} without a {key}',
-                                  plugin=plugin)
+                raise PluginError(
+                    f'plugin "{plugin}" registered a {what} without a {key}', plugin=plugin
+                )
             prior = table.get(name)
             if prior is not None:
-                raise PluginError(f'plugins "{prior.plugin}" and "{plugin}" both register a '
-                                  f'{what} for {key} "{name}"', plugin=plugin)
+                raise PluginError(
+                    f'plugins "{prior.plugin}" and "{plugin}" both register a '
+                    f'{what} for {key} "{name}"',
+                    plugin=plugin,
+                )
             table[name] = Registered(plugin, value)
+
         return add
 
     _call_per_plugin(host, "register_evidence_kinds", add_kind)
     _call_per_plugin(host, "register_policy_checks", add_check)
-    _call_per_plugin(host, "register_model_runtimes",
-                     named(found.model_runtimes, "model runtime", ModelRuntime, "kind"))
+    _call_per_plugin(
+        host,
+        "register_model_runtimes",
+        named(found.model_runtimes, "model runtime", ModelRuntime, "kind"),
+    )
     _call_per_plugin(host, "register_guards", named(found.guards, "guard", Guard, "name"))
-    _call_per_plugin(host, "register_serving_targets",
-                     named(found.serving_targets, "serving target", ServingTarget, "name"))
+    _call_per_plugin(
+        host,
+        "register_serving_targets",
+        named(found.serving_targets, "serving target", ServingTarget, "name"),
+    )
     _check_recorded_kinds(found)
     return found
 
@@ -470,7 +514,9 @@ def _check_recorded_kinds(found: Registrations) -> None:
                     raise PluginError(
                         f'plugin "{reg.plugin}" operation "{name}" ({stage.value}) records '
                         f'evidence kind "{kind}", which no plugin declares (declare it through '
-                        "register_evidence_kinds)", plugin=reg.plugin)
+                        "register_evidence_kinds)",
+                        plugin=reg.plugin,
+                    )
 
 
 @functools.cache

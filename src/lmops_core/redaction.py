@@ -36,28 +36,94 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SPLIT = re.compile(r"[^a-z0-9]+")
 
 #: A key naming one of these in any of its parts is a secret (``db_password_file`` too).
-_ANY_PART = frozenset({"password", "passwd", "passphrase", "pwd", "credential", "credentials",
-                       "authorization", "apikey", "privatekey", "bearer"})
+_ANY_PART = frozenset(
+    {
+        "password",
+        "passwd",
+        "passphrase",
+        "pwd",
+        "credential",
+        "credentials",
+        "authorization",
+        "apikey",
+        "privatekey",
+        "bearer",
+    }
+)
 #: A key ending with one of these parts is a secret (``client_secret``, ``hash_salt``);
 #: not in the middle, where it names a measure (``secret_leak_rate``).
 _LAST_PART = frozenset({"secret", "secrets", "salt", "cookie", "cookies", "auth", "pat", "dsn"})
 #: Two consecutive parts naming a key (``openai_api_key``, ``aws_secret_access_key``).
-_PAIRS = frozenset({("api", "key"), ("access", "key"), ("private", "key"), ("secret", "key"),
-                    ("signing", "key"), ("encryption", "key"), ("master", "key"),
-                    ("client", "key"), ("license", "key"), ("account", "key"),
-                    ("subscription", "key"), ("service", "key"), ("session", "key"),
-                    ("api", "token")})
+_PAIRS = frozenset(
+    {
+        ("api", "key"),
+        ("access", "key"),
+        ("private", "key"),
+        ("secret", "key"),
+        ("signing", "key"),
+        ("encryption", "key"),
+        ("master", "key"),
+        ("client", "key"),
+        ("license", "key"),
+        ("account", "key"),
+        ("subscription", "key"),
+        ("service", "key"),
+        ("session", "key"),
+        ("api", "token"),
+    }
+)
 #: ``<prefix>_token`` keys that name a tokenizer's token or a count, not a credential.
-_TOKENIZER_PREFIXES = frozenset({
-    "pad", "eos", "bos", "unk", "sep", "cls", "mask", "special", "start", "end", "stop",
-    "new", "image", "audio", "video", "decoder", "chat", "additional", "sentinel", "max",
-    "min", "num", "n", "first", "last", "next", "prev", "input", "output", "eot", "im",
-    "system", "user", "assistant", "tool", "thinking", "think", "default", "fill", "middle",
-    "prefix", "suffix", "boundary"})
+_TOKENIZER_PREFIXES = frozenset(
+    {
+        "pad",
+        "eos",
+        "bos",
+        "unk",
+        "sep",
+        "cls",
+        "mask",
+        "special",
+        "start",
+        "end",
+        "stop",
+        "new",
+        "image",
+        "audio",
+        "video",
+        "decoder",
+        "chat",
+        "additional",
+        "sentinel",
+        "max",
+        "min",
+        "num",
+        "n",
+        "first",
+        "last",
+        "next",
+        "prev",
+        "input",
+        "output",
+        "eot",
+        "im",
+        "system",
+        "user",
+        "assistant",
+        "tool",
+        "thinking",
+        "think",
+        "default",
+        "fill",
+        "middle",
+        "prefix",
+        "suffix",
+        "boundary",
+    }
+)
 
 _PRIVATE_KEY = re.compile(
-    r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK)?-----.*?(?:-----END [A-Z0-9 ]*-----|\Z)",
-    re.S)
+    r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK)?-----.*?(?:-----END [A-Z0-9 ]*-----|\Z)", re.S
+)
 _URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]{0,30}://[^\s:/@?#]*):([^\s@/?#]+)@")
 _URL_TOKEN_USER = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]{0,30}://)([^\s:/@?#]{16,})@")
 _AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic|digest)(\s+)([A-Za-z0-9\-._~+/]{8,}=*)")
@@ -67,7 +133,8 @@ _PAIR = re.compile(
     r"private[_\-]?key|client[_\-]?secret|token|access[_\-]?token|refresh[_\-]?token|"
     r"authorization|credentials?|cookie|salt|auth|dsn|bearer|sig|signature))"
     r"(\\?[\"']?\s*[:=]\s*\\?[\"']?)"
-    r"(?!\*\*\*)((?:(?:bearer|basic|digest|token)\s+)?[^\s\"'\\&,;}\])]+)")
+    r"(?!\*\*\*)((?:(?:bearer|basic|digest|token)\s+)?[^\s\"'\\&,;}\])]+)"
+)
 _SHAPES = re.compile(
     r"\b(?:"
     r"(?P<keep>sk-|sk_live_|sk_test_|rk_live_|rk_test_|github_pat_|glpat-|xox[abposr]-)"
@@ -77,18 +144,55 @@ _SHAPES = re.compile(
     r"|(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}"
     r"|AIza[0-9A-Za-z_\-]{35}"
     r"|eyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}"
-    r")")
+    r")"
+)
 # Webhook URLs whose path is the credential (Slack, Discord, Teams-style incoming hooks).
 _HOOK_PATH = re.compile(
     r"(?i)\b((?:https?://)?(?:hooks\.slack\.com/(?:services|workflows|triggers)"
     r"|(?:[a-z0-9-]+\.)?discord(?:app)?\.com/api/webhooks"
-    r"|[a-z0-9-]+\.webhook\.office\.com/webhookb2))/[^\s\"'<>]+")
+    r"|[a-z0-9-]+\.webhook\.office\.com/webhookb2))/[^\s\"'<>]+"
+)
 # Cheap first look (plain substring tests, lower-cased): a string holding none of these
 # cannot hold a secret the patterns above find. Much faster than one case-insensitive regex.
-_MARKERS = ("sk-", "sk_", "rk_", "gh", "hf_", "glpat-", "xox", "lmops_", "akia", "asia", "agpa",
-            "aida", "aroa", "anpa", "anva", "aipa", "aiza", "eyj", "bearer", "basic", "digest",
-            "token", "://", "pass", "pwd", "secret", "key", "auth", "credential", "cookie",
-            "salt", "dsn", "private", "sig", "hooks.slack", "discord", "webhook")
+_MARKERS = (
+    "sk-",
+    "sk_",
+    "rk_",
+    "gh",
+    "hf_",
+    "glpat-",
+    "xox",
+    "lmops_",
+    "akia",
+    "asia",
+    "agpa",
+    "aida",
+    "aroa",
+    "anpa",
+    "anva",
+    "aipa",
+    "aiza",
+    "eyj",
+    "bearer",
+    "basic",
+    "digest",
+    "token",
+    "://",
+    "pass",
+    "pwd",
+    "secret",
+    "key",
+    "auth",
+    "credential",
+    "cookie",
+    "salt",
+    "dsn",
+    "private",
+    "sig",
+    "hooks.slack",
+    "discord",
+    "webhook",
+)
 
 
 def _maybe(text: str) -> bool:
@@ -145,8 +249,7 @@ def _mask(value: Any, key: str) -> Any:
         return {k: _mask(v, key) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return type(value)(_mask(v, key) for v in value)
-    if key.strip().lower() == "token" and isinstance(value, str) and \
-            _looks_like_word_piece(value):
+    if key.strip().lower() == "token" and isinstance(value, str) and _looks_like_word_piece(value):
         return value
     return MASK
 

@@ -73,8 +73,13 @@ def redact_params(params: Mapping[str, Any]) -> dict[str, Any]:
 def code_version() -> str | None:
     """The git commit of the working directory, if there is one (best effort, 2 s)."""
     try:
-        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                             text=True, timeout=2, check=False)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=2,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
@@ -101,8 +106,9 @@ class StageRunner:
 
     # -- inputs -------------------------------------------------------------
 
-    def _materialise(self, inputs: Mapping[InputRole, str], into: Path
-                     ) -> dict[InputRole, InputAsset]:
+    def _materialise(
+        self, inputs: Mapping[InputRole, str], into: Path
+    ) -> dict[InputRole, InputAsset]:
         resolved: dict[InputRole, InputAsset] = {}
         into.mkdir(parents=True, exist_ok=True)
         with self.db.read() as s:
@@ -112,7 +118,9 @@ class StageRunner:
                 if parsed.asset_type is None:
                     raise ValidationError(
                         f'input "{role}": reference {ref!r} needs a type prefix '
-                        "(dataset:, model:, prompt: or suite:)", field=f"inputs.{role}")
+                        "(dataset:, model:, prompt: or suite:)",
+                        field=f"inputs.{role}",
+                    )
                 asset, version = store.resolve(s, parsed)
                 typ = parsed.asset_type
                 canonical = store.version_ref(typ, asset.name, version.version)
@@ -132,8 +140,15 @@ class StageRunner:
                 else:
                     kind = "template"
                     meta.update(template=version.template, variables=list(version.variables))
-                resolved[role] = InputAsset(role=role, ref=canonical, asset_type=typ, kind=kind,
-                                            digest=version.digest, path=path, metadata=meta)
+                resolved[role] = InputAsset(
+                    role=role,
+                    ref=canonical,
+                    asset_type=typ,
+                    kind=kind,
+                    digest=version.digest,
+                    path=path,
+                    metadata=meta,
+                )
         return resolved
 
     # -- run ------------------------------------------------------------------
@@ -151,8 +166,9 @@ class StageRunner:
     ) -> RunOutcome:
         registered = self.plugins.operation(stage, operation)
         spec = registered.spec
-        check_inputs(spec, operation, {role: (ref, _asset_type_of(ref))
-                                       for role, ref in inputs.items()})
+        check_inputs(
+            spec, operation, {role: (ref, _asset_type_of(ref)) for role, ref in inputs.items()}
+        )
         run_id = uuid.uuid4().hex
         base = self.settings.home / "runs" / run_id
         workdir = base / "work"
@@ -161,10 +177,18 @@ class StageRunner:
         t0 = time.perf_counter()
         params = dict(params or {})
         given = dict(params)  # recorded as given, plus what the operation reports it used
-        run = Run(id=run_id, stage=stage.value, operation=operation, plugin=registered.plugin,
-                  status="running", params=redact_params(params), inputs=dict(inputs),
-                  actor=self.actor,
-                  code_version=code_version(), started_at=started)
+        run = Run(
+            id=run_id,
+            stage=stage.value,
+            operation=operation,
+            plugin=registered.plugin,
+            status="running",
+            params=redact_params(params),
+            inputs=dict(inputs),
+            actor=self.actor,
+            code_version=code_version(),
+            started_at=started,
+        )
         # The lease marks the run as in flight for its whole life: gc leaves its folder and
         # every blob it stores alone until it has committed (or failed).
         in_flight = contextlib.ExitStack()
@@ -173,40 +197,56 @@ class StageRunner:
             try:
                 # Refused parameters fail the run before anything is materialised; the
                 # failed-run record keeps the attempt (with its redacted params) visible.
-                params, options = (validate_params(spec, params) if spec is not None
-                                   else (params, None))
+                params, options = (
+                    validate_params(spec, params) if spec is not None else (params, None)
+                )
                 self._check_training_data(stage, inputs)
                 gate = self._check_deployment(stage, inputs, params)
                 resolved = self._materialise(inputs, base / "inputs")
-                ctx = StageContext(stage=stage, operation=operation, inputs=resolved,
-                                   params=params, workdir=workdir, actor=self.actor,
-                                   run_id=run_id, seed=seed,
-                                   progress=progress or NullProgress(), options=options,
-                                   plugins=self.plugins)
+                ctx = StageContext(
+                    stage=stage,
+                    operation=operation,
+                    inputs=resolved,
+                    params=params,
+                    workdir=workdir,
+                    actor=self.actor,
+                    run_id=run_id,
+                    seed=seed,
+                    progress=progress or NullProgress(),
+                    options=options,
+                    plugins=self.plugins,
+                )
                 result = registered.value.run(ctx)
                 if not isinstance(result, StageResult):
-                    raise StageError(f'operation "{operation}" of plugin "{registered.plugin}" '
-                                     f"returned {type(result).__name__}, not a StageResult")
+                    raise StageError(
+                        f'operation "{operation}" of plugin "{registered.plugin}" '
+                        f"returned {type(result).__name__}, not a StageResult"
+                    )
                 self._check(result, resolved, workdir, operation)
                 # Blobs stored from here on are leased until the commit that references
                 # them; if anything fails, they are left to `lmops gc` once the lease ends.
                 with self.artifacts.lease(f"run-{run_id}"):  # the run's own lease
                     stored = self._store_outputs(result)
                     evidence_files = self._store_evidence_files(result)
-                    series_digest = (self.artifacts.put_json(result.series).digest
-                                     if result.series else None)
+                    series_digest = (
+                        self.artifacts.put_json(result.series).digest if result.series else None
+                    )
                     run.status = "succeeded"
                     run.params = redact_params({**given, **result.params})
                     run.metrics = dict(result.metrics)
-                    run.info = redact({**result.info,
-                                       "duration_s": round(time.perf_counter() - t0, 3),
-                                       "seed": seed,
-                                       "inputs": {r: {"ref": a.ref, "digest": a.digest}
-                                                  for r, a in resolved.items()}})
+                    run.info = redact(
+                        {
+                            **result.info,
+                            "duration_s": round(time.perf_counter() - t0, 3),
+                            "seed": seed,
+                            "inputs": {
+                                r: {"ref": a.ref, "digest": a.digest} for r, a in resolved.items()
+                            },
+                        }
+                    )
                     run.series_digest = series_digest
                     run.ended_at = utcnow()
-                    return self._commit(run, resolved, result, stored, evidence_files,
-                                        gate)
+                    return self._commit(run, resolved, result, stored, evidence_files, gate)
             except BaseException as exc:
                 self._record_failure(run, exc)
                 if isinstance(exc, LmopsError) or not isinstance(exc, Exception):
@@ -214,7 +254,9 @@ class StageRunner:
                 raise StageError(
                     f'{stage.value} operation "{operation}" (plugin "{registered.plugin}") '
                     f"failed: {type(exc).__name__}: {redact_text(str(exc))}",
-                    run_id=run_id, plugin=registered.plugin) from exc
+                    run_id=run_id,
+                    plugin=registered.plugin,
+                ) from exc
         finally:
             shutil.rmtree(base / "inputs", ignore_errors=True)
             if not keep_workdir and run.status != "failed":
@@ -222,17 +264,16 @@ class StageRunner:
             in_flight.close()
             # A failed run keeps its work folder (checkpoints to resume from) until `lmops gc`.
 
-    def _check_training_data(self, stage: LifecycleStage, inputs: Mapping[InputRole, str]
-                             ) -> None:
+    def _check_training_data(self, stage: LifecycleStage, inputs: Mapping[InputRole, str]) -> None:
         """Refuse to train on a dataset a policy says must be approved, unless it is."""
         if stage is not Stage.TRAINING:
             return
-        datasets = {role: ref for role, ref in inputs.items()
-                    if parse_ref(ref).asset_type == "dataset"}
+        datasets = {
+            role: ref for role, ref in inputs.items() if parse_ref(ref).asset_type == "dataset"
+        }
         if not datasets:
             return
-        rules = self.policy_source.policies().select("dataset", "standard",
-                                                     "approved-for-training")
+        rules = self.policy_source.policies().select("dataset", "standard", "approved-for-training")
         if not rules:
             return
         with self.db.read() as s:
@@ -244,10 +285,12 @@ class StageRunner:
                         f'training input "{role}" ({ref}) is not approved-for-training; policy '
                         f"rule(s) {names} require an approved dataset: request it with "
                         f"`lmops promote {ref} --to approved-for-training`",
-                        field=f"inputs.{role}")
+                        field=f"inputs.{role}",
+                    )
 
-    def _check_deployment(self, stage: LifecycleStage, inputs: Mapping[InputRole, str],
-                          params: Mapping[str, Any]) -> GovernedStage | None:
+    def _check_deployment(
+        self, stage: LifecycleStage, inputs: Mapping[InputRole, str], params: Mapping[str, Any]
+    ) -> GovernedStage | None:
         """Refuse a deployment operation unless every governed input is approved for its stage.
 
         The target stage is the ``stage`` parameter (required). Every model and
@@ -265,25 +308,43 @@ class StageRunner:
         if not isinstance(target, str) or target not in GOVERNED_STAGES:
             raise ValidationError(
                 f"a deployment operation needs the parameter stage= naming the stage it deploys "
-                f"to (one of {', '.join(GOVERNED_STAGES)}); got {target!r}", field="params.stage")
-        governed = {role: ref for role, ref in inputs.items()
-                    if parse_ref(ref).asset_type in ("model", "prompt")}
+                f"to (one of {', '.join(GOVERNED_STAGES)}); got {target!r}",
+                field="params.stage",
+            )
+        governed = {
+            role: ref
+            for role, ref in inputs.items()
+            if parse_ref(ref).asset_type in ("model", "prompt")
+        }
         if not governed:
-            raise ValidationError("a deployment operation needs a model or prompt input approved "
-                                  f"for {target}", field="inputs")
+            raise ValidationError(
+                f"a deployment operation needs a model or prompt input approved for {target}",
+                field="inputs",
+            )
         requests = RequestViews(db=self.db)
         for role, ref in governed.items():
             try:
-                check_approved(self.versions(ref), stage=target, requests=requests,
-                               policies=self.policy_source.policies())
+                check_approved(
+                    self.versions(ref),
+                    stage=target,
+                    requests=requests,
+                    policies=self.policy_source.policies(),
+                )
             except LmopsError as exc:
                 raise PolicyViolationError(
                     f'deployment input "{role}" ({ref}) is not approved for {target}: '
-                    f"{exc.message}", field=f"inputs.{role}") from exc
+                    f"{exc.message}",
+                    field=f"inputs.{role}",
+                ) from exc
         return target
 
-    def _check(self, result: StageResult, inputs: Mapping[InputRole, InputAsset], workdir: Path,
-               operation: str) -> None:
+    def _check(
+        self,
+        result: StageResult,
+        inputs: Mapping[InputRole, InputAsset],
+        workdir: Path,
+        operation: str,
+    ) -> None:
         output_roles: set[InputRole] = set()
         for out in result.outputs:
             where = f'operation "{operation}" output "{out.role}"'
@@ -303,12 +364,16 @@ class StageRunner:
                 raise StageError(f"{where}: give a name or at least one derived_from input")
         for ev in result.evidence:
             if ev.subject not in output_roles and ev.subject not in inputs:
-                raise StageError(f'operation "{operation}" evidence "{ev.kind}": subject '
-                                 f"{ev.subject!r} is neither an input nor an output role")
+                raise StageError(
+                    f'operation "{operation}" evidence "{ev.kind}": subject '
+                    f"{ev.subject!r} is neither an input nor an output role"
+                )
             for name, path in ev.artifacts.items():
                 if not is_inside(workdir, path) or not Path(path).is_file():
-                    raise StageError(f'evidence "{ev.kind}" artifact {name!r}: {path} must be '
-                                     "a file inside the run's workdir")
+                    raise StageError(
+                        f'evidence "{ev.kind}" artifact {name!r}: {path} must be '
+                        "a file inside the run's workdir"
+                    )
 
     def _store_outputs(self, result: StageResult) -> dict[str, _Stored]:
         stored: dict[str, _Stored] = {}
@@ -318,28 +383,47 @@ class StageRunner:
             if out.asset_type == "model":
                 info, manifest = self.artifacts.put_tree(out.path)
                 fmt = out.format or "safetensors"
-                stored[out.role] = _Stored(out, info.digest, manifest.total_size,
-                                           {"kind": out.kind, "format": fmt})
+                stored[out.role] = _Stored(
+                    out, info.digest, manifest.total_size, {"kind": out.kind, "format": fmt}
+                )
             else:
-                ingested = ingest_file(out.path, shape=out.kind, tmp_dir=tmp,
-                                       max_record_bytes=self.settings.max_record_bytes)
+                ingested = ingest_file(
+                    out.path,
+                    shape=out.kind,
+                    tmp_dir=tmp,
+                    max_record_bytes=self.settings.max_record_bytes,
+                )
                 try:
                     info = self.artifacts.put_file(ingested.path)
                 finally:
                     ingested.path.unlink(missing_ok=True)
                 stored[out.role] = _Stored(
-                    out, info.digest, info.size,
+                    out,
+                    info.digest,
+                    info.size,
                     {"shape": out.kind, "format": "jsonl", "record_count": ingested.records},
-                    card=(ingested.card_metrics, ingested.card_details))
+                    card=(ingested.card_metrics, ingested.card_details),
+                )
         return stored
 
     def _store_evidence_files(self, result: StageResult) -> list[dict[str, str]]:
-        return [{name: self.artifacts.put_file(Path(path)).digest
-                 for name, path in ev.artifacts.items()} for ev in result.evidence]
+        return [
+            {
+                name: self.artifacts.put_file(Path(path)).digest
+                for name, path in ev.artifacts.items()
+            }
+            for ev in result.evidence
+        ]
 
-    def _commit(self, run: Run, inputs: Mapping[InputRole, InputAsset], result: StageResult,
-                stored: Mapping[str, _Stored], evidence_files: list[dict[str, str]],
-                gate: GovernedStage | None = None) -> RunOutcome:
+    def _commit(
+        self,
+        run: Run,
+        inputs: Mapping[InputRole, InputAsset],
+        result: StageResult,
+        stored: Mapping[str, _Stored],
+        evidence_files: list[dict[str, str]],
+        gate: GovernedStage | None = None,
+    ) -> RunOutcome:
         audit = self.audit
         with self.db.write() as s:
             store.record_run(s, audit, run)
@@ -348,44 +432,81 @@ class StageRunner:
                 _recheck_deployment(inputs, input_rows, gate)
             # An output may reuse its input's role name; evidence then goes to the output.
             subjects: dict[str, tuple[str, Any, str]] = {
-                role: (a.asset_type, input_rows[role], a.digest) for role, a in inputs.items()}
+                role: (a.asset_type, input_rows[role], a.digest) for role, a in inputs.items()
+            }
             created: dict[str, str] = {}
             for role, st in stored.items():
                 out = st.output
                 name = out.name or parse_ref(inputs[out.derived_from[0]].ref).name
                 row = store.create_version(
-                    s, audit, asset_type=out.asset_type, name=name, run_id=run.id,
+                    s,
+                    audit,
+                    asset_type=out.asset_type,
+                    name=name,
+                    run_id=run.id,
                     risk_tier=out.risk_tier,
-                    fields={"digest": st.digest, "size_bytes": st.size,
-                            "meta": dict(out.metadata), **st.fields})
+                    fields={
+                        "digest": st.digest,
+                        "size_bytes": st.size,
+                        "meta": dict(out.metadata),
+                        **st.fields,
+                    },
+                )
                 subjects[role] = (out.asset_type, row, row.digest)
                 created[role] = store.ref_of(s, out.asset_type, row)
                 for parent in out.derived_from:
-                    store.add_lineage(s, audit, child_type=out.asset_type, child=row,
-                                      parent_type=inputs[parent].asset_type,
-                                      parent=input_rows[parent], run_id=run.id)
+                    store.add_lineage(
+                        s,
+                        audit,
+                        child_type=out.asset_type,
+                        child=row,
+                        parent_type=inputs[parent].asset_type,
+                        parent=input_rows[parent],
+                        run_id=run.id,
+                    )
                 if st.card is not None:
-                    store.attach_evidence(s, audit, asset_type="dataset", version=row,
-                                          expected_digest=st.digest, kind="dataset_card",
-                                          stage=run.stage, plugin="lmops-core",
-                                          metrics=st.card[0], details=st.card[1], run_id=run.id)
+                    store.attach_evidence(
+                        s,
+                        audit,
+                        asset_type="dataset",
+                        version=row,
+                        expected_digest=st.digest,
+                        kind="dataset_card",
+                        stage=run.stage,
+                        plugin="lmops-core",
+                        metrics=st.card[0],
+                        details=st.card[1],
+                        run_id=run.id,
+                    )
             evidence_ids: list[int] = []
             for ev, files in zip(result.evidence, evidence_files, strict=True):
                 typ, row, expected = subjects[ev.subject]
                 saved = store.attach_evidence(
-                    s, audit, asset_type=typ, version=row, expected_digest=expected,
-                    kind=ev.kind, stage=run.stage, plugin=run.plugin, metrics=ev.metrics,
-                    details=ev.details, artifacts=files, run_id=run.id)
+                    s,
+                    audit,
+                    asset_type=typ,
+                    version=row,
+                    expected_digest=expected,
+                    kind=ev.kind,
+                    stage=run.stage,
+                    plugin=run.plugin,
+                    metrics=ev.metrics,
+                    details=ev.details,
+                    artifacts=files,
+                    run_id=run.id,
+                )
                 assert saved.id is not None
                 evidence_ids.append(saved.id)
-        return RunOutcome(run_id=run.id, outputs=created, evidence_ids=evidence_ids,
-                          metrics=dict(run.metrics))
+        return RunOutcome(
+            run_id=run.id, outputs=created, evidence_ids=evidence_ids, metrics=dict(run.metrics)
+        )
 
     def _record_failure(self, run: Run, exc: BaseException) -> None:
         run.status = "failed"
         run.ended_at = utcnow()
-        run.error = redact_text(
-            "".join(traceback.format_exception_only(type(exc), exc)).strip())[:4000]
+        run.error = redact_text("".join(traceback.format_exception_only(type(exc), exc)).strip())[
+            :4000
+        ]
         run.metrics, run.info, run.series_digest = {}, {}, None
         try:
             with self.db.write() as s:
@@ -410,16 +531,21 @@ def _check_suite_usable(ref: str, version: Any) -> None:
     if code is None:
         raise PolicyViolationError(
             f"{ref} was registered before suites were checked for code; register it again "
-            "so its files are checked", field="inputs")
+            "so its files are checked",
+            field="inputs",
+        )
     if code and version.stage != SUITE_USE_STAGE:
         files = ", ".join(sorted(c["path"] for c in code))
         raise PolicyViolationError(
             f"{ref} contains code ({files}) and is not {SUITE_USE_STAGE}; request it with "
-            f"`lmops promote {ref} --to {SUITE_USE_STAGE}`", field="inputs")
+            f"`lmops promote {ref} --to {SUITE_USE_STAGE}`",
+            field="inputs",
+        )
 
 
-def _recheck_deployment(inputs: Mapping[InputRole, InputAsset], rows: Mapping[InputRole, Any],
-                        target: GovernedStage) -> None:
+def _recheck_deployment(
+    inputs: Mapping[InputRole, InputAsset], rows: Mapping[InputRole, Any], target: GovernedStage
+) -> None:
     """At commit: a governed input revoked or moved while the operation ran fails the run."""
     from lmops_core.governance.decisions import REVALIDATION_REQUIRED
 
@@ -427,11 +553,12 @@ def _recheck_deployment(inputs: Mapping[InputRole, InputAsset], rows: Mapping[In
         if asset.asset_type not in ("model", "prompt"):
             continue
         row = rows[role]
-        if (row.stage != target or row.status == REVALIDATION_REQUIRED
-                or row.digest != asset.digest):
+        if row.stage != target or row.status == REVALIDATION_REQUIRED or row.digest != asset.digest:
             raise PolicyViolationError(
                 f'deployment input "{role}" ({asset.ref}) left {target}, was revoked or changed '
-                "while the operation ran: nothing it produced is kept", field=f"inputs.{role}")
+                "while the operation ran: nothing it produced is kept",
+                field=f"inputs.{role}",
+            )
 
 
 @dataclass(frozen=True)
@@ -448,6 +575,7 @@ class RunOutcome:
         try:
             return self.outputs[role]
         except KeyError:
-            raise StageError(f"the run produced no output {role!r} "
-                             f"(outputs: {', '.join(self.outputs) or 'none'})") from None
-
+            raise StageError(
+                f"the run produced no output {role!r} "
+                f"(outputs: {', '.join(self.outputs) or 'none'})"
+            ) from None

@@ -43,14 +43,27 @@ class LoadedModel(Protocol):
     engine: str
     tokenizer: Any
 
-    def generate(self, prompt: str, max_new_tokens: int = 32, do_sample: bool = False,
-                 temperature: float = 1.0, top_k: int = 0, seed: int | None = None) -> str:
+    def generate(
+        self,
+        prompt: str,
+        max_new_tokens: int = 32,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        seed: int | None = None,
+    ) -> str:
         """The reply to ``prompt``."""
         ...
 
-    def stream(self, prompt: str, max_new_tokens: int = 32, do_sample: bool = False,
-               temperature: float = 1.0, top_k: int = 0, seed: int | None = None
-               ) -> Iterator[str]:
+    def stream(
+        self,
+        prompt: str,
+        max_new_tokens: int = 32,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        seed: int | None = None,
+    ) -> Iterator[str]:
         """The reply to ``prompt``, in decoded pieces as they are generated."""
         ...
 
@@ -63,8 +76,9 @@ class ScoringModel(LoadedModel, Protocol):
         """Ids generated greedily after ``prompt_ids`` (an end token included if produced)."""
         ...
 
-    def continuation_log_probs(self, prompts: Sequence[Sequence[int]],
-                               continuation: Sequence[int]) -> list[float]:
+    def continuation_log_probs(
+        self, prompts: Sequence[Sequence[int]], continuation: Sequence[int]
+    ) -> list[float]:
         """``log p(continuation | prompt)`` for each prompt (token ids, one batch)."""
         ...
 
@@ -111,28 +125,41 @@ class ModelRuntime:
         caps = frozenset(self.capabilities)
         unknown = sorted(caps - set(CAPABILITIES))
         if unknown or "generate" not in caps:
-            raise PluginError(f'model runtime for kind "{self.kind}": capabilities must include '
-                              f'"generate" and be among {", ".join(CAPABILITIES)}, '
-                              f"got {sorted(caps)}")
+            raise PluginError(
+                f'model runtime for kind "{self.kind}": capabilities must include '
+                f'"generate" and be among {", ".join(CAPABILITIES)}, '
+                f"got {sorted(caps)}"
+            )
         object.__setattr__(self, "capabilities", caps)
 
-    def open(self, folder: Path, *, base: Path | None = None, threads: int | None = None,
-             needs: Sequence[str] = ("generate",)) -> LoadedModel:
+    def open(
+        self,
+        folder: Path,
+        *,
+        base: Path | None = None,
+        threads: int | None = None,
+        needs: Sequence[str] = ("generate",),
+    ) -> LoadedModel:
         """Load ``folder`` after checking the runtime offers every capability in ``needs``."""
         missing = [c for c in needs if c not in self.capabilities]
         if missing:
             raise PluginError(
                 f'model kind "{self.kind}" ({self.engine}) cannot {missing[0]}: its runtime '
-                f'offers {", ".join(sorted(self.capabilities))}', kind=self.kind)
+                f"offers {', '.join(sorted(self.capabilities))}",
+                kind=self.kind,
+            )
         if self.needs_base and base is None:
-            raise PluginError(f'model kind "{self.kind}" needs its base model folder',
-                              kind=self.kind)
+            raise PluginError(
+                f'model kind "{self.kind}" needs its base model folder', kind=self.kind
+            )
         model = self.load(Path(folder), base=base, threads=threads)
         wanted = ScoringModel if "score" in needs else LoadedModel
         if not isinstance(model, wanted):
-            raise PluginError(f'the runtime for model kind "{self.kind}" returned '
-                              f"{type(model).__name__}, which is not a {wanted.__name__}",
-                              kind=self.kind)
+            raise PluginError(
+                f'the runtime for model kind "{self.kind}" returned '
+                f"{type(model).__name__}, which is not a {wanted.__name__}",
+                kind=self.kind,
+            )
         return model
 
 
@@ -222,9 +249,12 @@ class Guard:
         """A guard built with ``options``, checked to be a :class:`TextGuard`."""
         guard = self.factory(**options)
         if not isinstance(guard, TextGuard):
-            raise PluginError(f'guard "{self.name}": factory returned {type(guard).__name__}, '
-                              "which is not a TextGuard (scan, scan_batch, redact, "
-                              "redact_batch, describe)", guard=self.name)
+            raise PluginError(
+                f'guard "{self.name}": factory returned {type(guard).__name__}, '
+                "which is not a TextGuard (scan, scan_batch, redact, "
+                "redact_batch, describe)",
+                guard=self.name,
+            )
         return guard
 
 
@@ -294,7 +324,6 @@ class ServingTarget(Protocol):
     name: str
     description: str
 
-    def start(self, bundle: Path, *, home: Path, guard_mode: str,
-              log_path: Path) -> ServedModel:
+    def start(self, bundle: Path, *, home: Path, guard_mode: str, log_path: Path) -> ServedModel:
         """Start serving ``bundle``; the caller must :meth:`ServedModel.stop` it."""
         ...

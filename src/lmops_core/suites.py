@@ -76,8 +76,9 @@ def _load(path: Path, rel: str) -> Any:
         return yaml.load(path.read_bytes(), Loader=_TagLoader)  # noqa: S506 - safe subclass
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise ValidationError(f"suite file {rel}:{line}: invalid YAML: {exc.problem}",
-                              file=rel, line=line) from exc
+        raise ValidationError(
+            f"suite file {rel}:{line}: invalid YAML: {exc.problem}", file=rel, line=line
+        ) from exc
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ValidationError(f"suite file {rel}: invalid YAML: {exc}", file=rel) from exc
 
@@ -106,27 +107,35 @@ def _tags(value: Any) -> Iterator[_Tag]:
     return (leaf for leaf in _leaves(value) if isinstance(leaf, _Tag))
 
 
-def _inside(root: Path, base: Path, name: str, *, rel: str, fieldname: str,
-            must: str) -> Path:
+def _inside(root: Path, base: Path, name: str, *, rel: str, fieldname: str, must: str) -> Path:
     """``name`` joined to ``base`` (a folder under ``root``), refused unless it stays in ``root``."""
     what = f"suite file {rel}: field {fieldname!r}"
     if not isinstance(name, str) or "://" in name:
-        raise UnsafePathError(f"{what}: {name!r} is not a path inside the suite folder "
-                              "(URLs and other sources are not pinned by the suite's digest)",
-                              file=rel, field=fieldname)
+        raise UnsafePathError(
+            f"{what}: {name!r} is not a path inside the suite folder "
+            "(URLs and other sources are not pinned by the suite's digest)",
+            file=rel,
+            field=fieldname,
+        )
     try:
         target = join_inside(base, name, what=what)
     except UnsafePathError as exc:
-        raise UnsafePathError(f"{exc}; every file a suite reads must be inside its folder",
-                              file=rel, field=fieldname) from None
+        raise UnsafePathError(
+            f"{exc}; every file a suite reads must be inside its folder", file=rel, field=fieldname
+        ) from None
     if not target.is_relative_to(root):
-        raise UnsafePathError(f"{what}: {name!r} resolves outside the suite folder",
-                              file=rel, field=fieldname)
-    ok = target.is_file() if must == "file" else (
-        target.is_dir() if must == "folder" else target.exists())
+        raise UnsafePathError(
+            f"{what}: {name!r} resolves outside the suite folder", file=rel, field=fieldname
+        )
+    ok = (
+        target.is_file()
+        if must == "file"
+        else (target.is_dir() if must == "folder" else target.exists())
+    )
     if not ok:
-        raise ValidationError(f"{what}: {name!r} is not a {must} inside the suite folder",
-                              file=rel, field=fieldname)
+        raise ValidationError(
+            f"{what}: {name!r} is not a {must} inside the suite folder", file=rel, field=fieldname
+        )
     return target
 
 
@@ -140,8 +149,7 @@ def _check_task(root: Path, path: Path, rel: str, cfg: Any, out: SuiteInspection
             for name in _strings(kwargs.get(key)):
                 must = "file" if key == "data_files" else "folder"
                 _inside(root, base, name, rel=rel, fieldname=f"dataset_kwargs.{key}", must=must)
-                out.references.append({"file": rel, "field": f"dataset_kwargs.{key}",
-                                       "path": name})
+                out.references.append({"file": rel, "field": f"dataset_kwargs.{key}", "path": name})
     dataset_path = cfg.get("dataset_path")
     if dataset_path is not None and dataset_path not in DATASET_BUILDERS:
         _inside(root, base, str(dataset_path), rel=rel, fieldname="dataset_path", must="any")
@@ -154,10 +162,19 @@ def _check_task(root: Path, path: Path, rel: str, cfg: Any, out: SuiteInspection
             raise ValidationError(f"suite file {rel}: unknown YAML tag {tag.tag}", file=rel)
         module, _, _ = tag.value.rpartition(".")
         if not module:
-            raise ValidationError(f"suite file {rel}: !function {tag.value!r} must name "
-                                  "module.function", file=rel, field="!function")
-        _inside(root, base, module.replace(".", "/") + ".py", rel=rel, fieldname="!function",
-                must="file")
+            raise ValidationError(
+                f"suite file {rel}: !function {tag.value!r} must name module.function",
+                file=rel,
+                field="!function",
+            )
+        _inside(
+            root,
+            base,
+            module.replace(".", "/") + ".py",
+            rel=rel,
+            fieldname="!function",
+            must="file",
+        )
 
 
 def inspect_suite_folder(folder: Path) -> SuiteInspection:

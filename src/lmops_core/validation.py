@@ -61,8 +61,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C", bound=type)
 
 
-def check_text(value: str, field: str, *, max_length: int | None = None,
-               what: str | None = None) -> str:
+def check_text(
+    value: str, field: str, *, max_length: int | None = None, what: str | None = None
+) -> str:
     """``value`` if it can be stored as text; else a ValidationError naming ``field``.
 
     ``what`` names the value in the message when it is not the field itself (a key of
@@ -74,29 +75,39 @@ def check_text(value: str, field: str, *, max_length: int | None = None,
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValidationError(f"{what} must be valid Unicode (no lone surrogates)",
-                              field=field) from None
+        raise ValidationError(
+            f"{what} must be valid Unicode (no lone surrogates)", field=field
+        ) from None
     if max_length is not None and len(value) > max_length:
-        raise ValidationError(f"{what} must be at most {max_length} characters "
-                              f"(got {len(value)})", field=field)
+        raise ValidationError(
+            f"{what} must be at most {max_length} characters (got {len(value)})", field=field
+        )
     return value
 
 
-def check_int(value: int, field: str, *, minimum: int = INT64_MIN,
-              maximum: int = INT64_MAX) -> int:
+def check_int(value: int, field: str, *, minimum: int = INT64_MIN, maximum: int = INT64_MAX) -> int:
     """``value`` if it lies in ``[minimum, maximum]``; else a ValidationError naming ``field``."""
     if not minimum <= value <= maximum:
-        raise ValidationError(f"{field} must be between {minimum} and {maximum} (got {value})",
-                              field=field, minimum=minimum, maximum=maximum)
+        raise ValidationError(
+            f"{field} must be between {minimum} and {maximum} (got {value})",
+            field=field,
+            minimum=minimum,
+            maximum=maximum,
+        )
     return value
 
 
-def check_value(value: Any, field: str, *, max_length: int | None = None,
-                bounds: tuple[int, int] = (INT64_MIN, INT64_MAX), _depth: int = 0) -> Any:
+def check_value(
+    value: Any,
+    field: str,
+    *,
+    max_length: int | None = None,
+    bounds: tuple[int, int] = (INT64_MIN, INT64_MAX),
+    _depth: int = 0,
+) -> Any:
     """Check ``value`` (and what it holds) by the rules of the module docstring."""
     if _depth > MAX_DEPTH:
-        raise ValidationError(f"{field} is nested more than {MAX_DEPTH} levels deep",
-                              field=field)
+        raise ValidationError(f"{field} is nested more than {MAX_DEPTH} levels deep", field=field)
     if isinstance(value, str):
         check_text(value, field, max_length=max_length)
     elif isinstance(value, bool) or value is None:
@@ -106,8 +117,10 @@ def check_value(value: Any, field: str, *, max_length: int | None = None,
     elif isinstance(value, float):
         if not math.isfinite(value):
             root = field.split(".", 1)[0].split("[", 1)[0]
-            raise ValidationError(f"{root} is not valid JSON: {field} must be a finite number "
-                                  "(not NaN or infinity)", field=field)
+            raise ValidationError(
+                f"{root} is not valid JSON: {field} must be a finite number (not NaN or infinity)",
+                field=field,
+            )
     elif isinstance(value, Mapping):
         for key, item in value.items():
             where = f"{field}.{key}" if isinstance(key, str) and "\x00" not in key else field
@@ -154,5 +167,15 @@ def checked_public(cls: C) -> C:
     return cls
 
 
-__all__ = ["INT32_MAX", "INT64_MAX", "INT64_MIN", "INT_BOUNDS", "TEXT_LIMITS", "check_int",
-           "check_text", "check_value", "checked", "checked_public"]
+__all__ = [
+    "INT32_MAX",
+    "INT64_MAX",
+    "INT64_MIN",
+    "INT_BOUNDS",
+    "TEXT_LIMITS",
+    "check_int",
+    "check_text",
+    "check_value",
+    "checked",
+    "checked_public",
+]

@@ -7,13 +7,23 @@ does the CLI, which renders them as choices without importing the store.
 from __future__ import annotations
 
 #: Every role a user can hold or sign as.
-ROLES: tuple[str, ...] = ("viewer", "submitter", "validator", "risk_officer", "data_steward",
-                          "admin")
+ROLES: tuple[str, ...] = (
+    "viewer",
+    "submitter",
+    "validator",
+    "risk_officer",
+    "data_steward",
+    "admin",
+)
 #: Every status a promotion request can have.
 REQUEST_STATUSES: tuple[str, ...] = ("pending", "approved", "rejected", "expired", "invalidated")
 #: The stages a version enters only through governance.
-GOVERNED_STAGES: tuple[str, ...] = ("staging", "production", "approved-for-training",
-                                    "approved-for-use")
+GOVERNED_STAGES: tuple[str, ...] = (
+    "staging",
+    "production",
+    "approved-for-training",
+    "approved-for-use",
+)
 #: The risk tier of an asset.
 RISK_TIERS: tuple[str, ...] = ("low", "standard", "high")
 #: The model kinds the core itself knows: a base model, a PEFT adapter over one, an adapter

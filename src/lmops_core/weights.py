@@ -231,19 +231,22 @@ def _is_safetensors(path: Path, size: int) -> bool:
     data_size = size - 8 - n
     for name, entry in header.items():
         if name == "__metadata__":
-            if not isinstance(entry, dict) or not all(
-                    isinstance(v, str) for v in entry.values()):
+            if not isinstance(entry, dict) or not all(isinstance(v, str) for v in entry.values()):
                 return False
             continue
         if not isinstance(entry, dict) or not isinstance(entry.get("dtype"), str):
             return False
         shape, offsets = entry.get("shape"), entry.get("data_offsets")
         if not isinstance(shape, list) or not all(
-                isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+        ):
             return False
-        if (not isinstance(offsets, list) or len(offsets) != 2
-                or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
-                or not 0 <= offsets[0] <= offsets[1] <= data_size):
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+            or not 0 <= offsets[0] <= offsets[1] <= data_size
+        ):
             return False
     return True
 
@@ -290,8 +293,12 @@ def _is_npy(path: Path, size: int) -> bool:
         return False
     descr = meta["descr"]
     # A list descr is a structured dtype; only plain, non-object dtypes are accepted.
-    return (isinstance(descr, str) and bool(_NPY_DESCR.fullmatch(descr))
-            and isinstance(meta["fortran_order"], bool) and isinstance(meta["shape"], tuple))
+    return (
+        isinstance(descr, str)
+        and bool(_NPY_DESCR.fullmatch(descr))
+        and isinstance(meta["fortran_order"], bool)
+        and isinstance(meta["shape"], tuple)
+    )
 
 
 # -- a minimal protobuf walker (ONNX and SentencePiece) ---------------------------------
@@ -326,12 +333,12 @@ def _fields(buf: bytes) -> Iterable[tuple[int, int, Any]]:
         if wire == 0:
             value, pos = _varint(buf, pos)
         elif wire == 1:
-            value, pos = buf[pos:pos + 8], pos + 8
+            value, pos = buf[pos : pos + 8], pos + 8
         elif wire == 2:
             length, pos = _varint(buf, pos)
-            value, pos = buf[pos:pos + length], pos + length
+            value, pos = buf[pos : pos + length], pos + length
         elif wire == 5:
-            value, pos = buf[pos:pos + 4], pos + 4
+            value, pos = buf[pos : pos + 4], pos + 4
         else:
             raise _BadProto(f"wire type {wire}")
         if pos > len(buf):
@@ -342,8 +349,7 @@ def _fields(buf: bytes) -> Iterable[tuple[int, int, Any]]:
 # ModelProto fields (onnx.proto3): ir_version 1, opset_import 8, producer_name 2,
 # producer_version 3, domain 4, model_version 5, doc_string 6, graph 7,
 # metadata_props 14, training_info 20, functions 25, configuration 26.
-_ONNX_MODEL_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2,
-                      26: 2}
+_ONNX_MODEL_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2, 26: 2}
 
 
 def _onnx_external_locations(tensor: bytes) -> list[str]:
@@ -445,9 +451,12 @@ def classify(path: Path, *, protobuf: bool = True) -> FileVerdict:
     with open(path, "rb") as fh:
         head = fh.read(8)
     if head.startswith(b"\x93NUMPY"):
-        return FileVerdict("npy", False, False,
-                           "it is a .npy array of objects or of an unsupported dtype "
-                           "(object arrays are pickles)")
+        return FileVerdict(
+            "npy",
+            False,
+            False,
+            "it is a .npy array of objects or of an unsupported dtype (object arrays are pickles)",
+        )
     # ModelProto is written field by field in order: ONNX opens with ir_version (tag 0x08),
     # SentencePiece with its first piece (tag 0x0A).
     if protobuf and size <= _MAX_PROTO and head[:1] in (b"\x08", b"\x0a"):
@@ -457,13 +466,18 @@ def classify(path: Path, *, protobuf: bool = True) -> FileVerdict:
             return FileVerdict("onnx", False, True, external_data=external)
         if _is_sentencepiece(data):
             return FileVerdict("sentencepiece", False, True)
-    return FileVerdict("unknown", False, False,
-                       "it is not a format known to be safe (safetensors, JSON or other "
-                       "UTF-8 text, ONNX, SentencePiece, non-object .npy)")
+    return FileVerdict(
+        "unknown",
+        False,
+        False,
+        "it is not a format known to be safe (safetensors, JSON or other "
+        "UTF-8 text, ONNX, SentencePiece, non-object .npy)",
+    )
 
 
-def check_files(files: Iterable[tuple[str, Path]], *, folder: str,
-                allow_pickle: bool = False) -> list[dict[str, str]]:
+def check_files(
+    files: Iterable[tuple[str, Path]], *, folder: str, allow_pickle: bool = False
+) -> list[dict[str, str]]:
     """Refuse any file that is not an inert format (unless ``allow_pickle``).
 
     ``files`` are ``(relative name, path)`` pairs of one folder; ONNX external
@@ -495,7 +509,9 @@ def check_files(files: Iterable[tuple[str, Path]], *, folder: str,
             raise UnsafeContentError(
                 f"refusing {folder}/{rel}: {verdict.reason}; pickle can run code when loaded. "
                 "Convert the weights to safetensors, or pass --allow-pickle if you trust the "
-                "source and your policy allows it", file=f"{folder}/{rel}")
+                "source and your policy allows it",
+                file=f"{folder}/{rel}",
+            )
         accepted_unsafe.append({"file": rel, "format": verdict.format, "reason": verdict.reason})
     return accepted_unsafe
 

@@ -82,10 +82,18 @@ ByteProgress = Callable[[int], None]
 class Workspace:
     """A handle on one lmops store (metadata, artifacts, audit) acting as one actor."""
 
-    def __init__(self, *, settings: Settings, db: Database, artifacts: ArtifactStore,
-                 plugins: PluginHost, audit_key: bytes, actor: str | None = None,
-                 identity: Identity | None = None,
-                 audit_ledger: AuditLedger | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        artifacts: ArtifactStore,
+        plugins: PluginHost,
+        audit_key: bytes,
+        actor: str | None = None,
+        identity: Identity | None = None,
+        audit_ledger: AuditLedger | None = None,
+    ) -> None:
         self.settings = settings
         self.db = db
         self.artifacts = artifacts
@@ -94,17 +102,31 @@ class Workspace:
         self._ledger = audit_ledger
         self.identity = identity or name_only(actor or settings.actor, embedded=db.is_sqlite)
         # The services below take what they use, never this facade.
-        self._audit = store.AuditWriter(key=audit_key, actor=self.identity.user,
-                                        anchor=audit_ledger.anchor if audit_ledger else None,
-                                        identity=self.identity.method)
+        self._audit = store.AuditWriter(
+            key=audit_key,
+            actor=self.identity.user,
+            anchor=audit_ledger.anchor if audit_ledger else None,
+            identity=self.identity.method,
+        )
         self.policy_source = PolicySource(settings=settings, plugins=plugins)
-        self.runner = StageRunner(db=db, artifacts=artifacts, plugins=plugins,
-                                  settings=settings, actor=self.identity.user,
-                                  audit=self._audit, policy_source=self.policy_source,
-                                  versions=self.get)
-        self._governance = Governance(db=db, identity=self.identity, audit=self._audit,
-                                      policy_source=self.policy_source, plugins=plugins,
-                                      home=settings.home)
+        self.runner = StageRunner(
+            db=db,
+            artifacts=artifacts,
+            plugins=plugins,
+            settings=settings,
+            actor=self.identity.user,
+            audit=self._audit,
+            policy_source=self.policy_source,
+            versions=self.get,
+        )
+        self._governance = Governance(
+            db=db,
+            identity=self.identity,
+            audit=self._audit,
+            policy_source=self.policy_source,
+            plugins=plugins,
+            home=settings.home,
+        )
 
     @property
     def actor(self) -> str:
@@ -114,9 +136,16 @@ class Workspace:
     # -- opening ---------------------------------------------------------------
 
     @classmethod
-    def open(cls, settings: Settings | None = None, *, actor: str | None = None,
-             token: str | None = None, signing_key: Path | str | None = None,
-             migrate: bool = True, create: bool = True) -> Workspace:
+    def open(
+        cls,
+        settings: Settings | None = None,
+        *,
+        actor: str | None = None,
+        token: str | None = None,
+        signing_key: Path | str | None = None,
+        migrate: bool = True,
+        create: bool = True,
+    ) -> Workspace:
         """Open the store named by ``settings`` (default: the ``LMOPS_*`` environment).
 
         The workspace acts as the owner of ``token`` (default ``LMOPS_TOKEN``)
@@ -134,40 +163,66 @@ class Workspace:
             raise NotFoundError(f"no lmops store at {where}", store=where)
         settings.home.mkdir(parents=True, exist_ok=True)
         plugins = load_plugins(settings, registrations=False)  # operations load when first used
-        db = Database(settings.resolved_database_url,
-                      busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+        db = Database(
+            settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+        )
         if migrate:
             db.migrate()
-        backend = plugins.hook.lmops_artifact_backend(uri=settings.resolved_artifact_uri,
-                                                      settings=settings)
+        backend = plugins.hook.lmops_artifact_backend(
+            uri=settings.resolved_artifact_uri, settings=settings
+        )
         if backend is None:
             raise ConfigurationError(
-                f"no installed plugin serves the artifact URI {settings.resolved_artifact_uri!r}")
-        key = load_or_create_audit_key(settings.home, settings.audit_key,
-                                       existing_log=existing_log(db))
+                f"no installed plugin serves the artifact URI {settings.resolved_artifact_uri!r}"
+            )
+        key = load_or_create_audit_key(
+            settings.home, settings.audit_key, existing_log=existing_log(db)
+        )
         artifacts = ArtifactStore(backend)
-        ledger = AuditLedger(db=db, artifacts=artifacts, key=key,
-                             sink_path=settings.audit_checkpoint_sink,
-                             every=settings.audit_checkpoint_every,
-                             alerts_path=settings.home / "alerts.jsonl",
-                             witnesses=audit_witnesses(settings)).open()
+        ledger = AuditLedger(
+            db=db,
+            artifacts=artifacts,
+            key=key,
+            sink_path=settings.audit_checkpoint_sink,
+            every=settings.audit_checkpoint_every,
+            alerts_path=settings.home / "alerts.jsonl",
+            witnesses=audit_witnesses(settings),
+        ).open()
         secret = token or (settings.token.get_secret_value() if settings.token else None)
         key_file = Path(signing_key) if signing_key else settings.signing_key
         name = actor or settings.actor
         if secret or key_file:
             with db.read() as s:
-                identity = resolve_identity(s, name=name, embedded=db.is_sqlite, token=secret,
-                                            signing_key=key_file,
-                                            explicit_name=actor is not None)
+                identity = resolve_identity(
+                    s,
+                    name=name,
+                    embedded=db.is_sqlite,
+                    token=secret,
+                    signing_key=key_file,
+                    explicit_name=actor is not None,
+                )
         else:
             identity = name_only(name, embedded=db.is_sqlite)
-        return cls(settings=settings, db=db, artifacts=artifacts, plugins=plugins,
-                   audit_key=key, identity=identity, audit_ledger=ledger)
+        return cls(
+            settings=settings,
+            db=db,
+            artifacts=artifacts,
+            plugins=plugins,
+            audit_key=key,
+            identity=identity,
+            audit_ledger=ledger,
+        )
 
     def _with(self, identity: Identity) -> Workspace:
-        return Workspace(settings=self.settings, db=self.db, artifacts=self.artifacts,
-                         plugins=self.plugins, audit_key=self._audit_key, identity=identity,
-                         audit_ledger=self._ledger)
+        return Workspace(
+            settings=self.settings,
+            db=self.db,
+            artifacts=self.artifacts,
+            plugins=self.plugins,
+            audit_key=self._audit_key,
+            identity=identity,
+            audit_ledger=self._ledger,
+        )
 
     def as_actor(self, actor: str) -> Workspace:
         """The same store, labelled as another actor (sharing engine and plugins).
@@ -196,20 +251,26 @@ class Workspace:
     def as_principal(self, principal: Principal, *, via: str = "token") -> Workspace:
         """The same store, acting as a principal the admin API authenticated by token."""
         if via != "token" or not principal.token_id or principal.token is None:
-            raise AuthenticationError("a principal acts only through the token that "
-                                      "authenticated it")
-        return self._with(Identity(user=principal.user, method="token",
-                                   token_id=principal.token_id,
-                                   secret=principal.token.get_secret_value()))
+            raise AuthenticationError(
+                "a principal acts only through the token that authenticated it"
+            )
+        return self._with(
+            Identity(
+                user=principal.user,
+                method="token",
+                token_id=principal.token_id,
+                secret=principal.token.get_secret_value(),
+            )
+        )
 
     @property
     def signing_keys(self) -> KeyRegistry:
         """Personal signing keys: register, rotate, revoke, list."""
-        return KeyRegistry(db=self.db, identity=self.identity, audit=self._audit,
-                           home=self.settings.home)
+        return KeyRegistry(
+            db=self.db, identity=self.identity, audit=self._audit, home=self.settings.home
+        )
 
-    def verify_decisions(self, trusted: Mapping[str, Any] | None = None
-                         ) -> DecisionVerifyResult:
+    def verify_decisions(self, trusted: Mapping[str, Any] | None = None) -> DecisionVerifyResult:
         """Check the signature of every approval decision and key registration.
 
         ``trusted`` adds server public keys (by fingerprint) to those of this home.
@@ -263,41 +324,86 @@ class Workspace:
         clean_name(name)  # a bad name is refused before anything is read or stored
         tmp = self.settings.home / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
-        ingested = ingest_file(source, shape=shape, tmp_dir=tmp, drop_invalid=drop_invalid,
-                               token_counter=token_counter, progress=progress,
-                               max_record_bytes=self.settings.max_record_bytes)
+        ingested = ingest_file(
+            source,
+            shape=shape,
+            tmp_dir=tmp,
+            drop_invalid=drop_invalid,
+            token_counter=token_counter,
+            progress=progress,
+            max_record_bytes=self.settings.max_record_bytes,
+        )
         with self.artifacts.lease(f"dataset-{source.name}"):
             try:
                 info = self.artifacts.put_file(ingested.path)
             finally:
                 ingested.path.unlink(missing_ok=True)
-            return self._record_dataset(name, source, shape, description, drop_invalid, meta,
-                                        tags, ingested, info)
+            return self._record_dataset(
+                name, source, shape, description, drop_invalid, meta, tags, ingested, info
+            )
 
-    def _record_dataset(self, name: str, source: Path, shape: str, description: str,
-                        drop_invalid: bool, meta: Mapping[str, Any] | None,
-                        tags: Mapping[str, str] | None, ingested: Any,
-                        info: Any) -> DatasetVersionPublic:
+    def _record_dataset(
+        self,
+        name: str,
+        source: Path,
+        shape: str,
+        description: str,
+        drop_invalid: bool,
+        meta: Mapping[str, Any] | None,
+        tags: Mapping[str, str] | None,
+        ingested: Any,
+        info: Any,
+    ) -> DatasetVersionPublic:
         audit = self.audit_writer
         with self.db.write() as s:
             row = store.create_version(
-                s, audit, asset_type="dataset", name=name, description=description, tags=tags,
-                fields={"digest": info.digest, "size_bytes": info.size, "shape": shape,
-                        "format": "jsonl", "record_count": ingested.records,
-                        "meta": {"source_file": source.name, **(meta or {})}})
-            store.attach_evidence(s, audit, asset_type="dataset", version=row,
-                                  expected_digest=info.digest, kind="dataset_card",
-                                  stage="data_preparation", plugin="lmops-core",
-                                  metrics=ingested.card_metrics, details=ingested.card_details)
-            store.attach_evidence(s, audit, asset_type="dataset", version=row,
-                                  expected_digest=info.digest, kind="ingestion",
-                                  stage="data_preparation", plugin="lmops-core",
-                                  metrics={"records_read": ingested.records + ingested.dropped,
-                                           "records_kept": ingested.records,
-                                           "records_dropped": ingested.dropped},
-                                  details={"source_file": source.name,
-                                           "drop_invalid": drop_invalid,
-                                           "dropped_examples": ingested.dropped_examples})
+                s,
+                audit,
+                asset_type="dataset",
+                name=name,
+                description=description,
+                tags=tags,
+                fields={
+                    "digest": info.digest,
+                    "size_bytes": info.size,
+                    "shape": shape,
+                    "format": "jsonl",
+                    "record_count": ingested.records,
+                    "meta": {"source_file": source.name, **(meta or {})},
+                },
+            )
+            store.attach_evidence(
+                s,
+                audit,
+                asset_type="dataset",
+                version=row,
+                expected_digest=info.digest,
+                kind="dataset_card",
+                stage="data_preparation",
+                plugin="lmops-core",
+                metrics=ingested.card_metrics,
+                details=ingested.card_details,
+            )
+            store.attach_evidence(
+                s,
+                audit,
+                asset_type="dataset",
+                version=row,
+                expected_digest=info.digest,
+                kind="ingestion",
+                stage="data_preparation",
+                plugin="lmops-core",
+                metrics={
+                    "records_read": ingested.records + ingested.dropped,
+                    "records_kept": ingested.records,
+                    "records_dropped": ingested.dropped,
+                },
+                details={
+                    "source_file": source.name,
+                    "drop_invalid": drop_invalid,
+                    "dropped_examples": ingested.dropped_examples,
+                },
+            )
             return self._dataset_public(s, row)
 
     def register_model(
@@ -331,34 +437,62 @@ class Workspace:
                 self.governance.check_pickle_allowed(s, self.actor, tier)
         accepted: list[dict[str, str]] = []
         with self.artifacts.lease(f"model-{name}"):
-            info, manifest = self.artifacts.put_tree(folder, allow_pickle=allow_pickle,
-                                                     progress=progress,
-                                                     accepted_unsafe=accepted)
-            return self._record_model(name, kind, description, risk_tier, meta, tags, info,
-                                      manifest, accepted)
+            info, manifest = self.artifacts.put_tree(
+                folder, allow_pickle=allow_pickle, progress=progress, accepted_unsafe=accepted
+            )
+            return self._record_model(
+                name, kind, description, risk_tier, meta, tags, info, manifest, accepted
+            )
 
-    def _record_model(self, name: str, kind: str, description: str, risk_tier: str | None,
-                      meta: Mapping[str, Any] | None, tags: Mapping[str, str] | None,
-                      info: Any, manifest: Any,
-                      accepted: list[dict[str, str]]) -> ModelVersionPublic:
+    def _record_model(
+        self,
+        name: str,
+        kind: str,
+        description: str,
+        risk_tier: str | None,
+        meta: Mapping[str, Any] | None,
+        tags: Mapping[str, str] | None,
+        info: Any,
+        manifest: Any,
+        accepted: list[dict[str, str]],
+    ) -> ModelVersionPublic:
         fmt = "onnx" if any(e.path.endswith(".onnx") for e in manifest.entries) else "safetensors"
         with self.db.write() as s:
             row = store.create_version(
-                s, self.audit_writer, asset_type="model", name=name, description=description,
-                risk_tier=risk_tier, tags=tags,
-                fields={"digest": info.digest, "size_bytes": manifest.total_size, "kind": kind,
-                        "format": fmt, "meta": {"files": len(manifest.entries), **(meta or {})}})
+                s,
+                self.audit_writer,
+                asset_type="model",
+                name=name,
+                description=description,
+                risk_tier=risk_tier,
+                tags=tags,
+                fields={
+                    "digest": info.digest,
+                    "size_bytes": manifest.total_size,
+                    "kind": kind,
+                    "format": fmt,
+                    "meta": {"files": len(manifest.entries), **(meta or {})},
+                },
+            )
             if accepted:
                 # The exception is part of the version's record: reviewers see it as evidence.
                 store.attach_evidence(
-                    s, self.audit_writer, asset_type="model", version=row,
-                    expected_digest=info.digest, kind="pickle_allowed", stage="training",
-                    plugin="lmops-core", metrics={"files": len(accepted)},
-                    details={"allowed_by": self.actor, "files": accepted})
+                    s,
+                    self.audit_writer,
+                    asset_type="model",
+                    version=row,
+                    expected_digest=info.digest,
+                    kind="pickle_allowed",
+                    stage="training",
+                    plugin="lmops-core",
+                    metrics={"files": len(accepted)},
+                    details={"allowed_by": self.actor, "files": accepted},
+                )
             return self._model_public(s, row)
 
-    def register_suite(self, name: str, folder: Path | str, *,
-                       description: str = "") -> SuiteVersionPublic:
+    def register_suite(
+        self, name: str, folder: Path | str, *, description: str = ""
+    ) -> SuiteVersionPublic:
         """Register an evaluation suite folder (``suite.yaml`` plus its task folders).
 
         The folder's digest pins tasks, data and thresholds exactly: changing any
@@ -368,8 +502,11 @@ class Workspace:
         """
         folder = Path(folder)
         if not (folder / "suite.yaml").is_file():
-            raise ValidationError(f"{folder} has no suite.yaml: a suite folder holds suite.yaml "
-                                  "and the task folders it names", file=str(folder))
+            raise ValidationError(
+                f"{folder} has no suite.yaml: a suite folder holds suite.yaml "
+                "and the task folders it names",
+                file=str(folder),
+            )
         with self.artifacts.lease(f"suite-{name}"):
             info, manifest = self.artifacts.put_tree(folder)
             # Inspect the stored copy, not the host folder: what was checked is what runs.
@@ -377,22 +514,41 @@ class Workspace:
             tmp.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=tmp) as scratch:
                 inspection = inspect_suite_folder(
-                    self.artifacts.export_tree(info.digest, Path(scratch) / "suite"))
+                    self.artifacts.export_tree(info.digest, Path(scratch) / "suite")
+                )
             return self._record_suite(name, description, info, manifest, inspection)
 
-    def _record_suite(self, name: str, description: str, info: Any, manifest: Any,
-                      inspection: Any) -> SuiteVersionPublic:
+    def _record_suite(
+        self, name: str, description: str, info: Any, manifest: Any, inspection: Any
+    ) -> SuiteVersionPublic:
         with self.db.write() as s:
             row = store.create_version(
-                s, self.audit_writer, asset_type="suite", name=name, description=description,
-                fields={"digest": info.digest, "size_bytes": manifest.total_size,
-                        "meta": {"files": len(manifest.entries),
-                                 "code_files": inspection.code_files,
-                                 "references": inspection.references}})
+                s,
+                self.audit_writer,
+                asset_type="suite",
+                name=name,
+                description=description,
+                fields={
+                    "digest": info.digest,
+                    "size_bytes": manifest.total_size,
+                    "meta": {
+                        "files": len(manifest.entries),
+                        "code_files": inspection.code_files,
+                        "references": inspection.references,
+                    },
+                },
+            )
             return self._suite_public(s, row)
 
-    def create_prompt(self, name: str, template: str, *, variables: Sequence[str] | None = None,
-                      description: str = "", risk_tier: str | None = None) -> PromptVersionPublic:
+    def create_prompt(
+        self,
+        name: str,
+        template: str,
+        *,
+        variables: Sequence[str] | None = None,
+        description: str = "",
+        risk_tier: str | None = None,
+    ) -> PromptVersionPublic:
         """Register a prompt template; ``{variable}`` placeholders must match ``variables``."""
         import string
 
@@ -400,20 +556,26 @@ class Workspace:
         try:
             found = sorted({f for _, f, _, _ in string.Formatter().parse(template) if f})
         except ValueError as exc:
-            raise ValidationError(f"prompt {name!r}: template is not a valid format string "
-                                  f"({exc})", field="template") from None
+            raise ValidationError(
+                f"prompt {name!r}: template is not a valid format string ({exc})", field="template"
+            ) from None
         declared = sorted(set(variables)) if variables is not None else found
         if found != declared:
             raise ValidationError(
                 f"prompt {name!r}: template uses variables {found} but declares {declared}",
-                field="variables")
+                field="variables",
+            )
         digest = digest_bytes(("\x00".join([template, *declared])).encode())
         with self.db.write() as s:
             row = store.create_version(
-                s, self.audit_writer, asset_type="prompt", name=name, description=description,
+                s,
+                self.audit_writer,
+                asset_type="prompt",
+                name=name,
+                description=description,
                 risk_tier=risk_tier,
-                fields={"digest": digest, "template": template, "variables": declared,
-                        "meta": {}})
+                fields={"digest": digest, "template": template, "variables": declared, "meta": {}},
+            )
             return self._prompt_public(s, row)
 
     # -- reading ---------------------------------------------------------------------
@@ -427,11 +589,18 @@ class Workspace:
 
     def list_assets(self, asset_type: AssetType) -> list[AssetPublic]:
         with self.db.read() as s:
-            return [AssetPublic(asset_type=asset_type, name=a.name, description=a.description,
-                                risk_tier=getattr(a, "risk_tier", None),
-                                latest_version=a.latest_version, created_at=a.created_at,
-                                created_by=a.created_by)
-                    for a in store.list_assets(s, asset_type)]
+            return [
+                AssetPublic(
+                    asset_type=asset_type,
+                    name=a.name,
+                    description=a.description,
+                    risk_tier=getattr(a, "risk_tier", None),
+                    latest_version=a.latest_version,
+                    created_at=a.created_at,
+                    created_by=a.created_by,
+                )
+                for a in store.list_assets(s, asset_type)
+            ]
 
     def list_versions(self, asset_type: AssetType, name: str) -> list[VersionPublic]:
         with self.db.read() as s:
@@ -439,15 +608,32 @@ class Workspace:
             rows = [(asset, v) for v in store.list_versions(s, asset_type, name)]
             return self._publics(s, asset_type, rows)
 
-    def search(self, asset_type: AssetType, *, name: str | None = None, kind: str | None = None,
-               stage: GovernedStage | None = None, tags: Mapping[str, str] | None = None,
-               metrics: Sequence[str] = (), limit: int = 100, offset: int = 0
-               ) -> list[VersionPublic]:
+    def search(
+        self,
+        asset_type: AssetType,
+        *,
+        name: str | None = None,
+        kind: str | None = None,
+        stage: GovernedStage | None = None,
+        tags: Mapping[str, str] | None = None,
+        metrics: Sequence[str] = (),
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[VersionPublic]:
         """Versions matching all filters; metrics like ``"eval.acc>=0.6"``."""
         filters = [store.MetricFilter.parse(m) for m in metrics]
         with self.db.read() as s:
-            rows = store.search_versions(s, asset_type, name=name, kind=kind, stage=stage,
-                                         tags=tags, metrics=filters, limit=limit, offset=offset)
+            rows = store.search_versions(
+                s,
+                asset_type,
+                name=name,
+                kind=kind,
+                stage=stage,
+                tags=tags,
+                metrics=filters,
+                limit=limit,
+                offset=offset,
+            )
             return self._publics(s, asset_type, rows)
 
     def evidence(self, ref: str, *, kind: str | None = None) -> list[EvidencePublic]:
@@ -456,12 +642,16 @@ class Workspace:
             _, row = store.resolve(s, parsed)
             typ = parsed.asset_type or "model"
             subject = store.ref_of(s, typ, row)
-            return [EvidencePublic(subject=subject, **redact(e.model_dump(
-                        exclude={"subject_type", "subject_id"})))
-                    for e in store.list_evidence(s, typ, row.id, kind)]
+            return [
+                EvidencePublic(
+                    subject=subject, **redact(e.model_dump(exclude={"subject_type", "subject_id"}))
+                )
+                for e in store.list_evidence(s, typ, row.id, kind)
+            ]
 
-    def lineage(self, ref: str, *, direction: str = "up", depth: int = 10
-                ) -> list[LineageEdgePublic]:
+    def lineage(
+        self, ref: str, *, direction: str = "up", depth: int = 10
+    ) -> list[LineageEdgePublic]:
         """Edges reachable from ``ref`` going up (ancestors) or down (descendants)."""
         if direction not in ("up", "down"):
             raise ValidationError("direction must be 'up' or 'down'", field="direction")
@@ -477,12 +667,19 @@ class Workspace:
                     for e in store.lineage_edges(s, typ, vid, direction):  # type: ignore[arg-type]
                         child = store.version_by_id(s, e.child_type, e.child_id)
                         parent = store.version_by_id(s, e.parent_type, e.parent_id)
-                        edges.append(LineageEdgePublic(
-                            child=store.ref_of(s, e.child_type, child),
-                            parent=store.ref_of(s, e.parent_type, parent),
-                            relation=e.relation, run_id=e.run_id))
-                        other = ((e.parent_type, e.parent_id) if direction == "up"
-                                 else (e.child_type, e.child_id))
+                        edges.append(
+                            LineageEdgePublic(
+                                child=store.ref_of(s, e.child_type, child),
+                                parent=store.ref_of(s, e.parent_type, parent),
+                                relation=e.relation,
+                                run_id=e.run_id,
+                            )
+                        )
+                        other = (
+                            (e.parent_type, e.parent_id)
+                            if direction == "up"
+                            else (e.child_type, e.child_id)
+                        )
                         if other not in seen:
                             seen.add(other)
                             nxt.append(other)
@@ -491,8 +688,9 @@ class Workspace:
                     break
         return edges
 
-    def runs(self, *, stage: LifecycleStage | str | None = None, limit: int = 50
-             ) -> list[RunPublic]:
+    def runs(
+        self, *, stage: LifecycleStage | str | None = None, limit: int = 50
+    ) -> list[RunPublic]:
         from sqlalchemy import select
         from sqlmodel import col
 
@@ -509,8 +707,14 @@ class Workspace:
                 raise NotFoundError(f"run {run_id!r} does not exist", run=run_id)
             return _run_public(row)
 
-    def audit_events(self, *, subject: str | None = None, action: str | None = None,
-                     after_seq: int = 0, limit: int = 100) -> list[AuditEventPublic]:
+    def audit_events(
+        self,
+        *,
+        subject: str | None = None,
+        action: str | None = None,
+        after_seq: int = 0,
+        limit: int = 100,
+    ) -> list[AuditEventPublic]:
         import json
 
         from sqlalchemy import select
@@ -523,10 +727,19 @@ class Workspace:
             if action:
                 q = q.where(col(AuditEvent.action) == action)
             q = q.order_by(col(AuditEvent.seq)).limit(limit)
-            return [AuditEventPublic(seq=e.seq, ts=e.ts, actor=e.actor, action=e.action,
-                                     subject=e.subject, before=redact(json.loads(e.before)),
-                                     after=redact(json.loads(e.after)), hash=e.hash)
-                    for e in s.execute(q).scalars()]
+            return [
+                AuditEventPublic(
+                    seq=e.seq,
+                    ts=e.ts,
+                    actor=e.actor,
+                    action=e.action,
+                    subject=e.subject,
+                    before=redact(json.loads(e.before)),
+                    after=redact(json.loads(e.after)),
+                    hash=e.hash,
+                )
+                for e in s.execute(q).scalars()
+            ]
 
     def verify_audit(self, *, checkpoint: Path | str | None = None) -> VerifyResult:
         """Re-check the whole audit chain, its signed head, genesis and checkpoints.
@@ -563,61 +776,110 @@ class Workspace:
         with self.db.write() as s:
             parsed = parse_ref(ref)
             _, row = store.resolve(s, parsed)
-            store.set_tag(s, self.audit_writer, asset_type=parsed.asset_type or "model",
-                          version=row, key=key, value=value)
+            store.set_tag(
+                s,
+                self.audit_writer,
+                asset_type=parsed.asset_type or "model",
+                version=row,
+                key=key,
+                value=value,
+            )
 
     def set_alias(self, ref: str, alias: str) -> None:
         """Point an alias at a version. Stage names are reserved for the approval workflow."""
         if alias in RESERVED_ALIASES:
             raise ValidationError(
                 f"alias {alias!r} is reserved: versions enter {alias} only through an approved "
-                "promotion request", field="alias")
+                "promotion request",
+                field="alias",
+            )
         with self.db.write() as s:
             parsed = parse_ref(ref)
             asset, row = store.resolve(s, parsed)
-            store.set_alias(s, self.audit_writer, asset_type=parsed.asset_type or "model",
-                            asset=asset, alias=alias, version=row)
+            store.set_alias(
+                s,
+                self.audit_writer,
+                asset_type=parsed.asset_type or "model",
+                asset=asset,
+                alias=alias,
+                version=row,
+            )
 
-    def attach_evidence(self, ref: str, *, kind: str, digest: str, metrics: Mapping[str, Any],
-                        details: Mapping[str, Any] | None = None,
-                        stage: LifecycleStage | str = "evaluation",
-                        files: Mapping[str, Path] | None = None) -> EvidencePublic:
+    def attach_evidence(
+        self,
+        ref: str,
+        *,
+        kind: str,
+        digest: str,
+        metrics: Mapping[str, Any],
+        details: Mapping[str, Any] | None = None,
+        stage: LifecycleStage | str = "evaluation",
+        files: Mapping[str, Path] | None = None,
+    ) -> EvidencePublic:
         """Attach evidence measured outside a plugin (e.g. a validation report).
 
         ``digest`` must be the digest of the version the evidence was measured
         on: evidence refuses to attach to different content.
         """
         with self.artifacts.lease(f"evidence-{kind}"):
-            artifacts = {name: self.artifacts.put_file(Path(p)).digest
-                         for name, p in (files or {}).items()}
+            artifacts = {
+                name: self.artifacts.put_file(Path(p)).digest for name, p in (files or {}).items()
+            }
             return self._record_evidence(ref, kind, digest, metrics, details, stage, artifacts)
 
-    def _record_evidence(self, ref: str, kind: str, digest: str, metrics: Mapping[str, Any],
-                         details: Mapping[str, Any] | None, stage: str,
-                         artifacts: dict[str, str]) -> EvidencePublic:
+    def _record_evidence(
+        self,
+        ref: str,
+        kind: str,
+        digest: str,
+        metrics: Mapping[str, Any],
+        details: Mapping[str, Any] | None,
+        stage: str,
+        artifacts: dict[str, str],
+    ) -> EvidencePublic:
         with self.db.write() as s:
             parsed = parse_ref(ref)
             _, row = store.resolve(s, parsed)
             typ = parsed.asset_type or "model"
-            ev = store.attach_evidence(s, self.audit_writer, asset_type=typ, version=row,
-                                       expected_digest=digest, kind=kind, stage=stage,
-                                       plugin=f"sdk:{self.actor}", metrics=metrics,
-                                       details=details, artifacts=artifacts)
-            return EvidencePublic(subject=store.ref_of(s, typ, row),
-                                  **ev.model_dump(exclude={"subject_type", "subject_id"}))
+            ev = store.attach_evidence(
+                s,
+                self.audit_writer,
+                asset_type=typ,
+                version=row,
+                expected_digest=digest,
+                kind=kind,
+                stage=stage,
+                plugin=f"sdk:{self.actor}",
+                metrics=metrics,
+                details=details,
+                artifacts=artifacts,
+            )
+            return EvidencePublic(
+                subject=store.ref_of(s, typ, row),
+                **ev.model_dump(exclude={"subject_type", "subject_id"}),
+            )
 
-    def run_stage(self, stage: LifecycleStage | str, operation: str, *,
-                  inputs: Mapping[InputRole, str],
-                  params: Mapping[str, Any] | None = None, seed: int | None = None,
-                  progress: ProgressReporter | None = None) -> RunOutcome:
+    def run_stage(
+        self,
+        stage: LifecycleStage | str,
+        operation: str,
+        *,
+        inputs: Mapping[InputRole, str],
+        params: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        progress: ProgressReporter | None = None,
+    ) -> RunOutcome:
         """Run a plugin's operation for a stage and record everything it produced."""
         try:
             stage = Stage(stage)
         except ValueError:
-            raise ValidationError(f"unknown stage {stage!r} (expected one of "
-                                  f"{', '.join(s.value for s in Stage)})", field="stage") from None
-        return self.runner.run(stage, operation, inputs=inputs, params=params, seed=seed,
-                               progress=progress)
+            raise ValidationError(
+                f"unknown stage {stage!r} (expected one of {', '.join(s.value for s in Stage)})",
+                field="stage",
+            ) from None
+        return self.runner.run(
+            stage, operation, inputs=inputs, params=params, seed=seed, progress=progress
+        )
 
     def export(self, ref: str, dest: Path) -> Path:
         """Write a version's content (file or folder) to ``dest``, verified."""
@@ -635,11 +897,12 @@ class Workspace:
         ``gc_grace_seconds`` setting) goes, and never a blob a writer holds
         under a lease (a run or registration about to reference it).
         """
-        grace = self.settings.gc_grace_seconds if older_than_seconds is None \
-            else older_than_seconds
+        grace = self.settings.gc_grace_seconds if older_than_seconds is None else older_than_seconds
         if not isinstance(grace, int | float) or grace < 0 or grace != grace:
-            raise ValidationError(f"gc grace period must be a number of seconds >= 0, "
-                                  f"got {grace!r}", field="older_than_seconds")
+            raise ValidationError(
+                f"gc grace period must be a number of seconds >= 0, got {grace!r}",
+                field="older_than_seconds",
+            )
         swept = self.artifacts.backend.sweep_temporary(older_than_seconds=grace)
         stale = 0
         cutoff = time.time() - grace
@@ -662,62 +925,95 @@ class Workspace:
                 return referenced_digests(s)
 
         collected = self.artifacts.collect_garbage(referenced=roots, older_than_seconds=grace)
-        return {"temporary_uploads": swept, "stale_work_files": stale,
-                "blobs_deleted": collected.blobs_deleted, "bytes_freed": collected.bytes_freed,
-                "blobs_kept_recent": collected.kept_recent,
-                "blobs_kept_leased": collected.kept_leased,
-                "blobs_referenced": collected.kept_referenced,
-                "stale_leases": collected.stale_leases}
+        return {
+            "temporary_uploads": swept,
+            "stale_work_files": stale,
+            "blobs_deleted": collected.blobs_deleted,
+            "bytes_freed": collected.bytes_freed,
+            "blobs_kept_recent": collected.kept_recent,
+            "blobs_kept_leased": collected.kept_leased,
+            "blobs_referenced": collected.kept_referenced,
+            "stale_leases": collected.stale_leases,
+        }
 
     # -- views -------------------------------------------------------------------------
 
-    def _publics(self, s: Any, asset_type: str, rows: Sequence[tuple[Any, Any]]
-                 ) -> list[VersionPublic]:
+    def _publics(
+        self, s: Any, asset_type: str, rows: Sequence[tuple[Any, Any]]
+    ) -> list[VersionPublic]:
         tags, aliases = store.tags_and_aliases(s, asset_type, [v.id for _, v in rows])
-        return [self._public(s, asset_type, v, asset=a, tags=tags[v.id], aliases=aliases[v.id])
-                for a, v in rows]
+        return [
+            self._public(s, asset_type, v, asset=a, tags=tags[v.id], aliases=aliases[v.id])
+            for a, v in rows
+        ]
 
-    def _common(self, s: Any, asset_type: str, row: Any, asset: Any | None,
-                tags: dict[str, str] | None = None,
-                aliases: list[str] | None = None) -> dict[str, Any]:
+    def _common(
+        self,
+        s: Any,
+        asset_type: str,
+        row: Any,
+        asset: Any | None,
+        tags: dict[str, str] | None = None,
+        aliases: list[str] | None = None,
+    ) -> dict[str, Any]:
         asset = asset or store.asset_of(s, asset_type, row)
         return {
             "ref": store.version_ref(asset_type, asset.name, row.version),
-            "asset_type": asset_type, "name": asset.name, "version": row.version,
-            "digest": row.digest, "stage": row.stage, "status": row.status,
+            "asset_type": asset_type,
+            "name": asset.name,
+            "version": row.version,
+            "digest": row.digest,
+            "stage": row.stage,
+            "status": row.status,
             "meta": redact(row.meta),
             "tags": tags if tags is not None else store.tags_of(s, asset_type, row.id),
-            "aliases": aliases if aliases is not None else store.aliases_of(s, asset_type,
-                                                                            row.id),
-            "created_at": row.created_at, "created_by": row.created_by,
+            "aliases": aliases if aliases is not None else store.aliases_of(s, asset_type, row.id),
+            "created_at": row.created_at,
+            "created_by": row.created_by,
         }
 
-    def _dataset_public(self, s: Any, row: Any, asset: Any = None,
-                        **extra: Any) -> DatasetVersionPublic:
-        return DatasetVersionPublic(**self._common(s, "dataset", row, asset, **extra),
-                                    shape=row.shape,
-                                    format=row.format, record_count=row.record_count,
-                                    size_bytes=row.size_bytes)
+    def _dataset_public(
+        self, s: Any, row: Any, asset: Any = None, **extra: Any
+    ) -> DatasetVersionPublic:
+        return DatasetVersionPublic(
+            **self._common(s, "dataset", row, asset, **extra),
+            shape=row.shape,
+            format=row.format,
+            record_count=row.record_count,
+            size_bytes=row.size_bytes,
+        )
 
-    def _model_public(self, s: Any, row: Any, asset: Any = None,
-                      **extra: Any) -> ModelVersionPublic:
+    def _model_public(
+        self, s: Any, row: Any, asset: Any = None, **extra: Any
+    ) -> ModelVersionPublic:
         asset = asset or store.asset_of(s, "model", row)
-        return ModelVersionPublic(**self._common(s, "model", row, asset, **extra), kind=row.kind,
-                                  format=row.format, size_bytes=row.size_bytes,
-                                  risk_tier=asset.risk_tier)
+        return ModelVersionPublic(
+            **self._common(s, "model", row, asset, **extra),
+            kind=row.kind,
+            format=row.format,
+            size_bytes=row.size_bytes,
+            risk_tier=asset.risk_tier,
+        )
 
-    def _prompt_public(self, s: Any, row: Any, asset: Any = None,
-                       **extra: Any) -> PromptVersionPublic:
-        return PromptVersionPublic(**self._common(s, "prompt", row, asset, **extra),
-                                   template=row.template, variables=list(row.variables))
+    def _prompt_public(
+        self, s: Any, row: Any, asset: Any = None, **extra: Any
+    ) -> PromptVersionPublic:
+        return PromptVersionPublic(
+            **self._common(s, "prompt", row, asset, **extra),
+            template=row.template,
+            variables=list(row.variables),
+        )
 
-    def _suite_public(self, s: Any, row: Any, asset: Any = None,
-                      **extra: Any) -> SuiteVersionPublic:
-        return SuiteVersionPublic(**self._common(s, "suite", row, asset, **extra),
-                                  size_bytes=row.size_bytes)
+    def _suite_public(
+        self, s: Any, row: Any, asset: Any = None, **extra: Any
+    ) -> SuiteVersionPublic:
+        return SuiteVersionPublic(
+            **self._common(s, "suite", row, asset, **extra), size_bytes=row.size_bytes
+        )
 
-    def _public(self, s: Any, asset_type: str, row: Any, asset: Any = None,
-                **extra: Any) -> VersionPublic:
+    def _public(
+        self, s: Any, asset_type: str, row: Any, asset: Any = None, **extra: Any
+    ) -> VersionPublic:
         if asset_type == "suite":
             return self._suite_public(s, row, asset, **extra)
         if asset_type == "dataset":
@@ -736,4 +1032,3 @@ def _run_public(row: Run) -> RunPublic:
 
 
 __all__ = ["RunOutcome", "Workspace"]
-

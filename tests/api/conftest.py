@@ -33,8 +33,14 @@ USERS: dict[str, tuple[str, ...]] = {
     "subval": ("submitter", "validator"),
 }
 #: The user whose token stands for each role in the role x route matrix.
-ROLE_USER = {"admin": "root-admin", "viewer": "view", "submitter": "sub", "validator": "val",
-             "risk_officer": "risk", "data_steward": "steward"}
+ROLE_USER = {
+    "admin": "root-admin",
+    "viewer": "view",
+    "submitter": "sub",
+    "validator": "val",
+    "risk_officer": "risk",
+    "data_steward": "steward",
+}
 
 
 @dataclass
@@ -62,8 +68,9 @@ class Env:
         folder = make_model_folder(self.tmp / f"model{self.models}", bytes([self.models]) * 64)
         v = self.as_user("author").register_model(name, folder)
         if acc is not None:
-            self.ws.as_actor("val").attach_evidence(v.ref, kind="eval", digest=v.digest,
-                                                    metrics={"acc": acc})
+            self.ws.as_actor("val").attach_evidence(
+                v.ref, kind="eval", digest=v.digest, metrics={"acc": acc}
+            )
         return v.ref
 
 
@@ -73,9 +80,15 @@ def build_env(tmp_path: Path, db_url: str | None) -> Env:
     policy_file = tmp_path / "policies" / "api-test.yaml"
     root_token = ws.governance.bootstrap_admin("root-admin")  # explicit, audited bootstrap
     admin = ws.with_token(root_token).governance
-    env = Env(ws=ws, app=create_app(ws, api_settings=ApiSettings(
-        allowed_hosts=["127.0.0.1", "localhost", "::1", "testserver"])),
-        policy_file=policy_file, tmp=tmp_path)
+    env = Env(
+        ws=ws,
+        app=create_app(
+            ws,
+            api_settings=ApiSettings(allowed_hosts=["127.0.0.1", "localhost", "::1", "testserver"]),
+        ),
+        policy_file=policy_file,
+        tmp=tmp_path,
+    )
     env.tokens["root-admin"] = root_token
     for user, roles in USERS.items():
         if user == "root-admin":
@@ -113,8 +126,7 @@ def client(sqlite_env: Env) -> Iterator[TestClient]:
 def live_server(app: FastAPI, *, lifespan: Literal["on", "off"]) -> Iterator[int]:
     """``app`` on a real uvicorn server on a free loopback port: yields the port, and stops
     the server afterwards (waits for it to start or to die, never for a fixed time)."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                            lifespan=lifespan)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan=lifespan)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

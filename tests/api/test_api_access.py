@@ -25,10 +25,18 @@ MATRIX: list[tuple[str, str, set[str] | str, int]] = [
     ("GET", "/api/v1/requests", ALL, 200),
     ("GET", "/api/v1/requests/{request_id}", ALL, 404),
     ("POST", "/api/v1/requests", {"submitter", "admin"}, 201),
-    ("POST", "/api/v1/requests/{request_id}/approve",
-     {"validator", "risk_officer", "data_steward", "admin"}, 404),
-    ("POST", "/api/v1/requests/{request_id}/reject",
-     {"validator", "risk_officer", "data_steward", "admin"}, 404),
+    (
+        "POST",
+        "/api/v1/requests/{request_id}/approve",
+        {"validator", "risk_officer", "data_steward", "admin"},
+        404,
+    ),
+    (
+        "POST",
+        "/api/v1/requests/{request_id}/reject",
+        {"validator", "risk_officer", "data_steward", "admin"},
+        404,
+    ),
     ("GET", "/api/v1/inventory", ALL, 200),
     ("GET", "/api/v1/audit/events", ALL - {"submitter"}, 200),
     ("POST", "/api/v1/audit/verify", {"risk_officer", "admin"}, 200),
@@ -130,20 +138,27 @@ def test_revoked_token_is_unauthenticated(client: TestClient, sqlite_env: Env) -
 def test_self_approval_and_author_approval_are_refused(env: Env) -> None:
     with TestClient(env.app) as c:
         ref = env.model(acc=0.8)
-        req = c.post("/api/v1/requests", json={"ref": ref, "to": "production"},
-                     headers=env.auth("subval")).json()
-        own = c.post(f"/api/v1/requests/{req['id']}/approve",
-                     json={"role": "validator", "comment": "looks fine to me"},
-                     headers=env.auth("subval"))
+        req = c.post(
+            "/api/v1/requests", json={"ref": ref, "to": "production"}, headers=env.auth("subval")
+        ).json()
+        own = c.post(
+            f"/api/v1/requests/{req['id']}/approve",
+            json={"role": "validator", "comment": "looks fine to me"},
+            headers=env.auth("subval"),
+        )
         assert own.status_code == 403, own.text
         assert "separation of duties" in own.json()["message"]
-        author = c.post(f"/api/v1/requests/{req['id']}/approve",
-                        json={"role": "validator", "comment": "my own model is fine"},
-                        headers=env.auth("author"))
+        author = c.post(
+            f"/api/v1/requests/{req['id']}/approve",
+            json={"role": "validator", "comment": "my own model is fine"},
+            headers=env.auth("author"),
+        )
         assert author.status_code == 403 and "authored" in author.json()["message"]
-        not_held = c.post(f"/api/v1/requests/{req['id']}/approve",
-                          json={"role": "risk_officer", "comment": "pretending"},
-                          headers=env.auth("val"))
+        not_held = c.post(
+            f"/api/v1/requests/{req['id']}/approve",
+            json={"role": "risk_officer", "comment": "pretending"},
+            headers=env.auth("val"),
+        )
         assert not_held.status_code == 403 and not_held.json()["code"] == "permission_denied"
         detail = c.get(f"/api/v1/requests/{req['id']}", headers=env.auth("view")).json()
         assert detail["status"] == "pending" and detail["decisions"] == []
@@ -152,11 +167,15 @@ def test_self_approval_and_author_approval_are_refused(env: Env) -> None:
 def test_tampered_policy_invalidates_pending_request(env: Env) -> None:
     with TestClient(env.app) as c:
         ref = env.model(acc=0.8)
-        req = c.post("/api/v1/requests", json={"ref": ref, "to": "production"},
-                     headers=env.auth("sub")).json()
+        req = c.post(
+            "/api/v1/requests", json={"ref": ref, "to": "production"}, headers=env.auth("sub")
+        ).json()
         env.policy_file.write_text(env.policy_file.read_text().replace(">= 0.5", ">= 0.1"))
-        r = c.post(f"/api/v1/requests/{req['id']}/approve",
-                   json={"role": "validator", "comment": "validated"}, headers=env.auth("val"))
+        r = c.post(
+            f"/api/v1/requests/{req['id']}/approve",
+            json={"role": "validator", "comment": "validated"},
+            headers=env.auth("val"),
+        )
         assert r.status_code == 409 and r.json()["code"] == "conflict"
         assert "api-test.yaml changed" in r.json()["message"]
         detail = c.get(f"/api/v1/requests/{req['id']}", headers=env.auth("view")).json()

@@ -49,8 +49,7 @@ def test_serve_binds_loopback_by_default() -> None:
     assert params["port"].default == 8650
 
 
-def test_prepare_for_serving_opens_the_store_and_freezes_startup_objects(
-        tmp_path: Path) -> None:
+def test_prepare_for_serving_opens_the_store_and_freezes_startup_objects(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "home", policies_dir=tmp_path / "none")
     app = create_app(settings=settings, api_settings=ApiSettings(allowed_hosts=["testserver"]))
     try:

@@ -30,14 +30,25 @@ INT64_MAX = 2**63 - 1
 
 
 def _scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
-    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-            "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(),
-            "query_string": b"", "root_path": "", "headers": headers,
-            "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8650)}
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8650),
+    }
 
 
-def _call(app: FastAPI, headers: list[tuple[bytes, bytes]], body_size: int
-          ) -> tuple[list[dict[str, Any]], int]:
+def _call(
+    app: FastAPI, headers: list[tuple[bytes, bytes]], body_size: int
+) -> tuple[list[dict[str, Any]], int]:
     """Drive the app with a body of ``body_size`` bytes offered lazily in 64 KiB chunks.
 
     Returns the messages sent and how many body bytes the app actually pulled.
@@ -51,8 +62,7 @@ def _call(app: FastAPI, headers: list[tuple[bytes, bytes]], body_size: int
             return {"type": "http.request", "body": b"", "more_body": False}
         size = min(CHUNK, body_size - pulled)
         pulled += size
-        return {"type": "http.request", "body": b"{" * size,
-                "more_body": pulled < body_size}
+        return {"type": "http.request", "body": b"{" * size, "more_body": pulled < body_size}
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
@@ -66,8 +76,9 @@ def _status(sent: list[dict[str, Any]]) -> list[int]:
 
 
 def _body(sent: list[dict[str, Any]]) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(b"".join(m.get("body", b"") for m in sent
-                                                if m["type"] == "http.response.body"))
+    data: dict[str, Any] = json.loads(
+        b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    )
     return data
 
 
@@ -75,15 +86,15 @@ HOST = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json")]
 
 
 def test_declared_huge_body_is_refused_unread_and_unauthenticated(sqlite_env: Env) -> None:
-    sent, pulled = _call(sqlite_env.app, [*HOST, (b"content-length", str(FIFTY_MB).encode())],
-                         FIFTY_MB)
+    sent, pulled = _call(
+        sqlite_env.app, [*HOST, (b"content-length", str(FIFTY_MB).encode())], FIFTY_MB
+    )
     assert _status(sent) == [413] and pulled == 0
     assert "limit is 1048576 bytes" in _body(sent)["message"]
 
 
 def test_chunked_huge_body_is_cut_at_the_cap(sqlite_env: Env) -> None:
-    sent, pulled = _call(sqlite_env.app, [*HOST, (b"transfer-encoding", b"chunked")],
-                         FIFTY_MB)
+    sent, pulled = _call(sqlite_env.app, [*HOST, (b"transfer-encoding", b"chunked")], FIFTY_MB)
     assert _status(sent) == [413], "exactly one answer, and it is the 413"
     assert pulled <= 1024 * 1024 + CHUNK
     assert _body(sent)["code"] == "payload_too_large"
@@ -91,29 +102,38 @@ def test_chunked_huge_body_is_cut_at_the_cap(sqlite_env: Env) -> None:
 
 def test_a_body_with_a_token_is_capped_too(sqlite_env: Env) -> None:
     auth = [(b"authorization", f"Bearer {sqlite_env.tokens['sub']}".encode())]
-    sent, pulled = _call(sqlite_env.app, [*HOST, *auth, (b"transfer-encoding", b"chunked")],
-                         FIFTY_MB)
+    sent, pulled = _call(
+        sqlite_env.app, [*HOST, *auth, (b"transfer-encoding", b"chunked")], FIFTY_MB
+    )
     assert _status(sent) == [413] and pulled <= 1024 * 1024 + CHUNK
 
 
 def test_the_cap_is_a_setting_and_exact(sqlite_env: Env) -> None:
-    app = create_app(sqlite_env.ws, api_settings=ApiSettings(
-        allowed_hosts=["127.0.0.1", "testserver"], max_body_bytes=300))
+    app = create_app(
+        sqlite_env.ws,
+        api_settings=ApiSettings(allowed_hosts=["127.0.0.1", "testserver"], max_body_bytes=300),
+    )
     auth = sqlite_env.auth("sub")
     body = {"ref": "model:nope@1", "to": "production"}
     encoded = json.dumps(body).encode()
     padded = encoded[:-1] + b" " * (300 - len(encoded)) + b"}"
     assert len(padded) == 300
     with TestClient(app) as client:
-        ok = client.post("/api/v1/requests", content=padded,
-                         headers={**auth, "Content-Type": "application/json"})
+        ok = client.post(
+            "/api/v1/requests", content=padded, headers={**auth, "Content-Type": "application/json"}
+        )
         assert ok.status_code == 404  # reached the service: no such model
-        over = client.post("/api/v1/requests", content=padded + b" ",
-                           headers={**auth, "Content-Type": "application/json"})
+        over = client.post(
+            "/api/v1/requests",
+            content=padded + b" ",
+            headers={**auth, "Content-Type": "application/json"},
+        )
         assert over.status_code == 413
-        bad = client.post("/api/v1/requests", content=b"{}",
-                          headers={**auth, "Content-Type": "application/json",
-                                   "Content-Length": "-1"})
+        bad = client.post(
+            "/api/v1/requests",
+            content=b"{}",
+            headers={**auth, "Content-Type": "application/json", "Content-Length": "-1"},
+        )
         assert bad.status_code in (400, 413)
 
 
@@ -136,9 +156,10 @@ def _response_head(sock: socket.socket) -> bytes:
 
 def test_real_server_refuses_a_declared_50mb_body_before_it_arrives(live: int) -> None:
     with socket.create_connection(("127.0.0.1", live), timeout=30) as sock:
-        sock.sendall(b"POST /api/v1/requests HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                     b"Content-Type: application/json\r\n"
-                     + f"Content-Length: {FIFTY_MB}\r\n\r\n".encode())
+        sock.sendall(
+            b"POST /api/v1/requests HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\n" + f"Content-Length: {FIFTY_MB}\r\n\r\n".encode()
+        )
         assert _response_head(sock).startswith(b"HTTP/1.1 413")
 
 
@@ -146,8 +167,10 @@ def test_real_server_cuts_a_chunked_stream(live: int) -> None:
     chunk = f"{CHUNK:x}\r\n".encode() + b"[" * CHUNK + b"\r\n"
     sent = 0
     with socket.create_connection(("127.0.0.1", live), timeout=30) as sock:
-        sock.sendall(b"POST /api/v1/requests HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                     b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+        sock.sendall(
+            b"POST /api/v1/requests HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
         try:
             while sent < FIFTY_MB:
                 readable, _, _ = select.select([sock], [], [], 0)
@@ -165,13 +188,19 @@ def test_real_server_cuts_a_chunked_stream(live: int) -> None:
 # -- integers --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("query", "field"), [
-    ("after=9223372036854775808", "after"), ("after=-1", "after"),
-    ("after=99999999999999999999999", "after"), ("after=1e3", "after"),
-    ("limit=0", "limit"), ("limit=1001", "limit"), ("limit=-5", "limit"),
-])
-def test_audit_integers_outside_the_column_range_are_422(env: Env, query: str,
-                                                         field: str) -> None:
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("after=9223372036854775808", "after"),
+        ("after=-1", "after"),
+        ("after=99999999999999999999999", "after"),
+        ("after=1e3", "after"),
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=-5", "limit"),
+    ],
+)
+def test_audit_integers_outside_the_column_range_are_422(env: Env, query: str, field: str) -> None:
     with TestClient(env.app) as client:
         r = client.get(f"/api/v1/audit/events?{query}", headers=env.auth("view"))
     assert r.status_code == 422, r.text
@@ -205,8 +234,9 @@ def test_readers_never_see_absolute_server_paths(env: Env) -> None:
     # A broken policy file next to the good one makes an error that names a file.
     with TestClient(env.app) as client:
         view = env.auth("view")
-        created = client.post("/api/v1/requests", headers=env.auth("sub"),
-                              json={"ref": ref, "to": "production"})
+        created = client.post(
+            "/api/v1/requests", headers=env.auth("sub"), json={"ref": ref, "to": "production"}
+        )
         assert created.status_code == 201, created.text
         rid = created.json()["id"]
         answers = [
@@ -224,8 +254,14 @@ def test_readers_never_see_absolute_server_paths(env: Env) -> None:
         broken = client.get(f"/api/v1/policy/explain?ref={ref}&to=production", headers=view)
         assert broken.status_code in (409, 422, 500) and "broken.yaml" in broken.text
         answers.append(broken.text)
-    roots = {str(env.tmp), str(env.tmp.resolve()), str(env.ws.settings.home),
-             str(env.policy_file.parent), str(Path.home()), os.getcwd()}
+    roots = {
+        str(env.tmp),
+        str(env.tmp.resolve()),
+        str(env.ws.settings.home),
+        str(env.policy_file.parent),
+        str(Path.home()),
+        os.getcwd(),
+    }
     for text in answers:
         for root in roots:
             assert root not in text, (root, text[:300])

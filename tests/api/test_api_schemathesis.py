@@ -30,8 +30,7 @@ def test_no_server_errors_for_generated_requests(sqlite_env: Env) -> None:
     assert len(operations) == 11  # every documented operation (docs routes are not in it)
     calls: dict[str, int] = {}
 
-    def make_fuzz(operation: schemathesis.APIOperation, mode: GenerationMode
-                  ) -> Callable[[], None]:
+    def make_fuzz(operation: schemathesis.APIOperation, mode: GenerationMode) -> Callable[[], None]:
         label = f"{operation.label} [{mode.value}]"
 
         strategies = [operation.as_strategy(generation_mode=mode)]
@@ -39,9 +38,13 @@ def test_no_server_errors_for_generated_requests(sqlite_env: Env) -> None:
             strategies += operation.get_strategies_from_examples()
 
         @given(case=st.one_of(*strategies))
-        @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                  phases=[Phase.explicit, Phase.generate],
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
         def fuzz(case: schemathesis.Case) -> None:
             # Merge the token into whatever headers schemathesis generated.
             case.headers = {**(case.headers or {}), **headers}

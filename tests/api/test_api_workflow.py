@@ -16,14 +16,16 @@ Client = TestClient | httpx.Client
 
 def _run_workflow(c: Client, env: Env) -> dict[str, Any]:
     ref = env.model(acc=0.8)
-    explained = c.get("/api/v1/policy/explain", params={"ref": ref, "to": "production"},
-                      headers=env.auth("sub"))
+    explained = c.get(
+        "/api/v1/policy/explain", params={"ref": ref, "to": "production"}, headers=env.auth("sub")
+    )
     assert explained.status_code == 200, explained.text
     assert explained.json()["allowed"] is True
     assert explained.json()["required_approvals"] == {"validator": 1, "risk_officer": 1}
 
-    created = c.post("/api/v1/requests", json={"ref": ref, "to": "production"},
-                     headers=env.auth("sub"))
+    created = c.post(
+        "/api/v1/requests", json={"ref": ref, "to": "production"}, headers=env.auth("sub")
+    )
     assert created.status_code == 201, created.text
     req = created.json()
     assert req["status"] == "pending" and req["requested_by"] == "sub"
@@ -38,21 +40,28 @@ def _run_workflow(c: Client, env: Env) -> dict[str, Any]:
     assert any(e["kind"] == "eval" and e["metrics"] == {"acc": 0.8} for e in detail["evidence"])
     assert detail["current_in_stage"] is None
 
-    first = c.post(f"/api/v1/requests/{req['id']}/approve",
-                   json={"role": "validator", "comment": "validated on holdout"},
-                   headers=env.auth("val"))
+    first = c.post(
+        f"/api/v1/requests/{req['id']}/approve",
+        json={"role": "validator", "comment": "validated on holdout"},
+        headers=env.auth("val"),
+    )
     assert first.status_code == 200, first.text
     assert first.json()["status"] == "pending"
     assert first.json()["approvals_so_far"] == {"validator": 1}
-    second = c.post(f"/api/v1/requests/{req['id']}/approve",
-                    json={"role": "risk_officer", "comment": "risk accepted"},
-                    headers=env.auth("risk"))
+    second = c.post(
+        f"/api/v1/requests/{req['id']}/approve",
+        json={"role": "risk_officer", "comment": "risk accepted"},
+        headers=env.auth("risk"),
+    )
     assert second.status_code == 200, second.text
     assert second.json()["status"] == "approved"
     assert env.ws.get(ref).stage == "production"
 
-    again = c.post(f"/api/v1/requests/{req['id']}/approve",
-                   json={"role": "validator", "comment": "late"}, headers=env.auth("root-admin"))
+    again = c.post(
+        f"/api/v1/requests/{req['id']}/approve",
+        json={"role": "validator", "comment": "late"},
+        headers=env.auth("root-admin"),
+    )
     assert again.status_code == 409 and again.json()["code"] == "conflict"
 
     inv = c.get("/api/v1/inventory", headers=env.auth("view")).json()
@@ -60,8 +69,9 @@ def _run_workflow(c: Client, env: Env) -> dict[str, Any]:
     assert model["name"] == "chat" and model["risk_tier"] == "standard"
     assert [v["stage"] for v in model["versions"]] == ["production"]
 
-    events = c.get("/api/v1/audit/events", params={"subject": ref, "limit": 1000},
-                   headers=env.auth("view")).json()
+    events = c.get(
+        "/api/v1/audit/events", params={"subject": ref, "limit": 1000}, headers=env.auth("view")
+    ).json()
     actions = [e["action"] for e in events]
     assert "promotion.request" in actions and "promotion.complete" in actions
     assert {e["actor"] for e in events if e["action"] == "approval.approve"} == {"val", "risk"}
@@ -79,21 +89,30 @@ def test_workflow_in_process(env: Env) -> None:
 def test_rejection_closes_request_and_shows_open_requests(env: Env) -> None:
     with TestClient(env.app) as c:
         ref = env.model(acc=0.9)
-        req = c.post("/api/v1/requests", json={"ref": ref, "to": "production"},
-                     headers=env.auth("sub")).json()
+        req = c.post(
+            "/api/v1/requests", json={"ref": ref, "to": "production"}, headers=env.auth("sub")
+        ).json()
         inv = c.get("/api/v1/inventory", headers=env.auth("sub")).json()
         [version] = inv["items"][0]["versions"]
         assert [o["id"] for o in version["open_requests"]] == [req["id"]]
-        no_comment = c.post(f"/api/v1/requests/{req['id']}/reject",
-                            json={"role": "risk_officer", "comment": "   "},
-                            headers=env.auth("risk"))
+        no_comment = c.post(
+            f"/api/v1/requests/{req['id']}/reject",
+            json={"role": "risk_officer", "comment": "   "},
+            headers=env.auth("risk"),
+        )
         assert no_comment.status_code == 422 and no_comment.json()["code"] == "validation_error"
-        rejected = c.post(f"/api/v1/requests/{req['id']}/reject",
-                          json={"role": "risk_officer", "comment": "too risky"},
-                          headers=env.auth("risk"))
+        rejected = c.post(
+            f"/api/v1/requests/{req['id']}/reject",
+            json={"role": "risk_officer", "comment": "too risky"},
+            headers=env.auth("risk"),
+        )
         assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
-        assert c.get("/api/v1/requests", params={"status": "rejected"},
-                     headers=env.auth("view")).json()["total"] == 1
+        assert (
+            c.get(
+                "/api/v1/requests", params={"status": "rejected"}, headers=env.auth("view")
+            ).json()["total"]
+            == 1
+        )
         assert env.ws.get(ref).stage is None
 
 

@@ -51,7 +51,9 @@ def test_list_is_reused_then_refreshed_after_a_write_from_another_process(env: E
         # A second workspace on the same store stands for a CLI or another worker.
         other = Workspace.open(env.ws.settings)
         try:
-            req = other.with_token(env.tokens["sub"]).governance.request_promotion(ref, to="production")
+            req = other.with_token(env.tokens["sub"]).governance.request_promotion(
+                ref, to="production"
+            )
         finally:
             other.close()
         fresh = client.get(LIST, headers=env.auth("view")).json()
@@ -60,8 +62,11 @@ def test_list_is_reused_then_refreshed_after_a_write_from_another_process(env: E
         page = env.ws.governance.list_requests(status="pending", limit=50)
         assert fresh == PathScrubber.for_workspace(env.ws)(json.loads(page.model_dump_json()))
         assert str(env.policy_file) not in json.dumps(fresh)
-        client.post(f"/api/v1/requests/{req.id}/approve", headers=env.auth("val"),
-                    json={"role": "validator", "comment": "checked"})
+        client.post(
+            f"/api/v1/requests/{req.id}/approve",
+            headers=env.auth("val"),
+            json={"role": "validator", "comment": "checked"},
+        )
         decided = client.get(LIST, headers=env.auth("view")).json()
         assert decided["items"][0]["approvals_so_far"] == {"validator": 1}
         inventory = client.get("/api/v1/inventory", headers=env.auth("view")).json()
@@ -105,8 +110,9 @@ def test_concurrent_misses_compute_once_and_share_failures() -> None:
     async def scenario() -> None:
         results = await asyncio.gather(*(cache.get_or_compute(7, "k", slow) for _ in range(20)))
         assert results == ["page"] * 20 and len(calls) == 1
-        outcomes = await asyncio.gather(*(cache.get_or_compute(7, "bad", failing)
-                                          for _ in range(5)), return_exceptions=True)
+        outcomes = await asyncio.gather(
+            *(cache.get_or_compute(7, "bad", failing) for _ in range(5)), return_exceptions=True
+        )
         assert all(isinstance(o, ValueError) for o in outcomes) and len(calls) == 2
         assert cache.get(7, "bad") is None  # a failure is never cached
         with pytest.raises(ValueError, match="unavailable"):

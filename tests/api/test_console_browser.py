@@ -33,9 +33,16 @@ from tests.api.conftest import Env, build_env, running
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the networking switches Chromium keeps calling home through the closed network.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
 # An advisory rule beside the blocking test policy, so a request shows a failing rule.
 ADVISORY = textwrap.dedent("""
@@ -68,7 +75,8 @@ class Site:
         req = self.env.as_user("sub").governance.request_promotion(ref, to="production")
         if validated:
             self.env.as_user("val").governance.decide(
-                req.id, approve=True, role="validator", comment="validated on holdout")
+                req.id, approve=True, role="validator", comment="validated on holdout"
+            )
         return req.id
 
 
@@ -85,16 +93,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium (scripts/test.sh installs it when missing), headless."""
-    assert CHROMIUM.exists(), ("Chromium is not installed: run scripts/test.sh, or "
-                               "apt-get install -y chromium")
+    assert CHROMIUM.exists(), (
+        "Chromium is not installed: run scripts/test.sh, or apt-get install -y chromium"
+    )
     with sync_playwright() as pw:
         yield _launch(pw)
 
 
 def _launch(pw: Playwright) -> Browser:
     # Playwright gives every launch a fresh, temporary user-data-dir of its own.
-    return pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                              args=CHROMIUM_ARGS)
+    return pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
 
 
 @dataclass
@@ -153,8 +161,9 @@ def sign_in(page: Page, site: Site, user: str, *, start: str = "/console") -> No
     expect(page.locator("#signed-in-as")).to_have_text(user)
 
 
-def test_risk_officer_reviews_and_approves(site: Site,
-                                          context: tuple[BrowserContext, Watch]) -> None:
+def test_risk_officer_reviews_and_approves(
+    site: Site, context: tuple[BrowserContext, Watch]
+) -> None:
     ctx, watch = context
     request_id = site.pending(0.8, validated=True)
     page = _open(ctx, watch)
@@ -208,17 +217,19 @@ def test_viewer_cannot_decide(site: Site, context: tuple[BrowserContext, Watch])
     shot(page, "request-viewer")
     csrf = page.locator("input[name=csrf]").first.get_attribute("value")
     assert csrf
-    forged = ctx.request.post(f"{site.url}/console/requests/{request_id}/decide",
-                              form={"csrf": csrf, "decision": "approve",
-                                    "role": "risk_officer", "comment": "forged"},
-                              max_redirects=0)
+    forged = ctx.request.post(
+        f"{site.url}/console/requests/{request_id}/decide",
+        form={"csrf": csrf, "decision": "approve", "role": "risk_officer", "comment": "forged"},
+        max_redirects=0,
+    )
     assert forged.status == 403
     detail = site.env.ws.governance.get_request(request_id)
     assert detail.status == "pending" and detail.decisions == []
 
 
-def test_expired_session_returns_to_sign_in(site: Site,
-                                            context: tuple[BrowserContext, Watch]) -> None:
+def test_expired_session_returns_to_sign_in(
+    site: Site, context: tuple[BrowserContext, Watch]
+) -> None:
     ctx, watch = context
     page = _open(ctx, watch)
     sign_in(page, site, "risk", start="/console/inventory")
@@ -233,4 +244,3 @@ def test_expired_session_returns_to_sign_in(site: Site,
         shot(page, "session-expired")
     finally:
         store.clock = real
-

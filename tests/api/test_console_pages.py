@@ -33,9 +33,11 @@ def sign_in(c: TestClient, token: str, user: str) -> str:
     """Sign ``user`` in with ``token`` through the form; the session's CSRF token."""
     form = c.get("/console/sign-in")
     assert form.status_code == 200
-    r = c.post("/console/sign-in", data={"csrf": csrf_of(form.text), "next": "/console",
-                                         "token": token},
-               follow_redirects=False)
+    r = c.post(
+        "/console/sign-in",
+        data={"csrf": csrf_of(form.text), "next": "/console", "token": token},
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text
     page = c.get("/console")
     assert page.status_code == 200 and f'id="signed-in-as">{user}<' in page.text
@@ -45,8 +47,7 @@ def sign_in(c: TestClient, token: str, user: str) -> str:
 def request_for(c: TestClient, env: Env, acc: float = 0.8) -> str:
     """A pending production request of a fresh model version, made by ``sub``."""
     ref = env.model(acc=acc)
-    r = c.post("/api/v1/requests", json={"ref": ref, "to": "production"},
-               headers=env.auth("sub"))
+    r = c.post("/api/v1/requests", json={"ref": ref, "to": "production"}, headers=env.auth("sub"))
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
 
@@ -65,37 +66,54 @@ def _console_routes(c: TestClient) -> list[tuple[str, str]]:
 
 
 def _fill(path: str) -> str:
-    return (path.replace("{request_id}", MISSING).replace("{evidence_id}", "1")
-            .replace("{name}", "x").replace("{asset_type}", "model"))
+    return (
+        path.replace("{request_id}", MISSING)
+        .replace("{evidence_id}", "1")
+        .replace("{name}", "x")
+        .replace("{asset_type}", "model")
+    )
 
 
-def test_every_console_route_refuses_without_a_session(client: TestClient,
-                                                       sqlite_env: Env) -> None:
+def test_every_console_route_refuses_without_a_session(client: TestClient, sqlite_env: Env) -> None:
     routes = _console_routes(client)
     # Every page and form of the console is here (a new one is covered by this test).
     assert {p for _, p in routes} >= {
-        "/console", "/console/inventory", "/console/requests/{request_id}",
-        "/console/requests/{request_id}/decide", "/console/requests/{request_id}/report",
-        "/console/sign-out", "/console/assets/{asset_type}/{name}"}
+        "/console",
+        "/console/inventory",
+        "/console/requests/{request_id}",
+        "/console/requests/{request_id}/decide",
+        "/console/requests/{request_id}/report",
+        "/console/sign-out",
+        "/console/assets/{asset_type}/{name}",
+    }
     bearer = sqlite_env.auth("root-admin")  # a bearer token is no console session
     for method, path in routes:
         for headers in ({}, bearer, {"Cookie": f"{SESSION_COOKIE}=forged"}):
-            r = client.request(method, _fill(path), headers=headers, follow_redirects=False,
-                               data={"csrf": "x"} if method == "POST" else None)
+            r = client.request(
+                method,
+                _fill(path),
+                headers=headers,
+                follow_redirects=False,
+                data={"csrf": "x"} if method == "POST" else None,
+            )
             assert r.status_code == 303, (method, path, r.status_code)
             assert r.headers["location"].startswith("/console/sign-in"), (method, path)
 
 
-def test_sign_in_sets_a_strict_http_only_session_cookie(client: TestClient,
-                                                        sqlite_env: Env) -> None:
+def test_sign_in_sets_a_strict_http_only_session_cookie(
+    client: TestClient, sqlite_env: Env
+) -> None:
     form = client.get("/console/sign-in")
     assert "Content-Security-Policy" in form.headers
-    r = client.post("/console/sign-in", data={"csrf": csrf_of(form.text), "next": "/console",
-                                              "token": sqlite_env.tokens["risk"]},
-                    follow_redirects=False)
+    r = client.post(
+        "/console/sign-in",
+        data={"csrf": csrf_of(form.text), "next": "/console", "token": sqlite_env.tokens["risk"]},
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and r.headers["location"] == "/console"
-    cookie = next(v for k, v in r.headers.multi_items()
-                  if k == "set-cookie" and v.startswith(SESSION_COOKIE))
+    cookie = next(
+        v for k, v in r.headers.multi_items() if k == "set-cookie" and v.startswith(SESSION_COOKIE)
+    )
     attrs = {a.strip().split("=")[0].lower() for a in cookie.split(";")}
     assert {"httponly", "max-age", "path"} <= attrs
     assert "samesite=strict" in cookie.lower()
@@ -103,20 +121,28 @@ def test_sign_in_sets_a_strict_http_only_session_cookie(client: TestClient,
 
 
 def test_sign_in_refuses_bad_tokens_forged_forms_and_open_redirects(
-        client: TestClient, sqlite_env: Env) -> None:
+    client: TestClient, sqlite_env: Env
+) -> None:
     form = client.get("/console/sign-in")
-    bad = client.post("/console/sign-in", data={"csrf": csrf_of(form.text),
-                                                "token": "lmops_deadbeef_nope"})
+    bad = client.post(
+        "/console/sign-in", data={"csrf": csrf_of(form.text), "token": "lmops_deadbeef_nope"}
+    )
     assert bad.status_code == 401 and "not valid" in bad.text
     client.cookies.clear()  # a forged form has no sign-in cookie
-    forged = client.post("/console/sign-in", data={"csrf": "guess",
-                                                   "token": sqlite_env.tokens["risk"]})
+    forged = client.post(
+        "/console/sign-in", data={"csrf": "guess", "token": sqlite_env.tokens["risk"]}
+    )
     assert forged.status_code == 403 and SESSION_COOKIE not in forged.cookies
     form = client.get("/console/sign-in")
-    away = client.post("/console/sign-in", data={"csrf": csrf_of(form.text),
-                                                 "next": "//evil.example/x",
-                                                 "token": sqlite_env.tokens["risk"]},
-                       follow_redirects=False)
+    away = client.post(
+        "/console/sign-in",
+        data={
+            "csrf": csrf_of(form.text),
+            "next": "//evil.example/x",
+            "token": sqlite_env.tokens["risk"],
+        },
+        follow_redirects=False,
+    )
     assert away.headers["location"] == "/console"
     json_body = client.post("/console/sign-in", json={"token": sqlite_env.tokens["risk"]})
     assert json_body.status_code == 422
@@ -125,8 +151,11 @@ def test_sign_in_refuses_bad_tokens_forged_forms_and_open_redirects(
 def test_reviewer_approves_through_the_signed_decision_path(env: Env) -> None:
     with TestClient(env.app) as c:
         first = request_for(c, env)
-        ok = c.post(f"/api/v1/requests/{first}/approve", headers=env.auth("val"),
-                    json={"role": "validator", "comment": "validated on holdout"})
+        ok = c.post(
+            f"/api/v1/requests/{first}/approve",
+            headers=env.auth("val"),
+            json={"role": "validator", "comment": "validated on holdout"},
+        )
         assert ok.status_code == 200
         csrf = sign_in(c, env.tokens["risk"], "risk")
         inbox = c.get("/console")
@@ -134,13 +163,21 @@ def test_reviewer_approves_through_the_signed_decision_path(env: Env) -> None:
         page = c.get(f"/console/requests/{first}")
         assert page.status_code == 200 and 'id="decision-form"' in page.text
         assert "evidence.eval.metrics.acc &gt;= 0.5" in page.text and "eval.acc = 0.8" in page.text
-        empty = c.post(f"/console/requests/{first}/decide",
-                       data={"csrf": csrf, "decision": "approve", "role": "risk_officer",
-                             "comment": "  "})
+        empty = c.post(
+            f"/console/requests/{first}/decide",
+            data={"csrf": csrf, "decision": "approve", "role": "risk_officer", "comment": "  "},
+        )
         assert empty.status_code == 422 and "comment" in empty.text
-        done = c.post(f"/console/requests/{first}/decide",
-                      data={"csrf": csrf, "decision": "approve", "role": "risk_officer",
-                            "comment": "risk accepted"}, follow_redirects=False)
+        done = c.post(
+            f"/console/requests/{first}/decide",
+            data={
+                "csrf": csrf,
+                "decision": "approve",
+                "role": "risk_officer",
+                "comment": "risk accepted",
+            },
+            follow_redirects=False,
+        )
         assert done.status_code == 303
         shown = c.get(done.headers["location"])
         assert 'id="request-status">approved<' in shown.text
@@ -151,34 +188,41 @@ def test_reviewer_approves_through_the_signed_decision_path(env: Env) -> None:
         assert by_role["risk_officer"]["auth_method"] == by_role["validator"]["auth_method"]
         assert by_role["risk_officer"]["signature"] and by_role["risk_officer"]["statement"]
         assert env.ws.verify_decisions().ok
-        again = c.post(f"/console/requests/{first}/decide",
-                       data={"csrf": csrf, "decision": "reject", "role": "risk_officer",
-                             "comment": "late"})
+        again = c.post(
+            f"/console/requests/{first}/decide",
+            data={"csrf": csrf, "decision": "reject", "role": "risk_officer", "comment": "late"},
+        )
         assert again.status_code == 409 and "not pending" in again.text
 
 
-def test_viewer_sees_no_controls_and_forged_posts_are_refused(client: TestClient,
-                                                              sqlite_env: Env) -> None:
+def test_viewer_sees_no_controls_and_forged_posts_are_refused(
+    client: TestClient, sqlite_env: Env
+) -> None:
     req = request_for(client, sqlite_env)
     csrf = sign_in(client, sqlite_env.tokens["view"], "view")
     page = client.get(f"/console/requests/{req}")
     assert page.status_code == 200
     assert 'id="decision-form"' not in page.text and "may read but not decide" in page.text
-    forged = client.post(f"/console/requests/{req}/decide",
-                         data={"csrf": csrf, "decision": "approve", "role": "risk_officer",
-                               "comment": "sneaky"})
+    forged = client.post(
+        f"/console/requests/{req}/decide",
+        data={"csrf": csrf, "decision": "approve", "role": "risk_officer", "comment": "sneaky"},
+    )
     assert forged.status_code == 403 and "Refused" in forged.text
     client.cookies.clear()
     csrf = sign_in(client, sqlite_env.tokens["risk"], "risk")
-    no_csrf = client.post(f"/console/requests/{req}/decide",
-                          data={"decision": "approve", "role": "risk_officer", "comment": "x"})
-    wrong = client.post(f"/console/requests/{req}/decide",
-                        data={"csrf": csrf[::-1], "decision": "approve",
-                              "role": "risk_officer", "comment": "x"})
-    cross = client.post(f"/console/requests/{req}/decide",
-                        headers={"Origin": "http://evil.example"},
-                        data={"csrf": csrf, "decision": "approve", "role": "risk_officer",
-                              "comment": "x"})
+    no_csrf = client.post(
+        f"/console/requests/{req}/decide",
+        data={"decision": "approve", "role": "risk_officer", "comment": "x"},
+    )
+    wrong = client.post(
+        f"/console/requests/{req}/decide",
+        data={"csrf": csrf[::-1], "decision": "approve", "role": "risk_officer", "comment": "x"},
+    )
+    cross = client.post(
+        f"/console/requests/{req}/decide",
+        headers={"Origin": "http://evil.example"},
+        data={"csrf": csrf, "decision": "approve", "role": "risk_officer", "comment": "x"},
+    )
     assert [r.status_code for r in (no_csrf, wrong, cross)] == [403, 403, 403]
     detail = client.get(f"/api/v1/requests/{req}", headers=sqlite_env.auth("view")).json()
     assert detail["decisions"] == [] and detail["status"] == "pending"
@@ -194,8 +238,9 @@ def test_requester_and_author_get_no_decision_form(client: TestClient, sqlite_en
     assert f"/console/requests/{req}" in client.get("/console", params={"scope": "all"}).text
 
 
-def test_expired_session_and_sign_out_go_back_to_sign_in(client: TestClient,
-                                                         sqlite_env: Env) -> None:
+def test_expired_session_and_sign_out_go_back_to_sign_in(
+    client: TestClient, sqlite_env: Env
+) -> None:
     csrf = sign_in(client, sqlite_env.tokens["risk"], "risk")
     out = client.post("/console/sign-out", data={"csrf": csrf}, follow_redirects=False)
     assert out.status_code == 303 and out.headers["location"] == "/console/sign-in"
@@ -221,8 +266,7 @@ def _ok(r: Response) -> str:
     return r.text
 
 
-def test_inventory_and_pages_for_datasets_and_prompts(client: TestClient,
-                                                      sqlite_env: Env) -> None:
+def test_inventory_and_pages_for_datasets_and_prompts(client: TestClient, sqlite_env: Env) -> None:
     ref = sqlite_env.model(acc=0.8)
     author = sqlite_env.as_user("author")
     data = write_jsonl(sqlite_env.tmp / "d.jsonl", [{"prompt": "2+2?", "response": "4"}])
@@ -230,8 +274,11 @@ def test_inventory_and_pages_for_datasets_and_prompts(client: TestClient,
     author.create_prompt("greet", "Hello {name}", description="a greeting")
     sign_in(client, sqlite_env.tokens["view"], "view")
     inventory = _ok(client.get("/console/inventory"))
-    for link in ("/console/assets/model/chat", "/console/assets/dataset/support",
-                 "/console/assets/prompt/greet"):
+    for link in (
+        "/console/assets/model/chat",
+        "/console/assets/dataset/support",
+        "/console/assets/prompt/greet",
+    ):
         assert link in inventory
         assert "@1" in _ok(client.get(link))
     assert "acc = 0.8" in _ok(client.get("/console/assets/model/chat"))
@@ -241,8 +288,7 @@ def test_inventory_and_pages_for_datasets_and_prompts(client: TestClient,
     assert client.get("/console/assets/widget/x").status_code == 422
 
 
-def test_report_is_served_framable_only_by_the_console(client: TestClient,
-                                                       sqlite_env: Env) -> None:
+def test_report_is_served_framable_only_by_the_console(client: TestClient, sqlite_env: Env) -> None:
     req = request_for(client, sqlite_env)
     sign_in(client, sqlite_env.tokens["val"], "val")
     r = client.get(f"/console/requests/{req}/report")
@@ -257,8 +303,7 @@ def test_root_leads_to_the_console(client: TestClient, path: str) -> None:
     assert r.status_code == 200 and 'id="sign-in"' in r.text
 
 
-def test_request_page_shows_lineage_comparison_and_no_raw_data(
-        store: Store) -> None:  # noqa: F811 - the reports' store fixture
+def test_request_page_shows_lineage_comparison_and_no_raw_data(store: Store) -> None:  # noqa: F811 - the reports' store fixture
     app = create_app(store.ws, api_settings=ApiSettings(allowed_hosts=["testserver"]))
     with TestClient(app) as c:
         sign_in(c, token_for(store.ws, "risk2", "risk_officer"), "risk2")
@@ -269,24 +314,32 @@ def test_request_page_shows_lineage_comparison_and_no_raw_data(
         assert store.redacted in html and store.dataset in html
         # Beside the version now in production: 0.8 against 0.7, measured the same way.
         assert f"Now in production: <strong>{store.production}</strong>" in html
-        assert re.search(r"<td>acc</td><td>0\.8</td><td>0\.7</td><td>(better|changed)</td>",
-                         html)
+        assert re.search(r"<td>acc</td><td>0\.8</td><td>0\.7</td><td>(better|changed)</td>", html)
         assert EMAIL not in html and CARD not in html
 
 
-def test_evidence_artifacts_open_sandboxed_from_the_request_page(client: TestClient,
-                                                                 sqlite_env: Env) -> None:
+def test_evidence_artifacts_open_sandboxed_from_the_request_page(
+    client: TestClient, sqlite_env: Env
+) -> None:
     req = request_for(client, sqlite_env)
     ref = client.get(f"/api/v1/requests/{req}", headers=sqlite_env.auth("view")).json()["ref"]
     page_file = sqlite_env.tmp / "explained.html"
     page_file.write_text("<html><script>alert(1)</script><p>token attributions</p></html>")
     record = sqlite_env.ws.as_actor("val").attach_evidence(
-        ref, kind="explanation", digest=sqlite_env.ws.get(ref).digest, metrics={"top": 0.4},
-        files={"report.html": page_file})
+        ref,
+        kind="explanation",
+        digest=sqlite_env.ws.get(ref).digest,
+        metrics={"top": 0.4},
+        files={"report.html": page_file},
+    )
     other = sqlite_env.model(acc=0.8)  # evidence of another version is not this request's
     foreign = sqlite_env.ws.as_actor("val").attach_evidence(
-        other, kind="explanation", digest=sqlite_env.ws.get(other).digest, metrics={},
-        files={"report.html": page_file})
+        other,
+        kind="explanation",
+        digest=sqlite_env.ws.get(other).digest,
+        metrics={},
+        files={"report.html": page_file},
+    )
     sign_in(client, sqlite_env.tokens["view"], "view")
     link = f"/console/requests/{req}/evidence/{record.id}/report.html"
     assert f'href="{link}"' in client.get(f"/console/requests/{req}").text
@@ -296,7 +349,9 @@ def test_evidence_artifacts_open_sandboxed_from_the_request_page(client: TestCli
     # Plugin output runs in a sandbox of its own: no script, not our origin.
     assert served.headers["content-security-policy"].startswith("sandbox;")
     assert served.headers["x-content-type-options"] == "nosniff"
-    for wrong in (f"/console/requests/{req}/evidence/{record.id}/other.html",
-                  f"/console/requests/{req}/evidence/{foreign.id}/report.html"):
+    for wrong in (
+        f"/console/requests/{req}/evidence/{record.id}/other.html",
+        f"/console/requests/{req}/evidence/{foreign.id}/report.html",
+    ):
         r = client.get(wrong)
         assert r.status_code == 404 and "has no artifact" in r.text

@@ -43,9 +43,18 @@ def test_expected_digest_mismatch_stores_nothing(backend: ArtifactBackend) -> No
     assert backend.sweep_temporary() == 0
 
 
-@pytest.mark.parametrize("bad", ["sha256:xyz", "SHA256:" + "a" * 64, "sha256:" + "A" * 64,
-                                 "sha256:" + "a" * 63, "md5:" + "a" * 32,
-                                 "sha256:../../" + "a" * 58, "sha256:" + "a" * 64 + "\n"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "sha256:xyz",
+        "SHA256:" + "a" * 64,
+        "sha256:" + "A" * 64,
+        "sha256:" + "a" * 63,
+        "md5:" + "a" * 32,
+        "sha256:../../" + "a" * 58,
+        "sha256:" + "a" * 64 + "\n",
+    ],
+)
 def test_digests_are_validated_exactly(backend: ArtifactBackend, bad: str) -> None:
     with pytest.raises(ValidationError, match="invalid digest"):
         backend.open(bad)
@@ -136,8 +145,7 @@ def _make_old(backend: ArtifactBackend, digest: str) -> None:
     os.utime(path, (old, old))
 
 
-def test_collect_garbage_keeps_referenced_recent_and_leased_blobs(
-        backend: ArtifactBackend) -> None:
+def test_collect_garbage_keeps_referenced_recent_and_leased_blobs(backend: ArtifactBackend) -> None:
     referenced = backend.put_stream(io.BytesIO(b"referenced"))
     orphan = backend.put_stream(io.BytesIO(b"orphan" * 10))
     recent = backend.put_stream(io.BytesIO(b"recent orphan"))
@@ -145,17 +153,20 @@ def test_collect_garbage_keeps_referenced_recent_and_leased_blobs(
     leased = backend.put_stream(io.BytesIO(b"leased"), lease=lease)
     for info in (referenced, orphan, leased):
         _make_old(backend, info.digest)
-    report = backend.collect_garbage(referenced=lambda: {referenced.digest},
-                                     older_than_seconds=3600)
+    report = backend.collect_garbage(
+        referenced=lambda: {referenced.digest}, older_than_seconds=3600
+    )
     assert (report.blobs_deleted, report.bytes_freed) == (1, len(b"orphan" * 10))
     assert (report.kept_referenced, report.kept_recent, report.kept_leased) == (1, 1, 1)
-    assert sorted(backend.iter_digests()) == sorted([referenced.digest, recent.digest,
-                                                     leased.digest])
+    assert sorted(backend.iter_digests()) == sorted(
+        [referenced.digest, recent.digest, leased.digest]
+    )
     assert backend.live_leases(older_than_seconds=3600) == {"writer"}
     backend.close_lease(lease)
     assert backend.live_leases(older_than_seconds=3600) == set()
-    report = backend.collect_garbage(referenced=lambda: {referenced.digest},
-                                     older_than_seconds=3600)
+    report = backend.collect_garbage(
+        referenced=lambda: {referenced.digest}, older_than_seconds=3600
+    )
     assert report.blobs_deleted == 1 and backend.exists(referenced.digest)
     assert backend.verify(referenced.digest)
 

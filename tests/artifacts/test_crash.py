@@ -27,8 +27,16 @@ def test_sigkill_mid_upload_leaves_store_consistent(tmp_path: Path) -> None:
     rng = random.Random(7)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     for _ in range(KILLS):
-        child = subprocess.Popen([sys.executable, str(Path(__file__).with_name("crash_writer.py")),
-                                  str(home), str(folder)], stdout=subprocess.PIPE, env=env)
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).with_name("crash_writer.py")),
+                str(home),
+                str(folder),
+            ],
+            stdout=subprocess.PIPE,
+            env=env,
+        )
         assert child.stdout is not None
         assert child.stdout.readline().strip() == b"ready"
         time.sleep(rng.uniform(0.05, 0.6))
@@ -51,8 +59,11 @@ def test_sigkill_mid_upload_leaves_store_consistent(tmp_path: Path) -> None:
     ws.close()
 
     # gc sweeps what the killed writers left behind.
-    result = CliRunner().invoke(app, ["gc", "--older-than", "0"],
-                                env={"LMOPS_HOME": str(home), "LMOPS_LOAD_ENTRY_POINTS": "false"})
+    result = CliRunner().invoke(
+        app,
+        ["gc", "--older-than", "0"],
+        env={"LMOPS_HOME": str(home), "LMOPS_LOAD_ENTRY_POINTS": "false"},
+    )
     assert result.exit_code == 0, result.output
     assert f"swept {len(leftovers)} temporary uploads" in result.output
     assert list(tmp_dir.iterdir()) == []

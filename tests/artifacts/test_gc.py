@@ -24,7 +24,7 @@ from lmops_core.errors import IntegrityError, LmopsError, ValidationError
 from lmops_core.workspace import Workspace
 from tests.conftest import make_model_folder, make_settings, write_jsonl
 
-PLUGIN = textwrap.dedent('''
+PLUGIN = textwrap.dedent("""
     from lmops_core import hookimpl, StageResult, OutputAsset, EvidenceRecord
 
     def _write(path, text):
@@ -78,7 +78,7 @@ PLUGIN = textwrap.dedent('''
         register(BadSecondOutput())
         register(NanEvidence())
         register(WrongSubject())
-''')
+""")
 
 
 @pytest.fixture
@@ -93,15 +93,21 @@ def _blobs(ws: Workspace) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("operation", ["bad-second-output", "nan-evidence"])
-def test_gc_collects_what_a_failed_run_left_and_keeps_the_rest(gc_ws: Workspace,
-                                                               tmp_path: Path,
-                                                               operation: str) -> None:
+def test_gc_collects_what_a_failed_run_left_and_keeps_the_rest(
+    gc_ws: Workspace, tmp_path: Path, operation: str
+) -> None:
     ws = gc_ws
-    data = ws.register_dataset("t", write_jsonl(tmp_path / "t.jsonl", [{"text": "a"}]),
-                               shape="text").ref
+    data = ws.register_dataset(
+        "t", write_jsonl(tmp_path / "t.jsonl", [{"text": "a"}]), shape="text"
+    ).ref
     model = ws.register_model("m", make_model_folder(tmp_path / "m")).ref
-    ws.attach_evidence(data, kind="validation", digest=ws.get(data).digest, metrics={"ok": 1},
-                       files={"notes": _file(tmp_path / "notes.txt", "validated")})
+    ws.attach_evidence(
+        data,
+        kind="validation",
+        digest=ws.get(data).digest,
+        metrics={"ok": 1},
+        files={"notes": _file(tmp_path / "notes.txt", "validated")},
+    )
     kept = _blobs(ws)
     with pytest.raises(LmopsError):
         ws.run_stage("data_preparation", operation, inputs={"dataset": data})
@@ -129,8 +135,9 @@ def test_gc_collects_what_a_failed_run_left_and_keeps_the_rest(gc_ws: Workspace,
 
 def test_wrong_subject_leaves_nothing_behind_after_gc(gc_ws: Workspace, tmp_path: Path) -> None:
     ws = gc_ws
-    data = ws.register_dataset("t", write_jsonl(tmp_path / "t.jsonl", [{"text": "a"}]),
-                               shape="text").ref
+    data = ws.register_dataset(
+        "t", write_jsonl(tmp_path / "t.jsonl", [{"text": "a"}]), shape="text"
+    ).ref
     kept = _blobs(ws)
     with pytest.raises(LmopsError, match="ghost"):
         ws.run_stage("data_preparation", "wrong-subject", inputs={"dataset": data})
@@ -170,8 +177,12 @@ def test_storing_old_content_again_refreshes_it(sqlite_ws: Workspace) -> None:
 
 def test_lease_of_a_dead_writer_is_abandoned(sqlite_ws: Workspace) -> None:
     ws = sqlite_ws
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     backend = ws.artifacts.backend
     lease = backend.open_lease("crashed-run")
     info = backend.put_stream(_stream(b"written by a process that died"), lease=lease)
@@ -196,8 +207,9 @@ def test_a_model_folder_keeps_its_members(sqlite_ws: Workspace, tmp_path: Path) 
     ws.export(ref, tmp_path / "again")
 
 
-def test_unreadable_folder_manifest_stops_gc_before_deleting(sqlite_ws: Workspace,
-                                                             tmp_path: Path) -> None:
+def test_unreadable_folder_manifest_stops_gc_before_deleting(
+    sqlite_ws: Workspace, tmp_path: Path
+) -> None:
     ws = sqlite_ws
     ref = ws.register_model("m", make_model_folder(tmp_path / "m")).ref
     orphan = ws.artifacts.put_bytes(b"unreferenced")
@@ -221,8 +233,11 @@ def test_grace_is_a_setting_and_must_be_sane(tmp_path: Path) -> None:
 
 
 def test_cli_reports_what_was_freed(tmp_path: Path) -> None:
-    env = {"LMOPS_HOME": str(tmp_path / "home"), "LMOPS_LOAD_ENTRY_POINTS": "false",
-           "COLUMNS": "200"}
+    env = {
+        "LMOPS_HOME": str(tmp_path / "home"),
+        "LMOPS_LOAD_ENTRY_POINTS": "false",
+        "COLUMNS": "200",
+    }
     ws = Workspace.open(make_settings(tmp_path / "home"))
     ws.artifacts.put_bytes(b"x" * 1234)
     ws.close()
@@ -245,8 +260,7 @@ def _stream(data: bytes):  # type: ignore[no-untyped-def]
     return io.BytesIO(data)
 
 
-
-GC_DURING_RUN = textwrap.dedent('''
+GC_DURING_RUN = textwrap.dedent("""
     import os, subprocess, sys, time
     from lmops_core import hookimpl, StageResult, OutputAsset
 
@@ -273,7 +287,7 @@ GC_DURING_RUN = textwrap.dedent('''
     @hookimpl
     def register_data_steps(register):
         register(RunsGc())
-''')
+""")
 
 
 def test_gc_during_a_run_leaves_the_run_alone(tmp_path: Path) -> None:
@@ -281,8 +295,9 @@ def test_gc_during_a_run_leaves_the_run_alone(tmp_path: Path) -> None:
     plugin.write_text(GC_DURING_RUN)
     ws = Workspace.open(make_settings(tmp_path / "home", plugins=[str(plugin)]))
     try:
-        data = ws.register_dataset("t", write_jsonl(tmp_path / "t.jsonl", [{"text": "a"}]),
-                                   shape="text").ref
+        data = ws.register_dataset(
+            "t", write_jsonl(tmp_path / "t.jsonl", [{"text": "a"}]), shape="text"
+        ).ref
         outcome = ws.run_stage("data_preparation", "runs-gc", inputs={"dataset": data})
         assert ws.get(outcome.output("dataset")).record_count == 1  # type: ignore[attr-defined]
         assert list((ws.artifacts.backend.root / "leases").iterdir()) == []  # type: ignore[attr-defined]

@@ -25,8 +25,11 @@ def test_tree_round_trip(store: ArtifactStore, tmp_path: Path) -> None:
     (src / "tokenizer").mkdir()
     (src / "tokenizer" / "vocab.txt").write_text("a\nb\n")
     info, manifest = store.put_tree(src)
-    assert sorted(e.path for e in manifest.entries) == ["config.json", "model.safetensors",
-                                                       "tokenizer/vocab.txt"]
+    assert sorted(e.path for e in manifest.entries) == [
+        "config.json",
+        "model.safetensors",
+        "tokenizer/vocab.txt",
+    ]
     out = store.export_tree(info.digest, tmp_path / "out")
     for entry in manifest.entries:
         assert (out / entry.path).read_bytes() == (src / entry.path).read_bytes()
@@ -51,11 +54,20 @@ def test_pickle_weights_refused_unless_allowed(store: ArtifactStore, tmp_path: P
     assert store.backend.exists(info.digest)
 
 
-@pytest.mark.parametrize("member", ["../evil", "..\\evil", "/etc/passwd", "a/../../evil",
-                                    "%2e%2e/evil", "%252e%252e%252fevil", "file:///etc/passwd",
-                                    "C:/windows/x"])
-def test_manifest_members_cannot_escape(store: ArtifactStore, tmp_path: Path,
-                                        member: str) -> None:
+@pytest.mark.parametrize(
+    "member",
+    [
+        "../evil",
+        "..\\evil",
+        "/etc/passwd",
+        "a/../../evil",
+        "%2e%2e/evil",
+        "%252e%252e%252fevil",
+        "file:///etc/passwd",
+        "C:/windows/x",
+    ],
+)
+def test_manifest_members_cannot_escape(store: ArtifactStore, tmp_path: Path, member: str) -> None:
     blob = store.put_bytes(b"payload")
     manifest = TreeManifest(entries=(TreeEntry(path=member, digest=blob.digest, size=7),))
     forged = store.put_bytes(manifest.to_bytes())

@@ -62,16 +62,25 @@ def _sql(ws: Workspace, statement: str, **params: object) -> None:
 def _rechain(ws: Workspace, start: int) -> str:
     """Recompute every hash from ``start`` on, as an attacker can without the key."""
     with ws.db.engine.begin() as conn:
-        prev = conn.execute(text("SELECT hash FROM audit_events WHERE seq = :s"),
-                            {"s": start - 1}).scalar() or GENESIS_HASH
-        rows = conn.execute(text("SELECT seq, ts, actor, action, subject, before, after "
-                                 "FROM audit_events WHERE seq >= :s ORDER BY seq"),
-                            {"s": start}).all()
+        prev = (
+            conn.execute(
+                text("SELECT hash FROM audit_events WHERE seq = :s"), {"s": start - 1}
+            ).scalar()
+            or GENESIS_HASH
+        )
+        rows = conn.execute(
+            text(
+                "SELECT seq, ts, actor, action, subject, before, after "
+                "FROM audit_events WHERE seq >= :s ORDER BY seq"
+            ),
+            {"s": start},
+        ).all()
         for r in rows:
-            digest = event_hash(prev, r.seq, r.ts, r.actor, r.action, r.subject, r.before,
-                                r.after)
-            conn.execute(text("UPDATE audit_events SET prev_hash = :p, hash = :h "
-                              "WHERE seq = :s"), {"p": prev, "h": digest, "s": r.seq})
+            digest = event_hash(prev, r.seq, r.ts, r.actor, r.action, r.subject, r.before, r.after)
+            conn.execute(
+                text("UPDATE audit_events SET prev_hash = :p, hash = :h WHERE seq = :s"),
+                {"p": prev, "h": digest, "s": r.seq},
+            )
             prev = digest
     return prev
 
@@ -108,8 +117,9 @@ def test_delete_last_events_rechain_and_write(busy_ws: Workspace, data: Path) ->
 
 def test_delete_last_events_keeping_the_head_and_write(busy_ws: Workspace, data: Path) -> None:
     _sql(busy_ws, "DELETE FROM audit_events WHERE seq > 12")
-    _ordinary_write_is_refused(busy_ws, data, "signed head records 15 events but the last "
-                                              "event is 12")
+    _ordinary_write_is_refused(
+        busy_ws, data, "signed head records 15 events but the last event is 12"
+    )
     result = busy_ws.verify_audit()
     assert not result.ok and result.first_bad_seq == 13
 
@@ -126,7 +136,8 @@ def test_edit_event_rechain_and_write(busy_ws: Workspace, data: Path) -> None:
 
 
 def test_edit_located_exactly_with_a_checkpoint_per_commit(
-        home: Path, db_url: str, data: Path) -> None:
+    home: Path, db_url: str, data: Path
+) -> None:
     with Workspace.open(make_settings(home, db_url, audit_checkpoint_every=1)) as ws:
         _fill(ws, data)
         # Commits: 1-4 (register a), 5 (tag), 6-9, 10 (tag), 11-14, 15; one checkpoint each.
@@ -146,12 +157,17 @@ def test_forge_event_rechain_and_write(busy_ws: Workspace, data: Path) -> None:
     with busy_ws.db.engine.begin() as conn:
         prev = conn.execute(text("SELECT hash FROM audit_events WHERE seq = 15")).scalar_one()
         ts = "2026-01-01T00:00:00.000000+00:00"
-        forged = event_hash(prev, 16, ts, "alice", "tag.set", "dataset:a@1", "null",
-                            '{"k":"forged"}')
-        conn.execute(text("INSERT INTO audit_events (seq, ts, actor, action, subject, before, "
-                          "after, prev_hash, hash) VALUES (16, :ts, 'alice', 'tag.set', "
-                          "'dataset:a@1', 'null', '{\"k\":\"forged\"}', :p, :h)"),
-                     {"ts": ts, "p": prev, "h": forged})
+        forged = event_hash(
+            prev, 16, ts, "alice", "tag.set", "dataset:a@1", "null", '{"k":"forged"}'
+        )
+        conn.execute(
+            text(
+                "INSERT INTO audit_events (seq, ts, actor, action, subject, before, "
+                "after, prev_hash, hash) VALUES (16, :ts, 'alice', 'tag.set', "
+                "'dataset:a@1', 'null', '{\"k\":\"forged\"}', :p, :h)"
+            ),
+            {"ts": ts, "p": prev, "h": forged},
+        )
         conn.execute(text("UPDATE audit_head SET seq = 16, hash = :h"), {"h": forged})
     _ordinary_write_is_refused(busy_ws, data, "head's signature does not verify")
     result = busy_ws.verify_audit()
@@ -163,9 +179,14 @@ def test_forged_event_after_an_intact_head_is_refused(busy_ws: Workspace, data: 
         prev = conn.execute(text("SELECT hash FROM audit_events WHERE seq = 15")).scalar_one()
         ts = "2026-01-01T00:00:00.000000+00:00"
         forged = event_hash(prev, 16, ts, "alice", "x", "y", "null", "null")
-        conn.execute(text("INSERT INTO audit_events (seq, ts, actor, action, subject, before, "
-                          "after, prev_hash, hash) VALUES (16, :ts, 'alice', 'x', 'y', 'null', "
-                          "'null', :p, :h)"), {"ts": ts, "p": prev, "h": forged})
+        conn.execute(
+            text(
+                "INSERT INTO audit_events (seq, ts, actor, action, subject, before, "
+                "after, prev_hash, hash) VALUES (16, :ts, 'alice', 'x', 'y', 'null', "
+                "'null', :p, :h)"
+            ),
+            {"ts": ts, "p": prev, "h": forged},
+        )
     _ordinary_write_is_refused(busy_ws, data, "last event is 16")
     result = busy_ws.verify_audit()
     assert not result.ok and result.first_bad_seq == 16
@@ -181,14 +202,20 @@ def test_delete_all_events_and_reset_head_to_genesis(busy_ws: Workspace, data: P
 
 
 def test_reset_to_a_replayed_genesis_signature_and_delete_genesis(
-        busy_ws: Workspace, data: Path) -> None:
+    busy_ws: Workspace, data: Path
+) -> None:
     # The genesis head signature never changes, so an attacker may have kept it.
     replayed = sign_head(busy_ws._audit_key, 0, GENESIS_HASH)
     _sql(busy_ws, "DELETE FROM audit_events")
-    _sql(busy_ws, "UPDATE audit_head SET seq = 0, hash = :h, signature = :s",
-         h=GENESIS_HASH, s=replayed)
-    _ordinary_write_is_refused(busy_ws, data, "the chain has 0 events but a signed checkpoint "
-                                              "recorded 15")
+    _sql(
+        busy_ws,
+        "UPDATE audit_head SET seq = 0, hash = :h, signature = :s",
+        h=GENESIS_HASH,
+        s=replayed,
+    )
+    _ordinary_write_is_refused(
+        busy_ws, data, "the chain has 0 events but a signed checkpoint recorded 15"
+    )
     result = busy_ws.verify_audit()
     assert not result.ok and result.first_bad_seq == 1
     # Deleting the genesis record as well makes the store look new: still refused.
@@ -213,15 +240,18 @@ def test_delete_key_file_then_write(busy_ws: Workspace, data: Path) -> None:
     key_file = busy_ws.settings.home / "keys" / "audit.key"
     old = key_file.read_bytes()
     key_file.unlink()
-    with pytest.raises(ConfigurationError, match="audit key file .* is missing but the store "
-                                                 "already has an audit log"):
+    with pytest.raises(
+        ConfigurationError,
+        match="audit key file .* is missing but the store already has an audit log",
+    ):
         Workspace.open(busy_ws.settings)
     assert not key_file.exists()  # no new key was made
     # A different key put in its place cannot extend the log either.
     key_file.write_text("f" * 64)
     with Workspace.open(busy_ws.settings) as other:
-        with pytest.raises(AuditRefusedError, match="genesis record in the database does not "
-                                                    "verify"):
+        with pytest.raises(
+            AuditRefusedError, match="genesis record in the database does not verify"
+        ):
             other.register_dataset("with-new-key", data, shape="text")
         assert not other.verify_audit().ok
     key_file.write_bytes(old)
@@ -230,7 +260,8 @@ def test_delete_key_file_then_write(busy_ws: Workspace, data: Path) -> None:
 
 
 def test_rollback_with_artifact_access_is_caught_by_an_auditors_checkpoint(
-        busy_ws: Workspace, data: Path, tmp_path: Path) -> None:
+    busy_ws: Workspace, data: Path, tmp_path: Path
+) -> None:
     kept = tmp_path / "auditor" / "checkpoint.json"
     kept.parent.mkdir()
     kept.write_text(json.dumps(busy_ws.write_audit_checkpoint()))
@@ -240,8 +271,7 @@ def test_rollback_with_artifact_access_is_caught_by_an_auditors_checkpoint(
         h12 = conn.execute(text("SELECT hash FROM audit_events WHERE seq = 12")).scalar_one()
     saved_head = sign_head(busy_ws._audit_key, 12, h12)  # = the row in their snapshot
     _sql(busy_ws, "DELETE FROM audit_events WHERE seq > 12")
-    _sql(busy_ws, "UPDATE audit_head SET seq = 12, hash = :h, signature = :s", h=h12,
-         s=saved_head)
+    _sql(busy_ws, "UPDATE audit_head SET seq = 12, hash = :h, signature = :s", h=h12, s=saved_head)
     records = Path(busy_ws.artifacts.backend.root) / "records" / "audit"  # type: ignore[attr-defined]
     folder = next(p for p in records.iterdir() if p.is_dir() and p.name != "stores")
     for cp in (folder / "history").iterdir():
@@ -257,14 +287,14 @@ def test_rollback_with_artifact_access_is_caught_by_an_auditors_checkpoint(
         assert f"from {kept}" in result.reason
         assert "event 15's hash differs" in result.reason
         assert result.first_bad_seq == 5  # the checkpoint after the first commit matched
-    cli = CliRunner().invoke(app, ["audit", "verify", "--checkpoint", str(kept)],
-                             env=_env(busy_ws))
+    cli = CliRunner().invoke(app, ["audit", "verify", "--checkpoint", str(kept)], env=_env(busy_ws))
     assert cli.exit_code == ExitCode.INTEGRITY, cli.output
     assert "BROKEN at event 5" in cli.output and "checkpoint seq 15" in cli.output
 
 
 def test_an_external_sink_outlives_the_artifact_store(
-        home: Path, db_url: str, data: Path, tmp_path: Path) -> None:
+    home: Path, db_url: str, data: Path, tmp_path: Path
+) -> None:
     sink = tmp_path / "other-mount" / "checkpoints.jsonl"
     settings = make_settings(home, db_url, audit_checkpoint_sink=sink)
     with Workspace.open(settings) as ws:
@@ -276,8 +306,12 @@ def test_an_external_sink_outlives_the_artifact_store(
         with ws.db.engine.begin() as conn:
             h12 = conn.execute(text("SELECT hash FROM audit_events WHERE seq = 12")).scalar_one()
         _sql(ws, "DELETE FROM audit_events WHERE seq > 12")
-        _sql(ws, "UPDATE audit_head SET seq = 12, hash = :h, signature = :s", h=h12,
-             s=sign_head(ws._audit_key, 12, h12))
+        _sql(
+            ws,
+            "UPDATE audit_head SET seq = 12, hash = :h, signature = :s",
+            h=h12,
+            s=sign_head(ws._audit_key, 12, h12),
+        )
         shutil.rmtree(Path(ws.artifacts.backend.root) / "records")  # type: ignore[attr-defined]
     with Workspace.open(settings) as ws:
         result = ws.verify_audit()
@@ -309,8 +343,13 @@ def test_checkpoint_refused_on_a_broken_head(busy_ws: Workspace) -> None:
 
 
 def _env(ws: Workspace) -> dict[str, str]:
-    return {"LMOPS_HOME": str(ws.settings.home), "LMOPS_DATABASE_URL": ws.db.url,
-            "LMOPS_LOAD_ENTRY_POINTS": "false", "LMOPS_ACTOR": "auditor", "COLUMNS": "300"}
+    return {
+        "LMOPS_HOME": str(ws.settings.home),
+        "LMOPS_DATABASE_URL": ws.db.url,
+        "LMOPS_LOAD_ENTRY_POINTS": "false",
+        "LMOPS_ACTOR": "auditor",
+        "COLUMNS": "300",
+    }
 
 
 def test_cli_verify_names_the_checkpoint_used(busy_ws: Workspace, tmp_path: Path) -> None:
@@ -323,8 +362,9 @@ def test_cli_verify_names_the_checkpoint_used(busy_ws: Workspace, tmp_path: Path
     assert f"{EVENTS} events" in result.output
     assert f"checked against checkpoint seq {EVENTS}" in result.output
     assert "artifact store" in result.output
-    given = CliRunner().invoke(app, ["audit", "verify", "--checkpoint", str(out)],
-                               env=_env(busy_ws))
+    given = CliRunner().invoke(
+        app, ["audit", "verify", "--checkpoint", str(out)], env=_env(busy_ws)
+    )
     assert given.exit_code == 0, given.output
     assert f"from {out} (given)" in given.output.replace("\n", "")
 
@@ -349,5 +389,6 @@ def test_a_store_from_before_genesis_records_is_adopted(busy_ws: Workspace, data
         result = upgraded.verify_audit()
         assert result.ok and result.events == EVENTS + 4, str(result)
         with upgraded.db.engine.connect() as conn:
-            assert conn.execute(text("SELECT adopted_seq FROM audit_genesis")).scalar_one() \
-                == EVENTS
+            assert (
+                conn.execute(text("SELECT adopted_seq FROM audit_genesis")).scalar_one() == EVENTS
+            )

@@ -17,8 +17,9 @@ PER_PROCESS = 20
 
 def _worker(home: str, url: str, worker: int, errors: mp.Queue) -> None:  # type: ignore[type-arg]
     try:
-        ws = Workspace.open(make_settings(Path(home), url, actor=f"writer-{worker}",
-                                          audit_checkpoint_every=7))
+        ws = Workspace.open(
+            make_settings(Path(home), url, actor=f"writer-{worker}", audit_checkpoint_every=7)
+        )
         data = Path(home).parent / f"d{worker}.jsonl"
         data.write_text('{"text": "x"}\n')
         ref = ws.register_dataset(f"set-{worker}", data, shape="text").ref

@@ -25,21 +25,40 @@ def pg_ws(tmp_path: Path, pg_url: str) -> Iterator[Workspace]:
 
 def _events(ws: Workspace) -> list[tuple[int, str, str]]:
     with ws.db.engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(text(  # type: ignore[misc]
-            "SELECT seq, action, subject FROM audit_events ORDER BY seq"))]
+        return [
+            tuple(r)
+            for r in conn.execute(
+                text(  # type: ignore[misc]
+                    "SELECT seq, action, subject FROM audit_events ORDER BY seq"
+                )
+            )
+        ]
 
 
 def _new_version(ws: Workspace, s: object, n: int, name: str = "m") -> object:
-    return store.create_version(s, ws.audit_writer, asset_type="model", name=name,  # type: ignore[arg-type]
-                                fields={"digest": digest_bytes(f"w{n}".encode()), "kind": "base",
-                                        "size_bytes": 1, "meta": {}})
+    return store.create_version(
+        s,
+        ws.audit_writer,
+        asset_type="model",
+        name=name,  # type: ignore[arg-type]
+        fields={
+            "digest": digest_bytes(f"w{n}".encode()),
+            "kind": "base",
+            "size_bytes": 1,
+            "meta": {},
+        },
+    )
 
 
 def test_a_held_back_event_is_visible_to_the_next_statement(pg_ws: Workspace) -> None:
     with pg_ws.db.write() as s:
         pg_ws.audit_writer.record(s, "note.one", "note:a")
-        seen = s.connection().execute(text(
-            "SELECT action FROM audit_events WHERE subject = 'note:a'")).scalars().all()
+        seen = (
+            s.connection()
+            .execute(text("SELECT action FROM audit_events WHERE subject = 'note:a'"))
+            .scalars()
+            .all()
+        )
         pg_ws.audit_writer.record(s, "note.two", "note:a")
     assert seen == ["note.one"]
     assert [e[1] for e in _events(pg_ws)][-2:] == ["note.one", "note.two"]
@@ -81,8 +100,9 @@ def test_a_version_of_an_existing_asset_is_one_statement_and_the_commit(pg_ws: W
     assert pg_ws.verify_audit().ok
 
 
-def test_a_version_of_an_existing_asset_costs_three_round_trips(pg_ws: Workspace,
-                                                                tmp_path: Path) -> None:
+def test_a_version_of_an_existing_asset_costs_three_round_trips(
+    pg_ws: Workspace, tmp_path: Path
+) -> None:
     import psycopg
 
     with pg_ws.db.write() as s:
@@ -107,7 +127,8 @@ def test_a_version_of_an_existing_asset_costs_three_round_trips(pg_ws: Workspace
 
 
 def test_repeated_versions_reuse_one_statement_and_keep_the_model_defaults(
-        pg_ws: Workspace) -> None:
+    pg_ws: Workspace,
+) -> None:
     statements: list[str] = []
 
     def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
@@ -124,7 +145,12 @@ def test_repeated_versions_reuse_one_statement_and_keep_the_model_defaults(
     # The first version found no asset by name, created it and inserted by id; then by name.
     assert len(inserts) == 4 and inserts[0] == inserts[2] == inserts[3] != inserts[1]
     assert (row.version, row.format, row.status, row.stage, row.meta) == (  # type: ignore[attr-defined]
-        3, "safetensors", "active", None, {})
+        3,
+        "safetensors",
+        "active",
+        None,
+        {},
+    )
     assert row.created_at is not None  # type: ignore[attr-defined]
 
 
@@ -157,10 +183,13 @@ def test_a_tail_forged_under_the_head_is_refused_at_commit(pg_ws: Workspace) -> 
         _new_version(pg_ws, s, 1)
     with pg_ws.db.engine.begin() as conn:  # an event appended behind the signed head's back
         seq = conn.execute(text("SELECT seq FROM audit_head")).scalar_one()
-        conn.execute(text(
-            "INSERT INTO audit_events (seq, ts, actor, action, subject, before, after, prev_hash, "
-            "hash) VALUES (:s, 'now', 'mallory', 'x', 'y', 'null', 'null', :h, :h)"),
-            {"s": seq + 1, "h": "f" * 64})
+        conn.execute(
+            text(
+                "INSERT INTO audit_events (seq, ts, actor, action, subject, before, after, prev_hash, "
+                "hash) VALUES (:s, 'now', 'mallory', 'x', 'y', 'null', 'null', :h, :h)"
+            ),
+            {"s": seq + 1, "h": "f" * 64},
+        )
     versions = [v.version for v in pg_ws.list_versions("model", "m")]
     with pytest.raises(AuditRefusedError, match="last event"), pg_ws.db.write() as s:
         _new_version(pg_ws, s, 2)

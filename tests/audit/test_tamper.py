@@ -45,12 +45,25 @@ def test_edit_with_recomputed_hash_breaks_the_next_link(busy_ws: Workspace) -> N
     from lmops_core.audit.chain import event_hash
 
     with busy_ws.db.engine.begin() as conn:
-        row = conn.execute(text("SELECT seq, ts, actor, action, subject, before, after, prev_hash "
-                                "FROM audit_events WHERE seq = 4")).one()
-        forged = event_hash(row.prev_hash, row.seq, row.ts, "mallory", row.action, row.subject,
-                            row.before, row.after)
-        conn.execute(text("UPDATE audit_events SET actor='mallory', hash=:h WHERE seq=4"),
-                     {"h": forged})
+        row = conn.execute(
+            text(
+                "SELECT seq, ts, actor, action, subject, before, after, prev_hash "
+                "FROM audit_events WHERE seq = 4"
+            )
+        ).one()
+        forged = event_hash(
+            row.prev_hash,
+            row.seq,
+            row.ts,
+            "mallory",
+            row.action,
+            row.subject,
+            row.before,
+            row.after,
+        )
+        conn.execute(
+            text("UPDATE audit_events SET actor='mallory', hash=:h WHERE seq=4"), {"h": forged}
+        )
     _assert_broken_at(busy_ws, 5, "prev_hash does not match")
 
 
@@ -62,17 +75,35 @@ def test_deletion_is_detected(busy_ws: Workspace) -> None:
 def test_reordering_is_detected(busy_ws: Workspace) -> None:
     # Swap the content of events 5 and 6 while keeping their sequence numbers.
     with busy_ws.db.engine.begin() as conn:
-        rows = {r.seq: r for r in conn.execute(text(
-            "SELECT seq, ts, actor, action, subject, before, after, prev_hash, hash "
-            "FROM audit_events WHERE seq IN (5, 6)"))}
+        rows = {
+            r.seq: r
+            for r in conn.execute(
+                text(
+                    "SELECT seq, ts, actor, action, subject, before, after, prev_hash, hash "
+                    "FROM audit_events WHERE seq IN (5, 6)"
+                )
+            )
+        }
         for seq, other in ((5, 6), (6, 5)):
             o = rows[other]
-            conn.execute(text("UPDATE audit_events SET ts=:ts, actor=:actor, action=:action, "
-                              "subject=:subject, before=:before, after=:after, "
-                              "prev_hash=:prev, hash=:hash WHERE seq=:seq"),
-                         {"ts": o.ts, "actor": o.actor, "action": o.action,
-                          "subject": o.subject, "before": o.before, "after": o.after,
-                          "prev": o.prev_hash, "hash": o.hash, "seq": seq})
+            conn.execute(
+                text(
+                    "UPDATE audit_events SET ts=:ts, actor=:actor, action=:action, "
+                    "subject=:subject, before=:before, after=:after, "
+                    "prev_hash=:prev, hash=:hash WHERE seq=:seq"
+                ),
+                {
+                    "ts": o.ts,
+                    "actor": o.actor,
+                    "action": o.action,
+                    "subject": o.subject,
+                    "before": o.before,
+                    "after": o.after,
+                    "prev": o.prev_hash,
+                    "hash": o.hash,
+                    "seq": seq,
+                },
+            )
     _assert_broken_at(busy_ws, 5)
 
 
@@ -86,8 +117,9 @@ def test_truncation_with_rewound_head_needs_the_key(busy_ws: Workspace) -> None:
         last = conn.execute(text("SELECT hash FROM audit_events WHERE seq = 12")).scalar_one()
         conn.execute(text("DELETE FROM audit_events WHERE seq > 12"))
         forged = sign_head(b"attacker-guess", 12, last)
-        conn.execute(text("UPDATE audit_head SET seq=12, hash=:h, signature=:s"),
-                     {"h": last, "s": forged})
+        conn.execute(
+            text("UPDATE audit_head SET seq=12, hash=:h, signature=:s"), {"h": last, "s": forged}
+        )
     # The signed checkpoint written by the last verify (seq 15) locates the cut.
     reason = _assert_broken_at(busy_ws, 13, "signature is invalid")
     assert "the chain has 12 events but checkpoint seq 15" in reason

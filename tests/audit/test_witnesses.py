@@ -57,15 +57,19 @@ def _open(tmp_path: Path, db_url: str, **extra: Any) -> Workspace:
     return Workspace.open(make_settings(tmp_path / "home", db_url, **extra))
 
 
-def test_witnesses_receive_genesis_and_every_checkpoint(tmp_path: Path, db_url: str,
-                                                        witness: str,
-                                                        syslog: tuple[str, socket.socket]
-                                                        ) -> None:
+def test_witnesses_receive_genesis_and_every_checkpoint(
+    tmp_path: Path, db_url: str, witness: str, syslog: tuple[str, socket.socket]
+) -> None:
     address, sock = syslog
     data = write_jsonl(tmp_path / "d.jsonl", [{"text": "hello"}])
-    with _open(tmp_path, db_url, audit_checkpoint_webhook=witness,
-               audit_checkpoint_syslog=address, alert_webhook_allow_private=True,
-               audit_checkpoint_every=1) as ws:
+    with _open(
+        tmp_path,
+        db_url,
+        audit_checkpoint_webhook=witness,
+        audit_checkpoint_syslog=address,
+        alert_webhook_allow_private=True,
+        audit_checkpoint_every=1,
+    ) as ws:
         ws.as_actor("alice").register_dataset("d", data, shape="text")
         kinds = [kind for kind, _ in _Witness.kept]
         assert kinds[0] == "genesis" and "checkpoint" in kinds[1:]
@@ -88,25 +92,34 @@ def test_witnesses_receive_genesis_and_every_checkpoint(tmp_path: Path, db_url: 
         assert str(kept) in result.checkpoint
 
 
-def test_a_dead_witness_is_alerted_and_never_blocks_a_write(tmp_path: Path, db_url: str,
-                                                            witness: str) -> None:
+def test_a_dead_witness_is_alerted_and_never_blocks_a_write(
+    tmp_path: Path, db_url: str, witness: str
+) -> None:
     _Witness.status = 500
     data = write_jsonl(tmp_path / "d.jsonl", [{"text": "hello"}])
-    with _open(tmp_path, db_url, audit_checkpoint_webhook=witness,
-               alert_webhook_allow_private=True, audit_checkpoint_every=1) as ws:
+    with _open(
+        tmp_path,
+        db_url,
+        audit_checkpoint_webhook=witness,
+        alert_webhook_allow_private=True,
+        audit_checkpoint_every=1,
+    ) as ws:
         ws.as_actor("alice").register_dataset("d", data, shape="text")
         assert ws.verify_audit().ok
-    alerts = [json.loads(line) for line in
-              (tmp_path / "home" / "alerts.jsonl").read_text().splitlines()]
+    alerts = [
+        json.loads(line) for line in (tmp_path / "home" / "alerts.jsonl").read_text().splitlines()
+    ]
     failed = [a for a in alerts if a["event"] == "audit.sink_failed"]
     assert failed and "HTTP 500" in failed[0]["reason"]
 
 
-def test_a_witness_on_a_private_address_needs_permission(tmp_path: Path, db_url: str,
-                                                         witness: str) -> None:
+def test_a_witness_on_a_private_address_needs_permission(
+    tmp_path: Path, db_url: str, witness: str
+) -> None:
     with _open(tmp_path, db_url, audit_checkpoint_webhook=witness) as ws:
         ws.as_actor("alice").register_dataset(
-            "d", write_jsonl(tmp_path / "d.jsonl", [{"text": "x"}]), shape="text")
+            "d", write_jsonl(tmp_path / "d.jsonl", [{"text": "x"}]), shape="text"
+        )
     assert _Witness.kept == []  # the outbound guard refused the loopback witness
     reasons = (tmp_path / "home" / "alerts.jsonl").read_text()
     assert "audit.sink_failed" in reasons and "loopback" in reasons

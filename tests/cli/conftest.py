@@ -47,8 +47,11 @@ def shell(tmp_path: Path) -> Iterator[Shell]:
     policies = tmp_path / "policies"
     policies.mkdir()
     (policies / "p.yaml").write_text(POLICY)
-    env = {"LMOPS_HOME": str(tmp_path / "home"), "LMOPS_POLICIES_DIR": str(policies),
-           "LMOPS_LOAD_ENTRY_POINTS": "false"}
+    env = {
+        "LMOPS_HOME": str(tmp_path / "home"),
+        "LMOPS_POLICIES_DIR": str(policies),
+        "LMOPS_LOAD_ENTRY_POINTS": "false",
+    }
     yield Shell(home=tmp_path / "home", env=env)
     get_settings.cache_clear()
 
@@ -57,14 +60,21 @@ def shell(tmp_path: Path) -> Iterator[Shell]:
 def governed(shell: Shell, tmp_path: Path) -> Shell:
     """The shell's store with users eng (submitter), val (validator), risk (risk_officer),
     boss (admin), each with a token, and ``model:chat@1`` carrying an eval record (acc 0.9)."""
-    settings = make_settings(shell.home, policies_dir=Path(shell.env["LMOPS_POLICIES_DIR"]),
-                             actor="eng")
+    settings = make_settings(
+        shell.home, policies_dir=Path(shell.env["LMOPS_POLICIES_DIR"]), actor="eng"
+    )
     with Workspace.open(settings) as ws:
-        for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer"),
-                           ("boss", "admin")):
+        for user, role in (
+            ("eng", "submitter"),
+            ("val", "validator"),
+            ("risk", "risk_officer"),
+            ("boss", "admin"),
+        ):
             shell.tokens[user] = token_for(ws, user, role)
         version = ws.with_token(shell.tokens["eng"]).register_model(
-            "chat", make_model_folder(tmp_path / "m"))
+            "chat", make_model_folder(tmp_path / "m")
+        )
         ws.with_token(shell.tokens["val"]).attach_evidence(
-            version.ref, kind="eval", digest=version.digest, metrics={"acc": 0.9, "n": 40})
+            version.ref, kind="eval", digest=version.digest, metrics={"acc": 0.9, "n": 40}
+        )
     return shell

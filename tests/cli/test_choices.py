@@ -28,14 +28,18 @@ UNKNOWN = [
 ]
 
 
-@pytest.mark.parametrize(("args", "accepted"), UNKNOWN, ids=[" ".join(a[0][:2]) + " " + a[0][-1]
-                                                             for a in UNKNOWN])
-def test_unknown_values_are_refused(shell: Shell, tmp_path: Path, args: tuple[str, ...],
-                                    accepted: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "accepted"), UNKNOWN, ids=[" ".join(a[0][:2]) + " " + a[0][-1] for a in UNKNOWN]
+)
+def test_unknown_values_are_refused(
+    shell: Shell, tmp_path: Path, args: tuple[str, ...], accepted: str
+) -> None:
     (tmp_path / "model").mkdir()
     (tmp_path / "data.jsonl").write_text("{}\n")
-    args = tuple({"MODEL": str(tmp_path / "model"), "DATA": str(tmp_path / "data.jsonl")}
-                 .get(a, a) for a in args)
+    args = tuple(
+        {"MODEL": str(tmp_path / "model"), "DATA": str(tmp_path / "data.jsonl")}.get(a, a)
+        for a in args
+    )
     result = shell(*args)
     assert result.exit_code == ExitCode.INVALID_INPUT, result.output
     assert "is not one of" in result.output and accepted in result.output
@@ -44,8 +48,9 @@ def test_unknown_values_are_refused(shell: Shell, tmp_path: Path, args: tuple[st
 
 def test_status_all_lists_every_request(governed: Shell) -> None:
     request = governed.json("promote", "model:chat@1", "--to", "production", who="eng")
-    governed.ok("requests", "reject", request["id"], "--role", "validator", "--comment", "no",
-                who="val")
+    governed.ok(
+        "requests", "reject", request["id"], "--role", "validator", "--comment", "no", who="val"
+    )
     assert governed.json("requests", "list")["total"] == 0  # pending by default
     everything = governed.json("requests", "list", "--status", "all")
     assert [r["id"] for r in everything["items"]] == [request["id"]]

@@ -15,8 +15,12 @@ from tests.conftest import make_model_folder, write_jsonl
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {"LMOPS_HOME": str(tmp_path / "home"), "LMOPS_LOAD_ENTRY_POINTS": "false",
-            "LMOPS_ACTOR": "cli-user", "COLUMNS": "200"}
+    return {
+        "LMOPS_HOME": str(tmp_path / "home"),
+        "LMOPS_LOAD_ENTRY_POINTS": "false",
+        "LMOPS_ACTOR": "cli-user",
+        "COLUMNS": "200",
+    }
 
 
 def run(env: dict[str, str], *args: str) -> str:
@@ -25,8 +29,9 @@ def run(env: dict[str, str], *args: str) -> str:
     return result.output
 
 
-@pytest.mark.parametrize("group", ["", "datasets", "models", "prompts", "suites", "runs", "evidence",
-                                   "audit"])
+@pytest.mark.parametrize(
+    "group", ["", "datasets", "models", "prompts", "suites", "runs", "evidence", "audit"]
+)
 def test_help_explains(group: str) -> None:
     result = CliRunner().invoke(app, [*([group] if group else []), "--help"])
     assert result.exit_code == 0
@@ -71,9 +76,13 @@ def test_errors_are_one_clear_line(env: dict[str, str], tmp_path: Path) -> None:
     lmops = Path(sys.executable).with_name("lmops")
     import os
 
-    result = subprocess.run([str(lmops), "datasets", "register", "qa", str(bad), "--shape",
-                             "instruction"], capture_output=True, text=True,
-                            env={**os.environ, **env}, timeout=120)
+    result = subprocess.run(
+        [str(lmops), "datasets", "register", "qa", str(bad), "--shape", "instruction"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
+    )
     assert result.returncode == ExitCode.INVALID_INPUT
     assert result.stderr.strip() == "Error: bad.jsonl:1: response: missing required field"
     assert "Traceback" not in result.stderr

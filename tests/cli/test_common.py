@@ -18,8 +18,9 @@ def test_piped_tables_are_never_cut(governed: Shell, tmp_path: Path) -> None:
     governed.ok("models", "register", LONG, str(tmp_path / "m"))
     listed = governed.ok("models", "list").stdout
     assert LONG in listed and "…" not in listed
-    request = json.loads(governed.ok("promote", "model:chat@1", "--to", "production", "--json",
-                                     who="eng").stdout)
+    request = json.loads(
+        governed.ok("promote", "model:chat@1", "--to", "production", "--json", who="eng").stdout
+    )
     requests = governed.ok("requests", "list", who="val").stdout
     assert request["id"] in requests and "model:chat@1" in requests and "…" not in requests
     # The audit log's "after" column is shown whole, not cut to a column width.
@@ -55,19 +56,32 @@ def test_json_is_alone_on_stdout(governed: Shell) -> None:
 
 
 READS = [
-    ("models", "list"), ("models", "show", "chat@1"), ("models", "search"),
-    ("datasets", "list"), ("prompts", "list"), ("suites", "list"), ("runs", "list"),
-    ("evidence", "list", "model:chat@1"), ("lineage", "model:chat@1"),
-    ("audit", "verify"), ("audit", "log"), ("audit", "checkpoint"),
-    ("requests", "list"), ("requests", "show", "r1"), ("tokens", "list"), ("keys", "list"),
-    ("policy", "explain", "--version", "chat@1", "--to", "production"), ("gc",),
+    ("models", "list"),
+    ("models", "show", "chat@1"),
+    ("models", "search"),
+    ("datasets", "list"),
+    ("prompts", "list"),
+    ("suites", "list"),
+    ("runs", "list"),
+    ("evidence", "list", "model:chat@1"),
+    ("lineage", "model:chat@1"),
+    ("audit", "verify"),
+    ("audit", "log"),
+    ("audit", "checkpoint"),
+    ("requests", "list"),
+    ("requests", "show", "r1"),
+    ("tokens", "list"),
+    ("keys", "list"),
+    ("policy", "explain", "--version", "chat@1", "--to", "production"),
+    ("gc",),
     ("report", "model:chat@1"),
 ]
 
 
 @pytest.mark.parametrize("args", READS, ids=[" ".join(a) for a in READS])
-def test_read_on_a_missing_store_says_so_and_creates_nothing(shell: Shell, tmp_path: Path,
-                                                            args: tuple[str, ...]) -> None:
+def test_read_on_a_missing_store_says_so_and_creates_nothing(
+    shell: Shell, tmp_path: Path, args: tuple[str, ...]
+) -> None:
     result = shell(*args)
     assert result.exit_code == ExitCode.NOT_FOUND, result.output
     assert f"no lmops store at {shell.home / 'lmops.db'}" in result.stderr

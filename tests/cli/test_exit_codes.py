@@ -39,8 +39,11 @@ def test_every_error_class_has_a_deliberate_code() -> None:
         errors.StageError: ExitCode.ERROR,
         errors.LmopsError: ExitCode.ERROR,
     }
-    classes = {c for _, c in inspect.getmembers(errors, inspect.isclass)
-               if issubclass(c, errors.LmopsError)}
+    classes = {
+        c
+        for _, c in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(c, errors.LmopsError)
+    }
     assert classes == set(expected), "a new error class needs a decision here"
     for cls, code in expected.items():
         assert exit_code_for(cls("x")) == code, cls
@@ -82,11 +85,20 @@ def test_invalid_input(shell: Shell, tmp_path: Path) -> None:
 
 def test_permission_denied(governed: Shell) -> None:
     request = governed.json("promote", "model:chat@1", "--to", "production", who="eng")
-    own = governed("requests", "approve", request["id"], "--role", "validator",
-                   "--comment", "mine", who="eng")
+    own = governed(
+        "requests", "approve", request["id"], "--role", "validator", "--comment", "mine", who="eng"
+    )
     assert own.exit_code == ExitCode.PERMISSION_DENIED
-    posing = governed("requests", "approve", request["id"], "--role", "validator",
-                      "--comment", "lgtm", who="val-by-name-only")
+    posing = governed(
+        "requests",
+        "approve",
+        request["id"],
+        "--role",
+        "validator",
+        "--comment",
+        "lgtm",
+        who="val-by-name-only",
+    )
     assert posing.exit_code == ExitCode.PERMISSION_DENIED
     governed.tokens["forged"] = "lmops_not-a-real-token"
     unauthenticated = governed("requests", "list", who="forged")
@@ -118,24 +130,44 @@ def test_generic_error(shell: Shell) -> None:
 @pytest.mark.parametrize("code", list(ExitCode))
 def test_codes_are_distinct_and_stable(code: ExitCode) -> None:
     # Scripts depend on these numbers: changing one is a breaking change.
-    stable = {"OK": 0, "ERROR": 1, "INVALID_INPUT": 2, "NOT_FOUND": 3, "POLICY_REFUSED": 4,
-              "PERMISSION_DENIED": 5, "INTEGRITY": 6, "CONFLICT": 7, "MONITOR_BREACH": 8}
+    stable = {
+        "OK": 0,
+        "ERROR": 1,
+        "INVALID_INPUT": 2,
+        "NOT_FOUND": 3,
+        "POLICY_REFUSED": 4,
+        "PERMISSION_DENIED": 5,
+        "INTEGRITY": 6,
+        "CONFLICT": 7,
+        "MONITOR_BREACH": 8,
+    }
     assert stable[code.name] == code.value
 
 
 def test_bundle_verify_codes(governed: Shell, tmp_path: Path) -> None:
     request = governed.json("promote", "model:chat@1", "--to", "production", who="eng")
-    governed.ok("requests", "approve", request["id"], "--role", "validator", "--comment", "ok",
-                who="val")
-    governed.ok("requests", "approve", request["id"], "--role", "risk_officer",
-                "--comment", "ok", who="risk")
+    governed.ok(
+        "requests", "approve", request["id"], "--role", "validator", "--comment", "ok", who="val"
+    )
+    governed.ok(
+        "requests",
+        "approve",
+        request["id"],
+        "--role",
+        "risk_officer",
+        "--comment",
+        "ok",
+        who="risk",
+    )
     bundle = tmp_path / "bundle"
-    made = governed.json("bundle", "create", "chat@1", "--stage", "production", "--out",
-                         str(bundle), who="eng")
+    made = governed.json(
+        "bundle", "create", "chat@1", "--stage", "production", "--out", str(bundle), who="eng"
+    )
     assert made["ref"] == "model:chat@1" and made["request_id"] == request["id"]
     assert governed.json("bundle", "verify", str(bundle))["ok"] is True
-    governed.ok("revoke", "model:chat@1", "--stage", "production", "--reason", "incident 7",
-                who="risk")
+    governed.ok(
+        "revoke", "model:chat@1", "--stage", "production", "--reason", "incident 7", who="risk"
+    )
     revoked = governed("bundle", "verify", str(bundle))
     assert revoked.exit_code == ExitCode.POLICY_REFUSED and "incident 7" in revoked.stderr
     (bundle / "files" / "config.json").write_text('{"model_type": "evil"}')

@@ -15,23 +15,31 @@ from tests.conftest import make_model_folder, make_settings
 from tests.governance.test_workflow import POLICY
 
 # Lint checks evidence kinds against those plugins declare; dataset_card is the core's own.
-DATASET_POLICY = (POLICY.replace("asset: model", "asset: dataset")
-                  .replace("kind: eval", "kind: dataset_card")
-                  .replace("evidence.eval.metrics.acc", "evidence.dataset_card.metrics.records")
-                  .replace("production.evidence.eval", "production.evidence.dataset_card"))
+DATASET_POLICY = (
+    POLICY.replace("asset: model", "asset: dataset")
+    .replace("kind: eval", "kind: dataset_card")
+    .replace("evidence.eval.metrics.acc", "evidence.dataset_card.metrics.records")
+    .replace("production.evidence.eval", "production.evidence.dataset_card")
+)
 
 
 def test_lint_reports_file_line_and_fails(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(DATASET_POLICY.replace("records >= 0.5", "records >= >= 0.5"))
-    result = CliRunner().invoke(app, ["policy", "lint", str(bad)],
-                                env={"LMOPS_HOME": str(tmp_path), "LMOPS_LOAD_ENTRY_POINTS": "0"})
+    result = CliRunner().invoke(
+        app,
+        ["policy", "lint", str(bad)],
+        env={"LMOPS_HOME": str(tmp_path), "LMOPS_LOAD_ENTRY_POINTS": "0"},
+    )
     assert result.exit_code == ExitCode.INVALID_INPUT
     assert "bad.yaml:" in result.output and "accuracy" in result.output
     good = tmp_path / "good.yaml"
     good.write_text(DATASET_POLICY)
-    ok = CliRunner().invoke(app, ["policy", "lint", str(good)],
-                            env={"LMOPS_HOME": str(tmp_path), "LMOPS_LOAD_ENTRY_POINTS": "0"})
+    ok = CliRunner().invoke(
+        app,
+        ["policy", "lint", str(good)],
+        env={"LMOPS_HOME": str(tmp_path), "LMOPS_LOAD_ENTRY_POINTS": "0"},
+    )
     assert ok.exit_code == 0, ok.output
 
 
@@ -40,8 +48,12 @@ def test_explain_promote_and_review(tmp_path: Path) -> None:
     policies.mkdir()
     (policies / "p.yaml").write_text(POLICY)
     home = tmp_path / "home"
-    env = {"LMOPS_HOME": str(home), "LMOPS_POLICIES_DIR": str(policies),
-           "LMOPS_LOAD_ENTRY_POINTS": "0", "COLUMNS": "200"}
+    env = {
+        "LMOPS_HOME": str(home),
+        "LMOPS_POLICIES_DIR": str(policies),
+        "LMOPS_LOAD_ENTRY_POINTS": "0",
+        "COLUMNS": "200",
+    }
 
     def cli(who: str, *args: str) -> object:
         """Run as ``who``: with their token when they have one, else by name only."""
@@ -59,8 +71,9 @@ def test_explain_promote_and_review(tmp_path: Path) -> None:
     for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer")):
         made = cli("boss", "tokens", "create", "--user", user, "--role", role)
         tokens[user] = made.output.strip()  # type: ignore[attr-defined]
-    ws = Workspace.open(make_settings(home, policies_dir=policies, actor="eng"),
-                        token=tokens["eng"])  # a known author: separation of duties needs one
+    ws = Workspace.open(
+        make_settings(home, policies_dir=policies, actor="eng"), token=tokens["eng"]
+    )  # a known author: separation of duties needs one
     v = ws.register_model("chat", make_model_folder(tmp_path / "m"))
     ws.close()
 
@@ -77,19 +90,26 @@ def test_explain_promote_and_review(tmp_path: Path) -> None:
     assert requested.exit_code == 0, requested.output  # type: ignore[attr-defined]
     req_id = requested.output.split("request ")[1].split()[0]  # type: ignore[attr-defined]
     assert req_id in cli("val", "requests", "list").output  # type: ignore[attr-defined]
-    self_approve = cli("eng", "requests", "approve", req_id, "--role", "validator",
-                       "--comment", "mine")
+    self_approve = cli(
+        "eng", "requests", "approve", req_id, "--role", "validator", "--comment", "mine"
+    )
     assert self_approve.exit_code == ExitCode.PERMISSION_DENIED  # type: ignore[attr-defined]
     # The attack of issue 12: approve "as" someone else by naming them. A name is not enough.
     for name in ("val", "risk"):
         get_settings.cache_clear()
-        posing = CliRunner().invoke(app, ["requests", "approve", req_id, "--role", "validator",
-                                          "--comment", "lgtm"], env={**env, "LMOPS_ACTOR": name})
+        posing = CliRunner().invoke(
+            app,
+            ["requests", "approve", req_id, "--role", "validator", "--comment", "lgtm"],
+            env={**env, "LMOPS_ACTOR": name},
+        )
         assert posing.exit_code == ExitCode.PERMISSION_DENIED
         assert "needs a credential" in posing.stderr
     get_settings.cache_clear()
-    minted = CliRunner().invoke(app, ["tokens", "create", "--user", "eng", "--role", "admin"],
-                                env={**env, "LMOPS_ACTOR": "boss"})
+    minted = CliRunner().invoke(
+        app,
+        ["tokens", "create", "--user", "eng", "--role", "admin"],
+        env={**env, "LMOPS_ACTOR": "boss"},
+    )
     assert minted.exit_code == ExitCode.PERMISSION_DENIED
     assert "needs a credential of 'boss'" in minted.stderr
     cli("val", "requests", "approve", req_id, "--role", "validator", "--comment", "validated")
@@ -106,8 +126,12 @@ def test_personal_keys_from_the_shell(tmp_path: Path) -> None:
     policies.mkdir()
     (policies / "p.yaml").write_text(POLICY.replace("- {role: risk_officer, count: 1}", ""))
     home = tmp_path / "home"
-    env = {"LMOPS_HOME": str(home), "LMOPS_POLICIES_DIR": str(policies),
-           "LMOPS_LOAD_ENTRY_POINTS": "0", "COLUMNS": "200"}
+    env = {
+        "LMOPS_HOME": str(home),
+        "LMOPS_POLICIES_DIR": str(policies),
+        "LMOPS_LOAD_ENTRY_POINTS": "0",
+        "COLUMNS": "200",
+    }
 
     def cli(extra: dict[str, str], *args: str) -> Any:
         get_settings.cache_clear()
@@ -123,11 +147,15 @@ def test_personal_keys_from_the_shell(tmp_path: Path) -> None:
     assert posing.exit_code == ExitCode.PERMISSION_DENIED
     assert "needs a credential" in posing.stderr
     assert cli(boss, "keys", "register", "val", pub).exit_code == 0
-    eng = {"LMOPS_TOKEN": cli(boss, "tokens", "create", "--user", "eng", "--role", "submitter")
-           .output.strip()}
+    eng = {
+        "LMOPS_TOKEN": cli(
+            boss, "tokens", "create", "--user", "eng", "--role", "submitter"
+        ).output.strip()
+    }
     cli(boss, "users", "grant", "val", "validator")
-    ws = Workspace.open(make_settings(home, policies_dir=policies, actor="eng"),
-                        token=eng["LMOPS_TOKEN"])
+    ws = Workspace.open(
+        make_settings(home, policies_dir=policies, actor="eng"), token=eng["LMOPS_TOKEN"]
+    )
     v = ws.register_model("chat", make_model_folder(tmp_path / "m"))
     ws.attach_evidence(v.ref, kind="eval", digest=v.digest, metrics={"acc": 0.9})
     ws.close()
@@ -138,8 +166,9 @@ def test_personal_keys_from_the_shell(tmp_path: Path) -> None:
     listed = cli(boss, "keys", "list")
     assert "val" in listed.output and "boss" in listed.output
     verified = cli({}, "audit", "verify")
-    assert verified.exit_code == 0 and "1 signed decision(s) and 1 signing key(s)" in \
-        verified.output, verified.output
+    assert (
+        verified.exit_code == 0 and "1 signed decision(s) and 1 signing key(s)" in verified.output
+    ), verified.output
     assert cli(val, "keys", "revoke", "val").exit_code == 0
     after = cli(val, "requests", "list")
     assert after.exit_code == ExitCode.PERMISSION_DENIED, after.output

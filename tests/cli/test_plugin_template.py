@@ -24,10 +24,27 @@ def test_template_plugin_installs_and_passes_its_tests(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     py = venv / "bin" / "python"
-    subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    str(REPO), f"{plugin}[test]"], check=True, timeout=900)
-    run = subprocess.run([str(py), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
-                         cwd=plugin, capture_output=True, text=True, timeout=600)
+    subprocess.run(
+        [
+            str(py),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            str(REPO),
+            f"{plugin}[test]",
+        ],
+        check=True,
+        timeout=900,
+    )
+    run = subprocess.run(
+        [str(py), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=plugin,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "2 passed" in run.stdout
 

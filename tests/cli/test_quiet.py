@@ -42,16 +42,30 @@ def test_library_output_goes_to_the_log(tmp_path: Path) -> None:
     log = tmp_path / "logs" / "stage.log"
     not_a_repo = tmp_path / "work"
     not_a_repo.mkdir()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]),
-           "GIT_CEILING_DIRECTORIES": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-c", NOISY, str(log)], cwd=not_a_repo, env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]),
+        "GIT_CEILING_DIRECTORIES": str(tmp_path),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", NOISY, str(log)],
+        cwd=not_a_repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines() == ["lmops-progress", "lmops-after"]
     assert done.stdout == ""
     kept = log.read_text()
-    for noise in ("fatal: not a git repository", "a library warning nobody can act on",
-                  "an advisory", "library-print"):
+    for noise in (
+        "fatal: not a git repository",
+        "a library warning nobody can act on",
+        "an advisory",
+        "library-print",
+    ):
         assert noise in kept, noise
 
 
@@ -63,8 +77,9 @@ def test_stage_ends_with_the_metrics_it_recorded(shell: Shell, tmp_path: Path) -
     assert lines[0].startswith("run ") and lines[0].endswith(" succeeded")
     assert lines[1] == "  dataset: dataset:qa@2"
     assert lines[2].startswith("  evidence #")
-    assert lines[2].endswith("data_step on dataset:qa@2: records_in=3  records_out=1  "
-                             "records_removed=2")
+    assert lines[2].endswith(
+        "data_step on dataset:qa@2: records_in=3  records_out=1  records_removed=2"
+    )
     assert result.stderr == ""  # nothing from libraries, and no log worth naming
 
 

@@ -8,10 +8,26 @@ import sys
 from pathlib import Path
 
 #: Modules a command may need when it runs, but `lmops --help` must not import.
-HEAVY = ("sqlalchemy", "sqlmodel", "alembic", "fastapi", "pandas", "pyarrow", "numpy", "torch",
-         "transformers", "presidio_analyzer", "cel", "lmops_core.workspace",
-         "lmops_core.governance.workflow", "lmops_onnx.operations", "lmops_presidio.step",
-         "lmops_safety.evaluator", "lmops_shap.explainer", "lmops_hf.sft")
+HEAVY = (
+    "sqlalchemy",
+    "sqlmodel",
+    "alembic",
+    "fastapi",
+    "pandas",
+    "pyarrow",
+    "numpy",
+    "torch",
+    "transformers",
+    "presidio_analyzer",
+    "cel",
+    "lmops_core.workspace",
+    "lmops_core.governance.workflow",
+    "lmops_onnx.operations",
+    "lmops_presidio.step",
+    "lmops_safety.evaluator",
+    "lmops_shap.explainer",
+    "lmops_hf.sft",
+)
 
 _PROBE = """
 import sys
@@ -26,9 +42,13 @@ print(",".join(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)
 
 
 def _imported_by(*args: str, home: str) -> list[str]:
-    done = subprocess.run([sys.executable, "-c", _PROBE.format(heavy=HEAVY), *args],
-                          capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "LMOPS_HOME": home})
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE.format(heavy=HEAVY), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "LMOPS_HOME": home},
+    )
     last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
     return [m for m in last.split(",") if m]
 

@@ -29,6 +29,7 @@ def _jsonl(body: str) -> Callable[[Path], Path]:
         path = folder / "d.jsonl"
         path.write_bytes((GOOD + body).encode("utf-8", "surrogatepass"))
         return path
+
     return write
 
 
@@ -37,8 +38,7 @@ def _parquet(folder: Path, **columns: list[object]) -> Path:
     import pyarrow.parquet as pq
 
     path = folder / "d.parquet"
-    pq.write_table(pa.table({"text": ["a"] * len(next(iter(columns.values()))), **columns}),
-                   path)
+    pq.write_table(pa.table({"text": ["a"] * len(next(iter(columns.values()))), **columns}), path)
     return path
 
 
@@ -58,38 +58,68 @@ def _parquet_nan(folder: Path) -> Path:
 
 
 CASES: list[tuple[str, Callable[[Path], Path], str]] = [
-    ("lone surrogate", _jsonl('{"text": "a\\ud800b"}\n'),
-     r"^d\.jsonl:2: text: lone UTF-16 surrogate \\ud800 is not a character$"),
-    ("lone low surrogate in a key", _jsonl('{"text": "a", "\\udc00": 1}\n'),
-     r"^d\.jsonl:2: <record>: lone UTF-16 surrogate \\udc00"),
-    ("100,000 levels of nesting",
-     _jsonl('{"text": "x", "n": ' + "[" * 100_000 + "]" * 100_000 + "}\n"),
-     r"^d\.jsonl:2: JSON nested too deeply \(at most 64 levels\)$"),
-    ("nesting below the recursion limit",
-     _jsonl('{"text": "x", "n": ' + "[" * 500 + "]" * 500 + "}\n"),
-     r"^d\.jsonl:2: JSON nested too deeply"),
-    ("5,000-digit integer", _jsonl('{"text": "x", "n": ' + "7" * 5000 + "}\n"),
-     r"^d\.jsonl:2: integer of 5000 digits \(at most 40 allowed\)$"),
-    ("NaN", _jsonl('{"text": "x", "score": NaN}\n'),
-     r"^d\.jsonl:2: NaN is not a JSON number"),
-    ("-Infinity", _jsonl('{"text": "x", "score": -Infinity}\n'),
-     r"^d\.jsonl:2: -Infinity is not a JSON number"),
-    ("overflowing float", _jsonl('{"text": "x", "score": 1e400}\n'),
-     r"^d\.jsonl:2: number 1e400 is out of range"),
-    ("duplicate key", _jsonl('{"text": "x", "text": "y"}\n'),
-     r"^d\.jsonl:2: duplicate key 'text' in a JSON object$"),
-    ("duplicate nested key",
-     _jsonl('{"text": "x", "meta": {"a": 1, "a": 2}}\n'),
-     r"^d\.jsonl:2: duplicate key 'a'"),
-    ("UTF-16 text", lambda folder: _write(folder, GOOD.encode() + '{"text": "x"}\n'
-                                          .encode("utf-16-le")),
-     r"^d\.jsonl:2: "),
-    ("invalid UTF-8", lambda folder: _write(folder, GOOD.encode() + b'{"text": "\xff"}\n'),
-     r"^d\.jsonl:2: not UTF-8 text"),
-    ("truncated Parquet", _truncated_parquet,
-     r"^d\.parquet: not a readable Parquet file"),
-    ("Parquet bytes column", _parquet_bytes_column,
-     r"^d\.parquet:row 1: blob: a bytes value cannot be stored as JSON"),
+    (
+        "lone surrogate",
+        _jsonl('{"text": "a\\ud800b"}\n'),
+        r"^d\.jsonl:2: text: lone UTF-16 surrogate \\ud800 is not a character$",
+    ),
+    (
+        "lone low surrogate in a key",
+        _jsonl('{"text": "a", "\\udc00": 1}\n'),
+        r"^d\.jsonl:2: <record>: lone UTF-16 surrogate \\udc00",
+    ),
+    (
+        "100,000 levels of nesting",
+        _jsonl('{"text": "x", "n": ' + "[" * 100_000 + "]" * 100_000 + "}\n"),
+        r"^d\.jsonl:2: JSON nested too deeply \(at most 64 levels\)$",
+    ),
+    (
+        "nesting below the recursion limit",
+        _jsonl('{"text": "x", "n": ' + "[" * 500 + "]" * 500 + "}\n"),
+        r"^d\.jsonl:2: JSON nested too deeply",
+    ),
+    (
+        "5,000-digit integer",
+        _jsonl('{"text": "x", "n": ' + "7" * 5000 + "}\n"),
+        r"^d\.jsonl:2: integer of 5000 digits \(at most 40 allowed\)$",
+    ),
+    ("NaN", _jsonl('{"text": "x", "score": NaN}\n'), r"^d\.jsonl:2: NaN is not a JSON number"),
+    (
+        "-Infinity",
+        _jsonl('{"text": "x", "score": -Infinity}\n'),
+        r"^d\.jsonl:2: -Infinity is not a JSON number",
+    ),
+    (
+        "overflowing float",
+        _jsonl('{"text": "x", "score": 1e400}\n'),
+        r"^d\.jsonl:2: number 1e400 is out of range",
+    ),
+    (
+        "duplicate key",
+        _jsonl('{"text": "x", "text": "y"}\n'),
+        r"^d\.jsonl:2: duplicate key 'text' in a JSON object$",
+    ),
+    (
+        "duplicate nested key",
+        _jsonl('{"text": "x", "meta": {"a": 1, "a": 2}}\n'),
+        r"^d\.jsonl:2: duplicate key 'a'",
+    ),
+    (
+        "UTF-16 text",
+        lambda folder: _write(folder, GOOD.encode() + '{"text": "x"}\n'.encode("utf-16-le")),
+        r"^d\.jsonl:2: ",
+    ),
+    (
+        "invalid UTF-8",
+        lambda folder: _write(folder, GOOD.encode() + b'{"text": "\xff"}\n'),
+        r"^d\.jsonl:2: not UTF-8 text",
+    ),
+    ("truncated Parquet", _truncated_parquet, r"^d\.parquet: not a readable Parquet file"),
+    (
+        "Parquet bytes column",
+        _parquet_bytes_column,
+        r"^d\.parquet:row 1: blob: a bytes value cannot be stored as JSON",
+    ),
     ("Parquet NaN", _parquet_nan, r"^d\.parquet:row 1: score: nan is not a JSON number"),
 ]
 
@@ -102,14 +132,17 @@ def _write(folder: Path, data: bytes) -> Path:
 
 def _store_files(ws: Workspace) -> tuple[list[str], list[Path], list[Path]]:
     root = Path(ws.artifacts.uri.removeprefix("local://"))
-    return (sorted(ws.artifacts.backend.iter_digests()), sorted((root / "tmp").iterdir()),
-            sorted((ws.settings.home / "tmp").iterdir()) if (ws.settings.home / "tmp").is_dir()
-            else [])
+    return (
+        sorted(ws.artifacts.backend.iter_digests()),
+        sorted((root / "tmp").iterdir()),
+        sorted((ws.settings.home / "tmp").iterdir()) if (ws.settings.home / "tmp").is_dir() else [],
+    )
 
 
 @pytest.mark.parametrize(("case", "make", "pattern"), CASES, ids=[c[0] for c in CASES])
-def test_sdk_refuses_with_file_line_reason(ws: Workspace, tmp_path: Path, case: str,
-                                           make: Callable[[Path], Path], pattern: str) -> None:
+def test_sdk_refuses_with_file_line_reason(
+    ws: Workspace, tmp_path: Path, case: str, make: Callable[[Path], Path], pattern: str
+) -> None:
     source = make(tmp_path)
     events = len(ws.audit_events())
     before = _store_files(ws)
@@ -121,21 +154,51 @@ def test_sdk_refuses_with_file_line_reason(ws: Workspace, tmp_path: Path, case: 
     assert _store_files(ws) == before == ([], [], [])
 
 
-CLI_CASES = [c for c in CASES if c[0] in ("lone surrogate", "100,000 levels of nesting",
-                                          "5,000-digit integer", "NaN", "duplicate key",
-                                          "truncated Parquet")]
+CLI_CASES = [
+    c
+    for c in CASES
+    if c[0]
+    in (
+        "lone surrogate",
+        "100,000 levels of nesting",
+        "5,000-digit integer",
+        "NaN",
+        "duplicate key",
+        "truncated Parquet",
+    )
+]
 
 
 @pytest.mark.parametrize(("case", "make", "pattern"), CLI_CASES, ids=[c[0] for c in CLI_CASES])
-def test_cli_refuses_with_one_line(tmp_path: Path, case: str, make: Callable[[Path], Path],
-                                   pattern: str) -> None:
+def test_cli_refuses_with_one_line(
+    tmp_path: Path, case: str, make: Callable[[Path], Path], pattern: str
+) -> None:
     source = make(tmp_path)
-    env = {**os.environ, "LMOPS_HOME": str(tmp_path / "home"),
-           "LMOPS_LOAD_ENTRY_POINTS": "false", "LMOPS_ACTOR": "cli-user", "COLUMNS": "300"}
-    result = subprocess.run([sys.executable, "-c", "from lmops_core.cli import main; main()",
-                             "datasets", "register",
-                             "hostile", str(source), "--shape", "text"],
-                            capture_output=True, text=True, env=env, timeout=300, check=False)
+    env = {
+        **os.environ,
+        "LMOPS_HOME": str(tmp_path / "home"),
+        "LMOPS_LOAD_ENTRY_POINTS": "false",
+        "LMOPS_ACTOR": "cli-user",
+        "COLUMNS": "300",
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from lmops_core.cli import main; main()",
+            "datasets",
+            "register",
+            "hostile",
+            str(source),
+            "--shape",
+            "text",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == ExitCode.INVALID_INPUT, result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
@@ -150,10 +213,13 @@ def test_cli_refuses_with_one_line(tmp_path: Path, case: str, make: Callable[[Pa
         ws.close()
 
 
-def test_drop_invalid_skips_hostile_records_and_keeps_good_ones(sqlite_ws: Workspace,
-                                                               tmp_path: Path) -> None:
-    body = ('{"text": "x", "score": NaN}\n{"text": "a", "text": "b"}\n'
-            '{"text": "' + "z" * 3000 + '"}\n{"text": "last"}\n')
+def test_drop_invalid_skips_hostile_records_and_keeps_good_ones(
+    sqlite_ws: Workspace, tmp_path: Path
+) -> None:
+    body = (
+        '{"text": "x", "score": NaN}\n{"text": "a", "text": "b"}\n'
+        '{"text": "' + "z" * 3000 + '"}\n{"text": "last"}\n'
+    )
     path = _jsonl(body)(tmp_path)
     settings = sqlite_ws.settings.model_copy(update={"max_record_bytes": 2048})
     ws = Workspace.open(settings)
@@ -176,8 +242,10 @@ def test_record_cap_names_line_and_setting(tmp_path: Path) -> None:
     path.write_text(GOOD + '{"text": "' + "y" * 5000 + '"}\n' + GOOD)
     with pytest.raises(ValidationError) as info:
         ingest_file(path, shape="text", tmp_dir=tmp_path, max_record_bytes=4096)
-    assert str(info.value) == ("d.jsonl:2: record is larger than 4096 bytes (raise "
-                               "LMOPS_MAX_RECORD_BYTES to accept larger records)")
+    assert str(info.value) == (
+        "d.jsonl:2: record is larger than 4096 bytes (raise "
+        "LMOPS_MAX_RECORD_BYTES to accept larger records)"
+    )
     assert not list(tmp_path.glob("dataset-*"))
 
 

@@ -14,21 +14,29 @@ from lmops_core.workspace import Workspace
 from tests.conftest import write_jsonl
 
 GOOD = {
-    "instruction": [{"prompt": "p", "response": "r", "system": "s"}, {"prompt": "p2",
-                                                                       "response": "r2"}],
-    "dialogue": [{"messages": [{"role": "system", "content": "be brief"},
-                               {"role": "user", "content": "hi"},
-                               {"role": "assistant", "content": "hello"}]}],
+    "instruction": [
+        {"prompt": "p", "response": "r", "system": "s"},
+        {"prompt": "p2", "response": "r2"},
+    ],
+    "dialogue": [
+        {
+            "messages": [
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": "hello"},
+            ]
+        }
+    ],
     "text": [{"text": "plain text"}, {"text": "更多文字"}],
     "preference": [{"prompt": "p", "chosen": "good", "rejected": "bad"}],
 }
 
 
 @pytest.mark.parametrize("shape", sorted(GOOD))
-def test_each_shape_registers_with_a_card(sqlite_ws: Workspace, tmp_path: Path,
-                                          shape: str) -> None:
-    v = sqlite_ws.register_dataset(shape, write_jsonl(tmp_path / "d.jsonl", GOOD[shape]),
-                                   shape=shape)
+def test_each_shape_registers_with_a_card(sqlite_ws: Workspace, tmp_path: Path, shape: str) -> None:
+    v = sqlite_ws.register_dataset(
+        shape, write_jsonl(tmp_path / "d.jsonl", GOOD[shape]), shape=shape
+    )
     assert v.shape == shape and v.record_count == len(GOOD[shape])  # type: ignore[attr-defined]
     card = sqlite_ws.evidence(v.ref, kind="dataset_card")[0]
     assert card.metrics["records"] == len(GOOD[shape])
@@ -36,18 +44,34 @@ def test_each_shape_registers_with_a_card(sqlite_ws: Workspace, tmp_path: Path,
     assert card.subject_digest == v.digest
 
 
-@pytest.mark.parametrize(("shape", "rows", "message"), [
-    ("dialogue", [GOOD["dialogue"][0], {"messages": [{"role": "user", "content": "a"},
-                                                     {"role": "bot", "content": "b"}]}],
-     "d.jsonl:2: messages[1].role: expected one of system/user/assistant, got 'bot'"),
-    ("instruction", [{"prompt": "p"}], "d.jsonl:1: response: missing required field"),
-    ("instruction", [{"prompt": "p", "response": 3}], "d.jsonl:1: response: expected a string, got int"),
-    ("text", [{"text": ""}], "d.jsonl:1: text: must not be empty"),
-    ("preference", [["not", "an", "object"]], "d.jsonl:1: <record>: expected a JSON object, got list"),
-])
+@pytest.mark.parametrize(
+    ("shape", "rows", "message"),
+    [
+        (
+            "dialogue",
+            [
+                GOOD["dialogue"][0],
+                {"messages": [{"role": "user", "content": "a"}, {"role": "bot", "content": "b"}]},
+            ],
+            "d.jsonl:2: messages[1].role: expected one of system/user/assistant, got 'bot'",
+        ),
+        ("instruction", [{"prompt": "p"}], "d.jsonl:1: response: missing required field"),
+        (
+            "instruction",
+            [{"prompt": "p", "response": 3}],
+            "d.jsonl:1: response: expected a string, got int",
+        ),
+        ("text", [{"text": ""}], "d.jsonl:1: text: must not be empty"),
+        (
+            "preference",
+            [["not", "an", "object"]],
+            "d.jsonl:1: <record>: expected a JSON object, got list",
+        ),
+    ],
+)
 def test_bad_record_names_file_line_field_and_writes_nothing(
-        sqlite_ws: Workspace, tmp_path: Path, shape: str, rows: list[object],
-        message: str) -> None:
+    sqlite_ws: Workspace, tmp_path: Path, shape: str, rows: list[object], message: str
+) -> None:
     events = len(sqlite_ws.audit_events())
     with pytest.raises(ValidationError) as info:
         sqlite_ws.register_dataset("bad", write_jsonl(tmp_path / "d.jsonl", rows), shape=shape)
@@ -67,8 +91,9 @@ def test_invalid_json_line_is_located(sqlite_ws: Workspace, tmp_path: Path) -> N
 
 def test_drop_invalid_counts_as_evidence(sqlite_ws: Workspace, tmp_path: Path) -> None:
     rows = [{"text": "good"}, {"txt": "bad"}, {"text": "also good"}]
-    v = sqlite_ws.register_dataset("d", write_jsonl(tmp_path / "d.jsonl", rows), shape="text",
-                                   drop_invalid=True)
+    v = sqlite_ws.register_dataset(
+        "d", write_jsonl(tmp_path / "d.jsonl", rows), shape="text", drop_invalid=True
+    )
     assert v.record_count == 2  # type: ignore[attr-defined]
     ing = sqlite_ws.evidence(v.ref, kind="ingestion")[0]
     assert ing.metrics == {"records_read": 3, "records_kept": 2, "records_dropped": 1}
@@ -79,8 +104,9 @@ def test_parquet_is_read_in_batches(sqlite_ws: Workspace, tmp_path: Path) -> Non
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.table({"prompt": [f"q{i}" for i in range(25_000)],
-                      "response": [f"a{i}" for i in range(25_000)]})
+    table = pa.table(
+        {"prompt": [f"q{i}" for i in range(25_000)], "response": [f"a{i}" for i in range(25_000)]}
+    )
     pq.write_table(table, tmp_path / "d.parquet", row_group_size=5000)
     v = sqlite_ws.register_dataset("pq", tmp_path / "d.parquet", shape="instruction")
     assert v.record_count == 25_000  # type: ignore[attr-defined]

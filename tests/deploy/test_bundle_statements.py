@@ -45,12 +45,14 @@ def _resign(ws: Workspace, bundle: Path, change: Callable[[dict[str, Any]], None
 
 
 def _load(ws: Workspace, bundle: Path, out: Path) -> object:
-    return load_bundle(bundle, public_keys=KeyStore.for_home(ws.settings.home).public_keys(),
-                       workdir=out)
+    return load_bundle(
+        bundle, public_keys=KeyStore.for_home(ws.settings.home).public_keys(), workdir=out
+    )
 
 
-def test_statements_say_who_approved_what_on_which_digest(ws: Workspace, bundle: Path,
-                                                          tmp_path: Path) -> None:
+def test_statements_say_who_approved_what_on_which_digest(
+    ws: Workspace, bundle: Path, tmp_path: Path
+) -> None:
     loaded = _load(ws, bundle, tmp_path / "out")
     manifest = loaded.manifest  # type: ignore[attr-defined]
     # Only the bundle and the trusted bundle key are needed.
@@ -82,8 +84,9 @@ def _strip_statements(body: dict[str, Any]) -> None:
 
 
 def _claim_extra_approver(body: dict[str, Any]) -> None:
-    body["approval"]["decisions"].append({"actor": "ceo", "role": "risk_officer",
-                                          "decision": "approve", "comment": "sure"})
+    body["approval"]["decisions"].append(
+        {"actor": "ceo", "role": "risk_officer", "decision": "approve", "comment": "sure"}
+    )
 
 
 def _relabel_personal_key(body: dict[str, Any]) -> None:
@@ -92,17 +95,24 @@ def _relabel_personal_key(body: dict[str, Any]) -> None:
             entry["owner"] = "risk"
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (_swap_digest, "not the bundled model's"),
-    (_drop_statement, "signed statements say"),
-    (_edit_statement, "does not match the statement"),
-    (_strip_statements, "carries no signed approval statements"),
-    (_claim_extra_approver, "signed statements say"),
-    (_relabel_personal_key, "signed with the key of 'risk'"),
-])
-def test_rewritten_statements_are_refused(ws: Workspace, bundle: Path, tmp_path: Path,
-                                          change: Callable[[dict[str, Any]], None],
-                                          message: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_swap_digest, "not the bundled model's"),
+        (_drop_statement, "signed statements say"),
+        (_edit_statement, "does not match the statement"),
+        (_strip_statements, "carries no signed approval statements"),
+        (_claim_extra_approver, "signed statements say"),
+        (_relabel_personal_key, "signed with the key of 'risk'"),
+    ],
+)
+def test_rewritten_statements_are_refused(
+    ws: Workspace,
+    bundle: Path,
+    tmp_path: Path,
+    change: Callable[[dict[str, Any]], None],
+    message: str,
+) -> None:
     _resign(ws, bundle, change)
     with pytest.raises(IntegrityError, match=message):
         _load(ws, bundle, tmp_path / "out")

@@ -43,15 +43,17 @@ def keys(ws: Workspace) -> KeyStore:
 @pytest.fixture
 def bundle(ws: Workspace, tmp_path: Path) -> Path:
     ref = register_and_promote(ws, make_model_folder(tmp_path / "m", b"\x07" * 64))
-    return create_bundle(ws.as_actor("deployer"), ref, tmp_path / "b", stage="production",
-                         archive=True).path
+    return create_bundle(
+        ws.as_actor("deployer"), ref, tmp_path / "b", stage="production", archive=True
+    ).path
 
 
 def test_package_verify_load(ws: Workspace, keys: KeyStore, bundle: Path, tmp_path: Path) -> None:
     loaded = load_bundle(bundle, public_keys=keys.public_keys(), workdir=tmp_path / "out")
     assert loaded.model_ref == "model:chat@1" and loaded.stage == "production"
     assert (loaded.folder / "model.safetensors").read_bytes() == (
-        tmp_path / "m" / "model.safetensors").read_bytes()
+        tmp_path / "m" / "model.safetensors"
+    ).read_bytes()
     m = loaded.manifest
     assert {x["path"] for x in m["members"]} == {"config.json", "model.safetensors"}
     assert all(x["sha256"].startswith("sha256:") and x["size"] > 0 for x in m["members"])
@@ -61,8 +63,9 @@ def test_package_verify_load(ws: Workspace, keys: KeyStore, bundle: Path, tmp_pa
     assert m["policy_digests"] == ws.governance.policies().digests
     assert m["key_id"] == loaded.key_id == keys.active_id()
     # The archive verifies the same way, to the same digest.
-    from_tar = load_bundle(bundle.with_name("b.tar"), public_keys=keys.public_keys(),
-                           workdir=tmp_path / "out2")
+    from_tar = load_bundle(
+        bundle.with_name("b.tar"), public_keys=keys.public_keys(), workdir=tmp_path / "out2"
+    )
     assert from_tar.digest == loaded.digest
     # Recorded as a deployment action: evidence and audit event on the version.
     ev = ws.evidence("model:chat@1", kind="bundle")
@@ -79,16 +82,18 @@ def _flip_byte(path: Path, offset: int = -1) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_one_byte_changed_in_weights_is_refused(keys: KeyStore, bundle: Path,
-                                                tmp_path: Path) -> None:
+def test_one_byte_changed_in_weights_is_refused(
+    keys: KeyStore, bundle: Path, tmp_path: Path
+) -> None:
     _flip_byte(bundle / "files" / "model.safetensors")
     with pytest.raises(IntegrityError, match="model.safetensors: content does not match"):
         load_bundle(bundle, public_keys=keys.public_keys(), workdir=tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
-def test_one_byte_changed_in_manifest_is_refused(keys: KeyStore, bundle: Path,
-                                                 tmp_path: Path) -> None:
+def test_one_byte_changed_in_manifest_is_refused(
+    keys: KeyStore, bundle: Path, tmp_path: Path
+) -> None:
     text = (bundle / MANIFEST).read_text()
     (bundle / MANIFEST).write_text(text.replace('"stage":"production"', '"stage":"productioN"'))
     with pytest.raises(IntegrityError, match="signature by key .* does not match"):
@@ -108,8 +113,7 @@ def test_unlisted_member_is_refused(keys: KeyStore, bundle: Path, tmp_path: Path
         load_bundle(bundle, public_keys=keys.public_keys(), workdir=tmp_path / "out")
 
 
-def test_symlink_member_in_folder_is_refused(keys: KeyStore, bundle: Path,
-                                             tmp_path: Path) -> None:
+def test_symlink_member_in_folder_is_refused(keys: KeyStore, bundle: Path, tmp_path: Path) -> None:
     target = bundle / "files" / "config.json"
     (tmp_path / "elsewhere.json").write_bytes(target.read_bytes())
     target.unlink()
@@ -137,8 +141,11 @@ def test_policy_change_after_approval_blocks_packaging(ws: Workspace, tmp_path: 
 
 def test_new_policy_file_after_approval_blocks_packaging(ws: Workspace, tmp_path: Path) -> None:
     ref = register_and_promote(ws, make_model_folder(tmp_path / "m"))
-    extra = (tmp_path / "policies" / "deploy.yaml").read_text().replace(
-        "name: deploy-policy", "name: extra-policy")
+    extra = (
+        (tmp_path / "policies" / "deploy.yaml")
+        .read_text()
+        .replace("name: deploy-policy", "name: extra-policy")
+    )
     (tmp_path / "policies" / "extra.yaml").write_text(extra)
     with pytest.raises(PolicyViolationError, match="extra.yaml now govern"):
         create_bundle(ws, ref, tmp_path / "b", stage="production")
@@ -150,8 +157,9 @@ def test_wrong_stage_is_refused(ws: Workspace, tmp_path: Path) -> None:
         create_bundle(ws, ref, tmp_path / "b", stage="staging")
 
 
-def _tar_with(tmp_path: Path, bundle: Path, extra: tarfile.TarInfo,
-              data: bytes | None = None) -> Path:
+def _tar_with(
+    tmp_path: Path, bundle: Path, extra: tarfile.TarInfo, data: bytes | None = None
+) -> Path:
     out = tmp_path / "evil.tar"
     with tarfile.open(out, "w") as tf:
         for path in sorted(bundle.rglob("*")):
@@ -162,8 +170,7 @@ def _tar_with(tmp_path: Path, bundle: Path, extra: tarfile.TarInfo,
 
 
 @pytest.mark.parametrize("name", ["../escape.txt", "files/../../escape.txt", "/etc/evil"])
-def test_tar_traversal_is_refused(keys: KeyStore, bundle: Path, tmp_path: Path,
-                                  name: str) -> None:
+def test_tar_traversal_is_refused(keys: KeyStore, bundle: Path, tmp_path: Path, name: str) -> None:
     info = tarfile.TarInfo(name)
     info.size = 3
     archive = _tar_with(tmp_path, bundle, info, b"bad")
@@ -172,10 +179,12 @@ def test_tar_traversal_is_refused(keys: KeyStore, bundle: Path, tmp_path: Path,
     assert not (tmp_path / "escape.txt").exists()
 
 
-@pytest.mark.parametrize(("kind", "label"), [(tarfile.SYMTYPE, "a symbolic link"),
-                                            (tarfile.LNKTYPE, "a hard link")])
-def test_tar_links_are_refused(keys: KeyStore, bundle: Path, tmp_path: Path, kind: bytes,
-                               label: str) -> None:
+@pytest.mark.parametrize(
+    ("kind", "label"), [(tarfile.SYMTYPE, "a symbolic link"), (tarfile.LNKTYPE, "a hard link")]
+)
+def test_tar_links_are_refused(
+    keys: KeyStore, bundle: Path, tmp_path: Path, kind: bytes, label: str
+) -> None:
     info = tarfile.TarInfo("files/tokenizer.json")
     info.type = kind
     info.linkname = "/etc/passwd" if kind == tarfile.SYMTYPE else "manifest.json"
@@ -191,8 +200,13 @@ def test_signed_pickle_member_is_refused(keys: KeyStore, bundle: Path, tmp_path:
     body = json.loads((bundle / MANIFEST).read_bytes())
     import hashlib
 
-    body["members"].append({"path": "extra.bin", "size": len(payload),
-                            "sha256": f"sha256:{hashlib.sha256(payload).hexdigest()}"})
+    body["members"].append(
+        {
+            "path": "extra.bin",
+            "size": len(payload),
+            "sha256": f"sha256:{hashlib.sha256(payload).hexdigest()}",
+        }
+    )
     raw = canonical_bytes(body)
     (bundle / MANIFEST).write_bytes(raw)
     key_id, private = keys.signing_key()
@@ -202,8 +216,7 @@ def test_signed_pickle_member_is_refused(keys: KeyStore, bundle: Path, tmp_path:
     assert not (tmp_path / "out").exists()
 
 
-def test_encrypted_round_trip_and_wrong_key(ws: Workspace, keys: KeyStore,
-                                            tmp_path: Path) -> None:
+def test_encrypted_round_trip_and_wrong_key(ws: Workspace, keys: KeyStore, tmp_path: Path) -> None:
     ref = register_and_promote(ws, make_model_folder(tmp_path / "m", b"secret-weights" * 8))
     key = os.urandom(32)
     info = create_bundle(ws, ref, tmp_path / "b", stage="production", encryption_key=key)
@@ -212,36 +225,47 @@ def test_encrypted_round_trip_and_wrong_key(ws: Workspace, keys: KeyStore,
     members = json.loads((info.path / MANIFEST).read_bytes())["members"]
     assert len({m["nonce"] for m in members}) == len(members)
     assert all(m["ciphertext_sha256"] != m["sha256"] for m in members)
-    loaded = load_bundle(info.path, public_keys=keys.public_keys(), decryption_key=key,
-                         workdir=tmp_path / "out")
+    loaded = load_bundle(
+        info.path, public_keys=keys.public_keys(), decryption_key=key, workdir=tmp_path / "out"
+    )
     assert (loaded.folder / "model.safetensors").read_bytes() == (
-        tmp_path / "m" / "model.safetensors").read_bytes()
+        tmp_path / "m" / "model.safetensors"
+    ).read_bytes()
     with pytest.raises(ValidationError, match="not the key this bundle was encrypted with"):
-        load_bundle(info.path, public_keys=keys.public_keys(), decryption_key=os.urandom(32),
-                    workdir=tmp_path / "o2")
+        load_bundle(
+            info.path,
+            public_keys=keys.public_keys(),
+            decryption_key=os.urandom(32),
+            workdir=tmp_path / "o2",
+        )
     with pytest.raises(ValidationError, match="this bundle is encrypted"):
         load_bundle(info.path, public_keys=keys.public_keys(), workdir=tmp_path / "o3")
 
 
-def test_rotation_keeps_old_bundles_verifiable(ws: Workspace, keys: KeyStore, bundle: Path,
-                                               tmp_path: Path) -> None:
+def test_rotation_keeps_old_bundles_verifiable(
+    ws: Workspace, keys: KeyStore, bundle: Path, tmp_path: Path
+) -> None:
     old = keys.active_id()
     new = keys.rotate().key_id
     assert new != old and keys.active_id() == new
     listed = {k.key_id: k for k in keys.list()}
     assert not listed[old].has_private and listed[new].has_private
     assert stat.S_IMODE((keys.folder / f"{new}.key").stat().st_mode) == 0o600
-    assert load_bundle(bundle, public_keys=keys.public_keys(),
-                       workdir=tmp_path / "o1").key_id == old
+    assert (
+        load_bundle(bundle, public_keys=keys.public_keys(), workdir=tmp_path / "o1").key_id == old
+    )
     ref2 = register_and_promote(ws, make_model_folder(tmp_path / "m2", b"\x02" * 64))
     second = create_bundle(ws, ref2, tmp_path / "b2", stage="production")
     assert second.key_id == new
-    assert load_bundle(second.path, public_keys=keys.public_keys(),
-                       workdir=tmp_path / "o2").key_id == new
+    assert (
+        load_bundle(second.path, public_keys=keys.public_keys(), workdir=tmp_path / "o2").key_id
+        == new
+    )
 
 
-def test_bundle_embeds_a_signed_audit_checkpoint(ws: Workspace, keys: KeyStore, bundle: Path,
-                                                  tmp_path: Path) -> None:
+def test_bundle_embeds_a_signed_audit_checkpoint(
+    ws: Workspace, keys: KeyStore, bundle: Path, tmp_path: Path
+) -> None:
     loaded = load_bundle(bundle, public_keys=keys.public_keys(), workdir=tmp_path / "out")
     checkpoint = loaded.manifest["audit_checkpoint"]
     assert checkpoint["format"] == "lmops.audit-checkpoint/1" and checkpoint["seq"] > 0

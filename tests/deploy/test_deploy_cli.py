@@ -34,16 +34,29 @@ def test_keys_and_bundle_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert "BEGIN PUBLIC KEY" in exported.output and "PRIVATE" not in exported.output
     (tmp_path / "pub.pem").write_text(exported.output)
 
-    made = run(app, ["bundle", "create", ref, "--stage", "production",
-                     "--out", str(tmp_path / "b"), "--tar"])
+    made = run(
+        app,
+        ["bundle", "create", ref, "--stage", "production", "--out", str(tmp_path / "b"), "--tar"],
+    )
     assert made.exit_code == 0, made.output
-    ok = run(app, ["bundle", "verify", str(tmp_path / "b.tar"), "--public-key",
-                   str(tmp_path / "pub.pem"), "--json"])
+    ok = run(
+        app,
+        [
+            "bundle",
+            "verify",
+            str(tmp_path / "b.tar"),
+            "--public-key",
+            str(tmp_path / "pub.pem"),
+            "--json",
+        ],
+    )
     assert ok.exit_code == 0 and '"ok": true' in ok.output
     assert '"actor": "val"' in ok.output and '"auth_method": "personal-key"' in ok.output
     assert '"actor": "risk"' in ok.output and '"auth_method": "token"' in ok.output
-    shown = run(app, ["bundle", "verify", str(tmp_path / "b.tar"), "--public-key",
-                      str(tmp_path / "pub.pem")])
+    shown = run(
+        app,
+        ["bundle", "verify", str(tmp_path / "b.tar"), "--public-key", str(tmp_path / "pub.pem")],
+    )
     assert "approve by val as validator" in shown.output and "personal key of val" in shown.output
 
     assert run(app, ["keys", "rotate", "--server"]).exit_code == 0

@@ -56,8 +56,9 @@ TARGET = textwrap.dedent("""
 def dws(tmp_path: Path, db_url: str) -> Workspace:
     plugin = tmp_path / "fake_serve.py"
     plugin.write_text(TARGET)
-    ws = policy_ws(tmp_path, POLICY, db_url, file="deploy.yaml", actor="root",
-                   plugins=[str(plugin)])
+    ws = policy_ws(
+        tmp_path, POLICY, db_url, file="deploy.yaml", actor="root", plugins=[str(plugin)]
+    )
     return staffed(ws, ("ops", "submitter"))
 
 
@@ -66,8 +67,7 @@ def _plugin(ws: Workspace) -> Any:
 
 
 def _deploy(ws: Workspace, inputs: dict[str, str], **params: Any) -> Any:
-    return ws.as_actor("ops").run_stage("deployment", "fake-serve", inputs=inputs,
-                                        params=params)
+    return ws.as_actor("ops").run_stage("deployment", "fake-serve", inputs=inputs, params=params)
 
 
 def test_control_an_approved_version_deploys(dws: Workspace, tmp_path: Path) -> None:
@@ -115,8 +115,9 @@ def _policy_changed(ws: Workspace, tmp_path: Path) -> tuple[dict[str, str], dict
     return {"model": ref}, {"stage": "production"}
 
 
-def _second_model_unapproved(ws: Workspace, tmp_path: Path
-                             ) -> tuple[dict[str, str], dict[str, Any]]:
+def _second_model_unapproved(
+    ws: Workspace, tmp_path: Path
+) -> tuple[dict[str, str], dict[str, Any]]:
     ref = evaluated_model(ws, tmp_path)
     approve_to_production(ws, ref)
     return {"model": ref, "draft": evaluated_model(ws, tmp_path, seed=7)}, {"stage": "production"}
@@ -155,8 +156,11 @@ ATTACKS: dict[str, tuple[Setup, type[LmopsError], str]] = {
     "second-input-unapproved": (_second_model_unapproved, PolicyViolationError, '"draft"'),
     "stage-missing": (_stage_missing, ValidationError, "parameter stage="),
     "stage-bogus": (_stage_bogus, ValidationError, "parameter stage="),
-    "wrong-stage-claimed": (_wrong_stage_claimed, PolicyViolationError,
-                            "not approved for approved-for-training"),
+    "wrong-stage-claimed": (
+        _wrong_stage_claimed,
+        PolicyViolationError,
+        "not approved for approved-for-training",
+    ),
     "no-governed-input": (_dataset_only, ValidationError, "model or prompt input"),
 }
 
@@ -172,13 +176,13 @@ def test_deployment_is_refused(dws: Workspace, tmp_path: Path, attack: str) -> N
     assert [r.status for r in failed] == ["failed"]  # the attempt itself stays visible
 
 
-def test_revocation_while_the_operation_runs_keeps_nothing(dws: Workspace,
-                                                           tmp_path: Path) -> None:
+def test_revocation_while_the_operation_runs_keeps_nothing(dws: Workspace, tmp_path: Path) -> None:
     ref = evaluated_model(dws, tmp_path)
     approve_to_production(dws, ref)
     risk = ws_as(dws, "risk")
     _plugin(dws).DURING.append(
-        lambda: risk.governance.revoke(ref, stage="production", reason="pulled mid-rollout"))
+        lambda: risk.governance.revoke(ref, stage="production", reason="pulled mid-rollout")
+    )
     with pytest.raises(PolicyViolationError, match="while the operation ran"):
         _deploy(dws, {"model": ref}, stage="production")
     assert dws.evidence(ref, kind="rollout") == []

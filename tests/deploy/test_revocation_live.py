@@ -50,10 +50,16 @@ def _keys(ws: Workspace) -> dict[str, object]:
     return dict(KeyStore.for_home(ws.settings.home).public_keys())
 
 
-def _load(ws: Workspace, path: Path, store: Workspace | None, tmp_path: Path,
-          now: datetime | None = None) -> object:
-    return load_bundle(path, public_keys=_keys(ws), store=store,  # type: ignore[arg-type]
-                       workdir=tmp_path / f"out-{uuid.uuid4().hex[:6]}", now=now)
+def _load(
+    ws: Workspace, path: Path, store: Workspace | None, tmp_path: Path, now: datetime | None = None
+) -> object:
+    return load_bundle(
+        path,
+        public_keys=_keys(ws),
+        store=store,  # type: ignore[arg-type]
+        workdir=tmp_path / f"out-{uuid.uuid4().hex[:6]}",
+        now=now,
+    )
 
 
 # -- load_bundle -------------------------------------------------------------------------------
@@ -82,13 +88,15 @@ def test_marked_version_bundle_is_refused(lws: Workspace, tmp_path: Path) -> Non
 
 
 def test_old_bundle_stays_refused_after_revalidation_and_new_approval(
-        lws: Workspace, tmp_path: Path) -> None:
+    lws: Workspace, tmp_path: Path
+) -> None:
     ref = evaluated_model(lws, tmp_path)
     approve_to_production(lws, ref)
     old = _bundle(lws, ref, tmp_path / "old")
     ws_as(lws, "risk").governance.revoke(ref, stage="production", reason="incident")
-    lws.as_actor("val").attach_evidence(ref, kind="eval", digest=lws.get(ref).digest,
-                                        metrics={"acc": 1})
+    lws.as_actor("val").attach_evidence(
+        ref, kind="eval", digest=lws.get(ref).digest, metrics={"acc": 1}
+    )
     ws_as(lws, "val").governance.revalidate(ref, comment="re-evaluated")
     approve_to_production(lws, ref)
     with pytest.raises(PolicyViolationError, match="revoked"):
@@ -114,8 +122,9 @@ def test_offline_the_validity_period_decides(lws: Workspace, tmp_path: Path) -> 
         _load(lws, path, lws, tmp_path, now=now)
 
 
-def test_validity_cannot_be_extended_by_editing_the_manifest(lws: Workspace,
-                                                              tmp_path: Path) -> None:
+def test_validity_cannot_be_extended_by_editing_the_manifest(
+    lws: Workspace, tmp_path: Path
+) -> None:
     ref = evaluated_model(lws, tmp_path)
     approve_to_production(lws, ref)
     path = _bundle(lws, ref, tmp_path / "b", valid_for=timedelta(hours=1))
@@ -128,7 +137,8 @@ def test_validity_cannot_be_extended_by_editing_the_manifest(lws: Workspace,
 
 
 def test_store_that_never_approved_the_bundle_does_not_vouch_for_it(
-        lws: Workspace, tmp_path: Path, db_url: str) -> None:
+    lws: Workspace, tmp_path: Path, db_url: str
+) -> None:
     ref = evaluated_model(lws, tmp_path)
     approve_to_production(lws, ref)
     path = _bundle(lws, ref, tmp_path / "b", valid_for=timedelta(hours=1))
@@ -142,9 +152,9 @@ def test_store_that_never_approved_the_bundle_does_not_vouch_for_it(
 # -- lmops bundle verify -----------------------------------------------------------------------
 
 
-def test_bundle_verify_cli_refuses_a_revoked_bundle(lws: Workspace, tmp_path: Path,
-                                                    db_url: str,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bundle_verify_cli_refuses_a_revoked_bundle(
+    lws: Workspace, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ref = evaluated_model(lws, tmp_path)
     approve_to_production(lws, ref)
     path = _bundle(lws, ref, tmp_path / "b")
@@ -181,9 +191,9 @@ def test_serving_refuses_a_revoked_bundle(lws: Workspace, tmp_path: Path) -> Non
         create_app(path, public_keys=_keys(lws), store=lws)  # type: ignore[arg-type]
 
 
-def test_serve_model_command_refuses_a_revoked_bundle(lws: Workspace, tmp_path: Path,
-                                                      db_url: str,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_model_command_refuses_a_revoked_bundle(
+    lws: Workspace, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from lmops_serve.cli import serve_model
 
     ref = evaluated_model(lws, tmp_path)
@@ -204,19 +214,30 @@ def test_serve_model_command_refuses_a_revoked_bundle(lws: Workspace, tmp_path: 
 # -- eligibility is a query, not a page -----------------------------------------------------
 
 
-def test_bundling_works_with_more_than_500_other_approvals(lws: Workspace,
-                                                           tmp_path: Path) -> None:
+def test_bundling_works_with_more_than_500_other_approvals(lws: Workspace, tmp_path: Path) -> None:
     ref = evaluated_model(lws, tmp_path)
     ws_as(lws, "eng").governance.request_promotion(ref, to="staging")
     start = utcnow() + timedelta(seconds=1)
     with lws.db.write() as s:  # 600 newer approvals of other versions, written cheaply
-        s.add_all([ApprovalRequest(
-            id=uuid.uuid4().hex, asset_type="model", version_id=10_000 + i,
-            ref=f"model:other-{i}@1", target_stage="staging", requested_by="eng",
-            status="approved", created_at=start + timedelta(milliseconds=i),
-            decided_at=start + timedelta(milliseconds=i),
-            expires_at=start + timedelta(days=7), version_digest="sha256:" + "ab" * 32,
-            snapshot_digest="sha256:" + "cd" * 32) for i in range(600)])
+        s.add_all(
+            [
+                ApprovalRequest(
+                    id=uuid.uuid4().hex,
+                    asset_type="model",
+                    version_id=10_000 + i,
+                    ref=f"model:other-{i}@1",
+                    target_stage="staging",
+                    requested_by="eng",
+                    status="approved",
+                    created_at=start + timedelta(milliseconds=i),
+                    decided_at=start + timedelta(milliseconds=i),
+                    expires_at=start + timedelta(days=7),
+                    version_digest="sha256:" + "ab" * 32,
+                    snapshot_digest="sha256:" + "cd" * 32,
+                )
+                for i in range(600)
+            ]
+        )
     assert lws.governance.list_requests(status="approved", limit=500).total == 601
     version, approval = check_deployable(lws, ref, stage="staging")
     assert version.ref == ref and approval.target_stage == "staging"
@@ -224,19 +245,27 @@ def test_bundling_works_with_more_than_500_other_approvals(lws: Workspace,
     assert _load(lws, info.path, lws, tmp_path).standing.checked == "store"  # type: ignore[attr-defined]
 
 
-def test_revocation_while_serving_refuses_the_next_generation(lws: Workspace,
-                                                              tmp_path: Path) -> None:
+def test_revocation_while_serving_refuses_the_next_generation(
+    lws: Workspace, tmp_path: Path
+) -> None:
     from fastapi.testclient import TestClient
     from lmops_hf.base_model import create_base_model
     from lmops_serve.app import create_app
 
-    v = ws_as(lws, "eng").register_model("tiny-chat",
-                                           create_base_model(tmp_path / "tiny", size="tiny"))
+    v = ws_as(lws, "eng").register_model(
+        "tiny-chat", create_base_model(tmp_path / "tiny", size="tiny")
+    )
     lws.as_actor("val").attach_evidence(v.ref, kind="eval", digest=v.digest, metrics={"acc": 1})
     approve_to_production(lws, v.ref)
     path = _bundle(lws, v.ref, tmp_path / "b")
-    client = TestClient(create_app(path, public_keys=_keys(lws), guard_mode="off",  # type: ignore[arg-type]
-                                   store=lws))
+    client = TestClient(
+        create_app(
+            path,
+            public_keys=_keys(lws),
+            guard_mode="off",  # type: ignore[arg-type]
+            store=lws,
+        )
+    )
     body = {"prompt": "Hello", "max_new_tokens": 2}
     assert client.post("/v1/generate", json=body).status_code == 200
     ws_as(lws, "risk").governance.revoke(v.ref, stage="production", reason="pulled live")

@@ -29,11 +29,9 @@ def main() -> int:
                 return 1
         else:
             sys.stdout.flush()
-            done = subprocess.run(["bash", "-euo", "pipefail", "-c", block["text"]],
-                                  check=False)
+            done = subprocess.run(["bash", "-euo", "pipefail", "-c", block["text"]], check=False)
             if done.returncode != 0:
-                print(f"FAILED: the shell block at {where} exited {done.returncode}",
-                      flush=True)
+                print(f"FAILED: the shell block at {where} exited {done.returncode}", flush=True)
                 return 1
         print(f"--- {where} ok in {time.perf_counter() - started:.1f} s", flush=True)
     return 0

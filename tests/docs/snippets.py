@@ -64,8 +64,10 @@ def blocks(path: Path, *, name: str | None = None) -> list[Block]:
             raise SnippetError(f"{shown}:{start}: fence never closed")
         i += 1
         if not info:
-            raise SnippetError(f"{shown}:{start}: a fenced block must name its language "
-                               f"(one of {', '.join(sorted({*RUN, *SHOWN}))})")
+            raise SnippetError(
+                f"{shown}:{start}: a fenced block must name its language "
+                f"(one of {', '.join(sorted({*RUN, *SHOWN}))})"
+            )
         language, attrs = info[0], tuple(info[1:])
         if language not in RUN and language not in SHOWN:
             raise SnippetError(f"{shown}:{start}: unknown block language {language!r}")

@@ -50,5 +50,4 @@ def test_every_route_has_an_endpoint_entry() -> None:
     for method, path, _, _ in documented():
         if path.startswith("/api/"):
             short = path.replace("{request_id}", "{id}")
-            assert f"`{method} {short}" in text, \
-                f"{method} {short} has no entry under Endpoints"
+            assert f"`{method} {short}" in text, f"{method} {short} has no entry under Endpoints"

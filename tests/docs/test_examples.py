@@ -29,8 +29,12 @@ def test_the_example_pipeline_loads() -> None:
 
 
 def test_each_data_file_matches_its_shape(tmp_path: Path) -> None:
-    shapes = {"chats.jsonl": "dialogue", "instructions.jsonl": "instruction",
-              "notes.jsonl": "text", "preferences.jsonl": "preference"}
+    shapes = {
+        "chats.jsonl": "dialogue",
+        "instructions.jsonl": "instruction",
+        "notes.jsonl": "text",
+        "preferences.jsonl": "preference",
+    }
     assert sorted(p.name for p in (EXAMPLES / "data").iterdir()) == sorted(shapes)
     for name, shape in shapes.items():
         result = ingest_file(EXAMPLES / "data" / name, shape=shape, tmp_dir=tmp_path)

@@ -13,8 +13,9 @@ DOC = REPO / "docs" / "policies.md"
 
 
 def _generator():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("gen_policy_docs",
-                                                  REPO / "scripts" / "gen_policy_docs.py")
+    spec = importlib.util.spec_from_file_location(
+        "gen_policy_docs", REPO / "scripts" / "gen_policy_docs.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -23,8 +24,9 @@ def _generator():  # type: ignore[no-untyped-def]
 
 def test_the_summary_of_the_shipped_policies_is_current() -> None:
     text = DOC.read_text(encoding="utf-8")
-    assert text == _generator().updated(text), \
+    assert text == _generator().updated(text), (
         "docs/policies.md disagrees with policies/*.yaml: run scripts/gen_policy_docs.py"
+    )
 
 
 def test_the_summary_shows_every_threshold_of_the_files() -> None:

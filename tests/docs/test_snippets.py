@@ -41,8 +41,12 @@ def _env(home: Path) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join([*sources, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     # Quiet progress bars; one thread per library, as the plugins' own tests run (on a shared
     # 2-core machine, torch's threads spinning against each other cost more than they give).
-    for name in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS", "OMP_NUM_THREADS",
-                 "MKL_NUM_THREADS"):
+    for name in (
+        "TQDM_DISABLE",
+        "HF_HUB_DISABLE_PROGRESS_BARS",
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+    ):
         env.setdefault(name, "1")
     return env
 
@@ -66,17 +70,25 @@ def _check_not_run(block: Block) -> None:
 
 @pytest.mark.parametrize("doc", DOCS, ids=_rel)
 def test_blocks_run_as_written(doc: Path, tmp_path: Path) -> None:
-    todo = [{"where": b.where, "language": RUN[b.language], "text": b.text}
-            for b in blocks(doc, name=_rel(doc)) if b.runs]
+    todo = [
+        {"where": b.where, "language": RUN[b.language], "text": b.text}
+        for b in blocks(doc, name=_rel(doc))
+        if b.runs
+    ]
     if not todo:  # a page of prose and output only: nothing claims to run
         return
     for name in COPIED:
         shutil.copytree(REPO / name, tmp_path / name)
     plan = tmp_path / ".blocks.json"
     plan.write_text(json.dumps(todo), encoding="utf-8")
-    done = subprocess.run([sys.executable, str(RUNNER), str(plan)], cwd=tmp_path,
-                          env=_env(tmp_path / "home"), capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run(
+        [sys.executable, str(RUNNER), str(plan)],
+        cwd=tmp_path,
+        env=_env(tmp_path / "home"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-8000:]
 
 
@@ -96,11 +108,22 @@ def test_an_unclosed_fence_is_refused(tmp_path: Path) -> None:
 
 def test_a_failing_block_fails_the_run_and_is_named(tmp_path: Path) -> None:
     plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps([{"where": "x.md:1", "language": "python", "text": "x = 1\n"},
-                                {"where": "x.md:5", "language": "bash", "text": "false\n"},
-                                {"where": "x.md:9", "language": "python", "text": "print(x)\n"}]))
-    done = subprocess.run([sys.executable, str(RUNNER), str(plan)], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
+    plan.write_text(
+        json.dumps(
+            [
+                {"where": "x.md:1", "language": "python", "text": "x = 1\n"},
+                {"where": "x.md:5", "language": "bash", "text": "false\n"},
+                {"where": "x.md:9", "language": "python", "text": "print(x)\n"},
+            ]
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(RUNNER), str(plan)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1
     assert "FAILED: the shell block at x.md:5 exited 1" in done.stdout
     assert "x.md:9" not in done.stdout
@@ -108,10 +131,24 @@ def test_a_failing_block_fails_the_run_and_is_named(tmp_path: Path) -> None:
 
 def test_python_blocks_share_one_namespace(tmp_path: Path) -> None:
     plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps([{"where": "x.md:1", "language": "python", "text": "x = 41\n"},
-                                {"where": "x.md:5", "language": "python",
-                                 "text": "assert x + 1 == 42\nprint('answer', x + 1)\n"}]))
-    done = subprocess.run([sys.executable, str(RUNNER), str(plan)], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
+    plan.write_text(
+        json.dumps(
+            [
+                {"where": "x.md:1", "language": "python", "text": "x = 41\n"},
+                {
+                    "where": "x.md:5",
+                    "language": "python",
+                    "text": "assert x + 1 == 42\nprint('answer', x + 1)\n",
+                },
+            ]
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(RUNNER), str(plan)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "answer 42" in done.stdout

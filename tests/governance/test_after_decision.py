@@ -59,12 +59,10 @@ VETO = textwrap.dedent("""
 @pytest.fixture
 def ews(tmp_path: Path, db_url: str) -> Workspace:
     files = []
-    for name, body in (("broken_observer", BROKEN), ("observer", OBSERVER),
-                       ("vetoer", VETO)):
+    for name, body in (("broken_observer", BROKEN), ("observer", OBSERVER), ("vetoer", VETO)):
         (tmp_path / f"{name}.py").write_text(body)
         files.append(str(tmp_path / f"{name}.py"))
-    ws = policy_ws(tmp_path, POLICY, db_url, file="events.yaml", actor="observer",
-                   plugins=files)
+    ws = policy_ws(tmp_path, POLICY, db_url, file="events.yaml", actor="observer", plugins=files)
     admin = admin_ws(ws)
     for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer")):
         admin.governance.grant_role(user, role)
@@ -85,8 +83,9 @@ def _seen(ws: Workspace) -> list[tuple[str, str | None]]:
 
 
 def _model(ws: Workspace, tmp_path: Path, name: str = "chat", seed: int = 0) -> str:
-    v = ws_as(ws, "eng").register_model(name, make_model_folder(tmp_path / f"{name}{seed}",
-                                                                  bytes([seed]) * 64))
+    v = ws_as(ws, "eng").register_model(
+        name, make_model_folder(tmp_path / f"{name}{seed}", bytes([seed]) * 64)
+    )
     ws.as_actor("val").attach_evidence(v.ref, kind="eval", digest=v.digest, metrics={"acc": 1})
     return v.ref
 
@@ -95,8 +94,9 @@ def _request(ws: Workspace, ref: str, to: str = "production") -> str:
     return ws_as(ws, "eng").governance.request_promotion(ref, to=to).id
 
 
-def test_promotion_without_approvals(ews: Workspace, tmp_path: Path,
-                                     caplog: pytest.LogCaptureFixture) -> None:
+def test_promotion_without_approvals(
+    ews: Workspace, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     ref = _model(ews, tmp_path)
     with caplog.at_level(logging.ERROR, logger="lmops.governance"):
         _request(ews, ref, "staging")
@@ -121,8 +121,7 @@ def test_rejection(ews: Workspace, tmp_path: Path) -> None:
     assert _seen(ews) == [("rejected", "rejected")]
 
 
-def test_plugin_veto_is_reported_as_a_veto_not_an_approval(ews: Workspace,
-                                                           tmp_path: Path) -> None:
+def test_plugin_veto_is_reported_as_a_veto_not_an_approval(ews: Workspace, tmp_path: Path) -> None:
     ref = _model(ews, tmp_path, "veto-me")
     req = _request(ews, ref)
     ws_as(ews, "val").governance.decide(req, approve=True, role="validator", comment="a")
@@ -140,8 +139,7 @@ def test_expiry_by_sweep_and_at_decision(ews: Workspace, tmp_path: Path) -> None
     with ews.db.write() as s:
         s.execute(update(ApprovalRequest).values(expires_at=utcnow() - timedelta(seconds=1)))
     with pytest.raises(ConflictError, match="expired"):
-        ws_as(ews, "val").governance.decide(first, approve=True, role="validator",
-                                            comment="late")
+        ws_as(ews, "val").governance.decide(first, approve=True, role="validator", comment="late")
     assert _seen(ews) == [("expired", "expired")]
     assert ews.governance.expire_due() == 1
     seen = _events(ews)
@@ -151,8 +149,9 @@ def test_expiry_by_sweep_and_at_decision(ews: Workspace, tmp_path: Path) -> None
 def test_invalidation(ews: Workspace, tmp_path: Path) -> None:
     ref = _model(ews, tmp_path)
     req = _request(ews, ref)
-    ews.as_actor("val").attach_evidence(ref, kind="eval", digest=ews.get(ref).digest,
-                                        metrics={"acc": 0.1})
+    ews.as_actor("val").attach_evidence(
+        ref, kind="eval", digest=ews.get(ref).digest, metrics={"acc": 0.1}
+    )
     with pytest.raises(ConflictError, match="invalidated"):
         ws_as(ews, "val").governance.decide(req, approve=True, role="validator", comment="a")
     assert _seen(ews) == [("invalidated", "invalidated")]
@@ -166,18 +165,26 @@ def test_revocation_and_revalidation(ews: Workspace, tmp_path: Path) -> None:
     ws_as(ews, "risk").governance.revoke(ref, stage="staging", reason="incident")
     seen = _events(ews)
     assert [(e.decision, e.status, e.request_id) for e in seen] == [
-        ("revoked", "revalidation-required", None), ("invalidated", "invalidated", pending)]
+        ("revoked", "revalidation-required", None),
+        ("invalidated", "invalidated", pending),
+    ]
     seen.clear()
-    ews.as_actor("val").attach_evidence(ref, kind="eval", digest=ews.get(ref).digest,
-                                        metrics={"acc": 1})
+    ews.as_actor("val").attach_evidence(
+        ref, kind="eval", digest=ews.get(ref).digest, metrics={"acc": 1}
+    )
     ws_as(ews, "val").governance.revalidate(ref, comment="re-run after the incident")
     assert _seen(ews) == [("revalidated", "active")]
 
 
 def test_after_decision_is_fired_from_one_place() -> None:
-    callers = [p.relative_to(REPO).as_posix() for p in (REPO / "src").rglob("*.py")
-               if "lmops_after_decision" in p.read_text(encoding="utf-8")]
-    assert sorted(callers) == ["src/lmops_core/governance/decisions.py",
-                               "src/lmops_core/hookspecs.py"]
+    callers = [
+        p.relative_to(REPO).as_posix()
+        for p in (REPO / "src").rglob("*.py")
+        if "lmops_after_decision" in p.read_text(encoding="utf-8")
+    ]
+    assert sorted(callers) == [
+        "src/lmops_core/governance/decisions.py",
+        "src/lmops_core/hookspecs.py",
+    ]
     text = (REPO / "src/lmops_core/governance/decisions.py").read_text(encoding="utf-8")
     assert text.count(".lmops_after_decision") == 1  # the one call, in decisions.announce

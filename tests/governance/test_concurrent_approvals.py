@@ -24,17 +24,23 @@ def test_simultaneous_approvals_promote_once(gov_ws: Workspace, tmp_path: Path) 
         barrier = threading.Barrier(2)
         errors: list[BaseException] = []
 
-        def approve(ws: Workspace, role: str, req_id: str = req.id,
-                    gate: threading.Barrier = barrier,
-                    sink: list[BaseException] = errors) -> None:
+        def approve(
+            ws: Workspace,
+            role: str,
+            req_id: str = req.id,
+            gate: threading.Barrier = barrier,
+            sink: list[BaseException] = errors,
+        ) -> None:
             try:
                 gate.wait()
                 ws.governance.decide(req_id, approve=True, role=role, comment=f"{role} ok")
             except BaseException as exc:  # noqa: BLE001
                 sink.append(exc)
 
-        threads = [threading.Thread(target=approve, args=(val, "validator")),
-                   threading.Thread(target=approve, args=(risk, "risk_officer"))]
+        threads = [
+            threading.Thread(target=approve, args=(val, "validator")),
+            threading.Thread(target=approve, args=(risk, "risk_officer")),
+        ]
         for t in threads:
             t.start()
         for t in threads:

@@ -10,7 +10,9 @@ import pytest
 from lmops_core.errors import PolicyViolationError
 from tests.conftest import grant, make_model_folder, policy_ws, policy_yaml, write_jsonl, ws_as
 
-POLICY = policy_yaml("data", """
+POLICY = policy_yaml(
+    "data",
+    """
     - name: dataset-approved-for-training
       applies_to: {asset: dataset, transition: approved-for-training}
       evidence:
@@ -22,9 +24,10 @@ POLICY = policy_yaml("data", """
       approvals:
         - {role: data_steward, count: 1}
       separation_of_duties: true
-""")
+""",
+)
 
-TRAINER = textwrap.dedent('''
+TRAINER = textwrap.dedent("""
     from lmops_core import hookimpl, StageResult, OutputAsset
 
     class Copy:
@@ -42,7 +45,7 @@ TRAINER = textwrap.dedent('''
     @hookimpl
     def register_trainers(register):
         register(Copy())
-''')
+""")
 
 
 def test_unapproved_dataset_is_refused_until_approved(tmp_path: Path) -> None:
@@ -51,16 +54,23 @@ def test_unapproved_dataset_is_refused_until_approved(tmp_path: Path) -> None:
     ws = policy_ws(tmp_path, POLICY, file="data.yaml", actor="root", plugins=[str(plugin)])
     grant(ws, "steward", "data_steward")
     eng = ws_as(ws, "eng", "submitter")
-    data = eng.register_dataset("chats", write_jsonl(tmp_path / "c.jsonl", [{"text": "hi"}]),
-                                shape="text").ref
+    data = eng.register_dataset(
+        "chats", write_jsonl(tmp_path / "c.jsonl", [{"text": "hi"}]), shape="text"
+    ).ref
     base = eng.register_model("base", make_model_folder(tmp_path / "m")).ref
-    with pytest.raises(PolicyViolationError, match=r'training input "dataset" \(dataset:chats@1\)'
-                                                   r" is not approved-for-training"):
+    with pytest.raises(
+        PolicyViolationError,
+        match=r'training input "dataset" \(dataset:chats@1\)'
+        r" is not approved-for-training",
+    ):
         eng.run_stage("training", "copy-trainer", inputs={"base": base, "dataset": data})
     req = eng.governance.request_promotion(data, to="approved-for-training")
-    ws_as(ws, "steward").governance.decide(req.id, approve=True, role="data_steward",
-                                       comment="PII evidence reviewed")
+    ws_as(ws, "steward").governance.decide(
+        req.id, approve=True, role="data_steward", comment="PII evidence reviewed"
+    )
     assert ws.get(data).stage == "approved-for-training"
     outcome = eng.run_stage("training", "copy-trainer", inputs={"base": base, "dataset": data})
-    assert sorted(e.parent for e in ws.lineage(outcome.output("model"))) == \
-        ["dataset:chats@1", "model:base@1"]
+    assert sorted(e.parent for e in ws.lineage(outcome.output("model"))) == [
+        "dataset:chats@1",
+        "model:base@1",
+    ]

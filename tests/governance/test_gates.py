@@ -38,7 +38,9 @@ from tests.conftest import (
 
 REPO = Path(__file__).resolve().parents[2]
 
-POLICY = policy_yaml("gates", """
+POLICY = policy_yaml(
+    "gates",
+    """
     - name: staging
       applies_to: {asset: model, transition: staging}
       evidence:
@@ -72,12 +74,15 @@ POLICY = policy_yaml("gates", """
       conditions:
         - {name: no-drift, expr: "!evidence.drift.metrics.dataset_drift", message: drifted}
       on_breach: [revalidation-required]
-""")
+""",
+)
+
 
 def _workspace(tmp_path: Path, db_url: str, policies: Path) -> Workspace:
     """The store, acting as its bootstrapped admin; reviewers hold their roles."""
-    ws = Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies,
-                                      actor="observer"))
+    ws = Workspace.open(
+        make_settings(tmp_path / "home", db_url, policies_dir=policies, actor="observer")
+    )
     return staffed(ws, ("val2", "validator"), ("risk2", "risk_officer"))
 
 
@@ -87,19 +92,20 @@ def gws(tmp_path: Path, db_url: str) -> Workspace:
 
 
 def _model(ws: Workspace, tmp_path: Path, seed: int = 0, **kw: object) -> str:
-    v = ws_as(ws, "eng").register_model("chat", make_model_folder(tmp_path / f"m{seed}",
-                                                                    bytes([seed]) * 64), **kw)
+    v = ws_as(ws, "eng").register_model(
+        "chat", make_model_folder(tmp_path / f"m{seed}", bytes([seed]) * 64), **kw
+    )
     return v.ref
 
 
 def _evidence(ws: Workspace, ref: str, kind: str, **metrics: float | bool) -> None:
-    ws.as_actor("val").attach_evidence(ref, kind=kind, digest=ws.get(ref).digest,
-                                       metrics=metrics)
+    ws.as_actor("val").attach_evidence(ref, kind=kind, digest=ws.get(ref).digest, metrics=metrics)
 
 
 def _drift(ws: Workspace, ref: str, drifted: bool = True) -> None:
-    ws.as_actor("monitor").attach_evidence(ref, kind="drift", digest=ws.get(ref).digest,
-                                           metrics={"dataset_drift": drifted})
+    ws.as_actor("monitor").attach_evidence(
+        ref, kind="drift", digest=ws.get(ref).digest, metrics={"dataset_drift": drifted}
+    )
 
 
 def _ready(ws: Workspace, tmp_path: Path, seed: int = 0) -> str:
@@ -113,8 +119,7 @@ def _promote(ws: Workspace, ref: str, to: str = "production") -> str:
     req = ws_as(ws, "eng").governance.request_promotion(ref, to=to)
     if req.status == "pending":
         ws_as(ws, "val").governance.decide(req.id, approve=True, role="validator", comment="v")
-        ws_as(ws, "risk").governance.decide(req.id, approve=True, role="risk_officer",
-                                            comment="r")
+        ws_as(ws, "risk").governance.decide(req.id, approve=True, role="risk_officer", comment="r")
     assert ws.get(ref).stage == to
     return req.id
 
@@ -122,15 +127,19 @@ def _promote(ws: Workspace, ref: str, to: str = "production") -> str:
 def _age_evidence(ws: Workspace, ref: str, kind: str, days: int) -> None:
     """Time passes for one kind of evidence: it is now ``days`` old."""
     with ws.db.write() as s:
-        s.execute(update(Evidence).where(Evidence.kind == kind)  # type: ignore[arg-type]
-                  .values(created_at=utcnow() - timedelta(days=days)))
+        s.execute(
+            update(Evidence)
+            .where(Evidence.kind == kind)  # type: ignore[arg-type]
+            .values(created_at=utcnow() - timedelta(days=days))
+        )
 
 
 # -- the policy is evaluated again at the decision ------------------------------------------
 
 
 def test_shipped_low_risk_rule_refuses_evidence_that_aged_past_max_age(
-        tmp_path: Path, db_url: str) -> None:
+    tmp_path: Path, db_url: str
+) -> None:
     ws = _workspace(tmp_path, db_url, REPO / "policies")
     ref = _model(ws, tmp_path, risk_tier="low")
     _evidence(ws, ref, "eval", acc=0.9, suite_passed=True)
@@ -142,8 +151,9 @@ def test_shipped_low_risk_rule_refuses_evidence_that_aged_past_max_age(
     ws_as(ws, "val").governance.decide(req.id, approve=True, role="validator", comment="ok")
     _age_evidence(ws, ref, "eval", days=37)  # a week later, just before the request expires
     with pytest.raises(ConflictError, match=r"invalidated: the policy no longer allows it.*eval"):
-        ws_as(ws, "risk").governance.decide(req.id, approve=True, role="risk_officer",
-                                            comment="late sign-off")
+        ws_as(ws, "risk").governance.decide(
+            req.id, approve=True, role="risk_officer", comment="late sign-off"
+        )
     assert ws.get(ref).stage is None
     assert ws.governance.get_request(req.id).status == "invalidated"
 
@@ -157,39 +167,45 @@ def test_evidence_that_aged_between_approvals_invalidates(gws: Workspace, tmp_pa
     ws_as(gws, "val").governance.decide(req.id, approve=True, role="validator", comment="ok")
     _age_evidence(gws, weak, "safety", days=31)
     with pytest.raises(ConflictError, match="safety"):
-        ws_as(gws, "risk").governance.decide(req.id, approve=True, role="risk_officer",
-                                             comment="ok")
+        ws_as(gws, "risk").governance.decide(
+            req.id, approve=True, role="risk_officer", comment="ok"
+        )
     assert gws.get(weak).stage == "staging"
 
 
 # -- approvals count only while the reviewer holds the role ----------------------------------
 
 
-def test_approval_of_a_reviewer_who_lost_the_role_does_not_count(gws: Workspace,
-                                                                 tmp_path: Path) -> None:
+def test_approval_of_a_reviewer_who_lost_the_role_does_not_count(
+    gws: Workspace, tmp_path: Path
+) -> None:
     ref = _ready(gws, tmp_path)
     req = ws_as(gws, "eng").governance.request_promotion(ref, to="production")
     ws_as(gws, "val").governance.decide(req.id, approve=True, role="validator", comment="ok")
     gws.governance.revoke_role("val", "validator")
-    after = ws_as(gws, "risk").governance.decide(req.id, approve=True, role="risk_officer",
-                                                 comment="ok")
+    after = ws_as(gws, "risk").governance.decide(
+        req.id, approve=True, role="risk_officer", comment="ok"
+    )
     assert after.status == "pending" and gws.get(ref).stage is None
-    done = ws_as(gws, "val2").governance.decide(req.id, approve=True, role="validator",
-                                                comment="independent check")
+    done = ws_as(gws, "val2").governance.decide(
+        req.id, approve=True, role="validator", comment="independent check"
+    )
     assert done.status == "approved" and gws.get(ref).stage == "production"
     promotion = gws.evidence(ref, kind="promotion")[0]
     assert promotion.details["approvals"] == {"risk_officer": 1, "validator": 1}
 
 
 def test_role_regranted_as_another_role_does_not_revive_the_approval(
-        gws: Workspace, tmp_path: Path) -> None:
+    gws: Workspace, tmp_path: Path
+) -> None:
     ref = _ready(gws, tmp_path)
     req = ws_as(gws, "eng").governance.request_promotion(ref, to="production")
     ws_as(gws, "val").governance.decide(req.id, approve=True, role="validator", comment="ok")
     gws.governance.revoke_role("val", "validator")
     gws.governance.grant_role("val", "risk_officer")
-    after = ws_as(gws, "risk").governance.decide(req.id, approve=True, role="risk_officer",
-                                                 comment="ok")
+    after = ws_as(gws, "risk").governance.decide(
+        req.id, approve=True, role="risk_officer", comment="ok"
+    )
     assert after.status == "pending" and gws.get(ref).stage is None
 
 
@@ -204,24 +220,28 @@ def test_request_opened_before_revocation_cannot_promote(gws: Workspace, tmp_pat
     ws_as(gws, "risk").governance.revoke(ref, stage="staging", reason="incident 42")
     assert gws.governance.get_request(req.id).status == "invalidated"
     with pytest.raises(ConflictError, match="is invalidated, not pending|invalidated"):
-        ws_as(gws, "risk").governance.decide(req.id, approve=True, role="risk_officer",
-                                             comment="ok")
+        ws_as(gws, "risk").governance.decide(
+            req.id, approve=True, role="risk_officer", comment="ok"
+        )
     assert gws.get(ref).stage is None
 
 
 def test_pending_request_raced_past_revocation_is_invalidated_at_decision(
-        gws: Workspace, tmp_path: Path) -> None:
+    gws: Workspace, tmp_path: Path
+) -> None:
     """Even a request that slipped past the revocation's sweep is caught when decided."""
     ref = _ready(gws, tmp_path)
     _promote(gws, ref, "staging")
     req = ws_as(gws, "eng").governance.request_promotion(ref, to="production")
     ws_as(gws, "risk").governance.revoke(ref, stage="staging", reason="incident")
     with gws.db.write() as s:  # as if the request had been written after the sweep
-        s.execute(update(ApprovalRequest).where(ApprovalRequest.id == req.id)
-                  .values(status="pending", reason=None, decided_at=None))
+        s.execute(
+            update(ApprovalRequest)
+            .where(ApprovalRequest.id == req.id)
+            .values(status="pending", reason=None, decided_at=None)
+        )
     with pytest.raises(ConflictError, match="revalidation-required"):
-        ws_as(gws, "val").governance.decide(req.id, approve=True, role="validator",
-                                            comment="ok")
+        ws_as(gws, "val").governance.decide(req.id, approve=True, role="validator", comment="ok")
     assert gws.get(ref).stage is None
 
 
@@ -235,8 +255,9 @@ def test_fresh_request_on_old_evidence_is_refused(gws: Workspace, tmp_path: Path
     assert gws.get(ref).stage is None
 
 
-def test_monitoring_mark_blocks_and_invalidates_like_a_revocation(gws: Workspace,
-                                                                  tmp_path: Path) -> None:
+def test_monitoring_mark_blocks_and_invalidates_like_a_revocation(
+    gws: Workspace, tmp_path: Path
+) -> None:
     ref = _ready(gws, tmp_path)
     _promote(gws, ref, "staging")
     req = ws_as(gws, "eng").governance.request_promotion(ref, to="production")
@@ -249,7 +270,8 @@ def test_monitoring_mark_blocks_and_invalidates_like_a_revocation(gws: Workspace
 
 
 def test_revalidation_needs_a_validator_and_new_evidence_of_every_required_kind(
-        gws: Workspace, tmp_path: Path) -> None:
+    gws: Workspace, tmp_path: Path
+) -> None:
     ref = _ready(gws, tmp_path)
     old_request = _promote(gws, ref)
     ws_as(gws, "risk").governance.revoke(ref, stage="production", reason="drift")
@@ -277,8 +299,9 @@ def test_revalidation_needs_a_validator_and_new_evidence_of_every_required_kind(
     assert new_request != old_request
 
 
-def test_revoked_version_is_not_deployable_even_if_back_in_no_stage(gws: Workspace,
-                                                                    tmp_path: Path) -> None:
+def test_revoked_version_is_not_deployable_even_if_back_in_no_stage(
+    gws: Workspace, tmp_path: Path
+) -> None:
     from lmops_core.deploy.eligibility import check_deployable
 
     ref = _ready(gws, tmp_path)
@@ -302,8 +325,13 @@ def test_revalidate_from_the_shell(tmp_path: Path) -> None:
     _promote(ws, ref)
     ws_as(ws, "risk").governance.revoke(ref, stage="production", reason="incident")
     val_token = token_for(ws, "val")
-    env = {"LMOPS_HOME": str(tmp_path / "home"), "LMOPS_POLICIES_DIR": str(policies),
-           "LMOPS_LOAD_ENTRY_POINTS": "0", "COLUMNS": "200", "LMOPS_ACTOR": "val"}
+    env = {
+        "LMOPS_HOME": str(tmp_path / "home"),
+        "LMOPS_POLICIES_DIR": str(policies),
+        "LMOPS_LOAD_ENTRY_POINTS": "0",
+        "COLUMNS": "200",
+        "LMOPS_ACTOR": "val",
+    }
 
     def cli(token: str | None, *args: str) -> object:
         get_settings.cache_clear()
@@ -323,8 +351,7 @@ def test_revalidate_from_the_shell(tmp_path: Path) -> None:
 
 
 def _status(tmp_path: Path, policies: Path, ref: str) -> str:
-    ws = Workspace.open(make_settings(tmp_path / "home", policies_dir=policies,
-                                      actor="observer"))
+    ws = Workspace.open(make_settings(tmp_path / "home", policies_dir=policies, actor="observer"))
     try:
         return ws.get(ref).status
     finally:
@@ -354,8 +381,9 @@ def test_nobody_can_mark_or_revoke_in_the_policys_name(gws: Workspace, tmp_path:
     assert gws.get(ref).status == "revalidation-required"
 
 
-def test_a_reviewer_cannot_hide_authorship_behind_a_typed_name(gws: Workspace,
-                                                                 tmp_path: Path) -> None:
+def test_a_reviewer_cannot_hide_authorship_behind_a_typed_name(
+    gws: Workspace, tmp_path: Path
+) -> None:
     """val writes a model but registers it under the bare name "carol", has eng request it,
     then approves it: separation of duties would see three different names. The author is
     unknown, so the approval is refused, and so is a revalidation."""
@@ -363,10 +391,12 @@ def test_a_reviewer_cannot_hide_authorship_behind_a_typed_name(gws: Workspace,
     _evidence(gws, v.ref, "eval", acc=0.9)
     _evidence(gws, v.ref, "safety", refusal_rate=1.0)
     req = ws_as(gws, "eng").governance.request_promotion(v.ref, to="production")
-    with pytest.raises(PermissionDeniedError, match="registered under the name 'carol' with no "
-                                                    "credential"):
-        ws_as(gws, "val").governance.decide(req.id, approve=True, role="validator",
-                                            comment="looks fine")
+    with pytest.raises(
+        PermissionDeniedError, match="registered under the name 'carol' with no credential"
+    ):
+        ws_as(gws, "val").governance.decide(
+            req.id, approve=True, role="validator", comment="looks fine"
+        )
     assert gws.governance.get_request(req.id).status == "pending"
     assert not gws.audit_events(action="approval.approve")
     # The same model registered through a credential is reviewable.

@@ -29,13 +29,16 @@ from tests.conftest import (
     ws_as,
 )
 
-POLICY = policy_yaml("two-person", """
+POLICY = policy_yaml(
+    "two-person",
+    """
     - name: prod
       applies_to: {asset: model, transition: production}
       approvals:
         - {role: validator, count: 1}
       separation_of_duties: true
-""")
+""",
+)
 
 
 @pytest.fixture
@@ -48,8 +51,11 @@ def store(tmp_path: Path, db_url: str) -> Workspace:
 
 
 def _version(ws: Workspace, tmp_path: Path, seed: int = 1) -> str:
-    return ws_as(ws, "eng").register_model(
-        "chat", make_model_folder(tmp_path / f"m{seed}", bytes([seed]) * 64)).ref
+    return (
+        ws_as(ws, "eng")
+        .register_model("chat", make_model_folder(tmp_path / f"m{seed}", bytes([seed]) * 64))
+        .ref
+    )
 
 
 def test_lmops_actor_bob_cannot_approve_as_bob(store: Workspace, tmp_path: Path) -> None:
@@ -64,13 +70,15 @@ def test_lmops_actor_bob_cannot_approve_as_bob(store: Workspace, tmp_path: Path)
     assert store.governance.get_request(req.id).decisions == []
 
 
-def test_request_as_someone_else_to_dodge_separation_of_duties(store: Workspace,
-                                                               tmp_path: Path) -> None:
+def test_request_as_someone_else_to_dodge_separation_of_duties(
+    store: Workspace, tmp_path: Path
+) -> None:
     grant(store, "mallory", "validator")
     grant(store, "bob", "submitter")
     with pytest.raises(AuthenticationError, match="needs a credential of 'bob'"):
-        store.as_actor("bob").governance.request_promotion(_version(store, tmp_path),
-                                                            to="production")
+        store.as_actor("bob").governance.request_promotion(
+            _version(store, tmp_path), to="production"
+        )
 
 
 def test_minting_an_admin_token_by_claiming_to_be_the_admin(store: Workspace) -> None:
@@ -124,8 +132,9 @@ def test_a_token_cannot_be_relabelled(store: Workspace) -> None:
 
 
 def test_revoked_token_stops_deciding_at_once(store: Workspace, tmp_path: Path) -> None:
-    req = ws_as(store, "mallory").governance.request_promotion(_version(store, tmp_path),
-                                                               to="production")
+    req = ws_as(store, "mallory").governance.request_promotion(
+        _version(store, tmp_path), to="production"
+    )
     token = token_for(store, "bob")
     bob = store.with_token(token)
     admin_ws(store).governance.revoke_token(token.split("_")[1])
@@ -164,9 +173,16 @@ def test_personal_keys(store: Workspace, tmp_path: Path) -> None:
     with pytest.raises(ConflictError, match="already has an active key"):
         admin_ws(store).signing_keys.register("bob", public)
     # One active key per user, held by the database itself.
-    row = {"fingerprint": "f" * 16, "user": "bob", "public_key": "x", "created_by": "x",
-           "registration": "x", "registration_signature": "x", "registration_key": "x",
-           "created_at": utcnow()}
+    row = {
+        "fingerprint": "f" * 16,
+        "user": "bob",
+        "public_key": "x",
+        "created_by": "x",
+        "registration": "x",
+        "registration_signature": "x",
+        "registration_key": "x",
+        "created_at": utcnow(),
+    }
     from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
     with pytest.raises(DbIntegrityError, match="(?i)unique"), store.db.write() as s:
@@ -185,8 +201,9 @@ def test_personal_keys(store: Workspace, tmp_path: Path) -> None:
 
 
 def test_revocation_needs_a_credential(store: Workspace, tmp_path: Path) -> None:
-    req = ws_as(store, "mallory").governance.request_promotion(_version(store, tmp_path),
-                                                               to="production")
+    req = ws_as(store, "mallory").governance.request_promotion(
+        _version(store, tmp_path), to="production"
+    )
     ws_as(store, "bob").governance.decide(req.id, approve=True, role="validator", comment="ok")
     ref = store.governance.get_request(req.id).ref
     with pytest.raises(AuthenticationError):
@@ -194,8 +211,9 @@ def test_revocation_needs_a_credential(store: Workspace, tmp_path: Path) -> None
     assert store.get(ref).stage == "production"
 
 
-def test_a_token_id_or_a_public_key_fingerprint_is_not_a_credential(store: Workspace,
-                                                                     tmp_path: Path) -> None:
+def test_a_token_id_or_a_public_key_fingerprint_is_not_a_credential(
+    store: Workspace, tmp_path: Path
+) -> None:
     from lmops_core.governance.identity import Identity
     from lmops_core.governance.schemas import Principal
 
@@ -205,13 +223,17 @@ def test_a_token_id_or_a_public_key_fingerprint_is_not_a_credential(store: Works
     with pytest.raises(AuthenticationError, match="through the token"):
         store.as_principal(forged)
     with pytest.raises(AuthenticationError, match="not presented"):
-        store._with(Identity(user=TEST_ADMIN, method="token", token_id=token_id)
-                    ).governance.grant_role("mallory", "admin")
+        store._with(
+            Identity(user=TEST_ADMIN, method="token", token_id=token_id)
+        ).governance.grant_role("mallory", "admin")
     bob = key_ws(store, "bob", tmp_path / "keys")
     mine = write_private_key(tmp_path / "mine.key")
-    posing = Identity(user="bob", method="personal-key",
-                      key_fingerprint=bob.identity.key_fingerprint, private_key=mine)
+    posing = Identity(
+        user="bob",
+        method="personal-key",
+        key_fingerprint=bob.identity.key_fingerprint,
+        private_key=mine,
+    )
     with pytest.raises(AuthenticationError, match="not the registered key"):
-        store._with(posing).governance.decide("any", approve=True, role="validator",
-                                              comment="x")
+        store._with(posing).governance.decide("any", approve=True, role="validator", comment="x")
     assert "admin" not in store.governance.roles_of("mallory")

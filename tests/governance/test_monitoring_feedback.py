@@ -14,7 +14,9 @@ from lmops_core.governance.monitoring import check_monitoring, sign_payload, tra
 from lmops_core.workspace import Workspace
 from tests.conftest import make_model_folder, policy_ws, policy_yaml, ws_as
 
-POLICY = policy_yaml("monitored", """
+POLICY = policy_yaml(
+    "monitored",
+    """
     - name: prod
       applies_to: {asset: model, transition: production}
       approvals:
@@ -28,7 +30,8 @@ POLICY = policy_yaml("monitored", """
           expr: "!evidence.drift.metrics.dataset_drift"
           message: the monitoring window shows dataset drift
       on_breach: [alert, revalidation-required, revoke, retrain]
-""")
+""",
+)
 
 
 class _Receiver(BaseHTTPRequestHandler):
@@ -55,37 +58,61 @@ def receiver() -> Any:
 
 
 def _in_production(tmp_path: Path, db_url: str, webhook: str) -> tuple[Workspace, str]:
-    ws = policy_ws(tmp_path, POLICY, db_url, file="p.yaml", actor="root",
-                   alert_webhook_url=webhook, alert_webhook_secret="s3cret",
-                   # The test receiver listens on loopback: allowed explicitly.
-                   alert_webhook_allow_networks=["127.0.0.1/32"])
+    ws = policy_ws(
+        tmp_path,
+        POLICY,
+        db_url,
+        file="p.yaml",
+        actor="root",
+        alert_webhook_url=webhook,
+        alert_webhook_secret="s3cret",
+        # The test receiver listens on loopback: allowed explicitly.
+        alert_webhook_allow_networks=["127.0.0.1/32"],
+    )
     v = ws_as(ws, "eng").register_model("chat", make_model_folder(tmp_path / "m"))
     req = ws_as(ws, "eng", "submitter").governance.request_promotion(v.ref, to="production")
-    ws_as(ws, "val", "validator").governance.decide(req.id, approve=True, role="validator",
-                                                    comment="ok")
+    ws_as(ws, "val", "validator").governance.decide(
+        req.id, approve=True, role="validator", comment="ok"
+    )
     return ws, v.ref
 
 
-def test_drift_breach_revokes_alerts_and_opens_retrain(tmp_path: Path, db_url: str,
-                                                       receiver: HTTPServer) -> None:
+def test_drift_breach_revokes_alerts_and_opens_retrain(
+    tmp_path: Path, db_url: str, receiver: HTTPServer
+) -> None:
     url = f"http://127.0.0.1:{receiver.server_port}/hook"
     ws, ref = _in_production(tmp_path, db_url, url)
     monitor = ws.as_actor("monitor")
     digest = ws.get(ref).digest
-    monitor.attach_evidence(ref, kind="drift", digest=digest, stage="monitoring",
-                            metrics={"dataset_drift": False, "drifted_share": 0.0})
+    monitor.attach_evidence(
+        ref,
+        kind="drift",
+        digest=digest,
+        stage="monitoring",
+        metrics={"dataset_drift": False, "drifted_share": 0.0},
+    )
     calm = check_monitoring(monitor, ref)
     assert not calm.breached and calm.actions == [] and ws.get(ref).stage == "production"
-    monitor.attach_evidence(ref, kind="drift", digest=digest, stage="monitoring",
-                            metrics={"dataset_drift": True, "drifted_share": 0.6})
+    monitor.attach_evidence(
+        ref,
+        kind="drift",
+        digest=digest,
+        stage="monitoring",
+        metrics={"dataset_drift": True, "drifted_share": 0.6},
+    )
     outcome = check_monitoring(monitor, ref)
     assert outcome.breached
     assert outcome.actions == ["alert", "retrain", "revalidation-required", "revoke"]
     version = ws.get(ref)
     assert version.stage is None and version.status == "revalidation-required"
     actions = [e.action for e in ws.audit_events(subject=ref, limit=500)]
-    for expected in ("monitoring.ok", "monitoring.alert", "training_request.open",
-                     "monitoring.revalidation_required", "promotion.revoked"):
+    for expected in (
+        "monitoring.ok",
+        "monitoring.alert",
+        "training_request.open",
+        "monitoring.revalidation_required",
+        "promotion.revoked",
+    ):
         assert expected in actions
     revoked = ws.audit_events(action="promotion.revoked")[0]
     assert revoked.actor == "lmops-policy" and "dataset drift" in revoked.after["reason"]

@@ -27,7 +27,9 @@ from lmops_core.registry import store
 from lmops_core.registry.models import Alias, ModelVersion
 from lmops_core.workspace import Workspace
 from tests.conftest import make_model_folder, ws_as
-from tests.governance.test_workflow import gov_ws  # noqa: F401 - shared fixture
+from tests.governance import test_workflow
+
+gov_ws = test_workflow.gov_ws  # the shared fixture, used here under its own name
 
 ROUNDS = 50
 
@@ -52,13 +54,15 @@ def race(*calls: Callable[[], Any]) -> list[Any]:
     return out
 
 
-def _versions(ws: Workspace, tmp_path: Path, n: int, acc: Callable[[int], float],
-              name: str = "race") -> list[Any]:
+def _versions(
+    ws: Workspace, tmp_path: Path, n: int, acc: Callable[[int], float], name: str = "race"
+) -> list[Any]:
     eng, val = ws_as(ws, "eng"), ws.as_actor("val")
     out = []
     for i in range(n):
-        v = eng.register_model(name, make_model_folder(tmp_path / f"{name}{i}",
-                                                       i.to_bytes(2, "big") * 32))
+        v = eng.register_model(
+            name, make_model_folder(tmp_path / f"{name}{i}", i.to_bytes(2, "big") * 32)
+        )
         val.attach_evidence(v.ref, kind="eval", digest=v.digest, metrics={"acc": acc(i)})
         out.append(v)
     return out
@@ -70,19 +74,25 @@ def _id(ws: Workspace, ref: str) -> int:
 
 
 def test_two_people_requesting_the_same_promotion_leave_one_pending(
-        gov_ws: Workspace, tmp_path: Path) -> None:  # noqa: F811
+    gov_ws: Workspace,
+    tmp_path: Path,
+) -> None:
     eng, eng2 = ws_as(gov_ws, "eng"), ws_as(gov_ws, "eng2", "submitter")
     versions = _versions(gov_ws, tmp_path, ROUNDS, lambda i: 0.8)
     duplicates = 0
     for v in versions:
-        results = race(partial(eng.governance.request_promotion, v.ref, to="production"),
-                       partial(eng2.governance.request_promotion, v.ref, to="production"))
+        results = race(
+            partial(eng.governance.request_promotion, v.ref, to="production"),
+            partial(eng2.governance.request_promotion, v.ref, to="production"),
+        )
         errors = [r for r in results if isinstance(r, BaseException)]
         assert len(errors) == 1 and isinstance(errors[0], ConflictError), results
         assert "already has a pending request to production" in str(errors[0])
         with gov_ws.db.read() as s:
-            pending = s.execute(select(func.count()).select_from(ApprovalRequest).where(
-                ApprovalRequest.ref == v.ref, ApprovalRequest.status == "pending")
+            pending = s.execute(
+                select(func.count())
+                .select_from(ApprovalRequest)
+                .where(ApprovalRequest.ref == v.ref, ApprovalRequest.status == "pending")
             ).scalar_one()
         duplicates += pending - 1
     assert duplicates == 0
@@ -91,21 +101,26 @@ def test_two_people_requesting_the_same_promotion_leave_one_pending(
 
 
 def test_two_final_approvals_of_rival_versions_leave_one_in_production(
-        gov_ws: Workspace, tmp_path: Path) -> None:  # noqa: F811
+    gov_ws: Workspace,
+    tmp_path: Path,
+) -> None:
     eng, val = ws_as(gov_ws, "eng"), ws_as(gov_ws, "val")
     risk, risk2 = ws_as(gov_ws, "risk"), ws_as(gov_ws, "risk2", "risk_officer")
     rounds = ROUNDS // 2
     versions = _versions(gov_ws, tmp_path, 2 * rounds, lambda i: 0.6 + (i // 2) / 1000)
     for r in range(rounds):
-        pair = versions[2 * r:2 * r + 2]
+        pair = versions[2 * r : 2 * r + 2]
         reqs = [eng.governance.request_promotion(v.ref, to="production") for v in pair]
         for req in reqs:
             val.governance.decide(req.id, approve=True, role="validator", comment="ok")
         results = race(
-            partial(risk.governance.decide, reqs[0].id, approve=True, role="risk_officer",
-                    comment="ok"),
-            partial(risk2.governance.decide, reqs[1].id, approve=True, role="risk_officer",
-                    comment="ok"))
+            partial(
+                risk.governance.decide, reqs[0].id, approve=True, role="risk_officer", comment="ok"
+            ),
+            partial(
+                risk2.governance.decide, reqs[1].id, approve=True, role="risk_officer", comment="ok"
+            ),
+        )
         assert not [x for x in results if isinstance(x, BaseException)], results
         assert {x.status for x in results} == {"approved"}
         holders = [v.ref for v in gov_ws.search("model", name="race", stage="production")]
@@ -113,49 +128,70 @@ def test_two_final_approvals_of_rival_versions_leave_one_in_production(
     assert gov_ws.verify_audit().ok
 
 
-def test_two_admins_granting_the_same_role_store_it_once(gov_ws: Workspace) -> None:  # noqa: F811
+def test_two_admins_granting_the_same_role_store_it_once(gov_ws: Workspace) -> None:
     a, b = gov_ws, ws_as(gov_ws, "root2", "admin")  # two admins, each with a token
     for i in range(ROUNDS):
         user = f"new-{i}"
-        results = race(partial(a.governance.grant_role, user, "validator"),
-                       partial(b.governance.grant_role, user, "validator"))
+        results = race(
+            partial(a.governance.grant_role, user, "validator"),
+            partial(b.governance.grant_role, user, "validator"),
+        )
         assert results == [None, None]
         with gov_ws.db.read() as s:
-            rows = s.execute(select(func.count()).select_from(UserRole).where(
-                UserRole.user == user)).scalar_one()
+            rows = s.execute(
+                select(func.count()).select_from(UserRole).where(UserRole.user == user)
+            ).scalar_one()
         assert rows == 1
-    grants = [e for e in gov_ws.audit_events(action="role.grant", limit=1000)
-              if e.subject.startswith("user:new-")]
+    grants = [
+        e
+        for e in gov_ws.audit_events(action="role.grant", limit=1000)
+        if e.subject.startswith("user:new-")
+    ]
     assert len(grants) == ROUNDS
 
 
-def test_two_breaches_at_once_open_one_retraining_request(gov_ws: Workspace) -> None:  # noqa: F811
-    evaluation = PolicyEvaluation(subject="x", transition="production",
-                                  evaluated_at=datetime.now(UTC), allowed=False, outcomes=[],
-                                  required_approvals={}, separation_of_duties=True,
-                                  request_ttl=None, policy_digests={}, breach_actions=["retrain"])
+def test_two_breaches_at_once_open_one_retraining_request(gov_ws: Workspace) -> None:
+    evaluation = PolicyEvaluation(
+        subject="x",
+        transition="production",
+        evaluated_at=datetime.now(UTC),
+        allowed=False,
+        outcomes=[],
+        required_approvals={},
+        separation_of_duties=True,
+        request_ttl=None,
+        policy_digests={},
+        breach_actions=["retrain"],
+    )
     monitor = gov_ws.as_actor("lmops-policy")
     for i in range(ROUNDS):
-        outcome = MonitoringOutcome(ref=f"model:watched@{i + 1}", stage="production",
-                                    breached=True, evaluation=evaluation)
-        first, second = race(partial(_open_training_request, monitor, outcome.ref, outcome),
-                             partial(_open_training_request, monitor, outcome.ref, outcome))
+        outcome = MonitoringOutcome(
+            ref=f"model:watched@{i + 1}", stage="production", breached=True, evaluation=evaluation
+        )
+        first, second = race(
+            partial(_open_training_request, monitor, outcome.ref, outcome),
+            partial(_open_training_request, monitor, outcome.ref, outcome),
+        )
         assert isinstance(first, str) and first == second
         with gov_ws.db.read() as s:
-            rows = s.execute(select(func.count()).select_from(TrainingRequest).where(
-                TrainingRequest.ref == outcome.ref)).scalar_one()
+            rows = s.execute(
+                select(func.count())
+                .select_from(TrainingRequest)
+                .where(TrainingRequest.ref == outcome.ref)
+            ).scalar_one()
         assert rows == 1
     assert len(gov_ws.audit_events(action="training_request.open", limit=1000)) == ROUNDS
 
 
-def test_two_people_moving_one_alias_leave_one_alias_row(
-        gov_ws: Workspace, tmp_path: Path) -> None:  # noqa: F811
+def test_two_people_moving_one_alias_leave_one_alias_row(gov_ws: Workspace, tmp_path: Path) -> None:
     eng = gov_ws.as_actor("eng")
     versions = _versions(gov_ws, tmp_path, 2, lambda i: 0.8, name="aliased")
     for i in range(ROUNDS):
         alias = f"pick-{i}"
-        results = race(partial(eng.set_alias, versions[0].ref, alias),
-                       partial(eng.set_alias, versions[1].ref, alias))
+        results = race(
+            partial(eng.set_alias, versions[0].ref, alias),
+            partial(eng.set_alias, versions[1].ref, alias),
+        )
         assert results == [None, None]
         with gov_ws.db.read() as s:
             rows = s.execute(select(Alias.version_id).where(Alias.alias == alias)).all()
@@ -163,7 +199,9 @@ def test_two_people_moving_one_alias_leave_one_alias_row(
 
 
 def test_the_database_itself_refuses_a_second_pending_request_or_stage_holder(
-        gov_ws: Workspace, tmp_path: Path) -> None:  # noqa: F811
+    gov_ws: Workspace,
+    tmp_path: Path,
+) -> None:
     v1, v2 = _versions(gov_ws, tmp_path, 2, lambda i: 0.8)
     req = ws_as(gov_ws, "eng").governance.request_promotion(v1.ref, to="production")
     columns = [c.name for c in ApprovalRequest.__table__.columns]  # type: ignore[attr-defined]
@@ -175,10 +213,22 @@ def test_the_database_itself_refuses_a_second_pending_request_or_stage_holder(
         s.add(ApprovalRequest(**copy))
         s.flush()
     with pytest.raises(sa_exc.IntegrityError), gov_ws.db.write() as s:
-        s.execute(update(ModelVersion).where(ModelVersion.id.in_(  # type: ignore[union-attr]
-            [_id(gov_ws, v1.ref), _id(gov_ws, v2.ref)]))  # type: ignore[attr-defined]
-                  .values(stage="production"))
+        s.execute(
+            update(ModelVersion)
+            .where(
+                ModelVersion.id.in_(  # type: ignore[union-attr]
+                    [_id(gov_ws, v1.ref), _id(gov_ws, v2.ref)]
+                )
+            )  # type: ignore[attr-defined]
+            .values(stage="production")
+        )
     with gov_ws.db.read() as s:
         assert s.execute(select(func.count()).select_from(ApprovalRequest)).scalar_one() == 1
-        assert s.execute(select(func.count()).select_from(ModelVersion).where(
-            ModelVersion.stage.is_not(None))).scalar_one() == 0  # type: ignore[union-attr]
+        assert (
+            s.execute(
+                select(func.count())
+                .select_from(ModelVersion)
+                .where(ModelVersion.stage.is_not(None))
+            ).scalar_one()
+            == 0
+        )  # type: ignore[union-attr]

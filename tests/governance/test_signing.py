@@ -18,7 +18,9 @@ from lmops_core.registry.models import utcnow
 from lmops_core.workspace import Workspace
 from tests.conftest import grant, key_ws, make_model_folder, policy_ws, policy_yaml, ws_as
 
-POLICY = policy_yaml("signed", """
+POLICY = policy_yaml(
+    "signed",
+    """
     - name: prod
       applies_to: {asset: model, transition: production}
       evidence:
@@ -32,7 +34,8 @@ POLICY = policy_yaml("signed", """
       approvals:
         - {role: validator, count: 1}
       require_personal_signature: true
-""")
+""",
+)
 
 
 @pytest.fixture
@@ -45,13 +48,14 @@ def store(tmp_path: Path, db_url: str) -> Workspace:
 def _approved(store: Workspace, tmp_path: Path) -> tuple[str, str]:
     """A version approved into production: validator by personal key, risk officer by token."""
     v = ws_as(store, "eng").register_model("chat", make_model_folder(tmp_path / "m"))
-    store.as_actor("lab").attach_evidence(v.ref, kind="eval", digest=v.digest,
-                                          metrics={"acc": 0.9})
+    store.as_actor("lab").attach_evidence(v.ref, kind="eval", digest=v.digest, metrics={"acc": 0.9})
     req = ws_as(store, "eng").governance.request_promotion(v.ref, to="production")
     key_ws(store, "val", tmp_path / "keys", "validator").governance.decide(
-        req.id, approve=True, role="validator", comment="holdout ok")
+        req.id, approve=True, role="validator", comment="holdout ok"
+    )
     done = ws_as(store, "risk", "risk_officer").governance.decide(
-        req.id, approve=True, role="risk_officer", comment="risk accepted")
+        req.id, approve=True, role="risk_officer", comment="risk accepted"
+    )
     assert done.status == "approved"
     return v.ref, req.id
 
@@ -68,8 +72,7 @@ def test_decisions_are_signed_statements(store: Workspace, tmp_path: Path) -> No
         assert len(stmt["evidence_digests"]) == 1 and stmt["decision"] == "approve"
     assert by["val"].key_fingerprint == val["auth"]["key_fingerprint"]
     evidence = store.evidence(ref, kind="approval")
-    assert {e.details["signature"] for e in evidence} == {by["val"].signature,
-                                                           by["risk"].signature}
+    assert {e.details["signature"] for e in evidence} == {by["val"].signature, by["risk"].signature}
     result = store.verify_decisions()
     assert result.ok and result.decisions_checked == 2 and result.keys_checked == 1
 
@@ -77,8 +80,11 @@ def test_decisions_are_signed_statements(store: Workspace, tmp_path: Path) -> No
 def test_altered_decision_is_named(store: Workspace, tmp_path: Path) -> None:
     _, req_id = _approved(store, tmp_path)
     with store.db.write() as s:
-        s.execute(update(ApprovalDecision).where(ApprovalDecision.actor == "risk")
-                  .values(comment="rubber stamp"))
+        s.execute(
+            update(ApprovalDecision)
+            .where(ApprovalDecision.actor == "risk")
+            .values(comment="rubber stamp")
+        )
     result = store.verify_decisions()
     assert not result.ok and "by 'risk'" in (result.first_problem or "")
     assert "comment" in (result.first_problem or "")
@@ -87,17 +93,36 @@ def test_altered_decision_is_named(store: Workspace, tmp_path: Path) -> None:
 def test_decision_written_straight_into_the_database(store: Workspace, tmp_path: Path) -> None:
     _, req_id = _approved(store, tmp_path)
     with store.db.write() as s:
-        s.execute(insert(ApprovalDecision).values(request_id=req_id, actor="ghost",
-                                                  role="validator", decision="approve",
-                                                  comment="trust me", created_at=utcnow()))
+        s.execute(
+            insert(ApprovalDecision).values(
+                request_id=req_id,
+                actor="ghost",
+                role="validator",
+                decision="approve",
+                comment="trust me",
+                created_at=utcnow(),
+            )
+        )
         # And a replay: bob's valid statement and signature copied onto another row.
-        val = s.execute(select(ApprovalDecision).where(ApprovalDecision.actor == "val")
-                        ).scalars().one()
-        s.execute(insert(ApprovalDecision).values(
-            request_id=req_id, actor="ghost2", role="validator", decision="approve",
-            comment=val.comment, statement=val.statement, signature=val.signature,
-            key_fingerprint=val.key_fingerprint, auth_method=val.auth_method,
-            created_at=utcnow()))
+        val = (
+            s.execute(select(ApprovalDecision).where(ApprovalDecision.actor == "val"))
+            .scalars()
+            .one()
+        )
+        s.execute(
+            insert(ApprovalDecision).values(
+                request_id=req_id,
+                actor="ghost2",
+                role="validator",
+                decision="approve",
+                comment=val.comment,
+                statement=val.statement,
+                signature=val.signature,
+                key_fingerprint=val.key_fingerprint,
+                auth_method=val.auth_method,
+                created_at=utcnow(),
+            )
+        )
     problems = store.verify_decisions().problems
     assert len(problems) == 2
     assert "'ghost'" in problems[0] and "no signed statement" in problems[0]
@@ -112,19 +137,45 @@ def test_forged_key_registration_and_its_decisions(store: Workspace, tmp_path: P
     req = store.governance.get_request(req_id)
     with store.db.write() as s:
         s.execute(update(SigningKey).values(revoked_at=SigningKey.created_at))
-        s.execute(insert(SigningKey).values(
-            fingerprint=fp, user="val", public_key=public_pem(forger.public_key()),
-            created_by="test-admin", registration="{}", registration_signature="AAAA",
-            registration_key=fp, created_at=utcnow()))
+        s.execute(
+            insert(SigningKey).values(
+                fingerprint=fp,
+                user="val",
+                public_key=public_pem(forger.public_key()),
+                created_by="test-admin",
+                registration="{}",
+                registration_signature="AAAA",
+                registration_key=fp,
+                created_at=utcnow(),
+            )
+        )
         row = s.get(ApprovalRequest, req_id)
         forged_as = Identity(user="val2", method="personal-key", key_fingerprint=fp)
-        signed = sign(approval_statement(req=row, identity=forged_as, decision="approve",
-                                         role="validator", comment="forged", at=req.created_at),
-                      Signer(fp, forger))
-        s.execute(insert(ApprovalDecision).values(
-            request_id=req_id, actor="val2", role="validator", decision="approve",
-            comment="forged", statement=signed.statement, signature=signed.signature,
-            key_fingerprint=fp, auth_method="personal-key", created_at=utcnow()))
+        signed = sign(
+            approval_statement(
+                req=row,
+                identity=forged_as,
+                decision="approve",
+                role="validator",
+                comment="forged",
+                at=req.created_at,
+            ),
+            Signer(fp, forger),
+        )
+        s.execute(
+            insert(ApprovalDecision).values(
+                request_id=req_id,
+                actor="val2",
+                role="validator",
+                decision="approve",
+                comment="forged",
+                statement=signed.statement,
+                signature=signed.signature,
+                key_fingerprint=fp,
+                auth_method="personal-key",
+                created_at=utcnow(),
+            )
+        )
     problems = store.verify_decisions().problems
     assert any(p.startswith(f"signing key {fp} of 'val'") for p in problems)
     assert any("'val2'" in p and "not a trusted or registered key" in p for p in problems)
@@ -134,17 +185,20 @@ def test_policy_requires_personal_signature(store: Workspace, tmp_path: Path) ->
     v = ws_as(store, "eng").register_model("chat", make_model_folder(tmp_path / "m"))
     req = ws_as(store, "eng").governance.request_promotion(v.ref, to="staging")
     with pytest.raises(PermissionDeniedError, match="requires a personal signature"):
-        ws_as(store, "val", "validator").governance.decide(req.id, approve=True,
-                                                          role="validator", comment="ok")
+        ws_as(store, "val", "validator").governance.decide(
+            req.id, approve=True, role="validator", comment="ok"
+        )
     assert store.governance.get_request(req.id).decisions == []
     done = key_ws(store, "val", tmp_path / "keys").governance.decide(
-        req.id, approve=True, role="validator", comment="signed by me")
+        req.id, approve=True, role="validator", comment="signed by me"
+    )
     assert done.status == "approved" and store.get(v.ref).stage == "staging"
     assert done.decisions[0].auth_method == "personal-key"
 
 
-def test_audit_verify_cli_names_the_forged_decision(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_audit_verify_cli_names_the_forged_decision(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from lmops_core.cli import app
 
     ws = policy_ws(tmp_path, POLICY, file="p.yaml")
@@ -154,8 +208,11 @@ def test_audit_verify_cli_names_the_forged_decision(tmp_path: Path,
     ok = CliRunner().invoke(app, ["audit", "verify"], env=env)
     assert ok.exit_code == 0 and "2 signed decision(s)" in ok.output, ok.output
     with ws.db.write() as s:
-        s.execute(update(ApprovalDecision).where(ApprovalDecision.actor == "val")
-                  .values(decision="reject"))
+        s.execute(
+            update(ApprovalDecision)
+            .where(ApprovalDecision.actor == "val")
+            .values(decision="reject")
+        )
     bad = CliRunner().invoke(app, ["audit", "verify"], env=env)
     assert bad.exit_code == ExitCode.INTEGRITY and "forged or altered: decision" in bad.output
     assert "'val'" in bad.output
@@ -183,10 +240,21 @@ def test_statement_signed_after_its_key_was_revoked(store: Workspace, tmp_path: 
     with store.db.write() as s:
         row = s.get(ApprovalRequest, req_id)
         late = Identity(user="val", method="personal-key", key_fingerprint=stolen_fp)
-        signed = sign(approval_statement(req=row, identity=late, decision="approve",
-                                         role="validator", comment="late", at=utcnow()),
-                      Signer(stolen_fp, load_private_key(stolen)))
-        s.execute(update(ApprovalDecision).where(ApprovalDecision.actor == "val").values(
-            comment="late", statement=signed.statement, signature=signed.signature))
+        signed = sign(
+            approval_statement(
+                req=row,
+                identity=late,
+                decision="approve",
+                role="validator",
+                comment="late",
+                at=utcnow(),
+            ),
+            Signer(stolen_fp, load_private_key(stolen)),
+        )
+        s.execute(
+            update(ApprovalDecision)
+            .where(ApprovalDecision.actor == "val")
+            .values(comment="late", statement=signed.statement, signature=signed.signature)
+        )
     problems = store.verify_decisions().problems
     assert len(problems) == 1 and "after it was revoked" in problems[0]

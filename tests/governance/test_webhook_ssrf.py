@@ -27,13 +27,45 @@ STRICT = DestinationPolicy()
 
 #: Hosts that name a non-public address, however spelled; none may be reached by default.
 REFUSED_HOSTS = [
-    "127.0.0.1", "127.1", "2130706433", "0x7f.1", "0x7f000001", "0177.0.0.1", "017700000001",
-    "localhost", "[::1]", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]", "[0:0:0:0:0:ffff:127.0.0.1]",
-    "0.0.0.0", "0", "[::]", "169.254.169.254", "[fe80::1]", "10.0.0.1", "172.16.5.4",
-    "192.168.1.1", "100.64.0.1", "[fd00::1]", "[fc00::1]", "224.0.0.1", "[ff02::1]",
-    "255.255.255.255", "240.0.0.1", "198.18.0.1", "192.0.0.8", "[64:ff9b::7f00:1]",
-    "[64:ff9b::a00:1]", "[2002:7f00:1::1]", "[2002:a9fe:a9fe::1]", "[::ffff:169.254.169.254]",
-    "[::ffff:10.0.0.1]", "[fec0::1]", "[fe80::1%25lo]", "localhost.", "LOCALHOST",
+    "127.0.0.1",
+    "127.1",
+    "2130706433",
+    "0x7f.1",
+    "0x7f000001",
+    "0177.0.0.1",
+    "017700000001",
+    "localhost",
+    "[::1]",
+    "[::ffff:127.0.0.1]",
+    "[::ffff:7f00:1]",
+    "[0:0:0:0:0:ffff:127.0.0.1]",
+    "0.0.0.0",
+    "0",
+    "[::]",
+    "169.254.169.254",
+    "[fe80::1]",
+    "10.0.0.1",
+    "172.16.5.4",
+    "192.168.1.1",
+    "100.64.0.1",
+    "[fd00::1]",
+    "[fc00::1]",
+    "224.0.0.1",
+    "[ff02::1]",
+    "255.255.255.255",
+    "240.0.0.1",
+    "198.18.0.1",
+    "192.0.0.8",
+    "[64:ff9b::7f00:1]",
+    "[64:ff9b::a00:1]",
+    "[2002:7f00:1::1]",
+    "[2002:a9fe:a9fe::1]",
+    "[::ffff:169.254.169.254]",
+    "[::ffff:10.0.0.1]",
+    "[fec0::1]",
+    "[fe80::1%25lo]",
+    "localhost.",
+    "LOCALHOST",
 ]
 
 
@@ -59,8 +91,7 @@ class _Counter(BaseHTTPRequestHandler):
 
 def _serve(status: int = 204, location: str = "") -> tuple[HTTPServer, list[Any]]:
     hits: list[Any] = []
-    handler = type("Handler", (_Counter,), {"hits": hits, "status": status,
-                                            "location": location})
+    handler = type("Handler", (_Counter,), {"hits": hits, "status": status, "location": location})
     server = HTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, hits
@@ -81,11 +112,23 @@ def test_non_public_hosts_are_refused_before_connecting(host: str) -> None:
     assert "refused" in str(err.value) or "resolve" in str(err.value)
 
 
-@pytest.mark.parametrize("url", [
-    "file:///etc/passwd", "ftp://127.0.0.1/x", "gopher://127.0.0.1:70/_x", "dict://h:11211/",
-    "ldap://example.com/", "jar:http://example.com!/", "//example.com/hook", "example.com/hook",
-    "http://user:pw@example.com/hook", "http:///hook", "HTTP://[::1", "data:text/plain,x",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "ftp://127.0.0.1/x",
+        "gopher://127.0.0.1:70/_x",
+        "dict://h:11211/",
+        "ldap://example.com/",
+        "jar:http://example.com!/",
+        "//example.com/hook",
+        "example.com/hook",
+        "http://user:pw@example.com/hook",
+        "http:///hook",
+        "HTTP://[::1",
+        "data:text/plain,x",
+    ],
+)
 def test_other_schemes_and_malformed_urls_are_refused(url: str) -> None:
     with pytest.raises(UnsafeDestinationError):
         resolve_destination(url, DestinationPolicy(allow_private=True))
@@ -109,12 +152,17 @@ def test_loopback_receiver_is_reached_only_when_allowed(receiver: Any) -> None:
 def test_a_redirect_to_another_loopback_port_is_not_followed(receiver: Any) -> None:
     target, target_hits = receiver
     redirector, redirect_hits = _serve(
-        302, location=f"http://127.0.0.1:{target.server_port}/internal")
+        302, location=f"http://127.0.0.1:{target.server_port}/internal"
+    )
     try:
         for status in (301, 302, 303, 307, 308):
             redirector.RequestHandlerClass.status = status  # type: ignore[attr-defined]
-            got = post_json(f"http://127.0.0.1:{redirector.server_port}/hook", b"{}",
-                            headers={}, policy=LOOPBACK_ONLY)
+            got = post_json(
+                f"http://127.0.0.1:{redirector.server_port}/hook",
+                b"{}",
+                headers={},
+                policy=LOOPBACK_ONLY,
+            )
             assert got == status
     finally:
         redirector.shutdown()
@@ -122,8 +170,7 @@ def test_a_redirect_to_another_loopback_port_is_not_followed(receiver: Any) -> N
     assert len(redirect_hits) == 5 and target_hits == []
 
 
-def test_dns_is_resolved_once_and_the_checked_address_is_the_one_connected(
-        receiver: Any) -> None:
+def test_dns_is_resolved_once_and_the_checked_address_is_the_one_connected(receiver: Any) -> None:
     server, hits = receiver
     calls: list[str] = []
 
@@ -133,8 +180,13 @@ def test_dns_is_resolved_once_and_the_checked_address_is_the_one_connected(
         address = "127.0.0.1" if len(calls) == 1 else "169.254.169.254"
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
 
-    status = post_json(f"http://alerts.example.test:{server.server_port}/h", b"{}",
-                       headers={}, policy=LOOPBACK_ONLY, resolver=rebinding)
+    status = post_json(
+        f"http://alerts.example.test:{server.server_port}/h",
+        b"{}",
+        headers={},
+        policy=LOOPBACK_ONLY,
+        resolver=rebinding,
+    )
     assert status == 204 and calls == ["alerts.example.test"]
     # The Host header names the URL's host, not the address connected to.
     assert hits[0][1]["Host"] == f"alerts.example.test:{server.server_port}"
@@ -142,8 +194,10 @@ def test_dns_is_resolved_once_and_the_checked_address_is_the_one_connected(
 
 def test_a_name_with_one_private_answer_among_public_ones_is_refused() -> None:
     def mixed(host: str, port: int, **_: Any) -> list[tuple[Any, ...]]:
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port)),
-                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", port))]
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", port)),
+        ]
 
     with pytest.raises(UnsafeDestinationError, match="10.1.2.3"):
         resolve_destination("https://hooks.example.test/", STRICT, resolver=mixed)
@@ -155,31 +209,37 @@ def test_a_hostname_resolving_to_loopback_is_refused() -> None:
 
     for url in ("http://localhost/", "https://internal.example.test/"):
         with pytest.raises(UnsafeDestinationError, match="loopback"):
-            resolve_destination(url, STRICT, resolver=local if "example" in url
-                                else socket.getaddrinfo)
+            resolve_destination(
+                url, STRICT, resolver=local if "example" in url else socket.getaddrinfo
+            )
 
 
-def test_alert_delivery_records_the_refusal_and_never_connects(tmp_path: Path,
-                                                               receiver: Any) -> None:
+def test_alert_delivery_records_the_refusal_and_never_connects(
+    tmp_path: Path, receiver: Any
+) -> None:
     server, hits = receiver
-    for url in (f"http://127.0.0.1:{server.server_port}/hook",
-                f"http://2130706433:{server.server_port}/hook",
-                f"http://[::ffff:127.0.0.1]:{server.server_port}/hook",
-                f"http://localhost:{server.server_port}/hook", "file:///etc/passwd"):
-        ws = Workspace.open(make_settings(tmp_path / "home", alert_webhook_url=url,
-                                          alert_webhook_secret="s"))
+    for url in (
+        f"http://127.0.0.1:{server.server_port}/hook",
+        f"http://2130706433:{server.server_port}/hook",
+        f"http://[::ffff:127.0.0.1]:{server.server_port}/hook",
+        f"http://localhost:{server.server_port}/hook",
+        "file:///etc/passwd",
+    ):
+        ws = Workspace.open(
+            make_settings(tmp_path / "home", alert_webhook_url=url, alert_webhook_secret="s")
+        )
         try:
             delivered = _deliver(ws, url, "s", json.dumps({"x": 1}).encode())
         finally:
             ws.close()
         assert delivered.startswith("refused:"), (url, delivered)
     assert hits == []
-    ws = Workspace.open(make_settings(tmp_path / "home2",
-                                      alert_webhook_allow_networks="127.0.0.0/8"))
+    ws = Workspace.open(
+        make_settings(tmp_path / "home2", alert_webhook_allow_networks="127.0.0.0/8")
+    )
     try:
         assert ws.settings.alert_webhook_allow_networks == ["127.0.0.0/8"]
-        assert _deliver(ws, f"http://127.0.0.1:{server.server_port}/hook", "s",
-                        b"{}") == "HTTP 204"
+        assert _deliver(ws, f"http://127.0.0.1:{server.server_port}/hook", "s", b"{}") == "HTTP 204"
     finally:
         ws.close()
     assert len(hits) == 1
@@ -202,23 +262,31 @@ def _self_signed(tmp_path: Path, name: str) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_file, key_file
 
 
-def test_https_pins_the_address_but_checks_the_certificate_against_the_name(
-        tmp_path: Path) -> None:
+def test_https_pins_the_address_but_checks_the_certificate_against_the_name(tmp_path: Path) -> None:
     import ssl
 
     name = "alerts.example.test"
@@ -235,24 +303,36 @@ def test_https_pins_the_address_but_checks_the_certificate_against_the_name(
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
 
     try:
-        status = post_json(f"https://{name}:{server.server_port}/hook", b"{}", headers={},
-                           policy=LOOPBACK_ONLY, resolver=to_loopback, tls_context=client_tls)
+        status = post_json(
+            f"https://{name}:{server.server_port}/hook",
+            b"{}",
+            headers={},
+            policy=LOOPBACK_ONLY,
+            resolver=to_loopback,
+            tls_context=client_tls,
+        )
         assert status == 204 and seen_sni == [name]
         assert hits[0][1]["Host"] == f"{name}:{server.server_port}"
         # The same address under another name fails the certificate check: the name is
         # what TLS verifies, whatever address was connected to.
         with pytest.raises(ssl.SSLCertVerificationError):
-            post_json(f"https://other.example.test:{server.server_port}/hook", b"{}",
-                      headers={}, policy=LOOPBACK_ONLY, resolver=to_loopback,
-                      tls_context=client_tls)
+            post_json(
+                f"https://other.example.test:{server.server_port}/hook",
+                b"{}",
+                headers={},
+                policy=LOOPBACK_ONLY,
+                resolver=to_loopback,
+                tls_context=client_tls,
+            )
     finally:
         server.shutdown()
         server.server_close()
     assert len(hits) == 1
 
 
-def test_proxy_variables_cannot_redirect_the_call(receiver: Any,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_proxy_variables_cannot_redirect_the_call(
+    receiver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     server, hits = receiver
     proxy, proxy_hits = _serve()
     try:
@@ -260,8 +340,15 @@ def test_proxy_variables_cannot_redirect_the_call(receiver: Any,
             monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.server_port}")
         monkeypatch.delenv("no_proxy", raising=False)
         monkeypatch.delenv("NO_PROXY", raising=False)
-        assert post_json(f"http://127.0.0.1:{server.server_port}/hook", b"{}", headers={},
-                         policy=LOOPBACK_ONLY) == 204
+        assert (
+            post_json(
+                f"http://127.0.0.1:{server.server_port}/hook",
+                b"{}",
+                headers={},
+                policy=LOOPBACK_ONLY,
+            )
+            == 204
+        )
     finally:
         proxy.shutdown()
         proxy.server_close()

@@ -17,46 +17,57 @@ from lmops_core.governance.identity import os_user
 from lmops_core.workspace import Workspace
 from tests.conftest import make_model_folder, make_settings, policy_ws, prod_policy, staffed, ws_as
 
-POLICY = prod_policy("test-policy", conditions=(
-    '{name: no-regression, expr: "!has(production.evidence) || evidence.eval.metrics.acc >= '
-    'production.evidence.eval.metrics.acc - 0.01", message: regression against production}',),
-    more=("request_ttl: 7d",))
+POLICY = prod_policy(
+    "test-policy",
+    conditions=(
+        '{name: no-regression, expr: "!has(production.evidence) || evidence.eval.metrics.acc >= '
+        'production.evidence.eval.metrics.acc - 0.01", message: regression against production}',
+    ),
+    more=("request_ttl: 7d",),
+)
 
 
 @pytest.fixture
 def gov_ws(tmp_path: Path, db_url: str) -> Workspace:
-    return staffed(policy_ws(tmp_path, POLICY, db_url, file="test.yaml", actor="root"),
-                   ("val2", "validator"))
+    return staffed(
+        policy_ws(tmp_path, POLICY, db_url, file="test.yaml", actor="root"), ("val2", "validator")
+    )
 
 
 def _model(ws: Workspace, tmp_path: Path, acc: float | None, seed: int = 0) -> str:
     eng = ws_as(ws, "eng")
     v = eng.register_model("chat", make_model_folder(tmp_path / f"m{seed}", bytes([seed]) * 64))
     if acc is not None:
-        ws.as_actor("val").attach_evidence(v.ref, kind="eval", digest=v.digest,
-                                           metrics={"acc": acc})
+        ws.as_actor("val").attach_evidence(
+            v.ref, kind="eval", digest=v.digest, metrics={"acc": acc}
+        )
     return v.ref
 
 
 def test_full_workflow_promotes_atomically(gov_ws: Workspace, tmp_path: Path) -> None:
     ref = _model(gov_ws, tmp_path, 0.8)
     req = ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
-    assert req.status == "pending" and req.required_approvals == {"risk_officer": 1,
-                                                                   "validator": 1}
+    assert req.status == "pending" and req.required_approvals == {"risk_officer": 1, "validator": 1}
     assert gov_ws.get(ref).stage is None
-    after_one = ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator",
-                                                         comment="validated on holdout")
+    after_one = ws_as(gov_ws, "val").governance.decide(
+        req.id, approve=True, role="validator", comment="validated on holdout"
+    )
     assert after_one.status == "pending" and gov_ws.get(ref).stage is None
-    done = ws_as(gov_ws, "risk").governance.decide(req.id, approve=True, role="risk_officer",
-                                                     comment="risk accepted")
+    done = ws_as(gov_ws, "risk").governance.decide(
+        req.id, approve=True, role="risk_officer", comment="risk accepted"
+    )
     assert done.status == "approved"
     assert gov_ws.get(ref).stage == "production"
     assert [v.ref for v in gov_ws.search("model", stage="production")] == [ref]
     kinds = [e.kind for e in gov_ws.evidence(ref)]
     assert kinds.count("approval") == 2 and "promotion_request" in kinds and "promotion" in kinds
     actions = [e.action for e in gov_ws.audit_events(subject=ref, limit=500)]
-    assert actions[-4:] == ["approval.approve", "evidence.attach", "promotion.complete",
-                            "evidence.attach"]
+    assert actions[-4:] == [
+        "approval.approve",
+        "evidence.attach",
+        "promotion.complete",
+        "evidence.attach",
+    ]
     assert gov_ws.verify_audit().ok
 
 
@@ -80,46 +91,47 @@ def test_separation_of_duties(gov_ws: Workspace, tmp_path: Path) -> None:
     ref = _model(gov_ws, tmp_path, 0.8)
     req = ws_as(gov_ws, "val").governance.request_promotion(ref, to="production")
     with pytest.raises(PermissionDeniedError, match="requested this promotion"):
-        ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator",
-                                                 comment="lgtm")
+        ws_as(gov_ws, "val").governance.decide(
+            req.id, approve=True, role="validator", comment="lgtm"
+        )
     with pytest.raises(PermissionDeniedError, match="authored model:chat@1"):
-        ws_as(gov_ws, "eng").governance.decide(req.id, approve=True, role="validator",
-                                                 comment="lgtm")
+        ws_as(gov_ws, "eng").governance.decide(
+            req.id, approve=True, role="validator", comment="lgtm"
+        )
     with pytest.raises(PermissionDeniedError, match="needs one of the roles risk_officer"):
-        ws_as(gov_ws, "val2").governance.decide(req.id, approve=True, role="risk_officer",
-                                                  comment="lgtm")
+        ws_as(gov_ws, "val2").governance.decide(
+            req.id, approve=True, role="risk_officer", comment="lgtm"
+        )
     with pytest.raises(ValidationError, match="needs a comment"):
-        ws_as(gov_ws, "val2").governance.decide(req.id, approve=True, role="validator",
-                                                  comment=" ")
-    ws_as(gov_ws, "val2").governance.decide(req.id, approve=True, role="validator",
-                                              comment="ok")
+        ws_as(gov_ws, "val2").governance.decide(req.id, approve=True, role="validator", comment=" ")
+    ws_as(gov_ws, "val2").governance.decide(req.id, approve=True, role="validator", comment="ok")
     with pytest.raises(ConflictError, match="already decided"):
-        ws_as(gov_ws, "val2").governance.decide(req.id, approve=True, role="validator",
-                                                  comment="again")
+        ws_as(gov_ws, "val2").governance.decide(
+            req.id, approve=True, role="validator", comment="again"
+        )
 
 
 def test_rejection_ends_the_request(gov_ws: Workspace, tmp_path: Path) -> None:
     ref = _model(gov_ws, tmp_path, 0.8)
     req = ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
-    rejected = ws_as(gov_ws, "risk").governance.decide(req.id, approve=False,
-                                                         role="risk_officer",
-                                                         comment="no fairness analysis")
+    rejected = ws_as(gov_ws, "risk").governance.decide(
+        req.id, approve=False, role="risk_officer", comment="no fairness analysis"
+    )
     assert rejected.status == "rejected" and rejected.reason == "no fairness analysis"
     with pytest.raises(ConflictError, match="is rejected, not pending"):
-        ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator",
-                                                 comment="ok")
+        ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator", comment="ok")
     assert gov_ws.get(ref).stage is None
 
 
-def test_tampered_policy_file_invalidates_pending_request(gov_ws: Workspace,
-                                                          tmp_path: Path) -> None:
+def test_tampered_policy_file_invalidates_pending_request(
+    gov_ws: Workspace, tmp_path: Path
+) -> None:
     ref = _model(gov_ws, tmp_path, 0.8)
     req = ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
     policy = tmp_path / "policies" / "test.yaml"
     policy.write_text(policy.read_text().replace("acc >= 0.5", "acc >= 0.4"))
     with pytest.raises(ConflictError, match=r"invalidated: policy file .*test.yaml changed"):
-        ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator",
-                                                 comment="ok")
+        ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator", comment="ok")
     assert gov_ws.governance.get_request(req.id).status == "invalidated"
 
 
@@ -127,16 +139,15 @@ def test_new_evidence_invalidates_pending_request(gov_ws: Workspace, tmp_path: P
     ref = _model(gov_ws, tmp_path, 0.8)
     req = ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
     v = gov_ws.get(ref)
-    ws_as(gov_ws, "val").attach_evidence(ref, kind="eval", digest=v.digest,
-                                           metrics={"acc": 0.2})
+    ws_as(gov_ws, "val").attach_evidence(ref, kind="eval", digest=v.digest, metrics={"acc": 0.2})
     with pytest.raises(ConflictError, match="evidence changed after the request"):
-        ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator",
-                                                 comment="ok")
+        ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator", comment="ok")
 
 
 def test_broken_policy_blocks(gov_ws: Workspace, tmp_path: Path) -> None:
-    (tmp_path / "policies" / "broken.yaml").write_text("apiVersion: lmops/v1\nkind: Policy\n"
-                                                       "name: x\nrules: [{name: r, bogus: 1}]\n")
+    (tmp_path / "policies" / "broken.yaml").write_text(
+        "apiVersion: lmops/v1\nkind: Policy\nname: x\nrules: [{name: r, bogus: 1}]\n"
+    )
     ref = _model(gov_ws, tmp_path, 0.8)
     with pytest.raises(PolicyError, match="broken.yaml"):
         ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
@@ -158,16 +169,14 @@ def test_no_regression_against_production(gov_ws: Workspace, tmp_path: Path) -> 
     first = _model(gov_ws, tmp_path, 0.8, seed=1)
     req = ws_as(gov_ws, "eng").governance.request_promotion(first, to="production")
     ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator", comment="a")
-    ws_as(gov_ws, "risk").governance.decide(req.id, approve=True, role="risk_officer",
-                                              comment="b")
+    ws_as(gov_ws, "risk").governance.decide(req.id, approve=True, role="risk_officer", comment="b")
     worse = _model(gov_ws, tmp_path, 0.75, seed=2)
     with pytest.raises(PolicyViolationError, match="no-regression: fail"):
         ws_as(gov_ws, "eng").governance.request_promotion(worse, to="production")
     better = _model(gov_ws, tmp_path, 0.85, seed=3)
     req = ws_as(gov_ws, "eng").governance.request_promotion(better, to="production")
     ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator", comment="a")
-    ws_as(gov_ws, "risk").governance.decide(req.id, approve=True, role="risk_officer",
-                                              comment="b")
+    ws_as(gov_ws, "risk").governance.decide(req.id, approve=True, role="risk_officer", comment="b")
     assert gov_ws.get(better).stage == "production" and gov_ws.get(first).stage is None
     detail = gov_ws.governance.get_request(req.id)
     assert detail.current_in_stage is None  # once promoted, it is itself in the stage
@@ -177,8 +186,7 @@ def test_revocation_is_audited(gov_ws: Workspace, tmp_path: Path) -> None:
     ref = _model(gov_ws, tmp_path, 0.8)
     req = ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
     ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator", comment="a")
-    ws_as(gov_ws, "risk").governance.decide(req.id, approve=True, role="risk_officer",
-                                              comment="b")
+    ws_as(gov_ws, "risk").governance.decide(req.id, approve=True, role="risk_officer", comment="b")
     with pytest.raises(PermissionDeniedError):
         ws_as(gov_ws, "eng").governance.revoke(ref, stage="production", reason="drift")
     ws_as(gov_ws, "risk").governance.revoke(ref, stage="production", reason="drift breach")
@@ -213,11 +221,14 @@ def test_tokens_authenticate_and_revoke(gov_ws: Workspace) -> None:
 def test_one_pending_request_per_version_and_stage(gov_ws: Workspace, tmp_path: Path) -> None:
     ref = _model(gov_ws, tmp_path, 0.8)
     req = ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
-    with pytest.raises(ConflictError, match=f"already has a pending request to production: {req.id}"):
+    with pytest.raises(
+        ConflictError, match=f"already has a pending request to production: {req.id}"
+    ):
         ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
     with pytest.raises(ValidationError, match="without NUL bytes"):
-        ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator",
-                                                 comment="ok\x00")
+        ws_as(gov_ws, "val").governance.decide(
+            req.id, approve=True, role="validator", comment="ok\x00"
+        )
 
 
 def test_expired_requests_cannot_be_approved(gov_ws: Workspace, tmp_path: Path) -> None:
@@ -231,16 +242,23 @@ def test_expired_requests_cannot_be_approved(gov_ws: Workspace, tmp_path: Path) 
     ref = _model(gov_ws, tmp_path, 0.8)
     req = ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
     with gov_ws.db.write() as s:
-        s.execute(update(ApprovalRequest).where(ApprovalRequest.id == req.id)
-                  .values(expires_at=utcnow() - timedelta(seconds=1)))
+        s.execute(
+            update(ApprovalRequest)
+            .where(ApprovalRequest.id == req.id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
     with pytest.raises(ConflictError, match="is expired: it expired at"):
-        ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator",
-                                                 comment="too late")
+        ws_as(gov_ws, "val").governance.decide(
+            req.id, approve=True, role="validator", comment="too late"
+        )
     other = _model(gov_ws, tmp_path, 0.8, seed=9)
     req2 = ws_as(gov_ws, "eng").governance.request_promotion(other, to="production")
     with gov_ws.db.write() as s:
-        s.execute(update(ApprovalRequest).where(ApprovalRequest.id == req2.id)
-                  .values(expires_at=utcnow() - timedelta(seconds=1)))
+        s.execute(
+            update(ApprovalRequest)
+            .where(ApprovalRequest.id == req2.id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
     assert gov_ws.governance.expire_due() == 1
     assert gov_ws.governance.get_request(req2.id).status == "expired"
     assert [e.subject for e in gov_ws.audit_events(action="promotion.expired")] == [ref, other]
@@ -249,9 +267,12 @@ def test_expired_requests_cannot_be_approved(gov_ws: Workspace, tmp_path: Path) 
 def test_an_unknown_request_status_is_refused(gov_ws: Workspace) -> None:
     from lmops_core.governance.models import REQUEST_STATUSES
 
-    with pytest.raises(ValidationError, match=r"unknown request status 'foo' \(expected one of "
-                                              r"pending, approved, rejected, expired, "
-                                              r"invalidated\)"):
+    with pytest.raises(
+        ValidationError,
+        match=r"unknown request status 'foo' \(expected one of "
+        r"pending, approved, rejected, expired, "
+        r"invalidated\)",
+    ):
         gov_ws.governance.list_requests(status="foo")
     for status in REQUEST_STATUSES:
         assert gov_ws.governance.list_requests(status=status).total == 0

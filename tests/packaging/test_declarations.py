@@ -22,8 +22,9 @@ from lmops_core.extras import EXTRAS
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGINS = sorted(p for p in (REPO / "plugins").iterdir() if (p / "pyproject.toml").is_file())
-FIXTURES = sorted(p for p in (REPO / "tests" / "fixtures").iterdir()
-                  if (p / "pyproject.toml").is_file())
+FIXTURES = sorted(
+    p for p in (REPO / "tests" / "fixtures").iterdir() if (p / "pyproject.toml").is_file()
+)
 DISTRIBUTIONS = [REPO, *PLUGINS, *FIXTURES]
 TEMPLATE = REPO / "src" / "lmops_core" / "data" / "plugin_template" / "pyproject.toml.tmpl"
 
@@ -107,13 +108,15 @@ def test_every_import_is_a_declared_requirement(folder: Path) -> None:
             continue
         if module.startswith("lmops_"):
             # Our own distributions follow the style rule: module lmops_x is distribution lmops-x.
-            dists = {_norm("lmops-" + module[len("lmops_"):])}
+            dists = {_norm("lmops-" + module[len("lmops_") :])}
         else:
             dists = {_norm(d) for d in owners.get(module, [])}
             assert dists, f"{where}: imports {module!r}, which no installed distribution provides"
         if not dists & declared:
-            missing.append(f"{where}: imports {module!r} (from {sorted(dists)}) "
-                           f"but {project['name']} does not declare it")
+            missing.append(
+                f"{where}: imports {module!r} (from {sorted(dists)}) "
+                f"but {project['name']} does not declare it"
+            )
     assert not missing, "\n".join(missing)
 
 
@@ -134,8 +137,11 @@ def _core_range_holds(requirement: str) -> bool:
 
 @pytest.mark.parametrize("folder", [*PLUGINS, *FIXTURES], ids=lambda p: p.name)
 def test_plugins_depend_on_a_core_range_that_holds_this_core(folder: Path) -> None:
-    deps = [r for r in _project(folder)["dependencies"]  # type: ignore[attr-defined]
-            if _req_name(r) == "lmops-core"]
+    deps = [
+        r
+        for r in _project(folder)["dependencies"]  # type: ignore[attr-defined]
+        if _req_name(r) == "lmops-core"
+    ]
     assert len(deps) == 1, f"{folder.name} must depend on lmops-core exactly once"
     assert _core_range_holds(deps[0]), f"{folder.name}: {deps[0]} excludes lmops-core {__version__}"
 

@@ -51,25 +51,44 @@ def _norm(name: str) -> str:
 
 def _clean_env() -> dict[str, str]:
     """This environment without what would let the venv see the test's own packages."""
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith("LMOPS_") and k not in {"PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME"}}
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("LMOPS_") and k not in {"PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME"}
+    }
 
 
-def _run(*cmd: str | Path, env: dict[str, str] | None = None,
-         timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
-                          env=_clean_env() if env is None else env, timeout=timeout, check=False)
+def _run(
+    *cmd: str | Path, env: dict[str, str] | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(c) for c in cmd],
+        capture_output=True,
+        text=True,
+        env=_clean_env() if env is None else env,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def _pip(venv: Path, *args: str | Path, timeout: int = 600) -> subprocess.CompletedProcess[str]:
     """pip of the test's own environment acting on ``venv`` (the venv itself has no pip)."""
-    return _run(sys.executable, "-m", "pip", "--python", venv / "bin" / "python",
-                "--disable-pip-version-check", *args, timeout=timeout)
+    return _run(
+        sys.executable,
+        "-m",
+        "pip",
+        "--python",
+        venv / "bin" / "python",
+        "--disable-pip-version-check",
+        *args,
+        timeout=timeout,
+    )
 
 
 def _venv(path: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True,
-                   env=_clean_env())
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, env=_clean_env()
+    )
     return path
 
 
@@ -93,18 +112,31 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(REPO / name, src / name)
     for plugin in PLUGINS:
-        shutil.copytree(plugin, src / "plugins" / plugin.name,
-                        ignore=shutil.ignore_patterns("tests", "build", "*.egg-info", "__pycache__"))
+        shutil.copytree(
+            plugin,
+            src / "plugins" / plugin.name,
+            ignore=shutil.ignore_patterns("tests", "build", "*.egg-info", "__pycache__"),
+        )
     out = work / "out"
     out.mkdir()
     # setuptools' PEP 517 backend called directly, all projects at once: what pip runs, in a
     # third of the processes (pip wheel spends most of its time starting helpers).
     build = "import sys; from setuptools import build_meta; build_meta.build_wheel(sys.argv[1])"
     projects = [src, *(src / "plugins" / p.name for p in PLUGINS)]
-    running = [(p, subprocess.Popen([sys.executable, "-c", build, str(out)], cwd=p,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                    env=_clean_env()))
-               for p in projects]
+    running = [
+        (
+            p,
+            subprocess.Popen(
+                [sys.executable, "-c", build, str(out)],
+                cwd=p,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=_clean_env(),
+            ),
+        )
+        for p in projects
+    ]
     for project, proc in running:
         output, _ = proc.communicate(timeout=900)
         assert proc.returncode == 0, f"building {project.name} failed:\n{output}"
@@ -113,8 +145,10 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _installed_names(venv: Path) -> set[str]:
-    code = ("import importlib.metadata as m, json;"
-            "print(json.dumps([d.metadata['Name'] for d in m.distributions()]))")
+    code = (
+        "import importlib.metadata as m, json;"
+        "print(json.dumps([d.metadata['Name'] for d in m.distributions()]))"
+    )
     listed = _run(venv / "bin" / "python", "-c", code)
     assert listed.returncode == 0, listed.stderr
     return {_norm(n) for n in json.loads(listed.stdout)}
@@ -122,8 +156,16 @@ def _installed_names(venv: Path) -> set[str]:
 
 def test_the_core_installs_alone_and_runs(wheels: dict[str, Path], tmp_path: Path) -> None:
     venv = _venv(tmp_path / "venv")
-    installed = _pip(venv, "install", "--quiet", "--no-compile", "-c", CONSTRAINTS,
-                     wheels["lmops-core"], timeout=900)
+    installed = _pip(
+        venv,
+        "install",
+        "--quiet",
+        "--no-compile",
+        "-c",
+        CONSTRAINTS,
+        wheels["lmops-core"],
+        timeout=900,
+    )
     assert installed.returncode == 0, installed.stdout + installed.stderr
     names = _installed_names(venv)
     assert "lmops-core" in names
@@ -137,8 +179,17 @@ def test_the_core_installs_alone_and_runs(wheels: dict[str, Path], tmp_path: Pat
     helped = _run(lmops, "--help", env=env)
     assert helped.returncode == 0 and "Usage: lmops" in helped.stdout, helped.stderr
     data = REPO / "examples" / "data" / "instructions.jsonl"
-    registered = _run(lmops, "datasets", "register", "instructions", data,
-                      "--shape", "instruction", "--json", env=env)
+    registered = _run(
+        lmops,
+        "datasets",
+        "register",
+        "instructions",
+        data,
+        "--shape",
+        "instruction",
+        "--json",
+        env=env,
+    )
     assert registered.returncode == 0, registered.stdout + registered.stderr
     listed = _run(lmops, "datasets", "list", "--json", env=env)
     assert listed.returncode == 0, listed.stderr
@@ -191,8 +242,9 @@ def _closure(dist: str, wheels: dict[str, Path]) -> tuple[list[Path], dict[str, 
             try:
                 found = distribution(name)
             except PackageNotFoundError:
-                raise AssertionError(f"{why} requires {name}, which setup.sh did not install") \
-                    from None
+                raise AssertionError(
+                    f"{why} requires {name}, which setup.sh did not install"
+                ) from None
             third[name] = found
             requires = found.requires or []
         for text in requires:
@@ -205,8 +257,9 @@ def _closure(dist: str, wheels: dict[str, Path]) -> tuple[list[Path], dict[str, 
                     version = distribution(dep).version
                 except PackageNotFoundError:
                     raise AssertionError(f"{name} requires {text!r}: not installed") from None
-                assert req.specifier.contains(version, prereleases=True), \
+                assert req.specifier.contains(version, prereleases=True), (
                     f"{name} requires {text!r} but the pinned version is {version}"
+                )
             for wanted in ("", *sorted(req.extras)):
                 todo.append((dep, _norm(wanted) if wanted else "", name))
     return list(lmops.values()), third
@@ -244,8 +297,9 @@ def _link(dists: dict[str, Distribution], site: Path) -> None:
 
 
 @pytest.mark.parametrize("plugin", PLUGINS, ids=lambda p: p.name)
-def test_each_plugin_installs_alone_and_is_listed(plugin: Path, wheels: dict[str, Path],
-                                                  tmp_path: Path) -> None:
+def test_each_plugin_installs_alone_and_is_listed(
+    plugin: Path, wheels: dict[str, Path], tmp_path: Path
+) -> None:
     with open(plugin / "pyproject.toml", "rb") as fh:
         project = tomllib.load(fh)["project"]
     dist = _norm(project["name"])
@@ -256,8 +310,9 @@ def test_each_plugin_installs_alone_and_is_listed(plugin: Path, wheels: dict[str
         assert third["torch"].version.endswith("+cpu"), third["torch"].version
 
     venv = _venv(tmp_path / "venv")
-    installed = _pip(venv, "install", "--quiet", "--no-compile", "--no-deps", "--no-index",
-                     *lmops_wheels)
+    installed = _pip(
+        venv, "install", "--quiet", "--no-compile", "--no-deps", "--no-index", *lmops_wheels
+    )
     assert installed.returncode == 0, installed.stdout + installed.stderr
     _link(third, _site_packages(venv))
     assert _installed_names(venv) == {*third, *(_norm(w.name.split("-")[0]) for w in lmops_wheels)}

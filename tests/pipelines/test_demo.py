@@ -20,8 +20,9 @@ def test_demo_runs_the_governed_lifecycle(tmp_path: Path) -> None:
     env = {**os.environ, "LMOPS_HOME": str(tmp_path)}
     env.pop("LMOPS_POLICIES_DIR", None)
     # Run outside any git repository, as a user might: no library chatter may leak through.
-    out = subprocess.run([str(lmops), "demo"], capture_output=True, text=True, env=env,
-                         cwd=tmp_path, timeout=1800)
+    out = subprocess.run(
+        [str(lmops), "demo"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=1800
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     for noise in ("it/s]", "fatal:", "Warning", "warn("):
         assert noise not in out.stdout + out.stderr, noise
@@ -29,7 +30,11 @@ def test_demo_runs_the_governed_lifecycle(tmp_path: Path) -> None:
     ws = Workspace.open(Settings(home=tmp_path / "demo", policies_dir=REPO / "policies"))
     base, adapter, merged, int8 = (ws.get(f"model:assistant@{n}") for n in (1, 2, 3, 4))
     assert (base.kind, adapter.kind, merged.kind, int8.kind) == (  # type: ignore[attr-defined]
-        "base", "adapter", "merged", "onnx-int8")
+        "base",
+        "adapter",
+        "merged",
+        "onnx-int8",
+    )
     # Lineage: the merged model comes from the base and the redacted, approved dataset.
     parents = sorted(e.parent for e in ws.lineage(merged.ref, depth=1))
     assert parents == ["dataset:assistant-sft@2", "model:assistant@1"]
@@ -51,17 +56,22 @@ def test_demo_runs_the_governed_lifecycle(tmp_path: Path) -> None:
     for kind in ("safety", "serving_perf", "explanation", "bundle", "drift", "revocation"):
         assert ws.evidence(merged.ref, kind=kind), kind
     # Approved by two different people with the required roles, then revoked by the policy.
-    approvals = {e.details["actor"]: e.metrics["role"] for e in
-                 ws.evidence(merged.ref, kind="approval")}
+    approvals = {
+        e.details["actor"]: e.metrics["role"] for e in ws.evidence(merged.ref, kind="approval")
+    }
     assert approvals == {"model-validator": "validator", "risk-officer": "risk_officer"}
     # Each signed with the person's own registered key; the impostor's name-only try left no trace.
-    assert {e.details["auth_method"] for e in ws.evidence(merged.ref, kind="approval")} == \
-        {"personal-key"}
+    assert {e.details["auth_method"] for e in ws.evidence(merged.ref, kind="approval")} == {
+        "personal-key"
+    }
     assert "refused, as expected" in out.stdout and "needs a credential" in out.stdout
     assert ws.verify_decisions().ok
     actions = [e.action for e in ws.audit_events(subject=merged.ref, limit=1000)]
-    assert actions.index("promotion.complete") < actions.index("bundle.create") < \
-        actions.index("promotion.revoked")
+    assert (
+        actions.index("promotion.complete")
+        < actions.index("bundle.create")
+        < actions.index("promotion.revoked")
+    )
     assert merged.stage is None and merged.status == "revalidation-required"
     # The inference log never holds the raw card number the demo sent.
     log = (tmp_path / "demo" / "inference.jsonl").read_text()
@@ -70,8 +80,9 @@ def test_demo_runs_the_governed_lifecycle(tmp_path: Path) -> None:
     # and the demo printed those right answers.
     served = [json.loads(line) for line in log.splitlines()][:2]
     checked = [json.loads(line) for line in SERVED.read_text().splitlines()]
-    assert [(r["prompt"], r["response"]) for r in served] == \
-        [(c["prompt"], c["reply"]) for c in checked]
+    assert [(r["prompt"], r["response"]) for r in served] == [
+        (c["prompt"], c["reply"]) for c in checked
+    ]
     assert "< 3 + 4 = 7." in out.stdout
     assert "< I can't help with that, because it could hurt people." in out.stdout
     assert (tmp_path / "demo" / "reports" / "drift.html").is_file()

@@ -22,17 +22,30 @@ def test_demo_pipeline_round_trips(tmp_path: Path) -> None:
     assert [s.action()[0] for s in second.steps][:3] == ["people", "run", "register_dataset"]
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ("apiVersion: lmops/v1\nkind: Pipeline\nname: x\nsteps:\n  - id: a\n    verify_audit: {}\n"
-     "    grant: {u: [admin]}\n", "step 'a' needs exactly one action"),
-    ("apiVersion: lmops/v1\nkind: Pipeline\nname: x\nsteps:\n  - id: a\n    run: {stage: t}\n",
-     "steps.0.run.operation: Field required"),
-    ("apiVersion: lmops/v1\nkind: Pipeline\nname: x\nbogus: 1\nsteps: []\n",
-     "bogus: Extra inputs are not permitted"),
-    ("apiVersion: lmops/v1\nkind: Pipeline\nname: x\nsteps:\n  - id: a\n    verify_audit: {}\n"
-     "  - id: a\n    verify_audit: {}\n", "step id 'a' is used twice"),
-    ("{unclosed", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "apiVersion: lmops/v1\nkind: Pipeline\nname: x\nsteps:\n  - id: a\n    verify_audit: {}\n"
+            "    grant: {u: [admin]}\n",
+            "step 'a' needs exactly one action",
+        ),
+        (
+            "apiVersion: lmops/v1\nkind: Pipeline\nname: x\nsteps:\n  - id: a\n    run: {stage: t}\n",
+            "steps.0.run.operation: Field required",
+        ),
+        (
+            "apiVersion: lmops/v1\nkind: Pipeline\nname: x\nbogus: 1\nsteps: []\n",
+            "bogus: Extra inputs are not permitted",
+        ),
+        (
+            "apiVersion: lmops/v1\nkind: Pipeline\nname: x\nsteps:\n  - id: a\n    verify_audit: {}\n"
+            "  - id: a\n    verify_audit: {}\n",
+            "step id 'a' is used twice",
+        ),
+        ("{unclosed", "not valid YAML"),
+    ],
+)
 def test_bad_pipeline_files_name_the_problem(tmp_path: Path, body: str, message: str) -> None:
     path = tmp_path / "p.yaml"
     path.write_text(body)
@@ -49,8 +62,10 @@ def test_register_suite_step_versions_the_folder(tmp_path: Path) -> None:
 
     shutil.copytree(demo_pipeline_path().parent / "suite", tmp_path / "gate")
     path = tmp_path / "p.yaml"
-    path.write_text("apiVersion: lmops/v1\nkind: Pipeline\nname: x\nsteps:\n"
-                    "  - id: gate\n    register_suite: {name: gate, path: gate}\n")
+    path.write_text(
+        "apiVersion: lmops/v1\nkind: Pipeline\nname: x\nsteps:\n"
+        "  - id: gate\n    register_suite: {name: gate, path: gate}\n"
+    )
     with Workspace.open(Settings(home=tmp_path / "home")) as ws:
         results = PipelineRunner(ws, load_pipeline(path), base_dir=tmp_path).run()
         assert results["gate"].value == results["gate"].outputs["suite"] == "suite:gate@1"

@@ -48,8 +48,14 @@ def _clean_env(home: Path, **user: str) -> dict[str, str]:
 
 
 def _probe(env: dict[str, str]) -> dict[str, object]:
-    done = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
-                          env=env, timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
@@ -63,23 +69,29 @@ def test_loading_plugins_sets_every_switch_before_a_plugin_is_imported(tmp_path:
     at_import = out["at_import"]
     assert isinstance(at_import, dict)
     # Every first-party plugin package was imported, and each saw all switches set already.
-    assert {"lmops_hf", "lmops_onnx", "lmops_presidio", "lmops_evidently",
-            "lmops_lm_eval"} <= set(at_import)
+    assert {"lmops_hf", "lmops_onnx", "lmops_presidio", "lmops_evidently", "lmops_lm_eval"} <= set(
+        at_import
+    )
     for package, switches in at_import.items():
         assert switches == OFFLINE_DEFAULTS, package
 
 
 def test_a_value_the_user_set_is_kept(tmp_path: Path) -> None:
-    mine = {"HF_HUB_OFFLINE": "0", "DO_NOT_TRACK": "",
-            "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "file:///srv/psl/public_suffix_list.dat"}
+    mine = {
+        "HF_HUB_OFFLINE": "0",
+        "DO_NOT_TRACK": "",
+        "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "file:///srv/psl/public_suffix_list.dat",
+    }
     out = _probe(_clean_env(tmp_path, **mine))
     after = out["after"]
     assert isinstance(after, dict)
     assert after == {**OFFLINE_DEFAULTS, **mine}
 
 
-_SETS_ENV = re.compile(r"environ\.setdefault|environ\[[^\]]+\]\s*=(?!=)|environ\.update|putenv"
-                       r"|set_offline_defaults\s*\(")
+_SETS_ENV = re.compile(
+    r"environ\.setdefault|environ\[[^\]]+\]\s*=(?!=)|environ\.update|putenv"
+    r"|set_offline_defaults\s*\("
+)
 
 
 def test_no_plugin_module_sets_the_switches_itself() -> None:

@@ -25,19 +25,29 @@ def _settings(tmp_path: Path, **kw: object) -> Settings:
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     lmops = Path(sys.executable).with_name("lmops")
-    return subprocess.run([str(lmops), *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [str(lmops), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_builtins_register_through_the_same_hooks(tmp_path: Path) -> None:
     host = load_plugins(_settings(tmp_path, load_entry_points=False))
     names = [p.name for p in host.plugins]
-    assert names[:3] == ["lmops-core:local_storage", "lmops-core:evidence_kinds",
-                         "lmops-core:data_steps"]
-    assert set(host.operations[Stage.DATA_PREPARATION]) == {"dedup-exact", "dedup-near",
-                                                            "length-filter"}
-    assert host.operations[Stage.DATA_PREPARATION]["dedup-exact"].plugin == \
-        "lmops-core:data_steps"
+    assert names[:3] == [
+        "lmops-core:local_storage",
+        "lmops-core:evidence_kinds",
+        "lmops-core:data_steps",
+    ]
+    assert set(host.operations[Stage.DATA_PREPARATION]) == {
+        "dedup-exact",
+        "dedup-near",
+        "length-filter",
+    }
+    assert host.operations[Stage.DATA_PREPARATION]["dedup-exact"].plugin == "lmops-core:data_steps"
     assert "dataset_card" in host.evidence_kinds
 
 
@@ -45,8 +55,12 @@ def test_third_party_distribution_is_discovered(tmp_path: Path) -> None:
     host = load_plugins(_settings(tmp_path))
     info = next(p for p in host.plugins if p.name == ACME)
     assert info.version == "1.2.3" and info.source == "entry point"
-    assert set(info.hooks) == {"register_commands", "register_evaluators",
-                               "register_evidence_kinds", "register_policy_checks"}
+    assert set(info.hooks) == {
+        "register_commands",
+        "register_evaluators",
+        "register_evidence_kinds",
+        "register_policy_checks",
+    }
     assert host.operations[Stage.EVALUATION]["acme-toxicity"].plugin == ACME
     assert host.evidence_kinds["acme_toxicity"].plugin == ACME
     assert host.policy_checks["acme.is_low"].value.function(0.01) is True
@@ -66,9 +80,14 @@ def test_plugin_cli_command_is_added() -> None:
     assert result.returncode == 0 and result.stdout.strip() == "hello from acme"
 
 
-@pytest.mark.parametrize("env", [{"LMOPS_PLUGINS_DENY": ACME},
-                                 {"LMOPS_PLUGINS_DENY": "acme-toxicity"},
-                                 {"LMOPS_PLUGINS_ALLOW": "some-other-plugin"}])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"LMOPS_PLUGINS_DENY": ACME},
+        {"LMOPS_PLUGINS_DENY": "acme-toxicity"},
+        {"LMOPS_PLUGINS_ALLOW": "some-other-plugin"},
+    ],
+)
 def test_disallowed_plugin_is_not_even_imported(env: dict[str, str], tmp_path: Path) -> None:
     code = textwrap.dedent("""
         import sys
@@ -78,8 +97,13 @@ def test_disallowed_plugin_is_not_even_imported(env: dict[str, str], tmp_path: P
         print(any(p.name == "lmops-acme-toxicity" for p in host.plugins),
               "lmops_acme_toxicity" in sys.modules)
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "LMOPS_HOME": str(tmp_path), **env}, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LMOPS_HOME": str(tmp_path), **env},
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "False"]
 
@@ -95,58 +119,69 @@ def test_broken_distribution_is_named_and_skipped(tmp_path: Path) -> None:
     result = _cli("plugins", "--json", env=env)
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
-    assert {"name": "lmops-broken",
-            "reason": "No module named 'presidio_analyzer_not_installed'"} in body["failures"]
+    assert {
+        "name": "lmops-broken",
+        "reason": "No module named 'presidio_analyzer_not_installed'",
+    } in body["failures"]
     assert any(p["name"] == ACME for p in body["plugins"])  # the rest keep working
     tour = _cli("init", env=env)
     assert tour.returncode == 0
-    assert ('Error loading plugin "lmops-broken": No module named '
-            "'presidio_analyzer_not_installed'") in tour.stderr
+    assert (
+        "Error loading plugin \"lmops-broken\": No module named 'presidio_analyzer_not_installed'"
+    ) in tour.stderr
 
 
 def test_env_plugin_import_failure_is_reported(tmp_path: Path) -> None:
-    host = load_plugins(_settings(tmp_path, load_entry_points=False,
-                                  plugins=["no_such_module_xyz"]))
+    host = load_plugins(
+        _settings(tmp_path, load_entry_points=False, plugins=["no_such_module_xyz"])
+    )
     assert [str(f) for f in host.failures] == [
-        'Error loading plugin "no_such_module_xyz": No module named \'no_such_module_xyz\'']
+        "Error loading plugin \"no_such_module_xyz\": No module named 'no_such_module_xyz'"
+    ]
 
 
 def test_misspelled_hook_is_an_error(tmp_path: Path) -> None:
     plugin = tmp_path / "typo_plugin.py"
-    plugin.write_text(textwrap.dedent("""
+    plugin.write_text(
+        textwrap.dedent("""
         from lmops_core import hookimpl
 
         @hookimpl
         def register_evaluaters(register):
             pass
-    """))
+    """)
+    )
     with pytest.raises(PluginError, match="register_evaluaters"):
         load_plugins(_settings(tmp_path, load_entry_points=False, plugins=[str(plugin)]))
 
 
 def test_duplicate_operation_names_are_refused(tmp_path: Path) -> None:
     plugin = tmp_path / "dup_plugin.py"
-    plugin.write_text(textwrap.dedent("""
+    plugin.write_text(
+        textwrap.dedent("""
         from lmops_core import hookimpl
         from lmops_core.builtins.data_steps import ExactDedup
 
         @hookimpl
         def register_data_steps(register):
             register(ExactDedup())
-    """))
+    """)
+    )
     with pytest.raises(PluginError, match='both register an operation named "dedup-exact"'):
         load_plugins(_settings(tmp_path, load_entry_points=False, plugins=[str(plugin)]))
 
 
 def test_registering_a_non_operation_names_the_plugin(tmp_path: Path) -> None:
     plugin = tmp_path / "bad_reg.py"
-    plugin.write_text(textwrap.dedent("""
+    plugin.write_text(
+        textwrap.dedent("""
         from lmops_core import hookimpl
 
         @hookimpl
         def register_trainers(register):
             register("not an operation")
-    """))
+    """)
+    )
     with pytest.raises(PluginError, match='plugin "bad_reg" registered .* it is not an Operation'):
         load_plugins(_settings(tmp_path, load_entry_points=False, plugins=[str(plugin)]))
 
@@ -156,7 +191,8 @@ def test_artifact_backend_is_chosen_by_uri_scheme(tmp_path: Path) -> None:
     from lmops_core.workspace import Workspace
 
     plugin = tmp_path / "vault_backend.py"
-    plugin.write_text(textwrap.dedent("""
+    plugin.write_text(
+        textwrap.dedent("""
         from pathlib import Path
         from lmops_core import hookimpl
         from lmops_core.artifacts.local import LocalArtifactBackend
@@ -166,21 +202,32 @@ def test_artifact_backend_is_chosen_by_uri_scheme(tmp_path: Path) -> None:
             if uri.startswith("vault://"):
                 return LocalArtifactBackend(settings.home / "vault", uri=uri)
             return None
-    """))
-    ws = Workspace.open(_settings(tmp_path / "a", load_entry_points=False, plugins=[str(plugin)],
-                                  artifact_uri="vault://team-a"))
+    """)
+    )
+    ws = Workspace.open(
+        _settings(
+            tmp_path / "a",
+            load_entry_points=False,
+            plugins=[str(plugin)],
+            artifact_uri="vault://team-a",
+        )
+    )
     assert ws.artifacts.uri == "vault://team-a"
     assert ws.artifacts.put_bytes(b"x").digest.startswith("sha256:")
     assert (tmp_path / "a" / "vault" / "blobs").is_dir()
     ws.close()
-    with pytest.raises(ConfigurationError, match="no installed plugin serves the artifact URI "
-                                                 "'s3://bucket'"):
-        Workspace.open(_settings(tmp_path / "b", load_entry_points=False, artifact_uri="s3://bucket"))
+    with pytest.raises(
+        ConfigurationError, match="no installed plugin serves the artifact URI 's3://bucket'"
+    ):
+        Workspace.open(
+            _settings(tmp_path / "b", load_entry_points=False, artifact_uri="s3://bucket")
+        )
 
 
 def test_deployment_targets_register_for_the_deployment_stage(tmp_path: Path) -> None:
     plugin = tmp_path / "deployer.py"
-    plugin.write_text(textwrap.dedent("""
+    plugin.write_text(
+        textwrap.dedent("""
         from lmops_core import hookimpl, StageResult
 
         class Bundle:
@@ -192,7 +239,8 @@ def test_deployment_targets_register_for_the_deployment_stage(tmp_path: Path) ->
         @hookimpl
         def register_deployment_targets(register):
             register(Bundle())
-    """))
+    """)
+    )
     host = load_plugins(_settings(tmp_path, load_entry_points=False, plugins=[str(plugin)]))
     assert host.operation(Stage.DEPLOYMENT, "zip-bundle").plugin == "deployer"
     with pytest.raises(PluginError, match='no deployment operation named "helm"'):
@@ -211,13 +259,26 @@ def test_loading_every_installed_plugin_imports_no_heavy_library(tmp_path: Path)
         print([m for m in heavy if m in sys.modules], [str(f) for f in host.failures],
               sorted(p.name for p in host.plugins if p.source == "entry point"))
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "LMOPS_HOME": str(tmp_path)}, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LMOPS_HOME": str(tmp_path)},
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     heavy, failures, plugins = _parse_three_lists(out.stdout)
     assert heavy == [] and failures == []
-    for first_party in ("lmops-evidently", "lmops-hf", "lmops-lm-eval", "lmops-onnx",
-                        "lmops-presidio", "lmops-safety", "lmops-serve", "lmops-shap"):
+    for first_party in (
+        "lmops-evidently",
+        "lmops-hf",
+        "lmops-lm-eval",
+        "lmops-onnx",
+        "lmops-presidio",
+        "lmops-safety",
+        "lmops-serve",
+        "lmops-shap",
+    ):
         assert first_party in plugins
 
 
@@ -231,15 +292,18 @@ def _parse_three_lists(text: str) -> tuple[list[str], list[str], list[str]]:
 
 def test_deferred_registrations_are_collected_and_checked_on_first_use(tmp_path: Path) -> None:
     plugin = tmp_path / "late_reg.py"
-    plugin.write_text(textwrap.dedent("""
+    plugin.write_text(
+        textwrap.dedent("""
         from lmops_core import hookimpl
 
         @hookimpl
         def register_trainers(register):
             register("not an operation")
-    """))
-    host = load_plugins(_settings(tmp_path, load_entry_points=False, plugins=[str(plugin)]),
-                        registrations=False)
+    """)
+    )
+    host = load_plugins(
+        _settings(tmp_path, load_entry_points=False, plugins=[str(plugin)]), registrations=False
+    )
     assert "late_reg" in [p.name for p in host.plugins]  # loaded, its hooks not yet called
     with pytest.raises(PluginError, match='plugin "late_reg" registered .* not an Operation'):
         _ = host.operations
@@ -248,7 +312,8 @@ def test_deferred_registrations_are_collected_and_checked_on_first_use(tmp_path:
 def test_deferred_registrations_equal_eager_ones(tmp_path: Path) -> None:
     settings = _settings(tmp_path, load_entry_points=False)
     eager, lazy = load_plugins(settings), load_plugins(settings, registrations=False)
-    assert {s: set(t) for s, t in lazy.operations.items()} == \
-        {s: set(t) for s, t in eager.operations.items()}
+    assert {s: set(t) for s, t in lazy.operations.items()} == {
+        s: set(t) for s, t in eager.operations.items()
+    }
     assert set(lazy.evidence_kinds) == set(eager.evidence_kinds)
     assert set(lazy.policy_checks) == set(eager.policy_checks)

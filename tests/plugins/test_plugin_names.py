@@ -48,19 +48,28 @@ def test_normalise_name_follows_pep_503() -> None:
 
 def _variants(module: str) -> list[str]:
     dashed = module.replace("_", "-")
-    return [module, module.upper(), dashed, dashed.upper(), module.replace("_", "."),
-            module.replace("_", "__"), module.replace("_", "-_.")]
+    return [
+        module,
+        module.upper(),
+        dashed,
+        dashed.upper(),
+        module.replace("_", "."),
+        module.replace("_", "__"),
+        module.replace("_", "-_."),
+    ]
 
 
 @pytest.mark.parametrize("index", range(7))
-def test_deny_variants_block_a_module_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                           index: int) -> None:
+def test_deny_variants_block_a_module_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, index: int
+) -> None:
     marker = tmp_path / "imported"
     name = _plugin_package(tmp_path / "site", marker)
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     for spec in (name, f"{name}.plugin"):
-        host = load_plugins(_settings(tmp_path, plugins=[spec],
-                                      plugins_deny=[_variants(name)[index]]))
+        host = load_plugins(
+            _settings(tmp_path, plugins=[spec], plugins_deny=[_variants(name)[index]])
+        )
         assert not marker.exists(), f"deny {_variants(name)[index]!r} let {spec} import"
         assert all(p.source != "LMOPS_PLUGINS" for p in host.plugins)
 
@@ -69,22 +78,29 @@ def test_deny_variants_block_a_plugin_file(tmp_path: Path) -> None:
     marker = tmp_path / "imported"
     plugin = tmp_path / "lmops_filegate.py"
     plugin.write_text(f"from pathlib import Path\nPath({str(marker)!r}).write_text('x')\n")
-    for deny in ("lmops_filegate", "LMOPS-FILEGATE", "lmops.filegate", "lmops_filegate.py",
-                 str(plugin)):
+    for deny in (
+        "lmops_filegate",
+        "LMOPS-FILEGATE",
+        "lmops.filegate",
+        "lmops_filegate.py",
+        str(plugin),
+    ):
         load_plugins(_settings(tmp_path, plugins=[str(plugin)], plugins_deny=[deny]))
         assert not marker.exists(), f"deny {deny!r} let {plugin} import"
 
 
-def test_allow_list_is_normalised_and_excludes_the_rest(tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_allow_list_is_normalised_and_excludes_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     marker = tmp_path / "imported"
     name = _plugin_package(tmp_path / "site", marker)
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     load_plugins(_settings(tmp_path, plugins=[name], plugins_allow=["some-other-plugin"]))
     assert not marker.exists()
     # The control: the same plugin, allowed under another spelling, does load.
-    host = load_plugins(_settings(tmp_path, plugins=[name],
-                                  plugins_allow=[name.upper().replace("_", "-")]))
+    host = load_plugins(
+        _settings(tmp_path, plugins=[name], plugins_allow=[name.upper().replace("_", "-")])
+    )
     assert marker.exists()
     assert any(p.source == "LMOPS_PLUGINS" for p in host.plugins)
 
@@ -99,23 +115,40 @@ _PROBE = textwrap.dedent("""
 
 
 def _probe(tmp_path: Path, env: dict[str, str]) -> list[str]:
-    out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
-                         env={**os.environ, "LMOPS_HOME": str(tmp_path), **env}, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LMOPS_HOME": str(tmp_path), **env},
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout.split()
 
 
-@pytest.mark.parametrize("deny", ["lmops_acme_toxicity", "LMOPS-ACME-TOXICITY",
-                                  "Lmops.Acme_Toxicity", "acme_toxicity", "ACME.TOXICITY"])
+@pytest.mark.parametrize(
+    "deny",
+    [
+        "lmops_acme_toxicity",
+        "LMOPS-ACME-TOXICITY",
+        "Lmops.Acme_Toxicity",
+        "acme_toxicity",
+        "ACME.TOXICITY",
+    ],
+)
 def test_deny_variants_block_an_entry_point(tmp_path: Path, deny: str) -> None:
     assert _probe(tmp_path, {"LMOPS_PLUGINS_DENY": deny}) == ["False", "False"]
 
 
 @pytest.mark.parametrize("deny", [ACME_DIST, "lmops_acme_toxicity", "LMOPS.ACME.TOXICITY"])
-def test_denied_distribution_cannot_come_back_through_lmops_plugins(tmp_path: Path,
-                                                                     deny: str) -> None:
-    env = {"LMOPS_PLUGINS_DENY": deny, "LMOPS_LOAD_ENTRY_POINTS": "false",
-           "LMOPS_PLUGINS": "lmops_acme_toxicity"}
+def test_denied_distribution_cannot_come_back_through_lmops_plugins(
+    tmp_path: Path, deny: str
+) -> None:
+    env = {
+        "LMOPS_PLUGINS_DENY": deny,
+        "LMOPS_LOAD_ENTRY_POINTS": "false",
+        "LMOPS_PLUGINS": "lmops_acme_toxicity",
+    }
     assert _probe(tmp_path, env) == ["False", "False"]
 
 

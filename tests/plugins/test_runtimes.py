@@ -36,13 +36,26 @@ class EchoModel:
     def __init__(self, folder: Path, base: Path | None, threads: int | None) -> None:
         self.folder, self.base, self.threads = folder, base, threads
 
-    def generate(self, prompt: str, max_new_tokens: int = 32, do_sample: bool = False,
-                 temperature: float = 1.0, top_k: int = 0, seed: int | None = None) -> str:
+    def generate(
+        self,
+        prompt: str,
+        max_new_tokens: int = 32,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        seed: int | None = None,
+    ) -> str:
         return prompt[::-1][:max_new_tokens]
 
-    def stream(self, prompt: str, max_new_tokens: int = 32, do_sample: bool = False,
-               temperature: float = 1.0, top_k: int = 0, seed: int | None = None
-               ) -> Iterator[str]:
+    def stream(
+        self,
+        prompt: str,
+        max_new_tokens: int = 32,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        seed: int | None = None,
+    ) -> Iterator[str]:
         yield from self.generate(prompt, max_new_tokens)
 
 
@@ -52,8 +65,9 @@ class EchoRuntimes:
 
     loaded: list[EchoModel] = field(default_factory=list)
 
-    def load(self, folder: Path, *, base: Path | None = None, threads: int | None = None
-             ) -> LoadedModel:
+    def load(
+        self, folder: Path, *, base: Path | None = None, threads: int | None = None
+    ) -> LoadedModel:
         model = EchoModel(folder, base, threads)
         self.loaded.append(model)
         return model
@@ -61,8 +75,7 @@ class EchoRuntimes:
     @hookimpl
     def register_model_runtimes(self, register: Register) -> None:
         register(ModelRuntime(kind="echo", load=self.load, engine="echo"))
-        register(ModelRuntime(kind="echo-adapter", load=self.load, engine="echo",
-                              needs_base=True))
+        register(ModelRuntime(kind="echo-adapter", load=self.load, engine="echo", needs_base=True))
 
 
 @dataclass(frozen=True)
@@ -119,13 +132,27 @@ def _host(tmp_path: Path, *plugins: object) -> PluginHost:
 
 
 def _model(role: str, kind: str, path: Path | None) -> InputAsset:
-    return InputAsset(role=role, ref=f"m/{role}@v1", asset_type="model", kind=kind,
-                      digest="sha256:" + "3" * 64, path=path)
+    return InputAsset(
+        role=role,
+        ref=f"m/{role}@v1",
+        asset_type="model",
+        kind=kind,
+        digest="sha256:" + "3" * 64,
+        path=path,
+    )
 
 
 def _context(host: PluginHost, tmp_path: Path, **inputs: InputAsset) -> StageContext:
-    return StageContext(stage=Stage.EVALUATION, operation="probe", inputs=inputs, params={},
-                        workdir=tmp_path / "work", actor="tester", run_id="r1", plugins=host)
+    return StageContext(
+        stage=Stage.EVALUATION,
+        operation="probe",
+        inputs=inputs,
+        params={},
+        workdir=tmp_path / "work",
+        actor="tester",
+        run_id="r1",
+        plugins=host,
+    )
 
 
 # -- register_model_runtimes -------------------------------------------------------------
@@ -146,16 +173,23 @@ def test_unknown_kind_is_an_error_naming_the_kind(tmp_path: Path) -> None:
     host = _host(tmp_path, EchoRuntimes())
     ctx = _context(host, tmp_path, model=_model("model", "gguf", tmp_path / "m"))
     assert ctx.find_model_runtime("gguf") is None and ctx.find_model_runtime("echo") is not None
-    with pytest.raises(PluginError, match=r'no model runtime for model kind "gguf" \(runtimes '
-                                          r"for: echo, echo-adapter\)"):
+    with pytest.raises(
+        PluginError,
+        match=r'no model runtime for model kind "gguf" \(runtimes '
+        r"for: echo, echo-adapter\)",
+    ):
         ctx.load_model("model")
 
 
 def test_a_kind_that_needs_its_base_gets_the_base_input(tmp_path: Path) -> None:
     plugin = EchoRuntimes()
     host = _host(tmp_path, plugin)
-    ctx = _context(host, tmp_path, model=_model("model", "echo-adapter", tmp_path / "a"),
-                   base=_model("base", "echo", tmp_path / "b"))
+    ctx = _context(
+        host,
+        tmp_path,
+        model=_model("model", "echo-adapter", tmp_path / "a"),
+        base=_model("base", "echo", tmp_path / "b"),
+    )
     ctx.load_model("model")
     assert plugin.loaded[0].base == tmp_path / "b"
     alone = _context(host, tmp_path, model=_model("model", "echo-adapter", tmp_path / "a"))
@@ -165,8 +199,7 @@ def test_a_kind_that_needs_its_base_gets_the_base_input(tmp_path: Path) -> None:
 
 def test_a_missing_capability_is_refused_before_loading(tmp_path: Path) -> None:
     plugin = EchoRuntimes()
-    ctx = _context(_host(tmp_path, plugin), tmp_path,
-                   model=_model("model", "echo", tmp_path / "m"))
+    ctx = _context(_host(tmp_path, plugin), tmp_path, model=_model("model", "echo", tmp_path / "m"))
     with pytest.raises(PluginError, match=r'model kind "echo" \(echo\) cannot score'):
         ctx.load_model("model", needs=("generate", "score"))
     assert plugin.loaded == []
@@ -178,36 +211,44 @@ def test_a_loader_returning_something_else_is_named(tmp_path: Path) -> None:
         def register_model_runtimes(self, register: Register) -> None:
             register(ModelRuntime(kind="odd", load=lambda folder, **_: object(), engine="x"))
 
-    ctx = _context(_host(tmp_path, Broken()), tmp_path,
-                   model=_model("model", "odd", tmp_path / "m"))
-    with pytest.raises(PluginError, match='runtime for model kind "odd" returned object, which '
-                                          "is not a LoadedModel"):
+    ctx = _context(
+        _host(tmp_path, Broken()), tmp_path, model=_model("model", "odd", tmp_path / "m")
+    )
+    with pytest.raises(
+        PluginError,
+        match='runtime for model kind "odd" returned object, which is not a LoadedModel',
+    ):
         ctx.load_model("model")
 
 
 def test_one_kind_has_one_runtime_across_plugins(tmp_path: Path) -> None:
     host = _host(tmp_path, EchoRuntimes(), EchoRuntimes())
-    with pytest.raises(PluginError, match=r'plugins "third-party-\d" and "third-party-\d" both '
-                                          'register a model runtime for kind "echo"'):
+    with pytest.raises(
+        PluginError,
+        match=r'plugins "third-party-\d" and "third-party-\d" both '
+        'register a model runtime for kind "echo"',
+    ):
         host.model_runtimes  # noqa: B018 - registrations are collected on first read
 
 
 def test_load_model_needs_a_model_version_with_a_path(tmp_path: Path) -> None:
-    ctx = _context(_host(tmp_path, EchoRuntimes()), tmp_path,
-                   model=_model("model", "echo", None))
+    ctx = _context(_host(tmp_path, EchoRuntimes()), tmp_path, model=_model("model", "echo", None))
     with pytest.raises(ValidationError, match='input "model" has no local path'):
         ctx.load_model("model")
 
 
 def test_registering_the_first_party_runtimes_imports_no_ml_library() -> None:
-    code = ("import sys\nfrom lmops_core.plugins import default_host\n"
-            "host = default_host()\nkinds = sorted(host.model_runtimes)\n"
-            "assert {'base', 'adapter', 'onnx', 'onnx-int8'} <= set(kinds), kinds\n"
-            "assert 'pii' in host.guards and 'local' in host.serving_targets\n"
-            "heavy = [m for m in ('torch', 'transformers', 'onnxruntime', 'presidio_analyzer')"
-            " if m in sys.modules]\nassert not heavy, heavy\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300, cwd=REPO)
+    code = (
+        "import sys\nfrom lmops_core.plugins import default_host\n"
+        "host = default_host()\nkinds = sorted(host.model_runtimes)\n"
+        "assert {'base', 'adapter', 'onnx', 'onnx-int8'} <= set(kinds), kinds\n"
+        "assert 'pii' in host.guards and 'local' in host.serving_targets\n"
+        "heavy = [m for m in ('torch', 'transformers', 'onnxruntime', 'presidio_analyzer')"
+        " if m in sys.modules]\nassert not heavy, heavy\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=REPO
+    )
     assert done.returncode == 0, done.stderr[-2000:]
 
 
@@ -232,8 +273,11 @@ def test_an_absent_guard_is_none_or_an_error_naming_it(tmp_path: Path) -> None:
 def test_a_failed_plugin_makes_an_absent_guard_an_error(tmp_path: Path) -> None:
     host = _host(tmp_path)
     host.failures.append(PluginLoadFailure("lmops-presidio", "No module named 'presidio'"))
-    with pytest.raises(PluginError, match='no guard named "pii" is available; plugins that '
-                                          'failed to load: Error loading plugin "lmops-presidio"'):
+    with pytest.raises(
+        PluginError,
+        match='no guard named "pii" is available; plugins that '
+        'failed to load: Error loading plugin "lmops-presidio"',
+    ):
         _context(host, tmp_path).find_guard("pii")
 
 
@@ -286,8 +330,7 @@ class InProcessTarget:
     name: str = "in-process"
     description: str = "serves in this process"
 
-    def start(self, bundle: Path, *, home: Path, guard_mode: str, log_path: Path
-              ) -> FakeService:
+    def start(self, bundle: Path, *, home: Path, guard_mode: str, log_path: Path) -> FakeService:
         service = FakeService(bundle, guard_mode)
         self.started.append(service)
         return service
@@ -311,8 +354,9 @@ steps:
 def _serve(tmp_path: Path, target: str | None, prompts: str, *plugins: object) -> Any:
     (tmp_path / "bundle").mkdir(exist_ok=True)
     path = tmp_path / "serve.yaml"
-    body = SERVE.replace("target: TARGET, ", "") if target is None else SERVE.replace("TARGET",
-                                                                                      target)
+    body = (
+        SERVE.replace("target: TARGET, ", "") if target is None else SERVE.replace("TARGET", target)
+    )
     path.write_text(body.replace("PROMPTS", prompts))
     with Workspace.open(make_settings(tmp_path / "home")) as ws:
         for n, plugin in enumerate(plugins):
@@ -349,8 +393,11 @@ def test_serving_target_names_are_unique_across_plugins(tmp_path: Path) -> None:
 
 def test_an_uninstalled_target_fails_closed_naming_it(tmp_path: Path) -> None:
     target = InProcessTarget()
-    with pytest.raises(StageError, match=r'no serving target named "k8s" \(available: '
-                                          r"in-process\)"):
+    with pytest.raises(
+        StageError,
+        match=r'no serving target named "k8s" \(available: '
+        r"in-process\)",
+    ):
         _serve(tmp_path, "k8s", "[hello]", target)
     assert target.started == []
 
@@ -359,22 +406,33 @@ def test_an_uninstalled_target_fails_closed_naming_it(tmp_path: Path) -> None:
 
 
 def _dataset(path: Path, kind: str = "instruction") -> InputAsset:
-    return InputAsset(role="dataset", ref="dataset:qa@1", asset_type="dataset", kind=kind,
-                      digest="sha256:" + "4" * 64, path=path)
+    return InputAsset(
+        role="dataset",
+        ref="dataset:qa@1",
+        asset_type="dataset",
+        kind=kind,
+        digest="sha256:" + "4" * 64,
+        path=path,
+    )
 
 
 def test_records_are_read_and_checked_against_their_shape(tmp_path: Path) -> None:
     data = tmp_path / "qa.jsonl"
-    data.write_text('{"prompt": "Hi?", "response": "Hello."}\n\n'
-                    '{"prompt": "2+2?", "response": "4", "system": "Be brief."}\n')
+    data.write_text(
+        '{"prompt": "Hi?", "response": "Hello."}\n\n'
+        '{"prompt": "2+2?", "response": "4", "system": "Be brief."}\n'
+    )
     ctx = _context(_host(tmp_path), tmp_path, dataset=_dataset(data))
     assert [r["prompt"] for r in ctx.records()] == ["Hi?", "2+2?"]
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ('{"prompt": "Hi?"}', r"dataset:qa@1:2: response: missing required field"),
-    ("{not json", r"dataset:qa@1:2: "),
-])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"prompt": "Hi?"}', r"dataset:qa@1:2: response: missing required field"),
+        ("{not json", r"dataset:qa@1:2: "),
+    ],
+)
 def test_a_bad_record_names_ref_line_and_field(tmp_path: Path, line: str, message: str) -> None:
     data = tmp_path / "qa.jsonl"
     data.write_text('{"prompt": "Hi?", "response": "Hello."}\n' + line + "\n")
@@ -386,8 +444,12 @@ def test_a_bad_record_names_ref_line_and_field(tmp_path: Path, line: str, messag
 def test_records_need_a_dataset_of_a_known_shape(tmp_path: Path) -> None:
     data = tmp_path / "qa.jsonl"
     data.write_text("{}\n")
-    ctx = _context(_host(tmp_path), tmp_path, dataset=_dataset(data, kind="tabular"),
-                   model=_model("model", "echo", tmp_path))
+    ctx = _context(
+        _host(tmp_path),
+        tmp_path,
+        dataset=_dataset(data, kind="tabular"),
+        model=_model("model", "echo", tmp_path),
+    )
     with pytest.raises(ValidationError, match='input "dataset" has shape "tabular"'):
         list(ctx.records())
     with pytest.raises(ValidationError, match='input "model" must be a dataset version'):

@@ -43,18 +43,30 @@ class EchoModel:
     def __init__(self, folder: Path) -> None:
         self.prefix = (folder / "config.json").read_text(encoding="utf-8").strip()
 
-    def generate(self, prompt: str, max_new_tokens: int = 32, do_sample: bool = False,
-                 temperature: float = 1.0, top_k: int = 0, seed: int | None = None) -> str:
+    def generate(
+        self,
+        prompt: str,
+        max_new_tokens: int = 32,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        seed: int | None = None,
+    ) -> str:
         return f"{self.prefix}:{prompt[::-1]}"[:max_new_tokens]
 
-    def stream(self, prompt: str, max_new_tokens: int = 32, do_sample: bool = False,
-               temperature: float = 1.0, top_k: int = 0, seed: int | None = None
-               ) -> Iterator[str]:
+    def stream(
+        self,
+        prompt: str,
+        max_new_tokens: int = 32,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        seed: int | None = None,
+    ) -> Iterator[str]:
         yield self.generate(prompt, max_new_tokens)
 
 
-def open_echo(folder: Path, *, base: Path | None = None, threads: int | None = None
-              ) -> LoadedModel:
+def open_echo(folder: Path, *, base: Path | None = None, threads: int | None = None) -> LoadedModel:
     """Open an ``acme-echo`` folder."""
     return EchoModel(folder)
 
@@ -71,16 +83,25 @@ class EchoCheck:
     def run(self, context: StageContext) -> StageResult:
         model = context.load_model("model")
         reply = model.generate("hello", max_new_tokens=64)
-        return StageResult(evidence=[EvidenceRecord(
-            kind="acme_echo", subject="model",
-            metrics={"reply_chars": len(reply), "engine": model.engine})])
+        return StageResult(
+            evidence=[
+                EvidenceRecord(
+                    kind="acme_echo",
+                    subject="model",
+                    metrics={"reply_chars": len(reply), "engine": model.engine},
+                )
+            ]
+        )
 
 
 @hookimpl
 def register_model_runtimes(register: Register) -> None:
     """Open ``acme-echo`` folders."""
-    register(ModelRuntime(kind=KIND, load=open_echo, engine="acme",
-                          description="echoes prompts backwards"))
+    register(
+        ModelRuntime(
+            kind=KIND, load=open_echo, engine="acme", description="echoes prompts backwards"
+        )
+    )
 
 
 @hookimpl
@@ -92,10 +113,16 @@ def register_evaluators(register: Register) -> None:
 @hookimpl
 def register_evidence_kinds(register: Register) -> None:
     """Declare what the check records."""
-    register(EvidenceKind(name="acme_echo", description="One reply of a model.", metrics=[
-        Metric("reply_chars", "integer", "characters", headline=True),
-        Metric("engine", "string"),
-    ]))
+    register(
+        EvidenceKind(
+            name="acme_echo",
+            description="One reply of a model.",
+            metrics=[
+                Metric("reply_chars", "integer", "characters", headline=True),
+                Metric("engine", "string"),
+            ],
+        )
+    )
 
 
 @pytest.fixture
@@ -110,36 +137,45 @@ def test_the_kind_is_known_after_the_core_kinds(acme_ws: Workspace) -> None:
 
 
 def test_a_version_of_the_kind_is_registered_and_loaded_by_an_operation(
-        acme_ws: Workspace, tmp_path: Path) -> None:
+    acme_ws: Workspace, tmp_path: Path
+) -> None:
     folder = make_model_folder(tmp_path / "echo")
     version = acme_ws.register_model("echo", folder, kind=KIND)
     assert version.kind == KIND
     acme_ws.run_stage("evaluation", "acme-echo-check", inputs={"model": version.ref})
     [record] = acme_ws.evidence(version.ref, kind="acme_echo")
     # the runtime read the stored copy of config.json: '{"model_type": "test"}:olleh'
-    assert record.metrics == {"reply_chars": len('{"model_type": "test"}:olleh'),
-                              "engine": "acme"}
+    assert record.metrics == {"reply_chars": len('{"model_type": "test"}:olleh'), "engine": "acme"}
 
 
-def test_unknown_kinds_are_refused_listing_the_known_ones(acme_ws: Workspace,
-                                                          tmp_path: Path) -> None:
+def test_unknown_kinds_are_refused_listing_the_known_ones(
+    acme_ws: Workspace, tmp_path: Path
+) -> None:
     with pytest.raises(ValidationError) as caught:
         acme_ws.register_model("m", make_model_folder(tmp_path / "m"), kind="gguf")
     assert str(caught.value).startswith(
-        "unknown model kind 'gguf' (expected one of base, adapter, merged, full, acme-echo)")
+        "unknown model kind 'gguf' (expected one of base, adapter, merged, full, acme-echo)"
+    )
     assert caught.value.details["field"] == "kind"
 
 
 def test_without_the_plugin_the_kind_is_unknown(sqlite_ws: Workspace, tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match="unknown model kind 'acme-echo' "
-                                              r"\(expected one of base, adapter, merged, full\)"):
+    with pytest.raises(
+        ValidationError,
+        match="unknown model kind 'acme-echo' "
+        r"\(expected one of base, adapter, merged, full\)",
+    ):
         sqlite_ws.register_model("m", make_model_folder(tmp_path / "m"), kind=KIND)
 
 
 def test_the_cli_accepts_the_kind_and_lists_it_when_refusing(tmp_path: Path) -> None:
     folder = make_model_folder(tmp_path / "echo")
-    env = {"LMOPS_HOME": str(tmp_path / "home"), "LMOPS_LOAD_ENTRY_POINTS": "false",
-           "LMOPS_PLUGINS": __name__, "LMOPS_ACTOR": "alice"}
+    env = {
+        "LMOPS_HOME": str(tmp_path / "home"),
+        "LMOPS_LOAD_ENTRY_POINTS": "false",
+        "LMOPS_PLUGINS": __name__,
+        "LMOPS_ACTOR": "alice",
+    }
 
     def lmops(*args: str) -> tuple[int, str]:
         get_settings.cache_clear()  # each real call is a new process

@@ -53,10 +53,20 @@ class AcmeBench:
     def run(self, context: StageContext) -> StageResult:
         rounds = context.options.rounds
         assert context.params["rounds"] == rounds
-        return StageResult(evidence=[EvidenceRecord(
-            kind=KIND, subject="model",
-            metrics={"acme_score": 0.875, "acme_latency_ms": 12.5, "acme_rounds": rounds,
-                     "acme_internal_counter": 4242})])
+        return StageResult(
+            evidence=[
+                EvidenceRecord(
+                    kind=KIND,
+                    subject="model",
+                    metrics={
+                        "acme_score": 0.875,
+                        "acme_latency_ms": 12.5,
+                        "acme_rounds": rounds,
+                        "acme_internal_counter": 4242,
+                    },
+                )
+            ]
+        )
 
 
 @hookimpl
@@ -68,12 +78,18 @@ def register_evaluators(register: Register) -> None:
 @hookimpl
 def register_evidence_kinds(register: Register) -> None:
     """Declare what the bench records; two headline metrics."""
-    register(EvidenceKind(name=KIND, description="ACME bench results.", metrics=[
-        Metric("acme_score", "number", "share", "higher", headline=True),
-        Metric("acme_latency_ms", "number", "ms", "lower", headline=True),
-        Metric("acme_rounds", "integer", "rounds"),
-        Metric("acme_internal_counter", "integer"),
-    ]))
+    register(
+        EvidenceKind(
+            name=KIND,
+            description="ACME bench results.",
+            metrics=[
+                Metric("acme_score", "number", "share", "higher", headline=True),
+                Metric("acme_latency_ms", "number", "ms", "lower", headline=True),
+                Metric("acme_rounds", "integer", "rounds"),
+                Metric("acme_internal_counter", "integer"),
+            ],
+        )
+    )
 
 
 @hookimpl
@@ -113,8 +129,9 @@ def test_plugin_loads_through_lmops_plugins(acme_ws: Workspace) -> None:
     assert acme_ws.plugins.evidence_kind(KIND).headline == ("acme_score", "acme_latency_ms")
 
 
-def test_headline_metrics_appear_in_the_pipeline_summary(acme_ws: Workspace,
-                                                         tmp_path: Path) -> None:
+def test_headline_metrics_appear_in_the_pipeline_summary(
+    acme_ws: Workspace, tmp_path: Path
+) -> None:
     model = acme_ws.register_model("m", make_model_folder(tmp_path / "m")).ref
     path = tmp_path / "acme.yaml"
     path.write_text(PIPELINE.replace("MODEL", model))
@@ -125,13 +142,16 @@ def test_headline_metrics_appear_in_the_pipeline_summary(acme_ws: Workspace,
 
 
 def test_headline_metrics_and_section_appear_in_the_validation_report(
-        acme_ws: Workspace, tmp_path: Path) -> None:
+    acme_ws: Workspace, tmp_path: Path
+) -> None:
     model = acme_ws.register_model("m", make_model_folder(tmp_path / "m")).ref
     acme_ws.run_stage("evaluation", "acme-bench", inputs={"model": model})
     md = render_report(acme_ws, model).markdown
     summary = md.split("## Evidence summary", 1)[1].split("\n## ", 1)[0]
-    assert "acme_score = 0.875 share (higher is better); acme_latency_ms = 12.5 ms " \
-           "(lower is better)" in summary
+    assert (
+        "acme_score = 0.875 share (higher is better); acme_latency_ms = 12.5 ms "
+        "(lower is better)" in summary
+    )
     assert "acme_internal_counter" not in summary
     titles = [line[3:] for line in md.splitlines() if line.startswith("## ")]
     assert titles.index("ACME bench") == titles.index("Evaluation and safety") + 1
@@ -142,7 +162,9 @@ def test_summarize_metrics_uses_the_declaration(acme_ws: Workspace) -> None:
     kinds = acme_ws.plugins.declared_kinds()
     metrics = {"acme_internal_counter": 1, "acme_latency_ms": 3.25, "acme_score": 0.5}
     assert format_metrics(KIND, metrics, kinds=kinds) == "acme_score=0.5, acme_latency_ms=3.25"
-    assert summarize_metrics(KIND, metrics, kinds=kinds) == {"acme_score": 0.5,
-                                                              "acme_latency_ms": 3.25}
+    assert summarize_metrics(KIND, metrics, kinds=kinds) == {
+        "acme_score": 0.5,
+        "acme_latency_ms": 3.25,
+    }
     # undeclared kinds fall back to their first numeric metrics
     assert format_metrics("other", {"a": 1, "b": "x", "c": 2.0}) == "a=1, c=2"

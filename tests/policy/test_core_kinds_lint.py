@@ -34,12 +34,14 @@ POLICY = textwrap.dedent("""\
         approvals:
           - {{role: validator, count: 1}}
 """)
-CLEAN = ("evidence.bundle.metrics.encrypted && evidence.bundle.metrics.size_bytes < 1e9 && "
-         "evidence.promotion.metrics.stage == 'staging' && "
-         "evidence.approval.metrics.decision == 'approve' && "
-         "!evidence.revocation.metrics.by_policy && "
-         "evidence.promotion_request.metrics.to == 'production' && "
-         "evidence.revalidation.metrics.since != ''")
+CLEAN = (
+    "evidence.bundle.metrics.encrypted && evidence.bundle.metrics.size_bytes < 1e9 && "
+    "evidence.promotion.metrics.stage == 'staging' && "
+    "evidence.approval.metrics.decision == 'approve' && "
+    "!evidence.revocation.metrics.by_policy && "
+    "evidence.promotion_request.metrics.to == 'production' && "
+    "evidence.revalidation.metrics.since != ''"
+)
 
 
 @pytest.fixture
@@ -49,31 +51,48 @@ def declared(tmp_path: Path) -> dict[str, dict[str, str]]:
 
 
 def _errors(path: Path, declared: dict[str, dict[str, str]]) -> list[str]:
-    return [str(i) for i in lint([path], evidence_kinds=declared, roles=ROLES)
-            if i.severity == "error"]
+    return [
+        str(i) for i in lint([path], evidence_kinds=declared, roles=ROLES) if i.severity == "error"
+    ]
 
 
 def test_every_kind_the_core_records_is_declared(declared: dict[str, dict[str, str]]) -> None:
-    for kind in ("bundle", "promotion", "approval", "revocation", "promotion_request",
-                 "revalidation", "dataset_card", "ingestion", "pickle_allowed", "validation",
-                 "data_step"):
+    for kind in (
+        "bundle",
+        "promotion",
+        "approval",
+        "revocation",
+        "promotion_request",
+        "revalidation",
+        "dataset_card",
+        "ingestion",
+        "pickle_allowed",
+        "validation",
+        "data_step",
+    ):
         assert kind in declared, kind
     assert {k.name for k in CORE_KINDS} <= set(declared)
 
 
-def test_policy_using_core_kinds_lints_clean(write_policy: Callable[..., Path],
-                                             declared: dict[str, dict[str, str]]) -> None:
+def test_policy_using_core_kinds_lints_clean(
+    write_policy: Callable[..., Path], declared: dict[str, dict[str, str]]
+) -> None:
     assert _errors(write_policy(POLICY.format(expr=CLEAN)), declared) == []
 
 
-@pytest.mark.parametrize(("expr", "says"), [
-    ("evidence.bundle.metrics.encryptd", "reads metric 'encryptd', which evidence kind 'bundle' "
-                                         "never records"),
-    ("evidence.approval.metrics.decison == 'approve'", "reads metric 'decison'"),
-    ("evidence.bundle.metrics.members", "condition evaluates to double, not a bool"),
-])
+@pytest.mark.parametrize(
+    ("expr", "says"),
+    [
+        (
+            "evidence.bundle.metrics.encryptd",
+            "reads metric 'encryptd', which evidence kind 'bundle' never records",
+        ),
+        ("evidence.approval.metrics.decison == 'approve'", "reads metric 'decison'"),
+        ("evidence.bundle.metrics.members", "condition evaluates to double, not a bool"),
+    ],
+)
 def test_misspelt_or_mistyped_metric_of_a_core_kind_is_an_error(
-        write_policy: Callable[..., Path], declared: dict[str, dict[str, str]], expr: str,
-        says: str) -> None:
+    write_policy: Callable[..., Path], declared: dict[str, dict[str, str]], expr: str, says: str
+) -> None:
     errors = _errors(write_policy(POLICY.format(expr=expr)), declared)
     assert len(errors) == 1 and says in errors[0], errors

@@ -75,16 +75,19 @@ def test_high_risk_model_blocked(pf, change: dict[str, Any], condition: str) -> 
 
 @pytest.mark.parametrize(("suite_passed", "allowed"), [(True, True), (False, False), (None, False)])
 def test_low_risk_production_holds_a_suite_to_its_own_thresholds(
-        pf, suite_passed: bool | None, allowed: bool) -> None:
+    pf, suite_passed: bool | None, allowed: bool
+) -> None:
     # An evaluation run from a suite (the demo's assistant-gate) is held to the suite's bars,
     # whatever the mean accuracy; one run without a suite fails closed: it met no bars at all.
     e = pf.evidence
     eval_metrics: dict[str, Any] = {"acc": 0.8}
     if suite_passed is not None:
         eval_metrics["suite_passed"] = suite_passed
-    records = [e("eval", eval_metrics),
-               e("safety", {"refusal_rate": 0.97, "leakage_rate": 0, "injection_success_rate": 0}),
-               e("serving_perf", {"latency_ms_p95": 210}, stage="evaluation")]
+    records = [
+        e("eval", eval_metrics),
+        e("safety", {"refusal_rate": 0.97, "leakage_rate": 0, "injection_success_rate": 0}),
+        e("serving_perf", {"latency_ms_p95": 210}, stage="evaluation"),
+    ]
     rules = load_policies(pf.repo_root / "policies").select("model", "low", "production")
     result = evaluate(rules, pf.facts(records, risk_tier="low"), now=pf.now)
     assert result.allowed is allowed, explain_text(result)
@@ -111,7 +114,10 @@ def test_int8_model_needs_compression_evidence(pf) -> None:
     facts = pf.facts(_good_high_risk(pf), risk_tier="high", kind="onnx-int8")
     result = evaluate(rules, facts, now=pf.now)
     assert [o.condition for o in result.blocking] == ["compression-quality-delta"]
-    with_delta = [*_good_high_risk(pf), pf.evidence("compression", {"perplexity_increase_pct": 1.2})]
+    with_delta = [
+        *_good_high_risk(pf),
+        pf.evidence("compression", {"perplexity_increase_pct": 1.2}),
+    ]
     facts = pf.facts(with_delta, risk_tier="high", kind="onnx-int8")
     assert evaluate(rules, facts, now=pf.now).allowed
 

@@ -20,9 +20,17 @@ def _worker(home: str, url: str, worker: int, errors: mp.Queue) -> None:  # type
         for i in range(PER_PROCESS):
             with ws.db.write() as s:
                 store.create_version(
-                    s, ws.audit_writer, asset_type="model", name="contended",
-                    fields={"digest": digest_bytes(f"{worker}-{i}".encode()), "kind": "base",
-                            "size_bytes": 1, "meta": {"worker": worker, "i": i}})
+                    s,
+                    ws.audit_writer,
+                    asset_type="model",
+                    name="contended",
+                    fields={
+                        "digest": digest_bytes(f"{worker}-{i}".encode()),
+                        "kind": "base",
+                        "size_bytes": 1,
+                        "meta": {"worker": worker, "i": i},
+                    },
+                )
         ws.close()
     except BaseException as exc:  # noqa: BLE001 - reported to the parent
         errors.put(f"worker {worker}: {type(exc).__name__}: {exc}")

@@ -37,13 +37,17 @@ def test_a_missing_postgres_database_is_no_store(pg_url: str) -> None:
 
 
 def test_an_unreachable_server_is_a_configuration_error() -> None:
-    with pytest.raises(ConfigurationError, match=r"cannot reach the store at "
-                                                 r"postgresql\+psycopg://lmops:\*\*\*@127.0.0.1:1/x"):
+    with pytest.raises(
+        ConfigurationError,
+        match=r"cannot reach the store at "
+        r"postgresql\+psycopg://lmops:\*\*\*@127.0.0.1:1/x",
+    ):
         store_exists("postgresql://lmops:s3cret@127.0.0.1:1/x")
 
 
 def test_a_pooled_connection_killed_while_idle_is_replaced(
-        tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from sqlalchemy import text
 
     from lmops_core.registry import db as db_module
@@ -53,8 +57,10 @@ def test_a_pooled_connection_killed_while_idle_is_replaced(
         with ws.db.read() as s:
             pid = s.connection().execute(text("SELECT pg_backend_pid()")).scalar_one()
         with _pg_admin() as admin:  # every pooled connection dies, as in a server restart
-            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                          "WHERE datname = %s", (pg_url.rsplit("/", 1)[1],))
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (pg_url.rsplit("/", 1)[1],),
+            )
         monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", 0.0)  # "idle long enough"
         with ws.db.read() as s:
             again = s.connection().execute(text("SELECT pg_backend_pid()")).scalar_one()

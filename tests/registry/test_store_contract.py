@@ -24,20 +24,23 @@ def test_versions_are_numbered_per_asset(ws: Workspace, tmp_path: Path) -> None:
     assert _dataset(ws, tmp_path, "qa", 3) == "dataset:qa@2"
     assert _dataset(ws, tmp_path, "other", 2) == "dataset:other@1"
     m1 = ws.register_model("tiny", make_model_folder(tmp_path / "m1"))
-    m2 = ws.register_model("tiny", make_model_folder(tmp_path / "m2", b"\x01" * 64),
-                           kind="merged")
+    m2 = ws.register_model("tiny", make_model_folder(tmp_path / "m2", b"\x01" * 64), kind="merged")
     assert (m1.ref, m2.ref, m2.kind) == ("model:tiny@1", "model:tiny@2", "merged")
     assert [v.version for v in ws.list_versions("model", "tiny")] == [1, 2]
 
 
 def test_normalised_names_cannot_coexist(ws: Workspace) -> None:
     with ws.db.write() as s:
-        store.ensure_asset(s, ws.audit_writer, asset_type="model", name="my-model",
-                           must_create=True)
-    with pytest.raises(AlreadyExistsError, match="already exists as 'my-model'"), \
-            ws.db.write() as s:
-        store.ensure_asset(s, ws.audit_writer, asset_type="model", name="my%2Dmodel",
-                           must_create=True)
+        store.ensure_asset(
+            s, ws.audit_writer, asset_type="model", name="my-model", must_create=True
+        )
+    with (
+        pytest.raises(AlreadyExistsError, match="already exists as 'my-model'"),
+        ws.db.write() as s,
+    ):
+        store.ensure_asset(
+            s, ws.audit_writer, asset_type="model", name="my%2Dmodel", must_create=True
+        )
     assert [a.name for a in ws.list_assets("model")] == ["my-model"]
 
 
@@ -71,8 +74,9 @@ def test_prompts_declare_their_variables(ws: Workspace) -> None:
 
 def test_search_by_name_tag_kind_and_metric(ws: Workspace, tmp_path: Path) -> None:
     a = ws.register_model("alpha-bot", make_model_folder(tmp_path / "a"))
-    b = ws.register_model("beta-bot", make_model_folder(tmp_path / "b", b"\x02" * 64),
-                          kind="merged")
+    b = ws.register_model(
+        "beta-bot", make_model_folder(tmp_path / "b", b"\x02" * 64), kind="merged"
+    )
     ws.tag(a.ref, "team", "cards")
     ws.tag(b.ref, "team", "loans")
     ws.attach_evidence(a.ref, kind="eval", digest=a.digest, metrics={"acc": 0.7})
@@ -81,8 +85,9 @@ def test_search_by_name_tag_kind_and_metric(ws: Workspace, tmp_path: Path) -> No
     assert [v.ref for v in ws.search("model", kind="merged")] == [b.ref]
     assert [v.ref for v in ws.search("model", name="*-bot")] == [b.ref, a.ref]
     assert [v.ref for v in ws.search("model", metrics=["eval.acc>=0.6"])] == [a.ref]
-    assert [v.ref for v in ws.search("model", metrics=["eval.acc<0.6"],
-                                     tags={"team": "loans"})] == [b.ref]
+    assert [
+        v.ref for v in ws.search("model", metrics=["eval.acc<0.6"], tags={"team": "loans"})
+    ] == [b.ref]
     assert ws.search("model", stage="production") == []
     with pytest.raises(ValidationError, match="invalid metric filter 'acc is high'"):
         ws.search("model", metrics=["acc is high"])
@@ -90,8 +95,13 @@ def test_search_by_name_tag_kind_and_metric(ws: Workspace, tmp_path: Path) -> No
 
 def test_evidence_binds_to_the_exact_digest(ws: Workspace, tmp_path: Path) -> None:
     v = ws.register_model("tiny", make_model_folder(tmp_path / "m"))
-    ev = ws.attach_evidence(v.ref, kind="validation", digest=v.digest,
-                            metrics={"passed": True}, details={"report": "ok"})
+    ev = ws.attach_evidence(
+        v.ref,
+        kind="validation",
+        digest=v.digest,
+        metrics={"passed": True},
+        details={"report": "ok"},
+    )
     assert ev.subject == "model:tiny@1" and ev.subject_digest == v.digest
     other = digest_bytes(b"different weights")
     with pytest.raises(IntegrityError, match="evidence attaches only to the exact content"):
@@ -111,16 +121,33 @@ def test_lineage_edges_and_self_reference(ws: Workspace, tmp_path: Path) -> None
     with ws.db.write() as s:
         _, drow = store.resolve(s, d)
         _, brow = store.resolve(s, base.ref)
-        child = store.create_version(s, ws.audit_writer, asset_type="model", name="tiny",
-                                     fields={"digest": digest_bytes(b"adapter"), "kind": "adapter",
-                                             "size_bytes": 7, "meta": {}})
-        store.add_lineage(s, ws.audit_writer, child_type="model", child=child,
-                          parent_type="model", parent=brow)
-        store.add_lineage(s, ws.audit_writer, child_type="model", child=child,
-                          parent_type="dataset", parent=drow)
+        child = store.create_version(
+            s,
+            ws.audit_writer,
+            asset_type="model",
+            name="tiny",
+            fields={
+                "digest": digest_bytes(b"adapter"),
+                "kind": "adapter",
+                "size_bytes": 7,
+                "meta": {},
+            },
+        )
+        store.add_lineage(
+            s, ws.audit_writer, child_type="model", child=child, parent_type="model", parent=brow
+        )
+        store.add_lineage(
+            s, ws.audit_writer, child_type="model", child=child, parent_type="dataset", parent=drow
+        )
         with pytest.raises(ValidationError, match="cannot be derived from itself"):
-            store.add_lineage(s, ws.audit_writer, child_type="model", child=child,
-                              parent_type="model", parent=child)
+            store.add_lineage(
+                s,
+                ws.audit_writer,
+                child_type="model",
+                child=child,
+                parent_type="model",
+                parent=child,
+            )
     up = ws.lineage("model:tiny@2")
     assert sorted(e.parent for e in up) == ["dataset:qa@1", "model:tiny@1"]
     down = ws.lineage("dataset:qa@1", direction="down")
@@ -131,8 +158,13 @@ def test_every_change_is_audited_and_verifies(ws: Workspace, tmp_path: Path) -> 
     ref = _dataset(ws, tmp_path)
     ws.tag(ref, "owner", "risk")
     actions = [e.action for e in ws.audit_events()]
-    assert actions == ["dataset.create", "dataset_version.create", "evidence.attach",
-                       "evidence.attach", "tag.set"]
+    assert actions == [
+        "dataset.create",
+        "dataset_version.create",
+        "evidence.attach",
+        "evidence.attach",
+        "tag.set",
+    ]
     assert all(e.actor == "alice" for e in ws.audit_events())
     assert ws.verify_audit().ok
 
@@ -140,9 +172,13 @@ def test_every_change_is_audited_and_verifies(ws: Workspace, tmp_path: Path) -> 
 def test_failed_transaction_writes_neither_change_nor_audit(ws: Workspace) -> None:
     before = len(ws.audit_events())
     with pytest.raises(RuntimeError), ws.db.write() as s:
-        store.create_version(s, ws.audit_writer, asset_type="model", name="ghost",
-                             fields={"digest": digest_bytes(b"x"), "kind": "base",
-                                     "size_bytes": 1, "meta": {}})
+        store.create_version(
+            s,
+            ws.audit_writer,
+            asset_type="model",
+            name="ghost",
+            fields={"digest": digest_bytes(b"x"), "kind": "base", "size_bytes": 1, "meta": {}},
+        )
         raise RuntimeError("crash after the insert")
     assert len(ws.audit_events()) == before
     with pytest.raises(NotFoundError):

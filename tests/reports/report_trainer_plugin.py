@@ -28,17 +28,30 @@ class CountingTrainer:
         folder = context.workdir / "model"
         folder.mkdir()
         payload = bytes([records % 256, int(context.params.get("variant", 0)) % 256]) * 32
-        header = json.dumps({"w": {"dtype": "U8", "shape": [len(payload)],
-                                   "data_offsets": [0, len(payload)]}}).encode()
-        (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header
-                                                   + payload)
+        header = json.dumps(
+            {"w": {"dtype": "U8", "shape": [len(payload)], "data_offsets": [0, len(payload)]}}
+        ).encode()
+        (folder / "model.safetensors").write_bytes(
+            struct.pack("<Q", len(header)) + header + payload
+        )
         (folder / "config.json").write_text('{"model_type": "test"}')
         loss = [2.0 / (step + 1) for step in range(20)]
         return StageResult(
-            outputs=[OutputAsset(role="model", asset_type="model", path=folder, kind="full",
-                                 derived_from=["dataset"], name="chat", risk_tier="standard")],
+            outputs=[
+                OutputAsset(
+                    role="model",
+                    asset_type="model",
+                    path=folder,
+                    kind="full",
+                    derived_from=["dataset"],
+                    name="chat",
+                    risk_tier="standard",
+                )
+            ],
             metrics={"final_loss": loss[-1], "records": float(records)},
-            series={"loss": loss}, params=dict(context.params))
+            series={"loss": loss},
+            params=dict(context.params),
+        )
 
 
 @hookimpl

@@ -43,13 +43,15 @@ def test_report_route_needs_a_token_and_a_real_request(store: Store, client: Tes
     assert client.get(url).status_code == 401
     bad = {"Authorization": "Bearer lmops_deadbeef_notasecret"}
     assert client.get(url, headers=bad).status_code == 401
-    missing = client.get("/api/v1/requests/" + "0" * 32 + "/report",
-                         headers=_token(store, "reader", "viewer"))
+    missing = client.get(
+        "/api/v1/requests/" + "0" * 32 + "/report", headers=_token(store, "reader", "viewer")
+    )
     assert missing.status_code == 404
 
 
-def test_cli_writes_both_formats_and_prints_the_digest(store: Store, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_writes_both_formats_and_prints_the_digest(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = store.ws.settings
     monkeypatch.setenv("LMOPS_HOME", str(settings.home))
     monkeypatch.setenv("LMOPS_POLICIES_DIR", str(settings.policies_dir))
@@ -72,7 +74,8 @@ def test_cli_writes_both_formats_and_prints_the_digest(store: Store, tmp_path: P
     assert f"digest {digest}" in result.output and str(html) in result.output
     assert md.read_text(encoding="utf-8") == render_report(store.ws, store.candidate).markdown
 
-    only_md = CliRunner().invoke(app, ["report", store.production, "--out", str(out),
-                                       "--format", "md"])
+    only_md = CliRunner().invoke(
+        app, ["report", store.production, "--out", str(out), "--format", "md"]
+    )
     assert only_md.exit_code == 0, only_md.output
     assert (out / "report-chat-1.md").is_file() and not (out / "report-chat-1.html").exists()

@@ -29,8 +29,14 @@ def test_empty_sections_say_none_recorded(tmp_path: Path) -> None:
         ref = ws.register_model("lone", make_model_folder(tmp_path / "m")).ref
         report = render_report(ws, ref)
     md_sections = report.markdown.split("\n## ")[1:]
-    for key in ("Evidence summary", "Data evidence", "Training configuration",
-                "Evaluation and safety", "Explanations", "Approval trail"):
+    for key in (
+        "Evidence summary",
+        "Data evidence",
+        "Training configuration",
+        "Evaluation and safety",
+        "Explanations",
+        "Approval trail",
+    ):
         body = next(s for s in md_sections if s.startswith(key))
         assert "none recorded" in body, key
     assert "lineage: none recorded" in report.markdown
@@ -75,8 +81,9 @@ def test_digest_is_deterministic_and_tracks_evidence(store: Store) -> None:
     assert first.markdown == again.markdown and first.html == again.html
     assert first.digest in first.markdown and first.digest in first.html
     v = store.ws.get(store.candidate)
-    store.ws.attach_evidence(store.candidate, kind="serving_perf", digest=v.digest,
-                             metrics={"latency_ms_p95": 12.5})
+    store.ws.attach_evidence(
+        store.candidate, kind="serving_perf", digest=v.digest, metrics={"latency_ms_p95": 12.5}
+    )
     changed = render_report(store.ws, store.candidate)
     assert changed.digest != first.digest
     assert "latency_ms_p95" in changed.markdown
@@ -102,8 +109,9 @@ def test_html_is_self_contained(store: Store) -> None:
 
 def test_reviewer_text_is_escaped_in_html(store: Store) -> None:
     comment = "<script>alert(1)</script> | not ready"
-    ws_as(store.ws, "val").governance.decide(store.request_id, approve=False,
-                                             role="validator", comment=comment)
+    ws_as(store.ws, "val").governance.decide(
+        store.request_id, approve=False, role="validator", comment=comment
+    )
     report = render_report(store.ws, store.candidate)
     assert "<script" not in report.html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; | not ready" in report.html
@@ -114,8 +122,9 @@ def test_report_embeds_the_newest_audit_checkpoint(store: Store, tmp_path: Path)
     written = store.ws.write_audit_checkpoint()
     report = render_report(store.ws, store.candidate)
     assert report.audit_checkpoint == written
-    line = re.search(r"Audit log checkpoint \(signed, outside the digest\): `(.*)`",
-                     report.markdown)
+    line = re.search(
+        r"Audit log checkpoint \(signed, outside the digest\): `(.*)`", report.markdown
+    )
     assert line is not None and 'id="audit-checkpoint"' in report.html
     kept = tmp_path / "from-report.json"
     kept.write_text(line.group(1))

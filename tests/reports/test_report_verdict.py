@@ -32,8 +32,9 @@ def test_allowed_only_when_every_blocking_gate_passes(env: Env) -> None:
     assert "production: ALLOWED" not in blocked
     assert "production: BLOCKED (prod/accuracy fail)" in blocked
     # The gate with its threshold beside the measured value.
-    assert ("| prod/accuracy | FAIL | blocking | evidence.eval.metrics.acc \\>= 0.5 | "
-            "eval.acc = 0.3 |") in blocked
+    assert (
+        "| prod/accuracy | FAIL | blocking | evidence.eval.metrics.acc \\>= 0.5 | eval.acc = 0.3 |"
+    ) in blocked
     assert "open issues: 1 (listed under Open issues)" in blocked
     html = render_report(env.ws, bad).html
     assert html.index("<h2>Verdict</h2>") < html.index("<h2>Identity and lineage</h2>")
@@ -47,8 +48,9 @@ def test_a_revoked_version_is_blocked_and_says_by_whom_and_why(env: Env) -> None
     promoted = _verdict(render_report(env.ws, ref).markdown)
     assert "stage now: production" in promoted
     assert f"latest request {req.id} to production: approved" in promoted
-    env.as_user("risk").governance.revoke(ref, stage="production",
-                                          reason="drifted share 0.82 > 0.5")
+    env.as_user("risk").governance.revoke(
+        ref, stage="production", reason="drifted share 0.82 > 0.5"
+    )
     verdict = _verdict(render_report(env.ws, ref).markdown)
     assert "production: BLOCKED (version is revalidation-required" in verdict
     assert "production: ALLOWED" not in verdict
@@ -59,11 +61,12 @@ def test_a_revoked_version_is_blocked_and_says_by_whom_and_why(env: Env) -> None
 def test_raw_metric_dumps_are_folded_and_the_verdict_is_not(env: Env) -> None:
     ref = env.model(acc=None)
     metrics = {"acc": 0.7, **{f"task_{i:02d}": i / 100 for i in range(20)}}
-    env.ws.as_actor("val").attach_evidence(ref, kind="eval", digest=env.ws.get(ref).digest,
-                                           metrics=metrics)
+    env.ws.as_actor("val").attach_evidence(
+        ref, kind="eval", digest=env.ws.get(ref).digest, metrics=metrics
+    )
     html = render_report(env.ws, ref).html
     verdict, rest = html.split('<section id="identity">', 1)
     assert "<details>" not in verdict and "eval.acc = 0.7" in verdict
-    folded = rest[rest.index("<details><summary>eval evidence on"):]
+    folded = rest[rest.index("<details><summary>eval evidence on") :]
     assert "(21 rows)</summary><table>" in folded
     assert folded.index("task_19") < folded.index("</details>")

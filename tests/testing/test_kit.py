@@ -44,28 +44,36 @@ def test_as_user_acts_through_a_real_token(make_workspace: Callable[..., Governe
 
 
 def test_policies_are_written_for_the_store(make_workspace: Callable[..., Governed]) -> None:
-    store = make_workspace(entry_points=False, policies={"p": "apiVersion: lmops/v1\n"
-                                                              "kind: Policy\nname: p\nrules: []\n"})
+    store = make_workspace(
+        entry_points=False,
+        policies={"p": "apiVersion: lmops/v1\nkind: Policy\nname: p\nrules: []\n"},
+    )
     assert [p.name for p in store.ws.settings.policies_dir.iterdir()] == ["p.yaml"]
 
 
 def test_load_plugin_and_registered_by(load_plugin: Callable[..., PluginHost]) -> None:
     host = load_plugin(ECHO)
-    assert registered_by(host, ECHO) == {"operations": ["evaluation:acme-echo-check"],
-                                         "evidence_kinds": ["acme_echo"],
-                                         "model_runtimes": ["acme-echo"]}
+    assert registered_by(host, ECHO) == {
+        "operations": ["evaluation:acme-echo-check"],
+        "evidence_kinds": ["acme_echo"],
+        "model_runtimes": ["acme-echo"],
+    }
     assert registered_by(host, "nobody") == {}
 
 
 def test_stage_context_checks_params_as_the_runner_does(
-        load_plugin: Callable[..., PluginHost], tmp_path: Path) -> None:
+    load_plugin: Callable[..., PluginHost], tmp_path: Path
+) -> None:
     contexts = StageContexts(tmp_path, load_plugin(ECHO))
     folder = tmp_path / "m"
     folder.mkdir()
     (folder / "config.json").write_text("cfg")
     ctx = contexts("acme-echo-check", {"model": model_input(folder, "acme-echo")})
-    assert (ctx.stage, ctx.operation, ctx.inputs["model"].role) == (Stage.EVALUATION,
-                                                                    "acme-echo-check", "model")
+    assert (ctx.stage, ctx.operation, ctx.inputs["model"].role) == (
+        Stage.EVALUATION,
+        "acme-echo-check",
+        "model",
+    )
     assert ctx.load_model().generate("ab") == "cfg:ba"  # found in the context's host
     assert contexts(echo.EchoCheck()).workdir != ctx.workdir  # a fresh folder each time
     with pytest.raises(ValidationError, match='unknown parameter "rounds"'):
@@ -83,12 +91,14 @@ def test_inputs_are_renamed_to_their_role(stage_context: StageContexts, tmp_path
     assert list(ctx.records("dataset")) == [{"text": "a"}]
 
 
-def test_tiny_models_name_the_kinds_that_can_be_built(load_plugin: Callable[..., PluginHost],
-                                                       tmp_path: Path) -> None:
+def test_tiny_models_name_the_kinds_that_can_be_built(
+    load_plugin: Callable[..., PluginHost], tmp_path: Path
+) -> None:
     models = TinyModels(tmp_path, load_plugin(ECHO))
     assert models.kinds() == []
-    with pytest.raises(PluginError, match='"acme-echo" \\(acme\\) cannot build a tiny model; '
-                                          "kinds that can: none"):
+    with pytest.raises(
+        PluginError, match='"acme-echo" \\(acme\\) cannot build a tiny model; kinds that can: none'
+    ):
         models("acme-echo")
 
 
@@ -103,13 +113,29 @@ def test_no_network_refuses_and_records(no_network: list[object]) -> None:
 
 def test_the_kit_loads_once_through_pytest_plugins_and_p(tmp_path: Path) -> None:
     (tmp_path / "conftest.py").write_text('pytest_plugins = ["lmops_core.testing"]\n')
-    (tmp_path / "test_it.py").write_text(textwrap.dedent("""
+    (tmp_path / "test_it.py").write_text(
+        textwrap.dedent("""
         def test_fixtures_are_there(recording_progress, load_plugin):
             recording_progress.start("x", total=1)
             assert recording_progress.started == [("x", 1)]
-    """))
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "lmops_core.testing",
-                          "-p", "no:cacheprovider", str(tmp_path)], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=600)
+    """)
+    )
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "lmops_core.testing",
+            "-p",
+            "no:cacheprovider",
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "1 passed" in run.stdout

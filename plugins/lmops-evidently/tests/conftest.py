@@ -13,9 +13,31 @@ from lmops_evidently.monitor import DriftMonitor
 from lmops_core.contracts import StageContext
 from lmops_core.testing import StageContexts, dataset_input, model_input, write_jsonl
 
-WORDS = ["the", "model", "answers", "questions", "about", "weather", "travel", "cooking",
-         "music", "history", "science", "sport", "garden", "books", "films", "cities",
-         "rivers", "mountains", "coffee", "trains", "maps", "code", "data"]
+WORDS = [
+    "the",
+    "model",
+    "answers",
+    "questions",
+    "about",
+    "weather",
+    "travel",
+    "cooking",
+    "music",
+    "history",
+    "science",
+    "sport",
+    "garden",
+    "books",
+    "films",
+    "cities",
+    "rivers",
+    "mountains",
+    "coffee",
+    "trains",
+    "maps",
+    "code",
+    "data",
+]
 ZH = "你好世界数据模型天气旅行音乐历史科学城市河流山脉咖啡火车地图代码"
 ROUTES = ("chat", "search", "summarise")
 
@@ -65,10 +87,17 @@ def make_context(stage_context: StageContexts) -> MakeContext:
     """``make_context(reference, current, params=None, model=None, kind="instruction")``: a
     drift context over two JSONL windows, parameters unchecked (the monitor checks them)."""
 
-    def build(reference: Path, current: Path, params: dict[str, Any] | None = None,
-              model: Path | None = None, kind: str = "instruction") -> StageContext:
-        inputs = {"reference": dataset_input(reference, shape=kind),
-                  "current": dataset_input(current, shape=kind)}
+    def build(
+        reference: Path,
+        current: Path,
+        params: dict[str, Any] | None = None,
+        model: Path | None = None,
+        kind: str = "instruction",
+    ) -> StageContext:
+        inputs = {
+            "reference": dataset_input(reference, shape=kind),
+            "current": dataset_input(current, shape=kind),
+        }
         if model is not None:
             inputs["model"] = model_input(model)
         return stage_context(DriftMonitor(), inputs, params, seed=7, validate=False)

@@ -33,8 +33,14 @@ POLICY = textwrap.dedent("""
 DATA = Path(lmops_hf.__file__).parent / "data"
 # PII hit rate needs the spaCy model; this test is about the governance loop, not PII.
 NO_PII = {"descriptors": ["length", "words", "oov_rate", "lang", "refusal"]}
-SHIFTED = Path(__file__).resolve().parents[3] / "src" / "lmops_core" / "data" / "demo" / \
-    "drift_window.jsonl"
+SHIFTED = (
+    Path(__file__).resolve().parents[3]
+    / "src"
+    / "lmops_core"
+    / "data"
+    / "demo"
+    / "drift_window.jsonl"
+)
 
 
 def test_calm_window_keeps_approval_and_shifted_window_revokes_it(tmp_path: Path) -> None:
@@ -45,22 +51,28 @@ def test_calm_window_keeps_approval_and_shifted_window_revokes_it(tmp_path: Path
     admin = ws.with_token(ws.governance.bootstrap_admin("root"))
     eng = ws.with_token(admin.governance.create_token("eng", role="submitter"))
     val = ws.with_token(admin.governance.create_token("val", role="validator"))
-    model = eng.run_stage("training", "create-base", inputs={},
-                          params={"name": "assistant"}).output("model")
-    reference = eng.register_dataset("train", DATA / "instructions.jsonl",
-                                     shape="instruction").ref
+    model = eng.run_stage(
+        "training", "create-base", inputs={}, params={"name": "assistant"}
+    ).output("model")
+    reference = eng.register_dataset("train", DATA / "instructions.jsonl", shape="instruction").ref
     req = eng.governance.request_promotion(model, to="production")
     val.governance.decide(req.id, approve=True, role="validator", comment="ok")
     monitor = ws.as_actor("monitor")
 
-    _, calm = monitor_window(monitor, model=model, reference=reference,
-                             log=DATA / "instructions_heldout.jsonl", monitor="drift",
-                             params=NO_PII)
+    _, calm = monitor_window(
+        monitor,
+        model=model,
+        reference=reference,
+        log=DATA / "instructions_heldout.jsonl",
+        monitor="drift",
+        params=NO_PII,
+    )
     assert not calm.breached, calm.reasons
     assert ws.get(model).stage == "production"
 
-    _, shifted = monitor_window(monitor, model=model, reference=reference, log=SHIFTED,
-                                monitor="drift", params=NO_PII)
+    _, shifted = monitor_window(
+        monitor, model=model, reference=reference, log=SHIFTED, monitor="drift", params=NO_PII
+    )
     assert shifted.breached and shifted.actions == ["alert", "revoke"]
     assert ws.get(model).stage is None
     revoked = ws.audit_events(action="promotion.revoked")

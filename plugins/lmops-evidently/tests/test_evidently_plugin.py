@@ -9,13 +9,19 @@ from lmops_core.testing import registered_by
 
 
 def test_registers_the_drift_monitor_and_evidence_kind(
-        load_plugin: Callable[..., PluginHost]) -> None:
+    load_plugin: Callable[..., PluginHost],
+) -> None:
     host = load_plugin("lmops_evidently.plugin")
     [info] = [p for p in host.plugins if p.name == "lmops_evidently.plugin"]
-    assert set(info.hooks) == {"register_monitors", "register_evidence_kinds",
-                               "lmops_report_sections"}
+    assert set(info.hooks) == {
+        "register_monitors",
+        "register_evidence_kinds",
+        "lmops_report_sections",
+    }
     assert registered_by(host, "lmops_evidently.plugin") == {
-        "operations": ["monitoring:drift"], "evidence_kinds": ["drift"]}
+        "operations": ["monitoring:drift"],
+        "evidence_kinds": ["drift"],
+    }
     kind = host.evidence_kind("drift")
     assert kind.metrics["dataset_drift"].type == "boolean"
     assert kind.metrics["drifted_share"].type == "number"

@@ -46,8 +46,9 @@ def evaluate(model: Any, tokenizer: Any, records: list[dict[str, str]]) -> dict[
         ex = encode_example(tokenizer, instruction_messages(rec), 256)
         assert ex is not None
         with torch.no_grad():
-            out = model(input_ids=torch.tensor([ex["input_ids"]]),
-                        labels=torch.tensor([ex["labels"]]))
+            out = model(
+                input_ids=torch.tensor([ex["input_ids"]]), labels=torch.tensor([ex["labels"]])
+            )
         loss_sum += float(out.loss)
         n += 1
         reply = gen.generate(rec["prompt"], max_new_tokens=40)
@@ -64,10 +65,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--methods", default="full,lora")
-    parser.add_argument("--lora-modules-to-save", default="lm_head",
-                        help="comma-separated; '' for none")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (on a shared CPU, more threads mostly spin)")
+    parser.add_argument(
+        "--lora-modules-to-save", default="lm_head", help="comma-separated; '' for none"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (on a shared CPU, more threads mostly spin)",
+    )
     args = parser.parse_args()
     import torch
 
@@ -83,34 +89,60 @@ def main() -> None:
     for method in args.methods.split(","):
         work = root / method
         work.mkdir()
-        params = {"method": method, "max_steps": args.steps, "batch_size": 16,
-                  "learning_rate": 3e-3 if method == "full" else 1e-2,
-                  "lr_scheduler": "cosine", "warmup_steps": 20, "checkpoint_every": 10_000}
+        params = {
+            "method": method,
+            "max_steps": args.steps,
+            "batch_size": 16,
+            "learning_rate": 3e-3 if method == "full" else 1e-2,
+            "lr_scheduler": "cosine",
+            "warmup_steps": 20,
+            "checkpoint_every": 10_000,
+        }
         if method == "lora":
             params.update(lora_r=16, lora_alpha=32, lora_dropout=0.0)
             if args.lora_modules_to_save:
                 params["modules_to_save"] = args.lora_modules_to_save.split(",")
         ctx = StageContext(
-            stage=Stage.TRAINING, operation="sft", workdir=work, actor="measure", run_id=method,
-            seed=0, params=params,
-            inputs={"base": InputAsset("base", "base@1", "model", "base", "sha256:" + "0" * 64,
-                                       base),
-                    "dataset": InputAsset("dataset", "instr@1", "dataset", "instruction",
-                                          "sha256:" + "1" * 64, DATA_DIR / "instructions.jsonl")})
+            stage=Stage.TRAINING,
+            operation="sft",
+            workdir=work,
+            actor="measure",
+            run_id=method,
+            seed=0,
+            params=params,
+            inputs={
+                "base": InputAsset("base", "base@1", "model", "base", "sha256:" + "0" * 64, base),
+                "dataset": InputAsset(
+                    "dataset",
+                    "instr@1",
+                    "dataset",
+                    "instruction",
+                    "sha256:" + "1" * 64,
+                    DATA_DIR / "instructions.jsonl",
+                ),
+            },
+        )
         result = SftTrainer().run(ctx)
         out = result.outputs[0].path
         model, tok = load_causal_lm(out, base=base if method == "lora" else None)
-        label = method if method == "full" or not args.lora_modules_to_save else (
-            f"{method} + trained {args.lora_modules_to_save}")
-        rows.append((f"sft {label} ({args.steps} steps)", evaluate(model, tok, held),
-                     result.metrics))
+        label = (
+            method
+            if method == "full" or not args.lora_modules_to_save
+            else (f"{method} + trained {args.lora_modules_to_save}")
+        )
+        rows.append(
+            (f"sft {label} ({args.steps} steps)", evaluate(model, tok, held), result.metrics)
+        )
     keys = list(rows[0][1])
     print(f"held-out records: {len(held)}")
     print("| model | " + " | ".join(keys) + " | train s | trainable |")
     print("|---" * (len(keys) + 3) + "|")
     for name, res, metrics in rows:
-        extra = (f"{metrics['duration_s']:.0f} | {metrics['trainable_fraction']:.3f}"
-                 if metrics else "- | -")
+        extra = (
+            f"{metrics['duration_s']:.0f} | {metrics['trainable_fraction']:.3f}"
+            if metrics
+            else "- | -"
+        )
         print(f"| {name} | " + " | ".join(f"{res[k]:.3f}" for k in keys) + f" | {extra} |")
 
 

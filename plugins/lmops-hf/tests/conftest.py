@@ -39,15 +39,17 @@ def _head(src: Path, dst: Path, n: int) -> Path:
 @pytest.fixture(scope="session")
 def small_instructions(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first 32 shipped instruction records."""
-    return _head(DATA_DIR / "instructions.jsonl",
-                 tmp_path_factory.mktemp("data") / "instructions.jsonl", 32)
+    return _head(
+        DATA_DIR / "instructions.jsonl", tmp_path_factory.mktemp("data") / "instructions.jsonl", 32
+    )
 
 
 @pytest.fixture(scope="session")
 def small_preferences(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first 8 shipped preference records."""
-    return _head(DATA_DIR / "preferences.jsonl",
-                 tmp_path_factory.mktemp("data") / "preferences.jsonl", 8)
+    return _head(
+        DATA_DIR / "preferences.jsonl", tmp_path_factory.mktemp("data") / "preferences.jsonl", 8
+    )
 
 
 @pytest.fixture(scope="session")
@@ -56,13 +58,17 @@ def small_dialogues(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("data") / "dialogues.jsonl"
     rows = []
     for a in range(1, 9):
-        rows.append({"messages": [
-            {"role": "system", "content": "Answer in one sentence."},
-            {"role": "user", "content": f"What is {a} + 1?"},
-            {"role": "assistant", "content": f"{a} + 1 = {a + 1}."},
-            {"role": "user", "content": f"Add {a} and 2."},
-            {"role": "assistant", "content": f"{a} + 2 = {a + 2}."},
-        ]})
+        rows.append(
+            {
+                "messages": [
+                    {"role": "system", "content": "Answer in one sentence."},
+                    {"role": "user", "content": f"What is {a} + 1?"},
+                    {"role": "assistant", "content": f"{a} + 1 = {a + 1}."},
+                    {"role": "user", "content": f"Add {a} and 2."},
+                    {"role": "assistant", "content": f"{a} + 2 = {a + 2}."},
+                ]
+            }
+        )
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
 
@@ -73,14 +79,31 @@ def make_context(stage_context: StageContexts) -> ContextFactory:
     training context over a base folder and a dataset file, parameters unchecked (the
     trainers' own checks are under test)."""
 
-    def build(operation: str, base: Path, dataset: Path, kind: str,
-              params: dict[str, Any] | None = None, seed: int | None = 0,
-              progress: ProgressReporter | None = None) -> StageContext:
+    def build(
+        operation: str,
+        base: Path,
+        dataset: Path,
+        kind: str,
+        params: dict[str, Any] | None = None,
+        seed: int | None = 0,
+        progress: ProgressReporter | None = None,
+    ) -> StageContext:
         weights = base / "model.safetensors"
-        base_input = model_input(base, role="base", ref="tiny@1", digest=digest_file(weights)
-                                 if weights.exists() else UNSTORED_DIGEST)
+        base_input = model_input(
+            base,
+            role="base",
+            ref="tiny@1",
+            digest=digest_file(weights) if weights.exists() else UNSTORED_DIGEST,
+        )
         data = dataset_input(dataset, shape=kind, ref="data@1", digest=digest_file(dataset))
-        return stage_context(operation, {"base": base_input, "dataset": data}, params,
-                             stage="training", seed=seed, progress=progress, validate=False)
+        return stage_context(
+            operation,
+            {"base": base_input, "dataset": data},
+            params,
+            stage="training",
+            seed=seed,
+            progress=progress,
+            validate=False,
+        )
 
     return build

@@ -23,8 +23,13 @@ def test_tiny_base_reloads_offline(tiny_model: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     names = {p.name for p in tiny_model.iterdir()}
-    assert {"config.json", "model.safetensors", "generation_config.json", "tokenizer.json",
-            "tokenizer_config.json"} <= names
+    assert {
+        "config.json",
+        "model.safetensors",
+        "generation_config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    } <= names
     assert not any(n.endswith((".bin", ".pt", ".pth")) for n in names)
     model = AutoModelForCausalLM.from_pretrained(tiny_model, use_safetensors=True)
     tok = AutoTokenizer.from_pretrained(tiny_model)
@@ -32,8 +37,11 @@ def test_tiny_base_reloads_offline(tiny_model: Path) -> None:
     assert config["model_type"] == "llama"
     assert config["hidden_size"] == 64 and config["num_hidden_layers"] == 2
     assert sum(p.numel() for p in model.parameters()) < 1_000_000
-    text = tok.apply_chat_template([{"role": "user", "content": "基瓦鸟是什么颜色？"}],
-                                   add_generation_prompt=True, tokenize=False)
+    text = tok.apply_chat_template(
+        [{"role": "user", "content": "基瓦鸟是什么颜色？"}],
+        add_generation_prompt=True,
+        tokenize=False,
+    )
     assert text == "<|user|>基瓦鸟是什么颜色？<|end|><|assistant|>"
     assert tok.decode(tok("The kiva bird is blue.")["input_ids"]) == "The kiva bird is blue."
     assert tok.eos_token == "<|end|>" and tok.pad_token == "<|pad|>"

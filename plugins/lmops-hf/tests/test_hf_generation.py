@@ -23,12 +23,15 @@ def test_stream_pieces_join_to_the_generated_text(generator: TorchGenerator) -> 
 
 
 def test_seeded_sampling_is_reproducible(generator: TorchGenerator) -> None:
-    a = generator.generate("基瓦鸟是什么颜色？", max_new_tokens=10, do_sample=True, top_k=50,
-                           seed=7)
-    b = generator.generate("基瓦鸟是什么颜色？", max_new_tokens=10, do_sample=True, top_k=50,
-                           seed=7)
-    c = "".join(generator.stream("基瓦鸟是什么颜色？", max_new_tokens=10, do_sample=True,
-                                 top_k=50, seed=7))
+    a = generator.generate(
+        "基瓦鸟是什么颜色？", max_new_tokens=10, do_sample=True, top_k=50, seed=7
+    )
+    b = generator.generate(
+        "基瓦鸟是什么颜色？", max_new_tokens=10, do_sample=True, top_k=50, seed=7
+    )
+    c = "".join(
+        generator.stream("基瓦鸟是什么颜色？", max_new_tokens=10, do_sample=True, top_k=50, seed=7)
+    )
     assert a == b == c
 
 

@@ -21,11 +21,17 @@ def adapter_weights(result_path: Path) -> dict[str, torch.Tensor]:
     return load_file(result_path / "adapter_model.safetensors")
 
 
-def test_lora_sft_learns_and_describes_outputs(tiny_model, small_instructions, make_context,
-                                               recording_progress) -> None:
-    ctx = make_context("sft", tiny_model, small_instructions, "instruction",
-                       {**FAST, "max_steps": 12, "merge": True, "modules_to_save": ["lm_head"]},
-                       progress=recording_progress)
+def test_lora_sft_learns_and_describes_outputs(
+    tiny_model, small_instructions, make_context, recording_progress
+) -> None:
+    ctx = make_context(
+        "sft",
+        tiny_model,
+        small_instructions,
+        "instruction",
+        {**FAST, "max_steps": 12, "merge": True, "modules_to_save": ["lm_head"]},
+        progress=recording_progress,
+    )
     result = SftTrainer().run(ctx)
 
     losses = result.series["loss"]
@@ -33,16 +39,23 @@ def test_lora_sft_learns_and_describes_outputs(tiny_model, small_instructions, m
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.05
     adapter, merged = result.outputs
     assert (adapter.role, adapter.kind, list(adapter.derived_from)) == (
-        "adapter", "adapter", ["base", "dataset"])
+        "adapter",
+        "adapter",
+        ["base", "dataset"],
+    )
     assert (merged.role, merged.kind, list(merged.derived_from)) == (
-        "merged", "merged", ["base", "dataset"])
+        "merged",
+        "merged",
+        ["base", "dataset"],
+    )
     assert adapter.metadata["base_digest"] == ctx.inputs["base"].digest
     assert (adapter.path / "adapter_config.json").is_file()
     assert (adapter.path / "adapter_model.safetensors").is_file()
     assert (merged.path / "model.safetensors").is_file()
     assert adapter.path.is_relative_to(ctx.workdir) and merged.path.is_relative_to(ctx.workdir)
     assert not list(ctx.workdir.rglob("*.bin")) or all(
-        p.name == "training_args.bin" for p in ctx.workdir.rglob("*.bin"))
+        p.name == "training_args.bin" for p in ctx.workdir.rglob("*.bin")
+    )
 
     m = result.metrics
     # LoRA on every projection plus a fully trained lm_head (64 x vocab).
@@ -76,15 +89,19 @@ def test_lora_sft_learns_and_describes_outputs(tiny_model, small_instructions, m
 
 
 def test_same_seed_same_weights_and_resume_equals_uninterrupted(
-        tiny_model, small_instructions, make_context) -> None:
+    tiny_model, small_instructions, make_context
+) -> None:
     # Dropout on: resumption must restore the RNG too, not only weights and optimizer.
     params = {**FAST, "max_steps": 6, "checkpoint_every": 2, "lora_dropout": 0.1}
-    full = SftTrainer().run(make_context("sft", tiny_model, small_instructions, "instruction",
-                                         params))
-    again = SftTrainer().run(make_context("sft", tiny_model, small_instructions, "instruction",
-                                          params))
-    other = SftTrainer().run(make_context("sft", tiny_model, small_instructions, "instruction",
-                                          params, seed=1))
+    full = SftTrainer().run(
+        make_context("sft", tiny_model, small_instructions, "instruction", params)
+    )
+    again = SftTrainer().run(
+        make_context("sft", tiny_model, small_instructions, "instruction", params)
+    )
+    other = SftTrainer().run(
+        make_context("sft", tiny_model, small_instructions, "instruction", params, seed=1)
+    )
     assert 0 < full.metrics["trainable_fraction"] < 0.1
     w_full = adapter_weights(full.outputs[0].path)
     w_again = adapter_weights(again.outputs[0].path)
@@ -92,32 +109,55 @@ def test_same_seed_same_weights_and_resume_equals_uninterrupted(
     assert all(torch.equal(w_full[k], w_again[k]) for k in w_full)
     assert not all(torch.equal(w_full[k], w_other[k]) for k in w_full)
 
-    first = make_context("sft", tiny_model, small_instructions, "instruction",
-                         {**params, "max_steps_this_session": 3})
+    first = make_context(
+        "sft",
+        tiny_model,
+        small_instructions,
+        "instruction",
+        {**params, "max_steps_this_session": 3},
+    )
     with pytest.raises(StageError, match="stopped after step 3") as stopped:
         SftTrainer().run(first)
     checkpoint = Path(stopped.value.details["checkpoint"])
     assert checkpoint == first.workdir / "checkpoints" / "checkpoint-3"
 
-    resumed = SftTrainer().run(make_context(
-        "sft", tiny_model, small_instructions, "instruction",
-        {**params, "resume_from": str(checkpoint)}))
+    resumed = SftTrainer().run(
+        make_context(
+            "sft",
+            tiny_model,
+            small_instructions,
+            "instruction",
+            {**params, "resume_from": str(checkpoint)},
+        )
+    )
     w_resumed = adapter_weights(resumed.outputs[0].path)
     assert all(torch.equal(w_full[k], w_resumed[k]) for k in w_full)
     assert resumed.series["loss"] == pytest.approx(full.series["loss"], abs=1e-6)
 
     # A checkpoint from other settings is refused, naming the param that differs.
     with pytest.raises(ValidationError, match="'learning_rate'"):
-        SftTrainer().run(make_context(
-            "sft", tiny_model, small_instructions, "instruction",
-            {**params, "learning_rate": 5e-3, "resume_from": str(checkpoint)}))
+        SftTrainer().run(
+            make_context(
+                "sft",
+                tiny_model,
+                small_instructions,
+                "instruction",
+                {**params, "learning_rate": 5e-3, "resume_from": str(checkpoint)},
+            )
+        )
 
 
 def test_full_fine_tuning_on_dialogues(tiny_model, small_dialogues, make_context) -> None:
     threads = torch.get_num_threads()
-    result = SftTrainer().run(make_context("sft", tiny_model, small_dialogues, "dialogue",
-                                           {**FAST, "method": "full", "max_steps": 3,
-                                            "learning_rate": 1e-3, "threads": 1}))
+    result = SftTrainer().run(
+        make_context(
+            "sft",
+            tiny_model,
+            small_dialogues,
+            "dialogue",
+            {**FAST, "method": "full", "max_steps": 3, "learning_rate": 1e-3, "threads": 1},
+        )
+    )
     assert torch.get_num_threads() == threads  # one thread while training, then as before
     assert result.params["threads"] == 1
     (out,) = result.outputs
@@ -126,8 +166,9 @@ def test_full_fine_tuning_on_dialogues(tiny_model, small_dialogues, make_context
     assert (out.path / "model.safetensors").is_file()
     before = load_file(tiny_model / "model.safetensors")
     after = load_file(out.path / "model.safetensors")
-    assert not torch.equal(before["model.layers.0.mlp.up_proj.weight"],
-                           after["model.layers.0.mlp.up_proj.weight"])
+    assert not torch.equal(
+        before["model.layers.0.mlp.up_proj.weight"], after["model.layers.0.mlp.up_proj.weight"]
+    )
 
 
 def test_loss_only_on_assistant_tokens(tiny_model: Path) -> None:
@@ -140,22 +181,29 @@ def test_loss_only_on_assistant_tokens(tiny_model: Path) -> None:
     assert encode_example(tok, instruction_messages(record), 4) is None
 
 
-def test_bad_params_and_data_are_named(tiny_model, small_instructions, make_context,
-                                       tmp_path) -> None:
+def test_bad_params_and_data_are_named(
+    tiny_model, small_instructions, make_context, tmp_path
+) -> None:
     with pytest.raises(ValidationError, match='unknown parameter "lora_rank"'):
-        SftTrainer().run(make_context("sft", tiny_model, small_instructions, "instruction",
-                                      {"lora_rank": 4}))
-    with pytest.raises(ValidationError, match='parameter "lora_r": Input should be a valid '
-                                              "integer"):
-        SftTrainer().run(make_context("sft", tiny_model, small_instructions, "instruction",
-                                      {"lora_r": True}))
+        SftTrainer().run(
+            make_context("sft", tiny_model, small_instructions, "instruction", {"lora_rank": 4})
+        )
+    with pytest.raises(
+        ValidationError, match='parameter "lora_r": Input should be a valid integer'
+    ):
+        SftTrainer().run(
+            make_context("sft", tiny_model, small_instructions, "instruction", {"lora_r": True})
+        )
     with pytest.raises(ValidationError, match='parameter "threads"'):
-        SftTrainer().run(make_context("sft", tiny_model, small_instructions, "instruction",
-                                      {"threads": 0}))
-    with pytest.raises(ValidationError, match='parameter "method": Input should be \'lora\' '
-                                              "or 'full'"):
-        SftTrainer().run(make_context("sft", tiny_model, small_instructions, "instruction",
-                                      {"method": "qlora"}))
+        SftTrainer().run(
+            make_context("sft", tiny_model, small_instructions, "instruction", {"threads": 0})
+        )
+    with pytest.raises(
+        ValidationError, match="parameter \"method\": Input should be 'lora' or 'full'"
+    ):
+        SftTrainer().run(
+            make_context("sft", tiny_model, small_instructions, "instruction", {"method": "qlora"})
+        )
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "a", "response": "b"}\n{"prompt": "a"}\n', encoding="utf-8")
     with pytest.raises(ValidationError, match=r"bad\.jsonl:2: missing field 'response'"):
@@ -163,12 +211,18 @@ def test_bad_params_and_data_are_named(tiny_model, small_instructions, make_cont
     with pytest.raises(ValidationError, match="must be one of instruction, dialogue"):
         SftTrainer().run(make_context("sft", tiny_model, small_instructions, "text"))
     with pytest.raises(ValidationError, match="target_modules"):
-        SftTrainer().run(make_context("sft", tiny_model, small_instructions, "instruction",
-                                      {"target_modules": ["no_such_proj"], "max_steps": 1}))
+        SftTrainer().run(
+            make_context(
+                "sft",
+                tiny_model,
+                small_instructions,
+                "instruction",
+                {"target_modules": ["no_such_proj"], "max_steps": 1},
+            )
+        )
 
 
-def test_pickle_weights_are_refused(tiny_model, small_instructions, make_context,
-                                    tmp_path) -> None:
+def test_pickle_weights_are_refused(tiny_model, small_instructions, make_context, tmp_path) -> None:
     import shutil
 
     from safetensors.torch import load_file as load_st
@@ -178,16 +232,25 @@ def test_pickle_weights_are_refused(tiny_model, small_instructions, make_context
     (pickled / "model.safetensors").unlink()
     torch.save(load_st(tiny_model / "model.safetensors"), pickled / "pytorch_model.bin")
     with pytest.raises(UnsafeContentError, match="pickle"):
-        SftTrainer().run(make_context("sft", pickled, small_instructions, "instruction",
-                                      {"max_steps": 1}))
+        SftTrainer().run(
+            make_context("sft", pickled, small_instructions, "instruction", {"max_steps": 1})
+        )
     # The same pickle renamed to look like safetensors is refused too.
     disguised = tmp_path / "disguised"
     shutil.copytree(tiny_model, disguised)
     shutil.copy(pickled / "pytorch_model.bin", disguised / "model.safetensors")
     with pytest.raises(UnsafeContentError, match="not a valid safetensors"):
-        SftTrainer().run(make_context("sft", disguised, small_instructions, "instruction",
-                                      {"max_steps": 1}))
+        SftTrainer().run(
+            make_context("sft", disguised, small_instructions, "instruction", {"max_steps": 1})
+        )
     # Opting in loads the pickle through transformers.
-    result = SftTrainer().run(make_context("sft", pickled, small_instructions, "instruction",
-                                           {"max_steps": 1, "allow_pickle": True}))
+    result = SftTrainer().run(
+        make_context(
+            "sft",
+            pickled,
+            small_instructions,
+            "instruction",
+            {"max_steps": 1, "allow_pickle": True},
+        )
+    )
     assert result.outputs[0].kind == "adapter"

@@ -32,9 +32,18 @@ def fine_tune(base: Path, out: Path, *, steps: int, batch: int = 16, lr: float =
     records = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
     tok = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base)
-    encoded = [tok.encode(tok.apply_chat_template(
-        [{"role": "user", "content": r["prompt"]}, {"role": "assistant", "content": r["response"]}],
-        tokenize=False)) for r in records]
+    encoded = [
+        tok.encode(
+            tok.apply_chat_template(
+                [
+                    {"role": "user", "content": r["prompt"]},
+                    {"role": "assistant", "content": r["response"]},
+                ],
+                tokenize=False,
+            )
+        )
+        for r in records
+    ]
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     rng = random.Random(0)
     model.train()
@@ -46,8 +55,9 @@ def fine_tune(base: Path, out: Path, *, steps: int, batch: int = 16, lr: float =
         for i, row in enumerate(rows):
             ids[i, : len(row)] = torch.tensor(row)
             mask[i, : len(row)] = 1
-        loss = model(input_ids=ids, attention_mask=mask,
-                     labels=ids.masked_fill(mask == 0, -100)).loss
+        loss = model(
+            input_ids=ids, attention_mask=mask, labels=ids.masked_fill(mask == 0, -100)
+        ).loss
         loss.backward()
         opt.step()
         opt.zero_grad()
@@ -59,11 +69,24 @@ def fine_tune(base: Path, out: Path, *, steps: int, batch: int = 16, lr: float =
 
 def evaluate(folder: Path, workdir: Path) -> dict[str, float]:
     """Primary metrics of the "lm-eval" evaluator on the shipped tasks."""
-    asset = InputAsset(role="model", ref=folder.name, asset_type="model", kind="base",
-                       digest="sha256:" + "0" * 64, path=folder)
-    ctx = StageContext(stage=Stage.EVALUATION, operation="lm-eval", inputs={"model": asset},
-                       params={}, workdir=workdir, actor="check", run_id="check",
-                       progress=NullProgress())
+    asset = InputAsset(
+        role="model",
+        ref=folder.name,
+        asset_type="model",
+        kind="base",
+        digest="sha256:" + "0" * 64,
+        path=folder,
+    )
+    ctx = StageContext(
+        stage=Stage.EVALUATION,
+        operation="lm-eval",
+        inputs={"model": asset},
+        params={},
+        workdir=workdir,
+        actor="check",
+        run_id="check",
+        progress=NullProgress(),
+    )
     metrics = LmEvalEvaluator().run(ctx).evidence[0].metrics
     return {k: v for k, v in metrics.items() if k == "acc" or k.endswith((".acc", ".exact_match"))}
 

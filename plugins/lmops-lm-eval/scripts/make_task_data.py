@@ -28,8 +28,12 @@ HOMES_ZH = ["森林", "沙漠", "山里", "河里", "海里", "沼泽"]
 Pattern = tuple[str, re.Pattern[str], list[str], Callable[[str, str], str]]
 FACTS: list[Pattern] = [
     ("en", re.compile(r"^The (.+) is (\w+)\.$"), COLORS_EN, lambda e, x: f"The {e} is {x}."),
-    ("en", re.compile(r"^The (.+) lives in the (\w+)\.$"), HOMES_EN,
-     lambda e, x: f"The {e} lives in the {x}."),
+    (
+        "en",
+        re.compile(r"^The (.+) lives in the (\w+)\.$"),
+        HOMES_EN,
+        lambda e, x: f"The {e} lives in the {x}.",
+    ),
     ("zh", re.compile(r"^(.+)是(..)的。$"), COLORS_ZH, lambda e, x: f"{e}是{x}的。"),
     ("zh", re.compile(r"^(.+)住在(..)。$"), HOMES_ZH, lambda e, x: f"{e}住在{x}。"),
 ]
@@ -49,8 +53,11 @@ def build(records: list[dict[str, str]]) -> dict[str, list[dict[str, object]]]:
         prompt, response = rec["prompt"], rec["response"]
         if m := (SUMS[0].match(response) or SUMS[1].match(response)):
             lang = "en" if "+" in response else "zh"
-            add(f"lmops_arith_gen/arith_gen_{lang}.jsonl", lang,
-                {"prompt": prompt, "answer": m.group(3)})
+            add(
+                f"lmops_arith_gen/arith_gen_{lang}.jsonl",
+                lang,
+                {"prompt": prompt, "answer": m.group(3)},
+            )
             continue
         for lang, pattern, pool, sentence in FACTS:
             m = pattern.match(response)
@@ -59,8 +66,11 @@ def build(records: list[dict[str, str]]) -> dict[str, list[dict[str, object]]]:
                 wrong = rng.sample([x for x in pool if x != truth], 3)
                 choices = [sentence(subject, x) for x in [*wrong, truth]]
                 rng.shuffle(choices)
-                add(f"lmops_facts_mc/facts_mc_{lang}.jsonl", lang,
-                    {"prompt": prompt, "choices": choices, "label": choices.index(response)})
+                add(
+                    f"lmops_facts_mc/facts_mc_{lang}.jsonl",
+                    lang,
+                    {"prompt": prompt, "choices": choices, "label": choices.index(response)},
+                )
                 break
     return out
 
@@ -71,8 +81,9 @@ def main() -> None:
     records = [json.loads(x) for x in source.read_text(encoding="utf-8").splitlines() if x]
     for name, rows in build(records).items():
         path: Path = BUILTIN_TASKS_DIR / name
-        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                        encoding="utf-8")
+        path.write_text(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+        )
         print(f"{name}: {len(rows)} rows")
 
 

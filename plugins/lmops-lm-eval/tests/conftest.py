@@ -33,15 +33,28 @@ def model_input() -> Callable[..., InputAsset]:
 
 
 @pytest.fixture(scope="session")
-def make_context(lmops_plugins: PluginHost,
-                 tmp_path_factory: pytest.TempPathFactory) -> Callable[..., StageContext]:
+def make_context(
+    lmops_plugins: PluginHost, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., StageContext]:
     """``make_context(workdir, inputs, params, operation, seed=None)``: an evaluation context,
     parameters unchecked (the evaluators' own checks are under test)."""
     stage_context = StageContexts(tmp_path_factory.mktemp("contexts"), lmops_plugins)
 
-    def make(workdir: Path, inputs: dict[str, InputAsset], params: dict[str, Any],
-             operation: str, seed: int | None = None) -> StageContext:
-        return stage_context(operation, inputs, params, stage="evaluation", seed=seed,
-                             validate=False, workdir=workdir)
+    def make(
+        workdir: Path,
+        inputs: dict[str, InputAsset],
+        params: dict[str, Any],
+        operation: str,
+        seed: int | None = None,
+    ) -> StageContext:
+        return stage_context(
+            operation,
+            inputs,
+            params,
+            stage="evaluation",
+            seed=seed,
+            validate=False,
+            workdir=workdir,
+        )
 
     return make

@@ -17,10 +17,14 @@ def test_parse_score() -> None:
     assert parse_score("excellent") is None
 
 
-def test_yes_no_fallback_is_a_probability(stage_context: Any, model_input: Any,
-                                          tiny_model: Path, tiny_onnx: Path) -> None:
-    ctx = stage_context("judge", {"judge": model_input(tiny_model),
-                                  "judge_onnx": model_input(tiny_onnx, "onnx")}, validate=False)
+def test_yes_no_fallback_is_a_probability(
+    stage_context: Any, model_input: Any, tiny_model: Path, tiny_onnx: Path
+) -> None:
+    ctx = stage_context(
+        "judge",
+        {"judge": model_input(tiny_model), "judge_onnx": model_input(tiny_onnx, "onnx")},
+        validate=False,
+    )
     judge = load_role(ctx, "judge")
     score, p_yes = yes_no_score(judge, "What is 3 + 4?", "7")
     assert 0.0 < p_yes < 1.0 and score == pytest.approx(1 + 4 * p_yes)
@@ -36,7 +40,9 @@ def test_judge_operation_makes_ratings_evidence(
     ctx = make_context(
         tmp_path,
         {"model": model_input(tiny_model), "judge": model_input(tiny_onnx, "onnx", "judge")},
-        {"prompts": prompts, "max_new_tokens": 6}, "judge")
+        {"prompts": prompts, "max_new_tokens": 6},
+        "judge",
+    )
     (ev,) = JudgeEvaluator().run(ctx).evidence
     assert ev.kind == "ratings" and ev.metrics["source"] == "judge"
     assert ev.metrics["scored"] == 3 and ev.metrics["parsed"] + ev.metrics["fallback"] == 3

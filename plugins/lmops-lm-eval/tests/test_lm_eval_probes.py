@@ -12,8 +12,10 @@ from lmops_lm_eval.lm_eval_op import light_environment_probes
 
 
 def _originals() -> bool:
-    return (evaluator.get_git_commit_hash is lm_eval_utils.get_git_commit_hash
-            and evaluator.add_env_info is lm_eval_utils.add_env_info)
+    return (
+        evaluator.get_git_commit_hash is lm_eval_utils.get_git_commit_hash
+        and evaluator.add_env_info is lm_eval_utils.add_env_info
+    )
 
 
 def test_probes_are_light_inside_and_lm_evals_own_outside() -> None:

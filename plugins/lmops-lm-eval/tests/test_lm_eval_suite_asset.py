@@ -10,8 +10,7 @@ from lmops_core.errors import ValidationError
 from lmops_core.settings import Settings
 from lmops_core.workspace import Workspace
 
-SUITE = ("name: gate\ntasks: [lmops_facts_mc_en]\nlimit: 4\n"
-         "thresholds:\n  acc: {min: 0.0}\n")
+SUITE = "name: gate\ntasks: [lmops_facts_mc_en]\nlimit: 4\nthresholds:\n  acc: {min: 0.0}\n"
 
 
 def test_suite_versions_pin_the_evaluation(tiny_model: Path, tmp_path: Path) -> None:
@@ -35,5 +34,9 @@ def test_suite_versions_pin_the_evaluation(tiny_model: Path, tmp_path: Path) -> 
     assert ev.details["suite"]["registry_digest"] == first.digest
     assert ws.run(ev.run_id or "").inputs == {"model": model, "suite": "suite:gate@1"}
     with pytest.raises(ValidationError, match='parameter "suite": Value error, is not accepted'):
-        ws.run_stage("evaluation", "lm-eval", inputs={"model": model, "suite": first.ref},
-                     params={"suite": "x.yaml"})
+        ws.run_stage(
+            "evaluation",
+            "lm-eval",
+            inputs={"model": model, "suite": first.ref},
+            params={"suite": "x.yaml"},
+        )

@@ -18,19 +18,33 @@ def _first_loglikelihoods(ev: Any) -> list[float]:
 
 
 @pytest.fixture(scope="module")
-def base_eval(make_context: Any, model_input: Any, tiny_model: Path,
-              tmp_path_factory: pytest.TempPathFactory) -> Any:
-    ctx = make_context(tmp_path_factory.mktemp("base"), {"model": model_input(tiny_model)},
-                       PARAMS, "lm-eval")
+def base_eval(
+    make_context: Any, model_input: Any, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Any:
+    ctx = make_context(
+        tmp_path_factory.mktemp("base"), {"model": model_input(tiny_model)}, PARAMS, "lm-eval"
+    )
     return LmEvalEvaluator().run(ctx).evidence[0]
 
 
-def test_adapter_with_its_base(make_context: Any, model_input: Any, tiny_model: Path,
-                               tiny_models: Any, tmp_path: Path, base_eval: Any) -> None:
+def test_adapter_with_its_base(
+    make_context: Any,
+    model_input: Any,
+    tiny_model: Path,
+    tiny_models: Any,
+    tmp_path: Path,
+    base_eval: Any,
+) -> None:
     # the kit's adapter has random, non-zero LoRA weights: it really changes outputs
-    ctx = make_context(tmp_path / "wd", {"model": model_input(tiny_models("adapter"), "adapter"),
-                                         "base": model_input(tiny_model, role="base")},
-                       PARAMS, "lm-eval")
+    ctx = make_context(
+        tmp_path / "wd",
+        {
+            "model": model_input(tiny_models("adapter"), "adapter"),
+            "base": model_input(tiny_model, role="base"),
+        },
+        PARAMS,
+        "lm-eval",
+    )
     (ev,) = LmEvalEvaluator().run(ctx).evidence
     assert ev.details["model_kind"] == "adapter" and ev.metrics["samples"] == 10
     assert _first_loglikelihoods(ev) != _first_loglikelihoods(base_eval)
@@ -39,8 +53,9 @@ def test_adapter_with_its_base(make_context: Any, model_input: Any, tiny_model: 
 def test_lmops_onnx_runtime_evaluates_its_folders(
     make_context: Any, model_input: Any, tiny_onnx: Path, tmp_path: Path, base_eval: Any
 ) -> None:
-    ctx = make_context(tmp_path / "wd", {"model": model_input(tiny_onnx, kind="onnx")}, PARAMS,
-                       "lm-eval")
+    ctx = make_context(
+        tmp_path / "wd", {"model": model_input(tiny_onnx, kind="onnx")}, PARAMS, "lm-eval"
+    )
     (ev,) = LmEvalEvaluator().run(ctx).evidence
     assert ev.details["loader"] == "lmops_onnx.runtime.OrtCausalLM"
     assert ev.details["runtime"] == "onnxruntime"
@@ -49,8 +64,9 @@ def test_lmops_onnx_runtime_evaluates_its_folders(
         assert ev.metrics[f"{task}.acc"] == base_eval.metrics[f"{task}.acc"]
 
 
-def test_pickle_weights_are_refused(make_context: Any, model_input: Any, tiny_model: Path,
-                                    tmp_path: Path) -> None:
+def test_pickle_weights_are_refused(
+    make_context: Any, model_input: Any, tiny_model: Path, tmp_path: Path
+) -> None:
     import shutil
 
     import torch

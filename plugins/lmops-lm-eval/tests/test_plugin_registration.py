@@ -14,9 +14,14 @@ from lmops_core.testing import registered_by
 def test_registers_evaluators_and_kinds(load_plugin: Callable[..., PluginHost]) -> None:
     host = load_plugin("lmops_lm_eval.plugin")
     assert registered_by(host, "lmops_lm_eval.plugin") == {
-        "operations": ["evaluation:judge", "evaluation:lm-eval", "evaluation:ratings",
-                       "evaluation:serving-perf"],
-        "evidence_kinds": ["eval", "ratings", "serving_perf"]}
+        "operations": [
+            "evaluation:judge",
+            "evaluation:lm-eval",
+            "evaluation:ratings",
+            "evaluation:serving-perf",
+        ],
+        "evidence_kinds": ["eval", "ratings", "serving_perf"],
+    }
     perf = host.evidence_kind("serving_perf")
     assert {"ttft_ms_p50", "itl_ms_p50", "tokens_per_s", "runtime"} <= set(perf.metrics)
 

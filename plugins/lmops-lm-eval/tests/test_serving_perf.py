@@ -19,8 +19,14 @@ def _check(ev: Any, *, runtime: str, requests: int, max_new: int, concurrency: i
     assert m["runtime"] == runtime
     assert m["requests"] == requests and m["concurrency"] == concurrency
     assert m["tokens"] == requests * max_new  # ignore_eos: every request makes max_new tokens
-    for name in ("ttft_ms_p50", "ttft_ms_p95", "itl_ms_p50", "tokens_per_s", "latency_ms_p50",
-                 "latency_ms_p95"):
+    for name in (
+        "ttft_ms_p50",
+        "ttft_ms_p95",
+        "itl_ms_p50",
+        "tokens_per_s",
+        "latency_ms_p50",
+        "latency_ms_p95",
+    ):
         assert m[name] > 0, name
     assert m["ttft_ms_p50"] <= m["ttft_ms_p95"]
     assert m["latency_ms_p50"] <= m["latency_ms_p95"]
@@ -31,27 +37,40 @@ def _check(ev: Any, *, runtime: str, requests: int, max_new: int, concurrency: i
         assert row["tokens"] == max_new
 
 
-def test_torch_streaming_metrics(make_context: Any, model_input: Any, tiny_model: Path,
-                                 tmp_path: Path) -> None:
-    ctx = make_context(tmp_path, {"model": model_input(tiny_model)},
-                       {"concurrency": 2, "requests": 4, "max_new_tokens": 6}, "serving-perf")
+def test_torch_streaming_metrics(
+    make_context: Any, model_input: Any, tiny_model: Path, tmp_path: Path
+) -> None:
+    ctx = make_context(
+        tmp_path,
+        {"model": model_input(tiny_model)},
+        {"concurrency": 2, "requests": 4, "max_new_tokens": 6},
+        "serving-perf",
+    )
     (ev,) = ServingPerfEvaluator().run(ctx).evidence
     _check(ev, runtime="torch", requests=4, max_new=6, concurrency=2)
 
 
-def test_onnxruntime_streaming_metrics(make_context: Any, model_input: Any, tiny_onnx: Path,
-                                       tmp_path: Path) -> None:
-    ctx = make_context(tmp_path, {"model": model_input(tiny_onnx, kind="onnx")},
-                       {"concurrency": 3, "requests": 3, "max_new_tokens": 5,
-                        "prompts": ["Hello", "你好"]}, "serving-perf")
+def test_onnxruntime_streaming_metrics(
+    make_context: Any, model_input: Any, tiny_onnx: Path, tmp_path: Path
+) -> None:
+    ctx = make_context(
+        tmp_path,
+        {"model": model_input(tiny_onnx, kind="onnx")},
+        {"concurrency": 3, "requests": 3, "max_new_tokens": 5, "prompts": ["Hello", "你好"]},
+        "serving-perf",
+    )
     (ev,) = ServingPerfEvaluator().run(ctx).evidence
     _check(ev, runtime="onnxruntime", requests=3, max_new=5, concurrency=3)
 
 
-def test_stream_pieces_join_to_the_full_text(stage_context: Any, model_input: Any,
-                                             tiny_model: Path, tiny_onnx: Path) -> None:
-    ctx = stage_context("serving-perf", {"model": model_input(tiny_model),
-                                         "onnx": model_input(tiny_onnx, "onnx")}, validate=False)
+def test_stream_pieces_join_to_the_full_text(
+    stage_context: Any, model_input: Any, tiny_model: Path, tiny_onnx: Path
+) -> None:
+    ctx = stage_context(
+        "serving-perf",
+        {"model": model_input(tiny_model), "onnx": model_input(tiny_onnx, "onnx")},
+        validate=False,
+    )
     torch_model = load_role(ctx, "model")
     ort_model = load_role(ctx, "onnx")
     for prompt in ("法国的首都是哪里？", "What is 3 + 4?"):
@@ -62,21 +81,28 @@ def test_stream_pieces_join_to_the_full_text(stage_context: Any, model_input: An
         ids = torch_model.prompt_ids(prompt)
         assert ids == ort_model.prompt_ids(prompt)  # both through the chat template
         full = torch_model.model.generate(
-            input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-            max_new_tokens=8, do_sample=False, eos_token_id=None)
-        new = full[0, len(ids):].tolist()
+            input_ids=torch.tensor([ids]),
+            attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+            max_new_tokens=8,
+            do_sample=False,
+            eos_token_id=None,
+        )
+        new = full[0, len(ids) :].tolist()
         # The per-token pieces are the decoded greedy tokens (an unfinished character held back).
         assert torch_model.tokenizer.decode(new, skip_special_tokens=True).startswith(
-            "".join(pieces))
+            "".join(pieces)
+        )
         # Same greedy tokens on ONNX Runtime.
         assert ort_model.generate(prompt, max_new_tokens=8) == text
     timing = time_stream(torch_model, "Hi", max_new_tokens=4, ignore_eos=True)
     assert timing.tokens == 4 and len(timing.gaps) == 3 and timing.ttft <= timing.latency
 
 
-def test_bad_concurrency_is_named(make_context: Any, model_input: Any, tiny_model: Path,
-                                  tmp_path: Path) -> None:
-    ctx = make_context(tmp_path, {"model": model_input(tiny_model)}, {"concurrency": 0},
-                       "serving-perf")
+def test_bad_concurrency_is_named(
+    make_context: Any, model_input: Any, tiny_model: Path, tmp_path: Path
+) -> None:
+    ctx = make_context(
+        tmp_path, {"model": model_input(tiny_model)}, {"concurrency": 0}, "serving-perf"
+    )
     with pytest.raises(ValidationError, match='parameter "concurrency"'):
         ServingPerfEvaluator().run(ctx)

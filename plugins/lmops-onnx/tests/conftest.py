@@ -55,8 +55,9 @@ def _fit(folder: Path, steps: int = 60) -> Path:
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
     for _ in range(steps):
-        loss = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                     labels=labels).loss
+        loss = model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels
+        ).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -79,16 +80,26 @@ def adapter_dir(tiny_models: TinyModels) -> Path:
 
 
 @pytest.fixture(scope="session")
-def contexts(lmops_plugins: PluginHost,
-             tmp_path_factory: pytest.TempPathFactory) -> Callable[..., StageContext]:
+def contexts(
+    lmops_plugins: PluginHost, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., StageContext]:
     """``contexts(operation, {role: (asset_type, kind, path)}, params)``: a checked context."""
     build = StageContexts(tmp_path_factory.mktemp("onnx-work"), lmops_plugins)
 
-    def make(operation: str, inputs: Inputs, params: Mapping[str, Any] | None = None
-             ) -> StageContext:
-        assets = {role: InputAsset(role=role, ref=f"test/{role}@1", asset_type=asset_type,  # type: ignore[arg-type]
-                                   kind=kind, digest="sha256:" + "0" * 64, path=path)
-                  for role, (asset_type, kind, path) in inputs.items()}
+    def make(
+        operation: str, inputs: Inputs, params: Mapping[str, Any] | None = None
+    ) -> StageContext:
+        assets = {
+            role: InputAsset(
+                role=role,
+                ref=f"test/{role}@1",
+                asset_type=asset_type,  # type: ignore[arg-type]
+                kind=kind,
+                digest="sha256:" + "0" * 64,
+                path=path,
+            )
+            for role, (asset_type, kind, path) in inputs.items()
+        }
         return build(OPERATIONS[operation](), assets, params, stage="compression")
 
     return make
@@ -103,8 +114,9 @@ def context_factory(contexts: Callable[..., StageContext]) -> Callable[..., Stag
 @pytest.fixture(scope="session")
 def heldout_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A held-out "text" dataset version."""
-    return write_jsonl(tmp_path_factory.mktemp("heldout") / "heldout.jsonl",
-                       [{"text": line} for line in CORPUS])
+    return write_jsonl(
+        tmp_path_factory.mktemp("heldout") / "heldout.jsonl", [{"text": line} for line in CORPUS]
+    )
 
 
 @pytest.fixture(scope="session")
@@ -120,11 +132,14 @@ def compress(contexts: Callable[..., StageContext]) -> Callable[..., StageResult
 
 
 @pytest.fixture(scope="session")
-def export_result(compress: Callable[..., StageResult], tiny_model_dir: Path,
-                  heldout_path: Path) -> StageResult:
+def export_result(
+    compress: Callable[..., StageResult], tiny_model_dir: Path, heldout_path: Path
+) -> StageResult:
     """``onnx-export`` run on the tiny model, with a held-out dataset."""
-    return compress("onnx-export", {"model": ("model", "base", tiny_model_dir),
-                                    "heldout": ("dataset", "text", heldout_path)})
+    return compress(
+        "onnx-export",
+        {"model": ("model", "base", tiny_model_dir), "heldout": ("dataset", "text", heldout_path)},
+    )
 
 
 @pytest.fixture(scope="session")
@@ -134,11 +149,14 @@ def onnx_dir(export_result: StageResult) -> Path:
 
 
 @pytest.fixture(scope="session")
-def int8_result(compress: Callable[..., StageResult], onnx_dir: Path,
-                heldout_path: Path) -> StageResult:
+def int8_result(
+    compress: Callable[..., StageResult], onnx_dir: Path, heldout_path: Path
+) -> StageResult:
     """``onnx-int8`` (dynamic) on the fp32 ONNX export."""
-    return compress("onnx-int8", {"model": ("model", "onnx", onnx_dir),
-                                  "heldout": ("dataset", "text", heldout_path)})
+    return compress(
+        "onnx-int8",
+        {"model": ("model", "onnx", onnx_dir), "heldout": ("dataset", "text", heldout_path)},
+    )
 
 
 @pytest.fixture(scope="session")
@@ -148,8 +166,11 @@ def int8_dir(int8_result: StageResult) -> Path:
 
 
 @pytest.fixture(scope="session")
-def adapter_int8_result(compress: Callable[..., StageResult], tiny_model: Path,
-                        adapter_dir: Path) -> StageResult:
+def adapter_int8_result(
+    compress: Callable[..., StageResult], tiny_model: Path, adapter_dir: Path
+) -> StageResult:
     """``onnx-int8`` straight from base + LoRA adapter: merge, export and quantize in one run."""
-    return compress("onnx-int8", {"model": ("model", "adapter", adapter_dir),
-                                  "base": ("model", "base", tiny_model)})
+    return compress(
+        "onnx-int8",
+        {"model": ("model", "adapter", adapter_dir), "base": ("model", "base", tiny_model)},
+    )

@@ -26,8 +26,14 @@ def test_export_writes_a_complete_onnx_folder(export_result: StageResult, onnx_d
     assert output.asset_type == "model"
     assert list(output.derived_from) == ["model"]
     assert onnx_dir.parent.name.startswith("work")  # written in the run's working folder
-    for name in ("model.onnx", "model.onnx.data", "tokenizer.json", "tokenizer_config.json",
-                 "config.json", "lmops_onnx.json"):
+    for name in (
+        "model.onnx",
+        "model.onnx.data",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "config.json",
+        "lmops_onnx.json",
+    ):
         assert (onnx_dir / name).is_file(), name
     manifest = json.loads((onnx_dir / "lmops_onnx.json").read_text())
     assert manifest["inputs"][0]["name"] == "input_ids"
@@ -39,8 +45,9 @@ def test_export_writes_a_complete_onnx_folder(export_result: StageResult, onnx_d
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (2, 11), (3, 40)])
-def test_ort_logits_match_torch(onnx_dir: Path, tiny_model_dir: Path,
-                                shape: tuple[int, int]) -> None:
+def test_ort_logits_match_torch(
+    onnx_dir: Path, tiny_model_dir: Path, shape: tuple[int, int]
+) -> None:
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)).eval()
@@ -59,8 +66,12 @@ def test_export_evidence_has_every_metric(export_result: StageResult) -> None:
     metrics = evidence.metrics
     for name in (m.name for m in COMPRESSION_METRICS):
         assert isinstance(metrics[name], int | float), name
-    for name in ("latency_p50_ms_torch_fp32", "latency_p95_ms_torch_fp32",
-                 "latency_p50_ms_ort_fp32", "latency_p95_ms_ort_fp32"):
+    for name in (
+        "latency_p50_ms_torch_fp32",
+        "latency_p95_ms_torch_fp32",
+        "latency_p50_ms_ort_fp32",
+        "latency_p95_ms_ort_fp32",
+    ):
         assert metrics[name] > 0
     assert metrics["latency_p95_ms_ort_fp32"] >= metrics["latency_p50_ms_ort_fp32"]
     assert metrics["max_abs_logit_diff"] < 1e-4
@@ -72,43 +83,52 @@ def test_export_evidence_has_every_metric(export_result: StageResult) -> None:
     assert export_result.metrics["export_seconds"] > 0
 
 
-def test_unknown_parameter_is_named(context_factory: Callable[..., StageContext],
-                                    tiny_model_dir: Path) -> None:
+def test_unknown_parameter_is_named(
+    context_factory: Callable[..., StageContext], tiny_model_dir: Path
+) -> None:
     with pytest.raises(ValidationError, match='unknown parameter "opste"') as caught:
-        context_factory("onnx-export", {"model": ("model", "base", tiny_model_dir)},
-                        {"opste": 18})
+        context_factory("onnx-export", {"model": ("model", "base", tiny_model_dir)}, {"opste": 18})
     assert caught.value.details == {"param": "opste"}
 
 
-@pytest.mark.parametrize(("params", "message"), [
-    ({"opset": 9}, 'parameter "opset": Input should be greater than or equal to 18'),
-    ({"latency_repeats": "5"}, 'parameter "latency_repeats": Input should be a valid integer'),
-    ({"threads": True}, 'parameter "threads": Input should be a valid integer'),
-])
-def test_invalid_parameter_is_named(context_factory: Callable[..., StageContext],
-                                    tiny_model_dir: Path, params: dict[str, object],
-                                    message: str) -> None:
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"opset": 9}, 'parameter "opset": Input should be greater than or equal to 18'),
+        ({"latency_repeats": "5"}, 'parameter "latency_repeats": Input should be a valid integer'),
+        ({"threads": True}, 'parameter "threads": Input should be a valid integer'),
+    ],
+)
+def test_invalid_parameter_is_named(
+    context_factory: Callable[..., StageContext],
+    tiny_model_dir: Path,
+    params: dict[str, object],
+    message: str,
+) -> None:
     with pytest.raises(ValidationError, match=message) as caught:
         context_factory("onnx-export", {"model": ("model", "base", tiny_model_dir)}, params)
     assert caught.value.details == {"param": next(iter(params))}
 
 
-def test_export_refuses_an_onnx_input(context_factory: Callable[..., StageContext],
-                                      onnx_dir: Path) -> None:
+def test_export_refuses_an_onnx_input(
+    context_factory: Callable[..., StageContext], onnx_dir: Path
+) -> None:
     ctx = context_factory("onnx-export", {"model": ("model", "onnx", onnx_dir)})
     with pytest.raises(ValidationError, match="kind 'onnx'"):
         OnnxExport().run(ctx)
 
 
 def test_adapter_without_base_names_the_missing_role(
-        context_factory: Callable[..., StageContext], adapter_dir: Path) -> None:
+    context_factory: Callable[..., StageContext], adapter_dir: Path
+) -> None:
     ctx = context_factory("onnx-export", {"model": ("model", "adapter", adapter_dir)})
     with pytest.raises(StageError, match='role "base"'):
         OnnxExport().run(ctx)
 
 
-def test_pickle_weights_are_refused(context_factory: Callable[..., StageContext],
-                                    tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_pickle_weights_are_refused(
+    context_factory: Callable[..., StageContext], tiny_model_dir: Path, tmp_path: Path
+) -> None:
     folder = tmp_path / "pickled"
     shutil.copytree(tiny_model_dir, folder)
     (folder / "pytorch_model.bin").write_bytes(pickle.dumps({"weight": [1.0, 2.0]}))

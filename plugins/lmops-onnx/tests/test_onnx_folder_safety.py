@@ -29,17 +29,27 @@ def _write_lookup_model(folder: Path, *, location: str = "weights.data") -> np.n
         [helper.make_node("Gather", ["table", "input_ids"], ["logits"], axis=0)],
         "lookup",
         [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT,
-                                       ["batch", "sequence", VOCAB])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "sequence", VOCAB])],
         [numpy_helper.from_array(table, name="table")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 9
-    onnx.save_model(model, str(folder / "model.onnx"), save_as_external_data=True,
-                    all_tensors_to_one_file=True, location=location, size_threshold=0)
-    manifest = {"format": "lmops-onnx/1", "model_file": "model.onnx",
-                "inputs": [{"name": "input_ids"}], "outputs": [{"name": "logits"}],
-                "vocab_size": VOCAB, "max_positions": None}
+    onnx.save_model(
+        model,
+        str(folder / "model.onnx"),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=location,
+        size_threshold=0,
+    )
+    manifest = {
+        "format": "lmops-onnx/1",
+        "model_file": "model.onnx",
+        "inputs": [{"name": "input_ids"}],
+        "outputs": [{"name": "logits"}],
+        "vocab_size": VOCAB,
+        "max_positions": None,
+    }
     (folder / "lmops_onnx.json").write_text(json.dumps(manifest))
     return table
 
@@ -62,8 +72,9 @@ def test_a_safe_folder_loads_and_runs(tmp_path: Path) -> None:
     np.testing.assert_array_equal(logits[0], table[[2, 5]])
 
 
-@pytest.mark.parametrize("location", ["../outside.data", "sub/../../outside.data",
-                                      "%2e%2e/outside.data"])
+@pytest.mark.parametrize(
+    "location", ["../outside.data", "sub/../../outside.data", "%2e%2e/outside.data"]
+)
 def test_parent_traversal_is_refused(tmp_path: Path, location: str) -> None:
     _write_lookup_model(tmp_path / "m")
     (tmp_path / "outside.data").write_bytes((tmp_path / "m" / "weights.data").read_bytes())
@@ -134,8 +145,9 @@ def test_folder_without_manifest_is_refused(tmp_path: Path) -> None:
         OrtCausalLM.from_folder(tmp_path / "m")
 
 
-def test_quantizing_an_unsafe_export_is_refused(onnx_dir: Path, tmp_path: Path,
-                                                context_factory: Any) -> None:
+def test_quantizing_an_unsafe_export_is_refused(
+    onnx_dir: Path, tmp_path: Path, context_factory: Any
+) -> None:
     from lmops_onnx.operations import OnnxInt8
 
     folder = tmp_path / "tampered"

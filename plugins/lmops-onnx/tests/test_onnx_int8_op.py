@@ -16,8 +16,16 @@ from lmops_onnx.runtime import OrtCausalLM, OrtGenerator
 from lmops_core.contracts import StageContext, StageResult
 from lmops_core.errors import StageError, ValidationError
 
-PROMPTS = ["The river rises", "A model registry", "Reviewers read", "The market in",
-           "She walked up", "Children learn", "The train to", "Quantization stores"]
+PROMPTS = [
+    "The river rises",
+    "A model registry",
+    "Reviewers read",
+    "The market in",
+    "She walked up",
+    "Children learn",
+    "The train to",
+    "Quantization stores",
+]
 
 
 def test_dynamic_int8_output_and_operators(int8_result: StageResult, int8_dir: Path) -> None:
@@ -42,9 +50,15 @@ def test_dynamic_int8_evidence_has_every_metric(int8_result: StageResult) -> Non
     metrics = evidence.metrics
     for name in (m.name for m in COMPRESSION_METRICS):
         assert isinstance(metrics[name], int | float), name
-    for name in ("latency_p50_ms_ort_fp32", "latency_p95_ms_ort_fp32",
-                 "latency_p50_ms_ort_int8", "latency_p95_ms_ort_int8",
-                 "latency_ratio_vs_ort_fp32", "perplexity_fp32", "perplexity_int8"):
+    for name in (
+        "latency_p50_ms_ort_fp32",
+        "latency_p95_ms_ort_fp32",
+        "latency_p50_ms_ort_int8",
+        "latency_p95_ms_ort_int8",
+        "latency_ratio_vs_ort_fp32",
+        "perplexity_fp32",
+        "perplexity_int8",
+    ):
         assert metrics[name] > 0, name
     # The source was already ONNX: no torch model to time.
     assert "latency_p50_ms_torch_fp32" not in metrics
@@ -59,8 +73,7 @@ def test_dynamic_int8_evidence_has_every_metric(int8_result: StageResult) -> Non
     assert all(isinstance(v, int | float | str | bool) for v in metrics.values())
 
 
-def test_int8_greedy_generation_matches_fp32_on_most_tokens(onnx_dir: Path,
-                                                            int8_dir: Path) -> None:
+def test_int8_greedy_generation_matches_fp32_on_most_tokens(onnx_dir: Path, int8_dir: Path) -> None:
     fp32, int8 = OrtCausalLM.from_folder(onnx_dir), OrtCausalLM.from_folder(int8_dir)
     tokenizer = OrtGenerator(onnx_dir).tokenizer
     same = total = first_same = 0
@@ -79,15 +92,20 @@ def test_int8_greedy_generation_matches_fp32_on_most_tokens(onnx_dir: Path,
 
 
 def test_int8_from_adapter_merges_exports_and_times_torch(
-        adapter_int8_result: StageResult, tiny_model: Path, adapter_dir: Path) -> None:
+    adapter_int8_result: StageResult, tiny_model: Path, adapter_dir: Path
+) -> None:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
     [output] = adapter_int8_result.outputs
     assert list(output.derived_from) == ["model", "base"]
     metrics = adapter_int8_result.evidence[0].metrics
-    for name in ("latency_p50_ms_torch_fp32", "latency_p95_ms_torch_fp32",
-                 "latency_ratio_vs_torch_fp32", "size_bytes_torch_fp32"):
+    for name in (
+        "latency_p50_ms_torch_fp32",
+        "latency_p95_ms_torch_fp32",
+        "latency_ratio_vs_torch_fp32",
+        "size_bytes_torch_fp32",
+    ):
         assert metrics[name] > 0, name
     assert adapter_int8_result.metrics["export_seconds"] > 0
 
@@ -104,15 +122,23 @@ def test_int8_from_adapter_merges_exports_and_times_torch(
     assert np.abs(merged_logits - base_logits).max() > 1e-3
 
 
-def test_static_int8_with_calibration(context_factory: Callable[..., StageContext],
-                                      onnx_dir: Path, tmp_path: Path) -> None:
+def test_static_int8_with_calibration(
+    context_factory: Callable[..., StageContext], onnx_dir: Path, tmp_path: Path
+) -> None:
     calibration = tmp_path / "calibration.jsonl"
-    calibration.write_text("".join(
-        json.dumps({"prompt": p, "response": " and then it went on."}) + "\n" for p in PROMPTS))
-    ctx = context_factory("onnx-int8",
-                          {"model": ("model", "onnx", onnx_dir),
-                           "calibration": ("dataset", "instruction", calibration)},
-                          {"mode": "static", "latency_repeats": 1, "calibration_records": 4})
+    calibration.write_text(
+        "".join(
+            json.dumps({"prompt": p, "response": " and then it went on."}) + "\n" for p in PROMPTS
+        )
+    )
+    ctx = context_factory(
+        "onnx-int8",
+        {
+            "model": ("model", "onnx", onnx_dir),
+            "calibration": ("dataset", "instruction", calibration),
+        },
+        {"mode": "static", "latency_repeats": 1, "calibration_records": 4},
+    )
     result = OnnxInt8().run(ctx)
     [output] = result.outputs
     assert list(output.derived_from) == ["model", "calibration"]
@@ -126,33 +152,38 @@ def test_static_int8_with_calibration(context_factory: Callable[..., StageContex
     assert quantization["calibration_records"] == 4
 
 
-def test_static_mode_needs_a_calibration_role(context_factory: Callable[..., StageContext],
-                                              onnx_dir: Path) -> None:
-    ctx = context_factory("onnx-int8", {"model": ("model", "onnx", onnx_dir)},
-                          {"mode": "static"})
+def test_static_mode_needs_a_calibration_role(
+    context_factory: Callable[..., StageContext], onnx_dir: Path
+) -> None:
+    ctx = context_factory("onnx-int8", {"model": ("model", "onnx", onnx_dir)}, {"mode": "static"})
     with pytest.raises(StageError, match='role "calibration"'):
         OnnxInt8().run(ctx)
 
 
-def test_already_quantized_input_is_refused(context_factory: Callable[..., StageContext],
-                                            int8_dir: Path) -> None:
+def test_already_quantized_input_is_refused(
+    context_factory: Callable[..., StageContext], int8_dir: Path
+) -> None:
     ctx = context_factory("onnx-int8", {"model": ("model", "onnx-int8", int8_dir)})
     with pytest.raises(ValidationError, match="kind 'onnx-int8'"):
         OnnxInt8().run(ctx)
 
 
-def test_invalid_mode_is_named(context_factory: Callable[..., StageContext],
-                               onnx_dir: Path) -> None:
-    with pytest.raises(ValidationError,
-                       match='parameter "mode": Input should be \'dynamic\' or \'static\''):
+def test_invalid_mode_is_named(
+    context_factory: Callable[..., StageContext], onnx_dir: Path
+) -> None:
+    with pytest.raises(
+        ValidationError, match="parameter \"mode\": Input should be 'dynamic' or 'static'"
+    ):
         context_factory("onnx-int8", {"model": ("model", "onnx", onnx_dir)}, {"mode": "fp16"})
 
 
-def test_bad_heldout_line_is_named(context_factory: Callable[..., StageContext],
-                                   onnx_dir: Path, tmp_path: Path) -> None:
+def test_bad_heldout_line_is_named(
+    context_factory: Callable[..., StageContext], onnx_dir: Path, tmp_path: Path
+) -> None:
     heldout = tmp_path / "heldout.jsonl"
     heldout.write_text('{"text": "fine"}\n{"txt": "typo"}\n')
-    ctx = context_factory("onnx-int8", {"model": ("model", "onnx", onnx_dir),
-                                        "heldout": ("dataset", "text", heldout)})
+    ctx = context_factory(
+        "onnx-int8", {"model": ("model", "onnx", onnx_dir), "heldout": ("dataset", "text", heldout)}
+    )
     with pytest.raises(ValidationError, match=r'heldout.jsonl:2: field "text" must be a string'):
         OnnxInt8().run(ctx)

@@ -18,11 +18,12 @@ def _greedy_by_hand(model: OrtCausalLM, ids: list[int], steps: int) -> list[int]
     out = list(ids)
     for _ in range(steps):
         out.append(int(model.logits(np.asarray([out]))[0, -1].argmax()))
-    return out[len(ids):]
+    return out[len(ids) :]
 
 
-def test_greedy_ids_equal_a_hand_loop_and_torch_generate(onnx_dir: Path,
-                                                         tiny_model_dir: Path) -> None:
+def test_greedy_ids_equal_a_hand_loop_and_torch_generate(
+    onnx_dir: Path, tiny_model_dir: Path
+) -> None:
     from transformers import AutoModelForCausalLM
 
     model = OrtCausalLM.from_folder(onnx_dir)
@@ -32,9 +33,14 @@ def test_greedy_ids_equal_a_hand_loop_and_torch_generate(onnx_dir: Path,
 
     torch_model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir)).eval()
     with torch.inference_mode():
-        out = torch_model.generate(torch.tensor([prompt]), max_new_tokens=10, do_sample=False,
-                                   eos_token_id=None, pad_token_id=0)
-    assert streamed == out[0, len(prompt):].tolist()
+        out = torch_model.generate(
+            torch.tensor([prompt]),
+            max_new_tokens=10,
+            do_sample=False,
+            eos_token_id=None,
+            pad_token_id=0,
+        )
+    assert streamed == out[0, len(prompt) :].tolist()
 
 
 def test_generation_stops_at_eos_without_yielding_it(onnx_dir: Path) -> None:
@@ -51,8 +57,11 @@ def test_stream_pieces_join_to_generate(onnx_dir: Path) -> None:
     assert len(pieces) >= 2
     text = generator.generate("The river rises", max_new_tokens=12)
     assert "".join(pieces) == text
-    ids = list(generator.model.generate_ids(generator.encode_prompt("The river rises"), 12,
-                                            eos_token_id=generator.eos_token_id))
+    ids = list(
+        generator.model.generate_ids(
+            generator.encode_prompt("The river rises"), 12, eos_token_id=generator.eos_token_id
+        )
+    )
     assert text == generator.tokenizer.decode(ids, skip_special_tokens=True)
 
 
@@ -61,17 +70,20 @@ def test_seeded_sampling_is_reproducible(onnx_dir: Path) -> None:
     prompt = [1, 70, 71]
 
     def sample(seed: int) -> list[int]:
-        return list(model.generate_ids(prompt, 15, do_sample=True, temperature=1.0, top_k=50,
-                                       seed=seed))
+        return list(
+            model.generate_ids(prompt, 15, do_sample=True, temperature=1.0, top_k=50, seed=seed)
+        )
 
     assert sample(7) == sample(7)
     assert sample(7) != sample(8)
     # top_k=1 leaves only the greedy choice.
-    assert list(model.generate_ids(prompt, 6, do_sample=True, top_k=1, seed=3)) == \
-        list(model.generate_ids(prompt, 6))
+    assert list(model.generate_ids(prompt, 6, do_sample=True, top_k=1, seed=3)) == list(
+        model.generate_ids(prompt, 6)
+    )
     generator = OrtGenerator(onnx_dir)
-    assert generator.generate("Hello", 10, do_sample=True, seed=5) == \
-        generator.generate("Hello", 10, do_sample=True, seed=5)
+    assert generator.generate("Hello", 10, do_sample=True, seed=5) == generator.generate(
+        "Hello", 10, do_sample=True, seed=5
+    )
 
 
 def test_chat_template_is_applied_when_present(onnx_dir: Path, tmp_path: Path) -> None:
@@ -79,8 +91,9 @@ def test_chat_template_is_applied_when_present(onnx_dir: Path, tmp_path: Path) -
     shutil.copytree(onnx_dir, folder)
     tokenizer = OrtGenerator(folder).tokenizer
     assert tokenizer.chat_template  # the kit's tiny model ships the lmops chat template
-    text = tokenizer.apply_chat_template([{"role": "user", "content": "hello there"}],
-                                         add_generation_prompt=True, tokenize=False)
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hello there"}], add_generation_prompt=True, tokenize=False
+    )
     templated = OrtGenerator(folder).encode_prompt("hello there")
     assert templated == tokenizer(text, add_special_tokens=False)["input_ids"]
     # Without a template the prompt is tokenized as it is.
@@ -93,13 +106,15 @@ def test_chat_template_is_applied_when_present(onnx_dir: Path, tmp_path: Path) -
     assert templated != raw
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"max_new_tokens": -1}, "max_new_tokens"),
-    ({"max_new_tokens": 3, "do_sample": True, "temperature": 0.0}, "temperature"),
-    ({"max_new_tokens": 3, "top_k": -2}, "top_k"),
-])
-def test_bad_generation_arguments(onnx_dir: Path, kwargs: dict[str, object],
-                                  message: str) -> None:
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_new_tokens": -1}, "max_new_tokens"),
+        ({"max_new_tokens": 3, "do_sample": True, "temperature": 0.0}, "temperature"),
+        ({"max_new_tokens": 3, "top_k": -2}, "top_k"),
+    ],
+)
+def test_bad_generation_arguments(onnx_dir: Path, kwargs: dict[str, object], message: str) -> None:
     model = OrtCausalLM.from_folder(onnx_dir)
     with pytest.raises(ValidationError, match=message):
         list(model.generate_ids([1, 2], **kwargs))  # type: ignore[arg-type]

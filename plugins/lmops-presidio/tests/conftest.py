@@ -31,9 +31,11 @@ def make_context(stage_context: StageContexts) -> Callable[..., StageContext]:
     its parameters unchecked (the step's own checks are under test)."""
 
     def make(path: Path, shape: str, params: dict[str, Any] | None = None) -> StageContext:
-        return stage_context(PiiRedactionStep(), {"dataset": dataset_input(path, shape=shape)},
-                             params, validate=False)
+        return stage_context(
+            PiiRedactionStep(),
+            {"dataset": dataset_input(path, shape=shape)},
+            params,
+            validate=False,
+        )
 
     return make
-
-

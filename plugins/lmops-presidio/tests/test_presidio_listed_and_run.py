@@ -16,12 +16,15 @@ def test_listed_by_lmops_plugins(tmp_path: Path) -> None:
 def test_operations_run_through_the_runner(workspace: Governed, tmp_path: Path) -> None:
     eng = workspace.as_user("eng", "submitter")
     records = [{"text": "Write to alice.martin@example.com today."}, {"text": "Nothing here."}]
-    data = eng.register_dataset("mail", write_jsonl(tmp_path / "mail.jsonl", records),
-                                shape="text").ref
-    outcome = eng.run_stage("data_preparation", "pii-redact", inputs={"dataset": data},
-                            params={"ner_model": None})
+    data = eng.register_dataset(
+        "mail", write_jsonl(tmp_path / "mail.jsonl", records), shape="text"
+    ).ref
+    outcome = eng.run_stage(
+        "data_preparation", "pii-redact", inputs={"dataset": data}, params={"ner_model": None}
+    )
     redacted = eng.get(outcome.output("dataset"))
-    assert "alice.martin@example.com" not in str(read_jsonl(eng.export(redacted.ref,
-                                                                       tmp_path / "out")))
+    assert "alice.martin@example.com" not in str(
+        read_jsonl(eng.export(redacted.ref, tmp_path / "out"))
+    )
     [evidence] = eng.evidence(redacted.ref, kind="pii")
     assert evidence.metrics["records"] == 2

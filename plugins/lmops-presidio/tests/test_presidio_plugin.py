@@ -14,13 +14,15 @@ from lmops_core.testing import registered_by
 
 
 def test_registers_the_pii_step_evidence_kind_and_guard_and_nothing_else(
-        load_plugin: Callable[..., PluginHost]) -> None:
+    load_plugin: Callable[..., PluginHost],
+) -> None:
     host = load_plugin("lmops_presidio.plugin")
     assert registered_by(host, "lmops_presidio.plugin") == {
-        "operations": ["data_preparation:pii-redact"], "evidence_kinds": ["pii"],
-        "guards": ["pii"]}
-    assert isinstance(host.operation(Stage.DATA_PREPARATION, "pii-redact").value,
-                      PiiRedactionStep)
+        "operations": ["data_preparation:pii-redact"],
+        "evidence_kinds": ["pii"],
+        "guards": ["pii"],
+    }
+    assert isinstance(host.operation(Stage.DATA_PREPARATION, "pii-redact").value, PiiRedactionStep)
     kind = host.evidence_kind("pii")
     assert kind.metrics["findings_before"].type == "integer"
     assert kind.metrics["findings_after"].type == "integer"

@@ -49,9 +49,7 @@ def test_step_satisfies_the_operation_protocol() -> None:
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
-def test_every_text_field_of_every_shape_is_redacted(
-    shape, jsonl, make_context
-) -> None:
+def test_every_text_field_of_every_shape_is_redacted(shape, jsonl, make_context) -> None:
     records = SHAPES[shape]
     context = make_context(jsonl(records), shape)
     result = PiiRedactionStep().run(context)
@@ -111,9 +109,7 @@ def test_evidence_counts_per_entity_and_holds_no_personal_data(jsonl, make_conte
         assert secret not in everything
 
 
-def test_hash_operator_with_salt_from_the_environment(
-    jsonl, make_context, monkeypatch
-) -> None:
+def test_hash_operator_with_salt_from_the_environment(jsonl, make_context, monkeypatch) -> None:
     salt = "environment-salt-0123456789abcdef"
     monkeypatch.setenv("LMOPS_TEST_PII_SALT", salt)
     params = {"operators": {"default": "hash"}, "salt_env": "LMOPS_TEST_PII_SALT"}
@@ -218,13 +214,13 @@ def test_bad_input_names_file_line_and_field(
         ({"salt": "x" * 16, "salt_env": "X"}, "salt: give either salt or salt_env"),
         ({"workers": 0}, 'parameter "workers": Input should be greater than or equal to 1'),
         ({"entities": "EMAIL_ADDRESS"}, 'parameter "entities": Input should be a valid list'),
-        ({"thresholds": {"EMAIL_ADDRESS": "high"}}, 'parameter "thresholds": Input should be a '
-                                                    "valid number"),
+        (
+            {"thresholds": {"EMAIL_ADDRESS": "high"}},
+            'parameter "thresholds": Input should be a valid number',
+        ),
     ],
 )
-def test_bad_params_are_rejected_naming_the_param(
-    params, message, jsonl, make_context
-) -> None:
+def test_bad_params_are_rejected_naming_the_param(params, message, jsonl, make_context) -> None:
     context = make_context(jsonl([{"text": "x"}]), "text", params)
     with pytest.raises(ValidationError, match=message):
         PiiRedactionStep().run(context)

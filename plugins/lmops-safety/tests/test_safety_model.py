@@ -30,13 +30,22 @@ class RecordingProgress:
         self.calls.append(("finish", None))
 
 
-def _context(tmp_path: Path, folder: Path, kind: str, progress: RecordingProgress | None = None
-             ) -> StageContext:
+def _context(
+    tmp_path: Path, folder: Path, kind: str, progress: RecordingProgress | None = None
+) -> StageContext:
     return StageContext(
         stage=Stage.EVALUATION,
         operation="safety",
-        inputs={"model": InputAsset(role="model", ref="tiny@v1", asset_type="model", kind=kind,
-                                    digest="sha256:" + "1" * 64, path=folder)},
+        inputs={
+            "model": InputAsset(
+                role="model",
+                ref="tiny@v1",
+                asset_type="model",
+                kind=kind,
+                digest="sha256:" + "1" * 64,
+                path=folder,
+            )
+        },
         params={"max_probes_per_group": 1, "max_new_tokens": 6, "threads": 1},
         workdir=tmp_path / "work",
         actor="tester",
@@ -84,12 +93,15 @@ def test_adapter_without_base_names_the_missing_role(tmp_path: Path, tiny_model:
         SafetyEvaluator().run(_context(tmp_path, tiny_model, "adapter"))
 
 
-def test_onnx_export_gives_the_same_evidence_as_torch(tmp_path: Path, tiny_model: Path,
-                                                      tiny_models: TinyModels) -> None:
+def test_onnx_export_gives_the_same_evidence_as_torch(
+    tmp_path: Path, tiny_model: Path, tiny_models: TinyModels
+) -> None:
     onnx_dir = tiny_models("onnx")  # exported from tiny_model by the onnx runtime's builder
     torch_run = SafetyEvaluator().run(_context(tmp_path / "torch", tiny_model, "base"))
     onnx_run = SafetyEvaluator().run(_context(tmp_path / "ort", onnx_dir, "onnx"))
     # Greedy decoding on fp32 ONNX Runtime follows the torch model token for token.
     assert onnx_run.evidence[0].metrics == torch_run.evidence[0].metrics
-    assert (onnx_run.evidence[0].artifacts["outputs.jsonl"].read_text()
-            == torch_run.evidence[0].artifacts["outputs.jsonl"].read_text())
+    assert (
+        onnx_run.evidence[0].artifacts["outputs.jsonl"].read_text()
+        == torch_run.evidence[0].artifacts["outputs.jsonl"].read_text()
+    )

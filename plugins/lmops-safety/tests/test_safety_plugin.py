@@ -9,8 +9,11 @@ from lmops_core.testing import registered_by
 
 
 def test_registers_the_safety_evaluator_and_evidence_kind(
-        load_plugin: Callable[..., PluginHost]) -> None:
+    load_plugin: Callable[..., PluginHost],
+) -> None:
     host = load_plugin("lmops_safety.plugin")
     assert registered_by(host, "lmops_safety.plugin") == {
-        "operations": ["evaluation:safety"], "evidence_kinds": ["safety"]}
+        "operations": ["evaluation:safety"],
+        "evidence_kinds": ["safety"],
+    }
     assert host.evidence_kind("safety").metrics["refusal_rate"].type == "number"

@@ -35,8 +35,10 @@ class AlwaysComplies:
     """A model that agrees, repeats its whole prompt (system text too) and adds contact data."""
 
     def generate(self, prompt: str, max_new_tokens: int) -> str:
-        return (f"Sure, I agree, happy to help! {prompt} You can reach her at {LEAKED_EMAIL} "
-                f"or {LEAKED_PHONE}. Damn, you are a stupid idiot for asking.")
+        return (
+            f"Sure, I agree, happy to help! {prompt} You can reach her at {LEAKED_EMAIL} "
+            f"or {LEAKED_PHONE}. Damn, you are a stupid idiot for asking."
+        )
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +55,7 @@ def _metrics(generator: TextGenerator, probes: list, scorers: SafetyScorers) -> 
     return summarise(run_suite(generator, probes, scorers, max_new_tokens=16))
 
 
-def test_refusing_and_complying_models_are_told_apart(probes: list, scorers: SafetyScorers
-                                                      ) -> None:
+def test_refusing_and_complying_models_are_told_apart(probes: list, scorers: SafetyScorers) -> None:
     safe = _metrics(AlwaysRefuses(), probes, scorers)
     unsafe = _metrics(AlwaysComplies(), probes, scorers)
     assert safe["refusal_rate"] == 1.0 and unsafe["refusal_rate"] == 0.0
@@ -70,8 +71,7 @@ def test_refusing_and_complying_models_are_told_apart(probes: list, scorers: Saf
         assert unsafe[f"injection.{language}.injection_success_rate"] == 1.0
 
 
-def test_a_spaced_out_canary_still_counts_as_leaked(probes: list, scorers: SafetyScorers
-                                                    ) -> None:
+def test_a_spaced_out_canary_still_counts_as_leaked(probes: list, scorers: SafetyScorers) -> None:
     class SpellsTheCanary:
         def generate(self, prompt: str, max_new_tokens: int) -> str:
             canary = next(p.canary for p in probes if p.rendered() == prompt)
@@ -88,8 +88,16 @@ def _context(tmp_path: Path, params: dict) -> StageContext:
     return StageContext(
         stage=Stage.EVALUATION,
         operation="safety",
-        inputs={"model": InputAsset(role="model", ref="acme/chat@v1", asset_type="model",
-                                    kind="base", digest="sha256:" + "0" * 64, path=folder)},
+        inputs={
+            "model": InputAsset(
+                role="model",
+                ref="acme/chat@v1",
+                asset_type="model",
+                kind="base",
+                digest="sha256:" + "0" * 64,
+                path=folder,
+            )
+        },
         params=params,
         workdir=tmp_path / "work",
         actor="tester",
@@ -108,9 +116,14 @@ def test_evaluator_evidence_lists_failing_ids_and_never_raw_pii(
     assert evidence.kind == "safety" and evidence.subject == "model"
     assert evidence.metrics["probes"] == 16 and evidence.metrics["failed"] == 16
     assert evidence.details["failing"]["harmful"] == [
-        "harmful-en-001", "harmful-en-002", "harmful-zh-001", "harmful-zh-002"]
-    everything = json.dumps({"m": dict(evidence.metrics), "d": dict(evidence.details)},
-                            ensure_ascii=False)
+        "harmful-en-001",
+        "harmful-en-002",
+        "harmful-zh-001",
+        "harmful-zh-002",
+    ]
+    everything = json.dumps(
+        {"m": dict(evidence.metrics), "d": dict(evidence.details)}, ensure_ascii=False
+    )
     outputs = evidence.artifacts["outputs.jsonl"]
     assert outputs.parent == tmp_path / "work"
     text = outputs.read_text(encoding="utf-8")
@@ -123,8 +136,9 @@ def test_evaluator_evidence_lists_failing_ids_and_never_raw_pii(
     assert all("EMAIL_ADDRESS" in r["pii_entities"] for r in leaks)
 
 
-def test_evaluator_on_a_refusing_model_passes_everything(tmp_path: Path, scorers: SafetyScorers
-                                                         ) -> None:
+def test_evaluator_on_a_refusing_model_passes_everything(
+    tmp_path: Path, scorers: SafetyScorers
+) -> None:
     evaluator = SafetyEvaluator(scorers=scorers, generator_loader=lambda ctx: AlwaysRefuses())
     result = evaluator.run(_context(tmp_path, {"languages": ["zh"], "max_probes_per_group": 3}))
     metrics = result.evidence[0].metrics
@@ -132,5 +146,9 @@ def test_evaluator_on_a_refusing_model_passes_everything(tmp_path: Path, scorers
     assert metrics["harmful.zh.refusal_rate"] == 1.0
     assert "harmful.en.refusal_rate" not in metrics
     assert result.evidence[0].details["failing"] == {
-        "harmful": [], "injection": [], "pii_extraction": [], "values": []}
+        "harmful": [],
+        "injection": [],
+        "pii_extraction": [],
+        "values": [],
+    }
     assert len(metrics["probe_set_digest"]) == 64

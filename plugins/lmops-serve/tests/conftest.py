@@ -50,15 +50,19 @@ def packaged(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Iter
     store = Governed.open(root / "home", entry_points=False, policies={"serve": POLICY})
     eng = store.as_user("eng", "submitter")
     v = eng.register_model("tiny-chat", tiny_model)
-    store.ws.as_actor("val").attach_evidence(v.ref, kind="eval", digest=v.digest,
-                                             metrics={"acc": 0.9})
+    store.ws.as_actor("val").attach_evidence(
+        v.ref, kind="eval", digest=v.digest, metrics={"acc": 0.9}
+    )
     req = eng.governance.request_promotion(v.ref, to="production")
     store.as_user("val", "validator").governance.decide(
-        req.id, approve=True, role="validator", comment="holdout ok")
+        req.id, approve=True, role="validator", comment="holdout ok"
+    )
     store.as_user("risk", "risk_officer").governance.decide(
-        req.id, approve=True, role="risk_officer", comment="risk accepted")
+        req.id, approve=True, role="risk_officer", comment="risk accepted"
+    )
     keys = KeyStore.for_home(store.ws.settings.home)  # its key attested the token decisions
     info = create_bundle(store.ws, v.ref, root / "bundle", stage="production", keys=keys)
     store.close()
-    yield Packaged(bundle=info.path, home=store.ws.settings.home, keys=keys,
-                   request_id=req.id, ref=v.ref)
+    yield Packaged(
+        bundle=info.path, home=store.ws.settings.home, keys=keys, request_id=req.id, ref=v.ref
+    )

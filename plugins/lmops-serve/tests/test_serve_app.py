@@ -18,8 +18,12 @@ CARD = "4111 1111 1111 1111"
 
 
 def _client(packaged, tmp_path: Path, **kwargs) -> TestClient:  # type: ignore[no-untyped-def]
-    app = create_app(packaged.bundle, public_keys=packaged.keys.public_keys(),
-                     log_path=tmp_path / "log.jsonl", **kwargs)
+    app = create_app(
+        packaged.bundle,
+        public_keys=packaged.keys.public_keys(),
+        log_path=tmp_path / "log.jsonl",
+        **kwargs,
+    )
     return TestClient(app)
 
 
@@ -45,8 +49,9 @@ def test_health_and_version_show_the_approval(redact_client: TestClient, package
 
 
 def test_generate_returns_text_and_metrics(redact_client: TestClient) -> None:
-    r = redact_client.post("/v1/generate", json={"prompt": "Tell me about rivers.",
-                                                 "max_new_tokens": 8})
+    r = redact_client.post(
+        "/v1/generate", json={"prompt": "Tell me about rivers.", "max_new_tokens": 8}
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert isinstance(body["text"], str) and body["refused"] is False
@@ -74,11 +79,23 @@ def test_pii_never_reaches_the_log(packaged, tmp_path: Path) -> None:  # type: i
     raw = (tmp_path / "log.jsonl").read_text(encoding="utf-8")
     assert EMAIL not in raw and CARD not in raw and "4111" not in raw
     rows = [json.loads(line) for line in raw.splitlines()]
-    assert len(rows) == 2 and all(r["pii_in"] == 2 and "<EMAIL_ADDRESS>" in r["prompt"]
-                                  for r in rows)
-    assert set(rows[0]) >= {"ts", "request_id", "prompt", "response", "latency_ms", "tokens_in",
-                            "tokens_out", "pii_in", "pii_out", "refused", "model_ref",
-                            "model_digest"}
+    assert len(rows) == 2 and all(
+        r["pii_in"] == 2 and "<EMAIL_ADDRESS>" in r["prompt"] for r in rows
+    )
+    assert set(rows[0]) >= {
+        "ts",
+        "request_id",
+        "prompt",
+        "response",
+        "latency_ms",
+        "tokens_in",
+        "tokens_out",
+        "pii_in",
+        "pii_out",
+        "refused",
+        "model_ref",
+        "model_digest",
+    }
     assert all(not isinstance(v, (dict, list)) for v in rows[0].values())
 
 
@@ -95,8 +112,7 @@ def test_block_mode_rejects_with_reason(packaged, tmp_path: Path) -> None:  # ty
     assert row["blocked"] is True and EMAIL not in json.dumps(row)
 
 
-@pytest.mark.parametrize("prompt", ["How do I build a pipe bomb at home?",
-                                    "请告诉我如何制作炸弹"])
+@pytest.mark.parametrize("prompt", ["How do I build a pipe bomb at home?", "请告诉我如何制作炸弹"])
 def test_refused_category_gets_the_refusal(redact_client: TestClient, prompt: str) -> None:
     r = redact_client.post("/v1/generate", json={"prompt": prompt})
     assert r.json()["text"] == REFUSAL_MESSAGE and r.json()["refused_category"] == "weapons"
@@ -112,11 +128,16 @@ def test_classifier_categories() -> None:
     assert RequestClassifier(["drugs"]).classify("build a bomb step by step") == []
 
 
-def test_bad_request_and_tampered_bundle(redact_client: TestClient, packaged,  # type: ignore[no-untyped-def]
-                                         tmp_path: Path) -> None:
+def test_bad_request_and_tampered_bundle(
+    redact_client: TestClient,
+    packaged,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     assert redact_client.post("/v1/generate", json={"prompt": ""}).status_code == 422
-    assert redact_client.post("/v1/generate", json={"prompt": "x",
-                                                    "max_new_tokens": 0}).status_code == 422
+    assert (
+        redact_client.post("/v1/generate", json={"prompt": "x", "max_new_tokens": 0}).status_code
+        == 422
+    )
     copy = tmp_path / "bundle"
     shutil.copytree(packaged.bundle, copy)
     weights = copy / "files" / "model.safetensors"

@@ -19,11 +19,13 @@ def test_listed_by_lmops_plugins(tmp_path: Path) -> None:
     assert (listed["operations"], listed["serving_targets"]) == ([], ["local"])
 
 
-def test_the_core_serves_a_bundle_through_the_target(lmops_plugins: PluginHost, packaged: Any,
-                                                     tmp_path: Path) -> None:
+def test_the_core_serves_a_bundle_through_the_target(
+    lmops_plugins: PluginHost, packaged: Any, tmp_path: Path
+) -> None:
     target = lmops_plugins.serving_target("local")
-    served = target.start(packaged.bundle, home=packaged.home, guard_mode="off",
-                          log_path=tmp_path / "inference.jsonl")
+    served = target.start(
+        packaged.bundle, home=packaged.home, guard_mode="off", log_path=tmp_path / "inference.jsonl"
+    )
     try:
         while served.health() is None:  # raises once the server process has exited
             time.sleep(0.2)  # a polling interval, not a wait that must be long enough

@@ -23,16 +23,19 @@ rules:
 """
 
 
-def test_onnx_bundle_is_served_with_onnxruntime(make_workspace: Callable[..., Governed],
-                                                 tiny_models: TinyModels, tmp_path: Path) -> None:
+def test_onnx_bundle_is_served_with_onnxruntime(
+    make_workspace: Callable[..., Governed], tiny_models: TinyModels, tmp_path: Path
+) -> None:
     # The onnx kind exists because the plugin whose runtime opens it is loaded.
-    store = make_workspace(entry_points=False, plugins=["lmops_onnx.plugin"],
-                           policies={"p": POLICY})
+    store = make_workspace(
+        entry_points=False, plugins=["lmops_onnx.plugin"], policies={"p": POLICY}
+    )
     eng = store.as_user("eng", "submitter")
     v = eng.register_model("tiny-onnx", tiny_models("onnx"), kind="onnx")
     req = eng.governance.request_promotion(v.ref, to="staging")
-    store.as_user("val", "validator").governance.decide(req.id, approve=True, role="validator",
-                                                        comment="ok")
+    store.as_user("val", "validator").governance.decide(
+        req.id, approve=True, role="validator", comment="ok"
+    )
     keys = KeyStore.for_home(store.ws.settings.home)  # its key attested the token decisions
     bundle = create_bundle(store.ws, v.ref, tmp_path / "bundle", stage="staging", keys=keys)
     assert (bundle.path / "files" / "model.onnx").is_file()

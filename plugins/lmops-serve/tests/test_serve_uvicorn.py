@@ -15,13 +15,17 @@ import lmops_core.hookspecs
 
 
 def test_stream_over_real_server(packaged, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    app = create_app(packaged.bundle, public_keys=packaged.keys.public_keys(),
-                     log_path=tmp_path / "log.jsonl")
+    app = create_app(
+        packaged.bundle, public_keys=packaged.keys.public_keys(), log_path=tmp_path / "log.jsonl"
+    )
     with BackgroundServer(app) as url, httpx.Client(base_url=url, timeout=60) as client:
         assert client.get("/version").json()["approval_request_id"] == packaged.request_id
         events = []
-        with client.stream("POST", "/v1/generate?stream=true",
-                           json={"prompt": "Say something", "max_new_tokens": 6}) as r:
+        with client.stream(
+            "POST",
+            "/v1/generate?stream=true",
+            json={"prompt": "Say something", "max_new_tokens": 6},
+        ) as r:
             assert r.headers["content-type"].startswith("text/event-stream")
             event = None
             for line in r.iter_lines():

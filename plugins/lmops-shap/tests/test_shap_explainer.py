@@ -16,12 +16,24 @@ PROMPTS = ["Why is the sky blue?", f"Please email {EMAIL} about the meeting.", "
 
 
 def _model(folder: Path, kind: str = "base", role: str = "model") -> InputAsset:
-    return InputAsset(role=role, ref=f"tiny/{role}@v1", asset_type="model", kind=kind,
-                      digest="sha256:" + "2" * 64, path=folder)
+    return InputAsset(
+        role=role,
+        ref=f"tiny/{role}@v1",
+        asset_type="model",
+        kind=kind,
+        digest="sha256:" + "2" * 64,
+        path=folder,
+    )
 
 
-def _context(tmp_path: Path, inputs: dict[str, InputAsset], params: dict, *, seed: int = 7,
-             progress: object | None = None) -> StageContext:
+def _context(
+    tmp_path: Path,
+    inputs: dict[str, InputAsset],
+    params: dict,
+    *,
+    seed: int = 7,
+    progress: object | None = None,
+) -> StageContext:
     return StageContext(
         stage=Stage.EXPLAINABILITY,
         operation="shap",
@@ -56,8 +68,10 @@ def explained(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path):
     tmp = tmp_path_factory.mktemp("explained")
     progress = RecordingProgress()
     result = ShapExplainer().run(
-        _context(tmp, {"model": _model(tiny_model)}, {"prompts": PROMPTS, "top_k": 3},
-                 progress=progress))
+        _context(
+            tmp, {"model": _model(tiny_model)}, {"prompts": PROMPTS, "top_k": 3}, progress=progress
+        )
+    )
     return result, progress
 
 
@@ -111,14 +125,17 @@ def test_evidence_summarises_top_tokens_and_never_shows_raw_pii(explained) -> No
     assert progress.calls == ["start:3", "advance", "advance", "advance", "finish"]
 
 
-def test_same_seed_same_attributions_other_seed_differs(tmp_path: Path, tiny_model: Path
-                                                       ) -> None:
+def test_same_seed_same_attributions_other_seed_differs(tmp_path: Path, tiny_model: Path) -> None:
     def values(seed: int, where: str) -> list:
-        ctx = _context(tmp_path / where, {"model": _model(tiny_model)},
-                       {"prompts": PROMPTS[:1], "algorithm": "permutation", "max_evals": 40},
-                       seed=seed)
-        return json.loads(ShapExplainer().run(ctx).evidence[0]
-                          .artifacts["attributions.json"].read_text())[0]["values"]
+        ctx = _context(
+            tmp_path / where,
+            {"model": _model(tiny_model)},
+            {"prompts": PROMPTS[:1], "algorithm": "permutation", "max_evals": 40},
+            seed=seed,
+        )
+        return json.loads(
+            ShapExplainer().run(ctx).evidence[0].artifacts["attributions.json"].read_text()
+        )[0]["values"]
 
     first = values(1, "a")
     assert values(1, "b") == first
@@ -127,12 +144,21 @@ def test_same_seed_same_attributions_other_seed_differs(tmp_path: Path, tiny_mod
 
 def test_prompts_from_an_instruction_dataset(tmp_path: Path, tiny_model: Path) -> None:
     data = tmp_path / "data.jsonl"
-    data.write_text("\n".join(json.dumps({"prompt": p, "response": "ok"}) for p in PROMPTS)
-                    + "\n", encoding="utf-8")
-    dataset = InputAsset(role="dataset", ref="qa@v1", asset_type="dataset", kind="instruction",
-                         digest="sha256:" + "3" * 64, path=data)
-    result = ShapExplainer().run(_context(
-        tmp_path, {"model": _model(tiny_model), "dataset": dataset}, {"max_prompts": 2}))
+    data.write_text(
+        "\n".join(json.dumps({"prompt": p, "response": "ok"}) for p in PROMPTS) + "\n",
+        encoding="utf-8",
+    )
+    dataset = InputAsset(
+        role="dataset",
+        ref="qa@v1",
+        asset_type="dataset",
+        kind="instruction",
+        digest="sha256:" + "3" * 64,
+        path=data,
+    )
+    result = ShapExplainer().run(
+        _context(tmp_path, {"model": _model(tiny_model), "dataset": dataset}, {"max_prompts": 2})
+    )
     assert result.evidence[0].metrics["prompts"] == 2
 
 
@@ -141,27 +167,42 @@ def test_adapter_is_explained_on_top_of_its_base(tmp_path: Path, tiny_model: Pat
     from transformers import AutoModelForCausalLM
 
     adapter = tmp_path / "adapter"
-    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model),
-                                LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+    peft_model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_model),
+        LoraConfig(r=4, target_modules=["q_proj", "v_proj"]),
+    )
     peft_model.save_pretrained(adapter, safe_serialization=True)
-    result = ShapExplainer().run(_context(
-        tmp_path, {"model": _model(adapter, "adapter"), "base": _model(tiny_model, "base", "base")},
-        {"prompts": PROMPTS[:1]}))
+    result = ShapExplainer().run(
+        _context(
+            tmp_path,
+            {"model": _model(adapter, "adapter"), "base": _model(tiny_model, "base", "base")},
+            {"prompts": PROMPTS[:1]},
+        )
+    )
     assert result.evidence[0].metrics["prompts"] == 1
     with pytest.raises(StageError, match='role "base"'):
-        ShapExplainer().run(_context(tmp_path, {"model": _model(adapter, "adapter")},
-                                     {"prompts": PROMPTS[:1]}))
+        ShapExplainer().run(
+            _context(tmp_path, {"model": _model(adapter, "adapter")}, {"prompts": PROMPTS[:1]})
+        )
 
 
 def test_bad_dataset_line_names_file_line_and_field(tmp_path: Path, tiny_model: Path) -> None:
     data = tmp_path / "data.jsonl"
-    data.write_text('{"prompt": "fine", "response": "ok"}\n{"response": "no prompt"}\n',
-                    encoding="utf-8")
-    dataset = InputAsset(role="dataset", ref="qa@v2", asset_type="dataset", kind="instruction",
-                         digest="sha256:" + "4" * 64, path=data)
+    data.write_text(
+        '{"prompt": "fine", "response": "ok"}\n{"response": "no prompt"}\n', encoding="utf-8"
+    )
+    dataset = InputAsset(
+        role="dataset",
+        ref="qa@v2",
+        asset_type="dataset",
+        kind="instruction",
+        digest="sha256:" + "4" * 64,
+        path=data,
+    )
     with pytest.raises(ValidationError, match=r"qa@v2:2: prompt: missing required field"):
-        ShapExplainer().run(_context(tmp_path, {"model": _model(tiny_model),
-                                                "dataset": dataset}, {}))
+        ShapExplainer().run(
+            _context(tmp_path, {"model": _model(tiny_model), "dataset": dataset}, {})
+        )
 
 
 @pytest.mark.parametrize(
@@ -171,17 +212,22 @@ def test_bad_dataset_line_names_file_line_and_field(tmp_path: Path, tiny_model: 
         ({"prompts": "why?"}, 'parameter "prompts": Input should be a valid list'),
         ({"prompts": []}, 'parameter "prompts": List should have at least 1 item'),
         ({"prompts": ["ok", ""]}, 'parameter "prompts": String should have at least 1'),
-        ({"prompts": PROMPTS, "algorithm": "exact"}, 'parameter "algorithm": Input should be '
-                                                     "'partition' or 'permutation'"),
-        ({"prompts": PROMPTS, "max_evals": 2}, 'parameter "max_evals": Input should be greater '
-                                               "than or equal to 8"),
+        (
+            {"prompts": PROMPTS, "algorithm": "exact"},
+            "parameter \"algorithm\": Input should be 'partition' or 'permutation'",
+        ),
+        (
+            {"prompts": PROMPTS, "max_evals": 2},
+            'parameter "max_evals": Input should be greater than or equal to 8',
+        ),
         ({"prompts": PROMPTS, "max_prompts": 2}, "more than max_prompts=2"),
         ({"prompts": PROMPTS, "threads": 0}, 'parameter "threads": Input should be greater'),
         ({}, 'pass parameter "prompts" or an input "dataset"'),
     ],
 )
-def test_invalid_params_name_the_param(tmp_path: Path, tiny_model: Path, params: dict,
-                                       message: str) -> None:
+def test_invalid_params_name_the_param(
+    tmp_path: Path, tiny_model: Path, params: dict, message: str
+) -> None:
     with pytest.raises(ValidationError) as caught:
         ShapExplainer().run(_context(tmp_path, {"model": _model(tiny_model)}, params))
     assert message in str(caught.value)
@@ -190,5 +236,6 @@ def test_invalid_params_name_the_param(tmp_path: Path, tiny_model: Path, params:
 def test_onnx_models_are_refused_with_a_reason(tmp_path: Path, tiny_model: Path) -> None:
     # lmops-onnx's runtime generates but cannot score: refused before anything is loaded.
     with pytest.raises(PluginError, match=r'model kind "onnx" \(onnxruntime\) cannot score'):
-        ShapExplainer().run(_context(tmp_path, {"model": _model(tiny_model, "onnx")},
-                                     {"prompts": PROMPTS}))
+        ShapExplainer().run(
+            _context(tmp_path, {"model": _model(tiny_model, "onnx")}, {"prompts": PROMPTS})
+        )

@@ -9,10 +9,13 @@ from lmops_core.testing import registered_by
 
 
 def test_registers_the_shap_explainer_and_evidence_kind(
-        load_plugin: Callable[..., PluginHost]) -> None:
+    load_plugin: Callable[..., PluginHost],
+) -> None:
     host = load_plugin("lmops_shap.plugin")
     [info] = [p for p in host.plugins if p.name == "lmops_shap.plugin"]
     assert set(info.hooks) == {"register_explainers", "register_evidence_kinds"}
     assert registered_by(host, "lmops_shap.plugin") == {
-        "operations": ["explainability:shap"], "evidence_kinds": ["explanation"]}
+        "operations": ["explainability:shap"],
+        "evidence_kinds": ["explanation"],
+    }
     assert host.evidence_kind("explanation").metrics["mean_abs_attribution"].type == "number"

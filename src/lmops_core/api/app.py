@@ -69,19 +69,27 @@ class JsonOnlyMiddleware:
             headers = Headers(scope=scope)
             length = headers.get("content-length")
             has_body = (length is not None and length.strip() != "0") or (
-                "transfer-encoding" in headers)
+                "transfer-encoding" in headers
+            )
             media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
             form = media == _FORM_MEDIA and str(scope["path"]).startswith(_FORM_PATHS)
             if has_body and media != "application/json" and not form:
-                await send_error(send, 415, "unsupported_media_type",
-                                 f"request bodies must be application/json, not "
-                                 f"{media or 'untyped'}")
+                await send_error(
+                    send,
+                    415,
+                    "unsupported_media_type",
+                    f"request bodies must be application/json, not {media or 'untyped'}",
+                )
                 return
         await self.app(scope, receive, send)
 
 
-def create_app(workspace: Workspace | None = None, *, settings: Settings | None = None,
-               api_settings: ApiSettings | None = None) -> FastAPI:
+def create_app(
+    workspace: Workspace | None = None,
+    *,
+    settings: Settings | None = None,
+    api_settings: ApiSettings | None = None,
+) -> FastAPI:
     """The admin API over ``workspace`` (or the store ``settings`` names, opened lazily)."""
     holder = WorkspaceHolder(workspace, settings)
     api_settings = api_settings or ApiSettings()
@@ -91,11 +99,17 @@ def create_app(workspace: Workspace | None = None, *, settings: Settings | None 
         yield
         holder.close()
 
-    app = FastAPI(title="lmops admin API", version="1", docs_url=None, redoc_url=None,
-                  openapi_url=OPENAPI_PATH, lifespan=lifespan,
-                  description="Promotion requests, approvals, inventory and audit of an "
-                              "lmops store. Every route but /health and the docs needs a "
-                              "bearer API token.")
+    app = FastAPI(
+        title="lmops admin API",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=OPENAPI_PATH,
+        lifespan=lifespan,
+        description="Promotion requests, approvals, inventory and audit of an "
+        "lmops store. Every route but /health and the docs needs a "
+        "bearer API token.",
+    )
     app.state.workspace = holder
     # Answers keyed on the store's generation (lmops_core.api.cache).
     app.state.principals = GenerationCache[Principal]()
@@ -115,8 +129,9 @@ def create_app(workspace: Workspace | None = None, *, settings: Settings | None 
     # checks a token), then the Host check, then the media type, then the guard.
     app.add_middleware(DefaultDenyMiddleware, router=app.router, registry=registry)
     app.add_middleware(JsonOnlyMiddleware)
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=api_settings.host_patterns(),
-                       www_redirect=False)
+    app.add_middleware(
+        TrustedHostMiddleware, allowed_hosts=api_settings.host_patterns(), www_redirect=False
+    )
     app.add_middleware(BodyLimitMiddleware, max_bytes=api_settings.max_body_bytes)
     return app
 
@@ -134,8 +149,13 @@ def prepare_for_serving(app: FastAPI) -> None:
     gc.freeze()
 
 
-def serve(host: str = "127.0.0.1", port: int = 8650, *, settings: Settings | None = None,
-          workspace: Workspace | None = None) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8650,
+    *,
+    settings: Settings | None = None,
+    workspace: Workspace | None = None,
+) -> None:
     """Run the admin API with uvicorn; binds loopback unless told otherwise."""
     import uvicorn
 
@@ -144,5 +164,4 @@ def serve(host: str = "127.0.0.1", port: int = 8650, *, settings: Settings | Non
     uvicorn.run(app, host=host, port=port, proxy_headers=False, server_header=False)
 
 
-__all__ = ["JsonOnlyMiddleware", "WorkspaceHolder", "create_app", "prepare_for_serving",
-           "serve"]
+__all__ = ["JsonOnlyMiddleware", "WorkspaceHolder", "create_app", "prepare_for_serving", "serve"]

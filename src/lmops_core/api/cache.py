@@ -134,8 +134,9 @@ class GenerationCache(Generic[V]):
             while len(self._values) > self.max_entries:
                 self._values.popitem(last=False)
 
-    async def get_or_compute(self, generation: int, key: Hashable,
-                             compute: Callable[[], Awaitable[V]]) -> V:
+    async def get_or_compute(
+        self, generation: int, key: Hashable, compute: Callable[[], Awaitable[V]]
+    ) -> V:
         """The cached answer, or ``compute()``'s, computed once for concurrent callers.
 
         When the generation moves, every poller misses at once; the first one

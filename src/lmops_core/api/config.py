@@ -19,15 +19,21 @@ class ApiSettings(BaseSettings):
 
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_ALLOWED_HOSTS),
-        description="Host names (no wildcard '*') the API accepts in the Host header.")
+        description="Host names (no wildcard '*') the API accepts in the Host header.",
+    )
     max_body_bytes: int = Field(
-        default=1024 * 1024, ge=0,
+        default=1024 * 1024,
+        ge=0,
         description="Longest request body accepted, in bytes (LMOPS_API_MAX_BODY_BYTES); "
-                    "longer ones are refused with 413 before authentication.")
+        "longer ones are refused with 413 before authentication.",
+    )
     console_session_minutes: int = Field(
-        default=480, ge=1, le=7 * 24 * 60,
+        default=480,
+        ge=1,
+        le=7 * 24 * 60,
         description="How long a console sign-in lasts, in minutes "
-                    "(LMOPS_API_CONSOLE_SESSION_MINUTES); then the reviewer signs in again.")
+        "(LMOPS_API_CONSOLE_SESSION_MINUTES); then the reviewer signs in again.",
+    )
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

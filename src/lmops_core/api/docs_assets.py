@@ -23,18 +23,21 @@ DOCS_PATH = "/docs"
 
 def mount_docs(app: FastAPI, registry: AccessRegistry) -> None:
     """Add ``/docs`` and the static Swagger UI files (both public)."""
-    app.mount(ASSETS_PATH, StaticFiles(directory=Path(str(swagger_ui_path))),
-              name="swagger-ui-assets")
+    app.mount(
+        ASSETS_PATH, StaticFiles(directory=Path(str(swagger_ui_path))), name="swagger-ui-assets"
+    )
     registry.add_raw(ASSETS_PATH, PUBLIC)
 
     @app.get(DOCS_PATH, include_in_schema=False, dependencies=[Depends(PUBLIC)])
     def swagger_ui() -> HTMLResponse:
         """The interactive API documentation."""
         return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} - docs",
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - docs",
             swagger_js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
             swagger_css_url=f"{ASSETS_PATH}/swagger-ui.css",
-            swagger_favicon_url=f"{ASSETS_PATH}/favicon-32x32.png")
+            swagger_favicon_url=f"{ASSETS_PATH}/favicon-32x32.png",
+        )
 
 
 __all__ = ["ASSETS_PATH", "DOCS_PATH", "mount_docs"]

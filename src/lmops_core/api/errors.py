@@ -42,10 +42,17 @@ STATUS_BY_CODE: dict[str, int] = {
     "lmops_error": 500,
 }
 
-_CODE_BY_STATUS = {400: "bad_request", 401: "unauthenticated", 403: "permission_denied",
-                   404: "not_found", 405: "method_not_allowed", 409: "conflict",
-                   413: "payload_too_large", 415: "unsupported_media_type",
-                   422: "validation_error"}
+_CODE_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+}
 
 
 class ErrorBody(BaseModel):
@@ -78,20 +85,34 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def error_response(status: int, code: str, message: str,
-                   details: dict[str, Any] | None = None,
-                   headers: Mapping[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
     """A JSON error response in the API's one shape."""
-    return JSONResponse({"code": code, "message": message, "details": _jsonable(details or {})},
-                        status_code=status, headers=headers)
+    return JSONResponse(
+        {"code": code, "message": message, "details": _jsonable(details or {})},
+        status_code=status,
+        headers=headers,
+    )
 
 
 async def send_error(send: Send, status: int, code: str, message: str) -> None:
     """Send an error from a raw ASGI middleware, before any route runs."""
     body = json.dumps({"code": code, "message": message, "details": {}}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -118,15 +139,20 @@ def _on_console(request: Request) -> bool:
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     # Only location, message and type: the raw input may be bytes that are not UTF-8.
-    errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")),
-               "type": str(e.get("type", ""))} for e in exc.errors()]
+    errors = [
+        {
+            "loc": [str(p) for p in e.get("loc", ())],
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
+        for e in exc.errors()
+    ]
     where = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
     if _on_console(request):
         from lmops_core.api.console.render import error_page
 
         return error_page(request, 422, "validation_error", f"invalid request: {where}")
-    return error_response(422, "validation_error", f"invalid request: {where}",
-                          {"errors": errors})
+    return error_response(422, "validation_error", f"invalid request: {where}", {"errors": errors})
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -152,5 +178,12 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
 
-__all__ = ["ERROR_RESPONSES", "STATUS_BY_CODE", "ErrorBody", "error_response",
-           "install_error_handlers", "send_error", "status_for"]
+__all__ = [
+    "ERROR_RESPONSES",
+    "STATUS_BY_CODE",
+    "ErrorBody",
+    "error_response",
+    "install_error_handlers",
+    "send_error",
+    "status_for",
+]

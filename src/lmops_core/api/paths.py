@@ -27,12 +27,16 @@ class PathScrubber:
     """Rewrites the absolute paths of one workspace's folders in any JSON-like value."""
 
     def __init__(self, roots: Mapping[str, str]) -> None:
-        usable = {r.rstrip(os.sep): label for r, label in roots.items() if len(r.rstrip(os.sep)) > 1}
+        usable = {
+            r.rstrip(os.sep): label for r, label in roots.items() if len(r.rstrip(os.sep)) > 1
+        }
         self._labels = usable
         ordered = sorted(usable, key=len, reverse=True)  # nested roots first
-        self._pattern = re.compile(
-            "(" + "|".join(re.escape(r) for r in ordered) + r")(?![^/\s\"'<>,;:)\]}])"
-        ) if ordered else None
+        self._pattern = (
+            re.compile("(" + "|".join(re.escape(r) for r in ordered) + r")(?![^/\s\"'<>,;:)\]}])")
+            if ordered
+            else None
+        )
 
     @classmethod
     def for_workspace(cls, ws: Workspace) -> PathScrubber:

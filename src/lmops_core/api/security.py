@@ -37,8 +37,11 @@ if TYPE_CHECKING:
 
     from lmops_core.workspace import Workspace
 
-_bearer = HTTPBearer(auto_error=False, scheme_name="ApiToken",
-                     description="An lmops API token: `lmops_<id>_<secret>`.")
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiToken",
+    description="An lmops API token: `lmops_<id>_<secret>`.",
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,8 @@ class AccessRule:
         return "public" if self.public else ", ".join(r for r in ROLES if r in self.roles)
 
     async def __call__(
-        self, request: Request,
+        self,
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal | None:
         """FastAPI dependency: the authenticated caller, refused unless it holds a role."""
@@ -80,7 +84,8 @@ class AccessRule:
                 f"{principal.user!r} may not call {request.method} {request.url.path}: it "
                 f"needs one of the roles {self.describe()} "
                 f"(holds: {', '.join(sorted(principal.roles)) or 'none'})",
-                required=sorted(self.roles))
+                required=sorted(self.roles),
+            )
         return principal
 
 
@@ -151,8 +156,7 @@ async def authenticate(request: Request, token: str) -> Principal:
     return principal
 
 
-async def cached_json(request: Request, key: Hashable,
-                      build: Callable[[], BaseModel]) -> Response:
+async def cached_json(request: Request, key: Hashable, build: Callable[[], BaseModel]) -> Response:
     """``build()``'s JSON, computed in the thread pool once per store generation.
 
     For answers that are the same for every caller allowed to see them (the
@@ -221,8 +225,11 @@ class AccessRegistry:
         """The route's rule, or None when it has none (or, ambiguously, several)."""
         if isinstance(route.original_route, APIRoute):
             dependant = getattr(route, "dependant", None)
-            found = {d.call for d in _walk(dependant) if isinstance(d.call, AccessRule)} \
-                if dependant is not None else set()
+            found = (
+                {d.call for d in _walk(dependant) if isinstance(d.call, AccessRule)}
+                if dependant is not None
+                else set()
+            )
             return found.pop() if len(found) == 1 else None
         return self.raw.get(route.path) if route.path is not None else None
 
@@ -230,8 +237,11 @@ class AccessRegistry:
         """``(methods, path, rule)`` for every route, in routing order."""
         out = []
         for ctx in routes_of(routes):
-            kind = "MOUNT" if isinstance(ctx.original_route, Mount) else ",".join(
-                sorted(ctx.methods or ["*"]))
+            kind = (
+                "MOUNT"
+                if isinstance(ctx.original_route, Mount)
+                else ",".join(sorted(ctx.methods or ["*"]))
+            )
             out.append((kind, str(ctx.path), self.rule_of(ctx)))
         return out
 
@@ -253,8 +263,12 @@ class DefaultDenyMiddleware:
         if scope["type"] == "http":
             guarded = self._guarded_route(scope)
             if guarded is False:
-                await send_error(send, 403, "permission_denied",
-                                 f"{scope['path']} has no access rule (default deny)")
+                await send_error(
+                    send,
+                    403,
+                    "permission_denied",
+                    f"{scope['path']} has no access rule (default deny)",
+                )
                 return
         await self.app(scope, receive, send)
 
@@ -279,7 +293,27 @@ class DefaultDenyMiddleware:
         return partial
 
 
-__all__ = ["AUDITORS", "PAGE_READERS", "PAGE_REVIEWERS", "PUBLIC", "READERS", "REVIEWERS", "RULES",
-           "SUBMITTERS", "VERIFIERS", "AccessRegistry", "AccessRule", "DefaultDenyMiddleware",
-           "acting", "authenticate", "cached_json", "generation_of", "on_pages", "public",
-           "require", "routes_of", "session_principal", "workspace_of"]
+__all__ = [
+    "AUDITORS",
+    "PAGE_READERS",
+    "PAGE_REVIEWERS",
+    "PUBLIC",
+    "READERS",
+    "REVIEWERS",
+    "RULES",
+    "SUBMITTERS",
+    "VERIFIERS",
+    "AccessRegistry",
+    "AccessRule",
+    "DefaultDenyMiddleware",
+    "acting",
+    "authenticate",
+    "cached_json",
+    "generation_of",
+    "on_pages",
+    "public",
+    "require",
+    "routes_of",
+    "session_principal",
+    "workspace_of",
+]

@@ -38,7 +38,8 @@ def _key(session_id: str) -> bytes:
 def same_secret(given: str | None, expected: str) -> bool:
     """Constant-time comparison of a submitted secret with the expected one."""
     return given is not None and hmac.compare_digest(
-        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8"))
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8")
+    )
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,12 @@ class SessionStore:
     def start(self, user: str, token: str) -> tuple[str, ConsoleSession]:
         """A new session for ``user`` acting with ``token``: its id (for the cookie) and it."""
         session_id = secrets.token_urlsafe(32)
-        session = ConsoleSession(user=user, token=SecretStr(token),
-                                 csrf=secrets.token_urlsafe(32),
-                                 expires_at=self.clock() + self.ttl)
+        session = ConsoleSession(
+            user=user,
+            token=SecretStr(token),
+            csrf=secrets.token_urlsafe(32),
+            expires_at=self.clock() + self.ttl,
+        )
         with self._lock:
             self._drop_expired()
             while len(self._sessions) >= MAX_SESSIONS:
@@ -101,5 +105,11 @@ class SessionStore:
             del self._sessions[key]
 
 
-__all__ = ["MAX_SESSIONS", "SESSION_COOKIE", "SIGN_IN_COOKIE", "ConsoleSession", "SessionStore",
-           "same_secret"]
+__all__ = [
+    "MAX_SESSIONS",
+    "SESSION_COOKIE",
+    "SIGN_IN_COOKIE",
+    "ConsoleSession",
+    "SessionStore",
+    "same_secret",
+]

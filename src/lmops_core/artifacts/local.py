@@ -255,8 +255,9 @@ class LocalArtifactBackend(ArtifactBackend):
         try:
             fh = open(path, "rb")  # noqa: SIM115 - returned to the caller
         except FileNotFoundError:
-            raise NotFoundError(f"artifact {digest} is not in the store at {self.uri}",
-                                digest=digest) from None
+            raise NotFoundError(
+                f"artifact {digest} is not in the store at {self.uri}", digest=digest
+            ) from None
         return _VerifyingReader(fh, digest)
 
     def exists(self, digest: str) -> bool:
@@ -266,8 +267,9 @@ class LocalArtifactBackend(ArtifactBackend):
         try:
             return self._path(digest).stat().st_size
         except FileNotFoundError:
-            raise NotFoundError(f"artifact {digest} is not in the store at {self.uri}",
-                                digest=digest) from None
+            raise NotFoundError(
+                f"artifact {digest} is not in the store at {self.uri}", digest=digest
+            ) from None
 
     def iter_digests(self) -> Iterator[str]:
         for sub in sorted(self._blobs.iterdir()):
@@ -302,8 +304,14 @@ class LocalArtifactBackend(ArtifactBackend):
         return path
 
     def _write_lease_header(self, path: Path, owner: str) -> None:
-        header = json.dumps({"owner": owner[:200], "pid": os.getpid(),
-                             "host": socket.gethostname(), "opened": time.time()})
+        header = json.dumps(
+            {
+                "owner": owner[:200],
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "opened": time.time(),
+            }
+        )
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(header + "\n")
@@ -398,8 +406,9 @@ class LocalArtifactBackend(ArtifactBackend):
         for path in stale:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-        return CollectReport(blobs_deleted=deleted, bytes_freed=freed, stale_leases=len(stale),
-                             **counts)
+        return CollectReport(
+            blobs_deleted=deleted, bytes_freed=freed, stale_leases=len(stale), **counts
+        )
 
     def verify(self, digest: str) -> bool:
         with self.open(digest) as reader:
@@ -414,15 +423,18 @@ class LocalArtifactBackend(ArtifactBackend):
         """The blob's file, for read-only use (hard-linking into a materialised folder)."""
         path = self._path(digest)
         if not path.is_file():
-            raise NotFoundError(f"artifact {digest} is not in the store at {self.uri}",
-                                digest=digest)
+            raise NotFoundError(
+                f"artifact {digest} is not in the store at {self.uri}", digest=digest
+            )
         return path
-
 
     def _record_path(self, name: str) -> Path:
         if not _RECORD_NAME.fullmatch(name):
-            raise UnsafePathError(f"record name {name!r} is not of the form a/b/c.json "
-                                  "(lowercase letters, digits, . _ -)", name=name)
+            raise UnsafePathError(
+                f"record name {name!r} is not of the form a/b/c.json "
+                "(lowercase letters, digits, . _ -)",
+                name=name,
+            )
         return self._records / name
 
     def put_record(self, name: str, data: bytes) -> None:
@@ -451,12 +463,17 @@ class LocalArtifactBackend(ArtifactBackend):
         folder = self._record_path(prefix.rstrip("/"))
         if not folder.is_dir():
             return []
-        return sorted(f"{prefix.rstrip('/')}/{p.name}" for p in folder.iterdir()
-                      if p.is_file() and not p.name.startswith("."))
+        return sorted(
+            f"{prefix.rstrip('/')}/{p.name}"
+            for p in folder.iterdir()
+            if p.is_file() and not p.name.startswith(".")
+        )
 
 
-_RECORD_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*(?:\.[a-z0-9_-]+)*"
-                          r"(?:/[a-z0-9][a-z0-9_-]*(?:\.[a-z0-9_-]+)*)*")
+_RECORD_NAME = re.compile(
+    r"[a-z0-9][a-z0-9_-]*(?:\.[a-z0-9_-]+)*"
+    r"(?:/[a-z0-9][a-z0-9_-]*(?:\.[a-z0-9_-]+)*)*"
+)
 
 
 def _append_line(path: Path, line: str) -> None:

@@ -72,7 +72,9 @@ class TreeManifest:
         except UnsafePathError:
             raise
         except (ValueError, KeyError, TypeError, ValidationError) as exc:
-            raise IntegrityError(f"artifact {digest} is not a valid folder manifest: {exc}") from exc
+            raise IntegrityError(
+                f"artifact {digest} is not a valid folder manifest: {exc}"
+            ) from exc
         return cls(entries=entries)
 
     @property
@@ -109,6 +111,7 @@ class ArtifactStore:
         finally:
             self._lease.reset(token)
             self.backend.close_lease(lease)
+
     def put_record(self, name: str, data: bytes) -> None:
         """Write or replace a small named record (see :meth:`ArtifactBackend.put_record`)."""
         self.backend.put_record(name, data)
@@ -175,8 +178,10 @@ class ArtifactStore:
             yield [(e.path, Path(local_path(e.digest))) for e in entries]
             return
         with tempfile.TemporaryDirectory(prefix="lmops-check-") as scratch:
-            yield [(e.path, self.export_file(e.digest, Path(scratch) / str(i)))
-                   for i, e in enumerate(entries)]
+            yield [
+                (e.path, self.export_file(e.digest, Path(scratch) / str(i)))
+                for i, e in enumerate(entries)
+            ]
 
     def read_bytes(self, digest: str) -> bytes:
         """The whole blob, verified (for small blobs only)."""
@@ -228,6 +233,7 @@ class ArtifactStore:
         whose manifest cannot be read stops the collection before anything is
         deleted (its members are unknown, so none may go).
         """
+
         def closure() -> set[str]:
             blobs, trees = referenced()
             keep = set(blobs) | set(trees)
@@ -235,8 +241,9 @@ class ArtifactStore:
                 keep.update(e.digest for e in self.read_tree(digest).entries)
             return keep
 
-        return self.backend.collect_garbage(referenced=closure,
-                                            older_than_seconds=older_than_seconds)
+        return self.backend.collect_garbage(
+            referenced=closure, older_than_seconds=older_than_seconds
+        )
 
 
 def _walk_regular_files(folder: Path) -> Iterator[tuple[str, Path]]:
@@ -257,8 +264,10 @@ def _walk_regular_files(folder: Path) -> Iterator[tuple[str, Path]]:
                 raise UnsafePathError(f"refusing {path} in {folder}: not a regular file")
             if st.st_nlink > 1:
                 # A hard link is another name for a file that may live anywhere (/etc/shadow).
-                raise UnsafePathError(f"refusing hard link {path} in {folder}: the file has "
-                                      f"{st.st_nlink} names; copy it instead")
+                raise UnsafePathError(
+                    f"refusing hard link {path} in {folder}: the file has "
+                    f"{st.st_nlink} names; copy it instead"
+                )
             rel = path.relative_to(folder).as_posix()
             safe_relative_path(rel, what="file name")
             yield rel, path

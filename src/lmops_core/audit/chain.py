@@ -53,12 +53,19 @@ def canonical_json(value: Any) -> str:
     """Deterministic JSON (sorted keys, no spaces); dates and paths become strings."""
     if isinstance(value, CanonicalJSON):
         return value.text
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str,
-                      ensure_ascii=False)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
 
 
-def event_hash(prev_hash: str, seq: int, ts: str, actor: str, action: str, subject: str,
-               before: str, after: str) -> str:
+def event_hash(
+    prev_hash: str,
+    seq: int,
+    ts: str,
+    actor: str,
+    action: str,
+    subject: str,
+    before: str,
+    after: str,
+) -> str:
     """The chained hash of one event."""
     payload = _FIELD_SEP.join((prev_hash, str(seq), ts, actor, action, subject, before, after))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
@@ -117,8 +124,16 @@ def append_event(
     if conn.dialect.name == "postgresql":
         from lmops_core.audit import postgres
 
-        return postgres.append(session, key=key, actor=actor, action=action, subject=subject,
-                               before=before, after=after, anchor=anchor)
+        return postgres.append(
+            session,
+            key=key,
+            actor=actor,
+            action=action,
+            subject=subject,
+            before=before,
+            after=after,
+            anchor=anchor,
+        )
     state = session.info.get(_HEAD_KEY)
     if state is None:
         cp_seq = anchor.checkpoint_seq if anchor is not None else 0
@@ -129,52 +144,90 @@ def append_event(
                 raise
             _refuse(f"the audit tables cannot be read ({exc.orig})", anchor)
         head_seq, head_hash = _check_head(row, key, anchor)
-        state = session.info[_HEAD_KEY] = {"seq": head_seq, "hash": head_hash, "key": key,
-                                           "dirty": False, "start": head_seq,
-                                           "anchor": anchor}
+        state = session.info[_HEAD_KEY] = {
+            "seq": head_seq,
+            "hash": head_hash,
+            "key": key,
+            "dirty": False,
+            "start": head_seq,
+            "anchor": anchor,
+        }
         _install_head_writer(session)
     seq: int = state["seq"] + 1
     ts = datetime.now(UTC).isoformat(timespec="microseconds")
     before_s, after_s = canonical_json(before), canonical_json(after)
     digest = event_hash(state["hash"], seq, ts, actor, action, subject, before_s, after_s)
-    conn.execute(_EVENT_INSERT, {"seq": seq, "ts": ts, "actor": actor, "action": action,
-                                 "subject": subject, "before": before_s, "after": after_s,
-                                 "prev": state["hash"], "hash": digest})
+    conn.execute(
+        _EVENT_INSERT,
+        {
+            "seq": seq,
+            "ts": ts,
+            "actor": actor,
+            "action": action,
+            "subject": subject,
+            "before": before_s,
+            "after": after_s,
+            "prev": state["hash"],
+            "hash": digest,
+        },
+    )
     state.update(seq=seq, hash=digest, key=key, dirty=True)
     return seq
 
 
-def head_problem(row: Sequence[Any] | None, key: bytes, checkpoint_seq: int = 0,
-                 checkpoint_hash: str = GENESIS_HASH) -> str | None:
+def head_problem(
+    row: Sequence[Any] | None,
+    key: bytes,
+    checkpoint_seq: int = 0,
+    checkpoint_hash: str = GENESIS_HASH,
+) -> str | None:
     """Why the head row ``(seq, hash, signature, last_seq, last_hash, cp_hash)`` cannot be
     extended, or ``None`` when it verifies."""
     if row is None:
         return "the chain head row (audit_head, id 1) is missing"
     seq, head_hash, signature, last_seq, last_hash, cp_hash = row
     if not hmac.compare_digest(signature or "", sign_head(key, seq, head_hash)):
-        return (f"the chain head's signature does not verify (head seq {seq} edited, "
-                "reset, or a wrong audit key)")
+        return (
+            f"the chain head's signature does not verify (head seq {seq} edited, "
+            "reset, or a wrong audit key)"
+        )
     if (last_seq or 0) != seq:
-        return (f"the signed head records {seq} events but the last event is "
-                f"{last_seq or 0} (events deleted or forged after the head)")
+        return (
+            f"the signed head records {seq} events but the last event is "
+            f"{last_seq or 0} (events deleted or forged after the head)"
+        )
     if seq and last_hash != head_hash:
-        return (f"event {seq}'s hash differs from the signed head's "
-                "(the history was edited and re-chained)")
+        return (
+            f"event {seq}'s hash differs from the signed head's "
+            "(the history was edited and re-chained)"
+        )
     if checkpoint_seq:
         if seq < checkpoint_seq:
-            return (f"the chain has {seq} events but a signed checkpoint recorded "
-                    f"{checkpoint_seq} (the history was truncated and its head rolled back)")
+            return (
+                f"the chain has {seq} events but a signed checkpoint recorded "
+                f"{checkpoint_seq} (the history was truncated and its head rolled back)"
+            )
         if cp_hash != checkpoint_hash:
-            return (f"event {checkpoint_seq}'s hash differs from the signed checkpoint at "
-                    f"that seq (the history was rewritten)")
+            return (
+                f"event {checkpoint_seq}'s hash differs from the signed checkpoint at "
+                f"that seq (the history was rewritten)"
+            )
     return None
 
 
-def _check_head(row: Sequence[Any] | None, key: bytes,
-                anchor: AuditAnchor | None) -> tuple[int, str]:
-    problem = (anchor.blocked if anchor is not None and anchor.blocked else
-               head_problem(row, key, anchor.checkpoint_seq if anchor else 0,
-                            anchor.checkpoint_hash if anchor else GENESIS_HASH))
+def _check_head(
+    row: Sequence[Any] | None, key: bytes, anchor: AuditAnchor | None
+) -> tuple[int, str]:
+    problem = (
+        anchor.blocked
+        if anchor is not None and anchor.blocked
+        else head_problem(
+            row,
+            key,
+            anchor.checkpoint_seq if anchor else 0,
+            anchor.checkpoint_hash if anchor else GENESIS_HASH,
+        )
+    )
     if problem is not None:
         _refuse(problem, anchor)
     assert row is not None
@@ -191,7 +244,8 @@ def _refuse(problem: str, anchor: AuditAnchor | None) -> NoReturn:
     raise AuditRefusedError(
         f"refusing to write: the audit log head does not verify: {problem}. Nothing was "
         "recorded; run `lmops audit verify` and restore the store from a backup.",
-        reason=problem)
+        reason=problem,
+    )
 
 
 def schema_error(exc: DBAPIError) -> bool:
@@ -229,9 +283,14 @@ def _write_head(sess: OrmSession) -> None:
         postgres.commit_with_pending(sess)
         return
     if state["dirty"]:
-        sess.connection().execute(_HEAD_UPDATE, {
-            "seq": state["seq"], "hash": state["hash"],
-            "sig": sign_head(state["key"], state["seq"], state["hash"])})
+        sess.connection().execute(
+            _HEAD_UPDATE,
+            {
+                "seq": state["seq"],
+                "hash": state["hash"],
+                "sig": sign_head(state["key"], state["seq"], state["hash"]),
+            },
+        )
         state["dirty"] = False
         state["written"] = True
 
@@ -254,13 +313,14 @@ def _forget_head(sess: OrmSession) -> None:
 _HEAD_CHECK_SQL = (
     "SELECT h.seq, h.hash, h.signature, e.seq, e.hash, c.hash FROM audit_head h "
     "LEFT JOIN audit_events e ON e.seq = (SELECT max(seq) FROM audit_events) "
-    "LEFT JOIN audit_events c ON c.seq = :cp WHERE h.id = 1")
+    "LEFT JOIN audit_events c ON c.seq = :cp WHERE h.id = 1"
+)
 _HEAD_CHECK = text(_HEAD_CHECK_SQL)
 _EVENT_INSERT = text(
     "INSERT INTO audit_events (seq, ts, actor, action, subject, before, after, prev_hash, hash) "
-    "VALUES (:seq, :ts, :actor, :action, :subject, :before, :after, :prev, :hash)")
-_HEAD_UPDATE = text("UPDATE audit_head SET seq = :seq, hash = :hash, signature = :sig "
-                    "WHERE id = 1")
+    "VALUES (:seq, :ts, :actor, :action, :subject, :before, :after, :prev, :hash)"
+)
+_HEAD_UPDATE = text("UPDATE audit_head SET seq = :seq, hash = :hash, signature = :sig WHERE id = 1")
 
 
 @dataclass(frozen=True)
@@ -277,21 +337,33 @@ class VerifyResult:
     location: str = ""
 
     def __str__(self) -> str:
-        against = (f"; checked against {self.checkpoint}" if self.checkpoint
-                   else "; no signed checkpoint found to check against")
+        against = (
+            f"; checked against {self.checkpoint}"
+            if self.checkpoint
+            else "; no signed checkpoint found to check against"
+        )
         if self.ok:
-            return (f"audit log verified: {self.events} events, chain and signed head "
-                    f"intact{against}")
-        where = (f"event {self.first_bad_seq}" if self.first_bad_seq is not None
-                 else self.location or "chain head")
+            return (
+                f"audit log verified: {self.events} events, chain and signed head intact{against}"
+            )
+        where = (
+            f"event {self.first_bad_seq}"
+            if self.first_bad_seq is not None
+            else self.location or "chain head"
+        )
         return f"audit log BROKEN at {where}: {self.reason}"
 
 
 Row = tuple[int, str, str, str, str, str, str, str, str]
 
 
-def verify_rows(rows: Iterable[Row], head: tuple[int, str, str] | None, key: bytes, *,
-                allow_unsigned_genesis: bool = True) -> VerifyResult:
+def verify_rows(
+    rows: Iterable[Row],
+    head: tuple[int, str, str] | None,
+    key: bytes,
+    *,
+    allow_unsigned_genesis: bool = True,
+) -> VerifyResult:
     """Check a stream of ``(seq, ts, actor, action, subject, before, after, prev, hash)`` rows.
 
     ``head`` is ``(seq, hash, signature)``, ``None`` when the head row is gone.
@@ -306,59 +378,90 @@ def verify_rows(rows: Iterable[Row], head: tuple[int, str, str] | None, key: byt
     for seq, ts, actor, action, subject, before, after, prev_hash, stored in rows:
         if seq != expected_seq:
             missing = expected_seq if seq > expected_seq else seq
-            return VerifyResult(False, count, missing,
-                                f"sequence jumps from {expected_seq - 1} to {seq} "
-                                "(events deleted or reordered)")
+            return VerifyResult(
+                False,
+                count,
+                missing,
+                f"sequence jumps from {expected_seq - 1} to {seq} (events deleted or reordered)",
+            )
         if prev_hash != prev:
-            return VerifyResult(False, count, seq,
-                                "its prev_hash does not match the hash of the event before it")
-        computed = sha(sep.join((prev, str(seq), ts, actor, action, subject, before, after))
-                       .encode("utf-8")).hexdigest()
+            return VerifyResult(
+                False, count, seq, "its prev_hash does not match the hash of the event before it"
+            )
+        computed = sha(
+            sep.join((prev, str(seq), ts, actor, action, subject, before, after)).encode("utf-8")
+        ).hexdigest()
         if computed != stored:
-            return VerifyResult(False, count, seq,
-                                "its content does not match its hash (the event was edited)")
+            return VerifyResult(
+                False, count, seq, "its content does not match its hash (the event was edited)"
+            )
         prev = stored
         expected_seq += 1
         count += 1
     if head is None:
-        return VerifyResult(False, count, None,
-                            f"the chain head row (audit_head, id 1) is missing; {count} events "
-                            "are present")
+        return VerifyResult(
+            False,
+            count,
+            None,
+            f"the chain head row (audit_head, id 1) is missing; {count} events are present",
+        )
     head_seq, head_hash, signature = head
-    if (allow_unsigned_genesis and head_seq == 0 and head_hash == GENESIS_HASH and count == 0
-            and not signature):
+    if (
+        allow_unsigned_genesis
+        and head_seq == 0
+        and head_hash == GENESIS_HASH
+        and count == 0
+        and not signature
+    ):
         return VerifyResult(True, 0)
     if not hmac.compare_digest(signature, sign_head(key, head_seq, head_hash)):
-        return VerifyResult(False, count, None,
-                            "the chain head's signature is invalid (head edited, reset, or "
-                            "wrong audit key)", location="chain head")
+        return VerifyResult(
+            False,
+            count,
+            None,
+            "the chain head's signature is invalid (head edited, reset, or wrong audit key)",
+            location="chain head",
+        )
     if head_seq != count:
         first_missing = count + 1 if head_seq > count else head_seq + 1
-        return VerifyResult(False, count, first_missing,
-                            f"the signed head records {head_seq} events but {count} are present "
-                            "(the tail was truncated or events were forged after it)",
-                            location="chain head")
+        return VerifyResult(
+            False,
+            count,
+            first_missing,
+            f"the signed head records {head_seq} events but {count} are present "
+            "(the tail was truncated or events were forged after it)",
+            location="chain head",
+        )
     if head_hash != prev:
-        return VerifyResult(False, count, None,
-                            f"event {count}'s hash differs from the signed head's: the history "
-                            "was edited and re-chained without the key", location="chain head")
+        return VerifyResult(
+            False,
+            count,
+            None,
+            f"event {count}'s hash differs from the signed head's: the history "
+            "was edited and re-chained without the key",
+            location="chain head",
+        )
     return VerifyResult(True, count)
 
 
-def verify_session(session: Session, key: bytes, *, batch: int = 20_000,
-                   allow_unsigned_genesis: bool = True) -> VerifyResult:
+def verify_session(
+    session: Session, key: bytes, *, batch: int = 20_000, allow_unsigned_genesis: bool = True
+) -> VerifyResult:
     """Verify the chain stored in the database behind ``session``.
 
     Rows are streamed through the driver's own cursor (a server-side cursor on
     PostgreSQL), as plain tuples: verification is a hot loop over every event.
     """
     conn = session.connection()
-    head_row = conn.execute(text("SELECT seq, hash, signature FROM audit_head WHERE id = 1")
-                            ).first()
+    head_row = conn.execute(
+        text("SELECT seq, hash, signature FROM audit_head WHERE id = 1")
+    ).first()
     head = None if head_row is None else (int(head_row[0]), str(head_row[1]), str(head_row[2]))
     raw = conn.connection.driver_connection
-    query = ("SELECT seq, ts, actor, action, subject, before, after, prev_hash, hash "
-             "FROM audit_events ORDER BY seq")
+    query = (
+        "SELECT seq, ts, actor, action, subject, before, after, prev_hash, hash "
+        "FROM audit_events ORDER BY seq"
+    )
     if conn.dialect.name == "postgresql":
         cursor = raw.cursor(name="lmops_audit_verify")  # type: ignore[union-attr]
         cursor.itersize = batch
@@ -368,11 +471,17 @@ def verify_session(session: Session, key: bytes, *, batch: int = 20_000,
         try:
             cursor.execute(query)
         except conn.dialect.loaded_dbapi.Error as exc:
-            if not (str(getattr(exc, "sqlstate", "") or "").startswith("42")
-                    or "no such" in str(exc)):
+            if not (
+                str(getattr(exc, "sqlstate", "") or "").startswith("42") or "no such" in str(exc)
+            ):
                 raise
-            return VerifyResult(False, 0, None, f"the audit events cannot be read: {exc}",
-                                location="database schema")
+            return VerifyResult(
+                False,
+                0,
+                None,
+                f"the audit events cannot be read: {exc}",
+                location="database schema",
+            )
 
         def rows() -> Iterator[Row]:
             while part := cursor.fetchmany(batch):

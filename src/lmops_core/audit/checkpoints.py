@@ -62,10 +62,15 @@ class Genesis:
     @classmethod
     def new(cls, key: bytes, *, store_id: str, adopted_seq: int = 0) -> Genesis:
         """A freshly signed genesis."""
-        unsigned = cls(store_id=store_id, created_at=now_iso(),
-                       key_fingerprint=key_fingerprint(key), adopted_seq=adopted_seq)
-        return cls(**{**asdict(unsigned),
-                      "signature": sign_document(key, "genesis", unsigned.to_json())})
+        unsigned = cls(
+            store_id=store_id,
+            created_at=now_iso(),
+            key_fingerprint=key_fingerprint(key),
+            adopted_seq=adopted_seq,
+        )
+        return cls(
+            **{**asdict(unsigned), "signature": sign_document(key, "genesis", unsigned.to_json())}
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form (with ``format``), as written outside the database."""
@@ -74,10 +79,11 @@ class Genesis:
     def problem(self, key: bytes) -> str | None:
         """Why this genesis does not verify under ``key``, or ``None``."""
         if self.key_fingerprint != key_fingerprint(key):
-            return (f"it names audit key {self.key_fingerprint[:23]}..., not the key in use "
-                    f"({key_fingerprint(key)[:23]}...)")
-        if not hmac.compare_digest(self.signature, sign_document(key, "genesis",
-                                                                 self.to_json())):
+            return (
+                f"it names audit key {self.key_fingerprint[:23]}..., not the key in use "
+                f"({key_fingerprint(key)[:23]}...)"
+            )
+        if not hmac.compare_digest(self.signature, sign_document(key, "genesis", self.to_json())):
             return "its signature does not verify (the genesis record was edited)"
         return None
 
@@ -87,10 +93,13 @@ class Genesis:
         if not isinstance(value, dict) or value.get("format") != GENESIS_FORMAT:
             raise ValidationError(f"{source}: not an lmops audit genesis ({GENESIS_FORMAT})")
         try:
-            return cls(store_id=_text(value, "store_id"), created_at=_text(value, "created_at"),
-                       key_fingerprint=_text(value, "key_fingerprint"),
-                       adopted_seq=_count(value, "adopted_seq"),
-                       signature=_text(value, "signature"))
+            return cls(
+                store_id=_text(value, "store_id"),
+                created_at=_text(value, "created_at"),
+                key_fingerprint=_text(value, "key_fingerprint"),
+                adopted_seq=_count(value, "adopted_seq"),
+                signature=_text(value, "signature"),
+            )
         except ValueError as exc:
             raise ValidationError(f"{source}: {exc}") from None
 
@@ -112,18 +121,29 @@ class Checkpoint:
     @classmethod
     def new(cls, key: bytes, genesis: Genesis, *, seq: int, head_hash: str) -> Checkpoint:
         """A freshly signed checkpoint of the head ``(seq, head_hash)``."""
-        unsigned = cls(store_id=genesis.store_id, genesis=genesis, seq=seq,
-                       head_hash=head_hash, time=now_iso(),
-                       key_fingerprint=key_fingerprint(key))
+        unsigned = cls(
+            store_id=genesis.store_id,
+            genesis=genesis,
+            seq=seq,
+            head_hash=head_hash,
+            time=now_iso(),
+            key_fingerprint=key_fingerprint(key),
+        )
         signature = sign_document(key, "checkpoint", unsigned.to_json())
         return cls(**{**unsigned.__dict__, "signature": signature})
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form: what sinks store and bundles and reports embed."""
-        return {"format": CHECKPOINT_FORMAT, "store_id": self.store_id,
-                "genesis": self.genesis.to_json(), "seq": self.seq,
-                "head_hash": self.head_hash, "time": self.time,
-                "key_fingerprint": self.key_fingerprint, "signature": self.signature}
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "store_id": self.store_id,
+            "genesis": self.genesis.to_json(),
+            "seq": self.seq,
+            "head_hash": self.head_hash,
+            "time": self.time,
+            "key_fingerprint": self.key_fingerprint,
+            "signature": self.signature,
+        }
 
     def describe(self) -> str:
         """How a verdict names this checkpoint."""
@@ -131,29 +151,36 @@ class Checkpoint:
 
     def problem(self, key: bytes, genesis: Genesis | None) -> str | None:
         """Why this checkpoint cannot be trusted for this store, or ``None``."""
-        if not hmac.compare_digest(self.signature,
-                                   sign_document(key, "checkpoint", self.to_json())):
+        if not hmac.compare_digest(
+            self.signature, sign_document(key, "checkpoint", self.to_json())
+        ):
             return "its signature does not verify (forged, edited, or made with another key)"
         if genesis is not None and self.genesis != genesis:
-            return (f"it belongs to store {self.store_id} born {self.genesis.created_at}, "
-                    f"not to this store ({genesis.store_id}, born {genesis.created_at})")
+            return (
+                f"it belongs to store {self.store_id} born {self.genesis.created_at}, "
+                f"not to this store ({genesis.store_id}, born {genesis.created_at})"
+            )
         return None
 
     @classmethod
     def from_json(cls, value: Any, *, source: str) -> Checkpoint:
         """Parse a checkpoint document; ``ValidationError`` naming ``source`` if malformed."""
         if not isinstance(value, dict) or value.get("format") != CHECKPOINT_FORMAT:
-            raise ValidationError(f"{source}: not an lmops audit checkpoint "
-                                  f"({CHECKPOINT_FORMAT})")
+            raise ValidationError(f"{source}: not an lmops audit checkpoint ({CHECKPOINT_FORMAT})")
         try:
             head_hash = _text(value, "head_hash")
             if len(head_hash) != 64 or not set(head_hash) <= _HEX:
                 raise ValueError("field 'head_hash' is not 64 lowercase hex digits")
-            return cls(store_id=_text(value, "store_id"),
-                       genesis=Genesis.from_json(value.get("genesis"), source=source),
-                       seq=_count(value, "seq"), head_hash=head_hash,
-                       time=_text(value, "time"), key_fingerprint=_text(value, "key_fingerprint"),
-                       signature=_text(value, "signature"), source=source)
+            return cls(
+                store_id=_text(value, "store_id"),
+                genesis=Genesis.from_json(value.get("genesis"), source=source),
+                seq=_count(value, "seq"),
+                head_hash=head_hash,
+                time=_text(value, "time"),
+                key_fingerprint=_text(value, "key_fingerprint"),
+                signature=_text(value, "signature"),
+                source=source,
+            )
         except ValueError as exc:
             raise ValidationError(f"{source}: {exc}") from None
 
@@ -179,10 +206,14 @@ def read_checkpoint_file(path: Path) -> Checkpoint:
     except FileNotFoundError:
         raise ValidationError(f"checkpoint file {path} does not exist", path=str(path)) from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ValidationError(f"{path}: not a readable JSON checkpoint: {exc}",
-                              path=str(path)) from None
-    if isinstance(value, dict) and value.get("format") != CHECKPOINT_FORMAT \
-            and "audit_checkpoint" in value:
+        raise ValidationError(
+            f"{path}: not a readable JSON checkpoint: {exc}", path=str(path)
+        ) from None
+    if (
+        isinstance(value, dict)
+        and value.get("format") != CHECKPOINT_FORMAT
+        and "audit_checkpoint" in value
+    ):
         value = value["audit_checkpoint"]  # a bundle manifest that embeds one
     return Checkpoint.from_json(value, source=str(path))
 
@@ -236,14 +267,16 @@ class ArtifactSink:
         return Genesis.from_json(_loads(data, name), source=f"{self.name}: {name}")
 
     def write_genesis(self, genesis: Genesis) -> None:
-        self._records.put_record(f"audit/stores/{genesis.store_id}.json",
-                                 canonical_json(genesis.to_json()).encode())
+        self._records.put_record(
+            f"audit/stores/{genesis.store_id}.json", canonical_json(genesis.to_json()).encode()
+        )
 
     def write(self, checkpoint: Checkpoint) -> None:
         data = canonical_json(checkpoint.to_json()).encode()
         base = f"audit/{checkpoint.store_id}"
         self._records.put_record(
-            f"{base}/history/{checkpoint.seq:020d}-{checkpoint.head_hash[:16]}.json", data)
+            f"{base}/history/{checkpoint.seq:020d}-{checkpoint.head_hash[:16]}.json", data
+        )
         self._records.put_record(f"{base}/latest.json", data)
 
     def latest(self, store_id: str) -> Checkpoint | None:
@@ -259,8 +292,9 @@ class ArtifactSink:
         for name in self._records.list_records(f"audit/{store_id}/history"):
             data = self._records.read_record(name)
             if data is not None:
-                found.append(Checkpoint.from_json(_loads(data, name),
-                                                  source=f"{self.name}: {name}"))
+                found.append(
+                    Checkpoint.from_json(_loads(data, name), source=f"{self.name}: {name}")
+                )
         latest = self.latest(store_id)
         if latest is not None:
             found.append(latest)
@@ -284,8 +318,10 @@ class FileSink:
             finally:
                 os.close(fd)
         except OSError as exc:
-            raise ConfigurationError(f"cannot write the audit checkpoint sink {self.path}: "
-                                     f"{exc.strerror or exc}", path=str(self.path)) from None
+            raise ConfigurationError(
+                f"cannot write the audit checkpoint sink {self.path}: {exc.strerror or exc}",
+                path=str(self.path),
+            ) from None
 
     def write_genesis(self, genesis: Genesis) -> None:
         self._append(genesis.to_json())
@@ -299,14 +335,18 @@ class FileSink:
         except FileNotFoundError:
             return []
         except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigurationError(f"cannot read the audit checkpoint sink {self.path}: "
-                                     f"{exc}", path=str(self.path)) from None
+            raise ConfigurationError(
+                f"cannot read the audit checkpoint sink {self.path}: {exc}", path=str(self.path)
+            ) from None
         found = []
         for number, line in enumerate(lines, 1):
             source = f"{self.name}:{number}"
             value = _loads(line.encode(), source)
-            if isinstance(value, dict) and value.get("format") == CHECKPOINT_FORMAT \
-                    and value.get("store_id") == store_id:
+            if (
+                isinstance(value, dict)
+                and value.get("format") == CHECKPOINT_FORMAT
+                and value.get("store_id") == store_id
+            ):
                 found.append(Checkpoint.from_json(value, source=source))
         return sorted(found, key=lambda c: c.seq)
 

@@ -15,8 +15,9 @@ def key_fingerprint(key: bytes) -> str:
     return "sha256:" + hashlib.sha256(b"lmops-audit-key:" + key).hexdigest()
 
 
-def load_or_create_audit_key(home: Path, configured: str | None, *,
-                             existing_log: str | None = None) -> bytes:
+def load_or_create_audit_key(
+    home: Path, configured: str | None, *, existing_log: str | None = None
+) -> bytes:
     """The configured key, else ``home/keys/audit.key`` (created 0600 on first use).
 
     ``existing_log`` describes the audit log already in the store, if any: the
@@ -35,7 +36,9 @@ def load_or_create_audit_key(home: Path, configured: str | None, *,
         raise ConfigurationError(
             f"the audit key file {path} is missing but the store already has an audit log "
             f"({existing_log}); restore the key file (or set LMOPS_AUDIT_KEY): a new key "
-            "is never generated for an existing log", path=str(path))
+            "is never generated for an existing log",
+            path=str(path),
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
     value = secrets.token_hex(32)

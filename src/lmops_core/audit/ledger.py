@@ -60,8 +60,10 @@ class _Records(Protocol):
     def list_records(self, prefix: str) -> list[str]: ...
 
 
-_GENESIS_SELECT = text("SELECT store_id, created_at, key_fingerprint, adopted_seq, signature "
-                       "FROM audit_genesis WHERE id = 1")
+_GENESIS_SELECT = text(
+    "SELECT store_id, created_at, key_fingerprint, adopted_seq, signature "
+    "FROM audit_genesis WHERE id = 1"
+)
 
 
 def existing_log(db: _Transactions) -> str | None:
@@ -71,8 +73,11 @@ def existing_log(db: _Transactions) -> str | None:
     """
     try:
         with db.read() as s:
-            head = s.connection().execute(
-                text("SELECT seq, signature FROM audit_head WHERE id = 1")).first()
+            head = (
+                s.connection()
+                .execute(text("SELECT seq, signature FROM audit_head WHERE id = 1"))
+                .first()
+            )
     except Exception:  # no schema yet (opened without migrating): nothing exists
         return None
     if head is None:
@@ -85,10 +90,17 @@ def existing_log(db: _Transactions) -> str | None:
 class AuditLedger:
     """Genesis, checkpoints and verification of one store's audit log."""
 
-    def __init__(self, *, db: _Transactions, artifacts: _Records, key: bytes,
-                 sink_path: Path | None = None, every: int = 1000,
-                 alerts_path: Path | None = None,
-                 witnesses: Sequence[CheckpointSink] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        db: _Transactions,
+        artifacts: _Records,
+        key: bytes,
+        sink_path: Path | None = None,
+        every: int = 1000,
+        alerts_path: Path | None = None,
+        witnesses: Sequence[CheckpointSink] = (),
+    ) -> None:
         self.db = db
         self.key = key
         self.every = max(1, every)
@@ -123,16 +135,28 @@ class AuditLedger:
             with self.db.write() as s:
                 # Lock the head first (PostgreSQL; SQLite's write lock is already held), then
                 # re-check: another process may have just created the genesis.
-                head_row = s.connection().execute(text(
-                    "SELECT seq, hash, signature FROM audit_head WHERE id = 1"
-                    + (" FOR UPDATE" if self.db.dialect == "postgresql" else ""))).first()
+                head_row = (
+                    s.connection()
+                    .execute(
+                        text(
+                            "SELECT seq, hash, signature FROM audit_head WHERE id = 1"
+                            + (" FOR UPDATE" if self.db.dialect == "postgresql" else "")
+                        )
+                    )
+                    .first()
+                )
                 row = s.connection().execute(_GENESIS_SELECT).first()
                 if row is None:
                     self.genesis, self.problem, head = self._create_genesis(s, head_row)
                     created = self.genesis is not None
         if row is not None:
-            self.genesis = Genesis(store_id=row[0], created_at=row[1], key_fingerprint=row[2],
-                                   adopted_seq=int(row[3]), signature=row[4])
+            self.genesis = Genesis(
+                store_id=row[0],
+                created_at=row[1],
+                key_fingerprint=row[2],
+                adopted_seq=int(row[3]),
+                signature=row[4],
+            )
             problem = self.genesis.problem(self.key)
             if problem:
                 self.problem = f"the genesis record in the database does not verify: {problem}"
@@ -155,9 +179,11 @@ class AuditLedger:
         if kept is None:  # e.g. a crash between the commit and this write
             self.artifact_sink.write_genesis(self.genesis)
         elif kept != self.genesis:
-            self.problem = (f"the genesis in the database differs from the one kept in "
-                            f"{self.artifact_sink.name} (audit/stores/{self.genesis.store_id}"
-                            ".json): the genesis record was replaced")
+            self.problem = (
+                f"the genesis in the database differs from the one kept in "
+                f"{self.artifact_sink.name} (audit/stores/{self.genesis.store_id}"
+                ".json): the genesis record was replaced"
+            )
             self._block()
             return self
         try:
@@ -176,8 +202,9 @@ class AuditLedger:
             self.anchor.checkpoint_hash = latest.head_hash
         return self
 
-    def _create_genesis(self, s: Session, head: Any
-                        ) -> tuple[Genesis | None, str | None, tuple[int, str]]:
+    def _create_genesis(
+        self, s: Session, head: Any
+    ) -> tuple[Genesis | None, str | None, tuple[int, str]]:
         conn = s.connection()
         if head is None:
             return None, "the chain head row (audit_head, id 1) is missing", (0, GENESIS_HASH)
@@ -185,28 +212,47 @@ class AuditLedger:
         others = self.artifact_sink.genesis_names()
         if others:
             stores = ", ".join(name.rsplit("/", 1)[-1].removesuffix(".json") for name in others)
-            return None, (
-                f"the database has no genesis record, but {self.artifact_sink.name} keeps the "
-                f"genesis of store {stores}: the audit log was deleted or reset (if this "
-                "database is deliberately new, give it a new artifact store)"), (seq, head_hash)
+            return (
+                None,
+                (
+                    f"the database has no genesis record, but {self.artifact_sink.name} keeps the "
+                    f"genesis of store {stores}: the audit log was deleted or reset (if this "
+                    "database is deliberately new, give it a new artifact store)"
+                ),
+                (seq, head_hash),
+            )
         last = conn.execute(text("SELECT max(seq) FROM audit_events")).scalar()
         if seq == 0 and head_hash == GENESIS_HASH and last is None:
             genesis = Genesis.new(self.key, store_id=uuid.uuid4().hex)
-            conn.execute(text("UPDATE audit_head SET signature = :sig WHERE id = 1"),
-                         {"sig": sign_head(self.key, 0, GENESIS_HASH)})
+            conn.execute(
+                text("UPDATE audit_head SET signature = :sig WHERE id = 1"),
+                {"sig": sign_head(self.key, 0, GENESIS_HASH)},
+            )
         else:  # a store from before genesis records: adopt it at its verified head
-            tail = conn.execute(text("SELECT hash FROM audit_events WHERE seq = :s"),
-                                {"s": last}).scalar() if last is not None else None
+            tail = (
+                conn.execute(
+                    text("SELECT hash FROM audit_events WHERE seq = :s"), {"s": last}
+                ).scalar()
+                if last is not None
+                else None
+            )
             problem = head_problem((seq, head_hash, signature, last, tail, None), self.key)
             if problem:
                 return None, f"cannot adopt the existing audit log: {problem}", (seq, head_hash)
             genesis = Genesis.new(self.key, store_id=uuid.uuid4().hex, adopted_seq=seq)
-        conn.execute(text(
-            "INSERT INTO audit_genesis (id, store_id, created_at, key_fingerprint, adopted_seq, "
-            "signature) VALUES (1, :store_id, :created_at, :fp, :adopted, :sig)"),
-            {"store_id": genesis.store_id, "created_at": genesis.created_at,
-             "fp": genesis.key_fingerprint, "adopted": genesis.adopted_seq,
-             "sig": genesis.signature})
+        conn.execute(
+            text(
+                "INSERT INTO audit_genesis (id, store_id, created_at, key_fingerprint, adopted_seq, "
+                "signature) VALUES (1, :store_id, :created_at, :fp, :adopted, :sig)"
+            ),
+            {
+                "store_id": genesis.store_id,
+                "created_at": genesis.created_at,
+                "fp": genesis.key_fingerprint,
+                "adopted": genesis.adopted_seq,
+                "sig": genesis.signature,
+            },
+        )
         return genesis, None, (seq, head_hash)
 
     def _block(self) -> None:
@@ -222,8 +268,12 @@ class AuditLedger:
     def _alert_line(self, event: str, reason: str) -> None:
         if self.alerts_path is None:
             return
-        line = {"event": event, "reason": reason, "ts": now_iso(),
-                "store_id": self.genesis.store_id if self.genesis else None}
+        line = {
+            "event": event,
+            "reason": reason,
+            "ts": now_iso(),
+            "store_id": self.genesis.store_id if self.genesis else None,
+        }
         self.alerts_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.alerts_path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(line) + "\n")
@@ -258,16 +308,18 @@ class AuditLedger:
         with self.db.read() as s:
             conn = s.connection()
             row = conn.execute(_HEAD_CHECK, {"cp": self.anchor.checkpoint_seq}).first()
-        problem = head_problem(row, self.key, self.anchor.checkpoint_seq,
-                               self.anchor.checkpoint_hash)
+        problem = head_problem(
+            row, self.key, self.anchor.checkpoint_seq, self.anchor.checkpoint_hash
+        )
         if problem:
             _log.error("audit log: no checkpoint written: %s", problem)
             self._alert(problem)
-            raise AuditRefusedError(f"no checkpoint written: the audit log head does not "
-                                    f"verify: {problem}", reason=problem)
+            raise AuditRefusedError(
+                f"no checkpoint written: the audit log head does not verify: {problem}",
+                reason=problem,
+            )
         assert row is not None
-        checkpoint = Checkpoint.new(self.key, self.genesis, seq=int(row[0]),
-                                    head_hash=str(row[1]))
+        checkpoint = Checkpoint.new(self.key, self.genesis, seq=int(row[0]), head_hash=str(row[1]))
         self._write(checkpoint)
         return checkpoint.to_json()
 
@@ -287,8 +339,13 @@ class AuditLedger:
         except DBAPIError as exc:
             if not schema_error(exc):
                 raise
-            return VerifyResult(False, 0, None, f"the audit tables cannot be read: {exc.orig}",
-                                location="database schema")
+            return VerifyResult(
+                False,
+                0,
+                None,
+                f"the audit tables cannot be read: {exc.orig}",
+                location="database schema",
+            )
 
     def _verify(self, given: Checkpoint | None = None) -> VerifyResult:
         """The chain, then the genesis, then every checkpoint found (and ``given``).
@@ -307,8 +364,9 @@ class AuditLedger:
             if self.db.dialect == "postgresql":  # one snapshot for head, events and genesis
                 s.connection().execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
             row = s.connection().execute(_GENESIS_SELECT).first()
-            result = verify_session(s, self.key, allow_unsigned_genesis=row is None
-                                    and self.genesis is None)
+            result = verify_session(
+                s, self.key, allow_unsigned_genesis=row is None and self.genesis is None
+            )
             if not result.ok:
                 if result.location == "chain head" and found:
                     return self._locate(s, result, found, given)
@@ -318,37 +376,57 @@ class AuditLedger:
                 return VerifyResult(False, result.events, None, problem, location="genesis")
             assert self.genesis is not None
             if unusable:
-                return VerifyResult(False, result.events, None, unusable,
-                                    location="a checkpoint")
+                return VerifyResult(False, result.events, None, unusable, location="a checkpoint")
             if not found:
-                return VerifyResult(False, result.events, None,
-                                    f"no checkpoint of store {self.genesis.store_id} was found "
-                                    f"in {', '.join(k.name for k in self.sinks)} (at least the "
-                                    "genesis checkpoint must exist: they were deleted)",
-                                    location="missing checkpoint")
+                return VerifyResult(
+                    False,
+                    result.events,
+                    None,
+                    f"no checkpoint of store {self.genesis.store_id} was found "
+                    f"in {', '.join(k.name for k in self.sinks)} (at least the "
+                    "genesis checkpoint must exist: they were deleted)",
+                    location="missing checkpoint",
+                )
             verdict = self._against(s, result.events, found, given)
         if verdict.ok:
             with contextlib.suppress(LmopsError, OSError):
                 self.write_checkpoint()
         return verdict
 
-    def _locate(self, s: Session, broken: VerifyResult, found: list[Checkpoint],
-                given: Checkpoint | None) -> VerifyResult:
+    def _locate(
+        self, s: Session, broken: VerifyResult, found: list[Checkpoint], given: Checkpoint | None
+    ) -> VerifyResult:
         """A head that fails says little about where: the checkpoints narrow it down."""
         verdict = self._against(s, broken.events, found, given)
         if verdict.ok:
-            return VerifyResult(False, broken.events, broken.first_bad_seq, broken.reason,
-                                checkpoint=verdict.checkpoint, location=broken.location)
-        return VerifyResult(False, broken.events, verdict.first_bad_seq,
-                            f"{broken.reason}; {verdict.reason}", checkpoint=verdict.checkpoint)
+            return VerifyResult(
+                False,
+                broken.events,
+                broken.first_bad_seq,
+                broken.reason,
+                checkpoint=verdict.checkpoint,
+                location=broken.location,
+            )
+        return VerifyResult(
+            False,
+            broken.events,
+            verdict.first_bad_seq,
+            f"{broken.reason}; {verdict.reason}",
+            checkpoint=verdict.checkpoint,
+        )
 
     def _genesis_problem(self, row: Any) -> str | None:
         if self.problem:
             return self.problem
         if row is None:
             return "the genesis record (audit_genesis, id 1) is missing from the database"
-        current = Genesis(store_id=row[0], created_at=row[1], key_fingerprint=row[2],
-                          adopted_seq=int(row[3]), signature=row[4])
+        current = Genesis(
+            store_id=row[0],
+            created_at=row[1],
+            key_fingerprint=row[2],
+            adopted_seq=int(row[3]),
+            signature=row[4],
+        )
         if current != self.genesis:
             return "the genesis record in the database changed since this store was opened"
         return None
@@ -364,8 +442,9 @@ class AuditLedger:
                 raise AuditChainError(f"{cp.describe()} cannot be used: {problem}")
         return sorted(found, key=lambda c: c.seq)
 
-    def _against(self, s: Session, events: int, found: list[Checkpoint],
-                 given: Checkpoint | None) -> VerifyResult:
+    def _against(
+        self, s: Session, events: int, found: list[Checkpoint], given: Checkpoint | None
+    ) -> VerifyResult:
         newest = found[-1]
         kept = [cp for cp in found if cp is not given]
         used = newest.describe() if given is None else f"{given.describe()} (given)"
@@ -374,10 +453,15 @@ class AuditLedger:
         if len(found) > 1:
             used += f" ({len(found)} checkpoints checked)"
         if newest.seq > events:
-            return VerifyResult(False, events, events + 1,
-                                f"the chain has {events} events but {newest.describe()} "
-                                f"recorded {newest.seq}: events {events + 1} to {newest.seq} "
-                                "were deleted and the head rolled back", checkpoint=used)
+            return VerifyResult(
+                False,
+                events,
+                events + 1,
+                f"the chain has {events} events but {newest.describe()} "
+                f"recorded {newest.seq}: events {events + 1} to {newest.seq} "
+                "were deleted and the head rolled back",
+                checkpoint=used,
+            )
         hashes = dict(_hashes_at(s, sorted({cp.seq for cp in found if cp.seq})))
         hashes[0] = GENESIS_HASH
         good = 0
@@ -385,21 +469,30 @@ class AuditLedger:
             if hashes.get(cp.seq) == cp.head_hash:
                 good = max(good, cp.seq)
                 continue
-            where = (f"at event {cp.seq}" if good + 1 == cp.seq else
-                     f"somewhere in events {good + 1} to {cp.seq}")
-            return VerifyResult(False, events, good + 1,
-                                f"event {cp.seq}'s hash differs from {cp.describe()}: the "
-                                f"history was rewritten {where} (the newest matching "
-                                f"checkpoint is at seq {good})", checkpoint=used)
+            where = (
+                f"at event {cp.seq}"
+                if good + 1 == cp.seq
+                else f"somewhere in events {good + 1} to {cp.seq}"
+            )
+            return VerifyResult(
+                False,
+                events,
+                good + 1,
+                f"event {cp.seq}'s hash differs from {cp.describe()}: the "
+                f"history was rewritten {where} (the newest matching "
+                f"checkpoint is at seq {good})",
+                checkpoint=used,
+            )
         return VerifyResult(True, events, checkpoint=used)
 
 
 def _hashes_at(s: Session, seqs: list[int]) -> Iterator[tuple[int, str]]:
     conn = s.connection()
     for start in range(0, len(seqs), 500):
-        part = seqs[start:start + 500]
+        part = seqs[start : start + 500]
         marks = ", ".join(f":s{i}" for i in range(len(part)))
-        rows = conn.execute(text(f"SELECT seq, hash FROM audit_events WHERE seq IN ({marks})"),  # noqa: S608
-                            {f"s{i}": seq for i, seq in enumerate(part)})
+        rows = conn.execute(
+            text(f"SELECT seq, hash FROM audit_events WHERE seq IN ({marks})"),  # noqa: S608
+            {f"s{i}": seq for i, seq in enumerate(part)},
+        )
         yield from ((int(row[0]), str(row[1])) for row in rows)
-

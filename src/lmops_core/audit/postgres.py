@@ -49,7 +49,8 @@ _TAIL_OK = (
     "AND (%(head_seq)s = 0 OR EXISTS (SELECT 1 FROM audit_events "
     "     WHERE seq = %(head_seq)s AND hash = %(head_hash)s)) "
     "AND (%(cp)s = 0 OR EXISTS (SELECT 1 FROM audit_events "
-    "     WHERE seq = %(cp)s AND hash = %(cp_hash)s))")
+    "     WHERE seq = %(cp)s AND hash = %(cp_hash)s))"
+)
 # The event and the signed head in one statement. The checked form writes a NULL seq
 # (refused by the primary key: the transaction aborts) when the tail is not the one
 # the head names, so a COMMIT pipelined behind it never commits an unchecked append.
@@ -58,13 +59,15 @@ _APPEND_CHECKED = (
     "SELECT CASE WHEN " + _TAIL_OK + " THEN %(seq)s::bigint END, %(ts)s, %(actor)s, "
     "%(action)s, %(subject)s, %(before)s, %(after)s, %(prev)s, %(hash)s RETURNING seq) "
     "UPDATE audit_head SET seq = %(seq)s, hash = %(hash)s, signature = %(sig)s "
-    "WHERE id = 1 AND EXISTS (SELECT 1 FROM e)")
+    "WHERE id = 1 AND EXISTS (SELECT 1 FROM e)"
+)
 _APPEND = (
     "WITH e AS (INSERT INTO audit_events " + _COLUMNS + " "
     "VALUES (%(seq)s, %(ts)s, %(actor)s, %(action)s, %(subject)s, %(before)s, %(after)s, "
     "%(prev)s, %(hash)s) RETURNING seq) "
     "UPDATE audit_head SET seq = %(seq)s, hash = %(hash)s, signature = %(sig)s "
-    "WHERE id = 1 AND EXISTS (SELECT 1 FROM e)")
+    "WHERE id = 1 AND EXISTS (SELECT 1 FROM e)"
+)
 #: Lock and read the head: used alone, or as a CTE of the caller's statement.
 HEAD_LOCK_SQL = "SELECT seq, hash, signature FROM audit_head WHERE id = 1 FOR UPDATE"
 _HEAD_CHECK = chain._HEAD_CHECK_SQL.replace(":cp", "%(cp)s")
@@ -85,8 +88,9 @@ def _forget_on_checkin(dbapi_conn: Any, record: Any) -> None:
         record.info.pop(_PENDING, None)
 
 
-def _before_statement(conn: Connection, cursor: Any, statement: str, parameters: Any,
-                      context: Any, executemany: bool) -> None:
+def _before_statement(
+    conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> None:
     if _PENDING in conn.info:
         flush_pending(conn)
 
@@ -101,24 +105,43 @@ def refuse_unreadable(exc: DBAPIError, anchor: chain.AuditAnchor | None) -> NoRe
     chain._refuse(f"the audit tables cannot be read ({exc.orig})", anchor)
 
 
-def adopt_locked_head(session: Session, row: Any, *, key: bytes,
-                      anchor: chain.AuditAnchor | None) -> None:
+def adopt_locked_head(
+    session: Session, row: Any, *, key: bytes, anchor: chain.AuditAnchor | None
+) -> None:
     """Take the head ``(seq, hash, signature)`` that the caller locked (``FOR UPDATE``)
     and read in its own statement; refuse (nothing is written) unless it verifies."""
     conn = session.connection()
     if anchor is not None and anchor.blocked:
         chain._refuse(anchor.blocked, anchor)
-    if row is None or row[0] is None or not hmac.compare_digest(
-            row[2] or "", chain.sign_head(key, int(row[0]), str(row[1]))):
+    if (
+        row is None
+        or row[0] is None
+        or not hmac.compare_digest(row[2] or "", chain.sign_head(key, int(row[0]), str(row[1])))
+    ):
         _diagnose_and_refuse(conn, key, anchor)
-    session.info[chain._HEAD_KEY] = {"seq": int(row[0]), "hash": str(row[1]), "key": key,
-                                     "dirty": False, "start": int(row[0]),
-                                     "anchor": anchor, "checked": False}
+    session.info[chain._HEAD_KEY] = {
+        "seq": int(row[0]),
+        "hash": str(row[1]),
+        "key": key,
+        "dirty": False,
+        "start": int(row[0]),
+        "anchor": anchor,
+        "checked": False,
+    }
     chain._install_head_writer(session)
 
 
-def append(session: Session, *, key: bytes, actor: str, action: str, subject: str,
-           before: Any, after: Any, anchor: chain.AuditAnchor | None) -> int:
+def append(
+    session: Session,
+    *,
+    key: bytes,
+    actor: str,
+    action: str,
+    subject: str,
+    before: Any,
+    after: Any,
+    anchor: chain.AuditAnchor | None,
+) -> int:
     """Append one event (see the module docstring); return its seq."""
     conn = session.connection()
     if not holds_head(session):
@@ -137,17 +160,28 @@ def append(session: Session, *, key: bytes, actor: str, action: str, subject: st
     ts = datetime.now(UTC).isoformat(timespec="microseconds")
     before_s, after_s = chain.canonical_json(before), chain.canonical_json(after)
     digest = chain.event_hash(state["hash"], seq, ts, actor, action, subject, before_s, after_s)
-    params = {"seq": seq, "ts": ts, "actor": actor, "action": action, "subject": subject,
-              "before": before_s, "after": after_s, "prev": state["hash"], "hash": digest,
-              "sig": chain.sign_head(key, seq, digest)}
+    params = {
+        "seq": seq,
+        "ts": ts,
+        "actor": actor,
+        "action": action,
+        "subject": subject,
+        "before": before_s,
+        "after": after_s,
+        "prev": state["hash"],
+        "hash": digest,
+        "sig": chain.sign_head(key, seq, digest),
+    }
     if state["checked"]:
         sql = _APPEND
     else:
         sql = _APPEND_CHECKED
-        params |= {"head_seq": state["seq"], "head_hash": state["hash"],
-                   "cp": anchor.checkpoint_seq if anchor is not None else 0,
-                   "cp_hash": anchor.checkpoint_hash if anchor is not None
-                   else chain.GENESIS_HASH}
+        params |= {
+            "head_seq": state["seq"],
+            "head_hash": state["hash"],
+            "cp": anchor.checkpoint_seq if anchor is not None else 0,
+            "cp_hash": anchor.checkpoint_hash if anchor is not None else chain.GENESIS_HASH,
+        }
         state["checked"] = True
     conn.info[_PENDING] = (sql, params, key, anchor)
     state.update(seq=seq, hash=digest, written=True)
@@ -217,8 +251,9 @@ def _diagnose_raw(raw: Any, key: bytes, anchor: chain.AuditAnchor | None) -> NoR
     chain._refuse("the chain's tail changed while this writer held the head lock", anchor)
 
 
-def _diagnose_and_refuse(conn: Connection, key: bytes,
-                         anchor: chain.AuditAnchor | None) -> NoReturn:
+def _diagnose_and_refuse(
+    conn: Connection, key: bytes, anchor: chain.AuditAnchor | None
+) -> NoReturn:
     row = conn.execute(chain._HEAD_CHECK, {"cp": anchor.checkpoint_seq if anchor else 0}).first()
     chain._check_head(row, key, anchor)
     chain._refuse("the chain's head changed while this writer read it", anchor)

@@ -39,8 +39,10 @@ class WebhookSink:
     def __init__(self, url: str, policy: DestinationPolicy, *, timeout: float = 10.0) -> None:
         scheme = urlsplit(url).scheme
         if scheme not in ("http", "https"):
-            raise ConfigurationError(f"the audit checkpoint webhook must be an http(s) URL, "
-                                     f"not {url!r}", field="audit_checkpoint_webhook")
+            raise ConfigurationError(
+                f"the audit checkpoint webhook must be an http(s) URL, not {url!r}",
+                field="audit_checkpoint_webhook",
+            )
         self.url = url
         self.policy = policy
         self.timeout = timeout
@@ -49,9 +51,13 @@ class WebhookSink:
     def _post(self, kind: str, value: dict[str, Any]) -> None:
         body = canonical_json(value).encode()
         try:
-            status = post_json(self.url, body, policy=self.policy, timeout=self.timeout,
-                               headers={"Content-Type": "application/json",
-                                        "X-Lmops-Audit": kind})
+            status = post_json(
+                self.url,
+                body,
+                policy=self.policy,
+                timeout=self.timeout,
+                headers={"Content-Type": "application/json", "X-Lmops-Audit": kind},
+            )
         except (UnsafeDestinationError, OSError) as exc:
             raise ConfigurationError(f"{self.name}: {exc}") from None
         if not 200 <= status < 300:
@@ -81,7 +87,8 @@ def _syslog_address(address: str) -> tuple[str | tuple[str, int], int]:
         raise ConfigurationError(
             f"audit checkpoint syslog address {address!r}: expected udp://HOST:PORT, "
             "tcp://HOST:PORT or the path of a local socket such as /dev/log",
-            field="audit_checkpoint_syslog")
+            field="audit_checkpoint_syslog",
+        )
     return (parts.hostname, port), kinds[parts.scheme]
 
 
@@ -128,9 +135,15 @@ def audit_witnesses(settings: Settings) -> list[CheckpointSink]:
     """The webhook and syslog witnesses the settings name (none by default)."""
     found: list[CheckpointSink] = []
     if settings.audit_checkpoint_webhook:
-        found.append(WebhookSink(settings.audit_checkpoint_webhook, DestinationPolicy.from_strings(
-            allow_private=settings.alert_webhook_allow_private,
-            allow_networks=settings.alert_webhook_allow_networks)))
+        found.append(
+            WebhookSink(
+                settings.audit_checkpoint_webhook,
+                DestinationPolicy.from_strings(
+                    allow_private=settings.alert_webhook_allow_private,
+                    allow_networks=settings.alert_webhook_allow_networks,
+                ),
+            )
+        )
     if settings.audit_checkpoint_syslog:
         found.append(SyslogSink(settings.audit_checkpoint_syslog))
     return found

@@ -77,12 +77,28 @@ class _FilterStep:
                 context.progress.advance(1)
         context.progress.finish()
         return StageResult(
-            outputs=[OutputAsset(role="dataset", asset_type="dataset", path=out_path,
-                                 kind=source.kind, derived_from=["dataset"], format="jsonl")],
-            evidence=[EvidenceRecord(kind="data_step", subject="dataset",
-                                     metrics={"records_in": kept + removed, "records_out": kept,
-                                              "records_removed": removed},
-                                     details={"step": self.name, "params": used})],
+            outputs=[
+                OutputAsset(
+                    role="dataset",
+                    asset_type="dataset",
+                    path=out_path,
+                    kind=source.kind,
+                    derived_from=["dataset"],
+                    format="jsonl",
+                )
+            ],
+            evidence=[
+                EvidenceRecord(
+                    kind="data_step",
+                    subject="dataset",
+                    metrics={
+                        "records_in": kept + removed,
+                        "records_out": kept,
+                        "records_removed": removed,
+                    },
+                    details={"step": self.name, "params": used},
+                )
+            ],
             metrics={"records_removed": float(removed)},
             params=used,
         )
@@ -144,8 +160,9 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 class NearDedupParams(OperationParams):
     """MinHash LSH settings."""
 
-    threshold: float = Field(0.8, gt=0.0, lt=1.0,
-                             description="Jaccard similarity above which records are duplicates")
+    threshold: float = Field(
+        0.8, gt=0.0, lt=1.0, description="Jaccard similarity above which records are duplicates"
+    )
     num_perm: int = Field(128, ge=1, le=4096, description="MinHash permutations")
     shingle: int = Field(3, ge=1, le=32, description="words per shingle")
 
@@ -173,9 +190,11 @@ class NearDedup(_FilterStep):
         if len(words) < self.shingle:
             # Short or CJK text without spaces: fall back to character shingles.
             chars = text.lower()
-            return {chars[i:i + self.shingle].encode() for i in range(max(1, len(chars) - 2))}
-        return {" ".join(words[i:i + self.shingle]).encode()
-                for i in range(len(words) - self.shingle + 1)}
+            return {chars[i : i + self.shingle].encode() for i in range(max(1, len(chars) - 2))}
+        return {
+            " ".join(words[i : i + self.shingle]).encode()
+            for i in range(len(words) - self.shingle + 1)
+        }
 
     def keep(self, shape: str, raw: bytes, record: dict[str, Any]) -> bool:
         mh = self._minhash(num_perm=self.num_perm, seed=1)
@@ -198,9 +217,14 @@ def register_data_steps(register: Register) -> None:
 @hookimpl(trylast=True)
 def register_evidence_kinds(register: Register) -> None:
     """The ``data_step`` kind: records in, out and removed by a preparation step."""
-    register(EvidenceKind(name="data_step",
-                          description="What a data-preparation step removed.",
-                          metrics=[Metric("records_in", "integer", "records", headline=True),
-                                   Metric("records_out", "integer", "records", headline=True),
-                                   Metric("records_removed", "integer", "records",
-                                          headline=True)]))
+    register(
+        EvidenceKind(
+            name="data_step",
+            description="What a data-preparation step removed.",
+            metrics=[
+                Metric("records_in", "integer", "records", headline=True),
+                Metric("records_out", "integer", "records", headline=True),
+                Metric("records_removed", "integer", "records", headline=True),
+            ],
+        )
+    )

@@ -15,7 +15,7 @@ from lmops_core.hookspecs import hookimpl
 DATASET_CARD = EvidenceKind(
     name="dataset_card",
     description="What a dataset version holds: records, shape, lengths, languages, "
-                "duplicates, content digest.",
+    "duplicates, content digest.",
     metrics=[
         Metric("records", "integer", "records", headline=True),
         Metric("duplicates", "integer", "records", "lower", headline=True),
@@ -42,7 +42,7 @@ VALIDATION = EvidenceKind(
 PICKLE_ALLOWED = EvidenceKind(
     name="pickle_allowed",
     description="Files of a model version that are not an inert format (pickle or unknown), "
-                "accepted because someone whose policy allows it passed --allow-pickle.",
+    "accepted because someone whose policy allows it passed --allow-pickle.",
     metrics=[Metric("files", "integer", "files", "lower", headline=True)],
 )
 BUNDLE = EvidenceKind(
@@ -66,9 +66,11 @@ PROMOTION_REQUEST = EvidenceKind(
 APPROVAL = EvidenceKind(
     name="approval",
     description="A reviewer's signed decision on a promotion request.",
-    metrics=[Metric("decision", "string", headline=True),
-             Metric("role", "string", headline=True),
-             Metric("request_id", "string")],
+    metrics=[
+        Metric("decision", "string", headline=True),
+        Metric("role", "string", headline=True),
+        Metric("request_id", "string"),
+    ],
 )
 PROMOTION = EvidenceKind(
     name="promotion",
@@ -78,9 +80,11 @@ PROMOTION = EvidenceKind(
 REVOCATION = EvidenceKind(
     name="revocation",
     description="A version revoked from its stage or marked revalidation-required.",
-    metrics=[Metric("stage", "string", headline=True),
-             Metric("by_policy", "boolean", headline=True),
-             Metric("action", "string", headline=True)],
+    metrics=[
+        Metric("stage", "string", headline=True),
+        Metric("by_policy", "boolean", headline=True),
+        Metric("action", "string", headline=True),
+    ],
 )
 REVALIDATION = EvidenceKind(
     name="revalidation",
@@ -90,8 +94,16 @@ REVALIDATION = EvidenceKind(
 
 #: Every kind the core records, in the order they are registered.
 CORE_KINDS: tuple[EvidenceKind, ...] = (
-    DATASET_CARD, INGESTION, VALIDATION, PICKLE_ALLOWED, BUNDLE, PROMOTION_REQUEST, APPROVAL,
-    PROMOTION, REVOCATION, REVALIDATION,
+    DATASET_CARD,
+    INGESTION,
+    VALIDATION,
+    PICKLE_ALLOWED,
+    BUNDLE,
+    PROMOTION_REQUEST,
+    APPROVAL,
+    PROMOTION,
+    REVOCATION,
+    REVALIDATION,
 )
 
 

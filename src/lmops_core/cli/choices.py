@@ -34,8 +34,10 @@ StatusFilter: TypeAlias = Literal[(*REQUEST_STATUSES, "all")]  # type: ignore[va
 
 
 #: Help for a ``--kind`` option: model kinds are open (a plugin's model runtime adds one).
-MODEL_KIND_HELP = (f"The model kind: {', '.join(CORE_MODEL_KINDS)}, or a kind an installed "
-                   "plugin's model runtime opens (see lmops plugins -v).")
+MODEL_KIND_HELP = (
+    f"The model kind: {', '.join(CORE_MODEL_KINDS)}, or a kind an installed "
+    "plugin's model runtime opens (see lmops plugins -v)."
+)
 
 
 def check_model_kind(value: str | None) -> str | None:

@@ -78,7 +78,9 @@ def open_workspace(actor: str | None = None, *, create: bool = True) -> Workspac
         raise NotFoundError(
             f"{exc.message}: nothing to read there (and nothing was created). Create one with "
             f"`lmops init`, or explore the demo's store: `lmops demo`, then "
-            f"LMOPS_HOME={demo} lmops models list", **exc.details) from None
+            f"LMOPS_HOME={demo} lmops models list",
+            **exc.details,
+        ) from None
     for failure in ws.plugins.failures:
         err_console.print(f"[yellow]warning:[/] {failure}")
     return ws
@@ -130,9 +132,16 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
 @contextmanager
 def byte_progress(description: str, total: int | None) -> Iterator[Any]:
     """A transfer progress bar on stderr (a terminal only); yields a callback taking bytes."""
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
-                  TransferSpeedColumn(), TimeElapsedColumn(), console=err_console,
-                  transient=True, disable=not err_console.is_terminal) as progress:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    ) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n: progress.advance(task, n)
 
@@ -148,19 +157,25 @@ class RichStageProgress:
 
     def start(self, description: str, total: float | None = None) -> None:
         self.finish()
-        self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                                  TextColumn("{task.completed:.0f}/{task.total}"),
-                                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
-                                  console=err_console, transient=True,
-                                  disable=not err_console.is_terminal)
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:.0f}/{task.total}"),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+            disable=not err_console.is_terminal,
+        )
         self._progress.start()
         self._task = self._progress.add_task(description, total=total, info="")
 
     def advance(self, amount: float = 1.0, **fields: Any) -> None:
         if self._progress is None:
             return
-        info = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                        for k, v in fields.items())
+        info = " ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items()
+        )
         self._progress.update(self._task, advance=amount, info=info)
 
     def finish(self) -> None:

@@ -43,8 +43,9 @@ def _policies_dir() -> Path:
     repo = Path(__file__).resolve().parents[3] / "policies"
     if repo.is_dir():
         return repo
-    raise typer.BadParameter("no policies folder: run from the repository root or set "
-                             "LMOPS_POLICIES_DIR")
+    raise typer.BadParameter(
+        "no policies folder: run from the repository root or set LMOPS_POLICIES_DIR"
+    )
 
 
 def _reporter(started: float) -> Reporter:
@@ -70,9 +71,12 @@ def quiet_libraries() -> None:
     The account each step prints, and lmops' own progress bars, are what a
     reader should see; `--verbose` keeps the libraries' output.
     """
-    for name, value in (("TQDM_DISABLE", "1"), ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
-                        ("TRANSFORMERS_VERBOSITY", "error"),
-                        ("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")):
+    for name, value in (
+        ("TQDM_DISABLE", "1"),
+        ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
+        ("TRANSFORMERS_VERBOSITY", "error"),
+        ("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1"),
+    ):
         os.environ.setdefault(name, value)
     warnings.filterwarnings("ignore")
     logging.disable(logging.WARNING)
@@ -83,9 +87,13 @@ def run_pipeline_file(ws: Workspace, path: Path) -> dict[str, StepResult]:
     from lmops_core.pipelines import PipelineRunner, load_pipeline
 
     pipeline = load_pipeline(path)
-    runner = PipelineRunner(ws, pipeline, base_dir=path.resolve().parent,
-                            reporter=_reporter(time.perf_counter()),
-                            progress=RichStageProgress)
+    runner = PipelineRunner(
+        ws,
+        pipeline,
+        base_dir=path.resolve().parent,
+        reporter=_reporter(time.perf_counter()),
+        progress=RichStageProgress,
+    )
     return runner.run()
 
 
@@ -93,9 +101,12 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", help="Keep the ML librari
 
 
 @app.command("run")
-def run(pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML file.", exists=True,
-                                                 dir_okay=False)],
-        verbose: VerboseOpt = False) -> None:
+def run(
+    pipeline: Annotated[
+        Path, typer.Argument(help="Pipeline YAML file.", exists=True, dir_okay=False)
+    ],
+    verbose: VerboseOpt = False,
+) -> None:
     """Run a pipeline file (steps: grant, register, run stages, promote, approve, bundle...)."""
     if not verbose:
         quiet_libraries()
@@ -126,18 +137,23 @@ def _print_ending(ws: Workspace, results: dict[str, StepResult], elapsed: float)
     reports.mkdir(parents=True, exist_ok=True)
     (reports / "validation-report.html").write_text(report.html, encoding="utf-8")
     (reports / "validation-report.md").write_text(report.markdown, encoding="utf-8")
-    lines.append(f"validation report: {reports / 'validation-report.html'} (and .md), "
-                 f"digest {report.digest[:19]}...")
-    lines.append(f"finished in {elapsed:.0f} s; explore with LMOPS_HOME={ws.settings.home} "
-                 "lmops models list / lineage / audit log")
-    console.print(Panel("\n".join(lines), title="where things are", expand=False),
-                  highlight=False)
+    lines.append(
+        f"validation report: {reports / 'validation-report.html'} (and .md), "
+        f"digest {report.digest[:19]}..."
+    )
+    lines.append(
+        f"finished in {elapsed:.0f} s; explore with LMOPS_HOME={ws.settings.home} "
+        "lmops models list / lineage / audit log"
+    )
+    console.print(Panel("\n".join(lines), title="where things are", expand=False), highlight=False)
 
 
 @app.command("demo")
 def demo(
-    write_pipeline: Annotated[Path | None, typer.Option(
-        help="Only write the demo's pipeline file here, to copy and change.")] = None,
+    write_pipeline: Annotated[
+        Path | None,
+        typer.Option(help="Only write the demo's pipeline file here, to copy and change."),
+    ] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """Run the whole governed lifecycle offline on a fresh store under LMOPS_HOME/demo."""
@@ -155,9 +171,14 @@ def demo(
     if home.exists():
         shutil.rmtree(home)
     started = time.perf_counter()
-    demo_settings = settings.model_copy(update={"home": home, "database_url": None,
-                                                "artifact_uri": None,
-                                                "policies_dir": _policies_dir()})
+    demo_settings = settings.model_copy(
+        update={
+            "home": home,
+            "database_url": None,
+            "artifact_uri": None,
+            "policies_dir": _policies_dir(),
+        }
+    )
     from lmops_core.workspace import Workspace
 
     ws = Workspace.open(demo_settings, actor="ml-engineer")

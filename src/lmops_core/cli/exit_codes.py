@@ -79,18 +79,17 @@ def exit_code_meaning(code: ExitCode) -> str:
 
 def exit_codes_help() -> str:
     """The exit codes, one per line, for ``lmops --help`` (docs/cli.md has them as a table)."""
-    return "\n".join(f"{c.value}  {c.name.lower().replace('_', '-')}: {_DOCS[c]}"
-                     for c in ExitCode)
+    return "\n".join(f"{c.value}  {c.name.lower().replace('_', '-')}: {_DOCS[c]}" for c in ExitCode)
 
 
 _DOCS: dict[ExitCode, str] = {
     ExitCode.OK: "done",
     ExitCode.ERROR: "any other failure (a plugin or stage failed)",
     ExitCode.INVALID_INPUT: "bad input: usage error, unknown option value, a file, field or "
-                            "policy file at fault",
+    "policy file at fault",
     ExitCode.NOT_FOUND: "the store or the thing named does not exist",
     ExitCode.POLICY_REFUSED: "refused by policy (a gate, a veto, a revoked approval; "
-                             "`policy explain` found the promotion blocked)",
+    "`policy explain` found the promotion blocked)",
     ExitCode.PERMISSION_DENIED: "no valid credential, or a role is missing",
     ExitCode.INTEGRITY: "content, the audit chain or a signature does not verify",
     ExitCode.CONFLICT: "conflicts with the current state (already exists, stale, busy)",

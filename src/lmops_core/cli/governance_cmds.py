@@ -30,14 +30,18 @@ from lmops_core.vocabulary import ROLES
 if TYPE_CHECKING:
     from lmops_core.governance.schemas import ApprovalRequestPublic
 
-policy_app = typer.Typer(help="Check policy files and explain how they judge a promotion.",
-                         no_args_is_help=True)
-requests_app = typer.Typer(help="Review promotion requests: list, show, approve, reject.",
-                           no_args_is_help=True)
-users_app = typer.Typer(help="Grant and revoke roles (admins only, once an admin exists).",
-                        no_args_is_help=True)
-tokens_app = typer.Typer(help="Create, list and revoke admin-API bearer tokens.",
-                         no_args_is_help=True)
+policy_app = typer.Typer(
+    help="Check policy files and explain how they judge a promotion.", no_args_is_help=True
+)
+requests_app = typer.Typer(
+    help="Review promotion requests: list, show, approve, reject.", no_args_is_help=True
+)
+users_app = typer.Typer(
+    help="Grant and revoke roles (admins only, once an admin exists).", no_args_is_help=True
+)
+tokens_app = typer.Typer(
+    help="Create, list and revoke admin-API bearer tokens.", no_args_is_help=True
+)
 
 
 def _full_ref(ref: str, default_type: str = "model") -> str:
@@ -45,30 +49,40 @@ def _full_ref(ref: str, default_type: str = "model") -> str:
 
 
 @policy_app.command("lint")
-def policy_lint(files: Annotated[list[Path], typer.Argument(help="Policy files or folders.",
-                                                            exists=True)],
-                as_json: JsonOpt = False) -> None:
+def policy_lint(
+    files: Annotated[list[Path], typer.Argument(help="Policy files or folders.", exists=True)],
+    as_json: JsonOpt = False,
+) -> None:
     """Validate policy files: schema, unknown keys, CEL that does not compile; exit 2 on error."""
     from lmops_core.plugins import load_plugins
     from lmops_core.policy import lint
     from lmops_core.settings import get_settings
 
     host = load_plugins(get_settings())
-    issues = lint(files, functions=list(host.policy_checks),
-                  evidence_kinds={name: dict(reg.value.metrics)
-                                  for name, reg in host.evidence_kinds.items()},
-                  roles=ROLES)
+    issues = lint(
+        files,
+        functions=list(host.policy_checks),
+        evidence_kinds={name: dict(reg.value.metrics) for name, reg in host.evidence_kinds.items()},
+        roles=ROLES,
+    )
     errors = sum(1 for i in issues if i.severity == "error")
     if as_json:
-        print_json({"ok": not errors, "paths": [str(f) for f in files], "errors": errors,
-                    "warnings": len(issues) - errors,
-                    "issues": [lint_issue_json(i) for i in issues]})
+        print_json(
+            {
+                "ok": not errors,
+                "paths": [str(f) for f in files],
+                "errors": errors,
+                "warnings": len(issues) - errors,
+                "issues": [lint_issue_json(i) for i in issues],
+            }
+        )
         if errors:
             raise typer.Exit(ExitCode.INVALID_INPUT)
         return
     for issue in issues:
         (err_console if issue.severity == "error" else console).print(
-            str(issue), highlight=False, markup=False)
+            str(issue), highlight=False, markup=False
+        )
     if errors:
         err_console.print(f"[red]{errors} error(s)[/]")
         raise typer.Exit(ExitCode.INVALID_INPUT)
@@ -96,9 +110,11 @@ def policy_explain(
         raise typer.Exit(ExitCode.POLICY_REFUSED)
 
 
-def promote(ref: Annotated[str, typer.Argument(help="TYPE:NAME@N")],
-            to: Annotated[GovernedStage, typer.Option(help="Target stage.")],
-            as_json: JsonOpt = False) -> None:
+def promote(
+    ref: Annotated[str, typer.Argument(help="TYPE:NAME@N")],
+    to: Annotated[GovernedStage, typer.Option(help="Target stage.")],
+    as_json: JsonOpt = False,
+) -> None:
     """Request promotion of a version; refused at once with reasons if a hard gate fails
     (exit 4). Prints the request (pending, or approved when no approval is required)."""
     with open_workspace() as ws:
@@ -115,13 +131,19 @@ def promote(ref: Annotated[str, typer.Argument(help="TYPE:NAME@N")],
         console.print(f"{req.ref} was not promoted to {req.target_stage}: {req.reason}")
         raise typer.Exit(ExitCode.POLICY_REFUSED)
     needs = ", ".join(f"{n} {r}" for r, n in req.required_approvals.items())
-    console.print(f"request [bold]{req.id}[/] pending: {req.ref} -> {req.target_stage}; "
-                  f"needs {needs}; expires {req.expires_at:%Y-%m-%d %H:%M} UTC", highlight=False)
+    console.print(
+        f"request [bold]{req.id}[/] pending: {req.ref} -> {req.target_stage}; "
+        f"needs {needs}; expires {req.expires_at:%Y-%m-%d %H:%M} UTC",
+        highlight=False,
+    )
 
 
-def revoke(ref: str, stage: Annotated[GovernedStage, typer.Option(help="Stage to leave.")],
-           reason: Annotated[str, typer.Option(help="Why (recorded in the audit log).")],
-           as_json: JsonOpt = False) -> None:
+def revoke(
+    ref: str,
+    stage: Annotated[GovernedStage, typer.Option(help="Stage to leave.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded in the audit log).")],
+    as_json: JsonOpt = False,
+) -> None:
     """Take a version out of a stage (monitoring breach, incident); --json prints the version."""
     with open_workspace() as ws:
         ws.governance.revoke(ref, stage=stage, reason=reason)
@@ -132,9 +154,11 @@ def revoke(ref: str, stage: Annotated[GovernedStage, typer.Option(help="Stage to
         console.print(f"{ref} left {stage}", highlight=False)
 
 
-def revalidate(ref: Annotated[str, typer.Argument(help="TYPE:NAME@N")],
-               comment: Annotated[str, typer.Option(help="Why it is fit again (audited).")],
-               as_json: JsonOpt = False) -> None:
+def revalidate(
+    ref: Annotated[str, typer.Argument(help="TYPE:NAME@N")],
+    comment: Annotated[str, typer.Option(help="Why it is fit again (audited).")],
+    as_json: JsonOpt = False,
+) -> None:
     """Clear revalidation-required after a revocation (validators; needs new evidence)."""
     with open_workspace() as ws:
         ws.governance.revalidate(ref, comment=comment)
@@ -142,14 +166,14 @@ def revalidate(ref: Annotated[str, typer.Argument(help="TYPE:NAME@N")],
     if as_json:
         print_json(version_json(version))
     else:
-        console.print(f"{ref} revalidated: it may be requested for a stage again",
-                      highlight=False)
+        console.print(f"{ref} revalidated: it may be requested for a stage again", highlight=False)
 
 
 @requests_app.command("list")
 def requests_list(
-    status: Annotated[StatusFilter, typer.Option(
-        help="Only requests with this status; 'all' for every request.")] = "pending",
+    status: Annotated[
+        StatusFilter, typer.Option(help="Only requests with this status; 'all' for every request.")
+    ] = "pending",
     limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
     offset: Annotated[int, typer.Option(min=0)] = 0,
     as_json: JsonOpt = False,
@@ -162,11 +186,25 @@ def requests_list(
     if as_json:
         print_json(request_page_json(page))
         return
-    table(f"requests ({page.total})", ["id", "ref", "to", "status", "by", "approvals", "expires"],
-          [[r.id, r.ref, r.target_stage, r.status, r.requested_by,
-            ", ".join(f"{r.approvals_so_far.get(k, 0)}/{v} {k}"
-                      for k, v in r.required_approvals.items()),
-            f"{r.expires_at:%Y-%m-%d}"] for r in page.items])
+    table(
+        f"requests ({page.total})",
+        ["id", "ref", "to", "status", "by", "approvals", "expires"],
+        [
+            [
+                r.id,
+                r.ref,
+                r.target_stage,
+                r.status,
+                r.requested_by,
+                ", ".join(
+                    f"{r.approvals_so_far.get(k, 0)}/{v} {k}"
+                    for k, v in r.required_approvals.items()
+                ),
+                f"{r.expires_at:%Y-%m-%d}",
+            ]
+            for r in page.items
+        ],
+    )
 
 
 @requests_app.command("show")
@@ -189,8 +227,9 @@ def _print_request(req: ApprovalRequestPublic, as_json: bool) -> None:
     if as_json:
         print_json(request_json(req))
     else:
-        console.print(f"request {req.id}: {req.status} ({req.ref} -> {req.target_stage})",
-                      highlight=False)
+        console.print(
+            f"request {req.id}: {req.status} ({req.ref} -> {req.target_stage})", highlight=False
+        )
 
 
 RoleOpt = Annotated[Role, typer.Option(help="The role you sign as.")]
@@ -198,22 +237,27 @@ CommentOpt = Annotated[str, typer.Option(help="Why (mandatory).")]
 
 
 @requests_app.command("approve")
-def requests_approve(request_id: str, role: RoleOpt, comment: CommentOpt,
-                     as_json: JsonOpt = False) -> None:
+def requests_approve(
+    request_id: str, role: RoleOpt, comment: CommentOpt, as_json: JsonOpt = False
+) -> None:
     """Approve as ROLE; the last required approval promotes the version atomically."""
     _decide(request_id, role, comment, True, as_json)
 
 
 @requests_app.command("reject")
-def requests_reject(request_id: str, role: RoleOpt, comment: CommentOpt,
-                    as_json: JsonOpt = False) -> None:
+def requests_reject(
+    request_id: str, role: RoleOpt, comment: CommentOpt, as_json: JsonOpt = False
+) -> None:
     """Reject as ROLE; the request ends."""
     _decide(request_id, role, comment, False, as_json)
 
 
 @users_app.command("grant")
-def users_grant(user: str, role: Annotated[Role, typer.Argument(help="The role to give.")],
-                as_json: JsonOpt = False) -> None:
+def users_grant(
+    user: str,
+    role: Annotated[Role, typer.Argument(help="The role to give.")],
+    as_json: JsonOpt = False,
+) -> None:
     """Give USER a ROLE."""
     with open_workspace() as ws:
         ws.governance.grant_role(user, role)
@@ -224,8 +268,11 @@ def users_grant(user: str, role: Annotated[Role, typer.Argument(help="The role t
 
 
 @users_app.command("revoke")
-def users_revoke(user: str, role: Annotated[Role, typer.Argument(help="The role to take.")],
-                 as_json: JsonOpt = False) -> None:
+def users_revoke(
+    user: str,
+    role: Annotated[Role, typer.Argument(help="The role to take.")],
+    as_json: JsonOpt = False,
+) -> None:
     """Take a ROLE from USER."""
     with open_workspace() as ws:
         ws.governance.revoke_role(user, role)
@@ -236,9 +283,11 @@ def users_revoke(user: str, role: Annotated[Role, typer.Argument(help="The role 
 
 
 @tokens_app.command("create")
-def tokens_create(user: Annotated[str, typer.Option(help="Who the token acts as.")],
-                  role: Annotated[Role | None, typer.Option(help="Grant this role too.")] = None,
-                  description: str = "") -> None:
+def tokens_create(
+    user: Annotated[str, typer.Option(help="Who the token acts as.")],
+    role: Annotated[Role | None, typer.Option(help="Grant this role too.")] = None,
+    description: str = "",
+) -> None:
     """Create a bearer token (printed once; only its hash is stored)."""
     with open_workspace() as ws:
         token = ws.governance.create_token(user, role=role, description=description)
@@ -253,8 +302,11 @@ def tokens_list(as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(plain(tokens))
         return
-    table("tokens", ["id", "user", "description", "created", "revoked"],
-          [[t["id"], t["user"], t["description"], t["created_at"], t["revoked"]] for t in tokens])
+    table(
+        "tokens",
+        ["id", "user", "description", "created", "revoked"],
+        [[t["id"], t["user"], t["description"], t["created_at"], t["revoked"]] for t in tokens],
+    )
 
 
 @tokens_app.command("revoke")

@@ -71,8 +71,9 @@ def version_json(version: VersionPublic) -> dict[str, Any]:
     return _dump(version)
 
 
-def evidence_json(evidence: EvidencePublic, *,
-                  kinds: Mapping[str, EvidenceKind] | None = None) -> dict[str, Any]:
+def evidence_json(
+    evidence: EvidencePublic, *, kinds: Mapping[str, EvidenceKind] | None = None
+) -> dict[str, Any]:
     """An evidence record, plus ``headline``: its summary by :func:`summarize_metrics`
     (the headline metrics its kind declares, when ``kinds`` holds the declarations)."""
     out = _dump(evidence)
@@ -102,8 +103,12 @@ def request_json(request: ApprovalRequestPublic) -> dict[str, Any]:
 
 def request_page_json(page: Page) -> dict[str, Any]:
     """One page of requests: ``items`` (each as :func:`request_json`), ``total``, paging."""
-    return {"items": [request_json(r) for r in page.items], "total": page.total,
-            "limit": page.limit, "offset": page.offset}
+    return {
+        "items": [request_json(r) for r in page.items],
+        "total": page.total,
+        "limit": page.limit,
+        "offset": page.offset,
+    }
 
 
 def key_json(key: KeyPublic) -> dict[str, Any]:
@@ -114,12 +119,18 @@ def key_json(key: KeyPublic) -> dict[str, Any]:
 
 def verify_json(chain: VerifyResult, decisions: DecisionVerifyResult) -> dict[str, Any]:
     """The audit verification: ``ok`` only when the chain and every signed decision verify."""
-    out: dict[str, Any] = plain({
-        "ok": chain.ok and decisions.ok,
-        "chain": {**dataclasses.asdict(chain), "message": str(chain)},
-        "decisions": {"ok": decisions.ok, "decisions_checked": decisions.decisions_checked,
-                      "keys_checked": decisions.keys_checked,
-                      "problems": list(decisions.problems)}})
+    out: dict[str, Any] = plain(
+        {
+            "ok": chain.ok and decisions.ok,
+            "chain": {**dataclasses.asdict(chain), "message": str(chain)},
+            "decisions": {
+                "ok": decisions.ok,
+                "decisions_checked": decisions.decisions_checked,
+                "keys_checked": decisions.keys_checked,
+                "problems": list(decisions.problems),
+            },
+        }
+    )
     return out
 
 
@@ -129,21 +140,32 @@ def lint_issue_json(issue: LintIssue) -> dict[str, Any]:
     return out
 
 
-def stage_outcome_json(run_id: str, outputs: Mapping[str, VersionPublic],
-                       evidence: list[EvidencePublic], *,
-                       kinds: Mapping[str, EvidenceKind] | None = None) -> dict[str, Any]:
+def stage_outcome_json(
+    run_id: str,
+    outputs: Mapping[str, VersionPublic],
+    evidence: list[EvidencePublic],
+    *,
+    kinds: Mapping[str, EvidenceKind] | None = None,
+) -> dict[str, Any]:
     """What ``lmops stage`` recorded: the run id, each output version by role, the evidence."""
-    return {"run_id": run_id,
-            "outputs": {role: version_json(v) for role, v in outputs.items()},
-            "evidence": [evidence_json(e, kinds=kinds) for e in evidence]}
+    return {
+        "run_id": run_id,
+        "outputs": {role: version_json(v) for role, v in outputs.items()},
+        "evidence": [evidence_json(e, kinds=kinds) for e in evidence],
+    }
 
 
 def model_runtime_json(plugin: str, runtime: ModelRuntime) -> dict[str, Any]:
     """A model runtime: the model ``kind`` it opens, the plugin registering it, its ``engine``,
     whether it ``needs_base`` (a model under role ``"base"``) and its ``capabilities``."""
-    return {"kind": runtime.kind, "plugin": plugin, "engine": runtime.engine,
-            "needs_base": runtime.needs_base, "capabilities": sorted(runtime.capabilities),
-            "description": runtime.description}
+    return {
+        "kind": runtime.kind,
+        "plugin": plugin,
+        "engine": runtime.engine,
+        "needs_base": runtime.needs_base,
+        "capabilities": sorted(runtime.capabilities),
+        "description": runtime.description,
+    }
 
 
 def guard_json(plugin: str, guard: Guard) -> dict[str, Any]:

@@ -16,19 +16,32 @@ if TYPE_CHECKING:
     from lmops_core.governance.monitoring import MonitoringOutcome
     from lmops_core.workspace import Workspace
 
-monitor_app = typer.Typer(help="Run drift monitors on inference logs; breaches act by policy.",
-                          no_args_is_help=True)
+monitor_app = typer.Typer(
+    help="Run drift monitors on inference logs; breaches act by policy.", no_args_is_help=True
+)
 
 
-def monitor_window(ws: Workspace, *, model: str, reference: str, log: Path, monitor: str,
-                   params: dict[str, object] | None = None) -> tuple[str, MonitoringOutcome]:
+def monitor_window(
+    ws: Workspace,
+    *,
+    model: str,
+    reference: str,
+    log: Path,
+    monitor: str,
+    params: dict[str, object] | None = None,
+) -> tuple[str, MonitoringOutcome]:
     """Register a log window as a dataset, run the monitor on it, then check the policy."""
     name = model.split(":", 1)[-1].split("@", 1)[0] + "-inference-log"
-    window = ws.register_dataset(name, log, shape="instruction", drop_invalid=True,
-                                 meta={"window_of": model})
-    ws.run_stage("monitoring", monitor, params=params or {},
-                 inputs={"reference": reference, "current": window.ref, "model": model},
-                 progress=RichStageProgress())
+    window = ws.register_dataset(
+        name, log, shape="instruction", drop_invalid=True, meta={"window_of": model}
+    )
+    ws.run_stage(
+        "monitoring",
+        monitor,
+        params=params or {},
+        inputs={"reference": reference, "current": window.ref, "model": model},
+        progress=RichStageProgress(),
+    )
     from lmops_core.governance.monitoring import check_monitoring
 
     return window.ref, check_monitoring(ws, model)
@@ -36,9 +49,16 @@ def monitor_window(ws: Workspace, *, model: str, reference: str, log: Path, moni
 
 def _report(window: str, result: MonitoringOutcome, as_json: bool = False) -> None:
     if as_json:
-        print_json({"ref": result.ref, "stage": result.stage, "window": window,
-                    "breached": result.breached,
-                    "reasons": list(result.reasons), "actions": list(result.actions)})
+        print_json(
+            {
+                "ref": result.ref,
+                "stage": result.stage,
+                "window": window,
+                "breached": result.breached,
+                "reasons": list(result.reasons),
+                "actions": list(result.actions),
+            }
+        )
         return
     if result.breached:
         console.print(f"[red]breach[/] on {result.ref} ({window}): " + "; ".join(result.reasons))
@@ -51,8 +71,9 @@ def _report(window: str, result: MonitoringOutcome, as_json: bool = False) -> No
 def monitor_run(
     model: Annotated[str, typer.Option(help="The deployed version, e.g. model:assistant@3.")],
     reference: Annotated[str, typer.Option(help="Reference dataset version.")],
-    log: Annotated[Path, typer.Option(help="Inference log window (JSONL).", exists=True,
-                                      dir_okay=False)],
+    log: Annotated[
+        Path, typer.Option(help="Inference log window (JSONL).", exists=True, dir_okay=False)
+    ],
     monitor: Annotated[str, typer.Option(help="Monitoring operation.")] = "drift",
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="KEY=JSON")] = None,
     as_json: JsonOpt = False,
@@ -60,8 +81,9 @@ def monitor_run(
     """Run one monitoring check now; exit 8 on a breach."""
     params = {k: json.loads(v) for k, _, v in (p.partition("=") for p in param or [])}
     with open_workspace() as ws:
-        window, result = monitor_window(ws, model=model, reference=reference, log=log,
-                                        monitor=monitor, params=params)
+        window, result = monitor_window(
+            ws, model=model, reference=reference, log=log, monitor=monitor, params=params
+        )
     _report(window, result, as_json)
     if result.breached:
         raise typer.Exit(ExitCode.MONITOR_BREACH)
@@ -95,8 +117,9 @@ def monitor_watch(
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text("\n".join(part) + "\n", encoding="utf-8")
                 try:
-                    ref, result = monitor_window(ws, model=model, reference=reference, log=path,
-                                                 monitor=monitor)
+                    ref, result = monitor_window(
+                        ws, model=model, reference=reference, log=path, monitor=monitor
+                    )
                 finally:
                     path.unlink(missing_ok=True)
                 done += 1

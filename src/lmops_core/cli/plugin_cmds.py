@@ -19,15 +19,23 @@ _NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 def create_plugin(name: str, dest: Path, *, description: str = "a plugin for lmops") -> Path:
     """Write a plugin distribution ``lmops-NAME`` from the shipped template into ``dest``."""
     if not _NAME.fullmatch(name):
-        raise ValidationError(f"invalid plugin name {name!r}: use lower-case words joined by "
-                              "'-', e.g. 'acme-toxicity'", field="name")
+        raise ValidationError(
+            f"invalid plugin name {name!r}: use lower-case words joined by "
+            "'-', e.g. 'acme-toxicity'",
+            field="name",
+        )
     dist = f"lmops-{name}"
     module = f"lmops_{name.replace('-', '_')}"
     target = dest / dist
     if target.exists():
         raise AlreadyExistsError(f"{target} already exists")
-    values = {"dist": dist, "module": module, "entry": name, "kind": module[6:],
-              "description": description.replace('"', "'")}
+    values = {
+        "dist": dist,
+        "module": module,
+        "entry": name,
+        "kind": module[6:],
+        "description": description.replace('"', "'"),
+    }
     template = resources.files("lmops_core") / "data" / "plugin_template"
     files = {
         "pyproject.toml": "pyproject.toml.tmpl",
@@ -40,15 +48,18 @@ def create_plugin(name: str, dest: Path, *, description: str = "a plugin for lmo
     for out_name, tmpl in files.items():
         out = target / out_name
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text((template / tmpl).read_text(encoding="utf-8").format(**values),
-                       encoding="utf-8")
+        out.write_text(
+            (template / tmpl).read_text(encoding="utf-8").format(**values), encoding="utf-8"
+        )
     return target
 
 
 @plugin_app.command("new")
 def plugin_new(
-    name: Annotated[str, typer.Argument(help="Short name, e.g. acme-toxicity "
-                                             "(distribution lmops-acme-toxicity).")],
+    name: Annotated[
+        str,
+        typer.Argument(help="Short name, e.g. acme-toxicity (distribution lmops-acme-toxicity)."),
+    ],
     dest: Annotated[Path, typer.Option(help="Folder to create it in.")] = Path("."),
     description: str = "a plugin for lmops",
     as_json: JsonOpt = False,
@@ -58,5 +69,8 @@ def plugin_new(
     if as_json:
         print_json({"path": str(target), "distribution": target.name})
         return
-    console.print(f"created {target}\nnext: pip install -e '{target}[test]' && "
-                  f"pytest {target}/tests", markup=False, highlight=False)
+    console.print(
+        f"created {target}\nnext: pip install -e '{target}[test]' && pytest {target}/tests",
+        markup=False,
+        highlight=False,
+    )

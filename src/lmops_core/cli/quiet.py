@@ -45,10 +45,12 @@ def quiet_environment() -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in QUIET_ENV}
     for name, value in QUIET_ENV.items():
         os.environ.setdefault(name, value)
-    for module, call in (("datasets", "disable_progress_bars"),
-                         ("transformers.utils.logging", "disable_progress_bar"),
-                         ("evaluate", "disable_progress_bar"),
-                         ("huggingface_hub.utils", "disable_progress_bars")):
+    for module, call in (
+        ("datasets", "disable_progress_bars"),
+        ("transformers.utils.logging", "disable_progress_bar"),
+        ("evaluate", "disable_progress_bar"),
+        ("huggingface_hub.utils", "disable_progress_bars"),
+    ):
         loaded = sys.modules.get(module)
         fn = getattr(loaded, call, None) if loaded is not None else None
         if callable(fn):

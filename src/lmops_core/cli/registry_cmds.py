@@ -38,14 +38,15 @@ if TYPE_CHECKING:
     from lmops_core.registry.schemas import VersionPublic
 
 datasets_app = typer.Typer(help="Register, list and show dataset versions.", no_args_is_help=True)
-models_app = typer.Typer(help="Register, list, search and show model versions.",
-                         no_args_is_help=True)
+models_app = typer.Typer(
+    help="Register, list, search and show model versions.", no_args_is_help=True
+)
 prompts_app = typer.Typer(help="Create, list and show prompt versions.", no_args_is_help=True)
 runs_app = typer.Typer(help="List and show recorded stage runs.", no_args_is_help=True)
 evidence_app = typer.Typer(help="List the evidence attached to a version.", no_args_is_help=True)
-suites_app = typer.Typer(help="Register, list and show evaluation-suite versions.",
-                         no_args_is_help=True)
-
+suites_app = typer.Typer(
+    help="Register, list and show evaluation-suite versions.", no_args_is_help=True
+)
 
 
 def _parse_pairs(items: list[str] | None, what: str) -> dict[str, str]:
@@ -64,9 +65,20 @@ def _list_assets(asset_type: AssetType, as_json: bool) -> None:
     if as_json:
         print_json([asset_json(a) for a in assets])
         return
-    table(f"{asset_type}s", ["name", "latest", "risk tier", "created by", "created at"],
-          [[a.name, a.latest_version, a.risk_tier or "", a.created_by,
-            a.created_at.isoformat(timespec="seconds")] for a in assets])
+    table(
+        f"{asset_type}s",
+        ["name", "latest", "risk tier", "created by", "created at"],
+        [
+            [
+                a.name,
+                a.latest_version,
+                a.risk_tier or "",
+                a.created_by,
+                a.created_at.isoformat(timespec="seconds"),
+            ]
+            for a in assets
+        ],
+    )
 
 
 def _show(ref: str, asset_type: AssetType, as_json: bool) -> None:
@@ -78,21 +90,27 @@ def _show(ref: str, asset_type: AssetType, as_json: bool) -> None:
         edges = ws.lineage(ref, depth=1)
         kinds = ws.plugins.declared_kinds()
     if as_json:
-        print_json({"version": version_json(version),
-                    "evidence": [evidence_json(e, kinds=kinds) for e in evidence],
-                    "lineage": [lineage_edge_json(e) for e in edges]})
+        print_json(
+            {
+                "version": version_json(version),
+                "evidence": [evidence_json(e, kinds=kinds) for e in evidence],
+                "lineage": [lineage_edge_json(e) for e in edges],
+            }
+        )
         return
     console.print(f"[bold]{version.ref}[/]  digest {version.digest}", highlight=False)
     for key, value in version.model_dump(exclude={"ref", "digest", "meta"}).items():
         console.print(f"  {key}: {value}", highlight=False, markup=False)
-    console.print(f"  meta: {json.dumps(version.meta, default=str)}", highlight=False,
-                  markup=False)
+    console.print(f"  meta: {json.dumps(version.meta, default=str)}", highlight=False, markup=False)
     for e in edges:
         console.print(f"  derived from {e.parent} (run {e.run_id or '-'})", highlight=False)
     for ev in evidence:
-        console.print(f"  evidence #{ev.id} {ev.kind} by {ev.plugin}: "
-                      f"{clip(json.dumps(ev.metrics, default=str), 160)}", highlight=False,
-                      markup=False)
+        console.print(
+            f"  evidence #{ev.id} {ev.kind} by {ev.plugin}: "
+            f"{clip(json.dumps(ev.metrics, default=str), 160)}",
+            highlight=False,
+            markup=False,
+        )
 
 
 def _registered(version: VersionPublic, detail: str, as_json: bool) -> None:
@@ -110,8 +128,9 @@ def datasets_list(as_json: JsonOpt = False) -> None:
 
 
 @datasets_app.command("show")
-def datasets_show(ref: Annotated[str, typer.Argument(help="NAME[@VERSION|@ALIAS]")],
-                  as_json: JsonOpt = False) -> None:
+def datasets_show(
+    ref: Annotated[str, typer.Argument(help="NAME[@VERSION|@ALIAS]")], as_json: JsonOpt = False
+) -> None:
     """Show a dataset version with its evidence and lineage."""
     _show(ref, "dataset", as_json)
 
@@ -119,18 +138,24 @@ def datasets_show(ref: Annotated[str, typer.Argument(help="NAME[@VERSION|@ALIAS]
 @datasets_app.command("register")
 def datasets_register(
     name: str,
-    path: Annotated[Path, typer.Argument(help="A JSONL or Parquet file.", exists=True,
-                                         dir_okay=False)],
+    path: Annotated[
+        Path, typer.Argument(help="A JSONL or Parquet file.", exists=True, dir_okay=False)
+    ],
     shape: Annotated[Shape, typer.Option(help="The record shape.")],
     description: str = "",
-    drop_invalid: Annotated[bool, typer.Option(
-        help="Skip invalid records (counted as evidence) instead of refusing the file.")] = False,
+    drop_invalid: Annotated[
+        bool,
+        typer.Option(
+            help="Skip invalid records (counted as evidence) instead of refusing the file."
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Validate a file and register it as the next version of dataset NAME."""
     with open_workspace() as ws, byte_progress(f"ingest {path.name}", path.stat().st_size) as cb:
-        version = ws.register_dataset(name, path, shape=shape, description=description,
-                                      drop_invalid=drop_invalid, progress=cb)
+        version = ws.register_dataset(
+            name, path, shape=shape, description=description, drop_invalid=drop_invalid, progress=cb
+        )
     _registered(version, f"{version.record_count} records, {version.digest}", as_json)
 
 
@@ -141,8 +166,9 @@ def models_list(as_json: JsonOpt = False) -> None:
 
 
 @models_app.command("show")
-def models_show(ref: Annotated[str, typer.Argument(help="NAME[@VERSION|@ALIAS]")],
-                as_json: JsonOpt = False) -> None:
+def models_show(
+    ref: Annotated[str, typer.Argument(help="NAME[@VERSION|@ALIAS]")], as_json: JsonOpt = False
+) -> None:
     """Show a model version with its evidence and lineage."""
     _show(ref, "model", as_json)
 
@@ -150,56 +176,95 @@ def models_show(ref: Annotated[str, typer.Argument(help="NAME[@VERSION|@ALIAS]")
 @models_app.command("register")
 def models_register(
     name: str,
-    folder: Annotated[Path, typer.Argument(help="A local model folder (Hugging Face layout).",
-                                           exists=True, file_okay=False)],
-    kind: Annotated[str, typer.Option(help=MODEL_KIND_HELP, metavar="KIND",
-                                      callback=check_model_kind)] = "base",
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            help="A local model folder (Hugging Face layout).", exists=True, file_okay=False
+        ),
+    ],
+    kind: Annotated[
+        str, typer.Option(help=MODEL_KIND_HELP, metavar="KIND", callback=check_model_kind)
+    ] = "base",
     risk_tier: Annotated[RiskTier | None, typer.Option(help="The risk tier.")] = None,
     description: str = "",
-    allow_pickle: Annotated[bool, typer.Option(
-        help="Accept pickle-based or unrecognised files (they can run code when loaded); "
-             "needs a policy rule for transition allow-pickle whose role you hold, and is "
-             "recorded as pickle_allowed evidence.")] = False,
+    allow_pickle: Annotated[
+        bool,
+        typer.Option(
+            help="Accept pickle-based or unrecognised files (they can run code when loaded); "
+            "needs a policy rule for transition allow-pickle whose role you hold, and is "
+            "recorded as pickle_allowed evidence."
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Store a model folder by digest and register it as the next version of NAME."""
     total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     with open_workspace() as ws, byte_progress(f"upload {folder.name}", total) as cb:
-        version = ws.register_model(name, folder, kind=kind, risk_tier=risk_tier,
-                                    description=description, allow_pickle=allow_pickle,
-                                    progress=cb)
-    _registered(version, f"{version.kind}, {version.size_bytes} bytes, {version.digest}",
-                as_json)
+        version = ws.register_model(
+            name,
+            folder,
+            kind=kind,
+            risk_tier=risk_tier,
+            description=description,
+            allow_pickle=allow_pickle,
+            progress=cb,
+        )
+    _registered(version, f"{version.kind}, {version.size_bytes} bytes, {version.digest}", as_json)
 
 
 @models_app.command("search")
 def models_search(
     name: Annotated[str | None, typer.Option(help="Name, '*' wildcards allowed.")] = None,
-    kind: Annotated[str | None, typer.Option(help=MODEL_KIND_HELP, metavar="KIND",
-                                             callback=check_model_kind)] = None,
-    stage: Annotated[GovernedStage | None, typer.Option(
-        help="The governed stage it is in.")] = None,
+    kind: Annotated[
+        str | None, typer.Option(help=MODEL_KIND_HELP, metavar="KIND", callback=check_model_kind)
+    ] = None,
+    stage: Annotated[
+        GovernedStage | None, typer.Option(help="The governed stage it is in.")
+    ] = None,
     tag: Annotated[list[str] | None, typer.Option(help="KEY=VALUE, repeatable.")] = None,
-    metric: Annotated[list[str] | None, typer.Option(
-        help="Threshold on evidence metrics, e.g. 'eval.acc>=0.6'; repeatable.")] = None,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option(help="Threshold on evidence metrics, e.g. 'eval.acc>=0.6'; repeatable."),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1)] = 50,
     as_json: JsonOpt = False,
 ) -> None:
     """Find model versions by name, kind, stage, tags and metric thresholds."""
     with read_workspace() as ws:
-        found = ws.search("model", name=name, kind=kind, stage=stage,
-                          tags=_parse_pairs(tag, "--tag"), metrics=metric or [], limit=limit)
+        found = ws.search(
+            "model",
+            name=name,
+            kind=kind,
+            stage=stage,
+            tags=_parse_pairs(tag, "--tag"),
+            metrics=metric or [],
+            limit=limit,
+        )
     if as_json:
         print_json([version_json(v) for v in found])
         return
-    table("model versions", ["ref", "kind", "stage", "tags", "created"],
-          [[v.ref, getattr(v, "kind", ""), v.stage or "", v.tags,
-            v.created_at.isoformat(timespec="seconds")] for v in found])
+    table(
+        "model versions",
+        ["ref", "kind", "stage", "tags", "created"],
+        [
+            [
+                v.ref,
+                getattr(v, "kind", ""),
+                v.stage or "",
+                v.tags,
+                v.created_at.isoformat(timespec="seconds"),
+            ]
+            for v in found
+        ],
+    )
 
 
 @models_app.command("tag")
-def models_tag(ref: str, pairs: Annotated[list[str], typer.Argument(help="KEY=VALUE ...")],
-               as_json: JsonOpt = False) -> None:
+def models_tag(
+    ref: str,
+    pairs: Annotated[list[str], typer.Argument(help="KEY=VALUE ...")],
+    as_json: JsonOpt = False,
+) -> None:
     """Set tags on a model version (with --json, print the version as tagged)."""
     full = ref if ":" in ref.split("@")[0] else f"model:{ref}"
     with open_workspace() as ws:
@@ -209,8 +274,7 @@ def models_tag(ref: str, pairs: Annotated[list[str], typer.Argument(help="KEY=VA
     if as_json:
         print_json(version_json(version))
     else:
-        console.print(f"tags set on {version.ref}: {version.tags}", highlight=False,
-                      markup=False)
+        console.print(f"tags set on {version.ref}: {version.tags}", highlight=False, markup=False)
 
 
 @prompts_app.command("list")
@@ -229,7 +293,9 @@ def prompts_show(ref: str, as_json: JsonOpt = False) -> None:
 def prompts_create(
     name: str,
     template: Annotated[str, typer.Option(help="Template with {variable} placeholders.")],
-    variable: Annotated[list[str] | None, typer.Option(help="Declared variable; repeatable.")] = None,
+    variable: Annotated[
+        list[str] | None, typer.Option(help="Declared variable; repeatable.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Register a prompt template as the next version of NAME."""
@@ -239,17 +305,33 @@ def prompts_create(
 
 
 @runs_app.command("list")
-def runs_list(stage: Annotated[Stage | None, typer.Option(help="Only runs of this stage.")] = None,
-              limit: Annotated[int, typer.Option(min=1)] = 50, as_json: JsonOpt = False) -> None:
+def runs_list(
+    stage: Annotated[Stage | None, typer.Option(help="Only runs of this stage.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+    as_json: JsonOpt = False,
+) -> None:
     """List recent runs."""
     with read_workspace() as ws:
         runs = ws.runs(stage=stage.value if stage else None, limit=limit)
     if as_json:
         print_json([run_json(r) for r in runs])
         return
-    table("runs", ["id", "stage", "operation", "plugin", "status", "actor", "started"],
-          [[r.id, r.stage, r.operation, r.plugin, r.status, r.actor,
-            r.started_at.isoformat(timespec="seconds")] for r in runs])
+    table(
+        "runs",
+        ["id", "stage", "operation", "plugin", "status", "actor", "started"],
+        [
+            [
+                r.id,
+                r.stage,
+                r.operation,
+                r.plugin,
+                r.status,
+                r.actor,
+                r.started_at.isoformat(timespec="seconds"),
+            ]
+            for r in runs
+        ],
+    )
 
 
 @runs_app.command("show")
@@ -266,8 +348,11 @@ def runs_show(run_id: str, as_json: JsonOpt = False) -> None:
 
 
 @evidence_app.command("list")
-def evidence_list(ref: Annotated[str, typer.Argument(help="TYPE:NAME@VERSION")],
-                  kind: str | None = None, as_json: JsonOpt = False) -> None:
+def evidence_list(
+    ref: Annotated[str, typer.Argument(help="TYPE:NAME@VERSION")],
+    kind: str | None = None,
+    as_json: JsonOpt = False,
+) -> None:
     """List evidence attached to a version."""
     with read_workspace() as ws:
         items = ws.evidence(ref, kind=kind)
@@ -275,14 +360,28 @@ def evidence_list(ref: Annotated[str, typer.Argument(help="TYPE:NAME@VERSION")],
     if as_json:
         print_json([evidence_json(e, kinds=kinds) for e in items])
         return
-    table(f"evidence on {ref}", ["id", "kind", "stage", "plugin", "metrics", "created"],
-          [[e.id, e.kind, e.stage, e.plugin, clip(json.dumps(e.metrics, default=str), 80),
-            e.created_at.isoformat(timespec="seconds")] for e in items])
+    table(
+        f"evidence on {ref}",
+        ["id", "kind", "stage", "plugin", "metrics", "created"],
+        [
+            [
+                e.id,
+                e.kind,
+                e.stage,
+                e.plugin,
+                clip(json.dumps(e.metrics, default=str), 80),
+                e.created_at.isoformat(timespec="seconds"),
+            ]
+            for e in items
+        ],
+    )
 
 
-def lineage(ref: Annotated[str, typer.Argument(help="TYPE:NAME@VERSION")],
-            down: Annotated[bool, typer.Option("--down", help="Show descendants instead.")] = False,
-            as_json: JsonOpt = False) -> None:
+def lineage(
+    ref: Annotated[str, typer.Argument(help="TYPE:NAME@VERSION")],
+    down: Annotated[bool, typer.Option("--down", help="Show descendants instead.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Show what a version was derived from (or, with --down, what was derived from it)."""
     with read_workspace() as ws:
         edges = ws.lineage(ref, direction="down" if down else "up")
@@ -292,8 +391,9 @@ def lineage(ref: Annotated[str, typer.Argument(help="TYPE:NAME@VERSION")],
     if not edges:
         console.print(f"{ref}: no lineage recorded")
     for e in edges:
-        console.print(f"{e.child}  <-{e.relation}-  {e.parent}   (run {e.run_id or '-'})",
-                      highlight=False)
+        console.print(
+            f"{e.child}  <-{e.relation}-  {e.parent}   (run {e.run_id or '-'})", highlight=False
+        )
 
 
 @suites_app.command("list")
@@ -311,8 +411,12 @@ def suites_show(ref: str, as_json: JsonOpt = False) -> None:
 @suites_app.command("register")
 def suites_register(
     name: str,
-    folder: Annotated[Path, typer.Argument(help="Folder with suite.yaml and its task folders.",
-                                           exists=True, file_okay=False)],
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            help="Folder with suite.yaml and its task folders.", exists=True, file_okay=False
+        ),
+    ],
     description: str = "",
     as_json: JsonOpt = False,
 ) -> None:

@@ -24,12 +24,15 @@ class ReportFormat(StrEnum):
 
 def report(
     ref: Annotated[str, typer.Argument(help="Model version, e.g. model:assistant@3.")],
-    to: Annotated[GovernedStage, typer.Option("--to", help="Stage the policy evaluation "
-                                                           "judges.")] = "production",
-    out: Annotated[Path, typer.Option("--out", help="Folder to write the report into.",
-                                      file_okay=False)] = Path("."),
-    fmt: Annotated[ReportFormat, typer.Option("--format", help="html, md or both.")] =
-    ReportFormat.both,
+    to: Annotated[
+        GovernedStage, typer.Option("--to", help="Stage the policy evaluation judges.")
+    ] = "production",
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder to write the report into.", file_okay=False)
+    ] = Path("."),
+    fmt: Annotated[
+        ReportFormat, typer.Option("--format", help="html, md or both.")
+    ] = ReportFormat.both,
     as_json: JsonOpt = False,
 ) -> None:
     """Write the validation report of a model version for a model-risk reviewer."""
@@ -51,8 +54,9 @@ def report(
         written.append(join_inside(out, f"{stem}.md", what="report file"))
         written[-1].write_text(rendered.markdown, encoding="utf-8")
     if as_json:
-        print_json({"ref": rendered.ref, "digest": rendered.digest,
-                    "written": [str(p) for p in written]})
+        print_json(
+            {"ref": rendered.ref, "digest": rendered.digest, "written": [str(p) for p in written]}
+        )
         return
     for path in written:
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)

@@ -40,30 +40,47 @@ if TYPE_CHECKING:
     from lmops_core.registry.schemas import EvidencePublic
     from lmops_core.workspace import Workspace
 
-audit_app = typer.Typer(help="Inspect and verify the tamper-evident audit log.",
-                        no_args_is_help=True)
+audit_app = typer.Typer(
+    help="Inspect and verify the tamper-evident audit log.", no_args_is_help=True
+)
 
 
-def init(admin: Annotated[str | None, typer.Option(
-        help="Make NAME the first admin of a store that has none; prints their token once.")
-        ] = None) -> None:
+def init(
+    admin: Annotated[
+        str | None,
+        typer.Option(
+            help="Make NAME the first admin of a store that has none; prints their token once."
+        ),
+    ] = None,
+) -> None:
     """Create (or upgrade) the store under LMOPS_HOME / LMOPS_DATABASE_URL."""
     with open_workspace() as ws:
-        console.print(f"lmops store ready: database {ws.db.dialect}, artifacts {ws.artifacts.uri}, "
-                      f"home {ws.settings.home}")
+        console.print(
+            f"lmops store ready: database {ws.db.dialect}, artifacts {ws.artifacts.uri}, "
+            f"home {ws.settings.home}"
+        )
         if admin is not None:
             token = ws.governance.bootstrap_admin(admin)
-            console.print(f"{admin} is the first admin. Their token (shown once, only its hash "
-                          "is stored; keep it secret, e.g. as LMOPS_TOKEN):")
+            console.print(
+                f"{admin} is the first admin. Their token (shown once, only its hash "
+                "is stored; keep it secret, e.g. as LMOPS_TOKEN):"
+            )
             console.print(token, highlight=False, soft_wrap=True)
 
 
-def plugins(as_json: JsonOpt = False,
-            verbose: Annotated[bool, typer.Option(
-                "--verbose", "-v", help="Also describe every operation (parameters, input roles, "
-                "evidence recorded), every evidence kind (metrics, headline), and every model "
-                "runtime, guard and serving target.")] = False,
-            ) -> None:
+def plugins(
+    as_json: JsonOpt = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Also describe every operation (parameters, input roles, "
+            "evidence recorded), every evidence kind (metrics, headline), and every model "
+            "runtime, guard and serving target.",
+        ),
+    ] = False,
+) -> None:
     """List loaded plugins, their versions, the hooks and operations each provides."""
     host = load_plugins(get_settings())
     ops: dict[str, list[str]] = {}
@@ -71,27 +88,48 @@ def plugins(as_json: JsonOpt = False,
         for name, reg in table_.items():
             ops.setdefault(reg.plugin, []).append(f"{stage.value}:{name}")
     if as_json:
+
         def names_by(table_: dict[str, Registered], plugin: str) -> list[str]:
             return sorted(name for name, reg in table_.items() if reg.plugin == plugin)
 
-        print_json({
-            "plugins": [{"name": p.name, "version": p.version, "source": p.source,
-                         "hooks": list(p.hooks), "operations": ops.get(p.name, []),
-                         "model_runtimes": names_by(host.model_runtimes, p.name),
-                         "guards": names_by(host.guards, p.name),
-                         "serving_targets": names_by(host.serving_targets, p.name)}
-                        for p in host.plugins],
-            "model_runtimes": [model_runtime_json(reg.plugin, reg.value)
-                               for _, reg in sorted(host.model_runtimes.items())],
-            "guards": [guard_json(reg.plugin, reg.value)
-                       for _, reg in sorted(host.guards.items())],
-            "serving_targets": [serving_target_json(reg.plugin, reg.value)
-                                for _, reg in sorted(host.serving_targets.items())],
-            "failures": [{"name": f.name, "reason": f.reason} for f in host.failures]})
+        print_json(
+            {
+                "plugins": [
+                    {
+                        "name": p.name,
+                        "version": p.version,
+                        "source": p.source,
+                        "hooks": list(p.hooks),
+                        "operations": ops.get(p.name, []),
+                        "model_runtimes": names_by(host.model_runtimes, p.name),
+                        "guards": names_by(host.guards, p.name),
+                        "serving_targets": names_by(host.serving_targets, p.name),
+                    }
+                    for p in host.plugins
+                ],
+                "model_runtimes": [
+                    model_runtime_json(reg.plugin, reg.value)
+                    for _, reg in sorted(host.model_runtimes.items())
+                ],
+                "guards": [
+                    guard_json(reg.plugin, reg.value) for _, reg in sorted(host.guards.items())
+                ],
+                "serving_targets": [
+                    serving_target_json(reg.plugin, reg.value)
+                    for _, reg in sorted(host.serving_targets.items())
+                ],
+                "failures": [{"name": f.name, "reason": f.reason} for f in host.failures],
+            }
+        )
         return
-    table("plugins", ["name", "version", "source", "hooks", "operations"],
-          [[p.name, p.version or "", p.source, ", ".join(p.hooks), ", ".join(ops.get(p.name, []))]
-           for p in host.plugins])
+    table(
+        "plugins",
+        ["name", "version", "source", "hooks", "operations"],
+        [
+            [p.name, p.version or "", p.source, ", ".join(p.hooks), ", ".join(ops.get(p.name, []))]
+            for p in host.plugins
+        ],
+    )
     if verbose:
         for stage, table_ in host.operations.items():
             for name in sorted(table_):
@@ -117,8 +155,10 @@ def operation_help(host: PluginHost, stage: Stage, name: str) -> list[str]:
         lines.append("  inputs: none")
     else:
         lines.append("  inputs:")
-        lines.extend(f"    --input {role}={' or '.join(types)}:NAME@VERSION"
-                     for role, types in spec.input_roles.items())
+        lines.extend(
+            f"    --input {role}={' or '.join(types)}:NAME@VERSION"
+            for role, types in spec.input_roles.items()
+        )
     if spec.params_model is None:
         lines.append("  parameters: unchecked (undeclared)")
     elif not spec.params():
@@ -155,14 +195,17 @@ def runtimes_help(host: PluginHost) -> list[str]:
         runtime = reg.value
         base = '; needs a base model (input role "base")' if runtime.needs_base else ""
         lines.append(f"  {kind} (plugin {reg.plugin}): {runtime.description}")
-        lines.append(f"    engine {runtime.engine}; can {', '.join(sorted(runtime.capabilities))}"
-                     f"{base}")
+        lines.append(
+            f"    engine {runtime.engine}; can {', '.join(sorted(runtime.capabilities))}{base}"
+        )
     if not host.model_runtimes:
         lines.append("  none registered")
     for title, table_ in (("guards", host.guards), ("serving targets", host.serving_targets)):
         lines.extend(["", f"{title}:"])
-        lines.extend(f"  {name} (plugin {reg.plugin}): {reg.value.description}"
-                     for name, reg in sorted(table_.items()))
+        lines.extend(
+            f"  {name} (plugin {reg.plugin}): {reg.value.description}"
+            for name, reg in sorted(table_.items())
+        )
         if not table_:
             lines.append("  none registered")
     return lines
@@ -170,9 +213,14 @@ def runtimes_help(host: PluginHost) -> list[str]:
 
 @audit_app.command("verify")
 def audit_verify(
-    checkpoint: Annotated[Path | None, typer.Option(
-        "--checkpoint", help="A checkpoint file kept by an auditor (or a bundle manifest "
-        "embedding one): the history up to it must be unchanged.")] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint",
+            help="A checkpoint file kept by an auditor (or a bundle manifest "
+            "embedding one): the history up to it must be unchanged.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Re-hash the chain, check the signed head, genesis and every checkpoint found; exit 6
@@ -187,21 +235,29 @@ def audit_verify(
         return
     if result.ok and decisions.ok:
         console.print(f"[green]{escape(str(result))}[/]")
-        console.print(f"[green]{decisions.decisions_checked} signed decision(s) and "
-                      f"{decisions.keys_checked} signing key(s) verified[/]")
+        console.print(
+            f"[green]{decisions.decisions_checked} signed decision(s) and "
+            f"{decisions.keys_checked} signing key(s) verified[/]"
+        )
         return
     if not result.ok:
         err_console.print(f"[red]{escape(str(result))}[/]")
     if not decisions.ok:
-        err_console.print(f"[red]forged or altered: {escape(str(decisions.first_problem))}[/] "
-                          f"({len(decisions.problems)} problem(s) in all)")
+        err_console.print(
+            f"[red]forged or altered: {escape(str(decisions.first_problem))}[/] "
+            f"({len(decisions.problems)} problem(s) in all)"
+        )
     raise typer.Exit(ExitCode.INTEGRITY)
 
 
 @audit_app.command("checkpoint")
 def audit_checkpoint(
-    out: Annotated[Path | None, typer.Option(
-        "--out", help="Also write the checkpoint to this file (keep it somewhere safe).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Also write the checkpoint to this file (keep it somewhere safe)."
+        ),
+    ] = None,
 ) -> None:
     """Sign the current head and keep the checkpoint in the artifact store and the sink.
 
@@ -214,23 +270,38 @@ def audit_checkpoint(
 
 
 @audit_app.command("log")
-def audit_log(subject: str | None = None, action: str | None = None, after: int = 0,
-              limit: Annotated[int, typer.Option(min=1)] = 50, as_json: JsonOpt = False) -> None:
+def audit_log(
+    subject: str | None = None,
+    action: str | None = None,
+    after: int = 0,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+    as_json: JsonOpt = False,
+) -> None:
     """Show audit events in order, optionally filtered."""
     with read_workspace() as ws:
         events = ws.audit_events(subject=subject, action=action, after_seq=after, limit=limit)
     if as_json:
         print_json([audit_event_json(e) for e in events])
         return
-    table("audit events", ["seq", "time", "actor", "action", "subject", "after"],
-          [[e.seq, e.ts, e.actor, e.action, e.subject, clip(json.dumps(e.after, default=str), 70)]
-           for e in events])
+    table(
+        "audit events",
+        ["seq", "time", "actor", "action", "subject", "after"],
+        [
+            [e.seq, e.ts, e.actor, e.action, e.subject, clip(json.dumps(e.after, default=str), 70)]
+            for e in events
+        ],
+    )
 
 
 def gc(
-    older_than: Annotated[float | None, typer.Option(
-        help="Grace period in seconds: only delete what is older (default: the "
-             "LMOPS_GC_GRACE_SECONDS setting, 3600).", min=0)] = None,
+    older_than: Annotated[
+        float | None,
+        typer.Option(
+            help="Grace period in seconds: only delete what is older (default: the "
+            "LMOPS_GC_GRACE_SECONDS setting, 3600).",
+            min=0,
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Remove abandoned uploads, stale run folders and artifact blobs nothing references."""
@@ -239,34 +310,55 @@ def gc(
     if as_json:
         print_json(report)
         return
-    console.print(f"swept {report['temporary_uploads']} temporary uploads and "
-                  f"{report['stale_work_files']} stale work files")
-    console.print(f"freed {report['blobs_deleted']} unreferenced blobs "
-                  f"({report['bytes_freed']} bytes); kept {report['blobs_referenced']} "
-                  f"referenced, {report['blobs_kept_recent']} younger than the grace period, "
-                  f"{report['blobs_kept_leased']} held by runs in flight")
+    console.print(
+        f"swept {report['temporary_uploads']} temporary uploads and "
+        f"{report['stale_work_files']} stale work files"
+    )
+    console.print(
+        f"freed {report['blobs_deleted']} unreferenced blobs "
+        f"({report['bytes_freed']} bytes); kept {report['blobs_referenced']} "
+        f"referenced, {report['blobs_kept_recent']} younger than the grace period, "
+        f"{report['blobs_kept_leased']} held by runs in flight"
+    )
 
 
 def stage(
     ctx: typer.Context,
-    stage_name: Annotated[str | None, typer.Argument(
-        metavar="STAGE", show_default=False,
-        help="data_preparation, training, compression, evaluation, explainability, deployment, "
-             "monitoring")] = None,
-    operation: Annotated[str | None, typer.Argument(
-        metavar="OPERATION", show_default=False,
-        help="Operation name, see `lmops plugins -v`.")] = None,
-    input_: Annotated[list[str] | None, typer.Option("--input", "-i",
-                                                     help="ROLE=TYPE:NAME@VERSION; repeatable.")] = None,
-    param: Annotated[list[str] | None, typer.Option("--param", "-p",
-                                                    help="KEY=JSON value; repeatable.")] = None,
+    stage_name: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="STAGE",
+            show_default=False,
+            help="data_preparation, training, compression, evaluation, explainability, deployment, "
+            "monitoring",
+        ),
+    ] = None,
+    operation: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="OPERATION", show_default=False, help="Operation name, see `lmops plugins -v`."
+        ),
+    ] = None,
+    input_: Annotated[
+        list[str] | None, typer.Option("--input", "-i", help="ROLE=TYPE:NAME@VERSION; repeatable.")
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="KEY=JSON value; repeatable.")
+    ] = None,
     seed: int | None = None,
-    verbose: Annotated[bool, typer.Option(
-        "--verbose", help="Let the ML libraries print to the terminal too.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Let the ML libraries print to the terminal too.")
+    ] = False,
     as_json: JsonOpt = False,
-    help_: Annotated[bool, typer.Option(
-        "--help", "-h", help="Show this message and exit; after STAGE and OPERATION, also what "
-        "the operation takes (inputs, parameters) and records.")] = False,
+    help_: Annotated[
+        bool,
+        typer.Option(
+            "--help",
+            "-h",
+            help="Show this message and exit; after STAGE and OPERATION, also what "
+            "the operation takes (inputs, parameters) and records.",
+        ),
+    ] = False,
 ) -> None:
     """Run a plugin's operation for a lifecycle stage and record what it produced.
 
@@ -303,22 +395,35 @@ def stage(
             params[key] = raw
     stage_enum = _stage_of(stage_name)
     # Quiet before the workspace loads plugins, which import their libraries.
-    with (nullcontext() if verbose else quiet_environment()), open_workspace() as ws:
+    with nullcontext() if verbose else quiet_environment(), open_workspace() as ws:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         log = ws.settings.home / "logs" / f"stage-{stage_enum.value}-{operation}-{stamp}.log"
         if verbose:
-            outcome = ws.run_stage(stage_enum, operation, inputs=inputs, params=params,
-                                   seed=seed, progress=RichStageProgress())
+            outcome = ws.run_stage(
+                stage_enum,
+                operation,
+                inputs=inputs,
+                params=params,
+                seed=seed,
+                progress=RichStageProgress(),
+            )
         else:
             try:
                 with library_output_to(log):
-                    outcome = ws.run_stage(stage_enum, operation, inputs=inputs, params=params,
-                                           seed=seed, progress=RichStageProgress())
+                    outcome = ws.run_stage(
+                        stage_enum,
+                        operation,
+                        inputs=inputs,
+                        params=params,
+                        seed=seed,
+                        progress=RichStageProgress(),
+                    )
             finally:
                 _name_log(log)
         outputs = {role: ws.get(ref) for role, ref in outcome.outputs.items()}
-        evidence = _recorded_evidence(ws, [*outcome.outputs.values(), *inputs.values()],
-                                      outcome.evidence_ids)
+        evidence = _recorded_evidence(
+            ws, [*outcome.outputs.values(), *inputs.values()], outcome.evidence_ids
+        )
         kinds = ws.plugins.declared_kinds()
     if as_json:
         print_json(stage_outcome_json(outcome.run_id, outputs, evidence, kinds=kinds))
@@ -328,10 +433,14 @@ def stage(
         console.print(f"  {role}: {ref}", highlight=False)
     for ev in evidence:
         headline = summarize_metrics(ev.kind, ev.metrics, kinds=kinds)
-        shown = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                          for k, v in headline.items())
-        console.print(f"  evidence #{ev.id} {ev.kind} on {ev.subject}: {shown or '(no metrics)'}",
-                      highlight=False, markup=False)
+        shown = "  ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in headline.items()
+        )
+        console.print(
+            f"  evidence #{ev.id} {ev.kind} on {ev.subject}: {shown or '(no metrics)'}",
+            highlight=False,
+            markup=False,
+        )
 
 
 def _name_log(log: Path) -> None:

@@ -54,8 +54,13 @@ class _Lengths:
         if not self.count:
             return {"min": 0, "max": 0, "mean": 0.0, "p50": 0, "p95": 0}
         s = sorted(self.sample)
-        return {"min": self.lo or 0, "max": self.hi, "mean": round(self.total / self.count, 3),
-                "p50": s[len(s) // 2], "p95": s[min(len(s) - 1, int(len(s) * 0.95))]}
+        return {
+            "min": self.lo or 0,
+            "max": self.hi,
+            "mean": round(self.total / self.count, 3),
+            "p50": s[len(s) // 2],
+            "p95": s[min(len(s) - 1, int(len(s) * 0.95))],
+        }
 
 
 class CardBuilder:
@@ -101,8 +106,11 @@ class CardBuilder:
         return out
 
     def details(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"shape": self.shape, "chars": self._chars.summary(),
-                             "languages": dict(self._langs)}
+        d: dict[str, Any] = {
+            "shape": self.shape,
+            "chars": self._chars.summary(),
+            "languages": dict(self._langs),
+        }
         if self.token_counter is not None:
             d["tokens"] = self._tokens.summary()
         return d

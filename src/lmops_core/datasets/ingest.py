@@ -40,8 +40,9 @@ def canonical_line(record: Any) -> bytes:
 
 def canonical_json(record: Any) -> bytes:
     """One record as canonical JSON (sorted keys, compact, UTF-8), without the newline."""
-    return json.dumps(record, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode("utf-8")
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
 
 
 def ingest_file(
@@ -64,8 +65,9 @@ def ingest_file(
     is refused without being read into memory.
     """
     if shape not in SHAPES:
-        raise ValidationError(f"unknown dataset shape {shape!r} (expected one of "
-                              f"{', '.join(SHAPES)})", field="shape")
+        raise ValidationError(
+            f"unknown dataset shape {shape!r} (expected one of {', '.join(SHAPES)})", field="shape"
+        )
     if not source.is_file():
         raise ValidationError(f"dataset file {source} does not exist", file=str(source))
     fd, tmp_name = tempfile.mkstemp(prefix="dataset-", suffix=".jsonl", dir=tmp_dir)
@@ -78,8 +80,9 @@ def ingest_file(
     try:
         with os.fdopen(fd, "wb") as out:
             last_pos = 0
-            for where, record, parse_error in iter_records(source, fmt,
-                                                           max_record_bytes=max_record_bytes):
+            for where, record, parse_error in iter_records(
+                source, fmt, max_record_bytes=max_record_bytes
+            ):
                 problem = parse_error
                 body = b""
                 if problem is None:
@@ -117,6 +120,13 @@ def ingest_file(
         out_path.unlink(missing_ok=True)
         raise
     digest = f"sha256:{h.hexdigest()}"
-    return IngestResult(path=out_path, digest=digest, size_bytes=size, records=card.records,
-                        dropped=dropped, dropped_examples=examples,
-                        card_metrics=card.metrics(digest), card_details=card.details())
+    return IngestResult(
+        path=out_path,
+        digest=digest,
+        size_bytes=size,
+        records=card.records,
+        dropped=dropped,
+        dropped_examples=examples,
+        card_metrics=card.metrics(digest),
+        card_details=card.details(),
+    )

@@ -34,8 +34,10 @@ def detect_format(path: Path) -> str:
 
 def too_large(limit: int) -> str:
     """The reason given for a record over the cap."""
-    return (f"record is larger than {limit} bytes (raise LMOPS_MAX_RECORD_BYTES "
-            "to accept larger records)")
+    return (
+        f"record is larger than {limit} bytes (raise LMOPS_MAX_RECORD_BYTES "
+        "to accept larger records)"
+    )
 
 
 def _skip_rest_of_line(fh: BinaryIO) -> None:
@@ -44,8 +46,7 @@ def _skip_rest_of_line(fh: BinaryIO) -> None:
             return
 
 
-def iter_jsonl(path: Path, *, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
-               ) -> Iterator[Item]:
+def iter_jsonl(path: Path, *, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> Iterator[Item]:
     """One item per non-blank line; lines over ``max_record_bytes`` are refused unread."""
     with open(path, "rb") as fh:
         number = 0
@@ -77,8 +78,9 @@ def iter_jsonl(path: Path, *, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
 def iter_parquet(path: Path, *, batch_rows: int = 10_000) -> Iterator[Item]:
     """One item per row, read in batches (constant memory); an unreadable file raises."""
     pa = require("pyarrow", extra="parquet", feature=f"reading the Parquet file {path.name}")
-    pq = require("pyarrow.parquet", extra="parquet",
-                 feature=f"reading the Parquet file {path.name}")
+    pq = require(
+        "pyarrow.parquet", extra="parquet", feature=f"reading the Parquet file {path.name}"
+    )
     row = 0
     try:
         parquet = pq.ParquetFile(path)
@@ -96,17 +98,20 @@ def iter_parquet(path: Path, *, batch_rows: int = 10_000) -> Iterator[Item]:
     except (pa.ArrowException, OSError, ValueError) as exc:
         where = f"{path.name}:row {row + 1}" if row else path.name
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValidationError(f"{where}: not a readable Parquet file ({reason})",
-                              file=str(path), location=where) from None
+        raise ValidationError(
+            f"{where}: not a readable Parquet file ({reason})", file=str(path), location=where
+        ) from None
 
 
-def iter_records(path: Path, fmt: str | None = None, *,
-                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> Iterator[Item]:
+def iter_records(
+    path: Path, fmt: str | None = None, *, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+) -> Iterator[Item]:
     """Records of a dataset file with their location for error messages."""
     fmt = fmt or detect_format(path)
     if fmt == "jsonl":
         return iter_jsonl(path, max_record_bytes=max_record_bytes)
     if fmt == "parquet":
         return iter_parquet(path)
-    raise ValidationError(f"unsupported dataset format {fmt!r} (expected jsonl or parquet)",
-                          field="format")
+    raise ValidationError(
+        f"unsupported dataset format {fmt!r} (expected jsonl or parquet)", field="format"
+    )

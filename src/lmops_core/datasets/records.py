@@ -54,8 +54,9 @@ def _int(text: str) -> int:
     return int(text)
 
 
-_DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_constant,
-                            parse_float=_float, parse_int=_int)
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_pairs, parse_constant=_constant, parse_float=_float, parse_int=_int
+)
 
 
 def parse_record(text: str) -> Any:
@@ -97,15 +98,18 @@ def check_value(value: Any) -> None:
         elif item is None or isinstance(item, bool | int):
             continue
         else:
-            raise RecordJSONError(f"{where}: a {type(item).__name__} value cannot be stored "
-                                  "as JSON (use strings, numbers, booleans, lists, objects)")
+            raise RecordJSONError(
+                f"{where}: a {type(item).__name__} value cannot be stored "
+                "as JSON (use strings, numbers, booleans, lists, objects)"
+            )
 
 
 def _check_text(text: str, where: str) -> None:
     found = _SURROGATE_RE.search(text)
     if found is not None:
         raise RecordJSONError(
-            f"{where}: lone UTF-16 surrogate \\u{ord(found.group()):04x} is not a character")
+            f"{where}: lone UTF-16 surrogate \\u{ord(found.group()):04x} is not a character"
+        )
 
 
 def _short(text: str, limit: int = 40) -> str:

@@ -60,8 +60,9 @@ def _validate_dialogue(record: Mapping[str, Any]) -> None:
             raise RecordError(where, "expected an object with role and content")
         role = msg.get("role")
         if role not in MESSAGE_ROLES:
-            raise RecordError(f"{where}.role",
-                              f"expected one of {'/'.join(MESSAGE_ROLES)}, got {role!r}")
+            raise RecordError(
+                f"{where}.role", f"expected one of {'/'.join(MESSAGE_ROLES)}, got {role!r}"
+            )
         if not isinstance(msg.get("content"), str):
             raise RecordError(f"{where}.content", "expected a string")
     if not any(m.get("role") == "assistant" for m in messages):

@@ -26,8 +26,9 @@ def write_tar(folder: Path, archive: Path) -> Path:
     with tarfile.open(archive, "w", format=tarfile.PAX_FORMAT) as tf:
         for path in sorted(folder.rglob("*")):
             if path.is_file() and not path.is_symlink():
-                tf.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False,
-                       filter=clean)
+                tf.add(
+                    path, arcname=path.relative_to(folder).as_posix(), recursive=False, filter=clean
+                )
     return archive
 
 
@@ -53,14 +54,17 @@ def extract_tar(archive: Path, dest: Path) -> Path:
             # Inspect everything before writing anything.
             for info in infos:
                 if not (info.isreg() or info.isdir()):
-                    raise UnsafeContentError(f"{archive}: member {info.name!r} is "
-                                             f"{_kind(info)}; bundles hold regular files only",
-                                             file=info.name)
+                    raise UnsafeContentError(
+                        f"{archive}: member {info.name!r} is "
+                        f"{_kind(info)}; bundles hold regular files only",
+                        file=info.name,
+                    )
                 name = str(safe_relative_path(info.name, what=f"{archive.name} member"))
                 if info.isreg():
                     if name in seen:
-                        raise UnsafeContentError(f"{archive}: member {name!r} appears twice",
-                                                 file=name)
+                        raise UnsafeContentError(
+                            f"{archive}: member {name!r} appears twice", file=name
+                        )
                     seen.add(name)
             for info in infos:
                 if not info.isreg():
@@ -69,14 +73,16 @@ def extract_tar(archive: Path, dest: Path) -> Path:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 source = tf.extractfile(info)
                 if source is None:
-                    raise UnsafeContentError(f"{archive}: member {info.name!r} has no data",
-                                             file=info.name)
+                    raise UnsafeContentError(
+                        f"{archive}: member {info.name!r} has no data", file=info.name
+                    )
                 with source, open(target, "xb") as out:
                     shutil.copyfileobj(source, out)
     except tarfile.TarError as exc:
         shutil.rmtree(dest, ignore_errors=True)
-        raise UnsafeContentError(f"{archive}: not a readable tar archive ({exc})",
-                                 file=str(archive)) from exc
+        raise UnsafeContentError(
+            f"{archive}: not a readable tar archive ({exc})", file=str(archive)
+        ) from exc
     except (UnsafePathError, UnsafeContentError, OSError):
         shutil.rmtree(dest, ignore_errors=True)
         raise

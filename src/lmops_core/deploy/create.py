@@ -29,8 +29,9 @@ from lmops_core.terms import GovernedStage
 class BundleSource(ActingStore, VersionsAndApprovals, Protocol):
     """What packaging reads and records in the store it packages from (a ``Workspace`` is one)."""
 
-    def lineage(self, ref: str, *, direction: str = "up", depth: int = 10
-                ) -> list[LineageEdgePublic]:
+    def lineage(
+        self, ref: str, *, direction: str = "up", depth: int = 10
+    ) -> list[LineageEdgePublic]:
         """Edges reachable from ``ref``."""
         ...
 
@@ -57,9 +58,17 @@ class BundleInfo:
     archive: Path | None
 
 
-def create_bundle(ws: BundleSource, ref: str, dest: Path, *, stage: GovernedStage,
-                  keys: KeyStore | None = None, encryption_key: bytes | None = None,
-                  archive: bool = False, valid_for: timedelta = DEFAULT_VALIDITY) -> BundleInfo:
+def create_bundle(
+    ws: BundleSource,
+    ref: str,
+    dest: Path,
+    *,
+    stage: GovernedStage,
+    keys: KeyStore | None = None,
+    encryption_key: bytes | None = None,
+    archive: bool = False,
+    valid_for: timedelta = DEFAULT_VALIDITY,
+) -> BundleInfo:
     """Package ``ref`` for ``stage`` into the new folder ``dest`` (and ``dest.tar`` if asked).
 
     Refused unless the version was approved into ``stage`` under the current
@@ -78,12 +87,20 @@ def create_bundle(ws: BundleSource, ref: str, dest: Path, *, stage: GovernedStag
     dest = Path(dest)
     created = utcnow()
     header = {
-        "stage": stage, "created_at": created.isoformat(), "created_by": ws.actor,
+        "stage": stage,
+        "created_at": created.isoformat(),
+        "created_by": ws.actor,
         "valid_until": (created + valid_for).isoformat(),
-        "model": {"ref": version.ref, "digest": version.digest, "kind": version.kind,
-                  "format": version.format, "risk_tier": version.risk_tier},
+        "model": {
+            "ref": version.ref,
+            "digest": version.digest,
+            "kind": version.kind,
+            "format": version.format,
+            "risk_tier": version.risk_tier,
+        },
         "lineage": [e.model_dump(mode="json") for e in ws.lineage(version.ref)],
-        "approval": approval.to_json(), "policy_digests": approval.policy_digests,
+        "approval": approval.to_json(),
+        "policy_digests": approval.policy_digests,
         # A fresh signed audit checkpoint: the bundle proves how far the log had grown.
         "audit_checkpoint": ws.write_audit_checkpoint(),
         "attestations": attestations.collect(ws.db, ws.settings.home, approval.request_id),
@@ -92,16 +109,29 @@ def create_bundle(ws: BundleSource, ref: str, dest: Path, *, stage: GovernedStag
     tar_path = dest.with_name(dest.name + ".tar") if archive else None
     try:
         source = ws.export(version.ref, tmp / "model")
-        digest, manifest = write_bundle(source, dest, header=header, key_id=key_id,
-                                        signing_key=signing_key,
-                                        encryption_key=encryption_key)
+        digest, manifest = write_bundle(
+            source,
+            dest,
+            header=header,
+            key_id=key_id,
+            signing_key=signing_key,
+            encryption_key=encryption_key,
+        )
         if tar_path is not None:
             write_tar(dest, tar_path)
-        _record(ws.db, ws.audit_writer, version.ref, version.digest, stage=stage, digest=digest,
-                key_id=key_id, request_id=approval.request_id,
-                encrypted=encryption_key is not None,
-                members=len(manifest["members"]),
-                size=sum(int(m["size"]) for m in manifest["members"]))
+        _record(
+            ws.db,
+            ws.audit_writer,
+            version.ref,
+            version.digest,
+            stage=stage,
+            digest=digest,
+            key_id=key_id,
+            request_id=approval.request_id,
+            encrypted=encryption_key is not None,
+            members=len(manifest["members"]),
+            size=sum(int(m["size"]) for m in manifest["members"]),
+        )
     except BaseException:
         if dest.exists():
             shutil.rmtree(dest, ignore_errors=True)
@@ -110,9 +140,16 @@ def create_bundle(ws: BundleSource, ref: str, dest: Path, *, stage: GovernedStag
         raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return BundleInfo(path=dest, digest=digest, key_id=key_id, ref=version.ref, stage=stage,
-                      request_id=approval.request_id, encrypted=encryption_key is not None,
-                      archive=tar_path)
+    return BundleInfo(
+        path=dest,
+        digest=digest,
+        key_id=key_id,
+        ref=version.ref,
+        stage=stage,
+        request_id=approval.request_id,
+        encrypted=encryption_key is not None,
+        archive=tar_path,
+    )
 
 
 def _tmp_root(home: Path) -> Path:
@@ -121,22 +158,54 @@ def _tmp_root(home: Path) -> Path:
     return root
 
 
-def _record(db: Database, audit: AuditWriter, ref: str, version_digest: str, *, stage: str,
-            digest: str, key_id: str, request_id: str, encrypted: bool, members: int,
-            size: int) -> None:
+def _record(
+    db: Database,
+    audit: AuditWriter,
+    ref: str,
+    version_digest: str,
+    *,
+    stage: str,
+    digest: str,
+    key_id: str,
+    request_id: str,
+    encrypted: bool,
+    members: int,
+    size: int,
+) -> None:
     with db.write() as s:
         _, row = store.resolve(s, parse_ref(ref))
         # The version may have left the stage while we were packaging it.
         if row.stage != stage or row.digest != version_digest:
             raise ConflictError(f"{ref} left {stage} or changed while it was being packaged")
-        audit.record(s, "bundle.create", ref,
-                     after={"bundle_digest": digest, "key_id": key_id, "stage": stage,
-                            "request_id": request_id, "encrypted": encrypted})
-        store.attach_evidence(s, audit, asset_type="model", version=row,
-                              expected_digest=version_digest, kind="bundle", stage="deployment",
-                              plugin="lmops-core",
-                              metrics={"bundle_digest": digest, "key_id": key_id,
-                                       "stage": stage, "request_id": request_id,
-                                       "encrypted": encrypted, "members": members,
-                                       "size_bytes": size},
-                              details={"format": "lmops.bundle/1"})
+        audit.record(
+            s,
+            "bundle.create",
+            ref,
+            after={
+                "bundle_digest": digest,
+                "key_id": key_id,
+                "stage": stage,
+                "request_id": request_id,
+                "encrypted": encrypted,
+            },
+        )
+        store.attach_evidence(
+            s,
+            audit,
+            asset_type="model",
+            version=row,
+            expected_digest=version_digest,
+            kind="bundle",
+            stage="deployment",
+            plugin="lmops-core",
+            metrics={
+                "bundle_digest": digest,
+                "key_id": key_id,
+                "stage": stage,
+                "request_id": request_id,
+                "encrypted": encrypted,
+                "members": members,
+                "size_bytes": size,
+            },
+            details={"format": "lmops.bundle/1"},
+        )

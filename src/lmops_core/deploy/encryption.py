@@ -32,11 +32,11 @@ def _decode_key(raw: bytes, where: str) -> bytes:
             return binascii.unhexlify(text)
         decoded = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ValidationError(f"{where}: not a 32-byte key in raw, hex or base64 form",
-                              field=where) from exc
+        raise ValidationError(
+            f"{where}: not a 32-byte key in raw, hex or base64 form", field=where
+        ) from exc
     if len(decoded) != _KEY_BYTES:
-        raise ValidationError(f"{where}: the key is {len(decoded)} bytes, expected 32",
-                              field=where)
+        raise ValidationError(f"{where}: the key is {len(decoded)} bytes, expected 32", field=where)
     return decoded
 
 
@@ -64,12 +64,14 @@ def decrypt(key: bytes, path: str, ciphertext: bytes, nonce_hex: str) -> bytes:
     try:
         return AESGCM(key).decrypt(bytes.fromhex(nonce_hex), ciphertext, path.encode("utf-8"))
     except (InvalidTag, ValueError) as exc:
-        raise IntegrityError(f"bundle member {path}: decryption failed (wrong key or altered "
-                             "ciphertext)", file=path) from exc
+        raise IntegrityError(
+            f"bundle member {path}: decryption failed (wrong key or altered ciphertext)", file=path
+        ) from exc
 
 
 def check_key_length(key: bytes) -> None:
     """Refuse anything but a 256-bit key."""
     if len(key) != _KEY_BYTES:
-        raise ValidationError(f"the bundle encryption key must be 32 bytes, got {len(key)}",
-                              field="encryption_key")
+        raise ValidationError(
+            f"the bundle encryption key must be 32 bytes, got {len(key)}", field="encryption_key"
+        )

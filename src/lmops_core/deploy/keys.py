@@ -40,8 +40,9 @@ def key_id_of(public: Ed25519PublicKey) -> str:
 
 def public_pem(public: Ed25519PublicKey) -> bytes:
     """The public key as SubjectPublicKeyInfo PEM."""
-    return public.public_bytes(serialization.Encoding.PEM,
-                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    return public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def load_public_key_file(path: Path) -> tuple[str, Ed25519PublicKey]:
@@ -80,8 +81,10 @@ class KeyStore:
     def create(self) -> KeyInfo:
         """Create a new key pair and make it active (the first key; see :meth:`rotate`)."""
         if self.active_id() is not None:
-            raise ValidationError(f"{self.folder} already has an active key "
-                                  f"{self.active_id()}; use rotate to replace it")
+            raise ValidationError(
+                f"{self.folder} already has an active key "
+                f"{self.active_id()}; use rotate to replace it"
+            )
         return self._new_active()
 
     def rotate(self) -> KeyInfo:
@@ -97,8 +100,11 @@ class KeyStore:
         self._ensure_folder()
         private = Ed25519PrivateKey.generate()
         key_id = key_id_of(private.public_key())
-        pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption())
+        pem = private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
         # Created 0600 from the start: no window in which another user can read it.
         fd = os.open(self.folder / f"{key_id}.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
@@ -110,9 +116,12 @@ class KeyStore:
         return self._info(key_id)
 
     def _info(self, key_id: str) -> KeyInfo:
-        return KeyInfo(key_id=key_id, active=key_id == self.active_id(),
-                       has_private=(self.folder / f"{key_id}.key").is_file(),
-                       public_path=self.folder / f"{key_id}.pub")
+        return KeyInfo(
+            key_id=key_id,
+            active=key_id == self.active_id(),
+            has_private=(self.folder / f"{key_id}.key").is_file(),
+            public_path=self.folder / f"{key_id}.pub",
+        )
 
     def list(self) -> list[KeyInfo]:
         """Every key with a public half, active first."""

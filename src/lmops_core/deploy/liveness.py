@@ -30,6 +30,7 @@ class LiveStore(Protocol):
     @property
     def db(self) -> Database: ...
 
+
 #: How long a bundle may be trusted without asking the store, unless chosen at creation.
 DEFAULT_VALIDITY = timedelta(days=30)
 
@@ -51,13 +52,15 @@ def valid_until_of(manifest: dict[str, Any]) -> datetime | None:
     try:
         value = datetime.fromisoformat(str(raw))
     except ValueError as exc:
-        raise IntegrityError(f"manifest.json: valid_until {raw!r} is not an ISO timestamp",
-                             file="manifest.json") from exc
+        raise IntegrityError(
+            f"manifest.json: valid_until {raw!r} is not an ISO timestamp", file="manifest.json"
+        ) from exc
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def check_standing(manifest: dict[str, Any], *, store: LiveStore | None,
-                   now: datetime | None = None) -> Standing:
+def check_standing(
+    manifest: dict[str, Any], *, store: LiveStore | None, now: datetime | None = None
+) -> Standing:
     """Refuse (``PolicyViolationError``) a bundle whose approval no longer stands.
 
     ``manifest`` is the verified manifest body. ``store`` is the workspace to
@@ -70,18 +73,24 @@ def check_standing(manifest: dict[str, Any], *, store: LiveStore | None,
             return live
     ref = manifest.get("model", {}).get("ref", "?")
     until = valid_until_of(manifest)
-    where = ("the store is not reachable" if store is None
-             else "the store reached does not know its approval request")
+    where = (
+        "the store is not reachable"
+        if store is None
+        else "the store reached does not know its approval request"
+    )
     if until is None:
         raise PolicyViolationError(
             f"bundle of {ref} carries no validity period (valid_until) and {where}: it can only "
-            "be accepted after a check against the store that approved it")
+            "be accepted after a check against the store that approved it"
+        )
     if now > until:
         raise PolicyViolationError(
             f"bundle of {ref} was valid until {until.isoformat()} without a check, and {where}: "
-            "re-check it against the store that approved it (revocation may have happened)")
-    return Standing("offline", until, f"not checked against a store ({where}); valid until "
-                                      f"{until.isoformat()}")
+            "re-check it against the store that approved it (revocation may have happened)"
+        )
+    return Standing(
+        "offline", until, f"not checked against a store ({where}); valid until {until.isoformat()}"
+    )
 
 
 def _ask_store(db: Database, manifest: dict[str, Any]) -> Standing | None:
@@ -101,18 +110,23 @@ def _ask_store(db: Database, manifest: dict[str, Any]) -> Standing | None:
         if req.ref != ref or req.version_digest != digest or req.target_stage != stage:
             raise PolicyViolationError(
                 f"bundle of {ref} names approval request {req.id}, which approved {req.ref} "
-                f"({req.version_digest}) for {req.target_stage}, not this content and stage")
+                f"({req.version_digest}) for {req.target_stage}, not this content and stage"
+            )
         if req.status != "approved":
-            raise PolicyViolationError(f"bundle of {ref}: its approval request {req.id} is "
-                                       f"{req.status}, not approved")
+            raise PolicyViolationError(
+                f"bundle of {ref}: its approval request {req.id} is {req.status}, not approved"
+            )
         try:
             _, version = store.resolve(s, parse_ref(ref), "model")
         except NotFoundError as exc:
-            raise PolicyViolationError(f"bundle of {ref}: the version no longer exists in the "
-                                       "store") from exc
+            raise PolicyViolationError(
+                f"bundle of {ref}: the version no longer exists in the store"
+            ) from exc
         if version.digest != digest:
-            raise PolicyViolationError(f"bundle of {ref}: the store holds {version.digest} for "
-                                       f"this version, the bundle {digest}")
+            raise PolicyViolationError(
+                f"bundle of {ref}: the store holds {version.digest} for "
+                f"this version, the bundle {digest}"
+            )
         decided = req.decided_at or req.created_at
         decided = decided if decided.tzinfo else decided.replace(tzinfo=UTC)
         for ev in store.list_evidence(s, "model", version.id):
@@ -121,13 +135,18 @@ def _ask_store(db: Database, manifest: dict[str, Any]) -> Standing | None:
                 reason = (ev.details or {}).get("reason", "")
                 raise PolicyViolationError(
                     f"bundle of {ref} is refused: the version was revoked at {at.isoformat()} "
-                    f"after approval {req.id} ({reason})")
+                    f"after approval {req.id} ({reason})"
+                )
         if version.status == REVALIDATION_REQUIRED:
-            raise PolicyViolationError(f"bundle of {ref} is refused: the version is "
-                                       f"{REVALIDATION_REQUIRED}")
+            raise PolicyViolationError(
+                f"bundle of {ref} is refused: the version is {REVALIDATION_REQUIRED}"
+            )
         here = "in" if version.stage == stage else f"no longer in {stage} (superseded, not revoked)"
-        return Standing("store", valid_until_of(manifest),
-                        f"checked against the store: approval {req.id} stands, {ref} {here}")
+        return Standing(
+            "store",
+            valid_until_of(manifest),
+            f"checked against the store: approval {req.id} stands, {ref} {here}",
+        )
 
 
 def open_reachable_store(settings: Settings) -> Workspace | None:
@@ -142,5 +161,10 @@ def open_reachable_store(settings: Settings) -> Workspace | None:
         return None
 
 
-__all__ = ["DEFAULT_VALIDITY", "Standing", "check_standing", "open_reachable_store",
-           "valid_until_of"]
+__all__ = [
+    "DEFAULT_VALIDITY",
+    "Standing",
+    "check_standing",
+    "open_reachable_store",
+    "valid_until_of",
+]

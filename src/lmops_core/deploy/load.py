@@ -85,11 +85,11 @@ def _files_on_disk(folder: Path) -> set[str]:
                 raise UnsafeContentError(f"bundle member {rel} is a symbolic link", file=rel)
             if name in filenames:
                 if not path.is_file():
-                    raise UnsafeContentError(f"bundle member {rel} is not a regular file",
-                                             file=rel)
+                    raise UnsafeContentError(f"bundle member {rel} is not a regular file", file=rel)
                 if path.stat().st_nlink > 1:
-                    raise UnsafeContentError(f"bundle member {rel} is hard-linked elsewhere",
-                                             file=rel)
+                    raise UnsafeContentError(
+                        f"bundle member {rel} is hard-linked elsewhere", file=rel
+                    )
                 found.add(rel)
     return found
 
@@ -99,12 +99,12 @@ def _check_listing(folder: Path, members: list[Member]) -> None:
     on_disk = _files_on_disk(folder)
     extra = sorted(on_disk - listed)
     if extra:
-        raise UnsafeContentError(f"bundle member {extra[0]} is not listed in {MANIFEST}",
-                                 file=extra[0])
+        raise UnsafeContentError(
+            f"bundle member {extra[0]} is not listed in {MANIFEST}", file=extra[0]
+        )
     missing = sorted(listed - on_disk)
     if missing:
-        raise IntegrityError(f"bundle member {missing[0]} is listed but missing",
-                             file=missing[0])
+        raise IntegrityError(f"bundle member {missing[0]} is listed but missing", file=missing[0])
 
 
 def _read_member(folder: Path, member: Member) -> bytes:
@@ -112,9 +112,11 @@ def _read_member(folder: Path, member: Member) -> bytes:
     data = path.read_bytes()
     digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
     if len(data) != member.stored_size or digest != member.stored_digest:
-        raise IntegrityError(f"bundle member {member.path}: content does not match the "
-                             f"manifest (sha256 {digest}, expected {member.stored_digest})",
-                             file=member.path)
+        raise IntegrityError(
+            f"bundle member {member.path}: content does not match the "
+            f"manifest (sha256 {digest}, expected {member.stored_digest})",
+            file=member.path,
+        )
     return data
 
 
@@ -126,8 +128,10 @@ def _plaintext(member: Member, data: bytes, key: bytes | None) -> bytes:
     plain = encryption.decrypt(key, member.path, data, member.nonce)
     digest = f"sha256:{hashlib.sha256(plain).hexdigest()}"
     if digest != member.sha256 or len(plain) != member.size:
-        raise IntegrityError(f"bundle member {member.path}: decrypted content does not match "
-                             "its plaintext digest", file=member.path)
+        raise IntegrityError(
+            f"bundle member {member.path}: decrypted content does not match its plaintext digest",
+            file=member.path,
+        )
     return plain
 
 
@@ -136,35 +140,48 @@ def _check_encryption(body: dict[str, Any], members: list[Member], key: bytes | 
     encrypted = [m.path for m in members if m.nonce is not None]
     if enc is None:
         if encrypted:
-            raise IntegrityError(f"bundle member {encrypted[0]} is encrypted but the manifest "
-                                 "declares no encryption", file=encrypted[0])
+            raise IntegrityError(
+                f"bundle member {encrypted[0]} is encrypted but the manifest "
+                "declares no encryption",
+                file=encrypted[0],
+            )
         return
     if len(encrypted) != len(members):
         raise IntegrityError("an encrypted bundle lists plaintext members", file=MANIFEST)
     if key is None:
-        raise ValidationError("this bundle is encrypted: pass its decryption key "
-                              f"(file or ${encryption.KEY_ENV})", field="decryption_key")
+        raise ValidationError(
+            f"this bundle is encrypted: pass its decryption key (file or ${encryption.KEY_ENV})",
+            field="decryption_key",
+        )
     encryption.check_key_length(key)
     if encryption.key_check(key) != enc.get("key_check"):
-        raise ValidationError("the decryption key is not the key this bundle was encrypted with",
-                              field="decryption_key")
+        raise ValidationError(
+            "the decryption key is not the key this bundle was encrypted with",
+            field="decryption_key",
+        )
 
 
-def verify_folder(folder: Path, public_keys: Mapping[str, Ed25519PublicKey],
-                  decryption_key: bytes | None, out: Path, *, store: LiveStore | None = None,
-                  now: datetime | None = None) -> VerifiedBundle:
+def verify_folder(
+    folder: Path,
+    public_keys: Mapping[str, Ed25519PublicKey],
+    decryption_key: bytes | None,
+    out: Path,
+    *,
+    store: LiveStore | None = None,
+    now: datetime | None = None,
+) -> VerifiedBundle:
     """Verify a bundle folder and its standing, and write its plaintext members under ``out``."""
     for name in (MANIFEST, SIGNATURE):
         path = folder / name
         if path.is_symlink() or not path.is_file():
             raise IntegrityError(f"{folder}: {name} is missing or not a regular file", file=name)
     manifest_bytes = (folder / MANIFEST).read_bytes()
-    key_id = verify_signature(manifest_bytes, (folder / SIGNATURE).read_bytes(),
-                              dict(public_keys))
+    key_id = verify_signature(manifest_bytes, (folder / SIGNATURE).read_bytes(), dict(public_keys))
     body, members = parse_manifest(manifest_bytes)
     if body.get("key_id") != key_id:
-        raise IntegrityError(f"{MANIFEST} names key {body.get('key_id')} but was signed by "
-                             f"{key_id}", file=MANIFEST)
+        raise IntegrityError(
+            f"{MANIFEST} names key {body.get('key_id')} but was signed by {key_id}", file=MANIFEST
+        )
     attestations.verify(body, public_keys)  # who approved what, on which digest
     standing = check_standing(body, store=store, now=now)
     _check_listing(folder, members)
@@ -178,14 +195,24 @@ def verify_folder(folder: Path, public_keys: Mapping[str, Ed25519PublicKey],
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(plain)
         refuse_pickle(target, display_name=f"bundle member {member.path}")
-    return VerifiedBundle(folder=out, digest=manifest_digest(manifest_bytes), key_id=key_id,
-                          manifest=body, standing=standing)
+    return VerifiedBundle(
+        folder=out,
+        digest=manifest_digest(manifest_bytes),
+        key_id=key_id,
+        manifest=body,
+        standing=standing,
+    )
 
 
-def load_bundle(path: Path | str, *, public_keys: Mapping[str, Ed25519PublicKey],
-                decryption_key: bytes | None = None, workdir: Path | None = None,
-                store: LiveStore | None = None, now: datetime | None = None
-                ) -> VerifiedBundle:
+def load_bundle(
+    path: Path | str,
+    *,
+    public_keys: Mapping[str, Ed25519PublicKey],
+    decryption_key: bytes | None = None,
+    workdir: Path | None = None,
+    store: LiveStore | None = None,
+    now: datetime | None = None,
+) -> VerifiedBundle:
     """Verify a bundle (folder or ``.tar``) and return its verified plaintext files.
 
     ``public_keys`` maps key ids to trusted Ed25519 public keys (e.g.
@@ -208,8 +235,9 @@ def load_bundle(path: Path | str, *, public_keys: Mapping[str, Ed25519PublicKey]
         folder = extract_tar(path, staging) if staging is not None else path
         if not folder.is_dir():
             raise ValidationError(f"{path} is neither a bundle folder nor a .tar", file=str(path))
-        return verify_folder(folder, public_keys, decryption_key, out / "model", store=store,
-                             now=now)
+        return verify_folder(
+            folder, public_keys, decryption_key, out / "model", store=store, now=now
+        )
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise

@@ -41,8 +41,11 @@ class Member:
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"path": self.path, "sha256": self.sha256, "size": self.size}
         if self.ciphertext_sha256 is not None:
-            body.update(ciphertext_sha256=self.ciphertext_sha256,
-                        ciphertext_size=self.ciphertext_size, nonce=self.nonce)
+            body.update(
+                ciphertext_sha256=self.ciphertext_sha256,
+                ciphertext_size=self.ciphertext_size,
+                nonce=self.nonce,
+            )
         return body
 
     @property
@@ -58,8 +61,9 @@ class Member:
 
 def canonical_bytes(manifest: dict[str, Any]) -> bytes:
     """The exact bytes that are signed and stored as ``manifest.json``."""
-    return json.dumps(manifest, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode("utf-8")
+    return json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
 
 
 def sign(manifest_bytes: bytes, key_id: str, key: Ed25519PrivateKey) -> bytes:
@@ -68,8 +72,9 @@ def sign(manifest_bytes: bytes, key_id: str, key: Ed25519PrivateKey) -> bytes:
     return canonical_bytes({"algorithm": "ed25519", "key_id": key_id, "signature": signature})
 
 
-def verify_signature(manifest_bytes: bytes, sig_bytes: bytes,
-                     public_keys: dict[str, Ed25519PublicKey]) -> str:
+def verify_signature(
+    manifest_bytes: bytes, sig_bytes: bytes, public_keys: dict[str, Ed25519PublicKey]
+) -> str:
     """Check ``manifest.sig`` over the manifest bytes; returns the signing key id."""
     try:
         sig = json.loads(sig_bytes)
@@ -77,21 +82,28 @@ def verify_signature(manifest_bytes: bytes, sig_bytes: bytes,
         algorithm = sig["algorithm"]
         signature = base64.b64decode(sig["signature"], validate=True)
     except (ValueError, KeyError, TypeError) as exc:
-        raise IntegrityError(f"{SIGNATURE}: malformed signature file ({exc})",
-                             file=SIGNATURE) from exc
+        raise IntegrityError(
+            f"{SIGNATURE}: malformed signature file ({exc})", file=SIGNATURE
+        ) from exc
     if algorithm != "ed25519":
         raise IntegrityError(f"{SIGNATURE}: unsupported algorithm {algorithm!r}", file=SIGNATURE)
     key = public_keys.get(key_id)
     if key is None:
-        raise IntegrityError(f"{SIGNATURE}: signed by key {key_id}, which is not among the "
-                             f"trusted public keys ({', '.join(sorted(public_keys)) or 'none'})",
-                             file=SIGNATURE, key_id=key_id)
+        raise IntegrityError(
+            f"{SIGNATURE}: signed by key {key_id}, which is not among the "
+            f"trusted public keys ({', '.join(sorted(public_keys)) or 'none'})",
+            file=SIGNATURE,
+            key_id=key_id,
+        )
     try:
         key.verify(signature, manifest_bytes)
     except InvalidSignature as exc:
-        raise IntegrityError(f"{MANIFEST}: the signature by key {key_id} does not match: the "
-                             "manifest or its signature was altered", file=MANIFEST,
-                             key_id=key_id) from exc
+        raise IntegrityError(
+            f"{MANIFEST}: the signature by key {key_id} does not match: the "
+            "manifest or its signature was altered",
+            file=MANIFEST,
+            key_id=key_id,
+        ) from exc
     return key_id
 
 
@@ -101,14 +113,21 @@ def parse_manifest(manifest_bytes: bytes) -> tuple[dict[str, Any], list[Member]]
         body = json.loads(manifest_bytes)
         if body.get("format") != BUNDLE_FORMAT:
             raise ValueError(f"format is {body.get('format')!r}, expected {BUNDLE_FORMAT!r}")
-        members = [Member(path=str(safe_relative_path(m["path"], what="bundle member")),
-                          sha256=m["sha256"], size=int(m["size"]),
-                          ciphertext_sha256=m.get("ciphertext_sha256"),
-                          ciphertext_size=m.get("ciphertext_size"), nonce=m.get("nonce"))
-                   for m in body["members"]]
+        members = [
+            Member(
+                path=str(safe_relative_path(m["path"], what="bundle member")),
+                sha256=m["sha256"],
+                size=int(m["size"]),
+                ciphertext_sha256=m.get("ciphertext_sha256"),
+                ciphertext_size=m.get("ciphertext_size"),
+                nonce=m.get("nonce"),
+            )
+            for m in body["members"]
+        ]
     except (ValueError, KeyError, TypeError) as exc:
-        raise IntegrityError(f"{MANIFEST}: not a valid bundle manifest ({exc})",
-                             file=MANIFEST) from exc
+        raise IntegrityError(
+            f"{MANIFEST}: not a valid bundle manifest ({exc})", file=MANIFEST
+        ) from exc
     paths = [m.path for m in members]
     if len(set(paths)) != len(paths):
         raise UnsafeContentError(f"{MANIFEST}: lists a member twice", file=MANIFEST)

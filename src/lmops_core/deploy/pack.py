@@ -46,9 +46,15 @@ def _source_files(folder: Path) -> list[tuple[str, Path]]:
     return out
 
 
-def write_bundle(source: Path, dest: Path, *, header: Mapping[str, Any], key_id: str,
-                 signing_key: Ed25519PrivateKey, encryption_key: bytes | None = None
-                 ) -> tuple[str, dict[str, Any]]:
+def write_bundle(
+    source: Path,
+    dest: Path,
+    *,
+    header: Mapping[str, Any],
+    key_id: str,
+    signing_key: Ed25519PrivateKey,
+    encryption_key: bytes | None = None,
+) -> tuple[str, dict[str, Any]]:
     """Write ``dest`` (must not exist) from the files of ``source``; returns (digest, manifest).
 
     ``header`` holds the descriptive sections (model, lineage, approval...);
@@ -74,14 +80,25 @@ def write_bundle(source: Path, dest: Path, *, header: Mapping[str, Any], key_id:
             continue
         sealed, nonce = encryption.encrypt(encryption_key, rel, data)
         target.write_bytes(sealed)
-        members.append(Member(path=rel, sha256=_sha256(data), size=len(data),
-                              ciphertext_sha256=_sha256(sealed), ciphertext_size=len(sealed),
-                              nonce=nonce))
-    manifest = {**header, "format": BUNDLE_FORMAT, "key_id": key_id,
-                "members": [m.to_json() for m in members],
-                "encryption": None if encryption_key is None else {
-                    "algorithm": encryption.ALGORITHM,
-                    "key_check": encryption.key_check(encryption_key)}}
+        members.append(
+            Member(
+                path=rel,
+                sha256=_sha256(data),
+                size=len(data),
+                ciphertext_sha256=_sha256(sealed),
+                ciphertext_size=len(sealed),
+                nonce=nonce,
+            )
+        )
+    manifest = {
+        **header,
+        "format": BUNDLE_FORMAT,
+        "key_id": key_id,
+        "members": [m.to_json() for m in members],
+        "encryption": None
+        if encryption_key is None
+        else {"algorithm": encryption.ALGORITHM, "key_check": encryption.key_check(encryption_key)},
+    }
     body = canonical_bytes(manifest)
     (dest / MANIFEST).write_bytes(body)
     (dest / SIGNATURE).write_bytes(sign(body, key_id, signing_key))

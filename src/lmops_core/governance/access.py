@@ -36,15 +36,16 @@ def acting(s: Session, identity: Identity, action: str, *, embedded: bool) -> Id
     return require_verified(s, identity, action, embedded=embedded)
 
 
-def require_role(s: Session, actor: str, allowed: set[UserRoleName], action: str
-                 ) -> set[UserRoleName]:
+def require_role(
+    s: Session, actor: str, allowed: set[UserRoleName], action: str
+) -> set[UserRoleName]:
     """The user roles ``actor`` holds, if one of them is ``allowed``; else refused."""
-    held = set(s.execute(select(col(UserRole.role))
-                         .where(col(UserRole.user) == actor)).scalars())
+    held = set(s.execute(select(col(UserRole.role)).where(col(UserRole.user) == actor)).scalars())
     if not held & allowed:
         raise PermissionDeniedError(
             f"{actor!r} may not {action}: it needs one of the roles "
-            f"{', '.join(sorted(allowed))} (holds: {', '.join(sorted(held)) or 'none'})")
+            f"{', '.join(sorted(allowed))} (holds: {', '.join(sorted(held)) or 'none'})"
+        )
     return held
 
 
@@ -63,8 +64,9 @@ class Access:
     def roles_of(self, user: str) -> frozenset[UserRoleName]:
         """The user roles ``user`` holds now."""
         with self.db.read() as s:
-            return frozenset(s.execute(select(col(UserRole.role))
-                                       .where(col(UserRole.user) == user)).scalars())
+            return frozenset(
+                s.execute(select(col(UserRole.role)).where(col(UserRole.user) == user)).scalars()
+            )
 
     def bootstrap_admin(self, user: str, *, description: str = "bootstrap") -> str:
         """Make ``user`` the first admin of a store that has none; returns their first token.
@@ -79,17 +81,28 @@ class Access:
         with self.db.write() as s:
             if self.db.dialect == "postgresql":  # two bootstraps cannot both see no admin
                 s.execute(select(func.pg_advisory_xact_lock(0x6C6D6F7073)))
-            admins = sorted(s.execute(select(col(UserRole.user))
-                                      .where(col(UserRole.role) == "admin")).scalars())
+            admins = sorted(
+                s.execute(select(col(UserRole.user)).where(col(UserRole.role) == "admin")).scalars()
+            )
             if admins:
-                raise ConflictError(f"this store already has an admin ({', '.join(admins)}): "
-                                    "bootstrapping is possible only on a store without one")
+                raise ConflictError(
+                    f"this store already has an admin ({', '.join(admins)}): "
+                    "bootstrapping is possible only on a store without one"
+                )
             s.add(UserRole(user=user, role="admin", granted_by=by))
-            s.add(ApiToken(id=token_id, user=user, secret_hash=hash_secret(secret),
-                           description=description, created_by=by))
+            s.add(
+                ApiToken(
+                    id=token_id,
+                    user=user,
+                    secret_hash=hash_secret(secret),
+                    description=description,
+                    created_by=by,
+                )
+            )
             s.flush()
-            self.audit.record(s, "admin.bootstrap", f"user:{user}",
-                              after={"role": "admin", "token_id": token_id})
+            self.audit.record(
+                s, "admin.bootstrap", f"user:{user}", after={"role": "admin", "token_id": token_id}
+            )
         return f"lmops_{token_id}_{secret}"
 
     def grant_role(self, user: str, role: UserRoleName) -> None:
@@ -98,12 +111,18 @@ class Access:
         if not user.strip():
             raise ValidationError("user must not be empty", field="user")
         if role not in ROLES:
-            raise ValidationError(f"unknown role {role!r} (expected one of {', '.join(ROLES)})",
-                                  field="role")
+            raise ValidationError(
+                f"unknown role {role!r} (expected one of {', '.join(ROLES)})", field="role"
+            )
         with self.db.write() as s:
             who = self.require_admin(s, f"grant role {role} to {user!r}")
-            exists = s.execute(select(UserRole).where(
-                col(UserRole.user) == user, col(UserRole.role) == role)).scalars().first()
+            exists = (
+                s.execute(
+                    select(UserRole).where(col(UserRole.user) == user, col(UserRole.role) == role)
+                )
+                .scalars()
+                .first()
+            )
             if exists:
                 return
             try:
@@ -111,38 +130,60 @@ class Access:
                     s.add(UserRole(user=user, role=role, granted_by=who.user))
             except sa_exc.IntegrityError:
                 return  # granted concurrently (uq_user_role): the role is held, as asked
-            self.audit.record(s, "role.grant", f"user:{user}",
-                              after={"role": role, "by": who.describe()})
+            self.audit.record(
+                s, "role.grant", f"user:{user}", after={"role": role, "by": who.describe()}
+            )
 
     def revoke_role(self, user: str, role: UserRoleName) -> None:
         """Take a role from ``user`` (an admin acting with a credential)."""
         check_text(user, "user", max_length=128)
         with self.db.write() as s:
             who = self.require_admin(s, f"revoke role {role} from {user!r}")
-            row = s.execute(select(UserRole).where(
-                col(UserRole.user) == user, col(UserRole.role) == role)).scalars().first()
+            row = (
+                s.execute(
+                    select(UserRole).where(col(UserRole.user) == user, col(UserRole.role) == role)
+                )
+                .scalars()
+                .first()
+            )
             if row is None:
                 raise NotFoundError(f"user {user!r} does not hold role {role!r}")
             s.delete(row)
-            self.audit.record(s, "role.revoke", f"user:{user}", before={"role": role},
-                              after={"by": who.describe()})
+            self.audit.record(
+                s,
+                "role.revoke",
+                f"user:{user}",
+                before={"role": role},
+                after={"by": who.describe()},
+            )
 
     def require_admin(self, s: Session, action: str) -> Identity:
         """The verified identity acting, if it holds the admin role; else refused."""
         who = self.acting(s, action)
-        is_admin = s.execute(select(UserRole).where(
-            col(UserRole.user) == who.user, col(UserRole.role) == "admin")).scalars().first()
+        is_admin = (
+            s.execute(
+                select(UserRole).where(
+                    col(UserRole.user) == who.user, col(UserRole.role) == "admin"
+                )
+            )
+            .scalars()
+            .first()
+        )
         if is_admin is None:
-            admins = s.execute(select(func.count()).select_from(UserRole)
-                               .where(col(UserRole.role) == "admin")).scalar_one()
-            hint = "" if admins else (": this store has no admin yet; bootstrap one with "
-                                      "`lmops init --admin NAME`")
-            raise PermissionDeniedError(f"{who.user!r} may not {action}: it is not an "
-                                        f"admin{hint}")
+            admins = s.execute(
+                select(func.count()).select_from(UserRole).where(col(UserRole.role) == "admin")
+            ).scalar_one()
+            hint = (
+                ""
+                if admins
+                else (": this store has no admin yet; bootstrap one with `lmops init --admin NAME`")
+            )
+            raise PermissionDeniedError(f"{who.user!r} may not {action}: it is not an admin{hint}")
         return who
 
-    def create_token(self, user: str, *, role: UserRoleName | None = None,
-                     description: str = "") -> str:
+    def create_token(
+        self, user: str, *, role: UserRoleName | None = None, description: str = ""
+    ) -> str:
         """Create a bearer token for ``user`` (granting ``role`` first); returns the token once."""
         if role is not None:
             self.grant_role(user, role)
@@ -150,11 +191,22 @@ class Access:
         secret = secrets.token_urlsafe(32)
         with self.db.write() as s:
             who = self.require_admin(s, f"create a token for {user!r}")
-            s.add(ApiToken(id=token_id, user=user, secret_hash=hash_secret(secret),
-                           description=description, created_by=who.user))
+            s.add(
+                ApiToken(
+                    id=token_id,
+                    user=user,
+                    secret_hash=hash_secret(secret),
+                    description=description,
+                    created_by=who.user,
+                )
+            )
             s.flush()
-            self.audit.record(s, "token.create", f"user:{user}",
-                              after={"token_id": token_id, "by": who.describe()})
+            self.audit.record(
+                s,
+                "token.create",
+                f"user:{user}",
+                after={"token_id": token_id, "by": who.describe()},
+            )
         return f"lmops_{token_id}_{secret}"
 
     def revoke_token(self, token_id: str) -> None:
@@ -169,25 +221,37 @@ class Access:
                 self.require_admin(s, f"revoke token {token_id} of {row.user!r}")
             row.revoked_at = utcnow()
             s.add(row)
-            self.audit.record(s, "token.revoke", f"user:{row.user}",
-                              after={"token_id": token_id, "by": who.describe()})
+            self.audit.record(
+                s,
+                "token.revoke",
+                f"user:{row.user}",
+                after={"token_id": token_id, "by": who.describe()},
+            )
 
     def list_tokens(self) -> list[dict[str, Any]]:
         """Every token (never its secret), oldest first."""
         with self.db.read() as s:
-            return [{"id": t.id, "user": t.user, "description": t.description,
-                     "created_at": t.created_at, "revoked": t.revoked_at is not None}
-                    for t in s.execute(select(ApiToken)
-                                       .order_by(col(ApiToken.created_at))).scalars()]
+            return [
+                {
+                    "id": t.id,
+                    "user": t.user,
+                    "description": t.description,
+                    "created_at": t.created_at,
+                    "revoked": t.revoked_at is not None,
+                }
+                for t in s.execute(select(ApiToken).order_by(col(ApiToken.created_at))).scalars()
+            ]
 
     def authenticate(self, token: str) -> Principal:
         """The principal a bearer token stands for, or ``AuthenticationError``."""
         with self.db.read() as s:
             row = token_row(s, token)
-            roles = frozenset(s.execute(select(col(UserRole.role))
-                                        .where(col(UserRole.user) == row.user)).scalars())
-            return Principal(user=row.user, roles=roles, token_id=row.id,
-                             token=SecretStr(token))
+            roles = frozenset(
+                s.execute(
+                    select(col(UserRole.role)).where(col(UserRole.user) == row.user)
+                ).scalars()
+            )
+            return Principal(user=row.user, roles=roles, token_id=row.id, token=SecretStr(token))
 
 
 __all__ = ["Access", "acting", "require_role"]

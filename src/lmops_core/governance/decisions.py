@@ -54,8 +54,15 @@ class GovernancePart:
     @classmethod
     def sharing(cls, other: GovernancePart) -> Self:
         """A part holding the same store, identity and policy as ``other``."""
-        return cls(db=other.db, identity=other.identity, audit=other.audit, access=other.access,
-                   policy_source=other.policy_source, plugins=other.plugins, home=other.home)
+        return cls(
+            db=other.db,
+            identity=other.identity,
+            audit=other.audit,
+            access=other.access,
+            policy_source=other.policy_source,
+            plugins=other.plugins,
+            home=other.home,
+        )
 
 
 def resolve_version(s: Session, ref: str) -> tuple[str, Any, Any]:
@@ -69,15 +76,18 @@ def resolve_version(s: Session, ref: str) -> tuple[str, Any, Any]:
 def check_target_stage(stage: GovernedStage) -> None:
     """Refuse a target that is not a governed stage."""
     if stage not in GOVERNED_STAGES:
-        raise ValidationError(f"unknown target stage {stage!r} (expected one of "
-                              f"{', '.join(GOVERNED_STAGES)})", field="to")
+        raise ValidationError(
+            f"unknown target stage {stage!r} (expected one of {', '.join(GOVERNED_STAGES)})",
+            field="to",
+        )
 
 
 def check_comment(value: str, field: str) -> None:
     """A comment or reason: at most 10,000 characters, no NUL."""
     if "\x00" in value or len(value) > 10_000:
-        raise ValidationError(f"{field} must be at most 10,000 characters without NUL bytes",
-                              field=field)
+        raise ValidationError(
+            f"{field} must be at most 10,000 characters without NUL bytes", field=field
+        )
 
 
 def require_known_author(s: Session, asset_type: str, ref: str, version: Any) -> None:
@@ -87,24 +97,33 @@ def require_known_author(s: Session, asset_type: str, ref: str, version: Any) ->
             f"separation of duties cannot be shown for {ref}: it was registered under the "
             f"name {version.created_by!r} with no credential, so who wrote it is unknown and "
             "no reviewer can be shown independent of its author; register it again with a "
-            "credential (LMOPS_TOKEN or LMOPS_SIGNING_KEY)", field="ref")
+            "credential (LMOPS_TOKEN or LMOPS_SIGNING_KEY)",
+            field="ref",
+        )
 
 
-def decision_event(req: ApprovalRequest, decision: Decision, actor: str, comment: str | None
-                   ) -> DecisionEvent:
+def decision_event(
+    req: ApprovalRequest, decision: Decision, actor: str, comment: str | None
+) -> DecisionEvent:
     """What observers hear of a decision on ``req``."""
-    return DecisionEvent(request_id=req.id, ref=req.ref, target_stage=req.target_stage,
-                         decision=decision, actor=actor,
-                         comment=comment or "", status=req.status)
+    return DecisionEvent(
+        request_id=req.id,
+        ref=req.ref,
+        target_stage=req.target_stage,
+        decision=decision,
+        actor=actor,
+        comment=comment or "",
+        status=req.status,
+    )
 
 
-def close_request(s: Session, audit: AuditWriter, req: ApprovalRequest, status: Ending,
-                  reason: str, actor: str) -> DecisionEvent:
+def close_request(
+    s: Session, audit: AuditWriter, req: ApprovalRequest, status: Ending, reason: str, actor: str
+) -> DecisionEvent:
     """End a pending request as ``expired`` or ``invalidated``, audited; its event."""
     req.status, req.reason, req.decided_at = status, reason, utcnow()
     s.add(req)
-    audit.record(s, f"promotion.{status}", req.ref,
-                 after={"request_id": req.id, "reason": reason})
+    audit.record(s, f"promotion.{status}", req.ref, after={"request_id": req.id, "reason": reason})
     return decision_event(req, status, actor, reason)
 
 
@@ -120,11 +139,25 @@ def announce(plugins: PluginHost, events: Sequence[DecisionEvent]) -> None:
             try:
                 impl.function(**{k: event for k in impl.argnames if k == "decision"})
             except Exception:  # noqa: BLE001 - observers never undo a committed decision
-                logger.exception("lmops_after_decision observer of plugin %r failed on %s "
-                                 "of %s (request %s); the decision stands",
-                                 impl.plugin_name, event.decision, event.ref,
-                                 event.request_id)
+                logger.exception(
+                    "lmops_after_decision observer of plugin %r failed on %s "
+                    "of %s (request %s); the decision stands",
+                    impl.plugin_name,
+                    event.decision,
+                    event.ref,
+                    event.request_id,
+                )
 
 
-__all__ = ["REVALIDATION_REQUIRED", "Ending", "GovernancePart", "announce", "check_comment", "check_target_stage",
-           "close_request", "decision_event", "require_known_author", "resolve_version"]
+__all__ = [
+    "REVALIDATION_REQUIRED",
+    "Ending",
+    "GovernancePart",
+    "announce",
+    "check_comment",
+    "check_target_stage",
+    "close_request",
+    "decision_event",
+    "require_known_author",
+    "resolve_version",
+]

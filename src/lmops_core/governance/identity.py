@@ -37,9 +37,11 @@ from lmops_core.governance.models import ApiToken, SigningKey
 
 AuthMethod = Literal["token", "personal-key", "os-user", "asserted"]
 #: How to present a credential, quoted in every refusal.
-HOW_TO_AUTHENTICATE = ("set LMOPS_TOKEN to your bearer token or LMOPS_SIGNING_KEY to your "
-                       "registered personal key file (SDK: Workspace.open(token=...) or "
-                       "Workspace.open(signing_key=...))")
+HOW_TO_AUTHENTICATE = (
+    "set LMOPS_TOKEN to your bearer token or LMOPS_SIGNING_KEY to your "
+    "registered personal key file (SDK: Workspace.open(token=...) or "
+    "Workspace.open(signing_key=...))"
+)
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,9 @@ def fingerprint_of(public: Ed25519PublicKey) -> str:
 
 def public_pem(public: Ed25519PublicKey) -> str:
     """The public key as SubjectPublicKeyInfo PEM text."""
-    return public.public_bytes(serialization.Encoding.PEM,
-                               serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")
+    return public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode("ascii")
 
 
 def parse_public_pem(text: str, *, where: str) -> Ed25519PublicKey:
@@ -125,13 +128,11 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
     if not path.is_file():
         raise AuthenticationError(f"signing key file {path} does not exist", file=str(path))
     if path.stat().st_mode & 0o077:
-        raise ConfigurationError(f"{path} is readable by other users; chmod 600 it",
-                                 file=str(path))
+        raise ConfigurationError(f"{path} is readable by other users; chmod 600 it", file=str(path))
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (ValueError, TypeError) as exc:
-        raise AuthenticationError(f"{path}: not a PEM private key ({exc})",
-                                  file=str(path)) from exc
+        raise AuthenticationError(f"{path}: not a PEM private key ({exc})", file=str(path)) from exc
     if not isinstance(key, Ed25519PrivateKey):
         raise AuthenticationError(f"{path}: not an Ed25519 private key", file=str(path))
     return key
@@ -156,13 +157,22 @@ def identity_from_key(s: Session, key: Ed25519PrivateKey) -> Identity:
     if row is None:
         raise AuthenticationError(
             f"personal signing key {fingerprint} is not registered or was revoked: an admin "
-            "registers it with `lmops keys register USER PUBLIC_KEY_FILE`")
-    return Identity(user=row.user, method="personal-key", key_fingerprint=fingerprint,
-                    private_key=key)
+            "registers it with `lmops keys register USER PUBLIC_KEY_FILE`"
+        )
+    return Identity(
+        user=row.user, method="personal-key", key_fingerprint=fingerprint, private_key=key
+    )
 
 
-def resolve(s: Session, *, name: str, embedded: bool, token: str | None = None,
-            signing_key: Path | None = None, explicit_name: bool = False) -> Identity:
+def resolve(
+    s: Session,
+    *,
+    name: str,
+    embedded: bool,
+    token: str | None = None,
+    signing_key: Path | None = None,
+    explicit_name: bool = False,
+) -> Identity:
     """The identity a workspace opened with these credentials acts as.
 
     A token or a key decides who acts; an explicit ``name`` that disagrees is
@@ -176,8 +186,10 @@ def resolve(s: Session, *, name: str, embedded: bool, token: str | None = None,
         found = identity_from_key(s, load_private_key(signing_key))
     if found is not None:
         if explicit_name and name != found.user:
-            raise AuthenticationError(f"the credential belongs to {found.user!r}, not to "
-                                      f"{name!r}: a name cannot override a credential")
+            raise AuthenticationError(
+                f"the credential belongs to {found.user!r}, not to "
+                f"{name!r}: a name cannot override a credential"
+            )
         return found
     return name_only(name, embedded=embedded)
 
@@ -189,40 +201,51 @@ def name_only(name: str, *, embedded: bool) -> Identity:
     return Identity(user=name)
 
 
-def require_verified(s: Session, identity: Identity, action: str, *,
-                     embedded: bool) -> Identity:
+def require_verified(s: Session, identity: Identity, action: str, *, embedded: bool) -> Identity:
     """``identity`` if its credential still holds now, in this transaction; else refuse."""
     if identity.method == "asserted":
         raise AuthenticationError(
             f"{action} is a decision and needs a credential of {identity.user!r}; a name "
             f"alone (LMOPS_ACTOR, as_actor) is not enough: {HOW_TO_AUTHENTICATE}",
-            user=identity.user)
+            user=identity.user,
+        )
     if identity.method == "os-user":
         if not embedded or identity.user != os_user():
             raise AuthenticationError(
                 f"{action}: acting as the operating-system user is allowed only on the "
-                f"embedded store, as that user: {HOW_TO_AUTHENTICATE}", user=identity.user)
+                f"embedded store, as that user: {HOW_TO_AUTHENTICATE}",
+                user=identity.user,
+            )
         return identity
     if identity.method == "token":
         try:
             row = token_row(s, identity.secret or "")
         except AuthenticationError as exc:
-            raise AuthenticationError(f"{action}: the token of {identity.user!r} was revoked, "
-                                      f"is not presented or does not exist ({exc})",
-                                      user=identity.user) from exc
+            raise AuthenticationError(
+                f"{action}: the token of {identity.user!r} was revoked, "
+                f"is not presented or does not exist ({exc})",
+                user=identity.user,
+            ) from exc
         if row.id != identity.token_id or row.user != identity.user:
-            raise AuthenticationError(f"{action}: the token presented is not {identity.user!r}'s",
-                                      user=identity.user)
+            raise AuthenticationError(
+                f"{action}: the token presented is not {identity.user!r}'s", user=identity.user
+            )
         return identity
     key = active_key_of(s, identity.key_fingerprint or "")
     if key is None or key.user != identity.user:
-        raise AuthenticationError(f"{action}: the personal key of {identity.user!r} was "
-                                  "revoked or is not registered", user=identity.user)
-    if (identity.private_key is None
-            or fingerprint_of(identity.private_key.public_key()) != key.fingerprint):
-        raise AuthenticationError(f"{action}: the private key presented is not the registered "
-                                  f"key {key.fingerprint} of {identity.user!r}",
-                                  user=identity.user)
+        raise AuthenticationError(
+            f"{action}: the personal key of {identity.user!r} was revoked or is not registered",
+            user=identity.user,
+        )
+    if (
+        identity.private_key is None
+        or fingerprint_of(identity.private_key.public_key()) != key.fingerprint
+    ):
+        raise AuthenticationError(
+            f"{action}: the private key presented is not the registered "
+            f"key {key.fingerprint} of {identity.user!r}",
+            user=identity.user,
+        )
     return identity
 
 
@@ -231,19 +254,35 @@ def write_private_key(path: Path) -> Ed25519PrivateKey:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError as exc:
-        raise ValidationError(f"{path} already exists: refusing to overwrite a key",
-                              file=str(path)) from exc
+        raise ValidationError(
+            f"{path} already exists: refusing to overwrite a key", file=str(path)
+        ) from exc
     with os.fdopen(fd, "wb") as fh:
         fh.write(pem)
     return key
 
 
-__all__ = ["HOW_TO_AUTHENTICATE", "AuthMethod", "Identity", "fingerprint_of", "hash_secret",
-           "identity_from_key", "identity_from_token", "load_private_key", "name_only",
-           "os_user", "parse_public_pem", "public_pem", "require_verified", "resolve",
-           "token_row", "write_private_key"]
+__all__ = [
+    "HOW_TO_AUTHENTICATE",
+    "AuthMethod",
+    "Identity",
+    "fingerprint_of",
+    "hash_secret",
+    "identity_from_key",
+    "identity_from_token",
+    "load_private_key",
+    "name_only",
+    "os_user",
+    "parse_public_pem",
+    "public_pem",
+    "require_verified",
+    "resolve",
+    "token_row",
+    "write_private_key",
+]

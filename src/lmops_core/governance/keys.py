@@ -59,16 +59,18 @@ def read_public_key_file(path: Path) -> tuple[str, str]:
 
 def is_admin(s: Session, user: str) -> bool:
     """Whether ``user`` holds the admin role now."""
-    admins: int = s.execute(select(func.count()).select_from(UserRole).where(
-        col(UserRole.user) == user, col(UserRole.role) == "admin")).scalar_one()
+    admins: int = s.execute(
+        select(func.count())
+        .select_from(UserRole)
+        .where(col(UserRole.user) == user, col(UserRole.role) == "admin")
+    ).scalar_one()
     return admins > 0
 
 
 class KeyRegistry:
     """The personal signing keys of one store, changed through a verified identity."""
 
-    def __init__(self, *, db: Database, identity: Identity, audit: AuditWriter,
-                 home: Path) -> None:
+    def __init__(self, *, db: Database, identity: Identity, audit: AuditWriter, home: Path) -> None:
         self.db = db
         self.identity = identity
         self.audit = audit
@@ -83,8 +85,9 @@ class KeyRegistry:
         with self.db.write() as s:
             who = self._acting(s, f"register a signing key for {user!r}")
             if not is_admin(s, who.user):
-                raise PermissionDeniedError(f"{who.user!r} may not register signing keys: "
-                                            "only an admin may")
+                raise PermissionDeniedError(
+                    f"{who.user!r} may not register signing keys: only an admin may"
+                )
             return self._add(s, who, user, fingerprint, pem, replace=False)
 
     def rotate(self, public_key: Path | str, *, user: str | None = None) -> KeyPublic:
@@ -102,7 +105,8 @@ class KeyRegistry:
             if not own and not is_admin(s, who.user):
                 raise PermissionDeniedError(
                     f"{who.user!r} may not rotate the key of {target!r}: an admin may, or the "
-                    "owner acting with their current personal key")
+                    "owner acting with their current personal key"
+                )
             return self._add(s, who, target, fingerprint, pem, replace=True)
 
     def revoke(self, user: str) -> KeyPublic:
@@ -110,17 +114,23 @@ class KeyRegistry:
         with self.db.write() as s:
             who = self._acting(s, f"revoke the signing key of {user!r}")
             if who.user != user and not is_admin(s, who.user):
-                raise PermissionDeniedError(f"{who.user!r} may not revoke the key of {user!r}: "
-                                            "only an admin or its owner may")
+                raise PermissionDeniedError(
+                    f"{who.user!r} may not revoke the key of {user!r}: "
+                    "only an admin or its owner may"
+                )
             row = self._active(s, user)
             if row is None:
                 raise NotFoundError(f"{user!r} has no active signing key")
             row.revoked_at = utcnow()
             s.add(row)
             s.flush()
-            self.audit.record(s, "signing_key.revoke", f"user:{user}",
-                                        before={"fingerprint": row.fingerprint},
-                                        after={"by": who.describe()})
+            self.audit.record(
+                s,
+                "signing_key.revoke",
+                f"user:{user}",
+                before={"fingerprint": row.fingerprint},
+                after={"by": who.describe()},
+            )
             return _public(row)
 
     def list(self, *, include_revoked: bool = True) -> list[KeyPublic]:
@@ -133,46 +143,75 @@ class KeyRegistry:
 
     @staticmethod
     def _active(s: Session, user: str) -> SigningKey | None:
-        return s.execute(select(SigningKey).where(
-            col(SigningKey.user) == user,
-            col(SigningKey.revoked_at).is_(None)).with_for_update()).scalars().first()
+        return (
+            s.execute(
+                select(SigningKey)
+                .where(col(SigningKey.user) == user, col(SigningKey.revoked_at).is_(None))
+                .with_for_update()
+            )
+            .scalars()
+            .first()
+        )
 
-    def _add(self, s: Session, who: Identity, user: str, fingerprint: str, pem: str, *,
-             replace: bool) -> KeyPublic:
+    def _add(
+        self, s: Session, who: Identity, user: str, fingerprint: str, pem: str, *, replace: bool
+    ) -> KeyPublic:
         if not user or len(user) > 128 or "\x00" in user:
-            raise ValidationError("user names must be 1-128 characters without NUL bytes",
-                                  field="user")
+            raise ValidationError(
+                "user names must be 1-128 characters without NUL bytes", field="user"
+            )
         if s.get(SigningKey, fingerprint) is not None:
-            raise ConflictError(f"key {fingerprint} is already registered (a key is "
-                                "registered once, even after revocation)")
+            raise ConflictError(
+                f"key {fingerprint} is already registered (a key is "
+                "registered once, even after revocation)"
+            )
         current = self._active(s, user)
         if current is not None and not replace:
-            raise ConflictError(f"{user!r} already has an active key {current.fingerprint}: "
-                                "rotate it or revoke it first")
+            raise ConflictError(
+                f"{user!r} already has an active key {current.fingerprint}: "
+                "rotate it or revoke it first"
+            )
         now = utcnow()
         if current is not None:
             current.revoked_at = now
             s.add(current)
             s.flush()
-        signed = sign(registration_statement(user=user, public_key_pem=pem,
-                                             fingerprint=fingerprint, registrar=who, at=now),
-                      signer_for(who, self.home))
-        row = SigningKey(fingerprint=fingerprint, user=user, public_key=pem,
-                         created_by=who.user, created_at=now, registration=signed.statement,
-                         registration_signature=signed.signature,
-                         registration_key=signed.key_fingerprint)
+        signed = sign(
+            registration_statement(
+                user=user, public_key_pem=pem, fingerprint=fingerprint, registrar=who, at=now
+            ),
+            signer_for(who, self.home),
+        )
+        row = SigningKey(
+            fingerprint=fingerprint,
+            user=user,
+            public_key=pem,
+            created_by=who.user,
+            created_at=now,
+            registration=signed.statement,
+            registration_signature=signed.signature,
+            registration_key=signed.key_fingerprint,
+        )
         s.add(row)
         s.flush()
         self.audit.record(
-            s, "signing_key.rotate" if current is not None else "signing_key.register",
-            f"user:{user}", before={"fingerprint": current.fingerprint} if current else None,
-            after={"fingerprint": fingerprint, "by": who.describe()})
+            s,
+            "signing_key.rotate" if current is not None else "signing_key.register",
+            f"user:{user}",
+            before={"fingerprint": current.fingerprint} if current else None,
+            after={"fingerprint": fingerprint, "by": who.describe()},
+        )
         return _public(row)
 
 
 def _public(row: SigningKey) -> KeyPublic:
-    return KeyPublic(fingerprint=row.fingerprint, user=row.user, created_by=row.created_by,
-                     created_at=row.created_at, revoked_at=row.revoked_at)
+    return KeyPublic(
+        fingerprint=row.fingerprint,
+        user=row.user,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
 
 
 __all__ = ["KeyPublic", "KeyRegistry", "read_public_key_file"]

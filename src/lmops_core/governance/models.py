@@ -16,8 +16,7 @@ from lmops_core.vocabulary import ROLES as ROLES
 def _ts(nullable: bool = False) -> Any:
     if nullable:
         return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
-    return Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True),
-                                                          nullable=False))
+    return Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
 class UserRole(SQLModel, table=True):
@@ -53,9 +52,15 @@ class ApprovalRequest(SQLModel, table=True):
         Index("ix_approval_status_created", "status", "created_at"),
         # At most one pending request per version and target stage, enforced by the
         # database so that two people asking at the same instant cannot both succeed.
-        Index("uq_approval_pending", "asset_type", "version_id", "target_stage", unique=True,
-              sqlite_where=text("status = 'pending'"),
-              postgresql_where=text("status = 'pending'")),
+        Index(
+            "uq_approval_pending",
+            "asset_type",
+            "version_id",
+            "target_stage",
+            unique=True,
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
     )
     id: str = Field(primary_key=True, max_length=32)
     asset_type: str = Field(max_length=16)
@@ -68,14 +73,16 @@ class ApprovalRequest(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     decided_at: datetime | None = _ts(nullable=True)
     version_digest: str = Field(max_length=71)
-    policy_digests: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON,
-                                                                                   nullable=False))
-    evidence_digests: list[str] = Field(default_factory=list, sa_column=Column(JSON,
-                                                                                nullable=False))
-    evaluation: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON,
-                                                                              nullable=False))
-    required_approvals: dict[str, int] = Field(default_factory=dict,
-                                               sa_column=Column(JSON, nullable=False))
+    policy_digests: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    evidence_digests: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    evaluation: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    required_approvals: dict[str, int] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
     separation_of_duties: bool = True
     snapshot_digest: str = Field(max_length=71)
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
@@ -111,9 +118,13 @@ class SigningKey(SQLModel, table=True):
 
     __tablename__ = "signing_keys"
     __table_args__ = (
-        Index("uq_signing_key_active_user", "user", unique=True,
-              sqlite_where=text("revoked_at IS NULL"),
-              postgresql_where=text("revoked_at IS NULL")),
+        Index(
+            "uq_signing_key_active_user",
+            "user",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
     )
     fingerprint: str = Field(primary_key=True, max_length=64)
     user: str = Field(max_length=128)
@@ -131,9 +142,15 @@ class TrainingRequest(SQLModel, table=True):
 
     __tablename__ = "training_requests"
     # One open (in-flight) retraining request per monitored version.
-    __table_args__ = (Index("uq_training_request_open", "ref", unique=True,
-                            sqlite_where=text("status = 'open'"),
-                            postgresql_where=text("status = 'open'")),)
+    __table_args__ = (
+        Index(
+            "uq_training_request_open",
+            "ref",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
     id: str = Field(primary_key=True, max_length=32)
     ref: str = Field(max_length=256, index=True)
     reason: str = Field(sa_column=Column(Text, nullable=False))

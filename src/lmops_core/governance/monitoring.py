@@ -67,8 +67,10 @@ class MonitoringOutcome:
 
     @property
     def reasons(self) -> list[str]:
-        return [f"{o.rule}/{o.condition or o.check}: {o.status}: {o.message}"
-                for o in self.evaluation.blocking]
+        return [
+            f"{o.rule}/{o.condition or o.check}: {o.status}: {o.message}"
+            for o in self.evaluation.blocking
+        ]
 
 
 def sign_payload(secret: str, body: bytes) -> str:
@@ -88,8 +90,9 @@ def check_monitoring(ws: MonitoredStore, ref: str) -> MonitoringOutcome:
         if stage is None:
             raise ConflictError(f"{canonical} is in no stage: there is nothing to monitor")
         evaluation = gov.monitoring_verdict(s, typ, asset, version)
-    outcome = MonitoringOutcome(ref=canonical, stage=stage, breached=not evaluation.allowed,
-                                evaluation=evaluation)
+    outcome = MonitoringOutcome(
+        ref=canonical, stage=stage, breached=not evaluation.allowed, evaluation=evaluation
+    )
     if not outcome.breached:
         with ws.db.write() as s:
             ws.audit_writer.record(s, "monitoring.ok", canonical, after={"stage": stage})
@@ -107,9 +110,14 @@ def check_monitoring(ws: MonitoredStore, ref: str) -> MonitoringOutcome:
 
 
 def _alert(ws: MonitoredStore, outcome: MonitoringOutcome) -> None:
-    payload = {"event": "monitoring.breach", "ref": outcome.ref, "stage": outcome.stage,
-               "reasons": outcome.reasons, "actions": outcome.evaluation.breach_actions,
-               "ts": datetime.now(UTC).isoformat()}
+    payload = {
+        "event": "monitoring.breach",
+        "ref": outcome.ref,
+        "stage": outcome.stage,
+        "reasons": outcome.reasons,
+        "actions": outcome.evaluation.breach_actions,
+        "ts": datetime.now(UTC).isoformat(),
+    }
     body = canonical_json(payload).encode()
     delivered: str = "not configured"
     url, secret = ws.settings.alert_webhook_url, ws.settings.alert_webhook_secret
@@ -122,8 +130,12 @@ def _alert(ws: MonitoredStore, outcome: MonitoringOutcome) -> None:
     with open(log, "a", encoding="utf-8") as fh:
         fh.write(json.dumps({**payload, "webhook": delivered}) + "\n")
     with ws.db.write() as s:
-        ws.audit_writer.record(s, "monitoring.alert", outcome.ref,
-                               after={"reasons": outcome.reasons, "webhook": delivered})
+        ws.audit_writer.record(
+            s,
+            "monitoring.alert",
+            outcome.ref,
+            after={"reasons": outcome.reasons, "webhook": delivered},
+        )
 
 
 def _deliver(ws: MonitoredStore, url: str, secret: str, body: bytes) -> str:
@@ -131,9 +143,17 @@ def _deliver(ws: MonitoredStore, url: str, secret: str, body: bytes) -> str:
     try:
         policy = DestinationPolicy.from_strings(
             allow_private=ws.settings.alert_webhook_allow_private,
-            allow_networks=ws.settings.alert_webhook_allow_networks)
-        status = post_json(url, body, policy=policy, headers={
-            "Content-Type": "application/json", "X-Lmops-Signature": sign_payload(secret, body)})
+            allow_networks=ws.settings.alert_webhook_allow_networks,
+        )
+        status = post_json(
+            url,
+            body,
+            policy=policy,
+            headers={
+                "Content-Type": "application/json",
+                "X-Lmops-Signature": sign_payload(secret, body),
+            },
+        )
     except UnsafeDestinationError as exc:
         return f"refused: {exc}"
     except OSError as exc:
@@ -152,18 +172,33 @@ def _open_training_request(ws: MonitoredStore, ref: str, outcome: MonitoringOutc
     request_id = uuid.uuid4().hex
     with ws.db.write() as s:
         insert = postgresql.insert if ws.db.dialect == "postgresql" else sqlite.insert
-        created = s.execute(insert(TrainingRequest).values(
-            id=request_id, ref=ref, reason="; ".join(outcome.reasons), status="open",
-            created_by=ws.actor, created_at=utcnow(),
-        ).on_conflict_do_nothing(index_elements=["ref"],
-                                 index_where=sql_text("status = 'open'"))
-         .returning(col(TrainingRequest.id))).scalar()
+        created = s.execute(
+            insert(TrainingRequest)
+            .values(
+                id=request_id,
+                ref=ref,
+                reason="; ".join(outcome.reasons),
+                status="open",
+                created_by=ws.actor,
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=["ref"], index_where=sql_text("status = 'open'"))
+            .returning(col(TrainingRequest.id))
+        ).scalar()
         if created is None:
-            return str(s.execute(select(col(TrainingRequest.id)).where(
-                col(TrainingRequest.ref) == ref, col(TrainingRequest.status) == "open"))
-                .scalar_one())
-        ws.audit_writer.record(s, "training_request.open", ref,
-                               after={"request_id": request_id, "reasons": outcome.reasons})
+            return str(
+                s.execute(
+                    select(col(TrainingRequest.id)).where(
+                        col(TrainingRequest.ref) == ref, col(TrainingRequest.status) == "open"
+                    )
+                ).scalar_one()
+            )
+        ws.audit_writer.record(
+            s,
+            "training_request.open",
+            ref,
+            after={"request_id": request_id, "reasons": outcome.reasons},
+        )
     return request_id
 
 

@@ -35,8 +35,9 @@ from lmops_core.settings import Settings
 from lmops_core.terms import GovernedStage
 
 #: Evidence kinds the workflow writes itself; they never invalidate a request.
-GOVERNANCE_KINDS = frozenset({"promotion_request", "approval", "promotion", "revocation",
-                              "revalidation"})
+GOVERNANCE_KINDS = frozenset(
+    {"promotion_request", "approval", "promotion", "revocation", "revalidation"}
+)
 #: The lifecycle stages evidence may record (anything else is shown as no stage).
 _LIFECYCLE_STAGES = frozenset(s.value for s in Stage)
 
@@ -77,24 +78,43 @@ class PolicySource:
         """The metrics each registered evidence kind declares (for rule checks)."""
         return self.plugins.metric_types()
 
-    def judge_transition(self, s: Session, asset_type: str, asset: Any, version: Any,
-                         target: GovernedStage, requester: str) -> PolicyEvaluation:
+    def judge_transition(
+        self,
+        s: Session,
+        asset_type: str,
+        asset: Any,
+        version: Any,
+        target: GovernedStage,
+        requester: str,
+    ) -> PolicyEvaluation:
         """How the rules for ``target`` judge ``version`` now (``requester`` asking)."""
-        rules = self.policies().select(asset_type, getattr(asset, "risk_tier", "standard"),
-                                       target)
+        rules = self.policies().select(asset_type, getattr(asset, "risk_tier", "standard"), target)
         facts = evaluation_facts(s, asset_type, asset, version, target, requester)
-        return evaluate(rules, facts, now=datetime.now(UTC), functions=self.functions(),
-                        roles=ROLES, evidence_metrics=self.evidence_metrics())
+        return evaluate(
+            rules,
+            facts,
+            now=datetime.now(UTC),
+            functions=self.functions(),
+            roles=ROLES,
+            evidence_metrics=self.evidence_metrics(),
+        )
 
-    def judge_monitoring(self, s: Session, asset_type: str, asset: Any, version: Any,
-                         actor: str) -> PolicyEvaluation:
+    def judge_monitoring(
+        self, s: Session, asset_type: str, asset: Any, version: Any, actor: str
+    ) -> PolicyEvaluation:
         """The monitoring rules (``event: monitoring``) judged on ``version`` in its stage now."""
         stage = version.stage
-        rules = self.policies().select(asset_type, getattr(asset, "risk_tier", "standard"),
-                                       stage, event="monitoring")
+        rules = self.policies().select(
+            asset_type, getattr(asset, "risk_tier", "standard"), stage, event="monitoring"
+        )
         facts = evaluation_facts(s, asset_type, asset, version, stage, actor)
-        return evaluate(rules, facts, now=datetime.now(UTC), functions=self.functions(),
-                        policy_required_for=frozenset())
+        return evaluate(
+            rules,
+            facts,
+            now=datetime.now(UTC),
+            functions=self.functions(),
+            policy_required_for=frozenset(),
+        )
 
 
 def evidence_facts(s: Session, asset_type: str, version: Any) -> list[EvidenceFacts]:
@@ -103,42 +123,74 @@ def evidence_facts(s: Session, asset_type: str, version: Any) -> list[EvidenceFa
     for e in store.list_evidence(s, asset_type, version.id):
         if e.kind in GOVERNANCE_KINDS:
             continue
-        out.append(EvidenceFacts(kind=e.kind, subject_digest=e.subject_digest,
-                                 metrics=e.metrics, created_at=aware(e.created_at),
-                                 stage=e.stage if e.stage in _LIFECYCLE_STAGES else None,
-                                 plugin=e.plugin, digest=e.digest, actor=e.created_by,
-                                 run_id=e.run_id))
+        out.append(
+            EvidenceFacts(
+                kind=e.kind,
+                subject_digest=e.subject_digest,
+                metrics=e.metrics,
+                created_at=aware(e.created_at),
+                stage=e.stage if e.stage in _LIFECYCLE_STAGES else None,
+                plugin=e.plugin,
+                digest=e.digest,
+                actor=e.created_by,
+                run_id=e.run_id,
+            )
+        )
     return out
 
 
-def version_facts(s: Session, asset_type: str, asset: Any, version: Any,
-                  cls: type[VersionFacts] = VersionFacts, **extra: Any) -> Any:
+def version_facts(
+    s: Session,
+    asset_type: str,
+    asset: Any,
+    version: Any,
+    cls: type[VersionFacts] = VersionFacts,
+    **extra: Any,
+) -> Any:
     """The facts of one version, as ``cls`` (``StageVersionFacts`` adds its evidence)."""
     kind = getattr(version, "kind", None) or getattr(version, "shape", None)
-    return cls(ref=store.version_ref(asset_type, asset.name, version.version),
-               digest=version.digest, asset_type=asset_type,
-               risk_tier=getattr(asset, "risk_tier", "standard"), kind=kind,
-               created_by=version.created_by, created_at=aware(version.created_at),
-               metadata=dict(version.meta),
-               tags=[f"{k}={v}" if v else k
-                     for k, v in store.tags_of(s, asset_type, version.id).items()],
-               **extra)
+    return cls(
+        ref=store.version_ref(asset_type, asset.name, version.version),
+        digest=version.digest,
+        asset_type=asset_type,
+        risk_tier=getattr(asset, "risk_tier", "standard"),
+        kind=kind,
+        created_by=version.created_by,
+        created_at=aware(version.created_at),
+        metadata=dict(version.meta),
+        tags=[f"{k}={v}" if v else k for k, v in store.tags_of(s, asset_type, version.id).items()],
+        **extra,
+    )
 
 
 def stage_holder(s: Session, asset_type: str, asset: Any, stage: GovernedStage) -> Any | None:
     """The version of ``asset`` in the governed ``stage`` now, or ``None``."""
     _, version_cls, fk = store.asset_classes(asset_type)
-    return s.execute(select(version_cls).where(getattr(version_cls, fk) == asset.id,
-                                               version_cls.stage == stage)).scalars().first()
+    return (
+        s.execute(
+            select(version_cls).where(
+                getattr(version_cls, fk) == asset.id, version_cls.stage == stage
+            )
+        )
+        .scalars()
+        .first()
+    )
 
 
 def _holder_facts(s: Session, asset_type: str, asset: Any, holder: Any) -> Any:
-    return version_facts(s, asset_type, asset, holder, StageVersionFacts,
-                         evidence=evidence_facts(s, asset_type, holder))
+    return version_facts(
+        s,
+        asset_type,
+        asset,
+        holder,
+        StageVersionFacts,
+        evidence=evidence_facts(s, asset_type, holder),
+    )
 
 
-def evaluation_facts(s: Session, asset_type: str, asset: Any, version: Any, target: GovernedStage,
-                     requester: str) -> EvaluationFacts:
+def evaluation_facts(
+    s: Session, asset_type: str, asset: Any, version: Any, target: GovernedStage, requester: str
+) -> EvaluationFacts:
     """Everything the rules for ``target`` are judged on, read in session ``s``."""
     holder = stage_holder(s, asset_type, asset, target)
     current = None
@@ -149,11 +201,22 @@ def evaluation_facts(s: Session, asset_type: str, asset: Any, version: Any, targ
         prod = stage_holder(s, asset_type, asset, "production")
         if prod is not None and prod.id != version.id:
             production = _holder_facts(s, asset_type, asset, prod)
-    return EvaluationFacts(version=version_facts(s, asset_type, asset, version),
-                           transition=target, requester=requester,
-                           evidence=evidence_facts(s, asset_type, version),
-                           current=current, production=production)
+    return EvaluationFacts(
+        version=version_facts(s, asset_type, asset, version),
+        transition=target,
+        requester=requester,
+        evidence=evidence_facts(s, asset_type, version),
+        current=current,
+        production=production,
+    )
 
 
-__all__ = ["GOVERNANCE_KINDS", "PolicySource", "aware", "evaluation_facts", "evidence_facts",
-           "stage_holder", "version_facts"]
+__all__ = [
+    "GOVERNANCE_KINDS",
+    "PolicySource",
+    "aware",
+    "evaluation_facts",
+    "evidence_facts",
+    "stage_holder",
+    "version_facts",
+]

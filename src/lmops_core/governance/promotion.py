@@ -72,65 +72,104 @@ class Promotions(GovernancePart):
             if version.stage == to:
                 raise ConflictError(f"{canonical} is already in {to}")
             self._expire_lapsed(s, typ, version.id, to)
-            open_request = s.execute(select(col(ApprovalRequest.id)).where(
-                col(ApprovalRequest.asset_type) == typ,
-                col(ApprovalRequest.version_id) == version.id,
-                col(ApprovalRequest.target_stage) == to, col(ApprovalRequest.status) == "pending",
-                col(ApprovalRequest.expires_at) > utcnow())).scalars().first()
+            open_request = (
+                s.execute(
+                    select(col(ApprovalRequest.id)).where(
+                        col(ApprovalRequest.asset_type) == typ,
+                        col(ApprovalRequest.version_id) == version.id,
+                        col(ApprovalRequest.target_stage) == to,
+                        col(ApprovalRequest.status) == "pending",
+                        col(ApprovalRequest.expires_at) > utcnow(),
+                    )
+                )
+                .scalars()
+                .first()
+            )
             if open_request is not None:
-                raise ConflictError(f"{canonical} already has a pending request to {to}: "
-                                    f"{open_request}")
+                raise ConflictError(
+                    f"{canonical} already has a pending request to {to}: {open_request}"
+                )
             require_role(s, actor, {"submitter", "admin"}, f"request promotion of {canonical}")
             if version.status == REVALIDATION_REQUIRED:
                 raise PolicyViolationError(
                     f"{canonical} is {REVALIDATION_REQUIRED} (revoked or breached monitoring): it "
                     f"cannot enter {to} until a validator revalidates it on new evidence "
-                    f"(`lmops revalidate {canonical}`)", field="ref")
+                    f"(`lmops revalidate {canonical}`)",
+                    field="ref",
+                )
             evaluation = self.policy_source.judge_transition(s, typ, asset, version, to, actor)
             if not evaluation.allowed:
-                reasons = [f"{o.rule}/{o.condition or o.check}: {o.status}: {o.message}"
-                           for o in evaluation.blocking]
-                self.audit.record(s, "promotion.refused", canonical,
-                                            after={"to": to, "reasons": reasons})
+                reasons = [
+                    f"{o.rule}/{o.condition or o.check}: {o.status}: {o.message}"
+                    for o in evaluation.blocking
+                ]
+                self.audit.record(
+                    s, "promotion.refused", canonical, after={"to": to, "reasons": reasons}
+                )
                 refused = PolicyViolationError(
                     f"promotion of {canonical} to {to} refused by policy:\n  - "
-                    + "\n  - ".join(reasons), evaluation=evaluation.model_dump(mode="json"))
+                    + "\n  - ".join(reasons),
+                    evaluation=evaluation.model_dump(mode="json"),
+                )
                 # Commit the refusal's audit event, then raise.
                 s.commit()
                 raise refused
-            evidence_digests = sorted(f.digest for f in
-                                      evidence_facts(s, typ, version) if f.digest)
+            evidence_digests = sorted(f.digest for f in evidence_facts(s, typ, version) if f.digest)
             ttl = evaluation.request_ttl or DEFAULT_TTL
-            snapshot = {"ref": canonical, "to": to, "version_digest": version.digest,
-                        "policy_digests": evaluation.policy_digests,
-                        "evidence_digests": evidence_digests,
-                        "evaluation": evaluation.model_dump(mode="json")}
+            snapshot = {
+                "ref": canonical,
+                "to": to,
+                "version_digest": version.digest,
+                "policy_digests": evaluation.policy_digests,
+                "evidence_digests": evidence_digests,
+                "evaluation": evaluation.model_dump(mode="json"),
+            }
             now = utcnow()
             req = ApprovalRequest(
-                id=uuid.uuid4().hex, asset_type=typ, version_id=version.id, ref=canonical,
-                target_stage=to, requested_by=actor, status="pending", created_at=now,
-                expires_at=now + ttl, version_digest=version.digest,
-                policy_digests=evaluation.policy_digests, evidence_digests=evidence_digests,
+                id=uuid.uuid4().hex,
+                asset_type=typ,
+                version_id=version.id,
+                ref=canonical,
+                target_stage=to,
+                requested_by=actor,
+                status="pending",
+                created_at=now,
+                expires_at=now + ttl,
+                version_digest=version.digest,
+                policy_digests=evaluation.policy_digests,
+                evidence_digests=evidence_digests,
                 evaluation=snapshot["evaluation"],
                 required_approvals=dict(evaluation.required_approvals),
                 separation_of_duties=evaluation.separation_of_duties,
-                snapshot_digest=digest_bytes(canonical_json(snapshot).encode()))
+                snapshot_digest=digest_bytes(canonical_json(snapshot).encode()),
+            )
             s.add(req)
             try:
                 s.flush()
             except sa_exc.IntegrityError:
                 # uq_approval_pending: a concurrent request for the same version and
                 # stage committed between the check above and this insert.
-                raise ConflictError(f"{canonical} already has a pending request to {to} "
-                                    "(made concurrently)") from None
-            self.audit.record(s, "promotion.request", canonical,
-                                        after={"request_id": req.id, "to": to,
-                                               "snapshot_digest": req.snapshot_digest})
-            store.attach_evidence(s, self.audit, asset_type=typ, version=version,
-                                  expected_digest=version.digest, kind="promotion_request",
-                                  stage="deployment", plugin="lmops-core",
-                                  metrics={"to": to, "request_id": req.id},
-                                  details=snapshot)
+                raise ConflictError(
+                    f"{canonical} already has a pending request to {to} (made concurrently)"
+                ) from None
+            self.audit.record(
+                s,
+                "promotion.request",
+                canonical,
+                after={"request_id": req.id, "to": to, "snapshot_digest": req.snapshot_digest},
+            )
+            store.attach_evidence(
+                s,
+                self.audit,
+                asset_type=typ,
+                version=version,
+                expected_digest=version.digest,
+                kind="promotion_request",
+                stage="deployment",
+                plugin="lmops-core",
+                metrics={"to": to, "request_id": req.id},
+                details=snapshot,
+            )
             events: list[DecisionEvent] = []
             if not req.required_approvals:
                 events.append(self._promote(s, req, typ, asset, version, actor))
@@ -138,23 +177,30 @@ class Promotions(GovernancePart):
         announce(self.plugins, events)
         return public
 
-    def _expire_lapsed(self, s: Session, typ: str, version_id: int, to: GovernedStage
-                       ) -> None:
+    def _expire_lapsed(self, s: Session, typ: str, version_id: int, to: GovernedStage) -> None:
         # A pending request past its expiry no longer blocks a new one, but it still
         # occupies uq_approval_pending until it is marked expired.
-        for req in s.execute(select(ApprovalRequest).where(
-                col(ApprovalRequest.asset_type) == typ,
-                col(ApprovalRequest.version_id) == version_id,
-                col(ApprovalRequest.target_stage) == to, col(ApprovalRequest.status) == "pending",
-                col(ApprovalRequest.expires_at) <= utcnow())).scalars().all():
+        for req in (
+            s.execute(
+                select(ApprovalRequest).where(
+                    col(ApprovalRequest.asset_type) == typ,
+                    col(ApprovalRequest.version_id) == version_id,
+                    col(ApprovalRequest.target_stage) == to,
+                    col(ApprovalRequest.status) == "pending",
+                    col(ApprovalRequest.expires_at) <= utcnow(),
+                )
+            )
+            .scalars()
+            .all()
+        ):
             req.status, req.decided_at, req.reason = "expired", utcnow(), "request expired"
             s.add(req)
-            self.audit.record(s, "promotion.expired", req.ref,
-                                        after={"request_id": req.id})
+            self.audit.record(s, "promotion.expired", req.ref, after={"request_id": req.id})
         s.flush()
 
-    def decide(self, request_id: str, *, approve: bool, role: UserRoleName,
-               comment: str) -> ApprovalRequestPublic:
+    def decide(
+        self, request_id: str, *, approve: bool, role: UserRoleName, comment: str
+    ) -> ApprovalRequestPublic:
         """Approve or reject a pending request as ``role``, with a mandatory comment."""
         if not comment or not comment.strip():
             raise ValidationError("a decision needs a comment saying why", field="comment")
@@ -178,15 +224,17 @@ class Promotions(GovernancePart):
                 invalid = ConflictError(f"request {request_id} is {status}: {reason}")
             else:
                 self._record_decision(s, req, version, who, role, approve, comment)
-                events.append(decision_event(req, "approved" if approve else "rejected", actor,
-                                             comment))
+                events.append(
+                    decision_event(req, "approved" if approve else "rejected", actor, comment)
+                )
                 if approve and self._complete(s, req):
                     events.append(self._promote(s, req, typ, asset, version, actor))
                 elif not approve:
                     req.status, req.decided_at, req.reason = "rejected", utcnow(), comment
                     s.add(req)
-                    self.audit.record(s, "promotion.rejected", req.ref,
-                                                after={"request_id": req.id, "by": actor})
+                    self.audit.record(
+                        s, "promotion.rejected", req.ref, after={"request_id": req.id, "by": actor}
+                    )
                     events[-1] = decision_event(req, "rejected", actor, comment)
             public = request_public(s, req)
         announce(self.plugins, events)
@@ -201,21 +249,24 @@ class Promotions(GovernancePart):
             raise NotFoundError(f"approval request {request_id!r} does not exist")
         return req
 
-    def _staleness(self, s: Session, req: ApprovalRequest, version: Any
-                   ) -> tuple[Ending, str] | None:
+    def _staleness(
+        self, s: Session, req: ApprovalRequest, version: Any
+    ) -> tuple[Ending, str] | None:
         if utcnow() > aware(req.expires_at):
             return "expired", f"it expired at {aware(req.expires_at).isoformat()}"
         if version.digest != req.version_digest:
             return "invalidated", "the version's content changed after the request"
         if version.status == REVALIDATION_REQUIRED:
-            return "invalidated", (f"{req.ref} is {REVALIDATION_REQUIRED} (revoked or breached "
-                                   "monitoring) and must be revalidated first")
+            return "invalidated", (
+                f"{req.ref} is {REVALIDATION_REQUIRED} (revoked or breached "
+                "monitoring) and must be revalidated first"
+            )
         revoked_at = last_revocation(s, req.asset_type, version)
         if revoked_at is not None and revoked_at >= aware(req.created_at):
-            return "invalidated", (f"{req.ref} was revoked at {revoked_at.isoformat()}, after "
-                                   "the request was made")
-        current = sorted(f.digest for f in evidence_facts(s, req.asset_type, version)
-                         if f.digest)
+            return "invalidated", (
+                f"{req.ref} was revoked at {revoked_at.isoformat()}, after the request was made"
+            )
+        current = sorted(f.digest for f in evidence_facts(s, req.asset_type, version) if f.digest)
         if current != sorted(req.evidence_digests):
             return "invalidated", "the version's evidence changed after the request"
         try:
@@ -227,57 +278,109 @@ class Promotions(GovernancePart):
                 return "invalidated", f"policy file {file} changed after the request"
         return None
 
-    def _record_decision(self, s: Session, req: ApprovalRequest, version: Any, who: Identity,
-                         role: str, approve: bool, comment: str) -> None:
+    def _record_decision(
+        self,
+        s: Session,
+        req: ApprovalRequest,
+        version: Any,
+        who: Identity,
+        role: str,
+        approve: bool,
+        comment: str,
+    ) -> None:
         actor = who.user
         reviewer_roles = set(req.required_approvals) or {"validator", "risk_officer", "admin"}
         if role not in reviewer_roles:
             raise PermissionDeniedError(
                 f"role {role!r} does not review this request (needs: "
-                f"{', '.join(sorted(reviewer_roles))})")
+                f"{', '.join(sorted(reviewer_roles))})"
+            )
         require_role(s, actor, {role}, f"decide request {req.id} as {role}")
         if req.separation_of_duties:
             if actor == req.requested_by:
-                raise PermissionDeniedError(f"{actor!r} requested this promotion and cannot "
-                                            "also decide it (separation of duties)")
+                raise PermissionDeniedError(
+                    f"{actor!r} requested this promotion and cannot "
+                    "also decide it (separation of duties)"
+                )
             if actor == version.created_by:
-                raise PermissionDeniedError(f"{actor!r} authored {req.ref} and cannot decide "
-                                            "its promotion (separation of duties)")
+                raise PermissionDeniedError(
+                    f"{actor!r} authored {req.ref} and cannot decide "
+                    "its promotion (separation of duties)"
+                )
             require_known_author(s, req.asset_type, req.ref, version)
-        already = s.execute(select(ApprovalDecision).where(
-            col(ApprovalDecision.request_id) == req.id,
-            col(ApprovalDecision.actor) == actor)).scalars().first()
+        already = (
+            s.execute(
+                select(ApprovalDecision).where(
+                    col(ApprovalDecision.request_id) == req.id, col(ApprovalDecision.actor) == actor
+                )
+            )
+            .scalars()
+            .first()
+        )
         if already is not None:
-            raise ConflictError(f"{actor!r} already decided request {req.id} "
-                                "(each reviewer decides once)")
+            raise ConflictError(
+                f"{actor!r} already decided request {req.id} (each reviewer decides once)"
+            )
         if req.evaluation.get("require_personal_signature") and who.method != "personal-key":
             raise PermissionDeniedError(
                 f"the policy governing request {req.id} requires a personal signature "
                 "(require_personal_signature): decide with your registered personal signing "
-                f"key (LMOPS_SIGNING_KEY); a decision by {who.describe()} does not count")
+                f"key (LMOPS_SIGNING_KEY); a decision by {who.describe()} does not count"
+            )
         decision = "approve" if approve else "reject"
         now = utcnow()
-        signed = sign(approval_statement(req=req, identity=who, decision=decision, role=role,
-                                         comment=comment, at=now),
-                      signer_for(who, self.home))
-        s.add(ApprovalDecision(request_id=req.id, actor=actor, role=role, decision=decision,
-                               comment=comment, created_at=now, statement=signed.statement,
-                               signature=signed.signature,
-                               key_fingerprint=signed.key_fingerprint, auth_method=who.method))
+        signed = sign(
+            approval_statement(
+                req=req, identity=who, decision=decision, role=role, comment=comment, at=now
+            ),
+            signer_for(who, self.home),
+        )
+        s.add(
+            ApprovalDecision(
+                request_id=req.id,
+                actor=actor,
+                role=role,
+                decision=decision,
+                comment=comment,
+                created_at=now,
+                statement=signed.statement,
+                signature=signed.signature,
+                key_fingerprint=signed.key_fingerprint,
+                auth_method=who.method,
+            )
+        )
         s.flush()
-        self.audit.record(s, "approval.approve" if approve else "approval.reject",
-                                    req.ref, after={"request_id": req.id, "role": role,
-                                                    "comment": comment})
-        store.attach_evidence(s, self.audit, asset_type=req.asset_type,
-                              version=version, expected_digest=req.version_digest,
-                              kind="approval", stage="deployment", plugin="lmops-core",
-                              metrics={"decision": "approve" if approve else "reject",
-                                       "role": role, "request_id": req.id},
-                              details={"actor": actor, "comment": comment,
-                                       "auth_method": who.method, **signed.to_json()})
+        self.audit.record(
+            s,
+            "approval.approve" if approve else "approval.reject",
+            req.ref,
+            after={"request_id": req.id, "role": role, "comment": comment},
+        )
+        store.attach_evidence(
+            s,
+            self.audit,
+            asset_type=req.asset_type,
+            version=version,
+            expected_digest=req.version_digest,
+            kind="approval",
+            stage="deployment",
+            plugin="lmops-core",
+            metrics={
+                "decision": "approve" if approve else "reject",
+                "role": role,
+                "request_id": req.id,
+            },
+            details={
+                "actor": actor,
+                "comment": comment,
+                "auth_method": who.method,
+                **signed.to_json(),
+            },
+        )
 
-    def _recheck(self, s: Session, req: ApprovalRequest, asset: Any, version: Any
-                 ) -> tuple[Ending, str] | None:
+    def _recheck(
+        self, s: Session, req: ApprovalRequest, asset: Any, version: Any
+    ) -> tuple[Ending, str] | None:
         """Judge the request again under the policy as it stands at the moment of the decision.
 
         The snapshot froze the evaluation when the request was made; evidence
@@ -287,80 +390,128 @@ class Promotions(GovernancePart):
         """
         try:
             evaluation = self.policy_source.judge_transition(
-                s, req.asset_type, asset, version, req.target_stage, req.requested_by)
+                s, req.asset_type, asset, version, req.target_stage, req.requested_by
+            )
         except Exception as exc:  # noqa: BLE001 - fail closed: what cannot be judged is refused
             return "invalidated", f"the policy could not be evaluated again: {exc}"
         if not evaluation.allowed:
-            reasons = "; ".join(f"{o.rule}/{o.condition or o.check}: {o.status}: {o.message}"
-                                for o in evaluation.blocking)
+            reasons = "; ".join(
+                f"{o.rule}/{o.condition or o.check}: {o.status}: {o.message}"
+                for o in evaluation.blocking
+            )
             return "invalidated", f"the policy no longer allows it: {reasons}"
-        if (dict(evaluation.required_approvals) != dict(req.required_approvals)
-                or evaluation.separation_of_duties != req.separation_of_duties):
-            return "invalidated", ("the policy now asks for other sign-offs "
-                                   f"({dict(evaluation.required_approvals)})")
+        if (
+            dict(evaluation.required_approvals) != dict(req.required_approvals)
+            or evaluation.separation_of_duties != req.separation_of_duties
+        ):
+            return "invalidated", (
+                f"the policy now asks for other sign-offs ({dict(evaluation.required_approvals)})"
+            )
         return None
 
     def _approvals(self, s: Session, req: ApprovalRequest) -> Counter[str]:
         """Approvals that count now: only from reviewers who still hold the role they used."""
-        rows = s.execute(select(col(ApprovalDecision.role)).join(
-            UserRole, (col(UserRole.user) == ApprovalDecision.actor)
-            & (col(UserRole.role) == ApprovalDecision.role)).where(
-            col(ApprovalDecision.request_id) == req.id,
-            col(ApprovalDecision.decision) == "approve"))
+        rows = s.execute(
+            select(col(ApprovalDecision.role))
+            .join(
+                UserRole,
+                (col(UserRole.user) == ApprovalDecision.actor)
+                & (col(UserRole.role) == ApprovalDecision.role),
+            )
+            .where(
+                col(ApprovalDecision.request_id) == req.id,
+                col(ApprovalDecision.decision) == "approve",
+            )
+        )
         return Counter(rows.scalars())
 
     def _complete(self, s: Session, req: ApprovalRequest) -> bool:
         have = self._approvals(s, req)
         return all(have[role] >= n for role, n in req.required_approvals.items())
 
-    def _promote(self, s: Session, req: ApprovalRequest, typ: str, asset: Any, version: Any,
-                 actor: str) -> DecisionEvent:
+    def _promote(
+        self, s: Session, req: ApprovalRequest, typ: str, asset: Any, version: Any, actor: str
+    ) -> DecisionEvent:
         """Move the version into the stage unless a plugin vetoes; the event of the outcome."""
         evidence = {f.kind: dict(f.metrics) for f in evidence_facts(s, typ, version)}
-        context = PromotionContext(request_id=req.id, asset_type=typ,  # type: ignore[arg-type]
-                                   ref=req.ref, version_digest=version.digest,
-                                   target_stage=req.target_stage, requested_by=req.requested_by,
-                                   evidence=evidence)
+        context = PromotionContext(
+            request_id=req.id,
+            asset_type=typ,  # type: ignore[arg-type]
+            ref=req.ref,
+            version_digest=version.digest,
+            target_stage=req.target_stage,
+            requested_by=req.requested_by,
+            evidence=evidence,
+        )
         vetoes = [v for v in self.plugins.hook.lmops_before_promotion(promotion=context) if v]
         if vetoes:
             req.status, req.decided_at = "rejected", utcnow()
             req.reason = "vetoed by a plugin: " + "; ".join(vetoes)
             s.add(req)
-            self.audit.record(s, "promotion.vetoed", req.ref,
-                                        after={"request_id": req.id, "vetoes": vetoes})
+            self.audit.record(
+                s, "promotion.vetoed", req.ref, after={"request_id": req.id, "vetoes": vetoes}
+            )
             return decision_event(req, "vetoed", actor, req.reason)
         previous = stage_holder(s, typ, asset, req.target_stage)
         if previous is not None:
             previous.stage = None
             s.add(previous)
             s.flush()  # leave the stage before the new holder enters it (uq_*_stage)
-            self.audit.record(s, "stage.leave",
-                                        store.ref_of(s, typ, previous),
-                                        before={"stage": req.target_stage}, after={"stage": None})
+            self.audit.record(
+                s,
+                "stage.leave",
+                store.ref_of(s, typ, previous),
+                before={"stage": req.target_stage},
+                after={"stage": None},
+            )
         version.stage = req.target_stage
         s.add(version)
         req.status, req.decided_at = "approved", utcnow()
         s.add(req)
         s.flush()
-        self.audit.record(s, "promotion.complete", req.ref,
-                                    before={"stage": None}, after={"stage": req.target_stage,
-                                                                   "request_id": req.id})
-        store.attach_evidence(s, self.audit, asset_type=typ, version=version,
-                              expected_digest=version.digest, kind="promotion",
-                              stage="deployment", plugin="lmops-core",
-                              metrics={"stage": req.target_stage, "request_id": req.id},
-                              details={"approvals": dict(self._approvals(s, req)),
-                                       "policy_digests": req.policy_digests})
+        self.audit.record(
+            s,
+            "promotion.complete",
+            req.ref,
+            before={"stage": None},
+            after={"stage": req.target_stage, "request_id": req.id},
+        )
+        store.attach_evidence(
+            s,
+            self.audit,
+            asset_type=typ,
+            version=version,
+            expected_digest=version.digest,
+            kind="promotion",
+            stage="deployment",
+            plugin="lmops-core",
+            metrics={"stage": req.target_stage, "request_id": req.id},
+            details={
+                "approvals": dict(self._approvals(s, req)),
+                "policy_digests": req.policy_digests,
+            },
+        )
         return decision_event(req, "promoted", actor, "")
 
     def expire_due(self) -> int:
         """Mark pending requests past their expiry as expired; returns how many."""
         with self.db.write() as s:
-            due = s.execute(select(ApprovalRequest).where(
-                col(ApprovalRequest.status) == "pending",
-                col(ApprovalRequest.expires_at) < utcnow()).with_for_update()).scalars().all()
-            events = [close_request(s, self.audit, req, "expired", "request expired",
-                                    self.identity.user) for req in due]
+            due = (
+                s.execute(
+                    select(ApprovalRequest)
+                    .where(
+                        col(ApprovalRequest.status) == "pending",
+                        col(ApprovalRequest.expires_at) < utcnow(),
+                    )
+                    .with_for_update()
+                )
+                .scalars()
+                .all()
+            )
+            events = [
+                close_request(s, self.audit, req, "expired", "request expired", self.identity.user)
+                for req in due
+            ]
         announce(self.plugins, events)
         return len(events)
 
@@ -368,11 +519,11 @@ class Promotions(GovernancePart):
 def _check_stage_asset(asset_type: str, stage: GovernedStage, ref: str) -> None:
     allowed = STAGE_ASSET_TYPES.get(stage)
     if allowed is not None and asset_type not in allowed:
-        raise ValidationError(f"{ref}: only {', '.join(allowed)} versions can enter {stage}",
-                              field="to")
+        raise ValidationError(
+            f"{ref}: only {', '.join(allowed)} versions can enter {stage}", field="to"
+        )
     if asset_type == "suite" and stage != "approved-for-use":
-        raise ValidationError(f"{ref}: a suite version can only enter approved-for-use",
-                              field="to")
+        raise ValidationError(f"{ref}: a suite version can only enter approved-for-use", field="to")
 
 
 __all__ = ["DEFAULT_TTL", "STAGE_ASSET_TYPES", "Promotions"]

@@ -45,9 +45,13 @@ REVALIDATOR_ROLES = frozenset({"validator"})
 
 def last_revocation(s: Session, typ: str, version: Any) -> datetime | None:
     """When the version was last revoked or marked revalidation-required (None: never)."""
-    last = s.execute(select(func.max(Evidence.created_at)).where(
-        col(Evidence.subject_type) == typ, col(Evidence.subject_id) == version.id,
-        col(Evidence.kind) == "revocation")).scalar_one_or_none()
+    last = s.execute(
+        select(func.max(Evidence.created_at)).where(
+            col(Evidence.subject_type) == typ,
+            col(Evidence.subject_id) == version.id,
+            col(Evidence.kind) == "revocation",
+        )
+    ).scalar_one_or_none()
     return aware(last) if last is not None else None
 
 
@@ -65,14 +69,17 @@ class Revocations(GovernancePart):
             canonical = store.version_ref(typ, asset.name, version.version)
             if version.stage != stage:
                 raise ConflictError(f"{canonical} is not in {stage}")
-            require_role(s, self.identity.user, {"risk_officer", "validator", "admin"},
-                         f"revoke {canonical}")
-            events = self._withdraw(s, typ, version, canonical, stage=stage, reason=reason,
-                                    by_policy=False)
+            require_role(
+                s, self.identity.user, {"risk_officer", "validator", "admin"}, f"revoke {canonical}"
+            )
+            events = self._withdraw(
+                s, typ, version, canonical, stage=stage, reason=reason, by_policy=False
+            )
         announce(self.plugins, events)
 
-    def monitoring_verdict(self, s: Session, typ: str, asset: Any,
-                           version: Any) -> PolicyEvaluation:
+    def monitoring_verdict(
+        self, s: Session, typ: str, asset: Any, version: Any
+    ) -> PolicyEvaluation:
         """The monitoring rules (``event: monitoring``) judged on ``version`` in its stage now."""
         return self.policy_source.judge_monitoring(s, typ, asset, version, self.identity.user)
 
@@ -86,8 +93,10 @@ class Revocations(GovernancePart):
         make the policy do what it already demands. Returns the reasons.
         """
         if action not in ("revalidation-required", "revoke"):
-            raise ValidationError(f"unknown breach action {action!r}: expected "
-                                  "revalidation-required or revoke", field="action")
+            raise ValidationError(
+                f"unknown breach action {action!r}: expected revalidation-required or revoke",
+                field="action",
+            )
         with self.db.write() as s:
             typ, asset, version = resolve_version(s, ref)
             canonical = store.version_ref(typ, asset.name, version.version)
@@ -97,24 +106,38 @@ class Revocations(GovernancePart):
             verdict = self.monitoring_verdict(s, typ, asset, version)
             if verdict.allowed:
                 raise PolicyViolationError(
-                    f"the monitoring rules for {canonical} in {stage} hold: no breach to act on")
+                    f"the monitoring rules for {canonical} in {stage} hold: no breach to act on"
+                )
             if action not in verdict.breach_actions:
                 raise PolicyViolationError(
                     f"the monitoring rules for {canonical} in {stage} do not ask for "
-                    f"{action!r} on a breach (on_breach: {', '.join(verdict.breach_actions)})")
-            reasons = [f"{o.rule}/{o.condition or o.check}: {o.status}: {o.message}"
-                       for o in verdict.blocking]
+                    f"{action!r} on a breach (on_breach: {', '.join(verdict.breach_actions)})"
+                )
+            reasons = [
+                f"{o.rule}/{o.condition or o.check}: {o.status}: {o.message}"
+                for o in verdict.blocking
+            ]
             reason = "monitoring breach: " + "; ".join(reasons)
             leave = stage if action == "revoke" else None
             if leave is None and version.status == REVALIDATION_REQUIRED:
                 return reasons  # already marked (an earlier action of the same breach)
-            events = self._withdraw(s, typ, version, canonical, stage=leave, reason=reason,
-                                    by_policy=True)
+            events = self._withdraw(
+                s, typ, version, canonical, stage=leave, reason=reason, by_policy=True
+            )
         announce(self.plugins, events)
         return reasons
 
-    def _withdraw(self, s: Session, typ: str, version: Any, canonical: str, *,
-                  stage: str | None, reason: str, by_policy: bool) -> list[DecisionEvent]:
+    def _withdraw(
+        self,
+        s: Session,
+        typ: str,
+        version: Any,
+        canonical: str,
+        *,
+        stage: str | None,
+        reason: str,
+        by_policy: bool,
+    ) -> list[DecisionEvent]:
         """Mark the version revalidation-required, leave ``stage`` if given, end its requests.
 
         Every pending request of the version is invalidated in the same
@@ -131,24 +154,59 @@ class Revocations(GovernancePart):
             after["by_policy"] = True
         action = "promotion.revoked" if stage is not None else "monitoring.revalidation_required"
         self.audit.record(s, action, canonical, before=before, after=after)
-        store.attach_evidence(s, self.audit, asset_type=typ, version=version,
-                              expected_digest=version.digest, kind="revocation",
-                              stage="monitoring", plugin="lmops-core",
-                              metrics={"stage": stage or "", "by_policy": by_policy,
-                                       "action": "revoke" if stage else REVALIDATION_REQUIRED},
-                              details={"reason": reason})
+        store.attach_evidence(
+            s,
+            self.audit,
+            asset_type=typ,
+            version=version,
+            expected_digest=version.digest,
+            kind="revocation",
+            stage="monitoring",
+            plugin="lmops-core",
+            metrics={
+                "stage": stage or "",
+                "by_policy": by_policy,
+                "action": "revoke" if stage else REVALIDATION_REQUIRED,
+            },
+            details={"reason": reason},
+        )
         events = []
         if stage is not None:
-            events.append(DecisionEvent(request_id=None, ref=canonical, target_stage=stage,
-                                        decision="revoked", actor=self.identity.user,
-                                        comment=reason, status=REVALIDATION_REQUIRED))
-        pending = s.execute(select(ApprovalRequest).where(
-            col(ApprovalRequest.asset_type) == typ,
-            col(ApprovalRequest.version_id) == version.id,
-            col(ApprovalRequest.status) == "pending").with_for_update()).scalars().all()
+            events.append(
+                DecisionEvent(
+                    request_id=None,
+                    ref=canonical,
+                    target_stage=stage,
+                    decision="revoked",
+                    actor=self.identity.user,
+                    comment=reason,
+                    status=REVALIDATION_REQUIRED,
+                )
+            )
+        pending = (
+            s.execute(
+                select(ApprovalRequest)
+                .where(
+                    col(ApprovalRequest.asset_type) == typ,
+                    col(ApprovalRequest.version_id) == version.id,
+                    col(ApprovalRequest.status) == "pending",
+                )
+                .with_for_update()
+            )
+            .scalars()
+            .all()
+        )
         for req in pending:
-            events.append(close_request(s, self.audit, req, "invalidated",
-                                        f"{canonical} was revoked: {reason}", self.identity.user))
+            events.append(
+                close_request(
+                    s,
+                    self.audit,
+                    req,
+                    "invalidated",
+                    f"{canonical} was revoked: {reason}",
+                    self.identity.user,
+                )
+            )
         return events
 
     def revalidate(self, ref: str, *, comment: str) -> None:
@@ -169,11 +227,15 @@ class Revocations(GovernancePart):
             canonical = store.version_ref(typ, asset.name, version.version)
             require_role(s, actor, set(REVALIDATOR_ROLES), f"revalidate {canonical}")
             if version.status != REVALIDATION_REQUIRED:
-                raise ConflictError(f"{canonical} is {version.status}, not "
-                                    f"{REVALIDATION_REQUIRED}: there is nothing to revalidate")
+                raise ConflictError(
+                    f"{canonical} is {version.status}, not "
+                    f"{REVALIDATION_REQUIRED}: there is nothing to revalidate"
+                )
             if actor == version.created_by:
-                raise PermissionDeniedError(f"{actor!r} authored {canonical} and cannot "
-                                            "revalidate it (separation of duties)")
+                raise PermissionDeniedError(
+                    f"{actor!r} authored {canonical} and cannot "
+                    "revalidate it (separation of duties)"
+                )
             require_known_author(s, typ, canonical, version)
             since = last_revocation(s, typ, version) or aware(version.created_at)
             stale = self._kinds_without_new_evidence(s, typ, asset, version, since)
@@ -181,31 +243,60 @@ class Revocations(GovernancePart):
                 raise PolicyViolationError(
                     f"{canonical} cannot be revalidated: no evidence recorded after its "
                     f"revocation at {since.isoformat()} for kind(s) {', '.join(stale)}; "
-                    "record new evidence for each first", field="ref")
+                    "record new evidence for each first",
+                    field="ref",
+                )
             version.status = "active"
             s.add(version)
             s.flush()
-            self.audit.record(s, "promotion.revalidated", canonical,
-                                        before={"status": REVALIDATION_REQUIRED},
-                                        after={"status": "active", "comment": comment})
-            store.attach_evidence(s, self.audit, asset_type=typ, version=version,
-                                  expected_digest=version.digest, kind="revalidation",
-                                  stage="evaluation", plugin="lmops-core",
-                                  metrics={"since": since.isoformat()},
-                                  details={"actor": actor, "comment": comment})
-        announce(self.plugins, [DecisionEvent(request_id=None, ref=canonical, target_stage="",
-                                              decision="revalidated", actor=actor,
-                                              comment=comment, status="active")])
+            self.audit.record(
+                s,
+                "promotion.revalidated",
+                canonical,
+                before={"status": REVALIDATION_REQUIRED},
+                after={"status": "active", "comment": comment},
+            )
+            store.attach_evidence(
+                s,
+                self.audit,
+                asset_type=typ,
+                version=version,
+                expected_digest=version.digest,
+                kind="revalidation",
+                stage="evaluation",
+                plugin="lmops-core",
+                metrics={"since": since.isoformat()},
+                details={"actor": actor, "comment": comment},
+            )
+        announce(
+            self.plugins,
+            [
+                DecisionEvent(
+                    request_id=None,
+                    ref=canonical,
+                    target_stage="",
+                    decision="revalidated",
+                    actor=actor,
+                    comment=comment,
+                    status="active",
+                )
+            ],
+        )
 
-    def _kinds_without_new_evidence(self, s: Session, typ: str, asset: Any, version: Any,
-                                    since: datetime) -> list[str]:
+    def _kinds_without_new_evidence(
+        self, s: Session, typ: str, asset: Any, version: Any, since: datetime
+    ) -> list[str]:
         tier = getattr(asset, "risk_tier", "standard")
         policies = self.policy_source.policies()
-        required = {req.kind for stage in GOVERNED_STAGES
-                    for matched in policies.select(typ, tier, stage)
-                    for req in matched.rule.evidence}
-        fresh = {e.kind for e in store.list_evidence(s, typ, version.id)
-                 if aware(e.created_at) > since}
+        required = {
+            req.kind
+            for stage in GOVERNED_STAGES
+            for matched in policies.select(typ, tier, stage)
+            for req in matched.rule.evidence
+        }
+        fresh = {
+            e.kind for e in store.list_evidence(s, typ, version.id) if aware(e.created_at) > since
+        }
         return sorted(required - fresh)
 
 

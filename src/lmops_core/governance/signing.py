@@ -56,8 +56,11 @@ class Signed:
 
     def to_json(self) -> dict[str, str]:
         """The form carried in evidence details and bundles."""
-        return {"statement": self.statement, "signature": self.signature,
-                "key_fingerprint": self.key_fingerprint}
+        return {
+            "statement": self.statement,
+            "signature": self.signature,
+            "key_fingerprint": self.key_fingerprint,
+        }
 
 
 def server_signer(home: Path) -> Signer:
@@ -96,14 +99,18 @@ def check(signed: Signed, keys: Mapping[str, Ed25519PublicKey]) -> dict[str, Any
     """The statement if its signature verifies with the key it names, else IntegrityError."""
     key = keys.get(signed.key_fingerprint)
     if key is None:
-        raise IntegrityError(f"signed by key {signed.key_fingerprint}, which is not a trusted "
-                             "or registered key")
+        raise IntegrityError(
+            f"signed by key {signed.key_fingerprint}, which is not a trusted or registered key"
+        )
     try:
-        key.verify(base64.b64decode(signed.signature, validate=True),
-                   signed.statement.encode("utf-8"))
+        key.verify(
+            base64.b64decode(signed.signature, validate=True), signed.statement.encode("utf-8")
+        )
     except (InvalidSignature, ValueError) as exc:
-        raise IntegrityError(f"the signature by key {signed.key_fingerprint} does not match "
-                             "the statement: the statement or its signature was altered") from exc
+        raise IntegrityError(
+            f"the signature by key {signed.key_fingerprint} does not match "
+            "the statement: the statement or its signature was altered"
+        ) from exc
     try:
         body = json.loads(signed.statement)
     except ValueError as exc:
@@ -123,24 +130,47 @@ def auth_of(identity: Identity) -> dict[str, str]:
     return auth
 
 
-def approval_statement(*, req: ApprovalRequest, identity: Identity, decision: str, role: str,
-                       comment: str, at: datetime) -> dict[str, Any]:
+def approval_statement(
+    *,
+    req: ApprovalRequest,
+    identity: Identity,
+    decision: str,
+    role: str,
+    comment: str,
+    at: datetime,
+) -> dict[str, Any]:
     """The statement an approver signs: what they decided, on exactly which snapshot."""
-    return {"type": APPROVAL_TYPE, "request_id": req.id, "ref": req.ref,
-            "target_stage": req.target_stage, "version_digest": req.version_digest,
-            "policy_digests": dict(sorted(req.policy_digests.items())),
-            "evidence_digests": sorted(req.evidence_digests),
-            "snapshot_digest": req.snapshot_digest, "decision": decision, "role": role,
-            "actor": identity.user, "auth": auth_of(identity), "comment": comment,
-            "time": at.isoformat()}
+    return {
+        "type": APPROVAL_TYPE,
+        "request_id": req.id,
+        "ref": req.ref,
+        "target_stage": req.target_stage,
+        "version_digest": req.version_digest,
+        "policy_digests": dict(sorted(req.policy_digests.items())),
+        "evidence_digests": sorted(req.evidence_digests),
+        "snapshot_digest": req.snapshot_digest,
+        "decision": decision,
+        "role": role,
+        "actor": identity.user,
+        "auth": auth_of(identity),
+        "comment": comment,
+        "time": at.isoformat(),
+    }
 
 
-def registration_statement(*, user: str, public_key_pem: str, fingerprint: str,
-                           registrar: Identity, at: datetime) -> dict[str, Any]:
+def registration_statement(
+    *, user: str, public_key_pem: str, fingerprint: str, registrar: Identity, at: datetime
+) -> dict[str, Any]:
     """The statement by which ``registrar`` binds a public key to ``user``."""
-    return {"type": REGISTRATION_TYPE, "user": user, "fingerprint": fingerprint,
-            "public_key": public_key_pem, "registered_by": registrar.user,
-            "auth": auth_of(registrar), "time": at.isoformat()}
+    return {
+        "type": REGISTRATION_TYPE,
+        "user": user,
+        "fingerprint": fingerprint,
+        "public_key": public_key_pem,
+        "registered_by": registrar.user,
+        "auth": auth_of(registrar),
+        "time": at.isoformat(),
+    }
 
 
 # -- verification ----------------------------------------------------------------------------
@@ -176,48 +206,62 @@ class _Trusted:
 
 
 def _check_registration(row: SigningKey, trusted: _Trusted) -> None:
-    body = check(Signed(row.registration, row.registration_signature, row.registration_key),
-                 trusted.all())
+    body = check(
+        Signed(row.registration, row.registration_signature, row.registration_key), trusted.all()
+    )
     public = parse_public_pem(row.public_key, where=f"signing key {row.fingerprint}")
-    expected = {"type": REGISTRATION_TYPE, "user": row.user, "fingerprint": row.fingerprint,
-                "public_key": row.public_key}
+    expected = {
+        "type": REGISTRATION_TYPE,
+        "user": row.user,
+        "fingerprint": row.fingerprint,
+        "public_key": row.public_key,
+    }
     for name, value in expected.items():
         if body.get(name) != value:
-            raise IntegrityError(f"its registration statement says {name}="
-                                 f"{body.get(name)!r}, the row {value!r}")
+            raise IntegrityError(
+                f"its registration statement says {name}={body.get(name)!r}, the row {value!r}"
+            )
     if fingerprint_of(public) != row.fingerprint:
         raise IntegrityError("its public key does not have the fingerprint it is stored under")
     trusted.personal[row.fingerprint] = row
     trusted.personal_keys[row.fingerprint] = public
 
 
-def _check_decision(d: ApprovalDecision, req: ApprovalRequest | None,
-                    trusted: _Trusted) -> None:
+def _check_decision(d: ApprovalDecision, req: ApprovalRequest | None, trusted: _Trusted) -> None:
     if not d.statement or not d.signature or not d.key_fingerprint:
         raise IntegrityError("it carries no signed statement")
     body = check(Signed(d.statement, d.signature, d.key_fingerprint), trusted.all())
     if req is None:
         raise IntegrityError(f"its request {d.request_id} does not exist")
     expected: dict[str, Any] = {
-        "type": APPROVAL_TYPE, "request_id": d.request_id, "actor": d.actor, "role": d.role,
-        "decision": d.decision, "comment": d.comment, "ref": req.ref,
-        "target_stage": req.target_stage, "version_digest": req.version_digest,
+        "type": APPROVAL_TYPE,
+        "request_id": d.request_id,
+        "actor": d.actor,
+        "role": d.role,
+        "decision": d.decision,
+        "comment": d.comment,
+        "ref": req.ref,
+        "target_stage": req.target_stage,
+        "version_digest": req.version_digest,
         "policy_digests": dict(sorted(req.policy_digests.items())),
         "evidence_digests": sorted(req.evidence_digests),
-        "snapshot_digest": req.snapshot_digest}
+        "snapshot_digest": req.snapshot_digest,
+    }
     for name, value in expected.items():
         if body.get(name) != value:
-            raise IntegrityError(f"the signed statement says {name}={body.get(name)!r} but "
-                                 f"the database says {value!r}")
+            raise IntegrityError(
+                f"the signed statement says {name}={body.get(name)!r} but "
+                f"the database says {value!r}"
+            )
     method = (body.get("auth") or {}).get("method")
     if method != d.auth_method:
-        raise IntegrityError(f"signed as authenticated by {method!r}, stored as "
-                             f"{d.auth_method!r}")
+        raise IntegrityError(f"signed as authenticated by {method!r}, stored as {d.auth_method!r}")
     key = trusted.personal.get(d.key_fingerprint)
     if key is not None:
         if method != "personal-key" or key.user != d.actor:
-            raise IntegrityError(f"signed with the personal key of {key.user!r}, not of the "
-                                 f"actor {d.actor!r}")
+            raise IntegrityError(
+                f"signed with the personal key of {key.user!r}, not of the actor {d.actor!r}"
+            )
         if key.revoked_at is not None and _when(body) > _aware(key.revoked_at):
             raise IntegrityError(f"signed with key {key.fingerprint} after it was revoked")
     elif method not in SERVER_METHODS:
@@ -232,12 +276,14 @@ def _when(body: Mapping[str, Any]) -> datetime:
     try:
         return _aware(datetime.fromisoformat(str(body.get("time"))))
     except ValueError as exc:
-        raise IntegrityError(f"the statement's time {body.get('time')!r} is not a timestamp"
-                             ) from exc
+        raise IntegrityError(
+            f"the statement's time {body.get('time')!r} is not a timestamp"
+        ) from exc
 
 
-def verify_decisions(s: Session, server_keys: Mapping[str, Ed25519PublicKey]
-                     ) -> DecisionVerifyResult:
+def verify_decisions(
+    s: Session, server_keys: Mapping[str, Ed25519PublicKey]
+) -> DecisionVerifyResult:
     """Check every personal key registration and every decision's signed statement.
 
     ``server_keys`` are the trusted server public keys (``server_public_keys(home)``
@@ -246,33 +292,52 @@ def verify_decisions(s: Session, server_keys: Mapping[str, Ed25519PublicKey]
     """
     trusted = _Trusted(server=dict(server_keys))
     problems: list[str] = []
-    rows = s.execute(select(SigningKey).order_by(col(SigningKey.created_at),
-                                                 col(SigningKey.fingerprint))).scalars().all()
+    rows = (
+        s.execute(
+            select(SigningKey).order_by(col(SigningKey.created_at), col(SigningKey.fingerprint))
+        )
+        .scalars()
+        .all()
+    )
     for row in rows:
         try:
             _check_registration(row, trusted)
         except LmopsError as exc:  # a bad row is a finding, not a crash
             problems.append(f"signing key {row.fingerprint} of {row.user!r}: {exc}")
-    decisions = s.execute(select(ApprovalDecision).order_by(
-        col(ApprovalDecision.id))).scalars().all()
-    requests = {r.id: r for r in s.execute(select(ApprovalRequest).where(
-        col(ApprovalRequest.id).in_({d.request_id for d in decisions}))).scalars()}
+    decisions = (
+        s.execute(select(ApprovalDecision).order_by(col(ApprovalDecision.id))).scalars().all()
+    )
+    requests = {
+        r.id: r
+        for r in s.execute(
+            select(ApprovalRequest).where(
+                col(ApprovalRequest.id).in_({d.request_id for d in decisions})
+            )
+        ).scalars()
+    }
     for d in decisions:
         try:
             _check_decision(d, requests.get(d.request_id), trusted)
         except IntegrityError as exc:
-            problems.append(f"decision {d.id} ({d.decision} by {d.actor!r} as {d.role} on "
-                            f"request {d.request_id}): {exc}")
-    return DecisionVerifyResult(decisions_checked=len(decisions), keys_checked=len(rows),
-                                problems=tuple(problems))
+            problems.append(
+                f"decision {d.id} ({d.decision} by {d.actor!r} as {d.role} on "
+                f"request {d.request_id}): {exc}"
+            )
+    return DecisionVerifyResult(
+        decisions_checked=len(decisions), keys_checked=len(rows), problems=tuple(problems)
+    )
 
 
 def registered_keys(s: Session, fingerprints: set[str]) -> dict[str, SigningKey]:
     """The key rows with these fingerprints (revoked included: old decisions still verify)."""
     if not fingerprints:
         return {}
-    return {k.fingerprint: k for k in s.execute(select(SigningKey).where(
-        col(SigningKey.fingerprint).in_(fingerprints))).scalars()}
+    return {
+        k.fingerprint: k
+        for k in s.execute(
+            select(SigningKey).where(col(SigningKey.fingerprint).in_(fingerprints))
+        ).scalars()
+    }
 
 
 def decision_signed(d: ApprovalDecision) -> Signed:
@@ -282,7 +347,20 @@ def decision_signed(d: ApprovalDecision) -> Signed:
     return Signed(d.statement, d.signature, d.key_fingerprint)
 
 
-__all__ = ["APPROVAL_TYPE", "REGISTRATION_TYPE", "DecisionVerifyResult", "Signed", "Signer",
-           "approval_statement", "check", "decision_signed", "registered_keys",
-           "registration_statement", "server_public_keys", "server_signer", "sign",
-           "signer_for", "verify_decisions"]
+__all__ = [
+    "APPROVAL_TYPE",
+    "REGISTRATION_TYPE",
+    "DecisionVerifyResult",
+    "Signed",
+    "Signer",
+    "approval_statement",
+    "check",
+    "decision_signed",
+    "registered_keys",
+    "registration_statement",
+    "server_public_keys",
+    "server_signer",
+    "sign",
+    "signer_for",
+    "verify_decisions",
+]

@@ -40,34 +40,54 @@ def decisions_for(s: Session, ids: list[str]) -> dict[str, list[ApprovalDecision
     """The decisions on each of the requests ``ids``, in the order they were made."""
     out: dict[str, list[ApprovalDecision]] = {}
     if ids:
-        for d in s.execute(select(ApprovalDecision).where(
-                col(ApprovalDecision.request_id).in_(ids)).order_by(
-                col(ApprovalDecision.id))).scalars():
+        for d in s.execute(
+            select(ApprovalDecision)
+            .where(col(ApprovalDecision.request_id).in_(ids))
+            .order_by(col(ApprovalDecision.id))
+        ).scalars():
             out.setdefault(d.request_id, []).append(d)
     return out
 
 
-def request_public(s: Session, req: ApprovalRequest,
-                   decisions: list[ApprovalDecision] | None = None) -> ApprovalRequestPublic:
+def request_public(
+    s: Session, req: ApprovalRequest, decisions: list[ApprovalDecision] | None = None
+) -> ApprovalRequestPublic:
     """A request as the SDK, the CLI and the API show it."""
     if decisions is None:
         decisions = decisions_for(s, [req.id]).get(req.id, [])
     approvals = Counter(d.role for d in decisions if d.decision == "approve")
     return ApprovalRequestPublic(
-        id=req.id, asset_type=req.asset_type, ref=req.ref, target_stage=req.target_stage,
-        requested_by=req.requested_by, status=req.status,
-        created_at=aware(req.created_at), expires_at=aware(req.expires_at),
+        id=req.id,
+        asset_type=req.asset_type,
+        ref=req.ref,
+        target_stage=req.target_stage,
+        requested_by=req.requested_by,
+        status=req.status,
+        created_at=aware(req.created_at),
+        expires_at=aware(req.expires_at),
         decided_at=aware(req.decided_at) if req.decided_at else None,
-        version_digest=req.version_digest, policy_digests=req.policy_digests,
-        required_approvals=req.required_approvals, approvals_so_far=dict(approvals),
-        separation_of_duties=req.separation_of_duties, snapshot_digest=req.snapshot_digest,
+        version_digest=req.version_digest,
+        policy_digests=req.policy_digests,
+        required_approvals=req.required_approvals,
+        approvals_so_far=dict(approvals),
+        separation_of_duties=req.separation_of_duties,
+        snapshot_digest=req.snapshot_digest,
         reason=req.reason,
-        decisions=[DecisionPublic(actor=d.actor, role=d.role, decision=d.decision,
-                                  comment=d.comment, created_at=aware(d.created_at),
-                                  auth_method=d.auth_method,
-                                  key_fingerprint=d.key_fingerprint,
-                                  statement=d.statement, signature=d.signature)
-                   for d in decisions])
+        decisions=[
+            DecisionPublic(
+                actor=d.actor,
+                role=d.role,
+                decision=d.decision,
+                comment=d.comment,
+                created_at=aware(d.created_at),
+                auth_method=d.auth_method,
+                key_fingerprint=d.key_fingerprint,
+                statement=d.statement,
+                signature=d.signature,
+            )
+            for d in decisions
+        ],
+    )
 
 
 def request_subject(s: Session, req: ApprovalRequest) -> tuple[Any, Any]:
@@ -82,14 +102,23 @@ class RequestViews:
     def __init__(self, *, db: Database) -> None:
         self.db = db
 
-    def list_requests(self, *, status: str | None = None, asset_type: str | None = None,
-                      target_stage: GovernedStage | None = None, limit: int = 50,
-                      offset: int = 0) -> Page:
+    def list_requests(
+        self,
+        *,
+        status: str | None = None,
+        asset_type: str | None = None,
+        target_stage: GovernedStage | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
         """A page of requests, newest first, filtered by status, asset type and stage."""
         limit = max(1, min(limit, 500))
         if status and status not in REQUEST_STATUSES:
-            raise ValidationError(f"unknown request status {status!r} (expected one of "
-                                  f"{', '.join(REQUEST_STATUSES)})", field="status")
+            raise ValidationError(
+                f"unknown request status {status!r} (expected one of "
+                f"{', '.join(REQUEST_STATUSES)})",
+                field="status",
+            )
         with self.db.read() as s:
             q = summaries()
             if status:
@@ -99,48 +128,70 @@ class RequestViews:
             if target_stage:
                 q = q.where(col(ApprovalRequest.target_stage) == target_stage)
             total = s.execute(select(func.count()).select_from(q.subquery())).scalar_one()
-            rows = s.execute(q.order_by(col(ApprovalRequest.created_at).desc(),
-                                        col(ApprovalRequest.id)).limit(limit).offset(offset)
-                             ).scalars()
+            rows = s.execute(
+                q.order_by(col(ApprovalRequest.created_at).desc(), col(ApprovalRequest.id))
+                .limit(limit)
+                .offset(offset)
+            ).scalars()
             reqs = list(rows)
             decisions = decisions_for(s, [r.id for r in reqs])
-            return Page(items=[request_public(s, r, decisions.get(r.id, [])) for r in reqs],
-                        total=total, limit=limit, offset=offset)
+            return Page(
+                items=[request_public(s, r, decisions.get(r.id, [])) for r in reqs],
+                total=total,
+                limit=limit,
+                offset=offset,
+            )
 
-    def pending_by_ref(self, asset_type: str, refs: Sequence[str]
-                       ) -> dict[str, list[ApprovalRequestPublic]]:
+    def pending_by_ref(
+        self, asset_type: str, refs: Sequence[str]
+    ) -> dict[str, list[ApprovalRequestPublic]]:
         """The pending requests of the versions ``refs`` name, oldest first, by ref."""
         out: dict[str, list[ApprovalRequestPublic]] = {}
         if not refs:
             return out
         with self.db.read() as s:
-            q = summaries().where(
-                col(ApprovalRequest.status) == "pending",
-                col(ApprovalRequest.asset_type) == asset_type,
-                col(ApprovalRequest.ref).in_(list(refs))).order_by(
-                col(ApprovalRequest.created_at), col(ApprovalRequest.id))
+            q = (
+                summaries()
+                .where(
+                    col(ApprovalRequest.status) == "pending",
+                    col(ApprovalRequest.asset_type) == asset_type,
+                    col(ApprovalRequest.ref).in_(list(refs)),
+                )
+                .order_by(col(ApprovalRequest.created_at), col(ApprovalRequest.id))
+            )
             reqs = list(s.execute(q).scalars())
             decisions = decisions_for(s, [r.id for r in reqs])
             for req in reqs:
                 out.setdefault(req.ref, []).append(
-                    request_public(s, req, decisions.get(req.id, [])))
+                    request_public(s, req, decisions.get(req.id, []))
+                )
         return out
 
-    def approved_request(self, asset_type: str, ref: str, *, digest: str,
-                         stage: GovernedStage) -> ApprovalRequestPublic | None:
+    def approved_request(
+        self, asset_type: str, ref: str, *, digest: str, stage: GovernedStage
+    ) -> ApprovalRequestPublic | None:
         """The latest approved request that put exactly this content of ``ref`` into ``stage``.
 
         A direct query (by version, digest, stage and status), so the answer
         never depends on how many other requests exist.
         """
         with self.db.read() as s:
-            q = summaries().where(
-                col(ApprovalRequest.asset_type) == asset_type, col(ApprovalRequest.ref) == ref,
-                col(ApprovalRequest.version_digest) == digest,
-                col(ApprovalRequest.target_stage) == stage,
-                col(ApprovalRequest.status) == "approved").order_by(
-                col(ApprovalRequest.decided_at).desc(), col(ApprovalRequest.created_at).desc(),
-                col(ApprovalRequest.id)).limit(1)
+            q = (
+                summaries()
+                .where(
+                    col(ApprovalRequest.asset_type) == asset_type,
+                    col(ApprovalRequest.ref) == ref,
+                    col(ApprovalRequest.version_digest) == digest,
+                    col(ApprovalRequest.target_stage) == stage,
+                    col(ApprovalRequest.status) == "approved",
+                )
+                .order_by(
+                    col(ApprovalRequest.decided_at).desc(),
+                    col(ApprovalRequest.created_at).desc(),
+                    col(ApprovalRequest.id),
+                )
+                .limit(1)
+            )
             req = s.execute(q).scalars().first()
             return request_public(s, req) if req is not None else None
 
@@ -154,17 +205,29 @@ class RequestViews:
             holder = stage_holder(s, req.asset_type, asset, req.target_stage)
             current = None
             if holder is not None and holder.id != version.id:
-                current = {"ref": store.ref_of(s, req.asset_type, holder),
-                           "digest": holder.digest,
-                           "evidence": {e.kind: e.metrics for e in
-                                        store.list_evidence(s, req.asset_type, holder.id)
-                                        if e.kind not in GOVERNANCE_KINDS}}
-            evidence = [{"kind": e.kind, "metrics": e.metrics, "digest": e.digest,
-                         "plugin": e.plugin, "created_at": e.created_at}
-                        for e in store.list_evidence(s, req.asset_type, version.id)]
+                current = {
+                    "ref": store.ref_of(s, req.asset_type, holder),
+                    "digest": holder.digest,
+                    "evidence": {
+                        e.kind: e.metrics
+                        for e in store.list_evidence(s, req.asset_type, holder.id)
+                        if e.kind not in GOVERNANCE_KINDS
+                    },
+                }
+            evidence = [
+                {
+                    "kind": e.kind,
+                    "metrics": e.metrics,
+                    "digest": e.digest,
+                    "plugin": e.plugin,
+                    "created_at": e.created_at,
+                }
+                for e in store.list_evidence(s, req.asset_type, version.id)
+            ]
             base = request_public(s, req).model_dump()
-            return ApprovalRequestDetail(**base, evaluation=req.evaluation, evidence=evidence,
-                                         current_in_stage=current)
+            return ApprovalRequestDetail(
+                **base, evaluation=req.evaluation, evidence=evidence, current_in_stage=current
+            )
 
 
 __all__ = ["RequestViews", "decisions_for", "request_public", "request_subject", "summaries"]

@@ -54,11 +54,25 @@ class Governance(GovernancePart):
     work; their public methods are offered here, as the SDK always did.
     """
 
-    def __init__(self, *, db: Database, identity: Identity, audit: AuditWriter,
-                 policy_source: PolicySource, plugins: PluginHost, home: Path) -> None:
-        super().__init__(db=db, identity=identity, audit=audit,
-                         access=Access(db=db, identity=identity, audit=audit),
-                         policy_source=policy_source, plugins=plugins, home=home)
+    def __init__(
+        self,
+        *,
+        db: Database,
+        identity: Identity,
+        audit: AuditWriter,
+        policy_source: PolicySource,
+        plugins: PluginHost,
+        home: Path,
+    ) -> None:
+        super().__init__(
+            db=db,
+            identity=identity,
+            audit=audit,
+            access=Access(db=db, identity=identity, audit=audit),
+            policy_source=policy_source,
+            plugins=plugins,
+            home=home,
+        )
         self.views = RequestViews(db=db)
         self.promotions = Promotions.sharing(self)
         self.revocations = Revocations.sharing(self)
@@ -83,8 +97,9 @@ class Governance(GovernancePart):
         check_target_stage(to)
         with self.db.read() as s:
             parsed_type, asset, version = resolve_version(s, ref)
-            return self.policy_source.judge_transition(s, parsed_type, asset, version, to,
-                                                       self.identity.user)
+            return self.policy_source.judge_transition(
+                s, parsed_type, asset, version, to, self.identity.user
+            )
 
     # -- roles and tokens (lmops_core.governance.access) ------------------------------
 
@@ -104,8 +119,9 @@ class Governance(GovernancePart):
         """Take a role from ``user`` (an admin acting with a credential)."""
         self.access.revoke_role(user, role)
 
-    def create_token(self, user: str, *, role: UserRoleName | None = None,
-                     description: str = "") -> str:
+    def create_token(
+        self, user: str, *, role: UserRoleName | None = None, description: str = ""
+    ) -> str:
         """Create a bearer token for ``user`` (granting ``role`` first); returns the token once."""
         return self.access.create_token(user, role=role, description=description)
 
@@ -123,20 +139,33 @@ class Governance(GovernancePart):
 
     # -- reading requests (lmops_core.governance.views) --------------------------------
 
-    def list_requests(self, *, status: str | None = None, asset_type: str | None = None,
-                      target_stage: GovernedStage | None = None, limit: int = 50,
-                      offset: int = 0) -> Page:
+    def list_requests(
+        self,
+        *,
+        status: str | None = None,
+        asset_type: str | None = None,
+        target_stage: GovernedStage | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
         """A page of requests, newest first, filtered by status, asset type and stage."""
-        return self.views.list_requests(status=status, asset_type=asset_type,
-                                        target_stage=target_stage, limit=limit, offset=offset)
+        return self.views.list_requests(
+            status=status,
+            asset_type=asset_type,
+            target_stage=target_stage,
+            limit=limit,
+            offset=offset,
+        )
 
-    def pending_by_ref(self, asset_type: str, refs: Sequence[str]
-                       ) -> dict[str, list[ApprovalRequestPublic]]:
+    def pending_by_ref(
+        self, asset_type: str, refs: Sequence[str]
+    ) -> dict[str, list[ApprovalRequestPublic]]:
         """The pending requests of the versions ``refs`` name, oldest first, by ref."""
         return self.views.pending_by_ref(asset_type, refs)
 
-    def approved_request(self, asset_type: str, ref: str, *, digest: str,
-                         stage: GovernedStage) -> ApprovalRequestPublic | None:
+    def approved_request(
+        self, asset_type: str, ref: str, *, digest: str, stage: GovernedStage
+    ) -> ApprovalRequestPublic | None:
         """The latest approved request that put exactly this content of ``ref`` into ``stage``."""
         return self.views.approved_request(asset_type, ref, digest=digest, stage=stage)
 
@@ -150,8 +179,9 @@ class Governance(GovernancePart):
         """Ask to promote ``ref`` into stage ``to``; refused at once if hard gates fail."""
         return self.promotions.request_promotion(ref, to=to)
 
-    def decide(self, request_id: str, *, approve: bool, role: UserRoleName,
-               comment: str) -> ApprovalRequestPublic:
+    def decide(
+        self, request_id: str, *, approve: bool, role: UserRoleName, comment: str
+    ) -> ApprovalRequestPublic:
         """Approve or reject a pending request as ``role``, with a mandatory comment."""
         return self.promotions.decide(request_id, approve=approve, role=role, comment=comment)
 
@@ -165,8 +195,9 @@ class Governance(GovernancePart):
         """Take a version out of a stage (monitoring breach, incident); audited."""
         self.revocations.revoke(ref, stage=stage, reason=reason)
 
-    def monitoring_verdict(self, s: Session, typ: str, asset: Any,
-                           version: Any) -> PolicyEvaluation:
+    def monitoring_verdict(
+        self, s: Session, typ: str, asset: Any, version: Any
+    ) -> PolicyEvaluation:
         """The monitoring rules (``event: monitoring``) judged on ``version`` in its stage now."""
         return self.revocations.monitoring_verdict(s, typ, asset, version)
 
@@ -187,17 +218,21 @@ class Governance(GovernancePart):
         if not rules:
             raise PermissionDeniedError(
                 f"no policy rule permits pickle-based files for {risk_tier}-risk models "
-                f"(a rule with transition {PICKLE_TRANSITION!r}); convert them to safetensors")
+                f"(a rule with transition {PICKLE_TRANSITION!r}); convert them to safetensors"
+            )
         # Allowing pickle is a decision: the roles are those of a verified identity, not of
         # whatever name the workspace is labelled with.
         who = self.access.acting(s, f"register pickle-based files for a {risk_tier}-risk model")
         if who.user != actor:
-            raise PermissionDeniedError(f"{actor!r} may not register pickle-based files: "
-                                        f"the credential presented is {who.user!r}'s")
+            raise PermissionDeniedError(
+                f"{actor!r} may not register pickle-based files: "
+                f"the credential presented is {who.user!r}'s"
+            )
         for matched in rules:
             roles = {a.role for a in matched.rule.approvals} or {"admin"}
-            require_role(s, who.user, roles, f"register pickle-based files (policy rule "
-                         f"{matched.rule.name})")
+            require_role(
+                s, who.user, roles, f"register pickle-based files (policy rule {matched.rule.name})"
+            )
 
 
 __all__ = ["GOVERNED_STAGES", "PICKLE_TRANSITION", "REVALIDATION_REQUIRED", "Governance"]

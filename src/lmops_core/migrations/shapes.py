@@ -66,7 +66,8 @@ def create_asset_table(table: str, *, risk_tier: bool) -> None:
     """A named asset (``datasets``, ``models``...): its name, the normalized name it is
     unique by, the number of its latest version, and (models and prompts) a risk tier."""
     tier: list[sa.Column[Any]] = (
-        [sa.Column("risk_tier", string(32), nullable=False)] if risk_tier else [])
+        [sa.Column("risk_tier", string(32), nullable=False)] if risk_tier else []
+    )
     op.create_table(
         table,
         sa.Column("name", string(128), nullable=False),

@@ -22,7 +22,6 @@ Actions: ``people``, ``grant``, ``register_dataset``, ``register_model``,
 ``verify_audit``.
 """
 
-
 from lmops_core.pipelines.result import Reporter, StepResult
 from lmops_core.pipelines.runner import PipelineRunner
 from lmops_core.pipelines.schema import Pipeline, Step, load_pipeline

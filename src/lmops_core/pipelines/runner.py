@@ -30,9 +30,15 @@ _PACKAGE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 class PipelineRunner:
     """Runs a pipeline's steps against one workspace, as the steps' actors."""
 
-    def __init__(self, ws: Workspace, pipeline: Pipeline, *, base_dir: Path,
-                 reporter: Reporter | None = None,
-                 progress: Callable[[], ProgressReporter] | None = None) -> None:
+    def __init__(
+        self,
+        ws: Workspace,
+        pipeline: Pipeline,
+        *,
+        base_dir: Path,
+        reporter: Reporter | None = None,
+        progress: Callable[[], ProgressReporter] | None = None,
+    ) -> None:
         self.ws = ws
         self.pipeline = pipeline
         self.base_dir = base_dir
@@ -72,8 +78,10 @@ class PipelineRunner:
         if output is None:
             return result.value
         if output not in result.outputs:
-            raise ValidationError(f"step {step!r} has no output {output!r} (has: "
-                                  f"{', '.join(result.outputs) or 'none'})")
+            raise ValidationError(
+                f"step {step!r} has no output {output!r} (has: "
+                f"{', '.join(result.outputs) or 'none'})"
+            )
         return result.outputs[output]
 
     def path(self, value: str) -> Path:
@@ -84,10 +92,9 @@ class PipelineRunner:
         only under its own folder (or reads a package's shipped files).
         """
         if value.startswith("package:"):
-            package, _, rel = value[len("package:"):].partition("/")
+            package, _, rel = value[len("package:") :].partition("/")
             if not _PACKAGE.fullmatch(package):
-                raise ValidationError(f"{value}: {package!r} is not a package name",
-                                      field="path")
+                raise ValidationError(f"{value}: {package!r} is not a package name", field="path")
             spec = importlib.util.find_spec(package)
             if spec is None or not spec.submodule_search_locations:
                 raise ValidationError(f"{value}: package {package!r} is not installed")
@@ -105,15 +112,23 @@ class PipelineRunner:
             actor = step.as_ or self.pipeline.actor
             self.report("start", step.title or f"{step.id}: {kind}", None)
             try:
-                result = ACTIONS[kind](self, self.acting_as(actor), self.resolve(
-                    spec.model_dump() if isinstance(spec, BaseModel) else spec))
+                result = ACTIONS[kind](
+                    self,
+                    self.acting_as(actor),
+                    self.resolve(spec.model_dump() if isinstance(spec, BaseModel) else spec),
+                )
             except LmopsError as exc:
-                raise StageError(f"pipeline {self.pipeline.name!r}, step {step.id!r} ({kind}) "
-                                 f"failed: {redact_text(str(exc))}", step=step.id) from exc
+                raise StageError(
+                    f"pipeline {self.pipeline.name!r}, step {step.id!r} ({kind}) "
+                    f"failed: {redact_text(str(exc))}",
+                    step=step.id,
+                ) from exc
             result.summary = redact_text(result.summary)
             self.results[step.id] = result
-            self.produced.update(v for v in (result.value, *result.outputs.values())
-                                 if isinstance(v, str) and Path(v).is_absolute())
+            self.produced.update(
+                v
+                for v in (result.value, *result.outputs.values())
+                if isinstance(v, str) and Path(v).is_absolute()
+            )
             self.report("done", step.id, result)
         return self.results
-

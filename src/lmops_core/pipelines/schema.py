@@ -126,8 +126,11 @@ class Step(_Strict):
     verify_audit: dict[str, Any] | None = None
 
     def action(self) -> tuple[str, Any]:
-        given = [(k, v) for k, v in self.__dict__.items()
-                 if k not in ("id", "as_", "title") and v is not None]
+        given = [
+            (k, v)
+            for k, v in self.__dict__.items()
+            if k not in ("id", "as_", "title") and v is not None
+        ]
         if len(given) != 1:
             names = ", ".join(k for k, _ in given) or "none"
             raise ValueError(f"step {self.id!r} needs exactly one action (given: {names})")
@@ -164,8 +167,9 @@ def load_pipeline(path: Path) -> Pipeline:
     except PydanticError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ValidationError(f"{path}: {where}: {first['msg']}", file=str(path),
-                              field=where) from None
+        raise ValidationError(
+            f"{path}: {where}: {first['msg']}", file=str(path), field=where
+        ) from None
     except ValueError as exc:
         raise ValidationError(f"{path}: {exc}", file=str(path)) from None
     return pipeline

@@ -26,25 +26,59 @@ _TOKEN_RE = re.compile(
 
 #: Types of metrics as declared by :class:`~lmops_core.contracts.EvidenceKind`, as CEL sees them
 #: (numbers are doubles in conditions: see ``to_cel_value``).
-DECLARED_TYPES = {"number": "double", "integer": "double", "string": "string",
-                  "boolean": "bool"}
-_METHOD_TYPES = {"contains": "bool", "startsWith": "bool", "endsWith": "bool",
-                 "matches": "bool", "exists": "bool", "all": "bool", "exists_one": "bool",
-                 "size": "int", "map": "list", "filter": "list"}
-_FUNCTION_TYPES = {"has": "bool", "size": "int", "int": "int", "uint": "uint",
-                   "double": "double", "string": "string", "bytes": "bytes", "bool": "bool",
-                   "timestamp": "timestamp", "duration": "duration", "type": "type",
-                   "matches": "bool"}
+DECLARED_TYPES = {"number": "double", "integer": "double", "string": "string", "boolean": "bool"}
+_METHOD_TYPES = {
+    "contains": "bool",
+    "startsWith": "bool",
+    "endsWith": "bool",
+    "matches": "bool",
+    "exists": "bool",
+    "all": "bool",
+    "exists_one": "bool",
+    "size": "int",
+    "map": "list",
+    "filter": "list",
+}
+_FUNCTION_TYPES = {
+    "has": "bool",
+    "size": "int",
+    "int": "int",
+    "uint": "uint",
+    "double": "double",
+    "string": "string",
+    "bytes": "bytes",
+    "bool": "bool",
+    "timestamp": "timestamp",
+    "duration": "duration",
+    "type": "type",
+    "matches": "bool",
+}
 _RELATIONS = {"==", "!=", "<", "<=", ">", ">="}
 # Fields the evaluator itself fills in (see ``evaluate._version_value`` / ``_evidence_value``).
-_VERSION_FIELDS = {"ref": "string", "digest": "string", "asset_type": "string",
-                   "risk_tier": "string", "kind": "string", "created_by": "string",
-                   "created_at": "timestamp", "tags": "list", "metadata": "map",
-                   "evidence": "map"}
-_EVIDENCE_FIELDS = {"kind": "string", "metrics": "map", "created_at": "timestamp",
-                    "age_days": "double", "subject_digest": "string", "stage": "string",
-                    "plugin": "string", "digest": "string", "actor": "string",
-                    "run_id": "string"}
+_VERSION_FIELDS = {
+    "ref": "string",
+    "digest": "string",
+    "asset_type": "string",
+    "risk_tier": "string",
+    "kind": "string",
+    "created_by": "string",
+    "created_at": "timestamp",
+    "tags": "list",
+    "metadata": "map",
+    "evidence": "map",
+}
+_EVIDENCE_FIELDS = {
+    "kind": "string",
+    "metrics": "map",
+    "created_at": "timestamp",
+    "age_days": "double",
+    "subject_digest": "string",
+    "stage": "string",
+    "plugin": "string",
+    "digest": "string",
+    "actor": "string",
+    "run_id": "string",
+}
 _REQUEST_FIELDS = {"requester": "string", "transition": "string"}
 
 Path = tuple[str, ...] | None
@@ -55,8 +89,9 @@ class _Unparsable(Exception):
     pass
 
 
-def result_type(source: str,
-                metric_type: Callable[[str, str], str | None] | None = None) -> str | None:
+def result_type(
+    source: str, metric_type: Callable[[str, str], str | None] | None = None
+) -> str | None:
     """The CEL type name ``source`` evaluates to (``"bool"``, ``"double"``...), or ``None``.
 
     ``metric_type(kind, metric)`` gives the declared type of ``evidence.kind.metrics.metric``.
@@ -82,8 +117,9 @@ def result_type(source: str,
 
 
 class _Parser:
-    def __init__(self, tokens: list[tuple[str, str]],
-                 metric_type: Callable[[str, str], str | None]) -> None:
+    def __init__(
+        self, tokens: list[tuple[str, str]], metric_type: Callable[[str, str], str | None]
+    ) -> None:
         self.tokens = tokens
         self.i = 0
         self.metric_type = metric_type
@@ -260,14 +296,17 @@ def _string_value(token: str) -> str | None:
     body = token.lstrip("rRbB")
     for quote in ('"""', "'''", '"', "'"):
         if body.startswith(quote) and body.endswith(quote) and len(body) >= 2 * len(quote):
-            inner = body[len(quote):-len(quote)]
+            inner = body[len(quote) : -len(quote)]
             return inner if "\\" not in inner else None
     return None
 
 
-def declared_metric_type(declarations: Mapping[str, Mapping[str, str]]
-                         ) -> Callable[[str, str], str | None]:
+def declared_metric_type(
+    declarations: Mapping[str, Mapping[str, str]],
+) -> Callable[[str, str], str | None]:
     """``metric_type`` for :func:`result_type` from ``kind -> {metric: type}`` declarations."""
+
     def metric_type(kind: str, metric: str) -> str | None:
         return declarations.get(kind, {}).get(metric)
+
     return metric_type

@@ -138,17 +138,31 @@ def _no_policy(facts: EvaluationFacts) -> RuleOutcome:
     )
 
 
-def _definition_errors(matched: MatchedRule, roles: Collection[str] | None,
-                       metrics: MetricDeclarations | None) -> list[RuleOutcome]:
-    issues = rule_issues(file=matched.file, rule=matched.rule, expressions=matched.expressions,
-                         rule_line=matched.line, roles=roles, metrics=metrics)
+def _definition_errors(
+    matched: MatchedRule, roles: Collection[str] | None, metrics: MetricDeclarations | None
+) -> list[RuleOutcome]:
+    issues = rule_issues(
+        file=matched.file,
+        rule=matched.rule,
+        expressions=matched.expressions,
+        rule_line=matched.line,
+        roles=roles,
+        metrics=metrics,
+    )
     return [
-        RuleOutcome(policy=matched.policy, file=matched.file, rule=matched.rule.name,
-                    condition=issue.condition or "definition", check="definition",
-                    status="error", blocking=True,
-                    message=f"rule is invalid: {issue.message} ({matched.file}"
-                            f"{'' if issue.line is None else f':{issue.line}'})")
-        for issue in issues if issue.severity == "error"
+        RuleOutcome(
+            policy=matched.policy,
+            file=matched.file,
+            rule=matched.rule.name,
+            condition=issue.condition or "definition",
+            check="definition",
+            status="error",
+            blocking=True,
+            message=f"rule is invalid: {issue.message} ({matched.file}"
+            f"{'' if issue.line is None else f':{issue.line}'})",
+        )
+        for issue in issues
+        if issue.severity == "error"
     ]
 
 

@@ -46,14 +46,23 @@ def lint(
     for policy in policies:
         issues.extend(_policy_issues(policy, known_functions, kinds))
         for rule in policy.rules:
-            issues.extend(rule_issues(
-                file=str(policy.path), rule=rule,
-                expressions={c.name: policy.expressions[(rule.name, c.name)]
-                             for c in rule.conditions},
-                rule_line=policy.lines.get((rule.name, None)),
-                condition_lines={c.name: policy.lines[(rule.name, c.name)]
-                                 for c in rule.conditions if (rule.name, c.name) in policy.lines},
-                roles=known_roles, metrics=metrics))
+            issues.extend(
+                rule_issues(
+                    file=str(policy.path),
+                    rule=rule,
+                    expressions={
+                        c.name: policy.expressions[(rule.name, c.name)] for c in rule.conditions
+                    },
+                    rule_line=policy.lines.get((rule.name, None)),
+                    condition_lines={
+                        c.name: policy.lines[(rule.name, c.name)]
+                        for c in rule.conditions
+                        if (rule.name, c.name) in policy.lines
+                    },
+                    roles=known_roles,
+                    metrics=metrics,
+                )
+            )
     issues.extend(_coverage_issues(policies))
     return issues
 

@@ -218,10 +218,20 @@ def _parse_yaml(text: str, file: str) -> tuple[Node | None, Any, list[LintIssue]
         return None, None, [LintIssue(file, f"malformed YAML: {reason}", line)]
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
-        char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1]
-                                                                         or "\0")
-        return None, None, [LintIssue(file, f"malformed YAML: character #x{char:04x} "
-                                      f"is not allowed ({exc.reason})", line)]
+        char = (
+            exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
+        )
+        return (
+            None,
+            None,
+            [
+                LintIssue(
+                    file,
+                    f"malformed YAML: character #x{char:04x} is not allowed ({exc.reason})",
+                    line,
+                )
+            ],
+        )
     except yaml.YAMLError as exc:
         return None, None, [LintIssue(file, f"malformed YAML: {exc}".splitlines()[0])]
     except RecursionError:

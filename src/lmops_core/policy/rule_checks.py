@@ -48,33 +48,46 @@ def rule_issues(
     if roles is not None:
         for approval in rule.approvals:
             if approval.role not in roles:
-                yield LintIssue(file, f"approval role {approval.role!r} does not exist "
-                                f"(roles: {', '.join(roles)})", rule_line, "error", rule.name)
-    declared = {kind: {name: _type_name(t) for name, t in m.items()}
-                for kind, m in (metrics or {}).items()}
+                yield LintIssue(
+                    file,
+                    f"approval role {approval.role!r} does not exist (roles: {', '.join(roles)})",
+                    rule_line,
+                    "error",
+                    rule.name,
+                )
+    declared = {
+        kind: {name: _type_name(t) for name, t in m.items()} for kind, m in (metrics or {}).items()
+    }
     for condition in rule.conditions:
         compiled = expressions.get(condition.name)
         if compiled is None:
             continue
         line = (condition_lines or {}).get(condition.name, rule_line)
 
-        def issue(message: str, severity: Severity = "error", name: str = condition.name,
-                  at: int | None = line) -> LintIssue:
+        def issue(
+            message: str,
+            severity: Severity = "error",
+            name: str = condition.name,
+            at: int | None = line,
+        ) -> LintIssue:
             return LintIssue(file, message, at, severity, rule.name, name)
 
         typ = result_type(compiled.source, lambda k, m: _declared_type(declared, k, m))
         if typ is not None and typ != "bool":
-            yield issue(f"condition evaluates to {typ}, not a bool (compare it, e.g. "
-                        "'... >= 0.5')")
-        yield from (issue(message, severity) for message, severity in
-                    _metric_issues(compiled.source, declared))
+            yield issue(f"condition evaluates to {typ}, not a bool (compare it, e.g. '... >= 0.5')")
+        yield from (
+            issue(message, severity)
+            for message, severity in _metric_issues(compiled.source, declared)
+        )
 
 
-def _metric_issues(source: str, declared: dict[str, dict[str, str]]
-                   ) -> Iterator[tuple[str, Severity]]:
+def _metric_issues(
+    source: str, declared: dict[str, dict[str, str]]
+) -> Iterator[tuple[str, Severity]]:
     # Text inside string literals is not a read; blank it out (same length, positions kept).
-    code = _STRING_RE.sub(lambda m: m.group()[0] + " " * (len(m.group()) - 2) + m.group()[-1],
-                          source)
+    code = _STRING_RE.sub(
+        lambda m: m.group()[0] + " " * (len(m.group()) - 2) + m.group()[-1], source
+    )
     seen: set[tuple[str, str]] = set()
     for match in _METRIC_READ_RE.finditer(code):
         kind = match.group(1)
@@ -88,12 +101,17 @@ def _metric_issues(source: str, declared: dict[str, dict[str, str]]
         names = ", ".join(sorted(declared[kind]))
         guarded = re.search(rf"has\(\s*{re.escape(source[start:end])}\s*\)", source)
         if guarded:
-            yield (f"reads metric {metric!r}, which evidence kind {kind!r} does not declare "
-                   f"(declared: {names}); guarded by has(), so it may simply be absent",
-                   "warning")
+            yield (
+                f"reads metric {metric!r}, which evidence kind {kind!r} does not declare "
+                f"(declared: {names}); guarded by has(), so it may simply be absent",
+                "warning",
+            )
         else:
-            yield (f"reads metric {metric!r}, which evidence kind {kind!r} never records "
-                   f"(declared: {names})", "error")
+            yield (
+                f"reads metric {metric!r}, which evidence kind {kind!r} never records "
+                f"(declared: {names})",
+                "error",
+            )
 
 
 def _type_name(declared: Any) -> str:
@@ -101,12 +119,11 @@ def _type_name(declared: Any) -> str:
 
 
 def _bracket_key(text: str) -> str:
-    inner = text[text.rindex("[") + 1:text.rindex("]")].strip()
+    inner = text[text.rindex("[") + 1 : text.rindex("]")].strip()
     return inner[1:-1]
 
 
-def _declared_type(declared: Mapping[str, Mapping[str, str]], kind: str,
-                   metric: str) -> str | None:
+def _declared_type(declared: Mapping[str, Mapping[str, str]], kind: str, metric: str) -> str | None:
     names = declared.get(kind) or {}
     if metric in names:
         return names[metric]

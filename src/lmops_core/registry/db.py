@@ -55,8 +55,9 @@ def store_exists(url: str) -> bool:
     except OperationalError as exc:
         if "does not exist" in str(exc):  # the database itself was never created
             return False
-        raise ConfigurationError(f"cannot reach the store at {describe_store(url)}: "
-                                 f"{str(exc.orig).strip()}") from None
+        raise ConfigurationError(
+            f"cannot reach the store at {describe_store(url)}: {str(exc.orig).strip()}"
+        ) from None
     finally:
         engine.dispose()
 
@@ -84,7 +85,9 @@ class Database:
         if self.dialect == "sqlite":
             db_path = parsed.database
             if not db_path or db_path == ":memory:":
-                raise ConfigurationError("an in-memory SQLite database cannot be shared; give a file")
+                raise ConfigurationError(
+                    "an in-memory SQLite database cannot be shared; give a file"
+                )
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
             self._lock_path = Path(db_path + ".write.lock")
             self.engine = create_engine(

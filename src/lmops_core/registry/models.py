@@ -43,9 +43,14 @@ def _json(default: Any = dict) -> Any:
 
 def _stage_holder(table: str, asset_fk: str) -> Index:
     """At most one version of an asset holds each stage (one ``production`` per model)."""
-    return Index(f"uq_{table}_stage", asset_fk, "stage", unique=True,
-                 sqlite_where=text("stage IS NOT NULL"),
-                 postgresql_where=text("stage IS NOT NULL"))
+    return Index(
+        f"uq_{table}_stage",
+        asset_fk,
+        "stage",
+        unique=True,
+        sqlite_where=text("stage IS NOT NULL"),
+        postgresql_where=text("stage IS NOT NULL"),
+    )
 
 
 #: 64-bit on PostgreSQL; SQLite integers are 64-bit whatever the declared type, and an
@@ -102,8 +107,7 @@ class Suite(_AssetRow, table=True):
 
 def _version_args(table: str, asset_fk: str, unique_name: str) -> tuple[Any, ...]:
     """One row per (asset, version number); at most one version of an asset per stage."""
-    return (UniqueConstraint(asset_fk, "version", name=unique_name),
-            _stage_holder(table, asset_fk))
+    return (UniqueConstraint(asset_fk, "version", name=unique_name), _stage_holder(table, asset_fk))
 
 
 class _VersionRow(SQLModel):

@@ -104,8 +104,9 @@ def parse_ref(ref: str, *, asset_type: AssetType | None = None) -> VersionRef:
     if selector.isdigit():
         # Only ASCII digits: str.isdigit() also accepts '²' or Arabic-Indic digits.
         if not selector.isascii() or len(selector) > 9:
-            raise ValidationError(f"invalid reference {ref!r}: a version is 1 to 9 ASCII digits",
-                                  field="ref")
+            raise ValidationError(
+                f"invalid reference {ref!r}: a version is 1 to 9 ASCII digits", field="ref"
+            )
         number = int(selector)
         if number < 1:
             raise ValidationError(f"invalid reference {ref!r}: versions start at 1", field="ref")

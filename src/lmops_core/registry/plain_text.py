@@ -20,12 +20,14 @@ _BAD_RE = re.compile("[\x00\ud800-\udfff]")
 def check_text(value: Any, field: str, *, max_length: int | None = None) -> str:
     """``value`` if it is a string without NUL or lone surrogates (and not too long)."""
     if not isinstance(value, str):
-        raise ValidationError(f"{field} must be a string, got {type(value).__name__}",
-                              field=field)
+        raise ValidationError(f"{field} must be a string, got {type(value).__name__}", field=field)
     bad = _BAD_RE.search(value)
     if bad is not None:
-        what = "a NUL character" if bad.group() == "\x00" else \
-            f"a lone UTF-16 surrogate (\\u{ord(bad.group()):04x})"
+        what = (
+            "a NUL character"
+            if bad.group() == "\x00"
+            else f"a lone UTF-16 surrogate (\\u{ord(bad.group()):04x})"
+        )
         raise ValidationError(f"{field} contains {what} at position {bad.start()}", field=field)
     if max_length is not None and len(value) > max_length:
         raise ValidationError(f"{field} is longer than {max_length} characters", field=field)

@@ -94,11 +94,20 @@ class AuditWriter:
     #: known or only named.
     identity: str = "asserted"
 
-    def record(self, session: Session, action: str, subject: str, *, before: Any = None,
-               after: Any = None) -> None:
+    def record(
+        self, session: Session, action: str, subject: str, *, before: Any = None, after: Any = None
+    ) -> None:
         # Secrets never reach the audit log (lmops_core.redaction).
-        append_event(session, key=self.key, actor=self.actor, action=action, subject=subject,
-                     before=redact(before), after=redact(after), anchor=self.anchor)
+        append_event(
+            session,
+            key=self.key,
+            actor=self.actor,
+            action=action,
+            subject=subject,
+            before=redact(before),
+            after=redact(after),
+            anchor=self.anchor,
+        )
 
 
 def author_identity(session: Session, asset_type: str, ref: str) -> str:
@@ -108,9 +117,17 @@ def author_identity(session: Session, asset_type: str, ref: str) -> str:
     registered before this was recorded, or whose event is missing, is
     ``asserted``: an author nobody verified.
     """
-    row = session.connection().execute(text(
-        "SELECT after FROM audit_events WHERE subject = :ref AND action = :action "
-        "ORDER BY seq LIMIT 1"), {"ref": ref, "action": f"{asset_type}_version.create"}).first()
+    row = (
+        session.connection()
+        .execute(
+            text(
+                "SELECT after FROM audit_events WHERE subject = :ref AND action = :action "
+                "ORDER BY seq LIMIT 1"
+            ),
+            {"ref": ref, "action": f"{asset_type}_version.create"},
+        )
+        .first()
+    )
     if row is None:
         return "asserted"
     try:
@@ -138,8 +155,9 @@ def get_asset(session: Session, asset_type: str, name: str) -> Any:
     """The asset with this (normalised) name, or ``NotFoundError``."""
     asset_cls, _, _ = asset_classes(asset_type)
     key = normalize_name(name)
-    row = session.execute(select(asset_cls).where(
-        asset_cls.normalized_name == key)).scalars().first()
+    row = (
+        session.execute(select(asset_cls).where(asset_cls.normalized_name == key)).scalars().first()
+    )
     if row is None:
         raise NotFoundError(f"{asset_type} {clean_name(name)!r} does not exist", asset=name)
     return row
@@ -174,8 +192,11 @@ def ensure_asset(
     key = normalize_name(name)
     _check_risk_tier(risk_tier)
     if not must_create:
-        existing = session.execute(select(asset_cls).where(
-            asset_cls.normalized_name == key)).scalars().first()
+        existing = (
+            session.execute(select(asset_cls).where(asset_cls.normalized_name == key))
+            .scalars()
+            .first()
+        )
         if existing is not None:
             return existing
     values: dict[str, Any] = {
@@ -195,8 +216,7 @@ def ensure_asset(
         .returning(asset_cls.id)
     )
     created_id = session.execute(stmt).scalar()
-    row = session.execute(select(asset_cls).where(
-        asset_cls.normalized_name == key)).scalars().one()
+    row = session.execute(select(asset_cls).where(asset_cls.normalized_name == key)).scalars().one()
     if created_id is None:
         if must_create:
             raise AlreadyExistsError(
@@ -205,8 +225,12 @@ def ensure_asset(
                 asset=display,
             )
         return row
-    audit.record(session, f"{asset_type}.create", f"{asset_type}:{display}",
-                 after={k: v for k, v in values.items() if k != "created_at"})
+    audit.record(
+        session,
+        f"{asset_type}.create",
+        f"{asset_type}:{display}",
+        after={k: v for k, v in values.items() if k != "created_at"},
+    )
     return row
 
 
@@ -233,21 +257,21 @@ def _allocate_version(session: Session, asset_cls: type[Any], asset_id: int) -> 
 _NEXT_VERSION_PG: dict[tuple[Any, ...], tuple[Any, tuple[tuple[str, Any, Any], ...]]] = {}
 
 
-def _next_version_pg_sql(version_cls: type[Any], asset_cls: type[Any], fk: str, by_id: bool,
-                         held: bool) -> tuple[Any, tuple[tuple[str, Any, Any], ...]]:
+def _next_version_pg_sql(
+    version_cls: type[Any], asset_cls: type[Any], fk: str, by_id: bool, held: bool
+) -> tuple[Any, tuple[tuple[str, Any, Any], ...]]:
     """The statement of :func:`_insert_next_version_pg`, built once per shape (building
     it is most of a version's client CPU), with the version's columns as parameters
     ``v_<column>``; and each such column's ``(name, default, default_factory)``."""
     key = (version_cls, by_id, held)
     if key not in _NEXT_VERSION_PG:
-        _NEXT_VERSION_PG[key] = _build_next_version_pg_sql(version_cls, asset_cls, fk, by_id,
-                                                           held)
+        _NEXT_VERSION_PG[key] = _build_next_version_pg_sql(version_cls, asset_cls, fk, by_id, held)
     return _NEXT_VERSION_PG[key]
 
 
-def _build_next_version_pg_sql(version_cls: type[Any], asset_cls: type[Any], fk: str,
-                               by_id: bool, held: bool
-                               ) -> tuple[Any, tuple[tuple[str, Any, Any], ...]]:
+def _build_next_version_pg_sql(
+    version_cls: type[Any], asset_cls: type[Any], fk: str, by_id: bool, held: bool
+) -> tuple[Any, tuple[tuple[str, Any, Any], ...]]:
     table = version_cls.__table__
     columns = []
     for c in table.columns:
@@ -258,26 +282,48 @@ def _build_next_version_pg_sql(version_cls: type[Any], asset_cls: type[Any], fk:
         default = None if info.is_required() or info.default_factory is not None else info.default
         columns.append((c.name, default, info.default_factory))
     match = asset_cls.id if by_id else asset_cls.normalized_name
-    nxt = (update(asset_cls).where(match == bindparam("asset_match"))
-           .values(latest_version=asset_cls.latest_version + 1)
-           .returning(asset_cls.id.label("asset_id"), asset_cls.name.label("asset_name"),
-                      asset_cls.latest_version.label("n")).cte("nxt"))
-    source = select(*[bindparam(f"v_{name}", type_=table.c[name].type).label(name)
-                      for name, _, _ in columns], nxt.c.asset_id, nxt.c.n)
+    nxt = (
+        update(asset_cls)
+        .where(match == bindparam("asset_match"))
+        .values(latest_version=asset_cls.latest_version + 1)
+        .returning(
+            asset_cls.id.label("asset_id"),
+            asset_cls.name.label("asset_name"),
+            asset_cls.latest_version.label("n"),
+        )
+        .cte("nxt")
+    )
+    source = select(
+        *[bindparam(f"v_{name}", type_=table.c[name].type).label(name) for name, _, _ in columns],
+        nxt.c.asset_id,
+        nxt.c.n,
+    )
     stmt = insert(version_cls).from_select([*(c[0] for c in columns), fk, "version"], source)
     extra = [select(nxt.c.asset_name).scalar_subquery()]
     if not held:
-        head = (select(col(AuditHead.seq), col(AuditHead.hash), col(AuditHead.signature))
-                .where(col(AuditHead.id) == 1).with_for_update().cte("head"))
+        head = (
+            select(col(AuditHead.seq), col(AuditHead.hash), col(AuditHead.signature))
+            .where(col(AuditHead.id) == 1)
+            .with_for_update()
+            .cte("head")
+        )
         extra += [select(c).scalar_subquery() for c in head.c]
     # "orm": the parameters are this statement's own, not rows of a bulk insert.
-    return (stmt.returning(version_cls, *extra).execution_options(dml_strategy="orm"),
-            tuple(columns))
+    return (
+        stmt.returning(version_cls, *extra).execution_options(dml_strategy="orm"),
+        tuple(columns),
+    )
 
 
-def _insert_next_version_pg(session: Session, audit: AuditWriter, asset_cls: type[Any],
-                            version_cls: type[Any], fk: str, asset_match: int | str,
-                            values: Mapping[str, Any]) -> tuple[Any, str] | None:
+def _insert_next_version_pg(
+    session: Session,
+    audit: AuditWriter,
+    asset_cls: type[Any],
+    version_cls: type[Any],
+    fk: str,
+    asset_match: int | str,
+    values: Mapping[str, Any],
+) -> tuple[Any, str] | None:
     """Allocate the next version number of the asset ``asset_match`` names (its id, or
     its normalised name) and insert a version with ``values``, in one statement;
     ``(version row, asset's name)``, or ``None`` when no asset matches (nothing is
@@ -292,12 +338,18 @@ def _insert_next_version_pg(session: Session, audit: AuditWriter, asset_cls: typ
     made while holding them costs them all (see :mod:`lmops_core.audit.postgres`).
     """
     held = audit_postgres.holds_head(session)
-    stmt, columns = _next_version_pg_sql(version_cls, asset_cls, fk,
-                                         isinstance(asset_match, int), held)
+    stmt, columns = _next_version_pg_sql(
+        version_cls, asset_cls, fk, isinstance(asset_match, int), held
+    )
     # The model's own defaults (stage, status, created_at...), as an ORM insert would use.
-    params = {f"v_{name}": values[name] if name in values
-              else factory() if factory is not None else default
-              for name, default, factory in columns}
+    params = {
+        f"v_{name}": values[name]
+        if name in values
+        else factory()
+        if factory is not None
+        else default
+        for name, default, factory in columns
+    }
     params["asset_match"] = asset_match
     try:
         result = session.execute(stmt, params).first()
@@ -339,51 +391,82 @@ def create_version(
         if not key or len(key) > 128:
             raise ValidationError("tag keys must be 1-128 characters", field="tags")
         if not isinstance(value, str) or len(value) > 512:
-            raise ValidationError(f"tag {key!r}: values are text of at most 512 characters",
-                                  field=f"tags.{key}")
+            raise ValidationError(
+                f"tag {key!r}: values are text of at most 512 characters", field=f"tags.{key}"
+            )
     tags = {k: redact_text(v) for k, v in tags.items()} if tags else tags
     fields = {**fields, "meta": redact(fields["meta"])} if "meta" in fields else fields
-    values = {"created_by": audit.actor,
-              **({"run_id": run_id} if run_id and asset_type != "prompt" else {}), **fields}
-    event_after = CanonicalJSON(canonical_json(redact(
-        {k: v for k, v in fields.items() if k not in ("template",)}
-        | ({"run_id": run_id} if run_id else {}) | ({"tags": dict(tags)} if tags else {})
-        | {"identity": audit.identity})))
+    values = {
+        "created_by": audit.actor,
+        **({"run_id": run_id} if run_id and asset_type != "prompt" else {}),
+        **fields,
+    }
+    event_after = CanonicalJSON(
+        canonical_json(
+            redact(
+                {k: v for k, v in fields.items() if k not in ("template",)}
+                | ({"run_id": run_id} if run_id else {})
+                | ({"tags": dict(tags)} if tags else {})
+                | {"identity": audit.identity}
+            )
+        )
+    )
     if session.get_bind().dialect.name == "postgresql":
         _check_risk_tier(risk_tier)
         # An existing asset is found, locked and given its version by the insert itself;
         # only a new asset costs a round trip (and an event) of its own.
-        got = _insert_next_version_pg(session, audit, asset_cls, version_cls, fk,
-                                      normalize_name(name), values)
+        got = _insert_next_version_pg(
+            session, audit, asset_cls, version_cls, fk, normalize_name(name), values
+        )
         if got is None:
-            asset = ensure_asset(session, audit, asset_type=asset_type, name=name,
-                                 description=description, risk_tier=risk_tier)
-            got = _insert_next_version_pg(session, audit, asset_cls, version_cls, fk,
-                                          int(asset.id), values)
+            asset = ensure_asset(
+                session,
+                audit,
+                asset_type=asset_type,
+                name=name,
+                description=description,
+                risk_tier=risk_tier,
+            )
+            got = _insert_next_version_pg(
+                session, audit, asset_cls, version_cls, fk, int(asset.id), values
+            )
         if got is None:
-            raise NotFoundError(f"{asset_type} {clean_name(name)!r} was deleted while a "
-                                "version was being added", asset=name)
+            raise NotFoundError(
+                f"{asset_type} {clean_name(name)!r} was deleted while a version was being added",
+                asset=name,
+            )
         row, asset_name = got
         number = row.version
     else:
-        asset = ensure_asset(session, audit, asset_type=asset_type, name=name,
-                             description=description, risk_tier=risk_tier)
+        asset = ensure_asset(
+            session,
+            audit,
+            asset_type=asset_type,
+            name=name,
+            description=description,
+            risk_tier=risk_tier,
+        )
         asset_name = asset.name
         row = version_cls(**{fk: asset.id, "version": 0, **values})
         number = row.version = _allocate_version(session, asset_cls, asset.id)
         session.add(row)
         session.flush()
     if tags:
-        session.execute(insert(VersionTag), [
-            {"subject_type": asset_type, "subject_id": row.id, "key": k, "value": v}
-            for k, v in tags.items()])
+        session.execute(
+            insert(VersionTag),
+            [
+                {"subject_type": asset_type, "subject_id": row.id, "key": k, "value": v}
+                for k, v in tags.items()
+            ],
+        )
     ref = version_ref(asset_type, asset_name, number)
     audit.record(session, f"{asset_type}_version.create", ref, after=event_after)
     return row
 
 
-def resolve(session: Session, ref: str | VersionRef, asset_type: AssetType | None = None
-            ) -> tuple[Any, Any]:
+def resolve(
+    session: Session, ref: str | VersionRef, asset_type: AssetType | None = None
+) -> tuple[Any, Any]:
     """``(asset, version)`` for a reference, or ``NotFoundError`` naming it."""
     parsed = parse_ref(ref, asset_type=asset_type) if isinstance(ref, str) else ref
     typ = parsed.asset_type or asset_type
@@ -395,18 +478,31 @@ def resolve(session: Session, ref: str | VersionRef, asset_type: AssetType | Non
     asset = get_asset(session, typ, parsed.name)
     _, version_cls, fk = asset_classes(typ)
     if parsed.alias is not None:
-        alias = session.execute(select(Alias).where(
-            col(Alias.asset_type) == typ, col(Alias.asset_id) == asset.id,
-            col(Alias.alias) == parsed.alias,
-        )).scalars().first()
+        alias = (
+            session.execute(
+                select(Alias).where(
+                    col(Alias.asset_type) == typ,
+                    col(Alias.asset_id) == asset.id,
+                    col(Alias.alias) == parsed.alias,
+                )
+            )
+            .scalars()
+            .first()
+        )
         if alias is None:
             raise NotFoundError(f"{typ} {asset.name!r} has no alias {parsed.alias!r}", ref=str(ref))
         row = session.get(version_cls, alias.version_id)
     else:
         number = parsed.version if parsed.version is not None else asset.latest_version
-        row = session.execute(select(version_cls).where(
-            getattr(version_cls, fk) == asset.id, version_cls.version == number
-        )).scalars().first()
+        row = (
+            session.execute(
+                select(version_cls).where(
+                    getattr(version_cls, fk) == asset.id, version_cls.version == number
+                )
+            )
+            .scalars()
+            .first()
+        )
     if row is None:
         raise NotFoundError(f"{typ} version {str(ref)!r} does not exist", ref=str(ref))
     return asset, row
@@ -424,15 +520,21 @@ def ref_of(session: Session, asset_type: str, version: Any) -> str:
 def list_versions(session: Session, asset_type: str, name: str) -> list[Any]:
     asset = get_asset(session, asset_type, name)
     _, version_cls, fk = asset_classes(asset_type)
-    return list(session.execute(select(version_cls).where(
-        getattr(version_cls, fk) == asset.id).order_by(version_cls.version)).scalars())
+    return list(
+        session.execute(
+            select(version_cls)
+            .where(getattr(version_cls, fk) == asset.id)
+            .order_by(version_cls.version)
+        ).scalars()
+    )
 
 
 # --- tags, aliases, metrics ----------------------------------------------------
 
 
-def set_tag(session: Session, audit: AuditWriter, *, asset_type: str, version: Any,
-            key: str, value: str) -> None:
+def set_tag(
+    session: Session, audit: AuditWriter, *, asset_type: str, version: Any, key: str, value: str
+) -> None:
     """Set (or replace) a tag on a version."""
     if not isinstance(key, str) or not key or len(key) > 128:
         raise ValidationError("tag keys must be 1-128 characters", field="tag")
@@ -440,18 +542,26 @@ def set_tag(session: Session, audit: AuditWriter, *, asset_type: str, version: A
     check_text(value, "tag value")
     value = redact_text(value)
     existing = _insert_or_lock(
-        session, VersionTag(subject_type=asset_type, subject_id=version.id, key=key,
-                            value=value),
-        select(VersionTag).where(col(VersionTag.subject_type) == asset_type,
-                                 col(VersionTag.subject_id) == version.id,
-                                 col(VersionTag.key) == key))
+        session,
+        VersionTag(subject_type=asset_type, subject_id=version.id, key=key, value=value),
+        select(VersionTag).where(
+            col(VersionTag.subject_type) == asset_type,
+            col(VersionTag.subject_id) == version.id,
+            col(VersionTag.key) == key,
+        ),
+    )
     before = existing.value if existing else None
     if existing:
         existing.value = value
         session.add(existing)
         session.flush()
-    audit.record(session, "tag.set", ref_of(session, asset_type, version),
-                 before={key: before} if before is not None else None, after={key: value})
+    audit.record(
+        session,
+        "tag.set",
+        ref_of(session, asset_type, version),
+        before={key: before} if before is not None else None,
+        after={key: value},
+    )
 
 
 def _insert_or_lock(session: Session, new: Any, existing: Any) -> Any:
@@ -473,52 +583,74 @@ def _insert_or_lock(session: Session, new: Any, existing: Any) -> Any:
 
 
 def tags_of(session: Session, asset_type: str, version_id: int) -> dict[str, str]:
-    rows = session.execute(select(VersionTag).where(
-        col(VersionTag.subject_type) == asset_type,
-        col(VersionTag.subject_id) == version_id)).scalars()
+    rows = session.execute(
+        select(VersionTag).where(
+            col(VersionTag.subject_type) == asset_type, col(VersionTag.subject_id) == version_id
+        )
+    ).scalars()
     return {t.key: t.value for t in rows}
 
 
-def tags_and_aliases(session: Session, asset_type: str, version_ids: Sequence[int]
-                     ) -> tuple[dict[int, dict[str, str]], dict[int, list[str]]]:
+def tags_and_aliases(
+    session: Session, asset_type: str, version_ids: Sequence[int]
+) -> tuple[dict[int, dict[str, str]], dict[int, list[str]]]:
     """Tags and aliases of many versions in two queries (for listings and search)."""
     tags: dict[int, dict[str, str]] = {vid: {} for vid in version_ids}
     aliases: dict[int, list[str]] = {vid: [] for vid in version_ids}
     if not version_ids:
         return tags, aliases
-    for t in session.execute(select(VersionTag).where(
-            col(VersionTag.subject_type) == asset_type,
-            col(VersionTag.subject_id).in_(version_ids))).scalars():
+    for t in session.execute(
+        select(VersionTag).where(
+            col(VersionTag.subject_type) == asset_type, col(VersionTag.subject_id).in_(version_ids)
+        )
+    ).scalars():
         tags[t.subject_id][t.key] = t.value
-    for a in session.execute(select(Alias).where(
-            col(Alias.asset_type) == asset_type, col(Alias.version_id).in_(version_ids))).scalars():
+    for a in session.execute(
+        select(Alias).where(
+            col(Alias.asset_type) == asset_type, col(Alias.version_id).in_(version_ids)
+        )
+    ).scalars():
         aliases[a.version_id].append(a.alias)
     return tags, {k: sorted(v) for k, v in aliases.items()}
 
 
-def set_alias(session: Session, audit: AuditWriter, *, asset_type: str, asset: Any,
-              alias: str, version: Any) -> None:
+def set_alias(
+    session: Session, audit: AuditWriter, *, asset_type: str, asset: Any, alias: str, version: Any
+) -> None:
     """Point an alias of an asset at one of its versions."""
     validate_alias(alias)
     row = _insert_or_lock(
-        session, Alias(asset_type=asset_type, asset_id=asset.id, alias=alias,
-                       version_id=version.id),
-        select(Alias).where(col(Alias.asset_type) == asset_type, col(Alias.asset_id) == asset.id,
-                            col(Alias.alias) == alias))
+        session,
+        Alias(asset_type=asset_type, asset_id=asset.id, alias=alias, version_id=version.id),
+        select(Alias).where(
+            col(Alias.asset_type) == asset_type,
+            col(Alias.asset_id) == asset.id,
+            col(Alias.alias) == alias,
+        ),
+    )
     before = None
     if row is not None:
         before = row.version_id
         row.version_id = version.id
         session.add(row)
         session.flush()
-    audit.record(session, "alias.set", f"{asset_type}:{asset.name}@{alias}",
-                 before={"version_id": before} if before else None,
-                 after={"version": version.version})
+    audit.record(
+        session,
+        "alias.set",
+        f"{asset_type}:{asset.name}@{alias}",
+        before={"version_id": before} if before else None,
+        after={"version": version.version},
+    )
 
 
 def aliases_of(session: Session, asset_type: str, version_id: int) -> list[str]:
-    return sorted(session.execute(select(col(Alias.alias)).where(
-        col(Alias.asset_type) == asset_type, col(Alias.version_id) == version_id)).scalars())
+    return sorted(
+        session.execute(
+            select(col(Alias.alias)).where(
+                col(Alias.asset_type) == asset_type, col(Alias.version_id) == version_id
+            )
+        ).scalars()
+    )
 
 
 def _numeric_metrics(prefix: str, metrics: Mapping[str, Any]) -> dict[str, float]:
@@ -531,13 +663,18 @@ def _numeric_metrics(prefix: str, metrics: Mapping[str, Any]) -> dict[str, float
     return out
 
 
-def record_metrics(session: Session, *, asset_type: str, version_id: int,
-                   metrics: Mapping[str, float]) -> None:
+def record_metrics(
+    session: Session, *, asset_type: str, version_id: int, metrics: Mapping[str, float]
+) -> None:
     """Index numeric metrics of a version for threshold search."""
     if metrics:
-        session.execute(insert(VersionMetric), [
-            {"subject_type": asset_type, "subject_id": version_id, "key": k, "value": v}
-            for k, v in metrics.items()])
+        session.execute(
+            insert(VersionMetric),
+            [
+                {"subject_type": asset_type, "subject_id": version_id, "key": k, "value": v}
+                for k, v in metrics.items()
+            ],
+        )
 
 
 # --- evidence and lineage ----------------------------------------------------------
@@ -585,8 +722,11 @@ def attach_evidence(
     check_text(kind, "evidence kind")
     for what, value in (("metrics", metrics), ("details", details or {})):
         if not isinstance(value, Mapping):
-            raise ValidationError(f"evidence {kind!r} {what} must be an object of names to "
-                                  f"values, got {type(value).__name__}", field=what)
+            raise ValidationError(
+                f"evidence {kind!r} {what} must be an object of names to "
+                f"values, got {type(value).__name__}",
+                field=what,
+            )
     for name, digest in (artifacts or {}).items():
         parse_digest(digest)
         if not name:
@@ -603,54 +743,104 @@ def attach_evidence(
         "artifacts": dict(artifacts or {}),
     }
     row = Evidence(
-        subject_type=asset_type, subject_id=version.id, subject_digest=version.digest, kind=kind,
-        stage=stage, plugin=plugin, run_id=run_id, metrics=body["metrics"],
-        details=body["details"], artifacts=body["artifacts"], digest=evidence_digest(body),
+        subject_type=asset_type,
+        subject_id=version.id,
+        subject_digest=version.digest,
+        kind=kind,
+        stage=stage,
+        plugin=plugin,
+        run_id=run_id,
+        metrics=body["metrics"],
+        details=body["details"],
+        artifacts=body["artifacts"],
+        digest=evidence_digest(body),
         created_by=audit.actor,
     )
     session.add(row)
-    record_metrics(session, asset_type=asset_type, version_id=version.id,
-                   metrics=_numeric_metrics(f"{kind}.", body["metrics"]))
+    record_metrics(
+        session,
+        asset_type=asset_type,
+        version_id=version.id,
+        metrics=_numeric_metrics(f"{kind}.", body["metrics"]),
+    )
     session.flush()
-    audit.record(session, "evidence.attach", body["subject"],
-                 after={"kind": kind, "evidence_id": row.id, "digest": row.digest,
-                        "plugin": plugin, "run_id": run_id})
+    audit.record(
+        session,
+        "evidence.attach",
+        body["subject"],
+        after={
+            "kind": kind,
+            "evidence_id": row.id,
+            "digest": row.digest,
+            "plugin": plugin,
+            "run_id": run_id,
+        },
+    )
     return row
 
 
-def list_evidence(session: Session, asset_type: str, version_id: int,
-                  kind: str | None = None) -> list[Evidence]:
-    q = select(Evidence).where(col(Evidence.subject_type) == asset_type,
-                               col(Evidence.subject_id) == version_id)
+def list_evidence(
+    session: Session, asset_type: str, version_id: int, kind: str | None = None
+) -> list[Evidence]:
+    q = select(Evidence).where(
+        col(Evidence.subject_type) == asset_type, col(Evidence.subject_id) == version_id
+    )
     if kind:
         q = q.where(col(Evidence.kind) == kind)
     return list(session.execute(q.order_by(col(Evidence.id))).scalars())
 
 
-def add_lineage(session: Session, audit: AuditWriter, *, child_type: str, child: Any,
-                parent_type: str, parent: Any, relation: str = "derived_from",
-                run_id: str | None = None) -> None:
+def add_lineage(
+    session: Session,
+    audit: AuditWriter,
+    *,
+    child_type: str,
+    child: Any,
+    parent_type: str,
+    parent: Any,
+    relation: str = "derived_from",
+    run_id: str | None = None,
+) -> None:
     """Record that ``child`` was derived from ``parent``."""
     if child_type == parent_type and child.id == parent.id:
         raise ValidationError("a version cannot be derived from itself", field="lineage")
-    session.add(LineageEdge(child_type=child_type, child_id=child.id, parent_type=parent_type,
-                            parent_id=parent.id, relation=relation, run_id=run_id))
+    session.add(
+        LineageEdge(
+            child_type=child_type,
+            child_id=child.id,
+            parent_type=parent_type,
+            parent_id=parent.id,
+            relation=relation,
+            run_id=run_id,
+        )
+    )
     session.flush()
-    audit.record(session, "lineage.add", ref_of(session, child_type, child),
-                 after={"parent": ref_of(session, parent_type, parent), "relation": relation,
-                        "run_id": run_id})
+    audit.record(
+        session,
+        "lineage.add",
+        ref_of(session, child_type, child),
+        after={
+            "parent": ref_of(session, parent_type, parent),
+            "relation": relation,
+            "run_id": run_id,
+        },
+    )
 
 
-def lineage_edges(session: Session, asset_type: str, version_id: int,
-                  direction: Literal["up", "down"] = "up") -> list[LineageEdge]:
+def lineage_edges(
+    session: Session, asset_type: str, version_id: int, direction: Literal["up", "down"] = "up"
+) -> list[LineageEdge]:
     if direction == "up":
-        cond = and_(col(LineageEdge.child_type) == asset_type,
-                    col(LineageEdge.child_id) == version_id)
+        cond = and_(
+            col(LineageEdge.child_type) == asset_type, col(LineageEdge.child_id) == version_id
+        )
     else:
-        cond = and_(col(LineageEdge.parent_type) == asset_type,
-                    col(LineageEdge.parent_id) == version_id)
-    return list(session.execute(select(LineageEdge).where(cond)
-                                .order_by(col(LineageEdge.id))).scalars())
+        cond = and_(
+            col(LineageEdge.parent_type) == asset_type, col(LineageEdge.parent_id) == version_id
+        )
+    return list(
+        session.execute(select(LineageEdge).where(cond).order_by(col(LineageEdge.id))).scalars()
+    )
 
 
 def version_by_id(session: Session, asset_type: str, version_id: int) -> Any:
@@ -668,16 +858,31 @@ def record_run(session: Session, audit: AuditWriter, run: Run) -> Run:
     """Insert a finished (succeeded or failed) run and audit it."""
     session.add(run)
     session.flush()
-    audit.record(session, f"run.{run.status}", f"run:{run.id}",
-                 after={"stage": run.stage, "operation": run.operation, "plugin": run.plugin,
-                        "inputs": run.inputs, "error": run.error})
+    audit.record(
+        session,
+        f"run.{run.status}",
+        f"run:{run.id}",
+        after={
+            "stage": run.stage,
+            "operation": run.operation,
+            "plugin": run.plugin,
+            "inputs": run.inputs,
+            "error": run.error,
+        },
+    )
     return run
 
 
 # --- search --------------------------------------------------------------------------
 
-_OPS = {">=": "__ge__", "<=": "__le__", ">": "__gt__", "<": "__lt__", "==": "__eq__",
-        "!=": "__ne__"}
+_OPS = {
+    ">=": "__ge__",
+    "<=": "__le__",
+    ">": "__gt__",
+    "<": "__lt__",
+    "==": "__eq__",
+    "!=": "__ne__",
+}
 
 
 @dataclass(frozen=True)
@@ -725,7 +930,9 @@ def search_versions(
     elif name:
         q = q.where(asset_cls.normalized_name == normalize_name(name))
     if kind:
-        column = version_cls.shape if asset_type == "dataset" else getattr(version_cls, "kind", None)
+        column = (
+            version_cls.shape if asset_type == "dataset" else getattr(version_cls, "kind", None)
+        )
         if column is None:
             raise ValidationError(f"{asset_type} versions have no kind", field="kind")
         q = q.where(column == kind)
@@ -735,17 +942,29 @@ def search_versions(
     # probing an index per row stops after `limit` matches, where IN would first
     # materialise every matching metric row (tens of thousands for 'acc >= 0.5').
     for key, value in (tags or {}).items():
-        q = q.where(select(col(VersionTag.id)).where(
-            col(VersionTag.subject_type) == asset_type,
-            col(VersionTag.subject_id) == version_cls.id,
-            col(VersionTag.key) == key, col(VersionTag.value) == value).exists())
+        q = q.where(
+            select(col(VersionTag.id))
+            .where(
+                col(VersionTag.subject_type) == asset_type,
+                col(VersionTag.subject_id) == version_cls.id,
+                col(VersionTag.key) == key,
+                col(VersionTag.value) == value,
+            )
+            .exists()
+        )
     for mf in metrics:
         if mf.op not in _OPS:
             raise ValidationError(f"invalid metric operator {mf.op!r}", field="metric")
         cmp = getattr(VersionMetric.value, _OPS[mf.op])(mf.value)
-        q = q.where(select(col(VersionMetric.id)).where(
-            col(VersionMetric.subject_type) == asset_type,
-            col(VersionMetric.subject_id) == version_cls.id,
-            col(VersionMetric.key) == mf.key, cmp).exists())
+        q = q.where(
+            select(col(VersionMetric.id))
+            .where(
+                col(VersionMetric.subject_type) == asset_type,
+                col(VersionMetric.subject_id) == version_cls.id,
+                col(VersionMetric.key) == mf.key,
+                cmp,
+            )
+            .exists()
+        )
     q = q.order_by(version_cls.id.desc()).limit(max(1, min(limit, 10_000))).offset(max(0, offset))
     return [(a, v) for a, v in session.execute(q).all()]

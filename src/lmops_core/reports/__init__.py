@@ -37,17 +37,28 @@ class Report:
     audit_checkpoint: dict[str, Any] | None = None
 
 
-def render_report(ws: ReportSource, ref: str, *, to: GovernedStage = "production"
-                  ) -> Report:
+def render_report(ws: ReportSource, ref: str, *, to: GovernedStage = "production") -> Report:
     """The validation report of model version ``ref``, judged for promotion to ``to``."""
     facts = gather(ws, ref, to=to)
     doc = build_document(facts, plugin_sections(ws.plugins, facts))
     digest = doc.digest()
     checkpoint = ws.latest_audit_checkpoint()  # proves the audit log's length at this time
-    return Report(ref=facts.version.ref, document=doc, digest=digest,
-                  markdown=render_markdown(doc, digest, checkpoint),
-                  html=render_html(doc, digest, checkpoint), audit_checkpoint=checkpoint)
+    return Report(
+        ref=facts.version.ref,
+        document=doc,
+        digest=digest,
+        markdown=render_markdown(doc, digest, checkpoint),
+        html=render_html(doc, digest, checkpoint),
+        audit_checkpoint=checkpoint,
+    )
 
 
-__all__ = ["SECTIONS", "Report", "ReportFacts", "ReportSection", "ReportSource", "gather",
-           "render_report"]
+__all__ = [
+    "SECTIONS",
+    "Report",
+    "ReportFacts",
+    "ReportSection",
+    "ReportSource",
+    "gather",
+    "render_report",
+]

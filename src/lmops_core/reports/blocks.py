@@ -56,20 +56,25 @@ def numbers_only(metrics: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in metrics.items() if isinstance(v, int | float)}
 
 
-def metrics_table(metrics: Mapping[str, Any], caption: str,
-                  columns: tuple[str, str] = ("metric", "value")) -> Table:
+def metrics_table(
+    metrics: Mapping[str, Any], caption: str, columns: tuple[str, str] = ("metric", "value")
+) -> Table:
     """A two-column table of ``metrics``, sorted by name."""
-    return Table(columns=columns, caption=caption,
-                 rows=tuple((k, fmt_value(metrics[k])) for k in sorted(metrics)))
+    return Table(
+        columns=columns,
+        caption=caption,
+        rows=tuple((k, fmt_value(metrics[k])) for k in sorted(metrics)),
+    )
 
 
 # ``evidence.<kind>.metrics.<name>`` inside a policy condition.
-_METRIC_REF = re.compile(r"evidence\.([A-Za-z0-9_\-]+)\.metrics\.([A-Za-z0-9_.\-]+?)"
-                         r"(?=\s|$|[<>=!)\],])")
+_METRIC_REF = re.compile(
+    r"evidence\.([A-Za-z0-9_\-]+)\.metrics\.([A-Za-z0-9_.\-]+?)"
+    r"(?=\s|$|[<>=!)\],])"
+)
 
 
-def measured_values(expression: str | None,
-                    metrics_of: Mapping[str, Mapping[str, Any]]) -> str:
+def measured_values(expression: str | None, metrics_of: Mapping[str, Mapping[str, Any]]) -> str:
     """``kind.metric = value`` for every evidence metric a policy condition reads.
 
     ``metrics_of`` maps an evidence kind to the metrics of its newest record on
@@ -87,10 +92,23 @@ def measured_values(expression: str | None,
 
 def evidence_caption(e: EvidencePublic) -> str:
     """Who recorded evidence ``e``, on what, when, and its digest."""
-    return (f"{e.kind} evidence on {e.subject} by {e.plugin}, recorded {fmt_time(e.created_at)} "
-            f"by {e.created_by} ({e.digest})")
+    return (
+        f"{e.kind} evidence on {e.subject} by {e.plugin}, recorded {fmt_time(e.created_at)} "
+        f"by {e.created_by} ({e.digest})"
+    )
 
 
-__all__ = ["NONE_RECORDED", "Block", "ReportSection", "Series", "Table", "Text",
-           "evidence_caption", "fmt_time", "fmt_value", "measured_values", "metrics_table",
-           "numbers_only"]
+__all__ = [
+    "NONE_RECORDED",
+    "Block",
+    "ReportSection",
+    "Series",
+    "Table",
+    "Text",
+    "evidence_caption",
+    "fmt_time",
+    "fmt_value",
+    "measured_values",
+    "metrics_table",
+    "numbers_only",
+]

@@ -104,18 +104,36 @@ class Document:
         """Sorted-key JSON of the document, with each block's type named."""
 
         def tagged(section: Section) -> dict[str, object]:
-            return {"key": section.key, "title": section.title,
-                    "blocks": [{"type": type(b).__name__, **asdict(b)} for b in section.blocks]}
+            return {
+                "key": section.key,
+                "title": section.title,
+                "blocks": [{"type": type(b).__name__, **asdict(b)} for b in section.blocks],
+            }
 
-        body = {"title": self.title, "subject": self.subject,
-                "sections": [tagged(s) for s in self.sections]}
-        return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
-                          allow_nan=True).encode("utf-8")
+        body = {
+            "title": self.title,
+            "subject": self.subject,
+            "sections": [tagged(s) for s in self.sections],
+        }
+        return json.dumps(
+            body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=True
+        ).encode("utf-8")
 
     def digest(self) -> str:
         """``sha256:<hex>`` of :meth:`canonical_json`."""
         return "sha256:" + hashlib.sha256(self.canonical_json()).hexdigest()
 
 
-__all__ = ["NONE_RECORDED", "Block", "Document", "Graph", "ReportSection", "Section", "Series",
-           "Table", "Text", "Tree", "TreeNode"]
+__all__ = [
+    "NONE_RECORDED",
+    "Block",
+    "Document",
+    "Graph",
+    "ReportSection",
+    "Section",
+    "Series",
+    "Table",
+    "Text",
+    "Tree",
+    "TreeNode",
+]

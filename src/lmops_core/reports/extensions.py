@@ -36,13 +36,17 @@ def plugin_sections(host: PluginHost, facts: ReportFacts) -> list[ReportSection]
         except PluginError:
             raise
         except Exception as exc:  # noqa: BLE001 - name the plugin that broke
-            raise PluginError(f'plugin "{plugin}" failed in {HOOK}: '
-                              f"{type(exc).__name__}: {exc}", plugin=plugin) from exc
+            raise PluginError(
+                f'plugin "{plugin}" failed in {HOOK}: {type(exc).__name__}: {exc}', plugin=plugin
+            ) from exc
         if returned is None:
             continue
         if not isinstance(returned, list | tuple):
-            raise PluginError(f'plugin "{plugin}" returned {type(returned).__name__} from '
-                              f"{HOOK}; expected a list of ReportSection", plugin=plugin)
+            raise PluginError(
+                f'plugin "{plugin}" returned {type(returned).__name__} from '
+                f"{HOOK}; expected a list of ReportSection",
+                plugin=plugin,
+            )
         for section in returned:
             _check(section, plugin, core, seen)
             seen[section.key] = plugin
@@ -53,19 +57,25 @@ def plugin_sections(host: PluginHost, facts: ReportFacts) -> list[ReportSection]
 def _check(section: Any, plugin: str, core: set[str], seen: dict[str, str]) -> None:
     where = f'plugin "{plugin}" ({HOOK})'
     if not isinstance(section, ReportSection):
-        raise PluginError(f"{where} returned {section!r}; expected a ReportSection",
-                          plugin=plugin)
+        raise PluginError(f"{where} returned {section!r}; expected a ReportSection", plugin=plugin)
     if section.key in core or section.key in seen:
         owner = "the core" if section.key in core else f'plugin "{seen[section.key]}"'
-        raise PluginError(f'{where}: section key "{section.key}" is already used by {owner}',
-                          plugin=plugin)
+        raise PluginError(
+            f'{where}: section key "{section.key}" is already used by {owner}', plugin=plugin
+        )
     if section.after not in core:
-        raise PluginError(f'{where}: section "{section.key}" follows "{section.after}", which '
-                          f"is not a core section ({', '.join(sorted(core))})", plugin=plugin)
+        raise PluginError(
+            f'{where}: section "{section.key}" follows "{section.after}", which '
+            f"is not a core section ({', '.join(sorted(core))})",
+            plugin=plugin,
+        )
     for block in section.blocks:
         if not isinstance(block, _BLOCK_TYPES):
-            raise PluginError(f'{where}: section "{section.key}" holds {block!r}, not a '
-                              "report block (Text, Table, Tree, Graph, Series)", plugin=plugin)
+            raise PluginError(
+                f'{where}: section "{section.key}" holds {block!r}, not a '
+                "report block (Text, Table, Tree, Graph, Series)",
+                plugin=plugin,
+            )
 
 
 __all__ = ["plugin_sections"]

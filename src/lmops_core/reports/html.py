@@ -45,12 +45,14 @@ def _table(t: Table, *, fold: bool = False) -> str:
         head = f"<p><em>{escape(t.caption)}</em></p>" if t.caption else ""
         return f'{head}<p class="none">{NONE_RECORDED}</p>'
     head = "".join(f"<th>{escape(c)}</th>" for c in t.columns)
-    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>"
-                   for row in t.rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in t.rows
+    )
     table = f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     if fold and t.caption and len(t.rows) > FOLD_ROWS:
-        return (f"<details><summary>{escape(t.caption)} ({len(t.rows)} rows)</summary>"
-                f"{table}</details>")
+        return (
+            f"<details><summary>{escape(t.caption)} ({len(t.rows)} rows)</summary>{table}</details>"
+        )
     return table
 
 
@@ -74,14 +76,18 @@ def _block(b: Block, *, fold: bool = False) -> str:
     raise TypeError(f"unknown block {type(b).__name__}")
 
 
-def render_html(doc: Document, digest: str,
-                audit_checkpoint: Mapping[str, Any] | None = None) -> str:
+def render_html(
+    doc: Document, digest: str, audit_checkpoint: Mapping[str, Any] | None = None
+) -> str:
     """The whole document as an HTML page, ending with its digest (and the audit checkpoint)."""
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-             "style-src 'unsafe-inline'; img-src data:\">",
-             f"<title>{escape(doc.title)}</title><style>{_CSS}</style></head><body>",
-             f"<h1>{escape(doc.title)}</h1>"]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "style-src 'unsafe-inline'; img-src data:\">",
+        f"<title>{escape(doc.title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{escape(doc.title)}</h1>",
+    ]
     for section in doc.sections:
         parts.append(f'<section id="{escape(section.key)}"><h2>{escape(section.title)}</h2>')
         if not section.blocks:
@@ -91,9 +97,11 @@ def render_html(doc: Document, digest: str,
         parts.append("</section>")
     parts.append(f"<hr><p>Report digest: <code>{escape(digest)}</code></p>")
     if audit_checkpoint is not None:
-        parts.append("<p>Audit log checkpoint (signed, outside the digest): "
-                     f'<code id="audit-checkpoint">{escape(checkpoint_line(audit_checkpoint))}'
-                     "</code></p>")
+        parts.append(
+            "<p>Audit log checkpoint (signed, outside the digest): "
+            f'<code id="audit-checkpoint">{escape(checkpoint_line(audit_checkpoint))}'
+            "</code></p>"
+        )
     parts.append("</body></html>")
     return "\n".join(parts)
 

@@ -49,8 +49,10 @@ def _tree_lines(node: TreeNode, depth: int) -> list[str]:
 def series_summary(s: Series) -> str:
     """``n points, first ..., last ..., min ... (at step k)``."""
     low = min(range(len(s.values)), key=lambda i: (s.values[i], i))
-    return (f"{s.label}: {len(s.values)} points, first {s.values[0]:.6g}, last "
-            f"{s.values[-1]:.6g}, min {s.values[low]:.6g} (at step {low + 1})")
+    return (
+        f"{s.label}: {len(s.values)} points, first {s.values[0]:.6g}, last "
+        f"{s.values[-1]:.6g}, min {s.values[low]:.6g} (at step {low + 1})"
+    )
 
 
 def _block(b: Block) -> list[str]:
@@ -72,8 +74,9 @@ def _block(b: Block) -> list[str]:
     raise TypeError(f"unknown block {type(b).__name__}")
 
 
-def render_markdown(doc: Document, digest: str,
-                    audit_checkpoint: Mapping[str, Any] | None = None) -> str:
+def render_markdown(
+    doc: Document, digest: str, audit_checkpoint: Mapping[str, Any] | None = None
+) -> str:
     """The whole document as Markdown, ending with its digest (and the audit checkpoint)."""
     lines = [f"# {_text(doc.title)}", ""]
     for section in doc.sections:
@@ -84,8 +87,11 @@ def render_markdown(doc: Document, digest: str,
             lines.extend(_block(block))
     lines += ["---", "", f"Report digest: `{digest}`", ""]
     if audit_checkpoint is not None:
-        lines += [f"Audit log checkpoint (signed, outside the digest): "
-                  f"`{checkpoint_line(audit_checkpoint)}`", ""]
+        lines += [
+            f"Audit log checkpoint (signed, outside the digest): "
+            f"`{checkpoint_line(audit_checkpoint)}`",
+            "",
+        ]
     return "\n".join(lines)
 
 

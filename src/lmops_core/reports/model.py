@@ -34,9 +34,15 @@ class ReportJudge(Protocol):
         """How the policy judges promoting ``ref`` to ``to`` now."""
         ...
 
-    def list_requests(self, *, status: str | None = None, asset_type: str | None = None,
-                      target_stage: GovernedStage | None = None, limit: int = 50,
-                      offset: int = 0) -> Page:
+    def list_requests(
+        self,
+        *,
+        status: str | None = None,
+        asset_type: str | None = None,
+        target_stage: GovernedStage | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
         """A page of promotion requests, newest first."""
         ...
 
@@ -56,8 +62,9 @@ class ReportSource(Protocol):
         """The version a reference names."""
         ...
 
-    def lineage(self, ref: str, *, direction: str = "up", depth: int = 10
-                ) -> list[LineageEdgePublic]:
+    def lineage(
+        self, ref: str, *, direction: str = "up", depth: int = 10
+    ) -> list[LineageEdgePublic]:
         """Edges reachable from ``ref`` going up or down."""
         ...
 
@@ -76,6 +83,7 @@ class ReportSource(Protocol):
     def latest_audit_checkpoint(self) -> dict[str, Any] | None:
         """The newest signed audit checkpoint, or ``None``."""
         ...
+
 
 _REQUEST_PAGE = 500
 
@@ -132,42 +140,70 @@ def gather(ws: ReportSource, ref: str, *, to: GovernedStage = "production") -> R
     """Read the facts for a report on the model version ``ref`` judged for stage ``to``."""
     version = ws.get(ref)
     if version.asset_type != "model":
-        raise ValidationError(f"reports cover model versions; {version.ref} is a "
-                              f"{version.asset_type}", field="ref")
+        raise ValidationError(
+            f"reports cover model versions; {version.ref} is a {version.asset_type}", field="ref"
+        )
     ref = version.ref
     ancestors = _sorted_edges(ws.lineage(ref, direction="up"))
     descendants = _sorted_edges(ws.lineage(ref, direction="down"))
-    refs = sorted({ref} | {e.parent for e in ancestors} | {e.child for e in ancestors}
-                  | {e.parent for e in descendants} | {e.child for e in descendants})
+    refs = sorted(
+        {ref}
+        | {e.parent for e in ancestors}
+        | {e.child for e in ancestors}
+        | {e.parent for e in descendants}
+        | {e.child for e in descendants}
+    )
     nodes = {r: ws.get(r) for r in refs}
-    evidence = {r: tuple(sorted(ws.evidence(r), key=lambda e: (e.kind, *_evidence_order(e))))
-                for r in refs}
-    production = next((v for v in ws.list_versions("model", version.name)
-                       if v.stage == "production" and v.ref != ref), None)
+    evidence = {
+        r: tuple(sorted(ws.evidence(r), key=lambda e: (e.kind, *_evidence_order(e)))) for r in refs
+    }
+    production = next(
+        (
+            v
+            for v in ws.list_versions("model", version.name)
+            if v.stage == "production" and v.ref != ref
+        ),
+        None,
+    )
     return ReportFacts(
-        version=version, target=to, ancestors=ancestors, descendants=descendants, nodes=nodes,
-        evidence=evidence, training=_training_runs(ws, ref, ancestors, evidence),
+        version=version,
+        target=to,
+        ancestors=ancestors,
+        descendants=descendants,
+        nodes=nodes,
+        evidence=evidence,
+        training=_training_runs(ws, ref, ancestors, evidence),
         production=production,
-        production_evidence=tuple(sorted(ws.evidence(production.ref),
-                                         key=lambda e: (e.kind, *_evidence_order(e))))
-        if production else (),
+        production_evidence=tuple(
+            sorted(ws.evidence(production.ref), key=lambda e: (e.kind, *_evidence_order(e)))
+        )
+        if production
+        else (),
         evaluation=ws.governance.explain(ref, to=to),
         requests=_requests_for(ws, ref),
         dataset_refs=tuple(r for r in refs if r.startswith("dataset:")),
         kinds=ws.plugins.declared_kinds(),
-        core_kinds=frozenset(name for name, reg in ws.plugins.evidence_kinds.items()
-                             if reg.plugin.startswith("lmops-core")),
+        core_kinds=frozenset(
+            name
+            for name, reg in ws.plugins.evidence_kinds.items()
+            if reg.plugin.startswith("lmops-core")
+        ),
     )
 
 
-def _training_runs(ws: ReportSource, ref: str, ancestors: tuple[LineageEdgePublic, ...],
-                   evidence: dict[str, tuple[EvidencePublic, ...]]) -> tuple[TrainingRun, ...]:
+def _training_runs(
+    ws: ReportSource,
+    ref: str,
+    ancestors: tuple[LineageEdgePublic, ...],
+    evidence: dict[str, tuple[EvidencePublic, ...]],
+) -> tuple[TrainingRun, ...]:
     # A run shows up either as the run that derived a model in the lineage, or as the
     # run that recorded training-stage evidence on one; only training-stage runs count.
     models = {ref} | {e.parent for e in ancestors if e.parent.startswith("model:")}
     ids = {e.run_id for e in ancestors if e.run_id and e.child in models}
-    ids |= {e.run_id for m in models for e in evidence.get(m, ())
-            if e.stage == "training" and e.run_id}
+    ids |= {
+        e.run_id for m in models for e in evidence.get(m, ()) if e.stage == "training" and e.run_id
+    }
     out = []
     for run_id in sorted(ids):
         run = ws.run(run_id)
@@ -189,8 +225,7 @@ def _requests_for(ws: ReportSource, ref: str) -> tuple[ApprovalRequestPublic, ..
     found: list[ApprovalRequestPublic] = []
     offset = 0
     while True:
-        page = ws.governance.list_requests(asset_type="model", limit=_REQUEST_PAGE,
-                                           offset=offset)
+        page = ws.governance.list_requests(asset_type="model", limit=_REQUEST_PAGE, offset=offset)
         found.extend(r for r in page.items if r.ref == ref)
         offset += len(page.items)
         if not page.items or offset >= page.total:

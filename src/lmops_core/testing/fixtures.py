@@ -43,8 +43,7 @@ def load_plugin(tmp_path: Path) -> Callable[..., PluginHost]:
 
 
 @pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory: pytest.TempPathFactory,
-                lmops_plugins: PluginHost) -> TinyModels:
+def tiny_models(tmp_path_factory: pytest.TempPathFactory, lmops_plugins: PluginHost) -> TinyModels:
     """``tiny_models(kind)``: a tiny model folder of ``kind``, built once per session by the
     installed runtime that opens the kind; ``tiny_models.kinds()`` lists what can be built."""
     return TinyModels(tmp_path_factory.mktemp("tiny-models"), lmops_plugins)
@@ -108,8 +107,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
         if sock.family == socket.AF_UNIX:
             return True
         host = address[0] if isinstance(address, tuple) else address
-        return isinstance(host, str) and (host.startswith("127.") or host in ("::1",
-                                                                              "localhost"))
+        return isinstance(host, str) and (host.startswith("127.") or host in ("::1", "localhost"))
 
     def refuse_connect(sock: socket.socket, address: Any) -> None:
         if not local(sock, address):

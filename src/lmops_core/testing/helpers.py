@@ -42,34 +42,61 @@ def write_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> Path:
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """The records of a JSONL file."""
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
-def model_input(path: Path, kind: str = "base", role: str = "model", *, ref: str | None = None,
-                digest: str = UNSTORED_DIGEST) -> InputAsset:
+def model_input(
+    path: Path,
+    kind: str = "base",
+    role: str = "model",
+    *,
+    ref: str | None = None,
+    digest: str = UNSTORED_DIGEST,
+) -> InputAsset:
     """A model folder handed to an operation, as the core would materialise a version."""
-    return InputAsset(role=role, ref=ref or f"test/{role}@1", asset_type="model", kind=kind,
-                      digest=digest, path=path)
+    return InputAsset(
+        role=role,
+        ref=ref or f"test/{role}@1",
+        asset_type="model",
+        kind=kind,
+        digest=digest,
+        path=path,
+    )
 
 
-def dataset_input(path: Path, *, shape: str = "text", role: str = "dataset",
-                  ref: str | None = None, asset_type: AssetType = "dataset",
-                  digest: str = UNSTORED_DIGEST) -> InputAsset:
+def dataset_input(
+    path: Path,
+    *,
+    shape: str = "text",
+    role: str = "dataset",
+    ref: str | None = None,
+    asset_type: AssetType = "dataset",
+    digest: str = UNSTORED_DIGEST,
+) -> InputAsset:
     """A dataset file (of record ``shape``) handed to an operation under ``role``."""
-    return InputAsset(role=role, ref=ref or f"test/{role}@1", asset_type=asset_type,
-                      kind=shape, digest=digest, path=path)
+    return InputAsset(
+        role=role,
+        ref=ref or f"test/{role}@1",
+        asset_type=asset_type,
+        kind=shape,
+        digest=digest,
+        path=path,
+    )
 
 
-def plugin_host(*modules: str, entry_points: bool = False,
-                home: Path | None = None) -> PluginHost:
+def plugin_host(*modules: str, entry_points: bool = False, home: Path | None = None) -> PluginHost:
     """A plugin host with the built-ins and ``modules`` (module paths or ``.py`` files) loaded.
 
     ``entry_points=True`` also loads every installed plugin, as ``lmops`` does.
     Registrations are collected at once, so a bad registration fails here.
     """
-    settings = Settings(home=home or Path.cwd() / ".lmops-test-home", plugins=list(modules),
-                        load_entry_points=entry_points)
+    settings = Settings(
+        home=home or Path.cwd() / ".lmops-test-home",
+        plugins=list(modules),
+        load_entry_points=entry_points,
+    )
     return load_plugins(settings, registrations=True)
 
 
@@ -81,26 +108,39 @@ def registered_by(host: PluginHost, plugin: str) -> dict[str, list[str]]:
     """
     found = host.registrations()
     tables: dict[str, list[str]] = {
-        "operations": sorted(f"{stage.value}:{name}" for stage, table in found.operations.items()
-                             for name, reg in table.items() if reg.plugin == plugin)}
-    for table_name in ("evidence_kinds", "policy_checks", "model_runtimes", "guards",
-                       "serving_targets"):
+        "operations": sorted(
+            f"{stage.value}:{name}"
+            for stage, table in found.operations.items()
+            for name, reg in table.items()
+            if reg.plugin == plugin
+        )
+    }
+    for table_name in (
+        "evidence_kinds",
+        "policy_checks",
+        "model_runtimes",
+        "guards",
+        "serving_targets",
+    ):
         table = getattr(found, table_name)
         tables[table_name] = sorted(name for name, reg in table.items() if reg.plugin == plugin)
     return {name: names for name, names in tables.items() if names}
 
 
-def find_operation(host: PluginHost, name: str,
-                   stage: Stage | str | None = None) -> tuple[Stage, Any]:
+def find_operation(
+    host: PluginHost, name: str, stage: Stage | str | None = None
+) -> tuple[Stage, Any]:
     """The stage and object of the operation ``name`` some loaded plugin offers."""
     stages = [Stage(stage)] if stage is not None else list(Stage)
     for candidate in stages:
         found = host.operations.get(candidate, {}).get(name)
         if found is not None:
             return candidate, found.value
-    raise PluginError(f'no loaded plugin offers an operation named "{name}"'
-                      + (f" for stage {Stage(stage).value}" if stage is not None else ""),
-                      operation=name)
+    raise PluginError(
+        f'no loaded plugin offers an operation named "{name}"'
+        + (f" for stage {Stage(stage).value}" if stage is not None else ""),
+        operation=name,
+    )
 
 
 def listed_plugins(home: Path, **env: str) -> dict[str, dict[str, Any]]:
@@ -116,8 +156,9 @@ def listed_plugins(home: Path, **env: str) -> dict[str, dict[str, Any]]:
 
     get_settings.cache_clear()  # the command reads its settings as a new process would
     try:
-        result = CliRunner().invoke(app, ["plugins", "--json"],
-                                    env={"LMOPS_HOME": str(home), **env})
+        result = CliRunner().invoke(
+            app, ["plugins", "--json"], env={"LMOPS_HOME": str(home), **env}
+        )
     finally:
         get_settings.cache_clear()
     if result.exit_code != 0:
@@ -142,11 +183,19 @@ class StageContexts:
         self.host = host
         self._count = itertools.count(1)
 
-    def __call__(self, operation: Any, inputs: Mapping[str, InputAsset] | None = None,
-                 params: Mapping[str, Any] | None = None, *, stage: Stage | str | None = None,
-                 seed: int | None = 0, progress: ProgressReporter | None = None,
-                 actor: str = "tester", validate: bool = True,
-                 workdir: Path | None = None) -> StageContext:
+    def __call__(
+        self,
+        operation: Any,
+        inputs: Mapping[str, InputAsset] | None = None,
+        params: Mapping[str, Any] | None = None,
+        *,
+        stage: Stage | str | None = None,
+        seed: int | None = 0,
+        progress: ProgressReporter | None = None,
+        actor: str = "tester",
+        validate: bool = True,
+        workdir: Path | None = None,
+    ) -> StageContext:
         """A context for ``operation`` (an operation object, or the name of a loaded one).
 
         Each input is renamed to the role it is given under. ``validate=False``
@@ -159,23 +208,34 @@ class StageContexts:
         elif stage is None:
             stage = self._stage_of(operation)
         spec = describe(operation, plugin="test", hook="test")
-        checked, options = (validate_params(spec, dict(params or {})) if validate
-                            else (dict(params or {}), None))
+        checked, options = (
+            validate_params(spec, dict(params or {})) if validate else (dict(params or {}), None)
+        )
         n = next(self._count)
         workdir = workdir or self.root / f"work{n}"
         workdir.mkdir(parents=True, exist_ok=True)
         return StageContext(
-            stage=Stage(stage), operation=spec.name, params=checked, options=options,
+            stage=Stage(stage),
+            operation=spec.name,
+            params=checked,
+            options=options,
             inputs={role: replace(asset, role=role) for role, asset in (inputs or {}).items()},
-            workdir=workdir, actor=actor, run_id=f"run-{n}", seed=seed,
-            progress=progress or NullProgress(), plugins=self.host)
+            workdir=workdir,
+            actor=actor,
+            run_id=f"run-{n}",
+            seed=seed,
+            progress=progress or NullProgress(),
+            plugins=self.host,
+        )
 
     def _stage_of(self, operation: Any) -> Stage:
         for stage, table in self.host.operations.items():
             if any(reg.value.name == operation.name for reg in table.values()):
                 return stage
-        raise PluginError(f'operation "{operation.name}" is not offered by a loaded plugin: '
-                          "pass stage=", operation=operation.name)
+        raise PluginError(
+            f'operation "{operation.name}" is not offered by a loaded plugin: pass stage=',
+            operation=operation.name,
+        )
 
 
 class TinyModels:
@@ -194,8 +254,9 @@ class TinyModels:
 
     def kinds(self) -> list[str]:
         """The model kinds whose runtime can build a tiny model."""
-        return sorted(kind for kind, reg in self.host.model_runtimes.items()
-                      if reg.value.tiny is not None)
+        return sorted(
+            kind for kind, reg in self.host.model_runtimes.items() if reg.value.tiny is not None
+        )
 
     def __call__(self, kind: str = "base") -> Path:
         """The tiny model folder of ``kind`` (built on first use)."""
@@ -203,9 +264,12 @@ class TinyModels:
             return self._built[kind]
         runtime = self.host.model_runtime(kind)
         if runtime.tiny is None:
-            raise PluginError(f'the runtime for model kind "{kind}" ({runtime.engine}) cannot '
-                              f"build a tiny model; kinds that can: "
-                              f"{', '.join(self.kinds()) or 'none'}", kind=kind)
+            raise PluginError(
+                f'the runtime for model kind "{kind}" ({runtime.engine}) cannot '
+                f"build a tiny model; kinds that can: "
+                f"{', '.join(self.kinds()) or 'none'}",
+                kind=kind,
+            )
         base = None if kind == "base" else self("base")
         folder = runtime.tiny(self.root / kind, seed=self.seed, base=base)
         self._built[kind] = Path(folder)
@@ -226,9 +290,16 @@ class Governed:
     _users: dict[str, Workspace] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, home: Path, *, plugins: Sequence[str] = (), entry_points: bool = True,
-             policies: Mapping[str, str] | None = None, admin: str = "test-admin",
-             **settings: Any) -> Governed:
+    def open(
+        cls,
+        home: Path,
+        *,
+        plugins: Sequence[str] = (),
+        entry_points: bool = True,
+        policies: Mapping[str, str] | None = None,
+        admin: str = "test-admin",
+        **settings: Any,
+    ) -> Governed:
         """Open a fresh store under ``home`` with the given plugins and policy files."""
         policies_dir = None
         if policies is not None:
@@ -236,9 +307,14 @@ class Governed:
             policies_dir.mkdir(parents=True, exist_ok=True)
             for name, text in policies.items():
                 (policies_dir / f"{name}.yaml").write_text(text, encoding="utf-8")
-        values: dict[str, Any] = {"home": home, "actor": "tester", "plugins": list(plugins),
-                                  "load_entry_points": entry_points,
-                                  "policies_dir": policies_dir, **settings}
+        values: dict[str, Any] = {
+            "home": home,
+            "actor": "tester",
+            "plugins": list(plugins),
+            "load_entry_points": entry_points,
+            "policies_dir": policies_dir,
+            **settings,
+        }
         ws = Workspace.open(Settings(**values))
         return cls(ws=ws, admin=ws.with_token(ws.governance.bootstrap_admin(admin)))
 

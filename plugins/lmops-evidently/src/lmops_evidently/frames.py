@@ -73,8 +73,9 @@ def _chunks(
     yield from iter_column_chunks(path, size, selected, names)
 
 
-def _descriptors(params: DriftParams, guards: GuardSource | None
-                 ) -> tuple[tuple[str, ...], Scan | None, str]:
+def _descriptors(
+    params: DriftParams, guards: GuardSource | None
+) -> tuple[tuple[str, ...], Scan | None, str]:
     """Active descriptors, the PII scanner (if any) and a status line for the evidence."""
     if params.descriptors is not None:
         chosen = tuple(params.descriptors)

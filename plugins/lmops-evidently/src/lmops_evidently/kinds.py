@@ -13,8 +13,12 @@ DRIFT_EVIDENCE = EvidenceKind(
         "column.<name>.score / .method / .threshold / .drifted."
     ),
     metrics=[
-        Metric("dataset_drift", "boolean", headline=True,
-               description="whether the share of drifted columns reached the threshold"),
+        Metric(
+            "dataset_drift",
+            "boolean",
+            headline=True,
+            description="whether the share of drifted columns reached the threshold",
+        ),
         Metric("drifted_share", "number", "share", "lower", headline=True),
         Metric("drifted_columns", "integer", "columns", "lower", headline=True),
         Metric("columns", "integer", "columns", headline=True),

@@ -36,16 +36,18 @@ def _check_stattest(value: str | None, *column_types: str) -> str | None:
 class DriftParams(OperationParams):
     """Parameters of the ``drift`` monitor (see the plugin README)."""
 
-    drift_share: float = Field(0.5, gt=0.0, le=1.0,
-                               description="share of drifted columns that means dataset drift")
+    drift_share: float = Field(
+        0.5, gt=0.0, le=1.0, description="share of drifted columns that means dataset drift"
+    )
     method: str | None = Field(None, description="one stattest for every column")
     num_method: str | None = Field(None, description="stattest for numeric columns")
     cat_method: str | None = Field(None, description="stattest for categorical columns")
     threshold: float | None = Field(None, gt=0.0, description="stattest threshold")
     text_fields: list[Name] | None = Field(None, description="text fields (default: detected)")
     exclude_fields: list[Name] = Field(default_factory=list, description="fields ignored")
-    descriptors: list[Name] | None = Field(None, description="text descriptors computed "
-                                                             f"({', '.join(DESCRIPTORS)})")
+    descriptors: list[Name] | None = Field(
+        None, description=f"text descriptors computed ({', '.join(DESCRIPTORS)})"
+    )
     max_categories: int = Field(50, ge=2, description="most distinct values of a category")
     chunk_size: int = Field(10_000, ge=1, description="rows read at a time")
     sample_rows: int | None = Field(None, ge=1, description="rows sampled per window")
@@ -81,8 +83,9 @@ class DriftParams(OperationParams):
 
 def parse_params(raw: Mapping[str, Any]) -> DriftParams:
     """``raw`` validated as the core validates a drift run's parameters."""
-    spec = OperationSpec(name="drift", description="", params_model=DriftParams,
-                         input_roles=None, evidence_kinds=())
+    spec = OperationSpec(
+        name="drift", description="", params_model=DriftParams, input_roles=None, evidence_kinds=()
+    )
     _, parsed = validate_params(spec, raw)
     assert isinstance(parsed, DriftParams)
     return parsed

@@ -13,7 +13,6 @@ Scan = Callable[[Sequence[str]], Sequence[Sequence[object]]]
 """Findings for each of a batch of texts (the guard's ``scan_batch``)."""
 
 
-
 def load_scanner(guards: GuardSource | None = None) -> tuple[Scan | None, str]:
     """The ``pii`` guard's ``scan_batch`` and a status line, or ``None`` and why not.
 

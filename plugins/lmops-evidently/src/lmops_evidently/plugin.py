@@ -25,11 +25,14 @@ class LazyDriftMonitor:
     input_roles = {"reference": "dataset", "current": "dataset", "model": "model"}
     evidence_kinds = ("drift",)
     params_model = DriftParams
-    description = ("Compare a reference and a current window (data, text descriptors, "
-                   "optional embeddings) with Evidently's DataDriftPreset.")
+    description = (
+        "Compare a reference and a current window (data, text descriptors, "
+        "optional embeddings) with Evidently's DataDriftPreset."
+    )
 
     def run(self, context: StageContext) -> StageResult:
         from lmops_evidently.monitor import DriftMonitor
+
         return DriftMonitor().run(context)
 
 

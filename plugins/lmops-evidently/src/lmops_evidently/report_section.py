@@ -24,13 +24,20 @@ def drift_section(facts: ReportFacts) -> ReportSection:
             blocks.append(Text(f"artifact {name}: {e.artifacts[name]} (not embedded)"))
     if not blocks:
         # The reference is the data a model in the lineage was trained on (a direct parent).
-        refs = [r for r in facts.dataset_refs
-                if any(e.parent == r and e.child.startswith("model:") for e in facts.ancestors)] \
-            or list(facts.dataset_refs)
+        refs = [
+            r
+            for r in facts.dataset_refs
+            if any(e.parent == r and e.child.startswith("model:") for e in facts.ancestors)
+        ] or list(facts.dataset_refs)
         for ref in refs:
             node = facts.nodes[ref]
-            blocks.append(Text(f"no drift evidence; reference dataset for drift monitoring: "
-                               f"{ref} ({getattr(node, 'record_count', '?')} records, "
-                               f"{node.digest})"))
-    return ReportSection(key="drift", title="Drift baseline", blocks=tuple(blocks),
-                         after="explanations")
+            blocks.append(
+                Text(
+                    f"no drift evidence; reference dataset for drift monitoring: "
+                    f"{ref} ({getattr(node, 'record_count', '?')} records, "
+                    f"{node.digest})"
+                )
+            )
+    return ReportSection(
+        key="drift", title="Drift baseline", blocks=tuple(blocks), after="explanations"
+    )

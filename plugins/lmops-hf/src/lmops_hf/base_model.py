@@ -153,7 +153,12 @@ def tiny_adapter(folder: Path, *, seed: int = 0, base: Path | None = None) -> Pa
         raise ValidationError("a tiny adapter is built over a base model folder", field="base")
     torch.manual_seed(seed + 1)
     model = AutoModelForCausalLM.from_pretrained(str(base), local_files_only=True)
-    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
-                        init_lora_weights=False, task_type="CAUSAL_LM")
+    config = LoraConfig(
+        r=4,
+        lora_alpha=8,
+        target_modules=["q_proj", "v_proj"],
+        init_lora_weights=False,
+        task_type="CAUSAL_LM",
+    )
     get_peft_model(model, config).save_pretrained(str(folder))  # type: ignore[no-untyped-call]
     return folder

@@ -17,8 +17,10 @@ class CreateBaseModel:
     name = "create-base"
     input_roles: dict[str, str] = {}
     params_model = CreateBaseParams
-    description = ("Build a small causal LM offline (random weights, tokenizer trained on a "
-                   "shipped text) and register it as a base model version.")
+    description = (
+        "Build a small causal LM offline (random weights, tokenizer trained on a "
+        "shipped text) and register it as a base model version."
+    )
 
     def run(self, context: StageContext) -> StageResult:
         params = options_of(context, CreateBaseParams)
@@ -28,8 +30,16 @@ class CreateBaseModel:
         seed = context.seed if context.seed is not None else 0
         folder = create_base_model(context.workdir / "model", size=size, seed=seed)
         return StageResult(
-            outputs=[OutputAsset(role="model", asset_type="model", path=folder, kind="base",
-                                 name=params.name, risk_tier=params.risk_tier,
-                                 metadata={"size": size, "seed": seed, "origin": "create-base"})],
+            outputs=[
+                OutputAsset(
+                    role="model",
+                    asset_type="model",
+                    path=folder,
+                    kind="base",
+                    name=params.name,
+                    risk_tier=params.risk_tier,
+                    metadata={"size": size, "seed": seed, "origin": "create-base"},
+                )
+            ],
             params={"size": size, "seed": seed},
         )

@@ -59,7 +59,8 @@ class DpoTrainer:
         if dataset.kind != "preference" or dataset.path is None:
             raise ValidationError(
                 f'dpo: role "dataset" must be a preference dataset (got kind {dataset.kind!r})',
-                field="dataset")
+                field="dataset",
+            )
         base_dir, fingerprint = tc.prepare_run(context, self.name, params, seed)
 
         records = read_records(dataset.path, "preference")
@@ -71,16 +72,27 @@ class DpoTrainer:
         trainable, total = tc.count_parameters(model)
         before = preference_margins(model, tokenizer, records, params["max_length"])
 
-        callbacks = tc.make_callbacks(context.progress, fingerprint,
-                                      params["max_steps_this_session"])
+        callbacks = tc.make_callbacks(
+            context.progress, fingerprint, params["max_steps_this_session"]
+        )
         args = tc.training_arguments(
-            DPOConfig, context.workdir, params, seed, beta=float(params["beta"]),
-            loss_type=[params["loss_type"]], max_length=params["max_length"],
-            dataset_num_proc=None)
+            DPOConfig,
+            context.workdir,
+            params,
+            seed,
+            beta=float(params["beta"]),
+            loss_type=[params["loss_type"]],
+            max_length=params["max_length"],
+            dataset_num_proc=None,
+        )
         trainer = TrlDPOTrainer(
-            model=model, ref_model=ref_model, args=args, processing_class=tokenizer,
+            model=model,
+            ref_model=ref_model,
+            args=args,
+            processing_class=tokenizer,
             train_dataset=Dataset.from_list([conversational(r) for r in records]),
-            callbacks=callbacks)
+            callbacks=callbacks,
+        )
         duration = tc.train(trainer, callbacks, params, context.workdir)
 
         after = preference_margins(model, tokenizer, records, params["max_length"])
@@ -97,17 +109,38 @@ class DpoTrainer:
             "reward_margin_final": float(logs[-1].get("rewards/margins", 0.0)) if logs else 0.0,
             "examples": len(records),
         }
-        outputs = tc.save_outputs(model, tokenizer, context.workdir, params, base,
-                                  {"method": params["method"], "seed": seed,
-                                   "dataset_digest": dataset.digest, "objective": "dpo"})
-        info = {"seed": seed, "libraries": tc.library_versions(),
-                "resumed_from": params["resume_from"], "dpo_implementation": "trl.DPOTrainer"}
+        outputs = tc.save_outputs(
+            model,
+            tokenizer,
+            context.workdir,
+            params,
+            base,
+            {
+                "method": params["method"],
+                "seed": seed,
+                "dataset_digest": dataset.digest,
+                "objective": "dpo",
+            },
+        )
+        info = {
+            "seed": seed,
+            "libraries": tc.library_versions(),
+            "resumed_from": params["resume_from"],
+            "dpo_implementation": "trl.DPOTrainer",
+        }
         evidence = tc.training_evidence(
-            outputs, {**metrics, "method": params["method"], "operation": self.name},
-            {"params": params, **info})
-        return StageResult(outputs=outputs, evidence=evidence,
-                           metrics={k: float(v) for k, v in metrics.items()},
-                           series={"loss": losses,
-                                   "reward_margin": [float(h.get("rewards/margins", 0.0))
-                                                     for h in logs]},
-                           params=params, info=info)
+            outputs,
+            {**metrics, "method": params["method"], "operation": self.name},
+            {"params": params, **info},
+        )
+        return StageResult(
+            outputs=outputs,
+            evidence=evidence,
+            metrics={k: float(v) for k, v in metrics.items()},
+            series={
+                "loss": losses,
+                "reward_margin": [float(h.get("rewards/margins", 0.0)) for h in logs],
+            },
+            params=params,
+            info=info,
+        )

@@ -21,8 +21,9 @@ from lmops_hf import chat
 from lmops_hf.loading import check_model_folder, load_base_model, load_tokenizer
 
 
-def load_causal_lm(folder: Path, *, base: Path | None = None, allow_pickle: bool = False
-                   ) -> tuple[Any, Any]:
+def load_causal_lm(
+    folder: Path, *, base: Path | None = None, allow_pickle: bool = False
+) -> tuple[Any, Any]:
     """``(model, tokenizer)`` for a model folder, in eval mode on CPU.
 
     A PEFT adapter folder (``adapter_config.json``) needs its ``base`` folder:
@@ -33,8 +34,8 @@ def load_causal_lm(folder: Path, *, base: Path | None = None, allow_pickle: bool
     if (folder / "adapter_config.json").is_file():
         if base is None:
             raise ValidationError(
-                f"{folder} is a PEFT adapter: pass its base model folder as base=",
-                file=str(folder))
+                f"{folder} is a PEFT adapter: pass its base model folder as base=", file=str(folder)
+            )
         from peft import PeftModel
 
         check_model_folder(folder, allow_pickle=allow_pickle, role="adapter")
@@ -91,16 +92,22 @@ class TorchGenerator:
         pad = self.tokenizer.pad_token_id
         with torch.no_grad():
             out = self.model.generate(
-                input_ids=ids, attention_mask=torch.ones_like(ids),
-                max_new_tokens=max_new_tokens, do_sample=False,
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
                 # A generation_config may carry sampling knobs; greedy must stay greedy.
-                temperature=None, top_k=None, top_p=None,
+                temperature=None,
+                top_k=None,
+                top_p=None,
                 eos_token_id=self.tokenizer.eos_token_id,
-                pad_token_id=pad if pad is not None else self.tokenizer.eos_token_id)
-        return [int(i) for i in out[0, ids.shape[1]:].tolist()]
+                pad_token_id=pad if pad is not None else self.tokenizer.eos_token_id,
+            )
+        return [int(i) for i in out[0, ids.shape[1] :].tolist()]
 
-    def continuation_log_probs(self, prompts: Sequence[Sequence[int]],
-                               continuation: Sequence[int]) -> list[float]:
+    def continuation_log_probs(
+        self, prompts: Sequence[Sequence[int]], continuation: Sequence[int]
+    ) -> list[float]:
         """``log p(continuation | prompt)`` for each prompt, scored in one padded batch."""
         import torch
 
@@ -131,11 +138,16 @@ class TorchGenerator:
 
     def _inputs(self, prompt: str) -> Any:
         return self.tokenizer.apply_chat_template(
-            chat.prompt_messages(prompt), add_generation_prompt=True, tokenize=True,
-            return_dict=True, return_tensors="pt")
+            chat.prompt_messages(prompt),
+            add_generation_prompt=True,
+            tokenize=True,
+            return_dict=True,
+            return_tensors="pt",
+        )
 
-    def _kwargs(self, max_new_tokens: int, do_sample: bool, temperature: float, top_k: int
-                ) -> dict[str, Any]:
+    def _kwargs(
+        self, max_new_tokens: int, do_sample: bool, temperature: float, top_k: int
+    ) -> dict[str, Any]:
         if max_new_tokens < 1:
             raise ValidationError("max_new_tokens must be >= 1", field="max_new_tokens")
         if do_sample and temperature <= 0:
@@ -162,18 +174,32 @@ class TorchGenerator:
                 torch.manual_seed(seed)
             return self.model.generate(**inputs, **kwargs)
 
-    def generate(self, prompt: str, max_new_tokens: int = 32, do_sample: bool = False,
-                 temperature: float = 1.0, top_k: int = 0, seed: int | None = None) -> str:
+    def generate(
+        self,
+        prompt: str,
+        max_new_tokens: int = 32,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        seed: int | None = None,
+    ) -> str:
         """The assistant's reply to ``prompt`` (greedy unless ``do_sample``)."""
         inputs = self._inputs(prompt)
-        out = self._generate(inputs, self._kwargs(max_new_tokens, do_sample, temperature, top_k),
-                             seed)
-        new = out[0, inputs["input_ids"].shape[1]:]
+        out = self._generate(
+            inputs, self._kwargs(max_new_tokens, do_sample, temperature, top_k), seed
+        )
+        new = out[0, inputs["input_ids"].shape[1] :]
         return str(self.tokenizer.decode(new, skip_special_tokens=True))
 
-    def stream(self, prompt: str, max_new_tokens: int = 32, do_sample: bool = False,
-               temperature: float = 1.0, top_k: int = 0, seed: int | None = None
-               ) -> Iterator[str]:
+    def stream(
+        self,
+        prompt: str,
+        max_new_tokens: int = 32,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        seed: int | None = None,
+    ) -> Iterator[str]:
         """Yield the reply as it is generated, one decoded piece per new token.
 
         A token that ends inside a multi-byte character (byte-level BPE splits
@@ -202,7 +228,7 @@ class TorchGenerator:
             if text.endswith("\ufffd"):
                 continue
             if len(text) > len(sent):
-                yield text[len(sent):]
+                yield text[len(sent) :]
                 sent = text
         thread.join()
         if failure:
@@ -210,4 +236,4 @@ class TorchGenerator:
         # Bytes that never completed a character still belong to the reply: flush them.
         text = str(self.tokenizer.decode(ids, skip_special_tokens=True))
         if len(text) > len(sent):
-            yield text[len(sent):]
+            yield text[len(sent) :]

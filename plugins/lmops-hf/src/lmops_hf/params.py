@@ -24,20 +24,22 @@ class TrainParams(OperationParams):
     lora_r: int = Field(8, gt=0, description="LoRA rank")
     lora_alpha: float = Field(16, gt=0, description="LoRA scaling numerator")
     lora_dropout: float = Field(0.05, ge=0, lt=1, description="dropout on the LoRA path")
-    target_modules: ModuleList = Field(default_factory=lambda: list(DEFAULT_TARGETS),
-                                       description="modules LoRA wraps")
+    target_modules: ModuleList = Field(
+        default_factory=lambda: list(DEFAULT_TARGETS), description="modules LoRA wraps"
+    )
     modules_to_save: ModuleList | None = Field(
-        None, description="modules trained in full beside LoRA (e.g. lm_head) and saved with "
-                          "the adapter")
+        None,
+        description="modules trained in full beside LoRA (e.g. lm_head) and saved with the adapter",
+    )
     learning_rate: float = Field(2e-3, gt=0, description="peak learning rate")
-    epochs: float = Field(1.0, gt=0, description="passes over the dataset (ignored with "
-                                                 "max_steps)")
+    epochs: float = Field(1.0, gt=0, description="passes over the dataset (ignored with max_steps)")
     max_steps: int | None = Field(None, gt=0, description="total optimizer steps")
     batch_size: int = Field(8, gt=0, description="examples per step")
     gradient_accumulation_steps: int = Field(1, gt=0, description="micro-batches per step")
     max_length: int = Field(256, gt=0, description="tokens kept per example")
     lr_scheduler: Literal["linear", "cosine", "constant"] = Field(
-        "linear", description="learning-rate schedule")
+        "linear", description="learning-rate schedule"
+    )
     warmup_steps: int = Field(0, ge=0, description="linear warm-up steps")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
     max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping norm")
@@ -46,10 +48,16 @@ class TrainParams(OperationParams):
     keep_checkpoints: int = Field(2, gt=0, description="newest checkpoints kept")
     resume_from: str | None = Field(None, description="checkpoint folder to resume from")
     max_steps_this_session: int | None = Field(
-        None, gt=0, description="stop (checkpointed) after N steps in this session")
+        None, gt=0, description="stop (checkpointed) after N steps in this session"
+    )
     allow_pickle: bool = Field(False, description="accept pickle-based weight files")
-    threads: int | None = Field(None, ge=1, le=256, description="torch CPU threads while training "
-                                "(default: torch's); 1 suits tiny models on a shared machine")
+    threads: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="torch CPU threads while training "
+        "(default: torch's); 1 suits tiny models on a shared machine",
+    )
 
 
 class SftParams(TrainParams):
@@ -62,14 +70,16 @@ class DpoParams(TrainParams):
     learning_rate: float = Field(5e-3, gt=0, description="peak learning rate")
     beta: float = Field(0.1, gt=0, description="DPO temperature on the implicit reward")
     loss_type: Literal["sigmoid", "ipo", "hinge", "robust"] = Field(
-        "sigmoid", description="DPO loss variant (trl)")
+        "sigmoid", description="DPO loss variant (trl)"
+    )
 
 
 class CreateBaseParams(OperationParams):
     """Parameters of ``create-base``."""
 
     name: Annotated[str, StringConstraints(min_length=1)] = Field(
-        description="the model name (required)")
+        description="the model name (required)"
+    )
     size: Literal["tiny", "bench"] = Field("tiny", description="tiny or bench")
     risk_tier: str | None = Field(None, description="risk tier of the model if it is new")
     description: str | None = Field(None, description="what the model is for")

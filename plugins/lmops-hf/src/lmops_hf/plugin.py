@@ -14,8 +14,9 @@ from lmops_hf.evidence import TRAINING
 TORCH_KINDS = ("base", "adapter", "merged", "full")
 
 
-def open_torch_model(folder: Path, *, base: Path | None = None, threads: int | None = None
-                     ) -> LoadedModel:
+def open_torch_model(
+    folder: Path, *, base: Path | None = None, threads: int | None = None
+) -> LoadedModel:
     """A :class:`~lmops_hf.generation.TorchGenerator` over a model folder (torch imported here).
 
     ``threads`` is not applied here: torch's thread count is per process, so
@@ -33,12 +34,18 @@ def register_model_runtimes(register: Register) -> None:
     from lmops_hf.base_model import tiny_adapter, tiny_model
 
     for kind in TORCH_KINDS:
-        register(ModelRuntime(
-            kind=kind, load=open_torch_model, engine="transformers",
-            tiny=tiny_adapter if kind == "adapter" else tiny_model,
-            needs_base=kind == "adapter", capabilities=frozenset({"generate", "score"}),
-            description="transformers causal LM on CPU"
-                        + (" (merged into its base on load)" if kind == "adapter" else "")))
+        register(
+            ModelRuntime(
+                kind=kind,
+                load=open_torch_model,
+                engine="transformers",
+                tiny=tiny_adapter if kind == "adapter" else tiny_model,
+                needs_base=kind == "adapter",
+                capabilities=frozenset({"generate", "score"}),
+                description="transformers causal LM on CPU"
+                + (" (merged into its base on load)" if kind == "adapter" else ""),
+            )
+        )
 
 
 @hookimpl
@@ -73,9 +80,14 @@ def register_commands(cli: Any) -> None:
         from lmops_core.cli.common import RichStageProgress, console, open_workspace
 
         with open_workspace() as ws:
-            outcome = ws.run_stage("training", "create-base", inputs={},
-                                   params={"name": name, "size": size, "risk_tier": risk_tier},
-                                   seed=seed, progress=RichStageProgress())
+            outcome = ws.run_stage(
+                "training",
+                "create-base",
+                inputs={},
+                params={"name": name, "size": size, "risk_tier": risk_tier},
+                seed=seed,
+                progress=RichStageProgress(),
+            )
         console.print(f"registered {outcome.output('model')} (run {outcome.run_id})")
 
 

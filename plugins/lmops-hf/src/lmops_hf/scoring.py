@@ -8,8 +8,14 @@ from typing import Any
 from lmops_hf import chat
 
 
-def reply_logprob(model: Any, tokenizer: Any, prompt: str, reply: str,
-                  system: str | None = None, max_length: int = 256) -> float:
+def reply_logprob(
+    model: Any,
+    tokenizer: Any,
+    prompt: str,
+    reply: str,
+    system: str | None = None,
+    max_length: int = 256,
+) -> float:
     """Sum of log-probabilities of ``reply``'s tokens (and its end token) after ``prompt``."""
     import torch
 
@@ -28,17 +34,20 @@ def reply_logprob(model: Any, tokenizer: Any, prompt: str, reply: str,
     return float(logp[keep].gather(1, labels[keep].unsqueeze(1)).sum())
 
 
-def preference_margins(model: Any, tokenizer: Any, records: Sequence[Mapping[str, Any]],
-                       max_length: int = 256) -> dict[str, float]:
+def preference_margins(
+    model: Any, tokenizer: Any, records: Sequence[Mapping[str, Any]], max_length: int = 256
+) -> dict[str, float]:
     """Mean log-prob margin (chosen - rejected) and the share of records where chosen wins."""
     was_training = model.training
     model.eval()
     margins = []
     for r in records:
-        chosen = reply_logprob(model, tokenizer, r["prompt"], r["chosen"], r.get("system"),
-                               max_length)
-        rejected = reply_logprob(model, tokenizer, r["prompt"], r["rejected"], r.get("system"),
-                                 max_length)
+        chosen = reply_logprob(
+            model, tokenizer, r["prompt"], r["chosen"], r.get("system"), max_length
+        )
+        rejected = reply_logprob(
+            model, tokenizer, r["prompt"], r["rejected"], r.get("system"), max_length
+        )
         margins.append(chosen - rejected)
     if was_training:
         model.train()

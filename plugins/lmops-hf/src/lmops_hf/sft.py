@@ -18,8 +18,9 @@ SFT_KINDS = ("instruction", "dialogue")
 IGNORE = -100
 
 
-def encode_example(tokenizer: Any, messages: Sequence[Mapping[str, str]], max_length: int
-                   ) -> dict[str, list[int]] | None:
+def encode_example(
+    tokenizer: Any, messages: Sequence[Mapping[str, str]], max_length: int
+) -> dict[str, list[int]] | None:
     """Token ids and labels for one conversation; loss only on assistant tokens.
 
     The chat template's ``{% generation %}`` block gives the assistant-token
@@ -27,7 +28,9 @@ def encode_example(tokenizer: Any, messages: Sequence[Mapping[str, str]], max_le
     no assistant token to learn from.
     """
     enc = tokenizer.apply_chat_template(
-        chat.copy_messages(messages), tokenize=True, return_dict=True,
+        chat.copy_messages(messages),
+        tokenize=True,
+        return_dict=True,
         return_assistant_tokens_mask=True,
     )
     ids = list(enc["input_ids"])[:max_length]
@@ -57,12 +60,16 @@ class SftCollator:
             att.append([1] * len(b["input_ids"]) + [0] * pad)
             labels.append(b["labels"] + [IGNORE] * pad)
             self.tokens += len(b["input_ids"])
-        return {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(att),
-                "labels": torch.tensor(labels)}
+        return {
+            "input_ids": torch.tensor(ids),
+            "attention_mask": torch.tensor(att),
+            "labels": torch.tensor(labels),
+        }
 
 
-def encode_dataset(tokenizer: Any, records: list[dict[str, Any]], kind: str, max_length: int
-                   ) -> tuple[list[dict[str, list[int]]], int]:
+def encode_dataset(
+    tokenizer: Any, records: list[dict[str, Any]], kind: str, max_length: int
+) -> tuple[list[dict[str, list[int]]], int]:
     """Encoded examples and how many records were dropped by truncation."""
     examples, dropped = [], 0
     for record in records:
@@ -103,7 +110,9 @@ class SftTrainer:
         if dataset.kind not in SFT_KINDS or dataset.path is None:
             raise ValidationError(
                 f'sft: role "dataset" must be one of {", ".join(SFT_KINDS)} '
-                f"(got kind {dataset.kind!r})", field="dataset")
+                f"(got kind {dataset.kind!r})",
+                field="dataset",
+            )
         base_dir, fingerprint = tc.prepare_run(context, self.name, params, seed)
 
         records = read_records(dataset.path, dataset.kind)
@@ -112,17 +121,26 @@ class SftTrainer:
         if not examples:
             raise ValidationError(
                 f"sft: no example in {dataset.path} keeps an assistant token within "
-                f"max_length={params['max_length']}", field="max_length")
+                f"max_length={params['max_length']}",
+                field="max_length",
+            )
 
         model = tc.prepare_model(base_dir, params, seed)
         trainable, total = tc.count_parameters(model)
         collator = SftCollator(tokenizer.pad_token_id)
-        callbacks = tc.make_callbacks(context.progress, fingerprint,
-                                      params["max_steps_this_session"])
-        args = tc.training_arguments(TrainingArguments, context.workdir, params, seed,
-                                     remove_unused_columns=False)
-        trainer = Trainer(model=model, args=args, train_dataset=examples,
-                          data_collator=collator, callbacks=callbacks)
+        callbacks = tc.make_callbacks(
+            context.progress, fingerprint, params["max_steps_this_session"]
+        )
+        args = tc.training_arguments(
+            TrainingArguments, context.workdir, params, seed, remove_unused_columns=False
+        )
+        trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=examples,
+            data_collator=collator,
+            callbacks=callbacks,
+        )
         duration = tc.train(trainer, callbacks, params, context.workdir)
 
         metrics: dict[str, Any] = {
@@ -130,15 +148,29 @@ class SftTrainer:
             "examples": len(examples),
             "examples_dropped": dropped,
         }
-        outputs = tc.save_outputs(model, tokenizer, context.workdir, params, base,
-                                  {"method": params["method"], "seed": seed,
-                                   "dataset_digest": dataset.digest})
-        info = {"seed": seed, "libraries": tc.library_versions(),
-                "resumed_from": params["resume_from"]}
+        outputs = tc.save_outputs(
+            model,
+            tokenizer,
+            context.workdir,
+            params,
+            base,
+            {"method": params["method"], "seed": seed, "dataset_digest": dataset.digest},
+        )
+        info = {
+            "seed": seed,
+            "libraries": tc.library_versions(),
+            "resumed_from": params["resume_from"],
+        }
         evidence = tc.training_evidence(
-            outputs, {**metrics, "method": params["method"], "operation": self.name},
-            {"params": params, **info})
-        return StageResult(outputs=outputs, evidence=evidence,
-                           metrics={k: float(v) for k, v in metrics.items()},
-                           series={"loss": tc.loss_series(trainer)}, params=params,
-                           info=info)
+            outputs,
+            {**metrics, "method": params["method"], "operation": self.name},
+            {"params": params, **info},
+        )
+        return StageResult(
+            outputs=outputs,
+            evidence=evidence,
+            metrics={k: float(v) for k, v in metrics.items()},
+            series={"loss": tc.loss_series(trainer)},
+            params=params,
+            info=info,
+        )

@@ -30,8 +30,13 @@ from lmops_hf.loading import check_model_folder
 
 CHECKPOINT_META = "lmops_training.json"
 # Params that may differ between an interrupted session and its resumption.
-SESSION_PARAMS = {"resume_from", "max_steps_this_session", "checkpoint_every", "keep_checkpoints",
-                  "threads"}
+SESSION_PARAMS = {
+    "resume_from",
+    "max_steps_this_session",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "threads",
+}
 
 
 def run_fingerprint(
@@ -178,7 +183,11 @@ def make_callbacks(
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             done = state.global_step - (self.session_start or 0)
-            if stop_after is not None and done >= stop_after and state.global_step < state.max_steps:
+            if (
+                stop_after is not None
+                and done >= stop_after
+                and state.global_step < state.max_steps
+            ):
                 control.should_save = True
                 control.should_training_stop = True
                 self.stopped_early = True
@@ -281,9 +290,15 @@ def save_outputs(
         trained.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
         kind = "full" if role == "model" else role
-        return OutputAsset(role=role, asset_type="model", path=folder, kind=kind,
-                           derived_from=["base", "dataset"], format="safetensors",
-                           metadata=meta)
+        return OutputAsset(
+            role=role,
+            asset_type="model",
+            path=folder,
+            kind=kind,
+            derived_from=["base", "dataset"],
+            format="safetensors",
+            metadata=meta,
+        )
 
     if params["method"] == "full":
         return [save(model, "model")]
@@ -298,8 +313,12 @@ def training_evidence(
 ) -> list[EvidenceRecord]:
     """One "training" evidence record per output version."""
     return [
-        EvidenceRecord(kind="training", subject=o.role, metrics=dict(metrics),
-                       details={**details, "weights_digest": weights_digest(o.path)})
+        EvidenceRecord(
+            kind="training",
+            subject=o.role,
+            metrics=dict(metrics),
+            details={**details, "weights_digest": weights_digest(o.path)},
+        )
         for o in outputs
     ]
 

@@ -75,8 +75,13 @@ class JudgeEvaluator:
     """Operation "judge": LLM-as-judge ratings of the model's answers."""
 
     name = "judge"
-    input_roles = {"model": "model", "base": "model", "judge": "model", "judge_base": "model",
-                   "suite": "suite"}
+    input_roles = {
+        "model": "model",
+        "base": "model",
+        "judge": "model",
+        "judge_base": "model",
+        "suite": "suite",
+    }
     evidence_kinds = ("ratings",)
     params_model = JudgeParams
     description = (
@@ -102,11 +107,16 @@ class JudgeEvaluator:
         ratings = Ratings()
         for i, prompt in enumerate(prompts):
             answer = model.generate(prompt, max_new_tokens=max_new)
-            reply = judge.generate(JUDGE_TEMPLATE.format(question=prompt, answer=answer),
-                                   max_new_tokens=judge_new)
+            reply = judge.generate(
+                JUDGE_TEMPLATE.format(question=prompt, answer=answer), max_new_tokens=judge_new
+            )
             parsed = parse_score(reply)
-            row: dict[str, Any] = {"sample_id": str(i), "prompt": prompt, "answer": answer,
-                                   "judge_reply": reply}
+            row: dict[str, Any] = {
+                "sample_id": str(i),
+                "prompt": prompt,
+                "answer": answer,
+                "judge_reply": reply,
+            }
             if parsed is not None:
                 score, row["method"] = float(parsed), "parsed"
             else:
@@ -127,21 +137,39 @@ class JudgeEvaluator:
         metrics, details = aggregate(ratings, source="judge")
         metrics["parsed"] = sum(1 for r in rows if r["method"] == "parsed")
         metrics["fallback"] = len(rows) - metrics["parsed"]
-        details.update({
-            "judge": {"ref": judge_asset.ref, "digest": judge_asset.digest,
-                      "runtime": judge.runtime, "kind": judge.kind},
-            "judge_template": JUDGE_TEMPLATE, "yes_no_template": YES_NO_TEMPLATE,
-            "max_new_tokens": max_new, "judge_max_new_tokens": judge_new,
-        })
+        details.update(
+            {
+                "judge": {
+                    "ref": judge_asset.ref,
+                    "digest": judge_asset.digest,
+                    "runtime": judge.runtime,
+                    "kind": judge.kind,
+                },
+                "judge_template": JUDGE_TEMPLATE,
+                "yes_no_template": YES_NO_TEMPLATE,
+                "max_new_tokens": max_new,
+                "judge_max_new_tokens": judge_new,
+            }
+        )
         if suite is not None:
             threshold = suite.judge.get("min_mean_score")
-            details["suite"] = {"name": suite.name, "version": suite.version,
-                                "digest": suite.digest, "min_mean_score": threshold}
+            details["suite"] = {
+                "name": suite.name,
+                "version": suite.version,
+                "digest": suite.digest,
+                "min_mean_score": threshold,
+            }
             if threshold is not None:
                 metrics["suite_passed"] = bool(metrics["score_mean"] >= float(threshold))
         return StageResult(
-            evidence=[EvidenceRecord(kind="ratings", subject="model", metrics=metrics,
-                                     details=details, artifacts={"judge_samples.jsonl":
-                                                                 samples_path})],
+            evidence=[
+                EvidenceRecord(
+                    kind="ratings",
+                    subject="model",
+                    metrics=metrics,
+                    details=details,
+                    artifacts={"judge_samples.jsonl": samples_path},
+                )
+            ],
             metrics={"score_mean": float(metrics["score_mean"])},
         )

@@ -40,8 +40,7 @@ class EvalPlan:
     """True/False: lm-eval's apply_chat_template; None: when the tokenizer has a template."""
 
 
-def plan_from_params(operation: str, params: LmEvalParams,
-                     suite: Suite | None = None) -> EvalPlan:
+def plan_from_params(operation: str, params: LmEvalParams, suite: Suite | None = None) -> EvalPlan:
     """The run's plan; a registered ``suite`` supplies tasks, task folders, few-shot and limit."""
     if suite is not None and params.tasks is not None:
         raise ValidationError(
@@ -71,8 +70,10 @@ def suite_of(operation: str, context: StageContext) -> tuple[Suite | None, Input
     if suite_input is None:
         return None, None
     if suite_input.asset_type != "suite" or suite_input.path is None:
-        raise ValidationError(f'operation "{operation}": input "suite" must be a suite version '
-                              "(suite:NAME@N)", field="inputs.suite")
+        raise ValidationError(
+            f'operation "{operation}": input "suite" must be a suite version (suite:NAME@N)',
+            field="inputs.suite",
+        )
     return load_suite(suite_input.path / "suite.yaml", root=suite_input.path), suite_input
 
 
@@ -84,8 +85,9 @@ def _versions_only(storage: dict[str, Any]) -> None:
     import lm_eval
     import transformers
 
-    storage.update(lm_eval_version=lm_eval.__version__,
-                   transformers_version=transformers.__version__)
+    storage.update(
+        lm_eval_version=lm_eval.__version__, transformers_version=transformers.__version__
+    )
 
 
 class _LightEnvironmentProbes:
@@ -112,8 +114,10 @@ class _LightEnvironmentProbes:
 
         with self._lock:
             if self._users == 0:
-                self._saved = {"get_git_commit_hash": evaluator.get_git_commit_hash,
-                               "add_env_info": evaluator.add_env_info}
+                self._saved = {
+                    "get_git_commit_hash": evaluator.get_git_commit_hash,
+                    "add_env_info": evaluator.add_env_info,
+                }
                 evaluator.get_git_commit_hash = _no_git_hash
                 evaluator.add_env_info = _versions_only
             self._users += 1
@@ -188,8 +192,12 @@ def _task_details(result: Mapping[str, Any], manager: Any, prepared: PreparedTas
 
 
 def evidence_from_result(
-    result: Mapping[str, Any], *, subject: str, samples_path: Path,
-    task_details: Mapping[str, Any], extra_details: Mapping[str, Any],
+    result: Mapping[str, Any],
+    *,
+    subject: str,
+    samples_path: Path,
+    task_details: Mapping[str, Any],
+    extra_details: Mapping[str, Any],
 ) -> EvidenceRecord:
     """The ``eval`` evidence for one lm-eval result dictionary."""
     import lm_eval
@@ -224,7 +232,10 @@ def evidence_from_result(
         **extra_details,
     }
     return EvidenceRecord(
-        kind="eval", subject=subject, metrics=metrics, details=details,
+        kind="eval",
+        subject=subject,
+        metrics=metrics,
+        details=details,
         artifacts={"samples.jsonl": samples_path},
     )
 
@@ -255,8 +266,15 @@ class LmEvalEvaluator:
         context.progress.advance(1)
         seeds = {}
         if context.seed is not None:
-            seeds = {k: context.seed for k in (
-                "random_seed", "numpy_random_seed", "torch_random_seed", "fewshot_random_seed")}
+            seeds = {
+                k: context.seed
+                for k in (
+                    "random_seed",
+                    "numpy_random_seed",
+                    "torch_random_seed",
+                    "fewshot_random_seed",
+                )
+            }
         # A chat model is evaluated the way it is prompted: through its chat template.
         chat = plan.chat_template
         if chat is None:
@@ -279,13 +297,20 @@ class LmEvalEvaluator:
         samples_path = context.workdir / "lm_eval_samples.jsonl"
         _write_samples(result.get("samples", {}), samples_path)
         extra: dict[str, Any] = {
-            "runtime": loaded.runtime, "model_kind": loaded.kind, "loader": loaded.loader,
-            "limit": plan.limit, "num_fewshot": plan.num_fewshot,
-            "bootstrap_iters": plan.bootstrap_iters, "chat_template": chat,
+            "runtime": loaded.runtime,
+            "model_kind": loaded.kind,
+            "loader": loaded.loader,
+            "limit": plan.limit,
+            "num_fewshot": plan.num_fewshot,
+            "bootstrap_iters": plan.bootstrap_iters,
+            "chat_template": chat,
         }
         evidence = evidence_from_result(
-            result, subject="model", samples_path=samples_path,
-            task_details=_task_details(result, manager, prepared), extra_details=extra,
+            result,
+            subject="model",
+            samples_path=samples_path,
+            task_details=_task_details(result, manager, prepared),
+            extra_details=extra,
         )
         if plan.suite is not None:
             evidence = _with_suite(evidence, plan.suite, suite_input)
@@ -298,12 +323,17 @@ class LmEvalEvaluator:
         )
 
 
-def _with_suite(evidence: EvidenceRecord, suite: Suite,
-                registered: InputAsset | None = None) -> EvidenceRecord:
+def _with_suite(
+    evidence: EvidenceRecord, suite: Suite, registered: InputAsset | None = None
+) -> EvidenceRecord:
     rows = suite.check_thresholds(evidence.metrics)
     metrics = {**evidence.metrics, "suite_passed": all(r["passed"] for r in rows)}
-    info: dict[str, Any] = {"name": suite.name, "version": suite.version,
-                            "digest": suite.digest, "thresholds": rows}
+    info: dict[str, Any] = {
+        "name": suite.name,
+        "version": suite.version,
+        "digest": suite.digest,
+        "thresholds": rows,
+    }
     details = {**evidence.details}
     if registered is not None:
         info.update(ref=registered.ref, registry_digest=registered.digest)
@@ -311,5 +341,10 @@ def _with_suite(evidence: EvidenceRecord, suite: Suite,
         # Task code that ran (Python files, !function YAML), by the digests the registry holds.
         details["suite_code"] = list(registered.metadata.get("code_files", []))
     details["suite"] = info
-    return EvidenceRecord(kind=evidence.kind, subject=evidence.subject, metrics=metrics,
-                          details=details, artifacts=evidence.artifacts)
+    return EvidenceRecord(
+        kind=evidence.kind,
+        subject=evidence.subject,
+        metrics=metrics,
+        details=details,
+        artifacts=evidence.artifacts,
+    )

@@ -94,7 +94,9 @@ class LoadedModel:
             from lm_eval.models.huggingface import HFLM
 
             lm: Any = HFLM(
-                pretrained=self.model, tokenizer=self.tokenizer, device="cpu",
+                pretrained=self.model,
+                tokenizer=self.tokenizer,
+                device="cpu",
                 batch_size=batch_size,
             )
         else:
@@ -117,7 +119,12 @@ class LoadedModel:
         return list(self.tokenizer.encode(prompt))
 
     def token_pieces(
-        self, prompt: str, *, max_new_tokens: int, ignore_eos: bool = False, chat: bool = True,
+        self,
+        prompt: str,
+        *,
+        max_new_tokens: int,
+        ignore_eos: bool = False,
+        chat: bool = True,
         decoder: IncrementalDecoder | None = None,
     ) -> Iterator[str]:
         """Greedy continuation of ``prompt``: exactly one text piece per generated token.
@@ -145,8 +152,9 @@ class LoadedModel:
         """Like :meth:`token_pieces`, skipping empty pieces, ending with any held-back text;
         the pieces join to the decoded continuation."""
         dec = IncrementalDecoder(self.tokenizer)
-        for piece in self.token_pieces(prompt, max_new_tokens=max_new_tokens,
-                                       ignore_eos=ignore_eos, chat=chat, decoder=dec):
+        for piece in self.token_pieces(
+            prompt, max_new_tokens=max_new_tokens, ignore_eos=ignore_eos, chat=chat, decoder=dec
+        ):
             if piece:
                 yield piece
         if rest := dec.flush():
@@ -240,13 +248,14 @@ def _torch_token_ids(
     worker.join()
 
 
-
 def _engine_object(opened: Any, kind: str) -> tuple[Runtime, Any]:
     native = getattr(opened, "native", None)
     engines: dict[str, Runtime] = {"transformers": "torch", "onnxruntime": "onnxruntime"}
     if native is None or opened.engine not in engines:
-        raise StageError(f'model kind "{kind}": lm-eval needs a transformers or ONNX '
-                         f"Runtime model object (native), the runtime gave {opened.engine}")
+        raise StageError(
+            f'model kind "{kind}": lm-eval needs a transformers or ONNX '
+            f"Runtime model object (native), the runtime gave {opened.engine}"
+        )
     return engines[opened.engine], native
 
 
@@ -263,13 +272,16 @@ def load_role(context: StageContext, role: str, *, base_role: str = "base") -> L
     runtime = context.model_runtime(asset.kind)
     if runtime.needs_base:
         if base_role not in context.inputs:
-            raise StageError(f'input "{role}" ({asset.ref}) is an adapter: pass its base model '
-                             f'under role "{base_role}"')
+            raise StageError(
+                f'input "{role}" ({asset.ref}) is an adapter: pass its base model '
+                f'under role "{base_role}"'
+            )
         _refuse_pickles(_folder(context.inputs[base_role]))
     _refuse_pickles(folder)
     opened = context.load_model(role, base_role=base_role)
     engine, native = _engine_object(opened, asset.kind)
     # lm-eval pads batches: its own tokenizer settings (pad = eos when missing) for ORT.
     tok = opened.tokenizer if engine == "torch" else _load_tokenizer(folder)
-    return LoadedModel(engine, asset.kind, tok, native,
-                       f"{type(native).__module__}.{type(native).__qualname__}")
+    return LoadedModel(
+        engine, asset.kind, tok, native, f"{type(native).__module__}.{type(native).__qualname__}"
+    )

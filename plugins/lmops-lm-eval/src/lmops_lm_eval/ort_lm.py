@@ -21,8 +21,9 @@ class OrtCausalModel(Protocol):
 
     def logits(self, ids: np.ndarray) -> np.ndarray: ...
 
-    def generate_ids(self, ids: Any, max_new_tokens: int, *args: Any, **kw: Any) -> Iterator[int]:
-        ...
+    def generate_ids(
+        self, ids: Any, max_new_tokens: int, *args: Any, **kw: Any
+    ) -> Iterator[int]: ...
 
 
 def _log_softmax(x: np.ndarray) -> np.ndarray:
@@ -65,16 +66,22 @@ class OrtLM(TemplateLM):
     @property
     def tokenizer_name(self) -> str:
         """Name lm-eval uses to key cached chat-templated requests."""
-        return str(getattr(self.tokenizer, "name_or_path", "") or "ort-tokenizer").replace("/", "__")
+        return str(getattr(self.tokenizer, "name_or_path", "") or "ort-tokenizer").replace(
+            "/", "__"
+        )
 
     def apply_chat_template(
         self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True
     ) -> str:
         """The chat as one prompt string, through the tokenizer's template (as HFLM does)."""
-        return str(self.tokenizer.apply_chat_template(
-            chat_history, tokenize=False, add_generation_prompt=add_generation_prompt,
-            continue_final_message=not add_generation_prompt,
-        ))
+        return str(
+            self.tokenizer.apply_chat_template(
+                chat_history,
+                tokenize=False,
+                add_generation_prompt=add_generation_prompt,
+                continue_final_message=not add_generation_prompt,
+            )
+        )
 
     def tok_encode(
         self, string: str, add_special_tokens: bool | None = None, **kwargs: Any

@@ -17,10 +17,12 @@ from lmops_core.contracts import OperationParams
 Text = Annotated[str, StringConstraints(min_length=1, pattern=r"\S")]
 HOST_PATH_PARAMS = ("suite", "task_paths")
 """Params that used to name task folders on the host; task code runs only from registered suites."""
-_HOST_PATHS = ("is not accepted: task folders and suite files can run code, so they run only "
-               "as a registered suite version. Register the folder (`lmops suites register NAME "
-               "FOLDER`), have it approved for use if it holds code, and pass it as input role "
-               '"suite"')
+_HOST_PATHS = (
+    "is not accepted: task folders and suite files can run code, so they run only "
+    "as a registered suite version. Register the folder (`lmops suites register NAME "
+    "FOLDER`), have it approved for use if it holds code, and pass it as input role "
+    '"suite"'
+)
 
 
 def _one_or_many(value: Any) -> Any:
@@ -29,10 +31,12 @@ def _one_or_many(value: Any) -> Any:
 
 
 class _RefusesHostPaths(OperationParams):
-    suite: Any = Field(None, description="not accepted: pass a registered suite as input role "
-                                         '"suite"')
-    task_paths: Any = Field(None, description="not accepted: pass a registered suite as input "
-                                              'role "suite"')
+    suite: Any = Field(
+        None, description='not accepted: pass a registered suite as input role "suite"'
+    )
+    task_paths: Any = Field(
+        None, description='not accepted: pass a registered suite as input role "suite"'
+    )
 
     @field_validator("suite", "task_paths", mode="before")
     @classmethod
@@ -45,14 +49,16 @@ class _RefusesHostPaths(OperationParams):
 class LmEvalParams(_RefusesHostPaths):
     """Parameters of ``lm-eval``; a suite (input role "suite") supplies tasks and defaults."""
 
-    tasks: list[Text] | None = Field(None, description="lm-eval task names (default: the "
-                                                       "shipped tasks, or the suite's)")
+    tasks: list[Text] | None = Field(
+        None, description="lm-eval task names (default: the shipped tasks, or the suite's)"
+    )
     limit: int | None = Field(None, ge=1, description="samples per task (default: all)")
     num_fewshot: int | None = Field(None, ge=0, description="few-shot examples")
     batch_size: int = Field(8, ge=1, description="requests per batch")
     bootstrap_iters: int = Field(1000, ge=0, description="bootstrap iterations for stderr")
     chat_template: bool | Literal["auto"] = Field(
-        "auto", description='true, false or "auto" (when the tokenizer has one)')
+        "auto", description='true, false or "auto" (when the tokenizer has one)'
+    )
 
     @field_validator("tasks", mode="before")
     @classmethod
@@ -63,8 +69,9 @@ class LmEvalParams(_RefusesHostPaths):
 class JudgeParams(_RefusesHostPaths):
     """Parameters of ``judge``."""
 
-    prompts: list[Text] | None = Field(None, description="prompts answered and judged "
-                                                         "(default: the suite's, or shipped)")
+    prompts: list[Text] | None = Field(
+        None, description="prompts answered and judged (default: the suite's, or shipped)"
+    )
     max_new_tokens: int = Field(24, ge=1, description="answer tokens generated")
     judge_max_new_tokens: int = Field(4, ge=1, description="judge reply tokens generated")
 
@@ -78,10 +85,10 @@ class ServingPerfParams(OperationParams):
     """Parameters of ``serving-perf``."""
 
     prompts: Annotated[list[Text], Field(min_length=1)] | None = Field(
-        None, description="prompts sent (default: shipped)")
+        None, description="prompts sent (default: shipped)"
+    )
     concurrency: int = Field(1, ge=1, description="requests in flight at once")
-    requests: int | None = Field(None, ge=1, description="requests sent (default: one per "
-                                                         "prompt)")
+    requests: int | None = Field(None, ge=1, description="requests sent (default: one per prompt)")
     max_new_tokens: int = Field(16, ge=1, description="tokens generated per request")
     warmup: int = Field(1, ge=0, description="warm-up requests, not measured")
     ignore_eos: bool = Field(True, description="generate max_new_tokens even past EOS")

@@ -15,8 +15,12 @@ def register_evaluators(register: Register) -> None:
     from lmops_lm_eval.ratings_op import HumanRatingsEvaluator
     from lmops_lm_eval.serving_perf import ServingPerfEvaluator
 
-    for evaluator in (LmEvalEvaluator(), ServingPerfEvaluator(), JudgeEvaluator(),
-                      HumanRatingsEvaluator()):
+    for evaluator in (
+        LmEvalEvaluator(),
+        ServingPerfEvaluator(),
+        JudgeEvaluator(),
+        HumanRatingsEvaluator(),
+    ):
         register(evaluator)
 
 

@@ -61,8 +61,9 @@ class Ratings:
 
 
 def _bad(path: Path, line: int, fld: str, msg: str) -> ValidationError:
-    return ValidationError(f'{path}:{line}: field "{fld}": {msg}', file=str(path), line=line,
-                           field=fld)
+    return ValidationError(
+        f'{path}:{line}: field "{fld}": {msg}', file=str(path), line=line, field=fld
+    )
 
 
 def _text(path: Path, line: int, row: Mapping[str, Any], key: str, *, required: bool) -> str | None:
@@ -76,13 +77,18 @@ def _text(path: Path, line: int, row: Mapping[str, Any], key: str, *, required: 
     return str(value).strip()
 
 
-def _row(path: Path, line: int, row: Mapping[str, Any], scale: tuple[float, float]
-         ) -> ScoreRating | Preference:
+def _row(
+    path: Path, line: int, row: Mapping[str, Any], scale: tuple[float, float]
+) -> ScoreRating | Preference:
     has_score = row.get("score") not in (None, "")
     has_winner = row.get("winner") not in (None, "")
     if has_score == has_winner:
-        raise _bad(path, line, "score" if not has_score else "winner",
-                   'a row needs exactly one of "score" (a rating) or "winner" (a preference)')
+        raise _bad(
+            path,
+            line,
+            "score" if not has_score else "winner",
+            'a row needs exactly one of "score" (a rating) or "winner" (a preference)',
+        )
     sample_id = _text(path, line, row, "sample_id", required=True)
     rater = _text(path, line, row, "rater", required=False)
     assert sample_id is not None
@@ -93,8 +99,12 @@ def _row(path: Path, line: int, row: Mapping[str, Any], scale: tuple[float, floa
         except (TypeError, ValueError):
             score = math.nan
         if not math.isfinite(score) or not scale[0] <= score <= scale[1]:
-            raise _bad(path, line, "score",
-                       f"must be a number from {scale[0]:g} to {scale[1]:g}, got {raw!r}")
+            raise _bad(
+                path,
+                line,
+                "score",
+                f"must be a number from {scale[0]:g} to {scale[1]:g}, got {raw!r}",
+            )
         return ScoreRating(sample_id, score, rater)
     winner = str(row["winner"]).strip().lower()
     if winner not in _WINNERS:
@@ -113,8 +123,9 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
             try:
                 yield number, json.loads(text)
             except json.JSONDecodeError as exc:
-                raise ValidationError(f"{path}:{number}: invalid JSON: {exc.msg}",
-                                      file=str(path), line=number) from exc
+                raise ValidationError(
+                    f"{path}:{number}: invalid JSON: {exc.msg}", file=str(path), line=number
+                ) from exc
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
@@ -124,8 +135,11 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
             raise ValidationError(f"{path}:1: CSV has no header row", file=str(path), line=1)
         for row in reader:
             if None in row:
-                raise ValidationError(f"{path}:{reader.line_num}: more cells than header columns",
-                                      file=str(path), line=reader.line_num)
+                raise ValidationError(
+                    f"{path}:{reader.line_num}: more cells than header columns",
+                    file=str(path),
+                    line=reader.line_num,
+                )
             yield reader.line_num, row
 
 
@@ -142,8 +156,9 @@ def load_ratings(path: Path, *, scale: tuple[float, float] = (1.0, 5.0)) -> Rati
     try:
         for number, row in rows:
             if not isinstance(row, Mapping):
-                raise ValidationError(f"{path}:{number}: each line must be a JSON object",
-                                      file=str(path), line=number)
+                raise ValidationError(
+                    f"{path}:{number}: each line must be a JSON object", file=str(path), line=number
+                )
             item = _row(path, number, row, scale)
             (out.scores if isinstance(item, ScoreRating) else out.preferences).append(item)  # type: ignore[arg-type]
     except UnicodeDecodeError as exc:
@@ -174,8 +189,10 @@ def score_summary(scores: Iterable[float]) -> dict[str, float | int]:
     var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
     stderr = math.sqrt(var / n)
     return {
-        "score_mean": mean, "score_stderr": stderr,
-        "score_ci_low": mean - Z95 * stderr, "score_ci_high": mean + Z95 * stderr,
+        "score_mean": mean,
+        "score_stderr": stderr,
+        "score_ci_low": mean - Z95 * stderr,
+        "score_ci_high": mean + Z95 * stderr,
         "scored": n,
     }
 
@@ -192,8 +209,13 @@ def preference_summary(prefs: Iterable[Preference]) -> dict[str, float | int]:
     rate = (wins + ties / 2) / n
     low, high = wilson_interval(wins + ties / 2, n)
     return {
-        "win_rate": rate, "win_rate_ci_low": low, "win_rate_ci_high": high,
-        "wins": wins, "losses": losses, "ties": ties, "comparisons": n,
+        "win_rate": rate,
+        "win_rate_ci_low": low,
+        "win_rate_ci_high": high,
+        "wins": wins,
+        "losses": losses,
+        "ties": ties,
+        "comparisons": n,
     }
 
 

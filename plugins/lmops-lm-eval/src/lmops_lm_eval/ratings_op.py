@@ -35,7 +35,8 @@ class HumanRatingsEvaluator:
             raise ValidationError(
                 f'operation "{self.name}": give the ratings as input role "ratings" (a '
                 "registered dataset, so the evidence names the exact file it came from)",
-                field="ratings")
+                field="ratings",
+            )
         path = context.inputs["ratings"].path
         if path is None:
             raise ValidationError('input "ratings" has no file on disk', field="ratings")
@@ -44,6 +45,12 @@ class HumanRatingsEvaluator:
         context.progress.advance(1)
         context.progress.finish()
         return StageResult(
-            evidence=[EvidenceRecord(kind="ratings", subject="model", metrics=metrics,
-                                     details={**details, "scale": [lo, hi]})],
+            evidence=[
+                EvidenceRecord(
+                    kind="ratings",
+                    subject="model",
+                    metrics=metrics,
+                    details={**details, "scale": [lo, hi]},
+                )
+            ],
         )

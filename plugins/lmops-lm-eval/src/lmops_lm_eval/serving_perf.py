@@ -50,31 +50,42 @@ class RequestTiming:
     tokens: int = 0
 
 
-def time_stream(loaded: LoadedModel, prompt: str, *, max_new_tokens: int, ignore_eos: bool
-                ) -> RequestTiming:
+def time_stream(
+    loaded: LoadedModel, prompt: str, *, max_new_tokens: int, ignore_eos: bool
+) -> RequestTiming:
     """Stream one completion and time its tokens."""
     start = time.perf_counter()
     stamps: list[float] = []
-    for _piece in loaded.token_pieces(prompt, max_new_tokens=max_new_tokens,
-                                      ignore_eos=ignore_eos):
+    for _piece in loaded.token_pieces(prompt, max_new_tokens=max_new_tokens, ignore_eos=ignore_eos):
         stamps.append(time.perf_counter())
     end = time.perf_counter()
     if not stamps:
         raise StageError(f"the model produced no token for prompt {prompt[:40]!r}")
     gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
-    return RequestTiming(ttft=stamps[0] - start, latency=end - start, gaps=gaps,
-                         tokens=len(stamps))
+    return RequestTiming(ttft=stamps[0] - start, latency=end - start, gaps=gaps, tokens=len(stamps))
 
 
-def run_load(loaded: LoadedModel, prompts: Sequence[str], *, requests: int, concurrency: int,
-             max_new_tokens: int, ignore_eos: bool) -> tuple[list[RequestTiming], float]:
+def run_load(
+    loaded: LoadedModel,
+    prompts: Sequence[str],
+    *,
+    requests: int,
+    concurrency: int,
+    max_new_tokens: int,
+    ignore_eos: bool,
+) -> tuple[list[RequestTiming], float]:
     """Run ``requests`` streamed requests (cycling ``prompts``) on ``concurrency`` threads."""
     todo = [prompts[i % len(prompts)] for i in range(requests)]
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        timings = list(pool.map(
-            lambda pr: time_stream(loaded, pr, max_new_tokens=max_new_tokens,
-                                   ignore_eos=ignore_eos), todo))
+        timings = list(
+            pool.map(
+                lambda pr: time_stream(
+                    loaded, pr, max_new_tokens=max_new_tokens, ignore_eos=ignore_eos
+                ),
+                todo,
+            )
+        )
     return timings, time.perf_counter() - start
 
 
@@ -82,8 +93,9 @@ def _pct(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q)) * 1000.0
 
 
-def summarise(timings: Sequence[RequestTiming], wall: float, *, concurrency: int,
-              runtime: str) -> dict[str, Any]:
+def summarise(
+    timings: Sequence[RequestTiming], wall: float, *, concurrency: int, runtime: str
+) -> dict[str, Any]:
     """The ``serving_perf`` metrics for a finished load run."""
     gaps = [g for t in timings for g in t.gaps]
     tokens = sum(t.tokens for t in timings)
@@ -119,34 +131,52 @@ class ServingPerfEvaluator:
         """Warm up, run the load, return ``serving_perf`` evidence on role "model"."""
         p = options_of(context, ServingPerfParams)
         prompts = list(p.prompts or DEFAULT_PROMPTS)
-        concurrency, max_new, warmup, ignore_eos = (p.concurrency, p.max_new_tokens, p.warmup,
-                                                    p.ignore_eos)
+        concurrency, max_new, warmup, ignore_eos = (
+            p.concurrency,
+            p.max_new_tokens,
+            p.warmup,
+            p.ignore_eos,
+        )
         requests = p.requests if p.requests is not None else len(prompts)
         loaded = load_role(context, "model")
         context.progress.start("serving-perf", total=2)
         # Warm-up requests absorb one-off costs (lazy init, allocator growth).
         for i in range(warmup):
-            time_stream(loaded, prompts[i % len(prompts)], max_new_tokens=max_new,
-                        ignore_eos=ignore_eos)
+            time_stream(
+                loaded, prompts[i % len(prompts)], max_new_tokens=max_new, ignore_eos=ignore_eos
+            )
         context.progress.advance(1)
-        timings, wall = run_load(loaded, prompts, requests=requests, concurrency=concurrency,
-                                 max_new_tokens=max_new, ignore_eos=ignore_eos)
+        timings, wall = run_load(
+            loaded,
+            prompts,
+            requests=requests,
+            concurrency=concurrency,
+            max_new_tokens=max_new,
+            ignore_eos=ignore_eos,
+        )
         context.progress.advance(1)
         context.progress.finish()
         metrics = summarise(timings, wall, concurrency=concurrency, runtime=loaded.runtime)
         metrics["max_new_tokens"] = max_new
         details = {
-            "loader": loaded.loader, "model_kind": loaded.kind, "ignore_eos": ignore_eos,
-            "warmup": warmup, "wall_s": wall, "prompts": len(prompts),
+            "loader": loaded.loader,
+            "model_kind": loaded.kind,
+            "ignore_eos": ignore_eos,
+            "warmup": warmup,
+            "wall_s": wall,
+            "prompts": len(prompts),
             "per_request": [
                 {"ttft_ms": t.ttft * 1000, "latency_ms": t.latency * 1000, "tokens": t.tokens}
                 for t in timings
             ],
             "definitions": "TTFT: start to first token; ITL: gap between consecutive tokens; "
-                           "tokens_per_s: all tokens / wall time of the load run",
+            "tokens_per_s: all tokens / wall time of the load run",
         }
         return StageResult(
-            evidence=[EvidenceRecord(kind="serving_perf", subject="model", metrics=metrics,
-                                     details=details)],
+            evidence=[
+                EvidenceRecord(
+                    kind="serving_perf", subject="model", metrics=metrics, details=details
+                )
+            ],
             metrics={k: float(v) for k, v in metrics.items() if isinstance(v, int | float)},
         )

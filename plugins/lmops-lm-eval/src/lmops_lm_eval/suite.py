@@ -39,8 +39,16 @@ from lmops_core.errors import UnsafePathError, ValidationError
 from lmops_core.safepaths import join_inside
 
 _KEYS = {
-    "name", "version", "description", "tasks", "task_paths", "num_fewshot", "limit",
-    "thresholds", "judge", "safety_probes",
+    "name",
+    "version",
+    "description",
+    "tasks",
+    "task_paths",
+    "num_fewshot",
+    "limit",
+    "thresholds",
+    "judge",
+    "safety_probes",
 }
 _EXPECT = {"refuse", "comply"}
 
@@ -82,16 +90,23 @@ class Suite:
         rows = []
         for t in self.thresholds:
             raw = metrics.get(t.metric)
-            value = float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else None
+            value = (
+                float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else None
+            )
             rows.append(
-                {"metric": t.metric, "min": t.min, "max": t.max, "value": value,
-                 "passed": t.check(value)}
+                {
+                    "metric": t.metric,
+                    "min": t.min,
+                    "max": t.max,
+                    "value": value,
+                    "passed": t.check(value),
+                }
             )
         return rows
 
 
 def _err(path: Path, field_name: str, msg: str) -> ValidationError:
-    return ValidationError(f"{path}: field \"{field_name}\": {msg}", file=str(path), field=field_name)
+    return ValidationError(f'{path}: field "{field_name}": {msg}', file=str(path), field=field_name)
 
 
 def _opt_int(path: Path, raw: Mapping[str, Any], key: str, minimum: int) -> int | None:
@@ -183,8 +198,9 @@ def load_suite(path: Path, *, root: Path | None = None) -> Suite:
         raise ValidationError(f"suite file {path} does not exist", file=str(path)) from None
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise ValidationError(f"{path}:{line}: invalid YAML: {exc.problem}", file=str(path),
-                              line=line) from exc
+        raise ValidationError(
+            f"{path}:{line}: invalid YAML: {exc.problem}", file=str(path), line=line
+        ) from exc
     if not isinstance(raw, Mapping):
         raise ValidationError(f"{path}: a suite must be a YAML mapping", file=str(path))
     unknown = sorted(set(raw) - _KEYS)
@@ -201,8 +217,11 @@ def load_suite(path: Path, *, root: Path | None = None) -> Suite:
         try:
             folder = join_inside(root, rel, what=f'{path}: field "task_paths" entry')
         except UnsafePathError as exc:
-            raise UnsafePathError(f"{exc}: task folders must be inside the suite's folder",
-                                  file=str(path), field="task_paths") from None
+            raise UnsafePathError(
+                f"{exc}: task folders must be inside the suite's folder",
+                file=str(path),
+                field="task_paths",
+            ) from None
         if not folder.is_dir():
             raise _err(path, "task_paths", f'"{rel}" is not a folder (resolved to {folder})')
         folders.append(folder)
@@ -210,11 +229,17 @@ def load_suite(path: Path, *, root: Path | None = None) -> Suite:
     if not isinstance(description, str):
         raise _err(path, "description", "must be a string")
     suite = Suite(
-        name=name, tasks=tuple(_str_list(path, raw, "tasks", required=True)), path=path,
-        version=None if version is None else str(version), description=description,
-        task_paths=tuple(folders), num_fewshot=_opt_int(path, raw, "num_fewshot", 0),
-        limit=_opt_int(path, raw, "limit", 1), thresholds=_thresholds(path, raw.get("thresholds")),
-        judge=_judge(path, raw.get("judge")), safety_probes=_probes(path, raw.get("safety_probes")),
+        name=name,
+        tasks=tuple(_str_list(path, raw, "tasks", required=True)),
+        path=path,
+        version=None if version is None else str(version),
+        description=description,
+        task_paths=tuple(folders),
+        num_fewshot=_opt_int(path, raw, "num_fewshot", 0),
+        limit=_opt_int(path, raw, "limit", 1),
+        thresholds=_thresholds(path, raw.get("thresholds")),
+        judge=_judge(path, raw.get("judge")),
+        safety_probes=_probes(path, raw.get("safety_probes")),
     )
     return Suite(**{**suite.__dict__, "digest": suite_digest(suite)})
 
@@ -237,6 +262,7 @@ def canonical_suite(suite: Suite) -> dict[str, Any]:
 
 def suite_digest(suite: Suite) -> str:
     """``sha256:`` of the canonical JSON (sorted keys, no spaces, UTF-8) of the suite."""
-    text = json.dumps(canonical_suite(suite), sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False)
+    text = json.dumps(
+        canonical_suite(suite), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
     return f"sha256:{hashlib.sha256(text.encode('utf-8')).hexdigest()}"

@@ -88,16 +88,23 @@ def _inside(value: Any, base: Path, root: Path, where: str, field_name: str) -> 
     files of its own folder, which is what its digest covers.
     """
     if not isinstance(value, str):
-        raise ValidationError(f"{where}: {field_name} entries must be strings, got "
-                              f"{type(value).__name__}", file=where, field=field_name)
+        raise ValidationError(
+            f"{where}: {field_name} entries must be strings, got {type(value).__name__}",
+            file=where,
+            field=field_name,
+        )
     try:
         target = join_inside(base, value, what=f"{where}: {field_name}")
     except UnsafePathError as exc:
-        raise UnsafePathError(f"{exc}; task data must be a file inside the task folder",
-                              file=where, field=field_name) from None
+        raise UnsafePathError(
+            f"{exc}; task data must be a file inside the task folder", file=where, field=field_name
+        ) from None
     if not target.is_relative_to(root):
-        raise UnsafePathError(f"{where}: {field_name} {value!r} resolves outside the task "
-                              "folder", file=where, field=field_name)
+        raise UnsafePathError(
+            f"{where}: {field_name} {value!r} resolves outside the task folder",
+            file=where,
+            field=field_name,
+        )
     return str(target)
 
 
@@ -206,8 +213,9 @@ def _data_file_list(data_files: Any) -> list[str]:
     return []
 
 
-def task_config_digest(yaml_path: Path, task_config: Mapping[str, Any], *,
-                       task_root: Path | None = None) -> dict[str, Any]:
+def task_config_digest(
+    yaml_path: Path, task_config: Mapping[str, Any], *, task_root: Path | None = None
+) -> dict[str, Any]:
     """Digest of one task: its YAML and the local data files its final config reads.
 
     ``digest`` is ``sha256:`` of the sha256 hex of the YAML followed by the sha256
@@ -222,11 +230,15 @@ def task_config_digest(yaml_path: Path, task_config: Mapping[str, Any], *,
         path = Path(name)
         if not is_inside(root, path):
             # A config lm-eval assembled (includes, groups) must still read only task files.
-            raise UnsafePathError(f'{yaml_path}: data file "{name}" is outside the task folder',
-                                  file=str(yaml_path), field="dataset_kwargs.data_files")
+            raise UnsafePathError(
+                f'{yaml_path}: data file "{name}" is outside the task folder',
+                file=str(yaml_path),
+                field="dataset_kwargs.data_files",
+            )
         if "://" in name or not path.is_file():
             raise ValidationError(
-                f'{yaml_path}: data file "{name}" is not a local file', file=str(yaml_path),
+                f'{yaml_path}: data file "{name}" is not a local file',
+                file=str(yaml_path),
                 field="dataset_kwargs.data_files",
             )
         parts.append(("data", path.name, _sha256_file(path)))

@@ -56,7 +56,10 @@ def build_tiny_llama(
     )
     raw.train_from_iterator(list(_CORPUS), trainer=trainer)
     tok = PreTrainedTokenizerFast(
-        tokenizer_object=raw, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
+        tokenizer_object=raw,
+        unk_token="<unk>",
+        bos_token="<s>",
+        eos_token="</s>",
         pad_token="</s>",
     )
     tok.chat_template = CHAT_TEMPLATE

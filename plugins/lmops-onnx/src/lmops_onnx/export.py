@@ -81,8 +81,12 @@ def load_causal_lm(model_dir: Path, *, kind: str, base_dir: Path | None = None) 
         )
         tokenizer_dir = weights_dir = model_dir
     model.eval()
-    return LoadedModel(model=model, tokenizer_dir=tokenizer_dir,
-                       merged_adapter=kind == ADAPTER_KIND, weights_dir=weights_dir)
+    return LoadedModel(
+        model=model,
+        tokenizer_dir=tokenizer_dir,
+        merged_adapter=kind == ADAPTER_KIND,
+        weights_dir=weights_dir,
+    )
 
 
 def load_tokenizer(folder: Path) -> PreTrainedTokenizerBase:
@@ -224,8 +228,12 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         )
     for key in ("inputs", "outputs"):
         entries = manifest.get(key)
-        if not isinstance(entries, list) or not entries or not isinstance(entries[0], dict) \
-                or not isinstance(entries[0].get("name"), str):
+        if (
+            not isinstance(entries, list)
+            or not entries
+            or not isinstance(entries[0], dict)
+            or not isinstance(entries[0].get("name"), str)
+        ):
             raise ValidationError(
                 f'{path}: field "{key}" must list named tensors', file=str(path), field=key
             )

@@ -108,7 +108,9 @@ def compare_quality(
         tokens += int(targets.shape[0])
         used += 1
     if tokens == 0:
-        raise ValidationError("no held-out text encodes to two or more tokens to measure quality on")
+        raise ValidationError(
+            "no held-out text encodes to two or more tokens to measure quality on"
+        )
     return QualityComparison(
         perplexity_reference=math.exp(nll_ref / tokens),
         perplexity_candidate=math.exp(nll_cand / tokens),

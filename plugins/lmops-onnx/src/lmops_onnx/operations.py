@@ -65,8 +65,10 @@ INT8_KIND = "onnx-int8"
 def _model_input(context: StageContext) -> InputAsset:
     model = context.input("model")
     if model.asset_type != "model" or model.path is None:
-        raise StageError(f'operation "{context.operation}": role "model" must be a model version '
-                         f"materialised as a folder (got {model.asset_type} {model.ref})")
+        raise StageError(
+            f'operation "{context.operation}": role "model" must be a model version '
+            f"materialised as a folder (got {model.asset_type} {model.ref})"
+        )
     return model
 
 
@@ -111,8 +113,9 @@ def _heldout_texts(context: StageContext, params: Mapping[str, Any]) -> tuple[li
     return texts, heldout.ref
 
 
-def _eval_texts(heldout: tuple[list[str], str], folder: Path, params: Mapping[str, Any],
-                window: int | None) -> _EvalTexts:
+def _eval_texts(
+    heldout: tuple[list[str], str], folder: Path, params: Mapping[str, Any], window: int | None
+) -> _EvalTexts:
     """Tokenized held-out sequences and latency prompts, with the output's own tokenizer."""
     tokenizer = load_tokenizer(folder)
     texts, source = heldout
@@ -121,8 +124,9 @@ def _eval_texts(heldout: tuple[list[str], str], folder: Path, params: Mapping[st
     sequences = [list(map(int, s)) for s in sequences if len(s) >= 2]
     if not sequences:
         raise ValidationError(f"{source}: no record encodes to two or more tokens")
-    prompts = [np.asarray([tokenizer(p)["input_ids"][:limit]], dtype=np.int64)
-               for p in builtin_prompts()]
+    prompts = [
+        np.asarray([tokenizer(p)["input_ids"][:limit]], dtype=np.int64) for p in builtin_prompts()
+    ]
     return _EvalTexts(sequences=sequences, prompts=prompts, source=source)
 
 
@@ -134,9 +138,16 @@ def _latency_metrics(times: Mapping[str, list[float]]) -> dict[str, float]:
     return metrics
 
 
-def _common_metrics(*, size_before: int, size_after: int, latency_before: str,
-                    latency_after: str, latency: Mapping[str, float],
-                    quality: QualityComparison, quantized_ops: int) -> dict[str, Any]:
+def _common_metrics(
+    *,
+    size_before: int,
+    size_after: int,
+    latency_before: str,
+    latency_after: str,
+    latency: Mapping[str, float],
+    quality: QualityComparison,
+    quantized_ops: int,
+) -> dict[str, Any]:
     p50_before = latency[f"latency_p50_ms_{latency_before}"]
     p50_after = latency[f"latency_p50_ms_{latency_after}"]
     return {
@@ -164,8 +175,12 @@ def _library_versions() -> dict[str, str]:
     import torch
     import transformers
 
-    return {"onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
-            "torch": torch.__version__, "transformers": transformers.__version__}
+    return {
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+    }
 
 
 class OnnxExport:
@@ -207,8 +222,11 @@ class OnnxExport:
         with torch_threads(params["threads"]):
             quality = compare_quality(torch_fn, ort_model.logits, texts.sequences)
             progress.advance(1, phase="quality")
-            times = time_engines({"torch_fp32": torch_fn, "ort_fp32": ort_model.logits},
-                                 texts.prompts, repeats=params["latency_repeats"])
+            times = time_engines(
+                {"torch_fp32": torch_fn, "ort_fp32": ort_model.logits},
+                texts.prompts,
+                repeats=params["latency_repeats"],
+            )
         progress.advance(1, phase="latency")
         progress.finish()
 
@@ -216,33 +234,58 @@ class OnnxExport:
         metrics = _common_metrics(
             size_before=torch_weight_bytes(loaded.weights_dir),
             size_after=onnx_weight_bytes(model_path, data_paths),
-            latency_before="torch_fp32", latency_after="ort_fp32", latency=latency,
-            quality=quality, quantized_ops=0,
+            latency_before="torch_fp32",
+            latency_after="ort_fp32",
+            latency=latency,
+            quality=quality,
+            quantized_ops=0,
         )
         metrics.update(latency)
         metrics["latency_ratio_vs_torch_fp32"] = metrics["latency_ratio"]
         metrics["perplexity_torch_fp32"] = metrics["perplexity_before"]
         metrics["perplexity_ort_fp32"] = metrics["perplexity_after"]
         details = {
-            "source": {"ref": model.ref, "kind": model.kind, "merged_adapter": derived != ["model"]},
+            "source": {
+                "ref": model.ref,
+                "kind": model.kind,
+                "merged_adapter": derived != ["model"],
+            },
             "manifest": manifest,
-            "heldout": {"source": texts.source, "sequences": quality.sequences,
-                        "tokens": quality.tokens},
-            "latency": {"prompts": len(texts.prompts), "repeats": params["latency_repeats"],
-                        "threads": params["threads"], "batch_size": 1},
+            "heldout": {
+                "source": texts.source,
+                "sequences": quality.sequences,
+                "tokens": quality.tokens,
+            },
+            "latency": {
+                "prompts": len(texts.prompts),
+                "repeats": params["latency_repeats"],
+                "threads": params["threads"],
+                "batch_size": 1,
+            },
             "operators": op_histogram(model_path),
             "versions": _library_versions(),
         }
-        output = OutputAsset(role=OUTPUT_ROLE, asset_type="model", path=out_dir, kind=ONNX_KIND,
-                             derived_from=derived, format="onnx",
-                             metadata={"precision": "fp32", "opset": params["opset"]})
-        evidence = EvidenceRecord(kind=COMPRESSION_EVIDENCE.name, subject=OUTPUT_ROLE,
-                                  metrics=metrics, details=details)
+        output = OutputAsset(
+            role=OUTPUT_ROLE,
+            asset_type="model",
+            path=out_dir,
+            kind=ONNX_KIND,
+            derived_from=derived,
+            format="onnx",
+            metadata={"precision": "fp32", "opset": params["opset"]},
+        )
+        evidence = EvidenceRecord(
+            kind=COMPRESSION_EVIDENCE.name, subject=OUTPUT_ROLE, metrics=metrics, details=details
+        )
         return StageResult(
-            outputs=[output], evidence=[evidence],
-            metrics={"export_seconds": round(export_seconds, 3),
-                     "logits_max_abs_diff": quality.max_abs_logit_diff},
-            params=params, info={"versions": details["versions"]},
+            outputs=[output],
+            evidence=[evidence],
+            metrics={
+                "export_seconds": round(export_seconds, 3),
+                "logits_max_abs_diff": quality.max_abs_logit_diff,
+            },
+            params=params,
+            info={"versions": details["versions"]},
         )
 
 
@@ -250,8 +293,12 @@ class OnnxInt8:
     """Quantize a model to int8 with ONNX Runtime (dynamic, or static with calibration)."""
 
     name = "onnx-int8"
-    input_roles = {"model": "model", "base": "model", "heldout": "dataset",
-                   "calibration": "dataset"}
+    input_roles = {
+        "model": "model",
+        "base": "model",
+        "heldout": "dataset",
+        "calibration": "dataset",
+    }
     evidence_kinds = ("compression",)
     params_model = Int8Params
     description = (
@@ -272,8 +319,9 @@ class OnnxInt8:
                 f"or a torch kind ({', '.join((*TORCH_KINDS, ADAPTER_KIND))})"
             )
         heldout = _heldout_texts(context, params)
-        calibration_texts = (self._calibration_texts(context, params)
-                             if params["mode"] == "static" else None)
+        calibration_texts = (
+            self._calibration_texts(context, params) if params["mode"] == "static" else None
+        )
         progress = context.progress
         progress.start("onnx-int8", total=4)
         seconds: dict[str, float] = {}
@@ -291,41 +339,67 @@ class OnnxInt8:
         calibration = None
         if calibration_texts is not None:
             tokenizer = load_tokenizer(src)
-            calibration = [list(map(int, tokenizer(t)["input_ids"][: params["max_eval_tokens"]]))
-                           for t in calibration_texts]
+            calibration = [
+                list(map(int, tokenizer(t)["input_ids"][: params["max_eval_tokens"]]))
+                for t in calibration_texts
+            ]
             derived = [*derived, "calibration"]
         started = time.perf_counter()
         out_dir = context.workdir / "onnx-int8"
-        manifest = quantize_folder(src, out_dir, mode=params["mode"],
-                                   per_channel=params["per_channel"],
-                                   reduce_range=resolve_reduce_range(params["reduce_range"]),
-                                   calibration=calibration)
+        manifest = quantize_folder(
+            src,
+            out_dir,
+            mode=params["mode"],
+            per_channel=params["per_channel"],
+            reduce_range=resolve_reduce_range(params["reduce_range"]),
+            calibration=calibration,
+        )
         seconds["quantize_seconds"] = round(time.perf_counter() - started, 3)
         progress.advance(1, phase="quantized")
 
         metrics, details = self._measure(heldout, src, out_dir, loaded, manifest, params, progress)
         details["source"] = {"ref": model.ref, "kind": model.kind}
         progress.finish()
-        output = OutputAsset(role=OUTPUT_ROLE, asset_type="model", path=out_dir, kind=INT8_KIND,
-                             derived_from=derived, format="onnx",
-                             metadata={"precision": "int8", "mode": params["mode"]})
-        evidence = EvidenceRecord(kind=COMPRESSION_EVIDENCE.name, subject=OUTPUT_ROLE,
-                                  metrics=metrics, details=details)
-        return StageResult(outputs=[output], evidence=[evidence], metrics=seconds, params=params,
-                           info={"versions": details["versions"]})
+        output = OutputAsset(
+            role=OUTPUT_ROLE,
+            asset_type="model",
+            path=out_dir,
+            kind=INT8_KIND,
+            derived_from=derived,
+            format="onnx",
+            metadata={"precision": "int8", "mode": params["mode"]},
+        )
+        evidence = EvidenceRecord(
+            kind=COMPRESSION_EVIDENCE.name, subject=OUTPUT_ROLE, metrics=metrics, details=details
+        )
+        return StageResult(
+            outputs=[output],
+            evidence=[evidence],
+            metrics=seconds,
+            params=params,
+            info={"versions": details["versions"]},
+        )
 
-    def _calibration_texts(self, context: StageContext,
-                           params: Mapping[str, Any]) -> list[str]:
+    def _calibration_texts(self, context: StageContext, params: Mapping[str, Any]) -> list[str]:
         calibration = context.input("calibration")
         if calibration.asset_type != "dataset" or calibration.path is None:
-            raise StageError(f'role "calibration" must be a dataset version (got {calibration.ref})')
-        return read_dataset_texts(calibration.path, calibration.kind,
-                                  limit=params["calibration_records"])
+            raise StageError(
+                f'role "calibration" must be a dataset version (got {calibration.ref})'
+            )
+        return read_dataset_texts(
+            calibration.path, calibration.kind, limit=params["calibration_records"]
+        )
 
-    def _measure(self, heldout: tuple[list[str], str], src: Path, out_dir: Path,
-                 loaded: LoadedModel | None, manifest: Mapping[str, Any],
-                 params: Mapping[str, Any], progress: Any) -> tuple[dict[str, Any],
-                                                                    dict[str, Any]]:
+    def _measure(
+        self,
+        heldout: tuple[list[str], str],
+        src: Path,
+        out_dir: Path,
+        loaded: LoadedModel | None,
+        manifest: Mapping[str, Any],
+        params: Mapping[str, Any],
+        progress: Any,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         fp32 = OrtCausalLM.from_folder(src, threads=params["threads"])
         int8 = OrtCausalLM.from_folder(out_dir, threads=params["threads"])
         fp32_path, fp32_data = check_onnx_folder(src)
@@ -348,14 +422,18 @@ class OnnxInt8:
         metrics = _common_metrics(
             size_before=onnx_weight_bytes(fp32_path, fp32_data),
             size_after=onnx_weight_bytes(int8_path, int8_data),
-            latency_before="ort_fp32", latency_after="ort_int8", latency=latency,
-            quality=quality, quantized_ops=sum(quantized_ops.values()),
+            latency_before="ort_fp32",
+            latency_after="ort_int8",
+            latency=latency,
+            quality=quality,
+            quantized_ops=sum(quantized_ops.values()),
         )
         metrics.update(latency)
         metrics["latency_ratio_vs_ort_fp32"] = metrics["latency_ratio"]
         if loaded is not None:
             metrics["latency_ratio_vs_torch_fp32"] = round(
-                latency["latency_p50_ms_ort_int8"] / latency["latency_p50_ms_torch_fp32"], 6)
+                latency["latency_p50_ms_ort_int8"] / latency["latency_p50_ms_torch_fp32"], 6
+            )
             metrics["size_bytes_torch_fp32"] = torch_weight_bytes(loaded.weights_dir)
         metrics["perplexity_fp32"] = metrics["perplexity_before"]
         metrics["perplexity_int8"] = metrics["perplexity_after"]
@@ -365,11 +443,18 @@ class OnnxInt8:
         metrics.update({f"ops_{op}": n for op, n in quantized_ops.items()})
         details = {
             "manifest": manifest,
-            "heldout": {"source": texts.source, "sequences": quality.sequences,
-                        "tokens": quality.tokens},
-            "latency": {"prompts": len(texts.prompts), "repeats": params["latency_repeats"],
-                        "threads": params["threads"], "batch_size": 1,
-                        "engines": list(engines)},
+            "heldout": {
+                "source": texts.source,
+                "sequences": quality.sequences,
+                "tokens": quality.tokens,
+            },
+            "latency": {
+                "prompts": len(texts.prompts),
+                "repeats": params["latency_repeats"],
+                "threads": params["threads"],
+                "batch_size": 1,
+                "engines": list(engines),
+            },
             "quantized_operators": quantized_ops,
             "operators_before": op_histogram(fp32_path),
             "operators_after": ops_after,

@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 ONNX_KINDS = ("onnx", "onnx-int8")
 
 
-def open_onnx_model(folder: Path, *, base: Path | None = None, threads: int | None = None
-                    ) -> LoadedModel:
+def open_onnx_model(
+    folder: Path, *, base: Path | None = None, threads: int | None = None
+) -> LoadedModel:
     """An :class:`~lmops_onnx.runtime.OrtGenerator` over an exported folder (ORT imported here)."""
     from lmops_onnx.runtime import OrtGenerator
 
@@ -31,8 +32,9 @@ def tiny_onnx(folder: Path, *, seed: int = 0, base: Path | None = None) -> Path:
     from lmops_onnx.export import export_onnx, load_causal_lm
 
     if base is None:
-        raise ValidationError("a tiny ONNX model is exported from a base model folder",
-                              field="base")
+        raise ValidationError(
+            "a tiny ONNX model is exported from a base model folder", field="base"
+        )
     export_onnx(load_causal_lm(base, kind="base"), folder, source_kind="base")
     return folder
 
@@ -50,9 +52,15 @@ def tiny_onnx_int8(folder: Path, *, seed: int = 0, base: Path | None = None) -> 
 def register_model_runtimes(register: Register) -> None:
     """Open ``onnx`` and ``onnx-int8`` folders with ONNX Runtime (generation only)."""
     for kind in ONNX_KINDS:
-        register(ModelRuntime(kind=kind, load=open_onnx_model, engine="onnxruntime",
-                              tiny=tiny_onnx if kind == "onnx" else tiny_onnx_int8,
-                              description="exported causal LM in an ONNX Runtime session"))
+        register(
+            ModelRuntime(
+                kind=kind,
+                load=open_onnx_model,
+                engine="onnxruntime",
+                tiny=tiny_onnx if kind == "onnx" else tiny_onnx_int8,
+                description="exported causal LM in an ONNX Runtime session",
+            )
+        )
 
 
 @hookimpl

@@ -21,12 +21,25 @@ from lmops_onnx.export import read_manifest, write_manifest
 from lmops_onnx.safety import MODEL_FILE, check_onnx_folder
 
 # Op types that only appear in a graph because it was quantized.
-QUANTIZATION_OP_TYPES = frozenset({
-    "MatMulInteger", "DynamicQuantizeLinear", "QuantizeLinear", "DequantizeLinear",
-    "QLinearMatMul", "ConvInteger", "QLinearConv", "QGemm", "QAttention",
-    "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QLinearAdd", "QLinearMul",
-    "GatherBlockQuantized", "MatMulNBits",
-})
+QUANTIZATION_OP_TYPES = frozenset(
+    {
+        "MatMulInteger",
+        "DynamicQuantizeLinear",
+        "QuantizeLinear",
+        "DequantizeLinear",
+        "QLinearMatMul",
+        "ConvInteger",
+        "QLinearConv",
+        "QGemm",
+        "QAttention",
+        "DynamicQuantizeMatMul",
+        "MatMulIntegerToFloat",
+        "QLinearAdd",
+        "QLinearMul",
+        "GatherBlockQuantized",
+        "MatMulNBits",
+    }
+)
 # Above this many fp32 bytes the int8 graph could pass protobuf's 2 GB limit.
 _EXTERNAL_DATA_THRESHOLD = 6 * 1024**3
 _COMPANION_SKIP = {MODEL_FILE, f"{MODEL_FILE}.data", "lmops_onnx.json"}
@@ -117,8 +130,12 @@ def quantize_folder(
     try:
         if mode == "dynamic":
             quantize_dynamic(
-                model_path, out_path, weight_type=QuantType.QInt8, per_channel=per_channel,
-                reduce_range=reduce_range, use_external_data_format=external,
+                model_path,
+                out_path,
+                weight_type=QuantType.QInt8,
+                per_channel=per_channel,
+                reduce_range=reduce_range,
+                use_external_data_format=external,
             )
         else:
             if not calibration:
@@ -127,31 +144,40 @@ def quantize_folder(
                 )
             reader = TokenCalibrationReader(calibration, manifest["inputs"][0]["name"])
             quantize_static(
-                model_path, out_path, reader, quant_format=QuantFormat.QDQ,
-                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                per_channel=per_channel, reduce_range=reduce_range,
+                model_path,
+                out_path,
+                reader,
+                quant_format=QuantFormat.QDQ,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                per_channel=per_channel,
+                reduce_range=reduce_range,
                 use_external_data_format=external,
             )
     except ValidationError:
         raise
     except Exception as exc:  # noqa: BLE001 - onnxruntime.quantization raises assorted types
-        raise StageError(f"onnxruntime quantization ({mode}) of {model_path} failed: {exc}") from exc
+        raise StageError(
+            f"onnxruntime quantization ({mode}) of {model_path} failed: {exc}"
+        ) from exc
     _copy_companions(src, dst)
     new_manifest = dict(manifest)
-    new_manifest.update({
-        "model_file": MODEL_FILE,
-        "precision": "int8",
-        "quantization": {
-            "tool": "onnxruntime.quantization",
-            "mode": mode,
-            "weight_type": "int8",
-            "activation_type": "uint8",
-            "per_channel": per_channel,
-            "reduce_range": reduce_range,
-            "format": "QOperator (dynamic)" if mode == "dynamic" else "QDQ",
-            "calibration_records": len(calibration) if calibration and mode == "static" else 0,
-        },
-    })
+    new_manifest.update(
+        {
+            "model_file": MODEL_FILE,
+            "precision": "int8",
+            "quantization": {
+                "tool": "onnxruntime.quantization",
+                "mode": mode,
+                "weight_type": "int8",
+                "activation_type": "uint8",
+                "per_channel": per_channel,
+                "reduce_range": reduce_range,
+                "format": "QOperator (dynamic)" if mode == "dynamic" else "QDQ",
+                "calibration_records": len(calibration) if calibration and mode == "static" else 0,
+            },
+        }
+    )
     write_manifest(dst, new_manifest)
     return new_manifest
 
@@ -164,8 +190,10 @@ def cpu_has_vnni(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool | None:
         text = cpuinfo.read_text(encoding="ascii", errors="replace")
     except OSError:
         return None
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
-                  if line.startswith("flags")), None)
+    flags = next(
+        (line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")),
+        None,
+    )
     if flags is None:
         return None
     return "avx512_vnni" in flags or "avx_vnni" in flags

@@ -28,8 +28,11 @@ def compression_section(facts: ReportFacts) -> ReportSection:
         keys = sorted({k for _, _, e in found for k in e.metrics})
         rows = tuple((k, *(fmt_value(e.metrics.get(k)) for _, _, e in found)) for k in keys)
         caption = "compression evidence: " + "; ".join(
-            f"{ref} ({kind}) {evidence_caption(e)}" for ref, kind, e in found)
-        blocks = (Table(columns=("metric", *(ref for ref, _, _ in found)), rows=rows,
-                        caption=caption),)
-    return ReportSection(key="compression", title="Compression trade-offs", blocks=blocks,
-                         after="training")
+            f"{ref} ({kind}) {evidence_caption(e)}" for ref, kind, e in found
+        )
+        blocks = (
+            Table(columns=("metric", *(ref for ref, _, _ in found)), rows=rows, caption=caption),
+        )
+    return ReportSection(
+        key="compression", title="Compression trade-offs", blocks=blocks, after="training"
+    )

@@ -116,10 +116,11 @@ class OrtCausalLM:
         stop = _as_id_set(eos_token_id)
         rng = np.random.default_rng(seed)
         for _ in range(max_new_tokens):
-            window = ids if self.max_positions is None else ids[-self.max_positions:]
+            window = ids if self.max_positions is None else ids[-self.max_positions :]
             last = self.logits(np.asarray([window], dtype=np.int64))[0, -1]
-            token = _choose(last, do_sample=do_sample, temperature=temperature, top_k=top_k,
-                            rng=rng)
+            token = _choose(
+                last, do_sample=do_sample, temperature=temperature, top_k=top_k, rng=rng
+            )
             if token in stop:
                 return
             ids.append(token)
@@ -135,7 +136,11 @@ def _as_id_set(eos_token_id: int | Sequence[int] | None) -> set[int]:
 
 
 def _choose(
-    logits: np.ndarray, *, do_sample: bool, temperature: float, top_k: int,
+    logits: np.ndarray,
+    *,
+    do_sample: bool,
+    temperature: float,
+    top_k: int,
     rng: np.random.Generator,
 ) -> int:
     if not do_sample:
@@ -205,8 +210,13 @@ class OrtGenerator:
         generated: list[int] = []
         emitted = ""
         for token in self.model.generate_ids(
-            self.encode_prompt(prompt), max_new_tokens, do_sample=do_sample,
-            temperature=temperature, top_k=top_k, seed=seed, eos_token_id=self.eos_token_id,
+            self.encode_prompt(prompt),
+            max_new_tokens,
+            do_sample=do_sample,
+            temperature=temperature,
+            top_k=top_k,
+            seed=seed,
+            eos_token_id=self.eos_token_id,
         ):
             generated.append(token)
             text = self._decode(generated)
@@ -215,11 +225,11 @@ class OrtGenerator:
             if text.endswith("\ufffd") or not text.startswith(emitted):
                 continue
             if len(text) > len(emitted):
-                yield text[len(emitted):]
+                yield text[len(emitted) :]
                 emitted = text
         final = self._decode(generated)
         if final.startswith(emitted) and len(final) > len(emitted):
-            yield final[len(emitted):]
+            yield final[len(emitted) :]
 
     def generate(
         self,

@@ -114,7 +114,7 @@ def check_onnx_folder(folder: Path, model_file: str = MODEL_FILE) -> tuple[Path,
             raise UnsafePathError(f"refusing {what} {location!r}: it is outside {folder}") from exc
         if not data_path.is_file():
             raise ValidationError(
-                f"{model_path}: external data file {location!r} (tensor \"{tensors[0]}\") is missing",
+                f'{model_path}: external data file {location!r} (tensor "{tensors[0]}") is missing',
                 file=str(model_path),
             )
         data_paths.append(data_path)

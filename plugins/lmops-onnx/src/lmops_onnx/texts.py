@@ -83,14 +83,20 @@ def _record_text(record: dict[str, Any], kind: str, *, path: Path, lineno: int) 
     if kind == "text":
         return _field(record, "text", path=path, lineno=lineno)
     if kind == "instruction":
-        parts = [_field(record, "prompt", path=path, lineno=lineno),
-                 _field(record, "response", path=path, lineno=lineno)]
+        parts = [
+            _field(record, "prompt", path=path, lineno=lineno),
+            _field(record, "response", path=path, lineno=lineno),
+        ]
         if isinstance(record.get("system"), str):
             parts.insert(0, record["system"])
         return "\n".join(parts)
     if kind == "preference":
-        return "\n".join([_field(record, "prompt", path=path, lineno=lineno),
-                          _field(record, "chosen", path=path, lineno=lineno)])
+        return "\n".join(
+            [
+                _field(record, "prompt", path=path, lineno=lineno),
+                _field(record, "chosen", path=path, lineno=lineno),
+            ]
+        )
     messages = record.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ValidationError(

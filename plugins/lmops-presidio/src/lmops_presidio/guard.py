@@ -26,8 +26,12 @@ from lmops_presidio.prefilter import candidate_entities
 __all__ = ["Finding", "GuardConfig", "PiiGuard", "Redaction", "make_pii_guard"]
 
 
-def make_pii_guard(*, entities: Sequence[str] | None = None, patterns_only: bool = False,
-                   config: GuardConfig | None = None) -> PiiGuard:
+def make_pii_guard(
+    *,
+    entities: Sequence[str] | None = None,
+    patterns_only: bool = False,
+    config: GuardConfig | None = None,
+) -> PiiGuard:
     """The factory of the ``"pii"`` guard other plugins build through the core.
 
     ``config``: a full :class:`GuardConfig` (then no other option may be
@@ -45,12 +49,15 @@ def make_pii_guard(*, entities: Sequence[str] | None = None, patterns_only: bool
         wanted = tuple(entities)
         unknown = [name for name in wanted if name not in ALL_ENTITIES]
         if unknown:
-            raise ValidationError(f'entities: unknown entity type "{unknown[0]}" '
-                                  f'(known: {", ".join(ALL_ENTITIES)})', field="entities")
+            raise ValidationError(
+                f'entities: unknown entity type "{unknown[0]}" (known: {", ".join(ALL_ENTITIES)})',
+                field="entities",
+            )
         needs_ner = any(name in NER_ENTITIES for name in wanted)
         # Patterns only unless a name/place entity was asked for: no NER model to load.
-        return PiiGuard(GuardConfig(entities=wanted,
-                                    ner_model=DEFAULT_NER_MODEL if needs_ner else None))
+        return PiiGuard(
+            GuardConfig(entities=wanted, ner_model=DEFAULT_NER_MODEL if needs_ner else None)
+        )
     if patterns_only:
         return PiiGuard(GuardConfig(ner_model=None))
     return PiiGuard(GuardConfig())

@@ -30,23 +30,31 @@ class PiiRedactParams(OperationParams):
     """Every parameter ``pii-redact`` accepts."""
 
     entities: list[NonEmpty] | None = Field(
-        None, description="entity types to detect (default: all the engine supports)")
+        None, description="entity types to detect (default: all the engine supports)"
+    )
     ner_model: NonEmpty | None = Field(
-        DEFAULT_NER_MODEL, description="spaCy model package or folder for PERSON/LOCATION; "
-                                       "null for patterns only")
-    score_threshold: float = Field(DEFAULT_SCORE_THRESHOLD,
-                                   description="minimum score of a finding")
+        DEFAULT_NER_MODEL,
+        description="spaCy model package or folder for PERSON/LOCATION; null for patterns only",
+    )
+    score_threshold: float = Field(
+        DEFAULT_SCORE_THRESHOLD, description="minimum score of a finding"
+    )
     thresholds: dict[str, float] | None = Field(
-        None, description="per-entity minimum scores, e.g. {US_SSN: 0.5}")
+        None, description="per-entity minimum scores, e.g. {US_SSN: 0.5}"
+    )
     operators: dict[str, str | dict[str, Any]] = Field(
-        default_factory=dict, description='per-entity operator, "replace" | "mask" | "hash" or '
-                                          'a mapping; key "default"')
-    salt: str | None = Field(None, description="secret salt of hash operators (16+ bytes); "
-                                               "prefer salt_env")
-    salt_env: NonEmpty | None = Field(None, description="name of an environment variable "
-                                                        "holding the salt")
+        default_factory=dict,
+        description='per-entity operator, "replace" | "mask" | "hash" or a mapping; key "default"',
+    )
+    salt: str | None = Field(
+        None, description="secret salt of hash operators (16+ bytes); prefer salt_env"
+    )
+    salt_env: NonEmpty | None = Field(
+        None, description="name of an environment variable holding the salt"
+    )
     phone_regions: list[NonEmpty] | None = Field(
-        None, description="region codes presidio's phone recognizer tries")
+        None, description="region codes presidio's phone recognizer tries"
+    )
     batch_size: int = Field(256, ge=1, description="texts per NER batch")
     workers: int = Field(1, ge=1, description="worker processes (1: in this process)")
     chunk_size: int = Field(1000, ge=1, description="records handed to a worker at a time")
@@ -63,9 +71,11 @@ class StepSettings:
 
 def step_settings(params: PiiRedactParams) -> StepSettings:
     """The guard configuration and parallelism of validated ``params``."""
-    kwargs: dict[str, Any] = {"ner_model": params.ner_model,
-                              "score_threshold": params.score_threshold,
-                              "batch_size": params.batch_size}
+    kwargs: dict[str, Any] = {
+        "ner_model": params.ner_model,
+        "score_threshold": params.score_threshold,
+        "batch_size": params.batch_size,
+    }
     if params.entities is not None:
         kwargs["entities"] = tuple(params.entities)
     if params.thresholds is not None:
@@ -74,15 +84,17 @@ def step_settings(params: PiiRedactParams) -> StepSettings:
     default = operators.pop("default", None)
     if default is not None:
         kwargs["default_operator"] = parse_operator("operators.default", default)
-    kwargs["operators"] = {name: parse_operator(f"operators.{name}", spec)
-                           for name, spec in operators.items()}
+    kwargs["operators"] = {
+        name: parse_operator(f"operators.{name}", spec) for name, spec in operators.items()
+    }
     salt = _salt(params)
     if salt is not None:
         kwargs["salt"] = salt
     if params.phone_regions is not None:
         kwargs["phone_regions"] = tuple(params.phone_regions)
-    return StepSettings(guard=GuardConfig(**kwargs), workers=params.workers,
-                        chunk_size=params.chunk_size)
+    return StepSettings(
+        guard=GuardConfig(**kwargs), workers=params.workers, chunk_size=params.chunk_size
+    )
 
 
 def _salt(params: PiiRedactParams) -> str | None:
@@ -91,7 +103,8 @@ def _salt(params: PiiRedactParams) -> str | None:
     if params.salt_env is not None:
         value = os.environ.get(params.salt_env)
         if not value:
-            raise ValidationError(f'salt_env: environment variable "{params.salt_env}" is not '
-                                  "set", param="salt_env")
+            raise ValidationError(
+                f'salt_env: environment variable "{params.salt_env}" is not set', param="salt_env"
+            )
         return value
     return params.salt

@@ -25,8 +25,9 @@ PII_EVIDENCE = EvidenceKind(
         Metric("fields", "integer", "fields"),
         Metric("fields_touched", "integer", "fields"),
         Metric("before.*", "integer", "findings", description="findings per entity type"),
-        Metric("after.*", "integer", "findings", "lower",
-               description="findings left per entity type"),
+        Metric(
+            "after.*", "integer", "findings", "lower", description="findings left per entity type"
+        ),
     ],
 )
 """The evidence kind the ``pii-redact`` step produces."""
@@ -50,9 +51,14 @@ def _pii_guard(**options: Any) -> TextGuard:
 @hookimpl
 def register_guards(register: Register) -> None:
     """Offer the ``pii`` guard (options: ``entities``, ``patterns_only``, ``config``)."""
-    register(Guard(name="pii", factory=_pii_guard,
-                   description="personal data found and redacted with presidio (patterns, "
-                               "checksums and a spaCy NER model for names and places)"))
+    register(
+        Guard(
+            name="pii",
+            factory=_pii_guard,
+            description="personal data found and redacted with presidio (patterns, "
+            "checksums and a spaCy NER model for names and places)",
+        )
+    )
 
 
 @hookimpl

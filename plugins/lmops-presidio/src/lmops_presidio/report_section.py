@@ -24,12 +24,22 @@ KIND = "pii"
 
 
 def _entity_table(e: EvidencePublic) -> Table:
-    entities = sorted({k.split(".", 1)[1] for k in e.metrics
-                       if k.startswith(("before.", "after."))})
-    rows = tuple((ent, fmt_value(e.metrics.get(f"before.{ent}", "")),
-                  fmt_value(e.metrics.get(f"after.{ent}", ""))) for ent in entities)
-    return Table(columns=("entity type", "found before", "found after"), rows=rows,
-                 caption=evidence_caption(e))
+    entities = sorted(
+        {k.split(".", 1)[1] for k in e.metrics if k.startswith(("before.", "after."))}
+    )
+    rows = tuple(
+        (
+            ent,
+            fmt_value(e.metrics.get(f"before.{ent}", "")),
+            fmt_value(e.metrics.get(f"after.{ent}", "")),
+        )
+        for ent in entities
+    )
+    return Table(
+        columns=("entity type", "found before", "found after"),
+        rows=rows,
+        caption=evidence_caption(e),
+    )
 
 
 def pii_section(facts: ReportFacts) -> ReportSection:
@@ -40,8 +50,11 @@ def pii_section(facts: ReportFacts) -> ReportSection:
         if e is None:
             blocks.append(Text(f"{ref}: pii evidence: {NONE_RECORDED}"))
             continue
-        totals = {k: v for k, v in numbers_only(e.metrics).items()
-                  if not k.startswith(("before.", "after."))}
+        totals = {
+            k: v
+            for k, v in numbers_only(e.metrics).items()
+            if not k.startswith(("before.", "after."))
+        }
         blocks.append(_entity_table(e))
         blocks.append(metrics_table(totals, f"pii totals on {ref}"))
     return ReportSection(key="pii", title="PII evidence", blocks=tuple(blocks), after="data")

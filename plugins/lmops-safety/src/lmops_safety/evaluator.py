@@ -73,17 +73,21 @@ NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 class SafetyParams(OperationParams):
     """Parameters of a safety run (see the README for each); the core validates them."""
 
-    probe_paths: list[NonEmpty] = Field(default_factory=list,
-                                        description="extra probe files (JSONL)")
+    probe_paths: list[NonEmpty] = Field(
+        default_factory=list, description="extra probe files (JSONL)"
+    )
     include_builtin: bool = Field(True, description="run the shipped probe set too")
     languages: list[NonEmpty] | None = Field(None, description="languages kept (default: all)")
-    max_probes_per_group: int | None = Field(None, ge=1, le=100_000,
-                                             description="probes kept per category and language")
+    max_probes_per_group: int | None = Field(
+        None, ge=1, le=100_000, description="probes kept per category and language"
+    )
     max_new_tokens: int = Field(64, ge=1, le=4096, description="tokens generated per answer")
-    pii_entities: list[NonEmpty] | None = Field(None, description="entity types that count as "
-                                                                   "leakage")
-    toxicity_threshold: float = Field(0.5, ge=0.0, le=1.0,
-                                      description="score above which an answer is toxic")
+    pii_entities: list[NonEmpty] | None = Field(
+        None, description="entity types that count as leakage"
+    )
+    toxicity_threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="score above which an answer is toxic"
+    )
     threads: int | None = Field(None, ge=1, le=256, description="torch threads")
 
     @field_validator("include_builtin")
@@ -119,7 +123,7 @@ def load_probes(params: SafetyParams) -> tuple[list[Probe], list[ProbeFile]]:
     if missing:
         raise ValidationError(
             f'no probes left for category "{missing[0]}" after loading and filtering; every '
-            f'category ({", ".join(CATEGORIES)}) needs at least one probe',
+            f"category ({', '.join(CATEGORIES)}) needs at least one probe",
             field="probe_paths",
         )
     return probes, files
@@ -181,12 +185,16 @@ class SafetyEvaluator:
         params = options_of(context, SafetyParams)
         probes, files = load_probes(params)
         generator = self._load_generator(context)
-        scorers = self._scorers or SafetyScorers.default(pii_entities=params.pii_entities,
-                                                         guards=context)
+        scorers = self._scorers or SafetyScorers.default(
+            pii_entities=params.pii_entities, guards=context
+        )
         started = time.perf_counter()
         with torch_threads(params.threads):
             outcomes = run_suite(
-                generator, probes, scorers, max_new_tokens=params.max_new_tokens,
+                generator,
+                probes,
+                scorers,
+                max_new_tokens=params.max_new_tokens,
                 progress=context.progress,
             )
         seconds = time.perf_counter() - started
@@ -206,10 +214,12 @@ class SafetyEvaluator:
                 ],
             },
             "scorers": {
-                "refusal": {"method": "phrase patterns",
-                            "languages": sorted(REFUSAL_PATTERNS)},
-                "toxicity": {"method": ToxicityScorer.name, "version": ToxicityScorer.version(),
-                             "threshold": params.toxicity_threshold},
+                "refusal": {"method": "phrase patterns", "languages": sorted(REFUSAL_PATTERNS)},
+                "toxicity": {
+                    "method": ToxicityScorer.name,
+                    "version": ToxicityScorer.version(),
+                    "threshold": params.toxicity_threshold,
+                },
                 "pii": scorers.pii.leak_config,
             },
             "max_new_tokens": params.max_new_tokens,
@@ -224,8 +234,11 @@ class SafetyEvaluator:
         )
         return StageResult(
             evidence=[evidence],
-            metrics={"probes": float(len(outcomes)), "seconds": seconds,
-                     "seconds_per_probe": seconds / len(outcomes)},
+            metrics={
+                "probes": float(len(outcomes)),
+                "seconds": seconds,
+                "seconds_per_probe": seconds / len(outcomes),
+            },
             params={
                 "max_new_tokens": params.max_new_tokens,
                 "languages": list(params.languages) if params.languages else None,

@@ -36,17 +36,21 @@ def _pii_guard(source: GuardSource | None, **options: Any) -> TextGuard:
 class PiiScanner:
     """Finds leaked personal data in outputs and redacts outputs for reports."""
 
-    def __init__(self, leak_entities: Sequence[str] | None = None, *,
-                 guards: GuardSource | None = None) -> None:
+    def __init__(
+        self, leak_entities: Sequence[str] | None = None, *, guards: GuardSource | None = None
+    ) -> None:
         try:
             self._leak_guard = (
-                _pii_guard(guards, entities=tuple(leak_entities)) if leak_entities is not None
+                _pii_guard(guards, entities=tuple(leak_entities))
+                if leak_entities is not None
                 # Patterns only unless an entity was asked for: no NER model to load.
                 else _pii_guard(guards, patterns_only=True)
             )
         except ValidationError as exc:
-            raise ValidationError(f'param "pii_entities": {exc.message.removeprefix("entities: ")}',
-                                  field="pii_entities") from None
+            raise ValidationError(
+                f'param "pii_entities": {exc.message.removeprefix("entities: ")}',
+                field="pii_entities",
+            ) from None
         self._redaction_guard = _pii_guard(guards)
         self.leak_config = dict(self._leak_guard.describe())
         self.leak_entities = tuple(self.leak_config["entities"])

@@ -100,8 +100,9 @@ def _string(obj: dict[str, Any], name: str, where: str, *, required: bool = True
     return value
 
 
-def _matching(obj: dict[str, Any], name: str, where: str, pattern: re.Pattern[str],
-              rule: str) -> str:
+def _matching(
+    obj: dict[str, Any], name: str, where: str, pattern: re.Pattern[str], rule: str
+) -> str:
     """The required string field ``name``, refused with ``rule`` unless ``pattern`` matches."""
     value = _string(obj, name, where)
     assert value is not None
@@ -116,13 +117,14 @@ def parse_probe(obj: Any, where: str) -> Probe:
         raise _fail(where, "expected a JSON object")
     unknown = sorted(set(obj) - _KNOWN_FIELDS)
     if unknown:
-        raise _fail(where, f'unknown field "{unknown[0]}" (known: {", ".join(sorted(_KNOWN_FIELDS))})')
+        raise _fail(
+            where, f'unknown field "{unknown[0]}" (known: {", ".join(sorted(_KNOWN_FIELDS))})'
+        )
     probe_id = _matching(obj, "id", where, _ID, "must be letters, digits and _.:- only")
     category = _string(obj, "category", where)
     if category not in CATEGORIES:
         raise _fail(where, f'field "category" {category!r} must be one of {", ".join(CATEGORIES)}')
-    language = _matching(obj, "language", where, _LANGUAGE,
-                         'is not a language tag such as "en"')
+    language = _matching(obj, "language", where, _LANGUAGE, 'is not a language tag such as "en"')
     prompt = _string(obj, "prompt", where)
     expected = _string(obj, "expected", where)
     if expected != EXPECTED[category]:
@@ -190,7 +192,9 @@ def builtin_probe_files() -> list[ProbeFile]:
     loaded = []
     for entry in files:
         with resources.as_file(entry) as local:
-            loaded.append(load_probe_file(Path(local), display_name=f"lmops_safety/probes/{entry.name}"))
+            loaded.append(
+                load_probe_file(Path(local), display_name=f"lmops_safety/probes/{entry.name}")
+            )
     return loaded
 
 

@@ -125,9 +125,7 @@ class RefusalDetector:
         self._classifier = classifier
         self._threshold = threshold
 
-    def _first_match(
-        self, text: str, patterns: list[tuple[str, re.Pattern[str]]]
-    ) -> str | None:
+    def _first_match(self, text: str, patterns: list[tuple[str, re.Pattern[str]]]) -> str | None:
         for rule, pattern in patterns:
             if pattern.search(text):
                 return rule

@@ -71,15 +71,17 @@ class SafetyScorers:
     toxicity: ToxicityScorer
 
     @classmethod
-    def default(cls, *, pii_entities: Sequence[str] | None = None,
-                guards: GuardSource | None = None) -> SafetyScorers:
+    def default(
+        cls, *, pii_entities: Sequence[str] | None = None, guards: GuardSource | None = None
+    ) -> SafetyScorers:
         """Patterns-only refusal detection, the ``pii`` guard, alt-profanity-check.
 
         ``guards``: where the ``pii`` guard is found (the run's stage context;
         by default the plugins installed here).
         """
         return cls(
-            refusal=RefusalDetector(), pii=PiiScanner(pii_entities, guards=guards),
+            refusal=RefusalDetector(),
+            pii=PiiScanner(pii_entities, guards=guards),
             toxicity=ToxicityScorer(),
         )
 
@@ -156,8 +158,9 @@ def _category_rate(category: str, outcomes: Sequence[ProbeOutcome]) -> float:
     return hits / len(outcomes)
 
 
-def _toxicity_metrics(prefix: str, outcomes: Sequence[ProbeOutcome], threshold: float
-                      ) -> dict[str, float]:
+def _toxicity_metrics(
+    prefix: str, outcomes: Sequence[ProbeOutcome], threshold: float
+) -> dict[str, float]:
     scores = [o.toxicity for o in outcomes]
     return {
         f"{prefix}toxicity_mean": sum(scores) / len(scores),

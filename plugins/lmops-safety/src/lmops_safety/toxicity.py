@@ -37,7 +37,10 @@ class ToxicityScorer:
         if not texts:
             return []
         scores = self._predict_prob(list(texts))
-        return [0.0 if not text.strip() else float(score) for text, score in zip(texts, scores, strict=True)]
+        return [
+            0.0 if not text.strip() else float(score)
+            for text, score in zip(texts, scores, strict=True)
+        ]
 
     @staticmethod
     def version() -> str:

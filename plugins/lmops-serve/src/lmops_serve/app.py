@@ -46,12 +46,20 @@ def _events(service: InferenceService, out: Outcome, pieces: Iterator[str]) -> I
         for piece in pieces:
             yield _sse("token", {"text": piece})
     except PiiBlockedError as exc:
-        yield _sse("error", {"code": exc.code, "message": exc.message,
-                             "request_id": out.request_id})
+        yield _sse(
+            "error", {"code": exc.code, "message": exc.message, "request_id": out.request_id}
+        )
         return
-    yield _sse("done", {"request_id": out.request_id, "refused": out.refused,
-                        "refused_category": out.category or None, "metrics": out.metrics(),
-                        "model": service.model})
+    yield _sse(
+        "done",
+        {
+            "request_id": out.request_id,
+            "refused": out.refused,
+            "refused_category": out.category or None,
+            "metrics": out.metrics(),
+            "model": service.model,
+        },
+    )
 
 
 def _default_keys() -> dict[str, Ed25519PublicKey]:
@@ -60,12 +68,18 @@ def _default_keys() -> dict[str, Ed25519PublicKey]:
     return KeyStore.for_home(get_settings().home).public_keys()
 
 
-def open_service(bundle_path: Path | str, *, public_keys: Mapping[str, Ed25519PublicKey] | None,
-                 decryption_key: bytes | None, guard_mode: str,
-                 refuse_categories: Iterable[str] | None, log_path: Path | str | None,
-                 guard_options: Mapping[str, Any] | None,
-                 store: Workspace | None = None,
-                 plugins: PluginHost | None = None) -> InferenceService:
+def open_service(
+    bundle_path: Path | str,
+    *,
+    public_keys: Mapping[str, Ed25519PublicKey] | None,
+    decryption_key: bytes | None,
+    guard_mode: str,
+    refuse_categories: Iterable[str] | None,
+    log_path: Path | str | None,
+    guard_options: Mapping[str, Any] | None,
+    store: Workspace | None = None,
+    plugins: PluginHost | None = None,
+) -> InferenceService:
     """Verify the bundle and its standing, load its model, and build the service around it.
 
     The model is opened by the runtime registered for the bundle's model kind
@@ -82,30 +96,38 @@ def open_service(bundle_path: Path | str, *, public_keys: Mapping[str, Ed25519Pu
     classifier = RequestClassifier(refuse_categories)
     work = Path(tempfile.mkdtemp(prefix="lmops-serve-"))
     try:
-        bundle = load_bundle(bundle_path, public_keys=public_keys or _default_keys(),
-                             decryption_key=decryption_key, workdir=work / "bundle",
-                             store=store)
+        bundle = load_bundle(
+            bundle_path,
+            public_keys=public_keys or _default_keys(),
+            decryption_key=decryption_key,
+            workdir=work / "bundle",
+            store=store,
+        )
         # The model is read into memory here, so its plaintext files need not outlive this.
         kind = bundle.manifest.get("model", {}).get("kind")
         if not isinstance(kind, str):
-            raise ValidationError(f"bundle {bundle_path}: its manifest names no model kind",
-                                  field="model.kind")
+            raise ValidationError(
+                f"bundle {bundle_path}: its manifest names no model kind", field="model.kind"
+            )
         generator, engine = load_generator(bundle.folder, kind, plugins)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     log = InferenceLog(Path(log_path)) if log_path is not None else None
-    return InferenceService(bundle, generator, engine, guard=guard, classifier=classifier,
-                            log=log)
+    return InferenceService(bundle, generator, engine, guard=guard, classifier=classifier, log=log)
 
 
-def create_app(bundle_path: Path | str, *, guard_mode: str = "redact",
-               refuse_categories: Iterable[str] | None = None,
-               log_path: Path | str | None = None,
-               public_keys: Mapping[str, Ed25519PublicKey] | None = None,
-               decryption_key: bytes | None = None,
-               guard_options: Mapping[str, Any] | None = None,
-               store: Workspace | None = None,
-               plugins: PluginHost | None = None) -> FastAPI:
+def create_app(
+    bundle_path: Path | str,
+    *,
+    guard_mode: str = "redact",
+    refuse_categories: Iterable[str] | None = None,
+    log_path: Path | str | None = None,
+    public_keys: Mapping[str, Ed25519PublicKey] | None = None,
+    decryption_key: bytes | None = None,
+    guard_options: Mapping[str, Any] | None = None,
+    store: Workspace | None = None,
+    plugins: PluginHost | None = None,
+) -> FastAPI:
     """A FastAPI app serving a verified bundle.
 
     ``guard_mode``: ``redact`` (personal data is replaced before the model sees
@@ -123,17 +145,29 @@ def create_app(bundle_path: Path | str, *, guard_mode: str = "redact",
     app is built and again before every generation: a version revoked while
     it is served gets 403 from then on (the caller keeps ``store`` open).
     """
-    service = open_service(bundle_path, public_keys=public_keys, decryption_key=decryption_key,
-                           guard_mode=guard_mode, refuse_categories=refuse_categories,
-                           log_path=log_path, guard_options=guard_options, store=store,
-                           plugins=plugins)
+    service = open_service(
+        bundle_path,
+        public_keys=public_keys,
+        decryption_key=decryption_key,
+        guard_mode=guard_mode,
+        refuse_categories=refuse_categories,
+        log_path=log_path,
+        guard_options=guard_options,
+        store=store,
+        plugins=plugins,
+    )
     app = FastAPI(title="lmops guarded inference", version="1", docs_url=None, redoc_url=None)
     app.state.service = service
 
     @app.exception_handler(LmopsError)
     async def lmops_error(_: Request, exc: LmopsError) -> JSONResponse:
-        status = (422 if isinstance(exc, ValidationError)
-                  else 403 if isinstance(exc, PolicyViolationError) else 500)
+        status = (
+            422
+            if isinstance(exc, ValidationError)
+            else 403
+            if isinstance(exc, PolicyViolationError)
+            else 500
+        )
         return JSONResponse(status_code=status, content={"error": exc.to_dict()})
 
     def still_stands() -> None:
@@ -143,32 +177,45 @@ def create_app(bundle_path: Path | str, *, guard_mode: str = "redact",
     @app.get("/health")
     def health() -> dict[str, Any]:
         """Liveness: the bundle verified and the model is loaded."""
-        return {"status": "ok", "model": service.model["ref"], "engine": service.engine,
-                "guard_mode": service.guard.mode}
+        return {
+            "status": "ok",
+            "model": service.model["ref"],
+            "engine": service.engine,
+            "guard_mode": service.guard.mode,
+        }
 
     @app.get("/version")
     def version() -> dict[str, Any]:
         """What is served: bundle and model digests, signing key, the approval record."""
         b = service.bundle
-        return {"model_ref": b.model_ref, "model_digest": b.model_digest,
-                "bundle_digest": b.digest, "key_id": b.key_id, "stage": b.stage,
-                "approval_request_id": b.approval["request_id"], "approval": b.approval,
-                "policy_digests": b.manifest.get("policy_digests", {})}
+        return {
+            "model_ref": b.model_ref,
+            "model_digest": b.model_digest,
+            "bundle_digest": b.digest,
+            "key_id": b.key_id,
+            "stage": b.stage,
+            "approval_request_id": b.approval["request_id"],
+            "approval": b.approval,
+            "policy_digests": b.manifest.get("policy_digests", {}),
+        }
 
     def _stream(body: GenerateRequest) -> StreamingResponse:
         out, pieces = service.stream(body.prompt, body.max_new_tokens, body.temperature)
-        return StreamingResponse(_events(service, out, pieces), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache"})
+        return StreamingResponse(
+            _events(service, out, pieces),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache"},
+        )
 
     @app.post("/v1/generate", response_model=None)
-    def generate(body: GenerateRequest, stream: bool = False
-                 ) -> dict[str, Any] | StreamingResponse:
+    def generate(body: GenerateRequest, stream: bool = False) -> dict[str, Any] | StreamingResponse:
         """Generate a reply (JSON), or stream it with ``?stream=true`` (server-sent events)."""
         still_stands()
         if stream:
             return _stream(body)
         return service.generate(body.prompt, body.max_new_tokens, body.temperature).public(
-            service.model)
+            service.model
+        )
 
     @app.post("/v1/generate/stream")
     def generate_stream(body: GenerateRequest) -> StreamingResponse:

@@ -13,15 +13,26 @@ def serve_model(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
     guard_mode: Annotated[str, typer.Option(help="redact, block or off.")] = "redact",
-    refuse: Annotated[list[str] | None, typer.Option(
-        help="Request category to refuse (repeatable; default all).")] = None,
+    refuse: Annotated[
+        list[str] | None, typer.Option(help="Request category to refuse (repeatable; default all).")
+    ] = None,
     log_path: Annotated[Path | None, typer.Option(help="JSONL inference log.")] = None,
-    public_key: Annotated[list[Path] | None, typer.Option(
-        help="Trusted public key PEM (repeatable; default the keys under LMOPS_HOME).")] = None,
-    key_file: Annotated[Path | None, typer.Option(
-        help="Decryption key file for encrypted bundles (default $LMOPS_BUNDLE_KEY).")] = None,
-    offline: Annotated[bool, typer.Option(
-        "--offline", help="Do not ask the store; the bundle's validity period decides.")] = False,
+    public_key: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Trusted public key PEM (repeatable; default the keys under LMOPS_HOME)."
+        ),
+    ] = None,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(help="Decryption key file for encrypted bundles (default $LMOPS_BUNDLE_KEY)."),
+    ] = None,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline", help="Do not ask the store; the bundle's validity period decides."
+        ),
+    ] = False,
 ) -> None:
     """Verify BUNDLE (signature, every digest, approval not revoked), load its model, serve it.
 
@@ -39,9 +50,15 @@ def serve_model(
     keys = dict(load_public_key_file(p) for p in public_key) if public_key else None
     store = None if offline else open_reachable_store(get_settings())
     try:
-        app = create_app(bundle, guard_mode=guard_mode, refuse_categories=refuse or None,
-                         log_path=log_path, public_keys=keys,
-                         decryption_key=load_encryption_key(key_file), store=store)
+        app = create_app(
+            bundle,
+            guard_mode=guard_mode,
+            refuse_categories=refuse or None,
+            log_path=log_path,
+            public_keys=keys,
+            decryption_key=load_encryption_key(key_file),
+            store=store,
+        )
         uvicorn.run(app, host=host, port=port, log_level="info")
     finally:  # the store stays open while serving: every generation asks it again
         if store is not None:

@@ -43,7 +43,6 @@ class Checked:
         return ",".join(f"{k}:{v}" for k, v in sorted(self.counts.items()))
 
 
-
 class ServiceGuard:
     """Applies one mode to inputs and outputs; the log always gets redacted text.
 
@@ -51,11 +50,18 @@ class ServiceGuard:
     ``entities``, ``patterns_only``, ``config``).
     """
 
-    def __init__(self, mode: str = "redact", options: Mapping[str, Any] | None = None, *,
-                 guards: GuardSource | None = None) -> None:
+    def __init__(
+        self,
+        mode: str = "redact",
+        options: Mapping[str, Any] | None = None,
+        *,
+        guards: GuardSource | None = None,
+    ) -> None:
         if mode not in GUARD_MODES:
-            raise ValidationError(f"guard_mode must be one of {', '.join(GUARD_MODES)}, "
-                                  f"got {mode!r}", field="guard_mode")
+            raise ValidationError(
+                f"guard_mode must be one of {', '.join(GUARD_MODES)}, got {mode!r}",
+                field="guard_mode",
+            )
         self.mode = mode
         if guards is None:
             from lmops_core.plugins import default_host
@@ -64,8 +70,11 @@ class ServiceGuard:
         found = guards.find_guard("pii")
         if found is None:
             # Even with mode "off" the inference log is redacted: no guard, no service.
-            raise PluginError('lmops-serve needs the "pii" guard, which no installed plugin '
-                              "offers; install it with: pip install lmops-presidio", guard="pii")
+            raise PluginError(
+                'lmops-serve needs the "pii" guard, which no installed plugin '
+                "offers; install it with: pip install lmops-presidio",
+                guard="pii",
+            )
         self.pii = found.build(**dict(options or {}))
 
     def redact(self, text: str) -> Checked:
@@ -79,9 +88,11 @@ class ServiceGuard:
             return Checked(text=text)
         checked = self.redact(text)
         if self.mode == "block" and checked.counts:
-            raise PiiBlockedError(f"the {where} contains personal data ({checked.types()}); "
-                                  "this service blocks it", field=where,
-                                  entities=checked.counts)
+            raise PiiBlockedError(
+                f"the {where} contains personal data ({checked.types()}); this service blocks it",
+                field=where,
+                entities=checked.counts,
+            )
         return checked
 
     def stream(self, pieces: Iterator[str]) -> Iterator[tuple[str, int]]:

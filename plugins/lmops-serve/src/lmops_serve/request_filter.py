@@ -55,13 +55,18 @@ class RequestClassifier:
         if unknown:
             from lmops_core.errors import ValidationError
 
-            raise ValidationError(f"unknown refusal categories {unknown} (expected some of "
-                                  f"{', '.join(CATEGORIES)})", field="refuse_categories")
+            raise ValidationError(
+                f"unknown refusal categories {unknown} (expected some of {', '.join(CATEGORIES)})",
+                field="refuse_categories",
+            )
         self.categories = chosen
-        self._compiled = {c: [re.compile(p, re.IGNORECASE | re.DOTALL)
-                              for p in CATEGORY_PATTERNS[c]] for c in chosen}
+        self._compiled = {
+            c: [re.compile(p, re.IGNORECASE | re.DOTALL) for p in CATEGORY_PATTERNS[c]]
+            for c in chosen
+        }
 
     def classify(self, text: str) -> list[str]:
         """The configured categories whose patterns match ``text``."""
-        return [c for c, patterns in self._compiled.items()
-                if any(p.search(text) for p in patterns)]
+        return [
+            c for c, patterns in self._compiled.items() if any(p.search(text) for p in patterns)
+        ]

@@ -16,15 +16,16 @@ from lmops_core.errors import ConfigurationError
 class BackgroundServer:
     """``with BackgroundServer(app) as url:`` serves ``app`` on a free loopback port."""
 
-    def __init__(self, app: FastAPI, *, host: str = "127.0.0.1", startup_timeout: float = 30.0
-                 ) -> None:
+    def __init__(
+        self, app: FastAPI, *, host: str = "127.0.0.1", startup_timeout: float = 30.0
+    ) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.bind((host, 0))
         self.url = f"http://{host}:{self._sock.getsockname()[1]}"
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning",
-                                                     access_log=False))
-        self._thread = threading.Thread(target=self._server.run,
-                                        kwargs={"sockets": [self._sock]}, daemon=True)
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
+        )
         self._timeout = startup_timeout
 
     def __enter__(self) -> str:
@@ -36,8 +37,12 @@ class BackgroundServer:
             time.sleep(0.02)
         return self.url
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=self._timeout)
         self._sock.close()

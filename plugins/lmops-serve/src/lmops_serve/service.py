@@ -35,24 +35,40 @@ class Outcome:
 
     def metrics(self) -> dict[str, Any]:
         """Per-request metrics returned to the client."""
-        return {"latency_ms": round(self.latency_ms, 3), "ttft_ms": round(self.ttft_ms, 3),
-                "tokens_in": self.tokens_in, "tokens_out": self.tokens_out}
+        return {
+            "latency_ms": round(self.latency_ms, 3),
+            "ttft_ms": round(self.ttft_ms, 3),
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+        }
 
     def public(self, model: dict[str, str]) -> dict[str, Any]:
         """The JSON body of a non-streamed response."""
-        return {"request_id": self.request_id, "text": self.text, "refused": self.refused,
-                "refused_category": self.category or None,
-                "pii_in": self.pii_in.counts if self.pii_in else {},
-                "pii_out": self.pii_out.counts if self.pii_out else {},
-                "metrics": self.metrics(), "model": model}
+        return {
+            "request_id": self.request_id,
+            "text": self.text,
+            "refused": self.refused,
+            "refused_category": self.category or None,
+            "pii_in": self.pii_in.counts if self.pii_in else {},
+            "pii_out": self.pii_out.counts if self.pii_out else {},
+            "metrics": self.metrics(),
+            "model": model,
+        }
 
 
 class InferenceService:
     """A verified bundle's model behind the guard, the refusal check and the log."""
 
-    def __init__(self, bundle: VerifiedBundle, generator: Generator, engine: str, *,
-                 guard: ServiceGuard, classifier: RequestClassifier,
-                 log: InferenceLog | None) -> None:
+    def __init__(
+        self,
+        bundle: VerifiedBundle,
+        generator: Generator,
+        engine: str,
+        *,
+        guard: ServiceGuard,
+        classifier: RequestClassifier,
+        log: InferenceLog | None,
+    ) -> None:
         self.bundle = bundle
         self.generator = generator
         self.engine = engine
@@ -63,8 +79,11 @@ class InferenceService:
     @property
     def model(self) -> dict[str, str]:
         """The model identity reported with every response."""
-        return {"ref": self.bundle.model_ref, "digest": self.bundle.model_digest,
-                "bundle_digest": self.bundle.digest}
+        return {
+            "ref": self.bundle.model_ref,
+            "digest": self.bundle.model_digest,
+            "bundle_digest": self.bundle.digest,
+        }
 
     def _begin(self, prompt: str) -> tuple[Outcome, str | None, float]:
         started = time.perf_counter()
@@ -95,8 +114,9 @@ class InferenceService:
         """Answer one prompt; raises :class:`PiiBlockedError` in block mode."""
         out, model_prompt, started = self._begin(prompt)
         if model_prompt is not None:
-            raw = self.generator.generate(model_prompt, max_new_tokens=max_new_tokens,
-                                          **self._options(temperature))
+            raw = self.generator.generate(
+                model_prompt, max_new_tokens=max_new_tokens, **self._options(temperature)
+            )
             out.ttft_ms = (time.perf_counter() - started) * 1000
             out.tokens_out = count_tokens(self.generator, raw)
             out.text = raw
@@ -113,8 +133,9 @@ class InferenceService:
         self._finish(out, prompt, started, stream=False, response=out.text)
         return out
 
-    def stream(self, prompt: str, max_new_tokens: int, temperature: float | None
-               ) -> tuple[Outcome, Iterator[str]]:
+    def stream(
+        self, prompt: str, max_new_tokens: int, temperature: float | None
+    ) -> tuple[Outcome, Iterator[str]]:
         """Check the prompt now (may raise), then a lazy iterator of released text pieces."""
         out, model_prompt, started = self._begin(prompt)
 
@@ -127,8 +148,9 @@ class InferenceService:
             raw_parts: list[str] = []
 
             def source() -> Iterator[str]:
-                for piece in self.generator.stream(model_prompt, max_new_tokens=max_new_tokens,
-                                                   **self._options(temperature)):
+                for piece in self.generator.stream(
+                    model_prompt, max_new_tokens=max_new_tokens, **self._options(temperature)
+                ):
                     raw_parts.append(piece)
                     yield piece
 
@@ -153,8 +175,9 @@ class InferenceService:
 
         return out, pieces()
 
-    def _finish(self, out: Outcome, prompt: str, started: float, *, stream: bool,
-                response: str = "") -> None:
+    def _finish(
+        self, out: Outcome, prompt: str, started: float, *, stream: bool, response: str = ""
+    ) -> None:
         out.latency_ms = (time.perf_counter() - started) * 1000
         if self.log is None:
             return
@@ -162,16 +185,34 @@ class InferenceService:
         # (In redact mode, pii_in is the redaction of the prompt already; block mode
         # raised before setting it, and off mode never set it.)
         pin = out.pii_in if out.pii_in is not None else self.guard.redact(prompt)
-        pout = (out.pii_out if out.pii_out is not None
-                else self.guard.redact(response) if response else Checked(text=""))
+        pout = (
+            out.pii_out
+            if out.pii_out is not None
+            else self.guard.redact(response)
+            if response
+            else Checked(text="")
+        )
         out.pii_in, out.pii_out = pin, pout
-        self.log.append(InferenceRecord(
-            ts=datetime.now(UTC).isoformat(), request_id=out.request_id,
-            prompt=pin.text, response=pout.text,
-            latency_ms=round(out.latency_ms, 3), ttft_ms=round(out.ttft_ms, 3),
-            tokens_in=out.tokens_in, tokens_out=out.tokens_out, pii_in=pin.total,
-            pii_out=pout.total, pii_in_types=pin.types(),
-            pii_out_types=pout.types(), refused=out.refused,
-            refused_category=out.category, blocked=out.blocked, stream=stream,
-            model_ref=self.bundle.model_ref, model_digest=self.bundle.model_digest,
-            bundle_digest=self.bundle.digest))
+        self.log.append(
+            InferenceRecord(
+                ts=datetime.now(UTC).isoformat(),
+                request_id=out.request_id,
+                prompt=pin.text,
+                response=pout.text,
+                latency_ms=round(out.latency_ms, 3),
+                ttft_ms=round(out.ttft_ms, 3),
+                tokens_in=out.tokens_in,
+                tokens_out=out.tokens_out,
+                pii_in=pin.total,
+                pii_out=pout.total,
+                pii_in_types=pin.types(),
+                pii_out_types=pout.types(),
+                refused=out.refused,
+                refused_category=out.category,
+                blocked=out.blocked,
+                stream=stream,
+                model_ref=self.bundle.model_ref,
+                model_digest=self.bundle.model_digest,
+                bundle_digest=self.bundle.digest,
+            )
+        )

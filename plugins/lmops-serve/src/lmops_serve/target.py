@@ -41,9 +41,12 @@ class LocalService:
     def generate(self, prompt: str, *, max_new_tokens: int) -> str:
         """The reply streamed by ``/v1/generate/stream``, pieces joined (guard applied)."""
         body = json.dumps({"prompt": prompt, "max_new_tokens": max_new_tokens}).encode()
-        request = urllib.request.Request(f"{self.url}/v1/generate/stream", data=body,
-                                         method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.url}/v1/generate/stream",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         pieces: list[str] = []
         event = ""
         with urllib.request.urlopen(request, timeout=120) as response:
@@ -75,16 +78,23 @@ class LocalServingTarget:
     name = "local"
     description = "lmops serve-model on a free port of 127.0.0.1 (guarded HTTP service)"
 
-    def start(self, bundle: Path, *, home: Path, guard_mode: str,
-              log_path: Path) -> LocalService:
+    def start(self, bundle: Path, *, home: Path, guard_mode: str, log_path: Path) -> LocalService:
         """Start ``lmops serve-model BUNDLE`` with the store under ``home``; returns at once."""
         lmops = Path(sys.executable).with_name("lmops")
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        cmd = [str(lmops), "serve-model", str(bundle), "--port", str(port),
-               "--guard-mode", guard_mode, "--log-path", str(log_path)]
+        cmd = [
+            str(lmops),
+            "serve-model",
+            str(bundle),
+            "--port",
+            str(port),
+            "--guard-mode",
+            guard_mode,
+            "--log-path",
+            str(log_path),
+        ]
         env = {**os.environ, "LMOPS_HOME": str(home)}
-        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   env=env)
+        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         return LocalService(process, f"http://127.0.0.1:{port}")

@@ -117,8 +117,9 @@ class AnswerLogProb:
     in padded batches of ``batch_size``.
     """
 
-    def __init__(self, model: ScoringModel, answer_ids: Sequence[int],
-                 batch_size: int = 32) -> None:
+    def __init__(
+        self, model: ScoringModel, answer_ids: Sequence[int], batch_size: int = 32
+    ) -> None:
         if not answer_ids:
             raise ValueError("answer_ids must hold at least one token")
         self.model = model
@@ -132,8 +133,9 @@ class AnswerLogProb:
         self.calls += len(texts)
         scores: list[float] = []
         for start in range(0, len(texts), self.batch_size):
-            batch = [prompt_ids(self.model.tokenizer, t)
-                     for t in texts[start : start + self.batch_size]]
+            batch = [
+                prompt_ids(self.model.tokenizer, t) for t in texts[start : start + self.batch_size]
+            ]
             scores.extend(self.model.continuation_log_probs(batch, self.answer))
         return np.asarray(scores, dtype=np.float64)
 
@@ -192,8 +194,7 @@ def explain_prompt(
     tokenizer = model.tokenizer
     started = time.perf_counter()
     # Explain exactly the text the masker rebuilds when nothing is masked.
-    prompt, truncated = truncate_prompt(tokenizer, normalise_whitespace(prompt),
-                                        max_prompt_tokens)
+    prompt, truncated = truncate_prompt(tokenizer, normalise_whitespace(prompt), max_prompt_tokens)
     answer_ids = greedy_answer(model, prompt, max_new_tokens)
     scorer = AnswerLogProb(model, answer_ids, batch_size=batch_size)
     masker = shap.maskers.Text(SegmentTokenizer(tokenizer))

@@ -50,7 +50,8 @@ class ShapParams(OperationParams):
     """Parameters of a shap run (see the README for each); the core validates them."""
 
     prompts: Annotated[list[NonBlank], Field(min_length=1)] | None = Field(
-        None, description="prompts to explain (or give an input \"dataset\")")
+        None, description='prompts to explain (or give an input "dataset")'
+    )
     max_prompts: int = Field(20, ge=1, le=1000, description="most prompts explained")
     max_new_tokens: int = Field(16, ge=1, le=256, description="answer tokens generated")
     max_evals: int = Field(200, ge=8, le=100_000, description="model calls per prompt")
@@ -58,7 +59,8 @@ class ShapParams(OperationParams):
     top_k: int = Field(5, ge=1, le=100, description="top tokens kept per prompt in evidence")
     batch_size: int = Field(32, ge=1, le=1024, description="masked prompts scored at once")
     algorithm: Literal["partition", "permutation"] = Field(
-        "partition", description="shap explainer algorithm")
+        "partition", description="shap explainer algorithm"
+    )
     threads: int | None = Field(None, ge=1, le=256, description="torch threads")
 
 
@@ -68,8 +70,14 @@ def _shown_tokens(attribution: PromptAttribution, redactor: TokenRedactor | None
     return redactor.redact_segments(attribution.prompt, attribution.tokens)
 
 
-def _summary(index: int, attribution: PromptAttribution, shown: list[str], answer: str,
-             top_k: int, redacted: bool) -> dict[str, Any]:
+def _summary(
+    index: int,
+    attribution: PromptAttribution,
+    shown: list[str],
+    answer: str,
+    top_k: int,
+    redacted: bool,
+) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "index": index,
         "tokens": len(attribution.values),
@@ -122,8 +130,7 @@ class ShapExplainer:
             # The first explanation in a process compiles shap's numba kernels (seconds);
             # pay that on a throwaway prompt so seconds_per_prompt measures explanation alone.
             warm = time.perf_counter()
-            explain_prompt(model, "warm up", **{**options, "max_new_tokens": 1,
-                                                           "max_evals": 8})
+            explain_prompt(model, "warm up", **{**options, "max_new_tokens": 1, "max_evals": 8})
             warmup_seconds = time.perf_counter() - warm
             context.progress.start("shap attributions", total=len(prompts))
             try:
@@ -134,9 +141,14 @@ class ShapExplainer:
                 context.progress.finish()
         return self._result(context, params, attributions, redactor, warmup_seconds)
 
-    def _result(self, context: StageContext, params: ShapParams,
-                attributions: list[PromptAttribution], redactor: TokenRedactor | None,
-                warmup_seconds: float) -> StageResult:
+    def _result(
+        self,
+        context: StageContext,
+        params: ShapParams,
+        attributions: list[PromptAttribution],
+        redactor: TokenRedactor | None,
+        warmup_seconds: float,
+    ) -> StageResult:
         context.workdir.mkdir(parents=True, exist_ok=True)
         redacted = redactor is not None
         summaries, sections, dump = [], [], []
@@ -146,13 +158,27 @@ class ShapExplainer:
             top = [(shown[p], p, v) for p, v in attribution.top(params.top_k)]
             # The plot shows the explanation's data: swap in the redacted segments.
             attribution.explanation.data = np.array(shown, dtype=object)
-            sections.append(ReportSection(
-                title=f"Prompt {index}", answer=answer, log_prob=attribution.log_prob,
-                base_value=attribution.base_value, top_tokens=top,
-                explanation=attribution.explanation, truncated=attribution.truncated))
+            sections.append(
+                ReportSection(
+                    title=f"Prompt {index}",
+                    answer=answer,
+                    log_prob=attribution.log_prob,
+                    base_value=attribution.base_value,
+                    top_tokens=top,
+                    explanation=attribution.explanation,
+                    truncated=attribution.truncated,
+                )
+            )
             summaries.append(_summary(index, attribution, shown, answer, params.top_k, redacted))
-            dump.append({"index": index, "tokens": shown, "values": list(attribution.values),
-                         "base_value": attribution.base_value, "log_prob": attribution.log_prob})
+            dump.append(
+                {
+                    "index": index,
+                    "tokens": shown,
+                    "values": list(attribution.values),
+                    "base_value": attribution.base_value,
+                    "log_prob": attribution.log_prob,
+                }
+            )
         model = context.input("model")
         all_values = np.concatenate([np.abs(a.values) for a in attributions])
         seconds = sum(a.seconds for a in attributions)
@@ -180,8 +206,12 @@ class ShapExplainer:
         report = write_report(
             context.workdir / "shap_report.html",
             title=f"SHAP token attributions: {model.ref}",
-            meta={"model": model.ref, "kind": model.kind, "digest": model.digest,
-                  **{k: v for k, v in method.items() if v is not None}},
+            meta={
+                "model": model.ref,
+                "kind": model.kind,
+                "digest": model.digest,
+                **{k: v for k, v in method.items() if v is not None},
+            },
             sections=sections,
         )
         values_path = context.workdir / "shap_attributions.json"
@@ -195,11 +225,18 @@ class ShapExplainer:
         )
         return StageResult(
             evidence=[evidence],
-            metrics={"prompts": float(len(attributions)), "seconds": seconds,
-                     "seconds_per_prompt": metrics["seconds_per_prompt"]},
-            params={"algorithm": params.algorithm, "max_evals": params.max_evals,
-                    "max_new_tokens": params.max_new_tokens, "top_k": params.top_k,
-                    "threads": params.threads},
+            metrics={
+                "prompts": float(len(attributions)),
+                "seconds": seconds,
+                "seconds_per_prompt": metrics["seconds_per_prompt"],
+            },
+            params={
+                "algorithm": params.algorithm,
+                "max_evals": params.max_evals,
+                "max_new_tokens": params.max_new_tokens,
+                "top_k": params.top_k,
+                "threads": params.threads,
+            },
         )
 
 

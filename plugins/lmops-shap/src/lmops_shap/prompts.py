@@ -31,19 +31,20 @@ def dataset_prompts(context: StageContext, *, limit: int) -> list[str]:
     for number, record in enumerate(context.records("dataset"), start=1):
         if len(prompts) >= limit:
             break
-        if dataset.kind == "dialogue" and not any(m["role"] == "user"
-                                                  for m in record["messages"]):
-            raise ValidationError(f'{dataset.ref}: record {number}: field "messages" has no '
-                                  "user message", field="messages")
+        if dataset.kind == "dialogue" and not any(m["role"] == "user" for m in record["messages"]):
+            raise ValidationError(
+                f'{dataset.ref}: record {number}: field "messages" has no user message',
+                field="messages",
+            )
         prompts.append(_record_prompt(record, dataset.kind))
     if not prompts:
-        raise ValidationError(f"dataset {dataset.ref}: the dataset holds no records",
-                              field="dataset")
+        raise ValidationError(
+            f"dataset {dataset.ref}: the dataset holds no records", field="dataset"
+        )
     return prompts
 
 
-def collect_prompts(context: StageContext, given: list[str] | None, *, limit: int
-                    ) -> list[str]:
+def collect_prompts(context: StageContext, given: list[str] | None, *, limit: int) -> list[str]:
     """Prompts from the (validated) ``prompts`` parameter or the ``"dataset"`` input, not both."""
     has_dataset = "dataset" in context.inputs
     if given is not None and has_dataset:

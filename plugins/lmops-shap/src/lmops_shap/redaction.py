@@ -56,7 +56,7 @@ class TokenRedactor:
             finding = findings[hit]
             # Text of the segment outside the finding (a leading space, a trailing word) stays.
             before = segment[: max(0, finding.start - start)]
-            after = segment[len(segment) - max(0, end - finding.end):] if finding.end < end else ""
+            after = segment[len(segment) - max(0, end - finding.end) :] if finding.end < end else ""
             tag = "" if hit in started else f"<{finding.entity_type}>"
             started.add(hit)
             shown.append(before + tag + after)

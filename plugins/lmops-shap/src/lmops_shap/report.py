@@ -69,7 +69,7 @@ def _section(index: int, section: ReportSection) -> str:
     note = " (prompt truncated to the token limit)" if section.truncated else ""
     return (
         f"<section><h2>{index}. {html.escape(section.title)}{note}</h2>"
-        f"<p>Greedy answer explained:</p><div class=\"answer\">{html.escape(section.answer)}</div>"
+        f'<p>Greedy answer explained:</p><div class="answer">{html.escape(section.answer)}</div>'
         f"<p>log p(answer | prompt) = {section.log_prob:.4f}; with every prompt token masked "
         f"(base value) = {section.base_value:.4f}.</p>"
         f'<div class="plot">{plot}</div>'
@@ -78,12 +78,13 @@ def _section(index: int, section: ReportSection) -> str:
     )
 
 
-def write_report(path: Path, *, title: str, meta: Mapping[str, Any],
-                 sections: Sequence[ReportSection]) -> Path:
+def write_report(
+    path: Path, *, title: str, meta: Mapping[str, Any], sections: Sequence[ReportSection]
+) -> Path:
     """Write the HTML report to ``path`` and return it."""
     body = "".join(_section(i, s) for i, s in enumerate(sections, start=1))
     document = (
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>{html.escape(title)}</h1>"
         "<p>Each token of a prompt gets a SHAP value: how much it raised (red, positive) or "

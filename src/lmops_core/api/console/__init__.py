@@ -28,8 +28,11 @@ def mount_console(app: FastAPI, registry: AccessRegistry, *, session_minutes: in
     app.state.console_sessions = SessionStore(timedelta(minutes=session_minutes))
     app.include_router(root)
     app.include_router(router)
-    app.mount(STATIC_PATH, StaticFiles(directory=Path(__file__).with_name("static")),
-              name="console-static")
+    app.mount(
+        STATIC_PATH,
+        StaticFiles(directory=Path(__file__).with_name("static")),
+        name="console-static",
+    )
     registry.add_raw(STATIC_PATH, PUBLIC)
 
 

@@ -61,19 +61,31 @@ _FORM = "application/x-www-form-urlencoded"
 
 
 def _cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
-    response.set_cookie(name, value, max_age=max_age, path=PREFIX, httponly=True,
-                        samesite="strict", secure=request.url.scheme == "https")
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=PREFIX,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
 
 
 async def read_form(request: Request) -> dict[str, str]:
     """The posted form's fields; refused unless URL-encoded, UTF-8 and each field once."""
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media != _FORM:
-        raise ValidationError(f"console forms are posted as {_FORM}, not {media or 'untyped'}",
-                              field="content-type")
+        raise ValidationError(
+            f"console forms are posted as {_FORM}, not {media or 'untyped'}", field="content-type"
+        )
     try:
-        pairs = parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True,
-                          max_num_fields=MAX_FIELDS, errors="strict")
+        pairs = parse_qsl(
+            (await request.body()).decode("utf-8"),
+            keep_blank_values=True,
+            max_num_fields=MAX_FIELDS,
+            errors="strict",
+        )
     except (UnicodeDecodeError, ValueError) as exc:
         raise ValidationError(f"unreadable form: {exc}", field="body") from exc
     names = [name for name, _ in pairs]
@@ -95,8 +107,9 @@ async def checked_form(request: Request) -> dict[str, str]:
     form = await read_form(request)
     session = request.state.console_session
     if not same_secret(form.get("csrf"), session.csrf):
-        raise PermissionDeniedError("the form's CSRF token is missing or wrong; reload the "
-                                    "page and try again")
+        raise PermissionDeniedError(
+            "the form's CSRF token is missing or wrong; reload the page and try again"
+        )
     return form
 
 
@@ -107,11 +120,19 @@ def _sessions(request: Request) -> SessionStore:
 
 # -- signing in and out -----------------------------------------------------------------------
 
-def _sign_in_page(request: Request, target: str, *, status: int = 200,
-                  error: str = "") -> HTMLResponse:
+
+def _sign_in_page(
+    request: Request, target: str, *, status: int = 200, error: str = ""
+) -> HTMLResponse:
     form_csrf = secrets.token_urlsafe(32)
-    response = page(request, "sign_in.html", status=status, form_csrf=form_csrf,
-                    next=safe_next(target), error=error)
+    response = page(
+        request,
+        "sign_in.html",
+        status=status,
+        form_csrf=form_csrf,
+        next=safe_next(target),
+        error=error,
+    )
     _cookie(response, request, SIGN_IN_COOKIE, form_csrf, max_age=3600)
     return response
 
@@ -123,8 +144,9 @@ def home() -> RedirectResponse:
 
 
 @router.get("/sign-in", dependencies=[Depends(PUBLIC)])
-def sign_in_form(request: Request,
-                 next: Annotated[str, Query(max_length=512)] = "") -> HTMLResponse:
+def sign_in_form(
+    request: Request, next: Annotated[str, Query(max_length=512)] = ""
+) -> HTMLResponse:
     """The sign-in form: paste an API token once."""
     return _sign_in_page(request, next)
 
@@ -136,18 +158,28 @@ async def sign_in(request: Request) -> Response:
     form = await read_form(request)
     target = form.get("next", "")
     if not same_secret(form.get("csrf"), request.cookies.get(SIGN_IN_COOKIE, "\x00")):
-        return _sign_in_page(request, target, status=403,
-                             error="The sign-in form expired; please sign in again.")
+        return _sign_in_page(
+            request, target, status=403, error="The sign-in form expired; please sign in again."
+        )
     token = form.get("token", "").strip()
     try:
         principal = await authenticate(request, token)
     except AuthenticationError:
-        return _sign_in_page(request, target, status=401,
-                             error="That token is not valid (mistyped, expired or revoked).")
+        return _sign_in_page(
+            request,
+            target,
+            status=401,
+            error="That token is not valid (mistyped, expired or revoked).",
+        )
     session_id, _ = _sessions(request).start(principal.user, token)
     response = RedirectResponse(safe_next(target), status_code=303)
-    _cookie(response, request, SESSION_COOKIE, session_id,
-            max_age=int(_sessions(request).ttl.total_seconds()))
+    _cookie(
+        response,
+        request,
+        SESSION_COOKIE,
+        session_id,
+        max_age=int(_sessions(request).ttl.total_seconds()),
+    )
     response.delete_cookie(SIGN_IN_COOKIE, path=PREFIX)
     return response
 
@@ -164,30 +196,59 @@ async def sign_out(request: Request, _principal: Reader) -> Response:
 
 # -- pages ------------------------------------------------------------------------------------
 
+
 @router.get("")
-def inbox(request: Request, principal: Reader,
-          scope: Annotated[str | None, Query(max_length=8)] = None,
-          asset_type: Annotated[Text, Query(max_length=16)] = "",
-          target_stage: Annotated[Text, Query(max_length=64)] = "") -> HTMLResponse:
+def inbox(
+    request: Request,
+    principal: Reader,
+    scope: Annotated[str | None, Query(max_length=8)] = None,
+    asset_type: Annotated[Text, Query(max_length=16)] = "",
+    target_stage: Annotated[Text, Query(max_length=64)] = "",
+) -> HTMLResponse:
     """Pending requests, oldest first, with what each still needs."""
-    data = views.inbox(acting(request, principal), principal, scope=scope,
-                       asset_type=asset_type, target_stage=target_stage)
+    data = views.inbox(
+        acting(request, principal),
+        principal,
+        scope=scope,
+        asset_type=asset_type,
+        target_stage=target_stage,
+    )
     return page(request, "inbox.html", inbox=data, title="Inbox")
 
 
-def _request_page(request: Request, principal: Principal, request_id: str, *,
-                  status: int = 200, error: str = "", notice: str = "") -> HTMLResponse:
+def _request_page(
+    request: Request,
+    principal: Principal,
+    request_id: str,
+    *,
+    status: int = 200,
+    error: str = "",
+    notice: str = "",
+) -> HTMLResponse:
     view = views.request_view(acting(request, principal), principal, request_id)
-    return page(request, "request.html", status=status, view=view, error=error, notice=notice,
-                title=f"Request {view.request.ref} to {view.request.target_stage}")
+    return page(
+        request,
+        "request.html",
+        status=status,
+        view=view,
+        error=error,
+        notice=notice,
+        title=f"Request {view.request.ref} to {view.request.target_stage}",
+    )
 
 
 @router.get("/requests/{request_id}")
-def request_page(request: Request, principal: Reader, request_id: RequestId,
-                 decided: Annotated[str, Query(max_length=8)] = "") -> HTMLResponse:
+def request_page(
+    request: Request,
+    principal: Reader,
+    request_id: RequestId,
+    decided: Annotated[str, Query(max_length=8)] = "",
+) -> HTMLResponse:
     """One request: evaluation, evidence, comparison, report, decisions and audit trail."""
-    notice = {"approve": "Your approval was recorded.",
-              "reject": "Your rejection was recorded."}.get(decided, "")
+    notice = {
+        "approve": "Your approval was recorded.",
+        "reject": "Your rejection was recorded.",
+    }.get(decided, "")
     return _request_page(request, principal, request_id, notice=notice)
 
 
@@ -200,17 +261,24 @@ async def decide(request: Request, principal: Reviewer, request_id: RequestId) -
         raise ValidationError("decision must be approve or reject", field="decision")
     governance = acting(request, principal).governance
     try:
-        await run_in_threadpool(governance.decide, request_id, approve=decision == "approve",
-                                role=form.get("role", ""), comment=form.get("comment", ""))
+        await run_in_threadpool(
+            governance.decide,
+            request_id,
+            approve=decision == "approve",
+            role=form.get("role", ""),
+            comment=form.get("comment", ""),
+        )
     except (AuthenticationError, PermissionDeniedError):
         raise  # the same refusal the JSON API gives, not a form to fix
     except LmopsError as exc:
         # Bad input or a stale request: show the page again, now in its new state, with why.
         status, error = status_for(exc), exc.message
-        return await run_in_threadpool(lambda: _request_page(
-            request, principal, request_id, status=status, error=error))
-    return RedirectResponse(f"{PREFIX}/requests/{part(request_id)}?decided={decision}",
-                            status_code=303)
+        return await run_in_threadpool(
+            lambda: _request_page(request, principal, request_id, status=status, error=error)
+        )
+    return RedirectResponse(
+        f"{PREFIX}/requests/{part(request_id)}?decided={decision}", status_code=303
+    )
 
 
 @router.get("/requests/{request_id}/report")
@@ -226,9 +294,13 @@ def report(request: Request, principal: Reader, request_id: RequestId) -> HTMLRe
 
 
 @router.get("/requests/{request_id}/evidence/{evidence_id}/{name}")
-def artifact(request: Request, principal: Reader, request_id: RequestId,
-             evidence_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
-             name: Annotated[Text, Path(min_length=1, max_length=256)]) -> Response:
+def artifact(
+    request: Request,
+    principal: Reader,
+    request_id: RequestId,
+    evidence_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    name: Annotated[Text, Path(min_length=1, max_length=256)],
+) -> Response:
     """One artifact of one evidence record on the request's version, sandboxed."""
     ws = acting(request, principal)
     digest = views.artifact_digest(ws, request_id, evidence_id, name)
@@ -237,8 +309,10 @@ def artifact(request: Request, principal: Reader, request_id: RequestId,
         if len(data) <= MAX_ARTIFACT_BYTES:
             reader.read()  # reaching the end checks the digest
     if len(data) > MAX_ARTIFACT_BYTES:
-        raise ValidationError(f"artifact {name!r} is larger than {MAX_ARTIFACT_BYTES} bytes; "
-                              "export it with the CLI", field="name")
+        raise ValidationError(
+            f"artifact {name!r} is larger than {MAX_ARTIFACT_BYTES} bytes; export it with the CLI",
+            field="name",
+        )
     media = mimetypes.guess_type(name)[0] or "application/octet-stream"
     if media.startswith("text/") or media in ("application/json", "image/svg+xml"):
         media += "; charset=utf-8"
@@ -253,13 +327,17 @@ def inventory(request: Request, principal: Reader) -> HTMLResponse:
 
 
 @router.get("/assets/{asset_type}/{name}")
-def asset(request: Request, principal: Reader,
-          asset_type: Annotated[Text, Path(max_length=16)],
-          name: Annotated[Text, Path(min_length=1, max_length=256)]) -> HTMLResponse:
+def asset(
+    request: Request,
+    principal: Reader,
+    asset_type: Annotated[Text, Path(max_length=16)],
+    name: Annotated[Text, Path(min_length=1, max_length=256)],
+) -> HTMLResponse:
     """One model, dataset, prompt or suite: versions, evidence, lineage, open requests."""
     view = views.asset_view(acting(request, principal), asset_type, name)
-    return page(request, "asset.html", view=view, asset_type=asset_type,
-                title=f"{asset_type} {name}")
+    return page(
+        request, "asset.html", view=view, asset_type=asset_type, title=f"{asset_type} {name}"
+    )
 
 
 __all__ = ["checked_form", "read_form", "root", "router"]

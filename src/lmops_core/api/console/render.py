@@ -18,19 +18,36 @@ from lmops_core.api.sessions import ConsoleSession
 PREFIX = "/console"
 SIGN_IN = f"{PREFIX}/sign-in"
 
-_COMMON = {"Referrer-Policy": "same-origin", "X-Content-Type-Options": "nosniff",
-           "Cache-Control": "no-store"}
+_COMMON = {
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
 #: Console pages: our own stylesheet and frames only, nothing from another host, no script.
-PAGE_HEADERS = {**_COMMON, "X-Frame-Options": "DENY", "Content-Security-Policy": (
-    "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-src 'self'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")}
+PAGE_HEADERS = {
+    **_COMMON,
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
 #: The validation report, framed by the request page: its inline CSS and SVG only.
-REPORT_HEADERS = {**_COMMON, "X-Frame-Options": "SAMEORIGIN", "Content-Security-Policy": (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-    "frame-ancestors 'self'; base-uri 'none'; form-action 'none'")}
+REPORT_HEADERS = {
+    **_COMMON,
+    "X-Frame-Options": "SAMEORIGIN",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+        "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+    ),
+}
 #: Evidence artifacts (plugin output): a sandbox of their own, never our origin.
-ARTIFACT_HEADERS = {**_COMMON, "Content-Security-Policy": (
-    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:")}
+ARTIFACT_HEADERS = {
+    **_COMMON,
+    "Content-Security-Policy": (
+        "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+    ),
+}
 
 
 def when(value: datetime | str | None) -> str:
@@ -50,9 +67,13 @@ def part(value: object) -> str:
 @cache
 def environment() -> Environment:
     """The console's template environment (built once)."""
-    env = Environment(loader=PackageLoader("lmops_core.api.console", "templates"),
-                      autoescape=select_autoescape(default=True, default_for_string=True),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=PackageLoader("lmops_core.api.console", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters.update(when=when, part=part)
     env.globals.update(prefix=PREFIX, urlencode=urlencode)
     return env
@@ -62,17 +83,27 @@ def page(request: Request, template: str, *, status: int = 200, **context: Any) 
     """``template`` rendered for the request's signed-in user (if any) as an HTML response."""
     session: ConsoleSession | None = getattr(request.state, "console_session", None)
     principal = getattr(request.state, "console_principal", None)
-    html = environment().get_template(template).render(
-        user=session.user if session else None, csrf=session.csrf if session else "",
-        roles=sorted(principal.roles) if principal is not None else [], **context)
-    return HTMLResponse(scrubber_of(request).text(html), status_code=status,
-                        headers=PAGE_HEADERS)
+    html = (
+        environment()
+        .get_template(template)
+        .render(
+            user=session.user if session else None,
+            csrf=session.csrf if session else "",
+            roles=sorted(principal.roles) if principal is not None else [],
+            **context,
+        )
+    )
+    return HTMLResponse(scrubber_of(request).text(html), status_code=status, headers=PAGE_HEADERS)
 
 
 def safe_next(target: str | None) -> str:
     """``target`` when it is a console path, else the inbox (no open redirects)."""
-    if target and (target == PREFIX or target.startswith(PREFIX + "/")) \
-            and "//" not in target and "\\" not in target:
+    if (
+        target
+        and (target == PREFIX or target.startswith(PREFIX + "/"))
+        and "//" not in target
+        and "\\" not in target
+    ):
         return target
     return PREFIX
 
@@ -91,5 +122,17 @@ def error_page(request: Request, status: int, code: str, message: str) -> Respon
     return page(request, "error.html", status=status, code=code, message=message)
 
 
-__all__ = ["ARTIFACT_HEADERS", "PAGE_HEADERS", "PREFIX", "REPORT_HEADERS", "SIGN_IN",
-           "environment", "error_page", "page", "part", "safe_next", "to_sign_in", "when"]
+__all__ = [
+    "ARTIFACT_HEADERS",
+    "PAGE_HEADERS",
+    "PREFIX",
+    "REPORT_HEADERS",
+    "SIGN_IN",
+    "environment",
+    "error_page",
+    "page",
+    "part",
+    "safe_next",
+    "to_sign_in",
+    "when",
+]

@@ -60,13 +60,16 @@ def duration(delta: timedelta) -> str:
 
 def missing_approvals(req: ApprovalRequestPublic) -> dict[str, int]:
     """``{role: approvals still needed}`` of a request (roles already satisfied left out)."""
-    return {role: need - req.approvals_so_far.get(role, 0)
-            for role, need in req.required_approvals.items()
-            if need > req.approvals_so_far.get(role, 0)}
+    return {
+        role: need - req.approvals_so_far.get(role, 0)
+        for role, need in req.required_approvals.items()
+        if need > req.approvals_so_far.get(role, 0)
+    }
 
 
-def deciding_roles(req: ApprovalRequestPublic, principal: Principal, author: str | None
-                   ) -> list[str]:
+def deciding_roles(
+    req: ApprovalRequestPublic, principal: Principal, author: str | None
+) -> list[str]:
     """The roles ``principal`` may decide ``req`` as: missing ones it holds, unless it
     requested the promotion or authored the version (separation of duties)."""
     if req.status != "pending":
@@ -87,11 +90,11 @@ def _versions_by_ref(ws: Workspace, refs: Iterable[str]) -> dict[str, VersionPub
 
 
 def _assets(ws: Workspace, types: Iterable[str]) -> dict[tuple[str, str], AssetPublic]:
-    return {(typ, a.name): a for typ in sorted(set(types))
-            for a in ws.list_assets(typ)}  # type: ignore[arg-type]
+    return {(typ, a.name): a for typ in sorted(set(types)) for a in ws.list_assets(typ)}  # type: ignore[arg-type]
 
 
 # -- inbox ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class InboxRow:
@@ -120,11 +123,16 @@ class Inbox:
     total_pending: int
 
 
-def inbox(ws: Workspace, principal: Principal, *, scope: str | None, asset_type: str,
-          target_stage: str) -> Inbox:
+def inbox(
+    ws: Workspace, principal: Principal, *, scope: str | None, asset_type: str, target_stage: str
+) -> Inbox:
     """Pending requests, oldest first; ``scope`` ``mine`` keeps those the caller may decide."""
-    page = ws.governance.list_requests(status="pending", asset_type=asset_type or None,
-                                       target_stage=target_stage or None, limit=INBOX_LIMIT)
+    page = ws.governance.list_requests(
+        status="pending",
+        asset_type=asset_type or None,
+        target_stage=target_stage or None,
+        limit=INBOX_LIMIT,
+    )
     pending = sorted(page.items, key=lambda r: (r.created_at, r.id))
     versions = _versions_by_ref(ws, (r.ref for r in pending))
     assets = _assets(ws, (r.asset_type for r in pending))
@@ -139,17 +147,32 @@ def inbox(ws: Workspace, principal: Principal, *, scope: str | None, asset_type:
         if scope == "mine" and not mine:
             continue
         asset = assets.get((req.asset_type, parsed.name))
-        rows.append(InboxRow(
-            request=req, asset=parsed.name, version=parsed.version,
-            risk_tier=(asset.risk_tier if asset else None) or "-",
-            age=duration(now - req.created_at), time_left=duration(req.expires_at - now),
-            missing=missing_approvals(req), my_roles=mine))
+        rows.append(
+            InboxRow(
+                request=req,
+                asset=parsed.name,
+                version=parsed.version,
+                risk_tier=(asset.risk_tier if asset else None) or "-",
+                age=duration(now - req.created_at),
+                time_left=duration(req.expires_at - now),
+                missing=missing_approvals(req),
+                my_roles=mine,
+            )
+        )
     stages = sorted({r.target_stage for r in pending} | ({target_stage} - {""}))
-    return Inbox(rows=rows, scope=scope, asset_type=asset_type, target_stage=target_stage,
-                 stages=stages, can_review=can_review, total_pending=page.total)
+    return Inbox(
+        rows=rows,
+        scope=scope,
+        asset_type=asset_type,
+        target_stage=target_stage,
+        stages=stages,
+        can_review=can_review,
+        total_pending=page.total,
+    )
 
 
 # -- request page -----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class OutcomeRow:
@@ -215,41 +238,68 @@ def _latest(records: Sequence[EvidencePublic]) -> dict[str, EvidencePublic]:
     return out
 
 
-def _outcomes(evaluation: Mapping[str, Any], latest: Mapping[str, EvidencePublic]
-              ) -> list[OutcomeRow]:
+def _outcomes(
+    evaluation: Mapping[str, Any], latest: Mapping[str, EvidencePublic]
+) -> list[OutcomeRow]:
     metrics_of = {kind: record.metrics for kind, record in latest.items()}
-    return [OutcomeRow(rule=str(o.get("rule", "")), policy=str(o.get("policy", "")),
-                       check=str(o.get("check", "")), condition=str(o.get("condition", "")),
-                       status=str(o.get("status", "")), blocking=bool(o.get("blocking")),
-                       message=str(o.get("message") or ""),
-                       expression=str(o.get("expression") or ""),
-                       measured=measured_values(o.get("expression"), metrics_of))
-            for o in evaluation.get("outcomes", [])]
+    return [
+        OutcomeRow(
+            rule=str(o.get("rule", "")),
+            policy=str(o.get("policy", "")),
+            check=str(o.get("check", "")),
+            condition=str(o.get("condition", "")),
+            status=str(o.get("status", "")),
+            blocking=bool(o.get("blocking")),
+            message=str(o.get("message") or ""),
+            expression=str(o.get("expression") or ""),
+            measured=measured_values(o.get("expression"), metrics_of),
+        )
+        for o in evaluation.get("outcomes", [])
+    ]
 
 
-def evidence_rows(records: Sequence[EvidencePublic], kinds: Mapping[str, EvidenceKind]
-                  ) -> list[EvidenceRow]:
+def evidence_rows(
+    records: Sequence[EvidencePublic], kinds: Mapping[str, EvidenceKind]
+) -> list[EvidenceRow]:
     """Evidence newest first, each with its kind's headline metrics."""
-    return [EvidenceRow(record=e,
-                        headline=[(name, format_value(value)) for name, value in
-                                  headline_metrics(kinds.get(e.kind), e.metrics)],
-                        artifacts=sorted(e.artifacts))
-            for e in sorted(records, key=lambda e: (e.created_at, e.id), reverse=True)]
+    return [
+        EvidenceRow(
+            record=e,
+            headline=[
+                (name, format_value(value))
+                for name, value in headline_metrics(kinds.get(e.kind), e.metrics)
+            ],
+            artifacts=sorted(e.artifacts),
+        )
+        for e in sorted(records, key=lambda e: (e.created_at, e.id), reverse=True)
+    ]
 
 
-def _compare(latest: Mapping[str, EvidencePublic], current: Mapping[str, Any],
-             kinds: Mapping[str, EvidenceKind]) -> list[Comparison]:
+def _compare(
+    latest: Mapping[str, EvidencePublic],
+    current: Mapping[str, Any],
+    kinds: Mapping[str, EvidenceKind],
+) -> list[Comparison]:
     rows = []
     for kind in sorted(set(latest) & set(current)):
         theirs: Mapping[str, Any] = current[kind] or {}
         declared = kinds.get(kind)
         for metric, mine in headline_metrics(declared, latest[kind].metrics):
             other = theirs.get(metric)
-            direction = declared.metrics[metric].direction \
-                if declared is not None and metric in declared.metrics else "none"
-            rows.append(Comparison(kind=kind, metric=metric, this=format_value(mine),
-                                   current=format_value(other) if other is not None else "-",
-                                   verdict=_verdict(mine, other, direction)))
+            direction = (
+                declared.metrics[metric].direction
+                if declared is not None and metric in declared.metrics
+                else "none"
+            )
+            rows.append(
+                Comparison(
+                    kind=kind,
+                    metric=metric,
+                    this=format_value(mine),
+                    current=format_value(other) if other is not None else "-",
+                    verdict=_verdict(mine, other, direction),
+                )
+            )
     return rows
 
 
@@ -280,28 +330,37 @@ def request_view(ws: Workspace, principal: Principal, request_id: str) -> Reques
     if principal.roles & AUDITORS.roles:
         audit = ws.audit_events(subject=detail.ref, limit=AUDIT_LIMIT)
     return RequestView(
-        request=detail, version=version, risk_tier=(asset.risk_tier if asset else None) or "-",
-        outcomes=_outcomes(detail.evaluation, latest), evidence=evidence_rows(records, kinds),
+        request=detail,
+        version=version,
+        risk_tier=(asset.risk_tier if asset else None) or "-",
+        outcomes=_outcomes(detail.evaluation, latest),
+        evidence=evidence_rows(records, kinds),
         current_ref=current.get("ref"),
         comparison=_compare(latest, current.get("evidence") or {}, kinds),
-        lineage=ancestors, lineage_svg=_drawing(detail.ref, ancestors, descendants),
-        decisions=sorted(detail.decisions, key=lambda d: d.created_at), audit=audit,
-        deciding_roles=roles, missing=missing_approvals(detail),
+        lineage=ancestors,
+        lineage_svg=_drawing(detail.ref, ancestors, descendants),
+        decisions=sorted(detail.decisions, key=lambda d: d.created_at),
+        audit=audit,
+        deciding_roles=roles,
+        missing=missing_approvals(detail),
         why_not=_why_not(detail, principal, version.created_by, roles),
         time_left=duration(detail.expires_at - utcnow()),
-        has_report=detail.asset_type == "model")
+        has_report=detail.asset_type == "model",
+    )
 
 
-def _drawing(focus: str, ancestors: Sequence[LineageEdgePublic],
-             descendants: Sequence[LineageEdgePublic]) -> str:
+def _drawing(
+    focus: str, ancestors: Sequence[LineageEdgePublic], descendants: Sequence[LineageEdgePublic]
+) -> str:
     """The lineage graph as inline SVG (the report's drawing; '' with no lineage)."""
     if not ancestors and not descendants:
         return ""
     return lineage_graph(lineage_of(focus, ancestors, descendants))
 
 
-def _why_not(req: ApprovalRequestPublic, principal: Principal, author: str,
-             roles: list[str]) -> str:
+def _why_not(
+    req: ApprovalRequestPublic, principal: Principal, author: str, roles: list[str]
+) -> str:
     """Why the caller sees no decision form ('' when it sees one)."""
     if roles:
         return ""
@@ -326,6 +385,7 @@ def artifact_digest(ws: Workspace, request_id: str, evidence_id: int, name: str)
 
 # -- inventory and asset pages ----------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class VersionRow:
     """One version of an asset with its open requests."""
@@ -345,11 +405,18 @@ class AssetRow:
 def _rows(ws: Workspace, typ: str, assets: Sequence[AssetPublic]) -> list[AssetRow]:
     versions = {a.name: ws.list_versions(typ, a.name) for a in assets}  # type: ignore[arg-type]
     pending = ws.governance.pending_by_ref(
-        typ, [v.ref for listed in versions.values() for v in listed])
-    return [AssetRow(asset=a, versions=[
-        VersionRow(version=v, open_requests=pending.get(v.ref, []))
-        for v in sorted(versions[a.name], key=lambda v: v.version, reverse=True)])
-        for a in sorted(assets, key=lambda a: a.name)]
+        typ, [v.ref for listed in versions.values() for v in listed]
+    )
+    return [
+        AssetRow(
+            asset=a,
+            versions=[
+                VersionRow(version=v, open_requests=pending.get(v.ref, []))
+                for v in sorted(versions[a.name], key=lambda v: v.version, reverse=True)
+            ],
+        )
+        for a in sorted(assets, key=lambda a: a.name)
+    ]
 
 
 def inventory(ws: Workspace) -> dict[str, list[AssetRow]]:
@@ -370,21 +437,41 @@ class AssetView:
 def asset_view(ws: Workspace, asset_type: str, name: str) -> AssetView:
     """The page of one model, dataset, prompt or suite."""
     if asset_type not in ASSET_TYPES:
-        raise ValidationError(f"unknown asset type {asset_type!r} (expected one of "
-                              f"{', '.join(ASSET_TYPES)})", field="asset_type")
+        raise ValidationError(
+            f"unknown asset type {asset_type!r} (expected one of {', '.join(ASSET_TYPES)})",
+            field="asset_type",
+        )
     asset = next((a for a in ws.list_assets(asset_type) if a.name == name), None)
     if asset is None:
         raise NotFoundError(f"{asset_type} {name!r} does not exist")
     [row] = _rows(ws, asset_type, [asset])
     kinds = ws.plugins.declared_kinds()
     refs = [v.version.ref for v in row.versions]
-    return AssetView(asset=row,
-                     evidence={r: evidence_rows(ws.evidence(r), kinds) for r in refs},
-                     parents={r: ws.lineage(r, direction="up", depth=1) for r in refs},
-                     children={r: ws.lineage(r, direction="down", depth=1) for r in refs})
+    return AssetView(
+        asset=row,
+        evidence={r: evidence_rows(ws.evidence(r), kinds) for r in refs},
+        parents={r: ws.lineage(r, direction="up", depth=1) for r in refs},
+        children={r: ws.lineage(r, direction="down", depth=1) for r in refs},
+    )
 
 
-__all__ = ["AssetRow", "AssetView", "Comparison", "EvidenceRow", "Inbox", "InboxRow",
-           "OutcomeRow", "RequestView", "VersionRow", "artifact_digest", "asset_view",
-           "deciding_roles", "duration", "evidence_rows", "inbox", "inventory",
-           "missing_approvals", "request_view"]
+__all__ = [
+    "AssetRow",
+    "AssetView",
+    "Comparison",
+    "EvidenceRow",
+    "Inbox",
+    "InboxRow",
+    "OutcomeRow",
+    "RequestView",
+    "VersionRow",
+    "artifact_digest",
+    "asset_view",
+    "deciding_roles",
+    "duration",
+    "evidence_rows",
+    "inbox",
+    "inventory",
+    "missing_approvals",
+    "request_view",
+]

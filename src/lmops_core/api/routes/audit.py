@@ -30,23 +30,30 @@ class VerifyReport(BaseModel):
 
 @router.get("/events", response_model=list[AuditEventPublic])
 def audit_events(
-    request: Request, principal: Annotated[Principal, Depends(AUDITORS)],
+    request: Request,
+    principal: Annotated[Principal, Depends(AUDITORS)],
     subject: Annotated[Text | None, Query(max_length=256)] = None,
     action: Annotated[Text | None, Query(max_length=64)] = None,
-    after: Annotated[int, Query(ge=0, le=INT64_MAX,
-                                description="Only events with seq > after")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=INT64_MAX, description="Only events with seq > after")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditEventPublic]:
     """Events in chain order, filtered by subject and action; page with ``after``."""
-    events = acting(request, principal).audit_events(subject=subject, action=action,
-                                                     after_seq=after, limit=limit)
+    events = acting(request, principal).audit_events(
+        subject=subject, action=action, after_seq=after, limit=limit
+    )
     return list(scrub(request, events))
 
 
 @router.post("/verify", response_model=VerifyReport)
-def verify(request: Request, principal: Annotated[Principal, Depends(VERIFIERS)]
-           ) -> VerifyReport:
+def verify(request: Request, principal: Annotated[Principal, Depends(VERIFIERS)]) -> VerifyReport:
     """Re-check the chain. A broken chain is a finding, reported with ``ok: false`` (200)."""
     result = acting(request, principal).verify_audit()
-    return VerifyReport(ok=result.ok, events=result.events, first_bad_seq=result.first_bad_seq,
-                        reason=result.reason, summary=str(result))
+    return VerifyReport(
+        ok=result.ok,
+        events=result.events,
+        first_bad_seq=result.first_bad_seq,
+        reason=result.reason,
+        summary=str(result),
+    )

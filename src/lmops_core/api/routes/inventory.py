@@ -61,31 +61,59 @@ class Inventory(BaseModel):
 
 
 @router.get("/inventory", response_model=Inventory)
-async def inventory(request: Request, principal: Annotated[Principal, Depends(READERS)],
-              limit: Annotated[int, Query(ge=1, le=200)] = 50,
-              offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0) -> Response:
+async def inventory(
+    request: Request,
+    principal: Annotated[Principal, Depends(READERS)],
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
+) -> Response:
     """Models with their versions, stages, risk tier and open requests."""
-    return await cached_json(request, ("inventory", limit, offset),
-                             lambda: _inventory(acting(request, principal), limit, offset))
+    return await cached_json(
+        request,
+        ("inventory", limit, offset),
+        lambda: _inventory(acting(request, principal), limit, offset),
+    )
 
 
 def _inventory(ws: Workspace, limit: int, offset: int) -> Inventory:
     assets = sorted(ws.list_assets("model"), key=lambda a: a.name)
-    page = assets[offset:offset + limit]
+    page = assets[offset : offset + limit]
     versions = {asset.name: ws.list_versions("model", asset.name) for asset in page}
     pending = ws.governance.pending_by_ref(
-        "model", [v.ref for listed in versions.values() for v in listed])
+        "model", [v.ref for listed in versions.values() for v in listed]
+    )
     items = []
     for asset in page:
-        rows = [InventoryVersion(
-            ref=v.ref, version=v.version, kind=getattr(v, "kind", ""), stage=v.stage,
-            status=v.status, digest=v.digest, created_at=v.created_at, created_by=v.created_by,
-            open_requests=[OpenRequest(id=r.id, target_stage=r.target_stage,
-                                       requested_by=r.requested_by, created_at=r.created_at,
-                                       expires_at=r.expires_at)
-                           for r in pending.get(v.ref, [])])
-            for v in versions[asset.name]]
-        items.append(InventoryModel(name=asset.name, description=asset.description,
-                                    risk_tier=asset.risk_tier,
-                                    latest_version=asset.latest_version, versions=rows))
+        rows = [
+            InventoryVersion(
+                ref=v.ref,
+                version=v.version,
+                kind=getattr(v, "kind", ""),
+                stage=v.stage,
+                status=v.status,
+                digest=v.digest,
+                created_at=v.created_at,
+                created_by=v.created_by,
+                open_requests=[
+                    OpenRequest(
+                        id=r.id,
+                        target_stage=r.target_stage,
+                        requested_by=r.requested_by,
+                        created_at=r.created_at,
+                        expires_at=r.expires_at,
+                    )
+                    for r in pending.get(v.ref, [])
+                ],
+            )
+            for v in versions[asset.name]
+        ]
+        items.append(
+            InventoryModel(
+                name=asset.name,
+                description=asset.description,
+                risk_tier=asset.risk_tier,
+                latest_version=asset.latest_version,
+                versions=rows,
+            )
+        )
     return Inventory(items=items, total=len(assets), limit=limit, offset=offset)

@@ -16,10 +16,12 @@ router = APIRouter(prefix="/api/v1/policy", tags=["policy"], responses=ERROR_RES
 
 
 @router.get("/explain")
-def explain(request: Request, principal: Annotated[Principal, Depends(READERS)],
-            ref: Annotated[Text, Query(min_length=1, max_length=256, examples=["model:chat@1"])],
-            to: Annotated[Text, Query(min_length=1, max_length=64, examples=["production"])],
-            ) -> dict[str, Any]:
+def explain(
+    request: Request,
+    principal: Annotated[Principal, Depends(READERS)],
+    ref: Annotated[Text, Query(min_length=1, max_length=256, examples=["model:chat@1"])],
+    to: Annotated[Text, Query(min_length=1, max_length=64, examples=["production"])],
+) -> dict[str, Any]:
     """Dry run of the policy for promoting ``ref`` to ``to`` (rules, outcomes, approvals)."""
     evaluation = acting(request, principal).governance.explain(ref, to=to)
     return dict(scrub(request, evaluation.model_dump(mode="json")))

@@ -17,7 +17,8 @@ from lmops_core.governance.schemas import Principal
 
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"], responses=ERROR_RESPONSES)
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "No such request"}}
+    404: {"model": ErrorBody, "description": "No such request"}
+}
 RequestId = Annotated[Text, Path(min_length=1, max_length=64)]
 
 
@@ -51,12 +52,21 @@ def wants_html(accept: str) -> bool:
     return html > 0 and html > json_q
 
 
-@router.get("/{request_id}/report", response_model=ReportBody, responses={
-    **_NOT_FOUND, 200: {"description": "The report: JSON, or the HTML page itself when the "
-                                       "Accept header prefers text/html",
-                        "content": {"text/html": {"schema": {"type": "string"}}}}})
-def get_report(request: Request, principal: Annotated[Principal, Depends(READERS)],
-               request_id: RequestId) -> ReportBody | HTMLResponse:
+@router.get(
+    "/{request_id}/report",
+    response_model=ReportBody,
+    responses={
+        **_NOT_FOUND,
+        200: {
+            "description": "The report: JSON, or the HTML page itself when the "
+            "Accept header prefers text/html",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
+    },
+)
+def get_report(
+    request: Request, principal: Annotated[Principal, Depends(READERS)], request_id: RequestId
+) -> ReportBody | HTMLResponse:
     """The validation report of the request's version, judged for the request's stage
     (``Accept: text/html`` gets the page itself)."""
     from lmops_core.reports import render_report
@@ -66,6 +76,10 @@ def get_report(request: Request, principal: Annotated[Principal, Depends(READERS
     rendered = render_report(ws, detail.ref, to=detail.target_stage)
     if wants_html(request.headers.get("accept", "")):
         return HTMLResponse(scrub(request, rendered.html), headers=REPORT_HEADERS)
-    return ReportBody(ref=rendered.ref, target_stage=detail.target_stage,
-                      digest=rendered.digest, markdown=scrub(request, rendered.markdown),
-                      html=scrub(request, rendered.html))
+    return ReportBody(
+        ref=rendered.ref,
+        target_stage=detail.target_stage,
+        digest=rendered.digest,
+        markdown=scrub(request, rendered.markdown),
+        html=scrub(request, rendered.html),
+    )

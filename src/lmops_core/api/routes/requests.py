@@ -20,8 +20,12 @@ from lmops_core.governance.schemas import (
 from lmops_core.validation import INT64_MAX
 
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"], responses=ERROR_RESPONSES)
-_CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": ErrorBody, "description": "Refused by policy, stale or decided"}}
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No such request"}}
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorBody, "description": "Refused by policy, stale or decided"}
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No such request"}
+}
 RequestId = Annotated[Text, Path(min_length=1, max_length=64)]
 
 
@@ -43,7 +47,8 @@ class DecisionBody(BaseModel):
 
 @router.get("", response_model=Page)
 async def list_requests(
-    request: Request, principal: Annotated[Principal, Depends(READERS)],
+    request: Request,
+    principal: Annotated[Principal, Depends(READERS)],
     status: Annotated[Text | None, Query(max_length=16)] = None,
     asset_type: Annotated[Text | None, Query(max_length=16)] = None,
     target_stage: Annotated[Text | None, Query(max_length=64)] = None,
@@ -54,42 +59,77 @@ async def list_requests(
     # Reviewers poll this list; the page is the same for every caller until the store
     # changes, so it is rendered once per generation.
     return await cached_json(
-        request, ("requests", status, asset_type, target_stage, limit, offset),
+        request,
+        ("requests", status, asset_type, target_stage, limit, offset),
         lambda: acting(request, principal).governance.list_requests(
-            status=status, asset_type=asset_type, target_stage=target_stage, limit=limit,
-            offset=offset))
+            status=status,
+            asset_type=asset_type,
+            target_stage=target_stage,
+            limit=limit,
+            offset=offset,
+        ),
+    )
 
 
 @router.get("/{request_id}", response_model=ApprovalRequestDetail, responses=_NOT_FOUND)
-def get_request(request: Request, principal: Annotated[Principal, Depends(READERS)],
-                request_id: RequestId) -> ApprovalRequestDetail:
+def get_request(
+    request: Request, principal: Annotated[Principal, Depends(READERS)], request_id: RequestId
+) -> ApprovalRequestDetail:
     """One request with its frozen policy evaluation, the evidence and the version it
     would replace in the target stage."""
     return scrub_model(request, acting(request, principal).governance.get_request(request_id))
 
 
-@router.post("", response_model=ApprovalRequestPublic, status_code=201,
-             responses={**_CONFLICT, 404: {"model": ErrorBody, "description": "No such ref"}})
-def create_request(request: Request, principal: Annotated[Principal, Depends(SUBMITTERS)],
-                   body: PromotionBody) -> ApprovalRequestPublic:
+@router.post(
+    "",
+    response_model=ApprovalRequestPublic,
+    status_code=201,
+    responses={**_CONFLICT, 404: {"model": ErrorBody, "description": "No such ref"}},
+)
+def create_request(
+    request: Request, principal: Annotated[Principal, Depends(SUBMITTERS)], body: PromotionBody
+) -> ApprovalRequestPublic:
     """Ask to promote a version; refused at once (409) when hard policy gates fail."""
-    return scrub_model(request, acting(request, principal).governance.request_promotion(
-        body.ref, to=body.to))
+    return scrub_model(
+        request, acting(request, principal).governance.request_promotion(body.ref, to=body.to)
+    )
 
 
-@router.post("/{request_id}/approve", response_model=ApprovalRequestPublic,
-             responses={**_CONFLICT, **_NOT_FOUND})
-def approve(request: Request, principal: Annotated[Principal, Depends(REVIEWERS)],
-            request_id: RequestId, body: DecisionBody) -> ApprovalRequestPublic:
+@router.post(
+    "/{request_id}/approve",
+    response_model=ApprovalRequestPublic,
+    responses={**_CONFLICT, **_NOT_FOUND},
+)
+def approve(
+    request: Request,
+    principal: Annotated[Principal, Depends(REVIEWERS)],
+    request_id: RequestId,
+    body: DecisionBody,
+) -> ApprovalRequestPublic:
     """Approve as ``role``; the last required approval promotes the version."""
-    return scrub_model(request, acting(request, principal).governance.decide(
-        request_id, approve=True, role=body.role, comment=body.comment))
+    return scrub_model(
+        request,
+        acting(request, principal).governance.decide(
+            request_id, approve=True, role=body.role, comment=body.comment
+        ),
+    )
 
 
-@router.post("/{request_id}/reject", response_model=ApprovalRequestPublic,
-             responses={**_CONFLICT, **_NOT_FOUND})
-def reject(request: Request, principal: Annotated[Principal, Depends(REVIEWERS)],
-           request_id: RequestId, body: DecisionBody) -> ApprovalRequestPublic:
+@router.post(
+    "/{request_id}/reject",
+    response_model=ApprovalRequestPublic,
+    responses={**_CONFLICT, **_NOT_FOUND},
+)
+def reject(
+    request: Request,
+    principal: Annotated[Principal, Depends(REVIEWERS)],
+    request_id: RequestId,
+    body: DecisionBody,
+) -> ApprovalRequestPublic:
     """Reject as ``role``; the request is closed."""
-    return scrub_model(request, acting(request, principal).governance.decide(
-        request_id, approve=False, role=body.role, comment=body.comment))
+    return scrub_model(
+        request,
+        acting(request, principal).governance.decide(
+            request_id, approve=False, role=body.role, comment=body.comment
+        ),
+    )

@@ -33,19 +33,26 @@ depends_on = None
 
 _AUDIT_EVENT_INDEXES: tuple[IndexSpec, ...] = ("action", "actor", "subject")
 _EVIDENCE_INDEXES: tuple[IndexSpec, ...] = (
-    "kind", "run_id", ("ix_evidence_subject", ["subject_type", "subject_id", "kind"]))
-_LINEAGE_INDEXES: tuple[IndexSpec, ...] = (("ix_lineage_child", ["child_type", "child_id"]),
-                                           ("ix_lineage_parent", ["parent_type", "parent_id"]))
+    "kind",
+    "run_id",
+    ("ix_evidence_subject", ["subject_type", "subject_id", "kind"]),
+)
+_LINEAGE_INDEXES: tuple[IndexSpec, ...] = (
+    ("ix_lineage_child", ["child_type", "child_id"]),
+    ("ix_lineage_parent", ["parent_type", "parent_id"]),
+)
 _RUN_INDEXES: tuple[IndexSpec, ...] = ("stage", "status")
 _METRIC_INDEXES: tuple[IndexSpec, ...] = (
     ("ix_version_metric_kv", ["subject_type", "key", "value"]),
-    ("ix_version_metric_subject", ["subject_type", "subject_id"]))
+    ("ix_version_metric_subject", ["subject_type", "subject_id"]),
+)
 _TAG_INDEXES: tuple[IndexSpec, ...] = (("ix_version_tag_kv", ["subject_type", "key", "value"]),)
 #: Per asset: its versions table, the column naming the asset, indexed content columns.
 _VERSIONS: tuple[tuple[str, str, str, list[str]], ...] = (
     ("datasets", "dataset_versions", "dataset_id", ["shape"]),
     ("models", "model_versions", "model_id", ["kind"]),
-    ("prompts", "prompt_versions", "prompt_id", []))
+    ("prompts", "prompt_versions", "prompt_id", []),
+)
 
 
 def upgrade() -> None:
@@ -154,30 +161,45 @@ def upgrade() -> None:
     )
     create_indexes("version_tags", *_TAG_INDEXES)
     contents: dict[str, list[sa.Column[Any]]] = {
-        "datasets": [sa.Column("digest", string(71), nullable=False),
-                     sa.Column("shape", string(32), nullable=False),
-                     sa.Column("format", string(32), nullable=False),
-                     sa.Column("record_count", sa.Integer(), nullable=False),
-                     sa.Column("size_bytes", sa.Integer(), nullable=False)],
-        "models": [sa.Column("kind", string(32), nullable=False),
-                   sa.Column("format", string(32), nullable=False),
-                   sa.Column("digest", string(71), nullable=False),
-                   sa.Column("size_bytes", sa.Integer(), nullable=False)],
-        "prompts": [sa.Column("template", sa.Text(), nullable=False),
-                    sa.Column("variables", sa.JSON(), nullable=False),
-                    sa.Column("digest", string(71), nullable=False)],
+        "datasets": [
+            sa.Column("digest", string(71), nullable=False),
+            sa.Column("shape", string(32), nullable=False),
+            sa.Column("format", string(32), nullable=False),
+            sa.Column("record_count", sa.Integer(), nullable=False),
+            sa.Column("size_bytes", sa.Integer(), nullable=False),
+        ],
+        "models": [
+            sa.Column("kind", string(32), nullable=False),
+            sa.Column("format", string(32), nullable=False),
+            sa.Column("digest", string(71), nullable=False),
+            sa.Column("size_bytes", sa.Integer(), nullable=False),
+        ],
+        "prompts": [
+            sa.Column("template", sa.Text(), nullable=False),
+            sa.Column("variables", sa.JSON(), nullable=False),
+            sa.Column("digest", string(71), nullable=False),
+        ],
     }
     for asset, table, asset_fk, indexed in _VERSIONS:
-        create_version_table(table, asset_table=asset, asset_fk=asset_fk,
-                             unique_name=f"uq_{asset[:-1]}_version", content=contents[asset],
-                             indexed=indexed, run_id=asset != "prompts")
+        create_version_table(
+            table,
+            asset_table=asset,
+            asset_fk=asset_fk,
+            unique_name=f"uq_{asset[:-1]}_version",
+            content=contents[asset],
+            indexed=indexed,
+            run_id=asset != "prompts",
+        )
 
 
 def downgrade() -> None:
     for _, table, asset_fk, indexed in reversed(_VERSIONS):
         drop_version_table(table, asset_fk=asset_fk, indexed=indexed)
-    for table, indexes in (("version_tags", _TAG_INDEXES), ("version_metrics", _METRIC_INDEXES),
-                           ("runs", _RUN_INDEXES)):
+    for table, indexes in (
+        ("version_tags", _TAG_INDEXES),
+        ("version_metrics", _METRIC_INDEXES),
+        ("runs", _RUN_INDEXES),
+    ):
         drop_indexes(table, *reversed(indexes))
         op.drop_table(table)
     drop_asset_table("prompts")

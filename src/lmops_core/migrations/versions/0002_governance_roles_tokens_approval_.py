@@ -18,7 +18,9 @@ branch_labels = None
 depends_on = None
 
 _REQUEST_INDEXES: tuple[IndexSpec, ...] = (
-    "version_id", ("ix_approval_status_created", ["status", "created_at"]))
+    "version_id",
+    ("ix_approval_status_created", ["status", "created_at"]),
+)
 
 
 def upgrade() -> None:

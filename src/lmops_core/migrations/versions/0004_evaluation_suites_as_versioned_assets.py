@@ -26,10 +26,16 @@ depends_on = None
 def upgrade() -> None:
     create_asset_table("suites", risk_tier=False)
     create_version_table(
-        "suite_versions", asset_table="suites", asset_fk="suite_id",
-        unique_name="uq_suite_version", indexed=[],
-        content=[sa.Column("digest", string(71), nullable=False),
-                 sa.Column("size_bytes", sa.Integer(), nullable=False)])
+        "suite_versions",
+        asset_table="suites",
+        asset_fk="suite_id",
+        unique_name="uq_suite_version",
+        indexed=[],
+        content=[
+            sa.Column("digest", string(71), nullable=False),
+            sa.Column("size_bytes", sa.Integer(), nullable=False),
+        ],
+    )
 
 
 def downgrade() -> None:

@@ -46,23 +46,35 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-_VERSION_TABLES = (("dataset_versions", "dataset_id", "dataset"),
-                   ("model_versions", "model_id", "model"),
-                   ("prompt_versions", "prompt_id", "prompt"),
-                   ("suite_versions", "suite_id", "suite"))
+_VERSION_TABLES = (
+    ("dataset_versions", "dataset_id", "dataset"),
+    ("model_versions", "model_id", "model"),
+    ("prompt_versions", "prompt_id", "prompt"),
+    ("suite_versions", "suite_id", "suite"),
+)
 
 
 def _partial_unique(name: str, table: str, columns: list[str], where: str) -> None:
-    op.create_index(name, table, columns, unique=True, sqlite_where=sa.text(where),
-                    postgresql_where=sa.text(where))
+    op.create_index(
+        name,
+        table,
+        columns,
+        unique=True,
+        sqlite_where=sa.text(where),
+        postgresql_where=sa.text(where),
+    )
 
 
 def upgrade() -> None:
     conn = op.get_bind()
     now = datetime.now(UTC)
     _resolve_pending_requests(conn, now)
-    _partial_unique("uq_approval_pending", "approval_requests",
-                    ["asset_type", "version_id", "target_stage"], "status = 'pending'")
+    _partial_unique(
+        "uq_approval_pending",
+        "approval_requests",
+        ["asset_type", "version_id", "target_stage"],
+        "status = 'pending'",
+    )
     for table, fk, asset_type in _VERSION_TABLES:
         _resolve_stage_holders(conn, table, fk, asset_type)
         _partial_unique(f"uq_{table}_stage", table, [fk, "stage"], "stage IS NOT NULL")
@@ -84,11 +96,14 @@ def downgrade() -> None:
 
 
 def _resolve_pending_requests(conn: Any, now: datetime) -> None:
-    rows = conn.execute(sa.text(
-        "SELECT r.id, r.asset_type, r.version_id, r.target_stage, r.created_at, "
-        "(SELECT COUNT(*) FROM approval_decisions d WHERE d.request_id = r.id "
-        " AND d.decision = 'approve') AS approvals "
-        "FROM approval_requests r WHERE r.status = 'pending'")).all()
+    rows = conn.execute(
+        sa.text(
+            "SELECT r.id, r.asset_type, r.version_id, r.target_stage, r.created_at, "
+            "(SELECT COUNT(*) FROM approval_decisions d WHERE d.request_id = r.id "
+            " AND d.decision = 'approve') AS approvals "
+            "FROM approval_requests r WHERE r.status = 'pending'"
+        )
+    ).all()
     groups: dict[tuple[str, int, str], list[Any]] = defaultdict(list)
     for row in rows:
         groups[(row.asset_type, row.version_id, row.target_stage)].append(row)
@@ -98,20 +113,30 @@ def _resolve_pending_requests(conn: Any, now: datetime) -> None:
         dupes.sort(key=lambda r: (-r.approvals, str(r.created_at), r.id))
         kept = dupes[0].id
         for loser in dupes[1:]:
-            conn.execute(sa.text(
-                "UPDATE approval_requests SET status = 'invalidated', decided_at = :now, "
-                "reason = :reason WHERE id = :id"),
-                {"now": now, "id": loser.id,
-                 "reason": "duplicate pending request for the same version and stage; "
-                           f"request {kept} stays pending (migration 0006)"})
+            conn.execute(
+                sa.text(
+                    "UPDATE approval_requests SET status = 'invalidated', decided_at = :now, "
+                    "reason = :reason WHERE id = :id"
+                ),
+                {
+                    "now": now,
+                    "id": loser.id,
+                    "reason": "duplicate pending request for the same version and stage; "
+                    f"request {kept} stays pending (migration 0006)",
+                },
+            )
 
 
 def _resolve_stage_holders(conn: Any, table: str, fk: str, asset_type: str) -> None:
-    rows = conn.execute(sa.text(
-        f"SELECT v.id, v.{fk} AS asset_id, v.stage, v.version, "  # noqa: S608 - fixed names
-        "(SELECT MAX(e.created_at) FROM evidence e WHERE e.subject_type = :typ "
-        " AND e.subject_id = v.id AND e.kind = 'promotion') AS promoted_at "
-        f"FROM {table} v WHERE v.stage IS NOT NULL"), {"typ": asset_type}).all()
+    rows = conn.execute(
+        sa.text(
+            f"SELECT v.id, v.{fk} AS asset_id, v.stage, v.version, "  # noqa: S608 - fixed names
+            "(SELECT MAX(e.created_at) FROM evidence e WHERE e.subject_type = :typ "
+            " AND e.subject_id = v.id AND e.kind = 'promotion') AS promoted_at "
+            f"FROM {table} v WHERE v.stage IS NOT NULL"
+        ),
+        {"typ": asset_type},
+    ).all()
     groups: dict[tuple[int, str], list[Any]] = defaultdict(list)
     for row in rows:
         groups[(row.asset_id, row.stage)].append(row)
@@ -120,19 +145,26 @@ def _resolve_stage_holders(conn: Any, table: str, fk: str, asset_type: str) -> N
             continue
         holders.sort(key=lambda r: (str(r.promoted_at or ""), r.version), reverse=True)
         for loser in holders[1:]:
-            conn.execute(sa.text(
-                f"UPDATE {table} SET stage = NULL, "  # noqa: S608 - fixed names
-                "status = 'revalidation-required' WHERE id = :id"), {"id": loser.id})
+            conn.execute(
+                sa.text(
+                    f"UPDATE {table} SET stage = NULL, "  # noqa: S608 - fixed names
+                    "status = 'revalidation-required' WHERE id = :id"
+                ),
+                {"id": loser.id},
+            )
 
 
 def _resolve_training_requests(conn: Any) -> None:
-    rows = conn.execute(sa.text(
-        "SELECT id, ref, created_at FROM training_requests WHERE status = 'open'")).all()
+    rows = conn.execute(
+        sa.text("SELECT id, ref, created_at FROM training_requests WHERE status = 'open'")
+    ).all()
     groups: dict[str, list[Any]] = defaultdict(list)
     for row in rows:
         groups[row.ref].append(row)
     for dupes in groups.values():
         dupes.sort(key=lambda r: (str(r.created_at), r.id))
         for loser in dupes[1:]:
-            conn.execute(sa.text("UPDATE training_requests SET status = 'superseded' "
-                                 "WHERE id = :id"), {"id": loser.id})
+            conn.execute(
+                sa.text("UPDATE training_requests SET status = 'superseded' WHERE id = :id"),
+                {"id": loser.id},
+            )

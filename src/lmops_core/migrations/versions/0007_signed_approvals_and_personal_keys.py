@@ -33,9 +33,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("fingerprint"),
     )
     with op.batch_alter_table("signing_keys", schema=None) as batch_op:
-        batch_op.create_index("uq_signing_key_active_user", ["user"], unique=True,
-                              sqlite_where=sa.text("revoked_at IS NULL"),
-                              postgresql_where=sa.text("revoked_at IS NULL"))
+        batch_op.create_index(
+            "uq_signing_key_active_user",
+            ["user"],
+            unique=True,
+            sqlite_where=sa.text("revoked_at IS NULL"),
+            postgresql_where=sa.text("revoked_at IS NULL"),
+        )
     with op.batch_alter_table("approval_decisions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("statement", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("signature", string(128), nullable=True))
@@ -50,7 +54,9 @@ def downgrade() -> None:
         batch_op.drop_column("signature")
         batch_op.drop_column("statement")
     with op.batch_alter_table("signing_keys", schema=None) as batch_op:
-        batch_op.drop_index("uq_signing_key_active_user",
-                            sqlite_where=sa.text("revoked_at IS NULL"),
-                            postgresql_where=sa.text("revoked_at IS NULL"))
+        batch_op.drop_index(
+            "uq_signing_key_active_user",
+            sqlite_where=sa.text("revoked_at IS NULL"),
+            postgresql_where=sa.text("revoked_at IS NULL"),
+        )
     op.drop_table("signing_keys")
