@@ -11,11 +11,11 @@ import pandas as pd
 
 from lmops_core.contracts import EvidenceRecord, StageContext, StageResult
 from lmops_core.errors import ValidationError
-from lmops_core.operations import options_of
 from lmops_evidently.embeddings import AUC_THRESHOLD, run_embedding_drift
 from lmops_evidently.embeddings import METHOD_NAME as EMBEDDING_METHOD
 from lmops_evidently.frames import FeatureFrames, build_feature_frames
 from lmops_evidently.params import DriftParams
+from lmops_evidently.plugin import DriftOperation
 from lmops_evidently.report import DriftVerdict, run_drift_report
 from lmops_evidently.vocabulary import TokenizerVocabulary
 
@@ -95,7 +95,7 @@ def _metrics(verdict: DriftVerdict, frames: FeatureFrames, params: DriftParams) 
     return metrics
 
 
-class DriftMonitor:
+class DriftMonitor(DriftOperation):
     """Compares a ``reference`` window with a ``current`` one.
 
     Inputs: ``reference`` and ``current`` (dataset versions, each one JSONL
@@ -109,18 +109,8 @@ class DriftMonitor:
     working folder and returns one ``drift`` evidence record.
     """
 
-    name = "drift"
-    input_roles = {"reference": "dataset", "current": "dataset", "model": "model"}
-    evidence_kinds = ("drift",)
-    params_model = DriftParams
-    description = (
-        "Data and text drift of a current window against a reference (Evidently "
-        "DataDriftPreset over fields and text descriptors), with Evidently's HTML report."
-    )
-
-    def run(self, context: StageContext) -> StageResult:
+    def execute(self, context: StageContext, params: DriftParams) -> StageResult:
         """Measure both windows, run Evidently, and return the ``drift`` evidence."""
-        params = options_of(context, DriftParams)
         reference_path = _dataset_path(context, "reference")
         current_path = _dataset_path(context, "current")
         seed = params.seed if params.seed is not None else (context.seed or 0)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from lmops_core import hookimpl
 from lmops_core.contracts import Register, StageContext, StageResult
+from lmops_core.kit import BaseOperation
 from lmops_evidently.kinds import DRIFT_EVIDENCE
 from lmops_evidently.params import DriftParams
 
@@ -18,28 +19,28 @@ if TYPE_CHECKING:
     from lmops_core.reports import ReportFacts, ReportSection
 
 
-class LazyDriftMonitor:
-    """The ``drift`` operation; loads :class:`lmops_evidently.monitor.DriftMonitor` on first run."""
+class DriftOperation(BaseOperation[DriftParams]):
+    """Compare a reference and a current window (data, text descriptors, optional embeddings)
+    with Evidently's DataDriftPreset.
+
+    This light class is what the plugin registers; the work is done by its subclass
+    :class:`lmops_evidently.monitor.DriftMonitor`, imported on first run.
+    """
 
     name = "drift"
     input_roles = {"reference": "dataset", "current": "dataset", "model": "model"}
     evidence_kinds = ("drift",)
-    params_model = DriftParams
-    description = (
-        "Compare a reference and a current window (data, text descriptors, "
-        "optional embeddings) with Evidently's DataDriftPreset."
-    )
 
-    def run(self, context: StageContext) -> StageResult:
+    def execute(self, context: StageContext, params: DriftParams) -> StageResult:
         from lmops_evidently.monitor import DriftMonitor
 
-        return DriftMonitor().run(context)
+        return DriftMonitor().execute(context, params)
 
 
 @hookimpl
 def register_monitors(register: Register) -> None:
     """Offer the ``drift`` monitor."""
-    register(LazyDriftMonitor())
+    register(DriftOperation())
 
 
 @hookimpl

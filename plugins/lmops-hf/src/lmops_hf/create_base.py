@@ -7,23 +7,21 @@ it was made: size, seed and the corpus its tokenizer was trained on.
 from __future__ import annotations
 
 from lmops_core.contracts import OutputAsset, StageContext, StageResult
-from lmops_core.operations import options_of
+from lmops_core.kit import BaseOperation
 from lmops_hf.params import CreateBaseParams
 
 
-class CreateBaseModel:
-    """Build a random-weight Llama-style model with a locally trained tokenizer."""
+class CreateBaseModel(BaseOperation[CreateBaseParams]):
+    """Build a small causal LM offline (random weights, tokenizer trained on a shipped text) and
+    register it as a base model version.
+
+    Build a random-weight Llama-style model with a locally trained tokenizer.
+    """
 
     name = "create-base"
     input_roles: dict[str, str] = {}
-    params_model = CreateBaseParams
-    description = (
-        "Build a small causal LM offline (random weights, tokenizer trained on a "
-        "shipped text) and register it as a base model version."
-    )
 
-    def run(self, context: StageContext) -> StageResult:
-        params = options_of(context, CreateBaseParams)
+    def execute(self, context: StageContext, params: CreateBaseParams) -> StageResult:
         size = params.size
         from lmops_hf.base_model import create_base_model
 

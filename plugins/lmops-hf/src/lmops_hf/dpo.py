@@ -13,7 +13,7 @@ from typing import Any
 
 from lmops_core.contracts import StageContext, StageResult
 from lmops_core.errors import ValidationError
-from lmops_core.operations import options_of
+from lmops_core.kit import BaseOperation
 from lmops_hf import chat
 from lmops_hf import trainer_common as tc
 from lmops_hf.loading import load_base_model, load_tokenizer
@@ -31,8 +31,10 @@ def conversational(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class DpoTrainer:
-    """The "dpo" training operation: preference tuning with trl's DPOTrainer.
+class DpoTrainer(BaseOperation[DpoParams]):
+    """Preference tuning (DPO) with trl's DPOTrainer, LoRA by default or full
+
+    The "dpo" training operation: preference tuning with trl's DPOTrainer.
 
     Inputs: role ``"base"`` (model folder; pass a merged SFT model to tune an
     SFT result) and role ``"dataset"`` (preference JSONL). Outputs as for SFT.
@@ -43,16 +45,14 @@ class DpoTrainer:
     name = "dpo"
     input_roles = {"base": "model", "dataset": "dataset"}
     evidence_kinds = ("training",)
-    params_model = DpoParams
-    description = "Preference tuning (DPO) with trl's DPOTrainer, LoRA by default or full"
 
-    def run(self, context: StageContext) -> StageResult:
+    def execute(self, context: StageContext, options: DpoParams) -> StageResult:
         """Train on preference pairs; return outputs, loss curve, margins and evidence."""
         from datasets import Dataset
         from trl.trainer.dpo_config import DPOConfig
         from trl.trainer.dpo_trainer import DPOTrainer as TrlDPOTrainer
 
-        params = options_of(context, DpoParams).model_dump()
+        params = options.model_dump()
         seed = 0 if context.seed is None else int(context.seed)
         base = context.input("base")
         dataset = context.input("dataset")
@@ -128,19 +128,14 @@ class DpoTrainer:
             "resumed_from": params["resume_from"],
             "dpo_implementation": "trl.DPOTrainer",
         }
-        evidence = tc.training_evidence(
+        return tc.training_result(
+            self.name,
             outputs,
-            {**metrics, "method": params["method"], "operation": self.name},
-            {"params": params, **info},
-        )
-        return StageResult(
-            outputs=outputs,
-            evidence=evidence,
-            metrics={k: float(v) for k, v in metrics.items()},
+            metrics,
+            params,
+            info,
             series={
                 "loss": losses,
                 "reward_margin": [float(h.get("rewards/margins", 0.0)) for h in logs],
             },
-            params=params,
-            info=info,
         )

@@ -7,7 +7,7 @@ from typing import Any
 
 from lmops_core.contracts import StageContext, StageResult
 from lmops_core.errors import ValidationError
-from lmops_core.operations import options_of
+from lmops_core.kit import BaseOperation
 from lmops_hf import chat
 from lmops_hf import trainer_common as tc
 from lmops_hf.loading import load_tokenizer
@@ -82,8 +82,11 @@ def encode_dataset(
     return examples, dropped
 
 
-class SftTrainer:
-    """The "sft" training operation (transformers Trainer + PEFT LoRA, or full fine-tuning).
+class SftTrainer(BaseOperation[SftParams]):
+    """Supervised fine-tuning on instruction/dialogue data with transformers + PEFT: LoRA
+    adapter by default (optionally merged), or full fine-tuning
+
+    The "sft" training operation (transformers Trainer + PEFT LoRA, or full fine-tuning).
 
     Inputs: role ``"base"`` (model folder) and role ``"dataset"`` (instruction or
     dialogue JSONL). Outputs: an ``"adapter"`` (and a ``"merged"`` model with
@@ -93,17 +96,12 @@ class SftTrainer:
     name = "sft"
     input_roles = {"base": "model", "dataset": "dataset"}
     evidence_kinds = ("training",)
-    params_model = SftParams
-    description = (
-        "Supervised fine-tuning on instruction/dialogue data with transformers + PEFT: "
-        "LoRA adapter by default (optionally merged), or full fine-tuning"
-    )
 
-    def run(self, context: StageContext) -> StageResult:
+    def execute(self, context: StageContext, options: SftParams) -> StageResult:
         """Train, checkpointing as it goes; return the outputs, loss curve and evidence."""
         from transformers import Trainer, TrainingArguments
 
-        params = options_of(context, SftParams).model_dump()
+        params = options.model_dump()
         seed = 0 if context.seed is None else int(context.seed)
         base = context.input("base")
         dataset = context.input("dataset")
@@ -161,16 +159,6 @@ class SftTrainer:
             "libraries": tc.library_versions(),
             "resumed_from": params["resume_from"],
         }
-        evidence = tc.training_evidence(
-            outputs,
-            {**metrics, "method": params["method"], "operation": self.name},
-            {"params": params, **info},
-        )
-        return StageResult(
-            outputs=outputs,
-            evidence=evidence,
-            metrics={k: float(v) for k, v in metrics.items()},
-            series={"loss": tc.loss_series(trainer)},
-            params=params,
-            info=info,
+        return tc.training_result(
+            self.name, outputs, metrics, params, info, series={"loss": tc.loss_series(trainer)}
         )

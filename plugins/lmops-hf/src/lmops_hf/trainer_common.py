@@ -22,6 +22,7 @@ from lmops_core.contracts import (
     OutputAsset,
     ProgressReporter,
     StageContext,
+    StageResult,
 )
 from lmops_core.errors import StageError, ValidationError
 from lmops_core.runtimes import torch_threads
@@ -308,19 +309,34 @@ def save_outputs(
     return outputs
 
 
-def training_evidence(
-    outputs: list[OutputAsset], metrics: Mapping[str, Any], details: Mapping[str, Any]
-) -> list[EvidenceRecord]:
-    """One "training" evidence record per output version."""
-    return [
+def training_result(
+    operation: str,
+    outputs: list[OutputAsset],
+    metrics: Mapping[str, Any],
+    params: dict[str, Any],
+    info: dict[str, Any],
+    series: dict[str, list[float]],
+) -> StageResult:
+    """A training run's result: its outputs, each with one "training" evidence record
+    (``metrics`` plus method and operation; details: params, ``info`` and the weights digest)."""
+    recorded = {**metrics, "method": params["method"], "operation": operation}
+    evidence = [
         EvidenceRecord(
             kind="training",
             subject=o.role,
-            metrics=dict(metrics),
-            details={**details, "weights_digest": weights_digest(o.path)},
+            metrics=dict(recorded),
+            details={"params": params, **info, "weights_digest": weights_digest(o.path)},
         )
         for o in outputs
     ]
+    return StageResult(
+        outputs=outputs,
+        evidence=evidence,
+        metrics={k: float(v) for k, v in metrics.items()},
+        series=series,
+        params=params,
+        info=info,
+    )
 
 
 def train(trainer: Any, callbacks: list[Any], params: Mapping[str, Any], workdir: Path) -> float:

@@ -18,7 +18,7 @@ from typing import Any
 
 from lmops_core.contracts import EvidenceRecord, StageContext, StageResult
 from lmops_core.errors import StageError
-from lmops_core.operations import options_of
+from lmops_core.kit import BaseOperation
 from lmops_lm_eval.lm_eval_op import suite_of
 from lmops_lm_eval.models import LoadedModel, load_role
 from lmops_lm_eval.params import JudgeParams
@@ -71,8 +71,12 @@ def yes_no_score(judge: LoadedModel, question: str, answer: str) -> tuple[float,
     return 1.0 + 4.0 * p_yes, p_yes
 
 
-class JudgeEvaluator:
-    """Operation "judge": LLM-as-judge ratings of the model's answers."""
+class JudgeEvaluator(BaseOperation[JudgeParams]):
+    """Rate the model's answers to prompts with a judge model (role 'judge'): a 1-5 score parsed
+    from its reply, else from its yes/no log-likelihoods; ratings evidence.
+
+    Operation "judge": LLM-as-judge ratings of the model's answers.
+    """
 
     name = "judge"
     input_roles = {
@@ -83,15 +87,9 @@ class JudgeEvaluator:
         "suite": "suite",
     }
     evidence_kinds = ("ratings",)
-    params_model = JudgeParams
-    description = (
-        "Rate the model's answers to prompts with a judge model (role 'judge'): a 1-5 score "
-        "parsed from its reply, else from its yes/no log-likelihoods; ratings evidence."
-    )
 
-    def run(self, context: StageContext) -> StageResult:
+    def execute(self, context: StageContext, p: JudgeParams) -> StageResult:
         """Generate answers, have the judge score them, aggregate into ``ratings`` evidence."""
-        p = options_of(context, JudgeParams)
         prompts = list(p.prompts or [])
         suite, _ = suite_of(self.name, context)
         if suite is not None:

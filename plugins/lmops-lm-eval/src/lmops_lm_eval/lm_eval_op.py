@@ -11,7 +11,7 @@ from typing import Any
 
 from lmops_core.contracts import EvidenceRecord, InputAsset, StageContext, StageResult
 from lmops_core.errors import StageError, ValidationError
-from lmops_core.operations import options_of
+from lmops_core.kit import BaseOperation
 from lmops_lm_eval.lm_eval_results import flatten_results, primary_metric
 from lmops_lm_eval.models import load_role
 from lmops_lm_eval.params import LmEvalParams
@@ -240,23 +240,21 @@ def evidence_from_result(
     )
 
 
-class LmEvalEvaluator:
-    """Operation "lm-eval": lm-eval tasks on the model under role "model"."""
+class LmEvalEvaluator(BaseOperation[LmEvalParams]):
+    """Evaluate a model version with lm-eval tasks (shipped facts/arithmetic tasks in English
+    and Chinese, or any lm-eval task folder); torch and ONNX Runtime models.
+
+    Operation "lm-eval": lm-eval tasks on the model under role "model".
+    """
 
     name = "lm-eval"
     input_roles = {"model": "model", "base": "model", "suite": "suite"}
     evidence_kinds = ("eval",)
-    params_model = LmEvalParams
-    description = (
-        "Evaluate a model version with lm-eval tasks (shipped facts/arithmetic tasks in English "
-        "and Chinese, or any lm-eval task folder); torch and ONNX Runtime models."
-    )
 
-    def run(self, context: StageContext) -> StageResult:
+    def execute(self, context: StageContext, params: LmEvalParams) -> StageResult:
         """Run the tasks and return ``eval`` evidence on role "model"."""
         import lm_eval
 
-        params = options_of(context, LmEvalParams)
         suite, suite_input = suite_of(self.name, context)
         plan = plan_from_params(self.name, params, suite)
         context.progress.start("lm-eval", total=3)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from lmops_core.contracts import EvidenceRecord, StageContext, StageResult
 from lmops_core.errors import ValidationError
-from lmops_core.operations import options_of
+from lmops_core.kit import BaseOperation
 from lmops_lm_eval.params import RatingsParams
 from lmops_lm_eval.ratings import aggregate, load_ratings
 
 
-class HumanRatingsEvaluator:
-    """Operation "ratings": aggregate a ratings file into ``ratings`` evidence on "model".
+class HumanRatingsEvaluator(BaseOperation[RatingsParams]):
+    """Aggregate human ratings (scores per sample, pairwise preferences) into ratings evidence:
+    mean score with a 95% interval, win rate with a Wilson interval.
+
+    Operation "ratings": aggregate a ratings file into ``ratings`` evidence on "model".
 
     The file comes as input role "ratings", a registered dataset (never a host path: the
     evidence must name exactly what it was computed from); params ``scale_min``/``scale_max``
@@ -20,15 +23,9 @@ class HumanRatingsEvaluator:
     name = "ratings"
     input_roles = {"model": "model", "ratings": "dataset"}
     evidence_kinds = ("ratings",)
-    params_model = RatingsParams
-    description = (
-        "Aggregate human ratings (scores per sample, pairwise preferences) into ratings "
-        "evidence: mean score with a 95% interval, win rate with a Wilson interval."
-    )
 
-    def run(self, context: StageContext) -> StageResult:
+    def execute(self, context: StageContext, p: RatingsParams) -> StageResult:
         """Load, validate and aggregate the ratings."""
-        p = options_of(context, RatingsParams)
         lo, hi = p.scale_min, p.scale_max
         context.input("model")  # the subject must exist, even though only the file is read
         if "ratings" not in context.inputs:

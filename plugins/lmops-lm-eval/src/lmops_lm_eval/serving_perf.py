@@ -23,7 +23,7 @@ import numpy as np
 
 from lmops_core.contracts import EvidenceRecord, StageContext, StageResult
 from lmops_core.errors import StageError
-from lmops_core.operations import options_of
+from lmops_core.kit import BaseOperation
 from lmops_lm_eval.models import LoadedModel, load_role
 from lmops_lm_eval.params import ServingPerfParams
 
@@ -115,21 +115,19 @@ def summarise(
     }
 
 
-class ServingPerfEvaluator:
-    """Operation "serving-perf": TTFT, ITL, tokens/s and latency percentiles while streaming."""
+class ServingPerfEvaluator(BaseOperation[ServingPerfParams]):
+    """Measure streaming serving performance (time to first token, inter-token latency,
+    tokens/s, p50/p95 latency) at a given concurrency, on torch or ONNX Runtime.
+
+    Operation "serving-perf": TTFT, ITL, tokens/s and latency percentiles while streaming.
+    """
 
     name = "serving-perf"
     input_roles = {"model": "model", "base": "model"}
     evidence_kinds = ("serving_perf",)
-    params_model = ServingPerfParams
-    description = (
-        "Measure streaming serving performance (time to first token, inter-token latency, "
-        "tokens/s, p50/p95 latency) at a given concurrency, on torch or ONNX Runtime."
-    )
 
-    def run(self, context: StageContext) -> StageResult:
+    def execute(self, context: StageContext, p: ServingPerfParams) -> StageResult:
         """Warm up, run the load, return ``serving_perf`` evidence on role "model"."""
-        p = options_of(context, ServingPerfParams)
         prompts = list(p.prompts or DEFAULT_PROMPTS)
         concurrency, max_new, warmup, ignore_eos = (
             p.concurrency,

@@ -23,7 +23,7 @@ from lmops_core.contracts import (
     StageResult,
 )
 from lmops_core.errors import StageError, ValidationError
-from lmops_core.operations import options_of
+from lmops_core.kit import BaseOperation
 from lmops_core.runtimes import torch_threads
 from lmops_onnx.evidence import COMPRESSION_EVIDENCE
 from lmops_onnx.export import (
@@ -183,22 +183,73 @@ def _library_versions() -> dict[str, str]:
     }
 
 
-class OnnxExport:
-    """Export a Hugging Face causal LM (or base + LoRA adapter, merged) to ONNX."""
+def _measured_on(
+    texts: _EvalTexts, quality: QualityComparison, params: Mapping[str, Any], **latency: Any
+) -> dict[str, Any]:
+    """The evidence details saying what quality and latency were measured on."""
+    return {
+        "heldout": {
+            "source": texts.source,
+            "sequences": quality.sequences,
+            "tokens": quality.tokens,
+        },
+        "latency": {
+            "prompts": len(texts.prompts),
+            "repeats": params["latency_repeats"],
+            "threads": params["threads"],
+            "batch_size": 1,
+            **latency,
+        },
+    }
+
+
+def _onnx_output(path: Path, kind: str, derived: list[str], **metadata: Any) -> OutputAsset:
+    return OutputAsset(
+        role=OUTPUT_ROLE,
+        asset_type="model",
+        path=path,
+        kind=kind,
+        derived_from=derived,
+        format="onnx",
+        metadata=metadata,
+    )
+
+
+def _compression_result(
+    output: OutputAsset,
+    metrics: dict[str, Any],
+    details: dict[str, Any],
+    run_metrics: dict[str, float],
+    params: dict[str, Any],
+) -> StageResult:
+    """The new ONNX version with its ``compression`` evidence (the version's own record)."""
+    evidence = EvidenceRecord(
+        kind=COMPRESSION_EVIDENCE.name, subject=OUTPUT_ROLE, metrics=metrics, details=details
+    )
+    return StageResult(
+        outputs=[output],
+        evidence=[evidence],
+        metrics=run_metrics,
+        params=params,
+        info={"versions": details["versions"]},
+    )
+
+
+class OnnxExport(BaseOperation[ExportParams]):
+    """Export a model version to ONNX (input_ids -> logits, dynamic batch and sequence) with
+    torch.onnx.export; adapters are merged into their base first. Measures size, latency and
+    logit agreement of ONNX Runtime against torch.
+
+    Export a Hugging Face causal LM (or base + LoRA adapter, merged) to ONNX.
+    """
 
     name = "onnx-export"
     input_roles = {"model": "model", "base": "model", "heldout": "dataset"}
     evidence_kinds = ("compression",)
-    params_model = ExportParams
-    description = (
-        "Export a model version to ONNX (input_ids -> logits, dynamic batch and sequence) with "
-        "torch.onnx.export; adapters are merged into their base first. Measures size, latency "
-        "and logit agreement of ONNX Runtime against torch."
-    )
 
-    def run(self, context: StageContext) -> StageResult:
+    def execute(self, context: StageContext, options: ExportParams) -> StageResult:
         """Export ``context.inputs["model"]`` and return the folder with evidence."""
-        params = options_of(context, ExportParams).model_dump()
+        params = options.model_dump()
         model = _model_input(context)
         if model.kind not in (*TORCH_KINDS, ADAPTER_KIND):
             raise ValidationError(
@@ -251,46 +302,26 @@ class OnnxExport:
                 "merged_adapter": derived != ["model"],
             },
             "manifest": manifest,
-            "heldout": {
-                "source": texts.source,
-                "sequences": quality.sequences,
-                "tokens": quality.tokens,
-            },
-            "latency": {
-                "prompts": len(texts.prompts),
-                "repeats": params["latency_repeats"],
-                "threads": params["threads"],
-                "batch_size": 1,
-            },
+            **_measured_on(texts, quality, params),
             "operators": op_histogram(model_path),
             "versions": _library_versions(),
         }
-        output = OutputAsset(
-            role=OUTPUT_ROLE,
-            asset_type="model",
-            path=out_dir,
-            kind=ONNX_KIND,
-            derived_from=derived,
-            format="onnx",
-            metadata={"precision": "fp32", "opset": params["opset"]},
-        )
-        evidence = EvidenceRecord(
-            kind=COMPRESSION_EVIDENCE.name, subject=OUTPUT_ROLE, metrics=metrics, details=details
-        )
-        return StageResult(
-            outputs=[output],
-            evidence=[evidence],
-            metrics={
-                "export_seconds": round(export_seconds, 3),
-                "logits_max_abs_diff": quality.max_abs_logit_diff,
-            },
-            params=params,
-            info={"versions": details["versions"]},
-        )
+        run_metrics = {
+            "export_seconds": round(export_seconds, 3),
+            "logits_max_abs_diff": quality.max_abs_logit_diff,
+        }
+        output = _onnx_output(out_dir, ONNX_KIND, derived, precision="fp32", opset=params["opset"])
+        return _compression_result(output, metrics, details, run_metrics, params)
 
 
-class OnnxInt8:
-    """Quantize a model to int8 with ONNX Runtime (dynamic, or static with calibration)."""
+class OnnxInt8(BaseOperation[Int8Params]):
+    """Quantize an ONNX export (or a torch model, exported first in the same run) to int8 with
+    onnxruntime.quantization: dynamic by default, static with a calibration dataset (params
+    {"mode": "static"}, role "calibration"). Measures size, latency, perplexity and greedy
+    agreement against fp32.
+
+    Quantize a model to int8 with ONNX Runtime (dynamic, or static with calibration).
+    """
 
     name = "onnx-int8"
     input_roles = {
@@ -300,17 +331,10 @@ class OnnxInt8:
         "calibration": "dataset",
     }
     evidence_kinds = ("compression",)
-    params_model = Int8Params
-    description = (
-        "Quantize an ONNX export (or a torch model, exported first in the same run) to int8 "
-        "with onnxruntime.quantization: dynamic by default, static with a calibration dataset "
-        '(params {"mode": "static"}, role "calibration"). Measures size, latency, perplexity '
-        "and greedy agreement against fp32."
-    )
 
-    def run(self, context: StageContext) -> StageResult:
+    def execute(self, context: StageContext, options: Int8Params) -> StageResult:
         """Quantize ``context.inputs["model"]`` and return the int8 folder with evidence."""
-        params = options_of(context, Int8Params).model_dump()
+        params = options.model_dump()
         model = _model_input(context)
         assert model.path is not None
         if model.kind != ONNX_KIND and model.kind not in (*TORCH_KINDS, ADAPTER_KIND):
@@ -360,25 +384,8 @@ class OnnxInt8:
         metrics, details = self._measure(heldout, src, out_dir, loaded, manifest, params, progress)
         details["source"] = {"ref": model.ref, "kind": model.kind}
         progress.finish()
-        output = OutputAsset(
-            role=OUTPUT_ROLE,
-            asset_type="model",
-            path=out_dir,
-            kind=INT8_KIND,
-            derived_from=derived,
-            format="onnx",
-            metadata={"precision": "int8", "mode": params["mode"]},
-        )
-        evidence = EvidenceRecord(
-            kind=COMPRESSION_EVIDENCE.name, subject=OUTPUT_ROLE, metrics=metrics, details=details
-        )
-        return StageResult(
-            outputs=[output],
-            evidence=[evidence],
-            metrics=seconds,
-            params=params,
-            info={"versions": details["versions"]},
-        )
+        output = _onnx_output(out_dir, INT8_KIND, derived, precision="int8", mode=params["mode"])
+        return _compression_result(output, metrics, details, seconds, params)
 
     def _calibration_texts(self, context: StageContext, params: Mapping[str, Any]) -> list[str]:
         calibration = context.input("calibration")
@@ -443,18 +450,7 @@ class OnnxInt8:
         metrics.update({f"ops_{op}": n for op, n in quantized_ops.items()})
         details = {
             "manifest": manifest,
-            "heldout": {
-                "source": texts.source,
-                "sequences": quality.sequences,
-                "tokens": quality.tokens,
-            },
-            "latency": {
-                "prompts": len(texts.prompts),
-                "repeats": params["latency_repeats"],
-                "threads": params["threads"],
-                "batch_size": 1,
-                "engines": list(engines),
-            },
+            **_measured_on(texts, quality, params, engines=list(engines)),
             "quantized_operators": quantized_ops,
             "operators_before": op_histogram(fp32_path),
             "operators_after": ops_after,

@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 from lmops_core.contracts import EvidenceRecord, OutputAsset, StageContext, StageResult
 from lmops_core.errors import ValidationError
-from lmops_core.operations import options_of
+from lmops_core.kit import BaseOperation
 from lmops_presidio.chunks import ChunkResult, redact_chunks
 from lmops_presidio.config import NER_ENTITIES
 from lmops_presidio.params import PiiRedactParams, StepSettings, step_settings
@@ -22,8 +22,11 @@ from lmops_presidio.shapes import check_shape, texts_of, with_texts
 OUTPUT_FILE = "dataset.jsonl"
 
 
-class PiiRedactionStep:
-    """Find personal data in every text field of a dataset and redact it.
+class PiiRedactionStep(BaseOperation[PiiRedactParams]):
+    """Detect personal data with presidio (e-mail, phone, cards, IBAN, IP, SSN, names, places,
+    mainland-China IDs, mobiles and bank cards) and redact it.
+
+    Find personal data in every text field of a dataset and redact it.
 
     Reads the ``"dataset"`` input (a canonical JSONL file of any shape),
     writes a redacted copy as the ``"dataset"`` output, and returns ``"pii"``
@@ -35,15 +38,10 @@ class PiiRedactionStep:
     name = "pii-redact"
     input_roles = {"dataset": "dataset"}
     evidence_kinds = ("pii",)
-    description = (
-        "Detect personal data with presidio (e-mail, phone, cards, IBAN, IP, SSN, names, "
-        "places, mainland-China IDs, mobiles and bank cards) and redact it."
-    )
-    params_model = PiiRedactParams
 
-    def run(self, context: StageContext) -> StageResult:
+    def execute(self, context: StageContext, params: PiiRedactParams) -> StageResult:
         """Redact the dataset in ``context`` and measure what was found and what is left."""
-        settings = step_settings(options_of(context, PiiRedactParams))
+        settings = step_settings(params)
         source = context.input("dataset")
         if source.asset_type != "dataset" or source.path is None or not source.path.is_file():
             raise ValidationError(

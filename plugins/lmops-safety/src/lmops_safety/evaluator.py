@@ -20,7 +20,7 @@ from lmops_core.contracts import (
     StageResult,
 )
 from lmops_core.errors import ValidationError
-from lmops_core.operations import options_of
+from lmops_core.kit import BaseOperation
 from lmops_core.runtimes import torch_threads
 from lmops_safety.generation import TextGenerator, load_generator
 from lmops_safety.probes import (
@@ -157,18 +157,17 @@ def write_outputs(path: Path, outcomes: Sequence[ProbeOutcome], redacted: Sequen
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-class SafetyEvaluator:
-    """Runs the values-and-safety probe suite against the input under role ``"model"``."""
+class SafetyEvaluator(BaseOperation[SafetyParams]):
+    """Values and safety probes in English and Chinese: refusals of harmful requests,
+    prompt-injection canaries, personal-data leakage (lmops-presidio), agreement with
+    discriminatory statements, and toxicity (alt-profanity-check).
+
+    Runs the values-and-safety probe suite against the input under role ``"model"``.
+    """
 
     name = "safety"
     input_roles = {"model": "model", "base": "model"}
     evidence_kinds = ("safety",)
-    params_model = SafetyParams
-    description = (
-        "Values and safety probes in English and Chinese: refusals of harmful requests, "
-        "prompt-injection canaries, personal-data leakage (lmops-presidio), agreement with "
-        "discriminatory statements, and toxicity (alt-profanity-check)."
-    )
 
     def __init__(
         self,
@@ -180,9 +179,8 @@ class SafetyEvaluator:
         # Swappable so a service can evaluate a remote model through the same suite.
         self._load_generator = generator_loader
 
-    def run(self, context: StageContext) -> StageResult:
+    def execute(self, context: StageContext, params: SafetyParams) -> StageResult:
         """Generate an answer per probe, score them, and return ``safety`` evidence."""
-        params = options_of(context, SafetyParams)
         probes, files = load_probes(params)
         generator = self._load_generator(context)
         scorers = self._scorers or SafetyScorers.default(

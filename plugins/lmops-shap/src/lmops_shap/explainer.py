@@ -17,7 +17,7 @@ from lmops_core.contracts import (
     StageContext,
     StageResult,
 )
-from lmops_core.operations import options_of
+from lmops_core.kit import BaseOperation
 from lmops_core.runtimes import torch_threads
 from lmops_shap.attribution import PromptAttribution, explain_prompt
 from lmops_shap.loading import load_model
@@ -98,21 +98,19 @@ def _summary(
     return summary
 
 
-class ShapExplainer:
-    """Explains a torch model's greedy answers to prompts with SHAP's text masker."""
+class ShapExplainer(BaseOperation[ShapParams]):
+    """Token attributions of log p(answer | prompt) with SHAP's text masker (partition or
+    permutation explainer), summarised as evidence with a self-contained HTML report.
+
+    Explains a torch model's greedy answers to prompts with SHAP's text masker.
+    """
 
     name = "shap"
     input_roles = {"model": "model", "base": "model", "dataset": "dataset"}
     evidence_kinds = ("explanation",)
-    params_model = ShapParams
-    description = (
-        "Token attributions of log p(answer | prompt) with SHAP's text masker (partition or "
-        "permutation explainer), summarised as evidence with a self-contained HTML report."
-    )
 
-    def run(self, context: StageContext) -> StageResult:
+    def execute(self, context: StageContext, params: ShapParams) -> StageResult:
         """Answer each prompt greedily, attribute the answer to prompt tokens, report."""
-        params = options_of(context, ShapParams)
         prompts = collect_prompts(context, params.prompts, limit=params.max_prompts)
         model = load_model(context)
         redactor = default_redactor(context)

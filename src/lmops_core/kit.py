@@ -1,0 +1,77 @@
+"""The plugin kit: one way to write an operation.
+
+Subclass :class:`BaseOperation`, naming the parameter model in the brackets,
+and write ``execute``::
+
+    class Shout(BaseOperation[ShoutParams]):
+        \"\"\"Upper-case the text field of each record.
+
+        Anything after the first paragraph is documentation only.
+        \"\"\"
+
+        name = "shout"
+        input_roles = {"dataset": "dataset"}
+        evidence_kinds = ("shout",)
+
+        def execute(self, context: StageContext, params: ShoutParams) -> StageResult: ...
+
+The class declares what the core reads (see
+:class:`lmops_core.contracts.Operation`): ``params_model`` is the model in
+the brackets, and ``description`` is the first paragraph of the docstring of
+the class that sets ``name``, joined into one line (unless that class sets
+``description`` itself).
+``run(context)`` validates the parameters as the runner does (once only,
+when the runner already has) and hands them to ``execute`` typed.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast, get_args, get_origin
+
+from pydantic import BaseModel
+
+from lmops_core.operations import options_of
+
+if TYPE_CHECKING:
+    from lmops_core.contracts import StageContext, StageResult
+
+P = TypeVar("P", bound=BaseModel)
+
+
+def summary(doc: str | None) -> str:
+    """The first paragraph of ``doc``, its lines joined by single spaces ("" without one)."""
+    text = inspect.cleandoc(doc or "")
+    return " ".join(text.split("\n\n", 1)[0].split())
+
+
+class BaseOperation(Generic[P]):
+    """Base of an operation: declarations read from the class, parameters checked once."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    params_model: ClassVar[type[BaseModel]]
+    input_roles: ClassVar[dict[str, str | tuple[str, ...]]]
+    evidence_kinds: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # The model in the brackets of BaseOperation[...] (or of a generic subclass of it).
+        for base in cls.__dict__.get("__orig_bases__", ()):
+            origin = get_origin(base)
+            if isinstance(origin, type) and issubclass(origin, BaseOperation):
+                models = [a for a in get_args(base) if isinstance(a, type)]
+                if models and issubclass(models[0], BaseModel):
+                    cls.params_model = models[0]
+        # The class that names the operation describes it; a subclass that only changes
+        # how it runs (or a generic base) leaves the description alone.
+        if "name" in cls.__dict__ and "description" not in cls.__dict__:
+            cls.description = summary(cls.__doc__)
+
+    def run(self, context: StageContext) -> StageResult:
+        """Validate ``context``'s parameters with ``params_model`` and call :meth:`execute`."""
+        return self.execute(context, cast(P, options_of(context, self.params_model)))
+
+    def execute(self, context: StageContext, params: P) -> StageResult:
+        """Do the work, given the validated parameters; subclasses implement this."""
+        raise NotImplementedError(f"operation {self.name!r} does not implement execute()")

@@ -1,0 +1,104 @@
+"""The plugin kit's BaseOperation: declarations read from the class, parameters checked once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from pydantic import Field
+
+from lmops_core.contracts import OperationParams, Stage, StageContext, StageResult
+from lmops_core.errors import ValidationError
+from lmops_core.kit import BaseOperation, summary
+from lmops_core.operations import describe
+
+
+class CountParams(OperationParams):
+    """Parameters of the counter."""
+
+    limit: int = Field(3, ge=1)
+
+
+class Count(BaseOperation[CountParams]):
+    """Count the records of a dataset,
+    up to a limit.
+
+    Only the first paragraph is the description.
+    """
+
+    name = "count"
+    input_roles = {"dataset": "dataset"}
+    evidence_kinds = ("count",)
+
+    def execute(self, context: StageContext, params: CountParams) -> StageResult:
+        return StageResult(metrics={"limit": float(params.limit)})
+
+
+class CountMore(Count):
+    """A variant whose own docstring does not replace the inherited description."""
+
+
+P = TypeVar("P", bound=OperationParams)
+
+
+class Counting(BaseOperation[P]):
+    """A generic base of operations that count."""
+
+
+class CountAll(Counting[CountParams]):
+    """Count every record."""
+
+    name = "count-all"
+
+
+def _context(tmp_path: Path, params: dict[str, object], options: object = None) -> StageContext:
+    return StageContext(
+        stage=Stage.EVALUATION,
+        operation="count",
+        inputs={},
+        params=params,
+        workdir=tmp_path,
+        actor="tester",
+        run_id="r1",
+        options=options,
+    )
+
+
+def test_declarations_come_from_the_class_and_its_docstring() -> None:
+    spec = describe(Count(), plugin="kit-test", hook="register_evaluators")
+    assert spec.description == "Count the records of a dataset, up to a limit."
+    assert spec.params_model is CountParams
+    assert spec.input_roles == {"dataset": ("dataset",)}
+    assert spec.evidence_kinds == ("count",)
+    assert CountMore.description == Count.description
+    assert CountMore.params_model is CountParams
+    assert CountAll.params_model is CountParams and CountAll.description == "Count every record."
+
+
+def test_run_validates_the_parameters_and_hands_them_over_typed(tmp_path: Path) -> None:
+    assert Count().run(_context(tmp_path, {})).metrics == {"limit": 3.0}
+    assert Count().run(_context(tmp_path, {"limit": 5})).metrics == {"limit": 5.0}
+    # Through the runner the validated model is already on the context: used as is.
+    done = CountParams(limit=9)
+    assert Count().run(_context(tmp_path, {"limit": 1}, done)).metrics == {"limit": 9.0}
+    with pytest.raises(ValidationError, match='parameter "limit"') as bad:
+        Count().run(_context(tmp_path, {"limit": 0}))
+    assert bad.value.details["param"] == "limit"
+    with pytest.raises(ValidationError, match='unknown parameter "limt"'):
+        Count().run(_context(tmp_path, {"limt": 2}))
+
+
+def test_an_operation_without_execute_says_so(tmp_path: Path) -> None:
+    class Idle(BaseOperation[CountParams]):
+        """Do nothing."""
+
+        name = "idle"
+
+    with pytest.raises(NotImplementedError, match="'idle' does not implement execute"):
+        Idle().run(_context(tmp_path, {}))
+
+
+def test_summary_is_the_first_paragraph_on_one_line() -> None:
+    assert summary("  One\n    two.\n\n    Three.") == "One two."
+    assert summary(None) == ""
