@@ -11,7 +11,6 @@ and everything after the reference marker from the commands themselves
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -60,20 +59,7 @@ def render(current: str) -> str:
     )
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if docs/cli.md is stale")
-    args = parser.parse_args()
-    current = OUT.read_text(encoding="utf-8")
-    fresh = render(current)
-    if args.check:
-        if fresh != current:
-            print(f"{OUT} is stale: run scripts/gen_cli_docs.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(fresh, encoding="utf-8")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from docgen import regenerate
+
+    sys.exit(regenerate(OUT, render, __doc__.splitlines()[0]))

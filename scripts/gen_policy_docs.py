@@ -10,7 +10,6 @@ sees are the ones enforced.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -91,20 +90,7 @@ def updated(text: str) -> str:
     return text[:start] + render() + text[end:]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the doc is stale")
-    args = parser.parse_args()
-    text = DOC.read_text(encoding="utf-8")
-    new = updated(text)
-    if args.check:
-        if new != text:
-            print(f"{DOC} is stale: run scripts/gen_policy_docs.py", file=sys.stderr)
-            return 1
-        return 0
-    DOC.write_text(new, encoding="utf-8")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from docgen import regenerate
+
+    sys.exit(regenerate(DOC, updated, __doc__.splitlines()[0]))
