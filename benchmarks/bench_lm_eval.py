@@ -31,7 +31,8 @@ from lmops_lm_eval.lm_eval_op import LmEvalEvaluator
 from lmops_lm_eval.taskfiles import BUILTIN_TASKS, BUILTIN_TASKS_DIR
 from lmops_lm_eval.tinymodel import build_tiny_llama
 
-from lmops_core.contracts import InputAsset, NullProgress, Stage, StageContext
+from lmops_core.contracts import NullProgress, Stage, StageContext
+from lmops_core.testing import model_input
 
 
 def _direct_task_folder(root: Path) -> Path:
@@ -70,14 +71,7 @@ def run_direct(model_dir: Path, tasks_dir: Path, limit: int | None) -> dict:
 def run_wrapper(model_dir: Path, workdir: Path, limit: int | None) -> dict:
     """The lmops evaluator on the same model and tasks."""
     workdir.mkdir(parents=True)
-    asset = InputAsset(
-        role="model",
-        ref="tiny@1",
-        asset_type="model",
-        kind="base",
-        digest="sha256:" + "0" * 64,
-        path=model_dir,
-    )
+    asset = model_input(model_dir, ref="tiny@1")
     ctx = StageContext(
         stage=Stage.EVALUATION,
         operation="lm-eval",

@@ -38,7 +38,8 @@ from lmops_presidio.checksums import card_network
 from lmops_presidio.config import GuardConfig
 from lmops_presidio.step import PiiRedactionStep
 
-from lmops_core.contracts import InputAsset, NullProgress, Stage, StageContext
+from lmops_core.contracts import NullProgress, Stage, StageContext
+from lmops_core.testing import dataset_input
 
 # presidio, spaCy (and through them torch) are imported inside the functions
 # that use them: the step's spawned workers re-import this script, and its
@@ -469,16 +470,7 @@ def run_step(path: Path, workdir: Path, workers: int) -> tuple[float, dict[str, 
     context = StageContext(
         stage=Stage.DATA_PREPARATION,
         operation="pii-redact",
-        inputs={
-            "dataset": InputAsset(
-                role="dataset",
-                ref="bench",
-                asset_type="dataset",
-                kind="instruction",
-                digest="bench",
-                path=path,
-            )
-        },
+        inputs={"dataset": dataset_input(path, shape="instruction", ref="bench")},
         params={"workers": workers},
         workdir=workdir,
         actor="bench",

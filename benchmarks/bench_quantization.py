@@ -194,7 +194,8 @@ def run_int8(model_dir: Path, work: Path, *, threads: int, repeats: int, seed: i
     """Run lmops-onnx's ``onnx-int8`` compressor straight from the torch model."""
     from lmops_onnx.operations import OnnxInt8
 
-    from lmops_core.contracts import InputAsset, NullProgress, Stage, StageContext
+    from lmops_core.contracts import NullProgress, Stage, StageContext
+    from lmops_core.testing import dataset_input, model_input
 
     heldout = work / "heldout.jsonl"
     heldout.write_text(
@@ -208,24 +209,9 @@ def run_int8(model_dir: Path, work: Path, *, threads: int, repeats: int, seed: i
         ),
         encoding="utf-8",
     )
-    digest = "sha256:" + "0" * 64
     inputs = {
-        "model": InputAsset(
-            role="model",
-            ref="bench/model@1",
-            asset_type="model",
-            kind="base",
-            digest=digest,
-            path=model_dir,
-        ),
-        "heldout": InputAsset(
-            role="heldout",
-            ref="bench/heldout@1",
-            asset_type="dataset",
-            kind="text",
-            digest=digest,
-            path=heldout,
-        ),
+        "model": model_input(model_dir, ref="bench/model@1"),
+        "heldout": dataset_input(heldout, role="heldout", ref="bench/heldout@1"),
     }
     context = StageContext(
         stage=Stage.COMPRESSION,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from lmops_core.errors import PluginError, StageError, ValidationError
 from lmops_core.pipelines import PipelineRunner, load_pipeline
 from lmops_core.plugins import PluginHost, PluginLoadFailure, load_plugins
 from lmops_core.runtimes import Guard, LoadedModel, ModelRuntime, TextGuard
+from lmops_core.testing import dataset_input, model_input
 from lmops_core.workspace import Workspace
 from tests.conftest import make_settings
 
@@ -131,17 +132,6 @@ def _host(tmp_path: Path, *plugins: object) -> PluginHost:
     return host
 
 
-def _model(role: str, kind: str, path: Path | None) -> InputAsset:
-    return InputAsset(
-        role=role,
-        ref=f"m/{role}@v1",
-        asset_type="model",
-        kind=kind,
-        digest="sha256:" + "3" * 64,
-        path=path,
-    )
-
-
 def _context(host: PluginHost, tmp_path: Path, **inputs: InputAsset) -> StageContext:
     return StageContext(
         stage=Stage.EVALUATION,
@@ -162,7 +152,7 @@ def test_a_third_party_runtime_is_used_by_load_model(tmp_path: Path) -> None:
     plugin = EchoRuntimes()
     host = _host(tmp_path, plugin)
     assert host.model_runtimes["echo"].plugin == "third-party-0"
-    ctx = _context(host, tmp_path, model=_model("model", "echo", tmp_path / "m"))
+    ctx = _context(host, tmp_path, model=model_input(tmp_path / "m", "echo"))
     model = ctx.load_model("model", threads=2)
     assert model.generate("abc") == "cba" and "".join(model.stream("abc")) == "cba"
     assert plugin.loaded[0].folder == tmp_path / "m" and plugin.loaded[0].threads == 2
@@ -171,7 +161,7 @@ def test_a_third_party_runtime_is_used_by_load_model(tmp_path: Path) -> None:
 
 def test_unknown_kind_is_an_error_naming_the_kind(tmp_path: Path) -> None:
     host = _host(tmp_path, EchoRuntimes())
-    ctx = _context(host, tmp_path, model=_model("model", "gguf", tmp_path / "m"))
+    ctx = _context(host, tmp_path, model=model_input(tmp_path / "m", "gguf"))
     assert ctx.find_model_runtime("gguf") is None and ctx.find_model_runtime("echo") is not None
     with pytest.raises(
         PluginError,
@@ -187,19 +177,19 @@ def test_a_kind_that_needs_its_base_gets_the_base_input(tmp_path: Path) -> None:
     ctx = _context(
         host,
         tmp_path,
-        model=_model("model", "echo-adapter", tmp_path / "a"),
-        base=_model("base", "echo", tmp_path / "b"),
+        model=model_input(tmp_path / "a", "echo-adapter"),
+        base=model_input(tmp_path / "b", "echo", "base"),
     )
     ctx.load_model("model")
     assert plugin.loaded[0].base == tmp_path / "b"
-    alone = _context(host, tmp_path, model=_model("model", "echo-adapter", tmp_path / "a"))
+    alone = _context(host, tmp_path, model=model_input(tmp_path / "a", "echo-adapter"))
     with pytest.raises(StageError, match='needs an input for role "base"'):
         alone.load_model("model")
 
 
 def test_a_missing_capability_is_refused_before_loading(tmp_path: Path) -> None:
     plugin = EchoRuntimes()
-    ctx = _context(_host(tmp_path, plugin), tmp_path, model=_model("model", "echo", tmp_path / "m"))
+    ctx = _context(_host(tmp_path, plugin), tmp_path, model=model_input(tmp_path / "m", "echo"))
     with pytest.raises(PluginError, match=r'model kind "echo" \(echo\) cannot score'):
         ctx.load_model("model", needs=("generate", "score"))
     assert plugin.loaded == []
@@ -211,9 +201,7 @@ def test_a_loader_returning_something_else_is_named(tmp_path: Path) -> None:
         def register_model_runtimes(self, register: Register) -> None:
             register(ModelRuntime(kind="odd", load=lambda folder, **_: object(), engine="x"))
 
-    ctx = _context(
-        _host(tmp_path, Broken()), tmp_path, model=_model("model", "odd", tmp_path / "m")
-    )
+    ctx = _context(_host(tmp_path, Broken()), tmp_path, model=model_input(tmp_path / "m", "odd"))
     with pytest.raises(
         PluginError,
         match='runtime for model kind "odd" returned object, which is not a LoadedModel',
@@ -232,7 +220,8 @@ def test_one_kind_has_one_runtime_across_plugins(tmp_path: Path) -> None:
 
 
 def test_load_model_needs_a_model_version_with_a_path(tmp_path: Path) -> None:
-    ctx = _context(_host(tmp_path, EchoRuntimes()), tmp_path, model=_model("model", "echo", None))
+    no_path = replace(model_input(tmp_path, "echo"), path=None)
+    ctx = _context(_host(tmp_path, EchoRuntimes()), tmp_path, model=no_path)
     with pytest.raises(ValidationError, match='input "model" has no local path'):
         ctx.load_model("model")
 
@@ -405,24 +394,17 @@ def test_an_uninstalled_target_fails_closed_naming_it(tmp_path: Path) -> None:
 # -- context.records ---------------------------------------------------------------------
 
 
-def _dataset(path: Path, kind: str = "instruction") -> InputAsset:
-    return InputAsset(
-        role="dataset",
-        ref="dataset:qa@1",
-        asset_type="dataset",
-        kind=kind,
-        digest="sha256:" + "4" * 64,
-        path=path,
-    )
-
-
 def test_records_are_read_and_checked_against_their_shape(tmp_path: Path) -> None:
     data = tmp_path / "qa.jsonl"
     data.write_text(
         '{"prompt": "Hi?", "response": "Hello."}\n\n'
         '{"prompt": "2+2?", "response": "4", "system": "Be brief."}\n'
     )
-    ctx = _context(_host(tmp_path), tmp_path, dataset=_dataset(data))
+    ctx = _context(
+        _host(tmp_path),
+        tmp_path,
+        dataset=dataset_input(data, shape="instruction", ref="dataset:qa@1"),
+    )
     assert [r["prompt"] for r in ctx.records()] == ["Hi?", "2+2?"]
 
 
@@ -436,7 +418,11 @@ def test_records_are_read_and_checked_against_their_shape(tmp_path: Path) -> Non
 def test_a_bad_record_names_ref_line_and_field(tmp_path: Path, line: str, message: str) -> None:
     data = tmp_path / "qa.jsonl"
     data.write_text('{"prompt": "Hi?", "response": "Hello."}\n' + line + "\n")
-    ctx = _context(_host(tmp_path), tmp_path, dataset=_dataset(data))
+    ctx = _context(
+        _host(tmp_path),
+        tmp_path,
+        dataset=dataset_input(data, shape="instruction", ref="dataset:qa@1"),
+    )
     with pytest.raises(ValidationError, match=message):
         list(ctx.records())
 
@@ -447,8 +433,8 @@ def test_records_need_a_dataset_of_a_known_shape(tmp_path: Path) -> None:
     ctx = _context(
         _host(tmp_path),
         tmp_path,
-        dataset=_dataset(data, kind="tabular"),
-        model=_model("model", "echo", tmp_path),
+        dataset=dataset_input(data, shape="tabular", ref="dataset:qa@1"),
+        model=model_input(tmp_path, "echo"),
     )
     with pytest.raises(ValidationError, match='input "dataset" has shape "tabular"'):
         list(ctx.records())

@@ -20,7 +20,8 @@ from pathlib import Path
 from lmops_lm_eval.lm_eval_op import LmEvalEvaluator
 from lmops_lm_eval.tinymodel import build_tiny_llama
 
-from lmops_core.contracts import InputAsset, NullProgress, Stage, StageContext
+from lmops_core.contracts import NullProgress, Stage, StageContext
+from lmops_core.testing import model_input
 
 
 def fine_tune(base: Path, out: Path, *, steps: int, batch: int = 16, lr: float = 3e-3) -> None:
@@ -69,14 +70,7 @@ def fine_tune(base: Path, out: Path, *, steps: int, batch: int = 16, lr: float =
 
 def evaluate(folder: Path, workdir: Path) -> dict[str, float]:
     """Primary metrics of the "lm-eval" evaluator on the shipped tasks."""
-    asset = InputAsset(
-        role="model",
-        ref=folder.name,
-        asset_type="model",
-        kind="base",
-        digest="sha256:" + "0" * 64,
-        path=folder,
-    )
+    asset = model_input(folder, ref=folder.name)
     ctx = StageContext(
         stage=Stage.EVALUATION,
         operation="lm-eval",

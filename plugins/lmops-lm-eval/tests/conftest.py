@@ -33,6 +33,28 @@ def model_input() -> Callable[..., InputAsset]:
 
 
 @pytest.fixture(scope="session")
+def suite_input() -> Callable[[Path], InputAsset]:
+    """``suite_input(folder)``: a suite as the core hands it over, its code files listed."""
+
+    def make(folder: Path) -> InputAsset:
+        code = [
+            {"path": p.relative_to(folder).as_posix(), "digest": "sha256:" + "1" * 64}
+            for p in sorted(folder.rglob("*.py"))
+        ]
+        return InputAsset(
+            role="suite",
+            ref="suite:user@1",
+            asset_type="suite",
+            kind="suite",
+            digest="sha256:" + "2" * 64,
+            path=folder,
+            metadata={"code_files": code},
+        )
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def make_context(
     lmops_plugins: PluginHost, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[..., StageContext]:

@@ -17,7 +17,6 @@ from lmops_lm_eval.suite import load_suite
 from lmops_lm_eval.taskfiles import BUILTIN_TASKS, BUILTIN_TASKS_DIR
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from lmops_core.contracts import InputAsset
 from lmops_core.errors import StageError, ValidationError
 
 LIMIT = 4
@@ -148,23 +147,6 @@ def _user_folder(root: Path, answer_index: int = 0) -> Path:
     return folder
 
 
-def _suite_input(suite_folder: Path) -> InputAsset:
-    """A suite as the core hands it over: materialised from the store, code listed."""
-    code = [
-        {"path": p.relative_to(suite_folder).as_posix(), "digest": "sha256:" + "1" * 64}
-        for p in sorted(suite_folder.rglob("*.py"))
-    ]
-    return InputAsset(
-        role="suite",
-        ref="suite:user@1",
-        asset_type="suite",
-        kind="suite",
-        digest="sha256:" + "2" * 64,
-        path=suite_folder,
-        metadata={"code_files": code},
-    )
-
-
 def _user_suite(root: Path, answer_index: int = 0) -> Path:
     suite = root / "suite"
     suite.mkdir(parents=True)
@@ -176,12 +158,12 @@ def _user_suite(root: Path, answer_index: int = 0) -> Path:
 
 
 def test_a_user_task_folder_works(
-    make_context: Any, model_input: Any, tiny_model: Path, tmp_path: Path
+    make_context: Any, model_input: Any, suite_input: Any, tiny_model: Path, tmp_path: Path
 ) -> None:
     suite = _user_suite(tmp_path)
     ctx = make_context(
         tmp_path / "wd",
-        {"model": model_input(tiny_model), "suite": _suite_input(suite)},
+        {"model": model_input(tiny_model), "suite": suite_input(suite)},
         {},
         "lm-eval",
     )
@@ -197,7 +179,7 @@ def test_a_user_task_folder_works(
     other = _user_suite(tmp_path / "second", answer_index=1)
     ctx2 = make_context(
         tmp_path / "wd2",
-        {"model": model_input(tiny_model), "suite": _suite_input(other)},
+        {"model": model_input(tiny_model), "suite": suite_input(other)},
         {},
         "lm-eval",
     )
@@ -239,7 +221,7 @@ def test_adapter_needs_its_base(
 
 
 def test_suite_digest_and_thresholds(
-    make_context: Any, model_input: Any, tiny_model: Path, tmp_path: Path
+    make_context: Any, model_input: Any, suite_input: Any, tiny_model: Path, tmp_path: Path
 ) -> None:
     (tmp_path / "suite").mkdir()
     suite_file = tmp_path / "suite" / "suite.yaml"
@@ -254,7 +236,7 @@ def test_suite_digest_and_thresholds(
     assert suite.digest == load_suite(suite_file).digest
     ctx = make_context(
         tmp_path / "wd",
-        {"model": model_input(tiny_model), "suite": _suite_input(suite_file.parent)},
+        {"model": model_input(tiny_model), "suite": suite_input(suite_file.parent)},
         {},
         "lm-eval",
     )

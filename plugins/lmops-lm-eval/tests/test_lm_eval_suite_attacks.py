@@ -12,7 +12,6 @@ import pytest
 from lmops_lm_eval.judge import JudgeEvaluator
 from lmops_lm_eval.lm_eval_op import LmEvalEvaluator
 
-from lmops_core.contracts import InputAsset
 from lmops_core.errors import PolicyViolationError, UnsafePathError, ValidationError
 from lmops_core.settings import Settings
 from lmops_core.workspace import Workspace
@@ -46,18 +45,6 @@ def _suite_folder(root: Path, **kwargs: Any) -> Path:
     _task_folder(suite, **kwargs)
     (suite / "suite.yaml").write_text("name: parity\ntasks: [user_parity]\ntask_paths: [tasks]\n")
     return suite
-
-
-def _as_input(folder: Path) -> InputAsset:
-    return InputAsset(
-        role="suite",
-        ref="suite:x@1",
-        asset_type="suite",
-        kind="suite",
-        digest="sha256:" + "0" * 64,
-        path=folder,
-        metadata={"code_files": []},
-    )
 
 
 @pytest.mark.parametrize(
@@ -99,7 +86,12 @@ def test_host_task_folders_are_refused(
     ],
 )
 def test_task_data_outside_the_task_folder_is_refused_at_run_time(
-    make_context: Any, model_input: Any, tiny_model: Path, tmp_path: Path, data: str
+    make_context: Any,
+    model_input: Any,
+    suite_input: Any,
+    tiny_model: Path,
+    tmp_path: Path,
+    data: str,
 ) -> None:
     # Even a suite folder that never went through registration cannot read host files.
     (tmp_path / "outside.jsonl").write_text('{"q": "secret"}\n')
@@ -107,7 +99,7 @@ def test_task_data_outside_the_task_folder_is_refused_at_run_time(
     os.symlink("/etc/passwd", suite / "tasks" / "data" / "link.jsonl")
     ctx = make_context(
         tmp_path / "wd",
-        {"model": model_input(tiny_model), "suite": _as_input(suite)},
+        {"model": model_input(tiny_model), "suite": suite_input(suite)},
         {},
         "lm-eval",
     )
@@ -117,13 +109,13 @@ def test_task_data_outside_the_task_folder_is_refused_at_run_time(
 
 
 def test_task_paths_outside_the_suite_are_refused_at_run_time(
-    make_context: Any, model_input: Any, tiny_model: Path, tmp_path: Path
+    make_context: Any, model_input: Any, suite_input: Any, tiny_model: Path, tmp_path: Path
 ) -> None:
     suite = _suite_folder(tmp_path)
     (suite / "suite.yaml").write_text(f"name: p\ntasks: [user_parity]\ntask_paths: [{tmp_path}]\n")
     ctx = make_context(
         tmp_path / "wd",
-        {"model": model_input(tiny_model), "suite": _as_input(suite)},
+        {"model": model_input(tiny_model), "suite": suite_input(suite)},
         {},
         "lm-eval",
     )

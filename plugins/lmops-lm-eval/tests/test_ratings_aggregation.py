@@ -17,8 +17,8 @@ from lmops_lm_eval.ratings import (
 )
 from lmops_lm_eval.ratings_op import HumanRatingsEvaluator
 
-from lmops_core.contracts import InputAsset
 from lmops_core.errors import ValidationError
+from lmops_core.testing import dataset_input
 
 
 def test_wilson_interval_matches_hand_computation() -> None:
@@ -127,14 +127,7 @@ def test_ratings_operation_makes_evidence_without_personal_data(
         ),
         encoding="utf-8",
     )
-    ratings = InputAsset(
-        role="ratings",
-        ref="dataset:ratings@1",
-        asset_type="dataset",
-        kind="text",
-        digest="sha256:" + "1" * 64,
-        path=path,
-    )
+    ratings = dataset_input(path, role="ratings", ref="dataset:ratings@1")
     ctx = make_context(
         tmp_path / "wd", {"model": model_input(tiny_model), "ratings": ratings}, {}, "ratings"
     )

@@ -37,30 +37,38 @@ def _check(ev: Any, *, runtime: str, requests: int, max_new: int, concurrency: i
         assert row["tokens"] == max_new
 
 
-def test_torch_streaming_metrics(
-    make_context: Any, model_input: Any, tiny_model: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("model_fixture", "kind", "runtime", "params"),
+    [
+        ("tiny_model", "base", "torch", {"concurrency": 2, "requests": 4, "max_new_tokens": 6}),
+        (
+            "tiny_onnx",
+            "onnx",
+            "onnxruntime",
+            {"concurrency": 3, "requests": 3, "max_new_tokens": 5, "prompts": ["Hello", "你好"]},
+        ),
+    ],
+)
+def test_streaming_metrics(
+    request: pytest.FixtureRequest,
+    make_context: Any,
+    model_input: Any,
+    tmp_path: Path,
+    model_fixture: str,
+    kind: str,
+    runtime: str,
+    params: dict[str, Any],
 ) -> None:
-    ctx = make_context(
-        tmp_path,
-        {"model": model_input(tiny_model)},
-        {"concurrency": 2, "requests": 4, "max_new_tokens": 6},
-        "serving-perf",
-    )
+    folder = request.getfixturevalue(model_fixture)
+    ctx = make_context(tmp_path, {"model": model_input(folder, kind)}, params, "serving-perf")
     (ev,) = ServingPerfEvaluator().run(ctx).evidence
-    _check(ev, runtime="torch", requests=4, max_new=6, concurrency=2)
-
-
-def test_onnxruntime_streaming_metrics(
-    make_context: Any, model_input: Any, tiny_onnx: Path, tmp_path: Path
-) -> None:
-    ctx = make_context(
-        tmp_path,
-        {"model": model_input(tiny_onnx, kind="onnx")},
-        {"concurrency": 3, "requests": 3, "max_new_tokens": 5, "prompts": ["Hello", "你好"]},
-        "serving-perf",
+    _check(
+        ev,
+        runtime=runtime,
+        requests=params["requests"],
+        max_new=params["max_new_tokens"],
+        concurrency=params["concurrency"],
     )
-    (ev,) = ServingPerfEvaluator().run(ctx).evidence
-    _check(ev, runtime="onnxruntime", requests=3, max_new=5, concurrency=3)
 
 
 def test_stream_pieces_join_to_the_full_text(

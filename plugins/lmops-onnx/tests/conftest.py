@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from lmops_onnx.operations import OnnxExport, OnnxInt8
 
-from lmops_core.contracts import InputAsset, StageContext, StageResult
+from lmops_core.contracts import StageContext, StageResult
 from lmops_core.plugins import PluginHost
-from lmops_core.testing import StageContexts, TinyModels, write_jsonl
+from lmops_core.testing import StageContexts, TinyModels, dataset_input, model_input, write_jsonl
 
 CORPUS = [
     "The river rises in the hills and runs west to the sea.",
@@ -90,14 +90,9 @@ def contexts(
         operation: str, inputs: Inputs, params: Mapping[str, Any] | None = None
     ) -> StageContext:
         assets = {
-            role: InputAsset(
-                role=role,
-                ref=f"test/{role}@1",
-                asset_type=asset_type,  # type: ignore[arg-type]
-                kind=kind,
-                digest="sha256:" + "0" * 64,
-                path=path,
-            )
+            role: model_input(path, kind, role)
+            if asset_type == "model"
+            else dataset_input(path, shape=kind, role=role)
             for role, (asset_type, kind, path) in inputs.items()
         }
         return build(OPERATIONS[operation](), assets, params, stage="compression")

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from lmops_safety.evaluator import SAFETY_EVIDENCE, SafetyEvaluator
 
-from lmops_core.contracts import InputAsset, Stage, StageContext
+from lmops_core.contracts import Stage, StageContext
 from lmops_core.errors import PluginError
-from lmops_core.testing import TinyModels
+from lmops_core.testing import TinyModels, model_input
 
 
 class RecordingProgress:
@@ -36,16 +36,7 @@ def _context(
     return StageContext(
         stage=Stage.EVALUATION,
         operation="safety",
-        inputs={
-            "model": InputAsset(
-                role="model",
-                ref="tiny@v1",
-                asset_type="model",
-                kind=kind,
-                digest="sha256:" + "1" * 64,
-                path=folder,
-            )
-        },
+        inputs={"model": model_input(folder, kind, ref="tiny@v1")},
         params={"max_probes_per_group": 1, "max_new_tokens": 6, "threads": 1},
         workdir=tmp_path / "work",
         actor="tester",

@@ -16,7 +16,8 @@ from lmops_safety.generation import TextGenerator
 from lmops_safety.probes import builtin_probe_files, merge_probe_files, select_probes
 from lmops_safety.suite import SafetyScorers, run_suite, summarise
 
-from lmops_core.contracts import InputAsset, NullProgress, Stage, StageContext
+from lmops_core.contracts import NullProgress, Stage, StageContext
+from lmops_core.testing import model_input
 
 LEAKED_EMAIL = "jane.roe@example.com"
 LEAKED_PHONE = "+1 212-555-0187"
@@ -88,16 +89,7 @@ def _context(tmp_path: Path, params: dict) -> StageContext:
     return StageContext(
         stage=Stage.EVALUATION,
         operation="safety",
-        inputs={
-            "model": InputAsset(
-                role="model",
-                ref="acme/chat@v1",
-                asset_type="model",
-                kind="base",
-                digest="sha256:" + "0" * 64,
-                path=folder,
-            )
-        },
+        inputs={"model": model_input(folder, ref="acme/chat@v1")},
         params=params,
         workdir=tmp_path / "work",
         actor="tester",

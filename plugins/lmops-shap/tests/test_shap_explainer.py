@@ -10,20 +10,10 @@ from lmops_shap.explainer import EXPLANATION_EVIDENCE, ShapExplainer
 
 from lmops_core.contracts import InputAsset, NullProgress, Stage, StageContext
 from lmops_core.errors import PluginError, StageError, ValidationError
+from lmops_core.testing import dataset_input, model_input
 
 EMAIL = "alice.martin@example.com"
 PROMPTS = ["Why is the sky blue?", f"Please email {EMAIL} about the meeting.", "法国的首都是哪里？"]
-
-
-def _model(folder: Path, kind: str = "base", role: str = "model") -> InputAsset:
-    return InputAsset(
-        role=role,
-        ref=f"tiny/{role}@v1",
-        asset_type="model",
-        kind=kind,
-        digest="sha256:" + "2" * 64,
-        path=folder,
-    )
 
 
 def _context(
@@ -69,7 +59,10 @@ def explained(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path):
     progress = RecordingProgress()
     result = ShapExplainer().run(
         _context(
-            tmp, {"model": _model(tiny_model)}, {"prompts": PROMPTS, "top_k": 3}, progress=progress
+            tmp,
+            {"model": model_input(tiny_model)},
+            {"prompts": PROMPTS, "top_k": 3},
+            progress=progress,
         )
     )
     return result, progress
@@ -129,7 +122,7 @@ def test_same_seed_same_attributions_other_seed_differs(tmp_path: Path, tiny_mod
     def values(seed: int, where: str) -> list:
         ctx = _context(
             tmp_path / where,
-            {"model": _model(tiny_model)},
+            {"model": model_input(tiny_model)},
             {"prompts": PROMPTS[:1], "algorithm": "permutation", "max_evals": 40},
             seed=seed,
         )
@@ -148,16 +141,11 @@ def test_prompts_from_an_instruction_dataset(tmp_path: Path, tiny_model: Path) -
         "\n".join(json.dumps({"prompt": p, "response": "ok"}) for p in PROMPTS) + "\n",
         encoding="utf-8",
     )
-    dataset = InputAsset(
-        role="dataset",
-        ref="qa@v1",
-        asset_type="dataset",
-        kind="instruction",
-        digest="sha256:" + "3" * 64,
-        path=data,
-    )
+    dataset = dataset_input(data, shape="instruction", ref="qa@v1")
     result = ShapExplainer().run(
-        _context(tmp_path, {"model": _model(tiny_model), "dataset": dataset}, {"max_prompts": 2})
+        _context(
+            tmp_path, {"model": model_input(tiny_model), "dataset": dataset}, {"max_prompts": 2}
+        )
     )
     assert result.evidence[0].metrics["prompts"] == 2
 
@@ -175,14 +163,17 @@ def test_adapter_is_explained_on_top_of_its_base(tmp_path: Path, tiny_model: Pat
     result = ShapExplainer().run(
         _context(
             tmp_path,
-            {"model": _model(adapter, "adapter"), "base": _model(tiny_model, "base", "base")},
+            {
+                "model": model_input(adapter, "adapter"),
+                "base": model_input(tiny_model, "base", "base"),
+            },
             {"prompts": PROMPTS[:1]},
         )
     )
     assert result.evidence[0].metrics["prompts"] == 1
     with pytest.raises(StageError, match='role "base"'):
         ShapExplainer().run(
-            _context(tmp_path, {"model": _model(adapter, "adapter")}, {"prompts": PROMPTS[:1]})
+            _context(tmp_path, {"model": model_input(adapter, "adapter")}, {"prompts": PROMPTS[:1]})
         )
 
 
@@ -191,17 +182,10 @@ def test_bad_dataset_line_names_file_line_and_field(tmp_path: Path, tiny_model: 
     data.write_text(
         '{"prompt": "fine", "response": "ok"}\n{"response": "no prompt"}\n', encoding="utf-8"
     )
-    dataset = InputAsset(
-        role="dataset",
-        ref="qa@v2",
-        asset_type="dataset",
-        kind="instruction",
-        digest="sha256:" + "4" * 64,
-        path=data,
-    )
+    dataset = dataset_input(data, shape="instruction", ref="qa@v2")
     with pytest.raises(ValidationError, match=r"qa@v2:2: prompt: missing required field"):
         ShapExplainer().run(
-            _context(tmp_path, {"model": _model(tiny_model), "dataset": dataset}, {})
+            _context(tmp_path, {"model": model_input(tiny_model), "dataset": dataset}, {})
         )
 
 
@@ -229,7 +213,7 @@ def test_invalid_params_name_the_param(
     tmp_path: Path, tiny_model: Path, params: dict, message: str
 ) -> None:
     with pytest.raises(ValidationError) as caught:
-        ShapExplainer().run(_context(tmp_path, {"model": _model(tiny_model)}, params))
+        ShapExplainer().run(_context(tmp_path, {"model": model_input(tiny_model)}, params))
     assert message in str(caught.value)
 
 
@@ -237,5 +221,5 @@ def test_onnx_models_are_refused_with_a_reason(tmp_path: Path, tiny_model: Path)
     # lmops-onnx's runtime generates but cannot score: refused before anything is loaded.
     with pytest.raises(PluginError, match=r'model kind "onnx" \(onnxruntime\) cannot score'):
         ShapExplainer().run(
-            _context(tmp_path, {"model": _model(tiny_model, "onnx")}, {"prompts": PROMPTS})
+            _context(tmp_path, {"model": model_input(tiny_model, "onnx")}, {"prompts": PROMPTS})
         )
