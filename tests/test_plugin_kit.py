@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TypeVar
 
@@ -10,7 +11,7 @@ from pydantic import Field
 
 from lmops_core.contracts import OperationParams, Stage, StageContext, StageResult
 from lmops_core.errors import ValidationError
-from lmops_core.kit import BaseOperation, summary
+from lmops_core.kit import BaseOperation, registers, report_sections, summary
 from lmops_core.operations import describe
 
 
@@ -102,3 +103,24 @@ def test_an_operation_without_execute_says_so(tmp_path: Path) -> None:
 def test_summary_is_the_first_paragraph_on_one_line() -> None:
     assert summary("  One\n    two.\n\n    Three.") == "One two."
     assert summary(None) == ""
+
+
+def test_registers_imports_its_targets_only_when_the_hook_is_called(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "kit_lazy_targets.py").write_text(
+        "class Op:\n    pass\n\nKINDS = ('a', 'b')\nONE = 'one'\n\n"
+        "def section(facts):\n    return ('section of', facts)\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "kit_lazy_targets", raising=False)
+    hook = registers("kit_lazy_targets:Op", "kit_lazy_targets:KINDS", "kit_lazy_targets:ONE", 7)
+    sections = report_sections("kit_lazy_targets:section")
+    assert "kit_lazy_targets" not in sys.modules
+    seen: list[object] = []
+    hook(seen.append)
+    assert type(seen[0]).__name__ == "Op" and seen[1:] == ["a", "b", "one", 7]
+    assert sections("facts") == [("section of", "facts")]  # type: ignore[arg-type]
+    # Both carry the hookimpl marker, so the plugin manager sees them under their module names.
+    assert hasattr(hook, "lmops_impl") and hasattr(sections, "lmops_impl")

@@ -26,15 +26,19 @@ when the runner already has) and hands them to ``execute`` typed.
 
 from __future__ import annotations
 
+import importlib
 import inspect
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast, get_args, get_origin
 
 from pydantic import BaseModel
 
+from lmops_core.hookspecs import hookimpl
 from lmops_core.operations import options_of
 
 if TYPE_CHECKING:
-    from lmops_core.contracts import StageContext, StageResult
+    from lmops_core.contracts import Register, StageContext, StageResult
+    from lmops_core.reports import ReportFacts, ReportSection
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -75,3 +79,48 @@ class BaseOperation(Generic[P]):
     def execute(self, context: StageContext, params: P) -> StageResult:
         """Do the work, given the validated parameters; subclasses implement this."""
         raise NotImplementedError(f"operation {self.name!r} does not implement execute()")
+
+
+def _resolve(target: Any) -> Any:
+    if not isinstance(target, str):
+        return target
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def registers(*targets: Any) -> Callable[[Register], None]:
+    """A ``register_*`` hook implementation offering ``targets``.
+
+    Assign it to the hook's name in the plugin module
+    (``register_evaluators = registers("my_plugin.ops:Shout")``). A target
+    given as ``"module:name"`` is imported when the hook is called, so a
+    plugin whose operations need heavy libraries still loads fast; any other
+    target is the object itself. A class is registered as an instance (made
+    with no arguments), a list or tuple item by item, anything else (an
+    ``EvidenceKind``, a ``ModelRuntime``) as it is.
+    """
+
+    @hookimpl
+    def register_hook(register: Register) -> None:
+        for target in targets:
+            value = _resolve(target)
+            if isinstance(value, type):
+                register(value())
+            elif isinstance(value, list | tuple):
+                for item in value:
+                    register(item)
+            else:
+                register(value)
+
+    return register_hook
+
+
+def report_sections(*targets: str) -> Callable[[ReportFacts], list[ReportSection]]:
+    """An ``lmops_report_sections`` implementation: each target (``"module:function"``,
+    imported when a report is built) makes one section from the report's facts."""
+
+    @hookimpl
+    def lmops_report_sections(facts: ReportFacts) -> list[ReportSection]:
+        return [_resolve(target)(facts) for target in targets]
+
+    return lmops_report_sections

@@ -7,16 +7,10 @@ them only when a drift check actually runs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from lmops_core import hookimpl
-from lmops_core.contracts import Register, StageContext, StageResult
-from lmops_core.kit import BaseOperation
+from lmops_core.contracts import StageContext, StageResult
+from lmops_core.kit import BaseOperation, registers, report_sections
 from lmops_evidently.kinds import DRIFT_EVIDENCE
 from lmops_evidently.params import DriftParams
-
-if TYPE_CHECKING:
-    from lmops_core.reports import ReportFacts, ReportSection
 
 
 class DriftOperation(BaseOperation[DriftParams]):
@@ -37,21 +31,7 @@ class DriftOperation(BaseOperation[DriftParams]):
         return DriftMonitor().execute(context, params)
 
 
-@hookimpl
-def register_monitors(register: Register) -> None:
-    """Offer the ``drift`` monitor."""
-    register(DriftOperation())
-
-
-@hookimpl
-def register_evidence_kinds(register: Register) -> None:
-    """Declare the ``drift`` evidence kind."""
-    register(DRIFT_EVIDENCE)
-
-
-@hookimpl
-def lmops_report_sections(facts: ReportFacts) -> list[ReportSection]:
-    """The drift baseline section: drift evidence, or the dataset to monitor against."""
-    from lmops_evidently.report_section import drift_section
-
-    return [drift_section(facts)]
+register_monitors = registers(DriftOperation)
+register_evidence_kinds = registers(DRIFT_EVIDENCE)
+#: The drift baseline section: drift evidence, or the dataset to monitor against.
+lmops_report_sections = report_sections("lmops_evidently.report_section:drift_section")

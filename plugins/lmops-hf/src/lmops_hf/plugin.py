@@ -7,6 +7,7 @@ from typing import Any
 
 from lmops_core import hookimpl
 from lmops_core.contracts import Register
+from lmops_core.kit import registers
 from lmops_core.runtimes import LoadedModel, ModelRuntime
 from lmops_hf.evidence import TRAINING
 
@@ -48,16 +49,10 @@ def register_model_runtimes(register: Register) -> None:
         )
 
 
-@hookimpl
-def register_trainers(register: Register) -> None:
-    """Offer supervised fine-tuning (LoRA/full) and DPO preference tuning."""
-    from lmops_hf.create_base import CreateBaseModel
-    from lmops_hf.dpo import DpoTrainer
-    from lmops_hf.sft import SftTrainer
-
-    register(SftTrainer())
-    register(DpoTrainer())
-    register(CreateBaseModel())
+#: Supervised fine-tuning (LoRA/full), DPO preference tuning, and building a base model.
+register_trainers = registers(
+    "lmops_hf.sft:SftTrainer", "lmops_hf.dpo:DpoTrainer", "lmops_hf.create_base:CreateBaseModel"
+)
 
 
 @hookimpl
@@ -91,7 +86,5 @@ def register_commands(cli: Any) -> None:
         console.print(f"registered {outcome.output('model')} (run {outcome.run_id})")
 
 
-@hookimpl
-def register_evidence_kinds(register: Register) -> None:
-    """Declare the "training" evidence kind attached to every trained version."""
-    register(TRAINING)
+#: The "training" evidence kind attached to every trained version.
+register_evidence_kinds = registers(TRAINING)

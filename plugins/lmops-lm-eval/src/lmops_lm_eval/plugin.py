@@ -1,31 +1,17 @@
-"""Hook implementations of lmops-lm-eval: four evaluators and three evidence kinds."""
+"""Hook implementations of lmops-lm-eval: four evaluators and three evidence kinds.
+
+The evaluators ("lm-eval", "serving-perf", "judge", "ratings") are imported when
+the hook is called; the kinds are "eval", "serving_perf" and "ratings".
+"""
 
 from __future__ import annotations
 
-from lmops_core import hookimpl
-from lmops_core.contracts import Register
-from lmops_lm_eval.evidence_kinds import ALL_KINDS
+from lmops_core.kit import registers
 
-
-@hookimpl
-def register_evaluators(register: Register) -> None:
-    """Offer "lm-eval", "serving-perf", "judge" and "ratings"."""
-    from lmops_lm_eval.judge import JudgeEvaluator
-    from lmops_lm_eval.lm_eval_op import LmEvalEvaluator
-    from lmops_lm_eval.ratings_op import HumanRatingsEvaluator
-    from lmops_lm_eval.serving_perf import ServingPerfEvaluator
-
-    for evaluator in (
-        LmEvalEvaluator(),
-        ServingPerfEvaluator(),
-        JudgeEvaluator(),
-        HumanRatingsEvaluator(),
-    ):
-        register(evaluator)
-
-
-@hookimpl
-def register_evidence_kinds(register: Register) -> None:
-    """Declare the "eval", "serving_perf" and "ratings" evidence kinds."""
-    for kind in ALL_KINDS:
-        register(kind)
+register_evaluators = registers(
+    "lmops_lm_eval.lm_eval_op:LmEvalEvaluator",
+    "lmops_lm_eval.serving_perf:ServingPerfEvaluator",
+    "lmops_lm_eval.judge:JudgeEvaluator",
+    "lmops_lm_eval.ratings_op:HumanRatingsEvaluator",
+)
+register_evidence_kinds = registers("lmops_lm_eval.evidence_kinds:ALL_KINDS")

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from lmops_core import hookimpl
 from lmops_core.contracts import Register
+from lmops_core.kit import registers, report_sections
 from lmops_core.runtimes import LoadedModel, ModelRuntime
-from lmops_onnx.evidence import COMPRESSION_EVIDENCE
-
-if TYPE_CHECKING:
-    from lmops_core.reports import ReportFacts, ReportSection
 
 #: Model kinds this plugin exports and runs with ONNX Runtime.
 ONNX_KINDS = ("onnx", "onnx-int8")
@@ -63,24 +59,10 @@ def register_model_runtimes(register: Register) -> None:
         )
 
 
-@hookimpl
-def register_compressors(register: Register) -> None:
-    """Offer ``onnx-export`` and ``onnx-int8``."""
-    from lmops_onnx.operations import OnnxExport, OnnxInt8
-
-    register(OnnxExport())
-    register(OnnxInt8())
-
-
-@hookimpl
-def register_evidence_kinds(register: Register) -> None:
-    """Declare the ``compression`` evidence kind and its metrics."""
-    register(COMPRESSION_EVIDENCE)
-
-
-@hookimpl
-def lmops_report_sections(facts: ReportFacts) -> list[ReportSection]:
-    """The compression trade-offs section: every ONNX version's evidence side by side."""
-    from lmops_onnx.report_section import compression_section
-
-    return [compression_section(facts)]
+#: ``onnx-export`` and ``onnx-int8``; the ``compression`` kind; the compression trade-offs
+#: section of the validation report (every ONNX version's evidence side by side).
+register_compressors = registers(
+    "lmops_onnx.operations:OnnxExport", "lmops_onnx.operations:OnnxInt8"
+)
+register_evidence_kinds = registers("lmops_onnx.evidence:COMPRESSION_EVIDENCE")
+lmops_report_sections = report_sections("lmops_onnx.report_section:compression_section")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lmops_core import hookimpl
 from lmops_core.contracts import EvidenceKind, Metric, Register
+from lmops_core.kit import registers, report_sections
 from lmops_core.runtimes import Guard, TextGuard
-
-if TYPE_CHECKING:
-    from lmops_core.reports import ReportFacts, ReportSection
 
 PII_EVIDENCE = EvidenceKind(
     name="pii",
@@ -33,12 +31,8 @@ PII_EVIDENCE = EvidenceKind(
 """The evidence kind the ``pii-redact`` step produces."""
 
 
-@hookimpl
-def register_data_steps(register: Register) -> None:
-    """Offer the ``pii-redact`` step."""
-    from lmops_presidio.step import PiiRedactionStep
-
-    register(PiiRedactionStep())
+#: The ``pii-redact`` step (presidio is imported when it runs).
+register_data_steps = registers("lmops_presidio.step:PiiRedactionStep")
 
 
 def _pii_guard(**options: Any) -> TextGuard:
@@ -61,15 +55,6 @@ def register_guards(register: Register) -> None:
     )
 
 
-@hookimpl
-def register_evidence_kinds(register: Register) -> None:
-    """Declare the ``pii`` evidence kind."""
-    register(PII_EVIDENCE)
-
-
-@hookimpl
-def lmops_report_sections(facts: ReportFacts) -> list[ReportSection]:
-    """The PII evidence section: counts per entity type before and after redaction."""
-    from lmops_presidio.report_section import pii_section
-
-    return [pii_section(facts)]
+register_evidence_kinds = registers(PII_EVIDENCE)
+#: The PII evidence section: counts per entity type before and after redaction.
+lmops_report_sections = report_sections("lmops_presidio.report_section:pii_section")

@@ -1,22 +1,11 @@
-"""Hook implementations of lmops-safety: the ``safety`` evaluator and its evidence kind."""
+"""Hook implementations of lmops-safety: the ``safety`` evaluator and its evidence kind.
+
+Both live in :mod:`lmops_safety.evaluator`, imported when the hooks are called.
+"""
 
 from __future__ import annotations
 
-from lmops_core import hookimpl
-from lmops_core.contracts import Register
+from lmops_core.kit import registers
 
-
-@hookimpl
-def register_evaluators(register: Register) -> None:
-    """Offer the ``safety`` evaluator."""
-    from lmops_safety.evaluator import SafetyEvaluator
-
-    register(SafetyEvaluator())
-
-
-@hookimpl
-def register_evidence_kinds(register: Register) -> None:
-    """Declare the ``safety`` evidence kind."""
-    from lmops_safety.evaluator import SAFETY_EVIDENCE
-
-    register(SAFETY_EVIDENCE)
+register_evaluators = registers("lmops_safety.evaluator:SafetyEvaluator")
+register_evidence_kinds = registers("lmops_safety.evaluator:SAFETY_EVIDENCE")

@@ -1,22 +1,11 @@
-"""Hook implementations of lmops-shap: the ``shap`` explainer and its evidence kind."""
+"""Hook implementations of lmops-shap: the ``shap`` explainer and its evidence kind.
+
+Both live in :mod:`lmops_shap.explainer`, imported when the hooks are called.
+"""
 
 from __future__ import annotations
 
-from lmops_core import hookimpl
-from lmops_core.contracts import Register
+from lmops_core.kit import registers
 
-
-@hookimpl
-def register_explainers(register: Register) -> None:
-    """Offer the ``shap`` explainer."""
-    from lmops_shap.explainer import ShapExplainer
-
-    register(ShapExplainer())
-
-
-@hookimpl
-def register_evidence_kinds(register: Register) -> None:
-    """Declare the ``explanation`` evidence kind."""
-    from lmops_shap.explainer import EXPLANATION_EVIDENCE
-
-    register(EXPLANATION_EVIDENCE)
+register_explainers = registers("lmops_shap.explainer:ShapExplainer")
+register_evidence_kinds = registers("lmops_shap.explainer:EXPLANATION_EVIDENCE")
