@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import textwrap
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -126,6 +128,24 @@ def run_workers(worker: Callable[..., None], home: Path, db_url: str, processes:
         reported.append(errors.get())
     assert reported == []
     assert all(p.exitcode == 0 for p in procs)
+
+
+def run_python(
+    code: str, *args: str, env: Mapping[str, str], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -c code *args`` in a fresh interpreter with exactly ``env``; the test fails
+    with the child's stderr unless it exits 0."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=cwd,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
 
 
 def write_jsonl(path: Path, rows: list[object]) -> Path:

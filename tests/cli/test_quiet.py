@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from tests.cli.conftest import Shell
-from tests.conftest import write_jsonl
+from tests.conftest import run_python, write_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,16 +45,7 @@ def test_library_output_goes_to_the_log(tmp_path: Path) -> None:
         "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]),
         "GIT_CEILING_DIRECTORIES": str(tmp_path),
     }
-    done = subprocess.run(
-        [sys.executable, "-c", NOISY, str(log)],
-        cwd=not_a_repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_python(NOISY, str(log), cwd=not_a_repo, env=env)
     assert done.stderr.splitlines() == ["lmops-progress", "lmops-after"]
     assert done.stdout == ""
     kept = log.read_text()

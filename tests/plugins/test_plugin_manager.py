@@ -15,6 +15,7 @@ from lmops_core.contracts import Stage
 from lmops_core.errors import PluginError
 from lmops_core.plugins import load_plugins
 from lmops_core.settings import Settings
+from tests.conftest import run_python
 
 ACME = "lmops-acme-toxicity"
 
@@ -80,34 +81,6 @@ def test_plugin_cli_command_is_added() -> None:
     assert result.returncode == 0 and result.stdout.strip() == "hello from acme"
 
 
-@pytest.mark.parametrize(
-    "env",
-    [
-        {"LMOPS_PLUGINS_DENY": ACME},
-        {"LMOPS_PLUGINS_DENY": "acme-toxicity"},
-        {"LMOPS_PLUGINS_ALLOW": "some-other-plugin"},
-    ],
-)
-def test_disallowed_plugin_is_not_even_imported(env: dict[str, str], tmp_path: Path) -> None:
-    code = textwrap.dedent("""
-        import sys
-        from lmops_core.plugins import load_plugins
-        from lmops_core.settings import Settings
-        host = load_plugins(Settings())
-        print(any(p.name == "lmops-acme-toxicity" for p in host.plugins),
-              "lmops_acme_toxicity" in sys.modules)
-    """)
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "LMOPS_HOME": str(tmp_path), **env},
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["False", "False"]
-
-
 def test_broken_distribution_is_named_and_skipped(tmp_path: Path) -> None:
     site = tmp_path / "site"
     dist = site / "lmops_broken-0.1.dist-info"
@@ -140,59 +113,69 @@ def test_env_plugin_import_failure_is_reported(tmp_path: Path) -> None:
     ]
 
 
-def test_misspelled_hook_is_an_error(tmp_path: Path) -> None:
-    plugin = tmp_path / "typo_plugin.py"
-    plugin.write_text(
-        textwrap.dedent("""
-        from lmops_core import hookimpl
+#: A plugin file that registers a string where an operation belongs.
+NOT_AN_OPERATION = """
+    from lmops_core import hookimpl
 
-        @hookimpl
-        def register_evaluaters(register):
-            pass
-    """)
-    )
-    with pytest.raises(PluginError, match="register_evaluaters"):
-        load_plugins(_settings(tmp_path, load_entry_points=False, plugins=[str(plugin)]))
+    @hookimpl
+    def register_trainers(register):
+        register("not an operation")
+"""
 
 
-def test_duplicate_operation_names_are_refused(tmp_path: Path) -> None:
-    plugin = tmp_path / "dup_plugin.py"
-    plugin.write_text(
-        textwrap.dedent("""
-        from lmops_core import hookimpl
-        from lmops_core.builtins.data_steps import ExactDedup
-
-        @hookimpl
-        def register_data_steps(register):
-            register(ExactDedup())
-    """)
-    )
-    with pytest.raises(PluginError, match='both register an operation named "dedup-exact"'):
-        load_plugins(_settings(tmp_path, load_entry_points=False, plugins=[str(plugin)]))
+def _plugin_file(tmp_path: Path, name: str, source: str) -> str:
+    """Write ``source`` (any indent) as the plugin file ``name``.py; return its path."""
+    plugin = tmp_path / f"{name}.py"
+    plugin.write_text(textwrap.dedent(source))
+    return str(plugin)
 
 
-def test_registering_a_non_operation_names_the_plugin(tmp_path: Path) -> None:
-    plugin = tmp_path / "bad_reg.py"
-    plugin.write_text(
-        textwrap.dedent("""
-        from lmops_core import hookimpl
+@pytest.mark.parametrize(
+    ("name", "source", "message"),
+    [
+        (
+            "typo_plugin",
+            """
+            from lmops_core import hookimpl
 
-        @hookimpl
-        def register_trainers(register):
-            register("not an operation")
-    """)
-    )
-    with pytest.raises(PluginError, match='plugin "bad_reg" registered .* it is not an Operation'):
-        load_plugins(_settings(tmp_path, load_entry_points=False, plugins=[str(plugin)]))
+            @hookimpl
+            def register_evaluaters(register):
+                pass
+            """,
+            "register_evaluaters",
+        ),
+        (
+            "dup_plugin",
+            """
+            from lmops_core import hookimpl
+            from lmops_core.builtins.data_steps import ExactDedup
+
+            @hookimpl
+            def register_data_steps(register):
+                register(ExactDedup())
+            """,
+            'both register an operation named "dedup-exact"',
+        ),
+        ("bad_reg", NOT_AN_OPERATION, 'plugin "bad_reg" registered .* it is not an Operation'),
+    ],
+    ids=["misspelled-hook", "duplicate-operation-name", "not-an-operation"],
+)
+def test_a_bad_plugin_file_is_an_error_naming_the_fault(
+    tmp_path: Path, name: str, source: str, message: str
+) -> None:
+    plugin = _plugin_file(tmp_path, name, source)
+    with pytest.raises(PluginError, match=message):
+        load_plugins(_settings(tmp_path, load_entry_points=False, plugins=[plugin]))
 
 
 def test_artifact_backend_is_chosen_by_uri_scheme(tmp_path: Path) -> None:
     from lmops_core.errors import ConfigurationError
     from lmops_core.workspace import Workspace
 
-    plugin = tmp_path / "vault_backend.py"
-    plugin.write_text(
-        textwrap.dedent("""
+    plugin = _plugin_file(
+        tmp_path,
+        "vault_backend",
+        """
         from pathlib import Path
         from lmops_core import hookimpl
         from lmops_core.artifacts.local import LocalArtifactBackend
@@ -202,13 +185,13 @@ def test_artifact_backend_is_chosen_by_uri_scheme(tmp_path: Path) -> None:
             if uri.startswith("vault://"):
                 return LocalArtifactBackend(settings.home / "vault", uri=uri)
             return None
-    """)
+        """,
     )
     ws = Workspace.open(
         _settings(
             tmp_path / "a",
             load_entry_points=False,
-            plugins=[str(plugin)],
+            plugins=[plugin],
             artifact_uri="vault://team-a",
         )
     )
@@ -225,9 +208,10 @@ def test_artifact_backend_is_chosen_by_uri_scheme(tmp_path: Path) -> None:
 
 
 def test_deployment_targets_register_for_the_deployment_stage(tmp_path: Path) -> None:
-    plugin = tmp_path / "deployer.py"
-    plugin.write_text(
-        textwrap.dedent("""
+    plugin = _plugin_file(
+        tmp_path,
+        "deployer",
+        """
         from lmops_core import hookimpl, StageResult
 
         class Bundle:
@@ -239,9 +223,9 @@ def test_deployment_targets_register_for_the_deployment_stage(tmp_path: Path) ->
         @hookimpl
         def register_deployment_targets(register):
             register(Bundle())
-    """)
+        """,
     )
-    host = load_plugins(_settings(tmp_path, load_entry_points=False, plugins=[str(plugin)]))
+    host = load_plugins(_settings(tmp_path, load_entry_points=False, plugins=[plugin]))
     assert host.operation(Stage.DEPLOYMENT, "zip-bundle").plugin == "deployer"
     with pytest.raises(PluginError, match='no deployment operation named "helm"'):
         host.operation(Stage.DEPLOYMENT, "helm")
@@ -259,14 +243,7 @@ def test_loading_every_installed_plugin_imports_no_heavy_library(tmp_path: Path)
         print([m for m in heavy if m in sys.modules], [str(f) for f in host.failures],
               sorted(p.name for p in host.plugins if p.source == "entry point"))
     """)
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "LMOPS_HOME": str(tmp_path)},
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
+    out = run_python(code, env={**os.environ, "LMOPS_HOME": str(tmp_path)})
     heavy, failures, plugins = _parse_three_lists(out.stdout)
     assert heavy == [] and failures == []
     for first_party in (
@@ -291,18 +268,9 @@ def _parse_three_lists(text: str) -> tuple[list[str], list[str], list[str]]:
 
 
 def test_deferred_registrations_are_collected_and_checked_on_first_use(tmp_path: Path) -> None:
-    plugin = tmp_path / "late_reg.py"
-    plugin.write_text(
-        textwrap.dedent("""
-        from lmops_core import hookimpl
-
-        @hookimpl
-        def register_trainers(register):
-            register("not an operation")
-    """)
-    )
+    plugin = _plugin_file(tmp_path, "late_reg", NOT_AN_OPERATION)
     host = load_plugins(
-        _settings(tmp_path, load_entry_points=False, plugins=[str(plugin)]), registrations=False
+        _settings(tmp_path, load_entry_points=False, plugins=[plugin]), registrations=False
     )
     assert "late_reg" in [p.name for p in host.plugins]  # loaded, its hooks not yet called
     with pytest.raises(PluginError, match='plugin "late_reg" registered .* not an Operation'):

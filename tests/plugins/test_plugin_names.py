@@ -9,8 +9,6 @@ means "not even imported".
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 import uuid
 from pathlib import Path
@@ -19,6 +17,7 @@ import pytest
 
 from lmops_core.plugins import load_plugins, normalise_name
 from lmops_core.settings import Settings
+from tests.conftest import run_python
 
 ACME_DIST = "lmops-acme-toxicity"
 
@@ -115,15 +114,7 @@ _PROBE = textwrap.dedent("""
 
 
 def _probe(tmp_path: Path, env: dict[str, str]) -> list[str]:
-    out = subprocess.run(
-        [sys.executable, "-c", _PROBE],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "LMOPS_HOME": str(tmp_path), **env},
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
-    return out.stdout.split()
+    return run_python(_PROBE, env={**os.environ, "LMOPS_HOME": str(tmp_path), **env}).stdout.split()
 
 
 @pytest.mark.parametrize(
@@ -138,6 +129,18 @@ def _probe(tmp_path: Path, env: dict[str, str]) -> list[str]:
 )
 def test_deny_variants_block_an_entry_point(tmp_path: Path, deny: str) -> None:
     assert _probe(tmp_path, {"LMOPS_PLUGINS_DENY": deny}) == ["False", "False"]
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"LMOPS_PLUGINS_DENY": ACME_DIST},
+        {"LMOPS_PLUGINS_DENY": "acme-toxicity"},
+        {"LMOPS_PLUGINS_ALLOW": "some-other-plugin"},
+    ],
+)
+def test_disallowed_plugin_is_not_even_imported(env: dict[str, str], tmp_path: Path) -> None:
+    assert _probe(tmp_path, env) == ["False", "False"]
 
 
 @pytest.mark.parametrize("deny", [ACME_DIST, "lmops_acme_toxicity", "LMOPS.ACME.TOXICITY"])
