@@ -10,9 +10,10 @@ import pytest
 from pydantic import Field
 
 from lmops_core.contracts import OperationParams, Stage, StageContext, StageResult
-from lmops_core.errors import ValidationError
-from lmops_core.kit import BaseOperation, registers, report_sections, summary
+from lmops_core.errors import PluginError, ValidationError
+from lmops_core.kit import BaseOperation, build_guard, registers, report_sections, summary
 from lmops_core.operations import describe
+from lmops_core.runtimes import Guard
 
 
 class CountParams(OperationParams):
@@ -124,3 +125,42 @@ def test_registers_imports_its_targets_only_when_the_hook_is_called(
     assert sections("facts") == [("section of", "facts")]  # type: ignore[arg-type]
     # Both carry the hookimpl marker, so the plugin manager sees them under their module names.
     assert hasattr(hook, "lmops_impl") and hasattr(sections, "lmops_impl")
+
+
+class _Guards:
+    """A guard source offering the guards it is given."""
+
+    def __init__(self, *guards: Guard) -> None:
+        self.guards = {g.name: g for g in guards}
+
+    def find_guard(self, name: str) -> Guard | None:
+        return self.guards.get(name)
+
+
+def test_build_guard_builds_the_named_guard_or_says_what_to_install() -> None:
+    class NoFindings:
+        """A text guard that finds nothing (the methods a TextGuard has)."""
+
+        def __init__(self, **options: object) -> None:
+            self.options = options
+
+        def scan(self, text: str) -> list[object]:
+            return []
+
+        def scan_batch(self, texts: list[str]) -> list[list[object]]:
+            return [[] for _ in texts]
+
+        def redact(self, text: str) -> object:
+            return text
+
+        def redact_batch(self, texts: list[str]) -> list[object]:
+            return list(texts)
+
+        def describe(self) -> dict[str, object]:
+            return {}
+
+    source = _Guards(Guard(name="pii", factory=NoFindings, description="finds nothing"))
+    guard = build_guard(source, "pii", needed_by="lmops-x", install="lmops-y", patterns_only=True)
+    assert isinstance(guard, NoFindings) and guard.options == {"patterns_only": True}
+    with pytest.raises(PluginError, match=r'lmops-x needs the "pii" guard, .*pip install lmops-y'):
+        build_guard(_Guards(), "pii", needed_by="lmops-x", install="lmops-y")

@@ -33,12 +33,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast, get_arg
 
 from pydantic import BaseModel
 
+from lmops_core.errors import PluginError
 from lmops_core.hookspecs import hookimpl
 from lmops_core.operations import options_of
 
 if TYPE_CHECKING:
     from lmops_core.contracts import Register, StageContext, StageResult
     from lmops_core.reports import ReportFacts, ReportSection
+    from lmops_core.runtimes import GuardSource, TextGuard
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -124,3 +126,23 @@ def report_sections(*targets: str) -> Callable[[ReportFacts], list[ReportSection
         return [_resolve(target)(facts) for target in targets]
 
     return lmops_report_sections
+
+
+def build_guard(
+    source: GuardSource | None, name: str, *, needed_by: str, install: str, **options: Any
+) -> TextGuard:
+    """The text guard ``name`` built with ``options``, found in ``source`` (the plugins
+    installed here when ``None``); a :class:`PluginError` saying who needs it and which
+    distribution to install when no plugin offers it."""
+    if source is None:
+        from lmops_core.plugins import default_host
+
+        source = default_host()
+    found = source.find_guard(name)
+    if found is None:
+        raise PluginError(
+            f'{needed_by} needs the "{name}" guard, which no installed plugin offers; '
+            f"install it with: pip install {install}",
+            guard=name,
+        )
+    return found.build(**options)

@@ -181,29 +181,23 @@ def test_loss_only_on_assistant_tokens(tiny_model: Path) -> None:
     assert encode_example(tok, instruction_messages(record), 4) is None
 
 
-def test_bad_params_and_data_are_named(
-    tiny_model, small_instructions, make_context, tmp_path
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"lora_rank": 4}, 'unknown parameter "lora_rank"'),
+        ({"lora_r": True}, 'parameter "lora_r": Input should be a valid integer'),
+        ({"threads": 0}, 'parameter "threads"'),
+        ({"method": "qlora"}, "parameter \"method\": Input should be 'lora' or 'full'"),
+    ],
+)
+def test_bad_params_are_named(
+    tiny_model, small_instructions, make_context, params, message
 ) -> None:
-    with pytest.raises(ValidationError, match='unknown parameter "lora_rank"'):
-        SftTrainer().run(
-            make_context("sft", tiny_model, small_instructions, "instruction", {"lora_rank": 4})
-        )
-    with pytest.raises(
-        ValidationError, match='parameter "lora_r": Input should be a valid integer'
-    ):
-        SftTrainer().run(
-            make_context("sft", tiny_model, small_instructions, "instruction", {"lora_r": True})
-        )
-    with pytest.raises(ValidationError, match='parameter "threads"'):
-        SftTrainer().run(
-            make_context("sft", tiny_model, small_instructions, "instruction", {"threads": 0})
-        )
-    with pytest.raises(
-        ValidationError, match="parameter \"method\": Input should be 'lora' or 'full'"
-    ):
-        SftTrainer().run(
-            make_context("sft", tiny_model, small_instructions, "instruction", {"method": "qlora"})
-        )
+    with pytest.raises(ValidationError, match=message):
+        SftTrainer().run(make_context("sft", tiny_model, small_instructions, "instruction", params))
+
+
+def test_bad_data_is_named(tiny_model, small_instructions, make_context, tmp_path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "a", "response": "b"}\n{"prompt": "a"}\n', encoding="utf-8")
     with pytest.raises(ValidationError, match=r"bad\.jsonl:2: missing field 'response'"):

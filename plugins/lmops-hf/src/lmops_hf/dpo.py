@@ -13,7 +13,6 @@ from typing import Any
 
 from lmops_core.contracts import StageContext, StageResult
 from lmops_core.errors import ValidationError
-from lmops_core.kit import BaseOperation
 from lmops_hf import chat
 from lmops_hf import trainer_common as tc
 from lmops_hf.loading import load_base_model, load_tokenizer
@@ -31,7 +30,7 @@ def conversational(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class DpoTrainer(BaseOperation[DpoParams]):
+class DpoTrainer(tc.TrainingOperation[DpoParams]):
     """Preference tuning (DPO) with trl's DPOTrainer, LoRA by default or full
 
     The "dpo" training operation: preference tuning with trl's DPOTrainer.
@@ -43,8 +42,6 @@ class DpoTrainer(BaseOperation[DpoParams]):
     """
 
     name = "dpo"
-    input_roles = {"base": "model", "dataset": "dataset"}
-    evidence_kinds = ("training",)
 
     def execute(self, context: StageContext, options: DpoParams) -> StageResult:
         """Train on preference pairs; return outputs, loss curve, margins and evidence."""

@@ -7,7 +7,6 @@ from typing import Any
 
 from lmops_core.contracts import StageContext, StageResult
 from lmops_core.errors import ValidationError
-from lmops_core.kit import BaseOperation
 from lmops_hf import chat
 from lmops_hf import trainer_common as tc
 from lmops_hf.loading import load_tokenizer
@@ -82,7 +81,7 @@ def encode_dataset(
     return examples, dropped
 
 
-class SftTrainer(BaseOperation[SftParams]):
+class SftTrainer(tc.TrainingOperation[SftParams]):
     """Supervised fine-tuning on instruction/dialogue data with transformers + PEFT: LoRA
     adapter by default (optionally merged), or full fine-tuning
 
@@ -94,8 +93,6 @@ class SftTrainer(BaseOperation[SftParams]):
     """
 
     name = "sft"
-    input_roles = {"base": "model", "dataset": "dataset"}
-    evidence_kinds = ("training",)
 
     def execute(self, context: StageContext, options: SftParams) -> StageResult:
         """Train, checkpointing as it goes; return the outputs, loss curve and evidence."""

@@ -14,7 +14,9 @@ import platform
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from lmops_core.contracts import (
     EvidenceRecord,
@@ -25,6 +27,7 @@ from lmops_core.contracts import (
     StageResult,
 )
 from lmops_core.errors import StageError, ValidationError
+from lmops_core.kit import BaseOperation
 from lmops_core.runtimes import torch_threads
 from lmops_core.weights import refuse_pickle
 from lmops_hf.loading import check_model_folder
@@ -38,6 +41,17 @@ SESSION_PARAMS = {
     "keep_checkpoints",
     "threads",
 }
+
+
+P = TypeVar("P", bound=BaseModel)
+
+
+class TrainingOperation(BaseOperation[P]):
+    """Base of lmops-hf's trainers: role "base" (a model) and role "dataset" in, one
+    "training" evidence record per output version out."""
+
+    input_roles = {"base": "model", "dataset": "dataset"}
+    evidence_kinds = ("training",)
 
 
 def run_fingerprint(

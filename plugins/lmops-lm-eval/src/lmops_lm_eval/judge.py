@@ -16,13 +16,13 @@ import math
 import re
 from typing import Any
 
-from lmops_core.contracts import EvidenceRecord, StageContext, StageResult
+from lmops_core.contracts import StageContext, StageResult
 from lmops_core.errors import StageError
 from lmops_core.kit import BaseOperation
 from lmops_lm_eval.lm_eval_op import suite_of
 from lmops_lm_eval.models import LoadedModel, load_role
 from lmops_lm_eval.params import JudgeParams
-from lmops_lm_eval.ratings import Ratings, ScoreRating, aggregate
+from lmops_lm_eval.ratings import Ratings, ScoreRating, aggregate, ratings_result
 
 DEFAULT_PROMPTS = (
     "What is the capital of France?",
@@ -159,15 +159,9 @@ class JudgeEvaluator(BaseOperation[JudgeParams]):
             }
             if threshold is not None:
                 metrics["suite_passed"] = bool(metrics["score_mean"] >= float(threshold))
-        return StageResult(
-            evidence=[
-                EvidenceRecord(
-                    kind="ratings",
-                    subject="model",
-                    metrics=metrics,
-                    details=details,
-                    artifacts={"judge_samples.jsonl": samples_path},
-                )
-            ],
-            metrics={"score_mean": float(metrics["score_mean"])},
+        return ratings_result(
+            metrics,
+            details,
+            artifacts={"judge_samples.jsonl": samples_path},
+            run_metrics={"score_mean": float(metrics["score_mean"])},
         )

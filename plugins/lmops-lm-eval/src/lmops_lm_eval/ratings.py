@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lmops_core.contracts import EvidenceRecord, StageResult
 from lmops_core.errors import ValidationError
 
 Z95 = 1.959963984540054
@@ -245,3 +246,17 @@ def aggregate(ratings: Ratings, *, source: str) -> tuple[dict[str, Any], dict[st
     if ratings.preferences:
         details["pairs"] = sorted({f"{p.a} vs {p.b}" for p in ratings.preferences})
     return metrics, details
+
+
+def ratings_result(
+    metrics: dict[str, Any],
+    details: dict[str, Any],
+    *,
+    artifacts: dict[str, Path] | None = None,
+    run_metrics: dict[str, float] | None = None,
+) -> StageResult:
+    """A run's result: one ``ratings`` evidence record on role "model" (judge or human)."""
+    evidence = EvidenceRecord(
+        kind="ratings", subject="model", metrics=metrics, details=details, artifacts=artifacts or {}
+    )
+    return StageResult(evidence=[evidence], metrics=run_metrics or {})

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from lmops_core.contracts import EvidenceRecord, StageContext, StageResult
+from lmops_core.contracts import StageContext, StageResult
 from lmops_core.errors import ValidationError
 from lmops_core.kit import BaseOperation
 from lmops_lm_eval.params import RatingsParams
-from lmops_lm_eval.ratings import aggregate, load_ratings
+from lmops_lm_eval.ratings import aggregate, load_ratings, ratings_result
 
 
 class HumanRatingsEvaluator(BaseOperation[RatingsParams]):
@@ -41,13 +41,4 @@ class HumanRatingsEvaluator(BaseOperation[RatingsParams]):
         metrics, details = aggregate(load_ratings(path, scale=(lo, hi)), source="human")
         context.progress.advance(1)
         context.progress.finish()
-        return StageResult(
-            evidence=[
-                EvidenceRecord(
-                    kind="ratings",
-                    subject="model",
-                    metrics=metrics,
-                    details={**details, "scale": [lo, hi]},
-                )
-            ],
-        )
+        return ratings_result(metrics, {**details, "scale": [lo, hi]})

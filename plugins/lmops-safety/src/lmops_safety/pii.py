@@ -14,23 +14,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from lmops_core.errors import PluginError, ValidationError
+from lmops_core.errors import ValidationError
+from lmops_core.kit import build_guard
 from lmops_core.runtimes import GuardSource, TextGuard
 
 
 def _pii_guard(source: GuardSource | None, **options: Any) -> TextGuard:
-    if source is None:
-        from lmops_core.plugins import default_host
-
-        source = default_host()
-    found = source.find_guard("pii")
-    if found is None:
-        raise PluginError(
-            'lmops-safety needs the "pii" guard to find personal data in outputs, and no '
-            "installed plugin offers it; install it with: pip install lmops-presidio",
-            guard="pii",
-        )
-    return found.build(**options)
+    return build_guard(source, "pii", needed_by="lmops-safety", install="lmops-presidio", **options)
 
 
 class PiiScanner:

@@ -10,7 +10,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from lmops_core.errors import PluginError, ValidationError
+from lmops_core.errors import ValidationError
+from lmops_core.kit import build_guard
 from lmops_core.runtimes import GuardSource
 
 GuardMode = Literal["redact", "block", "off"]
@@ -63,19 +64,10 @@ class ServiceGuard:
                 field="guard_mode",
             )
         self.mode = mode
-        if guards is None:
-            from lmops_core.plugins import default_host
-
-            guards = default_host()
-        found = guards.find_guard("pii")
-        if found is None:
-            # Even with mode "off" the inference log is redacted: no guard, no service.
-            raise PluginError(
-                'lmops-serve needs the "pii" guard, which no installed plugin '
-                "offers; install it with: pip install lmops-presidio",
-                guard="pii",
-            )
-        self.pii = found.build(**dict(options or {}))
+        # Even with mode "off" the inference log is redacted: no guard, no service.
+        self.pii = build_guard(
+            guards, "pii", needed_by="lmops-serve", install="lmops-presidio", **dict(options or {})
+        )
 
     def redact(self, text: str) -> Checked:
         """Redacted text and counts, whatever the mode (used for the log)."""
