@@ -139,10 +139,10 @@ def build_guard(
 
         source = default_host()
     found = source.find_guard(name)
-    if found is None:
-        raise PluginError(
-            f'{needed_by} needs the "{name}" guard, which no installed plugin offers; '
-            f"install it with: pip install {install}",
-            guard=name,
-        )
-    return found.build(**options)
+    if found is not None:
+        return found.build(**options)
+    raise PluginError(
+        f'{needed_by} needs the "{name}" guard, which no installed plugin offers; '
+        f"install it with: pip install {install}",
+        guard=name,
+    )
