@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from lmops_core.contracts import StageContext, StageResult
-from lmops_core.errors import ValidationError
 from lmops_hf import chat
 from lmops_hf import trainer_common as tc
 from lmops_hf.loading import load_base_model, load_tokenizer
@@ -50,14 +49,9 @@ class DpoTrainer(tc.TrainingOperation[DpoParams]):
         from trl.trainer.dpo_trainer import DPOTrainer as TrlDPOTrainer
 
         params = options.model_dump()
-        seed = 0 if context.seed is None else int(context.seed)
-        base = context.input("base")
-        dataset = context.input("dataset")
-        if dataset.kind != "preference" or dataset.path is None:
-            raise ValidationError(
-                f'dpo: role "dataset" must be a preference dataset (got kind {dataset.kind!r})',
-                field="dataset",
-            )
+        seed, base, dataset = tc.training_inputs(
+            context, self.name, ("preference",), "a preference dataset"
+        )
         base_dir, fingerprint = tc.prepare_run(context, self.name, params, seed)
 
         records = read_records(dataset.path, "preference")

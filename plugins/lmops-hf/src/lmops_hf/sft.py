@@ -99,15 +99,9 @@ class SftTrainer(tc.TrainingOperation[SftParams]):
         from transformers import Trainer, TrainingArguments
 
         params = options.model_dump()
-        seed = 0 if context.seed is None else int(context.seed)
-        base = context.input("base")
-        dataset = context.input("dataset")
-        if dataset.kind not in SFT_KINDS or dataset.path is None:
-            raise ValidationError(
-                f'sft: role "dataset" must be one of {", ".join(SFT_KINDS)} '
-                f"(got kind {dataset.kind!r})",
-                field="dataset",
-            )
+        seed, base, dataset = tc.training_inputs(
+            context, self.name, SFT_KINDS, f"one of {', '.join(SFT_KINDS)}"
+        )
         base_dir, fingerprint = tc.prepare_run(context, self.name, params, seed)
 
         records = read_records(dataset.path, dataset.kind)

@@ -127,6 +127,21 @@ def check_base(context: StageContext, allow_pickle: bool) -> Path:
     return base.path
 
 
+def training_inputs(
+    context: StageContext, operation: str, kinds: tuple[str, ...], expected: str
+) -> tuple[int, InputAsset, InputAsset]:
+    """The run's seed and its "base" and "dataset" inputs; a dataset of another kind than
+    ``kinds`` (``expected`` says which, for the message) or without a file is refused."""
+    seed = 0 if context.seed is None else int(context.seed)
+    base, dataset = context.input("base"), context.input("dataset")
+    if dataset.kind not in kinds or dataset.path is None:
+        raise ValidationError(
+            f'{operation}: role "dataset" must be {expected} (got kind {dataset.kind!r})',
+            field="dataset",
+        )
+    return seed, base, dataset
+
+
 def prepare_run(
     context: StageContext, operation: str, params: Mapping[str, Any], seed: int
 ) -> tuple[Path, dict[str, Any]]:
