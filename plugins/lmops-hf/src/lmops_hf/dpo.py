@@ -101,17 +101,7 @@ class DpoTrainer(tc.TrainingOperation[DpoParams]):
             "examples": len(records),
         }
         outputs = tc.save_outputs(
-            model,
-            tokenizer,
-            context.workdir,
-            params,
-            base,
-            {
-                "method": params["method"],
-                "seed": seed,
-                "dataset_digest": dataset.digest,
-                "objective": "dpo",
-            },
+            model, tokenizer, context.workdir, params, base, dataset, seed, objective="dpo"
         )
         info = {
             "seed": seed,

@@ -137,14 +137,7 @@ class SftTrainer(tc.TrainingOperation[SftParams]):
             "examples": len(examples),
             "examples_dropped": dropped,
         }
-        outputs = tc.save_outputs(
-            model,
-            tokenizer,
-            context.workdir,
-            params,
-            base,
-            {"method": params["method"], "seed": seed, "dataset_digest": dataset.digest},
-        )
+        outputs = tc.save_outputs(model, tokenizer, context.workdir, params, base, dataset, seed)
         info = {
             "seed": seed,
             "libraries": tc.library_versions(),

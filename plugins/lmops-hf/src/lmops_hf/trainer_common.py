@@ -310,10 +310,20 @@ def save_outputs(
     workdir: Path,
     params: Mapping[str, Any],
     base: InputAsset,
-    metadata: Mapping[str, Any],
+    dataset: InputAsset,
+    seed: int,
+    **metadata: Any,
 ) -> list[OutputAsset]:
-    """Write the adapter (and merged model), or the full model; describe them as outputs."""
-    meta = {"base_digest": base.digest, "base_ref": base.ref, **metadata}
+    """Write the adapter (and merged model), or the full model; describe them as outputs
+    (metadata: base, method, seed, dataset digest, then ``metadata``)."""
+    meta = {
+        "base_digest": base.digest,
+        "base_ref": base.ref,
+        "method": params["method"],
+        "seed": seed,
+        "dataset_digest": dataset.digest,
+        **metadata,
+    }
 
     def save(trained: Any, role: str) -> OutputAsset:
         folder = workdir / role
