@@ -217,7 +217,7 @@ def requests_show(request_id: str, as_json: JsonOpt = False) -> None:
         print_json(request_json(ws.governance.get_request(request_id)))
 
 
-def _decide(request_id: str, role: str, comment: str, approve: bool, as_json: bool) -> None:
+def _decide(request_id: str, role: Role, comment: str, approve: bool, as_json: bool) -> None:
     with open_workspace() as ws:
         req = ws.governance.decide(request_id, approve=approve, role=role, comment=comment)
     _print_request(req, as_json)

@@ -8,6 +8,7 @@ workflow asks before any decision.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from pydantic import SecretStr
@@ -36,10 +37,20 @@ def acting(s: Session, identity: Identity, action: str, *, embedded: bool) -> Id
     return require_verified(s, identity, action, embedded=embedded)
 
 
-def require_role(
-    s: Session, actor: str, allowed: set[UserRoleName], action: str
-) -> set[UserRoleName]:
-    """The user roles ``actor`` holds, if one of them is ``allowed``; else refused."""
+def check_user_role(role: str) -> UserRoleName:
+    """``role`` as a user role, or refused naming the known ones."""
+    if role not in ROLES:
+        raise ValidationError(
+            f"unknown role {role!r} (expected one of {', '.join(ROLES)})", field="role"
+        )
+    return role
+
+
+def require_role(s: Session, actor: str, allowed: AbstractSet[str], action: str) -> set[str]:
+    """The user roles ``actor`` holds, if one of them is ``allowed``; else refused.
+
+    ``allowed`` are role names as a policy's approvals give them: a policy may name
+    any role, though only :data:`~lmops_core.vocabulary.ROLES` can be held."""
     held = set(s.execute(select(col(UserRole.role)).where(col(UserRole.user) == actor)).scalars())
     if not held & allowed:
         raise PermissionDeniedError(
@@ -110,10 +121,7 @@ class Access:
         check_text(user, "user", max_length=128)
         if not user.strip():
             raise ValidationError("user must not be empty", field="user")
-        if role not in ROLES:
-            raise ValidationError(
-                f"unknown role {role!r} (expected one of {', '.join(ROLES)})", field="role"
-            )
+        role = check_user_role(role)
         with self.db.write() as s:
             who = self.require_admin(s, f"grant role {role} to {user!r}")
             exists = (

@@ -73,13 +73,14 @@ def resolve_version(s: Session, ref: str) -> tuple[str, Any, Any]:
     return typ, asset, version
 
 
-def check_target_stage(stage: GovernedStage) -> None:
-    """Refuse a target that is not a governed stage."""
+def check_target_stage(stage: str, *, field: str = "to") -> GovernedStage:
+    """``stage`` as a governed stage, or refused naming ``field``."""
     if stage not in GOVERNED_STAGES:
         raise ValidationError(
             f"unknown target stage {stage!r} (expected one of {', '.join(GOVERNED_STAGES)})",
-            field="to",
+            field=field,
         )
+    return stage
 
 
 def check_comment(value: str, field: str) -> None:

@@ -284,7 +284,7 @@ class Promotions(GovernancePart):
         req: ApprovalRequest,
         version: Any,
         who: Identity,
-        role: str,
+        role: UserRoleName,
         approve: bool,
         comment: str,
     ) -> None:
@@ -389,8 +389,9 @@ class Promotions(GovernancePart):
         that now needs other sign-offs, is invalidated.
         """
         try:
+            target = check_target_stage(req.target_stage, field="target_stage")
             evaluation = self.policy_source.judge_transition(
-                s, req.asset_type, asset, version, req.target_stage, req.requested_by
+                s, req.asset_type, asset, version, target, req.requested_by
             )
         except Exception as exc:  # noqa: BLE001 - fail closed: what cannot be judged is refused
             return "invalidated", f"the policy could not be evaluated again: {exc}"
@@ -452,7 +453,9 @@ class Promotions(GovernancePart):
                 s, "promotion.vetoed", req.ref, after={"request_id": req.id, "vetoes": vetoes}
             )
             return decision_event(req, "vetoed", actor, req.reason)
-        previous = stage_holder(s, typ, asset, req.target_stage)
+        previous = stage_holder(
+            s, typ, asset, check_target_stage(req.target_stage, field="target_stage")
+        )
         if previous is not None:
             previous.stage = None
             s.add(previous)

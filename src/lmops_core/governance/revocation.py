@@ -36,11 +36,11 @@ from lmops_core.governance.policy_facts import aware
 from lmops_core.policy import PolicyEvaluation
 from lmops_core.registry import store
 from lmops_core.registry.models import Evidence
-from lmops_core.terms import GovernedStage
+from lmops_core.terms import GovernedStage, UserRoleName
 from lmops_core.vocabulary import GOVERNED_STAGES
 
 #: Roles that may revalidate a version (an explicit decision, see ``Revocations.revalidate``).
-REVALIDATOR_ROLES = frozenset({"validator"})
+REVALIDATOR_ROLES: frozenset[UserRoleName] = frozenset({"validator"})
 
 
 def last_revocation(s: Session, typ: str, version: Any) -> datetime | None:
@@ -134,7 +134,7 @@ class Revocations(GovernancePart):
         version: Any,
         canonical: str,
         *,
-        stage: str | None,
+        stage: GovernedStage | None,
         reason: str,
         by_policy: bool,
     ) -> list[DecisionEvent]:

@@ -32,6 +32,7 @@ from lmops_core.audit.chain import canonical_json
 from lmops_core.errors import IntegrityError, LmopsError, NotFoundError
 from lmops_core.governance.identity import Identity, fingerprint_of, parse_public_pem
 from lmops_core.governance.models import ApprovalDecision, ApprovalRequest, SigningKey
+from lmops_core.terms import UserRoleName
 
 APPROVAL_TYPE = "lmops.approval/1"
 REGISTRATION_TYPE = "lmops.key-registration/1"
@@ -135,7 +136,7 @@ def approval_statement(
     req: ApprovalRequest,
     identity: Identity,
     decision: str,
-    role: str,
+    role: UserRoleName,
     comment: str,
     at: datetime,
 ) -> dict[str, Any]:
