@@ -137,25 +137,31 @@ def append_event(
         }
         install_head_writer(session)
     seq: int = state["seq"] + 1
+    event = event_row(state["hash"], seq, actor, action, subject, before, after)
+    conn.execute(_EVENT_INSERT, event)
+    state.update(seq=seq, hash=event["hash"], key=key, dirty=True)
+    return seq
+
+
+def event_row(
+    prev_hash: str, seq: int, actor: str, action: str, subject: str, before: Any, after: Any
+) -> dict[str, Any]:
+    """Event ``seq``, stamped now and hashed after ``prev_hash``, as the parameters of an
+    insert into ``audit_events``: ``seq, ts, actor, action, subject, before, after, prev,
+    hash``."""
     ts = datetime.now(UTC).isoformat(timespec="microseconds")
     before_s, after_s = canonical_json(before), canonical_json(after)
-    digest = event_hash(state["hash"], seq, ts, actor, action, subject, before_s, after_s)
-    conn.execute(
-        _EVENT_INSERT,
-        {
-            "seq": seq,
-            "ts": ts,
-            "actor": actor,
-            "action": action,
-            "subject": subject,
-            "before": before_s,
-            "after": after_s,
-            "prev": state["hash"],
-            "hash": digest,
-        },
-    )
-    state.update(seq=seq, hash=digest, key=key, dirty=True)
-    return seq
+    return {
+        "seq": seq,
+        "ts": ts,
+        "actor": actor,
+        "action": action,
+        "subject": subject,
+        "before": before_s,
+        "after": after_s,
+        "prev": prev_hash,
+        "hash": event_hash(prev_hash, seq, ts, actor, action, subject, before_s, after_s),
+    }
 
 
 _EVENT_INSERT = text(

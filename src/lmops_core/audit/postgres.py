@@ -29,7 +29,6 @@ the generic path, and a refusal still writes nothing.
 from __future__ import annotations
 
 import hmac
-from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from sqlalchemy import Engine, event
@@ -157,21 +156,9 @@ def append(
     state = session.info[heads.HEAD_STATE_KEY]
     flush_pending(conn)  # an earlier event of this transaction goes first
     seq = int(state["seq"]) + 1
-    ts = datetime.now(UTC).isoformat(timespec="microseconds")
-    before_s, after_s = chain.canonical_json(before), chain.canonical_json(after)
-    digest = chain.event_hash(state["hash"], seq, ts, actor, action, subject, before_s, after_s)
-    params = {
-        "seq": seq,
-        "ts": ts,
-        "actor": actor,
-        "action": action,
-        "subject": subject,
-        "before": before_s,
-        "after": after_s,
-        "prev": state["hash"],
-        "hash": digest,
-        "sig": heads.sign_head(key, seq, digest),
-    }
+    params = chain.event_row(state["hash"], seq, actor, action, subject, before, after)
+    digest = params["hash"]
+    params["sig"] = heads.sign_head(key, seq, digest)
     if state["checked"]:
         sql = _APPEND
     else:

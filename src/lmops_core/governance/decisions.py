@@ -5,7 +5,7 @@ ends a request, and tells the ``lmops_after_decision`` observers once it is comm
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -62,6 +62,33 @@ class GovernancePart:
             policy_source=other.policy_source,
             plugins=other.plugins,
             home=other.home,
+        )
+
+    def record_evidence(
+        self,
+        s: Session,
+        asset_type: str,
+        version: Any,
+        *,
+        kind: str,
+        stage: str,
+        metrics: Mapping[str, Any],
+        details: Mapping[str, Any] | None = None,
+        expected_digest: str | None = None,
+    ) -> None:
+        """Attach the core's own evidence ``kind`` to ``version``, as measured on
+        ``expected_digest`` (default: the version's digest now)."""
+        store.attach_evidence(
+            s,
+            self.audit,
+            asset_type=asset_type,
+            version=version,
+            expected_digest=expected_digest or version.digest,
+            kind=kind,
+            stage=stage,
+            plugin="lmops-core",
+            metrics=metrics,
+            details=details,
         )
 
 

@@ -158,15 +158,12 @@ class Promotions(GovernancePart):
                 canonical,
                 after={"request_id": req.id, "to": to, "snapshot_digest": req.snapshot_digest},
             )
-            store.attach_evidence(
+            self.record_evidence(
                 s,
-                self.audit,
-                asset_type=typ,
-                version=version,
-                expected_digest=version.digest,
+                typ,
+                version,
                 kind="promotion_request",
                 stage="deployment",
-                plugin="lmops-core",
                 metrics={"to": to, "request_id": req.id},
                 details=snapshot,
             )
@@ -356,15 +353,13 @@ class Promotions(GovernancePart):
             req.ref,
             after={"request_id": req.id, "role": role, "comment": comment},
         )
-        store.attach_evidence(
+        self.record_evidence(
             s,
-            self.audit,
-            asset_type=req.asset_type,
-            version=version,
+            req.asset_type,
+            version,
             expected_digest=req.version_digest,
             kind="approval",
             stage="deployment",
-            plugin="lmops-core",
             metrics={
                 "decision": "approve" if approve else "reject",
                 "role": role,
@@ -479,15 +474,12 @@ class Promotions(GovernancePart):
             before={"stage": None},
             after={"stage": req.target_stage, "request_id": req.id},
         )
-        store.attach_evidence(
+        self.record_evidence(
             s,
-            self.audit,
-            asset_type=typ,
-            version=version,
-            expected_digest=version.digest,
+            typ,
+            version,
             kind="promotion",
             stage="deployment",
-            plugin="lmops-core",
             metrics={"stage": req.target_stage, "request_id": req.id},
             details={
                 "approvals": dict(self._approvals(s, req)),

@@ -154,15 +154,12 @@ class Revocations(GovernancePart):
             after["by_policy"] = True
         action = "promotion.revoked" if stage is not None else "monitoring.revalidation_required"
         self.audit.record(s, action, canonical, before=before, after=after)
-        store.attach_evidence(
+        self.record_evidence(
             s,
-            self.audit,
-            asset_type=typ,
-            version=version,
-            expected_digest=version.digest,
+            typ,
+            version,
             kind="revocation",
             stage="monitoring",
-            plugin="lmops-core",
             metrics={
                 "stage": stage or "",
                 "by_policy": by_policy,
@@ -256,15 +253,12 @@ class Revocations(GovernancePart):
                 before={"status": REVALIDATION_REQUIRED},
                 after={"status": "active", "comment": comment},
             )
-            store.attach_evidence(
+            self.record_evidence(
                 s,
-                self.audit,
-                asset_type=typ,
-                version=version,
-                expected_digest=version.digest,
+                typ,
+                version,
                 kind="revalidation",
                 stage="evaluation",
-                plugin="lmops-core",
                 metrics={"since": since.isoformat()},
                 details={"actor": actor, "comment": comment},
             )

@@ -193,6 +193,17 @@ def create_version(
             )
         )
     )
+
+    def the_asset() -> Any:
+        return ensure_asset(
+            session,
+            audit,
+            asset_type=asset_type,
+            name=name,
+            description=description,
+            risk_tier=risk_tier,
+        )
+
     if session.get_bind().dialect.name == "postgresql":
         check_risk_tier(risk_tier)
         # An existing asset is found, locked and given its version by the insert itself;
@@ -201,14 +212,7 @@ def create_version(
             session, audit, asset_cls, version_cls, fk, normalize_name(name), values
         )
         if got is None:
-            asset = ensure_asset(
-                session,
-                audit,
-                asset_type=asset_type,
-                name=name,
-                description=description,
-                risk_tier=risk_tier,
-            )
+            asset = the_asset()
             got = _insert_next_version_pg(
                 session, audit, asset_cls, version_cls, fk, int(asset.id), values
             )
@@ -220,14 +224,7 @@ def create_version(
         row, asset_name = got
         number = row.version
     else:
-        asset = ensure_asset(
-            session,
-            audit,
-            asset_type=asset_type,
-            name=name,
-            description=description,
-            risk_tier=risk_tier,
-        )
+        asset = the_asset()
         asset_name = asset.name
         row = version_cls(**{fk: asset.id, "version": 0, **values})
         number = row.version = _allocate_version(session, asset_cls, asset.id)
