@@ -23,23 +23,9 @@ import lmops_core
 SRC = Path(lmops_core.__file__).parent
 
 #: (file, private name) pairs allowed, each with why.
-ALLOWED_PRIVATE = {
-    # audit.chain's head-check protocol is shared with its PostgreSQL half and the ledger
-    # (one package, one protocol); giving it public names touches audit/postgres.py, which
-    # another change owns at the time of writing.
-    ("audit/postgres.py", "_HEAD_CHECK_SQL"),
-    ("audit/postgres.py", "_HEAD_KEY"),
-    ("audit/postgres.py", "_refuse"),
-    ("audit/postgres.py", "_install_head_writer"),
-    ("audit/postgres.py", "_check_head"),
-    ("audit/ledger.py", "_HEAD_CHECK"),
-}
+ALLOWED_PRIVATE: set[tuple[str, str]] = set()
 #: Modules below the facade that may still import the workspace, each with why.
-ALLOWED_UP = {
-    # Opens the store named by settings for the CLI and the serving plugin: a factory of
-    # the facade, imported only when called.
-    "deploy/liveness.py",
-}
+ALLOWED_UP: set[str] = set()
 #: The services below the SDK facade.
 BELOW_FACADE = ("runner.py", "governance", "deploy", "reports")
 

@@ -13,20 +13,27 @@ module may use it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 if TYPE_CHECKING:
     from lmops_core.contracts import Stage
 
 #: Where in a model's life an operation runs: ``training``, ``evaluation``... (the enum).
 LifecycleStage: TypeAlias = "Stage"
-#: A state a version enters only through an approved request (``vocabulary.GOVERNED_STAGES``).
-GovernedStage: TypeAlias = str
-#: The name an operation gives one of its inputs or outputs (``model``, ``train``...).
+#: A state a version enters only through an approved request (a closed set: the tuple
+#: ``vocabulary.GOVERNED_STAGES`` is made from it).
+GovernedStage: TypeAlias = Literal[
+    "staging", "production", "approved-for-training", "approved-for-use"
+]
+#: The name an operation gives one of its inputs or outputs (``model``, ``train``...): an
+#: open set, each operation declares its own.
 InputRole: TypeAlias = str
 #: Who speaks in a dialogue record: ``system``, ``user`` or ``assistant``.
-MessageRole: TypeAlias = str
-#: What a person may do in governance (``vocabulary.ROLES``: ``validator``, ``admin``...).
-UserRoleName: TypeAlias = str
+MessageRole: TypeAlias = Literal["system", "user", "assistant"]
+#: What a person may do in governance (a closed set: the tuple ``vocabulary.ROLES`` is made
+#: from it). A policy's approvals may name any role; only these can be held.
+UserRoleName: TypeAlias = Literal[
+    "viewer", "submitter", "validator", "risk_officer", "data_steward", "admin"
+]
 
 __all__ = ["GovernedStage", "InputRole", "LifecycleStage", "MessageRole", "UserRoleName"]

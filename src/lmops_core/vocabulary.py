@@ -1,4 +1,5 @@
-"""The closed sets of names the domain uses, in a module that imports nothing.
+"""The closed sets of names the domain uses, in a module that imports nothing but
+:mod:`lmops_core.terms` (which imports nothing).
 
 The tables, the workflow and the policy model take their values from here, and so
 does the CLI, which renders them as choices without importing the store.
@@ -6,24 +7,16 @@ does the CLI, which renders them as choices without importing the store.
 
 from __future__ import annotations
 
+from typing import get_args
+
+from lmops_core.terms import GovernedStage, UserRoleName
+
 #: Every role a user can hold or sign as.
-ROLES: tuple[str, ...] = (
-    "viewer",
-    "submitter",
-    "validator",
-    "risk_officer",
-    "data_steward",
-    "admin",
-)
+ROLES: tuple[UserRoleName, ...] = get_args(UserRoleName)
 #: Every status a promotion request can have.
 REQUEST_STATUSES: tuple[str, ...] = ("pending", "approved", "rejected", "expired", "invalidated")
 #: The stages a version enters only through governance.
-GOVERNED_STAGES: tuple[str, ...] = (
-    "staging",
-    "production",
-    "approved-for-training",
-    "approved-for-use",
-)
+GOVERNED_STAGES: tuple[GovernedStage, ...] = get_args(GovernedStage)
 #: The risk tier of an asset.
 RISK_TIERS: tuple[str, ...] = ("low", "standard", "high")
 #: The model kinds the core itself knows: a base model, a PEFT adapter over one, an adapter

@@ -4,7 +4,7 @@ Each event's hash covers its own fields and the previous event's hash, so an
 edit, a deletion or a reordering breaks the chain at the first event
 touched. The chain head (last sequence number and hash) is kept in its own
 row, signed with HMAC-SHA256 under the audit key, which lives outside the
-database; cutting events off the tail, or rolling the head back, therefore
+database (:mod:`lmops_core.audit.heads`); cutting events off the tail, or rolling the head back, therefore
 fails verification unless the attacker also holds the key.
 
 Event hashes are plain SHA-256, which anyone can recompute, so a writer
@@ -23,21 +23,28 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any
 
-from sqlalchemy import event, text
-from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
-from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from lmops_core.errors import AuditRefusedError
+# GENESIS_HASH, AuditAnchor and sign_head are part of the chain's own interface too.
+from lmops_core.audit.heads import GENESIS_HASH as GENESIS_HASH
+from lmops_core.audit.heads import (
+    HEAD_CHECK,
+    HEAD_STATE_KEY,
+    check_head,
+    install_head_writer,
+    refuse,
+    schema_error,
+)
+from lmops_core.audit.heads import AuditAnchor as AuditAnchor
+from lmops_core.audit.heads import sign_head as sign_head
 
-_log = logging.getLogger("lmops.audit")
-GENESIS_HASH = "0" * 64
 _FIELD_SEP = "\x1f"
 
 
@@ -69,30 +76,6 @@ def event_hash(
     """The chained hash of one event."""
     payload = _FIELD_SEP.join((prev_hash, str(seq), ts, actor, action, subject, before, after))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
-def sign_head(key: bytes, seq: int, head_hash: str) -> str:
-    """HMAC of the chain head; binds the count of events to the last hash."""
-    return hmac.new(key, f"lmops-audit-head:{seq}:{head_hash}".encode(), hashlib.sha256).hexdigest()
-
-
-@dataclass
-class AuditAnchor:
-    """What writers of one workspace know about the chain beyond the database.
-
-    ``checkpoint_seq``/``checkpoint_hash`` are the newest signed checkpoint this
-    process has seen (0 when none): the chain may never again be shorter, nor
-    differ at that event. ``on_refusal`` raises the alarm when an append is
-    refused; ``on_commit(start_seq, seq, hash)`` runs after a transaction that
-    appended events has committed (checkpoints are written from there).
-    """
-
-    checkpoint_seq: int = 0
-    checkpoint_hash: str = GENESIS_HASH
-    #: Why every write is refused (genesis missing or altered), or ``None``.
-    blocked: str | None = None
-    on_refusal: Callable[[str], None] | None = None
-    on_commit: Callable[[int, int, str], None] | None = None
 
 
 def append_event(
@@ -134,17 +117,17 @@ def append_event(
             after=after,
             anchor=anchor,
         )
-    state = session.info.get(_HEAD_KEY)
+    state = session.info.get(HEAD_STATE_KEY)
     if state is None:
         cp_seq = anchor.checkpoint_seq if anchor is not None else 0
         try:
-            row = conn.execute(_HEAD_CHECK, {"cp": cp_seq}).first()
+            row = conn.execute(HEAD_CHECK, {"cp": cp_seq}).first()
         except DBAPIError as exc:
             if not schema_error(exc):
                 raise
-            _refuse(f"the audit tables cannot be read ({exc.orig})", anchor)
-        head_seq, head_hash = _check_head(row, key, anchor)
-        state = session.info[_HEAD_KEY] = {
+            refuse(f"the audit tables cannot be read ({exc.orig})", anchor)
+        head_seq, head_hash = check_head(row, key, anchor)
+        state = session.info[HEAD_STATE_KEY] = {
             "seq": head_seq,
             "hash": head_hash,
             "key": key,
@@ -152,175 +135,39 @@ def append_event(
             "start": head_seq,
             "anchor": anchor,
         }
-        _install_head_writer(session)
+        install_head_writer(session)
     seq: int = state["seq"] + 1
-    ts = datetime.now(UTC).isoformat(timespec="microseconds")
-    before_s, after_s = canonical_json(before), canonical_json(after)
-    digest = event_hash(state["hash"], seq, ts, actor, action, subject, before_s, after_s)
-    conn.execute(
-        _EVENT_INSERT,
-        {
-            "seq": seq,
-            "ts": ts,
-            "actor": actor,
-            "action": action,
-            "subject": subject,
-            "before": before_s,
-            "after": after_s,
-            "prev": state["hash"],
-            "hash": digest,
-        },
-    )
-    state.update(seq=seq, hash=digest, key=key, dirty=True)
+    event = event_row(state["hash"], seq, actor, action, subject, before, after)
+    conn.execute(_EVENT_INSERT, event)
+    state.update(seq=seq, hash=event["hash"], key=key, dirty=True)
     return seq
 
 
-def head_problem(
-    row: Sequence[Any] | None,
-    key: bytes,
-    checkpoint_seq: int = 0,
-    checkpoint_hash: str = GENESIS_HASH,
-) -> str | None:
-    """Why the head row ``(seq, hash, signature, last_seq, last_hash, cp_hash)`` cannot be
-    extended, or ``None`` when it verifies."""
-    if row is None:
-        return "the chain head row (audit_head, id 1) is missing"
-    seq, head_hash, signature, last_seq, last_hash, cp_hash = row
-    if not hmac.compare_digest(signature or "", sign_head(key, seq, head_hash)):
-        return (
-            f"the chain head's signature does not verify (head seq {seq} edited, "
-            "reset, or a wrong audit key)"
-        )
-    if (last_seq or 0) != seq:
-        return (
-            f"the signed head records {seq} events but the last event is "
-            f"{last_seq or 0} (events deleted or forged after the head)"
-        )
-    if seq and last_hash != head_hash:
-        return (
-            f"event {seq}'s hash differs from the signed head's "
-            "(the history was edited and re-chained)"
-        )
-    if checkpoint_seq:
-        if seq < checkpoint_seq:
-            return (
-                f"the chain has {seq} events but a signed checkpoint recorded "
-                f"{checkpoint_seq} (the history was truncated and its head rolled back)"
-            )
-        if cp_hash != checkpoint_hash:
-            return (
-                f"event {checkpoint_seq}'s hash differs from the signed checkpoint at "
-                f"that seq (the history was rewritten)"
-            )
-    return None
+def event_row(
+    prev_hash: str, seq: int, actor: str, action: str, subject: str, before: Any, after: Any
+) -> dict[str, Any]:
+    """Event ``seq``, stamped now and hashed after ``prev_hash``, as the parameters of an
+    insert into ``audit_events``: ``seq, ts, actor, action, subject, before, after, prev,
+    hash``."""
+    ts = datetime.now(UTC).isoformat(timespec="microseconds")
+    before_s, after_s = canonical_json(before), canonical_json(after)
+    return {
+        "seq": seq,
+        "ts": ts,
+        "actor": actor,
+        "action": action,
+        "subject": subject,
+        "before": before_s,
+        "after": after_s,
+        "prev": prev_hash,
+        "hash": event_hash(prev_hash, seq, ts, actor, action, subject, before_s, after_s),
+    }
 
 
-def _check_head(
-    row: Sequence[Any] | None, key: bytes, anchor: AuditAnchor | None
-) -> tuple[int, str]:
-    problem = (
-        anchor.blocked
-        if anchor is not None and anchor.blocked
-        else head_problem(
-            row,
-            key,
-            anchor.checkpoint_seq if anchor else 0,
-            anchor.checkpoint_hash if anchor else GENESIS_HASH,
-        )
-    )
-    if problem is not None:
-        _refuse(problem, anchor)
-    assert row is not None
-    return int(row[0]), str(row[1])
-
-
-def _refuse(problem: str, anchor: AuditAnchor | None) -> NoReturn:
-    _log.error("audit log: refusing to append: %s", problem)
-    if anchor is not None and anchor.on_refusal is not None:
-        try:
-            anchor.on_refusal(problem)
-        except Exception:  # the alarm must not hide the refusal itself
-            _log.exception("audit log: raising the alert failed")
-    raise AuditRefusedError(
-        f"refusing to write: the audit log head does not verify: {problem}. Nothing was "
-        "recorded; run `lmops audit verify` and restore the store from a backup.",
-        reason=problem,
-    )
-
-
-def schema_error(exc: DBAPIError) -> bool:
-    """Whether a database error means an audit table or column is gone (not a busy lock)."""
-    if isinstance(exc, ProgrammingError):
-        return True
-    return isinstance(exc, OperationalError) and "no such" in str(exc.orig)
-
-
-_HEAD_KEY = "lmops_audit_head"
-
-
-def _install_head_writer(session: Session) -> None:
-    """Make sure the commit hooks of the chain are in place for ``session``.
-
-    They are registered once, for every :class:`~sqlalchemy.orm.Session`, and act
-    only on a session whose transaction took the head: registering listeners on
-    each session instead costs more than the rest of an append, and runs while the
-    head is locked.
-    """
-    if not event.contains(OrmSession, "before_commit", _write_head):
-        event.listen(OrmSession, "before_commit", _write_head)
-        event.listen(OrmSession, "after_commit", _after_commit)
-        event.listen(OrmSession, "after_rollback", _forget_head)
-
-
-def _write_head(sess: OrmSession) -> None:
-    state = sess.info.get(_HEAD_KEY)
-    if not state:
-        return
-    if sess.get_bind().dialect.name == "postgresql":
-        from lmops_core.audit import postgres
-
-        sess.flush()  # pending ORM writes go first, inside the transaction
-        postgres.commit_with_pending(sess)
-        return
-    if state["dirty"]:
-        sess.connection().execute(
-            _HEAD_UPDATE,
-            {
-                "seq": state["seq"],
-                "hash": state["hash"],
-                "sig": sign_head(state["key"], state["seq"], state["hash"]),
-            },
-        )
-        state["dirty"] = False
-        state["written"] = True
-
-
-def _after_commit(sess: OrmSession) -> None:
-    state = sess.info.pop(_HEAD_KEY, None)
-    anchor = state and state.get("anchor")
-    if state and state.get("written") and anchor is not None and anchor.on_commit:
-        try:
-            anchor.on_commit(state["start"], state["seq"], state["hash"])
-        except Exception:  # committed already; a missed checkpoint is logged, not fatal
-            _log.exception("audit log: writing a checkpoint after commit failed")
-
-
-def _forget_head(sess: OrmSession) -> None:
-    # The next transaction must read (and lock) the head again.
-    sess.info.pop(_HEAD_KEY, None)
-
-
-_HEAD_CHECK_SQL = (
-    "SELECT h.seq, h.hash, h.signature, e.seq, e.hash, c.hash FROM audit_head h "
-    "LEFT JOIN audit_events e ON e.seq = (SELECT max(seq) FROM audit_events) "
-    "LEFT JOIN audit_events c ON c.seq = :cp WHERE h.id = 1"
-)
-_HEAD_CHECK = text(_HEAD_CHECK_SQL)
 _EVENT_INSERT = text(
     "INSERT INTO audit_events (seq, ts, actor, action, subject, before, after, prev_hash, hash) "
     "VALUES (:seq, :ts, :actor, :action, :subject, :before, :after, :prev, :hash)"
 )
-_HEAD_UPDATE = text("UPDATE audit_head SET seq = :seq, hash = :hash, signature = :sig WHERE id = 1")
 
 
 @dataclass(frozen=True)

@@ -21,16 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from lmops_core.audit.chain import (
-    _HEAD_CHECK,
-    GENESIS_HASH,
-    AuditAnchor,
-    VerifyResult,
-    head_problem,
-    schema_error,
-    sign_head,
-    verify_session,
-)
+from lmops_core.audit.chain import VerifyResult, verify_session
 from lmops_core.audit.checkpoints import (
     ArtifactSink,
     Checkpoint,
@@ -38,6 +29,14 @@ from lmops_core.audit.checkpoints import (
     FileSink,
     Genesis,
     now_iso,
+)
+from lmops_core.audit.heads import (
+    GENESIS_HASH,
+    HEAD_CHECK,
+    AuditAnchor,
+    head_problem,
+    schema_error,
+    sign_head,
 )
 from lmops_core.errors import AuditChainError, AuditRefusedError, LmopsError
 
@@ -307,7 +306,7 @@ class AuditLedger:
             raise AuditChainError(f"no checkpoint written: {self.problem}")
         with self.db.read() as s:
             conn = s.connection()
-            row = conn.execute(_HEAD_CHECK, {"cp": self.anchor.checkpoint_seq}).first()
+            row = conn.execute(HEAD_CHECK, {"cp": self.anchor.checkpoint_seq}).first()
         problem = head_problem(
             row, self.key, self.anchor.checkpoint_seq, self.anchor.checkpoint_hash
         )

@@ -16,7 +16,7 @@ the chain allows:
    it is the transaction's last write, together with ``COMMIT`` in one
    pipelined round trip (:func:`commit_with_pending`).
 3. The first event of a transaction carries the tail checks of
-   :func:`~lmops_core.audit.chain.head_problem`, evaluated by the database after
+   :func:`~lmops_core.audit.heads.head_problem`, evaluated by the database after
    the lock was granted. A failed check cannot be answered by skipping the
    ``COMMIT`` already queued behind it, so the statement then *fails*: it
    inserts a NULL sequence number, which the primary key refuses, the
@@ -29,7 +29,6 @@ the generic path, and a refusal still writes nothing.
 from __future__ import annotations
 
 import hmac
-from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from sqlalchemy import Engine, event
@@ -38,7 +37,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
-from lmops_core.audit import chain
+from lmops_core.audit import chain, heads
 
 #: Connection.info key of the event held back until the next statement or the commit.
 _PENDING = "lmops_audit_pending"
@@ -70,7 +69,7 @@ _APPEND = (
 )
 #: Lock and read the head: used alone, or as a CTE of the caller's statement.
 HEAD_LOCK_SQL = "SELECT seq, hash, signature FROM audit_head WHERE id = 1 FOR UPDATE"
-_HEAD_CHECK = chain._HEAD_CHECK_SQL.replace(":cp", "%(cp)s")
+_HEAD_CHECK = heads.HEAD_CHECK_SQL.replace(":cp", "%(cp)s")
 
 
 def install(engine: Engine) -> None:
@@ -97,29 +96,29 @@ def _before_statement(
 
 def holds_head(session: Session) -> bool:
     """Whether this transaction has already locked and read the chain head."""
-    return chain._HEAD_KEY in session.info
+    return heads.HEAD_STATE_KEY in session.info
 
 
-def refuse_unreadable(exc: DBAPIError, anchor: chain.AuditAnchor | None) -> NoReturn:
+def refuse_unreadable(exc: DBAPIError, anchor: heads.AuditAnchor | None) -> NoReturn:
     """Refuse the write of a statement that could not read the audit tables."""
-    chain._refuse(f"the audit tables cannot be read ({exc.orig})", anchor)
+    heads.refuse(f"the audit tables cannot be read ({exc.orig})", anchor)
 
 
 def adopt_locked_head(
-    session: Session, row: Any, *, key: bytes, anchor: chain.AuditAnchor | None
+    session: Session, row: Any, *, key: bytes, anchor: heads.AuditAnchor | None
 ) -> None:
     """Take the head ``(seq, hash, signature)`` that the caller locked (``FOR UPDATE``)
     and read in its own statement; refuse (nothing is written) unless it verifies."""
     conn = session.connection()
     if anchor is not None and anchor.blocked:
-        chain._refuse(anchor.blocked, anchor)
+        heads.refuse(anchor.blocked, anchor)
     if (
         row is None
         or row[0] is None
-        or not hmac.compare_digest(row[2] or "", chain.sign_head(key, int(row[0]), str(row[1])))
+        or not hmac.compare_digest(row[2] or "", heads.sign_head(key, int(row[0]), str(row[1])))
     ):
         _diagnose_and_refuse(conn, key, anchor)
-    session.info[chain._HEAD_KEY] = {
+    session.info[heads.HEAD_STATE_KEY] = {
         "seq": int(row[0]),
         "hash": str(row[1]),
         "key": key,
@@ -128,7 +127,7 @@ def adopt_locked_head(
         "anchor": anchor,
         "checked": False,
     }
-    chain._install_head_writer(session)
+    heads.install_head_writer(session)
 
 
 def append(
@@ -140,38 +139,26 @@ def append(
     subject: str,
     before: Any,
     after: Any,
-    anchor: chain.AuditAnchor | None,
+    anchor: heads.AuditAnchor | None,
 ) -> int:
     """Append one event (see the module docstring); return its seq."""
     conn = session.connection()
     if not holds_head(session):
         if anchor is not None and anchor.blocked:
-            chain._refuse(anchor.blocked, anchor)
+            heads.refuse(anchor.blocked, anchor)
         try:
             row = conn.exec_driver_sql(HEAD_LOCK_SQL).first()
         except DBAPIError as exc:
-            if not chain.schema_error(exc):
+            if not heads.schema_error(exc):
                 raise
-            chain._refuse(f"the audit tables cannot be read ({exc.orig})", anchor)
+            heads.refuse(f"the audit tables cannot be read ({exc.orig})", anchor)
         adopt_locked_head(session, row, key=key, anchor=anchor)
-    state = session.info[chain._HEAD_KEY]
+    state = session.info[heads.HEAD_STATE_KEY]
     flush_pending(conn)  # an earlier event of this transaction goes first
     seq = int(state["seq"]) + 1
-    ts = datetime.now(UTC).isoformat(timespec="microseconds")
-    before_s, after_s = chain.canonical_json(before), chain.canonical_json(after)
-    digest = chain.event_hash(state["hash"], seq, ts, actor, action, subject, before_s, after_s)
-    params = {
-        "seq": seq,
-        "ts": ts,
-        "actor": actor,
-        "action": action,
-        "subject": subject,
-        "before": before_s,
-        "after": after_s,
-        "prev": state["hash"],
-        "hash": digest,
-        "sig": chain.sign_head(key, seq, digest),
-    }
+    params = chain.event_row(state["hash"], seq, actor, action, subject, before, after)
+    digest = params["hash"]
+    params["sig"] = heads.sign_head(key, seq, digest)
     if state["checked"]:
         sql = _APPEND
     else:
@@ -180,7 +167,7 @@ def append(
             "head_seq": state["seq"],
             "head_hash": state["hash"],
             "cp": anchor.checkpoint_seq if anchor is not None else 0,
-            "cp_hash": anchor.checkpoint_hash if anchor is not None else chain.GENESIS_HASH,
+            "cp_hash": anchor.checkpoint_hash if anchor is not None else heads.GENESIS_HASH,
         }
         state["checked"] = True
     conn.info[_PENDING] = (sql, params, key, anchor)
@@ -228,7 +215,7 @@ def _driver(conn: Connection) -> Any:
     return conn.connection.driver_connection
 
 
-def _run(raw: Any, key: bytes, anchor: chain.AuditAnchor | None, send: Any) -> None:
+def _run(raw: Any, key: bytes, anchor: heads.AuditAnchor | None, send: Any) -> None:
     import psycopg
 
     try:
@@ -239,21 +226,21 @@ def _run(raw: Any, key: bytes, anchor: chain.AuditAnchor | None, send: Any) -> N
         _diagnose_raw(raw, key, anchor)
     except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
         raw.rollback()
-        chain._refuse(f"the audit tables cannot be read or written ({exc})", anchor)
+        heads.refuse(f"the audit tables cannot be read or written ({exc})", anchor)
 
 
-def _diagnose_raw(raw: Any, key: bytes, anchor: chain.AuditAnchor | None) -> NoReturn:
+def _diagnose_raw(raw: Any, key: bytes, anchor: heads.AuditAnchor | None) -> NoReturn:
     """The checked append failed: name what is wrong (outside the aborted transaction)."""
     raw.rollback()
     row = raw.execute(_HEAD_CHECK, {"cp": anchor.checkpoint_seq if anchor else 0}).fetchone()
     raw.rollback()
-    chain._check_head(row, key, anchor)
-    chain._refuse("the chain's tail changed while this writer held the head lock", anchor)
+    heads.check_head(row, key, anchor)
+    heads.refuse("the chain's tail changed while this writer held the head lock", anchor)
 
 
 def _diagnose_and_refuse(
-    conn: Connection, key: bytes, anchor: chain.AuditAnchor | None
+    conn: Connection, key: bytes, anchor: heads.AuditAnchor | None
 ) -> NoReturn:
-    row = conn.execute(chain._HEAD_CHECK, {"cp": anchor.checkpoint_seq if anchor else 0}).first()
-    chain._check_head(row, key, anchor)
-    chain._refuse("the chain's head changed while this writer read it", anchor)
+    row = conn.execute(heads.HEAD_CHECK, {"cp": anchor.checkpoint_seq if anchor else 0}).first()
+    heads.check_head(row, key, anchor)
+    heads.refuse("the chain's head changed while this writer read it", anchor)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -48,29 +49,40 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.command("init")(system_cmds.init)
-app.command("plugins")(system_cmds.plugins)
-app.command("gc")(system_cmds.gc)
-app.command("serve")(system_cmds.serve)
-# `stage STAGE OPERATION --help` also describes the operation: the command handles --help.
-app.command("stage", context_settings={"help_option_names": []})(system_cmds.stage)
-app.command("lineage")(registry_cmds.lineage)
-app.add_typer(system_cmds.audit_app, name="audit")
-app.add_typer(registry_cmds.datasets_app, name="datasets")
-app.add_typer(registry_cmds.models_app, name="models")
-app.add_typer(registry_cmds.prompts_app, name="prompts")
-app.add_typer(registry_cmds.runs_app, name="runs")
-app.add_typer(registry_cmds.evidence_app, name="evidence")
-app.add_typer(registry_cmds.suites_app, name="suites")
-app.command("promote")(governance_cmds.promote)
-app.command("revoke")(governance_cmds.revoke)
-app.command("revalidate")(governance_cmds.revalidate)
-app.add_typer(governance_cmds.policy_app, name="policy")
-app.add_typer(governance_cmds.requests_app, name="requests")
-app.add_typer(governance_cmds.users_app, name="users")
-app.add_typer(governance_cmds.tokens_app, name="tokens")
-app.add_typer(plugin_cmds.plugin_app, name="plugin")
-app.add_typer(monitor_cmds.monitor_app, name="monitor")
+#: The top-level commands, in the order help lists them.
+_COMMANDS: dict[str, Callable[..., Any]] = {
+    "init": system_cmds.init,
+    "plugins": system_cmds.plugins,
+    "gc": system_cmds.gc,
+    "serve": system_cmds.serve,
+    "stage": system_cmds.stage,
+    "lineage": registry_cmds.lineage,
+    "promote": governance_cmds.promote,
+    "revoke": governance_cmds.revoke,
+    "revalidate": governance_cmds.revalidate,
+}
+#: The command groups, in the order help lists them.
+_GROUPS: dict[str, typer.Typer] = {
+    "audit": system_cmds.audit_app,
+    "datasets": registry_cmds.datasets_app,
+    "models": registry_cmds.models_app,
+    "prompts": registry_cmds.prompts_app,
+    "runs": registry_cmds.runs_app,
+    "evidence": registry_cmds.evidence_app,
+    "suites": registry_cmds.suites_app,
+    "policy": governance_cmds.policy_app,
+    "requests": governance_cmds.requests_app,
+    "users": governance_cmds.users_app,
+    "tokens": governance_cmds.tokens_app,
+    "plugin": plugin_cmds.plugin_app,
+    "monitor": monitor_cmds.monitor_app,
+}
+for _name, _command in _COMMANDS.items():
+    # `stage STAGE OPERATION --help` also describes the operation: the command handles --help.
+    _settings: dict[str, Any] | None = {"help_option_names": []} if _name == "stage" else None
+    app.command(_name, context_settings=_settings)(_command)
+for _name, _group in _GROUPS.items():
+    app.add_typer(_group, name=_name)
 deploy_cmds.register(app)
 report_cmds.register(app)
 

@@ -2,8 +2,9 @@
 
 Typer renders a ``Literal`` as a choice: an unknown value is refused with exit
 code 2 and the list of accepted values, never answered with an empty result.
-(``Literal`` of a tuple is the same as ``Literal`` of its items; mypy cannot
-see through it, hence the ignores in this one module.)
+Roles and governed stages are ``Literal`` types of :mod:`lmops_core.terms` already;
+the other sets are tuples (``Literal`` of a tuple is the same as ``Literal`` of its
+items; mypy cannot see through it, hence the ignores in this one module).
 """
 
 from __future__ import annotations
@@ -12,19 +13,19 @@ from typing import Literal, TypeAlias
 
 import typer
 
+from lmops_core import terms
 from lmops_core.datasets.shapes import SHAPES
+from lmops_core.terms import UserRoleName
 from lmops_core.vocabulary import (
     CORE_MODEL_KINDS,
-    GOVERNED_STAGES,
     REQUEST_STATUSES,
     RISK_TIERS,
-    ROLES,
 )
 
 #: A role a user can hold or sign as.
-Role: TypeAlias = Literal[ROLES]  # type: ignore[valid-type]
+Role: TypeAlias = UserRoleName
 #: A stage a version enters through governance (staging, production, ...).
-GovernedStage: TypeAlias = Literal[GOVERNED_STAGES]  # type: ignore[valid-type]
+GovernedStage: TypeAlias = terms.GovernedStage
 #: The record shape of a dataset.
 Shape: TypeAlias = Literal[SHAPES]  # type: ignore[valid-type]
 #: The risk tier of an asset.

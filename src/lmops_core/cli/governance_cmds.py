@@ -217,7 +217,7 @@ def requests_show(request_id: str, as_json: JsonOpt = False) -> None:
         print_json(request_json(ws.governance.get_request(request_id)))
 
 
-def _decide(request_id: str, role: str, comment: str, approve: bool, as_json: bool) -> None:
+def _decide(request_id: str, role: Role, comment: str, approve: bool, as_json: bool) -> None:
     with open_workspace() as ws:
         req = ws.governance.decide(request_id, approve=approve, role=role, comment=comment)
     _print_request(req, as_json)
@@ -261,10 +261,7 @@ def users_grant(
     """Give USER a ROLE."""
     with open_workspace() as ws:
         ws.governance.grant_role(user, role)
-    if as_json:
-        print_json({"user": user, "role": role, "holds": True})
-    else:
-        console.print(f"{user} now holds {role}", highlight=False)
+    _print_holding(user, role, True, as_json)
 
 
 @users_app.command("revoke")
@@ -276,10 +273,15 @@ def users_revoke(
     """Take a ROLE from USER."""
     with open_workspace() as ws:
         ws.governance.revoke_role(user, role)
+    _print_holding(user, role, False, as_json)
+
+
+def _print_holding(user: str, role: Role, holds: bool, as_json: bool) -> None:
     if as_json:
-        print_json({"user": user, "role": role, "holds": False})
+        print_json({"user": user, "role": role, "holds": holds})
     else:
-        console.print(f"{user} no longer holds {role}", highlight=False)
+        now = "now holds" if holds else "no longer holds"
+        console.print(f"{user} {now} {role}", highlight=False)
 
 
 @tokens_app.command("create")

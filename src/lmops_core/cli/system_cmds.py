@@ -398,27 +398,20 @@ def stage(
     with nullcontext() if verbose else quiet_environment(), open_workspace() as ws:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         log = ws.settings.home / "logs" / f"stage-{stage_enum.value}-{operation}-{stamp}.log"
-        if verbose:
-            outcome = ws.run_stage(
-                stage_enum,
-                operation,
-                inputs=inputs,
-                params=params,
-                seed=seed,
-                progress=RichStageProgress(),
-            )
-        else:
-            try:
-                with library_output_to(log):
-                    outcome = ws.run_stage(
-                        stage_enum,
-                        operation,
-                        inputs=inputs,
-                        params=params,
-                        seed=seed,
-                        progress=RichStageProgress(),
-                    )
-            finally:
+        # Quiet runs send what the libraries print to the log, named afterwards.
+        output = nullcontext() if verbose else library_output_to(log)
+        try:
+            with output:
+                outcome = ws.run_stage(
+                    stage_enum,
+                    operation,
+                    inputs=inputs,
+                    params=params,
+                    seed=seed,
+                    progress=RichStageProgress(),
+                )
+        finally:
+            if not verbose:
                 _name_log(log)
         outputs = {role: ws.get(ref) for role, ref in outcome.outputs.items()}
         evidence = _recorded_evidence(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, get_args
 
 from lmops_core.terms import MessageRole
 
 SHAPES = ("instruction", "dialogue", "text", "preference")
 #: Who may speak in a dialogue record (message roles; not user roles, not input roles).
-MESSAGE_ROLES: tuple[MessageRole, ...] = ("system", "user", "assistant")
+MESSAGE_ROLES: tuple[MessageRole, ...] = get_args(MessageRole)
 
 _FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # shape: (required string fields, optional string fields)

@@ -52,7 +52,7 @@ class BundleInfo:
     digest: str
     key_id: str
     ref: str
-    stage: str
+    stage: GovernedStage
     request_id: str
     encrypted: bool
     archive: Path | None
@@ -164,7 +164,7 @@ def _record(
     ref: str,
     version_digest: str,
     *,
-    stage: str,
+    stage: GovernedStage,
     digest: str,
     key_id: str,
     request_id: str,

@@ -21,7 +21,6 @@ from lmops_core.errors import IntegrityError, NotFoundError, PolicyViolationErro
 if TYPE_CHECKING:
     from lmops_core.registry.db import Database
     from lmops_core.settings import Settings
-    from lmops_core.workspace import Workspace
 
 
 class LiveStore(Protocol):
@@ -29,6 +28,18 @@ class LiveStore(Protocol):
 
     @property
     def db(self) -> Database: ...
+
+
+@dataclass(frozen=True)
+class ReachableStore:
+    """The database of a store that answered (:func:`open_reachable_store`): all a standing
+    check reads. Close it when done."""
+
+    db: Database
+
+    def close(self) -> None:
+        """Release its database connections."""
+        self.db.dispose()
 
 
 #: How long a bundle may be trusted without asking the store, unless chosen at creation.
@@ -149,20 +160,31 @@ def _ask_store(db: Database, manifest: dict[str, Any]) -> Standing | None:
         )
 
 
-def open_reachable_store(settings: Settings) -> Workspace | None:
-    """The workspace of ``settings`` if its store answers now, else None (checked offline)."""
-    from lmops_core.workspace import Workspace
+def open_reachable_store(settings: Settings) -> ReachableStore | None:
+    """The store of ``settings`` if it answers now (migrated to the current schema, as
+    opening a workspace would), else None: the bundle is then checked offline."""
+    from lmops_core.registry.db import Database
 
     if not settings.database_url and not (settings.home / "lmops.db").is_file():
         return None  # no store was ever created here: do not make an empty one
     try:
-        return Workspace.open(settings)
-    except Exception:  # noqa: BLE001 - unreachable store: the validity period decides
+        db = Database(
+            settings.resolved_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+        )
+    except Exception:  # noqa: BLE001 - unusable URL: the validity period decides
         return None
+    try:
+        db.migrate()
+    except Exception:  # noqa: BLE001 - unreachable store: the validity period decides
+        db.dispose()
+        return None
+    return ReachableStore(db)
 
 
 __all__ = [
     "DEFAULT_VALIDITY",
+    "LiveStore",
+    "ReachableStore",
     "Standing",
     "check_standing",
     "open_reachable_store",

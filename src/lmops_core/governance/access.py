@@ -8,6 +8,7 @@ workflow asks before any decision.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from pydantic import SecretStr
@@ -36,10 +37,20 @@ def acting(s: Session, identity: Identity, action: str, *, embedded: bool) -> Id
     return require_verified(s, identity, action, embedded=embedded)
 
 
-def require_role(
-    s: Session, actor: str, allowed: set[UserRoleName], action: str
-) -> set[UserRoleName]:
-    """The user roles ``actor`` holds, if one of them is ``allowed``; else refused."""
+def check_user_role(role: str) -> UserRoleName:
+    """``role`` as a user role, or refused naming the known ones."""
+    if role not in ROLES:
+        raise ValidationError(
+            f"unknown role {role!r} (expected one of {', '.join(ROLES)})", field="role"
+        )
+    return role
+
+
+def require_role(s: Session, actor: str, allowed: AbstractSet[str], action: str) -> set[str]:
+    """The user roles ``actor`` holds, if one of them is ``allowed``; else refused.
+
+    ``allowed`` are role names as a policy's approvals give them: a policy may name
+    any role, though only :data:`~lmops_core.vocabulary.ROLES` can be held."""
     held = set(s.execute(select(col(UserRole.role)).where(col(UserRole.user) == actor)).scalars())
     if not held & allowed:
         raise PermissionDeniedError(
@@ -47,6 +58,32 @@ def require_role(
             f"{', '.join(sorted(allowed))} (holds: {', '.join(sorted(held)) or 'none'})"
         )
     return held
+
+
+def _add_token(s: Session, user: str, *, description: str, created_by: str) -> tuple[str, str]:
+    """Add a new bearer token of ``user`` (only its secret's hash is stored);
+    ``(token id, the token itself)``."""
+    token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+    s.add(
+        ApiToken(
+            id=token_id,
+            user=user,
+            secret_hash=hash_secret(secret),
+            description=description,
+            created_by=created_by,
+        )
+    )
+    s.flush()
+    return token_id, f"lmops_{token_id}_{secret}"
+
+
+def _held_role(s: Session, user: str, role: str) -> UserRole | None:
+    """The row by which ``user`` holds ``role``, if any."""
+    return (
+        s.execute(select(UserRole).where(col(UserRole.user) == user, col(UserRole.role) == role))
+        .scalars()
+        .first()
+    )
 
 
 class Access:
@@ -76,7 +113,6 @@ class Access:
         """
         if not user or len(user) > 128 or "\x00" in user:
             raise ValidationError("user names must be 1-128 characters", field="user")
-        token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
         by = f"bootstrap:{self.identity.user}"[:128]
         with self.db.write() as s:
             if self.db.dialect == "postgresql":  # two bootstraps cannot both see no admin
@@ -90,40 +126,21 @@ class Access:
                     "bootstrapping is possible only on a store without one"
                 )
             s.add(UserRole(user=user, role="admin", granted_by=by))
-            s.add(
-                ApiToken(
-                    id=token_id,
-                    user=user,
-                    secret_hash=hash_secret(secret),
-                    description=description,
-                    created_by=by,
-                )
-            )
-            s.flush()
+            token_id, token = _add_token(s, user, description=description, created_by=by)
             self.audit.record(
                 s, "admin.bootstrap", f"user:{user}", after={"role": "admin", "token_id": token_id}
             )
-        return f"lmops_{token_id}_{secret}"
+        return token
 
     def grant_role(self, user: str, role: UserRoleName) -> None:
         """Give ``user`` a role (an admin acting with a credential)."""
         check_text(user, "user", max_length=128)
         if not user.strip():
             raise ValidationError("user must not be empty", field="user")
-        if role not in ROLES:
-            raise ValidationError(
-                f"unknown role {role!r} (expected one of {', '.join(ROLES)})", field="role"
-            )
+        role = check_user_role(role)
         with self.db.write() as s:
             who = self.require_admin(s, f"grant role {role} to {user!r}")
-            exists = (
-                s.execute(
-                    select(UserRole).where(col(UserRole.user) == user, col(UserRole.role) == role)
-                )
-                .scalars()
-                .first()
-            )
-            if exists:
+            if _held_role(s, user, role) is not None:
                 return
             try:
                 with s.begin_nested():
@@ -139,13 +156,7 @@ class Access:
         check_text(user, "user", max_length=128)
         with self.db.write() as s:
             who = self.require_admin(s, f"revoke role {role} from {user!r}")
-            row = (
-                s.execute(
-                    select(UserRole).where(col(UserRole.user) == user, col(UserRole.role) == role)
-                )
-                .scalars()
-                .first()
-            )
+            row = _held_role(s, user, role)
             if row is None:
                 raise NotFoundError(f"user {user!r} does not hold role {role!r}")
             s.delete(row)
@@ -187,27 +198,16 @@ class Access:
         """Create a bearer token for ``user`` (granting ``role`` first); returns the token once."""
         if role is not None:
             self.grant_role(user, role)
-        token_id = secrets.token_hex(8)
-        secret = secrets.token_urlsafe(32)
         with self.db.write() as s:
             who = self.require_admin(s, f"create a token for {user!r}")
-            s.add(
-                ApiToken(
-                    id=token_id,
-                    user=user,
-                    secret_hash=hash_secret(secret),
-                    description=description,
-                    created_by=who.user,
-                )
-            )
-            s.flush()
+            token_id, token = _add_token(s, user, description=description, created_by=who.user)
             self.audit.record(
                 s,
                 "token.create",
                 f"user:{user}",
                 after={"token_id": token_id, "by": who.describe()},
             )
-        return f"lmops_{token_id}_{secret}"
+        return token
 
     def revoke_token(self, token_id: str) -> None:
         """Revoke a token: its owner may, and an admin may revoke anyone's."""

@@ -5,7 +5,7 @@ ends a request, and tells the ``lmops_after_decision`` observers once it is comm
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -64,6 +64,33 @@ class GovernancePart:
             home=other.home,
         )
 
+    def record_evidence(
+        self,
+        s: Session,
+        asset_type: str,
+        version: Any,
+        *,
+        kind: str,
+        stage: str,
+        metrics: Mapping[str, Any],
+        details: Mapping[str, Any] | None = None,
+        expected_digest: str | None = None,
+    ) -> None:
+        """Attach the core's own evidence ``kind`` to ``version``, as measured on
+        ``expected_digest`` (default: the version's digest now)."""
+        store.attach_evidence(
+            s,
+            self.audit,
+            asset_type=asset_type,
+            version=version,
+            expected_digest=expected_digest or version.digest,
+            kind=kind,
+            stage=stage,
+            plugin="lmops-core",
+            metrics=metrics,
+            details=details,
+        )
+
 
 def resolve_version(s: Session, ref: str) -> tuple[str, Any, Any]:
     """``(asset type, asset, version)`` of a reference (a bare name is a model)."""
@@ -73,13 +100,14 @@ def resolve_version(s: Session, ref: str) -> tuple[str, Any, Any]:
     return typ, asset, version
 
 
-def check_target_stage(stage: GovernedStage) -> None:
-    """Refuse a target that is not a governed stage."""
+def check_target_stage(stage: str, *, field: str = "to") -> GovernedStage:
+    """``stage`` as a governed stage, or refused naming ``field``."""
     if stage not in GOVERNED_STAGES:
         raise ValidationError(
             f"unknown target stage {stage!r} (expected one of {', '.join(GOVERNED_STAGES)})",
-            field="to",
+            field=field,
         )
+    return stage
 
 
 def check_comment(value: str, field: str) -> None:

@@ -158,15 +158,12 @@ class Promotions(GovernancePart):
                 canonical,
                 after={"request_id": req.id, "to": to, "snapshot_digest": req.snapshot_digest},
             )
-            store.attach_evidence(
+            self.record_evidence(
                 s,
-                self.audit,
-                asset_type=typ,
-                version=version,
-                expected_digest=version.digest,
+                typ,
+                version,
                 kind="promotion_request",
                 stage="deployment",
-                plugin="lmops-core",
                 metrics={"to": to, "request_id": req.id},
                 details=snapshot,
             )
@@ -284,7 +281,7 @@ class Promotions(GovernancePart):
         req: ApprovalRequest,
         version: Any,
         who: Identity,
-        role: str,
+        role: UserRoleName,
         approve: bool,
         comment: str,
     ) -> None:
@@ -356,15 +353,13 @@ class Promotions(GovernancePart):
             req.ref,
             after={"request_id": req.id, "role": role, "comment": comment},
         )
-        store.attach_evidence(
+        self.record_evidence(
             s,
-            self.audit,
-            asset_type=req.asset_type,
-            version=version,
+            req.asset_type,
+            version,
             expected_digest=req.version_digest,
             kind="approval",
             stage="deployment",
-            plugin="lmops-core",
             metrics={
                 "decision": "approve" if approve else "reject",
                 "role": role,
@@ -389,8 +384,9 @@ class Promotions(GovernancePart):
         that now needs other sign-offs, is invalidated.
         """
         try:
+            target = check_target_stage(req.target_stage, field="target_stage")
             evaluation = self.policy_source.judge_transition(
-                s, req.asset_type, asset, version, req.target_stage, req.requested_by
+                s, req.asset_type, asset, version, target, req.requested_by
             )
         except Exception as exc:  # noqa: BLE001 - fail closed: what cannot be judged is refused
             return "invalidated", f"the policy could not be evaluated again: {exc}"
@@ -452,7 +448,9 @@ class Promotions(GovernancePart):
                 s, "promotion.vetoed", req.ref, after={"request_id": req.id, "vetoes": vetoes}
             )
             return decision_event(req, "vetoed", actor, req.reason)
-        previous = stage_holder(s, typ, asset, req.target_stage)
+        previous = stage_holder(
+            s, typ, asset, check_target_stage(req.target_stage, field="target_stage")
+        )
         if previous is not None:
             previous.stage = None
             s.add(previous)
@@ -476,15 +474,12 @@ class Promotions(GovernancePart):
             before={"stage": None},
             after={"stage": req.target_stage, "request_id": req.id},
         )
-        store.attach_evidence(
+        self.record_evidence(
             s,
-            self.audit,
-            asset_type=typ,
-            version=version,
-            expected_digest=version.digest,
+            typ,
+            version,
             kind="promotion",
             stage="deployment",
-            plugin="lmops-core",
             metrics={"stage": req.target_stage, "request_id": req.id},
             details={
                 "approvals": dict(self._approvals(s, req)),

@@ -36,11 +36,11 @@ from lmops_core.governance.policy_facts import aware
 from lmops_core.policy import PolicyEvaluation
 from lmops_core.registry import store
 from lmops_core.registry.models import Evidence
-from lmops_core.terms import GovernedStage
+from lmops_core.terms import GovernedStage, UserRoleName
 from lmops_core.vocabulary import GOVERNED_STAGES
 
 #: Roles that may revalidate a version (an explicit decision, see ``Revocations.revalidate``).
-REVALIDATOR_ROLES = frozenset({"validator"})
+REVALIDATOR_ROLES: frozenset[UserRoleName] = frozenset({"validator"})
 
 
 def last_revocation(s: Session, typ: str, version: Any) -> datetime | None:
@@ -134,7 +134,7 @@ class Revocations(GovernancePart):
         version: Any,
         canonical: str,
         *,
-        stage: str | None,
+        stage: GovernedStage | None,
         reason: str,
         by_policy: bool,
     ) -> list[DecisionEvent]:
@@ -154,15 +154,12 @@ class Revocations(GovernancePart):
             after["by_policy"] = True
         action = "promotion.revoked" if stage is not None else "monitoring.revalidation_required"
         self.audit.record(s, action, canonical, before=before, after=after)
-        store.attach_evidence(
+        self.record_evidence(
             s,
-            self.audit,
-            asset_type=typ,
-            version=version,
-            expected_digest=version.digest,
+            typ,
+            version,
             kind="revocation",
             stage="monitoring",
-            plugin="lmops-core",
             metrics={
                 "stage": stage or "",
                 "by_policy": by_policy,
@@ -256,15 +253,12 @@ class Revocations(GovernancePart):
                 before={"status": REVALIDATION_REQUIRED},
                 after={"status": "active", "comment": comment},
             )
-            store.attach_evidence(
+            self.record_evidence(
                 s,
-                self.audit,
-                asset_type=typ,
-                version=version,
-                expected_digest=version.digest,
+                typ,
+                version,
                 kind="revalidation",
                 stage="evaluation",
-                plugin="lmops-core",
                 metrics={"since": since.isoformat()},
                 details={"actor": actor, "comment": comment},
             )

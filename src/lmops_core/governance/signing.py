@@ -32,6 +32,7 @@ from lmops_core.audit.chain import canonical_json
 from lmops_core.errors import IntegrityError, LmopsError, NotFoundError
 from lmops_core.governance.identity import Identity, fingerprint_of, parse_public_pem
 from lmops_core.governance.models import ApprovalDecision, ApprovalRequest, SigningKey
+from lmops_core.terms import UserRoleName
 
 APPROVAL_TYPE = "lmops.approval/1"
 REGISTRATION_TYPE = "lmops.key-registration/1"
@@ -135,7 +136,7 @@ def approval_statement(
     req: ApprovalRequest,
     identity: Identity,
     decision: str,
-    role: str,
+    role: UserRoleName,
     comment: str,
     at: datetime,
 ) -> dict[str, Any]:
@@ -143,18 +144,25 @@ def approval_statement(
     return {
         "type": APPROVAL_TYPE,
         "request_id": req.id,
-        "ref": req.ref,
-        "target_stage": req.target_stage,
-        "version_digest": req.version_digest,
-        "policy_digests": dict(sorted(req.policy_digests.items())),
-        "evidence_digests": sorted(req.evidence_digests),
-        "snapshot_digest": req.snapshot_digest,
+        **_snapshot_of(req),
         "decision": decision,
         "role": role,
         "actor": identity.user,
         "auth": auth_of(identity),
         "comment": comment,
         "time": at.isoformat(),
+    }
+
+
+def _snapshot_of(req: ApprovalRequest) -> dict[str, Any]:
+    """What an approval statement pins of its request: the ref, stage and every digest."""
+    return {
+        "ref": req.ref,
+        "target_stage": req.target_stage,
+        "version_digest": req.version_digest,
+        "policy_digests": dict(sorted(req.policy_digests.items())),
+        "evidence_digests": sorted(req.evidence_digests),
+        "snapshot_digest": req.snapshot_digest,
     }
 
 
@@ -240,12 +248,7 @@ def _check_decision(d: ApprovalDecision, req: ApprovalRequest | None, trusted: _
         "role": d.role,
         "decision": d.decision,
         "comment": d.comment,
-        "ref": req.ref,
-        "target_stage": req.target_stage,
-        "version_digest": req.version_digest,
-        "policy_digests": dict(sorted(req.policy_digests.items())),
-        "evidence_digests": sorted(req.evidence_digests),
-        "snapshot_digest": req.snapshot_digest,
+        **_snapshot_of(req),
     }
     for name, value in expected.items():
         if body.get(name) != value:

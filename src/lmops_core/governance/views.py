@@ -15,6 +15,7 @@ from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import Session, col
 
 from lmops_core.errors import NotFoundError, ValidationError
+from lmops_core.governance.decisions import check_target_stage
 from lmops_core.governance.models import REQUEST_STATUSES, ApprovalDecision, ApprovalRequest
 from lmops_core.governance.policy_facts import GOVERNANCE_KINDS, aware, stage_holder
 from lmops_core.governance.schemas import (
@@ -202,7 +203,9 @@ class RequestViews:
             if req is None:
                 raise NotFoundError(f"approval request {request_id!r} does not exist")
             asset, version = request_subject(s, req)
-            holder = stage_holder(s, req.asset_type, asset, req.target_stage)
+            holder = stage_holder(
+                s, req.asset_type, asset, check_target_stage(req.target_stage, field="target_stage")
+            )
             current = None
             if holder is not None and holder.id != version.id:
                 current = {

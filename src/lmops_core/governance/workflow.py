@@ -92,7 +92,7 @@ class Governance(GovernancePart):
         """The metrics each registered evidence kind declares (for rule checks)."""
         return self.policy_source.evidence_metrics()
 
-    def explain(self, ref: str, *, to: str) -> PolicyEvaluation:
+    def explain(self, ref: str, *, to: GovernedStage) -> PolicyEvaluation:
         """Dry run: how the policy judges promoting ``ref`` to ``to`` right now."""
         check_target_stage(to)
         with self.db.read() as s:

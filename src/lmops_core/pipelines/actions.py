@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from lmops_core.errors import PolicyViolationError, StageError, ValidationError
 from lmops_core.evidence_summary import format_metrics
+from lmops_core.governance.access import check_user_role
 from lmops_core.pipelines.result import StepResult
 from lmops_core.safepaths import join_inside
 from lmops_core.workspace import Workspace
@@ -86,7 +87,7 @@ def _personal_key(runner: PipelineRunner, admin: Workspace, user: str) -> str:
 def _grant(runner: PipelineRunner, ws: Workspace, spec: dict[str, list[str]]) -> StepResult:
     for user, roles in spec.items():
         for role in roles:
-            ws.governance.grant_role(user, role)
+            ws.governance.grant_role(user, check_user_role(role))
     return StepResult(value=None, summary=", ".join(f"{u}: {'/'.join(r)}" for u, r in spec.items()))
 
 

@@ -8,6 +8,7 @@ instead of a driver traceback.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -48,3 +49,16 @@ def check_json_text(value: Any, field: str) -> None:
                 stack.append(sub)
         elif isinstance(item, list | tuple):
             stack.extend(item)
+
+
+def json_clean(value: Any, where: str) -> Any:
+    """``value`` as plain JSON (dates and paths become strings), refused naming ``where``
+    when it holds NaN or infinity, nests too deeply, or carries text no database stores."""
+    try:
+        clean = json.loads(json.dumps(value, allow_nan=False, default=str))
+    except ValueError as exc:
+        raise ValidationError(f"{where} is not valid JSON (NaN or infinity?): {exc}") from exc
+    except RecursionError:
+        raise ValidationError(f"{where} is nested too deeply") from None
+    check_json_text(clean, where)
+    return clean

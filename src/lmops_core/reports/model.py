@@ -30,7 +30,7 @@ from lmops_core.terms import GovernedStage
 class ReportJudge(Protocol):
     """What a report asks the governance service: the policy's verdict, the requests."""
 
-    def explain(self, ref: str, *, to: str) -> PolicyEvaluation:
+    def explain(self, ref: str, *, to: GovernedStage) -> PolicyEvaluation:
         """How the policy judges promoting ``ref`` to ``to`` now."""
         ...
 

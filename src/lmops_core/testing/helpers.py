@@ -25,6 +25,7 @@ from lmops_core.errors import PluginError
 from lmops_core.operations import describe, validate_params
 from lmops_core.plugins import PluginHost, load_plugins
 from lmops_core.settings import Settings
+from lmops_core.terms import UserRoleName
 from lmops_core.workspace import Workspace
 
 #: The digest given to inputs built by hand (they are not stored anywhere).
@@ -318,7 +319,7 @@ class Governed:
         ws = Workspace.open(Settings(**values))
         return cls(ws=ws, admin=ws.with_token(ws.governance.bootstrap_admin(admin)))
 
-    def as_user(self, user: str, *roles: str) -> Workspace:
+    def as_user(self, user: str, *roles: UserRoleName) -> Workspace:
         """``ws`` acting as ``user`` through a real token of theirs, holding ``roles``."""
         for role in roles:
             self.admin.governance.grant_role(user, role)

@@ -45,6 +45,8 @@ from lmops_core.errors import (
     PermissionDeniedError,
     ValidationError,
 )
+from lmops_core.governance.access import check_user_role
+from lmops_core.governance.decisions import check_target_stage
 from lmops_core.governance.schemas import Principal
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -265,7 +267,7 @@ async def decide(request: Request, principal: Reviewer, request_id: RequestId) -
             governance.decide,
             request_id,
             approve=decision == "approve",
-            role=form.get("role", ""),
+            role=check_user_role(form.get("role", "")),
             comment=form.get("comment", ""),
         )
     except (AuthenticationError, PermissionDeniedError):
@@ -289,7 +291,9 @@ def report(request: Request, principal: Reader, request_id: RequestId) -> HTMLRe
 
     ws = acting(request, principal)
     detail = ws.governance.get_request(request_id)
-    rendered = render_report(ws, detail.ref, to=detail.target_stage)
+    rendered = render_report(
+        ws, detail.ref, to=check_target_stage(detail.target_stage, field="target_stage")
+    )
     return HTMLResponse(scrubber_of(request).text(rendered.html), headers=REPORT_HEADERS)
 
 

@@ -17,6 +17,7 @@ from lmops_core.api.security import AUDITORS
 from lmops_core.contracts import AssetType, EvidenceKind
 from lmops_core.errors import NotFoundError, ValidationError
 from lmops_core.evidence_summary import format_value, headline_metrics
+from lmops_core.governance.decisions import check_target_stage
 from lmops_core.governance.schemas import (
     ApprovalRequestDetail,
     ApprovalRequestPublic,
@@ -130,7 +131,9 @@ def inbox(
     page = ws.governance.list_requests(
         status="pending",
         asset_type=asset_type or None,
-        target_stage=target_stage or None,
+        target_stage=check_target_stage(target_stage, field="target_stage")
+        if target_stage
+        else None,
         limit=INBOX_LIMIT,
     )
     pending = sorted(page.items, key=lambda r: (r.created_at, r.id))

@@ -10,6 +10,7 @@ from lmops_core.api.errors import ERROR_RESPONSES
 from lmops_core.api.paths import scrub
 from lmops_core.api.routes import Text
 from lmops_core.api.security import READERS, acting
+from lmops_core.governance.decisions import check_target_stage
 from lmops_core.governance.schemas import Principal
 
 router = APIRouter(prefix="/api/v1/policy", tags=["policy"], responses=ERROR_RESPONSES)
@@ -23,5 +24,5 @@ def explain(
     to: Annotated[Text, Query(min_length=1, max_length=64, examples=["production"])],
 ) -> dict[str, Any]:
     """Dry run of the policy for promoting ``ref`` to ``to`` (rules, outcomes, approvals)."""
-    evaluation = acting(request, principal).governance.explain(ref, to=to)
+    evaluation = acting(request, principal).governance.explain(ref, to=check_target_stage(to))
     return dict(scrub(request, evaluation.model_dump(mode="json")))

@@ -13,6 +13,7 @@ from lmops_core.api.errors import ERROR_RESPONSES, ErrorBody
 from lmops_core.api.paths import scrub
 from lmops_core.api.routes import Text
 from lmops_core.api.security import READERS, acting
+from lmops_core.governance.decisions import check_target_stage
 from lmops_core.governance.schemas import Principal
 
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"], responses=ERROR_RESPONSES)
@@ -73,7 +74,9 @@ def get_report(
 
     ws = acting(request, principal)
     detail = ws.governance.get_request(request_id)
-    rendered = render_report(ws, detail.ref, to=detail.target_stage)
+    rendered = render_report(
+        ws, detail.ref, to=check_target_stage(detail.target_stage, field="target_stage")
+    )
     if wants_html(request.headers.get("accept", "")):
         return HTMLResponse(scrub(request, rendered.html), headers=REPORT_HEADERS)
     return ReportBody(

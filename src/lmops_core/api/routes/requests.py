@@ -11,6 +11,8 @@ from lmops_core.api.errors import ERROR_RESPONSES, ErrorBody
 from lmops_core.api.paths import scrub_model
 from lmops_core.api.routes import Text
 from lmops_core.api.security import READERS, REVIEWERS, SUBMITTERS, acting, cached_json
+from lmops_core.governance.access import check_user_role
+from lmops_core.governance.decisions import check_target_stage
 from lmops_core.governance.schemas import (
     ApprovalRequestDetail,
     ApprovalRequestPublic,
@@ -64,7 +66,9 @@ async def list_requests(
         lambda: acting(request, principal).governance.list_requests(
             status=status,
             asset_type=asset_type,
-            target_stage=target_stage,
+            target_stage=check_target_stage(target_stage, field="target_stage")
+            if target_stage
+            else None,
             limit=limit,
             offset=offset,
         ),
@@ -91,7 +95,10 @@ def create_request(
 ) -> ApprovalRequestPublic:
     """Ask to promote a version; refused at once (409) when hard policy gates fail."""
     return scrub_model(
-        request, acting(request, principal).governance.request_promotion(body.ref, to=body.to)
+        request,
+        acting(request, principal).governance.request_promotion(
+            body.ref, to=check_target_stage(body.to)
+        ),
     )
 
 
@@ -110,7 +117,7 @@ def approve(
     return scrub_model(
         request,
         acting(request, principal).governance.decide(
-            request_id, approve=True, role=body.role, comment=body.comment
+            request_id, approve=True, role=check_user_role(body.role), comment=body.comment
         ),
     )
 
@@ -130,6 +137,6 @@ def reject(
     return scrub_model(
         request,
         acting(request, principal).governance.decide(
-            request_id, approve=False, role=body.role, comment=body.comment
+            request_id, approve=False, role=check_user_role(body.role), comment=body.comment
         ),
     )

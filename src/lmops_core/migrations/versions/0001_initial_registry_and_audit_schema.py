@@ -1,11 +1,4 @@
-"""initial registry and audit schema
-
-Revision ID: 0001
-Revises: (none)
-Create Date: 2026-11-28 01:12:46.285873
-"""
-
-from __future__ import annotations
+"""Revision 0001: initial registry and audit schema."""
 
 from typing import Any
 
@@ -27,8 +20,6 @@ from lmops_core.migrations.shapes import (
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 _AUDIT_EVENT_INDEXES: tuple[IndexSpec, ...] = ("action", "actor", "subject")

@@ -1,11 +1,4 @@
-"""governance: roles, tokens, approval requests
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-28 01:51:29.378360
-"""
-
-from __future__ import annotations
+"""Revision 0002, after 0001: governance: roles, tokens, approval requests."""
 
 import sqlalchemy as sa
 from alembic import op
@@ -14,8 +7,6 @@ from lmops_core.migrations.shapes import IndexSpec, create_indexes, drop_indexes
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 _REQUEST_INDEXES: tuple[IndexSpec, ...] = (
     "version_id",

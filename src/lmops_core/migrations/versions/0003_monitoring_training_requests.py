@@ -1,11 +1,4 @@
-"""monitoring: training requests
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-28 02:12:04.842290
-"""
-
-from __future__ import annotations
+"""Revision 0003, after 0002: monitoring: training requests."""
 
 import sqlalchemy as sa
 from alembic import op
@@ -14,8 +7,6 @@ from lmops_core.migrations.shapes import create_indexes, drop_indexes, string
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,11 +1,4 @@
-"""evaluation suites as versioned assets
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-11-28 02:47:38.986068
-"""
-
-from __future__ import annotations
+"""Revision 0004, after 0003: evaluation suites as versioned assets."""
 
 import sqlalchemy as sa
 
@@ -19,8 +12,6 @@ from lmops_core.migrations.shapes import (
 
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,18 +1,9 @@
-"""version metrics: a probe index for threshold search
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-11-28 03:00:00
-"""
-
-from __future__ import annotations
+"""Revision 0005, after 0004: version metrics: a probe index for threshold search."""
 
 from alembic import op
 
 revision = "0005"
 down_revision = "0004"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

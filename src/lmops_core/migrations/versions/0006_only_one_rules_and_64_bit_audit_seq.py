@@ -1,4 +1,4 @@
-"""only-one rules enforced by the database; 64-bit audit sequence
+"""Revision 0006, after 0005: only-one rules enforced by the database; 64-bit audit sequence.
 
 Partial unique indexes, so that racing writers (PostgreSQL runs them truly in
 parallel) cannot break a rule that a check-then-insert only enforces when
@@ -26,13 +26,7 @@ resolved before the index is built, failing closed, without deleting anything:
 
 No audit events are written here (a migration does not hold the audit key); every
 change is visible in the rows themselves (status and reason).
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-12-01 00:30:00
 """
-
-from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -43,8 +37,6 @@ from alembic import op
 
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 _VERSION_TABLES = (
     ("dataset_versions", "dataset_id", "dataset"),

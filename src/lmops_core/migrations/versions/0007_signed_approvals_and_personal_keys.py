@@ -1,11 +1,4 @@
-"""identity: personal signing keys, signed approval statements
-
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-12-01 00:20:00
-"""
-
-from __future__ import annotations
+"""Revision 0007, after 0006: identity: personal signing keys, signed approval statements."""
 
 import sqlalchemy as sa
 from alembic import op
@@ -14,8 +7,6 @@ from lmops_core.migrations.shapes import string
 
 revision = "0007"
 down_revision = "0006"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,11 +1,4 @@
-"""audit genesis: the store's identity and birth, signed with the audit key
-
-Revision ID: 0008
-Revises: 0007
-Create Date: 2026-12-01 00:15:00
-"""
-
-from __future__ import annotations
+"""Revision 0008, after 0007: audit genesis: the store's identity and birth, signed with the audit key."""
 
 import sqlalchemy as sa
 from alembic import op
@@ -14,8 +7,6 @@ from lmops_core.migrations.shapes import string
 
 revision = "0008"
 down_revision = "0007"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,0 +1,146 @@
+"""Evidence attached to a version, and the index of its numeric metrics for search."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlmodel import Session, col
+
+from lmops_core.audit.chain import canonical_json
+from lmops_core.digests import parse_digest
+from lmops_core.errors import IntegrityError, ValidationError
+from lmops_core.redaction import redact
+from lmops_core.registry.models import Evidence, VersionMetric
+from lmops_core.registry.plain_text import check_text, json_clean
+from lmops_core.registry.store.refs import ref_of
+from lmops_core.registry.store.writer import AuditWriter
+
+
+def numeric_metrics(prefix: str, metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The numeric (and boolean, as 0/1) finite metrics of ``metrics``, keys prefixed."""
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        if isinstance(value, bool):
+            out[f"{prefix}{key}"] = 1.0 if value else 0.0
+        elif isinstance(value, int | float) and math.isfinite(float(value)):
+            out[f"{prefix}{key}"] = float(value)
+    return out
+
+
+def record_metrics(
+    session: Session, *, asset_type: str, version_id: int, metrics: Mapping[str, float]
+) -> None:
+    """Index numeric metrics of a version for threshold search."""
+    if metrics:
+        session.execute(
+            insert(VersionMetric),
+            [
+                {"subject_type": asset_type, "subject_id": version_id, "key": k, "value": v}
+                for k, v in metrics.items()
+            ],
+        )
+
+
+def evidence_digest(body: Mapping[str, Any]) -> str:
+    """The content digest of an evidence body (its canonical JSON)."""
+    return "sha256:" + hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+def attach_evidence(
+    session: Session,
+    audit: AuditWriter,
+    *,
+    asset_type: str,
+    version: Any,
+    expected_digest: str,
+    kind: str,
+    stage: str,
+    plugin: str,
+    metrics: Mapping[str, Any],
+    details: Mapping[str, Any] | None = None,
+    artifacts: Mapping[str, str] | None = None,
+    run_id: str | None = None,
+) -> Evidence:
+    """Attach immutable evidence, refusing if the version's digest is not ``expected_digest``."""
+    if version.digest != expected_digest:
+        raise IntegrityError(
+            f"evidence {kind!r} was computed on {expected_digest}, but "
+            f"{ref_of(session, asset_type, version)} has digest {version.digest}; "
+            "evidence attaches only to the exact content it was measured on",
+        )
+    if not isinstance(kind, str) or not kind or len(kind) > 64:
+        raise ValidationError("evidence kind must be 1-64 characters", field="kind")
+    check_text(kind, "evidence kind")
+    for what, value in (("metrics", metrics), ("details", details or {})):
+        if not isinstance(value, Mapping):
+            raise ValidationError(
+                f"evidence {kind!r} {what} must be an object of names to "
+                f"values, got {type(value).__name__}",
+                field=what,
+            )
+    for name, digest in (artifacts or {}).items():
+        parse_digest(digest)
+        if not name:
+            raise ValidationError("evidence artifact names must not be empty", field="artifacts")
+    body = {
+        "subject": ref_of(session, asset_type, version),
+        "subject_digest": version.digest,
+        "kind": kind,
+        "stage": stage,
+        "plugin": plugin,
+        "run_id": run_id,
+        "metrics": redact(json_clean(dict(metrics), f"evidence {kind!r} metrics")),
+        "details": redact(json_clean(dict(details or {}), f"evidence {kind!r} details")),
+        "artifacts": dict(artifacts or {}),
+    }
+    row = Evidence(
+        subject_type=asset_type,
+        subject_id=version.id,
+        subject_digest=version.digest,
+        kind=kind,
+        stage=stage,
+        plugin=plugin,
+        run_id=run_id,
+        metrics=body["metrics"],
+        details=body["details"],
+        artifacts=body["artifacts"],
+        digest=evidence_digest(body),
+        created_by=audit.actor,
+    )
+    session.add(row)
+    record_metrics(
+        session,
+        asset_type=asset_type,
+        version_id=version.id,
+        metrics=numeric_metrics(f"{kind}.", body["metrics"]),
+    )
+    session.flush()
+    audit.record(
+        session,
+        "evidence.attach",
+        body["subject"],
+        after={
+            "kind": kind,
+            "evidence_id": row.id,
+            "digest": row.digest,
+            "plugin": plugin,
+            "run_id": run_id,
+        },
+    )
+    return row
+
+
+def list_evidence(
+    session: Session, asset_type: str, version_id: int, kind: str | None = None
+) -> list[Evidence]:
+    """The evidence of one version (of one ``kind`` when given), oldest first."""
+    q = select(Evidence).where(
+        col(Evidence.subject_type) == asset_type, col(Evidence.subject_id) == version_id
+    )
+    if kind:
+        q = q.where(col(Evidence.kind) == kind)
+    return list(session.execute(q.order_by(col(Evidence.id))).scalars())

@@ -1,0 +1,92 @@
+"""Reading versions: resolving references, a version's asset and ref, listings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from lmops_core.contracts import AssetType
+from lmops_core.errors import NotFoundError, ValidationError
+from lmops_core.registry.models import Alias
+from lmops_core.registry.names import VersionRef, parse_ref
+from lmops_core.registry.store.assets import get_asset
+from lmops_core.registry.store.tables import asset_classes, version_ref
+
+
+def resolve(
+    session: Session, ref: str | VersionRef, asset_type: AssetType | None = None
+) -> tuple[Any, Any]:
+    """``(asset, version)`` for a reference, or ``NotFoundError`` naming it."""
+    parsed = parse_ref(ref, asset_type=asset_type) if isinstance(ref, str) else ref
+    typ = parsed.asset_type or asset_type
+    if typ is None:
+        raise ValidationError(
+            f"reference {str(ref)!r} needs an asset type prefix (dataset:, model:, prompt: or suite:)",
+            field="ref",
+        )
+    asset = get_asset(session, typ, parsed.name)
+    _, version_cls, fk = asset_classes(typ)
+    if parsed.alias is not None:
+        alias = (
+            session.execute(
+                select(Alias).where(
+                    col(Alias.asset_type) == typ,
+                    col(Alias.asset_id) == asset.id,
+                    col(Alias.alias) == parsed.alias,
+                )
+            )
+            .scalars()
+            .first()
+        )
+        if alias is None:
+            raise NotFoundError(f"{typ} {asset.name!r} has no alias {parsed.alias!r}", ref=str(ref))
+        row = session.get(version_cls, alias.version_id)
+    else:
+        number = parsed.version if parsed.version is not None else asset.latest_version
+        row = (
+            session.execute(
+                select(version_cls).where(
+                    getattr(version_cls, fk) == asset.id, version_cls.version == number
+                )
+            )
+            .scalars()
+            .first()
+        )
+    if row is None:
+        raise NotFoundError(f"{typ} version {str(ref)!r} does not exist", ref=str(ref))
+    return asset, row
+
+
+def asset_of(session: Session, asset_type: str, version: Any) -> Any:
+    """The asset a version row belongs to."""
+    asset_cls, _, fk = asset_classes(asset_type)
+    return session.get(asset_cls, getattr(version, fk))
+
+
+def ref_of(session: Session, asset_type: str, version: Any) -> str:
+    """The canonical reference (``type:name@N``) of a version row."""
+    return version_ref(asset_type, asset_of(session, asset_type, version).name, version.version)
+
+
+def list_versions(session: Session, asset_type: str, name: str) -> list[Any]:
+    """Every version of the asset ``name``, oldest first."""
+    asset = get_asset(session, asset_type, name)
+    _, version_cls, fk = asset_classes(asset_type)
+    return list(
+        session.execute(
+            select(version_cls)
+            .where(getattr(version_cls, fk) == asset.id)
+            .order_by(version_cls.version)
+        ).scalars()
+    )
+
+
+def version_by_id(session: Session, asset_type: str, version_id: int) -> Any:
+    """The version row with this id, or ``NotFoundError``."""
+    _, version_cls, _ = asset_classes(asset_type)
+    row = session.get(version_cls, version_id)
+    if row is None:
+        raise NotFoundError(f"{asset_type} version id {version_id} does not exist")
+    return row

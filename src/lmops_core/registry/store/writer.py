@@ -1,0 +1,71 @@
+"""The audit writer every registry write records through, and what it recorded of authors."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import Session
+
+from lmops_core.audit.chain import append_event
+from lmops_core.audit.heads import AuditAnchor
+from lmops_core.redaction import redact
+
+
+@dataclass(frozen=True)
+class AuditWriter:
+    """Appends audit events with the workspace's key, as one actor."""
+
+    key: bytes
+    actor: str
+    #: The workspace's knowledge of the chain beyond the database (newest checkpoint).
+    anchor: AuditAnchor | None = None
+    #: How ``actor`` was established (``token``, ``personal-key``, ``os-user``, ``asserted``);
+    #: recorded with each new version, so separation of duties knows whether its author is
+    #: known or only named.
+    identity: str = "asserted"
+
+    def record(
+        self, session: Session, action: str, subject: str, *, before: Any = None, after: Any = None
+    ) -> None:
+        # Secrets never reach the audit log (lmops_core.redaction).
+        append_event(
+            session,
+            key=self.key,
+            actor=self.actor,
+            action=action,
+            subject=subject,
+            before=redact(before),
+            after=redact(after),
+            anchor=self.anchor,
+        )
+
+
+def author_identity(session: Session, asset_type: str, ref: str) -> str:
+    """How the author of version ``ref`` was established when it was registered.
+
+    Read from the version's audit event (``<type>_version.create``); a version
+    registered before this was recorded, or whose event is missing, is
+    ``asserted``: an author nobody verified.
+    """
+    row = (
+        session.connection()
+        .execute(
+            text(
+                "SELECT after FROM audit_events WHERE subject = :ref AND action = :action "
+                "ORDER BY seq LIMIT 1"
+            ),
+            {"ref": ref, "action": f"{asset_type}_version.create"},
+        )
+        .first()
+    )
+    if row is None:
+        return "asserted"
+    try:
+        after = json.loads(row[0]) if isinstance(row[0], str) else row[0]
+    except ValueError:
+        return "asserted"
+    method = after.get("identity") if isinstance(after, dict) else None
+    return method if isinstance(method, str) else "asserted"
