@@ -712,13 +712,24 @@ class Workspace:
         *,
         subject: str | None = None,
         action: str | None = None,
+        request_id: str | None = None,
         after_seq: int = 0,
         limit: int = 100,
     ) -> list[AuditEventPublic]:
+        """Audit events in chain order after ``after_seq``, at most ``limit``.
+
+        ``subject`` and ``action`` keep the events of one ref and one action;
+        ``request_id`` keeps the events about one approval request (its
+        creation, each decision, its promotion or its end), which name it in
+        ``after.request_id``. Give the request's ref as ``subject`` too: the
+        subject is indexed, the event body is not.
+        """
         import json
 
         from sqlalchemy import select
         from sqlmodel import col
+
+        from lmops_core.audit.chain import canonical_json
 
         with self.db.read() as s:
             q = select(AuditEvent).where(col(AuditEvent.seq) > after_seq)
@@ -726,6 +737,11 @@ class Workspace:
                 q = q.where(col(AuditEvent.subject) == subject)
             if action:
                 q = q.where(col(AuditEvent.action) == action)
+            if request_id:
+                # Event bodies are stored as canonical JSON: the pair reads the same in each.
+                pair = canonical_json({"request_id": request_id})[1:-1]
+                escaped = pair.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                q = q.where(col(AuditEvent.after).like(f"%{escaped}%", escape="\\"))
             q = q.order_by(col(AuditEvent.seq)).limit(limit)
             return [
                 AuditEventPublic(

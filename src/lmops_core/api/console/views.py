@@ -17,6 +17,8 @@ from lmops_core.api.security import AUDITORS
 from lmops_core.contracts import AssetType, EvidenceKind
 from lmops_core.errors import NotFoundError, ValidationError
 from lmops_core.evidence_summary import format_value, headline_metrics
+from lmops_core.governance.decisions import REVALIDATION_REQUIRED
+from lmops_core.governance.monitoring import open_breaches
 from lmops_core.governance.schemas import (
     ApprovalRequestDetail,
     ApprovalRequestPublic,
@@ -210,6 +212,28 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class AuditRow:
+    """One audit event about the request, with what its body says beside the request id."""
+
+    event: AuditEventPublic
+    detail: str
+
+
+def audit_rows(events: Iterable[AuditEventPublic]) -> list[AuditRow]:
+    """The request's events, each with its body's fields (role, comment, stage...) in words."""
+    rows = []
+    for event in events:
+        after = event.after if isinstance(event.after, Mapping) else {}
+        detail = "; ".join(
+            f"{key}: {format_value(value)}"
+            for key, value in sorted(after.items())
+            if key != "request_id" and value is not None and not isinstance(value, Mapping)
+        )
+        rows.append(AuditRow(event=event, detail=detail))
+    return rows
+
+
+@dataclass(frozen=True)
 class RequestView:
     """Everything the request page shows."""
 
@@ -223,7 +247,7 @@ class RequestView:
     lineage: list[LineageEdgePublic]
     lineage_svg: str
     decisions: list[DecisionPublic]
-    audit: list[AuditEventPublic] | None
+    audit: list[AuditRow] | None
     deciding_roles: list[str]
     missing: dict[str, int]
     why_not: str
@@ -328,7 +352,9 @@ def request_view(ws: Workspace, principal: Principal, request_id: str) -> Reques
     descendants = ws.lineage(detail.ref, direction="down")
     audit = None
     if principal.roles & AUDITORS.roles:
-        audit = ws.audit_events(subject=detail.ref, limit=AUDIT_LIMIT)
+        audit = audit_rows(
+            ws.audit_events(subject=detail.ref, request_id=detail.id, limit=AUDIT_LIMIT)
+        )
     return RequestView(
         request=detail,
         version=version,
@@ -395,28 +421,55 @@ class VersionRow:
 
 
 @dataclass(frozen=True)
+class Alert:
+    """Something about an asset a reviewer should look at: what, and the version it is on."""
+
+    kind: str
+    ref: str
+    text: str
+
+
+@dataclass(frozen=True)
 class AssetRow:
-    """One asset with its versions, newest first."""
+    """One asset with its versions, newest first, and its open alerts."""
 
     asset: AssetPublic
     versions: list[VersionRow]
+    alerts: list[Alert] = field(default_factory=list)
+
+
+def alerts_of(rows: Sequence[VersionRow], breaches: Mapping[str, list[str]]) -> list[Alert]:
+    """An asset's alerts, newest version first: versions to revalidate, monitoring breaches
+    still open (the latest check alerted) and pending requests."""
+    alerts = []
+    for row in rows:
+        v = row.version
+        if v.status == REVALIDATION_REQUIRED:
+            alerts.append(Alert("revalidation", v.ref, f"@{v.version} revalidation required"))
+        if v.ref in breaches:
+            why = "; ".join(breaches[v.ref]) or "a monitoring rule failed"
+            alerts.append(Alert("breach", v.ref, f"@{v.version} monitoring breach: {why}"))
+        for req in row.open_requests:
+            alerts.append(
+                Alert("request", req.id, f"@{v.version} awaits approval to {req.target_stage}")
+            )
+    return alerts
 
 
 def _rows(ws: Workspace, typ: str, assets: Sequence[AssetPublic]) -> list[AssetRow]:
     versions = {a.name: ws.list_versions(typ, a.name) for a in assets}  # type: ignore[arg-type]
-    pending = ws.governance.pending_by_ref(
-        typ, [v.ref for listed in versions.values() for v in listed]
-    )
-    return [
-        AssetRow(
-            asset=a,
-            versions=[
-                VersionRow(version=v, open_requests=pending.get(v.ref, []))
-                for v in sorted(versions[a.name], key=lambda v: v.version, reverse=True)
-            ],
-        )
-        for a in sorted(assets, key=lambda a: a.name)
-    ]
+    listed = [v for vs in versions.values() for v in vs]
+    pending = ws.governance.pending_by_ref(typ, [v.ref for v in listed])
+    # Only a version in a stage is monitored.
+    breaches = open_breaches(ws, [v.ref for v in listed if v.stage is not None])
+    out = []
+    for a in sorted(assets, key=lambda a: a.name):
+        rows = [
+            VersionRow(version=v, open_requests=pending.get(v.ref, []))
+            for v in sorted(versions[a.name], key=lambda v: v.version, reverse=True)
+        ]
+        out.append(AssetRow(asset=a, versions=rows, alerts=alerts_of(rows, breaches)))
+    return out
 
 
 def inventory(ws: Workspace) -> dict[str, list[AssetRow]]:
@@ -456,7 +509,9 @@ def asset_view(ws: Workspace, asset_type: str, name: str) -> AssetView:
 
 
 __all__ = [
+    "Alert",
     "AssetRow",
+    "AuditRow",
     "AssetView",
     "Comparison",
     "EvidenceRow",
@@ -466,7 +521,9 @@ __all__ = [
     "RequestView",
     "VersionRow",
     "artifact_digest",
+    "alerts_of",
     "asset_view",
+    "audit_rows",
     "deciding_roles",
     "duration",
     "evidence_rows",
