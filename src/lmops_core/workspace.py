@@ -78,6 +78,18 @@ RESERVED_ALIASES = ("staging", "production", "approved-for-training")
 ByteProgress = Callable[[int], None]
 
 
+def _asset_public(asset_type: AssetType, a: Any) -> AssetPublic:
+    return AssetPublic(
+        asset_type=asset_type,
+        name=a.name,
+        description=a.description,
+        risk_tier=getattr(a, "risk_tier", None),
+        latest_version=a.latest_version,
+        created_at=a.created_at,
+        created_by=a.created_by,
+    )
+
+
 @checked_public  # every argument checked before it nears the database (lmops_core.validation)
 class Workspace:
     """A handle on one lmops store (metadata, artifacts, audit) acting as one actor."""
@@ -588,19 +600,14 @@ class Workspace:
             return self._public(s, parsed.asset_type or "model", row)
 
     def list_assets(self, asset_type: AssetType) -> list[AssetPublic]:
+        """Every asset of ``asset_type``."""
         with self.db.read() as s:
-            return [
-                AssetPublic(
-                    asset_type=asset_type,
-                    name=a.name,
-                    description=a.description,
-                    risk_tier=getattr(a, "risk_tier", None),
-                    latest_version=a.latest_version,
-                    created_at=a.created_at,
-                    created_by=a.created_by,
-                )
-                for a in store.list_assets(s, asset_type)
-            ]
+            return [_asset_public(asset_type, a) for a in store.list_assets(s, asset_type)]
+
+    def get_asset(self, asset_type: AssetType, name: str) -> AssetPublic:
+        """One asset by type and name (``NotFoundError`` if there is none)."""
+        with self.db.read() as s:
+            return _asset_public(asset_type, store.get_asset(s, asset_type, name))
 
     def list_versions(self, asset_type: AssetType, name: str) -> list[VersionPublic]:
         with self.db.read() as s:

@@ -513,3 +513,63 @@ def test_inventory_lists_each_assets_open_alerts(tmp_path: Path) -> None:
         assert "breach" not in alerts("old")  # out of its stage: no longer monitored
     finally:
         env.ws.close()
+
+
+def test_inbox_pages_oldest_first_with_counts(
+    client: TestClient, sqlite_env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lmops_core.api.console import views
+
+    monkeypatch.setattr(views, "INBOX_PAGE", 2)
+    made = [request_for(client, sqlite_env) for _ in range(5)]
+    sign_in(client, sqlite_env.tokens["risk"], "risk")
+
+    def listed(html: str) -> list[str]:
+        return [rid for rid in re.findall(r'href="/console/requests/([0-9a-f]+)"', html)]
+
+    first = _ok(client.get("/console"))
+    assert listed(first) == made[:2]
+    assert "1–2 of 5 you can decide (5 pending in all)" in first
+    assert 'id="page-of">page 1 of 3<' in first
+    assert 'href="/console?scope=mine&amp;asset_type=&amp;target_stage=&amp;page=2"' in first
+    second = _ok(client.get("/console", params={"scope": "mine", "page": 2}))
+    assert listed(second) == made[2:4] and "3–4 of 5" in second
+    # Past the end is the last page; the last page holds the rest.
+    last = _ok(client.get("/console", params={"page": 99}))
+    assert listed(last) == made[4:] and 'id="page-of">page 3 of 3<' in last
+    assert 'id="page-next"' not in last and 'id="page-prev"' in last
+    # The author of every version may decide none of them: an empty "mine", all five in "all".
+    client.cookies.clear()
+    sign_in(client, sqlite_env.tokens["author"], "author")
+    mine = _ok(client.get("/console"))
+    assert listed(mine) == [] and "0 you can decide (5 pending in all)" in mine
+    everything = _ok(client.get("/console", params={"scope": "all", "page": 3}))
+    assert listed(everything) == made[4:] and "5–5 of 5" in everything
+    assert client.get("/console", params={"page": 0}).status_code == 422
+
+
+def test_a_cached_page_carries_each_sessions_own_csrf_token(
+    client: TestClient, sqlite_env: Env
+) -> None:
+    req = request_for(client, sqlite_env)
+    tokens = []
+    for _ in range(2):
+        client.cookies.clear()
+        sign_in(client, sqlite_env.tokens["risk"], "risk")
+        session = client.cookies[SESSION_COOKIE]
+        sessions = client.app.state.console_sessions  # type: ignore[attr-defined]
+        page = _ok(client.get(f"/console/requests/{req}"))
+        assert csrf_of(page) == sessions.get(session).csrf
+        tokens.append(csrf_of(page))
+    assert tokens[0] != tokens[1]
+    # The page was computed once for both sessions: the store did not move.
+    pages = client.app.state.console_pages  # type: ignore[attr-defined]
+    assert pages.hits >= 1
+    # A decision moves the store: the next read shows it.
+    done = client.post(
+        f"/console/requests/{req}/decide",
+        data={"csrf": tokens[1], "decision": "reject", "role": "risk_officer", "comment": "no"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    assert 'id="request-status">rejected<' in _ok(client.get(f"/console/requests/{req}"))

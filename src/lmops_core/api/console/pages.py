@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import mimetypes
 import secrets
+import time
+from collections.abc import Callable, Hashable
 from typing import Annotated
 from urllib.parse import parse_qsl
 
@@ -19,15 +21,19 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from lmops_core.api.cache import GenerationCache
 from lmops_core.api.console import views
 from lmops_core.api.console.render import (
     ARTIFACT_HEADERS,
+    CSRF_SLOT,
     PREFIX,
     REPORT_HEADERS,
     SIGN_IN,
     page,
     part,
+    render,
     safe_next,
+    with_csrf,
 )
 from lmops_core.api.errors import status_for
 from lmops_core.api.routes import Text
@@ -37,6 +43,7 @@ from lmops_core.api.security import (
     PUBLIC,
     acting,
     authenticate,
+    generation_of,
 )
 from lmops_core.api.sessions import SESSION_COOKIE, SIGN_IN_COOKIE, SessionStore, same_secret
 from lmops_core.errors import (
@@ -197,23 +204,52 @@ async def sign_out(request: Request, _principal: Reader) -> Response:
 # -- pages ------------------------------------------------------------------------------------
 
 
+async def cached_page(
+    request: Request, principal: Principal, key: Hashable, build: Callable[[], str]
+) -> HTMLResponse:
+    """``build()``'s page, computed in the thread pool once per store generation, user
+    and minute, then served to each of the user's sessions with its own CSRF token.
+
+    A page depends on the store (the generation moves with every audited change, see
+    :mod:`lmops_core.api.cache`), on who reads it (user and roles) and, through ages
+    and times left shown to the minute, on the clock: all three are in the key.
+    """
+    pages: GenerationCache[str] = request.app.state.console_pages
+    generation = await generation_of(request)  # before reading, see lmops_core.api.cache
+    minute = int(time.time() // 60)
+    html = await pages.get_or_compute(
+        generation,
+        (key, principal.user, principal.roles, minute),
+        lambda: run_in_threadpool(build),
+    )
+    return with_csrf(request, html)
+
+
 @router.get("")
-def inbox(
+async def inbox(
     request: Request,
     principal: Reader,
     scope: Annotated[str | None, Query(max_length=8)] = None,
     asset_type: Annotated[Text, Query(max_length=16)] = "",
     target_stage: Annotated[Text, Query(max_length=64)] = "",
+    page_number: Annotated[int, Query(alias="page", ge=1, le=1_000_000)] = 1,
 ) -> HTMLResponse:
-    """Pending requests, oldest first, with what each still needs."""
-    data = views.inbox(
-        acting(request, principal),
-        principal,
-        scope=scope,
-        asset_type=asset_type,
-        target_stage=target_stage,
+    """Pending requests, oldest first, a page at a time, with what each still needs."""
+
+    def build() -> str:
+        data = views.inbox(
+            acting(request, principal),
+            principal,
+            scope=scope,
+            asset_type=asset_type,
+            target_stage=target_stage,
+            page=page_number,
+        )
+        return render(request, "inbox.html", csrf=CSRF_SLOT, inbox=data, title="Inbox")
+
+    return await cached_page(
+        request, principal, ("inbox", scope, asset_type, target_stage, page_number), build
     )
-    return page(request, "inbox.html", inbox=data, title="Inbox")
 
 
 def _request_page(
@@ -238,7 +274,7 @@ def _request_page(
 
 
 @router.get("/requests/{request_id}")
-def request_page(
+async def request_page(
     request: Request,
     principal: Reader,
     request_id: RequestId,
@@ -249,7 +285,20 @@ def request_page(
         "approve": "Your approval was recorded.",
         "reject": "Your rejection was recorded.",
     }.get(decided, "")
-    return _request_page(request, principal, request_id, notice=notice)
+
+    def build() -> str:
+        view = views.request_view(acting(request, principal), principal, request_id)
+        return render(
+            request,
+            "request.html",
+            csrf=CSRF_SLOT,
+            view=view,
+            error="",
+            notice=notice,
+            title=f"Request {view.request.ref} to {view.request.target_stage}",
+        )
+
+    return await cached_page(request, principal, ("request", request_id, notice), build)
 
 
 @router.post("/requests/{request_id}/decide")

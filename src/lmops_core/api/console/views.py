@@ -25,6 +25,7 @@ from lmops_core.governance.schemas import (
     DecisionPublic,
     Principal,
 )
+from lmops_core.governance.views import QueuedRequest
 from lmops_core.registry.models import utcnow
 from lmops_core.registry.names import ASSET_TYPES, parse_ref
 from lmops_core.registry.schemas import (
@@ -39,8 +40,8 @@ from lmops_core.reports.sections import lineage_of
 from lmops_core.reports.svg import lineage_graph
 from lmops_core.workspace import Workspace
 
-#: Most requests one inbox page lists.
-INBOX_LIMIT = 500
+#: Requests one inbox page lists.
+INBOX_PAGE = 50
 #: The inventory's sections, in the order a risk function reads them.
 INVENTORY_ORDER: tuple[AssetType, ...] = ("model", "dataset", "prompt", "suite")
 #: Most audit events the request page lists.
@@ -60,7 +61,7 @@ def duration(delta: timedelta) -> str:
     return f"{hours}h {minutes}m" if hours else f"{minutes}m"
 
 
-def missing_approvals(req: ApprovalRequestPublic) -> dict[str, int]:
+def missing_approvals(req: ApprovalRequestPublic | QueuedRequest) -> dict[str, int]:
     """``{role: approvals still needed}`` of a request (roles already satisfied left out)."""
     return {
         role: need - req.approvals_so_far.get(role, 0)
@@ -70,7 +71,7 @@ def missing_approvals(req: ApprovalRequestPublic) -> dict[str, int]:
 
 
 def deciding_roles(
-    req: ApprovalRequestPublic, principal: Principal, author: str | None
+    req: ApprovalRequestPublic | QueuedRequest, principal: Principal, author: str | None
 ) -> list[str]:
     """The roles ``principal`` may decide ``req`` as: missing ones it holds, unless it
     requested the promotion or authored the version (separation of duties)."""
@@ -81,20 +82,6 @@ def deciding_roles(
     return [role for role in missing_approvals(req) if role in principal.roles]
 
 
-def _versions_by_ref(ws: Workspace, refs: Iterable[str]) -> dict[str, VersionPublic]:
-    """The versions ``refs`` name, read one asset at a time."""
-    names = {(parsed.asset_type or "model", parsed.name) for parsed in map(parse_ref, refs)}
-    out: dict[str, VersionPublic] = {}
-    for typ, name in sorted(names):
-        for version in ws.list_versions(typ, name):
-            out[version.ref] = version
-    return out
-
-
-def _assets(ws: Workspace, types: Iterable[str]) -> dict[tuple[str, str], AssetPublic]:
-    return {(typ, a.name): a for typ in sorted(set(types)) for a in ws.list_assets(typ)}  # type: ignore[arg-type]
-
-
 # -- inbox ------------------------------------------------------------------------------------
 
 
@@ -102,7 +89,7 @@ def _assets(ws: Workspace, types: Iterable[str]) -> dict[tuple[str, str], AssetP
 class InboxRow:
     """One pending request as the inbox lists it."""
 
-    request: ApprovalRequestPublic
+    request: QueuedRequest
     asset: str
     version: int | None
     risk_tier: str
@@ -114,7 +101,7 @@ class InboxRow:
 
 @dataclass(frozen=True)
 class Inbox:
-    """The inbox page: rows oldest first, the filters in force and their choices."""
+    """One inbox page: its rows oldest first, the counts, the filters and their choices."""
 
     rows: list[InboxRow]
     scope: str
@@ -123,45 +110,62 @@ class Inbox:
     stages: list[str]
     can_review: bool
     total_pending: int
+    total: int
+    page: int
+    pages: int
+
+    @property
+    def first(self) -> int:
+        """The position of the page's first row in the whole list (1-based; 0 when empty)."""
+        return (self.page - 1) * INBOX_PAGE + 1 if self.rows else 0
+
+    @property
+    def last(self) -> int:
+        """The position of the page's last row in the whole list."""
+        return (self.page - 1) * INBOX_PAGE + len(self.rows)
 
 
 def inbox(
-    ws: Workspace, principal: Principal, *, scope: str | None, asset_type: str, target_stage: str
+    ws: Workspace,
+    principal: Principal,
+    *,
+    scope: str | None,
+    asset_type: str,
+    target_stage: str,
+    page: int = 1,
 ) -> Inbox:
-    """Pending requests, oldest first; ``scope`` ``mine`` keeps those the caller may decide."""
-    page = ws.governance.list_requests(
-        status="pending",
-        asset_type=asset_type or None,
-        target_stage=target_stage or None,
-        limit=INBOX_LIMIT,
+    """Page ``page`` of the pending requests, oldest first; ``scope`` ``mine`` keeps those
+    the caller may decide. The whole queue is read at once (a light row per request) so
+    the counts and pages are exact; only the page's rows are dressed for display."""
+    queue = ws.governance.pending_queue(
+        asset_type=asset_type or None, target_stage=target_stage or None
     )
-    pending = sorted(page.items, key=lambda r: (r.created_at, r.id))
-    versions = _versions_by_ref(ws, (r.ref for r in pending))
-    assets = _assets(ws, (r.asset_type for r in pending))
     can_review = bool(principal.roles & {"validator", "risk_officer", "data_steward", "admin"})
     scope = scope if scope in ("mine", "all") else ("mine" if can_review else "all")
+    chosen = []
+    for req in queue:
+        mine = deciding_roles(req, principal, req.author)
+        if mine or scope == "all":
+            chosen.append((req, mine))
+    pages = max(1, -(-len(chosen) // INBOX_PAGE))
+    page = min(max(1, page), pages)
     now = utcnow()
     rows = []
-    for req in pending:
+    for req, mine in chosen[(page - 1) * INBOX_PAGE : page * INBOX_PAGE]:
         parsed = parse_ref(req.ref)
-        version = versions.get(req.ref)
-        mine = deciding_roles(req, principal, version.created_by if version else None)
-        if scope == "mine" and not mine:
-            continue
-        asset = assets.get((req.asset_type, parsed.name))
         rows.append(
             InboxRow(
                 request=req,
                 asset=parsed.name,
                 version=parsed.version,
-                risk_tier=(asset.risk_tier if asset else None) or "-",
+                risk_tier=req.risk_tier or "-",
                 age=duration(now - req.created_at),
                 time_left=duration(req.expires_at - now),
                 missing=missing_approvals(req),
                 my_roles=mine,
             )
         )
-    stages = sorted({r.target_stage for r in pending} | ({target_stage} - {""}))
+    stages = sorted({r.target_stage for r in queue} | ({target_stage} - {""}))
     return Inbox(
         rows=rows,
         scope=scope,
@@ -169,7 +173,10 @@ def inbox(
         target_stage=target_stage,
         stages=stages,
         can_review=can_review,
-        total_pending=page.total,
+        total_pending=len(queue),
+        total=len(chosen),
+        page=page,
+        pages=pages,
     )
 
 
@@ -344,8 +351,7 @@ def request_view(ws: Workspace, principal: Principal, request_id: str) -> Reques
     records = ws.evidence(detail.ref)
     latest = _latest(records)
     kinds = ws.plugins.declared_kinds()
-    parsed = parse_ref(detail.ref)
-    asset = _assets(ws, [detail.asset_type]).get((detail.asset_type, parsed.name))
+    asset = ws.get_asset(detail.asset_type, version.name)  # type: ignore[arg-type]
     current = detail.current_in_stage or {}
     roles = deciding_roles(detail, principal, version.created_by)
     ancestors = ws.lineage(detail.ref, direction="up")
@@ -358,7 +364,7 @@ def request_view(ws: Workspace, principal: Principal, request_id: str) -> Reques
     return RequestView(
         request=detail,
         version=version,
-        risk_tier=(asset.risk_tier if asset else None) or "-",
+        risk_tier=asset.risk_tier or "-",
         outcomes=_outcomes(detail.evaluation, latest),
         evidence=evidence_rows(records, kinds),
         current_ref=current.get("ref"),
