@@ -209,22 +209,13 @@ class RequestViews:
                     .where(*base, col(ApprovalRequest.asset_type) == typ)
                 )
                 for rid, ref, stage, by, created, expires, needs, sod, author, risk in s.execute(q):
+                    # Positional, in the field order of QueuedRequest.
                     out.append(
                         QueuedRequest(
-                            id=rid,
-                            asset_type=typ,
-                            ref=ref,
-                            target_stage=stage,
-                            requested_by=by,
-                            created_at=aware(created),
-                            expires_at=aware(expires),
-                            required_approvals=needs,
-                            approvals_so_far=approvals.get(rid, {}),
-                            separation_of_duties=sod,
-                            author=author,
-                            risk_tier=risk,
+                            rid, typ, ref, stage, by, aware(created), aware(expires), needs,
+                            approvals.get(rid, {}), sod, author, risk,
                         )
-                    )
+                    )  # fmt: skip
         out.sort(key=lambda r: (r.created_at, r.id))
         return out
 

@@ -26,6 +26,7 @@ from lmops_core.api.console import views
 from lmops_core.api.console.render import (
     ARTIFACT_HEADERS,
     CSRF_SLOT,
+    PAGE_HEADERS,
     PREFIX,
     REPORT_HEADERS,
     SIGN_IN,
@@ -252,20 +253,20 @@ async def inbox(
     )
 
 
-def _request_page(
+def _request_html(
     request: Request,
     principal: Principal,
     request_id: str,
     *,
-    status: int = 200,
+    csrf: str | None = None,
     error: str = "",
     notice: str = "",
-) -> HTMLResponse:
+) -> str:
     view = views.request_view(acting(request, principal), principal, request_id)
-    return page(
+    return render(
         request,
         "request.html",
-        status=status,
+        csrf=csrf,
         view=view,
         error=error,
         notice=notice,
@@ -286,19 +287,12 @@ async def request_page(
         "reject": "Your rejection was recorded.",
     }.get(decided, "")
 
-    def build() -> str:
-        view = views.request_view(acting(request, principal), principal, request_id)
-        return render(
-            request,
-            "request.html",
-            csrf=CSRF_SLOT,
-            view=view,
-            error="",
-            notice=notice,
-            title=f"Request {view.request.ref} to {view.request.target_stage}",
-        )
-
-    return await cached_page(request, principal, ("request", request_id, notice), build)
+    return await cached_page(
+        request,
+        principal,
+        ("request", request_id, notice),
+        lambda: _request_html(request, principal, request_id, csrf=CSRF_SLOT, notice=notice),
+    )
 
 
 @router.post("/requests/{request_id}/decide")
@@ -322,9 +316,10 @@ async def decide(request: Request, principal: Reviewer, request_id: RequestId) -
     except LmopsError as exc:
         # Bad input or a stale request: show the page again, now in its new state, with why.
         status, error = status_for(exc), exc.message
-        return await run_in_threadpool(
-            lambda: _request_page(request, principal, request_id, status=status, error=error)
+        html = await run_in_threadpool(
+            lambda: _request_html(request, principal, request_id, error=error)
         )
+        return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
     return RedirectResponse(
         f"{PREFIX}/requests/{part(request_id)}?decided={decision}", status_code=303
     )
