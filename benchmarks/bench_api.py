@@ -12,12 +12,16 @@
    ``POST /api/v1/requests/{id}/approve`` (one validator approval out of the two the policy
    needs, so every call writes a decision, an audit event and evidence but promotes nothing).
    Baseline in the same run: the same calls through the SDK in-process, one at a time.
+   The console (signed in as a risk officer through its form): the inbox's first page and
+   pages 1-50 (target p99 <= 100 ms), and request pages, both the same pages again and
+   pages never opened before (each computed afresh; target p99 <= 100 ms); baseline: the
+   console's views in-process. Approving (target p99 <= 100 ms) runs after the console.
 4. Grow the audit chain to V events (default 1,000,000) and time ``POST /api/v1/audit/verify``
    and, as baseline, ``Workspace.verify_audit()`` in-process (target >= 200k events/s).
 
     .venv/bin/python benchmarks/bench_api.py [--database-url URL] [--requests 10000]
         [--events 100000] [--verify-events 1000000] [--clients 50] [--list-calls 2000]
-        [--approvals 1000]
+        [--approvals 1000] [--console-calls 1000] [--no-verify]
 
 PostgreSQL: create an empty database first, e.g.
 ``createdb -h 127.0.0.1 -U postgres lmops_bench_api`` and pass

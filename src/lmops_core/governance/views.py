@@ -6,13 +6,14 @@ is also how the workflow answers after it changed a request.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, func, literal, select
+from sqlalchemy import Select, Text, func, literal, select, type_coerce
 from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import Session, col
 
@@ -98,7 +99,8 @@ class QueuedRequest:
     """A pending request as a queue lists it: what it needs, who asked, who wrote the version.
 
     Lighter than :class:`ApprovalRequestPublic` (no digests, no decisions), so a whole
-    queue of thousands can be read, filtered and paged at once.
+    queue of thousands can be read, filtered and paged at once. Requests with the same
+    required approvals share one dict: read it, never change it.
     """
 
     id: str
@@ -188,6 +190,7 @@ class RequestViews:
             ):
                 approvals.setdefault(rid, {})[role] = n
             out = []
+            decoded: dict[str, dict[str, int]] = {}
             for typ in (asset_type,) if asset_type else ASSET_TYPES:
                 asset_cls, version_cls, fk = store.asset_classes(typ)
                 tier = getattr(asset_cls, "risk_tier", None)
@@ -199,7 +202,8 @@ class RequestViews:
                         col(ApprovalRequest.requested_by),
                         col(ApprovalRequest.created_at),
                         col(ApprovalRequest.expires_at),
-                        col(ApprovalRequest.required_approvals),
+                        # Raw text: thousands of rows share a handful of values, decoded once.
+                        type_coerce(col(ApprovalRequest.required_approvals), Text),
                         col(ApprovalRequest.separation_of_duties),
                         version_cls.created_by,
                         tier if tier is not None else literal(None),
@@ -208,7 +212,22 @@ class RequestViews:
                     .join(asset_cls, asset_cls.id == getattr(version_cls, fk))
                     .where(*base, col(ApprovalRequest.asset_type) == typ)
                 )
-                for rid, ref, stage, by, created, expires, needs, sod, author, risk in s.execute(q):
+                # Core rows, not ORM ones: this loop runs once per pending request.
+                for (
+                    rid,
+                    ref,
+                    stage,
+                    by,
+                    created,
+                    expires,
+                    raw,
+                    sod,
+                    author,
+                    risk,
+                ) in s.connection().execute(q):
+                    needs = decoded.get(raw) if isinstance(raw, str) else raw
+                    if needs is None:
+                        needs = decoded[raw] = json.loads(raw)
                     # Positional, in the field order of QueuedRequest.
                     out.append(
                         QueuedRequest(

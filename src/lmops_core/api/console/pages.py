@@ -14,7 +14,7 @@ import mimetypes
 import secrets
 import time
 from collections.abc import Callable, Hashable
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -235,17 +235,35 @@ async def inbox(
     target_stage: Annotated[Text, Query(max_length=64)] = "",
     page_number: Annotated[int, Query(alias="page", ge=1, le=1_000_000)] = 1,
 ) -> HTMLResponse:
-    """Pending requests, oldest first, a page at a time, with what each still needs."""
+    """Pending requests, oldest first, a page at a time, with what each still needs.
+
+    The pending queue is read once per store generation for every reader, and filtered
+    once per generation for each user and roles; a page is then a slice of it.
+    """
+    queues: GenerationCache[Any] = request.app.state.console_queues
+    generation = await generation_of(request)
+    governance = acting(request, principal).governance
+    queue = await queues.get_or_compute(
+        generation,
+        ("pending", asset_type, target_stage),
+        lambda: run_in_threadpool(
+            governance.pending_queue,
+            asset_type=asset_type or None,
+            target_stage=target_stage or None,
+        ),
+    )
+    listed = await queues.get_or_compute(
+        generation,
+        ("inbox", principal.user, principal.roles, scope, asset_type, target_stage),
+        lambda: run_in_threadpool(
+            lambda: views.inbox_queue(
+                queue, principal, scope=scope, asset_type=asset_type, target_stage=target_stage
+            )
+        ),
+    )
 
     def build() -> str:
-        data = views.inbox(
-            acting(request, principal),
-            principal,
-            scope=scope,
-            asset_type=asset_type,
-            target_stage=target_stage,
-            page=page_number,
-        )
+        data = views.inbox_page(listed, page_number)
         return render(request, "inbox.html", csrf=CSRF_SLOT, inbox=data, title="Inbox")
 
     return await cached_page(

@@ -125,6 +125,82 @@ class Inbox:
         return (self.page - 1) * INBOX_PAGE + len(self.rows)
 
 
+@dataclass(frozen=True)
+class InboxQueue:
+    """The pending requests one reader's inbox lists, before paging: each with the roles
+    the reader may decide it as."""
+
+    chosen: list[tuple[QueuedRequest, list[str]]]
+    scope: str
+    asset_type: str
+    target_stage: str
+    stages: list[str]
+    can_review: bool
+    total_pending: int
+
+
+def inbox_queue(
+    queue: Sequence[QueuedRequest],
+    principal: Principal,
+    *,
+    scope: str | None,
+    asset_type: str,
+    target_stage: str,
+) -> InboxQueue:
+    """The requests of ``queue`` (pending, oldest first) ``principal``'s inbox lists:
+    ``scope`` ``mine`` keeps those it may decide, ``all`` keeps every one."""
+    can_review = bool(principal.roles & {"validator", "risk_officer", "data_steward", "admin"})
+    scope = scope if scope in ("mine", "all") else ("mine" if can_review else "all")
+    chosen = []
+    for req in queue:
+        mine = deciding_roles(req, principal, req.author)
+        if mine or scope == "all":
+            chosen.append((req, mine))
+    return InboxQueue(
+        chosen=chosen,
+        scope=scope,
+        asset_type=asset_type,
+        target_stage=target_stage,
+        stages=sorted({r.target_stage for r in queue} | ({target_stage} - {""})),
+        can_review=can_review,
+        total_pending=len(queue),
+    )
+
+
+def inbox_page(listed: InboxQueue, page: int) -> Inbox:
+    """Page ``page`` (1-based; past the end: the last page) of an inbox, dressed for display."""
+    pages = max(1, -(-len(listed.chosen) // INBOX_PAGE))
+    page = min(max(1, page), pages)
+    now = utcnow()
+    rows = []
+    for req, mine in listed.chosen[(page - 1) * INBOX_PAGE : page * INBOX_PAGE]:
+        parsed = parse_ref(req.ref)
+        rows.append(
+            InboxRow(
+                request=req,
+                asset=parsed.name,
+                version=parsed.version,
+                risk_tier=req.risk_tier or "-",
+                age=duration(now - req.created_at),
+                time_left=duration(req.expires_at - now),
+                missing=missing_approvals(req),
+                my_roles=mine,
+            )
+        )
+    return Inbox(
+        rows=rows,
+        scope=listed.scope,
+        asset_type=listed.asset_type,
+        target_stage=listed.target_stage,
+        stages=listed.stages,
+        can_review=listed.can_review,
+        total_pending=listed.total_pending,
+        total=len(listed.chosen),
+        page=page,
+        pages=pages,
+    )
+
+
 def inbox(
     ws: Workspace,
     principal: Principal,
@@ -140,44 +216,10 @@ def inbox(
     queue = ws.governance.pending_queue(
         asset_type=asset_type or None, target_stage=target_stage or None
     )
-    can_review = bool(principal.roles & {"validator", "risk_officer", "data_steward", "admin"})
-    scope = scope if scope in ("mine", "all") else ("mine" if can_review else "all")
-    chosen = []
-    for req in queue:
-        mine = deciding_roles(req, principal, req.author)
-        if mine or scope == "all":
-            chosen.append((req, mine))
-    pages = max(1, -(-len(chosen) // INBOX_PAGE))
-    page = min(max(1, page), pages)
-    now = utcnow()
-    rows = []
-    for req, mine in chosen[(page - 1) * INBOX_PAGE : page * INBOX_PAGE]:
-        parsed = parse_ref(req.ref)
-        rows.append(
-            InboxRow(
-                request=req,
-                asset=parsed.name,
-                version=parsed.version,
-                risk_tier=req.risk_tier or "-",
-                age=duration(now - req.created_at),
-                time_left=duration(req.expires_at - now),
-                missing=missing_approvals(req),
-                my_roles=mine,
-            )
-        )
-    stages = sorted({r.target_stage for r in queue} | ({target_stage} - {""}))
-    return Inbox(
-        rows=rows,
-        scope=scope,
-        asset_type=asset_type,
-        target_stage=target_stage,
-        stages=stages,
-        can_review=can_review,
-        total_pending=len(queue),
-        total=len(chosen),
-        page=page,
-        pages=pages,
+    listed = inbox_queue(
+        queue, principal, scope=scope, asset_type=asset_type, target_stage=target_stage
     )
+    return inbox_page(listed, page)
 
 
 # -- request page -----------------------------------------------------------------------------
@@ -522,6 +564,7 @@ __all__ = [
     "Comparison",
     "EvidenceRow",
     "Inbox",
+    "InboxQueue",
     "InboxRow",
     "OutcomeRow",
     "RequestView",
@@ -534,6 +577,8 @@ __all__ = [
     "duration",
     "evidence_rows",
     "inbox",
+    "inbox_page",
+    "inbox_queue",
     "inventory",
     "missing_approvals",
     "request_view",
