@@ -9,7 +9,7 @@ separation of duties); the service checks them again when a decision is made.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any
 
@@ -100,16 +100,24 @@ class InboxRow:
 
 
 @dataclass(frozen=True)
-class Inbox:
-    """One inbox page: its rows oldest first, the counts, the filters and their choices."""
+class InboxQueue:
+    """The pending requests one reader's inbox lists, before paging: each with the roles
+    the reader may decide it as."""
 
-    rows: list[InboxRow]
+    chosen: list[tuple[QueuedRequest, list[str]]]
     scope: str
     asset_type: str
     target_stage: str
     stages: list[str]
     can_review: bool
     total_pending: int
+
+
+@dataclass(frozen=True)
+class Inbox(InboxQueue):
+    """One inbox page: its rows oldest first, the counts, the filters and their choices."""
+
+    rows: list[InboxRow]
     total: int
     page: int
     pages: int
@@ -123,20 +131,6 @@ class Inbox:
     def last(self) -> int:
         """The position of the page's last row in the whole list."""
         return (self.page - 1) * INBOX_PAGE + len(self.rows)
-
-
-@dataclass(frozen=True)
-class InboxQueue:
-    """The pending requests one reader's inbox lists, before paging: each with the roles
-    the reader may decide it as."""
-
-    chosen: list[tuple[QueuedRequest, list[str]]]
-    scope: str
-    asset_type: str
-    target_stage: str
-    stages: list[str]
-    can_review: bool
-    total_pending: int
 
 
 def inbox_queue(
@@ -188,13 +182,8 @@ def inbox_page(listed: InboxQueue, page: int) -> Inbox:
             )
         )
     return Inbox(
+        **{f.name: getattr(listed, f.name) for f in fields(InboxQueue)},
         rows=rows,
-        scope=listed.scope,
-        asset_type=listed.asset_type,
-        target_stage=listed.target_stage,
-        stages=listed.stages,
-        can_review=listed.can_review,
-        total_pending=listed.total_pending,
         total=len(listed.chosen),
         page=page,
         pages=pages,
