@@ -12,12 +12,16 @@
    ``POST /api/v1/requests/{id}/approve`` (one validator approval out of the two the policy
    needs, so every call writes a decision, an audit event and evidence but promotes nothing).
    Baseline in the same run: the same calls through the SDK in-process, one at a time.
+   The console (signed in as a risk officer through its form): the inbox's first page and
+   pages 1-50 (target p99 <= 100 ms), and request pages, both the same pages again and
+   pages never opened before (each computed afresh; target p99 <= 100 ms); baseline: the
+   console's views in-process. Approving (target p99 <= 100 ms) runs after the console.
 4. Grow the audit chain to V events (default 1,000,000) and time ``POST /api/v1/audit/verify``
    and, as baseline, ``Workspace.verify_audit()`` in-process (target >= 200k events/s).
 
     .venv/bin/python benchmarks/bench_api.py [--database-url URL] [--requests 10000]
         [--events 100000] [--verify-events 1000000] [--clients 50] [--list-calls 2000]
-        [--approvals 1000]
+        [--approvals 1000] [--console-calls 1000] [--no-verify]
 
 PostgreSQL: create an empty database first, e.g.
 ``createdb -h 127.0.0.1 -U postgres lmops_bench_api`` and pass
@@ -93,8 +97,13 @@ def _chunks(rows: list[dict[str, Any]]) -> Any:
 # -- seeding (direct SQL, bypasses the API and the service) ---------------------------------
 
 
-def seed_requests(ws: Any, count: int) -> list[str]:
-    """Insert ``count`` models versions and one valid pending request for each."""
+def seed_requests(ws: Any, count: int, with_evidence: int) -> list[str]:
+    """Insert ``count`` models versions and one valid pending request for each.
+
+    The first ``with_evidence`` versions get ``eval`` evidence through the SDK before
+    their request is made, so approving them passes the policy's re-check (the rest
+    would be invalidated when approved: they are only read).
+    """
     from sqlalchemy import select
 
     from lmops_core.audit.chain import canonical_json
@@ -144,10 +153,18 @@ def seed_requests(ws: Any, count: int) -> list[str]:
         for part in _chunks(versions):
             conn.execute(ModelVersion.__table__.insert(), part)  # type: ignore[attr-defined]
         rows = conn.execute(
-            select(ModelVersion.id, ModelVersion.digest, Model.name, ModelVersion.version).join(
-                Model, Model.id == ModelVersion.model_id
-            )
+            select(ModelVersion.id, ModelVersion.digest, Model.name, ModelVersion.version)
+            .join(Model, Model.id == ModelVersion.model_id)
+            .order_by(ModelVersion.id)
         ).all()
+    evaluator = ws.as_actor("bench-eval")
+    evidence: dict[str, list[str]] = {}
+    for _vid, digest, name, version in rows[:with_evidence]:
+        ref = f"model:{name}@{version}"
+        record = evaluator.attach_evidence(ref, kind="eval", digest=digest, metrics={"acc": 0.9})
+        evidence[ref] = [record.digest]
+    with ws.db.write() as s:
+        conn = s.connection()
         requests, request_ids = [], []
         for n, (vid, digest, name, version) in enumerate(rows):
             rid = uuid.uuid4().hex
@@ -157,7 +174,7 @@ def seed_requests(ws: Any, count: int) -> list[str]:
                 "to": "production",
                 "version_digest": digest,
                 "policy_digests": policy_digests,
-                "evidence_digests": [],
+                "evidence_digests": evidence.get(ref, []),
                 "evaluation": {"seeded": True},
             }
             requests.append(
@@ -174,7 +191,7 @@ def seed_requests(ws: Any, count: int) -> list[str]:
                     "decided_at": None,
                     "version_digest": digest,
                     "policy_digests": policy_digests,
-                    "evidence_digests": [],
+                    "evidence_digests": evidence.get(ref, []),
                     "evaluation": {"seeded": True},
                     "required_approvals": {"validator": 1, "risk_officer": 1},
                     "separation_of_duties": True,
@@ -188,8 +205,13 @@ def seed_requests(ws: Any, count: int) -> list[str]:
     return request_ids
 
 
-def seed_events(ws: Any, count: int) -> None:
-    """Append ``count`` events to the audit chain and re-sign its head."""
+def seed_events(ws: Any, count: int, created: list[str] = []) -> None:  # noqa: B006 - read only
+    """Append ``count`` events to the audit chain and re-sign its head.
+
+    The first are the creation events of the versions ``created``, saying their author
+    was authenticated by token (separation of duties needs to know who wrote a version);
+    the rest are filler spread over 1,000 subjects.
+    """
     from sqlalchemy import text
 
     from lmops_core.audit.chain import canonical_json, event_hash, sign_head
@@ -204,15 +226,19 @@ def seed_events(ws: Any, count: int) -> None:
         for i in range(count):
             seq += 1
             ts = datetime.now(UTC).isoformat(timespec="microseconds")
-            subject = f"model:bench-{i % 1000:05d}@1"
-            after = canonical_json({"i": i})
-            digest = event_hash(prev, seq, ts, "bench-seed", "bench.seed", subject, "null", after)
+            if i < len(created):
+                action, subject = "model_version.create", created[i]
+                after = canonical_json({"identity": "token"})
+            else:
+                action, subject = "bench.seed", f"model:bench-{i % 1000:05d}@1"
+                after = canonical_json({"i": i})
+            digest = event_hash(prev, seq, ts, "bench-seed", action, subject, "null", after)
             batch.append(
                 {
                     "seq": seq,
                     "ts": ts,
                     "actor": "bench-seed",
-                    "action": "bench.seed",
+                    "action": action,
                     "subject": subject,
                     "before": "null",
                     "after": after,
@@ -245,9 +271,11 @@ class _Connection:
     Responses must carry Content-Length (the API's do).
     """
 
-    def __init__(self, host: str, port: int, token: str) -> None:
+    def __init__(self, host: str, port: int, token: str, cookie: str = "") -> None:
         self.host, self.port = host, port
         self.head = f"Host: {host}\r\nAuthorization: Bearer {token}\r\n"
+        if cookie:
+            self.head += f"Cookie: {cookie}\r\n"
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
@@ -287,6 +315,7 @@ async def _load(
     jobs: list[tuple[str, str, Any]],
     *,
     use_httpx: bool = False,
+    cookie: str = "",
 ) -> tuple[list[float], float, dict[int, int]]:
     """Run ``jobs`` (method, path, json) on ``clients`` concurrent keep-alive connections."""
     queue: asyncio.Queue[tuple[str, str, Any]] = asyncio.Queue()
@@ -304,7 +333,7 @@ async def _load(
             return (await http.request(method, path, json=body)).status_code
     else:
         host, port = base.removeprefix("http://").split(":")
-        conns = [_Connection(host, int(port), token) for _ in range(clients)]
+        conns = [_Connection(host, int(port), token, cookie) for _ in range(clients)]
 
         async def send(worker: int, method: str, path: str, body: Any) -> int:
             return (await conns[worker].request(method, path, body))[0]
@@ -352,6 +381,56 @@ def _sdk_timings(fn: Any, n: int) -> list[float]:
     return out
 
 
+def console_cookie(base: str, token: str) -> str:
+    """Sign in to the console with ``token`` through its form; the session cookie header."""
+    import re
+
+    with httpx.Client(base_url=base, timeout=60) as c:
+        form = c.get("/console/sign-in")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        if csrf is None:
+            raise SystemExit("the console's sign-in form has no CSRF token")
+        done = c.post(
+            "/console/sign-in",
+            data={"csrf": csrf[1], "next": "/console", "token": token},
+            follow_redirects=False,
+        )
+        if done.status_code != 303 or "lmops_console" not in done.cookies:
+            raise SystemExit(f"console sign-in failed: {done.status_code} {done.text[:200]}")
+        return f"lmops_console={done.cookies['lmops_console']}"
+
+
+def console_runs(
+    base: str, cookie: str, clients: int, calls: int, request_ids: list[str]
+) -> list[tuple[str, list[float], float, dict[int, int]]]:
+    """Inbox and request pages under ``clients`` concurrent sessions' worth of load.
+
+    Pages are computed once per store generation and user (like the JSON list), so
+    the runs say which they measure: the same pages again (served from memory once
+    computed), or ``calls`` distinct request pages, each computed for the first time.
+    """
+    runs = []
+
+    def run(name: str, paths: list[str], n_clients: int) -> None:
+        jobs = [("GET", path, None) for path in paths]
+        lat, wall, st = asyncio.run(_load(base, "-", n_clients, jobs, cookie=cookie))
+        runs.append((name, lat, wall, st))
+
+    inbox = "/console?scope=all"
+    run("console inbox warm-up", [inbox] * 100, clients)
+    run(f"console inbox, {clients} clients", [inbox] * calls, clients)
+    pages = [f"/console?scope=all&page={1 + i % 50}" for i in range(calls)]
+    run(f"console inbox pages 1-50, {clients} cl.", pages, clients)
+    same = [f"/console/requests/{rid}" for rid in request_ids[:clients]]
+    run("request page warm-up", same, clients)
+    run(f"request page, {clients} pages again", same * max(1, calls // clients), clients)
+    fresh = [f"/console/requests/{rid}" for rid in request_ids[-calls:]]
+    run(f"request page, {len(fresh)} distinct", fresh, clients)
+    one = [f"/console/requests/{rid}" for rid in request_ids[-calls - 200 : -calls]]
+    run("request page, distinct, 1 client", one, 1)
+    return [r for r in runs if "warm-up" not in r[0]]
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -370,6 +449,12 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
     ap.add_argument("--list-calls", type=int, default=2_000)
     ap.add_argument("--approvals", type=int, default=1_000)
     ap.add_argument("--sdk-calls", type=int, default=200)
+    ap.add_argument(
+        "--console-calls", type=int, default=1000, help="calls per console run (0: none)"
+    )
+    ap.add_argument(
+        "--no-verify", action="store_true", help="skip growing the chain and timing verify"
+    )
     ap.add_argument(
         "--mixed-approvals",
         type=int,
@@ -398,17 +483,23 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
     )
     ws = Workspace.open(settings)
     backend = "postgresql" if ws.db.dialect == "postgresql" else "sqlite"
-    admin = ws.as_actor("bench-admin").governance
-    admin.grant_role("bench-admin", "admin")
-    admin_token = admin.create_token("bench-admin")
+    # Granting roles and deciding need a credential, not a name: the audited bootstrap.
+    admin_token = ws.governance.bootstrap_admin("bench-admin")
+    admin = ws.with_token(admin_token).governance
     val_token = admin.create_token("bench-val", role="validator")
-    admin.grant_role("bench-val2", "validator")
+    risk_token = admin.create_token("bench-risk", role="risk_officer")
+    val2_token = admin.create_token("bench-val2", role="validator")
 
     t0 = time.perf_counter()
-    request_ids = seed_requests(ws, args.requests)
+    approved = args.approvals + args.sdk_calls + args.mixed_approvals
+    request_ids = seed_requests(ws, args.requests, min(args.requests, approved))
     t_req = time.perf_counter() - t0
     t0 = time.perf_counter()
-    seed_events(ws, args.events)
+    created = [
+        f"model:bench-{i // VERSIONS_PER_MODEL:05d}@{i % VERSIONS_PER_MODEL + 1}"
+        for i in range(args.requests)
+    ]
+    seed_events(ws, max(args.events, len(created)), created)
     t_ev = time.perf_counter() - t0
     print(
         f"backend={backend}  seeded {args.requests} requests in {t_req:.1f} s and "
@@ -476,11 +567,31 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
             _load(base, admin_token, 1, [("GET", list_path, None)] * args.sdk_calls)
         )
         print(_row("HTTP list pending, 1 client", lat1, wall1, st1))
-        sdk = ws.as_actor("bench-admin").governance
+        sdk = ws.with_token(admin_token).governance
         sdk_lat = _sdk_timings(
             lambda _i: sdk.list_requests(status="pending", limit=50), args.sdk_calls
         )
         print(_row("SDK list pending, 1 caller (base)", sdk_lat, sum(sdk_lat), {}))
+
+        if args.console_calls:
+            cookie = console_cookie(base, risk_token)
+            for name, lat_c, wall_c, st_c in console_runs(
+                base, cookie, args.clients, args.console_calls, request_ids
+            ):
+                print(_row(name, lat_c, wall_c, st_c))
+            from lmops_core.api.console import views
+
+            risk_ws = ws.with_token(risk_token)
+            risk = risk_ws.governance.authenticate(risk_token)
+            sdk_page = _sdk_timings(
+                lambda i: views.request_view(risk_ws, risk, request_ids[-1 - i]), args.sdk_calls
+            )
+            print(_row("SDK request view, 1 caller (base)", sdk_page, sum(sdk_page), {}))
+            sdk_inbox = _sdk_timings(
+                lambda _i: views.inbox(risk_ws, risk, scope="all", asset_type="", target_stage=""),
+                20,
+            )
+            print(_row("SDK inbox view, 1 caller (base)", sdk_inbox, sum(sdk_inbox), {}))
 
         approve_jobs = [
             (
@@ -492,7 +603,7 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
         ]
         lat_a, wall_a, st_a = asyncio.run(_load(base, val_token, args.clients, approve_jobs))
         print(_row("HTTP approve (1 of 2 approvals)", lat_a, wall_a, st_a))
-        val2 = ws.as_actor("bench-val2").governance
+        val2 = ws.with_token(val2_token).governance
         # Lists while others write: each approval moves the store's generation, so the
         # listing cannot simply be served from the cache the read-only runs above reuse.
         writers = max(1, args.clients // 10)
@@ -542,6 +653,8 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
             f"{percentile(lat_a, 0.5) / percentile(sdk_a, 0.5):.1f}x"
         )
 
+        if args.no_verify:
+            return
         with ws.db.read() as s:
             from sqlalchemy import text
 

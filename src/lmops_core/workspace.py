@@ -78,6 +78,18 @@ RESERVED_ALIASES = ("staging", "production", "approved-for-training")
 ByteProgress = Callable[[int], None]
 
 
+def _asset_public(asset_type: AssetType, a: Any) -> AssetPublic:
+    return AssetPublic(
+        asset_type=asset_type,
+        name=a.name,
+        description=a.description,
+        risk_tier=getattr(a, "risk_tier", None),
+        latest_version=a.latest_version,
+        created_at=a.created_at,
+        created_by=a.created_by,
+    )
+
+
 @checked_public  # every argument checked before it nears the database (lmops_core.validation)
 class Workspace:
     """A handle on one lmops store (metadata, artifacts, audit) acting as one actor."""
@@ -588,19 +600,14 @@ class Workspace:
             return self._public(s, parsed.asset_type or "model", row)
 
     def list_assets(self, asset_type: AssetType) -> list[AssetPublic]:
+        """Every asset of ``asset_type``."""
         with self.db.read() as s:
-            return [
-                AssetPublic(
-                    asset_type=asset_type,
-                    name=a.name,
-                    description=a.description,
-                    risk_tier=getattr(a, "risk_tier", None),
-                    latest_version=a.latest_version,
-                    created_at=a.created_at,
-                    created_by=a.created_by,
-                )
-                for a in store.list_assets(s, asset_type)
-            ]
+            return [_asset_public(asset_type, a) for a in store.list_assets(s, asset_type)]
+
+    def get_asset(self, asset_type: AssetType, name: str) -> AssetPublic:
+        """One asset by type and name (``NotFoundError`` if there is none)."""
+        with self.db.read() as s:
+            return _asset_public(asset_type, store.get_asset(s, asset_type, name))
 
     def list_versions(self, asset_type: AssetType, name: str) -> list[VersionPublic]:
         with self.db.read() as s:
@@ -712,13 +719,24 @@ class Workspace:
         *,
         subject: str | None = None,
         action: str | None = None,
+        request_id: str | None = None,
         after_seq: int = 0,
         limit: int = 100,
     ) -> list[AuditEventPublic]:
+        """Audit events in chain order after ``after_seq``, at most ``limit``.
+
+        ``subject`` and ``action`` keep the events of one ref and one action;
+        ``request_id`` keeps the events about one approval request (its
+        creation, each decision, its promotion or its end), which name it in
+        ``after.request_id``. Give the request's ref as ``subject`` too: the
+        subject is indexed, the event body is not.
+        """
         import json
 
         from sqlalchemy import select
         from sqlmodel import col
+
+        from lmops_core.audit.chain import canonical_json
 
         with self.db.read() as s:
             q = select(AuditEvent).where(col(AuditEvent.seq) > after_seq)
@@ -726,6 +744,11 @@ class Workspace:
                 q = q.where(col(AuditEvent.subject) == subject)
             if action:
                 q = q.where(col(AuditEvent.action) == action)
+            if request_id:
+                # Event bodies are stored as canonical JSON: the pair reads the same in each.
+                pair = canonical_json({"request_id": request_id})[1:-1]
+                escaped = pair.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                q = q.where(col(AuditEvent.after).like(f"%{escaped}%", escape="\\"))
             q = q.order_by(col(AuditEvent.seq)).limit(limit)
             return [
                 AuditEventPublic(

@@ -74,9 +74,10 @@ class Env:
         return v.ref
 
 
-def build_env(tmp_path: Path, db_url: str | None) -> Env:
-    """Open a store with the test policy, bootstrap an admin, create users and tokens."""
-    ws = policy_ws(tmp_path, POLICY, db_url, file="api-test.yaml")
+def build_env(tmp_path: Path, db_url: str | None, policy: str = POLICY) -> Env:
+    """Open a store with ``policy`` (the test policy), bootstrap an admin, create users and
+    tokens."""
+    ws = policy_ws(tmp_path, policy, db_url, file="api-test.yaml")
     policy_file = tmp_path / "policies" / "api-test.yaml"
     root_token = ws.governance.bootstrap_admin("root-admin")  # explicit, audited bootstrap
     admin = ws.with_token(root_token).governance

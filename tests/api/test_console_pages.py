@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from html import unescape
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,9 +15,10 @@ from lmops_core.api import create_app
 from lmops_core.api.config import ApiSettings
 from lmops_core.api.security import PUBLIC, routes_of
 from lmops_core.api.sessions import SESSION_COOKIE
+from lmops_core.governance.monitoring import check_monitoring
 from lmops_core.registry.models import utcnow
-from tests.api.conftest import Env
-from tests.conftest import token_for, write_jsonl
+from tests.api.conftest import Env, build_env
+from tests.conftest import make_model_folder, policy_yaml, token_for, write_jsonl
 from tests.reports.conftest import CARD, EMAIL, Store, store  # noqa: F401 - the fixture
 
 MISSING = "0" * 32
@@ -355,3 +358,218 @@ def test_evidence_artifacts_open_sandboxed_from_the_request_page(
     ):
         r = client.get(wrong)
         assert r.status_code == 404 and "has no artifact" in r.text
+
+
+_AUDIT_ROW = re.compile(
+    r"<tr><td>(\d+)</td><td>[^<]*</td><td>([^<]*)</td><td class=\"action\">([^<]*)</td>"
+    r"<td>([^<]*)</td></tr>"
+)
+
+
+def audit_trail(html: str) -> list[tuple[str, str, str]]:
+    """``(actor, action, detail)`` of each row of a request page's audit trail."""
+    table = html[html.index('<table id="audit">') :]
+    table = table[: table.index("</table>")]
+    return [
+        (actor, action, unescape(detail)) for _, actor, action, detail in _AUDIT_ROW.findall(table)
+    ]
+
+
+def test_request_page_audit_trail_is_that_of_the_request(env: Env) -> None:
+    """Two requests for one version: each page lists only the events about its own request."""
+    ref = env.model(acc=0.8)
+    with TestClient(env.app) as c:
+
+        def ask() -> str:
+            r = c.post(
+                "/api/v1/requests", json={"ref": ref, "to": "production"}, headers=env.auth("sub")
+            )
+            assert r.status_code == 201, r.text
+            return str(r.json()["id"])
+
+        def decide(rid: str, user: str, role: str, verb: str, comment: str) -> None:
+            r = c.post(
+                f"/api/v1/requests/{rid}/{verb}",
+                headers=env.auth(user),
+                json={"role": role, "comment": comment},
+            )
+            assert r.status_code == 200, r.text
+
+        first = ask()
+        decide(first, "val", "validator", "reject", "holdout too small")
+        second = ask()
+        decide(second, "val", "validator", "approve", "validated on the new holdout")
+        decide(second, "risk", "risk_officer", "approve", "risk accepted")
+        sign_in(c, env.tokens["view"], "view")
+        assert audit_trail(c.get(f"/console/requests/{first}").text) == [
+            ("sub", "promotion.request", f"snapshot_digest: {_digest(env, first)}; to: production"),
+            ("val", "approval.reject", "comment: holdout too small; role: validator"),
+            ("val", "promotion.rejected", "by: val"),
+        ]
+        assert audit_trail(c.get(f"/console/requests/{second}").text) == [
+            (
+                "sub",
+                "promotion.request",
+                f"snapshot_digest: {_digest(env, second)}; to: production",
+            ),
+            ("val", "approval.approve", "comment: validated on the new holdout; role: validator"),
+            ("risk", "approval.approve", "comment: risk accepted; role: risk_officer"),
+            ("risk", "promotion.complete", "stage: production"),
+        ]
+        # The JSON API filters the same way.
+        events = c.get(
+            "/api/v1/audit/events",
+            params={"subject": ref, "request_id": first},
+            headers=env.auth("view"),
+        ).json()
+        assert [e["action"] for e in events] == [
+            "promotion.request",
+            "approval.reject",
+            "promotion.rejected",
+        ]
+        # The version has more events than its requests: its creation and its evidence.
+        everything = [e.action for e in env.ws.audit_events(subject=ref, limit=1000)]
+        assert len(everything) > 7 and everything[0].endswith("version.create")
+
+
+def _digest(env: Env, request_id: str) -> str:
+    return env.ws.governance.get_request(request_id).snapshot_digest
+
+
+MONITORED = policy_yaml(
+    "monitored",
+    """
+    - name: prod
+      applies_to: {asset: model, transition: production}
+      approvals: [{role: validator, count: 1}]
+    - name: staging
+      applies_to: {asset: model, transition: staging}
+      approvals: [{role: validator, count: 1}]
+    - name: watch-production
+      applies_to: {asset: model, transition: production, event: monitoring}
+      evidence: [{kind: drift}]
+      conditions:
+        - {name: no-drift, expr: "!evidence.drift.metrics.dataset_drift", message: drifted}
+      on_breach: [alert]
+    - name: watch-staging
+      applies_to: {asset: model, transition: staging, event: monitoring}
+      evidence: [{kind: drift}]
+      conditions:
+        - {name: no-drift, expr: "!evidence.drift.metrics.dataset_drift", message: drifted}
+      on_breach: [revalidation-required]
+    """,
+)
+
+
+def test_inventory_lists_each_assets_open_alerts(tmp_path: Path) -> None:
+    env = build_env(tmp_path, None, MONITORED)
+    try:
+        author, sub = env.as_user("author"), env.as_user("sub").governance
+        val = env.as_user("val").governance
+
+        def staged(name: str, stage: str) -> str:
+            ref = author.register_model(name, make_model_folder(tmp_path / name)).ref
+            req = sub.request_promotion(ref, to=stage)
+            val.decide(req.id, approve=True, role="validator", comment="ok")
+            return ref
+
+        def monitored(ref: str, drifted: bool) -> None:
+            monitor = env.ws.as_actor("monitor")
+            monitor.attach_evidence(
+                ref,
+                kind="drift",
+                digest=env.ws.get(ref).digest,
+                stage="monitoring",
+                metrics={"dataset_drift": drifted, "drifted_share": 0.8 if drifted else 0.1},
+            )
+            assert check_monitoring(monitor, ref).breached is drifted
+
+        breached, calm, stale = staged("chat", "production"), staged("calm", "production"), ""
+        monitored(breached, True)
+        monitored(calm, True)
+        monitored(calm, False)  # checked fine since: no longer an alert
+        stale = staged("old", "staging")
+        monitored(stale, True)  # the staging rule requires revalidation
+        pending = sub.request_promotion(
+            author.register_model("chat", make_model_folder(tmp_path / "chat2", b"2" * 64)).ref,
+            to="production",
+        )
+        with TestClient(env.app) as c:
+            sign_in(c, env.tokens["view"], "view")
+            page = _ok(c.get("/console/inventory"))
+        assert "<th>Alerts</th>" in page
+
+        def alerts(name: str) -> str:
+            cell = re.search(rf'id="alerts-model-{name}">(.*?)</td>', page, re.S)
+            assert cell, name
+            return unescape(re.sub(r"<[^>]+>", " ", cell[1]))
+
+        chat = alerts("chat")
+        assert "@1 monitoring breach: watch-production/no-drift: fail: drifted" in chat
+        assert "@2 awaits approval to production" in chat
+        assert f'href="/console/requests/{pending.id}"' in page
+        assert alerts("calm").split() == ["none"]
+        assert "@1 revalidation required" in alerts("old")
+        assert "breach" not in alerts("old")  # out of its stage: no longer monitored
+    finally:
+        env.ws.close()
+
+
+def test_inbox_pages_oldest_first_with_counts(
+    client: TestClient, sqlite_env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lmops_core.api.console import views
+
+    monkeypatch.setattr(views, "INBOX_PAGE", 2)
+    made = [request_for(client, sqlite_env) for _ in range(5)]
+    sign_in(client, sqlite_env.tokens["risk"], "risk")
+
+    def listed(html: str) -> list[str]:
+        return [rid for rid in re.findall(r'href="/console/requests/([0-9a-f]+)"', html)]
+
+    first = _ok(client.get("/console"))
+    assert listed(first) == made[:2]
+    assert "1–2 of 5 you can decide (5 pending in all)" in first
+    assert 'id="page-of">page 1 of 3<' in first
+    assert 'href="/console?scope=mine&amp;asset_type=&amp;target_stage=&amp;page=2"' in first
+    second = _ok(client.get("/console", params={"scope": "mine", "page": 2}))
+    assert listed(second) == made[2:4] and "3–4 of 5" in second
+    # Past the end is the last page; the last page holds the rest.
+    last = _ok(client.get("/console", params={"page": 99}))
+    assert listed(last) == made[4:] and 'id="page-of">page 3 of 3<' in last
+    assert 'id="page-next"' not in last and 'id="page-prev"' in last
+    # The author of every version may decide none of them: an empty "mine", all five in "all".
+    client.cookies.clear()
+    sign_in(client, sqlite_env.tokens["author"], "author")
+    mine = _ok(client.get("/console"))
+    assert listed(mine) == [] and "0 you can decide (5 pending in all)" in mine
+    everything = _ok(client.get("/console", params={"scope": "all", "page": 3}))
+    assert listed(everything) == made[4:] and "5–5 of 5" in everything
+    assert client.get("/console", params={"page": 0}).status_code == 422
+
+
+def test_a_cached_page_carries_each_sessions_own_csrf_token(
+    client: TestClient, sqlite_env: Env
+) -> None:
+    req = request_for(client, sqlite_env)
+    tokens = []
+    for _ in range(2):
+        client.cookies.clear()
+        sign_in(client, sqlite_env.tokens["risk"], "risk")
+        session = client.cookies[SESSION_COOKIE]
+        sessions = client.app.state.console_sessions  # type: ignore[attr-defined]
+        page = _ok(client.get(f"/console/requests/{req}"))
+        assert csrf_of(page) == sessions.get(session).csrf
+        tokens.append(csrf_of(page))
+    assert tokens[0] != tokens[1]
+    # The page was computed once for both sessions: the store did not move.
+    pages = client.app.state.console_pages  # type: ignore[attr-defined]
+    assert pages.hits >= 1
+    # A decision moves the store: the next read shows it.
+    done = client.post(
+        f"/console/requests/{req}/decide",
+        data={"csrf": tokens[1], "decision": "reject", "role": "risk_officer", "comment": "no"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    assert 'id="request-status">rejected<' in _ok(client.get(f"/console/requests/{req}"))

@@ -258,3 +258,33 @@ def test_statement_signed_after_its_key_was_revoked(store: Workspace, tmp_path: 
         )
     problems = store.verify_decisions().problems
     assert len(problems) == 1 and "after it was revoked" in problems[0]
+
+
+def test_first_decisions_made_at_once_share_one_server_key(tmp_path: Path) -> None:
+    """Threads deciding at the same moment on a fresh home (PostgreSQL runs decisions on
+    different requests at once) all sign with the one server key created for them."""
+    import threading
+
+    from lmops_core.deploy.keys import KeyStore
+    from lmops_core.governance.signing import server_signer
+
+    home = tmp_path / "home"
+    start = threading.Barrier(16)
+    found: list[str] = []
+    errors: list[BaseException] = []
+
+    def first_use() -> None:
+        start.wait()
+        try:
+            found.append(server_signer(home).fingerprint)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_use) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(found) == 16 and len(set(found)) == 1
+    assert list(KeyStore.for_home(home).public_keys()) == found[:1]

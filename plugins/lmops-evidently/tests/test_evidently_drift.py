@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +40,24 @@ def windows(tmp_path_factory: pytest.TempPathFactory, logs: Any, jsonl: Any) -> 
     }
 
 
+def heading_of(html: Path) -> dict[str, str]:
+    """The report's <title> and the values of its heading, read back from the page."""
+    text = html.read_text(encoding="utf-8")
+    head = text[: text.lower().index("<body")]
+    [title] = re.findall(r"<title>(.*?)</title>", head)
+    fields = {
+        name: unescape(re.sub(r"<[^>]+>", "", value))
+        for name, value in re.findall(r'<dd[^>]*id="lmops-(\w+)"[^>]*>(.*?)</dd>', text)
+    }
+    # The heading comes first in the body, before Evidently's own page.
+    body = text[text.lower().index("<body") :]
+    assert body.index('id="lmops-drift-heading"') < body.index("<script")
+    return {"title": unescape(title), **fields}
+
+
 def test_shifted_window_is_reported_as_drift(windows: dict[str, Path], make_context: MakeContext):
-    result = DriftMonitor().run(make_context(windows["reference"], windows["shifted"], PII))
+    context = make_context(windows["reference"], windows["shifted"], PII)
+    result = DriftMonitor().run(context)
     [evidence] = result.evidence
     metrics = evidence.metrics
     assert evidence.kind == "drift" and evidence.subject == "current"
@@ -58,6 +76,17 @@ def test_shifted_window_is_reported_as_drift(windows: dict[str, Path], make_cont
     assert "request_id" in evidence.details["ignored_fields"]
     assert not any(name.startswith("column.request_id") for name in metrics)
     assert evidence.details["summary"]["prompt.lang"]["current_shares"] == {"cjk": 1.0}
+    heading = heading_of(evidence.artifacts["drift_report.html"])
+    current = context.input("current").ref
+    assert heading["title"] == f"Drift report of {current}: DRIFT"
+    assert heading["model"].startswith("none")
+    assert heading["reference"] == f"{context.input('reference').ref} (1,500 rows)"
+    assert heading["current"] == f"{current} (1,500 rows)"
+    share = f"{metrics['drifted_share']:.2f}"
+    assert heading["verdict"] == (
+        f"DRIFT: {metrics['drifted_columns']} of {metrics['columns']} columns drifted "
+        f"(share {share} >= threshold 0.50)"
+    )
 
 
 def test_window_from_same_distribution_is_not_drift_and_report_is_written(
@@ -77,6 +106,10 @@ def test_window_from_same_distribution_is_not_drift_and_report_is_written(
     assert "prompt.length" in text and "latency_ms" in text
     # No raw text of the windows reaches the report: only descriptors do.
     assert "help with that" not in text
+    heading = heading_of(html)
+    assert heading["title"].endswith(": no drift")
+    assert heading["verdict"].startswith(f"no drift: {metrics['drifted_columns']} of ")
+    assert "< threshold 0.50)" in heading["verdict"]
 
 
 def test_sampling_is_reported(windows: dict[str, Path], make_context: MakeContext):
@@ -112,6 +145,12 @@ def test_model_role_gets_the_evidence_and_its_tokenizer_vocabulary(
     assert evidence.details["vocabulary"] == "tokenizer"
     # Every English word of the logs is in this tokenizer's vocabulary.
     assert evidence.details["summary"]["prompt.oov_rate"]["reference_mean"] == 0.0
+    # The report names the model it is about, and says the windows were sampled.
+    heading = heading_of(evidence.artifacts["drift_report.html"])
+    model_ref = context.input("model").ref
+    assert heading["model"] == model_ref
+    assert heading["title"].startswith(f"Drift report of {model_ref}: ")
+    assert heading["current"] == f"{context.input('current').ref} (1,500 rows, 300 sampled)"
 
 
 def test_unknown_param_is_named(windows: dict[str, Path], make_context: MakeContext):

@@ -16,11 +16,12 @@ import hashlib
 import hmac
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
@@ -33,7 +34,7 @@ from lmops_core.governance.workflow import Governance
 from lmops_core.outbound import DestinationPolicy, post_json
 from lmops_core.policy import PolicyEvaluation
 from lmops_core.registry import store
-from lmops_core.registry.models import utcnow
+from lmops_core.registry.models import AuditEvent, utcnow
 from lmops_core.registry.names import parse_ref
 from lmops_core.terms import GovernedStage
 
@@ -209,3 +210,34 @@ def training_requests(ws: MonitoredStore, *, status: str | None = "open") -> lis
         if status:
             q = q.where(col(TrainingRequest.status) == status)
         return [r.model_dump() for r in s.execute(q).scalars()]
+
+
+def open_breaches(ws: ActingStore, refs: Sequence[str]) -> dict[str, list[str]]:
+    """``{ref: reasons}`` of the versions whose latest monitoring check was a breach.
+
+    A check is audited ``monitoring.ok`` when it passes and ``monitoring.alert``
+    when a breached rule alerts, so the later of the two says whether an alert
+    is still open; a version checked fine since is left out. (A breach that
+    revokes or requires revalidation shows in the version's status instead.)
+    """
+    if not refs:
+        return {}
+    actions = ("monitoring.ok", "monitoring.alert")
+    with ws.db.read() as s:
+        latest = (
+            select(func.max(AuditEvent.seq))
+            .where(col(AuditEvent.subject).in_(list(refs)), col(AuditEvent.action).in_(actions))
+            .group_by(col(AuditEvent.subject))
+        )
+        rows = s.execute(
+            select(col(AuditEvent.subject), col(AuditEvent.action), col(AuditEvent.after)).where(
+                col(AuditEvent.seq).in_(latest)
+            )
+        ).all()
+    out: dict[str, list[str]] = {}
+    for subject, action, after in rows:
+        if action == "monitoring.alert":
+            body = json.loads(after)
+            reasons = body.get("reasons") if isinstance(body, dict) else None
+            out[subject] = [str(r) for r in reasons] if isinstance(reasons, list) else []
+    return out

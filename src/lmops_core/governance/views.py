@@ -6,11 +6,14 @@ is also how the workflow answers after it changed a request.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, Text, func, literal, select, type_coerce
 from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import Session, col
 
@@ -26,6 +29,7 @@ from lmops_core.governance.schemas import (
 )
 from lmops_core.registry import store
 from lmops_core.registry.db import Database
+from lmops_core.registry.names import ASSET_TYPES
 from lmops_core.terms import GovernedStage
 
 
@@ -91,6 +95,30 @@ def request_public(
     )
 
 
+@dataclass(frozen=True)
+class QueuedRequest:
+    """A pending request as a queue lists it: what it needs, who asked, who wrote the version.
+
+    Lighter than :class:`ApprovalRequestPublic` (no digests, no decisions), so a whole
+    queue of thousands can be read, filtered and paged at once. Requests with the same
+    required approvals share one dict: read it, never change it.
+    """
+
+    id: str
+    asset_type: str
+    ref: str
+    target_stage: str
+    requested_by: str
+    created_at: datetime
+    expires_at: datetime
+    required_approvals: dict[str, int]
+    approvals_so_far: dict[str, int]
+    separation_of_duties: bool
+    author: str
+    risk_tier: str | None
+    status: str = "pending"
+
+
 def request_subject(s: Session, req: ApprovalRequest) -> tuple[Any, Any]:
     """The asset and the version a request is about."""
     version = store.version_by_id(s, req.asset_type, req.version_id)
@@ -142,6 +170,74 @@ class RequestViews:
                 limit=limit,
                 offset=offset,
             )
+
+    def pending_queue(
+        self, *, asset_type: str | None = None, target_stage: GovernedStage | None = None
+    ) -> list[QueuedRequest]:
+        """Every pending request, oldest first, with its approvals so far, the version's
+        author and the asset's risk tier: three queries whatever the queue's length."""
+        with self.db.read() as s:
+            base = [col(ApprovalRequest.status) == "pending"]
+            if asset_type:
+                base.append(col(ApprovalRequest.asset_type) == asset_type)
+            if target_stage:
+                base.append(col(ApprovalRequest.target_stage) == target_stage)
+            approvals: dict[str, dict[str, int]] = {}
+            for rid, role, n in s.execute(
+                select(col(ApprovalDecision.request_id), col(ApprovalDecision.role), func.count())
+                .join(ApprovalRequest, col(ApprovalRequest.id) == ApprovalDecision.request_id)
+                .where(*base, col(ApprovalDecision.decision) == "approve")
+                .group_by(col(ApprovalDecision.request_id), col(ApprovalDecision.role))
+            ):
+                approvals.setdefault(rid, {})[role] = n
+            out = []
+            decoded: dict[str, dict[str, int]] = {}
+            for typ in (asset_type,) if asset_type else ASSET_TYPES:
+                asset_cls, version_cls, fk = store.asset_classes(typ)
+                tier = getattr(asset_cls, "risk_tier", None)
+                q = (
+                    select(
+                        col(ApprovalRequest.id),
+                        col(ApprovalRequest.ref),
+                        col(ApprovalRequest.target_stage),
+                        col(ApprovalRequest.requested_by),
+                        col(ApprovalRequest.created_at),
+                        col(ApprovalRequest.expires_at),
+                        # Raw text: thousands of rows share a handful of values, decoded once.
+                        type_coerce(col(ApprovalRequest.required_approvals), Text),
+                        col(ApprovalRequest.separation_of_duties),
+                        version_cls.created_by,
+                        tier if tier is not None else literal(None),
+                    )
+                    .join(version_cls, version_cls.id == col(ApprovalRequest.version_id))
+                    .join(asset_cls, asset_cls.id == getattr(version_cls, fk))
+                    .where(*base, col(ApprovalRequest.asset_type) == typ)
+                )
+                # Core rows, not ORM ones: this loop runs once per pending request.
+                for (
+                    rid,
+                    ref,
+                    stage,
+                    by,
+                    created,
+                    expires,
+                    raw,
+                    sod,
+                    author,
+                    risk,
+                ) in s.connection().execute(q):
+                    needs = decoded.get(raw) if isinstance(raw, str) else raw
+                    if needs is None:
+                        needs = decoded[raw] = json.loads(raw)
+                    # Positional, in the field order of QueuedRequest.
+                    out.append(
+                        QueuedRequest(
+                            rid, typ, ref, stage, by, aware(created), aware(expires), needs,
+                            approvals.get(rid, {}), sod, author, risk,
+                        )
+                    )  # fmt: skip
+        out.sort(key=lambda r: (r.created_at, r.id))
+        return out
 
     def pending_by_ref(
         self, asset_type: str, refs: Sequence[str]
@@ -233,4 +329,11 @@ class RequestViews:
             )
 
 
-__all__ = ["RequestViews", "decisions_for", "request_public", "request_subject", "summaries"]
+__all__ = [
+    "QueuedRequest",
+    "RequestViews",
+    "decisions_for",
+    "request_public",
+    "request_subject",
+    "summaries",
+]

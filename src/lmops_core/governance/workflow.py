@@ -31,7 +31,7 @@ from lmops_core.governance.schemas import (
     Page,
     Principal,
 )
-from lmops_core.governance.views import RequestViews
+from lmops_core.governance.views import QueuedRequest, RequestViews
 from lmops_core.plugins import PluginHost
 from lmops_core.policy import PolicyEvaluation, PolicySet
 from lmops_core.registry.db import Database
@@ -156,6 +156,12 @@ class Governance(GovernancePart):
             limit=limit,
             offset=offset,
         )
+
+    def pending_queue(
+        self, *, asset_type: str | None = None, target_stage: GovernedStage | None = None
+    ) -> list[QueuedRequest]:
+        """Every pending request, oldest first, light enough to filter and page thousands."""
+        return self.views.pending_queue(asset_type=asset_type, target_stage=target_stage)
 
     def pending_by_ref(
         self, asset_type: str, refs: Sequence[str]

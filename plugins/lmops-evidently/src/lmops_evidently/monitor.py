@@ -17,6 +17,7 @@ from lmops_evidently.frames import FeatureFrames, build_feature_frames
 from lmops_evidently.params import DriftParams
 from lmops_evidently.plugin import DriftOperation
 from lmops_evidently.report import DriftVerdict, run_drift_report
+from lmops_evidently.report_head import Heading, Window, put_heading
 from lmops_evidently.vocabulary import TokenizerVocabulary
 
 REPORT_NAME = "drift_report.html"
@@ -95,6 +96,26 @@ def _metrics(verdict: DriftVerdict, frames: FeatureFrames, params: DriftParams) 
     return metrics
 
 
+def _heading(context: StageContext, verdict: DriftVerdict, frames: FeatureFrames) -> Heading:
+    """The report's heading: the model (if any), both windows and Evidently's verdict."""
+    model = context.inputs.get("model")
+    sign = ">=" if verdict.dataset_drift else "<"
+    return Heading(
+        kind="Drift report",
+        model=model.ref if model is not None else None,
+        reference=Window(
+            context.input("reference").ref, frames.rows_reference, len(frames.reference)
+        ),
+        current=Window(context.input("current").ref, frames.rows_current, len(frames.current)),
+        drifted=verdict.dataset_drift,
+        finding=(
+            f"{verdict.drifted_columns} of {len(verdict.columns)} columns drifted "
+            f"(share {verdict.drifted_share:.2f} {sign} threshold "
+            f"{verdict.drift_share_threshold:.2f})"
+        ),
+    )
+
+
 class DriftMonitor(DriftOperation):
     """Compares a ``reference`` window with a ``current`` one.
 
@@ -142,6 +163,7 @@ class DriftMonitor(DriftOperation):
             params=params,
             html_path=html_path,
         )
+        put_heading(html_path, _heading(context, verdict, frames))
         reported = time.perf_counter()
         metrics = _metrics(verdict, frames, params)
         artifacts = {REPORT_NAME: html_path}

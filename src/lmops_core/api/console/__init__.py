@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from lmops_core.api.cache import GenerationCache
 from lmops_core.api.console.pages import root, router
 from lmops_core.api.console.render import PREFIX
 from lmops_core.api.security import PUBLIC, AccessRegistry
@@ -26,6 +28,10 @@ STATIC_PATH = f"{PREFIX}/static"
 def mount_console(app: FastAPI, registry: AccessRegistry, *, session_minutes: int) -> None:
     """Add the console's pages, its stylesheet (public) and its session store to ``app``."""
     app.state.console_sessions = SessionStore(timedelta(minutes=session_minutes))
+    # Rendered pages, per store generation, user and minute (console.pages.cached_page).
+    app.state.console_pages = GenerationCache[str](max_entries=512)
+    # The pending queue, and each reader's share of it, per store generation (pages.inbox).
+    app.state.console_queues = GenerationCache[Any](max_entries=64)
     app.include_router(root)
     app.include_router(router)
     app.mount(

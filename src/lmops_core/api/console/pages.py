@@ -12,22 +12,29 @@ from __future__ import annotations
 
 import mimetypes
 import secrets
-from typing import Annotated
+import time
+from collections.abc import Callable, Hashable
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from lmops_core.api.cache import GenerationCache
 from lmops_core.api.console import views
 from lmops_core.api.console.render import (
     ARTIFACT_HEADERS,
+    CSRF_SLOT,
+    PAGE_HEADERS,
     PREFIX,
     REPORT_HEADERS,
     SIGN_IN,
     page,
     part,
+    render,
     safe_next,
+    with_csrf,
 )
 from lmops_core.api.errors import status_for
 from lmops_core.api.routes import Text
@@ -37,6 +44,7 @@ from lmops_core.api.security import (
     PUBLIC,
     acting,
     authenticate,
+    generation_of,
 )
 from lmops_core.api.sessions import SESSION_COOKIE, SIGN_IN_COOKIE, SessionStore, same_secret
 from lmops_core.errors import (
@@ -199,39 +207,87 @@ async def sign_out(request: Request, _principal: Reader) -> Response:
 # -- pages ------------------------------------------------------------------------------------
 
 
+async def cached_page(
+    request: Request, principal: Principal, key: Hashable, build: Callable[[], str]
+) -> HTMLResponse:
+    """``build()``'s page, computed in the thread pool once per store generation, user
+    and minute, then served to each of the user's sessions with its own CSRF token.
+
+    A page depends on the store (the generation moves with every audited change, see
+    :mod:`lmops_core.api.cache`), on who reads it (user and roles) and, through ages
+    and times left shown to the minute, on the clock: all three are in the key.
+    """
+    pages: GenerationCache[str] = request.app.state.console_pages
+    generation = await generation_of(request)  # before reading, see lmops_core.api.cache
+    minute = int(time.time() // 60)
+    html = await pages.get_or_compute(
+        generation,
+        (key, principal.user, principal.roles, minute),
+        lambda: run_in_threadpool(build),
+    )
+    return with_csrf(request, html)
+
+
 @router.get("")
-def inbox(
+async def inbox(
     request: Request,
     principal: Reader,
     scope: Annotated[str | None, Query(max_length=8)] = None,
     asset_type: Annotated[Text, Query(max_length=16)] = "",
     target_stage: Annotated[Text, Query(max_length=64)] = "",
+    page_number: Annotated[int, Query(alias="page", ge=1, le=1_000_000)] = 1,
 ) -> HTMLResponse:
-    """Pending requests, oldest first, with what each still needs."""
-    data = views.inbox(
-        acting(request, principal),
-        principal,
-        scope=scope,
-        asset_type=asset_type,
-        target_stage=target_stage,
+    """Pending requests, oldest first, a page at a time, with what each still needs.
+
+    The pending queue is read once per store generation for every reader, and filtered
+    once per generation for each user and roles; a page is then a slice of it.
+    """
+    stage = check_target_stage(target_stage, field="target_stage") if target_stage else None
+    queues: GenerationCache[Any] = request.app.state.console_queues
+    generation = await generation_of(request)
+    governance = acting(request, principal).governance
+    queue = await queues.get_or_compute(
+        generation,
+        ("pending", asset_type, target_stage),
+        lambda: run_in_threadpool(
+            governance.pending_queue,
+            asset_type=asset_type or None,
+            target_stage=stage,
+        ),
     )
-    return page(request, "inbox.html", inbox=data, title="Inbox")
+    listed = await queues.get_or_compute(
+        generation,
+        ("inbox", principal.user, principal.roles, scope, asset_type, target_stage),
+        lambda: run_in_threadpool(
+            lambda: views.inbox_queue(
+                queue, principal, scope=scope, asset_type=asset_type, target_stage=target_stage
+            )
+        ),
+    )
+
+    def build() -> str:
+        data = views.inbox_page(listed, page_number)
+        return render(request, "inbox.html", csrf=CSRF_SLOT, inbox=data, title="Inbox")
+
+    return await cached_page(
+        request, principal, ("inbox", scope, asset_type, target_stage, page_number), build
+    )
 
 
-def _request_page(
+def _request_html(
     request: Request,
     principal: Principal,
     request_id: str,
     *,
-    status: int = 200,
+    csrf: str | None = None,
     error: str = "",
     notice: str = "",
-) -> HTMLResponse:
+) -> str:
     view = views.request_view(acting(request, principal), principal, request_id)
-    return page(
+    return render(
         request,
         "request.html",
-        status=status,
+        csrf=csrf,
         view=view,
         error=error,
         notice=notice,
@@ -240,7 +296,7 @@ def _request_page(
 
 
 @router.get("/requests/{request_id}")
-def request_page(
+async def request_page(
     request: Request,
     principal: Reader,
     request_id: RequestId,
@@ -251,7 +307,13 @@ def request_page(
         "approve": "Your approval was recorded.",
         "reject": "Your rejection was recorded.",
     }.get(decided, "")
-    return _request_page(request, principal, request_id, notice=notice)
+
+    return await cached_page(
+        request,
+        principal,
+        ("request", request_id, notice),
+        lambda: _request_html(request, principal, request_id, csrf=CSRF_SLOT, notice=notice),
+    )
 
 
 @router.post("/requests/{request_id}/decide")
@@ -275,9 +337,10 @@ async def decide(request: Request, principal: Reviewer, request_id: RequestId) -
     except LmopsError as exc:
         # Bad input or a stale request: show the page again, now in its new state, with why.
         status, error = status_for(exc), exc.message
-        return await run_in_threadpool(
-            lambda: _request_page(request, principal, request_id, status=status, error=error)
+        html = await run_in_threadpool(
+            lambda: _request_html(request, principal, request_id, error=error)
         )
+        return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
     return RedirectResponse(
         f"{PREFIX}/requests/{part(request_id)}?decided={decision}", status_code=303
     )

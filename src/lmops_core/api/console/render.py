@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -79,8 +80,12 @@ def environment() -> Environment:
     return env
 
 
-def page(request: Request, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
-    """``template`` rendered for the request's signed-in user (if any) as an HTML response."""
+def render(request: Request, template: str, *, csrf: str | None = None, **context: Any) -> str:
+    """``template`` as HTML for the request's signed-in user (if any), server paths scrubbed.
+
+    ``csrf`` stands in for the session's CSRF token (a page cached for every session of
+    a user carries :data:`CSRF_SLOT` and gets each session's token when served).
+    """
     session: ConsoleSession | None = getattr(request.state, "console_session", None)
     principal = getattr(request.state, "console_principal", None)
     html = (
@@ -88,12 +93,29 @@ def page(request: Request, template: str, *, status: int = 200, **context: Any) 
         .get_template(template)
         .render(
             user=session.user if session else None,
-            csrf=session.csrf if session else "",
+            csrf=csrf if csrf is not None else (session.csrf if session else ""),
             roles=sorted(principal.roles) if principal is not None else [],
             **context,
         )
     )
-    return HTMLResponse(scrubber_of(request).text(html), status_code=status, headers=PAGE_HEADERS)
+    return scrubber_of(request).text(html)
+
+
+def page(request: Request, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+    """``template`` rendered for the request's signed-in user (if any) as an HTML response."""
+    return HTMLResponse(
+        render(request, template, **context), status_code=status, headers=PAGE_HEADERS
+    )
+
+
+#: Where a cached page's CSRF token goes: random per process, never a valid token itself.
+CSRF_SLOT = "csrf-slot-" + secrets.token_hex(16)
+
+
+def with_csrf(request: Request, html: str) -> HTMLResponse:
+    """A page rendered with :data:`CSRF_SLOT`, served with this session's own CSRF token."""
+    session: ConsoleSession = request.state.console_session
+    return HTMLResponse(html.replace(CSRF_SLOT, session.csrf), headers=PAGE_HEADERS)
 
 
 def safe_next(target: str | None) -> str:
@@ -124,6 +146,7 @@ def error_page(request: Request, status: int, code: str, message: str) -> Respon
 
 __all__ = [
     "ARTIFACT_HEADERS",
+    "CSRF_SLOT",
     "PAGE_HEADERS",
     "PREFIX",
     "REPORT_HEADERS",
@@ -132,7 +155,9 @@ __all__ = [
     "error_page",
     "page",
     "part",
+    "render",
     "safe_next",
     "to_sign_in",
     "when",
+    "with_csrf",
 ]

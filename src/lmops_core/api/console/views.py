@@ -9,7 +9,7 @@ separation of duties); the service checks them again when a decision is made.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any
 
@@ -17,13 +17,15 @@ from lmops_core.api.security import AUDITORS
 from lmops_core.contracts import AssetType, EvidenceKind
 from lmops_core.errors import NotFoundError, ValidationError
 from lmops_core.evidence_summary import format_value, headline_metrics
-from lmops_core.governance.decisions import check_target_stage
+from lmops_core.governance.decisions import REVALIDATION_REQUIRED, check_target_stage
+from lmops_core.governance.monitoring import open_breaches
 from lmops_core.governance.schemas import (
     ApprovalRequestDetail,
     ApprovalRequestPublic,
     DecisionPublic,
     Principal,
 )
+from lmops_core.governance.views import QueuedRequest
 from lmops_core.registry.models import utcnow
 from lmops_core.registry.names import ASSET_TYPES, parse_ref
 from lmops_core.registry.schemas import (
@@ -38,8 +40,8 @@ from lmops_core.reports.sections import lineage_of
 from lmops_core.reports.svg import lineage_graph
 from lmops_core.workspace import Workspace
 
-#: Most requests one inbox page lists.
-INBOX_LIMIT = 500
+#: Requests one inbox page lists.
+INBOX_PAGE = 50
 #: The inventory's sections, in the order a risk function reads them.
 INVENTORY_ORDER: tuple[AssetType, ...] = ("model", "dataset", "prompt", "suite")
 #: Most audit events the request page lists.
@@ -59,7 +61,7 @@ def duration(delta: timedelta) -> str:
     return f"{hours}h {minutes}m" if hours else f"{minutes}m"
 
 
-def missing_approvals(req: ApprovalRequestPublic) -> dict[str, int]:
+def missing_approvals(req: ApprovalRequestPublic | QueuedRequest) -> dict[str, int]:
     """``{role: approvals still needed}`` of a request (roles already satisfied left out)."""
     return {
         role: need - req.approvals_so_far.get(role, 0)
@@ -69,7 +71,7 @@ def missing_approvals(req: ApprovalRequestPublic) -> dict[str, int]:
 
 
 def deciding_roles(
-    req: ApprovalRequestPublic, principal: Principal, author: str | None
+    req: ApprovalRequestPublic | QueuedRequest, principal: Principal, author: str | None
 ) -> list[str]:
     """The roles ``principal`` may decide ``req`` as: missing ones it holds, unless it
     requested the promotion or authored the version (separation of duties)."""
@@ -80,20 +82,6 @@ def deciding_roles(
     return [role for role in missing_approvals(req) if role in principal.roles]
 
 
-def _versions_by_ref(ws: Workspace, refs: Iterable[str]) -> dict[str, VersionPublic]:
-    """The versions ``refs`` name, read one asset at a time."""
-    names = {(parsed.asset_type or "model", parsed.name) for parsed in map(parse_ref, refs)}
-    out: dict[str, VersionPublic] = {}
-    for typ, name in sorted(names):
-        for version in ws.list_versions(typ, name):
-            out[version.ref] = version
-    return out
-
-
-def _assets(ws: Workspace, types: Iterable[str]) -> dict[tuple[str, str], AssetPublic]:
-    return {(typ, a.name): a for typ in sorted(set(types)) for a in ws.list_assets(typ)}  # type: ignore[arg-type]
-
-
 # -- inbox ------------------------------------------------------------------------------------
 
 
@@ -101,7 +89,7 @@ def _assets(ws: Workspace, types: Iterable[str]) -> dict[tuple[str, str], AssetP
 class InboxRow:
     """One pending request as the inbox lists it."""
 
-    request: ApprovalRequestPublic
+    request: QueuedRequest
     asset: str
     version: int | None
     risk_tier: str
@@ -112,10 +100,11 @@ class InboxRow:
 
 
 @dataclass(frozen=True)
-class Inbox:
-    """The inbox page: rows oldest first, the filters in force and their choices."""
+class InboxQueue:
+    """The pending requests one reader's inbox lists, before paging: each with the roles
+    the reader may decide it as."""
 
-    rows: list[InboxRow]
+    chosen: list[tuple[QueuedRequest, list[str]]]
     scope: str
     asset_type: str
     target_stage: str
@@ -124,54 +113,105 @@ class Inbox:
     total_pending: int
 
 
-def inbox(
-    ws: Workspace, principal: Principal, *, scope: str | None, asset_type: str, target_stage: str
-) -> Inbox:
-    """Pending requests, oldest first; ``scope`` ``mine`` keeps those the caller may decide."""
-    page = ws.governance.list_requests(
-        status="pending",
-        asset_type=asset_type or None,
-        target_stage=check_target_stage(target_stage, field="target_stage")
-        if target_stage
-        else None,
-        limit=INBOX_LIMIT,
-    )
-    pending = sorted(page.items, key=lambda r: (r.created_at, r.id))
-    versions = _versions_by_ref(ws, (r.ref for r in pending))
-    assets = _assets(ws, (r.asset_type for r in pending))
+@dataclass(frozen=True)
+class Inbox(InboxQueue):
+    """One inbox page: its rows oldest first, the counts, the filters and their choices."""
+
+    rows: list[InboxRow]
+    total: int
+    page: int
+    pages: int
+
+    @property
+    def first(self) -> int:
+        """The position of the page's first row in the whole list (1-based; 0 when empty)."""
+        return (self.page - 1) * INBOX_PAGE + 1 if self.rows else 0
+
+    @property
+    def last(self) -> int:
+        """The position of the page's last row in the whole list."""
+        return (self.page - 1) * INBOX_PAGE + len(self.rows)
+
+
+def inbox_queue(
+    queue: Sequence[QueuedRequest],
+    principal: Principal,
+    *,
+    scope: str | None,
+    asset_type: str,
+    target_stage: str,
+) -> InboxQueue:
+    """The requests of ``queue`` (pending, oldest first) ``principal``'s inbox lists:
+    ``scope`` ``mine`` keeps those it may decide, ``all`` keeps every one."""
     can_review = bool(principal.roles & {"validator", "risk_officer", "data_steward", "admin"})
     scope = scope if scope in ("mine", "all") else ("mine" if can_review else "all")
+    chosen = []
+    for req in queue:
+        mine = deciding_roles(req, principal, req.author)
+        if mine or scope == "all":
+            chosen.append((req, mine))
+    return InboxQueue(
+        chosen=chosen,
+        scope=scope,
+        asset_type=asset_type,
+        target_stage=target_stage,
+        stages=sorted({r.target_stage for r in queue} | ({target_stage} - {""})),
+        can_review=can_review,
+        total_pending=len(queue),
+    )
+
+
+def inbox_page(listed: InboxQueue, page: int) -> Inbox:
+    """Page ``page`` (1-based; past the end: the last page) of an inbox, dressed for display."""
+    pages = max(1, -(-len(listed.chosen) // INBOX_PAGE))
+    page = min(max(1, page), pages)
     now = utcnow()
     rows = []
-    for req in pending:
+    for req, mine in listed.chosen[(page - 1) * INBOX_PAGE : page * INBOX_PAGE]:
         parsed = parse_ref(req.ref)
-        version = versions.get(req.ref)
-        mine = deciding_roles(req, principal, version.created_by if version else None)
-        if scope == "mine" and not mine:
-            continue
-        asset = assets.get((req.asset_type, parsed.name))
         rows.append(
             InboxRow(
                 request=req,
                 asset=parsed.name,
                 version=parsed.version,
-                risk_tier=(asset.risk_tier if asset else None) or "-",
+                risk_tier=req.risk_tier or "-",
                 age=duration(now - req.created_at),
                 time_left=duration(req.expires_at - now),
                 missing=missing_approvals(req),
                 my_roles=mine,
             )
         )
-    stages = sorted({r.target_stage for r in pending} | ({target_stage} - {""}))
     return Inbox(
+        **{f.name: getattr(listed, f.name) for f in fields(InboxQueue)},
         rows=rows,
-        scope=scope,
-        asset_type=asset_type,
-        target_stage=target_stage,
-        stages=stages,
-        can_review=can_review,
-        total_pending=page.total,
+        total=len(listed.chosen),
+        page=page,
+        pages=pages,
     )
+
+
+def inbox(
+    ws: Workspace,
+    principal: Principal,
+    *,
+    scope: str | None,
+    asset_type: str,
+    target_stage: str,
+    page: int = 1,
+) -> Inbox:
+    """Page ``page`` of the pending requests, oldest first; ``scope`` ``mine`` keeps those
+    the caller may decide. The whole queue is read at once (a light row per request) so
+    the counts and pages are exact; only the page's rows are dressed for display."""
+    queue = ws.governance.pending_queue(
+        asset_type=asset_type or None,
+        target_stage=check_target_stage(target_stage, field="target_stage")
+        if target_stage
+        else None,
+    )
+    listed = inbox_queue(
+        queue, principal, scope=scope, asset_type=asset_type, target_stage=target_stage
+    )
+    return inbox_page(listed, page)
 
 
 # -- request page -----------------------------------------------------------------------------
@@ -213,6 +253,28 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class AuditRow:
+    """One audit event about the request, with what its body says beside the request id."""
+
+    event: AuditEventPublic
+    detail: str
+
+
+def audit_rows(events: Iterable[AuditEventPublic]) -> list[AuditRow]:
+    """The request's events, each with its body's fields (role, comment, stage...) in words."""
+    rows = []
+    for event in events:
+        after = event.after if isinstance(event.after, Mapping) else {}
+        detail = "; ".join(
+            f"{key}: {format_value(value)}"
+            for key, value in sorted(after.items())
+            if key != "request_id" and value is not None and not isinstance(value, Mapping)
+        )
+        rows.append(AuditRow(event=event, detail=detail))
+    return rows
+
+
+@dataclass(frozen=True)
 class RequestView:
     """Everything the request page shows."""
 
@@ -226,7 +288,7 @@ class RequestView:
     lineage: list[LineageEdgePublic]
     lineage_svg: str
     decisions: list[DecisionPublic]
-    audit: list[AuditEventPublic] | None
+    audit: list[AuditRow] | None
     deciding_roles: list[str]
     missing: dict[str, int]
     why_not: str
@@ -323,19 +385,20 @@ def request_view(ws: Workspace, principal: Principal, request_id: str) -> Reques
     records = ws.evidence(detail.ref)
     latest = _latest(records)
     kinds = ws.plugins.declared_kinds()
-    parsed = parse_ref(detail.ref)
-    asset = _assets(ws, [detail.asset_type]).get((detail.asset_type, parsed.name))
+    asset = ws.get_asset(detail.asset_type, version.name)  # type: ignore[arg-type]
     current = detail.current_in_stage or {}
     roles = deciding_roles(detail, principal, version.created_by)
     ancestors = ws.lineage(detail.ref, direction="up")
     descendants = ws.lineage(detail.ref, direction="down")
     audit = None
     if principal.roles & AUDITORS.roles:
-        audit = ws.audit_events(subject=detail.ref, limit=AUDIT_LIMIT)
+        audit = audit_rows(
+            ws.audit_events(subject=detail.ref, request_id=detail.id, limit=AUDIT_LIMIT)
+        )
     return RequestView(
         request=detail,
         version=version,
-        risk_tier=(asset.risk_tier if asset else None) or "-",
+        risk_tier=asset.risk_tier or "-",
         outcomes=_outcomes(detail.evaluation, latest),
         evidence=evidence_rows(records, kinds),
         current_ref=current.get("ref"),
@@ -398,28 +461,55 @@ class VersionRow:
 
 
 @dataclass(frozen=True)
+class Alert:
+    """Something about an asset a reviewer should look at: what, and the version it is on."""
+
+    kind: str
+    ref: str
+    text: str
+
+
+@dataclass(frozen=True)
 class AssetRow:
-    """One asset with its versions, newest first."""
+    """One asset with its versions, newest first, and its open alerts."""
 
     asset: AssetPublic
     versions: list[VersionRow]
+    alerts: list[Alert] = field(default_factory=list)
+
+
+def alerts_of(rows: Sequence[VersionRow], breaches: Mapping[str, list[str]]) -> list[Alert]:
+    """An asset's alerts, newest version first: versions to revalidate, monitoring breaches
+    still open (the latest check alerted) and pending requests."""
+    alerts = []
+    for row in rows:
+        v = row.version
+        if v.status == REVALIDATION_REQUIRED:
+            alerts.append(Alert("revalidation", v.ref, f"@{v.version} revalidation required"))
+        if v.ref in breaches:
+            why = "; ".join(breaches[v.ref]) or "a monitoring rule failed"
+            alerts.append(Alert("breach", v.ref, f"@{v.version} monitoring breach: {why}"))
+        for req in row.open_requests:
+            alerts.append(
+                Alert("request", req.id, f"@{v.version} awaits approval to {req.target_stage}")
+            )
+    return alerts
 
 
 def _rows(ws: Workspace, typ: str, assets: Sequence[AssetPublic]) -> list[AssetRow]:
     versions = {a.name: ws.list_versions(typ, a.name) for a in assets}  # type: ignore[arg-type]
-    pending = ws.governance.pending_by_ref(
-        typ, [v.ref for listed in versions.values() for v in listed]
-    )
-    return [
-        AssetRow(
-            asset=a,
-            versions=[
-                VersionRow(version=v, open_requests=pending.get(v.ref, []))
-                for v in sorted(versions[a.name], key=lambda v: v.version, reverse=True)
-            ],
-        )
-        for a in sorted(assets, key=lambda a: a.name)
-    ]
+    listed = [v for vs in versions.values() for v in vs]
+    pending = ws.governance.pending_by_ref(typ, [v.ref for v in listed])
+    # Only a version in a stage is monitored.
+    breaches = open_breaches(ws, [v.ref for v in listed if v.stage is not None])
+    out = []
+    for a in sorted(assets, key=lambda a: a.name):
+        rows = [
+            VersionRow(version=v, open_requests=pending.get(v.ref, []))
+            for v in sorted(versions[a.name], key=lambda v: v.version, reverse=True)
+        ]
+        out.append(AssetRow(asset=a, versions=rows, alerts=alerts_of(rows, breaches)))
+    return out
 
 
 def inventory(ws: Workspace) -> dict[str, list[AssetRow]]:
@@ -459,21 +549,28 @@ def asset_view(ws: Workspace, asset_type: str, name: str) -> AssetView:
 
 
 __all__ = [
+    "Alert",
     "AssetRow",
+    "AuditRow",
     "AssetView",
     "Comparison",
     "EvidenceRow",
     "Inbox",
+    "InboxQueue",
     "InboxRow",
     "OutcomeRow",
     "RequestView",
     "VersionRow",
     "artifact_digest",
+    "alerts_of",
     "asset_view",
+    "audit_rows",
     "deciding_roles",
     "duration",
     "evidence_rows",
     "inbox",
+    "inbox_page",
+    "inbox_queue",
     "inventory",
     "missing_approvals",
     "request_view",

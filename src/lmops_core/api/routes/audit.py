@@ -34,14 +34,18 @@ def audit_events(
     principal: Annotated[Principal, Depends(AUDITORS)],
     subject: Annotated[Text | None, Query(max_length=256)] = None,
     action: Annotated[Text | None, Query(max_length=64)] = None,
+    request_id: Annotated[
+        Text | None,
+        Query(max_length=64, description="Only events about this approval request"),
+    ] = None,
     after: Annotated[
         int, Query(ge=0, le=INT64_MAX, description="Only events with seq > after")
     ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditEventPublic]:
-    """Events in chain order, filtered by subject and action; page with ``after``."""
+    """Events in chain order, filtered by subject, action and request; page with ``after``."""
     events = acting(request, principal).audit_events(
-        subject=subject, action=action, after_seq=after, limit=limit
+        subject=subject, action=action, request_id=request_id, after_seq=after, limit=limit
     )
     return list(scrub(request, events))
 
