@@ -21,7 +21,7 @@ from lmops_core.errors import ValidationError
 from lmops_presidio.config import ALL_ENTITIES, DEFAULT_NER_MODEL, NER_ENTITIES, GuardConfig
 from lmops_presidio.engines import analyzer_engine, anonymizer_engine, empty_artifacts
 from lmops_presidio.operators import operator_configs
-from lmops_presidio.prefilter import candidate_entities
+from lmops_presidio.prefilter import candidate_entities, english_view, has_latin
 
 __all__ = ["Finding", "GuardConfig", "PiiGuard", "Redaction", "make_pii_guard"]
 
@@ -109,6 +109,7 @@ class PiiGuard:
             self.config.ner_model if self._uses_ner else None,
             self.config.language,
             tuple(self.config.phone_regions),
+            self.config.uses_chinese_ner,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -169,7 +170,9 @@ class PiiGuard:
         analyzer = self.analyzer
         language = self.config.language
         for text, artifacts in zip(texts, self._artifacts(analyzer, texts), strict=True):
-            candidates = candidate_entities(text, self._entities)
+            candidates = candidate_entities(
+                text, self._entities, chinese_ner=self.config.uses_chinese_ner
+            )
             if not candidates:
                 yield []
                 continue
@@ -188,16 +191,20 @@ class PiiGuard:
 
     def _artifacts(self, analyzer: AnalyzerEngine, texts: list[str]) -> Iterator[NlpArtifacts]:
         language = self.config.language
+        empty = empty_artifacts(language)
         if not self._uses_ner:
-            empty = empty_artifacts(language)
             for _ in texts:
                 yield empty
             return
-        batches = analyzer.nlp_engine.process_batch(
-            texts, language, batch_size=self.config.batch_size
+        # The English NER reads only texts with a Latin letter, with their CJK
+        # characters blanked; the others get no artifacts (the Chinese NER
+        # does not use them).
+        english = [english_view(text) for text in texts if has_latin(text)]
+        batches = iter(
+            analyzer.nlp_engine.process_batch(english, language, batch_size=self.config.batch_size)
         )
-        for _text, artifacts in batches:
-            yield artifacts
+        for text in texts:
+            yield next(batches)[1] if has_latin(text) else empty
 
 
 def drop_shadowed(results: list[RecognizerResult]) -> list[RecognizerResult]:

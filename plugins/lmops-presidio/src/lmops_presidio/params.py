@@ -36,6 +36,9 @@ class PiiRedactParams(OperationParams):
         DEFAULT_NER_MODEL,
         description="spaCy model package or folder for PERSON/LOCATION; null for patterns only",
     )
+    chinese_ner: bool = Field(
+        True, description="also find Chinese names, places and organisations with Baidu's LAC"
+    )
     score_threshold: float = Field(
         DEFAULT_SCORE_THRESHOLD, description="minimum score of a finding"
     )
@@ -73,6 +76,7 @@ def step_settings(params: PiiRedactParams) -> StepSettings:
     """The guard configuration and parallelism of validated ``params``."""
     kwargs: dict[str, Any] = {
         "ner_model": params.ner_model,
+        "chinese_ner": params.chinese_ner,
         "score_threshold": params.score_threshold,
         "batch_size": params.batch_size,
     }
