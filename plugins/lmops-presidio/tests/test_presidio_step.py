@@ -92,8 +92,8 @@ def test_evidence_counts_per_entity_and_holds_no_personal_data(jsonl, make_conte
     metrics = evidence.metrics
     assert metrics["before.CN_RESIDENT_ID"] == 1 and metrics["after.CN_RESIDENT_ID"] == 0
     assert metrics["before.CN_MOBILE"] == 1 and metrics["before.PERSON"] == 1
-    # A Mastercard passes Luhn with 16 digits: it is also a bank card.
-    assert metrics["before.CREDIT_CARD"] == 1 and metrics["before.CN_BANK_CARD"] == 1
+    # A Mastercard with no bank-card word before it is a credit card only.
+    assert metrics["before.CREDIT_CARD"] == 1 and metrics["before.CN_BANK_CARD"] == 0
     assert evidence.details["per_entity"]["CN_MOBILE"] == {"before": 1, "after": 0}
     assert evidence.details["per_field"]["messages[].content"] == {"scanned": 4, "touched": 2}
     config = evidence.details["config"]
@@ -231,3 +231,16 @@ def test_missing_dataset_input_is_a_stage_error(tmp_path: Path, make_context) ->
     context = type(context)(**{**context.__dict__, "inputs": {}})
     with pytest.raises(StageError, match='needs an input for role "dataset"'):
         PiiRedactionStep().run(context)
+
+
+def test_a_card_two_types_match_is_counted_once_and_the_winner_named(jsonl, make_context) -> None:
+    records = [
+        {"text": "退款请打到卡号 6222021234567890128，谢谢。"},
+        {"text": "card 5555555555554444"},
+    ]
+    result = PiiRedactionStep().run(make_context(jsonl(records), "text"))
+    (evidence,) = result.evidence
+    metrics = evidence.metrics
+    assert metrics["before.CN_BANK_CARD"] == 1 and metrics["before.CREDIT_CARD"] == 1
+    assert metrics["findings_before"] == 2 and metrics["findings_after"] == 0
+    assert evidence.details["same_span"] == {"CN_BANK_CARD over CREDIT_CARD": 1}

@@ -31,6 +31,8 @@ class ChunkResult:
     touched: list[bool]
     before: Counter[str] = field(default_factory=Counter)
     after: Counter[str] = field(default_factory=Counter)
+    same_span: Counter[str] = field(default_factory=Counter)
+    """``"WINNER over LOSER"``: spans two types matched, counted once as the winner."""
 
 
 def redact_chunk(guard: PiiGuard, texts: list[str]) -> ChunkResult:
@@ -42,8 +44,14 @@ def redact_chunk(guard: PiiGuard, texts: list[str]) -> ChunkResult:
     """
     redactions = guard.redact_batch(texts)
     before: Counter[str] = Counter()
+    same_span: Counter[str] = Counter()
     for redaction in redactions:
         before.update(finding.entity_type for finding in redaction.findings)
+        same_span.update(
+            f"{finding.entity_type} over {loser}"
+            for finding in redaction.findings
+            for loser in finding.also
+        )
     changed = [r.text for r in redactions if r.findings]
     after: Counter[str] = Counter()
     for findings in guard.scan_batch(changed):
@@ -53,6 +61,7 @@ def redact_chunk(guard: PiiGuard, texts: list[str]) -> ChunkResult:
         touched=[bool(r.findings) for r in redactions],
         before=before,
         after=after,
+        same_span=same_span,
     )
 
 

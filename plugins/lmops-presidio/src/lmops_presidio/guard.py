@@ -71,6 +71,9 @@ class Finding:
     start: int
     end: int
     score: float
+    also: tuple[str, ...] = ()
+    """Other types that matched exactly this span and lost to ``entity_type``
+    (a UnionPay number is a credit card too): counted once, as the winner."""
 
 
 @dataclass(frozen=True)
@@ -185,7 +188,7 @@ class PiiGuard:
                 score_threshold=floor,
             )
             kept = [r for r in results if r.score >= self.config.threshold_for(r.entity_type)]
-            kept = drop_shadowed(kept)
+            kept = merge_same_span(drop_shadowed(kept))
             kept.sort(key=lambda r: (r.start, r.end, r.entity_type))
             yield kept
 
@@ -239,10 +242,55 @@ def drop_shadowed(results: list[RecognizerResult]) -> list[RecognizerResult]:
     return kept
 
 
+SPECIFIC_FIRST: tuple[str, ...] = ("CN_RESIDENT_ID", "CN_BANK_CARD", "CN_MOBILE")
+"""Pattern types that win a same-span, same-score tie against a more general
+type (``CREDIT_CARD``, ``PHONE_NUMBER``): the domestic issuer or number plan
+was recognised, which says more."""
+
+_ALSO = "lmops_also"
+
+
+def merge_same_span(results: list[RecognizerResult]) -> list[RecognizerResult]:
+    """One finding per span among pattern findings of different types.
+
+    The highest score wins; on a tie a type of :data:`SPECIFIC_FIRST` wins,
+    then the first type in alphabetical order. The losers are recorded on the
+    winner (:attr:`Finding.also`). NER findings are left as they are.
+    """
+    by_span: dict[tuple[int, int], list[RecognizerResult]] = {}
+    kept: list[RecognizerResult] = []
+    for result in results:
+        if result.entity_type in NER_ENTITIES:
+            kept.append(result)
+        else:
+            by_span.setdefault((result.start, result.end), []).append(result)
+    for same in by_span.values():
+        same.sort(key=_precedence)
+        winner = same[0]
+        losers = sorted({r.entity_type for r in same[1:]} - {winner.entity_type})
+        if losers:
+            winner.recognition_metadata = {
+                **(winner.recognition_metadata or {}),
+                _ALSO: tuple(losers),
+            }
+        kept.append(winner)
+    return kept
+
+
+def _precedence(result: RecognizerResult) -> tuple[float, int, str]:
+    rank = (
+        SPECIFIC_FIRST.index(result.entity_type)
+        if result.entity_type in SPECIFIC_FIRST
+        else len(SPECIFIC_FIRST)
+    )
+    return (-result.score, rank, result.entity_type)
+
+
 def _finding(result: RecognizerResult) -> Finding:
     return Finding(
         entity_type=result.entity_type,
         start=result.start,
         end=result.end,
         score=float(result.score),
+        also=tuple((result.recognition_metadata or {}).get(_ALSO, ())),
     )

@@ -89,6 +89,7 @@ class _Tally:
         self.fields_touched: Counter[str] = Counter()
         self.before: Counter[str] = Counter()
         self.after: Counter[str] = Counter()
+        self.same_span: Counter[str] = Counter()
 
 
 def _redact_file(
@@ -141,6 +142,7 @@ def _write_chunk(
         out.write(json.dumps(data, ensure_ascii=False) + "\n")
     tally.before.update(result.before)
     tally.after.update(result.after)
+    tally.same_span.update(result.same_span)
 
 
 def _count_records(source: Path) -> int:
@@ -206,6 +208,7 @@ def _evidence(settings: StepSettings, tally: _Tally) -> EvidenceRecord:
             name: {"scanned": tally.fields[name], "touched": tally.fields_touched[name]}
             for name in sorted(tally.fields)
         },
+        "same_span": dict(sorted(tally.same_span.items())),
         "workers": settings.workers,
     }
     return EvidenceRecord(kind="pii", subject="dataset", metrics=metrics, details=details)
