@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from lmops_presidio.config import GuardConfig
 from lmops_presidio.step import PiiRedactionStep
 
 from lmops_core.contracts import Operation
@@ -244,3 +245,33 @@ def test_a_card_two_types_match_is_counted_once_and_the_winner_named(jsonl, make
     assert metrics["before.CN_BANK_CARD"] == 1 and metrics["before.CREDIT_CARD"] == 1
     assert metrics["findings_before"] == 2 and metrics["findings_after"] == 0
     assert evidence.details["same_span"] == {"CN_BANK_CARD over CREDIT_CARD": 1}
+
+
+@pytest.mark.parametrize("chinese_ner", [True, False])
+def test_placeholders_are_not_rescanned_as_personal_data(jsonl, make_context, chinese_ner) -> None:
+    # A "<CN_MOBILE>" placeholder once gave Chinese text Latin letters, and the
+    # English NER then tagged 请拨打 as a name: false leftovers.
+    records = [
+        {"text": "请拨打手机 13812345678 联系我。"},
+        {"text": "李娜的卡号 6222021234567890128"},
+    ]
+    params = {"chinese_ner": chinese_ner}
+    result = PiiRedactionStep().run(make_context(jsonl(records), "text", params))
+    metrics = result.evidence[0].metrics
+    assert metrics["findings_before"] >= 2
+    assert metrics["findings_after"] == 0
+    assert metrics["after.PERSON"] == 0
+
+
+def test_leftovers_never_scan_what_the_operators_wrote() -> None:
+    from lmops_presidio.guard import PiiGuard, Redaction
+
+    guard = PiiGuard(GuardConfig(ner_model=None))
+    text = "call 13812345678 or mail ada@example.com"
+    # As if an operator had written the number: only the e-mail address is left.
+    redaction = Redaction(text=text, counts={"CN_MOBILE": 1}, written=((5, 16),))
+    (left,) = guard.leftovers([redaction])
+    assert [(f.entity_type, text[f.start : f.end]) for f in left] == [
+        ("EMAIL_ADDRESS", "ada@example.com")
+    ]
+    assert {f.entity_type for f in guard.scan(text)} == {"CN_MOBILE", "EMAIL_ADDRESS"}

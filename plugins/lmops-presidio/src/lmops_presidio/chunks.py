@@ -40,7 +40,8 @@ def redact_chunk(guard: PiiGuard, texts: list[str]) -> ChunkResult:
 
     A text with no finding is written unchanged, and analysing the same text
     again gives the same (empty) answer, so re-scanning only changed texts
-    counts the output's findings exactly.
+    counts the output's findings exactly. The re-scan blanks what the
+    operators wrote (:meth:`PiiGuard.leftovers`), so only real leftovers count.
     """
     redactions = guard.redact_batch(texts)
     before: Counter[str] = Counter()
@@ -52,9 +53,9 @@ def redact_chunk(guard: PiiGuard, texts: list[str]) -> ChunkResult:
             for finding in redaction.findings
             for loser in finding.also
         )
-    changed = [r.text for r in redactions if r.findings]
+    changed = [r for r in redactions if r.findings]
     after: Counter[str] = Counter()
-    for findings in guard.scan_batch(changed):
+    for findings in guard.leftovers(changed):
         after.update(finding.entity_type for finding in findings)
     return ChunkResult(
         texts=[r.text for r in redactions],

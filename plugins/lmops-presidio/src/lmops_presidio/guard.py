@@ -15,6 +15,7 @@ from typing import Any
 
 from presidio_analyzer import AnalyzerEngine, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
+from presidio_anonymizer.entities import OperatorResult
 from presidio_anonymizer.entities import RecognizerResult as AnonymizerResult
 
 from lmops_core.errors import ValidationError
@@ -83,6 +84,8 @@ class Redaction:
     text: str
     counts: dict[str, int] = field(default_factory=dict)
     findings: tuple[Finding, ...] = ()
+    written: tuple[tuple[int, int], ...] = ()
+    """Spans of ``text`` the operators wrote (placeholders, masks, digests)."""
 
     @property
     def changed(self) -> bool:
@@ -155,9 +158,28 @@ class PiiGuard:
                     text=anonymized.text,
                     counts=dict(sorted(counts.items())),
                     findings=tuple(_finding(result) for result in results),
+                    written=tuple(sorted(self._written(item) for item in anonymized.items)),
                 )
             )
         return out
+
+    def _written(self, item: OperatorResult) -> tuple[int, int]:
+        """The part of an operator's output it wrote: a partial mask keeps original text."""
+        spec = self.config.operator_for(item.entity_type)
+        if spec.kind != "mask" or spec.chars_to_mask is None:
+            return item.start, item.end
+        masked = min(spec.chars_to_mask, item.end - item.start)
+        return (item.end - masked, item.end) if spec.from_end else (item.start, item.start + masked)
+
+    def leftovers(self, redactions: Sequence[Redaction]) -> list[list[Finding]]:
+        """Personal data left in redacted texts, by re-scanning them.
+
+        What the operators wrote is blanked first (spaces, so offsets hold):
+        a placeholder such as ``<CN_MOBILE>`` is never itself scanned, and its
+        Latin letters cannot make the English NER read a Chinese text. What a
+        partial mask left visible is original text and is scanned.
+        """
+        return self.scan_batch([_blank(r.text, r.written) for r in redactions])
 
     def _analyze(self, texts: Sequence[str]) -> list[list[RecognizerResult]]:
         for position, text in enumerate(texts):
@@ -240,6 +262,19 @@ def drop_shadowed(results: list[RecognizerResult]) -> list[RecognizerResult]:
         if not shadowed:
             kept.append(result)
     return kept
+
+
+def _blank(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    if not spans:
+        return text
+    parts: list[str] = []
+    position = 0
+    for start, end in spans:
+        parts.append(text[position:start])
+        parts.append(" " * (end - start))
+        position = end
+    parts.append(text[position:])
+    return "".join(parts)
 
 
 SPECIFIC_FIRST: tuple[str, ...] = ("CN_RESIDENT_ID", "CN_BANK_CARD", "CN_MOBILE")
