@@ -51,6 +51,9 @@ FIELDS = ("system", "prompt", "response")
 # Synthetic labelled data
 # --------------------------------------------------------------------------
 
+LOCALES = ("en-US", "en-GB", "zh-CN")
+"""What the synthetic dataset declares: US and UK phone numbers, mainland-China text."""
+
 FIRST = [
     "James",
     "Maria",
@@ -444,6 +447,7 @@ def run_step(path: Path, workdir: Path, workers: int) -> tuple[float, dict[str, 
                 kind="instruction",
                 digest="bench",
                 path=path,
+                metadata={"locales": list(LOCALES)},
             )
         },
         params={"workers": workers},
@@ -474,7 +478,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     worker_counts = [int(n) for n in args.workers.split(",")]
     baseline_n = min(args.records, args.baseline_records or args.records)
 
-    config = GuardConfig()
+    # The step reads the regions from the dataset's declared locales; the plain
+    # loop and the scoring guard get the same ones.
+    config = GuardConfig(phone_regions=tuple(locale.split("-")[1] for locale in LOCALES))
     records = synthetic_records(args.records, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "synthetic.jsonl"

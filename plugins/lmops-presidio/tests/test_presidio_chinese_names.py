@@ -101,3 +101,18 @@ def test_chinese_ner_can_be_turned_off() -> None:
     assert PiiGuard(config).scan("李娜明天去上海") == []
     assert config.describe()["chinese_ner"] is False
     assert GuardConfig().describe()["chinese_ner"] is True
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("多恩熊是黑色的。", []),  # a coined creature, not a person
+        ("拉斯克猫头鹰住在森林里。", []),  # a transliteration with no surname and no cue
+        ("莫罗鱼是什么颜色？", []),
+        ("客户阿依古丽·买买提已到柜台。", ["阿依古丽·买买提"]),  # a transliterated name
+        ("小王明天来办理。", ["小王"]),
+    ],
+)
+def test_chinese_person_needs_a_surname_or_a_cue(text: str, names: list[str]) -> None:
+    findings = PiiGuard().scan(text)
+    assert [text[f.start : f.end] for f in findings if f.entity_type == "PERSON"] == names

@@ -242,9 +242,9 @@ def test_a_card_two_types_match_is_counted_once_and_the_winner_named(jsonl, make
     result = PiiRedactionStep().run(make_context(jsonl(records), "text"))
     (evidence,) = result.evidence
     metrics = evidence.metrics
-    assert metrics["before.CN_BANK_CARD"] == 1 and metrics["before.CREDIT_CARD"] == 1
+    assert metrics["before.CN_BANK_CARD"] == 0 and metrics["before.CREDIT_CARD"] == 2
     assert metrics["findings_before"] == 2 and metrics["findings_after"] == 0
-    assert evidence.details["same_span"] == {"CN_BANK_CARD over CREDIT_CARD": 1}
+    assert evidence.details["same_span"] == {"CREDIT_CARD over CN_BANK_CARD": 1}
 
 
 @pytest.mark.parametrize("chinese_ner", [True, False])
@@ -275,3 +275,39 @@ def test_leftovers_never_scan_what_the_operators_wrote() -> None:
         ("EMAIL_ADDRESS", "ada@example.com")
     ]
     assert {f.entity_type for f in guard.scan(text)} == {"CN_MOBILE", "EMAIL_ADDRESS"}
+
+
+ORDER = "Order 4930123456 shipped, call +44 20 7946 0958 or (212) 555-0134"
+
+
+def _phones(jsonl, make_context, meta, params=None):
+    result = PiiRedactionStep().run(make_context(jsonl([{"text": ORDER}]), "text", params, meta))
+    (evidence,) = result.evidence
+    (text,) = [r["text"] for r in read_jsonl(result.outputs[0].path)]
+    return evidence, text
+
+
+def test_phone_regions_come_from_the_declared_locale(jsonl, make_context) -> None:
+    evidence, text = _phones(jsonl, make_context, {"locales": ["zh-CN", "en_US"]})
+    assert evidence.details["config"]["phone_regions"] == ["CN", "US"]
+    assert evidence.details["phone_regions_from"] == "dataset locale"
+    # "49..." is an order number, not a German phone; both real numbers go.
+    assert text == "Order 4930123456 shipped, call <PHONE_NUMBER> or <PHONE_NUMBER>"
+
+
+def test_without_a_locale_only_international_numbers_are_read(jsonl, make_context) -> None:
+    evidence, text = _phones(jsonl, make_context, {})
+    assert evidence.details["phone_regions_from"] == "no locale declared"
+    assert text == "Order 4930123456 shipped, call <PHONE_NUMBER> or (212) 555-0134"
+
+
+def test_phone_regions_in_params_win_over_the_locale(jsonl, make_context) -> None:
+    evidence, text = _phones(jsonl, make_context, {"locale": "en-US"}, {"phone_regions": ["DE"]})
+    assert evidence.details["phone_regions_from"] == "params"
+    assert text.startswith("Order <PHONE_NUMBER> shipped")
+
+
+@pytest.mark.parametrize("locale", ["zh", "en-XX", 42])
+def test_a_locale_without_a_known_region_is_refused(jsonl, make_context, locale) -> None:
+    with pytest.raises(ValidationError, match="locale"):
+        _phones(jsonl, make_context, {"locale": locale})

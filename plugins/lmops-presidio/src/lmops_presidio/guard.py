@@ -277,10 +277,10 @@ def _blank(text: str, spans: Sequence[tuple[int, int]]) -> str:
     return "".join(parts)
 
 
-SPECIFIC_FIRST: tuple[str, ...] = ("CN_RESIDENT_ID", "CN_BANK_CARD", "CN_MOBILE")
-"""Pattern types that win a same-span, same-score tie against a more general
-type (``CREDIT_CARD``, ``PHONE_NUMBER``): the domestic issuer or number plan
-was recognised, which says more."""
+TIE_ORDER: tuple[str, ...] = ("CN_RESIDENT_ID", "CREDIT_CARD", "CN_BANK_CARD", "CN_MOBILE")
+"""Which type wins a same-span, same-score tie, first first. A card of a known
+network stays ``CREDIT_CARD`` whichever country issued it (one placeholder for
+every card, as before types were merged); a mainland mobile stays ``CN_MOBILE``."""
 
 _ALSO = "lmops_also"
 
@@ -288,8 +288,8 @@ _ALSO = "lmops_also"
 def merge_same_span(results: list[RecognizerResult]) -> list[RecognizerResult]:
     """One finding per span among pattern findings of different types.
 
-    The highest score wins; on a tie a type of :data:`SPECIFIC_FIRST` wins,
-    then the first type in alphabetical order. The losers are recorded on the
+    The highest score wins; on a tie the type that comes first in
+    :data:`TIE_ORDER`, then the first in alphabetical order. The losers are recorded on the
     winner (:attr:`Finding.also`). NER findings are left as they are.
     """
     by_span: dict[tuple[int, int], list[RecognizerResult]] = {}
@@ -314,9 +314,7 @@ def merge_same_span(results: list[RecognizerResult]) -> list[RecognizerResult]:
 
 def _precedence(result: RecognizerResult) -> tuple[float, int, str]:
     rank = (
-        SPECIFIC_FIRST.index(result.entity_type)
-        if result.entity_type in SPECIFIC_FIRST
-        else len(SPECIFIC_FIRST)
+        TIE_ORDER.index(result.entity_type) if result.entity_type in TIE_ORDER else len(TIE_ORDER)
     )
     return (-result.score, rank, result.entity_type)
 

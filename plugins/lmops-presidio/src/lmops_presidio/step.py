@@ -43,13 +43,14 @@ class PiiRedactionStep:
 
     def run(self, context: StageContext) -> StageResult:
         """Redact the dataset in ``context`` and measure what was found and what is left."""
-        settings = step_settings(options_of(context, PiiRedactParams))
+        params = options_of(context, PiiRedactParams)
         source = context.input("dataset")
         if source.asset_type != "dataset" or source.path is None or not source.path.is_file():
             raise ValidationError(
                 f'pii-redact: input "dataset" must be a dataset file, got {source.asset_type} '
                 f"at {source.path}"
             )
+        settings = step_settings(params, dataset_meta=source.metadata)
         check_shape(source.kind)
         context.workdir.mkdir(parents=True, exist_ok=True)
         target = context.workdir / OUTPUT_FILE
@@ -209,6 +210,7 @@ def _evidence(settings: StepSettings, tally: _Tally) -> EvidenceRecord:
             for name in sorted(tally.fields)
         },
         "same_span": dict(sorted(tally.same_span.items())),
+        "phone_regions_from": settings.phone_regions_from,
         "workers": settings.workers,
     }
     return EvidenceRecord(kind="pii", subject="dataset", metrics=metrics, details=details)

@@ -77,23 +77,69 @@ def lac_entities(text: str) -> list[tuple[str, int, int]]:
     if HAN.search(text) is None:
         return []
     found: list[tuple[str, int, int]] = []
+    words: list[tuple[str, int]] = []
+    tags: list[str] = []
     position = 0
     # LAC labels every character, so the words it returns add up to the text.
     for word, tag in lac_model().run(text):
-        start = position
+        words.append((word, position))
+        tags.append(tag)
         position += len(word)
+    for index, ((word, start), tag) in enumerate(zip(words, tags, strict=True)):
         entity = LAC_LABELS_TO_ENTITIES.get(tag)
         if entity is None or HAN.search(word) is None:
             continue
+        if entity == "PERSON":
+            start, end = _with_dotted_parts(words, index)
+            word = text[start:end]
         span = _trimmed(word, start)
-        if span is None:
+        if span is None or (entity == "PERSON" and not plausible_person(text, *span)):
             continue
-        if found and found[-1][0] == entity and found[-1][2] == span[0]:
+        if found and found[-1][0] == entity and found[-1][2] >= span[0]:
             # LAC sometimes cuts a name in two (钟明 + 辉): one name, one finding.
-            found[-1] = (entity, found[-1][1], span[1])
+            found[-1] = (entity, found[-1][1], max(found[-1][2], span[1]))
         else:
             found.append((entity, *span))
     return found + pinyin_names(text)
+
+
+SURNAMES = frozenset(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗郑梁谢宋唐许韩邓冯曹彭曾肖田董潘袁蔡蒋余于杜叶程"
+    "魏苏吕丁任卢姚沈钟姜崔谭陆范汪廖石金韦贾夏付傅方邹熊白孟秦邱侯江尹薛闫阎段雷龙黎史陶贺毛"
+    "郝顾龚邵万覃武钱戴严莫孔向常汤康易乔赖文施洪辛柯庄樊殷祝葛齐翟聂岳申耿关兰焦俞温鲁倪蓝欧"
+    "卜季凌盛霍裴庞涂纪舒屈项祁邢梅童鲍游麦靳甘管艾苗华单卓戚谈宁喻包安褚卫沙路滕尚卞柴丰荣颜"
+    "骆窦伍冉符仇邬宫茅丘景牛房芦简饶阮巫柏郎习晏廉岑蒙宗邝粟桂农幸匡连计费池全娄佟奚苟蔺隋詹"
+    "栾阚毕谷冷边解燕胥米卿晋贝商仲井郁虞楚强穆萧尤杭车左练寇"
+)
+"""Single-character Chinese surnames (well over 99% of the population)."""
+
+COMPOUND_SURNAMES = ("欧阳", "司马", "诸葛", "上官", "慕容", "令狐", "东方", "皇甫", "司徒", "公孙")
+
+_PERSON_CUES_BEFORE = ("客户", "先生", "女士", "经理", "姓名", "名字", "我叫", "户名", "联系人")
+_PERSON_CUES_AFTER = ("先生", "女士", "小姐", "老师", "经理", "同志", "医生", "律师")
+# Coined creatures ("多恩熊", "莫罗鱼") look like transliterated names to LAC;
+# a given name seldom ends in these (龙, 虎 and 鹏 are left out: they often do).
+_ANIMAL_ENDINGS = frozenset("熊蛇羊狐蟹猫蜂狼鼠鱼鸟鸡狗猪兔猴鹰鹅鸭马牛蛙龟")
+
+
+def plausible_person(text: str, start: int, end: int) -> bool:
+    """Whether LAC's PERSON at ``text[start:end]`` is kept.
+
+    A Chinese name starts with a surname (``小``/``老``/``阿`` and a surname
+    too); a transliterated foreign name carries ``·`` or a cue word (``客户``,
+    ``先生``...) next to it. A name ending in an animal noun is a creature.
+    """
+    name = text[start:end]
+    if "·" in name:
+        return True
+    if len(name) >= 3 and name[-1] in _ANIMAL_ENDINGS:
+        return False
+    if name.startswith(COMPOUND_SURNAMES) or name[0] in SURNAMES:
+        return True
+    if len(name) >= 2 and name[0] in "小老阿" and name[1] in SURNAMES:
+        return True
+    before, after = text[max(0, start - 4) : start], text[end : end + 2]
+    return any(cue in before for cue in _PERSON_CUES_BEFORE) or after in _PERSON_CUES_AFTER
 
 
 # Hanyu pinyin syllables: an optional initial and a final (a few impossible
@@ -133,6 +179,25 @@ def pinyin_names(text: str) -> list[tuple[str, int, int]]:
         ):
             found.append(("PERSON", match.start(), match.end()))
     return found
+
+
+_NAME_DOTS = frozenset("·•・")
+
+
+def _with_dotted_parts(words: list[tuple[str, int]], index: int) -> tuple[int, int]:
+    """The span of the PERSON word at ``index`` with the parts of a transliterated name
+    (``阿依古丽·买买提``) joined to it by middle dots, which LAC may tag apart."""
+    first = last = index
+    while (
+        last + 2 < len(words)
+        and words[last + 1][0] in _NAME_DOTS
+        and HAN.search(words[last + 2][0])
+    ):
+        last += 2
+    while first >= 2 and words[first - 1][0] in _NAME_DOTS and HAN.search(words[first - 2][0]):
+        first -= 2
+    start = words[first][1]
+    return start, words[last][1] + len(words[last][0])
 
 
 def _trimmed(word: str, start: int) -> tuple[int, int] | None:
