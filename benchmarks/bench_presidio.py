@@ -348,7 +348,12 @@ def bilingual_tables() -> None:
             found = guard.scan_batch([sample.text for sample in samples])
             predicted = [[(f.entity_type, f.start, f.end) for f in fs] for fs in found]
             scores = score_by_language(samples, predicted, entities=config.active_entities)
-            names = [e for e in config.active_entities if scores["all"].gold(e)]
+            overall = scores["all"]
+            names = [
+                e
+                for e in config.active_entities
+                if overall.gold(e) or overall.right[e] + overall.wrong[e]
+            ]
             print(f"\nBilingual set, {part} part ({len(samples)} texts), entities {names}")
             print(table(scores, names))
 
