@@ -28,7 +28,6 @@ import random
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from lmops_presidio.checksums import card_network
 from lmops_presidio.config import GuardConfig
+from lmops_presidio.evaluation import Score
 from lmops_presidio.step import PiiRedactionStep
 
 from lmops_core.contracts import NullProgress, Stage, StageContext
@@ -48,19 +48,12 @@ if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine, RecognizerResult
 
 FIELDS = ("system", "prompt", "response")
-# A prediction of one of these types on a span labelled with the other is
-# not a false positive: a UnionPay card is both a credit card and a bank card,
-# a +86 mobile is both a phone number and a CN mobile.
-ALIASES = {
-    "CREDIT_CARD": {"CN_BANK_CARD"},
-    "CN_BANK_CARD": {"CREDIT_CARD"},
-    "PHONE_NUMBER": {"CN_MOBILE"},
-    "CN_MOBILE": {"PHONE_NUMBER"},
-}
-
 # --------------------------------------------------------------------------
 # Synthetic labelled data
 # --------------------------------------------------------------------------
+
+LOCALES = ("en-US", "en-GB", "zh-CN")
+"""What the synthetic dataset declares: US and UK phone numbers, mainland-China text."""
 
 FIRST = [
     "James",
@@ -334,54 +327,36 @@ def synthetic_records(count: int, seed: int) -> list[dict[str, Sample]]:
     return records
 
 
-# --------------------------------------------------------------------------
-# Scoring
-# --------------------------------------------------------------------------
-
-
-def _overlaps(types: set[str], start: int, end: int, spans: Sequence[tuple[str, int, int]]):
-    return any(e in types and s < end and start < f for e, s, f in spans)
-
-
-@dataclass
-class Score:
-    """Counts per entity type: gold spans found/missed, predictions right/wrong.
-
-    A gold span is found when a prediction of its type overlaps it. A
-    prediction is right when it overlaps gold of its type or of an alias type.
-    """
-
-    found: Counter[str] = field(default_factory=Counter)
-    missed: Counter[str] = field(default_factory=Counter)
-    right: Counter[str] = field(default_factory=Counter)
-    wrong: Counter[str] = field(default_factory=Counter)
-
-    def add(self, gold: Sequence[tuple[str, int, int]], predicted: Sequence[tuple[str, int, int]]):
-        """Score the predictions of one text."""
-        for entity, start, end in gold:
-            hit = _overlaps({entity}, start, end, predicted)
-            (self.found if hit else self.missed)[entity] += 1
-        for entity, start, end in predicted:
-            ok = _overlaps({entity} | ALIASES.get(entity, set()), start, end, gold)
-            (self.right if ok else self.wrong)[entity] += 1
-
-    def precision(self, entity: str) -> float:
-        """Share of the predictions of ``entity`` that were right (nan if none)."""
-        total = self.right[entity] + self.wrong[entity]
-        return self.right[entity] / total if total else float("nan")
-
-    def recall(self, entity: str) -> float:
-        """Share of the gold spans of ``entity`` found (nan if none)."""
-        total = self.found[entity] + self.missed[entity]
-        return self.found[entity] / total if total else float("nan")
-
-
 def score(samples: Sequence[Sample], predictions: Sequence[list[tuple[str, int, int]]]) -> Score:
     """Score every text's predictions against its gold spans."""
     result = Score()
     for sample, predicted in zip(samples, predictions, strict=True):
         result.add(sample.spans, predicted)
     return result
+
+
+def bilingual_tables() -> None:
+    """Precision/recall of the default guard on the shipped bilingual set, per language."""
+    from lmops_presidio.evaluation import load_labelled, table
+    from lmops_presidio.evaluation import score as score_by_language
+    from lmops_presidio.guard import PiiGuard
+
+    data = Path(__file__).resolve().parents[1] / "plugins/lmops-presidio/tests/data/bilingual_pii"
+    for config in (GuardConfig(), GuardConfig(entities=("PERSON", "LOCATION", "ORGANIZATION"))):
+        guard = PiiGuard(config)
+        for part in ("tune", "heldout"):
+            samples = load_labelled(data / f"{part}.jsonl")
+            found = guard.scan_batch([sample.text for sample in samples])
+            predicted = [[(f.entity_type, f.start, f.end) for f in fs] for fs in found]
+            scores = score_by_language(samples, predicted, entities=config.active_entities)
+            overall = scores["all"]
+            names = [
+                e
+                for e in config.active_entities
+                if overall.gold(e) or overall.right[e] + overall.wrong[e]
+            ]
+            print(f"\nBilingual set, {part} part ({len(samples)} texts), entities {names}")
+            print(table(scores, names))
 
 
 # --------------------------------------------------------------------------
@@ -470,7 +445,11 @@ def run_step(path: Path, workdir: Path, workers: int) -> tuple[float, dict[str, 
     context = StageContext(
         stage=Stage.DATA_PREPARATION,
         operation="pii-redact",
-        inputs={"dataset": dataset_input(path, shape="instruction", ref="bench")},
+        inputs={
+            "dataset": dataset_input(
+                path, shape="instruction", ref="bench", metadata={"locales": list(LOCALES)}
+            )
+        },
         params={"workers": workers},
         workdir=workdir,
         actor="bench",
@@ -489,11 +468,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--baseline-records", type=int, default=None)
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument(
+        "--bilingual", action="store_true", help="only print the bilingual-set tables"
+    )
     args = parser.parse_args(argv)
+    if args.bilingual:
+        bilingual_tables()
+        return
     worker_counts = [int(n) for n in args.workers.split(",")]
     baseline_n = min(args.records, args.baseline_records or args.records)
 
-    config = GuardConfig()
+    # The step reads the regions from the dataset's declared locales; the plain
+    # loop and the scoring guard get the same ones.
+    config = GuardConfig(phone_regions=tuple(locale.split("-")[1] for locale in LOCALES))
     records = synthetic_records(args.records, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "synthetic.jsonl"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +28,18 @@ def jsonl(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture
 def make_context(stage_context: StageContexts) -> Callable[..., StageContext]:
-    """``make_context(path, shape, params=None)``: a pii-redact context over a dataset file,
-    its parameters unchecked (the step's own checks are under test)."""
+    """``make_context(path, shape, params=None, meta=None)``: a pii-redact context over a
+    dataset file, its parameters unchecked (the step's own checks are under test); the
+    dataset declares ``meta`` (default: ``{"locale": "en-US"}``)."""
 
-    def make(path: Path, shape: str, params: dict[str, Any] | None = None) -> StageContext:
-        return stage_context(
-            PiiRedactionStep(),
-            {"dataset": dataset_input(path, shape=shape)},
-            params,
-            validate=False,
-        )
+    def make(
+        path: Path,
+        shape: str,
+        params: dict[str, Any] | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> StageContext:
+        dataset = dataset_input(path, shape=shape)
+        dataset = replace(dataset, metadata={"locale": "en-US"} if meta is None else meta)
+        return stage_context(PiiRedactionStep(), {"dataset": dataset}, params, validate=False)
 
     return make

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from lmops_presidio.checksums import cn_resident_id_valid, luhn_valid
+from lmops_presidio.checksums import cn_resident_id_shaped, cn_resident_id_valid, luhn_valid
 from lmops_presidio.config import GuardConfig
 from lmops_presidio.guard import PiiGuard
 from lmops_presidio.recognizers import card_network
@@ -12,8 +12,13 @@ PATTERNS_ONLY = GuardConfig(ner_model=None)
 
 
 def found(text: str, config: GuardConfig = PATTERNS_ONLY) -> set[tuple[str, str]]:
-    """(entity type, matched text) pairs the guard reports."""
-    return {(f.entity_type, text[f.start : f.end]) for f in PiiGuard(config).scan(text)}
+    """(entity type, matched text) pairs the guard reports, with the types that lost a
+    span to another (``Finding.also``)."""
+    return {
+        (entity, text[f.start : f.end])
+        for f in PiiGuard(config).scan(text)
+        for entity in (f.entity_type, *f.also)
+    }
 
 
 @pytest.mark.parametrize(
@@ -59,7 +64,14 @@ def test_each_pattern_entity_is_found(entity: str, value: str) -> None:
     ],
 )
 def test_credit_cards_of_every_network_are_found(number: str) -> None:
-    assert ("CREDIT_CARD", number) in found(f"card {number} expires soon")
+    text = f"card {number} expires soon"
+    (finding,) = PiiGuard(PATTERNS_ONLY).scan(text)
+    assert text[finding.start : finding.end] == number
+    if number.startswith("62"):
+        # A UnionPay card is a domestic bank card too: one finding, counted once.
+        assert (finding.entity_type, finding.also) == ("CREDIT_CARD", ("CN_BANK_CARD",))
+    else:
+        assert (finding.entity_type, finding.also) == ("CREDIT_CARD", ())
 
 
 def test_stock_pattern_missed_the_mastercard_2_series() -> None:
@@ -143,3 +155,28 @@ def test_names_and_places_use_the_ner_model() -> None:
     assert ("PERSON", "Barack Obama") in result
     assert {("LOCATION", "Paris"), ("LOCATION", "Berlin")} <= result
     assert found(text) == set()  # patterns only: no names or places
+
+
+# Gansu-shaped (region 620102, born 1980-01-01), a wrong check digit, and Luhn-valid.
+BAD_ID_PASSING_LUHN = "620102198001010002"
+
+
+@pytest.mark.parametrize(
+    ("text", "is_card"),
+    [
+        (f"订单 {BAD_ID_PASSING_LUHN} 已发货", False),
+        (f"卡号 {BAD_ID_PASSING_LUHN}", True),
+        (f"身份证卡号 {BAD_ID_PASSING_LUHN}", False),
+        ("银行卡 5555555555554444", True),  # a co-branded Mastercard, named as a bank card
+        ("card 5555555555554444", False),
+        ("order 6011111111111117", False),  # Discover, not a domestic issuer
+        ("流水 6222021234567890128", True),  # UnionPay issuer prefix
+        ("流水 9558801234567897", True),  # ICBC's domestic 9-series
+    ],
+)
+def test_cn_bank_card_needs_a_domestic_issuer_or_a_bank_card_word(text: str, is_card: bool) -> None:
+    assert cn_resident_id_shaped(BAD_ID_PASSING_LUHN) and luhn_valid(BAD_ID_PASSING_LUHN)
+    assert not cn_resident_id_valid(BAD_ID_PASSING_LUHN)
+    findings = PiiGuard(PATTERNS_ONLY).scan(text)
+    # A card of a known network is reported as CREDIT_CARD, a bank card too (also).
+    assert any("CN_BANK_CARD" in (f.entity_type, *f.also) for f in findings) is is_card

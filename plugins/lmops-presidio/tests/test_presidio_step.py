@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from lmops_presidio.config import GuardConfig
 from lmops_presidio.step import PiiRedactionStep
 
 from lmops_core.contracts import Operation
@@ -92,8 +93,8 @@ def test_evidence_counts_per_entity_and_holds_no_personal_data(jsonl, make_conte
     metrics = evidence.metrics
     assert metrics["before.CN_RESIDENT_ID"] == 1 and metrics["after.CN_RESIDENT_ID"] == 0
     assert metrics["before.CN_MOBILE"] == 1 and metrics["before.PERSON"] == 1
-    # A Mastercard passes Luhn with 16 digits: it is also a bank card.
-    assert metrics["before.CREDIT_CARD"] == 1 and metrics["before.CN_BANK_CARD"] == 1
+    # A Mastercard with no bank-card word before it is a credit card only.
+    assert metrics["before.CREDIT_CARD"] == 1 and metrics["before.CN_BANK_CARD"] == 0
     assert evidence.details["per_entity"]["CN_MOBILE"] == {"before": 1, "after": 0}
     assert evidence.details["per_field"]["messages[].content"] == {"scanned": 4, "touched": 2}
     config = evidence.details["config"]
@@ -231,3 +232,82 @@ def test_missing_dataset_input_is_a_stage_error(tmp_path: Path, make_context) ->
     context = type(context)(**{**context.__dict__, "inputs": {}})
     with pytest.raises(StageError, match='needs an input for role "dataset"'):
         PiiRedactionStep().run(context)
+
+
+def test_a_card_two_types_match_is_counted_once_and_the_winner_named(jsonl, make_context) -> None:
+    records = [
+        {"text": "退款请打到卡号 6222021234567890128，谢谢。"},
+        {"text": "card 5555555555554444"},
+    ]
+    result = PiiRedactionStep().run(make_context(jsonl(records), "text"))
+    (evidence,) = result.evidence
+    metrics = evidence.metrics
+    assert metrics["before.CN_BANK_CARD"] == 0 and metrics["before.CREDIT_CARD"] == 2
+    assert metrics["findings_before"] == 2 and metrics["findings_after"] == 0
+    assert evidence.details["same_span"] == {"CREDIT_CARD over CN_BANK_CARD": 1}
+
+
+@pytest.mark.parametrize("chinese_ner", [True, False])
+def test_placeholders_are_not_rescanned_as_personal_data(jsonl, make_context, chinese_ner) -> None:
+    # A "<CN_MOBILE>" placeholder once gave Chinese text Latin letters, and the
+    # English NER then tagged 请拨打 as a name: false leftovers.
+    records = [
+        {"text": "请拨打手机 13812345678 联系我。"},
+        {"text": "李娜的卡号 6222021234567890128"},
+    ]
+    params = {"chinese_ner": chinese_ner}
+    result = PiiRedactionStep().run(make_context(jsonl(records), "text", params))
+    metrics = result.evidence[0].metrics
+    assert metrics["findings_before"] >= 2
+    assert metrics["findings_after"] == 0
+    assert metrics["after.PERSON"] == 0
+
+
+def test_leftovers_never_scan_what_the_operators_wrote() -> None:
+    from lmops_presidio.guard import PiiGuard, Redaction
+
+    guard = PiiGuard(GuardConfig(ner_model=None))
+    text = "call 13812345678 or mail ada@example.com"
+    # As if an operator had written the number: only the e-mail address is left.
+    redaction = Redaction(text=text, counts={"CN_MOBILE": 1}, written=((5, 16),))
+    (left,) = guard.leftovers([redaction])
+    assert [(f.entity_type, text[f.start : f.end]) for f in left] == [
+        ("EMAIL_ADDRESS", "ada@example.com")
+    ]
+    assert {f.entity_type for f in guard.scan(text)} == {"CN_MOBILE", "EMAIL_ADDRESS"}
+
+
+ORDER = "Order 4930123456 shipped, call +44 20 7946 0958 or (212) 555-0134"
+
+
+def _phones(jsonl, make_context, meta, params=None):
+    result = PiiRedactionStep().run(make_context(jsonl([{"text": ORDER}]), "text", params, meta))
+    (evidence,) = result.evidence
+    (text,) = [r["text"] for r in read_jsonl(result.outputs[0].path)]
+    return evidence, text
+
+
+def test_phone_regions_come_from_the_declared_locale(jsonl, make_context) -> None:
+    evidence, text = _phones(jsonl, make_context, {"locales": ["zh-CN", "en_US"]})
+    assert evidence.details["config"]["phone_regions"] == ["CN", "US"]
+    assert evidence.details["phone_regions_from"] == "dataset locale"
+    # "49..." is an order number, not a German phone; both real numbers go.
+    assert text == "Order 4930123456 shipped, call <PHONE_NUMBER> or <PHONE_NUMBER>"
+
+
+def test_without_a_locale_only_international_numbers_are_read(jsonl, make_context) -> None:
+    evidence, text = _phones(jsonl, make_context, {})
+    assert evidence.details["phone_regions_from"] == "no locale declared"
+    assert text == "Order 4930123456 shipped, call <PHONE_NUMBER> or (212) 555-0134"
+
+
+def test_phone_regions_in_params_win_over_the_locale(jsonl, make_context) -> None:
+    evidence, text = _phones(jsonl, make_context, {"locale": "en-US"}, {"phone_regions": ["DE"]})
+    assert evidence.details["phone_regions_from"] == "params"
+    assert text.startswith("Order <PHONE_NUMBER> shipped")
+
+
+@pytest.mark.parametrize("locale", ["zh", "en-XX", 42])
+def test_a_locale_without_a_known_region_is_refused(jsonl, make_context, locale) -> None:
+    with pytest.raises(ValidationError, match="locale"):
+        _phones(jsonl, make_context, {"locale": locale})

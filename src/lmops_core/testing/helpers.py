@@ -75,8 +75,10 @@ def dataset_input(
     ref: str | None = None,
     asset_type: AssetType = "dataset",
     digest: str = UNSTORED_DIGEST,
+    metadata: dict[str, Any] | None = None,
 ) -> InputAsset:
-    """A dataset file (of record ``shape``) handed to an operation under ``role``."""
+    """A dataset file (of record ``shape``, with the version's ``metadata``) handed to an
+    operation under ``role``."""
     return InputAsset(
         role=role,
         ref=ref or f"test/{role}@1",
@@ -84,6 +86,7 @@ def dataset_input(
         kind=shape,
         digest=digest,
         path=path,
+        metadata=dict(metadata or {}),
     )
 
 

@@ -48,15 +48,26 @@ def cn_resident_id_valid(value: str) -> bool:
     if len(value) != 18 or not value[:17].isascii() or not value[:17].isdigit():
         return False
     check = value[17].upper()
-    if check not in "0123456789X":
+    if check not in "0123456789X" or not _has_birth_date(value):
         return False
+    return cn_resident_id_check_char(value[:17]) == check
+
+
+def cn_resident_id_shaped(number: str) -> bool:
+    """Whether 18 digits could be a resident ID with a wrong check character.
+
+    A region code starting 1-6 and a real birth date in digits 7-14: such a
+    number may be a mistyped ID rather than a card, whatever its last digit.
+    """
+    return len(number) == 18 and number[0] in "123456" and _has_birth_date(number)
+
+
+def _has_birth_date(value: str) -> bool:
     try:
         birth = dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
         return False
-    if birth.year < 1900 or birth > dt.date.today():
-        return False
-    return cn_resident_id_check_char(value[:17]) == check
+    return birth.year >= 1900 and birth <= dt.date.today()
 
 
 # (network, IIN ranges as (low, high) of equal digit count, allowed lengths)

@@ -31,6 +31,8 @@ class ChunkResult:
     touched: list[bool]
     before: Counter[str] = field(default_factory=Counter)
     after: Counter[str] = field(default_factory=Counter)
+    same_span: Counter[str] = field(default_factory=Counter)
+    """``"WINNER over LOSER"``: spans two types matched, counted once as the winner."""
 
 
 def redact_chunk(guard: PiiGuard, texts: list[str]) -> ChunkResult:
@@ -38,21 +40,29 @@ def redact_chunk(guard: PiiGuard, texts: list[str]) -> ChunkResult:
 
     A text with no finding is written unchanged, and analysing the same text
     again gives the same (empty) answer, so re-scanning only changed texts
-    counts the output's findings exactly.
+    counts the output's findings exactly. The re-scan blanks what the
+    operators wrote (:meth:`PiiGuard.leftovers`), so only real leftovers count.
     """
     redactions = guard.redact_batch(texts)
     before: Counter[str] = Counter()
+    same_span: Counter[str] = Counter()
     for redaction in redactions:
         before.update(finding.entity_type for finding in redaction.findings)
-    changed = [r.text for r in redactions if r.findings]
+        same_span.update(
+            f"{finding.entity_type} over {loser}"
+            for finding in redaction.findings
+            for loser in finding.also
+        )
+    changed = [r for r in redactions if r.findings]
     after: Counter[str] = Counter()
-    for findings in guard.scan_batch(changed):
+    for findings in guard.leftovers(changed):
         after.update(finding.entity_type for finding in findings)
     return ChunkResult(
         texts=[r.text for r in redactions],
         touched=[bool(r.findings) for r in redactions],
         before=before,
         after=after,
+        same_span=same_span,
     )
 
 

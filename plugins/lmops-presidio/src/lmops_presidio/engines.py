@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import spacy
-from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
 from presidio_analyzer.nlp_engine import (
     NerModelConfiguration,
     NlpArtifacts,
@@ -29,7 +29,9 @@ from presidio_anonymizer import AnonymizerEngine
 from spacy.pipeline import EntityRecognizer
 
 from lmops_core.errors import ConfigurationError
+from lmops_presidio.prefilter import CJK, HAN
 from lmops_presidio.recognizers import pattern_recognizers
+from lmops_presidio.zh_ner import ChineseNerRecognizer
 
 NER_LABELS_TO_ENTITIES: dict[str, str] = {
     "PERSON": "PERSON",
@@ -37,6 +39,7 @@ NER_LABELS_TO_ENTITIES: dict[str, str] = {
     "GPE": "LOCATION",
     "LOC": "LOCATION",
     "FAC": "LOCATION",
+    "ORG": "ORGANIZATION",
 }
 """spaCy NER labels kept, and the presidio entity each becomes (as presidio's spacy.yaml)."""
 
@@ -120,15 +123,47 @@ class NerOnlySpacyNlpEngine(SpacyNlpEngine):
         self.nlp = {self.language: nlp}  # type: ignore[assignment]
 
 
+class LatinSpacyRecognizer(SpacyRecognizer):
+    """presidio's spaCy recognizer for text read through :func:`english_view`.
+
+    An English model reads Chinese as noise (``请拨打`` becomes a PERSON), so
+    the guard hands it the text with CJK characters blanked; a span is then
+    trimmed of the blanks and spaces at its ends. Han text is left to
+    :class:`~lmops_presidio.zh_ner.ChineseNerRecognizer`.
+    """
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        """spaCy's findings of ``entities``, trimmed to the Latin text they cover."""
+        results: list[RecognizerResult] = super().analyze(text, entities, nlp_artifacts)
+        kept = []
+        for result in results:
+            start, end = result.start, result.end
+            while start < end and (text[start].isspace() or CJK.match(text[start])):
+                start += 1
+            while end > start and (text[end - 1].isspace() or CJK.match(text[end - 1])):
+                end -= 1
+            if start < end and HAN.search(text, start, end) is None:
+                result.start, result.end = start, end
+                kept.append(result)
+        return kept
+
+
 @lru_cache(maxsize=8)
 def analyzer_engine(
-    ner_model: str | None, language: str, phone_regions: tuple[str, ...]
+    ner_model: str | None,
+    language: str,
+    phone_regions: tuple[str, ...],
+    chinese_ner: bool = False,
 ) -> AnalyzerEngine:
     """The analyzer for one configuration, built once per process.
 
     With ``ner_model=None`` it runs on presidio's no-op NLP engine (patterns
-    only); otherwise on :class:`NerOnlySpacyNlpEngine` plus presidio's
-    :class:`SpacyRecognizer` for ``PERSON`` and ``LOCATION``.
+    only); otherwise on :class:`NerOnlySpacyNlpEngine` plus
+    :class:`LatinSpacyRecognizer` for ``PERSON``, ``LOCATION`` and
+    ``ORGANIZATION``, and with ``chinese_ner`` also
+    :class:`~lmops_presidio.zh_ner.ChineseNerRecognizer`.
     """
     recognizers = pattern_recognizers(language=language, phone_regions=phone_regions)
     nlp_engine: NoOpNlpEngine | NerOnlySpacyNlpEngine
@@ -138,11 +173,13 @@ def analyzer_engine(
         nlp_engine = NerOnlySpacyNlpEngine(resolve_spacy_model(ner_model), language)
         nlp_engine.load()
         recognizers.append(
-            SpacyRecognizer(
+            LatinSpacyRecognizer(
                 supported_language=language,
                 supported_entities=sorted(set(NER_LABELS_TO_ENTITIES.values())),
             )
         )
+        if chinese_ner:
+            recognizers.append(ChineseNerRecognizer(supported_language=language))
     registry = RecognizerRegistry(recognizers=recognizers, supported_languages=[language])
     return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=[language])
 

@@ -15,13 +15,14 @@ from typing import Any
 
 from presidio_analyzer import AnalyzerEngine, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
+from presidio_anonymizer.entities import OperatorResult
 from presidio_anonymizer.entities import RecognizerResult as AnonymizerResult
 
 from lmops_core.errors import ValidationError
 from lmops_presidio.config import ALL_ENTITIES, DEFAULT_NER_MODEL, NER_ENTITIES, GuardConfig
 from lmops_presidio.engines import analyzer_engine, anonymizer_engine, empty_artifacts
 from lmops_presidio.operators import operator_configs
-from lmops_presidio.prefilter import candidate_entities
+from lmops_presidio.prefilter import candidate_entities, english_view, has_latin
 
 __all__ = ["Finding", "GuardConfig", "PiiGuard", "Redaction", "make_pii_guard"]
 
@@ -71,6 +72,9 @@ class Finding:
     start: int
     end: int
     score: float
+    also: tuple[str, ...] = ()
+    """Other types that matched exactly this span and lost to ``entity_type``
+    (a UnionPay number is a credit card too): counted once, as the winner."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,8 @@ class Redaction:
     text: str
     counts: dict[str, int] = field(default_factory=dict)
     findings: tuple[Finding, ...] = ()
+    written: tuple[tuple[int, int], ...] = ()
+    """Spans of ``text`` the operators wrote (placeholders, masks, digests)."""
 
     @property
     def changed(self) -> bool:
@@ -109,6 +115,7 @@ class PiiGuard:
             self.config.ner_model if self._uses_ner else None,
             self.config.language,
             tuple(self.config.phone_regions),
+            self.config.uses_chinese_ner,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -151,9 +158,28 @@ class PiiGuard:
                     text=anonymized.text,
                     counts=dict(sorted(counts.items())),
                     findings=tuple(_finding(result) for result in results),
+                    written=tuple(sorted(self._written(item) for item in anonymized.items)),
                 )
             )
         return out
+
+    def _written(self, item: OperatorResult) -> tuple[int, int]:
+        """The part of an operator's output it wrote: a partial mask keeps original text."""
+        spec = self.config.operator_for(item.entity_type)
+        if spec.kind != "mask" or spec.chars_to_mask is None:
+            return item.start, item.end
+        masked = min(spec.chars_to_mask, item.end - item.start)
+        return (item.end - masked, item.end) if spec.from_end else (item.start, item.start + masked)
+
+    def leftovers(self, redactions: Sequence[Redaction]) -> list[list[Finding]]:
+        """Personal data left in redacted texts, by re-scanning them.
+
+        What the operators wrote is blanked first (spaces, so offsets hold):
+        a placeholder such as ``<CN_MOBILE>`` is never itself scanned, and its
+        Latin letters cannot make the English NER read a Chinese text. What a
+        partial mask left visible is original text and is scanned.
+        """
+        return self.scan_batch([_blank(r.text, r.written) for r in redactions])
 
     def _analyze(self, texts: Sequence[str]) -> list[list[RecognizerResult]]:
         for position, text in enumerate(texts):
@@ -169,7 +195,9 @@ class PiiGuard:
         analyzer = self.analyzer
         language = self.config.language
         for text, artifacts in zip(texts, self._artifacts(analyzer, texts), strict=True):
-            candidates = candidate_entities(text, self._entities)
+            candidates = candidate_entities(
+                text, self._entities, chinese_ner=self.config.uses_chinese_ner
+            )
             if not candidates:
                 yield []
                 continue
@@ -182,22 +210,26 @@ class PiiGuard:
                 score_threshold=floor,
             )
             kept = [r for r in results if r.score >= self.config.threshold_for(r.entity_type)]
-            kept = drop_shadowed(kept)
+            kept = merge_same_span(drop_shadowed(kept))
             kept.sort(key=lambda r: (r.start, r.end, r.entity_type))
             yield kept
 
     def _artifacts(self, analyzer: AnalyzerEngine, texts: list[str]) -> Iterator[NlpArtifacts]:
         language = self.config.language
+        empty = empty_artifacts(language)
         if not self._uses_ner:
-            empty = empty_artifacts(language)
             for _ in texts:
                 yield empty
             return
-        batches = analyzer.nlp_engine.process_batch(
-            texts, language, batch_size=self.config.batch_size
+        # The English NER reads only texts with a Latin letter, with their CJK
+        # characters blanked; the others get no artifacts (the Chinese NER
+        # does not use them).
+        english = [english_view(text) for text in texts if has_latin(text)]
+        batches = iter(
+            analyzer.nlp_engine.process_batch(english, language, batch_size=self.config.batch_size)
         )
-        for _text, artifacts in batches:
-            yield artifacts
+        for text in texts:
+            yield next(batches)[1] if has_latin(text) else empty
 
 
 def drop_shadowed(results: list[RecognizerResult]) -> list[RecognizerResult]:
@@ -232,10 +264,66 @@ def drop_shadowed(results: list[RecognizerResult]) -> list[RecognizerResult]:
     return kept
 
 
+def _blank(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    if not spans:
+        return text
+    parts: list[str] = []
+    position = 0
+    for start, end in spans:
+        parts.append(text[position:start])
+        parts.append(" " * (end - start))
+        position = end
+    parts.append(text[position:])
+    return "".join(parts)
+
+
+TIE_ORDER: tuple[str, ...] = ("CN_RESIDENT_ID", "CREDIT_CARD", "CN_BANK_CARD", "CN_MOBILE")
+"""Which type wins a same-span, same-score tie, first first. A card of a known
+network stays ``CREDIT_CARD`` whichever country issued it (one placeholder for
+every card, as before types were merged); a mainland mobile stays ``CN_MOBILE``."""
+
+_ALSO = "lmops_also"
+
+
+def merge_same_span(results: list[RecognizerResult]) -> list[RecognizerResult]:
+    """One finding per span among pattern findings of different types.
+
+    The highest score wins; on a tie the type that comes first in
+    :data:`TIE_ORDER`, then the first in alphabetical order. The losers are recorded on the
+    winner (:attr:`Finding.also`). NER findings are left as they are.
+    """
+    by_span: dict[tuple[int, int], list[RecognizerResult]] = {}
+    kept: list[RecognizerResult] = []
+    for result in results:
+        if result.entity_type in NER_ENTITIES:
+            kept.append(result)
+        else:
+            by_span.setdefault((result.start, result.end), []).append(result)
+    for same in by_span.values():
+        same.sort(key=_precedence)
+        winner = same[0]
+        losers = sorted({r.entity_type for r in same[1:]} - {winner.entity_type})
+        if losers:
+            winner.recognition_metadata = {
+                **(winner.recognition_metadata or {}),
+                _ALSO: tuple(losers),
+            }
+        kept.append(winner)
+    return kept
+
+
+def _precedence(result: RecognizerResult) -> tuple[float, int, str]:
+    rank = (
+        TIE_ORDER.index(result.entity_type) if result.entity_type in TIE_ORDER else len(TIE_ORDER)
+    )
+    return (-result.score, rank, result.entity_type)
+
+
 def _finding(result: RecognizerResult) -> Finding:
     return Finding(
         entity_type=result.entity_type,
         start=result.start,
         end=result.end,
         score=float(result.score),
+        also=tuple((result.recognition_metadata or {}).get(_ALSO, ())),
     )

@@ -9,6 +9,7 @@ options, salt length) name the setting at fault.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -22,6 +23,7 @@ from lmops_presidio.config import (
     GuardConfig,
     parse_operator,
 )
+from lmops_presidio.locales import INTERNATIONAL_ONLY, declared_phone_regions
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 
@@ -35,6 +37,9 @@ class PiiRedactParams(OperationParams):
     ner_model: NonEmpty | None = Field(
         DEFAULT_NER_MODEL,
         description="spaCy model package or folder for PERSON/LOCATION; null for patterns only",
+    )
+    chinese_ner: bool = Field(
+        True, description="also find Chinese names, places and organisations with Baidu's LAC"
     )
     score_threshold: float = Field(
         DEFAULT_SCORE_THRESHOLD, description="minimum score of a finding"
@@ -53,7 +58,9 @@ class PiiRedactParams(OperationParams):
         None, description="name of an environment variable holding the salt"
     )
     phone_regions: list[NonEmpty] | None = Field(
-        None, description="region codes presidio's phone recognizer tries"
+        None,
+        description="region codes national phone numbers are read in (default: the regions of "
+        "the dataset's declared locale; none declared: only numbers written with +country code)",
     )
     batch_size: int = Field(256, ge=1, description="texts per NER batch")
     workers: int = Field(1, ge=1, description="worker processes (1: in this process)")
@@ -67,12 +74,23 @@ class StepSettings:
     guard: GuardConfig
     workers: int = 1
     chunk_size: int = 1000
+    phone_regions_from: str = "params"
+    """Where the phone regions came from: ``params``, ``dataset locale`` or
+    ``no locale declared`` (then only international numbers are read)."""
 
 
-def step_settings(params: PiiRedactParams) -> StepSettings:
-    """The guard configuration and parallelism of validated ``params``."""
+def step_settings(
+    params: PiiRedactParams, *, dataset_meta: Mapping[str, Any] | None = None
+) -> StepSettings:
+    """The guard configuration and parallelism of validated ``params``.
+
+    Phone regions: ``params.phone_regions`` if given, else those of the
+    locale the dataset declares (:mod:`lmops_presidio.locales`), else
+    international numbers only.
+    """
     kwargs: dict[str, Any] = {
         "ner_model": params.ner_model,
+        "chinese_ner": params.chinese_ner,
         "score_threshold": params.score_threshold,
         "batch_size": params.batch_size,
     }
@@ -90,10 +108,18 @@ def step_settings(params: PiiRedactParams) -> StepSettings:
     salt = _salt(params)
     if salt is not None:
         kwargs["salt"] = salt
+    source = "params"
     if params.phone_regions is not None:
         kwargs["phone_regions"] = tuple(params.phone_regions)
+    else:
+        declared = declared_phone_regions(dataset_meta or {})
+        source = "dataset locale" if declared else "no locale declared"
+        kwargs["phone_regions"] = declared or INTERNATIONAL_ONLY
     return StepSettings(
-        guard=GuardConfig(**kwargs), workers=params.workers, chunk_size=params.chunk_size
+        guard=GuardConfig(**kwargs),
+        workers=params.workers,
+        chunk_size=params.chunk_size,
+        phone_regions_from=source,
     )
 
 

@@ -32,21 +32,43 @@ from lmops_presidio.config import NER_ENTITIES  # noqa: E402
 
 _LATIN = re.compile(r"[A-Za-z]")
 
+HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+"""One Han character (CJK unified ideographs, extension A, compatibility)."""
 
-def candidate_entities(text: str, entities: Iterable[str]) -> list[str]:
+
+CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
+"""One Han character, CJK punctuation mark or full-width form."""
+
+
+def english_view(text: str) -> str:
+    """``text`` as the English NER reads it: CJK characters become spaces.
+
+    Offsets stay the same, and an English name inside a Chinese sentence is
+    read between blanks instead of next to characters the model cannot read.
+    """
+    return CJK.sub(" ", text)
+
+
+def has_latin(text: str) -> bool:
+    """Whether ``text`` holds a Latin letter (else the English NER has nothing to read)."""
+    return _LATIN.search(text) is not None
+
+
+def candidate_entities(
+    text: str, entities: Iterable[str], *, chinese_ner: bool = False
+) -> list[str]:
     """The entities of ``entities`` whose recognizers could match ``text``.
 
     Pattern entities are kept only when their required characters occur. NER
-    entities are kept unless the text has no Latin letter at all: the NER model
-    is English, and on Chinese-only text it tags whole sentences as PERSON.
-    Chinese personal data is caught by the pattern recognizers instead.
+    entities are kept when the text has a Latin letter (for the English NER)
+    or, with ``chinese_ner``, a Han character (for the Chinese NER).
     """
     has_digit = _DIGIT.search(text) is not None
-    has_latin = _LATIN.search(text) is not None
+    readable = has_latin(text) or (chinese_ner and HAN.search(text) is not None)
     kept: list[str] = []
     for entity in entities:
         if entity in NER_ENTITIES:
-            if has_latin:
+            if readable:
                 kept.append(entity)
         elif entity in _NEEDS_DIGIT:
             if has_digit:

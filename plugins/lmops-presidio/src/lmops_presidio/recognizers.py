@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer
+from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
     EmailRecognizer,
@@ -25,6 +26,7 @@ from presidio_analyzer.predefined_recognizers import (
 from lmops_presidio.checksums import (
     CARD_NETWORKS,
     card_network,
+    cn_resident_id_shaped,
     cn_resident_id_valid,
     digits_only,
     luhn_valid,
@@ -150,11 +152,59 @@ class CnMobileRecognizer(_ContextPatternRecognizer):
     CONTEXT = ["手机", "电话", "联系", "mobile", "phone", "cell", "tel"]
 
 
-class CnBankCardRecognizer(_ContextPatternRecognizer):
-    """Bank card numbers as issued in mainland China: 16-19 digits passing Luhn.
+CN_CARD_ISSUER_PREFIXES: tuple[str, ...] = (
+    "62",
+    "601382",
+    "6033",
+    "6034",
+    "6035",
+    "6036",
+    "6037",
+    "9",
+)
+"""Leading digits of cards issued in mainland China: UnionPay (62, its
+co-branded 622126-622925 included), Bank of China's 601382 and 6033xx-6037xx
+BINs, and the domestic-only 9-series (ICBC 9558, ABC 95599...). Discover's
+6011 is not among them."""
 
-    Any network: UnionPay (62...) and co-branded Visa/Mastercard cards alike,
-    so a card may also be reported as ``CREDIT_CARD`` on the same span.
+CN_CARD_CONTEXT: tuple[str, ...] = (
+    "银行卡",
+    "卡号",
+    "借记卡",
+    "储蓄卡",
+    "信用卡",
+    "账号",
+    "帐号",
+    "银联",
+    "bank card",
+    "debit card",
+    "card no",
+    "card number",
+    "account",
+    "unionpay",
+)
+"""Words that, just before a number, say it is a bank card."""
+
+CN_ID_CONTEXT: tuple[str, ...] = ("身份证", "证件", "身份", "id no", "id number", "identity")
+"""Words that, just before a number, say it is an identity number."""
+
+_CONTEXT_WINDOW = 16
+
+
+def _before(text: str, start: int) -> str:
+    return text[max(0, start - _CONTEXT_WINDOW) : start].lower()
+
+
+class CnBankCardRecognizer(_ContextPatternRecognizer):
+    """Bank card numbers as issued in mainland China: 16-19 digits passing Luhn,
+    from a domestic issuer or named as a bank card.
+
+    A number is reported when it starts with an issuer prefix of
+    :data:`CN_CARD_ISSUER_PREFIXES`, or when a bank-card word of
+    :data:`CN_CARD_CONTEXT` comes just before it (a co-branded Visa or
+    Mastercard). A number shaped like a resident ID (one in ten of which
+    passes Luhn whatever its check character) needs a bank-card word, and one
+    right after an ID word is never a card.
     """
 
     PATTERNS = [
@@ -177,6 +227,31 @@ class CnBankCardRecognizer(_ContextPatternRecognizer):
     def invalidate_result(self, pattern_text: str) -> bool:
         """Not a card when it is a valid resident ID: one in ten IDs also passes Luhn."""
         return cn_resident_id_valid(pattern_text)
+
+    def analyze(
+        self,
+        text: str,
+        entities: list[str],
+        nlp_artifacts: NlpArtifacts | None = None,
+        regex_flags: int | None = None,
+    ) -> list[RecognizerResult]:
+        """Luhn-valid numbers kept by their issuer prefix and the words before them."""
+        results: list[RecognizerResult] = super().analyze(
+            text, entities, nlp_artifacts, regex_flags
+        )
+        return [r for r in results if self.is_bank_card(text, r.start, r.end)]
+
+    @staticmethod
+    def is_bank_card(text: str, start: int, end: int) -> bool:
+        """Whether the number at ``text[start:end]`` is a bank card by issuer and context."""
+        number = digits_only(text[start:end])
+        before = _before(text, start)
+        if any(word in before for word in CN_ID_CONTEXT):
+            return False
+        named = any(word in before for word in CN_CARD_CONTEXT)
+        if cn_resident_id_shaped(number):
+            return named
+        return named or number.startswith(CN_CARD_ISSUER_PREFIXES)
 
 
 def pattern_recognizers(

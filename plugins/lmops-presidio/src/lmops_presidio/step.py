@@ -41,13 +41,13 @@ class PiiRedactionStep(BaseOperation[PiiRedactParams]):
 
     def execute(self, context: StageContext, params: PiiRedactParams) -> StageResult:
         """Redact the dataset in ``context`` and measure what was found and what is left."""
-        settings = step_settings(params)
         source = context.input("dataset")
         if source.asset_type != "dataset" or source.path is None or not source.path.is_file():
             raise ValidationError(
                 f'pii-redact: input "dataset" must be a dataset file, got {source.asset_type} '
                 f"at {source.path}"
             )
+        settings = step_settings(params, dataset_meta=source.metadata)
         check_shape(source.kind)
         context.workdir.mkdir(parents=True, exist_ok=True)
         target = context.workdir / OUTPUT_FILE
@@ -87,6 +87,7 @@ class _Tally:
         self.fields_touched: Counter[str] = Counter()
         self.before: Counter[str] = Counter()
         self.after: Counter[str] = Counter()
+        self.same_span: Counter[str] = Counter()
 
 
 def _redact_file(
@@ -139,6 +140,7 @@ def _write_chunk(
         out.write(json.dumps(data, ensure_ascii=False) + "\n")
     tally.before.update(result.before)
     tally.after.update(result.after)
+    tally.same_span.update(result.same_span)
 
 
 def _count_records(source: Path) -> int:
@@ -204,6 +206,8 @@ def _evidence(settings: StepSettings, tally: _Tally) -> EvidenceRecord:
             name: {"scanned": tally.fields[name], "touched": tally.fields_touched[name]}
             for name in sorted(tally.fields)
         },
+        "same_span": dict(sorted(tally.same_span.items())),
+        "phone_regions_from": settings.phone_regions_from,
         "workers": settings.workers,
     }
     return EvidenceRecord(kind="pii", subject="dataset", metrics=metrics, details=details)

@@ -1,0 +1,118 @@
+"""Chinese names, places and organisations: LAC through the default guard, measured on the
+held-out part of the bilingual set (``tests/data/bilingual_pii``, written by
+``benchmarks/make_bilingual_pii_set.py``; never used for tuning)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lmops_presidio.config import GuardConfig
+from lmops_presidio.evaluation import LabelledText, Score, Span, load_labelled, score
+from lmops_presidio.guard import PiiGuard
+from lmops_presidio.prefilter import HAN
+
+HELDOUT = Path(__file__).parent / "data" / "bilingual_pii" / "heldout.jsonl"
+
+
+def _chinese(text: str, spans: list[Span]) -> list[Span]:
+    """PERSON spans written in Han characters, relabelled ``PERSON_ZH``."""
+    return [
+        ("PERSON_ZH", s, e)
+        for entity, s, e in spans
+        if entity == "PERSON" and HAN.search(text, s, e) is not None
+    ]
+
+
+@pytest.fixture(scope="module")
+def heldout() -> tuple[list[LabelledText], list[list[Span]]]:
+    samples = load_labelled(HELDOUT)
+    guard = PiiGuard(GuardConfig())
+    found = guard.scan_batch([sample.text for sample in samples])
+    return samples, [[(f.entity_type, f.start, f.end) for f in fs] for fs in found]
+
+
+def test_heldout_set_is_bilingual_and_large_enough(
+    heldout: tuple[list[LabelledText], list[list[Span]]],
+) -> None:
+    samples, _ = heldout
+    assert {sample.lang for sample in samples} == {"zh", "en", "mixed"}
+    chinese = sum(len(_chinese(s.text, list(s.spans))) for s in samples)
+    assert chinese >= 300
+
+
+def test_chinese_person_recall_and_precision_on_heldout(
+    heldout: tuple[list[LabelledText], list[list[Span]]],
+) -> None:
+    samples, found = heldout
+    result = Score()
+    for sample, predicted in zip(samples, found, strict=True):
+        result.add(_chinese(sample.text, list(sample.spans)), _chinese(sample.text, predicted))
+    assert result.recall("PERSON_ZH") >= 0.95
+    assert result.precision("PERSON_ZH") >= 0.9
+
+
+def test_overall_recall_and_english_on_heldout(
+    heldout: tuple[list[LabelledText], list[list[Span]]],
+) -> None:
+    samples, found = heldout
+    scores = score(samples, found, entities=GuardConfig().active_entities)
+    assert scores["all"].recall() >= 0.97
+    assert scores["all"].precision() >= 0.9
+    # English text keeps what the English NER found before the Chinese NER came.
+    assert scores["en"].recall("PERSON") >= 0.95
+    assert scores["en"].precision("PERSON") >= 0.95
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("VIP客户王芳的账户已冻结。", "王芳"),
+        ("李娜明天去上海", "李娜"),
+        ("Please call 陈晓东 about the loan.", "陈晓东"),
+        ("请转告欧阳修文，他的贷款已批准。", "欧阳修文"),
+        ("客户 Zhang Wei（张伟）已开户。", "Zhang Wei"),
+    ],
+)
+def test_chinese_names_are_redacted(text: str, name: str) -> None:
+    redaction = PiiGuard().redact(text)
+    assert name not in redaction.text
+    assert "<PERSON>" in redaction.text
+
+
+def test_english_ner_does_not_read_chinese_as_names() -> None:
+    findings = PiiGuard().scan("请拨打手机 <CN_MOBILE> 联系我。")
+    assert [f.entity_type for f in findings] == []
+
+
+def test_organisations_only_when_asked_for() -> None:
+    text = "张伟在中国工商银行工作。"
+    default = {f.entity_type for f in PiiGuard().scan(text)}
+    asked = PiiGuard(GuardConfig(entities=("PERSON", "ORGANIZATION"))).scan(text)
+    assert default == {"PERSON"}
+    assert [(f.entity_type, text[f.start : f.end]) for f in asked] == [
+        ("PERSON", "张伟"),
+        ("ORGANIZATION", "中国工商银行"),
+    ]
+
+
+def test_chinese_ner_can_be_turned_off() -> None:
+    config = GuardConfig(chinese_ner=False)
+    assert PiiGuard(config).scan("李娜明天去上海") == []
+    assert config.describe()["chinese_ner"] is False
+    assert GuardConfig().describe()["chinese_ner"] is True
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("多恩熊是黑色的。", []),  # a coined creature, not a person
+        ("拉斯克猫头鹰住在森林里。", []),  # a transliteration with no surname and no cue
+        ("莫罗鱼是什么颜色？", []),
+        ("客户阿依古丽·买买提已到柜台。", ["阿依古丽·买买提"]),  # a transliterated name
+        ("小王明天来办理。", ["小王"]),
+    ],
+)
+def test_chinese_person_needs_a_surname_or_a_cue(text: str, names: list[str]) -> None:
+    findings = PiiGuard().scan(text)
+    assert [text[f.start : f.end] for f in findings if f.entity_type == "PERSON"] == names
