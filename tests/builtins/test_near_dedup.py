@@ -141,7 +141,7 @@ def _removed_ids(
 
 
 def test_near_dedup_precision_and_recall_against_exact_jaccard(
-    sqlite_ws: Workspace, tmp_path: Path
+    sqlite_ws: Workspace, tmp_path: Path, record_property: Any
 ) -> None:
     records = labelled_records()
     truth = exact_duplicates(records)
@@ -150,6 +150,8 @@ def test_near_dedup_precision_and_recall_against_exact_jaccard(
     removed = _removed_ids(sqlite_ws, tmp_path, out, records)
     hits = len(removed & truth)
     precision, recall = hits / max(1, len(removed)), hits / len(truth)
+    record_property("precision", round(precision, 3))
+    record_property("recall", round(recall, 3))
     assert precision >= 0.95, (precision, recall, sorted(removed - truth))
     assert recall >= 0.9, (precision, recall, sorted(truth - removed))
     ev = sqlite_ws.evidence(out.output("dataset"), kind="data_step")[0]
@@ -210,3 +212,14 @@ def test_dialogues_compare_user_and_assistant_turns_by_default(
     ev = sqlite_ws.evidence(out.output("dataset"), kind="data_step")[0]
     assert ev.metrics["records_removed"] == 1
     assert ev.details["fields_compared"] == ["user", "assistant"]
+
+
+def test_records_without_the_named_fields_are_kept(sqlite_ws: Workspace, tmp_path: Path) -> None:
+    rows = [
+        {"id": i, "prompt": f"question {i} about loans", "response": "ask a branch"}
+        for i in range(3)
+    ]
+    out = _run(sqlite_ws, tmp_path, rows, fields=["system"])
+    ev = sqlite_ws.evidence(out.output("dataset"), kind="data_step")[0]
+    assert ev.metrics["records_removed"] == 0
+    assert ev.details["fields_compared"] == ["system"]

@@ -297,7 +297,11 @@ class NearDedup(_FilterStep):
         }
 
     def keep(self, shape: str, raw: bytes, record: dict[str, Any]) -> bool:
-        shingles = self._shingles(compared_text(shape, record, self.fields))
+        text = compared_text(shape, record, self.fields)
+        if not text.strip():
+            # Nothing of the named fields to compare: not evidence of a duplicate.
+            return True
+        shingles = self._shingles(text)
         np = self._np
         hashed = np.unique(
             np.fromiter(
@@ -311,9 +315,10 @@ class NearDedup(_FilterStep):
         )
         mh = self._minhash(num_perm=self.num_perm, seed=1)
         mh.update_batch(list(shingles))
-        for key in self._lsh.query(mh):
+        # In insertion order, so the counts in the evidence are the same on every run.
+        for key in sorted(int(k) for k in self._lsh.query(mh)):
             self.candidates += 1
-            if self._jaccard(hashed, self._kept[int(key)]) >= self.threshold:
+            if self._jaccard(hashed, self._kept[key]) >= self.threshold:
                 return False
             self.rejected += 1
         self._lsh.insert(str(len(self._kept)), mh)
