@@ -28,9 +28,10 @@ def test_plugins_verbose_lists_operations_and_evidence_kinds(tmp_path: Path) -> 
     ) in out
     assert "    --input dataset=dataset:NAME@VERSION" in out
     assert (
-        "    --param threshold=<float> (default 0.8): Jaccard similarity above which "
-        "records are duplicates"
+        "    --param threshold=<float> (default 0.8): Jaccard similarity of word shingles "
+        "at or above which records are duplicates"
     ) in out
+    assert "    --param fields=<list[str] | None> (default None): fields compared" in out
     assert "  evidence recorded: data_step" in out
     assert "  bundle (plugin lmops-core:evidence_kinds): A signed deployment bundle" in out
     assert "    * records_removed: integer [records]" in out

@@ -30,6 +30,7 @@ from lmops_core.contracts import (
     StageResult,
 )
 from lmops_core.datasets.shapes import text_fields
+from lmops_core.errors import ValidationError
 from lmops_core.extras import require
 from lmops_core.hookspecs import hookimpl
 
@@ -59,6 +60,10 @@ class _FilterStep:
 
     def configure(self, params: Mapping[str, Any]) -> dict[str, Any]:
         return dict(params)
+
+    def details(self) -> dict[str, Any]:
+        """What the step adds to its evidence's details, besides its name and parameters."""
+        return {}
 
     def run(self, context: StageContext) -> StageResult:
         used = self.configure(context.params)
@@ -96,7 +101,7 @@ class _FilterStep:
                         "records_out": kept,
                         "records_removed": removed,
                     },
-                    details={"step": self.name, "params": used},
+                    details={"step": self.name, "params": used, **self.details()},
                 )
             ],
             metrics={"records_removed": float(removed)},
@@ -156,54 +161,176 @@ class LengthFilter(_FilterStep):
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
+#: What ``dedup-near`` may compare, per shape: record fields, or message roles for dialogues.
+NEAR_FIELDS: dict[str, tuple[str, ...]] = {
+    "text": ("text",),
+    "instruction": ("system", "prompt", "response"),
+    "preference": ("system", "prompt", "chosen", "rejected"),
+    "dialogue": ("system", "user", "assistant"),
+}
+#: What it compares by default: the user's turns and the answers, never a shared system prompt.
+NEAR_DEFAULT_FIELDS: dict[str, tuple[str, ...]] = {
+    "text": ("text",),
+    "instruction": ("prompt", "response"),
+    "preference": ("prompt", "chosen", "rejected"),
+    "dialogue": ("user", "assistant"),
+}
+_ALL_NEAR_FIELDS = sorted({f for names in NEAR_FIELDS.values() for f in names})
+
 
 class NearDedupParams(OperationParams):
-    """MinHash LSH settings."""
+    """MinHash LSH settings, and which fields of a record are compared."""
 
     threshold: float = Field(
-        0.8, gt=0.0, lt=1.0, description="Jaccard similarity above which records are duplicates"
+        0.8,
+        gt=0.0,
+        lt=1.0,
+        description="Jaccard similarity of word shingles at or above which records are duplicates",
     )
     num_perm: int = Field(128, ge=1, le=4096, description="MinHash permutations")
     shingle: int = Field(3, ge=1, le=32, description="words per shingle")
+    fields: list[str] | None = Field(
+        None,
+        description="fields compared (dialogue: message roles); default: the user's turns and "
+        "the answers, not the system prompt",
+    )
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("name at least one field, or leave it out for the default")
+        for name in value:
+            if name not in _ALL_NEAR_FIELDS:
+                raise ValueError(f'unknown field "{name}" (known: {", ".join(_ALL_NEAR_FIELDS)})')
+        if len(set(value)) != len(value):
+            raise ValueError("a field is named twice")
+        return value
+
+
+def near_fields(shape: str, fields: list[str] | None) -> tuple[str, ...]:
+    """The fields ``dedup-near`` compares on records of ``shape``; refuses foreign names."""
+    if fields is None:
+        return NEAR_DEFAULT_FIELDS[shape]
+    allowed = NEAR_FIELDS[shape]
+    for name in fields:
+        if name not in allowed:
+            raise ValidationError(
+                f'operation "dedup-near": parameter "fields": "{name}" is not a field of '
+                f"{shape} records (fields: {', '.join(allowed)})",
+                param="fields",
+            )
+    return tuple(fields)
+
+
+def compared_text(shape: str, record: Mapping[str, Any], fields: tuple[str, ...]) -> str:
+    """The text of ``fields`` in ``record``, in record order (dialogue: by message role)."""
+    if shape == "dialogue":
+        parts = [m["content"] for m in record["messages"] if m.get("role") in fields]
+    else:
+        parts = [
+            record[f] for f in NEAR_FIELDS[shape] if f in fields and isinstance(record.get(f), str)
+        ]
+    return "\n".join(parts)
 
 
 class NearDedup(_FilterStep):
-    """Drop records whose MinHash (datasketch) is near one already kept."""
+    """Drop records whose shingles are near (Jaccard >= threshold) those of one already kept.
+
+    MinHash LSH (datasketch) only proposes candidates, tuned below the threshold so
+    that few true duplicates are missed; each candidate is then checked by the exact
+    Jaccard similarity of the two shingle sets, and the record is dropped only when
+    one reaches the threshold.
+    """
 
     name = "dedup-near"
     description = "Remove near-duplicates by MinHash LSH over word shingles (datasketch)."
     params_model = NearDedupParams
+    #: How far below the threshold LSH looks for candidates (verification removes the excess).
+    candidate_margin = 0.15
+
+    def run(self, context: StageContext) -> StageResult:
+        self.fields = near_fields(context.input("dataset").kind, context.params.get("fields"))
+        return super().run(context)
 
     def configure(self, params: Mapping[str, Any]) -> dict[str, Any]:
         datasketch = require("datasketch", extra="dedup", feature=f"the {self.name} data step")
+        import numpy  # comes with datasketch; the core itself does not depend on it
 
+        self._np = numpy
         self.threshold = float(params["threshold"])
         self.num_perm = int(params["num_perm"])
         self.shingle = int(params["shingle"])
         self._minhash = datasketch.MinHash
-        self._lsh = datasketch.MinHashLSH(threshold=self.threshold, num_perm=self.num_perm)
-        self._n = 0
-        return {"threshold": self.threshold, "num_perm": self.num_perm, "shingle": self.shingle}
+        self._lsh = datasketch.MinHashLSH(
+            threshold=max(0.05, self.threshold - self.candidate_margin), num_perm=self.num_perm
+        )
+        self._kept: list[Any] = []  # sorted uint64 arrays of shingle hashes
+        self.candidates = self.rejected = 0
+        return {
+            "threshold": self.threshold,
+            "num_perm": self.num_perm,
+            "shingle": self.shingle,
+            "fields": params.get("fields"),
+        }
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "fields_compared": list(self.fields),
+            "similarity": "exact Jaccard of word shingles, LSH candidates only",
+            "candidates_checked": self.candidates,
+            "candidates_below_threshold": self.rejected,
+        }
 
     def _shingles(self, text: str) -> set[bytes]:
         words = _WORD.findall(text.lower())
         if len(words) < self.shingle:
             # Short or CJK text without spaces: fall back to character shingles.
             chars = text.lower()
-            return {chars[i : i + self.shingle].encode() for i in range(max(1, len(chars) - 2))}
+            last = max(1, len(chars) - self.shingle + 1)
+            return {chars[i : i + self.shingle].encode() for i in range(last)}
         return {
             " ".join(words[i : i + self.shingle]).encode()
             for i in range(len(words) - self.shingle + 1)
         }
 
     def keep(self, shape: str, raw: bytes, record: dict[str, Any]) -> bool:
+        text = compared_text(shape, record, self.fields)
+        if not text.strip():
+            # Nothing of the named fields to compare: not evidence of a duplicate.
+            return True
+        shingles = self._shingles(text)
+        np = self._np
+        hashed = np.unique(
+            np.fromiter(
+                (
+                    int.from_bytes(hashlib.blake2b(s, digest_size=8).digest(), "little")
+                    for s in shingles
+                ),
+                dtype=np.uint64,
+                count=len(shingles),
+            )
+        )
         mh = self._minhash(num_perm=self.num_perm, seed=1)
-        mh.update_batch(list(self._shingles(_joined_text(shape, record))))
-        if self._lsh.query(mh):
-            return False
-        self._n += 1
-        self._lsh.insert(str(self._n), mh)
+        mh.update_batch(list(shingles))
+        # In insertion order, so the counts in the evidence are the same on every run.
+        for key in sorted(int(k) for k in self._lsh.query(mh)):
+            self.candidates += 1
+            if self._jaccard(hashed, self._kept[key]) >= self.threshold:
+                return False
+            self.rejected += 1
+        self._lsh.insert(str(len(self._kept)), mh)
+        self._kept.append(hashed)
         return True
+
+    def _jaccard(self, a: Any, b: Any) -> float:
+        """Jaccard similarity of two sorted arrays of distinct values (1.0 when both are empty)."""
+        if not len(a) and not len(b):
+            return 1.0
+        common = len(self._np.intersect1d(a, b, assume_unique=True))
+        return float(common / (len(a) + len(b) - common))
 
 
 @hookimpl(trylast=True)
