@@ -82,8 +82,10 @@ def quiet_libraries() -> None:
     logging.disable(logging.WARNING)
 
 
-def run_pipeline_file(ws: Workspace, path: Path) -> dict[str, StepResult]:
-    """Run a pipeline file against ``ws`` with a printed account and progress bars."""
+def run_pipeline_file(
+    ws: Workspace, path: Path, *, reporter: Reporter | None = None
+) -> dict[str, StepResult]:
+    """Run a pipeline file against ``ws`` with a printed account (or ``reporter``) and progress bars."""
     from lmops_core.pipelines import PipelineRunner, load_pipeline
 
     pipeline = load_pipeline(path)
@@ -91,7 +93,7 @@ def run_pipeline_file(ws: Workspace, path: Path) -> dict[str, StepResult]:
         ws,
         pipeline,
         base_dir=path.resolve().parent,
-        reporter=_reporter(time.perf_counter()),
+        reporter=reporter or _reporter(time.perf_counter()),
         progress=RichStageProgress,
     )
     return runner.run()
@@ -163,6 +165,19 @@ def demo(
         return
     if not verbose:
         quiet_libraries()
+    started = time.perf_counter()
+    ws, results = run_demo(reporter=_reporter(started))
+    try:
+        _print_ending(ws, results, time.perf_counter() - started)
+    finally:
+        ws.close()
+
+
+def run_demo(*, reporter: Reporter) -> tuple[Workspace, dict[str, StepResult]]:
+    """Run the demo's pipeline on a fresh store under ``LMOPS_HOME/demo``; ``reporter`` hears each step.
+
+    Returns the open workspace (the caller closes it) and each step's result.
+    """
     # The demo's models are tiny: more torch/OpenMP threads buy nothing, and their spin-waiting
     # slows every step badly when other processes share the CPUs. Set it to override.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -170,7 +185,6 @@ def demo(
     home = settings.home / "demo"
     if home.exists():
         shutil.rmtree(home)
-    started = time.perf_counter()
     demo_settings = settings.model_copy(
         update={
             "home": home,
@@ -185,7 +199,7 @@ def demo(
     for failure in ws.plugins.failures:
         err_console.print(f"[yellow]warning:[/] {failure}")
     try:
-        results = run_pipeline_file(ws, demo_pipeline_path())
-        _print_ending(ws, results, time.perf_counter() - started)
-    finally:
+        return ws, run_pipeline_file(ws, demo_pipeline_path(), reporter=reporter)
+    except BaseException:
         ws.close()
+        raise
