@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from lmops_core.errors import LmopsError, StageError
+from lmops_core.deploy import KeyStore
+from lmops_core.errors import IntegrityError, StageError
 from lmops_core.plugins import PluginHost
 from lmops_core.testing import listed_plugins, read_jsonl
 
@@ -47,11 +48,21 @@ def test_the_core_serves_a_bundle_through_the_target(
 def test_the_in_process_target_refuses_a_bundle_that_does_not_verify(
     lmops_plugins: PluginHost, packaged: Any, tmp_path: Path
 ) -> None:
-    # A bundle signed by a key the home does not trust: refused before anything is served.
-    with pytest.raises(LmopsError, match="key|signature|trust"):
+    # A home holding no trusted key: refused before anything is served (never the keys of
+    # this process's own home instead).
+    with pytest.raises(IntegrityError, match="no trusted public key under"):
         lmops_plugins.serving_target("in-process").start(
             packaged.bundle,
             home=tmp_path / "other-home",
+            guard_mode="off",
+            log_path=tmp_path / "inference.jsonl",
+        )
+    # A home trusting another key: the signature check refuses the bundle.
+    KeyStore.for_home(tmp_path / "stranger").create()
+    with pytest.raises(IntegrityError, match="not among the trusted public keys"):
+        lmops_plugins.serving_target("in-process").start(
+            packaged.bundle,
+            home=tmp_path / "stranger",
             guard_mode="off",
             log_path=tmp_path / "inference.jsonl",
         )

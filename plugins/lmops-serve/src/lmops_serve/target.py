@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lmops_core.errors import StageError
+from lmops_core.errors import IntegrityError, StageError
 
 if TYPE_CHECKING:
     from lmops_core.workspace import Workspace
@@ -166,15 +166,17 @@ class InProcessServingTarget:
         from lmops_serve.app import create_app
         from lmops_serve.server import BackgroundServer
 
-        # What `lmops serve-model` sees when started with LMOPS_HOME=home (see LocalServingTarget).
+        # What `lmops serve-model` sees when started with LMOPS_HOME=home (see LocalServingTarget);
+        # no key there must not fall back on the keys of this process's own home.
+        keys = KeyStore.for_home(home).public_keys()
+        if not keys:
+            raise IntegrityError(
+                f"no trusted public key under {home}: the bundle {bundle} cannot be verified"
+            )
         store = open_reachable_store(Settings(home=home))
         try:
             app = create_app(
-                bundle,
-                guard_mode=guard_mode,
-                log_path=log_path,
-                public_keys=KeyStore.for_home(home).public_keys(),
-                store=store,
+                bundle, guard_mode=guard_mode, log_path=log_path, public_keys=keys, store=store
             )
             server = BackgroundServer(app)
             server.start()
