@@ -45,24 +45,25 @@ def test_the_core_serves_a_bundle_through_the_target(
         served.health()
 
 
+@pytest.mark.parametrize(
+    ("own_key", "refusal"),
+    [
+        # A home holding no trusted key: refused before anything is served (never the keys
+        # of this process's own home instead).
+        (False, "no trusted public key under"),
+        # A home trusting another key: the signature check refuses the bundle.
+        (True, "not among the trusted public keys"),
+    ],
+)
 def test_the_in_process_target_refuses_a_bundle_that_does_not_verify(
-    lmops_plugins: PluginHost, packaged: Any, tmp_path: Path
+    lmops_plugins: PluginHost, packaged: Any, tmp_path: Path, own_key: bool, refusal: str
 ) -> None:
-    # A home holding no trusted key: refused before anything is served (never the keys of
-    # this process's own home instead).
-    with pytest.raises(IntegrityError, match="no trusted public key under"):
+    if own_key:
+        KeyStore.for_home(tmp_path / "home").create()
+    with pytest.raises(IntegrityError, match=refusal):
         lmops_plugins.serving_target("in-process").start(
             packaged.bundle,
-            home=tmp_path / "other-home",
-            guard_mode="off",
-            log_path=tmp_path / "inference.jsonl",
-        )
-    # A home trusting another key: the signature check refuses the bundle.
-    KeyStore.for_home(tmp_path / "stranger").create()
-    with pytest.raises(IntegrityError, match="not among the trusted public keys"):
-        lmops_plugins.serving_target("in-process").start(
-            packaged.bundle,
-            home=tmp_path / "stranger",
+            home=tmp_path / "home",
             guard_mode="off",
             log_path=tmp_path / "inference.jsonl",
         )
