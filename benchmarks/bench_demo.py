@@ -52,9 +52,8 @@ def in_process() -> None:
         if event == "start":
             mark.update(wall=time.perf_counter(), cpu=cpu_seconds())
             return
-        rows.append(
-            (label, time.perf_counter() - mark["wall"], cpu_seconds() - mark["cpu"])
-        )  # label: the step id
+        # When a step is done, ``label`` is its id.
+        rows.append((label, time.perf_counter() - mark["wall"], cpu_seconds() - mark["cpu"]))
 
     ws, _ = run_demo(reporter=report)
     ws.close()
