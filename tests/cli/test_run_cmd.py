@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import gc
-import shutil
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from lmops_core.cli import app
-from lmops_core.cli.demo import demo_pipeline_path
 
 
 def test_run_finishes_and_spares_the_exit_its_final_collection(tmp_path: Path) -> None:
-    shutil.copytree(demo_pipeline_path().parent / "suite", tmp_path / "gate")
-    path = tmp_path / "p.yaml"
+    path = tmp_path / "refusals.yaml"
     path.write_text(
-        "apiVersion: lmops/v1\nkind: Pipeline\nname: x\nsteps:\n"
-        "  - id: gate\n    register_suite: {name: gate, path: gate}\n"
+        "apiVersion: lmops/v1\nkind: Pipeline\nname: refusals\nsteps:\n  - id: data\n"
+        "    register_dataset: {name: refusals, shape: instruction,\n"
+        "                       path: package:lmops_core/data/demo/refusals.jsonl}\n"
     )
     gc.unfreeze()  # nothing frozen before the command
     try:
@@ -25,7 +23,7 @@ def test_run_finishes_and_spares_the_exit_its_final_collection(tmp_path: Path) -
             app, ["run", str(path)], env={"LMOPS_HOME": str(tmp_path / "home")}
         )
         assert result.exit_code == 0, result.output
-        assert "suite:gate@1" in result.stdout and "pipeline finished" in result.stdout
+        assert "dataset:refusals@1" in result.stdout and "pipeline finished" in result.stdout
         # What was left when the work was done is frozen: the interpreter's last collection
         # has nothing to walk on the way out.
         assert gc.get_freeze_count() > 0
