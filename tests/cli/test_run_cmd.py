@@ -18,9 +18,10 @@ def test_run_finishes_and_spares_the_exit_its_final_collection(tmp_path: Path) -
         "                       path: package:lmops_core/data/demo/refusals.jsonl}\n"
     )
     gc.unfreeze()  # nothing frozen before the command
+    # --verbose: quieting the libraries would silence warnings and logging in this test process.
     try:
         result = CliRunner().invoke(
-            app, ["run", str(path)], env={"LMOPS_HOME": str(tmp_path / "home")}
+            app, ["run", str(path), "--verbose"], env={"LMOPS_HOME": str(tmp_path / "home")}
         )
         assert result.exit_code == 0, result.output
         assert "dataset:refusals@1" in result.stdout and "pipeline finished" in result.stdout
