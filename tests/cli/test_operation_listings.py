@@ -57,7 +57,8 @@ def test_plugins_lists_the_model_runtimes_guards_and_serving_targets_plugins_reg
         "    engine onnxruntime; can generate\n"
     ) in out
     assert "guards:\n  pii (plugin lmops-presidio): personal data found and redacted" in out
-    assert "serving targets:\n  local (plugin lmops-serve): " in out
+    assert "serving targets:\n  in-process (plugin lmops-serve): " in out
+    assert "\n  local (plugin lmops-serve): lmops serve-model" in out
 
     listed = CliRunner().invoke(app, ["plugins", "--json"], env=env)
     assert listed.exit_code == 0, listed.output
@@ -67,7 +68,7 @@ def test_plugins_lists_the_model_runtimes_guards_and_serving_targets_plugins_reg
     assert plugins["lmops-hf"]["model_runtimes"] == ["adapter", "base", "full", "merged"]
     assert plugins["lmops-onnx"]["model_runtimes"] == ["onnx", "onnx-int8"]
     assert plugins["lmops-presidio"]["guards"] == ["pii"]
-    assert plugins["lmops-serve"]["serving_targets"] == ["local"]
+    assert plugins["lmops-serve"]["serving_targets"] == ["in-process", "local"]
     core = plugins["lmops-core:data_steps"]
     assert (core["model_runtimes"], core["guards"], core["serving_targets"]) == ([], [], [])
     assert [r["kind"] for r in body["model_runtimes"]] == [
@@ -87,7 +88,10 @@ def test_plugins_lists_the_model_runtimes_guards_and_serving_targets_plugins_reg
         "description": "transformers causal LM on CPU (merged into its base on load)",
     }
     assert [(g["name"], g["plugin"]) for g in body["guards"]] == [("pii", "lmops-presidio")]
-    assert [(t["name"], t["plugin"]) for t in body["serving_targets"]] == [("local", "lmops-serve")]
+    assert [(t["name"], t["plugin"]) for t in body["serving_targets"]] == [
+        ("in-process", "lmops-serve"),
+        ("local", "lmops-serve"),
+    ]
     assert all(
         set(t) == {"name", "plugin", "description"} and t["description"]
         for t in body["guards"] + body["serving_targets"]

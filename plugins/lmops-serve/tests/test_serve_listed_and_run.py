@@ -10,19 +10,24 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from lmops_core.deploy import KeyStore
+from lmops_core.errors import IntegrityError, StageError
 from lmops_core.plugins import PluginHost
 from lmops_core.testing import listed_plugins, read_jsonl
 
 
 def test_listed_by_lmops_plugins(tmp_path: Path) -> None:
     listed = listed_plugins(tmp_path / "home")["lmops-serve"]
-    assert (listed["operations"], listed["serving_targets"]) == ([], ["local"])
+    assert (listed["operations"], listed["serving_targets"]) == ([], ["in-process", "local"])
 
 
+@pytest.mark.parametrize("name", ["local", "in-process"])
 def test_the_core_serves_a_bundle_through_the_target(
-    lmops_plugins: PluginHost, packaged: Any, tmp_path: Path
+    lmops_plugins: PluginHost, packaged: Any, tmp_path: Path, name: str
 ) -> None:
-    target = lmops_plugins.serving_target("local")
+    target = lmops_plugins.serving_target(name)
     served = target.start(
         packaged.bundle, home=packaged.home, guard_mode="off", log_path=tmp_path / "inference.jsonl"
     )
@@ -35,3 +40,31 @@ def test_the_core_serves_a_bundle_through_the_target(
     assert isinstance(reply, str)
     [logged] = read_jsonl(tmp_path / "inference.jsonl")  # the log is redacted, always
     assert logged["prompt"] == "Hello" and "response" in logged
+    served.stop()  # a second stop does nothing
+    with pytest.raises(StageError, match="stopped|exited"):
+        served.health()
+
+
+@pytest.mark.parametrize(
+    ("own_key", "refusal"),
+    [
+        # A home holding no trusted key: refused before anything is served (never the keys
+        # of this process's own home instead).
+        (False, "no trusted public key under"),
+        # A home trusting another key: the signature check refuses the bundle.
+        (True, "not among the trusted public keys"),
+    ],
+)
+def test_the_in_process_target_refuses_a_bundle_that_does_not_verify(
+    lmops_plugins: PluginHost, packaged: Any, tmp_path: Path, own_key: bool, refusal: str
+) -> None:
+    if own_key:
+        KeyStore.for_home(tmp_path / "home").create()
+    with pytest.raises(IntegrityError, match=refusal):
+        lmops_plugins.serving_target("in-process").start(
+            packaged.bundle,
+            home=tmp_path / "home",
+            guard_mode="off",
+            log_path=tmp_path / "inference.jsonl",
+        )
+    assert not (tmp_path / "inference.jsonl").exists()

@@ -1,4 +1,4 @@
-"""Hook implementations of lmops-serve: the ``serve-model`` command and the ``local`` target."""
+"""Hook implementations of lmops-serve: the ``serve-model`` command and its serving targets."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ def register_commands(cli: Any) -> None:
 
 @hookimpl
 def register_serving_targets(register: Register) -> None:
-    """Offer the ``local`` serving target (``lmops serve-model`` on 127.0.0.1)."""
-    from lmops_serve.target import LocalServingTarget
+    """Offer ``local`` (``lmops serve-model`` on 127.0.0.1) and ``in-process`` (a thread)."""
+    from lmops_serve.target import InProcessServingTarget, LocalServingTarget
 
     register(LocalServingTarget())
+    register(InProcessServingTarget())

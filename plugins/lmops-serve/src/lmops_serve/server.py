@@ -28,14 +28,31 @@ class BackgroundServer:
         )
         self._timeout = startup_timeout
 
-    def __enter__(self) -> str:
+    @property
+    def alive(self) -> bool:
+        """Whether the server thread is still running."""
+        return self._thread.is_alive()
+
+    def start(self) -> str:
+        """Start serving; returns the URL once uvicorn listens (ConfigurationError if it cannot)."""
         self._thread.start()
         deadline = time.monotonic() + self._timeout
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
                 raise ConfigurationError(f"uvicorn did not start on {self.url}")
             time.sleep(0.02)
         return self.url
+
+    def stop(self) -> None:
+        """Ask uvicorn to exit, wait for its thread, release the port."""
+        self._server.should_exit = True
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout=self._timeout)
+        self._sock.close()
+
+    def __enter__(self) -> str:
+        return self.start()
 
     def __exit__(
         self,
@@ -43,6 +60,4 @@ class BackgroundServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=self._timeout)
-        self._sock.close()
+        self.stop()
