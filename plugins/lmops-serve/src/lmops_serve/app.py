@@ -23,8 +23,8 @@ from lmops_serve.request_filter import RequestClassifier
 from lmops_serve.service import InferenceService, Outcome
 
 if TYPE_CHECKING:
+    from lmops_core.deploy.liveness import LiveStore
     from lmops_core.plugins import PluginHost
-    from lmops_core.workspace import Workspace
 
 MAX_NEW_TOKENS = 512
 
@@ -77,7 +77,7 @@ def open_service(
     refuse_categories: Iterable[str] | None,
     log_path: Path | str | None,
     guard_options: Mapping[str, Any] | None,
-    store: Workspace | None = None,
+    store: LiveStore | None = None,
     plugins: PluginHost | None = None,
 ) -> InferenceService:
     """Verify the bundle and its standing, load its model, and build the service around it.
@@ -125,7 +125,7 @@ def create_app(
     public_keys: Mapping[str, Ed25519PublicKey] | None = None,
     decryption_key: bytes | None = None,
     guard_options: Mapping[str, Any] | None = None,
-    store: Workspace | None = None,
+    store: LiveStore | None = None,
     plugins: PluginHost | None = None,
 ) -> FastAPI:
     """A FastAPI app serving a verified bundle.
@@ -139,7 +139,7 @@ def create_app(
     guard (lmops-presidio's: ``entities``, ``patterns_only``, ``config``).
     ``plugins``: where the model runtime and the guard are found (default:
     the plugins installed here). ``public_keys`` default to the keys under
-    ``LMOPS_HOME``. ``store``: the workspace asked whether the bundle's
+    ``LMOPS_HOME``. ``store``: the store (its database) asked whether the bundle's
     approval still stands (a revoked version is refused); without one the
     bundle's signed validity period decides. The standing is checked when the
     app is built and again before every generation: a version revoked while

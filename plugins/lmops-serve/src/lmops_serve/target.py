@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from lmops_core.errors import IntegrityError, StageError
 
 if TYPE_CHECKING:
-    from lmops_core.workspace import Workspace
+    from lmops_core.deploy.liveness import ReachableStore
     from lmops_serve.server import BackgroundServer
 
 
@@ -123,7 +123,7 @@ class LocalServingTarget:
 class ThreadService(HttpService):
     """The app under uvicorn in a thread of this process; a :class:`~lmops_core.runtimes.ServedModel`."""
 
-    def __init__(self, server: BackgroundServer, store: Workspace | None) -> None:
+    def __init__(self, server: BackgroundServer, store: ReachableStore | None) -> None:
         self.server = server
         self.store = store
         self.url = server.url
