@@ -257,7 +257,7 @@ class NearDedup(_FilterStep):
 
     def configure(self, params: Mapping[str, Any]) -> dict[str, Any]:
         datasketch = require("datasketch", extra="dedup", feature=f"the {self.name} data step")
-        import numpy  # comes with datasketch; the core itself does not depend on it
+        import numpy  # declared in the dedup extra beside datasketch
 
         self._np = numpy
         self.threshold = float(params["threshold"])
