@@ -114,12 +114,7 @@ def approve(
     body: DecisionBody,
 ) -> ApprovalRequestPublic:
     """Approve as ``role``; the last required approval promotes the version."""
-    return scrub_model(
-        request,
-        acting(request, principal).governance.decide(
-            request_id, approve=True, role=check_user_role(body.role), comment=body.comment
-        ),
-    )
+    return _decide(request, principal, request_id, body, approve=True)
 
 
 @router.post(
@@ -134,9 +129,16 @@ def reject(
     body: DecisionBody,
 ) -> ApprovalRequestPublic:
     """Reject as ``role``; the request is closed."""
+    return _decide(request, principal, request_id, body, approve=False)
+
+
+def _decide(
+    request: Request, principal: Principal, request_id: str, body: DecisionBody, *, approve: bool
+) -> ApprovalRequestPublic:
+    """The signed decision both routes make, as the caller, scrubbed for the response."""
     return scrub_model(
         request,
         acting(request, principal).governance.decide(
-            request_id, approve=False, role=check_user_role(body.role), comment=body.comment
+            request_id, approve=approve, role=check_user_role(body.role), comment=body.comment
         ),
     )
