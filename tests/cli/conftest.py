@@ -15,7 +15,7 @@ from lmops_core.cli import app
 from lmops_core.settings import get_settings
 from lmops_core.workspace import Workspace
 from tests.conftest import make_model_folder, make_settings, token_for
-from tests.governance.test_workflow import POLICY
+from tests.governance.conftest import POLICY
 
 
 @dataclass

@@ -12,7 +12,7 @@ from lmops_core.cli.exit_codes import ExitCode
 from lmops_core.settings import get_settings
 from lmops_core.workspace import Workspace
 from tests.conftest import make_model_folder, make_settings
-from tests.governance.test_workflow import POLICY
+from tests.governance.conftest import POLICY
 
 # Lint checks evidence kinds against those plugins declare; dataset_card is the core's own.
 DATASET_POLICY = (

@@ -7,12 +7,11 @@ from pathlib import Path
 
 from lmops_core.workspace import Workspace
 from tests.conftest import make_model_folder, ws_as
-from tests.governance.test_workflow import gov_ws  # noqa: F401 - shared fixture
 
 ROUNDS = 50
 
 
-def test_simultaneous_approvals_promote_once(gov_ws: Workspace, tmp_path: Path) -> None:  # noqa: F811
+def test_simultaneous_approvals_promote_once(gov_ws: Workspace, tmp_path: Path) -> None:
     eng, val, risk = (ws_as(gov_ws, u) for u in ("eng", "val", "risk"))
     refs = []
     for i in range(ROUNDS):

@@ -27,9 +27,6 @@ from lmops_core.registry import store
 from lmops_core.registry.models import Alias, ModelVersion
 from lmops_core.workspace import Workspace
 from tests.conftest import make_model_folder, ws_as
-from tests.governance import test_workflow
-
-gov_ws = test_workflow.gov_ws  # the shared fixture, used here under its own name
 
 ROUNDS = 50
 

@@ -15,23 +15,7 @@ from lmops_core.errors import (
 )
 from lmops_core.governance.identity import os_user
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder, make_settings, policy_ws, prod_policy, staffed, ws_as
-
-POLICY = prod_policy(
-    "test-policy",
-    conditions=(
-        '{name: no-regression, expr: "!has(production.evidence) || evidence.eval.metrics.acc >= '
-        'production.evidence.eval.metrics.acc - 0.01", message: regression against production}',
-    ),
-    more=("request_ttl: 7d",),
-)
-
-
-@pytest.fixture
-def gov_ws(tmp_path: Path, db_url: str) -> Workspace:
-    return staffed(
-        policy_ws(tmp_path, POLICY, db_url, file="test.yaml", actor="root"), ("val2", "validator")
-    )
+from tests.conftest import make_model_folder, make_settings, ws_as
 
 
 def _model(ws: Workspace, tmp_path: Path, acc: float | None, seed: int = 0) -> str:

@@ -12,7 +12,7 @@ from lmops_core.governance.models import ApprovalRequest
 from lmops_core.registry.db import normalize_url
 from lmops_core.workspace import Workspace
 from tests.conftest import make_model_folder, make_settings, policy_ws, ws_as
-from tests.governance.test_workflow import POLICY
+from tests.governance.conftest import POLICY
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "src" / "lmops_core" / "migrations"
 
