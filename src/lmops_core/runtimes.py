@@ -16,14 +16,73 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
-from lmops_core.errors import PluginError
+from lmops_core.errors import PluginError, ValidationError
 
 Capability = Literal["generate", "score"]
 CAPABILITIES: tuple[str, ...] = get_args(Capability)
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """How a :class:`LoadedModel` decodes a reply.
+
+    At most ``max_new_tokens`` tokens (>= 1), chosen greedily unless
+    ``do_sample``; when sampling, logits are divided by ``temperature`` (> 0),
+    ``top_k`` keeps only the k likeliest tokens (0: all of them) and ``seed``
+    makes the draw repeatable. A bad value raises
+    :class:`~lmops_core.errors.ValidationError` naming the field.
+    """
+
+    max_new_tokens: int = 32
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_k: int = 0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if not _is_count(self.max_new_tokens, least=1):
+            raise ValidationError(
+                f"max_new_tokens must be >= 1, got {self.max_new_tokens!r}", field="max_new_tokens"
+            )
+        if self.do_sample and not self.temperature > 0:
+            raise ValidationError(
+                f"temperature must be > 0 when sampling, got {self.temperature!r}",
+                field="temperature",
+            )
+        if not _is_count(self.top_k, least=0):
+            raise ValidationError(
+                f"top_k must be an integer >= 0, got {self.top_k!r}", field="top_k"
+            )
+
+
+def _is_count(value: object, *, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def generation_options(
+    options: GenerationOptions | int | None = None, **legacy: Any
+) -> GenerationOptions:
+    """The :class:`GenerationOptions` a ``generate``/``stream`` call asks for.
+
+    Runtimes call this first thing. ``options`` defaults to ``GenerationOptions()``;
+    the older call forms still work: fields given as keywords
+    (``generate(prompt, max_new_tokens=8, do_sample=True)``) replace those of
+    ``options``, and an int in place of ``options`` is ``max_new_tokens``.
+    """
+    if isinstance(options, int) and not isinstance(options, bool):
+        legacy = {"max_new_tokens": options, **legacy}
+        options = None
+    if options is None:
+        options = GenerationOptions()
+    if not isinstance(options, GenerationOptions):
+        raise ValidationError(
+            f"options must be GenerationOptions, got {type(options).__name__}", field="options"
+        )
+    return replace(options, **legacy) if legacy else options
 
 
 @runtime_checkable
@@ -34,35 +93,24 @@ class LoadedModel(Protocol):
     ``tokenizer`` is the model's tokenizer (the Hugging Face tokenizer API:
     call it on text, ``decode``, ``eos_token_id``, ``apply_chat_template``).
     ``generate`` and ``stream`` place ``prompt`` as the user turn of the
-    model's chat template and decode greedily unless ``do_sample``; joining
-    what ``stream`` yields gives exactly ``generate``'s text. A runtime may also
-    offer ``native``: the engine's own model object (a transformers model, an
-    ONNX Runtime wrapper), for libraries that must drive it themselves.
+    model's chat template and decode as ``options`` say (read them with
+    :func:`generation_options`, which also accepts the older keyword form);
+    joining what ``stream`` yields gives exactly ``generate``'s text. A runtime
+    may also offer ``native``: the engine's own model object (a transformers
+    model, an ONNX Runtime wrapper), for libraries that must drive it themselves.
     """
 
     engine: str
     tokenizer: Any
 
     def generate(
-        self,
-        prompt: str,
-        max_new_tokens: int = 32,
-        do_sample: bool = False,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        seed: int | None = None,
+        self, prompt: str, options: GenerationOptions | int | None = None, **legacy: Any
     ) -> str:
         """The reply to ``prompt``."""
         ...
 
     def stream(
-        self,
-        prompt: str,
-        max_new_tokens: int = 32,
-        do_sample: bool = False,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        seed: int | None = None,
+        self, prompt: str, options: GenerationOptions | int | None = None, **legacy: Any
     ) -> Iterator[str]:
         """The reply to ``prompt``, in decoded pieces as they are generated."""
         ...

@@ -20,7 +20,14 @@ from lmops_core.contracts import InputAsset, Register, Stage, StageContext
 from lmops_core.errors import PluginError, StageError, ValidationError
 from lmops_core.pipelines import PipelineRunner, load_pipeline
 from lmops_core.plugins import PluginHost, PluginLoadFailure, load_plugins
-from lmops_core.runtimes import Guard, LoadedModel, ModelRuntime, TextGuard
+from lmops_core.runtimes import (
+    GenerationOptions,
+    Guard,
+    LoadedModel,
+    ModelRuntime,
+    TextGuard,
+    generation_options,
+)
 from lmops_core.testing import dataset_input, model_input
 from lmops_core.workspace import Workspace
 from tests.conftest import make_settings
@@ -38,26 +45,14 @@ class EchoModel:
         self.folder, self.base, self.threads = folder, base, threads
 
     def generate(
-        self,
-        prompt: str,
-        max_new_tokens: int = 32,
-        do_sample: bool = False,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        seed: int | None = None,
+        self, prompt: str, options: GenerationOptions | int | None = None, **legacy: Any
     ) -> str:
-        return prompt[::-1][:max_new_tokens]
+        return "".join(self.stream(prompt, options, **legacy))
 
     def stream(
-        self,
-        prompt: str,
-        max_new_tokens: int = 32,
-        do_sample: bool = False,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        seed: int | None = None,
+        self, prompt: str, options: GenerationOptions | int | None = None, **legacy: Any
     ) -> Iterator[str]:
-        yield from self.generate(prompt, max_new_tokens)
+        yield from prompt[::-1][: generation_options(options, **legacy).max_new_tokens]
 
 
 @dataclass(eq=False)  # two instances are two plugins
@@ -157,6 +152,35 @@ def test_a_third_party_runtime_is_used_by_load_model(tmp_path: Path) -> None:
     assert model.generate("abc") == "cba" and "".join(model.stream("abc")) == "cba"
     assert plugin.loaded[0].folder == tmp_path / "m" and plugin.loaded[0].threads == 2
     assert plugin.loaded[0].base is None
+    assert model.generate("abcdef", GenerationOptions(max_new_tokens=2)) == "fe"
+
+
+def test_generation_options_also_come_the_older_way() -> None:
+    sampled = GenerationOptions(max_new_tokens=5, do_sample=True, top_k=3, seed=7)
+    assert generation_options() == GenerationOptions()
+    assert generation_options(sampled) is sampled
+    assert generation_options(5, do_sample=True, top_k=3, seed=7) == sampled
+    assert generation_options(sampled, seed=8) == replace(sampled, seed=8)
+    assert generation_options(max_new_tokens=5).max_new_tokens == 5
+    with pytest.raises(TypeError, match="nucleus"):
+        generation_options(nucleus=0.9)
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"max_new_tokens": 0}, "max_new_tokens"),
+        ({"max_new_tokens": True}, "max_new_tokens"),
+        ({"do_sample": True, "temperature": 0.0}, "temperature"),
+        ({"top_k": -1}, "top_k"),
+    ],
+)
+def test_bad_generation_options_are_named(fields: dict[str, Any], named: str) -> None:
+    with pytest.raises(ValidationError, match=named) as caught:
+        GenerationOptions(**fields)
+    assert caught.value.details == {"field": named}
+    with pytest.raises(ValidationError, match="options must be GenerationOptions"):
+        generation_options("fast")  # type: ignore[arg-type]
 
 
 def test_unknown_kind_is_an_error_naming_the_kind(tmp_path: Path) -> None:

@@ -1,37 +1,45 @@
 """A third-party model kind: registered by its runtime, accepted by the registry, loaded by
 operations, offered by the CLI; unknown kinds are still refused with the known ones listed.
 
-This module is itself the plugin (loaded through ``LMOPS_PLUGINS``): it registers a
-runtime for the kind ``acme-echo`` and an evaluator that opens its model through
-``context.load_model``. Nothing in the core names it.
+This module is itself the plugin (loaded through ``LMOPS_PLUGINS``): it registers, with
+the plugin kit's ``registers``, a runtime for the kind ``acme-echo`` and an evaluator that
+opens its model through ``context.load_model``. Nothing in the core names it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
-from lmops_core import hookimpl
 from lmops_core.cli import app
 from lmops_core.contracts import (
     EvidenceKind,
     EvidenceRecord,
     Metric,
     NoParams,
-    Register,
     StageContext,
     StageResult,
 )
 from lmops_core.errors import ValidationError
-from lmops_core.runtimes import LoadedModel, ModelRuntime
+from lmops_core.kit import registers
+from lmops_core.runtimes import GenerationOptions, LoadedModel, ModelRuntime, generation_options
 from lmops_core.settings import get_settings
 from lmops_core.workspace import Workspace
 from tests.conftest import make_model_folder, make_settings
 
 KIND = "acme-echo"
+ECHO_REPLY = EvidenceKind(
+    name="acme_echo",
+    description="One reply of a model.",
+    metrics=[
+        Metric("reply_chars", "integer", "characters", headline=True),
+        Metric("engine", "string"),
+    ],
+)
 
 
 class EchoModel:
@@ -44,26 +52,15 @@ class EchoModel:
         self.prefix = (folder / "config.json").read_text(encoding="utf-8").strip()
 
     def generate(
-        self,
-        prompt: str,
-        max_new_tokens: int = 32,
-        do_sample: bool = False,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        seed: int | None = None,
+        self, prompt: str, options: GenerationOptions | int | None = None, **legacy: Any
     ) -> str:
-        return f"{self.prefix}:{prompt[::-1]}"[:max_new_tokens]
+        limit = generation_options(options, **legacy).max_new_tokens
+        return f"{self.prefix}:{prompt[::-1]}"[:limit]
 
     def stream(
-        self,
-        prompt: str,
-        max_new_tokens: int = 32,
-        do_sample: bool = False,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        seed: int | None = None,
+        self, prompt: str, options: GenerationOptions | int | None = None, **legacy: Any
     ) -> Iterator[str]:
-        yield self.generate(prompt, max_new_tokens)
+        yield self.generate(prompt, options, **legacy)
 
 
 def open_echo(folder: Path, *, base: Path | None = None, threads: int | None = None) -> LoadedModel:
@@ -78,15 +75,15 @@ class EchoCheck:
     description = "Generate once with any model and record the reply length."
     params_model = NoParams
     input_roles = {"model": "model"}
-    evidence_kinds = ("acme_echo",)
+    evidence_kinds = (ECHO_REPLY.name,)
 
     def run(self, context: StageContext) -> StageResult:
         model = context.load_model("model")
-        reply = model.generate("hello", max_new_tokens=64)
+        reply = model.generate("hello", GenerationOptions(max_new_tokens=64))
         return StageResult(
             evidence=[
                 EvidenceRecord(
-                    kind="acme_echo",
+                    kind=ECHO_REPLY.name,
                     subject="model",
                     metrics={"reply_chars": len(reply), "engine": model.engine},
                 )
@@ -94,35 +91,12 @@ class EchoCheck:
         )
 
 
-@hookimpl
-def register_model_runtimes(register: Register) -> None:
-    """Open ``acme-echo`` folders."""
-    register(
-        ModelRuntime(
-            kind=KIND, load=open_echo, engine="acme", description="echoes prompts backwards"
-        )
-    )
-
-
-@hookimpl
-def register_evaluators(register: Register) -> None:
-    """Offer the echo check."""
-    register(EchoCheck())
-
-
-@hookimpl
-def register_evidence_kinds(register: Register) -> None:
-    """Declare what the check records."""
-    register(
-        EvidenceKind(
-            name="acme_echo",
-            description="One reply of a model.",
-            metrics=[
-                Metric("reply_chars", "integer", "characters", headline=True),
-                Metric("engine", "string"),
-            ],
-        )
-    )
+#: The runtime of the kind, the check that uses it and what the check records.
+register_model_runtimes = registers(
+    ModelRuntime(kind=KIND, load=open_echo, engine="acme", description="echoes prompts backwards")
+)
+register_evaluators = registers(EchoCheck)
+register_evidence_kinds = registers(ECHO_REPLY)
 
 
 @pytest.fixture

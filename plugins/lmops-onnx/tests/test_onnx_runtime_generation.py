@@ -12,6 +12,7 @@ import torch
 from lmops_onnx.runtime import OrtCausalLM, OrtGenerator
 
 from lmops_core.errors import ValidationError
+from lmops_core.runtimes import GenerationOptions
 
 
 def _greedy_by_hand(model: OrtCausalLM, ids: list[int], steps: int) -> list[int]:
@@ -53,9 +54,10 @@ def test_generation_stops_at_eos_without_yielding_it(onnx_dir: Path) -> None:
 
 def test_stream_pieces_join_to_generate(onnx_dir: Path) -> None:
     generator = OrtGenerator(onnx_dir)
-    pieces = list(generator.stream("The river rises", max_new_tokens=12))
+    options = GenerationOptions(max_new_tokens=12)
+    pieces = list(generator.stream("The river rises", options))
     assert len(pieces) >= 2
-    text = generator.generate("The river rises", max_new_tokens=12)
+    text = generator.generate("The river rises", options)
     assert "".join(pieces) == text
     ids = list(
         generator.model.generate_ids(
@@ -81,9 +83,8 @@ def test_seeded_sampling_is_reproducible(onnx_dir: Path) -> None:
         model.generate_ids(prompt, 6)
     )
     generator = OrtGenerator(onnx_dir)
-    assert generator.generate("Hello", 10, do_sample=True, seed=5) == generator.generate(
-        "Hello", 10, do_sample=True, seed=5
-    )
+    sampled = GenerationOptions(max_new_tokens=10, do_sample=True, seed=5)
+    assert generator.generate("Hello", sampled) == generator.generate("Hello", sampled)
 
 
 def test_chat_template_is_applied_when_present(onnx_dir: Path, tmp_path: Path) -> None:

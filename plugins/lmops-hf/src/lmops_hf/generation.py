@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lmops_core.errors import ValidationError
+from lmops_core.runtimes import GenerationOptions, generation_options
 from lmops_hf import chat
 from lmops_hf.loading import check_model_folder, load_base_model, load_tokenizer
 
@@ -89,20 +90,8 @@ class TorchGenerator:
         import torch
 
         ids = torch.tensor([[int(i) for i in prompt_ids]])
-        pad = self.tokenizer.pad_token_id
-        with torch.no_grad():
-            out = self.model.generate(
-                input_ids=ids,
-                attention_mask=torch.ones_like(ids),
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                # A generation_config may carry sampling knobs; greedy must stay greedy.
-                temperature=None,
-                top_k=None,
-                top_p=None,
-                eos_token_id=self.tokenizer.eos_token_id,
-                pad_token_id=pad if pad is not None else self.tokenizer.eos_token_id,
-            )
+        options = GenerationOptions(max_new_tokens=max_new_tokens)
+        out = self._generate({"input_ids": ids, "attention_mask": torch.ones_like(ids)}, options)
         return [int(i) for i in out[0, ids.shape[1] :].tolist()]
 
     def continuation_log_probs(
@@ -145,60 +134,41 @@ class TorchGenerator:
             return_tensors="pt",
         )
 
-    def _kwargs(
-        self, max_new_tokens: int, do_sample: bool, temperature: float, top_k: int
-    ) -> dict[str, Any]:
-        if max_new_tokens < 1:
-            raise ValidationError("max_new_tokens must be >= 1", field="max_new_tokens")
-        if do_sample and temperature <= 0:
-            raise ValidationError("temperature must be > 0 when sampling", field="temperature")
+    def _kwargs(self, options: GenerationOptions) -> dict[str, Any]:
+        pad = self.tokenizer.pad_token_id
         kwargs: dict[str, Any] = {
-            "max_new_tokens": max_new_tokens,
-            "do_sample": do_sample,
+            "max_new_tokens": options.max_new_tokens,
+            "do_sample": options.do_sample,
             "eos_token_id": self.tokenizer.eos_token_id,
-            "pad_token_id": self.tokenizer.pad_token_id,
+            "pad_token_id": pad if pad is not None else self.tokenizer.eos_token_id,
         }
-        if do_sample:
-            kwargs.update(temperature=temperature, top_k=top_k or None)
+        if options.do_sample:
+            kwargs.update(temperature=options.temperature, top_k=options.top_k or None)
         else:
             # Neutralise sampling knobs a generation_config may carry, so greedy stays greedy.
             kwargs.update(temperature=None, top_k=None, top_p=None)
         return kwargs
 
-    def _generate(self, inputs: Any, kwargs: dict[str, Any], seed: int | None) -> Any:
+    def _generate(self, inputs: Any, options: GenerationOptions, **extra: Any) -> Any:
         import torch
 
         # fork_rng keeps a seeded call from disturbing the caller's random state.
         with torch.random.fork_rng(), torch.no_grad():
-            if seed is not None:
-                torch.manual_seed(seed)
-            return self.model.generate(**inputs, **kwargs)
+            if options.seed is not None:
+                torch.manual_seed(options.seed)
+            return self.model.generate(**inputs, **self._kwargs(options), **extra)
 
     def generate(
-        self,
-        prompt: str,
-        max_new_tokens: int = 32,
-        do_sample: bool = False,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        seed: int | None = None,
+        self, prompt: str, options: GenerationOptions | int | None = None, **legacy: Any
     ) -> str:
-        """The assistant's reply to ``prompt`` (greedy unless ``do_sample``)."""
+        """The assistant's reply to ``prompt`` (greedy unless ``options.do_sample``)."""
         inputs = self._inputs(prompt)
-        out = self._generate(
-            inputs, self._kwargs(max_new_tokens, do_sample, temperature, top_k), seed
-        )
+        out = self._generate(inputs, generation_options(options, **legacy))
         new = out[0, inputs["input_ids"].shape[1] :]
         return str(self.tokenizer.decode(new, skip_special_tokens=True))
 
     def stream(
-        self,
-        prompt: str,
-        max_new_tokens: int = 32,
-        do_sample: bool = False,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        seed: int | None = None,
+        self, prompt: str, options: GenerationOptions | int | None = None, **legacy: Any
     ) -> Iterator[str]:
         """Yield the reply as it is generated, one decoded piece per new token.
 
@@ -207,13 +177,13 @@ class TorchGenerator:
         generation ends); joining the pieces gives exactly :meth:`generate`'s text.
         """
         inputs = self._inputs(prompt)
-        kwargs = self._kwargs(max_new_tokens, do_sample, temperature, top_k)
+        chosen = generation_options(options, **legacy)
         streamer = _TokenQueue()
         failure: list[BaseException] = []
 
         def work() -> None:
             try:
-                self._generate(inputs, {**kwargs, "streamer": streamer}, seed)
+                self._generate(inputs, chosen, streamer=streamer)
             except BaseException as exc:  # re-raised in the consuming thread below
                 failure.append(exc)
                 streamer.end()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lmops_core.errors import ValidationError
+from lmops_core.runtimes import GenerationOptions, generation_options
 from lmops_onnx.export import load_tokenizer, read_manifest
 from lmops_onnx.safety import MODEL_FILE, check_onnx_folder
 
@@ -198,24 +199,19 @@ class OrtGenerator:
         return str(self.tokenizer.decode(ids, skip_special_tokens=True))
 
     def stream(
-        self,
-        prompt: str,
-        max_new_tokens: int = 32,
-        do_sample: bool = False,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        seed: int | None = None,
+        self, prompt: str, options: GenerationOptions | int | None = None, **legacy: Any
     ) -> Iterator[str]:
         """Yield the completion as text pieces, as soon as each piece is decodable."""
+        chosen = generation_options(options, **legacy)
         generated: list[int] = []
         emitted = ""
         for token in self.model.generate_ids(
             self.encode_prompt(prompt),
-            max_new_tokens,
-            do_sample=do_sample,
-            temperature=temperature,
-            top_k=top_k,
-            seed=seed,
+            chosen.max_new_tokens,
+            do_sample=chosen.do_sample,
+            temperature=chosen.temperature,
+            top_k=chosen.top_k,
+            seed=chosen.seed,
             eos_token_id=self.eos_token_id,
         ):
             generated.append(token)
@@ -232,13 +228,7 @@ class OrtGenerator:
             yield final[len(emitted) :]
 
     def generate(
-        self,
-        prompt: str,
-        max_new_tokens: int = 32,
-        do_sample: bool = False,
-        temperature: float = 1.0,
-        top_k: int = 0,
-        seed: int | None = None,
+        self, prompt: str, options: GenerationOptions | int | None = None, **legacy: Any
     ) -> str:
         """The whole completion as one string (the streamed pieces joined)."""
-        return "".join(self.stream(prompt, max_new_tokens, do_sample, temperature, top_k, seed))
+        return "".join(self.stream(prompt, options, **legacy))

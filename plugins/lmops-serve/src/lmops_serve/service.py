@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from lmops_core.deploy import VerifiedBundle
+from lmops_core.runtimes import GenerationOptions
 from lmops_serve.generator import Generator, count_tokens
 from lmops_serve.inference_log import InferenceLog, InferenceRecord
 from lmops_serve.pii import Checked, PiiBlockedError, ServiceGuard
@@ -56,25 +57,17 @@ class Outcome:
         }
 
 
+@dataclass(eq=False)  # one service per running bundle, compared by identity
 class InferenceService:
     """A verified bundle's model behind the guard, the refusal check and the log."""
 
-    def __init__(
-        self,
-        bundle: VerifiedBundle,
-        generator: Generator,
-        engine: str,
-        *,
-        guard: ServiceGuard,
-        classifier: RequestClassifier,
-        log: InferenceLog | None,
-    ) -> None:
-        self.bundle = bundle
-        self.generator = generator
-        self.engine = engine
-        self.guard = guard
-        self.classifier = classifier
-        self.log = log
+    bundle: VerifiedBundle
+    generator: Generator
+    engine: str
+    _: KW_ONLY
+    guard: ServiceGuard
+    classifier: RequestClassifier
+    log: InferenceLog | None
 
     @property
     def model(self) -> dict[str, str]:
@@ -105,18 +98,16 @@ class InferenceService:
         return out, model_prompt, started
 
     @staticmethod
-    def _options(temperature: float | None) -> dict[str, Any]:
-        if temperature is None or temperature == 0:
-            return {"do_sample": False}
-        return {"do_sample": True, "temperature": temperature}
+    def _options(max_new_tokens: int, temperature: float | None) -> GenerationOptions:
+        if not temperature:  # none, or 0: greedy decoding
+            return GenerationOptions(max_new_tokens)
+        return GenerationOptions(max_new_tokens, do_sample=True, temperature=temperature)
 
     def generate(self, prompt: str, max_new_tokens: int, temperature: float | None) -> Outcome:
         """Answer one prompt; raises :class:`PiiBlockedError` in block mode."""
         out, model_prompt, started = self._begin(prompt)
         if model_prompt is not None:
-            raw = self.generator.generate(
-                model_prompt, max_new_tokens=max_new_tokens, **self._options(temperature)
-            )
+            raw = self.generator.generate(model_prompt, self._options(max_new_tokens, temperature))
             out.ttft_ms = (time.perf_counter() - started) * 1000
             out.tokens_out = count_tokens(self.generator, raw)
             out.text = raw
@@ -148,9 +139,8 @@ class InferenceService:
             raw_parts: list[str] = []
 
             def source() -> Iterator[str]:
-                for piece in self.generator.stream(
-                    model_prompt, max_new_tokens=max_new_tokens, **self._options(temperature)
-                ):
+                options = self._options(max_new_tokens, temperature)
+                for piece in self.generator.stream(model_prompt, options):
                     raw_parts.append(piece)
                     yield piece
 
