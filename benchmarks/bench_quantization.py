@@ -1,8 +1,7 @@
 """Benchmark: int8 (ONNX Runtime dynamic quantization) against fp32, in one run.
 
 Builds a Llama-style model of tens of millions of parameters locally
-(``lmops_hf.base_model.create_base_model(size="bench")`` when lmops-hf is
-installed, else an equivalent config built here), trains it briefly on a
+(``lmops_hf.base_model.create_base_model(size="bench")``), trains it briefly on a
 generated corpus so that perplexity means something (random weights give a
 perplexity near the vocabulary size and near-tied logits), then runs the
 ``onnx-int8`` compressor of lmops-onnx on it: export with torch.onnx, dynamic
@@ -102,56 +101,6 @@ def generated_sentences(count: int, seed: int) -> list[str]:
         )
         out.append(sentence[0].upper() + sentence[1:])
     return out
-
-
-def build_model(folder: Path, *, own: bool, seed: int) -> tuple[Path, str]:
-    """Write the bench model; return its folder and where it came from."""
-    if not own:
-        try:
-            from lmops_hf.base_model import create_base_model
-        except ImportError:
-            pass
-        else:
-            return create_base_model(folder, size="bench", seed=seed), "lmops_hf bench"
-    return _own_model(folder, seed=seed), "own config"
-
-
-def _own_model(folder: Path, *, seed: int) -> Path:
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=4096,
-        special_tokens=["<unk>", "<s>", "</s>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(generated_sentences(4000, seed), trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="</s>"
-    )
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=512,
-        intermediate_size=1408,
-        num_hidden_layers=8,
-        num_attention_heads=8,
-        num_key_value_heads=8,
-        max_position_embeddings=512,
-        tie_word_embeddings=False,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    model = LlamaForCausalLM(config)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(folder))
-    tokenizer.save_pretrained(str(folder))
-    return folder
 
 
 def train_briefly(folder: Path, *, steps: int, batch: int, seed: int) -> dict[str, float]:
@@ -270,32 +219,26 @@ def print_table(metrics: dict[str, Any], info: dict[str, Any]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """Build, train, quantize and measure; print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train-steps", type=int, default=80)
-    parser.add_argument("--train-batch", type=int, default=4)
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="threads for torch and ORT alike (1 is steadiest on a shared box)",
-    )
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--own-model",
-        action="store_true",
-        help="use the config built here even if lmops-hf is installed",
-    )
+    for flag, default, help_text in (
+        ("--train-steps", 80, "optimizer steps on generated sentences before quantizing"),
+        ("--train-batch", 4, "rows per optimizer step"),
+        ("--threads", 1, "threads for torch and ORT alike (1 is steadiest on a shared box)"),
+        ("--repeats", 10, "latency repeats per prompt"),
+        ("--seed", 0, "seed of the weights, the generated corpus and the training"),
+    ):
+        parser.add_argument(flag, type=int, default=default, help=help_text)
     parser.add_argument("--keep", type=Path, default=None, help="folder to keep outputs in")
     args = parser.parse_args(argv)
 
     import torch
+    from lmops_hf.base_model import create_base_model
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="lmops-bench-") as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        model_dir, source = build_model(work / "model", own=args.own_model, seed=args.seed)
+        model_dir = create_base_model(work / "model", size="bench", seed=args.seed)
         training = train_briefly(
             model_dir, steps=args.train_steps, batch=args.train_batch, seed=args.seed
         )
@@ -308,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         evidence = result.evidence[0]
         info = {
-            "source": source,
+            "source": "lmops_hf bench",
             "parameters": parameters,
             "train_steps": args.train_steps,
             "loss_first": training["loss_first"],

@@ -8,18 +8,16 @@ must keep every one of them out of what it stores and shows.
 
 from __future__ import annotations
 
-import json
-import struct
 from typing import Any
 
 from lmops_core import hookimpl
 from lmops_core.contracts import (
     EvidenceRecord,
-    OutputAsset,
     Register,
     StageContext,
     StageResult,
 )
+from tests.fixtures.trained_models import trained_model
 
 
 class LeakyTrainer:
@@ -36,25 +34,9 @@ class LeakyTrainer:
                 f"cannot reach {leak['dsn']}; sent Authorization: Bearer "
                 f"{leak['bearer']} and key {leak['openai']}"
             )
-        folder = context.workdir / "model"
-        folder.mkdir()
-        payload = bytes(range(64))
-        header = json.dumps({"w": {"dtype": "U8", "shape": [64], "data_offsets": [0, 64]}}).encode()
-        (folder / "model.safetensors").write_bytes(
-            struct.pack("<Q", len(header)) + header + payload
-        )
-        (folder / "config.json").write_text('{"model_type": "test"}')
         return StageResult(
             outputs=[
-                OutputAsset(
-                    role="model",
-                    asset_type="model",
-                    path=folder,
-                    kind="full",
-                    derived_from=["dataset"],
-                    name="leaky",
-                    metadata={"origin": leak},
-                )
+                trained_model(context, bytes(range(64)), name="leaky", metadata={"origin": leak})
             ],
             evidence=[
                 EvidenceRecord(

@@ -7,11 +7,9 @@ workdir and returns it as an output derived from the dataset, with a loss curve.
 
 from __future__ import annotations
 
-import json
-import struct
-
 from lmops_core import hookimpl
-from lmops_core.contracts import OutputAsset, Register, StageContext, StageResult
+from lmops_core.contracts import Register, StageContext, StageResult
+from tests.fixtures.trained_models import trained_model
 
 
 class CountingTrainer:
@@ -22,32 +20,11 @@ class CountingTrainer:
 
     def run(self, context: StageContext) -> StageResult:
         """Count the dataset's records and write a one-tensor model folder."""
-        source = context.input("dataset")
-        assert source.path is not None
-        records = sum(1 for line in source.path.read_bytes().splitlines() if line.strip())
-        folder = context.workdir / "model"
-        folder.mkdir()
+        records = sum(1 for _ in context.records("dataset"))
         payload = bytes([records % 256, int(context.params.get("variant", 0)) % 256]) * 32
-        header = json.dumps(
-            {"w": {"dtype": "U8", "shape": [len(payload)], "data_offsets": [0, len(payload)]}}
-        ).encode()
-        (folder / "model.safetensors").write_bytes(
-            struct.pack("<Q", len(header)) + header + payload
-        )
-        (folder / "config.json").write_text('{"model_type": "test"}')
         loss = [2.0 / (step + 1) for step in range(20)]
         return StageResult(
-            outputs=[
-                OutputAsset(
-                    role="model",
-                    asset_type="model",
-                    path=folder,
-                    kind="full",
-                    derived_from=["dataset"],
-                    name="chat",
-                    risk_tier="standard",
-                )
-            ],
+            outputs=[trained_model(context, payload, name="chat", risk_tier="standard")],
             metrics={"final_loss": loss[-1], "records": float(records)},
             series={"loss": loss},
             params=dict(context.params),

@@ -7,7 +7,7 @@ the package; the weights are random, drawn from ``seed``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -22,7 +22,7 @@ ModelSize = Literal["tiny", "bench"]
 
 @dataclass(frozen=True)
 class SizeSpec:
-    """Dimensions of one model size."""
+    """Dimensions of one model size, named as ``LlamaConfig`` names them."""
 
     vocab_size: int
     hidden_size: int
@@ -107,27 +107,19 @@ def create_base_model(
     out_dir.mkdir(parents=True, exist_ok=True)
 
     tokenizer = build_tokenizer(corpus or DEFAULT_CORPUS, spec.vocab_size)
+    special_ids = {
+        key: getattr(tokenizer, key) for key in ("bos_token_id", "eos_token_id", "pad_token_id")
+    }
     config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=spec.hidden_size,
-        intermediate_size=spec.intermediate_size,
-        num_hidden_layers=spec.num_hidden_layers,
-        num_attention_heads=spec.num_attention_heads,
+        **asdict(replace(spec, vocab_size=len(tokenizer))),
         num_key_value_heads=spec.num_attention_heads,
-        max_position_embeddings=spec.max_position_embeddings,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=False,
+        **special_ids,
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
     model.generation_config = GenerationConfig(  # type: ignore[no-untyped-call]
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        do_sample=False,
-        max_new_tokens=32,
+        do_sample=False, max_new_tokens=32, **special_ids
     )
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
