@@ -21,14 +21,19 @@ def adapter_weights(result_path: Path) -> dict[str, torch.Tensor]:
     return load_file(result_path / "adapter_model.safetensors")
 
 
-def test_lora_sft_learns_and_describes_outputs(
-    tiny_model, small_instructions, make_context, recording_progress
-) -> None:
-    ctx = make_context(
-        "sft",
-        tiny_model,
-        small_instructions,
-        "instruction",
+@pytest.fixture
+def sft(tiny_model, small_instructions, make_context):
+    """``sft(params, base=tiny_model, **options)``: an "sft" context over ``base`` and the
+    small instruction set (``options``: ``seed``, ``progress``)."""
+
+    def build(params=None, *, base=tiny_model, **options):
+        return make_context("sft", base, small_instructions, "instruction", params, **options)
+
+    return build
+
+
+def test_lora_sft_learns_and_describes_outputs(tiny_model, sft, recording_progress) -> None:
+    ctx = sft(
         {**FAST, "max_steps": 12, "merge": True, "modules_to_save": ["lm_head"]},
         progress=recording_progress,
     )
@@ -88,20 +93,12 @@ def test_lora_sft_learns_and_describes_outputs(
     assert torch.allclose(a, b, atol=1e-5) and torch.allclose(a, c, atol=1e-5)
 
 
-def test_same_seed_same_weights_and_resume_equals_uninterrupted(
-    tiny_model, small_instructions, make_context
-) -> None:
+def test_same_seed_same_weights_and_resume_equals_uninterrupted(sft) -> None:
     # Dropout on: resumption must restore the RNG too, not only weights and optimizer.
     params = {**FAST, "max_steps": 6, "checkpoint_every": 2, "lora_dropout": 0.1}
-    full = SftTrainer().run(
-        make_context("sft", tiny_model, small_instructions, "instruction", params)
-    )
-    again = SftTrainer().run(
-        make_context("sft", tiny_model, small_instructions, "instruction", params)
-    )
-    other = SftTrainer().run(
-        make_context("sft", tiny_model, small_instructions, "instruction", params, seed=1)
-    )
+    full = SftTrainer().run(sft(params))
+    again = SftTrainer().run(sft(params))
+    other = SftTrainer().run(sft(params, seed=1))
     assert 0 < full.metrics["trainable_fraction"] < 0.1
     w_full = adapter_weights(full.outputs[0].path)
     w_again = adapter_weights(again.outputs[0].path)
@@ -109,42 +106,20 @@ def test_same_seed_same_weights_and_resume_equals_uninterrupted(
     assert all(torch.equal(w_full[k], w_again[k]) for k in w_full)
     assert not all(torch.equal(w_full[k], w_other[k]) for k in w_full)
 
-    first = make_context(
-        "sft",
-        tiny_model,
-        small_instructions,
-        "instruction",
-        {**params, "max_steps_this_session": 3},
-    )
+    first = sft({**params, "max_steps_this_session": 3})
     with pytest.raises(StageError, match="stopped after step 3") as stopped:
         SftTrainer().run(first)
     checkpoint = Path(stopped.value.details["checkpoint"])
     assert checkpoint == first.workdir / "checkpoints" / "checkpoint-3"
 
-    resumed = SftTrainer().run(
-        make_context(
-            "sft",
-            tiny_model,
-            small_instructions,
-            "instruction",
-            {**params, "resume_from": str(checkpoint)},
-        )
-    )
+    resumed = SftTrainer().run(sft({**params, "resume_from": str(checkpoint)}))
     w_resumed = adapter_weights(resumed.outputs[0].path)
     assert all(torch.equal(w_full[k], w_resumed[k]) for k in w_full)
     assert resumed.series["loss"] == pytest.approx(full.series["loss"], abs=1e-6)
 
     # A checkpoint from other settings is refused, naming the param that differs.
     with pytest.raises(ValidationError, match="'learning_rate'"):
-        SftTrainer().run(
-            make_context(
-                "sft",
-                tiny_model,
-                small_instructions,
-                "instruction",
-                {**params, "learning_rate": 5e-3, "resume_from": str(checkpoint)},
-            )
-        )
+        SftTrainer().run(sft({**params, "learning_rate": 5e-3, "resume_from": str(checkpoint)}))
 
 
 def test_full_fine_tuning_on_dialogues(tiny_model, small_dialogues, make_context) -> None:
@@ -190,14 +165,12 @@ def test_loss_only_on_assistant_tokens(tiny_model: Path) -> None:
         ({"method": "qlora"}, "parameter \"method\": Input should be 'lora' or 'full'"),
     ],
 )
-def test_bad_params_are_named(
-    tiny_model, small_instructions, make_context, params, message
-) -> None:
+def test_bad_params_are_named(sft, params, message) -> None:
     with pytest.raises(ValidationError, match=message):
-        SftTrainer().run(make_context("sft", tiny_model, small_instructions, "instruction", params))
+        SftTrainer().run(sft(params))
 
 
-def test_bad_data_is_named(tiny_model, small_instructions, make_context, tmp_path) -> None:
+def test_bad_data_is_named(tiny_model, small_instructions, make_context, sft, tmp_path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "a", "response": "b"}\n{"prompt": "a"}\n', encoding="utf-8")
     with pytest.raises(ValidationError, match=r"bad\.jsonl:2: missing field 'response'"):
@@ -205,18 +178,10 @@ def test_bad_data_is_named(tiny_model, small_instructions, make_context, tmp_pat
     with pytest.raises(ValidationError, match="must be one of instruction, dialogue"):
         SftTrainer().run(make_context("sft", tiny_model, small_instructions, "text"))
     with pytest.raises(ValidationError, match="target_modules"):
-        SftTrainer().run(
-            make_context(
-                "sft",
-                tiny_model,
-                small_instructions,
-                "instruction",
-                {"target_modules": ["no_such_proj"], "max_steps": 1},
-            )
-        )
+        SftTrainer().run(sft({"target_modules": ["no_such_proj"], "max_steps": 1}))
 
 
-def test_pickle_weights_are_refused(tiny_model, small_instructions, make_context, tmp_path) -> None:
+def test_pickle_weights_are_refused(tiny_model, sft, tmp_path) -> None:
     import shutil
 
     from safetensors.torch import load_file as load_st
@@ -226,25 +191,13 @@ def test_pickle_weights_are_refused(tiny_model, small_instructions, make_context
     (pickled / "model.safetensors").unlink()
     torch.save(load_st(tiny_model / "model.safetensors"), pickled / "pytorch_model.bin")
     with pytest.raises(UnsafeContentError, match="pickle"):
-        SftTrainer().run(
-            make_context("sft", pickled, small_instructions, "instruction", {"max_steps": 1})
-        )
+        SftTrainer().run(sft({"max_steps": 1}, base=pickled))
     # The same pickle renamed to look like safetensors is refused too.
     disguised = tmp_path / "disguised"
     shutil.copytree(tiny_model, disguised)
     shutil.copy(pickled / "pytorch_model.bin", disguised / "model.safetensors")
     with pytest.raises(UnsafeContentError, match="not a valid safetensors"):
-        SftTrainer().run(
-            make_context("sft", disguised, small_instructions, "instruction", {"max_steps": 1})
-        )
+        SftTrainer().run(sft({"max_steps": 1}, base=disguised))
     # Opting in loads the pickle through transformers.
-    result = SftTrainer().run(
-        make_context(
-            "sft",
-            pickled,
-            small_instructions,
-            "instruction",
-            {"max_steps": 1, "allow_pickle": True},
-        )
-    )
+    result = SftTrainer().run(sft({"max_steps": 1, "allow_pickle": True}, base=pickled))
     assert result.outputs[0].kind == "adapter"

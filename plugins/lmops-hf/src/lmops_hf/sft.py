@@ -124,11 +124,7 @@ class SftTrainer(tc.TrainingOperation[SftParams]):
             TrainingArguments, context.workdir, params, seed, remove_unused_columns=False
         )
         trainer = Trainer(
-            model=model,
-            args=args,
-            train_dataset=examples,
-            data_collator=collator,
-            callbacks=callbacks,
+            model, args, data_collator=collator, train_dataset=examples, callbacks=callbacks
         )
         duration = tc.train(trainer, callbacks, params, context.workdir)
 
