@@ -11,12 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from lmops_onnx.evidence import COMPRESSION_METRICS
 from lmops_onnx.operations import OUTPUT_ROLE, OnnxExport
 from lmops_onnx.runtime import OrtCausalLM
 
 from lmops_core.contracts import StageContext, StageResult
-from lmops_core.errors import StageError, UnsafeContentError, ValidationError
+from lmops_core.errors import UnsafeContentError, ValidationError
 
 
 def test_export_writes_a_complete_onnx_folder(export_result: StageResult, onnx_dir: Path) -> None:
@@ -59,21 +58,9 @@ def test_ort_logits_match_torch(
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
 
 
-def test_export_evidence_has_every_metric(export_result: StageResult) -> None:
+def test_export_evidence_shows_no_loss(export_result: StageResult) -> None:
     [evidence] = export_result.evidence
-    assert evidence.kind == "compression"
-    assert evidence.subject == OUTPUT_ROLE
     metrics = evidence.metrics
-    for name in (m.name for m in COMPRESSION_METRICS):
-        assert isinstance(metrics[name], int | float), name
-    for name in (
-        "latency_p50_ms_torch_fp32",
-        "latency_p95_ms_torch_fp32",
-        "latency_p50_ms_ort_fp32",
-        "latency_p95_ms_ort_fp32",
-    ):
-        assert metrics[name] > 0
-    assert metrics["latency_p95_ms_ort_fp32"] >= metrics["latency_p50_ms_ort_fp32"]
     assert metrics["max_abs_logit_diff"] < 1e-4
     assert abs(metrics["perplexity_increase_pct"]) < 0.01
     assert metrics["greedy_agreement"] == 1.0
@@ -108,22 +95,6 @@ def test_invalid_parameter_is_named(
     with pytest.raises(ValidationError, match=message) as caught:
         context_factory("onnx-export", {"model": ("model", "base", tiny_model_dir)}, params)
     assert caught.value.details == {"param": next(iter(params))}
-
-
-def test_export_refuses_an_onnx_input(
-    context_factory: Callable[..., StageContext], onnx_dir: Path
-) -> None:
-    ctx = context_factory("onnx-export", {"model": ("model", "onnx", onnx_dir)})
-    with pytest.raises(ValidationError, match="kind 'onnx'"):
-        OnnxExport().run(ctx)
-
-
-def test_adapter_without_base_names_the_missing_role(
-    context_factory: Callable[..., StageContext], adapter_dir: Path
-) -> None:
-    ctx = context_factory("onnx-export", {"model": ("model", "adapter", adapter_dir)})
-    with pytest.raises(StageError, match='role "base"'):
-        OnnxExport().run(ctx)
 
 
 def test_pickle_weights_are_refused(

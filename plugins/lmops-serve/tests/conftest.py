@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,13 +43,11 @@ class Packaged:
     ref: str
 
 
-@pytest.fixture(scope="session")
-def packaged(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Iterator[Packaged]:
-    """Register, promote (validator + risk officer) and package the kit's tiny model."""
-    root = tmp_path_factory.mktemp("serve")
-    store = Governed.open(root / "home", entry_points=False, policies={"serve": POLICY})
+def package(store: Governed, name: str, folder: Path, out: Path, *, kind: str = "base") -> Packaged:
+    """Register ``folder``, promote it to production (evidence, validator and risk officer)
+    and package it as a bundle in ``out``, signed with the store's key."""
     eng = store.as_user("eng", "submitter")
-    v = eng.register_model("tiny-chat", tiny_model)
+    v = eng.register_model(name, folder, kind=kind)
     store.ws.as_actor("val").attach_evidence(
         v.ref, kind="eval", digest=v.digest, metrics={"acc": 0.9}
     )
@@ -61,8 +59,33 @@ def packaged(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Iter
         req.id, approve=True, role="risk_officer", comment="risk accepted"
     )
     keys = KeyStore.for_home(store.ws.settings.home)  # its key attested the token decisions
-    info = create_bundle(store.ws, v.ref, root / "bundle", stage="production", keys=keys)
-    store.close()
-    yield Packaged(
+    info = create_bundle(store.ws, v.ref, out, stage="production", keys=keys)
+    return Packaged(
         bundle=info.path, home=store.ws.settings.home, keys=keys, request_id=req.id, ref=v.ref
     )
+
+
+@pytest.fixture(scope="session")
+def packaged(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Iterator[Packaged]:
+    """The kit's tiny model, packaged (see :func:`package`)."""
+    root = tmp_path_factory.mktemp("serve")
+    store = Governed.open(root / "home", entry_points=False, policies={"serve": POLICY})
+    result = package(store, "tiny-chat", tiny_model, root / "bundle")
+    store.close()
+    yield result
+
+
+@pytest.fixture
+def package_model(
+    make_workspace: Callable[..., Governed], tmp_path: Path
+) -> Callable[..., Packaged]:
+    """``package_model(folder, kind=..., plugins=[...])``: a bundle of ``folder`` made in a
+    store of its own, with ``plugins`` loaded (the one whose runtime opens ``kind``)."""
+
+    def make(folder: Path, *, kind: str, plugins: Sequence[str] = ()) -> Packaged:
+        store = make_workspace(
+            entry_points=False, plugins=list(plugins), policies={"serve": POLICY}
+        )
+        return package(store, f"tiny-{kind}", folder, tmp_path / "bundle", kind=kind)
+
+    return make

@@ -44,19 +44,16 @@ def tiny_onnx_int8(folder: Path, *, seed: int = 0, base: Path | None = None) -> 
     return folder
 
 
+#: The tiny builder of each kind in :data:`ONNX_KINDS`.
+TINY_BUILDERS = dict(zip(ONNX_KINDS, (tiny_onnx, tiny_onnx_int8), strict=True))
+
+
 @hookimpl
 def register_model_runtimes(register: Register) -> None:
     """Open ``onnx`` and ``onnx-int8`` folders with ONNX Runtime (generation only)."""
-    for kind in ONNX_KINDS:
-        register(
-            ModelRuntime(
-                kind=kind,
-                load=open_onnx_model,
-                engine="onnxruntime",
-                tiny=tiny_onnx if kind == "onnx" else tiny_onnx_int8,
-                description="exported causal LM in an ONNX Runtime session",
-            )
-        )
+    about = "exported causal LM in an ONNX Runtime session"
+    for kind, tiny in TINY_BUILDERS.items():
+        register(ModelRuntime(kind, open_onnx_model, "onnxruntime", tiny=tiny, description=about))
 
 
 #: ``onnx-export`` and ``onnx-int8``; the ``compression`` kind; the compression trade-offs

@@ -126,17 +126,16 @@ def quantize_folder(
     fp32_bytes = model_path.stat().st_size + sum(p.stat().st_size for p in data_paths)
     dst.mkdir(parents=True, exist_ok=True)
     out_path = dst / MODEL_FILE
-    external = fp32_bytes > _EXTERNAL_DATA_THRESHOLD
+    # Settings both modes share: signed int8 weights, written as one file unless too large.
+    common: dict[str, Any] = {
+        "weight_type": QuantType.QInt8,
+        "per_channel": per_channel,
+        "reduce_range": reduce_range,
+        "use_external_data_format": fp32_bytes > _EXTERNAL_DATA_THRESHOLD,
+    }
     try:
         if mode == "dynamic":
-            quantize_dynamic(
-                model_path,
-                out_path,
-                weight_type=QuantType.QInt8,
-                per_channel=per_channel,
-                reduce_range=reduce_range,
-                use_external_data_format=external,
-            )
+            quantize_dynamic(model_path, out_path, **common)
         else:
             if not calibration:
                 raise ValidationError(
@@ -149,10 +148,7 @@ def quantize_folder(
                 reader,
                 quant_format=QuantFormat.QDQ,
                 activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-                per_channel=per_channel,
-                reduce_range=reduce_range,
-                use_external_data_format=external,
+                **common,
             )
     except ValidationError:
         raise
