@@ -63,17 +63,13 @@ def evaluate(model: Any, tokenizer: Any, records: list[dict[str, str]]) -> dict[
 def main() -> None:
     """Run the measurement and print a table."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=600)
-    parser.add_argument("--methods", default="full,lora")
-    parser.add_argument(
-        "--lora-modules-to-save", default="lm_head", help="comma-separated; '' for none"
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch threads (on a shared CPU, more threads mostly spin)",
-    )
+    for flag, kind, default, help_text in (
+        ("--steps", int, 600, "optimizer steps per method"),
+        ("--methods", str, "full,lora", "comma-separated training methods (full, lora)"),
+        ("--lora-modules-to-save", str, "lm_head", "comma-separated; '' for none"),
+        ("--threads", int, 1, "torch threads (on a shared CPU, more threads mostly spin)"),
+    ):
+        parser.add_argument(flag, type=kind, default=default, help=help_text)
     args = parser.parse_args()
     import torch
 
