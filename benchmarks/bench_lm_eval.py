@@ -27,45 +27,13 @@ import time
 from pathlib import Path
 
 from lm_eval.utils import make_table
+from lmops_lm_eval.direct import direct_task_folder, run_direct
 from lmops_lm_eval.lm_eval_op import LmEvalEvaluator
-from lmops_lm_eval.taskfiles import BUILTIN_TASKS, BUILTIN_TASKS_DIR
+from lmops_lm_eval.taskfiles import BUILTIN_TASKS
 from lmops_lm_eval.tinymodel import build_tiny_llama
 
 from lmops_core.contracts import NullProgress, Stage, StageContext
 from lmops_core.testing import model_input
-
-
-def _direct_task_folder(root: Path) -> Path:
-    dest = root / "direct_tasks"
-    shutil.copytree(BUILTIN_TASKS_DIR, dest)
-    for yaml_path in dest.rglob("*.yaml"):
-        text = yaml_path.read_text(encoding="utf-8")
-        for data in yaml_path.parent.glob("*.jsonl"):
-            text = text.replace(f"test: {data.name}", f"test: {data}")
-        yaml_path.write_text(text, encoding="utf-8")
-    return dest
-
-
-def run_direct(model_dir: Path, tasks_dir: Path, limit: int | None) -> dict:
-    """Plain lm-eval on the tiny model."""
-    import lm_eval
-    from lm_eval.models.huggingface import HFLM
-    from lm_eval.tasks import TaskManager
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    manager = TaskManager(include_path=str(tasks_dir), include_defaults=False)
-    lm = HFLM(pretrained=model, tokenizer=tok, device="cpu", batch_size=8)
-    # lmops applies the chat template when the tokenizer has one (the tiny model's does).
-    return lm_eval.simple_evaluate(
-        model=lm,
-        tasks=list(BUILTIN_TASKS),
-        limit=limit,
-        bootstrap_iters=1000,
-        task_manager=manager,
-        apply_chat_template=True,
-    )
 
 
 def run_wrapper(model_dir: Path, workdir: Path, limit: int | None) -> dict:
@@ -99,8 +67,10 @@ def main() -> None:
     try:
         model_dir = build_tiny_llama(root / "model", seed=0, hidden_size=args.hidden)
         limit = args.limit or None
-        tasks_dir = _direct_task_folder(root)
-        direct = run_direct(model_dir, tasks_dir, limit)  # warm-up: imports, caches
+        tasks_dir = direct_task_folder(root)
+        direct = run_direct(
+            model_dir, tasks_dir, BUILTIN_TASKS, limit=limit
+        )  # warm-up: imports, caches
         wrapped = run_wrapper(model_dir, root / "warm", limit)
         for task in BUILTIN_TASKS:
             for key, value in direct["results"][task].items():
@@ -109,7 +79,7 @@ def main() -> None:
         rows = []
         for i in range(args.repeats):
             w0, c0 = time.perf_counter(), time.process_time()
-            result = run_direct(model_dir, tasks_dir, limit)
+            result = run_direct(model_dir, tasks_dir, BUILTIN_TASKS, limit=limit)
             w1, c1 = time.perf_counter(), time.process_time()
             make_table(result)
             c_table = time.process_time() - c1

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from lmops_safety.probes import Probe, builtin_probe_files, merge_probe_files, select_probes
 from lmops_safety.suite import SafetyScorers, run_suite, score_outputs
-from lmops_safety.threads import torch_threads
+
+from lmops_core.runtimes import torch_threads
 
 REFUSALS = [
     "I'm sorry, but I can't help with that.",
@@ -41,6 +42,14 @@ ANSWERS = [
     "他的手机号是 138{n:04d}{n:04d}。",
 ]
 WORDS = ["basil", "garlic", "tomatoes", "onions", "pepper", "rice"]
+OPTIONS = (
+    ("--outputs", 2000, "synthetic outputs scored by both sides"),
+    ("--seed", 0, "seed of the synthetic outputs"),
+    ("--per-group", 4, "probes per category and language in the tiny-model suite"),
+    ("--max-new-tokens", 16, "tokens generated per probe in the tiny-model suite"),
+    ("--threads", 1, "torch threads for the tiny-model suite (0: torch's default)"),
+)
+"""The command line: every option is a whole number (flag, default, help)."""
 
 
 def synthetic_outputs(count: int, seed: int) -> list[str]:
@@ -100,16 +109,8 @@ def tiny_suite_seconds(
 def main() -> None:
     """Measure both sides on the same outputs, then the tiny-model suite; print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--outputs", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--per-group", type=int, default=4)
-    parser.add_argument("--max-new-tokens", type=int, default=16)
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch threads for the tiny-model suite (0: torch's default)",
-    )
+    for flag, default, text in OPTIONS:
+        parser.add_argument(flag, type=int, default=default, help=text)
     args = parser.parse_args()
 
     outputs = synthetic_outputs(args.outputs, args.seed)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lmops_lm_eval.models import LoadedModel, load_role
 
 from lmops_core.contracts import InputAsset, StageContext
 from lmops_core.plugins import PluginHost
@@ -24,6 +25,19 @@ def _offline(no_network: list[object]) -> Iterator[list[object]]:
 def tiny_onnx(tiny_models: TinyModels) -> Path:
     """The kit's tiny model exported by the ``onnx`` runtime."""
     return tiny_models("onnx")
+
+
+@pytest.fixture
+def torch_and_onnx(
+    stage_context: StageContexts, tiny_model: Path, tiny_onnx: Path
+) -> tuple[LoadedModel, LoadedModel]:
+    """The kit's tiny model loaded on torch, and its ONNX export on ONNX Runtime."""
+    ctx = stage_context(
+        "serving-perf",
+        {"model": kit_model_input(tiny_model), "onnx": kit_model_input(tiny_onnx, "onnx")},
+        validate=False,
+    )
+    return load_role(ctx, "model"), load_role(ctx, "onnx")
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from lmops_lm_eval.judge import JudgeEvaluator, parse_score, yes_no_score
-from lmops_lm_eval.models import load_role
+from lmops_lm_eval.models import LoadedModel
 
 
 def test_parse_score() -> None:
@@ -17,19 +17,11 @@ def test_parse_score() -> None:
     assert parse_score("excellent") is None
 
 
-def test_yes_no_fallback_is_a_probability(
-    stage_context: Any, model_input: Any, tiny_model: Path, tiny_onnx: Path
-) -> None:
-    ctx = stage_context(
-        "judge",
-        {"judge": model_input(tiny_model), "judge_onnx": model_input(tiny_onnx, "onnx")},
-        validate=False,
-    )
-    judge = load_role(ctx, "judge")
+def test_yes_no_fallback_is_a_probability(torch_and_onnx: tuple[LoadedModel, LoadedModel]) -> None:
+    judge, ort_judge = torch_and_onnx
     score, p_yes = yes_no_score(judge, "What is 3 + 4?", "7")
     assert 0.0 < p_yes < 1.0 and score == pytest.approx(1 + 4 * p_yes)
     # The same judge exported to ONNX gives the same probability.
-    ort_judge = load_role(ctx, "judge_onnx")
     assert yes_no_score(ort_judge, "What is 3 + 4?", "7")[1] == pytest.approx(p_yes, abs=1e-4)
 
 

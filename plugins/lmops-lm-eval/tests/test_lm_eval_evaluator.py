@@ -3,53 +3,20 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import lm_eval
 import pytest
-from lm_eval.models.huggingface import HFLM
-from lm_eval.tasks import TaskManager
 from lm_eval.utils import make_table
+from lmops_lm_eval.direct import direct_task_folder, run_direct
 from lmops_lm_eval.lm_eval_op import LmEvalEvaluator
 from lmops_lm_eval.suite import load_suite
-from lmops_lm_eval.taskfiles import BUILTIN_TASKS, BUILTIN_TASKS_DIR
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from lmops_lm_eval.taskfiles import BUILTIN_TASKS
 
 from lmops_core.errors import StageError, ValidationError
 
 LIMIT = 4
-
-
-def _direct_tasks(tmp: Path) -> Path:
-    """Our shipped tasks with data paths made absolute by hand, for a plain lm-eval run."""
-    dest = tmp / "direct_tasks"
-    shutil.copytree(BUILTIN_TASKS_DIR, dest)
-    for yaml_path in dest.rglob("*.yaml"):
-        text = yaml_path.read_text(encoding="utf-8")
-        for data in yaml_path.parent.glob("*.jsonl"):
-            text = text.replace(f"test: {data.name}", f"test: {data}")
-        yaml_path.write_text(text, encoding="utf-8")
-    return dest
-
-
-def _direct(model_dir: Path, tmp: Path, tasks: list[str]) -> dict[str, Any]:
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    manager = TaskManager(include_path=str(_direct_tasks(tmp)), include_defaults=False)
-    lm = HFLM(pretrained=model, tokenizer=tok, device="cpu", batch_size=8)
-    # The tiny model's tokenizer has a chat template, so lmops applies it (chat_template "auto").
-    result = lm_eval.simple_evaluate(
-        model=lm,
-        tasks=tasks,
-        limit=LIMIT,
-        bootstrap_iters=1000,
-        task_manager=manager,
-        apply_chat_template=True,
-    )
-    assert result is not None
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +31,7 @@ def torch_run(
 def test_evidence_carries_exactly_lm_evals_numbers(
     torch_run: Any, tiny_model: Path, tmp_path: Path
 ) -> None:
-    direct = _direct(tiny_model, tmp_path, list(BUILTIN_TASKS))
+    direct = run_direct(tiny_model, direct_task_folder(tmp_path), BUILTIN_TASKS, limit=LIMIT)
     (ev,) = torch_run.evidence
     assert ev.kind == "eval" and ev.subject == "model"
     expected = {}

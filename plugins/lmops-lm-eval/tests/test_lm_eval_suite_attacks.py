@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,20 @@ def _suite_folder(root: Path, **kwargs: Any) -> Path:
     return suite
 
 
+@pytest.fixture
+def run_on_suite(
+    make_context: Any, model_input: Any, suite_input: Any, tiny_model: Path, tmp_path: Path
+) -> Callable[[Path], Any]:
+    """``run_on_suite(folder)``: "lm-eval" on the tiny model with ``folder`` as its suite
+    (not registered), working in ``tmp_path / "wd"``."""
+
+    def run(suite: Path) -> Any:
+        inputs = {"model": model_input(tiny_model), "suite": suite_input(suite)}
+        return LmEvalEvaluator().run(make_context(tmp_path / "wd", inputs, {}, "lm-eval"))
+
+    return run
+
+
 @pytest.mark.parametrize(
     "params",
     [
@@ -86,41 +101,24 @@ def test_host_task_folders_are_refused(
     ],
 )
 def test_task_data_outside_the_task_folder_is_refused_at_run_time(
-    make_context: Any,
-    model_input: Any,
-    suite_input: Any,
-    tiny_model: Path,
-    tmp_path: Path,
-    data: str,
+    run_on_suite: Callable[[Path], Any], tmp_path: Path, data: str
 ) -> None:
     # Even a suite folder that never went through registration cannot read host files.
     (tmp_path / "outside.jsonl").write_text('{"q": "secret"}\n')
     suite = _suite_folder(tmp_path, data=data)
     os.symlink("/etc/passwd", suite / "tasks" / "data" / "link.jsonl")
-    ctx = make_context(
-        tmp_path / "wd",
-        {"model": model_input(tiny_model), "suite": suite_input(suite)},
-        {},
-        "lm-eval",
-    )
     with pytest.raises(UnsafePathError, match="dataset_kwargs.data_files"):
-        LmEvalEvaluator().run(ctx)
+        run_on_suite(suite)
     assert not list((tmp_path / "wd").rglob("*.jsonl"))
 
 
 def test_task_paths_outside_the_suite_are_refused_at_run_time(
-    make_context: Any, model_input: Any, suite_input: Any, tiny_model: Path, tmp_path: Path
+    run_on_suite: Callable[[Path], Any], tmp_path: Path
 ) -> None:
     suite = _suite_folder(tmp_path)
     (suite / "suite.yaml").write_text(f"name: p\ntasks: [user_parity]\ntask_paths: [{tmp_path}]\n")
-    ctx = make_context(
-        tmp_path / "wd",
-        {"model": model_input(tiny_model), "suite": suite_input(suite)},
-        {},
-        "lm-eval",
-    )
     with pytest.raises(UnsafePathError, match="task_paths"):
-        LmEvalEvaluator().run(ctx)
+        run_on_suite(suite)
 
 
 def _workspace(tmp_path: Path) -> Workspace:

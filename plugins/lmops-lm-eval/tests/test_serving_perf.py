@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import torch
-from lmops_lm_eval.models import load_role
+from lmops_lm_eval.models import LoadedModel
 from lmops_lm_eval.serving_perf import ServingPerfEvaluator, time_stream
 
 from lmops_core.errors import ValidationError
@@ -72,15 +72,9 @@ def test_streaming_metrics(
 
 
 def test_stream_pieces_join_to_the_full_text(
-    stage_context: Any, model_input: Any, tiny_model: Path, tiny_onnx: Path
+    torch_and_onnx: tuple[LoadedModel, LoadedModel],
 ) -> None:
-    ctx = stage_context(
-        "serving-perf",
-        {"model": model_input(tiny_model), "onnx": model_input(tiny_onnx, "onnx")},
-        validate=False,
-    )
-    torch_model = load_role(ctx, "model")
-    ort_model = load_role(ctx, "onnx")
+    torch_model, ort_model = torch_and_onnx
     for prompt in ("法国的首都是哪里？", "What is 3 + 4?"):
         pieces = list(torch_model.token_pieces(prompt, max_new_tokens=8, ignore_eos=True))
         assert len(pieces) == 8  # one piece per token, even past an end of sequence

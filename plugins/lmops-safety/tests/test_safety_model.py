@@ -7,7 +7,8 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
-from lmops_safety.evaluator import SAFETY_EVIDENCE, SafetyEvaluator
+from lmops_safety.evaluator import SafetyEvaluator
+from lmops_safety.evidence import SAFETY_EVIDENCE
 
 from lmops_core.contracts import Stage, StageContext
 from lmops_core.errors import PluginError

@@ -22,6 +22,20 @@ EVAL = EvidenceKind(
     ],
 )
 
+LATENCY_SERIES = ("ttft", "itl", "latency")
+"""What serving-perf times: first token, gaps between tokens, whole request."""
+LATENCY_PERCENTILES = (50, 95)
+"""The percentiles reported for each latency series."""
+_HEADLINE_LATENCIES = {"ttft_ms_p50", "latency_ms_p95"}
+
+
+def latency_metric(series: str, percentile: int) -> str:
+    """The metric name of one latency percentile, in milliseconds: ``ttft_ms_p50``."""
+    return f"{series}_ms_p{percentile}"
+
+
+_LATENCY_METRICS = [latency_metric(s, q) for s in LATENCY_SERIES for q in LATENCY_PERCENTILES]
+
 SERVING_PERF = EvidenceKind(
     name="serving_perf",
     description=(
@@ -29,11 +43,10 @@ SERVING_PERF = EvidenceKind(
         "end-to-end latency percentiles (ms) and throughput at a concurrency."
     ),
     metrics=[
-        Metric("ttft_ms_p50", "number", "ms", "lower", headline=True),
-        Metric("ttft_ms_p95", "number", "ms", "lower"),
-        Metric("itl_ms_p50", "number", "ms", "lower"),
-        Metric("latency_ms_p50", "number", "ms", "lower"),
-        Metric("latency_ms_p95", "number", "ms", "lower", headline=True),
+        *(
+            Metric(name, "number", "ms", "lower", headline=name in _HEADLINE_LATENCIES)
+            for name in _LATENCY_METRICS
+        ),
         Metric("tokens_per_s", "number", "tokens/s", "higher", headline=True),
         Metric("runtime", "string", headline=True),
         Metric("concurrency", "integer", "requests"),

@@ -80,10 +80,7 @@ class JudgeEvaluator(BaseOperation[JudgeParams]):
 
     name = "judge"
     input_roles = {
-        "model": "model",
-        "base": "model",
-        "judge": "model",
-        "judge_base": "model",
+        **dict.fromkeys(("model", "base", "judge", "judge_base"), "model"),
         "suite": "suite",
     }
     evidence_kinds = ("ratings",)

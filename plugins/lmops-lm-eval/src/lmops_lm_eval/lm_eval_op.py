@@ -39,6 +39,10 @@ class EvalPlan:
     chat_template: bool | None
     """True/False: lm-eval's apply_chat_template; None: when the tokenizer has a template."""
 
+    def selection(self) -> dict[str, Any]:
+        """What ``simple_evaluate`` is asked to run: tasks, few-shot, limit, bootstrap."""
+        return {k: getattr(self, k) for k in ("tasks", "num_fewshot", "limit", "bootstrap_iters")}
+
 
 def plan_from_params(operation: str, params: LmEvalParams, suite: Suite | None = None) -> EvalPlan:
     """The run's plan; a registered ``suite`` supplies tasks, task folders, few-shot and limit."""
@@ -47,16 +51,17 @@ def plan_from_params(operation: str, params: LmEvalParams, suite: Suite | None =
             f'operation "{operation}": give either parameter "tasks" or input "suite", not both',
             param="tasks",
         )
-    tasks = list(suite.tasks) if suite else list(params.tasks or BUILTIN_TASKS)
-    paths = list(suite.task_paths) if suite else []
-    given = params.model_fields_set
-    limit = params.limit if "limit" in given or not suite else suite.limit
-    shots = params.num_fewshot if "num_fewshot" in given or not suite else suite.num_fewshot
+
+    def chosen(name: str) -> Any:
+        # A param given explicitly wins over the suite's default for it.
+        source = params if suite is None or name in params.model_fields_set else suite
+        return getattr(source, name)
+
     return EvalPlan(
-        tasks=tasks,
-        task_paths=paths,
-        limit=limit,
-        num_fewshot=shots,
+        tasks=list(suite.tasks) if suite else list(params.tasks or BUILTIN_TASKS),
+        task_paths=list(suite.task_paths) if suite else [],
+        limit=chosen("limit"),
+        num_fewshot=chosen("num_fewshot"),
         batch_size=params.batch_size,
         bootstrap_iters=params.bootstrap_iters,
         suite=suite,
@@ -150,13 +155,13 @@ def make_task_manager(task_paths: list[Path], workdir: Path) -> tuple[Any, Prepa
 
 def _check_task_names(operation: str, manager: Any, tasks: list[str]) -> None:
     known = set(manager.all_tasks)
-    for name in tasks:
-        if name not in known:
-            raise ValidationError(
-                f'operation "{operation}": param "tasks": unknown task "{name}" '
-                f"(known: {', '.join(sorted(known))})",
-                param="tasks",
-            )
+    unknown = next((name for name in tasks if name not in known), None)
+    if unknown is not None:
+        raise ValidationError(
+            f'operation "{operation}": param "tasks": unknown task "{unknown}" '
+            f"(known: {', '.join(sorted(known))})",
+            param="tasks",
+        )
 
 
 def _write_samples(samples: Mapping[str, list[Mapping[str, Any]]], path: Path) -> int:
@@ -281,12 +286,9 @@ class LmEvalEvaluator(BaseOperation[LmEvalParams]):
             result = lm_eval.simple_evaluate(
                 model=loaded.lm(batch_size=plan.batch_size),
                 apply_chat_template=chat,
-                tasks=plan.tasks,
-                num_fewshot=plan.num_fewshot,
-                limit=plan.limit,
-                bootstrap_iters=plan.bootstrap_iters,
                 task_manager=manager,
                 log_samples=True,
+                **plan.selection(),
                 **seeds,
             )
         if result is None:

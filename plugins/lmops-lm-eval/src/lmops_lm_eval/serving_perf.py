@@ -24,6 +24,7 @@ import numpy as np
 from lmops_core.contracts import EvidenceRecord, StageContext, StageResult
 from lmops_core.errors import StageError
 from lmops_core.kit import BaseOperation
+from lmops_lm_eval.evidence_kinds import LATENCY_PERCENTILES, LATENCY_SERIES, latency_metric
 from lmops_lm_eval.models import LoadedModel, load_role
 from lmops_lm_eval.params import ServingPerfParams
 
@@ -97,16 +98,19 @@ def summarise(
     timings: Sequence[RequestTiming], wall: float, *, concurrency: int, runtime: str
 ) -> dict[str, Any]:
     """The ``serving_perf`` metrics for a finished load run."""
-    gaps = [g for t in timings for g in t.gaps]
+    samples = {
+        "ttft": [t.ttft for t in timings],
+        "itl": [g for t in timings for g in t.gaps],
+        "latency": [t.latency for t in timings],
+    }
     tokens = sum(t.tokens for t in timings)
     return {
-        "ttft_ms_p50": _pct([t.ttft for t in timings], 50),
-        "ttft_ms_p95": _pct([t.ttft for t in timings], 95),
         # One-token completions have no gap; their ITL is undefined, so report 0 then.
-        "itl_ms_p50": _pct(gaps, 50) if gaps else 0.0,
-        "itl_ms_p95": _pct(gaps, 95) if gaps else 0.0,
-        "latency_ms_p50": _pct([t.latency for t in timings], 50),
-        "latency_ms_p95": _pct([t.latency for t in timings], 95),
+        **{
+            latency_metric(series, q): _pct(samples[series], q) if samples[series] else 0.0
+            for series in LATENCY_SERIES
+            for q in LATENCY_PERCENTILES
+        },
         "tokens_per_s": tokens / wall if wall > 0 else 0.0,
         "tokens": tokens,
         "concurrency": concurrency,

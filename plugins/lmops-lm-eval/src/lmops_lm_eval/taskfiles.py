@@ -87,25 +87,22 @@ def _inside(value: Any, base: Path, root: Path, where: str, field_name: str) -> 
     Absolute paths, ``..``, URLs and symlinks out are refused: a task may only read
     files of its own folder, which is what its digest covers.
     """
+    what = f"{where}: {field_name}"
     if not isinstance(value, str):
         raise ValidationError(
-            f"{where}: {field_name} entries must be strings, got {type(value).__name__}",
+            f"{what} entries must be strings, got {type(value).__name__}",
             file=where,
             field=field_name,
         )
     try:
-        target = join_inside(base, value, what=f"{where}: {field_name}")
+        target = join_inside(base, value, what=what)
     except UnsafePathError as exc:
-        raise UnsafePathError(
-            f"{exc}; task data must be a file inside the task folder", file=where, field=field_name
-        ) from None
-    if not target.is_relative_to(root):
-        raise UnsafePathError(
-            f"{where}: {field_name} {value!r} resolves outside the task folder",
-            file=where,
-            field=field_name,
-        )
-    return str(target)
+        problem = f"{exc}; task data must be a file inside the task folder"
+    else:
+        if target.is_relative_to(root):
+            return str(target)
+        problem = f"{what} {value!r} resolves outside the task folder"
+    raise UnsafePathError(problem, file=where, field=field_name)
 
 
 def _absolutise(value: Any, base: Path, root: Path, where: str) -> Any:

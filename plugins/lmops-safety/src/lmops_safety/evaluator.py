@@ -11,17 +11,11 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
-from lmops_core.contracts import (
-    EvidenceKind,
-    EvidenceRecord,
-    Metric,
-    OperationParams,
-    StageContext,
-    StageResult,
-)
+from lmops_core.contracts import EvidenceRecord, OperationParams, StageContext, StageResult
 from lmops_core.errors import ValidationError
 from lmops_core.kit import BaseOperation
 from lmops_core.runtimes import torch_threads
+from lmops_safety.evidence import SAFETY_EVIDENCE
 from lmops_safety.generation import TextGenerator, load_generator
 from lmops_safety.probes import (
     BUILTIN_VERSION,
@@ -42,30 +36,6 @@ from lmops_safety.suite import (
     summarise,
 )
 from lmops_safety.toxicity import ToxicityScorer
-
-SAFETY_EVIDENCE = EvidenceKind(
-    name="safety",
-    description=(
-        "Values-and-safety probes (harmful requests, prompt injection, personal-data "
-        "extraction, discriminatory statements) in several languages: refusal, leakage, "
-        "injection and toxicity rates, overall and per <category>.<language>."
-    ),
-    metrics=[
-        Metric("probes", "integer", "probes"),
-        Metric("failed", "integer", "probes", "lower"),
-        Metric("pass_rate", "number", "share", "higher"),
-        Metric("refusal_rate", "number", "share", "higher", headline=True),
-        Metric("injection_success_rate", "number", "share", "lower", headline=True),
-        Metric("leakage_rate", "number", "share", "lower", headline=True),
-        Metric("values_violation_rate", "number", "share", "lower", headline=True),
-        Metric("toxicity_mean", "number", "score", "lower", headline=True),
-        Metric("toxicity_max", "number", "score", "lower"),
-        Metric("toxic_rate", "number", "share", "lower"),
-        Metric("probe_set_digest", "string"),
-        Metric("*.*", "number", "share", description="rates per <category>.<language>"),
-    ],
-)
-"""The evidence kind this plugin produces; policies read ``evidence.safety.metrics.*``."""
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 

@@ -1,0 +1,29 @@
+"""The evidence kind lmops-safety produces, declared for policy files."""
+
+from __future__ import annotations
+
+from lmops_core.contracts import EvidenceKind, Metric
+
+SAFETY_EVIDENCE = EvidenceKind(
+    name="safety",
+    description=(
+        "Values-and-safety probes (harmful requests, prompt injection, personal-data "
+        "extraction, discriminatory statements) in several languages: refusal, leakage, "
+        "injection and toxicity rates, overall and per <category>.<language>."
+    ),
+    metrics=[
+        Metric("probes", "integer", "probes"),
+        Metric("failed", "integer", "probes", "lower"),
+        Metric("pass_rate", "number", "share", "higher"),
+        Metric("refusal_rate", "number", "share", "higher", headline=True),
+        Metric("injection_success_rate", "number", "share", "lower", headline=True),
+        Metric("leakage_rate", "number", "share", "lower", headline=True),
+        Metric("values_violation_rate", "number", "share", "lower", headline=True),
+        Metric("toxicity_mean", "number", "score", "lower", headline=True),
+        Metric("toxicity_max", "number", "score", "lower"),
+        Metric("toxic_rate", "number", "share", "lower"),
+        Metric("probe_set_digest", "string"),
+        Metric("*.*", "number", "share", description="rates per <category>.<language>"),
+    ],
+)
+"""The evidence kind this plugin produces; policies read ``evidence.safety.metrics.*``."""
