@@ -10,7 +10,7 @@ signed before its revocation still verify.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 
@@ -205,13 +205,7 @@ class KeyRegistry:
 
 
 def _public(row: SigningKey) -> KeyPublic:
-    return KeyPublic(
-        fingerprint=row.fingerprint,
-        user=row.user,
-        created_by=row.created_by,
-        created_at=row.created_at,
-        revoked_at=row.revoked_at,
-    )
+    return KeyPublic(**{f.name: getattr(row, f.name) for f in fields(KeyPublic)})
 
 
 __all__ = ["KeyPublic", "KeyRegistry", "read_public_key_file"]

@@ -221,6 +221,14 @@ class _Trusted:
         return {**self.server, **self.personal_keys}
 
 
+def _must_match(body: dict[str, Any], expected: dict[str, Any], message: str) -> None:
+    """Refuse a signed ``body`` that says otherwise than ``expected`` on any field;
+    ``message`` names the field (``name``), what was signed (``said``) and what is stored."""
+    for name, value in expected.items():
+        if body.get(name) != value:
+            raise IntegrityError(message.format(name=name, said=body.get(name), value=value))
+
+
 def _check_registration(row: SigningKey, trusted: _Trusted) -> None:
     body = check(
         Signed(row.registration, row.registration_signature, row.registration_key), trusted.all()
@@ -232,11 +240,9 @@ def _check_registration(row: SigningKey, trusted: _Trusted) -> None:
         "fingerprint": row.fingerprint,
         "public_key": row.public_key,
     }
-    for name, value in expected.items():
-        if body.get(name) != value:
-            raise IntegrityError(
-                f"its registration statement says {name}={body.get(name)!r}, the row {value!r}"
-            )
+    _must_match(
+        body, expected, "its registration statement says {name}={said!r}, the row {value!r}"
+    )
     if fingerprint_of(public) != row.fingerprint:
         raise IntegrityError("its public key does not have the fingerprint it is stored under")
     trusted.personal[row.fingerprint] = row
@@ -258,12 +264,9 @@ def _check_decision(d: ApprovalDecision, req: ApprovalRequest | None, trusted: _
         "comment": d.comment,
         **_snapshot_of(req),
     }
-    for name, value in expected.items():
-        if body.get(name) != value:
-            raise IntegrityError(
-                f"the signed statement says {name}={body.get(name)!r} but "
-                f"the database says {value!r}"
-            )
+    _must_match(
+        body, expected, "the signed statement says {name}={said!r} but the database says {value!r}"
+    )
     method = (body.get("auth") or {}).get("method")
     if method != d.auth_method:
         raise IntegrityError(f"signed as authenticated by {method!r}, stored as {d.auth_method!r}")
