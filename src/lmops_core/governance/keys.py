@@ -26,7 +26,12 @@ from lmops_core.errors import (
 from lmops_core.governance.access import acting
 from lmops_core.governance.identity import Identity, fingerprint_of, parse_public_pem, public_pem
 from lmops_core.governance.models import SigningKey, UserRole
-from lmops_core.governance.signing import registration_statement, sign, signer_for
+from lmops_core.governance.signing import (
+    registration_columns,
+    registration_statement,
+    sign,
+    signer_for,
+)
 from lmops_core.registry.db import Database
 from lmops_core.registry.models import utcnow
 from lmops_core.registry.store import AuditWriter
@@ -186,11 +191,7 @@ class KeyRegistry:
             fingerprint=fingerprint,
             user=user,
             public_key=pem,
-            created_by=who.user,
-            created_at=now,
-            registration=signed.statement,
-            registration_signature=signed.signature,
-            registration_key=signed.key_fingerprint,
+            **registration_columns(signed, registrar=who, at=now),
         )
         s.add(row)
         s.flush()

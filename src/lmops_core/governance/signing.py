@@ -189,6 +189,26 @@ def registration_statement(
     }
 
 
+#: Where a signing key row keeps its signed registration, by field of :class:`Signed`.
+_REGISTRATION_COLUMNS = {
+    "statement": "registration",
+    "signature": "registration_signature",
+    "key_fingerprint": "registration_key",
+}
+
+
+def registration_columns(signed: Signed, *, registrar: Identity, at: datetime) -> dict[str, Any]:
+    """The columns of a signing key row that record its registration: who registered the
+    key and when (``created_by``, ``created_at``), and the statement they signed saying so."""
+    columns = {column: getattr(signed, name) for name, column in _REGISTRATION_COLUMNS.items()}
+    return {"created_by": registrar.user, "created_at": at, **columns}
+
+
+def registration_signed(row: SigningKey) -> Signed:
+    """The signed registration a signing key row stores."""
+    return Signed(**{name: getattr(row, column) for name, column in _REGISTRATION_COLUMNS.items()})
+
+
 # -- verification ----------------------------------------------------------------------------
 
 
@@ -230,9 +250,7 @@ def _must_match(body: dict[str, Any], expected: dict[str, Any], message: str) ->
 
 
 def _check_registration(row: SigningKey, trusted: _Trusted) -> None:
-    body = check(
-        Signed(row.registration, row.registration_signature, row.registration_key), trusted.all()
-    )
+    body = check(registration_signed(row), trusted.all())
     public = parse_public_pem(row.public_key, where=f"signing key {row.fingerprint}")
     expected = {
         "type": REGISTRATION_TYPE,
@@ -371,6 +389,8 @@ __all__ = [
     "check",
     "decision_signed",
     "registered_keys",
+    "registration_columns",
+    "registration_signed",
     "registration_statement",
     "server_public_keys",
     "server_signer",
