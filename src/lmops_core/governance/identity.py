@@ -33,7 +33,7 @@ from sqlmodel import Session
 
 from lmops_core.errors import AuthenticationError, ConfigurationError, ValidationError
 from lmops_core.governance.models import ApiToken, SigningKey
-from lmops_core.settings import _default_actor as default_actor
+from lmops_core.settings import Settings
 
 AuthMethod = Literal["token", "personal-key", "os-user", "asserted"]
 #: How to present a credential, quoted in every refusal.
@@ -73,8 +73,9 @@ class Identity:
 
 
 def os_user() -> str:
-    """The operating-system account running this process (the settings' default actor)."""
-    return default_actor()
+    """The operating-system account running this process: who the settings act as by
+    default (``LMOPS_ACTOR`` unset), read from there so the two cannot differ."""
+    return str(Settings.model_fields["actor"].get_default(call_default_factory=True))
 
 
 def hash_secret(secret: str) -> str:
