@@ -34,6 +34,7 @@ from lmops_core import Workspace
 from lmops_core.governance.identity import public_pem, write_private_key
 from lmops_core.policy import explain_text
 from lmops_core.settings import get_settings
+from lmops_core.terms import UserRoleName
 
 EXAMPLES = Path(__file__).resolve().parent
 
@@ -88,6 +89,11 @@ def people(ws: Workspace) -> dict[str, Workspace]:
     return {"alice": admin, "eng": eng, "dana": dana, "val": val, "rita": rita}
 
 
+def sign_off(request_id: str, reviewer: Workspace, role: UserRoleName, comment: str) -> None:
+    """``reviewer`` approves the request as ``role``, with their reason."""
+    reviewer.governance.decide(request_id, approve=True, role=role, comment=comment)
+
+
 def main() -> int:
     quiet_libraries()
     ws = open_fresh_store()
@@ -105,11 +111,8 @@ def main() -> int:
         f"{pii['findings_before']} findings redacted, {pii['findings_after']} left"
     )
     request = eng.governance.request_promotion(clean, to="approved-for-training")
-    dana.governance.decide(
-        request.id,
-        approve=True,
-        role="data_steward",
-        comment="PII evidence shows nothing left; dataset card read.",
+    sign_off(
+        request.id, dana, "data_steward", "PII evidence shows nothing left; dataset card read."
     )
     print(f"{clean}: stage {eng.get(clean).stage}")
 
@@ -149,18 +152,8 @@ def main() -> int:
     # Governance: a dry run, the request, two sign-offs through real credentials.
     print(explain_text(eng.governance.explain(model, to="staging")))
     request = eng.governance.request_promotion(model, to="staging")
-    val.governance.decide(
-        request.id,
-        approve=True,
-        role="validator",
-        comment="Evaluation and safety evidence reviewed.",
-    )
-    rita.governance.decide(
-        request.id,
-        approve=True,
-        role="risk_officer",
-        comment="Accepted for the internal staging environment.",
-    )
+    sign_off(request.id, val, "validator", "Evaluation and safety evidence reviewed.")
+    sign_off(request.id, rita, "risk_officer", "Accepted for the internal staging environment.")
     print(
         f"{model}: stage {eng.get(model).stage} (request {request.id[:12]} "
         f"{eng.governance.get_request(request.id).status})"

@@ -13,7 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lmops_core.artifacts.store import ArtifactStore
 from lmops_core.audit.chain import VerifyResult, verify_session
@@ -76,6 +76,8 @@ from lmops_core.validation import checked_public
 #: Aliases named like governed stages are set only by the approval workflow.
 RESERVED_ALIASES = ("staging", "production", "approved-for-training")
 ByteProgress = Callable[[int], None]
+
+_V = TypeVar("_V", bound=VersionPublic)
 
 
 def _asset_public(asset_type: AssetType, a: Any) -> AssetPublic:
@@ -416,7 +418,7 @@ class Workspace:
                     "dropped_examples": ingested.dropped_examples,
                 },
             )
-            return self._dataset_public(s, row)
+            return self._typed_public(s, DatasetVersionPublic, row)
 
     def register_model(
         self,
@@ -500,7 +502,7 @@ class Workspace:
                     metrics={"files": len(accepted)},
                     details={"allowed_by": self.actor, "files": accepted},
                 )
-            return self._model_public(s, row)
+            return self._typed_public(s, ModelVersionPublic, row)
 
     def register_suite(
         self, name: str, folder: Path | str, *, description: str = ""
@@ -550,7 +552,7 @@ class Workspace:
                     },
                 },
             )
-            return self._suite_public(s, row)
+            return self._typed_public(s, SuiteVersionPublic, row)
 
     def create_prompt(
         self,
@@ -588,7 +590,7 @@ class Workspace:
                 risk_tier=risk_tier,
                 fields={"digest": digest, "template": template, "variables": declared, "meta": {}},
             )
-            return self._prompt_public(s, row)
+            return self._typed_public(s, PromptVersionPublic, row)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -751,15 +753,12 @@ class Workspace:
                 q = q.where(col(AuditEvent.after).like(f"%{escaped}%", escape="\\"))
             q = q.order_by(col(AuditEvent.seq)).limit(limit)
             return [
-                AuditEventPublic(
-                    seq=e.seq,
-                    ts=e.ts,
-                    actor=e.actor,
-                    action=e.action,
-                    subject=e.subject,
-                    before=redact(json.loads(e.before)),
-                    after=redact(json.loads(e.after)),
-                    hash=e.hash,
+                AuditEventPublic.model_validate(
+                    {
+                        **e.model_dump(),
+                        "before": redact(json.loads(e.before)),
+                        "after": redact(json.loads(e.after)),
+                    }
                 )
                 for e in s.execute(q).scalars()
             ]
@@ -970,80 +969,47 @@ class Workspace:
             for a, v in rows
         ]
 
-    def _common(
-        self,
-        s: Any,
-        asset_type: str,
-        row: Any,
-        asset: Any | None,
-        tags: dict[str, str] | None = None,
-        aliases: list[str] | None = None,
-    ) -> dict[str, Any]:
-        asset = asset or store.asset_of(s, asset_type, row)
-        return {
-            "ref": store.version_ref(asset_type, asset.name, row.version),
-            "asset_type": asset_type,
-            "name": asset.name,
-            "version": row.version,
-            "digest": row.digest,
-            "stage": row.stage,
-            "status": row.status,
-            "meta": redact(row.meta),
-            "tags": tags if tags is not None else store.tags_of(s, asset_type, row.id),
-            "aliases": aliases if aliases is not None else store.aliases_of(s, asset_type, row.id),
-            "created_at": row.created_at,
-            "created_by": row.created_by,
-        }
-
-    def _dataset_public(
-        self, s: Any, row: Any, asset: Any = None, **extra: Any
-    ) -> DatasetVersionPublic:
-        return DatasetVersionPublic(
-            **self._common(s, "dataset", row, asset, **extra),
-            shape=row.shape,
-            format=row.format,
-            record_count=row.record_count,
-            size_bytes=row.size_bytes,
-        )
-
-    def _model_public(
-        self, s: Any, row: Any, asset: Any = None, **extra: Any
-    ) -> ModelVersionPublic:
-        asset = asset or store.asset_of(s, "model", row)
-        return ModelVersionPublic(
-            **self._common(s, "model", row, asset, **extra),
-            kind=row.kind,
-            format=row.format,
-            size_bytes=row.size_bytes,
-            risk_tier=asset.risk_tier,
-        )
-
-    def _prompt_public(
-        self, s: Any, row: Any, asset: Any = None, **extra: Any
-    ) -> PromptVersionPublic:
-        return PromptVersionPublic(
-            **self._common(s, "prompt", row, asset, **extra),
-            template=row.template,
-            variables=list(row.variables),
-        )
-
-    def _suite_public(
-        self, s: Any, row: Any, asset: Any = None, **extra: Any
-    ) -> SuiteVersionPublic:
-        return SuiteVersionPublic(
-            **self._common(s, "suite", row, asset, **extra), size_bytes=row.size_bytes
-        )
-
     def _public(
         self, s: Any, asset_type: str, row: Any, asset: Any = None, **extra: Any
     ) -> VersionPublic:
-        if asset_type == "suite":
-            return self._suite_public(s, row, asset, **extra)
-        if asset_type == "dataset":
-            return self._dataset_public(s, row, asset, **extra)
-        if asset_type == "model":
-            return self._model_public(s, row, asset, **extra)
-        return self._prompt_public(s, row, asset, **extra)
+        return self._typed_public(s, _PUBLIC_TYPES[asset_type], row, asset, **extra)
+
+    def _typed_public(
+        self,
+        s: Any,
+        cls: type[_V],
+        row: Any,
+        asset: Any | None = None,
+        tags: dict[str, str] | None = None,
+        aliases: list[str] | None = None,
+    ) -> _V:
+        """``row`` as the public view ``cls``: the fields every version shares, then the
+        fields of its own type (read from the row; ``risk_tier`` from the asset)."""
+        asset_type = _ASSET_TYPE_OF[cls]
+        asset = asset or store.asset_of(s, asset_type, row)
+        fields: dict[str, Any] = {
+            "ref": store.version_ref(asset_type, asset.name, row.version),
+            "asset_type": asset_type,
+            "name": asset.name,
+            "meta": redact(row.meta),
+            "tags": tags if tags is not None else store.tags_of(s, asset_type, row.id),
+            "aliases": aliases if aliases is not None else store.aliases_of(s, asset_type, row.id),
+        }
+        for name in cls.model_fields.keys() - fields.keys():
+            fields[name] = getattr(asset if name in _ASSET_FIELDS else row, name)
+        return cls(**fields)
+
+
+#: The public view of each asset type's versions.
+_PUBLIC_TYPES: dict[str, type[VersionPublic]] = {
+    "dataset": DatasetVersionPublic,
+    "model": ModelVersionPublic,
+    "prompt": PromptVersionPublic,
+    "suite": SuiteVersionPublic,
+}
+_ASSET_TYPE_OF = {cls: asset_type for asset_type, cls in _PUBLIC_TYPES.items()}
+#: Fields a version's view takes from its asset rather than from the version row.
+_ASSET_FIELDS = frozenset({"risk_tier"})
 
 
 def _run_public(row: Run) -> RunPublic:

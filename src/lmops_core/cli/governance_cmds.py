@@ -252,31 +252,27 @@ def requests_reject(
     _decide(request_id, role, comment, False, as_json)
 
 
+RoleToGive = Annotated[Role, typer.Argument(help="The role to give.")]
+RoleToTake = Annotated[Role, typer.Argument(help="The role to take.")]
+
+
 @users_app.command("grant")
-def users_grant(
-    user: str,
-    role: Annotated[Role, typer.Argument(help="The role to give.")],
-    as_json: JsonOpt = False,
-) -> None:
+def users_grant(user: str, role: RoleToGive, as_json: JsonOpt = False) -> None:
     """Give USER a ROLE."""
-    with open_workspace() as ws:
-        ws.governance.grant_role(user, role)
-    _print_holding(user, role, True, as_json)
+    _change_role(user, role, True, as_json)
 
 
 @users_app.command("revoke")
-def users_revoke(
-    user: str,
-    role: Annotated[Role, typer.Argument(help="The role to take.")],
-    as_json: JsonOpt = False,
-) -> None:
+def users_revoke(user: str, role: RoleToTake, as_json: JsonOpt = False) -> None:
     """Take a ROLE from USER."""
+    _change_role(user, role, False, as_json)
+
+
+def _change_role(user: str, role: Role, holds: bool, as_json: bool) -> None:
+    """Grant (``holds``) or revoke ``role``, then say whether ``user`` holds it now."""
     with open_workspace() as ws:
-        ws.governance.revoke_role(user, role)
-    _print_holding(user, role, False, as_json)
-
-
-def _print_holding(user: str, role: Role, holds: bool, as_json: bool) -> None:
+        change = ws.governance.grant_role if holds else ws.governance.revoke_role
+        change(user, role)
     if as_json:
         print_json({"user": user, "role": role, "holds": holds})
     else:

@@ -121,18 +121,33 @@ def _registered(version: VersionPublic, detail: str, as_json: bool) -> None:
         console.print(f"registered [bold]{version.ref}[/] ({detail})", highlight=False)
 
 
-@datasets_app.command("list")
-def datasets_list(as_json: JsonOpt = False) -> None:
-    """List datasets and their latest version."""
-    _list_assets("dataset", as_json)
+RefArg = Annotated[str, typer.Argument(help="NAME[@VERSION|@ALIAS]")]
 
 
-@datasets_app.command("show")
-def datasets_show(
-    ref: Annotated[str, typer.Argument(help="NAME[@VERSION|@ALIAS]")], as_json: JsonOpt = False
-) -> None:
-    """Show a dataset version with its evidence and lineage."""
-    _show(ref, "dataset", as_json)
+def _reading_commands(app: typer.Typer, asset_type: AssetType, plural: str, shown: str) -> None:
+    """Add ``list`` and ``show`` to ``app``: every asset type is read the same way."""
+
+    def list_assets(as_json: JsonOpt = False) -> None:
+        _list_assets(asset_type, as_json)
+
+    def show(ref: RefArg, as_json: JsonOpt = False) -> None:
+        _show(ref, asset_type, as_json)
+
+    list_assets.__doc__ = f"List {plural} and their latest version."
+    show.__doc__ = f"Show {shown}."
+    app.command("list")(list_assets)
+    app.command("show")(show)
+
+
+# Registered first, so ``list`` and ``show`` lead each group's help as they always did.
+_READ_COMMANDS: tuple[tuple[typer.Typer, AssetType, str, str], ...] = (
+    (datasets_app, "dataset", "datasets", "a dataset version with its evidence and lineage"),
+    (models_app, "model", "models", "a model version with its evidence and lineage"),
+    (prompts_app, "prompt", "prompts", "a prompt version"),
+    (suites_app, "suite", "evaluation suites", "a suite version"),
+)
+for _app, _asset_type, _plural, _shown in _READ_COMMANDS:
+    _reading_commands(_app, _asset_type, _plural, _shown)
 
 
 @datasets_app.command("register")
@@ -157,20 +172,6 @@ def datasets_register(
             name, path, shape=shape, description=description, drop_invalid=drop_invalid, progress=cb
         )
     _registered(version, f"{version.record_count} records, {version.digest}", as_json)
-
-
-@models_app.command("list")
-def models_list(as_json: JsonOpt = False) -> None:
-    """List models and their latest version."""
-    _list_assets("model", as_json)
-
-
-@models_app.command("show")
-def models_show(
-    ref: Annotated[str, typer.Argument(help="NAME[@VERSION|@ALIAS]")], as_json: JsonOpt = False
-) -> None:
-    """Show a model version with its evidence and lineage."""
-    _show(ref, "model", as_json)
 
 
 @models_app.command("register")
@@ -275,18 +276,6 @@ def models_tag(
         print_json(version_json(version))
     else:
         console.print(f"tags set on {version.ref}: {version.tags}", highlight=False, markup=False)
-
-
-@prompts_app.command("list")
-def prompts_list(as_json: JsonOpt = False) -> None:
-    """List prompts and their latest version."""
-    _list_assets("prompt", as_json)
-
-
-@prompts_app.command("show")
-def prompts_show(ref: str, as_json: JsonOpt = False) -> None:
-    """Show a prompt version."""
-    _show(ref, "prompt", as_json)
 
 
 @prompts_app.command("create")
@@ -394,18 +383,6 @@ def lineage(
         console.print(
             f"{e.child}  <-{e.relation}-  {e.parent}   (run {e.run_id or '-'})", highlight=False
         )
-
-
-@suites_app.command("list")
-def suites_list(as_json: JsonOpt = False) -> None:
-    """List evaluation suites and their latest version."""
-    _list_assets("suite", as_json)
-
-
-@suites_app.command("show")
-def suites_show(ref: str, as_json: JsonOpt = False) -> None:
-    """Show a suite version."""
-    _show(ref, "suite", as_json)
 
 
 @suites_app.command("register")

@@ -61,7 +61,7 @@ class BundleInfo:
 def create_bundle(
     ws: BundleSource,
     ref: str,
-    dest: Path,
+    dest: Path | str,
     *,
     stage: GovernedStage,
     keys: KeyStore | None = None,
@@ -119,19 +119,18 @@ def create_bundle(
         )
         if tar_path is not None:
             write_tar(dest, tar_path)
-        _record(
-            ws.db,
-            ws.audit_writer,
-            version.ref,
-            version.digest,
-            stage=stage,
+        info = BundleInfo(
+            path=dest,
             digest=digest,
             key_id=key_id,
+            ref=version.ref,
+            stage=stage,
             request_id=approval.request_id,
             encrypted=encryption_key is not None,
-            members=len(manifest["members"]),
-            size=sum(int(m["size"]) for m in manifest["members"]),
+            archive=tar_path,
         )
+        members = manifest["members"]
+        _record(ws.db, ws.audit_writer, info, version.digest, members)
     except BaseException:
         if dest.exists():
             shutil.rmtree(dest, ignore_errors=True)
@@ -140,16 +139,7 @@ def create_bundle(
         raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return BundleInfo(
-        path=dest,
-        digest=digest,
-        key_id=key_id,
-        ref=version.ref,
-        stage=stage,
-        request_id=approval.request_id,
-        encrypted=encryption_key is not None,
-        archive=tar_path,
-    )
+    return info
 
 
 def _tmp_root(home: Path) -> Path:
@@ -161,34 +151,26 @@ def _tmp_root(home: Path) -> Path:
 def _record(
     db: Database,
     audit: AuditWriter,
-    ref: str,
+    info: BundleInfo,
     version_digest: str,
-    *,
-    stage: GovernedStage,
-    digest: str,
-    key_id: str,
-    request_id: str,
-    encrypted: bool,
-    members: int,
-    size: int,
+    members: list[dict[str, Any]],
 ) -> None:
+    """Record the bundle ``info`` describes: an audit event and ``bundle`` evidence on the
+    version, refused if the version left the stage or changed while it was packaged."""
     with db.write() as s:
-        _, row = store.resolve(s, parse_ref(ref))
-        # The version may have left the stage while we were packaging it.
-        if row.stage != stage or row.digest != version_digest:
-            raise ConflictError(f"{ref} left {stage} or changed while it was being packaged")
-        audit.record(
-            s,
-            "bundle.create",
-            ref,
-            after={
-                "bundle_digest": digest,
-                "key_id": key_id,
-                "stage": stage,
-                "request_id": request_id,
-                "encrypted": encrypted,
-            },
-        )
+        _, row = store.resolve(s, parse_ref(info.ref))
+        if row.stage != info.stage or row.digest != version_digest:
+            raise ConflictError(
+                f"{info.ref} left {info.stage} or changed while it was being packaged"
+            )
+        what = {
+            "bundle_digest": info.digest,
+            "key_id": info.key_id,
+            "stage": info.stage,
+            "request_id": info.request_id,
+            "encrypted": info.encrypted,
+        }
+        audit.record(s, "bundle.create", info.ref, after=what)
         store.attach_evidence(
             s,
             audit,
@@ -199,13 +181,9 @@ def _record(
             stage="deployment",
             plugin="lmops-core",
             metrics={
-                "bundle_digest": digest,
-                "key_id": key_id,
-                "stage": stage,
-                "request_id": request_id,
-                "encrypted": encrypted,
-                "members": members,
-                "size_bytes": size,
+                **what,
+                "members": len(members),
+                "size_bytes": sum(int(m["size"]) for m in members),
             },
             details={"format": "lmops.bundle/1"},
         )

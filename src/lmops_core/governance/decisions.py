@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -17,7 +17,7 @@ from lmops_core.errors import PermissionDeniedError, ValidationError
 from lmops_core.governance.access import Access
 from lmops_core.governance.identity import Identity
 from lmops_core.governance.models import ApprovalRequest
-from lmops_core.governance.policy_facts import PolicySource
+from lmops_core.governance.policy_facts import GOVERNANCE_KIND_STAGES, PolicySource
 from lmops_core.plugins import PluginHost
 from lmops_core.registry import store
 from lmops_core.registry.db import Database
@@ -54,15 +54,7 @@ class GovernancePart:
     @classmethod
     def sharing(cls, other: GovernancePart) -> Self:
         """A part holding the same store, identity and policy as ``other``."""
-        return cls(
-            db=other.db,
-            identity=other.identity,
-            audit=other.audit,
-            access=other.access,
-            policy_source=other.policy_source,
-            plugins=other.plugins,
-            home=other.home,
-        )
+        return cls(**{f.name: getattr(other, f.name) for f in fields(GovernancePart)})
 
     def record_evidence(
         self,
@@ -71,13 +63,13 @@ class GovernancePart:
         version: Any,
         *,
         kind: str,
-        stage: str,
         metrics: Mapping[str, Any],
-        details: Mapping[str, Any] | None = None,
+        details: Mapping[str, Any],
         expected_digest: str | None = None,
     ) -> None:
-        """Attach the core's own evidence ``kind`` to ``version``, as measured on
-        ``expected_digest`` (default: the version's digest now)."""
+        """Attach the core's own evidence ``kind`` (one of ``GOVERNANCE_KIND_STAGES``, which
+        says its stage) to ``version``, as measured on ``expected_digest`` (default: the
+        version's digest now)."""
         store.attach_evidence(
             s,
             self.audit,
@@ -85,7 +77,7 @@ class GovernancePart:
             version=version,
             expected_digest=expected_digest or version.digest,
             kind=kind,
-            stage=stage,
+            stage=GOVERNANCE_KIND_STAGES[kind],
             plugin="lmops-core",
             metrics=metrics,
             details=details,

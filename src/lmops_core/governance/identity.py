@@ -20,7 +20,6 @@ or key revoked a moment ago no longer decides anything.
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import hmac
 import os
@@ -34,6 +33,7 @@ from sqlmodel import Session
 
 from lmops_core.errors import AuthenticationError, ConfigurationError, ValidationError
 from lmops_core.governance.models import ApiToken, SigningKey
+from lmops_core.settings import Settings
 
 AuthMethod = Literal["token", "personal-key", "os-user", "asserted"]
 #: How to present a credential, quoted in every refusal.
@@ -73,11 +73,9 @@ class Identity:
 
 
 def os_user() -> str:
-    """The operating-system account running this process."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry in some containers
-        return os.environ.get("USER", "unknown")
+    """The operating-system account running this process: who the settings act as by
+    default (``LMOPS_ACTOR`` unset), read from there so the two cannot differ."""
+    return str(Settings.model_fields["actor"].get_default(call_default_factory=True))
 
 
 def hash_secret(secret: str) -> str:

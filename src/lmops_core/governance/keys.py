@@ -10,7 +10,7 @@ signed before its revocation still verify.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 
@@ -26,7 +26,12 @@ from lmops_core.errors import (
 from lmops_core.governance.access import acting
 from lmops_core.governance.identity import Identity, fingerprint_of, parse_public_pem, public_pem
 from lmops_core.governance.models import SigningKey, UserRole
-from lmops_core.governance.signing import registration_statement, sign, signer_for
+from lmops_core.governance.signing import (
+    registration_columns,
+    registration_statement,
+    sign,
+    signer_for,
+)
 from lmops_core.registry.db import Database
 from lmops_core.registry.models import utcnow
 from lmops_core.registry.store import AuditWriter
@@ -186,11 +191,7 @@ class KeyRegistry:
             fingerprint=fingerprint,
             user=user,
             public_key=pem,
-            created_by=who.user,
-            created_at=now,
-            registration=signed.statement,
-            registration_signature=signed.signature,
-            registration_key=signed.key_fingerprint,
+            **registration_columns(signed, registrar=who, at=now),
         )
         s.add(row)
         s.flush()
@@ -205,13 +206,7 @@ class KeyRegistry:
 
 
 def _public(row: SigningKey) -> KeyPublic:
-    return KeyPublic(
-        fingerprint=row.fingerprint,
-        user=row.user,
-        created_by=row.created_by,
-        created_at=row.created_at,
-        revoked_at=row.revoked_at,
-    )
+    return KeyPublic(**{f.name: getattr(row, f.name) for f in fields(KeyPublic)})
 
 
 __all__ = ["KeyPublic", "KeyRegistry", "read_public_key_file"]

@@ -19,6 +19,14 @@ def _ts(nullable: bool = False) -> Any:
     return Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
+def _unique_where(name: str, *columns: str, where: str) -> Index:
+    """A unique index over ``columns`` that covers only the rows ``where`` holds for
+    (a partial index, the same on SQLite and PostgreSQL)."""
+    return Index(
+        name, *columns, unique=True, sqlite_where=text(where), postgresql_where=text(where)
+    )
+
+
 class UserRole(SQLModel, table=True):
     """A role held by a user; granted and revoked by admins, audited."""
 
@@ -52,14 +60,12 @@ class ApprovalRequest(SQLModel, table=True):
         Index("ix_approval_status_created", "status", "created_at"),
         # At most one pending request per version and target stage, enforced by the
         # database so that two people asking at the same instant cannot both succeed.
-        Index(
+        _unique_where(
             "uq_approval_pending",
             "asset_type",
             "version_id",
             "target_stage",
-            unique=True,
-            sqlite_where=text("status = 'pending'"),
-            postgresql_where=text("status = 'pending'"),
+            where="status = 'pending'",
         ),
     )
     id: str = Field(primary_key=True, max_length=32)
@@ -118,13 +124,7 @@ class SigningKey(SQLModel, table=True):
 
     __tablename__ = "signing_keys"
     __table_args__ = (
-        Index(
-            "uq_signing_key_active_user",
-            "user",
-            unique=True,
-            sqlite_where=text("revoked_at IS NULL"),
-            postgresql_where=text("revoked_at IS NULL"),
-        ),
+        _unique_where("uq_signing_key_active_user", "user", where="revoked_at IS NULL"),
     )
     fingerprint: str = Field(primary_key=True, max_length=64)
     user: str = Field(max_length=128)
@@ -142,15 +142,7 @@ class TrainingRequest(SQLModel, table=True):
 
     __tablename__ = "training_requests"
     # One open (in-flight) retraining request per monitored version.
-    __table_args__ = (
-        Index(
-            "uq_training_request_open",
-            "ref",
-            unique=True,
-            sqlite_where=text("status = 'open'"),
-            postgresql_where=text("status = 'open'"),
-        ),
-    )
+    __table_args__ = (_unique_where("uq_training_request_open", "ref", where="status = 'open'"),)
     id: str = Field(primary_key=True, max_length=32)
     ref: str = Field(max_length=256, index=True)
     reason: str = Field(sa_column=Column(Text, nullable=False))

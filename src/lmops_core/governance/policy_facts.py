@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from lmops_core.contracts import Stage
 from lmops_core.governance.models import ROLES
+from lmops_core.governance.schemas import aware as aware
 from lmops_core.plugins import PluginHost
 from lmops_core.policy import (
     EvaluationFacts,
@@ -30,21 +31,23 @@ from lmops_core.policy import (
     functions_from_checks,
     load_policies,
 )
+from lmops_core.policy.model import Event
 from lmops_core.registry import store
 from lmops_core.settings import Settings
 from lmops_core.terms import GovernedStage
 
-#: Evidence kinds the workflow writes itself; they never invalidate a request.
-GOVERNANCE_KINDS = frozenset(
-    {"promotion_request", "approval", "promotion", "revocation", "revalidation"}
-)
+#: Evidence kinds the workflow writes itself (they never invalidate a request), each with
+#: the lifecycle stage its records belong to.
+GOVERNANCE_KIND_STAGES: dict[str, str] = {
+    "promotion_request": "deployment",
+    "approval": "deployment",
+    "promotion": "deployment",
+    "revocation": "monitoring",
+    "revalidation": "evaluation",
+}
+GOVERNANCE_KINDS = frozenset(GOVERNANCE_KIND_STAGES)
 #: The lifecycle stages evidence may record (anything else is shown as no stage).
 _LIFECYCLE_STAGES = frozenset(s.value for s in Stage)
-
-
-def aware(value: datetime) -> datetime:
-    """``value`` with a time zone (rows read back from SQLite come without one: UTC)."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class PolicySource:
@@ -88,13 +91,12 @@ class PolicySource:
         requester: str,
     ) -> PolicyEvaluation:
         """How the rules for ``target`` judge ``version`` now (``requester`` asking)."""
-        rules = self.policies().select(asset_type, getattr(asset, "risk_tier", "standard"), target)
-        facts = evaluation_facts(s, asset_type, asset, version, target, requester)
-        return evaluate(
-            rules,
-            facts,
-            now=datetime.now(UTC),
-            functions=self.functions(),
+        return self._judge(
+            s,
+            (asset_type, asset, version),
+            target,
+            requester,
+            "promotion",
             roles=ROLES,
             evidence_metrics=self.evidence_metrics(),
         )
@@ -103,18 +105,27 @@ class PolicySource:
         self, s: Session, asset_type: str, asset: Any, version: Any, actor: str
     ) -> PolicyEvaluation:
         """The monitoring rules (``event: monitoring``) judged on ``version`` in its stage now."""
-        stage = version.stage
-        rules = self.policies().select(
-            asset_type, getattr(asset, "risk_tier", "standard"), stage, event="monitoring"
+        subject = (asset_type, asset, version)
+        return self._judge(
+            s, subject, version.stage, actor, "monitoring", policy_required_for=frozenset()
         )
+
+    def _judge(
+        self,
+        s: Session,
+        subject: tuple[str, Any, Any],
+        stage: GovernedStage,
+        actor: str,
+        event: Event,
+        **options: Any,
+    ) -> PolicyEvaluation:
+        """The rules of ``event`` for ``stage`` judged on ``subject`` (asset type, asset,
+        version) now; ``options`` go to :func:`~lmops_core.policy.evaluate`."""
+        asset_type, asset, version = subject
+        tier = getattr(asset, "risk_tier", "standard")
+        rules = self.policies().select(asset_type, tier, stage, event=event)
         facts = evaluation_facts(s, asset_type, asset, version, stage, actor)
-        return evaluate(
-            rules,
-            facts,
-            now=datetime.now(UTC),
-            functions=self.functions(),
-            policy_required_for=frozenset(),
-        )
+        return evaluate(rules, facts, now=datetime.now(UTC), functions=self.functions(), **options)
 
 
 def evidence_facts(s: Session, asset_type: str, version: Any) -> list[EvidenceFacts]:
@@ -213,6 +224,7 @@ def evaluation_facts(
 
 __all__ = [
     "GOVERNANCE_KINDS",
+    "GOVERNANCE_KIND_STAGES",
     "PolicySource",
     "aware",
     "evaluation_facts",

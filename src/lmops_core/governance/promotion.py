@@ -163,7 +163,6 @@ class Promotions(GovernancePart):
                 typ,
                 version,
                 kind="promotion_request",
-                stage="deployment",
                 metrics={"to": to, "request_id": req.id},
                 details=snapshot,
             )
@@ -332,18 +331,16 @@ class Promotions(GovernancePart):
             ),
             signer_for(who, self.home),
         )
+        # Who decided, why and how they signed: stored on the decision, repeated as evidence.
+        sign_off: dict[str, Any] = {
+            "actor": actor,
+            "comment": comment,
+            "auth_method": who.method,
+            **signed.to_json(),
+        }
         s.add(
             ApprovalDecision(
-                request_id=req.id,
-                actor=actor,
-                role=role,
-                decision=decision,
-                comment=comment,
-                created_at=now,
-                statement=signed.statement,
-                signature=signed.signature,
-                key_fingerprint=signed.key_fingerprint,
-                auth_method=who.method,
+                request_id=req.id, role=role, decision=decision, created_at=now, **sign_off
             )
         )
         s.flush()
@@ -359,18 +356,12 @@ class Promotions(GovernancePart):
             version,
             expected_digest=req.version_digest,
             kind="approval",
-            stage="deployment",
             metrics={
                 "decision": "approve" if approve else "reject",
                 "role": role,
                 "request_id": req.id,
             },
-            details={
-                "actor": actor,
-                "comment": comment,
-                "auth_method": who.method,
-                **signed.to_json(),
-            },
+            details=sign_off,
         )
 
     def _recheck(
@@ -479,7 +470,6 @@ class Promotions(GovernancePart):
             typ,
             version,
             kind="promotion",
-            stage="deployment",
             metrics={"stage": req.target_stage, "request_id": req.id},
             details={
                 "approvals": dict(self._approvals(s, req)),

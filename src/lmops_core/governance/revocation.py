@@ -159,7 +159,6 @@ class Revocations(GovernancePart):
             typ,
             version,
             kind="revocation",
-            stage="monitoring",
             metrics={
                 "stage": stage or "",
                 "by_policy": by_policy,
@@ -258,7 +257,6 @@ class Revocations(GovernancePart):
                 typ,
                 version,
                 kind="revalidation",
-                stage="evaluation",
                 metrics={"since": since.isoformat()},
                 details={"actor": actor, "comment": comment},
             )

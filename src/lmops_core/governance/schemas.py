@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+
+
+def aware(value: datetime) -> datetime:
+    """``value`` with a time zone (rows read back from SQLite come without one: UTC)."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+#: A time as the governance layer hands it out: always with its time zone.
+AwareDatetime = Annotated[datetime, AfterValidator(aware)]
 
 
 class _Public(BaseModel):
@@ -19,7 +28,7 @@ class DecisionPublic(_Public):
     role: str
     decision: str
     comment: str
-    created_at: datetime
+    created_at: AwareDatetime
     auth_method: str | None = None
     key_fingerprint: str | None = None
     statement: str | None = None
@@ -35,9 +44,9 @@ class ApprovalRequestPublic(_Public):
     target_stage: str
     requested_by: str
     status: str
-    created_at: datetime
-    expires_at: datetime
-    decided_at: datetime | None
+    created_at: AwareDatetime
+    expires_at: AwareDatetime
+    decided_at: AwareDatetime | None
     version_digest: str
     policy_digests: dict[str, str]
     required_approvals: dict[str, int]

@@ -189,6 +189,26 @@ def registration_statement(
     }
 
 
+#: Where a signing key row keeps its signed registration, by field of :class:`Signed`.
+_REGISTRATION_COLUMNS = {
+    "statement": "registration",
+    "signature": "registration_signature",
+    "key_fingerprint": "registration_key",
+}
+
+
+def registration_columns(signed: Signed, *, registrar: Identity, at: datetime) -> dict[str, Any]:
+    """The columns of a signing key row that record its registration: who registered the
+    key and when (``created_by``, ``created_at``), and the statement they signed saying so."""
+    columns = {column: getattr(signed, name) for name, column in _REGISTRATION_COLUMNS.items()}
+    return {"created_by": registrar.user, "created_at": at, **columns}
+
+
+def registration_signed(row: SigningKey) -> Signed:
+    """The signed registration a signing key row stores."""
+    return Signed(**{name: getattr(row, column) for name, column in _REGISTRATION_COLUMNS.items()})
+
+
 # -- verification ----------------------------------------------------------------------------
 
 
@@ -221,10 +241,16 @@ class _Trusted:
         return {**self.server, **self.personal_keys}
 
 
+def _must_match(body: dict[str, Any], expected: dict[str, Any], message: str) -> None:
+    """Refuse a signed ``body`` that says otherwise than ``expected`` on any field;
+    ``message`` names the field (``name``), what was signed (``said``) and what is stored."""
+    for name, value in expected.items():
+        if body.get(name) != value:
+            raise IntegrityError(message.format(name=name, said=body.get(name), value=value))
+
+
 def _check_registration(row: SigningKey, trusted: _Trusted) -> None:
-    body = check(
-        Signed(row.registration, row.registration_signature, row.registration_key), trusted.all()
-    )
+    body = check(registration_signed(row), trusted.all())
     public = parse_public_pem(row.public_key, where=f"signing key {row.fingerprint}")
     expected = {
         "type": REGISTRATION_TYPE,
@@ -232,11 +258,9 @@ def _check_registration(row: SigningKey, trusted: _Trusted) -> None:
         "fingerprint": row.fingerprint,
         "public_key": row.public_key,
     }
-    for name, value in expected.items():
-        if body.get(name) != value:
-            raise IntegrityError(
-                f"its registration statement says {name}={body.get(name)!r}, the row {value!r}"
-            )
+    _must_match(
+        body, expected, "its registration statement says {name}={said!r}, the row {value!r}"
+    )
     if fingerprint_of(public) != row.fingerprint:
         raise IntegrityError("its public key does not have the fingerprint it is stored under")
     trusted.personal[row.fingerprint] = row
@@ -258,12 +282,9 @@ def _check_decision(d: ApprovalDecision, req: ApprovalRequest | None, trusted: _
         "comment": d.comment,
         **_snapshot_of(req),
     }
-    for name, value in expected.items():
-        if body.get(name) != value:
-            raise IntegrityError(
-                f"the signed statement says {name}={body.get(name)!r} but "
-                f"the database says {value!r}"
-            )
+    _must_match(
+        body, expected, "the signed statement says {name}={said!r} but the database says {value!r}"
+    )
     method = (body.get("auth") or {}).get("method")
     if method != d.auth_method:
         raise IntegrityError(f"signed as authenticated by {method!r}, stored as {d.auth_method!r}")
@@ -368,6 +389,8 @@ __all__ = [
     "check",
     "decision_signed",
     "registered_keys",
+    "registration_columns",
+    "registration_signed",
     "registration_statement",
     "server_public_keys",
     "server_signer",

@@ -31,6 +31,7 @@ from lmops_core.registry import store
 from lmops_core.registry.db import Database
 from lmops_core.registry.names import ASSET_TYPES
 from lmops_core.terms import GovernedStage
+from lmops_core.validation import checked_public
 
 
 def summaries() -> Select[ApprovalRequest]:
@@ -62,37 +63,18 @@ def request_public(
         decisions = decisions_for(s, [req.id]).get(req.id, [])
     approvals = Counter(d.role for d in decisions if d.decision == "approve")
     return ApprovalRequestPublic(
-        id=req.id,
-        asset_type=req.asset_type,
-        ref=req.ref,
-        target_stage=req.target_stage,
-        requested_by=req.requested_by,
-        status=req.status,
-        created_at=aware(req.created_at),
-        expires_at=aware(req.expires_at),
-        decided_at=aware(req.decided_at) if req.decided_at else None,
-        version_digest=req.version_digest,
-        policy_digests=req.policy_digests,
-        required_approvals=req.required_approvals,
+        **{name: getattr(req, name) for name in _REQUEST_COLUMNS},
         approvals_so_far=dict(approvals),
-        separation_of_duties=req.separation_of_duties,
-        snapshot_digest=req.snapshot_digest,
-        reason=req.reason,
-        decisions=[
-            DecisionPublic(
-                actor=d.actor,
-                role=d.role,
-                decision=d.decision,
-                comment=d.comment,
-                created_at=aware(d.created_at),
-                auth_method=d.auth_method,
-                key_fingerprint=d.key_fingerprint,
-                statement=d.statement,
-                signature=d.signature,
-            )
-            for d in decisions
-        ],
+        decisions=[DecisionPublic.model_validate(d, from_attributes=True) for d in decisions],
     )
+
+
+#: What a request's public view copies from its row (the rest is read from its decisions).
+_REQUEST_COLUMNS = tuple(
+    name
+    for name in ApprovalRequestPublic.model_fields
+    if name not in ("approvals_so_far", "decisions")
+)
 
 
 @dataclass(frozen=True)
@@ -125,6 +107,7 @@ def request_subject(s: Session, req: ApprovalRequest) -> tuple[Any, Any]:
     return store.asset_of(s, req.asset_type, version), version
 
 
+@checked_public  # every argument checked before it nears the database (lmops_core.validation)
 class RequestViews:
     """Promotion requests as read through one database."""
 

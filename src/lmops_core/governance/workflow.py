@@ -11,7 +11,6 @@ and :mod:`~lmops_core.governance.views` (reading requests).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,8 @@ from lmops_core.governance.identity import Identity
 from lmops_core.governance.policy_facts import PolicySource
 from lmops_core.governance.promotion import Promotions
 from lmops_core.governance.revocation import Revocations
-from lmops_core.governance.schemas import (
-    ApprovalRequestDetail,
-    ApprovalRequestPublic,
-    Page,
-    Principal,
-)
-from lmops_core.governance.views import QueuedRequest, RequestViews
+from lmops_core.governance.schemas import ApprovalRequestPublic, Principal
+from lmops_core.governance.views import RequestViews
 from lmops_core.plugins import PluginHost
 from lmops_core.policy import PolicyEvaluation, PolicySet
 from lmops_core.registry.db import Database
@@ -45,13 +39,15 @@ PICKLE_TRANSITION = "allow-pickle"
 
 
 @checked_public  # every argument checked before it nears the database (lmops_core.validation)
-class Governance(GovernancePart):
+class Governance(GovernancePart, RequestViews):
     """Policies, roles, tokens and promotion requests of one store, as one identity.
 
     It takes what it uses: the database, the identity acting and its audit
     writer, the policy source, the plugin host (for the promotion and decision
     hooks) and the home folder (for the server's signing key). Its parts do the
-    work; their public methods are offered here, as the SDK always did.
+    work; their public methods are offered here, as the SDK always did. Reading
+    requests needs nothing but the database, so those methods are inherited from
+    :class:`~lmops_core.governance.views.RequestViews` as they are.
     """
 
     def __init__(
@@ -73,7 +69,6 @@ class Governance(GovernancePart):
             plugins=plugins,
             home=home,
         )
-        self.views = RequestViews(db=db)
         self.promotions = Promotions.sharing(self)
         self.revocations = Revocations.sharing(self)
 
@@ -136,48 +131,6 @@ class Governance(GovernancePart):
     def authenticate(self, token: str) -> Principal:
         """The principal a bearer token stands for, or ``AuthenticationError``."""
         return self.access.authenticate(token)
-
-    # -- reading requests (lmops_core.governance.views) --------------------------------
-
-    def list_requests(
-        self,
-        *,
-        status: str | None = None,
-        asset_type: str | None = None,
-        target_stage: GovernedStage | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> Page:
-        """A page of requests, newest first, filtered by status, asset type and stage."""
-        return self.views.list_requests(
-            status=status,
-            asset_type=asset_type,
-            target_stage=target_stage,
-            limit=limit,
-            offset=offset,
-        )
-
-    def pending_queue(
-        self, *, asset_type: str | None = None, target_stage: GovernedStage | None = None
-    ) -> list[QueuedRequest]:
-        """Every pending request, oldest first, light enough to filter and page thousands."""
-        return self.views.pending_queue(asset_type=asset_type, target_stage=target_stage)
-
-    def pending_by_ref(
-        self, asset_type: str, refs: Sequence[str]
-    ) -> dict[str, list[ApprovalRequestPublic]]:
-        """The pending requests of the versions ``refs`` name, oldest first, by ref."""
-        return self.views.pending_by_ref(asset_type, refs)
-
-    def approved_request(
-        self, asset_type: str, ref: str, *, digest: str, stage: GovernedStage
-    ) -> ApprovalRequestPublic | None:
-        """The latest approved request that put exactly this content of ``ref`` into ``stage``."""
-        return self.views.approved_request(asset_type, ref, digest=digest, stage=stage)
-
-    def get_request(self, request_id: str) -> ApprovalRequestDetail:
-        """One request with its frozen evaluation, the evidence, and who holds the stage now."""
-        return self.views.get_request(request_id)
 
     # -- requests and decisions (lmops_core.governance.promotion) ----------------------
 

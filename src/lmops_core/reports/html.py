@@ -6,17 +6,7 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-from lmops_core.reports.document import (
-    NONE_RECORDED,
-    Block,
-    Document,
-    Graph,
-    Series,
-    Table,
-    Text,
-    Tree,
-    TreeNode,
-)
+from lmops_core.reports import document
 from lmops_core.reports.markdown import checkpoint_line, series_summary
 from lmops_core.reports.svg import lineage_graph, sparkline
 
@@ -39,11 +29,11 @@ FOLD_ROWS = 8
 _UNFOLDED = frozenset({"verdict"})
 
 
-def _table(t: Table, *, fold: bool = False) -> str:
+def _table(t: document.Table, *, fold: bool = False) -> str:
     caption = f"<caption>{escape(t.caption)}</caption>" if t.caption else ""
     if not t.rows:
         head = f"<p><em>{escape(t.caption)}</em></p>" if t.caption else ""
-        return f'{head}<p class="none">{NONE_RECORDED}</p>'
+        return f'{head}<p class="none">{document.NONE_RECORDED}</p>'
     head = "".join(f"<th>{escape(c)}</th>" for c in t.columns)
     body = "".join(
         "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in t.rows
@@ -56,28 +46,28 @@ def _table(t: Table, *, fold: bool = False) -> str:
     return table
 
 
-def _tree(node: TreeNode) -> str:
+def _tree(node: document.TreeNode) -> str:
     kids = "".join(_tree(c) for c in node.children)
     return f"<li>{escape(node.label)}" + (f"<ul>{kids}</ul>" if kids else "") + "</li>"
 
 
-def _block(b: Block, *, fold: bool = False) -> str:
-    if isinstance(b, Text):
+def _block(b: document.Block, *, fold: bool = False) -> str:
+    if isinstance(b, document.Text):
         return f"<p>{escape(b.text)}</p>"
-    if isinstance(b, Table):
+    if isinstance(b, document.Table):
         return _table(b, fold=fold)
-    if isinstance(b, Tree):
+    if isinstance(b, document.Tree):
         roots = "".join(_tree(r) for r in b.roots)
         return f"<p><em>{escape(b.caption)}</em></p><ul>{roots}</ul>"
-    if isinstance(b, Series):
+    if isinstance(b, document.Series):
         return f"<p>{escape(series_summary(b))}</p><figure>{sparkline(b)}</figure>"
-    if isinstance(b, Graph):
+    if isinstance(b, document.Graph):
         return f"<figure>{lineage_graph(b)}</figure>"
     raise TypeError(f"unknown block {type(b).__name__}")
 
 
 def render_html(
-    doc: Document, digest: str, audit_checkpoint: Mapping[str, Any] | None = None
+    doc: document.Document, digest: str, audit_checkpoint: Mapping[str, Any] | None = None
 ) -> str:
     """The whole document as an HTML page, ending with its digest (and the audit checkpoint)."""
     parts = [
@@ -91,7 +81,7 @@ def render_html(
     for section in doc.sections:
         parts.append(f'<section id="{escape(section.key)}"><h2>{escape(section.title)}</h2>')
         if not section.blocks:
-            parts.append(f'<p class="none">{NONE_RECORDED}</p>')
+            parts.append(f'<p class="none">{document.NONE_RECORDED}</p>')
         fold = section.key not in _UNFOLDED
         parts.extend(_block(b, fold=fold) for b in section.blocks)
         parts.append("</section>")

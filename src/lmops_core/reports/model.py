@@ -35,15 +35,9 @@ class ReportJudge(Protocol):
         ...
 
     def list_requests(
-        self,
-        *,
-        status: str | None = None,
-        asset_type: str | None = None,
-        target_stage: GovernedStage | None = None,
-        limit: int = 50,
-        offset: int = 0,
+        self, *, asset_type: str | None = None, limit: int = 50, offset: int = 0
     ) -> Page:
-        """A page of promotion requests, newest first."""
+        """A page of promotion requests (of one asset type), newest first."""
         ...
 
 
@@ -94,6 +88,15 @@ class TrainingRun:
 
     run: RunPublic
     loss: tuple[float, ...]
+
+    @classmethod
+    def read(cls, ws: ReportSource, run: RunPublic) -> TrainingRun:
+        """``run`` with the loss curve it recorded as its series (empty when none)."""
+        if not run.series_digest:
+            return cls(run, ())
+        series = json.loads(ws.artifacts.read_bytes(run.series_digest))
+        values = series.get("loss", []) if isinstance(series, dict) else []
+        return cls(run, tuple(float(v) for v in values if isinstance(v, int | float)))
 
 
 @dataclass(frozen=True)
@@ -209,16 +212,8 @@ def _training_runs(
         run = ws.run(run_id)
         if run.stage != "training":
             continue
-        out.append(TrainingRun(run=run, loss=_loss_curve(ws, run)))
+        out.append(TrainingRun.read(ws, run))
     return tuple(sorted(out, key=lambda t: (t.run.started_at, t.run.id)))
-
-
-def _loss_curve(ws: ReportSource, run: RunPublic) -> tuple[float, ...]:
-    if not run.series_digest:
-        return ()
-    series = json.loads(ws.artifacts.read_bytes(run.series_digest))
-    values = series.get("loss", []) if isinstance(series, dict) else []
-    return tuple(float(v) for v in values if isinstance(v, int | float))
 
 
 def _requests_for(ws: ReportSource, ref: str) -> tuple[ApprovalRequestPublic, ...]:

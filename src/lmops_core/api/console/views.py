@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from lmops_core.api.security import AUDITORS
 from lmops_core.contracts import AssetType, EvidenceKind
@@ -464,7 +464,7 @@ class VersionRow:
 class Alert:
     """Something about an asset a reviewer should look at: what, and the version it is on."""
 
-    kind: str
+    kind: Literal["revalidation", "breach", "request"]
     ref: str
     text: str
 

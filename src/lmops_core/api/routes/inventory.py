@@ -60,6 +60,10 @@ class Inventory(BaseModel):
     offset: int
 
 
+#: What an inventory row copies from the version (a prompt or dataset has no ``kind``).
+_SHARED_VERSION_FIELDS = set(InventoryVersion.model_fields) - {"kind", "open_requests"}
+
+
 @router.get("/inventory", response_model=Inventory)
 async def inventory(
     request: Request,
@@ -86,22 +90,10 @@ def _inventory(ws: Workspace, limit: int, offset: int) -> Inventory:
     for asset in page:
         rows = [
             InventoryVersion(
-                ref=v.ref,
-                version=v.version,
+                **v.model_dump(include=_SHARED_VERSION_FIELDS),
                 kind=getattr(v, "kind", ""),
-                stage=v.stage,
-                status=v.status,
-                digest=v.digest,
-                created_at=v.created_at,
-                created_by=v.created_by,
                 open_requests=[
-                    OpenRequest(
-                        id=r.id,
-                        target_stage=r.target_stage,
-                        requested_by=r.requested_by,
-                        created_at=r.created_at,
-                        expires_at=r.expires_at,
-                    )
+                    OpenRequest.model_validate(r, from_attributes=True)
                     for r in pending.get(v.ref, [])
                 ],
             )

@@ -102,43 +102,35 @@ def create_request(
     )
 
 
-@router.post(
-    "/{request_id}/approve",
-    response_model=ApprovalRequestPublic,
-    responses={**_CONFLICT, **_NOT_FOUND},
+def _decision_route(decision: str, *, approve: bool, doc: str) -> None:
+    """Add the route ``POST /{request_id}/<decision>``: the caller's signed decision."""
+
+    def route(
+        request: Request,
+        principal: Annotated[Principal, Depends(REVIEWERS)],
+        request_id: RequestId,
+        body: DecisionBody,
+    ) -> ApprovalRequestPublic:
+        return scrub_model(
+            request,
+            acting(request, principal).governance.decide(
+                request_id, approve=approve, role=check_user_role(body.role), comment=body.comment
+            ),
+        )
+
+    # The name and the docstring make the operation's id and description.
+    route.__name__ = route.__qualname__ = decision
+    route.__doc__ = doc
+    router.post(
+        f"/{{request_id}}/{decision}",
+        response_model=ApprovalRequestPublic,
+        responses={**_CONFLICT, **_NOT_FOUND},
+    )(route)
+
+
+_decision_route(
+    "approve",
+    approve=True,
+    doc="Approve as ``role``; the last required approval promotes the version.",
 )
-def approve(
-    request: Request,
-    principal: Annotated[Principal, Depends(REVIEWERS)],
-    request_id: RequestId,
-    body: DecisionBody,
-) -> ApprovalRequestPublic:
-    """Approve as ``role``; the last required approval promotes the version."""
-    return _decide(request, principal, request_id, body, approve=True)
-
-
-@router.post(
-    "/{request_id}/reject",
-    response_model=ApprovalRequestPublic,
-    responses={**_CONFLICT, **_NOT_FOUND},
-)
-def reject(
-    request: Request,
-    principal: Annotated[Principal, Depends(REVIEWERS)],
-    request_id: RequestId,
-    body: DecisionBody,
-) -> ApprovalRequestPublic:
-    """Reject as ``role``; the request is closed."""
-    return _decide(request, principal, request_id, body, approve=False)
-
-
-def _decide(
-    request: Request, principal: Principal, request_id: str, body: DecisionBody, *, approve: bool
-) -> ApprovalRequestPublic:
-    """The signed decision both routes make, as the caller, scrubbed for the response."""
-    return scrub_model(
-        request,
-        acting(request, principal).governance.decide(
-            request_id, approve=approve, role=check_user_role(body.role), comment=body.comment
-        ),
-    )
+_decision_route("reject", approve=False, doc="Reject as ``role``; the request is closed.")
