@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points, packages_distributions
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 import pluggy
 
@@ -40,6 +40,8 @@ from lmops_core.settings import Settings, get_settings
 from lmops_core.vocabulary import CORE_MODEL_KINDS
 
 ENTRY_POINT_GROUP = "lmops"
+
+T = TypeVar("T")
 
 #: Which registration hook offers operations for which stage.
 STAGE_HOOKS: dict[Stage, str] = {
@@ -97,6 +99,42 @@ class Registrations:
     serving_targets: dict[str, Registered] = field(default_factory=dict)
 
 
+#: What :meth:`PluginHost._require` says when ``key`` is not registered, per table: the
+#: message (``{key}``: what was asked for, ``{have}``: what there is) and its detail field.
+_MISSING: dict[str, tuple[str, str]] = {
+    "model_runtimes": (
+        'no model runtime for model kind "{key}" (runtimes for: {have}); '
+        "is its plugin installed and allowed?",
+        "kind",
+    ),
+    "serving_targets": (
+        'no serving target named "{key}" (available: {have}); is its '
+        'plugin (lmops-serve offers "local") installed and allowed?',
+        "target",
+    ),
+}
+
+
+class _Collected(Generic[T]):
+    """An attribute of :class:`PluginHost` that is the table of the same name in its
+    :meth:`~PluginHost.registrations` (collected on the first read)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, host: None, owner: type) -> _Collected[T]: ...
+
+    @overload
+    def __get__(self, host: PluginHost, owner: type | None = None) -> T: ...
+
+    def __get__(self, host: PluginHost | None, owner: type | None = None) -> T | _Collected[T]:
+        if host is None:
+            return self
+        table: T = getattr(host.registrations(), self.name)
+        return table
+
+
 @dataclass
 class PluginHost:
     """The plugin manager plus what plugins registered through it.
@@ -123,20 +161,18 @@ class PluginHost:
                 self._registrations = _collect_registrations(self)
             return self._registrations
 
-    @property
-    def operations(self) -> dict[Stage, dict[str, Registered]]:
-        """Operations by stage, then by name."""
-        return self.registrations().operations
-
-    @property
-    def evidence_kinds(self) -> dict[str, Registered]:
-        """Declared evidence kinds by name."""
-        return self.registrations().evidence_kinds
-
-    @property
-    def policy_checks(self) -> dict[str, Registered]:
-        """CEL functions plugins offer to policies, by name."""
-        return self.registrations().policy_checks
+    #: Operations by stage, then by name.
+    operations = _Collected[dict[Stage, dict[str, Registered]]]()
+    #: Declared evidence kinds by name.
+    evidence_kinds = _Collected[dict[str, Registered]]()
+    #: CEL functions plugins offer to policies, by name.
+    policy_checks = _Collected[dict[str, Registered]]()
+    #: Model runtimes by the model kind they open.
+    model_runtimes = _Collected[dict[str, Registered]]()
+    #: Text guards by name.
+    guards = _Collected[dict[str, Registered]]()
+    #: Serving targets by name.
+    serving_targets = _Collected[dict[str, Registered]]()
 
     def operation(self, stage: Stage, name: str) -> Registered:
         """The operation ``name`` offered for ``stage``, or an error listing what exists."""
@@ -164,20 +200,18 @@ class PluginHost:
         """``kind -> {metric: type}`` for every declared kind, as policy checks read it."""
         return {name: reg.value.metric_types() for name, reg in self.evidence_kinds.items()}
 
-    @property
-    def model_runtimes(self) -> dict[str, Registered]:
-        """Model runtimes by the model kind they open."""
-        return self.registrations().model_runtimes
-
-    @property
-    def guards(self) -> dict[str, Registered]:
-        """Text guards by name."""
-        return self.registrations().guards
-
-    @property
-    def serving_targets(self) -> dict[str, Registered]:
-        """Serving targets by name."""
-        return self.registrations().serving_targets
+    def _require(self, table: str, key: str) -> Any:
+        """What is registered under ``key`` in ``table``, else the error of :data:`_MISSING`
+        (it lists what there is, and the plugins that failed to load)."""
+        registered: dict[str, Registered] = getattr(self.registrations(), table)
+        found = registered.get(key)
+        if found is None:
+            message, field_name = _MISSING[table]
+            have = ", ".join(sorted(registered)) or "none installed"
+            raise PluginError(
+                message.format(key=key, have=have) + self._failed(), **{field_name: key}
+            )
+        return found.value
 
     def _failed(self) -> str:
         if not self.failures:
@@ -191,15 +225,7 @@ class PluginHost:
 
     def model_runtime(self, kind: str) -> ModelRuntime:
         """The runtime that opens model ``kind``, or an error naming the kind and what exists."""
-        found = self.model_runtimes.get(kind)
-        if found is None:
-            have = ", ".join(sorted(self.model_runtimes)) or "none installed"
-            raise PluginError(
-                f'no model runtime for model kind "{kind}" (runtimes for: {have}); '
-                f"is its plugin installed and allowed?{self._failed()}",
-                kind=kind,
-            )
-        runtime: ModelRuntime = found.value
+        runtime: ModelRuntime = self._require("model_runtimes", kind)
         return runtime
 
     def model_kinds(self) -> tuple[str, ...]:
@@ -241,16 +267,7 @@ class PluginHost:
 
     def serving_target(self, name: str) -> ServingTarget:
         """The serving target ``name``, or an error naming it and listing what exists."""
-        found = self.serving_targets.get(name)
-        if found is None:
-            have = ", ".join(sorted(self.serving_targets)) or "none installed"
-            raise PluginError(
-                f'no serving target named "{name}" (available: {have}); is its '
-                f'plugin (lmops-serve offers "local") installed and '
-                f"allowed?{self._failed()}",
-                target=name,
-            )
-        target: ServingTarget = found.value
+        target: ServingTarget = self._require("serving_targets", name)
         return target
 
 
@@ -399,15 +416,24 @@ def _call_per_plugin(host: PluginHost, hook_name: str, sink: Callable[[str, Any]
         def register(value: Any, _plugin: str = plugin_name) -> None:
             sink(_plugin, value)
 
-        kwargs = {"register": register}
-        try:
-            impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
-        except PluginError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - name the plugin that broke
-            raise PluginError(
-                f'plugin "{plugin_name}" failed in {hook_name}: {_reason(exc)}', plugin=plugin_name
-            ) from exc
+        call_impl(impl, hook_name, register=register)
+
+
+def call_impl(impl: pluggy.HookImpl, hook_name: str, **kwargs: Any) -> Any:
+    """Call one implementation of ``hook_name`` with those of ``kwargs`` it asks for.
+
+    Whatever it raises, except a :class:`PluginError`, becomes a ``PluginError`` naming
+    the plugin and the hook, so one broken plugin is reported as that plugin's fault.
+    """
+    try:
+        return impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
+    except PluginError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - name the plugin that broke
+        plugin = impl.plugin_name
+        raise PluginError(
+            f'plugin "{plugin}" failed in {hook_name}: {_reason(exc)}', plugin=plugin
+        ) from exc
 
 
 def _collect_registrations(host: PluginHost) -> Registrations:
@@ -436,12 +462,7 @@ def _collect_registrations(host: PluginHost) -> Registrations:
         found.operations[stage] = table
 
     def add_kind(plugin: str, kind: Any) -> None:
-        if not isinstance(kind, EvidenceKind):
-            raise PluginError(
-                f'plugin "{plugin}" registered {kind!r} as an evidence kind; '
-                "expected lmops_core.EvidenceKind",
-                plugin=plugin,
-            )
+        _expect(plugin, kind, "an evidence kind", EvidenceKind, "lmops_core")
         prior = found.evidence_kinds.get(kind.name)
         if prior is not None and prior.plugin != plugin:
             raise PluginError(
@@ -451,12 +472,7 @@ def _collect_registrations(host: PluginHost) -> Registrations:
         found.evidence_kinds[kind.name] = Registered(plugin, kind)
 
     def add_check(plugin: str, check: Any) -> None:
-        if not isinstance(check, PolicyCheck):
-            raise PluginError(
-                f'plugin "{plugin}" registered {check!r} as a policy check; '
-                "expected lmops_core.PolicyCheck",
-                plugin=plugin,
-            )
+        _expect(plugin, check, "a policy check", PolicyCheck, "lmops_core")
         if check.name in found.policy_checks:
             raise PluginError(f'policy check "{check.name}" is registered twice', plugin=plugin)
         found.policy_checks[check.name] = Registered(plugin, check)
@@ -465,12 +481,7 @@ def _collect_registrations(host: PluginHost) -> Registrations:
         table: dict[str, Registered], what: str, expected: type | Any, key: str
     ) -> Callable[[str, Any], None]:
         def add(plugin: str, value: Any) -> None:
-            if not isinstance(value, expected):
-                raise PluginError(
-                    f'plugin "{plugin}" registered {value!r} as a {what}; '
-                    f"expected lmops_core.runtimes.{expected.__name__}",
-                    plugin=plugin,
-                )
+            _expect(plugin, value, f"a {what}", expected, "lmops_core.runtimes")
             name = getattr(value, key)
             if not isinstance(name, str) or not name:
                 raise PluginError(
@@ -502,6 +513,17 @@ def _collect_registrations(host: PluginHost) -> Registrations:
     )
     _check_recorded_kinds(found)
     return found
+
+
+def _expect(plugin: str, value: Any, what: str, expected: type, module: str) -> None:
+    """A PluginError unless ``value``, which ``plugin`` registered as ``what``, is an ``expected``
+    (named as ``module`` exports it)."""
+    if not isinstance(value, expected):
+        raise PluginError(
+            f'plugin "{plugin}" registered {value!r} as {what}; '
+            f"expected {module}.{expected.__name__}",
+            plugin=plugin,
+        )
 
 
 def _check_recorded_kinds(found: Registrations) -> None:

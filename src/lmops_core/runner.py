@@ -465,17 +465,13 @@ class StageRunner:
                         run_id=run.id,
                     )
                 if st.card is not None:
-                    store.attach_evidence(
+                    store.attach_dataset_card(
                         s,
                         audit,
-                        asset_type="dataset",
                         version=row,
-                        expected_digest=st.digest,
-                        kind="dataset_card",
+                        digest=st.digest,
+                        card=st.card,
                         stage=run.stage,
-                        plugin="lmops-core",
-                        metrics=st.card[0],
-                        details=st.card[1],
                         run_id=run.id,
                     )
             evidence_ids: list[int] = []

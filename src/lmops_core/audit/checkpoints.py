@@ -22,11 +22,11 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from lmops_core.audit.chain import canonical_json
 from lmops_core.audit.keys import key_fingerprint
@@ -35,6 +35,7 @@ from lmops_core.errors import ConfigurationError, ValidationError
 CHECKPOINT_FORMAT = "lmops.audit-checkpoint/1"
 GENESIS_FORMAT = "lmops.audit-genesis/1"
 _HEX = frozenset("0123456789abcdef")
+_Doc = TypeVar("_Doc", "Genesis", "Checkpoint")
 
 
 def sign_document(key: bytes, kind: str, body: Mapping[str, Any]) -> str:
@@ -90,18 +91,14 @@ class Genesis:
     @classmethod
     def from_json(cls, value: Any, *, source: str) -> Genesis:
         """Parse a genesis document; ``ValidationError`` naming ``source`` if malformed."""
-        if not isinstance(value, dict) or value.get("format") != GENESIS_FORMAT:
-            raise ValidationError(f"{source}: not an lmops audit genesis ({GENESIS_FORMAT})")
-        try:
+        with _Fields(value, source=source, format=GENESIS_FORMAT, what="genesis") as doc:
             return cls(
-                store_id=_text(value, "store_id"),
-                created_at=_text(value, "created_at"),
-                key_fingerprint=_text(value, "key_fingerprint"),
-                adopted_seq=_count(value, "adopted_seq"),
-                signature=_text(value, "signature"),
+                store_id=doc.text("store_id"),
+                created_at=doc.text("created_at"),
+                key_fingerprint=doc.text("key_fingerprint"),
+                adopted_seq=doc.count("adopted_seq"),
+                signature=doc.text("signature"),
             )
-        except ValueError as exc:
-            raise ValidationError(f"{source}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -165,38 +162,52 @@ class Checkpoint:
     @classmethod
     def from_json(cls, value: Any, *, source: str) -> Checkpoint:
         """Parse a checkpoint document; ``ValidationError`` naming ``source`` if malformed."""
-        if not isinstance(value, dict) or value.get("format") != CHECKPOINT_FORMAT:
-            raise ValidationError(f"{source}: not an lmops audit checkpoint ({CHECKPOINT_FORMAT})")
-        try:
-            head_hash = _text(value, "head_hash")
+        with _Fields(value, source=source, format=CHECKPOINT_FORMAT, what="checkpoint") as doc:
+            head_hash = doc.text("head_hash")
             if len(head_hash) != 64 or not set(head_hash) <= _HEX:
                 raise ValueError("field 'head_hash' is not 64 lowercase hex digits")
             return cls(
-                store_id=_text(value, "store_id"),
+                store_id=doc.text("store_id"),
                 genesis=Genesis.from_json(value.get("genesis"), source=source),
-                seq=_count(value, "seq"),
+                seq=doc.count("seq"),
                 head_hash=head_hash,
-                time=_text(value, "time"),
-                key_fingerprint=_text(value, "key_fingerprint"),
-                signature=_text(value, "signature"),
+                time=doc.text("time"),
+                key_fingerprint=doc.text("key_fingerprint"),
+                signature=doc.text("signature"),
                 source=source,
             )
-        except ValueError as exc:
-            raise ValidationError(f"{source}: {exc}") from None
 
 
-def _text(value: dict[str, Any], name: str) -> str:
-    item = value.get(name)
-    if not isinstance(item, str) or not item or len(item) > 200:
-        raise ValueError(f"field {name!r} must be a non-empty string")
-    return item
+class _Fields:
+    """The fields of one audit document (a JSON object of the expected ``format``), read
+    inside ``with``: a ``ValueError`` there becomes a ``ValidationError`` naming ``source``."""
 
+    def __init__(self, value: Any, *, source: str, format: str, what: str) -> None:
+        if not isinstance(value, dict) or value.get("format") != format:
+            raise ValidationError(f"{source}: not an lmops audit {what} ({format})")
+        self.value: dict[str, Any] = value
+        self.source = source
 
-def _count(value: dict[str, Any], name: str) -> int:
-    item = value.get(name)
-    if not isinstance(item, int) or isinstance(item, bool) or not 0 <= item < 2**63:
-        raise ValueError(f"field {name!r} must be a whole number >= 0")
-    return item
+    def __enter__(self) -> _Fields:
+        return self
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, ValueError):
+            raise ValidationError(f"{self.source}: {exc}") from None
+
+    def text(self, name: str) -> str:
+        """Field ``name``: a non-empty string of at most 200 characters."""
+        item = self.value.get(name)
+        if not isinstance(item, str) or not item or len(item) > 200:
+            raise ValueError(f"field {name!r} must be a non-empty string")
+        return item
+
+    def count(self, name: str) -> int:
+        """Field ``name``: a whole number from 0 to 2**63 - 1."""
+        item = self.value.get(name)
+        if not isinstance(item, int) or isinstance(item, bool) or not 0 <= item < 2**63:
+            raise ValueError(f"field {name!r} must be a whole number >= 0")
+        return item
 
 
 def read_checkpoint_file(path: Path) -> Checkpoint:
@@ -254,17 +265,20 @@ class ArtifactSink:
         self._records = records
         self.name = f"artifact store {uri}"
 
+    def _read(self, name: str, parse: Callable[..., _Doc]) -> _Doc | None:
+        """Record ``name`` parsed by ``parse`` (a ``from_json``), or ``None`` when absent."""
+        data = self._records.read_record(name)
+        if data is None:
+            return None
+        return parse(_loads(data, name), source=f"{self.name}: {name}")
+
     def genesis_names(self) -> list[str]:
         """Record names of every store genesis kept here."""
         return self._records.list_records("audit/stores")
 
     def read_genesis(self, store_id: str) -> Genesis | None:
         """The genesis kept for ``store_id``, if any."""
-        name = f"audit/stores/{store_id}.json"
-        data = self._records.read_record(name)
-        if data is None:
-            return None
-        return Genesis.from_json(_loads(data, name), source=f"{self.name}: {name}")
+        return self._read(f"audit/stores/{store_id}.json", Genesis.from_json)
 
     def write_genesis(self, genesis: Genesis) -> None:
         self._records.put_record(
@@ -281,20 +295,14 @@ class ArtifactSink:
 
     def latest(self, store_id: str) -> Checkpoint | None:
         """The newest checkpoint (one read)."""
-        name = f"audit/{store_id}/latest.json"
-        data = self._records.read_record(name)
-        if data is None:
-            return None
-        return Checkpoint.from_json(_loads(data, name), source=f"{self.name}: {name}")
+        return self._read(f"audit/{store_id}/latest.json", Checkpoint.from_json)
 
     def checkpoints(self, store_id: str) -> list[Checkpoint]:
         found = []
         for name in self._records.list_records(f"audit/{store_id}/history"):
-            data = self._records.read_record(name)
-            if data is not None:
-                found.append(
-                    Checkpoint.from_json(_loads(data, name), source=f"{self.name}: {name}")
-                )
+            checkpoint = self._read(name, Checkpoint.from_json)
+            if checkpoint is not None:
+                found.append(checkpoint)
         latest = self.latest(store_id)
         if latest is not None:
             found.append(latest)

@@ -125,9 +125,7 @@ class AuditLedger:
         except DBAPIError as exc:
             if not schema_error(exc):
                 raise
-            self.problem = f"the audit genesis table cannot be read: {exc.orig}"
-            self._block()
-            return self
+            return self._block(f"the audit genesis table cannot be read: {exc.orig}")
         created = False
         head = (0, GENESIS_HASH)
         if row is None:
@@ -160,8 +158,7 @@ class AuditLedger:
             if problem:
                 self.problem = f"the genesis record in the database does not verify: {problem}"
         if self.genesis is None or self.problem:
-            self._block()
-            return self
+            return self._block()
         if created:
             for sink in self.sinks:
                 sink.write_genesis(self.genesis)
@@ -172,31 +169,23 @@ class AuditLedger:
         try:
             kept = self.artifact_sink.read_genesis(self.genesis.store_id)
         except LmopsError as exc:
-            self.problem = f"the genesis kept in the artifact store cannot be read: {exc}"
-            self._block()
-            return self
+            return self._block(f"the genesis kept in the artifact store cannot be read: {exc}")
         if kept is None:  # e.g. a crash between the commit and this write
             self.artifact_sink.write_genesis(self.genesis)
         elif kept != self.genesis:
-            self.problem = (
+            return self._block(
                 f"the genesis in the database differs from the one kept in "
                 f"{self.artifact_sink.name} (audit/stores/{self.genesis.store_id}"
                 ".json): the genesis record was replaced"
             )
-            self._block()
-            return self
         try:
             latest = self.artifact_sink.latest(self.genesis.store_id)
         except LmopsError as exc:
-            self.problem = f"the newest checkpoint cannot be read: {exc}"
-            self._block()
-            return self
+            return self._block(f"the newest checkpoint cannot be read: {exc}")
         if latest is not None:
             problem = latest.problem(self.key, self.genesis)
             if problem:
-                self.problem = f"{latest.describe()} does not verify: {problem}"
-                self._block()
-                return self
+                return self._block(f"{latest.describe()} does not verify: {problem}")
             self.anchor.checkpoint_seq = latest.seq
             self.anchor.checkpoint_hash = latest.head_hash
         return self
@@ -254,10 +243,17 @@ class AuditLedger:
         )
         return genesis, None, (seq, head_hash)
 
-    def _block(self) -> None:
+    def _block(self, problem: str | None = None) -> AuditLedger:
+        """Refuse every write, for ``problem`` (else the one already found); logged and alerted.
+
+        Returns the ledger, so that :meth:`open` can stop there.
+        """
+        if problem is not None:
+            self.problem = problem
         _log.error("audit log: writes refused: %s", self.problem)
         self._alert(self.problem or "")
         self.anchor.blocked = self.problem
+        return self
 
     # -- alerts and checkpoints -----------------------------------------------------
 

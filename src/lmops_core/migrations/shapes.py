@@ -8,16 +8,51 @@ head dumps the same schema before and after, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
+from sqlalchemy.types import TypeEngine
 
 #: An index: a column name (index ``ix_<table>_<column>`` on that column alone) or an
 #: explicit ``(name, columns)``.
 IndexSpec = str | tuple[str, Sequence[str]]
+#: A column's type: a SQLAlchemy type, or a type class (instantiated with no arguments).
+ColumnType = TypeEngine[Any] | type[TypeEngine[Any]]
+
+
+@dataclass(frozen=True)
+class Nullable:
+    """A column type whose column allows NULL; made by :func:`nullable`."""
+
+    type: ColumnType
+
+
+#: Columns by name, in table order: a type for ``NOT NULL``, or :func:`nullable` of one.
+ColumnSpec = Mapping[str, ColumnType | Nullable]
+
+
+def nullable(type_: ColumnType) -> Nullable:
+    """``type_`` for a column that allows NULL."""
+    return Nullable(type_)
+
+
+def columns(spec: ColumnSpec) -> list[sa.Column[Any]]:
+    """The columns of ``spec``, in its order, each with its ``nullable`` said explicitly."""
+    return [
+        sa.Column(name, kind.type, nullable=True)
+        if isinstance(kind, Nullable)
+        else sa.Column(name, kind, nullable=False)
+        for name, kind in spec.items()
+    ]
+
+
+def create_table(table: str, spec: ColumnSpec, *constraints: sa.schema.SchemaItem) -> None:
+    """``op.create_table`` with the columns of ``spec``, then ``constraints``."""
+    op.create_table(table, *columns(spec), *constraints)
 
 
 def string(length: int) -> sqlmodel.sql.sqltypes.AutoString:
@@ -25,21 +60,19 @@ def string(length: int) -> sqlmodel.sql.sqltypes.AutoString:
     return sqlmodel.sql.sqltypes.AutoString(length=length)
 
 
-def created_columns() -> list[sa.Column[Any]]:
+def timestamp() -> sa.DateTime:
+    """The type SQLModel gives an aware ``datetime`` field."""
+    return sa.DateTime(timezone=True)
+
+
+def created_columns() -> dict[str, ColumnType]:
     """``created_at`` then ``created_by``: when and by whom a row was made."""
-    return [
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("created_by", string(128), nullable=False),
-    ]
+    return {"created_at": timestamp(), "created_by": string(128)}
 
 
-def about_version_columns() -> list[sa.Column[Any]]:
+def about_version_columns() -> dict[str, ColumnType]:
     """``id``, then the ``(subject_type, subject_id)`` of the version a row is about."""
-    return [
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("subject_type", string(16), nullable=False),
-        sa.Column("subject_id", sa.Integer(), nullable=False),
-    ]
+    return {"id": sa.Integer, "subject_type": string(16), "subject_id": sa.Integer}
 
 
 def create_indexes(table: str, *indexes: IndexSpec) -> None:
@@ -65,18 +98,18 @@ def drop_indexes(table: str, *indexes: IndexSpec) -> None:
 def create_asset_table(table: str, *, risk_tier: bool) -> None:
     """A named asset (``datasets``, ``models``...): its name, the normalized name it is
     unique by, the number of its latest version, and (models and prompts) a risk tier."""
-    tier: list[sa.Column[Any]] = (
-        [sa.Column("risk_tier", string(32), nullable=False)] if risk_tier else []
-    )
-    op.create_table(
+    tier: dict[str, ColumnType] = {"risk_tier": string(32)} if risk_tier else {}
+    create_table(
         table,
-        sa.Column("name", string(128), nullable=False),
-        sa.Column("description", string(4000), nullable=False),
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("normalized_name", string(128), nullable=False),
-        *tier,
-        sa.Column("latest_version", sa.Integer(), nullable=False),
-        *created_columns(),
+        {
+            "name": string(128),
+            "description": string(4000),
+            "id": sa.Integer,
+            "normalized_name": string(128),
+            **tier,
+            "latest_version": sa.Integer,
+            **created_columns(),
+        },
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table(table, schema=None) as batch_op:
@@ -97,7 +130,7 @@ def create_version_table(
     asset_table: str,
     asset_fk: str,
     unique_name: str,
-    content: Sequence[sa.Column[Any]],
+    content: ColumnSpec,
     indexed: Sequence[str],
     run_id: bool = True,
 ) -> None:
@@ -105,18 +138,20 @@ def create_version_table(
     ``content`` columns of this kind of asset, then metadata, stage, status, the run that
     made it (``run_id=True``) and who made it. Indexed: the asset, the ``digest``, the
     ``stage`` and the ``indexed`` content columns, in the order of the index names."""
-    run: list[sa.Column[Any]] = [sa.Column("run_id", string(32), nullable=True)] if run_id else []
-    op.create_table(
+    run: dict[str, Nullable] = {"run_id": nullable(string(32))} if run_id else {}
+    create_table(
         table,
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column(asset_fk, sa.Integer(), nullable=False),
-        sa.Column("version", sa.Integer(), nullable=False),
-        *content,
-        sa.Column("meta", sa.JSON(), nullable=False),
-        sa.Column("stage", string(64), nullable=True),
-        sa.Column("status", string(32), nullable=False),
-        *run,
-        *created_columns(),
+        {
+            "id": sa.Integer,
+            asset_fk: sa.Integer,
+            "version": sa.Integer,
+            **content,
+            "meta": sa.JSON,
+            "stage": nullable(string(64)),
+            "status": string(32),
+            **run,
+            **created_columns(),
+        },
         sa.ForeignKeyConstraint(
             [asset_fk],
             [f"{asset_table}.id"],

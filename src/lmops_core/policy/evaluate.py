@@ -123,18 +123,33 @@ def evaluate(
 
 def _no_policy(facts: EvaluationFacts) -> RuleOutcome:
     version = facts.version
+    return _outcome(
+        None,
+        "policy-required",
+        "selection",
+        "missing",
+        True,
+        message=f"no policy rule governs a {version.risk_tier}-risk {version.asset_type} moving "
+        f"to {facts.transition!r}, and that transition requires one",
+    )
+
+
+def _outcome(
+    matched: MatchedRule | None,
+    condition: str,
+    check: CheckKind,
+    status: Status,
+    blocking: bool,
+    **kw: Any,
+) -> RuleOutcome:
+    """The outcome of ``condition`` of ``matched``'s rule (``None``: of no rule at all)."""
+    where = (
+        {"policy": "", "file": "", "rule": "(none)"}
+        if matched is None
+        else {"policy": matched.policy, "file": matched.file, "rule": matched.rule.name}
+    )
     return RuleOutcome(
-        policy="",
-        file="",
-        rule="(none)",
-        condition="policy-required",
-        check="selection",
-        status="missing",
-        blocking=True,
-        message=(
-            f"no policy rule governs a {version.risk_tier}-risk {version.asset_type} moving to "
-            f"{facts.transition!r}, and that transition requires one"
-        ),
+        **where, condition=condition, check=check, status=status, blocking=blocking, **kw
     )
 
 
@@ -150,14 +165,12 @@ def _definition_errors(
         metrics=metrics,
     )
     return [
-        RuleOutcome(
-            policy=matched.policy,
-            file=matched.file,
-            rule=matched.rule.name,
-            condition=issue.condition or "definition",
-            check="definition",
-            status="error",
-            blocking=True,
+        _outcome(
+            matched,
+            issue.condition or "definition",
+            "definition",
+            "error",
+            True,
             message=f"rule is invalid: {issue.message} ({matched.file}"
             f"{'' if issue.line is None else f':{issue.line}'})",
         )
@@ -178,18 +191,7 @@ def _evaluate_rule(
     outcomes = []
 
     def outcome(name: str, check: CheckKind, status: Status, blocking: bool, **kw: Any) -> None:
-        outcomes.append(
-            RuleOutcome(
-                policy=matched.policy,
-                file=matched.file,
-                rule=rule.name,
-                condition=name,
-                check=check,
-                status=status,
-                blocking=blocking,
-                **kw,
-            )
-        )
+        outcomes.append(_outcome(matched, name, check, status, blocking, **kw))
 
     for req in rule.evidence:
         found = chosen.get(req.kind)

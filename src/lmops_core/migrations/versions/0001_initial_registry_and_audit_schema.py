@@ -1,21 +1,23 @@
 """Revision 0001: initial registry and audit schema."""
 
-from typing import Any
-
 import sqlalchemy as sa
 from alembic import op
 
 from lmops_core.migrations.shapes import (
+    ColumnSpec,
     IndexSpec,
     about_version_columns,
     create_asset_table,
     create_indexes,
+    create_table,
     create_version_table,
     created_columns,
     drop_asset_table,
     drop_indexes,
     drop_version_table,
+    nullable,
     string,
+    timestamp,
 )
 
 revision = "0001"
@@ -47,36 +49,37 @@ _VERSIONS: tuple[tuple[str, str, str, list[str]], ...] = (
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "aliases",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("asset_type", string(16), nullable=False),
-        sa.Column("asset_id", sa.Integer(), nullable=False),
-        sa.Column("alias", string(64), nullable=False),
-        sa.Column("version_id", sa.Integer(), nullable=False),
+        {
+            "id": sa.Integer,
+            "asset_type": string(16),
+            "asset_id": sa.Integer,
+            "alias": string(64),
+            "version_id": sa.Integer,
+        },
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("asset_type", "asset_id", "alias", name="uq_alias"),
     )
-    op.create_table(
+    create_table(
         "audit_events",
-        sa.Column("seq", sa.Integer(), nullable=False),
-        sa.Column("ts", string(40), nullable=False),
-        sa.Column("actor", string(128), nullable=False),
-        sa.Column("action", string(64), nullable=False),
-        sa.Column("subject", string(256), nullable=False),
-        sa.Column("before", sa.Text(), nullable=False),
-        sa.Column("after", sa.Text(), nullable=False),
-        sa.Column("prev_hash", string(64), nullable=False),
-        sa.Column("hash", string(64), nullable=False),
+        {
+            "seq": sa.Integer,
+            "ts": string(40),
+            "actor": string(128),
+            "action": string(64),
+            "subject": string(256),
+            "before": sa.Text,
+            "after": sa.Text,
+            "prev_hash": string(64),
+            "hash": string(64),
+        },
         sa.PrimaryKeyConstraint("seq"),
     )
     create_indexes("audit_events", *_AUDIT_EVENT_INDEXES)
-    op.create_table(
+    create_table(
         "audit_head",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("seq", sa.Integer(), nullable=False),
-        sa.Column("hash", string(64), nullable=False),
-        sa.Column("signature", string(128), nullable=False),
+        {"id": sa.Integer, "seq": sa.Integer, "hash": string(64), "signature": string(128)},
         sa.PrimaryKeyConstraint("id"),
     )
     # The genesis head: seq 0, all-zero hash, unsigned (only seq 0 may be unsigned).
@@ -84,92 +87,90 @@ def upgrade() -> None:
         "INSERT INTO audit_head (id, seq, hash, signature) VALUES (1, 0, '" + "0" * 64 + "', '')"
     )
     create_asset_table("datasets", risk_tier=False)
-    op.create_table(
+    create_table(
         "evidence",
-        *about_version_columns(),
-        sa.Column("subject_digest", string(71), nullable=False),
-        sa.Column("kind", string(64), nullable=False),
-        sa.Column("stage", string(32), nullable=False),
-        sa.Column("plugin", string(128), nullable=False),
-        sa.Column("run_id", string(32), nullable=True),
-        sa.Column("metrics", sa.JSON(), nullable=False),
-        sa.Column("details", sa.JSON(), nullable=False),
-        sa.Column("artifacts", sa.JSON(), nullable=False),
-        sa.Column("digest", string(71), nullable=False),
-        *created_columns(),
+        {
+            **about_version_columns(),
+            "subject_digest": string(71),
+            "kind": string(64),
+            "stage": string(32),
+            "plugin": string(128),
+            "run_id": nullable(string(32)),
+            "metrics": sa.JSON,
+            "details": sa.JSON,
+            "artifacts": sa.JSON,
+            "digest": string(71),
+            **created_columns(),
+        },
         sa.PrimaryKeyConstraint("id"),
     )
     create_indexes("evidence", *_EVIDENCE_INDEXES)
-    op.create_table(
+    create_table(
         "lineage_edges",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("child_type", string(16), nullable=False),
-        sa.Column("child_id", sa.Integer(), nullable=False),
-        sa.Column("parent_type", string(16), nullable=False),
-        sa.Column("parent_id", sa.Integer(), nullable=False),
-        sa.Column("relation", string(32), nullable=False),
-        sa.Column("run_id", string(32), nullable=True),
+        {
+            "id": sa.Integer,
+            "child_type": string(16),
+            "child_id": sa.Integer,
+            "parent_type": string(16),
+            "parent_id": sa.Integer,
+            "relation": string(32),
+            "run_id": nullable(string(32)),
+        },
         sa.PrimaryKeyConstraint("id"),
     )
     create_indexes("lineage_edges", *_LINEAGE_INDEXES)
     create_asset_table("models", risk_tier=True)
     create_asset_table("prompts", risk_tier=True)
-    op.create_table(
+    create_table(
         "runs",
-        sa.Column("id", string(32), nullable=False),
-        sa.Column("stage", string(32), nullable=False),
-        sa.Column("operation", string(128), nullable=False),
-        sa.Column("plugin", string(128), nullable=False),
-        sa.Column("status", string(16), nullable=False),
-        sa.Column("params", sa.JSON(), nullable=False),
-        sa.Column("metrics", sa.JSON(), nullable=False),
-        sa.Column("info", sa.JSON(), nullable=False),
-        sa.Column("series_digest", string(71), nullable=True),
-        sa.Column("inputs", sa.JSON(), nullable=False),
-        sa.Column("error", sa.Text(), nullable=True),
-        sa.Column("code_version", string(128), nullable=True),
-        sa.Column("actor", string(128), nullable=False),
-        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+        {
+            "id": string(32),
+            "stage": string(32),
+            "operation": string(128),
+            "plugin": string(128),
+            "status": string(16),
+            "params": sa.JSON,
+            "metrics": sa.JSON,
+            "info": sa.JSON,
+            "series_digest": nullable(string(71)),
+            "inputs": sa.JSON,
+            "error": nullable(sa.Text),
+            "code_version": nullable(string(128)),
+            "actor": string(128),
+            "started_at": timestamp(),
+            "ended_at": nullable(timestamp()),
+        },
         sa.PrimaryKeyConstraint("id"),
     )
     create_indexes("runs", *_RUN_INDEXES)
-    op.create_table(
+    create_table(
         "version_metrics",
-        *about_version_columns(),
-        sa.Column("key", string(191), nullable=False),
-        sa.Column("value", sa.Float(), nullable=False),
+        {**about_version_columns(), "key": string(191), "value": sa.Float},
         sa.PrimaryKeyConstraint("id"),
     )
     create_indexes("version_metrics", *_METRIC_INDEXES)
-    op.create_table(
+    create_table(
         "version_tags",
-        *about_version_columns(),
-        sa.Column("key", string(128), nullable=False),
-        sa.Column("value", string(512), nullable=False),
+        {**about_version_columns(), "key": string(128), "value": string(512)},
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("subject_type", "subject_id", "key", name="uq_version_tag"),
     )
     create_indexes("version_tags", *_TAG_INDEXES)
-    contents: dict[str, list[sa.Column[Any]]] = {
-        "datasets": [
-            sa.Column("digest", string(71), nullable=False),
-            sa.Column("shape", string(32), nullable=False),
-            sa.Column("format", string(32), nullable=False),
-            sa.Column("record_count", sa.Integer(), nullable=False),
-            sa.Column("size_bytes", sa.Integer(), nullable=False),
-        ],
-        "models": [
-            sa.Column("kind", string(32), nullable=False),
-            sa.Column("format", string(32), nullable=False),
-            sa.Column("digest", string(71), nullable=False),
-            sa.Column("size_bytes", sa.Integer(), nullable=False),
-        ],
-        "prompts": [
-            sa.Column("template", sa.Text(), nullable=False),
-            sa.Column("variables", sa.JSON(), nullable=False),
-            sa.Column("digest", string(71), nullable=False),
-        ],
+    contents: dict[str, ColumnSpec] = {
+        "datasets": {
+            "digest": string(71),
+            "shape": string(32),
+            "format": string(32),
+            "record_count": sa.Integer,
+            "size_bytes": sa.Integer,
+        },
+        "models": {
+            "kind": string(32),
+            "format": string(32),
+            "digest": string(71),
+            "size_bytes": sa.Integer,
+        },
+        "prompts": {"template": sa.Text, "variables": sa.JSON, "digest": string(71)},
     }
     for asset, table, asset_fk, indexed in _VERSIONS:
         create_version_table(

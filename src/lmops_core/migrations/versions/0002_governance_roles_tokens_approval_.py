@@ -3,7 +3,15 @@
 import sqlalchemy as sa
 from alembic import op
 
-from lmops_core.migrations.shapes import IndexSpec, create_indexes, drop_indexes, string
+from lmops_core.migrations.shapes import (
+    IndexSpec,
+    create_indexes,
+    create_table,
+    drop_indexes,
+    nullable,
+    string,
+    timestamp,
+)
 
 revision = "0002"
 down_revision = "0001"
@@ -15,61 +23,69 @@ _REQUEST_INDEXES: tuple[IndexSpec, ...] = (
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "api_tokens",
-        sa.Column("id", string(32), nullable=False),
-        sa.Column("user", string(128), nullable=False),
-        sa.Column("secret_hash", string(64), nullable=False),
-        sa.Column("description", string(256), nullable=False),
-        sa.Column("created_by", string(128), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        {
+            "id": string(32),
+            "user": string(128),
+            "secret_hash": string(64),
+            "description": string(256),
+            "created_by": string(128),
+            "created_at": timestamp(),
+            "revoked_at": nullable(timestamp()),
+        },
         sa.PrimaryKeyConstraint("id"),
     )
     create_indexes("api_tokens", "user")
-    op.create_table(
+    create_table(
         "approval_requests",
-        sa.Column("id", string(32), nullable=False),
-        sa.Column("asset_type", string(16), nullable=False),
-        sa.Column("version_id", sa.Integer(), nullable=False),
-        sa.Column("ref", string(256), nullable=False),
-        sa.Column("target_stage", string(64), nullable=False),
-        sa.Column("requested_by", string(128), nullable=False),
-        sa.Column("status", string(16), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("version_digest", string(71), nullable=False),
-        sa.Column("policy_digests", sa.JSON(), nullable=False),
-        sa.Column("evidence_digests", sa.JSON(), nullable=False),
-        sa.Column("evaluation", sa.JSON(), nullable=False),
-        sa.Column("required_approvals", sa.JSON(), nullable=False),
-        sa.Column("separation_of_duties", sa.Boolean(), nullable=False),
-        sa.Column("snapshot_digest", string(71), nullable=False),
-        sa.Column("reason", sa.Text(), nullable=True),
+        {
+            "id": string(32),
+            "asset_type": string(16),
+            "version_id": sa.Integer,
+            "ref": string(256),
+            "target_stage": string(64),
+            "requested_by": string(128),
+            "status": string(16),
+            "created_at": timestamp(),
+            "expires_at": timestamp(),
+            "decided_at": nullable(timestamp()),
+            "version_digest": string(71),
+            "policy_digests": sa.JSON,
+            "evidence_digests": sa.JSON,
+            "evaluation": sa.JSON,
+            "required_approvals": sa.JSON,
+            "separation_of_duties": sa.Boolean,
+            "snapshot_digest": string(71),
+            "reason": nullable(sa.Text),
+        },
         sa.PrimaryKeyConstraint("id"),
     )
     create_indexes("approval_requests", *_REQUEST_INDEXES)
-    op.create_table(
+    create_table(
         "user_roles",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("user", string(128), nullable=False),
-        sa.Column("role", string(32), nullable=False),
-        sa.Column("granted_by", string(128), nullable=False),
-        sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False),
+        {
+            "id": sa.Integer,
+            "user": string(128),
+            "role": string(32),
+            "granted_by": string(128),
+            "granted_at": timestamp(),
+        },
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("user", "role", name="uq_user_role"),
     )
     create_indexes("user_roles", "user")
-    op.create_table(
+    create_table(
         "approval_decisions",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("request_id", string(32), nullable=False),
-        sa.Column("actor", string(128), nullable=False),
-        sa.Column("role", string(32), nullable=False),
-        sa.Column("decision", string(16), nullable=False),
-        sa.Column("comment", sa.Text(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        {
+            "id": sa.Integer,
+            "request_id": string(32),
+            "actor": string(128),
+            "role": string(32),
+            "decision": string(16),
+            "comment": sa.Text,
+            "created_at": timestamp(),
+        },
         sa.ForeignKeyConstraint(
             ["request_id"],
             ["approval_requests.id"],

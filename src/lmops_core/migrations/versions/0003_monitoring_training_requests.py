@@ -3,21 +3,29 @@
 import sqlalchemy as sa
 from alembic import op
 
-from lmops_core.migrations.shapes import create_indexes, drop_indexes, string
+from lmops_core.migrations.shapes import (
+    create_indexes,
+    create_table,
+    drop_indexes,
+    string,
+    timestamp,
+)
 
 revision = "0003"
 down_revision = "0002"
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "training_requests",
-        sa.Column("id", string(32), nullable=False),
-        sa.Column("ref", string(256), nullable=False),
-        sa.Column("reason", sa.Text(), nullable=False),
-        sa.Column("status", string(16), nullable=False),
-        sa.Column("created_by", string(128), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        {
+            "id": string(32),
+            "ref": string(256),
+            "reason": sa.Text,
+            "status": string(16),
+            "created_by": string(128),
+            "created_at": timestamp(),
+        },
         sa.PrimaryKeyConstraint("id"),
     )
     create_indexes("training_requests", "ref")

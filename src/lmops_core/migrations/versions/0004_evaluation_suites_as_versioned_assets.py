@@ -22,10 +22,7 @@ def upgrade() -> None:
         asset_fk="suite_id",
         unique_name="uq_suite_version",
         indexed=[],
-        content=[
-            sa.Column("digest", string(71), nullable=False),
-            sa.Column("size_bytes", sa.Integer(), nullable=False),
-        ],
+        content={"digest": string(71), "size_bytes": sa.Integer},
     )
 
 

@@ -3,24 +3,41 @@
 import sqlalchemy as sa
 from alembic import op
 
-from lmops_core.migrations.shapes import string
+from lmops_core.migrations.shapes import (
+    ColumnSpec,
+    columns,
+    create_table,
+    nullable,
+    string,
+    timestamp,
+)
 
 revision = "0007"
 down_revision = "0006"
 
+#: What a signed decision adds to ``approval_decisions`` (NULL for decisions made before).
+_DECISION_SIGNATURE: ColumnSpec = {
+    "statement": nullable(sa.Text),
+    "signature": nullable(string(128)),
+    "key_fingerprint": nullable(string(64)),
+    "auth_method": nullable(string(16)),
+}
+
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "signing_keys",
-        sa.Column("fingerprint", string(64), nullable=False),
-        sa.Column("user", string(128), nullable=False),
-        sa.Column("public_key", sa.Text(), nullable=False),
-        sa.Column("created_by", string(128), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("registration", sa.Text(), nullable=False),
-        sa.Column("registration_signature", string(128), nullable=False),
-        sa.Column("registration_key", string(64), nullable=False),
+        {
+            "fingerprint": string(64),
+            "user": string(128),
+            "public_key": sa.Text,
+            "created_by": string(128),
+            "created_at": timestamp(),
+            "revoked_at": nullable(timestamp()),
+            "registration": sa.Text,
+            "registration_signature": string(128),
+            "registration_key": string(64),
+        },
         sa.PrimaryKeyConstraint("fingerprint"),
     )
     with op.batch_alter_table("signing_keys", schema=None) as batch_op:
@@ -32,18 +49,14 @@ def upgrade() -> None:
             postgresql_where=sa.text("revoked_at IS NULL"),
         )
     with op.batch_alter_table("approval_decisions", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("statement", sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column("signature", string(128), nullable=True))
-        batch_op.add_column(sa.Column("key_fingerprint", string(64), nullable=True))
-        batch_op.add_column(sa.Column("auth_method", string(16), nullable=True))
+        for column in columns(_DECISION_SIGNATURE):
+            batch_op.add_column(column)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("approval_decisions", schema=None) as batch_op:
-        batch_op.drop_column("auth_method")
-        batch_op.drop_column("key_fingerprint")
-        batch_op.drop_column("signature")
-        batch_op.drop_column("statement")
+        for name in reversed(list(_DECISION_SIGNATURE)):
+            batch_op.drop_column(name)
     with op.batch_alter_table("signing_keys", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_signing_key_active_user",

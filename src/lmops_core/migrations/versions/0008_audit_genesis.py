@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 from alembic import op
 
-from lmops_core.migrations.shapes import string
+from lmops_core.migrations.shapes import create_table, string
 
 revision = "0008"
 down_revision = "0007"
@@ -11,14 +11,16 @@ down_revision = "0007"
 
 def upgrade() -> None:
     # One row (id 1), written by the first Workspace that opens the store.
-    op.create_table(
+    create_table(
         "audit_genesis",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("store_id", string(36), nullable=False),
-        sa.Column("created_at", string(40), nullable=False),
-        sa.Column("key_fingerprint", string(80), nullable=False),
-        sa.Column("adopted_seq", sa.Integer(), nullable=False),
-        sa.Column("signature", string(128), nullable=False),
+        {
+            "id": sa.Integer,
+            "store_id": string(36),
+            "created_at": string(40),
+            "key_fingerprint": string(80),
+            "adopted_seq": sa.Integer,
+            "signature": string(128),
+        },
         sa.PrimaryKeyConstraint("id"),
     )
 

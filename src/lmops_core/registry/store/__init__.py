@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from lmops_core.registry.store.assets import check_risk_tier, ensure_asset, get_asset, list_assets
 from lmops_core.registry.store.evidence import (
+    attach_dataset_card,
     attach_evidence,
     evidence_digest,
     list_evidence,
@@ -46,6 +47,7 @@ __all__ = [
     "aliases_of",
     "asset_classes",
     "asset_of",
+    "attach_dataset_card",
     "attach_evidence",
     "author_identity",
     "check_risk_tier",

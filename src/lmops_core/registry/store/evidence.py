@@ -100,14 +100,7 @@ def attach_evidence(
     row = Evidence(
         subject_type=asset_type,
         subject_id=version.id,
-        subject_digest=version.digest,
-        kind=kind,
-        stage=stage,
-        plugin=plugin,
-        run_id=run_id,
-        metrics=body["metrics"],
-        details=body["details"],
-        artifacts=body["artifacts"],
+        **{name: value for name, value in body.items() if name != "subject"},
         digest=evidence_digest(body),
         created_by=audit.actor,
     )
@@ -132,6 +125,34 @@ def attach_evidence(
         },
     )
     return row
+
+
+def attach_dataset_card(
+    session: Session,
+    audit: AuditWriter,
+    *,
+    version: Any,
+    digest: str,
+    card: tuple[Mapping[str, Any], Mapping[str, Any]],
+    stage: str,
+    run_id: str | None = None,
+) -> Evidence:
+    """The core's ``dataset_card`` evidence on a dataset version: ``card`` is its
+    ``(metrics, details)``, measured on content of ``digest``."""
+    metrics, details = card
+    return attach_evidence(
+        session,
+        audit,
+        asset_type="dataset",
+        version=version,
+        expected_digest=digest,
+        kind="dataset_card",
+        stage=stage,
+        plugin="lmops-core",
+        metrics=metrics,
+        details=details,
+        run_id=run_id,
+    )
 
 
 def list_evidence(
