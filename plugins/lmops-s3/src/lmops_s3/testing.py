@@ -55,6 +55,7 @@ class MotoServer:
     secret_key: str = ""
     bucket: str = "lmops-test"
     _log: list[str] = field(default_factory=list)
+    _session: Any = None
 
     @classmethod
     def start(cls, *, startup_timeout: float = 120.0) -> MotoServer:
@@ -102,21 +103,27 @@ class MotoServer:
         )
         iam.create_user(UserName="lmops")
         key = iam.create_access_key(UserName="lmops")["AccessKey"]
-        iam.put_user_policy(
-            UserName="lmops", PolicyName="s3", PolicyDocument=json.dumps(_ALLOW_S3)
-        )
+        iam.put_user_policy(UserName="lmops", PolicyName="s3", PolicyDocument=json.dumps(_ALLOW_S3))
         self.access_key, self.secret_key = key["AccessKeyId"], key["SecretAccessKey"]
         self.client().create_bucket(Bucket=self.bucket)
 
     def session(self, *, secret_key: str | None = None) -> Any:
-        """A boto3 session with this server's key (or a wrong ``secret_key``)."""
+        """A boto3 session with this server's key (or a wrong ``secret_key``).
+
+        The valid one is made once: a session caches the service model every client loads.
+        """
         import boto3
 
-        return boto3.session.Session(
+        if secret_key is None and self._session is not None:
+            return self._session
+        session = boto3.session.Session(
             aws_access_key_id=self.access_key,
             aws_secret_access_key=secret_key or self.secret_key,
             region_name="us-east-1",
         )
+        if secret_key is None:
+            self._session = session
+        return session
 
     def client(self) -> Any:
         """A plain boto3 S3 client on this server."""
