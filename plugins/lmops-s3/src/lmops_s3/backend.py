@@ -1,10 +1,10 @@
 """The content-addressed artifact backend on an S3-compatible object store.
 
 Layout under ``s3://bucket/prefix``: ``blobs/sha256/<2 hex>/<62 hex>`` for
-content, ``written/sha256/<hex>`` holding when each blob was last stored (its age
-for garbage collection), ``tmp/`` for uploads whose digest is not yet known,
-``leases/<id>/`` for writers about to reference new blobs and ``records/`` for
-small named records.
+content, ``written/sha256/<hex>`` for when a blob was last stored again (its age
+for garbage collection; a blob never stored again is dated by its LastModified),
+``tmp/`` for uploads whose digest is not yet known, ``leases/<id>/`` for writers
+about to reference new blobs and ``records/`` for small named records.
 
 A blob appears under its digest only complete: a regular file is hashed first
 (streaming) and sent as a multipart upload *to its digest's key*, which S3
@@ -149,7 +149,6 @@ class S3ArtifactBackend(ArtifactBackend):
         self.client.put_object(
             Bucket=self.location.bucket, Key=self.location.blob(digest), Body=data
         )
-        self._mark_written(digest)
         if progress is not None and data:
             progress(len(data))
         return ArtifactInfo(digest=digest, size=len(data), created=True)
@@ -192,7 +191,6 @@ class S3ArtifactBackend(ArtifactBackend):
         except BaseException:
             self._abort(key, upload["UploadId"])
             raise
-        self._mark_written(digest)
         return ArtifactInfo(digest=digest, size=size, created=True)
 
     def _put_unknown(
@@ -224,7 +222,6 @@ class S3ArtifactBackend(ArtifactBackend):
                 self.location.bucket,
                 self.location.blob(digest),
             )
-            self._mark_written(digest)
         finally:
             self.client.delete_object(Bucket=self.location.bucket, Key=tmp)
         return ArtifactInfo(digest=digest, size=size, created=True)
@@ -421,8 +418,14 @@ class S3ArtifactBackend(ArtifactBackend):
     def close_lease(self, lease: str) -> None:
         folder = self.location.lease(lease) + "/"
         with self._calls("close a lease"):
-            for item in list(self._list(folder)):
-                self.client.delete_object(Bucket=self.location.bucket, Key=item["Key"])
+            self._delete([item["Key"] for item in self._list(folder)])
+
+    def _delete(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):  # DeleteObjects takes 1000 keys at most
+            batch = [{"Key": key} for key in keys[start : start + 1000]]
+            self.client.delete_objects(
+                Bucket=self.location.bucket, Delete={"Objects": batch, "Quiet": True}
+            )
 
     def _leases(self) -> dict[str, tuple[float, list[str]]]:
         """Each lease: when it was last written (server time) and the keys it holds."""
@@ -509,17 +512,12 @@ class S3ArtifactBackend(ArtifactBackend):
                 if digest in leased_now or self._written_at(digest, modified) > cutoff:
                     counts["kept_leased"] += 1
                     continue
-                self.client.delete_object(
-                    Bucket=self.location.bucket, Key=self.location.blob(digest)
-                )
-                self.client.delete_object(
-                    Bucket=self.location.bucket, Key=self.location.age_marker(digest)
-                )
+                # The age first: a crash in between leaves a blob dated by its LastModified.
+                self._delete([self.location.age_marker(digest)])
+                self._delete([self.location.blob(digest)])
                 deleted += 1
                 freed += size
-        for keys in stale:
-            for key in keys:
-                self.client.delete_object(Bucket=self.location.bucket, Key=key)
+        self._delete([key for keys in stale for key in keys])
         return CollectReport(
             blobs_deleted=deleted, bytes_freed=freed, stale_leases=len(stale), **counts
         )
