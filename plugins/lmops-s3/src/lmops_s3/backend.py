@@ -366,15 +366,6 @@ class S3ArtifactBackend(ArtifactBackend):
                 if digest is not None:
                     yield digest
 
-    def verify(self, digest: str) -> bool:
-        with self.open(digest) as reader:
-            try:
-                while reader.read(CHUNK_SIZE):
-                    pass
-            except IntegrityError:
-                return False
-        return True
-
     # -- temporary uploads, leases and garbage collection ---------------------------
 
     def sweep_temporary(self, *, older_than_seconds: float = 0.0) -> int:
