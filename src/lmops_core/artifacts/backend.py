@@ -110,9 +110,18 @@ class ArtifactBackend(abc.ABC):
         that commits its metadata and closes its lease in between is still seen.
         """
 
-    @abc.abstractmethod
     def verify(self, digest: str) -> bool:
         """Re-hash a stored blob; ``False`` if its content no longer matches."""
+        from lmops_core.digests import CHUNK_SIZE
+        from lmops_core.errors import IntegrityError
+
+        with self.open(digest) as reader:
+            try:
+                while reader.read(CHUNK_SIZE):
+                    pass
+            except IntegrityError:
+                return False
+        return True
 
     # Named records: small mutable documents kept beside the blobs (audit
     # checkpoints). Not abstract, so older third-party backends still load;

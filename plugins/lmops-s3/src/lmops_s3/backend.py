@@ -1,0 +1,598 @@
+"""The content-addressed artifact backend on an S3-compatible object store.
+
+Layout under ``s3://bucket/prefix``: ``blobs/sha256/<2 hex>/<62 hex>`` for
+content, ``written/sha256/<hex>`` for when a blob was last stored again (its age
+for garbage collection; a blob never stored again is dated by its LastModified),
+``tmp/`` for uploads whose digest is not yet known, ``leases/<id>/`` for writers
+about to reference new blobs and ``records/`` for small named records.
+
+A blob appears under its digest only complete: a regular file is hashed first
+(streaming) and sent as a multipart upload *to its digest's key*, which S3
+publishes atomically on completion and which is aborted if the bytes sent do not
+hash to the same digest; a stream that cannot be re-read goes as a multipart
+upload to ``tmp/``, hashed as it is sent, then is copied onto its digest and the
+temporary object deleted. Content already stored is never sent again. A writer
+killed mid-upload leaves only an incomplete multipart upload (invisible, swept
+by ``gc``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import re
+import socket
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from lmops_core.artifacts.backend import (
+    ArtifactBackend,
+    ArtifactInfo,
+    CollectReport,
+    ProgressCallback,
+)
+from lmops_core.artifacts.local import VerifyingReader
+from lmops_core.digests import CHUNK_SIZE, hex_part, parse_digest
+from lmops_core.errors import IntegrityError, NotFoundError
+from lmops_s3.failures import MISSING_CODES, error_code, translated
+from lmops_s3.location import Location
+from lmops_s3.settings import S3Settings
+
+if TYPE_CHECKING:
+    import boto3
+
+MiB = 1 << 20
+_MAX_PARTS = 10_000  # S3's limit per multipart upload
+
+
+class S3ArtifactBackend(ArtifactBackend):
+    """Content-addressed blobs under one prefix of one bucket."""
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        client: Any,
+        part_size: int = 8 * MiB,
+        max_concurrency: int = 8,
+    ) -> None:
+        self.uri = uri
+        self.location = Location.parse(uri)
+        self.client = client
+        self.part_size = part_size
+        self.max_concurrency = max_concurrency
+        self.endpoint = str(getattr(client.meta, "endpoint_url", "") or "AWS S3")
+
+    @classmethod
+    def connect(
+        cls, uri: str, settings: S3Settings, *, session: boto3.session.Session | None = None
+    ) -> S3ArtifactBackend:
+        """Open the store at ``uri``; fails at once, naming it, if the bucket is unusable."""
+        import boto3
+        from botocore.config import Config
+
+        location = Location.parse(uri)
+        session = session or boto3.session.Session(profile_name=settings.profile)
+        client = session.client(
+            "s3",
+            endpoint_url=settings.endpoint_url,
+            region_name=settings.region,
+            config=Config(
+                retries={"max_attempts": settings.max_attempts, "mode": "standard"},
+                max_pool_connections=max(10, settings.max_concurrency + 2),
+                s3={"addressing_style": settings.addressing_style},
+            ),
+        )
+        backend = cls(
+            uri,
+            client=client,
+            part_size=settings.part_size_mib * MiB,
+            max_concurrency=settings.max_concurrency,
+        )
+        with backend._calls("open the bucket", missing_means_bucket=True):
+            client.head_bucket(Bucket=location.bucket)
+        return backend
+
+    def _calls(
+        self, action: str, *, missing_means_bucket: bool = False
+    ) -> contextlib.AbstractContextManager[None]:
+        return translated(
+            self.uri,
+            self.location.bucket,
+            self.endpoint,
+            action,
+            missing_means_bucket=missing_means_bucket,
+        )
+
+    # -- writing -------------------------------------------------------------------
+
+    def put_stream(
+        self,
+        stream: BinaryIO,
+        *,
+        expected_digest: str | None = None,
+        progress: ProgressCallback | None = None,
+        lease: str | None = None,
+    ) -> ArtifactInfo:
+        if expected_digest is not None:
+            parse_digest(expected_digest)
+        if lease is not None:
+            self.location.lease(lease)  # validated before anything is read or sent
+        with self._calls("store an artifact"):
+            start = _rewind_point(stream)
+            first = _read_full(stream, self.part_size)
+            if len(first) < self.part_size:
+                return self._put_small(first, expected_digest, progress, lease)
+            if start is not None:
+                return self._put_file(stream, start, first, expected_digest, progress, lease)
+            return self._put_unknown(stream, first, expected_digest, progress, lease)
+
+    def _put_small(
+        self,
+        data: bytes,
+        expected: str | None,
+        progress: ProgressCallback | None,
+        lease: str | None,
+    ) -> ArtifactInfo:
+        digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
+        _check_expected(digest, expected)
+        if self._already_stored(digest, lease):
+            return ArtifactInfo(digest=digest, size=len(data), created=False)
+        # One PUT is atomic: the object is complete or absent.
+        self.client.put_object(
+            Bucket=self.location.bucket, Key=self.location.blob(digest), Body=data
+        )
+        if progress is not None and data:
+            progress(len(data))
+        return ArtifactInfo(digest=digest, size=len(data), created=True)
+
+    def _put_file(
+        self,
+        stream: BinaryIO,
+        start: int,
+        first: bytes,
+        expected: str | None,
+        progress: ProgressCallback | None,
+        lease: str | None,
+    ) -> ArtifactInfo:
+        # Hashed first (streaming, constant memory), so stored content is never sent again
+        # and the upload can go straight to its digest's key.
+        h = hashlib.sha256(first)
+        size = len(first)
+        while chunk := stream.read(CHUNK_SIZE):
+            h.update(chunk)
+            size += len(chunk)
+        digest = f"sha256:{h.hexdigest()}"
+        _check_expected(digest, expected)
+        if self._already_stored(digest, lease):
+            return ArtifactInfo(digest=digest, size=size, created=False)
+        stream.seek(start)
+        part_size = max(self.part_size, -(-size // (_MAX_PARTS - 1)))
+        key = self.location.blob(digest)
+        upload = self.client.create_multipart_upload(Bucket=self.location.bucket, Key=key)
+        try:
+            sent, parts, sent_size = self._send_parts(
+                stream, key, upload["UploadId"], b"", part_size, progress
+            )
+            if sent != digest or sent_size != size:
+                raise IntegrityError(
+                    f"file changed while it was stored in {self.uri}: read {digest}, "
+                    f"then sent {sent}",
+                    digest=digest,
+                )
+            self._complete(key, upload["UploadId"], parts)
+        except BaseException:
+            self._abort(key, upload["UploadId"])
+            raise
+        return ArtifactInfo(digest=digest, size=size, created=True)
+
+    def _put_unknown(
+        self,
+        stream: BinaryIO,
+        first: bytes,
+        expected: str | None,
+        progress: ProgressCallback | None,
+        lease: str | None,
+    ) -> ArtifactInfo:
+        tmp = self.location.key("tmp", f"upload-{uuid.uuid4().hex}")
+        upload = self.client.create_multipart_upload(Bucket=self.location.bucket, Key=tmp)
+        try:
+            digest, parts, size = self._send_parts(
+                stream, tmp, upload["UploadId"], first, self.part_size, progress
+            )
+            _check_expected(digest, expected)
+            if self._already_stored(digest, lease):
+                self._abort(tmp, upload["UploadId"])  # never completed: nothing to delete
+                return ArtifactInfo(digest=digest, size=size, created=False)
+            self._complete(tmp, upload["UploadId"], parts)
+        except BaseException:
+            self._abort(tmp, upload["UploadId"])
+            raise
+        try:
+            # Server-side copy: the digest's key gets the whole object or nothing.
+            self.client.copy(
+                {"Bucket": self.location.bucket, "Key": tmp},
+                self.location.bucket,
+                self.location.blob(digest),
+            )
+        finally:
+            self.client.delete_object(Bucket=self.location.bucket, Key=tmp)
+        return ArtifactInfo(digest=digest, size=size, created=True)
+
+    def _send_parts(
+        self,
+        stream: BinaryIO,
+        key: str,
+        upload_id: str,
+        first: bytes,
+        part_size: int,
+        progress: ProgressCallback | None,
+    ) -> tuple[str, list[dict[str, Any]], int]:
+        """Send ``first`` and the rest of ``stream`` as parts, hashing in order as they go.
+
+        At most ``max_concurrency`` parts are in flight (memory: one part each).
+        """
+        h = hashlib.sha256()
+        size = 0
+        parts: list[dict[str, Any]] = []
+        in_flight: deque[tuple[int, Future[Any]]] = deque()
+
+        def settle(number: int, future: Future[Any]) -> None:
+            parts.append({"PartNumber": number, "ETag": future.result()["ETag"]})
+
+        with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="lmops-s3") as pool:
+            number = 0
+            chunk = first or _read_full(stream, part_size)
+            try:
+                while chunk:
+                    h.update(chunk)
+                    size += len(chunk)
+                    number += 1
+                    in_flight.append(
+                        (
+                            number,
+                            pool.submit(self._send_part, key, upload_id, number, chunk, progress),
+                        )
+                    )
+                    del chunk  # the pool holds the only reference while it is sent
+                    if len(in_flight) >= self.max_concurrency:
+                        settle(*in_flight.popleft())
+                    chunk = _read_full(stream, part_size)
+                while in_flight:
+                    settle(*in_flight.popleft())
+            except BaseException:
+                for _, future in in_flight:
+                    future.cancel()
+                raise
+        return f"sha256:{h.hexdigest()}", parts, size
+
+    def _send_part(
+        self, key: str, upload_id: str, number: int, data: bytes, progress: ProgressCallback | None
+    ) -> Any:
+        answer = self.client.upload_part(
+            Bucket=self.location.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
+        )
+        if progress is not None:
+            progress(len(data))
+        return answer
+
+    def _complete(self, key: str, upload_id: str, parts: list[dict[str, Any]]) -> None:
+        self.client.complete_multipart_upload(
+            Bucket=self.location.bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": sorted(parts, key=lambda p: p["PartNumber"])},
+        )
+
+    def _abort(self, key: str, upload_id: str) -> None:
+        with contextlib.suppress(Exception):  # best effort: gc sweeps what is left
+            self.client.abort_multipart_upload(
+                Bucket=self.location.bucket, Key=key, UploadId=upload_id
+            )
+
+    def _already_stored(self, digest: str, lease: str | None) -> bool:
+        """Lease ``digest`` (before looking it up), then refresh its age if it is stored."""
+        if lease is not None:
+            self._hold(lease, digest)
+        if not self.exists(digest):
+            return False
+        self._mark_written(digest)
+        return True
+
+    def _mark_written(self, digest: str) -> None:
+        self.client.put_object(
+            Bucket=self.location.bucket,
+            Key=self.location.age_marker(digest),
+            Body=repr(time.time()).encode(),
+        )
+
+    # -- reading -------------------------------------------------------------------
+
+    def _head(self, key: str) -> dict[str, Any] | None:
+        try:
+            answer: dict[str, Any] = self.client.head_object(Bucket=self.location.bucket, Key=key)
+        except Exception as exc:
+            if error_code(exc) in MISSING_CODES:
+                return None
+            raise
+        return answer
+
+    def _not_found(self, digest: str) -> NotFoundError:
+        return NotFoundError(f"artifact {digest} is not in the store at {self.uri}", digest=digest)
+
+    def open(self, digest: str) -> BinaryIO:
+        key = self.location.blob(digest)
+        with self._calls(f"read artifact {digest}"):
+            try:
+                answer = self.client.get_object(Bucket=self.location.bucket, Key=key)
+            except Exception as exc:
+                if error_code(exc) in MISSING_CODES:
+                    raise self._not_found(digest) from None
+                raise
+        raw = _BodyReader(answer["Body"], self, f"read artifact {digest}")
+        return VerifyingReader(io.BufferedReader(raw, CHUNK_SIZE), digest)
+
+    def exists(self, digest: str) -> bool:
+        key = self.location.blob(digest)
+        with self._calls(f"look up artifact {digest}"):
+            return self._head(key) is not None
+
+    def size(self, digest: str) -> int:
+        key = self.location.blob(digest)
+        with self._calls(f"look up artifact {digest}"):
+            answer = self._head(key)
+        if answer is None:
+            raise self._not_found(digest)
+        return int(answer["ContentLength"])
+
+    def _list(self, folder: str) -> Iterator[dict[str, Any]]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.location.bucket, Prefix=folder
+        )
+        for page in pages:
+            yield from page.get("Contents", [])
+
+    def iter_digests(self) -> Iterator[str]:
+        with self._calls("list artifacts"):
+            for item in self._list(self.location.folder("blobs", "sha256")):
+                digest = self.location.digest_of_blob_key(item["Key"])
+                if digest is not None:
+                    yield digest
+
+    # -- temporary uploads, leases and garbage collection ---------------------------
+
+    def sweep_temporary(self, *, older_than_seconds: float = 0.0) -> int:
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        bucket = self.location.bucket
+        with self._calls("sweep temporary uploads"):
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=bucket, Prefix=self.location.key()
+            )
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    if upload["Initiated"].timestamp() <= cutoff and self._ours(upload["Key"]):
+                        self._abort(upload["Key"], upload["UploadId"])
+                        removed += 1
+            for item in list(self._list(self.location.folder("tmp"))):
+                if item["LastModified"].timestamp() <= cutoff:
+                    self.client.delete_object(Bucket=bucket, Key=item["Key"])
+                    removed += 1
+        return removed
+
+    def _ours(self, key: str) -> bool:
+        return key.startswith((self.location.folder("tmp"), self.location.folder("blobs")))
+
+    def _hold(self, lease: str, digest: str) -> None:
+        self.client.put_object(
+            Bucket=self.location.bucket, Key=self.location.lease(lease, hex_part(digest)), Body=b""
+        )
+
+    def open_lease(self, owner: str) -> str:
+        lease = f"{re.sub(r'[^A-Za-z0-9_.-]', '-', owner)[:60] or 'lease'}-{uuid.uuid4().hex}"
+        header = {"owner": owner[:200], "host": socket.gethostname(), "pid": os.getpid()}
+        with self._calls("open a lease"):
+            self.client.put_object(
+                Bucket=self.location.bucket,
+                Key=self.location.lease(lease, "owner.json"),
+                Body=json.dumps(header).encode(),
+            )
+        return lease
+
+    def close_lease(self, lease: str) -> None:
+        folder = self.location.lease(lease) + "/"
+        with self._calls("close a lease"):
+            self._delete([item["Key"] for item in self._list(folder)])
+
+    def _delete(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):  # DeleteObjects takes 1000 keys at most
+            batch = [{"Key": key} for key in keys[start : start + 1000]]
+            self.client.delete_objects(
+                Bucket=self.location.bucket, Delete={"Objects": batch, "Quiet": True}
+            )
+
+    def _leases(self) -> dict[str, tuple[float, list[str]]]:
+        """Each lease: when it was last written (server time) and the keys it holds."""
+        leases: dict[str, tuple[float, list[str]]] = {}
+        root = self.location.folder("leases")
+        for item in self._list(root):
+            lease = item["Key"][len(root) :].split("/", 1)[0]
+            written, keys = leases.get(lease, (0.0, []))
+            keys.append(item["Key"])
+            leases[lease] = (max(written, item["LastModified"].timestamp()), keys)
+        return leases
+
+    def live_leases(self, *, older_than_seconds: float) -> set[str]:
+        # On a shared object store a writer's process cannot be checked from another host: a
+        # lease is live while it was written within the grace period.
+        owners: set[str] = set()
+        with self._calls("read leases"):
+            for lease, (written, keys) in self._leases().items():
+                if time.time() - written > older_than_seconds:
+                    continue
+                header = self.location.lease(lease, "owner.json")
+                if header in keys:
+                    body = self.client.get_object(Bucket=self.location.bucket, Key=header)
+                    with contextlib.suppress(ValueError, TypeError, AttributeError):
+                        owners.add(str(json.loads(body["Body"].read()).get("owner")))
+        return owners
+
+    def _leased(self, older_than_seconds: float) -> tuple[set[str], list[list[str]]]:
+        """Digests held by live leases, and the keys of abandoned leases."""
+        held: set[str] = set()
+        stale: list[list[str]] = []
+        for written, keys in self._leases().values():
+            if time.time() - written > older_than_seconds:
+                stale.append(keys)
+                continue
+            held.update(f"sha256:{k.rsplit('/', 1)[1]}" for k in keys if not k.endswith(".json"))
+        return held, stale
+
+    def _written_at(self, digest: str, fallback: float) -> float:
+        try:
+            body = self.client.get_object(
+                Bucket=self.location.bucket, Key=self.location.age_marker(digest)
+            )["Body"].read()
+            return float(body)
+        except Exception as exc:
+            if error_code(exc) in MISSING_CODES:
+                return fallback
+            raise
+
+    def collect_garbage(
+        self,
+        *,
+        referenced: Callable[[], Collection[str]],
+        older_than_seconds: float,
+    ) -> CollectReport:
+        with self._calls("collect garbage"):
+            return self._collect(referenced, older_than_seconds)
+
+    def _collect(
+        self, referenced: Callable[[], Collection[str]], older_than_seconds: float
+    ) -> CollectReport:
+        cutoff = time.time() - older_than_seconds
+        leased, stale = self._leased(older_than_seconds)
+        refs = set(referenced())
+        counts = {"kept_referenced": 0, "kept_recent": 0, "kept_leased": 0}
+        candidates: list[tuple[str, int, float]] = []
+        for item in self._list(self.location.folder("blobs", "sha256")):
+            digest = self.location.digest_of_blob_key(item["Key"])
+            if digest is None:
+                continue
+            if digest in refs:
+                counts["kept_referenced"] += 1
+            elif digest in leased:
+                counts["kept_leased"] += 1
+            elif self._written_at(digest, item["LastModified"].timestamp()) > cutoff:
+                counts["kept_recent"] += 1
+            else:
+                candidates.append((digest, int(item["Size"]), item["LastModified"].timestamp()))
+        deleted = freed = 0
+        if candidates:
+            # A writer that leased or stored a candidate again since the first look keeps it.
+            leased_now, _ = self._leased(older_than_seconds)
+            for digest, size, modified in candidates:
+                if digest in leased_now or self._written_at(digest, modified) > cutoff:
+                    counts["kept_leased"] += 1
+                    continue
+                # The age first: a crash in between leaves a blob dated by its LastModified.
+                self._delete([self.location.age_marker(digest)])
+                self._delete([self.location.blob(digest)])
+                deleted += 1
+                freed += size
+        self._delete([key for keys in stale for key in keys])
+        return CollectReport(
+            blobs_deleted=deleted, bytes_freed=freed, stale_leases=len(stale), **counts
+        )
+
+    # -- named records ---------------------------------------------------------------
+
+    def put_record(self, name: str, data: bytes) -> None:
+        key = self.location.record(name)
+        with self._calls(f"write record {name}"):
+            self.client.put_object(Bucket=self.location.bucket, Key=key, Body=data)
+
+    def read_record(self, name: str) -> bytes | None:
+        key = self.location.record(name)
+        with self._calls(f"read record {name}"):
+            try:
+                body = self.client.get_object(Bucket=self.location.bucket, Key=key)["Body"]
+            except Exception as exc:
+                if error_code(exc) in MISSING_CODES:
+                    return None
+                raise
+            data: bytes = body.read()
+        return data
+
+    def list_records(self, prefix: str) -> list[str]:
+        folder = self.location.record(prefix.rstrip("/")) + "/"
+        names = []
+        with self._calls(f"list records under {prefix}"):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.location.bucket, Prefix=folder, Delimiter="/"
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    names.append(f"{prefix.rstrip('/')}/{item['Key'][len(folder) :]}")
+        return sorted(names)
+
+
+class _BodyReader(io.RawIOBase):
+    """A response body as a raw stream whose transport failures are lmops errors."""
+
+    def __init__(self, body: Any, backend: S3ArtifactBackend, action: str) -> None:
+        self._body = body
+        self._backend = backend
+        self._action = action
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        with self._backend._calls(self._action):
+            data = self._body.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._body.close()
+        super().close()
+
+
+def _rewind_point(stream: BinaryIO) -> int | None:
+    """Where a regular file stands (it can be hashed, then read again), else ``None``."""
+    try:
+        if stream.seekable() and os.fstat(stream.fileno()).st_mode & 0o170000 == 0o100000:
+            return stream.tell()
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        pass
+    return None
+
+
+def _read_full(stream: BinaryIO, size: int) -> bytes:
+    """Up to ``size`` bytes: a short read only at the end of the stream."""
+    data = stream.read(size)
+    if len(data) == size or not data:
+        return data
+    buffer = bytearray(data)
+    while len(buffer) < size and (more := stream.read(size - len(buffer))):
+        buffer += more
+    return bytes(buffer)
+
+
+def _check_expected(digest: str, expected: str | None) -> None:
+    if expected is not None and digest != expected:
+        raise IntegrityError(
+            f"upload does not match its expected digest: got {digest}, expected {expected}",
+            digest=digest,
+        )
