@@ -85,6 +85,19 @@ def policy_ws(
     )
 
 
+def write_plugin(tmp_path: Path, source: str, file: str) -> str:
+    """Write the plugin module ``source`` to ``tmp_path/file``; its path as ``plugins=`` wants it."""
+    path = tmp_path / file
+    path.write_text(source)
+    return str(path)
+
+
+def plugin_ws(tmp_path: Path, database_url: str | None, source: str, file: str) -> Workspace:
+    """A workspace under ``tmp_path/home`` loading the plugin ``source`` (:func:`write_plugin`)."""
+    plugins = [write_plugin(tmp_path, source, file)]
+    return Workspace.open(make_settings(tmp_path / "home", database_url, plugins=plugins))
+
+
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The metadata store URL: SQLite under tmp_path, or a fresh PostgreSQL database."""
