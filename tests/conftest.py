@@ -86,7 +86,7 @@ def policy_ws(
 
 
 def write_plugin(tmp_path: Path, source: str, file: str) -> str:
-    """Write the plugin module ``source`` to ``tmp_path/file``; its path as ``plugins=`` wants it."""
+    """Write the plugin module ``source`` to ``tmp_path/file``; its path, for ``plugins=``."""
     path = tmp_path / file
     path.write_text(source)
     return str(path)
