@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -149,22 +149,35 @@ def run_workers(worker: Callable[..., None], home: Path, db_url: str, processes:
     assert all(p.exitcode == 0 for p in procs)
 
 
+def run_command(
+    args: Sequence[str | Path],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 600,
+    expect: int = 0,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``args`` in ``cwd`` (with exactly ``env``, if given), its output captured as text;
+    the test fails with that output unless the command exits ``expect``."""
+    done = subprocess.run(
+        [str(arg) for arg in args],
+        cwd=cwd,
+        env=None if env is None else dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == expect, done.stdout + done.stderr
+    return done
+
+
 def run_python(
     code: str, *args: str, env: Mapping[str, str], cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``python -c code *args`` in a fresh interpreter with exactly ``env``; the test fails
-    with the child's stderr unless it exits 0."""
-    done = subprocess.run(
-        [sys.executable, "-c", code, *args],
-        cwd=cwd,
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done
+    with the child's output unless it exits 0."""
+    return run_command([sys.executable, "-c", code, *args], cwd=cwd, env=env, timeout=300)
 
 
 def write_jsonl(path: Path, rows: list[object]) -> Path:

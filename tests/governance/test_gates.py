@@ -30,6 +30,7 @@ from tests.conftest import (
     decide_as,
     make_model_folder,
     make_settings,
+    model_rule,
     policy_dir,
     policy_yaml,
     request_as,
@@ -39,6 +40,7 @@ from tests.conftest import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
+NO_DRIFT = "!evidence.drift.metrics.dataset_drift"
 
 POLICY = policy_yaml(
     "gates",
@@ -62,21 +64,18 @@ POLICY = policy_yaml(
         - {role: risk_officer, count: 1}
       separation_of_duties: true
       request_ttl: 7d
-    - name: watch
-      applies_to: {asset: model, transition: production, event: monitoring}
-      evidence:
-        - {kind: drift, max_age: 7d}
-      conditions:
-        - {name: no-drift, expr: "!evidence.drift.metrics.dataset_drift", message: drifted}
-      on_breach: [revalidation-required]
-    - name: watch-staging
-      applies_to: {asset: model, transition: staging, event: monitoring}
-      evidence:
-        - {kind: drift, max_age: 7d}
-      conditions:
-        - {name: no-drift, expr: "!evidence.drift.metrics.dataset_drift", message: drifted}
-      on_breach: [revalidation-required]
 """,
+    *(
+        model_rule(
+            name,
+            transition,
+            event="monitoring",
+            evidence=[{"kind": "drift", "max_age": "7d"}],
+            conditions=[{"name": "no-drift", "expr": NO_DRIFT, "message": "drifted"}],
+            on_breach=["revalidation-required"],
+        )
+        for name, transition in (("watch", "production"), ("watch-staging", "staging"))
+    ),
 )
 
 
@@ -181,31 +180,23 @@ def test_evidence_that_aged_between_approvals_invalidates(gws: Workspace, tmp_pa
 # -- approvals count only while the reviewer holds the role ----------------------------------
 
 
+@pytest.mark.parametrize("regranted", [None, "risk_officer"])
 def test_approval_of_a_reviewer_who_lost_the_role_does_not_count(
-    gws: Workspace, tmp_path: Path
+    gws: Workspace, tmp_path: Path, regranted: str | None
 ) -> None:
+    """Nor does it revive when the role is granted back as another one."""
     ref = _ready(gws, tmp_path)
     req = request_as(gws, "eng", ref)
     decide_as(gws, "val", "validator", req.id)
     gws.governance.revoke_role("val", "validator")
+    if regranted:
+        gws.governance.grant_role("val", regranted)
     after = decide_as(gws, "risk", "risk_officer", req.id)
     assert after.status == "pending" and gws.get(ref).stage is None
     done = decide_as(gws, "val2", "validator", req.id, "independent check")
     assert done.status == "approved" and gws.get(ref).stage == "production"
     promotion = gws.evidence(ref, kind="promotion")[0]
     assert promotion.details["approvals"] == {"risk_officer": 1, "validator": 1}
-
-
-def test_role_regranted_as_another_role_does_not_revive_the_approval(
-    gws: Workspace, tmp_path: Path
-) -> None:
-    ref = _ready(gws, tmp_path)
-    req = request_as(gws, "eng", ref)
-    decide_as(gws, "val", "validator", req.id)
-    gws.governance.revoke_role("val", "validator")
-    gws.governance.grant_role("val", "risk_officer")
-    after = decide_as(gws, "risk", "risk_officer", req.id)
-    assert after.status == "pending" and gws.get(ref).stage is None
 
 
 # -- revoked or revalidation-required versions enter no stage ---------------------------------

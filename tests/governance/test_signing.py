@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from lmops_core.cli.exit_codes import ExitCode
 from lmops_core.errors import IntegrityError, PermissionDeniedError
 from lmops_core.governance.identity import Identity, public_pem, write_private_key
 from lmops_core.governance.models import ApprovalDecision, ApprovalRequest, SigningKey
-from lmops_core.governance.signing import Signer, approval_statement, sign
+from lmops_core.governance.signing import Signed, Signer, approval_statement, sign
 from lmops_core.registry.models import utcnow
 from lmops_core.workspace import Workspace
 from tests.conftest import (
@@ -104,6 +105,23 @@ def _write_decision(
     )
 
 
+def _sign_approval(
+    s: Session, req_id: str, user: str, signer: Signer, comment: str, at: datetime
+) -> Signed:
+    """A validator's approval of ``req_id`` by ``user``, signed with ``signer`` as a personal
+    key, as a forger with database access would make one."""
+    identity = Identity(user=user, method="personal-key", key_fingerprint=signer.fingerprint)
+    statement = approval_statement(
+        req=s.get(ApprovalRequest, req_id),
+        identity=identity,
+        decision="approve",
+        role="validator",
+        comment=comment,
+        at=at,
+    )
+    return sign(statement, signer)
+
+
 def test_decision_written_straight_into_the_database(store: Workspace, tmp_path: Path) -> None:
     _, req_id = _approved(store, tmp_path)
     with store.db.write() as s:
@@ -142,19 +160,7 @@ def test_forged_key_registration_and_its_decisions(store: Workspace, tmp_path: P
                 created_at=utcnow(),
             )
         )
-        row = s.get(ApprovalRequest, req_id)
-        forged_as = Identity(user="val2", method="personal-key", key_fingerprint=fp)
-        signed = sign(
-            approval_statement(
-                req=row,
-                identity=forged_as,
-                decision="approve",
-                role="validator",
-                comment="forged",
-                at=req.created_at,
-            ),
-            Signer(fp, forger),
-        )
+        signed = _sign_approval(s, req_id, "val2", Signer(fp, forger), "forged", req.created_at)
         _write_decision(
             s,
             req_id,
@@ -227,19 +233,8 @@ def test_statement_signed_after_its_key_was_revoked(store: Workspace, tmp_path: 
     from lmops_core.governance.identity import load_private_key
 
     with store.db.write() as s:
-        row = s.get(ApprovalRequest, req_id)
-        late = Identity(user="val", method="personal-key", key_fingerprint=stolen_fp)
-        signed = sign(
-            approval_statement(
-                req=row,
-                identity=late,
-                decision="approve",
-                role="validator",
-                comment="late",
-                at=utcnow(),
-            ),
-            Signer(stolen_fp, load_private_key(stolen)),
-        )
+        signer = Signer(stolen_fp, load_private_key(stolen))
+        signed = _sign_approval(s, req_id, "val", signer, "late", utcnow())
         s.execute(
             update(ApprovalDecision)
             .where(ApprovalDecision.actor == "val")
