@@ -181,7 +181,6 @@ def run_python(
 
 
 def write_jsonl(path: Path, rows: list[object]) -> Path:
-
     path.write_text(
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
     )
