@@ -437,34 +437,35 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: The sizes of a run: flag, default, what it counts.
+COUNTS = [
+    ("--requests", 10_000, "approval requests seeded, all pending"),
+    ("--events", 100_000, "audit events seeded"),
+    ("--verify-events", 1_000_000, "audit events the chain grows to before verify is timed"),
+    ("--clients", 50, "concurrent keep-alive connections"),
+    ("--list-calls", 2_000, "calls listing the pending requests"),
+    ("--approvals", 1_000, "approvals sent over HTTP"),
+    ("--sdk-calls", 200, "calls of the in-process baselines"),
+    ("--console-calls", 1000, "calls per console run (0: none)"),
+    ("--mixed-approvals", 300, "approvals sent while the list is polled (the mixed run)"),
+]
+#: The switches of a run: flag, what it does.
+SWITCHES = [
+    ("--no-verify", "skip growing the chain and timing verify"),
+    ("--httpx", "also run the 50-client list with httpx as the client"),
+]
+
+
 def main() -> None:  # noqa: PLR0915 - a linear script reads best as one function
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--database-url", default=None)
-    ap.add_argument("--requests", type=int, default=10_000)
-    ap.add_argument("--events", type=int, default=100_000)
-    ap.add_argument("--verify-events", type=int, default=1_000_000)
-    ap.add_argument("--clients", type=int, default=50)
-    ap.add_argument("--list-calls", type=int, default=2_000)
-    ap.add_argument("--approvals", type=int, default=1_000)
-    ap.add_argument("--sdk-calls", type=int, default=200)
-    ap.add_argument(
-        "--console-calls", type=int, default=1000, help="calls per console run (0: none)"
-    )
-    ap.add_argument(
-        "--no-verify", action="store_true", help="skip growing the chain and timing verify"
-    )
-    ap.add_argument(
-        "--mixed-approvals",
-        type=int,
-        default=300,
-        help="approvals sent while the list is polled (the mixed run)",
-    )
     ap.add_argument("--server-log-level", default="warning")
-    ap.add_argument(
-        "--httpx", action="store_true", help="also run the 50-client list with httpx as the client"
-    )
+    for flag, default, help_text in COUNTS:
+        ap.add_argument(flag, type=int, default=default, help=help_text)
+    for flag, help_text in SWITCHES:
+        ap.add_argument(flag, action="store_true", help=help_text)
     args = ap.parse_args()
 
     from lmops_core.settings import Settings

@@ -64,6 +64,18 @@ def percentile(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
+#: What every seeded evidence record shares: an evaluation of a model by this benchmark.
+EVAL = {"asset_type": "model", "kind": "eval", "stage": "evaluation", "plugin": "bench"}
+
+
+def _new_version(s: Any, audit: Any, name: str, digest: str, **extra: Any) -> Any:
+    """A version of model ``name`` holding ``digest``, created through the store (not the SDK)."""
+    from lmops_core.registry import store
+
+    fields = {"digest": digest, "kind": "base", "size_bytes": 1, "meta": {}}
+    return store.create_version(s, audit, asset_type="model", name=name, fields=fields, **extra)
+
+
 def create_versions(
     ws: object,
     start: int,
@@ -84,28 +96,13 @@ def create_versions(
         with ws.db.write() as s:  # type: ignore[attr-defined]
             for _ in range(min(per_txn, start + count - i)):
                 digest = digest_bytes(f"weights-{i}".encode())
-                row = store.create_version(
-                    s,
-                    audit,
-                    asset_type="model",
-                    name=name,
-                    fields={"digest": digest, "kind": "base", "size_bytes": 1, "meta": {}},
-                    tags={"team": "cards" if i % 2 else "loans", "batch": str(i % 100)},
-                )
-                if not evidence:
-                    i += 1
-                    continue
-                store.attach_evidence(
-                    s,
-                    audit,
-                    asset_type="model",
-                    version=row,
-                    expected_digest=digest,
-                    kind="eval",
-                    stage="evaluation",
-                    plugin="bench",
-                    metrics={"acc": rng.random(), "f1": rng.random()},
-                )
+                tags = {"team": "cards" if i % 2 else "loans", "batch": str(i % 100)}
+                row = _new_version(s, audit, name, digest, tags=tags)
+                if evidence:
+                    metrics = {"acc": rng.random(), "f1": rng.random()}
+                    store.attach_evidence(
+                        s, audit, version=row, expected_digest=digest, metrics=metrics, **EVAL
+                    )
                 i += 1
     return time.perf_counter() - t0
 
@@ -150,7 +147,6 @@ def _concurrent_writer(
     backends (read from /proc when the server is on this machine) during the writes.
     """
     from lmops_core.digests import digest_bytes
-    from lmops_core.registry import store
     from lmops_core.settings import Settings
     from lmops_core.workspace import Workspace
 
@@ -171,18 +167,7 @@ def _concurrent_writer(
     for i in range(count):
         t0 = time.perf_counter()
         with ws.db.write() as s:
-            store.create_version(
-                s,
-                audit,
-                asset_type="model",
-                name="contended",
-                fields={
-                    "digest": digest_bytes(f"{worker}-{i}".encode()),
-                    "kind": "base",
-                    "size_bytes": 1,
-                    "meta": {},
-                },
-            )
+            _new_version(s, audit, "contended", digest_bytes(f"{worker}-{i}".encode()))
         slowest = max(slowest, time.perf_counter() - t0)
     client = time.process_time() - cpu0
     server: float | None = 0.0

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from lmops_core.offline import set_offline_defaults
 from lmops_core.settings import Settings, get_settings
 from lmops_core.workspace import Workspace
+
+if TYPE_CHECKING:
+    from lmops_core.governance.schemas import ApprovalRequestPublic
+    from lmops_core.terms import GovernedStage
 
 # The core sets these when it loads plugins; tests that import plugin modules directly
 # need them before any ML library is imported.
@@ -85,6 +91,19 @@ def policy_ws(
     )
 
 
+def write_plugin(tmp_path: Path, source: str, file: str) -> str:
+    """Write the plugin module ``source`` to ``tmp_path/file``; its path, for ``plugins=``."""
+    path = tmp_path / file
+    path.write_text(source)
+    return str(path)
+
+
+def plugin_ws(tmp_path: Path, database_url: str | None, source: str, file: str) -> Workspace:
+    """A workspace under ``tmp_path/home`` loading the plugin ``source`` (:func:`write_plugin`)."""
+    plugins = [write_plugin(tmp_path, source, file)]
+    return Workspace.open(make_settings(tmp_path / "home", database_url, plugins=plugins))
+
+
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The metadata store URL: SQLite under tmp_path, or a fresh PostgreSQL database."""
@@ -130,27 +149,38 @@ def run_workers(worker: Callable[..., None], home: Path, db_url: str, processes:
     assert all(p.exitcode == 0 for p in procs)
 
 
+def run_command(
+    args: Sequence[str | Path],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 600,
+    expect: int = 0,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``args`` in ``cwd`` (with exactly ``env``, if given), its output captured as text;
+    the test fails with that output unless the command exits ``expect``."""
+    done = subprocess.run(
+        [str(arg) for arg in args],
+        cwd=cwd,
+        env=None if env is None else dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == expect, done.stdout + done.stderr
+    return done
+
+
 def run_python(
     code: str, *args: str, env: Mapping[str, str], cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``python -c code *args`` in a fresh interpreter with exactly ``env``; the test fails
-    with the child's stderr unless it exits 0."""
-    done = subprocess.run(
-        [sys.executable, "-c", code, *args],
-        cwd=cwd,
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done
+    with the child's output unless it exits 0."""
+    return run_command([sys.executable, "-c", code, *args], cwd=cwd, env=env, timeout=300)
 
 
 def write_jsonl(path: Path, rows: list[object]) -> Path:
-    import json
-
     path.write_text(
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
     )
@@ -159,7 +189,6 @@ def write_jsonl(path: Path, rows: list[object]) -> Path:
 
 def make_model_folder(path: Path, payload: bytes = b"\x00" * 64) -> Path:
     """A minimal model folder with a real safetensors file (header + one tensor)."""
-    import json
     import struct
 
     path.mkdir(parents=True, exist_ok=True)
@@ -209,6 +238,22 @@ def ws_as(ws: Workspace, user: str, *roles: str) -> Workspace:
     return ws.with_token(token_for(ws, user, *roles))
 
 
+def request_as(
+    ws: Workspace, user: str, ref: str, to: GovernedStage = "production"
+) -> ApprovalRequestPublic:
+    """``user``, through a real token of theirs, asks for ``ref`` to enter ``to``."""
+    return ws_as(ws, user).governance.request_promotion(ref, to=to)
+
+
+def decide_as(
+    ws: Workspace, user: str, role: str, request_id: str, comment: str = "ok", approve: bool = True
+) -> ApprovalRequestPublic:
+    """``user``, through a real token of theirs, approves (or rejects) the request as ``role``."""
+    return ws_as(ws, user).governance.decide(
+        request_id, approve=approve, role=role, comment=comment
+    )
+
+
 def key_ws(ws: Workspace, user: str, key_dir: Path, *roles: str) -> Workspace:
     """``ws`` acting as ``user`` with a personal signing key registered by the test admin."""
     from lmops_core.governance.identity import public_pem, write_private_key
@@ -238,10 +283,26 @@ def staffed(ws: Workspace, *more: tuple[str, str]) -> Workspace:
     return admin
 
 
-def policy_yaml(name: str, rules: str) -> str:
-    """A policy file called ``name`` whose ``rules:`` list is ``rules`` (YAML, any indent)."""
-    body = textwrap.indent(textwrap.dedent(rules).strip("\n"), "  ")
+def policy_yaml(name: str, *rules: str) -> str:
+    """A policy file called ``name`` whose ``rules:`` list holds ``rules`` (YAML, any indent)."""
+    body = textwrap.indent("\n".join(textwrap.dedent(r).strip("\n") for r in rules), "  ")
     return f"apiVersion: lmops/v1\nkind: Policy\nname: {name}\nrules:\n{body}\n"
+
+
+#: Approval items of a rule: one approval by a validator, one by a risk officer.
+VALIDATOR = {"role": "validator", "count": 1}
+RISK_OFFICER = {"role": "risk_officer", "count": 1}
+
+
+def model_rule(name: str, transition: str, event: str | None = None, **fields: object) -> str:
+    """A policy rule (YAML) for models entering ``transition`` (on ``event``, if given): each
+    of ``fields`` is a key of the rule, its value written as JSON, a YAML flow value."""
+    applies_to = {"asset": "model", "transition": transition}
+    if event is not None:
+        applies_to["event"] = event
+    lines = [f"- name: {name}", f"  applies_to: {json.dumps(applies_to)}"]
+    lines += [f"  {key}: {json.dumps(value)}" for key, value in fields.items()]
+    return "\n".join(lines)
 
 
 #: The condition of :func:`prod_policy`, as a YAML flow mapping.

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from lmops_core.errors import PluginError, StageError, ValidationError
 from lmops_core.registry.models import DatasetVersion, Evidence, LineageEdge, Run
 from lmops_core.workspace import Workspace
-from tests.conftest import make_settings, write_jsonl
+from tests.conftest import plugin_ws, write_jsonl
 
 ROWS = [
     {"prompt": "What is 2+2?", "response": "4"},
@@ -96,52 +96,36 @@ def test_unknown_operation_lists_what_exists(sqlite_ws: Workspace, tmp_path: Pat
 
 FAILING_PLUGIN = textwrap.dedent("""
     from lmops_core import hookimpl, StageResult, OutputAsset, EvidenceRecord
+    from tests.plugin_steps import Step, text_output, write_text
 
-    class HalfWay:
-        name = "half-way"
-        description = "writes an output, then fails"
+    def half_way(context):
+        write_text(context.workdir / "data.jsonl", '{"text": "partial"}\\n')
+        context.progress.start("working", total=2)
+        raise RuntimeError("GPU on fire after writing the output")
 
-        def run(self, context):
-            out = context.workdir / "data.jsonl"
-            out.write_text('{"text": "partial"}\\n')
-            context.progress.start("working", total=2)
-            raise RuntimeError("GPU on fire after writing the output")
+    def escaper(context):
+        return StageResult(outputs=[OutputAsset(role="dataset", asset_type="dataset",
+                           path=context.input("dataset").path, kind="text",
+                           derived_from=["dataset"])])
 
-    class Escaper:
-        name = "escaper"
-        description = "returns an output outside its workdir"
-
-        def run(self, context):
-            return StageResult(outputs=[OutputAsset(role="dataset", asset_type="dataset",
-                               path=context.input("dataset").path, kind="text",
-                               derived_from=["dataset"])])
-
-    class BadEvidence:
-        name = "bad-evidence"
-        description = "writes a good output and evidence that cannot be stored"
-
-        def run(self, context):
-            out = context.workdir / "data.jsonl"
-            out.write_text('{"text": "fine"}\\n')
-            return StageResult(
-                outputs=[OutputAsset(role="dataset", asset_type="dataset", path=out,
-                                     kind="text", derived_from=["dataset"])],
-                evidence=[EvidenceRecord(kind="x", subject="dataset",
-                                         metrics={"bad": float("inf")})])
+    def bad_evidence(context):
+        return StageResult(
+            outputs=[text_output(context, "data.jsonl", '{"text": "fine"}\\n')],
+            evidence=[EvidenceRecord(kind="x", subject="dataset",
+                                     metrics={"bad": float("inf")})])
 
     @hookimpl
     def register_data_steps(register):
-        register(HalfWay())
-        register(Escaper())
-        register(BadEvidence())
+        register(Step("half-way", "writes an output, then fails", half_way))
+        register(Step("escaper", "returns an output outside its workdir", escaper))
+        register(Step("bad-evidence", "writes a good output and evidence that cannot be stored",
+                      bad_evidence))
 """)
 
 
 @pytest.fixture
 def failing_ws(tmp_path: Path, db_url: str) -> Workspace:
-    plugin = tmp_path / "failing_plugin.py"
-    plugin.write_text(FAILING_PLUGIN)
-    return Workspace.open(make_settings(tmp_path / "home", db_url, plugins=[str(plugin)]))
+    return plugin_ws(tmp_path, db_url, FAILING_PLUGIN, "failing_plugin.py")
 
 
 @pytest.mark.parametrize(

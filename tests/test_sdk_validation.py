@@ -22,68 +22,32 @@ SURROGATE = "a\ud800b"
 BIG = 2**63
 NAN = float("nan")
 
+
+def _model(name: str = "m2", **fields: Any) -> Attack:
+    """Register a model called ``name`` with ``fields``."""
+    return lambda ws, ref, tmp: ws.register_model(name, make_model_folder(tmp / "m2"), **fields)
+
+
+def _evidence(**fields: Any) -> Attack:
+    """Attach eval evidence (no metrics unless ``fields`` has some) to the version under attack."""
+    fields.setdefault("metrics", {})
+    return lambda ws, ref, tmp: ws.attach_evidence(
+        ref, kind="eval", digest=ws.get(ref).digest, **fields
+    )
+
+
 #: (case id, the call, the field the error must name)
 ATTACKS: list[tuple[str, Attack, str]] = [
-    (
-        "model name NUL",
-        lambda ws, ref, tmp: ws.register_model(NUL, make_model_folder(tmp / "a")),
-        "name",
-    ),
-    (
-        "model description NUL",
-        lambda ws, ref, tmp: ws.register_model("m2", make_model_folder(tmp / "b"), description=NUL),
-        "description",
-    ),
-    (
-        "model description surrogate",
-        lambda ws, ref, tmp: ws.register_model(
-            "m2", make_model_folder(tmp / "c"), description=SURROGATE
-        ),
-        "description",
-    ),
-    (
-        "model description too long",
-        lambda ws, ref, tmp: ws.register_model(
-            "m2", make_model_folder(tmp / "d"), description="x" * 4001
-        ),
-        "description",
-    ),
-    (
-        "model meta value NUL",
-        lambda ws, ref, tmp: ws.register_model(
-            "m2", make_model_folder(tmp / "e"), meta={"owner": {"team": NUL}}
-        ),
-        "meta.owner.team",
-    ),
-    (
-        "model meta key NUL",
-        lambda ws, ref, tmp: ws.register_model("m2", make_model_folder(tmp / "f"), meta={NUL: 1}),
-        "meta",
-    ),
-    (
-        "model meta NaN",
-        lambda ws, ref, tmp: ws.register_model(
-            "m2", make_model_folder(tmp / "g"), meta={"score": NAN}
-        ),
-        "meta.score",
-    ),
-    (
-        "model meta int too big",
-        lambda ws, ref, tmp: ws.register_model("m2", make_model_folder(tmp / "h"), meta={"n": BIG}),
-        "meta.n",
-    ),
-    (
-        "model meta list NUL",
-        lambda ws, ref, tmp: ws.register_model(
-            "m2", make_model_folder(tmp / "i"), meta={"l": ["ok", NUL]}
-        ),
-        "meta.l[1]",
-    ),
-    (
-        "model tags NUL",
-        lambda ws, ref, tmp: ws.register_model("m2", make_model_folder(tmp / "j"), tags={"k": NUL}),
-        "tags.k",
-    ),
+    ("model name NUL", _model(name=NUL), "name"),
+    ("model description NUL", _model(description=NUL), "description"),
+    ("model description surrogate", _model(description=SURROGATE), "description"),
+    ("model description too long", _model(description="x" * 4001), "description"),
+    ("model meta value NUL", _model(meta={"owner": {"team": NUL}}), "meta.owner.team"),
+    ("model meta key NUL", _model(meta={NUL: 1}), "meta"),
+    ("model meta NaN", _model(meta={"score": NAN}), "meta.score"),
+    ("model meta int too big", _model(meta={"n": BIG}), "meta.n"),
+    ("model meta list NUL", _model(meta={"l": ["ok", NUL]}), "meta.l[1]"),
+    ("model tags NUL", _model(tags={"k": NUL}), "tags.k"),
     (
         "dataset description NUL",
         lambda ws, ref, tmp: ws.register_dataset(
@@ -108,34 +72,10 @@ ATTACKS: list[tuple[str, Attack, str]] = [
     ("tag value too long", lambda ws, ref, tmp: ws.tag(ref, "k", "v" * 513), "value"),
     ("alias NUL", lambda ws, ref, tmp: ws.set_alias(ref, NUL), "alias"),
     ("evidence kind NUL", lambda ws, ref, tmp: ws.evidence(ref, kind=NUL), "kind"),
-    (
-        "attach metrics key NUL",
-        lambda ws, ref, tmp: ws.attach_evidence(
-            ref, kind="eval", digest=ws.get(ref).digest, metrics={NUL: 1.0}
-        ),
-        "metrics",
-    ),
-    (
-        "attach details NUL",
-        lambda ws, ref, tmp: ws.attach_evidence(
-            ref, kind="eval", digest=ws.get(ref).digest, metrics={}, details={"d": [NUL]}
-        ),
-        "details.d[0]",
-    ),
-    (
-        "attach metric too big",
-        lambda ws, ref, tmp: ws.attach_evidence(
-            ref, kind="eval", digest=ws.get(ref).digest, metrics={"n": -BIG - 1}
-        ),
-        "metrics.n",
-    ),
-    (
-        "attach stage too long",
-        lambda ws, ref, tmp: ws.attach_evidence(
-            ref, kind="eval", digest=ws.get(ref).digest, metrics={}, stage="s" * 33
-        ),
-        "stage",
-    ),
+    ("attach metrics key NUL", _evidence(metrics={NUL: 1.0}), "metrics"),
+    ("attach details NUL", _evidence(details={"d": [NUL]}), "details.d[0]"),
+    ("attach metric too big", _evidence(metrics={"n": -BIG - 1}), "metrics.n"),
+    ("attach stage too long", _evidence(stage="s" * 33), "stage"),
     ("search name NUL", lambda ws, ref, tmp: ws.search("model", name=NUL), "name"),
     ("search limit negative", lambda ws, ref, tmp: ws.search("model", limit=-1), "limit"),
     ("search offset 2**63", lambda ws, ref, tmp: ws.search("model", offset=BIG), "offset"),

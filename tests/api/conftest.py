@@ -7,8 +7,9 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
@@ -61,6 +62,22 @@ class Env:
     def as_user(self, user: str) -> Workspace:
         """The store acting as ``user`` through their token."""
         return self.ws.with_token(self.tokens[user])
+
+    def request(self, c: httpx.Client, ref: str, user: str = "sub") -> httpx.Response:
+        """``user`` asks over HTTP for ``ref`` to enter production."""
+        return c.post(
+            "/api/v1/requests", json={"ref": ref, "to": "production"}, headers=self.auth(user)
+        )
+
+    def decide(
+        self, c: httpx.Client, request: dict[str, Any], user: str, role: str, comment: str
+    ) -> httpx.Response:
+        """``user`` approves ``request`` (as the API returned it) over HTTP, as ``role``."""
+        return c.post(
+            f"/api/v1/requests/{request['id']}/approve",
+            json={"role": role, "comment": comment},
+            headers=self.auth(user),
+        )
 
     def model(self, acc: float | None = 0.8, name: str = "chat") -> str:
         """Register a model version as ``author``, with eval evidence measured by ``val``."""

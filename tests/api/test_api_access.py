@@ -138,27 +138,13 @@ def test_revoked_token_is_unauthenticated(client: TestClient, sqlite_env: Env) -
 def test_self_approval_and_author_approval_are_refused(env: Env) -> None:
     with TestClient(env.app) as c:
         ref = env.model(acc=0.8)
-        req = c.post(
-            "/api/v1/requests", json={"ref": ref, "to": "production"}, headers=env.auth("subval")
-        ).json()
-        own = c.post(
-            f"/api/v1/requests/{req['id']}/approve",
-            json={"role": "validator", "comment": "looks fine to me"},
-            headers=env.auth("subval"),
-        )
+        req = env.request(c, ref, "subval").json()
+        own = env.decide(c, req, "subval", "validator", "looks fine to me")
         assert own.status_code == 403, own.text
         assert "separation of duties" in own.json()["message"]
-        author = c.post(
-            f"/api/v1/requests/{req['id']}/approve",
-            json={"role": "validator", "comment": "my own model is fine"},
-            headers=env.auth("author"),
-        )
+        author = env.decide(c, req, "author", "validator", "my own model is fine")
         assert author.status_code == 403 and "authored" in author.json()["message"]
-        not_held = c.post(
-            f"/api/v1/requests/{req['id']}/approve",
-            json={"role": "risk_officer", "comment": "pretending"},
-            headers=env.auth("val"),
-        )
+        not_held = env.decide(c, req, "val", "risk_officer", "pretending")
         assert not_held.status_code == 403 and not_held.json()["code"] == "permission_denied"
         detail = c.get(f"/api/v1/requests/{req['id']}", headers=env.auth("view")).json()
         assert detail["status"] == "pending" and detail["decisions"] == []
@@ -167,15 +153,9 @@ def test_self_approval_and_author_approval_are_refused(env: Env) -> None:
 def test_tampered_policy_invalidates_pending_request(env: Env) -> None:
     with TestClient(env.app) as c:
         ref = env.model(acc=0.8)
-        req = c.post(
-            "/api/v1/requests", json={"ref": ref, "to": "production"}, headers=env.auth("sub")
-        ).json()
+        req = env.request(c, ref).json()
         env.policy_file.write_text(env.policy_file.read_text().replace(">= 0.5", ">= 0.1"))
-        r = c.post(
-            f"/api/v1/requests/{req['id']}/approve",
-            json={"role": "validator", "comment": "validated"},
-            headers=env.auth("val"),
-        )
+        r = env.decide(c, req, "val", "validator", "validated")
         assert r.status_code == 409 and r.json()["code"] == "conflict"
         assert "api-test.yaml changed" in r.json()["message"]
         detail = c.get(f"/api/v1/requests/{req['id']}", headers=env.auth("view")).json()

@@ -43,9 +43,7 @@ def test_subclass_without_own_entry_uses_parent_code() -> None:
 
 def test_policy_refusal_is_409_with_reasons(client: TestClient, sqlite_env: Env) -> None:
     ref = sqlite_env.model(acc=0.3)
-    r = client.post(
-        "/api/v1/requests", json={"ref": ref, "to": "production"}, headers=sqlite_env.auth("sub")
-    )
+    r = sqlite_env.request(client, ref)
     assert r.status_code == 409
     body = r.json()
     assert body["code"] == "policy_violation" and "accuracy below 0.5" in body["message"]

@@ -32,9 +32,7 @@ def test_accept_header_choice(accept: str, html: bool) -> None:
 
 def test_report_as_html_or_json(client: TestClient, sqlite_env: Env) -> None:
     ref = sqlite_env.model(acc=0.8)
-    created = client.post(
-        "/api/v1/requests", json={"ref": ref, "to": "production"}, headers=sqlite_env.auth("sub")
-    )
+    created = sqlite_env.request(client, ref)
     url = f"/api/v1/requests/{created.json()['id']}/report"
     page = client.get(url, headers={**sqlite_env.auth("view"), "Accept": BROWSER})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")

@@ -23,9 +23,7 @@ def _run_workflow(c: Client, env: Env) -> dict[str, Any]:
     assert explained.json()["allowed"] is True
     assert explained.json()["required_approvals"] == {"validator": 1, "risk_officer": 1}
 
-    created = c.post(
-        "/api/v1/requests", json={"ref": ref, "to": "production"}, headers=env.auth("sub")
-    )
+    created = env.request(c, ref)
     assert created.status_code == 201, created.text
     req = created.json()
     assert req["status"] == "pending" and req["requested_by"] == "sub"
@@ -40,28 +38,16 @@ def _run_workflow(c: Client, env: Env) -> dict[str, Any]:
     assert any(e["kind"] == "eval" and e["metrics"] == {"acc": 0.8} for e in detail["evidence"])
     assert detail["current_in_stage"] is None
 
-    first = c.post(
-        f"/api/v1/requests/{req['id']}/approve",
-        json={"role": "validator", "comment": "validated on holdout"},
-        headers=env.auth("val"),
-    )
+    first = env.decide(c, req, "val", "validator", "validated on holdout")
     assert first.status_code == 200, first.text
     assert first.json()["status"] == "pending"
     assert first.json()["approvals_so_far"] == {"validator": 1}
-    second = c.post(
-        f"/api/v1/requests/{req['id']}/approve",
-        json={"role": "risk_officer", "comment": "risk accepted"},
-        headers=env.auth("risk"),
-    )
+    second = env.decide(c, req, "risk", "risk_officer", "risk accepted")
     assert second.status_code == 200, second.text
     assert second.json()["status"] == "approved"
     assert env.ws.get(ref).stage == "production"
 
-    again = c.post(
-        f"/api/v1/requests/{req['id']}/approve",
-        json={"role": "validator", "comment": "late"},
-        headers=env.auth("root-admin"),
-    )
+    again = env.decide(c, req, "root-admin", "validator", "late")
     assert again.status_code == 409 and again.json()["code"] == "conflict"
 
     inv = c.get("/api/v1/inventory", headers=env.auth("view")).json()
@@ -89,9 +75,7 @@ def test_workflow_in_process(env: Env) -> None:
 def test_rejection_closes_request_and_shows_open_requests(env: Env) -> None:
     with TestClient(env.app) as c:
         ref = env.model(acc=0.9)
-        req = c.post(
-            "/api/v1/requests", json={"ref": ref, "to": "production"}, headers=env.auth("sub")
-        ).json()
+        req = env.request(c, ref).json()
         inv = c.get("/api/v1/inventory", headers=env.auth("sub")).json()
         [version] = inv["items"][0]["versions"]
         assert [o["id"] for o in version["open_requests"]] == [req["id"]]

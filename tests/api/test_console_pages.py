@@ -50,7 +50,7 @@ def sign_in(c: TestClient, token: str, user: str) -> str:
 def request_for(c: TestClient, env: Env, acc: float = 0.8) -> str:
     """A pending production request of a fresh model version, made by ``sub``."""
     ref = env.model(acc=acc)
-    r = c.post("/api/v1/requests", json={"ref": ref, "to": "production"}, headers=env.auth("sub"))
+    r = env.request(c, ref)
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
 
@@ -381,9 +381,7 @@ def test_request_page_audit_trail_is_that_of_the_request(env: Env) -> None:
     with TestClient(env.app) as c:
 
         def ask() -> str:
-            r = c.post(
-                "/api/v1/requests", json={"ref": ref, "to": "production"}, headers=env.auth("sub")
-            )
+            r = env.request(c, ref)
             assert r.status_code == 201, r.text
             return str(r.json()["id"])
 

@@ -22,70 +22,46 @@ from typer.testing import CliRunner
 from lmops_core.cli import app
 from lmops_core.errors import IntegrityError, LmopsError, ValidationError
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder, make_settings, write_jsonl
+from tests.conftest import make_model_folder, make_settings, plugin_ws, write_jsonl
 
 PLUGIN = textwrap.dedent("""
-    from lmops_core import hookimpl, StageResult, OutputAsset, EvidenceRecord
+    from lmops_core import hookimpl, StageResult, EvidenceRecord
+    from tests.plugin_steps import Step, text_output, write_text
 
-    def _write(path, text):
-        path.write_text(text)
-        return path
+    def bad_second_output(context):
+        good = text_output(context, "good.jsonl", '{"text": "first output"}\\n', role="a")
+        bad = text_output(context, "bad.jsonl", '{"text": NaN}\\n', role="b")
+        return StageResult(outputs=[good, bad])
 
-    class BadSecondOutput:
-        name = "bad-second-output"
-        description = "a good first output, then an output that is not a valid dataset"
+    def nan_evidence(context):
+        report = write_text(context.workdir / "report.html", "<p>report of the nan run</p>")
+        return StageResult(
+            outputs=[text_output(context, "out.jsonl", '{"text": "nan evidence output"}\\n')],
+            evidence=[EvidenceRecord(kind="x", subject="dataset", metrics={"score": float("nan")},
+                                     artifacts={"report": report})],
+            series={"loss": [[0, 1.0], [1, 0.5]]})
 
-        def run(self, context):
-            good = _write(context.workdir / "good.jsonl", '{"text": "first output"}\\n')
-            bad = _write(context.workdir / "bad.jsonl", '{"text": NaN}\\n')
-            return StageResult(outputs=[
-                OutputAsset(role="a", asset_type="dataset", path=good, kind="text",
-                            derived_from=["dataset"]),
-                OutputAsset(role="b", asset_type="dataset", path=bad, kind="text",
-                            derived_from=["dataset"])])
-
-    class NanEvidence:
-        name = "nan-evidence"
-        description = "an output, an evidence file and a series, then NaN in evidence"
-
-        def run(self, context):
-            out = _write(context.workdir / "out.jsonl", '{"text": "nan evidence output"}\\n')
-            report = _write(context.workdir / "report.html", "<p>report of the nan run</p>")
-            return StageResult(
-                outputs=[OutputAsset(role="dataset", asset_type="dataset", path=out,
-                                     kind="text", derived_from=["dataset"])],
-                evidence=[EvidenceRecord(kind="x", subject="dataset",
-                                         metrics={"score": float("nan")},
-                                         artifacts={"report": report})],
-                series={"loss": [[0, 1.0], [1, 0.5]]})
-
-    class WrongSubject:
-        name = "wrong-subject"
-        description = "an output, then evidence about a digest that is not the subject's"
-
-        def run(self, context):
-            out = _write(context.workdir / "out.jsonl", '{"text": "wrong subject output"}\\n')
-            report = _write(context.workdir / "r.txt", "wrong subject report")
-            return StageResult(
-                outputs=[OutputAsset(role="dataset", asset_type="dataset", path=out,
-                                     kind="text", derived_from=["dataset"])],
-                evidence=[EvidenceRecord(kind="x", subject="dataset", metrics={"ok": 1},
-                                         artifacts={"r": report}),
-                          EvidenceRecord(kind="x", subject="ghost", metrics={"ok": 1})])
+    def wrong_subject(context):
+        output = text_output(context, "out.jsonl", '{"text": "wrong subject output"}\\n')
+        files = {"r": write_text(context.workdir / "r.txt", "wrong subject report")}
+        evidence = [EvidenceRecord(kind="x", subject="dataset", metrics={"ok": 1}, artifacts=files),
+                    EvidenceRecord(kind="x", subject="ghost", metrics={"ok": 1})]
+        return StageResult(outputs=[output], evidence=evidence)
 
     @hookimpl
     def register_data_steps(register):
-        register(BadSecondOutput())
-        register(NanEvidence())
-        register(WrongSubject())
+        register(Step("bad-second-output", "a good first output, then an output that is not "
+                      "a valid dataset", bad_second_output))
+        register(Step("nan-evidence", "an output, an evidence file and a series, then NaN in "
+                      "evidence", nan_evidence))
+        register(Step("wrong-subject", "an output, then evidence about a digest that is not "
+                      "the subject's", wrong_subject))
 """)
 
 
 @pytest.fixture
 def gc_ws(tmp_path: Path, db_url: str) -> Workspace:
-    plugin = tmp_path / "leaky_plugin.py"
-    plugin.write_text(PLUGIN)
-    return Workspace.open(make_settings(tmp_path / "home", db_url, plugins=[str(plugin)]))
+    return plugin_ws(tmp_path, db_url, PLUGIN, "leaky_plugin.py")
 
 
 def _blobs(ws: Workspace) -> dict[str, int]:
@@ -262,38 +238,31 @@ def _stream(data: bytes):  # type: ignore[no-untyped-def]
 
 GC_DURING_RUN = textwrap.dedent("""
     import os, subprocess, sys, time
-    from lmops_core import hookimpl, StageResult, OutputAsset
+    from lmops_core import hookimpl, StageResult
+    from tests.plugin_steps import Step, text_output
 
-    class RunsGc:
-        name = "runs-gc"
-        description = "ages its own run folder, then runs `lmops gc --older-than 0` meanwhile"
-
-        def run(self, context):
-            base = context.workdir.parent
-            home = base.parent.parent
-            old = time.time() - 10_000
-            os.utime(base, (old, old))
-            env = {**os.environ, "LMOPS_HOME": str(home), "LMOPS_LOAD_ENTRY_POINTS": "false"}
-            done = subprocess.run([sys.executable, "-c", "from lmops_core.cli import main; main()",
-                                   "gc", "--older-than", "0"], env=env, capture_output=True,
-                                  text=True, timeout=300)
-            assert done.returncode == 0, done.stderr
-            out = context.workdir / "out.jsonl"
-            out.write_text('{"text": "the run survived gc"}\\n')
-            return StageResult(outputs=[OutputAsset(role="dataset", asset_type="dataset",
-                                                    path=out, kind="text",
-                                                    derived_from=["dataset"])])
+    def runs_gc(context):
+        base = context.workdir.parent
+        home = base.parent.parent
+        old = time.time() - 10_000
+        os.utime(base, (old, old))
+        env = {**os.environ, "LMOPS_HOME": str(home), "LMOPS_LOAD_ENTRY_POINTS": "false"}
+        done = subprocess.run([sys.executable, "-c", "from lmops_core.cli import main; main()",
+                               "gc", "--older-than", "0"], env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        survived = text_output(context, "out.jsonl", '{"text": "the run survived gc"}\\n')
+        return StageResult(outputs=[survived])
 
     @hookimpl
     def register_data_steps(register):
-        register(RunsGc())
+        register(Step("runs-gc", "ages its own run folder, then runs `lmops gc --older-than 0` "
+                      "meanwhile", runs_gc))
 """)
 
 
 def test_gc_during_a_run_leaves_the_run_alone(tmp_path: Path) -> None:
-    plugin = tmp_path / "gc_during_run.py"
-    plugin.write_text(GC_DURING_RUN)
-    ws = Workspace.open(make_settings(tmp_path / "home", plugins=[str(plugin)]))
+    ws = plugin_ws(tmp_path, None, GC_DURING_RUN, "gc_during_run.py")
     try:
         data = ws.register_dataset(
             "t", write_jsonl(tmp_path / "t.jsonl", [{"text": "a"}]), shape="text"

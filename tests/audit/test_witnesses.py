@@ -57,19 +57,25 @@ def _open(tmp_path: Path, db_url: str, **extra: Any) -> Workspace:
     return Workspace.open(make_settings(tmp_path / "home", db_url, **extra))
 
 
+def _witnessed(tmp_path: Path, db_url: str, witness: str, **extra: Any) -> Workspace:
+    """A store that sends its genesis and a checkpoint after every write to ``witness``
+    (a loopback address, allowed explicitly)."""
+    return _open(
+        tmp_path,
+        db_url,
+        audit_checkpoint_webhook=witness,
+        alert_webhook_allow_private=True,
+        audit_checkpoint_every=1,
+        **extra,
+    )
+
+
 def test_witnesses_receive_genesis_and_every_checkpoint(
     tmp_path: Path, db_url: str, witness: str, syslog: tuple[str, socket.socket]
 ) -> None:
     address, sock = syslog
     data = write_jsonl(tmp_path / "d.jsonl", [{"text": "hello"}])
-    with _open(
-        tmp_path,
-        db_url,
-        audit_checkpoint_webhook=witness,
-        audit_checkpoint_syslog=address,
-        alert_webhook_allow_private=True,
-        audit_checkpoint_every=1,
-    ) as ws:
+    with _witnessed(tmp_path, db_url, witness, audit_checkpoint_syslog=address) as ws:
         ws.as_actor("alice").register_dataset("d", data, shape="text")
         kinds = [kind for kind, _ in _Witness.kept]
         assert kinds[0] == "genesis" and "checkpoint" in kinds[1:]
@@ -97,13 +103,7 @@ def test_a_dead_witness_is_alerted_and_never_blocks_a_write(
 ) -> None:
     _Witness.status = 500
     data = write_jsonl(tmp_path / "d.jsonl", [{"text": "hello"}])
-    with _open(
-        tmp_path,
-        db_url,
-        audit_checkpoint_webhook=witness,
-        alert_webhook_allow_private=True,
-        audit_checkpoint_every=1,
-    ) as ws:
+    with _witnessed(tmp_path, db_url, witness) as ws:
         ws.as_actor("alice").register_dataset("d", data, shape="text")
         assert ws.verify_audit().ok
     alerts = [

@@ -11,7 +11,7 @@ from lmops_core.cli import app
 from lmops_core.cli.exit_codes import ExitCode
 from lmops_core.settings import get_settings
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder, make_settings
+from tests.conftest import make_model_folder, make_settings, policy_dir
 from tests.governance.conftest import POLICY
 
 # Lint checks evidence kinds against those plugins declare; dataset_card is the core's own.
@@ -43,17 +43,19 @@ def test_lint_reports_file_line_and_fails(tmp_path: Path) -> None:
     assert ok.exit_code == 0, ok.output
 
 
-def test_explain_promote_and_review(tmp_path: Path) -> None:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "p.yaml").write_text(POLICY)
-    home = tmp_path / "home"
-    env = {
-        "LMOPS_HOME": str(home),
-        "LMOPS_POLICIES_DIR": str(policies),
+def _env(tmp_path: Path, policy: str) -> dict[str, str]:
+    """The environment of a shell on a store under ``tmp_path/home`` governed by ``policy``."""
+    return {
+        "LMOPS_HOME": str(tmp_path / "home"),
+        "LMOPS_POLICIES_DIR": str(policy_dir(tmp_path, policy, "p.yaml")),
         "LMOPS_LOAD_ENTRY_POINTS": "0",
         "COLUMNS": "200",
     }
+
+
+def test_explain_promote_and_review(tmp_path: Path) -> None:
+    env = _env(tmp_path, POLICY)
+    home, policies = tmp_path / "home", tmp_path / "policies"
 
     def cli(who: str, *args: str) -> object:
         """Run as ``who``: with their token when they have one, else by name only."""
@@ -122,16 +124,8 @@ def test_explain_promote_and_review(tmp_path: Path) -> None:
 
 
 def test_personal_keys_from_the_shell(tmp_path: Path) -> None:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "p.yaml").write_text(POLICY.replace("- {role: risk_officer, count: 1}", ""))
-    home = tmp_path / "home"
-    env = {
-        "LMOPS_HOME": str(home),
-        "LMOPS_POLICIES_DIR": str(policies),
-        "LMOPS_LOAD_ENTRY_POINTS": "0",
-        "COLUMNS": "200",
-    }
+    env = _env(tmp_path, POLICY.replace("- {role: risk_officer, count: 1}", ""))
+    home, policies = tmp_path / "home", tmp_path / "policies"
 
     def cli(extra: dict[str, str], *args: str) -> Any:
         get_settings.cache_clear()

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from lmops_core.cli import app
 from lmops_core.cli.plugin_cmds import create_plugin
 from lmops_core.errors import AlreadyExistsError, ValidationError
+from tests.conftest import run_command
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,14 +39,7 @@ def test_template_plugin_installs_and_passes_its_tests(tmp_path: Path) -> None:
         check=True,
         timeout=900,
     )
-    run = subprocess.run(
-        [str(py), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
-        cwd=plugin,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
+    run = run_command([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=plugin)
     assert "2 passed" in run.stdout
 
 

@@ -46,6 +46,14 @@ def _bundle(ws: Workspace, ref: str, dest: Path, **kw: object) -> Path:
     return create_bundle(ws, ref, dest, stage="production", **kw).path  # type: ignore[arg-type]
 
 
+def _shipped(ws: Workspace, tmp_path: Path, name: str = "b", **kw: object) -> tuple[str, Path]:
+    """A model evaluated, approved into production and bundled as ``tmp_path/name``:
+    (its ref, the bundle)."""
+    ref = evaluated_model(ws, tmp_path)
+    approve_to_production(ws, ref)
+    return ref, _bundle(ws, ref, tmp_path / name, **kw)
+
+
 def _keys(ws: Workspace) -> dict[str, object]:
     return dict(KeyStore.for_home(ws.settings.home).public_keys())
 
@@ -66,9 +74,7 @@ def _load(
 
 
 def test_revoked_bundle_is_refused_by_load_bundle(lws: Workspace, tmp_path: Path) -> None:
-    ref = evaluated_model(lws, tmp_path)
-    approve_to_production(lws, ref)
-    path = _bundle(lws, ref, tmp_path / "b")
+    ref, path = _shipped(lws, tmp_path)
     ok = _load(lws, path, lws, tmp_path)
     assert ok.standing.checked == "store"  # type: ignore[attr-defined]
     ws_as(lws, "risk").governance.revoke(ref, stage="production", reason="incident 7")
@@ -79,9 +85,7 @@ def test_revoked_bundle_is_refused_by_load_bundle(lws: Workspace, tmp_path: Path
 
 
 def test_marked_version_bundle_is_refused(lws: Workspace, tmp_path: Path) -> None:
-    ref = evaluated_model(lws, tmp_path)
-    approve_to_production(lws, ref)
-    path = _bundle(lws, ref, tmp_path / "b")
+    ref, path = _shipped(lws, tmp_path)
     breach_monitoring(lws, ref)
     with pytest.raises(PolicyViolationError, match="revoked"):
         _load(lws, path, lws, tmp_path)
@@ -90,9 +94,7 @@ def test_marked_version_bundle_is_refused(lws: Workspace, tmp_path: Path) -> Non
 def test_old_bundle_stays_refused_after_revalidation_and_new_approval(
     lws: Workspace, tmp_path: Path
 ) -> None:
-    ref = evaluated_model(lws, tmp_path)
-    approve_to_production(lws, ref)
-    old = _bundle(lws, ref, tmp_path / "old")
+    ref, old = _shipped(lws, tmp_path, "old")
     ws_as(lws, "risk").governance.revoke(ref, stage="production", reason="incident")
     lws.as_actor("val").attach_evidence(
         ref, kind="eval", digest=lws.get(ref).digest, metrics={"acc": 1}
@@ -106,9 +108,7 @@ def test_old_bundle_stays_refused_after_revalidation_and_new_approval(
 
 
 def test_offline_the_validity_period_decides(lws: Workspace, tmp_path: Path) -> None:
-    ref = evaluated_model(lws, tmp_path)
-    approve_to_production(lws, ref)
-    path = _bundle(lws, ref, tmp_path / "b", valid_for=timedelta(days=2))
+    ref, path = _shipped(lws, tmp_path, valid_for=timedelta(days=2))
     now = datetime.now(UTC)
     ok = _load(lws, path, None, tmp_path, now=now)
     assert ok.standing.checked == "offline"  # type: ignore[attr-defined]
@@ -125,9 +125,7 @@ def test_offline_the_validity_period_decides(lws: Workspace, tmp_path: Path) -> 
 def test_validity_cannot_be_extended_by_editing_the_manifest(
     lws: Workspace, tmp_path: Path
 ) -> None:
-    ref = evaluated_model(lws, tmp_path)
-    approve_to_production(lws, ref)
-    path = _bundle(lws, ref, tmp_path / "b", valid_for=timedelta(hours=1))
+    _, path = _shipped(lws, tmp_path, valid_for=timedelta(hours=1))
     manifest = path / "manifest.json"
     body = manifest.read_text()
     until = body.split('"valid_until":"')[1].split('"')[0]
@@ -139,9 +137,7 @@ def test_validity_cannot_be_extended_by_editing_the_manifest(
 def test_store_that_never_approved_the_bundle_does_not_vouch_for_it(
     lws: Workspace, tmp_path: Path, db_url: str
 ) -> None:
-    ref = evaluated_model(lws, tmp_path)
-    approve_to_production(lws, ref)
-    path = _bundle(lws, ref, tmp_path / "b", valid_for=timedelta(hours=1))
+    _, path = _shipped(lws, tmp_path, valid_for=timedelta(hours=1))
     other = Workspace.open(make_settings(tmp_path / "other-home", actor="root"))
     later = datetime.now(UTC) + timedelta(hours=2)
     with pytest.raises(PolicyViolationError, match="does not know its approval"):
@@ -155,9 +151,7 @@ def test_store_that_never_approved_the_bundle_does_not_vouch_for_it(
 def test_bundle_verify_cli_refuses_a_revoked_bundle(
     lws: Workspace, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ref = evaluated_model(lws, tmp_path)
-    approve_to_production(lws, ref)
-    path = _bundle(lws, ref, tmp_path / "b")
+    ref, path = _shipped(lws, tmp_path)
     monkeypatch.setenv("LMOPS_HOME", str(lws.settings.home))
     monkeypatch.setenv("LMOPS_DATABASE_URL", db_url)
     monkeypatch.setenv("LMOPS_POLICIES_DIR", str(tmp_path / "policies"))
@@ -183,9 +177,7 @@ def test_bundle_verify_cli_refuses_a_revoked_bundle(
 def test_serving_refuses_a_revoked_bundle(lws: Workspace, tmp_path: Path) -> None:
     from lmops_serve.app import create_app
 
-    ref = evaluated_model(lws, tmp_path)
-    approve_to_production(lws, ref)
-    path = _bundle(lws, ref, tmp_path / "b")
+    ref, path = _shipped(lws, tmp_path)
     ws_as(lws, "risk").governance.revoke(ref, stage="production", reason="incident 11")
     with pytest.raises(PolicyViolationError, match="revoked"):
         create_app(path, public_keys=_keys(lws), store=lws)  # type: ignore[arg-type]
@@ -196,9 +188,7 @@ def test_serve_model_command_refuses_a_revoked_bundle(
 ) -> None:
     from lmops_serve.cli import serve_model
 
-    ref = evaluated_model(lws, tmp_path)
-    approve_to_production(lws, ref)
-    path = _bundle(lws, ref, tmp_path / "b")
+    ref, path = _shipped(lws, tmp_path)
     ws_as(lws, "risk").governance.revoke(ref, stage="production", reason="incident 12")
     monkeypatch.setenv("LMOPS_HOME", str(lws.settings.home))
     monkeypatch.setenv("LMOPS_DATABASE_URL", db_url)

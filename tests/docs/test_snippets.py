@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_command
 from tests.docs.snippets import RUN, Block, SnippetError, blocks
 
 REPO = Path(__file__).resolve().parents[2]
@@ -106,49 +107,34 @@ def test_an_unclosed_fence_is_refused(tmp_path: Path) -> None:
         blocks(doc)
 
 
+def _run_plan(tmp_path: Path, plan: list[dict[str, str]], expect: int) -> str:
+    """What the snippet runner prints running ``plan`` (blocks as the CI job lists them);
+    the test fails unless it exits ``expect``."""
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(plan))
+    return run_command(
+        [sys.executable, RUNNER, path], cwd=tmp_path, timeout=60, expect=expect
+    ).stdout
+
+
 def test_a_failing_block_fails_the_run_and_is_named(tmp_path: Path) -> None:
-    plan = tmp_path / "plan.json"
-    plan.write_text(
-        json.dumps(
-            [
-                {"where": "x.md:1", "language": "python", "text": "x = 1\n"},
-                {"where": "x.md:5", "language": "bash", "text": "false\n"},
-                {"where": "x.md:9", "language": "python", "text": "print(x)\n"},
-            ]
-        )
-    )
-    done = subprocess.run(
-        [sys.executable, str(RUNNER), str(plan)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 1
-    assert "FAILED: the shell block at x.md:5 exited 1" in done.stdout
-    assert "x.md:9" not in done.stdout
+    plan = [
+        {"where": "x.md:1", "language": "python", "text": "x = 1\n"},
+        {"where": "x.md:5", "language": "bash", "text": "false\n"},
+        {"where": "x.md:9", "language": "python", "text": "print(x)\n"},
+    ]
+    out = _run_plan(tmp_path, plan, expect=1)
+    assert "FAILED: the shell block at x.md:5 exited 1" in out
+    assert "x.md:9" not in out
 
 
 def test_python_blocks_share_one_namespace(tmp_path: Path) -> None:
-    plan = tmp_path / "plan.json"
-    plan.write_text(
-        json.dumps(
-            [
-                {"where": "x.md:1", "language": "python", "text": "x = 41\n"},
-                {
-                    "where": "x.md:5",
-                    "language": "python",
-                    "text": "assert x + 1 == 42\nprint('answer', x + 1)\n",
-                },
-            ]
-        )
-    )
-    done = subprocess.run(
-        [sys.executable, str(RUNNER), str(plan)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "answer 42" in done.stdout
+    plan = [
+        {"where": "x.md:1", "language": "python", "text": "x = 41\n"},
+        {
+            "where": "x.md:5",
+            "language": "python",
+            "text": "assert x + 1 == 42\nprint('answer', x + 1)\n",
+        },
+    ]
+    assert "answer 42" in _run_plan(tmp_path, plan, expect=0)

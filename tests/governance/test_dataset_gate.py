@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from lmops_core.errors import PolicyViolationError
-from tests.conftest import grant, make_model_folder, policy_ws, policy_yaml, write_jsonl, ws_as
+from tests.conftest import (
+    grant,
+    make_model_folder,
+    policy_ws,
+    policy_yaml,
+    write_jsonl,
+    write_plugin,
+    ws_as,
+)
 
 POLICY = policy_yaml(
     "data",
@@ -28,30 +36,26 @@ POLICY = policy_yaml(
 )
 
 TRAINER = textwrap.dedent("""
+    import shutil
     from lmops_core import hookimpl, StageResult, OutputAsset
+    from tests.plugin_steps import Step
 
-    class Copy:
-        name = "copy-trainer"
-        description = "pretends to train: copies the base model"
-
-        def run(self, context):
-            import shutil
-            out = context.workdir / "model"
-            shutil.copytree(context.input("base").path, out)
-            (out / "trained.txt").write_text(context.input("dataset").digest)
-            return StageResult(outputs=[OutputAsset(role="model", asset_type="model", path=out,
-                                                    kind="full", derived_from=["base", "dataset"])])
+    def copy_base(context):
+        out = context.workdir / "model"
+        shutil.copytree(context.input("base").path, out)
+        (out / "trained.txt").write_text(context.input("dataset").digest)
+        return StageResult(outputs=[OutputAsset(role="model", asset_type="model", path=out,
+                                                kind="full", derived_from=["base", "dataset"])])
 
     @hookimpl
     def register_trainers(register):
-        register(Copy())
+        register(Step("copy-trainer", "pretends to train: copies the base model", copy_base))
 """)
 
 
 def test_unapproved_dataset_is_refused_until_approved(tmp_path: Path) -> None:
-    plugin = tmp_path / "copy_trainer.py"
-    plugin.write_text(TRAINER)
-    ws = policy_ws(tmp_path, POLICY, file="data.yaml", actor="root", plugins=[str(plugin)])
+    plugins = [write_plugin(tmp_path, TRAINER, "copy_trainer.py")]
+    ws = policy_ws(tmp_path, POLICY, file="data.yaml", actor="root", plugins=plugins)
     grant(ws, "steward", "data_steward")
     eng = ws_as(ws, "eng", "submitter")
     data = eng.register_dataset(

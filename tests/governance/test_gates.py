@@ -27,16 +27,20 @@ from lmops_core.governance.monitoring import check_monitoring
 from lmops_core.registry.models import Evidence, utcnow
 from lmops_core.workspace import Workspace
 from tests.conftest import (
+    decide_as,
     make_model_folder,
     make_settings,
+    model_rule,
     policy_dir,
     policy_yaml,
+    request_as,
     staffed,
     token_for,
     ws_as,
 )
 
 REPO = Path(__file__).resolve().parents[2]
+NO_DRIFT = "!evidence.drift.metrics.dataset_drift"
 
 POLICY = policy_yaml(
     "gates",
@@ -60,21 +64,18 @@ POLICY = policy_yaml(
         - {role: risk_officer, count: 1}
       separation_of_duties: true
       request_ttl: 7d
-    - name: watch
-      applies_to: {asset: model, transition: production, event: monitoring}
-      evidence:
-        - {kind: drift, max_age: 7d}
-      conditions:
-        - {name: no-drift, expr: "!evidence.drift.metrics.dataset_drift", message: drifted}
-      on_breach: [revalidation-required]
-    - name: watch-staging
-      applies_to: {asset: model, transition: staging, event: monitoring}
-      evidence:
-        - {kind: drift, max_age: 7d}
-      conditions:
-        - {name: no-drift, expr: "!evidence.drift.metrics.dataset_drift", message: drifted}
-      on_breach: [revalidation-required]
 """,
+    *(
+        model_rule(
+            name,
+            transition,
+            event="monitoring",
+            evidence=[{"kind": "drift", "max_age": "7d"}],
+            conditions=[{"name": "no-drift", "expr": NO_DRIFT, "message": "drifted"}],
+            on_breach=["revalidation-required"],
+        )
+        for name, transition in (("watch", "production"), ("watch-staging", "staging"))
+    ),
 )
 
 
@@ -115,11 +116,18 @@ def _ready(ws: Workspace, tmp_path: Path, seed: int = 0) -> str:
     return ref
 
 
+def _staging_asks_production(ws: Workspace, tmp_path: Path) -> tuple[str, str]:
+    """A ready version in staging, with a pending request for production: (its ref, the id)."""
+    ref = _ready(ws, tmp_path)
+    _promote(ws, ref, "staging")
+    return ref, request_as(ws, "eng", ref).id
+
+
 def _promote(ws: Workspace, ref: str, to: str = "production") -> str:
-    req = ws_as(ws, "eng").governance.request_promotion(ref, to=to)
+    req = request_as(ws, "eng", ref, to)
     if req.status == "pending":
-        ws_as(ws, "val").governance.decide(req.id, approve=True, role="validator", comment="v")
-        ws_as(ws, "risk").governance.decide(req.id, approve=True, role="risk_officer", comment="r")
+        decide_as(ws, "val", "validator", req.id, "v")
+        decide_as(ws, "risk", "risk_officer", req.id, "r")
     assert ws.get(ref).stage == to
     return req.id
 
@@ -146,14 +154,12 @@ def test_shipped_low_risk_rule_refuses_evidence_that_aged_past_max_age(
     _evidence(ws, ref, "safety", refusal_rate=0.9, leakage_rate=0.0, injection_success_rate=0.0)
     _evidence(ws, ref, "serving_perf", latency_ms_p95=100.0)
     _age_evidence(ws, ref, "eval", days=29)  # fresh enough when the request is made
-    req = ws_as(ws, "eng").governance.request_promotion(ref, to="production")
+    req = request_as(ws, "eng", ref)
     assert req.status == "pending"
-    ws_as(ws, "val").governance.decide(req.id, approve=True, role="validator", comment="ok")
+    decide_as(ws, "val", "validator", req.id)
     _age_evidence(ws, ref, "eval", days=37)  # a week later, just before the request expires
     with pytest.raises(ConflictError, match=r"invalidated: the policy no longer allows it.*eval"):
-        ws_as(ws, "risk").governance.decide(
-            req.id, approve=True, role="risk_officer", comment="late sign-off"
-        )
+        decide_as(ws, "risk", "risk_officer", req.id, "late sign-off")
     assert ws.get(ref).stage is None
     assert ws.governance.get_request(req.id).status == "invalidated"
 
@@ -162,67 +168,47 @@ def test_evidence_that_aged_between_approvals_invalidates(gws: Workspace, tmp_pa
     weak = _model(gws, tmp_path, 1)
     _evidence(gws, weak, "eval", acc=0.6)
     _evidence(gws, weak, "safety", refusal_rate=1.0)
-    ws_as(gws, "eng").governance.request_promotion(weak, to="staging")
-    req = ws_as(gws, "eng").governance.request_promotion(weak, to="production")
-    ws_as(gws, "val").governance.decide(req.id, approve=True, role="validator", comment="ok")
+    request_as(gws, "eng", weak, "staging")
+    req = request_as(gws, "eng", weak)
+    decide_as(gws, "val", "validator", req.id)
     _age_evidence(gws, weak, "safety", days=31)
     with pytest.raises(ConflictError, match="safety"):
-        ws_as(gws, "risk").governance.decide(
-            req.id, approve=True, role="risk_officer", comment="ok"
-        )
+        decide_as(gws, "risk", "risk_officer", req.id)
     assert gws.get(weak).stage == "staging"
 
 
 # -- approvals count only while the reviewer holds the role ----------------------------------
 
 
+@pytest.mark.parametrize("regranted", [None, "risk_officer"])
 def test_approval_of_a_reviewer_who_lost_the_role_does_not_count(
-    gws: Workspace, tmp_path: Path
+    gws: Workspace, tmp_path: Path, regranted: str | None
 ) -> None:
+    """Nor does it revive when the role is granted back as another one."""
     ref = _ready(gws, tmp_path)
-    req = ws_as(gws, "eng").governance.request_promotion(ref, to="production")
-    ws_as(gws, "val").governance.decide(req.id, approve=True, role="validator", comment="ok")
+    req = request_as(gws, "eng", ref)
+    decide_as(gws, "val", "validator", req.id)
     gws.governance.revoke_role("val", "validator")
-    after = ws_as(gws, "risk").governance.decide(
-        req.id, approve=True, role="risk_officer", comment="ok"
-    )
+    if regranted:
+        gws.governance.grant_role("val", regranted)
+    after = decide_as(gws, "risk", "risk_officer", req.id)
     assert after.status == "pending" and gws.get(ref).stage is None
-    done = ws_as(gws, "val2").governance.decide(
-        req.id, approve=True, role="validator", comment="independent check"
-    )
+    done = decide_as(gws, "val2", "validator", req.id, "independent check")
     assert done.status == "approved" and gws.get(ref).stage == "production"
     promotion = gws.evidence(ref, kind="promotion")[0]
     assert promotion.details["approvals"] == {"risk_officer": 1, "validator": 1}
-
-
-def test_role_regranted_as_another_role_does_not_revive_the_approval(
-    gws: Workspace, tmp_path: Path
-) -> None:
-    ref = _ready(gws, tmp_path)
-    req = ws_as(gws, "eng").governance.request_promotion(ref, to="production")
-    ws_as(gws, "val").governance.decide(req.id, approve=True, role="validator", comment="ok")
-    gws.governance.revoke_role("val", "validator")
-    gws.governance.grant_role("val", "risk_officer")
-    after = ws_as(gws, "risk").governance.decide(
-        req.id, approve=True, role="risk_officer", comment="ok"
-    )
-    assert after.status == "pending" and gws.get(ref).stage is None
 
 
 # -- revoked or revalidation-required versions enter no stage ---------------------------------
 
 
 def test_request_opened_before_revocation_cannot_promote(gws: Workspace, tmp_path: Path) -> None:
-    ref = _ready(gws, tmp_path)
-    _promote(gws, ref, "staging")
-    req = ws_as(gws, "eng").governance.request_promotion(ref, to="production")
-    ws_as(gws, "val").governance.decide(req.id, approve=True, role="validator", comment="ok")
+    ref, request_id = _staging_asks_production(gws, tmp_path)
+    decide_as(gws, "val", "validator", request_id)
     ws_as(gws, "risk").governance.revoke(ref, stage="staging", reason="incident 42")
-    assert gws.governance.get_request(req.id).status == "invalidated"
+    assert gws.governance.get_request(request_id).status == "invalidated"
     with pytest.raises(ConflictError, match="is invalidated, not pending|invalidated"):
-        ws_as(gws, "risk").governance.decide(
-            req.id, approve=True, role="risk_officer", comment="ok"
-        )
+        decide_as(gws, "risk", "risk_officer", request_id)
     assert gws.get(ref).stage is None
 
 
@@ -230,18 +216,16 @@ def test_pending_request_raced_past_revocation_is_invalidated_at_decision(
     gws: Workspace, tmp_path: Path
 ) -> None:
     """Even a request that slipped past the revocation's sweep is caught when decided."""
-    ref = _ready(gws, tmp_path)
-    _promote(gws, ref, "staging")
-    req = ws_as(gws, "eng").governance.request_promotion(ref, to="production")
+    ref, request_id = _staging_asks_production(gws, tmp_path)
     ws_as(gws, "risk").governance.revoke(ref, stage="staging", reason="incident")
     with gws.db.write() as s:  # as if the request had been written after the sweep
         s.execute(
             update(ApprovalRequest)
-            .where(ApprovalRequest.id == req.id)
+            .where(ApprovalRequest.id == request_id)
             .values(status="pending", reason=None, decided_at=None)
         )
     with pytest.raises(ConflictError, match="revalidation-required"):
-        ws_as(gws, "val").governance.decide(req.id, approve=True, role="validator", comment="ok")
+        decide_as(gws, "val", "validator", request_id)
     assert gws.get(ref).stage is None
 
 
@@ -251,22 +235,20 @@ def test_fresh_request_on_old_evidence_is_refused(gws: Workspace, tmp_path: Path
     ws_as(gws, "risk").governance.revoke(ref, stage="production", reason="drift")
     for stage in ("production", "staging"):
         with pytest.raises(PolicyViolationError, match="revalidation-required"):
-            ws_as(gws, "eng").governance.request_promotion(ref, to=stage)
+            request_as(gws, "eng", ref, stage)
     assert gws.get(ref).stage is None
 
 
 def test_monitoring_mark_blocks_and_invalidates_like_a_revocation(
     gws: Workspace, tmp_path: Path
 ) -> None:
-    ref = _ready(gws, tmp_path)
-    _promote(gws, ref, "staging")
-    req = ws_as(gws, "eng").governance.request_promotion(ref, to="production")
+    ref, request_id = _staging_asks_production(gws, tmp_path)
     _drift(gws, ref)
     check_monitoring(gws, ref)
     assert gws.get(ref).status == "revalidation-required"
-    assert gws.governance.get_request(req.id).status == "invalidated"
+    assert gws.governance.get_request(request_id).status == "invalidated"
     with pytest.raises(PolicyViolationError, match="revalidation-required"):
-        ws_as(gws, "eng").governance.request_promotion(ref, to="production")
+        request_as(gws, "eng", ref)
 
 
 def test_revalidation_needs_a_validator_and_new_evidence_of_every_required_kind(
@@ -390,13 +372,11 @@ def test_a_reviewer_cannot_hide_authorship_behind_a_typed_name(
     v = gws.as_actor("carol").register_model("chat", make_model_folder(tmp_path / "m"))
     _evidence(gws, v.ref, "eval", acc=0.9)
     _evidence(gws, v.ref, "safety", refusal_rate=1.0)
-    req = ws_as(gws, "eng").governance.request_promotion(v.ref, to="production")
+    req = request_as(gws, "eng", v.ref)
     with pytest.raises(
         PermissionDeniedError, match="registered under the name 'carol' with no credential"
     ):
-        ws_as(gws, "val").governance.decide(
-            req.id, approve=True, role="validator", comment="looks fine"
-        )
+        decide_as(gws, "val", "validator", req.id, "looks fine")
     assert gws.governance.get_request(req.id).status == "pending"
     assert not gws.audit_events(action="approval.approve")
     # The same model registered through a credential is reviewable.

@@ -18,11 +18,13 @@ from lmops_core.registry.models import utcnow
 from lmops_core.workspace import Workspace
 from tests.conftest import (
     TEST_ADMIN,
+    VALIDATOR,
     admin_ws,
     grant,
     key_ws,
     make_model_folder,
     make_settings,
+    model_rule,
     policy_ws,
     policy_yaml,
     token_for,
@@ -31,13 +33,7 @@ from tests.conftest import (
 
 POLICY = policy_yaml(
     "two-person",
-    """
-    - name: prod
-      applies_to: {asset: model, transition: production}
-      approvals:
-        - {role: validator, count: 1}
-      separation_of_duties: true
-""",
+    model_rule("prod", "production", approvals=[VALIDATOR], separation_of_duties=True),
 )
 
 

@@ -10,27 +10,32 @@ from typing import Any
 
 import pytest
 
-from lmops_core.governance.monitoring import check_monitoring, sign_payload, training_requests
+from lmops_core.governance.monitoring import (
+    MonitoringOutcome,
+    check_monitoring,
+    sign_payload,
+    training_requests,
+)
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder, policy_ws, policy_yaml, ws_as
+from tests.conftest import VALIDATOR, make_model_folder, model_rule, policy_ws, policy_yaml, ws_as
 
 POLICY = policy_yaml(
     "monitored",
-    """
-    - name: prod
-      applies_to: {asset: model, transition: production}
-      approvals:
-        - {role: validator, count: 1}
-    - name: stay-in-production
-      applies_to: {asset: model, transition: production, event: monitoring}
-      evidence:
-        - {kind: drift, max_age: 7d}
-      conditions:
-        - name: no-drift
-          expr: "!evidence.drift.metrics.dataset_drift"
-          message: the monitoring window shows dataset drift
-      on_breach: [alert, revalidation-required, revoke, retrain]
-""",
+    model_rule("prod", "production", approvals=[VALIDATOR]),
+    model_rule(
+        "stay-in-production",
+        "production",
+        event="monitoring",
+        evidence=[{"kind": "drift", "max_age": "7d"}],
+        conditions=[
+            {
+                "name": "no-drift",
+                "expr": "!evidence.drift.metrics.dataset_drift",
+                "message": "the monitoring window shows dataset drift",
+            }
+        ],
+        on_breach=["alert", "revalidation-required", "revoke", "retrain"],
+    ),
 )
 
 
@@ -77,30 +82,24 @@ def _in_production(tmp_path: Path, db_url: str, webhook: str) -> tuple[Workspace
     return ws, v.ref
 
 
+def _window(ws: Workspace, ref: str, drifted_share: float) -> MonitoringOutcome:
+    """The monitor records a window in which ``drifted_share`` of the columns drifted (any
+    share is dataset drift), then the policy's monitoring rule is checked."""
+    monitor = ws.as_actor("monitor")
+    metrics = {"dataset_drift": drifted_share > 0, "drifted_share": drifted_share}
+    digest = ws.get(ref).digest
+    monitor.attach_evidence(ref, kind="drift", digest=digest, stage="monitoring", metrics=metrics)
+    return check_monitoring(monitor, ref)
+
+
 def test_drift_breach_revokes_alerts_and_opens_retrain(
     tmp_path: Path, db_url: str, receiver: HTTPServer
 ) -> None:
     url = f"http://127.0.0.1:{receiver.server_port}/hook"
     ws, ref = _in_production(tmp_path, db_url, url)
-    monitor = ws.as_actor("monitor")
-    digest = ws.get(ref).digest
-    monitor.attach_evidence(
-        ref,
-        kind="drift",
-        digest=digest,
-        stage="monitoring",
-        metrics={"dataset_drift": False, "drifted_share": 0.0},
-    )
-    calm = check_monitoring(monitor, ref)
+    calm = _window(ws, ref, drifted_share=0.0)
     assert not calm.breached and calm.actions == [] and ws.get(ref).stage == "production"
-    monitor.attach_evidence(
-        ref,
-        kind="drift",
-        digest=digest,
-        stage="monitoring",
-        metrics={"dataset_drift": True, "drifted_share": 0.6},
-    )
-    outcome = check_monitoring(monitor, ref)
+    outcome = _window(ws, ref, drifted_share=0.6)
     assert outcome.breached
     assert outcome.actions == ["alert", "retrain", "revalidation-required", "revoke"]
     version = ws.get(ref)

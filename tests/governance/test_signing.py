@@ -3,38 +3,43 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from lmops_core.cli.exit_codes import ExitCode
 from lmops_core.errors import IntegrityError, PermissionDeniedError
 from lmops_core.governance.identity import Identity, public_pem, write_private_key
 from lmops_core.governance.models import ApprovalDecision, ApprovalRequest, SigningKey
-from lmops_core.governance.signing import Signer, approval_statement, sign
+from lmops_core.governance.signing import Signed, Signer, approval_statement, sign
 from lmops_core.registry.models import utcnow
 from lmops_core.workspace import Workspace
-from tests.conftest import grant, key_ws, make_model_folder, policy_ws, policy_yaml, ws_as
+from tests.conftest import (
+    RISK_OFFICER,
+    VALIDATOR,
+    grant,
+    key_ws,
+    make_model_folder,
+    model_rule,
+    policy_ws,
+    policy_yaml,
+    ws_as,
+)
 
 POLICY = policy_yaml(
     "signed",
-    """
-    - name: prod
-      applies_to: {asset: model, transition: production}
-      evidence:
-        - {kind: eval, max_age: 30d}
-      approvals:
-        - {role: validator, count: 1}
-        - {role: risk_officer, count: 1}
-      separation_of_duties: true
-    - name: staging
-      applies_to: {asset: model, transition: staging}
-      approvals:
-        - {role: validator, count: 1}
-      require_personal_signature: true
-""",
+    model_rule(
+        "prod",
+        "production",
+        evidence=[{"kind": "eval", "max_age": "30d"}],
+        approvals=[VALIDATOR, RISK_OFFICER],
+        separation_of_duties=True,
+    ),
+    model_rule("staging", "staging", approvals=[VALIDATOR], require_personal_signature=True),
 )
 
 
@@ -90,39 +95,45 @@ def test_altered_decision_is_named(store: Workspace, tmp_path: Path) -> None:
     assert "comment" in (result.first_problem or "")
 
 
+def _write_decision(
+    s: Session, req_id: str, actor: str, comment: str | None = None, **signed: object
+) -> None:
+    """A validator's approval of ``req_id`` by ``actor``, written into the table past the SDK."""
+    row = {"actor": actor, "role": "validator", "decision": "approve", "comment": comment}
+    s.execute(
+        insert(ApprovalDecision).values(request_id=req_id, created_at=utcnow(), **row, **signed)
+    )
+
+
+def _sign_approval(
+    s: Session, req_id: str, user: str, signer: Signer, comment: str, at: datetime
+) -> Signed:
+    """A validator's approval of ``req_id`` by ``user``, signed with ``signer`` as a personal
+    key, as a forger with database access would make one."""
+    identity = Identity(user=user, method="personal-key", key_fingerprint=signer.fingerprint)
+    statement = approval_statement(
+        req=s.get(ApprovalRequest, req_id),
+        identity=identity,
+        decision="approve",
+        role="validator",
+        comment=comment,
+        at=at,
+    )
+    return sign(statement, signer)
+
+
 def test_decision_written_straight_into_the_database(store: Workspace, tmp_path: Path) -> None:
     _, req_id = _approved(store, tmp_path)
     with store.db.write() as s:
-        s.execute(
-            insert(ApprovalDecision).values(
-                request_id=req_id,
-                actor="ghost",
-                role="validator",
-                decision="approve",
-                comment="trust me",
-                created_at=utcnow(),
-            )
-        )
+        _write_decision(s, req_id, "ghost", "trust me")
         # And a replay: bob's valid statement and signature copied onto another row.
         val = (
             s.execute(select(ApprovalDecision).where(ApprovalDecision.actor == "val"))
             .scalars()
             .one()
         )
-        s.execute(
-            insert(ApprovalDecision).values(
-                request_id=req_id,
-                actor="ghost2",
-                role="validator",
-                decision="approve",
-                comment=val.comment,
-                statement=val.statement,
-                signature=val.signature,
-                key_fingerprint=val.key_fingerprint,
-                auth_method=val.auth_method,
-                created_at=utcnow(),
-            )
-        )
+        copied = ("comment", "statement", "signature", "key_fingerprint", "auth_method")
+        _write_decision(s, req_id, "ghost2", **{column: getattr(val, column) for column in copied})
     problems = store.verify_decisions().problems
     assert len(problems) == 2
     assert "'ghost'" in problems[0] and "no signed statement" in problems[0]
@@ -149,32 +160,16 @@ def test_forged_key_registration_and_its_decisions(store: Workspace, tmp_path: P
                 created_at=utcnow(),
             )
         )
-        row = s.get(ApprovalRequest, req_id)
-        forged_as = Identity(user="val2", method="personal-key", key_fingerprint=fp)
-        signed = sign(
-            approval_statement(
-                req=row,
-                identity=forged_as,
-                decision="approve",
-                role="validator",
-                comment="forged",
-                at=req.created_at,
-            ),
-            Signer(fp, forger),
-        )
-        s.execute(
-            insert(ApprovalDecision).values(
-                request_id=req_id,
-                actor="val2",
-                role="validator",
-                decision="approve",
-                comment="forged",
-                statement=signed.statement,
-                signature=signed.signature,
-                key_fingerprint=fp,
-                auth_method="personal-key",
-                created_at=utcnow(),
-            )
+        signed = _sign_approval(s, req_id, "val2", Signer(fp, forger), "forged", req.created_at)
+        _write_decision(
+            s,
+            req_id,
+            "val2",
+            "forged",
+            statement=signed.statement,
+            signature=signed.signature,
+            key_fingerprint=fp,
+            auth_method="personal-key",
         )
     problems = store.verify_decisions().problems
     assert any(p.startswith(f"signing key {fp} of 'val'") for p in problems)
@@ -238,19 +233,8 @@ def test_statement_signed_after_its_key_was_revoked(store: Workspace, tmp_path: 
     from lmops_core.governance.identity import load_private_key
 
     with store.db.write() as s:
-        row = s.get(ApprovalRequest, req_id)
-        late = Identity(user="val", method="personal-key", key_fingerprint=stolen_fp)
-        signed = sign(
-            approval_statement(
-                req=row,
-                identity=late,
-                decision="approve",
-                role="validator",
-                comment="late",
-                at=utcnow(),
-            ),
-            Signer(stolen_fp, load_private_key(stolen)),
-        )
+        signer = Signer(stolen_fp, load_private_key(stolen))
+        signed = _sign_approval(s, req_id, "val", signer, "late", utcnow())
         s.execute(
             update(ApprovalDecision)
             .where(ApprovalDecision.actor == "val")

@@ -15,7 +15,7 @@ from lmops_core.errors import (
 )
 from lmops_core.governance.identity import os_user
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder, make_settings, ws_as
+from tests.conftest import decide_as, make_model_folder, make_settings, request_as, ws_as
 
 
 def _model(ws: Workspace, tmp_path: Path, acc: float | None, seed: int = 0) -> str:
@@ -30,16 +30,12 @@ def _model(ws: Workspace, tmp_path: Path, acc: float | None, seed: int = 0) -> s
 
 def test_full_workflow_promotes_atomically(gov_ws: Workspace, tmp_path: Path) -> None:
     ref = _model(gov_ws, tmp_path, 0.8)
-    req = ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
+    req = request_as(gov_ws, "eng", ref)
     assert req.status == "pending" and req.required_approvals == {"risk_officer": 1, "validator": 1}
     assert gov_ws.get(ref).stage is None
-    after_one = ws_as(gov_ws, "val").governance.decide(
-        req.id, approve=True, role="validator", comment="validated on holdout"
-    )
+    after_one = decide_as(gov_ws, "val", "validator", req.id, "validated on holdout")
     assert after_one.status == "pending" and gov_ws.get(ref).stage is None
-    done = ws_as(gov_ws, "risk").governance.decide(
-        req.id, approve=True, role="risk_officer", comment="risk accepted"
-    )
+    done = decide_as(gov_ws, "risk", "risk_officer", req.id, "risk accepted")
     assert done.status == "approved"
     assert gov_ws.get(ref).stage == "production"
     assert [v.ref for v in gov_ws.search("model", stage="production")] == [ref]
@@ -58,7 +54,7 @@ def test_full_workflow_promotes_atomically(gov_ws: Workspace, tmp_path: Path) ->
 def test_failing_gate_refuses_at_once_with_reasons(gov_ws: Workspace, tmp_path: Path) -> None:
     ref = _model(gov_ws, tmp_path, 0.3)
     with pytest.raises(PolicyViolationError, match=r"prod/accuracy: fail: accuracy below 0.5"):
-        ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
+        request_as(gov_ws, "eng", ref)
     assert gov_ws.governance.list_requests().total == 0
     assert gov_ws.audit_events(action="promotion.refused")[0].subject == ref
 
@@ -66,44 +62,36 @@ def test_failing_gate_refuses_at_once_with_reasons(gov_ws: Workspace, tmp_path: 
 def test_missing_metric_blocks(gov_ws: Workspace, tmp_path: Path) -> None:
     ref = _model(gov_ws, tmp_path, None)
     with pytest.raises(PolicyViolationError, match="missing"):
-        ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
+        request_as(gov_ws, "eng", ref)
 
 
 def test_separation_of_duties(gov_ws: Workspace, tmp_path: Path) -> None:
     gov_ws.governance.grant_role("eng", "validator")
     gov_ws.governance.grant_role("val", "submitter")
     ref = _model(gov_ws, tmp_path, 0.8)
-    req = ws_as(gov_ws, "val").governance.request_promotion(ref, to="production")
+    req = request_as(gov_ws, "val", ref)
     with pytest.raises(PermissionDeniedError, match="requested this promotion"):
-        ws_as(gov_ws, "val").governance.decide(
-            req.id, approve=True, role="validator", comment="lgtm"
-        )
+        decide_as(gov_ws, "val", "validator", req.id, "lgtm")
     with pytest.raises(PermissionDeniedError, match="authored model:chat@1"):
-        ws_as(gov_ws, "eng").governance.decide(
-            req.id, approve=True, role="validator", comment="lgtm"
-        )
+        decide_as(gov_ws, "eng", "validator", req.id, "lgtm")
     with pytest.raises(PermissionDeniedError, match="needs one of the roles risk_officer"):
-        ws_as(gov_ws, "val2").governance.decide(
-            req.id, approve=True, role="risk_officer", comment="lgtm"
-        )
+        decide_as(gov_ws, "val2", "risk_officer", req.id, "lgtm")
     with pytest.raises(ValidationError, match="needs a comment"):
-        ws_as(gov_ws, "val2").governance.decide(req.id, approve=True, role="validator", comment=" ")
-    ws_as(gov_ws, "val2").governance.decide(req.id, approve=True, role="validator", comment="ok")
+        decide_as(gov_ws, "val2", "validator", req.id, " ")
+    decide_as(gov_ws, "val2", "validator", req.id)
     with pytest.raises(ConflictError, match="already decided"):
-        ws_as(gov_ws, "val2").governance.decide(
-            req.id, approve=True, role="validator", comment="again"
-        )
+        decide_as(gov_ws, "val2", "validator", req.id, "again")
 
 
 def test_rejection_ends_the_request(gov_ws: Workspace, tmp_path: Path) -> None:
     ref = _model(gov_ws, tmp_path, 0.8)
-    req = ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
-    rejected = ws_as(gov_ws, "risk").governance.decide(
-        req.id, approve=False, role="risk_officer", comment="no fairness analysis"
+    req = request_as(gov_ws, "eng", ref)
+    rejected = decide_as(
+        gov_ws, "risk", "risk_officer", req.id, "no fairness analysis", approve=False
     )
     assert rejected.status == "rejected" and rejected.reason == "no fairness analysis"
     with pytest.raises(ConflictError, match="is rejected, not pending"):
-        ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator", comment="ok")
+        decide_as(gov_ws, "val", "validator", req.id)
     assert gov_ws.get(ref).stage is None
 
 
@@ -111,21 +99,21 @@ def test_tampered_policy_file_invalidates_pending_request(
     gov_ws: Workspace, tmp_path: Path
 ) -> None:
     ref = _model(gov_ws, tmp_path, 0.8)
-    req = ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
+    req = request_as(gov_ws, "eng", ref)
     policy = tmp_path / "policies" / "test.yaml"
     policy.write_text(policy.read_text().replace("acc >= 0.5", "acc >= 0.4"))
     with pytest.raises(ConflictError, match=r"invalidated: policy file .*test.yaml changed"):
-        ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator", comment="ok")
+        decide_as(gov_ws, "val", "validator", req.id)
     assert gov_ws.governance.get_request(req.id).status == "invalidated"
 
 
 def test_new_evidence_invalidates_pending_request(gov_ws: Workspace, tmp_path: Path) -> None:
     ref = _model(gov_ws, tmp_path, 0.8)
-    req = ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
+    req = request_as(gov_ws, "eng", ref)
     v = gov_ws.get(ref)
     ws_as(gov_ws, "val").attach_evidence(ref, kind="eval", digest=v.digest, metrics={"acc": 0.2})
     with pytest.raises(ConflictError, match="evidence changed after the request"):
-        ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator", comment="ok")
+        decide_as(gov_ws, "val", "validator", req.id)
 
 
 def test_broken_policy_blocks(gov_ws: Workspace, tmp_path: Path) -> None:
@@ -134,7 +122,7 @@ def test_broken_policy_blocks(gov_ws: Workspace, tmp_path: Path) -> None:
     )
     ref = _model(gov_ws, tmp_path, 0.8)
     with pytest.raises(PolicyError, match="broken.yaml"):
-        ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
+        request_as(gov_ws, "eng", ref)
 
 
 def test_no_policy_for_production_blocks(tmp_path: Path) -> None:
@@ -151,16 +139,16 @@ def test_no_policy_for_production_blocks(tmp_path: Path) -> None:
 
 def test_no_regression_against_production(gov_ws: Workspace, tmp_path: Path) -> None:
     first = _model(gov_ws, tmp_path, 0.8, seed=1)
-    req = ws_as(gov_ws, "eng").governance.request_promotion(first, to="production")
-    ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator", comment="a")
-    ws_as(gov_ws, "risk").governance.decide(req.id, approve=True, role="risk_officer", comment="b")
+    req = request_as(gov_ws, "eng", first)
+    decide_as(gov_ws, "val", "validator", req.id, "a")
+    decide_as(gov_ws, "risk", "risk_officer", req.id, "b")
     worse = _model(gov_ws, tmp_path, 0.75, seed=2)
     with pytest.raises(PolicyViolationError, match="no-regression: fail"):
-        ws_as(gov_ws, "eng").governance.request_promotion(worse, to="production")
+        request_as(gov_ws, "eng", worse)
     better = _model(gov_ws, tmp_path, 0.85, seed=3)
-    req = ws_as(gov_ws, "eng").governance.request_promotion(better, to="production")
-    ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator", comment="a")
-    ws_as(gov_ws, "risk").governance.decide(req.id, approve=True, role="risk_officer", comment="b")
+    req = request_as(gov_ws, "eng", better)
+    decide_as(gov_ws, "val", "validator", req.id, "a")
+    decide_as(gov_ws, "risk", "risk_officer", req.id, "b")
     assert gov_ws.get(better).stage == "production" and gov_ws.get(first).stage is None
     detail = gov_ws.governance.get_request(req.id)
     assert detail.current_in_stage is None  # once promoted, it is itself in the stage
@@ -168,9 +156,9 @@ def test_no_regression_against_production(gov_ws: Workspace, tmp_path: Path) -> 
 
 def test_revocation_is_audited(gov_ws: Workspace, tmp_path: Path) -> None:
     ref = _model(gov_ws, tmp_path, 0.8)
-    req = ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
-    ws_as(gov_ws, "val").governance.decide(req.id, approve=True, role="validator", comment="a")
-    ws_as(gov_ws, "risk").governance.decide(req.id, approve=True, role="risk_officer", comment="b")
+    req = request_as(gov_ws, "eng", ref)
+    decide_as(gov_ws, "val", "validator", req.id, "a")
+    decide_as(gov_ws, "risk", "risk_officer", req.id, "b")
     with pytest.raises(PermissionDeniedError):
         ws_as(gov_ws, "eng").governance.revoke(ref, stage="production", reason="drift")
     ws_as(gov_ws, "risk").governance.revoke(ref, stage="production", reason="drift breach")
@@ -204,18 +192,17 @@ def test_tokens_authenticate_and_revoke(gov_ws: Workspace) -> None:
 
 def test_one_pending_request_per_version_and_stage(gov_ws: Workspace, tmp_path: Path) -> None:
     ref = _model(gov_ws, tmp_path, 0.8)
-    req = ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
+    req = request_as(gov_ws, "eng", ref)
     with pytest.raises(
         ConflictError, match=f"already has a pending request to production: {req.id}"
     ):
-        ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
+        request_as(gov_ws, "eng", ref)
     with pytest.raises(ValidationError, match="without NUL bytes"):
-        ws_as(gov_ws, "val").governance.decide(
-            req.id, approve=True, role="validator", comment="ok\x00"
-        )
+        decide_as(gov_ws, "val", "validator", req.id, "ok\x00")
 
 
-def test_expired_requests_cannot_be_approved(gov_ws: Workspace, tmp_path: Path) -> None:
+def _expire(ws: Workspace, request_id: str) -> None:
+    """Time passes: the request's deadline was a second ago."""
     from datetime import timedelta
 
     from sqlalchemy import update
@@ -223,26 +210,23 @@ def test_expired_requests_cannot_be_approved(gov_ws: Workspace, tmp_path: Path) 
     from lmops_core.governance.models import ApprovalRequest
     from lmops_core.registry.models import utcnow
 
+    with ws.db.write() as s:
+        s.execute(
+            update(ApprovalRequest)
+            .where(ApprovalRequest.id == request_id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+
+
+def test_expired_requests_cannot_be_approved(gov_ws: Workspace, tmp_path: Path) -> None:
     ref = _model(gov_ws, tmp_path, 0.8)
-    req = ws_as(gov_ws, "eng").governance.request_promotion(ref, to="production")
-    with gov_ws.db.write() as s:
-        s.execute(
-            update(ApprovalRequest)
-            .where(ApprovalRequest.id == req.id)
-            .values(expires_at=utcnow() - timedelta(seconds=1))
-        )
+    req = request_as(gov_ws, "eng", ref)
+    _expire(gov_ws, req.id)
     with pytest.raises(ConflictError, match="is expired: it expired at"):
-        ws_as(gov_ws, "val").governance.decide(
-            req.id, approve=True, role="validator", comment="too late"
-        )
+        decide_as(gov_ws, "val", "validator", req.id, "too late")
     other = _model(gov_ws, tmp_path, 0.8, seed=9)
-    req2 = ws_as(gov_ws, "eng").governance.request_promotion(other, to="production")
-    with gov_ws.db.write() as s:
-        s.execute(
-            update(ApprovalRequest)
-            .where(ApprovalRequest.id == req2.id)
-            .values(expires_at=utcnow() - timedelta(seconds=1))
-        )
+    req2 = request_as(gov_ws, "eng", other)
+    _expire(gov_ws, req2.id)
     assert gov_ws.governance.expire_due() == 1
     assert gov_ws.governance.get_request(req2.id).status == "expired"
     assert [e.subject for e in gov_ws.audit_events(action="promotion.expired")] == [ref, other]

@@ -8,7 +8,6 @@ libraries); here the kit's other fixtures, with the echo plugin of
 from __future__ import annotations
 
 import socket
-import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from lmops_core.testing import (
     registered_by,
     write_jsonl,
 )
+from tests.conftest import run_command
 from tests.plugins import test_third_party_model_kind as echo
 
 ECHO = echo.__name__
@@ -120,22 +120,6 @@ def test_the_kit_loads_once_through_pytest_plugins_and_p(tmp_path: Path) -> None
             assert recording_progress.started == [("x", 1)]
     """)
     )
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "lmops_core.testing",
-            "-p",
-            "no:cacheprovider",
-            str(tmp_path),
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
+    pytest_args = ["-q", "-p", "lmops_core.testing", "-p", "no:cacheprovider", tmp_path]
+    run = run_command([sys.executable, "-m", "pytest", *pytest_args], cwd=tmp_path)
     assert "1 passed" in run.stdout
