@@ -13,7 +13,38 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from lmops_core.digests import parse_digest
+from lmops_core.errors import IntegrityError
+
 ProgressCallback = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class PutRequest:
+    """How one :meth:`ArtifactBackend.put_stream` call asked for its content to be stored.
+
+    ``expected_digest`` (already well formed when a backend sees it) is the digest the content
+    must have; ``progress`` is called with each number of bytes stored; ``lease`` names the
+    writer's lease the digest joins before the blob is looked up or published.
+    """
+
+    expected_digest: str | None = None
+    progress: ProgressCallback | None = None
+    lease: str | None = None
+
+    def stored(self, n: int) -> None:
+        """Report ``n`` more bytes stored (nothing for an empty piece or no callback)."""
+        if self.progress is not None and n:
+            self.progress(n)
+
+    def check(self, digest: str) -> None:
+        """Refuse content whose digest is not the expected one (``IntegrityError``)."""
+        if self.expected_digest is not None and digest != self.expected_digest:
+            raise IntegrityError(
+                f"upload does not match its expected digest: got {digest}, "
+                f"expected {self.expected_digest}",
+                digest=digest,
+            )
 
 
 @dataclass(frozen=True)
@@ -38,12 +69,11 @@ class CollectReport:
 
 
 class ArtifactBackend(abc.ABC):
-    """Abstract content-addressed blob storage; subclasses must implement every method."""
+    """Abstract content-addressed blob storage; subclasses implement every abstract method."""
 
     #: The URI this backend was opened with.
     uri: str
 
-    @abc.abstractmethod
     def put_stream(
         self,
         stream: BinaryIO,
@@ -62,6 +92,13 @@ class ArtifactBackend(abc.ABC):
         between this write and the metadata that will reference it. Storing
         content that is already present refreshes the blob's age.
         """
+        if expected_digest is not None:
+            parse_digest(expected_digest)
+        return self.write_stream(stream, PutRequest(expected_digest, progress, lease))
+
+    @abc.abstractmethod
+    def write_stream(self, stream: BinaryIO, request: PutRequest) -> ArtifactInfo:
+        """Store ``stream`` as :meth:`put_stream` promises, for the request it was given."""
 
     @abc.abstractmethod
     def open(self, digest: str) -> BinaryIO:

@@ -37,9 +37,9 @@ from lmops_core.artifacts.backend import (
     ArtifactBackend,
     ArtifactInfo,
     CollectReport,
-    ProgressCallback,
+    PutRequest,
 )
-from lmops_core.digests import CHUNK_SIZE, hex_part, parse_digest
+from lmops_core.digests import CHUNK_SIZE, hex_part
 from lmops_core.errors import (
     ConfigurationError,
     IntegrityError,
@@ -206,16 +206,8 @@ class LocalArtifactBackend(ArtifactBackend):
         hx = hex_part(digest)  # validated: only hex digits reach the filesystem
         return self._blobs / hx[:2] / hx[2:]
 
-    def put_stream(
-        self,
-        stream: BinaryIO,
-        *,
-        expected_digest: str | None = None,
-        progress: ProgressCallback | None = None,
-        lease: str | None = None,
-    ) -> ArtifactInfo:
-        if expected_digest is not None:
-            parse_digest(expected_digest)
+    def write_stream(self, stream: BinaryIO, request: PutRequest) -> ArtifactInfo:
+        lease = request.lease
         lease_path = self._lease_path(lease) if lease is not None else None
         fd, tmp_name = tempfile.mkstemp(prefix="upload-", suffix=".part", dir=self._tmp)
         tmp = Path(tmp_name)
@@ -227,17 +219,11 @@ class LocalArtifactBackend(ArtifactBackend):
                     h.update(chunk)
                     out.write(chunk)
                     size += len(chunk)
-                    if progress is not None:
-                        progress(len(chunk))
+                    request.stored(len(chunk))
                 out.flush()
                 os.fsync(out.fileno())
             digest = f"sha256:{h.hexdigest()}"
-            if expected_digest is not None and digest != expected_digest:
-                raise IntegrityError(
-                    f"upload does not match its expected digest: got {digest}, "
-                    f"expected {expected_digest}",
-                    digest=digest,
-                )
+            request.check(digest)
             if lease_path is not None:
                 _append_line(lease_path, digest)
             final = self._path(digest)

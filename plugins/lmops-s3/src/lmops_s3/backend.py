@@ -36,10 +36,10 @@ from lmops_core.artifacts.backend import (
     ArtifactBackend,
     ArtifactInfo,
     CollectReport,
-    ProgressCallback,
+    PutRequest,
 )
 from lmops_core.artifacts.local import VerifyingReader
-from lmops_core.digests import CHUNK_SIZE, hex_part, parse_digest
+from lmops_core.digests import CHUNK_SIZE, hex_part
 from lmops_core.errors import IntegrityError, NotFoundError
 from lmops_s3.failures import MISSING_CODES, error_code, translated
 from lmops_s3.location import Location
@@ -113,54 +113,32 @@ class S3ArtifactBackend(ArtifactBackend):
 
     # -- writing -------------------------------------------------------------------
 
-    def put_stream(
-        self,
-        stream: BinaryIO,
-        *,
-        expected_digest: str | None = None,
-        progress: ProgressCallback | None = None,
-        lease: str | None = None,
-    ) -> ArtifactInfo:
-        if expected_digest is not None:
-            parse_digest(expected_digest)
-        if lease is not None:
-            self.location.lease(lease)  # validated before anything is read or sent
+    def write_stream(self, stream: BinaryIO, request: PutRequest) -> ArtifactInfo:
+        if request.lease is not None:
+            self.location.lease(request.lease)  # validated before anything is read or sent
         with self._calls("store an artifact"):
             start = _rewind_point(stream)
             first = _read_full(stream, self.part_size)
             if len(first) < self.part_size:
-                return self._put_small(first, expected_digest, progress, lease)
+                return self._put_small(first, request)
             if start is not None:
-                return self._put_file(stream, start, first, expected_digest, progress, lease)
-            return self._put_unknown(stream, first, expected_digest, progress, lease)
+                return self._put_file(stream, start, first, request)
+            return self._put_unknown(stream, first, request)
 
-    def _put_small(
-        self,
-        data: bytes,
-        expected: str | None,
-        progress: ProgressCallback | None,
-        lease: str | None,
-    ) -> ArtifactInfo:
+    def _put_small(self, data: bytes, request: PutRequest) -> ArtifactInfo:
         digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
-        _check_expected(digest, expected)
-        if self._already_stored(digest, lease):
+        request.check(digest)
+        if self._already_stored(digest, request.lease):
             return ArtifactInfo(digest=digest, size=len(data), created=False)
         # One PUT is atomic: the object is complete or absent.
         self.client.put_object(
             Bucket=self.location.bucket, Key=self.location.blob(digest), Body=data
         )
-        if progress is not None and data:
-            progress(len(data))
+        request.stored(len(data))
         return ArtifactInfo(digest=digest, size=len(data), created=True)
 
     def _put_file(
-        self,
-        stream: BinaryIO,
-        start: int,
-        first: bytes,
-        expected: str | None,
-        progress: ProgressCallback | None,
-        lease: str | None,
+        self, stream: BinaryIO, start: int, first: bytes, request: PutRequest
     ) -> ArtifactInfo:
         # Hashed first (streaming, constant memory), so stored content is never sent again
         # and the upload can go straight to its digest's key.
@@ -170,8 +148,8 @@ class S3ArtifactBackend(ArtifactBackend):
             h.update(chunk)
             size += len(chunk)
         digest = f"sha256:{h.hexdigest()}"
-        _check_expected(digest, expected)
-        if self._already_stored(digest, lease):
+        request.check(digest)
+        if self._already_stored(digest, request.lease):
             return ArtifactInfo(digest=digest, size=size, created=False)
         stream.seek(start)
         part_size = max(self.part_size, -(-size // (_MAX_PARTS - 1)))
@@ -179,7 +157,7 @@ class S3ArtifactBackend(ArtifactBackend):
         upload = self.client.create_multipart_upload(Bucket=self.location.bucket, Key=key)
         try:
             sent, parts, sent_size = self._send_parts(
-                stream, key, upload["UploadId"], b"", part_size, progress
+                stream, key, upload["UploadId"], b"", part_size, request
             )
             if sent != digest or sent_size != size:
                 raise IntegrityError(
@@ -193,22 +171,15 @@ class S3ArtifactBackend(ArtifactBackend):
             raise
         return ArtifactInfo(digest=digest, size=size, created=True)
 
-    def _put_unknown(
-        self,
-        stream: BinaryIO,
-        first: bytes,
-        expected: str | None,
-        progress: ProgressCallback | None,
-        lease: str | None,
-    ) -> ArtifactInfo:
+    def _put_unknown(self, stream: BinaryIO, first: bytes, request: PutRequest) -> ArtifactInfo:
         tmp = self.location.key("tmp", f"upload-{uuid.uuid4().hex}")
         upload = self.client.create_multipart_upload(Bucket=self.location.bucket, Key=tmp)
         try:
             digest, parts, size = self._send_parts(
-                stream, tmp, upload["UploadId"], first, self.part_size, progress
+                stream, tmp, upload["UploadId"], first, self.part_size, request
             )
-            _check_expected(digest, expected)
-            if self._already_stored(digest, lease):
+            request.check(digest)
+            if self._already_stored(digest, request.lease):
                 self._abort(tmp, upload["UploadId"])  # never completed: nothing to delete
                 return ArtifactInfo(digest=digest, size=size, created=False)
             self._complete(tmp, upload["UploadId"], parts)
@@ -233,7 +204,7 @@ class S3ArtifactBackend(ArtifactBackend):
         upload_id: str,
         first: bytes,
         part_size: int,
-        progress: ProgressCallback | None,
+        request: PutRequest,
     ) -> tuple[str, list[dict[str, Any]], int]:
         """Send ``first`` and the rest of ``stream`` as parts, hashing in order as they go.
 
@@ -258,7 +229,7 @@ class S3ArtifactBackend(ArtifactBackend):
                     in_flight.append(
                         (
                             number,
-                            pool.submit(self._send_part, key, upload_id, number, chunk, progress),
+                            pool.submit(self._send_part, key, upload_id, number, chunk, request),
                         )
                     )
                     del chunk  # the pool holds the only reference while it is sent
@@ -274,13 +245,12 @@ class S3ArtifactBackend(ArtifactBackend):
         return f"sha256:{h.hexdigest()}", parts, size
 
     def _send_part(
-        self, key: str, upload_id: str, number: int, data: bytes, progress: ProgressCallback | None
+        self, key: str, upload_id: str, number: int, data: bytes, request: PutRequest
     ) -> Any:
         answer = self.client.upload_part(
             Bucket=self.location.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
         )
-        if progress is not None:
-            progress(len(data))
+        request.stored(len(data))
         return answer
 
     def _complete(self, key: str, upload_id: str, parts: list[dict[str, Any]]) -> None:
@@ -588,11 +558,3 @@ def _read_full(stream: BinaryIO, size: int) -> bytes:
     while len(buffer) < size and (more := stream.read(size - len(buffer))):
         buffer += more
     return bytes(buffer)
-
-
-def _check_expected(digest: str, expected: str | None) -> None:
-    if expected is not None and digest != expected:
-        raise IntegrityError(
-            f"upload does not match its expected digest: got {digest}, expected {expected}",
-            digest=digest,
-        )
