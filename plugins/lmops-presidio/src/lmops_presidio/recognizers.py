@@ -80,6 +80,32 @@ class AllNetworksCreditCardRecognizer(CreditCardRecognizer):
         number = digits_only(pattern_text)
         return card_network(number) is not None and luhn_valid(number)
 
+    def analyze(
+        self,
+        text: str,
+        entities: list[str],
+        nlp_artifacts: NlpArtifacts | None = None,
+        regex_flags: int | None = None,
+    ) -> list[RecognizerResult]:
+        """Valid card numbers; one shaped like a resident ID only when named as a card.
+
+        One resident ID in ten passes Luhn whatever its check character, and
+        Gansu's region codes (62...) read as UnionPay: such a number with a
+        wrong check character is a mistyped ID unless a card word precedes it.
+        """
+        results: list[RecognizerResult] = super().analyze(
+            text, entities, nlp_artifacts, regex_flags
+        )
+        return [
+            r
+            for r in results
+            if not cn_resident_id_shaped(digits_only(text[r.start : r.end]))
+            or (
+                words_before(text, r.start, CARD_CONTEXT)
+                and not words_before(text, r.start, CN_ID_CONTEXT)
+            )
+        ]
+
     def invalidate_result(self, pattern_text: str) -> bool:
         """Not a card when it is a valid resident ID (which it is reported as instead)."""
         return cn_resident_id_valid(pattern_text)
@@ -188,11 +214,16 @@ CN_CARD_CONTEXT: tuple[str, ...] = (
 CN_ID_CONTEXT: tuple[str, ...] = ("身份证", "证件", "身份", "id no", "id number", "identity")
 """Words that, just before a number, say it is an identity number."""
 
+CARD_CONTEXT: tuple[str, ...] = (*CN_CARD_CONTEXT, "card", "credit", "visa", "mastercard")
+"""Words that, just before a number, say it is a card of any kind."""
+
 _CONTEXT_WINDOW = 16
 
 
-def _before(text: str, start: int) -> str:
-    return text[max(0, start - _CONTEXT_WINDOW) : start].lower()
+def words_before(text: str, start: int, words: Sequence[str]) -> bool:
+    """Whether one of ``words`` (lower case) comes just before ``text[start]``."""
+    before = text[max(0, start - _CONTEXT_WINDOW) : start].lower()
+    return any(word in before for word in words)
 
 
 class CnBankCardRecognizer(_ContextPatternRecognizer):
@@ -245,10 +276,9 @@ class CnBankCardRecognizer(_ContextPatternRecognizer):
     def is_bank_card(text: str, start: int, end: int) -> bool:
         """Whether the number at ``text[start:end]`` is a bank card by issuer and context."""
         number = digits_only(text[start:end])
-        before = _before(text, start)
-        if any(word in before for word in CN_ID_CONTEXT):
+        if words_before(text, start, CN_ID_CONTEXT):
             return False
-        named = any(word in before for word in CN_CARD_CONTEXT)
+        named = words_before(text, start, CN_CARD_CONTEXT)
         if cn_resident_id_shaped(number):
             return named
         return named or number.startswith(CN_CARD_ISSUER_PREFIXES)
