@@ -49,7 +49,29 @@ __all__ = [
 ]
 
 
-class AllNetworksCreditCardRecognizer(CreditCardRecognizer):
+class _KeptByContext(PatternRecognizer):
+    """A pattern recognizer whose findings must also pass :meth:`keep`, which reads the
+    text around them."""
+
+    def keep(self, text: str, start: int, end: int) -> bool:
+        """Whether the finding at ``text[start:end]`` is reported."""
+        raise NotImplementedError
+
+    def analyze(
+        self,
+        text: str,
+        entities: list[str],
+        nlp_artifacts: NlpArtifacts | None = None,
+        regex_flags: int | None = None,
+    ) -> list[RecognizerResult]:
+        """The pattern findings that :meth:`keep` accepts."""
+        results: list[RecognizerResult] = super().analyze(
+            text, entities, nlp_artifacts, regex_flags
+        )
+        return [r for r in results if self.keep(text, r.start, r.end)]
+
+
+class AllNetworksCreditCardRecognizer(_KeptByContext, CreditCardRecognizer):
     """presidio's credit-card recognizer, extended to every major network.
 
     Matches 13-19 digit numbers (plain, 4-4-4-4[-n], Amex 4-6-5 and Diners
@@ -80,31 +102,18 @@ class AllNetworksCreditCardRecognizer(CreditCardRecognizer):
         number = digits_only(pattern_text)
         return card_network(number) is not None and luhn_valid(number)
 
-    def analyze(
-        self,
-        text: str,
-        entities: list[str],
-        nlp_artifacts: NlpArtifacts | None = None,
-        regex_flags: int | None = None,
-    ) -> list[RecognizerResult]:
-        """Valid card numbers; one shaped like a resident ID only when named as a card.
+    def keep(self, text: str, start: int, end: int) -> bool:
+        """A number shaped like a resident ID is a card only when named as a card.
 
         One resident ID in ten passes Luhn whatever its check character, and
         Gansu's region codes (62...) read as UnionPay: such a number with a
         wrong check character is a mistyped ID unless a card word precedes it.
         """
-        results: list[RecognizerResult] = super().analyze(
-            text, entities, nlp_artifacts, regex_flags
+        if not cn_resident_id_shaped(digits_only(text[start:end])):
+            return True
+        return words_before(text, start, CARD_CONTEXT) and not words_before(
+            text, start, CN_ID_CONTEXT
         )
-        return [
-            r
-            for r in results
-            if not cn_resident_id_shaped(digits_only(text[r.start : r.end]))
-            or (
-                words_before(text, r.start, CARD_CONTEXT)
-                and not words_before(text, r.start, CN_ID_CONTEXT)
-            )
-        ]
 
     def invalidate_result(self, pattern_text: str) -> bool:
         """Not a card when it is a valid resident ID (which it is reported as instead)."""
@@ -226,7 +235,7 @@ def words_before(text: str, start: int, words: Sequence[str]) -> bool:
     return any(word in before for word in words)
 
 
-class CnBankCardRecognizer(_ContextPatternRecognizer):
+class CnBankCardRecognizer(_KeptByContext, _ContextPatternRecognizer):
     """Bank card numbers as issued in mainland China: 16-19 digits passing Luhn,
     from a domestic issuer or named as a bank card.
 
@@ -259,21 +268,7 @@ class CnBankCardRecognizer(_ContextPatternRecognizer):
         """Not a card when it is a valid resident ID: one in ten IDs also passes Luhn."""
         return cn_resident_id_valid(pattern_text)
 
-    def analyze(
-        self,
-        text: str,
-        entities: list[str],
-        nlp_artifacts: NlpArtifacts | None = None,
-        regex_flags: int | None = None,
-    ) -> list[RecognizerResult]:
-        """Luhn-valid numbers kept by their issuer prefix and the words before them."""
-        results: list[RecognizerResult] = super().analyze(
-            text, entities, nlp_artifacts, regex_flags
-        )
-        return [r for r in results if self.is_bank_card(text, r.start, r.end)]
-
-    @staticmethod
-    def is_bank_card(text: str, start: int, end: int) -> bool:
+    def keep(self, text: str, start: int, end: int) -> bool:
         """Whether the number at ``text[start:end]`` is a bank card by issuer and context."""
         number = digits_only(text[start:end])
         if words_before(text, start, CN_ID_CONTEXT):
