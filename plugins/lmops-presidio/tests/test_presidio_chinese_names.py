@@ -11,6 +11,7 @@ from lmops_presidio.config import GuardConfig
 from lmops_presidio.evaluation import LabelledText, Score, Span, load_labelled, score
 from lmops_presidio.guard import PiiGuard
 from lmops_presidio.prefilter import HAN
+from lmops_presidio.zh_ner import lac_model, lac_words_batch
 
 HELDOUT = Path(__file__).parent / "data" / "bilingual_pii" / "heldout.jsonl"
 
@@ -116,3 +117,11 @@ def test_chinese_ner_can_be_turned_off() -> None:
 def test_chinese_person_needs_a_surname_or_a_cue(text: str, names: list[str]) -> None:
     findings = PiiGuard().scan(text)
     assert [text[f.start : f.end] for f in findings if f.entity_type == "PERSON"] == names
+
+
+def test_batched_lac_tags_every_text_as_lac_does_one_by_one() -> None:
+    texts = [sample.text for sample in load_labelled(HELDOUT)[::7]]
+    # Equal lengths share one ONNX call; the empty text and a lone character too.
+    texts += ["李娜明天去上海", "王芳昨天回北京", "", "张", "请拨打 <CN_MOBILE> 联系我。"]
+    one_by_one = [[tuple(pair) for pair in lac_model().run(text)] for text in texts]
+    assert lac_words_batch(texts) == one_by_one

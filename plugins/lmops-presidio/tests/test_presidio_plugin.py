@@ -6,6 +6,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 
+import pytest
 from lmops_presidio.step import PiiRedactionStep
 
 from lmops_core.contracts import Stage
@@ -13,20 +14,42 @@ from lmops_core.plugins import PluginHost
 from lmops_core.testing import registered_by
 
 
-def test_registers_the_pii_step_evidence_kind_and_guard_and_nothing_else(
-    load_plugin: Callable[..., PluginHost],
-) -> None:
-    host = load_plugin("lmops_presidio.plugin")
+@pytest.fixture
+def host(load_plugin: Callable[..., PluginHost]) -> PluginHost:
+    return load_plugin("lmops_presidio.plugin")
+
+
+def test_registers_the_pii_step_evidence_kind_and_guard_and_nothing_else(host: PluginHost) -> None:
     assert registered_by(host, "lmops_presidio.plugin") == {
         "operations": ["data_preparation:pii-redact"],
         "evidence_kinds": ["pii"],
         "guards": ["pii"],
     }
     assert isinstance(host.operation(Stage.DATA_PREPARATION, "pii-redact").value, PiiRedactionStep)
-    kind = host.evidence_kind("pii")
-    assert kind.metrics["findings_before"].type == "integer"
-    assert kind.metrics["findings_after"].type == "integer"
-    assert {"records", "records_touched"} <= set(kind.metrics)
+
+
+def test_pii_evidence_is_integer_counts_with_four_headlines(host: PluginHost) -> None:
+    metrics = host.evidence_kind("pii").metrics
+    assert {name: metric.type for name, metric in metrics.items()} == dict.fromkeys(
+        [
+            "findings_before",
+            "findings_after",
+            "records_touched",
+            "records",
+            "fields",
+            "fields_touched",
+            "before.*",
+            "after.*",
+        ],
+        "integer",
+    )
+    assert sorted(name for name, metric in metrics.items() if metric.headline) == [
+        "findings_after",
+        "findings_before",
+        "records",
+        "records_touched",
+    ]
+    assert metrics["findings_after"].direction == "lower"
 
 
 def test_registering_does_not_import_presidio_or_spacy() -> None:

@@ -180,3 +180,21 @@ def test_cn_bank_card_needs_a_domestic_issuer_or_a_bank_card_word(text: str, is_
     findings = PiiGuard(PATTERNS_ONLY).scan(text)
     # A card of a known network is reported as CREDIT_CARD, a bank card too (also).
     assert any("CN_BANK_CARD" in (f.entity_type, *f.also) for f in findings) is is_card
+
+
+@pytest.mark.parametrize(
+    ("text", "is_card"),
+    [
+        (f"Reference {BAD_ID_PASSING_LUHN} was rejected as an invalid ID.", False),
+        (f"订单 {BAD_ID_PASSING_LUHN} 已发货", False),
+        (f"身份证卡号 {BAD_ID_PASSING_LUHN}", False),
+        (f"Charge the card {BAD_ID_PASSING_LUHN} today.", True),
+        (f"信用卡 {BAD_ID_PASSING_LUHN}", True),
+        ("Order 6200000000000005 shipped.", True),  # UnionPay, not ID-shaped
+    ],
+)
+def test_an_id_shaped_number_is_a_credit_card_only_when_named_as_a_card(
+    text: str, is_card: bool
+) -> None:
+    findings = PiiGuard(PATTERNS_ONLY).scan(text)
+    assert any("CREDIT_CARD" in (f.entity_type, *f.also) for f in findings) is is_card

@@ -20,7 +20,12 @@ from presidio_anonymizer.entities import RecognizerResult as AnonymizerResult
 
 from lmops_core.errors import ValidationError
 from lmops_presidio.config import ALL_ENTITIES, DEFAULT_NER_MODEL, NER_ENTITIES, GuardConfig
-from lmops_presidio.engines import analyzer_engine, anonymizer_engine, empty_artifacts
+from lmops_presidio.engines import (
+    analyzer_engine,
+    anonymizer_engine,
+    empty_artifacts,
+    prepare_batch,
+)
 from lmops_presidio.operators import operator_configs
 from lmops_presidio.prefilter import candidate_entities, english_view, has_latin
 
@@ -194,6 +199,7 @@ class PiiGuard:
     def _analyze_unique(self, texts: list[str]) -> Iterator[list[RecognizerResult]]:
         analyzer = self.analyzer
         language = self.config.language
+        prepare_batch(analyzer, texts)
         for text, artifacts in zip(texts, self._artifacts(analyzer, texts), strict=True):
             candidates = candidate_entities(
                 text, self._entities, chinese_ner=self.config.uses_chinese_ner

@@ -5,9 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from lmops_core import hookimpl
-from lmops_core.contracts import EvidenceKind, Metric, Register
+from lmops_core.contracts import Direction, EvidenceKind, Metric, Register
 from lmops_core.kit import registers, report_sections
 from lmops_core.runtimes import Guard, TextGuard
+
+_PII_COUNTS: tuple[tuple[str, str, Direction, bool, str], ...] = (
+    # name, unit, which way is better, headline, description
+    ("findings_before", "findings", "none", True, ""),
+    ("findings_after", "findings", "lower", True, ""),
+    ("records_touched", "records", "none", True, ""),
+    ("records", "records", "none", True, ""),
+    ("fields", "fields", "none", False, ""),
+    ("fields_touched", "fields", "none", False, ""),
+    ("before.*", "findings", "none", False, "findings per entity type"),
+    ("after.*", "findings", "lower", False, "findings left per entity type"),
+)
+"""Every metric of the ``pii`` evidence is an integer count."""
 
 PII_EVIDENCE = EvidenceKind(
     name="pii",
@@ -16,16 +29,8 @@ PII_EVIDENCE = EvidenceKind(
         "the output), with per-entity counts as before.<ENTITY> / after.<ENTITY>. Counts only."
     ),
     metrics=[
-        Metric("findings_before", "integer", "findings", headline=True),
-        Metric("findings_after", "integer", "findings", "lower", headline=True),
-        Metric("records_touched", "integer", "records", headline=True),
-        Metric("records", "integer", "records", headline=True),
-        Metric("fields", "integer", "fields"),
-        Metric("fields_touched", "integer", "fields"),
-        Metric("before.*", "integer", "findings", description="findings per entity type"),
-        Metric(
-            "after.*", "integer", "findings", "lower", description="findings left per entity type"
-        ),
+        Metric(name, "integer", unit, direction, headline, text)
+        for name, unit, direction, headline, text in _PII_COUNTS
     ],
 )
 """The evidence kind the ``pii-redact`` step produces."""

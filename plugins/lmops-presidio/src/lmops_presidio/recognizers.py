@@ -49,7 +49,29 @@ __all__ = [
 ]
 
 
-class AllNetworksCreditCardRecognizer(CreditCardRecognizer):
+class _KeptByContext(PatternRecognizer):
+    """A pattern recognizer whose findings must also pass :meth:`keep`, which reads the
+    text around them."""
+
+    def keep(self, text: str, start: int, end: int) -> bool:
+        """Whether the finding at ``text[start:end]`` is reported."""
+        raise NotImplementedError
+
+    def analyze(
+        self,
+        text: str,
+        entities: list[str],
+        nlp_artifacts: NlpArtifacts | None = None,
+        regex_flags: int | None = None,
+    ) -> list[RecognizerResult]:
+        """The pattern findings that :meth:`keep` accepts."""
+        results: list[RecognizerResult] = super().analyze(
+            text, entities, nlp_artifacts, regex_flags
+        )
+        return [r for r in results if self.keep(text, r.start, r.end)]
+
+
+class AllNetworksCreditCardRecognizer(_KeptByContext, CreditCardRecognizer):
     """presidio's credit-card recognizer, extended to every major network.
 
     Matches 13-19 digit numbers (plain, 4-4-4-4[-n], Amex 4-6-5 and Diners
@@ -79,6 +101,19 @@ class AllNetworksCreditCardRecognizer(CreditCardRecognizer):
         """A number of a known network that passes the Luhn check."""
         number = digits_only(pattern_text)
         return card_network(number) is not None and luhn_valid(number)
+
+    def keep(self, text: str, start: int, end: int) -> bool:
+        """A number shaped like a resident ID is a card only when named as a card.
+
+        One resident ID in ten passes Luhn whatever its check character, and
+        Gansu's region codes (62...) read as UnionPay: such a number with a
+        wrong check character is a mistyped ID unless a card word precedes it.
+        """
+        if not cn_resident_id_shaped(digits_only(text[start:end])):
+            return True
+        return words_before(text, start, CARD_CONTEXT) and not words_before(
+            text, start, CN_ID_CONTEXT
+        )
 
     def invalidate_result(self, pattern_text: str) -> bool:
         """Not a card when it is a valid resident ID (which it is reported as instead)."""
@@ -188,14 +223,19 @@ CN_CARD_CONTEXT: tuple[str, ...] = (
 CN_ID_CONTEXT: tuple[str, ...] = ("身份证", "证件", "身份", "id no", "id number", "identity")
 """Words that, just before a number, say it is an identity number."""
 
+CARD_CONTEXT: tuple[str, ...] = (*CN_CARD_CONTEXT, "card", "credit", "visa", "mastercard")
+"""Words that, just before a number, say it is a card of any kind."""
+
 _CONTEXT_WINDOW = 16
 
 
-def _before(text: str, start: int) -> str:
-    return text[max(0, start - _CONTEXT_WINDOW) : start].lower()
+def words_before(text: str, start: int, words: Sequence[str]) -> bool:
+    """Whether one of ``words`` (lower case) comes just before ``text[start]``."""
+    before = text[max(0, start - _CONTEXT_WINDOW) : start].lower()
+    return any(word in before for word in words)
 
 
-class CnBankCardRecognizer(_ContextPatternRecognizer):
+class CnBankCardRecognizer(_KeptByContext, _ContextPatternRecognizer):
     """Bank card numbers as issued in mainland China: 16-19 digits passing Luhn,
     from a domestic issuer or named as a bank card.
 
@@ -228,27 +268,12 @@ class CnBankCardRecognizer(_ContextPatternRecognizer):
         """Not a card when it is a valid resident ID: one in ten IDs also passes Luhn."""
         return cn_resident_id_valid(pattern_text)
 
-    def analyze(
-        self,
-        text: str,
-        entities: list[str],
-        nlp_artifacts: NlpArtifacts | None = None,
-        regex_flags: int | None = None,
-    ) -> list[RecognizerResult]:
-        """Luhn-valid numbers kept by their issuer prefix and the words before them."""
-        results: list[RecognizerResult] = super().analyze(
-            text, entities, nlp_artifacts, regex_flags
-        )
-        return [r for r in results if self.is_bank_card(text, r.start, r.end)]
-
-    @staticmethod
-    def is_bank_card(text: str, start: int, end: int) -> bool:
+    def keep(self, text: str, start: int, end: int) -> bool:
         """Whether the number at ``text[start:end]`` is a bank card by issuer and context."""
         number = digits_only(text[start:end])
-        before = _before(text, start)
-        if any(word in before for word in CN_ID_CONTEXT):
+        if words_before(text, start, CN_ID_CONTEXT):
             return False
-        named = any(word in before for word in CN_CARD_CONTEXT)
+        named = words_before(text, start, CN_CARD_CONTEXT)
         if cn_resident_id_shaped(number):
             return named
         return named or number.startswith(CN_CARD_ISSUER_PREFIXES)
