@@ -4,8 +4,9 @@ The per-text functions of :mod:`lmops_evidently.text` define every descriptor;
 this module gives the very same values for a chunk of texts without a Python
 call per text where it can prove they agree:
 
-* lengths and scripts come from the column's UTF-8 bytes, decoded to code
-  points with numpy (exact for every text);
+* lengths are Arrow's code point counts (what ``len`` counts); the script of
+  an ASCII text is "latin" if it has a letter, else "none", and other texts
+  go through :func:`~lmops_evidently.text.script_counts`;
 * words are cut by RE2 in Arrow for texts made only of ASCII and CJK
   characters, where lower-casing, ``\\w`` and the CJK ranges mean the same in
   Python and in RE2; any other text goes through :func:`~lmops_evidently.text.words`;
@@ -87,7 +88,7 @@ class TextColumn:
         if len(others):
             cut = [words(text) for text in _python_rows(self.texts, others)]
             extra = np.repeat(others, [len(c) for c in cut])
-            flat = pa.concat_arrays([flat, pa.array([w for c in cut for w in c], pa.string())])
+            flat = pa.concat_arrays([flat, pa.array([w for c in cut for w in c], flat.type)])
             owners = np.concatenate([owners, extra])
             # Words stay grouped by text, in the texts' order, as per-text cutting gives them.
             order = np.argsort(owners, kind="stable")
