@@ -26,7 +26,7 @@ from lmops_evidently.parquet import (
 from lmops_evidently.pii import Scan, load_scanner, require_scanner
 from lmops_evidently.schema import MESSAGES, Schema, infer_schema
 from lmops_evidently.vocabulary import ReferenceVocabulary, TokenizerVocabulary
-from lmops_evidently.window import Vocabulary, WindowBuilder
+from lmops_evidently.window import Measures, Vocabulary, WindowBuilder
 
 SCHEMA_ROWS = 1_000
 """Leading reference rows (after sampling) from which field types are inferred."""
@@ -193,16 +193,12 @@ def build_feature_frames(
         size = min(params.embedding_rows, analysed[path])
         return np.sort(rng.choice(analysed[path], size, False))
 
+    measures = Measures(schema, vocabularies, scan)
+
     def measure(path: Path, building_reference: bool) -> WindowBuilder:
+        unit = _UNITS[kinds[path]]
         builder = WindowBuilder(
-            schema=schema,
-            path=path,
-            vocabularies=vocabularies,
-            building_reference=building_reference,
-            scan=scan,
-            pii_rows=pii_rows(path),
-            embedding_rows=embedding_rows(path),
-            unit=_UNITS[kinds[path]],
+            measures, path, building_reference, pii_rows(path), embedding_rows(path), unit
         )
         _feed(builder, kinds[path], params.chunk_size, picks[path], progress, totals[path])
         return builder

@@ -7,6 +7,7 @@ memory is its feature columns (a few numbers per row), not its text.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,22 @@ MISSING = "missing"
 """Language label of a row whose text field is absent or null."""
 
 
+@dataclass(frozen=True)
+class Measures:
+    """What both windows of a comparison are measured with."""
+
+    schema: Schema
+    vocabularies: dict[str, Vocabulary]
+    """Each text field's OOV vocabulary (shared: the current window is scored on the reference's)."""
+    scan: Scan | None = None
+    """The PII guard's scanner, when the ``pii`` descriptor is measured."""
+
+
+@dataclass
 class WindowBuilder:
     """Accumulates one window's feature columns from chunks of records.
 
-    ``vocabularies`` maps each text field to its vocabulary. On the reference
+    ``measures.vocabularies`` maps each text field to its vocabulary. On the reference
     window with :class:`ReferenceVocabulary`, OOV rates are only known once
     every chunk is in (see :mod:`lmops_evidently.vocabulary`), so
     :meth:`frame` finishes them. ``pii_rows`` holds the sorted ordinals of the
@@ -42,32 +55,21 @@ class WindowBuilder:
     ``unit`` names a record's position in error messages (``line`` or ``row``).
     """
 
-    def __init__(
-        self,
-        *,
-        schema: Schema,
-        path: Path,
-        vocabularies: dict[str, Vocabulary],
-        building_reference: bool,
-        scan: Scan | None = None,
-        pii_rows: np.ndarray | None = None,
-        embedding_rows: np.ndarray | None = None,
-        unit: str = "line",
-    ) -> None:
-        self.schema = schema
-        self.unit = unit
-        self.path = path
-        self.vocabularies = vocabularies
-        self.building_reference = building_reference
-        self.scan = scan
-        self.pii_rows = pii_rows if pii_rows is not None else np.zeros(0, dtype=np.int64)
-        self.embedding_rows = embedding_rows
-        self.embedding_texts: dict[str, list[str]] = {}
-        """Texts kept (missing ones as "") for the embedding-drift sample, per field."""
-        self.rows = 0
-        self._numeric: dict[str, list[np.ndarray]] = {c: [] for c in schema.numeric_columns}
+    measures: Measures
+    path: Path
+    building_reference: bool
+    pii_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    embedding_rows: np.ndarray | None = None
+    unit: str = "line"
+    embedding_texts: dict[str, list[str]] = field(default_factory=dict, init=False)
+    """Texts kept (missing ones as "") for the embedding-drift sample, per field."""
+    rows: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self.schema = self.measures.schema
+        self._numeric: dict[str, list[np.ndarray]] = {c: [] for c in self.schema.numeric_columns}
         self._categorical: dict[str, list[pd.Categorical]] = {
-            c: [] for c in schema.categorical_columns
+            c: [] for c in self.schema.categorical_columns
         }
 
     def add(self, rows: Sequence[Row]) -> None:
@@ -114,7 +116,7 @@ class WindowBuilder:
     def frame(self) -> pd.DataFrame:
         """The window's feature frame (one row per analysed record), columns in schema order."""
         for text_field in self.schema.text_fields:
-            vocabulary = self.vocabularies.get(text_field)
+            vocabulary = self.measures.vocabularies.get(text_field)
             column = f"{text_field}.oov_rate"
             if column not in self._numeric:
                 continue
@@ -234,12 +236,12 @@ class WindowBuilder:
             self._categorical[f"{name}.lang"].append(pd.Categorical(labels))
         if "refusal" in wanted:
             put("refusal", text.refusals().astype(np.float64))
-        if "pii" in wanted and self.scan is not None:
+        if "pii" in wanted and self.measures.scan is not None:
             chosen = np.isin(ordinals, self.pii_rows)
-            self._numeric[f"{name}.pii"].append(pii_flags(self.scan, column, chosen))
+            self._numeric[f"{name}.pii"].append(pii_flags(self.measures.scan, column, chosen))
 
     def _oov(self, name: str, tokens: Tokens, ordinals: np.ndarray) -> np.ndarray:
-        vocabulary = self.vocabularies[name]
+        vocabulary = self.measures.vocabularies[name]
         if isinstance(vocabulary, ReferenceVocabulary) and self.building_reference:
             vocabulary.add_reference(tokens, ordinals)
             # Placeholder until freeze(): 0 where a text exists (NaN where missing, by put).
