@@ -1,30 +1,28 @@
-"""Benchmark: the lmops ``drift`` monitor vs Evidently called directly on the same frames.
+"""Benchmark: drift evidence from raw inference logs, lmops vs plain pandas + Evidently.
 
-For each window size N (reference and current N rows each, 20 feature columns:
-9 text descriptors of ``prompt``/``response``, 7 numbers, 4 categories) it
-measures, each in a fresh subprocess so peak RSS values do not mix:
+For each window size N (reference and current N rows each of JSONL inference
+logs; 20 feature columns: 9 text descriptors of ``prompt``/``response``, 7
+numbers, 4 categories) it runs, ``--repeat`` times, each side in a fresh
+subprocess (so peak RSS values do not mix; both warm: imports done and Evidently
+run once on a tiny frame before the clock starts):
 
-* ``frames``       - the monitor's feature frames built once from the JSONL logs and
-                     saved as ``reference.parquet`` / ``current.parquet`` (20 columns);
-* ``evidently``    - Evidently's ``Report([DataDriftPreset()]).run`` + ``save_html``
-                     on those frames (loaded from parquet before the clock starts);
-* ``lmops-frames`` - ``DriftMonitor.run`` on the very same two Parquet files with
-                     ``text_fields: []``: every column a plain number or category, as
-                     in the direct run's DataDefinition (reading, schema, Evidently,
-                     HTML report, evidence all inside the clock);
-* ``lmops``        - ``DriftMonitor.run`` from the two raw JSONL logs (read in chunks,
-                     text descriptors, Evidently, HTML report).
+* ``plain`` - the baseline, the best plain use of Evidently: ``pandas.read_json``
+  (pyarrow engine), the same descriptors written with pandas ``.str`` methods,
+  ``explode`` and ``isin`` (see :func:`_plain_descriptors`), then
+  ``Report([DataDriftPreset()]).run`` + ``save_html``;
+* ``lmops`` - ``DriftMonitor.run`` from the two raw JSONL logs (Arrow's JSON
+  reader, column-wise descriptors, Evidently, HTML report, evidence).
 
-Overhead = lmops wall / Evidently-direct wall - 1 (target: <= 10%, for the step on
-the same frames). Peak RSS is the child's own ``ru_maxrss``. The script checks that
-both runs on the frames see 20 columns of the same types and agree on the drifted
-columns. With ``--repeat K`` the two frame children run K times, interleaved, and
-the fastest of each is kept (the development machine is shared). The frame children
-run under glibc's default malloc and again with its thresholds pinned
-(``--malloc``, see :data:`MALLOC_PINNED`): by default Evidently's time on the very
-same frames swings by up to ~15% with what the process freed before it started.
+Targets: lmops time <= 1.25x and peak RSS <= 1.2x the baseline's. Both sides must
+test the same 20 columns and find the same drifted ones (their scores are
+printed side by side: equal descriptors give equal scores). Peak RSS is the
+child's own ``ru_maxrss``.
 
-    .venv/bin/python benchmarks/bench_drift.py --rows 100000 300000 1000000
+With ``--frames`` it also compares the monitoring step with Evidently direct on the
+same saved feature frames (Parquet), under glibc's default malloc and with its
+thresholds pinned (``--malloc``, see :data:`MALLOC_PINNED`).
+
+    .venv/bin/python benchmarks/bench_drift.py --rows 100000 1000000 --repeat 3
 """
 
 from __future__ import annotations
@@ -40,51 +38,34 @@ import time
 from pathlib import Path
 
 import numpy as np
+from lmops_evidently.sample_words import WORDS as TEST_WORDS
+from lmops_evidently.sample_words import ZH as TEST_ZH
+from lmops_evidently.text import REFUSAL_PATTERNS, WORD_PATTERN
 
+# The tests' words, and more: longer texts with a wider vocabulary.
 WORDS = np.array(
     [
-        "the",
-        "model",
-        "answers",
-        "questions",
-        "about",
-        "weather",
-        "travel",
-        "cooking",
-        "music",
-        "history",
-        "science",
-        "sport",
-        "garden",
-        "books",
-        "films",
-        "cities",
-        "rivers",
-        "mountains",
-        "coffee",
-        "trains",
-        "maps",
-        "code",
-        "data",
-        "please",
-        "explain",
-        "why",
-        "how",
-        "what",
-        "when",
-        "where",
-        "which",
-        "summary",
-        "translate",
-        "write",
-        "story",
-        "poem",
-        "email",
-        "report",
+        *TEST_WORDS,
+        *[
+            "please",
+            "explain",
+            "why",
+            "how",
+            "what",
+            "when",
+            "where",
+            "which",
+            "summary",
+            "translate",
+            "write",
+        ],
+        *["story", "poem", "email", "report"],
     ]
 )
-ZH = np.array(list("你好世界数据模型天气旅行音乐历史科学城市河流山脉咖啡火车地图代码"))
+ZH = np.array(list(TEST_ZH))
 DESCRIPTORS = ["length", "words", "oov_rate", "lang", "refusal"]  # PII: see README
+NUMBERS = ("latency_ms", "ttft_ms", "tokens_in", "tokens_out", "temperature", "score", "cost_usd")
+CATEGORIES = ("route", "model", "region", "status")
 
 
 def _texts(rng: np.random.Generator, n: int, low: int, high: int, zh_share: float) -> list[str]:
@@ -169,6 +150,8 @@ def _run_monitor(kind: str, paths: dict[str, Path], params: dict, workdir: Path)
 
 
 def child_lmops(reference: Path, current: Path, workdir: Path, chunk_size: int) -> dict:
+    workdir.mkdir(parents=True, exist_ok=True)
+    _warm_evidently(workdir)
     result, wall = _run_monitor(
         "instruction",
         {"reference": reference, "current": current},
@@ -183,6 +166,11 @@ def child_lmops(reference: Path, current: Path, workdir: Path, chunk_size: int) 
         "drifted_columns": metrics["drifted_columns"],
         "features_s": result.info["features_seconds"],
         "evidently_s": result.info["evidently_seconds"],
+        "scores": {
+            name.removeprefix("column.").removesuffix(".score"): value
+            for name, value in metrics.items()
+            if name.endswith(".score")
+        },
     }
 
 
@@ -233,9 +221,8 @@ def child_frames(reference: Path, current: Path, out: Path, chunk_size: int) -> 
 
 
 def child_evidently(out: Path, workdir: Path) -> dict:
+    import evidently.presets  # noqa: F401  (imported before the clock starts)
     import pandas as pd
-    from evidently import DataDefinition, Dataset, Report
-    from evidently.presets import DataDriftPreset
 
     schema = json.loads((out / "schema.json").read_text())
     loading = time.perf_counter()
@@ -250,29 +237,134 @@ def child_evidently(out: Path, workdir: Path) -> dict:
             assert frame[name].dtype == "float64", (name, frame[name].dtype)
         for name in schema["categorical"]:
             assert isinstance(frame[name].dtype, pd.CategoricalDtype), (name, frame[name].dtype)
-    definition = DataDefinition(
-        numerical_columns=schema["numeric"], categorical_columns=schema["categorical"]
-    )
     start = time.perf_counter()
+    snapshot = _direct_report(
+        reference, current, schema["numeric"], schema["categorical"], workdir / "direct.html"
+    )
+    return {**_measured(start, snapshot), "load_s": load}
+
+
+def _direct_report(reference, current, numeric: list[str], categorical: list[str], html: Path):
+    """Evidently's DataDriftPreset run directly on two frames, its HTML saved; the snapshot."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
     snapshot = Report([DataDriftPreset()], include_tests=True).run(
         Dataset.from_pandas(current, data_definition=definition),
         Dataset.from_pandas(reference, data_definition=definition),
     )
-    snapshot.save_html(str(workdir / "direct.html"))
+    snapshot.save_html(str(html))
+    return snapshot
+
+
+def _measured(start: float, snapshot) -> dict:
+    """Wall seconds since ``start`` and peak RSS (both read first), then Evidently's verdict."""
     wall = time.perf_counter() - start
     peak = _peak_rss_mb()
-    # After the clock (and the RSS reading): which columns Evidently found drifted.
     from lmops_evidently.report import read_verdict
 
     verdict = read_verdict(snapshot.dict(), 0.5)
     return {
         "wall_s": wall,
         "peak_rss_mb": peak,
-        "load_s": load,
         "columns": len(verdict.columns),
         "drifted_columns": verdict.drifted_columns,
         "drifted": sorted(c.column for c in verdict.columns if c.drifted),
+        "scores": {c.column: c.score for c in verdict.columns},
     }
+
+
+def _warm_evidently(workdir: Path) -> None:
+    """Run Evidently once on a tiny frame: both sides start their clock warm."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"x": rng.normal(size=200), "c": pd.Categorical(rng.choice(["a", "b"], 200))}
+    )
+    _direct_report(frame, frame, ["x"], ["c"], workdir / "warm.html")
+
+
+def _plain_descriptors(frame, reference_vocabulary=None):
+    """The descriptors of ``prompt``/``response`` the plain pandas way (one frame).
+
+    The same definitions as lmops-evidently's (its word pattern, script letters,
+    refusal phrases, cross-fitted OOV vocabulary), written as a user of pandas
+    would: ``.str`` methods with regular expressions, ``explode`` and ``isin``.
+    Returns the descriptor columns and, for the reference, its two fold vocabularies.
+    """
+    import pandas as pd
+
+    refusal = "|".join(f"(?:{p})" for p in REFUSAL_PATTERNS)
+    columns, vocabularies = {}, {}
+    for field in ("prompt", "response"):
+        texts = frame[field]
+        columns[f"{field}.length"] = texts.str.len().astype("float64")
+        tokens = texts.str.lower().str.findall(WORD_PATTERN)
+        columns[f"{field}.words"] = tokens.str.len().astype("float64")
+        words = tokens.explode().dropna()
+        folds = words.index.to_numpy() % 2
+        if reference_vocabulary is None:
+            vocab = (set(words[folds == 0]), set(words[folds == 1]))
+            # Each reference row is judged by the other fold's vocabulary.
+            known = np.where(folds == 0, words.isin(vocab[1]), words.isin(vocab[0]))
+            vocabularies[field] = vocab
+        else:
+            vocab = reference_vocabulary[field]
+            known = np.where(folds == 0, words.isin(vocab[0]), words.isin(vocab[1]))
+        unknown = pd.Series(~known, index=words.index, dtype="float64")
+        columns[f"{field}.oov_rate"] = (
+            unknown.groupby(level=0).mean().reindex(frame.index, fill_value=0.0)
+        )
+        counts = pd.DataFrame({name: texts.str.count(pattern) for name, pattern in SCRIPT_LETTERS})
+        labels = counts.idxmax(axis=1).where(counts.max(axis=1) > 0, "none")
+        columns[f"{field}.lang"] = labels.astype("category")
+        if field == "response":
+            flags = texts.str.contains(refusal, case=False, regex=True)
+            columns[f"{field}.refusal"] = flags.astype("float64")
+    return columns, vocabularies
+
+
+SCRIPT_LETTERS = (
+    ("latin", r"[A-Za-z\u00aa\u00b5\u00ba\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff]"),
+    ("cjk", "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\u1100-\u11ff]"),
+    ("cyrillic", "[\u0400-\u052f]"),
+    ("arabic", "[\u0600-\u06ff\u0750-\u077f]"),
+)
+"""Letters of each script lmops' ``lang`` descriptor tells apart (the windows hold
+Latin and CJK text only; letters of other scripts would count as "other")."""
+
+
+def child_plain(reference: Path, current: Path, workdir: Path) -> dict:
+    """The baseline: the same feature frames built with plain pandas, then Evidently.
+
+    ``pandas.read_json(lines=True)`` with its fastest engine (pyarrow), the
+    descriptors of :func:`_plain_descriptors`, numbers as floats and categories as
+    ``category``, then ``Report([DataDriftPreset()]).run`` + ``save_html``; all
+    imports and one tiny Evidently run happen before the clock starts.
+    """
+    import pandas as pd
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    _warm_evidently(workdir)
+    start = time.perf_counter()
+    frames, vocabulary = [], None
+    for path in (reference, current):
+        raw = pd.read_json(path, lines=True, engine="pyarrow")
+        columns, learnt = _plain_descriptors(raw, vocabulary)
+        vocabulary = vocabulary or learnt
+        frame = pd.DataFrame(columns)
+        for name in NUMBERS:
+            frame[name] = raw[name].astype("float64")
+        for name in CATEGORIES:
+            frame[name] = raw[name].astype("category")
+        del raw
+        frames.append(frame)
+    numeric = [c for c in frames[0].columns if frames[0][c].dtype == "float64"]
+    categorical = [c for c in frames[0].columns if c not in numeric]
+    snapshot = _direct_report(*frames, numeric, categorical, workdir / "plain.html")
+    return _measured(start, snapshot)
 
 
 MALLOC_PINNED = {
@@ -337,11 +429,11 @@ def _best(runs: list[dict]) -> dict:
     return best
 
 
-Measured = tuple[int, dict, dict, dict[str, tuple[dict, dict]]]
-"""(rows, lmops from JSONL, frames child, {malloc: (evidently direct, lmops on frames)})."""
+FramesMeasured = tuple[int, dict, dict[str, tuple[dict, dict]]]
+"""(rows, frames child, {malloc: (evidently direct, lmops on frames)})."""
 
 
-def _print_tables(rows_out: list[Measured]) -> None:
+def _print_frames_table(rows_out: list[FramesMeasured]) -> None:
     print()
     print("Monitoring step on the same 20-column feature frames (Parquet):")
     print()
@@ -352,7 +444,7 @@ def _print_tables(rows_out: list[Measured]) -> None:
         " drifted cols lmops / direct |"
     )
     print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for n, _ours, _frames, compared in rows_out:
+    for n, _frames, compared in rows_out:
         for malloc, (direct, on_frames) in compared.items():
             overhead = on_frames["wall_s"] / direct["wall_s"] - 1
             print(
@@ -362,68 +454,86 @@ def _print_tables(rows_out: list[Measured]) -> None:
                 f" {direct['peak_rss_mb']:.0f} | {overhead:+.1%} |"
                 f" {on_frames['drifted_columns']} / {direct['drifted_columns']} |"
             )
-    print()
-    malloc = next(iter(rows_out[0][3]))
-    print(
-        f"Full path from raw JSONL logs (reading + text descriptors + Evidently), malloc {malloc}:"
-    )
-    print()
-    print(
-        "| rows/window | cols | features: read+descriptors (s) | evidently part (s) |"
-        " lmops total (s) | evidently direct (s) | overhead vs direct |"
-        " lmops peak RSS (MiB) | evidently direct peak RSS (MiB) |"
-    )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for n, ours, _frames, compared in rows_out:
-        direct = next(iter(compared.values()))[0]
-        total = ours["wall_s"] / direct["wall_s"] - 1
-        print(
-            f"| {n:,} | {ours['columns']} | {ours['features_s']:.1f} |"
-            f" {ours['evidently_s']:.1f} | {ours['wall_s']:.1f} | {direct['wall_s']:.1f} |"
-            f" {total:+.0%} | {ours['peak_rss_mb']:.0f} | {direct['peak_rss_mb']:.0f} |"
+
+
+RawMeasured = tuple[int, int, dict, dict]
+"""(rows, attempt, plain pandas + Evidently, lmops from the raw JSONL logs)."""
+
+
+def _check_same_scores(n: int, plain: dict, ours: dict) -> float:
+    """Both sides must test the same 20 columns; return the largest score difference."""
+    if sorted(plain["scores"]) != sorted(ours["scores"]) or len(ours["scores"]) != 20:
+        raise SystemExit(
+            f"[{n:,} rows] columns differ: {sorted(plain['scores'])} vs {sorted(ours['scores'])}"
         )
-    if len(rows_out) > 1:
-        first, last = rows_out[0], rows_out[-1]
-        n0, n1 = first[0], last[0]
-        print()
-        print(f"scaling {n0:,} -> {n1:,} rows ({n1 / n0:g}x):")
-        series = [(f"lmops from raw JSONL (malloc {malloc})", first[1], last[1])]
-        for malloc in first[3]:
-            if malloc in last[3]:
-                series.append(
-                    (
-                        f"lmops step on frames (malloc {malloc})",
-                        first[3][malloc][1],
-                        last[3][malloc][1],
-                    )
-                )
-                series.append(
-                    (f"evidently direct (malloc {malloc})", first[3][malloc][0], last[3][malloc][0])
-                )
-        for label, a, b in series:
-            print(
-                f"  {label}: {b['wall_s'] / a['wall_s']:.1f}x time,"
-                f" {b['peak_rss_mb'] / a['peak_rss_mb']:.1f}x peak RSS"
-            )
+    if plain["drifted_columns"] != ours["drifted_columns"]:
+        raise SystemExit(f"[{n:,} rows] drifted columns differ: {plain} vs {ours}")
+    return max(abs(plain["scores"][c] - ours["scores"][c]) for c in ours["scores"])
+
+
+def _print_raw_table(runs: list[RawMeasured]) -> None:
+    print()
+    print("From raw JSONL logs to drift evidence (each run: both sides, one after the other):")
+    print()
+    print(
+        "| rows/window | run | plain pandas + evidently (s) | lmops (s) | of which: read +"
+        " descriptors | of which: evidently | time ratio (target <= 1.25) |"
+        " plain peak RSS (MiB) | lmops peak RSS (MiB) | RSS ratio (target <= 1.2) |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n, attempt, plain, ours in runs:
+        print(
+            f"| {n:,} | {attempt + 1} | {plain['wall_s']:.1f} | {ours['wall_s']:.1f} |"
+            f" {ours['features_s']:.1f} | {ours['evidently_s']:.1f} |"
+            f" {ours['wall_s'] / plain['wall_s']:.2f} | {plain['peak_rss_mb']:.0f} |"
+            f" {ours['peak_rss_mb']:.0f} | {ours['peak_rss_mb'] / plain['peak_rss_mb']:.2f} |"
+        )
+
+
+def _compare_frames(n: int, folder: Path, args: argparse.Namespace) -> FramesMeasured:
+    """The monitoring step and Evidently direct on the same saved feature frames."""
+    reference, current = folder / "reference.jsonl", folder / "current.jsonl"
+    chunk = str(args.chunk_size)
+    frames = run_child("frames", str(reference), str(current), str(folder), chunk)
+    schema = json.loads((folder / "schema.json").read_text())
+    compared = {}
+    for malloc in args.malloc:
+        directs, on_frames = [], []
+        for attempt in range(args.repeat):
+            directs.append(run_child("evidently", str(folder), str(folder), malloc=malloc))
+            work = str(folder / f"wf-{malloc}-{attempt}")
+            on_frames.append(run_child("lmops-frames", str(folder), work, chunk, malloc=malloc))
+        direct, on_frame = _best(directs), _best(on_frames)
+        _check_same_frames(n, on_frame, direct, schema)
+        print(
+            f"[{n:,} rows] malloc {malloc}: evidently direct {direct['wall_s']:.1f}s"
+            f" (+{direct['load_s']:.1f}s read_parquet), lmops on frames"
+            f" {on_frame['wall_s']:.1f}s",
+            flush=True,
+        )
+        compared[malloc] = (direct, on_frame)
+    return n, frames, compared
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--chunk-size", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each side per size")
     parser.add_argument(
-        "--repeat", type=int, default=1, help="runs of each child on the frames (fastest kept)"
+        "--frames",
+        action="store_true",
+        help="also compare the monitoring step with Evidently on the same saved feature frames",
     )
     parser.add_argument(
         "--malloc",
         nargs="+",
         choices=["default", "pinned"],
         default=["default", "pinned"],
-        help="allocator settings of the frame children (see MALLOC_PINNED); the JSONL"
-        " child runs with the first",
+        help="allocator settings of the frame children (see MALLOC_PINNED)",
     )
     parser.add_argument(
-        "--workdir", type=Path, default=None, help="where windows go (1M rows: ~1.1 GiB JSONL)"
+        "--workdir", type=Path, default=None, help="where windows go (1M rows: ~1.3 GiB JSONL)"
     )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -432,6 +542,8 @@ def main() -> None:
         p = [Path(x) for x in paths]
         if kind == "lmops":
             result = child_lmops(p[0], p[1], p[2], int(paths[3]))
+        elif kind == "plain":
+            result = child_plain(p[0], p[1], p[2])
         elif kind == "lmops-frames":
             result = child_lmops_frames(p[0], p[1], int(paths[2]))
         elif kind == "frames":
@@ -441,7 +553,8 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    rows_out = []
+    raw_runs: list[RawMeasured] = []
+    frame_runs: list[FramesMeasured] = []
     if args.workdir is not None:
         args.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-drift-", dir=args.workdir) as tmp:
@@ -455,45 +568,28 @@ def main() -> None:
             made = time.perf_counter() - start
             size_mb = (reference.stat().st_size + current.stat().st_size) / 2**20
             print(f"[{n:,} rows] windows written in {made:.1f}s ({size_mb:.0f} MiB)", flush=True)
-            chunk = str(args.chunk_size)
-            frames = run_child("frames", str(reference), str(current), str(folder), chunk)
-            schema = json.loads((folder / "schema.json").read_text())
-            compared = {}
-            for malloc in args.malloc:
-                directs, on_frames = [], []
-                for attempt in range(args.repeat):
-                    directs.append(run_child("evidently", str(folder), str(folder), malloc=malloc))
-                    work = str(folder / f"wf-{malloc}-{attempt}")
-                    on_frames.append(
-                        run_child("lmops-frames", str(folder), work, chunk, malloc=malloc)
-                    )
-                direct, on_frame = _best(directs), _best(on_frames)
-                _check_same_frames(n, on_frame, direct, schema)
+            for attempt in range(args.repeat):
+                plain = run_child("plain", str(reference), str(current), str(folder / "p"))
+                ours = run_child(
+                    "lmops", str(reference), str(current), str(folder / "w"), str(args.chunk_size)
+                )
+                gap = _check_same_scores(n, plain, ours)
                 print(
-                    f"[{n:,} rows] malloc {malloc}: evidently direct {direct['wall_s']:.1f}s"
-                    f" (+{direct['load_s']:.1f}s read_parquet), lmops on frames"
-                    f" {on_frame['wall_s']:.1f}s",
+                    f"[{n:,} rows] run {attempt + 1}: plain {plain['wall_s']:.1f}s"
+                    f" {plain['peak_rss_mb']:.0f} MiB, lmops {ours['wall_s']:.1f}s"
+                    f" {ours['peak_rss_mb']:.0f} MiB; drifted {ours['drifted_columns']} of 20"
+                    f" on both sides, largest score difference {gap:.1e}",
                     flush=True,
                 )
-                compared[malloc] = (direct, on_frame)
-            ours = run_child(
-                "lmops",
-                str(reference),
-                str(current),
-                str(folder / "w"),
-                chunk,
-                malloc=args.malloc[0],
-            )
-            print(
-                f"[{n:,} rows] frames {frames['wall_s']:.1f}s, lmops from JSONL"
-                f" {ours['wall_s']:.1f}s",
-                flush=True,
-            )
-            rows_out.append((n, ours, frames, compared))
+                raw_runs.append((n, attempt, plain, ours))
+            if args.frames:
+                frame_runs.append(_compare_frames(n, folder, args))
             for path in (reference, current):
                 path.unlink()
 
-    _print_tables(rows_out)
+    _print_raw_table(raw_runs)
+    if frame_runs:
+        _print_frames_table(frame_runs)
 
 
 if __name__ == "__main__":

@@ -9,36 +9,11 @@ from typing import Any
 
 import pytest
 from lmops_evidently.monitor import DriftMonitor
+from lmops_evidently.sample_words import WORDS, ZH
 
 from lmops_core.contracts import StageContext
 from lmops_core.testing import StageContexts, dataset_input, model_input, write_jsonl
 
-WORDS = [
-    "the",
-    "model",
-    "answers",
-    "questions",
-    "about",
-    "weather",
-    "travel",
-    "cooking",
-    "music",
-    "history",
-    "science",
-    "sport",
-    "garden",
-    "books",
-    "films",
-    "cities",
-    "rivers",
-    "mountains",
-    "coffee",
-    "trains",
-    "maps",
-    "code",
-    "data",
-]
-ZH = "你好世界数据模型天气旅行音乐历史科学城市河流山脉咖啡火车地图代码"
 ROUTES = ("chat", "search", "summarise")
 
 

@@ -191,19 +191,21 @@ def test_current_value_of_wrong_type_names_file_line_and_field(
         DriftMonitor().run(make_context(windows["reference"], current, PII))
 
 
-def test_broken_json_line_is_named(
-    windows: dict[str, Path], make_context: MakeContext, tmp_path: Path
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (b'{"prompt": "hi"}\n{"prompt": \n', r"broken\.jsonl, line 2: not valid JSON"),
+        # Arrow's JSON reader would read two records here; the window is parsed line by line.
+        (b'{"prompt": "hi"} {"prompt": "ho"}\n', r"broken\.jsonl, line 1: not valid JSON"),
+        (b'{"prompt": "hi"}\n[1, 2]\n', r"line 2: expected a JSON object, got list"),
+        (b'{"prompt": "hi"}\n{"prompt": "\xff"}\n', r"broken\.jsonl, line 2: not valid JSON"),
+        (b"\n", "current window .* has no records"),
+    ],
+)
+def test_broken_current_window_is_refused_naming_the_line(
+    windows: dict[str, Path], make_context: MakeContext, tmp_path: Path, content: bytes, match: str
 ):
     current = tmp_path / "broken.jsonl"
-    current.write_text('{"prompt": "hi"}\n{"prompt": \n', encoding="utf-8")
-    with pytest.raises(ValidationError, match=r"broken\.jsonl, line 2: not valid JSON"):
+    current.write_bytes(content)
+    with pytest.raises(ValidationError, match=match):
         DriftMonitor().run(make_context(windows["reference"], current, PII))
-
-
-def test_empty_window_is_refused(
-    windows: dict[str, Path], make_context: MakeContext, tmp_path: Path
-):
-    current = tmp_path / "empty.jsonl"
-    current.write_text("\n", encoding="utf-8")
-    with pytest.raises(ValidationError, match="current window .* has no records"):
-        DriftMonitor().run(make_context(windows["reference"], current))

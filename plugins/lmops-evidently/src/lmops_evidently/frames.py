@@ -8,18 +8,25 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from lmops_core.contracts import NullProgress, ProgressReporter
 from lmops_core.errors import ValidationError
 from lmops_core.runtimes import GuardSource
 from lmops_evidently.formats import WindowFormat, window_format
-from lmops_evidently.jsonl import Row, count_rows, iter_chunks
+from lmops_evidently.jsonl import Row, count_rows, iter_chunks, read_columns
 from lmops_evidently.params import DESCRIPTORS, DriftParams
-from lmops_evidently.parquet import ColumnChunk, head_rows, iter_column_chunks, parquet_rows
+from lmops_evidently.parquet import (
+    ColumnChunk,
+    head_rows,
+    iter_column_chunks,
+    parquet_rows,
+    table_chunks,
+)
 from lmops_evidently.pii import Scan, load_scanner, require_scanner
 from lmops_evidently.schema import MESSAGES, Schema, infer_schema
 from lmops_evidently.vocabulary import ReferenceVocabulary, TokenizerVocabulary
-from lmops_evidently.window import Vocabulary, WindowBuilder
+from lmops_evidently.window import Measures, Vocabulary, WindowBuilder
 
 SCHEMA_ROWS = 1_000
 """Leading reference rows (after sampling) from which field types are inferred."""
@@ -60,10 +67,23 @@ def _head(path: Path, kind: WindowFormat, selected: np.ndarray | None) -> list[R
 
 
 def _chunks(
-    path: Path, kind: WindowFormat, schema: Schema, size: int, selected: np.ndarray | None
+    path: Path,
+    kind: WindowFormat,
+    schema: Schema,
+    size: int,
+    selected: np.ndarray | None,
+    rows: int,
 ) -> Iterator[list[Row] | ColumnChunk]:
     if kind == "jsonl":
-        yield from iter_chunks(path, size, selected)
+        # Whole JSONL windows of flat records are parsed by Arrow, only the fields
+        # measured; sampled windows and dialogues are parsed line by line.
+        table = None
+        if selected is None and not schema.dialogue:
+            table = read_columns(path, _arrow_fields(schema), rows)
+        if table is None:
+            yield from iter_chunks(path, size, selected)
+        else:
+            yield from table_chunks(path, table, size)
         return
     # Only the columns the schema measures are decoded.
     names = [f for f in schema.text_fields if not f.startswith(f"{MESSAGES}.")]
@@ -71,6 +91,14 @@ def _chunks(
     if schema.dialogue:
         names.append(MESSAGES)
     yield from iter_column_chunks(path, size, selected, names)
+
+
+def _arrow_fields(schema: Schema) -> dict[str, pa.DataType]:
+    """The Arrow type of every field the schema measures (categories as strings)."""
+    fields = dict.fromkeys(schema.text_fields, pa.string())
+    fields.update(dict.fromkeys(schema.numeric_fields, pa.float64()))
+    fields.update(dict.fromkeys(schema.categorical_fields, pa.string()))
+    return fields
 
 
 def _descriptors(
@@ -98,9 +126,10 @@ def _feed(
     size: int,
     selected: np.ndarray | None,
     progress: ProgressReporter,
+    rows: int,
 ) -> None:
-    """Measure every (selected) row of the builder's window, chunk by chunk."""
-    for chunk in _chunks(builder.path, kind, builder.schema, size, selected):
+    """Measure every (selected) row of the builder's window (``rows`` in all), chunk by chunk."""
+    for chunk in _chunks(builder.path, kind, builder.schema, size, selected, rows):
         if isinstance(chunk, ColumnChunk):
             builder.add_columns(chunk)
         else:
@@ -164,18 +193,14 @@ def build_feature_frames(
         size = min(params.embedding_rows, analysed[path])
         return np.sort(rng.choice(analysed[path], size, False))
 
+    measures = Measures(schema, vocabularies, scan)
+
     def measure(path: Path, building_reference: bool) -> WindowBuilder:
+        unit = _UNITS[kinds[path]]
         builder = WindowBuilder(
-            schema=schema,
-            path=path,
-            vocabularies=vocabularies,
-            building_reference=building_reference,
-            scan=scan,
-            pii_rows=pii_rows(path),
-            embedding_rows=embedding_rows(path),
-            unit=_UNITS[kinds[path]],
+            measures, path, building_reference, pii_rows(path), embedding_rows(path), unit
         )
-        _feed(builder, kinds[path], params.chunk_size, picks[path], progress)
+        _feed(builder, kinds[path], params.chunk_size, picks[path], progress, totals[path])
         return builder
 
     reference = measure(reference_path, building_reference=True)

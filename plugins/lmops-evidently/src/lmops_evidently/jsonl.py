@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.json as pajson
 
 from lmops_core.errors import ValidationError
 
@@ -23,6 +25,27 @@ def count_rows(path: Path) -> int:
             if line.strip():
                 count += 1
     return count
+
+
+def read_columns(path: Path, fields: dict[str, pa.DataType], rows: int) -> pa.Table | None:
+    """``fields`` of every record of ``path``, parsed by Arrow's JSON reader, or None.
+
+    None whenever the result might differ from parsing line by line (a value of
+    another type than ``fields`` says, a line that is not one JSON object, invalid
+    UTF-8 in a field read, a record count other than ``rows``): the caller then
+    parses line by line, which names the line at fault or gives the same values.
+    """
+    options = pajson.ParseOptions(
+        explicit_schema=pa.schema(list(fields.items())), unexpected_field_behavior="ignore"
+    )
+    try:
+        table = pajson.read_json(
+            path, read_options=pajson.ReadOptions(block_size=4 << 20), parse_options=options
+        )
+        table.validate(full=True)
+    except (pa.ArrowException, UnicodeDecodeError):
+        return None
+    return table if table.num_rows == rows else None
 
 
 def iter_chunks(

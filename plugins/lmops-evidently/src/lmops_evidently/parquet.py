@@ -93,6 +93,13 @@ def _split(
     return chunk, rest.to_batches() if rest.num_rows else [], [rows[size:]]
 
 
+def table_chunks(path: Path, table: pa.Table, chunk_size: int) -> Iterator[ColumnChunk]:
+    """``table`` (all rows of the window at ``path``) in chunks of at most ``chunk_size`` rows."""
+    for start in range(0, table.num_rows, chunk_size):
+        part = table.slice(start, chunk_size).combine_chunks()
+        yield ColumnChunk(path, part, np.arange(start + 1, start + part.num_rows + 1))
+
+
 def head_rows(path: Path, size: int, selected: np.ndarray | None = None) -> list[Row]:
     """The first ``size`` (selected) rows as ``(row number, record)``, for schema inference."""
     chunk = next(iter_column_chunks(path, size, selected), None)
@@ -162,16 +169,15 @@ class ColumnChunk:
         value = array[index].as_py()
         return self.fail(index, name, f"{problem}, got {type(value).__name__}")
 
-    def texts(self, name: str) -> list[str | None]:
-        """The field's strings (None where missing)."""
+    def texts(self, name: str) -> pa.Array:
+        """The field's strings as an Arrow string column (null where missing)."""
         array = self._column(name)
         if array is None or array.null_count == len(array):
-            return [None] * len(self)
+            return pa.nulls(len(self), type=pa.string())
         array = _plain(array)
         if not _is_text(array.type):
             raise self._wrong(array, name, "must be a string")
-        texts: list[str | None] = array.to_pylist()
-        return texts
+        return array if pa.types.is_large_string(array.type) else array.cast(pa.string())
 
     def values(self, name: str) -> list[Any]:
         """The field's values as Python objects (dialogue ``messages``)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import pyarrow as pa
 
 from lmops_core.errors import PluginError
 from lmops_core.runtimes import GuardSource
@@ -40,7 +41,7 @@ def require_scanner(guards: GuardSource | None = None) -> tuple[Scan, str]:
     return scan, status
 
 
-def pii_flags(scan: Scan, texts: Sequence[str | None], chosen: np.ndarray) -> np.ndarray:
+def pii_flags(scan: Scan, texts: pa.Array, chosen: np.ndarray) -> np.ndarray:
     """1.0 where a chosen text has a finding, 0.0 where it has none, NaN elsewhere.
 
     Only ``chosen`` rows are scanned: the guard's NER model gets through a few
@@ -48,8 +49,10 @@ def pii_flags(scan: Scan, texts: Sequence[str | None], chosen: np.ndarray) -> np
     out of the drift test by Evidently).
     """
     flags = np.full(len(texts), np.nan)
-    rows = [int(i) for i in np.flatnonzero(chosen) if texts[int(i)] is not None]
-    batch = [texts[i] or "" for i in rows]
+    picked = np.flatnonzero(chosen)
+    values = texts.take(pa.array(picked, type=pa.int64())).to_pylist()
+    rows = [int(i) for i, text in zip(picked, values, strict=True) if text is not None]
+    batch = [text for text in values if text is not None]
     # One batch per chunk: the guard runs its NER model over many texts at once.
     findings = scan(batch) if batch else []
     for index, found in zip(rows, findings, strict=True):

@@ -15,14 +15,14 @@ import numpy as np
 
 # CJK ideographs, kana and hangul are written without spaces: each character
 # counts as one word, as in character-level word counts for Chinese.
-_CJK_CLASS = (
+CJK_CLASS = (
     "\u3040-\u30ff"  # hiragana, katakana
     "\u3400-\u4dbf"  # CJK extension A
     "\u4e00-\u9fff"  # CJK unified ideographs
     "\uf900-\ufaff"  # CJK compatibility ideographs
     "\uac00-\ud7af"  # hangul syllables
 )
-WORD_PATTERN = re.compile(rf"[{_CJK_CLASS}]|[^\W{_CJK_CLASS}]+")
+WORD_PATTERN = re.compile(rf"[{CJK_CLASS}]|[^\W{CJK_CLASS}]+")
 """A word: one CJK character, or a run of other word characters."""
 
 SCRIPTS: tuple[str, ...] = ("latin", "cjk", "cyrillic", "arabic", "other")
@@ -92,7 +92,7 @@ def words(text: str) -> list[str]:
 
 # Every refusal pattern contains one of these (lower-cased) substrings; testing them
 # first skips the regex for the vast majority of texts, which is 5-10x faster.
-_ANCHORS: tuple[str, ...] = (
+ANCHORS: tuple[str, ...] = (
     "i can",
     "i won",
     "i will not",
@@ -120,7 +120,7 @@ _ANCHORS: tuple[str, ...] = (
 def is_refusal(text: str) -> bool:
     """Whether ``text`` contains one of the English or Chinese refusal phrases."""
     lowered = text.lower().replace("’", "'")
-    if not any(anchor in lowered for anchor in _ANCHORS):
+    if not any(anchor in lowered for anchor in ANCHORS):
         return False
     return _REFUSAL.search(text) is not None
 
@@ -135,16 +135,29 @@ def script_labels(texts: Sequence[str]) -> list[str]:
         return []
     lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
     points = np.frombuffer("".join(texts).encode("utf-32-le"), dtype="<u4")
+    return [SCRIPT_LABELS[code] for code in script_counts(points, lengths)]
+
+
+SCRIPT_LABELS: tuple[str, ...] = (*SCRIPTS, NO_SCRIPT)
+"""Labels by the codes :func:`script_counts` gives (the last one: no letters)."""
+
+
+def script_counts(points: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Per text, the index in :data:`SCRIPT_LABELS` of its dominant script.
+
+    ``points`` are the code points of all texts, concatenated; ``lengths`` says
+    how many belong to each text.
+    """
     codes = np.zeros(points.shape[0], dtype=np.int64)
     bmp = points < 0x10000
     codes[bmp] = _SCRIPT_TABLE[points[bmp]]
     # Supplementary planes: CJK extensions B-G are letters we can place; the rest
     # (emoji, symbols, historic scripts) do not decide a text's script.
     codes[(points >= 0x20000) & (points < 0x32000)] = SCRIPTS.index("cjk") + 1
-    rows = np.repeat(np.arange(len(texts)), lengths)
+    size = lengths.shape[0]
+    rows = np.repeat(np.arange(size), lengths)
     width = len(SCRIPTS) + 1
-    counts = np.bincount(rows * width + codes, minlength=len(texts) * width)
-    counts = counts.reshape(len(texts), width)[:, 1:]
-    best = counts.argmax(axis=1)
-    has_letters = counts.max(axis=1) > 0
-    return [SCRIPTS[b] if ok else NO_SCRIPT for b, ok in zip(best, has_letters, strict=True)]
+    counts = np.bincount(rows * width + codes, minlength=size * width)
+    counts = counts.reshape(size, width)[:, 1:]
+    best: np.ndarray = np.where(counts.max(axis=1) > 0, counts.argmax(axis=1), len(SCRIPTS))
+    return best

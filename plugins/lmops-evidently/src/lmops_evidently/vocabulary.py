@@ -15,24 +15,12 @@ that did not contain them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from lmops_core.errors import ValidationError
-
-
-def _flatten(token_lists: Sequence[list[str]]) -> tuple[np.ndarray, np.ndarray]:
-    """Tokens of all rows in one object array, and each row's token count."""
-    counts = np.fromiter((len(t) for t in token_lists), dtype=np.int64, count=len(token_lists))
-    flat = np.empty(int(counts.sum()), dtype=object)
-    position = 0
-    for tokens in token_lists:
-        flat[position : position + len(tokens)] = tokens
-        position += len(tokens)
-    return flat, counts
+from lmops_evidently.columnar import Tokens
 
 
 def _rates(oov_per_token: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -55,14 +43,11 @@ class ReferenceVocabulary:
         self._ref_folds: list[np.ndarray] = []
         self._in_fold: tuple[np.ndarray, np.ndarray] | None = None
 
-    def _encode(self, flat: np.ndarray, grow: bool) -> np.ndarray:
-        """Global ids of ``flat`` tokens (-1 for unknown ones when not growing)."""
-        if flat.shape[0] == 0:
-            return np.zeros(0, dtype=np.int64)
-        # factorize hashes the chunk in C; only its distinct words meet the dict.
-        codes, uniques = pd.factorize(flat)
-        lookup = np.empty(len(uniques), dtype=np.int64)
-        for index, word in enumerate(uniques):
+    def _encode(self, tokens: Tokens, grow: bool) -> np.ndarray:
+        """Global ids of the chunk's words (-1 for unknown ones when not growing)."""
+        # Words come dictionary-encoded: only a chunk's distinct words meet the dict.
+        lookup = np.empty(len(tokens.uniques), dtype=np.int64)
+        for index, word in enumerate(tokens.uniques):
             known = self._ids.get(word)
             if known is None:
                 if grow:
@@ -71,16 +56,15 @@ class ReferenceVocabulary:
                 else:
                     known = -1
             lookup[index] = known
-        encoded: np.ndarray = lookup[codes]
+        encoded: np.ndarray = lookup[tokens.codes]
         return encoded
 
-    def add_reference(self, token_lists: Sequence[list[str]], ordinals: np.ndarray) -> None:
+    def add_reference(self, tokens: Tokens, ordinals: np.ndarray) -> None:
         """Remember a chunk of reference rows (their ordinals decide their fold)."""
         if self._in_fold is not None:
             raise RuntimeError("the reference vocabulary is already frozen")
-        flat, counts = _flatten(token_lists)
-        self._ref_ids.append(self._encode(flat, grow=True))
-        self._ref_counts.append(counts)
+        self._ref_ids.append(self._encode(tokens, grow=True))
+        self._ref_counts.append(tokens.counts)
         self._ref_folds.append((ordinals % 2).astype(np.int64))
 
     def freeze(self) -> np.ndarray:
@@ -98,17 +82,16 @@ class ReferenceVocabulary:
         self._ref_ids, self._ref_counts, self._ref_folds = [], [], []
         return _rates((~other_has).astype(np.float64), counts)
 
-    def oov_rates(self, token_lists: Sequence[list[str]], ordinals: np.ndarray) -> np.ndarray:
+    def oov_rates(self, tokens: Tokens, ordinals: np.ndarray) -> np.ndarray:
         """OOV rates of current rows, each against the fold vocabulary its parity picks."""
         if self._in_fold is None:
             raise RuntimeError("freeze() the reference vocabulary before scoring rows")
-        flat, counts = _flatten(token_lists)
-        ids = self._encode(flat, grow=False)
-        token_folds = np.repeat((ordinals % 2).astype(np.int64), counts)
+        ids = self._encode(tokens, grow=False)
+        token_folds = np.repeat((ordinals % 2).astype(np.int64), tokens.counts)
         safe = np.maximum(ids, 0)
         known = np.where(token_folds == 0, self._in_fold[0][safe], self._in_fold[1][safe])
         known &= ids >= 0
-        return _rates((~known).astype(np.float64), counts)
+        return _rates((~known).astype(np.float64), tokens.counts)
 
 
 class TokenizerVocabulary:
@@ -143,13 +126,9 @@ class TokenizerVocabulary:
                 words.add(word)
         return cls(frozenset(words))
 
-    def oov_rates(self, token_lists: Sequence[list[str]], ordinals: np.ndarray) -> np.ndarray:
+    def oov_rates(self, tokens: Tokens, ordinals: np.ndarray) -> np.ndarray:
         """Per-row share of words that are not a single token of the tokenizer."""
-        flat, counts = _flatten(token_lists)
-        if flat.shape[0] == 0:
-            return np.zeros(counts.shape[0])
-        codes, uniques = pd.factorize(flat)
         unknown = np.fromiter(
-            (w not in self.words for w in uniques), dtype=bool, count=len(uniques)
+            (w not in self.words for w in tokens.uniques), dtype=bool, count=len(tokens.uniques)
         )
-        return _rates(unknown[codes].astype(np.float64), counts)
+        return _rates(unknown[tokens.codes].astype(np.float64), tokens.counts)

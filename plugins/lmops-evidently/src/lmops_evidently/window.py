@@ -7,18 +7,21 @@ memory is its feature columns (a few numbers per row), not its text.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from lmops_core.errors import ValidationError
+from lmops_evidently.columnar import TextColumn, Tokens
 from lmops_evidently.jsonl import Row
 from lmops_evidently.parquet import ColumnChunk
 from lmops_evidently.pii import Scan, pii_flags
 from lmops_evidently.schema import MESSAGES, TURNS_COLUMN, Schema, category_value
-from lmops_evidently.text import is_refusal, script_labels, words
+from lmops_evidently.text import SCRIPT_LABELS
 from lmops_evidently.vocabulary import ReferenceVocabulary, TokenizerVocabulary
 
 Vocabulary = ReferenceVocabulary | TokenizerVocabulary
@@ -28,10 +31,22 @@ MISSING = "missing"
 """Language label of a row whose text field is absent or null."""
 
 
+@dataclass(frozen=True)
+class Measures:
+    """What both windows of a comparison are measured with."""
+
+    schema: Schema
+    vocabularies: dict[str, Vocabulary]
+    """Each text field's OOV vocabulary (shared: the current window is scored on the reference's)."""
+    scan: Scan | None = None
+    """The PII guard's scanner, when the ``pii`` descriptor is measured."""
+
+
+@dataclass
 class WindowBuilder:
     """Accumulates one window's feature columns from chunks of records.
 
-    ``vocabularies`` maps each text field to its vocabulary. On the reference
+    ``measures.vocabularies`` maps each text field to its vocabulary. On the reference
     window with :class:`ReferenceVocabulary`, OOV rates are only known once
     every chunk is in (see :mod:`lmops_evidently.vocabulary`), so
     :meth:`frame` finishes them. ``pii_rows`` holds the sorted ordinals of the
@@ -40,32 +55,21 @@ class WindowBuilder:
     ``unit`` names a record's position in error messages (``line`` or ``row``).
     """
 
-    def __init__(
-        self,
-        *,
-        schema: Schema,
-        path: Path,
-        vocabularies: dict[str, Vocabulary],
-        building_reference: bool,
-        scan: Scan | None = None,
-        pii_rows: np.ndarray | None = None,
-        embedding_rows: np.ndarray | None = None,
-        unit: str = "line",
-    ) -> None:
-        self.schema = schema
-        self.unit = unit
-        self.path = path
-        self.vocabularies = vocabularies
-        self.building_reference = building_reference
-        self.scan = scan
-        self.pii_rows = pii_rows if pii_rows is not None else np.zeros(0, dtype=np.int64)
-        self.embedding_rows = embedding_rows
-        self.embedding_texts: dict[str, list[str]] = {}
-        """Texts kept (missing ones as "") for the embedding-drift sample, per field."""
-        self.rows = 0
-        self._numeric: dict[str, list[np.ndarray]] = {c: [] for c in schema.numeric_columns}
+    measures: Measures
+    path: Path
+    building_reference: bool
+    pii_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    embedding_rows: np.ndarray | None = None
+    unit: str = "line"
+    embedding_texts: dict[str, list[str]] = field(default_factory=dict, init=False)
+    """Texts kept (missing ones as "") for the embedding-drift sample, per field."""
+    rows: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self.schema = self.measures.schema
+        self._numeric: dict[str, list[np.ndarray]] = {c: [] for c in self.schema.numeric_columns}
         self._categorical: dict[str, list[pd.Categorical]] = {
-            c: [] for c in schema.categorical_columns
+            c: [] for c in self.schema.categorical_columns
         }
 
     def add(self, rows: Sequence[Row]) -> None:
@@ -112,7 +116,7 @@ class WindowBuilder:
     def frame(self) -> pd.DataFrame:
         """The window's feature frame (one row per analysed record), columns in schema order."""
         for text_field in self.schema.text_fields:
-            vocabulary = self.vocabularies.get(text_field)
+            vocabulary = self.measures.vocabularies.get(text_field)
             column = f"{text_field}.oov_rate"
             if column not in self._numeric:
                 continue
@@ -202,45 +206,47 @@ class WindowBuilder:
         counts = [self._messages(line, record) for line, record in rows]
         return np.array([np.nan if m is None else len(m) for m in counts], dtype=np.float64)
 
-    def _add_text(self, name: str, texts: list[str | None], ordinals: np.ndarray) -> None:
+    def _add_text(
+        self, name: str, texts: list[str | None] | pa.Array, ordinals: np.ndarray
+    ) -> None:
+        """Measure one text field of a chunk, all its texts at once (see :mod:`.columnar`)."""
+        column = texts if isinstance(texts, pa.Array) else pa.array(texts, type=pa.string())
         if self.embedding_rows is not None and name in self.schema.embedding_fields:
             keep = np.flatnonzero(np.isin(ordinals, self.embedding_rows))
-            self.embedding_texts.setdefault(name, []).extend(texts[i] or "" for i in keep)
-        missing = np.fromiter((t is None for t in texts), dtype=bool, count=len(texts))
-        present = [t if t is not None else "" for t in texts]
-        tokens = [words(t) for t in present]
+            kept = column.take(pa.array(keep, type=pa.int64())).to_pylist()
+            self.embedding_texts.setdefault(name, []).extend(t or "" for t in kept)
+        text = TextColumn(column)
+        missing = text.missing
+
+        def put(descriptor: str, values: np.ndarray) -> None:
+            self._numeric[f"{name}.{descriptor}"].append(np.where(missing, np.nan, values))
+
         wanted = {d for _, d, _ in self.schema.descriptor_columns(name)}
         if "length" in wanted:
-            lengths = np.fromiter((len(t) for t in present), dtype=np.float64, count=len(present))
-            self._numeric[f"{name}.length"].append(np.where(missing, np.nan, lengths))
-        if "words" in wanted:
-            counts = np.fromiter((len(t) for t in tokens), dtype=np.float64, count=len(tokens))
-            self._numeric[f"{name}.words"].append(np.where(missing, np.nan, counts))
-        if "oov_rate" in wanted:
-            self._numeric[f"{name}.oov_rate"].append(self._oov(name, tokens, ordinals, missing))
+            put("length", text.lengths().astype(np.float64))
+        if {"words", "oov_rate"} & wanted:
+            tokens = text.tokens()
+            if "words" in wanted:
+                put("words", tokens.counts.astype(np.float64))
+            if "oov_rate" in wanted:
+                put("oov_rate", self._oov(name, tokens, ordinals))
         if "lang" in wanted:
-            labels = script_labels(present)
-            for index in np.flatnonzero(missing):
-                labels[index] = MISSING
+            labels = np.array(SCRIPT_LABELS, dtype=object)[text.scripts()]
+            labels[missing] = MISSING
             self._categorical[f"{name}.lang"].append(pd.Categorical(labels))
         if "refusal" in wanted:
-            flags = np.fromiter(
-                (is_refusal(t) for t in present), dtype=np.float64, count=len(texts)
-            )
-            self._numeric[f"{name}.refusal"].append(np.where(missing, np.nan, flags))
-        if "pii" in wanted and self.scan is not None:
+            put("refusal", text.refusals().astype(np.float64))
+        if "pii" in wanted and self.measures.scan is not None:
             chosen = np.isin(ordinals, self.pii_rows)
-            self._numeric[f"{name}.pii"].append(pii_flags(self.scan, texts, chosen))
+            self._numeric[f"{name}.pii"].append(pii_flags(self.measures.scan, column, chosen))
 
-    def _oov(
-        self, name: str, tokens: list[list[str]], ordinals: np.ndarray, missing: np.ndarray
-    ) -> np.ndarray:
-        vocabulary = self.vocabularies[name]
+    def _oov(self, name: str, tokens: Tokens, ordinals: np.ndarray) -> np.ndarray:
+        vocabulary = self.measures.vocabularies[name]
         if isinstance(vocabulary, ReferenceVocabulary) and self.building_reference:
             vocabulary.add_reference(tokens, ordinals)
-            # Placeholder until freeze(): 0 where a text exists, NaN where it is missing.
-            return np.where(missing, np.nan, 0.0)
-        return np.where(missing, np.nan, vocabulary.oov_rates(tokens, ordinals))
+            # Placeholder until freeze(): 0 where a text exists (NaN where missing, by put).
+            return np.zeros(len(ordinals))
+        return vocabulary.oov_rates(tokens, ordinals)
 
     def _numbers(self, name: str, rows: Sequence[Row]) -> np.ndarray:
         raw = [record.get(name) for _, record in rows]

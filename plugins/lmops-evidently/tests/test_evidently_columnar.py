@@ -1,0 +1,69 @@
+"""Descriptors measured on a whole Arrow column equal the per-text definitions, text by text."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+from lmops_evidently.columnar import TextColumn
+from lmops_evidently.text import SCRIPT_LABELS, is_refusal, script_labels, words
+
+# Plain ASCII/CJK texts take Arrow's path, the others Python's: both kinds, mixed.
+TEXTS: list[str | None] = [
+    "Hello World 42",
+    "the model answers  questions ",
+    " leading and trailing spaces ",
+    "snake_case words and under__scores_",
+    "tab\tseparated\nlines\r\n",
+    "Hello, World! (a-b) [c/d] x.y",
+    "I'm sorry, but I can't help with that.",
+    "I’m sorry, but I can’t help with that.",
+    "AS AN AI LANGUAGE MODEL, I CANNOT do that",
+    "I CAN HELP with that",
+    "café au lait, naïve Ærøskøbing",
+    "İstanbul ve KELVIN \u212a",
+    "GPU 很快",
+    "你好世界",
+    "抱歉，我无法提供这些信息。",
+    "我不能帮助你",
+    "ｆｕｌｌ ｗｉｄｔｈ ＡＢＣ",
+    "Привет, мир! ПРИВЕТ",
+    "مرحبا بالعالم",
+    "שלום",
+    "こんにちは カタカナ",
+    "한국어 텍스트",
+    "𠀋𠀍 and 😀 emoji",
+    "ABC DEF",
+    "",
+    "   ",
+    "...",
+    "x",
+    None,
+    "\x00\x1f control",
+]
+
+
+def test_every_descriptor_equals_the_per_text_one():
+    column = TextColumn(pa.array(TEXTS, type=pa.string()))
+    present = [t or "" for t in TEXTS]
+    assert column.missing.tolist() == [t is None for t in TEXTS]
+    assert column.lengths().tolist() == [len(t) for t in present]
+    tokens = column.tokens()
+    cut = [words(t) for t in present]
+    assert tokens.counts.tolist() == [len(c) for c in cut]
+    # Words in the texts' order, each decoded from its code.
+    assert [tokens.uniques[c] for c in tokens.codes] == [w for c in cut for w in c]
+    assert column.refusals().tolist() == [is_refusal(t) for t in present]
+    labels = [SCRIPT_LABELS[c] for c in column.scripts()]
+    assert labels == script_labels(present)
+
+
+def test_chunks_of_a_larger_column_and_large_strings_agree():
+    rng = np.random.default_rng(3)
+    texts = [TEXTS[i] for i in rng.integers(0, len(TEXTS), 500)]
+    whole = TextColumn(pa.array(texts, type=pa.large_string()))
+    part = TextColumn(pa.array(texts, type=pa.string()).slice(100, 200))
+    assert whole.lengths()[100:300].tolist() == part.lengths().tolist()
+    assert whole.scripts()[100:300].tolist() == part.scripts().tolist()
+    assert whole.refusals()[100:300].tolist() == part.refusals().tolist()
+    counts = whole.tokens().counts
+    assert counts[100:300].tolist() == part.tokens().counts.tolist()
