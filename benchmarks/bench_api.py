@@ -39,7 +39,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -48,23 +47,15 @@ from typing import Any
 
 import httpx
 
-POLICY = textwrap.dedent("""
-    apiVersion: lmops/v1
-    kind: Policy
-    name: bench
-    rules:
-      - name: prod
-        applies_to: {asset: model, transition: production}
-        evidence:
-          - {kind: eval}
-        conditions:
-          - {name: accuracy, expr: evidence.eval.metrics.acc >= 0.5, message: too weak}
-        approvals:
-          - {role: validator, count: 1}
-          - {role: risk_officer, count: 1}
-        separation_of_duties: true
-        request_ttl: 7d
-""")
+from policies import production_policy
+
+POLICY = production_policy(
+    evidence=[{"kind": "eval"}],
+    conditions=[
+        {"name": "accuracy", "expr": "evidence.eval.metrics.acc >= 0.5", "message": "too weak"}
+    ],
+    request_ttl="7d",
+)
 VERSIONS_PER_MODEL = 10
 CHUNK = 5_000
 

@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import statistics
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -34,19 +33,9 @@ from lmops_serve.server import BackgroundServer
 from lmops_core.deploy import KeyStore, create_bundle
 from lmops_core.settings import Settings
 from lmops_core.workspace import Workspace
+from policies import production_policy
 
-POLICY = textwrap.dedent("""
-    apiVersion: lmops/v1
-    kind: Policy
-    name: bench
-    rules:
-      - name: prod
-        applies_to: {asset: model, transition: production}
-        approvals:
-          - {role: validator, count: 1}
-          - {role: risk_officer, count: 1}
-        separation_of_duties: true
-""")
+POLICY = production_policy()
 
 PROMPTS = [
     "Tell me about rivers and mountains.",

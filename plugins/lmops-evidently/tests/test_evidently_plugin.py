@@ -5,15 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from lmops_core.plugins import PluginHost
-from lmops_core.testing import registered_by
+from lmops_core.testing import hooks_of, registered_by
 
 
 def test_registers_the_drift_monitor_and_evidence_kind(
     load_plugin: Callable[..., PluginHost],
 ) -> None:
     host = load_plugin("lmops_evidently.plugin")
-    [info] = [p for p in host.plugins if p.name == "lmops_evidently.plugin"]
-    assert set(info.hooks) == {
+    assert hooks_of(host, "lmops_evidently.plugin") == {
         "register_monitors",
         "register_evidence_kinds",
         "lmops_report_sections",

@@ -5,15 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from lmops_core.plugins import PluginHost
-from lmops_core.testing import registered_by
+from lmops_core.testing import hooks_of, registered_by
 
 
 def test_registers_compressors_evidence_kind_and_runtimes(
     load_plugin: Callable[..., PluginHost],
 ) -> None:
     host = load_plugin("lmops_onnx.plugin")
-    [info] = [p for p in host.plugins if p.name == "lmops_onnx.plugin"]
-    assert set(info.hooks) == {
+    assert hooks_of(host, "lmops_onnx.plugin") == {
         "register_compressors",
         "register_evidence_kinds",
         "register_model_runtimes",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -56,6 +57,27 @@ err_console: Console = _Console(stderr=True, soft_wrap=True)
 
 #: The ``--json`` option every reporting command takes.
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of text.")]
+
+# The arguments and options of the commands that open a deployment bundle
+# (`lmops bundle verify`, a serving plugin's command): written once so they read alike.
+BundleArg = Annotated[Path, typer.Argument(help="Bundle folder or .tar.", exists=True)]
+KeyFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-file",
+        help="32-byte AES key file (raw, hex or base64); default $LMOPS_BUNDLE_KEY.",
+        exists=True,
+        dir_okay=False,
+    ),
+]
+TrustedKeysOpt = Annotated[
+    list[Path] | None,
+    typer.Option(help="Trusted public key PEM (repeatable); default: the keys under LMOPS_HOME."),
+]
+OfflineOpt = Annotated[
+    bool,
+    typer.Option("--offline", help="Do not ask the store; the bundle's validity period decides."),
+]
 
 
 def open_workspace(actor: str | None = None, *, create: bool = True) -> Workspace:

@@ -10,7 +10,11 @@ import typer
 
 from lmops_core.cli.choices import GovernedStage
 from lmops_core.cli.common import (
+    BundleArg,
     JsonOpt,
+    KeyFileOpt,
+    OfflineOpt,
+    TrustedKeysOpt,
     console,
     open_workspace,
     print_json,
@@ -29,16 +33,6 @@ keys_app = typer.Typer(
 bundle_app = typer.Typer(
     help="Package approved model versions as signed bundles; verify them.", no_args_is_help=True
 )
-
-KeyFileOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--key-file",
-        help="32-byte AES key file (raw, hex or base64); default $LMOPS_BUNDLE_KEY.",
-        exists=True,
-        dir_okay=False,
-    ),
-]
 
 
 def _store() -> Any:
@@ -278,21 +272,11 @@ def bundle_create(
 
 @bundle_app.command("verify")
 def bundle_verify(
-    path: Annotated[Path, typer.Argument(help="Bundle folder or .tar.", exists=True)],
-    public_key: Annotated[
-        list[Path] | None,
-        typer.Option(
-            help="Trusted public key PEM (repeatable); default: the keys under LMOPS_HOME."
-        ),
-    ] = None,
+    path: BundleArg,
+    public_key: TrustedKeysOpt = None,
     key_file: KeyFileOpt = None,
     as_json: JsonOpt = False,
-    offline: Annotated[
-        bool,
-        typer.Option(
-            "--offline", help="Do not ask the store; the bundle's validity period decides."
-        ),
-    ] = False,
+    offline: OfflineOpt = False,
 ) -> None:
     """Verify signature, every digest, every member and that the approval still stands.
 

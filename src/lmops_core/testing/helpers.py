@@ -104,6 +104,12 @@ def plugin_host(*modules: str, entry_points: bool = False, home: Path | None = N
     return load_plugins(settings, registrations=True)
 
 
+def hooks_of(host: PluginHost, plugin: str) -> set[str]:
+    """The names of the hooks ``plugin`` (its name as the host lists it) implements."""
+    [info] = [p for p in host.plugins if p.name == plugin]
+    return set(info.hooks)
+
+
 def registered_by(host: PluginHost, plugin: str) -> dict[str, list[str]]:
     """What ``plugin`` registered through ``host``, by table: operations (``stage:name``),
     evidence kinds, policy checks, model runtimes (by kind), guards, serving targets.

@@ -7,9 +7,11 @@ from typing import Annotated
 
 import typer
 
+from lmops_core.cli.common import BundleArg, KeyFileOpt, OfflineOpt, TrustedKeysOpt
+
 
 def serve_model(
-    bundle: Annotated[Path, typer.Argument(help="Bundle folder or .tar.", exists=True)],
+    bundle: BundleArg,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
     guard_mode: Annotated[str, typer.Option(help="redact, block or off.")] = "redact",
@@ -17,22 +19,9 @@ def serve_model(
         list[str] | None, typer.Option(help="Request category to refuse (repeatable; default all).")
     ] = None,
     log_path: Annotated[Path | None, typer.Option(help="JSONL inference log.")] = None,
-    public_key: Annotated[
-        list[Path] | None,
-        typer.Option(
-            help="Trusted public key PEM (repeatable; default the keys under LMOPS_HOME)."
-        ),
-    ] = None,
-    key_file: Annotated[
-        Path | None,
-        typer.Option(help="Decryption key file for encrypted bundles (default $LMOPS_BUNDLE_KEY)."),
-    ] = None,
-    offline: Annotated[
-        bool,
-        typer.Option(
-            "--offline", help="Do not ask the store; the bundle's validity period decides."
-        ),
-    ] = False,
+    public_key: TrustedKeysOpt = None,
+    key_file: KeyFileOpt = None,
+    offline: OfflineOpt = False,
 ) -> None:
     """Verify BUNDLE (signature, every digest, approval not revoked), load its model, serve it.
 
