@@ -22,7 +22,16 @@ from lmops_core.audit.keys import load_or_create_audit_key
 from lmops_core.audit.ledger import AuditLedger, existing_log
 from lmops_core.audit.witnesses import audit_witnesses
 from lmops_core.contracts import AssetType, ProgressReporter, Stage
-from lmops_core.datasets.ingest import ingest_file
+from lmops_core.datasets.ingest import IngestResult, ingest_file
+from lmops_core.datasets.partition_store import (
+    PartitionCheck,
+    PartitionedIngest,
+    PartitionStatus,
+    PartitionsVerified,
+    ingest_partitions,
+    verify_partitions,
+)
+from lmops_core.datasets.partitions import PARTITIONED_FORMAT
 from lmops_core.digests import digest_bytes
 from lmops_core.errors import (
     AuthenticationError,
@@ -328,16 +337,25 @@ class Workspace:
         meta: Mapping[str, Any] | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> DatasetVersionPublic:
-        """Validate a JSONL or Parquet file and register it as the next dataset version.
+        """Validate a JSONL or Parquet file, or a folder of Parquet partitions, and register
+        it as the next dataset version.
 
         A bad record raises :class:`ValidationError` naming file, line and field,
         and nothing is registered, unless ``drop_invalid``: then the dropped
         count becomes ``ingestion`` evidence. A ``dataset_card`` is attached.
+        A folder becomes a partitioned version (format ``parquet-partitions``):
+        each ``*.parquet`` file below it one partition, stored one by one; the
+        version's digest is the Merkle root over the partitions' digests
+        (:mod:`lmops_core.datasets.merkle`) and its card is the merge of theirs.
         """
         source = Path(path)
         clean_name(name)  # a bad name is refused before anything is read or stored
         tmp = self.settings.home / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            return self._register_partitioned(
+                name, source, shape, description, drop_invalid, token_counter, progress, meta, tags
+            )
         ingested = ingest_file(
             source,
             shape=shape,
@@ -352,8 +370,44 @@ class Workspace:
                 info = self.artifacts.put_file(ingested.path)
             finally:
                 ingested.path.unlink(missing_ok=True)
+            fields = {"digest": info.digest, "size_bytes": info.size, "format": "jsonl"}
             return self._record_dataset(
-                name, source, shape, description, drop_invalid, meta, tags, ingested, info
+                name, source, shape, description, drop_invalid, meta, tags, ingested, fields
+            )
+
+    def _register_partitioned(
+        self,
+        name: str,
+        source: Path,
+        shape: str,
+        description: str,
+        drop_invalid: bool,
+        token_counter: Callable[[str], int] | None,
+        progress: ByteProgress | None,
+        meta: Mapping[str, Any] | None,
+        tags: Mapping[str, str] | None,
+    ) -> DatasetVersionPublic:
+        # Every partition is stored under one lease before the version is committed: a
+        # failure midway leaves no version, and the stored partitions to `lmops gc`.
+        with self.artifacts.lease(f"dataset-{source.name}"):
+            ingested = ingest_partitions(
+                source,
+                shape=shape,
+                artifacts=self.artifacts,
+                tmp_dir=self.settings.home / "tmp",
+                drop_invalid=drop_invalid,
+                token_counter=token_counter,
+                progress=progress,
+                max_record_bytes=self.settings.max_record_bytes,
+            )
+            fields = {
+                "digest": ingested.root,
+                "size_bytes": ingested.size_bytes,
+                "format": PARTITIONED_FORMAT,
+                "manifest_digest": ingested.manifest_digest,
+            }
+            return self._record_dataset(
+                name, source, shape, description, drop_invalid, meta, tags, ingested, fields
             )
 
     def _record_dataset(
@@ -365,10 +419,11 @@ class Workspace:
         drop_invalid: bool,
         meta: Mapping[str, Any] | None,
         tags: Mapping[str, str] | None,
-        ingested: Any,
-        info: Any,
+        ingested: IngestResult | PartitionedIngest,
+        fields: Mapping[str, Any],
     ) -> DatasetVersionPublic:
         audit = self.audit_writer
+        digest = fields["digest"]
         with self.db.write() as s:
             row = store.create_version(
                 s,
@@ -378,10 +433,8 @@ class Workspace:
                 description=description,
                 tags=tags,
                 fields={
-                    "digest": info.digest,
-                    "size_bytes": info.size,
+                    **fields,
                     "shape": shape,
-                    "format": "jsonl",
                     "record_count": ingested.records,
                     "meta": {"source_file": source.name, **(meta or {})},
                 },
@@ -391,7 +444,7 @@ class Workspace:
                 audit,
                 asset_type="dataset",
                 version=row,
-                expected_digest=info.digest,
+                expected_digest=digest,
                 kind="dataset_card",
                 stage="data_preparation",
                 plugin="lmops-core",
@@ -403,7 +456,7 @@ class Workspace:
                 audit,
                 asset_type="dataset",
                 version=row,
-                expected_digest=info.digest,
+                expected_digest=digest,
                 kind="ingestion",
                 stage="data_preparation",
                 plugin="lmops-core",
@@ -419,6 +472,33 @@ class Workspace:
                 },
             )
             return self._typed_public(s, DatasetVersionPublic, row)
+
+    def verify_dataset(self, ref: str, *, workers: int = 4) -> PartitionsVerified:
+        """Re-hash a dataset version's content and say which part, if any, changed.
+
+        A partitioned version's manifest must hash to its recorded digest and its
+        partitions' Merkle root must be the version's digest (else
+        :class:`IntegrityError`); each partition is then re-hashed, ``workers``
+        at a time, and reported ``ok``, ``changed`` or ``missing``. A
+        single-file version is reported as one partition named after its file.
+        """
+        version = self.get(ref)
+        if not isinstance(version, DatasetVersionPublic):
+            raise ValidationError(f"{ref} is not a dataset version", field="ref")
+        if version.manifest_digest is not None:
+            return verify_partitions(
+                self.artifacts, version.manifest_digest, root=version.digest, workers=workers
+            )
+        try:
+            status: PartitionStatus = (
+                "ok" if self.artifacts.backend.verify(version.digest) else "changed"
+            )
+        except NotFoundError:
+            status = "missing"
+        name = str(version.meta.get("source_file") or "data.jsonl")
+        return PartitionsVerified(
+            root=version.digest, partitions=[PartitionCheck(name, version.digest, status)]
+        )
 
     def register_model(
         self,
@@ -906,6 +986,8 @@ class Workspace:
     def export(self, ref: str, dest: Path) -> Path:
         """Write a version's content (file or folder) to ``dest``, verified."""
         version = self.get(ref)
+        if isinstance(version, DatasetVersionPublic) and version.manifest_digest is not None:
+            return self.artifacts.export_tree(version.manifest_digest, dest)  # the partitions
         if version.asset_type == "dataset":
             return self.artifacts.export_file(version.digest, dest)
         if version.asset_type in ("model", "suite"):

@@ -1,7 +1,8 @@
 """Built-in data-preparation steps: exact and near-duplicate removal, length filters.
 
 Each step reads the input dataset (role ``dataset``), writes a new JSONL with
-the records it keeps, and reports what it removed as evidence on the output.
+the records it keeps (or, for a partitioned input, new partitions, one per input
+partition), and reports what it removed as evidence on the output.
 They are registered through ``register_data_steps`` like any plugin's steps,
 and declared ``trylast`` so a plugin may offer better ones under other names.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +30,26 @@ from lmops_core.contracts import (
     StageContext,
     StageResult,
 )
+from lmops_core.datasets.partitions import (
+    PARTITIONED_FORMAT,
+    PartitionWriter,
+    partition_files,
+    read_partition_records,
+)
 from lmops_core.datasets.shapes import text_fields
 from lmops_core.errors import ValidationError
 from lmops_core.extras import require
 from lmops_core.hookspecs import hookimpl
+from lmops_core.safepaths import join_inside
 
 
 def _records(path: Path) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """``(canonical JSON without newline, record)`` per line of a canonical JSONL file."""
     with open(path, "rb") as fh:
         for line in fh:
             if line.strip():
-                yield line, json.loads(line)
+                raw = line.rstrip(b"\n")
+                yield raw, json.loads(raw)
 
 
 def _joined_text(shape: str, record: Mapping[str, Any]) -> str:
@@ -61,6 +71,24 @@ class _FilterStep:
     def configure(self, params: Mapping[str, Any]) -> dict[str, Any]:
         return dict(params)
 
+    def _filter(
+        self,
+        shape: str,
+        records: Iterable[tuple[bytes, dict[str, Any]]],
+        write: Callable[[bytes], object],
+        context: StageContext,
+    ) -> tuple[int, int]:
+        """Write the canonical JSON of each record kept; return ``(kept, removed)``."""
+        kept = removed = 0
+        for raw, record in records:
+            if self.keep(shape, raw, record):
+                write(raw)
+                kept += 1
+            else:
+                removed += 1
+            context.progress.advance(1)
+        return kept, removed
+
     def details(self) -> dict[str, Any]:
         """What the step adds to its evidence's details, besides its name and parameters."""
         return {}
@@ -69,17 +97,26 @@ class _FilterStep:
         used = self.configure(context.params)
         source = context.input("dataset")
         assert source.path is not None
-        out_path = context.workdir / "data.jsonl"
-        kept = removed = 0
         context.progress.start(self.name, total=None)
-        with open(out_path, "wb") as out:
-            for raw, record in _records(source.path):
-                if self.keep(source.kind, raw, record):
-                    out.write(raw if raw.endswith(b"\n") else raw + b"\n")
-                    kept += 1
-                else:
-                    removed += 1
-                context.progress.advance(1)
+        if source.path.is_dir():
+            # Partitioned: partition k of the output holds what is kept of partition k of the
+            # input (same name, empty if nothing is), one partition in memory at a time.
+            out_path = context.workdir / "data"
+            kept = removed = 0
+            for name, path in partition_files(source.path):
+                writer = PartitionWriter(join_inside(out_path, name, what="partition"))
+                k, r = self._filter(source.kind, read_partition_records(path), writer.add, context)
+                writer.close(name)
+                kept, removed = kept + k, removed + r
+        else:
+            out_path = context.workdir / "data.jsonl"
+            with open(out_path, "wb") as out:
+                kept, removed = self._filter(
+                    source.kind,
+                    _records(source.path),
+                    lambda raw: out.writelines((raw, b"\n")),
+                    context,
+                )
         context.progress.finish()
         return StageResult(
             outputs=[
@@ -89,7 +126,7 @@ class _FilterStep:
                     path=out_path,
                     kind=source.kind,
                     derived_from=["dataset"],
-                    format="jsonl",
+                    format=PARTITIONED_FORMAT if out_path.is_dir() else "jsonl",
                 )
             ],
             evidence=[
