@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,16 +23,15 @@ from lmops_core.audit.keys import load_or_create_audit_key
 from lmops_core.audit.ledger import AuditLedger, existing_log
 from lmops_core.audit.witnesses import audit_witnesses
 from lmops_core.contracts import AssetType, ProgressReporter, Stage
-from lmops_core.datasets.ingest import IngestResult, ingest_file
+from lmops_core.datasets.ingest import Ingested, ingest_file
 from lmops_core.datasets.partition_store import (
     PartitionCheck,
-    PartitionedIngest,
     PartitionStatus,
     PartitionsVerified,
     ingest_partitions,
     verify_partitions,
 )
-from lmops_core.datasets.partitions import PARTITIONED_FORMAT
+from lmops_core.datasets.partitions import PARTITIONED_FORMAT, Partition
 from lmops_core.digests import digest_bytes
 from lmops_core.errors import (
     AuthenticationError,
@@ -87,6 +87,19 @@ RESERVED_ALIASES = ("staging", "production", "approved-for-training")
 ByteProgress = Callable[[int], None]
 
 _V = TypeVar("_V", bound=VersionPublic)
+
+
+@dataclass(frozen=True)
+class _NewDataset:
+    """What a dataset registration was asked to record, whatever the layout of its content."""
+
+    name: str
+    source: Path
+    shape: str
+    description: str
+    drop_invalid: bool
+    meta: Mapping[str, Any] | None
+    tags: Mapping[str, str] | None
 
 
 def _asset_public(asset_type: AssetType, a: Any) -> AssetPublic:
@@ -352,10 +365,9 @@ class Workspace:
         clean_name(name)  # a bad name is refused before anything is read or stored
         tmp = self.settings.home / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
+        new = _NewDataset(name, source, shape, description, drop_invalid, meta, tags)
         if source.is_dir():
-            return self._register_partitioned(
-                name, source, shape, description, drop_invalid, token_counter, progress, meta, tags
-            )
+            return self._register_partitioned(new, token_counter, progress)
         ingested = ingest_file(
             source,
             shape=shape,
@@ -371,31 +383,23 @@ class Workspace:
             finally:
                 ingested.path.unlink(missing_ok=True)
             fields = {"digest": info.digest, "size_bytes": info.size, "format": "jsonl"}
-            return self._record_dataset(
-                name, source, shape, description, drop_invalid, meta, tags, ingested, fields
-            )
+            return self._record_dataset(new, ingested, fields)
 
     def _register_partitioned(
         self,
-        name: str,
-        source: Path,
-        shape: str,
-        description: str,
-        drop_invalid: bool,
+        new: _NewDataset,
         token_counter: Callable[[str], int] | None,
         progress: ByteProgress | None,
-        meta: Mapping[str, Any] | None,
-        tags: Mapping[str, str] | None,
     ) -> DatasetVersionPublic:
         # Every partition is stored under one lease before the version is committed: a
         # failure midway leaves no version, and the stored partitions to `lmops gc`.
-        with self.artifacts.lease(f"dataset-{source.name}"):
+        with self.artifacts.lease(f"dataset-{new.source.name}"):
             ingested = ingest_partitions(
-                source,
-                shape=shape,
+                new.source,
+                shape=new.shape,
                 artifacts=self.artifacts,
                 tmp_dir=self.settings.home / "tmp",
-                drop_invalid=drop_invalid,
+                drop_invalid=new.drop_invalid,
                 token_counter=token_counter,
                 progress=progress,
                 max_record_bytes=self.settings.max_record_bytes,
@@ -406,24 +410,15 @@ class Workspace:
                 "format": PARTITIONED_FORMAT,
                 "manifest_digest": ingested.manifest_digest,
             }
-            return self._record_dataset(
-                name, source, shape, description, drop_invalid, meta, tags, ingested, fields
-            )
+            return self._record_dataset(new, ingested, fields)
 
     def _record_dataset(
-        self,
-        name: str,
-        source: Path,
-        shape: str,
-        description: str,
-        drop_invalid: bool,
-        meta: Mapping[str, Any] | None,
-        tags: Mapping[str, str] | None,
-        ingested: IngestResult | PartitionedIngest,
-        fields: Mapping[str, Any],
+        self, new: _NewDataset, ingested: Ingested, fields: Mapping[str, Any]
     ) -> DatasetVersionPublic:
         audit = self.audit_writer
         digest = fields["digest"]
+        name, source, shape, drop_invalid = new.name, new.source, new.shape, new.drop_invalid
+        description, meta, tags = new.description, new.meta, new.tags
         with self.db.write() as s:
             row = store.create_version(
                 s,
@@ -495,10 +490,13 @@ class Workspace:
             )
         except NotFoundError:
             status = "missing"
-        name = str(version.meta.get("source_file") or "data.jsonl")
-        return PartitionsVerified(
-            root=version.digest, partitions=[PartitionCheck(name, version.digest, status)]
+        whole = Partition(
+            name=str(version.meta.get("source_file") or "data.jsonl"),
+            digest=version.digest,
+            size=version.size_bytes,
+            rows=version.record_count,
         )
+        return PartitionsVerified(root=version.digest, partitions=[PartitionCheck(whole, status)])
 
     def register_model(
         self,

@@ -19,18 +19,32 @@ from lmops_core.errors import ValidationError
 _MAX_REPORTED = 20
 
 
-@dataclass(frozen=True)
-class IngestResult:
-    """The canonical file written, and what was learned on the way."""
+@dataclass(frozen=True, kw_only=True)
+class Ingested:
+    """What validating a dataset learned: records kept and dropped, and the card."""
 
-    path: Path
-    digest: str
-    size_bytes: int
     records: int
     dropped: int
     dropped_examples: list[str]
     card_metrics: dict[str, Any]
     card_details: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestResult(Ingested):
+    """The canonical file written, and what was learned on the way."""
+
+    path: Path
+    digest: str
+    size_bytes: int
+
+
+def check_shape(shape: str) -> None:
+    """Refuse a shape lmops does not know, naming the ones it does."""
+    if shape not in SHAPES:
+        raise ValidationError(
+            f"unknown dataset shape {shape!r} (expected one of {', '.join(SHAPES)})", field="shape"
+        )
 
 
 def canonical_line(record: Any) -> bytes:
@@ -59,11 +73,7 @@ class CanonicalRecords:
         drop_invalid: bool = False,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     ) -> None:
-        if shape not in SHAPES:
-            raise ValidationError(
-                f"unknown dataset shape {shape!r} (expected one of {', '.join(SHAPES)})",
-                field="shape",
-            )
+        check_shape(shape)
         self.shape = shape
         self.drop_invalid = drop_invalid
         self.max_record_bytes = max_record_bytes

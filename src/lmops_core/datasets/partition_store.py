@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from lmops_core.artifacts.store import ArtifactStore
 from lmops_core.datasets.card import CardBuilder
-from lmops_core.datasets.ingest import CanonicalRecords
+from lmops_core.datasets.ingest import CanonicalRecords, Ingested
 from lmops_core.datasets.partitions import (
     Partition,
     PartitionManifest,
@@ -33,21 +33,13 @@ from lmops_core.datasets.readers import DEFAULT_MAX_RECORD_BYTES
 from lmops_core.errors import IntegrityError, NotFoundError, ValidationError
 
 
-@dataclass(frozen=True)
-class PartitionedIngest:
+@dataclass(frozen=True, kw_only=True)
+class PartitionedIngest(Ingested):
     """A partitioned version stored: its root, manifest artifact, counts and merged card."""
 
     root: str
     manifest_digest: str
     manifest: PartitionManifest
-    dropped: int
-    dropped_examples: list[str]
-    card_metrics: dict[str, Any]
-    card_details: dict[str, Any]
-
-    @property
-    def records(self) -> int:
-        return self.manifest.records
 
     @property
     def size_bytes(self) -> int:
@@ -98,6 +90,7 @@ def ingest_partitions(
         root=root,
         manifest_digest=manifest_info.digest,
         manifest=manifest,
+        records=manifest.records,
         dropped=checker.dropped,
         dropped_examples=checker.examples,
         card_metrics=card.metrics(root),
@@ -151,11 +144,18 @@ MAX_VERIFY_WORKERS = 64
 
 @dataclass(frozen=True)
 class PartitionCheck:
-    """What verification found for one partition."""
+    """What verification found for one partition (its name and digest as recorded)."""
 
-    name: str
-    digest: str
+    partition: Partition
     status: PartitionStatus
+
+    @property
+    def name(self) -> str:
+        return self.partition.name
+
+    @property
+    def digest(self) -> str:
+        return self.partition.digest
 
 
 @dataclass(frozen=True)
@@ -203,8 +203,8 @@ def verify_partitions(
         try:
             good = artifacts.backend.verify(p.digest)
         except NotFoundError:
-            return PartitionCheck(p.name, p.digest, "missing")
-        return PartitionCheck(p.name, p.digest, "ok" if good else "changed")
+            return PartitionCheck(p, "missing")
+        return PartitionCheck(p, "ok" if good else "changed")
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         checks = list(pool.map(check, manifest.partitions))
