@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import random
 import tempfile
 import time
 from collections.abc import Callable
@@ -38,16 +39,22 @@ from lmops_core.settings import Settings
 from lmops_core.workspace import Workspace
 
 
+_WORDS = "the a transfer card account rate loan fee branch limit due statement".split()
+_HANZI = "账户转账利率贷款费用分行额度到期对账单信用卡"
+
+
 def records(n: int) -> list[dict[str, Any]]:
-    out = []
+    rng = random.Random(0)  # text of real entropy: zstd must not shrink it to nothing
+    out: list[dict[str, Any]] = []
     for i in range(n):
-        j = i - i % 20 if i % 20 == 19 else i  # every twentieth record repeats an earlier one
-        if j % 10 == 3:
-            out.append({"prompt": f"问题 {j} 的答案是什么?", "response": "答案是" + "好" * (j % 40)})
+        if i % 20 == 19:  # every twentieth record repeats an earlier one
+            out.append(dict(out[rng.randrange(len(out))]))
+        elif i % 10 == 3:
+            answer = "".join(rng.choice(_HANZI) for _ in range(rng.randint(5, 120)))
+            out.append({"prompt": f"问题 {i} 的答案是什么?", "response": answer})
         else:
-            out.append(
-                {"prompt": f"What is {j} + 1?", "response": f"{j} + 1 = {j + 1}. " * (1 + j % 6)}
-            )
+            words = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(3, 80)))
+            out.append({"prompt": f"Question {i}: {rng.random():.6f}?", "response": words})
     return out
 
 
