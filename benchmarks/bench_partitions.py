@@ -38,8 +38,20 @@ from lmops_core.registry.schemas import DatasetVersionPublic
 from lmops_core.settings import Settings
 from lmops_core.workspace import Workspace
 
-
-_WORDS = "the a transfer card account rate loan fee branch limit due statement".split()
+_WORDS = [
+    "the",
+    "a",
+    "transfer",
+    "card",
+    "account",
+    "rate",
+    "loan",
+    "fee",
+    "branch",
+    "limit",
+    "due",
+    "statement",
+]
 _HANZI = "账户转账利率贷款费用分行额度到期对账单信用卡"
 
 
