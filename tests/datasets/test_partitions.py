@@ -172,8 +172,19 @@ def test_a_bad_record_in_a_partition_registers_nothing(tmp_path: Path) -> None:
         assert kept.record_count == len(RECORDS) - 1  # type: ignore[attr-defined]
 
 
-def test_a_folder_with_a_foreign_file_is_refused(tmp_path: Path) -> None:
-    folder = _write_parts(tmp_path / "parts", RECORDS)
+def test_nested_partitions_are_named_by_path_and_foreign_files_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "hive"
+    for year in ("2025", "2024"):
+        (folder / f"year={year}").mkdir(parents=True)
+        pq.write_table(pa.Table.from_pylist(RECORDS[:3]), folder / f"year={year}/p.parquet")
+    (folder / "year=2024" / ".p.parquet.crc").write_bytes(b"skipped")
+    assert [n for n, _ in partition_files(folder)] == ["year=2024/p.parquet", "year=2025/p.parquet"]
+    pq.write_table(pa.Table.from_pylist([{"prompt": "p"}]), folder / "year=2025/p.parquet")
+    with (
+        Workspace.open(make_settings(tmp_path / "home")) as ws,
+        pytest.raises(ValidationError, match=r"^partition year=2025/p\.parquet: p\.parquet:row 1"),
+    ):
+        ws.register_dataset("hive", folder, shape="instruction")
     (folder / "notes.txt").write_text("x")
     with pytest.raises(ValidationError, match=r"notes\.txt in .* is not a Parquet partition"):
         partition_files(folder)
