@@ -689,6 +689,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--skip-bilingual", action="store_true", help="measure the synthetic records only"
     )
+    parser.add_argument(
+        "--skip-synthetic", action="store_true", help="measure the bilingual set only"
+    )
     args = parser.parse_args(argv)
     workers = [int(n) for n in args.workers.split(",")]
     baseline_n = min(args.records, args.baseline_records or args.records)
@@ -702,7 +705,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     PiiGuard(config).redact_batch(["warm up: John Smith, 请拨打 13812345678, 李娜明天去上海"])
     presidio = Presidio(config)
     synthetic = synthetic_workload(args.records, args.seed)
-    workloads = [synthetic] if args.skip_bilingual else [synthetic, bilingual_workload()]
+    workloads = [] if args.skip_synthetic else [synthetic]
+    if not args.skip_bilingual:
+        workloads.append(bilingual_workload())
     with tempfile.TemporaryDirectory() as tmp:
         found = [
             measure(
