@@ -688,17 +688,14 @@ def accuracy_table(
 def person_by_script(
     texts: Sequence[LabelledText], plain: Findings, ours: Findings
 ) -> tuple[list[LabelledText], Findings, Findings]:
-    """Gold and found ``PERSON`` spans relabelled ``PERSON_HAN`` or ``PERSON_LATIN`` (names
-    written in Han characters, or not), to score Chinese and English names apart."""
+    """Only the gold and found ``PERSON`` spans, relabelled ``PERSON_HAN`` or ``PERSON_LATIN``
+    (names written in Han characters, or not), to score Chinese and English names apart."""
 
     def relabel(text: str, spans: Sequence[Span]) -> list[Span]:
         return [
-            (
-                (f"PERSON_{'HAN' if HAN.search(text, start, end) else 'LATIN'}", start, end)
-                if entity == "PERSON"
-                else (entity, start, end)
-            )
+            (f"PERSON_{'HAN' if HAN.search(text, start, end) else 'LATIN'}", start, end)
             for entity, start, end in spans
+            if entity == "PERSON"
         ]
 
     return (
