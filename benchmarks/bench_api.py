@@ -16,12 +16,16 @@
    pages 1-50 (target p99 <= 100 ms), and request pages, both the same pages again and
    pages never opened before (each computed afresh; target p99 <= 100 ms); baseline: the
    console's views in-process. Approving (target p99 <= 100 ms) runs after the console.
+   Server CPU per call: the same routes sent by one client, each timed by the user + system
+   CPU time the server process spent (``/proc``; Linux): on a machine other work loads,
+   this says what one core serves where latencies say little. The server is one process
+   (one uvicorn worker), as ``lmops serve`` runs it.
 4. Grow the audit chain to V events (default 1,000,000) and time ``POST /api/v1/audit/verify``
    and, as baseline, ``Workspace.verify_audit()`` in-process (target >= 200k events/s).
 
     .venv/bin/python benchmarks/bench_api.py [--database-url URL] [--requests 10000]
         [--events 100000] [--verify-events 1000000] [--clients 50] [--list-calls 2000]
-        [--approvals 1000] [--console-calls 1000] [--no-verify]
+        [--approvals 1000] [--console-calls 1000] [--cpu-calls 100] [--no-verify]
 
 PostgreSQL: create an empty database first, e.g.
 ``createdb -h 127.0.0.1 -U postgres lmops_bench_api`` and pass
