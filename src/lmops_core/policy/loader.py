@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
 from collections.abc import Iterator, Mapping
@@ -175,6 +176,26 @@ def read_policy(path: Path) -> tuple[Policy | None, list[LintIssue]]:
         return None, [LintIssue(file, f"cannot read policy file: {exc.strerror or exc}")]
     if len(raw) > MAX_POLICY_BYTES:
         return None, [LintIssue(file, f"policy file is larger than {MAX_POLICY_BYTES} bytes")]
+    policy, issues = _parsed_policy(path, raw)
+    return policy, list(issues)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_policy(path: Path, raw: bytes) -> tuple[Policy | None, tuple[LintIssue, ...]]:
+    """``raw`` (the content of ``path``) parsed, validated and compiled.
+
+    Kept per path and exact content: every decision reloads the policy folder to
+    compare digests (an edited file must be noticed), and re-reading a few kilobytes
+    costs microseconds where parsing and compiling them again cost milliseconds. A
+    changed file is new content, so it is parsed afresh. Callers never change a
+    loaded :class:`Policy`.
+    """
+    policy, issues = _parse_policy(path, raw)
+    return policy, tuple(issues)
+
+
+def _parse_policy(path: Path, raw: bytes) -> tuple[Policy | None, list[LintIssue]]:
+    file = str(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
