@@ -218,10 +218,35 @@ def _parse_policy(path: Path, raw: bytes) -> tuple[Policy | None, list[LintIssue
                 issues.append(
                     LintIssue(file, exc.message, line, "error", rule.name, condition.name)
                 )
+    issues.extend(_retrain_pipeline_issues(path, root, document))
     if issues:
         return None, issues
     name_line = _line_for(root, ("name",))
     return Policy(path, digest_bytes(raw), document, expressions, lines, name_line), []
+
+
+def _retrain_pipeline_issues(path: Path, root: Node, document: PolicyDocument) -> list[LintIssue]:
+    """A ``retrain.pipeline`` must name a file inside the policy file's folder."""
+    issues: list[LintIssue] = []
+    folder = path.resolve().parent
+    for i, rule in enumerate(document.rules):
+        for j, item in enumerate(rule.on_breach):
+            if isinstance(item, str):
+                continue
+            where = f"rules[{i}].on_breach[{j}].retrain.pipeline"
+            named = item.retrain.pipeline
+            target = (folder / named).resolve()
+            if Path(named).is_absolute() or not target.is_relative_to(folder):
+                problem = "must be a file inside the policy file's folder"
+            elif not target.is_file():
+                problem = f"no such pipeline file (looked for {target})"
+            else:
+                continue
+            line = _line_for(root, ("rules", i, "on_breach", j, "retrain", "pipeline"))
+            issues.append(
+                LintIssue(str(path), f"{where}: {named!r}: {problem}", line, "error", rule.name)
+            )
+    return issues
 
 
 def _parse_yaml(text: str, file: str) -> tuple[Node | None, Any, list[LintIssue]]:
@@ -384,6 +409,8 @@ def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
 def _model_in(annotation: Any) -> type[pydantic.BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
         return annotation
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _model_in(typing.get_args(annotation)[0])
     if typing.get_origin(annotation) in (list, typing.Union, types.UnionType):
         for arg in typing.get_args(annotation):
             found = _model_in(arg)
