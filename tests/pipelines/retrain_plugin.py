@@ -61,7 +61,9 @@ class AccuracyEvaluator:
     def run(self, context: StageContext) -> StageResult:
         """One eval record on the model input."""
         acc = float(context.params.get("acc", 0.7))
-        return StageResult(evidence=[EvidenceRecord(kind="eval", subject="model", metrics={"acc": acc})])
+        return StageResult(
+            evidence=[EvidenceRecord(kind="eval", subject="model", metrics={"acc": acc})]
+        )
 
 
 @hookimpl

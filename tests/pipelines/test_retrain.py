@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from lmops_core.errors import ConflictError
 from lmops_core.governance import retraining
 from lmops_core.governance.monitoring import MonitoringOutcome, check_monitoring
 from lmops_core.pipelines.retrain import RetrainingOutcome, resume_waiting, retrain_for
@@ -218,6 +219,8 @@ def test_loop_ends_in_a_pending_request_and_one_retraining_at_a_time(store: Stor
     # The request awaits review; once people close it, a new breach is in the cool-down.
     assert _retrain(store, _breach(store, ref)).state == "refused"
     retraining.close_request(store.validator, first.training_request_id, comment="reviewed")
+    with pytest.raises(ConflictError, match="closed, not open"):
+        retraining.close_request(store.validator, first.training_request_id, comment="again")
     cooling = _retrain(store, _breach(store, ref))
     assert cooling.state == "refused" and "cooling down" in cooling.message
 
@@ -246,7 +249,9 @@ def test_failed_retraining_leaves_the_request_open_with_the_failure(store: Store
     outcome = _breach(store, ref, poison=True)
     assert _retrain(store, outcome).state == "waiting"
     request_id = outcome.training_request_id or ""
-    _approve_data(store, retraining.request_detail(store.ws, request_id).attempts[0].waiting_for or "")
+    _approve_data(
+        store, retraining.request_detail(store.ws, request_id).attempts[0].waiting_for or ""
+    )
     (failed,) = resume_waiting(store.watcher)
     assert failed.state == "failed" and "asked this trainer to fail" in failed.message
     detail = retraining.request_detail(store.ws, request_id)

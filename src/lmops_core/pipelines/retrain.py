@@ -58,6 +58,8 @@ class RetrainingOutcome:
     attempt_id: str | None = None
     candidate: str | None = None
     promotion_request: str | None = None
+    #: The approval request a waiting attempt waits for.
+    waiting_for: str | None = None
 
 
 def load_retrain_pipeline(path: Path) -> Pipeline:
@@ -173,6 +175,7 @@ def _drive(
                 "waiting",
                 f"waiting for people to decide request {runner.waiting_for}",
                 attempt.id,
+                waiting_for=runner.waiting_for,
             )
         candidate, promotion = _promotion_of(ws, pipeline, runner.results)
         production = runner.results[RETRAIN_STEP].outputs["production"]
