@@ -10,6 +10,7 @@ from lmops_core.workspace import Workspace
 from tests.cli.conftest import Shell
 from tests.conftest import (
     VALIDATOR,
+    drift_watch_rule,
     make_model_folder,
     make_settings,
     model_rule,
@@ -20,14 +21,7 @@ from tests.conftest import (
 POLICY = policy_yaml(
     "cli-retrain",
     model_rule("prod", "production", evidence=[{"kind": "eval"}], approvals=[VALIDATOR]),
-    model_rule(
-        "watch",
-        "production",
-        event="monitoring",
-        evidence=[{"kind": "drift"}],
-        conditions=[{"name": "no-drift", "expr": "!evidence.drift.metrics.dataset_drift"}],
-        on_breach=["retrain"],
-    ),
+    drift_watch_rule(["retrain"]),
 )
 
 

@@ -28,6 +28,7 @@ from lmops_core.governance.models import (
 )
 from lmops_core.governance.monitoring import MonitoringOutcome, _open_training_request
 from lmops_core.policy import PolicyEvaluation
+from lmops_core.policy.evaluate import RetrainPlan
 from lmops_core.registry import store
 from lmops_core.registry.models import Alias, ModelVersion
 from lmops_core.workspace import Workspace
@@ -152,8 +153,9 @@ def test_two_admins_granting_the_same_role_store_it_once(gov_ws: Workspace) -> N
     assert len(grants) == ROUNDS
 
 
-def test_two_breaches_at_once_open_one_retraining_request(gov_ws: Workspace) -> None:
-    evaluation = PolicyEvaluation(
+def _breached(plan: RetrainPlan | None = None) -> PolicyEvaluation:
+    """A monitoring verdict whose rule failed and says ``retrain`` (with ``plan``, if given)."""
+    return PolicyEvaluation(
         subject="x",
         transition="production",
         evaluated_at=datetime.now(UTC),
@@ -164,7 +166,12 @@ def test_two_breaches_at_once_open_one_retraining_request(gov_ws: Workspace) -> 
         request_ttl=None,
         policy_digests={},
         breach_actions=["retrain"],
+        retrain=plan,
     )
+
+
+def test_two_breaches_at_once_open_one_retraining_request(gov_ws: Workspace) -> None:
+    evaluation = _breached()
     monitor = gov_ws.as_actor("lmops-policy")
     for i in range(ROUNDS):
         outcome = MonitoringOutcome(
@@ -238,7 +245,6 @@ def test_the_database_itself_refuses_a_second_pending_request_or_stage_holder(
 
 def test_two_breaches_of_one_model_at_once_start_one_retraining(gov_ws: Workspace) -> None:
     from lmops_core.governance.retraining import StartRefused, start_attempt
-    from lmops_core.policy.evaluate import RetrainPlan
     from lmops_core.policy.model import RetrainSettings
 
     plan = RetrainPlan(
@@ -247,19 +253,7 @@ def test_two_breaches_of_one_model_at_once_start_one_retraining(gov_ws: Workspac
         pipeline="retrain.yaml",
         settings=RetrainSettings(pipeline="retrain.yaml"),
     )
-    evaluation = PolicyEvaluation(
-        subject="x",
-        transition="production",
-        evaluated_at=datetime.now(UTC),
-        allowed=False,
-        outcomes=[],
-        required_approvals={},
-        separation_of_duties=True,
-        request_ttl=None,
-        policy_digests={},
-        breach_actions=["retrain"],
-        retrain=plan,
-    )
+    evaluation = _breached(plan)
     policy = gov_ws.as_actor("lmops-policy")
     for i in range(ROUNDS // 5):
         # Two versions of one model breach at once: two requests, one retraining.

@@ -24,6 +24,7 @@ from lmops_core.reports import render_report
 from lmops_core.workspace import Workspace
 from tests.conftest import (
     VALIDATOR,
+    drift_watch_rule,
     make_model_folder,
     make_settings,
     model_rule,
@@ -47,13 +48,8 @@ POLICY = policy_yaml(
       approvals: [{role: data_steward, count: 1}]
     """,
     model_rule("prod", "production", evidence=[{"kind": "eval"}], approvals=[VALIDATOR]),
-    model_rule(
-        "watch",
-        "production",
-        event="monitoring",
-        evidence=[{"kind": "drift"}],
-        conditions=[{"name": "no-drift", "expr": "!evidence.drift.metrics.dataset_drift"}],
-        on_breach=[
+    drift_watch_rule(
+        [
             "revalidation-required",
             {
                 "retrain": {
@@ -62,7 +58,7 @@ POLICY = policy_yaml(
                     "budget": {"count": 2, "per": "1d"},
                 }
             },
-        ],
+        ]
     ),
 )
 PIPELINE = """\
@@ -145,13 +141,9 @@ def _breach(store: Store, ref: str, *, poison: bool = False) -> MonitoringOutcom
         shape="instruction",
     )
     monitor = store.ws.as_actor("monitor")
-    monitor.attach_evidence(
-        ref,
-        kind="drift",
-        digest=store.ws.get(ref).digest,
-        stage="monitoring",
-        metrics={"dataset_drift": True, "drifted_share": 0.5},
-    )
+    drifted = {"dataset_drift": True, "drifted_share": 0.5}
+    digest = store.ws.get(ref).digest
+    monitor.attach_evidence(ref, kind="drift", digest=digest, stage="monitoring", metrics=drifted)
     return check_monitoring(monitor, ref, window=window.ref)
 
 
@@ -188,10 +180,15 @@ def test_loop_ends_in_a_pending_request_and_one_retraining_at_a_time(store: Stor
     _approve_data(store, data_request.id)
     (done,) = resume_waiting(store.watcher)
     assert done.state == "succeeded", done
-    candidate = store.ws.get(done.candidate or "")
+    candidate = store.ws.get(done.attempt.candidate if done.attempt else "")
     # Never a promotion: the candidate waits for people; production is unchanged.
     assert candidate.stage is None
-    assert store.ws.governance.get_request(done.promotion_request or "").status == "pending"
+    assert (
+        store.ws.governance.get_request(
+            done.attempt.promotion_request if done.attempt else ""
+        ).status
+        == "pending"
+    )
     assert store.ws.get(ref).stage == "production"
     # Trained from the last approved base on the redacted window; no raw e-mail in it.
     parents = sorted((e.parent, e.relation) for e in store.ws.lineage(candidate.ref, depth=1))
@@ -237,7 +234,7 @@ def test_budget_counts_retrainings_per_period(store: Store) -> None:
             policy, outcome.training_request_id, plan=plan, now=now + timedelta(hours=hours)
         )
         assert not isinstance(started, retraining.StartRefused), started
-        retraining.finish_attempt(policy, started.id, state="failed", failure="stopped by test")
+        retraining.fail_attempt(policy, started.id, failure="stopped by test")
     over = retraining.start_attempt(
         policy, outcome.training_request_id, plan=plan, now=now + timedelta(hours=4)
     )

@@ -69,33 +69,24 @@ def _fresh_store() -> Workspace:
 
     settings = get_settings()
     home = settings.home / "demo-retrain"
-    if home.exists():
-        shutil.rmtree(home)
-    return Workspace.open(
-        settings.model_copy(
-            update={
-                "home": home,
-                "database_url": None,
-                "artifact_uri": None,
-                "policies_dir": scenario_folder() / "policies",
-            }
-        ),
-        actor="ml-engineer",
-    )
+    shutil.rmtree(home, ignore_errors=True)  # a fresh store each run, as `lmops demo` does
+    policies = scenario_folder() / "policies"
+    embedded = dict(home=home, database_url=None, artifact_uri=None, policies_dir=policies)
+    return Workspace.open(settings.model_copy(update=embedded), actor="ml-engineer")
 
 
 def retrain_scenario(*, write_pipeline: Path | None, verbose: bool) -> None:
     """``lmops demo --scenario retrain``: run it, or write its retraining pipeline out."""
     from lmops_core.cli.demo import quiet_libraries, skip_final_collection
 
-    if write_pipeline is not None:
+    if write_pipeline is None:
+        if not verbose:
+            quiet_libraries()
+        run_retrain_demo()
+        skip_final_collection()
+    else:
         shutil.copyfile(retrain_pipeline_path(), write_pipeline)
         console.print(f"wrote {write_pipeline}; a policy names it in on_breach: retrain: pipeline")
-        return
-    if not verbose:
-        quiet_libraries()
-    run_retrain_demo()
-    skip_final_collection()
 
 
 def run_retrain_demo() -> None:
@@ -133,10 +124,10 @@ def run_retrain_demo() -> None:
         console.print(f"actions taken by the policy: {', '.join(outcome.actions)}")
         heading("The policy's retraining pipeline runs")
         first = retrain_for(engineer, outcome, reporter=announce, progress=RichStageProgress)
-        if first is None or first.waiting_for is None:
+        if first is None or first.attempt is None or first.attempt.waiting_for is None:
             raise typer.Exit(1)
         print_outcome(first)
-        awaited = first.waiting_for
+        awaited = first.attempt.waiting_for
         heading("The data steward reviews the redacted window and approves it for training")
         steward.governance.decide(
             awaited,

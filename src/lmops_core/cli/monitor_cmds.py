@@ -61,7 +61,8 @@ def act_on_breach(
         return None
     if show:
         print_outcome(outcome)
-    return {"state": outcome.state, "message": outcome.message, "attempt": outcome.attempt_id}
+    attempt = outcome.attempt.id if outcome.attempt else None
+    return {"state": outcome.state, "message": outcome.message, "attempt": attempt}
 
 
 def _report(

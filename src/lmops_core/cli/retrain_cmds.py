@@ -28,6 +28,7 @@ retrain_app = typer.Typer(
 )
 
 StatusFilter = Literal["open", "closed", "superseded", "all"]
+StatusOpt = Annotated[StatusFilter, typer.Option(help="Only requests with this status, or 'all'.")]
 
 
 def _latest(row: TrainingRequestPublic) -> str:
@@ -45,9 +46,7 @@ def _latest(row: TrainingRequestPublic) -> str:
 
 @retrain_app.command("list")
 def retrain_list(
-    status: Annotated[
-        StatusFilter, typer.Option(help="Only requests with this status; 'all' for every one.")
-    ] = "open",
+    status: StatusOpt = "open",
     limit: Annotated[int, typer.Option(min=1, max=500)] = 100,
     as_json: JsonOpt = False,
 ) -> None:
@@ -92,24 +91,33 @@ def retrain_show(request_id: str, as_json: JsonOpt = False) -> None:
 def retrain_close(
     request_id: str,
     comment: Annotated[str, typer.Option(help="Why it is closed (recorded and audited).")],
+    as_json: JsonOpt = False,
 ) -> None:
     """Close an open request (submitters, validators, risk officers, admins; a credential is
-    needed). An attempt still running or waiting is abandoned."""
-    from lmops_core.governance.retraining import close_request
+    needed). An attempt still running or waiting is abandoned. --json prints the request."""
+    from lmops_core.governance.retraining import close_request, request_detail
 
     with open_workspace() as ws:
         close_request(ws, request_id, comment=comment)
-    console.print(f"closed retraining request {request_id}")
+        detail = request_detail(ws, request_id)
+    if as_json:
+        print_json(detail)
+    else:
+        console.print(f"closed retraining request {request_id} ({detail.ref})")
 
 
 @retrain_app.command("resume")
-def retrain_resume() -> None:
+def retrain_resume(as_json: JsonOpt = False) -> None:
     """Carry on every retraining waiting for a decision that people have now made (e.g. the
-    fresh data's approval for training). `lmops monitor watch` does this at every poll."""
+    fresh data's approval for training). `lmops monitor watch` does this at every poll.
+    --json prints what each attempt did."""
     from lmops_core.pipelines.retrain import resume_waiting
 
     with open_workspace() as ws:
         outcomes = resume_waiting(ws, progress=RichStageProgress)
+    if as_json:
+        print_json([vars(outcome) for outcome in outcomes])
+        return
     for outcome in outcomes:
         print_outcome(outcome)
     if not outcomes:

@@ -243,43 +243,34 @@ def record_step(ws: ActingStore, attempt_id: str, step: str, result: dict[str, A
         )
 
 
-def finish_attempt(
-    ws: ActingStore,
-    attempt_id: str,
-    *,
-    state: str,
-    failure: str | None = None,
-    waiting_for: str | None = None,
-    candidate: str | None = None,
-    promotion_request: str | None = None,
-) -> None:
-    """Move an in-flight attempt to ``state`` (waiting, succeeded or failed); audited."""
-    if state not in ("waiting", "succeeded", "failed"):
-        raise ValidationError(f"unknown retraining state {state!r}", field="state")
+def wait_attempt(ws: ActingStore, attempt_id: str, *, request_id: str) -> None:
+    """The attempt waits for people to decide approval request ``request_id``; audited."""
+    _end(ws, attempt_id, "waiting", {"waiting_for": request_id})
+
+
+def fail_attempt(ws: ActingStore, attempt_id: str, *, failure: str) -> None:
+    """The attempt failed; its request stays open, with the failure on the attempt."""
+    _end(ws, attempt_id, "failed", {"failure": failure, "finished_at": utcnow()})
+
+
+def succeed_attempt(ws: ActingStore, attempt_id: str, *, candidate: str, request_id: str) -> None:
+    """The attempt made ``candidate`` and opened promotion request ``request_id`` for people."""
+    changes = {"candidate": candidate, "promotion_request": request_id, "finished_at": utcnow()}
+    _end(ws, attempt_id, "succeeded", changes)
+
+
+def _end(ws: ActingStore, attempt_id: str, state: str, changes: dict[str, Any]) -> None:
     with ws.db.write() as s:
         attempt = _attempt(s, attempt_id)
         attempt.state = state
-        attempt.failure = failure
-        attempt.waiting_for = waiting_for
-        attempt.candidate = candidate or attempt.candidate
-        attempt.promotion_request = promotion_request
-        if state != "waiting":
-            attempt.finished_at = utcnow()
+        attempt.failure = attempt.waiting_for = None
+        for name, value in changes.items():
+            setattr(attempt, name, value)
         s.add(attempt)
         request = get_request(s, attempt.request_id)
-        ws.audit_writer.record(
-            s,
-            f"retraining.{state}",
-            request.ref,
-            after={
-                "request_id": request.id,
-                "attempt_id": attempt_id,
-                "failure": failure,
-                "waiting_for": waiting_for,
-                "candidate": candidate,
-                "promotion_request": promotion_request,
-            },
-        )
+        shown = {k: v for k, v in changes.items() if k != "finished_at"}
+        after = {"request_id": request.id, "attempt_id": attempt_id, **shown}
+        ws.audit_writer.record(s, f"retraining.{state}", request.ref, after=after)
 
 
 def record_retrained(
@@ -450,6 +441,12 @@ def request_detail(ws: ActingStore, request_id: str) -> TrainingRequestDetail:
         )
 
 
+def attempt_detail(ws: ActingStore, attempt_id: str) -> RetrainingAttemptPublic:
+    """One attempt as recorded now."""
+    with ws.db.read() as s:
+        return RetrainingAttemptPublic(**_attempt(s, attempt_id).model_dump())
+
+
 def _fields(row: TrainingRequest) -> dict[str, Any]:
     return {**row.model_dump(), "model": model_of(row.ref)}
 
@@ -464,6 +461,7 @@ def _attempts_of(s: Session, request_id: str) -> list[RetrainingAttemptPublic]:
 
 
 __all__ = [
+    "attempt_detail",
     "CLOSER_ROLES",
     "IN_FLIGHT",
     "RetrainingAttemptPublic",
@@ -471,7 +469,7 @@ __all__ = [
     "TrainingRequestDetail",
     "TrainingRequestPublic",
     "close_request",
-    "finish_attempt",
+    "fail_attempt",
     "get_request",
     "list_requests",
     "model_of",
@@ -480,5 +478,7 @@ __all__ = [
     "request_detail",
     "resume_attempt",
     "start_attempt",
+    "succeed_attempt",
+    "wait_attempt",
     "waiting_attempts",
 ]

@@ -29,6 +29,7 @@ from lmops_core.errors import ValidationError
 from lmops_core.governance import retraining
 from lmops_core.governance.models import RetrainingAttempt
 from lmops_core.governance.monitoring import POLICY_ACTOR
+from lmops_core.governance.retraining import RetrainingAttemptPublic
 from lmops_core.pipelines.result import Reporter, StepResult
 from lmops_core.pipelines.runner import PipelineRunner
 from lmops_core.pipelines.schema import Pipeline, load_pipeline
@@ -53,13 +54,12 @@ class RetrainingOutcome:
     """What one retraining attempt did: refused, waiting, succeeded or failed."""
 
     request_id: str
+    #: ``refused`` (by a guard rail: no attempt), ``waiting``, ``succeeded`` or ``failed``.
     state: str
+    #: One line for people: the refusal, the failure, or what was made.
     message: str
-    attempt_id: str | None = None
-    candidate: str | None = None
-    promotion_request: str | None = None
-    #: The approval request a waiting attempt waits for.
-    waiting_for: str | None = None
+    #: The attempt as recorded (none when refused): what it waits for, made or failed on.
+    attempt: RetrainingAttemptPublic | None = None
 
 
 def load_retrain_pipeline(path: Path) -> Pipeline:
@@ -167,16 +167,9 @@ def _drive(
         runner.people[pipeline.actor] = ws
         runner.run()
         if runner.waiting_for is not None:
-            retraining.finish_attempt(
-                policy_ws, attempt.id, state="waiting", waiting_for=runner.waiting_for
-            )
-            return RetrainingOutcome(
-                attempt.request_id,
-                "waiting",
-                f"waiting for people to decide request {runner.waiting_for}",
-                attempt.id,
-                waiting_for=runner.waiting_for,
-            )
+            retraining.wait_attempt(policy_ws, attempt.id, request_id=runner.waiting_for)
+            waiting = f"waiting for people to decide request {runner.waiting_for}"
+            return _outcome(ws, attempt, "waiting", waiting)
         candidate, promotion = _promotion_of(ws, pipeline, runner.results)
         production = runner.results[RETRAIN_STEP].outputs["production"]
         sentence = retraining.record_retrained(
@@ -187,19 +180,18 @@ def _drive(
         )
     except Exception as exc:  # any failure is recorded on the attempt; the request stays open
         failure = redact_text(f"{type(exc).__name__}: {exc}")
-        retraining.finish_attempt(policy_ws, attempt.id, state="failed", failure=failure)
-        return RetrainingOutcome(attempt.request_id, "failed", failure, attempt.id)
-    retraining.finish_attempt(
-        policy_ws, attempt.id, state="succeeded", candidate=candidate, promotion_request=promotion
-    )
-    return RetrainingOutcome(
-        attempt.request_id,
-        "succeeded",
-        f"{candidate} {sentence}; promotion request {promotion} is pending for people",
-        attempt.id,
-        candidate,
-        promotion,
-    )
+        retraining.fail_attempt(policy_ws, attempt.id, failure=failure)
+        return _outcome(ws, attempt, "failed", failure)
+    retraining.succeed_attempt(policy_ws, attempt.id, candidate=candidate, request_id=promotion)
+    made = f"{candidate} {sentence}; promotion request {promotion} is pending for people"
+    return _outcome(ws, attempt, "succeeded", made)
+
+
+def _outcome(
+    ws: Workspace, attempt: RetrainingAttempt, state: str, message: str
+) -> RetrainingOutcome:
+    recorded = retraining.attempt_detail(ws, attempt.id)
+    return RetrainingOutcome(attempt.request_id, state, message, recorded)
 
 
 def _loop_values(ws: Workspace, request_id: str) -> StepResult:

@@ -22,6 +22,7 @@ from pydantic import (
     Tag,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 from lmops_core.contracts import Stage
@@ -205,14 +206,6 @@ class Rule(_Strict):
         "{retrain: {pipeline: FILE}} to run a retraining pipeline for people to review.",
     )
 
-    @property
-    def retrain(self) -> RetrainSettings | None:
-        """The retraining pipeline this rule runs on a breach, if it names one."""
-        for item in self.on_breach:
-            if isinstance(item, RetrainOnBreach):
-                return item.retrain
-        return None
-
     @field_validator("evidence")
     @classmethod
     def _one_requirement_per_kind(cls, value: list[EvidenceRequirement]) -> list[Any]:
@@ -225,17 +218,27 @@ class Rule(_Strict):
         _refuse_duplicates([item.name for item in value], "condition name")
         return value
 
-    @field_validator("on_breach")
-    @classmethod
-    def _one_item_per_action(cls, value: list[Any]) -> list[Any]:
-        _refuse_duplicates([breach_action_name(item) for item in value], "on_breach action")
-        return value
-
     @field_validator("approvals")
     @classmethod
     def _unique_roles(cls, value: list[ApprovalRequirement]) -> list[Any]:
         _refuse_duplicates([item.role for item in value], "approval role")
         return value
+
+    @model_validator(mode="after")
+    def _one_item_per_action(self) -> Rule:
+        # An action twice (two pipelines to retrain with) has no single meaning: refused.
+        _refuse_duplicates(
+            [breach_action_name(item) for item in self.on_breach], "on_breach action"
+        )
+        return self
+
+    @property
+    def retrain(self) -> RetrainSettings | None:
+        """The retraining pipeline this rule runs on a breach, if it names one."""
+        for item in self.on_breach:
+            if isinstance(item, RetrainOnBreach):
+                return item.retrain
+        return None
 
 
 class PolicyDocument(_Strict):

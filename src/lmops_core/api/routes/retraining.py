@@ -8,30 +8,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from lmops_core.api.errors import ERROR_RESPONSES, ErrorBody
 from lmops_core.api.paths import scrub_model
 from lmops_core.api.routes import Text
+from lmops_core.api.routes.requests import RequestId
 from lmops_core.api.security import READERS, acting, require
-from lmops_core.governance.retraining import (
-    CLOSER_ROLES,
-    TrainingRequestDetail,
-    TrainingRequestPublic,
-    close_request,
-    list_requests,
-    request_detail,
-)
+from lmops_core.governance import retraining as service
+from lmops_core.governance.retraining import TrainingRequestDetail, TrainingRequestPublic
 from lmops_core.governance.schemas import Principal
 
 router = APIRouter(prefix="/api/v1/retraining", tags=["retraining"], responses=ERROR_RESPONSES)
 #: Who may close a retraining request: the same roles the governance layer checks.
-CLOSERS = require("retraining_closers", *sorted(CLOSER_ROLES))
+CLOSERS = require("retraining_closers", *sorted(service.CLOSER_ROLES))
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "No such retraining request"}
 }
-RequestId = Annotated[Text, Path(min_length=1, max_length=64)]
 
 
 class CloseBody(BaseModel):
@@ -50,7 +44,7 @@ def list_retraining(
 ) -> list[TrainingRequestPublic]:
     """Retraining requests, newest first, each with its latest attempt."""
     ws = acting(request, principal)
-    rows = list_requests(ws, status=None if status == "all" else status, limit=limit)
+    rows = service.list_requests(ws, status=None if status == "all" else status, limit=limit)
     return [scrub_model(request, row) for row in rows]
 
 
@@ -59,7 +53,7 @@ def get_retraining(
     request: Request, principal: Annotated[Principal, Depends(READERS)], request_id: RequestId
 ) -> TrainingRequestDetail:
     """One request: the version, the breach evidence and window, the pipeline, every attempt."""
-    return scrub_model(request, request_detail(acting(request, principal), request_id))
+    return scrub_model(request, service.request_detail(acting(request, principal), request_id))
 
 
 @router.post(
@@ -78,5 +72,5 @@ def close_retraining(
 ) -> TrainingRequestDetail:
     """Close an open request; an attempt still in flight is abandoned. Audited."""
     ws = acting(request, principal)
-    close_request(ws, request_id, comment=body.comment)
-    return scrub_model(request, request_detail(ws, request_id))
+    service.close_request(ws, request_id, comment=body.comment)
+    return scrub_model(request, service.request_detail(ws, request_id))

@@ -8,15 +8,8 @@ unique index ``uq_retraining_in_flight`` lets one attempt per model be in flight
 import sqlalchemy as sa
 from alembic import op
 
-from lmops_core.migrations.shapes import (
-    ColumnType,
-    create_indexes,
-    create_table,
-    drop_indexes,
-    nullable,
-    string,
-    timestamp,
-)
+from lmops_core.migrations import shapes
+from lmops_core.migrations.shapes import ColumnType, nullable, string, timestamp
 
 revision = "0009"
 down_revision = "0008"
@@ -35,7 +28,7 @@ def upgrade() -> None:
     with op.batch_alter_table("training_requests") as batch:
         for name, kind in _REQUEST_COLUMNS.items():
             batch.add_column(sa.Column(name, kind, nullable=True))
-    create_table(
+    shapes.create_table(
         "retraining_attempts",
         {
             "id": string(32),
@@ -56,7 +49,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["request_id"], ["training_requests.id"]),
         sa.PrimaryKeyConstraint("id"),
     )
-    create_indexes("retraining_attempts", *_ATTEMPT_INDEXES)
+    shapes.create_indexes("retraining_attempts", *_ATTEMPT_INDEXES)
     where = "state IN ('running', 'waiting')"
     op.create_index(
         "uq_retraining_in_flight",
@@ -70,7 +63,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("uq_retraining_in_flight", table_name="retraining_attempts")
-    drop_indexes("retraining_attempts", *_ATTEMPT_INDEXES)
+    shapes.drop_indexes("retraining_attempts", *_ATTEMPT_INDEXES)
     op.drop_table("retraining_attempts")
     with op.batch_alter_table("training_requests") as batch:
         for name in reversed(_REQUEST_COLUMNS):
