@@ -199,7 +199,11 @@ def _loop_values(ws: Workspace, request_id: str) -> StepResult:
     monitored = request.ref
     versions = ws.list_versions("model", retraining.model_of(monitored))
     production = next((v.ref for v in versions if v.stage == "production"), monitored)
-    approved = [v.ref for v in versions if ws.evidence(v.ref, kind="promotion")]
+    approved = [
+        v.ref
+        for v in versions
+        if any(e.metrics.get("stage") == "production" for e in ws.evidence(v.ref, kind="promotion"))
+    ]
     window = (request.evidence or {}).get("window")
     if not window:
         raise ValidationError(f"retraining request {request_id} names no window of data")
