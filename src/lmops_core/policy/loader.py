@@ -177,6 +177,11 @@ def read_policy(path: Path) -> tuple[Policy | None, list[LintIssue]]:
     if len(raw) > MAX_POLICY_BYTES:
         return None, [LintIssue(file, f"policy file is larger than {MAX_POLICY_BYTES} bytes")]
     policy, issues = _parsed_policy(path, raw)
+    if policy is not None:
+        # Checked on every read, outside the parse cache: the pipeline file may go away.
+        found = _retrain_pipeline_issues(policy)
+        if found:
+            return None, found
     return policy, list(issues)
 
 
@@ -218,22 +223,20 @@ def _parse_policy(path: Path, raw: bytes) -> tuple[Policy | None, list[LintIssue
                 issues.append(
                     LintIssue(file, exc.message, line, "error", rule.name, condition.name)
                 )
-    issues.extend(_retrain_pipeline_issues(path, root, document))
     if issues:
         return None, issues
     name_line = _line_for(root, ("name",))
     return Policy(path, digest_bytes(raw), document, expressions, lines, name_line), []
 
 
-def _retrain_pipeline_issues(path: Path, root: Node, document: PolicyDocument) -> list[LintIssue]:
+def _retrain_pipeline_issues(policy: Policy) -> list[LintIssue]:
     """A ``retrain.pipeline`` must name a file inside the policy file's folder."""
     issues: list[LintIssue] = []
-    folder = path.resolve().parent
-    for i, rule in enumerate(document.rules):
+    folder = policy.path.resolve().parent
+    for i, rule in enumerate(policy.document.rules):
         for j, item in enumerate(rule.on_breach):
             if isinstance(item, str):
                 continue
-            where = f"rules[{i}].on_breach[{j}].retrain.pipeline"
             named = item.retrain.pipeline
             target = (folder / named).resolve()
             if Path(named).is_absolute() or not target.is_relative_to(folder):
@@ -242,9 +245,14 @@ def _retrain_pipeline_issues(path: Path, root: Node, document: PolicyDocument) -
                 problem = f"no such pipeline file (looked for {target})"
             else:
                 continue
-            line = _line_for(root, ("rules", i, "on_breach", j, "retrain", "pipeline"))
             issues.append(
-                LintIssue(str(path), f"{where}: {named!r}: {problem}", line, "error", rule.name)
+                LintIssue(
+                    str(policy.path),
+                    f"rules[{i}].on_breach[{j}].retrain.pipeline: {named!r}: {problem}",
+                    policy.lines.get((rule.name, None)),
+                    "error",
+                    rule.name,
+                )
             )
     return issues
 

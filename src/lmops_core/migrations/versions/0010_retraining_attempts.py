@@ -1,4 +1,4 @@
-"""Revision 0009, after 0008: the retraining loop: breach evidence on requests, attempts.
+"""Revision 0010, after 0009: the retraining loop: breach evidence on requests, attempts.
 
 ``training_requests`` gains the breach's evidence, the pipeline the policy names and who
 closed it. ``retraining_attempts`` records each run of a retraining pipeline; the partial
@@ -11,8 +11,8 @@ from alembic import op
 from lmops_core.migrations import shapes
 from lmops_core.migrations.shapes import ColumnType, nullable, string, timestamp
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 
 _REQUEST_COLUMNS: dict[str, ColumnType] = {
     "evidence": sa.JSON,
