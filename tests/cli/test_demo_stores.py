@@ -33,6 +33,8 @@ def _point_at(monkeypatch: pytest.MonkeyPatch, home: Path, db: str, uri: str) ->
         "LMOPS_HOME": str(home),
         "LMOPS_DATABASE_URL": db,
         "LMOPS_ARTIFACT_URI": uri,
+        # The step run here needs no ML plugin: importing them all would only cost time.
+        "LMOPS_PLUGINS_ALLOW": "lmops-s3",
     }.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
