@@ -17,7 +17,8 @@
    The two alternate (``--rounds``, default 2: boto3, lmops, lmops, boto3), so a load that
    drifts during the run favours neither.
 4. Print the best round's throughput of both (MiB/s of file bytes), the ratio lmops / boto3
-   (target >= 0.8) and lmops' peak RSS over its rounds (target <= 200 MB).
+   (target >= 0.8) and lmops' peak RSS over its rounds (target <= 200 MB); then each round's
+   own ratio (its two uploads ran back to back, so they saw about the same load).
 
     .venv/bin/python benchmarks/bench_s3.py [--shards 4] [--shard-mib 256] [--rounds 2]
         [--with-check]
@@ -165,6 +166,10 @@ def main() -> None:
         print(f"{name:<20} {row['seconds']:8.1f} {rate:8.1f} {row['peak_rss'] / 1e6:12.0f}")
     ratio = base["seconds"] / mine["seconds"]
     print(f"\nratio lmops / boto3 throughput: {ratio:.2f}x (target >= 0.8x)")
+    paired = [
+        b["seconds"] / m["seconds"] for b, m in zip(runs["boto3"], runs["lmops"], strict=True)
+    ]
+    print("each round's ratio: " + ", ".join(f"{r:.2f}x" for r in paired))
     print(f"lmops peak RSS: {mine['peak_rss'] / 1e6:.0f} MB (target <= 200 MB)")
 
 
