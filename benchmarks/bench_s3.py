@@ -15,9 +15,11 @@
    ``--with-check`` adds ``ArtifactStore.put_tree`` (what ``register_model`` runs), which
    also re-checks the stored blobs' formats: on a remote store it reads them back.
    The two alternate (``--rounds``, default 2: boto3, lmops, lmops, boto3), so a load that
-   drifts during the run favours neither.
+   drifts during the run favours neither, and every upload's objects are deleted after it
+   (moto keeps what it stores in its own process): each upload finds the server empty.
 4. Print the best round's throughput of both (MiB/s of file bytes), the ratio lmops / boto3
-   (target >= 0.8) and lmops' peak RSS over its rounds (target <= 200 MB).
+   (target >= 0.8) and lmops' peak RSS over its rounds (target <= 200 MB); then each round's
+   own ratio (its two uploads ran back to back, so they saw about the same load).
 
     .venv/bin/python benchmarks/bench_s3.py [--shards 4] [--shard-mib 256] [--rounds 2]
         [--with-check]
@@ -119,6 +121,17 @@ def run_child(mode: str, folder: Path, uri: str, server: object) -> dict[str, fl
     return result
 
 
+def empty(server: object, uri: str) -> None:
+    """Delete every object under ``uri``'s prefix, so the next upload finds the server empty."""
+    client = server.client()  # type: ignore[attr-defined]
+    bucket, _, prefix = uri[len("s3://") :].partition("/")
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/")
+    for page in pages:
+        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--shards", type=int, default=4)
@@ -146,7 +159,9 @@ def main() -> None:
             for round_ in range(args.rounds):
                 order = ("boto3", "lmops") if round_ % 2 == 0 else ("lmops", "boto3")
                 for mode in order:
-                    row = run_child(mode, folder, server.fresh_uri(), server)
+                    uri = server.fresh_uri()
+                    row = run_child(mode, folder, uri, server)
+                    empty(server, uri)
                     runs[mode].append(row)
                     print(f"round {round_ + 1} {mode:<6} {row['seconds']:7.1f} s", flush=True)
             base = min(runs["boto3"], key=lambda r: r["seconds"])
@@ -165,6 +180,10 @@ def main() -> None:
         print(f"{name:<20} {row['seconds']:8.1f} {rate:8.1f} {row['peak_rss'] / 1e6:12.0f}")
     ratio = base["seconds"] / mine["seconds"]
     print(f"\nratio lmops / boto3 throughput: {ratio:.2f}x (target >= 0.8x)")
+    paired = [
+        b["seconds"] / m["seconds"] for b, m in zip(runs["boto3"], runs["lmops"], strict=True)
+    ]
+    print("each round's ratio: " + ", ".join(f"{r:.2f}x" for r in paired))
     print(f"lmops peak RSS: {mine['peak_rss'] / 1e6:.0f} MB (target <= 200 MB)")
 
 

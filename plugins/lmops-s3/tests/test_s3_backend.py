@@ -88,8 +88,9 @@ def test_a_file_changed_while_stored_is_not_published(
         """Reads the file; once it was hashed (read to its end), its content changes."""
 
         def seek(self, offset: int, whence: int = 0) -> int:
-            with open(path, "r+b") as fh:
-                fh.write(b"changed")
+            if self.tell() == 12 * MiB:  # rewound after the hash's pass: before it is sent
+                with open(path, "r+b") as fh:
+                    fh.write(b"changed")
             return super().seek(offset, whence)
 
     with Changing(path, "rb") as fh, pytest.raises(IntegrityError, match="changed while it was"):

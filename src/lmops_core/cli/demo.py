@@ -1,8 +1,10 @@
 """``lmops run PIPELINE`` and ``lmops demo``: a governed lifecycle, step by step, with an account.
 
 The demo is the pipeline shipped in ``lmops_core/data/demo/pipeline.yaml``, run
-on a fresh embedded store (SQLite and a local artifact folder) under
-``LMOPS_HOME/demo``; every stage runs through its real plugin.
+on a fresh store: by default an embedded one (SQLite and a local artifact folder)
+under ``LMOPS_HOME/demo``; with ``LMOPS_DATABASE_URL`` and/or ``LMOPS_ARTIFACT_URI``
+set, on those stores (PostgreSQL, an object store), which must be empty. Every
+stage runs through its real plugin.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from rich.panel import Panel
 
 from lmops_core.cli import app
 from lmops_core.cli.common import RichStageProgress, console, err_console, open_workspace
-from lmops_core.settings import get_settings
+from lmops_core.errors import ConfigurationError
+from lmops_core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from lmops_core.pipelines import Reporter, StepResult
@@ -130,9 +133,12 @@ def run(
 
 
 def _print_ending(ws: Workspace, results: dict[str, StepResult], elapsed: float) -> None:
+    from lmops_core.registry.db import describe_store
+
     tuned = results["tuned"].outputs.get("merged", "")
     lines = [
-        f"store (SQLite + local artifacts): {ws.settings.home}",
+        f"store: {describe_store(ws.settings.resolved_database_url)} (metadata) + "
+        f"{ws.settings.resolved_artifact_uri} (artifacts)",
         f"fine-tuned model: {tuned}  (status {ws.get(tuned).status}, stage "
         f"{ws.get(tuned).stage or 'none: approval revoked by the drift policy'})",
         f"signed bundle: {results['bundle'].value}",
@@ -155,8 +161,9 @@ def _print_ending(ws: Workspace, results: dict[str, StepResult], elapsed: float)
         f"validation report: {reports / 'validation-report.html'} (and .md), "
         f"digest {report.digest[:19]}..."
     )
+    shared = "" if _embedded(ws.settings) else " and the same store settings"
     lines.append(
-        f"finished in {elapsed:.0f} s; explore with LMOPS_HOME={ws.settings.home} "
+        f"finished in {elapsed:.0f} s; explore with LMOPS_HOME={ws.settings.home}{shared}: "
         "lmops models list / lineage / audit log"
     )
     console.print(Panel("\n".join(lines), title="where things are", expand=False), highlight=False)
@@ -178,7 +185,13 @@ def demo(
         ),
     ] = "lifecycle",
 ) -> None:
-    """Run the whole governed lifecycle offline on a fresh store under LMOPS_HOME/demo."""
+    """Run the whole governed lifecycle offline on a fresh store.
+
+    By default the store is embedded (SQLite and a local folder) under LMOPS_HOME/demo and
+    made anew each time. With LMOPS_DATABASE_URL (PostgreSQL) and/or LMOPS_ARTIFACT_URI
+    (s3://bucket/prefix, local://...) set, the demo runs on those stores, which must be empty
+    (a new database, an unused prefix): it refuses one that holds anything.
+    """
     if scenario == "retrain":  # its own module
         from lmops_core.cli.demo_retrain import retrain_scenario
 
@@ -200,32 +213,86 @@ def demo(
 
 
 def run_demo(*, reporter: Reporter) -> tuple[Workspace, dict[str, StepResult]]:
-    """Run the demo's pipeline on a fresh store under ``LMOPS_HOME/demo``; ``reporter`` hears each step.
+    """Run the demo's pipeline on a fresh store (:func:`open_demo_workspace`); ``reporter``
+    hears each step.
 
     Returns the open workspace (the caller closes it) and each step's result.
+    """
+    ws = open_demo_workspace()
+    try:
+        return ws, run_pipeline_file(ws, demo_pipeline_path(), reporter=reporter)
+    except BaseException:
+        ws.close()
+        raise
+
+
+def open_demo_workspace() -> Workspace:
+    """The demo's workspace, acting as ``ml-engineer``, on a fresh store.
+
+    The store is ``LMOPS_DATABASE_URL`` / ``LMOPS_ARTIFACT_URI`` where set (they must be
+    empty: :class:`ConfigurationError` otherwise, raised before anything is written), else an
+    embedded one under ``LMOPS_HOME/demo``, made anew. Local files (keys, reports, alerts)
+    go under ``LMOPS_HOME/demo`` either way, made anew too.
     """
     # The demo's models are tiny: more torch/OpenMP threads buy nothing, and their spin-waiting
     # slows every step badly when other processes share the CPUs. Set it to override.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     settings = get_settings()
     home = settings.home / "demo"
+    demo_settings = settings.model_copy(update={"home": home, "policies_dir": _policies_dir()})
+    if not _embedded(demo_settings):
+        refuse_unless_empty(demo_settings)
     if home.exists():
         shutil.rmtree(home)
-    demo_settings = settings.model_copy(
-        update={
-            "home": home,
-            "database_url": None,
-            "artifact_uri": None,
-            "policies_dir": _policies_dir(),
-        }
-    )
     from lmops_core.workspace import Workspace
 
     ws = Workspace.open(demo_settings, actor="ml-engineer")
     for failure in ws.plugins.failures:
         err_console.print(f"[yellow]warning:[/] {failure}")
-    try:
-        return ws, run_pipeline_file(ws, demo_pipeline_path(), reporter=reporter)
-    except BaseException:
-        ws.close()
-        raise
+    return ws
+
+
+def _embedded(settings: Settings) -> bool:
+    return settings.database_url is None and settings.artifact_uri is None
+
+
+def refuse_unless_empty(settings: Settings) -> None:
+    """Raise :class:`ConfigurationError` if the configured metadata or artifact store holds
+    anything: the demo's people, keys and approvals must not mix with a real store's.
+
+    Only ``LMOPS_DATABASE_URL`` / ``LMOPS_ARTIFACT_URI`` are looked at (an unset one is the
+    embedded store the demo makes anew). Reading creates nothing.
+    """
+    from lmops_core.audit.ledger import existing_log
+    from lmops_core.plugins import load_plugins
+    from lmops_core.registry.db import Database, describe_store, store_exists
+
+    url = settings.database_url
+    if url is not None and store_exists(url):
+        db = Database(url)
+        try:
+            found = existing_log(db)
+        finally:
+            db.dispose()
+        if found is not None:
+            raise ConfigurationError(
+                f"lmops demo needs an empty store, and the metadata store "
+                f"{describe_store(url)} (LMOPS_DATABASE_URL) already holds an audit log "
+                f"({found}): point it at a new database, or unset it for an embedded one",
+                setting="LMOPS_DATABASE_URL",
+            )
+    uri = settings.artifact_uri
+    if uri is None:
+        return
+    plugins = load_plugins(settings, registrations=False)
+    backend = plugins.hook.lmops_artifact_backend(uri=uri, settings=settings)
+    if backend is None:
+        raise ConfigurationError(f"no installed plugin serves the artifact URI {uri!r}")
+    first = next(iter(backend.iter_digests()), None)
+    if first is not None:
+        raise ConfigurationError(
+            f"lmops demo needs an empty store, and the artifact store {uri} "
+            f"(LMOPS_ARTIFACT_URI) already holds artifacts ({first}, ...): point it at an "
+            "unused bucket prefix or folder, or unset it for an embedded one",
+            setting="LMOPS_ARTIFACT_URI",
+        )

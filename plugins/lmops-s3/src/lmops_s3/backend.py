@@ -27,9 +27,8 @@ import re
 import socket
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Collection, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lmops_core.artifacts.backend import (
@@ -61,7 +60,7 @@ class S3ArtifactBackend(ArtifactBackend):
         *,
         client: Any,
         part_size: int = 8 * MiB,
-        max_concurrency: int = 8,
+        max_concurrency: int = 10,
     ) -> None:
         self.uri = uri
         self.location = Location.parse(uri)
@@ -122,7 +121,9 @@ class S3ArtifactBackend(ArtifactBackend):
             if len(first) < self.part_size:
                 return self._put_small(first, request)
             if start is not None:
-                return self._put_file(stream, start, first, request)
+                del first  # hashed again from the file: no part is held while it is hashed
+                stream.seek(start)
+                return self._put_file(stream, start, request)
             return self._put_unknown(stream, first, request)
 
     def _put_small(self, data: bytes, request: PutRequest) -> ArtifactInfo:
@@ -137,13 +138,11 @@ class S3ArtifactBackend(ArtifactBackend):
         request.stored(len(data))
         return ArtifactInfo(digest=digest, size=len(data), created=True)
 
-    def _put_file(
-        self, stream: BinaryIO, start: int, first: bytes, request: PutRequest
-    ) -> ArtifactInfo:
+    def _put_file(self, stream: BinaryIO, start: int, request: PutRequest) -> ArtifactInfo:
         # Hashed first (streaming, constant memory), so stored content is never sent again
         # and the upload can go straight to its digest's key.
-        h = hashlib.sha256(first)
-        size = len(first)
+        h = hashlib.sha256()
+        size = 0
         while chunk := stream.read(CHUNK_SIZE):
             h.update(chunk)
             size += len(chunk)
@@ -208,15 +207,18 @@ class S3ArtifactBackend(ArtifactBackend):
     ) -> tuple[str, list[dict[str, Any]], int]:
         """Send ``first`` and the rest of ``stream`` as parts, hashing in order as they go.
 
-        At most ``max_concurrency`` parts are in flight (memory: one part each).
+        At most ``max_concurrency`` parts are in flight (memory: one part each); a new part is
+        read as soon as any one of them is sent, as boto3's own transfer manager does (waiting
+        for the oldest would leave the connection idle behind one slow request).
         """
         h = hashlib.sha256()
         size = 0
         parts: list[dict[str, Any]] = []
-        in_flight: deque[tuple[int, Future[Any]]] = deque()
+        in_flight: dict[Future[Any], int] = {}
 
-        def settle(number: int, future: Future[Any]) -> None:
-            parts.append({"PartNumber": number, "ETag": future.result()["ETag"]})
+        def settle(done: set[Future[Any]]) -> None:
+            for future in done:
+                parts.append({"PartNumber": in_flight.pop(future), "ETag": future.result()["ETag"]})
 
         with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="lmops-s3") as pool:
             number = 0
@@ -226,20 +228,15 @@ class S3ArtifactBackend(ArtifactBackend):
                     h.update(chunk)
                     size += len(chunk)
                     number += 1
-                    in_flight.append(
-                        (
-                            number,
-                            pool.submit(self._send_part, key, upload_id, number, chunk, request),
-                        )
-                    )
+                    future = pool.submit(self._send_part, key, upload_id, number, chunk, request)
+                    in_flight[future] = number
                     del chunk  # the pool holds the only reference while it is sent
                     if len(in_flight) >= self.max_concurrency:
-                        settle(*in_flight.popleft())
+                        settle(wait(in_flight, return_when=FIRST_COMPLETED).done)
                     chunk = _read_full(stream, part_size)
-                while in_flight:
-                    settle(*in_flight.popleft())
+                settle(wait(in_flight).done)
             except BaseException:
-                for _, future in in_flight:
+                for future in in_flight:
                     future.cancel()
                 raise
         return f"sha256:{h.hexdigest()}", parts, size

@@ -27,7 +27,10 @@ class S3Settings(BaseSettings):
         default=8, ge=5, le=5120, description="Multipart part size (grown for huge files)."
     )
     max_concurrency: int = Field(
-        default=8, ge=1, le=64, description="Parts in flight at once (memory: one part each)."
+        default=10,
+        ge=1,
+        le=64,
+        description="Parts in flight at once (memory: one part each); boto3's default too.",
     )
     max_attempts: int = Field(
         default=3, ge=1, le=20, description="Tries of one request before its error is raised."
