@@ -16,12 +16,16 @@
    pages 1-50 (target p99 <= 100 ms), and request pages, both the same pages again and
    pages never opened before (each computed afresh; target p99 <= 100 ms); baseline: the
    console's views in-process. Approving (target p99 <= 100 ms) runs after the console.
+   Server CPU per call: the same routes sent by one client, each timed by the user + system
+   CPU time the server process spent (``/proc``; Linux): on a machine other work loads,
+   this says what one core serves where latencies say little. The server is one process
+   (one uvicorn worker), as ``lmops serve`` runs it.
 4. Grow the audit chain to V events (default 1,000,000) and time ``POST /api/v1/audit/verify``
    and, as baseline, ``Workspace.verify_audit()`` in-process (target >= 200k events/s).
 
     .venv/bin/python benchmarks/bench_api.py [--database-url URL] [--requests 10000]
         [--events 100000] [--verify-events 1000000] [--clients 50] [--list-calls 2000]
-        [--approvals 1000] [--console-calls 1000] [--no-verify]
+        [--approvals 1000] [--console-calls 1000] [--cpu-calls 100] [--no-verify]
 
 PostgreSQL: create an empty database first, e.g.
 ``createdb -h 127.0.0.1 -U postgres lmops_bench_api`` and pass
@@ -422,6 +426,30 @@ def console_runs(
     return [r for r in runs if "warm-up" not in r[0]]
 
 
+def server_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system, all threads) the process ``pid`` has used; None off Linux."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_call(
+    pid: int, base: str, token: str, jobs: list[tuple[str, str, Any]], cookie: str = ""
+) -> str:
+    """Server CPU ms per call and the calls/s one core would give, for ``jobs`` sent by one
+    client (warm: the caller has already sent the same kind of call)."""
+    before = server_cpu_s(pid)
+    lat, _, st = asyncio.run(_load(base, token, 1, jobs, cookie=cookie))
+    after = server_cpu_s(pid)
+    if before is None or after is None:
+        return "n/a (no /proc)"
+    ms = (after - before) * 1e3 / len(lat)
+    rate = f"{1e3 / ms:,.0f}" if ms > 0 else "inf"
+    return f"{ms:6.2f} ms CPU/call, {rate} calls/s per core; statuses {st}"
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -439,6 +467,7 @@ COUNTS = [
     ("--sdk-calls", 200, "calls of the in-process baselines"),
     ("--console-calls", 1000, "calls per console run (0: none)"),
     ("--mixed-approvals", 300, "approvals sent while the list is polled (the mixed run)"),
+    ("--cpu-calls", 100, "calls per route of the server-CPU runs (one client; 0: none)"),
 ]
 #: The switches of a run: flag, what it does.
 SWITCHES = [
@@ -483,7 +512,7 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
     val2_token = admin.create_token("bench-val2", role="validator")
 
     t0 = time.perf_counter()
-    approved = args.approvals + args.sdk_calls + args.mixed_approvals
+    approved = args.approvals + args.sdk_calls + args.mixed_approvals + args.cpu_calls
     request_ids = seed_requests(ws, args.requests, min(args.requests, approved))
     t_req = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -564,6 +593,17 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
             lambda _i: sdk.list_requests(status="pending", limit=50), args.sdk_calls
         )
         print(_row("SDK list pending, 1 caller (base)", sdk_lat, sum(sdk_lat), {}))
+        # Server CPU per call (user + system time of the server process, one client, warm):
+        # what a quiet machine could serve per core, whatever else loads this one.
+        cpu: list[tuple[str, str]] = []
+        n_cpu = args.cpu_calls
+        if n_cpu:
+            cpu.append(
+                (
+                    "list pending (same generation)",
+                    cpu_per_call(server.pid, base, admin_token, [("GET", list_path, None)] * n_cpu),
+                )
+            )
 
         if args.console_calls:
             cookie = console_cookie(base, risk_token)
@@ -584,6 +624,21 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
                 20,
             )
             print(_row("SDK inbox view, 1 caller (base)", sdk_inbox, sum(sdk_inbox), {}))
+            if n_cpu:
+                pages = [
+                    ("GET", f"/console?scope=all&page={1 + i % 50}", None) for i in range(n_cpu)
+                ]
+                cpu.append(
+                    ("console inbox pages 1-50", cpu_per_call(server.pid, base, "-", pages, cookie))
+                )
+                unseen = request_ids[-args.console_calls - 200 - n_cpu : -args.console_calls - 200]
+                fresh = [("GET", f"/console/requests/{rid}", None) for rid in unseen]
+                cpu.append(
+                    (
+                        "request page, never opened",
+                        cpu_per_call(server.pid, base, "-", fresh, cookie),
+                    )
+                )
 
         approve_jobs = [
             (
@@ -636,6 +691,22 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
             len(rest),
         )
         print(_row("SDK approve, 1 caller (base)", sdk_a, sum(sdk_a), {}))
+        if n_cpu:
+            first = used + args.mixed_approvals
+            approvals = [
+                (
+                    "POST",
+                    f"/api/v1/requests/{rid}/approve",
+                    {"role": "validator", "comment": "bench approval"},
+                )
+                for rid in request_ids[first : first + n_cpu]
+            ]
+            cpu.append(
+                ("approve (1 of 2 approvals)", cpu_per_call(server.pid, base, val_token, approvals))
+            )
+            print(f"\nserver CPU per call ({backend}, 1 client, warm, 1 server process):")
+            for name, figure in cpu:
+                print(f"| {name:<34} | {figure}")
         print(
             f"\nlist p99 {list_p99 * 1e3:.1f} ms vs target 50 ms: "
             f"{'MET' if list_p99 <= 0.050 else 'NOT MET'}; p50 ratio HTTP 1 client / SDK "
@@ -661,6 +732,7 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
         t0 = time.perf_counter()
         direct = ws.verify_audit()
         t_direct = time.perf_counter() - t0
+        cpu0 = server_cpu_s(server.pid)
         t0 = time.perf_counter()
         r = httpx.post(
             f"{base}/api/v1/audit/verify",
@@ -668,6 +740,7 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
             headers={"Authorization": f"Bearer {admin_token}"},
         )
         t_http = time.perf_counter() - t0
+        cpu1 = server_cpu_s(server.pid)
         body = r.json()
         print(f"| {'audit verify':<28} | {'events':>9} | {'seconds':>8} | {'events/s':>10} | ok |")
         print(f"|{'-' * 30}|{'-' * 11}|{'-' * 10}|{'-' * 12}|----|")
@@ -685,6 +758,11 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
             f"{'MET' if rate >= 200_000 else 'NOT MET'}; HTTP/SDK time ratio "
             f"{t_http / t_direct:.2f}x"
         )
+        if cpu0 is not None and cpu1 is not None and cpu1 > cpu0:
+            print(
+                f"the server spent {cpu1 - cpu0:.2f} s of CPU on it: "
+                f"{body['events'] / (cpu1 - cpu0):,.0f} events per CPU second"
+            )
     finally:
         if server.poll() is not None:
             print(f"the API server exited early with status {server.returncode}")

@@ -305,6 +305,19 @@ def model_rule(name: str, transition: str, event: str | None = None, **fields: o
     return "\n".join(lines)
 
 
+def drift_watch_rule(on_breach: list[object]) -> str:
+    """A monitoring rule ``watch`` for models in production: ``drift`` evidence that shows no
+    dataset drift, and ``on_breach`` (action names, or ``{retrain: {...}}``)."""
+    return model_rule(
+        "watch",
+        "production",
+        event="monitoring",
+        evidence=[{"kind": "drift"}],
+        conditions=[{"name": "no-drift", "expr": "!evidence.drift.metrics.dataset_drift"}],
+        on_breach=on_breach,
+    )
+
+
 #: The condition of :func:`prod_policy`, as a YAML flow mapping.
 ACCURACY = '{name: accuracy, expr: "evidence.eval.metrics.acc >= 0.5", message: accuracy below 0.5}'
 

@@ -34,6 +34,8 @@ from lmops_core.contracts import (
     StageResult,
 )
 from lmops_core.datasets.ingest import ingest_file
+from lmops_core.datasets.partition_store import ingest_partitions
+from lmops_core.datasets.partitions import PARTITIONED_FORMAT
 from lmops_core.datasets.shapes import SHAPES
 from lmops_core.errors import LmopsError, PolicyViolationError, StageError, ValidationError
 from lmops_core.operations import check_inputs, validate_params
@@ -126,7 +128,13 @@ class StageRunner:
                 canonical = store.version_ref(typ, asset.name, version.version)
                 path: Path | None = None
                 meta = dict(version.meta)
-                if typ == "dataset":
+                if typ == "dataset" and version.manifest_digest is not None:
+                    # A partitioned input is a folder of canonical partitions (manifest order
+                    # is the order of their names).
+                    path = self.artifacts.export_tree(version.manifest_digest, slot / "data")
+                    kind = version.shape
+                    meta["format"] = version.format
+                elif typ == "dataset":
                     path = self.artifacts.export_file(version.digest, slot / "data.jsonl")
                     kind = version.shape
                 elif typ == "model":
@@ -385,6 +393,26 @@ class StageRunner:
                 fmt = out.format or "safetensors"
                 stored[out.role] = _Stored(
                     out, info.digest, manifest.total_size, {"kind": out.kind, "format": fmt}
+                )
+            elif out.path.is_dir():  # a dataset written as partitions
+                parts = ingest_partitions(
+                    out.path,
+                    shape=out.kind,
+                    artifacts=self.artifacts,
+                    tmp_dir=tmp,
+                    max_record_bytes=self.settings.max_record_bytes,
+                )
+                stored[out.role] = _Stored(
+                    out,
+                    parts.root,
+                    parts.size_bytes,
+                    {
+                        "shape": out.kind,
+                        "format": PARTITIONED_FORMAT,
+                        "record_count": parts.records,
+                        "manifest_digest": parts.manifest_digest,
+                    },
+                    card=(parts.card_metrics, parts.card_details),
                 )
             else:
                 ingested = ingest_file(

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,7 +23,15 @@ from lmops_core.audit.keys import load_or_create_audit_key
 from lmops_core.audit.ledger import AuditLedger, existing_log
 from lmops_core.audit.witnesses import audit_witnesses
 from lmops_core.contracts import AssetType, ProgressReporter, Stage
-from lmops_core.datasets.ingest import ingest_file
+from lmops_core.datasets.ingest import Ingested, ingest_file
+from lmops_core.datasets.partition_store import (
+    PartitionCheck,
+    PartitionStatus,
+    PartitionsVerified,
+    ingest_partitions,
+    verify_partitions,
+)
+from lmops_core.datasets.partitions import PARTITIONED_FORMAT, Partition
 from lmops_core.digests import digest_bytes
 from lmops_core.errors import (
     AuthenticationError,
@@ -78,6 +87,19 @@ RESERVED_ALIASES = ("staging", "production", "approved-for-training")
 ByteProgress = Callable[[int], None]
 
 _V = TypeVar("_V", bound=VersionPublic)
+
+
+@dataclass(frozen=True)
+class _NewDataset:
+    """What a dataset registration was asked to record, whatever the layout of its content."""
+
+    name: str
+    source: Path
+    shape: str
+    description: str
+    drop_invalid: bool
+    meta: Mapping[str, Any] | None
+    tags: Mapping[str, str] | None
 
 
 def _asset_public(asset_type: AssetType, a: Any) -> AssetPublic:
@@ -328,16 +350,24 @@ class Workspace:
         meta: Mapping[str, Any] | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> DatasetVersionPublic:
-        """Validate a JSONL or Parquet file and register it as the next dataset version.
+        """Validate a JSONL or Parquet file, or a folder of Parquet partitions, and register
+        it as the next dataset version.
 
         A bad record raises :class:`ValidationError` naming file, line and field,
         and nothing is registered, unless ``drop_invalid``: then the dropped
         count becomes ``ingestion`` evidence. A ``dataset_card`` is attached.
+        A folder becomes a partitioned version (format ``parquet-partitions``):
+        each ``*.parquet`` file below it one partition, stored one by one; the
+        version's digest is the Merkle root over the partitions' digests
+        (:mod:`lmops_core.datasets.merkle`) and its card is the merge of theirs.
         """
         source = Path(path)
         clean_name(name)  # a bad name is refused before anything is read or stored
         tmp = self.settings.home / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
+        new = _NewDataset(name, source, shape, description, drop_invalid, meta, tags)
+        if source.is_dir():
+            return self._register_partitioned(new, token_counter, progress)
         ingested = ingest_file(
             source,
             shape=shape,
@@ -352,23 +382,43 @@ class Workspace:
                 info = self.artifacts.put_file(ingested.path)
             finally:
                 ingested.path.unlink(missing_ok=True)
-            return self._record_dataset(
-                name, source, shape, description, drop_invalid, meta, tags, ingested, info
+            fields = {"digest": info.digest, "size_bytes": info.size, "format": "jsonl"}
+            return self._record_dataset(new, ingested, fields)
+
+    def _register_partitioned(
+        self,
+        new: _NewDataset,
+        token_counter: Callable[[str], int] | None,
+        progress: ByteProgress | None,
+    ) -> DatasetVersionPublic:
+        # Every partition is stored under one lease before the version is committed: a
+        # failure midway leaves no version, and the stored partitions to `lmops gc`.
+        with self.artifacts.lease(f"dataset-{new.source.name}"):
+            ingested = ingest_partitions(
+                new.source,
+                shape=new.shape,
+                artifacts=self.artifacts,
+                tmp_dir=self.settings.home / "tmp",
+                drop_invalid=new.drop_invalid,
+                token_counter=token_counter,
+                progress=progress,
+                max_record_bytes=self.settings.max_record_bytes,
             )
+            fields = {
+                "digest": ingested.root,
+                "size_bytes": ingested.size_bytes,
+                "format": PARTITIONED_FORMAT,
+                "manifest_digest": ingested.manifest_digest,
+            }
+            return self._record_dataset(new, ingested, fields)
 
     def _record_dataset(
-        self,
-        name: str,
-        source: Path,
-        shape: str,
-        description: str,
-        drop_invalid: bool,
-        meta: Mapping[str, Any] | None,
-        tags: Mapping[str, str] | None,
-        ingested: Any,
-        info: Any,
+        self, new: _NewDataset, ingested: Ingested, fields: Mapping[str, Any]
     ) -> DatasetVersionPublic:
         audit = self.audit_writer
+        digest = fields["digest"]
+        name, source, shape, drop_invalid = new.name, new.source, new.shape, new.drop_invalid
+        description, meta, tags = new.description, new.meta, new.tags
         with self.db.write() as s:
             row = store.create_version(
                 s,
@@ -378,10 +428,8 @@ class Workspace:
                 description=description,
                 tags=tags,
                 fields={
-                    "digest": info.digest,
-                    "size_bytes": info.size,
+                    **fields,
                     "shape": shape,
-                    "format": "jsonl",
                     "record_count": ingested.records,
                     "meta": {"source_file": source.name, **(meta or {})},
                 },
@@ -391,7 +439,7 @@ class Workspace:
                 audit,
                 asset_type="dataset",
                 version=row,
-                expected_digest=info.digest,
+                expected_digest=digest,
                 kind="dataset_card",
                 stage="data_preparation",
                 plugin="lmops-core",
@@ -403,7 +451,7 @@ class Workspace:
                 audit,
                 asset_type="dataset",
                 version=row,
-                expected_digest=info.digest,
+                expected_digest=digest,
                 kind="ingestion",
                 stage="data_preparation",
                 plugin="lmops-core",
@@ -419,6 +467,36 @@ class Workspace:
                 },
             )
             return self._typed_public(s, DatasetVersionPublic, row)
+
+    def verify_dataset(self, ref: str, *, workers: int = 4) -> PartitionsVerified:
+        """Re-hash a dataset version's content and say which part, if any, changed.
+
+        A partitioned version's manifest must hash to its recorded digest and its
+        partitions' Merkle root must be the version's digest (else
+        :class:`IntegrityError`); each partition is then re-hashed, ``workers``
+        at a time, and reported ``ok``, ``changed`` or ``missing``. A
+        single-file version is reported as one partition named after its file.
+        """
+        version = self.get(ref)
+        if not isinstance(version, DatasetVersionPublic):
+            raise ValidationError(f"{ref} is not a dataset version", field="ref")
+        if version.manifest_digest is not None:
+            return verify_partitions(
+                self.artifacts, version.manifest_digest, root=version.digest, workers=workers
+            )
+        try:
+            status: PartitionStatus = (
+                "ok" if self.artifacts.backend.verify(version.digest) else "changed"
+            )
+        except NotFoundError:
+            status = "missing"
+        whole = Partition(
+            name=str(version.meta.get("source_file") or "data.jsonl"),
+            digest=version.digest,
+            size=version.size_bytes,
+            rows=version.record_count,
+        )
+        return PartitionsVerified(root=version.digest, partitions=[PartitionCheck(whole, status)])
 
     def register_model(
         self,
@@ -906,6 +984,8 @@ class Workspace:
     def export(self, ref: str, dest: Path) -> Path:
         """Write a version's content (file or folder) to ``dest``, verified."""
         version = self.get(ref)
+        if isinstance(version, DatasetVersionPublic) and version.manifest_digest is not None:
+            return self.artifacts.export_tree(version.manifest_digest, dest)  # the partitions
         if version.asset_type == "dataset":
             return self.artifacts.export_file(version.digest, dest)
         if version.asset_type in ("model", "suite"):

@@ -42,6 +42,14 @@ MATRIX: list[tuple[str, str, set[str] | str, int]] = [
     ("POST", "/api/v1/audit/verify", {"risk_officer", "admin"}, 200),
     ("GET", "/api/v1/policy/explain", ALL, 200),
     ("GET", "/api/v1/requests/{request_id}/report", ALL, 404),
+    ("GET", "/api/v1/retraining", ALL, 200),
+    ("GET", "/api/v1/retraining/{request_id}", ALL, 404),
+    (
+        "POST",
+        "/api/v1/retraining/{request_id}/close",
+        {"submitter", "validator", "risk_officer", "admin"},
+        404,
+    ),
 ]
 
 
@@ -98,6 +106,8 @@ def _call(c: TestClient, env: Env, method: str, path: str, headers: dict[str, st
         # A fresh version per call: a version may hold only one pending request per stage.
         fresh = env.model(acc=0.8)
         return c.post(url, json={"ref": fresh, "to": "production"}, headers=headers).status_code
+    if path.endswith("/close"):
+        return c.post(url, json={"comment": "done"}, headers=headers).status_code
     if path.endswith(("/approve", "/reject")):
         return c.post(url, json={"role": "admin", "comment": "ok"}, headers=headers).status_code
     return c.request(method, url, headers=headers).status_code

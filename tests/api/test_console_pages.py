@@ -307,9 +307,26 @@ def test_root_leads_to_the_console(client: TestClient, path: str) -> None:
 
 
 def test_request_page_shows_lineage_comparison_and_no_raw_data(store: Store) -> None:  # noqa: F811 - the reports' store fixture
+    from sqlalchemy import event
+
+    from lmops_core.api.console import views
+
     app = create_app(store.ws, api_settings=ApiSettings(allowed_hosts=["testserver"]))
+    token = token_for(store.ws, "risk2", "risk_officer")
+    reader = store.ws.with_token(token)
+    principal = reader.governance.authenticate(token)
+    checkouts: list[object] = []
+
+    def count(*args: object) -> None:
+        checkouts.append(args)
+
+    event.listen(store.ws.db.engine, "checkout", count)
+    view = views.request_view(reader, principal, store.request_id)
+    event.remove(store.ws.db.engine, "checkout", count)
+    # Every read of the page (request, version, evidence, lineage, audit) in one transaction.
+    assert len(checkouts) == 1 and view.lineage and view.evidence and view.audit
     with TestClient(app) as c:
-        sign_in(c, token_for(store.ws, "risk2", "risk_officer"), "risk2")
+        sign_in(c, token, "risk2")
         page = c.get(f"/console/requests/{store.request_id}")
         assert page.status_code == 200
         html = page.text

@@ -20,9 +20,15 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select, update
 
 from lmops_core.errors import ConflictError
-from lmops_core.governance.models import ApprovalRequest, TrainingRequest, UserRole
+from lmops_core.governance.models import (
+    ApprovalRequest,
+    RetrainingAttempt,
+    TrainingRequest,
+    UserRole,
+)
 from lmops_core.governance.monitoring import MonitoringOutcome, _open_training_request
 from lmops_core.policy import PolicyEvaluation
+from lmops_core.policy.evaluate import RetrainPlan
 from lmops_core.registry import store
 from lmops_core.registry.models import Alias, ModelVersion
 from lmops_core.workspace import Workspace
@@ -147,8 +153,9 @@ def test_two_admins_granting_the_same_role_store_it_once(gov_ws: Workspace) -> N
     assert len(grants) == ROUNDS
 
 
-def test_two_breaches_at_once_open_one_retraining_request(gov_ws: Workspace) -> None:
-    evaluation = PolicyEvaluation(
+def _breached(plan: RetrainPlan | None = None) -> PolicyEvaluation:
+    """A monitoring verdict whose rule failed and says ``retrain`` (with ``plan``, if given)."""
+    return PolicyEvaluation(
         subject="x",
         transition="production",
         evaluated_at=datetime.now(UTC),
@@ -159,7 +166,12 @@ def test_two_breaches_at_once_open_one_retraining_request(gov_ws: Workspace) -> 
         request_ttl=None,
         policy_digests={},
         breach_actions=["retrain"],
+        retrain=plan,
     )
+
+
+def test_two_breaches_at_once_open_one_retraining_request(gov_ws: Workspace) -> None:
+    evaluation = _breached()
     monitor = gov_ws.as_actor("lmops-policy")
     for i in range(ROUNDS):
         outcome = MonitoringOutcome(
@@ -229,3 +241,39 @@ def test_the_database_itself_refuses_a_second_pending_request_or_stage_holder(
             ).scalar_one()
             == 0
         )  # type: ignore[union-attr]
+
+
+def test_two_breaches_of_one_model_at_once_start_one_retraining(gov_ws: Workspace) -> None:
+    from lmops_core.governance.retraining import StartRefused, start_attempt
+    from lmops_core.policy.model import RetrainSettings
+
+    plan = RetrainPlan(
+        policy_file="p.yaml",
+        rule="watch",
+        pipeline="retrain.yaml",
+        settings=RetrainSettings(pipeline="retrain.yaml"),
+    )
+    evaluation = _breached(plan)
+    policy = gov_ws.as_actor("lmops-policy")
+    for i in range(ROUNDS // 5):
+        # Two versions of one model breach at once: two requests, one retraining.
+        requests = [
+            _open_training_request(
+                policy,
+                ref,
+                MonitoringOutcome(
+                    ref=ref, stage="production", breached=True, evaluation=evaluation
+                ),
+            )
+            for ref in (f"model:raced{i}@1", f"model:raced{i}@2")
+        ]
+        results = race(*(partial(start_attempt, policy, r, plan=plan) for r in requests))
+        refused = [r for r in results if isinstance(r, StartRefused)]
+        assert len(refused) == 1 and "already in flight" in refused[0].reason, results
+        with gov_ws.db.read() as s:
+            rows = s.execute(
+                select(func.count())
+                .select_from(RetrainingAttempt)
+                .where(RetrainingAttempt.model == f"raced{i}")
+            ).scalar_one()
+        assert rows == 1

@@ -41,6 +41,19 @@ def test_load_good_policy_with_digest_and_parsed_fields(write_policy) -> None:
     assert policy.lines[("prod", "accuracy")] == 10
 
 
+def test_a_file_is_parsed_once_per_content_and_an_edit_is_read(write_policy) -> None:
+    path = write_policy(GOOD)
+    first = load_policy(path)
+    assert load_policy(path) is first  # same bytes: the parsed policy is reused
+    edited = write_policy(GOOD.replace("acc >= 0.5", "acc >= 0.7"))
+    again = load_policy(edited)
+    assert again is not first and again.digest == digest_file(edited) != first.digest
+    assert "0.7" in again.expressions[("prod", "accuracy")].source
+    broken = write_policy(GOOD.replace("kind: Policy", "kind: Policy\nkind: Policy"))
+    for _ in range(2):  # a broken file stays broken, whether parsed or remembered
+        assert "duplicate" in _error(broken).lower()
+
+
 def _error(path: Path) -> str:
     with pytest.raises(PolicyError) as info:
         load_policy(path)

@@ -66,3 +66,33 @@ def test_a_pooled_connection_killed_while_idle_is_replaced(
             again = s.connection().execute(text("SELECT pg_backend_pid()")).scalar_one()
         assert again != pid
         assert ws.verify_audit().ok
+
+
+def test_a_snapshot_reads_one_state_in_one_transaction(ws: Workspace, tmp_path: Path) -> None:
+    import threading
+
+    from sqlalchemy import event
+
+    from tests.conftest import make_model_folder
+
+    ws.register_model("snap", make_model_folder(tmp_path / "m1"))
+    checkouts: list[object] = []
+    event.listen(ws.db.engine, "checkout", lambda *args: checkouts.append(args))
+    with ws.db.snapshot() as outer:
+        with ws.db.read() as inner:
+            assert inner is outer  # the facade's reads join the snapshot
+        first = ws.get("model:snap@latest")
+        assert ws.evidence("model:snap@latest") == []
+        assert ws.lineage("model:snap@latest") == []
+        assert len(checkouts) == 1
+        # Another thread's write, committed meanwhile, is not seen inside the snapshot.
+        writer = threading.Thread(
+            target=ws.register_model, args=("snap", make_model_folder(tmp_path / "m2", b"\x01"))
+        )
+        writer.start()
+        writer.join()
+        assert ws.get("model:snap@latest").version == first.version == 1
+        assert [v.version for v in ws.list_versions("model", "snap")] == [1]
+    with ws.db.read() as a, ws.db.read() as b:
+        assert a is not b  # outside a snapshot every read has its own session
+    assert ws.get("model:snap@latest").version == 2

@@ -10,7 +10,7 @@ import pytest
 from lmops_presidio.config import GuardConfig
 from lmops_presidio.evaluation import LabelledText, Score, Span, load_labelled, score
 from lmops_presidio.guard import PiiGuard
-from lmops_presidio.prefilter import HAN
+from lmops_presidio.prefilter import HAN, english_view
 from lmops_presidio.zh_ner import lac_model, lac_words_batch
 
 HELDOUT = Path(__file__).parent / "data" / "bilingual_pii" / "heldout.jsonl"
@@ -79,6 +79,16 @@ def test_chinese_names_are_redacted(text: str, name: str) -> None:
     redaction = PiiGuard().redact(text)
     assert name not in redaction.text
     assert "<PERSON>" in redaction.text
+
+
+def test_english_ner_reads_full_width_punctuation_as_ascii() -> None:
+    text = "请把报告发给 Emily Lewis，邮箱 jie10@example.com。（Ｊｏｈｎ）"
+    view = english_view(text)
+    assert view == "       Emily Lewis,   jie10@example.com (John)"
+    assert len(view) == len(text)
+    # Read as "Emily Lewis," the name is found; before, the comma was a blank and it was not.
+    findings = PiiGuard().scan(text)
+    assert ("PERSON", "Emily Lewis") in {(f.entity_type, text[f.start : f.end]) for f in findings}
 
 
 def test_english_ner_does_not_read_chinese_as_names() -> None:

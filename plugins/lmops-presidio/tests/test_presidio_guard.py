@@ -7,8 +7,12 @@ import hashlib
 import pytest
 import spacy
 from lmops_presidio.config import GuardConfig, OperatorSpec
-from lmops_presidio.engines import NerOnlySpacyNlpEngine, resolve_spacy_model
+from lmops_presidio.engines import LemmaContextEnhancer, NerOnlySpacyNlpEngine, resolve_spacy_model
 from lmops_presidio.guard import PiiGuard
+from presidio_analyzer.context_aware_enhancers import (
+    ContextAwareEnhancer,
+    LemmaContextAwareEnhancer,
+)
 from presidio_analyzer.nlp_engine import NoOpNlpEngine
 
 from lmops_core.errors import ConfigurationError, ValidationError
@@ -120,6 +124,28 @@ def test_ner_only_pipeline_finds_what_the_full_pipeline_finds() -> None:
     for text in texts:
         expected = [(e.start_char, e.end_char, e.label_) for e in full(text).ents]
         assert [(e.start_char, e.end_char, e.label_) for e in ner_only(text).ents] == expected
+
+
+def test_context_enhancer_gives_the_scores_presidio_gives() -> None:
+    """Ours skips presidio's enhancer only where it could change nothing (no lemma, no
+    context word); with context words it boosts exactly as presidio does."""
+    analyzer = PiiGuard(GuardConfig()).analyzer
+    ours = analyzer.context_aware_enhancer
+    assert isinstance(ours, LemmaContextEnhancer)
+
+    def scores(enhancer: ContextAwareEnhancer, context: list[str] | None) -> list[tuple]:
+        analyzer.context_aware_enhancer = enhancer
+        try:
+            found = analyzer.analyze(TEXT + " Ask John Smith.", "en", context=context)
+        finally:
+            analyzer.context_aware_enhancer = ours
+        return sorted((r.entity_type, r.start, r.end, r.score) for r in found)
+
+    plain, boosted = scores(ours, None), scores(ours, ["phone"])
+    assert plain == scores(LemmaContextAwareEnhancer(), None)
+    assert boosted == scores(LemmaContextAwareEnhancer(), ["phone"])
+    phone = [score for entity, *_, score in plain if entity == "PHONE_NUMBER"]
+    assert [score for entity, *_, score in boosted if entity == "PHONE_NUMBER"] > phone
 
 
 def test_patterns_work_without_any_ner_model() -> None:

@@ -18,7 +18,15 @@ from lmops_core.api.config import ApiSettings
 from lmops_core.api.console import mount_console
 from lmops_core.api.docs_assets import mount_docs
 from lmops_core.api.errors import install_error_handlers, send_error
-from lmops_core.api.routes import audit, health, inventory, policy, report, requests
+from lmops_core.api.routes import (
+    audit,
+    health,
+    inventory,
+    policy,
+    report,
+    requests,
+    retraining,
+)
 from lmops_core.api.security import PUBLIC, AccessRegistry, DefaultDenyMiddleware
 from lmops_core.governance.schemas import Principal
 from lmops_core.settings import Settings
@@ -117,7 +125,7 @@ def create_app(
     registry = AccessRegistry()
     app.state.access = registry
     registry.add_raw(OPENAPI_PATH, PUBLIC)
-    for module in (health, requests, report, inventory, audit, policy):
+    for module in (health, requests, report, inventory, audit, policy, retraining):
         app.include_router(module.router)
     mount_docs(app, registry)
     mount_console(app, registry, session_minutes=api_settings.console_session_minutes)

@@ -1,7 +1,8 @@
 """Built-in data-preparation steps: exact and near-duplicate removal, length filters.
 
 Each step reads the input dataset (role ``dataset``), writes a new JSONL with
-the records it keeps, and reports what it removed as evidence on the output.
+the records it keeps (or, for a partitioned input, new partitions, one per input
+partition), and reports what it removed as evidence on the output.
 They are registered through ``register_data_steps`` like any plugin's steps,
 and declared ``trylast`` so a plugin may offer better ones under other names.
 """
@@ -31,28 +32,30 @@ from lmops_core.contracts import (
     StageContext,
     StageResult,
 )
+from lmops_core.datasets.partitions import (
+    PARTITIONED_FORMAT,
+    PartitionWriter,
+    partition_files,
+    read_partition_records,
+)
 from lmops_core.datasets.shapes import text_fields
 from lmops_core.errors import ValidationError
 from lmops_core.extras import require
 from lmops_core.hookspecs import hookimpl
 from lmops_core.runtimes import ChunkFunction, ChunkMapper, DataEngine
+from lmops_core.safepaths import join_inside
 
 #: Records per chunk handed to a data engine (small enough to spread, large enough to batch).
 CHUNK_RECORDS = 2000
 
 
-def _line_chunks(path: Path, size: int) -> Iterator[list[bytes]]:
-    """The non-blank lines of ``path``, ``size`` at a time."""
-    chunk: list[bytes] = []
+def _records(path: Path) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """``(canonical JSON without newline, record)`` per line of a canonical JSONL file."""
     with open(path, "rb") as fh:
         for line in fh:
             if line.strip():
-                chunk.append(line)
-                if len(chunk) >= size:
-                    yield chunk
-                    chunk = []
-    if chunk:
-        yield chunk
+                raw = line.rstrip(b"\n")
+                yield raw, json.loads(raw)
 
 
 def _joined_text(shape: str, record: Mapping[str, Any]) -> str:
@@ -111,32 +114,69 @@ class _FilterStep:
         """What the step adds to its evidence's details, besides its name and parameters."""
         return {}
 
-    def run(self, context: StageContext) -> StageResult:
-        used = self.configure(context.params)
-        source = context.input("dataset")
-        assert source.path is not None
-        path = source.path
-        mapper: ChunkMapper = context.data_engine(context.params.get("engine"))
-        out_path = context.workdir / "data.jsonl"
+    def _filter(
+        self,
+        shape: str,
+        records: Iterable[tuple[bytes, dict[str, Any]]],
+        write: Callable[[bytes], object],
+        context: StageContext,
+        mapper: ChunkMapper,
+    ) -> tuple[int, int]:
+        """Write the canonical JSON of each record kept; return ``(kept, removed)``."""
         kept = removed = 0
         in_flight: deque[list[bytes]] = deque()
 
         def chunks() -> Iterator[list[bytes]]:
-            for chunk in _line_chunks(path, CHUNK_RECORDS):
+            chunk: list[bytes] = []
+            for raw, _ in records:
+                chunk.append(raw)
+                if len(chunk) >= CHUNK_RECORDS:
+                    in_flight.append(chunk)
+                    yield chunk
+                    chunk = []
+            if chunk:
                 in_flight.append(chunk)
                 yield chunk
 
+        for results in mapper.map_chunks(self.setup(shape), chunks()):
+            lines = in_flight.popleft()
+            for raw, keep in zip(lines, self.decide(shape, lines, results), strict=True):
+                if keep:
+                    write(raw)
+                    kept += 1
+                else:
+                    removed += 1
+            context.progress.advance(len(lines))
+        return kept, removed
+
+    def run(self, context: StageContext) -> StageResult:
+        used = self.configure(context.params)
+        source = context.input("dataset")
+        assert source.path is not None
+        mapper: ChunkMapper = context.data_engine(context.params.get("engine"))
         context.progress.start(self.name, total=None)
-        with open(out_path, "wb") as out:
-            for results in mapper.map_chunks(self.setup(source.kind), chunks()):
-                lines = in_flight.popleft()
-                for raw, keep in zip(lines, self.decide(source.kind, lines, results), strict=True):
-                    if keep:
-                        out.write(raw if raw.endswith(b"\n") else raw + b"\n")
-                        kept += 1
-                    else:
-                        removed += 1
-                context.progress.advance(len(lines))
+        if source.path.is_dir():
+            # Partitioned: partition k of the output holds what is kept of partition k of the
+            # input (same name, empty if nothing is), one partition in memory at a time.
+            out_path = context.workdir / "data"
+            kept = removed = 0
+            for name, path in partition_files(source.path):
+                writer = PartitionWriter(join_inside(out_path, name, what="partition"))
+                k, r = self._filter(
+                    source.kind, read_partition_records(path), writer.add, context, mapper
+                )
+                writer.close(name)
+                kept, removed = kept + k, removed + r
+        else:
+            out_path = context.workdir / "data.jsonl"
+            with open(out_path, "wb") as out:
+                kept, removed = self._filter(
+                    source.kind,
+                    _records(source.path),
+                    lambda raw: out.writelines((raw, b"\n")),
+                    context,
+                    mapper,
+                )
         context.progress.finish()
         return StageResult(
             outputs=[
@@ -146,7 +186,7 @@ class _FilterStep:
                     path=out_path,
                     kind=source.kind,
                     derived_from=["dataset"],
-                    format="jsonl",
+                    format=PARTITIONED_FORMAT if out_path.is_dir() else "jsonl",
                 )
             ],
             evidence=[

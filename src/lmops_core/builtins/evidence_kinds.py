@@ -91,6 +91,19 @@ REVALIDATION = EvidenceKind(
     description="A version revalidated after being marked revalidation-required.",
     metrics=[Metric("since", "string", headline=True)],
 )
+RETRAINING = EvidenceKind(
+    name="retraining",
+    description="A version made by the retraining loop: when, after which breach and window, "
+    "and how it compares with the version it replaces.",
+    metrics=[
+        Metric("retrained_on", "string", headline=True),
+        Metric("window", "string", headline=True),
+        Metric("after", "string", headline=True),
+        Metric("request_id", "string"),
+        Metric("acc", "number", direction="higher"),
+        Metric("production_acc", "number", direction="higher"),
+    ],
+)
 
 #: Every kind the core records, in the order they are registered.
 CORE_KINDS: tuple[EvidenceKind, ...] = (
@@ -104,6 +117,7 @@ CORE_KINDS: tuple[EvidenceKind, ...] = (
     PROMOTION,
     REVOCATION,
     REVALIDATION,
+    RETRAINING,
 )
 
 

@@ -16,6 +16,7 @@ from lmops_core.cli import (
     plugin_cmds,
     registry_cmds,
     report_cmds,
+    retrain_cmds,
     system_cmds,
 )
 from lmops_core.cli.exit_codes import exit_code_for, exit_codes_help
@@ -76,6 +77,7 @@ _GROUPS: dict[str, typer.Typer] = {
     "tokens": governance_cmds.tokens_app,
     "plugin": plugin_cmds.plugin_app,
     "monitor": monitor_cmds.monitor_app,
+    "retrain": retrain_cmds.retrain_app,
 }
 for _name, _command in _COMMANDS.items():
     # `stage STAGE OPERATION --help` also describes the operation: the command handles --help.

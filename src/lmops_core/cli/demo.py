@@ -15,7 +15,7 @@ import time
 import warnings
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.panel import Panel
@@ -169,8 +169,21 @@ def demo(
         typer.Option(help="Only write the demo's pipeline file here, to copy and change."),
     ] = None,
     verbose: VerboseOpt = False,
+    scenario: Annotated[
+        Literal["lifecycle", "retrain"],
+        typer.Option(
+            help="lifecycle: the whole governed lifecycle (LMOPS_HOME/demo); retrain: drift "
+            "runs the policy's retraining loop, ending in a request for a validator "
+            "(LMOPS_HOME/demo-retrain; --write-pipeline writes its retraining pipeline)."
+        ),
+    ] = "lifecycle",
 ) -> None:
     """Run the whole governed lifecycle offline on a fresh store under LMOPS_HOME/demo."""
+    if scenario == "retrain":  # its own module
+        from lmops_core.cli.demo_retrain import retrain_scenario
+
+        retrain_scenario(write_pipeline=write_pipeline, verbose=verbose)
+        return
     if write_pipeline is not None:
         shutil.copyfile(demo_pipeline_path(), write_pipeline)
         console.print(f"wrote {write_pipeline}; run it with `lmops run {write_pipeline}`")

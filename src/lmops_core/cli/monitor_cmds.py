@@ -44,10 +44,33 @@ def monitor_window(
     )
     from lmops_core.governance.monitoring import check_monitoring
 
-    return window.ref, check_monitoring(ws, model)
+    return window.ref, check_monitoring(ws, model, window=window.ref)
 
 
-def _report(window: str, result: MonitoringOutcome, as_json: bool = False) -> None:
+def act_on_breach(
+    ws: Workspace, result: MonitoringOutcome, *, show: bool = True
+) -> dict[str, object] | None:
+    """Run the retraining pipeline the breached rule names, if any; what it did."""
+    if not result.breached:
+        return None
+    from lmops_core.cli.retrain_cmds import print_outcome
+    from lmops_core.pipelines.retrain import retrain_for
+
+    outcome = retrain_for(ws, result, progress=RichStageProgress)
+    if outcome is None:
+        return None
+    if show:
+        print_outcome(outcome)
+    attempt = outcome.attempt.id if outcome.attempt else None
+    return {"state": outcome.state, "message": outcome.message, "attempt": attempt}
+
+
+def _report(
+    window: str,
+    result: MonitoringOutcome,
+    as_json: bool = False,
+    retraining: dict[str, object] | None = None,
+) -> None:
     if as_json:
         print_json(
             {
@@ -57,6 +80,8 @@ def _report(window: str, result: MonitoringOutcome, as_json: bool = False) -> No
                 "breached": result.breached,
                 "reasons": list(result.reasons),
                 "actions": list(result.actions),
+                "training_request": result.training_request_id,
+                "retraining": retraining,
             }
         )
         return
@@ -78,13 +103,20 @@ def monitor_run(
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="KEY=JSON")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run one monitoring check now; exit 8 on a breach."""
+    """Run one monitoring check now; exit 8 on a breach.
+
+    On a breach whose rule names a retraining pipeline, that pipeline runs (see
+    `lmops retrain`); it ends in a promotion request for people, never a promotion."""
     params = {k: json.loads(v) for k, _, v in (p.partition("=") for p in param or [])}
     with open_workspace() as ws:
         window, result = monitor_window(
             ws, model=model, reference=reference, log=log, monitor=monitor, params=params
         )
-    _report(window, result, as_json)
+        if as_json:
+            _report(window, result, as_json, act_on_breach(ws, result, show=False))
+        else:
+            _report(window, result)
+            act_on_breach(ws, result)
     if result.breached:
         raise typer.Exit(ExitCode.MONITOR_BREACH)
 
@@ -99,12 +131,21 @@ def monitor_watch(
     monitor: str = "drift",
     max_windows: Annotated[int | None, typer.Option(help="Stop after this many windows.")] = None,
 ) -> None:
-    """Poll a growing log; check every full window of new records; stop on a breach (exit 8)."""
+    """Poll a growing log; check every full window of new records; stop on a breach (exit 8).
+
+    On a breach whose rule names a retraining pipeline, that pipeline runs before the
+    watch stops; at every poll, retrainings waiting for a decision people have since made
+    carry on (`lmops retrain resume` does the same once)."""
+    from lmops_core.cli.retrain_cmds import print_outcome
+    from lmops_core.pipelines.retrain import resume_waiting
+
     offset = 0
     done = 0
     pending: list[str] = []
     with open_workspace() as ws:
         while max_windows is None or done < max_windows:
+            for resumed in resume_waiting(ws, progress=RichStageProgress):
+                print_outcome(resumed)
             if log.exists():
                 with open(log, encoding="utf-8") as fh:
                     fh.seek(offset)
@@ -124,6 +165,7 @@ def monitor_watch(
                     path.unlink(missing_ok=True)
                 done += 1
                 _report(ref, result)
+                act_on_breach(ws, result)
                 if result.breached:
                     raise typer.Exit(ExitCode.MONITOR_BREACH)
             if max_windows is not None and done >= max_windows:

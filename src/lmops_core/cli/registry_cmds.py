@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from lmops_core.cli.choices import (
     MODEL_KIND_HELP,
@@ -20,11 +21,13 @@ from lmops_core.cli.common import (
     byte_progress,
     clip,
     console,
+    err_console,
     open_workspace,
     print_json,
     read_workspace,
     table,
 )
+from lmops_core.cli.exit_codes import ExitCode
 from lmops_core.cli.json_shapes import (
     asset_json,
     evidence_json,
@@ -154,7 +157,12 @@ for _app, _asset_type, _plural, _shown in _READ_COMMANDS:
 def datasets_register(
     name: str,
     path: Annotated[
-        Path, typer.Argument(help="A JSONL or Parquet file.", exists=True, dir_okay=False)
+        Path,
+        typer.Argument(
+            help="A JSONL or Parquet file, or a folder of Parquet partitions (every *.parquet "
+            "file below it; names starting with _ or . are skipped).",
+            exists=True,
+        ),
     ],
     shape: Annotated[Shape, typer.Option(help="The record shape.")],
     description: str = "",
@@ -164,14 +172,77 @@ def datasets_register(
             help="Skip invalid records (counted as evidence) instead of refusing the file."
         ),
     ] = False,
+    partitioned: Annotated[
+        bool,
+        typer.Option(
+            "--partitioned",
+            help="Require PATH to be a folder of partitions (a folder is always registered "
+            "partitioned: each partition stored as its own artifact, the version's digest the "
+            "Merkle root over theirs, its card merged from theirs).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Validate a file and register it as the next version of dataset NAME."""
-    with open_workspace() as ws, byte_progress(f"ingest {path.name}", path.stat().st_size) as cb:
+    """Validate a file, or a folder of Parquet partitions, and register it as the next
+    version of dataset NAME.
+
+    A bad record is named by file, row or line, and field, and nothing is registered.
+    """
+    if partitioned and not path.is_dir():
+        raise typer.BadParameter(f"{path} is not a folder of partitions", param_hint="PATH")
+    files = [p for p in path.rglob("*.parquet") if p.is_file()] if path.is_dir() else [path]
+    total = sum(p.stat().st_size for p in files)
+    with open_workspace() as ws, byte_progress(f"ingest {path.name}", total) as cb:
         version = ws.register_dataset(
             name, path, shape=shape, description=description, drop_invalid=drop_invalid, progress=cb
         )
-    _registered(version, f"{version.record_count} records, {version.digest}", as_json)
+    layout = " in partitions" if version.manifest_digest else ""
+    _registered(version, f"{version.record_count} records{layout}, {version.digest}", as_json)
+
+
+@datasets_app.command("verify")
+def datasets_verify(
+    ref: RefArg,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Partitions re-hashed at the same time.")
+    ] = 4,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-hash a dataset version and name each partition that is missing or changed.
+
+    For a partitioned version the manifest must hash to its recorded digest and
+    the Merkle root over its partitions must be the version's digest; then each
+    partition is re-hashed on its own. Exits 6 (integrity) if anything differs.
+    """
+    if ":" not in ref.split("@")[0]:
+        ref = f"dataset:{ref}"
+    with read_workspace() as ws:
+        result = ws.verify_dataset(ref, workers=workers)
+    if as_json:
+        print_json(
+            {
+                "ok": result.ok,
+                "digest": result.root,
+                "partitions": [
+                    {"name": p.name, "digest": p.digest, "status": p.status}
+                    for p in result.partitions
+                ],
+            }
+        )
+    elif result.ok:
+        console.print(
+            f"[green]{ref}: {len(result.partitions)} partition(s) verified, {result.root}[/]",
+            highlight=False,
+        )
+    else:
+        for bad in result.bad:
+            err_console.print(
+                f"[red]{escape(ref)}: partition {escape(bad.name)} is {bad.status} "
+                f"(expected {bad.digest})[/]",
+                highlight=False,
+            )
+    if not result.ok:
+        raise typer.Exit(ExitCode.INTEGRITY)
 
 
 @models_app.command("register")

@@ -1,15 +1,15 @@
-"""The dataset card: what a dataset version holds, computed in one streaming pass."""
+"""The dataset card: what a dataset version holds, computed in one streaming pass.
+
+Cards of partitions merge exactly into the card of the whole (see :meth:`CardBuilder.merge`).
+"""
 
 from __future__ import annotations
 
 import hashlib
-import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-_RESERVOIR = 10_000
 
 
 def script_of(text: str) -> str:
@@ -32,63 +32,90 @@ def script_of(text: str) -> str:
 
 @dataclass
 class _Lengths:
+    """Exact length statistics, kept as a histogram so two of them merge exactly.
+
+    A histogram of lengths holds one entry per distinct length (a few thousand
+    for real text), so quantiles are exact at any size and the statistics of
+    partitions add up to those of the whole.
+    """
+
     count: int = 0
     total: int = 0
-    lo: int | None = None
-    hi: int = 0
-    sample: list[int] = field(default_factory=list)
+    histogram: Counter[int] = field(default_factory=Counter)
 
-    def add(self, value: int, rng: random.Random) -> None:
+    def add(self, value: int) -> None:
         self.count += 1
         self.total += value
-        self.lo = value if self.lo is None else min(self.lo, value)
-        self.hi = max(self.hi, value)
-        if len(self.sample) < _RESERVOIR:
-            self.sample.append(value)
-        else:
-            j = rng.randrange(self.count)
-            if j < _RESERVOIR:
-                self.sample[j] = value
+        self.histogram[value] += 1
+
+    def merge(self, other: _Lengths) -> None:
+        self.count += other.count
+        self.total += other.total
+        self.histogram.update(other.histogram)
+
+    def _at(self, index: int) -> int:
+        """The ``index``-th smallest value (0-based)."""
+        seen = 0
+        for value in sorted(self.histogram):
+            seen += self.histogram[value]
+            if seen > index:
+                return value
+        raise IndexError(index)
 
     def summary(self) -> dict[str, float]:
         if not self.count:
             return {"min": 0, "max": 0, "mean": 0.0, "p50": 0, "p95": 0}
-        s = sorted(self.sample)
+        n = self.count
         return {
-            "min": self.lo or 0,
-            "max": self.hi,
-            "mean": round(self.total / self.count, 3),
-            "p50": s[len(s) // 2],
-            "p95": s[min(len(s) - 1, int(len(s) * 0.95))],
+            "min": min(self.histogram),
+            "max": max(self.histogram),
+            "mean": round(self.total / n, 3),
+            "p50": self._at(n // 2),
+            "p95": self._at(min(n - 1, int(n * 0.95))),
         }
 
 
 class CardBuilder:
-    """Accumulates card statistics record by record (memory bounded by the duplicate set)."""
+    """Accumulates card statistics record by record (memory bounded by the duplicate set).
+
+    Every statistic is mergeable: the cards of a dataset's partitions, built
+    apart and merged (:meth:`merge`) in partition order, equal the card of all the
+    records built in one pass.
+    """
 
     def __init__(self, shape: str, token_counter: Callable[[str], int] | None = None) -> None:
         self.shape = shape
         self.token_counter = token_counter
         self.records = 0
-        self.duplicates = 0
         self._seen: set[bytes] = set()
         self._chars = _Lengths()
         self._tokens = _Lengths()
         self._langs: Counter[str] = Counter()
-        self._rng = random.Random(0)
 
-    def add(self, canonical_line: bytes, texts: list[str]) -> None:
+    @property
+    def duplicates(self) -> int:
+        """Records whose canonical form an earlier record already had."""
+        return self.records - len(self._seen)
+
+    def add(self, canonical_json: bytes, texts: list[str]) -> None:
+        """Count one record: its canonical JSON (no newline) and its text fields."""
         self.records += 1
-        key = hashlib.blake2b(canonical_line, digest_size=12).digest()
-        if key in self._seen:
-            self.duplicates += 1
-        else:
-            self._seen.add(key)
+        self._seen.add(hashlib.blake2b(canonical_json, digest_size=12).digest())
         joined = "\n".join(texts)
-        self._chars.add(len(joined), self._rng)
+        self._chars.add(len(joined))
         if self.token_counter is not None:
-            self._tokens.add(self.token_counter(joined), self._rng)
+            self._tokens.add(self.token_counter(joined))
         self._langs[script_of(joined)] += 1
+
+    def merge(self, other: CardBuilder) -> None:
+        """Add the statistics of ``other`` (records that come after this builder's)."""
+        if other.shape != self.shape:
+            raise ValueError(f"cannot merge a {other.shape} card into a {self.shape} card")
+        self.records += other.records
+        self._seen |= other._seen
+        self._chars.merge(other._chars)
+        self._tokens.merge(other._tokens)
+        self._langs.update(other._langs)
 
     def metrics(self, digest: str) -> dict[str, Any]:
         chars = self._chars.summary()

@@ -75,8 +75,41 @@ def iter_jsonl(path: Path, *, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) 
             yield where, record, None
 
 
+#: The one column of a canonical partition (:mod:`lmops_core.datasets.partitions`).
+CANONICAL_COLUMN = "lmops_canonical_json"
+
+
+def is_canonical_partition(schema: Any) -> bool:
+    """Whether a Parquet file's Arrow schema is that of a canonical partition."""
+    return bool(schema.names == [CANONICAL_COLUMN] and str(schema.field(0).type) == "string")
+
+
+def _rows(parquet: Any, batch_rows: int) -> Iterator[tuple[Any, str | None]]:
+    """``(record, problem)`` per row; a canonical partition's rows are parsed as strict JSON."""
+    canonical = is_canonical_partition(parquet.schema_arrow)
+    for batch in parquet.iter_batches(batch_size=batch_rows):
+        if not canonical:
+            for record in batch.to_pylist():
+                try:
+                    check_value(record)
+                except RecordJSONError as exc:
+                    yield None, str(exc)
+                    continue
+                yield record, None
+            continue
+        for text in batch.column(0).to_pylist():
+            try:
+                yield parse_record(text), None
+            except RecordJSONError as exc:
+                yield None, str(exc)
+
+
 def iter_parquet(path: Path, *, batch_rows: int = 10_000) -> Iterator[Item]:
-    """One item per row, read in batches (constant memory); an unreadable file raises."""
+    """One item per row, read in batches (constant memory); an unreadable file raises.
+
+    A canonical partition (one string column of canonical JSON) yields the records its
+    rows hold; any other Parquet file yields each row as a record.
+    """
     pa = require("pyarrow", extra="parquet", feature=f"reading the Parquet file {path.name}")
     pq = require(
         "pyarrow.parquet", extra="parquet", feature=f"reading the Parquet file {path.name}"
@@ -84,17 +117,9 @@ def iter_parquet(path: Path, *, batch_rows: int = 10_000) -> Iterator[Item]:
     row = 0
     try:
         parquet = pq.ParquetFile(path)
-        batches = parquet.iter_batches(batch_size=batch_rows)
-        for batch in batches:
-            for record in batch.to_pylist():
-                row += 1
-                where = f"{path.name}:row {row}"
-                try:
-                    check_value(record)
-                except RecordJSONError as exc:
-                    yield where, None, str(exc)
-                    continue
-                yield where, record, None
+        for record, problem in _rows(parquet, batch_rows):
+            row += 1
+            yield f"{path.name}:row {row}", record, problem
     except (pa.ArrowException, OSError, ValueError) as exc:
         where = f"{path.name}:row {row + 1}" if row else path.name
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -138,10 +138,14 @@ class SigningKey(SQLModel, table=True):
 
 
 class TrainingRequest(SQLModel, table=True):
-    """A request to retrain, opened by a monitoring breach; never deploys anything by itself."""
+    """A request to retrain, opened by a monitoring breach; never deploys anything by itself.
+
+    It stays ``open`` until a person closes it (``lmops retrain close``), whatever its
+    retrainings (:class:`RetrainingAttempt`) did: a failed one leaves it open.
+    """
 
     __tablename__ = "training_requests"
-    # One open (in-flight) retraining request per monitored version.
+    # One open retraining request per monitored version.
     __table_args__ = (_unique_where("uq_training_request_open", "ref", where="status = 'open'"),)
     id: str = Field(primary_key=True, max_length=32)
     ref: str = Field(max_length=256, index=True)
@@ -149,3 +153,43 @@ class TrainingRequest(SQLModel, table=True):
     status: str = Field(default="open", max_length=16)
     created_by: str = Field(max_length=128)
     created_at: datetime = _ts()
+    #: The breach: the window monitored, the evidence that breached, the rules' reasons.
+    evidence: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    #: The retraining pipeline the policy names (absolute path), if it names one.
+    pipeline: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    closed_by: str | None = Field(default=None, max_length=128)
+    closed_at: datetime | None = _ts(nullable=True)
+    close_comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class RetrainingAttempt(SQLModel, table=True):
+    """One run of a retraining pipeline for a request; audited step by step.
+
+    ``state`` is ``running``, ``waiting`` (for a person's decision on a request it
+    opened), ``succeeded`` (a promotion request is pending for people), ``failed``
+    or ``abandoned``. The partial unique index lets at most one attempt per model be
+    in flight: a second breach during a retraining cannot start another.
+    """
+
+    __tablename__ = "retraining_attempts"
+    __table_args__ = (
+        _unique_where("uq_retraining_in_flight", "model", where="state IN ('running', 'waiting')"),
+        Index("ix_retraining_model_started", "model", "started_at"),
+    )
+    id: str = Field(primary_key=True, max_length=32)
+    request_id: str = Field(foreign_key="training_requests.id", index=True, max_length=32)
+    #: The model's name: retrainings of any of its versions share the guard rails.
+    model: str = Field(max_length=128)
+    state: str = Field(max_length=16)
+    pipeline: str = Field(sa_column=Column(Text, nullable=False))
+    window: str | None = Field(default=None, max_length=256)
+    started_by: str = Field(max_length=128)
+    started_at: datetime = _ts()
+    finished_at: datetime | None = _ts(nullable=True)
+    failure: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    #: The approval request the attempt waits on (the fresh data's approval for training).
+    waiting_for: str | None = Field(default=None, max_length=32)
+    #: What each finished step produced (``{step: {value, outputs}}``), to resume after a wait.
+    results: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    candidate: str | None = Field(default=None, max_length=256)
+    promotion_request: str | None = Field(default=None, max_length=32)

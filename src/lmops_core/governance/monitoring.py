@@ -24,17 +24,17 @@ from typing import Any, Protocol
 from sqlalchemy import func, select
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from lmops_core.acting_store import ActingStore
 from lmops_core.audit.chain import canonical_json
-from lmops_core.errors import ConflictError, UnsafeDestinationError
+from lmops_core.errors import ConflictError, NotFoundError, UnsafeDestinationError
 from lmops_core.governance.models import TrainingRequest
 from lmops_core.governance.workflow import Governance
 from lmops_core.outbound import DestinationPolicy, post_json
 from lmops_core.policy import PolicyEvaluation
 from lmops_core.registry import store
-from lmops_core.registry.models import AuditEvent, utcnow
+from lmops_core.registry.models import AuditEvent, Evidence, utcnow
 from lmops_core.registry.names import parse_ref
 from lmops_core.terms import GovernedStage
 
@@ -65,6 +65,8 @@ class MonitoringOutcome:
     evaluation: PolicyEvaluation
     actions: list[str] = field(default_factory=list)
     training_request_id: str | None = None
+    #: The window of traffic the breach was found on (a dataset ref), when known.
+    window: str | None = None
 
     @property
     def reasons(self) -> list[str]:
@@ -79,8 +81,13 @@ def sign_payload(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def check_monitoring(ws: MonitoredStore, ref: str) -> MonitoringOutcome:
-    """Evaluate the monitoring rules for ``ref`` in its stage and act on a breach."""
+def check_monitoring(
+    ws: MonitoredStore, ref: str, *, window: str | None = None
+) -> MonitoringOutcome:
+    """Evaluate the monitoring rules for ``ref`` in its stage and act on a breach.
+
+    ``window`` names the data the monitor just judged (recorded on a retraining request).
+    """
     gov = ws.governance
     with ws.db.read() as s:
         parsed = parse_ref(ref)
@@ -92,7 +99,11 @@ def check_monitoring(ws: MonitoredStore, ref: str) -> MonitoringOutcome:
             raise ConflictError(f"{canonical} is in no stage: there is nothing to monitor")
         evaluation = gov.monitoring_verdict(s, typ, asset, version)
     outcome = MonitoringOutcome(
-        ref=canonical, stage=stage, breached=not evaluation.allowed, evaluation=evaluation
+        ref=canonical,
+        stage=stage,
+        breached=not evaluation.allowed,
+        evaluation=evaluation,
+        window=window,
     )
     if not outcome.breached:
         with ws.db.write() as s:
@@ -169,9 +180,12 @@ def _open_training_request(ws: MonitoredStore, ref: str, outcome: MonitoringOutc
 
     ``INSERT ... ON CONFLICT DO NOTHING`` on the partial unique index
     ``uq_training_request_open``: two breaches handled at once open one request.
+    The request names the breach evidence, the window and the policy's pipeline.
     """
     request_id = uuid.uuid4().hex
+    plan = outcome.evaluation.retrain
     with ws.db.write() as s:
+        evidence = _breach_evidence(s, ref, outcome)
         insert = postgresql.insert if ws.db.dialect == "postgresql" else sqlite.insert
         created = s.execute(
             insert(TrainingRequest)
@@ -182,6 +196,8 @@ def _open_training_request(ws: MonitoredStore, ref: str, outcome: MonitoringOutc
                 status="open",
                 created_by=ws.actor,
                 created_at=utcnow(),
+                evidence=evidence,
+                pipeline=plan.pipeline if plan is not None else None,
             )
             .on_conflict_do_nothing(index_elements=["ref"], index_where=sql_text("status = 'open'"))
             .returning(col(TrainingRequest.id))
@@ -198,9 +214,46 @@ def _open_training_request(ws: MonitoredStore, ref: str, outcome: MonitoringOutc
             s,
             "training_request.open",
             ref,
-            after={"request_id": request_id, "reasons": outcome.reasons},
+            after={
+                "request_id": request_id,
+                "reasons": outcome.reasons,
+                "window": outcome.window,
+                "pipeline": plan.pipeline if plan is not None else None,
+            },
         )
     return request_id
+
+
+def _breach_evidence(s: Session, ref: str, outcome: MonitoringOutcome) -> dict[str, Any]:
+    """What a retraining request cites: the window, the newest monitoring evidence, the reasons."""
+    parsed = parse_ref(ref)
+    typ = parsed.asset_type or "model"
+    try:
+        _, version = store.resolve(s, parsed, typ)
+    except NotFoundError:
+        # A request may name a version this store does not hold (opened by another tool):
+        # it then cites no evidence, and says so.
+        return {"window": outcome.window, "evidence": None, "reasons": outcome.reasons}
+    newest = s.execute(
+        select(Evidence)
+        .where(
+            col(Evidence.subject_type) == typ,
+            col(Evidence.subject_id) == version.id,
+            col(Evidence.stage) == "monitoring",
+            col(Evidence.kind) != "revocation",
+        )
+        .order_by(col(Evidence.created_at).desc(), col(Evidence.id).desc())
+        .limit(1)
+    ).scalar()
+    cited = None
+    if newest is not None:
+        cited = {
+            "kind": newest.kind,
+            "digest": newest.digest,
+            "run_id": newest.run_id,
+            "metrics": newest.metrics,
+        }
+    return {"window": outcome.window, "evidence": cited, "reasons": outcome.reasons}
 
 
 def training_requests(ws: MonitoredStore, *, status: str | None = "open") -> list[dict[str, Any]]:

@@ -44,6 +44,7 @@ GOVERNANCE_KIND_STAGES: dict[str, str] = {
     "promotion": "deployment",
     "revocation": "monitoring",
     "revalidation": "evaluation",
+    "retraining": "training",
 }
 GOVERNANCE_KINDS = frozenset(GOVERNANCE_KIND_STAGES)
 #: The lifecycle stages evidence may record (anything else is shown as no stage).

@@ -18,7 +18,7 @@ register and run but never decide.
 
 Actions: ``people``, ``grant``, ``register_dataset``, ``register_model``,
 ``register_suite``, ``run``,
-``explain``, ``promote``, ``approve``, ``bundle``, ``serve``, ``monitor``,
+``explain``, ``promote``, ``await_approval``, ``approve``, ``bundle``, ``serve``, ``monitor``,
 ``verify_audit``.
 """
 

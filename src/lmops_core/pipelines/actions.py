@@ -206,6 +206,25 @@ def _promote(runner: PipelineRunner, ws: Workspace, spec: dict[str, Any]) -> Ste
     )
 
 
+def _await_approval(runner: PipelineRunner, ws: Workspace, spec: dict[str, Any]) -> StepResult:
+    """Go on once people approved the request; stop the run while it is pending."""
+    req = ws.governance.get_request(spec["request"])
+    if req.status == "pending":
+        return StepResult(
+            value=None,
+            waiting_for=req.id,
+            summary=f"waiting for people to decide request {req.id[:12]} ({req.ref} to "
+            f"{req.target_stage}); the run stops here and resumes after the decision",
+        )
+    if req.status != "approved":
+        raise PolicyViolationError(f"request {req.id} ({req.ref}) was {req.status}, not approved")
+    return StepResult(
+        value=req.status,
+        outputs={"status": req.status},
+        summary=f"request {req.id[:12]} approved: {req.ref} is in {req.target_stage}",
+    )
+
+
 def _approve(runner: PipelineRunner, ws: Workspace, spec: dict[str, Any]) -> StepResult:
     from lmops_core.errors import AuthenticationError, PermissionDeniedError
 
@@ -311,7 +330,7 @@ def _monitor(runner: PipelineRunner, ws: Workspace, spec: dict[str, Any]) -> Ste
     run = ws.run_stage(
         "monitoring", spec["monitor"], params=spec["params"], progress=progress, inputs=inputs
     )
-    outcome = check_monitoring(ws, spec["model"])
+    outcome = check_monitoring(ws, spec["model"], window=current)
     verdict = "breach" if outcome.breached else "ok"
     if spec["expect"] and spec["expect"] != verdict:
         raise PolicyViolationError(
@@ -345,6 +364,7 @@ ACTIONS: dict[str, Action] = {
     "run": _run,
     "explain": _explain,
     "promote": _promote,
+    "await_approval": _await_approval,
     "approve": _approve,
     "bundle": _bundle,
     "serve": _serve,

@@ -14,6 +14,8 @@ class StepResult:
     value: Any
     outputs: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
+    #: Set by a step that must wait for a person's decision on this approval request.
+    waiting_for: str | None = None
 
 
 #: Called with ``("start", title, None)`` before a step and ``("done", id, result)`` after.

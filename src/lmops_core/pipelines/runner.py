@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +38,16 @@ class PipelineRunner:
         base_dir: Path,
         reporter: Reporter | None = None,
         progress: Callable[[], ProgressReporter] | None = None,
+        given: Mapping[str, StepResult] | None = None,
     ) -> None:
         self.ws = ws
         self.pipeline = pipeline
         self.base_dir = base_dir
-        self.results: dict[str, StepResult] = {}
+        #: Results known before the run: values the caller hands in (``${retrain.window}``)
+        #: and steps finished by an earlier run of the same pipeline, which are not run again.
+        self.results: dict[str, StepResult] = dict(given or {})
+        #: The approval request an ``await_approval`` step stopped the run for, if any.
+        self.waiting_for: str | None = None
         self.produced: set[str] = set()
         """Absolute paths earlier steps wrote (bundles, logs): later steps may name them."""
         self.report = reporter or (lambda *_: None)
@@ -107,7 +112,10 @@ class PipelineRunner:
     # -- running -----------------------------------------------------------------
 
     def run(self) -> dict[str, StepResult]:
+        """Run the steps not yet in :attr:`results`, in order, until the end or a wait."""
         for step in self.pipeline.steps:
+            if step.id in self.results:
+                continue
             kind, spec = step.action()
             actor = step.as_ or self.pipeline.actor
             self.report("start", step.title or f"{step.id}: {kind}", None)
@@ -124,6 +132,11 @@ class PipelineRunner:
                     step=step.id,
                 ) from exc
             result.summary = redact_text(result.summary)
+            if result.waiting_for is not None:
+                # A person must decide first; the run stops here and may be resumed.
+                self.waiting_for = result.waiting_for
+                self.report("done", step.id, result)
+                break
             self.results[step.id] = result
             self.produced.update(
                 v

@@ -72,6 +72,10 @@ class Approve(_Strict):
     expect: Literal["refused"] | None = None
 
 
+class AwaitApproval(_Strict):
+    request: str
+
+
 class People(_Strict):
     admin: str
     roles: dict[str, list[str]] = {}
@@ -119,6 +123,7 @@ class Step(_Strict):
     run: RunStage | None = None
     explain: Explain | None = None
     promote: Promote | None = None
+    await_approval: AwaitApproval | None = None
     approve: Approve | None = None
     bundle: Bundle | None = None
     serve: Serve | None = None

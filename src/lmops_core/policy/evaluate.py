@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -17,7 +18,13 @@ from lmops_core.policy.cel_eval import (
 )
 from lmops_core.policy.facts import EvaluationFacts, EvidenceFacts, StageVersionFacts, VersionFacts
 from lmops_core.policy.loader import MatchedRule
-from lmops_core.policy.model import Duration, EvidenceRequirement, format_duration
+from lmops_core.policy.model import (
+    Duration,
+    EvidenceRequirement,
+    RetrainSettings,
+    breach_action_name,
+    format_duration,
+)
 from lmops_core.policy.rule_checks import MetricDeclarations, rule_issues
 
 Status = Literal["pass", "fail", "missing", "error"]
@@ -46,6 +53,18 @@ class RuleOutcome(BaseModel):
     expression: str | None = None
 
 
+class RetrainPlan(BaseModel):
+    """The retraining a breached rule asks for: its pipeline file and guard rails."""
+
+    model_config = ConfigDict(frozen=True)
+
+    policy_file: str
+    rule: str
+    #: The pipeline file, resolved against the policy file's folder.
+    pipeline: str
+    settings: RetrainSettings
+
+
 class PolicyEvaluation(BaseModel):
     """Everything the workflow needs to decide and to record a decision."""
 
@@ -62,6 +81,8 @@ class PolicyEvaluation(BaseModel):
     request_ttl: Duration | None
     policy_digests: dict[str, str]
     breach_actions: list[str]
+    #: The retraining pipeline of the first breached rule that names one.
+    retrain: RetrainPlan | None = None
 
     @property
     def blocking(self) -> list[RuleOutcome]:
@@ -95,11 +116,13 @@ def evaluate(
     if not rules and facts.transition in policy_required_for:
         outcomes.append(_no_policy(facts))
     breach: set[str] = set()
+    retrain: RetrainPlan | None = None
     for matched in rules:
         rule_outcomes = _definition_errors(matched, roles, evidence_metrics)
         rule_outcomes += _evaluate_rule(matched, facts, now, checked)
         if any(o.blocking and o.status != "pass" for o in rule_outcomes):
-            breach.update(matched.rule.on_breach)
+            breach.update(breach_action_name(item) for item in matched.rule.on_breach)
+            retrain = retrain or _retrain_plan(matched)
         outcomes.extend(rule_outcomes)
     approvals: dict[str, int] = {}
     for matched in rules:
@@ -118,6 +141,19 @@ def evaluate(
         request_ttl=min(ttls) if ttls else None,
         policy_digests={m.file: m.digest for m in rules},
         breach_actions=sorted(breach),
+        retrain=retrain,
+    )
+
+
+def _retrain_plan(matched: MatchedRule) -> RetrainPlan | None:
+    settings = matched.rule.retrain
+    if settings is None:
+        return None
+    return RetrainPlan(
+        policy_file=matched.file,
+        rule=matched.rule.name,
+        pipeline=str(Path(matched.file).parent / settings.pipeline),
+        settings=settings,
     )
 
 

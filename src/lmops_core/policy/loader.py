@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
 from collections.abc import Iterator, Mapping
@@ -175,6 +176,31 @@ def read_policy(path: Path) -> tuple[Policy | None, list[LintIssue]]:
         return None, [LintIssue(file, f"cannot read policy file: {exc.strerror or exc}")]
     if len(raw) > MAX_POLICY_BYTES:
         return None, [LintIssue(file, f"policy file is larger than {MAX_POLICY_BYTES} bytes")]
+    policy, issues = _parsed_policy(path, raw)
+    if policy is not None:
+        # Checked on every read, outside the parse cache: the pipeline file may go away.
+        found = _retrain_pipeline_issues(policy)
+        if found:
+            return None, found
+    return policy, list(issues)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_policy(path: Path, raw: bytes) -> tuple[Policy | None, tuple[LintIssue, ...]]:
+    """``raw`` (the content of ``path``) parsed, validated and compiled.
+
+    Kept per path and exact content: every decision reloads the policy folder to
+    compare digests (an edited file must be noticed), and re-reading a few kilobytes
+    costs microseconds where parsing and compiling them again cost milliseconds. A
+    changed file is new content, so it is parsed afresh. Callers never change a
+    loaded :class:`Policy`.
+    """
+    policy, issues = _parse_policy(path, raw)
+    return policy, tuple(issues)
+
+
+def _parse_policy(path: Path, raw: bytes) -> tuple[Policy | None, list[LintIssue]]:
+    file = str(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -201,6 +227,34 @@ def read_policy(path: Path) -> tuple[Policy | None, list[LintIssue]]:
         return None, issues
     name_line = _line_for(root, ("name",))
     return Policy(path, digest_bytes(raw), document, expressions, lines, name_line), []
+
+
+def _retrain_pipeline_issues(policy: Policy) -> list[LintIssue]:
+    """A ``retrain.pipeline`` must name a file inside the policy file's folder."""
+    issues: list[LintIssue] = []
+    folder = policy.path.resolve().parent
+    for i, rule in enumerate(policy.document.rules):
+        for j, item in enumerate(rule.on_breach):
+            if isinstance(item, str):
+                continue
+            named = item.retrain.pipeline
+            target = (folder / named).resolve()
+            if Path(named).is_absolute() or not target.is_relative_to(folder):
+                problem = "must be a file inside the policy file's folder"
+            elif not target.is_file():
+                problem = f"no such pipeline file (looked for {target})"
+            else:
+                continue
+            issues.append(
+                LintIssue(
+                    str(policy.path),
+                    f"rules[{i}].on_breach[{j}].retrain.pipeline: {named!r}: {problem}",
+                    policy.lines.get((rule.name, None)),
+                    "error",
+                    rule.name,
+                )
+            )
+    return issues
 
 
 def _parse_yaml(text: str, file: str) -> tuple[Node | None, Any, list[LintIssue]]:
@@ -363,6 +417,8 @@ def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
 def _model_in(annotation: Any) -> type[pydantic.BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
         return annotation
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _model_in(typing.get_args(annotation)[0])
     if typing.get_origin(annotation) in (list, typing.Union, types.UnionType):
         for arg in typing.get_args(annotation):
             found = _model_in(arg)

@@ -16,10 +16,13 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     PlainSerializer,
+    Tag,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 from lmops_core.contracts import Stage
@@ -129,6 +132,53 @@ class ApprovalRequirement(_Strict):
     count: int = Field(default=1, ge=1, le=20)
 
 
+class RetrainBudget(_Strict):
+    """How many retrainings a model may start in a rolling period."""
+
+    count: int = Field(default=3, ge=1, le=1000, description="Retrainings allowed per period.")
+    per: Duration = Field(default=timedelta(days=30), description="The rolling period.")
+
+
+class RetrainSettings(_Strict):
+    """The pipeline a breach runs to retrain, and the guard rails around it."""
+
+    pipeline: str = Field(
+        min_length=1,
+        max_length=512,
+        description="Pipeline file, relative to the policy file's folder (e.g. retrain.yaml).",
+    )
+    cooldown: Duration = Field(
+        default=timedelta(days=1),
+        description="No new retraining of the same model starts sooner than this after the last.",
+    )
+    budget: RetrainBudget = Field(
+        default_factory=RetrainBudget, description="At most this many retrainings per period."
+    )
+
+
+class RetrainOnBreach(_Strict):
+    """``retrain: {pipeline: ...}``: open a retraining request and run the pipeline for it."""
+
+    retrain: RetrainSettings
+
+
+def _breach_tag(value: object) -> str:
+    return "[retrain]" if isinstance(value, dict | RetrainOnBreach) else "[action]"
+
+
+# An item of ``on_breach``: an action's name, or ``retrain`` with the pipeline to run. The
+# tags carry brackets so error locations (see lmops_core.policy.loader) leave them out.
+BreachItem = Annotated[
+    Annotated[BreachAction, Tag("[action]")] | Annotated[RetrainOnBreach, Tag("[retrain]")],
+    Discriminator(_breach_tag),
+]
+
+
+def breach_action_name(item: BreachAction | RetrainOnBreach) -> str:
+    """The action an ``on_breach`` item names (``retrain`` for a pipeline to run)."""
+    return "retrain" if isinstance(item, RetrainOnBreach) else item
+
+
 class Rule(_Strict):
     """One governance rule: what it applies to, evidence, conditions and sign-offs."""
 
@@ -150,8 +200,10 @@ class Rule(_Strict):
     request_ttl: Duration | None = Field(
         default=None, description="A promotion request expires after this long."
     )
-    on_breach: list[BreachAction] = Field(
-        default_factory=list, description="What monitoring does when the rule stops passing."
+    on_breach: list[BreachItem] = Field(
+        default_factory=list,
+        description="What monitoring does when the rule stops passing: an action's name, or "
+        "{retrain: {pipeline: FILE}} to run a retraining pipeline for people to review.",
     )
 
     @field_validator("evidence")
@@ -171,6 +223,22 @@ class Rule(_Strict):
     def _unique_roles(cls, value: list[ApprovalRequirement]) -> list[Any]:
         _refuse_duplicates([item.role for item in value], "approval role")
         return value
+
+    @model_validator(mode="after")
+    def _one_item_per_action(self) -> Rule:
+        # An action twice (two pipelines to retrain with) has no single meaning: refused.
+        _refuse_duplicates(
+            [breach_action_name(item) for item in self.on_breach], "on_breach action"
+        )
+        return self
+
+    @property
+    def retrain(self) -> RetrainSettings | None:
+        """The retraining pipeline this rule runs on a breach, if it names one."""
+        for item in self.on_breach:
+            if isinstance(item, RetrainOnBreach):
+                return item.retrain
+        return None
 
 
 class PolicyDocument(_Strict):

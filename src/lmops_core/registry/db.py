@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,9 @@ from lmops_core.errors import ConfigurationError
 
 _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 _BEGIN_KEY = "lmops_begin"
+#: ``Session.info`` key of a :meth:`Database.snapshot`'s memo: answers that cannot change
+#: within one read transaction (a resolved reference), kept for the snapshot's later reads.
+SNAPSHOT_MEMO = "lmops_snapshot_memo"
 _ADVISORY_LOCK_ID = 0x6C6D6F7073  # "lmops"
 
 
@@ -75,6 +79,7 @@ class Database:
 
     def __init__(self, url: str, *, busy_timeout_ms: int = 60_000) -> None:
         self.url = normalize_url(url)
+        self._snapshots = threading.local()
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
         if self.dialect not in ("sqlite", "postgresql"):
@@ -138,12 +143,48 @@ class Database:
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
-        """A read-only session (deferred transaction, rolled back at the end)."""
+        """A read-only session (deferred transaction, rolled back at the end).
+
+        Inside :meth:`snapshot` on the same thread, the snapshot's session instead.
+        """
+        shared: Session | None = getattr(self._snapshots, "session", None)
+        if shared is not None:
+            yield shared
+            return
         with self.engine.connect() as conn, Session(bind=conn, expire_on_commit=False) as s:
             try:
                 yield s
             finally:
                 s.rollback()
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """One read transaction for every :meth:`read` this thread makes until the end.
+
+        For a page assembled from many reads through the facade: they see one
+        consistent state of the store, and pay for one connection checkout and one
+        transaction instead of one each. Writes are not affected (:meth:`write` has
+        its own connection). Snapshots do not nest: an inner one joins the outer.
+        Only reads belong inside: a call that writes and then reads its work back
+        through :meth:`read` on this thread would read the snapshot's older state.
+        """
+        if getattr(self._snapshots, "session", None) is not None:
+            with self.read() as shared:
+                yield shared
+            return
+        with self.engine.connect() as conn:
+            if not self.is_sqlite:
+                # SQLite's read transaction already sees one state; PostgreSQL's default
+                # (read committed) would let each statement see newer commits.
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            with Session(bind=conn, expire_on_commit=False) as s:
+                s.info[SNAPSHOT_MEMO] = {}  # what readers may remember within the snapshot
+                self._snapshots.session = s
+                try:
+                    yield s
+                finally:
+                    self._snapshots.session = None
+                    s.rollback()
 
     def migrate(self) -> None:
         """Upgrade the schema to the newest committed revision, under a lock."""

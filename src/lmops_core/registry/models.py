@@ -130,7 +130,9 @@ class _RunOutputRow(_VersionRow):
 
 
 class DatasetVersion(_RunOutputRow, table=True):
-    """One immutable content of a dataset: a canonical JSONL artifact of one shape."""
+    """One immutable content of a dataset: a canonical JSONL artifact of one shape, or a set
+    of Parquet partitions (``format`` ``parquet-partitions``: ``digest`` is their Merkle root,
+    ``manifest_digest`` the artifact that lists them)."""
 
     __tablename__ = "dataset_versions"
     __table_args__ = _version_args("dataset_versions", "dataset_id", "uq_dataset_version")
@@ -139,6 +141,7 @@ class DatasetVersion(_RunOutputRow, table=True):
     format: str = Field(default="jsonl", max_length=32)
     record_count: int = 0
     size_bytes: int = 0
+    manifest_digest: str | None = Field(default=None, max_length=71)
 
 
 class ModelVersion(_RunOutputRow, table=True):

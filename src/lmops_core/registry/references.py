@@ -18,6 +18,10 @@ def referenced_digests(session: Session) -> tuple[set[str], set[str]]:
     files: set[str] = set(session.execute(select(col(DatasetVersion.digest))).scalars())
     trees: set[str] = set(session.execute(select(col(ModelVersion.digest))).scalars())
     trees.update(session.execute(select(col(SuiteVersion.digest))).scalars())
+    # A partitioned dataset's manifest is a folder manifest: it keeps every partition.
+    trees.update(
+        d for d in session.execute(select(col(DatasetVersion.manifest_digest))).scalars() if d
+    )
     files.update(d for d in session.execute(select(col(Run.series_digest))).scalars() if d)
     for artifacts in session.execute(select(col(Evidence.artifacts))).scalars():
         files.update(v for v in (artifacts or {}).values() if isinstance(v, str))

@@ -44,12 +44,14 @@ class VersionPublic(_Public):
 
 
 class DatasetVersionPublic(VersionPublic):
-    """A dataset version: a canonical JSONL artifact of one shape."""
+    """A dataset version: a canonical JSONL artifact of one shape, or Parquet partitions."""
 
     shape: str
     format: str
     record_count: int
     size_bytes: int
+    #: The partition manifest's artifact (``format`` ``parquet-partitions``), else ``None``.
+    manifest_digest: str | None = None
 
 
 class ModelVersionPublic(VersionPublic):

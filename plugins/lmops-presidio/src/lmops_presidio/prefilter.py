@@ -40,13 +40,22 @@ CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\
 """One Han character, CJK punctuation mark or full-width form."""
 
 
-def english_view(text: str) -> str:
-    """``text`` as the English NER reads it: CJK characters become spaces.
+def _to_english_view(match: re.Match[str]) -> str:
+    char = match.group()
+    # A full-width form of an ASCII character (``，``, ``（``, ``Ｊ``) becomes
+    # that character, as NFKC normalisation does; the rest becomes a space.
+    return chr(ord(char) - 0xFEE0) if "\uff01" <= char <= "\uff5e" else " "
 
-    Offsets stay the same, and an English name inside a Chinese sentence is
-    read between blanks instead of next to characters the model cannot read.
+
+def english_view(text: str) -> str:
+    """``text`` as the English NER reads it: full-width forms become their ASCII characters,
+    other CJK characters spaces.
+
+    Offsets stay the same (one character for one), and an English name inside
+    a Chinese sentence is read between blanks, with the sentence's full-width
+    commas and brackets, instead of next to characters the model cannot read.
     """
-    return CJK.sub(" ", text)
+    return CJK.sub(_to_english_view, text)
 
 
 def has_latin(text: str) -> bool:

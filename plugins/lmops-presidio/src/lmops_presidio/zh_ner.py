@@ -118,15 +118,19 @@ def viterbi_paths(emissions: npt.NDArray[Any], transitions: npt.NDArray[Any]) ->
     same sums in the same order, ties going to the lowest tag, so the paths
     are the same.
     """
-    batch, steps, _ = emissions.shape
+    batch, steps, tags = emissions.shape
     # (batch, to, from): each reduction runs over contiguous memory.
     into = np.ascontiguousarray(transitions.T)
     score = emissions[:, 0].copy()
-    back = np.empty((batch, max(steps - 1, 0), into.shape[0]), dtype=np.intp)
+    back = np.empty((batch, max(steps - 1, 0), tags), dtype=np.intp)
+    total = np.empty((batch, tags, tags), dtype=np.result_type(score, into))
     for step in range(1, steps):
-        total = score[:, None, :] + into
-        back[:, step - 1] = total.argmax(axis=2)
-        score = total.max(axis=2) + emissions[:, step]
+        np.add(score[:, None, :], into, out=total)
+        best = total.argmax(axis=2)
+        back[:, step - 1] = best
+        # The best score is read at the argmax rather than reduced a second time.
+        score = np.take_along_axis(total, best[:, :, None], axis=2)[:, :, 0]
+        score += emissions[:, step]
     path = np.empty((batch, steps), dtype=np.intp)
     path[:, -1] = score.argmax(axis=1)
     rows = np.arange(batch)

@@ -245,12 +245,11 @@ async def inbox(
     stage = check_target_stage(target_stage, field="target_stage") if target_stage else None
     queues: GenerationCache[Any] = request.app.state.console_queues
     generation = await generation_of(request)
-    governance = acting(request, principal).governance
     queue = await queues.get_or_compute(
         generation,
         ("pending", asset_type, target_stage),
         lambda: run_in_threadpool(
-            governance.pending_queue,
+            acting(request, principal).governance.pending_queue,
             asset_type=asset_type or None,
             target_stage=stage,
         ),

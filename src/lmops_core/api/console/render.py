@@ -73,6 +73,8 @@ def environment() -> Environment:
         autoescape=select_autoescape(default=True, default_for_string=True),
         undefined=StrictUndefined,
         trim_blocks=True,
+        # The templates ship in the package: never stat them again on each render.
+        auto_reload=False,
         lstrip_blocks=True,
     )
     env.filters.update(when=when, part=part)

@@ -379,13 +379,23 @@ def _verdict(mine: Any, other: Any, direction: str) -> str:
 
 
 def request_view(ws: Workspace, principal: Principal, request_id: str) -> RequestView:
-    """The request page of ``request_id`` as ``principal`` sees it."""
+    """The request page of ``request_id`` as ``principal`` sees it (read in one snapshot)."""
+    with ws.db.snapshot():
+        return _request_view(ws, principal, request_id)
+
+
+def _request_view(ws: Workspace, principal: Principal, request_id: str) -> RequestView:
     detail = ws.governance.get_request(request_id)
     version = ws.get(detail.ref)
     records = ws.evidence(detail.ref)
     latest = _latest(records)
     kinds = ws.plugins.declared_kinds()
-    asset = ws.get_asset(detail.asset_type, version.name)  # type: ignore[arg-type]
+    # Versions of most types carry their asset's risk tier; read the asset only otherwise.
+    risk_tier: str | None = (
+        version.risk_tier
+        if hasattr(version, "risk_tier")
+        else ws.get_asset(detail.asset_type, version.name).risk_tier  # type: ignore[arg-type]
+    )
     current = detail.current_in_stage or {}
     roles = deciding_roles(detail, principal, version.created_by)
     ancestors = ws.lineage(detail.ref, direction="up")
@@ -398,7 +408,7 @@ def request_view(ws: Workspace, principal: Principal, request_id: str) -> Reques
     return RequestView(
         request=detail,
         version=version,
-        risk_tier=asset.risk_tier or "-",
+        risk_tier=risk_tier or "-",
         outcomes=_outcomes(detail.evaluation, latest),
         evidence=evidence_rows(records, kinds),
         current_ref=current.get("ref"),

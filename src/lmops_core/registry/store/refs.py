@@ -9,8 +9,9 @@ from sqlmodel import Session, col
 
 from lmops_core.contracts import AssetType
 from lmops_core.errors import NotFoundError, ValidationError
+from lmops_core.registry.db import SNAPSHOT_MEMO
 from lmops_core.registry.models import Alias
-from lmops_core.registry.names import VersionRef, parse_ref
+from lmops_core.registry.names import VersionRef, normalize_name, parse_ref
 from lmops_core.registry.store.assets import get_asset
 from lmops_core.registry.store.tables import asset_classes, version_ref
 
@@ -18,7 +19,10 @@ from lmops_core.registry.store.tables import asset_classes, version_ref
 def resolve(
     session: Session, ref: str | VersionRef, asset_type: AssetType | None = None
 ) -> tuple[Any, Any]:
-    """``(asset, version)`` for a reference, or ``NotFoundError`` naming it."""
+    """``(asset, version)`` for a reference, or ``NotFoundError`` naming it.
+
+    Within a read snapshot (:meth:`Database.snapshot`) a reference is resolved once.
+    """
     parsed = parse_ref(ref, asset_type=asset_type) if isinstance(ref, str) else ref
     typ = parsed.asset_type or asset_type
     if typ is None:
@@ -26,8 +30,35 @@ def resolve(
             f"reference {str(ref)!r} needs an asset type prefix (dataset:, model:, prompt: or suite:)",
             field="ref",
         )
+    memo: dict[Any, Any] | None = session.info.get(SNAPSHOT_MEMO)
+    if memo is None:
+        return _resolve(session, parsed, typ, ref)
+    key = ("resolve", typ, normalize_name(parsed.name), parsed.version, parsed.alias)
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = _resolve(session, parsed, typ, ref)
+    return found
+
+
+def _resolve(
+    session: Session, parsed: VersionRef, typ: str, ref: str | VersionRef
+) -> tuple[Any, Any]:
+    asset_cls, version_cls, fk = asset_classes(typ)
+    if parsed.alias is None:
+        # The common case in one joined query; a miss falls through to the two
+        # steps below, which say whether the asset or the version is missing.
+        number = asset_cls.latest_version if parsed.version is None else parsed.version
+        found = session.execute(
+            select(asset_cls, version_cls)
+            .join(version_cls, getattr(version_cls, fk) == asset_cls.id)
+            .where(
+                asset_cls.normalized_name == normalize_name(parsed.name),
+                version_cls.version == number,
+            )
+        ).first()
+        if found is not None:
+            return found[0], found[1]
     asset = get_asset(session, typ, parsed.name)
-    _, version_cls, fk = asset_classes(typ)
     if parsed.alias is not None:
         alias = (
             session.execute(
