@@ -29,6 +29,8 @@ from pydantic import BaseModel, ConfigDict
 
 from lmops_core.errors import PluginError, StageError, ValidationError
 from lmops_core.runtimes import (
+    ChunkMapper,
+    DataEngineSource,
     Guard,
     GuardSource,
     LoadedModel,
@@ -93,7 +95,7 @@ class InputAsset:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
-class PluginServices(RuntimeSource, GuardSource, Protocol):
+class PluginServices(RuntimeSource, GuardSource, DataEngineSource, Protocol):
     """What other plugins offer an operation through the core (the plugin host has these)."""
 
 
@@ -181,6 +183,15 @@ class StageContext:
     def find_guard(self, name: str) -> Guard | None:
         """The guard a plugin registered as ``name``, or ``None`` when none is installed."""
         return self._services().find_guard(name)
+
+    def data_engine(self, name: str | None = None) -> ChunkMapper:
+        """The data engine ``name`` to run chunks of a step on, connected.
+
+        ``None`` picks the engine the settings configure (a cluster address),
+        else ``"local"`` (this process). Fails with an error naming the engine
+        when no plugin offers it or its cluster cannot be reached.
+        """
+        return self._services().data_engine(name)
 
     def guard(self, name: str, **options: Any) -> TextGuard:
         """A :class:`~lmops_core.runtimes.TextGuard` built by the guard ``name`` with ``options``.

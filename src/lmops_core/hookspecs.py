@@ -118,6 +118,24 @@ def register_data_steps(register: Register) -> None:
     """
 
 
+@hookspec
+def register_data_engines(register: Register) -> None:
+    """Offer engines that run data steps' per-chunk work elsewhere (a Ray cluster...).
+
+    Called once, the first time the host's registrations are read. Call
+    ``register(engine)`` with a :class:`~lmops_core.runtimes.DataEngine`: a
+    unique ``name``, a ``connect()`` returning a
+    :class:`~lmops_core.runtimes.ChunkMapper` (fail with a
+    :class:`~lmops_core.errors.PluginError` naming the address when the
+    cluster cannot be reached), and ``configured()``, true when the settings
+    ask for the engine by default. A step reaches it through
+    ``context.data_engine(name)`` (``-p engine=NAME``); the engine only maps
+    chunks and returns the results in order, the step decides and writes, so
+    every engine gives the same output. lmops registers ``"local"`` (this
+    process) itself. Return value ignored.
+    """
+
+
 # ---------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------

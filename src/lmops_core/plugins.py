@@ -35,7 +35,7 @@ from lmops_core.contracts import EvidenceKind, Operation, PolicyCheck, Stage
 from lmops_core.errors import PluginError, ValidationError
 from lmops_core.offline import set_offline_defaults
 from lmops_core.operations import OperationSpec, describe
-from lmops_core.runtimes import Guard, ModelRuntime, ServingTarget
+from lmops_core.runtimes import ChunkMapper, DataEngine, Guard, ModelRuntime, ServingTarget
 from lmops_core.settings import Settings, get_settings
 from lmops_core.vocabulary import CORE_MODEL_KINDS
 
@@ -97,6 +97,7 @@ class Registrations:
     model_runtimes: dict[str, Registered] = field(default_factory=dict)
     guards: dict[str, Registered] = field(default_factory=dict)
     serving_targets: dict[str, Registered] = field(default_factory=dict)
+    data_engines: dict[str, Registered] = field(default_factory=dict)
 
 
 #: What :meth:`PluginHost._require` says when ``key`` is not registered, per table: the
@@ -106,6 +107,11 @@ _MISSING: dict[str, tuple[str, str]] = {
         'no model runtime for model kind "{key}" (runtimes for: {have}); '
         "is its plugin installed and allowed?",
         "kind",
+    ),
+    "data_engines": (
+        'no data engine named "{key}" (available: {have}); is its plugin '
+        '(lmops-ray offers "ray") installed and allowed?',
+        "engine",
     ),
     "serving_targets": (
         'no serving target named "{key}" (available: {have}); is its '
@@ -173,6 +179,8 @@ class PluginHost:
     guards = _Collected[dict[str, Registered]]()
     #: Serving targets by name.
     serving_targets = _Collected[dict[str, Registered]]()
+    #: Data engines by name.
+    data_engines = _Collected[dict[str, Registered]]()
 
     def operation(self, stage: Stage, name: str) -> Registered:
         """The operation ``name`` offered for ``stage``, or an error listing what exists."""
@@ -264,6 +272,25 @@ class PluginHost:
         if self.failures:
             raise PluginError(f'no guard named "{name}" is available{self._failed()}', guard=name)
         return None
+
+    def data_engine(self, name: str | None = None) -> ChunkMapper:
+        """The data engine ``name``, connected; ``None``: the one the settings configure.
+
+        With no name, the engine whose ``configured()`` is true runs (a cluster
+        address in the environment); none configured means ``"local"``, and
+        two configured at once is an error naming both rather than a guess.
+        """
+        if name is None:
+            chosen = sorted(key for key, reg in self.data_engines.items() if reg.value.configured())
+            if len(chosen) > 1:
+                raise ValidationError(
+                    f"several data engines are configured ({', '.join(chosen)}): name one "
+                    "with the step's engine parameter",
+                    param="engine",
+                )
+            name = chosen[0] if chosen else "local"
+        engine: DataEngine = self._require("data_engines", name)
+        return engine.connect()
 
     def serving_target(self, name: str) -> ServingTarget:
         """The serving target ``name``, or an error naming it and listing what exists."""
@@ -506,6 +533,9 @@ def _collect_registrations(host: PluginHost) -> Registrations:
         named(found.model_runtimes, "model runtime", ModelRuntime, "kind"),
     )
     _call_per_plugin(host, "register_guards", named(found.guards, "guard", Guard, "name"))
+    _call_per_plugin(
+        host, "register_data_engines", named(found.data_engines, "data engine", DataEngine, "name")
+    )
     _call_per_plugin(
         host,
         "register_serving_targets",

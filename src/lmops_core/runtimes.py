@@ -4,9 +4,12 @@ A plugin never imports another plugin. A plugin that can open a kind of model
 registers a :class:`ModelRuntime` (``register_model_runtimes``); one that can
 screen text for personal data registers a :class:`Guard` (``register_guards``);
 one that can serve a deployment bundle registers a :class:`ServingTarget`
-(``register_serving_targets``). Operations reach the first two through their
+(``register_serving_targets``); one that runs data-preparation work on a
+cluster registers a :class:`DataEngine` (``register_data_engines``).
+Operations reach runtimes, guards and engines through their
 :class:`~lmops_core.contracts.StageContext` (``context.load_model(role)``,
-``context.guard(name)``), services through the plugin host.
+``context.guard(name)``, ``context.data_engine(name)``), services through the
+plugin host.
 
 This module imports nothing heavy: no ML library is imported until a runtime
 loads a model.
@@ -14,9 +17,9 @@ loads a model.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
@@ -323,6 +326,67 @@ class RuntimeSource(Protocol):
 
     def find_model_runtime(self, kind: str) -> ModelRuntime | None:
         """The runtime registered for model ``kind``, or ``None``."""
+        ...
+
+
+# ---------------------------------------------------------------------------
+# Data engines
+# ---------------------------------------------------------------------------
+
+#: What a data step runs on one chunk of items (raw records, texts...): one result per chunk.
+ChunkFunction = Callable[[list[Any]], Any]
+
+
+@runtime_checkable
+class ChunkMapper(Protocol):
+    """Runs a data step's per-chunk work on an engine, and hands the results back in order.
+
+    ``setup`` is a picklable callable without arguments that returns the
+    :data:`ChunkFunction`; an engine calls it once per worker (so whatever it
+    builds, an analyzer or a model, is built once per worker, never per
+    record), then applies the function to every chunk it gives that worker.
+    The results come back in the order of ``chunks``, whatever worker ran
+    them, so a step that decides on them in that order (keep the first of
+    duplicates) writes the same output on every engine.
+    """
+
+    name: str
+    #: How many workers run chunks at once.
+    workers: int
+
+    def map_chunks(
+        self, setup: Callable[[], ChunkFunction], chunks: Iterable[list[Any]]
+    ) -> Iterator[Any]:
+        """``setup()(chunk)`` for every chunk, in the order of ``chunks``."""
+        ...
+
+
+@dataclass(frozen=True)
+class DataEngine:
+    """A named engine data steps may run on: ``connect()`` returns its :class:`ChunkMapper`.
+
+    ``configured()`` says whether the settings ask for this engine when a step
+    names none (a cluster address in the environment); ``"local"``, lmops' own
+    in-process engine, runs when no engine is configured.
+    """
+
+    name: str
+    connect: Callable[[], ChunkMapper]
+    description: str = ""
+    configured: Callable[[], bool] = field(default=lambda: False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise PluginError(f"data engine name must be a non-empty string, got {self.name!r}")
+        if not callable(self.connect) or not callable(self.configured):
+            raise PluginError(f'data engine "{self.name}": connect and configured must be callable')
+
+
+class DataEngineSource(Protocol):
+    """Where data engines are found: a stage context, or the plugin host outside a run."""
+
+    def data_engine(self, name: str | None = None) -> ChunkMapper:
+        """The engine ``name`` (``None``: the configured one, else ``"local"``), connected."""
         ...
 
 

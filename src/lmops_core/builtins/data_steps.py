@@ -9,10 +9,13 @@ and declared ``trylast`` so a plugin may offer better ones under other names.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +26,6 @@ from lmops_core.contracts import (
     EvidenceKind,
     EvidenceRecord,
     Metric,
-    NoParams,
     OperationParams,
     OutputAsset,
     Register,
@@ -40,7 +42,11 @@ from lmops_core.datasets.shapes import text_fields
 from lmops_core.errors import ValidationError
 from lmops_core.extras import require
 from lmops_core.hookspecs import hookimpl
+from lmops_core.runtimes import ChunkFunction, ChunkMapper, DataEngine
 from lmops_core.safepaths import join_inside
+
+#: Records per chunk handed to a data engine (small enough to spread, large enough to batch).
+CHUNK_RECORDS = 2000
 
 
 def _records(path: Path) -> Iterator[tuple[bytes, dict[str, Any]]]:
@@ -56,20 +62,57 @@ def _joined_text(shape: str, record: Mapping[str, Any]) -> str:
     return "\n".join(t for _, t in text_fields(shape, record))
 
 
+@dataclass(frozen=True)
+class Ready:
+    """An engine's ``setup`` for a chunk function that needs nothing built per worker."""
+
+    function: ChunkFunction
+
+    def __call__(self) -> ChunkFunction:
+        return self.function
+
+
+class EngineParams(OperationParams):
+    """Where a step runs its per-record work; the output and evidence are the same anywhere."""
+
+    engine: str | None = Field(
+        None,
+        min_length=1,
+        description="data engine (local, or one a plugin offers: ray); default: the one "
+        "configured (LMOPS_RAY_ADDRESS...), else local",
+    )
+
+
 class _FilterStep:
-    """Shared run loop: keep or drop each record, count, and describe the result."""
+    """Shared run loop: the engine maps chunks, the step keeps or drops each record in order.
+
+    A step says what runs per chunk on the engine's workers (:meth:`setup`) and
+    what to keep from those results (:meth:`decide`, called chunk by chunk in
+    input order in this process), so every engine writes the same file and the
+    same evidence.
+    """
 
     name = ""
     description = ""
-    params_model: type[OperationParams] = NoParams
+    params_model: type[OperationParams] = EngineParams
     input_roles: Mapping[str, AssetType] = {"dataset": "dataset"}
     evidence_kinds = ("data_step",)
 
-    def keep(self, shape: str, raw: bytes, record: dict[str, Any]) -> bool:
+    def setup(self, shape: str) -> Callable[[], ChunkFunction]:
+        """A picklable factory of the function each worker runs on a chunk of raw lines."""
+        raise NotImplementedError
+
+    def decide(self, shape: str, lines: list[bytes], results: Any) -> list[bool]:
+        """Which lines of a chunk to keep, from that chunk's results (chunks come in order)."""
         raise NotImplementedError
 
     def configure(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return dict(params)
+        # Where it ran changes nothing in the output, so it stays out of the evidence.
+        return {k: v for k, v in params.items() if k != "engine"}
+
+    def details(self) -> dict[str, Any]:
+        """What the step adds to its evidence's details, besides its name and parameters."""
+        return {}
 
     def _filter(
         self,
@@ -77,26 +120,40 @@ class _FilterStep:
         records: Iterable[tuple[bytes, dict[str, Any]]],
         write: Callable[[bytes], object],
         context: StageContext,
+        mapper: ChunkMapper,
     ) -> tuple[int, int]:
         """Write the canonical JSON of each record kept; return ``(kept, removed)``."""
         kept = removed = 0
-        for raw, record in records:
-            if self.keep(shape, raw, record):
-                write(raw)
-                kept += 1
-            else:
-                removed += 1
-            context.progress.advance(1)
-        return kept, removed
+        in_flight: deque[list[bytes]] = deque()
 
-    def details(self) -> dict[str, Any]:
-        """What the step adds to its evidence's details, besides its name and parameters."""
-        return {}
+        def chunks() -> Iterator[list[bytes]]:
+            chunk: list[bytes] = []
+            for raw, _ in records:
+                chunk.append(raw)
+                if len(chunk) >= CHUNK_RECORDS:
+                    in_flight.append(chunk)
+                    yield chunk
+                    chunk = []
+            if chunk:
+                in_flight.append(chunk)
+                yield chunk
+
+        for results in mapper.map_chunks(self.setup(shape), chunks()):
+            lines = in_flight.popleft()
+            for raw, keep in zip(lines, self.decide(shape, lines, results), strict=True):
+                if keep:
+                    write(raw)
+                    kept += 1
+                else:
+                    removed += 1
+            context.progress.advance(len(lines))
+        return kept, removed
 
     def run(self, context: StageContext) -> StageResult:
         used = self.configure(context.params)
         source = context.input("dataset")
         assert source.path is not None
+        mapper: ChunkMapper = context.data_engine(context.params.get("engine"))
         context.progress.start(self.name, total=None)
         if source.path.is_dir():
             # Partitioned: partition k of the output holds what is kept of partition k of the
@@ -105,7 +162,9 @@ class _FilterStep:
             kept = removed = 0
             for name, path in partition_files(source.path):
                 writer = PartitionWriter(join_inside(out_path, name, what="partition"))
-                k, r = self._filter(source.kind, read_partition_records(path), writer.add, context)
+                k, r = self._filter(
+                    source.kind, read_partition_records(path), writer.add, context, mapper
+                )
                 writer.close(name)
                 kept, removed = kept + k, removed + r
         else:
@@ -116,6 +175,7 @@ class _FilterStep:
                     _records(source.path),
                     lambda raw: out.writelines((raw, b"\n")),
                     context,
+                    mapper,
                 )
         context.progress.finish()
         return StageResult(
@@ -142,7 +202,8 @@ class _FilterStep:
                 )
             ],
             metrics={"records_removed": float(removed)},
-            params=used,
+            # The run records where it ran; the evidence, the same anywhere, does not.
+            params={**used, "engine": mapper.name},
         )
 
 
@@ -152,22 +213,27 @@ class ExactDedup(_FilterStep):
     name = "dedup-exact"
     description = "Remove exact duplicate records (same canonical JSON)."
 
-    def __init__(self) -> None:
-        self._seen: set[bytes] = set()
+    def setup(self, shape: str) -> Callable[[], ChunkFunction]:
+        return Ready(exact_keys)
+
+    def decide(self, shape: str, lines: list[bytes], results: Any) -> list[bool]:
+        keep = []
+        for key in results:
+            keep.append(key not in self._seen)
+            self._seen.add(key)
+        return keep
 
     def run(self, context: StageContext) -> StageResult:
-        self._seen = set()
+        self._seen: set[bytes] = set()
         return super().run(context)
 
-    def keep(self, shape: str, raw: bytes, record: dict[str, Any]) -> bool:
-        key = hashlib.blake2b(raw.strip(), digest_size=16).digest()
-        if key in self._seen:
-            return False
-        self._seen.add(key)
-        return True
+
+def exact_keys(lines: list[bytes]) -> list[bytes]:
+    """The key ``dedup-exact`` compares for each raw line: a hash of its canonical JSON."""
+    return [hashlib.blake2b(raw.strip(), digest_size=16).digest() for raw in lines]
 
 
-class LengthParams(OperationParams):
+class LengthParams(EngineParams):
     """Bounds on a record's total text length, in characters."""
 
     min_chars: int = Field(1, ge=0, description="shortest total text kept (characters)")
@@ -192,8 +258,16 @@ class LengthFilter(_FilterStep):
         self.lo, self.hi = int(params["min_chars"]), int(params["max_chars"])
         return {"min_chars": self.lo, "max_chars": self.hi}
 
-    def keep(self, shape: str, raw: bytes, record: dict[str, Any]) -> bool:
-        return self.lo <= len(_joined_text(shape, record)) <= self.hi
+    def setup(self, shape: str) -> Callable[[], ChunkFunction]:
+        return Ready(functools.partial(length_keeps, shape, self.lo, self.hi))
+
+    def decide(self, shape: str, lines: list[bytes], results: Any) -> list[bool]:
+        return list(results)
+
+
+def length_keeps(shape: str, lo: int, hi: int, lines: list[bytes]) -> list[bool]:
+    """Whether each raw line's total text length is within ``lo..hi`` characters."""
+    return [lo <= len(_joined_text(shape, json.loads(raw))) <= hi for raw in lines]
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -215,7 +289,7 @@ NEAR_DEFAULT_FIELDS: dict[str, tuple[str, ...]] = {
 _ALL_NEAR_FIELDS = sorted({f for names in NEAR_FIELDS.values() for f in names})
 
 
-class NearDedupParams(OperationParams):
+class NearDedupParams(EngineParams):
     """MinHash LSH settings, and which fields of a record are compared."""
 
     threshold: float = Field(
@@ -279,7 +353,8 @@ class NearDedup(_FilterStep):
     MinHash LSH (datasketch) only proposes candidates, tuned below the threshold so
     that few true duplicates are missed; each candidate is then checked by the exact
     Jaccard similarity of the two shingle sets, and the record is dropped only when
-    one reaches the threshold.
+    one reaches the threshold. Signatures are computed per chunk on the engine's
+    workers (:class:`NearSignatures`); the candidate check runs here, in input order.
     """
 
     name = "dedup-near"
@@ -300,7 +375,8 @@ class NearDedup(_FilterStep):
         self.threshold = float(params["threshold"])
         self.num_perm = int(params["num_perm"])
         self.shingle = int(params["shingle"])
-        self._minhash = datasketch.MinHash
+        # Only its hash values are read by the index: one object carries each record's in turn.
+        self._probe = datasketch.MinHash(num_perm=self.num_perm, seed=1)
         self._lsh = datasketch.MinHashLSH(
             threshold=max(0.05, self.threshold - self.candidate_margin), num_perm=self.num_perm
         )
@@ -321,44 +397,24 @@ class NearDedup(_FilterStep):
             "candidates_below_threshold": self.rejected,
         }
 
-    def _shingles(self, text: str) -> set[bytes]:
-        words = _WORD.findall(text.lower())
-        if len(words) < self.shingle:
-            # Short or CJK text without spaces: fall back to character shingles.
-            chars = text.lower()
-            last = max(1, len(chars) - self.shingle + 1)
-            return {chars[i : i + self.shingle].encode() for i in range(last)}
-        return {
-            " ".join(words[i : i + self.shingle]).encode()
-            for i in range(len(words) - self.shingle + 1)
-        }
+    def setup(self, shape: str) -> Callable[[], ChunkFunction]:
+        return NearSignatures(shape, self.fields, self.num_perm, self.shingle)
 
-    def keep(self, shape: str, raw: bytes, record: dict[str, Any]) -> bool:
-        text = compared_text(shape, record, self.fields)
-        if not text.strip():
+    def decide(self, shape: str, lines: list[bytes], results: Any) -> list[bool]:
+        return [self._keep(signature) for signature in results]
+
+    def _keep(self, signature: tuple[Any, Any] | None) -> bool:
+        if signature is None:
             # Nothing of the named fields to compare: not evidence of a duplicate.
             return True
-        shingles = self._shingles(text)
-        np = self._np
-        hashed = np.unique(
-            np.fromiter(
-                (
-                    int.from_bytes(hashlib.blake2b(s, digest_size=8).digest(), "little")
-                    for s in shingles
-                ),
-                dtype=np.uint64,
-                count=len(shingles),
-            )
-        )
-        mh = self._minhash(num_perm=self.num_perm, seed=1)
-        mh.update_batch(list(shingles))
+        hashed, self._probe.hashvalues = signature
         # In insertion order, so the counts in the evidence are the same on every run.
-        for key in sorted(int(k) for k in self._lsh.query(mh)):
+        for key in sorted(int(k) for k in self._lsh.query(self._probe)):
             self.candidates += 1
             if self._jaccard(hashed, self._kept[key]) >= self.threshold:
                 return False
             self.rejected += 1
-        self._lsh.insert(str(len(self._kept)), mh)
+        self._lsh.insert(str(len(self._kept)), self._probe)
         self._kept.append(hashed)
         return True
 
@@ -370,12 +426,91 @@ class NearDedup(_FilterStep):
         return float(common / (len(a) + len(b) - common))
 
 
+@dataclass(frozen=True)
+class NearSignatures:
+    """``dedup-near``'s per-chunk work: each record's shingle hashes and MinHash values.
+
+    A record gives ``None`` when the compared fields hold no text, else a sorted
+    array of its distinct shingle hashes (for the exact Jaccard check) and its
+    MinHash hash values (for the LSH index).
+    """
+
+    shape: str
+    fields: tuple[str, ...]
+    num_perm: int
+    shingle: int
+
+    def __call__(self) -> ChunkFunction:
+        datasketch = require("datasketch", extra="dedup", feature="the dedup-near data step")
+        import numpy
+
+        return functools.partial(self.signatures, datasketch.MinHash, numpy)
+
+    def signatures(self, minhash: Any, np: Any, lines: list[bytes]) -> list[Any]:
+        """The signature of each raw line (see the class)."""
+        out: list[Any] = []
+        for raw in lines:
+            text = compared_text(self.shape, json.loads(raw), self.fields)
+            if not text.strip():
+                out.append(None)
+                continue
+            shingles = self.shingles(text)
+            hashed = np.unique(
+                np.fromiter(
+                    (
+                        int.from_bytes(hashlib.blake2b(s, digest_size=8).digest(), "little")
+                        for s in shingles
+                    ),
+                    dtype=np.uint64,
+                    count=len(shingles),
+                )
+            )
+            mh = minhash(num_perm=self.num_perm, seed=1)
+            mh.update_batch(list(shingles))
+            out.append((hashed, mh.hashvalues))
+        return out
+
+    def shingles(self, text: str) -> set[bytes]:
+        """Word shingles of ``text`` (character shingles when it has too few words)."""
+        words = _WORD.findall(text.lower())
+        if len(words) < self.shingle:
+            # Short or CJK text without spaces: fall back to character shingles.
+            chars = text.lower()
+            last = max(1, len(chars) - self.shingle + 1)
+            return {chars[i : i + self.shingle].encode() for i in range(last)}
+        return {
+            " ".join(words[i : i + self.shingle]).encode()
+            for i in range(len(words) - self.shingle + 1)
+        }
+
+
+class LocalMapper:
+    """The ``local`` engine: every chunk in this process, one after another."""
+
+    name = "local"
+    workers = 1
+
+    def map_chunks(
+        self, setup: Callable[[], ChunkFunction], chunks: Iterable[list[Any]]
+    ) -> Iterator[Any]:
+        """``setup()(chunk)`` for each chunk, in order."""
+        function = setup()
+        for chunk in chunks:
+            yield function(chunk)
+
+
 @hookimpl(trylast=True)
 def register_data_steps(register: Register) -> None:
     """The built-in steps: ``dedup-exact``, ``dedup-near``, ``length-filter``."""
     register(ExactDedup())
     register(NearDedup())
     register(LengthFilter())
+
+
+@hookimpl(trylast=True)
+def register_data_engines(register: Register) -> None:
+    """The ``local`` engine: data steps run in this process unless another is configured."""
+    register(DataEngine(name="local", connect=LocalMapper, description="in this process, in order"))
 
 
 @hookimpl(trylast=True)

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lmops_core.errors import StageError
+from lmops_core.runtimes import ChunkMapper
 from lmops_presidio.config import GuardConfig
-from lmops_presidio.worker import init_worker, redact_in_worker
+from lmops_presidio.worker import WorkerSetup, init_worker, redact_in_worker
 
 if TYPE_CHECKING:
     from lmops_presidio.guard import PiiGuard
@@ -67,13 +68,21 @@ def redact_chunk(guard: PiiGuard, texts: list[str]) -> ChunkResult:
 
 
 def redact_chunks(
-    config: GuardConfig, chunks: Iterable[list[str]], *, workers: int
+    config: GuardConfig,
+    chunks: Iterable[list[str]],
+    *,
+    workers: int,
+    engine: ChunkMapper | None = None,
 ) -> Iterator[ChunkResult]:
     """Results of :func:`redact_chunk` for each chunk, in order.
 
     With ``workers > 1`` chunks go to a process pool, at most two per worker
-    in flight so memory stays bounded on large datasets.
+    in flight so memory stays bounded on large datasets. An ``engine`` other
+    than ``local`` (a Ray cluster) runs them instead, with one guard per worker.
     """
+    if engine is not None and engine.name != "local":
+        yield from engine.map_chunks(WorkerSetup(config), chunks)
+        return
     if workers <= 1:
         from lmops_presidio.guard import PiiGuard
 

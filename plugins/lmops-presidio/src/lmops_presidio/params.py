@@ -65,6 +65,9 @@ class PiiRedactParams(OperationParams):
     batch_size: int = Field(256, ge=1, description="texts per NER batch")
     workers: int = Field(1, ge=1, description="worker processes (1: in this process)")
     chunk_size: int = Field(1000, ge=1, description="records handed to a worker at a time")
+    engine: NonEmpty | None = Field(
+        None, description="data engine (ray...); default: the one configured, else local"
+    )
 
 
 @dataclass(frozen=True)

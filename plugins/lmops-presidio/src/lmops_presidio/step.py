@@ -14,6 +14,7 @@ from typing import Any, TextIO
 from lmops_core.contracts import EvidenceRecord, OutputAsset, StageContext, StageResult
 from lmops_core.errors import ValidationError
 from lmops_core.kit import BaseOperation
+from lmops_core.runtimes import ChunkMapper
 from lmops_presidio.chunks import ChunkResult, redact_chunks
 from lmops_presidio.config import NER_ENTITIES
 from lmops_presidio.params import PiiRedactParams, StepSettings, step_settings
@@ -52,7 +53,8 @@ class PiiRedactionStep(BaseOperation[PiiRedactParams]):
         context.workdir.mkdir(parents=True, exist_ok=True)
         target = context.workdir / OUTPUT_FILE
         started = time.perf_counter()
-        tally = _redact_file(context, settings, source.path, source.kind, target)
+        engine = context.data_engine(params.engine)
+        tally = _redact_file(context, settings, source.path, source.kind, target, engine)
         elapsed = time.perf_counter() - started
         return StageResult(
             outputs=[
@@ -91,7 +93,12 @@ class _Tally:
 
 
 def _redact_file(
-    context: StageContext, settings: StepSettings, source: Path, shape: str, target: Path
+    context: StageContext,
+    settings: StepSettings,
+    source: Path,
+    shape: str,
+    target: Path,
+    engine: ChunkMapper,
 ) -> _Tally:
     total = _count_records(source)
     context.progress.start(f"pii-redact: {source.name}", total=float(total))
@@ -105,7 +112,9 @@ def _redact_file(
             yield [text for record in chunk for text in record.texts]
 
     with target.open("w", encoding="utf-8", newline="\n") as out:
-        for result in redact_chunks(settings.guard, texts_per_chunk(), workers=settings.workers):
+        for result in redact_chunks(
+            settings.guard, texts_per_chunk(), workers=settings.workers, engine=engine
+        ):
             chunk = waiting.popleft()
             _write_chunk(out, chunk, result, shape, tally)
             context.progress.advance(float(len(chunk)))

@@ -7,6 +7,8 @@ Kept free of heavy imports: a spawned worker imports this module first, and
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lmops_presidio.config import GuardConfig
@@ -44,3 +46,14 @@ def redact_in_worker(texts: list[str]) -> ChunkResult:
     if _GUARD is None:
         raise RuntimeError("init_worker must run before redact_in_worker")
     return redact_chunk(_GUARD, texts)
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """A data engine's per-worker setup: build the guard once, then redact chunks with it."""
+
+    config: GuardConfig
+
+    def __call__(self) -> Callable[[list[str]], ChunkResult]:
+        init_worker(self.config)
+        return redact_in_worker
