@@ -50,8 +50,11 @@ def test_every_descriptor_equals_the_per_text_one():
     tokens = column.tokens()
     cut = [words(t) for t in present]
     assert tokens.counts.tolist() == [len(c) for c in cut]
-    # Words in the texts' order, each decoded from its code.
-    assert [tokens.uniques[c] for c in tokens.codes] == [w for c in cut for w in c]
+    # Each text's words in order, each decoded from its code.
+    by_text: list[list[str]] = [[] for _ in present]
+    for code, owner in zip(tokens.codes, tokens.owners, strict=True):
+        by_text[owner].append(tokens.uniques[code])
+    assert by_text == cut
     assert column.refusals().tolist() == [is_refusal(t) for t in present]
     labels = [SCRIPT_LABELS[c] for c in column.scripts()]
     assert labels == script_labels(present)

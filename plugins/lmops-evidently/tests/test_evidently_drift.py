@@ -199,6 +199,11 @@ def test_current_value_of_wrong_type_names_file_line_and_field(
         (b'{"prompt": "hi"} {"prompt": "ho"}\n', r"broken\.jsonl, line 1: not valid JSON"),
         (b'{"prompt": "hi"}\n[1, 2]\n', r"line 2: expected a JSON object, got list"),
         (b'{"prompt": "hi"}\n{"prompt": "\xff"}\n', r"broken\.jsonl, line 2: not valid JSON"),
+        # Invalid UTF-8 in a field no descriptor reads, after a blank line: refused all the same.
+        (
+            b'{"prompt": "hi"}\n\n{"prompt": "ho", "note": "\xfe"}\n',
+            r"broken\.jsonl, line 3: not valid JSON \(invalid UTF-8",
+        ),
         (b"\n", "current window .* has no records"),
     ],
 )

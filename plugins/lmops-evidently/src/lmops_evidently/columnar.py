@@ -36,22 +36,52 @@ _ANCHOR_PATTERN = "|".join(ANCHORS)
 
 @dataclass(frozen=True)
 class Tokens:
-    """The words of a chunk of texts: each word's code into ``uniques``, and counts per text."""
+    """The words of a chunk of texts.
+
+    ``codes[k]`` is word ``k``'s index into ``uniques`` and ``owners[k]`` the
+    index of the text it belongs to (words of one text keep their order, texts
+    may come in any order); ``counts[i]`` is how many words text ``i`` has.
+    """
 
     codes: np.ndarray
     uniques: list[str]
+    owners: np.ndarray
     counts: np.ndarray
 
     @classmethod
-    def encode(cls, flat: pa.Array, counts: np.ndarray) -> Tokens:
-        """Tokens from all words in one string column, ``counts[i]`` of them text ``i``'s."""
+    def encode(cls, flat: pa.Array, owners: np.ndarray, size: int) -> Tokens:
+        """Tokens from all words of ``size`` texts in one string column, with their texts."""
         encoded = pc.dictionary_encode(flat)
-        codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-        return cls(codes, encoded.dictionary.to_pylist(), counts)
+        codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False))
+        counts = np.bincount(owners, minlength=size).astype(np.int64)
+        return cls(codes, encoded.dictionary.to_pylist(), owners, counts)
+
+    def per_text(self, flags: np.ndarray) -> np.ndarray:
+        """How many words of each text have ``flags[code]`` set (``flags``: one per unique)."""
+        return np.bincount(self.owners[flags[self.codes]], minlength=self.counts.shape[0])
 
 
 def _mask(array: pa.Array) -> np.ndarray:
     return np.asarray(array.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _plain_words(texts: pa.Array, rows: np.ndarray, cjk: bool) -> tuple[pa.Array, np.ndarray]:
+    """The words of the texts at ``rows`` (a mask) cut by RE2, with their texts' indices.
+
+    Valid for plain texts (ASCII and CJK characters) only; ``cjk`` says whether
+    some of them hold CJK characters, each of which is a word of its own.
+    """
+    if not rows.all():
+        texts = pc.if_else(pa.array(rows), texts, "")
+    lowered = pc.ascii_lower(texts)
+    if cjk:
+        lowered = pc.replace_substring_regex(lowered, _ONE_CJK, " \\1 ")
+    # Separators other than spaces become spaces (RE2's split by pattern is slower).
+    pieces = pc.split_pattern(pc.replace_substring_regex(lowered, _SEPARATORS, " "), " ")
+    flat = pc.list_flatten(pieces)
+    owners = np.asarray(pc.list_parent_indices(pieces).to_numpy(zero_copy_only=False))
+    kept = _mask(pc.greater(pc.binary_length(flat), 0))
+    return flat.filter(pa.array(kept)), owners[kept]
 
 
 def _python_rows(texts: pa.Array, rows: np.ndarray) -> list[str]:
@@ -66,7 +96,12 @@ class TextColumn:
         self.texts = texts
         self.missing = _mask(texts.is_null())
         self.filled = pc.fill_null(texts, "")
-        self.plain = _mask(pc.match_substring_regex(self.filled, _PLAIN))
+        self.ascii = _mask(pc.string_is_ascii(self.filled))
+        # ASCII texts are plain; RE2 looks at the others only.
+        self.plain = self.ascii.copy()
+        if len(others := np.flatnonzero(~self.ascii)):
+            picked = self.filled.take(pa.array(others, type=pa.int64()))
+            self.plain[others] = _mask(pc.match_substring_regex(picked, _PLAIN))
 
     def lengths(self) -> np.ndarray:
         """Characters (code points) per text, as ``len`` counts them."""
@@ -74,27 +109,17 @@ class TextColumn:
 
     def tokens(self) -> Tokens:
         """Every text's words, as :func:`~lmops_evidently.text.words` cuts them."""
-        lowered = pc.ascii_lower(pc.if_else(pa.array(self.plain), self.filled, ""))
-        # Separators other than spaces become spaces; each CJK character stands alone.
-        spaced = pc.replace_substring_regex(
-            pc.replace_substring_regex(lowered, _SEPARATORS, " "), _ONE_CJK, " \\1 "
-        )
-        pieces = pc.split_pattern(spaced, " ")
-        flat = pc.list_flatten(pieces)
-        owners = np.asarray(pc.list_parent_indices(pieces).to_numpy(zero_copy_only=False))
-        kept = _mask(pc.greater(pc.binary_length(flat), 0))
-        flat, owners = flat.filter(pa.array(kept)), owners[kept]
-        others = np.flatnonzero(~self.plain)
-        if len(others):
+        parts = [_plain_words(self.filled, self.ascii, cjk=False)]
+        if (cjk_rows := self.plain & ~self.ascii).any():
+            parts.append(_plain_words(self.filled, cjk_rows, cjk=True))
+        if len(others := np.flatnonzero(~self.plain)):
             cut = [words(text) for text in _python_rows(self.texts, others)]
-            extra = np.repeat(others, [len(c) for c in cut])
-            flat = pa.concat_arrays([flat, pa.array([w for c in cut for w in c], flat.type)])
-            owners = np.concatenate([owners, extra])
-            # Words stay grouped by text, in the texts' order, as per-text cutting gives them.
-            order = np.argsort(owners, kind="stable")
-            flat, owners = flat.take(pa.array(order)), owners[order]
-        counts = np.bincount(owners, minlength=len(self.texts)).astype(np.int64)
-        return Tokens.encode(flat, counts)
+            flat = pa.array([w for c in cut for w in c], type=pa.string())
+            parts.append((flat, np.repeat(others, [len(c) for c in cut])))
+        if len(parts) == 1:
+            return Tokens.encode(*parts[0], len(self.texts))
+        flat = pa.concat_arrays([part.cast(pa.string()) for part, _ in parts])
+        return Tokens.encode(flat, np.concatenate([rows for _, rows in parts]), len(self.texts))
 
     def refusals(self) -> np.ndarray:
         """Per text, whether :func:`~lmops_evidently.text.is_refusal` holds."""
@@ -107,7 +132,7 @@ class TextColumn:
 
     def scripts(self) -> np.ndarray:
         """Per text, its dominant script's index in :data:`~lmops_evidently.text.SCRIPT_LABELS`."""
-        ascii_only = _mask(pc.string_is_ascii(self.filled))
+        ascii_only = self.ascii
         # In ASCII, the letters are A-Z and a-z, all of them Latin.
         latin = _mask(pc.match_substring_regex(self.filled, "[A-Za-z]"))
         codes = np.where(latin, SCRIPTS.index("latin"), len(SCRIPTS))

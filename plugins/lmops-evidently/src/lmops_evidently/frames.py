@@ -208,6 +208,9 @@ def build_feature_frames(
     reference_frame = reference.frame()
     current = measure(current_path, building_reference=False)
     progress.finish()
+    # Arrow's allocator keeps freed blocks for a while (how long depends on timing): hand
+    # them back now, before Evidently allocates, so that peak memory does not depend on luck.
+    pa.default_memory_pool().release_unused()
     return FeatureFrames(
         reference=reference_frame,
         current=current.frame(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,14 +18,65 @@ Row = tuple[int, dict[str, Any]]
 """A record with its 1-based line number in the file (for error messages)."""
 
 
+_BLOCK = 8 << 20
+"""Bytes read at a time when counting records."""
+_BLANK_AFTER = re.compile(rb"\n[ \t\r\x0b\x0c]*(?=\n)")
+"""A newline followed by a blank line (white space only, as ``bytes.strip`` sees it)."""
+
+
 def count_rows(path: Path) -> int:
-    """The number of non-blank lines of ``path`` (one record each)."""
-    count = 0
+    """The number of non-blank lines of ``path`` (one record each).
+
+    The whole file must be UTF-8, including fields no descriptor reads (Arrow's
+    JSON reader does not check those): otherwise a ValidationError names the
+    first line that is not.
+    """
+    count = lines = 0
+    rest = b""
     with path.open("rb") as handle:
-        for line in handle:
-            if line.strip():
-                count += 1
+        while block := handle.read(_BLOCK):
+            block = rest + block
+            # Whole lines only, so no character is cut in two.
+            end = block.rfind(b"\n") + 1
+            rest = block[end:]
+            if end:
+                lines, count = _count_lines(path, block[:end], lines, count)
+    if rest:
+        count = _count_lines(path, rest + b"\n", lines, count)[1]
     return count
+
+
+def _count_lines(path: Path, lines: bytes, before: int, count: int) -> tuple[int, int]:
+    """Lines and non-blank lines so far, after ``lines`` (newline-terminated, ``before``
+    lines and ``count`` non-blank ones precede them)."""
+    _check_utf8(path, lines, before)
+    first = lines[: lines.index(b"\n")]
+    blank = sum(1 for _ in _BLANK_AFTER.finditer(lines)) + (not first.strip())
+    total = lines.count(b"\n")
+    return before + total, count + total - blank
+
+
+def _check_utf8(path: Path, lines: bytes, before: int) -> None:
+    """Raise a ValidationError naming the first line of ``lines`` that is not UTF-8."""
+    offsets = pa.array([0, len(lines)], type=pa.int64()).buffers()[1]
+    text = pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, pa.py_buffer(lines)])
+    try:
+        text.validate(full=True)  # Arrow's vectorised UTF-8 check of the whole block
+    except pa.ArrowInvalid:
+        pass
+    else:
+        return
+    for number, line in enumerate(lines.split(b"\n"), start=before + 1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValidationError(
+                f"{path}, line {number}: not valid JSON (invalid UTF-8: {exc.reason}"
+                f" at byte {exc.start + 1} of the line)",
+                file=str(path),
+                line=number,
+            ) from exc
+    raise ValidationError(f"{path}: not valid UTF-8", file=str(path))  # pragma: no cover
 
 
 def read_columns(path: Path, fields: dict[str, pa.DataType], rows: int) -> pa.Table | None:
@@ -40,7 +92,7 @@ def read_columns(path: Path, fields: dict[str, pa.DataType], rows: int) -> pa.Ta
     )
     try:
         table = pajson.read_json(
-            path, read_options=pajson.ReadOptions(block_size=4 << 20), parse_options=options
+            path, read_options=pajson.ReadOptions(block_size=1 << 20), parse_options=options
         )
         table.validate(full=True)
     except (pa.ArrowException, UnicodeDecodeError):

@@ -23,28 +23,33 @@ from lmops_core.errors import ValidationError
 from lmops_evidently.columnar import Tokens
 
 
-def _rates(oov_per_token: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Per-row OOV share; rows without words get 0.0 (nothing unknown in them)."""
-    rows = np.repeat(np.arange(counts.shape[0]), counts)
-    unknown = np.bincount(rows, weights=oov_per_token, minlength=counts.shape[0])
+def _rates(unknown: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per-row OOV share from unknown-word counts; rows without words get 0.0."""
     rates: np.ndarray = np.divide(unknown, counts, out=np.zeros(counts.shape[0]), where=counts > 0)
     return rates
 
 
 class ReferenceVocabulary:
-    """A cross-fitted vocabulary of one text field, learnt from the reference window."""
+    """A cross-fitted vocabulary of one text field, learnt from the reference window.
+
+    Memory stays small on large windows: a word seen in both folds is known to
+    every row, whichever fold the row is in, so only the occurrences of words
+    seen in one fold so far are kept (as row and word id) until :meth:`freeze`
+    decides them.
+    """
 
     source = "reference"
 
     def __init__(self) -> None:
         self._ids: dict[str, int] = {}
-        self._ref_ids: list[np.ndarray] = []
-        self._ref_counts: list[np.ndarray] = []
-        self._ref_folds: list[np.ndarray] = []
-        self._in_fold: tuple[np.ndarray, np.ndarray] | None = None
+        self._in_fold = np.zeros((2, 1024), dtype=bool)
+        self._counts: list[np.ndarray] = []
+        self._pending_rows: list[np.ndarray] = []
+        self._pending_ids: list[np.ndarray] = []
+        self._frozen = False
 
-    def _encode(self, tokens: Tokens, grow: bool) -> np.ndarray:
-        """Global ids of the chunk's words (-1 for unknown ones when not growing)."""
+    def _lookup(self, tokens: Tokens, grow: bool) -> np.ndarray:
+        """Global ids of the chunk's distinct words (-1 for unknown ones when not growing)."""
         # Words come dictionary-encoded: only a chunk's distinct words meet the dict.
         lookup = np.empty(len(tokens.uniques), dtype=np.int64)
         for index, word in enumerate(tokens.uniques):
@@ -56,42 +61,51 @@ class ReferenceVocabulary:
                 else:
                     known = -1
             lookup[index] = known
-        encoded: np.ndarray = lookup[tokens.codes]
-        return encoded
+        if grow and len(self._ids) > self._in_fold.shape[1]:
+            grown = np.zeros((2, 2 * len(self._ids)), dtype=bool)
+            grown[:, : self._in_fold.shape[1]] = self._in_fold
+            self._in_fold = grown
+        return lookup
 
     def add_reference(self, tokens: Tokens, ordinals: np.ndarray) -> None:
-        """Remember a chunk of reference rows (their ordinals decide their fold)."""
-        if self._in_fold is not None:
+        """Learn a chunk of reference rows (their ordinals decide their fold)."""
+        if self._frozen:
             raise RuntimeError("the reference vocabulary is already frozen")
-        self._ref_ids.append(self._encode(tokens, grow=True))
-        self._ref_counts.append(tokens.counts)
-        self._ref_folds.append((ordinals % 2).astype(np.int64))
+        lookup = self._lookup(tokens, grow=True)
+        rows = ordinals[tokens.owners]
+        # Which folds hold each distinct word of the chunk, then of the whole window so far.
+        size = len(lookup)
+        present = np.bincount(tokens.codes * 2 + (rows & 1), minlength=2 * size) > 0
+        self._in_fold[:, lookup] |= present.reshape(size, 2).T
+        one_fold = ~(self._in_fold[0, lookup] & self._in_fold[1, lookup])
+        pending = one_fold[tokens.codes]
+        self._pending_rows.append(rows[pending])
+        self._pending_ids.append(lookup[tokens.codes[pending]])
+        self._counts.append(tokens.counts)
 
     def freeze(self) -> np.ndarray:
-        """Build both fold vocabularies; return the reference rows' OOV rates, in order."""
-        ids = np.concatenate(self._ref_ids) if self._ref_ids else np.zeros(0, np.int64)
-        counts = np.concatenate(self._ref_counts) if self._ref_counts else np.zeros(0, np.int64)
-        folds = np.concatenate(self._ref_folds) if self._ref_folds else np.zeros(0, np.int64)
-        token_folds = np.repeat(folds, counts)
-        size = len(self._ids)
-        fold0 = np.bincount(ids[token_folds == 0], minlength=size) > 0
-        fold1 = np.bincount(ids[token_folds == 1], minlength=size) > 0
-        self._in_fold = (fold0, fold1)
-        # Each reference token is judged by the vocabulary of the other fold.
-        other_has = np.where(token_folds == 0, fold1[ids], fold0[ids])
-        self._ref_ids, self._ref_counts, self._ref_folds = [], [], []
-        return _rates((~other_has).astype(np.float64), counts)
+        """Fix both fold vocabularies; return the reference rows' OOV rates, in order."""
+        self._frozen = True
+        counts = np.concatenate(self._counts) if self._counts else np.zeros(0, np.int64)
+        rows = np.concatenate(self._pending_rows) if self._pending_rows else np.zeros(0, np.int64)
+        ids = np.concatenate(self._pending_ids) if self._pending_ids else np.zeros(0, np.int64)
+        # Each reference word is judged by the vocabulary of the other fold.
+        unknown = ~self._in_fold[1 - (rows & 1), ids]
+        self._counts, self._pending_rows, self._pending_ids = [], [], []
+        return _rates(np.bincount(rows[unknown], minlength=counts.shape[0]), counts)
 
     def oov_rates(self, tokens: Tokens, ordinals: np.ndarray) -> np.ndarray:
         """OOV rates of current rows, each against the fold vocabulary its parity picks."""
-        if self._in_fold is None:
+        if not self._frozen:
             raise RuntimeError("freeze() the reference vocabulary before scoring rows")
-        ids = self._encode(tokens, grow=False)
-        token_folds = np.repeat((ordinals % 2).astype(np.int64), tokens.counts)
-        safe = np.maximum(ids, 0)
-        known = np.where(token_folds == 0, self._in_fold[0][safe], self._in_fold[1][safe])
-        known &= ids >= 0
-        return _rates((~known).astype(np.float64), tokens.counts)
+        lookup = self._lookup(tokens, grow=False)
+        # Per distinct word and fold: unknown? (words the reference never saw: in neither)
+        unknown = ~(self._in_fold[:, np.maximum(lookup, 0)] & (lookup >= 0)).T.reshape(-1)
+        folds = ordinals[tokens.owners] & 1
+        per_row = np.bincount(
+            tokens.owners[unknown[tokens.codes * 2 + folds]], minlength=len(ordinals)
+        )
+        return _rates(per_row, tokens.counts)
 
 
 class TokenizerVocabulary:
@@ -131,4 +145,4 @@ class TokenizerVocabulary:
         unknown = np.fromiter(
             (w not in self.words for w in tokens.uniques), dtype=bool, count=len(tokens.uniques)
         )
-        return _rates(unknown[tokens.codes].astype(np.float64), tokens.counts)
+        return _rates(tokens.per_text(unknown), tokens.counts)

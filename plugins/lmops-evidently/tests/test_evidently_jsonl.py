@@ -1,0 +1,43 @@
+"""Counting a JSONL window's records: blank lines, block boundaries and UTF-8."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lmops_evidently import jsonl
+
+from lmops_core.errors import ValidationError
+
+LINES = [b"", b'{"a": 1}', b"  \t", b'{"a": "\xe4\xbd\xa0\xe5\xa5\xbd"}', b"\r", b"", b'  {"a": 2}']
+
+
+def _non_blank_lines(content: bytes) -> int:
+    """The definition: lines as the file iterator gives them, blank ones not counted."""
+    return sum(1 for line in content.split(b"\n") if line.strip())
+
+
+@pytest.mark.parametrize("block", [1, 3, 7, 64, 1 << 20])
+@pytest.mark.parametrize("ending", [b"\n", b"", b"\r\n\n"])
+def test_records_are_counted_as_non_blank_lines_whatever_the_block_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int, ending: bytes
+):
+    # Small blocks cut lines, and a two-byte character, at every possible place.
+    monkeypatch.setattr(jsonl, "_BLOCK", block)
+    content = b"\n".join(LINES * 3) + ending
+    path = tmp_path / "window.jsonl"
+    path.write_bytes(content)
+    assert jsonl.count_rows(path) == _non_blank_lines(content) == 9
+
+
+@pytest.mark.parametrize("block", [2, 1 << 20])
+def test_invalid_utf8_anywhere_names_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+):
+    monkeypatch.setattr(jsonl, "_BLOCK", block)
+    path = tmp_path / "window.jsonl"
+    path.write_bytes(b'{"a": 1}\n\n{"a": 2, "unread": "ok \xe4\xbd"}\n{"a": 3}\n')
+    with pytest.raises(
+        ValidationError, match=r"window\.jsonl, line 3: not valid JSON \(invalid UTF-8"
+    ):
+        jsonl.count_rows(path)
