@@ -97,6 +97,9 @@ class _ChildRuns:
     operation: tuple[str, str]  # (stage, operation) of the parent
     database_url: str
     created: dict[str, str] = field(default_factory=dict)  # ref -> asset type
+    #: The parent's materialised inputs: a child given the same version reads the parent's
+    #: verified copy instead of exporting its own (a sweep's trials share one base model).
+    shared: Mapping[InputRole, InputAsset] = field(default_factory=dict)
 
     def adopt(self, ref: str) -> None:
         if ref in self.created:  # made by this run's own children
@@ -136,6 +139,7 @@ class _ChildRuns:
             seed=seed,
             progress=progress,
             parent={"parent_run": self.parent, "parent_operation": list(self.operation)},
+            shared=self.shared,
         )
         for ref in outcome.outputs.values():
             self.created[ref] = parse_ref(ref).asset_type or "model"
@@ -164,8 +168,14 @@ class StageRunner:
     # -- inputs -------------------------------------------------------------
 
     def _materialise(
-        self, inputs: Mapping[InputRole, str], into: Path
+        self,
+        inputs: Mapping[InputRole, str],
+        into: Path,
+        shared: Mapping[InputRole, InputAsset] | None = None,
     ) -> dict[InputRole, InputAsset]:
+        """Export each input version into ``into``, verified; a version already materialised
+        in ``shared`` (the parent run's inputs, same digest) is read from there."""
+        copies = {a.digest: a.path for a in (shared or {}).values() if a.path is not None}
         resolved: dict[InputRole, InputAsset] = {}
         into.mkdir(parents=True, exist_ok=True)
         with self.db.read() as s:
@@ -189,11 +199,12 @@ class StageRunner:
                     )
                 path: Path | None = None
                 meta = dict(version.meta)
+                copy = copies.get(version.digest)
                 if typ == "dataset":
-                    path = self.artifacts.export_file(version.digest, slot / "data.jsonl")
+                    path = copy or self.artifacts.export_file(version.digest, slot / "data.jsonl")
                     kind = version.shape
                 elif typ == "model":
-                    path = self.artifacts.export_tree(version.digest, slot)
+                    path = copy or self.artifacts.export_tree(version.digest, slot)
                     kind = version.kind
                     meta["risk_tier"] = asset.risk_tier
                 elif typ == "suite":
@@ -227,6 +238,7 @@ class StageRunner:
         progress: ProgressReporter | None = None,
         keep_workdir: bool = False,
         parent: Mapping[str, Any] | None = None,
+        shared: Mapping[InputRole, InputAsset] | None = None,
     ) -> RunOutcome:
         registered = self.plugins.operation(stage, operation)
         spec = registered.spec
@@ -270,7 +282,8 @@ class StageRunner:
                 )
                 self._check_training_data(stage, inputs)
                 gate = self._check_deployment(stage, inputs, params)
-                resolved = self._materialise(inputs, base / "inputs")
+                resolved = self._materialise(inputs, base / "inputs", shared)
+                children.shared = resolved
                 ctx = StageContext(
                     stage=stage,
                     operation=operation,

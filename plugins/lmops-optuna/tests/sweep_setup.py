@@ -34,13 +34,11 @@ def settings(home: Path) -> Settings:
     return Settings(home=home, actor="tester", plugins=[PLUGIN], policies_dir=policies)
 
 
-def prepare(ws: Workspace, data: Path) -> dict[str, str]:
-    """A tiny base model, 8 training and 4 held-out instruction records: the sweep's inputs."""
+def prepare(ws: Workspace, data: Path, tiny_model: Path) -> dict[str, str]:
+    """The tiny base model, 8 training and 4 held-out instruction records: the sweep's inputs."""
     from lmops_hf.base_model import DATA_DIR
 
-    base = ws.run_stage(
-        "training", "create-base", inputs={}, params={"name": "tiny", "size": "tiny"}, seed=0
-    ).output("model")
+    base = ws.register_model("tiny", tiny_model, kind="base").ref
     rows = read_jsonl(DATA_DIR / "instructions.jsonl")
     train = write_jsonl(data / "train.jsonl", rows[:8])
     heldout = write_jsonl(data / "heldout.jsonl", rows[8:12])

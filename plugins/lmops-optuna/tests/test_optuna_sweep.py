@@ -41,11 +41,13 @@ def test_listed_by_lmops_plugins(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, dict[str, str]]]:
-    """A store with the tiny base and the data, shared by the module's tests."""
+def store(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model: Path
+) -> Iterator[tuple[Workspace, dict[str, str]]]:
+    """A store with the tiny base (the session's) and the data, shared by the module's tests."""
     root = tmp_path_factory.mktemp("sweep")
     with Workspace.open(settings(root / "home")) as ws:
-        yield ws, prepare(ws, root)
+        yield ws, prepare(ws, root, tiny_model)
 
 
 def finished(ws: Workspace, study: str) -> list[Any]:

@@ -1,0 +1,197 @@
+"""Benchmark: what governance costs a hyperparameter sweep.
+
+A sweep of N trials on the "bench" base model (``sweep`` through a workspace:
+every trial a recorded training run and a recorded held-out evaluation, the
+Optuna study in the registry's SQLite database, the evidence and report at the
+end) against the very same N trials run as plain sequential calls of the same
+training and evaluation code (the trainer and evaluator objects called on a
+hand-built context over local folders: no registry, no artifact store, no
+study). Both run warm in one process, after a warm-up trial, with pruning off
+so both do the same work; the sweep's sampled parameters are replayed in the
+baseline. Overhead = sweep wall time / plain wall time - 1 (goal: <= 5%).
+
+    .venv/bin/python benchmarks/bench_sweep.py [--trials 20] [--steps 2] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+POLICY = """
+apiVersion: lmops/v1
+kind: Policy
+name: bench-open
+rules:
+  - name: staging
+    applies_to: {asset: model, transition: staging}
+    evidence: [{kind: training}]
+"""
+
+
+def plain_trial(
+    base: Path,
+    train: Path,
+    heldout: Path,
+    work: Path,
+    params: dict[str, Any],
+    heldout_params: dict[str, Any],
+) -> float:
+    """One trial without lmops' recording: train, then the held-out loss of the adapter."""
+    from lmops_hf.sft import SftTrainer
+    from lmops_optuna.heldout import HeldoutLoss
+
+    from lmops_core.contracts import InputAsset, Stage, StageContext
+
+    def asset(role: str, kind: str, path: Path, typ: Any) -> InputAsset:
+        return InputAsset(role, f"{role}@1", typ, kind, "sha256:" + "0" * 64, path)
+
+    base_in = asset("base", "base", base, "model")
+    (work / "train").mkdir(parents=True)
+    trained = SftTrainer().run(
+        StageContext(
+            stage=Stage.TRAINING,
+            operation="sft",
+            workdir=work / "train",
+            actor="bench",
+            run_id="t",
+            seed=0,
+            params=params,
+            inputs={"base": base_in, "dataset": asset("dataset", "instruction", train, "dataset")},
+        )
+    )
+    adapter = next(o.path for o in trained.outputs if o.role == "adapter")
+    (work / "eval").mkdir()
+    scored = HeldoutLoss().run(
+        StageContext(
+            stage=Stage.EVALUATION,
+            operation="heldout-loss",
+            workdir=work / "eval",
+            actor="bench",
+            run_id="e",
+            seed=0,
+            params=heldout_params,
+            inputs={
+                "model": asset("model", "adapter", adapter, "model"),
+                "base": base_in,
+                "dataset": asset("dataset", "instruction", heldout, "dataset"),
+            },
+        )
+    )
+    return float(scored.metrics["heldout_loss"])
+
+
+def main() -> None:
+    """Build the bench model and data, time the governed sweep and the plain trials."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+
+    import optuna
+    import torch
+    from lmops_hf.base_model import DATA_DIR, create_base_model
+    from transformers.utils import logging as hf_logging
+
+    from lmops_core.settings import Settings
+    from lmops_core.testing import read_jsonl, write_jsonl
+    from lmops_core.workspace import Workspace
+
+    torch.set_num_threads(args.threads)
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    root = Path(tempfile.mkdtemp(prefix="lmops-bench-sweep-"))
+    base = create_base_model(root / "bench", size="bench", seed=0)
+    rows = read_jsonl(DATA_DIR / "instructions.jsonl")
+    train = write_jsonl(root / "train.jsonl", rows[:32])
+    heldout = write_jsonl(root / "heldout.jsonl", rows[32:40])
+    fixed = {
+        "max_steps": args.steps,
+        "batch_size": 8,
+        "max_length": 64,
+        "threads": args.threads,
+        "checkpoint_every": 10_000,
+        "lora_dropout": 0.0,
+    }
+    heldout_params = {"threads": args.threads, "max_length": 64}
+    space = {
+        "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+        "lora_r": {"type": "categorical", "choices": [4, 8, 16]},
+        "lora_alpha": {"type": "categorical", "choices": [8, 16, 32]},
+    }
+
+    # Warm-up (excluded): imports, first model load, allocator.
+    plain_trial(
+        base, train, heldout, root / "warm", {**fixed, "learning_rate": 1e-3}, heldout_params
+    )
+
+    (root / "policies").mkdir()
+    (root / "policies" / "open.yaml").write_text(POLICY, encoding="utf-8")
+    settings = Settings(
+        home=root / "home",
+        actor="bench",
+        plugins=["lmops_optuna.plugin"],
+        policies_dir=root / "policies",
+    )
+    with Workspace.open(settings) as ws:
+        refs = {
+            "base": ws.register_model("bench", base, kind="base").ref,
+            "dataset": ws.register_dataset("train", train, shape="instruction").ref,
+            "heldout": ws.register_dataset("heldout", heldout, shape="instruction").ref,
+        }
+        t0 = time.perf_counter()
+        sweep = ws.run_stage(
+            "training",
+            "sweep",
+            inputs=refs,
+            seed=0,
+            params={
+                "space": space,
+                "fixed": fixed,
+                "objective_params": heldout_params,
+                "n_trials": args.trials,
+                "pruner": "none",
+                "sampler": "tpe",
+                "study": "bench",
+            },
+        )
+        governed = time.perf_counter() - t0
+        from lmops_optuna.study import study_storage
+
+        study = optuna.load_study(
+            study_name="bench", storage=study_storage(settings.resolved_database_url)
+        )
+        trials = [(t.params, t.value) for t in study.trials]
+        print(
+            f"sweep run {sweep.run_id}: {len(trials)} trials, best {sweep.metrics['best_objective']:.4f}"
+        )
+
+    t0 = time.perf_counter()
+    for i, (values, value) in enumerate(trials):
+        got = plain_trial(
+            base, train, heldout, root / f"plain{i}", {**fixed, **values}, heldout_params
+        )
+        assert abs(got - value) < 1e-4, (i, got, value)  # the same work, the same result
+    plain = time.perf_counter() - t0
+
+    print(
+        f"bench model, {args.trials} trials of {args.steps} steps (batch 8, max_length 64), "
+        f"held-out loss on 8 records, {args.threads} torch thread(s), CPU"
+    )
+    print("| what | wall s | s/trial | vs plain |")
+    print("|---|---|---|---|")
+    print(
+        f"| plain sequential trials (baseline) | {plain:.1f} | {plain / len(trials):.2f} | 1.00x |"
+    )
+    print(
+        f"| governed sweep | {governed:.1f} | {governed / len(trials):.2f} | {governed / plain:.3f}x |"
+    )
+    print(f"governance overhead: {100 * (governed / plain - 1):+.1f}% of wall time (goal <= 5%)")
+
+
+if __name__ == "__main__":
+    main()
