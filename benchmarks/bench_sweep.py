@@ -21,16 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-POLICY = """
-apiVersion: lmops/v1
-kind: Policy
-name: bench-open
-rules:
-  - name: staging
-    applies_to: {asset: model, transition: staging}
-    evidence: [{kind: training}]
-"""
-
 
 def plain_trial(
     base: Path,
@@ -49,37 +39,27 @@ def plain_trial(
     def asset(role: str, kind: str, path: Path, typ: Any) -> InputAsset:
         return InputAsset(role, f"{role}@1", typ, kind, "sha256:" + "0" * 64, path)
 
+    def context(stage: Stage, folder: str, values: dict[str, Any], **inputs: InputAsset) -> Any:
+        (work / folder).mkdir(parents=True)
+        return StageContext(
+            stage=stage,
+            operation=folder,
+            workdir=work / folder,
+            actor="bench",
+            run_id=folder,
+            seed=0,
+            params=values,
+            inputs=inputs,
+        )
+
     base_in = asset("base", "base", base, "model")
-    (work / "train").mkdir(parents=True)
-    trained = SftTrainer().run(
-        StageContext(
-            stage=Stage.TRAINING,
-            operation="sft",
-            workdir=work / "train",
-            actor="bench",
-            run_id="t",
-            seed=0,
-            params=params,
-            inputs={"base": base_in, "dataset": asset("dataset", "instruction", train, "dataset")},
-        )
-    )
+    data = asset("dataset", "instruction", train, "dataset")
+    trained = SftTrainer().run(context(Stage.TRAINING, "train", params, base=base_in, dataset=data))
     adapter = next(o.path for o in trained.outputs if o.role == "adapter")
-    (work / "eval").mkdir()
+    held = asset("dataset", "instruction", heldout, "dataset")
+    model = asset("model", "adapter", adapter, "model")
     scored = HeldoutLoss().run(
-        StageContext(
-            stage=Stage.EVALUATION,
-            operation="heldout-loss",
-            workdir=work / "eval",
-            actor="bench",
-            run_id="e",
-            seed=0,
-            params=heldout_params,
-            inputs={
-                "model": asset("model", "adapter", adapter, "model"),
-                "base": base_in,
-                "dataset": asset("dataset", "instruction", heldout, "dataset"),
-            },
-        )
+        context(Stage.EVALUATION, "eval", heldout_params, model=model, base=base_in, dataset=held)
     )
     return float(scored.metrics["heldout_loss"])
 
@@ -100,6 +80,7 @@ def main() -> None:
     from lmops_core.settings import Settings
     from lmops_core.testing import read_jsonl, write_jsonl
     from lmops_core.workspace import Workspace
+    from policies import production_policy  # benchmarks/policies.py: governs promotions only
 
     torch.set_num_threads(args.threads)
     hf_logging.set_verbosity_error()
@@ -130,7 +111,7 @@ def main() -> None:
     )
 
     (root / "policies").mkdir()
-    (root / "policies" / "open.yaml").write_text(POLICY, encoding="utf-8")
+    (root / "policies" / "bench.yaml").write_text(production_policy(), encoding="utf-8")
     settings = Settings(
         home=root / "home",
         actor="bench",

@@ -12,25 +12,16 @@ from lmops_core.testing import read_jsonl, write_jsonl
 from lmops_core.workspace import Workspace
 
 PLUGIN = "lmops_optuna.plugin"
-POLICY = """
-apiVersion: lmops/v1
-kind: Policy
-name: training-open
-rules:
-  - name: staging
-    applies_to: {asset: model, transition: staging}
-    evidence: [{kind: training}]
-"""
 # Few steps, one thread: a trial of the tiny model takes about a second.
 FIXED = {"max_steps": 4, "batch_size": 4, "threads": 1, "checkpoint_every": 100}
 HELDOUT = {"threads": 1, "limit": 4}
 
 
 def settings(home: Path) -> Settings:
-    """The store's settings, the same in the test and in its subprocess."""
-    policies = home.parent / "policies"
+    """The store's settings, the same in the test and in its subprocess. Its policy folder
+    is empty: no rule asks for approved training data (the default policy does)."""
+    policies = home.parent / "no-policies"
     policies.mkdir(parents=True, exist_ok=True)
-    (policies / "open.yaml").write_text(POLICY, encoding="utf-8")
     return Settings(home=home, actor="tester", plugins=[PLUGIN], policies_dir=policies)
 
 

@@ -12,7 +12,7 @@ def write_report(study: Any, path: Path, *, title: str, summary: list[tuple[str,
     history, the intermediate values (loss curves, pruned trials included), the parameter
     importances and the slice plot. A plot Optuna cannot draw yet (importances need two
     finished trials) is replaced by a sentence saying why."""
-    import plotly.io as pio
+    import plotly.io as pio  # type: ignore[import-untyped]
     from optuna import visualization as vis
 
     plots = [

@@ -47,16 +47,17 @@ class Sweep(BaseOperation[SweepParams]):
         seed = 0 if context.seed is None else int(context.seed)
         refs = {role: a.ref for role, a in context.inputs.items()}
         name = params.study or st.default_study_name(params, refs, seed)
+        storage = st.study_storage(context.store_url())
         study = optuna.create_study(
             study_name=name,
-            storage=st.study_storage(context.store_url()),
+            storage=storage,
             sampler=st.make_sampler(params, seed),
             pruner=st.make_pruner(params),
             direction=params.direction,
             load_if_exists=True,
         )
         check_same_sweep(study, params, seed)
-        resumed = recover(study, params)
+        resumed = recover(study, storage)
         owed = params.n_trials - sum(t.state.name in FINISHED for t in study.trials)
         started = time.perf_counter()
         if owed > 0:
@@ -91,14 +92,16 @@ def check_same_sweep(study: Any, params: SweepParams, seed: int) -> None:
         )
 
 
-def recover(study: Any, params: SweepParams) -> int:
+def recover(study: Any, storage: Any) -> int:
     """Trials left running by a killed session are failed, and their parameters queued again
     (one sweep session per study at a time). Returns how many were recovered."""
     from optuna.trial import TrialState
 
-    stale = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.RUNNING]
+    study_id = storage.get_study_id_from_name(study.study_name)
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for trial in stale:
-        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
         study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
     return len(stale)
 
