@@ -17,6 +17,7 @@ import optuna
 import pytest
 from lmops_optuna.study import study_storage
 
+from lmops_core.reports import render_report
 from lmops_core.testing import listed_plugins
 from lmops_core.workspace import Workspace
 
@@ -106,6 +107,10 @@ def test_sweep_prunes_and_marks_the_best_trial(store: tuple[Workspace, dict[str,
     html = ws.artifacts.read_bytes(best.artifacts["report"]).decode()
     assert "Parameter importances" in html and not re.search(r"<script[^>]*\ssrc=", html)
     assert len(html) > 1_000_000  # plotly.js itself
+
+    # The candidate's validation report has the sweep's section, with the report's digest.
+    report = render_report(ws, candidate).markdown
+    assert "Hyperparameter sweep" in report and best.artifacts["report"] in report
 
     # keep="best": the losing trial's files are released to gc; its record stays.
     [loser] = [v for v in versions if v != candidate]
