@@ -100,6 +100,45 @@ class PluginServices(RuntimeSource, GuardSource, DataEngineSource, Protocol):
 
 
 @dataclass(frozen=True)
+class ChildRun:
+    """A run an operation started with :meth:`StageContext.run_child`, already committed.
+
+    ``outputs`` maps each output role to the reference of the version it
+    created; ``metrics`` are the run's own numbers.
+    """
+
+    run_id: str
+    outputs: Mapping[str, str]
+    metrics: Mapping[str, Any]
+
+
+class ChildRuns(Protocol):
+    """What the runner offers an operation that runs other operations (a sweep's trials).
+
+    ``database_url`` is the metadata store's SQLAlchemy URL, for a plugin that
+    keeps state of its own (an optimiser's study) in tables beside the registry.
+    """
+
+    database_url: str
+
+    def run(
+        self,
+        stage: Stage,
+        operation: str,
+        *,
+        inputs: Mapping[str, str],
+        params: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        progress: ProgressReporter | None = None,
+    ) -> ChildRun: ...
+
+    def adopt(self, ref: str) -> None:
+        """Count ``ref``, made by a child of an earlier, interrupted run of the same
+        operation and actor, as made by this run's children (a resumed sweep's trials)."""
+        ...
+
+
+@dataclass(frozen=True)
 class StageContext:
     """Everything a stage operation may use; built by the core for each run.
 
@@ -121,6 +160,57 @@ class StageContext:
     #: when it declares none); ``params`` holds the same values as a mapping.
     options: Any = None
     plugins: PluginServices | None = field(default=None, repr=False, compare=False)
+    #: Set by the runner: runs other operations as runs of their own (:meth:`run_child`).
+    children: ChildRuns | None = field(default=None, repr=False, compare=False)
+
+    def run_child(
+        self,
+        stage: Stage | str,
+        operation: str,
+        *,
+        inputs: Mapping[str, str],
+        params: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        progress: ProgressReporter | None = None,
+    ) -> ChildRun:
+        """Run ``operation`` as a run of its own, by the same actor, recorded and committed
+        before this returns (its evidence, outputs and lineage), whatever becomes of this run.
+
+        ``inputs`` are version references (``model:tiny@1``). The child run's
+        record names this run as its ``parent_run``; its output versions may be
+        the subjects of this run's evidence and be listed in
+        :attr:`StageResult.released`. A failed child raises the runner's error
+        (its failed-run record is kept). Outside a runner this is a
+        :class:`StageError`.
+        """
+        if self.children is None:
+            raise StageError(
+                f'operation "{self.operation}" runs other operations; run it through a '
+                "workspace (the runner offers child runs), not with a hand-built context"
+            )
+        return self.children.run(
+            Stage(stage), operation, inputs=inputs, params=params, seed=seed, progress=progress
+        )
+
+    def adopt_child_output(self, ref: str) -> None:
+        """Let this run's evidence and :attr:`StageResult.released` name ``ref``, a version
+        that a child of an earlier run of the same operation, by the same actor, created
+        (a resumed sweep's finished trials); one this run's own children made is accepted
+        as it is. Any other version is a :class:`~lmops_core.errors.ValidationError`
+        naming it."""
+        if self.children is None:
+            raise StageError(
+                f'operation "{self.operation}" needs the runner; run it through a workspace'
+            )
+        self.children.adopt(ref)
+
+    def store_url(self) -> str:
+        """The metadata store's SQLAlchemy URL (a :class:`StageError` outside a runner)."""
+        if self.children is None:
+            raise StageError(
+                f'operation "{self.operation}" needs the store; run it through a workspace'
+            )
+        return self.children.database_url
 
     def input(self, role: str) -> InputAsset:
         """The input bound to ``role``, or a :class:`StageError` naming it."""
@@ -264,8 +354,10 @@ class OutputAsset:
 class EvidenceRecord:
     """A measured result to attach, immutably, to an input or output version.
 
-    ``subject`` is a role (an output's or an input's). ``artifacts`` maps a
-    name to a file under ``workdir`` (an HTML report, per-sample outputs).
+    ``subject`` is a role (an output's or an input's), or the reference of a
+    version one of the run's child runs created (:meth:`StageContext.run_child`).
+    ``artifacts`` maps a name to a file under ``workdir`` (an HTML report,
+    per-sample outputs).
     """
 
     kind: str
@@ -277,7 +369,12 @@ class EvidenceRecord:
 
 @dataclass
 class StageResult:
-    """What an operation returns: outputs, evidence, and run-level numbers."""
+    """What an operation returns: outputs, evidence, and run-level numbers.
+
+    ``released`` lists references of versions the run's child runs created
+    whose content ``lmops gc`` may collect (a sweep's losing trials): the
+    versions, their evidence and lineage stay; their files go.
+    """
 
     outputs: list[OutputAsset] = field(default_factory=list)
     evidence: list[EvidenceRecord] = field(default_factory=list)
@@ -285,6 +382,7 @@ class StageResult:
     series: dict[str, list[float]] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    released: list[str] = field(default_factory=list)
 
 
 class OperationParams(BaseModel):

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from lmops_core.artifacts.store import ArtifactStore
 from lmops_core.contracts import (
+    ChildRun,
     InputAsset,
     NullProgress,
     OutputAsset,
@@ -45,6 +46,7 @@ from lmops_core.registry import store
 from lmops_core.registry.db import Database
 from lmops_core.registry.models import Run, utcnow
 from lmops_core.registry.names import parse_ref
+from lmops_core.registry.references import RELEASED
 from lmops_core.registry.store import AuditWriter
 from lmops_core.safepaths import is_inside, join_inside
 from lmops_core.settings import Settings
@@ -87,6 +89,65 @@ def code_version() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+@dataclass(eq=False)
+class _ChildRuns:
+    """The child-run service of one run: same runner and actor, the parent named in each
+    child's record, and the versions they create remembered for the parent's result."""
+
+    runner: StageRunner
+    parent: str
+    operation: tuple[str, str]  # (stage, operation) of the parent
+    database_url: str
+    created: dict[str, str] = field(default_factory=dict)  # ref -> asset type
+    #: The parent's materialised inputs: a child given the same version reads the parent's
+    #: verified copy instead of exporting its own (a sweep's trials share one base model).
+    shared: Mapping[InputRole, InputAsset] = field(default_factory=dict)
+
+    def adopt(self, ref: str) -> None:
+        if ref in self.created:  # made by this run's own children
+            return
+        with self.runner.db.read() as s:
+            _, row = store.resolve(s, ref)
+            creator = s.get(Run, row.run_id) if row.run_id else None
+            # The parent itself may have no record: a killed run is never committed.
+            made_for = (creator.info or {}).get("parent_operation") if creator else None
+            if (
+                made_for != list(self.operation)
+                or creator is None
+                or (creator.actor != self.runner.actor)
+            ):
+                raise ValidationError(
+                    f"{ref} was not made by a child of an earlier {self.operation[0]} "
+                    f'"{self.operation[1]}" run of {self.runner.actor}; a run adopts only those',
+                    field="ref",
+                )
+        self.created[ref] = parse_ref(ref).asset_type or "model"
+
+    def run(
+        self,
+        stage: Stage,
+        operation: str,
+        *,
+        inputs: Mapping[InputRole, str],
+        params: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+        progress: ProgressReporter | None = None,
+    ) -> ChildRun:
+        outcome = self.runner.run(
+            stage,
+            operation,
+            inputs=inputs,
+            params=params,
+            seed=seed,
+            progress=progress,
+            parent={"parent_run": self.parent, "parent_operation": list(self.operation)},
+            shared=self.shared,
+        )
+        for ref in outcome.outputs.values():
+            self.created[ref] = parse_ref(ref).asset_type or "model"
+        return ChildRun(run_id=outcome.run_id, outputs=outcome.outputs, metrics=outcome.metrics)
+
+
 @dataclass(kw_only=True, eq=False)  # compared and hashed by identity
 class StageRunner:
     """Runs operations against one store, as one actor.
@@ -109,8 +170,14 @@ class StageRunner:
     # -- inputs -------------------------------------------------------------
 
     def _materialise(
-        self, inputs: Mapping[InputRole, str], into: Path
+        self,
+        inputs: Mapping[InputRole, str],
+        into: Path,
+        shared: Mapping[InputRole, InputAsset] | None = None,
     ) -> dict[InputRole, InputAsset]:
+        """Export each input version into ``into``, verified; a version already materialised
+        in ``shared`` (the parent run's inputs, same digest) is read from there."""
+        copies = {a.digest: a.path for a in (shared or {}).values() if a.path is not None}
         resolved: dict[InputRole, InputAsset] = {}
         into.mkdir(parents=True, exist_ok=True)
         with self.db.read() as s:
@@ -126,19 +193,28 @@ class StageRunner:
                 asset, version = store.resolve(s, parsed)
                 typ = parsed.asset_type
                 canonical = store.version_ref(typ, asset.name, version.version)
+                if version.status == RELEASED:
+                    raise ValidationError(
+                        f'input "{role}": {canonical} was released by the run that created it '
+                        "(a sweep's losing trial); its files may have been collected by lmops gc",
+                        field=f"inputs.{role}",
+                    )
                 path: Path | None = None
                 meta = dict(version.meta)
+                copy = copies.get(version.digest)
                 if typ == "dataset" and version.manifest_digest is not None:
                     # A partitioned input is a folder of canonical partitions (manifest order
                     # is the order of their names).
-                    path = self.artifacts.export_tree(version.manifest_digest, slot / "data")
+                    path = copy or self.artifacts.export_tree(
+                        version.manifest_digest, slot / "data"
+                    )
                     kind = version.shape
                     meta["format"] = version.format
                 elif typ == "dataset":
-                    path = self.artifacts.export_file(version.digest, slot / "data.jsonl")
+                    path = copy or self.artifacts.export_file(version.digest, slot / "data.jsonl")
                     kind = version.shape
                 elif typ == "model":
-                    path = self.artifacts.export_tree(version.digest, slot)
+                    path = copy or self.artifacts.export_tree(version.digest, slot)
                     kind = version.kind
                     meta["risk_tier"] = asset.risk_tier
                 elif typ == "suite":
@@ -171,6 +247,8 @@ class StageRunner:
         seed: int | None = None,
         progress: ProgressReporter | None = None,
         keep_workdir: bool = False,
+        parent: Mapping[str, Any] | None = None,
+        shared: Mapping[InputRole, InputAsset] | None = None,
     ) -> RunOutcome:
         registered = self.plugins.operation(stage, operation)
         spec = registered.spec
@@ -196,6 +274,10 @@ class StageRunner:
             actor=self.actor,
             code_version=code_version(),
             started_at=started,
+            info=dict(parent or {}),  # a child run names its parent (run_child)
+        )
+        children = _ChildRuns(
+            self, run_id, (stage.value, operation), self.settings.resolved_database_url
         )
         # The lease marks the run as in flight for its whole life: gc leaves its folder and
         # every blob it stores alone until it has committed (or failed).
@@ -210,7 +292,8 @@ class StageRunner:
                 )
                 self._check_training_data(stage, inputs)
                 gate = self._check_deployment(stage, inputs, params)
-                resolved = self._materialise(inputs, base / "inputs")
+                resolved = self._materialise(inputs, base / "inputs", shared)
+                children.shared = resolved
                 ctx = StageContext(
                     stage=stage,
                     operation=operation,
@@ -223,6 +306,7 @@ class StageRunner:
                     progress=progress or NullProgress(),
                     options=options,
                     plugins=self.plugins,
+                    children=children,
                 )
                 result = registered.value.run(ctx)
                 if not isinstance(result, StageResult):
@@ -230,7 +314,7 @@ class StageRunner:
                         f'operation "{operation}" of plugin "{registered.plugin}" '
                         f"returned {type(result).__name__}, not a StageResult"
                     )
-                self._check(result, resolved, workdir, operation)
+                self._check(result, resolved, workdir, operation, children.created)
                 # Blobs stored from here on are leased until the commit that references
                 # them; if anything fails, they are left to `lmops gc` once the lease ends.
                 with self.artifacts.lease(f"run-{run_id}"):  # the run's own lease
@@ -247,6 +331,7 @@ class StageRunner:
                             **result.info,
                             "duration_s": round(time.perf_counter() - t0, 3),
                             "seed": seed,
+                            **run.info,
                             "inputs": {
                                 r: {"ref": a.ref, "digest": a.digest} for r, a in resolved.items()
                             },
@@ -352,6 +437,7 @@ class StageRunner:
         inputs: Mapping[InputRole, InputAsset],
         workdir: Path,
         operation: str,
+        children: Mapping[str, str],
     ) -> None:
         output_roles: set[InputRole] = set()
         for out in result.outputs:
@@ -371,10 +457,15 @@ class StageRunner:
             if out.name is None and not out.derived_from:
                 raise StageError(f"{where}: give a name or at least one derived_from input")
         for ev in result.evidence:
-            if ev.subject not in output_roles and ev.subject not in inputs:
+            if (
+                ev.subject not in output_roles
+                and ev.subject not in inputs
+                and (ev.subject not in children)
+            ):
                 raise StageError(
                     f'operation "{operation}" evidence "{ev.kind}": subject '
-                    f"{ev.subject!r} is neither an input nor an output role"
+                    f"{ev.subject!r} is neither an input nor an output role, nor a "
+                    "version one of its child runs created"
                 )
             for name, path in ev.artifacts.items():
                 if not is_inside(workdir, path) or not Path(path).is_file():
@@ -382,6 +473,11 @@ class StageRunner:
                         f'evidence "{ev.kind}" artifact {name!r}: {path} must be '
                         "a file inside the run's workdir"
                     )
+        for ref in result.released:
+            if ref not in children:
+                raise StageError(
+                    f'operation "{operation}" releases {ref!r}, which none of its child runs created'
+                )
 
     def _store_outputs(self, result: StageResult) -> dict[str, _Stored]:
         stored: dict[str, _Stored] = {}
@@ -502,6 +598,13 @@ class StageRunner:
                         stage=run.stage,
                         run_id=run.id,
                     )
+            for ev in result.evidence:
+                if ev.subject not in subjects:  # a version a child run created
+                    child_type = parse_ref(ev.subject).asset_type or "model"
+                    child_row = store.resolve(s, ev.subject)[1]
+                    subjects[ev.subject] = (child_type, child_row, child_row.digest)
+            for ref in result.released:
+                _release(s, audit, ref, run.id)
             evidence_ids: list[int] = []
             for ev, files in zip(result.evidence, evidence_files, strict=True):
                 typ, row, expected = subjects[ev.subject]
@@ -531,12 +634,29 @@ class StageRunner:
         run.error = redact_text("".join(traceback.format_exception_only(type(exc), exc)).strip())[
             :4000
         ]
-        run.metrics, run.info, run.series_digest = {}, {}, None
+        run.metrics, run.series_digest = {}, None
+        run.info = {k: v for k, v in run.info.items() if k.startswith("parent_")}
         try:
             with self.db.write() as s:
                 store.record_run(s, self.audit, run)
         except Exception:  # noqa: BLE001 - never mask the plugin's own error
             return
+
+
+def _release(session: Any, audit: AuditWriter, ref: str, run_id: str) -> None:
+    """Mark a version released: its files become garbage once nothing else references them."""
+    _, row = store.resolve(session, ref)
+    before = row.status
+    row.status = RELEASED
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        "version.released",
+        ref,
+        before={"status": before},
+        after={"status": RELEASED, "run_id": run_id},
+    )
 
 
 def _asset_type_of(ref: Any) -> str | None:

@@ -12,11 +12,23 @@ from sqlmodel import col
 
 from lmops_core.registry.models import DatasetVersion, Evidence, ModelVersion, Run, SuiteVersion
 
+RELEASED = "released"
+"""The status of a version whose content ``lmops gc`` may collect (its record stays)."""
+
 
 def referenced_digests(session: Session) -> tuple[set[str], set[str]]:
     """``(file blobs, folder manifests)`` referenced by versions, evidence and runs."""
-    files: set[str] = set(session.execute(select(col(DatasetVersion.digest))).scalars())
-    trees: set[str] = set(session.execute(select(col(ModelVersion.digest))).scalars())
+    # A released version (a sweep's losing trial) keeps its record, not its files.
+    files: set[str] = set(
+        session.execute(
+            select(col(DatasetVersion.digest)).where(col(DatasetVersion.status) != RELEASED)
+        ).scalars()
+    )
+    trees: set[str] = set(
+        session.execute(
+            select(col(ModelVersion.digest)).where(col(ModelVersion.status) != RELEASED)
+        ).scalars()
+    )
     trees.update(session.execute(select(col(SuiteVersion.digest))).scalars())
     # A partitioned dataset's manifest is a folder manifest: it keeps every partition.
     trees.update(

@@ -1,0 +1,158 @@
+"""The Optuna side of a sweep: where the study lives, its sampler, pruner and search space.
+
+The study is kept in the registry's own database. Optuna versions its tables
+with Alembic under the default ``alembic_version`` table, which lmops' schema
+already uses, so the two cannot share one namespace: on PostgreSQL the study
+tables live in their own schema (``lmops_optuna``) of the same database; on
+SQLite, which has no schemas, in a sibling file of the registry
+(``lmops.db`` -> ``lmops.optuna.db``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from lmops_core.errors import ValidationError
+from lmops_optuna.params import Dimension, SweepParams
+
+SCHEMA = "lmops_optuna"
+LIST_SEPARATOR = "+"
+
+
+def study_storage(database_url: str) -> Any:
+    """An Optuna ``RDBStorage`` beside the registry at ``database_url`` (see the module)."""
+    import optuna
+
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        db = url.database or ""
+        if not db or db == ":memory:":
+            raise ValidationError("a sweep needs a file or server database to keep its study")
+        stem = db[: -len(".db")] if db.endswith(".db") else db
+        target = url.set(database=f"{stem}.optuna.db")
+        return optuna.storages.RDBStorage(
+            target.render_as_string(hide_password=False),
+            engine_kwargs={"connect_args": {"timeout": 60}},
+        )
+    if url.get_backend_name() == "postgresql":
+        from sqlalchemy import create_engine, text
+
+        pg = url.set(drivername="postgresql+psycopg")
+        engine = create_engine(pg)
+        with engine.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
+        engine.dispose()
+        return optuna.storages.RDBStorage(
+            pg.render_as_string(hide_password=False),
+            engine_kwargs={"connect_args": {"options": f"-csearch_path={SCHEMA}"}},
+        )
+    raise ValidationError(
+        f"a sweep keeps its study on SQLite or PostgreSQL, not {url.get_backend_name()}"
+    )
+
+
+def describe_storage(database_url: str) -> str:
+    """Where the study is, for evidence (no credentials)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        return f"sqlite file beside the registry ({url.database}, suffix .optuna.db)"
+    return f"{url.get_backend_name()} {url.host}/{url.database}, schema {SCHEMA}"
+
+
+def default_study_name(params: SweepParams, inputs: Mapping[str, str], seed: int) -> str:
+    """A name that is the same whenever the same sweep is run again (so it resumes)."""
+    same = {
+        "trainer": params.trainer,
+        "space": {k: v.model_dump() for k, v in sorted(params.space.items())},
+        "fixed": params.fixed,
+        "objective": [params.objective, params.objective_metric, params.objective_params],
+        "direction": params.direction,
+        "sampler": params.sampler,
+        "seed": seed,
+        "inputs": dict(sorted(inputs.items())),
+    }
+    blob = json.dumps(same, sort_keys=True, default=str).encode()
+    return f"sweep-{params.trainer}-{hashlib.sha256(blob).hexdigest()[:16]}"
+
+
+def make_sampler(params: SweepParams, seed: int) -> Any:
+    """The seeded Optuna sampler the parameters name."""
+    import optuna
+
+    if params.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if params.sampler == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+    if params.sampler == "grid":
+        return optuna.samplers.GridSampler(grid(params.space), seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def make_pruner(params: SweepParams) -> Any:
+    """The pruner: compares a trial's training loss at each step with earlier trials'."""
+    import optuna
+
+    if params.pruner == "none":
+        return optuna.pruners.NopPruner()
+    common = {
+        "n_startup_trials": params.pruner_startup_trials,
+        "n_warmup_steps": params.pruner_warmup_steps,
+    }
+    if params.pruner == "percentile":
+        return optuna.pruners.PercentilePruner(25.0, **common)
+    return optuna.pruners.MedianPruner(**common)
+
+
+def encode_choice(value: Any) -> Any:
+    """A categorical value as Optuna stores it: lists of names joined by ``+``."""
+    return LIST_SEPARATOR.join(value) if isinstance(value, list) else value
+
+
+def decode_choice(dim: Dimension, value: Any) -> Any:
+    """The trainer parameter value of a stored categorical value."""
+    for choice in dim.choices or ():
+        if encode_choice(choice) == value:
+            return list(choice) if isinstance(choice, list) else choice
+    return value
+
+
+def grid(space: Mapping[str, Dimension]) -> dict[str, list[Any]]:
+    """The grid sampler's values: choices, or a range with a step."""
+    out: dict[str, list[Any]] = {}
+    for name, dim in space.items():
+        if dim.type == "categorical":
+            out[name] = [encode_choice(c) for c in dim.choices or ()]
+            continue
+        if dim.step is None:
+            raise ValidationError(
+                f"param space.{name}: the grid sampler needs a step for a {dim.type} range",
+                field=f"space.{name}",
+            )
+        assert dim.low is not None and dim.high is not None
+        count = int(round((dim.high - dim.low) / dim.step)) + 1
+        values = [dim.low + i * dim.step for i in range(count)]
+        out[name] = [int(v) for v in values] if dim.type == "int" else values
+    return out
+
+
+def suggest(trial: Any, space: Mapping[str, Dimension]) -> dict[str, Any]:
+    """One trial's values of the searched parameters, as the trainer takes them."""
+    values: dict[str, Any] = {}
+    for name, dim in space.items():
+        if dim.type == "categorical":
+            raw = trial.suggest_categorical(name, [encode_choice(c) for c in dim.choices or ()])
+            values[name] = decode_choice(dim, raw)
+        elif dim.type == "int":
+            assert dim.low is not None and dim.high is not None
+            values[name] = trial.suggest_int(
+                name, int(dim.low), int(dim.high), step=int(dim.step or 1), log=dim.log
+            )
+        else:
+            assert dim.low is not None and dim.high is not None
+            values[name] = trial.suggest_float(name, dim.low, dim.high, step=dim.step, log=dim.log)
+    return values

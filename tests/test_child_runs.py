@@ -1,0 +1,101 @@
+"""Child runs (``StageContext.run_child``): runs an operation starts, each committed on its own,
+named by the parent's evidence and released to gc only when the parent says so."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from lmops_core.contracts import Stage, StageContext
+from lmops_core.errors import StageError, ValidationError
+from lmops_core.workspace import Workspace
+from tests.conftest import plugin_ws, write_jsonl
+
+PARENT_PLUGIN = textwrap.dedent("""
+    from lmops_core import hookimpl, StageResult, EvidenceRecord
+    from tests.plugin_steps import Step
+
+    def fan_out(context):
+        source = context.input("dataset").ref
+        kept = context.run_child("data_preparation", "dedup-exact", inputs={"dataset": source})
+        dropped = context.run_child("data_preparation", "length-filter",
+                                    inputs={"dataset": source}, params={"min_chars": 3})
+        [a], [b] = kept.outputs.values(), dropped.outputs.values()
+        return StageResult(
+            evidence=[EvidenceRecord(kind="pick", subject=a, metrics={"chosen": True}),
+                      EvidenceRecord(kind="pick", subject=b, metrics={"chosen": False})],
+            released=[b])
+
+    def stray(context):
+        # Evidence about a version none of its children made (its input, named by ref).
+        context.adopt_child_output(context.input("dataset").ref)
+
+    def stray_evidence(context):
+        return StageResult(evidence=[EvidenceRecord(
+            kind="pick", subject=context.input("dataset").ref, metrics={"chosen": True})])
+
+    @hookimpl
+    def register_data_steps(register):
+        register(Step("fan-out", "runs two data steps and picks one", fan_out))
+        register(Step("stray", "adopts its own input", stray))
+        register(Step("stray-evidence", "names a version it did not make", stray_evidence))
+""")
+
+
+@pytest.fixture
+def parent_ws(tmp_path: Path) -> Workspace:
+    ws = plugin_ws(tmp_path, None, PARENT_PLUGIN, "parent_plugin.py")
+    yield ws
+    ws.close()
+
+
+def _data(ws: Workspace, tmp_path: Path) -> str:
+    rows = [{"text": "same"}, {"text": "same"}, {"text": "ab"}]
+    return ws.register_dataset("t", write_jsonl(tmp_path / "t.jsonl", rows), shape="text").ref
+
+
+def test_children_are_recorded_runs_the_parent_judges_and_releases(
+    parent_ws: Workspace, tmp_path: Path
+) -> None:
+    ref = _data(parent_ws, tmp_path)
+    parent = parent_ws.run_stage("data_preparation", "fan-out", inputs={"dataset": ref})
+    children = [r for r in parent_ws.runs() if r.info.get("parent_run") == parent.run_id]
+    assert sorted(r.operation for r in children) == ["dedup-exact", "length-filter"]
+    assert all(r.info["parent_operation"] == ["data_preparation", "fan-out"] for r in children)
+    versions = parent_ws.list_versions("dataset", "t")[1:]  # the children's outputs
+    picks = {
+        v.ref: [(e.metrics["chosen"], e.run_id) for e in parent_ws.evidence(v.ref, kind="pick")]
+        for v in versions
+    }
+    assert sorted(picks.values()) == [[(False, parent.run_id)], [(True, parent.run_id)]]
+    [released] = [v for v in versions if v.status == "released"]
+    assert picks[released.ref] == [(False, parent.run_id)]
+    # Its record stays; its file is garbage, and it can no longer be an input.
+    with pytest.raises(ValidationError, match="was released by the run that created it"):
+        parent_ws.run_stage("data_preparation", "dedup-exact", inputs={"dataset": released.ref})
+    assert parent_ws.gc(older_than_seconds=0)["blobs_deleted"] >= 1
+    assert parent_ws.verify_audit().ok
+
+
+def test_a_run_names_only_versions_its_children_made(parent_ws: Workspace, tmp_path: Path) -> None:
+    ref = _data(parent_ws, tmp_path)
+    with pytest.raises(ValidationError, match="was not made by a child of an earlier"):
+        parent_ws.run_stage("data_preparation", "stray", inputs={"dataset": ref})
+    with pytest.raises(StageError, match="nor a version one of its child runs created"):
+        parent_ws.run_stage("data_preparation", "stray-evidence", inputs={"dataset": ref})
+
+
+def test_run_child_needs_a_runner(tmp_path: Path) -> None:
+    context = StageContext(
+        stage=Stage.TRAINING,
+        operation="sweep",
+        inputs={},
+        params={},
+        workdir=tmp_path,
+        actor="me",
+        run_id="r1",
+    )
+    with pytest.raises(StageError, match="run it through a workspace"):
+        context.run_child("training", "sft", inputs={})
