@@ -30,6 +30,8 @@ OFFLINE_DEFAULTS: dict[str, str] = {
     # tldextract (presidio's e-mail and URL recognizers): an empty list of suffix-list
     # URLs disables every download; its module-level extractor reads this at import.
     "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
+    # ray (lmops-ray): its usage statistics are opt-out; read when a cluster starts.
+    "RAY_USAGE_STATS_ENABLED": "0",
 }
 
 

@@ -37,7 +37,8 @@ GOOD, HOPELESS = 2e-2, 1e-7
 
 
 def test_listed_by_lmops_plugins(tmp_path: Path) -> None:
-    listed = listed_plugins(tmp_path / "home", LMOPS_PLUGINS=PLUGIN)["lmops_optuna.plugin"]
+    # Found through its installed entry point, as a third party's plugin would be.
+    listed = listed_plugins(tmp_path / "home")["lmops-optuna"]
     assert sorted(listed["operations"]) == ["evaluation:heldout-loss", "training:sweep"]
 
 

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from lmops_core.offline import set_offline_defaults
 from lmops_core.workspace import Workspace
 from tests.conftest import make_settings
+
+set_offline_defaults()  # Ray's usage statistics off, as loading plugins would make them
 
 #: Loaded by module path, so the tests run before and after the entry point is installed.
 PLUGINS = ["lmops_ray.plugin", "lmops_presidio.plugin"]

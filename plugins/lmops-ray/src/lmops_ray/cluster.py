@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from urllib.parse import urlsplit
 
@@ -61,8 +60,8 @@ def connect(settings: RaySettings) -> RayMapper:
     if remote:
         assert address is not None
         check_reachable(address, settings.connect_timeout_s)
-    # Never phone home from a governed run (Ray's usage statistics are opt-out).
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Ray's usage statistics stay off: RAY_USAGE_STATS_ENABLED=0 is one of the core's offline
+    # switches (lmops_core.offline), set before any plugin is imported.
     import ray
 
     if not ray.is_initialized():
