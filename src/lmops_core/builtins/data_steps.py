@@ -36,7 +36,7 @@ from lmops_core.datasets.partitions import (
     PARTITIONED_FORMAT,
     PartitionWriter,
     partition_files,
-    read_partition_records,
+    read_partition,
 )
 from lmops_core.datasets.shapes import text_fields
 from lmops_core.errors import ValidationError
@@ -49,13 +49,15 @@ from lmops_core.safepaths import join_inside
 CHUNK_RECORDS = 2000
 
 
-def _records(path: Path) -> Iterator[tuple[bytes, dict[str, Any]]]:
-    """``(canonical JSON without newline, record)`` per line of a canonical JSONL file."""
+def _lines(path: Path) -> Iterator[bytes]:
+    """The canonical JSON of each record (without its newline) of a canonical JSONL file.
+
+    Not parsed here: the engine's workers parse what their chunk function needs.
+    """
     with open(path, "rb") as fh:
         for line in fh:
             if line.strip():
-                raw = line.rstrip(b"\n")
-                yield raw, json.loads(raw)
+                yield line.rstrip(b"\n")
 
 
 def _joined_text(shape: str, record: Mapping[str, Any]) -> str:
@@ -117,7 +119,7 @@ class _FilterStep:
     def _filter(
         self,
         shape: str,
-        records: Iterable[tuple[bytes, dict[str, Any]]],
+        lines: Iterable[bytes],
         write: Callable[[bytes], object],
         context: StageContext,
         mapper: ChunkMapper,
@@ -128,7 +130,7 @@ class _FilterStep:
 
         def chunks() -> Iterator[list[bytes]]:
             chunk: list[bytes] = []
-            for raw, _ in records:
+            for raw in lines:
                 chunk.append(raw)
                 if len(chunk) >= CHUNK_RECORDS:
                     in_flight.append(chunk)
@@ -139,14 +141,14 @@ class _FilterStep:
                 yield chunk
 
         for results in mapper.map_chunks(self.setup(shape), chunks()):
-            lines = in_flight.popleft()
-            for raw, keep in zip(lines, self.decide(shape, lines, results), strict=True):
+            chunk = in_flight.popleft()
+            for raw, keep in zip(chunk, self.decide(shape, chunk, results), strict=True):
                 if keep:
                     write(raw)
                     kept += 1
                 else:
                     removed += 1
-            context.progress.advance(len(lines))
+            context.progress.advance(len(chunk))
         return kept, removed
 
     def run(self, context: StageContext) -> StageResult:
@@ -162,9 +164,7 @@ class _FilterStep:
             kept = removed = 0
             for name, path in partition_files(source.path):
                 writer = PartitionWriter(join_inside(out_path, name, what="partition"))
-                k, r = self._filter(
-                    source.kind, read_partition_records(path), writer.add, context, mapper
-                )
+                k, r = self._filter(source.kind, read_partition(path), writer.add, context, mapper)
                 writer.close(name)
                 kept, removed = kept + k, removed + r
         else:
@@ -172,7 +172,7 @@ class _FilterStep:
             with open(out_path, "wb") as out:
                 kept, removed = self._filter(
                     source.kind,
-                    _records(source.path),
+                    _lines(source.path),
                     lambda raw: out.writelines((raw, b"\n")),
                     context,
                     mapper,
