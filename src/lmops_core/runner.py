@@ -110,11 +110,10 @@ class _ChildRuns:
             _, row = store.resolve(s, ref)
             creator = s.get(Run, row.run_id) if row.run_id else None
             # The parent itself may have no record: a killed run is never committed.
-            made_for = (creator.info or {}).get("parent_operation") if creator else None
             if (
-                made_for != list(self.operation)
-                or creator is None
-                or (creator.actor != self.runner.actor)
+                creator is None
+                or creator.actor != self.runner.actor
+                or (creator.info or {}).get("parent_operation") != list(self.operation)
             ):
                 raise ValidationError(
                     f"{ref} was not made by a child of an earlier {self.operation[0]} "
