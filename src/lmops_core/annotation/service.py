@@ -141,27 +141,11 @@ def import_annotations(
     records, unresolved = _answered(tasks, source, typ, answer_field, candidates)
     if not records:
         raise ValidationError(f"{export.name}: no task has an answer to record", file=export.name)
-    voted = [t.votes for t in tasks if t.votes]
-    per_annotator = Counter(a for v in voted for a in v)
-    agreement = measure(voted)
-    metrics: dict[str, Any] = {
-        "type": typ,
-        "annotators": len(per_annotator),
-        "annotations": sum(per_annotator.values()),
-        "records_annotated": len(voted),
-        "records_unresolved": unresolved,
-        "records_unannotated": len(source.records) - len(voted),
-        "agreement_method": agreement.method,
-        "agreement_items": agreement.items,
-    }
-    if agreement.kappa is not None:
-        metrics["agreement"] = agreement.kappa
-    details = {
-        "annotators": dict(sorted(per_annotator.items())),
+    metrics, details = _evidence(tasks, kind=typ, total=len(source.records), unresolved=unresolved)
+    details |= {
         "field": answer_field or None,
         "export_file": export.name,
         "export_sha256": "sha256:" + hashlib.sha256(raw).hexdigest(),
-        "agreement_note": agreement.note,
     }
     # The normalised answers and the version that cites them are stored under one lease:
     # `lmops gc` cannot take the blob before the evidence referencing it is committed.
@@ -177,6 +161,32 @@ def import_annotations(
             action="annotation.import",
         )
         return record_derived(ws, source, new)
+
+
+def _evidence(
+    tasks: list[TaskVotes], *, kind: str, total: int, unresolved: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The import's ``annotation`` metrics and details: who answered how often, agreement."""
+    voted = [t.votes for t in tasks if t.votes]
+    per_annotator = Counter(a for v in voted for a in v)
+    agreement = measure(voted)
+    metrics: dict[str, Any] = {
+        "type": kind,
+        "annotators": len(per_annotator),
+        "annotations": sum(per_annotator.values()),
+        "records_annotated": len(voted),
+        "records_unresolved": unresolved,
+        "records_unannotated": total - len(voted),
+        "agreement_method": agreement.method,
+        "agreement_items": agreement.items,
+    }
+    if agreement.kappa is not None:
+        metrics["agreement"] = agreement.kappa
+    details = {
+        "annotators": dict(sorted(per_annotator.items())),
+        "agreement_note": agreement.note,
+    }
+    return metrics, details
 
 
 def _answered(
