@@ -17,5 +17,5 @@ for p in plugins/*/; do
 print(','.join(d['project'].get('optional-dependencies', {})))")
   PLUGINS+=(-e "${p}${extras:+[$extras]}")
 done
-"${PIP[@]}" -c constraints.txt -e ".[parquet,dedup,postgres,dev]" "${PLUGINS[@]}" "$@"
+"${PIP[@]}" -c constraints.txt -e ".[parquet,dedup,annotation,postgres,dev]" "${PLUGINS[@]}" "$@"
 echo "lmops installed in .venv ($(.venv/bin/python -c 'import lmops_core; print(lmops_core.__version__)'))"

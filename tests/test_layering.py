@@ -27,7 +27,7 @@ ALLOWED_PRIVATE: set[tuple[str, str]] = set()
 #: Modules below the facade that may still import the workspace, each with why.
 ALLOWED_UP: set[str] = set()
 #: The services below the SDK facade.
-BELOW_FACADE = ("runner.py", "governance", "deploy", "reports")
+BELOW_FACADE = ("runner.py", "governance", "deploy", "reports", "annotation")
 
 
 def _modules() -> list[tuple[str, ast.Module]]:

@@ -17,6 +17,7 @@ from lmops_core.errors import ConfigurationError
 EXTRAS: dict[str, tuple[str, ...]] = {
     "parquet": ("pyarrow",),
     "dedup": ("datasketch",),
+    "annotation": ("sklearn", "statsmodels", "numpy"),
     "postgres": ("psycopg",),
 }
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from lmops_core.annotation.facade import Annotations
 from lmops_core.artifacts.store import ArtifactStore
 from lmops_core.audit.chain import VerifyResult, verify_session
 from lmops_core.audit.checkpoints import read_checkpoint_file
@@ -329,6 +330,11 @@ class Workspace:
     def governance(self) -> Governance:
         """Policies, roles, tokens and promotion requests: the only door into a stage."""
         return self._governance
+
+    @property
+    def annotation(self) -> Annotations:
+        """Label Studio export and import, annotator agreement, and sample review."""
+        return Annotations(self)
 
     @property
     def audit_writer(self) -> store.AuditWriter:

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from lmops_core.api import create_app
 from lmops_core.api.config import ApiSettings
 from lmops_core.workspace import Workspace
-from tests.conftest import make_model_folder, policy_ws, prod_policy
+from tests.conftest import make_model_folder, policy_ws, prod_policy, write_jsonl
 
 POLICY = prod_policy("api-test", evidence="{kind: eval}", more=("request_ttl: 7d",))
 
@@ -54,6 +54,7 @@ class Env:
     tmp: Path
     tokens: dict[str, str] = field(default_factory=dict)
     models: int = 0
+    datasets: str | None = None
 
     def auth(self, user: str) -> dict[str, str]:
         """The Authorization header of ``user``."""
@@ -78,6 +79,16 @@ class Env:
             json={"role": role, "comment": comment},
             headers=self.auth(user),
         )
+
+    def dataset(self, name: str = "tickets") -> str:
+        """The reference of a small instruction dataset, registered once by ``author``."""
+        if self.datasets is None:
+            rows = [{"prompt": f"question {i}", "response": f"answer {i}"} for i in range(4)]
+            path = write_jsonl(self.tmp / f"{name}.jsonl", rows)
+            self.datasets = (
+                self.as_user("author").register_dataset(name, path, shape="instruction").ref
+            )
+        return self.datasets
 
     def model(self, acc: float | None = 0.8, name: str = "chat") -> str:
         """Register a model version as ``author``, with eval evidence measured by ``val``."""

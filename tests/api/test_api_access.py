@@ -13,6 +13,7 @@ from tests.api.conftest import ROLE_USER, Env
 ROLES = tuple(ROLE_USER)
 ALL = set(ROLES)
 MISSING = "0" * 32
+SAMPLE_REVIEWERS = {"data_steward", "validator", "admin"}
 
 # (method, path template, roles allowed or "public", status for an allowed caller).
 # Allowed callers get the status the service gives these inputs: missing requests are 404.
@@ -50,6 +51,12 @@ MATRIX: list[tuple[str, str, set[str] | str, int]] = [
         {"submitter", "validator", "risk_officer", "admin"},
         404,
     ),
+    ("GET", "/api/v1/reviews", ALL, 200),
+    ("POST", "/api/v1/reviews", SAMPLE_REVIEWERS, 201),
+    ("GET", "/api/v1/reviews/{review_id}", ALL, 404),
+    ("POST", "/api/v1/reviews/{review_id}/accept", SAMPLE_REVIEWERS, 404),
+    ("POST", "/api/v1/reviews/{review_id}/reject", SAMPLE_REVIEWERS, 404),
+    ("POST", "/api/v1/reviews/{review_id}/finish", SAMPLE_REVIEWERS, 404),
 ]
 
 
@@ -99,13 +106,21 @@ def _call(c: TestClient, env: Env, method: str, path: str, headers: dict[str, st
     ref = "model:chat@1"
     if method == "MOUNT":
         return c.get(f"{path}/swagger-ui.css", headers=headers).status_code
-    url = path.replace("{request_id}", MISSING)
+    url = path.replace("{request_id}", MISSING).replace("{review_id}", MISSING)
     if path == "/api/v1/policy/explain":
         return c.get(url, params={"ref": ref, "to": "production"}, headers=headers).status_code
     if path == "/api/v1/requests" and method == "POST":
         # A fresh version per call: a version may hold only one pending request per stage.
         fresh = env.model(acc=0.8)
         return c.post(url, json={"ref": fresh, "to": "production"}, headers=headers).status_code
+    if path == "/api/v1/reviews" and method == "POST":
+        body = {"ref": env.dataset(), "size": 2, "seed": 1}
+        return c.post(url, json=body, headers=headers).status_code
+    if path.startswith("/api/v1/reviews/") and method == "POST":
+        body = {"indices": [0], **({"reason": "wrong"} if path.endswith("/reject") else {})}
+        return c.post(
+            url, json=body if not path.endswith("/finish") else {}, headers=headers
+        ).status_code
     if path.endswith("/close"):
         return c.post(url, json={"comment": "done"}, headers=headers).status_code
     if path.endswith(("/approve", "/reject")):

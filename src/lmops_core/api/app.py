@@ -26,6 +26,7 @@ from lmops_core.api.routes import (
     report,
     requests,
     retraining,
+    reviews,
 )
 from lmops_core.api.security import PUBLIC, AccessRegistry, DefaultDenyMiddleware
 from lmops_core.governance.schemas import Principal
@@ -125,7 +126,7 @@ def create_app(
     registry = AccessRegistry()
     app.state.access = registry
     registry.add_raw(OPENAPI_PATH, PUBLIC)
-    for module in (health, requests, report, inventory, audit, policy, retraining):
+    for module in (health, requests, report, inventory, audit, policy, retraining, reviews):
         app.include_router(module.router)
     mount_docs(app, registry)
     mount_console(app, registry, session_minutes=api_settings.console_session_minutes)

@@ -1,9 +1,9 @@
 """Evidence kinds the core itself records, declared like any plugin's.
 
 Every kind the core attaches (dataset cards and ingestion reports, manual
-validation, accepted pickle files, bundles, and the governance trail:
-promotion requests, approvals, promotions, revocations, revalidations) is
-declared here, so ``lmops policy lint`` accepts policies that name them and
+validation, accepted pickle files, bundles, annotation and sample review, and the
+governance trail: promotion requests, approvals, promotions, revocations,
+revalidations) is declared here, so ``lmops policy lint`` accepts policies that name them and
 checks the metrics they read.
 """
 
@@ -105,6 +105,55 @@ RETRAINING = EvidenceKind(
     ],
 )
 
+ANNOTATION = EvidenceKind(
+    name="annotation",
+    description="Who annotated a dataset version and how well they agreed (imported from "
+    "Label Studio), and a reviewer's verdicts on a sample of its records.",
+    metrics=[
+        Metric("type", "string", headline=True, description="labels, preference or rating"),
+        Metric("annotators", "integer", "people", headline=True),
+        Metric("annotations", "integer", "answers"),
+        Metric("records_annotated", "integer", "records"),
+        Metric(
+            "records_unresolved",
+            "integer",
+            "records",
+            "lower",
+            description="records left out: their annotators tied",
+        ),
+        Metric("records_unannotated", "integer", "records"),
+        Metric(
+            "agreement",
+            "number",
+            "kappa",
+            "higher",
+            headline=True,
+            description="Cohen's kappa (two annotators) or Fleiss' kappa (more); "
+            "absent when undefined",
+        ),
+        Metric("agreement_method", "string"),
+        Metric("agreement_items", "integer", "records"),
+        Metric("review_sampled", "integer", "records"),
+        Metric("review_accepted", "integer", "records"),
+        Metric("review_rejected", "integer", "records", "lower"),
+        Metric(
+            "review_acceptance",
+            "number",
+            "share",
+            "higher",
+            headline=True,
+            description="accepted / sampled, in the sample review",
+        ),
+        Metric(
+            "records_excluded",
+            "integer",
+            "records",
+            "lower",
+            description="rejected records left out of this version",
+        ),
+    ],
+)
+
 #: Every kind the core records, in the order they are registered.
 CORE_KINDS: tuple[EvidenceKind, ...] = (
     DATASET_CARD,
@@ -118,6 +167,7 @@ CORE_KINDS: tuple[EvidenceKind, ...] = (
     REVOCATION,
     REVALIDATION,
     RETRAINING,
+    ANNOTATION,
 )
 
 

@@ -10,6 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from lmops_core.cli import (
+    annotation_cmds,
     deploy_cmds,
     governance_cmds,
     monitor_cmds,
@@ -78,6 +79,8 @@ _GROUPS: dict[str, typer.Typer] = {
     "plugin": plugin_cmds.plugin_app,
     "monitor": monitor_cmds.monitor_app,
     "retrain": retrain_cmds.retrain_app,
+    "annotation": annotation_cmds.annotation_app,
+    "review": annotation_cmds.review_app,
 }
 for _name, _command in _COMMANDS.items():
     # `stage STAGE OPERATION --help` also describes the operation: the command handles --help.

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Connection, create_engine
 from sqlmodel import SQLModel
 
+import lmops_core.annotation.models  # noqa: F401
 import lmops_core.governance.models  # noqa: F401
 import lmops_core.registry.models  # noqa: F401  - registers the tables on SQLModel.metadata
 
