@@ -134,11 +134,53 @@ def lac_entities(text: str) -> list[tuple[str, int, int]]:
     return lac_entities_batch([text])[0]
 
 
-def lac_entities_batch(texts: Sequence[str]) -> list[list[tuple[str, int, int]]]:
-    """:func:`lac_entities` of each text, LAC running over them in batches."""
-    han = [text for text in dict.fromkeys(texts) if HAN.search(text) is not None]
-    by_text = dict(zip(han, lac_words_batch(han), strict=True))
-    return [_entities(text, by_text[text]) if text in by_text else [] for text in texts]
+def lac_entities_batch(
+    texts: Sequence[str], known: dict[str, list[tuple[str, int, int]]] | None = None
+) -> list[list[tuple[str, int, int]]]:
+    """:func:`lac_entities` of each text, LAC running over their sentences in batches.
+
+    LAC reads each sentence holding a Han character on its own
+    (:func:`sentences`); sentences without one are not read. ``known``
+    holds the entities of sentences already read (by an earlier call), and
+    gains those read now: a re-scan whose sentences did not change reads none.
+    """
+    cache = {} if known is None else known
+    units = [sentences(text) for text in texts]
+    todo = list(
+        dict.fromkeys(
+            unit
+            for pieces in units
+            for _, unit in pieces
+            if unit not in cache and HAN.search(unit) is not None
+        )
+    )
+    for unit, tagged in zip(todo, lac_words_batch(todo), strict=True):
+        cache[unit] = _entities(unit, tagged)
+    out = []
+    for text, pieces in zip(texts, units, strict=True):
+        found = [
+            (entity, start + offset, end + offset)
+            for offset, unit in pieces
+            for entity, start, end in cache.get(unit, ())
+        ]
+        out.append(found + pinyin_names(text) if HAN.search(text) is not None else found)
+    return out
+
+
+_SENTENCE_END = re.compile(r"(?<=[。！？!?；\n])")
+
+
+def sentences(text: str) -> list[tuple[int, str]]:
+    """``(offset, sentence)`` for each sentence of ``text``: each ends after ``。！？!?；`` or a
+    line break. LAC is a sentence tagger; a sentence read alone reads the same in a re-scan
+    when nothing in it was redacted."""
+    pieces = []
+    offset = 0
+    for piece in _SENTENCE_END.split(text):
+        if piece:
+            pieces.append((offset, piece))
+        offset += len(piece)
+    return pieces
 
 
 def _entities(text: str, tagged: list[tuple[str, str]]) -> list[tuple[str, int, int]]:
@@ -167,7 +209,7 @@ def _entities(text: str, tagged: list[tuple[str, str]]) -> list[tuple[str, int, 
             found[-1] = (entity, found[-1][1], max(found[-1][2], span[1]))
         else:
             found.append((entity, *span))
-    return found + pinyin_names(text)
+    return found
 
 
 SURNAMES = frozenset(
@@ -296,11 +338,26 @@ class ChineseNerRecognizer(EntityRecognizer):
             name=_NAME,
         )
         self._prepared: dict[str, list[tuple[str, int, int]]] = {}
+        self._sentences: dict[str, list[tuple[str, int, int]]] = {}
 
     def prepare(self, texts: Sequence[str]) -> None:
         """Run LAC over ``texts`` in batches now; :meth:`analyze` of one of them reads the
-        answer. Replaces what an earlier call prepared."""
-        self._prepared = dict(zip(texts, lac_entities_batch(texts), strict=True))
+        answer. Replaces what an earlier call prepared, but sentences that call read are not
+        read again (a re-scan reads only the sentences in which something was redacted)."""
+        known = self._sentences
+        self._sentences = {}
+        found = lac_entities_batch(texts, self._sentences_from(known, texts))
+        self._prepared = dict(zip(texts, found, strict=True))
+
+    def _sentences_from(
+        self, known: dict[str, list[tuple[str, int, int]]], texts: Sequence[str]
+    ) -> dict[str, list[tuple[str, int, int]]]:
+        # Only the sentences of these texts are kept: memory stays bounded by two calls.
+        for text in texts:
+            for _, unit in sentences(text):
+                if unit in known:
+                    self._sentences[unit] = known[unit]
+        return self._sentences
 
     def load(self) -> None:
         """Load the model now rather than on the first Chinese text."""
