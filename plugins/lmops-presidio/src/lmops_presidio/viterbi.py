@@ -9,6 +9,7 @@ of equal scores as ``numpy.argmax`` does, so it gives the same paths.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numba  # type: ignore[import-untyped]
@@ -16,8 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 
-@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
-def _decode(emissions: Any, transitions: Any) -> Any:  # pragma: no cover - compiled
+def _decode(emissions: Any, transitions: Any) -> Any:
     batch, steps, tags = emissions.shape
     path = np.empty((batch, steps), dtype=np.int64)
     back = np.empty((max(steps - 1, 0), tags), dtype=np.int64)
@@ -54,6 +54,16 @@ def _decode(emissions: Any, transitions: Any) -> Any:  # pragma: no cover - comp
     return path
 
 
+@lru_cache(maxsize=1)
+def _compiled() -> Any:
+    """:func:`_decode` compiled, from numba's on-disk cache when it can keep one (compiling
+    takes seconds of CPU, once per process otherwise)."""
+    try:
+        return numba.njit(cache=True, nogil=True)(_decode)
+    except RuntimeError:  # no writable cache location: compile in memory
+        return numba.njit(nogil=True)(_decode)
+
+
 def viterbi_paths(emissions: npt.NDArray[Any], transitions: npt.NDArray[Any]) -> npt.NDArray[Any]:
     """The best tag path of each sequence: ``emissions`` (batch, steps, tags) to (batch, steps).
 
@@ -64,5 +74,5 @@ def viterbi_paths(emissions: npt.NDArray[Any], transitions: npt.NDArray[Any]) ->
         return np.empty(emissions.shape[:2], dtype=np.int64)
     scores = np.ascontiguousarray(emissions)
     moves = np.ascontiguousarray(transitions, dtype=scores.dtype)
-    paths: npt.NDArray[Any] = _decode(scores, moves)
+    paths: npt.NDArray[Any] = _compiled()(scores, moves)
     return paths
