@@ -50,3 +50,16 @@ def test_leftovers_are_found_in_the_view_and_given_in_output_offsets() -> None:
     assert [(f.entity_type, output[f.start : f.end]) for f in left] == [
         ("EMAIL_ADDRESS", "ada@example.com")
     ]
+
+
+def test_a_name_next_to_a_phone_number_is_found_in_the_first_pass() -> None:
+    # The NER reads the text with the number blanked, as the re-scan will read it.
+    text = "客户 Emily Johnson 要求更改联系电话为 17025612011。"
+    guard = PiiGuard()
+    redaction = guard.redact(text)
+    assert [(f.entity_type, text[f.start : f.end]) for f in redaction.findings] == [
+        ("PERSON", "Emily Johnson"),
+        ("CN_MOBILE", "17025612011"),
+    ]
+    assert redaction.text == "客户 <PERSON> 要求更改联系电话为 <CN_MOBILE>。"
+    assert guard.leftovers([redaction]) == [[]]
