@@ -304,18 +304,21 @@ class PiiGuard:
         the same English view as the first pass.
         """
         empty = empty_artifacts(self.config.language)
+        # Locals only, then one assignment: threads sharing a guard reuse less, never wrongly.
         known = self._english
-        self._english = {}
+        current: dict[str, NlpArtifacts] = {}
         english = {text: english_view(text) for text in texts if has_latin(text)}
         todo = [view for view in dict.fromkeys(english.values()) if view not in known]
         done = analyzer.nlp_engine.process_batch(
             todo, self.config.language, batch_size=self.config.batch_size
         )
         for view, artifacts in done:
-            known[str(view)] = artifacts
+            current[str(view)] = artifacts
         for view in english.values():
-            self._english[view] = known[view]
-        return {text: self._english[english[text]] if text in english else empty for text in texts}
+            if view not in current:
+                current[view] = known[view]
+        self._english = current
+        return {text: current[english[text]] if text in english else empty for text in texts}
 
 
 def _decided(results: list[RecognizerResult]) -> list[RecognizerResult]:

@@ -345,19 +345,14 @@ class ChineseNerRecognizer(EntityRecognizer):
         answer. Replaces what an earlier call prepared, but sentences that call read are not
         read again (a re-scan reads only the sentences in which something was redacted)."""
         known = self._sentences
-        self._sentences = {}
-        found = lac_entities_batch(texts, self._sentences_from(known, texts))
-        self._prepared = dict(zip(texts, found, strict=True))
-
-    def _sentences_from(
-        self, known: dict[str, list[tuple[str, int, int]]], texts: Sequence[str]
-    ) -> dict[str, list[tuple[str, int, int]]]:
         # Only the sentences of these texts are kept: memory stays bounded by two calls.
-        for text in texts:
-            for _, unit in sentences(text):
-                if unit in known:
-                    self._sentences[unit] = known[unit]
-        return self._sentences
+        # Locals only, then one assignment: concurrent callers reuse less, never wrongly.
+        current = {
+            unit: known[unit] for text in texts for _, unit in sentences(text) if unit in known
+        }
+        found = lac_entities_batch(texts, current)
+        self._sentences = current
+        self._prepared = dict(zip(texts, found, strict=True))
 
     def load(self) -> None:
         """Load the model now rather than on the first Chinese text."""
