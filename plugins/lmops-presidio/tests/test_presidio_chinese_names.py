@@ -11,7 +11,7 @@ from lmops_presidio.config import GuardConfig
 from lmops_presidio.evaluation import LabelledText, Score, Span, load_labelled, score
 from lmops_presidio.guard import PiiGuard
 from lmops_presidio.prefilter import HAN, english_view
-from lmops_presidio.zh_ner import lac_model, lac_words_batch
+from lmops_presidio.zh_ner import lac_entities_batch, lac_model, lac_words_batch, sentences
 
 HELDOUT = Path(__file__).parent / "data" / "bilingual_pii" / "heldout.jsonl"
 
@@ -135,3 +135,21 @@ def test_batched_lac_tags_every_text_as_lac_does_one_by_one() -> None:
     texts += ["李娜明天去上海", "王芳昨天回北京", "", "张", "请拨打 <CN_MOBILE> 联系我。"]
     one_by_one = [[tuple(pair) for pair in lac_model().run(text)] for text in texts]
     assert lac_words_batch(texts) == one_by_one
+
+
+def test_lac_reads_sentence_by_sentence() -> None:
+    text = "李娜明天去上海。王芳呢？\nok"
+    assert sentences(text) == [(0, "李娜明天去上海。"), (8, "王芳呢？"), (12, "\n"), (13, "ok")]
+
+
+def test_sentences_read_before_give_the_same_entities_at_their_new_offsets() -> None:
+    texts = ["李娜明天去上海。王芳昨天回北京。", "请联系王芳。客户李娜明天去上海。"]
+    known: dict[str, list[tuple[str, int, int]]] = {}
+    first = lac_entities_batch(texts, known)
+    assert "王芳昨天回北京。" in known and "请联系王芳。" in known
+    # Every sentence of these is known now: nothing is read, offsets still shift.
+    again = ["王芳昨天回北京。李娜明天去上海。"]
+    assert lac_entities_batch(again, known) == lac_entities_batch(again)
+    assert first == lac_entities_batch(texts)
+    names = [again[0][s:e] for entity, s, e in lac_entities_batch(again, known)[0]]
+    assert names == ["王芳", "北京", "李娜", "上海"]

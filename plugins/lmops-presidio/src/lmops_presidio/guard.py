@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from presidio_analyzer import AnalyzerEngine, RecognizerResult
@@ -28,6 +28,7 @@ from lmops_presidio.engines import (
 )
 from lmops_presidio.operators import operator_configs
 from lmops_presidio.prefilter import candidate_entities, english_view, has_latin
+from lmops_presidio.rescan import RescanView, blank, rescan_view, union
 
 __all__ = ["Finding", "GuardConfig", "PiiGuard", "Redaction", "make_pii_guard"]
 
@@ -91,6 +92,9 @@ class Redaction:
     findings: tuple[Finding, ...] = ()
     written: tuple[tuple[int, int], ...] = ()
     """Spans of ``text`` the operators wrote (placeholders, masks, digests)."""
+    view: RescanView | None = None
+    """What :meth:`PiiGuard.leftovers` reads: the source text with the redacted spans blanked
+    at their own width (None when an operator kept part of a value visible)."""
 
     @property
     def changed(self) -> bool:
@@ -112,6 +116,8 @@ class PiiGuard:
         self._entities = entities
         self._uses_ner = any(name in NER_ENTITIES for name in entities)
         self._operators = operator_configs(self.config)
+        # English views the NER read in the previous call, and their artifacts.
+        self._english: dict[str, NlpArtifacts] = {}
 
     @property
     def analyzer(self) -> AnalyzerEngine:
@@ -158,12 +164,16 @@ class PiiGuard:
                 merge_entities_with_spaces=False,
             )
             counts = Counter(item.entity_type for item in anonymized.items)
+            written = tuple(sorted(self._written(item) for item in anonymized.items))
             out.append(
                 Redaction(
                     text=anonymized.text,
                     counts=dict(sorted(counts.items())),
                     findings=tuple(_finding(result) for result in results),
-                    written=tuple(sorted(self._written(item) for item in anonymized.items)),
+                    written=written,
+                    view=rescan_view(
+                        text, [(r.start, r.end) for r in results], anonymized.text, written
+                    ),
                 )
             )
         return out
@@ -177,14 +187,29 @@ class PiiGuard:
         return (item.end - masked, item.end) if spec.from_end else (item.start, item.start + masked)
 
     def leftovers(self, redactions: Sequence[Redaction]) -> list[list[Finding]]:
-        """Personal data left in redacted texts, by re-scanning them.
+        """Personal data left in redacted texts, by re-scanning them; offsets in the output.
 
         What the operators wrote is blanked first (spaces, so offsets hold):
         a placeholder such as ``<CN_MOBILE>`` is never itself scanned, and its
-        Latin letters cannot make the English NER read a Chinese text. What a
-        partial mask left visible is original text and is scanned.
+        Latin letters cannot make the English NER read a Chinese text. The
+        blanks are as wide as the values they replaced (:mod:`lmops_presidio.rescan`),
+        so a placeholder's length changes nothing either. What a partial mask
+        left visible is original text and is scanned.
         """
-        return self.scan_batch([_blank(r.text, r.written) for r in redactions])
+        views = [
+            r.view.text if r.view is not None else blank(r.text, union(r.written))
+            for r in redactions
+        ]
+        out = []
+        for redaction, found in zip(redactions, self.scan_batch(views), strict=True):
+            view = redaction.view
+            if view is not None:
+                found = [
+                    replace(f, start=view.output_start(f.start), end=view.output_end(f.end))
+                    for f in found
+                ]
+            out.append(found)
+        return out
 
     def _analyze(self, texts: Sequence[str]) -> list[list[RecognizerResult]]:
         for position, text in enumerate(texts):
@@ -197,45 +222,110 @@ class PiiGuard:
         return [by_text[text] for text in texts]
 
     def _analyze_unique(self, texts: list[str]) -> Iterator[list[RecognizerResult]]:
-        analyzer = self.analyzer
+        """Patterns on each text, then the NER models on it with the pattern findings blanked.
+
+        A name next to a phone number or an ID reads as it will in the
+        redacted output, and the re-scan of a text in which only pattern
+        findings were redacted reads what the NER models read here.
+        """
+        patterns = [self._patterns(text) for text in texts]
+        if not self._uses_ner:
+            yield from (_decided(found) for found in patterns)
+            return
+        views = [
+            blank(text, union((r.start, r.end) for r in found))
+            for text, found in zip(texts, patterns, strict=True)
+        ]
+        for found, ner in zip(patterns, self._ner(views), strict=True):
+            yield _decided(found + ner)
+
+    def _kept(self, results: list[RecognizerResult]) -> list[RecognizerResult]:
+        return [r for r in results if r.score >= self.config.threshold_for(r.entity_type)]
+
+    def _patterns(self, text: str) -> list[RecognizerResult]:
+        """The pattern findings of ``text`` above their thresholds."""
+        candidates = [
+            name for name in candidate_entities(text, self._entities) if name not in NER_ENTITIES
+        ]
+        if not candidates:
+            return []
         language = self.config.language
-        prepare_batch(analyzer, texts)
-        for text, artifacts in zip(texts, self._artifacts(analyzer, texts), strict=True):
-            candidates = candidate_entities(
-                text, self._entities, chinese_ner=self.config.uses_chinese_ner
-            )
-            if not candidates:
-                yield []
-                continue
-            floor = min(self.config.threshold_for(name) for name in candidates)
-            results = analyzer.analyze(
+        return self._kept(
+            self.analyzer.analyze(
                 text=text,
                 language=language,
                 entities=candidates,
-                nlp_artifacts=artifacts,
-                score_threshold=floor,
+                nlp_artifacts=empty_artifacts(language),
+                score_threshold=min(self.config.threshold_for(name) for name in candidates),
             )
-            kept = [r for r in results if r.score >= self.config.threshold_for(r.entity_type)]
-            kept = merge_same_span(drop_shadowed(kept))
-            kept.sort(key=lambda r: (r.start, r.end, r.entity_type))
-            yield kept
-
-    def _artifacts(self, analyzer: AnalyzerEngine, texts: list[str]) -> Iterator[NlpArtifacts]:
-        language = self.config.language
-        empty = empty_artifacts(language)
-        if not self._uses_ner:
-            for _ in texts:
-                yield empty
-            return
-        # The English NER reads only texts with a Latin letter, with their CJK
-        # characters blanked; the others get no artifacts (the Chinese NER
-        # does not use them).
-        english = [english_view(text) for text in texts if has_latin(text)]
-        batches = iter(
-            analyzer.nlp_engine.process_batch(english, language, batch_size=self.config.batch_size)
         )
-        for text in texts:
-            yield next(batches)[1] if has_latin(text) else empty
+
+    def _ner(self, views: list[str]) -> list[list[RecognizerResult]]:
+        """The NER findings of each view, above their thresholds."""
+        analyzer = self.analyzer
+        language = self.config.language
+        wanted = [
+            [
+                name
+                for name in candidate_entities(
+                    view, self._entities, chinese_ner=self.config.uses_chinese_ner
+                )
+                if name in NER_ENTITIES
+            ]
+            for view in views
+        ]
+        readable = list(dict.fromkeys(v for v, names in zip(views, wanted, strict=True) if names))
+        prepare_batch(analyzer, readable)
+        artifacts = self._artifacts(analyzer, readable)
+        out: list[list[RecognizerResult]] = []
+        for view, names in zip(views, wanted, strict=True):
+            if not names:
+                out.append([])
+                continue
+            out.append(
+                self._kept(
+                    analyzer.analyze(
+                        text=view,
+                        language=language,
+                        entities=names,
+                        nlp_artifacts=artifacts[view],
+                        score_threshold=min(self.config.threshold_for(name) for name in names),
+                    )
+                )
+            )
+        return out
+
+    def _artifacts(self, analyzer: AnalyzerEngine, texts: list[str]) -> dict[str, NlpArtifacts]:
+        """The English NER's artifacts of each text (empty for one without a Latin letter).
+
+        The English NER reads a text with its CJK characters blanked
+        (:func:`english_view`). What the previous call read is reused: the
+        re-scan of a text in which only Han or pattern spans were redacted has
+        the same English view as the first pass.
+        """
+        empty = empty_artifacts(self.config.language)
+        # Locals only, then one assignment: threads sharing a guard reuse less, never wrongly.
+        known = self._english
+        current: dict[str, NlpArtifacts] = {}
+        english = {text: english_view(text) for text in texts if has_latin(text)}
+        todo = [view for view in dict.fromkeys(english.values()) if view not in known]
+        done = analyzer.nlp_engine.process_batch(
+            todo, self.config.language, batch_size=self.config.batch_size
+        )
+        for view, artifacts in done:
+            current[str(view)] = artifacts
+        for view in english.values():
+            if view not in current:
+                current[view] = known[view]
+        self._english = current
+        return {text: current[english[text]] if text in english else empty for text in texts}
+
+
+def _decided(results: list[RecognizerResult]) -> list[RecognizerResult]:
+    """One finding per span, shadowed ones dropped, by position."""
+    kept = merge_same_span(drop_shadowed(results))
+    kept.sort(key=lambda r: (r.start, r.end, r.entity_type))
+    return kept
 
 
 def drop_shadowed(results: list[RecognizerResult]) -> list[RecognizerResult]:
@@ -268,19 +358,6 @@ def drop_shadowed(results: list[RecognizerResult]) -> list[RecognizerResult]:
         if not shadowed:
             kept.append(result)
     return kept
-
-
-def _blank(text: str, spans: Sequence[tuple[int, int]]) -> str:
-    if not spans:
-        return text
-    parts: list[str] = []
-    position = 0
-    for start, end in spans:
-        parts.append(text[position:start])
-        parts.append(" " * (end - start))
-        position = end
-    parts.append(text[position:])
-    return "".join(parts)
 
 
 TIE_ORDER: tuple[str, ...] = ("CN_RESIDENT_ID", "CREDIT_CARD", "CN_BANK_CARD", "CN_MOBILE")

