@@ -43,7 +43,7 @@ from lmops_core.digests import CHUNK_SIZE, hex_part
 from lmops_core.errors import IntegrityError, NotFoundError
 from lmops_s3.failures import MISSING_CODES, error_code, translated
 from lmops_s3.location import Location
-from lmops_s3.parts import crc32_header, hash_file, part_size_for, read_full
+from lmops_s3.parts import FilePart, crc32_header, hash_file, part_size_for, read_full
 from lmops_s3.settings import S3Settings
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ class S3ArtifactBackend(ArtifactBackend):
             if len(first) < self.part_size:
                 return self._put_small(first, request)
             if start is not None:
-                del first  # hashed again from the file: no part is held while it is hashed
+                del first  # read again from the file: no part is held in memory
                 stream.seek(start)
                 return self._put_file(stream, start, request)
             return self._put_unknown(stream, first, request)
@@ -145,50 +145,55 @@ class S3ArtifactBackend(ArtifactBackend):
 
     def _put_file(self, stream: BinaryIO, start: int, request: PutRequest) -> ArtifactInfo:
         # Hashed first (streaming, constant memory), so stored content is never sent again
-        # and the upload can go straight to its digest's key; the send checks each part
-        # against the CRC32 this read took of it.
-        size = os.fstat(stream.fileno()).st_size - start
+        # and the upload can go straight to its digest's key; each part is then sent from
+        # the file and checked against the CRC32 the hash took of it.
+        fd = stream.fileno()
+        size = os.fstat(fd).st_size - start
         hashed = hash_file(stream, part_size_for(size, self.part_size))
         digest = hashed.digest
         request.check(digest)
         if self._already_stored(digest, request.lease):
             return ArtifactInfo(digest=digest, size=hashed.size, created=False)
-        expected = iter(hashed.crcs)
 
-        def unchanged(data: bytes, crc: int) -> None:
-            if crc != next(expected, None):
-                raise self._changed(digest)
+        def changed() -> IntegrityError:
+            return IntegrityError(
+                f"file changed while it was stored in {self.uri}: it was read as {digest}, "
+                "then different bytes were read to send",
+                digest=digest,
+            )
 
-        stream.seek(start)
+        bodies = (
+            FilePart(fd, start + i * hashed.part_size, length, crc, changed)
+            for i, (length, crc) in enumerate(zip(hashed.part_sizes(), hashed.crcs, strict=True))
+        )
         key = self.location.blob(digest)
         upload_id = self._create(key)
         try:
-            parts, sent = self._send_parts(
-                stream, key, upload_id, b"", hashed.part_size, request, unchanged
-            )
-            if sent != hashed.size or len(parts) != len(hashed.crcs):
-                raise self._changed(digest)
+            parts = self._send_parts(key, upload_id, ((b, b.crc) for b in bodies), request)
             self._complete(key, upload_id, parts)
         except BaseException:
             self._abort(key, upload_id)
             raise
         return ArtifactInfo(digest=digest, size=hashed.size, created=True)
 
-    def _changed(self, digest: str) -> IntegrityError:
-        return IntegrityError(
-            f"file changed while it was stored in {self.uri}: it was read as {digest}, then "
-            "different bytes were read to send",
-            digest=digest,
-        )
-
     def _put_unknown(self, stream: BinaryIO, first: bytes, request: PutRequest) -> ArtifactInfo:
         tmp = self.location.key("tmp", f"upload-{uuid.uuid4().hex}")
-        upload_id = self._create(tmp)
         sha = hashlib.sha256()
+        size = 0
+
+        def hashed_parts() -> Iterator[tuple[bytes, int]]:
+            nonlocal size
+            chunk = first
+            while chunk:
+                sha.update(chunk)
+                size += len(chunk)
+                yield chunk, zlib.crc32(chunk)
+                del chunk  # the upload holds the only reference while it is sent
+                chunk = read_full(stream, self.part_size)
+
+        upload_id = self._create(tmp)
         try:
-            parts, size = self._send_parts(
-                stream, tmp, upload_id, first, self.part_size, request, lambda d, _: sha.update(d)
-            )
+            parts = self._send_parts(tmp, upload_id, hashed_parts(), request)
             digest = f"sha256:{sha.hexdigest()}"
             request.check(digest)
             if self._already_stored(digest, request.lease):
@@ -216,66 +221,59 @@ class S3ArtifactBackend(ArtifactBackend):
 
     def _send_parts(
         self,
-        stream: BinaryIO,
         key: str,
         upload_id: str,
-        first: bytes,
-        part_size: int,
+        bodies: Iterator[tuple[bytes | FilePart, int]],
         request: PutRequest,
-        each: Callable[[bytes, int], None],
-    ) -> tuple[list[dict[str, Any]], int]:
-        """Send ``first`` and the rest of ``stream`` as parts; return them and the bytes sent.
+    ) -> list[dict[str, Any]]:
+        """Send each body (with its CRC32) as the next part; return the parts for completion.
 
-        Each part and its CRC32 go through ``each`` in order before the part is sent (a check
-        that raises stops the upload). At most ``max_concurrency`` parts are in flight
-        (memory: one part each); a new part is read as soon as any one of them is sent, as
-        boto3's own transfer manager does (waiting for the oldest would leave the connection
-        idle behind one slow request).
+        At most ``max_concurrency`` parts are in flight; the next body is taken as soon as
+        any one of them is sent, as boto3's own transfer manager does (waiting for the
+        oldest would leave the connection idle behind one slow request).
         """
-        size = 0
         parts: list[dict[str, Any]] = []
-        in_flight: dict[Future[dict[str, Any]], int] = {}
+        in_flight: set[Future[dict[str, Any]]] = set()
 
         def settle(done: set[Future[dict[str, Any]]]) -> None:
-            for future in done:
-                in_flight.pop(future)
-                parts.append(future.result())
+            in_flight.difference_update(done)
+            parts.extend(future.result() for future in done)
 
         with ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="lmops-s3") as pool:
-            number = 0
-            chunk = first or read_full(stream, part_size)
             try:
-                while chunk:
-                    crc = zlib.crc32(chunk)
-                    each(chunk, crc)
-                    size += len(chunk)
-                    number += 1
-                    future = pool.submit(
-                        self._send_part, key, upload_id, number, chunk, crc, request
+                for number, (body, crc) in enumerate(bodies, start=1):
+                    in_flight.add(
+                        pool.submit(self._send_part, key, upload_id, number, body, crc, request)
                     )
-                    in_flight[future] = number
-                    del chunk  # the pool holds the only reference while it is sent
+                    del body  # a part read into memory is held by its upload alone
                     if len(in_flight) >= self.max_concurrency:
                         settle(wait(in_flight, return_when=FIRST_COMPLETED).done)
-                    chunk = read_full(stream, part_size)
                 settle(wait(in_flight).done)
             except BaseException:
                 for future in in_flight:
                     future.cancel()
                 raise
-        return parts, size
+        return parts
 
     def _send_part(
-        self, key: str, upload_id: str, number: int, data: bytes, crc: int, request: PutRequest
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        body: bytes | FilePart,
+        crc: int,
+        request: PutRequest,
     ) -> dict[str, Any]:
         part: dict[str, Any] = {"PartNumber": number}
         if self.part_checksums:
             # Given, botocore does not compute it again; the server refuses a part it damaged.
             part["ChecksumCRC32"] = crc32_header(crc)
         answer = self.client.upload_part(
-            Bucket=self.location.bucket, Key=key, UploadId=upload_id, Body=data, **part
+            Bucket=self.location.bucket, Key=key, UploadId=upload_id, Body=body, **part
         )
-        request.stored(len(data))
+        if isinstance(body, FilePart):
+            body.check_sent()
+        request.stored(len(body))
         return {**part, "ETag": answer["ETag"]}
 
     def _complete(self, key: str, upload_id: str, parts: list[dict[str, Any]]) -> None:
