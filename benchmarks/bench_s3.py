@@ -9,17 +9,21 @@
    peak RSS (``resource.getrusage``):
    - baseline: boto3's managed upload (``client.upload_file``, its default transfer
      config: 8 MiB parts, 10 threads) of every file under a plain key;
-   - lmops: the same files through ``ArtifactStore.put_file`` on the ``s3://`` backend
-     (hash first, lease, multipart upload to the digest's key, hashed again as sent,
-     age marker), then the folder's manifest, all inside one lease.
+   - lmops: the same files through ``ArtifactStore.put_files`` on the ``s3://`` backend
+     (each file hashed once, the next one while this one is sent; lease; multipart upload
+     to the digest's key, each part read from the file again and checked against the
+     CRC32 the hash took), then the folder's manifest, all inside one lease.
    ``--with-check`` adds ``ArtifactStore.put_tree`` (what ``register_model`` runs), which
-   also re-checks the stored blobs' formats: on a remote store it reads them back.
+   also checks the files' formats: on a remote store it copies the folder privately,
+   checks the copy and stores it.
    The two alternate (``--rounds``, default 2: boto3, lmops, lmops, boto3), so a load that
    drifts during the run favours neither, and every upload's objects are deleted after it
    (moto keeps what it stores in its own process): each upload finds the server empty.
 4. Print the best round's throughput of both (MiB/s of file bytes), the ratio lmops / boto3
    (target >= 0.8) and lmops' peak RSS over its rounds (target <= 200 MB); then each round's
-   own ratio (its two uploads ran back to back, so they saw about the same load).
+   own ratio (its two uploads ran back to back, so they saw about the same load), and the
+   CPU seconds per GiB of each side's client and of the server while it served it (steadier
+   than wall time on a shared machine), with the load average.
 
     .venv/bin/python benchmarks/bench_s3.py [--shards 4] [--shard-mib 256] [--rounds 2]
         [--with-check]
@@ -74,10 +78,10 @@ else:
             store.put_tree(Path(folder))
         else:
             from lmops_core.artifacts.store import TreeEntry, TreeManifest
-            entries = []
-            for path in files:
-                info = store.put_file(path)
-                entries.append(TreeEntry(str(path.relative_to(folder)), info.digest, info.size))
+            infos = store.put_files(files)
+            entries = [
+                TreeEntry(str(p.relative_to(folder)), i.digest, i.size) for p, i in zip(files, infos)
+            ]
             store.put_bytes(TreeManifest(entries=tuple(entries)).to_bytes())
     seconds = time.perf_counter() - start
 cpu_seconds = cpu() - cpu_start
@@ -183,7 +187,7 @@ def main() -> None:
             base = min(runs["boto3"], key=lambda r: r["seconds"])
             mine = min(runs["lmops"], key=lambda r: r["seconds"])
             mine = {**mine, "peak_rss": max(r["peak_rss"] for r in runs["lmops"])}
-            rows = [("boto3 upload_file", base), ("lmops put_file", mine)]
+            rows = [("boto3 upload_file", base), ("lmops put_files", mine)]
             if args.with_check:
                 tree = run_child("lmops-tree", folder, server.fresh_uri(), server)
                 rows.append(("lmops put_tree", tree))

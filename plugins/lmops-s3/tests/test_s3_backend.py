@@ -167,3 +167,18 @@ def test_the_hook_opens_s3_uris_with_the_environment(
     assert backend.endpoint == s3.endpoint
     local = host.hook.lmops_artifact_backend(uri=f"local://{tmp_path}/a", settings=settings)
     assert not isinstance(local, S3ArtifactBackend)
+
+
+def test_files_stored_together_are_each_sent_once(store: S3ArtifactBackend, tmp_path: Path) -> None:
+    contents = [os.urandom(12 * MiB), b"{}", os.urandom(7 * MiB)]
+    paths = []
+    for i, data in enumerate([*contents, contents[2]]):
+        paths.append(tmp_path / f"file-{i}")
+        paths[-1].write_bytes(data)
+    sent: list[int] = []
+    infos = store.put_files(paths, progress=sent.append)
+    assert [(i.digest, i.created) for i in infos] == [
+        (digest_file(p), p != paths[-1]) for p in paths
+    ]
+    assert sum(sent) == sum(map(len, contents)), "stored content was sent again"
+    assert _uploads(store) == [] and [k for k in _keys(store) if "/tmp/" in k] == []

@@ -130,6 +130,12 @@ class ArtifactStore:
         with open(path, "rb") as fh:
             return self.backend.put_stream(fh, progress=progress, lease=self._lease.get())
 
+    def put_files(
+        self, paths: list[Path], *, progress: ProgressCallback | None = None
+    ) -> list[ArtifactInfo]:
+        """Store several files, streaming, in order (a backend may overlap their work)."""
+        return self.backend.put_files(paths, progress=progress, lease=self._lease.get())
+
     def put_bytes(self, data: bytes) -> ArtifactInfo:
         """Store a small in-memory blob (manifests, evidence reports)."""
         return self.backend.put_stream(io.BytesIO(data), lease=self._lease.get())
@@ -187,11 +193,11 @@ class ArtifactStore:
     def _put_files(
         self, files: list[tuple[str, Path]], progress: ProgressCallback | None
     ) -> list[TreeEntry]:
-        entries = []
-        for rel, path in files:
-            info = self.put_file(path, progress=progress)
-            entries.append(TreeEntry(path=rel, digest=info.digest, size=info.size))
-        return entries
+        infos = self.put_files([path for _, path in files], progress=progress)
+        return [
+            TreeEntry(path=rel, digest=info.digest, size=info.size)
+            for (rel, _), info in zip(files, infos, strict=True)
+        ]
 
     def read_bytes(self, digest: str) -> bytes:
         """The whole blob, verified (for small blobs only)."""

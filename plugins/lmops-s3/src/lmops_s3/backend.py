@@ -28,14 +28,16 @@ import socket
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lmops_core.artifacts.backend import (
     ArtifactBackend,
     ArtifactInfo,
     CollectReport,
+    ProgressCallback,
     PutRequest,
 )
 from lmops_core.artifacts.local import VerifyingReader
@@ -43,7 +45,14 @@ from lmops_core.digests import CHUNK_SIZE, hex_part
 from lmops_core.errors import IntegrityError, NotFoundError
 from lmops_s3.failures import MISSING_CODES, error_code, translated
 from lmops_s3.location import Location
-from lmops_s3.parts import FilePart, crc32_header, hash_file, part_size_for, read_full
+from lmops_s3.parts import (
+    FilePart,
+    HashedFile,
+    crc32_header,
+    hash_file,
+    part_size_for,
+    read_full,
+)
 from lmops_s3.settings import S3Settings
 
 if TYPE_CHECKING:
@@ -143,13 +152,66 @@ class S3ArtifactBackend(ArtifactBackend):
         request.stored(len(data))
         return ArtifactInfo(digest=digest, size=len(data), created=True)
 
+    def put_files(
+        self,
+        paths: Sequence[Path],
+        *,
+        progress: ProgressCallback | None = None,
+        lease: str | None = None,
+    ) -> list[ArtifactInfo]:
+        """Store each file in order, as :meth:`put_stream` does; the next large file is
+        hashed on a thread of its own while this one is sent (SHA-256 and reads release
+        the GIL), so the hash, about a tenth of an upload's time, is hidden behind it."""
+        if lease is not None:
+            self.location.lease(lease)  # validated before anything is read or sent
+        request = PutRequest(None, progress, lease)
+        infos: list[ArtifactInfo] = []
+        with ThreadPoolExecutor(1, thread_name_prefix="lmops-s3-hash") as hasher:
+            opened = [hasher.submit(self._open_hashed, paths[0])] if paths else []
+            try:
+                for following in [*paths[1:], None]:
+                    stream, hashed = opened.pop().result()
+                    if following is not None:
+                        opened.append(hasher.submit(self._open_hashed, following))
+                    with stream, self._calls("store an artifact"):
+                        if hashed is None:
+                            infos.append(self.write_stream(stream, request))
+                        else:
+                            infos.append(self._put_hashed(stream, 0, hashed, request))
+            finally:
+                for future in opened:  # a file opened ahead of a failure is closed
+                    if not future.cancel():
+                        with contextlib.suppress(Exception):
+                            future.result()[0].close()
+        return infos
+
+    def _open_hashed(self, path: Path) -> tuple[BinaryIO, HashedFile | None]:
+        """The file open, and hashed if it is sent in parts (a small one is sent in one PUT)."""
+        stream = open(path, "rb")  # noqa: SIM115 - the caller closes it
+        try:
+            size = os.fstat(stream.fileno()).st_size
+            if size >= self.part_size:
+                hashed = hash_file(stream, part_size_for(size, self.part_size))
+                if hashed.size >= self.part_size:
+                    return stream, hashed
+                stream.seek(0)  # it shrank meanwhile: one PUT, as any small file
+            return stream, None
+        except BaseException:
+            stream.close()
+            raise
+
     def _put_file(self, stream: BinaryIO, start: int, request: PutRequest) -> ArtifactInfo:
         # Hashed first (streaming, constant memory), so stored content is never sent again
-        # and the upload can go straight to its digest's key; each part is then sent from
-        # the file and checked against the CRC32 the hash took of it.
-        fd = stream.fileno()
-        size = os.fstat(fd).st_size - start
+        # and the upload can go straight to its digest's key.
+        size = os.fstat(stream.fileno()).st_size - start
         hashed = hash_file(stream, part_size_for(size, self.part_size))
+        return self._put_hashed(stream, start, hashed, request)
+
+    def _put_hashed(
+        self, stream: BinaryIO, start: int, hashed: HashedFile, request: PutRequest
+    ) -> ArtifactInfo:
+        # Each part is sent from the file and checked against the CRC32 the hash took of it.
+        fd = stream.fileno()
         digest = hashed.digest
         request.check(digest)
         if self._already_stored(digest, request.lease):
