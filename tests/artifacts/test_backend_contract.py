@@ -217,3 +217,25 @@ def test_lease_ids_are_validated(backend: ArtifactBackend, bad: str) -> None:
         backend.put_stream(io.BytesIO(b"x"), lease=bad)
     with pytest.raises(ValidationError, match="invalid lease id"):
         backend.close_lease(bad)
+
+
+def test_put_files_stores_each_file_in_order_under_the_lease(
+    backend: ArtifactBackend, tmp_path: Path
+) -> None:
+    contents = [os.urandom(12 * MiB), b'{"config": 1}', os.urandom(6 * MiB)]
+    paths = []
+    for i, data in enumerate([*contents, contents[0]]):  # the last one is stored already
+        paths.append(tmp_path / f"file-{i}")
+        paths[-1].write_bytes(data)
+    lease = backend.open_lease("writer")
+    infos = backend.put_files(paths, lease=lease)
+    assert [(i.digest, i.size, i.created) for i in infos] == [
+        (digest_bytes(data), len(data), created)
+        for data, created in zip([*contents, contents[0]], [True, True, True, False], strict=True)
+    ]
+    for info in infos:
+        _make_old(backend, info.digest)
+    report = backend.collect_garbage(referenced=set, older_than_seconds=3600)
+    assert (report.blobs_deleted, report.kept_leased) == (0, 3)
+    backend.close_lease(lease)
+    assert all(backend.verify(info.digest) for info in infos)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lmops_s3.backend import S3ArtifactBackend
@@ -87,14 +88,32 @@ def test_a_file_changed_while_stored_is_not_published(
     class Changing(io.FileIO):
         """Reads the file; once it was hashed (read to its end), its content changes."""
 
-        def seek(self, offset: int, whence: int = 0) -> int:
-            if self.tell() == 12 * MiB:  # rewound after the hash's pass: before it is sent
+        def readinto(self, buffer: Any) -> int:
+            n = super().readinto(buffer)
+            if not n:  # the hash's pass is over: the bytes change before they are sent
                 with open(path, "r+b") as fh:
                     fh.write(b"changed")
-            return super().seek(offset, whence)
+            return n or 0
 
     with Changing(path, "rb") as fh, pytest.raises(IntegrityError, match="changed while it was"):
         store.put_stream(fh)  # type: ignore[arg-type]
+    assert [k for k in _keys(store) if "/blobs/" in k] == [] and _uploads(store) == []
+
+
+def test_a_file_changed_while_it_is_sent_is_not_published(s3: MotoServer, tmp_path: Path) -> None:
+    store = S3ArtifactBackend.connect(
+        s3.fresh_uri(), s3.settings(part_size_mib=5, max_concurrency=1), session=s3.session()
+    )
+    path = tmp_path / "weights.bin"
+    path.write_bytes(os.urandom(12 * MiB))
+
+    def change_the_last_part(_: int) -> None:  # after the first part went, one at a time
+        with open(path, "r+b") as fh:
+            fh.seek(11 * MiB)
+            fh.write(b"changed")
+
+    with open(path, "rb") as fh, pytest.raises(IntegrityError, match="changed while it was"):
+        store.put_stream(fh, progress=change_the_last_part)
     assert [k for k in _keys(store) if "/blobs/" in k] == [] and _uploads(store) == []
 
 
@@ -148,3 +167,18 @@ def test_the_hook_opens_s3_uris_with_the_environment(
     assert backend.endpoint == s3.endpoint
     local = host.hook.lmops_artifact_backend(uri=f"local://{tmp_path}/a", settings=settings)
     assert not isinstance(local, S3ArtifactBackend)
+
+
+def test_files_stored_together_are_each_sent_once(store: S3ArtifactBackend, tmp_path: Path) -> None:
+    contents = [os.urandom(12 * MiB), b"{}", os.urandom(7 * MiB)]
+    paths = []
+    for i, data in enumerate([*contents, contents[2]]):
+        paths.append(tmp_path / f"file-{i}")
+        paths[-1].write_bytes(data)
+    sent: list[int] = []
+    infos = store.put_files(paths, progress=sent.append)
+    assert [(i.digest, i.created) for i in infos] == [
+        (digest_file(p), p != paths[-1]) for p in paths
+    ]
+    assert sum(sent) == sum(map(len, contents)), "stored content was sent again"
+    assert _uploads(store) == [] and [k for k in _keys(store) if "/tmp/" in k] == []

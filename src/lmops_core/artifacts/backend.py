@@ -9,8 +9,9 @@ location outside its own storage.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 from lmops_core.digests import parse_digest
@@ -95,6 +96,24 @@ class ArtifactBackend(abc.ABC):
         if expected_digest is not None:
             parse_digest(expected_digest)
         return self.write_stream(stream, PutRequest(expected_digest, progress, lease))
+
+    def put_files(
+        self,
+        paths: Sequence[Path],
+        *,
+        progress: ProgressCallback | None = None,
+        lease: str | None = None,
+    ) -> list[ArtifactInfo]:
+        """Store each file as :meth:`put_stream` does, in order; their infos in the same order.
+
+        A backend may overlap the work on consecutive files (an object store hashes the
+        next file while this one is sent); this one stores them one after the other.
+        """
+        infos = []
+        for path in paths:
+            with open(path, "rb") as fh:
+                infos.append(self.put_stream(fh, progress=progress, lease=lease))
+        return infos
 
     @abc.abstractmethod
     def write_stream(self, stream: BinaryIO, request: PutRequest) -> ArtifactInfo:

@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import stat
 import tempfile
 from collections.abc import Callable, Collection, Iterator
@@ -129,6 +130,12 @@ class ArtifactStore:
         with open(path, "rb") as fh:
             return self.backend.put_stream(fh, progress=progress, lease=self._lease.get())
 
+    def put_files(
+        self, paths: list[Path], *, progress: ProgressCallback | None = None
+    ) -> list[ArtifactInfo]:
+        """Store several files, streaming, in order (a backend may overlap their work)."""
+        return self.backend.put_files(paths, progress=progress, lease=self._lease.get())
+
     def put_bytes(self, data: bytes) -> ArtifactInfo:
         """Store a small in-memory blob (manifests, evidence reports)."""
         return self.backend.put_stream(io.BytesIO(data), lease=self._lease.get())
@@ -152,36 +159,45 @@ class ArtifactStore:
         Symbolic and hard links are refused (they could point anywhere), and so
         is every file that is not an inert format (see :mod:`lmops_core.weights`)
         unless ``allow_pickle``; files accepted only because of it are appended
-        to ``accepted_unsafe``.
+        to ``accepted_unsafe``. A refused folder stores nothing, and the bytes
+        checked are the bytes stored: a file changed during the call is caught,
+        or never read.
         """
         files = list(_walk_regular_files(folder))
         if not files:
             raise ValidationError(f"folder {folder} holds no files to store", file=str(folder))
-        # Checked twice: the folder first, so a refused folder stores nothing; then the
-        # stored, immutable blobs, so a file swapped after the first check is caught too.
-        check_files(files, folder=str(folder), allow_pickle=allow_pickle)
-        entries = []
-        for rel, path in files:
-            info = self.put_file(path, progress=progress)
-            entries.append(TreeEntry(path=rel, digest=info.digest, size=info.size))
-        with self._blob_files(entries) as stored:
+        local_path = getattr(self.backend, "local_path", None)
+        if callable(local_path):
+            # Checked twice: the folder first, so a refused folder stores nothing; then the
+            # stored, immutable blobs, so a file swapped after the first check is caught too.
+            check_files(files, folder=str(folder), allow_pickle=allow_pickle)
+            entries = self._put_files(files, progress)
+            stored = [(e.path, Path(local_path(e.digest))) for e in entries]
             unsafe = check_files(stored, folder=str(folder), allow_pickle=allow_pickle)
+        else:
+            # A remote store's blobs are not read back (gigabytes over the network): the
+            # files are copied once into a private folder, and that copy, which nothing else
+            # writes, is checked, then stored.
+            with tempfile.TemporaryDirectory(prefix="lmops-copy-") as scratch:
+                copies = [
+                    (rel, _private_copy(path, Path(scratch) / str(i)))
+                    for i, (rel, path) in enumerate(files)
+                ]
+                unsafe = check_files(copies, folder=str(folder), allow_pickle=allow_pickle)
+                entries = self._put_files(copies, progress)
         if accepted_unsafe is not None:
             accepted_unsafe.extend(unsafe)
         manifest = TreeManifest(entries=tuple(entries))
         return self.put_bytes(manifest.to_bytes()), manifest
 
-    @contextlib.contextmanager
-    def _blob_files(self, entries: list[TreeEntry]) -> Iterator[list[tuple[str, Path]]]:
-        local_path = getattr(self.backend, "local_path", None)
-        if callable(local_path):
-            yield [(e.path, Path(local_path(e.digest))) for e in entries]
-            return
-        with tempfile.TemporaryDirectory(prefix="lmops-check-") as scratch:
-            yield [
-                (e.path, self.export_file(e.digest, Path(scratch) / str(i)))
-                for i, e in enumerate(entries)
-            ]
+    def _put_files(
+        self, files: list[tuple[str, Path]], progress: ProgressCallback | None
+    ) -> list[TreeEntry]:
+        infos = self.put_files([path for _, path in files], progress=progress)
+        return [
+            TreeEntry(path=rel, digest=info.digest, size=info.size)
+            for (rel, _), info in zip(files, infos, strict=True)
+        ]
 
     def read_bytes(self, digest: str) -> bytes:
         """The whole blob, verified (for small blobs only)."""
@@ -271,3 +287,22 @@ def _walk_regular_files(folder: Path) -> Iterator[tuple[str, Path]]:
             rel = path.relative_to(folder).as_posix()
             safe_relative_path(rel, what="file name")
             yield rel, path
+
+
+def _private_copy(path: Path, dest: Path) -> Path:
+    """Copy the regular file ``path`` to ``dest``, refusing it if it became a link meanwhile."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        source = os.open(path, flags)
+    except OSError as exc:
+        raise UnsafePathError(f"refusing {path}: it cannot be opened as a file ({exc})") from exc
+    with open(source, "rb") as src, open(dest, "xb") as out:
+        st = os.fstat(src.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+            raise UnsafePathError(f"refusing {path}: it is no longer one regular file")
+        try:  # in the kernel where it can (a reflink on filesystems that share blocks)
+            while os.copy_file_range(src.fileno(), out.fileno(), 1 << 30):
+                pass
+        except (AttributeError, OSError):
+            shutil.copyfileobj(src, out, CHUNK_SIZE)  # carries on from where it stopped
+    return dest
