@@ -10,5 +10,22 @@ from __future__ import annotations
 
 from lmops_core.prompts.evaluation import PROMPT_ROLE, PromptedRun
 from lmops_core.prompts.spec import PromptSpec, prompt_of
+from lmops_core.prompts.tuning import (
+    CANDIDATE_ALIAS,
+    EvaluationRun,
+    OptimisationResult,
+    Trial,
+    optimise_prompt,
+)
 
-__all__ = ["PROMPT_ROLE", "PromptSpec", "PromptedRun", "prompt_of"]
+__all__ = [
+    "CANDIDATE_ALIAS",
+    "PROMPT_ROLE",
+    "EvaluationRun",
+    "OptimisationResult",
+    "PromptSpec",
+    "PromptedRun",
+    "Trial",
+    "optimise_prompt",
+    "prompt_of",
+]
