@@ -56,7 +56,13 @@ from lmops_core.governance.signing import (
 )
 from lmops_core.governance.workflow import Governance
 from lmops_core.plugins import PluginHost, load_plugins
-from lmops_core.prompts import EvaluationRun, OptimisationResult, PromptSpec, optimise_prompt
+from lmops_core.prompts import (
+    EvaluationRun,
+    OptimisationResult,
+    PromptSpec,
+    VariantRules,
+    optimise_prompt,
+)
 from lmops_core.redaction import redact
 from lmops_core.registry import store
 from lmops_core.registry.db import Database, describe_store, store_exists
@@ -677,15 +683,12 @@ class Workspace:
         *,
         evaluations: Sequence[EvaluationRun],
         metric: str,
+        rules: VariantRules,
         model: str | None = None,
-        templates: Sequence[str] = (),
-        instructions: Sequence[str] = (),
-        few_shot: str | None = None,
-        shots: Sequence[int] = (),
-        seed: int = 0,
         higher_is_better: bool = True,
     ) -> OptimisationResult:
-        """Try variants of a prompt version with one model; the best gets alias ``candidate``.
+        """Try the variants ``rules`` make of a prompt version with one model; the best gets
+        alias ``candidate``.
 
         See :func:`lmops_core.prompts.optimise_prompt`: each variant is a prompt version
         with its own evidence (paired with the model); nothing is promoted.
@@ -695,12 +698,8 @@ class Workspace:
             base,
             evaluations=evaluations,
             metric=metric,
+            rules=rules,
             model=model,
-            templates=templates,
-            instructions=instructions,
-            few_shot=few_shot,
-            shots=shots,
-            seed=seed,
             higher_is_better=higher_is_better,
         )
 

@@ -28,23 +28,10 @@ def test_create_optimise_and_list_paired_evidence(shell: Shell, tmp_path: Path) 
         model,
     )
     assert base["system_prompt"] == "Be kind." and base["target_model"] == model
-    result = shell.json(
-        "prompts",
-        "optimise",
-        base["ref"],
-        "--evaluate",
-        "prompt-length",
-        "--metric",
-        "prompt_length.length",
-        "--instruction",
-        "Answer in one sentence.",
-        "--few-shot",
-        "dataset:faq@1",
-        "--shots",
-        "2",
-        "--seed",
-        "1",
-    )
+    optimise = ("prompts", "optimise", base["ref"], "--evaluate", "prompt-length")
+    length = ("--metric", "prompt_length.length")
+    shots = ("--few-shot", "dataset:faq@1", "--shots", "2", "--seed", "1")
+    result = shell.json(*optimise, *length, "--instruction", "Answer in one sentence.", *shots)
     assert [t["rule"] for t in result["trials"]] == ["base", "instruction", "few-shot-2"]
     assert result["best"] == "prompt:support@3" and result["model"] == model
     listed = shell.json("evidence", "list", result["best"], "--paired", model)
@@ -53,27 +40,7 @@ def test_create_optimise_and_list_paired_evidence(shell: Shell, tmp_path: Path) 
         "models", "register", "chat", str(make_model_folder(tmp_path / "n", b"1" * 64))
     )
     assert shell.json("evidence", "list", result["best"], "--paired", other["ref"]) == []
-    table = shell.ok(
-        "prompts",
-        "optimise",
-        base["ref"],
-        "--evaluate",
-        "prompt-length",
-        "--metric",
-        "prompt_length.length",
-        "--instruction",
-        "Short.",
-    ).stdout
+    table = shell.ok(*optimise, *length, "--instruction", "Short.").stdout
     assert "candidate: prompt:support@" in table
-    bad = shell(
-        "prompts",
-        "optimise",
-        base["ref"],
-        "--evaluate",
-        "prompt-length",
-        "--metric",
-        "length",
-        "--instruction",
-        "x",
-    )
+    bad = shell(*optimise, "--metric", "length", "--instruction", "x")
     assert bad.exit_code != 0 and "must be KIND.METRIC" in bad.output

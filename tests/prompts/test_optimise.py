@@ -14,7 +14,7 @@ import pytest
 
 from lmops_core import Workspace
 from lmops_core.errors import ValidationError
-from lmops_core.prompts import EvaluationRun, PromptSpec
+from lmops_core.prompts import EvaluationRun, PromptSpec, VariantRules
 from tests.conftest import make_model_folder, make_settings, write_jsonl, write_plugin
 
 EVALUATOR = textwrap.dedent("""
@@ -56,11 +56,13 @@ def test_the_best_variant_becomes_the_candidate(ws: Workspace, tmp_path: Path) -
         base,
         evaluations=[EvaluationRun("prompt-length")],
         metric="prompt_length.length",
-        templates=["Help the customer with: {message}"],
-        instructions=["Be brief."],
-        few_shot=faq,
-        shots=[1, 3],
-        seed=3,
+        rules=VariantRules(
+            templates=["Help the customer with: {message}"],
+            instructions=["Be brief."],
+            few_shot=faq,
+            shots=[1, 3],
+            seed=3,
+        ),
     )
     assert [t.rule for t in result.trials] == [
         "base",
@@ -88,9 +90,7 @@ def test_the_best_variant_becomes_the_candidate(ws: Workspace, tmp_path: Path) -
         base,
         evaluations=[EvaluationRun("prompt-length")],
         metric="prompt_length.length",
-        few_shot=faq,
-        shots=[3],
-        seed=3,
+        rules=VariantRules(few_shot=faq, shots=[3], seed=3),
         higher_is_better=False,
     )
     assert ws.get(again.trials[1].ref).template == ws.get(winner.ref).template
@@ -101,15 +101,14 @@ def test_bad_requests_name_what_is_wrong(ws: Workspace, tmp_path: Path) -> None:
     model = ws.register_model("chat", make_model_folder(tmp_path / "m")).ref
     loose = ws.create_prompt("loose", "Q: {q}").ref
     run = [EvaluationRun("prompt-length")]
+    brief = VariantRules(instructions=["x"])
     with pytest.raises(ValidationError, match="names no target model"):
-        ws.optimise_prompt(
-            loose, evaluations=run, metric="prompt_length.length", instructions=["x"]
-        )
+        ws.optimise_prompt(loose, evaluations=run, metric="prompt_length.length", rules=brief)
     with pytest.raises(ValidationError, match="must be KIND.METRIC"):
-        ws.optimise_prompt(loose, evaluations=run, metric="length", model=model, instructions=["x"])
+        ws.optimise_prompt(loose, evaluations=run, metric="length", model=model, rules=brief)
     with pytest.raises(ValidationError, match="no 'ratings' evidence"):
         ws.optimise_prompt(
-            loose, evaluations=run, metric="ratings.score_mean", model=model, instructions=["x"]
+            loose, evaluations=run, metric="ratings.score_mean", model=model, rules=brief
         )
     text = ws.register_dataset(
         "t", write_jsonl(tmp_path / "t.jsonl", [{"text": "hi"}]), shape="text"
@@ -120,7 +119,6 @@ def test_bad_requests_name_what_is_wrong(ws: Workspace, tmp_path: Path) -> None:
             evaluations=run,
             metric="prompt_length.length",
             model=model,
-            few_shot=text,
-            shots=[1],
+            rules=VariantRules(few_shot=text, shots=[1]),
         )
     assert PromptSpec("Q: {q}", ("q",)).render_input("x", ref=loose) == "Q: x"

@@ -9,7 +9,7 @@ import typer
 
 from lmops_core.cli.common import JsonOpt, console, open_workspace, print_json, table
 from lmops_core.cli.registry_cmds import prompts_app
-from lmops_core.prompts import EvaluationRun
+from lmops_core.prompts import EvaluationRun, VariantRules
 
 
 def _pairs(items: list[str] | None, hint: str, *, as_json: bool) -> dict[str, object]:
@@ -73,12 +73,14 @@ def prompts_optimise(
             base,
             evaluations=runs,
             metric=metric,
+            rules=VariantRules(
+                templates=template or (),
+                instructions=instruction or (),
+                few_shot=few_shot,
+                shots=shots or (),
+                seed=seed,
+            ),
             model=model,
-            templates=template or (),
-            instructions=instruction or (),
-            few_shot=few_shot,
-            shots=shots or (),
-            seed=seed,
             higher_is_better=not lower_is_better,
         )
     if as_json:

@@ -15,6 +15,7 @@ from lmops_core.prompts.tuning import (
     EvaluationRun,
     OptimisationResult,
     Trial,
+    VariantRules,
     optimise_prompt,
 )
 
@@ -26,6 +27,7 @@ __all__ = [
     "PromptSpec",
     "PromptedRun",
     "Trial",
+    "VariantRules",
     "optimise_prompt",
     "prompt_of",
 ]

@@ -82,6 +82,19 @@ class EvaluationRun:
 
 
 @dataclass(frozen=True)
+class VariantRules:
+    """Which variants to try: listed ``templates``, one per added instruction, and one per
+    count in ``shots`` of few-shot examples drawn with ``seed`` from the instruction dataset
+    ``few_shot`` (``seed`` is also the evaluation runs' seed)."""
+
+    templates: Sequence[str] = ()
+    instructions: Sequence[str] = ()
+    few_shot: str | None = None
+    shots: Sequence[int] = ()
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class Trial:
     """A candidate prompt version, the rule that made it, and its score."""
 
@@ -149,22 +162,17 @@ def optimise_prompt(
     *,
     evaluations: Sequence[EvaluationRun],
     metric: str,
+    rules: VariantRules,
     model: str | None = None,
-    templates: Sequence[str] = (),
-    instructions: Sequence[str] = (),
-    few_shot: str | None = None,
-    shots: Sequence[int] = (),
-    seed: int = 0,
     higher_is_better: bool = True,
 ) -> OptimisationResult:
-    """Try variants of prompt version ``base`` with ``model`` (default: the prompt's target
-    model) and give the best by ``metric`` (``KIND.METRIC``) the alias ``candidate``.
+    """Try the variants ``rules`` make of prompt version ``base`` with ``model`` (default:
+    the prompt's target model); give the best by ``metric`` (``KIND.METRIC``) the alias
+    ``candidate``.
 
-    Variants are the listed ``templates``, one per added instruction, and one per count in
-    ``shots`` of few-shot examples drawn (with ``seed``) from the instruction dataset
-    ``few_shot``. Each is recorded as a prompt version targeting the model, then every
-    candidate (the base first) is evaluated by each of ``evaluations``. Ties keep the
-    earlier candidate, so a variant must beat the base to win.
+    Each variant is recorded as a prompt version targeting the model, then every candidate
+    (the base first) is evaluated by each of ``evaluations``. Ties keep the earlier
+    candidate, so a variant must beat the base to win.
     """
     _metric_parts(metric)
     if not evaluations:
@@ -180,11 +188,15 @@ def optimise_prompt(
         )
     target = ws.get(target if ":" in target.split("@")[0] else f"model:{target}").ref
     spec = PromptSpec(start.template, tuple(start.variables), start.system_prompt)
-    examples = _few_shot_records(ws, few_shot) if few_shot is not None else []
-    if shots and few_shot is None:
+    if rules.shots and rules.few_shot is None:
         raise ValidationError("few-shot counts need a dataset (few_shot)", field="few_shot")
-    variants = given_variants(spec, templates, name=start.name) + rule_variants(
-        spec, instructions=instructions, examples=examples, shots=shots, seed=seed
+    examples = _few_shot_records(ws, rules.few_shot) if rules.few_shot is not None else []
+    variants = given_variants(spec, rules.templates, name=start.name) + rule_variants(
+        spec,
+        instructions=rules.instructions,
+        examples=examples,
+        shots=rules.shots,
+        seed=rules.seed,
     )
     if not variants:
         raise ValidationError(
@@ -199,7 +211,7 @@ def optimise_prompt(
         for run in evaluations:
             inputs = {**run.inputs, "model": target, PROMPT_ROLE: ref}
             ws.run_stage(
-                Stage.EVALUATION, run.operation, inputs=inputs, params=run.params, seed=seed
+                Stage.EVALUATION, run.operation, inputs=inputs, params=run.params, seed=rules.seed
             )
         trials.append(Trial(ref, rule, _score(ws, ref, target, metric)))
     sign = 1.0 if higher_is_better else -1.0
