@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from lmops_core.contracts import Stage
 from lmops_core.datasets.readers import iter_records
@@ -22,53 +22,13 @@ from lmops_core.errors import ValidationError
 from lmops_core.prompts.evaluation import PROMPT_ROLE
 from lmops_core.prompts.spec import PromptSpec
 from lmops_core.prompts.variants import Variant, given_variants, rule_variants
-from lmops_core.registry.schemas import (
-    DatasetVersionPublic,
-    EvidencePublic,
-    PromptVersionPublic,
-    VersionPublic,
-)
+from lmops_core.registry.schemas import DatasetVersionPublic, PromptVersionPublic
+
+if TYPE_CHECKING:  # the facade calls this module with itself; nothing here reaches below it
+    from lmops_core.workspace import Workspace
 
 CANDIDATE_ALIAS = "candidate"
 """The alias the best variant gets."""
-
-
-class PromptWorkbench(Protocol):
-    """What optimisation uses of a store (a ``Workspace`` is one)."""
-
-    def get(self, ref: str) -> VersionPublic: ...
-
-    def create_prompt(
-        self,
-        name: str,
-        template: str,
-        *,
-        variables: Sequence[str] | None = None,
-        description: str = "",
-        risk_tier: str | None = None,
-        system_prompt: str = "",
-        target_model: str | None = None,
-    ) -> PromptVersionPublic: ...
-
-    def run_stage(
-        self,
-        stage: Stage | str,
-        operation: str,
-        *,
-        inputs: Mapping[str, str],
-        params: Mapping[str, Any] | None = None,
-        seed: int | None = None,
-    ) -> Any: ...
-
-    def evidence(
-        self, ref: str, *, kind: str | None = None, paired: str | None = None
-    ) -> list[EvidencePublic]: ...
-
-    def tag(self, ref: str, key: str, value: str = "") -> None: ...
-
-    def set_alias(self, ref: str, alias: str) -> None: ...
-
-    def export(self, ref: str, dest: Path) -> Path: ...
 
 
 @dataclass(frozen=True)
@@ -123,7 +83,7 @@ def _metric_parts(metric: str) -> tuple[str, str]:
     return kind, name
 
 
-def _few_shot_records(ws: PromptWorkbench, ref: str) -> list[dict[str, str]]:
+def _few_shot_records(ws: Workspace, ref: str) -> list[dict[str, str]]:
     version = ws.get(ref)
     if not isinstance(version, DatasetVersionPublic) or version.shape != "instruction":
         raise ValidationError(
@@ -139,7 +99,7 @@ def _few_shot_records(ws: PromptWorkbench, ref: str) -> list[dict[str, str]]:
         ]
 
 
-def _score(ws: PromptWorkbench, ref: str, model: str, metric: str) -> float:
+def _score(ws: Workspace, ref: str, model: str, metric: str) -> float:
     kind, name = _metric_parts(metric)
     found = ws.evidence(ref, kind=kind, paired=model)
     if not found:
@@ -157,7 +117,7 @@ def _score(ws: PromptWorkbench, ref: str, model: str, metric: str) -> float:
 
 
 def optimise_prompt(
-    ws: PromptWorkbench,
+    ws: Workspace,
     base: str,
     *,
     evaluations: Sequence[EvaluationRun],
@@ -221,7 +181,7 @@ def optimise_prompt(
 
 
 def _record(
-    ws: PromptWorkbench, base: PromptVersionPublic, variant: Variant, model: str
+    ws: Workspace, base: PromptVersionPublic, variant: Variant, model: str
 ) -> tuple[str, str]:
     created = ws.create_prompt(
         base.name,
