@@ -4,10 +4,14 @@ written for the bundle's model is served, asked again before every generation.""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -115,3 +119,30 @@ def test_a_prompt_written_for_another_model_is_refused(
             store=store.ws,
             prompt=elsewhere,
         )
+
+
+def test_serve_model_refuses_a_prompt_it_cannot_check(packaged: Any) -> None:
+    """`lmops serve-model --prompt` without the store (--offline): one clear error line."""
+    env = {**os.environ, "LMOPS_HOME": str(packaged.home)}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from lmops_core.cli import main; main()",
+            "serve-model",
+            str(packaged.bundle),
+            "--prompt",
+            "prompt:support@1",
+            "--offline",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert (
+        "Error: prompt version prompt:support@1 cannot be checked for production without the "
+        "store that approved it"
+    ) in done.stderr
