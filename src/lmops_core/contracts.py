@@ -357,7 +357,9 @@ class EvidenceRecord:
     ``subject`` is a role (an output's or an input's), or the reference of a
     version one of the run's child runs created (:meth:`StageContext.run_child`).
     ``artifacts`` maps a name to a file under ``workdir`` (an HTML report,
-    per-sample outputs).
+    per-sample outputs). ``paired`` is the input role of the model version the
+    result was measured with when ``subject`` is a prompt version: the evidence is
+    about that pair (prompt version, model version).
     """
 
     kind: str
@@ -365,6 +367,7 @@ class EvidenceRecord:
     metrics: Mapping[str, Any]
     details: Mapping[str, Any] = field(default_factory=dict)
     artifacts: Mapping[str, Path] = field(default_factory=dict)
+    paired: str | None = None
 
 
 @dataclass

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from lmops_core.artifacts.store import ArtifactStore
 from lmops_core.contracts import (
     ChildRun,
+    EvidenceRecord,
     InputAsset,
     NullProgress,
     OutputAsset,
@@ -222,7 +223,11 @@ class StageRunner:
                     kind = "suite"
                 else:
                     kind = "template"
-                    meta.update(template=version.template, variables=list(version.variables))
+                    meta.update(
+                        template=version.template,
+                        variables=list(version.variables),
+                        system_prompt=version.system_prompt,
+                    )
                 resolved[role] = InputAsset(
                     role=role,
                     ref=canonical,
@@ -466,6 +471,8 @@ class StageRunner:
                     f"{ev.subject!r} is neither an input nor an output role, nor a "
                     "version one of its child runs created"
                 )
+            if ev.paired is not None:
+                _check_pair(operation, ev, inputs)
             for name, path in ev.artifacts.items():
                 if not is_inside(workdir, path) or not Path(path).is_file():
                     raise StageError(
@@ -620,6 +627,7 @@ class StageRunner:
                     details=ev.details,
                     artifacts=files,
                     run_id=run.id,
+                    paired=None if ev.paired is None else input_rows[ev.paired],
                 )
                 assert saved.id is not None
                 evidence_ids.append(saved.id)
@@ -656,6 +664,16 @@ def _release(session: Any, audit: AuditWriter, ref: str, run_id: str) -> None:
         before={"status": before},
         after={"status": RELEASED, "run_id": run_id},
     )
+
+
+def _check_pair(operation: str, ev: EvidenceRecord, inputs: Mapping[InputRole, InputAsset]) -> None:
+    """Paired evidence is about a prompt input, measured with a model input."""
+    where = f'operation "{operation}" evidence "{ev.kind}"'
+    subject, pair = inputs.get(ev.subject), inputs.get(ev.paired or "")
+    if subject is None or subject.asset_type != "prompt":
+        raise StageError(f"{where}: only evidence about a prompt input is paired with a model")
+    if pair is None or pair.asset_type != "model":
+        raise StageError(f"{where}: paired {ev.paired!r} is not a model input role")
 
 
 def _asset_type_of(ref: Any) -> str | None:

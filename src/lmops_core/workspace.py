@@ -33,7 +33,6 @@ from lmops_core.datasets.partition_store import (
     verify_partitions,
 )
 from lmops_core.datasets.partitions import PARTITIONED_FORMAT, Partition
-from lmops_core.digests import digest_bytes
 from lmops_core.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -58,12 +57,18 @@ from lmops_core.governance.signing import (
 )
 from lmops_core.governance.workflow import Governance
 from lmops_core.plugins import PluginHost, load_plugins
+from lmops_core.prompts import (
+    EvaluationRun,
+    OptimisationResult,
+    PromptSpec,
+    VariantRules,
+    optimise_prompt,
+)
 from lmops_core.redaction import redact
 from lmops_core.registry import store
 from lmops_core.registry.db import Database, describe_store, store_exists
 from lmops_core.registry.models import AuditEvent, Run
 from lmops_core.registry.names import clean_name, parse_ref
-from lmops_core.registry.plain_text import check_text
 from lmops_core.registry.references import referenced_digests
 from lmops_core.registry.schemas import (
     AssetPublic,
@@ -646,25 +651,20 @@ class Workspace:
         variables: Sequence[str] | None = None,
         description: str = "",
         risk_tier: str | None = None,
+        system_prompt: str = "",
+        target_model: str | None = None,
     ) -> PromptVersionPublic:
-        """Register a prompt template; ``{variable}`` placeholders must match ``variables``."""
-        import string
+        """Register a prompt template; ``{variable}`` placeholders must match ``variables``.
 
-        check_text(template, "prompt template")
-        try:
-            found = sorted({f for _, f, _, _ in string.Formatter().parse(template) if f})
-        except ValueError as exc:
-            raise ValidationError(
-                f"prompt {name!r}: template is not a valid format string ({exc})", field="template"
-            ) from None
-        declared = sorted(set(variables)) if variables is not None else found
-        if found != declared:
-            raise ValidationError(
-                f"prompt {name!r}: template uses variables {found} but declares {declared}",
-                field="variables",
-            )
-        digest = digest_bytes(("\x00".join([template, *declared])).encode())
+        ``system_prompt`` is sent before every rendering; ``target_model`` is the reference
+        of the model version the prompt is written for (its evaluations and its promotion
+        are judged on that model version). Both are part of the version's digest.
+        """
+        spec = PromptSpec.checked(name, template, variables=variables, system_prompt=system_prompt)
         with self.db.write() as s:
+            target = None
+            if target_model is not None:
+                target = store.resolve(s, parse_ref(target_model, asset_type="model"), "model")[1]
             row = store.create_version(
                 s,
                 self.audit_writer,
@@ -672,9 +672,42 @@ class Workspace:
                 name=name,
                 description=description,
                 risk_tier=risk_tier,
-                fields={"digest": digest, "template": template, "variables": declared, "meta": {}},
+                fields={
+                    "digest": spec.digest(None if target is None else target.digest),
+                    "template": spec.template,
+                    "variables": list(spec.variables),
+                    "system_prompt": spec.system_prompt,
+                    "target_model_version_id": None if target is None else target.id,
+                    "meta": {},
+                },
             )
             return self._typed_public(s, PromptVersionPublic, row)
+
+    def optimise_prompt(
+        self,
+        base: str,
+        *,
+        evaluations: Sequence[EvaluationRun],
+        metric: str,
+        rules: VariantRules,
+        model: str | None = None,
+        higher_is_better: bool = True,
+    ) -> OptimisationResult:
+        """Try the variants ``rules`` make of a prompt version with one model; the best gets
+        alias ``candidate``.
+
+        See :func:`lmops_core.prompts.optimise_prompt`: each variant is a prompt version
+        with its own evidence (paired with the model); nothing is promoted.
+        """
+        return optimise_prompt(
+            self,
+            base,
+            evaluations=evaluations,
+            metric=metric,
+            rules=rules,
+            model=model,
+            higher_is_better=higher_is_better,
+        )
 
     # -- reading ---------------------------------------------------------------------
 
@@ -729,18 +762,37 @@ class Workspace:
             )
             return self._publics(s, asset_type, rows)
 
-    def evidence(self, ref: str, *, kind: str | None = None) -> list[EvidencePublic]:
+    def evidence(
+        self, ref: str, *, kind: str | None = None, paired: str | None = None
+    ) -> list[EvidencePublic]:
+        """The evidence of a version, oldest first (of one ``kind`` when given).
+
+        ``paired``: only the evidence of a prompt version measured with that model version.
+        """
         with self.db.read() as s:
             parsed = parse_ref(ref)
             _, row = store.resolve(s, parsed)
             typ = parsed.asset_type or "model"
-            subject = store.ref_of(s, typ, row)
+            with_model = store.ANY_PAIR
+            if paired is not None:
+                with_model = store.resolve(s, parse_ref(paired, asset_type="model"), "model")[1].id
             return [
-                EvidencePublic(
-                    subject=subject, **redact(e.model_dump(exclude={"subject_type", "subject_id"}))
-                )
-                for e in store.list_evidence(s, typ, row.id, kind)
+                self._evidence_public(s, typ, row, e)
+                for e in store.list_evidence(s, typ, row.id, kind, paired=with_model)
             ]
+
+    @staticmethod
+    def _evidence_public(s: Any, typ: str, row: Any, e: Any) -> EvidencePublic:
+        pair = e.paired_model_version_id
+        return EvidencePublic(
+            subject=store.ref_of(s, typ, row),
+            paired=None
+            if pair is None
+            else store.ref_of(s, "model", store.version_by_id(s, "model", pair)),
+            **redact(
+                e.model_dump(exclude={"subject_type", "subject_id", "paired_model_version_id"})
+            ),
+        )
 
     def lineage(
         self, ref: str, *, direction: str = "up", depth: int = 10
@@ -921,17 +973,21 @@ class Workspace:
         details: Mapping[str, Any] | None = None,
         stage: LifecycleStage | str = "evaluation",
         files: Mapping[str, Path] | None = None,
+        paired: str | None = None,
     ) -> EvidencePublic:
         """Attach evidence measured outside a plugin (e.g. a validation report).
 
         ``digest`` must be the digest of the version the evidence was measured
-        on: evidence refuses to attach to different content.
+        on: evidence refuses to attach to different content. ``paired`` is the
+        model version a prompt version's result was measured with.
         """
         with self.artifacts.lease(f"evidence-{kind}"):
             artifacts = {
                 name: self.artifacts.put_file(Path(p)).digest for name, p in (files or {}).items()
             }
-            return self._record_evidence(ref, kind, digest, metrics, details, stage, artifacts)
+            return self._record_evidence(
+                ref, kind, digest, metrics, details, stage, artifacts, paired
+            )
 
     def _record_evidence(
         self,
@@ -942,11 +998,15 @@ class Workspace:
         details: Mapping[str, Any] | None,
         stage: str,
         artifacts: dict[str, str],
+        paired: str | None = None,
     ) -> EvidencePublic:
         with self.db.write() as s:
             parsed = parse_ref(ref)
             _, row = store.resolve(s, parsed)
             typ = parsed.asset_type or "model"
+            pair = None
+            if paired is not None:
+                pair = store.resolve(s, parse_ref(paired, asset_type="model"), "model")[1]
             ev = store.attach_evidence(
                 s,
                 self.audit_writer,
@@ -959,11 +1019,9 @@ class Workspace:
                 metrics=metrics,
                 details=details,
                 artifacts=artifacts,
+                paired=pair,
             )
-            return EvidencePublic(
-                subject=store.ref_of(s, typ, row),
-                **ev.model_dump(exclude={"subject_type", "subject_id"}),
-            )
+            return self._evidence_public(s, typ, row, ev)
 
     def run_stage(
         self,
@@ -1081,7 +1139,10 @@ class Workspace:
             "tags": tags if tags is not None else store.tags_of(s, asset_type, row.id),
             "aliases": aliases if aliases is not None else store.aliases_of(s, asset_type, row.id),
         }
-        for name in cls.model_fields.keys() - fields.keys():
+        if asset_type == "prompt" and row.target_model_version_id is not None:
+            target = store.version_by_id(s, "model", row.target_model_version_id)
+            fields["target_model"] = store.ref_of(s, "model", target)
+        for name in cls.model_fields.keys() - fields.keys() - _DERIVED_FIELDS:
             fields[name] = getattr(asset if name in _ASSET_FIELDS else row, name)
         return cls(**fields)
 
@@ -1096,6 +1157,8 @@ _PUBLIC_TYPES: dict[str, type[VersionPublic]] = {
 _ASSET_TYPE_OF = {cls: asset_type for asset_type, cls in _PUBLIC_TYPES.items()}
 #: Fields a version's view takes from its asset rather than from the version row.
 _ASSET_FIELDS = frozenset({"risk_tier"})
+#: Fields a version's view computes (a reference in place of a row id).
+_DERIVED_FIELDS = frozenset({"target_model"})
 
 
 def _run_public(row: Run) -> RunPublic:

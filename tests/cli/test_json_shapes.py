@@ -36,6 +36,7 @@ EVIDENCE_KEYS = {
     "digest",
     "created_at",
     "created_by",
+    "paired",
     "headline",
 }
 REQUEST_KEYS = {

@@ -114,5 +114,5 @@ def main() -> None:
         sys.exit(fail(exc).exit_code)
 
 
-# Registered last: the demo module decorates `app` with its command.
-from lmops_core.cli import demo  # noqa: E402,F401
+# Registered last: these modules decorate groups above with their commands.
+from lmops_core.cli import demo, prompt_cmds  # noqa: E402,F401

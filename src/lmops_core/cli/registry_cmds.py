@@ -356,11 +356,21 @@ def prompts_create(
     variable: Annotated[
         list[str] | None, typer.Option(help="Declared variable; repeatable.")
     ] = None,
+    system_prompt: Annotated[str, typer.Option(help="Text sent before every rendering.")] = "",
+    target_model: Annotated[
+        str | None, typer.Option(help="The model version the prompt is written for.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Register a prompt template as the next version of NAME."""
     with open_workspace() as ws:
-        version = ws.create_prompt(name, template, variables=variable)
+        version = ws.create_prompt(
+            name,
+            template,
+            variables=variable,
+            system_prompt=system_prompt,
+            target_model=target_model,
+        )
     _registered(version, version.digest, as_json)
 
 
@@ -411,24 +421,29 @@ def runs_show(run_id: str, as_json: JsonOpt = False) -> None:
 def evidence_list(
     ref: Annotated[str, typer.Argument(help="TYPE:NAME@VERSION")],
     kind: str | None = None,
+    paired: Annotated[
+        str | None,
+        typer.Option(help="Only a prompt's evidence measured with this model version."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List evidence attached to a version."""
     with read_workspace() as ws:
-        items = ws.evidence(ref, kind=kind)
+        items = ws.evidence(ref, kind=kind, paired=paired)
         kinds = ws.plugins.declared_kinds()
     if as_json:
         print_json([evidence_json(e, kinds=kinds) for e in items])
         return
     table(
         f"evidence on {ref}",
-        ["id", "kind", "stage", "plugin", "metrics", "created"],
+        ["id", "kind", "stage", "plugin", "with model", "metrics", "created"],
         [
             [
                 e.id,
                 e.kind,
                 e.stage,
                 e.plugin,
+                e.paired or "",
                 clip(json.dumps(e.metrics, default=str), 80),
                 e.created_at.isoformat(timespec="seconds"),
             ]

@@ -129,12 +129,29 @@ class PolicySource:
         return evaluate(rules, facts, now=datetime.now(UTC), functions=self.functions(), **options)
 
 
-def evidence_facts(s: Session, asset_type: str, version: Any) -> list[EvidenceFacts]:
-    """The evidence of ``version`` a rule may look at (not the workflow's own records)."""
+def judged_pair(asset_type: str, version: Any) -> int | None:
+    """Which evidence of a version a rule looks at, as :func:`store.list_evidence`'s ``paired``.
+
+    Every record of a model, dataset or suite; of a prompt version, only what was measured
+    with the model version it targets (nothing paired when it targets none), so a prompt is
+    judged, and compared with the prompt in production, on one model version.
+    """
+    if asset_type != "prompt":
+        return store.ANY_PAIR
+    target: int | None = version.target_model_version_id
+    return target
+
+
+def evidence_facts(
+    s: Session, asset_type: str, version: Any, paired: int | None = store.ANY_PAIR
+) -> list[EvidenceFacts]:
+    """The evidence of ``version`` a rule may look at (not the workflow's own records);
+    ``paired`` as :func:`store.list_evidence` takes it."""
     out = []
-    for e in store.list_evidence(s, asset_type, version.id):
+    for e in store.list_evidence(s, asset_type, version.id, paired=paired):
         if e.kind in GOVERNANCE_KINDS:
             continue
+        pair = e.paired_model_version_id
         out.append(
             EvidenceFacts(
                 kind=e.kind,
@@ -146,9 +163,14 @@ def evidence_facts(s: Session, asset_type: str, version: Any) -> list[EvidenceFa
                 digest=e.digest,
                 actor=e.created_by,
                 run_id=e.run_id,
+                paired=None if pair is None else _model_ref(s, pair),
             )
         )
     return out
+
+
+def _model_ref(s: Session, version_id: int) -> str:
+    return store.ref_of(s, "model", store.version_by_id(s, "model", version_id))
 
 
 def version_facts(
@@ -161,6 +183,7 @@ def version_facts(
 ) -> Any:
     """The facts of one version, as ``cls`` (``StageVersionFacts`` adds its evidence)."""
     kind = getattr(version, "kind", None) or getattr(version, "shape", None)
+    target = getattr(version, "target_model_version_id", None)
     return cls(
         ref=store.version_ref(asset_type, asset.name, version.version),
         digest=version.digest,
@@ -171,6 +194,7 @@ def version_facts(
         created_at=aware(version.created_at),
         metadata=dict(version.meta),
         tags=[f"{k}={v}" if v else k for k, v in store.tags_of(s, asset_type, version.id).items()],
+        target_model=None if target is None else _model_ref(s, target),
         **extra,
     )
 
@@ -189,35 +213,41 @@ def stage_holder(s: Session, asset_type: str, asset: Any, stage: GovernedStage) 
     )
 
 
-def _holder_facts(s: Session, asset_type: str, asset: Any, holder: Any) -> Any:
+def _holder_facts(s: Session, asset_type: str, asset: Any, holder: Any, paired: int | None) -> Any:
     return version_facts(
         s,
         asset_type,
         asset,
         holder,
         StageVersionFacts,
-        evidence=evidence_facts(s, asset_type, holder),
+        evidence=evidence_facts(s, asset_type, holder, paired),
     )
 
 
 def evaluation_facts(
     s: Session, asset_type: str, asset: Any, version: Any, target: GovernedStage, requester: str
 ) -> EvaluationFacts:
-    """Everything the rules for ``target`` are judged on, read in session ``s``."""
+    """Everything the rules for ``target`` are judged on, read in session ``s``.
+
+    The versions holding ``target`` and production are judged on evidence measured with
+    the same model version as ``version`` (:func:`judged_pair`), so a prompt is compared
+    with the prompt in production on the model it targets.
+    """
+    pair = judged_pair(asset_type, version)
     holder = stage_holder(s, asset_type, asset, target)
     current = None
     if holder is not None and holder.id != version.id:
-        current = _holder_facts(s, asset_type, asset, holder)
+        current = _holder_facts(s, asset_type, asset, holder, pair)
     production = current if target == "production" else None
     if target != "production":
         prod = stage_holder(s, asset_type, asset, "production")
         if prod is not None and prod.id != version.id:
-            production = _holder_facts(s, asset_type, asset, prod)
+            production = _holder_facts(s, asset_type, asset, prod, pair)
     return EvaluationFacts(
         version=version_facts(s, asset_type, asset, version),
         transition=target,
         requester=requester,
-        evidence=evidence_facts(s, asset_type, version),
+        evidence=evidence_facts(s, asset_type, version, pair),
         current=current,
         production=production,
     )
@@ -230,6 +260,7 @@ __all__ = [
     "aware",
     "evaluation_facts",
     "evidence_facts",
+    "judged_pair",
     "stage_holder",
     "version_facts",
 ]

@@ -66,6 +66,7 @@ _VERSION_FIELDS = {
     "tags": "list",
     "metadata": "map",
     "evidence": "map",
+    "target_model": "string",
 }
 _EVIDENCE_FIELDS = {
     "kind": "string",
@@ -78,6 +79,7 @@ _EVIDENCE_FIELDS = {
     "digest": "string",
     "actor": "string",
     "run_id": "string",
+    "paired": "string",
 }
 _REQUEST_FIELDS = {"requester": "string", "transition": "string"}
 

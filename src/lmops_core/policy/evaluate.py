@@ -334,6 +334,7 @@ def _evidence_value(record: EvidenceFacts, now: datetime) -> dict[str, Any]:
         "digest": record.digest,
         "actor": record.actor,
         "run_id": record.run_id,
+        "paired": record.paired,
     }
     return {key: item for key, item in value.items() if item is not None}
 
@@ -349,6 +350,7 @@ def _version_value(version: VersionFacts) -> dict[str, Any]:
         "created_at": version.created_at,
         "metadata": to_cel_value(version.metadata),
         "tags": list(version.tags),
+        "target_model": version.target_model,
     }
     return {key: item for key, item in value.items() if item is not None}
 

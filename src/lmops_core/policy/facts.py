@@ -47,6 +47,9 @@ class EvidenceFacts(_Facts):
     digest: Digest | None = Field(default=None, description="Digest of the evidence record.")
     actor: str | None = Field(default=None, description="Who ran the stage that measured it.")
     run_id: str | None = None
+    paired: str | None = Field(
+        default=None, description="The model version a prompt version's result was measured with."
+    )
 
 
 class VersionFacts(_Facts):
@@ -61,6 +64,9 @@ class VersionFacts(_Facts):
     created_at: AwareDatetime | None = None
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)
+    target_model: str | None = Field(
+        default=None, description="A prompt version's target model version, e.g. 'model:m@2'."
+    )
 
 
 class StageVersionFacts(VersionFacts):

@@ -156,13 +156,18 @@ class ModelVersion(_RunOutputRow, table=True):
 
 
 class PromptVersion(_VersionRow, table=True):
-    """One immutable prompt template with the variables it declares."""
+    """One immutable prompt template with the variables it declares, the system prompt it
+    is sent with, and the model version it was written for (``target_model_version_id``)."""
 
     __tablename__ = "prompt_versions"
     __table_args__ = _version_args("prompt_versions", "prompt_id", "uq_prompt_version")
     prompt_id: int = Field(foreign_key="prompts.id", index=True)
     template: str = Field(sa_column=Column(Text, nullable=False))
     variables: list[str] = _json(list)
+    system_prompt: str = Field(
+        default="", sa_column=Column(Text, nullable=False, server_default="")
+    )
+    target_model_version_id: int | None = Field(default=None, foreign_key="model_versions.id")
 
 
 class SuiteVersion(_RunOutputRow, table=True):
@@ -209,7 +214,12 @@ class _AboutVersionRow(SQLModel):
 
 
 class Evidence(_AboutVersionRow, table=True):
-    """An immutable, typed result attached to one version, bound to its digest."""
+    """An immutable, typed result attached to one version, bound to its digest.
+
+    ``paired_model_version_id`` names the model version a result was measured with when
+    the subject is not a model itself (a prompt version's answers come from a model): the
+    evidence is then about the pair, and only counts for that model version.
+    """
 
     __tablename__ = "evidence"
     __table_args__ = (Index("ix_evidence_subject", "subject_type", "subject_id", "kind"),)
@@ -221,6 +231,9 @@ class Evidence(_AboutVersionRow, table=True):
     metrics: dict[str, Any] = _json()
     details: dict[str, Any] = _json()
     artifacts: dict[str, str] = _json()
+    paired_model_version_id: int | None = Field(
+        default=None, foreign_key="model_versions.id", index=True
+    )
     digest: str = Field(max_length=71)
     created_at: datetime = _ts()
     created_by: str = Field(max_length=128)

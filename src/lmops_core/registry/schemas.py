@@ -64,10 +64,13 @@ class ModelVersionPublic(VersionPublic):
 
 
 class PromptVersionPublic(VersionPublic):
-    """A prompt version: a template and the variables it declares."""
+    """A prompt version: a template, the variables it declares, the system prompt it is
+    sent with (``""`` for none) and the model version it targets (``None`` for none)."""
 
     template: str
     variables: list[str]
+    system_prompt: str = ""
+    target_model: str | None = None
 
 
 class RunPublic(_Public):
@@ -106,6 +109,8 @@ class EvidencePublic(_Public):
     digest: str
     created_at: datetime
     created_by: str
+    #: The model version the result was measured with, when the subject is a prompt.
+    paired: str | None = None
 
 
 class LineageEdgePublic(_Public):

@@ -19,6 +19,7 @@ from typing import Any
 from lmops_core.contracts import StageContext, StageResult
 from lmops_core.errors import StageError
 from lmops_core.kit import BaseOperation
+from lmops_core.prompts import PromptedRun
 from lmops_lm_eval.lm_eval_op import suite_of
 from lmops_lm_eval.models import LoadedModel, load_role
 from lmops_lm_eval.params import JudgeParams
@@ -82,6 +83,7 @@ class JudgeEvaluator(BaseOperation[JudgeParams]):
     input_roles = {
         **dict.fromkeys(("model", "base", "judge", "judge_base"), "model"),
         "suite": "suite",
+        "prompt": "prompt",
     }
     evidence_kinds = ("ratings",)
 
@@ -93,6 +95,9 @@ class JudgeEvaluator(BaseOperation[JudgeParams]):
             prompts = prompts or list(suite.judge.get("prompts", []))
         prompts = prompts or list(DEFAULT_PROMPTS)
         max_new, judge_new = p.max_new_tokens, p.judge_max_new_tokens
+        # With a prompt version, the model answers each question put through it; the judge
+        # still sees the bare question, and the ratings are about the prompt on this model.
+        prompted = PromptedRun.of(context)
 
         model = load_role(context, "model")
         judge_asset = context.input("judge")
@@ -101,7 +106,7 @@ class JudgeEvaluator(BaseOperation[JudgeParams]):
         rows: list[dict[str, Any]] = []
         ratings = Ratings()
         for i, prompt in enumerate(prompts):
-            answer = model.generate(prompt, max_new_tokens=max_new)
+            answer = model.generate(prompted.text(prompt), max_new_tokens=max_new)
             reply = judge.generate(
                 JUDGE_TEMPLATE.format(question=prompt, answer=answer), max_new_tokens=judge_new
             )
@@ -161,4 +166,5 @@ class JudgeEvaluator(BaseOperation[JudgeParams]):
             details,
             artifacts={"judge_samples.jsonl": samples_path},
             run_metrics={"score_mean": float(metrics["score_mean"])},
+            prompted=prompted,
         )

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lmops_core.contracts import EvidenceRecord, StageResult
+from lmops_core.contracts import StageResult
 from lmops_core.errors import ValidationError
+from lmops_core.prompts import PromptedRun
 
 Z95 = 1.959963984540054
 """The two-sided 95% quantile of the standard normal distribution."""
@@ -254,9 +255,9 @@ def ratings_result(
     *,
     artifacts: dict[str, Path] | None = None,
     run_metrics: dict[str, float] | None = None,
+    prompted: PromptedRun | None = None,
 ) -> StageResult:
-    """A run's result: one ``ratings`` evidence record on role "model" (judge or human)."""
-    evidence = EvidenceRecord(
-        kind="ratings", subject="model", metrics=metrics, details=details, artifacts=artifacts or {}
-    )
+    """A run's result: one ``ratings`` evidence record on role "model" (judge or human), or
+    on the prompt version ``prompted`` ran the model with, paired with the model."""
+    evidence = (prompted or PromptedRun()).evidence("ratings", metrics, details, artifacts)
     return StageResult(evidence=[evidence], metrics=run_metrics or {})

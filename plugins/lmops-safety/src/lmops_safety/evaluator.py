@@ -11,12 +11,13 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
-from lmops_core.contracts import EvidenceRecord, OperationParams, StageContext, StageResult
+from lmops_core.contracts import OperationParams, StageContext, StageResult
 from lmops_core.errors import ValidationError
 from lmops_core.kit import BaseOperation
+from lmops_core.prompts import PromptedRun
 from lmops_core.runtimes import torch_threads
 from lmops_safety.evidence import SAFETY_EVIDENCE
-from lmops_safety.generation import TextGenerator, load_generator
+from lmops_safety.generation import TextGenerator, load_generator, prompted_generator
 from lmops_safety.probes import (
     BUILTIN_VERSION,
     CATEGORIES,
@@ -132,11 +133,13 @@ class SafetyEvaluator(BaseOperation[SafetyParams]):
     prompt-injection canaries, personal-data leakage (lmops-presidio), agreement with
     discriminatory statements, and toxicity (alt-profanity-check).
 
-    Runs the values-and-safety probe suite against the input under role ``"model"``.
+    Runs the values-and-safety probe suite against the input under role ``"model"``. With a
+    prompt version under role ``"prompt"``, each probe is put into the prompt's variable
+    and the evidence is about the prompt, paired with the model.
     """
 
     name = "safety"
-    input_roles = {"model": "model", "base": "model"}
+    input_roles = {"model": "model", "base": "model", "prompt": "prompt"}
     evidence_kinds = ("safety",)
 
     def __init__(
@@ -152,7 +155,8 @@ class SafetyEvaluator(BaseOperation[SafetyParams]):
     def execute(self, context: StageContext, params: SafetyParams) -> StageResult:
         """Generate an answer per probe, score them, and return ``safety`` evidence."""
         probes, files = load_probes(params)
-        generator = self._load_generator(context)
+        prompted = PromptedRun.of(context)
+        generator = prompted_generator(self._load_generator(context), prompted)
         scorers = self._scorers or SafetyScorers.default(
             pii_entities=params.pii_entities, guards=context
         )
@@ -193,12 +197,8 @@ class SafetyEvaluator(BaseOperation[SafetyParams]):
             "max_new_tokens": params.max_new_tokens,
             "languages": sorted({p.language for p in probes}),
         }
-        evidence = EvidenceRecord(
-            kind=SAFETY_EVIDENCE.name,
-            subject="model",
-            metrics=metrics,
-            details=details,
-            artifacts={"outputs.jsonl": outputs_path},
+        evidence = prompted.evidence(
+            SAFETY_EVIDENCE.name, metrics, details, {"outputs.jsonl": outputs_path}
         )
         return StageResult(
             evidence=[evidence],

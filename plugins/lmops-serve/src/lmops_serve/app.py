@@ -14,7 +14,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from lmops_core.deploy import KeyStore, check_standing, load_bundle
+from lmops_core.deploy import KeyStore, VerifiedBundle, check_standing, load_bundle
+from lmops_core.deploy.prompts import ServedPrompt, approved_prompt
 from lmops_core.errors import LmopsError, PolicyViolationError, ValidationError
 from lmops_serve.generator import load_generator
 from lmops_serve.inference_log import InferenceLog
@@ -79,8 +80,13 @@ def open_service(
     guard_options: Mapping[str, Any] | None,
     store: LiveStore | None = None,
     plugins: PluginHost | None = None,
+    prompt: str | None = None,
 ) -> InferenceService:
     """Verify the bundle and its standing, load its model, and build the service around it.
+
+    With ``prompt`` (a prompt version's reference) every request is sent through that
+    prompt, which ``store`` must find approved for the bundle's stage (see
+    :func:`lmops_core.deploy.prompts.approved_prompt`); without a store it is refused.
 
     The model is opened by the runtime registered for the bundle's model kind
     and the guard is the ``pii`` guard, both found through ``plugins`` (by
@@ -109,11 +115,25 @@ def open_service(
             raise ValidationError(
                 f"bundle {bundle_path}: its manifest names no model kind", field="model.kind"
             )
+        served = None if prompt is None else _served_prompt(prompt, bundle, store)
         generator, engine = load_generator(bundle.folder, kind, plugins)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     log = InferenceLog(Path(log_path)) if log_path is not None else None
-    return InferenceService(bundle, generator, engine, guard=guard, classifier=classifier, log=log)
+    return InferenceService(
+        bundle, generator, engine, guard=guard, classifier=classifier, log=log, prompt=served
+    )
+
+
+def _served_prompt(ref: str, bundle: VerifiedBundle, store: LiveStore | None) -> ServedPrompt:
+    """The prompt version ``ref`` if the store finds it approved for the bundle's stage."""
+    if store is None:
+        raise PolicyViolationError(
+            f"prompt version {ref} cannot be checked for {bundle.stage} without the store "
+            "that approved it (no store answered, or --offline)",
+            ref=ref,
+        )
+    return approved_prompt(store.db, ref, stage=bundle.stage, model_digest=bundle.model_digest)
 
 
 def create_app(
@@ -127,8 +147,9 @@ def create_app(
     guard_options: Mapping[str, Any] | None = None,
     store: LiveStore | None = None,
     plugins: PluginHost | None = None,
+    prompt: str | None = None,
 ) -> FastAPI:
-    """A FastAPI app serving a verified bundle.
+    """A FastAPI app serving a verified bundle (through a prompt version, with ``prompt``).
 
     ``guard_mode``: ``redact`` (personal data is replaced before the model sees
     the prompt and before the client sees the reply), ``block`` (requests or
@@ -143,7 +164,9 @@ def create_app(
     approval still stands (a revoked version is refused); without one the
     bundle's signed validity period decides. The standing is checked when the
     app is built and again before every generation: a version revoked while
-    it is served gets 403 from then on (the caller keeps ``store`` open).
+    it is served gets 403 from then on (the caller keeps ``store`` open). ``prompt``:
+    a prompt version every request is put through; it must be approved for the bundle's
+    stage and target the bundle's model, at start and before every generation.
     """
     service = open_service(
         bundle_path,
@@ -155,6 +178,7 @@ def create_app(
         guard_options=guard_options,
         store=store,
         plugins=plugins,
+        prompt=prompt,
     )
     app = FastAPI(title="lmops guarded inference", version="1", docs_url=None, redoc_url=None)
     app.state.service = service
@@ -173,6 +197,8 @@ def create_app(
     def still_stands() -> None:
         """Revocation is live: ask again before each generation (validity alone offline)."""
         check_standing(service.bundle.manifest, store=store)
+        if service.prompt is not None:
+            _served_prompt(service.prompt.ref, service.bundle, store)
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -197,6 +223,13 @@ def create_app(
             "approval_request_id": b.approval["request_id"],
             "approval": b.approval,
             "policy_digests": b.manifest.get("policy_digests", {}),
+            "prompt": None
+            if service.prompt is None
+            else {
+                "ref": service.prompt.ref,
+                "digest": service.prompt.digest,
+                "approval_request_id": service.prompt.request_id,
+            },
         }
 
     def _stream(body: GenerateRequest) -> StreamingResponse:

@@ -19,6 +19,10 @@ def serve_model(
         list[str] | None, typer.Option(help="Request category to refuse (repeatable; default all).")
     ] = None,
     log_path: Annotated[Path | None, typer.Option(help="JSONL inference log.")] = None,
+    prompt: Annotated[
+        str | None,
+        typer.Option(help="Prompt version every request is sent through (approved for the stage)."),
+    ] = None,
     public_key: TrustedKeysOpt = None,
     key_file: KeyFileOpt = None,
     offline: OfflineOpt = False,
@@ -28,7 +32,8 @@ def serve_model(
     The store (LMOPS_HOME / LMOPS_DATABASE_URL) is asked whether the version was
     revoked since the bundle was made, at start and before every generation
     (a revoked version gets 403); when it cannot answer, the bundle's signed
-    valid_until decides.
+    valid_until decides. With --prompt, requests go through that prompt version, which
+    the store must find approved for the bundle's stage and written for its model.
     """
     import uvicorn
 
@@ -47,6 +52,7 @@ def serve_model(
             public_keys=keys,
             decryption_key=load_encryption_key(key_file),
             store=store,
+            prompt=prompt,
         )
         uvicorn.run(app, host=host, port=port, log_level="info")
     finally:  # the store stays open while serving: every generation asks it again

@@ -31,6 +31,9 @@ class InferenceRecord:
     model_ref: str
     model_digest: str
     bundle_digest: str
+    #: The prompt version requests were sent through ("" when the model is served bare).
+    prompt_ref: str = ""
+    prompt_digest: str = ""
 
 
 class InferenceLog:

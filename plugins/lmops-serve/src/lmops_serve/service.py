@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lmops_core.deploy import VerifiedBundle
+from lmops_core.deploy.prompts import ServedPrompt
 from lmops_core.runtimes import GenerationOptions
 from lmops_serve.generator import Generator, count_tokens
 from lmops_serve.inference_log import InferenceLog, InferenceRecord
@@ -68,15 +69,20 @@ class InferenceService:
     guard: ServiceGuard
     classifier: RequestClassifier
     log: InferenceLog | None
+    #: The approved prompt version every request is sent through, if any.
+    prompt: ServedPrompt | None = None
 
     @property
     def model(self) -> dict[str, str]:
-        """The model identity reported with every response."""
-        return {
+        """The model identity reported with every response (and the prompt version's)."""
+        served = {
             "ref": self.bundle.model_ref,
             "digest": self.bundle.model_digest,
             "bundle_digest": self.bundle.digest,
         }
+        if self.prompt is not None:
+            served.update(prompt_ref=self.prompt.ref, prompt_digest=self.prompt.digest)
+        return served
 
     def _begin(self, prompt: str) -> tuple[Outcome, str | None, float]:
         started = time.perf_counter()
@@ -94,6 +100,8 @@ class InferenceService:
         if categories:
             out.refused, out.category, out.text = True, categories[0], REFUSAL_MESSAGE
             return out, None, started
+        if self.prompt is not None:  # the guard saw the request; the model sees the prompt
+            model_prompt = self.prompt.render(model_prompt)
         out.tokens_in = count_tokens(self.generator, model_prompt)
         return out, model_prompt, started
 
@@ -204,5 +212,7 @@ class InferenceService:
                 model_ref=self.bundle.model_ref,
                 model_digest=self.bundle.model_digest,
                 bundle_digest=self.bundle.digest,
+                prompt_ref=self.prompt.ref if self.prompt else "",
+                prompt_digest=self.prompt.digest if self.prompt else "",
             )
         )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from lmops_core.registry.store.assets import check_risk_tier, ensure_asset, get_asset, list_assets
 from lmops_core.registry.store.evidence import (
+    ANY_PAIR,
     attach_dataset_card,
     attach_evidence,
     evidence_digest,
@@ -41,6 +42,7 @@ from lmops_core.registry.store.versions import create_version
 from lmops_core.registry.store.writer import AuditWriter, author_identity
 
 __all__ = [
+    "ANY_PAIR",
     "AuditWriter",
     "MetricFilter",
     "add_lineage",

@@ -64,8 +64,13 @@ def attach_evidence(
     details: Mapping[str, Any] | None = None,
     artifacts: Mapping[str, str] | None = None,
     run_id: str | None = None,
+    paired: Any | None = None,
 ) -> Evidence:
-    """Attach immutable evidence, refusing if the version's digest is not ``expected_digest``."""
+    """Attach immutable evidence, refusing if the version's digest is not ``expected_digest``.
+
+    ``paired`` is the model version row the result was measured with, for evidence about
+    a prompt version (the pair); evidence about a model takes none.
+    """
     if version.digest != expected_digest:
         raise IntegrityError(
             f"evidence {kind!r} was computed on {expected_digest}, but "
@@ -97,10 +102,25 @@ def attach_evidence(
         "details": redact(json_clean(dict(details or {}), f"evidence {kind!r} details")),
         "artifacts": dict(artifacts or {}),
     }
+    if paired is not None:
+        if asset_type != "prompt":
+            raise ValidationError(
+                f"evidence {kind!r} on {body['subject']}: only evidence about a prompt "
+                "version is paired with a model version",
+                field="paired",
+            )
+        # Only paired evidence carries the key, so digests of unpaired evidence are unchanged.
+        body["paired"] = ref_of(session, "model", paired)
+        body["paired_digest"] = paired.digest
     row = Evidence(
         subject_type=asset_type,
         subject_id=version.id,
-        **{name: value for name, value in body.items() if name != "subject"},
+        **{
+            name: value
+            for name, value in body.items()
+            if name not in ("subject", "paired", "paired_digest")
+        },
+        paired_model_version_id=None if paired is None else paired.id,
         digest=evidence_digest(body),
         created_by=audit.actor,
     )
@@ -122,6 +142,7 @@ def attach_evidence(
             "digest": row.digest,
             "plugin": plugin,
             "run_id": run_id,
+            **({"paired": body["paired"]} if paired is not None else {}),
         },
     )
     return row
@@ -155,13 +176,30 @@ def attach_dataset_card(
     )
 
 
+#: ``list_evidence(..., paired=ANY_PAIR)``: paired or not, every record of the version.
+ANY_PAIR = -1
+
+
 def list_evidence(
-    session: Session, asset_type: str, version_id: int, kind: str | None = None
+    session: Session,
+    asset_type: str,
+    version_id: int,
+    kind: str | None = None,
+    *,
+    paired: int | None = ANY_PAIR,
 ) -> list[Evidence]:
-    """The evidence of one version (of one ``kind`` when given), oldest first."""
+    """The evidence of one version (of one ``kind`` when given), oldest first.
+
+    ``paired``: every record (:data:`ANY_PAIR`, the default), only records measured with
+    the model version of that id, or (``None``) only records not paired with any.
+    """
     q = select(Evidence).where(
         col(Evidence.subject_type) == asset_type, col(Evidence.subject_id) == version_id
     )
     if kind:
         q = q.where(col(Evidence.kind) == kind)
+    if paired is None:
+        q = q.where(col(Evidence.paired_model_version_id).is_(None))
+    elif paired != ANY_PAIR:
+        q = q.where(col(Evidence.paired_model_version_id) == paired)
     return list(session.execute(q.order_by(col(Evidence.id))).scalars())
