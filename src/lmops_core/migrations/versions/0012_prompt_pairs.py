@@ -1,4 +1,4 @@
-"""Revision 0011, after 0010: prompts evaluated with a model.
+"""Revision 0012, after 0011: prompts evaluated with a model.
 
 A prompt version gains its system prompt and the model version it targets; evidence gains
 ``paired_model_version_id``, the model version a result about a prompt was measured with.
@@ -7,8 +7,8 @@ A prompt version gains its system prompt and the model version it targets; evide
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 
 
 def upgrade() -> None:
