@@ -61,12 +61,18 @@ def request_public(
     """A request as the SDK, the CLI and the API show it."""
     if decisions is None:
         decisions = decisions_for(s, [req.id]).get(req.id, [])
+    return ApprovalRequestPublic(**public_fields(req, decisions))
+
+
+def public_fields(req: Any, decisions: Sequence[Any]) -> dict[str, Any]:
+    """The fields of :class:`ApprovalRequestPublic`: those of the request ``req`` and of its
+    ``decisions`` (ORM objects or Core rows: read by attribute)."""
     approvals = Counter(d.role for d in decisions if d.decision == "approve")
-    return ApprovalRequestPublic(
+    return {
         **{name: getattr(req, name) for name in _REQUEST_COLUMNS},
-        approvals_so_far=dict(approvals),
-        decisions=[DecisionPublic.model_validate(d, from_attributes=True) for d in decisions],
-    )
+        "approvals_so_far": dict(approvals),
+        "decisions": [DecisionPublic.model_validate(d, from_attributes=True) for d in decisions],
+    }
 
 
 #: What a request's public view copies from its row (the rest is read from its decisions).
@@ -306,9 +312,11 @@ class RequestViews:
                 }
                 for e in store.list_evidence(s, req.asset_type, version.id)
             ]
-            base = request_public(s, req).model_dump()
             return ApprovalRequestDetail(
-                **base, evaluation=req.evaluation, evidence=evidence, current_in_stage=current
+                **public_fields(req, decisions_for(s, [req.id]).get(req.id, [])),
+                evaluation=req.evaluation,
+                evidence=evidence,
+                current_in_stage=current,
             )
 
 
@@ -316,6 +324,7 @@ __all__ = [
     "QueuedRequest",
     "RequestViews",
     "decisions_for",
+    "public_fields",
     "request_public",
     "request_subject",
     "summaries",

@@ -7,13 +7,14 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlmodel import Session, col
 
 from lmops_core.audit.chain import canonical_json
 from lmops_core.digests import parse_digest
 from lmops_core.errors import IntegrityError, ValidationError
 from lmops_core.redaction import redact
+from lmops_core.registry.db import SNAPSHOT_MEMO
 from lmops_core.registry.models import Evidence, VersionMetric
 from lmops_core.registry.plain_text import check_text, json_clean
 from lmops_core.registry.store.refs import ref_of
@@ -158,10 +159,30 @@ def attach_dataset_card(
 def list_evidence(
     session: Session, asset_type: str, version_id: int, kind: str | None = None
 ) -> list[Evidence]:
-    """The evidence of one version (of one ``kind`` when given), oldest first."""
-    q = select(Evidence).where(
-        col(Evidence.subject_type) == asset_type, col(Evidence.subject_id) == version_id
-    )
+    """The evidence of one version (of one ``kind`` when given), oldest first.
+
+    Within a read snapshot (:meth:`Database.snapshot`) a version's evidence is read once.
+    """
+    params = {"subject_type": asset_type, "subject_id": version_id}
     if kind:
-        q = q.where(col(Evidence.kind) == kind)
-    return list(session.execute(q.order_by(col(Evidence.id))).scalars())
+        return list(session.execute(_EVIDENCE_OF_KIND, {**params, "kind": kind}).scalars())
+    memo: dict[Any, Any] | None = session.info.get(SNAPSHOT_MEMO)
+    key = ("evidence", asset_type, version_id)
+    if memo is not None and key in memo:
+        return list(memo[key])
+    rows = list(session.execute(_EVIDENCE_OF, params).scalars())
+    if memo is not None:
+        memo[key] = tuple(rows)
+    return rows
+
+
+# Built once: the evidence of a version is read on every evaluation, decision and page.
+_EVIDENCE_OF = (
+    select(Evidence)
+    .where(
+        col(Evidence.subject_type) == bindparam("subject_type"),
+        col(Evidence.subject_id) == bindparam("subject_id"),
+    )
+    .order_by(col(Evidence.id))
+)
+_EVIDENCE_OF_KIND = _EVIDENCE_OF.where(col(Evidence.kind) == bindparam("kind"))
