@@ -54,6 +54,12 @@ from lmops_core.registry import store
 from lmops_core.registry.models import utcnow
 from lmops_core.terms import GovernedStage, UserRoleName
 
+#: The request a decision is about, locked until the decision commits.
+_LOCKED_REQUEST = (
+    select(ApprovalRequest)
+    .where(col(ApprovalRequest.id) == bindparam("request_id"))
+    .with_for_update()
+)
 #: Has this reviewer decided this request already? (Statements every decision runs are
 #: built once: building one costs more than running it.)
 _DECIDED_BY = select(col(ApprovalDecision.id)).where(
@@ -261,8 +267,9 @@ class Promotions(GovernancePart):
         return public
 
     def _locked_request(self, s: Session, request_id: str) -> ApprovalRequest:
-        q = select(ApprovalRequest).where(col(ApprovalRequest.id) == request_id).with_for_update()
-        req: ApprovalRequest | None = s.execute(q).scalars().first()
+        req: ApprovalRequest | None = (
+            s.execute(_LOCKED_REQUEST, {"request_id": request_id}).scalars().first()
+        )
         if req is None:
             raise NotFoundError(f"approval request {request_id!r} does not exist")
         return req

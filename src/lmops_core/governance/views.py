@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Text, func, literal, select, type_coerce
+from sqlalchemy import Select, Text, bindparam, func, literal, select, type_coerce
 from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import Session, col
 
@@ -42,15 +42,19 @@ def summaries() -> Select[ApprovalRequest]:
     return select(ApprovalRequest).options(defer(evaluation), defer(evidence_digests))
 
 
+#: Built once: every decision and every request read asks it.
+_DECISIONS_OF = (
+    select(ApprovalDecision)
+    .where(col(ApprovalDecision.request_id).in_(bindparam("ids", expanding=True)))
+    .order_by(col(ApprovalDecision.id))
+)
+
+
 def decisions_for(s: Session, ids: list[str]) -> dict[str, list[ApprovalDecision]]:
     """The decisions on each of the requests ``ids``, in the order they were made."""
     out: dict[str, list[ApprovalDecision]] = {}
     if ids:
-        for d in s.execute(
-            select(ApprovalDecision)
-            .where(col(ApprovalDecision.request_id).in_(ids))
-            .order_by(col(ApprovalDecision.id))
-        ).scalars():
+        for d in s.execute(_DECISIONS_OF, {"ids": ids}).scalars():
             out.setdefault(d.request_id, []).append(d)
     return out
 
