@@ -23,11 +23,10 @@ def _model(ws: Workspace, tmp_path: Path, acc: float, seed: int) -> str:
 
 
 def test_the_page_read_matches_the_sdk(gov_ws: Workspace, tmp_path: Path) -> None:
-    first = _model(gov_ws, tmp_path, 0.8, seed=1)
-    req = request_as(gov_ws, "eng", first)
-    decide_as(gov_ws, "val", "validator", req.id, "a")
-    decide_as(gov_ws, "risk", "risk_officer", req.id, "b")
-    better = _model(gov_ws, tmp_path, 0.85, seed=2)
+    first, better = _model(gov_ws, tmp_path, 0.8, seed=1), _model(gov_ws, tmp_path, 0.85, seed=2)
+    promoted = request_as(gov_ws, "eng", first).id
+    for user, role in (("val", "validator"), ("risk", "risk_officer")):
+        decide_as(gov_ws, user, role, promoted)
     pending = request_as(gov_ws, "eng", better)
     decide_as(gov_ws, "val", "validator", pending.id, "validated on holdout")
 
@@ -58,7 +57,7 @@ def test_the_page_read_matches_the_sdk(gov_ws: Workspace, tmp_path: Path) -> Non
     assert page.version.risk_tier == version.risk_tier  # type: ignore[attr-defined]
     assert not page.has_parents and not page.has_children
     with gov_ws.db.snapshot() as s:
-        assert read_request_page(s.connection(), req.id, audit_limit=None).audit is None
+        assert read_request_page(s.connection(), promoted, audit_limit=None).audit is None
 
 
 def test_the_page_read_sees_lineage_and_the_audit_limit(gov_ws: Workspace, tmp_path: Path) -> None:

@@ -133,7 +133,7 @@ class PolicySource:
         asset_type, asset, version = subject
         tier = getattr(asset, "risk_tier", "standard")
         rules = self.policies().select(asset_type, tier, stage, event=event)
-        facts = evaluation_facts(s, asset_type, asset, version, stage, actor, evidence=evidence)
+        facts = evaluation_facts(s, subject, stage, actor, evidence=evidence)
         return evaluate(rules, facts, now=datetime.now(UTC), functions=self.functions(), **options)
 
 
@@ -211,16 +211,16 @@ def _holder_facts(s: Session, asset_type: str, asset: Any, holder: Any) -> Any:
 
 def evaluation_facts(
     s: Session,
-    asset_type: str,
-    asset: Any,
-    version: Any,
+    subject: tuple[str, Any, Any],
     target: GovernedStage,
     requester: str,
     *,
     evidence: list[EvidenceFacts] | None = None,
 ) -> EvaluationFacts:
-    """Everything the rules for ``target`` are judged on, read in session ``s``
-    (``version``'s evidence facts too, unless given as ``evidence``)."""
+    """Everything the rules for ``target`` are judged on, read in session ``s``: the
+    ``subject`` (asset type, asset, version) and its evidence facts (unless given as
+    ``evidence``), the versions in ``target`` and in production."""
+    asset_type, asset, version = subject
     holder = stage_holder(s, asset_type, asset, target)
     current = None
     if holder is not None and holder.id != version.id:

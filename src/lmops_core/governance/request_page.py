@@ -93,6 +93,10 @@ _AUDIT = (
 )
 
 
+#: What :class:`PageVersion` copies from the version's row.
+_VERSION_COLUMNS = ("version", "digest", "stage", "status", "created_at", "created_by")
+
+
 @functools.cache
 def _version_queries(asset_type: str) -> tuple[Select[Any], Select[Any]]:
     """For one asset type: a version with its asset's name, id and risk tier; and the
@@ -163,13 +167,8 @@ def read_request_page(conn: Connection, request_id: str, *, audit_limit: int | N
         version=PageVersion(
             ref=ref,
             name=row.asset_name,
-            version=row.version,
-            digest=row.digest,
-            stage=row.stage,
-            status=row.status,
-            created_at=row.created_at,
-            created_by=row.created_by,
             risk_tier=row._mapping.get("asset_risk_tier"),
+            **{name: row._mapping[name] for name in _VERSION_COLUMNS},
         ),
         evidence=evidence_public(ref, records),
         has_parents=bool(has_parents),
