@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, bindparam, exists, select
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection, RowMapping
 
 from lmops_core.audit.chain import canonical_json
 from lmops_core.errors import NotFoundError
@@ -126,16 +126,16 @@ def read_request_page(conn: Connection, request_id: str, *, audit_limit: int | N
         raise NotFoundError(f"approval request {request_id!r} does not exist")
     typ = req.asset_type
     version_query, holder_query = _version_queries(typ)
-    row = conn.execute(version_query, {"id": req.version_id}).first()
+    row = conn.execute(version_query, {"id": req.version_id}).mappings().first()
     if row is None:
         raise NotFoundError(f"{typ} version id {req.version_id} does not exist")
     fk = store.asset_classes(typ)[2]
     stage = check_target_stage(req.target_stage, field="target_stage")
-    holder = conn.execute(holder_query, {"asset_id": row._mapping[fk], "stage": stage}).first()
+    holder = conn.execute(holder_query, {"asset_id": row[fk], "stage": stage}).first()
     current = None
-    if holder is not None and holder.id != row.id:
+    if holder is not None and holder.id != row["id"]:
         current = {
-            "ref": store.version_ref(typ, row.asset_name, holder.version),
+            "ref": store.version_ref(typ, row["asset_name"], holder.version),
             "digest": holder.digest,
             "evidence": {
                 e.kind: e.metrics
@@ -143,32 +143,26 @@ def read_request_page(conn: Connection, request_id: str, *, audit_limit: int | N
                 if e.kind not in GOVERNANCE_KINDS
             },
         }
-    records = conn.execute(_EVIDENCE_OF, {"typ": typ, "id": row.id}).all()
+    records = conn.execute(_EVIDENCE_OF, {"typ": typ, "id": row["id"]}).mappings().all()
     decisions = conn.execute(_DECISIONS, {"id": request_id}).all()
     detail = ApprovalRequestDetail(
         **public_fields(req, decisions),
         evaluation=req.evaluation,
         evidence=[
-            {
-                "kind": e.kind,
-                "metrics": e.metrics,
-                "digest": e.digest,
-                "plugin": e.plugin,
-                "created_at": e.created_at,
-            }
+            {name: e[name] for name in ("kind", "metrics", "digest", "plugin", "created_at")}
             for e in records
         ],
         current_in_stage=current,
     )
-    ref = store.version_ref(typ, row.asset_name, row.version)
-    has_parents, has_children = conn.execute(_LINEAGE, {"typ": typ, "id": row.id}).one()
+    ref = store.version_ref(typ, row["asset_name"], row["version"])
+    has_parents, has_children = conn.execute(_LINEAGE, {"typ": typ, "id": row["id"]}).one()
     return RequestPage(
         request=detail,
         version=PageVersion(
             ref=ref,
-            name=row.asset_name,
-            risk_tier=row._mapping.get("asset_risk_tier"),
-            **{name: row._mapping[name] for name in _VERSION_COLUMNS},
+            name=row["asset_name"],
+            risk_tier=row.get("asset_risk_tier"),
+            **{name: row[name] for name in _VERSION_COLUMNS},
         ),
         evidence=evidence_public(ref, records),
         has_parents=bool(has_parents),
@@ -177,13 +171,11 @@ def read_request_page(conn: Connection, request_id: str, *, audit_limit: int | N
     )
 
 
-def evidence_public(subject: str, records: Sequence[Row[Any]]) -> list[EvidencePublic]:
+def evidence_public(subject: str, records: Sequence[RowMapping]) -> list[EvidencePublic]:
     """Evidence rows of the version ``subject`` as the SDK shows them (secrets redacted)."""
     skip = ("subject_type", "subject_id")
     return [
-        EvidencePublic(
-            subject=subject, **redact({k: v for k, v in e._mapping.items() if k not in skip})
-        )
+        EvidencePublic(subject=subject, **redact({k: v for k, v in e.items() if k not in skip}))
         for e in records
     ]
 
