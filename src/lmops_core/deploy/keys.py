@@ -8,6 +8,7 @@ key, so bundles signed before the rotation still verify.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,15 @@ def load_public_key_file(path: Path) -> tuple[str, Ed25519PublicKey]:
     if not isinstance(key, Ed25519PublicKey):
         raise ValidationError(f"{path}: not an Ed25519 public key", file=str(path))
     return key_id_of(key), key
+
+
+@functools.lru_cache(maxsize=8)
+def _private_key(path: str, _mtime_ns: int, _size: int, _inode: int) -> Ed25519PrivateKey:
+    """The Ed25519 private key in the PEM file ``path`` (cached per path and file state)."""
+    key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ConfigurationError(f"{path} is not an Ed25519 private key")
+    return key
 
 
 class KeyStore:
@@ -159,9 +169,9 @@ class KeyStore:
         path = self.folder / f"{key_id}.key"
         if not path.is_file():
             raise ConfigurationError(f"the active key {key_id} has no private key file {path}")
-        if path.stat().st_mode & 0o077:
+        stat = path.stat()
+        if stat.st_mode & 0o077:
             raise ConfigurationError(f"{path} is readable by other users; chmod 600 it")
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ConfigurationError(f"{path} is not an Ed25519 private key")
-        return key_id, key
+        # Every decision made by token signs with this key: parse the file once per version
+        # of it (a rewritten file has a new mtime, a rotated key another path).
+        return key_id, _private_key(str(path), stat.st_mtime_ns, stat.st_size, stat.st_ino)

@@ -12,8 +12,8 @@ from collections.abc import Set as AbstractSet
 from typing import Any
 
 from pydantic import SecretStr
+from sqlalchemy import bindparam, func, select
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from lmops_core.errors import (
@@ -46,12 +46,16 @@ def check_user_role(role: str) -> UserRoleName:
     return role
 
 
+#: The roles one user holds (built once: every decision and write asks it).
+_ROLES_OF = select(col(UserRole.role)).where(col(UserRole.user) == bindparam("user"))
+
+
 def require_role(s: Session, actor: str, allowed: AbstractSet[str], action: str) -> set[str]:
     """The user roles ``actor`` holds, if one of them is ``allowed``; else refused.
 
     ``allowed`` are role names as a policy's approvals give them: a policy may name
     any role, though only :data:`~lmops_core.vocabulary.ROLES` can be held."""
-    held = set(s.execute(select(col(UserRole.role)).where(col(UserRole.user) == actor)).scalars())
+    held = set(s.execute(_ROLES_OF, {"user": actor}).scalars())
     if not held & allowed:
         raise PermissionDeniedError(
             f"{actor!r} may not {action}: it needs one of the roles "

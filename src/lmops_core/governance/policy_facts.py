@@ -9,11 +9,12 @@ production.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlmodel import Session
 
 from lmops_core.contracts import Stage
@@ -90,14 +91,20 @@ class PolicySource:
         version: Any,
         target: GovernedStage,
         requester: str,
+        *,
+        evidence: list[EvidenceFacts] | None = None,
     ) -> PolicyEvaluation:
-        """How the rules for ``target`` judge ``version`` now (``requester`` asking)."""
+        """How the rules for ``target`` judge ``version`` now (``requester`` asking).
+
+        ``evidence`` is the version's :func:`evidence_facts` when the caller has just
+        read them in ``s`` (they are read otherwise)."""
         return self._judge(
             s,
             (asset_type, asset, version),
             target,
             requester,
             "promotion",
+            evidence=evidence,
             roles=ROLES,
             evidence_metrics=self.evidence_metrics(),
         )
@@ -118,6 +125,7 @@ class PolicySource:
         stage: GovernedStage,
         actor: str,
         event: Event,
+        evidence: list[EvidenceFacts] | None = None,
         **options: Any,
     ) -> PolicyEvaluation:
         """The rules of ``event`` for ``stage`` judged on ``subject`` (asset type, asset,
@@ -125,7 +133,7 @@ class PolicySource:
         asset_type, asset, version = subject
         tier = getattr(asset, "risk_tier", "standard")
         rules = self.policies().select(asset_type, tier, stage, event=event)
-        facts = evaluation_facts(s, asset_type, asset, version, stage, actor)
+        facts = evaluation_facts(s, subject, stage, actor, evidence=evidence)
         return evaluate(rules, facts, now=datetime.now(UTC), functions=self.functions(), **options)
 
 
@@ -199,18 +207,19 @@ def version_facts(
     )
 
 
+@functools.cache
+def _holder_query(asset_type: str) -> Select[Any]:
+    # Built once per asset type: it runs in every evaluation, often twice.
+    _, version_cls, fk = store.asset_classes(asset_type)
+    return select(version_cls).where(
+        getattr(version_cls, fk) == bindparam("asset_id"), version_cls.stage == bindparam("stage")
+    )
+
+
 def stage_holder(s: Session, asset_type: str, asset: Any, stage: GovernedStage) -> Any | None:
     """The version of ``asset`` in the governed ``stage`` now, or ``None``."""
-    _, version_cls, fk = store.asset_classes(asset_type)
-    return (
-        s.execute(
-            select(version_cls).where(
-                getattr(version_cls, fk) == asset.id, version_cls.stage == stage
-            )
-        )
-        .scalars()
-        .first()
-    )
+    query = _holder_query(asset_type)
+    return s.execute(query, {"asset_id": asset.id, "stage": stage}).scalars().first()
 
 
 def _holder_facts(s: Session, asset_type: str, asset: Any, holder: Any, paired: int | None) -> Any:
@@ -225,14 +234,22 @@ def _holder_facts(s: Session, asset_type: str, asset: Any, holder: Any, paired: 
 
 
 def evaluation_facts(
-    s: Session, asset_type: str, asset: Any, version: Any, target: GovernedStage, requester: str
+    s: Session,
+    subject: tuple[str, Any, Any],
+    target: GovernedStage,
+    requester: str,
+    *,
+    evidence: list[EvidenceFacts] | None = None,
 ) -> EvaluationFacts:
-    """Everything the rules for ``target`` are judged on, read in session ``s``.
+    """Everything the rules for ``target`` are judged on, read in session ``s``: the
+    ``subject`` (asset type, asset, version) and its evidence facts (unless given as
+    ``evidence``), the versions in ``target`` and in production.
 
     The versions holding ``target`` and production are judged on evidence measured with
     the same model version as ``version`` (:func:`judged_pair`), so a prompt is compared
     with the prompt in production on the model it targets.
     """
+    asset_type, asset, version = subject
     pair = judged_pair(asset_type, version)
     holder = stage_holder(s, asset_type, asset, target)
     current = None
@@ -247,7 +264,7 @@ def evaluation_facts(
         version=version_facts(s, asset_type, asset, version),
         transition=target,
         requester=requester,
-        evidence=evidence_facts(s, asset_type, version, pair),
+        evidence=evidence if evidence is not None else evidence_facts(s, asset_type, version, pair),
         current=current,
         production=production,
     )

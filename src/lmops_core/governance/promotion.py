@@ -15,8 +15,8 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import bindparam, select
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select
 from sqlmodel import Session, col
 
 from lmops_core.audit.chain import canonical_json
@@ -44,15 +44,46 @@ from lmops_core.governance.decisions import (
 )
 from lmops_core.governance.identity import Identity
 from lmops_core.governance.models import ApprovalDecision, ApprovalRequest, UserRole
-from lmops_core.governance.policy_facts import aware, evidence_facts, stage_holder
+from lmops_core.governance.policy_facts import (
+    aware,
+    evidence_facts,
+    judged_pair,
+    stage_holder,
+)
 from lmops_core.governance.revocation import last_revocation
 from lmops_core.governance.schemas import ApprovalRequestPublic
 from lmops_core.governance.signing import approval_statement, sign, signer_for
 from lmops_core.governance.views import request_public, request_subject
+from lmops_core.policy import EvidenceFacts
 from lmops_core.registry import store
 from lmops_core.registry.models import utcnow
 from lmops_core.terms import GovernedStage, UserRoleName
 
+#: The request a decision is about, locked until the decision commits.
+_LOCKED_REQUEST = (
+    select(ApprovalRequest)
+    .where(col(ApprovalRequest.id) == bindparam("request_id"))
+    .with_for_update()
+)
+#: Has this reviewer decided this request already? (Statements every decision runs are
+#: built once: building one costs more than running it.)
+_DECIDED_BY = select(col(ApprovalDecision.id)).where(
+    col(ApprovalDecision.request_id) == bindparam("request_id"),
+    col(ApprovalDecision.actor) == bindparam("actor"),
+)
+#: The roles of the approvals that count: their reviewer still holds the role used.
+_COUNTING_APPROVALS = (
+    select(col(ApprovalDecision.role))
+    .join(
+        UserRole,
+        (col(UserRole.user) == ApprovalDecision.actor)
+        & (col(UserRole.role) == ApprovalDecision.role),
+    )
+    .where(
+        col(ApprovalDecision.request_id) == bindparam("request_id"),
+        col(ApprovalDecision.decision) == "approve",
+    )
+)
 #: Stages only some asset types can enter (others: any type may request them).
 STAGE_ASSET_TYPES = {"approved-for-training": ("dataset",), "approved-for-use": ("suite",)}
 DEFAULT_TTL = timedelta(days=7)
@@ -211,9 +242,11 @@ class Promotions(GovernancePart):
             if req.status != "pending":
                 raise ConflictError(f"request {request_id} is {req.status}, not pending")
             typ, asset, version = req.asset_type, *request_subject(s, req)
-            problem = self._staleness(s, req, version)
+            # Read once: the staleness check compares them, the re-check judges them.
+            facts = evidence_facts(s, typ, version)
+            problem = self._staleness(s, req, version, facts)
             if problem is None and approve:
-                problem = self._recheck(s, req, asset, version)
+                problem = self._recheck(s, req, asset, version, facts)
             if problem is not None:
                 status, reason = problem
                 events.append(close_request(s, self.audit, req, status, reason, actor))
@@ -239,14 +272,15 @@ class Promotions(GovernancePart):
         return public
 
     def _locked_request(self, s: Session, request_id: str) -> ApprovalRequest:
-        q = select(ApprovalRequest).where(col(ApprovalRequest.id) == request_id).with_for_update()
-        req: ApprovalRequest | None = s.execute(q).scalars().first()
+        req: ApprovalRequest | None = (
+            s.execute(_LOCKED_REQUEST, {"request_id": request_id}).scalars().first()
+        )
         if req is None:
             raise NotFoundError(f"approval request {request_id!r} does not exist")
         return req
 
     def _staleness(
-        self, s: Session, req: ApprovalRequest, version: Any
+        self, s: Session, req: ApprovalRequest, version: Any, facts: list[EvidenceFacts]
     ) -> tuple[Ending, str] | None:
         if utcnow() > aware(req.expires_at):
             return "expired", f"it expired at {aware(req.expires_at).isoformat()}"
@@ -262,7 +296,7 @@ class Promotions(GovernancePart):
             return "invalidated", (
                 f"{req.ref} was revoked at {revoked_at.isoformat()}, after the request was made"
             )
-        current = sorted(f.digest for f in evidence_facts(s, req.asset_type, version) if f.digest)
+        current = sorted(f.digest for f in facts if f.digest)
         if current != sorted(req.evidence_digests):
             return "invalidated", "the version's evidence changed after the request"
         try:
@@ -304,15 +338,7 @@ class Promotions(GovernancePart):
                     "its promotion (separation of duties)"
                 )
             require_known_author(s, req.asset_type, req.ref, version)
-        already = (
-            s.execute(
-                select(ApprovalDecision).where(
-                    col(ApprovalDecision.request_id) == req.id, col(ApprovalDecision.actor) == actor
-                )
-            )
-            .scalars()
-            .first()
-        )
+        already = s.execute(_DECIDED_BY, {"request_id": req.id, "actor": actor}).first()
         if already is not None:
             raise ConflictError(
                 f"{actor!r} already decided request {req.id} (each reviewer decides once)"
@@ -365,7 +391,12 @@ class Promotions(GovernancePart):
         )
 
     def _recheck(
-        self, s: Session, req: ApprovalRequest, asset: Any, version: Any
+        self,
+        s: Session,
+        req: ApprovalRequest,
+        asset: Any,
+        version: Any,
+        facts: list[EvidenceFacts],
     ) -> tuple[Ending, str] | None:
         """Judge the request again under the policy as it stands at the moment of the decision.
 
@@ -376,8 +407,10 @@ class Promotions(GovernancePart):
         """
         try:
             target = check_target_stage(req.target_stage, field="target_stage")
+            # A prompt is judged only on what was measured with its model: read that anew.
+            judged = facts if judged_pair(req.asset_type, version) == store.ANY_PAIR else None
             evaluation = self.policy_source.judge_transition(
-                s, req.asset_type, asset, version, target, req.requested_by
+                s, req.asset_type, asset, version, target, req.requested_by, evidence=judged
             )
         except Exception as exc:  # noqa: BLE001 - fail closed: what cannot be judged is refused
             return "invalidated", f"the policy could not be evaluated again: {exc}"
@@ -398,19 +431,7 @@ class Promotions(GovernancePart):
 
     def _approvals(self, s: Session, req: ApprovalRequest) -> Counter[str]:
         """Approvals that count now: only from reviewers who still hold the role they used."""
-        rows = s.execute(
-            select(col(ApprovalDecision.role))
-            .join(
-                UserRole,
-                (col(UserRole.user) == ApprovalDecision.actor)
-                & (col(UserRole.role) == ApprovalDecision.role),
-            )
-            .where(
-                col(ApprovalDecision.request_id) == req.id,
-                col(ApprovalDecision.decision) == "approve",
-            )
-        )
-        return Counter(rows.scalars())
+        return Counter(s.execute(_COUNTING_APPROVALS, {"request_id": req.id}).scalars())
 
     def _complete(self, s: Session, req: ApprovalRequest) -> bool:
         have = self._approvals(s, req)

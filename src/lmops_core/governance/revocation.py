@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlmodel import Session, col
 
 from lmops_core.contracts import DecisionEvent
@@ -43,15 +43,17 @@ from lmops_core.vocabulary import GOVERNED_STAGES
 REVALIDATOR_ROLES: frozenset[UserRoleName] = frozenset({"validator"})
 
 
+#: Built once: every decision asks it, and building a statement costs more than running it.
+_LAST_REVOCATION = select(func.max(Evidence.created_at)).where(
+    col(Evidence.subject_type) == bindparam("typ"),
+    col(Evidence.subject_id) == bindparam("vid"),
+    col(Evidence.kind) == "revocation",
+)
+
+
 def last_revocation(s: Session, typ: str, version: Any) -> datetime | None:
     """When the version was last revoked or marked revalidation-required (None: never)."""
-    last = s.execute(
-        select(func.max(Evidence.created_at)).where(
-            col(Evidence.subject_type) == typ,
-            col(Evidence.subject_id) == version.id,
-            col(Evidence.kind) == "revocation",
-        )
-    ).scalar_one_or_none()
+    last = s.execute(_LAST_REVOCATION, {"typ": typ, "vid": version.id}).scalar_one_or_none()
     return aware(last) if last is not None else None
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Text, func, literal, select, type_coerce
+from sqlalchemy import Select, Text, bindparam, func, literal, select, type_coerce
 from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import Session, col
 
@@ -42,15 +42,19 @@ def summaries() -> Select[ApprovalRequest]:
     return select(ApprovalRequest).options(defer(evaluation), defer(evidence_digests))
 
 
+#: Built once: every decision and every request read asks it.
+_DECISIONS_OF = (
+    select(ApprovalDecision)
+    .where(col(ApprovalDecision.request_id).in_(bindparam("ids", expanding=True)))
+    .order_by(col(ApprovalDecision.id))
+)
+
+
 def decisions_for(s: Session, ids: list[str]) -> dict[str, list[ApprovalDecision]]:
     """The decisions on each of the requests ``ids``, in the order they were made."""
     out: dict[str, list[ApprovalDecision]] = {}
     if ids:
-        for d in s.execute(
-            select(ApprovalDecision)
-            .where(col(ApprovalDecision.request_id).in_(ids))
-            .order_by(col(ApprovalDecision.id))
-        ).scalars():
+        for d in s.execute(_DECISIONS_OF, {"ids": ids}).scalars():
             out.setdefault(d.request_id, []).append(d)
     return out
 
@@ -61,12 +65,18 @@ def request_public(
     """A request as the SDK, the CLI and the API show it."""
     if decisions is None:
         decisions = decisions_for(s, [req.id]).get(req.id, [])
+    return ApprovalRequestPublic(**public_fields(req, decisions))
+
+
+def public_fields(req: Any, decisions: Sequence[Any]) -> dict[str, Any]:
+    """The fields of :class:`ApprovalRequestPublic`: those of the request ``req`` and of its
+    ``decisions`` (ORM objects or Core rows: read by attribute)."""
     approvals = Counter(d.role for d in decisions if d.decision == "approve")
-    return ApprovalRequestPublic(
+    return {
         **{name: getattr(req, name) for name in _REQUEST_COLUMNS},
-        approvals_so_far=dict(approvals),
-        decisions=[DecisionPublic.model_validate(d, from_attributes=True) for d in decisions],
-    )
+        "approvals_so_far": dict(approvals),
+        "decisions": [DecisionPublic.model_validate(d, from_attributes=True) for d in decisions],
+    }
 
 
 #: What a request's public view copies from its row (the rest is read from its decisions).
@@ -306,9 +316,11 @@ class RequestViews:
                 }
                 for e in store.list_evidence(s, req.asset_type, version.id)
             ]
-            base = request_public(s, req).model_dump()
             return ApprovalRequestDetail(
-                **base, evaluation=req.evaluation, evidence=evidence, current_in_stage=current
+                **public_fields(req, decisions_for(s, [req.id]).get(req.id, [])),
+                evaluation=req.evaluation,
+                evidence=evidence,
+                current_in_stage=current,
             )
 
 
@@ -316,6 +328,7 @@ __all__ = [
     "QueuedRequest",
     "RequestViews",
     "decisions_for",
+    "public_fields",
     "request_public",
     "request_subject",
     "summaries",

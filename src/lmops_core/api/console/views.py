@@ -13,12 +13,15 @@ from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any, Literal
 
+from sqlalchemy.engine import Connection
+
 from lmops_core.api.security import AUDITORS
 from lmops_core.contracts import AssetType, EvidenceKind
 from lmops_core.errors import NotFoundError, ValidationError
 from lmops_core.evidence_summary import format_value, headline_metrics
 from lmops_core.governance.decisions import REVALIDATION_REQUIRED, check_target_stage
 from lmops_core.governance.monitoring import open_breaches
+from lmops_core.governance.request_page import PageVersion, read_request_page
 from lmops_core.governance.schemas import (
     ApprovalRequestDetail,
     ApprovalRequestPublic,
@@ -279,7 +282,7 @@ class RequestView:
     """Everything the request page shows."""
 
     request: ApprovalRequestDetail
-    version: VersionPublic
+    version: PageVersion
     risk_tier: str
     outcomes: list[OutcomeRow]
     evidence: list[EvidenceRow]
@@ -380,35 +383,30 @@ def _verdict(mine: Any, other: Any, direction: str) -> str:
 
 def request_view(ws: Workspace, principal: Principal, request_id: str) -> RequestView:
     """The request page of ``request_id`` as ``principal`` sees it (read in one snapshot)."""
-    with ws.db.snapshot():
-        return _request_view(ws, principal, request_id)
+    with ws.db.snapshot() as s:
+        return _request_view(ws, s.connection(), principal, request_id)
 
 
-def _request_view(ws: Workspace, principal: Principal, request_id: str) -> RequestView:
-    detail = ws.governance.get_request(request_id)
-    version = ws.get(detail.ref)
-    records = ws.evidence(detail.ref)
+def _request_view(
+    ws: Workspace, conn: Connection, principal: Principal, request_id: str
+) -> RequestView:
+    # The page's reads in a few plain statements (lmops_core.governance.request_page);
+    # the lineage walk only for the versions that have lineage.
+    read = read_request_page(
+        conn, request_id, audit_limit=AUDIT_LIMIT if principal.roles & AUDITORS.roles else None
+    )
+    detail, version, records = read.request, read.version, read.evidence
     latest = _latest(records)
     kinds = ws.plugins.declared_kinds()
-    # Versions of most types carry their asset's risk tier; read the asset only otherwise.
-    risk_tier: str | None = (
-        version.risk_tier
-        if hasattr(version, "risk_tier")
-        else ws.get_asset(detail.asset_type, version.name).risk_tier  # type: ignore[arg-type]
-    )
     current = detail.current_in_stage or {}
     roles = deciding_roles(detail, principal, version.created_by)
-    ancestors = ws.lineage(detail.ref, direction="up")
-    descendants = ws.lineage(detail.ref, direction="down")
-    audit = None
-    if principal.roles & AUDITORS.roles:
-        audit = audit_rows(
-            ws.audit_events(subject=detail.ref, request_id=detail.id, limit=AUDIT_LIMIT)
-        )
+    ancestors = ws.lineage(detail.ref, direction="up") if read.has_parents else []
+    descendants = ws.lineage(detail.ref, direction="down") if read.has_children else []
+    audit = None if read.audit is None else audit_rows(read.audit)
     return RequestView(
         request=detail,
         version=version,
-        risk_tier=risk_tier or "-",
+        risk_tier=version.risk_tier or "-",
         outcomes=_outcomes(detail.evaluation, latest),
         evidence=evidence_rows(records, kinds),
         current_ref=current.get("ref"),

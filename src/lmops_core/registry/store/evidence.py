@@ -7,13 +7,14 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlmodel import Session, col
 
 from lmops_core.audit.chain import canonical_json
 from lmops_core.digests import parse_digest
 from lmops_core.errors import IntegrityError, ValidationError
 from lmops_core.redaction import redact
+from lmops_core.registry.db import SNAPSHOT_MEMO
 from lmops_core.registry.models import Evidence, VersionMetric
 from lmops_core.registry.plain_text import check_text, json_clean
 from lmops_core.registry.store.refs import ref_of
@@ -192,14 +193,34 @@ def list_evidence(
 
     ``paired``: every record (:data:`ANY_PAIR`, the default), only records measured with
     the model version of that id, or (``None``) only records not paired with any.
+    Within a read snapshot (:meth:`Database.snapshot`) each such list is read once.
     """
-    q = select(Evidence).where(
-        col(Evidence.subject_type) == asset_type, col(Evidence.subject_id) == version_id
-    )
+    params: dict[str, Any] = {"subject_type": asset_type, "subject_id": version_id}
+    q = _EVIDENCE_OF
     if kind:
-        q = q.where(col(Evidence.kind) == kind)
+        q = _EVIDENCE_OF_KIND
+        params["kind"] = kind
     if paired is None:
         q = q.where(col(Evidence.paired_model_version_id).is_(None))
     elif paired != ANY_PAIR:
         q = q.where(col(Evidence.paired_model_version_id) == paired)
-    return list(session.execute(q.order_by(col(Evidence.id))).scalars())
+    memo: dict[Any, Any] | None = session.info.get(SNAPSHOT_MEMO)
+    key = ("evidence", asset_type, version_id, kind, paired)
+    if memo is not None and key in memo:
+        return list(memo[key])
+    rows = list(session.execute(q, params).scalars())
+    if memo is not None:
+        memo[key] = tuple(rows)
+    return rows
+
+
+# Built once: the evidence of a version is read on every evaluation, decision and page.
+_EVIDENCE_OF = (
+    select(Evidence)
+    .where(
+        col(Evidence.subject_type) == bindparam("subject_type"),
+        col(Evidence.subject_id) == bindparam("subject_id"),
+    )
+    .order_by(col(Evidence.id))
+)
+_EVIDENCE_OF_KIND = _EVIDENCE_OF.where(col(Evidence.kind) == bindparam("kind"))
