@@ -83,3 +83,14 @@ def test_cards_built_on_the_workers_merge_into_the_local_card(
     )
     assert len(mapper.worker_peaks) == 2  # both workers checked partitions
     assert list((tmp_path / "tmp").iterdir()) == []  # no scratch partition left behind
+
+
+def test_registering_partitions_with_ray_configured_gives_the_same_version(
+    local_ray: None, ray_ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _partitioned(tmp_path / "in", generated(1200, seed=4))
+    alone = ray_ws.register_dataset("reg-local", folder, shape="instruction")
+    monkeypatch.setenv("LMOPS_RAY_ADDRESS", "local")  # this process's Ray: the default engine
+    on_ray = ray_ws.register_dataset("reg-ray", folder, shape="instruction")
+    assert on_ray.digest == alone.digest
+    assert _card(ray_ws, on_ray.ref) == _card(ray_ws, alone.ref)
