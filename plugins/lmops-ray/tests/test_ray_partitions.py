@@ -18,7 +18,7 @@ from lmops_core.datasets.partition_store import ingest_partitions
 from lmops_core.datasets.partitions import write_partition
 from lmops_core.workspace import Workspace
 
-from .test_ray_engine import CASES, _run, generated
+from .test_ray_engine import CASES, generated, run_on_both
 
 PARTS = 4
 
@@ -46,10 +46,7 @@ def _card(ws: Workspace, ref: str) -> tuple[Any, Any]:
 def test_partitioned_in_and_out_same_root_evidence_and_card(
     op: str, local_ray: None, ray_ws: Workspace, parts: str
 ) -> None:
-    local = _run(ray_ws, op, parts, CASES[op])
-    on_ray = _run(ray_ws, op, parts, {**CASES[op], "engine": "ray"})
-    assert on_ray[0] == local[0]  # the same Merkle root, so the same partitions
-    assert on_ray[1] == local[1]  # every evidence record, the dataset card among them
+    local, _ = run_on_both(ray_ws, op, parts)  # the same Merkle root: the same partitions
     latest = ray_ws.get("dataset:parts")
     assert latest.format == "parquet-partitions" and latest.digest == local[0]
     metrics, details = _card(ray_ws, f"dataset:parts@{latest.version}")
