@@ -16,6 +16,7 @@ from lmops_ray.mapper import RayMapper
 
 from lmops_core.datasets.partition_store import ingest_partitions
 from lmops_core.datasets.partitions import write_partition
+from lmops_core.errors import ValidationError
 from lmops_core.workspace import Workspace
 
 from .test_ray_engine import CASES, generated, run_on_both
@@ -91,3 +92,18 @@ def test_registering_partitions_with_ray_configured_gives_the_same_version(
     on_ray = ray_ws.register_dataset("reg-ray", folder, shape="instruction")
     assert on_ray.digest == alone.digest
     assert _card(ray_ws, on_ray.ref) == _card(ray_ws, alone.ref)
+
+
+def test_a_bad_record_found_by_a_worker_is_the_local_error(
+    local_ray: None, ray_ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows: list[Any] = generated(300, seed=6)
+    rows[250] = {"prompt": "q", "response": ""}
+    folder = _partitioned(tmp_path / "in", rows)
+    with pytest.raises(ValidationError) as local:
+        ray_ws.register_dataset("bad-local", folder, shape="instruction")
+    monkeypatch.setenv("LMOPS_RAY_ADDRESS", "local")
+    with pytest.raises(ValidationError) as on_ray:
+        ray_ws.register_dataset("bad-ray", folder, shape="instruction")
+    assert str(on_ray.value) == str(local.value)
+    assert "part-3.parquet:row 26" in str(on_ray.value) and "response" in str(on_ray.value)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from lmops_core.errors import LmopsError
 from lmops_core.runtimes import ChunkFunction
 from lmops_ray.blocks import read_block, write_blocks
 
@@ -83,7 +84,14 @@ class RayMapper:
     def _collect(self, block: Path, ref: Any) -> Any:
         import ray
 
-        result, worker, peak_kib = ray.get(ref)
+        try:
+            result, worker, peak_kib = ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:
+            if isinstance(exc.cause, LmopsError):
+                # A bad record found by a worker: the same error the local engine raises,
+                # naming the file, line and field, not Ray's wrapper around it.
+                raise exc.cause from None
+            raise
         block.unlink(missing_ok=True)
         self.worker_peaks[worker] = max(self.worker_peaks.get(worker, 0), peak_kib)
         return result
