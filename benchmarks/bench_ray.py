@@ -2,20 +2,24 @@
 
 1. Build the input once, outside git (``--data-dir``): ``--records`` generated
    instruction records (default 1,000,000), a tenth of them exact copies and a
-   tenth near copies of earlier ones, as canonical JSONL.
+   tenth near copies of earlier ones, as canonical Parquet partitions of
+   ``--partition-records`` records (the layout a large dataset version has).
 2. Run ``--step`` (default ``dedup-near``, the one with the most work per record)
-   in a fresh process per configuration, on the same file: the local engine (the
-   baseline: the step as it runs without Ray), then Ray with each of ``--workers``
-   on a local Ray of as many CPUs as the machine has. Each run reports its time,
-   the driver's peak RSS and each Ray worker's peak RSS.
+   in a fresh process per configuration, on the same partitions: the local engine
+   (the baseline: the step as it runs without Ray), then Ray with each of
+   ``--workers`` on a local Ray of as many CPUs as the machine has. Each run
+   writes output partitions, then checks them and builds the dataset card on the
+   same engine (as the runner does when it stores the output); it reports both
+   times, the driver's peak RSS, each Ray worker's peak RSS and the CPU seconds of
+   the driver and of its children (Ray's workers are children of a local Ray).
 3. Print the scaling curve (records/s and the ratio to the local engine) and check
-   that every engine wrote the same bytes (the same SHA-256).
+   that every engine wrote the same partitions (the same Merkle root) and card.
 
     .venv/bin/python benchmarks/bench_ray.py [--records 1000000] [--step dedup-near]
-        [--workers 1,2] [--data-dir /tmp/lmops-bench-ray]
+        [--workers 1,2] [--partition-records 100000] [--data-dir /tmp/lmops-bench-ray]
 
-Ray's start (tens of seconds on a loaded machine) is outside the timed part; its
-per-run pipeline start-up is inside it.
+Ray's start (tens of seconds on a loaded machine) is outside the timed part; each
+step's start of its actors is inside it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,34 +45,44 @@ PARAMS: dict[str, dict[str, Any]] = {
 }
 
 
-def build_input(path: Path, records: int, seed: int = 11) -> Path:
-    """``records`` instruction records in canonical JSON, written once and reused."""
-    if path.exists():
-        return path
+def build_input(folder: Path, records: int, per_partition: int, seed: int = 11) -> Path:
+    """``records`` instruction records as canonical partitions, written once and reused."""
+    from lmops_core.datasets.ingest import canonical_json
+    from lmops_core.datasets.partitions import PartitionWriter
+
+    if folder.exists():
+        return folder
     rng = random.Random(seed)
     vocab = [f"w{i}" for i in range(5000)]
     rows: list[dict[str, str]] = []
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part")
-    with tmp.open("w", encoding="utf-8") as out:
-        for i in range(records):
-            roll = rng.random()
-            if rows and roll < 0.1:
-                row = dict(rng.choice(rows))
-            elif rows and roll < 0.2:
-                row = dict(rng.choice(rows))
-                row["response"] += f" {rng.choice(vocab)}"
-            else:
-                prompt = " ".join(rng.choice(vocab) for _ in range(rng.randint(8, 40)))
-                answer = " ".join(rng.choice(vocab) for _ in range(rng.randint(8, 60)))
-                row = {"prompt": f"{i} {prompt}", "response": answer}
-            if len(rows) < 20_000:
-                rows.append(row)
-            else:
-                rows[rng.randrange(len(rows))] = row
-            out.write(json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n")
-    tmp.rename(path)
-    return path
+    tmp = folder.with_suffix(".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    writer: PartitionWriter | None = None
+    for i in range(records):
+        if i % per_partition == 0:
+            if writer is not None:
+                writer.close()
+            writer = PartitionWriter(tmp / f"part-{i // per_partition:05d}.parquet")
+        roll = rng.random()
+        if rows and roll < 0.1:
+            row = dict(rng.choice(rows))
+        elif rows and roll < 0.2:
+            row = dict(rng.choice(rows))
+            row["response"] += f" {rng.choice(vocab)}"
+        else:
+            prompt = " ".join(rng.choice(vocab) for _ in range(rng.randint(8, 40)))
+            answer = " ".join(rng.choice(vocab) for _ in range(rng.randint(8, 60)))
+            row = {"prompt": f"{i} {prompt}", "response": answer}
+        if len(rows) < 20_000:
+            rows.append(row)
+        else:
+            rows[rng.randrange(len(rows))] = row
+        assert writer is not None
+        writer.add(canonical_json(row))
+    if writer is not None:
+        writer.close()
+    tmp.rename(folder)
+    return folder
 
 
 class _Recording:
@@ -85,19 +100,30 @@ class _Recording:
         return getattr(self.host, name)
 
 
+def _cpu_seconds() -> tuple[float, float]:
+    own, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime
+
+
 def child(engine: str, step: str, source: Path, workers: int) -> None:
-    """Run ``step`` once on ``engine`` and print what it measured as one JSON line."""
+    """Run ``step`` once on ``engine``, then check and card its output; print one JSON line."""
+    from lmops_core.artifacts.local import LocalArtifactBackend
+    from lmops_core.artifacts.store import ArtifactStore
     from lmops_core.contracts import InputAsset, Stage, StageContext
+    from lmops_core.datasets.partition_store import ingest_partitions
     from lmops_core.plugins import load_plugins
     from lmops_core.settings import Settings
 
-    home = Path(tempfile.mkdtemp(prefix="lmops-bench-ray-"))
+    home = Path(tempfile.mkdtemp(prefix="lmops-bench-ray-", dir=source.parent))
     settings = Settings(home=home, load_entry_points=False, plugins=["lmops_ray.plugin"])
     services = _Recording(load_plugins(settings))
     op = services.host.operation(Stage.DATA_PREPARATION, step).value
     if engine == "ray":
         os.environ["LMOPS_RAY_WORKERS"] = str(workers)
-        services.data_engine("ray")  # starts the local Ray, outside the timed part
+    mapper = services.data_engine(engine)  # starts the local Ray, outside the timed part
     options = op.params_model.model_validate({**PARAMS[step], "engine": engine})
     context = StageContext(
         stage=Stage.DATA_PREPARATION,
@@ -110,22 +136,40 @@ def child(engine: str, step: str, source: Path, workers: int) -> None:
         options=options,
         plugins=services,  # type: ignore[arg-type]
     )
+    cpu_before = _cpu_seconds()
     started = time.perf_counter()
     result = op.run(context)
     seconds = time.perf_counter() - started
-    out = result.outputs[0].path
-    peaks = getattr(services.mapper, "worker_peaks", {})
+    peaks = dict(getattr(services.mapper, "worker_peaks", {}))
+    (home / "tmp").mkdir()
+    started = time.perf_counter()
+    stored = ingest_partitions(
+        result.outputs[0].path,
+        shape="instruction",
+        artifacts=ArtifactStore(LocalArtifactBackend(home / "artifacts")),
+        tmp_dir=home / "tmp",
+        mapper=mapper,
+    )
+    card_seconds = time.perf_counter() - started
+    for pid, kib in getattr(mapper, "worker_peaks", {}).items():
+        peaks[pid] = max(peaks.get(pid, 0), kib)
+    cpu_after = _cpu_seconds()
+    card = json.dumps([stored.card_metrics, stored.card_details], sort_keys=True)
     print(
         json.dumps(
             {
                 "seconds": seconds,
-                "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+                "card_seconds": card_seconds,
+                "root": stored.root,
+                "card_sha256": hashlib.sha256(card.encode()).hexdigest(),
                 "driver_peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "worker_peak_mib": sorted(round(kib / 1024) for kib in peaks.values()),
+                "cpu_driver_s": cpu_after[0] - cpu_before[0],
                 "removed": result.evidence[0].metrics["records_removed"],
             }
         )
     )
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def main() -> None:
@@ -133,6 +177,9 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000, help="generated records")
     parser.add_argument("--step", choices=sorted(PARAMS), default="dedup-near")
     parser.add_argument("--workers", default="1,2", help="Ray worker counts, comma-separated")
+    parser.add_argument(
+        "--partition-records", type=int, default=100_000, help="records per input partition"
+    )
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/lmops-bench-ray"))
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -141,7 +188,11 @@ def main() -> None:
         child(engine, step, Path(source), int(workers))
         return
     started = time.perf_counter()
-    source = build_input(args.data_dir / f"records-{args.records}.jsonl", args.records)
+    source = build_input(
+        args.data_dir / f"records-{args.records}-by-{args.partition_records}",
+        args.records,
+        args.partition_records,
+    )
     print(
         f"input: {source} ({args.records:,} records, built/reused in "
         f"{time.perf_counter() - started:.1f} s); step {args.step}",
@@ -151,24 +202,40 @@ def main() -> None:
     rows = []
     for engine, workers in configs:
         cmd = [sys.executable, __file__, "--child", engine, args.step, str(source), str(workers)]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if done.returncode != 0:
             sys.exit(f"{engine} x{workers} failed:\n{done.stderr[-3000:]}")
-        rows.append((engine, workers, json.loads(done.stdout.strip().splitlines()[-1])))
+        row = json.loads(done.stdout.strip().splitlines()[-1])
+        # The child and every process of its tree once reaped (a local Ray's workers are
+        # reaped by its raylet, which the child shuts down and waits for).
+        row["cpu_process_tree_s"] = (after.ru_utime + after.ru_stime) - (
+            before.ru_utime + before.ru_stime
+        )
+        rows.append((engine, workers, row))
         print(f"  {engine} x{workers}: {rows[-1][2]}", flush=True)
     base = args.records / rows[0][2]["seconds"]
+    card_base = args.records / rows[0][2]["card_seconds"]
     print(
-        f"\n{'engine':<8}{'workers':>8}{'records/s':>12}{'x local':>9}"
-        f"{'driver MiB':>12}  worker peak MiB"
+        f"\n{'engine':<8}{'workers':>8}{'records/s':>12}{'x local':>9}{'card rec/s':>12}"
+        f"{'x local':>9}{'CPU s driver/all':>18}{'driver MiB':>12}  worker peak MiB"
     )
     for engine, workers, r in rows:
         rate = args.records / r["seconds"]
+        card_rate = args.records / r["card_seconds"]
         print(
-            f"{engine:<8}{workers:>8}{rate:>12,.0f}{rate / base:>9.2f}"
+            f"{engine:<8}{workers:>8}{rate:>12,.0f}{rate / base:>9.2f}{card_rate:>12,.0f}"
+            f"{card_rate / card_base:>9.2f}"
+            f"{r['cpu_driver_s']:>10.0f} / {r['cpu_process_tree_s']:<5.0f}"
             f"{r['driver_peak_mib']:>12.0f}  {r['worker_peak_mib'] or '-'}"
         )
-    same = len({r["sha256"] for _, _, r in rows}) == 1
-    print(f"\nsame output on every engine: {same} (records removed: {rows[0][2]['removed']:,})")
+    print(f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    same = len({(r["root"], r["card_sha256"]) for _, _, r in rows}) == 1
+    print(
+        f"\nsame partitions (Merkle root {rows[0][2]['root']}) and card on every engine: {same} "
+        f"(records removed: {rows[0][2]['removed']:,})"
+    )
     if not same:
         sys.exit(1)
 

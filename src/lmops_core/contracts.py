@@ -301,9 +301,11 @@ class StageContext:
         """The records of the dataset version under ``role``, each checked against its shape.
 
         The shape is the version's kind (``instruction``, ``dialogue``, ``text``,
-        ``preference``). A record that cannot be read or breaks the shape fails
+        ``preference``). A partitioned version is read partition by partition, in
+        order (locations then read ``ref:partition:row N``). A record that cannot be read or breaks the shape fails
         with a :class:`ValidationError` naming ``ref:line`` and the field.
         """
+        from lmops_core.datasets.parts import dataset_parts
         from lmops_core.datasets.readers import iter_records
         from lmops_core.datasets.shapes import SHAPES, RecordError, validate_record
 
@@ -317,16 +319,21 @@ class StageContext:
                 f'input "{role}" has shape "{asset.kind}", not one of {", ".join(SHAPES)}',
                 field=role,
             )
-        for location, record, problem in iter_records(asset.path):
-            line = location.rsplit(":", 1)[-1]
-            where = f"{asset.ref}:{line}"
-            if problem is not None:
-                raise ValidationError(f"{where}: {problem}", location=where)
-            try:
-                validate_record(asset.kind, record)
-            except RecordError as exc:
-                raise ValidationError(f"{where}: {exc}", location=where, field=exc.field) from None
-            yield dict(record)
+        partitioned = asset.path.is_dir()
+        # A partitioned version is read one partition at a time; its locations name it.
+        for name, part in dataset_parts(asset.path):
+            for location, record, problem in iter_records(part):
+                line = location.rsplit(":", 1)[-1]
+                where = f"{asset.ref}:{name}:{line}" if partitioned else f"{asset.ref}:{line}"
+                if problem is not None:
+                    raise ValidationError(f"{where}: {problem}", location=where)
+                try:
+                    validate_record(asset.kind, record)
+                except RecordError as exc:
+                    raise ValidationError(
+                        f"{where}: {exc}", location=where, field=exc.field
+                    ) from None
+                yield dict(record)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,12 @@ the class that sets ``name``, joined into one line (unless that class sets
 ``description`` itself).
 ``run(context)`` validates the parameters as the runner does (once only,
 when the runner already has) and hands them to ``execute`` typed.
+
+A step that reads a dataset input of either layout (one JSONL file, or a folder of
+Parquet partitions) reads it part by part with :func:`dataset_parts` and
+:func:`part_lines`, and writes its output in the input's layout with
+:class:`PartOutputs` (records as :func:`canonical_json`; one partition per input
+partition), returning it with ``format=PARTITIONED_FORMAT`` when partitioned.
 """
 
 from __future__ import annotations
@@ -33,6 +39,15 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast, get_arg
 
 from pydantic import BaseModel
 
+from lmops_core.datasets.ingest import canonical_json
+from lmops_core.datasets.partitions import PARTITIONED_FORMAT, PartitionWriter
+from lmops_core.datasets.parts import (
+    PartOutputs,
+    dataset_parts,
+    is_partitioned,
+    part_lines,
+    part_records,
+)
 from lmops_core.errors import PluginError
 from lmops_core.hookspecs import hookimpl
 from lmops_core.operations import options_of
@@ -43,6 +58,22 @@ if TYPE_CHECKING:
     from lmops_core.runtimes import GuardSource, TextGuard
 
 P = TypeVar("P", bound=BaseModel)
+
+__all__ = [
+    "PARTITIONED_FORMAT",
+    "BaseOperation",
+    "PartOutputs",
+    "PartitionWriter",
+    "build_guard",
+    "canonical_json",
+    "dataset_parts",
+    "is_partitioned",
+    "part_lines",
+    "part_records",
+    "registers",
+    "report_sections",
+    "summary",
+]
 
 
 def summary(doc: str | None) -> str:

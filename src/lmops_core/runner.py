@@ -322,7 +322,7 @@ class StageRunner:
                 # Blobs stored from here on are leased until the commit that references
                 # them; if anything fails, they are left to `lmops gc` once the lease ends.
                 with self.artifacts.lease(f"run-{run_id}"):  # the run's own lease
-                    stored = self._store_outputs(result)
+                    stored = self._store_outputs(result, engine=params.get("engine"))
                     evidence_files = self._store_evidence_files(result)
                     series_digest = (
                         self.artifacts.put_json(result.series).digest if result.series else None
@@ -485,7 +485,10 @@ class StageRunner:
                     f'operation "{operation}" releases {ref!r}, which none of its child runs created'
                 )
 
-    def _store_outputs(self, result: StageResult) -> dict[str, _Stored]:
+    def _store_outputs(self, result: StageResult, *, engine: Any = None) -> dict[str, _Stored]:
+        """Store each output; a partitioned dataset's partitions are checked and their cards
+        built on the data engine the step ran on (its ``engine`` parameter, when it names
+        one), else on the configured one."""
         stored: dict[str, _Stored] = {}
         tmp = self.settings.home / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
@@ -497,12 +500,14 @@ class StageRunner:
                     out, info.digest, manifest.total_size, {"kind": out.kind, "format": fmt}
                 )
             elif out.path.is_dir():  # a dataset written as partitions
+                known = isinstance(engine, str) and engine in self.plugins.data_engines
                 parts = ingest_partitions(
                     out.path,
                     shape=out.kind,
                     artifacts=self.artifacts,
                     tmp_dir=tmp,
                     max_record_bytes=self.settings.max_record_bytes,
+                    mapper=self.plugins.data_engine(engine if known else None),
                 )
                 stored[out.role] = _Stored(
                     out,

@@ -337,6 +337,20 @@ class RuntimeSource(Protocol):
 ChunkFunction = Callable[[list[Any]], Any]
 
 
+@dataclass(frozen=True)
+class Ready:
+    """An engine's ``setup`` for a chunk function that needs nothing built per worker.
+
+    The function must be picklable (a module-level function, a partial of one, a frozen
+    dataclass instance) for an engine that runs it in other processes.
+    """
+
+    function: ChunkFunction
+
+    def __call__(self) -> ChunkFunction:
+        return self.function
+
+
 @runtime_checkable
 class ChunkMapper(Protocol):
     """Runs a data step's per-chunk work on an engine, and hands the results back in order.

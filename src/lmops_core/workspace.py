@@ -404,6 +404,9 @@ class Workspace:
     ) -> DatasetVersionPublic:
         # Every partition is stored under one lease before the version is committed: a
         # failure midway leaves no version, and the stored partitions to `lmops gc`.
+        # Partitions are checked and carded on the configured data engine (a Ray cluster
+        # when LMOPS_RAY_ADDRESS is set, else this process); a token counter stays here.
+        mapper = self.plugins.data_engine(None) if token_counter is None else None
         with self.artifacts.lease(f"dataset-{new.source.name}"):
             ingested = ingest_partitions(
                 new.source,
@@ -414,6 +417,7 @@ class Workspace:
                 token_counter=token_counter,
                 progress=progress,
                 max_record_bytes=self.settings.max_record_bytes,
+                mapper=mapper,
             )
             fields = {
                 "digest": ingested.root,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from html import unescape
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from lmops_evidently.monitor import DriftMonitor
 
+from lmops_core.datasets.partitions import write_partition
 from lmops_core.errors import ValidationError
 
 MakeContext = Any
@@ -122,6 +124,26 @@ def test_sampling_is_reported(windows: dict[str, Path], make_context: MakeContex
     assert metrics["rows_current_analyzed"] == 400
     assert metrics["dataset_drift"] is True
     assert result.evidence[0].details["seed"] == 11
+
+
+def test_partitioned_windows_measure_as_their_one_file_form(
+    windows: dict[str, Path], make_context: MakeContext, tmp_path: Path
+):
+    """A partitioned version is read partition by partition: the same drift as one file."""
+
+    def partitioned(path: Path) -> Path:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        folder = tmp_path / path.stem
+        write_partition(rows[:700], folder / "part-0.parquet")
+        write_partition(rows[700:], folder / "part-1.parquet")
+        return folder
+
+    params = {"sample_rows": 300, "seed": 11, **PII}
+    as_file = DriftMonitor().run(make_context(windows["reference"], windows["shifted"], params))
+    parts = make_context(partitioned(windows["reference"]), partitioned(windows["shifted"]), params)
+    as_parts = DriftMonitor().run(parts)
+    assert as_parts.evidence[0].metrics == as_file.evidence[0].metrics
+    assert as_parts.evidence[0].metrics["rows_reference"] == 1500
 
 
 def test_model_role_gets_the_evidence_and_its_tokenizer_vocabulary(

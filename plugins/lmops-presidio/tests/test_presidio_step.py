@@ -10,6 +10,12 @@ from lmops_presidio.config import GuardConfig
 from lmops_presidio.step import PiiRedactionStep
 
 from lmops_core.contracts import Operation
+from lmops_core.datasets.partitions import (
+    partition_files,
+    read_partition,
+    read_partition_records,
+    write_partition,
+)
 from lmops_core.errors import StageError, ValidationError
 from lmops_core.testing import read_jsonl
 
@@ -178,6 +184,29 @@ def test_workers_give_the_same_output_as_one_process(jsonl, make_context) -> Non
     assert read_jsonl(pooled.outputs[0].path) == expected
     assert pooled.evidence[0].metrics == single.evidence[0].metrics
     assert pooled.evidence[0].metrics["records_touched"] == 30
+
+
+def test_a_partitioned_input_gives_partitions_with_the_same_records(
+    tmp_path, jsonl, make_context
+) -> None:
+    """Partition by partition: the same names, each record as the one-file run redacts it."""
+    records = [{"text": f"{NAME} wrote from user{i}@example.com"} for i in range(9)]
+    records += [{"text": "plain text"}] * 4
+    single = PiiRedactionStep().run(make_context(jsonl(records), "text", {"ner_model": None}))
+    folder = tmp_path / "parts"
+    for k, start in enumerate((0, 5, 11)):  # partitions of 5, 6 and 2 records
+        write_partition(records[start : (5, 11, 13)[k]], folder / f"part-{k}.parquet")
+    params = {"ner_model": None, "chunk_size": 4}
+    parted = PiiRedactionStep().run(make_context(folder, "text", params))
+    (output,) = parted.outputs
+    assert output.format == "parquet-partitions" and output.path.is_dir()
+    names = [name for name, _ in partition_files(output.path)]
+    assert names == ["part-0.parquet", "part-1.parquet", "part-2.parquet"]
+    rows = [r for _, p in partition_files(output.path) for _, r in read_partition_records(p)]
+    assert rows == read_jsonl(single.outputs[0].path)
+    assert [len(list(read_partition(p))) for _, p in partition_files(output.path)] == [5, 6, 2]
+    assert parted.evidence[0].metrics == single.evidence[0].metrics
+    assert parted.evidence[0].metrics["records_touched"] == 9
 
 
 @pytest.mark.parametrize(

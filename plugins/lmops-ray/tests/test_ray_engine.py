@@ -70,14 +70,20 @@ def mixed(ray_ws: Workspace, tmp_path_factory: pytest.TempPathFactory) -> str:
     return _register(ray_ws, tmp_path_factory.mktemp("mixed"), "mixed", rows)
 
 
+def run_on_both(ws: Workspace, op: str, ref: str) -> tuple[Any, Any]:
+    """``op`` of CASES on the local engine and on Ray: the same digest and evidence, or fail."""
+    local = _run(ws, op, ref, CASES[op])
+    on_ray = _run(ws, op, ref, {**CASES[op], "engine": "ray"})
+    assert on_ray[0] == local[0]
+    assert on_ray[1] == local[1]  # every evidence record, the dataset card among them
+    return local, on_ray
+
+
 @pytest.mark.parametrize("op", sorted(CASES))
 def test_same_digest_and_evidence_as_local(
     op: str, local_ray: None, ray_ws: Workspace, mixed: str
 ) -> None:
-    local = _run(ray_ws, op, mixed, CASES[op])
-    on_ray = _run(ray_ws, op, mixed, {**CASES[op], "engine": "ray"})
-    assert on_ray[0] == local[0]
-    assert on_ray[1] == local[1]
+    local, on_ray = run_on_both(ray_ws, op, mixed)
     assert local[2]["engine"] == "local" and on_ray[2]["engine"] == "ray"
     assert [m for kind, m, _ in local[1] if kind == "data_step"][0]["records_removed"] > 0
 

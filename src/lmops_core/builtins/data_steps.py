@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,18 +32,13 @@ from lmops_core.contracts import (
     StageContext,
     StageResult,
 )
-from lmops_core.datasets.partitions import (
-    PARTITIONED_FORMAT,
-    PartitionWriter,
-    partition_files,
-    read_partition,
-)
+from lmops_core.datasets.partitions import read_partition
+from lmops_core.datasets.parts import PartOutputs, dataset_parts
 from lmops_core.datasets.shapes import text_fields
 from lmops_core.errors import ValidationError
 from lmops_core.extras import require
 from lmops_core.hookspecs import hookimpl
-from lmops_core.runtimes import ChunkFunction, ChunkMapper, DataEngine
-from lmops_core.safepaths import join_inside
+from lmops_core.runtimes import ChunkFunction, ChunkMapper, DataEngine, Ready
 
 #: Records per chunk handed to a data engine (small enough to spread, large enough to batch).
 CHUNK_RECORDS = 2000
@@ -62,16 +57,6 @@ def _lines(path: Path) -> Iterator[bytes]:
 
 def _joined_text(shape: str, record: Mapping[str, Any]) -> str:
     return "\n".join(t for _, t in text_fields(shape, record))
-
-
-@dataclass(frozen=True)
-class Ready:
-    """An engine's ``setup`` for a chunk function that needs nothing built per worker."""
-
-    function: ChunkFunction
-
-    def __call__(self) -> ChunkFunction:
-        return self.function
 
 
 class EngineParams(OperationParams):
@@ -119,29 +104,34 @@ class _FilterStep:
     def _filter(
         self,
         shape: str,
-        lines: Iterable[bytes],
-        write: Callable[[bytes], object],
+        parts: Sequence[Iterable[bytes]],
+        outputs: PartOutputs,
         context: StageContext,
         mapper: ChunkMapper,
     ) -> tuple[int, int]:
-        """Write the canonical JSON of each record kept; return ``(kept, removed)``."""
+        """Write the canonical JSON of each record kept, part by part; ``(kept, removed)``.
+
+        Every part's chunks go to the engine in one pass, so its workers start once.
+        """
         kept = removed = 0
-        in_flight: deque[list[bytes]] = deque()
+        in_flight: deque[tuple[int, list[bytes]]] = deque()
 
         def chunks() -> Iterator[list[bytes]]:
-            chunk: list[bytes] = []
-            for raw in lines:
-                chunk.append(raw)
-                if len(chunk) >= CHUNK_RECORDS:
-                    in_flight.append(chunk)
+            for index, lines in enumerate(parts):
+                chunk: list[bytes] = []
+                for raw in lines:
+                    chunk.append(raw)
+                    if len(chunk) >= CHUNK_RECORDS:
+                        in_flight.append((index, chunk))
+                        yield chunk
+                        chunk = []
+                if chunk:
+                    in_flight.append((index, chunk))
                     yield chunk
-                    chunk = []
-            if chunk:
-                in_flight.append(chunk)
-                yield chunk
 
         for results in mapper.map_chunks(self.setup(shape), chunks()):
-            chunk = in_flight.popleft()
+            index, chunk = in_flight.popleft()
+            write = outputs.writer(index)
             for raw, keep in zip(chunk, self.decide(shape, chunk, results), strict=True):
                 if keep:
                     write(raw)
@@ -157,26 +147,14 @@ class _FilterStep:
         assert source.path is not None
         mapper: ChunkMapper = context.data_engine(context.params.get("engine"))
         context.progress.start(self.name, total=None)
-        if source.path.is_dir():
-            # Partitioned: partition k of the output holds what is kept of partition k of the
-            # input (same name, empty if nothing is), one partition in memory at a time.
-            out_path = context.workdir / "data"
-            kept = removed = 0
-            for name, path in partition_files(source.path):
-                writer = PartitionWriter(join_inside(out_path, name, what="partition"))
-                k, r = self._filter(source.kind, read_partition(path), writer.add, context, mapper)
-                writer.close(name)
-                kept, removed = kept + k, removed + r
-        else:
-            out_path = context.workdir / "data.jsonl"
-            with open(out_path, "wb") as out:
-                kept, removed = self._filter(
-                    source.kind,
-                    _lines(source.path),
-                    lambda raw: out.writelines((raw, b"\n")),
-                    context,
-                    mapper,
-                )
+        # Partitioned: partition k of the output holds what is kept of partition k of the
+        # input (same name, empty if nothing is), one partition open at a time.
+        partitioned = source.path.is_dir()
+        out_path = context.workdir / ("data" if partitioned else "data.jsonl")
+        files = dataset_parts(source.path)
+        parts = [read_partition(path) if partitioned else _lines(path) for _, path in files]
+        with PartOutputs(out_path, [name for name, _ in files], partitioned=partitioned) as out:
+            kept, removed = self._filter(source.kind, parts, out, context, mapper)
         context.progress.finish()
         return StageResult(
             outputs=[
@@ -186,7 +164,7 @@ class _FilterStep:
                     path=out_path,
                     kind=source.kind,
                     derived_from=["dataset"],
-                    format=PARTITIONED_FORMAT if out_path.is_dir() else "jsonl",
+                    format=out.format,
                 )
             ],
             evidence=[

@@ -16,7 +16,8 @@ from lmops_core.datasets.readers import DEFAULT_MAX_RECORD_BYTES, iter_records, 
 from lmops_core.datasets.shapes import SHAPES, RecordError, text_fields, validate_record
 from lmops_core.errors import ValidationError
 
-_MAX_REPORTED = 20
+#: Most examples of dropped records a validation reports.
+MAX_REPORTED = 20
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,7 +105,7 @@ class CanonicalRecords:
                 if not self.drop_invalid:
                     raise ValidationError(message, file=str(source), location=where)
                 self.dropped += 1
-                if len(self.examples) < _MAX_REPORTED:
+                if len(self.examples) < MAX_REPORTED:
                     self.examples.append(message)
                 continue
             yield body, record

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from lmops_core.artifacts.store import ArtifactStore
 from lmops_core.datasets.card import CardBuilder
-from lmops_core.datasets.ingest import CanonicalRecords, Ingested
+from lmops_core.datasets.ingest import MAX_REPORTED, CanonicalRecords, Ingested
 from lmops_core.datasets.partitions import (
     Partition,
     PartitionManifest,
@@ -31,6 +31,7 @@ from lmops_core.datasets.partitions import (
 )
 from lmops_core.datasets.readers import DEFAULT_MAX_RECORD_BYTES
 from lmops_core.errors import IntegrityError, NotFoundError, ValidationError
+from lmops_core.runtimes import ChunkMapper, Ready
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,29 +57,51 @@ def ingest_partitions(
     token_counter: Callable[[str], int] | None = None,
     progress: Callable[[int], None] | None = None,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    mapper: ChunkMapper | None = None,
 ) -> PartitionedIngest:
-    """Validate and store every partition of ``folder``, then its manifest (see the module)."""
-    checker = CanonicalRecords(
-        shape=shape, drop_invalid=drop_invalid, max_record_bytes=max_record_bytes
+    """Validate and store every partition of ``folder``, then its manifest (see the module).
+
+    With a ``mapper`` (a data engine), each partition is validated, written in canonical
+    form and given its card on the engine's workers (one partition per chunk; ``tmp_dir``
+    must be a folder they can write), while this process stores the partitions and merges
+    the cards in partition order: the version, its digest and its card are the same as
+    without one. ``token_counter`` must then be picklable.
+    """
+    check = ValidatePartition(
+        shape=shape,
+        drop_invalid=drop_invalid,
+        max_record_bytes=max_record_bytes,
+        token_counter=token_counter,
     )
+    work = [
+        (name, str(path), str(_scratch_file(tmp_dir))) for name, path in partition_files(folder)
+    ]
     card = CardBuilder(shape, token_counter)
+    dropped, examples = 0, list[str]()
     stored: list[Partition] = []
     summaries: list[dict[str, Any]] = []
-    for name, path in partition_files(folder):
-        part_card = CardBuilder(shape, token_counter)
-        partition = _store_partition(name, path, checker, part_card, artifacts, tmp_dir)
-        stored.append(partition)
-        summaries.append(
-            {
-                "name": name,
-                "records": part_card.records,
-                "duplicates": part_card.duplicates,
-                "chars_mean": part_card.details()["chars"]["mean"],
-            }
-        )
-        card.merge(part_card)
-        if progress is not None:
-            progress(path.stat().st_size)
+    try:
+        chunks = ([item] for item in work)
+        results = mapper.map_chunks(Ready(check), chunks) if mapper else map(check, chunks)
+        for (name, source, out), (checked,) in zip(work, results, strict=True):
+            stored.append(_store_checked(checked, Path(out), artifacts))
+            part_card = checked.card
+            summaries.append(
+                {
+                    "name": name,
+                    "records": part_card.records,
+                    "duplicates": part_card.duplicates,
+                    "chars_mean": part_card.details()["chars"]["mean"],
+                }
+            )
+            card.merge(part_card)
+            dropped += checked.dropped
+            examples = (examples + checked.examples)[:MAX_REPORTED]
+            if progress is not None:
+                progress(Path(source).stat().st_size)
+    finally:
+        for _, _, out in work:
+            Path(out).unlink(missing_ok=True)
     if card.records == 0:
         raise ValidationError(f"{folder.name}: no valid records", file=str(folder))
     manifest = PartitionManifest(shape=shape, partitions=tuple(stored))
@@ -91,25 +114,51 @@ def ingest_partitions(
         manifest_digest=manifest_info.digest,
         manifest=manifest,
         records=manifest.records,
-        dropped=checker.dropped,
-        dropped_examples=checker.examples,
+        dropped=dropped,
+        dropped_examples=examples,
         card_metrics=card.metrics(root),
         card_details=details,
     )
 
 
-def _store_partition(
-    name: str,
-    source: Path,
-    checker: CanonicalRecords,
-    card: CardBuilder,
-    artifacts: ArtifactStore,
-    tmp_dir: Path,
-) -> Partition:
-    fd, tmp_name = tempfile.mkstemp(prefix="partition-", suffix=".parquet", dir=tmp_dir)
+def _scratch_file(tmp_dir: Path) -> Path:
+    fd, name = tempfile.mkstemp(prefix="partition-", suffix=".parquet", dir=tmp_dir)
     os.close(fd)
-    out = Path(tmp_name)
-    try:
+    return Path(name)
+
+
+@dataclass(frozen=True)
+class ValidatedPartition:
+    """One partition validated and written in canonical form: what it holds, and its card."""
+
+    partition: Partition
+    card: CardBuilder
+    dropped: int
+    examples: list[str]
+
+
+@dataclass(frozen=True)
+class ValidatePartition:
+    """The per-partition work of :func:`ingest_partitions`, run where the engine runs it.
+
+    Called on a chunk of ``(name, source path, output path)`` items, it validates each
+    source partition, writes its canonical form to the output path and builds its card.
+    """
+
+    shape: str
+    drop_invalid: bool
+    max_record_bytes: int
+    token_counter: Callable[[str], int] | None = None
+
+    def __call__(self, chunk: list[tuple[str, str, str]]) -> list[ValidatedPartition]:
+        return [self.one(name, Path(source), Path(out)) for name, source, out in chunk]
+
+    def one(self, name: str, source: Path, out: Path) -> ValidatedPartition:
+        """Validate ``source`` (partition ``name``) into the canonical partition ``out``."""
+        checker = CanonicalRecords(
+            shape=self.shape, drop_invalid=self.drop_invalid, max_record_bytes=self.max_record_bytes
+        )
+        card = CardBuilder(self.shape, self.token_counter)
         writer = PartitionWriter(out)
         try:
             for body, record in _named(name, source, checker):
@@ -118,13 +167,17 @@ def _store_partition(
         except BaseException:
             writer.abort()
             raise
-        written = writer.close(name)
-        info = artifacts.put_file(out)
-    finally:
-        out.unlink(missing_ok=True)
-    if info.digest != written.digest:  # the file changed between hashing and storing
-        raise IntegrityError(f"partition {name} changed while it was being stored")
-    return written
+        return ValidatedPartition(writer.close(name), card, checker.dropped, checker.examples)
+
+
+def _store_checked(checked: ValidatedPartition, out: Path, artifacts: ArtifactStore) -> Partition:
+    info = artifacts.put_file(out)
+    out.unlink(missing_ok=True)
+    if info.digest != checked.partition.digest:  # the file changed between hashing and storing
+        raise IntegrityError(
+            f"partition {checked.partition.name} changed while it was being stored"
+        )
+    return checked.partition
 
 
 def _named(name: str, source: Path, checker: CanonicalRecords) -> Iterator[tuple[bytes, Any]]:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from lmops_core.contracts import EvidenceRecord, StageContext, StageResult
 from lmops_core.errors import ValidationError
+from lmops_core.kit import dataset_parts, is_partitioned, part_lines
 from lmops_evidently.embeddings import AUC_THRESHOLD, run_embedding_drift
 from lmops_evidently.embeddings import METHOD_NAME as EMBEDDING_METHOD
 from lmops_evidently.frames import FeatureFrames, build_feature_frames
@@ -27,11 +28,20 @@ from lmops_evidently.kinds import DRIFT_EVIDENCE  # noqa: E402  (re-exported)
 
 
 def _dataset_path(context: StageContext, role: str) -> Path:
+    """The window's file; a partitioned version is joined into one JSONL file in the workdir,
+    partition by partition (the readers below then sample and count rows as for a file)."""
     asset = context.input(role)
+    if asset.asset_type == "dataset" and asset.path is not None and is_partitioned(asset.path):
+        joined = context.workdir / f"{role}-partitions.jsonl"
+        joined.parent.mkdir(parents=True, exist_ok=True)
+        with joined.open("wb") as out:
+            for _, part in dataset_parts(asset.path):
+                out.writelines(raw.rstrip(b"\n") + b"\n" for _, raw in part_lines(part))
+        return joined
     if asset.asset_type != "dataset" or asset.path is None or not asset.path.is_file():
         raise ValidationError(
-            f'input "{role}" ({asset.ref}) must be a dataset version stored as one file: '
-            "JSONL (one JSON object per line) or Parquet",
+            f'input "{role}" ({asset.ref}) must be a dataset version: one file (JSONL, one '
+            "JSON object per line, or Parquet) or a folder of partitions",
             role=role,
         )
     return asset.path

@@ -1,4 +1,4 @@
-"""Reading dataset versions (canonical JSONL) with errors that name the file, line and field."""
+"""Reading dataset versions (canonical JSONL or partitions) with errors naming file, line, field."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from lmops_core.errors import ValidationError
+from lmops_core.kit import dataset_parts, part_lines
 
 ROLES = ("system", "user", "assistant")
 
@@ -58,21 +59,21 @@ def _check(kind: str, path: Path, line: int, obj: dict[str, Any]) -> None:
 
 
 def read_records(path: Path, kind: str) -> list[dict[str, Any]]:
-    """All records of a JSONL dataset of shape ``kind``, each one checked."""
-    if not path.is_file():
+    """All records of a dataset of shape ``kind``, each one checked: a JSONL file, or a
+    partitioned version's folder, read one partition at a time (errors name the partition
+    and its row)."""
+    if not path.exists():
         raise ValidationError(f"dataset file not found: {path}", file=str(path))
     records: list[dict[str, Any]] = []
-    with open(path, encoding="utf-8") as fh:
-        for number, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
+    for _, part in dataset_parts(path):
+        for number, raw in part_lines(part):
             try:
                 obj = json.loads(raw)
             except json.JSONDecodeError as exc:
-                raise _fail(path, number, f"invalid JSON: {exc.msg}") from None
+                raise _fail(part, number, f"invalid JSON: {exc.msg}") from None
             if not isinstance(obj, dict):
-                raise _fail(path, number, "each line must be a JSON object")
-            _check(kind, path, number, obj)
+                raise _fail(part, number, "each line must be a JSON object")
+            _check(kind, part, number, obj)
             records.append(obj)
     if not records:
         raise ValidationError(f"dataset is empty: {path}", file=str(path))

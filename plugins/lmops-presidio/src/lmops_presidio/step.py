@@ -5,15 +5,24 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from lmops_core.contracts import EvidenceRecord, OutputAsset, StageContext, StageResult
 from lmops_core.errors import ValidationError
-from lmops_core.kit import BaseOperation
+from lmops_core.kit import (
+    PARTITIONED_FORMAT,
+    BaseOperation,
+    PartOutputs,
+    canonical_json,
+    dataset_parts,
+    is_partitioned,
+    part_lines,
+    part_records,
+)
 from lmops_core.runtimes import ChunkMapper
 from lmops_presidio.chunks import ChunkResult, redact_chunks
 from lmops_presidio.config import NER_ENTITIES
@@ -21,6 +30,8 @@ from lmops_presidio.params import PiiRedactParams, StepSettings, step_settings
 from lmops_presidio.shapes import check_shape, texts_of, with_texts
 
 OUTPUT_FILE = "dataset.jsonl"
+#: The output folder when the input is partitioned: one output partition per input partition.
+OUTPUT_FOLDER = "dataset"
 
 
 class PiiRedactionStep(BaseOperation[PiiRedactParams]):
@@ -29,9 +40,10 @@ class PiiRedactionStep(BaseOperation[PiiRedactParams]):
 
     Find personal data in every text field of a dataset and redact it.
 
-    Reads the ``"dataset"`` input (a canonical JSONL file of any shape),
-    writes a redacted copy as the ``"dataset"`` output, and returns ``"pii"``
-    evidence: findings before, findings left after (by re-scanning the
+    Reads the ``"dataset"`` input (a canonical JSONL file of any shape, or a
+    partitioned version, partition by partition), writes a redacted copy as the
+    ``"dataset"`` output (for a partitioned input, partitions of the same names,
+    each record redacted as in a file), and returns ``"pii"`` evidence: findings before, findings left after (by re-scanning the
     output), records touched, counts per entity type and the configuration.
     Evidence holds counts only, never a found value.
     """
@@ -43,15 +55,16 @@ class PiiRedactionStep(BaseOperation[PiiRedactParams]):
     def execute(self, context: StageContext, params: PiiRedactParams) -> StageResult:
         """Redact the dataset in ``context`` and measure what was found and what is left."""
         source = context.input("dataset")
-        if source.asset_type != "dataset" or source.path is None or not source.path.is_file():
+        if source.asset_type != "dataset" or source.path is None or not source.path.exists():
             raise ValidationError(
-                f'pii-redact: input "dataset" must be a dataset file, got {source.asset_type} '
+                f'pii-redact: input "dataset" must be a dataset version, got {source.asset_type} '
                 f"at {source.path}"
             )
         settings = step_settings(params, dataset_meta=source.metadata)
         check_shape(source.kind)
         context.workdir.mkdir(parents=True, exist_ok=True)
-        target = context.workdir / OUTPUT_FILE
+        partitioned = is_partitioned(source.path)
+        target = context.workdir / (OUTPUT_FOLDER if partitioned else OUTPUT_FILE)
         started = time.perf_counter()
         engine = context.data_engine(params.engine)
         tally = _redact_file(context, settings, source.path, source.kind, target, engine)
@@ -64,7 +77,7 @@ class PiiRedactionStep(BaseOperation[PiiRedactParams]):
                     path=target,
                     kind=source.kind,
                     derived_from=["dataset"],
-                    format="jsonl",
+                    format=PARTITIONED_FORMAT if partitioned else "jsonl",
                     metadata={"pii_redacted": True},
                 )
             ],
@@ -100,23 +113,27 @@ def _redact_file(
     target: Path,
     engine: ChunkMapper,
 ) -> _Tally:
-    total = _count_records(source)
+    parts = dataset_parts(source)
+    total = sum(part_records(path) for _, path in parts)
     context.progress.start(f"pii-redact: {source.name}", total=float(total))
     tally = _Tally()
-    # Records whose texts are in flight; the pool may read ahead a few chunks.
-    waiting: deque[list[_Record]] = deque()
+    # Records whose texts are in flight, with their part; the pool may read ahead a few
+    # chunks. One pass over every part's chunks: each worker builds its guard once.
+    waiting: deque[tuple[int, list[_Record]]] = deque()
 
     def texts_per_chunk() -> Iterator[list[str]]:
-        for chunk in _record_chunks(source, shape, settings.chunk_size):
-            waiting.append(chunk)
-            yield [text for record in chunk for text in record.texts]
+        for index, (_, path) in enumerate(parts):
+            for chunk in _record_chunks(path, shape, settings.chunk_size):
+                waiting.append((index, chunk))
+                yield [text for record in chunk for text in record.texts]
 
-    with target.open("w", encoding="utf-8", newline="\n") as out:
+    names = [name for name, _ in parts]
+    with PartOutputs(target, names, partitioned=is_partitioned(source)) as outputs:
         for result in redact_chunks(
             settings.guard, texts_per_chunk(), workers=settings.workers, engine=engine
         ):
-            chunk = waiting.popleft()
-            _write_chunk(out, chunk, result, shape, tally)
+            index, chunk = waiting.popleft()
+            _write_chunk(outputs.writer(index), chunk, result, shape, tally)
             context.progress.advance(float(len(chunk)))
     context.progress.finish()
     return tally
@@ -132,7 +149,11 @@ class _Record:
 
 
 def _write_chunk(
-    out: TextIO, chunk: list[_Record], result: ChunkResult, shape: str, tally: _Tally
+    write: Callable[[bytes], object],
+    chunk: list[_Record],
+    result: ChunkResult,
+    shape: str,
+    tally: _Tally,
 ) -> None:
     position = 0
     for record in chunk:
@@ -146,38 +167,30 @@ def _write_chunk(
         tally.records += 1
         tally.records_touched += int(any(touched))
         data = with_texts(record.data, shape, texts) if any(touched) else record.data
-        out.write(json.dumps(data, ensure_ascii=False) + "\n")
+        write(canonical_json(data))
     tally.before.update(result.before)
     tally.after.update(result.after)
     tally.same_span.update(result.same_span)
 
 
-def _count_records(source: Path) -> int:
-    with source.open("rb") as handle:
-        return sum(1 for line in handle if line.strip())
-
-
 def _record_chunks(source: Path, shape: str, size: int) -> Iterator[list[_Record]]:
     """Validated records of ``source``, ``size`` at a time."""
     chunk: list[_Record] = []
-    with source.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            where = f"{source}:{number}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise ValidationError(f"{where}: not valid UTF-8 ({exc.reason})") from None
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValidationError(f"{where}: not valid JSON ({exc.msg})") from None
-            pairs = texts_of(record, shape, where)
-            chunk.append(_Record(record, [name for name, _ in pairs], [text for _, text in pairs]))
-            if len(chunk) >= size:
-                yield chunk
-                chunk = []
+    for number, raw in part_lines(source):
+        where = f"{source}:{number}"
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValidationError(f"{where}: not valid UTF-8 ({exc.reason})") from None
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"{where}: not valid JSON ({exc.msg})") from None
+        pairs = texts_of(record, shape, where)
+        chunk.append(_Record(record, [name for name, _ in pairs], [text for _, text in pairs]))
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
     if chunk:
         yield chunk
 

@@ -1,4 +1,4 @@
-"""lmops-ray: data-preparation steps run as Ray Data pipelines.
+"""lmops-ray: data-preparation steps run on a Ray cluster, on a pool of Ray actors.
 
 Registers the ``ray`` data engine. A step runs on it when a step is given
 ``-p engine=ray`` or when ``LMOPS_RAY_ADDRESS`` names a cluster; the step's

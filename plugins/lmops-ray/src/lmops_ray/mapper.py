@@ -1,23 +1,26 @@
-"""The ``ray`` engine's mapper: a step's chunks through a Ray Data pipeline, results in order."""
+"""The ``ray`` engine's mapper: a step's chunks on a pool of Ray actors, results in order."""
 
 from __future__ import annotations
 
-import logging
 import os
-import pickle
 import resource
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from lmops_core.errors import StageError
+from lmops_core.errors import LmopsError
 from lmops_core.runtimes import ChunkFunction
 from lmops_ray.blocks import read_block, write_blocks
 
+#: Chunks queued per worker beyond the one it runs: enough to keep it busy, few enough that
+#: the caller holds only ``workers * (AHEAD + 1)`` chunks at a time, whatever the input's size.
+AHEAD = 1
+
 
 class ChunkWorker:
-    """One Ray Data actor: builds the step's chunk function once, then runs it on each block.
+    """One Ray actor: builds the step's chunk function once, then runs it on each block.
 
     Whatever ``setup`` builds (a Presidio analyzer, MinHash permutations) is
     built once per worker, never per record.
@@ -26,37 +29,30 @@ class ChunkWorker:
     def __init__(self, setup: Callable[[], ChunkFunction]) -> None:
         self.function = setup()
 
-    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        indexes, results = [], []
-        for path in batch["path"]:
-            index, chunk = read_block(Path(str(path)))
-            indexes.append(index)
-            results.append(pickle.dumps(self.function(chunk), protocol=pickle.HIGHEST_PROTOCOL))
-        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return {
-            "index": indexes,
-            "result": results,
-            "worker": [os.getpid()] * len(results),
-            "peak_kib": [peak_kib] * len(results),
-        }
+    def run(self, path: str) -> tuple[Any, int, int]:
+        """The result of the chunk in the block at ``path``, this process's id and peak RSS."""
+        _, chunk = read_block(Path(path))
+        result = self.function(chunk)
+        return result, os.getpid(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 class RayMapper:
-    """Runs chunk functions on ``workers`` Ray Data actors; staging blocks under ``scratch``.
+    """Runs chunk functions on ``workers`` Ray actors, staging blocks under ``scratch``.
 
-    The chunks are written as Parquet blocks, which a pool of
-    :class:`ChunkWorker` actors reads and maps (one block per Ray Data row, so
-    blocks spread over every worker), and the results are handed back in the
-    input's order (each block keeps its chunk's index). ``worker_peaks`` holds
-    the peak resident memory (KiB) each worker process reported in the last run.
+    Chunks are taken from the caller's iterator only as workers have room for
+    them (see :data:`AHEAD`): each is written as a Parquet block, handed to the
+    next actor in turn, and its block deleted once its result is back, so
+    neither the caller nor the scratch folder ever holds the whole input. The
+    results come back in the input's order. ``worker_peaks`` holds the peak
+    resident memory (KiB) each worker process reported in the last run.
     """
 
     name = "ray"
 
     def __init__(self, *, workers: int, cpus: int, scratch: Path | None = None) -> None:
         self.workers = workers
-        # Ray Data's own tasks (splitting the input) need a CPU: workers that held every
-        # CPU of the cluster could wait for them forever, so one is always left over.
+        # One CPU of the cluster stays free for the caller, which decides and writes
+        # while the workers compute.
         self.cpus_per_worker = min(1.0, max(cpus - 1, 1) / workers)
         self.scratch = scratch
         self.worker_peaks: dict[int, int] = {}
@@ -65,41 +61,37 @@ class RayMapper:
         self, setup: Callable[[], ChunkFunction], chunks: Iterable[list[Any]]
     ) -> Iterator[Any]:
         """``setup()(chunk)`` for each chunk, computed on the cluster, in the order of ``chunks``."""
-        import ray.data
+        import ray
 
-        context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = False
-        context.print_on_execution_start = False
-        # Ray Data reports each execution at INFO; a step's own progress says enough.
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
         self.worker_peaks = {}
-        with tempfile.TemporaryDirectory(prefix="lmops-ray-", dir=self.scratch) as tmp:
-            blocks = [str(path) for path in write_blocks(chunks, Path(tmp))]
-            count = len(blocks)
-            if count == 0:
-                return
-            mapped = ray.data.from_items(
-                [{"path": path} for path in blocks], override_num_blocks=count
-            ).map_batches(
-                ChunkWorker,
-                fn_constructor_args=(setup,),
-                batch_size=1,
-                batch_format="numpy",
-                compute=ray.data.ActorPoolStrategy(size=min(self.workers, count)),
-                num_cpus=self.cpus_per_worker,
-            )
-            yield from self._in_order(mapped, count)
+        actor_class = ray.remote(num_cpus=self.cpus_per_worker)(ChunkWorker)
+        actors: list[Any] = []
+        pending: deque[tuple[Path, Any]] = deque()
+        try:
+            with tempfile.TemporaryDirectory(prefix="lmops-ray-", dir=self.scratch) as tmp:
+                for index, block in enumerate(write_blocks(chunks, Path(tmp))):
+                    if len(actors) < self.workers:  # started as the first chunks arrive
+                        actors.append(actor_class.remote(setup))
+                    pending.append((block, actors[index % self.workers].run.remote(str(block))))
+                    if len(pending) >= self.workers * (AHEAD + 1):
+                        yield self._collect(*pending.popleft())
+                while pending:
+                    yield self._collect(*pending.popleft())
+        finally:
+            for actor in actors:
+                ray.kill(actor)
 
-    def _in_order(self, mapped: Any, count: int) -> Iterator[Any]:
-        """The rows' results by chunk index, holding only those that arrived early."""
-        early: dict[int, bytes] = {}
-        expected = 0
-        for row in mapped.iter_rows():
-            worker = int(row["worker"])
-            self.worker_peaks[worker] = max(self.worker_peaks.get(worker, 0), int(row["peak_kib"]))
-            early[int(row["index"])] = row["result"]
-            while expected in early:
-                yield pickle.loads(early.pop(expected))
-                expected += 1
-        if expected != count:
-            raise StageError(f"the ray engine returned {expected} of {count} chunks")
+    def _collect(self, block: Path, ref: Any) -> Any:
+        import ray
+
+        try:
+            result, worker, peak_kib = ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:
+            if isinstance(exc.cause, LmopsError):
+                # A bad record found by a worker: the same error the local engine raises,
+                # naming the file, line and field, not Ray's wrapper around it.
+                raise exc.cause from None
+            raise
+        block.unlink(missing_ok=True)
+        self.worker_peaks[worker] = max(self.worker_peaks.get(worker, 0), peak_kib)
+        return result

@@ -22,7 +22,7 @@ RAY_ENGINE = DataEngine(
     name="ray",
     connect=_connect,
     configured=_configured,
-    description="Ray Data pipelines on the cluster at LMOPS_RAY_ADDRESS "
+    description="Ray actors on the cluster at LMOPS_RAY_ADDRESS "
     "(or a local one started for the run)",
 )
 """The ``ray`` engine (the default when ``LMOPS_RAY_ADDRESS`` is set)."""

@@ -1,0 +1,109 @@
+"""Partitioned datasets on the ``ray`` engine: the local engine's partitions, digest and card.
+
+A step whose input is a set of Parquet partitions writes partitions; on Ray its
+output must have the local engine's Merkle root, evidence and dataset card (the
+card built partition by partition on the workers and merged in order).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lmops_ray.mapper import RayMapper
+
+from lmops_core.datasets.partition_store import ingest_partitions
+from lmops_core.datasets.partitions import write_partition
+from lmops_core.errors import ValidationError
+from lmops_core.workspace import Workspace
+
+from .test_ray_engine import CASES, generated, run_on_both
+
+PARTS = 4
+
+
+def _partitioned(folder: Path, rows: list[dict[str, Any]]) -> Path:
+    """``rows`` as PARTS canonical partitions (as a previous step would have written them)."""
+    size = -(-len(rows) // PARTS)
+    for k in range(PARTS):
+        write_partition(rows[k * size : (k + 1) * size], folder / f"part-{k}.parquet")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def parts(ray_ws: Workspace, tmp_path_factory: pytest.TempPathFactory) -> str:
+    folder = _partitioned(tmp_path_factory.mktemp("parts") / "in", generated(5000, seed=8))
+    return ray_ws.register_dataset("parts", folder, shape="instruction").ref
+
+
+def _card(ws: Workspace, ref: str) -> tuple[Any, Any]:
+    (card,) = [(e.metrics, e.details) for e in ws.evidence(ref) if e.kind == "dataset_card"]
+    return card
+
+
+@pytest.mark.parametrize("op", sorted(CASES))
+def test_partitioned_in_and_out_same_root_evidence_and_card(
+    op: str, local_ray: None, ray_ws: Workspace, parts: str
+) -> None:
+    local, _ = run_on_both(ray_ws, op, parts)  # the same Merkle root: the same partitions
+    latest = ray_ws.get("dataset:parts")
+    assert latest.format == "parquet-partitions" and latest.digest == local[0]
+    metrics, details = _card(ray_ws, f"dataset:parts@{latest.version}")
+    assert metrics["content_digest"] == local[0]
+    assert [p["name"] for p in details["partitions"]] == [f"part-{k}.parquet" for k in range(4)]
+
+
+def test_cards_built_on_the_workers_merge_into_the_local_card(
+    local_ray: None, ray_ws: Workspace, tmp_path: Path
+) -> None:
+    """ingest_partitions on Ray: the workers validate and build each card; the whole is exact."""
+    rows: list[Any] = generated(3000, seed=9)
+    rows[10] = {"prompt": "", "response": "x"}  # invalid: dropped, named in the examples
+    rows[2500] = {"prompt": 3}
+    folder = _partitioned(tmp_path / "in", rows)
+    (tmp_path / "tmp").mkdir()
+    kwargs: dict[str, Any] = {
+        "shape": "instruction",
+        "artifacts": ray_ws.artifacts,
+        "tmp_dir": tmp_path / "tmp",
+        "drop_invalid": True,
+    }
+    alone = ingest_partitions(folder, **kwargs)
+    mapper = RayMapper(workers=2, cpus=2)
+    on_ray = ingest_partitions(folder, mapper=mapper, **kwargs)
+    assert on_ray == alone
+    assert on_ray.dropped == 2 and "part-3.parquet" in on_ray.dropped_examples[1]
+    assert on_ray.card_metrics["records"] == 2998
+    assert json.dumps(on_ray.card_details, sort_keys=True) == json.dumps(
+        alone.card_details, sort_keys=True
+    )
+    assert len(mapper.worker_peaks) == 2  # both workers checked partitions
+    assert list((tmp_path / "tmp").iterdir()) == []  # no scratch partition left behind
+
+
+def test_registering_partitions_with_ray_configured_gives_the_same_version(
+    local_ray: None, ray_ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _partitioned(tmp_path / "in", generated(1200, seed=4))
+    alone = ray_ws.register_dataset("reg-local", folder, shape="instruction")
+    monkeypatch.setenv("LMOPS_RAY_ADDRESS", "local")  # this process's Ray: the default engine
+    on_ray = ray_ws.register_dataset("reg-ray", folder, shape="instruction")
+    assert on_ray.digest == alone.digest
+    assert _card(ray_ws, on_ray.ref) == _card(ray_ws, alone.ref)
+
+
+def test_a_bad_record_found_by_a_worker_is_the_local_error(
+    local_ray: None, ray_ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows: list[Any] = generated(300, seed=6)
+    rows[250] = {"prompt": "q", "response": ""}
+    folder = _partitioned(tmp_path / "in", rows)
+    with pytest.raises(ValidationError) as local:
+        ray_ws.register_dataset("bad-local", folder, shape="instruction")
+    monkeypatch.setenv("LMOPS_RAY_ADDRESS", "local")
+    with pytest.raises(ValidationError) as on_ray:
+        ray_ws.register_dataset("bad-ray", folder, shape="instruction")
+    assert str(on_ray.value) == str(local.value)
+    assert "part-3.parquet:row 26" in str(on_ray.value) and "response" in str(on_ray.value)
