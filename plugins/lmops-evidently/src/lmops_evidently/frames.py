@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -120,6 +122,15 @@ def _descriptors(
 _UNITS: dict[WindowFormat, str] = {"jsonl": "line", "parquet": "row"}
 
 
+def _text_pool(schema: Schema) -> ThreadPoolExecutor | nullcontext[None]:
+    """Threads that measure text fields side by side: one per field, at most as many as
+    Arrow's CPU pool has (``pyarrow.set_cpu_count`` limits both); none for a single field."""
+    workers = min(len(schema.text_fields), pa.cpu_count())
+    if workers < 2:
+        return nullcontext()
+    return ThreadPoolExecutor(workers, thread_name_prefix="lmops-drift-text")
+
+
 def _feed(
     builder: WindowBuilder,
     kind: WindowFormat,
@@ -195,18 +206,19 @@ def build_feature_frames(
 
     measures = Measures(schema, vocabularies, scan)
 
-    def measure(path: Path, building_reference: bool) -> WindowBuilder:
+    def measure(path: Path, building_reference: bool, pool: Executor | None) -> WindowBuilder:
         unit = _UNITS[kinds[path]]
         builder = WindowBuilder(
-            measures, path, building_reference, pii_rows(path), embedding_rows(path), unit
+            measures, path, building_reference, pii_rows(path), embedding_rows(path), unit, pool
         )
         _feed(builder, kinds[path], params.chunk_size, picks[path], progress, totals[path])
         return builder
 
-    reference = measure(reference_path, building_reference=True)
-    # The reference frame freezes its vocabulary, which the current window is scored on.
-    reference_frame = reference.frame()
-    current = measure(current_path, building_reference=False)
+    with _text_pool(schema) as pool:
+        reference = measure(reference_path, True, pool)
+        # The reference frame freezes its vocabulary, which the current window is scored on.
+        reference_frame = reference.frame()
+        current = measure(current_path, False, pool)
     progress.finish()
     # Arrow's allocator keeps freed blocks for a while (how long depends on timing): hand
     # them back now, before Evidently allocates, so that peak memory does not depend on luck.
