@@ -123,12 +123,13 @@ _UNITS: dict[WindowFormat, str] = {"jsonl": "line", "parquet": "row"}
 
 
 def _text_pool(schema: Schema) -> ThreadPoolExecutor | nullcontext[None]:
-    """Threads that measure text fields side by side: one per field, at most as many as
-    Arrow's CPU pool has (``pyarrow.set_cpu_count`` limits both); none for a single field."""
-    workers = min(len(schema.text_fields), pa.cpu_count())
-    if workers < 2:
+    """Threads that measure text fields beside the calling thread: as many fields as Arrow's
+    CPU pool has threads (``pyarrow.set_cpu_count`` limits both) are measured at once, the
+    calling thread taking one; none for a single field."""
+    helpers = min(len(schema.text_fields), pa.cpu_count()) - 1
+    if helpers < 1:
         return nullcontext()
-    return ThreadPoolExecutor(workers, thread_name_prefix="lmops-drift-text")
+    return ThreadPoolExecutor(helpers, thread_name_prefix="lmops-drift-text")
 
 
 def _feed(
@@ -167,7 +168,10 @@ def build_feature_frames(
     (seeded by ``seed``) before parsing. The schema is inferred from the
     reference's first rows (:data:`SCHEMA_ROWS`); the current window must fit it.
     ``guards`` is where the ``pii`` guard is found (the run's stage context; by
-    default the plugins installed here).
+    default the plugins installed here). Text fields are measured side by side,
+    up to Arrow's CPU count at once, the calling thread being one of them
+    (``pyarrow.set_cpu_count(1)``: one after the other); the frames are the same
+    either way.
     """
     progress = progress or NullProgress()
     rng = np.random.default_rng(seed)

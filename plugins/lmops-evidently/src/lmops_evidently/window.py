@@ -67,8 +67,9 @@ class WindowBuilder:
     embedding_rows: np.ndarray | None = None
     unit: str = "line"
     pool: Executor | None = None
-    """Where text fields are measured side by side (Arrow's kernels release the GIL);
-    None: one after the other. Each field's chunks still go in order."""
+    """Helper threads that measure all text fields but the last while this thread measures
+    that one (Arrow's kernels release the GIL); None: one after the other. Each field's
+    chunks still go in order."""
     embedding_texts: dict[str, list[str]] = field(default_factory=dict, init=False)
     """Texts kept (missing ones as "") for the embedding-drift sample, per field."""
     rows: int = field(default=0, init=False)
@@ -127,8 +128,9 @@ class WindowBuilder:
             for name, t in texts.items()
         }
         described: dict[str, Callable[[], Described]] = {}
-        for name, column in columns.items():
-            if self.pool is not None and len(columns) > 1:
+        for index, (name, column) in enumerate(columns.items()):
+            # The last field is measured here, after the body: one helper thread fewer.
+            if self.pool is not None and index < len(columns) - 1:
                 described[name] = self.pool.submit(self._describe, name, column, ordinals).result
             else:
                 described[name] = partial(self._describe, name, column, ordinals)
