@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from lmops_evidently.frames import build_feature_frames
 from lmops_evidently.params import parse_params
@@ -126,6 +127,25 @@ def test_chunked_and_unchunked_frames_are_equal(tmp_path: Path, jsonl: Any, logs
         # Categories may be listed in another order; their values must match.
         pd.testing.assert_frame_equal(_plain(left), _plain(right))
     assert len(whole.reference) == 600 and len(whole.current) == 300
+
+
+def test_text_fields_measured_side_by_side_equal_one_after_the_other(
+    tmp_path: Path, jsonl: Any, logs: Any
+):
+    # Arrow's CPU count sizes the pool of text-field threads: 1 means no pool at all.
+    reference = jsonl(tmp_path / "reference.jsonl", logs(400, seed=5))
+    current = jsonl(tmp_path / "current.jsonl", logs(300, seed=6, shifted=True))
+    params = parse_params({"chunk_size": 50, **PII})
+    threads = pa.cpu_count()
+    try:
+        pa.set_cpu_count(1)
+        alone = build_feature_frames(reference, current, params)
+        pa.set_cpu_count(max(threads, 2))
+        pooled = build_feature_frames(reference, current, params)
+    finally:
+        pa.set_cpu_count(threads)
+    for name in ("reference", "current"):
+        pd.testing.assert_frame_equal(getattr(alone, name), getattr(pooled, name))
 
 
 def test_sampled_frames_depend_only_on_the_seed(tmp_path: Path, jsonl: Any, logs: Any):

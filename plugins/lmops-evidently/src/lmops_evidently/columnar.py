@@ -49,12 +49,30 @@ class Tokens:
     counts: np.ndarray
 
     @classmethod
-    def encode(cls, flat: pa.Array, owners: np.ndarray, size: int) -> Tokens:
-        """Tokens from all words of ``size`` texts in one string column, with their texts."""
-        encoded = pc.dictionary_encode(flat)
-        codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False))
+    def encode(cls, parts: list[tuple[pa.Array, np.ndarray]], size: int) -> Tokens:
+        """Tokens of ``size`` texts from ``(words, owners)`` parts of one string type.
+
+        A part's words may include empty strings (cutting leaves them between two
+        separators): they are no words, and are dropped here, once encoded, rather
+        than filtered out of the strings beforehand.
+        """
+        encoded = pc.dictionary_encode(pa.chunked_array([words for words, _ in parts]))
+        chunks = encoded.chunks
+        codes = np.concatenate(
+            [np.asarray(c.indices.to_numpy(zero_copy_only=False)) for c in chunks]
+            or [np.zeros(0, dtype=np.int32)]
+        )
+        owners = np.concatenate([rows for _, rows in parts])
+        # Every chunk of a dictionary-encoded chunked array shares the final dictionary.
+        uniques: list[str] = chunks[-1].dictionary.to_pylist() if chunks else []
+        if "" in uniques:
+            empty = uniques.index("")
+            kept = codes != empty
+            codes, owners = codes[kept], owners[kept]
+            codes[codes > empty] -= 1
+            del uniques[empty]
         counts = np.bincount(owners, minlength=size).astype(np.int64)
-        return cls(codes, encoded.dictionary.to_pylist(), owners, counts)
+        return cls(codes, uniques, owners, counts)
 
     def per_text(self, flags: np.ndarray) -> np.ndarray:
         """How many words of each text have ``flags[code]`` set (``flags``: one per unique)."""
@@ -69,19 +87,21 @@ def _plain_words(texts: pa.Array, rows: np.ndarray, cjk: bool) -> tuple[pa.Array
     """The words of the texts at ``rows`` (a mask) cut by RE2, with their texts' indices.
 
     Valid for plain texts (ASCII and CJK characters) only; ``cjk`` says whether
-    some of them hold CJK characters, each of which is a word of its own.
+    some of them hold CJK characters, each of which is a word of its own. Empty
+    strings come along (see :meth:`Tokens.encode`).
     """
+    picked = None
     if not rows.all():
-        texts = pc.if_else(pa.array(rows), texts, "")
+        # Only the texts cut here are copied (CJK ones are usually a few).
+        picked = np.flatnonzero(rows)
+        texts = texts.take(pa.array(picked, type=pa.int64()))
     lowered = pc.ascii_lower(texts)
     if cjk:
         lowered = pc.replace_substring_regex(lowered, _ONE_CJK, " \\1 ")
     # Separators other than spaces become spaces (RE2's split by pattern is slower).
     pieces = pc.split_pattern(pc.replace_substring_regex(lowered, _SEPARATORS, " "), " ")
-    flat = pc.list_flatten(pieces)
     owners = np.asarray(pc.list_parent_indices(pieces).to_numpy(zero_copy_only=False))
-    kept = _mask(pc.greater(pc.binary_length(flat), 0))
-    return flat.filter(pa.array(kept)), owners[kept]
+    return pc.list_flatten(pieces), owners if picked is None else picked[owners]
 
 
 def _python_rows(texts: pa.Array, rows: np.ndarray) -> list[str]:
@@ -109,17 +129,18 @@ class TextColumn:
 
     def tokens(self) -> Tokens:
         """Every text's words, as :func:`~lmops_evidently.text.words` cuts them."""
-        parts = [_plain_words(self.filled, self.ascii, cjk=False)]
+        parts = []
+        if self.ascii.any():
+            parts.append(_plain_words(self.filled, self.ascii, cjk=False))
         if (cjk_rows := self.plain & ~self.ascii).any():
             parts.append(_plain_words(self.filled, cjk_rows, cjk=True))
         if len(others := np.flatnonzero(~self.plain)):
             cut = [words(text) for text in _python_rows(self.texts, others)]
-            flat = pa.array([w for c in cut for w in c], type=pa.string())
+            flat = pa.array([w for c in cut for w in c], type=self.filled.type)
             parts.append((flat, np.repeat(others, [len(c) for c in cut])))
-        if len(parts) == 1:
-            return Tokens.encode(*parts[0], len(self.texts))
-        flat = pa.concat_arrays([part.cast(pa.string()) for part, _ in parts])
-        return Tokens.encode(flat, np.concatenate([rows for _, rows in parts]), len(self.texts))
+        if not parts:
+            parts.append((pa.array([], type=self.filled.type), np.zeros(0, dtype=np.int64)))
+        return Tokens.encode(parts, len(self.texts))
 
     def refusals(self) -> np.ndarray:
         """Per text, whether :func:`~lmops_evidently.text.is_refusal` holds."""

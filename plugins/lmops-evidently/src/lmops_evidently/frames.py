@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -120,6 +122,16 @@ def _descriptors(
 _UNITS: dict[WindowFormat, str] = {"jsonl": "line", "parquet": "row"}
 
 
+def _text_pool(schema: Schema) -> ThreadPoolExecutor | nullcontext[None]:
+    """Threads that measure text fields beside the calling thread: as many fields as Arrow's
+    CPU pool has threads (``pyarrow.set_cpu_count`` limits both) are measured at once, the
+    calling thread taking one; none for a single field."""
+    helpers = min(len(schema.text_fields), pa.cpu_count()) - 1
+    if helpers < 1:
+        return nullcontext()
+    return ThreadPoolExecutor(helpers, thread_name_prefix="lmops-drift-text")
+
+
 def _feed(
     builder: WindowBuilder,
     kind: WindowFormat,
@@ -156,7 +168,10 @@ def build_feature_frames(
     (seeded by ``seed``) before parsing. The schema is inferred from the
     reference's first rows (:data:`SCHEMA_ROWS`); the current window must fit it.
     ``guards`` is where the ``pii`` guard is found (the run's stage context; by
-    default the plugins installed here).
+    default the plugins installed here). Text fields are measured side by side,
+    up to Arrow's CPU count at once, the calling thread being one of them
+    (``pyarrow.set_cpu_count(1)``: one after the other); the frames are the same
+    either way.
     """
     progress = progress or NullProgress()
     rng = np.random.default_rng(seed)
@@ -195,18 +210,19 @@ def build_feature_frames(
 
     measures = Measures(schema, vocabularies, scan)
 
-    def measure(path: Path, building_reference: bool) -> WindowBuilder:
+    def measure(path: Path, building_reference: bool, pool: Executor | None) -> WindowBuilder:
         unit = _UNITS[kinds[path]]
         builder = WindowBuilder(
-            measures, path, building_reference, pii_rows(path), embedding_rows(path), unit
+            measures, path, building_reference, pii_rows(path), embedding_rows(path), unit, pool
         )
         _feed(builder, kinds[path], params.chunk_size, picks[path], progress, totals[path])
         return builder
 
-    reference = measure(reference_path, building_reference=True)
-    # The reference frame freezes its vocabulary, which the current window is scored on.
-    reference_frame = reference.frame()
-    current = measure(current_path, building_reference=False)
+    with _text_pool(schema) as pool:
+        reference = measure(reference_path, True, pool)
+        # The reference frame freezes its vocabulary, which the current window is scored on.
+        reference_frame = reference.frame()
+        current = measure(current_path, False, pool)
     progress.finish()
     # Arrow's allocator keeps freed blocks for a while (how long depends on timing): hand
     # them back now, before Evidently allocates, so that peak memory does not depend on luck.

@@ -31,34 +31,38 @@ def count_rows(path: Path) -> int:
     JSON reader does not check those): otherwise a ValidationError names the
     first line that is not.
     """
-    count = lines = 0
-    rest = b""
+    count = lines = position = 0
+    size = _BLOCK
     with path.open("rb") as handle:
-        while block := handle.read(_BLOCK):
-            block = rest + block
-            # Whole lines only, so no character is cut in two.
+        while block := handle.read(size):
+            # Whole lines only, so no character is cut in two; the rest is read again.
             end = block.rfind(b"\n") + 1
-            rest = block[end:]
-            if end:
-                lines, count = _count_lines(path, block[:end], lines, count)
-    if rest:
-        count = _count_lines(path, rest + b"\n", lines, count)[1]
+            if not end and len(block) == size:
+                size *= 2  # a line longer than the block: read it whole
+                handle.seek(position)
+                continue
+            if not end:  # the last line, without a newline
+                block, end = block + b"\n", len(block) + 1
+            lines, count = _count_lines(path, block, end, lines, count)
+            position += end
+            handle.seek(position)
+            size = _BLOCK
     return count
 
 
-def _count_lines(path: Path, lines: bytes, before: int, count: int) -> tuple[int, int]:
-    """Lines and non-blank lines so far, after ``lines`` (newline-terminated, ``before``
-    lines and ``count`` non-blank ones precede them)."""
-    _check_utf8(path, lines, before)
-    first = lines[: lines.index(b"\n")]
-    blank = sum(1 for _ in _BLANK_AFTER.finditer(lines)) + (not first.strip())
-    total = lines.count(b"\n")
+def _count_lines(path: Path, block: bytes, end: int, before: int, count: int) -> tuple[int, int]:
+    """Lines and non-blank lines so far, after the lines of ``block[:end]`` (newline-terminated;
+    ``before`` lines and ``count`` non-blank ones precede them). Nothing is copied."""
+    _check_utf8(path, block, end, before)
+    blank = int(not block[: block.index(b"\n")].strip())
+    blank += sum(1 for _ in _BLANK_AFTER.finditer(block, 0, end))
+    total = block.count(b"\n", 0, end)
     return before + total, count + total - blank
 
 
-def _check_utf8(path: Path, lines: bytes, before: int) -> None:
-    """Raise a ValidationError naming the first line of ``lines`` that is not UTF-8."""
-    offsets = pa.array([0, len(lines)], type=pa.int64()).buffers()[1]
+def _check_utf8(path: Path, lines: bytes, end: int, before: int) -> None:
+    """Raise a ValidationError naming the first line of ``lines[:end]`` that is not UTF-8."""
+    offsets = pa.array([0, end], type=pa.int64()).buffers()[1]
     text = pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, pa.py_buffer(lines)])
     try:
         text.validate(full=True)  # Arrow's vectorised UTF-8 check of the whole block
@@ -66,7 +70,7 @@ def _check_utf8(path: Path, lines: bytes, before: int) -> None:
         pass
     else:
         return
-    for number, line in enumerate(lines.split(b"\n"), start=before + 1):
+    for number, line in enumerate(lines[:end].split(b"\n"), start=before + 1):
         try:
             line.decode("utf-8")
         except UnicodeDecodeError as exc:

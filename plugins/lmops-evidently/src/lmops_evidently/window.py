@@ -6,8 +6,11 @@ memory is its feature columns (a few numbers per row), not its text.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,8 @@ from lmops_evidently.text import SCRIPT_LABELS
 from lmops_evidently.vocabulary import ReferenceVocabulary, TokenizerVocabulary
 
 Vocabulary = ReferenceVocabulary | TokenizerVocabulary
+Described = tuple[dict[str, np.ndarray], pd.Categorical | None]
+"""A text field's numeric descriptor columns of one chunk, and its script labels (or None)."""
 _NUMERIC_TYPES = {int, float, type(None)}
 _LABEL_TYPES = {str, type(None)}
 MISSING = "missing"
@@ -61,6 +66,10 @@ class WindowBuilder:
     pii_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     embedding_rows: np.ndarray | None = None
     unit: str = "line"
+    pool: Executor | None = None
+    """Helper threads that measure all text fields but the last while this thread measures
+    that one (Arrow's kernels release the GIL); None: one after the other. Each field's
+    chunks still go in order."""
     embedding_texts: dict[str, list[str]] = field(default_factory=dict, init=False)
     """Texts kept (missing ones as "") for the embedding-drift sample, per field."""
     rows: int = field(default=0, init=False)
@@ -75,14 +84,14 @@ class WindowBuilder:
     def add(self, rows: Sequence[Row]) -> None:
         """Measure a chunk of records and keep only their features."""
         ordinals = self._ordinals(len(rows))
-        for text_field in self.schema.text_fields:
-            self._add_text(text_field, self._texts(text_field, rows), ordinals)
-        if self.schema.dialogue:
-            self._numeric[TURNS_COLUMN].append(self._turns(rows))
-        for name in self.schema.numeric_fields:
-            self._numeric[name].append(self._numbers(name, rows))
-        for name in self.schema.categorical_fields:
-            self._categorical[name].append(pd.Categorical(self._categories(name, rows)))
+        texts = {name: self._texts(name, rows) for name in self.schema.text_fields}
+        with self._measuring_texts(texts, ordinals):
+            if self.schema.dialogue:
+                self._numeric[TURNS_COLUMN].append(self._turns(rows))
+            for name in self.schema.numeric_fields:
+                self._numeric[name].append(self._numbers(name, rows))
+            for name in self.schema.categorical_fields:
+                self._categorical[name].append(pd.Categorical(self._categories(name, rows)))
 
     def add_columns(self, chunk: ColumnChunk) -> None:
         """Measure a chunk of Parquet rows: numbers and categories straight from Arrow."""
@@ -94,18 +103,45 @@ class WindowBuilder:
             dialogue = [
                 (int(row), {MESSAGES: m}) for row, m in zip(chunk.rows, messages, strict=True)
             ]
+        texts: dict[str, list[str | None] | pa.Array] = {}
         for text_field in self.schema.text_fields:
             if text_field.startswith(f"{MESSAGES}."):
-                texts = self._texts(text_field, dialogue)
+                texts[text_field] = self._texts(text_field, dialogue)
             else:
-                texts = chunk.texts(text_field)
-            self._add_text(text_field, texts, ordinals)
-        if self.schema.dialogue:
-            self._numeric[TURNS_COLUMN].append(self._turns(dialogue))
-        for name in self.schema.numeric_fields:
-            self._numeric[name].append(chunk.numbers(name))
-        for name in self.schema.categorical_fields:
-            self._categorical[name].append(chunk.categories(name))
+                texts[text_field] = chunk.texts(text_field)
+        with self._measuring_texts(texts, ordinals):
+            if self.schema.dialogue:
+                self._numeric[TURNS_COLUMN].append(self._turns(dialogue))
+            for name in self.schema.numeric_fields:
+                self._numeric[name].append(chunk.numbers(name))
+            for name in self.schema.categorical_fields:
+                self._categorical[name].append(chunk.categories(name))
+
+    @contextmanager
+    def _measuring_texts(
+        self, texts: dict[str, list[str | None] | pa.Array], ordinals: np.ndarray
+    ) -> Iterator[None]:
+        """Measure a chunk's text fields (in the pool, if any) while the body runs; keep the
+        results when both are done, field by field in schema order."""
+        columns = {
+            name: t if isinstance(t, pa.Array) else pa.array(t, type=pa.string())
+            for name, t in texts.items()
+        }
+        described: dict[str, Callable[[], Described]] = {}
+        for index, (name, column) in enumerate(columns.items()):
+            # The last field is measured here, after the body: one helper thread fewer.
+            if self.pool is not None and index < len(columns) - 1:
+                described[name] = self.pool.submit(self._describe, name, column, ordinals).result
+            else:
+                described[name] = partial(self._describe, name, column, ordinals)
+        yield
+        for name, column in columns.items():
+            numbers, labels = described[name]()
+            for column_name, values in numbers.items():
+                self._numeric[column_name].append(values)
+            if labels is not None:
+                self._categorical[f"{name}.lang"].append(labels)
+            self._sample_texts(name, column, ordinals)
 
     def _ordinals(self, size: int) -> np.ndarray:
         """0-based ordinals of the next ``size`` analysed rows of the window."""
@@ -206,20 +242,15 @@ class WindowBuilder:
         counts = [self._messages(line, record) for line, record in rows]
         return np.array([np.nan if m is None else len(m) for m in counts], dtype=np.float64)
 
-    def _add_text(
-        self, name: str, texts: list[str | None] | pa.Array, ordinals: np.ndarray
-    ) -> None:
-        """Measure one text field of a chunk, all its texts at once (see :mod:`.columnar`)."""
-        column = texts if isinstance(texts, pa.Array) else pa.array(texts, type=pa.string())
-        if self.embedding_rows is not None and name in self.schema.embedding_fields:
-            keep = np.flatnonzero(np.isin(ordinals, self.embedding_rows))
-            kept = column.take(pa.array(keep, type=pa.int64())).to_pylist()
-            self.embedding_texts.setdefault(name, []).extend(t or "" for t in kept)
+    def _describe(self, name: str, column: pa.Array, ordinals: np.ndarray) -> Described:
+        """One text field of a chunk, all its texts at once (see :mod:`.columnar`): its
+        numeric descriptor columns, and its script labels if measured."""
         text = TextColumn(column)
         missing = text.missing
+        numbers: dict[str, np.ndarray] = {}
 
         def put(descriptor: str, values: np.ndarray) -> None:
-            self._numeric[f"{name}.{descriptor}"].append(np.where(missing, np.nan, values))
+            numbers[f"{name}.{descriptor}"] = np.where(missing, np.nan, values)
 
         wanted = {d for _, d, _ in self.schema.descriptor_columns(name)}
         if "length" in wanted:
@@ -230,12 +261,23 @@ class WindowBuilder:
                 put("words", tokens.counts.astype(np.float64))
             if "oov_rate" in wanted:
                 put("oov_rate", self._oov(name, tokens, ordinals))
+        labels = None
         if "lang" in wanted:
-            labels = np.array(SCRIPT_LABELS, dtype=object)[text.scripts()]
-            labels[missing] = MISSING
-            self._categorical[f"{name}.lang"].append(pd.Categorical(labels))
+            codes = np.array(SCRIPT_LABELS, dtype=object)[text.scripts()]
+            codes[missing] = MISSING
+            labels = pd.Categorical(codes)
         if "refusal" in wanted:
             put("refusal", text.refusals().astype(np.float64))
+        return numbers, labels
+
+    def _sample_texts(self, name: str, column: pa.Array, ordinals: np.ndarray) -> None:
+        """Keep the chunk's texts of the embedding sample, and scan those of the PII sample."""
+        if self.embedding_rows is not None and name in self.schema.embedding_fields:
+            keep = np.flatnonzero(np.isin(ordinals, self.embedding_rows))
+            kept = column.take(pa.array(keep, type=pa.int64())).to_pylist()
+            self.embedding_texts.setdefault(name, []).extend(t or "" for t in kept)
+        wanted = {d for _, d, _ in self.schema.descriptor_columns(name)}
+        # The PII guard runs here, in this thread: its analyser need not be thread-safe.
         if "pii" in wanted and self.measures.scan is not None:
             chosen = np.isin(ordinals, self.pii_rows)
             self._numeric[f"{name}.pii"].append(pii_flags(self.measures.scan, column, chosen))
