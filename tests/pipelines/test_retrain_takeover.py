@@ -3,7 +3,8 @@
 A real process runs a retraining and is SIGKILLed while its trainer works; the attempt's
 lease (host, pid, expiry renewed by a heartbeat) shows the process is gone, and the next
 ``resume`` takes the attempt over and carries it on from its recorded steps to a pending
-promotion request. Waits are on conditions (a file, a row), never on a fixed time.
+promotion request, on SQLite and on PostgreSQL. Waits are on conditions (a file, a row), never
+on a fixed time.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class Store:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
+def store(tmp_path: Path, db_url: str) -> Iterator[Store]:
     hold = tmp_path / "hold"
     hold.mkdir()
     policies = policy_dir(tmp_path, POLICY, "takeover-test.yaml")
@@ -97,6 +98,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
     (policies / "pipelines" / "retrain.yaml").write_text(PIPELINE.replace("HOLD", str(hold)))
     settings = make_settings(
         tmp_path / "home",
+        db_url,
         policies_dir=policies,
         plugins=[str(PLUGIN)],
         retraining_lease_seconds=LEASE_S,
@@ -106,6 +108,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
     env = {
         **os.environ,
         "LMOPS_HOME": str(tmp_path / "home"),
+        "LMOPS_DATABASE_URL": db_url,
         "LMOPS_POLICIES_DIR": str(policies),
         "LMOPS_PLUGINS": str(PLUGIN),
         "LMOPS_LOAD_ENTRY_POINTS": "false",
