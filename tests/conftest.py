@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -26,14 +25,7 @@ if TYPE_CHECKING:
 # need them before any ML library is imported.
 set_offline_defaults()
 
-PG_ADMIN_URL = os.environ.get("LMOPS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", "postgresql"]
-
-
-def _pg_admin():  # type: ignore[no-untyped-def]
-    import psycopg
-
-    return psycopg.connect(PG_ADMIN_URL, autocommit=True)
 
 
 @pytest.fixture(autouse=True)
@@ -45,15 +37,9 @@ def _fresh_settings() -> Iterator[None]:
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A new, empty PostgreSQL database, dropped afterwards."""
-    name = f"lmops_t_{uuid.uuid4().hex[:12]}"
-    with _pg_admin() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    with _pg_admin() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def pg_url(postgres_url: str) -> str:
+    """A new, empty PostgreSQL database, dropped afterwards (``lmops_core.testing``'s)."""
+    return postgres_url
 
 
 def make_settings(home: Path, database_url: str | None = None, **extra: object) -> Settings:

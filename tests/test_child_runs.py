@@ -14,7 +14,7 @@ from lmops_core.workspace import Workspace
 from tests.conftest import plugin_ws, write_jsonl
 
 PARENT_PLUGIN = textwrap.dedent("""
-    from lmops_core import hookimpl, StageResult, EvidenceRecord
+    from lmops_core import hookimpl, StageResult, EvidenceRecord, OutputAsset
     from tests.plugin_steps import Step
 
     def fan_out(context):
@@ -35,6 +35,34 @@ PARENT_PLUGIN = textwrap.dedent("""
     def stray_evidence(context):
         return StageResult(evidence=[EvidenceRecord(
             kind="pick", subject=context.input("dataset").ref, metrics={"chosen": True})])
+
+    def make_model(context):
+        from tests.conftest import make_model_folder
+        folder = make_model_folder(context.workdir / "model", bytes([len(context.run_id)]) * 64)
+        return StageResult(outputs=[OutputAsset(role="model", asset_type="model", path=folder,
+                                                kind="full", name="made")])
+
+    def read_model(context):
+        model = context.input("model")
+        payload = b"".join(p.read_bytes() for p in sorted(model.path.rglob("*")) if p.is_file())
+        return StageResult(evidence=[EvidenceRecord(kind="probe", subject="model",
+            metrics={"bytes": float(len(payload))}, details={"path": str(model.path)})])
+
+    def make_then_read(context):
+        made = context.run_child("training", "make-model", inputs={})
+        [model] = made.outputs.values()
+        context.run_child("evaluation", "read-model", inputs={"model": model})
+        return StageResult()
+
+    @hookimpl
+    def register_trainers(register):
+        register(Step("make-model", "makes a tiny model", make_model))
+        register(Step("make-then-read", "makes a model in one child, reads it in another",
+                      make_then_read))
+
+    @hookimpl
+    def register_evaluators(register):
+        register(Step("read-model", "reads its model input", read_model))
 
     @hookimpl
     def register_data_steps(register):
@@ -99,3 +127,17 @@ def test_run_child_needs_a_runner(tmp_path: Path) -> None:
     )
     with pytest.raises(StageError, match="run it through a workspace"):
         context.run_child("training", "sft", inputs={})
+
+
+def test_a_child_reads_the_model_a_sibling_stored_from_the_parents_folder(
+    parent_ws: Workspace,
+) -> None:
+    parent = parent_ws.run_stage("training", "make-then-read", inputs={})
+    [reader] = [r for r in parent_ws.runs() if r.operation == "read-model"]
+    model = parent_ws.get(reader.inputs["model"])
+    [probe] = parent_ws.evidence(model.ref, kind="probe")
+    # Not exported again: the folder the sibling stored, kept in the parent's run folder.
+    home = parent_ws.settings.home
+    assert Path(probe.details["path"]).is_relative_to(home / "runs" / parent.run_id / "inputs")
+    assert probe.metrics["bytes"] == float(model.size_bytes)
+    assert not (home / "runs" / parent.run_id).exists()  # gone with the parent's folder

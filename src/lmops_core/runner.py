@@ -13,12 +13,13 @@ record (with its audit event) is written, so the attempt itself stays visible.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,7 @@ from lmops_core.datasets.ingest import ingest_file
 from lmops_core.datasets.partition_store import ingest_partitions
 from lmops_core.datasets.partitions import PARTITIONED_FORMAT
 from lmops_core.datasets.shapes import SHAPES
+from lmops_core.digests import hex_part
 from lmops_core.errors import LmopsError, PolicyViolationError, StageError, ValidationError
 from lmops_core.operations import check_inputs, validate_params
 from lmops_core.plugins import PluginHost
@@ -91,6 +93,32 @@ def code_version() -> str | None:
 
 
 @dataclass(eq=False)
+class SharedCopies:
+    """Copies of versions a parent run holds for its children, by digest, in its folder.
+
+    Its materialised inputs (exported and verified once), and the model folders its
+    children stored: each was hashed as it was stored and is kept, unchanged, only for
+    the parent's lifetime (the parent's run folder is removed when it ends).
+    """
+
+    folder: Path
+    paths: dict[str, Path] = field(default_factory=dict)
+
+    def keep_models(self, stored: Iterable[_Stored]) -> None:
+        """Keep the model folders a child run just stored and committed, for its siblings."""
+        for item in stored:
+            if item.output.asset_type != "model" or item.digest in self.paths:
+                continue
+            target = self.folder / "stored" / hex_part(item.digest)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(item.output.path, target)
+            except OSError:  # another file system: the sibling exports its own copy
+                continue
+            self.paths[item.digest] = target
+
+
+@dataclass(eq=False)
 class _ChildRuns:
     """The child-run service of one run: same runner and actor, the parent named in each
     child's record, and the versions they create remembered for the parent's result."""
@@ -100,9 +128,10 @@ class _ChildRuns:
     operation: tuple[str, str]  # (stage, operation) of the parent
     database_url: str
     created: dict[str, str] = field(default_factory=dict)  # ref -> asset type
-    #: The parent's materialised inputs: a child given the same version reads the parent's
-    #: verified copy instead of exporting its own (a sweep's trials share one base model).
-    shared: Mapping[InputRole, InputAsset] = field(default_factory=dict)
+    #: The parent's materialised inputs and its children's stored model folders: a child
+    #: given the same version reads that copy instead of exporting its own (a sweep's
+    #: trials share one base model; each trial's evaluation reads the adapter just stored).
+    shared: SharedCopies | None = None
 
     def adopt(self, ref: str) -> None:
         if ref in self.created:  # made by this run's own children
@@ -173,11 +202,12 @@ class StageRunner:
         self,
         inputs: Mapping[InputRole, str],
         into: Path,
-        shared: Mapping[InputRole, InputAsset] | None = None,
+        shared: SharedCopies | None = None,
     ) -> dict[InputRole, InputAsset]:
-        """Export each input version into ``into``, verified; a version already materialised
-        in ``shared`` (the parent run's inputs, same digest) is read from there."""
-        copies = {a.digest: a.path for a in (shared or {}).values() if a.path is not None}
+        """Export each input version into ``into``, verified; a version already in ``shared``
+        (the parent run's inputs, or a model a sibling run stored, same digest) is read
+        from there."""
+        copies = shared.paths if shared is not None else {}
         resolved: dict[InputRole, InputAsset] = {}
         into.mkdir(parents=True, exist_ok=True)
         with self.db.read() as s:
@@ -252,7 +282,7 @@ class StageRunner:
         progress: ProgressReporter | None = None,
         keep_workdir: bool = False,
         parent: Mapping[str, Any] | None = None,
-        shared: Mapping[InputRole, InputAsset] | None = None,
+        shared: SharedCopies | None = None,
     ) -> RunOutcome:
         registered = self.plugins.operation(stage, operation)
         spec = registered.spec
@@ -297,7 +327,9 @@ class StageRunner:
                 self._check_training_data(stage, inputs)
                 gate = self._check_deployment(stage, inputs, params)
                 resolved = self._materialise(inputs, base / "inputs", shared)
-                children.shared = resolved
+                children.shared = SharedCopies(
+                    base / "inputs", {a.digest: a.path for a in resolved.values() if a.path}
+                )
                 ctx = StageContext(
                     stage=stage,
                     operation=operation,
@@ -343,7 +375,10 @@ class StageRunner:
                     )
                     run.series_digest = series_digest
                     run.ended_at = utcnow()
-                    return self._commit(run, resolved, result, stored, evidence_files, gate)
+                    outcome = self._commit(run, resolved, result, stored, evidence_files, gate)
+                    if shared is not None:
+                        shared.keep_models(stored.values())
+                    return outcome
             except BaseException as exc:
                 self._record_failure(run, exc)
                 if isinstance(exc, LmopsError) or not isinstance(exc, Exception):

@@ -133,6 +133,13 @@ class Settings(BaseSettings):
         description="`lmops gc` only deletes unreferenced blobs and work files older than this "
         "(LMOPS_GC_GRACE_SECONDS).",
     )
+    retraining_lease_seconds: float = Field(
+        default=120.0,
+        ge=1.0,
+        description="A running retraining renews its lease every third of this; one not renewed "
+        "for this long (its process crashed) is taken over by the next breach or `lmops "
+        "retrain resume` (LMOPS_RETRAINING_LEASE_SECONDS).",
+    )
 
     @field_validator(
         "plugins", "plugins_deny", "plugins_allow", "alert_webhook_allow_networks", mode="before"

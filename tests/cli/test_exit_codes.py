@@ -140,6 +140,7 @@ def test_codes_are_distinct_and_stable(code: ExitCode) -> None:
         "INTEGRITY": 6,
         "CONFLICT": 7,
         "MONITOR_BREACH": 8,
+        "WAITING": 9,
     }
     assert stable[code.name] == code.value
 

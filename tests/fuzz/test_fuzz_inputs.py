@@ -28,12 +28,12 @@ from lmops_core.errors import AuthenticationError, LmopsError
 from lmops_core.governance.models import ROLES
 from lmops_core.policy import EvaluationFacts, EvidenceFacts, VersionFacts, evaluate, lint
 from lmops_core.policy.loader import load_policy
+from lmops_core.testing.postgres import PG_ADMIN_URL
+from lmops_core.testing.postgres import pg_admin as _pg_admin
 from lmops_core.workspace import Workspace
 from tests.conftest import (
     BACKENDS,
-    PG_ADMIN_URL,
     TEST_ADMIN,
-    _pg_admin,
     admin_ws,
     grant,
     make_settings,

@@ -2,10 +2,16 @@
 
 The trainer reads its ``dataset`` (counting records), derives a one-tensor model from its
 ``base`` and ``dataset`` inputs, and fails, as a real trainer can, when a record asks it to
-(``FAIL-RETRAIN`` in a prompt). The evaluator records ``eval`` evidence on its ``model``.
+(``FAIL-RETRAIN`` in a prompt). The holding trainer does the same, but the first time it
+runs it says so (a file ``started`` in its ``hold`` folder) and then holds, as a long
+training would, until its process is killed. The evaluator records ``eval`` evidence on
+its ``model``.
 """
 
 from __future__ import annotations
+
+import time
+from pathlib import Path
 
 from lmops_core import hookimpl
 from lmops_core.contracts import (
@@ -51,6 +57,24 @@ class BaseTrainer:
         )
 
 
+class HoldingTrainer(BaseTrainer):
+    """:class:`BaseTrainer` that holds on its first run, until its process is killed."""
+
+    name = "retrain-test-hold"
+    description = "a trainer that holds on its first run, for the retraining lease's tests"
+
+    def run(self, context: StageContext) -> StageResult:
+        """Hold (at most ten minutes) the first time; train the next time."""
+        started = Path(str(context.params["hold"])) / "started"
+        if not started.exists():
+            started.write_text("holding", encoding="utf-8")
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                time.sleep(0.1)
+            raise StageError("the holding trainer was not killed within ten minutes")
+        return super().run(context)
+
+
 class AccuracyEvaluator:
     """Records the ``acc`` it is given as ``eval`` evidence on its model."""
 
@@ -68,8 +92,9 @@ class AccuracyEvaluator:
 
 @hookimpl
 def register_trainers(register: Register) -> None:
-    """Offer the trainer."""
+    """Offer the trainers."""
     register(BaseTrainer())
+    register(HoldingTrainer())
 
 
 @hookimpl

@@ -51,7 +51,7 @@ def test_a_pooled_connection_killed_while_idle_is_replaced(
     from sqlalchemy import text
 
     from lmops_core.registry import db as db_module
-    from tests.conftest import _pg_admin
+    from lmops_core.testing.postgres import pg_admin as _pg_admin
 
     with Workspace.open(make_settings(tmp_path / "home", pg_url)) as ws:
         with ws.db.read() as s:

@@ -174,3 +174,46 @@ def _has_finished(ws: Workspace, study: str) -> bool:
         return any(t.state.name == "COMPLETE" for t in finished(ws, study))
     except KeyError:  # the study is not created yet
         return False
+
+
+def test_study_on_postgresql_lives_in_its_own_schema_and_resumes(
+    tmp_path: Path, tiny_model: Path, postgres_url: str
+) -> None:
+    import psycopg
+
+    on_pg = settings(tmp_path / "home").model_copy(update={"database_url": postgres_url})
+    with Workspace.open(on_pg) as ws:
+        refs = prepare(ws, tmp_path, tiny_model)
+        params = sweep_params(n_trials=2, study="on-postgres")
+        ran = ws.run_stage("training", "sweep", inputs=refs, params=params, seed=0)
+        first = [(t.number, t.state.name) for t in finished(ws, "on-postgres")]
+        assert first == [(0, "COMPLETE"), (1, "COMPLETE")]
+        # The same sweep again resumes the study: its budget is spent, no trial runs again.
+        again = ws.run_stage("training", "sweep", inputs=refs, params=params, seed=0)
+        assert [(t.number, t.state.name) for t in finished(ws, "on-postgres")] == first
+        assert again.metrics["best_objective"] == ran.metrics["best_objective"]
+        best = ws.run(ran.run_id).info["best_version"]
+        assert best == ws.run(again.run_id).info["best_version"]
+        assert {
+            (e.metrics["study"], e.metrics["candidate"]) for e in ws.evidence(best, kind="sweep")
+        } == {("on-postgres", True)}
+    with psycopg.connect(postgres_url) as conn:
+        rows = conn.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_name IN ('studies', 'trials', 'alembic_version')"
+        ).fetchall()
+        versions = {
+            schema: conn.execute(f"SELECT version_num FROM {schema}.alembic_version").fetchone()
+            for schema in ("public", "lmops_optuna")
+        }
+    # Optuna's tables and its Alembic version in schema lmops_optuna; lmops' own untouched.
+    assert sorted(rows) == [
+        ("lmops_optuna", "alembic_version"),
+        ("lmops_optuna", "studies"),
+        ("lmops_optuna", "trials"),
+        ("public", "alembic_version"),
+    ]
+    lmops_head, optuna_head = versions["public"], versions["lmops_optuna"]
+    assert lmops_head is not None and optuna_head is not None
+    assert lmops_head[0].isdigit() and lmops_head != optuna_head
+    assert not (tmp_path / "home" / "lmops.optuna.db").exists()  # nothing beside on SQLite

@@ -220,14 +220,16 @@ class LocalArtifactBackend(ArtifactBackend):
                     out.write(chunk)
                     size += len(chunk)
                     request.stored(len(chunk))
-                out.flush()
-                os.fsync(out.fileno())
-            digest = f"sha256:{h.hexdigest()}"
-            request.check(digest)
-            if lease_path is not None:
-                _append_line(lease_path, digest)
-            final = self._path(digest)
-            if final.exists() and _touch(final):
+                digest = f"sha256:{h.hexdigest()}"
+                request.check(digest)
+                if lease_path is not None:
+                    _append_line(lease_path, digest)
+                final = self._path(digest)
+                kept = final.exists() and _touch(final)
+                if not kept:  # only a copy that becomes the blob needs to reach the disk
+                    out.flush()
+                    os.fsync(out.fileno())
+            if kept:
                 tmp.unlink()
                 return ArtifactInfo(digest=digest, size=size, created=False)
             final.parent.mkdir(parents=True, exist_ok=True)

@@ -24,11 +24,13 @@ from rich.panel import Panel
 
 from lmops_core.cli import app
 from lmops_core.cli.common import RichStageProgress, console, err_console, open_workspace
+from lmops_core.cli.exit_codes import ExitCode
 from lmops_core.errors import ConfigurationError
 from lmops_core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from lmops_core.pipelines import Reporter, StepResult
+    from lmops_core.pipelines import PipelineRunner, Reporter, StepResult
+    from lmops_core.pipelines.stopped import StoppedRun
     from lmops_core.workspace import Workspace
 
 
@@ -100,17 +102,23 @@ def run_pipeline_file(
     ws: Workspace, path: Path, *, reporter: Reporter | None = None
 ) -> dict[str, StepResult]:
     """Run a pipeline file against ``ws`` with a printed account (or ``reporter``) and progress bars."""
+    runner = _pipeline_runner(ws, path, reporter, {})
+    return runner.run()
+
+
+def _pipeline_runner(
+    ws: Workspace, path: Path, reporter: Reporter | None, given: dict[str, StepResult]
+) -> PipelineRunner:
     from lmops_core.pipelines import PipelineRunner, load_pipeline
 
-    pipeline = load_pipeline(path)
-    runner = PipelineRunner(
+    return PipelineRunner(
         ws,
-        pipeline,
+        load_pipeline(path),
         base_dir=path.resolve().parent,
         reporter=reporter or _reporter(time.perf_counter()),
         progress=RichStageProgress,
+        given=given,
     )
-    return runner.run()
 
 
 VerboseOpt = Annotated[bool, typer.Option("--verbose", help="Keep the ML libraries' output.")]
@@ -122,14 +130,52 @@ def run(
         Path, typer.Argument(help="Pipeline YAML file.", exists=True, dir_okay=False)
     ],
     verbose: VerboseOpt = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Carry on the run of this file that stopped to wait.")
+    ] = False,
 ) -> None:
-    """Run a pipeline file (steps: grant, register, run stages, promote, approve, bundle...)."""
+    """Run a pipeline file (steps: grant, register, run stages, promote, approve, bundle...).
+
+    An `await_approval` step whose request is still pending stops the run: it says which
+    request it waits for and exits 9 (waiting). Once people have decided, `lmops run FILE
+    --resume` runs the steps not yet finished (the file must be unchanged)."""
+    from lmops_core.pipelines.stopped import forget_stopped, keep_stopped, resume_results
+
     if not verbose:
         quiet_libraries()
     with open_workspace() as ws:
-        run_pipeline_file(ws, pipeline)
-    console.print("[green]pipeline finished[/]")
-    skip_final_collection()
+        home = ws.settings.home
+        runner = _pipeline_runner(
+            ws, pipeline, None, resume_results(home, pipeline) if resume else {}
+        )
+        runner.run()
+        if runner.waiting_for is None:
+            forget_stopped(home, pipeline)
+        else:
+            stopped = keep_stopped(
+                home, pipeline, runner.pipeline, runner.results, runner.waiting_for
+            )
+            request = ws.governance.get_request(runner.waiting_for)
+    if runner.waiting_for is None:
+        console.print("[green]pipeline finished[/]")
+        skip_final_collection()
+        return
+    _print_stopped(stopped, f"{request.ref} to {request.target_stage}", pipeline)
+    raise typer.Exit(ExitCode.WAITING)
+
+
+def _print_stopped(stopped: StoppedRun, what: str, pipeline: Path) -> None:
+    console.print(
+        f"[yellow]pipeline stopped[/] at step {stopped.step!r}: waiting for people to decide "
+        f"request {stopped.waiting_for} ({what})",
+        highlight=False,
+    )
+    if stopped.not_resumable is None:
+        console.print(
+            f"after the decision, resume it: lmops run {pipeline} --resume", highlight=False
+        )
+    else:
+        console.print(f"it cannot be resumed: {stopped.not_resumable}", highlight=False)
 
 
 def _print_ending(ws: Workspace, results: dict[str, StepResult], elapsed: float) -> None:

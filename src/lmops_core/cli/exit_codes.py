@@ -47,6 +47,8 @@ class ExitCode(IntEnum):
     CONFLICT = 7
     #: A monitoring check found its rules breached (`monitor run|watch`).
     MONITOR_BREACH = 8
+    #: A pipeline stopped to wait for people's decision on a request (`lmops run`).
+    WAITING = 9
 
 
 # Most specific first: subclasses precede their bases.
@@ -94,4 +96,6 @@ _DOCS: dict[ExitCode, str] = {
     ExitCode.INTEGRITY: "content, the audit chain or a signature does not verify",
     ExitCode.CONFLICT: "conflicts with the current state (already exists, stale, busy)",
     ExitCode.MONITOR_BREACH: "a monitoring check found its rules breached",
+    ExitCode.WAITING: "a pipeline stopped to wait for people's decision on a request "
+    "(`lmops run FILE --resume` after it)",
 }

@@ -130,20 +130,27 @@ def monitor_watch(
     interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 60.0,
     monitor: str = "drift",
     max_windows: Annotated[int | None, typer.Option(help="Stop after this many windows.")] = None,
+    max_polls: Annotated[
+        int | None, typer.Option(min=1, help="Stop after this many polls of the log.")
+    ] = None,
 ) -> None:
     """Poll a growing log; check every full window of new records; stop on a breach (exit 8).
 
     On a breach whose rule names a retraining pipeline, that pipeline runs before the
     watch stops; at every poll, retrainings waiting for a decision people have since made
-    carry on (`lmops retrain resume` does the same once)."""
+    carry on (`lmops retrain resume` does the same once). It stops with exit 0 after
+    --max-windows windows or --max-polls polls, whichever comes first."""
     from lmops_core.cli.retrain_cmds import print_outcome
     from lmops_core.pipelines.retrain import resume_waiting
 
     offset = 0
-    done = 0
+    done = polls = 0
     pending: list[str] = []
     with open_workspace() as ws:
-        while max_windows is None or done < max_windows:
+        while (max_windows is None or done < max_windows) and (
+            max_polls is None or polls < max_polls
+        ):
+            polls += 1
             for resumed in resume_waiting(ws, progress=RichStageProgress):
                 print_outcome(resumed)
             if log.exists():
@@ -168,6 +175,6 @@ def monitor_watch(
                 act_on_breach(ws, result)
                 if result.breached:
                     raise typer.Exit(ExitCode.MONITOR_BREACH)
-            if max_windows is not None and done >= max_windows:
+            if (max_windows is not None and done >= max_windows) or polls == max_polls:
                 break
             time.sleep(interval)

@@ -109,8 +109,9 @@ def retrain_close(
 @retrain_app.command("resume")
 def retrain_resume(as_json: JsonOpt = False) -> None:
     """Carry on every retraining waiting for a decision that people have now made (e.g. the
-    fresh data's approval for training). `lmops monitor watch` does this at every poll.
-    --json prints what each attempt did."""
+    fresh data's approval for training), and take over every retraining whose process
+    crashed (its lease lapsed, or its pid on this host is gone). `lmops monitor watch`
+    does this at every poll. --json prints what each attempt did."""
     from lmops_core.pipelines.retrain import resume_waiting
 
     with open_workspace() as ws:

@@ -193,3 +193,10 @@ class RetrainingAttempt(SQLModel, table=True):
     results: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     candidate: str | None = Field(default=None, max_length=256)
     promotion_request: str | None = Field(default=None, max_length=32)
+    #: The lease of the process running the attempt: its host and pid, a lease id and an
+    #: expiry it renews while it works. A lease that lapsed, or whose process on this host
+    #: is gone, marks a crashed attempt that the next breach or resume takes over.
+    owner_host: str | None = Field(default=None, max_length=255)
+    owner_pid: int | None = None
+    lease_id: str | None = Field(default=None, max_length=32)
+    lease_expires_at: datetime | None = _ts(nullable=True)

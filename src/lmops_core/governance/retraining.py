@@ -36,6 +36,7 @@ from lmops_core.governance.decisions import check_comment
 from lmops_core.governance.models import RetrainingAttempt, TrainingRequest
 from lmops_core.governance.monitoring import MonitoredStore
 from lmops_core.governance.policy_facts import GOVERNANCE_KIND_STAGES, aware
+from lmops_core.governance.retraining_lease import check_held, new_lease
 from lmops_core.policy.evaluate import RetrainPlan
 from lmops_core.registry import store
 from lmops_core.registry.models import utcnow
@@ -65,6 +66,10 @@ class RetrainingAttemptPublic(BaseModel):
     results: dict[str, Any]
     candidate: str | None
     promotion_request: str | None
+    #: The process running it (host, pid) and until when its lease holds, while it runs.
+    owner_host: str | None = None
+    owner_pid: int | None = None
+    lease_expires_at: datetime | None = None
 
 
 class TrainingRequestPublic(BaseModel):
@@ -140,6 +145,7 @@ def start_attempt(
                     started_by=ws.actor,
                     started_at=now,
                     results={},
+                    **new_lease(ws, now).columns(),
                 )
                 .on_conflict_do_nothing(
                     index_elements=["model"],
@@ -232,6 +238,7 @@ def record_step(ws: ActingStore, attempt_id: str, step: str, result: dict[str, A
     """Keep what a step produced (to resume after a wait) and audit it."""
     with ws.db.write() as s:
         attempt = _attempt(s, attempt_id)
+        check_held(s, attempt)
         attempt.results = {**attempt.results, step: result}
         s.add(attempt)
         request = get_request(s, attempt.request_id)
@@ -262,6 +269,7 @@ def succeed_attempt(ws: ActingStore, attempt_id: str, *, candidate: str, request
 def _end(ws: ActingStore, attempt_id: str, state: str, changes: dict[str, Any]) -> None:
     with ws.db.write() as s:
         attempt = _attempt(s, attempt_id)
+        check_held(s, attempt)
         attempt.state = state
         attempt.failure = attempt.waiting_for = None
         for name, value in changes.items():
@@ -343,7 +351,7 @@ def resume_attempt(ws: ActingStore, attempt_id: str) -> RetrainingAttempt:
             .where(
                 col(RetrainingAttempt.id) == attempt_id, col(RetrainingAttempt.state) == "waiting"
             )
-            .values(state="running")
+            .values(state="running", **new_lease(ws).columns())
             .returning(col(RetrainingAttempt.id))
         ).scalar()
         if changed is None:

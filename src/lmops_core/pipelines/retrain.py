@@ -30,6 +30,7 @@ from lmops_core.governance import retraining
 from lmops_core.governance.models import RetrainingAttempt
 from lmops_core.governance.monitoring import POLICY_ACTOR
 from lmops_core.governance.retraining import RetrainingAttemptPublic
+from lmops_core.governance.retraining_lease import Heartbeat, stale_attempts, take_over
 from lmops_core.pipelines.result import Reporter, StepResult
 from lmops_core.pipelines.runner import PipelineRunner
 from lmops_core.pipelines.schema import Pipeline, load_pipeline
@@ -115,7 +116,13 @@ def run_retraining(
     reporter: Reporter | None = None,
     progress: Callable[[], ProgressReporter] | None = None,
 ) -> RetrainingOutcome:
-    """Start an attempt for ``request_id`` (if the guard rails allow) and run it."""
+    """Start an attempt for ``request_id`` (if the guard rails allow) and run it.
+
+    An attempt of the same model left running by a crashed process is taken over and
+    carried on instead (it holds the model's place in flight)."""
+    model = retraining.model_of(retraining.request_detail(ws, request_id).ref)
+    for crashed in _taken_over(ws, model):
+        return _drive(ws, crashed, reporter, progress)
     started = retraining.start_attempt(ws.as_actor(POLICY_ACTOR), request_id, plan=plan)
     if isinstance(started, retraining.StartRefused):
         return RetrainingOutcome(request_id, "refused", started.reason)
@@ -128,8 +135,9 @@ def resume_waiting(
     reporter: Reporter | None = None,
     progress: Callable[[], ProgressReporter] | None = None,
 ) -> list[RetrainingOutcome]:
-    """Carry on every waiting attempt whose awaited request people have decided."""
-    outcomes: list[RetrainingOutcome] = []
+    """Carry on every waiting attempt whose awaited request people have decided, and take
+    over every attempt whose process crashed (its lease lapsed or its pid is gone)."""
+    outcomes = [_drive(ws, crashed, reporter, progress) for crashed in _taken_over(ws, None)]
     for attempt in retraining.waiting_attempts(ws):
         waiting_for = attempt.waiting_for
         if waiting_for and ws.governance.get_request(waiting_for).status == "pending":
@@ -137,6 +145,13 @@ def resume_waiting(
         resumed = retraining.resume_attempt(ws.as_actor(POLICY_ACTOR), attempt.id)
         outcomes.append(_drive(ws, resumed, reporter, progress))
     return outcomes
+
+
+def _taken_over(ws: Workspace, model: str | None) -> list[RetrainingAttempt]:
+    """The crashed attempts (of ``model``, or all) this process claimed, oldest first."""
+    policy_ws = ws.as_actor(POLICY_ACTOR)
+    claimed = (take_over(policy_ws, stale) for stale in stale_attempts(ws, model=model))
+    return [attempt for attempt in claimed if attempt is not None]
 
 
 def _drive(
@@ -165,7 +180,8 @@ def _drive(
         )
         # Steps without `as` act as whoever runs the loop, with their own credential.
         runner.people[pipeline.actor] = ws
-        runner.run()
+        with Heartbeat(policy_ws, attempt):
+            runner.run()
         if runner.waiting_for is not None:
             retraining.wait_attempt(policy_ws, attempt.id, request_id=runner.waiting_for)
             waiting = f"waiting for people to decide request {runner.waiting_for}"

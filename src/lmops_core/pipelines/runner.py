@@ -48,7 +48,7 @@ class PipelineRunner:
         self.results: dict[str, StepResult] = dict(given or {})
         #: The approval request an ``await_approval`` step stopped the run for, if any.
         self.waiting_for: str | None = None
-        self.produced: set[str] = set()
+        self.produced: set[str] = {p for r in self.results.values() for p in _absolute_paths(r)}
         """Absolute paths earlier steps wrote (bundles, logs): later steps may name them."""
         self.report = reporter or (lambda *_: None)
         self.progress = progress
@@ -138,10 +138,12 @@ class PipelineRunner:
                 self.report("done", step.id, result)
                 break
             self.results[step.id] = result
-            self.produced.update(
-                v
-                for v in (result.value, *result.outputs.values())
-                if isinstance(v, str) and Path(v).is_absolute()
-            )
+            self.produced.update(_absolute_paths(result))
             self.report("done", step.id, result)
         return self.results
+
+
+def _absolute_paths(result: StepResult) -> list[str]:
+    """The absolute paths among a step's value and outputs (files it wrote)."""
+    values = (result.value, *result.outputs.values())
+    return [v for v in values if isinstance(v, str) and Path(v).is_absolute()]

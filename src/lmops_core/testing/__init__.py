@@ -12,6 +12,7 @@ top-level conftest. Fixtures (see docs/plugins.md):
   checked as the runner checks them.
 - ``lmops_plugins`` (every installed plugin) and ``load_plugin(*modules)``: plugin hosts.
 - ``recording_progress``, ``no_network``.
+- ``postgres_url``: a fresh database on the test PostgreSQL server (``LMOPS_TEST_PG_URL``).
 
 The core imports no ML library here: tiny models are built by the runtimes
 plugins register, which import what they need when called.
@@ -24,6 +25,7 @@ from lmops_core.testing.fixtures import (
     load_plugin,
     make_workspace,
     no_network,
+    postgres_url,
     pytest_configure,
     recording_progress,
     stage_context,
@@ -60,6 +62,7 @@ __all__ = [
     "make_workspace",
     "model_input",
     "no_network",
+    "postgres_url",
     "plugin_host",
     "pytest_configure",
     "read_jsonl",

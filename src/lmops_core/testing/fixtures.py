@@ -42,6 +42,16 @@ def load_plugin(tmp_path: Path) -> Callable[..., PluginHost]:
     return load
 
 
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A new, empty database on the test PostgreSQL server (``LMOPS_TEST_PG_URL``), dropped
+    afterwards: for a plugin whose own storage lives in the registry's database."""
+    from lmops_core.testing.postgres import fresh_postgres_database
+
+    with fresh_postgres_database() as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory, lmops_plugins: PluginHost) -> TinyModels:
     """``tiny_models(kind)``: a tiny model folder of ``kind``, built once per session by the

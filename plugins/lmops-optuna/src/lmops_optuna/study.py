@@ -10,8 +10,10 @@ SQLite, which has no schemas, in a sibling file of the registry
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,8 +26,12 @@ SCHEMA = "lmops_optuna"
 LIST_SEPARATOR = "+"
 
 
+@functools.lru_cache(maxsize=8)
 def study_storage(database_url: str) -> Any:
-    """An Optuna ``RDBStorage`` beside the registry at ``database_url`` (see the module)."""
+    """An Optuna ``RDBStorage`` beside the registry at ``database_url`` (see the module).
+
+    Opened once per process and URL (creating its tables and checking their version
+    costs about a second): later sweeps in the same process share it, as Optuna allows."""
     import optuna
 
     url = make_url(database_url)
@@ -37,7 +43,7 @@ def study_storage(database_url: str) -> Any:
         target = url.set(database=f"{stem}.optuna.db")
         return optuna.storages.RDBStorage(
             target.render_as_string(hide_password=False),
-            engine_kwargs={"connect_args": {"timeout": 60}},
+            engine_kwargs={"creator": functools.partial(sqlite_connection, f"{stem}.optuna.db")},
         )
     if url.get_backend_name() == "postgresql":
         from sqlalchemy import create_engine, text
@@ -54,6 +60,20 @@ def study_storage(database_url: str) -> Any:
     raise ValidationError(
         f"a sweep keeps its study on SQLite or PostgreSQL, not {url.get_backend_name()}"
     )
+
+
+def sqlite_connection(path: str) -> sqlite3.Connection:
+    """A connection to the study's SQLite file, set up as the registry's own database is.
+
+    Write-ahead logging with ``synchronous=NORMAL``: a commit survives the process being
+    killed (only a power loss may undo the last ones, and a lost trial is run again on
+    resume) and costs no fsync of its own; Optuna commits several times per trial.
+    Threads share it (``n_jobs``), so the pool may hand it to any of them.
+    """
+    conn = sqlite3.connect(path, timeout=60, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
 
 
 def describe_storage(database_url: str) -> str:
