@@ -1,4 +1,4 @@
-"""Revision 0011, after 0010: a lease on each running retraining attempt.
+"""Revision 0013, after 0012: a lease on each running retraining attempt.
 
 The process running an attempt holds a lease (its host, pid, a lease id and an expiry it
 renews while it works), so a crashed process's attempt can be detected and taken over
@@ -10,8 +10,8 @@ from alembic import op
 
 from lmops_core.migrations.shapes import ColumnSpec, columns, nullable, string, timestamp
 
-revision = "0011"
-down_revision = "0010"
+revision = "0013"
+down_revision = "0012"
 
 _LEASE_COLUMNS: ColumnSpec = {
     "owner_host": nullable(string(255)),
