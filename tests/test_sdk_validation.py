@@ -168,6 +168,13 @@ ATTACKS: list[tuple[str, Attack, str]] = [
         "refs[1]",
     ),
     ("explain to NUL", lambda ws, ref, tmp: ws.governance.explain(ref, to=NUL), "to"),
+    (
+        "export option stratify NUL",
+        lambda ws, ref, tmp: ws.annotation.export_tasks(
+            ref, tmp / "t.json", kind="labels", stratify=NUL
+        ),
+        "stratify",
+    ),
 ]
 
 
@@ -238,6 +245,21 @@ def test_checked_public_leaves_other_objects_to_the_method() -> None:
         Thing().take(Path("/x"), lambda: 1, n=2**64)
     with pytest.raises(TypeError):
         Thing().take()  # type: ignore[call-arg]
+
+
+def test_the_items_of_a_spread_argument_are_checked_under_their_own_names() -> None:
+    @checked_public
+    class Thing:
+        def take(self, first: str, **options: object) -> list[str]:
+            return [first, *options]
+
+    assert Thing().take("a", limit=3, note="ok") == ["a", "limit", "note"]
+    with pytest.raises(ValidationError, match="limit must be between 0 and") as err:
+        Thing().take("a", limit=-1)
+    assert err.value.details["field"] == "limit"
+    with pytest.raises(ValidationError) as err:
+        Thing().take("a", note={"deep": NUL})
+    assert err.value.details["field"] == "note.deep"
 
 
 def test_tag_values_longer_than_their_column_are_refused(ws: Workspace, tmp_path: Path) -> None:

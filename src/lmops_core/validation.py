@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from lmops_core.errors import ValidationError
@@ -134,12 +134,21 @@ def check_value(
 
 
 def checked(func: F) -> F:
-    """Wrap ``func`` so every argument is checked (:func:`check_value`) before it runs."""
+    """Wrap ``func`` so every argument is checked (:func:`check_value`) before it runs.
+
+    The items of a ``**options`` argument are checked as the arguments they stand for,
+    each under its own name.
+    """
     signature = inspect.signature(func)
     method = func.__name__
-    names = [p for p in signature.parameters if p not in ("self", "cls")]
-    limits = {n: TEXT_LIMITS.get(f"{method}.{n}", TEXT_LIMITS.get(n)) for n in names}
-    bounds = {n: INT_BOUNDS.get(n, (INT64_MIN, INT64_MAX)) for n in names}
+    spread = {p.name for p in signature.parameters.values() if p.kind is p.VAR_KEYWORD}
+
+    def arguments(bound: inspect.BoundArguments) -> Iterator[tuple[str, Any]]:
+        for name, value in bound.arguments.items():
+            if name in spread:
+                yield from value.items()
+            elif name not in ("self", "cls"):
+                yield name, value
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -147,9 +156,10 @@ def checked(func: F) -> F:
             bound = signature.bind(*args, **kwargs)
         except TypeError:
             return func(*args, **kwargs)  # let Python report the bad call itself
-        for name, value in bound.arguments.items():
-            if name in limits:
-                check_value(value, name, max_length=limits[name], bounds=bounds[name])
+        for name, value in arguments(bound):
+            limit = TEXT_LIMITS.get(f"{method}.{name}", TEXT_LIMITS.get(name))
+            bounds = INT_BOUNDS.get(name, (INT64_MIN, INT64_MAX))
+            check_value(value, name, max_length=limit, bounds=bounds)
         return func(*args, **kwargs)
 
     wrapper.__lmops_checked__ = True  # type: ignore[attr-defined]

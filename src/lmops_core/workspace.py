@@ -58,10 +58,7 @@ from lmops_core.governance.signing import (
 from lmops_core.governance.workflow import Governance
 from lmops_core.plugins import PluginHost, load_plugins
 from lmops_core.prompts import (
-    EvaluationRun,
-    OptimisationResult,
     PromptSpec,
-    VariantRules,
     optimise_prompt,
 )
 from lmops_core.redaction import redact
@@ -687,31 +684,9 @@ class Workspace:
             )
             return self._typed_public(s, PromptVersionPublic, row)
 
-    def optimise_prompt(
-        self,
-        base: str,
-        *,
-        evaluations: Sequence[EvaluationRun],
-        metric: str,
-        rules: VariantRules,
-        model: str | None = None,
-        higher_is_better: bool = True,
-    ) -> OptimisationResult:
-        """Try the variants ``rules`` make of a prompt version with one model; the best gets
-        alias ``candidate``.
-
-        See :func:`lmops_core.prompts.optimise_prompt`: each variant is a prompt version
-        with its own evidence (paired with the model); nothing is promoted.
-        """
-        return optimise_prompt(
-            self,
-            base,
-            evaluations=evaluations,
-            metric=metric,
-            rules=rules,
-            model=model,
-            higher_is_better=higher_is_better,
-        )
+    #: :func:`lmops_core.prompts.optimise_prompt` itself, this workspace its ``ws``: one
+    #: signature and one docstring, so the method and the function cannot drift apart.
+    optimise_prompt = optimise_prompt
 
     # -- reading ---------------------------------------------------------------------
 

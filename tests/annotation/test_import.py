@@ -133,3 +133,13 @@ def test_a_partitioned_version_is_refused_by_name(ws: Workspace, tmp_path: Path)
         match="dataset:parts@1 is partitioned; annotation reads single-file dataset versions",
     ):
         ws.annotation.export_tasks(ref, tmp_path / "t.json", kind="labels")
+
+
+def test_an_unknown_export_option_is_refused_before_anything_is_written(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    ref = tickets(ws, tmp_path)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'sampel'"):
+        ws.annotation.export_tasks(ref, tmp_path / "t.json", kind="labels", sampel=3)  # type: ignore[call-arg]
+    assert not (tmp_path / "t.json").exists()
+    assert ws.audit_events(action="annotation.export") == []

@@ -3,6 +3,7 @@ rejected records, and a policy that gates training on agreement and review accep
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from lmops_core.errors import (
 )
 from lmops_core.workspace import Workspace
 from tests.annotation.conftest import choice, completed, tickets
-from tests.conftest import make_settings, policy_yaml, ws_as
+from tests.conftest import policy_ws, policy_yaml, ws_as
 
 POLICY = policy_yaml(
     "annotated",
@@ -40,11 +41,9 @@ POLICY = policy_yaml(
 
 
 @pytest.fixture
-def governed(tmp_path: Path, db_url: str) -> Workspace:
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "annotated.yaml").write_text(POLICY)
-    return Workspace.open(make_settings(tmp_path / "home", db_url, policies_dir=policies))
+def governed(tmp_path: Path, db_url: str) -> Iterator[Workspace]:
+    with policy_ws(tmp_path, POLICY, db_url, file="annotated.yaml") as ws:
+        yield ws
 
 
 def _annotated(ws: Workspace, tmp: Path, disagree: int) -> str:

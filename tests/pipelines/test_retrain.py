@@ -25,14 +25,13 @@ from lmops_core.workspace import Workspace
 from tests.conftest import (
     VALIDATOR,
     drift_watch_rule,
-    make_model_folder,
     make_settings,
     model_rule,
-    policy_dir,
     policy_yaml,
     write_jsonl,
     ws_as,
 )
+from tests.pipelines.conftest import in_production, retrain_policies
 from tests.pipelines.retrain_plugin import FAIL_MARK
 
 PLUGIN = Path(__file__).with_name("retrain_plugin.py")
@@ -101,9 +100,7 @@ class Store:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     tmp = tmp_path_factory.mktemp("retrain")
-    policies = policy_dir(tmp, POLICY, "retrain-test.yaml")
-    (policies / "pipelines").mkdir()
-    (policies / "pipelines" / "retrain.yaml").write_text(PIPELINE)
+    policies = retrain_policies(tmp, POLICY, "retrain-test.yaml", PIPELINE)
     settings = make_settings(
         tmp / "home", policies_dir=policies, plugins=["lmops_presidio.plugin", str(PLUGIN)]
     )
@@ -119,13 +116,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 
 
 def _in_production(store: Store, name: str) -> str:
-    ref = ws_as(store.ws, "eng").register_model(name, make_model_folder(store.tmp / name)).ref
-    store.validator.attach_evidence(
-        ref, kind="eval", digest=store.ws.get(ref).digest, metrics={"acc": 0.7}
-    )
-    request = store.watcher.governance.request_promotion(ref, to="production")
-    store.validator.governance.decide(request.id, approve=True, role="validator", comment="ok")
-    return ref
+    return in_production(store.ws, store.watcher, store.validator, name, store.tmp / name)
 
 
 def _breach(store: Store, ref: str, *, poison: bool = False) -> MonitoringOutcome:

@@ -30,15 +30,14 @@ from lmops_core.workspace import Workspace
 from tests.conftest import (
     VALIDATOR,
     drift_watch_rule,
-    make_model_folder,
     make_settings,
     model_rule,
-    policy_dir,
     policy_yaml,
     token_for,
     write_jsonl,
     ws_as,
 )
+from tests.pipelines.conftest import in_production, retrain_policies
 
 PLUGIN = Path(__file__).with_name("retrain_plugin.py")
 ROOT = Path(__file__).parents[2]
@@ -93,9 +92,8 @@ class Store:
 def store(tmp_path: Path, db_url: str) -> Iterator[Store]:
     hold = tmp_path / "hold"
     hold.mkdir()
-    policies = policy_dir(tmp_path, POLICY, "takeover-test.yaml")
-    (policies / "pipelines").mkdir()
-    (policies / "pipelines" / "retrain.yaml").write_text(PIPELINE.replace("HOLD", str(hold)))
+    pipeline = PIPELINE.replace("HOLD", str(hold))
+    policies = retrain_policies(tmp_path, POLICY, "takeover-test.yaml", pipeline)
     settings = make_settings(
         tmp_path / "home",
         db_url,
@@ -121,12 +119,9 @@ def store(tmp_path: Path, db_url: str) -> Iterator[Store]:
 
 def _breached(store: Store) -> tuple[str, str]:
     """``model:chat@1`` in production, drift evidence on it, and a window: (ref, window)."""
-    ref = ws_as(store.ws, "eng").register_model("chat", make_model_folder(store.tmp / "m")).ref
     validator = ws_as(store.ws, "val", "validator")
+    ref = in_production(store.ws, store.watcher, validator, "chat", store.tmp / "m")
     digest = store.ws.get(ref).digest
-    validator.attach_evidence(ref, kind="eval", digest=digest, metrics={"acc": 0.7})
-    request = store.watcher.governance.request_promotion(ref, to="production")
-    validator.governance.decide(request.id, approve=True, role="validator", comment="ok")
     rows = [{"prompt": f"fees question {i}", "response": "Fees are listed."} for i in range(4)]
     window = store.watcher.register_dataset(
         "chat-inference-log", write_jsonl(store.tmp / "w.jsonl", rows), shape="instruction"

@@ -8,6 +8,7 @@ model is, so which variant must win is known in advance.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from lmops_core import Workspace
 from lmops_core.errors import ValidationError
 from lmops_core.prompts import EvaluationRun, PromptSpec, VariantRules
-from tests.conftest import make_model_folder, make_settings, write_jsonl, write_plugin
+from tests.conftest import make_model_folder, plugin_ws, write_jsonl
 
 EVALUATOR = textwrap.dedent("""
     from lmops_core import hookimpl, StageResult
@@ -35,11 +36,9 @@ EVALUATOR = textwrap.dedent("""
 
 
 @pytest.fixture
-def ws(tmp_path: Path, db_url: str) -> Workspace:
-    plugins = [write_plugin(tmp_path, EVALUATOR, "length_eval.py")]
-    workspace = Workspace.open(make_settings(tmp_path / "home", db_url, plugins=plugins))
-    yield workspace
-    workspace.close()
+def ws(tmp_path: Path, db_url: str) -> Iterator[Workspace]:
+    with plugin_ws(tmp_path, db_url, EVALUATOR, "length_eval.py") as workspace:
+        yield workspace
 
 
 def test_the_best_variant_becomes_the_candidate(ws: Workspace, tmp_path: Path) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lmops_core import Workspace
 from lmops_core.errors import StageError, ValidationError
-from tests.conftest import make_model_folder, make_settings, write_plugin
+from tests.conftest import make_model_folder, plugin_ws
 
 MISPAIRED = textwrap.dedent("""
     from lmops_core import hookimpl, StageResult, EvidenceRecord
@@ -30,19 +31,23 @@ MISPAIRED = textwrap.dedent("""
 
 
 @pytest.fixture
-def ws(tmp_path: Path, db_url: str) -> Workspace:
-    plugins = [write_plugin(tmp_path, MISPAIRED, "mispaired.py")]
-    workspace = Workspace.open(make_settings(tmp_path / "home", db_url, plugins=plugins))
-    yield workspace
-    workspace.close()
+def ws(tmp_path: Path, db_url: str) -> Iterator[Workspace]:
+    with plugin_ws(tmp_path, db_url, MISPAIRED, "mispaired.py") as workspace:
+        yield workspace
+
+
+def _models_and_prompt(ws: Workspace, tmp_path: Path, other: str) -> tuple[str, str, str]:
+    """Refs of model ``m``, of a model version of ``other`` (``m`` again: a second version)
+    with other weights, and of prompt ``p``."""
+    model = ws.register_model("m", make_model_folder(tmp_path / "m")).ref
+    second = ws.register_model(other, make_model_folder(tmp_path / "o", b"\x07" * 64)).ref
+    return model, second, ws.create_prompt("p", "Q: {q}").ref
 
 
 def test_the_runner_refuses_pairs_that_are_not_prompt_with_model(
     ws: Workspace, tmp_path: Path
 ) -> None:
-    model = ws.register_model("m", make_model_folder(tmp_path / "m")).ref
-    other = ws.register_model("o", make_model_folder(tmp_path / "o", b"\x07" * 64)).ref
-    prompt = ws.create_prompt("p", "Q: {q}").ref
+    model, other, prompt = _models_and_prompt(ws, tmp_path, "o")
     second = ws.create_prompt("p2", "A: {q}").ref
     with pytest.raises(StageError, match="only evidence about a prompt input is paired"):
         ws.run_stage("evaluation", "model-about-model", inputs={"model": model, "other": other})
@@ -56,9 +61,7 @@ def test_the_runner_refuses_pairs_that_are_not_prompt_with_model(
 def test_pairing_is_part_of_the_evidence_digest_and_only_for_prompts(
     ws: Workspace, tmp_path: Path
 ) -> None:
-    model = ws.register_model("m", make_model_folder(tmp_path / "m")).ref
-    other = ws.register_model("m", make_model_folder(tmp_path / "o", b"\x07" * 64)).ref
-    prompt = ws.create_prompt("p", "Q: {q}").ref
+    model, other, prompt = _models_and_prompt(ws, tmp_path, "m")
     digest = ws.get(prompt).digest
     one = ws.attach_evidence(prompt, kind="note", digest=digest, metrics={"n": 1}, paired=model)
     two = ws.attach_evidence(prompt, kind="note", digest=digest, metrics={"n": 1}, paired=other)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Unpack
 
 from lmops_core.annotation import review, service
 from lmops_core.annotation.models import SampleReviewDetail, SampleReviewPublic
-from lmops_core.annotation.service import DEFAULT_CANDIDATES, ExportedTasks
+from lmops_core.annotation.service import DEFAULT_CANDIDATES, ExportedTasks, ExportOptions
 from lmops_core.annotation.store import AnnotatingStore
 from lmops_core.validation import checked_public
 
@@ -25,25 +26,12 @@ class Annotations:
         dest: Path | str,
         *,
         kind: str,
-        sample: int | None = None,
-        seed: int = 0,
-        stratify: str | None = None,
-        field: str | None = None,
-        candidates: tuple[str, str] = DEFAULT_CANDIDATES,
+        **options: Unpack[ExportOptions],
     ) -> ExportedTasks:
-        """Write ``ref``'s records (or a seeded sample, stratified by a field) as Label
-        Studio tasks of ``kind`` (``labels``, ``preference``, ``rating``) to ``dest``."""
-        return service.export_tasks(
-            self._store,
-            ref,
-            Path(dest),
-            kind=kind,
-            sample=sample,
-            seed=seed,
-            stratify=stratify,
-            field=field,
-            candidates=candidates,
-        )
+        """Write ``ref``'s records (or a seeded sample, stratified by a field: the
+        :class:`~lmops_core.annotation.service.ExportOptions`) as Label Studio tasks of
+        ``kind`` (``labels``, ``preference``, ``rating``) to ``dest``."""
+        return service.export_tasks(self._store, ref, Path(dest), kind=kind, **options)
 
     def import_annotations(
         self,

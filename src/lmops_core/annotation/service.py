@@ -8,7 +8,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from lmops_core.annotation.agreement import measure
 from lmops_core.annotation.labelstudio import (
@@ -46,20 +46,33 @@ class ExportedTasks:
     indices: list[int]
 
 
+class ExportOptions(TypedDict, total=False):
+    """How :func:`export_tasks` lays out its tasks; every key may be left out.
+
+    ``sample``: write a seeded sample of this many records (default: every record), drawn
+    with ``seed`` (default 0) and stratified by the value of the field ``stratify`` (default:
+    not stratified). ``field``: where the answer goes (default: the type's, from
+    :data:`DEFAULT_FIELDS`); ``candidates``: a preference pair's two text fields (default
+    :data:`DEFAULT_CANDIDATES`).
+    """
+
+    sample: int | None
+    seed: int
+    stratify: str | None
+    field: str | None
+    candidates: tuple[str, str]
+
+
 def export_tasks(
-    ws: AnnotatingStore,
-    ref: str,
-    dest: Path,
-    *,
-    kind: str,
-    sample: int | None = None,
-    seed: int = 0,
-    stratify: str | None = None,
-    field: str | None = None,
-    candidates: tuple[str, str] = DEFAULT_CANDIDATES,
+    ws: AnnotatingStore, ref: str, dest: Path, *, kind: str, **options: Unpack[ExportOptions]
 ) -> ExportedTasks:
-    """Write the records of ``ref`` (or a seeded sample of ``sample`` records, stratified
-    by ``stratify``) to ``dest`` as Label Studio tasks. Audited (``annotation.export``)."""
+    """Write the records of ``ref`` (or a seeded sample, :class:`ExportOptions`) to ``dest``
+    as Label Studio tasks. Audited (``annotation.export``)."""
+    unknown = sorted(set(options) - ExportOptions.__optional_keys__)
+    if unknown:
+        raise TypeError(f"export_tasks() got an unexpected keyword argument {unknown[0]!r}")
+    sample, seed, stratify = options.get("sample"), options.get("seed", 0), options.get("stratify")
+    candidates = options.get("candidates", DEFAULT_CANDIDATES)
     typ = check_type(kind)
     source = read_source(ws, ref)
     indices = (
@@ -67,7 +80,7 @@ def export_tasks(
         if sample is None
         else sample_indices(source.records, size=sample, seed=seed, stratify=stratify)
     )
-    label_field = field or DEFAULT_FIELDS[typ] or "label"
+    label_field = options.get("field") or DEFAULT_FIELDS[typ] or "label"
     tasks = [
         task_for(
             source.records[i],

@@ -104,7 +104,11 @@ class ArtifactBackend(abc.ABC):
         progress: ProgressCallback | None = None,
         lease: str | None = None,
     ) -> list[ArtifactInfo]:
-        """Store each file as :meth:`put_stream` does, in order; their infos in the same order.
+        """Store each file as :meth:`put_stream` does, in order; their infos in the same order."""
+        return self.write_files(paths, PutRequest(None, progress, lease))
+
+    def write_files(self, paths: Sequence[Path], request: PutRequest) -> list[ArtifactInfo]:
+        """Store the files as :meth:`put_files` promises, for the request it was given.
 
         A backend may overlap the work on consecutive files (an object store hashes the
         next file while this one is sent); this one stores them one after the other.
@@ -112,7 +116,7 @@ class ArtifactBackend(abc.ABC):
         infos = []
         for path in paths:
             with open(path, "rb") as fh:
-                infos.append(self.put_stream(fh, progress=progress, lease=lease))
+                infos.append(self.write_stream(fh, request))
         return infos
 
     @abc.abstractmethod

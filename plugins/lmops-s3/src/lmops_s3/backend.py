@@ -37,7 +37,6 @@ from lmops_core.artifacts.backend import (
     ArtifactBackend,
     ArtifactInfo,
     CollectReport,
-    ProgressCallback,
     PutRequest,
 )
 from lmops_core.artifacts.local import VerifyingReader
@@ -152,19 +151,12 @@ class S3ArtifactBackend(ArtifactBackend):
         request.stored(len(data))
         return ArtifactInfo(digest=digest, size=len(data), created=True)
 
-    def put_files(
-        self,
-        paths: Sequence[Path],
-        *,
-        progress: ProgressCallback | None = None,
-        lease: str | None = None,
-    ) -> list[ArtifactInfo]:
+    def write_files(self, paths: Sequence[Path], request: PutRequest) -> list[ArtifactInfo]:
         """Store each file in order, as :meth:`put_stream` does; the next large file is
         hashed on a thread of its own while this one is sent (SHA-256 and reads release
         the GIL), so the hash, about a tenth of an upload's time, is hidden behind it."""
-        if lease is not None:
-            self.location.lease(lease)  # validated before anything is read or sent
-        request = PutRequest(None, progress, lease)
+        if request.lease is not None:
+            self.location.lease(request.lease)  # validated before anything is read or sent
         infos: list[ArtifactInfo] = []
         with ThreadPoolExecutor(1, thread_name_prefix="lmops-s3-hash") as hasher:
             opened = [hasher.submit(self._open_hashed, paths[0])] if paths else []
