@@ -131,13 +131,21 @@ def _mapping_issues(file: str, root: Node, document: PackDocument) -> list[LintI
             if rule is None:
                 have = ", ".join(sorted(rules)) or "none"
                 issues.append(
-                    LintIssue(file, f"{where} names rule {name!r}, which the pack lacks "
-                              f"(rules: {have})", line)
+                    LintIssue(
+                        file,
+                        f"{where} names rule {name!r}, which the pack lacks (rules: {have})",
+                        line,
+                    )
                 )
             elif not (rule.evidence or rule.conditions or rule.approvals):
                 issues.append(
-                    LintIssue(file, f"{where}: rule {name!r} asks for no evidence, condition "
-                              "or approval, so it shows nothing", line, rule=name)
+                    LintIssue(
+                        file,
+                        f"{where}: rule {name!r} asks for no evidence, condition "
+                        "or approval, so it shows nothing",
+                        line,
+                        rule=name,
+                    )
                 )
             used.add(name)
     for i, rule in enumerate(document.rules):

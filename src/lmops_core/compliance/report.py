@@ -15,6 +15,7 @@ from lmops_core.compliance.labels import LABELS
 from lmops_core.compliance.loader import CompliancePack
 from lmops_core.compliance.verdict import ClauseVerdict, PackJudge, judge_pack
 from lmops_core.governance.schemas import ApprovalRequestPublic, Page
+from lmops_core.policy import RuleOutcome
 from lmops_core.registry.schemas import EvidencePublic, VersionPublic
 from lmops_core.reports.blocks import fmt_time, fmt_value, measured_values, numbers_only
 from lmops_core.reports.document import Block, Document, Section, Table, Text
@@ -92,9 +93,7 @@ def _approved_requests(ws: PackReportSource, version: VersionPublic) -> list[App
             asset_type=version.asset_type, limit=_REQUEST_PAGE, offset=offset
         )
         found += [
-            r
-            for r in page.items
-            if r.status == "approved" and r.version_digest == version.digest
+            r for r in page.items if r.status == "approved" and r.version_digest == version.digest
         ]
         offset += len(page.items)
         if not page.items or offset >= page.total:
@@ -112,8 +111,9 @@ def build_pack_document(
     """The report document: an overview, the clause table, one section per clause, the
     approval trail. Reads only its arguments, so the same facts give the same document."""
     words = LABELS[pack.document.language]
-    counts = {key: sum(v.status == key for v in verdicts) for key in ("met", "not-met",
-                                                                      "not-evidenced")}
+    counts = {
+        key: sum(v.status == key for v in verdicts) for key in ("met", "not-met", "not-evidenced")
+    }
     overview = Text(
         "; ".join(
             (
@@ -154,11 +154,21 @@ def _clause_section(
     metrics_of = {kind: numbers_only(e.metrics) for kind, e in newest.items()}
     blocks.append(
         Table(
-            columns=(words["rules"], words["check"], words["result"], words["detail"],
-                     words["measured"]),
+            columns=(
+                words["rules"],
+                words["check"],
+                words["result"],
+                words["detail"],
+                words["measured"],
+            ),
             rows=tuple(
-                (o.rule, o.condition, o.status, o.expression or o.message,
-                 measured_values(o.expression, metrics_of))
+                (
+                    o.rule,
+                    o.condition,
+                    o.status,
+                    _detail(o),
+                    measured_values(o.expression, metrics_of),
+                )
                 for o in verdict.outcomes
             ),
             caption=words["checks"],
@@ -172,14 +182,29 @@ def _clause_section(
     )
     blocks.append(
         Table(
-            columns=(words["kind"], words["digest"], words["recorded"], words["by"],
-                     words["metrics"]),
+            columns=(
+                words["kind"],
+                words["digest"],
+                words["recorded"],
+                words["by"],
+                words["metrics"],
+            ),
             rows=tuple(_evidence_row(newest[k]) for k in kinds if k in newest),
             caption=words["evidence"],
         )
     )
     blocks.append(Text(_approvals_line(verdict, words)))
     return Section(f"clause-{clause.id}", f"{clause.id} {clause.title}", tuple(blocks))
+
+
+def _detail(outcome: RuleOutcome) -> str:
+    """The expression, and why a check did not pass; never the engine's "recorded N ago",
+    which would change the digest as time passes."""
+    if outcome.status == "pass":
+        return outcome.expression or ""
+    if outcome.expression and outcome.message:
+        return f"{outcome.expression} ({outcome.message})"
+    return outcome.expression or outcome.message
 
 
 def _evidence_row(e: EvidencePublic) -> tuple[str, ...]:

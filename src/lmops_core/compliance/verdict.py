@@ -75,8 +75,9 @@ def judge_pack(
             if signed.get(role, 0) < count
         }
         verdicts.append(
-            ClauseVerdict(clause, _status(mine, missing), mine, dict(sorted(required.items())),
-                          missing)
+            ClauseVerdict(
+                clause, _status(mine, missing), mine, dict(sorted(required.items())), missing
+            )
         )
     return verdicts
 
