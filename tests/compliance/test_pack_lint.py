@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lmops_core.compliance import lint_pack, load_pack
+from lmops_core.compliance import lint_pack, load_pack, render_pack_schema
 from lmops_core.errors import PolicyError
 from tests.compliance.conftest import CN_PACK
 
@@ -81,3 +81,8 @@ def test_unknown_keys_and_bad_cel_are_located(tmp_path: Path) -> None:
     path = _write(tmp_path, PACK.replace(">= 0.5}", ">= }"))
     [issue] = lint_pack(path)
     assert (issue.line, issue.rule, issue.condition) == (13, "accuracy", "acc")
+
+
+def test_the_published_schema_is_generated_and_current() -> None:
+    committed = (CN_PACK.parents[2] / "docs" / "pack-schema.json").read_text(encoding="utf-8")
+    assert committed == render_pack_schema(), "run write_pack_schema(docs/pack-schema.json)"
