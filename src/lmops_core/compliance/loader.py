@@ -15,9 +15,7 @@ from lmops_core.digests import digest_bytes
 from lmops_core.errors import PolicyError
 from lmops_core.policy.cel_eval import CompiledExpression, compile_expression
 from lmops_core.policy.issues import LintIssue, policy_error
-from lmops_core.policy.loader import MAX_POLICY_BYTES, MatchedRule
-from lmops_core.policy.loader import _line_for as line_for
-from lmops_core.policy.loader import _parse_yaml as parse_yaml
+from lmops_core.policy.loader import MAX_POLICY_BYTES, MatchedRule, line_for, parse_yaml
 
 
 @dataclass(frozen=True)

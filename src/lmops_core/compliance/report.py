@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from lmops_core.compliance.labels import LABELS
 from lmops_core.compliance.loader import CompliancePack

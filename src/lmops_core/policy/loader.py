@@ -205,7 +205,7 @@ def _parse_policy(path: Path, raw: bytes) -> tuple[Policy | None, list[LintIssue
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return None, [LintIssue(file, f"policy file is not UTF-8 (byte {exc.start})")]
-    root, data, issues = _parse_yaml(text, file)
+    root, data, issues = parse_yaml(text, file)
     if root is None or issues:
         return None, issues
     try:
@@ -219,13 +219,13 @@ def _parse_policy(path: Path, raw: bytes) -> tuple[Policy | None, list[LintIssue
             try:
                 expressions[(rule.name, condition.name)] = compile_expression(condition.expr)
             except PolicyError as exc:
-                line = _line_for(root, ("rules", i, "conditions", j, "expr"))
+                line = line_for(root, ("rules", i, "conditions", j, "expr"))
                 issues.append(
                     LintIssue(file, exc.message, line, "error", rule.name, condition.name)
                 )
     if issues:
         return None, issues
-    name_line = _line_for(root, ("name",))
+    name_line = line_for(root, ("name",))
     return Policy(path, digest_bytes(raw), document, expressions, lines, name_line), []
 
 
@@ -257,7 +257,9 @@ def _retrain_pipeline_issues(policy: Policy) -> list[LintIssue]:
     return issues
 
 
-def _parse_yaml(text: str, file: str) -> tuple[Node | None, Any, list[LintIssue]]:
+def parse_yaml(text: str, file: str) -> tuple[Node | None, Any, list[LintIssue]]:
+    """The YAML node tree and the data of ``text`` (from ``file``), or the issues found:
+    malformed YAML, duplicate keys, anchors and aliases (policy and pack files alike)."""
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
@@ -323,7 +325,7 @@ def _structure_issues(root: Node, file: str) -> Iterator[LintIssue]:
             stack.extend(node.value)
 
 
-def _line_for(root: Node, loc: tuple[int | str, ...]) -> int:
+def line_for(root: Node, loc: tuple[int | str, ...]) -> int:
     """The line (1-based) of the YAML node at ``loc``, or of its closest existing parent."""
     # PyYAML marks count lines from 0.
     node, line = root, int(root.start_mark.line) + 1
@@ -348,15 +350,15 @@ def _line_for(root: Node, loc: tuple[int | str, ...]) -> int:
 def _rule_lines(root: Node, document: PolicyDocument) -> dict[tuple[str, str | None], int]:
     lines: dict[tuple[str, str | None], int] = {}
     for i, rule in enumerate(document.rules):
-        lines[(rule.name, None)] = _line_for(root, ("rules", i))
+        lines[(rule.name, None)] = line_for(root, ("rules", i))
         for j, condition in enumerate(rule.conditions):
-            lines[(rule.name, condition.name)] = _line_for(root, ("rules", i, "conditions", j))
+            lines[(rule.name, condition.name)] = line_for(root, ("rules", i, "conditions", j))
     return lines
 
 
 def _schema_issue(file: str, root: Node, data: Any, error: Any) -> LintIssue:
     loc = tuple(part for part in error["loc"] if isinstance(part, int) or "[" not in part)
-    line = _line_for(root, loc)
+    line = line_for(root, loc)
     rule, condition = _names_at(data, loc)
     where = _format_loc(loc)
     if error["type"] == "extra_forbidden":
