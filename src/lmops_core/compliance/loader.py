@@ -12,10 +12,15 @@ from yaml.nodes import Node
 
 from lmops_core.compliance.model import Clause, PackDocument
 from lmops_core.digests import digest_bytes
-from lmops_core.errors import PolicyError
-from lmops_core.policy.cel_eval import CompiledExpression, compile_expression
+from lmops_core.policy.cel_eval import CompiledExpression
 from lmops_core.policy.issues import LintIssue, policy_error
-from lmops_core.policy.loader import MAX_POLICY_BYTES, MatchedRule, line_for, parse_yaml
+from lmops_core.policy.loader import (
+    MatchedRule,
+    compile_rules,
+    file_bytes,
+    line_for,
+    yaml_document,
+)
 
 
 @dataclass(frozen=True)
@@ -72,45 +77,21 @@ def lint_pack(path: Path | str) -> list[LintIssue]:
 def read_pack(path: Path) -> tuple[CompliancePack | None, list[LintIssue]]:
     """The pack at ``path`` (``None`` when it cannot be read) and every issue found."""
     file = str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        return None, [LintIssue(file, f"cannot read pack file: {exc.strerror or exc}")]
-    if len(raw) > MAX_POLICY_BYTES:
-        return None, [LintIssue(file, f"pack file is larger than {MAX_POLICY_BYTES} bytes")]
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return None, [LintIssue(file, f"pack file is not UTF-8 (byte {exc.start})")]
-    root, data, issues = parse_yaml(text, file)
+    raw, issues = file_bytes(path, "pack")
+    if raw is None:
+        return None, issues
+    root, data, issues = yaml_document(raw, file, "pack")
     if root is None or issues:
         return None, issues
     try:
         document = PackDocument.model_validate(data)
     except pydantic.ValidationError as exc:
         return None, [_schema_issue(file, root, error) for error in exc.errors()]
-    expressions, issues = _compiled(file, root, document)
+    expressions, issues = compile_rules(file, root, document.rules)
     rule_lines = {rule.name: line_for(root, ("rules", i)) for i, rule in enumerate(document.rules)}
     issues += _mapping_issues(file, root, document)
     pack = CompliancePack(path, digest_bytes(raw), document, expressions, rule_lines)
     return pack, issues
-
-
-def _compiled(
-    file: str, root: Node, document: PackDocument
-) -> tuple[dict[tuple[str, str], CompiledExpression], list[LintIssue]]:
-    expressions: dict[tuple[str, str], CompiledExpression] = {}
-    issues: list[LintIssue] = []
-    for i, rule in enumerate(document.rules):
-        for j, condition in enumerate(rule.conditions):
-            try:
-                expressions[(rule.name, condition.name)] = compile_expression(condition.expr)
-            except PolicyError as exc:
-                line = line_for(root, ("rules", i, "conditions", j, "expr"))
-                issues.append(
-                    LintIssue(file, exc.message, line, "error", rule.name, condition.name)
-                )
-    return expressions, issues
 
 
 def _mapping_issues(file: str, root: Node, document: PackDocument) -> list[LintIssue]:

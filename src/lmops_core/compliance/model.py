@@ -7,13 +7,12 @@ names the rules whose evidence, conditions and approvals show that the clause is
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from lmops_core.policy.model import Name, Rule
+from lmops_core.policy.model import Name, Rule, refuse_duplicates, schema_text
 
 #: The languages a pack (and so its report) may be written in.
 PackLanguage = Literal["en", "zh-CN"]
@@ -72,22 +71,14 @@ class PackDocument(_Strict):
     @field_validator("rules")
     @classmethod
     def _unique_rules(cls, value: list[Rule]) -> list[Rule]:
-        _unique([rule.name for rule in value], "rule name")
+        refuse_duplicates([rule.name for rule in value], "rule name")
         return value
 
     @field_validator("clauses")
     @classmethod
     def _unique_clauses(cls, value: list[Clause]) -> list[Clause]:
-        _unique([clause.id for clause in value], "clause id")
+        refuse_duplicates([clause.id for clause in value], "clause id")
         return value
-
-
-def _unique(names: list[str], what: str) -> None:
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise ValueError(f"duplicate {what} {name!r}")
-        seen.add(name)
 
 
 def pack_json_schema() -> dict[str, Any]:
@@ -97,7 +88,7 @@ def pack_json_schema() -> dict[str, Any]:
 
 def render_pack_schema() -> str:
     """The schema as the exact text committed to ``docs/pack-schema.json``."""
-    return json.dumps(pack_json_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return schema_text(pack_json_schema())
 
 
 def write_pack_schema(path: Path) -> None:
