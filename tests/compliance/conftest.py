@@ -45,10 +45,17 @@ def store(tmp_path: Path) -> Iterator[Workspace]:
     ws.close()
 
 
-def model_with(ws: Workspace, tmp: Path, evidence: dict[str, dict[str, Any]], n: int) -> str:
-    """Register model version ``n`` and attach ``evidence`` (kind -> metrics) to it."""
+def model_with(
+    ws: Workspace,
+    tmp: Path,
+    evidence: dict[str, dict[str, Any]],
+    n: int,
+    author: Workspace | None = None,
+) -> str:
+    """Register model version ``n`` (as ``author``, else ``ws``'s actor) and attach
+    ``evidence`` (kind -> metrics) to it."""
     folder = make_model_folder(tmp / f"model{n}", bytes([n]) * 64)
-    version = ws.register_model("chat", folder)
+    version = (author or ws).register_model("chat", folder)
     for kind, metrics in evidence.items():
         ws.as_actor("assessor").attach_evidence(
             version.ref, kind=kind, digest=version.digest, metrics=metrics

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lmops_core.compliance import CompliancePack, render_pack_report
+from lmops_core.compliance import CompliancePack, load_pack, render_pack_report
 from lmops_core.workspace import Workspace
 from tests.compliance.conftest import PASSING, model_with
+from tests.compliance.test_pack_lint import PACK
+from tests.conftest import decide_as, grant, policy_ws, prod_policy, request_as, ws_as
 
 CLAUSES = ["corpus", "content", "must-refuse", "must-not-refuse", "keywords"]
 
@@ -80,3 +82,33 @@ def test_the_digest_is_stable_across_runs_and_moves_with_the_evidence(
         metrics={"entries": 9000},
     )
     assert render_pack_report(store, cn_pack, ref).digest != first.digest
+
+
+def test_sign_offs_a_clause_asks_for_come_from_an_approved_request_of_the_version(
+    tmp_path: Path,
+) -> None:
+    ws = policy_ws(tmp_path, prod_policy("gate"))
+    pack_file = tmp_path / "pack.yaml"
+    condition = "      - {name: acc, expr: evidence.eval.metrics.acc >= 0.5}\n"
+    pack_file.write_text(
+        PACK.replace(condition, condition + "    approvals: [{role: validator}]\n"),
+        encoding="utf-8",
+    )
+    pack = load_pack(pack_file)
+    ref = model_with(ws, tmp_path, {"eval": {"acc": 0.8}}, 1, author=ws_as(ws, "author"))
+    [before] = render_pack_report(ws, pack, ref).verdicts
+    assert (before.status, dict(before.missing_approvals)) == ("not-evidenced", {"validator": 1})
+    grant(ws, "sub", "submitter")
+    grant(ws, "val", "validator")
+    grant(ws, "risk", "risk_officer")
+    request = request_as(ws, "sub", ref)
+    decide_as(ws, "val", "validator", request.id, comment="evidence reviewed")
+    decide_as(ws, "risk", "risk_officer", request.id, comment="risk accepted")
+    after = render_pack_report(ws, pack, ref)
+    assert [v.status for v in after.verdicts] == ["met"]
+    assert "sign-offs required: validator ×1" in after.markdown
+    assert (
+        f"| {request.id} | production | val | validator | approve | evidence reviewed |"
+        in after.markdown
+    )
+    ws.close()
