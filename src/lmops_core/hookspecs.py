@@ -337,6 +337,20 @@ def register_policy_checks(register: Register) -> None:
 
 
 @hookspec
+def register_compliance_packs(register: Register) -> None:
+    """Ship compliance packs: a named standard's clauses mapped to policy rules.
+
+    Called when packs are listed or a pack report is written (``lmops packs
+    list``, ``lmops report --pack``). Call ``register(path)`` with the path
+    (``str`` or ``pathlib.Path``) of each pack file your plugin ships (see
+    ``docs/packs.md`` for the format). Packs are loaded and linted like those
+    in the policy folder's ``packs/``: a missing file, a broken pack or an id
+    another pack already uses is an error naming the plugin or both files.
+    Return value ignored.
+    """
+
+
+@hookspec
 def register_evidence_kinds(register: Register) -> None:
     """Declare the evidence kinds this plugin produces.
 

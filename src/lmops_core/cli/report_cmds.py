@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,6 +12,10 @@ from lmops_core.cli.choices import GovernedStage
 from lmops_core.cli.common import JsonOpt, console, print_json, read_workspace
 from lmops_core.errors import ValidationError
 from lmops_core.safepaths import join_inside
+
+if TYPE_CHECKING:
+    from lmops_core.compliance import PackReport
+    from lmops_core.reports import Report
 
 
 class ReportFormat(StrEnum):
@@ -33,19 +37,35 @@ def report(
     fmt: Annotated[
         ReportFormat, typer.Option("--format", help="html, md or both.")
     ] = ReportFormat.both,
+    pack: Annotated[
+        str | None,
+        typer.Option(
+            "--pack",
+            help="Write the compliance report of this pack (an installed pack's id or a pack "
+            "file) instead of the validation report; --to is then unused.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write the validation report of a model version for a model-risk reviewer."""
+    """Write the validation report of a model version for a model-risk reviewer, or with
+    --pack its compliance report: every clause of the pack met, not met or not evidenced."""
+    from lmops_core.compliance import find_pack, render_pack_report
     from lmops_core.reports import render_report
 
     with read_workspace() as ws:
-        rendered = render_report(ws, ref, to=to)
+        if pack is None:
+            rendered: Report | PackReport = render_report(ws, ref, to=to)
+            prefix = "report"
+        else:
+            chosen = find_pack(ws.governance.policies_dir, ws.plugins, pack)
+            rendered = render_pack_report(ws, chosen, ref)
+            prefix = f"compliance-{chosen.id}"
         version = ws.get(rendered.ref)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ValidationError(f"cannot create report folder {out}: {exc}", field="out") from exc
-    stem = f"report-{version.name}-{version.version}"
+    stem = f"{prefix}-{version.name}-{version.version}"
     written: list[Path] = []
     if fmt in (ReportFormat.html, ReportFormat.both):
         written.append(join_inside(out, f"{stem}.html", what="report file"))

@@ -10,6 +10,7 @@ production.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from lmops_core.plugins import PluginHost
 from lmops_core.policy import (
     EvaluationFacts,
     EvidenceFacts,
+    MatchedRule,
     PolicyEvaluation,
     PolicySet,
     StageVersionFacts,
@@ -105,6 +107,27 @@ class PolicySource:
             requester,
             "promotion",
             evidence=evidence,
+            roles=ROLES,
+            evidence_metrics=self.evidence_metrics(),
+        )
+
+    def judge_rules(
+        self,
+        s: Session,
+        subject: tuple[str, Any, Any],
+        rules: Sequence[MatchedRule],
+        target: GovernedStage,
+        requester: str,
+    ) -> PolicyEvaluation:
+        """``rules`` (a compliance pack's, not the policy folder's) judged on ``subject``
+        (asset type, asset, version) as if it were entering ``target`` now."""
+        facts = evaluation_facts(s, subject, target, requester)
+        return evaluate(
+            rules,
+            facts,
+            now=datetime.now(UTC),
+            functions=self.functions(),
+            policy_required_for=frozenset(),
             roles=ROLES,
             evidence_metrics=self.evidence_metrics(),
         )

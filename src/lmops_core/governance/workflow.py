@@ -11,6 +11,7 @@ and :mod:`~lmops_core.governance.views` (reading requests).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from lmops_core.governance.revocation import Revocations
 from lmops_core.governance.schemas import ApprovalRequestPublic, Principal
 from lmops_core.governance.views import RequestViews
 from lmops_core.plugins import PluginHost
-from lmops_core.policy import PolicyEvaluation, PolicySet
+from lmops_core.policy import MatchedRule, PolicyEvaluation, PolicySet
 from lmops_core.registry.db import Database
 from lmops_core.registry.store import AuditWriter
 from lmops_core.terms import GovernedStage, UserRoleName
@@ -95,6 +96,16 @@ class Governance(GovernancePart, RequestViews):
             return self.policy_source.judge_transition(
                 s, parsed_type, asset, version, to, self.identity.user
             )
+
+    def explain_rules(
+        self, ref: str, rules: Sequence[MatchedRule], *, to: GovernedStage
+    ) -> PolicyEvaluation:
+        """Dry run of ``rules`` given by the caller (a compliance pack's) on ``ref``, judged
+        as a request to enter ``to`` now; no rule at all is not an error here."""
+        check_target_stage(to)
+        with self.db.read() as s:
+            subject = resolve_version(s, ref)
+            return self.policy_source.judge_rules(s, subject, rules, to, self.identity.user)
 
     # -- roles and tokens (lmops_core.governance.access) ------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,13 +169,9 @@ def read_policies(paths: list[Path]) -> tuple[list[Policy], list[LintIssue]]:
 
 def read_policy(path: Path) -> tuple[Policy | None, list[LintIssue]]:
     """Load ``path``; return the policy (or ``None``) and every error issue found."""
-    file = str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        return None, [LintIssue(file, f"cannot read policy file: {exc.strerror or exc}")]
-    if len(raw) > MAX_POLICY_BYTES:
-        return None, [LintIssue(file, f"policy file is larger than {MAX_POLICY_BYTES} bytes")]
+    raw, unread = file_bytes(path, "policy")
+    if raw is None:
+        return None, unread
     policy, issues = _parsed_policy(path, raw)
     if policy is not None:
         # Checked on every read, outside the parse cache: the pipeline file may go away.
@@ -201,11 +197,7 @@ def _parsed_policy(path: Path, raw: bytes) -> tuple[Policy | None, tuple[LintIss
 
 def _parse_policy(path: Path, raw: bytes) -> tuple[Policy | None, list[LintIssue]]:
     file = str(path)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return None, [LintIssue(file, f"policy file is not UTF-8 (byte {exc.start})")]
-    root, data, issues = _parse_yaml(text, file)
+    root, data, issues = yaml_document(raw, file, "policy")
     if root is None or issues:
         return None, issues
     try:
@@ -213,20 +205,51 @@ def _parse_policy(path: Path, raw: bytes) -> tuple[Policy | None, list[LintIssue
     except pydantic.ValidationError as exc:
         return None, [_schema_issue(file, root, data, error) for error in exc.errors()]
     lines = _rule_lines(root, document)
+    expressions, issues = compile_rules(file, root, document.rules)
+    if issues:
+        return None, issues
+    name_line = line_for(root, ("name",))
+    return Policy(path, digest_bytes(raw), document, expressions, lines, name_line), []
+
+
+def file_bytes(path: Path, what: str) -> tuple[bytes | None, list[LintIssue]]:
+    """The content of ``path`` (a ``what`` file: policy, pack), or why it cannot be read."""
+    file = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, [LintIssue(file, f"cannot read {what} file: {exc.strerror or exc}")]
+    if len(raw) > MAX_POLICY_BYTES:
+        return None, [LintIssue(file, f"{what} file is larger than {MAX_POLICY_BYTES} bytes")]
+    return raw, []
+
+
+def yaml_document(raw: bytes, file: str, what: str) -> tuple[Node | None, Any, list[LintIssue]]:
+    """:func:`parse_yaml` of ``raw`` decoded as UTF-8 (else an issue naming the byte)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, None, [LintIssue(file, f"{what} file is not UTF-8 (byte {exc.start})")]
+    return parse_yaml(text, file)
+
+
+def compile_rules(
+    file: str, root: Node, rules: Sequence[Rule]
+) -> tuple[dict[tuple[str, str], CompiledExpression], list[LintIssue]]:
+    """Every condition of ``rules`` (under ``rules:`` of ``root``) compiled, by (rule,
+    condition) name, and an issue at its line for each one that does not compile."""
     expressions: dict[tuple[str, str], CompiledExpression] = {}
-    for i, rule in enumerate(document.rules):
+    issues: list[LintIssue] = []
+    for i, rule in enumerate(rules):
         for j, condition in enumerate(rule.conditions):
             try:
                 expressions[(rule.name, condition.name)] = compile_expression(condition.expr)
             except PolicyError as exc:
-                line = _line_for(root, ("rules", i, "conditions", j, "expr"))
+                line = line_for(root, ("rules", i, "conditions", j, "expr"))
                 issues.append(
                     LintIssue(file, exc.message, line, "error", rule.name, condition.name)
                 )
-    if issues:
-        return None, issues
-    name_line = _line_for(root, ("name",))
-    return Policy(path, digest_bytes(raw), document, expressions, lines, name_line), []
+    return expressions, issues
 
 
 def _retrain_pipeline_issues(policy: Policy) -> list[LintIssue]:
@@ -257,7 +280,9 @@ def _retrain_pipeline_issues(policy: Policy) -> list[LintIssue]:
     return issues
 
 
-def _parse_yaml(text: str, file: str) -> tuple[Node | None, Any, list[LintIssue]]:
+def parse_yaml(text: str, file: str) -> tuple[Node | None, Any, list[LintIssue]]:
+    """The YAML node tree and the data of ``text`` (from ``file``), or the issues found:
+    malformed YAML, duplicate keys, anchors and aliases (policy and pack files alike)."""
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
@@ -323,7 +348,7 @@ def _structure_issues(root: Node, file: str) -> Iterator[LintIssue]:
             stack.extend(node.value)
 
 
-def _line_for(root: Node, loc: tuple[int | str, ...]) -> int:
+def line_for(root: Node, loc: tuple[int | str, ...]) -> int:
     """The line (1-based) of the YAML node at ``loc``, or of its closest existing parent."""
     # PyYAML marks count lines from 0.
     node, line = root, int(root.start_mark.line) + 1
@@ -348,15 +373,15 @@ def _line_for(root: Node, loc: tuple[int | str, ...]) -> int:
 def _rule_lines(root: Node, document: PolicyDocument) -> dict[tuple[str, str | None], int]:
     lines: dict[tuple[str, str | None], int] = {}
     for i, rule in enumerate(document.rules):
-        lines[(rule.name, None)] = _line_for(root, ("rules", i))
+        lines[(rule.name, None)] = line_for(root, ("rules", i))
         for j, condition in enumerate(rule.conditions):
-            lines[(rule.name, condition.name)] = _line_for(root, ("rules", i, "conditions", j))
+            lines[(rule.name, condition.name)] = line_for(root, ("rules", i, "conditions", j))
     return lines
 
 
 def _schema_issue(file: str, root: Node, data: Any, error: Any) -> LintIssue:
     loc = tuple(part for part in error["loc"] if isinstance(part, int) or "[" not in part)
-    line = _line_for(root, loc)
+    line = line_for(root, loc)
     rule, condition = _names_at(data, loc)
     where = _format_loc(loc)
     if error["type"] == "extra_forbidden":

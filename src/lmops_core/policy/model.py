@@ -209,27 +209,25 @@ class Rule(_Strict):
     @field_validator("evidence")
     @classmethod
     def _one_requirement_per_kind(cls, value: list[EvidenceRequirement]) -> list[Any]:
-        _refuse_duplicates([item.kind for item in value], "evidence kind")
+        refuse_duplicates([item.kind for item in value], "evidence kind")
         return value
 
     @field_validator("conditions")
     @classmethod
     def _unique_condition_names(cls, value: list[Condition]) -> list[Any]:
-        _refuse_duplicates([item.name for item in value], "condition name")
+        refuse_duplicates([item.name for item in value], "condition name")
         return value
 
     @field_validator("approvals")
     @classmethod
     def _unique_roles(cls, value: list[ApprovalRequirement]) -> list[Any]:
-        _refuse_duplicates([item.role for item in value], "approval role")
+        refuse_duplicates([item.role for item in value], "approval role")
         return value
 
     @model_validator(mode="after")
     def _one_item_per_action(self) -> Rule:
         # An action twice (two pipelines to retrain with) has no single meaning: refused.
-        _refuse_duplicates(
-            [breach_action_name(item) for item in self.on_breach], "on_breach action"
-        )
+        refuse_duplicates([breach_action_name(item) for item in self.on_breach], "on_breach action")
         return self
 
     @property
@@ -260,11 +258,12 @@ class PolicyDocument(_Strict):
     @field_validator("rules")
     @classmethod
     def _unique_rule_names(cls, value: list[Rule]) -> list[Rule]:
-        _refuse_duplicates([item.name for item in value], "rule name")
+        refuse_duplicates([item.name for item in value], "rule name")
         return value
 
 
-def _refuse_duplicates(names: list[str], what: str) -> None:
+def refuse_duplicates(names: list[str], what: str) -> None:
+    """A ``ValueError`` naming the first name that appears twice in ``names``."""
     seen: set[str] = set()
     for name in names:
         if name in seen:
@@ -277,9 +276,14 @@ def policy_json_schema() -> dict[str, Any]:
     return PolicyDocument.model_json_schema(by_alias=True)
 
 
+def schema_text(schema: dict[str, Any]) -> str:
+    """A JSON Schema as the exact text committed under ``docs/`` (sorted, indented)."""
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
 def render_policy_schema() -> str:
     """The schema as the exact text committed to ``docs/policy-schema.json``."""
-    return json.dumps(policy_json_schema(), indent=2, sort_keys=True) + "\n"
+    return schema_text(policy_json_schema())
 
 
 def write_policy_schema(path: Path) -> None:

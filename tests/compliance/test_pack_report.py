@@ -1,0 +1,114 @@
+"""The Chinese pack judged on real versions: met, not met, not evidenced, a stable digest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lmops_core.compliance import CompliancePack, load_pack, render_pack_report
+from lmops_core.workspace import Workspace
+from tests.compliance.conftest import PASSING, model_with
+from tests.compliance.test_pack_lint import PACK
+from tests.conftest import decide_as, grant, policy_ws, prod_policy, request_as, ws_as
+
+CLAUSES = ["corpus", "content", "must-refuse", "must-not-refuse", "keywords"]
+
+
+def _statuses(ws: Workspace, pack: CompliancePack, ref: str) -> dict[str, str]:
+    report = render_pack_report(ws, pack, ref)
+    return {v.clause.id: v.status for v in report.verdicts}
+
+
+def test_evidence_passing_every_threshold_meets_every_clause(
+    store: Workspace, cn_pack: CompliancePack, tmp_path: Path
+) -> None:
+    ref = model_with(store, tmp_path, PASSING, 1)
+    report = render_pack_report(store, cn_pack, ref)
+    assert [v.clause.id for v in report.verdicts] == CLAUSES  # the pack's order
+    assert {v.status for v in report.verdicts} == {"met"}
+    assert "符合 5 条，不符合 0 条，缺少证据 0 条" in report.markdown
+    assert "| corpus | 训练语料安全抽检 | 符合 | corpus-sample |" in report.markdown
+    assert "<h2>must-refuse 应拒答问题的拒答评估</h2>" in report.html
+
+
+def test_one_failing_metric_makes_only_its_clause_not_met(
+    store: Workspace, cn_pack: CompliancePack, tmp_path: Path
+) -> None:
+    refusal = {**PASSING["refusal_sample"], "must_not_refuse_rate": 0.06}
+    ref = model_with(store, tmp_path, {**PASSING, "refusal_sample": refusal}, 1)
+    report = render_pack_report(store, cn_pack, ref)
+    statuses = {v.clause.id: v.status for v in report.verdicts}
+    assert statuses == {**dict.fromkeys(CLAUSES, "met"), "must-not-refuse": "not-met"}
+    # The failed check, with its threshold and the measured value, in the clause's section.
+    assert (
+        "| must-not-refuse | refusal-rate | fail | "
+        "evidence.refusal_sample.metrics.must_not_refuse_rate \\<= 0.05 (非拒答题的拒答率高于 5%) | "
+        "refusal_sample.must_not_refuse_rate = 0.06 |"
+    ) in report.markdown
+
+
+def test_a_sample_below_the_minimum_size_is_not_met_even_when_all_were_acceptable(
+    store: Workspace, cn_pack: CompliancePack, tmp_path: Path
+) -> None:
+    small = {"sample_size": 3999, "acceptable_rate": 1.0}
+    ref = model_with(store, tmp_path, {**PASSING, "corpus_sample": small}, 1)
+    assert _statuses(store, cn_pack, ref)["corpus"] == "not-met"
+
+
+def test_no_evidence_or_a_missing_metric_is_not_evidenced(
+    store: Workspace, cn_pack: CompliancePack, tmp_path: Path
+) -> None:
+    bare = model_with(store, tmp_path, {}, 1)
+    assert set(_statuses(store, cn_pack, bare).values()) == {"not-evidenced"}
+    without = {k: v for k, v in PASSING["keyword_library"].items() if k != "entries"}
+    partial = model_with(store, tmp_path, {**PASSING, "keyword_library": without}, 2)
+    statuses = _statuses(store, cn_pack, partial)
+    assert statuses["keywords"] == "not-evidenced"  # fails closed: never "met"
+    assert statuses["corpus"] == "met"
+
+
+def test_the_digest_is_stable_across_runs_and_moves_with_the_evidence(
+    store: Workspace, cn_pack: CompliancePack, tmp_path: Path
+) -> None:
+    ref = model_with(store, tmp_path, PASSING, 1)
+    first, second = (render_pack_report(store, cn_pack, ref) for _ in range(2))
+    assert first.digest == second.digest
+    assert first.markdown == second.markdown and first.html == second.html
+    assert first.digest in first.markdown
+    assert " ago" not in first.markdown  # nothing that changes as time passes
+    store.as_actor("assessor").attach_evidence(
+        ref,
+        kind="keyword_library",
+        digest=store.get(ref).digest,
+        metrics={"entries": 9000},
+    )
+    assert render_pack_report(store, cn_pack, ref).digest != first.digest
+
+
+def test_sign_offs_a_clause_asks_for_come_from_an_approved_request_of_the_version(
+    tmp_path: Path,
+) -> None:
+    ws = policy_ws(tmp_path, prod_policy("gate"))
+    pack_file = tmp_path / "pack.yaml"
+    condition = "      - {name: acc, expr: evidence.eval.metrics.acc >= 0.5}\n"
+    pack_file.write_text(
+        PACK.replace(condition, condition + "    approvals: [{role: validator}]\n"),
+        encoding="utf-8",
+    )
+    pack = load_pack(pack_file)
+    ref = model_with(ws, tmp_path, {"eval": {"acc": 0.8}}, 1, author=ws_as(ws, "author"))
+    [before] = render_pack_report(ws, pack, ref).verdicts
+    assert (before.status, dict(before.missing_approvals)) == ("not-evidenced", {"validator": 1})
+    grant(ws, "sub", "submitter")
+    grant(ws, "val", "validator")
+    grant(ws, "risk", "risk_officer")
+    request = request_as(ws, "sub", ref)
+    decide_as(ws, "val", "validator", request.id, comment="evidence reviewed")
+    decide_as(ws, "risk", "risk_officer", request.id, comment="risk accepted")
+    after = render_pack_report(ws, pack, ref)
+    assert [v.status for v in after.verdicts] == ["met"]
+    assert "sign-offs required: validator ×1" in after.markdown
+    assert (
+        f"| {request.id} | production | val | validator | approve | evidence reviewed |"
+        in after.markdown
+    )
+    ws.close()
