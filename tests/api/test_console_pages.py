@@ -74,6 +74,7 @@ def _fill(path: str) -> str:
         .replace("{evidence_id}", "1")
         .replace("{name}", "x")
         .replace("{asset_type}", "model")
+        .replace("{review_id}", MISSING)
     )
 
 
@@ -88,6 +89,10 @@ def test_every_console_route_refuses_without_a_session(client: TestClient, sqlit
         "/console/requests/{request_id}/report",
         "/console/sign-out",
         "/console/assets/{asset_type}/{name}",
+        "/console/reviews",
+        "/console/reviews/{review_id}",
+        "/console/reviews/{review_id}/decide",
+        "/console/reviews/{review_id}/finish",
     }
     bearer = sqlite_env.auth("root-admin")  # a bearer token is no console session
     for method, path in routes:
