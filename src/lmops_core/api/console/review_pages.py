@@ -20,9 +20,8 @@ from starlette.concurrency import run_in_threadpool
 
 from lmops_core.annotation.models import SampleReviewDetail, SampleReviewPublic
 from lmops_core.annotation.review import REVIEWER_ROLES
-from lmops_core.api.console.pages import Reader, cached_page, checked_form
-from lmops_core.api.console.render import CSRF_SLOT, PAGE_HEADERS, PREFIX, page, part, render
-from lmops_core.api.errors import status_for
+from lmops_core.api.console.pages import Reader, cached_page, checked_form, refused_form
+from lmops_core.api.console.render import CSRF_SLOT, PREFIX, page, part, render
 from lmops_core.api.routes import Text
 from lmops_core.api.routes.reviews import SAMPLE_REVIEWERS
 from lmops_core.api.security import acting, on_pages
@@ -147,9 +146,9 @@ async def _again(
     request: Request, principal: Principal, review_id: str, exc: LmopsError
 ) -> Response:
     """The review page again, in its new state, saying why the form was refused."""
-    status, error = status_for(exc), exc.message
-    html = await run_in_threadpool(lambda: _review_html(request, principal, review_id, error=error))
-    return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
+    return await refused_form(
+        exc, lambda error: _review_html(request, principal, review_id, error=error)
+    )
 
 
 def _record(form: dict[str, str]) -> int:
