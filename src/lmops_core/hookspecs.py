@@ -230,7 +230,9 @@ def register_serving_targets(register: Register) -> None:
     for each; ``target.name`` must be unique across plugins. A pipeline's
     ``serve`` step names its target (default ``"local"``): the core looks it up
     by name, fails closed with an error naming the target when no installed
-    plugin offers it, calls ``target.start(bundle, ...)``, polls the returned
+    plugin offers it, calls ``target.start(bundle, ...)`` (with ``prompt=`` only
+    when the step serves through a prompt version; a target whose ``start`` takes
+    no ``prompt`` is then refused), polls the returned
     :class:`~lmops_core.runtimes.ServedModel`'s ``health()`` until it is up,
     sends prompts through ``generate`` and always calls ``stop()``. Return
     value ignored.

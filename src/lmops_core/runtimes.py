@@ -445,11 +445,30 @@ class ServingTarget(Protocol):
     ``log_path``, under the lmops home ``home`` (its keys and store decide
     whether the bundle still stands), and returns at once: poll
     :meth:`ServedModel.health` until it is up.
+
+    With ``prompt`` (a prompt version's reference) every request is sent through
+    that prompt version, which the store under ``home`` must find approved for the
+    bundle's stage and written for the bundle's model
+    (:func:`lmops_core.deploy.prompts.approved_prompt`). A prompt that is not is
+    refused with that function's :class:`~lmops_core.errors.PolicyViolationError`,
+    raised by ``start`` or, for a target serving from another process, by
+    :meth:`ServedModel.health` as a :class:`~lmops_core.errors.StageError` carrying
+    its message; never served. A target written before prompts existed takes no
+    ``prompt`` argument: the core then refuses to serve a prompt through it.
     """
 
     name: str
     description: str
 
-    def start(self, bundle: Path, *, home: Path, guard_mode: str, log_path: Path) -> ServedModel:
-        """Start serving ``bundle``; the caller must :meth:`ServedModel.stop` it."""
+    def start(
+        self,
+        bundle: Path,
+        *,
+        home: Path,
+        guard_mode: str,
+        log_path: Path,
+        prompt: str | None = None,
+    ) -> ServedModel:
+        """Start serving ``bundle`` (through ``prompt``, if given); the caller must
+        :meth:`ServedModel.stop` it."""
         ...

@@ -3,15 +3,20 @@ rejected records, and a policy that gates training on agreement and review accep
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlmodel import col
 
+from lmops_core.annotation.models import SampleReviewItem
 from lmops_core.errors import (
     AuthenticationError,
     ConflictError,
+    IntegrityError,
     PermissionDeniedError,
     PolicyViolationError,
     ValidationError,
@@ -121,6 +126,36 @@ def test_only_authenticated_reviewers_decide(governed: Workspace, tmp_path: Path
     with pytest.raises(ConflictError, match="3 record\\(s\\) without a verdict"):
         steward.annotation.finish_review(review.id)
     assert ws.annotation.review(review.id).undecided == 3  # nothing half-applied
+
+
+def test_only_reviewers_read_the_sampled_records_as_drawn(
+    governed: Workspace, tmp_path: Path
+) -> None:
+    ws = governed
+    ref = tickets(ws, tmp_path)
+    steward = ws_as(ws, "stew", "data_steward")
+    review = steward.annotation.sample_review(ref, size=3, seed=2)
+    records = steward.annotation.sampled_records(review.id)
+    lines = (tmp_path / "tickets.jsonl").read_text().splitlines()
+    assert sorted(records) == [i.record_index for i in review.items]
+    for index, record in records.items():
+        assert record == json.loads(lines[index])
+    with pytest.raises(
+        PermissionDeniedError, match="needs one of the roles admin, data_steward, validator"
+    ):
+        ws_as(ws, "view", "viewer").annotation.sampled_records(review.id)
+    # A sampled record that no longer reads as drawn is never shown as if it were.
+    with ws.db.write() as s:
+        item = (
+            s.execute(select(SampleReviewItem).where(col(SampleReviewItem.review_id) == review.id))
+            .scalars()
+            .first()
+        )
+        assert item is not None
+        item.record_digest = "sha256:" + "0" * 64
+        s.add(item)
+    with pytest.raises(IntegrityError, match=f"record {item.record_index} of {ref} is not"):
+        steward.annotation.sampled_records(review.id)
 
 
 def _reviewed(ws: Workspace, ref: str, rejected: int) -> str:

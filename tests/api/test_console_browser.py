@@ -244,3 +244,30 @@ def test_expired_session_returns_to_sign_in(
         shot(page, "session-expired")
     finally:
         store.clock = real
+
+
+def test_steward_judges_a_sample_review(site: Site, context: tuple[BrowserContext, Watch]) -> None:
+    ctx, watch = context
+    review = site.env.as_user("steward").annotation.sample_review(site.env.dataset(), size=2)
+    first, second = (i.record_index for i in review.items)
+    page = _open(ctx, watch)
+    sign_in(page, site, "steward")
+    page.click("#nav-reviews")
+    page.click(f"#reviews a[href='/console/reviews/{review.id}']")
+    expect(page.locator("#review-status")).to_have_text("open")
+    expect(page.locator(f"#record-{first} pre.record")).to_contain_text(f"question {first}")
+    shot(page, "review")
+
+    page.locator(f"#record-{first} input[name=reason]").fill("answer is off-topic")
+    page.locator(f"#record-{first} button.reject").click()
+    expect(page.locator("#notice")).to_have_text("Your rejection was recorded.")
+    expect(page.locator(f"#record-{first}")).to_contain_text("answer is off-topic")
+    page.locator(f"#record-{second} button.approve").click()
+    expect(page.locator("#notice")).to_have_text("Your acceptance was recorded.")
+    expect(page.locator("#review-counts")).to_have_text("1 accepted, 1 rejected, 0 undecided")
+    page.click("#finish")
+    expect(page.locator("#review-status")).to_have_text("finished")
+    result = site.env.ws.annotation.review(review.id).result_ref
+    assert result is not None
+    expect(page.locator("#review-result")).to_have_text(result)
+    shot(page, "review-finished")

@@ -74,6 +74,7 @@ def _fill(path: str) -> str:
         .replace("{evidence_id}", "1")
         .replace("{name}", "x")
         .replace("{asset_type}", "model")
+        .replace("{review_id}", MISSING)
     )
 
 
@@ -88,6 +89,10 @@ def test_every_console_route_refuses_without_a_session(client: TestClient, sqlit
         "/console/requests/{request_id}/report",
         "/console/sign-out",
         "/console/assets/{asset_type}/{name}",
+        "/console/reviews",
+        "/console/reviews/{review_id}",
+        "/console/reviews/{review_id}/decide",
+        "/console/reviews/{review_id}/finish",
     }
     bearer = sqlite_env.auth("root-admin")  # a bearer token is no console session
     for method, path in routes:
@@ -588,3 +593,28 @@ def test_a_cached_page_carries_each_sessions_own_csrf_token(
     )
     assert done.status_code == 303
     assert 'id="request-status">rejected<' in _ok(client.get(f"/console/requests/{req}"))
+
+
+def test_prompt_request_page_shows_system_prompt_and_target_model(
+    client: TestClient, sqlite_env: Env
+) -> None:
+    model = sqlite_env.model(acc=0.8)
+    prompt = sqlite_env.as_user("author").create_prompt(
+        "answer",
+        "Answer: {question}",
+        system_prompt="You are the bank's <careful> assistant.",
+        target_model=model,
+    )
+    rule = (
+        "- name: prompts\n  applies_to: {asset: prompt, transition: production}\n"
+        "  approvals:\n    - {role: validator, count: 1}"
+    )
+    (sqlite_env.policy_file.parent / "prompts.yaml").write_text(policy_yaml("prompts", rule))
+    req = sqlite_env.as_user("sub").governance.request_promotion(prompt.ref, to="production")
+    sign_in(client, sqlite_env.tokens["view"], "view")
+    page = _ok(client.get(f"/console/requests/{req.id}"))
+    assert f'id="prompt-target">{model}<' in page
+    assert "You are the bank&#39;s &lt;careful&gt; assistant." in page  # escaped, not markup
+    assert "Answer: {question}" in page
+    plain = _ok(client.get(f"/console/requests/{request_for(client, sqlite_env)}"))
+    assert 'id="prompt"' not in plain

@@ -415,6 +415,18 @@ def test_an_uninstalled_target_fails_closed_naming_it(tmp_path: Path) -> None:
     assert target.started == []
 
 
+def test_a_target_that_takes_no_prompt_is_refused_a_prompt(tmp_path: Path) -> None:
+    # InProcessTarget.start() predates prompts: serving the bare model instead would
+    # skip the prompt's approval, so the step fails before anything is started.
+    target = InProcessTarget()
+    with pytest.raises(
+        StageError,
+        match='serving target "in-process" cannot serve through a prompt version',
+    ):
+        _serve(tmp_path, "in-process", "[hi], prompt: 'prompt:support@1'", target)
+    assert target.started == []
+
+
 # -- context.records ---------------------------------------------------------------------
 
 

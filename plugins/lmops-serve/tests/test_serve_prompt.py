@@ -17,8 +17,10 @@ import pytest
 from fastapi.testclient import TestClient
 from lmops_serve.app import create_app
 
-from lmops_core.errors import PolicyViolationError
-from lmops_core.testing import Governed
+from lmops_core.errors import PolicyViolationError, StageError
+from lmops_core.pipelines import PipelineRunner
+from lmops_core.pipelines.schema import load_pipeline
+from lmops_core.testing import Governed, read_jsonl
 
 from .conftest import POLICY, package
 
@@ -146,3 +148,53 @@ def test_serve_model_refuses_a_prompt_it_cannot_check(packaged: Any) -> None:
         "Error: prompt version prompt:support@1 cannot be checked for production without the "
         "store that approved it"
     ) in done.stderr
+
+
+def _serve_step(store: Governed, folder: Path, *, target: str, prompt: str) -> PipelineRunner:
+    """A pipeline of one ``serve`` step serving ``folder/bundle`` through ``prompt``."""
+    path = folder / "serve.yaml"
+    path.write_text(
+        "apiVersion: lmops/v1\nkind: Pipeline\nname: serve-prompt\nsteps:\n"
+        "  - id: serve\n"
+        f"    serve: {{bundle: bundle, target: {target}, prompt: '{prompt}', "
+        "prompts: [hello], max_new_tokens: 3, guard_mode: 'off'}\n"
+    )
+    return PipelineRunner(store.ws, load_pipeline(path), base_dir=folder)
+
+
+@pytest.mark.parametrize("target", ["in-process", "local"])
+def test_a_pipeline_serve_step_refuses_an_unapproved_prompt(
+    make_workspace: Callable[..., Governed], tiny_model: Path, tmp_path: Path, target: str
+) -> None:
+    store = make_workspace(policies={"serve": POLICY, "prompts": PROMPT_RULE})
+    packaged = package(store, "tiny-chat", tiny_model, tmp_path / "bundle")
+    draft = store.as_user("eng", "submitter").create_prompt(
+        "support", "Client: {message}", target_model=packaged.ref
+    )
+    with pytest.raises(StageError) as refused:
+        _serve_step(store, tmp_path, target=target, prompt=draft.ref).run()
+    # The refusal of `serve-model --prompt`, word for word, whichever target serves.
+    assert f"prompt version {draft.ref} is not approved for production: it is in stage none" in (
+        str(refused.value)
+    )
+    assert str(refused.value).startswith("pipeline 'serve-prompt', step 'serve' (serve) failed")
+    log = store.ws.settings.home / "inference.jsonl"
+    assert not log.exists() or read_jsonl(log) == []  # nothing was served
+
+
+def test_a_pipeline_serve_step_serves_through_an_approved_prompt(
+    make_workspace: Callable[..., Governed], tiny_model: Path, tmp_path: Path
+) -> None:
+    store = make_workspace(policies={"serve": POLICY, "prompts": PROMPT_RULE})
+    packaged = package(store, "tiny-chat", tiny_model, tmp_path / "bundle")
+    approved = (
+        store.as_user("eng", "submitter")
+        .create_prompt("support", "Customer says: {message}", target_model=packaged.ref)
+        .ref
+    )
+    _approve(store, approved)
+    results = _serve_step(store, tmp_path, target="in-process", prompt=approved).run()
+    [reply] = results["serve"].outputs["replies"]
+    assert isinstance(reply, str)
+    [logged] = read_jsonl(Path(results["serve"].outputs["log"]))
+    assert logged["prompt_ref"] == approved and logged["prompt"] == "hello"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Unpack
+from typing import Any, Unpack
 
 from lmops_core.annotation import review, service
 from lmops_core.annotation.models import SampleReviewDetail, SampleReviewPublic
@@ -78,6 +78,11 @@ class Annotations:
     def review(self, review_id: str) -> SampleReviewDetail:
         """One sample review with every sampled record's verdict."""
         return review.get_review(self._store, review_id)
+
+    def sampled_records(self, review_id: str) -> dict[int, dict[str, Any]]:
+        """``{record index: record}`` of a review's sample, checked against the sample
+        (a reviewer's read: needs one of the reviewer roles)."""
+        return review.sampled_records(self._store, review_id)
 
     def reviews(self, *, status: str | None = None, limit: int = 100) -> list[SampleReviewPublic]:
         """Sample reviews, newest first."""

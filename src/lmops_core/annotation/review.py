@@ -33,7 +33,7 @@ from lmops_core.annotation.store import (
     read_source,
     record_derived,
 )
-from lmops_core.errors import ConflictError, NotFoundError, ValidationError
+from lmops_core.errors import ConflictError, IntegrityError, NotFoundError, ValidationError
 from lmops_core.governance.access import require_role
 from lmops_core.governance.decisions import check_comment
 from lmops_core.registry import store
@@ -179,6 +179,29 @@ def get_review(ws: AnnotatingStore, review_id: str) -> SampleReviewDetail:
     """A sample review with every record's verdict."""
     with ws.db.read() as s:
         return _detail(_get(s, review_id), _items(s, review_id))
+
+
+def sampled_records(ws: AnnotatingStore, review_id: str) -> dict[int, dict[str, Any]]:
+    """``{record index: record}`` of a review's sample, read from the reviewed version.
+
+    Each record is checked against the digest drawn with the sample, so a reviewer
+    never judges a record other than the one sampled. Only a reviewer may read them
+    (the records are the dataset's own data)."""
+    with ws.db.read() as s:
+        _reviewer(ws, s, f"read the records of sample review {review_id}")
+        row = _get(s, review_id)
+        ref = row.ref
+        drawn = [(i.record_index, i.record_digest) for i in _items(s, review_id)]
+    source = read_source(ws, ref)
+    out = {}
+    for index, digest in drawn:
+        line = source.lines[index] if index < len(source.lines) else b""
+        if record_digest(line) != digest:
+            raise IntegrityError(
+                f"record {index} of {ref} is not the record sample review {review_id} drew"
+            )
+        out[index] = source.records[index]
+    return out
 
 
 def list_reviews(

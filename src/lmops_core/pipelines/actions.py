@@ -7,6 +7,7 @@ step's :class:`~lmops_core.pipelines.runner.StepResult`.
 
 from __future__ import annotations
 
+import inspect
 import re
 import time
 import uuid
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lmops_core.errors import PolicyViolationError, StageError, ValidationError
+from lmops_core.errors import PluginError, PolicyViolationError, StageError, ValidationError
 from lmops_core.evidence_summary import format_metrics
 from lmops_core.governance.access import check_user_role
 from lmops_core.pipelines.result import StepResult
@@ -287,11 +288,21 @@ def _serve(runner: PipelineRunner, ws: Workspace, spec: dict[str, Any]) -> StepR
     # installed fails closed here, naming the target.
     target = ws.plugins.serving_target(spec["target"])
     log = ws.settings.home / "inference.jsonl"
+    through: dict[str, str] = {}
+    if spec["prompt"] is not None:
+        # A target that cannot take a prompt must not serve the bare model instead.
+        if "prompt" not in inspect.signature(target.start).parameters:
+            raise PluginError(
+                f'serving target "{spec["target"]}" cannot serve through a prompt version '
+                "(its start() takes no prompt)",
+            )
+        through["prompt"] = spec["prompt"]
     served = target.start(
         runner.path(spec["bundle"]),
         home=ws.settings.home,
         guard_mode=spec["guard_mode"],
         log_path=log,
+        **through,
     )
     replies: list[str] = []
     try:

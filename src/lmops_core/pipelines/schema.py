@@ -96,6 +96,9 @@ class Serve(_Strict):
     timeout_s: float = 120.0
     #: The serving target, by the name a plugin registered it under.
     target: str = "local"
+    #: A prompt version (``prompt:NAME@N``) every request goes through; it must be approved
+    #: for the bundle's stage and written for the bundle's model, or the step fails.
+    prompt: str | None = Field(default=None, min_length=1, max_length=256)
     #: The replies that must come back, one per prompt in order (a different one fails the step).
     expect: list[str] | None = None
 

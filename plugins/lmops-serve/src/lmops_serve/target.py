@@ -98,8 +98,18 @@ class LocalServingTarget:
     name = "local"
     description = "lmops serve-model on a free port of 127.0.0.1 (guarded HTTP service)"
 
-    def start(self, bundle: Path, *, home: Path, guard_mode: str, log_path: Path) -> LocalService:
-        """Start ``lmops serve-model BUNDLE`` with the store under ``home``; returns at once."""
+    def start(
+        self,
+        bundle: Path,
+        *,
+        home: Path,
+        guard_mode: str,
+        log_path: Path,
+        prompt: str | None = None,
+    ) -> LocalService:
+        """Start ``lmops serve-model BUNDLE`` (``--prompt PROMPT`` when given) with the store
+        under ``home``; returns at once. A prompt the store does not find approved stops the
+        process, and :meth:`LocalService.health` raises with the refusal."""
         lmops = Path(sys.executable).with_name("lmops")
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -114,6 +124,7 @@ class LocalServingTarget:
             guard_mode,
             "--log-path",
             str(log_path),
+            *(["--prompt", prompt] if prompt is not None else []),
         ]
         env = {**os.environ, "LMOPS_HOME": str(home)}
         process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
@@ -159,8 +170,18 @@ class InProcessServingTarget:
         "(no second interpreter to start)"
     )
 
-    def start(self, bundle: Path, *, home: Path, guard_mode: str, log_path: Path) -> ThreadService:
-        """Verify ``bundle`` against the keys and store under ``home`` and start serving it."""
+    def start(
+        self,
+        bundle: Path,
+        *,
+        home: Path,
+        guard_mode: str,
+        log_path: Path,
+        prompt: str | None = None,
+    ) -> ThreadService:
+        """Verify ``bundle`` against the keys and store under ``home`` and start serving it
+        (through ``prompt``, which that store must find approved: else the
+        :class:`~lmops_core.errors.PolicyViolationError` of ``serve-model --prompt``)."""
         from lmops_core.deploy import KeyStore, open_reachable_store
         from lmops_core.settings import Settings
         from lmops_serve.app import create_app
@@ -176,7 +197,12 @@ class InProcessServingTarget:
         store = open_reachable_store(Settings(home=home))
         try:
             app = create_app(
-                bundle, guard_mode=guard_mode, log_path=log_path, public_keys=keys, store=store
+                bundle,
+                guard_mode=guard_mode,
+                log_path=log_path,
+                public_keys=keys,
+                store=store,
+                prompt=prompt,
             )
             server = BackgroundServer(app)
             server.start()

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from lmops_core.api.cache import GenerationCache
+from lmops_core.api.console import review_pages
 from lmops_core.api.console.pages import root, router
 from lmops_core.api.console.render import PREFIX
 from lmops_core.api.security import PUBLIC, AccessRegistry
@@ -34,6 +35,7 @@ def mount_console(app: FastAPI, registry: AccessRegistry, *, session_minutes: in
     app.state.console_queues = GenerationCache[Any](max_entries=64)
     app.include_router(root)
     app.include_router(router)
+    app.include_router(review_pages.router)
     app.mount(
         STATIC_PATH,
         StaticFiles(directory=Path(__file__).with_name("static")),

@@ -128,6 +128,15 @@ def _sessions(request: Request) -> SessionStore:
     return store
 
 
+async def refused_form(exc: LmopsError, build: Callable[[str], str]) -> HTMLResponse:
+    """The form's page again, ``build(error)`` in the thread pool, with the refusal's
+    status: for bad input or a stale state, which the user can fix (never for a refusal
+    of who they are or what they may do: that is the JSON API's error)."""
+    error = exc.message
+    html = await run_in_threadpool(lambda: build(error))
+    return HTMLResponse(html, status_code=status_for(exc), headers=PAGE_HEADERS)
+
+
 # -- signing in and out -----------------------------------------------------------------------
 
 
@@ -335,11 +344,9 @@ async def decide(request: Request, principal: Reviewer, request_id: RequestId) -
         raise  # the same refusal the JSON API gives, not a form to fix
     except LmopsError as exc:
         # Bad input or a stale request: show the page again, now in its new state, with why.
-        status, error = status_for(exc), exc.message
-        html = await run_in_threadpool(
-            lambda: _request_html(request, principal, request_id, error=error)
+        return await refused_form(
+            exc, lambda error: _request_html(request, principal, request_id, error=error)
         )
-        return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
     return RedirectResponse(
         f"{PREFIX}/requests/{part(request_id)}?decided={decision}", status_code=303
     )
@@ -406,4 +413,4 @@ def asset(
     )
 
 
-__all__ = ["checked_form", "read_form", "root", "router"]
+__all__ = ["cached_page", "checked_form", "read_form", "refused_form", "root", "router"]

@@ -36,6 +36,7 @@ from lmops_core.registry.schemas import (
     AuditEventPublic,
     EvidencePublic,
     LineageEdgePublic,
+    PromptVersionPublic,
     VersionPublic,
 )
 from lmops_core.reports.blocks import measured_values
@@ -297,6 +298,8 @@ class RequestView:
     why_not: str
     time_left: str
     has_report: bool = field(default=False)
+    #: For a prompt version: its template, system prompt and target model.
+    prompt: PromptVersionPublic | None = field(default=None)
 
 
 def _latest(records: Sequence[EvidencePublic]) -> dict[str, EvidencePublic]:
@@ -420,7 +423,17 @@ def _request_view(
         why_not=_why_not(detail, principal, version.created_by, roles),
         time_left=duration(detail.expires_at - utcnow()),
         has_report=detail.asset_type == "model",
+        prompt=_prompt_of(ws, detail.ref) if detail.asset_type == "prompt" else None,
     )
+
+
+def _prompt_of(ws: Workspace, ref: str) -> PromptVersionPublic:
+    """The prompt version ``ref`` with its system prompt and target model (immutable, so
+    reading it beside the page's snapshot shows the same version)."""
+    version = ws.get(ref)
+    if not isinstance(version, PromptVersionPublic):
+        raise NotFoundError(f"{ref} is not a prompt version")
+    return version
 
 
 def _drawing(
