@@ -13,6 +13,7 @@ from typing import Any, Literal
 from lmops_core.errors import ValidationError
 from lmops_core.kit import build_guard
 from lmops_core.runtimes import GuardSource
+from lmops_serve.batching import RedactionBatcher
 
 GuardMode = Literal["redact", "block", "off"]
 GUARD_MODES: tuple[str, ...] = ("redact", "block", "off")
@@ -68,10 +69,12 @@ class ServiceGuard:
         self.pii = build_guard(
             guards, "pii", needed_by="lmops-serve", install="lmops-presidio", **dict(options or {})
         )
+        # Concurrent requests' texts share the guard's NER runs (lmops_serve.batching).
+        self._batcher = RedactionBatcher(self.pii)
 
     def redact(self, text: str) -> Checked:
         """Redacted text and counts, whatever the mode (used for the log)."""
-        result = self.pii.redact(text)
+        result = self._batcher.redact(text)
         return Checked(text=result.text, counts=dict(result.counts))
 
     def check(self, text: str, *, where: str) -> Checked:
@@ -87,28 +90,40 @@ class ServiceGuard:
             )
         return checked
 
-    def stream(self, pieces: Iterator[str]) -> Iterator[tuple[str, int]]:
-        """Guard streamed output: ``(released text, pieces consumed)`` per segment.
+    def stream(self, pieces: Iterator[str]) -> Iterator[Segment]:
+        """Guard streamed output: one :class:`Segment` per released piece of text.
 
-        In ``off`` mode every piece is released as it comes. Otherwise pieces
-        are held until a whitespace boundary past :data:`SEGMENT_CHARS`, then
-        the segment is checked; personal data split across two segments can be
-        missed here, but never reaches the log (the whole reply is redacted).
+        In ``off`` mode every piece is released as it comes, unchecked. Otherwise
+        pieces are held until a whitespace boundary past :data:`SEGMENT_CHARS`,
+        then the segment is checked; personal data split across two segments can
+        be missed here, but never reaches the log (the whole reply is redacted).
         """
         if self.mode == "off":
             for piece in pieces:
-                yield piece, 1
+                yield Segment(source=piece, checked=None)
             return
-        buffer, held = "", 0
+        buffer = ""
         for piece in pieces:
             buffer += piece
-            held += 1
             cut = _cut_point(buffer)
             if cut:
-                yield self.check(buffer[:cut], where="response").text, held
-                buffer, held = buffer[cut:], 0
+                yield Segment(buffer[:cut], self.check(buffer[:cut], where="response"))
+                buffer = buffer[cut:]
         if buffer:
-            yield self.check(buffer, where="response").text, held
+            yield Segment(buffer, self.check(buffer, where="response"))
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A piece of streamed output: its ``source`` text and, when checked, the guard's answer."""
+
+    source: str
+    checked: Checked | None
+
+    @property
+    def text(self) -> str:
+        """What the client receives."""
+        return self.source if self.checked is None else self.checked.text
 
 
 def _cut_point(text: str) -> int:

@@ -14,7 +14,7 @@ from lmops_core.deploy.prompts import ServedPrompt
 from lmops_core.runtimes import GenerationOptions
 from lmops_serve.generator import Generator, count_tokens
 from lmops_serve.inference_log import InferenceLog, InferenceRecord
-from lmops_serve.pii import Checked, PiiBlockedError, ServiceGuard
+from lmops_serve.pii import Checked, PiiBlockedError, Segment, ServiceGuard
 from lmops_serve.request_filter import REFUSAL_MESSAGE, RequestClassifier
 
 
@@ -152,23 +152,22 @@ class InferenceService:
                     raw_parts.append(piece)
                     yield piece
 
-            sent: list[str] = []
+            sent: list[Segment] = []
             try:
-                for text, _ in self.guard.stream(source()):
+                for segment in self.guard.stream(source()):
                     if not out.ttft_ms:
                         out.ttft_ms = (time.perf_counter() - started) * 1000
-                    sent.append(text)
-                    yield text
+                    sent.append(segment)
+                    yield segment.text
             except PiiBlockedError:
                 out.blocked = True
                 raise
             finally:
                 raw = "".join(raw_parts)
                 out.tokens_out = count_tokens(self.generator, raw)
-                out.text = "".join(sent)
+                out.text = "".join(segment.text for segment in sent)
                 if self.log is not None:
-                    # Segments were checked one by one; the log gets the whole reply redacted.
-                    out.pii_out = self.guard.redact(raw)
+                    out.pii_out = _whole_reply(self.guard, sent, raw)
                 self._finish(out, prompt, started, stream=True, response=raw)
 
         return out, pieces()
@@ -216,3 +215,15 @@ class InferenceService:
                 prompt_digest=self.prompt.digest if self.prompt else "",
             )
         )
+
+
+def _whole_reply(guard: ServiceGuard, sent: list[Segment], raw: str) -> Checked:
+    """The whole streamed reply redacted, for the log.
+
+    Segments were checked one by one, so personal data split across two of
+    them is redacted only here; a reply sent as one checked segment already
+    had exactly this redaction, and is not read again.
+    """
+    if len(sent) == 1 and sent[0].checked is not None and sent[0].source == raw:
+        return sent[0].checked
+    return guard.redact(raw)
