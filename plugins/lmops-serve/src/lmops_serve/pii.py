@@ -14,12 +14,10 @@ from lmops_core.errors import ValidationError
 from lmops_core.kit import build_guard
 from lmops_core.runtimes import GuardSource
 from lmops_serve.batching import RedactionBatcher
+from lmops_serve.guard_config import DEFAULT_SEGMENT_CHARS
 
 GuardMode = Literal["redact", "block", "off"]
 GUARD_MODES: tuple[str, ...] = ("redact", "block", "off")
-#: Streamed text is redacted in segments cut at whitespace once this long, so an
-#: e-mail or card number is whole when the guard sees it.
-SEGMENT_CHARS = 48
 
 
 class PiiBlockedError(ValidationError):
@@ -49,7 +47,8 @@ class ServiceGuard:
     """Applies one mode to inputs and outputs; the log always gets redacted text.
 
     ``options`` are given to the ``pii`` guard's factory (lmops-presidio's:
-    ``entities``, ``patterns_only``, ``config``).
+    ``entities``, ``patterns_only``, ``config``). Streamed output is checked in
+    segments of about ``segment_chars`` (see :meth:`stream`).
     """
 
     def __init__(
@@ -58,6 +57,7 @@ class ServiceGuard:
         options: Mapping[str, Any] | None = None,
         *,
         guards: GuardSource | None = None,
+        segment_chars: int = DEFAULT_SEGMENT_CHARS,
     ) -> None:
         if mode not in GUARD_MODES:
             raise ValidationError(
@@ -65,6 +65,7 @@ class ServiceGuard:
                 field="guard_mode",
             )
         self.mode = mode
+        self.segment_chars = segment_chars
         # Even with mode "off" the inference log is redacted: no guard, no service.
         self.pii = build_guard(
             guards, "pii", needed_by="lmops-serve", install="lmops-presidio", **dict(options or {})
@@ -94,7 +95,7 @@ class ServiceGuard:
         """Guard streamed output: one :class:`Segment` per released piece of text.
 
         In ``off`` mode every piece is released as it comes, unchecked. Otherwise
-        pieces are held until a whitespace boundary past :data:`SEGMENT_CHARS`,
+        pieces are held until a whitespace boundary past ``segment_chars``,
         then the segment is checked; personal data split across two segments can
         be missed here, but never reaches the log (the whole reply is redacted).
         """
@@ -105,7 +106,7 @@ class ServiceGuard:
         buffer = ""
         for piece in pieces:
             buffer += piece
-            cut = _cut_point(buffer)
+            cut = _cut_point(buffer, self.segment_chars)
             if cut:
                 yield Segment(buffer[:cut], self.check(buffer[:cut], where="response"))
                 buffer = buffer[cut:]
@@ -126,8 +127,8 @@ class Segment:
         return self.source if self.checked is None else self.checked.text
 
 
-def _cut_point(text: str) -> int:
-    if len(text) < SEGMENT_CHARS:
+def _cut_point(text: str, segment_chars: int) -> int:
+    if len(text) < segment_chars:
         return 0
     last = max(text.rfind(" "), text.rfind("\n"), text.rfind("\t"))
-    return last + 1 if last >= SEGMENT_CHARS // 2 else 0
+    return last + 1 if last >= segment_chars // 2 else 0

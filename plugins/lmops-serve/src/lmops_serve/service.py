@@ -13,6 +13,7 @@ from lmops_core.deploy import VerifiedBundle
 from lmops_core.deploy.prompts import ServedPrompt
 from lmops_core.runtimes import GenerationOptions
 from lmops_serve.generator import Generator, count_tokens
+from lmops_serve.guard_config import GuardSpec
 from lmops_serve.inference_log import InferenceLog, InferenceRecord
 from lmops_serve.pii import Checked, PiiBlockedError, Segment, ServiceGuard
 from lmops_serve.request_filter import REFUSAL_MESSAGE, RequestClassifier
@@ -69,6 +70,8 @@ class InferenceService:
     guard: ServiceGuard
     classifier: RequestClassifier
     log: InferenceLog | None
+    #: The guard configuration that is live (its name and digest go in every log line).
+    guard_spec: GuardSpec
     #: The approved prompt version every request is sent through, if any.
     prompt: ServedPrompt | None = None
 
@@ -213,6 +216,8 @@ class InferenceService:
                 bundle_digest=self.bundle.digest,
                 prompt_ref=self.prompt.ref if self.prompt else "",
                 prompt_digest=self.prompt.digest if self.prompt else "",
+                guard_name=self.guard_spec.name,
+                guard_digest=self.guard_spec.digest,
             )
         )
 
