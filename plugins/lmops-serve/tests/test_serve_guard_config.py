@@ -11,7 +11,10 @@ from fastapi.testclient import TestClient
 from lmops_serve.app import create_app
 from lmops_serve.guard_config import GuardSpec, load_guard_spec
 
-from lmops_core.errors import ValidationError
+from lmops_core.errors import PolicyViolationError, ValidationError
+from lmops_core.testing import Governed
+
+from .conftest import POLICY, package
 
 BLOCKING = textwrap.dedent("""
     apiVersion: lmops/v1
@@ -54,6 +57,7 @@ def test_the_digest_follows_the_meaning_not_the_layout(tmp_path: Path) -> None:
         (("kind: GuardConfig", "kind: Guard"), r"guard.yaml: kind: "),
         (("output:", "outputs:"), r"guard.yaml: outputs: Extra inputs are not permitted"),
         (("[weapons]", "[weapons, gossip]"), r"refusals.categories: unknown \['gossip'\]"),
+        (("name: strict-retail", "name: [strict"), r"guard.yaml: not valid YAML"),
     ],
 )
 def test_a_bad_file_names_itself_and_the_field(
@@ -110,3 +114,24 @@ def test_without_a_file_the_inline_configuration_is_reported(
     assert reported == GuardSpec.inline("block", ["drugs"]).identity()
     assert reported["name"] == "inline"
     assert reported["digest"] != GuardSpec.inline("redact", ["drugs"]).digest
+
+
+def test_a_bundle_pinning_a_guard_is_served_behind_that_one_only(
+    tmp_path: Path,
+    tiny_model: Path,
+) -> None:
+    path = _write(tmp_path, BLOCKING)
+    spec = load_guard_spec(path)
+    store = Governed.open(tmp_path / "home", entry_points=False, policies={"serve": POLICY})
+    try:
+        pinned = package(store, "pinned", tiny_model, tmp_path / "bundle", guard=spec.identity())
+    finally:
+        store.close()
+    keys = pinned.keys.public_keys()
+    app = create_app(pinned.bundle, public_keys=keys, guard_config=path)
+    assert TestClient(app).get("/version").json()["guard"] == spec.identity()
+    looser = _write(tmp_path, BLOCKING.replace("mode: block", "mode: redact"), "looser.yaml")
+    with pytest.raises(PolicyViolationError, match=rf"pins guard strict-retail \({spec.digest}\)"):
+        create_app(pinned.bundle, public_keys=keys, guard_config=looser)
+    with pytest.raises(PolicyViolationError, match="this service was given inline"):
+        create_app(pinned.bundle, public_keys=keys)

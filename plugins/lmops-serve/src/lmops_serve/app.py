@@ -88,7 +88,9 @@ def open_service(
 
     ``guard_config`` (a :mod:`lmops_serve.guard_config` file or spec) replaces
     ``guard_mode``, ``refuse_categories`` and ``guard_options``, which must then be left
-    at their defaults; without it they make the ``inline`` configuration.
+    at their defaults; without it they make the ``inline`` configuration. A bundle that
+    pins a guard configuration (``create_bundle(..., guard=...)``) is refused behind any
+    other (``PolicyViolationError`` naming both digests).
 
     With ``prompt`` (a prompt version's reference) every request is sent through that
     prompt, which ``store`` must find approved for the bundle's stage (see
@@ -121,6 +123,7 @@ def open_service(
             workdir=work / "bundle",
             store=store,
         )
+        _check_guard_pin(bundle, spec)
         # The model is read into memory here, so its plaintext files need not outlive this.
         kind = bundle.manifest.get("model", {}).get("kind")
         if not isinstance(kind, str):
@@ -142,6 +145,18 @@ def open_service(
         prompt=served,
         guard_spec=spec,
     )
+
+
+def _check_guard_pin(bundle: VerifiedBundle, spec: GuardSpec) -> None:
+    """A bundle that pins a guard configuration is served behind that one only."""
+    pinned = bundle.guard
+    if pinned is not None and pinned["digest"] != spec.digest:
+        raise PolicyViolationError(
+            f"bundle {bundle.digest} pins guard {pinned['name']} ({pinned['digest']}); "
+            f"this service was given {spec.name} ({spec.digest})",
+            pinned=pinned,
+            given=spec.identity(),
+        )
 
 
 def _guard_spec(

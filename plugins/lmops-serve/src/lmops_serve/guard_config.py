@@ -26,12 +26,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
 
 from lmops_core.digests import digest_bytes
 from lmops_core.errors import ValidationError
+from lmops_core.kit import read_yaml_file
 from lmops_serve.request_filter import CATEGORIES
 
 DEFAULT_SEGMENT_CHARS = 48
@@ -124,10 +124,4 @@ def parse_guard_spec(document: object, *, source: str) -> GuardSpec:
 def load_guard_spec(path: Path | str) -> GuardSpec:
     """Read and validate a guard configuration file."""
     path = Path(path)
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ValidationError(f"{path}: not valid YAML: {exc}", file=str(path)) from exc
-    except OSError as exc:
-        raise ValidationError(f"{path}: cannot read: {exc}", file=str(path)) from exc
-    return parse_guard_spec(document, source=str(path))
+    return parse_guard_spec(read_yaml_file(path), source=str(path))
