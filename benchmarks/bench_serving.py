@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -43,6 +44,17 @@ PROMPTS = [
     "Summarise the plot of a short story about a lighthouse.",
     "Call me on +1 415 555 0100 about card 4111 1111 1111 1111.",
 ]
+#: Words that make every request's prompt (and so its greedy reply) differ from the others':
+#: repeated texts would let the guard's de-duplication do work a real service never sees.
+TOPICS = ("harbour", "orchard", "glacier", "market", "violin", "lantern", "meadow", "comet")
+
+
+def prompt_for(i: int) -> str:
+    """The ``i``-th request's prompt: one of :data:`PROMPTS` with a topic pair of its own."""
+    n = len(TOPICS)
+    return (
+        f"{PROMPTS[i % len(PROMPTS)]} Mention a {TOPICS[i // 4 % n]} and a {TOPICS[i // 32 % n]}."
+    )
 
 
 def build_bundle(root: Path, size: str) -> tuple[Path, KeyStore]:
@@ -55,16 +67,17 @@ def build_bundle(root: Path, size: str) -> tuple[Path, KeyStore]:
     ws = Workspace.open(
         Settings(home=root / "home", actor="root", load_entry_points=False, policies_dir=policies)
     )
-    g = ws.governance
-    g.grant_role("root", "admin")
-    for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer")):
-        g.grant_role(user, role)
-    v = ws.as_actor("eng").register_model("bench", create_base_model(root / "m", size=size))
-    req = ws.as_actor("eng").governance.request_promotion(v.ref, to="production")
-    ws.as_actor("val").governance.decide(req.id, approve=True, role="validator", comment="ok")
-    ws.as_actor("risk").governance.decide(req.id, approve=True, role="risk_officer", comment="ok")
-    keys = KeyStore.for_home(ws.settings.home)
-    keys.create()
+    # Decisions need a credential, not a name: the audited bootstrap, then a token per user.
+    admin = ws.with_token(ws.governance.bootstrap_admin("root")).governance
+    acting = {
+        user: ws.with_token(admin.create_token(user, role=role))
+        for user, role in (("eng", "submitter"), ("val", "validator"), ("risk", "risk_officer"))
+    }
+    v = acting["eng"].register_model("bench", create_base_model(root / "m", size=size))
+    req = acting["eng"].governance.request_promotion(v.ref, to="production")
+    acting["val"].governance.decide(req.id, approve=True, role="validator", comment="ok")
+    acting["risk"].governance.decide(req.id, approve=True, role="risk_officer", comment="ok")
+    keys = KeyStore.for_home(ws.settings.home)  # its key attested the token decisions
     path = create_bundle(ws, v.ref, root / "bundle", stage="production", keys=keys).path
     ws.close()
     return path, keys
@@ -92,7 +105,7 @@ async def drive(url: str, requests: int, concurrency: int, max_new_tokens: int) 
     """Send ``requests`` streamed requests, ``concurrency`` at a time."""
     queue: asyncio.Queue[str] = asyncio.Queue()
     for i in range(requests):
-        queue.put_nowait(PROMPTS[i % len(PROMPTS)])
+        queue.put_nowait(prompt_for(i))
     latencies: list[float] = []
     ttfts: list[float] = []
 
@@ -107,9 +120,9 @@ async def drive(url: str, requests: int, concurrency: int, max_new_tokens: int) 
     async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
         for prompt in PROMPTS[:2]:  # warm-up: engines load lazily
             await one_stream(client, prompt, max_new_tokens)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     q = statistics.quantiles(latencies, n=20)
     t = statistics.quantiles(ttfts, n=20)
     return {
@@ -117,6 +130,8 @@ async def drive(url: str, requests: int, concurrency: int, max_new_tokens: int) 
         "p50_ms": statistics.median(latencies) * 1000,
         "p95_ms": q[18] * 1000,
         "ttft_p95_ms": t[18] * 1000,
+        # Server and clients share this process: the CPU of every thread, per request.
+        "cpu_ms": cpu / requests * 1000,
     }
 
 
@@ -162,15 +177,17 @@ def main() -> None:
         f"{args.concurrency} concurrent, max_new_tokens {args.max_new_tokens}, "
         f"median of {args.rounds} interleaved rounds"
     )
+    print(f"load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(
         f"{'config':<16} {'req/s':>8} {'p50 ms':>9} {'p95 ms':>9} {'ttft p95 ms':>12} "
-        f"{'p95 / base':>11} {'req/s / base':>13}"
+        f"{'cpu ms/req':>11} {'p95 / base':>11} {'req/s / base':>13} {'cpu / base':>11}"
     )
     for name, r in results.items():
         print(
             f"{name:<16} {r['rps']:>8.2f} {r['p50_ms']:>9.1f} {r['p95_ms']:>9.1f} "
-            f"{r['ttft_p95_ms']:>12.1f} {r['p95_ms'] / base['p95_ms']:>11.2f} "
-            f"{r['rps'] / base['rps']:>13.2f}"
+            f"{r['ttft_p95_ms']:>12.1f} {r['cpu_ms']:>11.1f} "
+            f"{r['p95_ms'] / base['p95_ms']:>11.2f} {r['rps'] / base['rps']:>13.2f} "
+            f"{r['cpu_ms'] / base['cpu_ms']:>11.2f}"
         )
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast, get_args, get_origin
 
 from pydantic import BaseModel
@@ -48,7 +49,7 @@ from lmops_core.datasets.parts import (
     part_lines,
     part_records,
 )
-from lmops_core.errors import PluginError
+from lmops_core.errors import PluginError, ValidationError
 from lmops_core.hookspecs import hookimpl
 from lmops_core.operations import options_of
 
@@ -70,6 +71,7 @@ __all__ = [
     "is_partitioned",
     "part_lines",
     "part_records",
+    "read_yaml_file",
     "registers",
     "report_sections",
     "summary",
@@ -177,3 +179,16 @@ def build_guard(
         f"install it with: pip install {install}",
         guard=name,
     )
+
+
+def read_yaml_file(path: Path) -> Any:
+    """The parsed content of the YAML file ``path``; a ValidationError naming the file if it
+    cannot be read or is not YAML (pipelines, and plugins' configuration files)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ValidationError(f"{path}: not valid YAML: {exc}", file=str(path)) from exc
+    except OSError as exc:
+        raise ValidationError(f"{path}: cannot read: {exc}", file=str(path)) from exc

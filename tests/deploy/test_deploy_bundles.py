@@ -270,3 +270,24 @@ def test_bundle_embeds_a_signed_audit_checkpoint(
     checkpoint = loaded.manifest["audit_checkpoint"]
     assert checkpoint["format"] == "lmops.audit-checkpoint/1" and checkpoint["seq"] > 0
     assert ws.verify_audit(checkpoint=bundle / MANIFEST).ok  # the manifest serves as one
+
+
+def test_a_pinned_guard_configuration_is_signed_with_the_manifest(
+    ws: Workspace, keys: KeyStore, tmp_path: Path
+) -> None:
+    ref = register_and_promote(ws, make_model_folder(tmp_path / "m", b"\x05" * 64))
+    pin = {"name": "retail", "digest": "sha256:" + "ab" * 32}
+    deployer = ws.as_actor("deployer")
+    for bad, field in (
+        ({"name": "retail"}, 'exactly {"name"'),
+        ({**pin, "digest": "sha256:xyz"}, "guard.digest: invalid digest"),
+        ({**pin, "name": " "}, "guard.name: 1-128 characters"),
+    ):
+        with pytest.raises(ValidationError, match=field):
+            create_bundle(deployer, ref, tmp_path / "bad", stage="production", guard=bad)
+        assert not (tmp_path / "bad").exists()
+    path = create_bundle(deployer, ref, tmp_path / "b", stage="production", guard=pin).path
+    loaded = load_bundle(path, public_keys=keys.public_keys(), workdir=tmp_path / "out")
+    assert loaded.guard == pin
+    plain = create_bundle(deployer, ref, tmp_path / "p", stage="production").path
+    assert load_bundle(plain, public_keys=keys.public_keys(), workdir=tmp_path / "o2").guard is None

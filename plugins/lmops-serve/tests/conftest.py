@@ -43,9 +43,17 @@ class Packaged:
     ref: str
 
 
-def package(store: Governed, name: str, folder: Path, out: Path, *, kind: str = "base") -> Packaged:
+def package(
+    store: Governed,
+    name: str,
+    folder: Path,
+    out: Path,
+    *,
+    kind: str = "base",
+    guard: dict[str, str] | None = None,
+) -> Packaged:
     """Register ``folder``, promote it to production (evidence, validator and risk officer)
-    and package it as a bundle in ``out``, signed with the store's key."""
+    and package it as a bundle in ``out``, signed with the store's key (pinning ``guard``)."""
     eng = store.as_user("eng", "submitter")
     v = eng.register_model(name, folder, kind=kind)
     store.ws.as_actor("val").attach_evidence(
@@ -59,7 +67,7 @@ def package(store: Governed, name: str, folder: Path, out: Path, *, kind: str = 
         req.id, approve=True, role="risk_officer", comment="risk accepted"
     )
     keys = KeyStore.for_home(store.ws.settings.home)  # its key attested the token decisions
-    info = create_bundle(store.ws, v.ref, out, stage="production", keys=keys)
+    info = create_bundle(store.ws, v.ref, out, stage="production", keys=keys, guard=guard)
     return Packaged(
         bundle=info.path, home=store.ws.settings.home, keys=keys, request_id=req.id, ref=v.ref
     )

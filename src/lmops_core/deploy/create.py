@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from lmops_core.deploy.eligibility import VersionsAndApprovals, check_deployable
 from lmops_core.deploy.keys import KeyStore
 from lmops_core.deploy.liveness import DEFAULT_VALIDITY
 from lmops_core.deploy.pack import write_bundle
+from lmops_core.digests import parse_digest
 from lmops_core.errors import ConflictError, ValidationError
 from lmops_core.registry import store
 from lmops_core.registry.db import Database
@@ -68,6 +70,7 @@ def create_bundle(
     encryption_key: bytes | None = None,
     archive: bool = False,
     valid_for: timedelta = DEFAULT_VALIDITY,
+    guard: Mapping[str, str] | None = None,
 ) -> BundleInfo:
     """Package ``ref`` for ``stage`` into the new folder ``dest`` (and ``dest.tar`` if asked).
 
@@ -78,9 +81,13 @@ def create_bundle(
     transaction; if recording fails the bundle is removed. ``valid_for`` sets
     the signed ``valid_until``: how long the bundle may be accepted without a
     check against this store (revocation is always checked when it answers).
+    ``guard`` pins the runtime guard configuration the model must be served behind:
+    ``{"name": ..., "digest": "sha256:..."}`` (lmops-serve's ``GuardSpec.identity()``),
+    signed with the rest of the manifest; a server runs no other.
     """
     if valid_for <= timedelta(0):
         raise ValidationError("a bundle's validity period must be positive", field="valid_for")
+    pin = None if guard is None else _guard_pin(guard)
     keys = keys or KeyStore.for_home(ws.settings.home)
     version, approval = check_deployable(ws, ref, stage=stage)
     key_id, signing_key = keys.signing_key()
@@ -105,6 +112,8 @@ def create_bundle(
         "audit_checkpoint": ws.write_audit_checkpoint(),
         "attestations": attestations.collect(ws.db, ws.settings.home, approval.request_id),
     }
+    if pin is not None:
+        header["guard"] = pin
     tmp = Path(tempfile.mkdtemp(prefix="bundle-", dir=_tmp_root(ws.settings.home)))
     tar_path = dest.with_name(dest.name + ".tar") if archive else None
     try:
@@ -140,6 +149,22 @@ def create_bundle(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return info
+
+
+def _guard_pin(guard: Mapping[str, str]) -> dict[str, str]:
+    """``{"name", "digest"}`` of a guard configuration, checked; nothing else is pinned."""
+    if not isinstance(guard, Mapping) or set(guard) != {"name", "digest"}:
+        raise ValidationError(
+            'guard: give exactly {"name": ..., "digest": "sha256:..."}', field="guard"
+        )
+    name = guard["name"]
+    if not isinstance(name, str) or not name.strip() or len(name) > 128:
+        raise ValidationError("guard.name: 1-128 characters", field="guard.name")
+    try:
+        digest = parse_digest(guard["digest"])
+    except ValidationError as exc:
+        raise ValidationError(f"guard.digest: {exc.message}", field="guard.digest") from exc
+    return {"name": name, "digest": digest}
 
 
 def _tmp_root(home: Path) -> Path:

@@ -73,6 +73,12 @@ class VerifiedBundle:
         """The stage the bundle was packaged for."""
         return str(self.manifest["stage"])
 
+    @property
+    def guard(self) -> dict[str, str] | None:
+        """The guard configuration the bundle pins (``name``, ``digest``), if it pins one."""
+        pinned = self.manifest.get("guard")
+        return None if pinned is None else {k: str(v) for k, v in pinned.items()}
+
 
 def _files_on_disk(folder: Path) -> set[str]:
     found = set()

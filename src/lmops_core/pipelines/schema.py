@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
 
 from lmops_core.errors import ValidationError
+from lmops_core.kit import read_yaml_file
 
 
 class _Strict(BaseModel):
@@ -158,12 +158,7 @@ class Pipeline(_Strict):
 
 def load_pipeline(path: Path) -> Pipeline:
     """Parse and validate a pipeline file; errors name the file and the field."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ValidationError(f"{path}: not valid YAML: {exc}", file=str(path)) from exc
-    except OSError as exc:
-        raise ValidationError(f"{path}: cannot read: {exc}", file=str(path)) from exc
+    raw = read_yaml_file(path)
     try:
         pipeline = Pipeline.model_validate(raw)
         seen: set[str] = set()

@@ -18,6 +18,7 @@ from lmops_core.deploy import KeyStore, VerifiedBundle, check_standing, load_bun
 from lmops_core.deploy.prompts import ServedPrompt, approved_prompt
 from lmops_core.errors import LmopsError, PolicyViolationError, ValidationError
 from lmops_serve.generator import load_generator
+from lmops_serve.guard_config import GuardSpec, load_guard_spec
 from lmops_serve.inference_log import InferenceLog
 from lmops_serve.pii import PiiBlockedError, ServiceGuard
 from lmops_serve.request_filter import RequestClassifier
@@ -81,8 +82,15 @@ def open_service(
     store: LiveStore | None = None,
     plugins: PluginHost | None = None,
     prompt: str | None = None,
+    guard_config: Path | str | GuardSpec | None = None,
 ) -> InferenceService:
     """Verify the bundle and its standing, load its model, and build the service around it.
+
+    ``guard_config`` (a :mod:`lmops_serve.guard_config` file or spec) replaces
+    ``guard_mode``, ``refuse_categories`` and ``guard_options``, which must then be left
+    at their defaults; without it they make the ``inline`` configuration. A bundle that
+    pins a guard configuration (``create_bundle(..., guard=...)``) is refused behind any
+    other (``PolicyViolationError`` naming both digests).
 
     With ``prompt`` (a prompt version's reference) every request is sent through that
     prompt, which ``store`` must find approved for the bundle's stage (see
@@ -98,8 +106,14 @@ def open_service(
 
         plugins = default_host()
     # Bad settings fail before any loading.
-    guard = ServiceGuard(guard_mode, guard_options, guards=plugins)
-    classifier = RequestClassifier(refuse_categories)
+    spec = _guard_spec(guard_config, guard_mode, refuse_categories, guard_options)
+    guard = ServiceGuard(
+        spec.pii.mode,
+        spec.pii.options,
+        guards=plugins,
+        segment_chars=spec.output.segment_chars,
+    )
+    classifier = RequestClassifier(spec.refusals.categories)
     work = Path(tempfile.mkdtemp(prefix="lmops-serve-"))
     try:
         bundle = load_bundle(
@@ -109,6 +123,7 @@ def open_service(
             workdir=work / "bundle",
             store=store,
         )
+        _check_guard_pin(bundle, spec)
         # The model is read into memory here, so its plaintext files need not outlive this.
         kind = bundle.manifest.get("model", {}).get("kind")
         if not isinstance(kind, str):
@@ -121,8 +136,45 @@ def open_service(
         shutil.rmtree(work, ignore_errors=True)
     log = InferenceLog(Path(log_path)) if log_path is not None else None
     return InferenceService(
-        bundle, generator, engine, guard=guard, classifier=classifier, log=log, prompt=served
+        bundle,
+        generator,
+        engine,
+        guard=guard,
+        classifier=classifier,
+        log=log,
+        prompt=served,
+        guard_spec=spec,
     )
+
+
+def _check_guard_pin(bundle: VerifiedBundle, spec: GuardSpec) -> None:
+    """A bundle that pins a guard configuration is served behind that one only."""
+    pinned = bundle.guard
+    if pinned is not None and pinned["digest"] != spec.digest:
+        raise PolicyViolationError(
+            f"bundle {bundle.digest} pins guard {pinned['name']} ({pinned['digest']}); "
+            f"this service was given {spec.name} ({spec.digest})",
+            pinned=pinned,
+            given=spec.identity(),
+        )
+
+
+def _guard_spec(
+    config: Path | str | GuardSpec | None,
+    mode: str,
+    refuse_categories: Iterable[str] | None,
+    options: Mapping[str, Any] | None,
+) -> GuardSpec:
+    """The guard configuration a service runs: the file (or spec) given, else its options."""
+    if config is None:
+        return GuardSpec.inline(mode, refuse_categories, options)
+    if mode != "redact" or refuse_categories is not None or options is not None:
+        raise ValidationError(
+            "give either a guard configuration or guard_mode/refuse_categories/guard_options, "
+            "not both",
+            field="guard_config",
+        )
+    return config if isinstance(config, GuardSpec) else load_guard_spec(config)
 
 
 def _served_prompt(ref: str, bundle: VerifiedBundle, store: LiveStore | None) -> ServedPrompt:
@@ -148,6 +200,7 @@ def create_app(
     store: LiveStore | None = None,
     plugins: PluginHost | None = None,
     prompt: str | None = None,
+    guard_config: Path | str | GuardSpec | None = None,
 ) -> FastAPI:
     """A FastAPI app serving a verified bundle (through a prompt version, with ``prompt``).
 
@@ -167,6 +220,9 @@ def create_app(
     it is served gets 403 from then on (the caller keeps ``store`` open). ``prompt``:
     a prompt version every request is put through; it must be approved for the bundle's
     stage and target the bundle's model, at start and before every generation.
+    ``guard_config``: a guard configuration file (see :mod:`lmops_serve.guard_config`)
+    instead of ``guard_mode``, ``refuse_categories`` and ``guard_options``; its name and
+    digest are reported by ``/version`` and written in every inference log line.
     """
     service = open_service(
         bundle_path,
@@ -179,6 +235,7 @@ def create_app(
         store=store,
         plugins=plugins,
         prompt=prompt,
+        guard_config=guard_config,
     )
     app = FastAPI(title="lmops guarded inference", version="1", docs_url=None, redoc_url=None)
     app.state.service = service
@@ -208,6 +265,7 @@ def create_app(
             "model": service.model["ref"],
             "engine": service.engine,
             "guard_mode": service.guard.mode,
+            "guard": service.guard_spec.identity(),
         }
 
     @app.get("/version")
@@ -223,6 +281,7 @@ def create_app(
             "approval_request_id": b.approval["request_id"],
             "approval": b.approval,
             "policy_digests": b.manifest.get("policy_digests", {}),
+            "guard": service.guard_spec.identity(),
             "prompt": None
             if service.prompt is None
             else {

@@ -19,6 +19,10 @@ def serve_model(
         list[str] | None, typer.Option(help="Request category to refuse (repeatable; default all).")
     ] = None,
     log_path: Annotated[Path | None, typer.Option(help="JSONL inference log.")] = None,
+    guard_config: Annotated[
+        Path | None,
+        typer.Option(help="Guard configuration file (instead of --guard-mode and --refuse)."),
+    ] = None,
     prompt: Annotated[
         str | None,
         typer.Option(help="Prompt version every request is sent through (approved for the stage)."),
@@ -34,6 +38,8 @@ def serve_model(
     (a revoked version gets 403); when it cannot answer, the bundle's signed
     valid_until decides. With --prompt, requests go through that prompt version, which
     the store must find approved for the bundle's stage and written for its model.
+    The guard configuration's name and digest (--guard-config, else the inline one made of
+    --guard-mode and --refuse) are shown at /version and written in every log line.
     """
     import uvicorn
 
@@ -53,6 +59,7 @@ def serve_model(
             decryption_key=load_encryption_key(key_file),
             store=store,
             prompt=prompt,
+            guard_config=guard_config,
         )
         uvicorn.run(app, host=host, port=port, log_level="info")
     finally:  # the store stays open while serving: every generation asks it again

@@ -34,6 +34,9 @@ class InferenceRecord:
     #: The prompt version requests were sent through ("" when the model is served bare).
     prompt_ref: str = ""
     prompt_digest: str = ""
+    #: The guard configuration that was live (lmops_serve.guard_config): name and digest.
+    guard_name: str = ""
+    guard_digest: str = ""
 
 
 class InferenceLog:

@@ -13,12 +13,11 @@ from typing import Any, Literal
 from lmops_core.errors import ValidationError
 from lmops_core.kit import build_guard
 from lmops_core.runtimes import GuardSource
+from lmops_serve.batching import RedactionBatcher
+from lmops_serve.guard_config import DEFAULT_SEGMENT_CHARS
 
 GuardMode = Literal["redact", "block", "off"]
 GUARD_MODES: tuple[str, ...] = ("redact", "block", "off")
-#: Streamed text is redacted in segments cut at whitespace once this long, so an
-#: e-mail or card number is whole when the guard sees it.
-SEGMENT_CHARS = 48
 
 
 class PiiBlockedError(ValidationError):
@@ -48,7 +47,8 @@ class ServiceGuard:
     """Applies one mode to inputs and outputs; the log always gets redacted text.
 
     ``options`` are given to the ``pii`` guard's factory (lmops-presidio's:
-    ``entities``, ``patterns_only``, ``config``).
+    ``entities``, ``patterns_only``, ``config``). Streamed output is checked in
+    segments of about ``segment_chars`` (see :meth:`stream`).
     """
 
     def __init__(
@@ -57,6 +57,7 @@ class ServiceGuard:
         options: Mapping[str, Any] | None = None,
         *,
         guards: GuardSource | None = None,
+        segment_chars: int = DEFAULT_SEGMENT_CHARS,
     ) -> None:
         if mode not in GUARD_MODES:
             raise ValidationError(
@@ -64,14 +65,17 @@ class ServiceGuard:
                 field="guard_mode",
             )
         self.mode = mode
+        self.segment_chars = segment_chars
         # Even with mode "off" the inference log is redacted: no guard, no service.
         self.pii = build_guard(
             guards, "pii", needed_by="lmops-serve", install="lmops-presidio", **dict(options or {})
         )
+        # Concurrent requests' texts share the guard's NER runs (lmops_serve.batching).
+        self._batcher = RedactionBatcher(self.pii)
 
     def redact(self, text: str) -> Checked:
         """Redacted text and counts, whatever the mode (used for the log)."""
-        result = self.pii.redact(text)
+        result = self._batcher.redact(text)
         return Checked(text=result.text, counts=dict(result.counts))
 
     def check(self, text: str, *, where: str) -> Checked:
@@ -87,32 +91,44 @@ class ServiceGuard:
             )
         return checked
 
-    def stream(self, pieces: Iterator[str]) -> Iterator[tuple[str, int]]:
-        """Guard streamed output: ``(released text, pieces consumed)`` per segment.
+    def stream(self, pieces: Iterator[str]) -> Iterator[Segment]:
+        """Guard streamed output: one :class:`Segment` per released piece of text.
 
-        In ``off`` mode every piece is released as it comes. Otherwise pieces
-        are held until a whitespace boundary past :data:`SEGMENT_CHARS`, then
-        the segment is checked; personal data split across two segments can be
-        missed here, but never reaches the log (the whole reply is redacted).
+        In ``off`` mode every piece is released as it comes, unchecked. Otherwise
+        pieces are held until a whitespace boundary past ``segment_chars``,
+        then the segment is checked; personal data split across two segments can
+        be missed here, but never reaches the log (the whole reply is redacted).
         """
         if self.mode == "off":
             for piece in pieces:
-                yield piece, 1
+                yield Segment(source=piece, checked=None)
             return
-        buffer, held = "", 0
+        buffer = ""
         for piece in pieces:
             buffer += piece
-            held += 1
-            cut = _cut_point(buffer)
+            cut = _cut_point(buffer, self.segment_chars)
             if cut:
-                yield self.check(buffer[:cut], where="response").text, held
-                buffer, held = buffer[cut:], 0
+                yield Segment(buffer[:cut], self.check(buffer[:cut], where="response"))
+                buffer = buffer[cut:]
         if buffer:
-            yield self.check(buffer, where="response").text, held
+            yield Segment(buffer, self.check(buffer, where="response"))
 
 
-def _cut_point(text: str) -> int:
-    if len(text) < SEGMENT_CHARS:
+@dataclass(frozen=True)
+class Segment:
+    """A piece of streamed output: its ``source`` text and, when checked, the guard's answer."""
+
+    source: str
+    checked: Checked | None
+
+    @property
+    def text(self) -> str:
+        """What the client receives."""
+        return self.source if self.checked is None else self.checked.text
+
+
+def _cut_point(text: str, segment_chars: int) -> int:
+    if len(text) < segment_chars:
         return 0
     last = max(text.rfind(" "), text.rfind("\n"), text.rfind("\t"))
-    return last + 1 if last >= SEGMENT_CHARS // 2 else 0
+    return last + 1 if last >= segment_chars // 2 else 0

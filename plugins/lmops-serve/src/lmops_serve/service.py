@@ -13,8 +13,9 @@ from lmops_core.deploy import VerifiedBundle
 from lmops_core.deploy.prompts import ServedPrompt
 from lmops_core.runtimes import GenerationOptions
 from lmops_serve.generator import Generator, count_tokens
+from lmops_serve.guard_config import GuardSpec
 from lmops_serve.inference_log import InferenceLog, InferenceRecord
-from lmops_serve.pii import Checked, PiiBlockedError, ServiceGuard
+from lmops_serve.pii import Checked, PiiBlockedError, Segment, ServiceGuard
 from lmops_serve.request_filter import REFUSAL_MESSAGE, RequestClassifier
 
 
@@ -69,6 +70,8 @@ class InferenceService:
     guard: ServiceGuard
     classifier: RequestClassifier
     log: InferenceLog | None
+    #: The guard configuration that is live (its name and digest go in every log line).
+    guard_spec: GuardSpec
     #: The approved prompt version every request is sent through, if any.
     prompt: ServedPrompt | None = None
 
@@ -152,23 +155,22 @@ class InferenceService:
                     raw_parts.append(piece)
                     yield piece
 
-            sent: list[str] = []
+            sent: list[Segment] = []
             try:
-                for text, _ in self.guard.stream(source()):
+                for segment in self.guard.stream(source()):
                     if not out.ttft_ms:
                         out.ttft_ms = (time.perf_counter() - started) * 1000
-                    sent.append(text)
-                    yield text
+                    sent.append(segment)
+                    yield segment.text
             except PiiBlockedError:
                 out.blocked = True
                 raise
             finally:
                 raw = "".join(raw_parts)
                 out.tokens_out = count_tokens(self.generator, raw)
-                out.text = "".join(sent)
+                out.text = "".join(segment.text for segment in sent)
                 if self.log is not None:
-                    # Segments were checked one by one; the log gets the whole reply redacted.
-                    out.pii_out = self.guard.redact(raw)
+                    out.pii_out = _whole_reply(self.guard, sent, raw)
                 self._finish(out, prompt, started, stream=True, response=raw)
 
         return out, pieces()
@@ -214,5 +216,19 @@ class InferenceService:
                 bundle_digest=self.bundle.digest,
                 prompt_ref=self.prompt.ref if self.prompt else "",
                 prompt_digest=self.prompt.digest if self.prompt else "",
+                guard_name=self.guard_spec.name,
+                guard_digest=self.guard_spec.digest,
             )
         )
+
+
+def _whole_reply(guard: ServiceGuard, sent: list[Segment], raw: str) -> Checked:
+    """The whole streamed reply redacted, for the log.
+
+    Segments were checked one by one, so personal data split across two of
+    them is redacted only here; a reply sent as one checked segment already
+    had exactly this redaction, and is not read again.
+    """
+    if len(sent) == 1 and sent[0].checked is not None and sent[0].source == raw:
+        return sent[0].checked
+    return guard.redact(raw)
