@@ -14,6 +14,7 @@ from lmops_core.errors import (
     ValidationError,
 )
 from lmops_core.governance.identity import os_user
+from lmops_core.governance.schemas import ApprovalRequestPublic
 from lmops_core.workspace import Workspace
 from tests.conftest import decide_as, make_model_folder, make_settings, request_as, ws_as
 
@@ -49,6 +50,29 @@ def test_full_workflow_promotes_atomically(gov_ws: Workspace, tmp_path: Path) ->
         "evidence.attach",
     ]
     assert gov_ws.verify_audit().ok
+
+
+def _as_read(ws: Workspace, request_id: str) -> dict[str, object]:
+    detail = ws.governance.get_request(request_id)
+    return detail.model_dump(include=set(ApprovalRequestPublic.model_fields))
+
+
+def test_a_decision_answers_what_the_store_then_holds(gov_ws: Workspace, tmp_path: Path) -> None:
+    """A decision is answered from what its transaction read and wrote, not read back:
+    the answer equals a fresh read, decisions and approvals included (pending, approved,
+    rejected)."""
+    ref = _model(gov_ws, tmp_path, 0.8)
+    req = request_as(gov_ws, "eng", ref)
+    first = decide_as(gov_ws, "val", "validator", req.id, "validated on holdout")
+    assert first.approvals_so_far == {"validator": 1} and len(first.decisions) == 1
+    assert first.model_dump() == _as_read(gov_ws, req.id)
+    done = decide_as(gov_ws, "risk", "risk_officer", req.id, "risk accepted")
+    assert done.status == "approved" and [d.actor for d in done.decisions] == ["val", "risk"]
+    assert done.model_dump() == _as_read(gov_ws, req.id)
+    other = request_as(gov_ws, "eng", _model(gov_ws, tmp_path, 0.8, seed=1))
+    rejected = decide_as(gov_ws, "risk", "risk_officer", other.id, "not yet", approve=False)
+    assert rejected.status == "rejected" and rejected.decisions[0].decision == "reject"
+    assert rejected.model_dump() == _as_read(gov_ws, other.id)
 
 
 def test_failing_gate_refuses_at_once_with_reasons(gov_ws: Workspace, tmp_path: Path) -> None:

@@ -95,11 +95,13 @@ class PolicySource:
         requester: str,
         *,
         evidence: list[EvidenceFacts] | None = None,
+        policies: PolicySet | None = None,
     ) -> PolicyEvaluation:
         """How the rules for ``target`` judge ``version`` now (``requester`` asking).
 
         ``evidence`` is the version's :func:`evidence_facts` when the caller has just
-        read them in ``s`` (they are read otherwise)."""
+        read them in ``s`` (they are read otherwise); ``policies`` the policy files when
+        the caller has just loaded them (loaded otherwise)."""
         return self._judge(
             s,
             (asset_type, asset, version),
@@ -107,6 +109,7 @@ class PolicySource:
             requester,
             "promotion",
             evidence=evidence,
+            policies=policies,
             roles=ROLES,
             evidence_metrics=self.evidence_metrics(),
         )
@@ -149,13 +152,17 @@ class PolicySource:
         actor: str,
         event: Event,
         evidence: list[EvidenceFacts] | None = None,
+        policies: PolicySet | None = None,
         **options: Any,
     ) -> PolicyEvaluation:
         """The rules of ``event`` for ``stage`` judged on ``subject`` (asset type, asset,
-        version) now; ``options`` go to :func:`~lmops_core.policy.evaluate`."""
+        version) now, under ``policies`` (default: loaded now); ``options`` go to
+        :func:`~lmops_core.policy.evaluate`."""
         asset_type, asset, version = subject
         tier = getattr(asset, "risk_tier", "standard")
-        rules = self.policies().select(asset_type, tier, stage, event=event)
+        rules = (policies if policies is not None else self.policies()).select(
+            asset_type, tier, stage, event=event
+        )
         facts = evaluation_facts(s, subject, stage, actor, evidence=evidence)
         return evaluate(rules, facts, now=datetime.now(UTC), functions=self.functions(), **options)
 
@@ -178,8 +185,14 @@ def evidence_facts(
 ) -> list[EvidenceFacts]:
     """The evidence of ``version`` a rule may look at (not the workflow's own records);
     ``paired`` as :func:`store.list_evidence` takes it."""
+    return facts_of(s, store.list_evidence(s, asset_type, version.id, paired=paired))
+
+
+def facts_of(s: Session, records: Sequence[Any]) -> list[EvidenceFacts]:
+    """What a rule may look at of the evidence ``records`` (read by the caller): all but
+    the workflow's own records."""
     out = []
-    for e in store.list_evidence(s, asset_type, version.id, paired=paired):
+    for e in records:
         if e.kind in GOVERNANCE_KINDS:
             continue
         pair = e.paired_model_version_id
@@ -300,6 +313,7 @@ __all__ = [
     "aware",
     "evaluation_facts",
     "evidence_facts",
+    "facts_of",
     "judged_pair",
     "stage_holder",
     "version_facts",

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy import exc as sa_exc
 from sqlmodel import Session, col
 
@@ -47,14 +47,15 @@ from lmops_core.governance.models import ApprovalDecision, ApprovalRequest, User
 from lmops_core.governance.policy_facts import (
     aware,
     evidence_facts,
+    facts_of,
     judged_pair,
     stage_holder,
 )
-from lmops_core.governance.revocation import last_revocation
-from lmops_core.governance.schemas import ApprovalRequestPublic
-from lmops_core.governance.signing import approval_statement, sign, signer_for
-from lmops_core.governance.views import request_public, request_subject
-from lmops_core.policy import EvidenceFacts
+from lmops_core.governance.revocation import revoked_at
+from lmops_core.governance.schemas import ApprovalRequestPublic, DecisionPublic
+from lmops_core.governance.signing import Signer, approval_statement, sign, signer_for
+from lmops_core.governance.views import public_fields, request_public, request_subject
+from lmops_core.policy import EvidenceFacts, PolicySet
 from lmops_core.registry import store
 from lmops_core.registry.models import utcnow
 from lmops_core.terms import GovernedStage, UserRoleName
@@ -65,25 +66,24 @@ _LOCKED_REQUEST = (
     .where(col(ApprovalRequest.id) == bindparam("request_id"))
     .with_for_update()
 )
-#: Has this reviewer decided this request already? (Statements every decision runs are
-#: built once: building one costs more than running it.)
-_DECIDED_BY = select(col(ApprovalDecision.id)).where(
-    col(ApprovalDecision.request_id) == bindparam("request_id"),
-    col(ApprovalDecision.actor) == bindparam("actor"),
-)
-#: The roles of the approvals that count: their reviewer still holds the role used.
-_COUNTING_APPROVALS = (
-    select(col(ApprovalDecision.role))
-    .join(
+#: The decisions on a request, oldest first, each with whether it counts now: its
+#: reviewer still holds the role used. One read serves the once-per-reviewer rule, the
+#: count of approvals and the request's public view. (Statements every decision runs
+#: are built once: building one costs more than running it.)
+_DECISIONS_COUNTED = (
+    select(
+        *ApprovalDecision.__table__.columns,  # type: ignore[attr-defined]
+        col(UserRole.id).is_not(None).label("counts"),
+    )
+    .outerjoin(
         UserRole,
         (col(UserRole.user) == ApprovalDecision.actor)
         & (col(UserRole.role) == ApprovalDecision.role),
     )
-    .where(
-        col(ApprovalDecision.request_id) == bindparam("request_id"),
-        col(ApprovalDecision.decision) == "approve",
-    )
+    .where(col(ApprovalDecision.request_id) == bindparam("request_id"))
+    .order_by(col(ApprovalDecision.id))
 )
+_INSERT_DECISION = insert(ApprovalDecision.__table__)  # type: ignore[attr-defined]
 #: Stages only some asset types can enter (others: any type may request them).
 STAGE_ASSET_TYPES = {"approved-for-training": ("dataset",), "approved-for-use": ("suite",)}
 DEFAULT_TTL = timedelta(days=7)
@@ -199,8 +199,8 @@ class Promotions(GovernancePart):
             )
             events: list[DecisionEvent] = []
             if not req.required_approvals:
-                events.append(self._promote(s, req, typ, asset, version, actor))
-            public = request_public(s, req)
+                events.append(self._promote(s, req, typ, asset, version, actor, Counter()))
+            public = request_public(s, req, [])
         announce(self.plugins, events)
         return public
 
@@ -234,6 +234,17 @@ class Promotions(GovernancePart):
         check_comment(comment, "comment")
         invalid: ConflictError | None = None
         events: list[DecisionEvent] = []
+        # The policy files are read before the write transaction (they are files, not rows:
+        # holding the writer while they are parsed protects nothing); what they say is judged
+        # inside it, on the rows it reads. A file that does not load invalidates (fail closed).
+        policies: PolicySet | Exception
+        try:
+            policies = self.policy_source.policies()
+        except Exception as exc:  # noqa: BLE001 - judged in _staleness
+            policies = exc
+        # Whose key signs is known before the transaction (the identity acting, verified in
+        # it): its key files are read here, not while the writer is held.
+        signer = signer_for(self.identity, self.home)
         with self.db.write() as s:
             verb = "approve" if approve else "reject"
             who = self.access.acting(s, f"{verb} request {request_id}")
@@ -241,23 +252,33 @@ class Promotions(GovernancePart):
             req = self._locked_request(s, request_id)
             if req.status != "pending":
                 raise ConflictError(f"request {request_id} is {req.status}, not pending")
-            typ, asset, version = req.asset_type, *request_subject(s, req)
-            # Read once: the staleness check compares them, the re-check judges them.
-            facts = evidence_facts(s, typ, version)
-            problem = self._staleness(s, req, version, facts)
-            if problem is None and approve:
-                problem = self._recheck(s, req, asset, version, facts)
+            typ, (asset, version) = req.asset_type, request_subject(s, req)
+            decisions: list[Any] = list(s.execute(_DECISIONS_COUNTED, {"request_id": req.id}))
+            # Read once: the staleness check compares them (and looks for a revocation),
+            # the re-check judges them.
+            records = store.list_evidence(s, typ, version.id)
+            facts = facts_of(s, records)
+            problem = self._staleness(req, version, facts, revoked_at(records), policies)
+            if problem is None and approve and isinstance(policies, PolicySet):
+                problem = self._recheck(s, req, asset, version, facts, policies)
             if problem is not None:
                 status, reason = problem
                 events.append(close_request(s, self.audit, req, status, reason, actor))
                 invalid = ConflictError(f"request {request_id} is {status}: {reason}")
             else:
-                self._record_decision(s, req, version, who, role, approve, comment)
+                decided = self._record_decision(
+                    s, req, version, who, role, approve, comment, decisions, signer
+                )
                 events.append(
                     decision_event(req, "approved" if approve else "rejected", actor, comment)
                 )
-                if approve and self._complete(s, req):
-                    events.append(self._promote(s, req, typ, asset, version, actor))
+                # Approvals that count now: from reviewers who still hold the role they used
+                # (this reviewer's role was checked as the decision was recorded).
+                counted = Counter(d.role for d in decisions if d.counts and d.decision == "approve")
+                if approve:
+                    counted[role] += 1
+                if approve and _complete(req, counted):
+                    events.append(self._promote(s, req, typ, asset, version, actor, counted))
                 elif not approve:
                     req.status, req.decided_at, req.reason = "rejected", utcnow(), comment
                     s.add(req)
@@ -265,7 +286,9 @@ class Promotions(GovernancePart):
                         s, "promotion.rejected", req.ref, after={"request_id": req.id, "by": actor}
                     )
                     events[-1] = decision_event(req, "rejected", actor, comment)
-            public = request_public(s, req)
+                decisions.append(decided)
+            # Shown from what this transaction read and wrote: nothing is read back.
+            public = ApprovalRequestPublic(**public_fields(req, decisions))
         announce(self.plugins, events)
         if invalid is not None:
             raise invalid
@@ -280,7 +303,12 @@ class Promotions(GovernancePart):
         return req
 
     def _staleness(
-        self, s: Session, req: ApprovalRequest, version: Any, facts: list[EvidenceFacts]
+        self,
+        req: ApprovalRequest,
+        version: Any,
+        facts: list[EvidenceFacts],
+        last_revoked: datetime | None,
+        policies: PolicySet | Exception,
     ) -> tuple[Ending, str] | None:
         if utcnow() > aware(req.expires_at):
             return "expired", f"it expired at {aware(req.expires_at).isoformat()}"
@@ -291,18 +319,16 @@ class Promotions(GovernancePart):
                 f"{req.ref} is {REVALIDATION_REQUIRED} (revoked or breached "
                 "monitoring) and must be revalidated first"
             )
-        revoked_at = last_revocation(s, req.asset_type, version)
-        if revoked_at is not None and revoked_at >= aware(req.created_at):
+        if last_revoked is not None and last_revoked >= aware(req.created_at):
             return "invalidated", (
-                f"{req.ref} was revoked at {revoked_at.isoformat()}, after the request was made"
+                f"{req.ref} was revoked at {last_revoked.isoformat()}, after the request was made"
             )
         current = sorted(f.digest for f in facts if f.digest)
         if current != sorted(req.evidence_digests):
             return "invalidated", "the version's evidence changed after the request"
-        try:
-            digests = self.policy_source.policies().digests
-        except Exception as exc:  # noqa: BLE001 - a broken policy file also invalidates
-            return "invalidated", f"the policy files no longer load: {exc}"
+        if isinstance(policies, Exception):  # a broken policy file also invalidates
+            return "invalidated", f"the policy files no longer load: {policies}"
+        digests = policies.digests
         for file, digest in req.policy_digests.items():
             if digests.get(file) != digest:
                 return "invalidated", f"policy file {file} changed after the request"
@@ -317,7 +343,12 @@ class Promotions(GovernancePart):
         role: UserRoleName,
         approve: bool,
         comment: str,
-    ) -> None:
+        decisions: list[Any],
+        signer: Signer,
+    ) -> DecisionPublic:
+        """Check that ``who`` may decide ``req`` as ``role`` (``decisions``: those made so
+        far), then store the decision signed by ``signer`` (``who``'s), its audit event and
+        its evidence; the decision."""
         actor = who.user
         reviewer_roles = set(req.required_approvals) or {"validator", "risk_officer", "admin"}
         if role not in reviewer_roles:
@@ -338,8 +369,7 @@ class Promotions(GovernancePart):
                     "its promotion (separation of duties)"
                 )
             require_known_author(s, req.asset_type, req.ref, version)
-        already = s.execute(_DECIDED_BY, {"request_id": req.id, "actor": actor}).first()
-        if already is not None:
+        if any(d.actor == actor for d in decisions):
             raise ConflictError(
                 f"{actor!r} already decided request {req.id} (each reviewer decides once)"
             )
@@ -355,7 +385,7 @@ class Promotions(GovernancePart):
             approval_statement(
                 req=req, identity=who, decision=decision, role=role, comment=comment, at=now
             ),
-            signer_for(who, self.home),
+            signer,
         )
         # Who decided, why and how they signed: stored on the decision, repeated as evidence.
         sign_off: dict[str, Any] = {
@@ -364,12 +394,16 @@ class Promotions(GovernancePart):
             "auth_method": who.method,
             **signed.to_json(),
         }
-        s.add(
-            ApprovalDecision(
-                request_id=req.id, role=role, decision=decision, created_at=now, **sign_off
-            )
+        s.execute(
+            _INSERT_DECISION,
+            {
+                "request_id": req.id,
+                "role": role,
+                "decision": decision,
+                "created_at": now,
+                **sign_off,
+            },
         )
-        s.flush()
         self.audit.record(
             s,
             "approval.approve" if approve else "approval.reject",
@@ -389,6 +423,7 @@ class Promotions(GovernancePart):
             },
             details=sign_off,
         )
+        return DecisionPublic(role=role, decision=decision, created_at=now, **sign_off)
 
     def _recheck(
         self,
@@ -397,6 +432,7 @@ class Promotions(GovernancePart):
         asset: Any,
         version: Any,
         facts: list[EvidenceFacts],
+        policies: PolicySet,
     ) -> tuple[Ending, str] | None:
         """Judge the request again under the policy as it stands at the moment of the decision.
 
@@ -410,7 +446,14 @@ class Promotions(GovernancePart):
             # A prompt is judged only on what was measured with its model: read that anew.
             judged = facts if judged_pair(req.asset_type, version) == store.ANY_PAIR else None
             evaluation = self.policy_source.judge_transition(
-                s, req.asset_type, asset, version, target, req.requested_by, evidence=judged
+                s,
+                req.asset_type,
+                asset,
+                version,
+                target,
+                req.requested_by,
+                evidence=judged,
+                policies=policies,
             )
         except Exception as exc:  # noqa: BLE001 - fail closed: what cannot be judged is refused
             return "invalidated", f"the policy could not be evaluated again: {exc}"
@@ -429,18 +472,18 @@ class Promotions(GovernancePart):
             )
         return None
 
-    def _approvals(self, s: Session, req: ApprovalRequest) -> Counter[str]:
-        """Approvals that count now: only from reviewers who still hold the role they used."""
-        return Counter(s.execute(_COUNTING_APPROVALS, {"request_id": req.id}).scalars())
-
-    def _complete(self, s: Session, req: ApprovalRequest) -> bool:
-        have = self._approvals(s, req)
-        return all(have[role] >= n for role, n in req.required_approvals.items())
-
-    def _promote(
-        self, s: Session, req: ApprovalRequest, typ: str, asset: Any, version: Any, actor: str
+    def _promote(  # noqa: PLR0913 - the request, its subject, who acts and what counted
+        self,
+        s: Session,
+        req: ApprovalRequest,
+        typ: str,
+        asset: Any,
+        version: Any,
+        actor: str,
+        approvals: Counter[str],
     ) -> DecisionEvent:
-        """Move the version into the stage unless a plugin vetoes; the event of the outcome."""
+        """Move the version into the stage unless a plugin vetoes; the event of the outcome.
+        ``approvals``: the roles of the approvals that count, by number."""
         evidence = {f.kind: dict(f.metrics) for f in evidence_facts(s, typ, version)}
         context = PromotionContext(
             request_id=req.id,
@@ -493,7 +536,7 @@ class Promotions(GovernancePart):
             kind="promotion",
             metrics={"stage": req.target_stage, "request_id": req.id},
             details={
-                "approvals": dict(self._approvals(s, req)),
+                "approvals": dict(approvals),
                 "policy_digests": req.policy_digests,
             },
         )
@@ -520,6 +563,11 @@ class Promotions(GovernancePart):
             ]
         announce(self.plugins, events)
         return len(events)
+
+
+def _complete(req: ApprovalRequest, approvals: Counter[str]) -> bool:
+    """Do ``approvals`` (roles by number) meet every approval ``req`` requires?"""
+    return all(approvals[role] >= n for role, n in req.required_approvals.items())
 
 
 def _check_stage_asset(asset_type: str, stage: GovernedStage, ref: str) -> None:

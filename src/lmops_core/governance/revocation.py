@@ -8,6 +8,7 @@ explicit revalidation, on evidence newer than the revocation, clears the mark.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -55,6 +56,13 @@ def last_revocation(s: Session, typ: str, version: Any) -> datetime | None:
     """When the version was last revoked or marked revalidation-required (None: never)."""
     last = s.execute(_LAST_REVOCATION, {"typ": typ, "vid": version.id}).scalar_one_or_none()
     return aware(last) if last is not None else None
+
+
+def revoked_at(records: Sequence[Any]) -> datetime | None:
+    """:func:`last_revocation` of a version whose evidence ``records`` (all of them) the
+    caller has read."""
+    times = [e.created_at for e in records if e.kind == "revocation"]
+    return aware(max(times)) if times else None
 
 
 class Revocations(GovernancePart):
@@ -294,4 +302,4 @@ class Revocations(GovernancePart):
         return sorted(required - fresh)
 
 
-__all__ = ["REVALIDATOR_ROLES", "Revocations", "last_revocation"]
+__all__ = ["REVALIDATOR_ROLES", "Revocations", "last_revocation", "revoked_at"]

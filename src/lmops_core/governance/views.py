@@ -6,6 +6,7 @@ is also how the workflow answers after it changed a request.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from collections.abc import Sequence
@@ -111,10 +112,25 @@ class QueuedRequest:
     status: str = "pending"
 
 
+@functools.cache
+def _subject_query(asset_type: str) -> Select[Any]:
+    # Built once per asset type: every decision reads its subject with it.
+    asset_cls, version_cls, fk = store.asset_classes(asset_type)
+    return (
+        select(version_cls, asset_cls)
+        .join(asset_cls, getattr(version_cls, fk) == asset_cls.id)
+        .where(version_cls.id == bindparam("version_id"))
+    )
+
+
 def request_subject(s: Session, req: ApprovalRequest) -> tuple[Any, Any]:
-    """The asset and the version a request is about."""
-    version = store.version_by_id(s, req.asset_type, req.version_id)
-    return store.asset_of(s, req.asset_type, version), version
+    """The asset and the version a request is about (one joined select), or
+    ``NotFoundError``."""
+    row = s.execute(_subject_query(req.asset_type), {"version_id": req.version_id}).first()
+    if row is None:
+        raise NotFoundError(f"{req.asset_type} version id {req.version_id} does not exist")
+    version, asset = row
+    return asset, version
 
 
 @checked_public  # every argument checked before it nears the database (lmops_core.validation)

@@ -15,7 +15,7 @@ from lmops_core.digests import parse_digest
 from lmops_core.errors import IntegrityError, ValidationError
 from lmops_core.redaction import redact
 from lmops_core.registry.db import SNAPSHOT_MEMO
-from lmops_core.registry.models import Evidence, VersionMetric
+from lmops_core.registry.models import Evidence, VersionMetric, utcnow
 from lmops_core.registry.plain_text import check_text, json_clean
 from lmops_core.registry.store.refs import ref_of
 from lmops_core.registry.store.writer import AuditWriter
@@ -49,6 +49,12 @@ def record_metrics(
 def evidence_digest(body: Mapping[str, Any]) -> str:
     """The content digest of an evidence body (its canonical JSON)."""
     return "sha256:" + hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+#: Built once: every attached record is inserted with it.
+_INSERT_EVIDENCE = insert(Evidence.__table__).returning(  # type: ignore[attr-defined]
+    Evidence.__table__.c.id  # type: ignore[attr-defined]
+)
 
 
 def attach_evidence(
@@ -113,26 +119,27 @@ def attach_evidence(
         # Only paired evidence carries the key, so digests of unpaired evidence are unchanged.
         body["paired"] = ref_of(session, "model", paired)
         body["paired_digest"] = paired.digest
-    row = Evidence(
-        subject_type=asset_type,
-        subject_id=version.id,
+    values: dict[str, Any] = {
+        "subject_type": asset_type,
+        "subject_id": version.id,
         **{
             name: value
             for name, value in body.items()
             if name not in ("subject", "paired", "paired_digest")
         },
-        paired_model_version_id=None if paired is None else paired.id,
-        digest=evidence_digest(body),
-        created_by=audit.actor,
-    )
-    session.add(row)
+        "paired_model_version_id": None if paired is None else paired.id,
+        "digest": evidence_digest(body),
+        "created_at": utcnow(),
+        "created_by": audit.actor,
+    }
+    # One plain INSERT ... RETURNING id: no unit-of-work flush (this runs in every decision).
+    row = Evidence(id=session.execute(_INSERT_EVIDENCE, values).scalar_one(), **values)
     record_metrics(
         session,
         asset_type=asset_type,
         version_id=version.id,
         metrics=numeric_metrics(f"{kind}.", body["metrics"]),
     )
-    session.flush()
     audit.record(
         session,
         "evidence.attach",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import bindparam, select
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select
 from sqlmodel import Session, col
 
 from lmops_core.errors import ValidationError
@@ -68,14 +68,17 @@ def _insert_or_lock(session: Session, new: Any, existing: Any) -> Any:
     return None
 
 
+#: Built once: every policy evaluation reads the tags of the version it judges.
+_TAGS_OF = select(col(VersionTag.key), col(VersionTag.value)).where(
+    col(VersionTag.subject_type) == bindparam("subject_type"),
+    col(VersionTag.subject_id) == bindparam("subject_id"),
+)
+
+
 def tags_of(session: Session, asset_type: str, version_id: int) -> dict[str, str]:
     """The tags of one version, as a dict."""
-    rows = session.execute(
-        select(VersionTag).where(
-            col(VersionTag.subject_type) == asset_type, col(VersionTag.subject_id) == version_id
-        )
-    ).scalars()
-    return {t.key: t.value for t in rows}
+    rows = session.execute(_TAGS_OF, {"subject_type": asset_type, "subject_id": version_id})
+    return {key: value for key, value in rows}
 
 
 def tags_and_aliases(
