@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pydantic
 from yaml.nodes import Node
 
 from lmops_core.compliance.model import Clause, PackDocument
@@ -18,8 +17,11 @@ from lmops_core.policy.loader import (
     MatchedRule,
     compile_rules,
     file_bytes,
+    format_loc,
     line_for,
-    yaml_document,
+    matched_rule,
+    schema_loc,
+    validated_document,
 )
 
 
@@ -46,15 +48,13 @@ class CompliancePack:
     def matched_rules(self) -> list[MatchedRule]:
         """Every rule of the pack, as the policy engine judges it."""
         return [
-            MatchedRule(
-                file=str(self.path),
-                digest=self.digest,
-                policy=self.id,
-                rule=rule,
-                expressions={
-                    c.name: self.expressions[(rule.name, c.name)] for c in rule.conditions
-                },
-                line=self.rule_lines.get(rule.name),
+            matched_rule(
+                self.path,
+                self.digest,
+                self.id,
+                rule,
+                self.expressions,
+                self.rule_lines.get(rule.name),
             )
             for rule in self.document.rules
         ]
@@ -80,13 +80,10 @@ def read_pack(path: Path) -> tuple[CompliancePack | None, list[LintIssue]]:
     raw, issues = file_bytes(path, "pack")
     if raw is None:
         return None, issues
-    root, data, issues = yaml_document(raw, file, "pack")
-    if root is None or issues:
+    parsed, issues = validated_document(raw, file, "pack", PackDocument, _schema_issue)
+    if parsed is None:
         return None, issues
-    try:
-        document = PackDocument.model_validate(data)
-    except pydantic.ValidationError as exc:
-        return None, [_schema_issue(file, root, error) for error in exc.errors()]
+    root, document = parsed
     expressions, issues = compile_rules(file, root, document.rules)
     rule_lines = {rule.name: line_for(root, ("rules", i)) for i, rule in enumerate(document.rules)}
     issues += _mapping_issues(file, root, document)
@@ -135,15 +132,14 @@ def _mapping_issues(file: str, root: Node, document: PackDocument) -> list[LintI
     return issues
 
 
-def _schema_issue(file: str, root: Node, error: Any) -> LintIssue:
-    loc = tuple(part for part in error["loc"] if isinstance(part, int) or "[" not in part)
-    where = ""
-    for part in loc:
-        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
+def _schema_issue(file: str, root: Node, data: Any, error: Any) -> LintIssue:
+    del data  # a pack's errors name no rule, so the data is not read
+    loc = schema_loc(error)
     if error["type"] == "extra_forbidden":
         message = f"unknown key {loc[-1]!r}"
     else:
-        message = f"{where or 'top level'}: {str(error['msg']).removeprefix('Value error, ')}"
+        reason = str(error["msg"]).removeprefix("Value error, ")
+        message = f"{format_loc(loc) or 'top level'}: {reason}"
     return LintIssue(file, message, line_for(root, loc))
 
 

@@ -12,7 +12,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from lmops_core.policy.model import Name, Rule, refuse_duplicates, schema_text
+from lmops_core.policy.model import (
+    LmopsDocument,
+    Name,
+    Rules,
+    document_config,
+    refuse_duplicates,
+    schema_text,
+)
 
 #: The languages a pack (and so its report) may be written in.
 PackLanguage = Literal["en", "zh-CN"]
@@ -47,17 +54,11 @@ class Clause(_Strict):
         return value
 
 
-class PackDocument(_Strict):
+class PackDocument(LmopsDocument):
     """A compliance pack file."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        title="lmops compliance pack",
-        json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
-    )
+    model_config = document_config("lmops compliance pack")
 
-    api_version: Literal["lmops/v1"] = Field(alias="apiVersion")
     kind: Literal["CompliancePack"]
     id: Name = Field(description="The pack's name, unique among installed packs.")
     version: str = Field(pattern=_VERSION_PATTERN, description="The pack's own version.")
@@ -65,14 +66,8 @@ class PackDocument(_Strict):
     title: str = Field(min_length=1, max_length=200)
     standard: str = Field(min_length=1, max_length=200, description="The standard it implements.")
     description: str = ""
-    rules: list[Rule] = Field(default_factory=list)
+    rules: Rules = Field(default_factory=list)
     clauses: list[Clause] = Field(min_length=1, description="In the order an assessor reads.")
-
-    @field_validator("rules")
-    @classmethod
-    def _unique_rules(cls, value: list[Rule]) -> list[Rule]:
-        refuse_duplicates([rule.name for rule in value], "rule name")
-        return value
 
     @field_validator("clauses")
     @classmethod

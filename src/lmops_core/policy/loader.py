@@ -5,10 +5,10 @@ from __future__ import annotations
 import functools
 import types
 import typing
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pydantic
 import yaml
@@ -23,6 +23,7 @@ from lmops_core.policy.model import ASSET_TYPES, RISK_TIERS, Event, PolicyDocume
 # libyaml parses about 20x faster than PyYAML's pure-Python parser, with the same marks.
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_POLICY_BYTES = 1024 * 1024
+DocumentT = TypeVar("DocumentT", bound=pydantic.BaseModel)
 POLICY_SUFFIXES = (".yaml", ".yml")
 
 
@@ -106,16 +107,29 @@ class PolicySet:
 
 
 def _matched(policy: Policy, rule: Rule) -> MatchedRule:
+    line = policy.lines.get((rule.name, None))
+    return matched_rule(policy.path, policy.digest, policy.name, rule, policy.expressions, line)
+
+
+def matched_rule(
+    path: Path,
+    digest: str,
+    policy: str,
+    rule: Rule,
+    expressions: Mapping[tuple[str, str], CompiledExpression],
+    line: int | None,
+) -> MatchedRule:
+    """``rule`` of the file at ``path`` (named ``policy``) with its conditions' expressions."""
     return MatchedRule(
-        file=str(policy.path),
-        digest=policy.digest,
-        policy=policy.name,
+        file=str(path),
+        digest=digest,
+        policy=policy,
         rule=rule,
         expressions={
-            condition.name: policy.expressions[(rule.name, condition.name)]
+            condition.name: expressions[(rule.name, condition.name)]
             for condition in rule.conditions
         },
-        line=policy.lines.get((rule.name, None)),
+        line=line,
     )
 
 
@@ -197,13 +211,10 @@ def _parsed_policy(path: Path, raw: bytes) -> tuple[Policy | None, tuple[LintIss
 
 def _parse_policy(path: Path, raw: bytes) -> tuple[Policy | None, list[LintIssue]]:
     file = str(path)
-    root, data, issues = yaml_document(raw, file, "policy")
-    if root is None or issues:
+    parsed, issues = validated_document(raw, file, "policy", PolicyDocument, _schema_issue)
+    if parsed is None:
         return None, issues
-    try:
-        document = PolicyDocument.model_validate(data)
-    except pydantic.ValidationError as exc:
-        return None, [_schema_issue(file, root, data, error) for error in exc.errors()]
+    root, document = parsed
     lines = _rule_lines(root, document)
     expressions, issues = compile_rules(file, root, document.rules)
     if issues:
@@ -231,6 +242,24 @@ def yaml_document(raw: bytes, file: str, what: str) -> tuple[Node | None, Any, l
     except UnicodeDecodeError as exc:
         return None, None, [LintIssue(file, f"{what} file is not UTF-8 (byte {exc.start})")]
     return parse_yaml(text, file)
+
+
+def validated_document(
+    raw: bytes,
+    file: str,
+    what: str,
+    model: type[DocumentT],
+    schema_issue: Callable[[str, Node, Any, Any], LintIssue],
+) -> tuple[tuple[Node, DocumentT] | None, list[LintIssue]]:
+    """The YAML root of ``raw`` and its data validated as ``model``; else ``None`` and the
+    issues (a schema error becomes ``schema_issue(file, root, data, error)``)."""
+    root, data, issues = yaml_document(raw, file, what)
+    if root is None or issues:
+        return None, issues
+    try:
+        return (root, model.model_validate(data)), []
+    except pydantic.ValidationError as exc:
+        return None, [schema_issue(file, root, data, error) for error in exc.errors()]
 
 
 def compile_rules(
@@ -379,15 +408,20 @@ def _rule_lines(root: Node, document: PolicyDocument) -> dict[tuple[str, str | N
     return lines
 
 
+def schema_loc(error: Any) -> tuple[int | str, ...]:
+    """Where in the file a pydantic ``error`` is: its ``loc`` less the union members' tags."""
+    return tuple(part for part in error["loc"] if isinstance(part, int) or "[" not in part)
+
+
 def _schema_issue(file: str, root: Node, data: Any, error: Any) -> LintIssue:
-    loc = tuple(part for part in error["loc"] if isinstance(part, int) or "[" not in part)
+    loc = schema_loc(error)
     line = line_for(root, loc)
     rule, condition = _names_at(data, loc)
-    where = _format_loc(loc)
+    where = format_loc(loc)
     if error["type"] == "extra_forbidden":
         allowed = _allowed_keys(loc[:-1])
         hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
-        message = f"unknown key {loc[-1]!r} at {_format_loc(loc[:-1]) or 'top level'}{hint}"
+        message = f"unknown key {loc[-1]!r} at {format_loc(loc[:-1]) or 'top level'}{hint}"
     else:
         reason = str(error["msg"]).removeprefix("Value error, ")
         value = error.get("input")
@@ -400,7 +434,8 @@ def _schema_issue(file: str, root: Node, data: Any, error: Any) -> LintIssue:
     return LintIssue(file, message, line, "error", rule, condition)
 
 
-def _format_loc(loc: tuple[int | str, ...]) -> str:
+def format_loc(loc: tuple[int | str, ...]) -> str:
+    """``loc`` as a reader writes it: ``rules[0].conditions[1]``."""
     text = ""
     for part in loc:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -239,27 +240,40 @@ class Rule(_Strict):
         return None
 
 
-class PolicyDocument(_Strict):
-    """A policy file: a named set of rules."""
-
-    model_config = ConfigDict(
+def document_config(title: str) -> ConfigDict:
+    """The config of a whole lmops file's model: strict, frozen, its schema titled ``title``."""
+    return ConfigDict(
         extra="forbid",
         frozen=True,
-        title="lmops policy",
+        title=title,
         json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
     )
 
+
+class LmopsDocument(_Strict):
+    """What every lmops YAML file (a policy, a compliance pack) starts with."""
+
     api_version: Literal["lmops/v1"] = Field(alias="apiVersion")
+
+
+def _unique_rule_names(value: list[Rule]) -> list[Rule]:
+    refuse_duplicates([item.name for item in value], "rule name")
+    return value
+
+
+#: A file's rules, no two with the same name.
+Rules = Annotated[list[Rule], AfterValidator(_unique_rule_names)]
+
+
+class PolicyDocument(LmopsDocument):
+    """A policy file: a named set of rules."""
+
+    model_config = document_config("lmops policy")
+
     kind: Literal["Policy"]
     name: Name
     description: str = ""
-    rules: list[Rule] = Field(min_length=1)
-
-    @field_validator("rules")
-    @classmethod
-    def _unique_rule_names(cls, value: list[Rule]) -> list[Rule]:
-        refuse_duplicates([item.name for item in value], "rule name")
-        return value
+    rules: Rules = Field(min_length=1)
 
 
 def refuse_duplicates(names: list[str], what: str) -> None:

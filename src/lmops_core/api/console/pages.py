@@ -30,6 +30,7 @@ from lmops_core.api.console.render import (
     PREFIX,
     REPORT_HEADERS,
     SIGN_IN,
+    FormPage,
     page,
     part,
     render,
@@ -282,25 +283,10 @@ async def inbox(
     )
 
 
-def _request_html(
-    request: Request,
-    principal: Principal,
-    request_id: str,
-    *,
-    csrf: str | None = None,
-    error: str = "",
-    notice: str = "",
-) -> str:
+def _request_page(request: Request, principal: Principal, request_id: str) -> FormPage:
     view = views.request_view(acting(request, principal), principal, request_id)
-    return render(
-        request,
-        "request.html",
-        csrf=csrf,
-        view=view,
-        error=error,
-        notice=notice,
-        title=f"Request {view.request.ref} to {view.request.target_stage}",
-    )
+    title = f"Request {view.request.ref} to {view.request.target_stage}"
+    return FormPage(request, "request.html", view, title)
 
 
 @router.get("/requests/{request_id}")
@@ -320,7 +306,7 @@ async def request_page(
         request,
         principal,
         ("request", request_id, notice),
-        lambda: _request_html(request, principal, request_id, csrf=CSRF_SLOT, notice=notice),
+        lambda: _request_page(request, principal, request_id).html(csrf=CSRF_SLOT, notice=notice),
     )
 
 
@@ -345,7 +331,7 @@ async def decide(request: Request, principal: Reviewer, request_id: RequestId) -
     except LmopsError as exc:
         # Bad input or a stale request: show the page again, now in its new state, with why.
         return await refused_form(
-            exc, lambda error: _request_html(request, principal, request_id, error=error)
+            exc, lambda error: _request_page(request, principal, request_id).html(error=error)
         )
     return RedirectResponse(
         f"{PREFIX}/requests/{part(request_id)}?decided={decision}", status_code=303

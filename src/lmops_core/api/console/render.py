@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -103,6 +104,29 @@ def render(request: Request, template: str, *, csrf: str | None = None, **contex
     return scrubber_of(request).text(html)
 
 
+@dataclass(frozen=True)
+class FormPage:
+    """A page holding forms: ``template`` showing ``view``, titled ``title``."""
+
+    request: Request
+    template: str
+    view: Any
+    title: str
+
+    def html(self, *, csrf: str | None = None, error: str = "", notice: str = "") -> str:
+        """The page as HTML, with why a form was refused (``error``) or what it did (``notice``);
+        ``csrf`` as for :func:`render`."""
+        return render(
+            self.request,
+            self.template,
+            csrf=csrf,
+            view=self.view,
+            error=error,
+            notice=notice,
+            title=self.title,
+        )
+
+
 def page(request: Request, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
     """``template`` rendered for the request's signed-in user (if any) as an HTML response."""
     return HTMLResponse(
@@ -149,6 +173,7 @@ def error_page(request: Request, status: int, code: str, message: str) -> Respon
 __all__ = [
     "ARTIFACT_HEADERS",
     "CSRF_SLOT",
+    "FormPage",
     "PAGE_HEADERS",
     "PREFIX",
     "REPORT_HEADERS",

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from lmops_core.annotation.models import SampleReviewDetail, SampleReviewPublic
 from lmops_core.annotation.review import REVIEWER_ROLES
 from lmops_core.api.console.pages import Reader, cached_page, checked_form, refused_form
-from lmops_core.api.console.render import CSRF_SLOT, PREFIX, page, part, render
+from lmops_core.api.console.render import CSRF_SLOT, PREFIX, FormPage, page, part
 from lmops_core.api.routes import Text
 from lmops_core.api.routes.reviews import SAMPLE_REVIEWERS
 from lmops_core.api.security import acting, on_pages
@@ -104,25 +104,9 @@ def review_list(
     return page(request, "reviews.html", reviews=reviews, shown=status, title="Sample reviews")
 
 
-def _review_html(
-    request: Request,
-    principal: Principal,
-    review_id: str,
-    *,
-    csrf: str | None = None,
-    error: str = "",
-    notice: str = "",
-) -> str:
+def _review_page(request: Request, principal: Principal, review_id: str) -> FormPage:
     view = review_view(acting(request, principal), principal, review_id)
-    return render(
-        request,
-        "review.html",
-        csrf=csrf,
-        view=view,
-        error=error,
-        notice=notice,
-        title=f"Sample review of {view.review.ref}",
-    )
+    return FormPage(request, "review.html", view, f"Sample review of {view.review.ref}")
 
 
 @router.get("/{review_id}")
@@ -138,7 +122,7 @@ async def review_page(
         request,
         principal,
         ("review", review_id, notice),
-        lambda: _review_html(request, principal, review_id, csrf=CSRF_SLOT, notice=notice),
+        lambda: _review_page(request, principal, review_id).html(csrf=CSRF_SLOT, notice=notice),
     )
 
 
@@ -147,7 +131,7 @@ async def _again(
 ) -> Response:
     """The review page again, in its new state, saying why the form was refused."""
     return await refused_form(
-        exc, lambda error: _review_html(request, principal, review_id, error=error)
+        exc, lambda error: _review_page(request, principal, review_id).html(error=error)
     )
 
 
