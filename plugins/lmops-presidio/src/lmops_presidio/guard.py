@@ -189,7 +189,7 @@ class PiiGuard:
     def leftovers(self, redactions: Sequence[Redaction]) -> list[list[Finding]]:
         """Personal data left in redacted texts, by re-scanning them; offsets in the output.
 
-        What the operators wrote is blanked first (spaces, so offsets hold):
+        What the operators wrote is blanked first (offsets hold):
         a placeholder such as ``<CN_MOBILE>`` is never itself scanned, and its
         Latin letters cannot make the English NER read a Chinese text. The
         blanks are as wide as the values they replaced (:mod:`lmops_presidio.rescan`),
