@@ -54,6 +54,12 @@ def test_a_clause_mapped_to_no_rule_is_an_error_naming_file_line_and_clause(
         load_pack(path)
 
 
+def test_an_empty_pack_file_is_called_a_pack_file(tmp_path: Path) -> None:
+    [issue] = lint_pack(_write(tmp_path, "# nothing here\n"))
+    assert issue.severity == "error" and issue.line == 1
+    assert issue.message == "pack file is empty"
+
+
 def test_a_clause_naming_a_missing_rule_is_an_error(tmp_path: Path) -> None:
     path = _write(tmp_path, PACK.replace("rules: [accuracy]", "rules: [accuracy, safety]"))
     [issue] = lint_pack(path)

@@ -241,7 +241,7 @@ def yaml_document(raw: bytes, file: str, what: str) -> tuple[Node | None, Any, l
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return None, None, [LintIssue(file, f"{what} file is not UTF-8 (byte {exc.start})")]
-    return parse_yaml(text, file)
+    return parse_yaml(text, file, what)
 
 
 def validated_document(
@@ -309,14 +309,15 @@ def _retrain_pipeline_issues(policy: Policy) -> list[LintIssue]:
     return issues
 
 
-def parse_yaml(text: str, file: str) -> tuple[Node | None, Any, list[LintIssue]]:
-    """The YAML node tree and the data of ``text`` (from ``file``), or the issues found:
-    malformed YAML, duplicate keys, anchors and aliases (policy and pack files alike)."""
+def parse_yaml(text: str, file: str, what: str) -> tuple[Node | None, Any, list[LintIssue]]:
+    """The YAML node tree and the data of ``text`` (from ``file``, a ``what`` file: policy,
+    pack), or the issues found: an empty file, malformed YAML, duplicate keys, anchors and
+    aliases."""
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
         if root is None:
-            return None, None, [LintIssue(file, "policy file is empty", 1)]
+            return None, None, [LintIssue(file, f"{what} file is empty", 1)]
         issues = list(_structure_issues(root, file))
         data = None if issues else loader.construct_document(root)
     except yaml.MarkedYAMLError as exc:
