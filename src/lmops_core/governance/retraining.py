@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
@@ -194,16 +194,16 @@ def _refusal(
     if done is not None:
         return f"retraining request {request.id} already awaits review (promotion request {done})"
     attempts = select(RetrainingAttempt).where(col(RetrainingAttempt.model) == model)
-    flying = s.execute(
-        select(col(RetrainingAttempt.id)).where(
-            col(RetrainingAttempt.model) == model, col(RetrainingAttempt.state).in_(IN_FLIGHT)
-        )
-    ).scalar()
+    # One statement, so one snapshot: read apart, a racer could miss an attempt still in
+    # flight and then see its start, and be told "cooling down" (even with no cool-down).
+    flying, last = s.execute(
+        select(
+            func.max(case((col(RetrainingAttempt.state).in_(IN_FLIGHT), RetrainingAttempt.id))),
+            func.max(RetrainingAttempt.started_at),
+        ).where(col(RetrainingAttempt.model) == model)
+    ).one()
     if flying is not None:
         return _in_flight(model, flying)
-    last = s.execute(
-        select(func.max(RetrainingAttempt.started_at)).where(col(RetrainingAttempt.model) == model)
-    ).scalar()
     cooldown: timedelta = plan.settings.cooldown
     if last is not None and aware(last) + cooldown > now:
         return (
