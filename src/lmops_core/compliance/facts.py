@@ -53,7 +53,9 @@ class FactSource(Protocol):
         """Audit events in chain order after ``after_seq``."""
         ...
 
-    def lineage(self, ref: str, *, direction: str = "up", depth: int = 10) -> list[LineageEdgePublic]:
+    def lineage(
+        self, ref: str, *, direction: str = "up", depth: int = 10
+    ) -> list[LineageEdgePublic]:
         """Lineage edges reachable from ``ref``."""
         ...
 

@@ -265,7 +265,9 @@ def _approvals_line(verdict: ClauseVerdict, words: Mapping[str, str]) -> str:
         return words["no_approvals"]
     line = words["required"].format(roles=_roles(verdict.required_approvals, words))
     if verdict.missing_approvals:
-        line += words["semicolon"] + words["missing"].format(roles=_roles(verdict.missing_approvals, words))
+        line += words["semicolon"] + words["missing"].format(
+            roles=_roles(verdict.missing_approvals, words)
+        )
     return line
 
 
