@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
-
 from datetime import UTC, datetime
+from typing import Protocol
 
 from lmops_core.compliance.facts import DerivedFact, FactSource, derive_facts
 from lmops_core.compliance.labels import CHROME, LABELS, term
