@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lmops_core.compliance import CompliancePack, load_pack, render_pack_report
 from lmops_core.compliance.labels import CHROME, LABELS
+from lmops_core.governance.schemas import ApprovalRequestPublic
 from lmops_core.workspace import Workspace
 from tests.compliance.conftest import PASSING, model_with
 from tests.compliance.test_pack_lint import PACK
@@ -98,26 +99,39 @@ def test_the_digest_is_stable_across_runs_and_moves_with_the_evidence(
     assert render_pack_report(store, cn_pack, ref).digest != first.digest
 
 
-def test_sign_offs_a_clause_asks_for_come_from_an_approved_request_of_the_version(
-    tmp_path: Path,
-) -> None:
-    ws = policy_ws(tmp_path, prod_policy("gate"))
+def _pack_asking_a_validator(tmp_path: Path) -> Path:
+    """The tiny pack, its one rule asking a validator's sign-off."""
     pack_file = tmp_path / "pack.yaml"
     condition = "      - {name: acc, expr: evidence.eval.metrics.acc >= 0.5}\n"
     pack_file.write_text(
         PACK.replace(condition, condition + "    approvals: [{role: validator}]\n"),
         encoding="utf-8",
     )
-    pack = load_pack(pack_file)
-    ref = model_with(ws, tmp_path, {"eval": {"acc": 0.8}}, 1, author=ws_as(ws, "author"))
-    [before] = render_pack_report(ws, pack, ref).verdicts
-    assert (before.status, dict(before.missing_approvals)) == ("not-evidenced", {"validator": 1})
+    return pack_file
+
+
+def _approved(
+    ws: Workspace, ref: str, validator_says: str, risk_says: str
+) -> ApprovalRequestPublic:
+    """``sub`` asks for production; ``val`` and ``risk`` approve with these comments."""
     grant(ws, "sub", "submitter")
     grant(ws, "val", "validator")
     grant(ws, "risk", "risk_officer")
     request = request_as(ws, "sub", ref)
-    decide_as(ws, "val", "validator", request.id, comment="evidence reviewed")
-    decide_as(ws, "risk", "risk_officer", request.id, comment="risk accepted")
+    decide_as(ws, "val", "validator", request.id, comment=validator_says)
+    decide_as(ws, "risk", "risk_officer", request.id, comment=risk_says)
+    return request
+
+
+def test_sign_offs_a_clause_asks_for_come_from_an_approved_request_of_the_version(
+    tmp_path: Path,
+) -> None:
+    ws = policy_ws(tmp_path, prod_policy("gate"))
+    pack = load_pack(_pack_asking_a_validator(tmp_path))
+    ref = model_with(ws, tmp_path, {"eval": {"acc": 0.8}}, 1, author=ws_as(ws, "author"))
+    [before] = render_pack_report(ws, pack, ref).verdicts
+    assert (before.status, dict(before.missing_approvals)) == ("not-evidenced", {"validator": 1})
+    request = _approved(ws, ref, "evidence reviewed", "risk accepted")
     after = render_pack_report(ws, pack, ref)
     assert [v.status for v in after.verdicts] == ["met"]
     assert "sign-offs required: validator ×1" in after.markdown
@@ -139,12 +153,7 @@ def test_a_sign_off_by_the_author_does_not_count_when_the_rule_wants_independenc
         separation_of_duties=False,
     )
     ws = policy_ws(tmp_path, policy_yaml("gate", lenient_gate))
-    pack_file = tmp_path / "pack.yaml"
-    condition = "      - {name: acc, expr: evidence.eval.metrics.acc >= 0.5}\n"
-    pack_file.write_text(
-        PACK.replace(condition, condition + "    approvals: [{role: validator}]\n"),
-        encoding="utf-8",
-    )
+    pack_file = _pack_asking_a_validator(tmp_path)
     ref = model_with(ws, tmp_path, {"eval": {"acc": 0.8}}, 1, author=ws_as(ws, "author"))
     grant(ws, "author", "validator", "submitter")
     grant(ws, "risk", "risk_officer")
@@ -208,12 +217,7 @@ def test_the_chinese_report_has_no_stray_english_words(
     }
     del evidence["content_sample"]
     ref = model_with(ws, tmp_path, evidence, 1, author=ws_as(ws, "author"))
-    grant(ws, "sub", "submitter")
-    grant(ws, "val", "validator")
-    grant(ws, "risk", "risk_officer")
-    request = request_as(ws, "sub", ref)
-    decide_as(ws, "val", "validator", request.id, comment="证据已核对")
-    decide_as(ws, "risk", "risk_officer", request.id, comment="风险可接受")
+    _approved(ws, ref, "证据已核对", "风险可接受")
     report = render_pack_report(ws, cn_pack, ref)
     assert {v.status for v in report.verdicts} == {"met", "not-met", "not-evidenced"}
     allowed = _identifier_words(cn_pack, report.markdown) | {"sub", "val", "risk", "assessor"}
