@@ -51,6 +51,7 @@ LABELS: Final[dict[PackLanguage, dict[str, str]]] = {
         "comment": "comment",
         "artifacts": "artifacts",
         "colon": ": ",
+        "because": "{expression} ({why})",
         "semicolon": "; ",
         "derived": "computed from the store for this report",
         "basis": "read from",
@@ -107,6 +108,7 @@ LABELS: Final[dict[PackLanguage, dict[str, str]]] = {
         "comment": "意见",
         "artifacts": "附件",
         "colon": "：",
+        "because": "{expression}（{why}）",
         "semicolon": "；",
         "derived": "生成本报告时由存储计算",
         "basis": "依据",
@@ -139,7 +141,7 @@ LABELS: Final[dict[PackLanguage, dict[str, str]]] = {
 #: The words the renderers add around a pack report (empty tables, the digest line), per language.
 CHROME: Final[dict[PackLanguage, Chrome]] = {
     "en": ENGLISH,
-    "zh-CN": Chrome(lang="zh-CN", none_recorded="无记录", digest="报告摘要", rows="{n} 行"),
+    "zh-CN": Chrome(lang="zh-CN", none_recorded="无记录", digest="报告摘要：", rows="{n} 行"),
 }
 
 

@@ -231,7 +231,7 @@ def _detail(outcome: RuleOutcome, words: Mapping[str, str]) -> str:
         kind = outcome.condition.removeprefix("evidence:")
         why = words[f"why.{group}"].format(message=outcome.message, kind=kind)
     if outcome.expression and why:
-        return f"{outcome.expression} ({why})"
+        return words["because"].format(expression=outcome.expression, why=why)
     return outcome.expression or why
 
 

@@ -18,11 +18,12 @@ NONE_RECORDED = "none recorded"
 @dataclass(frozen=True)
 class Chrome:
     """The words a renderer adds around a document (the document's own words are its own):
-    the page language, the empty-table text, the digest line, a folded table's row count."""
+    the page language, the empty-table text, the digest line's label, a folded table's row
+    count."""
 
     lang: str = "en"
     none_recorded: str = NONE_RECORDED
-    digest: str = "Report digest"
+    digest: str = "Report digest:"
     rows: str = "{n} rows"
 
 

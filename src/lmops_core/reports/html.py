@@ -94,7 +94,7 @@ def render_html(
         fold = section.key not in _UNFOLDED
         parts.extend(_block(b, fold=fold, chrome=chrome) for b in section.blocks)
         parts.append("</section>")
-    parts.append(f"<hr><p>{escape(chrome.digest)}: <code>{escape(digest)}</code></p>")
+    parts.append(f"<hr><p>{escape(chrome.digest)} <code>{escape(digest)}</code></p>")
     if audit_checkpoint is not None:
         parts.append(
             "<p>Audit log checkpoint (signed, outside the digest): "

@@ -90,7 +90,7 @@ def render_markdown(
             lines += [chrome.none_recorded, ""]
         for block in section.blocks:
             lines.extend(_block(block, chrome))
-    lines += ["---", "", f"{chrome.digest}: `{digest}`", ""]
+    lines += ["---", "", f"{chrome.digest} `{digest}`", ""]
     if audit_checkpoint is not None:
         lines += [
             f"Audit log checkpoint (signed, outside the digest): "
