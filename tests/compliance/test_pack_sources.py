@@ -122,3 +122,27 @@ def test_cli_pack_lint_exits_2_naming_the_clause(tmp_path: Path) -> None:
     assert f"{bad}:18: error: clause '1.2' is mapped to no rule" in result.output
     clean = CliRunner().invoke(app, ["packs", "lint", str(CN_PACK)])
     assert clean.exit_code == 0, clean.output
+
+
+def test_packs_list_shows_the_shipped_packs_and_a_plugins_pack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plugin = _plugin(tmp_path, PACK)
+    for key, value in {
+        "LMOPS_HOME": str(tmp_path / "home"),
+        "LMOPS_POLICIES_DIR": str(CN_PACK.parents[1]),  # the repository's policies/
+        "LMOPS_LOAD_ENTRY_POINTS": "false",
+        "LMOPS_PLUGINS": plugin,
+    }.items():
+        monkeypatch.setenv(key, value)
+    listed = CliRunner().invoke(app, ["packs", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    rows = {
+        r["id"]: (r["language"], r["clauses"], r["offered_by"]) for r in json.loads(listed.stdout)
+    }
+    assert rows == {
+        "cn-tc260-003": ("zh-CN", 5, "policies"),
+        "eu-ai-act": ("en", 7, "policies"),
+        "sr-11-7": ("en", 7, "policies"),
+        "tiny": ("en", 1, "pack_plugin"),
+    }

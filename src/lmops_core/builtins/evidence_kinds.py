@@ -39,6 +39,18 @@ VALIDATION = EvidenceKind(
     name="validation",
     description="An independent validation report attached by a validator.",
 )
+GUARD_CONFIG = EvidenceKind(
+    name="guard_config",
+    description="The runtime guard configuration a version is to be served behind (a "
+    "GuardConfig file, kept as an artifact), attached by whoever deploys it: whether personal "
+    "data in answers is redacted or blocked and how many request categories are refused.",
+    metrics=[
+        Metric(
+            "pii_guard", "boolean", headline=True, description="personal data redacted or blocked"
+        ),
+        Metric("refusal_categories", "integer", "categories", headline=True),
+    ],
+)
 PICKLE_ALLOWED = EvidenceKind(
     name="pickle_allowed",
     description="Files of a model version that are not an inert format (pickle or unknown), "
@@ -159,6 +171,7 @@ CORE_KINDS: tuple[EvidenceKind, ...] = (
     DATASET_CARD,
     INGESTION,
     VALIDATION,
+    GUARD_CONFIG,
     PICKLE_ALLOWED,
     BUNDLE,
     PROMOTION_REQUEST,

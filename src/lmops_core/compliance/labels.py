@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 from lmops_core.compliance.model import PackLanguage
+from lmops_core.reports.document import ENGLISH, Chrome
 
-#: Every label a pack report prints, per language (the keys are the same in each).
+#: Every label a pack report prints, per language: every English key is in each language;
+#: ``role.*``, ``decision.*`` and ``stage.*`` translate those names (see :func:`term`).
 LABELS: Final[dict[PackLanguage, dict[str, str]]] = {
     "en": {
         "title": "compliance report",
@@ -46,6 +49,24 @@ LABELS: Final[dict[PackLanguage, dict[str, str]]] = {
         "role": "role",
         "decision": "decision",
         "comment": "comment",
+        "artifacts": "artifacts",
+        "colon": ": ",
+        "because": "{expression} ({why})",
+        "semicolon": "; ",
+        "derived": "computed from the store for this report",
+        "basis": "read from",
+        "check_evidence": "evidence:{kind}",
+        "none_value": "none",
+        "outcome.pass": "pass",
+        "outcome.fail": "fail",
+        "outcome.missing": "missing",
+        "outcome.error": "error",
+        # An outcome's own message (the engine's, in English) says best why a check did not pass.
+        "why.evidence": "{message}",
+        "why.missing": "{message}",
+        "why.error": "{message}",
+        "why.definition": "{message}",
+        "why.false": "condition is false",
     },
     "zh-CN": {
         "title": "合规评估报告",
@@ -85,7 +106,48 @@ LABELS: Final[dict[PackLanguage, dict[str, str]]] = {
         "role": "角色",
         "decision": "决定",
         "comment": "意见",
+        "artifacts": "附件",
+        "colon": "：",
+        "because": "{expression}（{why}）",
+        "semicolon": "；",
+        "derived": "生成本报告时由存储计算",
+        "basis": "依据",
+        "check_evidence": "证据：{kind}",
+        "none_value": "无",
+        "outcome.pass": "通过",
+        "outcome.fail": "未通过",
+        "outcome.missing": "缺失",
+        "outcome.error": "出错",
+        "why.evidence": "没有可用的 {kind} 证据",
+        "why.missing": "表达式读取的值不存在",
+        "why.error": "表达式无法求值",
+        "why.definition": "规则定义有误",
+        "why.false": "条件不成立",
+        "role.viewer": "查看人员",
+        "role.submitter": "提交人",
+        "role.validator": "验证人员",
+        "role.risk_officer": "风险负责人",
+        "role.data_steward": "数据管理人员",
+        "role.admin": "管理员",
+        "decision.approve": "批准",
+        "decision.reject": "驳回",
+        "stage.staging": "预发布",
+        "stage.production": "生产",
+        "stage.approved-for-training": "批准用于训练",
+        "stage.approved-for-use": "批准使用",
     },
 }
 
-__all__ = ["LABELS"]
+#: The words the renderers add around a pack report (empty tables, the digest line), per language.
+CHROME: Final[dict[PackLanguage, Chrome]] = {
+    "en": ENGLISH,
+    "zh-CN": Chrome(lang="zh-CN", none_recorded="无记录", digest="报告摘要：", rows="{n} 行"),
+}
+
+
+def term(words: Mapping[str, str], group: str, name: str) -> str:
+    """A role, decision or stage name in the report's language (as is when not translated)."""
+    return words.get(f"{group}.{name}", name)
+
+
+__all__ = ["CHROME", "LABELS", "term"]

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
-from lmops_core.compliance.labels import LABELS
+from lmops_core.compliance.facts import DerivedFact, FactSource, derive_facts
+from lmops_core.compliance.labels import CHROME, LABELS, term
 from lmops_core.compliance.loader import CompliancePack
 from lmops_core.compliance.verdict import ClauseVerdict, PackJudge, judge_pack
 from lmops_core.governance.schemas import ApprovalRequestPublic, Page
@@ -35,7 +37,7 @@ class PackGovernance(PackJudge, Protocol):
         ...
 
 
-class PackReportSource(Protocol):
+class PackReportSource(FactSource, Protocol):
     """What a pack report reads of a store (a ``Workspace`` is one)."""
 
     @property
@@ -45,10 +47,6 @@ class PackReportSource(Protocol):
 
     def get(self, ref: str) -> VersionPublic:
         """The version a reference names."""
-        ...
-
-    def evidence(self, ref: str, *, kind: str | None = None) -> list[EvidencePublic]:
-        """The evidence on ``ref``, oldest first."""
         ...
 
 
@@ -69,19 +67,30 @@ def render_pack_report(ws: PackReportSource, pack: CompliancePack, ref: str) -> 
     """The report of model version ``ref`` against ``pack``, in the pack's language."""
     version = ws.get(ref)
     approved = _approved_requests(ws, version)
-    verdicts = judge_pack(ws.governance, pack, version.ref, approved)
-    newest: dict[str, EvidencePublic] = {}
+    derived = derive_facts(ws, version)
+    now = datetime.now(UTC)
+    verdicts = judge_pack(
+        ws.governance,
+        pack,
+        version.ref,
+        approved,
+        extra=[fact.as_evidence(version, now) for fact in derived],
+        author=version.created_by,
+    )
+    newest: dict[str, EvidencePublic | DerivedFact] = {}
     for record in ws.evidence(version.ref):  # oldest first: the newest of a kind stays
         newest[record.kind] = record
+    newest.update((fact.kind, fact) for fact in derived)  # as judged: derived facts win
     doc = build_pack_document(pack, version, verdicts, newest, approved)
     digest = doc.digest()
+    chrome = CHROME[pack.document.language]
     return PackReport(
         ref=version.ref,
         pack=pack.id,
         document=doc,
         digest=digest,
-        markdown=render_markdown(doc, digest),
-        html=render_html(doc, digest),
+        markdown=render_markdown(doc, digest, chrome=chrome),
+        html=render_html(doc, digest, chrome=chrome),
         verdicts=tuple(verdicts),
     )
 
@@ -105,7 +114,7 @@ def build_pack_document(
     pack: CompliancePack,
     version: VersionPublic,
     verdicts: Sequence[ClauseVerdict],
-    newest: Mapping[str, EvidencePublic],
+    newest: Mapping[str, EvidencePublic | DerivedFact],
     approved: Sequence[ApprovalRequestPublic],
 ) -> Document:
     """The report document: an overview, the clause table, one section per clause, the
@@ -114,13 +123,14 @@ def build_pack_document(
     counts = {
         key: sum(v.status == key for v in verdicts) for key in ("met", "not-met", "not-evidenced")
     }
+    colon = words["colon"]
     overview = Text(
-        "; ".join(
+        words["semicolon"].join(
             (
-                f"{words['standard']}: {pack.document.standard}",
-                f"{words['pack']}: {pack.id} {pack.document.version}",
-                f"{words['pack_digest']}: {pack.digest}",
-                f"{words['version']}: {version.ref} ({version.digest})",
+                f"{words['standard']}{colon}{pack.document.standard}",
+                f"{words['pack']}{colon}{pack.id} {pack.document.version}",
+                f"{words['pack_digest']}{colon}{pack.digest}",
+                f"{words['version']}{colon}{version.ref} ({version.digest})",
             )
         )
     )
@@ -143,15 +153,17 @@ def build_pack_document(
 
 def _clause_section(
     verdict: ClauseVerdict,
-    newest: Mapping[str, EvidencePublic],
+    newest: Mapping[str, EvidencePublic | DerivedFact],
     words: Mapping[str, str],
     pack: CompliancePack,
 ) -> Section:
     clause = verdict.clause
-    blocks: list[Block] = [Text(f"{words['status']}: {words[verdict.status]}")]
+    colon = words["colon"]
+    blocks: list[Block] = [Text(f"{words['status']}{colon}{words[verdict.status]}")]
     if clause.summary:
-        blocks.append(Text(f"{words['summary']}: {clause.summary}"))
+        blocks.append(Text(f"{words['summary']}{colon}{clause.summary}"))
     metrics_of = {kind: numbers_only(e.metrics) for kind, e in newest.items()}
+    none = words["none_value"]
     blocks.append(
         Table(
             columns=(
@@ -164,10 +176,10 @@ def _clause_section(
             rows=tuple(
                 (
                     o.rule,
-                    o.condition,
-                    o.status,
-                    _detail(o),
-                    measured_values(o.expression, metrics_of),
+                    _check_name(o, words),
+                    words[f"outcome.{o.status}"],
+                    _detail(o, words),
+                    measured_values(o.expression, metrics_of, none=none),
                 )
                 for o in verdict.outcomes
             ),
@@ -188,8 +200,9 @@ def _clause_section(
                 words["recorded"],
                 words["by"],
                 words["metrics"],
+                words["artifacts"],
             ),
-            rows=tuple(_evidence_row(newest[k]) for k in kinds if k in newest),
+            rows=tuple(_evidence_row(newest[k], words) for k in kinds if k in newest),
             caption=words["evidence"],
         )
     )
@@ -197,32 +210,63 @@ def _clause_section(
     return Section(f"clause-{clause.id}", f"{clause.id} {clause.title}", tuple(blocks))
 
 
-def _detail(outcome: RuleOutcome) -> str:
-    """The expression, and why a check did not pass; never the engine's "recorded N ago",
-    which would change the digest as time passes."""
+def _check_name(outcome: RuleOutcome, words: Mapping[str, str]) -> str:
+    if outcome.check == "evidence":
+        return words["check_evidence"].format(kind=outcome.condition.removeprefix("evidence:"))
+    return outcome.condition
+
+
+def _detail(outcome: RuleOutcome, words: Mapping[str, str]) -> str:
+    """The expression, and why a check did not pass, in the report's language; never the
+    engine's "recorded N ago", which would change the digest as time passes.
+
+    A failed condition shows the pack's own message (written in the pack's language)."""
     if outcome.status == "pass":
         return outcome.expression or ""
-    if outcome.expression and outcome.message:
-        return f"{outcome.expression} ({outcome.message})"
-    return outcome.expression or outcome.message
+    if outcome.status == "fail":
+        # The engine's default when a condition has no message of its own.
+        why = words["why.false"] if outcome.message == "condition is false" else outcome.message
+    else:
+        group = outcome.check if outcome.check in ("evidence", "definition") else outcome.status
+        kind = outcome.condition.removeprefix("evidence:")
+        why = words[f"why.{group}"].format(message=outcome.message, kind=kind)
+    if outcome.expression and why:
+        return words["because"].format(expression=outcome.expression, why=why)
+    return outcome.expression or why
 
 
-def _evidence_row(e: EvidencePublic) -> tuple[str, ...]:
+def _evidence_row(e: EvidencePublic | DerivedFact, words: Mapping[str, str]) -> tuple[str, ...]:
     metrics = numbers_only(e.metrics)
     shown = ", ".join(f"{k}={fmt_value(metrics[k])}" for k in sorted(metrics))
-    return (e.kind, e.digest, fmt_time(e.created_at), e.created_by, shown)
+    if isinstance(e, DerivedFact):
+        basis = "; ".join(e.basis)
+        return (e.kind, e.digest, words["derived"], "lmops", shown, basis)
+    return (e.kind, e.digest, fmt_time(e.created_at), e.created_by, shown, _linked(e))
 
 
-def _roles(counts: Mapping[str, int]) -> str:
-    return ", ".join(f"{role} ×{count}" for role, count in counts.items())
+def _linked(e: EvidencePublic) -> str:
+    """The evidence's stored files (each a digest in the artifact store), and the judge and
+    sample it names when it names them (an assessor re-checks a sampled evaluation with both)."""
+    parts = [f"{name}={digest}" for name, digest in sorted(e.artifacts.items())]
+    for key in ("judge", "sample"):
+        value = e.details.get(key)
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            parts.append(f"{key}={fmt_value(value)}")
+    return "; ".join(parts)
+
+
+def _roles(counts: Mapping[str, int], words: Mapping[str, str]) -> str:
+    return ", ".join(f"{term(words, 'role', role)} ×{count}" for role, count in counts.items())
 
 
 def _approvals_line(verdict: ClauseVerdict, words: Mapping[str, str]) -> str:
     if not verdict.required_approvals:
         return words["no_approvals"]
-    line = words["required"].format(roles=_roles(verdict.required_approvals))
+    line = words["required"].format(roles=_roles(verdict.required_approvals, words))
     if verdict.missing_approvals:
-        line += "; " + words["missing"].format(roles=_roles(verdict.missing_approvals))
+        line += words["semicolon"] + words["missing"].format(
+            roles=_roles(verdict.missing_approvals, words)
+        )
     return line
 
 
@@ -232,7 +276,14 @@ def _approval_blocks(
     rows: list[tuple[str, ...]] = []
     for request in approved:
         rows += [
-            (request.id, request.target_stage, d.actor, d.role, d.decision, d.comment)
+            (
+                request.id,
+                term(words, "stage", request.target_stage),
+                d.actor,
+                term(words, "role", d.role),
+                term(words, "decision", d.decision),
+                d.comment,
+            )
             for d in request.decisions
         ]
     columns = ("request", "stage", "reviewer", "role", "decision", "comment")

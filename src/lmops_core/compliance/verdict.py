@@ -14,7 +14,7 @@ from typing import Literal, Protocol, cast
 from lmops_core.compliance.loader import CompliancePack
 from lmops_core.compliance.model import Clause
 from lmops_core.governance.schemas import ApprovalRequestPublic
-from lmops_core.policy import MatchedRule, PolicyEvaluation, RuleOutcome
+from lmops_core.policy import EvidenceFacts, MatchedRule, PolicyEvaluation, RuleOutcome
 from lmops_core.terms import GovernedStage
 
 ClauseStatus = Literal["met", "not-met", "not-evidenced"]
@@ -26,9 +26,15 @@ class PackJudge(Protocol):
     """What judging a pack asks the governance service (a ``Governance`` is one)."""
 
     def explain_rules(
-        self, ref: str, rules: Sequence[MatchedRule], *, to: GovernedStage
+        self,
+        ref: str,
+        rules: Sequence[MatchedRule],
+        *,
+        to: GovernedStage,
+        extra: Sequence[EvidenceFacts] = (),
     ) -> PolicyEvaluation:
-        """``rules`` judged on ``ref`` as a request to enter ``to`` now."""
+        """``rules`` judged on ``ref`` as a request to enter ``to`` now, ``extra`` facts
+        beside its evidence."""
         ...
 
 
@@ -48,27 +54,38 @@ def judge_pack(
     pack: CompliancePack,
     ref: str,
     approved: Sequence[ApprovalRequestPublic] = (),
+    *,
+    extra: Sequence[EvidenceFacts] = (),
+    author: str | None = None,
 ) -> list[ClauseVerdict]:
     """Every clause of ``pack`` judged on version ``ref``, in the pack's order.
 
     ``approved`` are the approved requests of this very version; a clause whose
-    rules ask for sign-offs that none of them carries is not evidenced.
+    rules ask for sign-offs that none of them carries is not evidenced. When one of
+    those rules keeps ``separation_of_duties`` (the default), a sign-off by the
+    version's ``author`` or by the request's requester does not count: the approval
+    must be independent of whoever built or asked. ``extra`` are derived facts
+    (:mod:`lmops_core.compliance.facts`) judged beside the recorded evidence.
     """
     outcomes: list[RuleOutcome] = []
     by_stage: dict[str, list[MatchedRule]] = {}
     for matched in pack.matched_rules():
         by_stage.setdefault(matched.rule.applies_to.transition, []).append(matched)
     for stage, rules in by_stage.items():
-        outcomes += judge.explain_rules(ref, rules, to=cast(GovernedStage, stage)).outcomes
+        evaluation = judge.explain_rules(ref, rules, to=cast(GovernedStage, stage), extra=extra)
+        outcomes += evaluation.outcomes
     rules_by_name = {rule.name: rule for rule in pack.document.rules}
-    signed = _signed_roles(approved)
     verdicts = []
     for clause in pack.clauses:
         mine = tuple(o for o in outcomes if o.rule in clause.rules)
         required: dict[str, int] = {}
+        independent = False
         for name in clause.rules:
-            for approval in rules_by_name[name].approvals:
+            rule = rules_by_name[name]
+            independent = independent or (rule.separation_of_duties and bool(rule.approvals))
+            for approval in rule.approvals:
                 required[approval.role] = max(required.get(approval.role, 0), approval.count)
+        signed = _signed_roles(approved, author if independent else None, independent)
         missing = {
             role: count - signed.get(role, 0)
             for role, count in sorted(required.items())
@@ -91,14 +108,24 @@ def _status(outcomes: Sequence[RuleOutcome], missing: Mapping[str, int]) -> Clau
     return "met"
 
 
-def _signed_roles(approved: Sequence[ApprovalRequestPublic]) -> dict[str, int]:
-    """The most approvals per role that one approved request of the version carries."""
+def _signed_roles(
+    approved: Sequence[ApprovalRequestPublic], author: str | None, independent: bool
+) -> dict[str, int]:
+    """The most approvals per role that one approved request of the version carries;
+    when ``independent``, approvals by ``author`` or by the request's requester do not
+    count, nor does a second approval by one person."""
     best: dict[str, int] = {}
     for request in approved:
         counts: dict[str, int] = {}
+        excluded = {author, request.requested_by} if independent else set()
+        seen: set[str] = set()
         for decision in request.decisions:
-            if decision.decision == "approve":
-                counts[decision.role] = counts.get(decision.role, 0) + 1
+            if decision.decision != "approve" or decision.actor in excluded:
+                continue
+            if independent and decision.actor in seen:
+                continue
+            seen.add(decision.actor)
+            counts[decision.role] = counts.get(decision.role, 0) + 1
         for role, count in counts.items():
             best[role] = max(best.get(role, 0), count)
     return best

@@ -121,10 +121,15 @@ class PolicySource:
         rules: Sequence[MatchedRule],
         target: GovernedStage,
         requester: str,
+        *,
+        extra: Sequence[EvidenceFacts] = (),
     ) -> PolicyEvaluation:
         """``rules`` (a compliance pack's, not the policy folder's) judged on ``subject``
-        (asset type, asset, version) as if it were entering ``target`` now."""
-        facts = evaluation_facts(s, subject, target, requester)
+        (asset type, asset, version) as if it were entering ``target`` now, with the
+        ``extra`` facts beside the version's own evidence."""
+        asset_type, _, version = subject
+        recorded = evidence_facts(s, asset_type, version, judged_pair(asset_type, version))
+        facts = evaluation_facts(s, subject, target, requester, evidence=[*recorded, *extra])
         return evaluate(
             rules,
             facts,

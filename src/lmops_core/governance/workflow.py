@@ -28,7 +28,7 @@ from lmops_core.governance.revocation import Revocations
 from lmops_core.governance.schemas import ApprovalRequestPublic, Principal
 from lmops_core.governance.views import RequestViews
 from lmops_core.plugins import PluginHost
-from lmops_core.policy import MatchedRule, PolicyEvaluation, PolicySet
+from lmops_core.policy import EvidenceFacts, MatchedRule, PolicyEvaluation, PolicySet
 from lmops_core.registry.db import Database
 from lmops_core.registry.store import AuditWriter
 from lmops_core.terms import GovernedStage, UserRoleName
@@ -98,14 +98,23 @@ class Governance(GovernancePart, RequestViews):
             )
 
     def explain_rules(
-        self, ref: str, rules: Sequence[MatchedRule], *, to: GovernedStage
+        self,
+        ref: str,
+        rules: Sequence[MatchedRule],
+        *,
+        to: GovernedStage,
+        extra: Sequence[EvidenceFacts] = (),
     ) -> PolicyEvaluation:
         """Dry run of ``rules`` given by the caller (a compliance pack's) on ``ref``, judged
-        as a request to enter ``to`` now; no rule at all is not an error here."""
+        as a request to enter ``to`` now; no rule at all is not an error here. ``extra`` are
+        facts the caller derived from the store (a pack's audit-log and training-data facts),
+        judged beside the version's recorded evidence."""
         check_target_stage(to)
         with self.db.read() as s:
             subject = resolve_version(s, ref)
-            return self.policy_source.judge_rules(s, subject, rules, to, self.identity.user)
+            return self.policy_source.judge_rules(
+                s, subject, rules, to, self.identity.user, extra=extra
+            )
 
     # -- roles and tokens (lmops_core.governance.access) ------------------------------
 

@@ -74,19 +74,21 @@ _METRIC_REF = re.compile(
 )
 
 
-def measured_values(expression: str | None, metrics_of: Mapping[str, Mapping[str, Any]]) -> str:
+def measured_values(
+    expression: str | None, metrics_of: Mapping[str, Mapping[str, Any]], *, none: str = "none"
+) -> str:
     """``kind.metric = value`` for every evidence metric a policy condition reads.
 
     ``metrics_of`` maps an evidence kind to the metrics of its newest record on
-    the version; a metric with no value reads ``none``. Shown beside the
-    condition (its threshold) wherever a rule outcome is explained.
+    the version; a metric with no value reads ``none`` (the word given). Shown beside
+    the condition (its threshold) wherever a rule outcome is explained.
     """
     if not expression:
         return ""
     parts = []
     for kind, metric in dict.fromkeys(_METRIC_REF.findall(expression)):
         value = (metrics_of.get(kind) or {}).get(metric)
-        parts.append(f"{kind}.{metric} = {fmt_value(value) if value is not None else 'none'}")
+        parts.append(f"{kind}.{metric} = {fmt_value(value) if value is not None else none}")
     return "; ".join(parts)
 
 

@@ -16,6 +16,22 @@ NONE_RECORDED = "none recorded"
 
 
 @dataclass(frozen=True)
+class Chrome:
+    """The words a renderer adds around a document (the document's own words are its own):
+    the page language, the empty-table text, the digest line's label, a folded table's row
+    count."""
+
+    lang: str = "en"
+    none_recorded: str = NONE_RECORDED
+    digest: str = "Report digest:"
+    rows: str = "{n} rows"
+
+
+#: The renderers' words in English (every report but a pack report in another language).
+ENGLISH = Chrome()
+
+
+@dataclass(frozen=True)
 class Text:
     """A paragraph of plain text."""
 
@@ -125,8 +141,10 @@ class Document:
 
 
 __all__ = [
+    "ENGLISH",
     "NONE_RECORDED",
     "Block",
+    "Chrome",
     "Document",
     "Graph",
     "ReportSection",

@@ -29,11 +29,13 @@ FOLD_ROWS = 8
 _UNFOLDED = frozenset({"verdict"})
 
 
-def _table(t: document.Table, *, fold: bool = False) -> str:
+def _table(
+    t: document.Table, *, fold: bool = False, chrome: document.Chrome = document.ENGLISH
+) -> str:
     caption = f"<caption>{escape(t.caption)}</caption>" if t.caption else ""
     if not t.rows:
         head = f"<p><em>{escape(t.caption)}</em></p>" if t.caption else ""
-        return f'{head}<p class="none">{document.NONE_RECORDED}</p>'
+        return f'{head}<p class="none">{escape(chrome.none_recorded)}</p>'
     head = "".join(f"<th>{escape(c)}</th>" for c in t.columns)
     body = "".join(
         "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in t.rows
@@ -41,7 +43,8 @@ def _table(t: document.Table, *, fold: bool = False) -> str:
     table = f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     if fold and t.caption and len(t.rows) > FOLD_ROWS:
         return (
-            f"<details><summary>{escape(t.caption)} ({len(t.rows)} rows)</summary>{table}</details>"
+            f"<details><summary>{escape(t.caption)} ({escape(chrome.rows.format(n=len(t.rows)))})"
+            f"</summary>{table}</details>"
         )
     return table
 
@@ -51,11 +54,13 @@ def _tree(node: document.TreeNode) -> str:
     return f"<li>{escape(node.label)}" + (f"<ul>{kids}</ul>" if kids else "") + "</li>"
 
 
-def _block(b: document.Block, *, fold: bool = False) -> str:
+def _block(
+    b: document.Block, *, fold: bool = False, chrome: document.Chrome = document.ENGLISH
+) -> str:
     if isinstance(b, document.Text):
         return f"<p>{escape(b.text)}</p>"
     if isinstance(b, document.Table):
-        return _table(b, fold=fold)
+        return _table(b, fold=fold, chrome=chrome)
     if isinstance(b, document.Tree):
         roots = "".join(_tree(r) for r in b.roots)
         return f"<p><em>{escape(b.caption)}</em></p><ul>{roots}</ul>"
@@ -67,12 +72,16 @@ def _block(b: document.Block, *, fold: bool = False) -> str:
 
 
 def render_html(
-    doc: document.Document, digest: str, audit_checkpoint: Mapping[str, Any] | None = None
+    doc: document.Document,
+    digest: str,
+    audit_checkpoint: Mapping[str, Any] | None = None,
+    chrome: document.Chrome = document.ENGLISH,
 ) -> str:
-    """The whole document as an HTML page, ending with its digest (and the audit checkpoint)."""
+    """The whole document as an HTML page, ending with its digest (and the audit checkpoint);
+    ``chrome`` gives the page language and the words the renderer adds (English unless told)."""
     parts = [
         "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
+        f'<html lang="{escape(chrome.lang)}"><head><meta charset="utf-8">',
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "style-src 'unsafe-inline'; img-src data:\">",
         f"<title>{escape(doc.title)}</title><style>{_CSS}</style></head><body>",
@@ -81,11 +90,11 @@ def render_html(
     for section in doc.sections:
         parts.append(f'<section id="{escape(section.key)}"><h2>{escape(section.title)}</h2>')
         if not section.blocks:
-            parts.append(f'<p class="none">{document.NONE_RECORDED}</p>')
+            parts.append(f'<p class="none">{escape(chrome.none_recorded)}</p>')
         fold = section.key not in _UNFOLDED
-        parts.extend(_block(b, fold=fold) for b in section.blocks)
+        parts.extend(_block(b, fold=fold, chrome=chrome) for b in section.blocks)
         parts.append("</section>")
-    parts.append(f"<hr><p>Report digest: <code>{escape(digest)}</code></p>")
+    parts.append(f"<hr><p>{escape(chrome.digest)} <code>{escape(digest)}</code></p>")
     if audit_checkpoint is not None:
         parts.append(
             "<p>Audit log checkpoint (signed, outside the digest): "

@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from lmops_core.reports.document import (
-    NONE_RECORDED,
+    ENGLISH,
     Block,
+    Chrome,
     Document,
     Graph,
     Series,
@@ -29,10 +30,10 @@ def _text(value: str) -> str:
     return out.replace("\r", " ").replace("\n", " ")
 
 
-def _table(t: Table) -> list[str]:
+def _table(t: Table, chrome: Chrome) -> list[str]:
     lines = [f"*{_text(t.caption)}*", ""] if t.caption else []
     if not t.rows:
-        return [*lines, NONE_RECORDED, ""]
+        return [*lines, chrome.none_recorded, ""]
     lines.append("| " + " | ".join(_text(c) for c in t.columns) + " |")
     lines.append("|" + "|".join("---" for _ in t.columns) + "|")
     lines.extend("| " + " | ".join(_text(c) for c in row) + " |" for row in t.rows)
@@ -55,11 +56,11 @@ def series_summary(s: Series) -> str:
     )
 
 
-def _block(b: Block) -> list[str]:
+def _block(b: Block, chrome: Chrome = ENGLISH) -> list[str]:
     if isinstance(b, Text):
         return [_text(b.text), ""]
     if isinstance(b, Table):
-        return _table(b)
+        return _table(b, chrome)
     if isinstance(b, Tree):
         lines = [f"*{_text(b.caption)}*", ""]
         for root in b.roots:
@@ -75,17 +76,21 @@ def _block(b: Block) -> list[str]:
 
 
 def render_markdown(
-    doc: Document, digest: str, audit_checkpoint: Mapping[str, Any] | None = None
+    doc: Document,
+    digest: str,
+    audit_checkpoint: Mapping[str, Any] | None = None,
+    chrome: Chrome = ENGLISH,
 ) -> str:
-    """The whole document as Markdown, ending with its digest (and the audit checkpoint)."""
+    """The whole document as Markdown, ending with its digest (and the audit checkpoint);
+    ``chrome`` gives the words the renderer adds (English unless told)."""
     lines = [f"# {_text(doc.title)}", ""]
     for section in doc.sections:
         lines += [f"## {section.title}", ""]
         if not section.blocks:
-            lines += [NONE_RECORDED, ""]
+            lines += [chrome.none_recorded, ""]
         for block in section.blocks:
-            lines.extend(_block(block))
-    lines += ["---", "", f"Report digest: `{digest}`", ""]
+            lines.extend(_block(block, chrome))
+    lines += ["---", "", f"{chrome.digest} `{digest}`", ""]
     if audit_checkpoint is not None:
         lines += [
             f"Audit log checkpoint (signed, outside the digest): "
