@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_serving import add_load_arguments, build_bundle, serve_rounds
-from lmops_safety.probes import builtin_probe_files, merge_probe_files
+from lmops_safety.probes import builtin_probe_files, merge_probe_files, select_probes
 from lmops_serve.app import create_app
 from lmops_serve.guard_config import GuardSpec, parse_guard_spec
 from lmops_serve.guard_probes import probe_guard
@@ -72,9 +72,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_load_arguments(parser)
     parser.add_argument("--probe-tokens", type=int, default=16, help="max_new_tokens per probe")
+    parser.add_argument(
+        "--per-group", type=int, default=None, help="probes kept per category and language"
+    )
     args = parser.parse_args()
     versions = specs()
-    probes = merge_probe_files(builtin_probe_files())
+    probes = select_probes(
+        merge_probe_files(builtin_probe_files()), languages=None, per_group=args.per_group
+    )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         bundle, keys = build_bundle(root, args.size)
