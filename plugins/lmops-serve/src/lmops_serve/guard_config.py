@@ -39,6 +39,7 @@ from lmops_core.digests import digest_bytes
 from lmops_core.errors import ValidationError
 from lmops_core.kit import read_yaml_file
 from lmops_serve.injection import DETECTORS
+from lmops_serve.known_names import check_known
 from lmops_serve.request_filter import CATEGORIES
 
 DEFAULT_SEGMENT_CHARS = 48
@@ -130,21 +131,11 @@ def parse_guard_spec(document: object, *, source: str) -> GuardSpec:
         raise ValidationError(
             f"{source}: {where}: {first['msg']}", field=where, file=source
         ) from exc
-    _check_known(spec.refusals.categories or (), CATEGORIES, "refusals.categories", source)
-    _check_known(spec.injection.detectors, tuple(DETECTORS), "injection.detectors", source)
+    check_known(
+        spec.refusals.categories or (), CATEGORIES, field="refusals.categories", source=source
+    )
+    check_known(spec.injection.detectors, DETECTORS, field="injection.detectors", source=source)
     return spec
-
-
-def _check_known(names: Iterable[str], known: Iterable[str], where: str, source: str) -> None:
-    """Refuse names that are not among ``known``, naming the file and the field."""
-    known = tuple(known)
-    unknown = sorted(set(names) - set(known))
-    if unknown:
-        raise ValidationError(
-            f"{source}: {where}: unknown {unknown} (expected some of {', '.join(known)})",
-            field=where,
-            file=source,
-        )
 
 
 def load_guard_spec(path: Path | str) -> GuardSpec:

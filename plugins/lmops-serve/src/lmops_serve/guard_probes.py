@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -116,14 +117,7 @@ def probe_guard(
     missing one). See :class:`GuardProbeReport` for what is returned.
     """
     measured = [probe for probe in probes if probe.category in PROBED]
-    present = {probe.category for probe in measured}
-    missing = [category for category in PROBED if category not in present]
-    if missing:
-        raise ValidationError(
-            f'no "{missing[0]}" probes to measure the guard with; it needs some of each of '
-            f"{', '.join(PROBED)}",
-            field="probes",
-        )
+    _need_each_category(Counter(probe.category for probe in measured))
     pipeline = GuardPipeline.build(spec, guards=guards)
     options = GenerationOptions(max_new_tokens)
     _warm_up(pipeline, generator, options, measured[0])
@@ -138,6 +132,16 @@ def probe_guard(
         guards, "pii", needed_by="lmops-serve", install="lmops-presidio", patterns_only=True
     )
     return _report(runs, leak_guard)
+
+
+def _need_each_category(counts: Counter[str]) -> None:
+    for category in PROBED:
+        if not counts[category]:
+            raise ValidationError(
+                f'no "{category}" probes to measure the guard with; it needs some of each of '
+                f"{', '.join(PROBED)}",
+                field="probes",
+            )
 
 
 def _model_input(probe: GuardProbe, prompt: str) -> str:

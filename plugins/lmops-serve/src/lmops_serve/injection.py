@@ -23,6 +23,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from lmops_serve.known_names import check_known
+
 INJECTION_CATEGORY = "prompt_injection"
 """The ``refused_category`` of a request blocked as an injection."""
 
@@ -183,14 +185,7 @@ class InjectionDetector:
         self, mode: str = "off", detectors: Iterable[str] = ("rules",), threshold: float = 0.5
     ) -> None:
         chosen = tuple(detectors)
-        unknown = sorted(set(chosen) - set(DETECTORS))
-        if unknown:
-            from lmops_core.errors import ValidationError
-
-            raise ValidationError(
-                f"unknown injection detectors {unknown} (expected some of {', '.join(DETECTORS)})",
-                field="injection.detectors",
-            )
+        check_known(chosen, DETECTORS, field="injection.detectors", what="injection detectors")
         self.mode = mode
         self.threshold = threshold
         self._detectors: Sequence[Detector] = [DETECTORS[name]() for name in chosen]
