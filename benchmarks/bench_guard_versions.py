@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from bench_serving import add_load_arguments, build_bundle, serve_rounds
-from lmops_safety.probes import builtin_probe_files, merge_probe_files, select_probes
+from lmops_safety.probes import builtin_probe_files, select_probes
 from lmops_serve.app import create_app
 from lmops_serve.guard_config import GuardSpec, parse_guard_spec
 from lmops_serve.guard_probes import probe_guard
@@ -73,22 +74,28 @@ def main() -> None:
     add_load_arguments(parser)
     parser.add_argument("--probe-tokens", type=int, default=16, help="max_new_tokens per probe")
     parser.add_argument(
-        "--per-group", type=int, default=None, help="probes kept per category and language"
+        "--per-file", type=int, default=None, help="probes kept per probe file (default: all)"
     )
     args = parser.parse_args()
     versions = specs()
-    probes = select_probes(
-        merge_probe_files(builtin_probe_files()), languages=None, per_group=args.per_group
-    )
+    # The first N of each *file*, so a sample keeps the PII-canary injection probes too.
+    probes = [
+        probe
+        for probe_file in builtin_probe_files()
+        for probe in select_probes(probe_file.probes, languages=None, per_group=args.per_file)
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         bundle, keys = build_bundle(root, args.size)
         model = default_host().model_runtime("base").open(root / "m")
-        measured = {
-            (name, model_name): probe_guard(spec, m, probes, max_new_tokens=args.probe_tokens)
-            for name, spec in versions.items()
-            for model_name, m in (("tiny", model), ("obedient", Obedient(model)))
-        }
+        measured = {}
+        for name, spec in versions.items():
+            for model_name, m in (("tiny", model), ("obedient", Obedient(model))):
+                print(f"probing {name} with {model_name}...", file=sys.stderr, flush=True)
+                measured[name, model_name] = probe_guard(
+                    spec, m, probes, max_new_tokens=args.probe_tokens
+                )
+        print("serving...", file=sys.stderr, flush=True)
         apps = {
             name: create_app(bundle, public_keys=keys.public_keys(), guard_config=spec)
             for name, spec in versions.items()
