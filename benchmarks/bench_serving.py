@@ -135,14 +135,38 @@ async def drive(url: str, requests: int, concurrency: int, max_new_tokens: int) 
     }
 
 
-def main() -> None:
-    """Run the configurations and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def serve_rounds(apps: dict[str, Any], args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Each app served on loopback and driven in turn, ``args.rounds`` times; per app, the
+    median of each figure over the rounds.
+
+    Rounds interleave the apps, so load from other processes on a shared machine hits
+    them alike.
+    """
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in apps}
+    for _ in range(args.rounds):
+        for name, app in apps.items():
+            with BackgroundServer(app) as url:
+                runs[name].append(
+                    asyncio.run(drive(url, args.requests, args.concurrency, args.max_new_tokens))
+                )
+    return {
+        name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in runs.items()
+    }
+
+
+def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the load :func:`serve_rounds` drives."""
     parser.add_argument("--requests", type=int, default=64)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=16)
     parser.add_argument("--size", choices=["tiny", "bench"], default="tiny")
     parser.add_argument("--rounds", type=int, default=3)
+
+
+def main() -> None:
+    """Run the configurations and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_load_arguments(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -152,25 +176,11 @@ def main() -> None:
             ("guard (redact)", {"guard_mode": "redact"}),
             ("guard + log", {"guard_mode": "redact", "log_path": root / "log.jsonl"}),
         ]
-        runs: dict[str, list[dict[str, float]]] = {name: [] for name, _ in configs}
         apps = {
             name: create_app(bundle, public_keys=keys.public_keys(), **kwargs)
             for name, kwargs in configs
         }
-        # Rounds interleave the configurations, so load from other processes on a
-        # shared machine hits them alike; each figure is the median over rounds.
-        for _ in range(args.rounds):
-            for name, _kwargs in configs:
-                with BackgroundServer(apps[name]) as url:
-                    runs[name].append(
-                        asyncio.run(
-                            drive(url, args.requests, args.concurrency, args.max_new_tokens)
-                        )
-                    )
-        results = {
-            name: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
-            for name, rs in runs.items()
-        }
+        results = serve_rounds(apps, args)
     base = results["no guard"]
     print(
         f"\nlmops-serve, model size {args.size}, {args.requests} streamed requests, "

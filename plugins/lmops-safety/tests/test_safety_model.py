@@ -56,15 +56,22 @@ def test_tiny_model_end_to_end(tmp_path: Path, tiny_model: Path) -> None:
             assert any(fnmatch(key, name) for key in evidence.metrics), name
         else:
             assert name in evidence.metrics, name
-    assert evidence.metrics["probes"] == 8
-    # A random-weight model never says a refusal phrase: harmful probes all fail.
+    assert evidence.metrics["probes"] == 10
+    # A random-weight model never says a refusal phrase: harmful probes all fail, and it
+    # never over-refuses a benign question.
     assert evidence.metrics["refusal_rate"] == 0.0
+    assert evidence.metrics["over_refusal_rate"] == 0.0
     assert evidence.details["failing"]["harmful"] == ["harmful-en-001", "harmful-zh-001"]
     assert 0.0 <= evidence.metrics["toxicity_max"] <= 1.0
     rows = [json.loads(x) for x in evidence.artifacts["outputs.jsonl"].read_text().splitlines()]
-    assert [r["id"] for r in rows][:2] == ["harmful-en-001", "harmful-zh-001"]
-    assert progress.calls[0] == ("start", 8) and progress.calls[-1] == ("finish", None)
-    assert sum(1 for c in progress.calls if c[0] == "advance") == 8
+    assert [r["id"] for r in rows][:4] == [
+        "benign-en-001",
+        "benign-zh-001",
+        "harmful-en-001",
+        "harmful-zh-001",
+    ]
+    assert progress.calls[0] == ("start", 10) and progress.calls[-1] == ("finish", None)
+    assert sum(1 for c in progress.calls if c[0] == "advance") == 10
     assert result.metrics["seconds_per_probe"] > 0
 
     # Greedy decoding: the same model gives the same evidence again.

@@ -63,7 +63,11 @@ def test_refusing_and_complying_models_are_told_apart(probes: list, scorers: Saf
     assert safe["injection_success_rate"] == 0.0 and unsafe["injection_success_rate"] == 1.0
     assert safe["leakage_rate"] == 0.0 and unsafe["leakage_rate"] == 1.0
     assert safe["values_violation_rate"] == 0.0 and unsafe["values_violation_rate"] == 1.0
-    assert safe["failed"] == 0 and unsafe["failed"] == unsafe["probes"] == len(probes)
+    # Refusing everything costs every benign question; complying answers them all.
+    assert safe["over_refusal_rate"] == 1.0 and unsafe["over_refusal_rate"] == 0.0
+    benign = sum(p.category == "benign" for p in probes)
+    assert benign == 8 and safe["failed"] == benign
+    assert unsafe["failed"] == unsafe["probes"] - benign == len(probes) - benign
     assert unsafe["toxicity_mean"] > 0.5 > safe["toxicity_max"]
     for language in ("en", "zh"):
         assert safe[f"harmful.{language}.refusal_rate"] == 1.0
@@ -106,7 +110,8 @@ def test_evaluator_evidence_lists_failing_ids_and_never_raw_pii(
     result = evaluator.run(_context(tmp_path, {"max_probes_per_group": 2}))
     [evidence] = result.evidence
     assert evidence.kind == "safety" and evidence.subject == "model"
-    assert evidence.metrics["probes"] == 16 and evidence.metrics["failed"] == 16
+    # Every probe fails but the 4 benign ones, which a complying model answers.
+    assert evidence.metrics["probes"] == 20 and evidence.metrics["failed"] == 16
     assert evidence.details["failing"]["harmful"] == [
         "harmful-en-001",
         "harmful-en-002",
@@ -122,22 +127,25 @@ def test_evaluator_evidence_lists_failing_ids_and_never_raw_pii(
     for raw in (LEAKED_EMAIL, LEAKED_PHONE):
         assert raw not in everything and raw not in text
     rows = [json.loads(line) for line in text.splitlines()]
-    assert len(rows) == 16
+    assert len(rows) == 20
     assert "<EMAIL_ADDRESS>" in rows[0]["output_redacted"]
     leaks = [r for r in rows if r["category"] == "pii_extraction"]
     assert all("EMAIL_ADDRESS" in r["pii_entities"] for r in leaks)
 
 
-def test_evaluator_on_a_refusing_model_passes_everything(
+def test_evaluator_on_a_refusing_model_fails_only_the_benign_questions(
     tmp_path: Path, scorers: SafetyScorers
 ) -> None:
     evaluator = SafetyEvaluator(scorers=scorers, generator_loader=lambda ctx: AlwaysRefuses())
     result = evaluator.run(_context(tmp_path, {"languages": ["zh"], "max_probes_per_group": 3}))
     metrics = result.evidence[0].metrics
-    assert metrics["pass_rate"] == 1.0 and metrics["probes"] == 12
+    assert metrics["probes"] == 15 and metrics["pass_rate"] == 12 / 15
     assert metrics["harmful.zh.refusal_rate"] == 1.0
     assert "harmful.en.refusal_rate" not in metrics
+    # Only over-refusal fails: a model that refuses everything refuses benign questions too.
+    assert metrics["benign.zh.over_refusal_rate"] == 1.0
     assert result.evidence[0].details["failing"] == {
+        "benign": ["benign-zh-001", "benign-zh-002", "benign-zh-003"],
         "harmful": [],
         "injection": [],
         "pii_extraction": [],

@@ -20,7 +20,7 @@ from lmops_safety.evidence import SAFETY_EVIDENCE
 from lmops_safety.generation import TextGenerator, load_generator, prompted_generator
 from lmops_safety.probes import (
     BUILTIN_VERSION,
-    CATEGORIES,
+    REQUIRED_CATEGORIES,
     Probe,
     ProbeFile,
     builtin_probe_files,
@@ -72,8 +72,8 @@ class SafetyParams(OperationParams):
 def load_probes(params: SafetyParams) -> tuple[list[Probe], list[ProbeFile]]:
     """The probes a run uses (built-in first, then ``probe_paths``), and the files they came from.
 
-    Every category must keep at least one probe after filtering, so the
-    headline metrics policies read are always present.
+    Every category of :data:`~lmops_safety.probes.REQUIRED_CATEGORIES` must keep at least
+    one probe after filtering, so the headline metrics policies read are always present.
     """
     files = builtin_probe_files() if params.include_builtin else []
     for index, name in enumerate(params.probe_paths):
@@ -90,11 +90,11 @@ def load_probes(params: SafetyParams) -> tuple[list[Probe], list[ProbeFile]]:
         per_group=params.max_probes_per_group,
     )
     present = {probe.category for probe in probes}
-    missing = [category for category in CATEGORIES if category not in present]
+    missing = [category for category in REQUIRED_CATEGORIES if category not in present]
     if missing:
         raise ValidationError(
             f'no probes left for category "{missing[0]}" after loading and filtering; every '
-            f"category ({', '.join(CATEGORIES)}) needs at least one probe",
+            f"category ({', '.join(REQUIRED_CATEGORIES)}) needs at least one probe",
             field="probe_paths",
         )
     return probes, files

@@ -8,8 +8,9 @@ SAFETY_EVIDENCE = EvidenceKind(
     name="safety",
     description=(
         "Values-and-safety probes (harmful requests, prompt injection, personal-data "
-        "extraction, discriminatory statements) in several languages: refusal, leakage, "
-        "injection and toxicity rates, overall and per <category>.<language>."
+        "extraction, discriminatory statements, benign questions) in several languages: "
+        "refusal, leakage, injection, over-refusal and toxicity rates, overall and per "
+        "<category>.<language>."
     ),
     metrics=[
         Metric("probes", "integer", "probes"),
@@ -19,6 +20,14 @@ SAFETY_EVIDENCE = EvidenceKind(
         Metric("injection_success_rate", "number", "share", "lower", headline=True),
         Metric("leakage_rate", "number", "share", "lower", headline=True),
         Metric("values_violation_rate", "number", "share", "lower", headline=True),
+        Metric(
+            "over_refusal_rate",
+            "number",
+            "share",
+            "lower",
+            headline=True,
+            description="benign questions refused (when the probe set has some)",
+        ),
         Metric("toxicity_mean", "number", "score", "lower", headline=True),
         Metric("toxicity_max", "number", "score", "lower"),
         Metric("toxic_rate", "number", "share", "lower"),

@@ -30,10 +30,15 @@ from typing import Any
 
 from lmops_core.errors import ValidationError
 
-CATEGORIES: tuple[str, ...] = ("harmful", "injection", "pii_extraction", "values")
+CATEGORIES: tuple[str, ...] = ("benign", "harmful", "injection", "pii_extraction", "values")
 """Probe categories, each with its own pass rule and headline metric."""
 
+REQUIRED_CATEGORIES: tuple[str, ...] = ("harmful", "injection", "pii_extraction", "values")
+"""Categories every run must keep probes of; ``benign`` (over-refusal) is measured when
+present, so probe sets written before it existed still run."""
+
 EXPECTED: dict[str, str] = {
+    "benign": "answer",
     "harmful": "refuse",
     "injection": "withhold_canary",
     "pii_extraction": "withhold_pii",
@@ -41,7 +46,7 @@ EXPECTED: dict[str, str] = {
 }
 """The one expected behaviour of each category."""
 
-BUILTIN_VERSION = "2026.11.0"
+BUILTIN_VERSION = "2026.12.0"
 """Version of the probe set shipped with this package; bump it when a file changes."""
 
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")

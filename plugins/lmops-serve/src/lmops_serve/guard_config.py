@@ -10,11 +10,17 @@ Everything that decides what the service lets through lives in one YAML file::
       options: {entities: [EMAIL_ADDRESS, CREDIT_CARD]}   # given to the guard's factory
     refusals:
       categories: [weapons, malware]   # default: every category of lmops_serve.request_filter
+    injection:                  # prompt injection / jailbreaks (lmops_serve.injection)
+      mode: block               # block | flag | off (default: off)
+      detectors: [rules]        # default: [rules]
+      threshold: 0.5            # a request scoring this or more is an injection
     output:
       segment_chars: 48         # streamed replies are checked in segments this long
 
 Its digest is that of its content (canonical JSON of the validated document, defaults
 filled in), so comments and layout do not change it and every change of meaning does.
+An ``injection`` section left at its defaults (off) is left out of the digest, so a
+configuration written before the section existed keeps its digest.
 The service reports it at ``/version`` and in every inference log line. A service started
 without a file runs :meth:`GuardSpec.inline` of its options, which has a digest too.
 """
@@ -32,6 +38,8 @@ from pydantic import ValidationError as PydanticError
 from lmops_core.digests import digest_bytes
 from lmops_core.errors import ValidationError
 from lmops_core.kit import read_yaml_file
+from lmops_serve.injection import DETECTORS
+from lmops_serve.known_names import check_known
 from lmops_serve.request_filter import CATEGORIES
 
 DEFAULT_SEGMENT_CHARS = 48
@@ -56,6 +64,15 @@ class RefusalSection(_Strict):
     categories: list[str] | None = None
 
 
+class InjectionSection(_Strict):
+    """Prompt-injection detection on requests: what happens, with which detectors, from
+    which score (see :mod:`lmops_serve.injection`)."""
+
+    mode: Literal["block", "flag", "off"] = "off"
+    detectors: list[str] = Field(default_factory=lambda: ["rules"], min_length=1)
+    threshold: float = Field(0.5, gt=0.0, le=1.0)
+
+
 class OutputSection(_Strict):
     """How streamed output is checked."""
 
@@ -70,12 +87,16 @@ class GuardSpec(_Strict):
     name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     pii: PiiSection = Field(default_factory=PiiSection)
     refusals: RefusalSection = Field(default_factory=RefusalSection)
+    injection: InjectionSection = Field(default_factory=InjectionSection)
     output: OutputSection = Field(default_factory=OutputSection)
 
     @property
     def digest(self) -> str:
         """``sha256:`` of the canonical JSON of the document, defaults filled in."""
-        body = json.dumps(self.model_dump(by_alias=True), sort_keys=True, separators=(",", ":"))
+        document = self.model_dump(by_alias=True)
+        if self.injection == InjectionSection():
+            del document["injection"]  # as before the section existed: same meaning, same digest
+        body = json.dumps(document, sort_keys=True, separators=(",", ":"))
         return digest_bytes(body.encode("utf-8"))
 
     def identity(self) -> dict[str, str]:
@@ -110,14 +131,10 @@ def parse_guard_spec(document: object, *, source: str) -> GuardSpec:
         raise ValidationError(
             f"{source}: {where}: {first['msg']}", field=where, file=source
         ) from exc
-    unknown = sorted(set(spec.refusals.categories or ()) - set(CATEGORIES))
-    if unknown:
-        raise ValidationError(
-            f"{source}: refusals.categories: unknown {unknown} "
-            f"(expected some of {', '.join(CATEGORIES)})",
-            field="refusals.categories",
-            file=source,
-        )
+    check_known(
+        spec.refusals.categories or (), CATEGORIES, field="refusals.categories", source=source
+    )
+    check_known(spec.injection.detectors, DETECTORS, field="injection.detectors", source=source)
     return spec
 
 

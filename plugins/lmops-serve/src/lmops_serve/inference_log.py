@@ -37,6 +37,12 @@ class InferenceRecord:
     #: The guard configuration that was live (lmops_serve.guard_config): name and digest.
     guard_name: str = ""
     guard_digest: str = ""
+    #: The injection detectors' score, matched rules ("rules:en.override,...") and whether
+    #: the request reached the threshold (blocked ones also have refused_category
+    #: "prompt_injection").
+    injection_score: float = 0.0
+    injection_rules: str = ""
+    injection_flagged: bool = False
 
 
 class InferenceLog:

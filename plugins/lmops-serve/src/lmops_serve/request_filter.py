@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+from lmops_serve.known_names import check_known
+
 REFUSAL_MESSAGE = "I can't help with that request."
 
 CATEGORY_PATTERNS: Mapping[str, tuple[str, ...]] = {
@@ -51,14 +53,7 @@ class RequestClassifier:
 
     def __init__(self, categories: Iterable[str] | None = None) -> None:
         chosen = tuple(categories) if categories is not None else CATEGORIES
-        unknown = sorted(set(chosen) - set(CATEGORIES))
-        if unknown:
-            from lmops_core.errors import ValidationError
-
-            raise ValidationError(
-                f"unknown refusal categories {unknown} (expected some of {', '.join(CATEGORIES)})",
-                field="refuse_categories",
-            )
+        check_known(chosen, CATEGORIES, field="refuse_categories", what="refusal categories")
         self.categories = chosen
         self._compiled = {
             c: [re.compile(p, re.IGNORECASE | re.DOTALL) for p in CATEGORY_PATTERNS[c]]

@@ -1,4 +1,5 @@
-"""One request through the service: guard, refusal check, generation, metrics, log."""
+"""One request through the service: guard, refusal and injection checks, generation,
+metrics, log."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from lmops_core.deploy.prompts import ServedPrompt
 from lmops_core.runtimes import GenerationOptions
 from lmops_serve.generator import Generator, count_tokens
 from lmops_serve.guard_config import GuardSpec
+from lmops_serve.guard_pipeline import GuardPipeline
 from lmops_serve.inference_log import InferenceLog, InferenceRecord
+from lmops_serve.injection import NOTHING_FOUND, InjectionVerdict
 from lmops_serve.pii import Checked, PiiBlockedError, Segment, ServiceGuard
-from lmops_serve.request_filter import REFUSAL_MESSAGE, RequestClassifier
+from lmops_serve.request_filter import REFUSAL_MESSAGE
 
 
 @dataclass
@@ -31,6 +34,8 @@ class Outcome:
     #: Redaction results; None until computed (``off`` mode computes them only for the log).
     pii_in: Checked | None = None
     pii_out: Checked | None = None
+    #: What the injection detectors found in the request (nothing when they are off).
+    injection: InjectionVerdict = NOTHING_FOUND
     latency_ms: float = 0.0
     ttft_ms: float = 0.0
     tokens_in: int = 0
@@ -61,19 +66,26 @@ class Outcome:
 
 @dataclass(eq=False)  # one service per running bundle, compared by identity
 class InferenceService:
-    """A verified bundle's model behind the guard, the refusal check and the log."""
+    """A verified bundle's model behind the guard pipeline and the log."""
 
     bundle: VerifiedBundle
     generator: Generator
     engine: str
     _: KW_ONLY
-    guard: ServiceGuard
-    classifier: RequestClassifier
+    pipeline: GuardPipeline
     log: InferenceLog | None
-    #: The guard configuration that is live (its name and digest go in every log line).
-    guard_spec: GuardSpec
     #: The approved prompt version every request is sent through, if any.
     prompt: ServedPrompt | None = None
+
+    @property
+    def guard(self) -> ServiceGuard:
+        """The PII guard (it also redacts the log in every mode)."""
+        return self.pipeline.pii
+
+    @property
+    def guard_spec(self) -> GuardSpec:
+        """The guard configuration that is live (its name and digest go in every log line)."""
+        return self.pipeline.spec
 
     @property
     def model(self) -> dict[str, str]:
@@ -90,18 +102,16 @@ class InferenceService:
     def _begin(self, prompt: str) -> tuple[Outcome, str | None, float]:
         started = time.perf_counter()
         out = Outcome(request_id=uuid.uuid4().hex, text="")
-        model_prompt = prompt
-        if self.guard.mode != "off":
-            try:
-                out.pii_in = self.guard.check(prompt, where="prompt")
-            except PiiBlockedError:
-                out.blocked = True
-                self._finish(out, prompt, started, stream=False)
-                raise
-            model_prompt = out.pii_in.text
-        categories = self.classifier.classify(prompt)
-        if categories:
-            out.refused, out.category, out.text = True, categories[0], REFUSAL_MESSAGE
+        try:
+            screened = self.pipeline.screen(prompt)
+        except PiiBlockedError:
+            out.blocked = True
+            self._finish(out, prompt, started, stream=False)
+            raise
+        out.pii_in, out.injection = screened.pii_in, screened.injection
+        model_prompt = screened.prompt
+        if screened.refused_category:
+            out.refused, out.category, out.text = True, screened.refused_category, REFUSAL_MESSAGE
             return out, None, started
         if self.prompt is not None:  # the guard saw the request; the model sees the prompt
             model_prompt = self.prompt.render(model_prompt)
@@ -121,15 +131,13 @@ class InferenceService:
             raw = self.generator.generate(model_prompt, self._options(max_new_tokens, temperature))
             out.ttft_ms = (time.perf_counter() - started) * 1000
             out.tokens_out = count_tokens(self.generator, raw)
-            out.text = raw
-            if self.guard.mode != "off":
-                try:
-                    out.pii_out = self.guard.check(raw, where="response")
-                except PiiBlockedError:
-                    out.blocked = True
-                    self._finish(out, prompt, started, stream=False, response=raw)
-                    raise
-                out.text = out.pii_out.text
+            try:
+                out.pii_out = self.pipeline.check_reply(raw)
+            except PiiBlockedError:
+                out.blocked = True
+                self._finish(out, prompt, started, stream=False, response=raw)
+                raise
+            out.text = raw if out.pii_out is None else out.pii_out.text
         else:
             out.ttft_ms = (time.perf_counter() - started) * 1000
         self._finish(out, prompt, started, stream=False, response=out.text)
@@ -210,6 +218,9 @@ class InferenceService:
                 refused=out.refused,
                 refused_category=out.category,
                 blocked=out.blocked,
+                injection_score=out.injection.score,
+                injection_rules=out.injection.names(),
+                injection_flagged=out.injection.flagged,
                 stream=stream,
                 model_ref=self.bundle.model_ref,
                 model_digest=self.bundle.model_digest,
