@@ -23,7 +23,12 @@ _BUMP = "UPDATE audit_head SET access_seq = access_seq + 1 WHERE id = 1"
 def upgrade() -> None:
     with op.batch_alter_table("audit_head", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("access_seq", sa.BigInteger(), nullable=False, server_default="0")
+            sa.Column(
+                "access_seq",
+                sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                nullable=False,
+                server_default="0",
+            )
         )
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
