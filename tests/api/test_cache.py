@@ -7,7 +7,6 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
-
 from sqlalchemy import text
 
 from lmops_core.api.cache import (
