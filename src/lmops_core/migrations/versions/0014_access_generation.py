@@ -7,6 +7,9 @@ number stands still, so decisions and other writes, which move the audit head's
 ``seq`` but touch no credential, no longer make every caller authenticate again.
 The counter lives on the head row because every audited write locks that row anyway:
 no new lock, so no new order in which two transactions could wait on each other.
+A later revision that rebuilds either table (Alembic's batch mode on SQLite copies it
+into a new one) must create its triggers again: without them a revoked token would
+keep its cached principal (tests/api/test_cache.py fails if they are gone).
 """
 
 import sqlalchemy as sa
