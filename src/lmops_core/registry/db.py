@@ -25,7 +25,6 @@ from sqlmodel import Session
 
 from lmops_core.audit import postgres as audit_postgres
 from lmops_core.errors import ConfigurationError
-from lmops_core.registry.fifo_lock import FifoLock
 
 _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 _BEGIN_KEY = "lmops_begin"
@@ -103,7 +102,6 @@ class Database:
                 )
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
             self._lock_path = Path(db_path + ".write.lock")
-            self._writers = FifoLock()
             self.engine = create_engine(
                 self.url,
                 connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
@@ -141,14 +139,11 @@ class Database:
     def _writer_lock(self) -> Iterator[None]:
         # SQLite's busy handler polls with sleeps of up to 100 ms, so many
         # writers waste most of their time asleep. A kernel file lock queues
-        # writers and wakes the next one as soon as the lock is free. The
-        # file lock is not fair (every waiter races on release), so this
-        # process's own writers first queue in arrival order (FifoLock) and
-        # only the head of that queue contends for the file with other processes.
+        # writers and wakes the next one as soon as the lock is free.
         if not self.is_sqlite:
             yield
             return
-        with self._writers, open(self._lock_path, "a+b") as fh:
+        with open(self._lock_path, "a+b") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield
