@@ -7,8 +7,14 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
-from lmops_core.api.cache import GenerationCache, GenerationReader, read_generation
+from lmops_core.api.cache import (
+    GenerationCache,
+    GenerationReader,
+    read_generation,
+    read_generations,
+)
 from lmops_core.api.paths import PathScrubber
 from lmops_core.workspace import Workspace
 from tests.api.conftest import Env
@@ -38,6 +44,57 @@ def test_generation_moves_with_every_audited_change(env: Env) -> None:
     assert after_grant > before
     env.as_user("root-admin").governance.revoke_role("newcomer", "viewer")
     assert read_generation(env.ws.db) > after_grant
+
+
+def test_access_generation_moves_with_tokens_and_roles_only(env: Env) -> None:
+    admin = env.as_user("root-admin").governance
+    start = read_generations(env.ws.db)
+    req = env.as_user("sub").governance.request_promotion(env.model(), to="production")
+    env.as_user("val").governance.decide(req.id, approve=True, role="validator", comment="ok")
+    after_writes = read_generations(env.ws.db)
+    assert after_writes.store > start.store and after_writes.access == start.access
+    moves = [start.access]
+    token = admin.create_token("temp", role="viewer")  # a grant and a new token
+    moves.append(read_generations(env.ws.db).access)
+    admin.revoke_role("temp", "viewer")
+    moves.append(read_generations(env.ws.db).access)
+    admin.revoke_token(token.split("_")[1])
+    moves.append(read_generations(env.ws.db).access)
+    # Plain SQL moves it too (the triggers, not the service, keep the count).
+    with env.ws.db.write() as s:
+        s.execute(text("DELETE FROM user_roles WHERE \"user\" = 'view'"))
+    moves.append(read_generations(env.ws.db).access)
+    assert moves == sorted(set(moves)), moves  # strictly increasing
+
+
+def test_principals_survive_decisions_but_not_a_revocation_from_elsewhere(env: Env) -> None:
+    with TestClient(env.app) as client:
+        principals = env.app.state.principals
+        assert client.get(LIST, headers=env.auth("val")).status_code == 200
+        missed = principals.misses
+        for _ in range(2):  # each approval moves the store's generation
+            req = client.post(
+                "/api/v1/requests",
+                json={"ref": env.model(), "to": "production"},
+                headers=env.auth("sub"),
+            ).json()
+            approved = client.post(
+                f"/api/v1/requests/{req['id']}/approve",
+                headers=env.auth("val"),
+                json={"role": "validator", "comment": "checked"},
+            )
+            assert approved.status_code == 200, approved.text
+        assert client.get(LIST, headers=env.auth("val")).status_code == 200
+        # The submitter's first call missed; the validator was never checked again.
+        assert principals.misses == missed + 1
+        # Revoked by plain SQL on the store (another process, a DBA): the next call fails.
+        with env.ws.db.write() as s:
+            s.execute(
+                text("UPDATE api_tokens SET revoked_at = :now WHERE id = :id"),
+                {"now": "2026-01-01 00:00:00", "id": env.tokens["val"].split("_")[1]},
+            )
+        assert client.get(LIST, headers=env.auth("val")).status_code == 401
+        assert client.get(LIST, headers=env.auth("view")).status_code == 200
 
 
 def test_list_is_reused_then_refreshed_after_a_write_from_another_process(env: Env) -> None:
@@ -133,6 +190,7 @@ def test_reader_shares_reads_but_never_returns_one_older_than_the_caller(env: En
         await asyncio.sleep(0)  # its read has started
         await asyncio.to_thread(admin.grant_role, "late", "viewer")  # committed now
         after = await reader.read()  # asked after the commit: must see it
-        assert after > values[0] and await in_flight >= values[0]
+        assert after.store > values[0].store and after.access > values[0].access
+        assert await in_flight >= values[0]
 
     asyncio.run(scenario())

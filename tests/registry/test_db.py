@@ -96,3 +96,21 @@ def test_a_snapshot_reads_one_state_in_one_transaction(ws: Workspace, tmp_path: 
     with ws.db.read() as a, ws.db.read() as b:
         assert a is not b  # outside a snapshot every read has its own session
     assert ws.get("model:snap@latest").version == 2
+
+
+def test_the_postgres_pool_has_a_connection_for_every_server_thread(pg_url: str) -> None:
+    import anyio.to_thread
+
+    from lmops_core.registry.db import Database
+
+    async def server_threads() -> int:
+        # The limiter Starlette runs blocking routes under.
+        return int(anyio.to_thread.current_default_thread_limiter().total_tokens)
+
+    db = Database(pg_url)
+    try:
+        pool = db.engine.pool
+        # The routes' threads plus the generation read (lmops_core.api.cache).
+        assert pool.size() + pool._max_overflow >= anyio.run(server_threads) + 1  # type: ignore[attr-defined]
+    finally:
+        db.dispose()

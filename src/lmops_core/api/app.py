@@ -120,7 +120,8 @@ def create_app(
         "bearer API token.",
     )
     app.state.workspace = holder
-    # Answers keyed on the store's generation (lmops_core.api.cache).
+    # Principals keyed on the access generation, answers on the store's
+    # (lmops_core.api.cache).
     app.state.principals = GenerationCache[Principal]()
     app.state.answers = GenerationCache[bytes]()
     registry = AccessRegistry()

@@ -11,6 +11,13 @@ second API worker that writes moves the head the next request reads.
 
 The generation is read *before* the answer is computed, so an answer stored
 under generation ``g`` reflects the store at ``g`` or later, never earlier.
+
+The same row also carries the *access* generation (``access_seq``), which database
+triggers move with every change to a token or a role (revision 0014) and nothing
+else moves. Who a bearer token stands for depends on nothing but tokens and roles,
+so principals are kept per access generation: a decision, which moves the store's
+generation, does not make every caller authenticate again, while revoking a token
+or a role (from this server, a CLI or plain SQL) is seen by the next request.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import asyncio
 import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from lmops_core.errors import AuditChainError
 from lmops_core.registry.db import Database
@@ -27,8 +34,17 @@ from lmops_core.registry.db import Database
 V = TypeVar("V")
 
 
-def read_generation(db: Database) -> int:
-    """The audit head's sequence number: it moves with every audited change.
+class Generations(NamedTuple):
+    """The store's two counters, read together from the audit head row."""
+
+    #: The audit head's sequence number: moves with every audited change.
+    store: int
+    #: Moves with every change to a token or a role (database triggers), and only then.
+    access: int
+
+
+def read_generations(db: Database) -> Generations:
+    """Both generations, read in one statement.
 
     Read on a pooled driver connection without an ORM session: it runs for
     every batch of requests, and this way it costs microseconds, not tens of them.
@@ -38,7 +54,7 @@ def read_generation(db: Database) -> int:
     try:
         cursor = conn.cursor()
         try:
-            cursor.execute("SELECT seq FROM audit_head WHERE id = 1")
+            cursor.execute("SELECT seq, access_seq FROM audit_head WHERE id = 1")
             row = cursor.fetchone()
         finally:
             cursor.close()
@@ -46,7 +62,12 @@ def read_generation(db: Database) -> int:
         conn.close()
     if row is None:
         raise AuditChainError("the store has no audit head row (audit_head, id 1)")
-    return int(row[0])
+    return Generations(int(row[0]), int(row[1]))
+
+
+def read_generation(db: Database) -> int:
+    """The audit head's sequence number: it moves with every audited change."""
+    return read_generations(db).store
 
 
 class GenerationReader:
@@ -62,12 +83,12 @@ class GenerationReader:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._waiting: asyncio.Future[int] | None = None
+        self._waiting: asyncio.Future[Generations] | None = None
         self._worker: asyncio.Task[None] | None = None
         self.reads = 0
 
-    async def read(self) -> int:
-        """A generation read that started after this call."""
+    async def read(self) -> Generations:
+        """Generations read by a read that started after this call."""
         if self._waiting is None:
             self._waiting = asyncio.get_running_loop().create_future()
         waiting = self._waiting
@@ -81,7 +102,7 @@ class GenerationReader:
                 # Everyone waiting on this future arrived before the read below starts.
                 batch, self._waiting = self._waiting, None
                 try:
-                    value = await asyncio.to_thread(read_generation, self.db)
+                    value = await asyncio.to_thread(read_generations, self.db)
                 except Exception as exc:  # noqa: BLE001 - handed to every waiter
                     batch.set_exception(exc)
                     batch.exception()  # marked retrieved: each waiter re-raises it
@@ -169,4 +190,10 @@ class GenerationCache(Generic[V]):
             return len(self._values)
 
 
-__all__ = ["GenerationCache", "GenerationReader", "read_generation"]
+__all__ = [
+    "GenerationCache",
+    "GenerationReader",
+    "Generations",
+    "read_generation",
+    "read_generations",
+]

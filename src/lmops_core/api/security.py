@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute, Match, Mount, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lmops_core.api.cache import GenerationCache, GenerationReader
+from lmops_core.api.cache import GenerationCache, GenerationReader, Generations
 from lmops_core.api.errors import send_error
 from lmops_core.api.paths import scrubber_of
 from lmops_core.api.sessions import SESSION_COOKIE, SessionStore
@@ -123,29 +123,36 @@ def workspace_of(request: Request) -> Workspace:
     return ws
 
 
-async def generation_of(request: Request) -> int:
-    """The store's generation (see :mod:`lmops_core.api.cache`), read once per request."""
-    generation: int | None = getattr(request.state, "lmops_generation", None)
-    if generation is None:
+async def generations_of(request: Request) -> Generations:
+    """The store's and the access generations (see :mod:`lmops_core.api.cache`), read
+    once per request, by a read that started after the request arrived."""
+    generations: Generations | None = getattr(request.state, "lmops_generations", None)
+    if generations is None:
         reader: GenerationReader | None = getattr(request.app.state, "generations", None)
         if reader is None:
             reader = request.app.state.generations = GenerationReader(workspace_of(request).db)
-        generation = await reader.read()
-        request.state.lmops_generation = generation
-    return generation
+        generations = await reader.read()
+        request.state.lmops_generations = generations
+    return generations
+
+
+async def generation_of(request: Request) -> int:
+    """The store's generation (see :mod:`lmops_core.api.cache`), read once per request."""
+    return (await generations_of(request)).store
 
 
 async def authenticate(request: Request, token: str) -> Principal:
-    """The token's principal; reused while the store's generation stands still.
+    """The token's principal; reused while the access generation stands still.
 
-    Revoking a token and granting or revoking a role are audited, so each moves
-    the generation and the next request checks the token against the store
-    again. Failures are never cached. The key is a digest of the token, so the
-    process never holds a secret longer than the request does. A new token
-    is checked in the thread pool.
+    Database triggers move the access generation with every change to a token or
+    a role (revoking a token, granting or revoking a role), whoever makes it, so
+    the next request checks the token against the store again; other writes
+    (decisions, new versions) leave principals cached. Failures are never cached.
+    The key is a digest of the token, so the process never holds a secret longer
+    than the request does. A new token is checked in the thread pool.
     """
     cache: GenerationCache[Principal] = request.app.state.principals
-    generation = await generation_of(request)
+    generation = (await generations_of(request)).access
     key = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
     ws = workspace_of(request)
 
@@ -310,6 +317,7 @@ __all__ = [
     "authenticate",
     "cached_json",
     "generation_of",
+    "generations_of",
     "on_pages",
     "public",
     "require",

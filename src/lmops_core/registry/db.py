@@ -32,6 +32,13 @@ _BEGIN_KEY = "lmops_begin"
 #: within one read transaction (a resolved reference), kept for the snapshot's later reads.
 SNAPSHOT_MEMO = "lmops_snapshot_memo"
 _ADVISORY_LOCK_ID = 0x6C6D6F7073  # "lmops"
+#: PostgreSQL connections kept open between uses.
+POOL_SIZE = 10
+#: Threads that may each hold a connection at once: the admin API runs its blocking
+#: routes on anyio's default pool of 40 threads, plus one for the store-generation read
+#: (lmops_core.api.cache). The pool opens up to one connection per thread, so under load
+#: a thread waits for the database, never for another thread to hand a connection back.
+POOL_THREADS = 40
 
 
 def normalize_url(url: str) -> str:
@@ -101,7 +108,9 @@ class Database:
             )
             _configure_sqlite(self.engine, busy_timeout_ms)
         else:
-            self.engine = create_engine(self.url, pool_size=10, max_overflow=20)
+            self.engine = create_engine(
+                self.url, pool_size=POOL_SIZE, max_overflow=POOL_THREADS + 1 - POOL_SIZE
+            )
             _ping_idle_connections(self.engine)
             audit_postgres.install(self.engine)
 

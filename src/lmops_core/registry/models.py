@@ -319,6 +319,9 @@ class AuditHead(SQLModel, table=True):
     seq: int = Field(default=0, sa_column=Column(Int64, nullable=False))
     hash: str = Field(max_length=64)
     signature: str = Field(max_length=128)
+    #: Moved by database triggers with every change to ``api_tokens`` or ``user_roles``
+    #: (revision 0014): while it stands still, every token authenticates as it did.
+    access_seq: int = Field(default=0, sa_column=Column(Int64, nullable=False, server_default="0"))
 
 
 class AuditGenesis(SQLModel, table=True):
