@@ -38,16 +38,13 @@ def parse_guard_document(data: bytes, *, source: str) -> dict[str, Any]:
         raise ValidationError(f"{source}: not a UTF-8 YAML document: {exc}", file=source) from None
     if not isinstance(document, dict):
         raise ValidationError(
-            f"{source}: a guard configuration is a YAML mapping, got "
-            f"{type(document).__name__}",
+            f"{source}: a guard configuration is a YAML mapping, got {type(document).__name__}",
             file=source,
         )
     return document
 
 
-def check_guard_document(
-    types: GuardConfigSource, data: bytes, *, source: str
-) -> GuardIdentity:
+def check_guard_document(types: GuardConfigSource, data: bytes, *, source: str) -> GuardIdentity:
     """Validate the guard configuration ``data`` with the plugin registered for its kind.
 
     No plugin for the kind is a :class:`~lmops_core.errors.PluginError` naming it (fail
@@ -66,4 +63,3 @@ def check_guard_document(
         )
     parse_digest(identity.digest)
     return identity
-

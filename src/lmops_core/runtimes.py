@@ -373,8 +373,9 @@ class GuardConfigType:
         if not isinstance(self.kind, str) or not self.kind:
             raise PluginError(f"guard configuration kind must be a non-empty string: {self.kind!r}")
         if not callable(self.check) or not callable(self.pipeline):
-            raise PluginError(f'guard configuration kind "{self.kind}": check and pipeline '
-                              "must be callable")
+            raise PluginError(
+                f'guard configuration kind "{self.kind}": check and pipeline must be callable'
+            )
 
 
 class GuardConfigSource(Protocol):

@@ -18,10 +18,10 @@ from lmops_core.deploy import KeyStore, VerifiedBundle, check_standing, load_bun
 from lmops_core.deploy.prompts import ServedPrompt, approved_prompt
 from lmops_core.errors import LmopsError, PolicyViolationError, ValidationError
 from lmops_serve.generator import load_generator
+from lmops_serve.guard_checks import build_checks
 from lmops_serve.guard_config import GuardSpec, load_guard_spec
 from lmops_serve.inference_log import InferenceLog
-from lmops_serve.pii import PiiBlockedError, ServiceGuard
-from lmops_serve.request_filter import RequestClassifier
+from lmops_serve.pii import PiiBlockedError
 from lmops_serve.service import InferenceService, Outcome
 
 if TYPE_CHECKING:
@@ -107,13 +107,7 @@ def open_service(
         plugins = default_host()
     # Bad settings fail before any loading.
     spec = _guard_spec(guard_config, guard_mode, refuse_categories, guard_options)
-    guard = ServiceGuard(
-        spec.pii.mode,
-        spec.pii.options,
-        guards=plugins,
-        segment_chars=spec.output.segment_chars,
-    )
-    classifier = RequestClassifier(spec.refusals.categories)
+    guard, classifier = build_checks(spec, plugins)
     work = Path(tempfile.mkdtemp(prefix="lmops-serve-"))
     try:
         bundle = load_bundle(
