@@ -37,6 +37,8 @@ class InferenceRecord:
     #: The guard configuration that was live (lmops_serve.guard_config): name and digest.
     guard_name: str = ""
     guard_digest: str = ""
+    #: The guard version the bundle pinned (``guard:NAME@N``), "" when it pinned none.
+    guard_ref: str = ""
 
 
 class InferenceLog:
