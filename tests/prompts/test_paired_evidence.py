@@ -68,5 +68,7 @@ def test_pairing_is_part_of_the_evidence_digest_and_only_for_prompts(
     bare = ws.attach_evidence(prompt, kind="note", digest=digest, metrics={"n": 1})
     assert len({one.digest, two.digest, bare.digest}) == 3 and bare.paired is None
     model_digest = ws.get(model).digest
-    with pytest.raises(ValidationError, match="only evidence about a prompt or guard version is paired"):
+    with pytest.raises(
+        ValidationError, match="only evidence about a prompt or guard version is paired"
+    ):
         ws.attach_evidence(model, kind="note", digest=model_digest, metrics={}, paired=other)
