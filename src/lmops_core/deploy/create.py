@@ -93,11 +93,11 @@ def create_bundle(
     if valid_for <= timedelta(0):
         raise ValidationError("a bundle's validity period must be positive", field="valid_for")
     pin = None if guard is None or isinstance(guard, str) else _guard_pin(guard)
-    keys = keys or KeyStore.for_home(ws.settings.home)
-    version, approval = check_deployable(ws, ref, stage=stage)
     if isinstance(guard, str):
         with ws.db.read() as s:
             pin = approved_guard_pin(s, guard, stage=stage)
+    keys = keys or KeyStore.for_home(ws.settings.home)
+    version, approval = check_deployable(ws, ref, stage=stage)
     key_id, signing_key = keys.signing_key()
     dest = Path(dest)
     created = utcnow()
