@@ -129,11 +129,13 @@ def test_a_bad_or_unknown_document_is_refused_naming_the_file(
 
 def test_two_plugins_cannot_register_one_kind(tmp_path: Path) -> None:
     plugins = [write_plugin(tmp_path, TOY, "toy_a.py"), write_plugin(tmp_path, TWIN, "toy_b.py")]
-    with Workspace.open(make_settings(tmp_path / "home", plugins=plugins)) as ws:
-        with pytest.raises(
+    with (
+        Workspace.open(make_settings(tmp_path / "home", plugins=plugins)) as ws,
+        pytest.raises(
             PluginError, match='both register a guard configuration kind for kind "ToyGuard"'
-        ):
-            ws.register_guard("x", _file(tmp_path, "kind: ToyGuard\nname: x\nwords: []\n"))
+        ),
+    ):
+        ws.register_guard("x", _file(tmp_path, "kind: ToyGuard\nname: x\nwords: []\n"))
 
 
 def test_an_operation_runs_a_guard_version_through_its_plugin(

@@ -12,7 +12,6 @@ from lmops_core.workspace import Workspace
 from tests.api.conftest import POLICY, Env, build_env
 from tests.api.test_console_pages import sign_in
 
-
 GUARD_RULE = """\
   - name: guard-prod
     applies_to: {asset: guard, transition: production}

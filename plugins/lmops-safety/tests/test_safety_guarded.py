@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from lmops_safety.guarded import BENIGN_CATEGORY, guard_metrics
+from lmops_safety.probes import Probe, builtin_probe_files, merge_probe_files
+from lmops_safety.suite import ProbeOutcome
 
 from lmops_core.errors import PluginError
 from lmops_core.runtimes import GuardedAnswer
 from lmops_core.testing import Governed
-from lmops_safety.guarded import BENIGN_CATEGORY, guard_metrics
-from lmops_safety.probes import Probe, builtin_probe_files, merge_probe_files
-from lmops_safety.suite import ProbeOutcome
 
 PARAMS = {"max_probes_per_group": 1, "max_new_tokens": 4, "threads": 1}
 GUARD = 'name: {name}\npii: {{mode: "{mode}", options: {{patterns_only: true}}}}\n'
