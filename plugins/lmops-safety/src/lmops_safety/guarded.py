@@ -14,17 +14,16 @@ the latency the guard added per request.
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Sequence
 from typing import Any
 
 from lmops_core.contracts import EvidenceRecord, StageContext, StageResult
 from lmops_core.kit import BaseOperation
-from lmops_core.runtimes import GuardedAnswer, GuardPipeline, torch_threads
-from lmops_safety.evaluator import SafetyParams, load_probes, probe_set_digest, write_outputs
+from lmops_core.runtimes import GuardedAnswer, GuardPipeline
+from lmops_safety.evaluator import SafetyParams, load_probes, run_probes, write_outputs
 from lmops_safety.evidence import GUARD_PROBE_EVIDENCE
 from lmops_safety.generation import TextGenerator, load_generator
-from lmops_safety.suite import ProbeOutcome, SafetyScorers, failing_ids, run_suite, summarise
+from lmops_safety.suite import ProbeOutcome, SafetyScorers, failing_ids
 
 BENIGN_CATEGORY = "benign"
 """Probes of this category are requests a guard should let through (over-refusal)."""
@@ -89,21 +88,9 @@ class GuardProbeEvaluator(BaseOperation[SafetyParams]):
         pipeline = context.guard_pipeline("guard")  # a bad guard fails before the model loads
         generator = GuardedGenerator(load_generator(context), pipeline)
         scorers = SafetyScorers.default(pii_entities=params.pii_entities, guards=context)
-        started = time.perf_counter()
-        with torch_threads(params.threads):
-            outcomes = run_suite(
-                generator,
-                probes,
-                scorers,
-                max_new_tokens=params.max_new_tokens,
-                progress=context.progress,
-            )
-        seconds = time.perf_counter() - started
-        digest = probe_set_digest(files)
-        metrics = summarise(outcomes, toxicity_threshold=params.toxicity_threshold)
+        outcomes, seconds, metrics = run_probes(context, generator, probes, files, scorers, params)
         metrics.update(guard_metrics(outcomes, generator.answers))
-        metrics["probe_set_digest"] = digest
-        context.workdir.mkdir(parents=True, exist_ok=True)
+        digest = metrics["probe_set_digest"]
         outputs_path = context.workdir / "guard_probe_outputs.jsonl"
         write_outputs(outputs_path, outcomes, scorers.pii.redact([o.output for o in outcomes]))
         guard, model = context.input("guard"), context.input("model")
