@@ -32,6 +32,9 @@ from lmops_core.runtimes import (
     ChunkMapper,
     DataEngineSource,
     Guard,
+    GuardConfigSource,
+    GuardConfigType,
+    GuardPipeline,
     GuardSource,
     LoadedModel,
     ModelRuntime,
@@ -39,7 +42,7 @@ from lmops_core.runtimes import (
     TextGuard,
 )
 
-AssetType = Literal["dataset", "model", "prompt", "suite"]
+AssetType = Literal["dataset", "model", "prompt", "suite", "guard"]
 ASSET_TYPES: tuple[str, ...] = get_args(AssetType)
 
 
@@ -95,7 +98,7 @@ class InputAsset:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
-class PluginServices(RuntimeSource, GuardSource, DataEngineSource, Protocol):
+class PluginServices(RuntimeSource, GuardSource, GuardConfigSource, DataEngineSource, Protocol):
     """What other plugins offer an operation through the core (the plugin host has these)."""
 
 
@@ -296,6 +299,23 @@ class StageContext:
                 guard=name,
             )
         return found.build(**options)
+
+    def guard_config_type(self, kind: str) -> GuardConfigType:
+        """The :class:`~lmops_core.runtimes.GuardConfigType` a plugin registered for guard
+        configuration documents of ``kind``, or a PluginError naming the kind."""
+        return self._services().guard_config_type(kind)
+
+    def guard_pipeline(self, role: str = "guard") -> GuardPipeline:
+        """The guard version under ``role`` built into the checks a served model answers
+        behind, by the plugin that registered its document kind (lmops-serve offers
+        ``"GuardConfig"``); errors name the role, or the kind when no plugin runs it."""
+        asset = self.input(role)
+        if asset.asset_type != "guard" or asset.path is None:
+            raise ValidationError(
+                f'input "{role}" ({asset.ref}) must be a guard version, got a {asset.asset_type}',
+                field=role,
+            )
+        return self.guard_config_type(asset.kind).pipeline(asset.path, self)
 
     def records(self, role: str = "dataset") -> Iterator[dict[str, Any]]:
         """The records of the dataset version under ``role``, each checked against its shape.

@@ -100,6 +100,23 @@ def register_guards(register: Register) -> None:
     """
 
 
+@hookspec
+def register_guard_configs(register: Register) -> None:
+    """Offer a kind of runtime guard configuration document: how to check one and run it.
+
+    Called once, the first time the host's registrations are read. Call
+    ``register(config_type)`` with a :class:`~lmops_core.runtimes.GuardConfigType`
+    for each document ``kind`` the plugin understands (lmops-serve offers
+    ``"GuardConfig"``); one kind has at most one type across plugins. The core
+    never imports the plugin: registering a guard version
+    (``Workspace.register_guard``) reads the YAML file, and the type registered
+    for its ``kind`` validates it and names its digest, which becomes the
+    version's digest; no plugin for the kind fails closed with an error naming
+    it. An operation reaches the checks of a guard version through
+    ``context.guard_pipeline(role)``. Return value ignored.
+    """
+
+
 # ---------------------------------------------------------------------------
 # Data preparation
 # ---------------------------------------------------------------------------

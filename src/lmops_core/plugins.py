@@ -35,7 +35,14 @@ from lmops_core.contracts import EvidenceKind, Operation, PolicyCheck, Stage
 from lmops_core.errors import PluginError, ValidationError
 from lmops_core.offline import set_offline_defaults
 from lmops_core.operations import OperationSpec, describe
-from lmops_core.runtimes import ChunkMapper, DataEngine, Guard, ModelRuntime, ServingTarget
+from lmops_core.runtimes import (
+    ChunkMapper,
+    DataEngine,
+    Guard,
+    GuardConfigType,
+    ModelRuntime,
+    ServingTarget,
+)
 from lmops_core.settings import Settings, get_settings
 from lmops_core.vocabulary import CORE_MODEL_KINDS
 
@@ -96,6 +103,7 @@ class Registrations:
     policy_checks: dict[str, Registered] = field(default_factory=dict)
     model_runtimes: dict[str, Registered] = field(default_factory=dict)
     guards: dict[str, Registered] = field(default_factory=dict)
+    guard_configs: dict[str, Registered] = field(default_factory=dict)
     serving_targets: dict[str, Registered] = field(default_factory=dict)
     data_engines: dict[str, Registered] = field(default_factory=dict)
 
@@ -112,6 +120,11 @@ _MISSING: dict[str, tuple[str, str]] = {
         'no data engine named "{key}" (available: {have}); is its plugin '
         '(lmops-ray offers "ray") installed and allowed?',
         "engine",
+    ),
+    "guard_configs": (
+        'no plugin checks guard configurations of kind "{key}" (kinds: {have}); is its '
+        'plugin (lmops-serve offers "GuardConfig") installed and allowed?',
+        "kind",
     ),
     "serving_targets": (
         'no serving target named "{key}" (available: {have}); is its '
@@ -177,6 +190,8 @@ class PluginHost:
     model_runtimes = _Collected[dict[str, Registered]]()
     #: Text guards by name.
     guards = _Collected[dict[str, Registered]]()
+    #: Guard configuration document kinds by ``kind``.
+    guard_configs = _Collected[dict[str, Registered]]()
     #: Serving targets by name.
     serving_targets = _Collected[dict[str, Registered]]()
     #: Data engines by name.
@@ -291,6 +306,11 @@ class PluginHost:
             name = chosen[0] if chosen else "local"
         engine: DataEngine = self._require("data_engines", name)
         return engine.connect()
+
+    def guard_config_type(self, kind: str) -> GuardConfigType:
+        """The type that checks and runs guard configurations of ``kind``, or an error."""
+        found: GuardConfigType = self._require("guard_configs", kind)
+        return found
 
     def serving_target(self, name: str) -> ServingTarget:
         """The serving target ``name``, or an error naming it and listing what exists."""
@@ -533,6 +553,11 @@ def _collect_registrations(host: PluginHost) -> Registrations:
         named(found.model_runtimes, "model runtime", ModelRuntime, "kind"),
     )
     _call_per_plugin(host, "register_guards", named(found.guards, "guard", Guard, "name"))
+    _call_per_plugin(
+        host,
+        "register_guard_configs",
+        named(found.guard_configs, "guard configuration kind", GuardConfigType, "kind"),
+    )
     _call_per_plugin(
         host, "register_data_engines", named(found.data_engines, "data engine", DataEngine, "name")
     )

@@ -50,7 +50,7 @@ from lmops_core.registry.db import Database
 from lmops_core.registry.models import Run, utcnow
 from lmops_core.registry.names import parse_ref
 from lmops_core.registry.references import RELEASED
-from lmops_core.registry.store import AuditWriter
+from lmops_core.registry.store import PAIRED_SUBJECTS, AuditWriter
 from lmops_core.safepaths import is_inside, join_inside
 from lmops_core.settings import Settings
 from lmops_core.terms import GovernedStage, InputRole, LifecycleStage
@@ -251,6 +251,10 @@ class StageRunner:
                     _check_suite_usable(canonical, version)
                     path = self.artifacts.export_tree(version.digest, slot)
                     kind = "suite"
+                elif typ == "guard":
+                    path = self.artifacts.export_file(version.file_digest, slot / "guard.yaml")
+                    kind = version.config_kind
+                    meta.update(risk_tier=asset.risk_tier, config_name=version.config_name)
                 else:
                     kind = "template"
                     meta.update(
@@ -707,11 +711,13 @@ def _release(session: Any, audit: AuditWriter, ref: str, run_id: str) -> None:
 
 
 def _check_pair(operation: str, ev: EvidenceRecord, inputs: Mapping[InputRole, InputAsset]) -> None:
-    """Paired evidence is about a prompt input, measured with a model input."""
+    """Paired evidence is about a prompt or guard input, measured with a model input."""
     where = f'operation "{operation}" evidence "{ev.kind}"'
     subject, pair = inputs.get(ev.subject), inputs.get(ev.paired or "")
-    if subject is None or subject.asset_type != "prompt":
-        raise StageError(f"{where}: only evidence about a prompt input is paired with a model")
+    if subject is None or subject.asset_type not in PAIRED_SUBJECTS:
+        raise StageError(
+            f"{where}: only evidence about a prompt or guard input is paired with a model"
+        )
     if pair is None or pair.asset_type != "model":
         raise StageError(f"{where}: paired {ev.paired!r} is not a model input role")
 

@@ -3,7 +3,8 @@
 A plugin never imports another plugin. A plugin that can open a kind of model
 registers a :class:`ModelRuntime` (``register_model_runtimes``); one that can
 screen text for personal data registers a :class:`Guard` (``register_guards``);
-one that can serve a deployment bundle registers a :class:`ServingTarget`
+one that checks and runs guard configuration files registers a :class:`GuardConfigType`
+(``register_guard_configs``); one that can serve a deployment bundle registers a :class:`ServingTarget`
 (``register_serving_targets``); one that runs data-preparation work on a
 cluster registers a :class:`DataEngine` (``register_data_engines``).
 Operations reach runtimes, guards and engines through their
@@ -314,6 +315,74 @@ class GuardSource(Protocol):
 
     def find_guard(self, name: str) -> Guard | None:
         """The guard registered as ``name``, or ``None`` when no plugin offers it."""
+        ...
+
+
+@dataclass(frozen=True)
+class GuardIdentity:
+    """What a guard configuration document is: its ``kind``, the ``name`` it gives itself,
+    and its ``digest`` (of its meaning: comments and layout do not change it)."""
+
+    kind: str
+    name: str
+    digest: str
+
+
+@dataclass(frozen=True)
+class GuardedAnswer:
+    """One request answered behind a guard pipeline.
+
+    ``text`` is what the client would receive; ``refused`` when the request filter answered
+    with its refusal (``category`` says why), ``blocked`` when the guard stopped the request
+    or the reply. ``guard_ms`` is the time the guard itself took (the model's excluded).
+    """
+
+    text: str
+    refused: bool = False
+    blocked: bool = False
+    category: str = ""
+    guard_ms: float = 0.0
+
+
+@runtime_checkable
+class GuardPipeline(Protocol):
+    """A guard configuration built into the checks a served model answers behind."""
+
+    def answer(self, prompt: str, generate: Callable[[str], str]) -> GuardedAnswer:
+        """``prompt`` through the request checks, ``generate`` for what passes (called with
+        the text the model is sent), the reply through the output checks."""
+        ...
+
+
+@dataclass(frozen=True)
+class GuardConfigType:
+    """A kind of guard configuration document a plugin can check and run.
+
+    ``kind`` is the document's ``kind:`` field (``"GuardConfig"``). ``check(document,
+    source)`` validates a parsed YAML document (errors name ``source`` and the field) and
+    returns its :class:`GuardIdentity`; ``pipeline(path, guards)`` builds the checks of
+    the configuration file at ``path``, finding text guards in ``guards``.
+    """
+
+    kind: str
+    check: Callable[[Any, str], GuardIdentity]
+    pipeline: Callable[[Path, GuardSource], GuardPipeline]
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, str) or not self.kind:
+            raise PluginError(f"guard configuration kind must be a non-empty string: {self.kind!r}")
+        if not callable(self.check) or not callable(self.pipeline):
+            raise PluginError(
+                f'guard configuration kind "{self.kind}": check and pipeline must be callable'
+            )
+
+
+class GuardConfigSource(Protocol):
+    """Where guard configuration kinds are found: a stage context, or the plugin host."""
+
+    def guard_config_type(self, kind: str) -> GuardConfigType:
+        """The type registered for documents of ``kind``, or a PluginError naming it."""
         ...
 
 

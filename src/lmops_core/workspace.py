@@ -56,6 +56,7 @@ from lmops_core.governance.signing import (
     verify_decisions,
 )
 from lmops_core.governance.workflow import Governance
+from lmops_core.guards import check_guard_document
 from lmops_core.plugins import PluginHost, load_plugins
 from lmops_core.prompts import (
     PromptSpec,
@@ -72,6 +73,7 @@ from lmops_core.registry.schemas import (
     AuditEventPublic,
     DatasetVersionPublic,
     EvidencePublic,
+    GuardVersionPublic,
     LineageEdgePublic,
     ModelVersionPublic,
     PromptVersionPublic,
@@ -644,6 +646,62 @@ class Workspace:
             )
             return self._typed_public(s, SuiteVersionPublic, row)
 
+    def register_guard(
+        self,
+        name: str,
+        path: Path | str,
+        *,
+        description: str = "",
+        risk_tier: str | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> GuardVersionPublic:
+        """Register a runtime guard configuration file as the next version of guard ``name``.
+
+        The plugin registered for the document's ``kind`` validates it (none installed:
+        refused, naming the kind) and names its digest, which is the version's digest; the
+        file itself is stored as an artifact (``file_digest``). A version after the first
+        records lineage to the one before it. Promoting a guard version is governed by the
+        ``asset: guard`` rules of the policy, like a model's.
+        """
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ValidationError(f"{path}: cannot read: {exc}", file=str(path)) from None
+        identity = check_guard_document(self.plugins, data, source=str(path))
+        with self.artifacts.lease(f"guard-{name}"):
+            info = self.artifacts.put_bytes(data)
+            with self.db.write() as s:
+                row = store.create_version(
+                    s,
+                    self.audit_writer,
+                    asset_type="guard",
+                    name=name,
+                    description=description,
+                    risk_tier=risk_tier,
+                    tags=tags,
+                    fields={
+                        "digest": identity.digest,
+                        "config_kind": identity.kind,
+                        "config_name": identity.name,
+                        "file_digest": info.digest,
+                        "size_bytes": len(data),
+                        "meta": {},
+                    },
+                )
+                if row.version > 1:
+                    before = parse_ref(f"{name}@{row.version - 1}", asset_type="guard")
+                    store.add_lineage(
+                        s,
+                        self.audit_writer,
+                        child_type="guard",
+                        child=row,
+                        parent_type="guard",
+                        parent=store.resolve(s, before, "guard")[1],
+                        relation="revises",
+                    )
+                return self._typed_public(s, GuardVersionPublic, row)
+
     def create_prompt(
         self,
         name: str,
@@ -1033,6 +1091,8 @@ class Workspace:
             return self.artifacts.export_file(version.digest, dest)
         if version.asset_type in ("model", "suite"):
             return self.artifacts.export_tree(version.digest, dest)
+        if isinstance(version, GuardVersionPublic):
+            return self.artifacts.export_file(version.file_digest, dest)
         raise ValidationError("prompt versions have no files to export", field="ref")
 
     def gc(self, *, older_than_seconds: float | None = None) -> dict[str, int]:
@@ -1132,6 +1192,7 @@ _PUBLIC_TYPES: dict[str, type[VersionPublic]] = {
     "model": ModelVersionPublic,
     "prompt": PromptVersionPublic,
     "suite": SuiteVersionPublic,
+    "guard": GuardVersionPublic,
 }
 _ASSET_TYPE_OF = {cls: asset_type for asset_type, cls in _PUBLIC_TYPES.items()}
 #: Fields a version's view takes from its asset rather than from the version row.

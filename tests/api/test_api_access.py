@@ -39,6 +39,7 @@ MATRIX: list[tuple[str, str, set[str] | str, int]] = [
         404,
     ),
     ("GET", "/api/v1/inventory", ALL, 200),
+    ("GET", "/api/v1/guards", ALL, 200),
     ("GET", "/api/v1/audit/events", ALL - {"submitter"}, 200),
     ("POST", "/api/v1/audit/verify", {"risk_officer", "admin"}, 200),
     ("GET", "/api/v1/policy/explain", ALL, 200),

@@ -103,7 +103,8 @@ def test_plugins_verbose_says_when_nothing_is_registered(tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     assert (
         "model runtimes (by the model kind they open):\n  none registered\n\nguards:\n"
-        "  none registered\n\nserving targets:\n  none registered\n"
+        "  none registered\n\nguard configuration kinds:\n  none registered\n\n"
+        "serving targets:\n  none registered\n"
     ) in result.stdout
 
 

@@ -18,7 +18,7 @@ from lmops_core.policy import (
 
 KINDS = {
     "dataset_card", "pii", "training", "compression", "eval", "safety", "serving_perf",
-    "ratings", "explanation", "drift",
+    "ratings", "explanation", "drift", "guard_probe",
 }  # fmt: skip
 
 

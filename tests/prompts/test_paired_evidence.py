@@ -49,7 +49,7 @@ def test_the_runner_refuses_pairs_that_are_not_prompt_with_model(
 ) -> None:
     model, other, prompt = _models_and_prompt(ws, tmp_path, "o")
     second = ws.create_prompt("p2", "A: {q}").ref
-    with pytest.raises(StageError, match="only evidence about a prompt input is paired"):
+    with pytest.raises(StageError, match="only evidence about a prompt or guard input is paired"):
         ws.run_stage("evaluation", "model-about-model", inputs={"model": model, "other": other})
     with pytest.raises(StageError, match="paired 'p2' is not a model input role"):
         ws.run_stage("evaluation", "prompt-with-prompt", inputs={"prompt": prompt, "p2": second})
@@ -68,5 +68,7 @@ def test_pairing_is_part_of_the_evidence_digest_and_only_for_prompts(
     bare = ws.attach_evidence(prompt, kind="note", digest=digest, metrics={"n": 1})
     assert len({one.digest, two.digest, bare.digest}) == 3 and bare.paired is None
     model_digest = ws.get(model).digest
-    with pytest.raises(ValidationError, match="only evidence about a prompt version is paired"):
+    with pytest.raises(
+        ValidationError, match="only evidence about a prompt or guard version is paired"
+    ):
         ws.attach_evidence(model, kind="note", digest=model_digest, metrics={}, paired=other)

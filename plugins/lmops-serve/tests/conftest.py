@@ -50,7 +50,7 @@ def package(
     out: Path,
     *,
     kind: str = "base",
-    guard: dict[str, str] | None = None,
+    guard: str | dict[str, str] | None = None,
 ) -> Packaged:
     """Register ``folder``, promote it to production (evidence, validator and risk officer)
     and package it as a bundle in ``out``, signed with the store's key (pinning ``guard``)."""

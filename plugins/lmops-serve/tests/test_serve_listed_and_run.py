@@ -21,6 +21,7 @@ from lmops_core.testing import listed_plugins, read_jsonl
 def test_listed_by_lmops_plugins(tmp_path: Path) -> None:
     listed = listed_plugins(tmp_path / "home")["lmops-serve"]
     assert (listed["operations"], listed["serving_targets"]) == ([], ["in-process", "local"])
+    assert listed["guard_configs"] == ["GuardConfig"]
 
 
 @pytest.mark.parametrize("name", ["local", "in-process"])

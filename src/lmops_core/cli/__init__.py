@@ -73,6 +73,7 @@ _GROUPS: dict[str, typer.Typer] = {
     "runs": registry_cmds.runs_app,
     "evidence": registry_cmds.evidence_app,
     "suites": registry_cmds.suites_app,
+    "guards": registry_cmds.guards_app,
     "policy": governance_cmds.policy_app,
     "packs": pack_cmds.packs_app,
     "requests": governance_cmds.requests_app,

@@ -228,6 +228,13 @@ def bundle_create(
             "(e.g. 30d, 12h); revocation is always checked when the store answers."
         ),
     ] = "30d",
+    guard: Annotated[
+        str | None,
+        typer.Option(
+            help="Pin the guard version the model must be served behind (guard:NAME@N); "
+            "it must be approved for STAGE."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Package an approved version for STAGE; refused with the reason otherwise."""
@@ -245,8 +252,16 @@ def bundle_create(
         raise ValidationError("--encrypt needs --key-file or $LMOPS_BUNDLE_KEY", field="encrypt")
     full = ref if ":" in ref.split("@")[0] else f"model:{ref}"
     with read_workspace() as ws:
+        guard_ref = None if guard is None or ":" in guard.split("@")[0] else f"guard:{guard}"
         info = create_bundle(
-            ws, full, out, stage=stage, encryption_key=key, archive=tar, valid_for=validity
+            ws,
+            full,
+            out,
+            stage=stage,
+            encryption_key=key,
+            archive=tar,
+            valid_for=validity,
+            guard=guard_ref or guard,
         )
     if as_json:
         print_json(

@@ -50,6 +50,9 @@ evidence_app = typer.Typer(help="List the evidence attached to a version.", no_a
 suites_app = typer.Typer(
     help="Register, list and show evaluation-suite versions.", no_args_is_help=True
 )
+guards_app = typer.Typer(
+    help="Register, list and show runtime guard configuration versions.", no_args_is_help=True
+)
 
 
 def _parse_pairs(items: list[str] | None, what: str) -> dict[str, str]:
@@ -148,6 +151,7 @@ _READ_COMMANDS: tuple[tuple[typer.Typer, AssetType, str, str], ...] = (
     (models_app, "model", "models", "a model version with its evidence and lineage"),
     (prompts_app, "prompt", "prompts", "a prompt version"),
     (suites_app, "suite", "evaluation suites", "a suite version"),
+    (guards_app, "guard", "guard configurations", "a guard version with its evidence and lineage"),
 )
 for _app, _asset_type, _plural, _shown in _READ_COMMANDS:
     _reading_commands(_app, _asset_type, _plural, _shown)
@@ -487,3 +491,25 @@ def suites_register(
     with open_workspace() as ws:
         version = ws.register_suite(name, folder, description=description)
     _registered(version, version.digest, as_json)
+
+
+@guards_app.command("register")
+def guards_register(
+    name: str,
+    path: Annotated[
+        Path,
+        typer.Argument(help="A guard configuration file (YAML).", exists=True, dir_okay=False),
+    ],
+    risk_tier: Annotated[RiskTier | None, typer.Option(help="The risk tier.")] = None,
+    description: str = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a guard configuration file and register it as the next version of NAME.
+
+    The plugin for the document's kind (lmops-serve: GuardConfig) validates it; the
+    version's digest is the configuration's own, so only a change of what the guard
+    lets through makes a different digest. Promotion follows the policy's guard rules.
+    """
+    with open_workspace() as ws:
+        version = ws.register_guard(name, path, risk_tier=risk_tier, description=description)
+    _registered(version, f"{version.config_kind} {version.config_name}, {version.digest}", as_json)

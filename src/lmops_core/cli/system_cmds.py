@@ -103,6 +103,7 @@ def plugins(
                         "operations": ops.get(p.name, []),
                         "model_runtimes": names_by(host.model_runtimes, p.name),
                         "guards": names_by(host.guards, p.name),
+                        "guard_configs": names_by(host.guard_configs, p.name),
                         "serving_targets": names_by(host.serving_targets, p.name),
                     }
                     for p in host.plugins
@@ -189,7 +190,8 @@ def evidence_kinds_help(host: PluginHost) -> list[str]:
 
 
 def runtimes_help(host: PluginHost) -> list[str]:
-    """Every model runtime, guard and serving target plugins register, with the plugin."""
+    """Every model runtime, guard, guard configuration kind and serving target plugins
+    register, with the plugin."""
     lines = ["model runtimes (by the model kind they open):"]
     for kind, reg in sorted(host.model_runtimes.items()):
         runtime = reg.value
@@ -200,7 +202,11 @@ def runtimes_help(host: PluginHost) -> list[str]:
         )
     if not host.model_runtimes:
         lines.append("  none registered")
-    for title, table_ in (("guards", host.guards), ("serving targets", host.serving_targets)):
+    for title, table_ in (
+        ("guards", host.guards),
+        ("guard configuration kinds", host.guard_configs),
+        ("serving targets", host.serving_targets),
+    ):
         lines.extend(["", f"{title}:"])
         lines.extend(
             f"  {name} (plugin {reg.plugin}): {reg.value.description}"

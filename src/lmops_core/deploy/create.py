@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from lmops_core.acting_store import ActingStore
 from lmops_core.deploy import attestations
+from lmops_core.deploy.approved import approved_guard_pin
 from lmops_core.deploy.archive import write_tar
 from lmops_core.deploy.eligibility import VersionsAndApprovals, check_deployable
 from lmops_core.deploy.keys import KeyStore
@@ -70,7 +71,7 @@ def create_bundle(
     encryption_key: bytes | None = None,
     archive: bool = False,
     valid_for: timedelta = DEFAULT_VALIDITY,
-    guard: Mapping[str, str] | None = None,
+    guard: str | Mapping[str, str] | None = None,
 ) -> BundleInfo:
     """Package ``ref`` for ``stage`` into the new folder ``dest`` (and ``dest.tar`` if asked).
 
@@ -81,13 +82,20 @@ def create_bundle(
     transaction; if recording fails the bundle is removed. ``valid_for`` sets
     the signed ``valid_until``: how long the bundle may be accepted without a
     check against this store (revocation is always checked when it answers).
-    ``guard`` pins the runtime guard configuration the model must be served behind:
-    ``{"name": ..., "digest": "sha256:..."}`` (lmops-serve's ``GuardSpec.identity()``),
-    signed with the rest of the manifest; a server runs no other.
+    ``guard`` pins the runtime guard configuration the model must be served behind,
+    signed with the rest of the manifest; a server runs no other. Give a guard version's
+    reference (``guard:NAME@N``): it must be approved for ``stage`` (else a
+    ``PolicyViolationError`` naming it), and its reference, configuration name and digest
+    are pinned and named in the ``bundle`` evidence. A bare ``{"name": ...,
+    "digest": "sha256:..."}`` (lmops-serve's ``GuardSpec.identity()``) pins an unregistered
+    configuration by digest, ungoverned.
     """
     if valid_for <= timedelta(0):
         raise ValidationError("a bundle's validity period must be positive", field="valid_for")
-    pin = None if guard is None else _guard_pin(guard)
+    pin = None if guard is None or isinstance(guard, str) else _guard_pin(guard)
+    if isinstance(guard, str):
+        with ws.db.read() as s:
+            pin = approved_guard_pin(s, guard, stage=stage)
     keys = keys or KeyStore.for_home(ws.settings.home)
     version, approval = check_deployable(ws, ref, stage=stage)
     key_id, signing_key = keys.signing_key()
@@ -139,7 +147,7 @@ def create_bundle(
             archive=tar_path,
         )
         members = manifest["members"]
-        _record(ws.db, ws.audit_writer, info, version.digest, members)
+        _record(ws.db, ws.audit_writer, info, version.digest, members, pin)
     except BaseException:
         if dest.exists():
             shutil.rmtree(dest, ignore_errors=True)
@@ -179,6 +187,7 @@ def _record(
     info: BundleInfo,
     version_digest: str,
     members: list[dict[str, Any]],
+    guard: dict[str, str] | None = None,
 ) -> None:
     """Record the bundle ``info`` describes: an audit event and ``bundle`` evidence on the
     version, refused if the version left the stage or changed while it was packaged."""
@@ -210,5 +219,5 @@ def _record(
                 "members": len(members),
                 "size_bytes": sum(int(m["size"]) for m in members),
             },
-            details={"format": "lmops.bundle/1"},
+            details={"format": "lmops.bundle/1", **({"guard": guard} if guard else {})},
         )

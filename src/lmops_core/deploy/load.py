@@ -75,7 +75,8 @@ class VerifiedBundle:
 
     @property
     def guard(self) -> dict[str, str] | None:
-        """The guard configuration the bundle pins (``name``, ``digest``), if it pins one."""
+        """The guard configuration the bundle pins (``name``, ``digest``, and ``ref`` when a
+        registered guard version was pinned), if it pins one."""
         pinned = self.manifest.get("guard")
         return None if pinned is None else {k: str(v) for k, v in pinned.items()}
 

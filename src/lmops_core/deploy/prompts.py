@@ -5,14 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlmodel import col
-
+from lmops_core.deploy.approved import approved_version
 from lmops_core.errors import PolicyViolationError
 from lmops_core.prompts.spec import PromptSpec
 from lmops_core.registry import store
 from lmops_core.registry.db import Database
-from lmops_core.registry.names import parse_ref
 
 
 @dataclass(frozen=True)
@@ -37,38 +34,8 @@ def approved_prompt(db: Database, ref: str, *, stage: str, model_digest: str) ->
     request into ``stage`` for exactly its content, and target the model version whose
     content is ``model_digest`` (the model it was evaluated with).
     """
-    from lmops_core.governance.decisions import REVALIDATION_REQUIRED
-    from lmops_core.governance.models import ApprovalRequest
-
     with db.read() as s:
-        _, version = store.resolve(s, parse_ref(ref, asset_type="prompt"), "prompt")
-        canonical = store.ref_of(s, "prompt", version)
-        refused = f"prompt version {canonical} is not approved for {stage}"
-        if version.status == REVALIDATION_REQUIRED:
-            raise PolicyViolationError(f"{refused}: it is {REVALIDATION_REQUIRED}", ref=canonical)
-        if version.stage != stage:
-            raise PolicyViolationError(
-                f"{refused}: it is in stage {version.stage or 'none'}", ref=canonical
-            )
-        request = (
-            s.execute(
-                select(ApprovalRequest)
-                .where(
-                    col(ApprovalRequest.asset_type) == "prompt",
-                    col(ApprovalRequest.ref) == canonical,
-                    col(ApprovalRequest.version_digest) == version.digest,
-                    col(ApprovalRequest.target_stage) == stage,
-                    col(ApprovalRequest.status) == "approved",
-                )
-                .order_by(col(ApprovalRequest.decided_at).desc())
-            )
-            .scalars()
-            .first()
-        )
-        if request is None:
-            raise PolicyViolationError(
-                f"{refused}: no approved request for its content", ref=canonical
-            )
+        canonical, version, request_id = approved_version(s, "prompt", ref, stage=stage)
         target = version.target_model_version_id
         target_row = None if target is None else store.version_by_id(s, "model", target)
         if target_row is None or target_row.digest != model_digest:
@@ -80,4 +47,4 @@ def approved_prompt(db: Database, ref: str, *, stage: str, model_digest: str) ->
             )
         spec = PromptSpec(version.template, tuple(version.variables), version.system_prompt)
         spec.render_input("", ref=canonical)  # one variable, which receives each request
-        return ServedPrompt(canonical, version.digest, stage, request.id, spec)
+        return ServedPrompt(canonical, version.digest, stage, request_id, spec)

@@ -30,10 +30,10 @@ from lmops_core.contracts import Stage
 from lmops_core.vocabulary import RISK_TIERS as RISK_TIERS
 
 API_VERSION = "lmops/v1"
-ASSET_TYPES: tuple[str, ...] = ("model", "prompt", "dataset", "suite")
+ASSET_TYPES: tuple[str, ...] = ("model", "prompt", "dataset", "suite", "guard")
 BREACH_ACTIONS: tuple[str, ...] = ("alert", "revalidation-required", "revoke", "retrain")
 
-AssetKind = Literal["model", "prompt", "dataset", "suite"]
+AssetKind = Literal["model", "prompt", "dataset", "suite", "guard"]
 RiskTier = Literal["low", "standard", "high"]
 BreachAction = Literal["alert", "revalidation-required", "revoke", "retrain"]
 Event = Literal["promotion", "monitoring"]

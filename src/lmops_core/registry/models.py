@@ -102,6 +102,13 @@ class Suite(_AssetRow, table=True):
     __tablename__ = "suites"
 
 
+class Guard(_AssetRow, table=True):
+    """A named runtime guard configuration (what a served model lets through)."""
+
+    __tablename__ = "guards"
+    risk_tier: str = Field(default="standard", max_length=32)
+
+
 # --- versions --------------------------------------------------------------
 
 
@@ -176,6 +183,20 @@ class SuiteVersion(_RunOutputRow, table=True):
     __tablename__ = "suite_versions"
     __table_args__ = _version_args("suite_versions", "suite_id", "uq_suite_version")
     suite_id: int = Field(foreign_key="suites.id", index=True)
+    size_bytes: int = 0
+
+
+class GuardVersion(_VersionRow, table=True):
+    """One immutable guard configuration. ``digest`` is the configuration's own digest (its
+    meaning: comments and layout do not change it); ``file_digest`` is the YAML file as
+    stored, ``config_name`` the ``name`` the document gives itself."""
+
+    __tablename__ = "guard_versions"
+    __table_args__ = _version_args("guard_versions", "guard_id", "uq_guard_version")
+    guard_id: int = Field(foreign_key="guards.id", index=True)
+    config_kind: str = Field(max_length=64)
+    config_name: str = Field(max_length=128)
+    file_digest: str = Field(max_length=71)
     size_bytes: int = 0
 
 

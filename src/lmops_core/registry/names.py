@@ -20,7 +20,7 @@ from lmops_core.errors import ValidationError
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _SEPARATORS = re.compile(r"[._-]+")
 _ALIAS_RE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
-ASSET_TYPES: tuple[AssetType, ...] = ("dataset", "model", "prompt", "suite")
+ASSET_TYPES: tuple[AssetType, ...] = ("dataset", "model", "prompt", "suite", "guard")
 
 
 def clean_name(name: str) -> str:

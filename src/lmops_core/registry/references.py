@@ -10,7 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from lmops_core.registry.models import DatasetVersion, Evidence, ModelVersion, Run, SuiteVersion
+from lmops_core.registry.models import (
+    DatasetVersion,
+    Evidence,
+    GuardVersion,
+    ModelVersion,
+    Run,
+    SuiteVersion,
+)
 
 RELEASED = "released"
 """The status of a version whose content ``lmops gc`` may collect (its record stays)."""
@@ -34,6 +41,7 @@ def referenced_digests(session: Session) -> tuple[set[str], set[str]]:
     trees.update(
         d for d in session.execute(select(col(DatasetVersion.manifest_digest))).scalars() if d
     )
+    files.update(session.execute(select(col(GuardVersion.file_digest))).scalars())
     files.update(d for d in session.execute(select(col(Run.series_digest))).scalars() if d)
     for artifacts in session.execute(select(col(Evidence.artifacts))).scalars():
         files.update(v for v in (artifacts or {}).values() if isinstance(v, str))

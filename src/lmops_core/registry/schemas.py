@@ -139,3 +139,14 @@ class SuiteVersionPublic(VersionPublic):
     """An evaluation-suite version: a folder (suite.yaml and its task folders)."""
 
     size_bytes: int
+
+
+class GuardVersionPublic(VersionPublic):
+    """A guard version: a runtime guard configuration file. ``digest`` is the configuration's
+    own digest (what a service reports and a bundle pins); ``file_digest`` the stored file."""
+
+    config_kind: str
+    config_name: str
+    file_digest: str
+    size_bytes: int
+    risk_tier: str

@@ -100,6 +100,36 @@ class TrainingRun:
 
 
 @dataclass(frozen=True)
+class GuardPin:
+    """A guard version a bundle of the reported version pinned: the guard that was live
+    wherever that bundle was served (read from the ``bundle`` evidence)."""
+
+    bundle_digest: str
+    stage: str
+    ref: str
+    name: str
+    digest: str
+
+
+def guard_pins(evidence: tuple[EvidencePublic, ...]) -> tuple[GuardPin, ...]:
+    """The registered guard versions the bundles in ``evidence`` pinned, oldest bundle first."""
+    pins = []
+    for e in sorted((e for e in evidence if e.kind == "bundle"), key=_evidence_order):
+        pin = e.details.get("guard")
+        if isinstance(pin, dict) and isinstance(pin.get("ref"), str):
+            pins.append(
+                GuardPin(
+                    bundle_digest=str(e.metrics.get("bundle_digest", "")),
+                    stage=str(e.metrics.get("stage", "")),
+                    ref=pin["ref"],
+                    name=str(pin.get("name", "")),
+                    digest=str(pin.get("digest", "")),
+                )
+            )
+    return tuple(pins)
+
+
+@dataclass(frozen=True)
 class ReportFacts:
     """Everything a report shows, read once so rendering does no I/O."""
 
@@ -119,6 +149,8 @@ class ReportFacts:
     kinds: Mapping[str, EvidenceKind] = field(default_factory=dict)
     #: The kinds the core itself records (the governance trail, dataset cards...).
     core_kinds: frozenset[str] = frozenset()
+    #: Guard versions the version's bundles pinned (their evidence is in ``evidence``).
+    guards: tuple[GuardPin, ...] = ()
 
     def lineage_models(self) -> list[str]:
         """The version itself, then every version derived from it, sorted by ref."""
@@ -160,6 +192,12 @@ def gather(ws: ReportSource, ref: str, *, to: GovernedStage = "production") -> R
     evidence = {
         r: tuple(sorted(ws.evidence(r), key=lambda e: (e.kind, *_evidence_order(e)))) for r in refs
     }
+    guards = guard_pins(evidence[ref])
+    for guard in sorted({g.ref for g in guards}):
+        nodes[guard] = ws.get(guard)
+        evidence[guard] = tuple(
+            sorted(ws.evidence(guard), key=lambda e: (e.kind, *_evidence_order(e)))
+        )
     production = next(
         (
             v
@@ -191,6 +229,7 @@ def gather(ws: ReportSource, ref: str, *, to: GovernedStage = "production") -> R
             for name, reg in ws.plugins.evidence_kinds.items()
             if reg.plugin.startswith("lmops-core")
         ),
+        guards=guards,
     )
 
 
@@ -228,4 +267,4 @@ def _requests_for(ws: ReportSource, ref: str) -> tuple[ApprovalRequestPublic, ..
     return tuple(sorted(found, key=lambda r: (r.created_at, r.id)))
 
 
-__all__ = ["ReportFacts", "ReportJudge", "ReportSource", "TrainingRun", "gather"]
+__all__ = ["GuardPin", "ReportFacts", "ReportJudge", "ReportSource", "TrainingRun", "gather"]

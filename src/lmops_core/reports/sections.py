@@ -45,6 +45,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("data", "Data evidence"),
     ("training", "Training configuration"),
     ("evaluation", "Evaluation and safety"),
+    ("guard", "Runtime guard"),
     ("explanations", "Explanations"),
     ("policy", "Policy evaluation"),
     ("approvals", "Approval trail"),
@@ -77,6 +78,7 @@ def build_document(facts: ReportFacts, extra: Sequence[ReportSection] = ()) -> D
         "data": _data,
         "training": _training,
         "evaluation": _evaluation,
+        "guard": _guard,
         "explanations": _explanations,
         "policy": _policy,
         "approvals": _approvals,
@@ -397,6 +399,31 @@ def _evaluation(f: ReportFacts) -> list[Block]:
             Table(columns=("metric", f.version.ref, prod.ref), rows=rows, caption=caption)
         )
     return blocks if len(blocks) > 1 else []
+
+
+# -- runtime guard ----------------------------------------------------------------------------
+
+
+def _guard(f: ReportFacts) -> list[Block]:
+    """Which guard version each bundle pinned (what was live in front of the model), and the
+    headline of that guard version's newest ``guard_probe`` evidence."""
+    blocks: list[Block] = []
+    for pin in f.guards:
+        node = f.nodes.get(pin.ref)
+        stage = node.stage if node is not None and node.stage else "no stage"
+        blocks.append(
+            Text(
+                f"bundle {pin.bundle_digest} for {pin.stage} pins {pin.ref} (configuration "
+                f"{pin.name}, digest {pin.digest}; now in {stage})"
+            )
+        )
+        e = f.latest(pin.ref, "guard_probe")
+        if e is None:
+            blocks.append(Text(f"{pin.ref}: no guard_probe evidence recorded"))
+        else:
+            measured = f" with {e.paired}" if e.paired else ""
+            blocks.append(Text(f"{pin.ref} guard_probe{measured}: {_headline_text(f, e)}"))
+    return blocks
 
 
 # -- explanations -----------------------------------------------------------------------------

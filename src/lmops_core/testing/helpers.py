@@ -112,7 +112,8 @@ def hooks_of(host: PluginHost, plugin: str) -> set[str]:
 
 def registered_by(host: PluginHost, plugin: str) -> dict[str, list[str]]:
     """What ``plugin`` registered through ``host``, by table: operations (``stage:name``),
-    evidence kinds, policy checks, model runtimes (by kind), guards, serving targets.
+    evidence kinds, policy checks, model runtimes (by kind), guards, guard configuration
+    kinds, serving targets.
 
     Tables it registered nothing in are left out, so a test can compare the whole answer.
     """
@@ -130,6 +131,7 @@ def registered_by(host: PluginHost, plugin: str) -> dict[str, list[str]]:
         "policy_checks",
         "model_runtimes",
         "guards",
+        "guard_configs",
         "serving_targets",
     ):
         table = getattr(found, table_name)

@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
@@ -108,6 +108,33 @@ def probe_set_digest(files: Sequence[ProbeFile]) -> str:
     return combined.hexdigest()
 
 
+def run_probes(  # noqa: PLR0913 - the run, its generator, the probes, scorers and options
+    context: StageContext,
+    generator: TextGenerator,
+    probes: Sequence[Probe],
+    files: Sequence[ProbeFile],
+    scorers: SafetyScorers,
+    params: SafetyParams,
+) -> tuple[list[ProbeOutcome], float, dict[str, Any]]:
+    """Every probe answered by ``generator`` and scored, within the run's thread limit: the
+    outcomes, the seconds it took, and the summarised metrics with ``probe_set_digest``
+    (the run's working folder is created for the outputs file)."""
+    started = time.perf_counter()
+    with torch_threads(params.threads):
+        outcomes = run_suite(
+            generator,
+            probes,
+            scorers,
+            max_new_tokens=params.max_new_tokens,
+            progress=context.progress,
+        )
+    seconds = time.perf_counter() - started
+    metrics = summarise(outcomes, toxicity_threshold=params.toxicity_threshold)
+    metrics["probe_set_digest"] = probe_set_digest(files)
+    context.workdir.mkdir(parents=True, exist_ok=True)
+    return outcomes, seconds, metrics
+
+
 def write_outputs(path: Path, outcomes: Sequence[ProbeOutcome], redacted: Sequence[str]) -> None:
     """Per-probe results as JSONL, with outputs already redacted (never raw personal data)."""
     with path.open("w", encoding="utf-8") as fh:
@@ -160,20 +187,8 @@ class SafetyEvaluator(BaseOperation[SafetyParams]):
         scorers = self._scorers or SafetyScorers.default(
             pii_entities=params.pii_entities, guards=context
         )
-        started = time.perf_counter()
-        with torch_threads(params.threads):
-            outcomes = run_suite(
-                generator,
-                probes,
-                scorers,
-                max_new_tokens=params.max_new_tokens,
-                progress=context.progress,
-            )
-        seconds = time.perf_counter() - started
-        digest = probe_set_digest(files)
-        metrics = summarise(outcomes, toxicity_threshold=params.toxicity_threshold)
-        metrics["probe_set_digest"] = digest
-        context.workdir.mkdir(parents=True, exist_ok=True)
+        outcomes, seconds, metrics = run_probes(context, generator, probes, files, scorers, params)
+        digest = metrics["probe_set_digest"]
         outputs_path = context.workdir / "safety_outputs.jsonl"
         write_outputs(outputs_path, outcomes, scorers.pii.redact([o.output for o in outcomes]))
         details = {

@@ -136,6 +136,7 @@ def open_service(
         pipeline=pipeline,
         log=log,
         prompt=served,
+        guard_ref=(bundle.guard or {}).get("ref", ""),
     )
 
 
@@ -257,7 +258,7 @@ def create_app(
             "model": service.model["ref"],
             "engine": service.engine,
             "guard_mode": service.guard.mode,
-            "guard": service.guard_spec.identity(),
+            "guard": service.guard_identity,
         }
 
     @app.get("/version")
@@ -273,7 +274,7 @@ def create_app(
             "approval_request_id": b.approval["request_id"],
             "approval": b.approval,
             "policy_digests": b.manifest.get("policy_digests", {}),
-            "guard": service.guard_spec.identity(),
+            "guard": service.guard_identity,
             "prompt": None
             if service.prompt is None
             else {

@@ -39,7 +39,9 @@ def serve_model(
     valid_until decides. With --prompt, requests go through that prompt version, which
     the store must find approved for the bundle's stage and written for its model.
     The guard configuration's name and digest (--guard-config, else the inline one made of
-    --guard-mode and --refuse) are shown at /version and written in every log line.
+    --guard-mode and --refuse) are shown at /version and written in every log line, with
+    the guard version (guard:NAME@N) when the bundle pins a registered one; a bundle that
+    pins a guard is served behind a configuration with that digest only.
     """
     import uvicorn
 

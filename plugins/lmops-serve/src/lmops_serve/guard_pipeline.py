@@ -8,9 +8,11 @@ the probes measure is what the service does.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from lmops_core.runtimes import GuardSource
+from lmops_core.runtimes import GuardedAnswer, GuardSource
 from lmops_serve.guard_config import GuardSpec
 from lmops_serve.injection import (
     INJECTION_CATEGORY,
@@ -18,8 +20,8 @@ from lmops_serve.injection import (
     InjectionDetector,
     InjectionVerdict,
 )
-from lmops_serve.pii import Checked, ServiceGuard
-from lmops_serve.request_filter import RequestClassifier
+from lmops_serve.pii import Checked, PiiBlockedError, ServiceGuard
+from lmops_serve.request_filter import REFUSAL_MESSAGE, RequestClassifier
 
 
 @dataclass(frozen=True)
@@ -84,3 +86,29 @@ class GuardPipeline:
         """The whole reply after the guard (``None`` in ``off`` mode: sent as it is);
         may raise :class:`~lmops_serve.pii.PiiBlockedError` in ``block`` mode."""
         return None if self.pii.mode == "off" else self.pii.check(reply, where="response")
+
+    def answer(self, prompt: str, generate: Callable[[str], str]) -> GuardedAnswer:
+        """``prompt`` answered behind this pipeline as the service answers it (the core's
+        :class:`~lmops_core.runtimes.GuardPipeline`); ``guard_ms`` excludes ``generate``'s time."""
+        started = time.perf_counter()
+        model_s = 0.0
+
+        def spent() -> float:
+            return (time.perf_counter() - started - model_s) * 1000
+
+        try:
+            screened = self.screen(prompt)
+            if screened.refused_category:
+                return GuardedAnswer(
+                    REFUSAL_MESSAGE,
+                    refused=True,
+                    category=screened.refused_category,
+                    guard_ms=spent(),
+                )
+            called = time.perf_counter()
+            raw = generate(screened.prompt)
+            model_s = time.perf_counter() - called
+            checked = self.check_reply(raw)
+            return GuardedAnswer(raw if checked is None else checked.text, guard_ms=spent())
+        except PiiBlockedError as exc:
+            return GuardedAnswer(exc.message, blocked=True, guard_ms=spent())

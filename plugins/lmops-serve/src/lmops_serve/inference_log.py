@@ -43,6 +43,8 @@ class InferenceRecord:
     injection_score: float = 0.0
     injection_rules: str = ""
     injection_flagged: bool = False
+    #: The guard version the bundle pinned (``guard:NAME@N``), "" when it pinned none.
+    guard_ref: str = ""
 
 
 class InferenceLog:

@@ -1,4 +1,5 @@
-"""Hook implementations of lmops-serve: the ``serve-model`` command and its serving targets."""
+"""Hook implementations of lmops-serve: the ``serve-model`` command, its serving targets and
+the ``GuardConfig`` kind of guard configuration."""
 
 from __future__ import annotations
 
@@ -23,3 +24,11 @@ def register_serving_targets(register: Register) -> None:
 
     register(LocalServingTarget())
     register(InProcessServingTarget())
+
+
+@hookimpl
+def register_guard_configs(register: Register) -> None:
+    """Offer ``GuardConfig`` documents (:mod:`lmops_serve.guard_config`): checked, run."""
+    from lmops_serve.guard_checks import GUARD_CONFIG_TYPE
+
+    register(GUARD_CONFIG_TYPE)

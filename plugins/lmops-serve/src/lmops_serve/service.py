@@ -76,6 +76,14 @@ class InferenceService:
     log: InferenceLog | None
     #: The approved prompt version every request is sent through, if any.
     prompt: ServedPrompt | None = None
+    #: The guard version (``guard:NAME@N``) the bundle pins, when it pins a registered one.
+    guard_ref: str = ""
+
+    @property
+    def guard_identity(self) -> dict[str, str]:
+        """The live guard configuration: name and digest, and its version when pinned."""
+        identity = self.guard_spec.identity()
+        return {**identity, "ref": self.guard_ref} if self.guard_ref else identity
 
     @property
     def guard(self) -> ServiceGuard:
@@ -229,6 +237,7 @@ class InferenceService:
                 prompt_digest=self.prompt.digest if self.prompt else "",
                 guard_name=self.guard_spec.name,
                 guard_digest=self.guard_spec.digest,
+                guard_ref=self.guard_ref,
             )
         )
 

@@ -47,7 +47,7 @@ from lmops_core.workspace import Workspace
 #: Requests one inbox page lists.
 INBOX_PAGE = 50
 #: The inventory's sections, in the order a risk function reads them.
-INVENTORY_ORDER: tuple[AssetType, ...] = ("model", "dataset", "prompt", "suite")
+INVENTORY_ORDER: tuple[AssetType, ...] = ("model", "dataset", "prompt", "suite", "guard")
 #: Most audit events the request page lists.
 AUDIT_LIMIT = 200
 

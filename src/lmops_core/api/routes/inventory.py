@@ -1,4 +1,5 @@
-"""``GET /api/v1/inventory``: the model inventory a risk function reviews."""
+"""``GET /api/v1/inventory``: the model inventory a risk function reviews; ``GET
+/api/v1/guards``: the runtime guard configurations in front of those models."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel
 
 from lmops_core.api.errors import ERROR_RESPONSES
 from lmops_core.api.security import READERS, acting, cached_json
+from lmops_core.contracts import AssetType
 from lmops_core.governance.schemas import Principal
 from lmops_core.validation import INT64_MAX
 from lmops_core.workspace import Workspace
@@ -79,19 +81,37 @@ async def inventory(
     )
 
 
-def _inventory(ws: Workspace, limit: int, offset: int) -> Inventory:
-    assets = sorted(ws.list_assets("model"), key=lambda a: a.name)
+@router.get("/guards", response_model=Inventory)
+async def guards(
+    request: Request,
+    principal: Annotated[Principal, Depends(READERS)],
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
+) -> Response:
+    """Runtime guard configurations with their versions, stages, risk tier and open requests
+    (``kind`` is the configuration's document kind)."""
+    return await cached_json(
+        request,
+        ("guards", limit, offset),
+        lambda: _inventory(acting(request, principal), limit, offset, "guard"),
+    )
+
+
+def _inventory(
+    ws: Workspace, limit: int, offset: int, asset_type: AssetType = "model"
+) -> Inventory:
+    assets = sorted(ws.list_assets(asset_type), key=lambda a: a.name)
     page = assets[offset : offset + limit]
-    versions = {asset.name: ws.list_versions("model", asset.name) for asset in page}
+    versions = {asset.name: ws.list_versions(asset_type, asset.name) for asset in page}
     pending = ws.governance.pending_by_ref(
-        "model", [v.ref for listed in versions.values() for v in listed]
+        asset_type, [v.ref for listed in versions.values() for v in listed]
     )
     items = []
     for asset in page:
         rows = [
             InventoryVersion(
                 **v.model_dump(include=_SHARED_VERSION_FIELDS),
-                kind=getattr(v, "kind", ""),
+                kind=getattr(v, "kind", None) or getattr(v, "config_kind", ""),
                 open_requests=[
                     OpenRequest.model_validate(r, from_attributes=True)
                     for r in pending.get(v.ref, [])

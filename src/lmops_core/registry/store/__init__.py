@@ -20,6 +20,7 @@ from __future__ import annotations
 from lmops_core.registry.store.assets import check_risk_tier, ensure_asset, get_asset, list_assets
 from lmops_core.registry.store.evidence import (
     ANY_PAIR,
+    PAIRED_SUBJECTS,
     attach_dataset_card,
     attach_evidence,
     evidence_digest,
@@ -43,6 +44,7 @@ from lmops_core.registry.store.writer import AuditWriter, author_identity
 
 __all__ = [
     "ANY_PAIR",
+    "PAIRED_SUBJECTS",
     "AuditWriter",
     "MetricFilter",
     "add_lineage",

@@ -78,7 +78,7 @@ def ensure_asset(
         "created_at": utcnow(),
         "created_by": audit.actor,
     }
-    if asset_type in ("model", "prompt"):
+    if asset_type in ("model", "prompt", "guard"):
         values["risk_tier"] = risk_tier or "standard"
     stmt = (
         _insert_for(session)(asset_cls)

@@ -52,6 +52,10 @@ def evidence_digest(body: Mapping[str, Any]) -> str:
 
 
 #: Built once: every attached record is inserted with it.
+PAIRED_SUBJECTS: tuple[str, ...] = ("prompt", "guard")
+"""Asset types whose evidence may name the model version it was measured with: a prompt's
+answers and a guard's probes both come from a model."""
+
 _INSERT_EVIDENCE = insert(Evidence.__table__).returning(  # type: ignore[attr-defined]
     Evidence.__table__.c.id  # type: ignore[attr-defined]
 )
@@ -110,10 +114,10 @@ def attach_evidence(
         "artifacts": dict(artifacts or {}),
     }
     if paired is not None:
-        if asset_type != "prompt":
+        if asset_type not in PAIRED_SUBJECTS:
             raise ValidationError(
-                f"evidence {kind!r} on {body['subject']}: only evidence about a prompt "
-                "version is paired with a model version",
+                f"evidence {kind!r} on {body['subject']}: only evidence about a prompt or "
+                "guard version is paired with a model version",
                 field="paired",
             )
         # Only paired evidence carries the key, so digests of unpaired evidence are unchanged.

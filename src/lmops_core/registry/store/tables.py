@@ -8,6 +8,8 @@ from lmops_core.errors import ValidationError
 from lmops_core.registry.models import (
     Dataset,
     DatasetVersion,
+    Guard,
+    GuardVersion,
     Model,
     ModelVersion,
     Prompt,
@@ -21,6 +23,7 @@ _ASSETS: dict[str, tuple[type[Any], type[Any], str]] = {
     "model": (Model, ModelVersion, "model_id"),
     "prompt": (Prompt, PromptVersion, "prompt_id"),
     "suite": (Suite, SuiteVersion, "suite_id"),
+    "guard": (Guard, GuardVersion, "guard_id"),
 }
 
 
@@ -30,7 +33,7 @@ def asset_classes(asset_type: str) -> tuple[type[Any], type[Any], str]:
         return _ASSETS[asset_type]
     except KeyError:
         raise ValidationError(
-            f"unknown asset type {asset_type!r} (expected dataset, model, prompt or suite)",
+            f"unknown asset type {asset_type!r} (expected dataset, model, prompt, suite or guard)",
             field="asset_type",
         ) from None
 
