@@ -32,8 +32,8 @@ from lmops_core.contracts import (
     StageContext,
     StageResult,
 )
-from lmops_core.datasets.partitions import read_partition
 from lmops_core.datasets.parts import PartOutputs, dataset_parts
+from lmops_core.datasets.row_batches import OnLines, map_row_batches
 from lmops_core.datasets.shapes import text_fields
 from lmops_core.errors import ValidationError
 from lmops_core.extras import require
@@ -103,23 +103,34 @@ class _FilterStep:
 
     def _filter(
         self,
-        shape: str,
-        parts: Sequence[Iterable[bytes]],
+        batches: Iterable[tuple[int, list[bytes], Any]],
         outputs: PartOutputs,
         context: StageContext,
-        mapper: ChunkMapper,
+        shape: str,
     ) -> tuple[int, int]:
-        """Write the canonical JSON of each record kept, part by part; ``(kept, removed)``.
-
-        Every part's chunks go to the engine in one pass, so its workers start once.
-        """
+        """Write the canonical JSON of each record kept, batch by batch; ``(kept, removed)``."""
         kept = removed = 0
+        for index, lines, results in batches:
+            write = outputs.writer(index)
+            for raw, keep in zip(lines, self.decide(shape, lines, results), strict=True):
+                if keep:
+                    write(raw)
+                    kept += 1
+                else:
+                    removed += 1
+            context.progress.advance(len(lines))
+        return kept, removed
+
+    def _line_batches(
+        self, shape: str, files: Sequence[Path], mapper: ChunkMapper
+    ) -> Iterator[tuple[int, list[bytes], Any]]:
+        """``(part, lines, results)`` per chunk of one-file input, fed by this process."""
         in_flight: deque[tuple[int, list[bytes]]] = deque()
 
         def chunks() -> Iterator[list[bytes]]:
-            for index, lines in enumerate(parts):
+            for index, path in enumerate(files):
                 chunk: list[bytes] = []
-                for raw in lines:
+                for raw in _lines(path):
                     chunk.append(raw)
                     if len(chunk) >= CHUNK_RECORDS:
                         in_flight.append((index, chunk))
@@ -131,15 +142,14 @@ class _FilterStep:
 
         for results in mapper.map_chunks(self.setup(shape), chunks()):
             index, chunk = in_flight.popleft()
-            write = outputs.writer(index)
-            for raw, keep in zip(chunk, self.decide(shape, chunk, results), strict=True):
-                if keep:
-                    write(raw)
-                    kept += 1
-                else:
-                    removed += 1
-            context.progress.advance(len(chunk))
-        return kept, removed
+            yield index, chunk, results
+
+    def _row_batches(
+        self, shape: str, files: Sequence[Path], mapper: ChunkMapper
+    ) -> Iterator[tuple[int, list[bytes], Any]]:
+        """``(part, lines, results)`` per row group of partitions the workers read."""
+        for batch in map_row_batches(mapper, OnLines(self.setup(shape)), files):
+            yield batch.part, batch.rows.lines, batch.result
 
     def run(self, context: StageContext) -> StageResult:
         used = self.configure(context.params)
@@ -152,9 +162,14 @@ class _FilterStep:
         partitioned = source.path.is_dir()
         out_path = context.workdir / ("data" if partitioned else "data.jsonl")
         files = dataset_parts(source.path)
-        parts = [read_partition(path) if partitioned else _lines(path) for _, path in files]
+        paths = [path for _, path in files]
+        # Every part goes to the engine in one pass, so its workers start once. Partitions
+        # are read by the workers, row group by row group; a JSONL file by this process.
+        batches = (self._row_batches if partitioned else self._line_batches)(
+            source.kind, paths, mapper
+        )
         with PartOutputs(out_path, [name for name, _ in files], partitioned=partitioned) as out:
-            kept, removed = self._filter(source.kind, parts, out, context, mapper)
+            kept, removed = self._filter(batches, out, context, source.kind)
         context.progress.finish()
         return StageResult(
             outputs=[
