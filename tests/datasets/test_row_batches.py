@@ -13,11 +13,18 @@ import pyarrow.parquet as pq
 import pytest
 
 from lmops_core.builtins.data_steps import LocalMapper
-from lmops_core.datasets.partitions import ROW_GROUP_ROWS, read_partition, write_partition
+from lmops_core.datasets.partitions import (
+    ROW_GROUP_ROWS,
+    PartitionWriter,
+    read_partition,
+    write_partition,
+)
 from lmops_core.datasets.row_batches import (
+    KeptRows,
     Rows,
     map_row_batches,
     plan_row_groups,
+    write_kept_partitions,
 )
 from lmops_core.errors import ValidationError
 from lmops_core.runtimes import ChunkMapper, PlannedMapper, Ready, map_planned
@@ -60,6 +67,12 @@ def test_row_groups_planned_from_footers_cover_every_row_once(tmp_path: Path) ->
         got = [line for b in batches if b.part == k for line in b.rows.lines]
         assert got == list(read_partition(path))
     assert batches[1].rows.where(4) == f"{paths[0]}:{ROW_GROUP_ROWS + 5}"
+    assert [b.count for b in batches] == [b.result[2] for b in batches]
+    # Asked not to ship the rows back: the same results and counts, no rows.
+    bare = list(map_row_batches(LocalMapper(), Ready(_sizes), paths, ship_rows=False))
+    assert [(b.result, b.count, b.rows.lines) for b in bare] == [
+        (b.result, b.count, []) for b in batches
+    ]
 
 
 def _fail_on_row_3(rows: Rows) -> None:
@@ -99,3 +112,25 @@ def test_listed_work_goes_to_an_engine_that_plans_it() -> None:
     for mapper in mappers:
         assert list(map_planned(mapper, Ready(sum), [[1, 2], [3]])) == [3, 3]
     assert planned.planned == [2]
+
+
+def test_kept_rows_written_by_the_engine_are_the_partitions_a_step_writes(
+    tmp_path: Path,
+) -> None:
+    """write_kept_partitions: the rows a mask keeps, as the same bytes as writing them here."""
+    paths = _parts(tmp_path)
+    masks = [bytes(i % 3 != 0 for i in range(size)) for size in SIZES]
+    masks[1] = bytes(SIZES[1])  # nothing kept: an empty partition, still written
+    jobs = [
+        KeptRows(str(path), mask, str(tmp_path / "out" / path.name))
+        for path, mask in zip(paths, masks, strict=True)
+    ]
+    assert write_kept_partitions(LocalMapper(), jobs) == sum(masks[0])
+    for path, mask in zip(paths, masks, strict=True):
+        kept = [raw for raw, keep in zip(read_partition(path), mask, strict=True) if keep]
+        expected = tmp_path / "expected" / path.name
+        writer = PartitionWriter(expected)
+        for raw in kept:
+            writer.add(raw)
+        writer.close()
+        assert (tmp_path / "out" / path.name).read_bytes() == expected.read_bytes()

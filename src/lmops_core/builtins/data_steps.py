@@ -32,13 +32,20 @@ from lmops_core.contracts import (
     StageContext,
     StageResult,
 )
+from lmops_core.datasets.partitions import PARTITIONED_FORMAT
 from lmops_core.datasets.parts import PartOutputs, dataset_parts
-from lmops_core.datasets.row_batches import OnLines, map_row_batches
+from lmops_core.datasets.row_batches import (
+    KeptRows,
+    OnLines,
+    map_row_batches,
+    write_kept_partitions,
+)
 from lmops_core.datasets.shapes import text_fields
-from lmops_core.errors import ValidationError
+from lmops_core.errors import StageError, ValidationError
 from lmops_core.extras import require
 from lmops_core.hookspecs import hookimpl
-from lmops_core.runtimes import ChunkFunction, ChunkMapper, DataEngine, Ready
+from lmops_core.runtimes import ChunkFunction, ChunkMapper, DataEngine, PlannedMapper, Ready
+from lmops_core.safepaths import join_inside
 
 #: Records per chunk handed to a data engine (small enough to spread, large enough to batch).
 CHUNK_RECORDS = 2000
@@ -144,6 +151,35 @@ class _FilterStep:
             index, chunk = in_flight.popleft()
             yield index, chunk, results
 
+    def _filter_on_workers(
+        self,
+        shape: str,
+        files: Sequence[tuple[str, Path]],
+        out_path: Path,
+        context: StageContext,
+        mapper: PlannedMapper,
+    ) -> tuple[int, int]:
+        """Partitions on an engine that plans work (Ray Data): its workers read the row
+        groups and compute, this process decides in input order on the results alone (a
+        byte per row), then the workers write each partition's kept rows. ``(kept, removed)``."""
+        masks = [bytearray() for _ in files]
+        setup = OnLines(self.setup(shape))
+        for batch in map_row_batches(mapper, setup, [p for _, p in files], ship_rows=False):
+            keep = self.decide(shape, [], batch.result)
+            if len(keep) != batch.count:
+                raise StageError(
+                    f"{self.name}: {len(keep)} decisions for the {batch.count} rows of "
+                    f"{batch.rows.source} from row {batch.rows.first}"
+                )
+            masks[batch.part].extend(keep)
+            context.progress.advance(batch.count)
+        jobs = [
+            KeptRows(str(path), bytes(mask), str(join_inside(out_path, name, what="partition")))
+            for (name, path), mask in zip(files, masks, strict=True)
+        ]
+        kept = write_kept_partitions(mapper, jobs)
+        return kept, sum(len(mask) for mask in masks) - kept
+
     def _row_batches(
         self, shape: str, files: Sequence[Path], mapper: ChunkMapper
     ) -> Iterator[tuple[int, list[bytes], Any]]:
@@ -163,13 +199,18 @@ class _FilterStep:
         out_path = context.workdir / ("data" if partitioned else "data.jsonl")
         files = dataset_parts(source.path)
         paths = [path for _, path in files]
-        # Every part goes to the engine in one pass, so its workers start once. Partitions
-        # are read by the workers, row group by row group; a JSONL file by this process.
-        batches = (self._row_batches if partitioned else self._line_batches)(
-            source.kind, paths, mapper
-        )
-        with PartOutputs(out_path, [name for name, _ in files], partitioned=partitioned) as out:
-            kept, removed = self._filter(batches, out, context, source.kind)
+        if partitioned and isinstance(mapper, PlannedMapper):
+            kept, removed = self._filter_on_workers(source.kind, files, out_path, context, mapper)
+            fmt = PARTITIONED_FORMAT
+        else:
+            # Every part goes to the engine in one pass, so its workers start once.
+            batches = (self._row_batches if partitioned else self._line_batches)(
+                source.kind, paths, mapper
+            )
+            names = [name for name, _ in files]
+            with PartOutputs(out_path, names, partitioned=partitioned) as out:
+                kept, removed = self._filter(batches, out, context, source.kind)
+            fmt = out.format
         context.progress.finish()
         return StageResult(
             outputs=[
@@ -179,7 +220,7 @@ class _FilterStep:
                     path=out_path,
                     kind=source.kind,
                     derived_from=["dataset"],
-                    format=out.format,
+                    format=fmt,
                 )
             ],
             evidence=[

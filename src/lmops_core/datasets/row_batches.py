@@ -13,6 +13,11 @@ holds or ships them. A step says two things:
   :func:`map_row_batches` yields, in input order, and writes what they say (the rows it
   keeps, or the rows its workers rewrote), so every engine writes the same partitions.
 
+A step that only keeps or drops rows need not have them back at all: it decides on the
+results alone (a keep mask per partition) and :func:`write_kept_partitions` has the workers
+read each partition again and write what it keeps, so a cluster reads and writes the data
+and the calling process handles one byte per row.
+
 An engine that can plan a listed set of work (a :class:`~lmops_core.runtimes.PlannedMapper`,
 e.g. Ray Data) runs the row groups as one pipeline; any other engine maps them as chunks.
 """
@@ -24,11 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lmops_core.datasets.partitions import COLUMN
+from lmops_core.datasets.partitions import COLUMN, PartitionWriter, read_partition
 from lmops_core.datasets.readers import is_canonical_partition
 from lmops_core.errors import ValidationError
 from lmops_core.extras import require
-from lmops_core.runtimes import ChunkFunction, ChunkMapper, map_planned
+from lmops_core.runtimes import ChunkFunction, ChunkMapper, Ready, map_planned
 
 
 @dataclass(frozen=True)
@@ -64,10 +69,15 @@ class RowGroup:
 
 @dataclass(frozen=True)
 class RowBatch:
-    """What came back for one row group: its partition, rows and the step's result on them."""
+    """What came back for one row group: its partition, rows, their count and the result.
+
+    ``rows.lines`` is empty unless the rows were asked back (``ship_rows``); ``count``
+    is always the number of rows the result is about.
+    """
 
     part: int
     rows: Rows
+    count: int
     result: Any
 
 
@@ -103,10 +113,13 @@ class OnRowGroups:
     """An engine's ``setup`` for row groups: builds the step's function once per worker.
 
     The function it returns takes a chunk of :class:`RowGroup` s, reads each one's rows
-    on the worker and returns a :class:`RowBatch` per row group.
+    on the worker and returns a :class:`RowBatch` per row group, with the rows themselves
+    only when ``ship_rows`` (a step that writes from the results alone does not need them
+    back).
     """
 
     setup: Callable[[], BatchFunction]
+    ship_rows: bool = True
 
     def __call__(self) -> ChunkFunction:
         function = self.setup()
@@ -115,22 +128,29 @@ class OnRowGroups:
             batches = []
             for unit in units:
                 rows = read_row_group(unit)
-                batches.append(RowBatch(unit.part, rows, function(rows)))
+                result = function(rows)
+                shipped = rows if self.ship_rows else Rows(rows.source, rows.first, [])
+                batches.append(RowBatch(unit.part, shipped, len(rows.lines), result))
             return batches
 
         return run
 
 
 def map_row_batches(
-    mapper: ChunkMapper, setup: Callable[[], BatchFunction], files: Sequence[Path]
+    mapper: ChunkMapper,
+    setup: Callable[[], BatchFunction],
+    files: Sequence[Path],
+    *,
+    ship_rows: bool = True,
 ) -> Iterator[RowBatch]:
     """``setup()`` run on every row group of ``files`` on ``mapper``'s workers, in input order.
 
     Each row group is one chunk; the engine's workers read its rows by path. Results
-    come back in the partitions' order, row group by row group, whatever worker ran them.
+    come back in the partitions' order, row group by row group, whatever worker ran them,
+    with the rows unless ``ship_rows`` is false.
     """
     plan = [[unit] for unit in plan_row_groups(files)]
-    for (batch,) in map_planned(mapper, OnRowGroups(setup), plan):
+    for (batch,) in map_planned(mapper, OnRowGroups(setup, ship_rows), plan):
         yield batch
 
 
@@ -147,3 +167,36 @@ class OnLines:
     def __call__(self) -> BatchFunction:
         function = self.setup()
         return lambda rows: function(rows.lines)
+
+
+@dataclass(frozen=True)
+class KeptRows:
+    """One output partition: the rows of partition ``source`` that ``mask`` keeps (one byte
+    per row, non-zero: kept), written in order as a canonical partition at ``target``."""
+
+    source: str
+    mask: bytes
+    target: str
+
+
+def write_kept(chunk: list[KeptRows]) -> list[int]:
+    """Write each job's partition (where the engine runs it); the rows each one holds."""
+    written = []
+    for job in chunk:
+        writer = PartitionWriter(Path(job.target))
+        try:
+            for raw, keep in zip(read_partition(Path(job.source)), job.mask, strict=True):
+                if keep:
+                    writer.add(raw)
+        except BaseException:
+            writer.abort()
+            raise
+        written.append(writer.close().rows)
+    return written
+
+
+def write_kept_partitions(mapper: ChunkMapper, jobs: Sequence[KeptRows]) -> int:
+    """Every job's partition written on ``mapper``'s workers, one partition per chunk; the
+    rows written in all. The partitions' bytes are those of the same rows written anywhere."""
+    chunks = [[job] for job in jobs]
+    return sum(rows for (rows,) in map_planned(mapper, Ready(write_kept), chunks))

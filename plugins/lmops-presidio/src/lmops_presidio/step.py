@@ -110,12 +110,13 @@ def _redact_file(
             # The engine's workers read the partitions, redact and write the rows; this
             # process writes them out in order and adds up the counts.
             setup = RedactRows(settings.guard, shape, settings.chunk_size)
-            for batch in map_row_batches(engine, setup, [path for _, path in parts]):
+            files = [path for _, path in parts]
+            for batch in map_row_batches(engine, setup, files, ship_rows=False):
                 write = outputs.writer(batch.part)
                 for line in batch.result.lines:
                     write(line)
                 tally.merge(batch.result.tally)
-                context.progress.advance(float(len(batch.rows.lines)))
+                context.progress.advance(float(batch.count))
         else:
             _redact_here(context, settings, parts, shape, outputs, engine, tally)
     context.progress.finish()

@@ -92,11 +92,12 @@ class RayMapper:
         """``setup()(chunk)`` for each chunk, as one Ray Data pipeline, in the order of ``chunks``.
 
         Used when every chunk is known up front (a partitioned input's row groups, the
-        partitions to check): see :mod:`lmops_ray.pipeline`.
+        partitions to write or check): see :mod:`lmops_ray.pipeline`. A step may run
+        several in a row, so ``worker_peaks`` gathers the peaks of all of them (one
+        entry per worker process: each pipeline starts its own actors).
         """
         from lmops_ray.pipeline import run_planned
 
-        self.worker_peaks = {}
         yield from run_planned(
             setup,
             chunks,
