@@ -83,7 +83,9 @@ class _FilterStep:
     A step says what runs per chunk on the engine's workers (:meth:`setup`) and
     what to keep from those results (:meth:`decide`, called chunk by chunk in
     input order in this process), so every engine writes the same file and the
-    same evidence.
+    same evidence. A partitioned input goes to the engine row group by row group
+    (:mod:`lmops_core.datasets.row_batches`); on an engine that plans work, its
+    workers also write the kept rows.
     """
 
     name = ""
@@ -97,7 +99,11 @@ class _FilterStep:
         raise NotImplementedError
 
     def decide(self, shape: str, lines: list[bytes], results: Any) -> list[bool]:
-        """Which lines of a chunk to keep, from that chunk's results (chunks come in order)."""
+        """Which lines of a chunk to keep, from that chunk's results (chunks come in order).
+
+        ``lines`` is empty when the engine's workers kept the rows (partitions on an engine
+        that plans work): decide from ``results`` alone, one verdict per row.
+        """
         raise NotImplementedError
 
     def configure(self, params: Mapping[str, Any]) -> dict[str, Any]:
