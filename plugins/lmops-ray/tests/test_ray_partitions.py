@@ -18,7 +18,7 @@ from lmops_core.builtins.data_steps import LocalMapper, exact_keys
 from lmops_core.datasets.partition_store import ingest_partitions
 from lmops_core.datasets.partitions import ROW_GROUP_ROWS, write_partition
 from lmops_core.datasets.row_batches import OnLines, map_row_batches
-from lmops_core.errors import ValidationError
+from lmops_core.errors import PluginError, ValidationError
 from lmops_core.runtimes import Ready
 from lmops_core.workspace import Workspace
 
@@ -145,3 +145,14 @@ def test_pii_redact_on_partitions_runs_on_the_workers_with_the_local_result(
     (pii,) = [m for kind, m, _ in local[1] if kind == "pii"]
     assert pii["findings_before"] > 0 and pii["records"] == 3 * len(demo)
     assert ray_ws.get("dataset:pii-parts").format == "parquet-partitions"
+
+
+def test_a_pool_the_cluster_cannot_place_fails_naming_it(
+    local_ray: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers asking more CPUs than the cluster has: a clear error, not a pipeline that waits."""
+    from lmops_ray import pipeline
+
+    monkeypatch.setattr(pipeline, "ACTOR_START_TIMEOUT_S", 3)
+    with pytest.raises(PluginError, match=r"could not start 1 data workers of 3 CPU each"):
+        list(pipeline.run_planned(Ready(len), [[1]], workers=1, cpus_per_worker=3, peaks={}))
