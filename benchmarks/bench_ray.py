@@ -10,8 +10,10 @@
    ``--workers`` on a local Ray of as many CPUs as the machine has. Each run
    writes output partitions, then checks them and builds the dataset card on the
    same engine (as the runner does when it stores the output); it reports both
-   times, the driver's peak RSS, each Ray worker's peak RSS and the CPU seconds of
-   the driver and of its children (Ray's workers are children of a local Ray).
+   times, the driver's peak RSS, the largest peak RSS of one Ray worker process (in
+   the step, and in the card) and the CPU seconds of the driver and of its children
+   (Ray's workers are children of a local Ray). On Ray the step and the card are Ray
+   Data pipelines (the workers read the partitions, and for the filters write them).
 3. Print the scaling curve (records/s and the ratio to the local engine) and check
    that every engine wrote the same partitions (the same Merkle root) and card.
 
@@ -140,7 +142,9 @@ def child(engine: str, step: str, source: Path, workers: int) -> None:
     started = time.perf_counter()
     result = op.run(context)
     seconds = time.perf_counter() - started
-    peaks = dict(getattr(services.mapper, "worker_peaks", {}))
+    step_peaks = dict(getattr(services.mapper, "worker_peaks", {}))
+    if hasattr(mapper, "worker_peaks"):
+        mapper.worker_peaks = {}
     (home / "tmp").mkdir()
     started = time.perf_counter()
     stored = ingest_partitions(
@@ -151,8 +155,7 @@ def child(engine: str, step: str, source: Path, workers: int) -> None:
         mapper=mapper,
     )
     card_seconds = time.perf_counter() - started
-    for pid, kib in getattr(mapper, "worker_peaks", {}).items():
-        peaks[pid] = max(peaks.get(pid, 0), kib)
+    card_peaks = dict(getattr(mapper, "worker_peaks", {}))
     cpu_after = _cpu_seconds()
     card = json.dumps([stored.card_metrics, stored.card_details], sort_keys=True)
     print(
@@ -163,13 +166,22 @@ def child(engine: str, step: str, source: Path, workers: int) -> None:
                 "root": stored.root,
                 "card_sha256": hashlib.sha256(card.encode()).hexdigest(),
                 "driver_peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                "worker_peak_mib": sorted(round(kib / 1024) for kib in peaks.values()),
+                "worker_peak_mib": max((kib for kib in step_peaks.values()), default=0) / 1024,
+                "card_worker_peak_mib": max((kib for kib in card_peaks.values()), default=0) / 1024,
+                "worker_processes": len(step_peaks),
                 "cpu_driver_s": cpu_after[0] - cpu_before[0],
                 "removed": result.evidence[0].metrics["records_removed"],
             }
         )
     )
     shutil.rmtree(home, ignore_errors=True)
+
+
+def _peaks(row: dict[str, Any]) -> str:
+    """The largest peak RSS of one worker process, in the step and in the card (MiB)."""
+    if not row["worker_processes"]:
+        return "-"
+    return f"{row['worker_peak_mib']:.0f} / {row['card_worker_peak_mib']:.0f}"
 
 
 def main() -> None:
@@ -219,7 +231,8 @@ def main() -> None:
     card_base = args.records / rows[0][2]["card_seconds"]
     print(
         f"\n{'engine':<8}{'workers':>8}{'records/s':>12}{'x local':>9}{'card rec/s':>12}"
-        f"{'x local':>9}{'CPU s driver/all':>18}{'driver MiB':>12}  worker peak MiB"
+        f"{'x local':>9}{'CPU s driver/all':>18}{'driver MiB':>12}"
+        f"{'worker MiB (step/card)':>24}"
     )
     for engine, workers, r in rows:
         rate = args.records / r["seconds"]
@@ -228,7 +241,8 @@ def main() -> None:
             f"{engine:<8}{workers:>8}{rate:>12,.0f}{rate / base:>9.2f}{card_rate:>12,.0f}"
             f"{card_rate / card_base:>9.2f}"
             f"{r['cpu_driver_s']:>10.0f} / {r['cpu_process_tree_s']:<5.0f}"
-            f"{r['driver_peak_mib']:>12.0f}  {r['worker_peak_mib'] or '-'}"
+            f"{r['driver_peak_mib']:>12.0f}"
+            f"{_peaks(r):>24}"
         )
     print(f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     same = len({(r["root"], r["card_sha256"]) for _, _, r in rows}) == 1

@@ -148,8 +148,11 @@ def register_data_engines(register: Register) -> None:
     ask for the engine by default. A step reaches it through
     ``context.data_engine(name)`` (``-p engine=NAME``); the engine only maps
     chunks and returns the results in order, the step decides and writes, so
-    every engine gives the same output. lmops registers ``"local"`` (this
-    process) itself. Return value ignored.
+    every engine gives the same output. An engine whose mapper is also a
+    :class:`~lmops_core.runtimes.PlannedMapper` (``map_planned``) receives work
+    listed up front, such as a partitioned input's row groups
+    (:mod:`lmops_core.datasets.row_batches`), as one pipeline of its own.
+    lmops registers ``"local"`` (this process) itself. Return value ignored.
     """
 
 

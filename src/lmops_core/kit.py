@@ -28,6 +28,9 @@ Parquet partitions) reads it part by part with :func:`dataset_parts` and
 :func:`part_lines`, and writes its output in the input's layout with
 :class:`PartOutputs` (records as :func:`canonical_json`; one partition per input
 partition), returning it with ``format=PARTITIONED_FORMAT`` when partitioned.
+A step whose per-record work can run where the partitions are read hands it to the
+data engine with :func:`map_row_batches` (a function on :class:`Rows`, one
+:class:`RowBatch` back per row group, in order).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from lmops_core.datasets.parts import (
     part_lines,
     part_records,
 )
+from lmops_core.datasets.row_batches import RowBatch, Rows, map_row_batches
 from lmops_core.errors import PluginError, ValidationError
 from lmops_core.hookspecs import hookimpl
 from lmops_core.operations import options_of
@@ -65,11 +69,14 @@ __all__ = [
     "BaseOperation",
     "PartOutputs",
     "PartitionWriter",
+    "RowBatch",
+    "Rows",
     "build_guard",
     "canonical_json",
     "dataset_parts",
     "is_partitioned",
     "part_lines",
+    "map_row_batches",
     "part_records",
     "read_yaml_file",
     "registers",

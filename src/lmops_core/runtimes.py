@@ -444,6 +444,32 @@ class ChunkMapper(Protocol):
         ...
 
 
+@runtime_checkable
+class PlannedMapper(ChunkMapper, Protocol):
+    """An engine that also runs work listed up front as one planned pipeline (Ray Data).
+
+    ``map_planned`` has :meth:`ChunkMapper.map_chunks`'s contract (``setup`` once per
+    worker, results in the order of ``chunks``), but every chunk is known before the
+    first runs (the row groups of a partitioned input, the partitions to check), so the
+    engine can plan them as a dataset of its own instead of being fed one by one.
+    """
+
+    def map_planned(
+        self, setup: Callable[[], ChunkFunction], chunks: Sequence[list[Any]]
+    ) -> Iterator[Any]:
+        """``setup()(chunk)`` for every chunk, in the order of ``chunks``."""
+        ...
+
+
+def map_planned(
+    mapper: ChunkMapper, setup: Callable[[], ChunkFunction], chunks: Sequence[list[Any]]
+) -> Iterator[Any]:
+    """``chunks`` on ``mapper``: as one planned pipeline if it offers one, else chunk by chunk."""
+    if isinstance(mapper, PlannedMapper):
+        return mapper.map_planned(setup, chunks)
+    return mapper.map_chunks(setup, chunks)
+
+
 @dataclass(frozen=True)
 class DataEngine:
     """A named engine data steps may run on: ``connect()`` returns its :class:`ChunkMapper`.

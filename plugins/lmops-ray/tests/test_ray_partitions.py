@@ -14,12 +14,15 @@ from typing import Any
 import pytest
 from lmops_ray.mapper import RayMapper
 
+from lmops_core.builtins.data_steps import LocalMapper, exact_keys
 from lmops_core.datasets.partition_store import ingest_partitions
-from lmops_core.datasets.partitions import write_partition
-from lmops_core.errors import ValidationError
+from lmops_core.datasets.partitions import ROW_GROUP_ROWS, write_partition
+from lmops_core.datasets.row_batches import OnLines, map_row_batches
+from lmops_core.errors import PluginError, ValidationError
+from lmops_core.runtimes import Ready
 from lmops_core.workspace import Workspace
 
-from .test_ray_engine import CASES, generated, run_on_both
+from .test_ray_engine import CASES, DEMO, _run, generated, run_on_both
 
 PARTS = 4
 
@@ -107,3 +110,49 @@ def test_a_bad_record_found_by_a_worker_is_the_local_error(
         ray_ws.register_dataset("bad-ray", folder, shape="instruction")
     assert str(on_ray.value) == str(local.value)
     assert "part-3.parquet:row 26" in str(on_ray.value) and "response" in str(on_ray.value)
+
+
+def test_row_groups_are_read_and_mapped_by_the_ray_data_workers(
+    local_ray: None, tmp_path: Path
+) -> None:
+    """Row groups of partitions on a Ray Data pipeline: the local batches, on both workers."""
+    rows = generated(ROW_GROUP_ROWS + 500, seed=3)
+    files = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    write_partition(rows, files[0])
+    write_partition(rows[:300], files[1])
+    setup = OnLines(Ready(exact_keys))
+    local = list(map_row_batches(LocalMapper(), setup, files))
+    mapper = RayMapper(workers=2, cpus=2)
+    on_ray = list(map_row_batches(mapper, setup, files))
+    assert [(b.part, b.rows, b.result) for b in on_ray] == [
+        (b.part, b.rows, b.result) for b in local
+    ]
+    assert [(b.part, b.rows.first) for b in on_ray] == [(0, 1), (0, ROW_GROUP_ROWS + 1), (1, 1)]
+    assert len(mapper.worker_peaks) == 2  # the pipeline's two actors both read row groups
+
+
+def test_pii_redact_on_partitions_runs_on_the_workers_with_the_local_result(
+    local_ray: None, ray_ws: Workspace, tmp_path: Path
+) -> None:
+    """pii-redact over partitions: workers read, redact and write rows; same root and evidence."""
+    demo = [json.loads(line) for line in (DEMO / "support_pii.jsonl").read_text().splitlines()]
+    folder = _partitioned(tmp_path / "in", demo * 3)
+    ref = ray_ws.register_dataset("pii-parts", folder, shape="instruction").ref
+    params = {"ner_model": None, "chinese_ner": False, "chunk_size": 4}
+    local = _run(ray_ws, "pii-redact", ref, params)
+    on_ray = _run(ray_ws, "pii-redact", ref, {**params, "engine": "ray"})
+    assert on_ray[:2] == local[:2]
+    (pii,) = [m for kind, m, _ in local[1] if kind == "pii"]
+    assert pii["findings_before"] > 0 and pii["records"] == 3 * len(demo)
+    assert ray_ws.get("dataset:pii-parts").format == "parquet-partitions"
+
+
+def test_a_pool_the_cluster_cannot_place_fails_naming_it(
+    local_ray: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers asking more CPUs than the cluster has: a clear error, not a pipeline that waits."""
+    from lmops_ray import pipeline
+
+    monkeypatch.setattr(pipeline, "ACTOR_START_TIMEOUT_S", 3)
+    with pytest.raises(PluginError, match=r"could not start 1 data workers of 3 CPU each"):
+        list(pipeline.run_planned(Ready(len), [[1]], workers=1, cpus_per_worker=3, peaks={}))

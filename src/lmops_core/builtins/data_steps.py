@@ -32,13 +32,20 @@ from lmops_core.contracts import (
     StageContext,
     StageResult,
 )
-from lmops_core.datasets.partitions import read_partition
+from lmops_core.datasets.partitions import PARTITIONED_FORMAT
 from lmops_core.datasets.parts import PartOutputs, dataset_parts
+from lmops_core.datasets.row_batches import (
+    KeptRows,
+    OnLines,
+    map_row_batches,
+    write_kept_partitions,
+)
 from lmops_core.datasets.shapes import text_fields
-from lmops_core.errors import ValidationError
+from lmops_core.errors import StageError, ValidationError
 from lmops_core.extras import require
 from lmops_core.hookspecs import hookimpl
-from lmops_core.runtimes import ChunkFunction, ChunkMapper, DataEngine, Ready
+from lmops_core.runtimes import ChunkFunction, ChunkMapper, DataEngine, PlannedMapper, Ready
+from lmops_core.safepaths import join_inside
 
 #: Records per chunk handed to a data engine (small enough to spread, large enough to batch).
 CHUNK_RECORDS = 2000
@@ -76,7 +83,9 @@ class _FilterStep:
     A step says what runs per chunk on the engine's workers (:meth:`setup`) and
     what to keep from those results (:meth:`decide`, called chunk by chunk in
     input order in this process), so every engine writes the same file and the
-    same evidence.
+    same evidence. A partitioned input goes to the engine row group by row group
+    (:mod:`lmops_core.datasets.row_batches`); on an engine that plans work, its
+    workers also write the kept rows.
     """
 
     name = ""
@@ -90,7 +99,11 @@ class _FilterStep:
         raise NotImplementedError
 
     def decide(self, shape: str, lines: list[bytes], results: Any) -> list[bool]:
-        """Which lines of a chunk to keep, from that chunk's results (chunks come in order)."""
+        """Which lines of a chunk to keep, from that chunk's results (chunks come in order).
+
+        ``lines`` is empty when the engine's workers kept the rows (partitions on an engine
+        that plans work): decide from ``results`` alone, one verdict per row.
+        """
         raise NotImplementedError
 
     def configure(self, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -103,23 +116,34 @@ class _FilterStep:
 
     def _filter(
         self,
-        shape: str,
-        parts: Sequence[Iterable[bytes]],
+        batches: Iterable[tuple[int, list[bytes], Any]],
         outputs: PartOutputs,
         context: StageContext,
-        mapper: ChunkMapper,
+        shape: str,
     ) -> tuple[int, int]:
-        """Write the canonical JSON of each record kept, part by part; ``(kept, removed)``.
-
-        Every part's chunks go to the engine in one pass, so its workers start once.
-        """
+        """Write the canonical JSON of each record kept, batch by batch; ``(kept, removed)``."""
         kept = removed = 0
+        for index, lines, results in batches:
+            write = outputs.writer(index)
+            for raw, keep in zip(lines, self.decide(shape, lines, results), strict=True):
+                if keep:
+                    write(raw)
+                    kept += 1
+                else:
+                    removed += 1
+            context.progress.advance(len(lines))
+        return kept, removed
+
+    def _line_batches(
+        self, shape: str, files: Sequence[Path], mapper: ChunkMapper
+    ) -> Iterator[tuple[int, list[bytes], Any]]:
+        """``(part, lines, results)`` per chunk of one-file input, fed by this process."""
         in_flight: deque[tuple[int, list[bytes]]] = deque()
 
         def chunks() -> Iterator[list[bytes]]:
-            for index, lines in enumerate(parts):
+            for index, path in enumerate(files):
                 chunk: list[bytes] = []
-                for raw in lines:
+                for raw in _lines(path):
                     chunk.append(raw)
                     if len(chunk) >= CHUNK_RECORDS:
                         in_flight.append((index, chunk))
@@ -131,15 +155,43 @@ class _FilterStep:
 
         for results in mapper.map_chunks(self.setup(shape), chunks()):
             index, chunk = in_flight.popleft()
-            write = outputs.writer(index)
-            for raw, keep in zip(chunk, self.decide(shape, chunk, results), strict=True):
-                if keep:
-                    write(raw)
-                    kept += 1
-                else:
-                    removed += 1
-            context.progress.advance(len(chunk))
-        return kept, removed
+            yield index, chunk, results
+
+    def _filter_on_workers(
+        self,
+        shape: str,
+        files: Sequence[tuple[str, Path]],
+        out_path: Path,
+        context: StageContext,
+        mapper: PlannedMapper,
+    ) -> tuple[int, int]:
+        """Partitions on an engine that plans work (Ray Data): its workers read the row
+        groups and compute, this process decides in input order on the results alone (a
+        byte per row), then the workers write each partition's kept rows. ``(kept, removed)``."""
+        masks = [bytearray() for _ in files]
+        setup = OnLines(self.setup(shape))
+        for batch in map_row_batches(mapper, setup, [p for _, p in files], ship_rows=False):
+            keep = self.decide(shape, [], batch.result)
+            if len(keep) != batch.count:
+                raise StageError(
+                    f"{self.name}: {len(keep)} decisions for the {batch.count} rows of "
+                    f"{batch.rows.source} from row {batch.rows.first}"
+                )
+            masks[batch.part].extend(keep)
+            context.progress.advance(batch.count)
+        jobs = [
+            KeptRows(str(path), bytes(mask), str(join_inside(out_path, name, what="partition")))
+            for (name, path), mask in zip(files, masks, strict=True)
+        ]
+        kept = write_kept_partitions(mapper, jobs)
+        return kept, sum(len(mask) for mask in masks) - kept
+
+    def _row_batches(
+        self, shape: str, files: Sequence[Path], mapper: ChunkMapper
+    ) -> Iterator[tuple[int, list[bytes], Any]]:
+        """``(part, lines, results)`` per row group of partitions the workers read."""
+        for batch in map_row_batches(mapper, OnLines(self.setup(shape)), files):
+            yield batch.part, batch.rows.lines, batch.result
 
     def run(self, context: StageContext) -> StageResult:
         used = self.configure(context.params)
@@ -152,9 +204,19 @@ class _FilterStep:
         partitioned = source.path.is_dir()
         out_path = context.workdir / ("data" if partitioned else "data.jsonl")
         files = dataset_parts(source.path)
-        parts = [read_partition(path) if partitioned else _lines(path) for _, path in files]
-        with PartOutputs(out_path, [name for name, _ in files], partitioned=partitioned) as out:
-            kept, removed = self._filter(source.kind, parts, out, context, mapper)
+        paths = [path for _, path in files]
+        if partitioned and isinstance(mapper, PlannedMapper):
+            kept, removed = self._filter_on_workers(source.kind, files, out_path, context, mapper)
+            fmt = PARTITIONED_FORMAT
+        else:
+            # Every part goes to the engine in one pass, so its workers start once.
+            batches = (self._row_batches if partitioned else self._line_batches)(
+                source.kind, paths, mapper
+            )
+            names = [name for name, _ in files]
+            with PartOutputs(out_path, names, partitioned=partitioned) as out:
+                kept, removed = self._filter(batches, out, context, source.kind)
+            fmt = out.format
         context.progress.finish()
         return StageResult(
             outputs=[
@@ -164,7 +226,7 @@ class _FilterStep:
                     path=out_path,
                     kind=source.kind,
                     derived_from=["dataset"],
-                    format=out.format,
+                    format=fmt,
                 )
             ],
             evidence=[

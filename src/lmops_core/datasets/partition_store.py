@@ -31,7 +31,7 @@ from lmops_core.datasets.partitions import (
 )
 from lmops_core.datasets.readers import DEFAULT_MAX_RECORD_BYTES
 from lmops_core.errors import IntegrityError, NotFoundError, ValidationError
-from lmops_core.runtimes import ChunkMapper, Ready
+from lmops_core.runtimes import ChunkMapper, Ready, map_planned
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,8 +81,10 @@ def ingest_partitions(
     stored: list[Partition] = []
     summaries: list[dict[str, Any]] = []
     try:
-        chunks = ([item] for item in work)
-        results = mapper.map_chunks(Ready(check), chunks) if mapper else map(check, chunks)
+        # Every partition is known up front: an engine that plans listed work (Ray Data)
+        # runs the checks as one pipeline.
+        chunks = [[item] for item in work]
+        results = map_planned(mapper, Ready(check), chunks) if mapper else map(check, chunks)
         for (name, source, out), (checked,) in zip(work, results, strict=True):
             stored.append(_store_checked(checked, Path(out), artifacts))
             part_card = checked.card

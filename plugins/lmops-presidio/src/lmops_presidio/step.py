@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -17,17 +15,18 @@ from lmops_core.kit import (
     PARTITIONED_FORMAT,
     BaseOperation,
     PartOutputs,
-    canonical_json,
     dataset_parts,
     is_partitioned,
+    map_row_batches,
     part_lines,
     part_records,
 )
 from lmops_core.runtimes import ChunkMapper
-from lmops_presidio.chunks import ChunkResult, redact_chunks
+from lmops_presidio.chunks import redact_chunks
 from lmops_presidio.config import NER_ENTITIES
 from lmops_presidio.params import PiiRedactParams, StepSettings, step_settings
-from lmops_presidio.shapes import check_shape, texts_of, with_texts
+from lmops_presidio.rows import Record, RedactRows, Tally, parse_record, redacted_rows
+from lmops_presidio.shapes import check_shape
 
 OUTPUT_FILE = "dataset.jsonl"
 #: The output folder when the input is partitioned: one output partition per input partition.
@@ -92,19 +91,6 @@ class PiiRedactionStep(BaseOperation[PiiRedactParams]):
         )
 
 
-class _Tally:
-    """Counts gathered while redacting (numbers only: no text)."""
-
-    def __init__(self) -> None:
-        self.records = 0
-        self.records_touched = 0
-        self.fields: Counter[str] = Counter()
-        self.fields_touched: Counter[str] = Counter()
-        self.before: Counter[str] = Counter()
-        self.after: Counter[str] = Counter()
-        self.same_span: Counter[str] = Counter()
-
-
 def _redact_file(
     context: StageContext,
     settings: StepSettings,
@@ -112,14 +98,45 @@ def _redact_file(
     shape: str,
     target: Path,
     engine: ChunkMapper,
-) -> _Tally:
+) -> Tally:
     parts = dataset_parts(source)
     total = sum(part_records(path) for _, path in parts)
     context.progress.start(f"pii-redact: {source.name}", total=float(total))
-    tally = _Tally()
+    tally = Tally()
+    names = [name for name, _ in parts]
+    partitioned = is_partitioned(source)
+    with PartOutputs(target, names, partitioned=partitioned) as outputs:
+        if partitioned and engine.name != "local":
+            # The engine's workers read the partitions, redact and write the rows; this
+            # process writes them out in order and adds up the counts.
+            setup = RedactRows(settings.guard, shape, settings.chunk_size)
+            files = [path for _, path in parts]
+            for batch in map_row_batches(engine, setup, files, ship_rows=False):
+                write = outputs.writer(batch.part)
+                for line in batch.result.lines:
+                    write(line)
+                tally.merge(batch.result.tally)
+                context.progress.advance(float(batch.count))
+        else:
+            _redact_here(context, settings, parts, shape, outputs, engine, tally)
+    context.progress.finish()
+    return tally
+
+
+def _redact_here(
+    context: StageContext,
+    settings: StepSettings,
+    parts: list[tuple[str, Path]],
+    shape: str,
+    outputs: PartOutputs,
+    engine: ChunkMapper,
+    tally: Tally,
+) -> None:
+    """This process parses the records and writes them; the engine (or a local pool)
+    redacts their texts, chunk by chunk, in order."""
     # Records whose texts are in flight, with their part; the pool may read ahead a few
     # chunks. One pass over every part's chunks: each worker builds its guard once.
-    waiting: deque[tuple[int, list[_Record]]] = deque()
+    waiting: deque[tuple[int, list[Record]]] = deque()
 
     def texts_per_chunk() -> Iterator[list[str]]:
         for index, (_, path) in enumerate(parts):
@@ -127,67 +144,21 @@ def _redact_file(
                 waiting.append((index, chunk))
                 yield [text for record in chunk for text in record.texts]
 
-    names = [name for name, _ in parts]
-    with PartOutputs(target, names, partitioned=is_partitioned(source)) as outputs:
-        for result in redact_chunks(
-            settings.guard, texts_per_chunk(), workers=settings.workers, engine=engine
-        ):
-            index, chunk = waiting.popleft()
-            _write_chunk(outputs.writer(index), chunk, result, shape, tally)
-            context.progress.advance(float(len(chunk)))
-    context.progress.finish()
-    return tally
+    for result in redact_chunks(
+        settings.guard, texts_per_chunk(), workers=settings.workers, engine=engine
+    ):
+        index, chunk = waiting.popleft()
+        write = outputs.writer(index)
+        for line in redacted_rows(chunk, result, shape, tally):
+            write(line)
+        context.progress.advance(float(len(chunk)))
 
 
-@dataclass(frozen=True)
-class _Record:
-    """A parsed record with its text fields' names and texts, in shape order."""
-
-    data: dict[str, Any]
-    fields: list[str]
-    texts: list[str]
-
-
-def _write_chunk(
-    write: Callable[[bytes], object],
-    chunk: list[_Record],
-    result: ChunkResult,
-    shape: str,
-    tally: _Tally,
-) -> None:
-    position = 0
-    for record in chunk:
-        count = len(record.texts)
-        texts = result.texts[position : position + count]
-        touched = result.touched[position : position + count]
-        position += count
-        for name, changed in zip(record.fields, touched, strict=True):
-            tally.fields[name] += 1
-            tally.fields_touched[name] += int(changed)
-        tally.records += 1
-        tally.records_touched += int(any(touched))
-        data = with_texts(record.data, shape, texts) if any(touched) else record.data
-        write(canonical_json(data))
-    tally.before.update(result.before)
-    tally.after.update(result.after)
-    tally.same_span.update(result.same_span)
-
-
-def _record_chunks(source: Path, shape: str, size: int) -> Iterator[list[_Record]]:
+def _record_chunks(source: Path, shape: str, size: int) -> Iterator[list[Record]]:
     """Validated records of ``source``, ``size`` at a time."""
-    chunk: list[_Record] = []
+    chunk: list[Record] = []
     for number, raw in part_lines(source):
-        where = f"{source}:{number}"
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ValidationError(f"{where}: not valid UTF-8 ({exc.reason})") from None
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"{where}: not valid JSON ({exc.msg})") from None
-        pairs = texts_of(record, shape, where)
-        chunk.append(_Record(record, [name for name, _ in pairs], [text for _, text in pairs]))
+        chunk.append(parse_record(raw, shape, f"{source}:{number}"))
         if len(chunk) >= size:
             yield chunk
             chunk = []
@@ -195,7 +166,7 @@ def _record_chunks(source: Path, shape: str, size: int) -> Iterator[list[_Record
         yield chunk
 
 
-def _evidence(settings: StepSettings, tally: _Tally) -> EvidenceRecord:
+def _evidence(settings: StepSettings, tally: Tally) -> EvidenceRecord:
     config = settings.guard
     entities = config.active_entities
     metrics: dict[str, Any] = {

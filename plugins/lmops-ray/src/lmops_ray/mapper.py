@@ -1,4 +1,9 @@
-"""The ``ray`` engine's mapper: a step's chunks on a pool of Ray actors, results in order."""
+"""The ``ray`` engine's mapper: a step's chunks on Ray, results in order.
+
+Chunks a caller feeds one by one (a JSONL input's) run on a pool of Ray actors driven
+here; work listed up front (a partitioned input's row groups) runs as a Ray Data
+pipeline (:mod:`lmops_ray.pipeline`).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import os
 import resource
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +85,26 @@ class RayMapper:
         finally:
             for actor in actors:
                 ray.kill(actor)
+
+    def map_planned(
+        self, setup: Callable[[], ChunkFunction], chunks: Sequence[list[Any]]
+    ) -> Iterator[Any]:
+        """``setup()(chunk)`` for each chunk, as one Ray Data pipeline, in the order of ``chunks``.
+
+        Used when every chunk is known up front (a partitioned input's row groups, the
+        partitions to write or check): see :mod:`lmops_ray.pipeline`. A step may run
+        several in a row, so ``worker_peaks`` gathers the peaks of all of them (one
+        entry per worker process: each pipeline starts its own actors).
+        """
+        from lmops_ray.pipeline import run_planned
+
+        yield from run_planned(
+            setup,
+            chunks,
+            workers=self.workers,
+            cpus_per_worker=self.cpus_per_worker,
+            peaks=self.worker_peaks,
+        )
 
     def _collect(self, block: Path, ref: Any) -> Any:
         import ray

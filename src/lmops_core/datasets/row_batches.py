@@ -1,0 +1,202 @@
+"""How a partitioned dataset's rows reach a data step's per-record work: batches of rows.
+
+The contract between a step and an engine when the input is a set of canonical
+partitions. The unit of work is one row group of one partition (:class:`RowGroup`,
+planned here from the partitions' footers, at most ``ROW_GROUP_ROWS`` rows), so the
+engine's workers read the rows themselves, by path, and the calling process never
+holds or ships them. A step says two things:
+
+* what runs on a batch of rows (a :data:`BatchFunction` on :class:`Rows`: the rows'
+  canonical JSON, the one column of the partition's Parquet schema, in partition order,
+  with where they come from), built once per worker by a picklable ``setup``;
+* how each result maps back to output rows: the step reads the :class:`RowBatch` es
+  :func:`map_row_batches` yields, in input order, and writes what they say (the rows it
+  keeps, or the rows its workers rewrote), so every engine writes the same partitions.
+
+A step that only keeps or drops rows need not have them back at all: it decides on the
+results alone (a keep mask per partition) and :func:`write_kept_partitions` has the workers
+read each partition again and write what it keeps, so a cluster reads and writes the data
+and the calling process handles one byte per row.
+
+An engine that can plan a listed set of work (a :class:`~lmops_core.runtimes.PlannedMapper`,
+e.g. Ray Data) runs the row groups as one pipeline; any other engine maps them as chunks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lmops_core.datasets.partitions import COLUMN, PartitionWriter, read_partition
+from lmops_core.datasets.readers import is_canonical_partition
+from lmops_core.errors import ValidationError
+from lmops_core.extras import require
+from lmops_core.runtimes import ChunkFunction, ChunkMapper, Ready, map_planned
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A batch of one partition's rows: their canonical JSON and where the first one is.
+
+    ``source`` is the partition's path, ``first`` the 1-based number of its first row
+    in the partition; :meth:`where` names a row as the local engine does (``path:row``).
+    """
+
+    source: str
+    first: int
+    lines: list[bytes]
+
+    def where(self, index: int) -> str:
+        """``path:row`` of the ``index``-th row of the batch (0-based)."""
+        return f"{self.source}:{self.first + index}"
+
+
+#: What a step runs on a batch of rows, on an engine's worker: any picklable result.
+BatchFunction = Callable[[Rows], Any]
+
+
+@dataclass(frozen=True)
+class RowGroup:
+    """One unit of work: row group ``group`` of partition ``part`` (``path``), first row ``first``."""
+
+    part: int
+    path: str
+    group: int
+    first: int
+
+
+@dataclass(frozen=True)
+class RowBatch:
+    """What came back for one row group: its partition, rows, their count and the result.
+
+    ``rows.lines`` is empty unless the rows were asked back (``ship_rows``); ``count``
+    is always the number of rows the result is about.
+    """
+
+    part: int
+    rows: Rows
+    count: int
+    result: Any
+
+
+def plan_row_groups(files: Sequence[Path]) -> list[RowGroup]:
+    """Every row group of ``files`` (canonical partitions), in order, read from their footers."""
+    pq = require("pyarrow.parquet", extra="parquet", feature="planning partition batches")
+    plan: list[RowGroup] = []
+    for part, path in enumerate(files):
+        meta = pq.ParquetFile(str(path))
+        if not is_canonical_partition(meta.schema_arrow):
+            raise ValidationError(
+                f"{path.name}: not a canonical lmops partition (expected one string column "
+                f"{COLUMN!r})",
+                file=str(path),
+            )
+        first = 1
+        for group in range(meta.metadata.num_row_groups):
+            plan.append(RowGroup(part, str(path), group, first))
+            first += meta.metadata.row_group(group).num_rows
+    return plan
+
+
+def read_row_group(unit: RowGroup) -> Rows:
+    """The rows of one planned row group, read from its partition file."""
+    pq = require("pyarrow.parquet", extra="parquet", feature="reading a partition")
+    table = pq.ParquetFile(unit.path).read_row_group(unit.group, columns=[COLUMN])
+    lines = [value.encode("utf-8") for value in table.column(0).to_pylist()]
+    return Rows(unit.path, unit.first, lines)
+
+
+@dataclass(frozen=True)
+class OnRowGroups:
+    """An engine's ``setup`` for row groups: builds the step's function once per worker.
+
+    The function it returns takes a chunk of :class:`RowGroup` s, reads each one's rows
+    on the worker and returns a :class:`RowBatch` per row group, with the rows themselves
+    only when ``ship_rows`` (a step that writes from the results alone does not need them
+    back).
+    """
+
+    setup: Callable[[], BatchFunction]
+    ship_rows: bool = True
+
+    def __call__(self) -> ChunkFunction:
+        function = self.setup()
+
+        def run(units: list[RowGroup]) -> list[RowBatch]:
+            batches = []
+            for unit in units:
+                rows = read_row_group(unit)
+                result = function(rows)
+                shipped = rows if self.ship_rows else Rows(rows.source, rows.first, [])
+                batches.append(RowBatch(unit.part, shipped, len(rows.lines), result))
+            return batches
+
+        return run
+
+
+def map_row_batches(
+    mapper: ChunkMapper,
+    setup: Callable[[], BatchFunction],
+    files: Sequence[Path],
+    *,
+    ship_rows: bool = True,
+) -> Iterator[RowBatch]:
+    """``setup()`` run on every row group of ``files`` on ``mapper``'s workers, in input order.
+
+    Each row group is one chunk; the engine's workers read its rows by path. Results
+    come back in the partitions' order, row group by row group, whatever worker ran them,
+    with the rows unless ``ship_rows`` is false.
+    """
+    plan = [[unit] for unit in plan_row_groups(files)]
+    for (batch,) in map_planned(mapper, OnRowGroups(setup, ship_rows), plan):
+        yield batch
+
+
+@dataclass(frozen=True)
+class OnLines:
+    """A ``setup`` for a batch function from one of a chunk function over raw lines.
+
+    Steps whose per-record work needs only the rows' JSON (hashes, lengths, signatures)
+    share one chunk function between a JSONL input (chunks of lines) and partitions.
+    """
+
+    setup: Callable[[], ChunkFunction]
+
+    def __call__(self) -> BatchFunction:
+        function = self.setup()
+        return lambda rows: function(rows.lines)
+
+
+@dataclass(frozen=True)
+class KeptRows:
+    """One output partition: the rows of partition ``source`` that ``mask`` keeps (one byte
+    per row, non-zero: kept), written in order as a canonical partition at ``target``."""
+
+    source: str
+    mask: bytes
+    target: str
+
+
+def write_kept(chunk: list[KeptRows]) -> list[int]:
+    """Write each job's partition (where the engine runs it); the rows each one holds."""
+    written = []
+    for job in chunk:
+        writer = PartitionWriter(Path(job.target))
+        try:
+            for raw, keep in zip(read_partition(Path(job.source)), job.mask, strict=True):
+                if keep:
+                    writer.add(raw)
+        except BaseException:
+            writer.abort()
+            raise
+        written.append(writer.close().rows)
+    return written
+
+
+def write_kept_partitions(mapper: ChunkMapper, jobs: Sequence[KeptRows]) -> int:
+    """Every job's partition written on ``mapper``'s workers, one partition per chunk; the
+    rows written in all. The partitions' bytes are those of the same rows written anywhere."""
+    chunks = [[job] for job in jobs]
+    return sum(rows for (rows,) in map_planned(mapper, Ready(write_kept), chunks))
