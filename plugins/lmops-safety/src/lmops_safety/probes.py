@@ -165,29 +165,39 @@ def parse_probe(obj: Any, where: str) -> Probe:
     )
 
 
-def load_probe_file(path: Path, *, display_name: str | None = None) -> ProbeFile:
-    """Read and validate one JSONL probe file; errors name ``file:line`` and the field."""
-    name = display_name or str(path)
+def read_json_lines(path: Path, name: str, what: str) -> tuple[str, list[tuple[str, Any]]]:
+    """The SHA-256 of a UTF-8 JSON Lines file and its decoded objects, each with ``file:line``.
+
+    Blank lines and lines starting with ``#`` (a header saying what the file is) are skipped;
+    errors name ``what`` (``probe file``, ``bank``), the file and the line.
+    """
     if not path.is_file():
-        raise ValidationError(f"probe file {name} does not exist or is not a file", file=name)
+        raise ValidationError(f"{what} {name} does not exist or is not a file", file=name)
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ValidationError(f"probe file {name} is not UTF-8: {exc}", file=name) from None
-    probes: list[Probe] = []
+        raise ValidationError(f"{what} {name} is not UTF-8: {exc}", file=name) from None
+    rows: list[tuple[str, Any]] = []
     for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+        if not line.strip() or line.lstrip().startswith("#"):
             continue
         where = f"{name}:{number}"
         try:
-            obj = json.loads(line)
+            rows.append((where, json.loads(line)))
         except json.JSONDecodeError as exc:
             raise _fail(where, f"invalid JSON ({exc.msg} at column {exc.colno})") from None
-        probes.append(parse_probe(obj, where))
-    if not probes:
-        raise ValidationError(f"probe file {name} holds no probes", file=name)
-    return ProbeFile(path=name, sha256=hashlib.sha256(raw).hexdigest(), probes=tuple(probes))
+    if not rows:
+        raise ValidationError(f"{what} {name} holds no entries", file=name)
+    return hashlib.sha256(raw).hexdigest(), rows
+
+
+def load_probe_file(path: Path, *, display_name: str | None = None) -> ProbeFile:
+    """Read and validate one JSONL probe file; errors name ``file:line`` and the field."""
+    name = display_name or str(path)
+    sha256, rows = read_json_lines(path, name, "probe file")
+    probes = [parse_probe(obj, where) for where, obj in rows]
+    return ProbeFile(path=name, sha256=sha256, probes=tuple(probes))
 
 
 def builtin_probe_files() -> list[ProbeFile]:
