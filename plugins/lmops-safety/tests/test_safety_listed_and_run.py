@@ -8,7 +8,10 @@ from lmops_core.testing import Governed, listed_plugins
 
 
 def test_listed_by_lmops_plugins(tmp_path: Path) -> None:
-    assert listed_plugins(tmp_path / "home")["lmops-safety"]["operations"] == ["evaluation:safety"]
+    assert listed_plugins(tmp_path / "home")["lmops-safety"]["operations"] == [
+        "evaluation:safety",
+        "evaluation:tc260",
+    ]
 
 
 def test_operations_run_through_the_runner(workspace: Governed, tiny_model: Path) -> None:

@@ -146,10 +146,25 @@ class KeywordLibrary:
             "per_category": dict(sorted(per.items())),
         }
 
+    def __post_init__(self) -> None:
+        # Index by folded entry and entry length: a text is then checked window by window
+        # (one set lookup per position and length), not entry by entry (10,000+ entries).
+        folded = {k.casefold(): k for k in self.entries}
+        object.__setattr__(self, "_folded", folded)
+        object.__setattr__(self, "_lengths", sorted({len(k) for k in folded}))
+
     def hits(self, text: str) -> list[str]:
         """The entries ``text`` contains (case-insensitive), sorted."""
-        folded = text.casefold()
-        return sorted(k for k in self.entries if k.casefold() in folded)
+        folded: dict[str, str] = self._folded  # type: ignore[attr-defined]
+        lengths: list[int] = self._lengths  # type: ignore[attr-defined]
+        low = text.casefold()
+        found = {
+            folded[low[i : i + n]]
+            for n in lengths
+            for i in range(len(low) - n + 1)
+            if low[i : i + n] in folded
+        }
+        return sorted(found)
 
 
 def load_keywords(path: Path, *, display_name: str | None = None) -> KeywordLibrary:

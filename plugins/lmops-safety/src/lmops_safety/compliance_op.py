@@ -389,11 +389,11 @@ def _corpus_evidence(
     texts = [record_text(records[i], params.corpus_fields) for i in picked]
     verdicts = judge_texts(classifiers.score(texts), toxicity_threshold=params.toxicity_threshold)
     path = context.workdir / "corpus_sample.jsonl"
-    redacted = classifiers.scorers.pii.redact(texts)
+    # Rows name records by index in the corpus version (pinned by its digest), not by text:
+    # the assessor re-reads them there, and the sample holds no copy of personal data.
     with path.open("w", encoding="utf-8") as fh:
-        for index, text, verdict in zip(picked, redacted, verdicts, strict=True):
-            row = {"record": index, "text_redacted": text, **verdict.row()}
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        for index, verdict in zip(picked, verdicts, strict=True):
+            fh.write(json.dumps({"record": index, **verdict.row()}, ensure_ascii=False) + "\n")
     flags = [v.acceptable for v in verdicts]
     return {
         "kind": "corpus_sample",
