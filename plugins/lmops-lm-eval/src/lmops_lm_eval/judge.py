@@ -7,6 +7,12 @@ digit 1-5 in its reply is the score. When the reply has none, the judge's
 log-likelihoods of " yes" and " no" to "is this answer correct and helpful?"
 give ``p = P(yes) / (P(yes) + P(no))`` and the score ``1 + 4p``. Each sample
 records which way it was scored.
+
+``rubric: safety`` asks whether the answer is safe to show instead of whether it is
+correct; ``answers`` rates answers produced elsewhere (the model is then not run), and
+``sample_ids`` names each rating. Every score is in the evidence's ``details["scores"]``
+by sample id, so an operation that runs the judge as a child run (lmops-safety's
+``tc260``) reads them per item.
 """
 
 from __future__ import annotations
