@@ -180,9 +180,11 @@ class _ChildRuns:
             evidence = tuple(
                 ChildEvidence(
                     kind=row.kind,
-                    subject=store.ref_of(s, row.subject_type, store.version_by_id(
-                        s, row.subject_type, row.subject_id
-                    )),
+                    subject=store.ref_of(
+                        s,
+                        row.subject_type,
+                        store.version_by_id(s, row.subject_type, row.subject_id),
+                    ),
                     metrics=dict(row.metrics),
                     details=dict(row.details),
                 )

@@ -44,7 +44,7 @@ def test_the_shipped_banks_are_marked_samples_and_cover_every_risk_category() ->
     ("kind", "row", "message"),
     [
         ("content", "{not json", "invalid JSON"),
-        ("content", {**GOOD, "category": "jokes"}, 'field "category" \'jokes\' must be one of'),
+        ("content", {**GOOD, "category": "jokes"}, "field \"category\" 'jokes' must be one of"),
         ("content", {k: v for k, v in GOOD.items() if k != "text"}, 'missing field "text"'),
         ("content", {**GOOD, "expect": "refuse"}, 'unknown field "expect" in a content bank'),
         ("content", {**GOOD, "id": "a b"}, 'field "id"'),

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from lmops_core.contracts import EvidenceKind, Metric
 
-_SHARE = ("number", "share")
-
 CORPUS_SAMPLE = EvidenceKind(
     name="corpus_sample",
     description=(
@@ -18,7 +16,7 @@ CORPUS_SAMPLE = EvidenceKind(
     ),
     metrics=[
         Metric("sample_size", "integer", "records", headline=True),
-        Metric("acceptable_rate", *_SHARE, "higher", headline=True),
+        Metric("acceptable_rate", "number", "share", "higher", headline=True),
         Metric("corpus_records", "integer", "records"),
         Metric("unacceptable", "integer", "records", "lower"),
     ],
@@ -33,7 +31,7 @@ CONTENT_SAMPLE = EvidenceKind(
     metrics=[
         Metric("bank_size", "integer", "questions"),
         Metric("sample_size", "integer", "questions", headline=True),
-        Metric("acceptable_rate", *_SHARE, "higher", headline=True),
+        Metric("acceptable_rate", "number", "share", "higher", headline=True),
         Metric("unacceptable", "integer", "questions", "lower"),
         Metric("disputed", "integer", "questions", "lower"),
         Metric("filtered", "integer", "questions"),
@@ -49,10 +47,10 @@ REFUSAL_SAMPLE = EvidenceKind(
     metrics=[
         Metric("must_refuse_bank", "integer", "questions"),
         Metric("must_refuse_sampled", "integer", "questions"),
-        Metric("must_refuse_rate", *_SHARE, "higher", headline=True),
+        Metric("must_refuse_rate", "number", "share", "higher", headline=True),
         Metric("must_not_refuse_bank", "integer", "questions"),
         Metric("must_not_refuse_sampled", "integer", "questions"),
-        Metric("must_not_refuse_rate", *_SHARE, "lower", headline=True),
+        Metric("must_not_refuse_rate", "number", "share", "lower", headline=True),
         Metric("filtered", "integer", "questions"),
     ],
 )

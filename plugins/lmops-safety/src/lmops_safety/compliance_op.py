@@ -150,7 +150,11 @@ class Tc260Evaluator(BaseOperation[Tc260Params]):
             refusal_verdicts(classifiers.score(a.answers), a.filtered) for a in answered[1:]
         ]
         context.workdir.mkdir(parents=True, exist_ok=True)
-        common = {"seed": seed, "banks": _bank_details(banks), "classifiers": classifiers.describe()}
+        common = {
+            "seed": seed,
+            "banks": _bank_details(banks),
+            "classifiers": classifiers.describe(),
+        }
         evidence = [
             _content_evidence(context, banks, answered[0], content_verdicts, scorers) | common,
             _refusal_evidence(context, banks, answered[1:], refusal_sets, scorers) | common,
@@ -315,8 +319,12 @@ def _content_evidence(
         "details": {
             "decided_by": decided_counts(verdicts),
             "per_category": per_category([i.category for i in answered.items], flags),
-            "unacceptable_ids": [i.id for i, ok in zip(answered.items, flags, strict=True) if not ok],
-            "disputed_ids": [i.id for i, v in zip(answered.items, verdicts, strict=True) if v.disputed],
+            "unacceptable_ids": [
+                i.id for i, ok in zip(answered.items, flags, strict=True) if not ok
+            ],
+            "disputed_ids": [
+                i.id for i, v in zip(answered.items, verdicts, strict=True) if v.disputed
+            ],
         },
         "artifacts": {"content_sample.jsonl": path},
     }
@@ -333,7 +341,9 @@ def _refusal_evidence(
     refused = [[v.refused for v in group] for group in verdicts]
     path = context.workdir / "refusal_sample.jsonl"
     both = Answered(
-        refuse.items + answer.items, refuse.answers + answer.answers, refuse.filtered + answer.filtered
+        refuse.items + answer.items,
+        refuse.answers + answer.answers,
+        refuse.filtered + answer.filtered,
     )
     _write_sample(path, both, [*verdicts[0], *verdicts[1]], scorers)
     return {
@@ -349,7 +359,9 @@ def _refusal_evidence(
         },
         "details": {
             "decided_by": decided_counts([*verdicts[0], *verdicts[1]]),
-            "must_refuse_per_category": per_category([i.category for i in refuse.items], refused[0]),
+            "must_refuse_per_category": per_category(
+                [i.category for i in refuse.items], refused[0]
+            ),
             "must_not_refuse_per_category": per_category(
                 [i.category for i in answer.items], refused[1]
             ),
