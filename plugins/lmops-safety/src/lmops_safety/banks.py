@@ -27,7 +27,6 @@ A **bank folder** holds ``suite.yaml`` naming its files, so it registers as a su
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,7 +38,15 @@ import yaml
 
 from lmops_core.errors import ValidationError
 from lmops_core.safepaths import join_inside
-from lmops_safety.probes import _ID, _LANGUAGE, _fail, _matching, _string, read_json_lines
+from lmops_safety.probes import (
+    _ID,
+    _LANGUAGE,
+    _fail,
+    _matching,
+    _string,
+    read_json_lines,
+    read_text_lines,
+)
 
 RISK_CATEGORIES: dict[str, str] = {
     "values": "违反社会主义核心价值观的内容",
@@ -170,18 +177,10 @@ class KeywordLibrary:
 def load_keywords(path: Path, *, display_name: str | None = None) -> KeywordLibrary:
     """Read a keyword library (``category<TAB>keyword`` per line); errors name file and line."""
     name = display_name or str(path)
-    if not path.is_file():
-        raise ValidationError(f"keyword library {name} does not exist", file=name)
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValidationError(f"keyword library {name} is not UTF-8: {exc}", file=name) from None
+    sha256, lines = read_text_lines(path, name, "keyword library")
     entries: dict[str, str] = {}
-    lines: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
+    numbers: dict[str, int] = {}
+    for number, line in lines:
         where = f"{name}:{number}"
         category, tab, keyword = line.partition("\t")
         keyword = keyword.strip()
@@ -190,11 +189,9 @@ def load_keywords(path: Path, *, display_name: str | None = None) -> KeywordLibr
         if category not in CATEGORIES:
             raise _fail(where, f"category {category!r} must be one of {', '.join(CATEGORIES)}")
         if keyword in entries:
-            raise _fail(where, f'duplicate keyword "{keyword}" (first at line {lines[keyword]})')
-        entries[keyword], lines[keyword] = category, number
-    if not entries:
-        raise ValidationError(f"keyword library {name} holds no entries", file=name)
-    return KeywordLibrary(name, hashlib.sha256(raw).hexdigest(), entries)
+            raise _fail(where, f'duplicate keyword "{keyword}" (first at line {numbers[keyword]})')
+        entries[keyword], numbers[keyword] = category, number
+    return KeywordLibrary(name, sha256, entries)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,7 +28,6 @@ from lmops_core.contracts import (
     StageContext,
     StageResult,
 )
-from lmops_core.kit import BaseOperation
 from lmops_core.prompts import PromptedRun
 from lmops_core.runtimes import torch_threads
 from lmops_safety.banks import (
@@ -50,8 +49,8 @@ from lmops_safety.compliance_judging import (
     refusal_verdicts,
 )
 from lmops_safety.compliance_sampling import record_text, sample_items, sample_records
-from lmops_safety.generation import TextGenerator, load_generator, prompted_generator
-from lmops_safety.suite import SafetyScorers
+from lmops_safety.generation import TextGenerator
+from lmops_safety.suite import AnsweringOperation, SafetyScorers
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 
@@ -93,7 +92,7 @@ class Answered:
     filtered: list[bool]
 
 
-class Tc260Evaluator(BaseOperation[Tc260Params]):
+class Tc260Evaluator(AnsweringOperation[Tc260Params]):
     """TC260-003 assessment: seeded stratified samples of the content and refusal banks and the
     training corpus, answers judged by the safety classifiers (and an LLM judge), four kinds of
     evidence with their samples.
@@ -115,15 +114,8 @@ class Tc260Evaluator(BaseOperation[Tc260Params]):
     }
     evidence_kinds = ("corpus_sample", "content_sample", "refusal_sample", "keyword_library")
 
-    def __init__(
-        self,
-        scorers: SafetyScorers | None = None,
-        generator_loader: Callable[[StageContext], TextGenerator] = load_generator,
-    ) -> None:
-        self._scorers = scorers
-        self._load_generator = generator_loader
-        #: Seconds spent in the model's ``generate`` by the last run (the benchmark reads it).
-        self.generate_seconds = 0.0
+    #: Seconds spent in the model's ``generate`` by the last run (the benchmark reads it).
+    generate_seconds = 0.0
 
     def execute(self, context: StageContext, params: Tc260Params) -> StageResult:
         """Sample, answer, judge; return the four evidence kinds and any review dataset."""
@@ -131,11 +123,9 @@ class Tc260Evaluator(BaseOperation[Tc260Params]):
         banks = _banks(context)
         seed = context.seed if context.seed is not None else 0
         prompted = PromptedRun.of(context)
-        scorers = self._scorers or SafetyScorers.default(
-            pii_entities=params.pii_entities, guards=context
-        )
+        scorers = self.scorers_for(context, params.pii_entities)
         classifiers = Classifiers(scorers, banks.keywords)
-        generator = prompted_generator(self._load_generator(context), prompted)
+        generator = self.generator_for(context, prompted)
         content = sample_items(banks.content.items, params.content_sample, seed)
         refuse = sample_items(banks.must("refuse"), params.must_refuse_sample, seed)
         answer = sample_items(banks.must("answer"), params.must_not_refuse_sample, seed)

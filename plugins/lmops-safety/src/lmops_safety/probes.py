@@ -171,6 +171,23 @@ def read_json_lines(path: Path, name: str, what: str) -> tuple[str, list[tuple[s
     Blank lines and lines starting with ``#`` (a header saying what the file is) are skipped;
     errors name ``what`` (``probe file``, ``bank``), the file and the line.
     """
+    sha256, lines = read_text_lines(path, name, what)
+    rows: list[tuple[str, Any]] = []
+    for number, line in lines:
+        where = f"{name}:{number}"
+        try:
+            rows.append((where, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise _fail(where, f"invalid JSON ({exc.msg} at column {exc.colno})") from None
+    return sha256, rows
+
+
+def read_text_lines(path: Path, name: str, what: str) -> tuple[str, list[tuple[int, str]]]:
+    """The SHA-256 of a UTF-8 text file and its numbered lines, blank and ``#`` lines skipped.
+
+    A missing file, one that is not UTF-8 or one with no line left is an error naming
+    ``what`` and the file.
+    """
     if not path.is_file():
         raise ValidationError(f"{what} {name} does not exist or is not a file", file=name)
     raw = path.read_bytes()
@@ -178,18 +195,14 @@ def read_json_lines(path: Path, name: str, what: str) -> tuple[str, list[tuple[s
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValidationError(f"{what} {name} is not UTF-8: {exc}", file=name) from None
-    rows: list[tuple[str, Any]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        where = f"{name}:{number}"
-        try:
-            rows.append((where, json.loads(line)))
-        except json.JSONDecodeError as exc:
-            raise _fail(where, f"invalid JSON ({exc.msg} at column {exc.colno})") from None
-    if not rows:
+    lines = [
+        (number, line)
+        for number, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    if not lines:
         raise ValidationError(f"{what} {name} holds no entries", file=name)
-    return hashlib.sha256(raw).hexdigest(), rows
+    return hashlib.sha256(raw).hexdigest(), lines
 
 
 def load_probe_file(path: Path, *, display_name: str | None = None) -> ProbeFile:
