@@ -117,7 +117,7 @@ def corpus_file(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]
         path = tmp_path_factory.mktemp("corpus") / f"corpus-{records}-{leaky_every}.jsonl"
         rows = []
         for i in range(records):
-            text = f"第{i}条语料：今天天气晴朗，适合出门散步。"
+            text = f"第{i}条语料：图书馆周末照常开放，欢迎读者借阅。"
             if leaky_every and i % leaky_every == 0:
                 text += f" 联系人邮箱 person{i}@example.com"
             rows.append(json.dumps({"text": text, "topic": f"t{i % 4}"}, ensure_ascii=False))
