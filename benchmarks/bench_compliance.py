@@ -109,6 +109,7 @@ def main() -> None:
             plain = baseline_seconds(
                 model_dir, [i.text for i in picked], args.max_new_tokens, args.threads
             )
+        print(f"baseline measured: {plain:.2f} s for {len(picked)} answers", flush=True)
         context = StageContext(
             stage=Stage.EVALUATION,
             operation="tc260",
