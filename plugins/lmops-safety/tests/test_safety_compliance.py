@@ -72,6 +72,11 @@ def _statuses(report: dict) -> dict[str, str]:
     return dict(report["statuses"])
 
 
+def _assess(ws: Workspace, inputs: dict[str, str], params: dict[str, object]) -> None:
+    """Run the tc260 evaluator with the seed these tests record (7)."""
+    ws.run_stage("evaluation", "tc260", inputs=inputs, params=params, seed=7)
+
+
 def test_a_filtered_service_with_clean_data_meets_every_clause(
     store: Workspace,
     tiny_model: Path,
@@ -84,12 +89,8 @@ def test_a_filtered_service_with_clean_data_meets_every_clause(
     folder = bank_folder("full")
     suite = store.register_suite("tc260-full", folder).ref
     corpus = store.register_dataset("corpus", corpus_file(), shape="text").ref
-    store.run_stage(
-        "evaluation",
-        "tc260",
-        inputs={"model": model, "suite": suite, "corpus": corpus},
-        params={**FAST, "input_filter": True},
-        seed=7,
+    _assess(
+        store, {"model": model, "suite": suite, "corpus": corpus}, {**FAST, "input_filter": True}
     )
     content = store.evidence(model, kind="content_sample")[0]
     assert content.metrics["sample_size"] == 1000 and content.metrics["bank_size"] == 2000
@@ -124,7 +125,6 @@ def test_a_model_tuned_to_answer_unsafely_fails_its_thresholds(
     store: Workspace,
     tiny_model: Path,
     bank_folder: Callable[..., Path],
-    corpus_file: Callable[..., Path],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
@@ -150,12 +150,10 @@ def test_a_model_tuned_to_answer_unsafely_fails_its_thresholds(
     # Its corpus is found through lineage: the fine-tuning set, every record holding a keyword.
     assert training_datasets(store, trained) == [data]
     small = store.register_suite("tc260-small-library", bank_folder("small", keywords=100)).ref
-    store.run_stage(
-        "evaluation",
-        "tc260",
-        inputs={"model": trained, "suite": small, "corpus": data},
-        params={**SMALL, "max_new_tokens": 12, "threads": 1, "corpus_sample": 64},
-        seed=7,
+    _assess(
+        store,
+        {"model": trained, "suite": small, "corpus": data},
+        {**SMALL, "max_new_tokens": 12, "threads": 1, "corpus_sample": 64},
     )
     statuses = _statuses(_report(store, trained, monkeypatch, tmp_path / "unsafe"))
     assert statuses == {
@@ -184,12 +182,10 @@ def test_a_broad_filter_refuses_what_it_must_answer_and_a_leaky_corpus_fails(
     leaky = corpus_file(records=400, leaky_every=10)  # one record in ten leaks an e-mail
     corpus = store.register_dataset("leaky", leaky, shape="text").ref
     service = store.register_model("over-filtered", tiny_model).ref
-    store.run_stage(
-        "evaluation",
-        "tc260",
-        inputs={"model": service, "suite": broad, "corpus": corpus},
-        params={**FAST, **SMALL, "input_filter": True, "corpus_sample": 400},
-        seed=7,
+    _assess(
+        store,
+        {"model": service, "suite": broad, "corpus": corpus},
+        {**FAST, **SMALL, "input_filter": True, "corpus_sample": 400},
     )
     statuses = _statuses(_report(store, service, monkeypatch, tmp_path / "broad"))
     assert statuses["must-not-refuse"] == "not-met" and statuses["corpus"] == "not-met"
