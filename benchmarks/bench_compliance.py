@@ -136,7 +136,7 @@ def main() -> None:
     )
     print(f"| {'what':<44} | {'seconds':>8} | {'share':>6} |")
     print(f"|{'-' * 46}|{'-' * 10}|{'-' * 8}|")
-    print(f"| {'evaluator, wall (load, sample, answer, judge)':<44} | {wall:>8.2f} | {1:>6.1%} |")
+    print(f"| {'evaluator wall (sample, answer, judge)':<44} | {wall:>8.2f} | {1:>6.1%} |")
     print(f"| {'  in the model (generate)':<44} | {generate:>8.2f} | {generate / wall:>6.1%} |")
     rest = wall - generate
     print(f"| {'  in our code and the scorers':<44} | {rest:>8.2f} | {rest / wall:>6.1%} |")
