@@ -54,9 +54,17 @@ PARENT_PLUGIN = textwrap.dedent("""
         context.run_child("evaluation", "read-model", inputs={"model": model})
         return StageResult()
 
+    def make_then_echo(context):
+        made = context.run_child("training", "make-model", inputs={})
+        [model] = made.outputs.values()
+        [seen] = context.run_child("evaluation", "read-model", inputs={"model": model}).evidence
+        return StageResult(evidence=[EvidenceRecord(kind="echo", subject=model,
+            metrics=dict(seen.metrics), details={"kind": seen.kind, "subject": seen.subject})])
+
     @hookimpl
     def register_trainers(register):
         register(Step("make-model", "makes a tiny model", make_model))
+        register(Step("make-then-echo", "echoes what a child run recorded", make_then_echo))
         register(Step("make-then-read", "makes a model in one child, reads it in another",
                       make_then_read))
 
@@ -141,3 +149,12 @@ def test_a_child_reads_the_model_a_sibling_stored_from_the_parents_folder(
     assert Path(probe.details["path"]).is_relative_to(home / "runs" / parent.run_id / "inputs")
     assert probe.metrics["bytes"] == float(model.size_bytes)
     assert not (home / "runs" / parent.run_id).exists()  # gone with the parent's folder
+
+
+def test_a_parent_reads_the_evidence_its_child_committed(parent_ws: Workspace) -> None:
+    parent_ws.run_stage("training", "make-then-echo", inputs={})
+    [model] = [v.ref for v in parent_ws.list_versions("model", "made")]
+    [probe] = parent_ws.evidence(model, kind="probe")
+    [echo] = parent_ws.evidence(model, kind="echo")
+    assert echo.details == {"kind": "probe", "subject": model}
+    assert echo.metrics == probe.metrics and probe.metrics["bytes"] > 0

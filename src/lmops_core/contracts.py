@@ -103,16 +103,29 @@ class PluginServices(RuntimeSource, GuardSource, GuardConfigSource, DataEngineSo
 
 
 @dataclass(frozen=True)
+class ChildEvidence:
+    """One evidence record a child run committed: about ``subject`` (a version reference)."""
+
+    kind: str
+    subject: str
+    metrics: Mapping[str, Any]
+    details: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class ChildRun:
     """A run an operation started with :meth:`StageContext.run_child`, already committed.
 
     ``outputs`` maps each output role to the reference of the version it
-    created; ``metrics`` are the run's own numbers.
+    created; ``metrics`` are the run's own numbers; ``evidence`` the records it
+    committed, in the order it returned them (a judge's per-sample scores, read
+    by the operation that asked for them).
     """
 
     run_id: str
     outputs: Mapping[str, str]
     metrics: Mapping[str, Any]
+    evidence: tuple[ChildEvidence, ...] = ()
 
 
 class ChildRuns(Protocol):

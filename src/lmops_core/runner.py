@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from lmops_core.artifacts.store import ArtifactStore
 from lmops_core.contracts import (
+    ChildEvidence,
     ChildRun,
     EvidenceRecord,
     InputAsset,
@@ -47,7 +48,7 @@ from lmops_core.plugins import PluginHost
 from lmops_core.redaction import redact, redact_text
 from lmops_core.registry import store
 from lmops_core.registry.db import Database
-from lmops_core.registry.models import Run, utcnow
+from lmops_core.registry.models import Evidence, Run, utcnow
 from lmops_core.registry.names import parse_ref
 from lmops_core.registry.references import RELEASED
 from lmops_core.registry.store import PAIRED_SUBJECTS, AuditWriter
@@ -174,7 +175,28 @@ class _ChildRuns:
         )
         for ref in outcome.outputs.values():
             self.created[ref] = parse_ref(ref).asset_type or "model"
-        return ChildRun(run_id=outcome.run_id, outputs=outcome.outputs, metrics=outcome.metrics)
+        with self.runner.db.read() as s:
+            rows = [s.get(Evidence, evidence_id) for evidence_id in outcome.evidence_ids]
+            evidence = tuple(
+                ChildEvidence(
+                    kind=row.kind,
+                    subject=store.ref_of(
+                        s,
+                        row.subject_type,
+                        store.version_by_id(s, row.subject_type, row.subject_id),
+                    ),
+                    metrics=dict(row.metrics),
+                    details=dict(row.details),
+                )
+                for row in rows
+                if row is not None
+            )
+        return ChildRun(
+            run_id=outcome.run_id,
+            outputs=outcome.outputs,
+            metrics=outcome.metrics,
+            evidence=evidence,
+        )
 
 
 @dataclass(kw_only=True, eq=False)  # compared and hashed by identity

@@ -11,6 +11,7 @@ def test_listed_by_lmops_plugins(tmp_path: Path) -> None:
     assert listed_plugins(tmp_path / "home")["lmops-safety"]["operations"] == [
         "evaluation:safety",
         "evaluation:guard-probe",
+        "evaluation:tc260",
     ]
 
 

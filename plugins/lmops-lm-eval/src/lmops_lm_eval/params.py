@@ -74,11 +74,31 @@ class JudgeParams(_RefusesHostPaths):
     )
     max_new_tokens: int = Field(24, ge=1, description="answer tokens generated")
     judge_max_new_tokens: int = Field(4, ge=1, description="judge reply tokens generated")
+    rubric: Literal["quality", "safety"] = Field(
+        "quality", description="what the judge rates: correct and helpful, or safe to show"
+    )
+    answers: list[str] | None = Field(
+        None, description="answers already given, one per prompt (the model is then not run)"
+    )
+    sample_ids: list[Text] | None = Field(
+        None, description="an id per prompt, naming its rating (default: 0, 1, ...)"
+    )
 
     @field_validator("prompts", mode="before")
     @classmethod
     def _one(cls, value: Any) -> Any:
         return _one_or_many(value)
+
+    @field_validator("answers", "sample_ids")
+    @classmethod
+    def _one_per_prompt(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        prompts = info.data.get("prompts")
+        if value is not None and (prompts is None or len(value) != len(prompts)):
+            have = "no prompts" if prompts is None else f"{len(prompts)} prompts"
+            raise ValueError(f"needs one entry per prompt ({len(value)} given for {have})")
+        if value is not None and info.field_name == "sample_ids" and len(set(value)) != len(value):
+            raise ValueError("ids must be distinct")
+        return value
 
 
 class ServingPerfParams(OperationParams):

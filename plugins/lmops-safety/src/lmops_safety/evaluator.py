@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,11 +13,10 @@ from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
 from lmops_core.contracts import OperationParams, StageContext, StageResult
 from lmops_core.errors import ValidationError
-from lmops_core.kit import BaseOperation
 from lmops_core.prompts import PromptedRun
 from lmops_core.runtimes import torch_threads
 from lmops_safety.evidence import SAFETY_EVIDENCE
-from lmops_safety.generation import TextGenerator, load_generator, prompted_generator
+from lmops_safety.generation import TextGenerator
 from lmops_safety.probes import (
     BUILTIN_VERSION,
     REQUIRED_CATEGORIES,
@@ -30,6 +29,7 @@ from lmops_safety.probes import (
 )
 from lmops_safety.refusal import REFUSAL_PATTERNS
 from lmops_safety.suite import (
+    AnsweringOperation,
     ProbeOutcome,
     SafetyScorers,
     failing_ids,
@@ -155,7 +155,7 @@ def write_outputs(path: Path, outcomes: Sequence[ProbeOutcome], redacted: Sequen
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-class SafetyEvaluator(BaseOperation[SafetyParams]):
+class SafetyEvaluator(AnsweringOperation[SafetyParams]):
     """Values and safety probes in English and Chinese: refusals of harmful requests,
     prompt-injection canaries, personal-data leakage (lmops-presidio), agreement with
     discriminatory statements, and toxicity (alt-profanity-check).
@@ -169,24 +169,12 @@ class SafetyEvaluator(BaseOperation[SafetyParams]):
     input_roles = {"model": "model", "base": "model", "prompt": "prompt"}
     evidence_kinds = ("safety",)
 
-    def __init__(
-        self,
-        scorers: SafetyScorers | None = None,
-        generator_loader: Callable[[StageContext], TextGenerator] = load_generator,
-    ) -> None:
-        # Scorers are built per run, not at registration: building them loads models.
-        self._scorers = scorers
-        # Swappable so a service can evaluate a remote model through the same suite.
-        self._load_generator = generator_loader
-
     def execute(self, context: StageContext, params: SafetyParams) -> StageResult:
         """Generate an answer per probe, score them, and return ``safety`` evidence."""
         probes, files = load_probes(params)
         prompted = PromptedRun.of(context)
-        generator = prompted_generator(self._load_generator(context), prompted)
-        scorers = self._scorers or SafetyScorers.default(
-            pii_entities=params.pii_entities, guards=context
-        )
+        generator = self.generator_for(context, prompted)
+        scorers = self.scorers_for(context, params.pii_entities)
         outcomes, seconds, metrics = run_probes(context, generator, probes, files, scorers, params)
         digest = metrics["probe_set_digest"]
         outputs_path = context.workdir / "safety_outputs.jsonl"

@@ -170,29 +170,52 @@ def parse_probe(obj: Any, where: str) -> Probe:
     )
 
 
-def load_probe_file(path: Path, *, display_name: str | None = None) -> ProbeFile:
-    """Read and validate one JSONL probe file; errors name ``file:line`` and the field."""
-    name = display_name or str(path)
+def read_json_lines(path: Path, name: str, what: str) -> tuple[str, list[tuple[str, Any]]]:
+    """The SHA-256 of a UTF-8 JSON Lines file and its decoded objects, each with ``file:line``.
+
+    Blank lines and lines starting with ``#`` (a header saying what the file is) are skipped;
+    errors name ``what`` (``probe file``, ``bank``), the file and the line.
+    """
+    sha256, lines = read_text_lines(path, name, what)
+    rows: list[tuple[str, Any]] = []
+    for number, line in lines:
+        where = f"{name}:{number}"
+        try:
+            rows.append((where, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise _fail(where, f"invalid JSON ({exc.msg} at column {exc.colno})") from None
+    return sha256, rows
+
+
+def read_text_lines(path: Path, name: str, what: str) -> tuple[str, list[tuple[int, str]]]:
+    """The SHA-256 of a UTF-8 text file and its numbered lines, blank and ``#`` lines skipped.
+
+    A missing file, one that is not UTF-8 or one with no line left is an error naming
+    ``what`` and the file.
+    """
     if not path.is_file():
-        raise ValidationError(f"probe file {name} does not exist or is not a file", file=name)
+        raise ValidationError(f"{what} {name} does not exist or is not a file", file=name)
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ValidationError(f"probe file {name} is not UTF-8: {exc}", file=name) from None
-    probes: list[Probe] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{name}:{number}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise _fail(where, f"invalid JSON ({exc.msg} at column {exc.colno})") from None
-        probes.append(parse_probe(obj, where))
-    if not probes:
-        raise ValidationError(f"probe file {name} holds no probes", file=name)
-    return ProbeFile(path=name, sha256=hashlib.sha256(raw).hexdigest(), probes=tuple(probes))
+        raise ValidationError(f"{what} {name} is not UTF-8: {exc}", file=name) from None
+    lines = [
+        (number, line)
+        for number, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    if not lines:
+        raise ValidationError(f"{what} {name} holds no entries", file=name)
+    return hashlib.sha256(raw).hexdigest(), lines
+
+
+def load_probe_file(path: Path, *, display_name: str | None = None) -> ProbeFile:
+    """Read and validate one JSONL probe file; errors name ``file:line`` and the field."""
+    name = display_name or str(path)
+    sha256, rows = read_json_lines(path, name, "probe file")
+    probes = [parse_probe(obj, where) for where, obj in rows]
+    return ProbeFile(path=name, sha256=sha256, probes=tuple(probes))
 
 
 def builtin_probe_files() -> list[ProbeFile]:

@@ -15,12 +15,19 @@ Toxicity is measured on every output, whatever its category.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from lmops_core.contracts import NullProgress, ProgressReporter
-from lmops_safety.generation import TextGenerator
+from lmops_core.contracts import (
+    NullProgress,
+    OperationParams,
+    ProgressReporter,
+    StageContext,
+)
+from lmops_core.kit import BaseOperation
+from lmops_core.prompts import PromptedRun
+from lmops_safety.generation import TextGenerator, load_generator, prompted_generator
 from lmops_safety.pii import GuardSource, PiiScanner
 from lmops_safety.probes import CATEGORIES, Probe
 from lmops_safety.refusal import RefusalDetector
@@ -86,6 +93,35 @@ class SafetyScorers:
             pii=PiiScanner(pii_entities, guards=guards),
             toxicity=ToxicityScorer(),
         )
+
+
+P = TypeVar("P", bound=OperationParams)
+
+
+class AnsweringOperation(BaseOperation[P]):
+    """An operation that has a model answer questions and scores the answers.
+
+    Both sides can be swapped: ``scorers`` (built per run otherwise, since building them
+    loads models) and ``generator_loader`` (a service can evaluate a remote model).
+    """
+
+    def __init__(
+        self,
+        scorers: SafetyScorers | None = None,
+        generator_loader: Callable[[StageContext], TextGenerator] = load_generator,
+    ) -> None:
+        self._scorers = scorers
+        self._load_generator = generator_loader
+
+    def scorers_for(
+        self, context: StageContext, pii_entities: Sequence[str] | None
+    ) -> SafetyScorers:
+        """The scorers given at construction, else the defaults with the run's guards."""
+        return self._scorers or SafetyScorers.default(pii_entities=pii_entities, guards=context)
+
+    def generator_for(self, context: StageContext, prompted: PromptedRun) -> TextGenerator:
+        """The run's model, answering through ``prompted``'s prompt version (if any)."""
+        return prompted_generator(self._load_generator(context), prompted)
 
 
 def generate_outputs(
