@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,26 +88,38 @@ def _check_utf8(path: Path, lines: bytes, end: int, before: int) -> None:
     raise ValidationError(f"{path}: not valid UTF-8", file=str(path))  # pragma: no cover
 
 
-def read_columns(path: Path, fields: dict[str, pa.DataType], rows: int) -> pa.Table | None:
-    """``fields`` of every record of ``path``, parsed by Arrow's JSON reader, or None.
+@dataclass
+class ArrowLines:
+    """The ``fields`` of every record of the window at ``path``, as Arrow's JSON reader
+    streams them (record batches of about a MiB of JSON each).
 
-    None whenever the result might differ from parsing line by line (a value of
-    another type than ``fields`` says, a line that is not one JSON object, invalid
-    UTF-8 in a field read, a record count other than ``rows``): the caller then
-    parses line by line, which names the line at fault or gives the same values.
+    Iterating stops early, and sets ``failed``, whenever the values might differ
+    from parsing line by line (a value of another type than ``fields`` says, a
+    line that is not one JSON object, invalid UTF-8 in a field read); the caller
+    then parses line by line, which names the line at fault or gives the same
+    values; so it does too when ``rows`` (records read) differs from its own count.
     """
-    options = pajson.ParseOptions(
-        explicit_schema=pa.schema(list(fields.items())), unexpected_field_behavior="ignore"
-    )
-    # One thread: Arrow's parallel parse costs ~15% more CPU (measured); drift runs
-    # measure text fields side by side instead.
-    reading = pajson.ReadOptions(block_size=1 << 20, use_threads=False)
-    try:
-        table = pajson.read_json(path, read_options=reading, parse_options=options)
-        table.validate(full=True)
-    except (pa.ArrowException, UnicodeDecodeError):
-        return None
-    return table if table.num_rows == rows else None
+
+    path: Path
+    fields: dict[str, pa.DataType]
+    failed: bool = False
+    rows: int = 0
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        options = pajson.ParseOptions(
+            explicit_schema=pa.schema(list(self.fields.items())),
+            unexpected_field_behavior="ignore",
+        )
+        # One thread: Arrow's parallel parse costs ~15% more CPU (measured); drift runs
+        # measure text fields side by side instead.
+        reading = pajson.ReadOptions(block_size=1 << 20, use_threads=False)
+        try:
+            for batch in pajson.open_json(self.path, read_options=reading, parse_options=options):
+                batch.validate(full=True)
+                self.rows += batch.num_rows
+                yield batch
+        except (pa.ArrowException, UnicodeDecodeError):
+            self.failed = True
 
 
 def iter_chunks(

@@ -72,7 +72,9 @@ def _scan(data: Any, offsets: Any, table: Any) -> Any:
     scripts = np.zeros(size, dtype=np.int64)
     counts = np.zeros(size, dtype=np.int64)
     packed = np.empty(data.shape[0] + 1, dtype=np.uint8)
-    ends = np.zeros(data.shape[0] + 2, dtype=np.int64)
+    # A word is followed by a byte that is no part of it, or ends its text (a CJK word
+    # is three bytes): at most (bytes + texts) / 2 words; two scratch slots past them.
+    ends = np.zeros((data.shape[0] + size) // 2 + 3, dtype=np.int64)
     per_script = np.zeros(_SCRIPTS + 1, dtype=np.int64)
     written = 0  # bytes of words packed so far
     found = 0  # words so far
