@@ -18,7 +18,6 @@ measured), later calls cost only the pass.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numba
@@ -161,14 +160,11 @@ def _dominant(per_script: Any) -> int:
     return best if best >= 0 else _SCRIPTS
 
 
-@lru_cache(maxsize=1)
-def _compiled() -> Any:
-    """:func:`_scan` compiled, from numba's on-disk cache when it can keep one (compiling
-    takes seconds of CPU, once per process otherwise)."""
-    try:
-        return numba.njit(cache=True, nogil=True)(_scan)
-    except RuntimeError:  # no writable cache location: compile in memory
-        return numba.njit(nogil=True)(_scan)
+# From numba's on-disk cache when it can keep one: compiling takes seconds of CPU.
+try:
+    _compiled: Any = numba.njit(cache=True, nogil=True)(_scan)
+except RuntimeError:  # no writable cache location: compiled once per process
+    _compiled = numba.njit(nogil=True)(_scan)
 
 
 @dataclass(frozen=True)
@@ -202,7 +198,7 @@ def scan_texts(texts: pa.Array) -> Scanned:
         if last > first
         else np.zeros(0, np.uint8)
     )
-    lengths, flags, scripts, counts, packed, ends = _compiled()(
+    lengths, flags, scripts, counts, packed, ends = _compiled(
         data, (offsets - first).astype(np.int64), SCRIPT_TABLE
     )
     words = pa.Array.from_buffers(
