@@ -70,3 +70,32 @@ def test_chunks_of_a_larger_column_and_large_strings_agree():
     assert whole.refusals()[100:300].tolist() == part.refusals().tolist()
     counts = whole.tokens().counts
     assert counts[100:300].tolist() == part.tokens().counts.tolist()
+
+
+# Characters of every kind the byte scan tells apart: ASCII word characters and
+# separators, CJK (BMP and supplementary), kana, hangul, two-byte letters, scripts
+# with case, right-to-left letters, marks, emoji, fullwidth forms.
+ALPHABET = "aZ09_ -.,!\t\n'’你好世界数据𠀋𠀍こカ한국éÆøİ\u212aПрЖمرש\u0301😀ｆＡ"
+
+
+def test_random_texts_of_every_script_agree_with_the_per_text_definitions():
+    rng = np.random.default_rng(17)
+    letters = list(ALPHABET)
+    # Mostly plain texts (ASCII and CJK only), so the compiled pass cuts their words.
+    plain = [c for c in letters if c.isascii() or "\u3040" <= c <= "\ud7af"]
+    texts = [
+        "".join(rng.choice(plain if i % 3 else letters, size=int(rng.integers(0, 40))))
+        for i in range(3000)
+    ]
+    column = TextColumn(pa.array(texts, type=pa.string()))
+    assert column.lengths().tolist() == [len(t) for t in texts]
+    labels = [SCRIPT_LABELS[c] for c in column.scripts()]
+    assert labels == script_labels(texts)
+    tokens = column.tokens()
+    by_text: list[list[str]] = [[] for _ in texts]
+    for code, owner in zip(tokens.codes, tokens.owners, strict=True):
+        by_text[owner].append(tokens.uniques[code])
+    assert by_text == [words(t) for t in texts]
+    assert tokens.counts.tolist() == [len(words(t)) for t in texts]
+    # Both paths were taken: the compiled one (plain texts) and Python's.
+    assert column.plain.any() and not column.plain.all()

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from lmops_evidently import jsonl as jsonl_reader
 from lmops_evidently.frames import build_feature_frames
 from lmops_evidently.params import parse_params
 from lmops_evidently.text import is_refusal, script_labels, words
@@ -200,3 +201,25 @@ def test_pii_descriptor_follows_lmops_presidio_availability(tmp_path: Path, json
     else:
         with pytest.raises(PluginError, match='descriptor "pii" needs lmops-presidio'):
             build_feature_frames(reference, current, explicit)
+
+
+def test_a_reference_arrow_stops_reading_midway_is_measured_again_line_by_line(
+    tmp_path: Path, jsonl: Any, logs: Any, monkeypatch: pytest.MonkeyPatch
+):
+    # Small Arrow blocks: several chunks are measured before the reader meets a category
+    # written as a number (line 1401), which it refuses where parsing line by line labels
+    # it "5"; so the window is measured again, its vocabulary learnt from scratch.
+    monkeypatch.setattr(jsonl_reader, "_ARROW_BLOCK", 8 << 10)
+    as_number, as_label = logs(1500, seed=5), logs(1500, seed=5)
+    as_number[1400]["route"], as_label[1400]["route"] = 5, "5"
+    numbered = jsonl(tmp_path / "numbered.jsonl", as_number)
+    labelled = jsonl(tmp_path / "labelled.jsonl", as_label)
+    lines = jsonl_reader.ArrowLines(numbered, {"route": pa.string()})
+    assert sum(batch.num_rows for batch in lines) > 64 and lines.failed
+    current = jsonl(tmp_path / "current.jsonl", logs(300, seed=6, shifted=True))
+    params = parse_params({"chunk_size": 64, "descriptors": ["words", "oov_rate", "lang"]})
+    again = build_feature_frames(numbered, current, params)
+    streamed = build_feature_frames(labelled, current, params)
+    for name in ("reference", "current"):
+        pd.testing.assert_frame_equal(_plain(getattr(again, name)), _plain(getattr(streamed, name)))
+    assert again.reference["route"].iloc[1400] == "5"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -16,14 +16,14 @@ from lmops_core.contracts import NullProgress, ProgressReporter
 from lmops_core.errors import ValidationError
 from lmops_core.runtimes import GuardSource
 from lmops_evidently.formats import WindowFormat, window_format
-from lmops_evidently.jsonl import Row, count_rows, iter_chunks, read_columns
+from lmops_evidently.jsonl import ArrowLines, Row, count_rows, iter_chunks
 from lmops_evidently.params import DESCRIPTORS, DriftParams
 from lmops_evidently.parquet import (
     ColumnChunk,
     head_rows,
     iter_column_chunks,
     parquet_rows,
-    table_chunks,
+    rechunk,
 )
 from lmops_evidently.pii import Scan, load_scanner, require_scanner
 from lmops_evidently.schema import MESSAGES, Schema, infer_schema
@@ -74,18 +74,10 @@ def _chunks(
     schema: Schema,
     size: int,
     selected: np.ndarray | None,
-    rows: int,
 ) -> Iterator[list[Row] | ColumnChunk]:
+    """The (selected) records, parsed line by line (JSONL) or read columnar (Parquet)."""
     if kind == "jsonl":
-        # Whole JSONL windows of flat records are parsed by Arrow, only the fields
-        # measured; sampled windows and dialogues are parsed line by line.
-        table = None
-        if selected is None and not schema.dialogue:
-            table = read_columns(path, _arrow_fields(schema), rows)
-        if table is None:
-            yield from iter_chunks(path, size, selected)
-        else:
-            yield from table_chunks(path, table, size)
+        yield from iter_chunks(path, size, selected)
         return
     # Only the columns the schema measures are decoded.
     names = [f for f in schema.text_fields if not f.startswith(f"{MESSAGES}.")]
@@ -93,6 +85,14 @@ def _chunks(
     if schema.dialogue:
         names.append(MESSAGES)
     yield from iter_column_chunks(path, size, selected, names)
+
+
+def _numbered(batches: Iterable[pa.RecordBatch]) -> Iterator[tuple[pa.RecordBatch, np.ndarray]]:
+    """Each batch with its rows' 1-based numbers."""
+    offset = 0
+    for batch in batches:
+        yield batch, np.arange(offset + 1, offset + batch.num_rows + 1, dtype=np.int64)
+        offset += batch.num_rows
 
 
 def _arrow_fields(schema: Schema) -> dict[str, pa.DataType]:
@@ -132,16 +132,26 @@ def _text_pool(schema: Schema) -> ThreadPoolExecutor | nullcontext[None]:
     return ThreadPoolExecutor(helpers, thread_name_prefix="lmops-drift-text")
 
 
+def _feed_arrow(builder: WindowBuilder, size: int, progress: ProgressReporter, rows: int) -> bool:
+    """Measure every record of the builder's JSONL window (``rows`` in all) as Arrow's JSON
+    reader streams it, chunk by chunk; False when Arrow could not read the window exactly
+    as parsing line by line would (see :class:`~lmops_evidently.jsonl.ArrowLines`)."""
+    lines = ArrowLines(builder.path, _arrow_fields(builder.schema))
+    for chunk in rechunk(builder.path, _numbered(lines), size):
+        builder.add_columns(chunk)
+        progress.advance(len(chunk))
+    return not lines.failed and lines.rows == rows
+
+
 def _feed(
     builder: WindowBuilder,
     kind: WindowFormat,
     size: int,
     selected: np.ndarray | None,
     progress: ProgressReporter,
-    rows: int,
 ) -> None:
-    """Measure every (selected) row of the builder's window (``rows`` in all), chunk by chunk."""
-    for chunk in _chunks(builder.path, kind, builder.schema, size, selected, rows):
+    """Measure every (selected) row of the builder's window, chunk by chunk."""
+    for chunk in _chunks(builder.path, kind, builder.schema, size, selected):
         if isinstance(chunk, ColumnChunk):
             builder.add_columns(chunk)
         else:
@@ -211,12 +221,27 @@ def build_feature_frames(
     measures = Measures(schema, vocabularies, scan)
 
     def measure(path: Path, building_reference: bool, pool: Executor | None) -> WindowBuilder:
-        unit = _UNITS[kinds[path]]
-        builder = WindowBuilder(
-            measures, path, building_reference, pii_rows(path), embedding_rows(path), unit, pool
-        )
-        _feed(builder, kinds[path], params.chunk_size, picks[path], progress, totals[path])
-        return builder
+        sampled_rows = (pii_rows(path), embedding_rows(path))
+
+        def builder() -> WindowBuilder:
+            unit = _UNITS[kinds[path]]
+            return WindowBuilder(measures, path, building_reference, *sampled_rows, unit, pool)
+
+        size, selected = params.chunk_size, picks[path]
+        # Whole JSONL windows of flat records are streamed by Arrow, only the fields
+        # measured; sampled windows and dialogues are parsed line by line.
+        if kinds[path] == "jsonl" and selected is None and not schema.dialogue:
+            streamed = builder()
+            if _feed_arrow(streamed, size, progress, totals[path]):
+                return streamed
+            # Start over line by line, with the reference vocabularies unlearnt.
+            if building_reference:
+                for name, vocabulary in vocabularies.items():
+                    if isinstance(vocabulary, ReferenceVocabulary):
+                        vocabularies[name] = ReferenceVocabulary()
+        measured = builder()
+        _feed(measured, kinds[path], size, selected, progress)
+        return measured
 
     with _text_pool(schema) as pool:
         reference = measure(reference_path, True, pool)

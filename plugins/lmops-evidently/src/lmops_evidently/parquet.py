@@ -8,7 +8,7 @@ code. Errors name the file, the 1-based row and the field.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,29 +55,47 @@ def iter_column_chunks(
     if columns is not None:
         present = set(parquet.schema_arrow.names)
         columns = [name for name in dict.fromkeys(columns) if name in present]
-    pending: list[pa.RecordBatch] = []
-    numbers: list[np.ndarray] = []
-    held = offset = cursor = 0
+    batches = parquet.iter_batches(batch_size=chunk_size, columns=columns)
     try:
-        for batch in parquet.iter_batches(batch_size=chunk_size, columns=columns):
-            rows = np.arange(offset + 1, offset + batch.num_rows + 1, dtype=np.int64)
-            offset += batch.num_rows
-            if selected is not None:
-                stop = int(np.searchsorted(selected, offset))
-                local = selected[cursor:stop] - (offset - batch.num_rows)
-                cursor = stop
-                batch, rows = batch.take(pa.array(local)), rows[local]
-            pending.append(batch)
-            numbers.append(rows)
-            held += batch.num_rows
-            while held >= chunk_size:
-                chunk, pending, numbers = _split(path, pending, numbers, chunk_size)
-                held -= len(chunk)
-                yield chunk
-            if selected is not None and cursor >= len(selected):
-                break
+        yield from rechunk(path, _selected(batches, selected), chunk_size)
     except pa.ArrowException as exc:
         raise ValidationError(f"{path}: unreadable Parquet data ({exc})", file=str(path)) from exc
+
+
+def _selected(
+    batches: Iterable[pa.RecordBatch], selected: np.ndarray | None
+) -> Iterator[tuple[pa.RecordBatch, np.ndarray]]:
+    """Each batch with its rows' 1-based numbers, only the ``selected`` ordinals (if given)."""
+    offset = cursor = 0
+    for batch in batches:
+        rows = np.arange(offset + 1, offset + batch.num_rows + 1, dtype=np.int64)
+        offset += batch.num_rows
+        if selected is not None:
+            stop = int(np.searchsorted(selected, offset))
+            local = selected[cursor:stop] - (offset - batch.num_rows)
+            cursor = stop
+            batch, rows = batch.take(pa.array(local)), rows[local]
+        yield batch, rows
+        if selected is not None and cursor >= len(selected):
+            return
+
+
+def rechunk(
+    path: Path, batches: Iterable[tuple[pa.RecordBatch, np.ndarray]], chunk_size: int
+) -> Iterator[ColumnChunk]:
+    """Record batches of the window at ``path`` (each with its rows' 1-based numbers) as
+    chunks of ``chunk_size`` rows (the last one shorter); about two chunks are held."""
+    pending: list[pa.RecordBatch] = []
+    numbers: list[np.ndarray] = []
+    held = 0
+    for batch, rows in batches:
+        pending.append(batch)
+        numbers.append(rows)
+        held += batch.num_rows
+        while held >= chunk_size:
+            chunk, pending, numbers = _split(path, pending, numbers, chunk_size)
+            held -= len(chunk)
+            yield chunk
     if held:
         yield _split(path, pending, numbers, held)[0]
 
@@ -91,13 +109,6 @@ def _split(
     chunk = ColumnChunk(path, table.slice(0, size).combine_chunks(), rows[:size])
     rest = table.slice(size)
     return chunk, rest.to_batches() if rest.num_rows else [], [rows[size:]]
-
-
-def table_chunks(path: Path, table: pa.Table, chunk_size: int) -> Iterator[ColumnChunk]:
-    """``table`` (all rows of the window at ``path``) in chunks of at most ``chunk_size`` rows."""
-    for start in range(0, table.num_rows, chunk_size):
-        part = table.slice(start, chunk_size).combine_chunks()
-        yield ColumnChunk(path, part, np.arange(start + 1, start + part.num_rows + 1))
 
 
 def head_rows(path: Path, size: int, selected: np.ndarray | None = None) -> list[Row]:

@@ -60,7 +60,8 @@ def _build_script_table() -> np.ndarray:
     return table
 
 
-_SCRIPT_TABLE = _build_script_table()
+SCRIPT_TABLE = _build_script_table()
+"""Each BMP code point's script: 0 (not a letter) or 1 + its index in :data:`SCRIPTS`."""
 
 REFUSAL_PATTERNS: tuple[str, ...] = (
     # English: apologetic or capability-based refusals, as chat models phrase them.
@@ -150,7 +151,7 @@ def script_counts(points: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """
     codes = np.zeros(points.shape[0], dtype=np.int64)
     bmp = points < 0x10000
-    codes[bmp] = _SCRIPT_TABLE[points[bmp]]
+    codes[bmp] = SCRIPT_TABLE[points[bmp]]
     # Supplementary planes: CJK extensions B-G are letters we can place; the rest
     # (emoji, symbols, historic scripts) do not decide a text's script.
     codes[(points >= 0x20000) & (points < 0x32000)] = SCRIPTS.index("cjk") + 1

@@ -245,6 +245,7 @@ class WindowBuilder:
     def _describe(self, name: str, column: pa.Array, ordinals: np.ndarray) -> Described:
         """One text field of a chunk, all its texts at once (see :mod:`.columnar`): its
         numeric descriptor columns, and its script labels if measured."""
+        wanted = {d for _, d, _ in self.schema.descriptor_columns(name)}
         text = TextColumn(column)
         missing = text.missing
         numbers: dict[str, np.ndarray] = {}
@@ -252,7 +253,6 @@ class WindowBuilder:
         def put(descriptor: str, values: np.ndarray) -> None:
             numbers[f"{name}.{descriptor}"] = np.where(missing, np.nan, values)
 
-        wanted = {d for _, d, _ in self.schema.descriptor_columns(name)}
         if "length" in wanted:
             put("length", text.lengths().astype(np.float64))
         if {"words", "oov_rate"} & wanted:
