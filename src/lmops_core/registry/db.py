@@ -32,6 +32,20 @@ _BEGIN_KEY = "lmops_begin"
 #: within one read transaction (a resolved reference), kept for the snapshot's later reads.
 SNAPSHOT_MEMO = "lmops_snapshot_memo"
 _ADVISORY_LOCK_ID = 0x6C6D6F7073  # "lmops"
+_HELD_KEY = "lmops_held_rows"
+
+
+def hold_rows(session: Session, *rows: Any) -> None:
+    """Keep ``rows`` referenced for as long as ``session`` lives.
+
+    A session's identity map holds its objects weakly: an asset row read to resolve a
+    reference is dropped as soon as the caller keeps only the version, and the next
+    ``session.get`` of that asset (naming the version's asset, on every evidence record
+    and lineage edge) queries the database again. Held rows are found in the map.
+    """
+    held: dict[int, Any] = session.info.setdefault(_HELD_KEY, {})
+    for row in rows:
+        held[id(row)] = row
 
 
 def normalize_url(url: str) -> str:

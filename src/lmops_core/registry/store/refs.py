@@ -10,7 +10,7 @@ from sqlmodel import Session, col
 
 from lmops_core.contracts import AssetType
 from lmops_core.errors import NotFoundError, ValidationError
-from lmops_core.registry.db import SNAPSHOT_MEMO
+from lmops_core.registry.db import SNAPSHOT_MEMO, hold_rows
 from lmops_core.registry.models import Alias
 from lmops_core.registry.names import VersionRef, normalize_name, parse_ref
 from lmops_core.registry.store.assets import get_asset
@@ -53,6 +53,7 @@ def _resolve(
             {"name": normalize_name(parsed.name), "number": parsed.version},
         ).first()
         if found is not None:
+            hold_rows(session, found[0])
             return found[0], found[1]
     asset = get_asset(session, typ, parsed.name)
     if parsed.alias is not None:
@@ -83,6 +84,7 @@ def _resolve(
         )
     if row is None:
         raise NotFoundError(f"{typ} version {str(ref)!r} does not exist", ref=str(ref))
+    hold_rows(session, asset)
     return asset, row
 
 
@@ -103,7 +105,9 @@ def _by_name_and_number(asset_type: str, *, latest: bool) -> Select[Any]:
 def asset_of(session: Session, asset_type: str, version: Any) -> Any:
     """The asset a version row belongs to."""
     asset_cls, _, fk = asset_classes(asset_type)
-    return session.get(asset_cls, getattr(version, fk))
+    asset = session.get(asset_cls, getattr(version, fk))
+    hold_rows(session, asset)
+    return asset
 
 
 def ref_of(session: Session, asset_type: str, version: Any) -> str:
