@@ -96,3 +96,26 @@ def test_a_snapshot_reads_one_state_in_one_transaction(ws: Workspace, tmp_path: 
     with ws.db.read() as a, ws.db.read() as b:
         assert a is not b  # outside a snapshot every read has its own session
     assert ws.get("model:snap@latest").version == 2
+
+
+def test_a_session_holds_the_assets_its_readers_loaded(ws: Workspace, tmp_path: Path) -> None:
+    from sqlalchemy import event
+
+    from lmops_core.registry import store
+    from tests.conftest import write_jsonl
+
+    ref = ws.register_dataset("held", write_jsonl(tmp_path / "d.jsonl", [{"text": "a"}]), shape="text").ref
+    statements: list[str] = []
+    with ws.db.read() as s:
+        version = store.resolve(s, ref)[1]  # the caller keeps only the version row
+        event.listen(s.get_bind(), "before_cursor_execute", _note(statements))
+        # Naming the version's asset is answered from the session, not by a query.
+        assert store.ref_of(s, "dataset", version) == ref
+    assert statements == []
+
+
+def _note(statements: list[str]) -> object:
+    def note(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        statements.append(statement)
+
+    return note
