@@ -104,7 +104,9 @@ def test_a_session_holds_the_assets_its_readers_loaded(ws: Workspace, tmp_path: 
     from lmops_core.registry import store
     from tests.conftest import write_jsonl
 
-    ref = ws.register_dataset("held", write_jsonl(tmp_path / "d.jsonl", [{"text": "a"}]), shape="text").ref
+    ref = ws.register_dataset(
+        "held", write_jsonl(tmp_path / "d.jsonl", [{"text": "a"}]), shape="text"
+    ).ref
     statements: list[str] = []
     with ws.db.read() as s:
         version = store.resolve(s, ref)[1]  # the caller keeps only the version row
