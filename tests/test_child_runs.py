@@ -3,6 +3,7 @@ named by the parent's evidence and released to gc only when the parent says so."
 
 from __future__ import annotations
 
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -27,6 +28,13 @@ PARENT_PLUGIN = textwrap.dedent("""
             evidence=[EvidenceRecord(kind="pick", subject=a, metrics={"chosen": True}),
                       EvidenceRecord(kind="pick", subject=b, metrics={"chosen": False})],
             released=[b])
+
+    def commit_then_fan_out(context):
+        # The code moves on (a new commit) while the run is under way.
+        import subprocess
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit",
+                        "--allow-empty", "-qm", "later"], check=True)
+        return fan_out(context)
 
     def stray(context):
         # Evidence about a version none of its children made (its input, named by ref).
@@ -75,6 +83,7 @@ PARENT_PLUGIN = textwrap.dedent("""
     @hookimpl
     def register_data_steps(register):
         register(Step("fan-out", "runs two data steps and picks one", fan_out))
+        register(Step("commit-then-fan-out", "commits, then fans out", commit_then_fan_out))
         register(Step("stray", "adopts its own input", stray))
         register(Step("stray-evidence", "names a version it did not make", stray_evidence))
 """)
@@ -113,6 +122,30 @@ def test_children_are_recorded_runs_the_parent_judges_and_releases(
         parent_ws.run_stage("data_preparation", "dedup-exact", inputs={"dataset": released.ref})
     assert parent_ws.gc(older_than_seconds=0)["blobs_deleted"] >= 1
     assert parent_ws.verify_audit().ok
+
+
+def test_children_record_the_code_version_of_their_parent(
+    parent_ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    monkeypatch.chdir(repo)
+
+    def git(*args: str) -> str:
+        who = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+        out = subprocess.run(["git", *who, *args], capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+
+    git("init", "-q")
+    git("commit", "--allow-empty", "-qm", "first")
+    first = git("rev-parse", "--short=12", "HEAD")
+    ref = _data(parent_ws, tmp_path)
+    parent = parent_ws.run_stage("data_preparation", "commit-then-fan-out", inputs={"dataset": ref})
+    assert git("rev-parse", "--short=12", "HEAD") != first  # git moved on meanwhile
+    children = [r for r in parent_ws.runs() if r.info.get("parent_run") == parent.run_id]
+    # They ran in the parent's process, on the code the parent recorded.
+    assert parent_ws.run(parent.run_id).code_version == first
+    assert [r.code_version for r in children] == [first, first]
 
 
 def test_a_run_names_only_versions_its_children_made(parent_ws: Workspace, tmp_path: Path) -> None:

@@ -197,7 +197,11 @@ _MARKERS = (
 
 def _maybe(text: str) -> bool:
     lowered = text.lower()
-    return any(marker in lowered for marker in _MARKERS)
+    # A plain loop: this runs on every string recorded, and a generator costs more here.
+    for marker in _MARKERS:  # noqa: SIM110 - see above
+        if marker in lowered:
+            return True
+    return False
 
 
 def _shape(match: re.Match[str]) -> str:

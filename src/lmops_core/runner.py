@@ -128,6 +128,8 @@ class _ChildRuns:
     parent: str
     operation: tuple[str, str]  # (stage, operation) of the parent
     database_url: str
+    #: The parent's recorded code version: its children run in its process, on its code.
+    code: str | None = None
     created: dict[str, str] = field(default_factory=dict)  # ref -> asset type
     #: The parent's materialised inputs and its children's stored model folders: a child
     #: given the same version reads that copy instead of exporting its own (a sweep's
@@ -172,6 +174,7 @@ class _ChildRuns:
             progress=progress,
             parent={"parent_run": self.parent, "parent_operation": list(self.operation)},
             shared=self.shared,
+            parent_code=self.code,
         )
         for ref in outcome.outputs.values():
             self.created[ref] = parse_ref(ref).asset_type or "model"
@@ -309,6 +312,7 @@ class StageRunner:
         keep_workdir: bool = False,
         parent: Mapping[str, Any] | None = None,
         shared: SharedCopies | None = None,
+        parent_code: str | None = None,
     ) -> RunOutcome:
         registered = self.plugins.operation(stage, operation)
         spec = registered.spec
@@ -332,12 +336,18 @@ class StageRunner:
             params=redact_params(params),
             inputs=dict(inputs),
             actor=self.actor,
-            code_version=code_version(),
+            # A child run records its parent's code version (same process, same code)
+            # instead of asking git again.
+            code_version=code_version() if parent is None else parent_code,
             started_at=started,
             info=dict(parent or {}),  # a child run names its parent (run_child)
         )
         children = _ChildRuns(
-            self, run_id, (stage.value, operation), self.settings.resolved_database_url
+            self,
+            run_id,
+            (stage.value, operation),
+            self.settings.resolved_database_url,
+            code=run.code_version,
         )
         # The lease marks the run as in flight for its whole life: gc leaves its folder and
         # every blob it stores alone until it has committed (or failed).

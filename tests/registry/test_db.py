@@ -114,3 +114,28 @@ def test_the_postgres_pool_has_a_connection_for_every_server_thread(pg_url: str)
         assert pool.size() + pool._max_overflow >= anyio.run(server_threads) + 1  # type: ignore[attr-defined]
     finally:
         db.dispose()
+
+
+def test_a_session_holds_the_assets_its_readers_loaded(ws: Workspace, tmp_path: Path) -> None:
+    from sqlalchemy import event
+
+    from lmops_core.registry import store
+    from tests.conftest import write_jsonl
+
+    ref = ws.register_dataset(
+        "held", write_jsonl(tmp_path / "d.jsonl", [{"text": "a"}]), shape="text"
+    ).ref
+    statements: list[str] = []
+    with ws.db.read() as s:
+        version = store.resolve(s, ref)[1]  # the caller keeps only the version row
+        event.listen(s.get_bind(), "before_cursor_execute", _note(statements))
+        # Naming the version's asset is answered from the session, not by a query.
+        assert store.ref_of(s, "dataset", version) == ref
+    assert statements == []
+
+
+def _note(statements: list[str]) -> object:
+    def note(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        statements.append(statement)
+
+    return note

@@ -39,6 +39,20 @@ POOL_SIZE = 10
 #: (lmops_core.api.cache). The pool opens up to one connection per thread, so under load
 #: a thread waits for the database, never for another thread to hand a connection back.
 POOL_THREADS = 40
+_HELD_KEY = "lmops_held_rows"
+
+
+def hold_rows(session: Session, *rows: Any) -> None:
+    """Keep ``rows`` referenced for as long as ``session`` lives.
+
+    A session's identity map holds its objects weakly: an asset row read to resolve a
+    reference is dropped as soon as the caller keeps only the version, and the next
+    ``session.get`` of that asset (naming the version's asset, on every evidence record
+    and lineage edge) queries the database again. Held rows are found in the map.
+    """
+    held: dict[int, Any] = session.info.setdefault(_HELD_KEY, {})
+    for row in rows:
+        held[id(row)] = row
 
 
 def normalize_url(url: str) -> str:

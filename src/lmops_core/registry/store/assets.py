@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from lmops_core.errors import AlreadyExistsError, NotFoundError, ValidationError
 from lmops_core.redaction import redact
+from lmops_core.registry.db import hold_rows
 from lmops_core.registry.models import utcnow
 from lmops_core.registry.names import clean_name, normalize_name
 from lmops_core.registry.store.tables import asset_classes
@@ -69,6 +70,7 @@ def ensure_asset(
             .first()
         )
         if existing is not None:
+            hold_rows(session, existing)
             return existing
     values: dict[str, Any] = {
         "name": display,
@@ -88,6 +90,7 @@ def ensure_asset(
     )
     created_id = session.execute(stmt).scalar()
     row = session.execute(select(asset_cls).where(asset_cls.normalized_name == key)).scalars().one()
+    hold_rows(session, row)
     if created_id is None:
         if must_create:
             raise AlreadyExistsError(

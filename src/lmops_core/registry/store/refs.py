@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlmodel import Session, col
 
 from lmops_core.contracts import AssetType
 from lmops_core.errors import NotFoundError, ValidationError
-from lmops_core.registry.db import SNAPSHOT_MEMO
+from lmops_core.registry.db import SNAPSHOT_MEMO, hold_rows
 from lmops_core.registry.models import Alias
 from lmops_core.registry.names import VersionRef, normalize_name, parse_ref
 from lmops_core.registry.store.assets import get_asset
@@ -47,16 +48,12 @@ def _resolve(
     if parsed.alias is None:
         # The common case in one joined query; a miss falls through to the two
         # steps below, which say whether the asset or the version is missing.
-        number = asset_cls.latest_version if parsed.version is None else parsed.version
         found = session.execute(
-            select(asset_cls, version_cls)
-            .join(version_cls, getattr(version_cls, fk) == asset_cls.id)
-            .where(
-                asset_cls.normalized_name == normalize_name(parsed.name),
-                version_cls.version == number,
-            )
+            _by_name_and_number(typ, latest=parsed.version is None),
+            {"name": normalize_name(parsed.name), "number": parsed.version},
         ).first()
         if found is not None:
+            hold_rows(session, found[0])
             return found[0], found[1]
     asset = get_asset(session, typ, parsed.name)
     if parsed.alias is not None:
@@ -87,13 +84,30 @@ def _resolve(
         )
     if row is None:
         raise NotFoundError(f"{typ} version {str(ref)!r} does not exist", ref=str(ref))
+    hold_rows(session, asset)
     return asset, row
+
+
+@functools.cache
+def _by_name_and_number(asset_type: str, *, latest: bool) -> Select[Any]:
+    """The joined (asset, version) query by normalised name and version number (or the
+    latest), built once per type: references are resolved on every run, and building the
+    statement cost more than running it."""
+    asset_cls, version_cls, fk = asset_classes(asset_type)
+    number = asset_cls.latest_version if latest else bindparam("number")
+    return (
+        select(asset_cls, version_cls)
+        .join(version_cls, getattr(version_cls, fk) == asset_cls.id)
+        .where(asset_cls.normalized_name == bindparam("name"), version_cls.version == number)
+    )
 
 
 def asset_of(session: Session, asset_type: str, version: Any) -> Any:
     """The asset a version row belongs to."""
     asset_cls, _, fk = asset_classes(asset_type)
-    return session.get(asset_cls, getattr(version, fk))
+    asset = session.get(asset_cls, getattr(version, fk))
+    hold_rows(session, asset)
+    return asset
 
 
 def ref_of(session: Session, asset_type: str, version: Any) -> str:
