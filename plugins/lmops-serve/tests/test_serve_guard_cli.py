@@ -141,6 +141,12 @@ def test_a_guard_version_from_registration_to_a_served_log_line(
     assert evidence["paired"] == model
     assert evidence["metrics"]["benign_probes"] > 0
     assert 0.0 <= evidence["metrics"]["over_refusal_rate"] <= 1.0
+    # A reference without its type is read as a model's; the error says which type holds it.
+    untyped = cli("eng", "promote", "retail@1", "--to", "production")
+    assert untyped.exit_code == ExitCode.NOT_FOUND
+    assert "model 'retail' does not exist (but guard:retail does: write the type prefix)" in (
+        untyped.stderr
+    )
     _approved(cli, ref)
 
     bundle = tmp_path / "bundle"
