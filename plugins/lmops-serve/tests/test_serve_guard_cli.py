@@ -10,7 +10,6 @@ import os
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,29 +22,15 @@ from lmops_core.cli import app
 from lmops_core.cli.exit_codes import ExitCode
 from lmops_core.settings import get_settings
 
-POLICY = textwrap.dedent("""
-    apiVersion: lmops/v1
-    kind: Policy
-    name: guard-path
-    rules:
-      - name: model-prod
-        applies_to: {asset: model, transition: production}
-        approvals:
-          - {role: validator, count: 1}
-        separation_of_duties: true
-      - name: guard-prod
-        applies_to: {asset: guard, transition: production}
-        evidence:
-          - {kind: guard_probe, stage: evaluation, max_age: 30d}
-        conditions:
-          - name: over-refusal-measured
-            # Fails closed: evidence from a probe set without benign probes has no rate.
-            expr: evidence.guard_probe.metrics.over_refusal_rate <= 1.0
-            message: no over-refusal rate recorded
-        approvals:
-          - {role: validator, count: 1}
-        separation_of_duties: true
-""")
+from .test_serve_guard_version import GUARD_RULE
+
+#: The guard rule of the pinning tests (probe evidence, a validator), and a model rule.
+POLICY = GUARD_RULE + (
+    "  - name: model-prod\n"
+    "    applies_to: {asset: model, transition: production}\n"
+    "    approvals: [{role: validator, count: 1}]\n"
+    "    separation_of_duties: true\n"
+)
 STRICT = "name: strict-retail\npii: {mode: redact, options: {patterns_only: true}}\n"
 LOOSER = "name: strict-retail\npii: {mode: 'off'}\n"
 PROBE_PARAMS = ("max_probes_per_group=1", "max_new_tokens=4", "threads=1")
