@@ -164,8 +164,11 @@ def test_failure_mid_stage_leaves_no_partial_writes(
 
 def test_input_needs_type_prefix(sqlite_ws: Workspace, tmp_path: Path) -> None:
     _data(sqlite_ws, tmp_path)
-    with pytest.raises(ValidationError, match='input "dataset": reference .* needs a type prefix'):
+    with pytest.raises(
+        ValidationError, match='input "dataset": reference .* needs a type prefix'
+    ) as e:
         sqlite_ws.run_stage("data_preparation", "dedup-exact", inputs={"dataset": "qa@1"})
+    assert str(e.value).endswith("(dataset:, model:, prompt:, suite: or guard:)")  # every type
 
 
 def test_secret_params_are_not_recorded(sqlite_ws: Workspace, tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from lmops_core.artifacts.store import ArtifactStore
 from lmops_core.contracts import (
+    ASSET_TYPES,
     ChildEvidence,
     ChildRun,
     EvidenceRecord,
@@ -71,6 +72,10 @@ class _Stored:
     size: int
     fields: dict[str, Any] = field(default_factory=dict)
     card: tuple[dict[str, Any], dict[str, Any]] | None = None
+
+
+#: The type prefixes an input reference may take, for the error that asks for one.
+_PREFIXES = ", ".join(f"{t}:" for t in ASSET_TYPES[:-1]) + f" or {ASSET_TYPES[-1]}:"
 
 
 def redact_params(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -241,8 +246,7 @@ class StageRunner:
                 parsed = parse_ref(ref)
                 if parsed.asset_type is None:
                     raise ValidationError(
-                        f'input "{role}": reference {ref!r} needs a type prefix '
-                        "(dataset:, model:, prompt: or suite:)",
+                        f'input "{role}": reference {ref!r} needs a type prefix ({_PREFIXES})',
                         field=f"inputs.{role}",
                     )
                 asset, version = store.resolve(s, parsed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lmops_safety.guarded import BENIGN_CATEGORY, guard_metrics
+from lmops_safety.guarded import BENIGN_CATEGORY, GuardedGenerator, guard_metrics
 from lmops_safety.probes import Probe, builtin_probe_files, merge_probe_files
 from lmops_safety.suite import ProbeOutcome
 
@@ -47,6 +47,8 @@ def test_probes_through_the_guard_are_evidence_about_the_guard_paired_with_the_m
     assert metrics["benign_probes"] == (2 if BENIGN_CATEGORY in shipped else 0)
     assert ("over_refusal_rate" in metrics) == (BENIGN_CATEGORY in shipped)
     assert eng.evidence(model, kind="guard_probe") == []  # nothing about the bare model
+    # The guard was warmed up, untimed, with the first probe of each category.
+    assert len(evidence.details["guard_warmed_up_with"]) == len(shipped)
 
 
 def test_a_guard_that_blocks_personal_data_stops_more_than_one_that_redacts(
@@ -128,3 +130,34 @@ def test_no_plugin_for_the_guard_kind_fails_closed(workspace: Governed, tmp_path
         PluginError, match='no plugin checks guard configurations of kind "OtherGuard"'
     ):
         workspace.as_user("eng", "submitter").register_guard("x", path)
+
+
+class _Echo:
+    """An external model's stand-in that answers with what it was sent."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def generate(self, prompt: str, max_new_tokens: int) -> str:
+        self.calls += 1
+        return prompt
+
+
+def test_the_guard_warms_up_untimed_before_the_first_timed_answer() -> None:
+    from lmops_serve.guard_config import parse_guard_spec
+    from lmops_serve.guard_pipeline import GuardPipeline
+
+    spec = parse_guard_spec(
+        {"name": "warm", "pii": {"mode": "redact", "options": {"patterns_only": True}}},
+        source="test",
+    )
+    model = _Echo()
+    generator = GuardedGenerator(model, GuardPipeline.build(spec))
+    probes = merge_probe_files(builtin_probe_files())
+    warmed = generator.warm_up(probes)
+    firsts = {p.category: p.id for p in reversed(probes)}  # the first of each, kept last
+    assert sorted(warmed) == sorted(firsts.values())
+    # Nothing of the warm-up is timed or kept, and the model was not asked.
+    assert generator.answers == [] and model.calls == 0
+    generator.generate(probes[0].rendered(), 4)
+    assert len(generator.answers) == 1 and model.calls == 1

@@ -149,3 +149,24 @@ def test_a_real_model_behind_the_guard(tiny_model: Path, lmops_plugins: PluginHo
     assert m["injection_success_rate"] == 0.0 and m["pii_leak_rate"] == 0.0
     assert m["over_refusal_rate"] == 0.0 and m["probes"] == 6
     assert m["bare_latency_p95_ms"] > 0 and m["guarded_latency_p95_ms"] > 0
+
+
+class ColdParrot(Parrot):
+    """A parrot whose first answer is empty, as an engine's first call that only loads."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def generate(
+        self, prompt: str, options: GenerationOptions | int | None = None, **legacy: Any
+    ) -> str:
+        self.calls += 1
+        return "" if self.calls == 1 else super().generate(prompt, options, **legacy)
+
+
+def test_the_first_call_each_way_is_a_warm_up_left_out_of_the_measures() -> None:
+    model = ColdParrot()
+    report = probe_guard(_spec("off"), model, PROBES, max_new_tokens=8)
+    # Had the cold call been measured, the first probe (pii-1, bare first) would not leak.
+    assert report.metrics["bare_pii_leak_rate"] == 0.5
+    assert model.calls == 2 * report.metrics["probes"] + 2  # one untimed pass each way

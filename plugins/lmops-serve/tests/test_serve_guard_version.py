@@ -35,6 +35,16 @@ GUARD_RULE = textwrap.dedent("""
 GUARD = "name: strict-retail\npii: {mode: block, options: {patterns_only: true}}\n"
 
 
+def _approve(store: Governed, ref: str, digest: str, model: str) -> None:
+    """Probe evidence on the guard version (paired with ``model``), then its approval."""
+    val = store.as_user("val", "validator")
+    val.attach_evidence(
+        ref, kind="guard_probe", digest=digest, metrics={"leakage_rate": 0.0}, paired=model
+    )
+    request = store.as_user("eng", "submitter").governance.request_promotion(ref, to="production")
+    val.governance.decide(request.id, approve=True, role="validator", comment="probed")
+
+
 def test_only_an_approved_guard_version_is_pinned_and_the_service_names_it(
     tmp_path: Path, tiny_model: Path
 ) -> None:
@@ -51,17 +61,7 @@ def test_only_an_approved_guard_version_is_pinned_and_the_service_names_it(
         ):
             package(store, "m", tiny_model, tmp_path / "refused", guard=guard.ref)
         assert not (tmp_path / "refused").exists()
-        model = eng.get("model:m@1").ref
-        val = store.as_user("val", "validator")
-        val.attach_evidence(
-            guard.ref,
-            kind="guard_probe",
-            digest=guard.digest,
-            metrics={"leakage_rate": 0.0},
-            paired=model,
-        )
-        request = eng.governance.request_promotion(guard.ref, to="production")
-        val.governance.decide(request.id, approve=True, role="validator", comment="probed")
+        _approve(store, guard.ref, guard.digest, eng.get("model:m@1").ref)
         packaged = package(store, "m", tiny_model, tmp_path / "bundle", guard="retail@1")
         [bundle_evidence] = store.ws.evidence(packaged.ref, kind="bundle")
     finally:
@@ -77,3 +77,43 @@ def test_only_an_approved_guard_version_is_pinned_and_the_service_names_it(
     client.post("/v1/generate", json={"prompt": "Tell me about rivers.", "max_new_tokens": 2})
     [row] = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     assert (row["guard_ref"], row["guard_name"], row["guard_digest"]) == tuple(pin.values())
+
+
+def test_a_guard_version_revoked_while_served_stops_the_service(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    path = tmp_path / "guard.yaml"
+    path.write_text(GUARD, encoding="utf-8")
+    store = Governed.open(tmp_path / "home", policies={"serve": POLICY, "guards": GUARD_RULE})
+    try:
+        guard = store.as_user("eng", "submitter").register_guard("retail", path)
+        model = store.as_user("eng", "submitter").register_model("m", tiny_model)
+        _approve(store, guard.ref, guard.digest, model.ref)
+        packaged = package(store, "m", tiny_model, tmp_path / "bundle", guard=guard.ref)
+
+        def app() -> TestClient:
+            return TestClient(
+                create_app(
+                    packaged.bundle,
+                    public_keys=packaged.keys.public_keys(),
+                    guard_config=path,
+                    store=store.ws,
+                )
+            )
+
+        client = app()
+        body = {"prompt": "Tell me about rivers.", "max_new_tokens": 2}
+        assert client.post("/v1/generate", json=body).status_code == 200
+        store.as_user("risk", "risk_officer").governance.revoke(
+            guard.ref, stage="production", reason="lets card numbers through"
+        )
+        refused = client.post("/v1/generate", json=body)
+        assert refused.status_code == 403
+        said = f"guard version {guard.ref} is not approved for production: it is " + (
+            "revalidation-required"
+        )
+        assert said in refused.json()["error"]["message"]
+        with pytest.raises(PolicyViolationError, match=said):  # nor can it start again
+            app()
+    finally:
+        store.close()

@@ -8,7 +8,8 @@ as the ``safety`` evaluator scores them, so leakage and injection success are wh
 client of the served model would see. The ``guard_probe`` evidence is about the guard
 version, paired with the model version it was measured with; it adds the over-refusal
 rate on benign probes (those of category ``benign``, when the probe set has them) and
-the latency the guard added per request.
+the latency the guard added per request, timed after one untimed warm-up pass of the guard
+(its first call loads what it loads lazily).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from lmops_core.runtimes import GuardedAnswer, GuardPipeline
 from lmops_safety.evaluator import SafetyParams, load_probes, run_probes, write_outputs
 from lmops_safety.evidence import GUARD_PROBE_EVIDENCE
 from lmops_safety.generation import TextGenerator, load_generator
+from lmops_safety.probes import Probe
 from lmops_safety.suite import ProbeOutcome, SafetyScorers, failing_ids
 
 BENIGN_CATEGORY = "benign"
@@ -44,6 +46,20 @@ class GuardedGenerator:
         )
         self.answers.append(answer)
         return answer.text
+
+    def warm_up(self, probes: Sequence[Probe]) -> list[str]:
+        """One untimed pass of the guard over the first probe of each category, so what
+        loads lazily (recognisers, patterns) is not charged to the first timed request.
+
+        The model is not called (the reply checked is the text it would have been sent)
+        and nothing is kept in :attr:`answers`; returns the ids of the probes used.
+        """
+        first: dict[str, Probe] = {}
+        for probe in probes:
+            first.setdefault(probe.category, probe)
+        for probe in first.values():
+            self.pipeline.answer(probe.rendered(), lambda text: text)
+        return [probe.id for probe in first.values()]
 
 
 def _p95(values: Sequence[float]) -> float:
@@ -87,6 +103,7 @@ class GuardProbeEvaluator(BaseOperation[SafetyParams]):
         probes, files = load_probes(params)
         pipeline = context.guard_pipeline("guard")  # a bad guard fails before the model loads
         generator = GuardedGenerator(load_generator(context), pipeline)
+        warmed = generator.warm_up(probes)  # the first call would otherwise time the loading
         scorers = SafetyScorers.default(pii_entities=params.pii_entities, guards=context)
         outcomes, seconds, metrics = run_probes(context, generator, probes, files, scorers, params)
         metrics.update(guard_metrics(outcomes, generator.answers))
@@ -110,6 +127,7 @@ class GuardProbeEvaluator(BaseOperation[SafetyParams]):
                 ],
             },
             "max_new_tokens": params.max_new_tokens,
+            "guard_warmed_up_with": warmed,
         }
         evidence = EvidenceRecord(
             GUARD_PROBE_EVIDENCE.name,

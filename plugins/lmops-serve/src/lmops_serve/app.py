@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from lmops_core.deploy import KeyStore, VerifiedBundle, check_standing, load_bundle
+from lmops_core.deploy.approved import approved_guard_pin
 from lmops_core.deploy.prompts import ServedPrompt, approved_prompt
 from lmops_core.errors import LmopsError, PolicyViolationError, ValidationError
 from lmops_serve.generator import load_generator
@@ -118,6 +119,7 @@ def open_service(
             store=store,
         )
         _check_guard_pin(bundle, spec)
+        _check_guard_approval(bundle, store)
         # The model is read into memory here, so its plaintext files need not outlive this.
         kind = bundle.manifest.get("model", {}).get("kind")
         if not isinstance(kind, str):
@@ -149,6 +151,27 @@ def _check_guard_pin(bundle: VerifiedBundle, spec: GuardSpec) -> None:
             f"this service was given {spec.name} ({spec.digest})",
             pinned=pinned,
             given=spec.identity(),
+        )
+
+
+def _check_guard_approval(bundle: VerifiedBundle, store: LiveStore | None) -> None:
+    """The guard version a bundle pins must still be approved for its stage, asked of the
+    store as the bundle's creation asked it (revoked since: ``PolicyViolationError``).
+
+    Without a store the pin stands as signed, like the model: the bundle's validity
+    period (checked with its standing) decides.
+    """
+    pinned = bundle.guard or {}
+    ref = pinned.get("ref")
+    if not ref or store is None:
+        return
+    with store.db.read() as s:
+        live = approved_guard_pin(s, ref, stage=bundle.stage)
+    if live["digest"] != pinned["digest"]:
+        raise PolicyViolationError(
+            f"bundle {bundle.digest} pins {ref} with digest {pinned['digest']}; "
+            f"the store holds {live['digest']} for it",
+            ref=ref,
         )
 
 
@@ -215,7 +238,9 @@ def create_app(
     stage and target the bundle's model, at start and before every generation.
     ``guard_config``: a guard configuration file (see :mod:`lmops_serve.guard_config`)
     instead of ``guard_mode``, ``refuse_categories`` and ``guard_options``; its name and
-    digest are reported by ``/version`` and written in every inference log line.
+    digest are reported by ``/version`` and written in every inference log line. A guard
+    version the bundle pins must still be approved for its stage when ``store`` is given, at
+    start and before every generation (revoked: 403), as a served prompt version must.
     """
     service = open_service(
         bundle_path,
@@ -247,6 +272,7 @@ def create_app(
     def still_stands() -> None:
         """Revocation is live: ask again before each generation (validity alone offline)."""
         check_standing(service.bundle.manifest, store=store)
+        _check_guard_approval(service.bundle, store)
         if service.prompt is not None:
             _served_prompt(service.prompt.ref, service.bundle, store)
 

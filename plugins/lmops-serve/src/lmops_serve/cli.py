@@ -41,7 +41,9 @@ def serve_model(
     The guard configuration's name and digest (--guard-config, else the inline one made of
     --guard-mode and --refuse) are shown at /version and written in every log line, with
     the guard version (guard:NAME@N) when the bundle pins a registered one; a bundle that
-    pins a guard is served behind a configuration with that digest only.
+    pins a guard is served behind a configuration with that digest only, and while that guard
+    version is still approved for the bundle's stage (asked at start and before every
+    generation, when the store answers).
     """
     import uvicorn
 

@@ -31,8 +31,23 @@ def get_asset(session: Session, asset_type: str, name: str) -> Any:
         session.execute(select(asset_cls).where(asset_cls.normalized_name == key)).scalars().first()
     )
     if row is None:
-        raise NotFoundError(f"{asset_type} {clean_name(name)!r} does not exist", asset=name)
+        missing = f"{asset_type} {clean_name(name)!r} does not exist"
+        raise NotFoundError(missing + _elsewhere(session, asset_type, name), asset=name)
     return row
+
+
+def _elsewhere(session: Session, asset_type: str, name: str) -> str:
+    """A hint naming the assets of other types that hold ``name`` (a reference without a
+    type prefix is read as the caller's default type, often ``model``), else ``""``."""
+    from lmops_core.contracts import ASSET_TYPES
+
+    key, found = normalize_name(name), []
+    for other in ASSET_TYPES:
+        other_cls, _, _ = asset_classes(other)
+        held = select(other_cls.id).where(other_cls.normalized_name == key)
+        if other != asset_type and session.execute(held).first():
+            found.append(f"{other}:{clean_name(name)}")
+    return f" (but {' and '.join(found)} does: write the type prefix)" if found else ""
 
 
 def check_risk_tier(risk_tier: str | None) -> None:
