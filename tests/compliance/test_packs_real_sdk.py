@@ -159,7 +159,9 @@ def test_tc260_failing_version_misses_every_clause_and_its_rates_where_measured(
     ws = scenario.store.ws
     content = ws.evidence(scenario.failing, kind="content_sample")[0]
     assert content.details["banks"]["sample"] is True and content.metrics["filtered"] == 0
-    assert ws.evidence(scenario.failing, kind="refusal_sample")[0].metrics["must_refuse_rate"] < 0.95
+    assert (
+        ws.evidence(scenario.failing, kind="refusal_sample")[0].metrics["must_refuse_rate"] < 0.95
+    )
     corpus = ws.evidence(scenario.failing, kind="corpus_sample")[0]
     assert corpus.details["corpus"]["ref"] == _trained_on(scenario, scenario.failing)
     # Four records in twelve hold personal data (three of the example's, the planted one).
@@ -168,9 +170,7 @@ def test_tc260_failing_version_misses_every_clause_and_its_rates_where_measured(
 
 
 def _trained_on(scenario: Any, ref: str) -> str:
-    [edge] = [
-        e for e in scenario.store.ws.lineage(ref, depth=1) if e.parent.startswith("dataset:")
-    ]
+    [edge] = [e for e in scenario.store.ws.lineage(ref, depth=1) if e.parent.startswith("dataset:")]
     return str(edge.parent)
 
 
@@ -198,7 +198,10 @@ def test_the_example_writes_both_reports_of_every_shipped_pack(
     assert counts["eu-ai-act-failing"] == {"met": 1, "not-met": 5, "not-evidenced": 1}
     assert counts["cn-tc260-003-passing"] == {"met": 5}
     assert counts["cn-tc260-003-failing"] == {"not-met": 5}
-    for label, summary in (("passing", "符合 5 条，不符合 0 条"), ("failing", "符合 0 条，不符合 5 条")):
+    for label, summary in (
+        ("passing", "符合 5 条，不符合 0 条"),
+        ("failing", "符合 0 条，不符合 5 条"),
+    ):
         cn = (tmp_path / f"cn-tc260-003-{label}.md").read_text(encoding="utf-8")
         assert f"{summary}，缺少证据 0 条" in cn
     assert (
