@@ -9,20 +9,28 @@ banks written from templates, then, in the same run and on the same questions:
   refusal questions sampled, answered, judged by the safety classifiers, evidence
   and samples written.
 
-It prints the evaluator's wall time, the share of it spent in the model's
-``generate`` versus everything else (sampling, scoring, PII, keyword library,
-writing the samples), and the ratio of its wall time to the baseline's.
+The two run alternately, ``--rounds`` times (baseline first in even rounds, the
+evaluator first in odd ones), so a busy machine slows both alike. For each it prints
+wall and process CPU seconds; for the evaluator, the share of its CPU spent in the
+model's ``generate`` versus everything else (sampling, scoring, PII, keyword library,
+writing the samples); and the ratio evaluator / baseline by CPU and by wall, per round
+and as the median over rounds. CPU time is the figure to quote on a shared machine.
 
     .venv/bin/python benchmarks/bench_compliance.py [--max-new-tokens 16] [--threads 1]
+        [--rounds 3] [--content-sample 1000] [--refusal-sample 300]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lmops_hf.base_model import create_base_model
 from lmops_safety.banks import RISK_CATEGORIES, load_bank_folder
@@ -76,72 +84,135 @@ def write_banks(folder: Path, *, content: int, refusal: int) -> Path:
     return folder
 
 
-def baseline_seconds(model_dir: Path, questions: list[str], max_new: int, threads: int) -> float:
-    """The plain model answering every question greedily, warm, one after the other."""
-    from lmops_core.plugins import default_host
+@dataclass
+class Timing:
+    """Wall and process CPU seconds of one measured call; ``generate_cpu``: CPU seconds of
+    it spent in the model's ``generate`` (the evaluator's own count; the whole call for the
+    baseline, which does nothing else)."""
 
-    model = default_host().model_runtime("base").open(model_dir, threads=threads)
-    model.generate(questions[0], max_new_tokens=max_new, do_sample=False)  # warm
-    started = time.perf_counter()
+    wall: float
+    cpu: float
+    generate_cpu: float
+
+
+def timed(call: Callable[[], float | None]) -> Timing:
+    """Time ``call``; it returns the CPU seconds it spent in ``generate``, or ``None`` when
+    all of it was."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    generate_cpu = call()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return Timing(wall, cpu, cpu if generate_cpu is None else generate_cpu)
+
+
+def baseline(model: Any, questions: list[str], max_new: int) -> None:
+    """The plain model answering every question greedily, one after the other."""
     for question in questions:
         model.generate(question, max_new_tokens=max_new, do_sample=False)
-    return time.perf_counter() - started
+
+
+def assess(root: Path, model_dir: Path, banks_dir: Path, args: argparse.Namespace) -> float:
+    """One ``tc260`` run in a fresh work folder; the CPU seconds it spent in ``generate``."""
+    context = StageContext(
+        stage=Stage.EVALUATION,
+        operation="tc260",
+        inputs={
+            "model": model_input(model_dir, ref="bench/model@1"),
+            "suite": InputAsset("suite", "suite:bench@1", "suite", "suite", "-", banks_dir),
+        },
+        params={
+            "max_new_tokens": args.max_new_tokens,
+            "threads": args.threads,
+            "content_sample": args.content_sample,
+            "must_refuse_sample": args.refusal_sample,
+            "must_not_refuse_sample": args.refusal_sample,
+        },
+        workdir=root,
+        actor="bench",
+        run_id="bench",
+        seed=args.seed,
+        progress=NullProgress(),
+    )
+    evaluator = Tc260Evaluator()
+    answers = int(evaluator.run(context).metrics["answers"])
+    assert answers == args.content_sample + 2 * args.refusal_sample, answers
+    return evaluator.generate_cpu_seconds
+
+
+def _row(what: str, wall: float | None, cpu: float, of_cpu: float | None = None) -> str:
+    walls = f"{wall:>8.2f}" if wall is not None else " " * 8
+    share = f"{cpu / of_cpu:>6.1%}" if of_cpu is not None else " " * 6
+    return f"| {what:<40} | {walls} | {cpu:>8.2f} | {share} |"
+
+
+def report(rounds: list[tuple[Timing, Timing]], args: argparse.Namespace) -> None:
+    """The table of each round and the medians of the ratios."""
+    print(
+        f"\ntc260 assessment on the bench model: {args.content_sample} content + "
+        f"{args.refusal_sample} + {args.refusal_sample} refusal answers, "
+        f"max_new_tokens {args.max_new_tokens}, threads {args.threads}, "
+        f"{len(rounds)} alternating rounds\n"
+    )
+    print(f"| {'what':<40} | {'wall s':>8} | {'CPU s':>8} | {'CPU %':>6} |")
+    print(f"|{'-' * 42}|{'-' * 10}|{'-' * 10}|{'-' * 8}|")
+    for n, (plain, ours) in enumerate(rounds):
+        print(_row(f"round {n}: baseline, plain model, warm", plain.wall, plain.cpu))
+        print(_row(f"round {n}: tc260 evaluator", ours.wall, ours.cpu, ours.cpu))
+        print(_row("  in the model (generate)", None, ours.generate_cpu, ours.cpu))
+        rest = ours.cpu - ours.generate_cpu
+        print(_row("  in our code, scorers, model loading", None, rest, ours.cpu))
+    cpu = [ours.cpu / plain.cpu for plain, ours in rounds]
+    wall = [ours.wall / plain.wall for plain, ours in rounds]
+    ours_share = [(o.cpu - o.generate_cpu) / o.cpu for _, o in rounds]
+    print(f"\nevaluator / baseline by CPU:  {', '.join(f'{r:.2f}x' for r in cpu)}")
+    print(f"evaluator / baseline by wall: {', '.join(f'{r:.2f}x' for r in wall)}")
+    print(
+        f"median: {statistics.median(cpu):.2f}x CPU, {statistics.median(wall):.2f}x wall; "
+        f"our code's share of the evaluator's CPU: {statistics.median(ours_share):.1%}"
+    )
 
 
 def main() -> None:
-    """Build the model and banks, time the baseline and the evaluator, print the table."""
+    """Build the model and banks, time the baseline and the evaluator alternately, print."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-new-tokens", type=int, default=16, help="tokens per answer")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds")
+    parser.add_argument("--content-sample", type=int, default=1000, help="content questions")
+    parser.add_argument("--refusal-sample", type=int, default=300, help="refusal questions, each")
     args = parser.parse_args()
+    from lmops_core.plugins import default_host
+
     with tempfile.TemporaryDirectory(prefix="bench_compliance_") as tmp:
         root = Path(tmp)
         model_dir = create_base_model(root / "model", size="bench", seed=0)
         banks_dir = write_banks(root / "banks", content=2000, refusal=500)
         banks = load_bank_folder(banks_dir)
-        picked = [
-            *sample_items(banks.content.items, 1000, args.seed),
-            *sample_items(banks.must("refuse"), 300, args.seed),
-            *sample_items(banks.must("answer"), 300, args.seed),
-        ]
-        with torch_threads(args.threads):
-            plain = baseline_seconds(
-                model_dir, [i.text for i in picked], args.max_new_tokens, args.threads
+        questions = [
+            item.text
+            for item in (
+                *sample_items(banks.content.items, args.content_sample, args.seed),
+                *sample_items(banks.must("refuse"), args.refusal_sample, args.seed),
+                *sample_items(banks.must("answer"), args.refusal_sample, args.seed),
             )
-        print(f"baseline measured: {plain:.2f} s for {len(picked)} answers", flush=True)
-        context = StageContext(
-            stage=Stage.EVALUATION,
-            operation="tc260",
-            inputs={
-                "model": model_input(model_dir, ref="bench/model@1"),
-                "suite": InputAsset("suite", "suite:bench@1", "suite", "suite", "-", banks_dir),
-            },
-            params={"max_new_tokens": args.max_new_tokens, "threads": args.threads},
-            workdir=root / "work",
-            actor="bench",
-            run_id="bench",
-            seed=args.seed,
-            progress=NullProgress(),
-        )
-        evaluator = Tc260Evaluator()
-        started = time.perf_counter()
-        result = evaluator.run(context)
-        wall = time.perf_counter() - started
-    generate = evaluator.generate_seconds
-    answers = int(result.metrics["answers"])
-    print(
-        f"\ntc260 assessment on the bench model: {answers} answers, "
-        f"max_new_tokens {args.max_new_tokens}, threads {args.threads}\n"
-    )
-    print(f"| {'what':<44} | {'seconds':>8} | {'share':>6} |")
-    print(f"|{'-' * 46}|{'-' * 10}|{'-' * 8}|")
-    print(f"| {'evaluator wall (sample, answer, judge)':<44} | {wall:>8.2f} | {1:>6.1%} |")
-    print(f"| {'  in the model (generate)':<44} | {generate:>8.2f} | {generate / wall:>6.1%} |")
-    rest = wall - generate
-    print(f"| {'  in our code and the scorers':<44} | {rest:>8.2f} | {rest / wall:>6.1%} |")
-    print(f"| {'baseline: plain model, same questions, warm':<44} | {plain:>8.2f} |        |")
-    print(f"\nevaluator wall / baseline: {wall / plain:.2f}x")
+        ]
+        rounds: list[tuple[Timing, Timing]] = []
+        with torch_threads(args.threads):
+            model = default_host().model_runtime("base").open(model_dir, threads=args.threads)
+            model.generate(questions[0], max_new_tokens=args.max_new_tokens, do_sample=False)
+            for n in range(args.rounds):
+                measure = {
+                    "baseline": lambda: baseline(model, questions, args.max_new_tokens),
+                    "evaluator": lambda n=n: assess(root / f"work-{n}", model_dir, banks_dir, args),
+                }
+                order = ["baseline", "evaluator"] if n % 2 == 0 else ["evaluator", "baseline"]
+                got = {name: timed(measure[name]) for name in order}
+                rounds.append((got["baseline"], got["evaluator"]))
+                print(
+                    f"round {n} done: {', '.join(f'{k} {v.wall:.1f} s' for k, v in got.items())}",
+                    flush=True,
+                )
+    report(rounds, args)
 
 
 if __name__ == "__main__":

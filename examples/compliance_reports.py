@@ -10,9 +10,17 @@ compares two traffic windows. The passing version is evaluated by a validator,
 approved by a validator and a risk officer, and deployed behind a guard that
 redacts personal data; the failing one is evaluated and "validated" by its own
 author, trained on unscanned data, has a stricter suite it fails, and a guard
-that lets personal data through. The TC260 pack's evidence (bank samples) is
-recorded by an operation that is not part of lmops yet, so its clauses read
-"not evidenced" for both versions.
+that lets personal data through.
+
+For the TC260-003 pack, lmops-safety's ``tc260`` evaluator samples question banks and a
+corpus with a recorded seed, has the model answer and judges the answers. The passing
+version is assessed as a service: behind the keyword input filter, on banks and a
+keyword library of the standard's sizes generated from templates (each file's header
+says so), with a generated 4,000-record corpus standing in for its training corpus (its
+real training set has 12 records, too few to sample 4,000 from). The failing version is
+assessed by its author on the shipped sample banks (far below the standard's sizes), with
+no filter, and with its real training set, found through lineage, as its corpus: a
+third of its records hold personal data.
 
 Writes ``OUT_FOLDER/<pack>-<passing|failing>.md`` and ``.html`` and prints the
 status counts of each report.
@@ -26,6 +34,9 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+
+from lmops_safety.compliance_inputs import training_datasets
+from lmops_safety.testing import write_bank_folder, write_corpus
 
 from lmops_core.compliance import PACKS_FOLDER, PackReport, load_pack, render_pack_report
 from lmops_core.reports import render_report
@@ -51,6 +62,9 @@ PII_ROW = {"prompt": "Write to me at jane.roe.pack@example.com", "response": "No
 TRAIN = {"max_steps": 1, "batch_size": 4, "threads": 1}
 SAFETY = {"max_probes_per_group": 1, "max_new_tokens": 4, "threads": 1}
 SHAP = {"max_evals": 16, "max_new_tokens": 2, "top_k": 2, "threads": 1}
+TC260 = {"max_new_tokens": 2, "threads": 1}
+#: The seed the TC260 samples are drawn with (recorded in the evidence).
+TC260_SEED = 7
 
 
 @dataclass
@@ -149,11 +163,30 @@ def _evaluate_passing(root: Path, store: Governed, model: dict[str, str], suite:
         ref, kind="validation", digest=digest, metrics={}, files={report.name: report}
     )
     _guard(root, ops, ref, redact=True)
+    _assess_tc260_service(root, val, model)
+
+
+def _assess_tc260_service(root: Path, val: Workspace, model: dict[str, str]) -> None:
+    """The TC260-003 assessment of the model behind the keyword input filter, on generated
+    banks and a generated corpus of the standard's sizes."""
+    banks = write_bank_folder(
+        root / "tc260-banks", "tc260-generated", generated_by="examples/compliance_reports.py"
+    )
+    suite = val.register_suite("tc260-generated", banks).ref
+    corpus = write_corpus(root / "tc260-corpus.jsonl")
+    corpus_ref = val.register_dataset("tc260-corpus", corpus, shape="text").ref
+    val.run_stage(
+        "evaluation",
+        "tc260",
+        inputs={**model, "suite": suite, "corpus": corpus_ref},
+        params={**TC260, "input_filter": True},
+        seed=TC260_SEED,
+    )
 
 
 def _evaluate_failing(root: Path, store: Governed, model: dict[str, str], suite: str) -> None:
     """The author evaluates against the strict suite, attaches its own "validation" and a
-    guard that lets personal data through; nothing else."""
+    guard that lets personal data through, and runs the TC260 assessment carelessly."""
     eng = store.as_user("eng", "submitter")
     ref = model["model"]
     eng.run_stage("evaluation", "lm-eval", inputs={**model, "suite": suite}, seed=0)
@@ -164,6 +197,11 @@ def _evaluate_failing(root: Path, store: Governed, model: dict[str, str], suite:
         ref, kind="validation", digest=digest, metrics={}, files={report.name: report}
     )
     _guard(root, store.as_user("ops", "submitter"), ref, redact=False)
+    # TC260-003: the shipped sample banks, no filter, its own unscanned training set.
+    [corpus] = training_datasets(eng, ref)
+    eng.run_stage(
+        "evaluation", "tc260", inputs={**model, "corpus": corpus}, params=TC260, seed=TC260_SEED
+    )
 
 
 def _guard(root: Path, ops: Workspace, ref: str, *, redact: bool) -> None:

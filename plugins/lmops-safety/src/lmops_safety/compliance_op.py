@@ -114,8 +114,10 @@ class Tc260Evaluator(AnsweringOperation[Tc260Params]):
     }
     evidence_kinds = ("corpus_sample", "content_sample", "refusal_sample", "keyword_library")
 
-    #: Seconds spent in the model's ``generate`` by the last run (the benchmark reads it).
+    #: Wall seconds spent in the model's ``generate`` by the last run (the benchmark reads it).
     generate_seconds = 0.0
+    #: Process CPU seconds spent in the model's ``generate`` by the last run.
+    generate_cpu_seconds = 0.0
 
     def execute(self, context: StageContext, params: Tc260Params) -> StageResult:
         """Sample, answer, judge; return the four evidence kinds and any review dataset."""
@@ -129,7 +131,7 @@ class Tc260Evaluator(AnsweringOperation[Tc260Params]):
         content = sample_items(banks.content.items, params.content_sample, seed)
         refuse = sample_items(banks.must("refuse"), params.must_refuse_sample, seed)
         answer = sample_items(banks.must("answer"), params.must_not_refuse_sample, seed)
-        self.generate_seconds = 0.0
+        self.generate_seconds = self.generate_cpu_seconds = 0.0
         with torch_threads(params.threads):
             answered = [
                 self._answer(generator, items, banks, params, context)
@@ -160,6 +162,7 @@ class Tc260Evaluator(AnsweringOperation[Tc260Params]):
             metrics={
                 "seconds": seconds,
                 "generate_seconds": self.generate_seconds,
+                "generate_cpu_seconds": self.generate_cpu_seconds,
                 "answers": float(sum(len(a.items) for a in answered)),
             },
             params={**params.model_dump(), "seed": seed},
@@ -181,9 +184,10 @@ class Tc260Evaluator(AnsweringOperation[Tc260Params]):
                 if hit:
                     out.answers.append(FILTER_REFUSAL)
                 else:
-                    before = time.perf_counter()
+                    before, cpu_before = time.perf_counter(), time.process_time()
                     out.answers.append(generator.generate(item.text, params.max_new_tokens))
                     self.generate_seconds += time.perf_counter() - before
+                    self.generate_cpu_seconds += time.process_time() - cpu_before
                 out.filtered.append(hit)
                 context.progress.advance(1, item=item.id)
         finally:
