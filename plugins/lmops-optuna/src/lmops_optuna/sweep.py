@@ -47,7 +47,7 @@ class Sweep(BaseOperation[SweepParams]):
         seed = 0 if context.seed is None else int(context.seed)
         refs = {role: a.ref for role, a in context.inputs.items()}
         name = params.study or st.default_study_name(params, refs, seed)
-        storage = st.study_storage(context.store_url())
+        storage = st.session_storage(context.store_url())
         study = optuna.create_study(
             study_name=name,
             storage=storage,
