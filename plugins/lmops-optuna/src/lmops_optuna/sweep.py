@@ -38,6 +38,7 @@ class Sweep(BaseOperation[SweepParams]):
     name = "sweep"
     input_roles = {"base": "model", "dataset": "dataset", "heldout": "dataset", "suite": "suite"}
     evidence_kinds = ("sweep",)
+    reads_inputs = False  # its trials read them: exported when the first trial asks
 
     def execute(self, context: StageContext, params: SweepParams) -> StageResult:
         """Run the trials still owed, then record the whole study's outcome."""
