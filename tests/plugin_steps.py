@@ -1,7 +1,7 @@
 """What the plugins that tests write out as files build their operations from.
 
 Such a plugin is a module of plain functions, one per operation; :class:`Step` makes each an
-operation (``name``, one-line ``description``, ``run(context)``), so no plugin spells out a
+operation (``name``, one-line ``description``, ``run(context)``, ``reads_inputs``), so no plugin spells out a
 class per operation, and :func:`text_output` writes a text dataset the operation returns.
 """
 
@@ -21,6 +21,7 @@ class Step:
     name: str
     description: str
     run: Callable[[StageContext], StageResult]
+    reads_inputs: bool = True
 
 
 def write_text(path: Path, text: str) -> Path:

@@ -69,6 +69,18 @@ PARENT_PLUGIN = textwrap.dedent("""
         return StageResult(evidence=[EvidenceRecord(kind="echo", subject=model,
             metrics=dict(seen.metrics), details={"kind": seen.kind, "subject": seen.subject})])
 
+    def hand_over(context):
+        # Reads none of its inputs: hands "model" to as many children as it is told.
+        inputs = context.workdir.parent / "inputs"
+        before = sorted(str(p.relative_to(inputs)) for p in inputs.rglob("*"))
+        model = context.input("model")
+        seen = [context.run_child("evaluation", "read-model", inputs={"model": model.ref})
+                .evidence[0] for _ in range(context.params.get("children", 0))]
+        return StageResult(evidence=[EvidenceRecord(kind="handed", subject="model",
+            metrics={"children": float(len(seen))},
+            details={"bytes": [s.metrics["bytes"] for s in seen], "before": before, "path": str(model.path), "digest": model.digest,
+                     "seen": [s.details["path"] for s in seen]})])
+
     @hookimpl
     def register_trainers(register):
         register(Step("make-model", "makes a tiny model", make_model))
@@ -79,6 +91,8 @@ PARENT_PLUGIN = textwrap.dedent("""
     @hookimpl
     def register_evaluators(register):
         register(Step("read-model", "reads its model input", read_model))
+        register(Step("hand-over", "hands its model input to children", hand_over,
+                      reads_inputs=False))
 
     @hookimpl
     def register_data_steps(register):
@@ -191,3 +205,33 @@ def test_a_parent_reads_the_evidence_its_child_committed(parent_ws: Workspace) -
     [echo] = parent_ws.evidence(model, kind="echo")
     assert echo.details == {"kind": "probe", "subject": model}
     assert echo.metrics == probe.metrics and probe.metrics["bytes"] > 0
+
+
+def test_a_parent_that_reads_no_input_exports_it_only_when_a_child_asks(
+    parent_ws: Workspace, tmp_path: Path
+) -> None:
+    from tests.conftest import make_model_folder
+
+    folder = make_model_folder(tmp_path / "m", b"\x01" * 64)
+    model = parent_ws.register_model("m", folder, kind="full")
+    home = parent_ws.settings.home
+
+    idle = parent_ws.run_stage("evaluation", "hand-over", inputs={"model": model.ref})
+    [handed] = parent_ws.evidence(model.ref, kind="handed")
+    assert handed.details["before"] == [] and handed.details["path"] == "None"  # nothing exported
+    assert handed.details["digest"] == model.digest
+    reader = parent_ws.run_stage("evaluation", "read-model", inputs={"model": model.ref})
+    # Recorded as any run's inputs are.
+    assert parent_ws.run(idle.run_id).info["inputs"] == parent_ws.run(reader.run_id).info["inputs"]
+
+    busy = parent_ws.run_stage(
+        "evaluation", "hand-over", inputs={"model": model.ref}, params={"children": 2}
+    )
+    [handed] = [e for e in parent_ws.evidence(model.ref, kind="handed") if e.run_id == busy.run_id]
+    assert handed.details["before"] == []
+    # Exported once, when the first child asked, into the parent's folder; both read it there.
+    [path, again] = handed.details["seen"]
+    assert path == again
+    assert Path(path).is_relative_to(home / "runs" / busy.run_id / "inputs" / "model")
+    assert handed.details["bytes"] == [float(model.size_bytes)] * 2
+    assert not (home / "runs" / busy.run_id).exists()

@@ -463,6 +463,10 @@ class Operation(Protocol):
       type, before anything is materialised.
     - ``evidence_kinds``: the names of the evidence kinds the operation
       records; each must be declared through ``register_evidence_kinds``.
+    - ``reads_inputs`` (default ``True``): ``False`` for an operation that never
+      opens its inputs' files but hands them to child runs (a sweep). Its
+      inputs' ``path`` is then ``None``, and the runner exports each only when a
+      child run first takes it as an input; the run records its inputs the same.
 
     An operation that omits them is still run (parameters unchecked, any
     role), for plugins written before they existed.

@@ -99,6 +99,10 @@ class BaseOperation(Generic[P]):
     params_model: ClassVar[type[BaseModel]]
     input_roles: ClassVar[dict[str, str | tuple[str, ...]]]
     evidence_kinds: ClassVar[tuple[str, ...]] = ()
+    #: False for an operation that never opens its inputs' files but hands them to child
+    #: runs (a sweep): their ``path`` is then ``None`` in its context, and each is exported
+    #: only when a child run first takes it as an input. What the run records is the same.
+    reads_inputs: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -51,6 +51,9 @@ class OperationSpec:
     params_model: type[BaseModel] | None
     input_roles: dict[str, tuple[str, ...]] | None
     evidence_kinds: tuple[str, ...]
+    #: False when the operation never opens its inputs' files itself but hands them to
+    #: child runs: the runner then exports each only when a child first asks for it.
+    reads_inputs: bool = True
 
     def params(self) -> list[ParamInfo]:
         """The declared parameters, in declaration order (empty when undeclared)."""
@@ -99,7 +102,14 @@ def describe(op: Any, *, plugin: str, hook: str) -> OperationSpec:
         params_model=model,
         input_roles=_roles(getattr(op, "input_roles", None), where, plugin),
         evidence_kinds=_kinds(getattr(op, "evidence_kinds", ()), where, plugin),
+        reads_inputs=_reads_inputs(getattr(op, "reads_inputs", True), where, plugin),
     )
+
+
+def _reads_inputs(declared: Any, where: str, plugin: str) -> bool:
+    if not isinstance(declared, bool):
+        raise PluginError(f"{where}: reads_inputs must be True or False", plugin=plugin)
+    return declared
 
 
 def _roles(declared: Any, where: str, plugin: str) -> dict[str, tuple[str, ...]] | None:

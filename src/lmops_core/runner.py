@@ -16,11 +16,13 @@ import contextlib
 import os
 import shutil
 import subprocess
+import threading
 import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +85,11 @@ def redact_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return dict(redact(dict(params)))
 
 
+def _shared_or_exported(shared: SharedCopies, digest: str, export: Callable[[], Path]) -> Path:
+    """The parent's copy of ``digest`` if it holds one, else ``export()``."""
+    return shared.get(digest) or export()
+
+
 def code_version() -> str | None:
     """The git commit of the working directory, if there is one (best effort, 2 s)."""
     try:
@@ -104,24 +111,36 @@ class SharedCopies:
 
     Its materialised inputs (exported and verified once), and the model folders its
     children stored: each was hashed as it was stored and is kept, unchanged, only for
-    the parent's lifetime (the parent's run folder is removed when it ends).
+    the parent's lifetime (the parent's run folder is removed when it ends). The inputs
+    of a parent that does not read them itself (``reads_inputs = False``) are
+    ``pending``: each is exported the first time a child asks for its digest.
     """
 
     folder: Path
     paths: dict[str, Path] = field(default_factory=dict)
+    pending: dict[str, Callable[[], Path]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # children may be threads
+
+    def get(self, digest: str) -> Path | None:
+        """The copy of ``digest``, exported now if it is pending, or ``None``."""
+        with self._lock:
+            if digest not in self.paths and digest in self.pending:
+                self.paths[digest] = self.pending.pop(digest)()
+            return self.paths.get(digest)
 
     def keep_models(self, stored: Iterable[_Stored]) -> None:
         """Keep the model folders a child run just stored and committed, for its siblings."""
         for item in stored:
-            if item.output.asset_type != "model" or item.digest in self.paths:
-                continue
-            target = self.folder / "stored" / hex_part(item.digest)
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(item.output.path, target)
-            except OSError:  # another file system: the sibling exports its own copy
-                continue
-            self.paths[item.digest] = target
+            with self._lock:
+                if item.output.asset_type != "model" or item.digest in self.paths:
+                    continue
+                target = self.folder / "stored" / hex_part(item.digest)
+                try:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(item.output.path, target)
+                except OSError:  # another file system: the sibling exports its own copy
+                    continue
+                self.paths[item.digest] = target
 
 
 @dataclass(eq=False)
@@ -233,11 +252,12 @@ class StageRunner:
         inputs: Mapping[InputRole, str],
         into: Path,
         shared: SharedCopies | None = None,
+        pending: dict[str, Callable[[], Path]] | None = None,
     ) -> dict[InputRole, InputAsset]:
         """Export each input version into ``into``, verified; a version already in ``shared``
         (the parent run's inputs, or a model a sibling run stored, same digest) is read
-        from there."""
-        copies = shared.paths if shared is not None else {}
+        from there. Given ``pending``, nothing is exported: each input's export is put
+        there by digest (for children to ask for) and its ``path`` is ``None``."""
         resolved: dict[InputRole, InputAsset] = {}
         into.mkdir(parents=True, exist_ok=True)
         with self.db.read() as s:
@@ -258,30 +278,33 @@ class StageRunner:
                         "(a sweep's losing trial); its files may have been collected by lmops gc",
                         field=f"inputs.{role}",
                     )
-                path: Path | None = None
+                export: Callable[[], Path] | None = None
                 meta = dict(version.meta)
-                copy = copies.get(version.digest)
                 if typ == "dataset" and version.manifest_digest is not None:
                     # A partitioned input is a folder of canonical partitions (manifest order
                     # is the order of their names).
-                    path = copy or self.artifacts.export_tree(
-                        version.manifest_digest, slot / "data"
+                    export = partial(
+                        self.artifacts.export_tree, version.manifest_digest, slot / "data"
                     )
                     kind = version.shape
                     meta["format"] = version.format
                 elif typ == "dataset":
-                    path = copy or self.artifacts.export_file(version.digest, slot / "data.jsonl")
+                    export = partial(
+                        self.artifacts.export_file, version.digest, slot / "data.jsonl"
+                    )
                     kind = version.shape
                 elif typ == "model":
-                    path = copy or self.artifacts.export_tree(version.digest, slot)
+                    export = partial(self.artifacts.export_tree, version.digest, slot)
                     kind = version.kind
                     meta["risk_tier"] = asset.risk_tier
                 elif typ == "suite":
                     _check_suite_usable(canonical, version)
-                    path = self.artifacts.export_tree(version.digest, slot)
+                    export = partial(self.artifacts.export_tree, version.digest, slot)
                     kind = "suite"
                 elif typ == "guard":
-                    path = self.artifacts.export_file(version.file_digest, slot / "guard.yaml")
+                    export = partial(
+                        self.artifacts.export_file, version.file_digest, slot / "guard.yaml"
+                    )
                     kind = version.config_kind
                     meta.update(risk_tier=asset.risk_tier, config_name=version.config_name)
                 else:
@@ -291,6 +314,13 @@ class StageRunner:
                         variables=list(version.variables),
                         system_prompt=version.system_prompt,
                     )
+                if export is not None and shared is not None and typ in ("dataset", "model"):
+                    export = partial(_shared_or_exported, shared, version.digest, export)
+                path: Path | None = None
+                if export is not None and pending is not None:
+                    pending.setdefault(version.digest, export)
+                elif export is not None:
+                    path = export()
                 resolved[role] = InputAsset(
                     role=role,
                     ref=canonical,
@@ -366,9 +396,15 @@ class StageRunner:
                 )
                 self._check_training_data(stage, inputs)
                 gate = self._check_deployment(stage, inputs, params)
-                resolved = self._materialise(inputs, base / "inputs", shared)
+                # An operation that only hands its inputs to child runs (a sweep) has them
+                # exported when a child first asks, not before.
+                lazy = spec is not None and not spec.reads_inputs
+                pending: dict[str, Callable[[], Path]] | None = {} if lazy else None
+                resolved = self._materialise(inputs, base / "inputs", shared, pending)
                 children.shared = SharedCopies(
-                    base / "inputs", {a.digest: a.path for a in resolved.values() if a.path}
+                    base / "inputs",
+                    {a.digest: a.path for a in resolved.values() if a.path},
+                    pending or {},
                 )
                 ctx = StageContext(
                     stage=stage,

@@ -62,6 +62,14 @@ def study_storage(database_url: str) -> Any:
     )
 
 
+def session_storage(database_url: str) -> Any:
+    """The storage one sweep session works on: its study read from memory, every write
+    committed to :func:`study_storage` first (see :mod:`lmops_optuna.write_through`)."""
+    from lmops_optuna.write_through import WriteThroughStorage
+
+    return WriteThroughStorage(study_storage(database_url))
+
+
 def sqlite_connection(path: str) -> sqlite3.Connection:
     """A connection to the study's SQLite file, set up as the registry's own database is.
 

@@ -38,6 +38,7 @@ class Sweep(BaseOperation[SweepParams]):
     name = "sweep"
     input_roles = {"base": "model", "dataset": "dataset", "heldout": "dataset", "suite": "suite"}
     evidence_kinds = ("sweep",)
+    reads_inputs = False  # its trials read them: exported when the first trial asks
 
     def execute(self, context: StageContext, params: SweepParams) -> StageResult:
         """Run the trials still owed, then record the whole study's outcome."""
@@ -47,7 +48,7 @@ class Sweep(BaseOperation[SweepParams]):
         seed = 0 if context.seed is None else int(context.seed)
         refs = {role: a.ref for role, a in context.inputs.items()}
         name = params.study or st.default_study_name(params, refs, seed)
-        storage = st.study_storage(context.store_url())
+        storage = st.session_storage(context.store_url())
         study = optuna.create_study(
             study_name=name,
             storage=storage,
