@@ -26,7 +26,7 @@ def test_sigkill_mid_upload_leaves_store_consistent(tmp_path: Path) -> None:
     Workspace.open(Settings(home=home, load_entry_points=False)).close()
     rng = random.Random(7)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    for _ in range(KILLS):
+    for kill in range(KILLS):
         child = subprocess.Popen(
             [
                 sys.executable,
@@ -39,7 +39,10 @@ def test_sigkill_mid_upload_leaves_store_consistent(tmp_path: Path) -> None:
         )
         assert child.stdout is not None
         assert child.stdout.readline().strip() == b"ready"
-        time.sleep(rng.uniform(0.05, 0.6))
+        if kill % 2:
+            time.sleep(rng.uniform(0.05, 0.6))  # anywhere in the writer's work
+        else:
+            _wait_for_a_partial_upload(home / "artifacts" / "tmp", child)
         child.send_signal(signal.SIGKILL)
         child.wait()
 
@@ -68,3 +71,10 @@ def test_sigkill_mid_upload_leaves_store_consistent(tmp_path: Path) -> None:
     assert f"swept {len(leftovers)} temporary uploads" in result.output
     assert list(tmp_dir.iterdir()) == []
     assert leftovers, "no kill landed mid-upload; increase the payload or the kill count"
+
+
+def _wait_for_a_partial_upload(tmp_dir: Path, child: subprocess.Popen[bytes]) -> None:
+    """Return once the writer has a temporary upload open (or has exited), so the kill that
+    follows lands mid-upload however busy the machine is."""
+    while child.poll() is None and not (tmp_dir.is_dir() and any(tmp_dir.iterdir())):
+        time.sleep(0.001)
