@@ -19,13 +19,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from lmops_core.contracts import EvidenceRecord, StageContext, StageResult
-from lmops_core.kit import BaseOperation
 from lmops_core.runtimes import GuardedAnswer, GuardPipeline
 from lmops_safety.evaluator import SafetyParams, load_probes, run_probes, write_outputs
 from lmops_safety.evidence import GUARD_PROBE_EVIDENCE
-from lmops_safety.generation import TextGenerator, load_generator
+from lmops_safety.generation import TextGenerator
 from lmops_safety.probes import Probe
-from lmops_safety.suite import ProbeOutcome, SafetyScorers, failing_ids
+from lmops_safety.suite import AnsweringOperation, ProbeOutcome, failing_ids
 
 BENIGN_CATEGORY = "benign"
 """Probes of this category are requests a guard should let through (over-refusal)."""
@@ -89,7 +88,7 @@ def guard_metrics(
     return metrics
 
 
-class GuardProbeEvaluator(BaseOperation[SafetyParams]):
+class GuardProbeEvaluator(AnsweringOperation[SafetyParams]):
     """The safety probes answered by a model version behind a guard version: leakage,
     injection success, over-refusal on benign probes and latency added, as ``guard_probe``
     evidence about the guard version, paired with the model version."""
@@ -102,9 +101,9 @@ class GuardProbeEvaluator(BaseOperation[SafetyParams]):
         """Run every probe through the guard and the model; return ``guard_probe`` evidence."""
         probes, files = load_probes(params)
         pipeline = context.guard_pipeline("guard")  # a bad guard fails before the model loads
-        generator = GuardedGenerator(load_generator(context), pipeline)
+        generator = GuardedGenerator(self._load_generator(context), pipeline)
         warmed = generator.warm_up(probes)  # the first call would otherwise time the loading
-        scorers = SafetyScorers.default(pii_entities=params.pii_entities, guards=context)
+        scorers = self.scorers_for(context, params.pii_entities)
         outcomes, seconds, metrics = run_probes(context, generator, probes, files, scorers, params)
         metrics.update(guard_metrics(outcomes, generator.answers))
         digest = metrics["probe_set_digest"]
