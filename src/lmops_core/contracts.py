@@ -23,9 +23,12 @@ import enum
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, get_args, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from lmops_core.datasets.stored import StoredDataset
 
 from lmops_core.errors import PluginError, StageError, ValidationError
 from lmops_core.runtimes import (
@@ -87,6 +90,12 @@ class InputAsset:
 
     ``path`` is a folder for models and a file for datasets; treat it as
     read-only (it may be shared with other runs).
+
+    ``stored`` is set, and ``path`` is ``None``, for a partitioned dataset left in
+    the artifact store for a cluster engine's workers to read themselves (an
+    operation that declares ``reads_stored_partitions``, run on an engine other
+    than ``local``, with an artifact store its workers can open): see
+    :mod:`lmops_core.datasets.stored`.
     """
 
     role: str
@@ -96,6 +105,7 @@ class InputAsset:
     digest: str
     path: Path | None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    stored: StoredDataset | None = None
 
 
 class PluginServices(RuntimeSource, GuardSource, GuardConfigSource, DataEngineSource, Protocol):
@@ -467,6 +477,12 @@ class Operation(Protocol):
       opens its inputs' files but hands them to child runs (a sweep). Its
       inputs' ``path`` is then ``None``, and the runner exports each only when a
       child run first takes it as an input; the run records its inputs the same.
+    - ``reads_stored_partitions`` (default ``False``): ``True`` for a data step
+      whose cluster engine's workers read a partitioned input from the artifact
+      store themselves (:attr:`InputAsset.stored`) and may write their output
+      partitions there (an output whose ``path`` is a partition manifest file,
+      ``format`` ``parquet-partitions``), so the calling process never holds
+      the data.
 
     An operation that omits them is still run (parameters unchecked, any
     role), for plugins written before they existed.

@@ -54,6 +54,9 @@ class OperationSpec:
     #: False when the operation never opens its inputs' files itself but hands them to
     #: child runs: the runner then exports each only when a child first asks for it.
     reads_inputs: bool = True
+    #: True when a cluster engine's workers may read a partitioned input from the artifact
+    #: store themselves (``InputAsset.stored``) instead of the runner exporting it.
+    reads_stored_partitions: bool = False
 
     def params(self) -> list[ParamInfo]:
         """The declared parameters, in declaration order (empty when undeclared)."""
@@ -102,13 +105,16 @@ def describe(op: Any, *, plugin: str, hook: str) -> OperationSpec:
         params_model=model,
         input_roles=_roles(getattr(op, "input_roles", None), where, plugin),
         evidence_kinds=_kinds(getattr(op, "evidence_kinds", ()), where, plugin),
-        reads_inputs=_reads_inputs(getattr(op, "reads_inputs", True), where, plugin),
+        reads_inputs=_flag(getattr(op, "reads_inputs", True), "reads_inputs", where, plugin),
+        reads_stored_partitions=_flag(
+            getattr(op, "reads_stored_partitions", False), "reads_stored_partitions", where, plugin
+        ),
     )
 
 
-def _reads_inputs(declared: Any, where: str, plugin: str) -> bool:
+def _flag(declared: Any, name: str, where: str, plugin: str) -> bool:
     if not isinstance(declared, bool):
-        raise PluginError(f"{where}: reads_inputs must be True or False", plugin=plugin)
+        raise PluginError(f"{where}: {name} must be True or False", plugin=plugin)
     return declared
 
 

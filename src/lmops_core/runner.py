@@ -26,6 +26,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lmops_core.artifacts.backend import StoreOpener
 from lmops_core.artifacts.store import ArtifactStore
 from lmops_core.contracts import (
     ASSET_TYPES,
@@ -41,12 +42,17 @@ from lmops_core.contracts import (
     StageResult,
 )
 from lmops_core.datasets.ingest import ingest_file
-from lmops_core.datasets.partition_store import ingest_partitions
+from lmops_core.datasets.partition_store import (
+    ingest_partitions,
+    ingest_stored_partitions,
+    load_manifest,
+)
 from lmops_core.datasets.partitions import PARTITIONED_FORMAT
 from lmops_core.datasets.shapes import SHAPES
+from lmops_core.datasets.stored import StoredDataset
 from lmops_core.digests import hex_part
 from lmops_core.errors import LmopsError, PolicyViolationError, StageError, ValidationError
-from lmops_core.operations import check_inputs, validate_params
+from lmops_core.operations import OperationSpec, check_inputs, validate_params
 from lmops_core.plugins import PluginHost
 from lmops_core.redaction import redact, redact_text
 from lmops_core.registry import store
@@ -253,11 +259,14 @@ class StageRunner:
         into: Path,
         shared: SharedCopies | None = None,
         pending: dict[str, Callable[[], Path]] | None = None,
+        opener: StoreOpener | None = None,
     ) -> dict[InputRole, InputAsset]:
         """Export each input version into ``into``, verified; a version already in ``shared``
         (the parent run's inputs, or a model a sibling run stored, same digest) is read
         from there. Given ``pending``, nothing is exported: each input's export is put
-        there by digest (for children to ask for) and its ``path`` is ``None``."""
+        there by digest (for children to ask for) and its ``path`` is ``None``. Given
+        ``opener``, a partitioned dataset is not exported either: it stays in the store,
+        for the engine's workers to read (its ``stored``)."""
         resolved: dict[InputRole, InputAsset] = {}
         into.mkdir(parents=True, exist_ok=True)
         with self.db.read() as s:
@@ -279,8 +288,18 @@ class StageRunner:
                         field=f"inputs.{role}",
                     )
                 export: Callable[[], Path] | None = None
+                stored: StoredDataset | None = None
                 meta = dict(version.meta)
-                if typ == "dataset" and version.manifest_digest is not None:
+                if typ == "dataset" and version.manifest_digest is not None and opener:
+                    # The workers read the partitions from the store; this process reads
+                    # only the manifest (checked against the version's digest).
+                    manifest = load_manifest(
+                        self.artifacts, version.manifest_digest, root=version.digest
+                    )
+                    stored = StoredDataset(opener, manifest)
+                    kind = version.shape
+                    meta["format"] = version.format
+                elif typ == "dataset" and version.manifest_digest is not None:
                     # A partitioned input is a folder of canonical partitions (manifest order
                     # is the order of their names).
                     export = partial(
@@ -329,8 +348,26 @@ class StageRunner:
                     digest=version.digest,
                     path=path,
                     metadata=meta,
+                    stored=stored,
                 )
         return resolved
+
+    def _workers_open_store(
+        self, spec: OperationSpec | None, params: Mapping[str, Any]
+    ) -> StoreOpener | None:
+        """How the step's engine's workers open the artifact store, when they are to read
+        its partitioned inputs there: the operation says it can, it runs on an engine other
+        than ``local`` (named, or the one configured), and the store can be opened by them."""
+        if spec is None or not spec.reads_stored_partitions:
+            return None
+        name = params.get("engine")
+        if name is None:
+            engines = self.plugins.data_engines.items()
+            configured = [key for key, reg in engines if reg.value.configured()]
+            name = configured[0] if len(configured) == 1 else None
+        if name is None or name == "local":
+            return None
+        return self.artifacts.backend.worker_opener()
 
     # -- run ------------------------------------------------------------------
 
@@ -400,7 +437,8 @@ class StageRunner:
                 # exported when a child first asks, not before.
                 lazy = spec is not None and not spec.reads_inputs
                 pending: dict[str, Callable[[], Path]] | None = {} if lazy else None
-                resolved = self._materialise(inputs, base / "inputs", shared, pending)
+                opener = self._workers_open_store(spec, params)
+                resolved = self._materialise(inputs, base / "inputs", shared, pending, opener)
                 children.shared = SharedCopies(
                     base / "inputs",
                     {a.digest: a.path for a in resolved.values() if a.path},
@@ -610,16 +648,28 @@ class StageRunner:
                 stored[out.role] = _Stored(
                     out, info.digest, manifest.total_size, {"kind": out.kind, "format": fmt}
                 )
-            elif out.path.is_dir():  # a dataset written as partitions
+            elif out.path.is_dir() or out.format == PARTITIONED_FORMAT:
+                # A dataset written as partitions: in a folder, or already in the store (the
+                # workers stored them; the file lists them).
                 known = isinstance(engine, str) and engine in self.plugins.data_engines
-                parts = ingest_partitions(
-                    out.path,
-                    shape=out.kind,
-                    artifacts=self.artifacts,
-                    tmp_dir=tmp,
-                    max_record_bytes=self.settings.max_record_bytes,
-                    mapper=self.plugins.data_engine(engine if known else None),
-                )
+                mapper = self.plugins.data_engine(engine if known else None)
+                if out.path.is_dir():
+                    parts = ingest_partitions(
+                        out.path,
+                        shape=out.kind,
+                        artifacts=self.artifacts,
+                        tmp_dir=tmp,
+                        max_record_bytes=self.settings.max_record_bytes,
+                        mapper=mapper,
+                    )
+                else:
+                    parts = ingest_stored_partitions(
+                        out.path,
+                        shape=out.kind,
+                        artifacts=self.artifacts,
+                        mapper=mapper,
+                        max_record_bytes=self.settings.max_record_bytes,
+                    )
                 stored[out.role] = _Stored(
                     out,
                     parts.root,

@@ -455,17 +455,35 @@ class PlannedMapper(ChunkMapper, Protocol):
     """
 
     def map_planned(
-        self, setup: Callable[[], ChunkFunction], chunks: Sequence[list[Any]]
+        self,
+        setup: Callable[[], ChunkFunction],
+        chunks: Sequence[list[Any]],
+        *,
+        env: Mapping[str, str] | None = None,
     ) -> Iterator[Any]:
-        """``setup()(chunk)`` for every chunk, in the order of ``chunks``."""
+        """``setup()(chunk)`` for every chunk, in the order of ``chunks``.
+
+        ``env``: variables the workers need in their environment (the artifact store's
+        endpoint and credentials, when they read and write partitions there themselves).
+        """
         ...
 
 
 def map_planned(
-    mapper: ChunkMapper, setup: Callable[[], ChunkFunction], chunks: Sequence[list[Any]]
+    mapper: ChunkMapper,
+    setup: Callable[[], ChunkFunction],
+    chunks: Sequence[list[Any]],
+    *,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[Any]:
-    """``chunks`` on ``mapper``: as one planned pipeline if it offers one, else chunk by chunk."""
+    """``chunks`` on ``mapper``: as one planned pipeline if it offers one, else chunk by chunk.
+
+    ``env`` goes to a planned pipeline's workers; an engine that maps chunk by chunk runs
+    them in processes that share the calling one's environment.
+    """
     if isinstance(mapper, PlannedMapper):
+        if env:
+            return mapper.map_planned(setup, chunks, env=env)
         return mapper.map_planned(setup, chunks)
     return mapper.map_chunks(setup, chunks)
 

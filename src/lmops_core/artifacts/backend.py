@@ -12,7 +12,7 @@ import abc
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from lmops_core.digests import parse_digest
 from lmops_core.errors import IntegrityError
@@ -200,3 +200,27 @@ class ArtifactBackend(abc.ABC):
     def list_records(self, prefix: str) -> list[str]:
         """Names of the records directly under the folder ``prefix``, sorted."""
         return []
+
+    # Opening the same store from another process (a data engine's workers).
+
+    def worker_opener(self) -> StoreOpener | None:
+        """How a worker process opens this store, or ``None`` (the default) when workers
+        should not: then the calling process brings the data to local disk for them."""
+        return None
+
+
+@runtime_checkable
+class StoreOpener(Protocol):
+    """How another process (a data engine's worker) opens the artifact store at ``uri``.
+
+    It must be picklable. ``env_prefixes`` name the environment variables the backend reads
+    there (credentials, endpoint, its settings): an engine forwards to its workers those
+    set in the calling process, in their environment, never in a log or in evidence.
+    """
+
+    uri: str
+    env_prefixes: tuple[str, ...]
+
+    def __call__(self) -> ArtifactBackend:
+        """The backend, opened in this process."""
+        ...

@@ -25,6 +25,7 @@ from lmops_core.contracts import (
     AssetType,
     EvidenceKind,
     EvidenceRecord,
+    InputAsset,
     Metric,
     OperationParams,
     OutputAsset,
@@ -32,14 +33,19 @@ from lmops_core.contracts import (
     StageContext,
     StageResult,
 )
-from lmops_core.datasets.partitions import PARTITIONED_FORMAT
+from lmops_core.datasets.partitions import PARTITIONED_FORMAT, PartitionManifest
 from lmops_core.datasets.parts import PartOutputs, dataset_parts
 from lmops_core.datasets.row_batches import (
     KeptRows,
+    KeptStored,
     OnLines,
+    RowBatch,
     map_row_batches,
+    map_stored_row_batches,
     write_kept_partitions,
+    write_kept_to_store,
 )
+from lmops_core.datasets.stored import StoredDataset
 from lmops_core.datasets.shapes import text_fields
 from lmops_core.errors import StageError, ValidationError
 from lmops_core.extras import require
@@ -64,6 +70,16 @@ def _lines(path: Path) -> Iterator[bytes]:
 
 def _joined_text(shape: str, record: Mapping[str, Any]) -> str:
     return "\n".join(t for _, t in text_fields(shape, record))
+
+
+def _local_input(source: InputAsset, dest: Path) -> Path:
+    """The input's files on this process's disk: exported by the runner, or fetched here
+    from the store (an engine that cannot plan work gets the partitions that way)."""
+    if source.path is not None:
+        return source.path
+    if source.stored is not None:
+        return source.stored.export(dest)
+    raise StageError(f'input "{source.role}" ({source.ref}) has no files to read')
 
 
 class EngineParams(OperationParams):
@@ -93,6 +109,9 @@ class _FilterStep:
     params_model: type[OperationParams] = EngineParams
     input_roles: Mapping[str, AssetType] = {"dataset": "dataset"}
     evidence_kinds = ("data_step",)
+    #: On a cluster engine with an object store, the workers read and write the partitions
+    #: there themselves (:meth:`_filter_in_store`).
+    reads_stored_partitions = True
 
     def setup(self, shape: str) -> Callable[[], ChunkFunction]:
         """A picklable factory of the function each worker runs on a chunk of raw lines."""
@@ -171,13 +190,7 @@ class _FilterStep:
         masks = [bytearray() for _ in files]
         setup = OnLines(self.setup(shape))
         for batch in map_row_batches(mapper, setup, [p for _, p in files], ship_rows=False):
-            keep = self.decide(shape, [], batch.result)
-            if len(keep) != batch.count:
-                raise StageError(
-                    f"{self.name}: {len(keep)} decisions for the {batch.count} rows of "
-                    f"{batch.rows.source} from row {batch.rows.first}"
-                )
-            masks[batch.part].extend(keep)
+            masks[batch.part].extend(self._decided(shape, batch))
             context.progress.advance(batch.count)
         jobs = [
             KeptRows(str(path), bytes(mask), str(join_inside(out_path, name, what="partition")))
@@ -185,6 +198,37 @@ class _FilterStep:
         ]
         kept = write_kept_partitions(mapper, jobs)
         return kept, sum(len(mask) for mask in masks) - kept
+
+    def _filter_in_store(
+        self, shape: str, source: StoredDataset, context: StageContext, mapper: ChunkMapper
+    ) -> tuple[Path, int, int]:
+        """Partitions left in the artifact store: the workers fetch them (digests checked)
+        and compute, this process decides on the results, then the workers write and store
+        each kept partition. The output is the listing of what they stored (this process
+        never holds the rows); the runner checks those partitions and assembles the version.
+        ``(listing, kept, removed)``."""
+        parts = source.partitions()
+        masks = [bytearray() for _ in parts]
+        setup = OnLines(self.setup(shape))
+        for batch in map_stored_row_batches(mapper, setup, parts, ship_rows=False):
+            masks[batch.part].extend(self._decided(shape, batch))
+            context.progress.advance(batch.count)
+        jobs = [KeptStored(part, bytes(mask)) for part, mask in zip(parts, masks, strict=True)]
+        written = write_kept_to_store(mapper, jobs)
+        listing = context.workdir / "data.partitions.json"
+        manifest = PartitionManifest(shape=shape, partitions=tuple(written))
+        listing.write_bytes(manifest.to_bytes())
+        kept = manifest.records
+        return listing, kept, sum(len(mask) for mask in masks) - kept
+
+    def _decided(self, shape: str, batch: RowBatch) -> list[bool]:
+        keep = self.decide(shape, [], batch.result)
+        if len(keep) != batch.count:
+            raise StageError(
+                f"{self.name}: {len(keep)} decisions for the {batch.count} rows of "
+                f"{batch.rows.source} from row {batch.rows.first}"
+            )
+        return keep
 
     def _row_batches(
         self, shape: str, files: Sequence[Path], mapper: ChunkMapper
@@ -196,14 +240,24 @@ class _FilterStep:
     def run(self, context: StageContext) -> StageResult:
         used = self.configure(context.params)
         source = context.input("dataset")
-        assert source.path is not None
         mapper: ChunkMapper = context.data_engine(context.params.get("engine"))
         context.progress.start(self.name, total=None)
+        if source.stored is not None and isinstance(mapper, PlannedMapper):
+            listing, kept, removed = self._filter_in_store(
+                source.kind, source.stored, context, mapper
+            )
+            result = self._result(
+                context, (listing, PARTITIONED_FORMAT), (kept, removed), used, mapper
+            )
+            # Where the partitions went, for the run's record (the evidence stays the same).
+            result.info["partitions"] = "read and written by the workers in the artifact store"
+            return result
+        in_path = _local_input(source, context.workdir / "input")
         # Partitioned: partition k of the output holds what is kept of partition k of the
         # input (same name, empty if nothing is), one partition open at a time.
-        partitioned = source.path.is_dir()
+        partitioned = in_path.is_dir()
         out_path = context.workdir / ("data" if partitioned else "data.jsonl")
-        files = dataset_parts(source.path)
+        files = dataset_parts(in_path)
         paths = [path for _, path in files]
         if partitioned and isinstance(mapper, PlannedMapper):
             kept, removed = self._filter_on_workers(source.kind, files, out_path, context, mapper)
@@ -217,6 +271,18 @@ class _FilterStep:
             with PartOutputs(out_path, names, partitioned=partitioned) as out:
                 kept, removed = self._filter(batches, out, context, source.kind)
             fmt = out.format
+        return self._result(context, (out_path, fmt), (kept, removed), used, mapper)
+
+    def _result(
+        self,
+        context: StageContext,
+        output: tuple[Path, str],
+        counts: tuple[int, int],
+        used: dict[str, Any],
+        mapper: ChunkMapper,
+    ) -> StageResult:
+        """The output (path, format) and its evidence: the same whichever engine ran."""
+        (out_path, fmt), (kept, removed) = output, counts
         context.progress.finish()
         return StageResult(
             outputs=[
@@ -224,7 +290,7 @@ class _FilterStep:
                     role="dataset",
                     asset_type="dataset",
                     path=out_path,
-                    kind=source.kind,
+                    kind=context.input("dataset").kind,
                     derived_from=["dataset"],
                     format=fmt,
                 )

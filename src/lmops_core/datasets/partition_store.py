@@ -5,6 +5,9 @@ stores it as an artifact before reading the next (disk and memory: one partition
 each partition's card and merges it into the version's, then stores the manifest. The caller
 holds an artifact lease and commits the version afterwards: if anything fails midway, no
 version exists and the partitions already stored are left to ``lmops gc``.
+:func:`ingest_stored_partitions` does the same for partitions a cluster engine's workers
+already stored (:mod:`.stored`): the workers fetch, check and card them; this process only
+merges the cards and assembles the manifest.
 
 :func:`verify_partitions` re-hashes every partition (in parallel: each is independent) and
 names each one that is missing or changed, after checking the manifest against the digest.
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +33,14 @@ from lmops_core.datasets.partitions import (
     partition_files,
 )
 from lmops_core.datasets.readers import DEFAULT_MAX_RECORD_BYTES
+from lmops_core.datasets.stored import (
+    StoredDataset,
+    StoredPartition,
+    fetched,
+    scratch_file,
+    store_partition,
+    worker_env,
+)
 from lmops_core.errors import IntegrityError, NotFoundError, ValidationError
 from lmops_core.runtimes import ChunkMapper, Ready, map_planned
 
@@ -76,36 +87,90 @@ def ingest_partitions(
     work = [
         (name, str(path), str(_scratch_file(tmp_dir))) for name, path in partition_files(folder)
     ]
+
+    def stored() -> Iterator[ValidatedPartition]:
+        try:
+            # Every partition is known up front: an engine that plans listed work (Ray Data)
+            # runs the checks as one pipeline.
+            chunks = [[item] for item in work]
+            results = map_planned(mapper, Ready(check), chunks) if mapper else map(check, chunks)
+            for (_, source, out), (checked,) in zip(work, results, strict=True):
+                _store_checked(checked, Path(out), artifacts)
+                yield checked
+                if progress is not None:
+                    progress(Path(source).stat().st_size)
+        finally:
+            for _, _, out in work:
+                Path(out).unlink(missing_ok=True)
+
+    checked = stored()
+    try:
+        return _assemble(folder.name, str(folder), shape, token_counter, checked, artifacts)
+    finally:
+        checked.close()  # its scratch files go now, even when assembling failed
+
+
+def ingest_stored_partitions(
+    listing: Path,
+    *,
+    shape: str,
+    artifacts: ArtifactStore,
+    mapper: ChunkMapper,
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+) -> PartitionedIngest:
+    """:func:`ingest_partitions` for partitions a step's workers already stored.
+
+    ``listing`` is the step's partition manifest (its partitions, in order, already in the
+    store). On ``mapper``'s workers each one is fetched (its digest checked), validated,
+    written in canonical form and stored (the same bytes, unless the step wrote another
+    form) and given its card; this process merges the cards in order and assembles and
+    stores the version's manifest, whose Merkle root is the version's digest.
+    """
+    opener = artifacts.backend.worker_opener()
+    if opener is None:
+        raise IntegrityError(
+            f"{listing.name} lists partitions in the artifact store, but the store at "
+            f"{artifacts.uri} cannot be opened by workers"
+        )
+    written = PartitionManifest.from_bytes(listing.read_bytes(), digest=listing.name)
+    check = ValidateStored(
+        ValidatePartition(shape=shape, drop_invalid=False, max_record_bytes=max_record_bytes)
+    )
+    chunks = [[part] for part in StoredDataset(opener, written).partitions()]
+    results = map_planned(mapper, Ready(check), chunks, env=worker_env(opener))
+    checked = (one for (one,) in results)
+    return _assemble(listing.name, str(listing), shape, None, checked, artifacts)
+
+
+def _assemble(
+    label: str,
+    where: str,
+    shape: str,
+    token_counter: Callable[[str], int] | None,
+    checked: Iterable[ValidatedPartition],
+    artifacts: ArtifactStore,
+) -> PartitionedIngest:
+    """Merge the partitions' cards in order, then store the manifest (the Merkle root)."""
     card = CardBuilder(shape, token_counter)
     dropped, examples = 0, list[str]()
     stored: list[Partition] = []
     summaries: list[dict[str, Any]] = []
-    try:
-        # Every partition is known up front: an engine that plans listed work (Ray Data)
-        # runs the checks as one pipeline.
-        chunks = [[item] for item in work]
-        results = map_planned(mapper, Ready(check), chunks) if mapper else map(check, chunks)
-        for (name, source, out), (checked,) in zip(work, results, strict=True):
-            stored.append(_store_checked(checked, Path(out), artifacts))
-            part_card = checked.card
-            summaries.append(
-                {
-                    "name": name,
-                    "records": part_card.records,
-                    "duplicates": part_card.duplicates,
-                    "chars_mean": part_card.details()["chars"]["mean"],
-                }
-            )
-            card.merge(part_card)
-            dropped += checked.dropped
-            examples = (examples + checked.examples)[:MAX_REPORTED]
-            if progress is not None:
-                progress(Path(source).stat().st_size)
-    finally:
-        for _, _, out in work:
-            Path(out).unlink(missing_ok=True)
+    for one in checked:
+        stored.append(one.partition)
+        part_card = one.card
+        summaries.append(
+            {
+                "name": one.partition.name,
+                "records": part_card.records,
+                "duplicates": part_card.duplicates,
+                "chars_mean": part_card.details()["chars"]["mean"],
+            }
+        )
+        card.merge(part_card)
+        dropped += one.dropped
+        examples = (examples + one.examples)[:MAX_REPORTED]
     if card.records == 0:
-        raise ValidationError(f"{folder.name}: no valid records", file=str(folder))
+        raise ValidationError(f"{label}: no valid records", file=where)
     manifest = PartitionManifest(shape=shape, partitions=tuple(stored))
     manifest_info = artifacts.put_bytes(manifest.to_bytes())
     root = manifest.root
@@ -170,6 +235,26 @@ class ValidatePartition:
             writer.abort()
             raise
         return ValidatedPartition(writer.close(name), card, checker.dropped, checker.examples)
+
+
+@dataclass(frozen=True)
+class ValidateStored:
+    """:class:`ValidatePartition` on partitions in the artifact store, where the engine runs
+    it: each is fetched (digest checked), validated, and its canonical form stored."""
+
+    check: ValidatePartition
+
+    def __call__(self, chunk: list[StoredPartition]) -> list[ValidatedPartition]:
+        return [self.one(part) for part in chunk]
+
+    def one(self, part: StoredPartition) -> ValidatedPartition:
+        """Validate ``part`` and store its canonical form under its own digest."""
+        with fetched(part) as source, scratch_file() as out:
+            checked = self.check.one(part.name, source, out)
+            info = store_partition(part.opener, out, name=part.name, rows=checked.partition.rows)
+        if info.digest != checked.partition.digest:  # the file changed between hashing and storing
+            raise IntegrityError(f"partition {part.name} changed while it was being stored")
+        return checked
 
 
 def _store_checked(checked: ValidatedPartition, out: Path, artifacts: ArtifactStore) -> Partition:

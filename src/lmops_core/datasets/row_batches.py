@@ -29,9 +29,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lmops_core.datasets.partitions import COLUMN, PartitionWriter, read_partition
+from lmops_core.datasets.partitions import COLUMN, Partition, PartitionWriter, read_partition
 from lmops_core.datasets.readers import is_canonical_partition
-from lmops_core.errors import ValidationError
+from lmops_core.datasets.stored import (
+    StoredPartition,
+    fetched,
+    scratch_file,
+    store_partition,
+    worker_env,
+)
+from lmops_core.errors import IntegrityError, ValidationError
 from lmops_core.extras import require
 from lmops_core.runtimes import ChunkFunction, ChunkMapper, Ready, map_planned
 
@@ -83,29 +90,32 @@ class RowBatch:
 
 def plan_row_groups(files: Sequence[Path]) -> list[RowGroup]:
     """Every row group of ``files`` (canonical partitions), in order, read from their footers."""
+    return [unit for part, path in enumerate(files) for unit in _row_groups(part, path)]
+
+
+def _row_groups(part: int, path: Path) -> list[RowGroup]:
     pq = require("pyarrow.parquet", extra="parquet", feature="planning partition batches")
-    plan: list[RowGroup] = []
-    for part, path in enumerate(files):
-        meta = pq.ParquetFile(str(path))
-        if not is_canonical_partition(meta.schema_arrow):
-            raise ValidationError(
-                f"{path.name}: not a canonical lmops partition (expected one string column "
-                f"{COLUMN!r})",
-                file=str(path),
-            )
-        first = 1
-        for group in range(meta.metadata.num_row_groups):
-            plan.append(RowGroup(part, str(path), group, first))
-            first += meta.metadata.row_group(group).num_rows
-    return plan
+    meta = pq.ParquetFile(str(path))
+    if not is_canonical_partition(meta.schema_arrow):
+        raise ValidationError(
+            f"{path.name}: not a canonical lmops partition (expected one string column "
+            f"{COLUMN!r})",
+            file=str(path),
+        )
+    groups, first = [], 1
+    for group in range(meta.metadata.num_row_groups):
+        groups.append(RowGroup(part, str(path), group, first))
+        first += meta.metadata.row_group(group).num_rows
+    return groups
 
 
-def read_row_group(unit: RowGroup) -> Rows:
-    """The rows of one planned row group, read from its partition file."""
+def read_row_group(unit: RowGroup, *, source: str | None = None) -> Rows:
+    """The rows of one planned row group, read from its partition file; ``source`` names
+    that file in errors (default: its path)."""
     pq = require("pyarrow.parquet", extra="parquet", feature="reading a partition")
     table = pq.ParquetFile(unit.path).read_row_group(unit.group, columns=[COLUMN])
     lines = [value.encode("utf-8") for value in table.column(0).to_pylist()]
-    return Rows(unit.path, unit.first, lines)
+    return Rows(source or unit.path, unit.first, lines)
 
 
 @dataclass(frozen=True)
@@ -124,13 +134,23 @@ class OnRowGroups:
     def __call__(self) -> ChunkFunction:
         function = self.setup()
 
-        def run(units: list[RowGroup]) -> list[RowBatch]:
+        def one(unit: RowGroup, source: str | None = None) -> RowBatch:
+            rows = read_row_group(unit, source=source)
+            result = function(rows)
+            shipped = rows if self.ship_rows else Rows(rows.source, rows.first, [])
+            return RowBatch(unit.part, shipped, len(rows.lines), result)
+
+        def run(units: list[RowGroup | StoredPartition]) -> list[RowBatch]:
             batches = []
             for unit in units:
-                rows = read_row_group(unit)
-                result = function(rows)
-                shipped = rows if self.ship_rows else Rows(rows.source, rows.first, [])
-                batches.append(RowBatch(unit.part, shipped, len(rows.lines), result))
+                if isinstance(unit, RowGroup):
+                    batches.append(one(unit))
+                    continue
+                # A partition in the artifact store: this worker fetches it (digest checked)
+                # and runs every row group of it; errors name the partition.
+                with fetched(unit) as path:
+                    for group in _row_groups(unit.part, path):
+                        batches.append(one(group, source=unit.name))
             return batches
 
         return run
@@ -152,6 +172,25 @@ def map_row_batches(
     plan = [[unit] for unit in plan_row_groups(files)]
     for (batch,) in map_planned(mapper, OnRowGroups(setup, ship_rows), plan):
         yield batch
+
+
+def map_stored_row_batches(
+    mapper: ChunkMapper,
+    setup: Callable[[], BatchFunction],
+    parts: Sequence[StoredPartition],
+    *,
+    ship_rows: bool = True,
+) -> Iterator[RowBatch]:
+    """:func:`map_row_batches` for partitions left in the artifact store.
+
+    Each partition is one chunk: the worker that runs it fetches it from the store (its
+    digest checked as it arrives) and runs ``setup()`` on each of its row groups. The
+    store's endpoint and credentials go to the workers' environment.
+    """
+    plan = [[part] for part in parts]
+    env = worker_env(parts[0].opener) if parts else {}
+    for batches in map_planned(mapper, OnRowGroups(setup, ship_rows), plan, env=env):
+        yield from batches
 
 
 @dataclass(frozen=True)
@@ -181,18 +220,51 @@ class KeptRows:
 
 def write_kept(chunk: list[KeptRows]) -> list[int]:
     """Write each job's partition (where the engine runs it); the rows each one holds."""
-    written = []
+    return [_write_kept(Path(job.source), job.mask, Path(job.target)).rows for job in chunk]
+
+
+def _write_kept(source: Path, mask: bytes, target: Path) -> Partition:
+    writer = PartitionWriter(target)
+    try:
+        for raw, keep in zip(read_partition(source), mask, strict=True):
+            if keep:
+                writer.add(raw)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.close()
+
+
+@dataclass(frozen=True)
+class KeptStored:
+    """One output partition in the artifact store: the rows of ``source`` that ``mask`` keeps."""
+
+    source: StoredPartition
+    mask: bytes
+
+
+def write_kept_stored(chunk: list[KeptStored]) -> list[Partition]:
+    """Write and store each job's partition (where the engine runs it), under the source
+    partition's name; what each one is (digest, bytes, rows)."""
+    stored = []
     for job in chunk:
-        writer = PartitionWriter(Path(job.target))
-        try:
-            for raw, keep in zip(read_partition(Path(job.source)), job.mask, strict=True):
-                if keep:
-                    writer.add(raw)
-        except BaseException:
-            writer.abort()
-            raise
-        written.append(writer.close().rows)
-    return written
+        with fetched(job.source) as source, scratch_file() as target:
+            written = _write_kept(source, job.mask, target)
+            part = store_partition(
+                job.source.opener, target, name=job.source.name, rows=written.rows
+            )
+        if part.digest != written.digest:  # the file changed between writing and storing
+            raise IntegrityError(f"output partition {part.name} changed while it was stored")
+        stored.append(part)
+    return stored
+
+
+def write_kept_to_store(mapper: ChunkMapper, jobs: Sequence[KeptStored]) -> list[Partition]:
+    """Every job's partition written and stored by ``mapper``'s workers, one per chunk, in
+    order: the manifest entries the calling process assembles the output from."""
+    chunks = [[job] for job in jobs]
+    env = worker_env(jobs[0].source.opener) if jobs else {}
+    return [part for (part,) in map_planned(mapper, Ready(write_kept_stored), chunks, env=env)]
 
 
 def write_kept_partitions(mapper: ChunkMapper, jobs: Sequence[KeptRows]) -> int:

@@ -11,7 +11,7 @@ import os
 import resource
 import tempfile
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,14 +87,20 @@ class RayMapper:
                 ray.kill(actor)
 
     def map_planned(
-        self, setup: Callable[[], ChunkFunction], chunks: Sequence[list[Any]]
+        self,
+        setup: Callable[[], ChunkFunction],
+        chunks: Sequence[list[Any]],
+        *,
+        env: Mapping[str, str] | None = None,
     ) -> Iterator[Any]:
         """``setup()(chunk)`` for each chunk, as one Ray Data pipeline, in the order of ``chunks``.
 
         Used when every chunk is known up front (a partitioned input's row groups, the
         partitions to write or check): see :mod:`lmops_ray.pipeline`. A step may run
         several in a row, so ``worker_peaks`` gathers the peaks of all of them (one
-        entry per worker process: each pipeline starts its own actors).
+        entry per worker process: each pipeline starts its own actors). ``env`` is set in
+        the actors' environment (Ray's ``runtime_env``): the artifact store's endpoint and
+        credentials when the workers read and write partitions there.
         """
         from lmops_ray.pipeline import run_planned
 
@@ -104,6 +110,7 @@ class RayMapper:
             workers=self.workers,
             cpus_per_worker=self.cpus_per_worker,
             peaks=self.worker_peaks,
+            env=env,
         )
 
     def _collect(self, block: Path, ref: Any) -> Any:

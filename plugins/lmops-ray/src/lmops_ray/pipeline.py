@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import pickle
 import resource
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from lmops_core.errors import LmopsError, PluginError
@@ -58,10 +58,12 @@ def run_planned(
     workers: int,
     cpus_per_worker: float,
     peaks: dict[int, int],
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[Any]:
     """``setup()(chunk)`` per chunk on ``workers`` Ray Data actors, in order (see the module).
 
-    ``peaks`` receives each worker process's peak resident memory (KiB).
+    ``peaks`` receives each worker process's peak resident memory (KiB). ``env`` goes into
+    the actors' environment through Ray's ``runtime_env`` (never into a log of ours).
     """
     import ray
 
@@ -89,6 +91,7 @@ def run_planned(
         # Below one CPU each when the workers would take every CPU: an actor pool holding
         # all of a 2-CPU Ray's CPUs starves the pipeline's own tasks, and it never progresses.
         num_cpus=cpus_per_worker,
+        **({"runtime_env": {"env_vars": dict(env)}} if env else {}),
     )
     try:
         batches = mapped.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1)

@@ -44,6 +44,7 @@ from lmops_core.digests import CHUNK_SIZE, hex_part
 from lmops_core.errors import IntegrityError, NotFoundError
 from lmops_s3.failures import MISSING_CODES, error_code, translated
 from lmops_s3.location import Location
+from lmops_s3.opener import S3Opener
 from lmops_s3.parts import (
     FilePart,
     HashedFile,
@@ -385,6 +386,10 @@ class S3ArtifactBackend(ArtifactBackend):
                 raise
         raw = _BodyReader(answer["Body"], self, f"read artifact {digest}")
         return VerifyingReader(io.BufferedReader(raw, CHUNK_SIZE), digest)
+
+    def worker_opener(self) -> S3Opener:
+        """Workers read and write partitions here themselves (see :mod:`lmops_s3.opener`)."""
+        return S3Opener(self.uri)
 
     def exists(self, digest: str) -> bool:
         key = self.location.blob(digest)
