@@ -159,6 +159,7 @@ class _Op:
         ({"input_roles": {"../x": "model"}}, "input role '../x'"),
         ({"evidence_kinds": "eval"}, "evidence_kinds must be a tuple of kind names"),
         ({"reads_inputs": "no"}, "reads_inputs must be True or False"),
+        ({"reads_stored_partitions": 1}, "reads_stored_partitions must be True or False"),
     ],
 )
 def test_bad_declarations_are_refused_naming_the_plugin(attrs: dict[str, Any], says: str) -> None:

@@ -41,7 +41,9 @@ def _partitions(store: S3ArtifactBackend, folder: Path, count: int) -> Partition
         rows = [{"prompt": f"q{k}-{i}", "response": "ok"} for i in range(50 + k)]
         written = write_partition(rows, path)
         (info,) = store.put_files([path])
-        parts.append(Partition(name=path.name, digest=info.digest, size=info.size, rows=written.rows))
+        parts.append(
+            Partition(name=path.name, digest=info.digest, size=info.size, rows=written.rows)
+        )
     return PartitionManifest(shape="instruction", partitions=tuple(parts))
 
 

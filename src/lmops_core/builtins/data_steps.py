@@ -45,8 +45,8 @@ from lmops_core.datasets.row_batches import (
     write_kept_partitions,
     write_kept_to_store,
 )
-from lmops_core.datasets.stored import StoredDataset
 from lmops_core.datasets.shapes import text_fields
+from lmops_core.datasets.stored import StoredDataset
 from lmops_core.errors import StageError, ValidationError
 from lmops_core.extras import require
 from lmops_core.hookspecs import hookimpl

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +88,7 @@ def ingest_partitions(
         (name, str(path), str(_scratch_file(tmp_dir))) for name, path in partition_files(folder)
     ]
 
-    def stored() -> Iterator[ValidatedPartition]:
+    def stored() -> Generator[ValidatedPartition]:
         try:
             # Every partition is known up front: an engine that plans listed work (Ray Data)
             # runs the checks as one pipeline.

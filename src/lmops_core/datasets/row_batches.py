@@ -98,8 +98,7 @@ def _row_groups(part: int, path: Path) -> list[RowGroup]:
     meta = pq.ParquetFile(str(path))
     if not is_canonical_partition(meta.schema_arrow):
         raise ValidationError(
-            f"{path.name}: not a canonical lmops partition (expected one string column "
-            f"{COLUMN!r})",
+            f"{path.name}: not a canonical lmops partition (expected one string column {COLUMN!r})",
             file=str(path),
         )
     groups, first = [], 1

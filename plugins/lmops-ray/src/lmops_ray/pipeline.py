@@ -91,7 +91,7 @@ def run_planned(
         # Below one CPU each when the workers would take every CPU: an actor pool holding
         # all of a 2-CPU Ray's CPUs starves the pipeline's own tasks, and it never progresses.
         num_cpus=cpus_per_worker,
-        **({"runtime_env": {"env_vars": dict(env)}} if env else {}),
+        **_remote_args(env),
     )
     try:
         batches = mapped.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1)
@@ -108,3 +108,8 @@ def run_planned(
             f"each within {ACTOR_START_TIMEOUT_S} s: {exc}",
             engine="ray",
         ) from exc
+
+
+def _remote_args(env: Mapping[str, str] | None) -> dict[str, Any]:
+    """The actors' environment additions, as Ray's ``runtime_env`` (none: Ray's default)."""
+    return {"runtime_env": {"env_vars": dict(env)}} if env else {}
