@@ -43,6 +43,7 @@ from lmops_core.contracts import (
 )
 from lmops_core.datasets.ingest import ingest_file
 from lmops_core.datasets.partition_store import (
+    PartitionedIngest,
     ingest_partitions,
     ingest_stored_partitions,
     load_manifest,
@@ -296,7 +297,7 @@ class StageRunner:
                     manifest = load_manifest(
                         self.artifacts, version.manifest_digest, root=version.digest
                     )
-                    stored = StoredDataset(opener, manifest)
+                    stored = StoredDataset(opener, manifest, self.artifacts.current_lease())
                     kind = version.shape
                     meta["format"] = version.format
                 elif typ == "dataset" and version.manifest_digest is not None:
@@ -653,23 +654,18 @@ class StageRunner:
                 # workers stored them; the file lists them).
                 known = isinstance(engine, str) and engine in self.plugins.data_engines
                 mapper = self.plugins.data_engine(engine if known else None)
-                if out.path.is_dir():
-                    parts = ingest_partitions(
-                        out.path,
-                        shape=out.kind,
-                        artifacts=self.artifacts,
-                        tmp_dir=tmp,
-                        max_record_bytes=self.settings.max_record_bytes,
-                        mapper=mapper,
-                    )
-                else:
-                    parts = ingest_stored_partitions(
-                        out.path,
-                        shape=out.kind,
-                        artifacts=self.artifacts,
-                        mapper=mapper,
-                        max_record_bytes=self.settings.max_record_bytes,
-                    )
+                ingest: Callable[..., PartitionedIngest] = (
+                    partial(ingest_partitions, tmp_dir=tmp)
+                    if out.path.is_dir()
+                    else ingest_stored_partitions
+                )
+                parts = ingest(
+                    out.path,
+                    shape=out.kind,
+                    artifacts=self.artifacts,
+                    mapper=mapper,
+                    max_record_bytes=self.settings.max_record_bytes,
+                )
                 stored[out.role] = _Stored(
                     out,
                     parts.root,

@@ -55,7 +55,7 @@ def _manifest(ws: Workspace, ref: str) -> PartitionManifest:
     return PartitionManifest.from_bytes(data, digest=version.manifest_digest)
 
 
-@pytest.mark.parametrize("op", ["dedup-exact", "length-filter"])
+@pytest.mark.parametrize("op", sorted(CASES))
 def test_workers_read_and_write_partitions_on_the_object_store(
     op: str, s3_ws: tuple[Workspace, MotoServer], tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ naming the partition, and leave no file.
 from __future__ import annotations
 
 import pickle
+import time
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,22 @@ def test_a_partition_not_matching_its_digest_is_named_and_leaves_no_file(
     with pytest.raises(NotFoundError, match="partition part-1.parquet .* is missing"):
         fetch_partition(second, scratch)
     assert list(scratch.iterdir()) == []
+
+
+def test_a_partition_a_worker_stores_joins_the_runs_lease(
+    store: S3ArtifactBackend, worker_side: None, tmp_path: Path
+) -> None:
+    """A worker's blob is held by the run's lease: gc leaves it until the run has committed."""
+    path = tmp_path / "out.parquet"
+    write_partition([{"prompt": "kept", "response": "ok"}], path)
+    lease = store.open_lease("run-test")
+    part = store_partition(store.worker_opener(), path, name="out.parquet", rows=1, lease=lease)
+    # Dated two hours back, as a long run's first partition would be by the time it commits.
+    old = repr(time.time() - 7200).encode()
+    key = store.location.age_marker(part.digest)
+    store.client.put_object(Bucket=store.location.bucket, Key=key, Body=old)
+    report = store.collect_garbage(referenced=set, older_than_seconds=3600)
+    assert (report.kept_leased, report.blobs_deleted) == (1, 0) and store.exists(part.digest)
+    store.close_lease(lease)
+    report = store.collect_garbage(referenced=set, older_than_seconds=3600)
+    assert report.blobs_deleted == 1 and not store.exists(part.digest)

@@ -113,6 +113,11 @@ class ArtifactStore:
             self._lease.reset(token)
             self.backend.close_lease(lease)
 
+    def current_lease(self) -> str | None:
+        """The lease held by the enclosing :meth:`lease` block, if any: a worker process
+        that stores blobs for the same commit joins it (``put_stream(..., lease=...)``)."""
+        return self._lease.get()
+
     def put_record(self, name: str, data: bytes) -> None:
         """Write or replace a small named record (see :meth:`ArtifactBackend.put_record`)."""
         self.backend.put_record(name, data)

@@ -136,7 +136,8 @@ def ingest_stored_partitions(
     check = ValidateStored(
         ValidatePartition(shape=shape, drop_invalid=False, max_record_bytes=max_record_bytes)
     )
-    chunks = [[part] for part in StoredDataset(opener, written).partitions()]
+    stored = StoredDataset(opener, written, lease=artifacts.current_lease())
+    chunks = [[part] for part in stored.partitions()]
     results = map_planned(mapper, Ready(check), chunks, env=worker_env(opener))
     checked = (one for (one,) in results)
     return _assemble(listing.name, str(listing), shape, None, checked, artifacts)
@@ -251,7 +252,9 @@ class ValidateStored:
         """Validate ``part`` and store its canonical form under its own digest."""
         with fetched(part) as source, scratch_file() as out:
             checked = self.check.one(part.name, source, out)
-            info = store_partition(part.opener, out, name=part.name, rows=checked.partition.rows)
+            info = store_partition(
+                part.opener, out, name=part.name, rows=checked.partition.rows, lease=part.lease
+            )
         if info.digest != checked.partition.digest:  # the file changed between hashing and storing
             raise IntegrityError(f"partition {part.name} changed while it was being stored")
         return checked

@@ -249,8 +249,13 @@ def write_kept_stored(chunk: list[KeptStored]) -> list[Partition]:
     for job in chunk:
         with fetched(job.source) as source, scratch_file() as target:
             written = _write_kept(source, job.mask, target)
+            source_part = job.source
             part = store_partition(
-                job.source.opener, target, name=job.source.name, rows=written.rows
+                source_part.opener,
+                target,
+                name=source_part.name,
+                rows=written.rows,
+                lease=source_part.lease,
             )
         if part.digest != written.digest:  # the file changed between writing and storing
             raise IntegrityError(f"output partition {part.name} changed while it was stored")

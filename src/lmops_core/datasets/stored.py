@@ -53,19 +53,24 @@ class StoredPartition:
     name: str
     digest: str
     opener: StoreOpener
+    #: The run's artifact lease: what a worker stores from this partition joins it.
+    lease: str | None = None
 
 
 @dataclass(frozen=True)
 class StoredDataset:
-    """A partitioned input left in the artifact store: its manifest, and how workers open it."""
+    """A partitioned input left in the artifact store: its manifest, how workers open the
+    store, and the run's artifact lease (blobs the workers store join it, so ``lmops gc``
+    leaves them alone until the run has committed)."""
 
     opener: StoreOpener
     manifest: PartitionManifest
+    lease: str | None = None
 
     def partitions(self) -> list[StoredPartition]:
         """Every partition, in manifest order."""
         return [
-            StoredPartition(i, p.name, p.digest, self.opener)
+            StoredPartition(i, p.name, p.digest, self.opener, self.lease)
             for i, p in enumerate(self.manifest.partitions)
         ]
 
@@ -122,9 +127,12 @@ def fetched(part: StoredPartition) -> Iterator[Path]:
         path.unlink(missing_ok=True)
 
 
-def store_partition(opener: StoreOpener, path: Path, *, name: str, rows: int) -> Partition:
-    """Store the partition file ``path`` (content-addressed) and describe it as ``name``."""
-    (info,) = open_store(opener).put_files([path])
+def store_partition(
+    opener: StoreOpener, path: Path, *, name: str, rows: int, lease: str | None = None
+) -> Partition:
+    """Store the partition file ``path`` (content-addressed, joining ``lease``) and describe
+    it as ``name``."""
+    (info,) = open_store(opener).put_files([path], lease=lease)
     return Partition(name=name, digest=info.digest, size=info.size, rows=rows)
 
 
