@@ -101,7 +101,9 @@ class _FilterStep:
     input order in this process), so every engine writes the same file and the
     same evidence. A partitioned input goes to the engine row group by row group
     (:mod:`lmops_core.datasets.row_batches`); on an engine that plans work, its
-    workers also write the kept rows.
+    workers also write the kept rows. A partitioned input left in an object store
+    (``InputAsset.stored``) never reaches this process: the workers fetch, compute,
+    write and store partitions there, and the output is the listing they report.
     """
 
     name = ""
