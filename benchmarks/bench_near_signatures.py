@@ -47,7 +47,10 @@ def baseline(lines: list[bytes], num_perm: int, shingle: int) -> list[Any]:
         found = [s.encode() for s in shingles(text, shingle)]
         hashed = np.unique(
             np.fromiter(
-                (int.from_bytes(hashlib.blake2b(s, digest_size=8).digest(), "little") for s in found),
+                (
+                    int.from_bytes(hashlib.blake2b(s, digest_size=8).digest(), "little")
+                    for s in found
+                ),
                 dtype=np.uint64,
                 count=len(found),
             )
@@ -95,7 +98,9 @@ def main() -> None:
     print(f"{n:,} records, chunks of {args.chunk:,}; same MinHash values: True")
     print(f"{'half':<44}{'records/s':>12}{'x baseline':>12}")
     print(f"{'workers, datasketch MinHash per record':<44}{n / old_s:>12,.0f}{1.0:>12.2f}")
-    print(f"{'workers, NearSignatures (chunk at a time)':<44}{n / new_s:>12,.0f}{old_s / new_s:>12.2f}")
+    print(
+        f"{'workers, NearSignatures (chunk at a time)':<44}{n / new_s:>12,.0f}{old_s / new_s:>12.2f}"
+    )
     print(f"{'caller, LSH query + exact check + insert':<44}{n / caller_s:>12,.0f}{'':>12}")
     print(f"kept {kept:,}, candidates {step.candidates:,} ({step.rejected:,} below threshold)")
     print(f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")

@@ -59,7 +59,8 @@ def shingles(text: str, size: int) -> set[str]:
         # Short or CJK text without spaces: fall back to character shingles.
         last = max(1, len(lowered) - size + 1)
         return {lowered[i : i + size] for i in range(last)}
-    return set(map(" ".join, zip(*(words[i:] for i in range(size)))))
+    # The i-th word list is i words shorter: zip stops at the last whole shingle.
+    return set(map(" ".join, zip(*(words[i:] for i in range(size)), strict=False)))
 
 
 def _fmix32(np: Any, hv: Any) -> Any:
