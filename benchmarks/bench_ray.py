@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,24 +48,12 @@ PARAMS: dict[str, dict[str, Any]] = {
 }
 
 
-def build_input(folder: Path, records: int, per_partition: int, seed: int = 11) -> Path:
-    """``records`` instruction records as canonical partitions, written once and reused."""
-    from lmops_core.datasets.ingest import canonical_json
-    from lmops_core.datasets.partitions import PartitionWriter
-
-    if folder.exists():
-        return folder
+def generate_records(records: int, seed: int = 11) -> Iterator[dict[str, str]]:
+    """``records`` instruction records: a tenth exact copies, a tenth near copies of earlier ones."""
     rng = random.Random(seed)
     vocab = [f"w{i}" for i in range(5000)]
     rows: list[dict[str, str]] = []
-    tmp = folder.with_suffix(".part")
-    shutil.rmtree(tmp, ignore_errors=True)
-    writer: PartitionWriter | None = None
     for i in range(records):
-        if i % per_partition == 0:
-            if writer is not None:
-                writer.close()
-            writer = PartitionWriter(tmp / f"part-{i // per_partition:05d}.parquet")
         roll = rng.random()
         if rows and roll < 0.1:
             row = dict(rng.choice(rows))
@@ -79,6 +68,24 @@ def build_input(folder: Path, records: int, per_partition: int, seed: int = 11) 
             rows.append(row)
         else:
             rows[rng.randrange(len(rows))] = row
+        yield row
+
+
+def build_input(folder: Path, records: int, per_partition: int, seed: int = 11) -> Path:
+    """``records`` instruction records as canonical partitions, written once and reused."""
+    from lmops_core.datasets.ingest import canonical_json
+    from lmops_core.datasets.partitions import PartitionWriter
+
+    if folder.exists():
+        return folder
+    tmp = folder.with_suffix(".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    writer: PartitionWriter | None = None
+    for i, row in enumerate(generate_records(records, seed)):
+        if i % per_partition == 0:
+            if writer is not None:
+                writer.close()
+            writer = PartitionWriter(tmp / f"part-{i // per_partition:05d}.parquet")
         assert writer is not None
         writer.add(canonical_json(row))
     if writer is not None:

@@ -12,15 +12,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from lmops_core.builtins.near_signatures import NEAR_FIELDS, NearChunk, NearSignatures
 from lmops_core.contracts import (
     AssetType,
     EvidenceKind,
@@ -378,15 +377,6 @@ def length_keeps(shape: str, lo: int, hi: int, lines: list[bytes]) -> list[bool]
     return [lo <= len(_joined_text(shape, json.loads(raw))) <= hi for raw in lines]
 
 
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-#: What ``dedup-near`` may compare, per shape: record fields, or message roles for dialogues.
-NEAR_FIELDS: dict[str, tuple[str, ...]] = {
-    "text": ("text",),
-    "instruction": ("system", "prompt", "response"),
-    "preference": ("system", "prompt", "chosen", "rejected"),
-    "dialogue": ("system", "user", "assistant"),
-}
 #: What it compares by default: the user's turns and the answers, never a shared system prompt.
 NEAR_DEFAULT_FIELDS: dict[str, tuple[str, ...]] = {
     "text": ("text",),
@@ -444,17 +434,6 @@ def near_fields(shape: str, fields: list[str] | None) -> tuple[str, ...]:
     return tuple(fields)
 
 
-def compared_text(shape: str, record: Mapping[str, Any], fields: tuple[str, ...]) -> str:
-    """The text of ``fields`` in ``record``, in record order (dialogue: by message role)."""
-    if shape == "dialogue":
-        parts = [m["content"] for m in record["messages"] if m.get("role") in fields]
-    else:
-        parts = [
-            record[f] for f in NEAR_FIELDS[shape] if f in fields and isinstance(record.get(f), str)
-        ]
-    return "\n".join(parts)
-
-
 class NearDedup(_FilterStep):
     """Drop records whose shingles are near (Jaccard >= threshold) those of one already kept.
 
@@ -488,7 +467,7 @@ class NearDedup(_FilterStep):
         self._lsh = datasketch.MinHashLSH(
             threshold=max(0.05, self.threshold - self.candidate_margin), num_perm=self.num_perm
         )
-        self._kept: list[Any] = []  # sorted uint64 arrays of shingle hashes
+        self._kept: list[Any] = []  # per kept record, its distinct shingle hashes (uint64)
         self.candidates = self.rejected = 0
         return {
             "threshold": self.threshold,
@@ -508,8 +487,8 @@ class NearDedup(_FilterStep):
     def setup(self, shape: str) -> Callable[[], ChunkFunction]:
         return NearSignatures(shape, self.fields, self.num_perm, self.shingle)
 
-    def decide(self, shape: str, lines: list[bytes], results: Any) -> list[bool]:
-        return [self._keep(signature) for signature in results]
+    def decide(self, shape: str, lines: list[bytes], results: NearChunk) -> list[bool]:
+        return [self._keep(signature) for signature in results.signatures()]
 
     def _keep(self, signature: tuple[Any, Any] | None) -> bool:
         if signature is None:
@@ -517,79 +496,22 @@ class NearDedup(_FilterStep):
             return True
         hashed, self._probe.hashvalues = signature
         # In insertion order, so the counts in the evidence are the same on every run.
-        for key in sorted(int(k) for k in self._lsh.query(self._probe)):
+        for key in sorted(self._lsh.query(self._probe)):
             self.candidates += 1
             if self._jaccard(hashed, self._kept[key]) >= self.threshold:
                 return False
             self.rejected += 1
-        self._lsh.insert(str(len(self._kept)), self._probe)
+        # Keys are positions in `_kept`, new by construction: no duplicate check needed.
+        self._lsh.insert(len(self._kept), self._probe, check_duplication=False)
         self._kept.append(hashed)
         return True
 
     def _jaccard(self, a: Any, b: Any) -> float:
-        """Jaccard similarity of two sorted arrays of distinct values (1.0 when both are empty)."""
+        """Jaccard similarity of two arrays of distinct values (1.0 when both are empty)."""
         if not len(a) and not len(b):
             return 1.0
         common = len(self._np.intersect1d(a, b, assume_unique=True))
         return float(common / (len(a) + len(b) - common))
-
-
-@dataclass(frozen=True)
-class NearSignatures:
-    """``dedup-near``'s per-chunk work: each record's shingle hashes and MinHash values.
-
-    A record gives ``None`` when the compared fields hold no text, else a sorted
-    array of its distinct shingle hashes (for the exact Jaccard check) and its
-    MinHash hash values (for the LSH index).
-    """
-
-    shape: str
-    fields: tuple[str, ...]
-    num_perm: int
-    shingle: int
-
-    def __call__(self) -> ChunkFunction:
-        datasketch = require("datasketch", extra="dedup", feature="the dedup-near data step")
-        import numpy
-
-        return functools.partial(self.signatures, datasketch.MinHash, numpy)
-
-    def signatures(self, minhash: Any, np: Any, lines: list[bytes]) -> list[Any]:
-        """The signature of each raw line (see the class)."""
-        out: list[Any] = []
-        for raw in lines:
-            text = compared_text(self.shape, json.loads(raw), self.fields)
-            if not text.strip():
-                out.append(None)
-                continue
-            shingles = self.shingles(text)
-            hashed = np.unique(
-                np.fromiter(
-                    (
-                        int.from_bytes(hashlib.blake2b(s, digest_size=8).digest(), "little")
-                        for s in shingles
-                    ),
-                    dtype=np.uint64,
-                    count=len(shingles),
-                )
-            )
-            mh = minhash(num_perm=self.num_perm, seed=1)
-            mh.update_batch(list(shingles))
-            out.append((hashed, mh.hashvalues))
-        return out
-
-    def shingles(self, text: str) -> set[bytes]:
-        """Word shingles of ``text`` (character shingles when it has too few words)."""
-        words = _WORD.findall(text.lower())
-        if len(words) < self.shingle:
-            # Short or CJK text without spaces: fall back to character shingles.
-            chars = text.lower()
-            last = max(1, len(chars) - self.shingle + 1)
-            return {chars[i : i + self.shingle].encode() for i in range(last)}
-        return {
-            " ".join(words[i : i + self.shingle]).encode()
-            for i in range(len(words) - self.shingle + 1)
-        }
 
 
 class LocalMapper:
