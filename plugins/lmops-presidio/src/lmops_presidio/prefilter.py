@@ -48,29 +48,31 @@ def _to_english_view(match: re.Match[str]) -> str:
     return chr(ord(char) - 0xFEE0) if "\uff01" <= char <= "\uff5e" else " "
 
 
-_BLANK_RUN = re.compile(rf"{re.escape(BLANK)}{{2,}}")
+BLANK_RUN = re.compile(rf"{re.escape(BLANK)}{{2,}}")
+"""Two blanks or more: a span blanked for a pass (see :mod:`~lmops_presidio.rescan`)."""
 
 _RUN_FOR_ENGLISH = "."
-"""What a run of blanks becomes for the English NER: spaCy's tokenizer splits ``#`` off one
-at a time (an 18-digit ID blanked was 18 tokens to read) but keeps a run of hyphens as one
-token, and a run of hyphens after "Mastercard" leaves it a brand, as the ``#`` run did."""
+"""What follows the first blank of a run for the English NER. spaCy's tokenizer splits ``#``
+off one at a time (an 18-digit ID blanked was 18 tokens to read) but keeps a run of dots as
+one token. The first blank stays ``#``, so the word next to it reads as before: with the whole
+run as hyphens or dots, spaCy missed Latin names next to a blanked number."""
 
 
-def _hyphens(match: re.Match[str]) -> str:
+def _dots(match: re.Match[str]) -> str:
     return BLANK + _RUN_FOR_ENGLISH * (len(match.group()) - 1)
 
 
 def english_view(text: str) -> str:
     """``text`` as the English NER reads it: full-width forms become their ASCII characters,
-    other CJK characters spaces, and runs of blanks (:data:`~lmops_presidio.rescan.BLANK`)
-    runs of hyphens.
+    other CJK characters spaces, and a run of blanks (:data:`~lmops_presidio.rescan.BLANK`)
+    one blank and dots.
 
     Offsets stay the same (one character for one), and an English name inside
     a Chinese sentence is read between blanks, with the sentence's full-width
     commas and brackets, instead of next to characters the model cannot read.
     """
     view = CJK.sub(_to_english_view, text)
-    return _BLANK_RUN.sub(_hyphens, view) if BLANK in view else view
+    return BLANK_RUN.sub(_dots, view) if BLANK in view else view
 
 
 def has_latin(text: str) -> bool:

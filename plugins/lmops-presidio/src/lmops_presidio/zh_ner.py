@@ -24,8 +24,7 @@ import numpy as np
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from lmops_presidio.prefilter import HAN
-from lmops_presidio.rescan import BLANK
+from lmops_presidio.prefilter import BLANK_RUN, HAN
 from lmops_presidio.viterbi import viterbi_paths
 
 if TYPE_CHECKING:
@@ -173,9 +172,6 @@ def lac_entities_batch(
     return out
 
 
-_BLANK_RUN = re.compile(rf"{re.escape(BLANK)}{{2,}}")
-
-
 def squeeze_blanks(unit: str) -> tuple[str, list[int]]:
     """``unit`` with each run of :data:`~lmops_presidio.rescan.BLANK` cut to one character,
     and the position in ``unit`` of each character kept.
@@ -184,12 +180,12 @@ def squeeze_blanks(unit: str) -> tuple[str, list[int]]:
     instead of one per character it held: LAC's cost grows with the characters it reads.
     The first pass and the re-scan squeeze alike, so a sentence reads the same in both.
     """
-    if _BLANK_RUN.search(unit) is None:
+    if BLANK_RUN.search(unit) is None:
         return unit, list(range(len(unit)))
     parts: list[str] = []
     places: list[int] = []
     position = 0
-    for match in _BLANK_RUN.finditer(unit):
+    for match in BLANK_RUN.finditer(unit):
         parts.append(unit[position : match.start() + 1])
         places.extend(range(position, match.start() + 1))
         position = match.end()
