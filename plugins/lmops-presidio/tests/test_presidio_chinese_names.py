@@ -11,7 +11,14 @@ from lmops_presidio.config import GuardConfig
 from lmops_presidio.evaluation import LabelledText, Score, Span, load_labelled, score
 from lmops_presidio.guard import PiiGuard
 from lmops_presidio.prefilter import HAN, english_view
-from lmops_presidio.zh_ner import lac_entities_batch, lac_model, lac_words_batch, sentences
+from lmops_presidio.rescan import BLANK
+from lmops_presidio.zh_ner import (
+    lac_entities_batch,
+    lac_model,
+    lac_words_batch,
+    sentences,
+    squeeze_blanks,
+)
 
 HELDOUT = Path(__file__).parent / "data" / "bilingual_pii" / "heldout.jsonl"
 
@@ -153,3 +160,13 @@ def test_sentences_read_before_give_the_same_entities_at_their_new_offsets() -> 
     assert first == lac_entities_batch(texts)
     names = [again[0][s:e] for entity, s, e in lac_entities_batch(again, known)[0]]
     assert names == ["王芳", "北京", "李娜", "上海"]
+
+
+def test_a_run_of_blanks_costs_lac_one_character() -> None:
+    unit = "请拨打" + BLANK * 11 + "联系王芳。"
+    short, places = squeeze_blanks(unit)
+    assert short == "请拨打" + BLANK + "联系王芳。"
+    assert [unit[place] for place in places] == list(short)
+    # Entities come back at their places in the unsqueezed sentence.
+    (found,) = lac_entities_batch([unit])
+    assert [unit[s:e] for entity, s, e in found if entity == "PERSON"] == ["王芳"]

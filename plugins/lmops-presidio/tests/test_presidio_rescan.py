@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lmops_presidio.config import GuardConfig, OperatorSpec
 from lmops_presidio.guard import Finding, PiiGuard, Redaction
+from lmops_presidio.prefilter import english_view
 from lmops_presidio.rescan import BLANK, rescan_view, union
 
 
@@ -72,4 +73,20 @@ def test_a_blanked_card_number_does_not_make_the_word_before_it_a_name() -> None
     guard = PiiGuard()
     redaction = guard.redact(text)
     assert redaction.text == "My new Mastercard <CREDIT_CARD> is not working."
+    assert guard.leftovers([redaction]) == [[]]
+
+
+def test_a_blanked_run_is_one_token_for_the_english_ner_and_never_a_name() -> None:
+    # spaCy splits "#" off one at a time; the English view keeps the first blank and
+    # writes the rest as one run of dots, so a blanked ID is two tokens, not eighteen.
+    assert english_view("call " + BLANK * 6 + " now") == "call #..... now"
+    assert english_view("a # b") == "a # b"
+    # Read with a redacted name blanked, the English NER once tagged the blank itself as a
+    # PERSON: a placeholder counted as a leftover. Blanks are trimmed off its findings.
+    text = "As requested by 方永刚, the card has been blocked.经办人：郑依诺，复核人：谢淑芬。"
+    guard = PiiGuard()
+    (redaction,) = guard.redact_batch([text])
+    assert redaction.text == (
+        "As requested by <PERSON>, the card has been blocked.经办人：<PERSON>，复核人：<PERSON>。"
+    )
     assert guard.leftovers([redaction]) == [[]]

@@ -33,6 +33,7 @@ from spacy.pipeline import EntityRecognizer as SpacyEntityRecognizer
 from lmops_core.errors import ConfigurationError
 from lmops_presidio.prefilter import CJK, HAN
 from lmops_presidio.recognizers import pattern_recognizers
+from lmops_presidio.rescan import BLANK
 from lmops_presidio.zh_ner import ChineseNerRecognizer
 
 NER_LABELS_TO_ENTITIES: dict[str, str] = {
@@ -169,14 +170,20 @@ class LatinSpacyRecognizer(SpacyRecognizer):
         kept = []
         for result in results:
             start, end = result.start, result.end
-            while start < end and (text[start].isspace() or CJK.match(text[start])):
+            while start < end and _not_a_name(text[start]):
                 start += 1
-            while end > start and (text[end - 1].isspace() or CJK.match(text[end - 1])):
+            while end > start and _not_a_name(text[end - 1]):
                 end -= 1
             if start < end and HAN.search(text, start, end) is None:
                 result.start, result.end = start, end
                 kept.append(result)
         return kept
+
+
+def _not_a_name(char: str) -> bool:
+    """Whether ``char`` is trimmed off the ends of an English NER finding: a space, a CJK
+    character, or a blank (a span already redacted, which the re-scan must not count again)."""
+    return char.isspace() or char == BLANK or CJK.match(char) is not None
 
 
 @lru_cache(maxsize=8)

@@ -29,6 +29,7 @@ _NEEDS_DIGIT = frozenset(
 
 
 from lmops_presidio.config import NER_ENTITIES  # noqa: E402
+from lmops_presidio.rescan import BLANK  # noqa: E402
 
 _LATIN = re.compile(r"[A-Za-z]")
 
@@ -47,15 +48,31 @@ def _to_english_view(match: re.Match[str]) -> str:
     return chr(ord(char) - 0xFEE0) if "\uff01" <= char <= "\uff5e" else " "
 
 
+BLANK_RUN = re.compile(rf"{re.escape(BLANK)}{{2,}}")
+"""Two blanks or more: a span blanked for a pass (see :mod:`~lmops_presidio.rescan`)."""
+
+_RUN_FOR_ENGLISH = "."
+"""What follows the first blank of a run for the English NER. spaCy's tokenizer splits ``#``
+off one at a time (an 18-digit ID blanked was 18 tokens to read) but keeps a run of dots as
+one token. The first blank stays ``#``, so the word next to it reads as before: with the whole
+run as hyphens or dots, spaCy missed Latin names next to a blanked number."""
+
+
+def _dots(match: re.Match[str]) -> str:
+    return BLANK + _RUN_FOR_ENGLISH * (len(match.group()) - 1)
+
+
 def english_view(text: str) -> str:
     """``text`` as the English NER reads it: full-width forms become their ASCII characters,
-    other CJK characters spaces.
+    other CJK characters spaces, and a run of blanks (:data:`~lmops_presidio.rescan.BLANK`)
+    one blank and dots.
 
     Offsets stay the same (one character for one), and an English name inside
     a Chinese sentence is read between blanks, with the sentence's full-width
     commas and brackets, instead of next to characters the model cannot read.
     """
-    return CJK.sub(_to_english_view, text)
+    view = CJK.sub(_to_english_view, text)
+    return BLANK_RUN.sub(_dots, view) if BLANK in view else view
 
 
 def has_latin(text: str) -> bool:

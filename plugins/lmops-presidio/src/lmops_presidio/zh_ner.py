@@ -24,7 +24,7 @@ import numpy as np
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from lmops_presidio.prefilter import HAN
+from lmops_presidio.prefilter import BLANK_RUN, HAN
 from lmops_presidio.viterbi import viterbi_paths
 
 if TYPE_CHECKING:
@@ -154,8 +154,13 @@ def lac_entities_batch(
             if unit not in cache and HAN.search(unit) is not None
         )
     )
-    for unit, tagged in zip(todo, lac_words_batch(todo), strict=True):
-        cache[unit] = _entities(unit, tagged)
+    squeezed = [squeeze_blanks(unit) for unit in todo]
+    tagged_all = lac_words_batch([short for short, _ in squeezed])
+    for unit, (short, places), tagged in zip(todo, squeezed, tagged_all, strict=True):
+        cache[unit] = [
+            (entity, places[start], places[end - 1] + 1)
+            for entity, start, end in _entities(short, tagged)
+        ]
     out = []
     for text, pieces in zip(texts, units, strict=True):
         found = [
@@ -165,6 +170,28 @@ def lac_entities_batch(
         ]
         out.append(found + pinyin_names(text) if HAN.search(text) is not None else found)
     return out
+
+
+def squeeze_blanks(unit: str) -> tuple[str, list[int]]:
+    """``unit`` with each run of :data:`~lmops_presidio.rescan.BLANK` cut to one character,
+    and the position in ``unit`` of each character kept.
+
+    A blanked span (a phone number, an ID, a redacted name) then costs LAC one character
+    instead of one per character it held: LAC's cost grows with the characters it reads.
+    The first pass and the re-scan squeeze alike, so a sentence reads the same in both.
+    """
+    if BLANK_RUN.search(unit) is None:
+        return unit, list(range(len(unit)))
+    parts: list[str] = []
+    places: list[int] = []
+    position = 0
+    for match in BLANK_RUN.finditer(unit):
+        parts.append(unit[position : match.start() + 1])
+        places.extend(range(position, match.start() + 1))
+        position = match.end()
+    parts.append(unit[position:])
+    places.extend(range(position, len(unit)))
+    return "".join(parts), places
 
 
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；\n])")
