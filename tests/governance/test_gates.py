@@ -377,6 +377,9 @@ def test_a_reviewer_cannot_hide_authorship_behind_a_typed_name(
         PermissionDeniedError, match="registered under the name 'carol' with no credential"
     ):
         decide_as(gws, "val", "validator", req.id, "looks fine")
+    # Only known authors are remembered between decisions: a refusal is read afresh.
+    with pytest.raises(PermissionDeniedError, match="with no credential"):
+        decide_as(gws, "risk", "risk_officer", req.id, "looks fine too")
     assert gws.governance.get_request(req.id).status == "pending"
     assert not gws.audit_events(action="approval.approve")
     # The same model registered through a credential is reviewable.

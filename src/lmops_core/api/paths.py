@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from starlette.requests import Request
+from starlette.responses import Response
 
 from lmops_core.workspace import Workspace
 
@@ -101,4 +102,16 @@ def scrub_model(request: Request, model: M) -> M:
     return type(model).model_validate(scrub(request, model))
 
 
-__all__ = ["PathScrubber", "scrub", "scrub_model", "scrubber_of"]
+def scrubbed_json(request: Request, model: BaseModel) -> Response:
+    """``model``'s JSON with no absolute server paths, as the response.
+
+    For routes every reviewer calls (decisions): the model was validated as it was
+    built, so it is serialised once and its paths rewritten in the JSON text, as
+    :func:`~lmops_core.api.security.cached_json` does, instead of being dumped,
+    validated again by :func:`scrub_model` and serialised by the route.
+    """
+    text = scrubber_of(request).text(model.model_dump_json())
+    return Response(text.encode(), media_type="application/json")
+
+
+__all__ = ["PathScrubber", "scrub", "scrub_model", "scrubbed_json", "scrubber_of"]

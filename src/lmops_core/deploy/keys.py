@@ -83,10 +83,12 @@ class KeyStore:
 
     def active_id(self) -> str | None:
         """The id of the key that signs new bundles, or None before ``create``."""
-        marker = self.folder / _ACTIVE
-        if not marker.is_file():
+        # One open, no stat first: every decision signed by the server asks this.
+        try:
+            with open(self.folder / _ACTIVE, encoding="ascii") as fh:
+                return fh.read().strip() or None
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
-        return marker.read_text(encoding="ascii").strip() or None
 
     def create(self) -> KeyInfo:
         """Create a new key pair and make it active (the first key; see :meth:`rotate`)."""

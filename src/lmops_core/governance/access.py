@@ -22,7 +22,13 @@ from lmops_core.errors import (
     PermissionDeniedError,
     ValidationError,
 )
-from lmops_core.governance.identity import Identity, hash_secret, require_verified, token_row
+from lmops_core.governance.identity import (
+    Identity,
+    hash_secret,
+    require_verified,
+    token_row,
+    verified_token,
+)
 from lmops_core.governance.models import ROLES, ApiToken, UserRole
 from lmops_core.governance.schemas import Principal
 from lmops_core.registry.db import Database
@@ -55,7 +61,20 @@ def require_role(s: Session, actor: str, allowed: AbstractSet[str], action: str)
 
     ``allowed`` are role names as a policy's approvals give them: a policy may name
     any role, though only :data:`~lmops_core.vocabulary.ROLES` can be held."""
-    held = set(s.execute(_ROLES_OF, {"user": actor}).scalars())
+    return check_role(roles_held(s, actor), actor, allowed, action)
+
+
+def roles_held(s: Session, actor: str) -> set[str]:
+    """The user roles ``actor`` holds now, read in ``s``."""
+    return set(s.execute(_ROLES_OF, {"user": actor}).scalars())
+
+
+def check_role(
+    held: AbstractSet[str], actor: str, allowed: AbstractSet[str], action: str
+) -> set[str]:
+    """``held`` (the roles ``actor`` holds, read in the caller's transaction), if one of
+    them is ``allowed``; else refused (as :func:`require_role`)."""
+    held = set(held)
     if not held & allowed:
         raise PermissionDeniedError(
             f"{actor!r} may not {action}: it needs one of the roles "
@@ -101,6 +120,14 @@ class Access:
     def acting(self, s: Session, action: str) -> Identity:
         """The verified identity deciding ``action`` now, or ``AuthenticationError``."""
         return acting(s, self.identity, action, embedded=self.db.is_sqlite)
+
+    def acting_with_roles(self, s: Session, action: str) -> tuple[Identity, frozenset[str]]:
+        """:meth:`acting`, and the user roles that identity holds, read in ``s`` (with the
+        token in one statement when it acts by token)."""
+        if self.identity.method == "token":
+            return self.identity, verified_token(s, self.identity, action)
+        who = self.acting(s, action)
+        return who, frozenset(roles_held(s, who.user))
 
     def roles_of(self, user: str) -> frozenset[UserRoleName]:
         """The user roles ``user`` holds now."""
@@ -258,4 +285,4 @@ class Access:
             return Principal(user=row.user, roles=roles, token_id=row.id, token=SecretStr(token))
 
 
-__all__ = ["Access", "acting", "require_role"]
+__all__ = ["Access", "acting", "check_role", "require_role", "roles_held"]

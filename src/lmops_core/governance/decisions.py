@@ -5,11 +5,13 @@ ends a request, and tells the ``lmops_after_decision`` observers once it is comm
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal, Self
 
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from lmops_core.contracts import Decision, DecisionEvent
@@ -110,16 +112,35 @@ def check_comment(value: str, field: str) -> None:
         )
 
 
+#: Per engine: versions (type, ref, digest, creation time) whose author is known. What
+#: is known never changes: it is read from the version's first creation event, and
+#: audit events are only ever appended. Only known authors are kept, so a refusal is
+#: always read afresh.
+_KNOWN_AUTHORS: weakref.WeakKeyDictionary[Engine, set[tuple[Any, ...]]] = (
+    weakref.WeakKeyDictionary()
+)
+_KNOWN_AUTHORS_MAX = 65_536
+
+
 def require_known_author(s: Session, asset_type: str, ref: str, version: Any) -> None:
     """Separation of duties needs to know who wrote the version, not a name they typed."""
-    if store.author_identity(s, asset_type, ref) == "asserted":
-        raise PermissionDeniedError(
-            f"separation of duties cannot be shown for {ref}: it was registered under the "
-            f"name {version.created_by!r} with no credential, so who wrote it is unknown and "
-            "no reviewer can be shown independent of its author; register it again with a "
-            "credential (LMOPS_TOKEN or LMOPS_SIGNING_KEY)",
-            field="ref",
-        )
+    engine = s.connection().engine
+    known = _KNOWN_AUTHORS.setdefault(engine, set())
+    key = (asset_type, ref, version.digest, version.created_at)
+    if key in known:
+        return
+    if store.author_identity(s, asset_type, ref) != "asserted":
+        if len(known) >= _KNOWN_AUTHORS_MAX:
+            known.clear()
+        known.add(key)
+        return
+    raise PermissionDeniedError(
+        f"separation of duties cannot be shown for {ref}: it was registered under the "
+        f"name {version.created_by!r} with no credential, so who wrote it is unknown and "
+        "no reviewer can be shown independent of its author; register it again with a "
+        "credential (LMOPS_TOKEN or LMOPS_SIGNING_KEY)",
+        field="ref",
+    )
 
 
 def decision_event(

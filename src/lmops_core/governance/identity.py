@@ -25,7 +25,7 @@ import hmac
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -33,7 +33,7 @@ from sqlalchemy import bindparam, select
 from sqlmodel import Session, col
 
 from lmops_core.errors import AuthenticationError, ConfigurationError, ValidationError
-from lmops_core.governance.models import ApiToken, SigningKey
+from lmops_core.governance.models import ApiToken, SigningKey, UserRole
 from lmops_core.settings import Settings
 
 AuthMethod = Literal["token", "personal-key", "os-user", "asserted"]
@@ -93,22 +93,52 @@ class ActiveToken(NamedTuple):
 
 #: Built once: every authenticated call and every decision reads its token with it
 #: (plain columns, no ORM object: it runs on each API request).
-_TOKEN_BY_ID = select(
-    col(ApiToken.id), col(ApiToken.user), col(ApiToken.secret_hash), col(ApiToken.revoked_at)
-).where(col(ApiToken.id) == bindparam("token_id"))
+_TOKEN_COLUMNS = (
+    col(ApiToken.id),
+    col(ApiToken.user),
+    col(ApiToken.secret_hash),
+    col(ApiToken.revoked_at),
+)
+_TOKEN_BY_ID = select(*_TOKEN_COLUMNS).where(col(ApiToken.id) == bindparam("token_id"))
+#: The token and, one row each, the user roles its owner holds (one statement where a
+#: decision needs both: the credential and the roles, read in the same transaction).
+_TOKEN_WITH_ROLES = (
+    select(*_TOKEN_COLUMNS, col(UserRole.role))
+    .outerjoin(UserRole, col(UserRole.user) == ApiToken.user)
+    .where(col(ApiToken.id) == bindparam("token_id"))
+)
+
+
+def _token_parts(token: str) -> tuple[str, str]:
+    """``(token id, secret)`` of a bearer token ``lmops_<id>_<secret>``."""
+    parts = token.split("_", 2) if token else []
+    if len(parts) != 3 or parts[0] != "lmops" or not parts[1] or not parts[2]:
+        raise AuthenticationError("malformed API token")
+    return parts[1], parts[2]
+
+
+def _active(row: Any, secret: str) -> ActiveToken:
+    """The token ``row`` (``None``: no such token) if ``secret`` is its secret and it is
+    not revoked; else ``AuthenticationError``."""
+    expected = row.secret_hash if row is not None else hash_secret("absent")
+    ok = hmac.compare_digest(expected, hash_secret(secret))
+    if row is None or not ok or row.revoked_at is not None:
+        raise AuthenticationError("invalid or revoked API token")
+    return ActiveToken(id=row.id, user=row.user)
 
 
 def token_row(s: Session, token: str) -> ActiveToken:
     """The active token a bearer token names, or ``AuthenticationError``."""
-    parts = token.split("_", 2) if token else []
-    if len(parts) != 3 or parts[0] != "lmops" or not parts[1] or not parts[2]:
-        raise AuthenticationError("malformed API token")
-    row = s.execute(_TOKEN_BY_ID, {"token_id": parts[1]}).first()
-    expected = row.secret_hash if row is not None else hash_secret("absent")
-    ok = hmac.compare_digest(expected, hash_secret(parts[2]))
-    if row is None or not ok or row.revoked_at is not None:
-        raise AuthenticationError("invalid or revoked API token")
-    return ActiveToken(id=row.id, user=row.user)
+    token_id, secret = _token_parts(token)
+    return _active(s.execute(_TOKEN_BY_ID, {"token_id": token_id}).first(), secret)
+
+
+def token_and_roles(s: Session, token: str) -> tuple[ActiveToken, frozenset[str]]:
+    """:func:`token_row`, with the user roles its owner holds, in one statement."""
+    token_id, secret = _token_parts(token)
+    rows = s.execute(_TOKEN_WITH_ROLES, {"token_id": token_id}).all()
+    active = _active(rows[0] if rows else None, secret)
+    return active, frozenset(r.role for r in rows if r.role is not None)
 
 
 def fingerprint_of(public: Ed25519PublicKey) -> str:
@@ -214,6 +244,24 @@ def name_only(name: str, *, embedded: bool) -> Identity:
     return Identity(user=name)
 
 
+def verified_token(s: Session, identity: Identity, action: str) -> frozenset[str]:
+    """Refuse unless the token of ``identity`` (method ``token``) still holds now, in this
+    transaction; the user roles its owner holds, read in the same statement."""
+    try:
+        row, roles = token_and_roles(s, identity.secret or "")
+    except AuthenticationError as exc:
+        raise AuthenticationError(
+            f"{action}: the token of {identity.user!r} was revoked, "
+            f"is not presented or does not exist ({exc})",
+            user=identity.user,
+        ) from exc
+    if row.id != identity.token_id or row.user != identity.user:
+        raise AuthenticationError(
+            f"{action}: the token presented is not {identity.user!r}'s", user=identity.user
+        )
+    return roles
+
+
 def require_verified(s: Session, identity: Identity, action: str, *, embedded: bool) -> Identity:
     """``identity`` if its credential still holds now, in this transaction; else refuse."""
     if identity.method == "asserted":
@@ -231,18 +279,7 @@ def require_verified(s: Session, identity: Identity, action: str, *, embedded: b
             )
         return identity
     if identity.method == "token":
-        try:
-            row = token_row(s, identity.secret or "")
-        except AuthenticationError as exc:
-            raise AuthenticationError(
-                f"{action}: the token of {identity.user!r} was revoked, "
-                f"is not presented or does not exist ({exc})",
-                user=identity.user,
-            ) from exc
-        if row.id != identity.token_id or row.user != identity.user:
-            raise AuthenticationError(
-                f"{action}: the token presented is not {identity.user!r}'s", user=identity.user
-            )
+        verified_token(s, identity, action)
         return identity
     key = active_key_of(s, identity.key_fingerprint or "")
     if key is None or key.user != identity.user:
@@ -296,7 +333,9 @@ __all__ = [
     "parse_public_pem",
     "public_pem",
     "require_verified",
+    "token_and_roles",
     "resolve",
     "token_row",
+    "verified_token",
     "write_private_key",
 ]

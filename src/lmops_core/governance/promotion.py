@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col
 
 from lmops_core.audit.chain import canonical_json
@@ -29,7 +30,7 @@ from lmops_core.errors import (
     PolicyViolationError,
     ValidationError,
 )
-from lmops_core.governance.access import require_role
+from lmops_core.governance.access import check_role, require_role
 from lmops_core.governance.decisions import (
     REVALIDATION_REQUIRED,
     Ending,
@@ -60,11 +61,11 @@ from lmops_core.registry import store
 from lmops_core.registry.models import utcnow
 from lmops_core.terms import GovernedStage, UserRoleName
 
-#: The request a decision is about, locked until the decision commits.
+_REQUESTS = ApprovalRequest.__table__  # type: ignore[attr-defined]
+#: The request a decision is about, locked until the decision commits: plain columns (no
+#: ORM object unless the decision changes the request, see ``_changing``).
 _LOCKED_REQUEST = (
-    select(ApprovalRequest)
-    .where(col(ApprovalRequest.id) == bindparam("request_id"))
-    .with_for_update()
+    select(_REQUESTS).where(_REQUESTS.c.id == bindparam("request_id")).with_for_update()
 )
 #: The decisions on a request, oldest first, each with whether it counts now: its
 #: reviewer still holds the role used. One read serves the once-per-reviewer rule, the
@@ -247,7 +248,7 @@ class Promotions(GovernancePart):
         signer = signer_for(self.identity, self.home)
         with self.db.write() as s:
             verb = "approve" if approve else "reject"
-            who = self.access.acting(s, f"{verb} request {request_id}")
+            who, held = self.access.acting_with_roles(s, f"{verb} request {request_id}")
             actor = who.user
             req = self._locked_request(s, request_id)
             if req.status != "pending":
@@ -256,18 +257,19 @@ class Promotions(GovernancePart):
             decisions: list[Any] = list(s.execute(_DECISIONS_COUNTED, {"request_id": req.id}))
             # Read once: the staleness check compares them (and looks for a revocation),
             # the re-check judges them.
-            records = store.list_evidence(s, typ, version.id)
+            records = store.evidence_rows(s, typ, version.id)
             facts = facts_of(s, records)
             problem = self._staleness(req, version, facts, revoked_at(records), policies)
             if problem is None and approve and isinstance(policies, PolicySet):
                 problem = self._recheck(s, req, asset, version, facts, policies)
             if problem is not None:
                 status, reason = problem
+                req = _changing(s, req)
                 events.append(close_request(s, self.audit, req, status, reason, actor))
                 invalid = ConflictError(f"request {request_id} is {status}: {reason}")
             else:
                 decided = self._record_decision(
-                    s, req, version, who, role, approve, comment, decisions, signer
+                    s, req, version, (who, held), role, approve, comment, decisions, signer
                 )
                 events.append(
                     decision_event(req, "approved" if approve else "rejected", actor, comment)
@@ -278,8 +280,10 @@ class Promotions(GovernancePart):
                 if approve:
                     counted[role] += 1
                 if approve and _complete(req, counted):
+                    req = _changing(s, req)
                     events.append(self._promote(s, req, typ, asset, version, actor, counted))
                 elif not approve:
+                    req = _changing(s, req)
                     req.status, req.decided_at, req.reason = "rejected", utcnow(), comment
                     s.add(req)
                     self.audit.record(
@@ -294,10 +298,9 @@ class Promotions(GovernancePart):
             raise invalid
         return public
 
-    def _locked_request(self, s: Session, request_id: str) -> ApprovalRequest:
-        req: ApprovalRequest | None = (
-            s.execute(_LOCKED_REQUEST, {"request_id": request_id}).scalars().first()
-        )
+    def _locked_request(self, s: Session, request_id: str) -> Any:
+        """The request's row (plain columns, read by attribute), locked; or ``NotFoundError``."""
+        req = s.connection().execute(_LOCKED_REQUEST, {"request_id": request_id}).first()
         if req is None:
             raise NotFoundError(f"approval request {request_id!r} does not exist")
         return req
@@ -339,16 +342,18 @@ class Promotions(GovernancePart):
         s: Session,
         req: ApprovalRequest,
         version: Any,
-        who: Identity,
+        acting: tuple[Identity, frozenset[str]],
         role: UserRoleName,
         approve: bool,
         comment: str,
         decisions: list[Any],
         signer: Signer,
     ) -> DecisionPublic:
-        """Check that ``who`` may decide ``req`` as ``role`` (``decisions``: those made so
-        far), then store the decision signed by ``signer`` (``who``'s), its audit event and
-        its evidence; the decision."""
+        """Check that ``who`` (``acting``: the identity and the roles it holds, read in this
+        transaction) may decide ``req`` as ``role`` (``decisions``: those made so far), then
+        store the decision signed by ``signer`` (``who``'s), its audit event and its
+        evidence; the decision."""
+        who, held = acting
         actor = who.user
         reviewer_roles = set(req.required_approvals) or {"validator", "risk_officer", "admin"}
         if role not in reviewer_roles:
@@ -356,7 +361,7 @@ class Promotions(GovernancePart):
                 f"role {role!r} does not review this request (needs: "
                 f"{', '.join(sorted(reviewer_roles))})"
             )
-        require_role(s, actor, {role}, f"decide request {req.id} as {role}")
+        check_role(held, actor, {role}, f"decide request {req.id} as {role}")
         if req.separation_of_duties:
             if actor == req.requested_by:
                 raise PermissionDeniedError(
@@ -565,7 +570,16 @@ class Promotions(GovernancePart):
         return len(events)
 
 
-def _complete(req: ApprovalRequest, approvals: Counter[str]) -> bool:
+def _changing(s: Session, row: Any) -> ApprovalRequest:
+    """The request read as the plain row ``row``, as an object of ``s`` whose changes are
+    written at the next flush (no second read: the row is the locked one just read)."""
+    req = ApprovalRequest(**row._mapping)
+    make_transient_to_detached(req)
+    s.add(req)
+    return req
+
+
+def _complete(req: Any, approvals: Counter[str]) -> bool:
     """Do ``approvals`` (roles by number) meet every approval ``req`` requires?"""
     return all(approvals[role] >= n for role, n in req.required_approvals.items())
 

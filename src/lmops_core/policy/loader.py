@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -154,7 +155,15 @@ def load_policies(folder: Path | str) -> PolicySet:
 
 def policy_files(folder: Path) -> list[Path]:
     """The policy files of a folder, in name order so loading is deterministic."""
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in POLICY_SUFFIXES)
+    # One directory read: each entry's type comes with it (no stat per file; a link is
+    # still followed, as ``Path.is_file`` does). Every decision loads the folder.
+    with os.scandir(folder) as entries:
+        found = [
+            folder / e.name
+            for e in entries
+            if os.path.splitext(e.name)[1] in POLICY_SUFFIXES and e.is_file()
+        ]
+    return sorted(found)
 
 
 def read_policies(paths: list[Path]) -> tuple[list[Policy], list[LintIssue]]:
@@ -284,11 +293,12 @@ def compile_rules(
 def _retrain_pipeline_issues(policy: Policy) -> list[LintIssue]:
     """A ``retrain.pipeline`` must name a file inside the policy file's folder."""
     issues: list[LintIssue] = []
-    folder = policy.path.resolve().parent
+    folder: Path | None = None  # resolved only when a rule names a pipeline (file system calls)
     for i, rule in enumerate(policy.document.rules):
         for j, item in enumerate(rule.on_breach):
             if isinstance(item, str):
                 continue
+            folder = folder or policy.path.resolve().parent
             named = item.retrain.pipeline
             target = (folder / named).resolve()
             if Path(named).is_absolute() or not target.is_relative_to(folder):

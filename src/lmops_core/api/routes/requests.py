@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from lmops_core.api.errors import ERROR_RESPONSES, ErrorBody
-from lmops_core.api.paths import scrub_model
+from lmops_core.api.paths import scrub_model, scrubbed_json
 from lmops_core.api.routes import Text
 from lmops_core.api.security import READERS, REVIEWERS, SUBMITTERS, acting, cached_json
 from lmops_core.governance.access import check_user_role
@@ -110,8 +110,8 @@ def _decision_route(decision: str, *, approve: bool, doc: str) -> None:
         principal: Annotated[Principal, Depends(REVIEWERS)],
         request_id: RequestId,
         body: DecisionBody,
-    ) -> ApprovalRequestPublic:
-        return scrub_model(
+    ) -> Response:
+        return scrubbed_json(
             request,
             acting(request, principal).governance.decide(
                 request_id, approve=approve, role=check_user_role(body.role), comment=body.comment
