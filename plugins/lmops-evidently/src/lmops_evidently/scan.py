@@ -129,6 +129,14 @@ def _word(
     return distinct
 
 
+@numba.njit
+def _resized(values: Any, size: int) -> Any:
+    """``values`` copied into a longer array of ``size`` (zeros after them)."""
+    longer = np.zeros(size, dtype=np.int64)
+    longer[: values.shape[0]] = values
+    return longer
+
+
 @numba.njit(inline="always")
 def _most_words(offsets: Any, text: int) -> int:
     """The most words a text can have: each is followed by a byte that is no part of it,
@@ -279,10 +287,12 @@ def _scan(data: Any, offsets: Any, table: Any) -> Any:
     # is three bytes): at most (bytes + texts) / 2 words.
     most = (data.shape[0] + size) // 2 + 2
     codes = np.empty(most, dtype=np.int32)
-    bounds = np.zeros(most + 1, dtype=np.int64)
-    slot_of = np.empty(most, dtype=np.int64)
     per_script = np.zeros(_SCRIPTS + 1, dtype=np.int64)
+    # The table, and each distinct word's bounds and slot, hold as many words as fit
+    # into half the table (grown with it).
     slots = np.full(1024, -1, dtype=np.int64)
+    bounds = np.zeros(512 + 2, dtype=np.int64)
+    slot_of = np.zeros(512 + 1, dtype=np.int64)
     text = found = distinct = 0  # texts scanned, words, distinct words
     while True:
         text, found, distinct = _pass(
@@ -309,6 +319,8 @@ def _scan(data: Any, offsets: Any, table: Any) -> Any:
         room = slots.shape[0]
         while 2 * (distinct + _most_words(offsets, text)) > room:
             room *= 2
+        bounds = _resized(bounds, room // 2 + 2)
+        slot_of = _resized(slot_of, room // 2 + 1)
         slots = _grown(room, packed, bounds, distinct, slot_of)
     return (
         lengths,
