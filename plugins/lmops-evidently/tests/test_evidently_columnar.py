@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-from lmops_evidently.columnar import TextColumn, anchor_words
-from lmops_evidently.text import ANCHORS, SCRIPT_LABELS, is_refusal, script_labels, words
+from lmops_evidently.columnar import TextColumn
+from lmops_evidently.text import SCRIPT_LABELS, is_refusal, script_labels, words
 
 # Plain ASCII/CJK texts take Arrow's path, the others Python's: both kinds, mixed.
 TEXTS: list[str | None] = [
@@ -97,29 +97,5 @@ def test_random_texts_of_every_script_agree_with_the_per_text_definitions():
         by_text[owner].append(tokens.uniques[code])
     assert by_text == [words(t) for t in texts]
     assert tokens.counts.tolist() == [len(words(t)) for t in texts]
-    # Each word has one code: the chunk's distinct words (thousands: the hash table grew,
-    # and shrank back past the words of every text Python cut) are distinct.
-    assert len(set(tokens.uniques)) == len(tokens.uniques) > 1024
     # Both paths were taken: the compiled one (plain texts) and Python's.
     assert column.plain.any() and not column.plain.all()
-
-
-def test_a_text_with_an_anchor_has_a_word_its_pattern_matches():
-    # Whatever surrounds an anchor, the words of the text include one the anchor implies,
-    # so no refusal is missed by matching the chunk's distinct words only.
-    pattern = anchor_words(ANCHORS)
-    contexts = [("", ""), ("x", "y"), ("ab ", " cd"), ("9_", "_9"), ("数据", "模型"), ("a,", ".b")]
-    for anchor in ANCHORS:
-        for before, after in contexts:
-            for text in (before + anchor + after, (before + anchor + after).upper()):
-                assert any(pattern.search(w) for w in words(text)), (anchor, text)
-
-
-def test_refusals_in_plain_texts_are_found_through_their_words():
-    texts = [
-        f"{a} {b}" for a in ("ok", "Sorry!", "我不能帮助你", "xx I CAN'T help") for b in ANCHORS
-    ]
-    texts += ["I can't help with that.", "I cannot assist", "抱歉，我无法提供", "fine", None]
-    column = TextColumn(pa.array(texts, type=pa.string()))
-    assert column.refusals().tolist() == [is_refusal(t or "") for t in texts]
-    assert any(column.refusals()) and not all(column.refusals())

@@ -9,14 +9,12 @@ call per text where it can prove they agree:
   come from one compiled pass over the chunk's bytes
   (:func:`~lmops_evidently.scan.scan_texts`); the words of any other text come
   from :func:`~lmops_evidently.text.words`;
-* a refusal is looked for with Python's pattern only in texts that are not
-  plain ASCII/CJK or that have a word one of its anchors implies (see
-  :func:`anchor_words`): the chunk's distinct words are matched, not its texts.
+* a refusal is looked for with Python's pattern only in texts that contain one
+  of its anchors (RE2, ignoring case) or that are not plain ASCII/CJK.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,28 +22,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lmops_evidently.scan import scan_texts
-from lmops_evidently.text import ANCHORS, WORD_PATTERN, is_refusal, words
+from lmops_evidently.text import ANCHORS, is_refusal, words
 
-
-def anchor_words(anchors: tuple[str, ...]) -> re.Pattern[str]:
-    """What some word of a text matches whenever one of ``anchors`` occurs in it (lower-cased).
-
-    Per anchor, its longest word as :data:`~lmops_evidently.text.WORD_PATTERN` cuts it
-    (the first of equals): where the anchor has more before that word, the text's word
-    starts there (``^``); where it has more after it, the text's word ends there (``$``);
-    at the anchor's edges the text's word may run on. "i can" asks for a word starting
-    with "can", "sorry" for a word containing "sorry", "抱歉" for "歉".
-    """
-    parts = []
-    for anchor in anchors:
-        word = max(WORD_PATTERN.finditer(anchor), key=lambda found: len(found.group()))
-        starts = "^" if word.start() > 0 else ""
-        ends = "$" if word.end() < len(anchor) else ""
-        parts.append(f"{starts}{re.escape(word.group())}{ends}")
-    return re.compile("|".join(parts))
-
-
-_ANCHOR_WORDS = anchor_words(ANCHORS)
+# The anchors are words, spaces and CJK characters: no regex syntax to escape.
+_ANCHOR_PATTERN = "|".join(ANCHORS)
 
 
 @dataclass(frozen=True)
@@ -63,26 +43,30 @@ class Tokens:
     counts: np.ndarray
 
     @classmethod
-    def from_parts(
-        cls,
-        codes: np.ndarray,
-        distinct: list[str],
-        owners: np.ndarray,
-        cut: dict[int, list[str]],
-        size: int,
-    ) -> Tokens:
-        """Tokens of ``size`` texts: the dictionary-encoded words of the scanned texts
-        (``codes`` into ``distinct``, each owned by ``owners``), then the words of the texts
-        Python cut (``cut``: text index -> its words), encoded into the same dictionary."""
-        if cut:
-            index = {word: code for code, word in enumerate(distinct)}
-            more = [index.setdefault(w, len(index)) for text in cut.values() for w in text]
-            distinct = list(index)
-            codes = np.concatenate([codes, np.asarray(more, dtype=codes.dtype)])
-            lengths = [len(text) for text in cut.values()]
-            owners = np.concatenate([owners, np.repeat(np.fromiter(cut, np.int64), lengths)])
+    def encode(cls, parts: list[tuple[pa.Array, np.ndarray]], size: int) -> Tokens:
+        """Tokens of ``size`` texts from ``(words, owners)`` parts of one string type.
+
+        A part's words may include empty strings (cutting leaves them between two
+        separators): they are no words, and are dropped here, once encoded, rather
+        than filtered out of the strings beforehand.
+        """
+        encoded = pc.dictionary_encode(pa.chunked_array([words for words, _ in parts]))
+        chunks = encoded.chunks
+        codes = np.concatenate(
+            [np.asarray(c.indices.to_numpy(zero_copy_only=False)) for c in chunks]
+            or [np.zeros(0, dtype=np.int32)]
+        )
+        owners = np.concatenate([rows for _, rows in parts])
+        # Every chunk of a dictionary-encoded chunked array shares the final dictionary.
+        uniques: list[str] = chunks[-1].dictionary.to_pylist() if chunks else []
+        if "" in uniques:
+            empty = uniques.index("")
+            kept = codes != empty
+            codes, owners = codes[kept], owners[kept]
+            codes[codes > empty] -= 1
+            del uniques[empty]
         counts = np.bincount(owners, minlength=size).astype(np.int64)
-        return cls(codes, distinct, owners, counts)
+        return cls(codes, uniques, owners, counts)
 
     def per_text(self, flags: np.ndarray) -> np.ndarray:
         """How many words of each text have ``flags[code]`` set (``flags``: one per unique)."""
@@ -108,7 +92,6 @@ class TextColumn:
         self._scanned = scan_texts(self.filled)
         self.ascii = self._scanned.ascii
         self.plain = self._scanned.plain
-        self._tokens: Tokens | None = None
 
     def lengths(self) -> np.ndarray:
         """Characters (code points) per text, as ``len`` counts them."""
@@ -116,34 +99,20 @@ class TextColumn:
 
     def tokens(self) -> Tokens:
         """Every text's words, as :func:`~lmops_evidently.text.words` cuts them."""
-        if self._tokens is None:
-            self._tokens = self._cut()
-        return self._tokens
-
-    def _cut(self) -> Tokens:
         scanned = self._scanned
         size = len(self.texts)
-        owners = np.repeat(np.arange(size, dtype=np.int64), scanned.counts)
-        others = np.flatnonzero(~self.plain)
-        cut = {
-            int(row): words(text)
-            for row, text in zip(others, _python_rows(self.texts, others), strict=True)
-        }
-        return Tokens.from_parts(scanned.codes, scanned.distinct.to_pylist(), owners, cut, size)
+        parts = [(scanned.words, np.repeat(np.arange(size, dtype=np.int64), scanned.counts))]
+        if len(others := np.flatnonzero(~self.plain)):
+            cut = [words(text) for text in _python_rows(self.texts, others)]
+            flat = pa.array([w for c in cut for w in c], type=pa.large_string())
+            parts.append((flat, np.repeat(others, [len(c) for c in cut])))
+        return Tokens.encode(parts, size)
 
     def refusals(self) -> np.ndarray:
         """Per text, whether :func:`~lmops_evidently.text.is_refusal` holds."""
-        tokens = self.tokens()
-        marked = np.fromiter(
-            (_ANCHOR_WORDS.search(word) is not None for word in tokens.uniques),
-            dtype=bool,
-            count=len(tokens.uniques),
-        )
-        # Outside plain ASCII/CJK, Python's lower() may cut other words than the scan.
-        candidates = ~self.plain
-        if marked.any():
-            candidates[tokens.owners[marked[tokens.codes]]] = True
-        rows = np.flatnonzero(candidates)
+        anchored = _mask(pc.match_substring_regex(self.filled, _ANCHOR_PATTERN, ignore_case=True))
+        # Outside plain ASCII/CJK, Python's lower() may differ from RE2's case folding.
+        rows = np.flatnonzero(anchored | ~self.plain)
         flags = np.zeros(len(self.texts), dtype=bool)
         flags[rows] = [is_refusal(text) for text in _python_rows(self.texts, rows)]
         return flags

@@ -4,7 +4,7 @@ Arrow's kernels measure a column in several passes and cut words into a list
 array of small strings; this loop reads each byte once and gives, per text,
 its length in code points, its dominant script and whether it is plain
 (ASCII and CJK characters only), and the lower-cased words of plain texts,
-dictionary-encoded as they are cut (a hash table of the chunk's distinct words). The definitions stay those of :mod:`lmops_evidently.text`:
+packed end to end. The definitions stay those of :mod:`lmops_evidently.text`:
 in a plain text a word is a run of ``[a-z0-9_]`` (after lower-casing A-Z) or
 one CJK character, exactly what :data:`~lmops_evidently.text.WORD_PATTERN`
 finds there; words of other texts are left to Python (see
@@ -63,149 +63,43 @@ def _is_cjk_word(point: int) -> bool:
     )
 
 
-_SEED = -3750763034362895579  # FNV-1a's offset basis, as a signed 64-bit number
-_PRIME = 1099511628211  # FNV-1a's prime; products wrap around in 64 bits
-
-
-@numba.njit(inline="always")
-def _hash(packed: Any, start: int, stop: int) -> int:
-    """FNV-1a of ``packed[start:stop]``, as the pass computes it byte by byte."""
-    hashed = _SEED
-    for at in range(start, stop):
-        hashed = (hashed ^ packed[at]) * _PRIME
-    return hashed
-
-
-@numba.njit(inline="always")
-def _find(packed: Any, start: int, stop: int, hashed: int, slots: Any, bounds: Any) -> Any:
-    """The id of the distinct word ``packed[start:stop]`` (or -1), and its slot in ``slots``
-    (where it is, or the free slot where it goes): open addressing, linear probing."""
-    mask = slots.shape[0] - 1
-    slot = hashed & mask
-    size = stop - start
-    while True:
-        known = slots[slot]
-        if known < 0:
-            return -1, slot
-        first = bounds[known]
-        if bounds[known + 1] - first == size:
-            same = True
-            for at in range(size):
-                if packed[first + at] != packed[start + at]:
-                    same = False
-                    break
-            if same:
-                return known, slot
-        slot = (slot + 1) & mask
-
-
-@numba.njit
-def _grown(size: int, packed: Any, bounds: Any, distinct: int, slot_of: Any) -> Any:
-    """A table of ``size`` slots holding the first ``distinct`` words, inserted in order (so
-    removing the latest ones still restores the table as it was before them)."""
-    grown = np.full(size, -1, dtype=np.int64)
-    mask = grown.shape[0] - 1
-    for word in range(distinct):
-        slot = _hash(packed, bounds[word], bounds[word + 1]) & mask
-        while grown[slot] >= 0:
-            slot = (slot + 1) & mask
-        grown[slot] = word
-        slot_of[word] = slot
-    return grown
-
-
-@numba.njit(inline="always")
-def _word(
-    packed: Any, stop: int, hashed: int, slots: Any, bounds: Any, distinct: int, slot_of: Any
-) -> int:
-    """The id of the word just cut (``packed[bounds[distinct]:stop]``, hashed ``hashed``):
-    ``distinct`` when it is new, which it then becomes (the caller counts it)."""
-    known, slot = _find(packed, bounds[distinct], stop, hashed, slots, bounds)
-    if known >= 0:
-        return known
-    slots[slot] = distinct
-    slot_of[distinct] = slot
-    bounds[distinct + 1] = stop
-    return distinct
-
-
-@numba.njit
-def _resized(values: Any, size: int) -> Any:
-    """``values`` copied into a longer array of ``size`` (zeros after them)."""
-    longer = np.zeros(size, dtype=np.int64)
-    longer[: values.shape[0]] = values
-    return longer
-
-
-@numba.njit(inline="always")
-def _most_words(offsets: Any, text: int) -> int:
-    """The most words a text can have: each is followed by a byte that is no part of it,
-    or ends the text."""
-    return (offsets[text + 1] - offsets[text] + 1) // 2
-
-
-@numba.njit(nogil=True)
-def _pass(
-    data: Any,
-    offsets: Any,
-    table: Any,
-    first: int,
-    found: int,
-    distinct: int,
-    lengths: Any,
-    flags: Any,
-    scripts: Any,
-    counts: Any,
-    packed: Any,
-    codes: Any,
-    bounds: Any,
-    slot_of: Any,
-    slots: Any,
-    per_script: Any,
-) -> Any:
-    """Scan texts from ``first`` on (``found`` words and ``distinct`` ones so far) until
-    the end, or until a text's words might not fit into ``slots``; return where it stopped
-    and the words and distinct words found by then."""
+def _scan(data: Any, offsets: Any, table: Any) -> Any:
+    """See :func:`scan_texts`; ``offsets`` are int64 and relative to ``data``."""
     size = offsets.shape[0] - 1
-    room = slots.shape[0] // 2
-    for text in range(first, size):
-        # Rebinding ``slots`` inside this loop would cost more than the whole pass, so the
-        # caller grows it between passes: stop where this text's words might not fit.
-        if distinct + _most_words(offsets, text) > room:
-            return text, found, distinct
+    lengths = np.zeros(size, dtype=np.int64)
+    flags = np.zeros(size, dtype=np.uint8)
+    scripts = np.zeros(size, dtype=np.int64)
+    counts = np.zeros(size, dtype=np.int64)
+    packed = np.empty(data.shape[0] + 1, dtype=np.uint8)
+    # A word is followed by a byte that is no part of it, or ends its text (a CJK word
+    # is three bytes): at most (bytes + texts) / 2 words; two scratch slots past them.
+    ends = np.zeros((data.shape[0] + size) // 2 + 3, dtype=np.int64)
+    per_script = np.zeros(_SCRIPTS + 1, dtype=np.int64)
+    written = 0  # bytes of words packed so far
+    found = 0  # words so far
+    for text in range(size):
         start, stop = offsets[text], offsets[text + 1]
         points = 0
         plain = True
         ascii_only = True
         per_script[:] = 0
         latin = 0
-        first_word, first_distinct = found, distinct
-        written = bounds[distinct]  # the current word's bytes go from there
-        hashed = _SEED
+        first_word, first_byte = found, written
         in_word = 0
         at = start
         while at < stop:
             byte = data[at]
             points += 1
             if byte < 0x80:
+                # Branch-free: words and separators alternate too often to predict.
                 kind = _ASCII_KINDS[byte]
                 word = kind & _WORD
                 latin += kind >> 1
-                if in_word > word:  # a word ends here
-                    if plain:
-                        known = _word(packed, written, hashed, slots, bounds, distinct, slot_of)
-                        if known == distinct:
-                            distinct += 1
-                        codes[found] = known
-                        found += 1
-                    written = bounds[distinct]
-                    hashed = _SEED
-                lowered = _LOWER[byte]
-                # Written whatever the byte is: a separator's is overwritten by the next one.
-                packed[written] = lowered
+                # Slots past the last word are scratch, overwritten once it ends.
+                packed[written] = _LOWER[byte]
+                ends[found + 1] = written
+                found += in_word & (word ^ 1)
                 written += word
-                if word:
-                    hashed = (hashed ^ lowered) * _PRIME
                 in_word = word
                 at += 1
                 continue
@@ -226,111 +120,30 @@ def _pass(
                 per_script[_CJK + 1] += 1
             if plain:
                 if in_word:
-                    known = _word(packed, written, hashed, slots, bounds, distinct, slot_of)
-                    if known == distinct:
-                        distinct += 1
-                    codes[found] = known
                     found += 1
-                    written = bounds[distinct]
-                    hashed = _SEED
+                    ends[found] = written
                     in_word = 0
                 if width == 3 and _is_cjk_word(point):
                     for more in range(3):
                         packed[written] = data[at + more]
-                        hashed = (hashed ^ data[at + more]) * _PRIME
                         written += 1
-                    known = _word(packed, written, hashed, slots, bounds, distinct, slot_of)
-                    if known == distinct:
-                        distinct += 1
-                    codes[found] = known
                     found += 1
-                    written = bounds[distinct]
-                    hashed = _SEED
+                    ends[found] = written
                 else:
                     plain = False
             at += width
-        if in_word and plain:
-            known = _word(packed, written, hashed, slots, bounds, distinct, slot_of)
-            if known == distinct:
-                distinct += 1
-            codes[found] = known
+        if in_word:
             found += 1
+            ends[found] = written
         lengths[text] = points
         per_script[1 + _LATIN] += latin
         flags[text] = (_ASCII if ascii_only else 0) | (_PLAIN if plain else 0)
         scripts[text] = _dominant(per_script)
         if plain:
             counts[text] = found - first_word
-        else:
-            # Python cuts this text's words: forget the ones found here, and the distinct
-            # words they added (latest first, which restores the table as it was).
-            for word in range(distinct - 1, first_distinct - 1, -1):
-                slots[slot_of[word]] = -1
-            found, distinct = first_word, first_distinct
-    return size, found, distinct
-
-
-def _scan(data: Any, offsets: Any, table: Any) -> Any:
-    """See :func:`scan_texts`; ``offsets`` are int64 and relative to ``data``.
-
-    Each word of a plain text is looked up, once cut, in a hash table of the chunk's
-    distinct words: a new word keeps its bytes in ``packed`` (``bounds`` delimits them),
-    a known one gives its id and its bytes are written over by the next word.
-    """
-    size = offsets.shape[0] - 1
-    lengths = np.zeros(size, dtype=np.int64)
-    flags = np.zeros(size, dtype=np.uint8)
-    scripts = np.zeros(size, dtype=np.int64)
-    counts = np.zeros(size, dtype=np.int64)
-    packed = np.empty(data.shape[0] + 1, dtype=np.uint8)
-    # A word is followed by a byte that is no part of it, or ends its text (a CJK word
-    # is three bytes): at most (bytes + texts) / 2 words.
-    most = (data.shape[0] + size) // 2 + 2
-    codes = np.empty(most, dtype=np.int32)
-    per_script = np.zeros(_SCRIPTS + 1, dtype=np.int64)
-    # The table, and each distinct word's bounds and slot, hold as many words as fit
-    # into half the table (grown with it).
-    slots = np.full(1024, -1, dtype=np.int64)
-    bounds = np.zeros(512 + 2, dtype=np.int64)
-    slot_of = np.zeros(512 + 1, dtype=np.int64)
-    text = found = distinct = 0  # texts scanned, words, distinct words
-    while True:
-        text, found, distinct = _pass(
-            data,
-            offsets,
-            table,
-            text,
-            found,
-            distinct,
-            lengths,
-            flags,
-            scripts,
-            counts,
-            packed,
-            codes,
-            bounds,
-            slot_of,
-            slots,
-            per_script,
-        )
-        if text == size:
-            break
-        # The next text could add more distinct words than the table has room for.
-        room = slots.shape[0]
-        while 2 * (distinct + _most_words(offsets, text)) > room:
-            room *= 2
-        bounds = _resized(bounds, room // 2 + 2)
-        slot_of = _resized(slot_of, room // 2 + 1)
-        slots = _grown(room, packed, bounds, distinct, slot_of)
-    return (
-        lengths,
-        flags,
-        scripts,
-        counts,
-        codes[:found],
-        packed[: bounds[distinct]],
-        bounds[: distinct + 1],
-    )
+        else:  # Python cuts this text's words: forget the ones packed here
+            found, written = first_word, first_byte
+    return lengths, flags, scripts, counts, packed[:written], ends[: found + 1]
 
 
 @numba.njit(inline="always")
@@ -368,10 +181,8 @@ class Scanned:
     """Index in :data:`~lmops_evidently.text.SCRIPT_LABELS` of the dominant script."""
     counts: np.ndarray
     """Words of each plain text (0 for the others)."""
-    codes: np.ndarray
-    """The words of the plain texts, text after text, each as its index in ``distinct``."""
-    distinct: pa.Array
-    """The distinct words of the plain texts (``large_string``), in order of appearance."""
+    words: pa.Array
+    """The words of the plain texts, text after text, as one ``large_string`` array."""
 
 
 def scan_texts(texts: pa.Array) -> Scanned:
@@ -387,11 +198,11 @@ def scan_texts(texts: pa.Array) -> Scanned:
         if last > first
         else np.zeros(0, np.uint8)
     )
-    lengths, flags, scripts, counts, codes, packed, bounds = _compiled(
+    lengths, flags, scripts, counts, packed, ends = _compiled(
         data, (offsets - first).astype(np.int64), SCRIPT_TABLE
     )
-    distinct = pa.Array.from_buffers(
-        pa.large_string(), len(bounds) - 1, [None, pa.py_buffer(bounds), pa.py_buffer(packed)]
+    words = pa.Array.from_buffers(
+        pa.large_string(), len(ends) - 1, [None, pa.py_buffer(ends), pa.py_buffer(packed)]
     )
     return Scanned(
         lengths=lengths,
@@ -399,6 +210,5 @@ def scan_texts(texts: pa.Array) -> Scanned:
         plain=(flags & _PLAIN) > 0,
         scripts=scripts,
         counts=counts,
-        codes=codes,
-        distinct=distinct,
+        words=words,
     )
