@@ -1,9 +1,10 @@
-"""Counting a JSONL window's records: blank lines, block boundaries and UTF-8."""
+"""Counting a JSONL window's records: blank lines, block boundaries, UTF-8 and the longest line."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from lmops_evidently import jsonl
 
@@ -41,3 +42,21 @@ def test_invalid_utf8_anywhere_names_its_line(
         ValidationError, match=r"window\.jsonl, line 3: not valid JSON \(invalid UTF-8"
     ):
         jsonl.count_rows(path)
+
+
+def test_a_line_longer_than_a_block_widens_the_arrow_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # Arrow refuses a record that does not fit into its block: the block follows the longest
+    # line counted, so a long record is still streamed (not parsed again line by line).
+    monkeypatch.setattr(jsonl, "_ARROW_BLOCK", 1 << 10)
+    lines = [b'{"prompt": "short"}', b'{"prompt": "' + b"long " * 2000 + b'"}', b"", b"{}"]
+    path = tmp_path / "window.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    counted = jsonl.count_lines(path)
+    assert (counted.records, counted.longest) == (3, len(lines[1]))
+    assert jsonl.arrow_block(counted.longest) > len(lines[1]) > 1 << 10
+    narrow = jsonl.ArrowLines(path, {"prompt": pa.string()})
+    assert sum(batch.num_rows for batch in narrow) < 3 or narrow.failed
+    wide = jsonl.ArrowLines(path, {"prompt": pa.string()}, jsonl.arrow_block(counted.longest))
+    assert sum(batch.num_rows for batch in wide) == 3 and not wide.failed

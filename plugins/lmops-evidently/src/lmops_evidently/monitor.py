@@ -18,7 +18,7 @@ from lmops_evidently.frames import FeatureFrames, build_feature_frames
 from lmops_evidently.params import DriftParams
 from lmops_evidently.plugin import DriftOperation
 from lmops_evidently.report import DriftVerdict, run_drift_report
-from lmops_evidently.report_head import Heading, Window, put_heading
+from lmops_evidently.report_head import Heading, Window
 from lmops_evidently.vocabulary import TokenizerVocabulary
 
 REPORT_NAME = "drift_report.html"
@@ -172,8 +172,8 @@ class DriftMonitor(DriftOperation):
             categorical=categorical,
             params=params,
             html_path=html_path,
+            heading=lambda verdict: _heading(context, verdict, frames),
         )
-        put_heading(html_path, _heading(context, verdict, frames))
         reported = time.perf_counter()
         metrics = _metrics(verdict, frames, params)
         artifacts = {REPORT_NAME: html_path}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from evidently.presets import DataDriftPreset
 
 from lmops_core.errors import StageError
 from lmops_evidently.params import DriftParams
+from lmops_evidently.report_head import Heading, headed
 
 _VALUE_DRIFT = "evidently:metric_v2:ValueDrift"
 _DRIFTED_COUNT = "evidently:metric_v2:DriftedColumnsCount"
@@ -48,6 +50,7 @@ def run_drift_report(
     categorical: list[str],
     params: DriftParams,
     html_path: Path | None,
+    heading: Callable[[DriftVerdict], Heading] | None = None,
 ) -> DriftVerdict:
     """Run ``DataDriftPreset`` (current first, as Evidently's ``Report.run`` wants it).
 
@@ -55,7 +58,8 @@ def run_drift_report(
     ``DriftedColumnsCount`` test fails exactly when the drifted share reaches
     ``drift_share`` (the legacy rule ``share >= drift_share``), so that test
     is the verdict, and each column's ``ValueDrift`` test says whether that
-    column drifted.
+    column drifted. With ``heading``, the saved page opens with the heading it
+    gives for the verdict (written once, not saved and then rewritten).
     """
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
     preset = DataDriftPreset(
@@ -72,9 +76,13 @@ def run_drift_report(
             Dataset.from_pandas(current, data_definition=definition),
             Dataset.from_pandas(reference, data_definition=definition),
         )
+    verdict = read_verdict(snapshot.dict(), params.drift_share)
     if html_path is not None:
-        snapshot.save_html(str(html_path))
-    return read_verdict(snapshot.dict(), params.drift_share)
+        page = snapshot.get_html_str(as_iframe=False)
+        if heading is not None:
+            page = headed(page, heading(verdict), html_path.name)
+        html_path.write_text(page, encoding="utf-8")
+    return verdict
 
 
 def read_verdict(result: dict[str, Any], drift_share: float) -> DriftVerdict:

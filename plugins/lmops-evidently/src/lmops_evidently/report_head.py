@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from html import escape
-from pathlib import Path
 
 from lmops_core.errors import StageError
 
@@ -81,21 +80,19 @@ class Heading:
         )
 
 
-def put_heading(path: Path, heading: Heading) -> None:
-    """Give the saved page at ``path`` ``heading``'s title and put the heading first in it."""
-    text = path.read_text(encoding="utf-8")
-    head, body = _HEAD.search(text), _BODY.search(text)
+def headed(page: str, heading: Heading, name: str = "the page") -> str:
+    """Evidently's ``page`` with ``heading``'s title, and the heading first in its body."""
+    head, body = _HEAD.search(page), _BODY.search(page)
     if head is None or body is None or body.start() < head.end():
-        raise StageError(f"{path.name}: Evidently's page has no <head> and <body> to head")
+        raise StageError(f"{name}: Evidently's page has no <head> and <body> to head")
     title = f"<title>{escape(heading.title)}</title>"
-    text = (
-        text[: head.end()]
+    return (
+        page[: head.end()]
         + title
-        + text[head.end() : body.end()]
+        + page[head.end() : body.end()]
         + heading.html()
-        + text[body.end() :]
+        + page[body.end() :]
     )
-    path.write_text(text, encoding="utf-8")
 
 
-__all__ = ["Heading", "Window", "put_heading"]
+__all__ = ["Heading", "Window", "headed"]
