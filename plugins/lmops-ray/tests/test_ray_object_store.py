@@ -25,7 +25,7 @@ from lmops_core.workspace import Workspace
 from tests.conftest import make_settings
 
 from .conftest import PLUGINS
-from .test_ray_engine import CASES, _run, generated, run_on_both
+from .test_ray_engine import CASES, DEMO, _run, generated, run_on_both
 from .test_ray_partitions import _partitioned
 
 
@@ -106,3 +106,31 @@ def test_a_partition_not_matching_its_digest_fails_naming_it_and_records_nothing
     assert len(ws.list_versions("dataset", "tampered")) == versions  # no version recorded
     (failed, *_) = ws.runs()
     assert len(ws.runs()) == runs + 1 and failed.status == "failed"
+
+
+def test_pii_redact_reads_and_writes_partitions_on_the_object_store(
+    s3_ws: tuple[Workspace, MotoServer], tmp_path: Path
+) -> None:
+    """pii-redact on Ray: workers fetch, redact and store each partition; the local result."""
+    ws, server = s3_ws
+    demo = [json.loads(line) for line in (DEMO / "support_pii.jsonl").read_text().splitlines()]
+    folder = _partitioned(tmp_path / "in", demo * 3)
+    ref = ws.register_dataset("pii-on-s3", folder, shape="instruction").ref
+    params = {"ner_model": None, "chinese_ner": False, "chunk_size": 4}
+    local = _run(ws, "pii-redact", ref, params)
+    on_ray = _run(ws, "pii-redact", ref, {**params, "engine": "ray"})
+    assert on_ray[:2] == local[:2]  # the same Merkle root and evidence
+    (pii,) = [m for kind, m, _ in local[1] if kind == "pii"]
+    assert pii["findings_before"] > 0 and pii["records"] == 3 * len(demo)
+    # Newest first: the Ray run's partitions went through its workers, not this process.
+    (ray_run, local_run) = ws.runs(limit=2)
+    assert ray_run.info["partitions"].startswith("read and written by the workers")
+    assert "partitions" not in local_run.info
+    latest = ws.get("dataset:pii-on-s3")
+    assert latest.format == "parquet-partitions" and latest.digest == local[0]
+    manifest = _manifest(ws, "dataset:pii-on-s3")
+    on_server = set(ws.artifacts.backend.iter_digests())
+    assert {p.digest for p in manifest.partitions} | {latest.manifest_digest} <= on_server
+    assert len(manifest.partitions) == 4
+    recorded = json.dumps([ray_run.params, ray_run.info, on_ray[1]], default=str)
+    assert server.secret_key not in recorded and server.access_key not in recorded
