@@ -58,9 +58,9 @@ from lmops_core.datasets.parts import (
     part_records,
 )
 from lmops_core.datasets.row_batches import (
+    Rewritten,
     RowBatch,
     Rows,
-    Rewritten,
     map_row_batches,
     rewrite_stored_partitions,
 )
