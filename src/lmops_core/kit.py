@@ -31,6 +31,11 @@ partition), returning it with ``format=PARTITIONED_FORMAT`` when partitioned.
 A step whose per-record work can run where the partitions are read hands it to the
 data engine with :func:`map_row_batches` (a function on :class:`Rows`, one
 :class:`RowBatch` back per row group, in order).
+A step that rewrites every row may also read a partitioned input left in the artifact
+store (it declares ``reads_stored_partitions = True``; its input then has ``stored`` set
+and no ``path``): :func:`rewrite_stored_partitions` has the engine's workers fetch, rewrite
+and store each partition (a function on :class:`Rows` returning :class:`Rewritten`), and
+the step returns :func:`write_listing`'s file, ``format=PARTITIONED_FORMAT``, as its output.
 """
 
 from __future__ import annotations
@@ -52,7 +57,14 @@ from lmops_core.datasets.parts import (
     part_lines,
     part_records,
 )
-from lmops_core.datasets.row_batches import RowBatch, Rows, map_row_batches
+from lmops_core.datasets.row_batches import (
+    Rewritten,
+    RowBatch,
+    Rows,
+    map_row_batches,
+    rewrite_stored_partitions,
+)
+from lmops_core.datasets.stored import write_listing
 from lmops_core.errors import PluginError, ValidationError
 from lmops_core.hookspecs import hookimpl
 from lmops_core.operations import options_of
@@ -69,6 +81,7 @@ __all__ = [
     "BaseOperation",
     "PartOutputs",
     "PartitionWriter",
+    "Rewritten",
     "RowBatch",
     "Rows",
     "build_guard",
@@ -81,7 +94,9 @@ __all__ = [
     "read_yaml_file",
     "registers",
     "report_sections",
+    "rewrite_stored_partitions",
     "summary",
+    "write_listing",
 ]
 
 

@@ -4,7 +4,8 @@ The artifacts live on the loopback moto server the lmops-s3 tests start (a real
 S3-protocol server over HTTP). On the local engine the runner exports the input's
 partitions and stores the output's; on Ray the workers fetch each input partition from
 the server themselves (its digest checked as it arrives) and store the partitions they
-write, and the calling process assembles the manifest. Both give the same Merkle root,
+write (``pii-redact`` too: one pass, fetch, redact and store), and the calling process
+assembles the manifest. Both give the same Merkle root,
 evidence and card; a partition whose stored bytes do not match its digest fails the run,
 naming it, and records no version.
 """
@@ -26,7 +27,7 @@ from tests.conftest import make_settings
 
 from .conftest import PLUGINS
 from .test_ray_engine import CASES, _run, generated, run_on_both
-from .test_ray_partitions import _partitioned
+from .test_ray_partitions import _partitioned, pii_on_both
 
 
 @pytest.fixture()
@@ -65,20 +66,28 @@ def test_workers_read_and_write_partitions_on_the_object_store(
     ref = ws.register_dataset("on-s3", folder, shape="instruction").ref
     local, on_ray = run_on_both(ws, op, ref)  # the same root, evidence and card
     assert local[2]["engine"] == "local" and on_ray[2]["engine"] == "ray"
-    latest = ws.get("dataset:on-s3")
-    assert latest.format == "parquet-partitions" and latest.digest == local[0]
-    # The Ray run's partitions went through its workers, not through this process.
     (ray_run, local_run) = ws.runs(limit=2)
     assert ray_run.params["engine"] == "ray" and local_run.params["engine"] == "local"
+    _stored_by_the_workers(ws, server, "dataset:on-s3", local[0], on_ray[1])
+
+
+def _stored_by_the_workers(
+    ws: Workspace, server: MotoServer, ref: str, root: str, evidence: object
+) -> None:
+    """The latest two runs were Ray's, then the local engine's: Ray's partitions went through
+    its workers, the output (root ``root``) is on the server, and no record holds the key."""
+    (ray_run, local_run) = ws.runs(limit=2)
     assert ray_run.info["partitions"].startswith("read and written by the workers")
     assert "partitions" not in local_run.info
     # The output's manifest and every partition it lists are objects on the server.
-    manifest = _manifest(ws, "dataset:on-s3")
+    latest = ws.get(ref)
+    assert latest.format == "parquet-partitions" and latest.digest == root
+    manifest = _manifest(ws, ref)
     on_server = set(ws.artifacts.backend.iter_digests())
     assert {p.digest for p in manifest.partitions} | {latest.manifest_digest} <= on_server
-    assert manifest.root == local[0] and len(manifest.partitions) == 4
+    assert manifest.root == root and len(manifest.partitions) == 4
     # The key the workers were given is in no record of the run.
-    recorded = json.dumps([ray_run.params, ray_run.info, on_ray[1]], default=str)
+    recorded = json.dumps([ray_run.params, ray_run.info, evidence], default=str)
     assert server.secret_key not in recorded and server.access_key not in recorded
 
 
@@ -106,3 +115,12 @@ def test_a_partition_not_matching_its_digest_fails_naming_it_and_records_nothing
     assert len(ws.list_versions("dataset", "tampered")) == versions  # no version recorded
     (failed, *_) = ws.runs()
     assert len(ws.runs()) == runs + 1 and failed.status == "failed"
+
+
+def test_pii_redact_reads_and_writes_partitions_on_the_object_store(
+    s3_ws: tuple[Workspace, MotoServer], tmp_path: Path
+) -> None:
+    """pii-redact on Ray: workers fetch, redact and store each partition; the local result."""
+    ws, server = s3_ws
+    local, on_ray = pii_on_both(ws, tmp_path, "pii-on-s3")  # the same root and evidence
+    _stored_by_the_workers(ws, server, "dataset:pii-on-s3", local[0], on_ray[1])

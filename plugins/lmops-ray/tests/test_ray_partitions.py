@@ -135,16 +135,23 @@ def test_pii_redact_on_partitions_runs_on_the_workers_with_the_local_result(
     local_ray: None, ray_ws: Workspace, tmp_path: Path
 ) -> None:
     """pii-redact over partitions: workers read, redact and write rows; same root and evidence."""
+    pii_on_both(ray_ws, tmp_path, "pii-parts")
+    assert ray_ws.get("dataset:pii-parts").format == "parquet-partitions"
+
+
+def pii_on_both(ws: Workspace, tmp_path: Path, name: str) -> tuple[Any, Any]:
+    """The demo's personal data three times over, as partitions registered as ``name``, through
+    pii-redact on the local engine and on Ray: the same root and evidence, or fail."""
     demo = [json.loads(line) for line in (DEMO / "support_pii.jsonl").read_text().splitlines()]
     folder = _partitioned(tmp_path / "in", demo * 3)
-    ref = ray_ws.register_dataset("pii-parts", folder, shape="instruction").ref
+    ref = ws.register_dataset(name, folder, shape="instruction").ref
     params = {"ner_model": None, "chinese_ner": False, "chunk_size": 4}
-    local = _run(ray_ws, "pii-redact", ref, params)
-    on_ray = _run(ray_ws, "pii-redact", ref, {**params, "engine": "ray"})
+    local = _run(ws, "pii-redact", ref, params)
+    on_ray = _run(ws, "pii-redact", ref, {**params, "engine": "ray"})
     assert on_ray[:2] == local[:2]
     (pii,) = [m for kind, m, _ in local[1] if kind == "pii"]
     assert pii["findings_before"] > 0 and pii["records"] == 3 * len(demo)
-    assert ray_ws.get("dataset:pii-parts").format == "parquet-partitions"
+    return local, on_ray
 
 
 def test_a_pool_the_cluster_cannot_place_fails_naming_it(

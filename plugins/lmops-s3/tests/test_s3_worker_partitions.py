@@ -8,6 +8,7 @@ naming the partition, and leave no file.
 
 from __future__ import annotations
 
+import json
 import pickle
 import time
 from pathlib import Path
@@ -16,16 +17,24 @@ import pytest
 from lmops_s3.backend import S3ArtifactBackend
 from lmops_s3.testing import MotoServer
 
-from lmops_core.datasets.partitions import Partition, PartitionManifest, write_partition
+from lmops_core.builtins.data_steps import LocalMapper
+from lmops_core.datasets.ingest import canonical_json
+from lmops_core.datasets.partitions import (
+    Partition,
+    PartitionManifest,
+    write_partition,
+)
+from lmops_core.datasets.row_batches import Rewritten, Rows, rewrite_stored_partitions
 from lmops_core.datasets.stored import (
     StoredDataset,
     fetch_partition,
     open_store,
     store_partition,
     worker_env,
+    write_listing,
 )
 from lmops_core.digests import digest_file
-from lmops_core.errors import IntegrityError, NotFoundError
+from lmops_core.errors import IntegrityError, NotFoundError, ValidationError
 
 
 @pytest.fixture
@@ -116,3 +125,62 @@ def test_a_partition_a_worker_stores_joins_the_runs_lease(
     store.close_lease(lease)
     report = store.collect_garbage(referenced=set, older_than_seconds=3600)
     assert report.blobs_deleted == 1 and not store.exists(part.digest)
+
+
+def _shout(rows: Rows) -> Rewritten:
+    """Upper-case each prompt; the result is where the batch's rows came from."""
+    out = []
+    for i, raw in enumerate(rows.lines):
+        record = json.loads(raw)
+        if record["prompt"] == "bad":
+            raise ValidationError(f"{rows.where(i)}: bad prompt")
+        out.append(canonical_json({**record, "prompt": record["prompt"].upper()}))
+    return Rewritten(out, (rows.source, rows.first, len(out)))
+
+
+def test_rewritten_partitions_are_stored_under_their_names_and_the_lease(
+    store: S3ArtifactBackend, worker_side: None, tmp_path: Path
+) -> None:
+    manifest = _partitions(store, tmp_path, 3)
+    lease = store.open_lease("run-rewrite")
+    dataset = StoredDataset(store.worker_opener(), manifest, lease=lease)
+    done = list(rewrite_stored_partitions(LocalMapper(), lambda: _shout, dataset.partitions()))
+    assert [d.part for d in done] == [0, 1, 2] and [d.rows for d in done] == [50, 51, 52]
+    assert [d.results for d in done] == [[(f"part-{k}.parquet", 1, 50 + k)] for k in range(3)]
+    for k, one in enumerate(done):
+        # The bytes of the same rows written here: the local engine's partition.
+        expected = tmp_path / f"expected-{k}.parquet"
+        rows = [{"prompt": f"Q{k}-{i}", "response": "ok"} for i in range(50 + k)]
+        written = write_partition(rows, expected)
+        assert one.partition == Partition(f"part-{k}.parquet", written.digest, written.size, 50 + k)
+        assert store.exists(one.partition.digest)
+    # Held by the run's lease: gc keeps every output partition, even dated two hours back.
+    old = repr(time.time() - 7200).encode()
+    for one in done:
+        key = store.location.age_marker(one.partition.digest)
+        store.client.put_object(Bucket=store.location.bucket, Key=key, Body=old)
+    report = store.collect_garbage(referenced=set, older_than_seconds=3600)
+    assert report.kept_leased == 3 and all(store.exists(d.partition.digest) for d in done)
+    listing = write_listing(
+        tmp_path / "out.json", shape="instruction", partitions=[d.partition for d in done]
+    )
+    again = PartitionManifest.from_bytes((tmp_path / "out.json").read_bytes(), digest="out.json")
+    assert again == listing and listing.records == 153
+
+
+def test_a_rewrite_error_names_the_partition_and_row_and_stores_nothing(
+    store: S3ArtifactBackend, worker_side: None, tmp_path: Path
+) -> None:
+    path = tmp_path / "part-0.parquet"
+    write_partition(
+        [{"prompt": "fine", "response": "ok"}, {"prompt": "bad", "response": "x"}], path
+    )
+    (info,) = store.put_files([path])
+    manifest = PartitionManifest(
+        shape="instruction", partitions=(Partition(path.name, info.digest, info.size, 2),)
+    )
+    before = set(store.iter_digests())
+    parts = StoredDataset(store.worker_opener(), manifest).partitions()
+    with pytest.raises(ValidationError, match=r"^part-0\.parquet:2: bad prompt$"):
+        list(rewrite_stored_partitions(LocalMapper(), lambda: _shout, parts))
+    assert set(store.iter_digests()) == before

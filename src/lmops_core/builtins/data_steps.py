@@ -32,7 +32,7 @@ from lmops_core.contracts import (
     StageContext,
     StageResult,
 )
-from lmops_core.datasets.partitions import PARTITIONED_FORMAT, PartitionManifest
+from lmops_core.datasets.partitions import PARTITIONED_FORMAT
 from lmops_core.datasets.parts import PartOutputs, dataset_parts
 from lmops_core.datasets.row_batches import (
     KeptRows,
@@ -45,7 +45,7 @@ from lmops_core.datasets.row_batches import (
     write_kept_to_store,
 )
 from lmops_core.datasets.shapes import text_fields
-from lmops_core.datasets.stored import StoredDataset
+from lmops_core.datasets.stored import StoredDataset, write_listing
 from lmops_core.errors import StageError, ValidationError
 from lmops_core.extras import require
 from lmops_core.hookspecs import hookimpl
@@ -217,9 +217,7 @@ class _FilterStep:
         jobs = [KeptStored(part, bytes(mask)) for part, mask in zip(parts, masks, strict=True)]
         written = write_kept_to_store(mapper, jobs)
         listing = context.workdir / "data.partitions.json"
-        manifest = PartitionManifest(shape=shape, partitions=tuple(written))
-        listing.write_bytes(manifest.to_bytes())
-        kept = manifest.records
+        kept = write_listing(listing, shape=shape, partitions=written).records
         return listing, kept, sum(len(mask) for mask in masks) - kept
 
     def _decided(self, shape: str, batch: RowBatch) -> list[bool]:

@@ -18,6 +18,12 @@ results alone (a keep mask per partition) and :func:`write_kept_partitions` has 
 read each partition again and write what it keeps, so a cluster reads and writes the data
 and the calling process handles one byte per row.
 
+A step that rewrites every row (and keeps the layout) over partitions left in the artifact
+store gives :func:`rewrite_stored_partitions` a function returning :class:`Rewritten` rows:
+each worker fetches a partition (digest checked), runs the function on its row groups,
+writes and stores the output partition under the same name, and sends back only what it
+stored and the results, so the calling process assembles the manifest without the rows.
+
 An engine that can plan a listed set of work (a :class:`~lmops_core.runtimes.PlannedMapper`,
 e.g. Ray Data) runs the row groups as one pipeline; any other engine maps them as chunks.
 """
@@ -190,6 +196,90 @@ def map_stored_row_batches(
     env = worker_env(parts[0].opener) if parts else {}
     for batches in map_planned(mapper, OnRowGroups(setup, ship_rows), plan, env=env):
         yield from batches
+
+
+@dataclass(frozen=True)
+class Rewritten:
+    """What a rewriting step's function gives for a batch of rows: the output rows (their
+    canonical JSON, in order) and a picklable ``result`` about them (counts, not rows)."""
+
+    lines: list[bytes]
+    result: Any
+
+
+#: What a rewriting step runs on a batch of rows, on an engine's worker.
+RewriteFunction = Callable[[Rows], Rewritten]
+
+
+@dataclass(frozen=True)
+class RewrittenPartition:
+    """One partition rewritten by a worker: the output partition as stored (same name),
+    the input rows read and each row group's ``result``, in order."""
+
+    part: int
+    partition: Partition
+    rows: int
+    results: list[Any]
+
+
+@dataclass(frozen=True)
+class RewriteStored:
+    """An engine's ``setup`` for :func:`rewrite_stored_partitions`: the step's function built
+    once per worker, then run on each partition of a chunk of stored partitions."""
+
+    setup: Callable[[], RewriteFunction]
+
+    def __call__(self) -> ChunkFunction:
+        function = self.setup()
+
+        def run(parts: list[StoredPartition]) -> list[RewrittenPartition]:
+            return [_rewrite_one(function, part) for part in parts]
+
+        return run
+
+
+def _rewrite_one(function: RewriteFunction, part: StoredPartition) -> RewrittenPartition:
+    """Fetch ``part``, write what ``function`` makes of its row groups, store it."""
+    results: list[Any] = []
+    read = 0
+    with fetched(part) as source, scratch_file() as target:
+        writer = PartitionWriter(target)
+        try:
+            for group in _row_groups(part.part, source):
+                rows = read_row_group(group, source=part.name)
+                out = function(rows)
+                for line in out.lines:
+                    writer.add(line)
+                results.append(out.result)
+                read += len(rows.lines)
+        except BaseException:
+            writer.abort()
+            raise
+        written = writer.close(part.name)
+        stored = store_partition(
+            part.opener, target, name=part.name, rows=written.rows, lease=part.lease
+        )
+    if stored.digest != written.digest:  # the file changed between writing and storing
+        raise IntegrityError(f"output partition {part.name} changed while it was stored")
+    return RewrittenPartition(part.part, stored, read, results)
+
+
+def rewrite_stored_partitions(
+    mapper: ChunkMapper,
+    setup: Callable[[], RewriteFunction],
+    parts: Sequence[StoredPartition],
+) -> Iterator[RewrittenPartition]:
+    """Every stored partition rewritten by ``setup()`` on ``mapper``'s workers, in order.
+
+    One partition per chunk: its worker fetches it (digest checked as it arrives), runs the
+    function on each row group (errors name ``partition:row``), writes the output rows as a
+    canonical partition of the same name and stores it, content-addressed, joining the
+    partition's lease. The store's endpoint and credentials go to the workers' environment.
+    """
+    plan = [[part] for part in parts]
+    env = worker_env(parts[0].opener) if parts else {}
+    for (done,) in map_planned(mapper, RewriteStored(setup), plan, env=env):
+        yield done
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +81,14 @@ class StoredDataset:
             target.parent.mkdir(parents=True, exist_ok=True)
             fetch_partition(part, target.parent).replace(target)
         return dest
+
+
+def write_listing(path: Path, *, shape: str, partitions: Sequence[Partition]) -> PartitionManifest:
+    """Write the manifest of the partitions a step's workers stored (in order) to ``path``:
+    the step's output, which the runner checks and assembles into the version."""
+    manifest = PartitionManifest(shape=shape, partitions=tuple(partitions))
+    path.write_bytes(manifest.to_bytes())
+    return manifest
 
 
 def fetch_partition(part: StoredPartition, folder: Path) -> Path:

@@ -4,7 +4,9 @@ The step's process uses it on a JSONL input (it parses the records, a worker red
 their texts, the step writes). A worker uses it whole on a batch of partition rows
 (:class:`RedactRows`): it parses, redacts and writes the output rows' canonical JSON
 itself, and the step only writes them out and adds up the counts, so both paths give
-the same records and the same tally.
+the same records and the same tally. On partitions left in the artifact store
+(:class:`RedactStored`) the worker also writes and stores them, and only the counts come
+back.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from lmops_presidio.config import GuardConfig
 from lmops_presidio.shapes import texts_of, with_texts
 
 if TYPE_CHECKING:
-    from lmops_core.kit import Rows
+    from lmops_core.kit import Rewritten, Rows
     from lmops_presidio.chunks import ChunkResult
 
 
@@ -128,3 +130,22 @@ class RedactRows:
             result = redact_in_worker([text for record in chunk for text in record.texts])
             lines.extend(redacted_rows(chunk, result, self.shape, tally))
         return RedactedRows(lines, tally)
+
+
+@dataclass(frozen=True)
+class RedactStored:
+    """:class:`RedactRows` for partitions in the artifact store: each batch's rows go into
+    the output partition the worker stores, and only its tally comes back."""
+
+    redact: RedactRows
+
+    def __call__(self) -> Callable[[Rows], Rewritten]:
+        from lmops_core.kit import Rewritten
+
+        function = self.redact()
+
+        def rewrite(rows: Rows) -> Rewritten:
+            done = function(rows)
+            return Rewritten(done.lines, done.tally)
+
+        return rewrite

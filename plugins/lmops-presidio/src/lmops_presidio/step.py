@@ -7,9 +7,15 @@ from collections import deque
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lmops_core.contracts import EvidenceRecord, OutputAsset, StageContext, StageResult
+from lmops_core.contracts import (
+    EvidenceRecord,
+    InputAsset,
+    OutputAsset,
+    StageContext,
+    StageResult,
+)
 from lmops_core.errors import ValidationError
 from lmops_core.kit import (
     PARTITIONED_FORMAT,
@@ -20,17 +26,31 @@ from lmops_core.kit import (
     map_row_batches,
     part_lines,
     part_records,
+    rewrite_stored_partitions,
+    write_listing,
 )
-from lmops_core.runtimes import ChunkMapper
+from lmops_core.runtimes import ChunkMapper, PlannedMapper
 from lmops_presidio.chunks import redact_chunks
 from lmops_presidio.config import NER_ENTITIES
 from lmops_presidio.params import PiiRedactParams, StepSettings, step_settings
-from lmops_presidio.rows import Record, RedactRows, Tally, parse_record, redacted_rows
+from lmops_presidio.rows import (
+    Record,
+    RedactRows,
+    RedactStored,
+    Tally,
+    parse_record,
+    redacted_rows,
+)
+
+if TYPE_CHECKING:
+    from lmops_core.datasets.stored import StoredDataset
 from lmops_presidio.shapes import check_shape
 
 OUTPUT_FILE = "dataset.jsonl"
 #: The output folder when the input is partitioned: one output partition per input partition.
 OUTPUT_FOLDER = "dataset"
+#: The output when the workers stored its partitions: the listing of what they stored.
+STORED_LISTING = "dataset.partitions.json"
 
 
 class PiiRedactionStep(BaseOperation[PiiRedactParams]):
@@ -50,11 +70,14 @@ class PiiRedactionStep(BaseOperation[PiiRedactParams]):
     name = "pii-redact"
     input_roles = {"dataset": "dataset"}
     evidence_kinds = ("pii",)
+    #: On a cluster engine with an object store, the workers read and write the partitions
+    #: there themselves (:func:`_redact_in_store`).
+    reads_stored_partitions = True
 
     def execute(self, context: StageContext, params: PiiRedactParams) -> StageResult:
         """Redact the dataset in ``context`` and measure what was found and what is left."""
         source = context.input("dataset")
-        if source.asset_type != "dataset" or source.path is None or not source.path.exists():
+        if source.asset_type != "dataset" or not _has_files(source):
             raise ValidationError(
                 f'pii-redact: input "dataset" must be a dataset version, got {source.asset_type} '
                 f"at {source.path}"
@@ -62,11 +85,21 @@ class PiiRedactionStep(BaseOperation[PiiRedactParams]):
         settings = step_settings(params, dataset_meta=source.metadata)
         check_shape(source.kind)
         context.workdir.mkdir(parents=True, exist_ok=True)
-        partitioned = is_partitioned(source.path)
-        target = context.workdir / (OUTPUT_FOLDER if partitioned else OUTPUT_FILE)
         started = time.perf_counter()
         engine = context.data_engine(params.engine)
-        tally = _redact_file(context, settings, source.path, source.kind, target, engine)
+        info: dict[str, str] = {}
+        if source.stored is not None and isinstance(engine, PlannedMapper):
+            target, tally = _redact_in_store(context, settings, source.stored, engine)
+            fmt = PARTITIONED_FORMAT
+            # Where the partitions went, for the run's record (the evidence stays the same).
+            info["partitions"] = "read and written by the workers in the artifact store"
+        else:
+            # Left in the store for an engine that cannot plan work: fetched here (verified).
+            path = _local_path(source, context.workdir / "input")
+            partitioned = is_partitioned(path)
+            target = context.workdir / (OUTPUT_FOLDER if partitioned else OUTPUT_FILE)
+            tally = _redact_file(context, settings, path, source.kind, target, engine)
+            fmt = PARTITIONED_FORMAT if partitioned else "jsonl"
         elapsed = time.perf_counter() - started
         return StageResult(
             outputs=[
@@ -76,10 +109,11 @@ class PiiRedactionStep(BaseOperation[PiiRedactParams]):
                     path=target,
                     kind=source.kind,
                     derived_from=["dataset"],
-                    format=PARTITIONED_FORMAT if partitioned else "jsonl",
+                    format=fmt,
                     metadata={"pii_redacted": True},
                 )
             ],
+            info=info,
             evidence=[_evidence(settings, tally)],
             metrics={
                 "records": float(tally.records),
@@ -89,6 +123,43 @@ class PiiRedactionStep(BaseOperation[PiiRedactParams]):
             },
             params={**settings.guard.describe(), "workers": settings.workers},
         )
+
+
+def _has_files(source: InputAsset) -> bool:
+    """The input is on this disk, or left in the artifact store as partitions."""
+    return source.stored is not None or (source.path is not None and source.path.exists())
+
+
+def _local_path(source: InputAsset, dest: Path) -> Path:
+    """The input's files on this disk: exported by the runner, or fetched here (verified)
+    from the store, for an engine whose workers do not read it there."""
+    if source.path is not None:
+        return source.path
+    assert source.stored is not None  # _has_files
+    return source.stored.export(dest)
+
+
+def _redact_in_store(
+    context: StageContext, settings: StepSettings, stored: StoredDataset, engine: PlannedMapper
+) -> tuple[Path, Tally]:
+    """Partitions left in the artifact store: each worker fetches one (digest checked),
+    redacts it, and writes and stores the output partition of the same name; this process
+    adds up the counts and writes the listing of what was stored (never holding a row).
+    ``(listing, tally)``."""
+    shape = stored.manifest.shape
+    context.progress.start("pii-redact: stored partitions", total=float(stored.manifest.records))
+    tally = Tally()
+    written = []
+    setup = RedactStored(RedactRows(settings.guard, shape, settings.chunk_size))
+    for done in rewrite_stored_partitions(engine, setup, stored.partitions()):
+        written.append(done.partition)
+        for counts in done.results:
+            tally.merge(counts)
+        context.progress.advance(float(done.rows))
+    listing = context.workdir / STORED_LISTING
+    write_listing(listing, shape=shape, partitions=written)
+    context.progress.finish()
+    return listing, tally
 
 
 def _redact_file(
