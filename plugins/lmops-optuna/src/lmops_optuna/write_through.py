@@ -12,8 +12,8 @@ resumes from it as before; only the reads are served from memory.
 
 With ``defer_trials`` (a session that runs one trial at a time), a trial this session
 creates is kept in memory while it runs and reaches the database once, whole, in one
-transaction (Optuna's own ``create_new_trial`` with the finished trial as its template)
-when it finishes: one commit per trial instead of about ten. The database then holds
+transaction of a few multi-row inserts (:mod:`lmops_optuna.trial_rows`) when it
+finishes: one commit per trial instead of about ten. The database then holds
 every finished trial (complete, pruned or failed) with its parameters, intermediate
 values, attributes and result, as before; a trial a killed session was still running is
 simply not there (its runs stay in the registry, unclaimed by the study), and the resumed
@@ -23,7 +23,6 @@ sweep runs the trials still owed. Trials that are already in the database (queue
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -40,7 +39,7 @@ class WriteThroughStorage(optuna.storages.InMemoryStorage):
     """Optuna's in-memory storage mirroring ``backend`` (a study's database), written
     through: each write is committed to ``backend`` before memory changes."""
 
-    def __init__(self, backend: optuna.storages.BaseStorage, *, defer_trials: bool = False) -> None:
+    def __init__(self, backend: optuna.storages.RDBStorage, *, defer_trials: bool = False) -> None:
         super().__init__()
         self.backend = backend
         self.defer_trials = defer_trials
@@ -140,12 +139,18 @@ class WriteThroughStorage(optuna.storages.InMemoryStorage):
 
     def _flush(self, trial_id: int) -> None:
         """Write a deferred trial, now finished, to the database in one transaction."""
+        from lmops_optuna.trial_rows import NumberTaken, insert_finished_trial
+
         with self._opening:
             study_id = self._deferred.pop(trial_id)
-            finished = copy.deepcopy(super().get_trial(trial_id))
-            theirs = self.backend.create_new_trial(self._studies_in_backend[study_id], finished)
+            finished = super().get_trial(trial_id)
+            try:
+                theirs = insert_finished_trial(
+                    self.backend.engine, self._studies_in_backend[study_id], finished
+                )
+            except NumberTaken as taken:
+                raise self._foreign(study_id, taken.count, finished.number) from None
             self._trials_in_backend[trial_id] = theirs
-            self._same_number(study_id, trial_id, theirs)
 
     def set_trial_param(
         self,
