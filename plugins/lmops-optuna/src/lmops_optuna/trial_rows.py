@@ -44,7 +44,7 @@ def insert_finished_trial(engine: Engine, study_id: int, trial: FrozenTrial) -> 
         ).scalar_one()
         if count != trial.number:
             raise NumberTaken(int(count))
-        trial_id = conn.execute(
+        inserted = conn.execute(
             insert(trials).values(
                 number=trial.number,
                 study_id=study_id,
@@ -52,11 +52,13 @@ def insert_finished_trial(engine: Engine, study_id: int, trial: FrozenTrial) -> 
                 datetime_start=_utc(trial.datetime_start),
                 datetime_complete=_utc(trial.datetime_complete),
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert inserted is not None
+        trial_id = int(inserted[0])
         for table, rows in _child_rows(trial_id, trial):
             if rows:
                 conn.execute(insert(table), rows)
-    return int(trial_id)
+    return trial_id
 
 
 def _child_rows(trial_id: int, trial: FrozenTrial) -> list[tuple[Any, list[dict[str, Any]]]]:
