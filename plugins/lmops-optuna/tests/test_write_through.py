@@ -26,10 +26,10 @@ def objective(trial: optuna.Trial) -> float:
     return lr * rank
 
 
-def session(url: str, name: str, trials: int) -> optuna.Study:
+def session(url: str, name: str, trials: int, *, defer: bool = False) -> optuna.Study:
     study = optuna.create_study(
         study_name=name,
-        storage=session_storage(url),
+        storage=session_storage(url, defer_trials=defer),
         sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=2),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=1),
         load_if_exists=True,
@@ -44,16 +44,17 @@ def as_rows(trials: list[Any]) -> list[tuple[Any, ...]]:
     ]
 
 
+@pytest.mark.parametrize("defer", [False, True])
 def test_the_database_holds_what_the_session_holds_and_a_new_session_resumes(
-    tmp_path: Path,
+    tmp_path: Path, defer: bool
 ) -> None:
     url = f"sqlite:///{tmp_path / 'lmops.db'}"
-    first = session(url, "s", 4)
+    first = session(url, "s", 4, defer=defer)
     stored = optuna.load_study(study_name="s", storage=study_storage(url))
     assert as_rows(stored.get_trials()) == as_rows(first.get_trials())
     assert len(stored.trials) == 4 and all(t.user_attrs["version"] for t in stored.trials)
 
-    second = session(url, "s", 3)  # a new session loads the 4 trials and adds 3
+    second = session(url, "s", 3, defer=defer)  # a new session loads the 4 trials, adds 3
     assert [t.number for t in second.trials] == list(range(7))
     assert as_rows(second.get_trials()[:4]) == as_rows(first.get_trials())
     stored = optuna.load_study(study_name="s", storage=study_storage(url))
@@ -82,10 +83,47 @@ def test_reads_come_from_memory(tmp_path: Path) -> None:
         event.remove(engine, "before_cursor_execute", seen)
 
 
-def test_a_trial_added_by_another_session_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("defer", [False, True])
+def test_a_trial_added_by_another_session_is_refused(tmp_path: Path, defer: bool) -> None:
     url = f"sqlite:///{tmp_path / 'lmops.db'}"
-    mine = session(url, "two", 1)
+    mine = session(url, "two", 1, defer=defer)
     other = optuna.load_study(study_name="two", storage=study_storage(url))
     other.enqueue_trial({"learning_rate": 1e-3, "lora_r": 4})  # trial 1 in the database
     with pytest.raises(StageError, match="another session.*one sweep session per study"):
         mine.ask()
+
+
+def test_a_deferred_trial_reaches_the_database_whole_in_one_commit_when_it_ends(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'lmops.db'}"
+    study = session(url, "d", 1, defer=True)
+    engine = study_storage(url).engine
+    writing: set[Any] = set()  # connections whose transaction has written
+    commits: list[Any] = []  # commits of transactions that wrote
+
+    def wrote(conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        if not sql.lstrip().upper().startswith("SELECT"):
+            writing.add(conn)
+
+    def committed(conn: Any) -> None:
+        if conn in writing:
+            writing.discard(conn)
+            commits.append(conn)
+
+    event.listen(engine, "before_cursor_execute", wrote)
+    event.listen(engine, "commit", committed)
+    try:
+        trial = study.ask()
+        value = objective(trial)  # parameters, intermediate values, an attribute
+        assert not commits
+        stored = optuna.load_study(study_name="d", storage=study_storage(url))
+        assert [t.number for t in stored.trials] == [0]  # the running trial is not there
+        study.tell(trial, value)
+        assert len(commits) == 1  # written whole, in one transaction
+    finally:
+        event.remove(engine, "commit", committed)
+        event.remove(engine, "before_cursor_execute", wrote)
+    stored = optuna.load_study(study_name="d", storage=study_storage(url))
+    assert as_rows(stored.get_trials()) == as_rows(study.get_trials())
+    assert stored.trials[1].user_attrs == {"version": "model:t@1"}

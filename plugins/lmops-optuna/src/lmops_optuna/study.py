@@ -62,12 +62,14 @@ def study_storage(database_url: str) -> Any:
     )
 
 
-def session_storage(database_url: str) -> Any:
+def session_storage(database_url: str, *, defer_trials: bool = False) -> Any:
     """The storage one sweep session works on: its study read from memory, every write
-    committed to :func:`study_storage` first (see :mod:`lmops_optuna.write_through`)."""
+    committed to :func:`study_storage` first; with ``defer_trials`` (one trial at a time),
+    each trial it runs written once, whole, when it finishes (see
+    :mod:`lmops_optuna.write_through`)."""
     from lmops_optuna.write_through import WriteThroughStorage
 
-    return WriteThroughStorage(study_storage(database_url))
+    return WriteThroughStorage(study_storage(database_url), defer_trials=defer_trials)
 
 
 def sqlite_connection(path: str) -> sqlite3.Connection:

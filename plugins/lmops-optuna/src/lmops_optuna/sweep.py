@@ -48,7 +48,9 @@ class Sweep(BaseOperation[SweepParams]):
         seed = 0 if context.seed is None else int(context.seed)
         refs = {role: a.ref for role, a in context.inputs.items()}
         name = params.study or st.default_study_name(params, refs, seed)
-        storage = st.session_storage(context.store_url())
+        # One trial at a time: each trial reaches the database in one commit, when it ends
+        # (parallel trials take their numbers from the database as they start).
+        storage = st.session_storage(context.store_url(), defer_trials=params.n_jobs == 1)
         study = optuna.create_study(
             study_name=name,
             storage=storage,
