@@ -573,7 +573,7 @@ class Promotions(GovernancePart):
 def _changing(s: Session, row: Any) -> ApprovalRequest:
     """The request read as the plain row ``row``, as an object of ``s`` whose changes are
     written at the next flush (no second read: the row is the locked one just read)."""
-    req = ApprovalRequest(**row._mapping)
+    req = ApprovalRequest(**{column.key: getattr(row, column.key) for column in _REQUESTS.c})
     make_transient_to_detached(req)
     s.add(req)
     return req
