@@ -118,7 +118,7 @@ def _ingest(source: Path, home: Path) -> Callable[[], object]:
     from lmops_core.settings import Settings
     from lmops_core.workspace import Workspace
 
-    ws = Workspace.open(Settings(home=home, load_entry_points=False))  # type: ignore[call-arg]
+    ws = Workspace.open(Settings(home=home, load_entry_points=False))
     return lambda: ws.register_dataset("bench", source, shape="instruction")
 
 
