@@ -107,6 +107,16 @@ class InputAsset:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     stored: StoredDataset | None = None
 
+    def local_path(self, dest: Path) -> Path:
+        """The input's files on this process's disk: ``path``, or a ``stored`` dataset
+        fetched (each partition's digest checked) into the folder ``dest``, for an engine
+        whose workers do not read the store themselves."""
+        if self.path is not None:
+            return self.path
+        if self.stored is not None:
+            return self.stored.export(dest)
+        raise StageError(f'input "{self.role}" ({self.ref}) has no files to read')
+
 
 class PluginServices(RuntimeSource, GuardSource, GuardConfigSource, DataEngineSource, Protocol):
     """What other plugins offer an operation through the core (the plugin host has these)."""

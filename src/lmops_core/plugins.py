@@ -289,23 +289,28 @@ class PluginHost:
         return None
 
     def data_engine(self, name: str | None = None) -> ChunkMapper:
-        """The data engine ``name``, connected; ``None``: the one the settings configure.
+        """The data engine ``name``, connected; ``None``: the one the settings configure
+        (:meth:`data_engine_name`)."""
+        engine: DataEngine = self._require("data_engines", self.data_engine_name(name))
+        return engine.connect()
+
+    def data_engine_name(self, name: str | None = None) -> str:
+        """``name``, or with none the name of the engine the settings configure.
 
         With no name, the engine whose ``configured()`` is true runs (a cluster
         address in the environment); none configured means ``"local"``, and
         two configured at once is an error naming both rather than a guess.
         """
-        if name is None:
-            chosen = sorted(key for key, reg in self.data_engines.items() if reg.value.configured())
-            if len(chosen) > 1:
-                raise ValidationError(
-                    f"several data engines are configured ({', '.join(chosen)}): name one "
-                    "with the step's engine parameter",
-                    param="engine",
-                )
-            name = chosen[0] if chosen else "local"
-        engine: DataEngine = self._require("data_engines", name)
-        return engine.connect()
+        if name is not None:
+            return name
+        chosen = sorted(key for key, reg in self.data_engines.items() if reg.value.configured())
+        if len(chosen) > 1:
+            raise ValidationError(
+                f"several data engines are configured ({', '.join(chosen)}): name one "
+                "with the step's engine parameter",
+                param="engine",
+            )
+        return chosen[0] if chosen else "local"
 
     def guard_config_type(self, kind: str) -> GuardConfigType:
         """The type that checks and runs guard configurations of ``kind``, or an error."""

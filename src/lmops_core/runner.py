@@ -361,12 +361,7 @@ class StageRunner:
         than ``local`` (named, or the one configured), and the store can be opened by them."""
         if spec is None or not spec.reads_stored_partitions:
             return None
-        name = params.get("engine")
-        if name is None:
-            engines = self.plugins.data_engines.items()
-            configured = [key for key, reg in engines if reg.value.configured()]
-            name = configured[0] if len(configured) == 1 else None
-        if name is None or name == "local":
+        if self.plugins.data_engine_name(params.get("engine")) == "local":
             return None
         return self.artifacts.backend.worker_opener()
 

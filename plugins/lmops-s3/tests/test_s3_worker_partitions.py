@@ -78,7 +78,9 @@ def test_fetch_and_store_round_trip(
     out = dataset.export(tmp_path / "export")
     for part in manifest.partitions:
         assert digest_file(out / part.name) == part.digest
-    again = store_partition(store.worker_opener(), out / "part-1.parquet", name="p", rows=51)
+    path = out / "part-1.parquet"
+    written = Partition("p", digest_file(path), path.stat().st_size, 51)
+    again = store_partition(store.worker_opener(), path, written)
     assert again == Partition("p", manifest.partitions[1].digest, manifest.partitions[1].size, 51)
 
 
@@ -115,7 +117,8 @@ def test_a_partition_a_worker_stores_joins_the_runs_lease(
     path = tmp_path / "out.parquet"
     write_partition([{"prompt": "kept", "response": "ok"}], path)
     lease = store.open_lease("run-test")
-    part = store_partition(store.worker_opener(), path, name="out.parquet", rows=1, lease=lease)
+    written = Partition("out.parquet", digest_file(path), path.stat().st_size, 1)
+    part = store_partition(store.worker_opener(), path, written, lease=lease)
     # Dated two hours back, as a long run's first partition would be by the time it commits.
     old = repr(time.time() - 7200).encode()
     key = store.location.age_marker(part.digest)

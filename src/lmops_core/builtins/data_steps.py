@@ -24,7 +24,6 @@ from lmops_core.contracts import (
     AssetType,
     EvidenceKind,
     EvidenceRecord,
-    InputAsset,
     Metric,
     OperationParams,
     OutputAsset,
@@ -69,16 +68,6 @@ def _lines(path: Path) -> Iterator[bytes]:
 
 def _joined_text(shape: str, record: Mapping[str, Any]) -> str:
     return "\n".join(t for _, t in text_fields(shape, record))
-
-
-def _local_input(source: InputAsset, dest: Path) -> Path:
-    """The input's files on this process's disk: exported by the runner, or fetched here
-    from the store (an engine that cannot plan work gets the partitions that way)."""
-    if source.path is not None:
-        return source.path
-    if source.stored is not None:
-        return source.stored.export(dest)
-    raise StageError(f'input "{source.role}" ({source.ref}) has no files to read')
 
 
 class EngineParams(OperationParams):
@@ -251,7 +240,7 @@ class _FilterStep:
             # Where the partitions went, for the run's record (the evidence stays the same).
             result.info["partitions"] = "read and written by the workers in the artifact store"
             return result
-        in_path = _local_input(source, context.workdir / "input")
+        in_path = source.local_path(context.workdir / "input")
         # Partitioned: partition k of the output holds what is kept of partition k of the
         # input (same name, empty if nothing is), one partition open at a time.
         partitioned = in_path.is_dir()

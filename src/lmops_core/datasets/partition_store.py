@@ -252,11 +252,7 @@ class ValidateStored:
         """Validate ``part`` and store its canonical form under its own digest."""
         with fetched(part) as source, scratch_file() as out:
             checked = self.check.one(part.name, source, out)
-            info = store_partition(
-                part.opener, out, name=part.name, rows=checked.partition.rows, lease=part.lease
-            )
-        if info.digest != checked.partition.digest:  # the file changed between hashing and storing
-            raise IntegrityError(f"partition {part.name} changed while it was being stored")
+            store_partition(part.opener, out, checked.partition, lease=part.lease)
         return checked
 
 

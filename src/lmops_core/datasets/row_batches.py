@@ -44,7 +44,7 @@ from lmops_core.datasets.stored import (
     store_partition,
     worker_env,
 )
-from lmops_core.errors import IntegrityError, ValidationError
+from lmops_core.errors import ValidationError
 from lmops_core.extras import require
 from lmops_core.runtimes import ChunkFunction, ChunkMapper, Ready, map_planned
 
@@ -256,11 +256,7 @@ def _rewrite_one(function: RewriteFunction, part: StoredPartition) -> RewrittenP
             writer.abort()
             raise
         written = writer.close(part.name)
-        stored = store_partition(
-            part.opener, target, name=part.name, rows=written.rows, lease=part.lease
-        )
-    if stored.digest != written.digest:  # the file changed between writing and storing
-        raise IntegrityError(f"output partition {part.name} changed while it was stored")
+        stored = store_partition(part.opener, target, written, lease=part.lease)
     return RewrittenPartition(part.part, stored, read, results)
 
 
@@ -312,7 +308,7 @@ def write_kept(chunk: list[KeptRows]) -> list[int]:
     return [_write_kept(Path(job.source), job.mask, Path(job.target)).rows for job in chunk]
 
 
-def _write_kept(source: Path, mask: bytes, target: Path) -> Partition:
+def _write_kept(source: Path, mask: bytes, target: Path, name: str | None = None) -> Partition:
     writer = PartitionWriter(target)
     try:
         for raw, keep in zip(read_partition(source), mask, strict=True):
@@ -321,7 +317,7 @@ def _write_kept(source: Path, mask: bytes, target: Path) -> Partition:
     except BaseException:
         writer.abort()
         raise
-    return writer.close()
+    return writer.close(name)
 
 
 @dataclass(frozen=True)
@@ -338,18 +334,10 @@ def write_kept_stored(chunk: list[KeptStored]) -> list[Partition]:
     stored = []
     for job in chunk:
         with fetched(job.source) as source, scratch_file() as target:
-            written = _write_kept(source, job.mask, target)
-            source_part = job.source
-            part = store_partition(
-                source_part.opener,
-                target,
-                name=source_part.name,
-                rows=written.rows,
-                lease=source_part.lease,
+            written = _write_kept(source, job.mask, target, job.source.name)
+            stored.append(
+                store_partition(job.source.opener, target, written, lease=job.source.lease)
             )
-        if part.digest != written.digest:  # the file changed between writing and storing
-            raise IntegrityError(f"output partition {part.name} changed while it was stored")
-        stored.append(part)
     return stored
 
 

@@ -136,12 +136,18 @@ def fetched(part: StoredPartition) -> Iterator[Path]:
 
 
 def store_partition(
-    opener: StoreOpener, path: Path, *, name: str, rows: int, lease: str | None = None
+    opener: StoreOpener, path: Path, written: Partition, *, lease: str | None = None
 ) -> Partition:
-    """Store the partition file ``path`` (content-addressed, joining ``lease``) and describe
-    it as ``name``."""
+    """Store the partition file ``path``, written as ``written`` (its name, rows and digest),
+    content-addressed and joining ``lease``; ``written`` once the store holds those bytes.
+
+    :class:`IntegrityError` when the stored bytes' digest is not ``written``'s: the file
+    changed between writing and storing.
+    """
     (info,) = open_store(opener).put_files([path], lease=lease)
-    return Partition(name=name, digest=info.digest, size=info.size, rows=rows)
+    if info.digest != written.digest:
+        raise IntegrityError(f"partition {written.name} changed while it was being stored")
+    return written
 
 
 @contextmanager

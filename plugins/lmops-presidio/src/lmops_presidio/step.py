@@ -95,7 +95,7 @@ class PiiRedactionStep(BaseOperation[PiiRedactParams]):
             info["partitions"] = "read and written by the workers in the artifact store"
         else:
             # Left in the store for an engine that cannot plan work: fetched here (verified).
-            path = _local_path(source, context.workdir / "input")
+            path = source.local_path(context.workdir / "input")
             partitioned = is_partitioned(path)
             target = context.workdir / (OUTPUT_FOLDER if partitioned else OUTPUT_FILE)
             tally = _redact_file(context, settings, path, source.kind, target, engine)
@@ -128,15 +128,6 @@ class PiiRedactionStep(BaseOperation[PiiRedactParams]):
 def _has_files(source: InputAsset) -> bool:
     """The input is on this disk, or left in the artifact store as partitions."""
     return source.stored is not None or (source.path is not None and source.path.exists())
-
-
-def _local_path(source: InputAsset, dest: Path) -> Path:
-    """The input's files on this disk: exported by the runner, or fetched here (verified)
-    from the store, for an engine whose workers do not read it there."""
-    if source.path is not None:
-        return source.path
-    assert source.stored is not None  # _has_files
-    return source.stored.export(dest)
 
 
 def _redact_in_store(
