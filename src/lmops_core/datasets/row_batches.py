@@ -33,8 +33,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from lmops_core.artifacts.backend import StoreOpener
 from lmops_core.datasets.partitions import COLUMN, Partition, PartitionWriter, read_partition
 from lmops_core.datasets.readers import is_canonical_partition
 from lmops_core.datasets.stored import (
@@ -47,6 +48,26 @@ from lmops_core.datasets.stored import (
 from lmops_core.errors import ValidationError
 from lmops_core.extras import require
 from lmops_core.runtimes import ChunkFunction, ChunkMapper, Ready, map_planned
+
+
+class _OnStore(Protocol):
+    """A unit of work on a partition in the artifact store: how a worker opens that store."""
+
+    @property
+    def opener(self) -> StoreOpener: ...
+
+
+def _map_each_stored(
+    mapper: ChunkMapper, setup: Callable[[], ChunkFunction], jobs: Sequence[_OnStore]
+) -> Iterator[Any]:
+    """``setup()`` run on ``mapper``'s workers with each job as one chunk; each chunk's result,
+    in order.
+
+    The jobs' partitions are in one store: its endpoint and credentials (:func:`worker_env`
+    of the first job's opener) go to the workers' environment.
+    """
+    env = worker_env(jobs[0].opener) if jobs else {}
+    return map_planned(mapper, setup, [[job] for job in jobs], env=env)
 
 
 @dataclass(frozen=True)
@@ -192,9 +213,7 @@ def map_stored_row_batches(
     digest checked as it arrives) and runs ``setup()`` on each of its row groups. The
     store's endpoint and credentials go to the workers' environment.
     """
-    plan = [[part] for part in parts]
-    env = worker_env(parts[0].opener) if parts else {}
-    for batches in map_planned(mapper, OnRowGroups(setup, ship_rows), plan, env=env):
+    for batches in _map_each_stored(mapper, OnRowGroups(setup, ship_rows), parts):
         yield from batches
 
 
@@ -272,9 +291,7 @@ def rewrite_stored_partitions(
     canonical partition of the same name and stores it, content-addressed, joining the
     partition's lease. The store's endpoint and credentials go to the workers' environment.
     """
-    plan = [[part] for part in parts]
-    env = worker_env(parts[0].opener) if parts else {}
-    for (done,) in map_planned(mapper, RewriteStored(setup), plan, env=env):
+    for (done,) in _map_each_stored(mapper, RewriteStored(setup), parts):
         yield done
 
 
@@ -327,6 +344,11 @@ class KeptStored:
     source: StoredPartition
     mask: bytes
 
+    @property
+    def opener(self) -> StoreOpener:
+        """How a worker opens the store ``source`` is in (and stores the output in)."""
+        return self.source.opener
+
 
 def write_kept_stored(chunk: list[KeptStored]) -> list[Partition]:
     """Write and store each job's partition (where the engine runs it), under the source
@@ -344,9 +366,7 @@ def write_kept_stored(chunk: list[KeptStored]) -> list[Partition]:
 def write_kept_to_store(mapper: ChunkMapper, jobs: Sequence[KeptStored]) -> list[Partition]:
     """Every job's partition written and stored by ``mapper``'s workers, one per chunk, in
     order: the manifest entries the calling process assembles the output from."""
-    chunks = [[job] for job in jobs]
-    env = worker_env(jobs[0].source.opener) if jobs else {}
-    return [part for (part,) in map_planned(mapper, Ready(write_kept_stored), chunks, env=env)]
+    return [part for (part,) in _map_each_stored(mapper, Ready(write_kept_stored), jobs)]
 
 
 def write_kept_partitions(mapper: ChunkMapper, jobs: Sequence[KeptRows]) -> int:
