@@ -26,9 +26,9 @@ import os
 import pstats
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_api import POLICY, VERSIONS_PER_MODEL, seed_events, seed_requests  # noqa: E402
+from bench_api import VERSIONS_PER_MODEL, bench_workspace, seed_events, seed_requests  # noqa: E402
 
 
 def _cpu_ms(fn: Callable[[int], Any], n: int) -> float:
@@ -44,6 +44,16 @@ def _cpu_ms(fn: Callable[[int], Any], n: int) -> float:
     for i in range(n):
         fn(i)
     return (time.process_time() - t0) * 1e3 / n
+
+
+def _view(ws: Any, principal: Any, batch: list[str], i: int) -> None:
+    from lmops_core.api.console import views
+
+    views.request_view(ws, principal, batch[i])
+
+
+def _page(get: Callable[[str], None], batch: list[str], i: int) -> None:
+    get(f"/console/requests/{batch[i]}")
 
 
 def main() -> None:  # noqa: PLR0915 - a linear script reads best as one function
@@ -61,21 +71,8 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
     from lmops_core.api.app import create_app
     from lmops_core.api.cache import GenerationCache
     from lmops_core.api.console import views
-    from lmops_core.settings import Settings
-    from lmops_core.workspace import Workspace
 
-    tmp = Path(tempfile.mkdtemp(prefix="lmops-bench-console-"))
-    policies = tmp / "policies"
-    policies.mkdir()
-    (policies / "bench.yaml").write_text(POLICY)
-    settings = Settings(
-        home=tmp / "home",
-        database_url=args.database_url,
-        policies_dir=policies,
-        load_entry_points=False,
-        actor="bench",
-    )
-    ws = Workspace.open(settings)
+    ws = bench_workspace(args.database_url, "lmops-bench-console-")
     admin = ws.with_token(ws.governance.bootstrap_admin("bench-admin")).governance
     risk_token = admin.create_token("bench-risk", role="risk_officer")
     ids = seed_requests(ws, args.requests, 0)
@@ -102,11 +99,9 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
         async def inline(fn: Callable[..., Any], *a: Any, **k: Any) -> Any:
             return fn(*a, **k)
 
-        pages.run_in_threadpool = inline  # type: ignore[assignment]
+        vars(pages)["run_in_threadpool"] = inline
     loop = asyncio.new_event_loop()
-    client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
-    )
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1")
     form = loop.run_until_complete(client.get("/console/sign-in"))
     csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
     assert csrf is not None, "the sign-in form has no CSRF token"
@@ -147,7 +142,9 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
             prof.enable()
             inbox_pass(0)
         prof.disable()
-        pstats.Stats(prof).sort_stats("cumulative").print_stats("lmops_core|jinja|templates|sqlalchemy/(engine|orm/session)|pydantic|redact", 60)
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(
+            "lmops_core|jinja|templates|sqlalchemy/(engine|orm/session)|pydantic|redact", 60
+        )
         pstats.Stats(prof).sort_stats("tottime").print_stats(30)
         return
 
@@ -159,11 +156,11 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
     for r in range(args.rounds):
         batch = [next(unseen) for _ in range(n)]
         statements[0] = 0
-        view_ms = _cpu_ms(lambda i, b=batch: views.request_view(risk_ws, risk, b[i]), n)
+        view_ms = _cpu_ms(partial(_view, risk_ws, risk, batch), n)
         view_sql = statements[0] / n
         batch = [next(unseen) for _ in range(n)]
         statements[0] = 0
-        page_ms = _cpu_ms(lambda i, b=batch: get(f"/console/requests/{b[i]}"), n)
+        page_ms = _cpu_ms(partial(_page, get, batch), n)
         page_sql = statements[0] / n
         statements[0] = 0
         inbox_ms = _cpu_ms(inbox_pass, 2) / 50

@@ -154,12 +154,13 @@ def read_request_page(conn: Connection, request_id: str, *, audit_limit: int | N
         raise NotFoundError(f"approval request {request_id!r} does not exist")
     typ = req.asset_type
     stage = check_target_stage(req.target_stage, field="target_stage")
-    row = conn.execute(_version_query(typ), {"id": req.version_id, "stage": stage}).mappings()
-    row = row.first()
+    params = {"id": req.version_id, "stage": stage}
+    row = conn.execute(_version_query(typ), params).mappings().first()
     if row is None:
         raise NotFoundError(f"{typ} version id {req.version_id} does not exist")
     holder_id = row[_HOLDER_ID]
-    records, theirs = [], []
+    records: list[RowMapping] = []
+    theirs: list[RowMapping] = []
     # No holder: ``IN (id, NULL)`` matches the version's own evidence only.
     for e in conn.execute(
         _EVIDENCE_OF, {"typ": typ, "id": row["id"], "holder": holder_id}
