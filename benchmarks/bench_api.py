@@ -92,6 +92,25 @@ def _chunks(rows: list[dict[str, Any]]) -> Any:
 # -- seeding (direct SQL, bypasses the API and the service) ---------------------------------
 
 
+def bench_workspace(database_url: str | None, prefix: str) -> Any:
+    """A fresh store in a new temporary folder, with the benchmark's policy."""
+    from lmops_core.settings import Settings
+    from lmops_core.workspace import Workspace
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    policies = tmp / "policies"
+    policies.mkdir()
+    (policies / "bench.yaml").write_text(POLICY)
+    settings = Settings(
+        home=tmp / "home",
+        database_url=database_url,
+        policies_dir=policies,
+        load_entry_points=False,
+        actor="bench",
+    )
+    return Workspace.open(settings)
+
+
 def seed_requests(ws: Any, count: int, with_evidence: int) -> list[str]:
     """Insert ``count`` models versions and one valid pending request for each.
 
@@ -488,21 +507,8 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
         ap.add_argument(flag, action="store_true", help=help_text)
     args = ap.parse_args()
 
-    from lmops_core.settings import Settings
-    from lmops_core.workspace import Workspace
-
-    tmp = Path(tempfile.mkdtemp(prefix="lmops-bench-api-"))
-    policies = tmp / "policies"
-    policies.mkdir()
-    (policies / "bench.yaml").write_text(POLICY)
-    settings = Settings(
-        home=tmp / "home",
-        database_url=args.database_url,
-        policies_dir=policies,
-        load_entry_points=False,
-        actor="bench",
-    )
-    ws = Workspace.open(settings)
+    ws = bench_workspace(args.database_url, "lmops-bench-api-")
+    settings, policies = ws.settings, ws.settings.policies_dir
     backend = "postgresql" if ws.db.dialect == "postgresql" else "sqlite"
     # Granting roles and deciding need a credential, not a name: the audited bootstrap.
     admin_token = ws.governance.bootstrap_admin("bench-admin")

@@ -618,3 +618,27 @@ def test_prompt_request_page_shows_system_prompt_and_target_model(
     assert "Answer: {question}" in page
     plain = _ok(client.get(f"/console/requests/{request_for(client, sqlite_env)}"))
     assert 'id="prompt"' not in plain
+
+
+def test_inbox_rows_compose_their_cells_from_the_queue() -> None:
+    from lmops_core.api.console import views
+    from lmops_core.governance.schemas import Principal
+    from lmops_core.governance.views import QueuedRequest
+
+    now = utcnow()
+
+    def queued(rid: str, so_far: dict[str, int]) -> QueuedRequest:
+        return QueuedRequest(
+            rid, "model", f"model:chat/x@{len(rid)}", "production", "eng", now - timedelta(hours=2),
+            now + timedelta(days=1), {"validator": 1, "risk_officer": 2}, so_far, True, "eng",
+            "high", "chat/x", len(rid),
+        )  # fmt: skip
+
+    queue = [queued("a/b", {}), queued("c", {"validator": 1, "risk_officer": 2})]
+    reviewer = Principal(user="val", roles=frozenset({"validator", "risk_officer"}))
+    listed = views.inbox_queue(queue, reviewer, scope="all", asset_type="", target_stage="")
+    first, done = views.inbox_page(listed, 1).rows
+    assert (first.asset, first.version, first.link) == ("chat/x", 3, "a%2Fb")
+    assert first.missing_text == "validator ×1, risk_officer ×2"
+    assert first.roles_text == "validator, risk_officer" and first.age == "2h 0m"
+    assert (done.missing_text, done.roles_text) == ("none", "— (read only)")

@@ -72,16 +72,16 @@ _DECISIONS = (
     .order_by(ApprovalDecision.__table__.c.id)  # type: ignore[attr-defined]
 )
 _EVIDENCE = Evidence.__table__  # type: ignore[attr-defined]
+#: The evidence of one or two versions (the request's, the stage holder's), oldest first.
 _EVIDENCE_OF = (
     select(_EVIDENCE)
-    .where(_EVIDENCE.c.subject_type == bindparam("typ"), _EVIDENCE.c.subject_id == bindparam("id"))
+    .where(
+        _EVIDENCE.c.subject_type == bindparam("typ"),
+        _EVIDENCE.c.subject_id.in_([bindparam("id"), bindparam("holder")]),
+    )
     .order_by(_EVIDENCE.c.id)
 )
 _EDGES = LineageEdge.__table__  # type: ignore[attr-defined]
-_LINEAGE = select(
-    exists().where(_EDGES.c.child_type == bindparam("typ"), _EDGES.c.child_id == bindparam("id")),
-    exists().where(_EDGES.c.parent_type == bindparam("typ"), _EDGES.c.parent_id == bindparam("id")),
-)
 _EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
 #: A request's events: its ref is the (indexed) subject, its id is in the JSON body.
 _AUDIT = (
@@ -97,53 +97,84 @@ _AUDIT = (
 _VERSION_COLUMNS = ("version", "digest", "stage", "status", "created_at", "created_by")
 
 
+#: Labels of the stage holder's columns in the version query.
+_HOLDER_ID, _HOLDER_VERSION, _HOLDER_DIGEST = "holder_id", "holder_version", "holder_digest"
+
+
 @functools.cache
-def _version_queries(asset_type: str) -> tuple[Select[Any], Select[Any]]:
-    """For one asset type: a version with its asset's name, id and risk tier; and the
-    version of an asset in a stage."""
+def _version_query(asset_type: str) -> Select[Any]:
+    """For one asset type, one statement: a version with its asset's name and risk tier,
+    the other version of that asset now in a stage (outer-joined: none is fine), and
+    whether any lineage edge names the version as child or as parent."""
     asset_cls, version_cls, fk = store.asset_classes(asset_type)
     assets, versions = asset_cls.__table__, version_cls.__table__
-    tier = assets.c.risk_tier if "risk_tier" in assets.c else None
-    columns = [versions, assets.c.name.label("asset_name")]
-    if tier is not None:
-        columns.append(tier.label("asset_risk_tier"))
-    version = (
+    holder = versions.alias("holder")
+    columns = [
+        versions,
+        assets.c.name.label("asset_name"),
+        holder.c.id.label(_HOLDER_ID),
+        holder.c.version.label(_HOLDER_VERSION),
+        holder.c.digest.label(_HOLDER_DIGEST),
+        exists()
+        .where(_EDGES.c.child_type == asset_type, _EDGES.c.child_id == versions.c.id)
+        .label("has_parents"),
+        exists()
+        .where(_EDGES.c.parent_type == asset_type, _EDGES.c.parent_id == versions.c.id)
+        .label("has_children"),
+    ]
+    if "risk_tier" in assets.c:
+        columns.append(assets.c.risk_tier.label("asset_risk_tier"))
+    return (
         select(*columns)
         .join(assets, assets.c.id == versions.c[fk])
+        .outerjoin(
+            holder,
+            (holder.c[fk] == versions.c[fk])
+            & (holder.c.stage == bindparam("stage"))
+            & (holder.c.id != versions.c.id),
+        )
         .where(versions.c.id == bindparam("id"))
+        # One stage holds one version of an asset; should two ever claim it, the lowest id
+        # is shown, the same one on every read.
+        .order_by(holder.c.id)
+        .limit(1)
     )
-    holder = select(versions).where(
-        versions.c[fk] == bindparam("asset_id"), versions.c.stage == bindparam("stage")
-    )
-    return version, holder
 
 
 def read_request_page(conn: Connection, request_id: str, *, audit_limit: int | None) -> RequestPage:
     """Request ``request_id`` with what its page shows, read on ``conn`` (one transaction
-    for a consistent page); its audit events too unless ``audit_limit`` is None."""
+    for a consistent page); its audit events too unless ``audit_limit`` is None.
+
+    Five statements whatever the request: the request; its version with the asset, the
+    version now in the target stage and whether lineage touches it; the evidence of both
+    versions; the decisions; the audit trail (when asked for).
+    """
     req = conn.execute(_REQUEST, {"id": request_id}).first()
     if req is None:
         raise NotFoundError(f"approval request {request_id!r} does not exist")
     typ = req.asset_type
-    version_query, holder_query = _version_queries(typ)
-    row = conn.execute(version_query, {"id": req.version_id}).mappings().first()
+    stage = check_target_stage(req.target_stage, field="target_stage")
+    params = {"id": req.version_id, "stage": stage}
+    row = conn.execute(_version_query(typ), params).mappings().first()
     if row is None:
         raise NotFoundError(f"{typ} version id {req.version_id} does not exist")
-    fk = store.asset_classes(typ)[2]
-    stage = check_target_stage(req.target_stage, field="target_stage")
-    holder = conn.execute(holder_query, {"asset_id": row[fk], "stage": stage}).first()
+    holder_id = row[_HOLDER_ID]
+    records: list[RowMapping] = []
+    theirs: list[RowMapping] = []
+    # No holder: ``IN (id, NULL)`` matches the version's own evidence only.
+    for e in conn.execute(
+        _EVIDENCE_OF, {"typ": typ, "id": row["id"], "holder": holder_id}
+    ).mappings():
+        (records if e["subject_id"] == row["id"] else theirs).append(e)
     current = None
-    if holder is not None and holder.id != row["id"]:
+    if holder_id is not None:
         current = {
-            "ref": store.version_ref(typ, row["asset_name"], holder.version),
-            "digest": holder.digest,
+            "ref": store.version_ref(typ, row["asset_name"], row[_HOLDER_VERSION]),
+            "digest": row[_HOLDER_DIGEST],
             "evidence": {
-                e.kind: e.metrics
-                for e in conn.execute(_EVIDENCE_OF, {"typ": typ, "id": holder.id})
-                if e.kind not in GOVERNANCE_KINDS
+                e["kind"]: e["metrics"] for e in theirs if e["kind"] not in GOVERNANCE_KINDS
             },
         }
-    records = conn.execute(_EVIDENCE_OF, {"typ": typ, "id": row["id"]}).mappings().all()
     decisions = conn.execute(_DECISIONS, {"id": request_id}).all()
     detail = ApprovalRequestDetail(
         **public_fields(req, decisions),
@@ -155,7 +186,6 @@ def read_request_page(conn: Connection, request_id: str, *, audit_limit: int | N
         current_in_stage=current,
     )
     ref = store.version_ref(typ, row["asset_name"], row["version"])
-    has_parents, has_children = conn.execute(_LINEAGE, {"typ": typ, "id": row["id"]}).one()
     return RequestPage(
         request=detail,
         version=PageVersion(
@@ -165,8 +195,8 @@ def read_request_page(conn: Connection, request_id: str, *, audit_limit: int | N
             **{name: row[name] for name in _VERSION_COLUMNS},
         ),
         evidence=evidence_public(ref, records),
-        has_parents=bool(has_parents),
-        has_children=bool(has_children),
+        has_parents=bool(row["has_parents"]),
+        has_children=bool(row["has_children"]),
         audit=None if audit_limit is None else _audit(conn, ref, request_id, audit_limit),
     )
 

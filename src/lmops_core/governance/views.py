@@ -109,6 +109,9 @@ class QueuedRequest:
     separation_of_duties: bool
     author: str
     risk_tier: str | None
+    #: The asset's name and the version's number (what ``ref`` names, read with it).
+    name: str
+    version: int
     status: str = "pending"
 
 
@@ -217,6 +220,8 @@ class RequestViews:
                         col(ApprovalRequest.separation_of_duties),
                         version_cls.created_by,
                         tier if tier is not None else literal(None),
+                        asset_cls.name,
+                        version_cls.version,
                     )
                     .join(version_cls, version_cls.id == col(ApprovalRequest.version_id))
                     .join(asset_cls, asset_cls.id == getattr(version_cls, fk))
@@ -234,6 +239,8 @@ class RequestViews:
                     sod,
                     author,
                     risk,
+                    name,
+                    number,
                 ) in s.connection().execute(q):
                     needs = decoded.get(raw) if isinstance(raw, str) else raw
                     if needs is None:
@@ -242,7 +249,7 @@ class RequestViews:
                     out.append(
                         QueuedRequest(
                             rid, typ, ref, stage, by, aware(created), aware(expires), needs,
-                            approvals.get(rid, {}), sod, author, risk,
+                            approvals.get(rid, {}), sod, author, risk, name, number,
                         )
                     )  # fmt: skip
         out.sort(key=lambda r: (r.created_at, r.id))
