@@ -43,6 +43,7 @@ import asyncio
 import gc
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -598,10 +599,12 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
             str(args.workers),
         ],
         env=env,
+        start_new_session=True,  # its workers are stopped with it
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        # Each worker process imports lmops and opens the store before it serves.
+        deadline = time.monotonic() + 60 + 60 * args.workers
         while True:
             try:
                 if httpx.get(f"{base}/health", timeout=1).status_code == 200:
@@ -840,8 +843,12 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
     finally:
         if server.poll() is not None:
             print(f"the API server exited early with status {server.returncode}")
-        server.terminate()
-        server.wait(timeout=30)
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
         ws.close()
 
 
