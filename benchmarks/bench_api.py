@@ -778,7 +778,12 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
             print(
                 f"SDK approve: {cpu_a * 1e3 / len(rest):.2f} ms CPU per approval, of which "
                 f"{writes.cpu_s * 1e3 / len(rest):.2f} ms ({writes.cpu_s / cpu_a:.0%}) inside "
-                f"{writes.count / len(rest):.1f} write transaction(s) (one at a time on SQLite)"
+                f"{writes.count / len(rest):.1f} write transaction(s)"
+                + (
+                    " (one at a time on SQLite, whatever the workers)"
+                    if backend == "sqlite"
+                    else ""
+                )
             )
         print(
             f"\nlist p99 {list_p99 * 1e3:.1f} ms vs target 50 ms: "
