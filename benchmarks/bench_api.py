@@ -18,14 +18,18 @@
    console's views in-process. Approving (target p99 <= 100 ms) runs after the console.
    Server CPU per call: the same routes sent by one client, each timed by the user + system
    CPU time the server process spent (``/proc``; Linux): on a machine other work loads,
-   this says what one core serves where latencies say little. The server is one process
-   (one uvicorn worker), as ``lmops serve`` runs it.
+   this says what one core serves where latencies say little (summed over the server's
+   worker processes). The server runs ``--workers`` processes (default 1), as
+   ``lmops serve --workers N`` does: uvicorn workers built by ``worker_app`` from the
+   environment; console sign-ins live in the store, so every worker serves the session.
+   The in-process approve baseline also reports how much of an approval's CPU is spent
+   inside its write transaction, which SQLite runs one at a time whatever the workers.
 4. Grow the audit chain to V events (default 1,000,000) and time ``POST /api/v1/audit/verify``
    and, as baseline, ``Workspace.verify_audit()`` in-process (target >= 200k events/s).
 
     .venv/bin/python benchmarks/bench_api.py [--database-url URL] [--requests 10000]
         [--events 100000] [--verify-events 1000000] [--clients 50] [--list-calls 2000]
-        [--approvals 1000] [--console-calls 1000] [--cpu-calls 100] [--no-verify]
+        [--approvals 1000] [--console-calls 1000] [--cpu-calls 100] [--workers 1] [--no-verify]
 
 PostgreSQL: create an empty database first, e.g.
 ``createdb -h 127.0.0.1 -U postgres lmops_bench_api`` and pass
@@ -39,6 +43,7 @@ import asyncio
 import gc
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -63,16 +68,13 @@ POLICY = production_policy(
 VERSIONS_PER_MODEL = 10
 CHUNK = 5_000
 
+# The store comes from the environment (LMOPS_*), as each ``lmops serve`` worker reads it.
 SERVER = r"""
 import sys, uvicorn
-from lmops_core.api.app import create_app, prepare_for_serving
-from lmops_core.settings import Settings
-settings = Settings(home=sys.argv[1], database_url=sys.argv[2] or None,
-                    policies_dir=sys.argv[3], load_entry_points=False, actor="server")
-app = create_app(settings=settings)
-prepare_for_serving(app)  # as ``lmops serve`` does
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[4]),
-            log_level=sys.argv[5], access_log=False,
+from lmops_core.api.app import WORKER_APP
+uvicorn.run(WORKER_APP, factory=True, workers=int(sys.argv[3]),
+            host="127.0.0.1", port=int(sys.argv[1]),
+            log_level=sys.argv[2], access_log=False,
             # uvicorn's default of 5 s can close a keep-alive connection just as a client
             # reuses it when the loaded server's event loop runs late (httpx ReadError).
             timeout_keep_alive=60)
@@ -445,13 +447,58 @@ def console_runs(
     return [r for r in runs if "warm-up" not in r[0]]
 
 
+def _stats() -> dict[int, list[str]]:
+    """The fields after the command name of every process's ``/proc/PID/stat``."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                out[int(entry)] = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+    return out
+
+
 def server_cpu_s(pid: int) -> float | None:
-    """CPU seconds (user + system, all threads) the process ``pid`` has used; None off Linux."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+    """CPU seconds (user + system, all threads) the process ``pid`` and the processes it
+    started (its uvicorn workers) have used; None off Linux."""
+    if not Path(f"/proc/{pid}/stat").exists():
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    stats = _stats()
+    tree, frontier = {pid}, {pid}
+    while frontier:
+        frontier = {p for p, f in stats.items() if int(f[1]) in frontier} - tree
+        tree |= frontier
+    ticks = sum(int(stats[p][11]) + int(stats[p][12]) for p in tree if p in stats)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+class WriteTimer:
+    """CPU time the calling thread spends inside ``db.write()`` transactions, and their count.
+
+    Wraps the workspace's database: on SQLite one write transaction runs at a time
+    whatever the number of server processes, so this share of an approval's CPU does
+    not gain from more workers.
+    """
+
+    def __init__(self, db: Any) -> None:
+        import contextlib
+
+        self.cpu_s = 0.0
+        self.count = 0
+        write = db.write
+
+        @contextlib.contextmanager
+        def timed() -> Any:
+            t0 = time.thread_time()
+            try:
+                with write() as session:
+                    yield session
+            finally:
+                self.cpu_s += time.thread_time() - t0
+                self.count += 1
+
+        db.write = timed
 
 
 def cpu_per_call(
@@ -501,6 +548,9 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
     )
     ap.add_argument("--database-url", default=None)
     ap.add_argument("--server-log-level", default="warning")
+    ap.add_argument(
+        "--workers", type=int, default=1, help="server processes (uvicorn workers), as serve"
+    )
     for flag, default, help_text in COUNTS:
         ap.add_argument(flag, type=int, default=default, help=help_text)
     for flag, help_text in SWITCHES:
@@ -534,23 +584,33 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
     )
 
     port = _free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "LMOPS_HOME": str(settings.home),
+        "LMOPS_POLICIES_DIR": str(policies),
+        "LMOPS_LOAD_ENTRY_POINTS": "false",
+        "LMOPS_ACTOR": "server",
+    }
+    env.pop("LMOPS_DATABASE_URL", None)
+    if args.database_url:
+        env["LMOPS_DATABASE_URL"] = args.database_url
     server = subprocess.Popen(
         [
             sys.executable,
             "-c",
             SERVER,
-            str(settings.home),
-            args.database_url or "",
-            str(policies),
             str(port),
             args.server_log_level,
+            str(args.workers),
         ],
         env=env,
+        start_new_session=True,  # its workers are stopped with it
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        # Each worker process imports lmops and opens the store before it serves.
+        deadline = time.monotonic() + 60 + 60 * args.workers
         while True:
             try:
                 if httpx.get(f"{base}/health", timeout=1).status_code == 200:
@@ -567,7 +627,8 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
         )
         print(
             f"\n{backend}: {args.clients} concurrent clients, {args.requests} pending "
-            f"requests, {args.events}+ audit events"
+            f"requests, {args.events}+ audit events, {args.workers} server process(es); "
+            f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
         )
         print(header)
         print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
@@ -690,12 +751,15 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
         print(_row(f"HTTP list, {args.clients - writers} clients, while", lat_m, wall_m, st_m))
         print(_row(f"  {writers} clients approve", lat_w, wall_w, st_w))
         rest = request_ids[args.approvals : args.approvals + args.sdk_calls]
+        writes = WriteTimer(ws.db)
+        cpu_a0 = time.thread_time()
         sdk_a = _sdk_timings(
             lambda i: val2.decide(
                 rest[i], approve=True, role="validator", comment="bench approval"
             ),
             len(rest),
         )
+        cpu_a = time.thread_time() - cpu_a0
         print(_row("SDK approve, 1 caller (base)", sdk_a, sum(sdk_a), {}))
         if n_cpu:
             first = used + args.mixed_approvals
@@ -710,9 +774,23 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
             cpu.append(
                 ("approve (1 of 2 approvals)", cpu_per_call(server.pid, base, val_token, approvals))
             )
-            print(f"\nserver CPU per call ({backend}, 1 client, warm, 1 server process):")
+            print(
+                f"\nserver CPU per call ({backend}, 1 client, warm, "
+                f"{args.workers} server process(es)):"
+            )
             for name, figure in cpu:
                 print(f"| {name:<34} | {figure}")
+        if rest:
+            print(
+                f"SDK approve: {cpu_a * 1e3 / len(rest):.2f} ms CPU per approval, of which "
+                f"{writes.cpu_s * 1e3 / len(rest):.2f} ms ({writes.cpu_s / cpu_a:.0%}) inside "
+                f"{writes.count / len(rest):.1f} write transaction(s)"
+                + (
+                    " (one at a time on SQLite, whatever the workers)"
+                    if backend == "sqlite"
+                    else ""
+                )
+            )
         print(
             f"\nlist p99 {list_p99 * 1e3:.1f} ms vs target 50 ms: "
             f"{'MET' if list_p99 <= 0.050 else 'NOT MET'}; p50 ratio HTTP 1 client / SDK "
@@ -776,8 +854,12 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
     finally:
         if server.poll() is not None:
             print(f"the API server exited early with status {server.returncode}")
-        server.terminate()
-        server.wait(timeout=30)
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
         ws.close()
 
 

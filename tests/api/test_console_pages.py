@@ -264,7 +264,34 @@ def test_expired_session_and_sign_out_go_back_to_sign_in(
 def test_revoking_the_token_ends_the_session(client: TestClient, sqlite_env: Env) -> None:
     sign_in(client, sqlite_env.tokens["risk"], "risk")
     token_id = sqlite_env.tokens["risk"].split("_")[1]
+    sessions = client.app.state.console_sessions  # type: ignore[attr-defined]
+    assert len(sessions) == 1
     sqlite_env.ws.with_token(sqlite_env.tokens["root-admin"]).governance.revoke_token(token_id)
+    assert client.get("/console", follow_redirects=False).status_code == 303
+    assert len(sessions) == 0  # the session's row is gone, for every server process
+
+
+def test_sessions_live_in_the_store_never_the_token_in_clear(
+    client: TestClient, sqlite_env: Env
+) -> None:
+    sign_in(client, sqlite_env.tokens["risk"], "risk")
+    session_id = client.cookies[SESSION_COOKIE]
+    token = sqlite_env.tokens["risk"]
+    with sqlite_env.ws.db.engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT * FROM console_sessions").all()
+    assert len(rows) == 1
+    stored = " ".join(str(v) for v in rows[0])
+    assert token not in stored and token.split("_")[2] not in stored
+    assert session_id not in stored and token.split("_")[1] in stored  # the token's id only
+    # A second app on the same store (another server process) honours the session...
+    other = create_app(sqlite_env.ws, api_settings=ApiSettings(allowed_hosts=["testserver"]))
+    with TestClient(other) as second:
+        second.cookies.set(SESSION_COOKIE, session_id, path="/console")
+        page = second.get("/console")
+        assert page.status_code == 200 and 'id="signed-in-as">risk<' in page.text
+        # ...and a sign-out through it ends the session in the first one at once.
+        out = second.post("/console/sign-out", data={"csrf": csrf_of(page.text)})
+        assert out.status_code == 200 and "sign-in" in str(out.url)
     assert client.get("/console", follow_redirects=False).status_code == 303
 
 

@@ -159,19 +159,60 @@ def prepare_for_serving(app: FastAPI) -> None:
     gc.freeze()
 
 
+def worker_app() -> FastAPI:
+    """The app one ``lmops serve`` worker process runs (uvicorn's ``factory``).
+
+    Everything comes from the environment (``LMOPS_*`` and ``LMOPS_API_*``), which
+    each worker process inherits; console sessions live in the store, so the
+    workers share them.
+    """
+    app = create_app()
+    prepare_for_serving(app)
+    return app
+
+
+#: The import string uvicorn starts each worker process from.
+WORKER_APP = f"{__name__}:{worker_app.__name__}"
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = 8650,
     *,
     settings: Settings | None = None,
     workspace: Workspace | None = None,
+    workers: int = 1,
 ) -> None:
-    """Run the admin API with uvicorn; binds loopback unless told otherwise."""
+    """Run the admin API with uvicorn; binds loopback unless told otherwise.
+
+    With ``workers`` above 1, uvicorn starts that many processes, each building
+    :func:`worker_app` from the environment (so ``settings`` and ``workspace``,
+    which cannot cross into them, must be left out).
+    """
     import uvicorn
 
+    options = {"host": host, "port": port, "proxy_headers": False, "server_header": False}
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    if workers > 1:
+        if settings is not None or workspace is not None:
+            raise ValueError(
+                "with more than one worker each process reads its settings from the "
+                "environment; do not pass settings or a workspace"
+            )
+        uvicorn.run(WORKER_APP, factory=True, workers=workers, **options)  # type: ignore[arg-type]
+        return
     app = create_app(workspace, settings=settings)
     prepare_for_serving(app)
-    uvicorn.run(app, host=host, port=port, proxy_headers=False, server_header=False)
+    uvicorn.run(app, **options)  # type: ignore[arg-type]
 
 
-__all__ = ["JsonOnlyMiddleware", "WorkspaceHolder", "create_app", "prepare_for_serving", "serve"]
+__all__ = [
+    "WORKER_APP",
+    "JsonOnlyMiddleware",
+    "WorkspaceHolder",
+    "create_app",
+    "prepare_for_serving",
+    "serve",
+    "worker_app",
+]

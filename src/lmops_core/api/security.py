@@ -186,15 +186,23 @@ async def cached_json(request: Request, key: Hashable, build: Callable[[], BaseM
 async def session_principal(request: Request) -> Principal:
     """The principal of the request's console session; refused when there is none.
 
-    The session's token is checked again like a bearer token (cached per store
-    generation), so revoking the token or a role ends the session's rights at once.
+    The session is read from the store by primary key on every request, so a sign-out
+    through another server process holds at once. Its token is checked again like a
+    bearer token (cached per access generation), so revoking the token or a role ends
+    the session's rights at once; a session whose token no longer authenticates is
+    deleted.
     """
     store: SessionStore = request.app.state.console_sessions
-    session = store.get(request.cookies.get(SESSION_COOKIE))
+    session_id = request.cookies.get(SESSION_COOKIE)
+    session = await run_in_threadpool(store.get, session_id) if session_id else None
     if session is None:
         raise AuthenticationError("sign in to the console first (no session, or it expired)")
     request.state.console_session = session
-    principal = await authenticate(request, session.token.get_secret_value())
+    try:
+        principal = await authenticate(request, session.token.get_secret_value())
+    except AuthenticationError:
+        await run_in_threadpool(store.end, session_id)
+        raise
     request.state.console_principal = principal
     return principal
 

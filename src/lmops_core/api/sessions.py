@@ -1,11 +1,15 @@
-"""Console sign-ins: a bearer token exchanged once for a server-side session.
+"""Console sign-ins: a bearer token exchanged once for a session kept in the store.
 
 The browser holds only a random session id in an HttpOnly, SameSite=Strict
-cookie; the token stays in this process, so a page can act as its owner through
-the same :meth:`~lmops_core.workspace.Workspace.as_principal` door the JSON API
-uses. Each session has its own CSRF token, which every console form carries.
-Sessions live in memory: restarting the server signs everyone out, which is the
-safe direction to fail.
+cookie. The store (table ``console_sessions``, revision 0016) holds a row found
+by a digest of that id, naming the token by its id and keeping the bearer token
+sealed (AES-GCM) under a key derived from the session id: neither a copy of the
+database nor the cookie alone yields the token. Each request reads its row by
+primary key, unseals the token and acts as its owner through the same
+:meth:`~lmops_core.workspace.Workspace.as_principal` door the JSON API uses, so
+every server process (``lmops serve --workers N``) honours a sign-in made
+through another, and a sign-out or an expiry seen by any of them holds for all
+at once. Each session's CSRF token is derived from its id, so it is never stored.
 """
 
 from __future__ import annotations
@@ -13,26 +17,62 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
+from base64 import urlsafe_b64encode
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import SecretStr
+from sqlalchemy import bindparam, delete, func, select
+from sqlmodel import col
 
+from lmops_core.governance.models import ConsoleSignIn
+from lmops_core.governance.schemas import Principal
+from lmops_core.registry.db import Database
 from lmops_core.registry.models import utcnow
 
 #: The cookie that carries the session id.
 SESSION_COOKIE = "lmops_console"
 #: The cookie that carries the sign-in form's CSRF token (before any session exists).
 SIGN_IN_COOKIE = "lmops_console_sign_in"
-#: Sessions one process keeps at most; the oldest is dropped to admit a new one.
+#: Sessions the store keeps at most; the oldest is dropped to admit a new one.
 MAX_SESSIONS = 10_000
+_NONCE_BYTES = 12
+
+#: Built once: every console request reads its session with it.
+_BY_ID = select(
+    col(ConsoleSignIn.user),
+    col(ConsoleSignIn.token_id),
+    col(ConsoleSignIn.sealed_token),
+    col(ConsoleSignIn.expires_at),
+).where(col(ConsoleSignIn.id) == bindparam("id"))
 
 
-def _key(session_id: str) -> bytes:
-    # Keyed by digest: a dump of the process's memory does not hand out live cookies.
-    return hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).digest()
+def _row_id(session_id: str) -> str:
+    # Found by digest: the store never holds a live cookie.
+    return hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _derived(session_id: str, purpose: bytes) -> bytes:
+    """A 32-byte secret for ``purpose``, derived from the session id (HMAC-SHA256)."""
+    return hmac.new(session_id.encode("utf-8", "surrogatepass"), purpose, hashlib.sha256).digest()
+
+
+def _bound(row_id: str, user: str, token_id: str) -> bytes:
+    # Authenticated with the seal: a sealed token moved to another row does not open.
+    return f"{row_id}\x00{user}\x00{token_id}".encode()
+
+
+def _csrf_of(session_id: str) -> str:
+    return urlsafe_b64encode(_derived(session_id, b"lmops console csrf")).decode().rstrip("=")
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands timestamps back without their zone; they are stored in UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def same_secret(given: str | None, expected: str) -> bool:
@@ -53,56 +93,135 @@ class ConsoleSession:
 
 
 class SessionStore:
-    """Sessions by id, each valid until its expiry; thread-safe.
+    """Sessions in the store, each valid until its expiry, shared by every server process.
 
-    ``clock`` gives the current time (UTC); tests hand in their own to expire a
-    session without waiting.
+    ``database`` gives the store's :class:`Database` (called on use, so the app can
+    open its workspace lazily); ``clock`` gives the current time (UTC), and tests hand
+    in their own to expire a session without waiting. Every method does database
+    work: call them from a worker thread, not the event loop.
     """
 
-    def __init__(self, ttl: timedelta, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        database: Callable[[], Database],
+        ttl: timedelta,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        max_sessions: int = MAX_SESSIONS,
+    ) -> None:
+        self.database = database
         self.ttl = ttl
         self.clock = clock
-        self._sessions: dict[bytes, ConsoleSession] = {}
-        self._lock = threading.Lock()
+        self.max_sessions = max_sessions
+        self._read: tuple[Any, str, bool] | None = None
 
-    def start(self, user: str, token: str) -> tuple[str, ConsoleSession]:
-        """A new session for ``user`` acting with ``token``: its id (for the cookie) and it."""
+    def start(self, principal: Principal) -> tuple[str, ConsoleSession]:
+        """A new session acting as ``principal`` (authenticated by its token): the
+        session id (for the cookie) and the session."""
+        if principal.token is None or not principal.token_id:
+            raise ValueError("a console session acts only through the token that signed in")
         session_id = secrets.token_urlsafe(32)
-        session = ConsoleSession(
-            user=user,
-            token=SecretStr(token),
-            csrf=secrets.token_urlsafe(32),
-            expires_at=self.clock() + self.ttl,
+        row_id = _row_id(session_id)
+        token = principal.token.get_secret_value()
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        sealed = nonce + AESGCM(_derived(session_id, b"lmops console seal")).encrypt(
+            nonce, token.encode(), _bound(row_id, principal.user, principal.token_id)
         )
-        with self._lock:
-            self._drop_expired()
-            while len(self._sessions) >= MAX_SESSIONS:
-                del self._sessions[next(iter(self._sessions))]
-            self._sessions[_key(session_id)] = session
+        now = self.clock()
+        session = ConsoleSession(
+            user=principal.user,
+            token=SecretStr(token),
+            csrf=_csrf_of(session_id),
+            expires_at=now + self.ttl,
+        )
+        with self.database().write() as s:
+            s.execute(delete(ConsoleSignIn).where(col(ConsoleSignIn.expires_at) <= now))
+            count = s.execute(select(func.count()).select_from(ConsoleSignIn)).scalar_one()
+            if count >= self.max_sessions:
+                oldest = (
+                    select(col(ConsoleSignIn.id))
+                    .order_by(col(ConsoleSignIn.created_at))
+                    .limit(count - self.max_sessions + 1)
+                )
+                s.execute(delete(ConsoleSignIn).where(col(ConsoleSignIn.id).in_(oldest)))
+            s.add(
+                ConsoleSignIn(
+                    id=row_id,
+                    user=principal.user,
+                    token_id=principal.token_id,
+                    sealed_token=sealed.hex(),
+                    created_at=now,
+                    expires_at=session.expires_at,
+                )
+            )
         return session_id, session
 
     def get(self, session_id: str | None) -> ConsoleSession | None:
-        """The live session ``session_id`` names; None when unknown or expired."""
+        """The live session ``session_id`` names, read from the store; None when unknown
+        or expired (an expired one is deleted)."""
         if not session_id:
             return None
-        key = _key(session_id)
-        with self._lock:
-            session = self._sessions.get(key)
-            if session is not None and self.clock() >= session.expires_at:
-                del self._sessions[key]
-                return None
-        return session
+        row_id = _row_id(session_id)
+        row = self._row(row_id)
+        if row is None:
+            return None
+        user, token_id, sealed_hex, expires = row
+        expires_at = _aware(
+            datetime.fromisoformat(expires) if isinstance(expires, str) else expires
+        )
+        if self.clock() >= expires_at:
+            self.end(session_id)
+            return None
+        sealed = bytes.fromhex(sealed_hex)
+        try:
+            token = (
+                AESGCM(_derived(session_id, b"lmops console seal"))
+                .decrypt(
+                    sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], _bound(row_id, user, token_id)
+                )
+                .decode()
+            )
+        except InvalidTag:  # not sealed by this session: treat as no session at all
+            return None
+        return ConsoleSession(
+            user=user, token=SecretStr(token), csrf=_csrf_of(session_id), expires_at=expires_at
+        )
+
+    def _row(self, row_id: str) -> tuple[str, str, str, datetime | str] | None:
+        """The session row by primary key, read on a pooled driver connection.
+
+        It runs on every console request: the statement is compiled once for the
+        store's dialect (quoting, placeholders) and run without an ORM or Core result,
+        which costs a fifth of a Core ``execute`` (SQLite hands the timestamp back as text).
+        """
+        engine = self.database().engine
+        if self._read is None or self._read[0] is not engine:
+            compiled = _BY_ID.compile(dialect=engine.dialect)
+            self._read = (engine, str(compiled), bool(engine.dialect.positional))
+        _, sql, positional = self._read
+        conn = engine.raw_connection()
+        try:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(sql, (row_id,) if positional else {"id": row_id})
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+        finally:
+            conn.close()  # back to the pool, its transaction ended
+        return None if row is None else (row[0], row[1], row[2], row[3])
 
     def end(self, session_id: str | None) -> None:
-        """Forget the session (sign-out); unknown ids are ignored."""
+        """Delete the session (sign-out), whichever process started it; unknown ids are
+        ignored."""
         if session_id:
-            with self._lock:
-                self._sessions.pop(_key(session_id), None)
+            with self.database().write() as s:
+                s.execute(delete(ConsoleSignIn).where(col(ConsoleSignIn.id) == _row_id(session_id)))
 
-    def _drop_expired(self) -> None:
-        now = self.clock()
-        for key in [k for k, s in self._sessions.items() if now >= s.expires_at]:
-            del self._sessions[key]
+    def __len__(self) -> int:
+        """Sessions in the store, expired ones not yet deleted included."""
+        with self.database().read() as s:
+            return int(s.execute(select(func.count()).select_from(ConsoleSignIn)).scalar_one())
 
 
 __all__ = [

@@ -470,9 +470,22 @@ def _stage_of(name: str) -> Stage:
 def serve(
     host: Annotated[str, typer.Option(help="Bind address (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8650,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes (uvicorn workers) sharing the port. Each reads its "
+            "settings from the environment (LMOPS_*); console sign-ins are kept in the "
+            "store, so any process serves any signed-in browser. On SQLite, writes "
+            "(decisions) still take the database's one write lock in turn.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the admin API (FastAPI + uvicorn) for reviewers; bearer tokens, default deny."""
     from lmops_core.api.app import serve as run_server
 
-    console.print(f"lmops admin API on http://{host}:{port} (docs at /docs)")
-    run_server(host=host, port=port)
+    console.print(
+        f"lmops admin API on http://{host}:{port} (docs at /docs)"
+        + (f", {workers} worker processes" if workers > 1 else "")
+    )
+    run_server(host=host, port=port, workers=workers)

@@ -52,6 +52,28 @@ class ApiToken(SQLModel, table=True):
     revoked_at: datetime | None = _ts(nullable=True)
 
 
+class ConsoleSignIn(SQLModel, table=True):
+    """A console sign-in, shared by every server process (``lmops_core.api.sessions``).
+
+    The row is found by a digest of the browser's session id, which the store never
+    holds; the token it acts with is named by id and its bearer value is kept only
+    sealed under a key derived from that session id, so neither the database nor
+    the cookie alone yields the token. Deleting the row signs the browser out.
+    """
+
+    __tablename__ = "console_sessions"
+    #: SHA-256 of the session id, hex.
+    id: str = Field(primary_key=True, max_length=64)
+    user: str = Field(max_length=128, index=True)
+    token_id: str = Field(max_length=32, index=True)
+    #: The bearer token, AES-GCM sealed (nonce + ciphertext, hex).
+    sealed_token: str = Field(max_length=512)
+    created_at: datetime = _ts()
+    expires_at: datetime = Field(
+        sa_column=Column(DateTime(timezone=True), nullable=False, index=True)
+    )
+
+
 class ApprovalRequest(SQLModel, table=True):
     """A request to move one version into a stage, with the frozen snapshot it was judged on."""
 

@@ -27,8 +27,14 @@ STATIC_PATH = f"{PREFIX}/static"
 
 
 def mount_console(app: FastAPI, registry: AccessRegistry, *, session_minutes: int) -> None:
-    """Add the console's pages, its stylesheet (public) and its session store to ``app``."""
-    app.state.console_sessions = SessionStore(timedelta(minutes=session_minutes))
+    """Add the console's pages, its stylesheet (public) and its session store to ``app``.
+
+    Sessions live in the store the app serves (``app.state.workspace``), so every
+    server process shares them.
+    """
+    app.state.console_sessions = SessionStore(
+        lambda: app.state.workspace.get().db, timedelta(minutes=session_minutes)
+    )
     # Rendered pages, per store generation, user and minute (console.pages.cached_page).
     app.state.console_pages = GenerationCache[str](max_entries=512)
     # The pending queue, and each reader's share of it, per store generation (pages.inbox).

@@ -191,7 +191,7 @@ async def sign_in(request: Request) -> Response:
             status=401,
             error="That token is not valid (mistyped, expired or revoked).",
         )
-    session_id, _ = _sessions(request).start(principal.user, token)
+    session_id, _ = await run_in_threadpool(_sessions(request).start, principal)
     response = RedirectResponse(safe_next(target), status_code=303)
     _cookie(
         response,
@@ -208,7 +208,7 @@ async def sign_in(request: Request) -> Response:
 async def sign_out(request: Request, _principal: Reader) -> Response:
     """End the session and forget its cookie."""
     await checked_form(request)
-    _sessions(request).end(request.cookies.get(SESSION_COOKIE))
+    await run_in_threadpool(_sessions(request).end, request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse(SIGN_IN, status_code=303)
     response.delete_cookie(SESSION_COOKIE, path=PREFIX)
     return response
