@@ -60,3 +60,14 @@ def test_a_line_longer_than_a_block_widens_the_arrow_block(
     assert sum(batch.num_rows for batch in narrow) < 3 or narrow.failed
     wide = jsonl.ArrowLines(path, {"prompt": pa.string()}, jsonl.arrow_block(counted.longest))
     assert sum(batch.num_rows for batch in wide) == 3 and not wide.failed
+
+
+def test_arrow_lines_stop_at_invalid_utf8_unless_the_file_was_checked(tmp_path: Path):
+    # Arrow's JSON reader copies string bytes unchecked: ArrowLines checks them itself,
+    # unless told that count_lines has already checked the whole file.
+    path = tmp_path / "window.jsonl"
+    path.write_bytes(b'{"prompt": "ok \xe4\xbd"}\n{"prompt": "fine"}\n')
+    checking = jsonl.ArrowLines(path, {"prompt": pa.string()})
+    assert sum(batch.num_rows for batch in checking) == 0 and checking.failed
+    trusting = jsonl.ArrowLines(path, {"prompt": pa.string()}, utf8_checked=True)
+    assert sum(batch.num_rows for batch in trusting) == 2 and not trusting.failed

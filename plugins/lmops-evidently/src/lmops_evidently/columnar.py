@@ -114,7 +114,12 @@ class TextColumn:
         # Outside plain ASCII/CJK, Python's lower() may differ from RE2's case folding.
         rows = np.flatnonzero(anchored | ~self.plain)
         flags = np.zeros(len(self.texts), dtype=bool)
-        flags[rows] = [is_refusal(text) for text in _python_rows(self.texts, rows)]
+        if not len(rows):
+            return flags
+        # Refusals are mostly canned replies: each distinct text is matched once.
+        distinct = pc.dictionary_encode(self.filled.take(pa.array(rows, type=pa.int64())))
+        found = np.array([is_refusal(text) for text in distinct.dictionary.to_pylist()], bool)
+        flags[rows] = found[np.asarray(distinct.indices.to_numpy(zero_copy_only=False))]
         return flags
 
     def scripts(self) -> np.ndarray:

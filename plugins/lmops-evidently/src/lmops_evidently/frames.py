@@ -154,7 +154,9 @@ def _feed_arrow(
     reader streams it, chunk by chunk; False when Arrow could not read the window exactly
     as parsing line by line would (see :class:`~lmops_evidently.jsonl.ArrowLines`)."""
     block = arrow_block(counted.longest)
-    lines = ArrowLines(builder.path, _arrow_fields(builder.schema), block_size=block)
+    # count_lines has checked that the whole file is UTF-8.
+    fields = _arrow_fields(builder.schema)
+    lines = ArrowLines(builder.path, fields, block_size=block, utf8_checked=True)
     for chunk in rechunk(builder.path, _numbered(lines), size):
         builder.add_columns(chunk)
         progress.advance(len(chunk))

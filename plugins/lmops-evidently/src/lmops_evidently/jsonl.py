@@ -134,6 +134,9 @@ class ArrowLines:
     fields: dict[str, pa.DataType]
     block_size: int = 0
     """Bytes of JSON per batch (0: :data:`_ARROW_BLOCK`)."""
+    utf8_checked: bool = False
+    """Whether the whole file is known to be UTF-8 (see :func:`count_lines`): the strings
+    read then need no second check."""
     failed: bool = False
     rows: int = 0
 
@@ -148,7 +151,8 @@ class ArrowLines:
         reading = pajson.ReadOptions(block_size=block, use_threads=False)
         try:
             for batch in pajson.open_json(self.path, read_options=reading, parse_options=options):
-                batch.validate(full=True)
+                if not self.utf8_checked:
+                    batch.validate(full=True)  # Arrow's reader does not check UTF-8
                 self.rows += batch.num_rows
                 yield batch
         except (pa.ArrowException, UnicodeDecodeError):
