@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from lmops_presidio.config import GuardConfig, OperatorSpec
 from lmops_presidio.guard import Finding, PiiGuard, Redaction
@@ -100,7 +102,7 @@ def _english_reads(guard: PiiGuard, monkeypatch: pytest.MonkeyPatch) -> list[str
     read: list[str] = []
     original = engine.process_batch
 
-    def process_batch(texts: list[str], *args: object, **kwargs: object) -> object:
+    def process_batch(texts: list[str], *args: Any, **kwargs: Any) -> Any:
         read.extend(texts)
         return original(texts, *args, **kwargs)
 

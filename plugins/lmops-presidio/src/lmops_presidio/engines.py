@@ -169,6 +169,8 @@ class LatinSpacyRecognizer(SpacyRecognizer):
         """spaCy's findings of ``entities``, trimmed to the Latin text they cover."""
         results: list[RecognizerResult]
         if isinstance(nlp_artifacts, SegmentArtifacts):
+            # presidio sets the name without a type.
+            name: str = self.name  # type: ignore[has-type]
             results = [
                 RecognizerResult(
                     entity_type=label,
@@ -179,7 +181,7 @@ class LatinSpacyRecognizer(SpacyRecognizer):
                         score, self.DEFAULT_EXPLANATION.format(label)
                     ),
                     recognition_metadata={
-                        RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                        RecognizerResult.RECOGNIZER_NAME_KEY: name,
                         RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
                     },
                 )
