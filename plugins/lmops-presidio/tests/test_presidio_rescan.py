@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from lmops_presidio.config import GuardConfig, OperatorSpec
 from lmops_presidio.guard import Finding, PiiGuard, Redaction
 from lmops_presidio.prefilter import english_view
@@ -90,3 +93,45 @@ def test_a_blanked_run_is_one_token_for_the_english_ner_and_never_a_name() -> No
         "As requested by <PERSON>, the card has been blocked.经办人：<PERSON>，复核人：<PERSON>。"
     )
     assert guard.leftovers([redaction]) == [[]]
+
+
+def _english_reads(guard: PiiGuard, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every text the guard's English NER is given from now on (until the test ends:
+    the engine is shared by every guard of the process)."""
+    engine = guard.analyzer.nlp_engine
+    read: list[str] = []
+    original = engine.process_batch
+
+    def process_batch(texts: list[str], *args: Any, **kwargs: Any) -> Any:
+        read.extend(texts)
+        return original(texts, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "process_batch", process_batch)
+    return read
+
+
+def test_the_english_ner_reads_only_sentences_with_latin_letters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    guard = PiiGuard()
+    read = _english_reads(guard, monkeypatch)
+    text = "李娜明天去上海。Please call Emily Johnson today!请确认。"
+    (redaction,) = guard.redact_batch([text])
+    # Only the English sentence was read, and its finding lies where it is in the whole text.
+    assert read == ["Please call Emily Johnson today!"]
+    assert ("PERSON", "Emily Johnson") in [
+        (f.entity_type, text[f.start : f.end]) for f in redaction.findings
+    ]
+
+
+def test_the_rescan_reads_again_only_the_sentences_redaction_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    guard = PiiGuard()
+    text = "The report is ready!\nPlease call Emily Johnson today!"
+    (redaction,) = guard.redact_batch([text])
+    assert redaction.text == "The report is ready!\nPlease call <PERSON> today!"
+    read = _english_reads(guard, monkeypatch)
+    assert guard.leftovers([redaction]) == [[]]
+    # The first sentence reads as in the first pass: its findings (none) are reused.
+    assert read == ["Please call #............ today!"]

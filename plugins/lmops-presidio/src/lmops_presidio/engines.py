@@ -29,6 +29,7 @@ from presidio_analyzer.nlp_engine import (
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 from presidio_anonymizer import AnonymizerEngine
 from spacy.pipeline import EntityRecognizer as SpacyEntityRecognizer
+from spacy.tokens import Doc
 
 from lmops_core.errors import ConfigurationError
 from lmops_presidio.prefilter import CJK, HAN
@@ -166,7 +167,29 @@ class LatinSpacyRecognizer(SpacyRecognizer):
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
         """spaCy's findings of ``entities``, trimmed to the Latin text they cover."""
-        results: list[RecognizerResult] = super().analyze(text, entities, nlp_artifacts)
+        results: list[RecognizerResult]
+        if isinstance(nlp_artifacts, SegmentArtifacts):
+            # presidio sets the name without a type.
+            name: str = self.name  # type: ignore[has-type]
+            results = [
+                RecognizerResult(
+                    entity_type=label,
+                    start=start,
+                    end=end,
+                    score=score,
+                    analysis_explanation=self.build_explanation(
+                        score, self.DEFAULT_EXPLANATION.format(label)
+                    ),
+                    recognition_metadata={
+                        RecognizerResult.RECOGNIZER_NAME_KEY: name,
+                        RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                    },
+                )
+                for label, start, end, score in nlp_artifacts.found
+                if label in entities and label in self.supported_entities
+            ]
+        else:
+            results = super().analyze(text, entities, nlp_artifacts)
         kept = []
         for result in results:
             start, end = result.start, result.end
@@ -178,6 +201,34 @@ class LatinSpacyRecognizer(SpacyRecognizer):
                 result.start, result.end = start, end
                 kept.append(result)
         return kept
+
+
+Entity = tuple[str, int, int, float]
+"""An English NER finding: presidio entity, start, end and score."""
+
+
+class SegmentArtifacts(NlpArtifacts):
+    """What the English NER found in a text it read segment by segment (see
+    ``PiiGuard``): the findings, offsets in the whole text; no tokens, no keywords."""
+
+    def __init__(self, found: list[Entity], tokens: Doc, language: str) -> None:
+        super().__init__(
+            entities=[],
+            tokens=tokens,
+            tokens_indices=[],
+            lemmas=[],
+            nlp_engine=None,
+            language=language,
+        )
+        self.found = found
+
+
+def segment_entities(artifacts: NlpArtifacts) -> list[Entity]:
+    """The (mapped) entities of one segment's artifacts with their scores."""
+    return [
+        (span.label_, span.start_char, span.end_char, float(score))
+        for span, score in zip(artifacts.entities, artifacts.scores, strict=True)
+    ]
 
 
 def _not_a_name(char: str) -> bool:

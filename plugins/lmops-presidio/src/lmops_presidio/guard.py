@@ -21,14 +21,18 @@ from presidio_anonymizer.entities import RecognizerResult as AnonymizerResult
 from lmops_core.errors import ValidationError
 from lmops_presidio.config import ALL_ENTITIES, DEFAULT_NER_MODEL, NER_ENTITIES, GuardConfig
 from lmops_presidio.engines import (
+    Entity,
+    SegmentArtifacts,
     analyzer_engine,
     anonymizer_engine,
     empty_artifacts,
     prepare_batch,
+    segment_entities,
 )
 from lmops_presidio.operators import operator_configs
 from lmops_presidio.prefilter import candidate_entities, english_view, has_latin
 from lmops_presidio.rescan import RescanView, blank, rescan_view, union
+from lmops_presidio.zh_ner import sentences
 
 __all__ = ["Finding", "GuardConfig", "PiiGuard", "Redaction", "make_pii_guard"]
 
@@ -117,7 +121,7 @@ class PiiGuard:
         self._uses_ner = any(name in NER_ENTITIES for name in entities)
         self._operators = operator_configs(self.config)
         # English views the NER read in the previous call, and their artifacts.
-        self._english: dict[str, NlpArtifacts] = {}
+        self._english: dict[str, list[Entity]] = {}
 
     @property
     def analyzer(self) -> AnalyzerEngine:
@@ -299,26 +303,52 @@ class PiiGuard:
         """The English NER's artifacts of each text (empty for one without a Latin letter).
 
         The English NER reads a text with its CJK characters blanked
-        (:func:`english_view`). What the previous call read is reused: the
-        re-scan of a text in which only Han or pattern spans were redacted has
-        the same English view as the first pass.
+        (:func:`english_view`), sentence by sentence as LAC does
+        (:func:`~lmops_presidio.zh_ner.sentences`), and only the sentences holding a Latin
+        letter. What the previous call read is reused: the re-scan reads again only the
+        sentences in which something the English view shows was redacted.
         """
         empty = empty_artifacts(self.config.language)
         # Locals only, then one assignment: threads sharing a guard reuse less, never wrongly.
         known = self._english
-        current: dict[str, NlpArtifacts] = {}
-        english = {text: english_view(text) for text in texts if has_latin(text)}
-        todo = [view for view in dict.fromkeys(english.values()) if view not in known]
+        current: dict[str, list[Entity]] = {}
+        segments = {
+            text: [
+                (offset, english_view(unit)) for offset, unit in sentences(text) if has_latin(unit)
+            ]
+            for text in texts
+            if has_latin(text)
+        }
+        todo = [
+            view
+            for view in dict.fromkeys(view for pieces in segments.values() for _, view in pieces)
+            if view not in known
+        ]
         done = analyzer.nlp_engine.process_batch(
             todo, self.config.language, batch_size=self.config.batch_size
         )
         for view, artifacts in done:
-            current[str(view)] = artifacts
-        for view in english.values():
-            if view not in current:
-                current[view] = known[view]
+            current[str(view)] = segment_entities(artifacts)
+        for pieces in segments.values():
+            for _, view in pieces:
+                if view not in current:
+                    current[view] = known[view]
         self._english = current
-        return {text: current[english[text]] if text in english else empty for text in texts}
+        tokens = empty.tokens
+        return {
+            text: SegmentArtifacts(
+                [
+                    (label, start + offset, end + offset, score)
+                    for offset, view in segments[text]
+                    for label, start, end, score in current[view]
+                ],
+                tokens,
+                self.config.language,
+            )
+            if text in segments
+            else empty
+            for text in texts
+        }
 
 
 def _decided(results: list[RecognizerResult]) -> list[RecognizerResult]:
