@@ -5,7 +5,8 @@ audit events saying each version's author was authenticated), then approves N re
 through the SDK as a validator acting by token (one approval out of the two the policy
 needs: every call writes a decision, an audit event and evidence, and promotes nothing),
 one at a time, and prints the median CPU (``time.process_time``) and wall time per
-approval, and the statements sent per approval (counted with SQLAlchemy's
+approval, the CPU the PostgreSQL backends spent per approval (``/proc``), and the
+statements sent per approval (counted with SQLAlchemy's
 ``before_cursor_execute`` plus the audit chain's own pipelined sends on PostgreSQL).
 
 To compare two trees, run it from each in turn (the script may live in one of them):
@@ -73,6 +74,27 @@ def _count_statements(ws: Any) -> dict[str, int]:
     return counts
 
 
+def _backend_cpu_s(ws: Any) -> float:
+    """CPU seconds (user + system, ``/proc``; Linux) spent so far by the PostgreSQL backends
+    serving this database (0 on SQLite, which runs in this process)."""
+    if ws.db.dialect != "postgresql":
+        return 0.0
+    from sqlalchemy import text
+
+    with ws.db.engine.connect() as conn:
+        pids = conn.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        ).scalars()
+        total = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
@@ -116,6 +138,7 @@ def main() -> None:
         cpu, wall = [], []
         profiler = cProfile.Profile() if args.profile else None
         measured = ids[warm:calls]
+        backend0 = _backend_cpu_s(ws)
         for rid in measured:
             c0, w0 = time.process_time(), time.perf_counter()
             if profiler is not None:
@@ -127,12 +150,14 @@ def main() -> None:
             wall.append(time.perf_counter() - w0)
             assert public.status == "pending" and len(public.decisions) == 1, public
         n = len(measured)
+        backend = (_backend_cpu_s(ws) - backend0) / n
         load = os.getloadavg()
         print(
             f"{args.backend}: {n} approvals  CPU p50 {statistics.median(cpu) * 1e3:.2f} ms  "
             f"wall p50 {statistics.median(wall) * 1e3:.2f} ms  "
             f"statements {counts['statements'] / n:.1f} + audit sends {counts['raw'] / n:.1f}"
-            f"  commits {counts['commits'] / n:.1f}  load {load[0]:.1f}"
+            f"  commits {counts['commits'] / n:.1f}  database CPU {backend * 1e3:.2f} ms"
+            f"  load {load[0]:.1f}"
         )
         if profiler is not None:
             out = io.StringIO()
