@@ -72,18 +72,17 @@ class GovernancePart:
         """Attach the core's own evidence ``kind`` (one of ``GOVERNANCE_KIND_STAGES``, which
         says its stage) to ``version``, as measured on ``expected_digest`` (default: the
         version's digest now)."""
-        store.attach_evidence(
+        values, subject = self.evidence_values(
             s,
-            self.audit,
-            asset_type=asset_type,
-            version=version,
-            expected_digest=expected_digest or version.digest,
+            asset_type,
+            version,
             kind=kind,
-            stage=GOVERNANCE_KIND_STAGES[kind],
-            plugin="lmops-core",
             metrics=metrics,
             details=details,
+            expected_digest=expected_digest or version.digest,
         )
+        evidence_id = store.insert_evidence(s, values)
+        store.record_attached(s, self.audit, evidence_id, values, subject)
 
     def evidence_values(
         self,

@@ -271,7 +271,9 @@ class Promotions(GovernancePart):
             if req.status != "pending":
                 raise ConflictError(f"request {request_id} is {req.status}, not pending")
             typ, (asset, version) = req.asset_type, request_subject(s, req)
-            decisions: list[Any] = list(s.execute(_DECISIONS_COUNTED, {"request_id": req.id}))
+            decisions: list[Any] = list(
+                s.connection().execute(_DECISIONS_COUNTED, {"request_id": req.id})
+            )
             # Read once: the staleness check compares them (and looks for a revocation),
             # the re-check judges them.
             records = store.evidence_rows(s, typ, version.id)

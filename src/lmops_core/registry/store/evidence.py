@@ -97,10 +97,15 @@ def attach_evidence(
         run_id=run_id,
         paired=paired,
     )
-    # One plain INSERT ... RETURNING id: no unit-of-work flush (this runs in every decision).
-    evidence_id = session.execute(_INSERT_EVIDENCE, values).scalar_one()
+    evidence_id = insert_evidence(session, values)
     record_attached(session, audit, evidence_id, values, subject)
     return Evidence(id=evidence_id, **values)
+
+
+def insert_evidence(session: Session, values: Mapping[str, Any]) -> int:
+    """Insert the evidence row of ``values`` (as :func:`evidence_values` made them); its id."""
+    # One plain INSERT ... RETURNING id: no unit-of-work flush (this runs in every decision).
+    return int(session.execute(_INSERT_EVIDENCE, dict(values)).scalar_one())
 
 
 def evidence_values(
