@@ -11,10 +11,11 @@ the chain allows:
    where the caller can arrange it (:func:`adopt_locked_head`, used by version
    creation), else in a statement of its own; its signature is checked here.
 2. The event's hash needs the head's hash, so it is computed here, and the
-   event is *held back*: it is sent with the next statement of the transaction
-   (:func:`flush_pending`, from a ``before_cursor_execute`` listener) or, when
-   it is the transaction's last write, together with ``COMMIT`` in one
-   pipelined round trip (:func:`commit_with_pending`).
+   event is *held back*, behind any event of the transaction still held: they
+   are sent, in order and in one pipelined round trip, before the next
+   statement of the transaction (:func:`flush_pending`, from a
+   ``before_cursor_execute`` listener) or, when they are the transaction's last
+   writes, together with ``COMMIT`` (:func:`commit_with_pending`).
 3. The first event of a transaction carries the tail checks of
    :func:`~lmops_core.audit.heads.head_problem`, evaluated by the database after
    the lock was granted. A failed check cannot be answered by skipping the
@@ -154,7 +155,6 @@ def append(
             heads.refuse(f"the audit tables cannot be read ({exc.orig})", anchor)
         adopt_locked_head(session, row, key=key, anchor=anchor)
     state = session.info[heads.HEAD_STATE_KEY]
-    flush_pending(conn)  # an earlier event of this transaction goes first
     seq = int(state["seq"]) + 1
     params = chain.event_row(state["hash"], seq, actor, action, subject, before, after)
     digest = params["hash"]
@@ -170,19 +170,30 @@ def append(
             "cp_hash": anchor.checkpoint_hash if anchor is not None else heads.GENESIS_HASH,
         }
         state["checked"] = True
-    conn.info[_PENDING] = (sql, params, key, anchor)
+    # Held back behind the events before it: they are all sent, in order, in one round trip.
+    conn.info.setdefault(_PENDING, []).append((sql, params, key, anchor))
     state.update(seq=seq, hash=digest, written=True)
     return seq
 
 
 def flush_pending(conn: Connection) -> None:
-    """Send the held-back event now (before another statement of its transaction)."""
+    """Send the held-back events now (before another statement of their transaction)."""
     pending = conn.info.pop(_PENDING, None)
-    if pending is None:
+    if not pending:
         return
-    sql, params, key, anchor = pending
     raw = _driver(conn)
-    _run(raw, key, anchor, lambda: raw.execute(sql, params))
+    _, _, key, anchor = pending[0]
+    if len(pending) == 1:
+        sql, params, _, _ = pending[0]
+        _run(raw, key, anchor, lambda: raw.execute(sql, params))
+        return
+
+    def send() -> None:
+        with raw.pipeline():
+            for sql, params, _, _ in pending:
+                raw.execute(sql, params)
+
+    _run(raw, key, anchor, send)
 
 
 def discard_pending(conn: Connection) -> None:
@@ -191,20 +202,21 @@ def discard_pending(conn: Connection) -> None:
 
 
 def commit_with_pending(session: OrmSession) -> None:
-    """Called just before the commit: send the held-back event and ``COMMIT`` in one round
+    """Called just before the commit: send the held-back events and ``COMMIT`` in one round
     trip. The session's own commit then finds the transaction already committed."""
     conn = session.connection()
     pending = conn.info.pop(_PENDING, None)
-    if pending is None:
+    if not pending:
         return
-    sql, params, key, anchor = pending
+    _, _, key, anchor = pending[0]
     raw = _driver(conn)
 
     def send() -> None:
         # COMMIT as a statement, not ``raw.commit()``: that one syncs the pipeline, and
         # leaving the pipeline syncs again, a second round trip for nothing.
         with raw.pipeline():
-            raw.execute(sql, params)
+            for sql, params, _, _ in pending:
+                raw.execute(sql, params)
             raw.execute(b"COMMIT", prepare=False)
 
     _run(raw, key, anchor, send)

@@ -72,12 +72,38 @@ class GovernancePart:
         """Attach the core's own evidence ``kind`` (one of ``GOVERNANCE_KIND_STAGES``, which
         says its stage) to ``version``, as measured on ``expected_digest`` (default: the
         version's digest now)."""
-        store.attach_evidence(
+        values, subject = self.evidence_values(
+            s,
+            asset_type,
+            version,
+            kind=kind,
+            metrics=metrics,
+            details=details,
+            expected_digest=expected_digest or version.digest,
+        )
+        evidence_id = store.insert_evidence(s, values)
+        store.record_attached(s, self.audit, evidence_id, values, subject)
+
+    def evidence_values(
+        self,
+        s: Session,
+        asset_type: str,
+        version: Any,
+        *,
+        kind: str,
+        metrics: Mapping[str, Any],
+        details: Mapping[str, Any],
+        expected_digest: str,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """:meth:`record_evidence`'s row, checked but not written: its column values and
+        its audit subject (:func:`~lmops_core.registry.store.evidence_values`), for a
+        caller that writes it with other rows (:func:`store.record_attached` after)."""
+        return store.evidence_values(
             s,
             self.audit,
             asset_type=asset_type,
             version=version,
-            expected_digest=expected_digest or version.digest,
+            expected_digest=expected_digest,
             kind=kind,
             stage=GOVERNANCE_KIND_STAGES[kind],
             plugin="lmops-core",
@@ -122,14 +148,28 @@ _KNOWN_AUTHORS: weakref.WeakKeyDictionary[Engine, set[tuple[Any, ...]]] = (
 _KNOWN_AUTHORS_MAX = 65_536
 
 
-def require_known_author(s: Session, asset_type: str, ref: str, version: Any) -> None:
-    """Separation of duties needs to know who wrote the version, not a name they typed."""
+#: ``require_known_author(..., creation_after=UNREAD)``: the caller did not read the event.
+UNREAD: Any = object()
+
+
+def require_known_author(
+    s: Session, asset_type: str, ref: str, version: Any, *, creation_after: Any = UNREAD
+) -> None:
+    """Separation of duties needs to know who wrote the version, not a name they typed.
+
+    ``creation_after`` is the ``after`` of the version's first creation event (``None``
+    when there is none) when the caller read it in this transaction; else it is read."""
     engine = s.connection().engine
     known = _KNOWN_AUTHORS.setdefault(engine, set())
     key = (asset_type, ref, version.digest, version.created_at)
     if key in known:
         return
-    if store.author_identity(s, asset_type, ref) != "asserted":
+    method = (
+        store.author_identity(s, asset_type, ref)
+        if creation_after is UNREAD
+        else store.author_method(creation_after)
+    )
+    if method != "asserted":
         if len(known) >= _KNOWN_AUTHORS_MAX:
             known.clear()
         known.add(key)
@@ -192,6 +232,7 @@ def announce(plugins: PluginHost, events: Sequence[DecisionEvent]) -> None:
 
 __all__ = [
     "REVALIDATION_REQUIRED",
+    "UNREAD",
     "Ending",
     "GovernancePart",
     "announce",

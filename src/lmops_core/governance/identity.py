@@ -136,7 +136,8 @@ def token_row(s: Session, token: str) -> ActiveToken:
 def token_and_roles(s: Session, token: str) -> tuple[ActiveToken, frozenset[str]]:
     """:func:`token_row`, with the user roles its owner holds, in one statement."""
     token_id, secret = _token_parts(token)
-    rows = s.execute(_TOKEN_WITH_ROLES, {"token_id": token_id}).all()
+    # Plain columns through the connection: no ORM execution (it starts every decision).
+    rows = s.connection().execute(_TOKEN_WITH_ROLES, {"token_id": token_id}).all()
     active = _active(rows[0] if rows else None, secret)
     return active, frozenset(r.role for r in rows if r.role is not None)
 

@@ -15,7 +15,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col
@@ -31,6 +31,7 @@ from lmops_core.errors import (
     ValidationError,
 )
 from lmops_core.governance.access import check_role, require_role
+from lmops_core.governance.decision_rows import insert_decision
 from lmops_core.governance.decisions import (
     REVALIDATION_REQUIRED,
     Ending,
@@ -58,14 +59,31 @@ from lmops_core.governance.signing import Signer, approval_statement, sign, sign
 from lmops_core.governance.views import public_fields, request_public, request_subject
 from lmops_core.policy import EvidenceFacts, PolicySet
 from lmops_core.registry import store
-from lmops_core.registry.models import utcnow
+from lmops_core.registry.models import AuditEvent, utcnow
 from lmops_core.terms import GovernedStage, UserRoleName
 
 _REQUESTS = ApprovalRequest.__table__  # type: ignore[attr-defined]
 #: The request a decision is about, locked until the decision commits: plain columns (no
 #: ORM object unless the decision changes the request, see ``_changing``).
+_EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
+#: With it, the ``after`` of its version's first creation event (``creation_after``; NULL
+#: when there is none): separation of duties needs to know how the author was established,
+#: and events are only appended, so reading it with the lock costs no round trip of its own.
 _LOCKED_REQUEST = (
-    select(_REQUESTS).where(_REQUESTS.c.id == bindparam("request_id")).with_for_update()
+    select(
+        _REQUESTS,
+        select(_EVENTS.c.after)
+        .where(
+            _EVENTS.c.subject == _REQUESTS.c.ref,
+            _EVENTS.c.action == _REQUESTS.c.asset_type + store.CREATION_ACTION_SUFFIX,
+        )
+        .order_by(_EVENTS.c.seq)
+        .limit(1)
+        .scalar_subquery()
+        .label("creation_after"),
+    )
+    .where(_REQUESTS.c.id == bindparam("request_id"))
+    .with_for_update(of=_REQUESTS)
 )
 #: The decisions on a request, oldest first, each with whether it counts now: its
 #: reviewer still holds the role used. One read serves the once-per-reviewer rule, the
@@ -84,7 +102,6 @@ _DECISIONS_COUNTED = (
     .where(col(ApprovalDecision.request_id) == bindparam("request_id"))
     .order_by(col(ApprovalDecision.id))
 )
-_INSERT_DECISION = insert(ApprovalDecision.__table__)  # type: ignore[attr-defined]
 #: Stages only some asset types can enter (others: any type may request them).
 STAGE_ASSET_TYPES = {"approved-for-training": ("dataset",), "approved-for-use": ("suite",)}
 DEFAULT_TTL = timedelta(days=7)
@@ -254,7 +271,9 @@ class Promotions(GovernancePart):
             if req.status != "pending":
                 raise ConflictError(f"request {request_id} is {req.status}, not pending")
             typ, (asset, version) = req.asset_type, request_subject(s, req)
-            decisions: list[Any] = list(s.execute(_DECISIONS_COUNTED, {"request_id": req.id}))
+            decisions: list[Any] = list(
+                s.connection().execute(_DECISIONS_COUNTED, {"request_id": req.id})
+            )
             # Read once: the staleness check compares them (and looks for a revocation),
             # the re-check judges them.
             records = store.evidence_rows(s, typ, version.id)
@@ -340,7 +359,7 @@ class Promotions(GovernancePart):
     def _record_decision(
         self,
         s: Session,
-        req: ApprovalRequest,
+        req: Any,
         version: Any,
         acting: tuple[Identity, frozenset[str]],
         role: UserRoleName,
@@ -350,7 +369,7 @@ class Promotions(GovernancePart):
         signer: Signer,
     ) -> DecisionPublic:
         """Check that ``who`` (``acting``: the identity and the roles it holds, read in this
-        transaction) may decide ``req`` as ``role`` (``decisions``: those made so far), then
+        transaction) may decide ``req`` (the locked row, see ``_LOCKED_REQUEST``) as ``role`` (``decisions``: those made so far), then
         store the decision signed by ``signer`` (``who``'s), its audit event and its
         evidence; the decision."""
         who, held = acting
@@ -373,7 +392,9 @@ class Promotions(GovernancePart):
                     f"{actor!r} authored {req.ref} and cannot decide "
                     "its promotion (separation of duties)"
                 )
-            require_known_author(s, req.asset_type, req.ref, version)
+            require_known_author(
+                s, req.asset_type, req.ref, version, creation_after=req.creation_after
+            )
         if any(d.actor == actor for d in decisions):
             raise ConflictError(
                 f"{actor!r} already decided request {req.id} (each reviewer decides once)"
@@ -399,8 +420,20 @@ class Promotions(GovernancePart):
             "auth_method": who.method,
             **signed.to_json(),
         }
-        s.execute(
-            _INSERT_DECISION,
+        evidence, subject = self.evidence_values(
+            s,
+            req.asset_type,
+            version,
+            expected_digest=req.version_digest,
+            kind="approval",
+            metrics={"decision": decision, "role": role, "request_id": req.id},
+            details=sign_off,
+        )
+        # Both rows first (on PostgreSQL in one statement, which takes the audit head),
+        # then their two audit events, sent with the commit.
+        evidence_id = insert_decision(
+            s,
+            self.audit,
             {
                 "request_id": req.id,
                 "role": role,
@@ -408,6 +441,7 @@ class Promotions(GovernancePart):
                 "created_at": now,
                 **sign_off,
             },
+            evidence,
         )
         self.audit.record(
             s,
@@ -415,19 +449,7 @@ class Promotions(GovernancePart):
             req.ref,
             after={"request_id": req.id, "role": role, "comment": comment},
         )
-        self.record_evidence(
-            s,
-            req.asset_type,
-            version,
-            expected_digest=req.version_digest,
-            kind="approval",
-            metrics={
-                "decision": "approve" if approve else "reject",
-                "role": role,
-                "request_id": req.id,
-            },
-            details=sign_off,
-        )
+        store.record_attached(s, self.audit, evidence_id, evidence, subject)
         return DecisionPublic(role=role, decision=decision, created_at=now, **sign_off)
 
     def _recheck(

@@ -25,8 +25,11 @@ from lmops_core.registry.store.evidence import (
     attach_evidence,
     evidence_digest,
     evidence_rows,
+    evidence_values,
+    insert_evidence,
     list_evidence,
     numeric_metrics,
+    record_attached,
     record_metrics,
 )
 from lmops_core.registry.store.labels import (
@@ -41,9 +44,15 @@ from lmops_core.registry.store.refs import asset_of, list_versions, ref_of, reso
 from lmops_core.registry.store.search import MetricFilter, search_versions
 from lmops_core.registry.store.tables import asset_classes, version_ref
 from lmops_core.registry.store.versions import create_version
-from lmops_core.registry.store.writer import AuditWriter, author_identity
+from lmops_core.registry.store.writer import (
+    CREATION_ACTION_SUFFIX,
+    AuditWriter,
+    author_identity,
+    author_method,
+)
 
 __all__ = [
+    "CREATION_ACTION_SUFFIX",
     "ANY_PAIR",
     "PAIRED_SUBJECTS",
     "AuditWriter",
@@ -55,17 +64,21 @@ __all__ = [
     "attach_dataset_card",
     "attach_evidence",
     "author_identity",
+    "author_method",
     "check_risk_tier",
     "create_version",
     "ensure_asset",
     "evidence_digest",
     "evidence_rows",
+    "evidence_values",
+    "insert_evidence",
     "get_asset",
     "lineage_edges",
     "list_assets",
     "list_evidence",
     "list_versions",
     "numeric_metrics",
+    "record_attached",
     "record_metrics",
     "record_run",
     "ref_of",

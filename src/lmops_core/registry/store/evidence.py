@@ -82,6 +82,52 @@ def attach_evidence(
     ``paired`` is the model version row the result was measured with, for evidence about
     a prompt version (the pair); evidence about a model takes none.
     """
+    values, subject = evidence_values(
+        session,
+        audit,
+        asset_type=asset_type,
+        version=version,
+        expected_digest=expected_digest,
+        kind=kind,
+        stage=stage,
+        plugin=plugin,
+        metrics=metrics,
+        details=details,
+        artifacts=artifacts,
+        run_id=run_id,
+        paired=paired,
+    )
+    evidence_id = insert_evidence(session, values)
+    record_attached(session, audit, evidence_id, values, subject)
+    return Evidence(id=evidence_id, **values)
+
+
+def insert_evidence(session: Session, values: Mapping[str, Any]) -> int:
+    """Insert the evidence row of ``values`` (as :func:`evidence_values` made them); its id."""
+    # One plain INSERT ... RETURNING id: no unit-of-work flush (this runs in every decision).
+    return int(session.execute(_INSERT_EVIDENCE, dict(values)).scalar_one())
+
+
+def evidence_values(
+    session: Session,
+    audit: AuditWriter,
+    *,
+    asset_type: str,
+    version: Any,
+    expected_digest: str,
+    kind: str,
+    stage: str,
+    plugin: str,
+    metrics: Mapping[str, Any],
+    details: Mapping[str, Any] | None = None,
+    artifacts: Mapping[str, str] | None = None,
+    run_id: str | None = None,
+    paired: Any | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The checked column values of the evidence :func:`attach_evidence` inserts (all but
+    its id), and what its audit event says of the subject (``subject``, and ``paired``
+    when paired): for a caller that inserts the row in a statement of its own and then
+    calls :func:`record_attached`."""
     if version.digest != expected_digest:
         raise IntegrityError(
             f"evidence {kind!r} was computed on {expected_digest}, but "
@@ -113,6 +159,7 @@ def attach_evidence(
         "details": redact(json_clean(dict(details or {}), f"evidence {kind!r} details")),
         "artifacts": dict(artifacts or {}),
     }
+    subject = {"subject": body["subject"]}
     if paired is not None:
         if asset_type not in PAIRED_SUBJECTS:
             raise ValidationError(
@@ -121,7 +168,7 @@ def attach_evidence(
                 field="paired",
             )
         # Only paired evidence carries the key, so digests of unpaired evidence are unchanged.
-        body["paired"] = ref_of(session, "model", paired)
+        body["paired"] = subject["paired"] = ref_of(session, "model", paired)
         body["paired_digest"] = paired.digest
     values: dict[str, Any] = {
         "subject_type": asset_type,
@@ -136,28 +183,37 @@ def attach_evidence(
         "created_at": utcnow(),
         "created_by": audit.actor,
     }
-    # One plain INSERT ... RETURNING id: no unit-of-work flush (this runs in every decision).
-    row = Evidence(id=session.execute(_INSERT_EVIDENCE, values).scalar_one(), **values)
+    return values, subject
+
+
+def record_attached(
+    session: Session,
+    audit: AuditWriter,
+    evidence_id: int,
+    values: Mapping[str, Any],
+    subject: Mapping[str, Any],
+) -> None:
+    """Index the numeric metrics of the evidence just inserted (``evidence_id``, with the
+    column ``values`` and ``subject`` :func:`evidence_values` returned) and audit it."""
     record_metrics(
         session,
-        asset_type=asset_type,
-        version_id=version.id,
-        metrics=numeric_metrics(f"{kind}.", body["metrics"]),
+        asset_type=values["subject_type"],
+        version_id=values["subject_id"],
+        metrics=numeric_metrics(f"{values['kind']}.", values["metrics"]),
     )
     audit.record(
         session,
         "evidence.attach",
-        body["subject"],
+        subject["subject"],
         after={
-            "kind": kind,
-            "evidence_id": row.id,
-            "digest": row.digest,
-            "plugin": plugin,
-            "run_id": run_id,
-            **({"paired": body["paired"]} if paired is not None else {}),
+            "kind": values["kind"],
+            "evidence_id": evidence_id,
+            "digest": values["digest"],
+            "plugin": values["plugin"],
+            "run_id": values["run_id"],
+            **({"paired": subject["paired"]} if "paired" in subject else {}),
         },
     )
-    return row
 
 
 def attach_dataset_card(

@@ -57,14 +57,24 @@ def author_identity(session: Session, asset_type: str, ref: str) -> str:
                 "SELECT after FROM audit_events WHERE subject = :ref AND action = :action "
                 "ORDER BY seq LIMIT 1"
             ),
-            {"ref": ref, "action": f"{asset_type}_version.create"},
+            {"ref": ref, "action": f"{asset_type}{CREATION_ACTION_SUFFIX}"},
         )
         .first()
     )
-    if row is None:
+    return author_method(None if row is None else row[0])
+
+
+#: The ``action`` of a version's creation event: ``asset_type`` ``||`` this.
+CREATION_ACTION_SUFFIX = "_version.create"
+
+
+def author_method(creation_after: Any) -> str:
+    """How an author was established, from the ``after`` of the version's creation event
+    (``None``: no such event, so ``asserted``), as :func:`author_identity` reads it."""
+    if creation_after is None:
         return "asserted"
     try:
-        after = json.loads(row[0]) if isinstance(row[0], str) else row[0]
+        after = json.loads(creation_after) if isinstance(creation_after, str) else creation_after
     except ValueError:
         return "asserted"
     method = after.get("identity") if isinstance(after, dict) else None
