@@ -16,15 +16,16 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql.dml import Insert
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from lmops_core.audit import postgres as audit_postgres
 from lmops_core.governance.models import ApprovalDecision
-from lmops_core.registry.models import AuditHead, Evidence
+from lmops_core.registry.models import Evidence
 from lmops_core.registry.store import AuditWriter
+from lmops_core.registry.store.writer import locked_head_columns
 
 _DECISIONS = ApprovalDecision.__table__  # type: ignore[attr-defined]
 _EVIDENCE = Evidence.__table__  # type: ignore[attr-defined]
@@ -50,13 +51,7 @@ def _insert_both_pg(decision: tuple[str, ...], evidence: tuple[str, ...], held: 
     )
     returning: list[Any] = [_EVIDENCE.c.id]
     if not held:
-        head = (
-            select(col(AuditHead.seq), col(AuditHead.hash), col(AuditHead.signature))
-            .where(col(AuditHead.id) == 1)
-            .with_for_update()
-            .cte("head")
-        )
-        returning += [select(c).scalar_subquery() for c in head.c]
+        returning += locked_head_columns()
     return stmt.returning(*returning)
 
 

@@ -9,7 +9,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypedDict, Unpack
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -35,6 +35,14 @@ REVALIDATION_REQUIRED = "revalidation-required"
 Ending = Literal["expired", "invalidated"]
 
 logger = logging.getLogger("lmops.governance")
+
+
+class CoreEvidence(TypedDict):
+    """What the core's own evidence says: its kind (which fixes its stage) and its content."""
+
+    kind: str
+    metrics: Mapping[str, Any]
+    details: Mapping[str, Any]
 
 
 @dataclass(kw_only=True, eq=False)  # compared and hashed by identity
@@ -64,22 +72,14 @@ class GovernancePart:
         asset_type: str,
         version: Any,
         *,
-        kind: str,
-        metrics: Mapping[str, Any],
-        details: Mapping[str, Any],
         expected_digest: str | None = None,
+        **fields: Unpack[CoreEvidence],
     ) -> None:
         """Attach the core's own evidence ``kind`` (one of ``GOVERNANCE_KIND_STAGES``, which
         says its stage) to ``version``, as measured on ``expected_digest`` (default: the
         version's digest now)."""
         values, subject = self.evidence_values(
-            s,
-            asset_type,
-            version,
-            kind=kind,
-            metrics=metrics,
-            details=details,
-            expected_digest=expected_digest or version.digest,
+            s, asset_type, version, expected_digest=expected_digest or version.digest, **fields
         )
         evidence_id = store.insert_evidence(s, values)
         store.record_attached(s, self.audit, evidence_id, values, subject)
@@ -90,10 +90,8 @@ class GovernancePart:
         asset_type: str,
         version: Any,
         *,
-        kind: str,
-        metrics: Mapping[str, Any],
-        details: Mapping[str, Any],
         expected_digest: str,
+        **fields: Unpack[CoreEvidence],
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """:meth:`record_evidence`'s row, checked but not written: its column values and
         its audit subject (:func:`~lmops_core.registry.store.evidence_values`), for a
@@ -104,11 +102,9 @@ class GovernancePart:
             asset_type=asset_type,
             version=version,
             expected_digest=expected_digest,
-            kind=kind,
-            stage=GOVERNANCE_KIND_STAGES[kind],
+            stage=GOVERNANCE_KIND_STAGES[fields["kind"]],
             plugin="lmops-core",
-            metrics=metrics,
-            details=details,
+            **fields,
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlalchemy import bindparam, insert, select
 from sqlmodel import Session, col
@@ -61,42 +61,32 @@ _INSERT_EVIDENCE = insert(Evidence.__table__).returning(  # type: ignore[attr-de
 )
 
 
+class EvidenceFields(TypedDict):
+    """What :func:`attach_evidence` and :func:`evidence_values` take besides the session and
+    the audit writer (their keyword arguments, named once)."""
+
+    asset_type: str
+    version: Any
+    expected_digest: str
+    kind: str
+    stage: str
+    plugin: str
+    metrics: Mapping[str, Any]
+    details: NotRequired[Mapping[str, Any] | None]
+    artifacts: NotRequired[Mapping[str, str] | None]
+    run_id: NotRequired[str | None]
+    paired: NotRequired[Any | None]
+
+
 def attach_evidence(
-    session: Session,
-    audit: AuditWriter,
-    *,
-    asset_type: str,
-    version: Any,
-    expected_digest: str,
-    kind: str,
-    stage: str,
-    plugin: str,
-    metrics: Mapping[str, Any],
-    details: Mapping[str, Any] | None = None,
-    artifacts: Mapping[str, str] | None = None,
-    run_id: str | None = None,
-    paired: Any | None = None,
+    session: Session, audit: AuditWriter, **fields: Unpack[EvidenceFields]
 ) -> Evidence:
     """Attach immutable evidence, refusing if the version's digest is not ``expected_digest``.
 
     ``paired`` is the model version row the result was measured with, for evidence about
     a prompt version (the pair); evidence about a model takes none.
     """
-    values, subject = evidence_values(
-        session,
-        audit,
-        asset_type=asset_type,
-        version=version,
-        expected_digest=expected_digest,
-        kind=kind,
-        stage=stage,
-        plugin=plugin,
-        metrics=metrics,
-        details=details,
-        artifacts=artifacts,
-        run_id=run_id,
-        paired=paired,
-    )
+    values, subject = evidence_values(session, audit, **fields)
     evidence_id = insert_evidence(session, values)
     record_attached(session, audit, evidence_id, values, subject)
     return Evidence(id=evidence_id, **values)

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy import exc as sa_exc
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from lmops_core.audit import postgres as audit_postgres
 from lmops_core.audit.chain import CanonicalJSON, canonical_json
@@ -16,12 +16,12 @@ from lmops_core.contracts import AssetType
 from lmops_core.digests import parse_digest
 from lmops_core.errors import NotFoundError, ValidationError
 from lmops_core.redaction import redact, redact_text
-from lmops_core.registry.models import AuditHead, VersionTag
+from lmops_core.registry.models import VersionTag
 from lmops_core.registry.names import clean_name, normalize_name
 from lmops_core.registry.plain_text import check_text, json_clean
 from lmops_core.registry.store.assets import check_risk_tier, ensure_asset
 from lmops_core.registry.store.tables import asset_classes, version_ref
-from lmops_core.registry.store.writer import AuditWriter
+from lmops_core.registry.store.writer import AuditWriter, locked_head_columns
 
 
 def _allocate_version(session: Session, asset_cls: type[Any], asset_id: int) -> int:
@@ -83,13 +83,7 @@ def _build_next_version_pg_sql(
     stmt = insert(version_cls).from_select([*(c[0] for c in columns), fk, "version"], source)
     extra = [select(nxt.c.asset_name).scalar_subquery()]
     if not held:
-        head = (
-            select(col(AuditHead.seq), col(AuditHead.hash), col(AuditHead.signature))
-            .where(col(AuditHead.id) == 1)
-            .with_for_update()
-            .cte("head")
-        )
-        extra += [select(c).scalar_subquery() for c in head.c]
+        extra += locked_head_columns()
     # "orm": the parameters are this statement's own, not rows of a bulk insert.
     return (
         stmt.returning(version_cls, *extra).execution_options(dml_strategy="orm"),

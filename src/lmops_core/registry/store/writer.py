@@ -6,12 +6,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
-from sqlmodel import Session
+from sqlalchemy import select, text
+from sqlmodel import Session, col
 
 from lmops_core.audit.chain import append_event
 from lmops_core.audit.heads import AuditAnchor
 from lmops_core.redaction import redact
+from lmops_core.registry.models import AuditHead
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,20 @@ class AuditWriter:
             after=redact(after),
             anchor=self.anchor,
         )
+
+
+def locked_head_columns() -> list[Any]:
+    """The audit head's ``(seq, hash, signature)``, locked ``FOR UPDATE``, as scalar
+    subqueries a write statement on PostgreSQL returns beside its own columns, so the
+    head is taken in the same round trip (for
+    :func:`~lmops_core.audit.postgres.adopt_locked_head`)."""
+    head = (
+        select(col(AuditHead.seq), col(AuditHead.hash), col(AuditHead.signature))
+        .where(col(AuditHead.id) == 1)
+        .with_for_update()
+        .cte("head")
+    )
+    return [select(c).scalar_subquery() for c in head.c]
 
 
 def author_identity(session: Session, asset_type: str, ref: str) -> str:
