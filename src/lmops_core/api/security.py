@@ -194,7 +194,10 @@ async def session_principal(request: Request) -> Principal:
     """
     store: SessionStore = request.app.state.console_sessions
     session_id = request.cookies.get(SESSION_COOKIE)
-    session = await run_in_threadpool(store.get, session_id) if session_id else None
+    # Inline, not on the thread pool: one primary-key read costs less than the hop (on
+    # SQLite, 50 clients: cached console pages 413 -> 647 req/s); on PostgreSQL it holds
+    # the event loop for that one round trip.
+    session = store.get(session_id) if session_id else None
     if session is None:
         raise AuthenticationError("sign in to the console first (no session, or it expired)")
     request.state.console_session = session
