@@ -25,13 +25,12 @@ import io
 import os
 import pstats
 import statistics
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench_api import POLICY, seed_events, seed_requests
+from bench_api import bench_workspace, seed_events, seed_requests
 
 
 @contextlib.contextmanager
@@ -104,22 +103,8 @@ def main() -> None:
     ap.add_argument("--profile", type=int, default=0)
     args = ap.parse_args()
 
-    from lmops_core.settings import Settings
-    from lmops_core.workspace import Workspace
-
-    tmp = Path(tempfile.mkdtemp(prefix="lmops-bench-decide-"))
-    policies = tmp / "policies"
-    policies.mkdir()
-    (policies / "bench.yaml").write_text(POLICY)
     with _database(args.backend) as url:
-        settings = Settings(
-            home=tmp / "home",
-            database_url=url,
-            policies_dir=policies,
-            load_entry_points=False,
-            actor="bench",
-        )
-        ws = Workspace.open(settings)
+        ws = bench_workspace(url, prefix="lmops-bench-decide-")
         admin = ws.with_token(ws.governance.bootstrap_admin("bench-admin")).governance
         val = ws.with_token(admin.create_token("bench-val", role="validator")).governance
         admin.create_token("bench-risk", role="risk_officer")
