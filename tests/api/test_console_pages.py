@@ -301,6 +301,27 @@ def _ok(r: Response) -> str:
     return r.text
 
 
+def test_a_session_is_read_once_per_access_generation_and_any_delete_ends_it(env: Env) -> None:
+    with TestClient(env.app) as client:
+        sign_in(client, env.tokens["risk"], "risk")
+        sessions = client.app.state.console_sessions  # type: ignore[attr-defined]
+        reads = sessions.reads
+        for _ in range(3):
+            assert client.get("/console").status_code == 200
+        assert sessions.reads == reads  # from memory: the access generation did not move
+        # A new request moves the store's generation, not the access one: the session stays
+        # cached and the inbox shows the request at once.
+        req = request_for(client, env)
+        assert f"/console/requests/{req}" in _ok(client.get("/console"))
+        assert sessions.reads == reads
+        # A row deleted by plain SQL (no server code involved) ends the session at once: the
+        # trigger of revision 0017 moves the access generation every process reads.
+        with env.ws.db.engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM console_sessions")
+        assert client.get("/console", follow_redirects=False).status_code == 303
+        assert sessions.reads == reads + 1
+
+
 def test_inventory_and_pages_for_datasets_and_prompts(client: TestClient, sqlite_env: Env) -> None:
     ref = sqlite_env.model(acc=0.8)
     author = sqlite_env.as_user("author")

@@ -186,18 +186,20 @@ async def cached_json(request: Request, key: Hashable, build: Callable[[], BaseM
 async def session_principal(request: Request) -> Principal:
     """The principal of the request's console session; refused when there is none.
 
-    The session is read from the store by primary key on every request, so a sign-out
-    through another server process holds at once. Its token is checked again like a
-    bearer token (cached per access generation), so revoking the token or a role ends
-    the session's rights at once; a session whose token no longer authenticates is
-    deleted.
+    The session is read from the store by primary key unless this process read it at
+    the current access generation, which every sign-out, expiry delete or token and
+    role change moves (revisions 0014 and 0017), so a sign-out through another server
+    process holds at once. Its token is checked again like a bearer token (cached per
+    access generation), so revoking the token or a role ends the session's rights at
+    once; a session whose token no longer authenticates is deleted.
     """
     store: SessionStore = request.app.state.console_sessions
     session_id = request.cookies.get(SESSION_COOKIE)
-    # Inline, not on the thread pool: one primary-key read costs less than the hop (on
-    # SQLite, 50 clients: cached console pages 413 -> 647 req/s); on PostgreSQL it holds
-    # the event loop for that one round trip.
-    session = store.get(session_id) if session_id else None
+    generation = (await generations_of(request)).access if session_id else None
+    # A miss is read inline, not on the thread pool: one primary-key read costs less than
+    # the hop (on SQLite, 50 clients: cached console pages 413 -> 647 req/s); on
+    # PostgreSQL it holds the event loop for that one round trip.
+    session = store.get(session_id, generation=generation) if session_id else None
     if session is None:
         raise AuthenticationError("sign in to the console first (no session, or it expired)")
     request.state.console_session = session
@@ -276,9 +278,12 @@ class DefaultDenyMiddleware:
         self.router = router
         self.registry = registry
         self._table: tuple[tuple[int, ...], list[tuple[RouteContext, bool]]] = ((), [])
+        self._every_guarded = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        # Every route has a rule (create_app refuses to build otherwise): nothing to refuse,
+        # so the request is not matched against the routes twice. One added later is checked.
+        if scope["type"] == "http" and not self._all_guarded():
             guarded = self._guarded_route(scope)
             if guarded is False:
                 await send_error(
@@ -296,8 +301,14 @@ class DefaultDenyMiddleware:
         key = tuple(map(id, routes))
         if key != self._table[0]:
             contexts = routes_of(routes)
-            self._table = (key, [(c, self.registry.rule_of(c) is not None) for c in contexts])
+            table = [(c, self.registry.rule_of(c) is not None) for c in contexts]
+            self._table = (key, table)
+            self._every_guarded = all(guarded for _, guarded in table)
         return self._table[1]
+
+    def _all_guarded(self) -> bool:
+        self._contexts()  # rebuilt first if the routes changed
+        return self._every_guarded
 
     def _guarded_route(self, scope: Scope) -> bool | None:
         """Whether the route the request reaches has a rule; None when it reaches none."""

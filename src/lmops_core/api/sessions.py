@@ -10,6 +10,13 @@ primary key, unseals the token and acts as its owner through the same
 every server process (``lmops serve --workers N``) honours a sign-in made
 through another, and a sign-out or an expiry seen by any of them holds for all
 at once. Each session's CSRF token is derived from its id, so it is never stored.
+
+A process keeps the sessions it has read while the store's *access generation*
+stands still (:mod:`lmops_core.api.cache`): database triggers move it whenever a
+session row is updated or deleted (revision 0017), as they do for every token or
+role change (revision 0014). A sign-out through any process, or a row deleted by
+hand, therefore makes every process read the row again on its next request, and
+a cached page costs no session read at all.
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 from base64 import urlsafe_b64encode
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -114,6 +123,11 @@ class SessionStore:
         self.clock = clock
         self.max_sessions = max_sessions
         self._read: tuple[Any, str, bool] | None = None
+        #: Sessions read from the store, by row id: (access generation read at, session).
+        self._known: OrderedDict[str, tuple[int, ConsoleSession]] = OrderedDict()
+        self._lock = threading.Lock()
+        #: Session rows read from the store (a cached session costs none).
+        self.reads = 0
 
     def start(self, principal: Principal) -> tuple[str, ConsoleSession]:
         """A new session acting as ``principal`` (authenticated by its token): the
@@ -156,12 +170,51 @@ class SessionStore:
             )
         return session_id, session
 
-    def get(self, session_id: str | None) -> ConsoleSession | None:
-        """The live session ``session_id`` names, read from the store; None when unknown
-        or expired (an expired one is deleted)."""
+    def get(
+        self, session_id: str | None, *, generation: int | None = None
+    ) -> ConsoleSession | None:
+        """The live session ``session_id`` names; None when unknown or expired (an expired
+        one is deleted).
+
+        With ``generation`` (the access generation, read after the request arrived) a
+        session read at that same generation is served from memory: every update or
+        delete of a session row moves it (revision 0017's triggers), so a sign-out
+        through any process is seen at once. Without it the row is always read.
+        """
         if not session_id:
             return None
         row_id = _row_id(session_id)
+        session = self._cached(row_id, generation)
+        if session is None:
+            session = self._unsealed(session_id, row_id)
+            if session is None:
+                return None
+            if generation is not None:
+                self._remember(row_id, generation, session)
+        if self.clock() >= session.expires_at:
+            self.end(session_id)
+            return None
+        return session
+
+    def _cached(self, row_id: str, generation: int | None) -> ConsoleSession | None:
+        if generation is None:
+            return None
+        with self._lock:
+            known = self._known.get(row_id)
+            if known is None or known[0] != generation:
+                return None
+            self._known.move_to_end(row_id)
+            return known[1]
+
+    def _remember(self, row_id: str, generation: int, session: ConsoleSession) -> None:
+        with self._lock:
+            self._known[row_id] = (generation, session)
+            self._known.move_to_end(row_id)
+            while len(self._known) > self.max_sessions:
+                self._known.popitem(last=False)
+
+    def _unsealed(self, session_id: str, row_id: str) -> ConsoleSession | None:
+        """The session as its row holds it (expired or not), or None without a valid row."""
         row = self._row(row_id)
         if row is None:
             return None
@@ -169,9 +222,6 @@ class SessionStore:
         expires_at = _aware(
             datetime.fromisoformat(expires) if isinstance(expires, str) else expires
         )
-        if self.clock() >= expires_at:
-            self.end(session_id)
-            return None
         sealed = bytes.fromhex(sealed_hex)
         try:
             token = (
@@ -199,6 +249,7 @@ class SessionStore:
             compiled = _BY_ID.compile(dialect=engine.dialect)
             self._read = (engine, str(compiled), bool(engine.dialect.positional))
         _, sql, positional = self._read
+        self.reads += 1
         conn = engine.raw_connection()
         try:
             cursor = conn.cursor()
@@ -213,8 +264,11 @@ class SessionStore:
 
     def end(self, session_id: str | None) -> None:
         """Delete the session (sign-out), whichever process started it; unknown ids are
-        ignored."""
+        ignored. The delete moves the access generation (revision 0017), so every
+        process stops honouring the session on its next request."""
         if session_id:
+            with self._lock:
+                self._known.pop(_row_id(session_id), None)
             with self.database().write() as s:
                 s.execute(delete(ConsoleSignIn).where(col(ConsoleSignIn.id) == _row_id(session_id)))
 

@@ -1,4 +1,5 @@
-"""Table shapes that several revisions create: named assets, their versions, and indexes.
+"""Table shapes that several revisions create: named assets, their versions, indexes, and the
+triggers that move the access generation.
 
 A revision describes a schema that stores already have, so these helpers emit exactly the
 operations the revisions wrote out by hand before (same columns in the same order, same
@@ -170,3 +171,39 @@ def drop_version_table(table: str, *, asset_fk: str, indexed: Sequence[str]) -> 
 
 def _version_indexes(asset_fk: str, indexed: Sequence[str]) -> list[str]:
     return sorted([asset_fk, "digest", "stage", *indexed])
+
+
+#: The statement every access trigger runs: it moves the access generation (revision 0014).
+ACCESS_BUMP = "UPDATE audit_head SET access_seq = access_seq + 1 WHERE id = 1"
+
+
+def _on_postgresql() -> bool:
+    return bool(op.get_bind().dialect.name == "postgresql")
+
+
+def create_access_triggers(table: str, events: Sequence[str]) -> None:
+    """Triggers that move the access generation after each of ``events`` (``INSERT``,
+    ``UPDATE``, ``DELETE``) on ``table``, in the changing transaction. On PostgreSQL one
+    statement-level trigger (``TRUNCATE`` too) calls revision 0014's
+    ``lmops_bump_access_seq()``; on SQLite one trigger per event."""
+    if _on_postgresql():
+        op.execute(
+            f"CREATE TRIGGER lmops_{table}_access AFTER {' OR '.join(events)} "
+            f"OR TRUNCATE ON {table} FOR EACH STATEMENT "
+            "EXECUTE FUNCTION lmops_bump_access_seq()"
+        )
+        return
+    for verb in events:
+        op.execute(
+            f"CREATE TRIGGER lmops_{table}_{verb.lower()}_access AFTER {verb} ON {table} "
+            f"BEGIN {ACCESS_BUMP}; END"
+        )
+
+
+def drop_access_triggers(table: str, events: Sequence[str]) -> None:
+    """Drop what :func:`create_access_triggers` made for ``table`` and ``events``."""
+    if _on_postgresql():
+        op.execute(f"DROP TRIGGER lmops_{table}_access ON {table}")
+        return
+    for verb in events:
+        op.execute(f"DROP TRIGGER lmops_{table}_{verb.lower()}_access")

@@ -15,12 +15,13 @@ keep its cached principal (tests/api/test_cache.py fails if they are gone).
 import sqlalchemy as sa
 from alembic import op
 
+from lmops_core.migrations.shapes import ACCESS_BUMP, create_access_triggers, drop_access_triggers
+
 revision = "0014"
 down_revision = "0013"
 
 _TABLES = ("api_tokens", "user_roles")
 _EVENTS = ("INSERT", "UPDATE", "DELETE")
-_BUMP = "UPDATE audit_head SET access_seq = access_seq + 1 WHERE id = 1"
 
 
 def upgrade() -> None:
@@ -36,31 +37,16 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             "CREATE FUNCTION lmops_bump_access_seq() RETURNS trigger LANGUAGE plpgsql AS "
-            f"$$ BEGIN {_BUMP}; RETURN NULL; END $$"
+            f"$$ BEGIN {ACCESS_BUMP}; RETURN NULL; END $$"
         )
-        for table in _TABLES:
-            op.execute(
-                f"CREATE TRIGGER lmops_{table}_access AFTER INSERT OR UPDATE OR DELETE "
-                f"OR TRUNCATE ON {table} FOR EACH STATEMENT "
-                "EXECUTE FUNCTION lmops_bump_access_seq()"
-            )
-        return
     for table in _TABLES:
-        for verb in _EVENTS:
-            op.execute(
-                f"CREATE TRIGGER lmops_{table}_{verb.lower()}_access AFTER {verb} ON {table} "
-                f"BEGIN {_BUMP}; END"
-            )
+        create_access_triggers(table, _EVENTS)
 
 
 def downgrade() -> None:
+    for table in _TABLES:
+        drop_access_triggers(table, _EVENTS)
     if op.get_bind().dialect.name == "postgresql":
-        for table in _TABLES:
-            op.execute(f"DROP TRIGGER lmops_{table}_access ON {table}")
         op.execute("DROP FUNCTION lmops_bump_access_seq()")
-    else:
-        for table in _TABLES:
-            for verb in _EVENTS:
-                op.execute(f"DROP TRIGGER lmops_{table}_{verb.lower()}_access")
     with op.batch_alter_table("audit_head", schema=None) as batch_op:
         batch_op.drop_column("access_seq")
