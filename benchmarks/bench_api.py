@@ -758,7 +758,8 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
 
         (lat_m, wall_m, st_m), (lat_w, wall_w, st_w) = asyncio.run(mixed())
         print(_row(f"HTTP list, {args.clients - writers} clients, while", lat_m, wall_m, st_m))
-        print(_row(f"  {writers} clients approve", lat_w, wall_w, st_w))
+        if lat_w:  # none with --mixed-approvals 0
+            print(_row(f"  {writers} clients approve", lat_w, wall_w, st_w))
         rest = request_ids[args.approvals : args.approvals + args.sdk_calls]
         writes = WriteTimer(ws.db)
         cpu_a0 = time.thread_time()

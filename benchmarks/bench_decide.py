@@ -14,6 +14,9 @@ To compare two trees, run it from each in turn (the script may live in one of th
     cd /work/wt/base && /work/bin/wtpy /work/wt/branch/benchmarks/bench_decide.py --backend sqlite
 
 ``--profile N`` prints the N functions with the most cumulative time (cProfile).
+``--threads N`` then approves ``--calls`` more requests from N threads at once, as the admin
+API's thread pool runs them (no HTTP), and prints p50/p99 latency, approvals per second and
+the process's CPU per approval.
 """
 
 from __future__ import annotations
@@ -94,6 +97,29 @@ def _backend_cpu_s(ws: Any) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def _threaded(gov: Any, ids: list[str], threads: int) -> None:
+    """Approve ``ids`` from ``threads`` threads at once; print p50/p99 latency, approvals
+    per second and the process's CPU per approval (all threads)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(rid: str) -> float:
+        t0 = time.perf_counter()
+        public = gov.decide(rid, approve=True, role="validator", comment="bench approval")
+        assert public.status == "pending" and len(public.decisions) == 1, public
+        return time.perf_counter() - t0
+
+    c0, w0 = time.process_time(), time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        lat = sorted(pool.map(one, ids))
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    p99 = lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))]
+    print(
+        f"  {threads} threads: {len(ids)} approvals  p50 {statistics.median(lat) * 1e3:.1f} ms"
+        f"  p99 {p99 * 1e3:.1f} ms  {len(ids) / wall:.0f} approvals/s"
+        f"  CPU {cpu * 1e3 / len(ids):.2f} ms per approval  load {os.getloadavg()[0]:.1f}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
@@ -101,6 +127,13 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=10_000)
     ap.add_argument("--calls", type=int, default=300)
     ap.add_argument("--profile", type=int, default=0)
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="then approve --calls more requests from this many threads at once (as the "
+        "admin API's thread pool runs them) and print latency and approvals/s",
+    )
     args = ap.parse_args()
 
     with _database(args.backend) as url:
@@ -109,7 +142,8 @@ def main() -> None:
         val = ws.with_token(admin.create_token("bench-val", role="validator")).governance
         admin.create_token("bench-risk", role="risk_officer")
         calls = min(args.calls, args.requests)
-        ids = seed_requests(ws, args.requests, calls)
+        burst = min(args.calls, args.requests - calls) if args.threads else 0
+        ids = seed_requests(ws, args.requests, calls + burst)
         seed_events(
             ws,
             max(args.events, args.requests),
@@ -144,6 +178,8 @@ def main() -> None:
             f"  commits {counts['commits'] / n:.1f}  database CPU {backend * 1e3:.2f} ms"
             f"  load {load[0]:.1f}"
         )
+        if burst:
+            _threaded(val, ids[calls : calls + burst], args.threads)
         if profiler is not None:
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out)

@@ -239,6 +239,13 @@ def is_secret_key(key: str) -> bool:
     return False
 
 
+@lru_cache(maxsize=4096)
+def _redacted_key(key: str) -> str:
+    """A mapping key, redacted like any text. Keys come from a small vocabulary in which
+    several hold a marker (``digest`` holds ``sig``), so each is worked out once."""
+    return redact_text(key)
+
+
 def _looks_like_word_piece(value: str) -> bool:
     # A bare ``token`` key also names a tokenizer's piece of text ("hello"); a credential
     # is long and has no spaces.
@@ -270,7 +277,7 @@ def redact(value: Any) -> Any:
         out: dict[Any, Any] = {}
         for k, v in value.items():
             if isinstance(k, str):
-                out[redact_text(k)] = _mask(v, k) if is_secret_key(k) else redact(v)
+                out[_redacted_key(k)] = _mask(v, k) if is_secret_key(k) else redact(v)
             else:
                 out[k] = redact(v)
         return out
