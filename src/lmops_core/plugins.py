@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import os
 import re
 import sys
 import threading
@@ -377,6 +378,44 @@ def _hooks_of(pm: pluggy.PluginManager, plugin: object) -> tuple[str, ...]:
     return tuple(sorted(c.name for c in pm.get_hookcallers(plugin) or []))
 
 
+_METADATA_SUFFIXES = (".dist-info", ".egg-info")
+_installed: tuple[tuple[tuple[str, str, int], ...], Mapping[str, list[str]]] | None = None
+_installed_lock = threading.Lock()
+
+
+def _metadata_folders() -> tuple[tuple[str, str, int], ...]:
+    """Every distribution's metadata folder on ``sys.path``: its place, name and inode."""
+    found: list[tuple[str, str, int]] = []
+    for entry in sys.path:
+        try:
+            with os.scandir(entry or ".") as listing:
+                found.extend(
+                    (entry, item.name, item.inode())
+                    for item in listing
+                    if item.name.endswith(_METADATA_SUFFIXES)
+                )
+        except OSError:  # a zip file, or a folder that is gone
+            continue
+    return tuple(sorted(found))
+
+
+def installed_modules() -> Mapping[str, list[str]]:
+    """``importlib.metadata.packages_distributions()``, read again only when a distribution
+    was installed, removed or reinstalled on ``sys.path`` since the last read.
+
+    Reading it parses every installed distribution's metadata and file list (about half a
+    second of CPU with the ML plugins installed), and every store a process opens loads its
+    plugins. Listing the ``.dist-info`` folders costs about a millisecond; an install,
+    removal or reinstall adds, removes or recreates one (a new name or inode).
+    """
+    global _installed
+    folders = _metadata_folders()
+    with _installed_lock:
+        if _installed is None or _installed[0] != folders:
+            _installed = (folders, packages_distributions())
+        return _installed[1]
+
+
 def load_plugins(settings: Settings, *, registrations: bool = True) -> PluginHost:
     """Build a plugin manager with every allowed plugin loaded and registrations collected.
 
@@ -409,7 +448,7 @@ def load_plugins(settings: Settings, *, registrations: bool = True) -> PluginHos
 
     from lmops_core import __version__
 
-    dists = packages_distributions()  # top-level module -> distributions, read once
+    dists = installed_modules()  # top-level module -> distributions
 
     for mod_path in BUILTIN_PLUGINS:
         short = "lmops-core:" + mod_path.rsplit(".", 1)[-1]

@@ -137,8 +137,8 @@ def env(tmp_path: Path, db_url: str) -> Iterator[Env]:
 
 
 @pytest.fixture
-def sqlite_env(tmp_path: Path) -> Iterator[Env]:
-    """A governed store on SQLite only."""
+def sqlite_env(tmp_path: Path, sqlite_home: Path) -> Iterator[Env]:
+    """A governed store on SQLite only (the embedded store of ``sqlite_home``)."""
     e = build_env(tmp_path, None)
     yield e
     e.ws.close()

@@ -12,7 +12,8 @@ from lmops_core.workspace import Workspace
 from tests.conftest import make_settings
 
 
-def test_store_exists_only_once_created(tmp_path: Path, db_url: str) -> None:
+def test_store_exists_only_once_created(tmp_path: Path, empty_db_url: str) -> None:
+    db_url = empty_db_url
     assert not store_exists(db_url)
     settings = make_settings(tmp_path / "home", db_url)
     with pytest.raises(NotFoundError, match=r"no lmops store at "):

@@ -12,7 +12,8 @@ from lmops_core.registry.db import Database, normalize_url
 MIGRATIONS = Path(__file__).resolve().parents[2] / "src" / "lmops_core" / "migrations"
 
 
-def test_migrations_match_models_and_downgrade_cleanly(db_url: str) -> None:
+def test_migrations_match_models_and_downgrade_cleanly(empty_db_url: str) -> None:
+    db_url = empty_db_url
     db = Database(db_url)
     db.migrate()
     cfg = Config()

@@ -25,11 +25,13 @@ def pg_admin() -> Any:
 
 
 @contextmanager
-def fresh_postgres_database() -> Iterator[str]:
-    """The URL of a new, empty database on the test server, dropped (forcibly) on exit."""
+def fresh_postgres_database(template: str | None = None) -> Iterator[str]:
+    """The URL of a new database on the test server, dropped (forcibly) on exit: empty, or
+    a copy of the database ``template`` (which nobody may be connected to meanwhile)."""
     name = f"lmops_t_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     with pg_admin() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
     try:
         yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
     finally:
