@@ -124,14 +124,58 @@ def test_the_english_ner_reads_only_sentences_with_latin_letters(
     ]
 
 
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        (
+            "The report is ready!\nPlease call Emily Johnson today!",
+            "The report is ready!\nPlease call <PERSON> today!",
+        ),
+        # The English NER read "Customer    called..." in the first pass, and reads the same
+        # with the Chinese name redacted: Han characters and a redacted Han name are spaces.
+        (
+            "Customer 王芳 called about the loan.\nPlease call Emily Johnson today!",
+            "Customer <PERSON> called about the loan.\nPlease call <PERSON> today!",
+        ),
+    ],
+)
 def test_the_rescan_reads_again_only_the_sentences_redaction_changed(
-    monkeypatch: pytest.MonkeyPatch,
+    text: str, redacted: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     guard = PiiGuard()
-    text = "The report is ready!\nPlease call Emily Johnson today!"
     (redaction,) = guard.redact_batch([text])
-    assert redaction.text == "The report is ready!\nPlease call <PERSON> today!"
+    assert redaction.text == redacted
     read = _english_reads(guard, monkeypatch)
     assert guard.leftovers([redaction]) == [[]]
     # The first sentence reads as in the first pass: its findings (none) are reused.
     assert read == ["Please call #............ today!"]
+
+
+def test_a_redacted_chinese_name_reads_to_the_english_ner_as_the_first_pass_did() -> None:
+    source = "请联系王芳 about James Lee."
+    output = "请联系<PERSON> about <PERSON>."
+    view = rescan_view(source, [(3, 5), (12, 21)], output, [(3, 11), (18, 26)])
+    assert view is not None
+    # Only the Han-only span is a space to the English NER; the Latin one stays blanked.
+    assert view.han == ((3, 5),)
+    assert view.latin == "请联系   about " + BLANK * 9 + "."
+    assert english_view(view.latin) == english_view(source[:12]) + BLANK + "." * 8 + "."
+
+
+def test_views_that_blank_alike_but_hide_different_scripts_are_read_as_they_are(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    guard = PiiGuard()
+    chinese = "王芳 called. Please call back."
+    latin = "Jo called. Please call back."
+    redactions = [
+        Redaction(text=text, counts={"PERSON": 1}, view=rescan_view(text, [(0, 2)], text, [(0, 2)]))
+        for text in (chinese, latin)
+    ]
+    assert redactions[0].view is not None and redactions[1].view is not None
+    assert redactions[0].view.text == redactions[1].view.text
+    guard.redact_batch(["warm up"])
+    read = _english_reads(guard, monkeypatch)
+    guard.leftovers(redactions)
+    # One view, two readings: read with the blanks, as the Latin name's view must be.
+    assert read == [english_view(redactions[1].view.text)]

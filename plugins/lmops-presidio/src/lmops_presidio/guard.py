@@ -9,7 +9,7 @@ every guard with the same model, language and phone regions.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -205,7 +205,9 @@ class PiiGuard:
             for r in redactions
         ]
         out = []
-        for redaction, found in zip(redactions, self.scan_batch(views), strict=True):
+        analyzed = self._analyze(views, _latin_readings(redactions))
+        for redaction, results in zip(redactions, analyzed, strict=True):
+            found = [_finding(result) for result in results]
             view = redaction.view
             if view is not None:
                 found = [
@@ -215,17 +217,23 @@ class PiiGuard:
             out.append(found)
         return out
 
-    def _analyze(self, texts: Sequence[str]) -> list[list[RecognizerResult]]:
+    def _analyze(
+        self, texts: Sequence[str], latin: Mapping[str, str] | None = None
+    ) -> list[list[RecognizerResult]]:
+        """presidio's results for each text. ``latin`` maps a text to what the English NER
+        reads in its place (same length; see :attr:`RescanView.latin`)."""
         for position, text in enumerate(texts):
             if not isinstance(text, str):
                 raise ValidationError(f"text #{position} is {type(text).__name__}, not str")
         # Datasets repeat texts (system prompts, templates): analyse each once.
         unique = list(dict.fromkeys(texts))
-        by_text = dict(zip(unique, self._analyze_unique(unique), strict=True))
+        by_text = dict(zip(unique, self._analyze_unique(unique, latin or {}), strict=True))
         # Results are immutable once built; sharing them between equal texts is safe.
         return [by_text[text] for text in texts]
 
-    def _analyze_unique(self, texts: list[str]) -> Iterator[list[RecognizerResult]]:
+    def _analyze_unique(
+        self, texts: list[str], latin: Mapping[str, str]
+    ) -> Iterator[list[RecognizerResult]]:
         """Patterns on each text, then the NER models on it with the pattern findings blanked.
 
         A name next to a phone number or an ID reads as it will in the
@@ -236,11 +244,14 @@ class PiiGuard:
         if not self._uses_ner:
             yield from (_decided(found) for found in patterns)
             return
-        views = [
-            blank(text, union((r.start, r.end) for r in found))
-            for text, found in zip(texts, patterns, strict=True)
-        ]
-        for found, ner in zip(patterns, self._ner(views), strict=True):
+        views: list[str] = []
+        readings: dict[str, str] = {}
+        for text, found in zip(texts, patterns, strict=True):
+            spans = union((r.start, r.end) for r in found)
+            views.append(blank(text, spans))
+            if text in latin:
+                readings[views[-1]] = blank(latin[text], spans)
+        for found, ner in zip(patterns, self._ner(views, readings), strict=True):
             yield _decided(found + ner)
 
     def _kept(self, results: list[RecognizerResult]) -> list[RecognizerResult]:
@@ -264,8 +275,9 @@ class PiiGuard:
             )
         )
 
-    def _ner(self, views: list[str]) -> list[list[RecognizerResult]]:
-        """The NER findings of each view, above their thresholds."""
+    def _ner(self, views: list[str], latin: Mapping[str, str]) -> list[list[RecognizerResult]]:
+        """The NER findings of each view, above their thresholds (``latin``: see
+        :meth:`_analyze`)."""
         analyzer = self.analyzer
         language = self.config.language
         wanted = [
@@ -280,7 +292,7 @@ class PiiGuard:
         ]
         readable = list(dict.fromkeys(v for v, names in zip(views, wanted, strict=True) if names))
         prepare_batch(analyzer, readable)
-        artifacts = self._artifacts(analyzer, readable)
+        artifacts = self._artifacts(analyzer, readable, latin)
         out: list[list[RecognizerResult]] = []
         for view, names in zip(views, wanted, strict=True):
             if not names:
@@ -299,7 +311,9 @@ class PiiGuard:
             )
         return out
 
-    def _artifacts(self, analyzer: AnalyzerEngine, texts: list[str]) -> dict[str, NlpArtifacts]:
+    def _artifacts(
+        self, analyzer: AnalyzerEngine, texts: list[str], latin: Mapping[str, str]
+    ) -> dict[str, NlpArtifacts]:
         """The English NER's artifacts of each text (empty for one without a Latin letter).
 
         The English NER reads a text with its CJK characters blanked
@@ -314,7 +328,9 @@ class PiiGuard:
         current: dict[str, list[Entity]] = {}
         segments = {
             text: [
-                (offset, english_view(unit)) for offset, unit in sentences(text) if has_latin(unit)
+                (offset, english_view(unit))
+                for offset, unit in sentences(latin.get(text, text))
+                if has_latin(unit)
             ]
             for text in texts
             if has_latin(text)
@@ -349,6 +365,25 @@ class PiiGuard:
             else empty
             for text in texts
         }
+
+
+def _latin_readings(redactions: Sequence[Redaction]) -> dict[str, str]:
+    """What the English NER reads in place of each re-scanned view (:attr:`RescanView.latin`).
+
+    Two sources can blank to the same view with different Han spans (``王芳`` and ``Jo``
+    both become ``##``), or a view can equal the text scanned for a redaction without one:
+    such a text is read as it is.
+    """
+    readings: dict[str, str] = {}
+    clashes: set[str] = set()
+    for redaction in redactions:
+        view = redaction.view
+        if view is None:
+            # Scanned as the output with what was written blanked: never given a reading.
+            clashes.add(blank(redaction.text, union(redaction.written)))
+        elif readings.setdefault(view.text, view.latin) != view.latin:
+            clashes.add(view.text)
+    return {text: reading for text, reading in readings.items() if text not in clashes}
 
 
 def _decided(results: list[RecognizerResult]) -> list[RecognizerResult]:

@@ -29,11 +29,11 @@ _NEEDS_DIGIT = frozenset(
 
 
 from lmops_presidio.config import NER_ENTITIES  # noqa: E402
-from lmops_presidio.rescan import BLANK  # noqa: E402
+from lmops_presidio.rescan import BLANK, HAN_RANGES  # noqa: E402
 
 _LATIN = re.compile(r"[A-Za-z]")
 
-HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+HAN = re.compile(f"[{HAN_RANGES}]")
 """One Han character (CJK unified ideographs, extension A, compatibility)."""
 
 

@@ -8,7 +8,9 @@ output holds outside what was written, whatever each operator wrote in its
 place. Because a blanked span is as wide as the value it replaced, the view of
 a sentence in which nothing was redacted, and the English NER's view of a text
 in which only Han or pattern spans were redacted, are the very strings the first
-pass read, and their NER results are reused (see ``PiiGuard``).
+pass read, and their NER results are reused (see ``PiiGuard``): the English NER
+reads a redacted span of Han characters as spaces (:attr:`RescanView.latin`), as
+it read those characters.
 
 A finding in the view is mapped to the output: outside the redacted spans by
 their change in length, inside one to its edge.
@@ -16,6 +18,7 @@ their change in length, inside one to its edge.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -34,6 +37,11 @@ def union(spans: Iterable[tuple[int, int]]) -> Spans:
     return tuple(out)
 
 
+HAN_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+"""Han characters (CJK unified ideographs, extension A, compatibility), for a character class."""
+
+_HAN_ONLY = re.compile(f"[{HAN_RANGES}]+")
+
 #: What a blanked span is overwritten with. Not spaces: with the card number after it blanked
 #: by spaces, spaCy's English NER read "Mastercard" in "My new Mastercard 5555 ... is not
 #: working." as a PERSON, which it does not with the number there or with a run of ``#``. Not a letter or a
@@ -41,15 +49,15 @@ def union(spans: Iterable[tuple[int, int]]) -> Spans:
 BLANK = "#"
 
 
-def blank(text: str, spans: Sequence[tuple[int, int]]) -> str:
-    """``text`` with ``spans`` (sorted, disjoint) overwritten by :data:`BLANK`: offsets hold."""
+def blank(text: str, spans: Sequence[tuple[int, int]], char: str = BLANK) -> str:
+    """``text`` with ``spans`` (sorted, disjoint) overwritten by ``char``: offsets hold."""
     if not spans:
         return text
     parts: list[str] = []
     position = 0
     for start, end in spans:
         parts.append(text[position:start])
-        parts.append(BLANK * (end - start))
+        parts.append(char * (end - start))
         position = end
     parts.append(text[position:])
     return "".join(parts)
@@ -64,6 +72,18 @@ class RescanView:
     """Redacted spans of the source text (joined where they touch)."""
     output: Spans
     """The same spans in the output: what the operators wrote there."""
+    han: Spans = ()
+    """The redacted spans holding only Han characters (a Chinese name): see :attr:`latin`."""
+
+    @property
+    def latin(self) -> str:
+        """:attr:`text` as the English NER is to read it: the :attr:`han` spans are spaces.
+
+        The English NER reads every Han character as a space
+        (:func:`~lmops_presidio.prefilter.english_view`), so a sentence in which only Chinese
+        names were redacted reads as it did in the first pass, and is not read again.
+        """
+        return blank(self.text, self.han, " ")
 
     def output_start(self, position: int) -> int:
         """Where a finding starting at ``position`` of :attr:`text` starts in the output."""
@@ -110,4 +130,5 @@ def rescan_view(
         previous_source, previous_output = end, last
     if source[previous_source:] != output[previous_output:]:
         return None
-    return RescanView(blank(source, spans), spans, places)
+    han = tuple((start, end) for start, end in spans if _HAN_ONLY.fullmatch(source, start, end))
+    return RescanView(blank(source, spans), spans, places, han)
