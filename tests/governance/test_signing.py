@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import insert, select, update
@@ -272,3 +273,54 @@ def test_first_decisions_made_at_once_share_one_server_key(tmp_path: Path) -> No
     assert errors == []
     assert len(found) == 16 and len(set(found)) == 1
     assert list(KeyStore.for_home(home).public_keys()) == found[:1]
+
+
+#: Processes and fresh homes of the race below: on a store without the fix about one home
+#: in four ended with two keys (or a lost ``active`` file), so 50 rounds all but never pass.
+_RACERS = 4
+_ROUNDS = 50
+
+
+def _first_decisions(homes: list[str], start: Any, found: Any) -> None:
+    """One racer: for each fresh home, wait for the others, then ask for the server key."""
+    from lmops_core.governance.signing import server_signer
+
+    for home in homes:
+        start.wait()
+        try:
+            found.put((home, server_signer(Path(home)).fingerprint))
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            found.put((home, f"{type(exc).__name__}: {exc}"))
+
+
+def test_worker_processes_deciding_first_at_once_share_one_server_key(tmp_path: Path) -> None:
+    """``lmops serve --workers N`` on a fresh home: each worker's first decision asks for
+    the server key at the same moment. One key is made, every worker signs with it, and
+    none fails (an in-process lock let each process make and activate its own, and two
+    renames of one temporary ``active`` file raised in ``decide``)."""
+    import multiprocessing as mp
+
+    from lmops_core.deploy.keys import KeyStore
+
+    homes = [str(tmp_path / f"home-{i}") for i in range(_ROUNDS)]
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["lmops_core.governance.signing", "lmops_core.deploy.keys"])
+    start, found = ctx.Barrier(_RACERS), ctx.Queue()
+    racers = [
+        ctx.Process(target=_first_decisions, args=(homes, start, found)) for _ in range(_RACERS)
+    ]
+    for p in racers:
+        p.start()
+    results: dict[str, list[str]] = {home: [] for home in homes}
+    for _ in range(_RACERS * _ROUNDS):
+        home, answer = found.get(timeout=300)
+        results[home].append(answer)
+    for p in racers:
+        p.join(timeout=60)
+    assert [p.exitcode for p in racers] == [0] * _RACERS
+    for home, answers in results.items():
+        keys = KeyStore.for_home(Path(home))
+        assert len(set(answers)) == 1, (home, answers)
+        assert [k.key_id for k in keys.list()] == answers[:1], home
+        assert keys.active_id() == answers[0]
+        assert len(list(keys.folder.glob("*.key"))) == 1, home

@@ -8,8 +8,11 @@ key, so bundles signed before the rotation still verify.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,8 +22,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from lmops_core.digests import digest_bytes, hex_part
 from lmops_core.errors import ConfigurationError, NotFoundError, ValidationError
+from lmops_core.file_lock import exclusive
 
 _ACTIVE = "active"
+#: Held (``flock``) while the folder's keys change: by one process or thread at a time.
+_LOCK = ".lock"
 
 
 @dataclass(frozen=True)
@@ -90,26 +96,45 @@ class KeyStore:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
 
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[None]:
+        """Held while keys are made or rotated: API worker processes that each make their
+        first decision at once on a fresh home must not each make (and activate) a key."""
+        self._ensure_folder()
+        with exclusive(self.folder / _LOCK):
+            yield
+
     def create(self) -> KeyInfo:
         """Create a new key pair and make it active (the first key; see :meth:`rotate`)."""
-        if self.active_id() is not None:
-            raise ValidationError(
-                f"{self.folder} already has an active key "
-                f"{self.active_id()}; use rotate to replace it"
-            )
-        return self._new_active()
+        with self._changing():
+            active = self.active_id()
+            if active is not None:
+                raise ValidationError(
+                    f"{self.folder} already has an active key {active}; use rotate to replace it"
+                )
+            return self._new_active()
+
+    def ensure_active(self) -> str:
+        """The active key's id; the first key is created if there is none, once, whoever
+        else (process or thread) asks at the same moment."""
+        active = self.active_id()
+        if active is not None:
+            return active
+        with self._changing():
+            return self.active_id() or self._new_active().key_id
 
     def rotate(self) -> KeyInfo:
         """Replace the active key; the old private key is deleted, its public key kept."""
-        old = self.active_id()
-        if old is None:
-            raise NotFoundError(f"no active key in {self.folder} to rotate; create one first")
-        info = self._new_active()
-        (self.folder / f"{old}.key").unlink(missing_ok=True)
-        return info
+        with self._changing():
+            old = self.active_id()
+            if old is None:
+                raise NotFoundError(f"no active key in {self.folder} to rotate; create one first")
+            info = self._new_active()
+            (self.folder / f"{old}.key").unlink(missing_ok=True)
+            return info
 
     def _new_active(self) -> KeyInfo:
-        self._ensure_folder()
+        """A new key, made active (the caller holds :meth:`_changing`)."""
         private = Ed25519PrivateKey.generate()
         key_id = key_id_of(private.public_key())
         pem = private.private_bytes(
@@ -122,8 +147,11 @@ class KeyStore:
         with os.fdopen(fd, "wb") as fh:
             fh.write(pem)
         (self.folder / f"{key_id}.pub").write_bytes(public_pem(private.public_key()))
-        tmp = self.folder / f"{_ACTIVE}.tmp"
-        tmp.write_text(key_id, encoding="ascii")
+        # A temporary file of its own, renamed over ``active``: readers see the old id or
+        # the new one, never a file being written.
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f"{_ACTIVE}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(key_id)
         os.replace(tmp, self.folder / _ACTIVE)
         return self._info(key_id)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -65,20 +64,13 @@ class Signed:
         }
 
 
-#: Held while the first server key is created: concurrent first decisions (an API server's
-#: threads on PostgreSQL, where decisions on different requests run at once) make one key.
-_FIRST_KEY = threading.Lock()
-
-
 def server_signer(home: Path) -> Signer:
     """The server's attestation key: the active bundle key of ``home`` (created on first use)."""
     from lmops_core.deploy.keys import KeyStore  # deploy sits above governance; import late
 
     keys = KeyStore.for_home(home)
-    if keys.active_id() is None:
-        with _FIRST_KEY:
-            if keys.active_id() is None:
-                keys.create()
+    # Concurrent first decisions (API worker processes, or threads of one) make one key.
+    keys.ensure_active()
     key_id, key = keys.signing_key()
     return Signer(fingerprint=key_id, key=key)
 

@@ -260,8 +260,7 @@ def _bundle(runner: PipelineRunner, ws: Workspace, spec: dict[str, Any]) -> Step
     from lmops_core.deploy import KeyStore, create_bundle, load_bundle
 
     keys = KeyStore.for_home(ws.settings.home)
-    if keys.active_id() is None:
-        keys.create()
+    keys.ensure_active()
     bundles = ws.settings.home / "bundles"
     bundles.mkdir(parents=True, exist_ok=True)
     out = (

@@ -11,7 +11,6 @@ applied under a lock so that many processes may open a new store at once.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from sqlmodel import Session
 
 from lmops_core.audit import postgres as audit_postgres
 from lmops_core.errors import ConfigurationError
+from lmops_core.file_lock import exclusive
 
 _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 _BEGIN_KEY = "lmops_begin"
@@ -157,12 +157,8 @@ class Database:
         if not self.is_sqlite:
             yield
             return
-        with open(self._lock_path, "a+b") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        with exclusive(self._lock_path):
+            yield
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
@@ -231,13 +227,8 @@ class Database:
     @contextlib.contextmanager
     def _migration_lock(self) -> Iterator[None]:
         if self.is_sqlite:
-            lock_path = Path(str(make_url(self.url).database) + ".migrate.lock")
-            with open(lock_path, "a+") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(fh, fcntl.LOCK_UN)
+            with exclusive(Path(str(make_url(self.url).database) + ".migrate.lock")):
+                yield
         else:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _ADVISORY_LOCK_ID})
