@@ -6,7 +6,7 @@ call per text where it can prove they agree:
 
 * lengths, scripts and the words of plain texts (ASCII and CJK characters
   only, where lower-casing, ``\\w`` and the CJK ranges are simple byte rules)
-  come from one compiled pass over the chunk's bytes
+  come from numpy passes over the chunk's bytes
   (:func:`~lmops_evidently.scan.scan_texts`); the words of any other text come
   from :func:`~lmops_evidently.text.words`;
 * a refusal is looked for with Python's pattern only in texts that contain one

@@ -48,6 +48,8 @@ _CJK_WORD_RANGES = (
     (0xF900, 0xFAFF),
     (0xAC00, 0xD7AF),
 )
+_CJK_WORD = 8
+"""Flag of :data:`_CHARACTERS`: the character is a word by itself."""
 
 
 def _character_table() -> np.ndarray:
@@ -59,7 +61,6 @@ def _character_table() -> np.ndarray:
     return table
 
 
-_CJK_WORD = 8
 _CHARACTERS = _character_table()
 
 
@@ -250,9 +251,9 @@ def _scan_block(data: np.ndarray, offsets: np.ndarray) -> _Block:
     return _Block(lengths, ascii_only, plain, scripts, counts, starts, owners, worded)
 
 
-def _block_cuts(offsets: np.ndarray) -> list[int]:
-    """Text indices that cut the chunk into blocks of about :data:`BLOCK_BYTES`."""
-    marks = np.arange(0, int(offsets[-1]), BLOCK_BYTES)
+def _block_cuts(offsets: np.ndarray, block_bytes: int) -> list[int]:
+    """Text indices that cut the chunk into blocks of about ``block_bytes``."""
+    marks = np.arange(0, int(offsets[-1]), block_bytes)
     cuts = np.searchsorted(offsets, marks, side="left")
     return sorted({0, *cuts.tolist(), offsets.shape[0] - 1})
 
@@ -261,10 +262,11 @@ def _joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
-def scan_texts(texts: pa.Array) -> Scanned:
-    """Measure ``texts`` (a string or large_string array without nulls)."""
+def scan_texts(texts: pa.Array, block_bytes: int = BLOCK_BYTES) -> Scanned:
+    """Measure ``texts`` (a string or large_string array without nulls), about
+    ``block_bytes`` of them at a time."""
     data, offsets, buffer = _bytes(texts)
-    cuts = _block_cuts(offsets)
+    cuts = _block_cuts(offsets, block_bytes)
     blocks, bases = [], []
     for first, last in zip(cuts, cuts[1:], strict=False):
         base = int(offsets[first])
@@ -293,12 +295,13 @@ def scan_texts(texts: pa.Array) -> Scanned:
 
 
 def leading_words(pieces: pa.Array) -> pa.Array:
-    """The word each piece starts with, lower-cased (``large_string``; "" for a piece that
-    starts with no ASCII word byte nor a non-ASCII character).
+    """The word each piece starts with, lower-cased (``large_string``): its leading run of
+    ASCII word bytes, or its first character when that is not ASCII ("" when it starts with
+    neither).
 
-    A piece that starts with an ASCII word byte starts with a run of them; one that starts
-    with a non-ASCII byte starts with a CJK character (three bytes) when it is a word piece
-    of a plain text (see :class:`Scanned`); for other pieces the result means nothing.
+    For a word piece of a plain text (see :class:`Scanned`) this is its word; for other
+    pieces the result is no word (their "words" are dropped, see
+    :meth:`~lmops_evidently.columnar.Tokens.encode`).
     """
     data, offsets, _ = _bytes(pieces)
     size = offsets.shape[0] - 1
@@ -314,7 +317,9 @@ def leading_words(pieces: pa.Array) -> pa.Array:
     if nonempty.any():
         run[nonempty] = np.minimum.reduceat(stops, firsts[nonempty]) - firsts[nonempty]
     run = np.minimum(run, nbytes)
-    run = np.where(lead >= 0x80, np.minimum(nbytes, 3), run)
+    # A non-ASCII first character is taken whole: a CJK word in a word piece.
+    width = 2 + (lead >= 0xE0).astype(np.int64) + (lead >= 0xF0)
+    run = np.where(lead >= 0x80, np.minimum(nbytes, width), run)
     within = np.arange(data.shape[0], dtype=np.int64) - np.repeat(firsts, nbytes)
     kept = data[within < np.repeat(run, nbytes)]
     upper = (kept - ord("A")).astype(np.uint8) < 26
