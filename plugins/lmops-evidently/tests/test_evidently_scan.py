@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -9,7 +11,7 @@ import pytest
 from lmops_evidently.scan import leading_words, scan_texts
 from lmops_evidently.text import CJK_CLASS, SCRIPT_LABELS, script_labels, words
 
-_CJK_WORD = __import__("re").compile(f"[{CJK_CLASS}]")
+_CJK_WORD = re.compile(f"[{CJK_CLASS}]")
 
 # One of each: CJK (BMP, extension B, compatibility), kana, hangul, emoji (4 bytes, and a
 # ZWJ sequence), combining marks, 2-byte letters, fullwidth forms, controls, and texts whose
