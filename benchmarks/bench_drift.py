@@ -13,7 +13,7 @@ tiny frame before the clock starts):
 * ``lmops`` - ``DriftMonitor.run`` from the two raw JSONL logs (UTF-8 check and
   record count, Arrow's JSON reader, column-wise descriptors, Evidently, HTML
   report with its heading, evidence); warmed by one monitor run on two tiny
-  windows (which runs Evidently once too, and starts numba);
+  windows (which runs Evidently once too);
 * with ``--plain``, also ``plain`` - the best plain use of pandas + Evidently
   from the raw logs: ``pandas.read_json`` (pyarrow engine, Arrow-backed strings),
   the same descriptors with pandas ``.str`` methods (see :func:`_plain_descriptors`).
@@ -300,9 +300,8 @@ def _measured(start: Clock, snapshot) -> dict:
 def _warm_lmops(workdir: Path, chunk_size: int) -> None:
     """Run the monitor once on two tiny windows: its clock starts warm, as Evidently's does.
 
-    Besides Evidently, this warms numba, whose first call in a process costs a few tenths
-    of a CPU second (its compiler starts, the kernel is loaded from its on-disk cache);
-    that one-off cost is reported apart (see the plugin's README).
+    Besides Evidently, every step of the monitor runs once here, so imports and first
+    calls happen outside the clock.
     """
     warm = workdir / "warm"
     warm.mkdir(parents=True, exist_ok=True)

@@ -81,7 +81,7 @@ ALPHABET = "aZ09_ -.,!\t\n'’你好世界数据𠀋𠀍こカ한국éÆøİ\u21
 def test_random_texts_of_every_script_agree_with_the_per_text_definitions():
     rng = np.random.default_rng(17)
     letters = list(ALPHABET)
-    # Mostly plain texts (ASCII and CJK only), so the compiled pass cuts their words.
+    # Mostly plain texts (ASCII and CJK only), so the byte scan cuts their words.
     plain = [c for c in letters if c.isascii() or "\u3040" <= c <= "\ud7af"]
     texts = [
         "".join(rng.choice(plain if i % 3 else letters, size=int(rng.integers(0, 40))))
@@ -97,5 +97,5 @@ def test_random_texts_of_every_script_agree_with_the_per_text_definitions():
         by_text[owner].append(tokens.uniques[code])
     assert by_text == [words(t) for t in texts]
     assert tokens.counts.tolist() == [len(words(t)) for t in texts]
-    # Both paths were taken: the compiled one (plain texts) and Python's.
+    # Both paths were taken: the byte scan's (plain texts) and Python's.
     assert column.plain.any() and not column.plain.all()

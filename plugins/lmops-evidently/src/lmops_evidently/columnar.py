@@ -6,7 +6,7 @@ call per text where it can prove they agree:
 
 * lengths, scripts and the words of plain texts (ASCII and CJK characters
   only, where lower-casing, ``\\w`` and the CJK ranges are simple byte rules)
-  come from one compiled pass over the chunk's bytes
+  come from numpy passes over the chunk's bytes
   (:func:`~lmops_evidently.scan.scan_texts`); the words of any other text come
   from :func:`~lmops_evidently.text.words`;
 * a refusal is looked for with Python's pattern only in texts that contain one
@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lmops_evidently.scan import scan_texts
+from lmops_evidently.scan import Scanned, leading_words, scan_texts
 from lmops_evidently.text import ANCHORS, is_refusal, words
 
 # The anchors are words, spaces and CJK characters: no regex syntax to escape.
@@ -43,30 +43,44 @@ class Tokens:
     counts: np.ndarray
 
     @classmethod
-    def encode(cls, parts: list[tuple[pa.Array, np.ndarray]], size: int) -> Tokens:
-        """Tokens of ``size`` texts from ``(words, owners)`` parts of one string type.
+    def encode(
+        cls,
+        scanned: Scanned,
+        others: list[list[str]],
+        other_rows: np.ndarray,
+    ) -> Tokens:
+        """Tokens of the scanned texts: the words of the plain ones from their pieces (see
+        :class:`~lmops_evidently.scan.Scanned`), and ``others[k]``, the words of text
+        ``other_rows[k]``, cut in Python.
 
-        A part's words may include empty strings (cutting leaves them between two
-        separators): they are no words, and are dropped here, once encoded, rather
-        than filtered out of the strings beforehand.
+        Only the distinct pieces are turned into words; Arrow then merges those words
+        with Python's, so each word has one code whichever way it was cut.
         """
-        encoded = pc.dictionary_encode(pa.chunked_array([words for words, _ in parts]))
-        chunks = encoded.chunks
-        codes = np.concatenate(
-            [np.asarray(c.indices.to_numpy(zero_copy_only=False)) for c in chunks]
-            or [np.zeros(0, dtype=np.int32)]
-        )
-        owners = np.concatenate([rows for _, rows in parts])
-        # Every chunk of a dictionary-encoded chunked array shares the final dictionary.
-        uniques: list[str] = chunks[-1].dictionary.to_pylist() if chunks else []
-        if "" in uniques:
-            empty = uniques.index("")
-            kept = codes != empty
-            codes, owners = codes[kept], owners[kept]
-            codes[codes > empty] -= 1
-            del uniques[empty]
-        counts = np.bincount(owners, minlength=size).astype(np.int64)
-        return cls(codes, uniques, owners, counts)
+        pieces = pc.dictionary_encode(scanned.pieces)
+        indices = np.asarray(pieces.indices.to_numpy(zero_copy_only=False))
+        owners = scanned.owners
+        every = bool(scanned.worded.all())
+        if not every:  # drop the pieces that start with no word
+            indices, owners = indices[scanned.worded], owners[scanned.worded]
+        cut = pa.array([w for c in others for w in c], type=pa.large_string())
+        leading = leading_words(pieces.dictionary)
+        merged = pc.dictionary_encode(pa.concat_arrays([leading, cut]))
+        merged_codes = np.asarray(merged.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+        codes = merged_codes[: len(leading)].take(indices)
+        counts = scanned.counts
+        dictionary = merged.dictionary
+        if len(cut):
+            codes = np.concatenate([codes, merged_codes[len(leading) :]])
+            owners = np.concatenate([owners, np.repeat(other_rows, [len(c) for c in others])])
+            counts = counts.copy()
+            counts[other_rows] = [len(c) for c in others]
+        if not every:
+            # Pieces that start with no word gave "words" nobody has: keep the used ones.
+            used = np.bincount(codes, minlength=len(dictionary)) > 0
+            if not used.all():
+                codes = (np.cumsum(used) - 1)[codes]
+                dictionary = dictionary.filter(pa.array(used))
+        return cls(codes, dictionary.to_pylist(), owners, counts)
 
     def per_text(self, flags: np.ndarray) -> np.ndarray:
         """How many words of each text have ``flags[code]`` set (``flags``: one per unique)."""
@@ -99,14 +113,9 @@ class TextColumn:
 
     def tokens(self) -> Tokens:
         """Every text's words, as :func:`~lmops_evidently.text.words` cuts them."""
-        scanned = self._scanned
-        size = len(self.texts)
-        parts = [(scanned.words, np.repeat(np.arange(size, dtype=np.int64), scanned.counts))]
-        if len(others := np.flatnonzero(~self.plain)):
-            cut = [words(text) for text in _python_rows(self.texts, others)]
-            flat = pa.array([w for c in cut for w in c], type=pa.large_string())
-            parts.append((flat, np.repeat(others, [len(c) for c in cut])))
-        return Tokens.encode(parts, size)
+        others = np.flatnonzero(~self.plain)
+        cut = [words(text) for text in _python_rows(self.texts, others)] if len(others) else []
+        return Tokens.encode(self._scanned, cut, others)
 
     def refusals(self) -> np.ndarray:
         """Per text, whether :func:`~lmops_evidently.text.is_refusal` holds."""
