@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -16,6 +15,7 @@ import pytest
 
 from lmops_core.offline import set_offline_defaults
 from lmops_core.settings import Settings, get_settings
+from lmops_core.testing.helpers import copy_migrated_store, migrate_store
 from lmops_core.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -100,24 +100,6 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
-def _migrated(url: str) -> None:
-    from lmops_core.registry.db import Database
-
-    db = Database(url)
-    try:
-        db.migrate()
-    finally:
-        db.dispose()  # no connection left: a PostgreSQL template must have none
-
-
-@pytest.fixture(scope="session")
-def _sqlite_schema(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite store file holding the newest schema and nothing else, made once per process."""
-    path = tmp_path_factory.mktemp("schema") / "meta.db"
-    _migrated(f"sqlite:///{path}")
-    return path
-
-
 @pytest.fixture(scope="session")
 def _postgres_schema() -> Iterator[str]:
     """The name of a PostgreSQL database holding the newest schema and nothing else, made
@@ -125,7 +107,7 @@ def _postgres_schema() -> Iterator[str]:
     from lmops_core.testing.postgres import fresh_postgres_database
 
     with fresh_postgres_database() as url:
-        _migrated(url)
+        migrate_store(url)
         yield url.rsplit("/", 1)[1]
 
 
@@ -137,9 +119,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     for every test cost about a second each). Tests of creating a store use
     :func:`empty_db_url`."""
     if request.param == "sqlite":
-        path = tmp_path / "meta.db"
-        shutil.copyfile(request.getfixturevalue("_sqlite_schema"), path)
-        yield f"sqlite:///{path}"
+        yield f"sqlite:///{copy_migrated_store(tmp_path, 'meta.db')}"
         return
     from lmops_core.testing.postgres import fresh_postgres_database
 
@@ -156,12 +136,11 @@ def ws(tmp_path: Path, db_url: str) -> Iterator[Workspace]:
 
 
 @pytest.fixture
-def sqlite_home(tmp_path: Path, _sqlite_schema: Path) -> Path:
+def sqlite_home(tmp_path: Path) -> Path:
     """``tmp_path/home``, its embedded store (``lmops.db``) already holding the newest schema
     and nothing else (copied, see :func:`db_url`)."""
     home = tmp_path / "home"
-    home.mkdir()
-    shutil.copyfile(_sqlite_schema, home / "lmops.db")
+    copy_migrated_store(home)
     return home
 
 

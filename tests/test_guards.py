@@ -127,10 +127,10 @@ def test_a_bad_or_unknown_document_is_refused_naming_the_file(
     assert ws.list_assets("guard") == []
 
 
-def test_two_plugins_cannot_register_one_kind(tmp_path: Path) -> None:
+def test_two_plugins_cannot_register_one_kind(tmp_path: Path, sqlite_home: Path) -> None:
     plugins = [write_plugin(tmp_path, TOY, "toy_a.py"), write_plugin(tmp_path, TWIN, "toy_b.py")]
     with (
-        Workspace.open(make_settings(tmp_path / "home", plugins=plugins)) as ws,
+        Workspace.open(make_settings(sqlite_home, plugins=plugins)) as ws,
         pytest.raises(
             PluginError, match='both register a guard configuration kind for kind "ToyGuard"'
         ),

@@ -69,13 +69,13 @@ def _plugin(*ops: Any, kinds: tuple[EvidenceKind, ...] = ()) -> types.ModuleType
 
 
 @pytest.fixture
-def probe_ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
+def probe_ws(sqlite_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
     """A workspace whose plugins include the probe, loaded from a module path."""
     import sys
 
     monkeypatch.setitem(sys.modules, "probe_plugin", _plugin(Probe()))
     Probe.seen.clear()
-    with Workspace.open(make_settings(tmp_path / "home", plugins=["probe_plugin"])) as ws:
+    with Workspace.open(make_settings(sqlite_home, plugins=["probe_plugin"])) as ws:
         yield ws
 
 

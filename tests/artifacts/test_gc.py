@@ -197,8 +197,8 @@ def test_unreadable_folder_manifest_stops_gc_before_deleting(
     assert ws.artifacts.backend.exists(orphan.digest)
 
 
-def test_grace_is_a_setting_and_must_be_sane(tmp_path: Path) -> None:
-    ws = Workspace.open(make_settings(tmp_path / "home", gc_grace_seconds=0))
+def test_grace_is_a_setting_and_must_be_sane(sqlite_home: Path) -> None:
+    ws = Workspace.open(make_settings(sqlite_home, gc_grace_seconds=0))
     try:
         ws.artifacts.put_bytes(b"orphan")
         assert ws.gc()["blobs_deleted"] == 1
@@ -208,13 +208,13 @@ def test_grace_is_a_setting_and_must_be_sane(tmp_path: Path) -> None:
         ws.close()
 
 
-def test_cli_reports_what_was_freed(tmp_path: Path) -> None:
+def test_cli_reports_what_was_freed(sqlite_home: Path) -> None:
     env = {
-        "LMOPS_HOME": str(tmp_path / "home"),
+        "LMOPS_HOME": str(sqlite_home),
         "LMOPS_LOAD_ENTRY_POINTS": "false",
         "COLUMNS": "200",
     }
-    ws = Workspace.open(make_settings(tmp_path / "home"))
+    ws = Workspace.open(make_settings(sqlite_home))
     ws.artifacts.put_bytes(b"x" * 1234)
     ws.close()
     result = CliRunner().invoke(app, ["gc", "--older-than", "0"], env=env)

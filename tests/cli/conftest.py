@@ -13,6 +13,7 @@ from typer.testing import CliRunner, Result
 
 from lmops_core.cli import app
 from lmops_core.settings import get_settings
+from lmops_core.testing.helpers import copy_migrated_store
 from lmops_core.workspace import Workspace
 from tests.conftest import make_model_folder, make_settings, token_for
 from tests.governance.conftest import POLICY
@@ -60,6 +61,7 @@ def shell(tmp_path: Path) -> Iterator[Shell]:
 def governed(shell: Shell, tmp_path: Path) -> Shell:
     """The shell's store with users eng (submitter), val (validator), risk (risk_officer),
     boss (admin), each with a token, and ``model:chat@1`` carrying an eval record (acc 0.9)."""
+    copy_migrated_store(shell.home)  # migrated once per process, see tests/conftest.py
     settings = make_settings(
         shell.home, policies_dir=Path(shell.env["LMOPS_POLICIES_DIR"]), actor="eng"
     )

@@ -38,9 +38,9 @@ def cn_pack() -> CompliancePack:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Workspace]:
+def store(tmp_path: Path, sqlite_home: Path) -> Iterator[Workspace]:
     """An empty SQLite store with no policy folder of its own."""
-    ws = Workspace.open(make_settings(tmp_path / "home", policies_dir=tmp_path / "none"))
+    ws = Workspace.open(make_settings(sqlite_home, policies_dir=tmp_path / "none"))
     yield ws
     ws.close()
 

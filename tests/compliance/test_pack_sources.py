@@ -72,17 +72,19 @@ def test_two_packs_with_one_id_name_both_files(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Workspace, str]:
+def cli_env(
+    tmp_path: Path, sqlite_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Workspace, str]:
     folder = _folder(tmp_path)
     plugin = _plugin(tmp_path, PACK)
     for key, value in {
-        "LMOPS_HOME": str(tmp_path / "home"),
+        "LMOPS_HOME": str(sqlite_home),
         "LMOPS_POLICIES_DIR": str(folder),
         "LMOPS_LOAD_ENTRY_POINTS": "false",
         "LMOPS_PLUGINS": plugin,
     }.items():
         monkeypatch.setenv(key, value)
-    ws = Workspace.open(make_settings(tmp_path / "home", policies_dir=folder, plugins=[plugin]))
+    ws = Workspace.open(make_settings(sqlite_home, policies_dir=folder, plugins=[plugin]))
     return ws, model_with(ws, tmp_path, PASSING, 1)
 
 

@@ -171,12 +171,12 @@ CLI_CASES = [
 
 @pytest.mark.parametrize(("case", "make", "pattern"), CLI_CASES, ids=[c[0] for c in CLI_CASES])
 def test_cli_refuses_with_one_line(
-    tmp_path: Path, case: str, make: Callable[[Path], Path], pattern: str
+    tmp_path: Path, sqlite_home: Path, case: str, make: Callable[[Path], Path], pattern: str
 ) -> None:
     source = make(tmp_path)
     env = {
         **os.environ,
-        "LMOPS_HOME": str(tmp_path / "home"),
+        "LMOPS_HOME": str(sqlite_home),
         "LMOPS_LOAD_ENTRY_POINTS": "false",
         "LMOPS_ACTOR": "cli-user",
         "COLUMNS": "300",
@@ -204,7 +204,7 @@ def test_cli_refuses_with_one_line(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
     assert re.search(pattern, lines[0].removeprefix("Error: ")), lines[0]
-    ws = Workspace.open(make_settings(tmp_path / "home"))
+    ws = Workspace.open(make_settings(sqlite_home))
     try:
         assert _store_files(ws) == ([], [], [])
         with pytest.raises(NotFoundError):

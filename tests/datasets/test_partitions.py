@@ -157,11 +157,11 @@ def test_the_merged_card_equals_the_single_file_card(store: tuple[Workspace, Pat
     assert sum(s["records"] for s in summaries) == len(RECORDS)
 
 
-def test_a_bad_record_in_a_partition_registers_nothing(tmp_path: Path) -> None:
+def test_a_bad_record_in_a_partition_registers_nothing(tmp_path: Path, sqlite_home: Path) -> None:
     bad = [dict(r) for r in RECORDS]
     bad[ROWS + 4] = {"prompt": "p", "response": ""}
     _write_parts(tmp_path / "parts", bad)
-    with Workspace.open(make_settings(tmp_path / "home")) as ws:
+    with Workspace.open(make_settings(sqlite_home)) as ws:
         with pytest.raises(ValidationError, match=r"part-1\.parquet:row 5: response: must not"):
             ws.register_dataset("bad", tmp_path / "parts", shape="instruction")
         with pytest.raises(NotFoundError):
@@ -172,7 +172,9 @@ def test_a_bad_record_in_a_partition_registers_nothing(tmp_path: Path) -> None:
         assert kept.record_count == len(RECORDS) - 1  # type: ignore[attr-defined]
 
 
-def test_nested_partitions_are_named_by_path_and_foreign_files_refused(tmp_path: Path) -> None:
+def test_nested_partitions_are_named_by_path_and_foreign_files_refused(
+    tmp_path: Path, sqlite_home: Path
+) -> None:
     folder = tmp_path / "hive"
     for year in ("2025", "2024"):
         (folder / f"year={year}").mkdir(parents=True)
@@ -181,7 +183,7 @@ def test_nested_partitions_are_named_by_path_and_foreign_files_refused(tmp_path:
     assert [n for n, _ in partition_files(folder)] == ["year=2024/p.parquet", "year=2025/p.parquet"]
     pq.write_table(pa.Table.from_pylist([{"prompt": "p"}]), folder / "year=2025/p.parquet")
     with (
-        Workspace.open(make_settings(tmp_path / "home")) as ws,
+        Workspace.open(make_settings(sqlite_home)) as ws,
         pytest.raises(ValidationError, match=r"^partition year=2025/p\.parquet: p\.parquet:row 1"),
     ):
         ws.register_dataset("hive", folder, shape="instruction")
@@ -194,9 +196,9 @@ def test_nested_partitions_are_named_by_path_and_foreign_files_refused(tmp_path:
 
 
 @pytest.fixture
-def damaged(tmp_path: Path) -> Iterator[tuple[Workspace, DatasetVersionPublic]]:
+def damaged(tmp_path: Path, sqlite_home: Path) -> Iterator[tuple[Workspace, DatasetVersionPublic]]:
     _write_parts(tmp_path / "parts", RECORDS)
-    with Workspace.open(make_settings(tmp_path / "home")) as ws:
+    with Workspace.open(make_settings(sqlite_home)) as ws:
         ws.register_dataset("parts", tmp_path / "parts", shape="instruction")
         yield ws, _dataset(ws, "dataset:parts@1")
 

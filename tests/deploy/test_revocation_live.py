@@ -21,6 +21,7 @@ from lmops_core.deploy import KeyStore, check_deployable, create_bundle, load_bu
 from lmops_core.errors import IntegrityError, PolicyViolationError
 from lmops_core.governance.models import ApprovalRequest
 from lmops_core.registry.models import utcnow
+from lmops_core.testing.helpers import copy_migrated_store
 from lmops_core.workspace import Workspace
 from tests.conftest import (
     breach_monitoring,
@@ -138,6 +139,7 @@ def test_store_that_never_approved_the_bundle_does_not_vouch_for_it(
     lws: Workspace, tmp_path: Path, db_url: str
 ) -> None:
     _, path = _shipped(lws, tmp_path, valid_for=timedelta(hours=1))
+    copy_migrated_store(tmp_path / "other-home")
     other = Workspace.open(make_settings(tmp_path / "other-home", actor="root"))
     later = datetime.now(UTC) + timedelta(hours=2)
     with pytest.raises(PolicyViolationError, match="does not know its approval"):

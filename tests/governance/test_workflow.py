@@ -149,11 +149,11 @@ def test_broken_policy_blocks(gov_ws: Workspace, tmp_path: Path) -> None:
         request_as(gov_ws, "eng", ref)
 
 
-def test_no_policy_for_production_blocks(tmp_path: Path) -> None:
+def test_no_policy_for_production_blocks(tmp_path: Path, sqlite_home: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     me = os_user()  # on the embedded store the OS user acts as itself without a token
-    ws = Workspace.open(make_settings(tmp_path / "home", policies_dir=empty, actor=me))
+    ws = Workspace.open(make_settings(sqlite_home, policies_dir=empty, actor=me))
     ws.governance.bootstrap_admin(me)
     ws.governance.grant_role(me, "submitter")
     v = ws.register_model("m", make_model_folder(tmp_path / "m"))

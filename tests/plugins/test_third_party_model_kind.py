@@ -100,9 +100,9 @@ register_evidence_kinds = registers(ECHO_REPLY)
 
 
 @pytest.fixture
-def acme_ws(tmp_path: Path) -> Iterator[Workspace]:
+def acme_ws(sqlite_home: Path) -> Iterator[Workspace]:
     """A workspace with this module loaded as a plugin (and no entry points)."""
-    with Workspace.open(make_settings(tmp_path / "home", plugins=[__name__])) as ws:
+    with Workspace.open(make_settings(sqlite_home, plugins=[__name__])) as ws:
         yield ws
 
 

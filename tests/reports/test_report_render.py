@@ -24,8 +24,8 @@ def test_every_section_is_present_in_both_formats(store: Store) -> None:
     assert _h2(report.html) == titles
 
 
-def test_empty_sections_say_none_recorded(tmp_path: Path) -> None:
-    with Workspace.open(make_settings(tmp_path / "home")) as ws:
+def test_empty_sections_say_none_recorded(tmp_path: Path, sqlite_home: Path) -> None:
+    with Workspace.open(make_settings(sqlite_home)) as ws:
         ref = ws.register_model("lone", make_model_folder(tmp_path / "m")).ref
         report = render_report(ws, ref)
     md_sections = report.markdown.split("\n## ")[1:]

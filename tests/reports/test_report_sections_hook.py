@@ -13,6 +13,7 @@ from lmops_core import hookimpl
 from lmops_core.errors import PluginError
 from lmops_core.reports import ReportSection, render_report
 from lmops_core.reports.blocks import Text
+from lmops_core.testing.helpers import copy_migrated_store
 from lmops_core.workspace import Workspace
 from tests.conftest import make_model_folder, make_settings
 
@@ -28,7 +29,9 @@ def _report_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, returned: Any)
 
     module.lmops_report_sections = lmops_report_sections  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "section_plugin", module)
-    with Workspace.open(make_settings(tmp_path / "home", plugins=["section_plugin"])) as ws:
+    home = tmp_path / "home"
+    copy_migrated_store(home)
+    with Workspace.open(make_settings(home, plugins=["section_plugin"])) as ws:
         ref = ws.register_model("m", make_model_folder(tmp_path / "m")).ref
         return render_report(ws, ref).markdown
 

@@ -8,9 +8,11 @@ libraries); here the kit's other fixtures, with the echo plugin of
 from __future__ import annotations
 
 import socket
+import sqlite3
 import sys
 import textwrap
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ import pytest
 from lmops_core.contracts import Stage
 from lmops_core.errors import PermissionDeniedError, PluginError, ValidationError
 from lmops_core.plugins import PluginHost
+from lmops_core.settings import Settings
 from lmops_core.testing import (
     Governed,
     StageContexts,
@@ -27,6 +30,7 @@ from lmops_core.testing import (
     registered_by,
     write_jsonl,
 )
+from lmops_core.workspace import Workspace
 from tests.conftest import run_command
 from tests.plugins import test_third_party_model_kind as echo
 
@@ -49,6 +53,29 @@ def test_policies_are_written_for_the_store(make_workspace: Callable[..., Govern
         policies={"p": "apiVersion: lmops/v1\nkind: Policy\nname: p\nrules: []\n"},
     )
     assert [p.name for p in store.ws.settings.policies_dir.iterdir()] == ["p.yaml"]
+
+
+def _store_facts(home: Path) -> tuple[list[tuple[str, str]], str, str]:
+    """The schema of ``home``'s embedded store, its audit genesis id and its audit key."""
+    with closing(sqlite3.connect(home / "lmops.db")) as db:
+        schema = sorted(db.execute("SELECT name, sql FROM sqlite_master").fetchall(), key=str)
+        (store_id,) = db.execute("SELECT store_id FROM audit_genesis").fetchone()
+    return schema, store_id, (home / "keys" / "audit.key").read_text()
+
+
+def test_stores_from_the_migrated_copy_are_fresh_and_share_nothing(
+    make_workspace: Callable[..., Governed], tmp_path: Path
+) -> None:
+    first, second = make_workspace(entry_points=False), make_workspace(entry_points=False)
+    migrated_here = tmp_path / "migrated-here"
+    Workspace.open(Settings(home=migrated_here, actor="tester", load_entry_points=False)).close()
+    fresh = _store_facts(migrated_here)
+    one, two = _store_facts(first.ws.settings.home), _store_facts(second.ws.settings.home)
+    assert one[0] == two[0] == fresh[0]  # the schema its own migrations would have made
+    assert len({one[1], two[1], fresh[1]}) == 3  # a genesis of its own
+    assert len({one[2], two[2], fresh[2]}) == 3  # an audit key of its own
+    for store in (first, second):
+        assert store.ws.verify_audit().ok
 
 
 def test_load_plugin_and_registered_by(load_plugin: Callable[..., PluginHost]) -> None:

@@ -6,8 +6,11 @@ nothing here imports pytest or an ML library.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
+import shutil
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +27,7 @@ from lmops_core.contracts import (
 from lmops_core.errors import PluginError
 from lmops_core.operations import describe, validate_params
 from lmops_core.plugins import PluginHost, load_plugins
+from lmops_core.registry.db import Database
 from lmops_core.settings import Settings
 from lmops_core.terms import UserRoleName
 from lmops_core.workspace import Workspace
@@ -288,6 +292,46 @@ class TinyModels:
         return self._built[kind]
 
 
+_schema_templates: dict[str, Path] = {}
+
+
+def migrate_store(url: str) -> None:
+    """Bring the store at ``url`` to the newest schema and close every connection to it (a
+    PostgreSQL database used as a ``TEMPLATE`` must have none)."""
+    db = Database(url)
+    try:
+        db.migrate()
+    finally:
+        db.dispose()
+
+
+def migrated_sqlite_store() -> Path:
+    """A SQLite store file at the newest schema holding nothing else, migrated once per
+    process (in a temporary folder removed at exit) and never opened again: copy it, never
+    use it. Nothing in it is unique to a store; the audit key, the genesis entry and every
+    id are written by :meth:`Workspace.open` and later, into the copy."""
+    if "sqlite" not in _schema_templates:
+        folder = Path(tempfile.mkdtemp(prefix="lmops-schema-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        path = folder / "lmops.db"
+        migrate_store(f"sqlite:///{path}")
+        _schema_templates["sqlite"] = path
+    return _schema_templates["sqlite"]
+
+
+def copy_migrated_store(home: Path, name: str = "lmops.db") -> Path:
+    """``home/name`` (default: the embedded store of ``home``), a copy of
+    :func:`migrated_sqlite_store`: what :meth:`Workspace.open` would create there, without
+    running the migrations again (about a second each time). Refuses to overwrite a file."""
+    home.mkdir(parents=True, exist_ok=True)
+    target = home / name
+    if target.exists():
+        raise FileExistsError(f"{target} exists: a migrated store is copied only into a new one")
+    shutil.copyfile(migrated_sqlite_store(), target)
+    (home / f"{name}.migrate.lock").touch()  # left by a migration, as in a store made by open
+    return target
+
+
 @dataclass
 class Governed:
     """A workspace whose store has an admin, and users acting through real tokens.
@@ -327,7 +371,10 @@ class Governed:
             "policies_dir": policies_dir,
             **settings,
         }
-        ws = Workspace.open(Settings(**values))
+        store = Settings(**values)
+        if store.database_url is None and not (store.home / "lmops.db").exists():
+            copy_migrated_store(store.home)  # the embedded store, created as open would
+        ws = Workspace.open(store)
         return cls(ws=ws, admin=ws.with_token(ws.governance.bootstrap_admin(admin)))
 
     def as_user(self, user: str, *roles: UserRoleName) -> Workspace:
