@@ -398,8 +398,8 @@ def _verdict(mine: Any, other: Any, direction: str) -> str:
 
 def request_view(ws: Workspace, principal: Principal, request_id: str) -> RequestView:
     """The request page of ``request_id`` as ``principal`` sees it (read in one snapshot)."""
-    with ws.db.snapshot() as s:
-        return _request_view(ws, s.connection(), principal, request_id)
+    with ws.db.snapshot_connection() as conn:
+        return _request_view(ws, conn, principal, request_id)
 
 
 def _request_view(
