@@ -690,3 +690,31 @@ def test_inbox_rows_compose_their_cells_from_the_queue() -> None:
     assert first.missing_text == "validator ×1, risk_officer ×2"
     assert first.roles_text == "validator, risk_officer" and first.age == "2h 0m"
     assert (done.missing_text, done.roles_text) == ("none", "— (read only)")
+
+
+def test_inbox_rows_html_escapes_every_cell() -> None:
+    from lmops_core.api.console import views
+    from lmops_core.governance.schemas import Principal
+    from lmops_core.governance.views import QueuedRequest
+
+    now = utcnow()
+    hostile = QueuedRequest(
+        "r<1>", "model", "model:x@1", "stage\"'", "<b>eng</b>", now - timedelta(hours=2),
+        now + timedelta(days=1), {"validator": 1}, {}, True, "a&b",
+        '"><script>', "<i>chat</i>", 1,
+    )  # fmt: skip
+    plain = QueuedRequest(
+        "r2", "model", "model:chat@2", "production", "eng", now, now + timedelta(days=1),
+        {"validator": 1}, {"validator": 1}, True, "eng", "high", "chat", 2,
+    )  # fmt: skip
+    viewer = Principal(user="view", roles=frozenset({"viewer"}))
+    listed = views.inbox_queue(
+        [hostile, plain], viewer, scope="all", asset_type="", target_stage=""
+    )
+    html = str(views.inbox_page(listed, 1).rows_html)
+    assert html.count("<tr ") == 2 and html.count("</tr>") == 2
+    assert "<b>" not in html and "<i>" not in html and "<script>" not in html
+    assert '<a href="/console/requests/r%3C1%3E">model &lt;i&gt;chat&lt;/i&gt;</a>' in html
+    assert '<span class="tier tier-&#34;&gt;&lt;script&gt;">' in html
+    assert "<td>stage&#34;&#39;</td>" in html and "<td>&lt;b&gt;eng&lt;/b&gt;</td>" in html
+    assert '<tr class="readonly">' in html and "<td>— (read only)</td>" in html

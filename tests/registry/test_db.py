@@ -99,6 +99,34 @@ def test_a_snapshot_reads_one_state_in_one_transaction(ws: Workspace, tmp_path: 
     assert ws.get("model:snap@latest").version == 2
 
 
+def test_a_snapshot_connection_is_joined_by_the_facades_reads(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    import threading
+
+    from sqlalchemy import event, text
+
+    from tests.conftest import make_model_folder
+
+    ws.register_model("snap", make_model_folder(tmp_path / "m1"))
+    checkouts: list[object] = []
+    event.listen(ws.db.engine, "checkout", lambda *args: checkouts.append(args))
+    with ws.db.snapshot_connection() as conn:
+        assert conn.execute(text("SELECT count(*) FROM model_versions")).scalar_one() == 1
+        with ws.db.read() as a, ws.db.snapshot() as b:
+            assert a is b and a.connection() is conn  # one session, on the snapshot's connection
+        assert ws.get("model:snap@latest").version == 1
+        assert len(checkouts) == 1
+        writer = threading.Thread(
+            target=ws.register_model, args=("snap", make_model_folder(tmp_path / "m2", b"\x01"))
+        )
+        writer.start()
+        writer.join()
+        assert ws.get("model:snap@latest").version == 1  # the write is not seen inside
+        assert conn.execute(text("SELECT count(*) FROM model_versions")).scalar_one() == 1
+    assert ws.get("model:snap@latest").version == 2
+
+
 def test_the_postgres_pool_has_a_connection_for_every_server_thread(pg_url: str) -> None:
     import anyio.to_thread
 

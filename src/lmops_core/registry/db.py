@@ -166,7 +166,7 @@ class Database:
 
         Inside :meth:`snapshot` on the same thread, the snapshot's session instead.
         """
-        shared: Session | None = getattr(self._snapshots, "session", None)
+        shared = self._snapshot_session()
         if shared is not None:
             yield shared
             return
@@ -175,6 +175,51 @@ class Database:
                 yield s
             finally:
                 s.rollback()
+
+    def _snapshot_session(self) -> Session | None:
+        """The session of this thread's snapshot, made on its first use; None outside one."""
+        conn: Connection | None = getattr(self._snapshots, "conn", None)
+        if conn is None:
+            return None
+        session: Session | None = getattr(self._snapshots, "session", None)
+        if session is None:
+            session = Session(bind=conn, expire_on_commit=False)
+            session.info[SNAPSHOT_MEMO] = {}  # what readers may remember within the snapshot
+            self._snapshots.session = session
+        return session
+
+    @contextlib.contextmanager
+    def snapshot_connection(self) -> Iterator[Connection]:
+        """One read transaction for every read this thread makes until the end, as a
+        plain connection for Core statements.
+
+        Every :meth:`read` (and :meth:`snapshot`) on this thread meanwhile joins it
+        through one ORM session, made on the first such read: a page read with a few
+        Core statements does not pay for opening and closing a session (on SQLite that
+        was about two thirds of the cost of the transaction's start and end). See
+        :meth:`snapshot` for what belongs inside.
+        """
+        joined: Connection | None = getattr(self._snapshots, "conn", None)
+        if joined is not None:
+            yield joined
+            return
+        with self.engine.connect() as conn:
+            if not self.is_sqlite:
+                # SQLite's read transaction already sees one state; PostgreSQL's default
+                # (read committed) would let each statement see newer commits.
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            conn.begin()
+            self._snapshots.conn = conn
+            try:
+                yield conn
+            finally:
+                session: Session | None = getattr(self._snapshots, "session", None)
+                self._snapshots.conn = self._snapshots.session = None
+                try:
+                    if session is not None:
+                        session.close()  # it joined the transaction: closing leaves it open
+                finally:
+                    conn.rollback()
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[Session]:
@@ -187,23 +232,8 @@ class Database:
         Only reads belong inside: a call that writes and then reads its work back
         through :meth:`read` on this thread would read the snapshot's older state.
         """
-        if getattr(self._snapshots, "session", None) is not None:
-            with self.read() as shared:
-                yield shared
-            return
-        with self.engine.connect() as conn:
-            if not self.is_sqlite:
-                # SQLite's read transaction already sees one state; PostgreSQL's default
-                # (read committed) would let each statement see newer commits.
-                conn.execution_options(isolation_level="REPEATABLE READ")
-            with Session(bind=conn, expire_on_commit=False) as s:
-                s.info[SNAPSHOT_MEMO] = {}  # what readers may remember within the snapshot
-                self._snapshots.session = s
-                try:
-                    yield s
-                finally:
-                    self._snapshots.session = None
-                    s.rollback()
+        with self.snapshot_connection(), self.read() as shared:
+            yield shared
 
     def migrate(self) -> None:
         """Upgrade the schema to the newest committed revision, under a lock."""

@@ -14,8 +14,10 @@ from datetime import timedelta
 from typing import Any, Literal
 from urllib.parse import quote
 
+from markupsafe import Markup, escape
 from sqlalchemy.engine import Connection
 
+from lmops_core.api.console.render import PREFIX
 from lmops_core.api.security import AUDITORS
 from lmops_core.contracts import AssetType, EvidenceKind
 from lmops_core.errors import NotFoundError, ValidationError
@@ -134,6 +136,8 @@ class Inbox(InboxQueue):
     total: int
     page: int
     pages: int
+    #: The rows as the table's HTML (:func:`inbox_rows_html`).
+    rows_html: Markup = Markup("")
 
     @property
     def first(self) -> int:
@@ -200,10 +204,47 @@ def inbox_page(listed: InboxQueue, page: int) -> Inbox:
     return Inbox(
         **{f.name: getattr(listed, f.name) for f in fields(InboxQueue)},
         rows=rows,
+        rows_html=inbox_rows_html(rows),
         total=len(listed.chosen),
         page=page,
         pages=pages,
     )
+
+
+def inbox_rows_html(rows: Sequence[InboxRow]) -> Markup:
+    """The inbox table's rows as HTML, every value escaped as the template would.
+
+    Written here in one pass instead of a template loop: Jinja's attribute lookups and
+    escaping of fifty rows of nine cells were most of a fresh inbox page's time. Most
+    cells repeat from row to row (stages, users, ages, roles), so each text is escaped once.
+    """
+    escaped: dict[str, str] = {}
+
+    def e(text: str) -> str:
+        out = escaped.get(text)
+        if out is None:
+            out = escaped[text] = str(escape(text))
+        return out
+
+    out = []
+    for row in rows:
+        req = row.request
+        tier = e(row.risk_tier)
+        out.append(
+            f'<tr class="{"actionable" if row.my_roles else "readonly"}">\n'
+            f'  <td><a href="{PREFIX}/requests/{e(row.link)}">'
+            f"{e(req.asset_type)} {e(row.asset)}</a></td>\n"
+            f"  <td>{escape(row.version)}</td>\n"
+            f'  <td><span class="tier tier-{tier}">{tier}</span></td>\n'
+            f"  <td>{e(req.target_stage)}</td>\n"
+            f"  <td>{e(req.requested_by)}</td>\n"
+            f"  <td>{e(row.age)}</td>\n"
+            f"  <td>{e(row.time_left)}</td>\n"
+            f"  <td>{e(row.missing_text)}</td>\n"
+            f"  <td>{e(row.roles_text)}</td>\n"
+            "</tr>\n"
+        )
+    return Markup("".join(out))
 
 
 def inbox(
@@ -398,8 +439,8 @@ def _verdict(mine: Any, other: Any, direction: str) -> str:
 
 def request_view(ws: Workspace, principal: Principal, request_id: str) -> RequestView:
     """The request page of ``request_id`` as ``principal`` sees it (read in one snapshot)."""
-    with ws.db.snapshot() as s:
-        return _request_view(ws, s.connection(), principal, request_id)
+    with ws.db.snapshot_connection() as conn:
+        return _request_view(ws, conn, principal, request_id)
 
 
 def _request_view(
