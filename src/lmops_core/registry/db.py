@@ -95,6 +95,12 @@ def describe_store(url: str) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
+def migration_lock_path(store: Path) -> Path:
+    """The file a SQLite store's migrations lock (``store`` is the database file); it stays
+    beside the store once made."""
+    return Path(f"{store}.migrate.lock")
+
+
 class Database:
     """One metadata store: an engine plus transaction helpers."""
 
@@ -257,7 +263,7 @@ class Database:
     @contextlib.contextmanager
     def _migration_lock(self) -> Iterator[None]:
         if self.is_sqlite:
-            with exclusive(Path(str(make_url(self.url).database) + ".migrate.lock")):
+            with exclusive(migration_lock_path(Path(str(make_url(self.url).database)))):
                 yield
         else:
             with self.engine.connect() as conn:

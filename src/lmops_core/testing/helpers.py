@@ -27,7 +27,7 @@ from lmops_core.contracts import (
 from lmops_core.errors import PluginError
 from lmops_core.operations import describe, validate_params
 from lmops_core.plugins import PluginHost, load_plugins
-from lmops_core.registry.db import Database
+from lmops_core.registry.db import Database, migration_lock_path
 from lmops_core.settings import Settings
 from lmops_core.terms import UserRoleName
 from lmops_core.workspace import Workspace
@@ -328,7 +328,7 @@ def copy_migrated_store(home: Path, name: str = "lmops.db") -> Path:
     if target.exists():
         raise FileExistsError(f"{target} exists: a migrated store is copied only into a new one")
     shutil.copyfile(migrated_sqlite_store(), target)
-    (home / f"{name}.migrate.lock").touch()  # left by a migration, as in a store made by open
+    migration_lock_path(target).touch()  # left by a migration, as in a store made by open
     return target
 
 
