@@ -13,6 +13,7 @@ import pytest
 from lmops_evidently.frames import build_feature_frames
 from lmops_evidently.monitor import DriftMonitor
 from lmops_evidently.params import parse_params
+from lmops_evidently.parquet import sorted_categorical
 
 from lmops_core.errors import ValidationError
 
@@ -211,3 +212,20 @@ def test_dialogue_in_parquet_is_measured_as_in_jsonl(tmp_path: Path, jsonl: Any)
     assert from_parquet.schema.dialogue
     assert list(from_parquet.current["messages.turns"].fillna(-1)) == [3, 2, -1]
     _frames_equal(from_jsonl, from_parquet)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_sorted_categorical_is_what_pandas_gives_on_the_labels(seed: int):
+    """Codes into a label list (-1 and None labels missing, some labels unused) give the
+    Categorical ``pd.Categorical`` makes of the labels themselves: same values, same sorted
+    categories of the used labels only, same code and category types."""
+    rng = np.random.default_rng(seed)
+    labels = ["ok", None, "error", "timeout", "missing", "Zulu", "应答"]
+    for size in (0, 1, 7, 500):
+        codes = rng.integers(-1, len(labels) - seed % 3, size)
+        expected = pd.Categorical([None if c < 0 else labels[c] for c in codes])
+        got = sorted_categorical(codes, labels)
+        assert got.equals(expected)
+        assert list(got.categories) == list(expected.categories)
+        assert got.categories.dtype == expected.categories.dtype
+        assert got.codes.dtype == expected.codes.dtype

@@ -139,7 +139,12 @@ def _sorted_categorical(indices: pa.Array, dictionary: pa.Array) -> pd.Categoric
     labels, so a Parquet window's frame equals the JSONL one's.
     """
     codes = np.asarray(indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
-    labels = dictionary.to_pylist()
+    return sorted_categorical(codes, dictionary.to_pylist())
+
+
+def sorted_categorical(codes: np.ndarray, labels: Sequence[str | None]) -> pd.Categorical:
+    """The Categorical of ``labels[codes[i]]`` (a code of -1 or a None label: missing), its
+    categories the used labels, sorted: what ``pd.Categorical`` gives on those labels."""
     used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(labels)))
     names = sorted({labels[i] for i in used if labels[i] is not None})
     position = {name: index for index, name in enumerate(names)}

@@ -21,7 +21,7 @@ import pyarrow as pa
 from lmops_core.errors import ValidationError
 from lmops_evidently.columnar import TextColumn, Tokens
 from lmops_evidently.jsonl import Row
-from lmops_evidently.parquet import ColumnChunk
+from lmops_evidently.parquet import ColumnChunk, sorted_categorical
 from lmops_evidently.pii import Scan, pii_flags
 from lmops_evidently.schema import MESSAGES, TURNS_COLUMN, Schema, category_value
 from lmops_evidently.text import SCRIPT_LABELS
@@ -34,6 +34,7 @@ _NUMERIC_TYPES = {int, float, type(None)}
 _LABEL_TYPES = {str, type(None)}
 MISSING = "missing"
 """Language label of a row whose text field is absent or null."""
+_LANG_LABELS = (*SCRIPT_LABELS, MISSING)
 
 
 @dataclass(frozen=True)
@@ -263,9 +264,9 @@ class WindowBuilder:
                 put("oov_rate", self._oov(name, tokens, ordinals))
         labels = None
         if "lang" in wanted:
-            codes = np.array(SCRIPT_LABELS, dtype=object)[text.scripts()]
-            codes[missing] = MISSING
-            labels = pd.Categorical(codes)
+            # One label per script index, "missing" after them: no string per text.
+            codes = np.where(missing, len(SCRIPT_LABELS), text.scripts())
+            labels = sorted_categorical(codes, _LANG_LABELS)
         if "refusal" in wanted:
             put("refusal", text.refusals().astype(np.float64))
         return numbers, labels
