@@ -24,6 +24,9 @@ of the child) are both printed: on a machine shared with other jobs the CPU rati
 is the steadier one. All sides must test the same 20 columns and find the same
 drifted ones. Peak RSS is the child's own ``ru_maxrss``.
 
+The monitor runs Evidently with one OpenBLAS thread (``lmops_evidently.report.BLAS_THREADS``);
+Evidently direct keeps OpenBLAS' default unless ``--direct-blas-threads N`` sets it.
+
 With ``--frames`` it also compares the monitoring step with Evidently direct on the
 same saved feature frames (Parquet), under glibc's default malloc and with its
 thresholds pinned (``--malloc``, see :data:`MALLOC_PINNED`).
@@ -419,11 +422,14 @@ children serve them from the heap: ~30k faults, and their times agree.
 """
 
 
-def run_child(*args: str, malloc: str = "default") -> dict:
-    """Run this script as a child measurement; its last stdout line is JSON."""
+def run_child(*args: str, malloc: str = "default", blas_threads: int | None = None) -> dict:
+    """Run this script as a child measurement; its last stdout line is JSON. With
+    ``blas_threads``, OpenBLAS (numpy's and scipy's) runs that many threads in the child."""
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     if malloc == "pinned":
         env.update(MALLOC_PINNED)
+    if blas_threads is not None:
+        env["OPENBLAS_NUM_THREADS"] = str(blas_threads)
     done = subprocess.run(
         [sys.executable, __file__, "--child", *args],
         capture_output=True,
@@ -562,7 +568,9 @@ def _compare_raw(n: int, folder: Path, args: argparse.Namespace) -> list[RawMeas
         run_child("frames", str(reference), str(current), str(folder), chunk)
     runs: list[RawMeasured] = []
     for attempt in range(args.repeat):
-        direct = run_child("evidently", str(folder), str(folder / "d"))
+        direct = run_child(
+            "evidently", str(folder), str(folder / "d"), blas_threads=args.direct_blas_threads
+        )
         ours = run_child("lmops", str(reference), str(current), str(folder / "w"), chunk)
         gap = _check_same_scores(n, "evidently direct", direct, ours)
         plain = None
@@ -641,6 +649,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--plain", action="store_true", help="also time plain pandas + Evidently from the logs"
+    )
+    parser.add_argument(
+        "--direct-blas-threads",
+        type=int,
+        default=None,
+        help="OpenBLAS threads of the Evidently direct child (default: OpenBLAS' own choice;"
+        " the monitor runs Evidently with one, see lmops_evidently.report.BLAS_THREADS)",
     )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -236,3 +236,47 @@ def test_broken_current_window_is_refused_naming_the_line(
     current.write_bytes(content)
     with pytest.raises(ValidationError, match=match):
         DriftMonitor().run(make_context(windows["reference"], current, PII))
+
+
+def test_evidently_runs_with_one_blas_thread_and_the_setting_is_restored(tmp_path: Path):
+    """While the report is built and written (its heading included) the BLAS libraries run
+    BLAS_THREADS thread; afterwards they have their own thread counts back."""
+    import numpy as np
+    import pandas as pd
+    from lmops_evidently.params import parse_params
+    from lmops_evidently.report import BLAS_THREADS, DriftVerdict, run_drift_report
+    from lmops_evidently.report_head import Heading, Window
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    seen: list[list[int]] = []
+
+    def heading(verdict: DriftVerdict) -> Heading:
+        seen.append(blas_threads())
+        window = Window("ref", 400, 400)
+        return Heading("Drift report", None, window, window, verdict.dataset_drift, "x")
+
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"x": rng.normal(size=400)})
+    current = pd.DataFrame({"x": rng.normal(1.0, size=400)})
+    params = parse_params({})
+    # Two threads before the run where OpenBLAS allows it, so that the restore shows.
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        verdict = run_drift_report(
+            reference,
+            current,
+            numeric=["x"],
+            categorical=[],
+            params=params,
+            html_path=tmp_path / "report.html",
+            heading=heading,
+        )
+        after = blas_threads()
+    assert before  # numpy's OpenBLAS at least
+    assert seen == [[BLAS_THREADS] * len(before)]
+    assert after == before
+    assert verdict.drifted_columns == 1
+    assert (tmp_path / "report.html").is_file()
