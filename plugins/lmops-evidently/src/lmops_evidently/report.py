@@ -21,9 +21,10 @@ _VALUE_DRIFT = "evidently:metric_v2:ValueDrift"
 _DRIFTED_COUNT = "evidently:metric_v2:DriftedColumnsCount"
 BLAS_THREADS = 1
 """BLAS threads while Evidently runs. Its drift tests make small BLAS calls, and OpenBLAS'
-worker threads spin waiting for work between them: with its default two threads on a 2-core
-machine, Evidently's report on two 100k-row windows cost 5.7-5.9 CPU-s, 0.5-0.7 of them on the
-worker thread, against 4.7-5.7 with one (same frames, alternating runs, load 5-7)."""
+worker threads spin waiting for work between them. On a 2-core machine (OpenBLAS' default: two
+threads), Evidently's report on two 100k-row windows cost 6.4-7.1 CPU-s on a quiet machine and
+4.7 with one thread; at load 5-7, 5.7-5.9 (0.5-0.7 on the worker) against 4.7-5.7. At 1M rows
+the difference is within noise (see the plugin's README)."""
 
 
 @dataclass
