@@ -8,7 +8,12 @@ from collections.abc import Iterator
 import pytest
 import spacy
 from lmops_presidio.config import GuardConfig, OperatorSpec
-from lmops_presidio.engines import LemmaContextEnhancer, NerOnlySpacyNlpEngine, resolve_spacy_model
+from lmops_presidio.engines import (
+    LemmaContextEnhancer,
+    NerOnlySpacyNlpEngine,
+    OneBlasThread,
+    resolve_spacy_model,
+)
 from lmops_presidio.guard import PiiGuard
 from presidio_analyzer.context_aware_enhancers import (
     ContextAwareEnhancer,
@@ -160,6 +165,21 @@ def test_ner_runs_its_products_on_numpy_blas_with_one_thread() -> None:
             lib["num_threads"] == 2 for lib in threadpool_info() if lib["user_api"] == "blas"
         )
     assert [lib["num_threads"] for lib in threadpool_info()] == before
+
+
+def test_blas_limit_is_held_until_the_last_overlapping_caller_leaves() -> None:
+    def counts() -> set[int]:
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    one = OneBlasThread()
+    with threadpool_limits(limits=2, user_api="blas"):
+        one.__enter__()
+        one.__enter__()
+        assert counts() == {1}
+        one.__exit__(None, None, None)
+        assert counts() == {1}
+        one.__exit__(None, None, None)
+        assert counts() == {2}
 
 
 def test_context_enhancer_gives_the_scores_presidio_gives() -> None:

@@ -14,6 +14,7 @@ Three rules keep presidio off the network and fast:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -154,7 +155,7 @@ class NerOnlySpacyNlpEngine(SpacyNlpEngine):
         as_tuples: bool = False,
     ) -> Iterator[tuple[Any, ...]]:
         """presidio's answer, computed in full with numpy's BLAS on one thread, then given."""
-        with blas_controller().limit(limits=1, user_api="blas"):
+        with ONE_BLAS_THREAD:
             done = list(
                 super().process_batch(
                     texts, language, batch_size=batch_size, n_process=n_process, as_tuples=as_tuples
@@ -163,10 +164,41 @@ class NerOnlySpacyNlpEngine(SpacyNlpEngine):
         yield from done
 
 
+class OneBlasThread:
+    """A context in which numpy's BLAS runs one thread, shared by threads of the process.
+
+    BLAS thread counts are process-wide. The first caller in sets the limit and the last
+    one out puts back what was there before, so callers that overlap in threads neither
+    restore the old count under one another nor leave the process held to one thread.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._inside = 0
+        self._limiter: Any = None
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._inside == 0:
+                self._limiter = blas_controller().limit(limits=1, user_api="blas")
+            self._inside += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._inside -= 1
+            if self._inside == 0:
+                self._limiter.restore_original_limits()
+                self._limiter = None
+
+
 @lru_cache(maxsize=1)
 def blas_controller() -> ThreadpoolController:
     """The BLAS libraries loaded in this process (numpy's among them), found once."""
     return ThreadpoolController()
+
+
+ONE_BLAS_THREAD = OneBlasThread()
+"""The context :meth:`NerOnlySpacyNlpEngine.process_batch` runs the pipeline in."""
 
 
 class LemmaContextEnhancer(LemmaContextAwareEnhancer):
