@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 
 import pytest
 import spacy
 from lmops_presidio.config import GuardConfig, OperatorSpec
-from lmops_presidio.engines import LemmaContextEnhancer, NerOnlySpacyNlpEngine, resolve_spacy_model
+from lmops_presidio.engines import (
+    LemmaContextEnhancer,
+    NerOnlySpacyNlpEngine,
+    OneBlasThread,
+    resolve_spacy_model,
+)
 from lmops_presidio.guard import PiiGuard
 from presidio_analyzer.context_aware_enhancers import (
     ContextAwareEnhancer,
     LemmaContextAwareEnhancer,
 )
 from presidio_analyzer.nlp_engine import NoOpNlpEngine
+from thinc.api import NumpyOps
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from lmops_core.errors import ConfigurationError, ValidationError
 
@@ -124,6 +132,54 @@ def test_ner_only_pipeline_finds_what_the_full_pipeline_finds() -> None:
     for text in texts:
         expected = [(e.start_char, e.end_char, e.label_) for e in full(text).ents]
         assert [(e.start_char, e.end_char, e.label_) for e in ner_only(text).ents] == expected
+
+
+class _ThreadsSeen(list[str]):
+    """Texts that note numpy's BLAS thread counts each time spaCy reads them."""
+
+    def __init__(self, texts: list[str]) -> None:
+        super().__init__(texts)
+        self.threads: list[set[int]] = []
+
+    def __iter__(self) -> Iterator[str]:
+        for text in super().__iter__():
+            self.threads.append(
+                {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+            )
+            yield text
+
+
+def test_ner_runs_its_products_on_numpy_blas_with_one_thread() -> None:
+    engine = PiiGuard(GuardConfig()).analyzer.nlp_engine
+    assert isinstance(engine, NerOnlySpacyNlpEngine) and engine.nlp is not None
+    layers = list(engine.nlp["en"].get_pipe("ner").model.walk())  # type: ignore[attr-defined]
+    assert layers and all(
+        isinstance(layer.ops, NumpyOps) and not layer.ops.use_blis for layer in layers
+    )
+    before = [lib["num_threads"] for lib in threadpool_info()]
+    with threadpool_limits(limits=2, user_api="blas"):
+        texts = _ThreadsSeen(["Angela Merkel met Emmanuel Macron in Paris.", "Call Amara Zhang."])
+        done = list(engine.process_batch(texts, "en", batch_size=2))
+        assert len(done) == 2 and texts.threads == [{1}, {1}]
+        assert all(
+            lib["num_threads"] == 2 for lib in threadpool_info() if lib["user_api"] == "blas"
+        )
+    assert [lib["num_threads"] for lib in threadpool_info()] == before
+
+
+def test_blas_limit_is_held_until_the_last_overlapping_caller_leaves() -> None:
+    def counts() -> set[int]:
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    one = OneBlasThread()
+    with threadpool_limits(limits=2, user_api="blas"):
+        one.__enter__()
+        one.__enter__()
+        assert counts() == {1}
+        one.__exit__(None, None, None)
+        assert counts() == {1}
+        one.__exit__(None, None, None)
+        assert counts() == {2}
 
 
 def test_context_enhancer_gives_the_scores_presidio_gives() -> None:
