@@ -109,3 +109,25 @@ def test_a_graph_that_is_not_lacs_is_refused(tmp_path: Path) -> None:
     onnx.save(helper.make_model(graph), str(path))
     with pytest.raises(ValueError, match="not LAC's graph"):
         read_weights(path)
+
+
+class _Batches(LacNet):
+    """A real LacNet that records the lengths of each batch it reads."""
+
+    def __init__(self) -> None:
+        super().__init__(read_weights(MODEL))
+        self.batches: list[list[int]] = []
+
+    def _batch(self, sequences: list[np.ndarray]) -> list[np.ndarray]:
+        self.batches.append([len(s) for s in sequences])
+        return super()._batch(sequences)
+
+
+def test_batches_are_longest_first_and_hold_at_most_cells_characters() -> None:
+    net = _Batches()
+    lengths = [5, 64, 20, 0, 30, 10, 20]
+    sequences = [np.arange(1, n + 1, dtype=np.int64) for n in lengths]
+    out = net.emissions(sequences, cells=50)
+    # 64 is over the bound and read alone; empty sequences are not read.
+    assert net.batches == [[64], [30, 20], [20, 10, 5]]
+    assert [len(scores) for scores in out] == lengths

