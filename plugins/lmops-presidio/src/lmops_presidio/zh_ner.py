@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -349,6 +350,9 @@ def _trimmed(word: str, start: int) -> tuple[int, int] | None:
 
 _NAME = "ChineseNerRecognizer"
 
+SENTENCES_KEPT = 20_000
+"""Sentences whose LAC findings a recognizer keeps between calls (a few MiB)."""
+
 
 class ChineseNerRecognizer(EntityRecognizer):
     """presidio recognizer of Chinese ``PERSON``, ``LOCATION`` and ``ORGANIZATION`` with LAC.
@@ -372,16 +376,20 @@ class ChineseNerRecognizer(EntityRecognizer):
 
     def prepare(self, texts: Sequence[str]) -> None:
         """Run LAC over ``texts`` in batches now; :meth:`analyze` of one of them reads the
-        answer. Replaces what an earlier call prepared, but sentences that call read are not
-        read again (a re-scan reads only the sentences in which something was redacted)."""
+        answer. Replaces what an earlier call prepared, but a sentence an earlier call read
+        is not read again while it is among the :data:`SENTENCES_KEPT` most recently used
+        (a re-scan reads only the sentences in which something was redacted; logs repeat)."""
         known = self._sentences
-        # Only the sentences of these texts are kept: memory stays bounded by two calls.
         # Locals only, then one assignment: concurrent callers reuse less, never wrongly.
         current = {
             unit: known[unit] for text in texts for _, unit in sentences(text) if unit in known
         }
         found = lac_entities_batch(texts, current)
-        self._sentences = current
+        kept = {unit: entities for unit, entities in known.items() if unit not in current}
+        kept.update(current)  # most recently used last
+        if len(kept) > SENTENCES_KEPT:
+            kept = dict(islice(kept.items(), len(kept) - SENTENCES_KEPT, None))
+        self._sentences = kept
         self._prepared = dict(zip(texts, found, strict=True))
 
     def load(self) -> None:
