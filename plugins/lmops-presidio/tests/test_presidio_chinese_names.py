@@ -4,15 +4,18 @@ held-out part of the bilingual set (``tests/data/bilingual_pii``, written by
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from lmops_presidio import zh_ner
 from lmops_presidio.config import GuardConfig
 from lmops_presidio.evaluation import LabelledText, Score, Span, load_labelled, score
 from lmops_presidio.guard import PiiGuard
 from lmops_presidio.prefilter import HAN, english_view
 from lmops_presidio.rescan import BLANK
 from lmops_presidio.zh_ner import (
+    ChineseNerRecognizer,
     lac_entities_batch,
     lac_model,
     lac_words_batch,
@@ -170,3 +173,26 @@ def test_a_run_of_blanks_costs_lac_one_character() -> None:
     # Entities come back at their places in the unsqueezed sentence.
     (found,) = lac_entities_batch([unit])
     assert [unit[s:e] for entity, s, e in found if entity == "PERSON"] == ["王芳"]
+
+
+def test_a_sentence_read_by_an_earlier_call_is_not_read_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read: list[str] = []
+    real = zh_ner.lac_words_batch
+
+    def counting(texts: Sequence[str]) -> list[list[tuple[str, str]]]:
+        read.extend(texts)
+        return real(texts)
+
+    monkeypatch.setattr(zh_ner, "lac_words_batch", counting)
+    monkeypatch.setattr(zh_ner, "SENTENCES_KEPT", 2)
+    recognizer = ChineseNerRecognizer()
+    first, second, third = "李娜明天去上海。", "王芳昨天回北京。", "张伟在深圳工作。"
+    recognizer.prepare([first + second])
+    recognizer.prepare([third])  # keeps the two most recent: second, third
+    assert read == [first, second, third]
+    recognizer.prepare([second + first])
+    assert read == [first, second, third, first]  # first was dropped, second kept
+    found = recognizer.analyze(second + first, ["PERSON"])
+    assert sorted((second + first)[r.start : r.end] for r in found) == ["李娜", "王芳"]
