@@ -98,10 +98,10 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
         # cProfile sees one thread: run the pages' thread-pool work inline.
         from lmops_core.api.console import pages
 
-        async def inline(fn: Callable[..., Any], *a: Any, **k: Any) -> Any:
-            return fn(*a, **k)
+        async def inline(fn: Callable[[], Any]) -> Any:
+            return fn()
 
-        vars(pages)["run_in_threadpool"] = inline
+        vars(pages)["off_loop"] = inline
     loop = asyncio.new_event_loop()
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1")
     form = loop.run_until_complete(client.get("/console/sign-in"))

