@@ -133,6 +133,108 @@ def test_secrets_inside_free_text_are_masked(text: str) -> None:
     assert _leaked(redact_text(text)) == []
 
 
+def _every_pattern(text: str) -> str:
+    """``redact_text`` as it was before its patterns were skipped where they cannot match:
+    after the first look, every pattern runs."""
+    from lmops_core import redaction as r
+
+    if not r._maybe(text):
+        return text
+    text = r._PRIVATE_KEY.sub(lambda m: f"-----BEGIN {m.group(1)}PRIVATE KEY-----{MASK}", text)
+    text = r._URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
+    text = r._URL_TOKEN_USER.sub(lambda m: f"{m.group(1)}{MASK}@", text)
+    text = r._SHAPES.sub(r._shape, text)
+    text = r._HOOK_PATH.sub(lambda m: f"{m.group(1)}/{MASK}", text)
+    text = r._AUTH_SCHEME.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    return r._PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+
+
+#: Pieces that make (or nearly make) each pattern match, including letters ``re`` folds
+#: onto ASCII ones when it ignores case (long s, Kelvin sign, dotless i).
+_PIECES = [
+    "sk-",
+    "sk_live_",
+    "ghp_",
+    "hf_",
+    "lmops_0123abcd_",
+    "AKIA",
+    "AIza",
+    "eyJ",
+    "xoxb-",
+    "A1b2C3d4E5f6G7h8J9k0L1m2",
+    "0123456789abcdef0123",
+    ".",
+    "eyJhbGciOiJIUzI1NiJ9",
+    "https://",
+    "redis://",
+    "user",
+    ":",
+    "@",
+    "/",
+    "host",
+    "Pa55w0rd",
+    "?",
+    "&",
+    "=",
+    "hooks.slack.com/services",
+    "hookſ.slack.com/services",
+    "HOOKS.SLACK.COM/services",
+    "discord.com/api/webhooks",
+    "dıscord.com/api/webhooks",
+    "discordapp.com/api/webhooks",
+    "x.webhook.office.com/webhookb2",
+    "x.webhooK.office.com/webhookb2",
+    "slack",
+    "Bearer",
+    "BASIC",
+    "digest",
+    "dıgest",
+    "baſic",
+    " ",
+    "\t",
+    "\u2003",
+    "token",
+    "password",
+    "auth",
+    "sig",
+    '"',
+    "'",
+    "{",
+    "}",
+    ",",
+    "digests",
+    "-----BEGIN RSA ",
+    "PRIVATE KEY-----",
+    "é",
+    "ß",
+]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_skipping_patterns_that_cannot_match_changes_nothing(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    for _ in range(250):
+        text = "".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 12)))
+        assert redact_text(text) == _every_pattern(text), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "see hookſ.slack.com/services/T0/B0/abcdefgh",  # long s: folded by (?i), not lower()
+        "x.webhooK.office.com/webhookb2/abcdef",  # Kelvin sign
+        "posting to https://dıscord.com/api/webhooks/1/abcdef",  # dotless i
+        "Authorization: baſic dXNlcjpwYXNzd29yZA==",
+        'token={"digest": "sha256:ab"}, digest\u2003abcdefgh1234',
+    ],
+)
+def test_letters_re_folds_still_reach_their_patterns(text: str) -> None:
+    assert redact_text(text) == _every_pattern(text)
+    assert redact_text(text) != text
+
+
 @pytest.mark.parametrize(
     "key",
     [

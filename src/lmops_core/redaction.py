@@ -152,6 +152,36 @@ _HOOK_PATH = re.compile(
     r"|(?:[a-z0-9-]+\.)?discord(?:app)?\.com/api/webhooks"
     r"|[a-z0-9-]+\.webhook\.office\.com/webhookb2))/[^\s\"'<>]+"
 )
+#: What every match of ``_SHAPES`` starts with (its alternatives' literal prefixes).
+_SHAPE_PREFIXES = (
+    "sk-",
+    "sk_live_",
+    "sk_test_",
+    "rk_live_",
+    "rk_test_",
+    "github_pat_",
+    "glpat-",
+    "xox",
+    "gh",
+    "hf_",
+    "lmops_",
+    "AKIA",
+    "ASIA",
+    "AGPA",
+    "AIDA",
+    "AROA",
+    "ANPA",
+    "ANVA",
+    "AIPA",
+    "AIza",
+    "eyJ",
+)
+#: The words ``_AUTH_SCHEME`` starts with.
+_SCHEME_WORDS = ("bearer", "basic", "digest")
+#: Every match of ``_HOOK_PATH`` holds one of these words, matched with the same
+#: (case-insensitive) rules: a plain lower-cased test would miss what ``(?i)`` folds
+#: outside ASCII (see :func:`_may_hook`).
+_HOOK_HOSTS = re.compile(r"(?i)slack|discord|webhook")
 # Cheap first look (plain substring tests, lower-cased): a string holding none of these
 # cannot hold a secret the patterns above find. Much faster than one case-insensitive regex.
 _MARKERS = (
@@ -209,16 +239,63 @@ def _shape(match: re.Match[str]) -> str:
     return f"{kept}{MASK}" if kept else MASK
 
 
+def _may_shape(text: str) -> bool:
+    """Whether ``text`` holds a prefix one of :data:`_SHAPES` starts with (that pattern is
+    case-sensitive, so plain substring tests decide it exactly)."""
+    for prefix in _SHAPE_PREFIXES:  # noqa: SIM110 - a plain loop, as in _maybe
+        if prefix in text:
+            return True
+    return False
+
+
+def _may_hook(text: str) -> bool:
+    """Whether ``text`` holds one of the words every match of ``_HOOK_PATH`` holds.
+
+    That pattern ignores case the way ``re`` does, which also folds a few letters outside
+    ASCII onto ASCII ones (``ſ`` onto ``s``): ASCII text is tested lower-cased, any other
+    text with a pattern that folds the same way.
+    """
+    if text.isascii():
+        lowered = text.lower()
+        return "slack" in lowered or "discord" in lowered or "webhook" in lowered
+    return _HOOK_HOSTS.search(text) is not None
+
+
+def _may_scheme(text: str) -> bool:
+    """Whether ``text`` may hold what ``_AUTH_SCHEME`` matches: a scheme word followed by
+    white space (ASCII text is searched lower-cased; other text is left to the pattern)."""
+    if not text.isascii():
+        return True
+    lowered = text.lower()
+    for word in _SCHEME_WORDS:
+        at = lowered.find(word)
+        while at != -1:
+            after = at + len(word)
+            if after < len(lowered) and lowered[after].isspace():
+                return True
+            at = lowered.find(word, after)
+    return False
+
+
 def redact_text(text: str) -> str:
     """``text`` with every secret found by its shape masked (see the module docstring)."""
     if not _maybe(text):
         return text
     text = _PRIVATE_KEY.sub(lambda m: f"-----BEGIN {m.group(1)}PRIVATE KEY-----{MASK}", text)
-    text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
-    text = _URL_TOKEN_USER.sub(lambda m: f"{m.group(1)}{MASK}@", text)
-    text = _SHAPES.sub(_shape, text)
-    text = _HOOK_PATH.sub(lambda m: f"{m.group(1)}/{MASK}", text)
-    text = _AUTH_SCHEME.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    # Each pattern below runs only where what it needs is there: the URL patterns need
+    # "://" and "@", the shapes one of their prefixes, the hooks a host word, the schemes a
+    # scheme word and white space. A skipped pattern could not have matched, so the text
+    # comes out the same; most text that passes _maybe holds few of them (a signed
+    # decision's statement: 0.2 -> 0.1 ms).
+    if "://" in text and "@" in text:
+        text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
+        text = _URL_TOKEN_USER.sub(lambda m: f"{m.group(1)}{MASK}@", text)
+    if _may_shape(text):
+        text = _SHAPES.sub(_shape, text)
+    if _may_hook(text):
+        text = _HOOK_PATH.sub(lambda m: f"{m.group(1)}/{MASK}", text)
+    if _may_scheme(text):
+        text = _AUTH_SCHEME.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
     return _PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
 
 

@@ -324,3 +324,39 @@ def test_dotted_metric_names_by_index(write_policy, pf) -> None:
         "missing",
         "evidence.eval.metrics has no metric 'hellaswag.acc'",
     )
+
+
+def test_definition_errors_follow_the_roles_and_metrics_of_each_evaluation(
+    write_policy, pf
+) -> None:
+    """A rule's definition is checked once per rule object, roles and declared metrics: the
+    same loaded rule judged again under other roles or metrics gets their verdict."""
+    path: Path = write_policy(
+        POLICY.replace("accuracy below", "x").rstrip() + "\n"
+        "    approvals:\n      - {role: validator, count: 1}\n"
+    )
+    facts = pf.facts([pf.evidence("eval", {"acc": 0.6})])
+    rules = load_policies(path.parent).select("model", "standard", "production")
+
+    def definition(**kw: object) -> list[str]:
+        result = evaluate(rules, facts, now=pf.now, **kw)  # type: ignore[arg-type]
+        return [o.message for o in result.outcomes if o.check == "definition"]
+
+    declared = {"eval": {"acc": "number"}}
+    assert definition(roles=("validator",), evidence_metrics=declared) == []
+    # Other roles: the approval's role no longer exists.
+    assert "does not exist" in definition(roles=("admin",), evidence_metrics=declared)[0]
+    # Other metrics, in a new dict and in the same dict changed in place.
+    assert definition(roles=("validator",), evidence_metrics={"eval": {"f1": "number"}})
+    declared["eval"] = {"f1": "number"}
+    assert definition(roles=("validator",), evidence_metrics=declared)
+    declared["eval"] = {"acc": "number"}
+    assert definition(roles=("validator",), evidence_metrics=declared) == []
+    # The same file loaded again is the same rule object; an edited file is a new one.
+    write_policy(
+        POLICY.replace("accuracy below", "x").rstrip() + "\n"
+        "    approvals:\n      - {role: risk_officer, count: 1}\n"
+    )
+    edited = load_policies(path.parent).select("model", "standard", "production")
+    result = evaluate(edited, facts, now=pf.now, roles=("validator",), evidence_metrics=declared)
+    assert [o.check for o in result.outcomes if o.status == "error"] == ["definition"]

@@ -201,3 +201,18 @@ def test_tags_given_at_creation(ws: Workspace, tmp_path: Path) -> None:
     assert created.after["tags"] == {"team": "cards"}
     with pytest.raises(ValidationError, match="tag keys must be 1-128 characters"):
         ws.register_model("tiny", make_model_folder(tmp_path / "m"), tags={"": "x"})
+
+
+def test_tags_read_in_a_session_include_its_unflushed_tags(ws: Workspace, tmp_path: Path) -> None:
+    from lmops_core.governance.decisions import resolve_version
+    from lmops_core.registry.models import VersionTag
+
+    v = ws.register_model("tiny", make_model_folder(tmp_path / "m"), tags={"team": "cards"})
+    with ws.db.write() as s:
+        _, _, version = resolve_version(s, v.ref)
+        s.add(VersionTag(subject_type="model", subject_id=version.id, key="tier", value="gold"))
+        assert store.tags_of(s, "model", version.id) == {"team": "cards", "tier": "gold"}
+        with s.no_autoflush:  # as the session's own reads: nothing flushed when it says not to
+            s.add(VersionTag(subject_type="model", subject_id=version.id, key="late", value=""))
+            assert store.tags_of(s, "model", version.id) == {"team": "cards", "tier": "gold"}
+        s.rollback()

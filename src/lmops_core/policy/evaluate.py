@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -17,6 +17,7 @@ from lmops_core.policy.cel_eval import (
     to_cel_value,
 )
 from lmops_core.policy.facts import EvaluationFacts, EvidenceFacts, StageVersionFacts, VersionFacts
+from lmops_core.policy.issues import LintIssue
 from lmops_core.policy.loader import MatchedRule
 from lmops_core.policy.model import (
     Duration,
@@ -189,17 +190,66 @@ def _outcome(
     )
 
 
+class _CheckedRule(NamedTuple):
+    """A rule's definition errors, with everything they were worked out from."""
+
+    rule: Any
+    expressions: tuple[Any, ...]
+    roles: tuple[str, ...] | None
+    metrics: dict[str, dict[str, Any]] | None
+    errors: tuple[LintIssue, ...]
+
+
+#: Definition errors of rules already checked, by rule identity (see :func:`_rule_errors`).
+_CHECKED: dict[tuple[Any, ...], _CheckedRule] = {}
+_CHECKED_MAX = 256
+
+
+def _rule_errors(
+    matched: MatchedRule, roles: Collection[str] | None, metrics: MetricDeclarations | None
+) -> tuple[LintIssue, ...]:
+    """The error issues of ``matched``'s definition (:func:`rule_issues`).
+
+    A loaded policy is kept per file content and never changed (``loader._parsed_policy``),
+    so every decision under unchanged files judges the same rule objects: their errors are
+    worked out once per rule, compiled expressions, roles and declared metrics, and
+    worked out again when any of them is another object or not equal.
+    """
+    expressions = tuple(matched.expressions.items())
+    role_key = None if roles is None else tuple(roles)
+    key = (id(matched.rule), matched.file, matched.line, tuple(id(e) for _, e in expressions))
+    known = _CHECKED.get(key)
+    if (
+        known is not None
+        and known.rule is matched.rule  # the key's ids are of objects the entry holds
+        and known.expressions == expressions
+        and known.roles == role_key
+        and known.metrics == metrics
+    ):
+        return known.errors
+    errors = tuple(
+        issue
+        for issue in rule_issues(
+            file=matched.file,
+            rule=matched.rule,
+            expressions=matched.expressions,
+            rule_line=matched.line,
+            roles=roles,
+            metrics=metrics,
+        )
+        if issue.severity == "error"
+    )
+    if len(_CHECKED) >= _CHECKED_MAX:
+        _CHECKED.clear()
+    copied = None if metrics is None else {k: dict(v) for k, v in metrics.items()}
+    _CHECKED[key] = _CheckedRule(matched.rule, expressions, role_key, copied, errors)
+    return errors
+
+
 def _definition_errors(
     matched: MatchedRule, roles: Collection[str] | None, metrics: MetricDeclarations | None
 ) -> list[RuleOutcome]:
-    issues = rule_issues(
-        file=matched.file,
-        rule=matched.rule,
-        expressions=matched.expressions,
-        rule_line=matched.line,
-        roles=roles,
-        metrics=metrics,
-    )
+    issues = _rule_errors(matched, roles, metrics)
     return [
         _outcome(
             matched,
@@ -211,7 +261,6 @@ def _definition_errors(
             f"{'' if issue.line is None else f':{issue.line}'})",
         )
         for issue in issues
-        if issue.severity == "error"
     ]
 
 
