@@ -284,6 +284,14 @@ def test_a_word_piece_under_token_is_kept_but_a_credential_is_not() -> None:
     assert redact({"token": "a" * 40}) == {"token": MASK}
 
 
+def test_json_structure_under_a_secret_named_key_keeps_its_shape() -> None:
+    text = '{"auth":{"method":"token","token":"%s"},"ids":[1],"sig":[],"comment":"ok"}' % ("a" * 40)
+    masked = redact(text)
+    # The brace and brackets are structure: the object inside is judged pair by pair.
+    assert masked == '{"auth":{"method":"token","token":"***"},"ids":[1],"sig":[],"comment":"ok"}'
+    assert redact("auth=s3cr3tvalue password: hunter22") == "auth=*** password: ***"
+
+
 # -- every sink, on SQLite and PostgreSQL ----------------------------------------------------
 
 

@@ -133,7 +133,10 @@ _PAIR = re.compile(
     r"private[_\-]?key|client[_\-]?secret|token|access[_\-]?token|refresh[_\-]?token|"
     r"authorization|credentials?|cookie|salt|auth|dsn|bearer|sig|signature))"
     r"(\\?[\"']?\s*[:=]\s*\\?[\"']?)"
-    r"(?!\*\*\*)((?:(?:bearer|basic|digest|token)\s+)?[^\s\"'\\&,;}\])]+)"
+    # A JSON object or array opening after the key is structure, not the value: the pairs
+    # inside are judged on their own (a signed statement's ``"auth":{...}`` keeps its brace).
+    r"(?!\*\*\*)(?!\{\s*[\"}])(?!\[\s*[\"{\[\]])"
+    r"((?:(?:bearer|basic|digest|token)\s+)?[^\s\"'\\&,;}\])]+)"
 )
 _SHAPES = re.compile(
     r"\b(?:"

@@ -79,6 +79,8 @@ def test_decisions_are_signed_statements(store: Workspace, tmp_path: Path) -> No
     assert by["val"].key_fingerprint == val["auth"]["key_fingerprint"]
     evidence = store.evidence(ref, kind="approval")
     assert {e.details["signature"] for e in evidence} == {by["val"].signature, by["risk"].signature}
+    # The evidence repeats each signed statement as it was signed, not a redacted copy.
+    assert {e.details["statement"] for e in evidence} == {by["val"].statement, by["risk"].statement}
     result = store.verify_decisions()
     assert result.ok and result.decisions_checked == 2 and result.keys_checked == 1
 
