@@ -46,3 +46,15 @@ def test_relative_links_resolve() -> None:
 def test_a_missing_heading_is_found(tmp_path: Path) -> None:
     (tmp_path / "a.md").write_text("# Bundles after the decision\n\n## The `lmops` CLI\n")
     assert anchors(tmp_path / "a.md") == {"bundles-after-the-decision", "the-lmops-cli"}
+
+
+def test_no_doc_names_a_folder_of_the_machine_it_was_written_on() -> None:
+    """Commands in the docs run from a fresh clone: none may ``cd`` into our own checkout."""
+    readmes = [*DOCS, *sorted(REPO.glob("plugins/*/README.md"))]
+    found = [
+        f"{doc.relative_to(REPO)}:{number}: {line.strip()}"
+        for doc in readmes
+        for number, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), 1)
+        if "/work/" in line
+    ]
+    assert not found, "\n".join(found)
