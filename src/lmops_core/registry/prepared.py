@@ -65,24 +65,25 @@ class PreparedSelect:
         compiled = self.statement.compile(dialect=dialect)
         positional = bool(dialect.positional)
         order = tuple(compiled.positiontup or ()) if positional else None
-        binds = {
-            name: processor
-            for name, processor in compiled._bind_processors.items()  # noqa: SLF001
-            if callable(processor)
-        }
+        escaped = compiled.escaped_bind_names
+        binds: dict[str, Callable[[Any], Any]] = {}
+        for name, parameter in compiled.binds.items():
+            processor = parameter.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                binds[escaped.get(name, name)] = processor
         fixed = {
             name: value
             for name, value in compiled.construct_params(_check=False).items()
             if value is not None
         }
-        columns = compiled._result_columns  # noqa: SLF001
+        columns = list(self.statement.selected_columns)
         made = _Compiled(
             sql=str(compiled),
             order=order,
             fixed=fixed,
             binds=binds,
-            keys=tuple(column.keyname for column in columns),
-            types=tuple(column.type for column in columns),
+            keys=tuple(self.statement.selected_columns.keys()),
+            types=tuple(column.type.dialect_impl(dialect) for column in columns),
             processors={},
         )
         with self._lock:
@@ -111,7 +112,7 @@ class PreparedSelect:
         processors = compiled.processors.get(codes)
         if processors is None:
             processors = compiled.processors[codes] = [
-                type_._cached_result_processor(dialect, code)  # noqa: SLF001
+                type_.result_processor(dialect, code)
                 for type_, code in zip(compiled.types, codes, strict=True)
             ]
         keys = compiled.keys
