@@ -32,7 +32,7 @@ from lmops_core.governance.views import public_fields
 from lmops_core.redaction import redact
 from lmops_core.registry import store
 from lmops_core.registry.models import AuditEvent, Evidence, LineageEdge
-from lmops_core.registry.prepared import PreparedSelect, Record
+from lmops_core.registry.prepared import PreparedSelect, Record, read_all
 from lmops_core.registry.schemas import AuditEventPublic, EvidencePublic
 
 
@@ -76,15 +76,6 @@ _DECISIONS = PreparedSelect(
     .order_by(ApprovalDecision.__table__.c.id)  # type: ignore[attr-defined]
 )
 _EVIDENCE = Evidence.__table__  # type: ignore[attr-defined]
-#: The evidence of one or two versions (the request's, the stage holder's), oldest first.
-_EVIDENCE_OF = PreparedSelect(
-    select(_EVIDENCE)
-    .where(
-        _EVIDENCE.c.subject_type == bindparam("typ"),
-        _EVIDENCE.c.subject_id.in_([bindparam("id"), bindparam("holder")]),
-    )
-    .order_by(_EVIDENCE.c.id)
-)
 _EDGES = LineageEdge.__table__  # type: ignore[attr-defined]
 _EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
 #: A request's events: its ref is the (indexed) subject, its id is in the JSON body.
@@ -145,28 +136,70 @@ def _version_query(asset_type: str) -> PreparedSelect:
     )
 
 
+@functools.cache
+def _evidence_query(asset_type: str) -> PreparedSelect:
+    """For one asset type, the evidence of a version and of the other version of its
+    asset now in a stage (the holder :func:`_version_query` joins: the lowest id), oldest
+    first; found by subqueries, so it is sent with the version's own read."""
+    _, version_cls, fk = store.asset_classes(asset_type)
+    versions = version_cls.__table__
+    holder = versions.alias("holder")
+    asset_id = select(versions.c[fk]).where(versions.c.id == bindparam("id")).scalar_subquery()
+    holder_id = (
+        select(holder.c.id)
+        .where(
+            holder.c[fk] == asset_id,
+            holder.c.stage == bindparam("stage"),
+            holder.c.id != bindparam("id"),
+        )
+        .order_by(holder.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return PreparedSelect(
+        select(_EVIDENCE)
+        .where(
+            _EVIDENCE.c.subject_type == asset_type,
+            _EVIDENCE.c.subject_id.in_([bindparam("id"), holder_id]),
+        )
+        .order_by(_EVIDENCE.c.id)
+    )
+
+
 def read_request_page(conn: Connection, request_id: str, *, audit_limit: int | None) -> RequestPage:
     """Request ``request_id`` with what its page shows, read on ``conn`` (one transaction
     for a consistent page); its audit events too unless ``audit_limit`` is None.
 
-    Five statements whatever the request: the request; its version with the asset, the
-    version now in the target stage and whether lineage touches it; the evidence of both
-    versions; the decisions; the audit trail (when asked for).
+    Five statements whatever the request, sent in two batches (:func:`read_all`: on
+    PostgreSQL two round trips, the transaction's start included): the request and its
+    decisions; then its version with the asset, the version now in the target stage and
+    whether lineage touches it, the evidence of both versions, and the audit trail (when
+    asked for).
     """
-    req = _REQUEST.first(conn, {"id": request_id})
-    if req is None:
+    req_rows, decisions = read_all(
+        conn, [(_REQUEST, {"id": request_id}), (_DECISIONS, {"id": request_id})]
+    )
+    if not req_rows:
         raise NotFoundError(f"approval request {request_id!r} does not exist")
+    req = req_rows[0]
     typ = req.asset_type
     stage = check_target_stage(req.target_stage, field="target_stage")
     params = {"id": req.version_id, "stage": stage}
-    row = _version_query(typ).first(conn, params)
-    if row is None:
+    reads: list[tuple[PreparedSelect, Mapping[str, Any]]] = [
+        (_version_query(typ), params),
+        (_evidence_query(typ), params),
+    ]
+    if audit_limit is not None:
+        # The request's ref is its version's (the audit subject), checked below.
+        reads.append((_AUDIT, _audit_params(req.ref, request_id, audit_limit)))
+    found, evidence, *audit_rows = read_all(conn, reads)
+    if not found:
         raise NotFoundError(f"{typ} version id {req.version_id} does not exist")
+    row = found[0]
     holder_id = row[_HOLDER_ID]
     records: list[Record] = []
     theirs: list[Record] = []
-    # No holder: ``IN (id, NULL)`` matches the version's own evidence only.
-    for e in _EVIDENCE_OF.rows(conn, {"typ": typ, "id": row["id"], "holder": holder_id}):
+    for e in evidence:
         (records if e["subject_id"] == row["id"] else theirs).append(e)
     current = None
     if holder_id is not None:
@@ -177,7 +210,6 @@ def read_request_page(conn: Connection, request_id: str, *, audit_limit: int | N
                 e["kind"]: e["metrics"] for e in theirs if e["kind"] not in GOVERNANCE_KINDS
             },
         }
-    decisions = _DECISIONS.rows(conn, {"id": request_id})
     detail = ApprovalRequestDetail(
         **public_fields(req, decisions),
         evaluation=req.evaluation,
@@ -188,6 +220,11 @@ def read_request_page(conn: Connection, request_id: str, *, audit_limit: int | N
         current_in_stage=current,
     )
     ref = store.version_ref(typ, row["asset_name"], row["version"])
+    audit = None
+    if audit_limit is not None:
+        if ref != req.ref:  # never so today (a request names its version by its ref)
+            audit_rows = [_AUDIT.rows(conn, _audit_params(ref, request_id, audit_limit))]
+        audit = _audit_public(audit_rows[0])
     return RequestPage(
         request=detail,
         version=PageVersion(
@@ -199,7 +236,7 @@ def read_request_page(conn: Connection, request_id: str, *, audit_limit: int | N
         evidence=evidence_public(ref, records),
         has_parents=bool(row["has_parents"]),
         has_children=bool(row["has_children"]),
-        audit=None if audit_limit is None else _audit(conn, ref, request_id, audit_limit),
+        audit=audit,
     )
 
 
@@ -212,11 +249,15 @@ def evidence_public(subject: str, records: Sequence[Mapping[str, Any]]) -> list[
     ]
 
 
-def _audit(conn: Connection, subject: str, request_id: str, limit: int) -> list[AuditEventPublic]:
+def _audit_params(subject: str, request_id: str, limit: int) -> dict[str, Any]:
+    """The audit read's parameters: ``subject``'s events that name ``request_id``."""
     # Event bodies are stored as canonical JSON: the pair reads the same in each.
     pair = canonical_json({"request_id": request_id})[1:-1]
     escaped = pair.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    rows = _AUDIT.rows(conn, {"subject": subject, "pattern": f"%{escaped}%", "limit": limit})
+    return {"subject": subject, "pattern": f"%{escaped}%", "limit": limit}
+
+
+def _audit_public(rows: Sequence[Record]) -> list[AuditEventPublic]:
     return [
         AuditEventPublic(
             seq=e.seq,
