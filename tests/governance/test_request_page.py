@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from lmops_core.errors import NotFoundError
+from lmops_core.governance.models import ApprovalRequest
 from lmops_core.governance.request_page import read_request_page
 from lmops_core.registry import store
 from lmops_core.registry.models import LineageEdge
@@ -73,6 +74,21 @@ def test_the_page_read_sees_lineage_and_the_audit_limit(gov_ws: Workspace, tmp_p
     assert page.has_parents and not page.has_children and page.audit == []
     # The version in production is the one judged: nothing is in production yet.
     assert page.request.current_in_stage is None
+
+
+def test_the_audit_trail_is_read_under_the_versions_ref(gov_ws: Workspace, tmp_path: Path) -> None:
+    """The trail is first asked for under the ref the request stores (sent with the
+    version's read); should that ever differ from the version's ref, it is read again."""
+    ref = _model(gov_ws, tmp_path, 0.8, seed=1)
+    pending = request_as(gov_ws, "eng", ref)
+    requests = ApprovalRequest.__table__  # type: ignore[attr-defined]
+    with gov_ws.db.write() as s:
+        s.execute(requests.update().where(requests.c.id == pending.id).values(ref="model:x@1"))
+    with gov_ws.db.snapshot() as s:
+        page = read_request_page(s.connection(), pending.id, audit_limit=200)
+    assert page.version.ref == ref
+    assert page.audit == gov_ws.audit_events(subject=ref, request_id=pending.id, limit=200)
+    assert [e.action for e in page.audit] == ["promotion.request"]
 
 
 def test_an_unknown_request_is_not_found(gov_ws: Workspace) -> None:

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, exists, literal, select
+from sqlalchemy import bindparam, exists, literal, literal_column, select
 
 from lmops_core.registry import store
-from lmops_core.registry.models import Evidence, LineageEdge
-from lmops_core.registry.prepared import PreparedSelect, Record
+from lmops_core.registry.models import Evidence, LineageEdge, ModelVersion
+from lmops_core.registry.prepared import PreparedSelect, Record, read_all
 from lmops_core.workspace import Workspace
 from tests.conftest import make_model_folder
 
@@ -78,3 +78,60 @@ def test_first_and_missing_rows(ws: Workspace, tmp_path: Path) -> None:
     assert none is None
     with pytest.raises(AttributeError, match="no_such_column"):
         _ = found.no_such_column
+
+
+_VERSIONS = ModelVersion.__table__  # type: ignore[attr-defined]
+_DIGEST = PreparedSelect(select(_VERSIONS.c.digest).where(_VERSIONS.c.id == bindparam("id")))
+
+
+def test_read_all_gives_each_statements_rows_in_order(ws: Workspace, tmp_path: Path) -> None:
+    version_id = _seeded(ws, tmp_path)
+    prepared = PreparedSelect(_STATEMENT)
+    reads = [
+        (prepared, {"skip": "none", "id": version_id, "other": None, "limit": 10}),
+        (_DIGEST, {"id": version_id}),
+        (prepared, {"skip": "eval", "id": version_id, "other": -1, "limit": 10}),
+        (_DIGEST, {"id": -5}),
+    ]
+    # On PostgreSQL the four are pipelined, with the transaction's BEGIN (nothing read yet).
+    with ws.db.snapshot_connection() as conn:
+        got = read_all(conn, reads)
+    with ws.db.snapshot_connection() as conn:
+        expected = [
+            [dict(row) for row in conn.execute(select.statement, params).mappings()]
+            for select, params in reads
+        ]
+    assert got == expected
+    assert [len(rows) for rows in got] == [2, 1, 1, 0]
+    assert got[2][0].kind == "bias" and got[2][0].metrics == {"gap": None}
+
+
+def test_read_all_reads_in_the_connections_snapshot(ws: Workspace, tmp_path: Path) -> None:
+    version_id = _seeded(ws, tmp_path)
+    reads = [(_DIGEST, {"id": version_id}), (_DIGEST, {"id": version_id})]
+    with ws.db.snapshot_connection() as conn:
+        before = read_all(conn, reads)
+        # A change committed meanwhile is not seen by the reading transaction.
+        with ws.db.write() as s:
+            s.execute(
+                _VERSIONS.update()
+                .where(_VERSIONS.c.id == version_id)
+                .values(digest="sha256:" + "0" * 64)
+            )
+        after = read_all(conn, reads)
+    assert before == after
+    assert before[0][0].digest != "sha256:" + "0" * 64
+    with ws.db.snapshot_connection() as conn:
+        assert read_all(conn, reads)[1][0].digest == "sha256:" + "0" * 64
+
+
+def test_read_all_raises_a_failing_statements_error(ws: Workspace, tmp_path: Path) -> None:
+    version_id = _seeded(ws, tmp_path)
+    broken = PreparedSelect(select(literal_column("no_such_column")).select_from(_VERSIONS))
+    with ws.db.snapshot_connection() as conn:
+        error = conn.dialect.loaded_dbapi.Error
+        with pytest.raises(error, match="no_such_column"):
+            read_all(conn, [(_DIGEST, {"id": version_id}), (broken, {})])
+    # The pooled connection is usable again.
+    with ws.db.snapshot_connection() as conn:
+        assert read_all(conn, [(_DIGEST, {"id": version_id})])[0]
