@@ -93,7 +93,7 @@ def test_read_all_gives_each_statements_rows_in_order(ws: Workspace, tmp_path: P
         (prepared, {"skip": "eval", "id": version_id, "other": -1, "limit": 10}),
         (_DIGEST, {"id": -5}),
     ]
-    # On PostgreSQL the four are pipelined, with the transaction's BEGIN (nothing read yet).
+    # On PostgreSQL the four are pipelined, in a transaction not started before.
     with ws.db.snapshot_connection() as conn:
         got = read_all(conn, reads)
     with ws.db.snapshot_connection() as conn:

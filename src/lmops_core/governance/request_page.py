@@ -171,10 +171,10 @@ def read_request_page(conn: Connection, request_id: str, *, audit_limit: int | N
     for a consistent page); its audit events too unless ``audit_limit`` is None.
 
     Five statements whatever the request, sent in two batches (:func:`read_all`: on
-    PostgreSQL two round trips, the transaction's start included): the request and its
-    decisions; then its version with the asset, the version now in the target stage and
-    whether lineage touches it, the evidence of both versions, and the audit trail (when
-    asked for).
+    PostgreSQL one round trip each, after the transaction's ``BEGIN``): the request and
+    its decisions; then its version with the asset, the version now in the target stage
+    and whether lineage touches it, the evidence of both versions, and the audit trail
+    (when asked for).
     """
     req_rows, decisions = read_all(
         conn, [(_REQUEST, {"id": request_id}), (_DECISIONS, {"id": request_id})]

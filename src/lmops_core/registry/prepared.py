@@ -149,10 +149,11 @@ def read_all(
     """The rows of each ``(select, params)`` of ``reads``, in order, read in ``conn``'s
     transaction.
 
-    On a driver that pipelines (psycopg 3 on PostgreSQL) they are sent together, with
-    the transaction's ``BEGIN`` when it has not started yet, and answered in one round
-    trip to the server instead of one each; elsewhere (SQLite, in-process) they run one
-    after another. A failing statement raises, and the ones after it are not run.
+    On a driver that pipelines (psycopg 3 on PostgreSQL) they are sent together and
+    answered in one round trip to the server instead of one each (a transaction not yet
+    started is started first: psycopg sends its ``BEGIN`` and waits for the answer);
+    elsewhere (SQLite, in-process) they run one after another. A failing statement
+    raises, and the ones after it are not run.
     """
     dialect = conn.dialect
     bound = [select._bound(dialect, params) for select, params in reads]
