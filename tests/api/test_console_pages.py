@@ -6,6 +6,8 @@ import re
 from datetime import timedelta
 from html import unescape
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -718,3 +720,38 @@ def test_inbox_rows_html_escapes_every_cell() -> None:
     assert '<span class="tier tier-&#34;&gt;&lt;script&gt;">' in html
     assert "<td>stage&#34;&#39;</td>" in html and "<td>&lt;b&gt;eng&lt;/b&gt;</td>" in html
     assert '<tr class="readonly">' in html and "<td>— (read only)</td>" in html
+
+
+def test_inbox_cells_written_unescaped_need_no_escaping() -> None:
+    """The inbox rows write ages, times left, links and version numbers as they are:
+    escaping would leave each of them unchanged."""
+    from markupsafe import escape
+
+    from lmops_core.api.console import views
+
+    spans = [timedelta(seconds=s) for s in (-3600, -1, 0, 59, 60, 3599, 3600, 86399, 86400)]
+    spans += [
+        timedelta(days=d, hours=h, minutes=m) for d in (0, 3, 400) for h in (0, 5) for m in (0, 7)
+    ]
+    for span in spans:
+        text = views.duration(span)
+        assert str(escape(text)) == text
+    now = utcnow()
+
+    def queued(rid: str) -> Any:
+        from lmops_core.governance.views import QueuedRequest
+
+        return QueuedRequest(
+            rid, "model", "model:chat@12", "production", "eng", now - timedelta(hours=2),
+            now + timedelta(days=1), {"validator": 1}, {}, True, "eng", "high", "chat", 12,
+        )  # fmt: skip
+
+    from lmops_core.governance.schemas import Principal
+
+    viewer = Principal(user="view", roles=frozenset({"viewer"}))
+    ids = ["0f3be4d", "a&b", "<x>", "'\"", "é/ü %"]
+    listed = views.inbox_queue(
+        [queued(r) for r in ids], viewer, scope="all", asset_type="", target_stage=""
+    )
+    for row in views.inbox_page(listed, 1).rows:
+        assert str(escape(row.link)) == row.link == quote(row.request.id, safe="")

@@ -184,8 +184,22 @@ def inbox_page(listed: InboxQueue, page: int) -> Inbox:
     page = min(max(1, page), pages)
     now = utcnow()
     rows = []
+    # Rows share their texts (the same approvals missing, the same roles): composed once.
+    missing_texts: dict[tuple[tuple[str, int], ...], str] = {}
+    roles_texts: dict[tuple[str, ...], str] = {}
     for req, mine in listed.chosen[(page - 1) * INBOX_PAGE : page * INBOX_PAGE]:
         missing = missing_approvals(req)
+        key = tuple(missing.items())
+        missing_text = missing_texts.get(key)
+        if missing_text is None:
+            missing_text = missing_texts[key] = (
+                ", ".join(f"{role} ×{n}" for role, n in key) or "none"
+            )
+        held = tuple(mine)
+        roles_text = roles_texts.get(held)
+        if roles_text is None:
+            roles_text = roles_texts[held] = ", ".join(held) or "— (read only)"
+        rid = req.id
         rows.append(
             InboxRow(
                 request=req,
@@ -196,9 +210,10 @@ def inbox_page(listed: InboxQueue, page: int) -> Inbox:
                 time_left=duration(req.expires_at - now),
                 missing=missing,
                 my_roles=mine,
-                link=quote(req.id, safe=""),
-                missing_text=", ".join(f"{role} ×{n}" for role, n in missing.items()) or "none",
-                roles_text=", ".join(mine) or "— (read only)",
+                # Request ids are hex: nothing to quote (others are quoted).
+                link=rid if rid.isascii() and rid.isalnum() else quote(rid, safe=""),
+                missing_text=missing_text,
+                roles_text=roles_text,
             )
         )
     return Inbox(
@@ -230,16 +245,19 @@ def inbox_rows_html(rows: Sequence[InboxRow]) -> Markup:
     for row in rows:
         req = row.request
         tier = e(row.risk_tier)
+        version = row.version
+        # Left as they are, since escaping leaves them so: the link (percent-quoted: no
+        # markup character), ages and times left (digits, letters, spaces), version numbers.
         out.append(
             f'<tr class="{"actionable" if row.my_roles else "readonly"}">\n'
-            f'  <td><a href="{PREFIX}/requests/{e(row.link)}">'
+            f'  <td><a href="{PREFIX}/requests/{row.link}">'
             f"{e(req.asset_type)} {e(row.asset)}</a></td>\n"
-            f"  <td>{escape(row.version)}</td>\n"
+            f"  <td>{version if type(version) is int else escape(version)}</td>\n"
             f'  <td><span class="tier tier-{tier}">{tier}</span></td>\n'
             f"  <td>{e(req.target_stage)}</td>\n"
             f"  <td>{e(req.requested_by)}</td>\n"
-            f"  <td>{e(row.age)}</td>\n"
-            f"  <td>{e(row.time_left)}</td>\n"
+            f"  <td>{row.age}</td>\n"
+            f"  <td>{row.time_left}</td>\n"
             f"  <td>{e(row.missing_text)}</td>\n"
             f"  <td>{e(row.roles_text)}</td>\n"
             "</tr>\n"
