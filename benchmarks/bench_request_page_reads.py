@@ -3,7 +3,7 @@
 Seeds a store the way ``bench_api.py`` does (R pending requests, E audit events), then
 reads request pages never read before with :func:`read_request_page` (two batches of
 statements; on PostgreSQL one round trip each after the transaction's ``BEGIN``) and, as
-the baseline in the same run, the same five statements each on its own
+the baseline in the same run, the same page read with each statement sent alone
 (:meth:`PreparedSelect.rows`: one round trip each, as the page read before). Rounds
 alternate the two. Reported per page: CPU time of this process (``time.process_time``;
 the database server's is not in it) and wall time, with one reader, and with T readers
@@ -22,6 +22,7 @@ that matter are PostgreSQL's: create a database first, e.g.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -44,24 +45,30 @@ from bench_api import (  # noqa: E402
 AUDIT_LIMIT = 200
 
 
-def pipelined(conn: Any, request_id: str) -> None:
+def read_page(conn: Any, request_id: str) -> None:
     from lmops_core.governance.request_page import read_request_page
 
     read_request_page(conn, request_id, audit_limit=AUDIT_LIMIT)
 
 
-def one_by_one(conn: Any, request_id: str) -> None:
-    """The page's five statements, each alone (what the page read before ``read_all``)."""
-    from lmops_core.governance import request_page as rp
+def _each_alone(conn: Any, reads: Any) -> list[Any]:
+    return [select.rows(conn, params) for select, params in reads]
 
-    req = rp._REQUEST.first(conn, {"id": request_id})
-    assert req is not None
-    params = {"id": req.version_id, "stage": req.target_stage}
-    row = rp._version_query(req.asset_type).first(conn, params)
-    assert row is not None
-    rp._evidence_query(req.asset_type).rows(conn, params)
-    rp._DECISIONS.rows(conn, {"id": request_id})
-    rp._AUDIT.rows(conn, rp._audit_params(req.ref, request_id, AUDIT_LIMIT))
+
+@contextlib.contextmanager
+def batches(kind: str) -> Iterator[None]:
+    """The page read with its statements pipelined, or ("one by one") each sent alone, one
+    round trip each as the page read before ``read_all``: the module's batch reader swapped
+    meanwhile, and nothing else."""
+    from lmops_core.governance import request_page
+
+    batch = request_page.read_all
+    if kind == "one by one":
+        request_page.read_all = _each_alone  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        request_page.read_all = batch
 
 
 def _timed(ws: Any, read: Callable[[Any, str], None], ids: list[str]) -> list[float]:
@@ -119,26 +126,29 @@ def main() -> None:
         for i in range(args.requests)
     ]
     seed_events(ws, max(args.events, len(created)), created)
-    needed = 4 * args.pages * args.rounds + 20
+    needed = 4 * args.pages * args.rounds + 2 * (10 + args.threads)
     if needed > len(ids):
         raise SystemExit(f"--requests must be at least {needed} (every page read is new)")
     unseen: Iterator[str] = iter(ids)
-    for read in (pipelined, one_by_one):  # warm: statements compiled, pool filled
-        _timed(ws, read, [next(unseen) for _ in range(10)])
-        threaded(ws, read, [next(unseen) for _ in range(args.threads)], args.threads)
+    variants = ("pipelined", "one by one")
+    for name in variants:  # warm: statements compiled, pool filled
+        with batches(name):
+            _timed(ws, read_page, [next(unseen) for _ in range(10)])
+            threaded(ws, read_page, [next(unseen) for _ in range(args.threads)], args.threads)
 
-    variants = {"pipelined": pipelined, "one by one": one_by_one}
     one: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
     many: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}
     for r in range(args.rounds):
         order = list(variants) if r % 2 == 0 else list(reversed(variants))
         for name in order:
-            one[name].append(
-                one_reader(ws, variants[name], [next(unseen) for _ in range(args.pages)])
-            )
+            with batches(name):
+                one[name].append(
+                    one_reader(ws, read_page, [next(unseen) for _ in range(args.pages)])
+                )
         for name in order:
             batch = [next(unseen) for _ in range(args.pages)]
-            many[name].append(threaded(ws, variants[name], batch, args.threads))
+            with batches(name):
+                many[name].append(threaded(ws, read_page, batch, args.threads))
 
     load = os.getloadavg()
     print(

@@ -17,6 +17,8 @@ on a connection whose transaction has written nothing.
 
 from __future__ import annotations
 
+import functools
+import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -143,6 +145,17 @@ def _type_codes(cursor: Any) -> tuple[Any, ...]:
     return tuple(entry[1] for entry in cursor.description)
 
 
+@functools.cache
+def _pipelines(driver_type: type) -> bool:
+    """Whether connections of ``driver_type`` pipeline: psycopg 3's do when their libpq
+    does (14 or newer; psycopg's binary wheels bring their own)."""
+    if not callable(getattr(driver_type, "pipeline", None)):
+        return False
+    package = sys.modules.get(driver_type.__module__.partition(".")[0])
+    pipeline = getattr(package, "Pipeline", None)
+    return bool(pipeline is not None and pipeline.is_supported())
+
+
 def read_all(
     conn: Connection, reads: Sequence[tuple[PreparedSelect, Mapping[str, Any]]]
 ) -> list[list[Record]]:
@@ -158,12 +171,11 @@ def read_all(
     dialect = conn.dialect
     bound = [select._bound(dialect, params) for select, params in reads]
     driver: Any = conn.connection.dbapi_connection
-    pipeline = getattr(driver, "pipeline", None) if len(bound) > 1 else None
     results: list[tuple[tuple[Any, ...], Sequence[Any]]] = []
-    if pipeline is not None:
+    if len(bound) > 1 and _pipelines(driver.__class__):
         cursors = [driver.cursor() for _ in bound]
         try:
-            with pipeline():
+            with driver.pipeline():
                 for cursor, (compiled, values) in zip(cursors, bound, strict=True):
                     cursor.execute(compiled.sql, values)
             results = [(_type_codes(cursor), cursor.fetchall()) for cursor in cursors]
