@@ -1,8 +1,9 @@
 """The request page's reads: pipelined (``read_all``) against one statement per round trip.
 
 Seeds a store the way ``bench_api.py`` does (R pending requests, E audit events), then
-reads request pages never read before with :func:`read_request_page` (two batches of
-statements; on PostgreSQL one round trip each after the transaction's ``BEGIN``) and, as
+reads request pages never read before with :func:`read_request_page` (its five statements
+in one batch for a model request: on PostgreSQL one round trip after the transaction's
+``BEGIN``, then ``ROLLBACK``: three in all, where one statement each made seven) and, as
 the baseline in the same run, the same page read with each statement sent alone
 (:meth:`PreparedSelect.rows`: one round trip each, as the page read before). Rounds
 alternate the two. Reported per page: CPU time of this process (``time.process_time``;

@@ -12,7 +12,7 @@ from lmops_core.governance.request_page import read_request_page
 from lmops_core.registry import store
 from lmops_core.registry.models import LineageEdge
 from lmops_core.workspace import Workspace
-from tests.conftest import decide_as, make_model_folder, request_as, ws_as
+from tests.conftest import decide_as, make_model_folder, policy_yaml, request_as, ws_as
 
 
 def _model(ws: Workspace, tmp_path: Path, acc: float, seed: int) -> str:
@@ -88,6 +88,31 @@ def test_the_audit_trail_is_read_under_the_versions_ref(gov_ws: Workspace, tmp_p
         page = read_request_page(s.connection(), pending.id, audit_limit=200)
     assert page.version.ref == ref
     assert page.audit == gov_ws.audit_events(subject=ref, request_id=pending.id, limit=200)
+    assert [e.action for e in page.audit] == ["promotion.request"]
+
+
+def test_a_prompt_requests_page_read_matches_the_sdk(gov_ws: Workspace, tmp_path: Path) -> None:
+    """Not a model: the version, evidence and trail are read in a batch of their own."""
+    rule = (
+        "- name: prompts\n  applies_to: {asset: prompt, transition: production}\n"
+        "  approvals:\n    - {role: validator, count: 1}"
+    )
+    (gov_ws.settings.policies_dir / "prompts.yaml").write_text(policy_yaml("prompts", rule))
+    first = ws_as(gov_ws, "eng").create_prompt("answer", "A: {question}")
+    decide_as(gov_ws, "val", "validator", request_as(gov_ws, "eng", first.ref).id)
+    second = ws_as(gov_ws, "eng").create_prompt("answer", "Answer: {question}")
+    gov_ws.as_actor("val").attach_evidence(
+        second.ref, kind="eval", digest=second.digest, metrics={"acc": 0.7}
+    )
+    pending = request_as(gov_ws, "eng", second.ref)
+    with gov_ws.db.snapshot() as s:
+        page = read_request_page(s.connection(), pending.id, audit_limit=200)
+    assert page.request == gov_ws.governance.get_request(pending.id)
+    assert page.request.current_in_stage is not None
+    assert page.request.current_in_stage["ref"] == first.ref
+    assert page.version.ref == second.ref and page.version.name == "answer"
+    assert page.evidence == gov_ws.evidence(second.ref) and page.evidence
+    assert page.audit == gov_ws.audit_events(subject=second.ref, request_id=pending.id, limit=200)
     assert [e.action for e in page.audit] == ["promotion.request"]
 
 

@@ -88,6 +88,38 @@ _AUDIT = PreparedSelect(
 )
 
 
+_REQUESTS = ApprovalRequest.__table__  # type: ignore[attr-defined]
+#: The page's audit read with the request's own ref as subject (a subquery), so that it
+#: can be sent before the request is read.
+_AUDIT_BY_REQUEST = PreparedSelect(
+    select(_EVENTS)
+    .where(
+        _EVENTS.c.subject
+        == select(_REQUESTS.c.ref).where(_REQUESTS.c.id == bindparam("request")).scalar_subquery()
+    )
+    .where(_EVENTS.c.after.like(bindparam("pattern"), escape="\\"))
+    .order_by(_EVENTS.c.seq)
+    .limit(bindparam("limit"))
+)
+#: The asset type whose version reads go out with the request's own (one batch, one round
+#: trip on PostgreSQL): the console's usual request. Other types read theirs after it.
+_LIKELY_TYPE = "model"
+
+
+def _keys(asset_type: str, by_request: bool) -> tuple[Any, Any]:
+    """The version id and target stage a version read is for: bound parameters (``id``,
+    ``stage``), or read from request ``request`` of ``asset_type`` by subqueries."""
+    if not by_request:
+        return bindparam("id"), bindparam("stage")
+    of_request = _REQUESTS.c.id == bindparam("request")
+    return (
+        select(_REQUESTS.c.version_id)
+        .where(of_request, _REQUESTS.c.asset_type == asset_type)
+        .scalar_subquery(),
+        select(_REQUESTS.c.target_stage).where(of_request).scalar_subquery(),
+    )
+
+
 #: What :class:`PageVersion` copies from the version's row.
 _VERSION_COLUMNS = ("version", "digest", "stage", "status", "created_at", "created_by")
 
@@ -97,10 +129,12 @@ _HOLDER_ID, _HOLDER_VERSION, _HOLDER_DIGEST = "holder_id", "holder_version", "ho
 
 
 @functools.cache
-def _version_query(asset_type: str) -> PreparedSelect:
+def _version_query(asset_type: str, by_request: bool = False) -> PreparedSelect:
     """For one asset type, one statement: a version with its asset's name and risk tier,
     the other version of that asset now in a stage (outer-joined: none is fine), and
-    whether any lineage edge names the version as child or as parent."""
+    whether any lineage edge names the version as child or as parent (the version and
+    stage: see :func:`_keys`)."""
+    version_id, stage = _keys(asset_type, by_request)
     asset_cls, version_cls, fk = store.asset_classes(asset_type)
     assets, versions = asset_cls.__table__, version_cls.__table__
     holder = versions.alias("holder")
@@ -125,10 +159,10 @@ def _version_query(asset_type: str) -> PreparedSelect:
         .outerjoin(
             holder,
             (holder.c[fk] == versions.c[fk])
-            & (holder.c.stage == bindparam("stage"))
+            & (holder.c.stage == stage)
             & (holder.c.id != versions.c.id),
         )
-        .where(versions.c.id == bindparam("id"))
+        .where(versions.c.id == version_id)
         # One stage holds one version of an asset; should two ever claim it, the lowest id
         # is shown, the same one on every read.
         .order_by(holder.c.id)
@@ -137,20 +171,21 @@ def _version_query(asset_type: str) -> PreparedSelect:
 
 
 @functools.cache
-def _evidence_query(asset_type: str) -> PreparedSelect:
+def _evidence_query(asset_type: str, by_request: bool = False) -> PreparedSelect:
     """For one asset type, the evidence of a version and of the other version of its
     asset now in a stage (the holder :func:`_version_query` joins: the lowest id), oldest
     first; found by subqueries, so it is sent with the version's own read."""
+    version_id, stage = _keys(asset_type, by_request)
     _, version_cls, fk = store.asset_classes(asset_type)
     versions = version_cls.__table__
     holder = versions.alias("holder")
-    asset_id = select(versions.c[fk]).where(versions.c.id == bindparam("id")).scalar_subquery()
+    asset_id = select(versions.c[fk]).where(versions.c.id == version_id).scalar_subquery()
     holder_id = (
         select(holder.c.id)
         .where(
             holder.c[fk] == asset_id,
-            holder.c.stage == bindparam("stage"),
-            holder.c.id != bindparam("id"),
+            holder.c.stage == stage,
+            holder.c.id != version_id,
         )
         .order_by(holder.c.id)
         .limit(1)
@@ -160,7 +195,7 @@ def _evidence_query(asset_type: str) -> PreparedSelect:
         select(_EVIDENCE)
         .where(
             _EVIDENCE.c.subject_type == asset_type,
-            _EVIDENCE.c.subject_id.in_([bindparam("id"), holder_id]),
+            _EVIDENCE.c.subject_id.in_([version_id, holder_id]),
         )
         .order_by(_EVIDENCE.c.id)
     )
@@ -170,29 +205,38 @@ def read_request_page(conn: Connection, request_id: str, *, audit_limit: int | N
     """Request ``request_id`` with what its page shows, read on ``conn`` (one transaction
     for a consistent page); its audit events too unless ``audit_limit`` is None.
 
-    Five statements whatever the request, sent in two batches (:func:`read_all`: on
-    PostgreSQL one round trip each, after the transaction's ``BEGIN``): the request and
-    its decisions; then its version with the asset, the version now in the target stage
-    and whether lineage touches it, the evidence of both versions, and the audit trail
-    (when asked for).
+    Five statements: the request and its decisions, its version with the asset, the
+    version now in the target stage and whether lineage touches it, the evidence of both
+    versions, and the audit trail (when asked for). The last three find the version from
+    the request (subqueries) as if it were a model version's, so all five go out in one
+    batch (:func:`read_all`: on PostgreSQL one round trip, after the transaction's
+    ``BEGIN``); for another asset type those three answer nothing and are read again
+    for its type, in a second batch.
     """
-    req_rows, decisions = read_all(
-        conn, [(_REQUEST, {"id": request_id}), (_DECISIONS, {"id": request_id})]
-    )
+    likely = _LIKELY_TYPE
+    reads: list[tuple[PreparedSelect, Mapping[str, Any]]] = [
+        (_REQUEST, {"id": request_id}),
+        (_DECISIONS, {"id": request_id}),
+        (_version_query(likely, True), {"request": request_id}),
+        (_evidence_query(likely, True), {"request": request_id}),
+    ]
+    if audit_limit is not None:
+        trail = {"request": request_id, **_audit_params(request_id, audit_limit)}
+        reads.append((_AUDIT_BY_REQUEST, trail))
+    req_rows, decisions, found, evidence, *audit_rows = read_all(conn, reads)
     if not req_rows:
         raise NotFoundError(f"approval request {request_id!r} does not exist")
     req = req_rows[0]
     typ = req.asset_type
     stage = check_target_stage(req.target_stage, field="target_stage")
-    params = {"id": req.version_id, "stage": stage}
-    reads: list[tuple[PreparedSelect, Mapping[str, Any]]] = [
-        (_version_query(typ), params),
-        (_evidence_query(typ), params),
-    ]
-    if audit_limit is not None:
-        # The request's ref is its version's (the audit subject), checked below.
-        reads.append((_AUDIT, _audit_params(req.ref, request_id, audit_limit)))
-    found, evidence, *audit_rows = read_all(conn, reads)
+    if typ != likely:
+        params = {"id": req.version_id, "stage": stage}
+        reads = [(_version_query(typ), params), (_evidence_query(typ), params)]
+        if audit_limit is not None:
+            # The request's ref is its version's (the audit subject), checked below.
+            trail = {"subject": req.ref, **_audit_params(request_id, audit_limit)}
+            reads.append((_AUDIT, trail))
+        found, evidence, *audit_rows = read_all(conn, reads)
     if not found:
         raise NotFoundError(f"{typ} version id {req.version_id} does not exist")
     row = found[0]
@@ -223,7 +267,8 @@ def read_request_page(conn: Connection, request_id: str, *, audit_limit: int | N
     audit = None
     if audit_limit is not None:
         if ref != req.ref:  # never so today (a request names its version by its ref)
-            audit_rows = [_AUDIT.rows(conn, _audit_params(ref, request_id, audit_limit))]
+            trail = {"subject": ref, **_audit_params(request_id, audit_limit)}
+            audit_rows = [_AUDIT.rows(conn, trail)]
         audit = _audit_public(audit_rows[0])
     return RequestPage(
         request=detail,
@@ -249,12 +294,13 @@ def evidence_public(subject: str, records: Sequence[Mapping[str, Any]]) -> list[
     ]
 
 
-def _audit_params(subject: str, request_id: str, limit: int) -> dict[str, Any]:
-    """The audit read's parameters: ``subject``'s events that name ``request_id``."""
+def _audit_params(request_id: str, limit: int) -> dict[str, Any]:
+    """The audit read's parameters but its subject: at most ``limit`` events that name
+    ``request_id``."""
     # Event bodies are stored as canonical JSON: the pair reads the same in each.
     pair = canonical_json({"request_id": request_id})[1:-1]
     escaped = pair.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return {"subject": subject, "pattern": f"%{escaped}%", "limit": limit}
+    return {"pattern": f"%{escaped}%", "limit": limit}
 
 
 def _audit_public(rows: Sequence[Record]) -> list[AuditEventPublic]:
