@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import inspect
+import platform
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,6 +49,26 @@ def test_serve_binds_loopback_by_default() -> None:
     params = inspect.signature(serve).parameters
     assert params["host"].default == "127.0.0.1"
     assert params["port"].default == 8650
+
+
+@pytest.mark.skipif(
+    sys.platform == "win32" or platform.python_implementation() != "CPython",
+    reason="uvloop is a requirement on CPython off Windows only",
+)
+def test_serve_runs_on_uvloop_and_httptools() -> None:
+    # serve leaves uvicorn's loop and http at "auto", which picks these two when they are
+    # importable; lmops-core declares both, so an install of it alone gets them.
+    import uvloop
+    from uvicorn.loops.auto import auto_loop_factory
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    assert AutoHTTPProtocol is HttpToolsProtocol
+    loop = auto_loop_factory()()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
 
 
 def test_prepare_for_serving_opens_the_store_and_freezes_startup_objects(tmp_path: Path) -> None:
