@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 import spacy
+from lmops_presidio.blas import OneBlasThread
 from lmops_presidio.config import GuardConfig, OperatorSpec
 from lmops_presidio.engines import (
     LemmaContextEnhancer,
     NerOnlySpacyNlpEngine,
-    OneBlasThread,
     resolve_spacy_model,
 )
 from lmops_presidio.guard import PiiGuard

@@ -14,7 +14,6 @@ Three rules keep presidio off the network and fast:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -34,9 +33,9 @@ from presidio_anonymizer import AnonymizerEngine
 from spacy.pipeline import EntityRecognizer as SpacyEntityRecognizer
 from spacy.tokens import Doc
 from thinc.api import NumpyOps
-from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
 from lmops_core.errors import ConfigurationError
+from lmops_presidio.blas import ONE_BLAS_THREAD
 from lmops_presidio.prefilter import CJK, HAN
 from lmops_presidio.recognizers import pattern_recognizers
 from lmops_presidio.rescan import BLANK
@@ -162,43 +161,6 @@ class NerOnlySpacyNlpEngine(SpacyNlpEngine):
                 )
             )
         yield from done
-
-
-class OneBlasThread:
-    """A context in which numpy's BLAS runs one thread, shared by threads of the process.
-
-    BLAS thread counts are process-wide. The first caller in sets the limit and the last
-    one out puts back what was there before, so callers that overlap in threads neither
-    restore the old count under one another nor leave the process held to one thread.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._inside = 0
-        self._limiter: Any = None
-
-    def __enter__(self) -> None:
-        with self._lock:
-            if self._inside == 0:
-                self._limiter = blas_controller().limit(limits=1, user_api="blas")
-            self._inside += 1
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._inside -= 1
-            if self._inside == 0:
-                self._limiter.restore_original_limits()
-                self._limiter = None
-
-
-@lru_cache(maxsize=1)
-def blas_controller() -> ThreadpoolController:
-    """The BLAS libraries loaded in this process (numpy's among them), found once."""
-    return ThreadpoolController()
-
-
-ONE_BLAS_THREAD = OneBlasThread()
-"""The context :meth:`NerOnlySpacyNlpEngine.process_batch` runs the pipeline in."""
 
 
 class LemmaContextEnhancer(LemmaContextAwareEnhancer):

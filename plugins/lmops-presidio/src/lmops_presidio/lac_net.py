@@ -39,6 +39,8 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from lmops_presidio.blas import ONE_BLAS_THREAD
+
 Floats = npt.NDArray[np.float32]
 
 HIDDEN = 128
@@ -298,7 +300,10 @@ class LacNet:
             with self._lock:
                 new = np.unique(packed[self._slots[packed] < 0])
                 if len(new):
-                    rows = self._embedding[new] @ self._w1
+                    # numpy's BLAS, held to one thread: its idle threads spin after the
+                    # product, which cost more CPU than the product itself.
+                    with ONE_BLAS_THREAD:
+                        rows = self._embedding[new] @ self._w1
                     rows += self._b1
                     first = len(self._rows)
                     self._rows = np.concatenate([self._rows, rows])
