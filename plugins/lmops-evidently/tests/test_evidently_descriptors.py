@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.util
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +149,33 @@ def test_text_fields_measured_side_by_side_equal_one_after_the_other(
         pa.set_cpu_count(threads)
     for name in ("reference", "current"):
         pd.testing.assert_frame_equal(getattr(alone, name), getattr(pooled, name))
+
+
+def test_garbage_cycles_left_before_are_collected_before_evidently_runs(
+    tmp_path: Path, jsonl: Any, logs: Any
+):
+    """Building the frames ends with Python's full collection, so that a collection left
+    pending by earlier work does not fall inside Evidently's run (see frames._collect_garbage)."""
+
+    class Node:
+        def __init__(self) -> None:
+            self.me = self
+
+    reference = jsonl(tmp_path / "reference.jsonl", logs(200, seed=5))
+    current = jsonl(tmp_path / "current.jsonl", logs(200, seed=6, shifted=True))
+    was_enabled = gc.isenabled()
+    gc.disable()  # no automatic collection: only the frames' own one can free the cycle
+    try:
+        cycle = Node()
+        alive = weakref.ref(cycle)
+        del cycle
+        assert alive() is not None
+        # No PII descriptor: loading its guard runs collections of its own.
+        build_feature_frames(reference, current, parse_params({"descriptors": ["length"]}))
+        assert alive() is None
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def test_sampled_frames_depend_only_on_the_seed(tmp_path: Path, jsonl: Any, logs: Any):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import gc
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import nullcontext
@@ -135,6 +136,20 @@ def _trim_malloc() -> None:
     except (OSError, AttributeError):  # not glibc: no such call
         return
     trim(0)
+
+
+def _collect_garbage() -> None:
+    """Run Python's full collection now, before Evidently starts.
+
+    Whatever the process did before (an earlier report, the frames) leaves reference cycles
+    and pushes Python's oldest generation towards its next full collection, which then falls
+    inside Evidently's run. Measured in the benchmark's lmops child (100k-row windows, warmed
+    by one monitor run): without this, one full collection ran during Evidently's report and
+    took 0.23 CPU-s (8,208 objects freed), and the report took 78-96k minor page faults
+    instead of the 21-26k it takes in a fresh process on the same frames (4.5-5.1 CPU-s
+    against 4.0-4.2); collected here, 25-30k faults and no full collection inside the report.
+    """
+    gc.collect()
 
 
 def _text_pool(schema: Schema) -> ThreadPoolExecutor | nullcontext[None]:
@@ -270,6 +285,7 @@ def build_feature_frames(
         reference_frame = reference.frame()
         current = measure(current_path, False, pool)
     progress.finish()
+    _collect_garbage()
     # Arrow's allocator keeps freed blocks for a while (how long depends on timing): hand
     # them back now, before Evidently allocates, so that peak memory does not depend on luck.
     pa.default_memory_pool().release_unused()
