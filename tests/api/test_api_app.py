@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import gc
 import inspect
-import platform
-import sys
 from pathlib import Path
 
 import pytest
@@ -51,10 +49,6 @@ def test_serve_binds_loopback_by_default() -> None:
     assert params["port"].default == 8650
 
 
-@pytest.mark.skipif(
-    sys.platform == "win32" or platform.python_implementation() != "CPython",
-    reason="uvloop is a requirement on CPython off Windows only",
-)
 def test_serve_runs_on_uvloop_and_httptools() -> None:
     # serve leaves uvicorn's loop and http at "auto", which picks these two when they are
     # importable; lmops-core declares both, so an install of it alone gets them.
