@@ -78,28 +78,26 @@ _DECISIONS = PreparedSelect(
 _EVIDENCE = Evidence.__table__  # type: ignore[attr-defined]
 _EDGES = LineageEdge.__table__  # type: ignore[attr-defined]
 _EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
-#: A request's events: its ref is the (indexed) subject, its id is in the JSON body.
-_AUDIT = PreparedSelect(
-    select(_EVENTS)
-    .where(_EVENTS.c.subject == bindparam("subject"))
-    .where(_EVENTS.c.after.like(bindparam("pattern"), escape="\\"))
-    .order_by(_EVENTS.c.seq)
-    .limit(bindparam("limit"))
-)
 
 
+def _audit_select(subject: Any) -> PreparedSelect:
+    """A request's events: ``subject`` (its ref) is the indexed subject, its id is in the
+    JSON body (the ``pattern`` parameter); at most ``limit``, in chain order."""
+    return PreparedSelect(
+        select(_EVENTS)
+        .where(_EVENTS.c.subject == subject)
+        .where(_EVENTS.c.after.like(bindparam("pattern"), escape="\\"))
+        .order_by(_EVENTS.c.seq)
+        .limit(bindparam("limit"))
+    )
+
+
+_AUDIT = _audit_select(bindparam("subject"))
 _REQUESTS = ApprovalRequest.__table__  # type: ignore[attr-defined]
 #: The page's audit read with the request's own ref as subject (a subquery), so that it
 #: can be sent before the request is read.
-_AUDIT_BY_REQUEST = PreparedSelect(
-    select(_EVENTS)
-    .where(
-        _EVENTS.c.subject
-        == select(_REQUESTS.c.ref).where(_REQUESTS.c.id == bindparam("request")).scalar_subquery()
-    )
-    .where(_EVENTS.c.after.like(bindparam("pattern"), escape="\\"))
-    .order_by(_EVENTS.c.seq)
-    .limit(bindparam("limit"))
+_AUDIT_BY_REQUEST = _audit_select(
+    select(_REQUESTS.c.ref).where(_REQUESTS.c.id == bindparam("request")).scalar_subquery()
 )
 #: The asset type whose version reads go out with the request's own (one batch, one round
 #: trip on PostgreSQL): the console's usual request. Other types read theirs after it.
