@@ -755,3 +755,29 @@ def test_inbox_cells_written_unescaped_need_no_escaping() -> None:
     )
     for row in views.inbox_page(listed, 1).rows:
         assert str(escape(row.link)) == row.link == quote(row.request.id, safe="")
+
+
+def test_a_page_is_built_on_the_event_loop_on_sqlite_and_in_a_worker_on_postgres(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from lmops_core.api.console import views
+
+    built_on: list[threading.Thread] = []
+    read = views.request_view
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        built_on.append(threading.current_thread())
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(views, "request_view", recorded)
+    with TestClient(env.app) as c:
+        req = request_for(c, env)
+        sign_in(c, env.tokens["risk"], "risk")
+        loop_thread = c.portal.call(threading.current_thread)  # type: ignore[arg-type]
+        page = _ok(c.get(f"/console/requests/{req}"))
+    assert 'id="request-status">pending<' in page
+    assert len(built_on) == 1
+    # SQLite never waits on a network: no hop. PostgreSQL's round trips leave the loop free.
+    assert (built_on[0] is loop_thread) == env.ws.db.is_sqlite

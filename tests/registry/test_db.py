@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,45 @@ def _note(statements: list[str]) -> object:
         statements.append(statement)
 
     return note
+
+
+def test_page_reads_keep_their_statements_prepared_on_postgres(tmp_path: Path, pg_url: str) -> None:
+    """psycopg forgets what it prepared on a connection at every ROLLBACK: the snapshot and
+    the API's raw reads (store generation, console session) end by COMMIT instead, so a
+    statement run often enough on a connection stays prepared (planned once)."""
+    from sqlalchemy import text
+
+    from lmops_core.api.cache import read_generations
+    from lmops_core.api.sessions import SessionStore
+    from lmops_core.registry.db import Database
+
+    Workspace.open(make_settings(tmp_path / "home", pg_url)).close()  # the schema
+    db = Database(pg_url)  # its own pool: the reads below all use its one connection
+    sessions = SessionStore(lambda: db, timedelta(hours=1))
+    try:
+        for _ in range(8):
+            with db.snapshot_connection() as conn:
+                conn.execute(text("SELECT count(*) FROM model_versions WHERE id > :n"), {"n": 0})
+            read_generations(db)
+            assert sessions.get("no-such-session") is None
+        with db.snapshot_connection() as conn:
+            prepared = conn.execute(text("SELECT statement FROM pg_prepared_statements")).scalars()
+            assert any("model_versions" in s for s in prepared)
+    finally:
+        db.dispose()
+
+
+def test_a_postgres_snapshot_is_read_only_and_ends_cleanly_on_error(
+    tmp_path: Path, pg_url: str
+) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    with Workspace.open(make_settings(tmp_path / "home", pg_url)) as ws:
+        with (
+            pytest.raises(DBAPIError, match="read-only transaction"),
+            ws.db.snapshot_connection() as conn,
+        ):
+            conn.execute(text("DELETE FROM model_versions"))
+        with ws.db.snapshot_connection() as conn:  # the pool's connection is usable again
+            assert conn.execute(text("SELECT 1")).scalar_one() == 1

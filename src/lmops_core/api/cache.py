@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, NamedTuple, TypeVar
 
 from lmops_core.errors import AuditChainError
-from lmops_core.registry.db import Database
+from lmops_core.registry.db import Database, end_read
 
 V = TypeVar("V")
 
@@ -48,7 +48,6 @@ def read_generations(db: Database) -> Generations:
 
     Read on a pooled driver connection without an ORM session: it runs for
     every batch of requests, and this way it costs microseconds, not tens of them.
-    Returning the connection to the pool ends its transaction.
     """
     conn = db.engine.raw_connection()
     try:
@@ -58,6 +57,7 @@ def read_generations(db: Database) -> Generations:
             row = cursor.fetchone()
         finally:
             cursor.close()
+        end_read(conn)  # keeps the connection's prepared statements (PostgreSQL)
     finally:
         conn.close()
     if row is None:

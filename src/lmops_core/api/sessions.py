@@ -40,7 +40,7 @@ from sqlmodel import col
 
 from lmops_core.governance.models import ConsoleSignIn
 from lmops_core.governance.schemas import Principal
-from lmops_core.registry.db import Database
+from lmops_core.registry.db import Database, end_read
 from lmops_core.registry.models import utcnow
 
 #: The cookie that carries the session id.
@@ -258,8 +258,9 @@ class SessionStore:
                 row = cursor.fetchone()
             finally:
                 cursor.close()
+            end_read(conn)  # keeps the connection's prepared statements (PostgreSQL)
         finally:
-            conn.close()  # back to the pool, its transaction ended
+            conn.close()
         return None if row is None else (row[0], row[1], row[2], row[3])
 
     def end(self, session_id: str | None) -> None:
