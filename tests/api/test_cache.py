@@ -185,7 +185,10 @@ def test_reader_shares_reads_but_never_returns_one_older_than_the_caller(env: En
 
     async def scenario() -> None:
         values = await asyncio.gather(*(reader.read() for _ in range(30)))
-        assert len(set(values)) == 1 and reader.reads <= 2  # 30 callers, one or two reads
+        # PostgreSQL: 30 callers, one or two reads in a worker thread; SQLite reads each
+        # caller's on the event loop (cheaper than the hop).
+        shared = reader.reads <= 2 if not env.ws.db.is_sqlite else reader.reads == 30
+        assert len(set(values)) == 1 and shared
         in_flight = asyncio.ensure_future(reader.read())
         await asyncio.sleep(0)  # its read has started
         await asyncio.to_thread(admin.grant_role, "late", "viewer")  # committed now
