@@ -193,6 +193,8 @@ def test_page_reads_keep_their_statements_prepared_on_postgres(tmp_path: Path, p
         with db.snapshot_connection() as conn:
             prepared = conn.execute(text("SELECT statement FROM pg_prepared_statements")).scalars()
             assert any("model_versions" in s for s in prepared)
+        with db.write() as s:  # the same connection, no longer read-only
+            assert s.execute(text("SHOW transaction_read_only")).scalar_one() == "off"
     finally:
         db.dispose()
 
