@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import timedelta
 from html import unescape
 from pathlib import Path
@@ -380,6 +381,10 @@ def test_request_page_shows_lineage_comparison_and_no_raw_data(store: Store) -> 
     event.remove(store.ws.db.engine, "checkout", count)
     # Every read of the page (request, version, evidence, lineage, audit) in one transaction.
     assert len(checkouts) == 1 and view.lineage and view.evidence and view.audit
+    # The route reads through the served workspace (not one acting as the user): the same
+    # view but the time left, which moves with the clock.
+    served = views.request_view(store.ws, principal, store.request_id)
+    assert replace(served, time_left="") == replace(view, time_left="")
     with TestClient(app) as c:
         sign_in(c, token, "risk2")
         page = c.get(f"/console/requests/{store.request_id}")
