@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -162,17 +165,69 @@ def _text_pool(schema: Schema) -> ThreadPoolExecutor | nullcontext[None]:
     return ThreadPoolExecutor(helpers, thread_name_prefix="lmops-drift-text")
 
 
+T = TypeVar("T")
+_DONE = object()
+
+
+def read_ahead(items: Iterable[T]) -> Iterator[T]:
+    """``items`` in order, each produced on a reading thread while the caller uses the one
+    before (at most one waits).
+
+    Arrow parses JSON without holding the GIL, so the next chunk of a window is parsed
+    while the calling thread measures the current one. An exception raised while
+    producing reaches the caller in place of the item it stopped; a caller that stops
+    early (an error while measuring) stops the reader, which closes ``items``.
+    """
+    source = iter(items)
+    ready: queue.Queue[object] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def hand_over(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in source:
+                if not hand_over(item):
+                    return
+            hand_over(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - raised again by the caller
+            hand_over(exc)
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    reader = threading.Thread(target=produce, name="lmops-drift-read", daemon=True)
+    reader.start()
+    try:
+        while (item := ready.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        reader.join()
+
+
 def _feed_arrow(
     builder: WindowBuilder, size: int, progress: ProgressReporter, counted: LineCount
 ) -> bool:
     """Measure every record of the builder's JSONL window (as ``counted``) as Arrow's JSON
-    reader streams it, chunk by chunk; False when Arrow could not read the window exactly
+    reader streams it, chunk by chunk (the next chunk is parsed while this one is
+    measured, see :func:`read_ahead`); False when Arrow could not read the window exactly
     as parsing line by line would (see :class:`~lmops_evidently.jsonl.ArrowLines`)."""
     block = arrow_block(counted.longest)
     # count_lines has checked that the whole file is UTF-8.
     fields = _arrow_fields(builder.schema)
     lines = ArrowLines(builder.path, fields, block_size=block, utf8_checked=True)
-    for chunk in rechunk(builder.path, _numbered(lines), size):
+    for chunk in read_ahead(rechunk(builder.path, _numbered(lines), size)):
         builder.add_columns(chunk)
         progress.advance(len(chunk))
     return not lines.failed and lines.rows == counted.records
@@ -185,8 +240,11 @@ def _feed(
     selected: np.ndarray | None,
     progress: ProgressReporter,
 ) -> None:
-    """Measure every (selected) row of the builder's window, chunk by chunk."""
-    for chunk in _chunks(builder.path, kind, builder.schema, size, selected):
+    """Measure every (selected) row of the builder's window, chunk by chunk (Parquet's
+    next chunk is read while this one is measured; JSON lines are parsed here, holding the
+    GIL, so reading them ahead would gain nothing)."""
+    chunks = _chunks(builder.path, kind, builder.schema, size, selected)
+    for chunk in read_ahead(chunks) if kind == "parquet" else chunks:
         if isinstance(chunk, ColumnChunk):
             builder.add_columns(chunk)
         else:

@@ -1,0 +1,95 @@
+"""Reading a window's next chunk while the current one is measured (frames.read_ahead)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from lmops_evidently import frames
+from lmops_evidently.frames import build_feature_frames, read_ahead
+from lmops_evidently.params import parse_params
+
+from lmops_core.errors import ValidationError
+
+
+def _readers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "lmops-drift-read"]
+
+
+def test_items_arrive_in_order_and_are_produced_on_another_thread():
+    producers: list[int] = []
+
+    def items() -> Iterator[int]:
+        for i in range(50):
+            producers.append(threading.get_ident())
+            yield i
+
+    assert list(read_ahead(items())) == list(range(50))
+    assert set(producers) and threading.get_ident() not in producers
+    assert not _readers()
+
+
+def test_the_next_item_is_produced_while_the_caller_holds_the_current_one():
+    second_made = threading.Event()
+
+    def items() -> Iterator[str]:
+        yield "first"
+        second_made.set()
+        yield "second"
+
+    ahead = read_ahead(items())
+    assert next(ahead) == "first"
+    # Nothing more is asked for, yet the reader makes the next item.
+    assert second_made.wait(timeout=60)
+    assert list(ahead) == ["second"]
+
+
+def test_an_error_while_producing_reaches_the_caller_after_the_items_before_it():
+    def items() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise ValidationError("window.jsonl, line 3: not valid JSON", file="window.jsonl", line=3)
+
+    got: list[int] = []
+    with pytest.raises(ValidationError, match="line 3"):
+        for item in read_ahead(items()):
+            got.append(item)
+    assert got == [1, 2]
+    assert not _readers()
+
+
+def test_a_caller_that_stops_early_stops_and_closes_the_reader():
+    closed = threading.Event()
+
+    def items() -> Iterator[int]:
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.set()
+
+    with pytest.raises(RuntimeError, match="measuring failed"):
+        for item in read_ahead(items()):
+            if item == 3:
+                raise RuntimeError("measuring failed")
+    assert closed.is_set()
+    assert not _readers()
+
+
+def test_frames_read_ahead_equal_frames_read_in_the_calling_thread(
+    tmp_path: Path, jsonl: Any, logs: Any, monkeypatch: pytest.MonkeyPatch
+):
+    reference = jsonl(tmp_path / "reference.jsonl", logs(300, seed=5))
+    current = jsonl(tmp_path / "current.jsonl", logs(300, seed=6, shifted=True))
+    params = parse_params({"chunk_size": 40, "pii_rows": 40})
+    ahead = build_feature_frames(reference, current, params)
+    monkeypatch.setattr(frames, "read_ahead", iter)
+    here = build_feature_frames(reference, current, params)
+    for name in ("reference", "current"):
+        pd.testing.assert_frame_equal(getattr(ahead, name), getattr(here, name))
