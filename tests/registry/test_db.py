@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 
 from lmops_core.errors import ConfigurationError, NotFoundError
-from lmops_core.registry.db import describe_store, store_exists
+from lmops_core.registry.db import FifoLock, describe_store, store_exists
 from lmops_core.workspace import Workspace
 from tests.conftest import make_settings
 
@@ -168,3 +169,26 @@ def _note(statements: list[str]) -> object:
         statements.append(statement)
 
     return note
+
+
+def test_writers_of_one_process_take_their_turns_in_the_order_they_asked() -> None:
+    lock = FifoLock()
+    order: list[int] = []
+
+    def writer(i: int) -> None:
+        with lock.turn():
+            order.append(i)
+
+    threads = []
+    with lock.turn():
+        for i in range(6):
+            thread = threading.Thread(target=writer, args=(i,))
+            thread.start()
+            threads.append(thread)
+            while lock.waiting < i + 1:  # queued before the next one asks
+                thread.join(0.001)
+    for thread in threads:
+        thread.join()
+    assert order == list(range(6))
+    with lock.turn():  # free again once the last one left
+        assert lock.waiting == 0
