@@ -19,23 +19,24 @@ from tests.api.conftest import Env, build_env, running
 
 class _Overlap:
     """Wraps ``Governance.decide``: counts decisions running at once, and keeps each one
-    running until a second has started or a moment has passed, so that decisions the
+    running until ``beyond`` have started or a second has passed, so that decisions the
     server lets overlap do overlap."""
 
     def __init__(self, decide: Any) -> None:
         self.decide = decide
         self.lock = threading.Lock()
         self.now = self.most = 0
-        self.two = threading.Event()
+        self.beyond = 2
+        self.enough = threading.Event()
 
     def __call__(self, gov: Governance, *args: Any, **kwargs: Any) -> Any:
         with self.lock:
             self.now += 1
             self.most = max(self.most, self.now)
-            if self.now >= 2:
-                self.two.set()
+            if self.now >= self.beyond:
+                self.enough.set()
         try:
-            self.two.wait(0.5)
+            self.enough.wait(1)
             return self.decide(gov, *args, **kwargs)
         finally:
             with self.lock:
@@ -85,9 +86,11 @@ def test_one_decision_at_a_time_when_so_set(one_env: Env, overlap: _Overlap) -> 
 
 
 def test_decisions_overlap_up_to_the_default(sqlite_env: Env, overlap: _Overlap) -> None:
-    assert ApiSettings().decisions_at_once == 2
+    at_once = ApiSettings().decisions_at_once
+    assert at_once == 4
+    overlap.beyond = at_once + 1  # each waits for one more than may run: it never comes
     sqlite_env.app = create_app(sqlite_env.ws, api_settings=ApiSettings())
     with running(sqlite_env.app) as url:
-        answers = _approve_all(sqlite_env, url, 4)
-    assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
-    assert overlap.most == 2
+        answers = _approve_all(sqlite_env, url, at_once + 2)
+    assert [a.status_code for a in answers] == [200] * (at_once + 2), [a.text for a in answers]
+    assert overlap.most == at_once

@@ -37,13 +37,13 @@ class ApiSettings(BaseSettings):
     )
 
     decisions_at_once: int = Field(
-        default=2,
+        default=4,
         ge=1,
         le=40,
         description="Decisions (approve, reject) one server process runs at once "
         "(LMOPS_API_DECISIONS_AT_ONCE); the others wait their turn in the order they came. "
         "Decisions write one at a time anyway (SQLite's write lock, the audit head's row "
-        "lock on PostgreSQL): two at once keep the writer busy, more only add waiting.",
+        "lock on PostgreSQL): a few at once keep the writer busy, more only add waiting.",
     )
 
     @field_validator("allowed_hosts", mode="before")

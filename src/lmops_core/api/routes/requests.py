@@ -110,9 +110,9 @@ def _decision_turns(request: Request) -> asyncio.Semaphore:
 
     Every decision writes, and writes take the store's write lock one at a time (SQLite)
     or the audit head's row lock (PostgreSQL). Forty threads of the pool waiting on that
-    lock decided no faster than two, but the lock picked among them in no particular
+    lock decided no faster than four, but the lock picked among them in no particular
     order (some waited several times as long as the rest) and switching among them cost
-    CPU: measured in benchmarks/bench_api.py.
+    CPU (docs/admin-api.md, "Decisions take turns").
     """
     loop = asyncio.get_running_loop()
     made: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = getattr(
