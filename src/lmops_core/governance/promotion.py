@@ -10,14 +10,16 @@ the version, its evidence or a policy file after the request invalidates it.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, inspect, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
 from lmops_core.audit.chain import canonical_json
@@ -103,6 +105,56 @@ _REQUEST_EVIDENCE = PreparedSelect(
     )
     .order_by(_EVIDENCE.c.id)
 )
+#: The asset type most requests are about: decisions read its version and asset in the
+#: first batch (:func:`_subject_read`), the others' after it.
+_LIKELY_TYPE = "model"
+_VERSION_PREFIX, _ASSET_PREFIX = "v_", "a_"
+
+
+@functools.cache
+def _subject_read(asset_type: str) -> PreparedSelect:
+    """The version of ``asset_type`` a request is about, with its asset, found from the
+    request id (a subquery): one row of columns labelled ``v_<key>`` and ``a_<key>``,
+    none when the request is about another asset type."""
+    asset_cls, version_cls, fk = store.asset_classes(asset_type)
+    assets, versions = asset_cls.__table__, version_cls.__table__
+    return PreparedSelect(
+        select(
+            *(c.label(_VERSION_PREFIX + c.key) for c in versions.c),
+            *(c.label(_ASSET_PREFIX + c.key) for c in assets.c),
+        )
+        .join(assets, assets.c.id == versions.c[fk])
+        .where(
+            versions.c.id
+            == select(_REQUESTS.c.version_id)
+            .where(_REQUESTS.c.id == bindparam("request_id"), _REQUESTS.c.asset_type == asset_type)
+            .scalar_subquery()
+        )
+    )
+
+
+def _subject(s: Session, req: Any, likely: list[Any]) -> tuple[Any, Any]:
+    """The asset and the version ``req`` is about, as objects of ``s``: built from the row
+    ``likely`` holds (:func:`_subject_read` of :data:`_LIKELY_TYPE`, read in this
+    transaction) without reading them again, else read (another asset type)."""
+    if req.asset_type != _LIKELY_TYPE or not likely:
+        return request_subject(s, req)
+    asset_cls, version_cls, _ = store.asset_classes(req.asset_type)
+    row = likely[0]
+    made = []
+    for cls, prefix in ((asset_cls, _ASSET_PREFIX), (version_cls, _VERSION_PREFIX)):
+        # Made as a query loads a row (the model's __init__, which validates, costs as much
+        # as the read it replaces), then as if loaded: s.add issues no INSERT and no read.
+        obj = inspect(cls).class_manager.new_instance()
+        for c in cls.__table__.c:
+            set_committed_value(obj, c.key, row[prefix + c.key])
+        make_transient_to_detached(obj)
+        s.add(obj)
+        made.append(obj)
+    asset, version = made
+    return asset, version
+
+
 #: The decisions on a request, oldest first, each with whether it counts now: its
 #: reviewer still holds the role used. One read serves the once-per-reviewer rule, the
 #: count of approvals and the request's public view. (Statements every decision runs
@@ -283,15 +335,20 @@ class Promotions(GovernancePart):
         signer = signer_for(self.identity, self.home)
         with self.db.write() as s:
             verb = "approve" if approve else "reject"
-            # The request (locked), its decisions and its version's evidence, in one batch
-            # with the caller's token (on PostgreSQL one round trip). The evidence is read
-            # once: the staleness check compares it (and looks for a revocation), the
-            # re-check judges it.
+            # The request (locked), its decisions, its version's evidence and (for a model)
+            # the version and its asset, in one batch with the caller's token (on
+            # PostgreSQL one round trip). The evidence is read once: the staleness check
+            # compares it (and looks for a revocation), the re-check judges it.
             by_id = {"request_id": request_id}
-            who, held, (found, decided_so_far, records) = self.access.acting_reading(
+            who, held, (found, decided_so_far, records, likely) = self.access.acting_reading(
                 s,
                 f"{verb} request {request_id}",
-                [(_LOCKED_REQUEST, by_id), (_DECISIONS_COUNTED, by_id), (_REQUEST_EVIDENCE, by_id)],
+                [
+                    (_LOCKED_REQUEST, by_id),
+                    (_DECISIONS_COUNTED, by_id),
+                    (_REQUEST_EVIDENCE, by_id),
+                    (_subject_read(_LIKELY_TYPE), by_id),
+                ],
             )
             actor = who.user
             if not found:
@@ -299,7 +356,7 @@ class Promotions(GovernancePart):
             req = found[0]
             if req.status != "pending":
                 raise ConflictError(f"request {request_id} is {req.status}, not pending")
-            typ, (asset, version) = req.asset_type, request_subject(s, req)
+            typ, (asset, version) = req.asset_type, _subject(s, req, likely)
             decisions: list[Any] = list(decided_so_far)
             facts = facts_of(s, records)
             problem = self._staleness(req, version, facts, revoked_at(records), policies)
