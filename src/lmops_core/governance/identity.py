@@ -26,11 +26,11 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, select
 from sqlmodel import Session, col
 
 from lmops_core.errors import AuthenticationError, ConfigurationError, ValidationError
@@ -257,7 +257,7 @@ def verified_token(s: Session, identity: Identity, action: str) -> frozenset[str
 
 #: :data:`_TOKEN_WITH_ROLES` run on the DB-API cursor (:mod:`lmops_core.registry.prepared`),
 #: for a caller that reads it in one batch with its own reads (:func:`token_read`).
-TOKEN_WITH_ROLES = PreparedSelect(_TOKEN_WITH_ROLES)
+TOKEN_WITH_ROLES = PreparedSelect(cast("Select[Any]", _TOKEN_WITH_ROLES))
 
 
 def token_read(identity: Identity, action: str) -> dict[str, str]:

@@ -353,7 +353,7 @@ class Promotions(GovernancePart):
             actor = who.user
             if not found:
                 raise NotFoundError(f"approval request {request_id!r} does not exist")
-            req = found[0]
+            req: Any = found[0]
             if req.status != "pending":
                 raise ConflictError(f"request {request_id} is {req.status}, not pending")
             typ, (asset, version) = req.asset_type, _subject(s, req, likely)
