@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from lmops_core.errors import ConfigurationError, NotFoundError
-from lmops_core.registry.db import describe_store, store_exists
+from lmops_core.registry.db import FifoLock, describe_store, store_exists
 from lmops_core.workspace import Workspace
 from tests.conftest import make_settings
 
@@ -213,3 +214,26 @@ def test_a_postgres_snapshot_is_read_only_and_ends_cleanly_on_error(
             conn.execute(text("DELETE FROM model_versions"))
         with ws.db.snapshot_connection() as conn:  # the pool's connection is usable again
             assert conn.execute(text("SELECT 1")).scalar_one() == 1
+
+
+def test_writers_of_one_process_take_their_turns_in_the_order_they_asked() -> None:
+    lock = FifoLock()
+    order: list[int] = []
+
+    def writer(i: int) -> None:
+        with lock.turn():
+            order.append(i)
+
+    threads = []
+    with lock.turn():
+        for i in range(6):
+            thread = threading.Thread(target=writer, args=(i,))
+            thread.start()
+            threads.append(thread)
+            while lock.waiting < i + 1:  # queued before the next one asks
+                thread.join(0.001)
+    for thread in threads:
+        thread.join()
+    assert order == list(range(6))
+    with lock.turn():  # free again once the last one left
+        assert lock.waiting == 0

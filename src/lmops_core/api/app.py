@@ -124,6 +124,7 @@ def create_app(
     # (lmops_core.api.cache).
     app.state.principals = GenerationCache[Principal]()
     app.state.answers = GenerationCache[bytes]()
+    app.state.decisions_at_once = api_settings.decisions_at_once
     registry = AccessRegistry()
     app.state.access = registry
     registry.add_raw(OPENAPI_PATH, PUBLIC)

@@ -12,8 +12,9 @@ DEFAULT_ALLOWED_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 class ApiSettings(BaseSettings):
     """Which ``Host`` headers the API answers to (``LMOPS_API_ALLOWED_HOSTS``, comma separated)
-    how long a request body may be (``LMOPS_API_MAX_BODY_BYTES``) and how long a console
-    sign-in lasts (``LMOPS_API_CONSOLE_SESSION_MINUTES``)."""
+    how long a request body may be (``LMOPS_API_MAX_BODY_BYTES``), how long a console
+    sign-in lasts (``LMOPS_API_CONSOLE_SESSION_MINUTES``) and how many decisions a process
+    runs at once (``LMOPS_API_DECISIONS_AT_ONCE``)."""
 
     model_config = SettingsConfigDict(env_prefix="LMOPS_API_", extra="ignore")
 
@@ -33,6 +34,16 @@ class ApiSettings(BaseSettings):
         le=7 * 24 * 60,
         description="How long a console sign-in lasts, in minutes "
         "(LMOPS_API_CONSOLE_SESSION_MINUTES); then the reviewer signs in again.",
+    )
+
+    decisions_at_once: int = Field(
+        default=4,
+        ge=1,
+        le=40,
+        description="Decisions (approve, reject) one server process runs at once "
+        "(LMOPS_API_DECISIONS_AT_ONCE); the others wait their turn in the order they came. "
+        "Decisions write one at a time anyway (SQLite's write lock, the audit head's row "
+        "lock on PostgreSQL): a few at once keep the writer busy, more only add waiting.",
     )
 
     @field_validator("allowed_hosts", mode="before")

@@ -8,6 +8,7 @@ workflow asks before any decision.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any
 
@@ -23,10 +24,13 @@ from lmops_core.errors import (
     ValidationError,
 )
 from lmops_core.governance.identity import (
+    TOKEN_WITH_ROLES,
     Identity,
     hash_secret,
     require_verified,
+    token_read,
     token_row,
+    verified_roles,
     verified_token,
 )
 from lmops_core.governance.models import ROLES, ApiToken, UserRole
@@ -34,6 +38,7 @@ from lmops_core.governance.schemas import Principal
 from lmops_core.registry.db import Database
 from lmops_core.registry.models import utcnow
 from lmops_core.registry.plain_text import check_text
+from lmops_core.registry.prepared import PreparedSelect, Record, read_all
 from lmops_core.registry.store import AuditWriter
 from lmops_core.terms import UserRoleName
 
@@ -128,6 +133,22 @@ class Access:
             return self.identity, verified_token(s, self.identity, action)
         who = self.acting(s, action)
         return who, frozenset(roles_held(s, who.user))
+
+    def acting_reading(
+        self, s: Session, action: str, reads: Sequence[tuple[PreparedSelect, Mapping[str, Any]]]
+    ) -> tuple[Identity, frozenset[str], list[list[Record]]]:
+        """:meth:`acting_with_roles`, and the rows of ``reads`` read in ``s``'s transaction
+        (:func:`~lmops_core.registry.prepared.read_all`), which must have written nothing
+        yet. When the identity acts by token, its token is read in the same batch (on
+        PostgreSQL one round trip for all); the rows of ``reads`` are returned only once
+        the credential has been verified."""
+        conn = s.connection()  # starts the transaction (on SQLite: BEGIN IMMEDIATE)
+        if self.identity.method != "token":
+            who, held = self.acting_with_roles(s, action)
+            return who, held, read_all(conn, reads)
+        token = (TOKEN_WITH_ROLES, token_read(self.identity, action))
+        token_rows, *rows = read_all(conn, [token, *reads])
+        return self.identity, verified_roles(self.identity, token_rows, action), rows
 
     def roles_of(self, user: str) -> frozenset[UserRoleName]:
         """The user roles ``user`` holds now."""

@@ -10,14 +10,16 @@ the version, its evidence or a policy file after the request invalidates it.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, inspect, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
 from lmops_core.audit.chain import canonical_json
@@ -59,7 +61,8 @@ from lmops_core.governance.signing import Signer, approval_statement, sign, sign
 from lmops_core.governance.views import public_fields, request_public, request_subject
 from lmops_core.policy import EvidenceFacts, PolicySet
 from lmops_core.registry import store
-from lmops_core.registry.models import AuditEvent, utcnow
+from lmops_core.registry.models import AuditEvent, Evidence, utcnow
+from lmops_core.registry.prepared import PreparedSelect
 from lmops_core.terms import GovernedStage, UserRoleName
 
 _REQUESTS = ApprovalRequest.__table__  # type: ignore[attr-defined]
@@ -69,7 +72,7 @@ _EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
 #: With it, the ``after`` of its version's first creation event (``creation_after``; NULL
 #: when there is none): separation of duties needs to know how the author was established,
 #: and events are only appended, so reading it with the lock costs no round trip of its own.
-_LOCKED_REQUEST = (
+_LOCKED_REQUEST = PreparedSelect(
     select(
         _REQUESTS,
         select(_EVENTS.c.after)
@@ -85,11 +88,78 @@ _LOCKED_REQUEST = (
     .where(_REQUESTS.c.id == bindparam("request_id"))
     .with_for_update(of=_REQUESTS)
 )
+_EVIDENCE = Evidence.__table__  # type: ignore[attr-defined]
+#: Every evidence record of the version a request is about, oldest first, found from the
+#: request id (subqueries), so that it is read in the same batch as the request.
+_REQUEST_EVIDENCE = PreparedSelect(
+    select(_EVIDENCE)
+    .where(
+        _EVIDENCE.c.subject_type
+        == select(_REQUESTS.c.asset_type)
+        .where(_REQUESTS.c.id == bindparam("request_id"))
+        .scalar_subquery(),
+        _EVIDENCE.c.subject_id
+        == select(_REQUESTS.c.version_id)
+        .where(_REQUESTS.c.id == bindparam("request_id"))
+        .scalar_subquery(),
+    )
+    .order_by(_EVIDENCE.c.id)
+)
+#: The asset type most requests are about: decisions read its version and asset in the
+#: first batch (:func:`_subject_read`), the others' after it.
+_LIKELY_TYPE = "model"
+_VERSION_PREFIX, _ASSET_PREFIX = "v_", "a_"
+
+
+@functools.cache
+def _subject_read(asset_type: str) -> PreparedSelect:
+    """The version of ``asset_type`` a request is about, with its asset, found from the
+    request id (a subquery): one row of columns labelled ``v_<key>`` and ``a_<key>``,
+    none when the request is about another asset type."""
+    asset_cls, version_cls, fk = store.asset_classes(asset_type)
+    assets, versions = asset_cls.__table__, version_cls.__table__
+    return PreparedSelect(
+        select(
+            *(c.label(_VERSION_PREFIX + c.key) for c in versions.c),
+            *(c.label(_ASSET_PREFIX + c.key) for c in assets.c),
+        )
+        .join(assets, assets.c.id == versions.c[fk])
+        .where(
+            versions.c.id
+            == select(_REQUESTS.c.version_id)
+            .where(_REQUESTS.c.id == bindparam("request_id"), _REQUESTS.c.asset_type == asset_type)
+            .scalar_subquery()
+        )
+    )
+
+
+def _subject(s: Session, req: Any, likely: list[Any]) -> tuple[Any, Any]:
+    """The asset and the version ``req`` is about, as objects of ``s``: built from the row
+    ``likely`` holds (:func:`_subject_read` of :data:`_LIKELY_TYPE`, read in this
+    transaction) without reading them again, else read (another asset type)."""
+    if req.asset_type != _LIKELY_TYPE or not likely:
+        return request_subject(s, req)
+    asset_cls, version_cls, _ = store.asset_classes(req.asset_type)
+    row = likely[0]
+    made = []
+    for cls, prefix in ((asset_cls, _ASSET_PREFIX), (version_cls, _VERSION_PREFIX)):
+        # Made as a query loads a row (the model's __init__, which validates, costs as much
+        # as the read it replaces), then as if loaded: s.add issues no INSERT and no read.
+        obj = inspect(cls).class_manager.new_instance()
+        for c in cls.__table__.c:
+            set_committed_value(obj, c.key, row[prefix + c.key])
+        make_transient_to_detached(obj)
+        s.add(obj)
+        made.append(obj)
+    asset, version = made
+    return asset, version
+
+
 #: The decisions on a request, oldest first, each with whether it counts now: its
 #: reviewer still holds the role used. One read serves the once-per-reviewer rule, the
 #: count of approvals and the request's public view. (Statements every decision runs
 #: are built once: building one costs more than running it.)
-_DECISIONS_COUNTED = (
+_DECISIONS_COUNTED = PreparedSelect(
     select(
         *ApprovalDecision.__table__.columns,  # type: ignore[attr-defined]
         col(UserRole.id).is_not(None).label("counts"),
@@ -265,18 +335,29 @@ class Promotions(GovernancePart):
         signer = signer_for(self.identity, self.home)
         with self.db.write() as s:
             verb = "approve" if approve else "reject"
-            who, held = self.access.acting_with_roles(s, f"{verb} request {request_id}")
+            # The request (locked), its decisions, its version's evidence and (for a model)
+            # the version and its asset, in one batch with the caller's token (on
+            # PostgreSQL one round trip). The evidence is read once: the staleness check
+            # compares it (and looks for a revocation), the re-check judges it.
+            by_id = {"request_id": request_id}
+            who, held, (found, decided_so_far, records, likely) = self.access.acting_reading(
+                s,
+                f"{verb} request {request_id}",
+                [
+                    (_LOCKED_REQUEST, by_id),
+                    (_DECISIONS_COUNTED, by_id),
+                    (_REQUEST_EVIDENCE, by_id),
+                    (_subject_read(_LIKELY_TYPE), by_id),
+                ],
+            )
             actor = who.user
-            req = self._locked_request(s, request_id)
+            if not found:
+                raise NotFoundError(f"approval request {request_id!r} does not exist")
+            req: Any = found[0]
             if req.status != "pending":
                 raise ConflictError(f"request {request_id} is {req.status}, not pending")
-            typ, (asset, version) = req.asset_type, request_subject(s, req)
-            decisions: list[Any] = list(
-                s.connection().execute(_DECISIONS_COUNTED, {"request_id": req.id})
-            )
-            # Read once: the staleness check compares them (and looks for a revocation),
-            # the re-check judges them.
-            records = store.evidence_rows(s, typ, version.id)
+            typ, (asset, version) = req.asset_type, _subject(s, req, likely)
+            decisions: list[Any] = list(decided_so_far)
             facts = facts_of(s, records)
             problem = self._staleness(req, version, facts, revoked_at(records), policies)
             if problem is None and approve and isinstance(policies, PolicySet):
@@ -316,13 +397,6 @@ class Promotions(GovernancePart):
         if invalid is not None:
             raise invalid
         return public
-
-    def _locked_request(self, s: Session, request_id: str) -> Any:
-        """The request's row (plain columns, read by attribute), locked; or ``NotFoundError``."""
-        req = s.connection().execute(_LOCKED_REQUEST, {"request_id": request_id}).first()
-        if req is None:
-            raise NotFoundError(f"approval request {request_id!r} does not exist")
-        return req
 
     def _staleness(
         self,

@@ -10,6 +10,7 @@ applied under a lock so that many processes may open a new store at once.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import threading
 import time
@@ -40,6 +41,53 @@ POOL_SIZE = 10
 #: a thread waits for the database, never for another thread to hand a connection back.
 POOL_THREADS = 40
 _HELD_KEY = "lmops_held_rows"
+
+
+class FifoLock:
+    """A lock between threads granted in the order they asked for it (``threading.Lock``
+    grants it to whichever waiter wakes first)."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiting: collections.deque[threading.Event] = collections.deque()
+        self._held = False
+
+    @property
+    def waiting(self) -> int:
+        """How many threads wait for their turn now."""
+        with self._mutex:
+            return len(self._waiting)
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        """Hold the lock until the block ends, after every thread that asked before."""
+        with self._mutex:
+            mine = None
+            if self._held:
+                mine = threading.Event()
+                self._waiting.append(mine)
+            self._held = True
+        if mine is not None:
+            try:
+                mine.wait()
+            except BaseException:
+                with self._mutex:
+                    if mine in self._waiting:  # not handed over yet: leave the queue
+                        self._waiting.remove(mine)
+                        raise
+                self._release()  # handed over meanwhile: pass it on
+                raise
+        try:
+            yield
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        with self._mutex:
+            if self._waiting:
+                self._waiting.popleft().set()  # handed over: it stays held
+            else:
+                self._held = False
 
 
 def hold_rows(session: Session, *rows: Any) -> None:
@@ -131,6 +179,7 @@ class Database:
                 )
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
             self._lock_path = Path(db_path + ".write.lock")
+            self._writers = FifoLock()
             self.engine = create_engine(
                 self.url,
                 connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
@@ -168,11 +217,15 @@ class Database:
     def _writer_lock(self) -> Iterator[None]:
         # SQLite's busy handler polls with sleeps of up to 100 ms, so many
         # writers waste most of their time asleep. A kernel file lock queues
-        # writers and wakes the next one as soon as the lock is free.
+        # writers and wakes the next one as soon as the lock is free. It wakes
+        # them in no particular order, so the threads of this process first take
+        # their turn in the order they asked (the API's thread pool runs up to 40
+        # writers at once: without the turn, an unlucky one waited several times
+        # as long as the others), and only the first of them waits on the file.
         if not self.is_sqlite:
             yield
             return
-        with exclusive(self._lock_path):
+        with self._writers.turn(), exclusive(self._lock_path):
             yield
 
     @contextlib.contextmanager

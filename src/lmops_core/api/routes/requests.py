@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from lmops_core.api.errors import ERROR_RESPONSES, ErrorBody
 from lmops_core.api.paths import scrub_model, scrubbed_json
@@ -102,21 +104,42 @@ def create_request(
     )
 
 
+def _decision_turns(request: Request) -> asyncio.Semaphore:
+    """The turns decisions take in this process (``LMOPS_API_DECISIONS_AT_ONCE`` at once,
+    the rest waiting in the order they came), made on first use in the running loop.
+
+    Every decision writes, and writes take the store's write lock one at a time (SQLite)
+    or the audit head's row lock (PostgreSQL). Forty threads of the pool waiting on that
+    lock decided no faster than four, but the lock picked among them in no particular
+    order (some waited several times as long as the rest) and switching among them cost
+    CPU (docs/admin-api.md, "Decisions take turns").
+    """
+    loop = asyncio.get_running_loop()
+    made: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = getattr(
+        request.app.state, "decision_turns", None
+    )
+    if made is None or made[0] is not loop:
+        made = (loop, asyncio.Semaphore(request.app.state.decisions_at_once))
+        request.app.state.decision_turns = made
+    return made[1]
+
+
 def _decision_route(decision: str, *, approve: bool, doc: str) -> None:
     """Add the route ``POST /{request_id}/<decision>``: the caller's signed decision."""
 
-    def route(
+    async def route(
         request: Request,
         principal: Annotated[Principal, Depends(REVIEWERS)],
         request_id: RequestId,
         body: DecisionBody,
     ) -> Response:
-        return scrubbed_json(
-            request,
-            acting(request, principal).governance.decide(
-                request_id, approve=approve, role=check_user_role(body.role), comment=body.comment
-            ),
-        )
+        decide = acting(request, principal).governance.decide
+        role = check_user_role(body.role)
+        async with _decision_turns(request):
+            public = await run_in_threadpool(
+                decide, request_id, approve=approve, role=role, comment=body.comment
+            )
+        return scrubbed_json(request, public)
 
     # The name and the docstring make the operation's id and description.
     route.__name__ = route.__qualname__ = decision

@@ -271,23 +271,6 @@ def list_evidence(
     return rows
 
 
-def evidence_rows(session: Session, asset_type: str, version_id: int) -> list[Any]:
-    """Every evidence record of one version, oldest first, as plain rows read by attribute
-    (the columns of :class:`Evidence`): for callers that only read them, such as each
-    decision, without building ORM objects."""
-    params = {"subject_type": asset_type, "subject_id": version_id}
-    return list(session.connection().execute(_EVIDENCE_ROWS, params))
-
-
-_EVIDENCE_TABLE = Evidence.__table__  # type: ignore[attr-defined]
-_EVIDENCE_ROWS = (
-    select(_EVIDENCE_TABLE)
-    .where(
-        _EVIDENCE_TABLE.c.subject_type == bindparam("subject_type"),
-        _EVIDENCE_TABLE.c.subject_id == bindparam("subject_id"),
-    )
-    .order_by(_EVIDENCE_TABLE.c.id)
-)
 # Built once: the evidence of a version is read on every evaluation, decision and page.
 _EVIDENCE_OF = (
     select(Evidence)
