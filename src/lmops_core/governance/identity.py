@@ -135,15 +135,6 @@ def token_row(s: Session, token: str) -> ActiveToken:
     return _active(s.execute(_TOKEN_BY_ID, {"token_id": token_id}).first(), secret)
 
 
-def token_and_roles(s: Session, token: str) -> tuple[ActiveToken, frozenset[str]]:
-    """:func:`token_row`, with the user roles its owner holds, in one statement."""
-    token_id, secret = _token_parts(token)
-    # Plain columns through the connection: no ORM execution (it starts every decision).
-    rows = s.connection().execute(_TOKEN_WITH_ROLES, {"token_id": token_id}).all()
-    active = _active(rows[0] if rows else None, secret)
-    return active, frozenset(r.role for r in rows if r.role is not None)
-
-
 def fingerprint_of(public: Ed25519PublicKey) -> str:
     """A key's fingerprint: the first 16 hex digits of the sha256 of its raw bytes."""
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -368,7 +359,6 @@ __all__ = [
     "parse_public_pem",
     "public_pem",
     "require_verified",
-    "token_and_roles",
     "resolve",
     "token_read",
     "token_row",
