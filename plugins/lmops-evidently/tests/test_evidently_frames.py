@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,3 +95,44 @@ def test_frames_read_ahead_equal_frames_read_in_the_calling_thread(
     here = build_feature_frames(reference, current, params)
     for name in ("reference", "current"):
         pd.testing.assert_frame_equal(getattr(ahead, name), getattr(here, name))
+
+
+def test_both_windows_are_counted_and_a_broken_reference_is_named_first(tmp_path: Path):
+    reference = tmp_path / "reference.jsonl"
+    current = tmp_path / "current.jsonl"
+    reference.write_bytes(b'{"prompt": "hi"}\n{"prompt": "\xff"}\n')
+    current.write_bytes(b'{"prompt": "\xfe"}\n')
+    params = parse_params({"descriptors": ["length"]})
+    with pytest.raises(ValidationError, match=r"reference\.jsonl, line 2: not valid JSON"):
+        build_feature_frames(reference, current, params)
+    reference.write_bytes(b'{"prompt": "hi"}\n{"prompt": "ho"}\n')
+    with pytest.raises(ValidationError, match=r"current\.jsonl, line 1: not valid JSON"):
+        build_feature_frames(reference, current, params)
+    assert not [t for t in threading.enumerate() if t.name.startswith("lmops-drift-count")]
+
+
+_SETTLE = """
+import gc
+from lmops_evidently.frames import settle_heap
+
+class Made:  # tracked by the collector (a dict of strings would not be)
+    pass
+
+
+before = Made()
+settle_heap()
+first = gc.get_freeze_count()
+after = Made()
+settle_heap()  # once per process: nothing more is frozen
+tracked = gc.get_objects()
+print(first > 0, gc.get_freeze_count() <= first,
+      any(o is before for o in tracked), any(o is after for o in tracked))
+"""
+
+
+def test_the_first_run_freezes_what_lives_then_and_only_once():
+    # A fresh interpreter: whether this one was settled depends on the tests run before.
+    done = subprocess.run(
+        [sys.executable, "-c", _SETTLE], capture_output=True, text=True, check=True, timeout=600
+    )
+    assert done.stdout.split() == ["True", "True", "False", "True"]
