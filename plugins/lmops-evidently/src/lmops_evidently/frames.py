@@ -6,7 +6,7 @@ import ctypes
 import gc
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -24,7 +24,6 @@ from lmops_evidently.formats import WindowFormat, window_format
 from lmops_evidently.jsonl import ArrowLines, LineCount, Row, arrow_block, count_lines, iter_chunks
 from lmops_evidently.params import DESCRIPTORS, DriftParams
 from lmops_evidently.parquet import (
-    ColumnChunk,
     head_rows,
     iter_column_chunks,
     parquet_rows,
@@ -86,23 +85,13 @@ def _head(path: Path, kind: WindowFormat, selected: np.ndarray | None) -> list[R
     return next(iter_chunks(path, SCHEMA_ROWS, selected))
 
 
-def _chunks(
-    path: Path,
-    kind: WindowFormat,
-    schema: Schema,
-    size: int,
-    selected: np.ndarray | None,
-) -> Iterator[list[Row] | ColumnChunk]:
-    """The (selected) records, parsed line by line (JSONL) or read columnar (Parquet)."""
-    if kind == "jsonl":
-        yield from iter_chunks(path, size, selected)
-        return
-    # Only the columns the schema measures are decoded.
+def _parquet_columns(schema: Schema) -> list[str]:
+    """The Parquet columns a window's schema measures (only those are decoded)."""
     names = [f for f in schema.text_fields if not f.startswith(f"{MESSAGES}.")]
     names += list(schema.numeric_fields) + list(schema.categorical_fields)
     if schema.dialogue:
         names.append(MESSAGES)
-    yield from iter_column_chunks(path, size, selected, names)
+    return names
 
 
 def _numbered(batches: Iterable[pa.RecordBatch]) -> Iterator[tuple[pa.RecordBatch, np.ndarray]]:
@@ -209,12 +198,13 @@ def _text_pool(schema: Schema) -> ThreadPoolExecutor | nullcontext[None]:
 
 
 T = TypeVar("T")
+U = TypeVar("U")
 _DONE = object()
 
 
-def read_ahead(items: Iterable[T]) -> Iterator[T]:
-    """``items`` in order, each produced on a reading thread while the caller uses the one
-    before (at most one waits).
+def read_ahead(items: Iterable[T], prepare: Callable[[T], U]) -> Iterator[U]:
+    """``prepare(item)`` for each of ``items``, in order, each item produced and prepared on
+    a reading thread while the caller uses the one before (at most one waits).
 
     Arrow parses JSON without holding the GIL, so the next chunk of a window is parsed
     while the calling thread measures the current one. An exception raised while
@@ -237,7 +227,7 @@ def read_ahead(items: Iterable[T]) -> Iterator[T]:
     def produce() -> None:
         try:
             for item in source:
-                if not hand_over(item):
+                if not hand_over(prepare(item)):
                     return
             hand_over(_DONE)
         except BaseException as exc:  # noqa: BLE001 - raised again by the caller
@@ -270,8 +260,9 @@ def _feed_arrow(
     # count_lines has checked that the whole file is UTF-8.
     fields = _arrow_fields(builder.schema)
     lines = ArrowLines(builder.path, fields, block_size=block, utf8_checked=True)
-    for chunk in read_ahead(rechunk(builder.path, _numbered(lines), size)):
-        builder.add_columns(chunk)
+    chunks = rechunk(builder.path, _numbered(lines), size)
+    for chunk, prepared in read_ahead(chunks, builder.prepare):
+        builder.add_columns(chunk, prepared)
         progress.advance(len(chunk))
     return not lines.failed and lines.rows == counted.records
 
@@ -284,15 +275,17 @@ def _feed(
     progress: ProgressReporter,
 ) -> None:
     """Measure every (selected) row of the builder's window, chunk by chunk (Parquet's
-    next chunk is read while this one is measured; JSON lines are parsed here, holding the
-    GIL, so reading them ahead would gain nothing)."""
-    chunks = _chunks(builder.path, kind, builder.schema, size, selected)
-    for chunk in read_ahead(chunks) if kind == "parquet" else chunks:
-        if isinstance(chunk, ColumnChunk):
-            builder.add_columns(chunk)
-        else:
-            builder.add(chunk)
-        progress.advance(len(chunk))
+    next chunk is read and prepared while this one is measured; JSON lines are parsed
+    here, holding the GIL, so reading them ahead would gain nothing)."""
+    if kind == "parquet":
+        columns = iter_column_chunks(builder.path, size, selected, _parquet_columns(builder.schema))
+        for chunk, prepared in read_ahead(columns, builder.prepare):
+            builder.add_columns(chunk, prepared)
+            progress.advance(len(chunk))
+        return
+    for rows in iter_chunks(builder.path, size, selected):
+        builder.add(rows)
+        progress.advance(len(rows))
 
 
 def build_feature_frames(
