@@ -21,7 +21,15 @@ from lmops_core.contracts import NullProgress, ProgressReporter
 from lmops_core.errors import ValidationError
 from lmops_core.runtimes import GuardSource
 from lmops_evidently.formats import WindowFormat, window_format
-from lmops_evidently.jsonl import ArrowLines, LineCount, Row, arrow_block, count_lines, iter_chunks
+from lmops_evidently.jsonl import (
+    ArrowLines,
+    LineCount,
+    Row,
+    arrow_block,
+    count_lines,
+    iter_chunks,
+    reader_pool,
+)
 from lmops_evidently.params import DESCRIPTORS, DriftParams
 from lmops_evidently.parquet import (
     head_rows,
@@ -380,9 +388,10 @@ def build_feature_frames(
         current = measure(current_path, False, pool)
     progress.finish()
     _collect_garbage()
-    # Arrow's allocator keeps freed blocks for a while (how long depends on timing): hand
+    # Arrow's allocators keep freed blocks for a while (how long depends on timing): hand
     # them back now, before Evidently allocates, so that peak memory does not depend on luck.
     pa.default_memory_pool().release_unused()
+    reader_pool().release_unused()
     _trim_malloc()
     return FeatureFrames(
         reference=reference_frame,
