@@ -105,7 +105,6 @@ def settle_store(ws: Any) -> None:
         conn.exec_driver_sql("VACUUM (ANALYZE)")
 
 
-
 def bench_workspace(database_url: str | None, prefix: str) -> Any:
     """A fresh store in a new temporary folder, with the benchmark's policy."""
     from lmops_core.settings import Settings
