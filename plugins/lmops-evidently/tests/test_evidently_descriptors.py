@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import threading
 import weakref
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from lmops_evidently import jsonl as jsonl_reader
 from lmops_evidently.frames import build_feature_frames
 from lmops_evidently.params import parse_params
 from lmops_evidently.text import is_refusal, script_labels, words
+from lmops_evidently.window import WindowBuilder
 
 from lmops_core.errors import PluginError
 
@@ -133,22 +135,32 @@ def test_chunked_and_unchunked_frames_are_equal(tmp_path: Path, jsonl: Any, logs
 
 
 def test_text_fields_measured_side_by_side_equal_one_after_the_other(
-    tmp_path: Path, jsonl: Any, logs: Any
+    tmp_path: Path, jsonl: Any, logs: Any, monkeypatch: pytest.MonkeyPatch
 ):
-    # Arrow's CPU count sizes the pool of text-field threads: 1 means no pool at all.
+    # Arrow's CPU count sizes the pool of text-field threads, the thread reading ahead
+    # counted: 1 or 2 mean no pool at all, 3 one helper beside the calling thread.
     reference = jsonl(tmp_path / "reference.jsonl", logs(400, seed=5))
     current = jsonl(tmp_path / "current.jsonl", logs(300, seed=6, shifted=True))
     params = parse_params({"chunk_size": 50, **PII})
-    threads = pa.cpu_count()
-    try:
-        pa.set_cpu_count(1)
-        alone = build_feature_frames(reference, current, params)
-        pa.set_cpu_count(max(threads, 2))
-        pooled = build_feature_frames(reference, current, params)
-    finally:
-        pa.set_cpu_count(threads)
+    threads: dict[str, set[str]] = {}
+    describe = WindowBuilder._describe
+
+    def recorded(self: WindowBuilder, name: str, *args: Any) -> Any:
+        threads.setdefault(name, set()).add(threading.current_thread().name)
+        return describe(self, name, *args)
+
+    monkeypatch.setattr(WindowBuilder, "_describe", recorded)
+    frames: dict[int, Any] = {}
+    for cpus in (1, 2, 3):
+        monkeypatch.setattr(pa, "cpu_count", lambda cpus=cpus: cpus)
+        threads.clear()
+        frames[cpus] = build_feature_frames(reference, current, params)
+        pooled = threads["prompt"] - {threading.current_thread().name}
+        assert threads["response"] == {threading.current_thread().name}
+        assert bool(pooled) == (cpus == 3), (cpus, threads)
     for name in ("reference", "current"):
-        pd.testing.assert_frame_equal(getattr(alone, name), getattr(pooled, name))
+        for cpus in (2, 3):
+            pd.testing.assert_frame_equal(getattr(frames[1], name), getattr(frames[cpus], name))
 
 
 def test_garbage_cycles_left_before_are_collected_before_evidently_runs(

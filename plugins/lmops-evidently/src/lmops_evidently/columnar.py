@@ -91,6 +91,15 @@ def _mask(array: pa.Array) -> np.ndarray:
     return np.asarray(array.to_numpy(zero_copy_only=False), dtype=bool)
 
 
+def refusal_anchored(texts: pa.Array) -> np.ndarray:
+    """Per text (a missing one counts as empty), whether it holds one of the refusal
+    :data:`~lmops_evidently.text.ANCHORS` (RE2, ignoring case): one Arrow call, which
+    runs without the GIL."""
+    return _mask(
+        pc.match_substring_regex(pc.fill_null(texts, ""), _ANCHOR_PATTERN, ignore_case=True)
+    )
+
+
 def _python_rows(texts: pa.Array, rows: np.ndarray) -> list[str]:
     """The texts at ``rows`` as Python strings (nulls as "")."""
     return [t or "" for t in texts.take(pa.array(rows, type=pa.int64())).to_pylist()]
@@ -99,8 +108,10 @@ def _python_rows(texts: pa.Array, rows: np.ndarray) -> list[str]:
 class TextColumn:
     """One chunk of one text field, with what every descriptor needs to know about it."""
 
-    def __init__(self, texts: pa.Array) -> None:
+    def __init__(self, texts: pa.Array, anchored: np.ndarray | None = None) -> None:
+        """``anchored``: :func:`refusal_anchored` of ``texts``, if it was found already."""
         self.texts = texts
+        self._anchored = anchored
         self.missing = _mask(texts.is_null())
         self.filled = pc.fill_null(texts, "")
         self._scanned = scan_texts(self.filled)
@@ -119,7 +130,9 @@ class TextColumn:
 
     def refusals(self) -> np.ndarray:
         """Per text, whether :func:`~lmops_evidently.text.is_refusal` holds."""
-        anchored = _mask(pc.match_substring_regex(self.filled, _ANCHOR_PATTERN, ignore_case=True))
+        anchored = self._anchored
+        if anchored is None:
+            anchored = refusal_anchored(self.filled)
         # Outside plain ASCII/CJK, Python's lower() may differ from RE2's case folding.
         rows = np.flatnonzero(anchored | ~self.plain)
         flags = np.zeros(len(self.texts), dtype=bool)

@@ -6,7 +6,7 @@ import ctypes
 import gc
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -21,10 +21,17 @@ from lmops_core.contracts import NullProgress, ProgressReporter
 from lmops_core.errors import ValidationError
 from lmops_core.runtimes import GuardSource
 from lmops_evidently.formats import WindowFormat, window_format
-from lmops_evidently.jsonl import ArrowLines, LineCount, Row, arrow_block, count_lines, iter_chunks
+from lmops_evidently.jsonl import (
+    ArrowLines,
+    LineCount,
+    Row,
+    arrow_block,
+    count_lines,
+    iter_chunks,
+    reader_pool,
+)
 from lmops_evidently.params import DESCRIPTORS, DriftParams
 from lmops_evidently.parquet import (
-    ColumnChunk,
     head_rows,
     iter_column_chunks,
     parquet_rows,
@@ -67,6 +74,18 @@ def _count(path: Path, kind: WindowFormat) -> LineCount:
     return LineCount(parquet_rows(path), 0) if kind == "parquet" else count_lines(path)
 
 
+def _count_both(
+    reference: Path, current: Path, kinds: dict[Path, WindowFormat]
+) -> dict[Path, LineCount]:
+    """Both windows counted at once, the current one on a helper thread (numpy and Arrow
+    release the GIL while they check and count a block: two 60 MB windows took 0.032 s
+    instead of 0.060 s). A window that fails its check raises here, the reference's first."""
+    with ThreadPoolExecutor(1, thread_name_prefix="lmops-drift-count") as helper:
+        other = helper.submit(_count, current, kinds[current])
+        first = _count(reference, kinds[reference])
+        return {reference: first, current: other.result()}
+
+
 def _head(path: Path, kind: WindowFormat, selected: np.ndarray | None) -> list[Row]:
     """The first :data:`SCHEMA_ROWS` (selected) records, whatever the format."""
     if kind == "parquet":
@@ -74,23 +93,13 @@ def _head(path: Path, kind: WindowFormat, selected: np.ndarray | None) -> list[R
     return next(iter_chunks(path, SCHEMA_ROWS, selected))
 
 
-def _chunks(
-    path: Path,
-    kind: WindowFormat,
-    schema: Schema,
-    size: int,
-    selected: np.ndarray | None,
-) -> Iterator[list[Row] | ColumnChunk]:
-    """The (selected) records, parsed line by line (JSONL) or read columnar (Parquet)."""
-    if kind == "jsonl":
-        yield from iter_chunks(path, size, selected)
-        return
-    # Only the columns the schema measures are decoded.
+def _parquet_columns(schema: Schema) -> list[str]:
+    """The Parquet columns a window's schema measures (only those are decoded)."""
     names = [f for f in schema.text_fields if not f.startswith(f"{MESSAGES}.")]
     names += list(schema.numeric_fields) + list(schema.categorical_fields)
     if schema.dialogue:
         names.append(MESSAGES)
-    yield from iter_column_chunks(path, size, selected, names)
+    return names
 
 
 def _numbered(batches: Iterable[pa.RecordBatch]) -> Iterator[tuple[pa.RecordBatch, np.ndarray]]:
@@ -155,23 +164,55 @@ def _collect_garbage() -> None:
     gc.collect()
 
 
+_settled = threading.Event()
+
+
+def settle_heap() -> None:
+    """Once per process, on the first drift run: collect, then freeze what lives (``gc.freeze``).
+
+    What lives then is mostly what importing Evidently and its stack made (some 340k objects
+    tracked by the collector: scipy, plotly, sklearn, pandas, nltk...) and stays for the
+    process's life. Frozen, it is no longer traversed by any collection, so the full
+    collection that ends each run's frames (:func:`_collect_garbage`) and those that fall
+    inside Evidently's report cost the run's own objects only (measured in the benchmark's
+    lmops child at 100k rows, after one warm-up run: 0.005-0.012 s of full collections in
+    the whole run instead of 0.15 s). The first run pays one full collection more. The
+    price: an object alive at that moment that later becomes part of an unreachable cycle
+    is never freed (``gc.unfreeze`` gives such objects back to the collector); the admin
+    API's server freezes its start-up heap for the same reason.
+    """
+    if _settled.is_set():
+        return
+    _settled.set()
+    gc.collect()
+    gc.freeze()
+
+
 def _text_pool(schema: Schema) -> ThreadPoolExecutor | nullcontext[None]:
-    """Threads that measure text fields beside the calling thread: as many fields as Arrow's
-    CPU pool has threads (``pyarrow.set_cpu_count`` limits both) are measured at once, the
-    calling thread taking one; none for a single field."""
-    helpers = min(len(schema.text_fields), pa.cpu_count()) - 1
+    """Threads that measure text fields beside the calling thread and the thread that reads
+    the window ahead (see :func:`read_ahead`): as many threads in all as Arrow's CPU pool
+    has (``pyarrow.set_cpu_count`` limits both), the calling thread taking one field; none
+    for a single field or two CPUs.
+
+    On two cores a helper beside the reader and the calling thread made the frames slower
+    (100k-row windows, prompt and response: 1.04-1.07 s against 0.93-0.95 s without it,
+    1.41-1.45 CPU-s against 1.30-1.33). Measuring the prompt on the reader instead (tried)
+    gained nothing either: both threads were then busy, and the wall time stayed the same.
+    """
+    helpers = min(len(schema.text_fields), pa.cpu_count() - 1) - 1
     if helpers < 1:
         return nullcontext()
     return ThreadPoolExecutor(helpers, thread_name_prefix="lmops-drift-text")
 
 
 T = TypeVar("T")
+U = TypeVar("U")
 _DONE = object()
 
 
-def read_ahead(items: Iterable[T]) -> Iterator[T]:
-    """``items`` in order, each produced on a reading thread while the caller uses the one
-    before (at most one waits).
+def read_ahead(items: Iterable[T], prepare: Callable[[T], U]) -> Iterator[U]:
+    """``prepare(item)`` for each of ``items``, in order, each item produced and prepared on
+    a reading thread while the caller uses the one before (at most one waits).
 
     Arrow parses JSON without holding the GIL, so the next chunk of a window is parsed
     while the calling thread measures the current one. An exception raised while
@@ -194,7 +235,7 @@ def read_ahead(items: Iterable[T]) -> Iterator[T]:
     def produce() -> None:
         try:
             for item in source:
-                if not hand_over(item):
+                if not hand_over(prepare(item)):
                     return
             hand_over(_DONE)
         except BaseException as exc:  # noqa: BLE001 - raised again by the caller
@@ -227,8 +268,9 @@ def _feed_arrow(
     # count_lines has checked that the whole file is UTF-8.
     fields = _arrow_fields(builder.schema)
     lines = ArrowLines(builder.path, fields, block_size=block, utf8_checked=True)
-    for chunk in read_ahead(rechunk(builder.path, _numbered(lines), size)):
-        builder.add_columns(chunk)
+    chunks = rechunk(builder.path, _numbered(lines), size)
+    for chunk, prepared in read_ahead(chunks, builder.prepare):
+        builder.add_columns(chunk, prepared)
         progress.advance(len(chunk))
     return not lines.failed and lines.rows == counted.records
 
@@ -241,15 +283,17 @@ def _feed(
     progress: ProgressReporter,
 ) -> None:
     """Measure every (selected) row of the builder's window, chunk by chunk (Parquet's
-    next chunk is read while this one is measured; JSON lines are parsed here, holding the
-    GIL, so reading them ahead would gain nothing)."""
-    chunks = _chunks(builder.path, kind, builder.schema, size, selected)
-    for chunk in read_ahead(chunks) if kind == "parquet" else chunks:
-        if isinstance(chunk, ColumnChunk):
-            builder.add_columns(chunk)
-        else:
-            builder.add(chunk)
-        progress.advance(len(chunk))
+    next chunk is read and prepared while this one is measured; JSON lines are parsed
+    here, holding the GIL, so reading them ahead would gain nothing)."""
+    if kind == "parquet":
+        columns = iter_column_chunks(builder.path, size, selected, _parquet_columns(builder.schema))
+        for chunk, prepared in read_ahead(columns, builder.prepare):
+            builder.add_columns(chunk, prepared)
+            progress.advance(len(chunk))
+        return
+    for rows in iter_chunks(builder.path, size, selected):
+        builder.add(rows)
+        progress.advance(len(rows))
 
 
 def build_feature_frames(
@@ -279,7 +323,7 @@ def build_feature_frames(
     progress = progress or NullProgress()
     rng = np.random.default_rng(seed)
     kinds = {path: window_format(path) for path in (reference_path, current_path)}
-    counted = {path: _count(path, kinds[path]) for path in kinds}
+    counted = _count_both(reference_path, current_path, kinds)
     totals = {path: count.records for path, count in counted.items()}
     for role, path in (("reference", reference_path), ("current", current_path)):
         if totals[path] == 0:
@@ -344,9 +388,10 @@ def build_feature_frames(
         current = measure(current_path, False, pool)
     progress.finish()
     _collect_garbage()
-    # Arrow's allocator keeps freed blocks for a while (how long depends on timing): hand
+    # Arrow's allocators keep freed blocks for a while (how long depends on timing): hand
     # them back now, before Evidently allocates, so that peak memory does not depend on luck.
     pa.default_memory_pool().release_unused()
+    reader_pool().release_unused()
     _trim_malloc()
     return FeatureFrames(
         reference=reference_frame,

@@ -14,7 +14,7 @@ from lmops_core.errors import ValidationError
 from lmops_core.kit import dataset_parts, is_partitioned, part_lines
 from lmops_evidently.embeddings import AUC_THRESHOLD, run_embedding_drift
 from lmops_evidently.embeddings import METHOD_NAME as EMBEDDING_METHOD
-from lmops_evidently.frames import FeatureFrames, build_feature_frames
+from lmops_evidently.frames import FeatureFrames, build_feature_frames, settle_heap
 from lmops_evidently.params import DriftParams
 from lmops_evidently.plugin import DriftOperation
 from lmops_evidently.report import DriftVerdict, run_drift_report
@@ -145,6 +145,7 @@ class DriftMonitor(DriftOperation):
         reference_path = _dataset_path(context, "reference")
         current_path = _dataset_path(context, "current")
         seed = params.seed if params.seed is not None else (context.seed or 0)
+        settle_heap()
         started = time.perf_counter()
         frames = build_feature_frames(
             reference_path,

@@ -70,6 +70,10 @@ class Schema:
             columns.append((f"{text_field}.{name}", name, kind))
         return columns
 
+    def descriptors_of(self, text_field: str) -> set[str]:
+        """The descriptors measured on ``text_field`` (see :meth:`descriptor_columns`)."""
+        return {descriptor for _, descriptor, _ in self.descriptor_columns(text_field)}
+
     @property
     def numeric_columns(self) -> list[str]:
         """Every numeric column of the feature frames, in frame order."""

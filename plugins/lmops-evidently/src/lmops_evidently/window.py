@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 from lmops_core.errors import ValidationError
-from lmops_evidently.columnar import TextColumn, Tokens
+from lmops_evidently.columnar import TextColumn, Tokens, refusal_anchored
 from lmops_evidently.jsonl import Row
 from lmops_evidently.parquet import ColumnChunk, sorted_categorical
 from lmops_evidently.pii import Scan, pii_flags
@@ -46,6 +46,18 @@ class Measures:
     """Each text field's OOV vocabulary (shared: the current window is scored on the reference's)."""
     scan: Scan | None = None
     """The PII guard's scanner, when the ``pii`` descriptor is measured."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What :meth:`WindowBuilder.prepare` read out of a columnar chunk beforehand."""
+
+    numbers: dict[str, np.ndarray]
+    categories: dict[str, pd.Categorical]
+    texts: dict[str, pa.Array]
+    """The flat text fields (those of a dialogue come from its messages, later)."""
+    anchored: dict[str, np.ndarray]
+    """Per text field whose refusals are measured, which texts hold a refusal anchor."""
 
 
 @dataclass
@@ -94,8 +106,30 @@ class WindowBuilder:
             for name in self.schema.categorical_fields:
                 self._categorical[name].append(pd.Categorical(self._categories(name, rows)))
 
-    def add_columns(self, chunk: ColumnChunk) -> None:
-        """Measure a chunk of Parquet rows: numbers and categories straight from Arrow."""
+    def prepare(self, chunk: ColumnChunk) -> tuple[ColumnChunk, Prepared]:
+        """The chunk, with what :meth:`add_columns` needs of it that depends on no other
+        chunk: its numbers and categories, its text columns and which texts hold a refusal
+        anchor. All of it comes from Arrow's kernels, which release the GIL, so the thread
+        that reads the chunks ahead prepares each one while this thread measures the chunk
+        before (100k-row windows: 0.05-0.1 s less for both)."""
+        texts = {
+            name: chunk.texts(name)
+            for name in self.schema.text_fields
+            if not name.startswith(f"{MESSAGES}.")
+        }
+        refusals = {name for name in texts if "refusal" in self.schema.descriptors_of(name)}
+        return chunk, Prepared(
+            numbers={name: chunk.numbers(name) for name in self.schema.numeric_fields},
+            categories={name: chunk.categories(name) for name in self.schema.categorical_fields},
+            texts=texts,
+            anchored={name: refusal_anchored(texts[name]) for name in refusals},
+        )
+
+    def add_columns(self, chunk: ColumnChunk, prepared: Prepared | None = None) -> None:
+        """Measure a chunk of columnar rows (Parquet, or JSON read by Arrow): numbers and
+        categories straight from Arrow (``prepared``: see :meth:`prepare`)."""
+        if prepared is None:
+            prepared = self.prepare(chunk)[1]
         ordinals = self._ordinals(len(chunk))
         # Dialogues are nested: their rows go through the record checks (rare in Parquet).
         dialogue: list[Row] = []
@@ -109,21 +143,26 @@ class WindowBuilder:
             if text_field.startswith(f"{MESSAGES}."):
                 texts[text_field] = self._texts(text_field, dialogue)
             else:
-                texts[text_field] = chunk.texts(text_field)
-        with self._measuring_texts(texts, ordinals):
+                texts[text_field] = prepared.texts[text_field]
+        with self._measuring_texts(texts, ordinals, prepared.anchored):
             if self.schema.dialogue:
                 self._numeric[TURNS_COLUMN].append(self._turns(dialogue))
             for name in self.schema.numeric_fields:
-                self._numeric[name].append(chunk.numbers(name))
+                self._numeric[name].append(prepared.numbers[name])
             for name in self.schema.categorical_fields:
-                self._categorical[name].append(chunk.categories(name))
+                self._categorical[name].append(prepared.categories[name])
 
     @contextmanager
     def _measuring_texts(
-        self, texts: dict[str, list[str | None] | pa.Array], ordinals: np.ndarray
+        self,
+        texts: dict[str, list[str | None] | pa.Array],
+        ordinals: np.ndarray,
+        anchored: dict[str, np.ndarray] | None = None,
     ) -> Iterator[None]:
         """Measure a chunk's text fields (in the pool, if any) while the body runs; keep the
-        results when both are done, field by field in schema order."""
+        results when both are done, field by field in schema order (``anchored``: which
+        texts hold a refusal anchor, per field where that is known already)."""
+        anchored = anchored or {}
         columns = {
             name: t if isinstance(t, pa.Array) else pa.array(t, type=pa.string())
             for name, t in texts.items()
@@ -132,9 +171,13 @@ class WindowBuilder:
         for index, (name, column) in enumerate(columns.items()):
             # The last field is measured here, after the body: one helper thread fewer.
             if self.pool is not None and index < len(columns) - 1:
-                described[name] = self.pool.submit(self._describe, name, column, ordinals).result
+                described[name] = self.pool.submit(
+                    self._describe, name, column, ordinals, anchored.get(name)
+                ).result
             else:
-                described[name] = partial(self._describe, name, column, ordinals)
+                described[name] = partial(
+                    self._describe, name, column, ordinals, anchored.get(name)
+                )
         yield
         for name, column in columns.items():
             numbers, labels = described[name]()
@@ -243,11 +286,18 @@ class WindowBuilder:
         counts = [self._messages(line, record) for line, record in rows]
         return np.array([np.nan if m is None else len(m) for m in counts], dtype=np.float64)
 
-    def _describe(self, name: str, column: pa.Array, ordinals: np.ndarray) -> Described:
+    def _describe(
+        self,
+        name: str,
+        column: pa.Array,
+        ordinals: np.ndarray,
+        anchored: np.ndarray | None = None,
+    ) -> Described:
         """One text field of a chunk, all its texts at once (see :mod:`.columnar`): its
-        numeric descriptor columns, and its script labels if measured."""
-        wanted = {d for _, d, _ in self.schema.descriptor_columns(name)}
-        text = TextColumn(column)
+        numeric descriptor columns, and its script labels if measured (``anchored``: see
+        :func:`~lmops_evidently.columnar.refusal_anchored`, if known)."""
+        wanted = self.schema.descriptors_of(name)
+        text = TextColumn(column, anchored)
         missing = text.missing
         numbers: dict[str, np.ndarray] = {}
 
