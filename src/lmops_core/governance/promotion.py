@@ -55,6 +55,7 @@ from lmops_core.governance.policy_facts import (
     judged_pair,
     stage_holder,
 )
+from lmops_core.governance.request_reads import LIKELY_TYPE, REQUESTS, request_version_id
 from lmops_core.governance.revocation import revoked_at
 from lmops_core.governance.schemas import ApprovalRequestPublic, DecisionPublic
 from lmops_core.governance.signing import Signer, approval_statement, sign, signer_for
@@ -65,7 +66,7 @@ from lmops_core.registry.models import AuditEvent, Evidence, utcnow
 from lmops_core.registry.prepared import PreparedSelect
 from lmops_core.terms import GovernedStage, UserRoleName
 
-_REQUESTS = ApprovalRequest.__table__  # type: ignore[attr-defined]
+_REQUESTS = REQUESTS
 #: The request a decision is about, locked until the decision commits: plain columns (no
 #: ORM object unless the decision changes the request, see ``_changing``).
 _EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
@@ -107,7 +108,6 @@ _REQUEST_EVIDENCE = PreparedSelect(
 )
 #: The asset type most requests are about: decisions read its version and asset in the
 #: first batch (:func:`_subject_read`), the others' after it.
-_LIKELY_TYPE = "model"
 _VERSION_PREFIX, _ASSET_PREFIX = "v_", "a_"
 
 
@@ -124,20 +124,15 @@ def _subject_read(asset_type: str) -> PreparedSelect:
             *(c.label(_ASSET_PREFIX + c.key) for c in assets.c),
         )
         .join(assets, assets.c.id == versions.c[fk])
-        .where(
-            versions.c.id
-            == select(_REQUESTS.c.version_id)
-            .where(_REQUESTS.c.id == bindparam("request_id"), _REQUESTS.c.asset_type == asset_type)
-            .scalar_subquery()
-        )
+        .where(versions.c.id == request_version_id(asset_type, "request_id"))
     )
 
 
 def _subject(s: Session, req: Any, likely: list[Any]) -> tuple[Any, Any]:
     """The asset and the version ``req`` is about, as objects of ``s``: built from the row
-    ``likely`` holds (:func:`_subject_read` of :data:`_LIKELY_TYPE`, read in this
+    ``likely`` holds (:func:`_subject_read` of :data:`LIKELY_TYPE`, read in this
     transaction) without reading them again, else read (another asset type)."""
-    if req.asset_type != _LIKELY_TYPE or not likely:
+    if req.asset_type != LIKELY_TYPE or not likely:
         return request_subject(s, req)
     asset_cls, version_cls, _ = store.asset_classes(req.asset_type)
     row = likely[0]
@@ -347,7 +342,7 @@ class Promotions(GovernancePart):
                     (_LOCKED_REQUEST, by_id),
                     (_DECISIONS_COUNTED, by_id),
                     (_REQUEST_EVIDENCE, by_id),
-                    (_subject_read(_LIKELY_TYPE), by_id),
+                    (_subject_read(LIKELY_TYPE), by_id),
                 ],
             )
             actor = who.user

@@ -27,6 +27,7 @@ from lmops_core.errors import NotFoundError
 from lmops_core.governance.decisions import check_target_stage
 from lmops_core.governance.models import ApprovalDecision, ApprovalRequest
 from lmops_core.governance.policy_facts import GOVERNANCE_KINDS
+from lmops_core.governance.request_reads import LIKELY_TYPE, REQUESTS, request_version_id
 from lmops_core.governance.schemas import ApprovalRequestDetail
 from lmops_core.governance.views import public_fields
 from lmops_core.redaction import redact
@@ -93,15 +94,12 @@ def _audit_select(subject: Any) -> PreparedSelect:
 
 
 _AUDIT = _audit_select(bindparam("subject"))
-_REQUESTS = ApprovalRequest.__table__  # type: ignore[attr-defined]
+_REQUESTS = REQUESTS
 #: The page's audit read with the request's own ref as subject (a subquery), so that it
 #: can be sent before the request is read.
 _AUDIT_BY_REQUEST = _audit_select(
     select(_REQUESTS.c.ref).where(_REQUESTS.c.id == bindparam("request")).scalar_subquery()
 )
-#: The asset type whose version reads go out with the request's own (one batch, one round
-#: trip on PostgreSQL): the console's usual request. Other types read theirs after it.
-_LIKELY_TYPE = "model"
 
 
 def _keys(asset_type: str, by_request: bool) -> tuple[Any, Any]:
@@ -109,12 +107,11 @@ def _keys(asset_type: str, by_request: bool) -> tuple[Any, Any]:
     ``stage``), or read from request ``request`` of ``asset_type`` by subqueries."""
     if not by_request:
         return bindparam("id"), bindparam("stage")
-    of_request = _REQUESTS.c.id == bindparam("request")
     return (
-        select(_REQUESTS.c.version_id)
-        .where(of_request, _REQUESTS.c.asset_type == asset_type)
+        request_version_id(asset_type, "request"),
+        select(_REQUESTS.c.target_stage)
+        .where(_REQUESTS.c.id == bindparam("request"))
         .scalar_subquery(),
-        select(_REQUESTS.c.target_stage).where(of_request).scalar_subquery(),
     )
 
 
@@ -211,7 +208,7 @@ def read_request_page(conn: Connection, request_id: str, *, audit_limit: int | N
     ``BEGIN``); for another asset type those three answer nothing and are read again
     for its type, in a second batch.
     """
-    likely = _LIKELY_TYPE
+    likely = LIKELY_TYPE
     reads: list[tuple[PreparedSelect, Mapping[str, Any]]] = [
         (_REQUEST, {"id": request_id}),
         (_DECISIONS, {"id": request_id}),
