@@ -12,13 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from peak_rss import peak_rss_kib
 
 CHUNK = 1 << 20
 
@@ -39,7 +40,7 @@ def ours_child(src: str, root: str) -> None:
     t0 = time.perf_counter()
     info = store.put_file(Path(src))
     elapsed = time.perf_counter() - t0
-    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_kb = peak_rss_kib()
     print(json.dumps({"seconds": elapsed, "digest": info.digest, "peak_rss_mb": rss_kb / 1024}))
 
 

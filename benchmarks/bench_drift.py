@@ -22,7 +22,7 @@ Targets (issue #17): lmops time <= 1.25x and peak RSS <= 1.2x Evidently direct's
 at 100k and 1M rows. Wall seconds and CPU seconds (``process_time``: every thread
 of the child) are both printed: on a machine shared with other jobs the CPU ratio
 is the steadier one. All sides must test the same 20 columns and find the same
-drifted ones. Peak RSS is the child's own (``VmHWM``, see :func:`_peak_rss_mb`).
+drifted ones. Peak RSS is the child's own (``VmHWM``, see :mod:`peak_rss`).
 
 The monitor runs Evidently with one OpenBLAS thread (``lmops_evidently.report.BLAS_THREADS``);
 Evidently direct keeps OpenBLAS' default unless ``--direct-blas-threads N`` sets it.
@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -51,6 +50,7 @@ import numpy as np
 from lmops_evidently.sample_words import WORDS as TEST_WORDS
 from lmops_evidently.sample_words import ZH as TEST_ZH
 from lmops_evidently.text import REFUSAL_PATTERNS, WORD_PATTERN
+from peak_rss import peak_rss_mib
 
 # The tests' words, and more: longer texts with a wider vocabulary.
 WORDS = np.array(
@@ -130,24 +130,6 @@ def write_window(path: Path, n: int, seed: int, shift: float) -> None:
 # -- child processes ------------------------------------------------------------------------
 
 
-def _peak_rss_mb() -> float:
-    """This process's peak resident set (MiB): Linux's ``VmHWM``, elsewhere ``ru_maxrss``.
-
-    Linux keeps ``ru_maxrss`` across ``execve``: a child started by a parent that once held
-    1.7 GiB (writing 1M-row windows) reports 1.7 GiB whatever it used itself (measured: an
-    800 MiB parent's child reported 813 MiB, its ``VmHWM`` 13 MiB). ``VmHWM`` belongs to the
-    child's own address space.
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0  # kB
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
-
-
 Clock = tuple[float, float]
 """Wall and CPU (every thread of the process) seconds at a start."""
 
@@ -198,7 +180,7 @@ def child_lmops(reference: Path, current: Path, workdir: Path, chunk_size: int) 
     metrics = result.evidence[0].metrics
     return {
         **took,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mib(),
         "columns": metrics["columns"],
         "drifted_columns": metrics["drifted_columns"],
         "features_s": result.info["features_seconds"],
@@ -223,7 +205,7 @@ def child_lmops_frames(out: Path, workdir: Path, chunk_size: int) -> dict:
     metrics = evidence.metrics
     return {
         **took,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mib(),
         "columns": metrics["columns"],
         "drifted_columns": metrics["drifted_columns"],
         "drifted": sorted(
@@ -254,7 +236,7 @@ def child_frames(reference: Path, current: Path, out: Path, chunk_size: int) -> 
         "categorical": frames.schema.categorical_columns,
     }
     (out / "schema.json").write_text(json.dumps(schema))
-    return {"wall_s": wall, "peak_rss_mb": _peak_rss_mb()}
+    return {"wall_s": wall, "peak_rss_mb": peak_rss_mib()}
 
 
 def child_evidently(out: Path, workdir: Path) -> dict:
@@ -300,7 +282,7 @@ def _direct_report(reference, current, numeric: list[str], categorical: list[str
 def _measured(start: Clock, snapshot) -> dict:
     """Seconds since ``start`` and peak RSS (both read first), then Evidently's verdict."""
     took = _since(start)
-    peak = _peak_rss_mb()
+    peak = peak_rss_mib()
     from lmops_evidently.report import read_verdict
 
     verdict = read_verdict(snapshot.dict(), 0.5)

@@ -40,6 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_presidio import LOCALES, make_card, make_iban, make_value  # noqa: E402
 from bench_ray import PARAMS  # noqa: E402
+from peak_rss import peak_rss_mib
 
 #: The filters' parameters: the length bounds keep every generated record.
 STEP_PARAMS = {**PARAMS, "length-filter": {"min_chars": 100, "max_chars": 1000}}
@@ -203,7 +204,7 @@ def child(stage: str, source: Path) -> None:
                 "removed": evidence[0].metrics.get("records_removed") if evidence else None,
                 "cpu_s": _cpu() - cpu,
                 "wall_s": time.perf_counter() - wall,
-                "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_mib": peak_rss_mib(),
             }
         )
     )

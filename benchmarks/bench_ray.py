@@ -41,6 +41,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from peak_rss import peak_rss_mib
+
 PARAMS: dict[str, dict[str, Any]] = {
     "dedup-exact": {},
     "dedup-near": {"threshold": 0.8},
@@ -172,7 +174,7 @@ def child(engine: str, step: str, source: Path, workers: int) -> None:
                 "card_seconds": card_seconds,
                 "root": stored.root,
                 "card_sha256": hashlib.sha256(card.encode()).hexdigest(),
-                "driver_peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "driver_peak_mib": peak_rss_mib(),
                 "worker_peak_mib": max((kib for kib in step_peaks.values()), default=0) / 1024,
                 "card_worker_peak_mib": max((kib for kib in card_peaks.values()), default=0) / 1024,
                 "worker_processes": len(step_peaks),

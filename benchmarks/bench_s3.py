@@ -6,7 +6,7 @@
 2. Start moto's standalone S3 server on loopback (``lmops_s3.testing.MotoServer``: the
    same server the tests use) and warm it and both clients up with one small upload.
 3. In the same run, against the same server, each in a fresh subprocess that reports its
-   peak RSS (``resource.getrusage``):
+   peak RSS (its own ``VmHWM``, see ``peak_rss.py``):
    - baseline: boto3's managed upload (``client.upload_file``, its default transfer
      config: 8 MiB parts, 10 threads) of every file under a plain key;
    - lmops: the same files through ``ArtifactStore.put_files`` on the ``s3://`` backend
@@ -45,6 +45,7 @@ GiB = 1 << 30
 
 CHILD = r"""
 import json, resource, sys, time
+from peak_rss import peak_rss_kib
 from pathlib import Path
 mode, folder, uri, endpoint, key, secret = sys.argv[1:7]
 files = sorted(p for p in Path(folder).rglob("*") if p.is_file())
@@ -85,7 +86,7 @@ else:
             store.put_bytes(TreeManifest(entries=tuple(entries)).to_bytes())
     seconds = time.perf_counter() - start
 cpu_seconds = cpu() - cpu_start
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+rss = peak_rss_kib() * 1024  # the child's own peak (ru_maxrss would carry the parent's)
 print(json.dumps({"seconds": seconds, "cpu": cpu_seconds, "peak_rss": rss}))
 """
 

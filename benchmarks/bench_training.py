@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -18,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
+from peak_rss import peak_rss_kib
 import lmops_hf
 import torch
 torch.set_num_threads(int(sys.argv[5]))
@@ -29,7 +31,7 @@ from lmops_core.contracts import InputAsset, Stage, StageContext
 from lmops_hf.base_model import DATA_DIR
 from lmops_hf.sft import SftTrainer
 base, work, method, steps, _, batch = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5], int(sys.argv[6])
-rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rss_start = peak_rss_kib()  # the child's own (ru_maxrss would carry the parent's)
 params = {"method": method, "max_steps": steps, "batch_size": batch, "max_length": 64,
           "learning_rate": 1e-4, "checkpoint_every": 10_000, "lora_dropout": 0.0}
 ctx = StageContext(stage=Stage.TRAINING, operation="sft", workdir=work, actor="bench",
@@ -39,7 +41,7 @@ ctx = StageContext(stage=Stage.TRAINING, operation="sft", workdir=work, actor="b
                                   "sha256:" + "1" * 64, DATA_DIR / "instructions.jsonl")})
 r = SftTrainer().run(ctx)
 print(json.dumps({"metrics": r.metrics,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "peak_rss_mb": peak_rss_kib() / 1024,
                   "start_rss_mb": rss_start / 1024}))
 """
 
@@ -64,6 +66,7 @@ def run_config(
         check=True,
         capture_output=True,
         text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},  # finds peak_rss.py
     )
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
