@@ -55,7 +55,8 @@ from lmops_core.governance.policy_facts import (
     judged_pair,
     stage_holder,
 )
-from lmops_core.governance.request_reads import LIKELY_TYPE, REQUESTS, request_version_id
+from lmops_core.governance.request_reads import LIKELY_TYPE, request_version_id
+from lmops_core.governance.request_reads import REQUESTS as _REQUESTS
 from lmops_core.governance.revocation import revoked_at
 from lmops_core.governance.schemas import ApprovalRequestPublic, DecisionPublic
 from lmops_core.governance.signing import Signer, approval_statement, sign, signer_for
@@ -66,7 +67,6 @@ from lmops_core.registry.models import AuditEvent, Evidence, utcnow
 from lmops_core.registry.prepared import PreparedSelect
 from lmops_core.terms import GovernedStage, UserRoleName
 
-_REQUESTS = REQUESTS
 #: The request a decision is about, locked until the decision commits: plain columns (no
 #: ORM object unless the decision changes the request, see ``_changing``).
 _EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
@@ -106,8 +106,7 @@ _REQUEST_EVIDENCE = PreparedSelect(
     )
     .order_by(_EVIDENCE.c.id)
 )
-#: The asset type most requests are about: decisions read its version and asset in the
-#: first batch (:func:`_subject_read`), the others' after it.
+#: Labels of the version's and the asset's columns in :func:`_subject_read`'s row.
 _VERSION_PREFIX, _ASSET_PREFIX = "v_", "a_"
 
 

@@ -27,7 +27,8 @@ from lmops_core.errors import NotFoundError
 from lmops_core.governance.decisions import check_target_stage
 from lmops_core.governance.models import ApprovalDecision, ApprovalRequest
 from lmops_core.governance.policy_facts import GOVERNANCE_KINDS
-from lmops_core.governance.request_reads import LIKELY_TYPE, REQUESTS, request_version_id
+from lmops_core.governance.request_reads import LIKELY_TYPE, request_version_id
+from lmops_core.governance.request_reads import REQUESTS as _REQUESTS
 from lmops_core.governance.schemas import ApprovalRequestDetail
 from lmops_core.governance.views import public_fields
 from lmops_core.redaction import redact
@@ -94,7 +95,6 @@ def _audit_select(subject: Any) -> PreparedSelect:
 
 
 _AUDIT = _audit_select(bindparam("subject"))
-_REQUESTS = REQUESTS
 #: The page's audit read with the request's own ref as subject (a subquery), so that it
 #: can be sent before the request is read.
 _AUDIT_BY_REQUEST = _audit_select(

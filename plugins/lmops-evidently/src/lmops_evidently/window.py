@@ -327,7 +327,7 @@ class WindowBuilder:
             keep = np.flatnonzero(np.isin(ordinals, self.embedding_rows))
             kept = column.take(pa.array(keep, type=pa.int64())).to_pylist()
             self.embedding_texts.setdefault(name, []).extend(t or "" for t in kept)
-        wanted = {d for _, d, _ in self.schema.descriptor_columns(name)}
+        wanted = self.schema.descriptors_of(name)
         # The PII guard runs here, in this thread: its analyser need not be thread-safe.
         if "pii" in wanted and self.measures.scan is not None:
             chosen = np.isin(ordinals, self.pii_rows)
