@@ -194,3 +194,39 @@ def test_a_tail_forged_under_the_head_is_refused_at_commit(pg_ws: Workspace) -> 
     with pytest.raises(AuditRefusedError, match="last event"), pg_ws.db.write() as s:
         _new_version(pg_ws, s, 2)
     assert [v.version for v in pg_ws.list_versions("model", "m")] == versions
+
+
+def test_the_checked_append_reads_the_tail_by_index_whatever_the_plan(pg_ws: Workspace) -> None:
+    # psycopg prepares a statement on its sixth run and PostgreSQL may then plan it once for
+    # any parameters (a generic plan). The checked append runs with the chain head locked,
+    # so its tail check must not turn into a scan of the whole log under such a plan.
+    import re
+
+    from lmops_core.audit import postgres as audit_pg
+
+    names: list[str] = []
+
+    def positional(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    statement = re.sub(r"%\((\w+)\)s", positional, audit_pg._APPEND_CHECKED)
+    with pg_ws.db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO audit_events (seq, ts, actor, action, subject, before, after, "
+                "prev_hash, hash) SELECT 1000 + g, 'now', 'bench', 'x', 'y', 'null', 'null', "
+                "md5(g::text), md5(g::text) FROM generate_series(1, 50000) AS g"
+            )
+        )
+        conn.execute(text("ANALYZE audit_events"))
+        conn.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        conn.execute(text(f"PREPARE checked_append AS {statement}"))
+        args = ", ".join("NULL" for _ in names)
+        plan = "\n".join(
+            conn.execute(text(f"EXPLAIN EXECUTE checked_append({args})")).scalars().all()
+        )
+        conn.execute(text("DEALLOCATE checked_append"))
+        conn.rollback()
+    assert "Seq Scan on audit_events" not in plan, plan

@@ -44,8 +44,12 @@ from lmops_core.audit import chain, heads
 _PENDING = "lmops_audit_pending"
 
 _COLUMNS = "(seq, ts, actor, action, subject, before, after, prev_hash, hash)"
+# "No event after the head" is asked as the newest seq, which PostgreSQL always reads from
+# the primary key's end. Asked as ``NOT EXISTS (... WHERE seq > head)``, the generic plan
+# psycopg's prepared statement switches to after five runs expected a third of the rows to
+# match and scanned the whole table: 4 ms at 100,000 events, with the head locked.
 _TAIL_OK = (
-    "NOT EXISTS (SELECT 1 FROM audit_events WHERE seq > %(head_seq)s) "
+    "COALESCE((SELECT max(seq) FROM audit_events), 0) <= %(head_seq)s "
     "AND (%(head_seq)s = 0 OR EXISTS (SELECT 1 FROM audit_events "
     "     WHERE seq = %(head_seq)s AND hash = %(head_hash)s)) "
     "AND (%(cp)s = 0 OR EXISTS (SELECT 1 FROM audit_events "
