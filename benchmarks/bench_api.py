@@ -70,14 +70,13 @@ CHUNK = 5_000
 
 # The store comes from the environment (LMOPS_*), as each ``lmops serve`` worker reads it.
 SERVER = r"""
-import sys, uvicorn
-from lmops_core.api.app import WORKER_APP
-uvicorn.run(WORKER_APP, factory=True, workers=int(sys.argv[3]),
-            host="127.0.0.1", port=int(sys.argv[1]),
-            log_level=sys.argv[2], access_log=False,
-            # uvicorn's default of 5 s can close a keep-alive connection just as a client
-            # reuses it when the loaded server's event loop runs late (httpx ReadError).
-            timeout_keep_alive=60)
+import sys
+from lmops_core.api.app import serve
+# As ``lmops serve --workers N`` runs it (one socket per process on Linux). uvicorn's
+# default keep-alive of 5 s can close a connection just as a client reuses it when the
+# loaded server's event loop runs late (httpx ReadError).
+serve("127.0.0.1", int(sys.argv[1]), workers=int(sys.argv[3]), log_level=sys.argv[2],
+      access_log=False, timeout_keep_alive=60)
 """
 
 

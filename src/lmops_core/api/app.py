@@ -189,16 +189,31 @@ def serve(
     settings: Settings | None = None,
     workspace: Workspace | None = None,
     workers: int = 1,
+    log_level: str = "info",
+    access_log: bool = True,
+    timeout_keep_alive: int = 5,
 ) -> None:
     """Run the admin API with uvicorn; binds loopback unless told otherwise.
 
-    With ``workers`` above 1, uvicorn starts that many processes, each building
+    With ``workers`` above 1, that many processes serve the port, each building
     :func:`worker_app` from the environment (so ``settings`` and ``workspace``,
-    which cannot cross into them, must be left out).
+    which cannot cross into them, must be left out); on Linux each has a socket of
+    its own, so kept-alive connections are spread evenly over them
+    (:mod:`lmops_core.api.workers`). ``log_level``, ``access_log`` and
+    ``timeout_keep_alive`` (seconds an idle keep-alive connection stays open) are
+    uvicorn's.
     """
     import uvicorn
 
-    options = {"host": host, "port": port, "proxy_headers": False, "server_header": False}
+    from lmops_core.api.workers import serve_processes
+
+    options = {
+        "proxy_headers": False,
+        "server_header": False,
+        "log_level": log_level,
+        "access_log": access_log,
+        "timeout_keep_alive": timeout_keep_alive,
+    }
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
     if workers > 1:
@@ -207,11 +222,11 @@ def serve(
                 "with more than one worker each process reads its settings from the "
                 "environment; do not pass settings or a workspace"
             )
-        uvicorn.run(WORKER_APP, factory=True, workers=workers, **options)  # type: ignore[arg-type]
+        serve_processes(WORKER_APP, workers=workers, host=host, port=port, **options)
         return
     app = create_app(workspace, settings=settings)
     prepare_for_serving(app)
-    uvicorn.run(app, **options)  # type: ignore[arg-type]
+    uvicorn.run(app, host=host, port=port, **options)  # type: ignore[arg-type]
 
 
 __all__ = [
