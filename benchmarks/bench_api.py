@@ -20,8 +20,9 @@
    CPU time the server process spent (``/proc``; Linux): on a machine other work loads,
    this says what one core serves where latencies say little (summed over the server's
    worker processes). The server runs ``--workers`` processes (default 1), as
-   ``lmops serve --workers N`` does: uvicorn workers built by ``worker_app`` from the
-   environment; console sign-ins live in the store, so every worker serves the session.
+   ``lmops serve --workers N`` does (``lmops_core.api.app.serve``): processes built by
+   ``worker_app`` from the environment, each on a socket of its own on Linux; console
+   sign-ins live in the store, so every worker serves the session.
    The in-process approve baseline also reports how much of an approval's CPU is spent
    inside its write transaction, which SQLite runs one at a time whatever the workers.
 4. Grow the audit chain to V events (default 1,000,000) and time ``POST /api/v1/audit/verify``
@@ -559,7 +560,7 @@ def main() -> None:  # noqa: PLR0915 - a linear script reads best as one functio
     ap.add_argument("--database-url", default=None)
     ap.add_argument("--server-log-level", default="warning")
     ap.add_argument(
-        "--workers", type=int, default=1, help="server processes (uvicorn workers), as serve"
+        "--workers", type=int, default=1, help="server processes, as lmops serve --workers"
     )
     for flag, default, help_text in COUNTS:
         ap.add_argument(flag, type=int, default=default, help=help_text)

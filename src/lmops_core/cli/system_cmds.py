@@ -474,10 +474,12 @@ def serve(
         int,
         typer.Option(
             min=1,
-            help="Server processes (uvicorn workers) sharing the port. Each reads its "
-            "settings from the environment (LMOPS_*); console sign-ins are kept in the "
-            "store, so any process serves any signed-in browser. On SQLite, writes "
-            "(decisions) still take the database's one write lock in turn.",
+            help="Server processes sharing the port. On Linux each listens on a socket "
+            "of its own (SO_REUSEPORT), so open connections are spread evenly; one that "
+            "dies is started again. Each reads its settings from the environment "
+            "(LMOPS_*); console sign-ins are kept in the store, so any process serves any "
+            "signed-in browser. On SQLite, writes (decisions) still take the database's "
+            "one write lock in turn.",
         ),
     ] = 1,
 ) -> None:
