@@ -33,15 +33,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _stat(pid: int | str) -> list[str]:
+    """The fields of ``/proc/PID/stat`` after the command name (state first)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def _descendants(pid: int) -> list[int]:
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
+                parents[int(entry)] = int(_stat(entry)[1])
             except OSError:
                 continue
-            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
     found, frontier = [], [pid]
     while frontier:
         children = [p for p, parent in parents.items() if parent in frontier]
@@ -195,14 +199,14 @@ def _health(port: int) -> int:
 
 def _age_s(pid: int) -> float:
     """Seconds since process ``pid`` started (``/proc``)."""
-    started = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    started = int(_stat(pid)[19])
     uptime = float(Path("/proc/uptime").read_text().split()[0])
     return uptime - started / os.sysconf("SC_CLK_TCK")
 
 
 def _alive(pid: int) -> bool:
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        state = _stat(pid)[0]
     except OSError:
         return False
     return state != "Z"
@@ -211,8 +215,8 @@ def _alive(pid: int) -> bool:
 def test_kept_alive_connections_are_spread_over_the_workers(
     served: tuple[subprocess.Popen[bytes], int],
 ) -> None:
-    # Opened at once, as a client's pool opens them. With one socket shared by both
-    # processes, whichever woke first took most of them (5/45 of 50 seen); with a socket
+    # Opened one after another, then kept. With one socket shared by both processes,
+    # whichever woke first took most of them (all 64 in three tries); with a socket
     # per process the kernel hashes each connection to one of them, and 64 split worse
     # than 16/48 about once in 20,000 runs.
     server, port = served

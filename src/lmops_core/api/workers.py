@@ -31,7 +31,7 @@ import signal
 import socket
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
 from types import FrameType
 from typing import Any
@@ -70,7 +70,6 @@ def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind((host, port))
             sock.listen(BACKLOG)
-            sock.set_inheritable(True)
     except OSError as exc:
         for sock in sockets:
             sock.close()
@@ -91,7 +90,7 @@ def _run_worker(app: str, options: dict[str, Any], sock: socket.socket) -> None:
 class _Worker:
     sock: socket.socket
     process: SpawnProcess | None = None
-    started: float = field(default=0.0)
+    started: float = 0.0
 
 
 class ProcessSupervisor:
@@ -112,7 +111,7 @@ class ProcessSupervisor:
         process.start()
         worker.process, worker.started = process, time.monotonic()
 
-    def stop(self, *_signal: Any) -> None:
+    def stop(self) -> None:
         """Ask every worker to finish its requests and exit (SIGTERM); see :meth:`run`."""
         self._stopping = True
 
