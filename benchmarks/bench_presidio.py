@@ -1,10 +1,12 @@
 """Throughput and accuracy of lmops-presidio's ``pii-redact`` step against plain presidio.
 
-Two workloads, each measured in one run: seeded synthetic instruction records
-(three text fields, mostly English, some Chinese numbers and IDs) and the
-labelled bilingual set shipped with the plugin's tests (Chinese, English and
-mixed texts, one ``text`` field each; the Chinese NER does most of the work).
-On each, the same texts go through
+Workloads, each measured in one run: seeded synthetic instruction records
+(three text fields, mostly English, some Chinese numbers and IDs; prompts and
+responses repeat, as templated data does), the same kind of records with every
+prompt and response distinct (``--distinct-synthetic``), and bilingual texts built
+from the labelled set shipped with the plugin's tests (Chinese, English and
+mixed texts, one ``text`` field each, all distinct; the Chinese NER does most of
+the work). On each, the same texts go through
 
 * the plain loop: presidio's ``AnalyzerEngine.analyze`` then
   ``AnonymizerEngine.anonymize``, one text at a time, on presidio's stock spaCy
@@ -345,6 +347,31 @@ def synthetic_records(count: int, seed: int) -> list[dict[str, Sample]]:
     return records
 
 
+def distinct_synthetic_records(count: int, seed: int) -> list[dict[str, Sample]]:
+    """``count`` instruction records whose prompts and responses are all distinct.
+
+    Each prompt and response is a template filled with fresh values (so each holds PII), and
+    no text occurs twice in the set; the system prompt is one of :data:`SYSTEMS`, repeated as
+    in real instruction sets. Nothing here can be answered twice from a cache.
+    """
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    records: list[dict[str, Sample]] = []
+    attempts = 0
+    while len(records) < count:
+        attempts += 1
+        if attempts > 20 * count:
+            raise ValueError(f"--distinct-synthetic: could not draw {count} distinct records")
+        prompt, response = (fill(rng, rng.choice(TEMPLATES)) for _ in range(2))
+        if prompt.text == response.text or {prompt.text, response.text} & seen:
+            continue
+        seen.update((prompt.text, response.text))
+        records.append(
+            {"system": Sample(rng.choice(SYSTEMS)), "prompt": prompt, "response": response}
+        )
+    return records
+
+
 def labelled(sample: Sample) -> LabelledText:
     """A synthetic text as a labelled one; ``zh`` when it holds a Han character."""
     lang = "zh" if HAN.search(sample.text) else "en"
@@ -379,6 +406,17 @@ def synthetic_workload(count: int, seed: int) -> Workload:
     records = synthetic_records(count, seed)
     return Workload(
         name="synthetic instruction records",
+        shape="instruction",
+        records=[{name: record[name].text for name in FIELDS} for record in records],
+        texts=[labelled(record[name]) for record in records for name in FIELDS],
+    )
+
+
+def distinct_synthetic_workload(count: int, seed: int) -> Workload:
+    """``count`` records of :func:`distinct_synthetic_records`."""
+    records = distinct_synthetic_records(count, seed)
+    return Workload(
+        name="distinct synthetic instruction records (every prompt and response distinct)",
         shape="instruction",
         records=[{name: record[name].text for name in FIELDS} for record in records],
         texts=[labelled(record[name]) for record in records for name in FIELDS],
@@ -787,6 +825,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="bilingual texts that stay distinct once redacted, timed (0: none)",
     )
     parser.add_argument(
+        "--distinct-synthetic",
+        type=int,
+        default=1000,
+        help="synthetic records whose prompts and responses are all distinct, timed "
+        "(0: none; skipped with --skip-synthetic)",
+    )
+    parser.add_argument(
         "--time-shipped",
         action="store_true",
         help="also time the shipped bilingual set (its redacted texts repeat); "
@@ -806,6 +851,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     presidio = Presidio(config)
     synthetic = synthetic_workload(args.records, args.seed)
     workloads = [] if args.skip_synthetic else [synthetic]
+    if not args.skip_synthetic and args.distinct_synthetic:
+        workloads.append(distinct_synthetic_workload(args.distinct_synthetic, args.seed))
     shipped = bilingual_workload()
     if not args.skip_bilingual:
         if args.distinct:
