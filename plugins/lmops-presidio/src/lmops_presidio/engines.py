@@ -36,6 +36,7 @@ from thinc.api import NumpyOps
 
 from lmops_core.errors import ConfigurationError
 from lmops_presidio.blas import ONE_BLAS_THREAD
+from lmops_presidio.ner_decode import NerDecoder, ner_decoder
 from lmops_presidio.prefilter import CJK, HAN
 from lmops_presidio.recognizers import pattern_recognizers
 from lmops_presidio.rescan import BLANK
@@ -103,6 +104,8 @@ class NerOnlySpacyNlpEngine(SpacyNlpEngine):
     (BLIS's kernels run at about a third of OpenBLAS's speed on this model's
     products); BLAS's own threads would cost more CPU than they save on
     batches this small, and ``pii-redact`` parallelises with worker processes.
+    The NER's transitions then run in :mod:`lmops_presidio.ner_decode`'s compiled
+    loop rather than spaCy's, where that loop reproduces the pipeline.
     """
 
     def __init__(self, model_path: Path, language: str = "en") -> None:
@@ -114,6 +117,7 @@ class NerOnlySpacyNlpEngine(SpacyNlpEngine):
         )
         self.model_path = model_path
         self.language = language
+        self._decoder: NerDecoder | None = None
 
     def load(self) -> None:
         """Load the pipeline with only the components the NER needs."""
@@ -144,6 +148,12 @@ class NerOnlySpacyNlpEngine(SpacyNlpEngine):
                     layer.ops = numpy_ops
         # presidio declares the attribute as None until loaded.
         self.nlp = {self.language: nlp}  # type: ignore[assignment]
+        self._decoder = ner_decoder(nlp)
+
+    def process_text(self, text: str, language: str) -> NlpArtifacts:
+        """presidio's artifacts of one text (see :meth:`process_batch`)."""
+        _, artifacts = next(iter(self.process_batch([text], language)))
+        return artifacts
 
     def process_batch(  # type: ignore[override]
         self,
@@ -153,14 +163,50 @@ class NerOnlySpacyNlpEngine(SpacyNlpEngine):
         n_process: int = 1,
         as_tuples: bool = False,
     ) -> Iterator[tuple[Any, ...]]:
-        """presidio's answer, computed in full with numpy's BLAS on one thread, then given."""
+        """presidio's answer, computed in full with numpy's BLAS on one thread, then given.
+
+        Where :func:`~lmops_presidio.ner_decode.ner_decoder` can reproduce the pipeline,
+        the NER's transitions run in its compiled loop instead of spaCy's (the same
+        entities, without spaCy re-taking the GIL at every step); otherwise, and with
+        ``n_process`` above 1, presidio runs ``nlp.pipe``.
+        """
         with ONE_BLAS_THREAD:
-            done = list(
-                super().process_batch(
-                    texts, language, batch_size=batch_size, n_process=n_process, as_tuples=as_tuples
+            if self._decoder is None or n_process != 1 or language != self.language:
+                done = list(
+                    super().process_batch(
+                        texts,
+                        language,
+                        batch_size=batch_size,
+                        n_process=n_process,
+                        as_tuples=as_tuples,
+                    )
                 )
-            )
+            else:
+                done = self._decoded(texts, max(batch_size, 1), as_tuples)
         yield from done
+
+    def _decoded(
+        self, texts: list[str] | list[tuple[str, object]], batch_size: int, as_tuples: bool
+    ) -> list[tuple[Any, ...]]:
+        """:meth:`process_batch`'s answer through the compiled decoder, ``batch_size``
+        texts at a time (as ``nlp.pipe`` batches them)."""
+        if as_tuples and not all(isinstance(item, tuple) and len(item) == 2 for item in texts):
+            raise ValueError("with as_tuples, texts must be (text, context) tuples")
+        pairs = [(str(item[0]), item[1]) if as_tuples else (str(item), None) for item in texts]
+        nlp = self.nlp[self.language]  # type: ignore[index]
+        ner = nlp.get_pipe("ner")
+        decoder = self._decoder
+        assert decoder is not None
+        out: list[tuple[Any, ...]] = []
+        for first in range(0, len(pairs), batch_size):
+            chunk = pairs[first : first + batch_size]
+            docs = [nlp.make_doc(text) for text, _ in chunk]
+            for doc in decoder.annotate(docs):
+                ner(doc)  # preset entities: spaCy's own loop
+            for doc, (_, context) in zip(docs, chunk, strict=True):
+                artifacts = self._doc_to_nlp_artifact(doc, self.language)
+                out.append((doc.text, artifacts, context) if as_tuples else (doc.text, artifacts))
+        return out
 
 
 class LemmaContextEnhancer(LemmaContextAwareEnhancer):
