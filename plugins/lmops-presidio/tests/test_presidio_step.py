@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -340,3 +342,24 @@ def test_phone_regions_in_params_win_over_the_locale(jsonl, make_context) -> Non
 def test_a_locale_without_a_known_region_is_refused(jsonl, make_context, locale) -> None:
     with pytest.raises(ValidationError, match="locale"):
         _phones(jsonl, make_context, {"locale": locale})
+
+
+_READY = """
+import gc
+from lmops_presidio.config import GuardConfig
+from lmops_presidio.worker import ready_guard
+
+assert gc.get_freeze_count() == 0
+guard = ready_guard(GuardConfig())
+frozen = gc.get_freeze_count()
+ready_guard(GuardConfig())  # once per process: nothing more is frozen
+print(frozen > 10000, gc.get_freeze_count() <= frozen, guard.redact("Call Ada Lovelace.").text)
+"""
+
+
+def test_the_steps_guard_is_warm_and_its_process_heap_settled_once() -> None:
+    # A fresh interpreter: freezing is for the whole process, and pytest's must stay as it is.
+    done = subprocess.run(
+        [sys.executable, "-c", _READY], capture_output=True, text=True, check=True, timeout=600
+    )
+    assert done.stdout.split() == ["True", "True", "Call", "<PERSON>."]

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from lmops_core.contracts import NullProgress, ProgressReporter
 from lmops_core.errors import ValidationError
+from lmops_core.heap import settle_heap as core_settle_heap
 from lmops_core.runtimes import GuardSource
 from lmops_evidently.formats import WindowFormat, window_format
 from lmops_evidently.jsonl import (
@@ -164,11 +165,8 @@ def _collect_garbage() -> None:
     gc.collect()
 
 
-_settled = threading.Event()
-
-
 def settle_heap() -> None:
-    """Once per process, on the first drift run: collect, then freeze what lives (``gc.freeze``).
+    """Once per process, on the first drift run: :func:`lmops_core.heap.settle_heap`.
 
     What lives then is mostly what importing Evidently and its stack made (some 340k objects
     tracked by the collector: scipy, plotly, sklearn, pandas, nltk...) and stays for the
@@ -176,16 +174,9 @@ def settle_heap() -> None:
     collection that ends each run's frames (:func:`_collect_garbage`) and those that fall
     inside Evidently's report cost the run's own objects only (measured in the benchmark's
     lmops child at 100k rows, after one warm-up run: 0.005-0.012 s of full collections in
-    the whole run instead of 0.15 s). The first run pays one full collection more. The
-    price: an object alive at that moment that later becomes part of an unreachable cycle
-    is never freed (``gc.unfreeze`` gives such objects back to the collector); the admin
-    API's server freezes its start-up heap for the same reason.
+    the whole run instead of 0.15 s). The first run pays one full collection more.
     """
-    if _settled.is_set():
-        return
-    _settled.set()
-    gc.collect()
-    gc.freeze()
+    core_settle_heap()
 
 
 def _text_pool(schema: Schema) -> ThreadPoolExecutor | nullcontext[None]:

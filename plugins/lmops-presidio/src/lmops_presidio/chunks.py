@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from lmops_core.errors import StageError
 from lmops_core.runtimes import ChunkMapper
 from lmops_presidio.config import GuardConfig
-from lmops_presidio.worker import WorkerSetup, init_worker, redact_in_worker
+from lmops_presidio.worker import WorkerSetup, init_worker, ready_guard, redact_in_worker
 
 if TYPE_CHECKING:
     from lmops_presidio.guard import PiiGuard
@@ -84,9 +84,7 @@ def redact_chunks(
         yield from engine.map_chunks(WorkerSetup(config), chunks)
         return
     if workers <= 1:
-        from lmops_presidio.guard import PiiGuard
-
-        guard = PiiGuard(config)
+        guard = ready_guard(config)
         for chunk in chunks:
             yield redact_chunk(guard, chunk)
         return
