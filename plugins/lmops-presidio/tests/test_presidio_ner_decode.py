@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,36 @@ def test_entities_equal_spacys_on_the_bilingual_set_and_edge_cases() -> None:
     assert {label for ents in expected for _, _, label in ents} >= {"PERSON", "GPE", "ORG"}
     # Tokens outside an entity read as O, as spaCy leaves them.
     assert all(token.ent_iob_ in ("B", "I", "O") for doc in docs for token in doc)
+
+
+_PHRASES = (
+    "the a of to in and for on with by Mr. Dr. Mrs. Ltd Inc. Bank of China HSBC Goldman Sachs",
+    "John Smith Maria Garcia Wei Zhang Li Na Paris London New York Shanghai Beijing Hong Kong",
+    "Monday March 2024 12 $ 4.5 million % 30 , . ; : ! ? ( ) \" ' - -- # ...",
+    "said met called sent invoice card number account transfer USD EUR CNY Chase Street Road",
+    "Amazon Google Microsoft United Nations European Union Thames River Mount Everest Christmas",
+)
+_WORDS = [word for phrase in _PHRASES for word in phrase.split()] + ["\n", "\n\n", "   ", "\t", ""]
+
+
+def test_entities_equal_spacys_on_random_word_sequences() -> None:
+    # Names, places, organisations, dates and money among punctuation and whitespace runs, in
+    # any order: every rule of the transition system gets exercised, entity ends included.
+    nlp = _nlp()
+    rng = random.Random(20261203)
+    texts = []
+    for _ in range(1500):
+        words = [rng.choice(_WORDS) for _ in range(rng.randint(0, 40))]
+        if rng.random() < 0.8:
+            texts.append(" ".join(words))
+        else:
+            texts.append("".join(w + rng.choice(["", " ", "  ", "\n"]) for w in words))
+    expected = _spacy_entities([nlp.make_doc(text) for text in texts])
+    docs = [nlp.make_doc(text) for text in texts]
+    for first in range(0, len(docs), 256):
+        _decoder().annotate(docs[first : first + 256])
+    assert [[(e.start, e.end, e.label_) for e in doc.ents] for doc in docs] == expected
+    assert sum(map(len, expected)) > 5000
 
 
 def test_sentence_starts_stop_an_entity_as_in_spacy() -> None:
