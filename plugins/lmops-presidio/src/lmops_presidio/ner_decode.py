@@ -22,7 +22,10 @@ The float32 sums are those of spaCy's loop, except the last layer's dot products
 which spaCy runs through BLIS: a different summation order can change the last bit
 of a score, so two actions within rounding of each other could be ordered
 differently. ``tests/test_presidio_ner_decode.py`` checks that the entities equal
-spaCy's on every text of the plugin's test sets and benchmark workloads.
+spaCy's on every text of the labelled bilingual set and each of its sentences as the
+English NER reads them, on edge cases, and on 1,500 random word sequences (7,865
+entities in all); ``benchmarks/bench_presidio.py`` printed the same precision
+and recall with the decoder as without it, on each of its workloads.
 
 :func:`ner_decoder` returns None, and spaCy's own loop runs, for any pipeline it
 cannot reproduce by construction: components besides ``ner``, an NER listening to
