@@ -405,25 +405,26 @@ class Workload:
         )
 
 
+def instruction_workload(name: str, records: list[dict[str, Sample]]) -> Workload:
+    """Labelled instruction records (:data:`FIELDS`) as a workload."""
+    return Workload(
+        name=name,
+        shape="instruction",
+        records=[{field: record[field].text for field in FIELDS} for record in records],
+        texts=[labelled(record[field]) for record in records for field in FIELDS],
+    )
+
+
 def synthetic_workload(count: int, seed: int) -> Workload:
     """``count`` synthetic instruction records."""
-    records = synthetic_records(count, seed)
-    return Workload(
-        name="synthetic instruction records",
-        shape="instruction",
-        records=[{name: record[name].text for name in FIELDS} for record in records],
-        texts=[labelled(record[name]) for record in records for name in FIELDS],
-    )
+    return instruction_workload("synthetic instruction records", synthetic_records(count, seed))
 
 
 def distinct_synthetic_workload(count: int, seed: int) -> Workload:
     """``count`` records of :func:`distinct_synthetic_records`."""
-    records = distinct_synthetic_records(count, seed)
-    return Workload(
-        name="distinct synthetic instruction records (every prompt and response distinct)",
-        shape="instruction",
-        records=[{name: record[name].text for name in FIELDS} for record in records],
-        texts=[labelled(record[name]) for record in records for name in FIELDS],
+    return instruction_workload(
+        "distinct synthetic instruction records (every prompt and response distinct)",
+        distinct_synthetic_records(count, seed),
     )
 
 
@@ -868,10 +869,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     # The step reads the regions from the dataset's declared locales; the
     # baselines and the scoring guard get the same ones.
     config = GuardConfig(phone_regions=tuple(locale.split("-")[1] for locale in LOCALES))
-    # Warm our engines as the baselines' are: the step (workers=1) reuses them.
-    from lmops_presidio.guard import PiiGuard
-
-    PiiGuard(config).redact_batch([WARM_UP])
     presidio = Presidio(config)
     synthetic = synthetic_workload(args.records, args.seed)
     workloads = [] if args.skip_synthetic else [synthetic]

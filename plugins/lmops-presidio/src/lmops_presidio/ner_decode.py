@@ -186,12 +186,13 @@ class NerDecoder:
     def annotate(self, docs: Sequence[Doc]) -> list[Doc]:
         """Set each document's entities as spaCy's NER would; the documents holding
         preset entity annotations are returned for spaCy to handle."""
-        ours = [doc for doc in docs if not any(token.ent_iob for token in doc)]
-        rest = [doc for doc in docs if any(token.ent_iob for token in doc)]
-        ours_nonempty = [doc for doc in ours if len(doc)]
-        for doc in ours:
-            if not len(doc):
-                doc.ents = []
+        ours_nonempty: list[Doc] = []  # an empty document has no entity to set
+        rest: list[Doc] = []
+        for doc in docs:
+            if doc.to_array("ENT_IOB").any():
+                rest.append(doc)
+            elif len(doc):
+                ours_nonempty.append(doc)
         if not ours_nonempty:
             return rest
         tokvecs = self.tok2vec.predict(ours_nonempty)
