@@ -25,45 +25,40 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from lmops_presidio.evaluation import LabelledText, Span, load_labelled
 from lmops_presidio.prefilter import HAN
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_bilingual_pii_set import distinct_records  # noqa: E402
+from bench_presidio import BILINGUAL, distinct_bilingual_workload  # noqa: E402
 
-SHIPPED = Path(__file__).resolve().parents[1] / "plugins/lmops-presidio/tests/data/bilingual_pii"
 #: What the issue asks of Chinese person names (recall, precision).
 TARGET = (0.95, 0.9)
 
-Span = tuple[str, int, int]
 Tagger = Callable[[Sequence[str]], list[list[Span]]]
 
 
-def labelled_sets(distinct: int) -> dict[str, list[dict[str, object]]]:
+def labelled_sets(distinct: int) -> dict[str, list[LabelledText]]:
     """The ``zh`` and ``mixed`` texts of each labelled set, by name."""
-    sets: dict[str, list[dict[str, object]]] = {}
-    for part in ("tune", "heldout"):
-        with (SHIPPED / f"{part}.jsonl").open(encoding="utf-8") as handle:
-            sets[f"shipped {part}"] = [json.loads(line) for line in handle]
-    sets["distinct"] = list(distinct_records(distinct))
-    return {
-        name: [r for r in records if r["lang"] in ("zh", "mixed")] for name, records in sets.items()
+    sets = {
+        "shipped tune": load_labelled(BILINGUAL / "tune.jsonl"),
+        "shipped heldout": load_labelled(BILINGUAL / "heldout.jsonl"),
+        "distinct": distinct_bilingual_workload(distinct).texts,
     }
+    return {name: [t for t in texts if t.lang in ("zh", "mixed")] for name, texts in sets.items()}
 
 
-def han_spans(text: str, spans: Sequence[Sequence[object]]) -> set[Span]:
+def han_spans(text: str, spans: Sequence[Span]) -> set[Span]:
     """The ``PERSON`` and ``LOCATION`` spans of ``spans`` holding a Han character."""
-    out = set()
-    for entity, start, end in spans:
-        s, e = int(start), int(end)  # type: ignore[call-overload]
-        if entity in ("PERSON", "LOCATION") and HAN.search(text[s:e]) is not None:
-            out.add((str(entity), s, e))
-    return out
+    return {
+        (entity, start, end)
+        for entity, start, end in spans
+        if entity in ("PERSON", "LOCATION") and HAN.search(text[start:end]) is not None
+    }
 
 
 def lac_tagger() -> Tagger:
@@ -135,14 +130,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         if isinstance(tagger, str):
             print(f"{name:<15} {tagger}")
             continue
-        for set_name, records in sets.items():
-            texts = [str(r["text"]) for r in records]
+        for set_name, labelled in sets.items():
+            texts = [t.text for t in labelled]
             tagger(texts)  # untimed: tables and dictionaries loaded, rows filled
             start = time.thread_time()
             found = tagger(texts)
             cpu = time.thread_time() - start
-            gold = [han_spans(t, r["spans"]) for t, r in zip(texts, records, strict=True)]  # type: ignore[arg-type]
-            got = [han_spans(t, [list(s) for s in f]) for t, f in zip(texts, found, strict=True)]
+            gold = [han_spans(t.text, t.spans) for t in labelled]
+            got = [han_spans(t, f) for t, f in zip(texts, found, strict=True)]
             person = score(gold, got, "PERSON")
             place = score(gold, got, "LOCATION")
             chars = sum(len(t) for t in texts)
