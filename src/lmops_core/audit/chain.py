@@ -24,7 +24,8 @@ import hashlib
 import hmac
 import itertools
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -331,10 +332,46 @@ def verify_session(
                 location="database schema",
             )
 
-        # Batches chained in C: no Python frame per row between the driver and the loop.
-        rows: Iterator[Row] = itertools.chain.from_iterable(
-            iter(lambda: cursor.fetchmany(batch), [])
-        )
-        return verify_rows(rows, head, key, allow_unsigned_genesis=allow_unsigned_genesis)
+        def fetch() -> list[Row]:
+            return list(cursor.fetchmany(batch))
+
+        # PostgreSQL computes the next batch while this thread hashes the one it has.
+        batches = prefetched(fetch) if conn.dialect.name == "postgresql" else iter(fetch, [])
+        try:
+            # Batches chained in C: no Python frame per row between the driver and the loop.
+            rows: Iterator[Row] = itertools.chain.from_iterable(batches)
+            return verify_rows(rows, head, key, allow_unsigned_genesis=allow_unsigned_genesis)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()  # the fetch in flight, if any, ends before the cursor closes
     finally:
         cursor.close()
+
+
+def prefetched(fetch: Callable[[], list[Row]]) -> Iterator[list[Row]]:
+    """The batches ``fetch()`` returns until an empty one, each asked for (on a thread of
+    its own) while the caller works on the one before it.
+
+    A server-side cursor waits for the server on every batch; asked early, the server
+    builds the next batch while this process hashes the current one (PostgreSQL, 1M events,
+    in-process: 300-361k events/s against 258-282k fetching in turn). One fetch at most is
+    in flight, and the
+    caller never touches the cursor meanwhile; closing the generator waits for it, so the
+    cursor may be closed right after. A fetch's error is raised where its batch is asked
+    for.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmops-audit-fetch") as pool:
+        pending = pool.submit(fetch)
+        try:
+            while True:
+                batch = pending.result()
+                if not batch:
+                    return
+                pending = pool.submit(fetch)
+                yield batch
+        finally:
+            # Leaving early (a broken chain, an error): a fetch not started yet is dropped;
+            # one that has started ends before the pool lets go (its own error, if it has
+            # one, no longer matters).
+            pending.cancel()
