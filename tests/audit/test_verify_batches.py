@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from lmops_core.audit.chain import prefetched, verify_session
+from lmops_core.audit.chain import VerifyResult, prefetched, verify_session
 from lmops_core.workspace import Workspace
 from tests.conftest import write_jsonl
 
@@ -90,7 +90,7 @@ def chain_ws(ws: Workspace, tmp_path: Path) -> Workspace:
     return ws
 
 
-def _verify(ws: Workspace, batch: int) -> object:
+def _verify(ws: Workspace, batch: int) -> VerifyResult:
     with ws.db.read() as s:
         return verify_session(s, ws._audit_key, batch=batch)
 
@@ -100,7 +100,7 @@ def test_small_batches_verify_the_whole_chain_on_each_store(chain_ws: Workspace)
     assert whole.ok and whole.events == 20
     for batch in (1, 2, 3, 7, 20, 21):
         result = _verify(chain_ws, batch)
-        assert result.ok and result.events == 20, (batch, str(result))  # type: ignore[attr-defined]
+        assert result.ok and result.events == 20, (batch, str(result))
 
 
 def test_an_edit_is_found_with_batches_in_flight_and_the_store_stays_usable(
@@ -110,7 +110,7 @@ def test_an_edit_is_found_with_batches_in_flight_and_the_store_stays_usable(
         conn.execute(text("UPDATE audit_events SET actor = 'mallory' WHERE seq = 5"))
     for batch in (1, 2, 3):
         result = _verify(chain_ws, batch)
-        assert not result.ok and result.first_bad_seq == 5, (batch, str(result))  # type: ignore[attr-defined]
+        assert not result.ok and result.first_bad_seq == 5, (batch, str(result))
     # Verification left early each time; every connection it used is fit for the next one.
     assert chain_ws.verify_audit().first_bad_seq == 5
     assert len(chain_ws.list_assets("dataset")) == 4
